@@ -1,0 +1,1 @@
+//! The command-line programs: fvs-ofctl and friends, each a thin main over a library run().

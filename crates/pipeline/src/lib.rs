@@ -1,0 +1,1 @@
+//! OpenFlow switch semantics without I/O: tables, flow-mods, translation through bridges into datapath actions.
