@@ -1,0 +1,363 @@
+//! One subtable: every rule that shares one mask, hashed by its masked key.
+//!
+//! # Layout
+//!
+//! A mask usually has few non-zero words, so the subtable keeps the indices of those words
+//! ("compact words") in stage order and touches nothing else: hashing, comparing and
+//! un-wildcarding all walk the same short list.
+//!
+//! Rules with the same masked key share one [`Bucket`]; its members are kept sorted by
+//! [`Rank`], best first, and the best one is copied inline so a hit needs no further
+//! indirection. The masked keys themselves live in one flat arena (`keys`, stride = number
+//! of compact words), which keeps a bucket small and the keys of a subtable close together.
+//!
+//! # Staged lookup
+//!
+//! The hash of a masked key is computed word by word, and the running value after the last
+//! word of each stage is the "stage hash". For every stage that has words and is followed by
+//! a stage with words, `stage_sets` holds the stage hashes of all buckets (with a reference
+//! count, so removal works). A lookup that does not find its stage hash there knows that no
+//! rule of this subtable can match, having looked only at the stages so far. A false
+//! "present" (a hash collision) is harmless: it only makes the lookup consult more bits.
+
+use std::collections::BTreeSet;
+
+use fvs_flow::{FLOW_WORDS, FlowKey, STAGES};
+use hashbrown::HashTable;
+
+use crate::rank::Rank;
+
+/// Number of stages that may carry a membership set: every stage but the last can be
+/// followed by another.
+const CHECKS: usize = STAGES.len() - 1;
+
+/// A rule's place in a bucket: its rank and its slot in the classifier's rule slab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Member {
+    /// Priority and insertion order folded into one comparable number.
+    pub(crate) rank: Rank,
+    /// Index of the rule's slot in the classifier.
+    pub(crate) slot: u32,
+}
+
+/// All rules of a subtable that have one masked key.
+#[derive(Clone, Debug)]
+struct Bucket {
+    /// Full hash of the masked key (kept so the table can grow without rehashing keys).
+    hash: u64,
+    /// Index of the masked key in the subtable's key arena.
+    key: u32,
+    /// Copy of `members[0]`, the best rule, so a hit reads one cache line.
+    top: Member,
+    /// Every rule with this masked key, best rank first. Never empty.
+    members: Vec<Member>,
+}
+
+/// A stage hash present in the subtable, with the number of buckets that produce it.
+#[derive(Clone, Debug)]
+struct StageEntry {
+    /// The running hash after the stage's last word.
+    hash: u64,
+    /// Buckets whose key has this stage hash; the entry goes when it reaches zero.
+    count: u32,
+}
+
+/// Every rule with one mask.
+#[derive(Clone, Debug)]
+pub(crate) struct Subtable {
+    /// The mask shared by every rule here.
+    pub(crate) mask: FlowKey,
+    /// Seed of the hash chain (the classifier's, copied here to keep lookups local).
+    seed: u64,
+    /// Number of compact words (non-zero mask words).
+    n_words: usize,
+    /// Word index in the flow key of each compact word, ascending (hence in stage order).
+    words: [u8; FLOW_WORDS],
+    /// Mask value of each compact word.
+    bits: [u64; FLOW_WORDS],
+    /// Number of stages with a membership set.
+    n_checks: usize,
+    /// For each membership set, the number of compact words up to the end of its stage:
+    /// the words a lookup that misses there has consulted.
+    check_ends: [usize; CHECKS],
+    /// For each `check_ends` entry, the stage hashes of every bucket's key.
+    stage_sets: [HashTable<StageEntry>; CHECKS],
+    /// Buckets by full hash of their masked key.
+    table: HashTable<Bucket>,
+    /// Masked keys of the buckets, `n_words` compact words each; `Bucket::key` indexes it.
+    keys: Vec<u64>,
+    /// Ranks of all rules here; the last one is the subtable's best.
+    ranks: BTreeSet<Rank>,
+}
+
+impl Subtable {
+    /// An empty subtable for `mask`.
+    pub(crate) fn new(mask: FlowKey, seed: u64) -> Self {
+        let mut words = [0u8; FLOW_WORDS];
+        let mut bits = [0u64; FLOW_WORDS];
+        let mut n_words = 0;
+        let mut stage_ends = [0usize; STAGES.len()];
+        for (stage, range) in STAGES.iter().enumerate() {
+            for w in range.clone() {
+                if mask.words[w] != 0 {
+                    // FLOW_WORDS < 256, so every word index fits a u8.
+                    words[n_words] = w as u8;
+                    bits[n_words] = mask.words[w];
+                    n_words += 1;
+                }
+            }
+            stage_ends[stage] = n_words;
+        }
+        // A stage earns a membership set when it adds words and a later stage adds more:
+        // only then can checking it stop a lookup before the full probe.
+        let mut check_ends = [0usize; CHECKS];
+        let mut n_checks = 0;
+        let mut prev_end = 0;
+        for &end in &stage_ends[..CHECKS] {
+            if end > prev_end && end < n_words {
+                check_ends[n_checks] = end;
+                n_checks += 1;
+            }
+            prev_end = end;
+        }
+        Self {
+            mask,
+            seed,
+            n_words,
+            words,
+            bits,
+            n_checks,
+            check_ends,
+            stage_sets: Default::default(),
+            table: HashTable::new(),
+            keys: Vec::new(),
+            ranks: BTreeSet::new(),
+        }
+    }
+
+    /// Adds a rule whose key is already masked by `self.mask`.
+    pub(crate) fn insert(&mut self, masked: &FlowKey, member: Member) {
+        self.ranks.insert(member.rank);
+        let (hash, stage_hashes) = self.hashes(masked);
+        if let Some(bucket) = self.find_bucket_mut(hash, masked) {
+            let at = bucket.members.partition_point(|m| m.rank > member.rank);
+            bucket.members.insert(at, member);
+            bucket.top = bucket.members[0];
+            return;
+        }
+        for (set, &h) in self.stage_sets[..self.n_checks]
+            .iter_mut()
+            .zip(&stage_hashes)
+        {
+            match set.find_mut(h, |e| e.hash == h) {
+                Some(entry) => entry.count += 1,
+                None => {
+                    set.insert_unique(h, StageEntry { hash: h, count: 1 }, |e| e.hash);
+                }
+            }
+        }
+        let key = self.table.len();
+        self.keys
+            .extend((0..self.n_words).map(|i| masked.words[usize::from(self.words[i])]));
+        let bucket = Bucket {
+            hash,
+            key: u32::try_from(key).unwrap_or(u32::MAX),
+            top: member,
+            members: vec![member],
+        };
+        self.table.insert_unique(hash, bucket, |b| b.hash);
+    }
+
+    /// Removes the rule in `slot` whose masked key is `masked`; false when it is not here.
+    pub(crate) fn remove(&mut self, masked: &FlowKey, slot: u32) -> bool {
+        let (hash, stage_hashes) = self.hashes(masked);
+        let (keys, words, n) = (&self.keys, &self.words, self.n_words);
+        let Ok(mut entry) = self.table.find_entry(hash, |b| {
+            b.hash == hash && stored_key_is(keys, words, n, b.key, masked)
+        }) else {
+            return false;
+        };
+        let bucket = entry.get_mut();
+        let Some(at) = bucket.members.iter().position(|m| m.slot == slot) else {
+            return false;
+        };
+        let gone = bucket.members.remove(at);
+        let freed_key = match bucket.members.first() {
+            Some(&top) => {
+                bucket.top = top;
+                None
+            }
+            None => Some(entry.remove().0.key),
+        };
+        self.ranks.remove(&gone.rank);
+        if let Some(key) = freed_key {
+            // The bucket is gone: so are its key and its share of the stage hashes.
+            self.release_key(key as usize);
+            for (set, &h) in self.stage_sets[..self.n_checks]
+                .iter_mut()
+                .zip(&stage_hashes)
+            {
+                if let Ok(mut e) = set.find_entry(h, |e| e.hash == h) {
+                    e.get_mut().count -= 1;
+                    if e.get().count == 0 {
+                        e.remove();
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Members of the bucket for an already-masked key, best first.
+    pub(crate) fn members(&self, masked: &FlowKey) -> &[Member] {
+        let (hash, _) = self.hashes(masked);
+        self.table
+            .find(hash, |b| b.hash == hash && self.key_matches(b.key, masked))
+            .map_or(&[], |b| &b.members)
+    }
+
+    /// True when no rule is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Rank of the best rule here (`Rank::NONE` when empty).
+    pub(crate) fn max_rank(&self) -> Rank {
+        self.ranks.last().copied().unwrap_or(Rank::NONE)
+    }
+
+    /// The best rule whose masked key equals `key` under this mask: one full-hash probe,
+    /// no stage checks (the fast path when nobody needs to know which bits were read).
+    #[inline]
+    pub(crate) fn lookup(&self, key: &FlowKey) -> Option<Member> {
+        let mut h = self.seed;
+        for i in 0..self.n_words {
+            h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+        }
+        self.probe(h, key)
+    }
+
+    /// As [`Self::lookup`], checking the stage sets on the way and OR-ing into `wc` the mask
+    /// bits of every stage consulted.
+    #[inline]
+    pub(crate) fn lookup_wc(&self, key: &FlowKey, wc: &mut FlowKey) -> Option<Member> {
+        let mut h = self.seed;
+        let mut i = 0;
+        for c in 0..self.n_checks {
+            let end = self.check_ends[c];
+            while i < end {
+                h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+                i += 1;
+            }
+            if self.stage_sets[c].find(h, |e| e.hash == h).is_none() {
+                self.unwildcard(wc, end);
+                return None;
+            }
+        }
+        while i < self.n_words {
+            h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+            i += 1;
+        }
+        self.unwildcard(wc, self.n_words);
+        self.probe(h, key)
+    }
+
+    /// ORs the mask bits of the first `upto` compact words into `wc`.
+    #[inline]
+    fn unwildcard(&self, wc: &mut FlowKey, upto: usize) {
+        for i in 0..upto {
+            wc.words[usize::from(self.words[i])] |= self.bits[i];
+        }
+    }
+
+    /// The best member of the bucket with full hash `h` whose key equals `key` masked.
+    #[inline]
+    fn probe(&self, h: u64, key: &FlowKey) -> Option<Member> {
+        self.table
+            .find(h, |b| b.hash == h && self.key_matches(b.key, key))
+            .map(|b| b.top)
+    }
+
+    /// True when arena key `at` equals `key` under the mask (`key` need not be masked).
+    #[inline]
+    fn key_matches(&self, at: u32, key: &FlowKey) -> bool {
+        let start = at as usize * self.n_words;
+        let stored = &self.keys[start..start + self.n_words];
+        stored
+            .iter()
+            .zip(&self.words[..self.n_words])
+            .zip(&self.bits[..self.n_words])
+            .all(|((&s, &w), &m)| key.words[usize::from(w)] & m == s)
+    }
+
+    /// Full hash of `key` under the mask, and its stage hashes for the membership sets.
+    fn hashes(&self, key: &FlowKey) -> (u64, [u64; CHECKS]) {
+        let mut stage_hashes = [0u64; CHECKS];
+        let mut h = self.seed;
+        let mut c = 0;
+        for i in 0..self.n_words {
+            h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+            if c < self.n_checks && i + 1 == self.check_ends[c] {
+                stage_hashes[c] = h;
+                c += 1;
+            }
+        }
+        (h, stage_hashes)
+    }
+
+    /// The bucket holding the already-masked key `masked`, if any.
+    fn find_bucket_mut(&mut self, hash: u64, masked: &FlowKey) -> Option<&mut Bucket> {
+        let (keys, words, n) = (&self.keys, &self.words, self.n_words);
+        self.table.find_mut(hash, |b| {
+            b.hash == hash && stored_key_is(keys, words, n, b.key, masked)
+        })
+    }
+
+    /// Frees arena key `at` by moving the last key into its place (the table has already
+    /// lost the bucket that owned `at`).
+    fn release_key(&mut self, at: usize) {
+        let n = self.n_words;
+        let last = self.table.len();
+        if at != last && n > 0 {
+            let (lo, hi) = self.keys.split_at_mut(last * n);
+            lo[at * n..at * n + n].copy_from_slice(&hi[..n]);
+            // Find the bucket that owned the moved key: same words, so same hash.
+            let mut h = self.seed;
+            for &w in &hi[..n] {
+                h = mix(h, w);
+            }
+            let last32 = u32::try_from(last).unwrap_or(u32::MAX);
+            if let Some(b) = self.table.find_mut(h, |b| b.key == last32) {
+                b.key = u32::try_from(at).unwrap_or(u32::MAX);
+            }
+        }
+        self.keys.truncate(last * n);
+    }
+}
+
+/// True when arena key `at` (of `n` compact words at flow-key words `words`) equals the
+/// already-masked key `masked`.
+fn stored_key_is(
+    keys: &[u64],
+    words: &[u8; FLOW_WORDS],
+    n: usize,
+    at: u32,
+    masked: &FlowKey,
+) -> bool {
+    let start = at as usize * n;
+    keys[start..start + n]
+        .iter()
+        .zip(&words[..n])
+        .all(|(&s, &w)| masked.words[usize::from(w)] == s)
+}
+
+/// One step of the hash chain: folds a 64×64→128-bit product of the running state and the
+/// next word. A multiply spreads every input bit over the high half, and folding the halves
+/// gives hashbrown good bits at both ends (it uses the top 7 for tags and the low ones for
+/// the index).
+#[inline(always)]
+fn mix(h: u64, w: u64) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let p = u128::from(h ^ w) * u128::from(K);
+    (p as u64) ^ ((p >> 64) as u64)
+}
