@@ -1,1 +1,41 @@
-//! OpenFlow switch semantics without I/O: tables, flow-mods, translation through bridges into datapath actions.
+//! `fvs-pipeline`: OpenFlow switch semantics without I/O — tables, flow-mods, and translation
+//! through bridges into datapath actions.
+//!
+//! # What it does
+//!
+//! A [`Switch`](switch::Switch) holds [`Bridge`](bridge::Bridge)s. Each bridge has ports and 254
+//! OpenFlow tables (each a `fvs_classifier::Classifier` of [`Rule`](rule::Rule)s) and a MAC
+//! table for `NORMAL`. Flow-mods change the tables with Open vSwitch's semantics (replace on
+//! identical match and priority, strict and non-strict modify and delete, cookies, `out_port`,
+//! timeouts). [`xlate`] turns a flow arriving on a port into datapath actions, the megaflow
+//! mask of the bits that decided them, a trace in `ofproto/trace` form, and a list of side
+//! effects (learned rules, learned MACs, rule statistics) that the switch applies afterwards.
+//!
+//! # Design
+//!
+//! - **Time is a parameter.** Every operation that ages or expires takes `now: Millis`; this
+//!   crate reads no clock (see [`clock`]).
+//! - **Translation is a pure function** of the switch state, the flow and `now`. Its side
+//!   effects come back as data ([`xlate::SideEffect`]) and are applied by
+//!   [`Switch::apply`](switch::Switch::apply); [`Switch::receive`](switch::Switch::receive) does
+//!   both, [`Switch::trace`](switch::Switch::trace) only the first, like `ofproto/trace` without
+//!   a packet. One consequence: a rule learned by a packet is visible to the next packet, not to
+//!   later tables of the same translation.
+//! - **Lazy commit.** Actions change the flow; datapath actions are emitted only at an output,
+//!   as the difference between the flow and what the datapath packet already looks like
+//!   ([`dpif`]).
+//! - The trace text follows docs/design/trace-format.md, which records what Open vSwitch 3.1
+//!   prints.
+
+pub mod action;
+pub mod bridge;
+pub mod clock;
+pub mod dpif;
+pub mod mac_table;
+pub mod ofctl;
+pub mod port;
+pub mod rule;
+pub mod switch;
+pub mod text;
+pub mod trace;
+pub mod xlate;

@@ -1,0 +1,278 @@
+//! Ports as the pipeline sees them: an OpenFlow number, a name, a kind, a VLAN role.
+//!
+//! The VLAN role answers the two questions NORMAL asks of a port, with Open vSwitch's rules:
+//! which VLAN does a frame received here belong to ([`PortVlan::input_vlan`]), and how must a
+//! frame of VLAN `v` leave here, if at all ([`PortVlan::output_vid`]).
+
+use crate::dpif::DpPort;
+use std::net::Ipv4Addr;
+
+/// An OpenFlow port number.
+// TODO(a4): use fvs_flow's PortNo once it lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OfPort(pub u32);
+
+impl OfPort {
+    /// `IN_PORT`: the packet's input port.
+    pub const IN_PORT: Self = Self(0xffff_fff8);
+    /// `NORMAL`.
+    pub const NORMAL: Self = Self(0xffff_fffa);
+    /// `FLOOD`.
+    pub const FLOOD: Self = Self(0xffff_fffb);
+    /// `ALL`.
+    pub const ALL: Self = Self(0xffff_fffc);
+    /// `CONTROLLER`.
+    pub const CONTROLLER: Self = Self(0xffff_fffd);
+    /// `LOCAL`: the bridge's own internal port, 65534 in OpenFlow 1.0 numbering.
+    pub const LOCAL: Self = Self(0xfffe);
+    /// `NONE` / `ANY`.
+    pub const NONE: Self = Self(0xffff_ffff);
+}
+
+/// A VLAN id, 0..=4095 (0 means "no VLAN" where a VLAN is optional).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VlanId(u16);
+
+impl VlanId {
+    /// The VLAN id `vid`, or `None` when it does not fit in 12 bits.
+    pub const fn new(vid: u16) -> Option<Self> {
+        if vid < 4096 { Some(Self(vid)) } else { None }
+    }
+
+    /// The numeric id.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+/// How a port treats 802.1Q tags (`vlan_mode` in the database).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VlanMode {
+    /// Member of one VLAN (`tag`); frames leave untagged, tagged frames with a VID are dropped.
+    Access,
+    /// Carries the VLANs in `trunks` (all when empty), tagged; untagged frames are VLAN 0.
+    Trunk,
+    /// Trunk whose untagged frames belong to `tag`; `tag` frames leave tagged.
+    NativeTagged,
+    /// Trunk whose untagged frames belong to `tag`; `tag` frames leave untagged.
+    NativeUntagged,
+}
+
+/// A port's VLAN configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortVlan {
+    /// The mode in effect.
+    pub mode: VlanMode,
+    /// The access or native VLAN.
+    pub tag: Option<VlanId>,
+    /// The VLANs a trunk carries; empty means all.
+    pub trunks: Vec<VlanId>,
+}
+
+impl Default for PortVlan {
+    /// A port with neither `tag` nor `trunks`: a trunk of every VLAN.
+    fn default() -> Self {
+        Self {
+            mode: VlanMode::Trunk,
+            tag: None,
+            trunks: Vec::new(),
+        }
+    }
+}
+
+/// Why a frame may not enter a port's VLAN; the text is what Open vSwitch's trace says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VlanRefusal {
+    /// A tagged frame (VID ≠ 0) on an access port.
+    TaggedOnAccess {
+        /// The frame's VID.
+        vid: u16,
+        /// The access VLAN.
+        tag: u16,
+    },
+    /// A trunk that does not carry the frame's VLAN.
+    NotTrunked {
+        /// The frame's VID.
+        vid: u16,
+    },
+}
+
+impl PortVlan {
+    /// An access port of VLAN `tag` (`tag=N` with the default mode).
+    pub fn access(tag: VlanId) -> Self {
+        Self {
+            mode: VlanMode::Access,
+            tag: Some(tag),
+            trunks: Vec::new(),
+        }
+    }
+
+    /// A trunk of `trunks` (all VLANs when empty).
+    pub fn trunk(trunks: Vec<VlanId>) -> Self {
+        Self {
+            mode: VlanMode::Trunk,
+            tag: None,
+            trunks,
+        }
+    }
+
+    /// True when the trunk list allows `vid` (an empty list allows every VLAN).
+    fn trunks_vlan(&self, vid: u16) -> bool {
+        self.trunks.is_empty() || self.trunks.iter().any(|t| t.get() == vid)
+    }
+
+    /// The VLAN a frame received with tag VID `vid` (0 = untagged or priority-tagged)
+    /// belongs to, or why it is refused.
+    pub fn input_vlan(&self, vid: u16) -> Result<u16, VlanRefusal> {
+        let tag = self.tag.map_or(0, VlanId::get);
+        match self.mode {
+            VlanMode::Access => {
+                if vid != 0 {
+                    Err(VlanRefusal::TaggedOnAccess { vid, tag })
+                } else {
+                    Ok(tag)
+                }
+            }
+            VlanMode::Trunk => {
+                if self.trunks_vlan(vid) {
+                    Ok(vid)
+                } else {
+                    Err(VlanRefusal::NotTrunked { vid })
+                }
+            }
+            VlanMode::NativeTagged | VlanMode::NativeUntagged => {
+                if vid == 0 {
+                    Ok(tag)
+                } else if vid == tag || self.trunks_vlan(vid) {
+                    Ok(vid)
+                } else {
+                    Err(VlanRefusal::NotTrunked { vid })
+                }
+            }
+        }
+    }
+
+    /// True when frames of VLAN `vlan` may leave through this port.
+    pub fn carries(&self, vlan: u16) -> bool {
+        let tag = self.tag.map_or(0, VlanId::get);
+        match self.mode {
+            VlanMode::Access => vlan == tag,
+            VlanMode::Trunk => self.trunks_vlan(vlan),
+            VlanMode::NativeTagged | VlanMode::NativeUntagged => {
+                vlan == tag || self.trunks_vlan(vlan)
+            }
+        }
+    }
+
+    /// The VID a frame of VLAN `vlan` carries when leaving this port (0 = untagged).
+    pub fn output_vid(&self, vlan: u16) -> u16 {
+        let tag = self.tag.map_or(0, VlanId::get);
+        match self.mode {
+            VlanMode::Access => 0,
+            VlanMode::Trunk | VlanMode::NativeTagged => vlan,
+            VlanMode::NativeUntagged => {
+                if vlan == tag {
+                    0
+                } else {
+                    vlan
+                }
+            }
+        }
+    }
+}
+
+/// What a tunnel port puts on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunnelConfig {
+    /// `gre`, `vxlan`, `geneve`.
+    pub kind: String,
+    /// `local_ip`.
+    pub local_ip: Ipv4Addr,
+    /// `remote_ip`.
+    pub remote_ip: Ipv4Addr,
+    /// `out_key`: `None` for `flow` (the key comes from `tun_id`), else a fixed key.
+    pub out_key: Option<u64>,
+    /// `df_default` (true unless configured otherwise).
+    pub df_default: bool,
+}
+
+/// What kind of port it is, and what that implies for output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortKind {
+    /// The bridge's own host device (`type=internal`).
+    Internal,
+    /// A host network device (`type=system`, tap, veth, dummy).
+    System,
+    /// Half of a patch pair; output continues in the bridge that owns the port named `peer`.
+    Patch {
+        /// The peer port's name.
+        peer: String,
+    },
+    /// A tunnel endpoint.
+    Tunnel(TunnelConfig),
+}
+
+/// One port of a bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// OpenFlow port number within the bridge.
+    pub ofport: OfPort,
+    /// Port (and interface) name.
+    pub name: String,
+    /// Kind.
+    pub kind: PortKind,
+    /// VLAN role for NORMAL.
+    pub vlan: PortVlan,
+    /// Datapath port number; patch ports have none.
+    pub dp_port: Option<DpPort>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vid(v: u16) -> VlanId {
+        VlanId::new(v).unwrap_or_else(|| unreachable!("test VLAN ids are small"))
+    }
+
+    #[test]
+    fn access_ports_tag_on_input_untag_on_output_and_refuse_tagged_frames() {
+        let p = PortVlan::access(vid(1));
+        assert_eq!(p.input_vlan(0), Ok(1));
+        assert_eq!(
+            p.input_vlan(7),
+            Err(VlanRefusal::TaggedOnAccess { vid: 7, tag: 1 })
+        );
+        assert!(p.carries(1) && !p.carries(2));
+        assert_eq!(p.output_vid(1), 0);
+    }
+
+    #[test]
+    fn trunks_carry_their_list_or_everything() {
+        let all = PortVlan::default();
+        assert_eq!(all.input_vlan(9), Ok(9));
+        assert!(all.carries(9) && all.carries(0));
+        let some = PortVlan::trunk(vec![vid(5), vid(6)]);
+        assert_eq!(some.input_vlan(7), Err(VlanRefusal::NotTrunked { vid: 7 }));
+        assert!(!some.carries(0));
+        assert_eq!(some.output_vid(5), 5);
+    }
+
+    #[test]
+    fn native_untagged_sends_its_own_vlan_untagged() {
+        let p = PortVlan {
+            mode: VlanMode::NativeUntagged,
+            tag: Some(vid(5)),
+            trunks: vec![vid(6)],
+        };
+        assert_eq!(p.input_vlan(0), Ok(5));
+        assert_eq!(p.input_vlan(6), Ok(6));
+        assert_eq!(p.output_vid(5), 0);
+        assert_eq!(p.output_vid(6), 6);
+        let t = PortVlan {
+            mode: VlanMode::NativeTagged,
+            ..p
+        };
+        assert_eq!(t.output_vid(5), 5);
+    }
+}

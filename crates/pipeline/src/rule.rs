@@ -1,0 +1,153 @@
+//! A rule in an OpenFlow table: match, priority, cookie, actions, timeouts, statistics.
+
+use crate::action::{Action, format_actions};
+use crate::clock::Millis;
+use crate::text::format_match;
+use fvs_flow::FlowKey;
+
+/// The priority a flow gets when none is given.
+pub const DEFAULT_PRIORITY: u16 = 0x8000;
+
+/// Flags a flow-mod may set on a rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RuleFlags {
+    /// `send_flow_rem`: report the rule's removal to controllers.
+    pub send_flow_rem: bool,
+    /// `reset_counts`: a modify zeroes the counters.
+    pub reset_counts: bool,
+    /// `no_packet_counts`.
+    pub no_packet_counts: bool,
+    /// `no_byte_counts`.
+    pub no_byte_counts: bool,
+}
+
+/// Packet and byte counters plus the times the ages are computed from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleStats {
+    /// Packets that hit the rule.
+    pub packets: u64,
+    /// Bytes of those packets.
+    pub bytes: u64,
+    /// When the rule was added (`duration`).
+    pub created: Millis,
+    /// When it was last added or modified (`hard_age`; hard timeouts count from here).
+    pub modified: Millis,
+    /// When a packet last hit it (`idle_age`; idle timeouts count from here).
+    pub used: Millis,
+}
+
+/// A rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Match value (already masked).
+    pub key: FlowKey,
+    /// Match mask.
+    pub mask: FlowKey,
+    /// Priority.
+    pub priority: u16,
+    /// Opaque controller-chosen id.
+    pub cookie: u64,
+    /// What a hit does.
+    pub actions: Vec<Action>,
+    /// Seconds without a hit before removal (0 = never).
+    pub idle_timeout: u16,
+    /// Seconds after the last add/modify before removal (0 = never).
+    pub hard_timeout: u16,
+    /// Flags.
+    pub flags: RuleFlags,
+    /// Statistics.
+    pub stats: RuleStats,
+}
+
+/// Why a rule left its table (the `reason` of a flow-removed message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemovedReason {
+    /// Idle timeout.
+    IdleTimeout,
+    /// Hard timeout.
+    HardTimeout,
+    /// A delete flow-mod.
+    Delete,
+}
+
+impl Rule {
+    /// The match in `ovs-ofctl` syntax (no priority).
+    pub fn match_text(&self) -> String {
+        format_match(&self.key, &self.mask)
+    }
+
+    /// Why the rule has expired at `now`, if it has.
+    pub fn expired(&self, now: Millis) -> Option<RemovedReason> {
+        let hard = u64::from(self.hard_timeout) * 1000;
+        let idle = u64::from(self.idle_timeout) * 1000;
+        if self.hard_timeout != 0 && now.since(self.stats.modified) >= hard {
+            Some(RemovedReason::HardTimeout)
+        } else if self.idle_timeout != 0 && now.since(self.stats.used) >= idle {
+            Some(RemovedReason::IdleTimeout)
+        } else {
+            None
+        }
+    }
+
+    /// True when the rule outputs to `port` (the `out_port` filter of modify and delete).
+    pub fn outputs_to(&self, port: crate::port::OfPort) -> bool {
+        self.actions.iter().any(|a| match a {
+            Action::Output { port: p, .. } => *p == port,
+            Action::Learn(_)
+            | Action::Resubmit { .. }
+            | Action::GotoTable(_)
+            | Action::SetVlanVid(_)
+            | Action::SetVlanPcp(_)
+            | Action::StripVlan
+            | Action::PushVlan(_)
+            | Action::PopVlan
+            | Action::SetEthSrc(_)
+            | Action::SetEthDst(_)
+            | Action::SetTunnel(_)
+            | Action::SetField { .. }
+            | Action::Load { .. }
+            | Action::Move { .. } => false,
+        })
+    }
+
+    /// One line of `ovs-ofctl dump-flows` for this rule in table `table` at `now`.
+    pub fn dump_line(&self, table: u8, now: Millis) -> String {
+        let s = &self.stats;
+        let dur = now.since(s.created);
+        let mut line = format!(
+            " cookie={:#x}, duration={}.{:03}s, table={table}, n_packets={}, n_bytes={}, ",
+            self.cookie,
+            dur / 1000,
+            dur % 1000,
+            s.packets,
+            s.bytes
+        );
+        if self.idle_timeout != 0 {
+            line.push_str(&format!("idle_timeout={}, ", self.idle_timeout));
+        }
+        if self.hard_timeout != 0 {
+            line.push_str(&format!("hard_timeout={}, ", self.hard_timeout));
+        }
+        line.push_str(&format!("idle_age={}, ", now.secs_since(s.used)));
+        if s.modified != s.created {
+            line.push_str(&format!("hard_age={}, ", now.secs_since(s.modified)));
+        }
+        let m = self.match_text();
+        let prio = if self.priority == DEFAULT_PRIORITY {
+            String::new()
+        } else {
+            format!("priority={}", self.priority)
+        };
+        let head = match (prio.is_empty(), m.is_empty()) {
+            (true, _) => m,
+            (false, true) => prio,
+            (false, false) => format!("{prio},{m}"),
+        };
+        if head.is_empty() {
+            line.push_str(&format!("actions={}", format_actions(&self.actions)));
+        } else {
+            line.push_str(&format!("{head} actions={}", format_actions(&self.actions)));
+        }
+        line
+    }
+}
