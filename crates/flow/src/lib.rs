@@ -9,13 +9,20 @@
 //! - [`field::FIELDS`] is the single source of truth about fields: names and aliases, NXM/OXM
 //!   names, width, location. The text syntax, the wire codecs and validation read it rather
 //!   than keeping their own lists.
+//! - [`Match`] is a key plus a mask, set field by field with OpenFlow's semantics (`dl_vlan`,
+//!   `nw_tos`...); it checks prerequisites and tests keys.
+//! - [`PortNo`] is an OpenFlow port number with the reserved ports' names.
 //!
 //! This crate does no I/O.
 
 pub mod field;
 pub mod key;
+pub mod matching;
+pub mod port;
 pub mod protocols;
 
 pub use field::{FIELDS, Field, FieldInfo};
 pub use key::{FLOW_WORDS, FlowKey, Loc, STAGES};
+pub use matching::{Match, PrereqError, Shorthand, usable_protocols};
+pub use port::PortNo;
 pub use protocols::Protocols;
