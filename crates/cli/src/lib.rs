@@ -1,1 +1,2 @@
 //! The command-line programs: fvs-ofctl and friends, each a thin main over a library run().
+pub mod demo;

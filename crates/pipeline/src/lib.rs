@@ -31,6 +31,7 @@ pub mod action;
 pub mod bridge;
 pub mod clock;
 pub mod dpif;
+pub mod example;
 pub mod mac_table;
 pub mod ofctl;
 pub mod port;

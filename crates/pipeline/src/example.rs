@@ -1,0 +1,147 @@
+//! The seed's compute node as a [`Switch`]: br-int with two VM access ports on VLAN 1 and
+//! `patch-tun`, br-tun with `patch-int` and the GRE port to 10.0.1.21, and the Neutron br-tun
+//! flows exactly as the seed's `ovs-ofctl dump-flows br-tun` printed them.
+//!
+//! Datapath port numbers are the ones Open vSwitch's dummy datapath picks for these names, so
+//! traces of this switch can be compared with a real ovs-vswitchd's line for line.
+
+use crate::bridge::{Bridge, FailMode};
+use crate::clock::Millis;
+use crate::dpif::DpPort;
+use crate::ofctl::{ParseError, parse_flow};
+use crate::port::{OfPort, Port, PortKind, PortVlan, TunnelConfig, VlanId};
+use crate::switch::Switch;
+use std::net::Ipv4Addr;
+
+/// The br-tun flows of the seed, as dumped (statistics included; they are ignored on load).
+pub const SEED_BR_TUN_FLOWS: &str = "\
+cookie=0x0, duration=11509.036s, table=0, n_packets=1059, n_bytes=116533, idle_age=740, priority=1,in_port=1 actions=resubmit(,2)
+cookie=0x0, duration=2089.491s, table=0, n_packets=1082, n_bytes=115494, idle_age=741, priority=1,in_port=2 actions=resubmit(,3)
+cookie=0x0, duration=11508.939s, table=0, n_packets=5, n_bytes=390, idle_age=11500, priority=0 actions=drop
+cookie=0x0, duration=11508.84s, table=2, n_packets=955, n_bytes=106446, idle_age=741, priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)
+cookie=0x0, duration=11508.745s, table=2, n_packets=104, n_bytes=10087, idle_age=740, priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)
+cookie=0x0, duration=2260.307s, table=3, n_packets=1082, n_bytes=115494, idle_age=741, priority=1,tun_id=0x1 actions=mod_vlan_vid:1,resubmit(,10)
+cookie=0x0, duration=11508.646s, table=3, n_packets=15, n_bytes=1274, idle_age=2098, priority=0 actions=drop
+cookie=0x0, duration=11508.495s, table=4, n_packets=0, n_bytes=0, idle_age=11508, priority=0 actions=drop
+cookie=0x0, duration=11508.293s, table=10, n_packets=1082, n_bytes=115494, idle_age=741, priority=1 actions=learn(table=20,hard_timeout=300,priority=1,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]),output:1
+cookie=0x0, duration=11508.093s, table=20, n_packets=0, n_bytes=0, idle_age=11508, priority=0 actions=resubmit(,22)
+cookie=0x0, duration=2260.372s, table=22, n_packets=77, n_bytes=7817, idle_age=740, hard_age=2089, dl_vlan=1 actions=strip_vlan,set_tunnel:0x1,output:2,output:2
+cookie=0x0, duration=11508.093s, table=22, n_packets=27, n_bytes=2270, idle_age=1664, priority=0 actions=drop
+";
+
+/// br-int's program in the agent of the seed's era: plain MAC learning.
+pub const SEED_BR_INT_FLOWS: &str = "priority=1 actions=NORMAL\n";
+
+fn port(ofport: u32, name: &str, kind: PortKind, vlan: PortVlan, dp: Option<u32>) -> Port {
+    Port {
+        ofport: OfPort(ofport),
+        name: name.to_owned(),
+        kind,
+        vlan,
+        dp_port: dp.map(DpPort),
+    }
+}
+
+/// Loads flows, one per line, into `bridge`.
+pub fn load_flows(bridge: &mut Bridge, text: &str, now: Millis) -> Result<(), ParseError> {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fm = parse_flow(line)?;
+        // Tables in the seed are below 254 and nothing checks overlap, so adds succeed.
+        let _ = bridge.flow_mod(&fm, now);
+    }
+    Ok(())
+}
+
+/// The two bridges of the seed, without flows (both `fail_mode=secure`).
+pub fn seed_topology(now: Millis) -> Switch {
+    let vlan1 = PortVlan::access(VlanId::new(1).unwrap_or_else(|| unreachable!("1 < 4096")));
+    let mut br_int = Bridge::new("br-int", FailMode::Secure, now);
+    br_int.add_port(port(
+        1,
+        "qvo37b25c08-e8",
+        PortKind::System,
+        vlan1.clone(),
+        Some(37),
+    ));
+    br_int.add_port(port(
+        2,
+        "patch-tun",
+        PortKind::Patch {
+            peer: "patch-int".into(),
+        },
+        PortVlan::default(),
+        None,
+    ));
+    br_int.add_port(port(
+        3,
+        "qvo155845ae-5e",
+        PortKind::System,
+        vlan1,
+        Some(155_845),
+    ));
+    br_int.add_port(port(
+        0xfffe,
+        "br-int",
+        PortKind::Internal,
+        PortVlan::default(),
+        Some(3),
+    ));
+    let mut br_tun = Bridge::new("br-tun", FailMode::Secure, now);
+    br_tun.add_port(port(
+        1,
+        "patch-int",
+        PortKind::Patch {
+            peer: "patch-tun".into(),
+        },
+        PortVlan::default(),
+        None,
+    ));
+    br_tun.add_port(port(
+        2,
+        "gre-0a000115",
+        PortKind::Tunnel(TunnelConfig {
+            kind: "gre".into(),
+            local_ip: Ipv4Addr::new(10, 0, 1, 31),
+            remote_ip: Ipv4Addr::new(10, 0, 1, 21),
+            out_key: None,
+            df_default: true,
+        }),
+        PortVlan::default(),
+        Some(1),
+    ));
+    br_tun.add_port(port(
+        0xfffe,
+        "br-tun",
+        PortKind::Internal,
+        PortVlan::default(),
+        Some(2),
+    ));
+    let mut sw = Switch::new();
+    sw.add_bridge(br_int);
+    sw.add_bridge(br_tun);
+    sw
+}
+
+/// The seed's switch with its flows loaded.
+pub fn seed_switch(now: Millis) -> Result<Switch, ParseError> {
+    let mut sw = seed_topology(now);
+    if let Some(b) = sw.bridge_mut("br-int") {
+        load_flows(b, SEED_BR_INT_FLOWS, now)?;
+    }
+    if let Some(b) = sw.bridge_mut("br-tun") {
+        load_flows(b, SEED_BR_TUN_FLOWS, now)?;
+    }
+    Ok(sw)
+}
+
+/// A flow key for an Ethernet frame with no payload type, as `ofproto/trace` builds from
+/// `in_port=P,dl_src=S,dl_dst=D` (plus an optional tunnel key).
+pub fn frame(in_port: u32, tun_id: u64, src: u64, dst: u64) -> fvs_flow::FlowKey {
+    use fvs_flow::Field;
+    let mut k = fvs_flow::FlowKey::ZERO;
+    k.set(Field::InPort.loc(), u128::from(in_port));
+    k.set(Field::TunId.loc(), u128::from(tun_id));
+    k.set(Field::EthSrc.loc(), u128::from(src));
+    k.set(Field::EthDst.loc(), u128::from(dst));
+    k
+}
