@@ -12,6 +12,7 @@
 //! - [`Match`] is a key plus a mask, set field by field with OpenFlow's semantics (`dl_vlan`,
 //!   `nw_tos`...); it checks prerequisites and tests keys.
 //! - [`PortNo`] is an OpenFlow port number with the reserved ports' names.
+//! - [`Subfield`] is a bit range of a field in action syntax (`NXM_NX_REG0[0..3]`).
 //!
 //! This crate does no I/O.
 
@@ -20,9 +21,11 @@ pub mod key;
 pub mod matching;
 pub mod port;
 pub mod protocols;
+pub mod subfield;
 
 pub use field::{FIELDS, Field, FieldInfo};
 pub use key::{FLOW_WORDS, FlowKey, Loc, STAGES};
 pub use matching::{Match, PrereqError, Shorthand, usable_protocols};
 pub use port::PortNo;
 pub use protocols::Protocols;
+pub use subfield::Subfield;
