@@ -409,7 +409,7 @@ impl<T> Classifier<T> {
 /// A slab index as `u32`. Slabs hold at most one entry per rule, and 2³² rules of at least
 /// 256 bytes each cannot exist in memory, so the conversion cannot fail in practice; if it
 /// ever did, a panic beats silently aliasing another rule.
-fn index_u32(i: usize) -> u32 {
+pub(crate) fn index_u32(i: usize) -> u32 {
     u32::try_from(i).expect("more than 2^32 rules")
 }
 

@@ -25,7 +25,16 @@ use std::collections::BTreeSet;
 use fvs_flow::{FLOW_WORDS, FlowKey, STAGES};
 use hashbrown::HashTable;
 
+use crate::index_u32;
 use crate::rank::Rank;
+
+/// Compact words are processed this many at a time; a subtable pads its word list with
+/// zero-mask words to a multiple of it, so the hot loops run a fixed-size, fully unrolled body
+/// once or twice instead of a variable count of single steps whose exit the CPU mispredicts.
+const LANES: usize = 4;
+
+/// Room for every word of a key, padded.
+const MAX_WORDS: usize = FLOW_WORDS.next_multiple_of(LANES);
 
 /// Number of stages that may carry a membership set: every stage but the last can be
 /// followed by another.
@@ -67,14 +76,15 @@ struct StageEntry {
 pub(crate) struct Subtable {
     /// The mask shared by every rule here.
     pub(crate) mask: FlowKey,
-    /// Seed of the hash chain (the classifier's, copied here to keep lookups local).
-    seed: u64,
-    /// Number of compact words (non-zero mask words).
+    /// Per compact word, the classifier's seed mixed with the word's position (see `lane`).
+    lane_seeds: [u64; MAX_WORDS],
+    /// Number of compact words: the mask's non-zero words, then zero-mask padding up to a
+    /// multiple of `LANES` (padding reads word 0 under mask 0, so it is always 0).
     n_words: usize,
     /// Word index in the flow key of each compact word, ascending (hence in stage order).
-    words: [u8; FLOW_WORDS],
+    words: [u8; MAX_WORDS],
     /// Mask value of each compact word.
-    bits: [u64; FLOW_WORDS],
+    bits: [u64; MAX_WORDS],
     /// Number of stages with a membership set.
     n_checks: usize,
     /// For each membership set, the number of compact words up to the end of its stage:
@@ -93,8 +103,8 @@ pub(crate) struct Subtable {
 impl Subtable {
     /// An empty subtable for `mask`.
     pub(crate) fn new(mask: FlowKey, seed: u64) -> Self {
-        let mut words = [0u8; FLOW_WORDS];
-        let mut bits = [0u64; FLOW_WORDS];
+        let mut words = [0u8; MAX_WORDS];
+        let mut bits = [0u64; MAX_WORDS];
         let mut n_words = 0;
         let mut stage_ends = [0usize; STAGES.len()];
         for (stage, range) in STAGES.iter().enumerate() {
@@ -120,9 +130,14 @@ impl Subtable {
             }
             prev_end = end;
         }
+        let n_words = n_words.next_multiple_of(LANES);
+        let mut lane_seeds = [0u64; MAX_WORDS];
+        for (i, s) in lane_seeds.iter_mut().enumerate() {
+            *s = seed ^ (i as u64 + 1).wrapping_mul(0xa076_1d64_78bd_642f);
+        }
         Self {
             mask,
-            seed,
+            lane_seeds,
             n_words,
             words,
             bits,
@@ -157,11 +172,12 @@ impl Subtable {
             }
         }
         let key = self.table.len();
-        self.keys
-            .extend((0..self.n_words).map(|i| masked.words[usize::from(self.words[i])]));
+        self.keys.extend(
+            (0..self.n_words).map(|i| masked.words[usize::from(self.words[i])] & self.bits[i]),
+        );
         let bucket = Bucket {
             hash,
-            key: u32::try_from(key).unwrap_or(u32::MAX),
+            key: index_u32(key),
             top: member,
             members: vec![member],
         };
@@ -171,9 +187,9 @@ impl Subtable {
     /// Removes the rule in `slot` whose masked key is `masked`; false when it is not here.
     pub(crate) fn remove(&mut self, masked: &FlowKey, slot: u32) -> bool {
         let (hash, stage_hashes) = self.hashes(masked);
-        let (keys, words, n) = (&self.keys, &self.words, self.n_words);
+        let (keys, words, bits, n) = (&self.keys, &self.words, &self.bits, self.n_words);
         let Ok(mut entry) = self.table.find_entry(hash, |b| {
-            b.hash == hash && stored_key_is(keys, words, n, b.key, masked)
+            b.hash == hash && stored_key_is(keys, words, bits, n, b.key, masked)
         }) else {
             return false;
         };
@@ -230,43 +246,67 @@ impl Subtable {
     /// no stage checks (the fast path when nobody needs to know which bits were read).
     #[inline]
     pub(crate) fn lookup(&self, key: &FlowKey) -> Option<Member> {
-        let mut h = self.seed;
-        for i in 0..self.n_words {
-            h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+        let mut acc = 0u64;
+        for chunk in 0..self.n_words / LANES {
+            for j in chunk * LANES..chunk * LANES + LANES {
+                acc = acc.wrapping_add(
+                    self.lane(j, key.words[usize::from(self.words[j])] & self.bits[j]),
+                );
+            }
         }
-        self.probe(h, key)
+        self.probe(finish(acc), key)
     }
 
     /// As [`Self::lookup`], checking the stage sets on the way and OR-ing into `wc` the mask
     /// bits of every stage consulted.
     #[inline]
     pub(crate) fn lookup_wc(&self, key: &FlowKey, wc: &mut FlowKey) -> Option<Member> {
-        let mut h = self.seed;
+        let mut acc = 0u64;
         let mut i = 0;
         for c in 0..self.n_checks {
             let end = self.check_ends[c];
             while i < end {
-                h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+                acc = acc.wrapping_add(
+                    self.lane(i, key.words[usize::from(self.words[i])] & self.bits[i]),
+                );
                 i += 1;
             }
+            let h = finish(acc);
             if self.stage_sets[c].find(h, |e| e.hash == h).is_none() {
                 self.unwildcard(wc, end);
                 return None;
             }
         }
         while i < self.n_words {
-            h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+            acc = acc
+                .wrapping_add(self.lane(i, key.words[usize::from(self.words[i])] & self.bits[i]));
             i += 1;
         }
         self.unwildcard(wc, self.n_words);
-        self.probe(h, key)
+        self.probe(finish(acc), key)
+    }
+
+    /// The hash contribution of compact word `i` with (masked) value `w`.
+    ///
+    /// A key's hash is `finish` of the wrapping sum of its lanes. Lanes are independent of
+    /// each other, so the multiplies of a key's words overlap in the pipeline instead of
+    /// forming one long dependency chain, and a stage hash is just `finish` of a prefix sum.
+    /// Mixing the word's position into each lane keeps permuted keys apart.
+    #[inline(always)]
+    fn lane(&self, i: usize, w: u64) -> u64 {
+        fold_mul(w ^ self.lane_seeds[i], 0xe703_7ed1_a0b4_28db)
     }
 
     /// ORs the mask bits of the first `upto` compact words into `wc`.
     #[inline]
     fn unwildcard(&self, wc: &mut FlowKey, upto: usize) {
-        for i in 0..upto {
-            wc.words[usize::from(self.words[i])] |= self.bits[i];
+        // Whole chunks with a select rather than a loop of `upto` steps, for the same reason
+        // as in `lookup`.
+        for chunk in 0..self.n_words / LANES {
+            for j in chunk * LANES..chunk * LANES + LANES {
+                let bits = if j < upto { self.bits[j] } else { 0 };
+                wc.words[usize::from(self.words[j])] |= bits;
+            }
         }
     }
 
@@ -281,35 +321,43 @@ impl Subtable {
     /// True when arena key `at` equals `key` under the mask (`key` need not be masked).
     #[inline]
     fn key_matches(&self, at: u32, key: &FlowKey) -> bool {
-        let start = at as usize * self.n_words;
-        let stored = &self.keys[start..start + self.n_words];
-        stored
-            .iter()
-            .zip(&self.words[..self.n_words])
-            .zip(&self.bits[..self.n_words])
-            .all(|((&s, &w), &m)| key.words[usize::from(w)] & m == s)
+        let n = self.n_words;
+        let start = at as usize * n;
+        let Some(stored) = self.keys.get(start..start + n) else {
+            return false;
+        };
+        // Accumulate differences without branching; one test at the end.
+        let mut diff = 0u64;
+        for (chunk, stored) in stored.chunks_exact(LANES).enumerate() {
+            for (j, &s) in stored.iter().enumerate() {
+                let i = chunk * LANES + j;
+                diff |= (key.words[usize::from(self.words[i])] & self.bits[i]) ^ s;
+            }
+        }
+        diff == 0
     }
 
     /// Full hash of `key` under the mask, and its stage hashes for the membership sets.
     fn hashes(&self, key: &FlowKey) -> (u64, [u64; CHECKS]) {
         let mut stage_hashes = [0u64; CHECKS];
-        let mut h = self.seed;
+        let mut acc = 0u64;
         let mut c = 0;
         for i in 0..self.n_words {
-            h = mix(h, key.words[usize::from(self.words[i])] & self.bits[i]);
+            acc = acc
+                .wrapping_add(self.lane(i, key.words[usize::from(self.words[i])] & self.bits[i]));
             if c < self.n_checks && i + 1 == self.check_ends[c] {
-                stage_hashes[c] = h;
+                stage_hashes[c] = finish(acc);
                 c += 1;
             }
         }
-        (h, stage_hashes)
+        (finish(acc), stage_hashes)
     }
 
     /// The bucket holding the already-masked key `masked`, if any.
     fn find_bucket_mut(&mut self, hash: u64, masked: &FlowKey) -> Option<&mut Bucket> {
-        let (keys, words, n) = (&self.keys, &self.words, self.n_words);
+        let (keys, words, bits, n) = (&self.keys, &self.words, &self.bits, self.n_words);
         self.table.find_mut(hash, |b| {
-            b.hash == hash && stored_key_is(keys, words, n, b.key, masked)
+            b.hash == hash && stored_key_is(keys, words, bits, n, b.key, masked)
         })
     }
 
@@ -319,17 +367,20 @@ impl Subtable {
         let n = self.n_words;
         let last = self.table.len();
         if at != last && n > 0 {
-            let (lo, hi) = self.keys.split_at_mut(last * n);
-            lo[at * n..at * n + n].copy_from_slice(&hi[..n]);
-            // Find the bucket that owned the moved key: same words, so same hash.
-            let mut h = self.seed;
-            for &w in &hi[..n] {
-                h = mix(h, w);
-            }
-            let last32 = u32::try_from(last).unwrap_or(u32::MAX);
+            // Find the bucket that owns the last key (same words, so same hash) and point it
+            // at the hole, then move the words.
+            let moved = last * n..last * n + n;
+            let h = finish(
+                self.keys[moved.clone()]
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |acc, (i, &w)| acc.wrapping_add(self.lane(i, w))),
+            );
+            let (last32, at32) = (index_u32(last), index_u32(at));
             if let Some(b) = self.table.find_mut(h, |b| b.key == last32) {
-                b.key = u32::try_from(at).unwrap_or(u32::MAX);
+                b.key = at32;
             }
+            self.keys.copy_within(moved, at * n);
         }
         self.keys.truncate(last * n);
     }
@@ -339,7 +390,8 @@ impl Subtable {
 /// already-masked key `masked`.
 fn stored_key_is(
     keys: &[u64],
-    words: &[u8; FLOW_WORDS],
+    words: &[u8; MAX_WORDS],
+    bits: &[u64; MAX_WORDS],
     n: usize,
     at: u32,
     masked: &FlowKey,
@@ -347,17 +399,21 @@ fn stored_key_is(
     let start = at as usize * n;
     keys[start..start + n]
         .iter()
-        .zip(&words[..n])
-        .all(|(&s, &w)| masked.words[usize::from(w)] == s)
+        .zip(words[..n].iter().zip(&bits[..n]))
+        .all(|(&s, (&w, &m))| masked.words[usize::from(w)] & m == s)
 }
 
-/// One step of the hash chain: folds a 64×64→128-bit product of the running state and the
-/// next word. A multiply spreads every input bit over the high half, and folding the halves
-/// gives hashbrown good bits at both ends (it uses the top 7 for tags and the low ones for
-/// the index).
+/// Multiplies to 128 bits and folds the halves together: every input bit reaches many
+/// output bits, at both ends (hashbrown takes its 7-bit tags from the top and its index from
+/// the bottom).
 #[inline(always)]
-fn mix(h: u64, w: u64) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let p = u128::from(h ^ w) * u128::from(K);
+fn fold_mul(x: u64, k: u64) -> u64 {
+    let p = u128::from(x) * u128::from(k);
     (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Turns a sum of lanes into a hash.
+#[inline(always)]
+fn finish(acc: u64) -> u64 {
+    fold_mul(acc ^ 0x243f_6a88_85a3_08d3, 0x9e37_79b9_7f4a_7c15)
 }
