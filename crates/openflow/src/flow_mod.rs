@@ -3,17 +3,7 @@
 
 use crate::action::Action;
 use crate::types::{Cookie, GroupId, PortNo, TableId};
-use fvs_flow::FlowKey;
-
-/// A match: a flow key and a mask over it (1 = significant bit).
-// TODO(a1): replace with fvs_flow::Match when it lands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Match {
-    /// Values of the significant bits (bits outside `mask` are zero).
-    pub key: FlowKey,
-    /// Which bits are significant.
-    pub mask: FlowKey,
-}
+use fvs_flow::Match;
 
 /// What a flow-mod asks the switch to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,10 +21,11 @@ pub mod action;
 pub mod ct;
 pub mod flow_mod;
 pub mod learn;
+pub mod text;
 pub mod types;
 
 pub use action::{Action, Output, Resubmit, SetField};
 pub use ct::{Ct, CtZone, Nat};
-pub use flow_mod::{FlowMod, FlowModCommand, FlowModFlags, Match};
+pub use flow_mod::{FlowMod, FlowModCommand, FlowModFlags};
 pub use learn::{Learn, LearnSpec, LearnSrc};
 pub use types::{Cookie, EthAddr, GroupId, MeterId, PortNo, QueueId, Subfield, TableId};
