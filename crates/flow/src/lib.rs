@@ -12,6 +12,7 @@
 //! - [`Match`] is a key plus a mask, set field by field with OpenFlow's semantics (`dl_vlan`,
 //!   `nw_tos`...); it checks prerequisites and tests keys.
 //! - [`PortNo`] is an OpenFlow port number with the reserved ports' names.
+//! - [`text`] reads and prints matches in `ovs-ofctl`'s syntax, byte for byte.
 //! - [`Subfield`] is a bit range of a field in action syntax (`NXM_NX_REG0[0..3]`).
 //!
 //! This crate does no I/O.
@@ -22,6 +23,7 @@ pub mod matching;
 pub mod port;
 pub mod protocols;
 pub mod subfield;
+pub mod text;
 
 pub use field::{FIELDS, Field, FieldInfo};
 pub use key::{FLOW_WORDS, FlowKey, Loc, STAGES};

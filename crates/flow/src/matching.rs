@@ -15,8 +15,10 @@
 //! - `dl_vlan_pcp`/`vlan_pcp` likewise set the present bit with the priority bits.
 //! - `nw_tos` matches only the DSCP bits of the TOS byte (`nw_tos=5` is `nw_tos=4`), `ip_dscp`
 //!   is the same bits shifted down, `nw_ecn` the low two.
-//! - `arp_op` values above 255 match as 0, because the key keeps only 8 bits (as OVS does; ARP
-//!   uses opcodes 1 to 4).
+//! - `icmp_type`/`icmp_code` (and the ICMPv6 ones) are the transport source/destination port
+//!   values, so an exact type is an exact 16-bit `tp_src`.
+//! - `arp_op` keeps only its low 8 bits, as in OVS (`arp_op=300` matches 44; ARP uses opcodes
+//!   1 to 4).
 //!
 //! # Prerequisites
 //!
@@ -248,11 +250,30 @@ impl Match {
                 }
             }
             Field::NwTos => {
-                let m = mask & u128::from(TOS_DSCP_MASK);
-                self.set_raw(field.loc(), value & m, m);
+                // Only the DSCP bits; the ECN bits keep whatever `nw_ecn` said.
+                let dscp = u128::from(TOS_DSCP_MASK);
+                let (v, m) = self.get(Field::NwTos);
+                let mask = mask & dscp;
+                self.set_raw(
+                    field.loc(),
+                    (v & !dscp) | (value & mask),
+                    (m & !dscp) | mask,
+                );
             }
-            Field::ArpOp if value > 0xff && mask & 0xff != 0 => {
-                self.set_raw(field.loc(), 0, mask);
+            Field::IcmpType | Field::Icmpv6Type | Field::IcmpCode | Field::Icmpv6Code => {
+                // The ICMP type and code are the transport ports' values: an exact ICMP type
+                // is an exact 16-bit `tp_src` (as in OVS, so `tcp,icmp_type=3` is `tp_src=3`).
+                let port = if matches!(field, Field::IcmpType | Field::Icmpv6Type) {
+                    Field::TcpSrc
+                } else {
+                    Field::TcpDst
+                };
+                let mask = if mask & 0xff == 0xff {
+                    0xffff
+                } else {
+                    mask & 0xff
+                };
+                self.set_raw(port.loc(), value & 0xff, mask);
             }
             _ => self.set_raw(field.loc(), value, mask),
         }
@@ -405,7 +426,7 @@ impl Match {
 /// Fields that, between them, cover every bit of the key once, each standing for the
 /// storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`, `icmp_type`...).
 /// [`usable_protocols`] judges each by its own registry row.
-const STORAGE_FIELDS: [Field; 48] = [
+const STORAGE_FIELDS: [Field; 44] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
@@ -450,10 +471,6 @@ const STORAGE_FIELDS: [Field; 48] = [
     Field::TcpDst,
     Field::TcpFlags,
     Field::NdTarget,
-    Field::UdpSrc,
-    Field::UdpDst,
-    Field::SctpSrc,
-    Field::SctpDst,
 ];
 
 /// The protocols able to carry `m`, judged from the match itself: each field by how it is
