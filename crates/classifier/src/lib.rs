@@ -51,6 +51,7 @@
 
 pub mod linear;
 mod rank;
+mod stage;
 mod subtable;
 
 use fvs_flow::FlowKey;

@@ -13,9 +13,10 @@
 //!
 //! # Staged lookup
 //!
-//! The hash of a masked key is computed word by word, and the running value after the last
-//! word of each stage is the "stage hash". For every stage that has words and is followed by
-//! a stage with words, `stage_sets` holds the stage hashes of all buckets (with a reference
+//! The hash of a masked key is a finished sum of one "lane" per compact word (see
+//! `Subtable::lane`), and the "stage hash" of a stage is the finished sum over the words up
+//! to that stage's end. For every stage that has words and is followed by a stage with
+//! words, `stage_sets` holds the stage hashes of all buckets (with a reference
 //! count, so removal works). A lookup that does not find its stage hash there knows that no
 //! rule of this subtable can match, having looked only at the stages so far. A false
 //! "present" (a hash collision) is harmless: it only makes the lookup consult more bits.
@@ -27,6 +28,7 @@ use hashbrown::HashTable;
 
 use crate::index_u32;
 use crate::rank::Rank;
+use crate::stage::StageSet;
 
 /// Compact words are processed this many at a time; a subtable pads its word list with
 /// zero-mask words to a multiple of it, so the hot loops run a fixed-size, fully unrolled body
@@ -62,15 +64,6 @@ struct Bucket {
     members: Vec<Member>,
 }
 
-/// A stage hash present in the subtable, with the number of buckets that produce it.
-#[derive(Clone, Debug)]
-struct StageEntry {
-    /// The running hash after the stage's last word.
-    hash: u64,
-    /// Buckets whose key has this stage hash; the entry goes when it reaches zero.
-    count: u32,
-}
-
 /// Every rule with one mask.
 #[derive(Clone, Debug)]
 pub(crate) struct Subtable {
@@ -91,7 +84,7 @@ pub(crate) struct Subtable {
     /// the words a lookup that misses there has consulted.
     check_ends: [usize; CHECKS],
     /// For each `check_ends` entry, the stage hashes of every bucket's key.
-    stage_sets: [HashTable<StageEntry>; CHECKS],
+    stage_sets: [StageSet; CHECKS],
     /// Buckets by full hash of their masked key.
     table: HashTable<Bucket>,
     /// Masked keys of the buckets, `n_words` compact words each; `Bucket::key` indexes it.
@@ -164,12 +157,7 @@ impl Subtable {
             .iter_mut()
             .zip(&stage_hashes)
         {
-            match set.find_mut(h, |e| e.hash == h) {
-                Some(entry) => entry.count += 1,
-                None => {
-                    set.insert_unique(h, StageEntry { hash: h, count: 1 }, |e| e.hash);
-                }
-            }
+            set.add(h);
         }
         let key = self.table.len();
         self.keys.extend(
@@ -213,12 +201,7 @@ impl Subtable {
                 .iter_mut()
                 .zip(&stage_hashes)
             {
-                if let Ok(mut e) = set.find_entry(h, |e| e.hash == h) {
-                    e.get_mut().count -= 1;
-                    if e.get().count == 0 {
-                        e.remove();
-                    }
-                }
+                set.remove(h);
             }
         }
         true
@@ -272,7 +255,7 @@ impl Subtable {
                 i += 1;
             }
             let h = finish(acc);
-            if self.stage_sets[c].find(h, |e| e.hash == h).is_none() {
+            if !self.stage_sets[c].may_contain(h) {
                 self.unwildcard(wc, end);
                 return None;
             }
