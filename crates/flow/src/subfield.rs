@@ -46,6 +46,16 @@ pub enum SubfieldError {
         /// The ending bit.
         end: u32,
     },
+    /// The range starts past the field's width.
+    #[error("{text}: starting bit {start} is not valid because field is only {width} bits wide")]
+    StartTooWide {
+        /// The whole subfield text.
+        text: String,
+        /// The starting bit.
+        start: u32,
+        /// The field's width.
+        width: u32,
+    },
     /// The range runs past the field's width.
     #[error("{text}: ending bit {end} is not valid because field is only {width} bits wide")]
     TooWide {
@@ -120,6 +130,13 @@ impl Subfield {
                 text: text.to_string(),
                 start,
                 end,
+            });
+        }
+        if start >= width {
+            return Err(SubfieldError::StartTooWide {
+                text: text.to_string(),
+                start,
+                width,
             });
         }
         if end >= width {
