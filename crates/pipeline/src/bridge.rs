@@ -7,24 +7,25 @@
 //! - **modify** changes the actions of every rule the flow-mod's match *subsumes* (non-strict)
 //!   or of the one rule with exactly that match and priority (strict), keeping counters (unless
 //!   `reset_counts`) and `duration`, restarting the hard timeout. A cookie given without a mask
-//!   becomes the rules' new cookie. When nothing matches and no cookie mask filters, a modify
+//!   becomes the rules' new cookie (`new_cookie`). When nothing matches and no cookie mask filters, a modify
 //!   adds the rule (OpenFlow 1.0 behaviour; `learn` relies on it).
 //! - **delete** removes the subsumed (or exactly matching) rules; `cookie/mask` and `out_port`
-//!   narrow the selection; table 255 means every table.
+//!   narrow the selection; no table (255 on the wire) means every table.
+//!
+//! Flow-mods are [`fvs_openflow::FlowMod`]s and rules hold [`fvs_openflow::Action`]s: the
+//! pipeline has no flow or action model of its own.
 
-use crate::action::Action;
 use crate::clock::Millis;
 use crate::mac_table::MacTable;
-use crate::port::{OfPort, Port};
-use crate::rule::{RemovedReason, Rule, RuleFlags, RuleStats};
+use crate::port::Port;
+use crate::rule::{RemovedReason, Rule, RuleStats};
 use fvs_classifier::{Classifier, RuleId};
-use fvs_flow::FlowKey;
+use fvs_flow::{FlowKey, Match, PortNo};
+use fvs_openflow::{Action, FlowMod, FlowModCommand, Output, TableId};
 use std::collections::BTreeMap;
 
 /// Number of OpenFlow tables per bridge.
 pub const N_TABLES: usize = 254;
-/// The table id that means "all tables" in modify and delete.
-pub const ALL_TABLES: u8 = 255;
 
 /// What a bridge does with a packet no rule matches, and what it starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,86 +37,23 @@ pub enum FailMode {
     Secure,
 }
 
-/// A flow-mod command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// `add-flow`.
-    Add,
-    /// `mod-flows`.
-    Modify,
-    /// `mod-flows --strict`.
-    ModifyStrict,
-    /// `del-flows`.
-    Delete,
-    /// `del-flows --strict`.
-    DeleteStrict,
-}
-
-/// A flow-mod, as the pipeline applies it.
-// TODO(a4): accept fvs_openflow::FlowMod once it lands; this mirrors its fields.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FlowMod {
-    /// What to do.
-    pub command: Command,
-    /// Table id; [`ALL_TABLES`] for modify/delete in every table.
-    pub table: u8,
-    /// Match value.
-    pub key: FlowKey,
-    /// Match mask.
-    pub mask: FlowKey,
-    /// Priority.
-    pub priority: u16,
-    /// Cookie for added rules (and new cookie for modified ones when `cookie_mask` is zero).
-    pub cookie: u64,
-    /// Only rules whose cookie matches `cookie` under this mask are modified or deleted.
-    pub cookie_mask: u64,
-    /// Idle timeout, seconds.
-    pub idle_timeout: u16,
-    /// Hard timeout, seconds.
-    pub hard_timeout: u16,
-    /// Flags.
-    pub flags: RuleFlags,
-    /// Refuse an add that overlaps a rule of the same priority.
-    pub check_overlap: bool,
-    /// Modify/delete only rules that output to this port.
-    pub out_port: Option<OfPort>,
-    /// Actions.
-    pub actions: Vec<Action>,
-}
-
-impl FlowMod {
-    /// An add of `actions` under `key`/`mask` at `priority` in `table`, everything else default.
-    pub fn add(
-        table: u8,
-        key: FlowKey,
-        mask: FlowKey,
-        priority: u16,
-        actions: Vec<Action>,
-    ) -> Self {
-        Self {
-            command: Command::Add,
-            table,
-            key: key.and(&mask),
-            mask,
-            priority,
-            cookie: 0,
-            cookie_mask: 0,
-            idle_timeout: 0,
-            hard_timeout: 0,
-            flags: RuleFlags::default(),
-            check_overlap: false,
-            out_port: None,
-            actions,
-        }
-    }
+/// An add of `actions` under `m` at `priority` in `table`, everything else as `ovs-ofctl`
+/// defaults it.
+pub fn add_flow(table: u8, m: Match, priority: u16, actions: Vec<Action>) -> FlowMod {
+    let mut fm = FlowMod::new(FlowModCommand::Add);
+    fm.table = Some(TableId(table));
+    fm.r#match = m;
+    fm.priority = priority;
+    fm.actions = actions;
+    fm
 }
 
 /// Why a flow-mod was refused (each maps to an OpenFlow error reply).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FlowModError {
     /// The table id is not one of this bridge's tables.
-    #[error("OFPBRC_BAD_TABLE_ID: table {0} does not exist")]
-    BadTableId(u8),
+    #[error("OFPBRC_BAD_TABLE_ID: table {} does not exist", .0.0)]
+    BadTableId(TableId),
     /// `check_overlap` found a rule of the same priority that matches some of the same packets.
     #[error("OFPFMFC_OVERLAP: the flow overlaps an existing flow of the same priority")]
     Overlap,
@@ -139,7 +77,7 @@ pub struct Bridge {
     /// Fail mode.
     pub fail_mode: FailMode,
     /// Ports by OpenFlow number.
-    pub ports: BTreeMap<OfPort, Port>,
+    pub ports: BTreeMap<PortNo, Port>,
     /// The MAC table NORMAL learns into.
     pub mac: MacTable,
     tables: Vec<Classifier<Rule>>,
@@ -156,11 +94,11 @@ impl Bridge {
             tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
         };
         if fail_mode == FailMode::Standalone {
-            let normal = vec![Action::Output {
-                port: OfPort::NORMAL,
+            let normal = vec![Action::Output(Output {
+                port: PortNo::NORMAL,
                 max_len: 0,
-            }];
-            let fm = FlowMod::add(0, FlowKey::ZERO, FlowKey::ZERO, 0, normal);
+            })];
+            let fm = add_flow(0, Match::CATCHALL, 0, normal);
             // Table 0 exists and an add without check_overlap cannot fail.
             let _ = b.flow_mod(&fm, now);
         }
@@ -173,16 +111,20 @@ impl Bridge {
     }
 
     /// Applies a flow-mod; returns the rules it removed (for flow-removed messages).
+    ///
+    /// A table of `None` is table 0 for an add and every table for a modify or delete.
     pub fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<Vec<Removed>, FlowModError> {
-        let valid = usize::from(fm.table) < N_TABLES
-            || (fm.table == ALL_TABLES && !matches!(fm.command, Command::Add));
-        if !valid {
-            return Err(FlowModError::BadTableId(fm.table));
+        if let Some(t) = fm.table
+            && usize::from(t.0) >= N_TABLES
+        {
+            return Err(FlowModError::BadTableId(t));
         }
         match fm.command {
-            Command::Add => self.add(fm, now).map(|()| Vec::new()),
-            Command::Modify | Command::ModifyStrict => self.modify(fm, now).map(|()| Vec::new()),
-            Command::Delete | Command::DeleteStrict => Ok(self.delete(fm)),
+            FlowModCommand::Add => self.add(fm, now).map(|()| Vec::new()),
+            FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
+                self.modify(fm, now).map(|()| Vec::new())
+            }
+            FlowModCommand::Delete | FlowModCommand::DeleteStrict => Ok(self.delete(fm)),
         }
     }
 
@@ -214,30 +156,32 @@ impl Bridge {
     }
 
     fn add(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError> {
-        let key = fm.key.and(&fm.mask);
+        let m = fm.r#match;
+        let table_id = fm.table.unwrap_or(TableId(0));
         let table = self
             .tables
-            .get_mut(usize::from(fm.table))
-            .ok_or(FlowModError::BadTableId(fm.table))?;
-        if fm.check_overlap {
-            let overlaps = table.iter().any(|(_, k, m, p, _)| {
-                p == u32::from(fm.priority)
+            .get_mut(usize::from(table_id.0))
+            .ok_or(FlowModError::BadTableId(table_id))?;
+        let prio = u32::from(fm.priority);
+        if fm.flags.check_overlap {
+            let overlaps = table.iter().any(|(_, k, mask, p, _)| {
+                // Two matches overlap when they agree on every bit both care about.
+                p == prio
                     && k.words
                         .iter()
-                        .zip(m.words.iter())
-                        .zip(key.words.iter().zip(fm.mask.words.iter()))
+                        .zip(mask.words.iter())
+                        .zip(m.key.words.iter().zip(m.mask.words.iter()))
                         .all(|((k1, m1), (k2, m2))| (k1 ^ k2) & m1 & m2 == 0)
             });
             if overlaps {
                 return Err(FlowModError::Overlap);
             }
         }
-        if let Some(old) = table.find_exact(&key, &fm.mask, u32::from(fm.priority)) {
+        if let Some(old) = table.find_exact(&m.key, &m.mask, prio) {
             table.remove(old);
         }
         let rule = Rule {
-            key,
-            mask: fm.mask,
+            r#match: m,
             priority: fm.priority,
             cookie: fm.cookie,
             actions: fm.actions.clone(),
@@ -251,14 +195,14 @@ impl Bridge {
                 ..RuleStats::default()
             },
         };
-        table.insert(key, fm.mask, u32::from(fm.priority), rule);
+        table.insert(m.key, m.mask, prio, rule);
         Ok(())
     }
 
     fn modify(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError> {
-        let selected = self.select(fm, fm.command == Command::ModifyStrict);
+        let selected = self.select(fm, fm.command == FlowModCommand::ModifyStrict);
         if selected.is_empty() {
-            if fm.cookie_mask == 0 && fm.table != ALL_TABLES {
+            if fm.cookie_mask.0 == 0 && fm.table.is_some() {
                 return self.add(fm, now);
             }
             return Ok(());
@@ -266,8 +210,8 @@ impl Bridge {
         for (t, id) in selected {
             if let Some(rule) = self.rule_mut(t, id) {
                 rule.actions.clone_from(&fm.actions);
-                if fm.cookie_mask == 0 {
-                    rule.cookie = fm.cookie;
+                if let Some(c) = fm.new_cookie {
+                    rule.cookie = c;
                 }
                 if fm.flags.reset_counts {
                     rule.stats.packets = 0;
@@ -280,7 +224,7 @@ impl Bridge {
     }
 
     fn delete(&mut self, fm: &FlowMod) -> Vec<Removed> {
-        let selected = self.select(fm, fm.command == Command::DeleteStrict);
+        let selected = self.select(fm, fm.command == FlowModCommand::DeleteStrict);
         let mut out = Vec::new();
         for (t, id) in selected {
             if let Some(rule) = self
@@ -300,21 +244,22 @@ impl Bridge {
 
     /// The rules a modify or delete applies to.
     fn select(&self, fm: &FlowMod, strict: bool) -> Vec<(u8, RuleId)> {
-        let key = fm.key.and(&fm.mask);
+        let m = fm.r#match;
+        let out_port = (fm.out_port != PortNo::ANY).then_some(fm.out_port);
         let mut out = Vec::new();
         for (t, table) in self.tables.iter().enumerate() {
             let t = table_id(t);
-            if fm.table != ALL_TABLES && fm.table != t {
+            if fm.table.is_some_and(|want| want.0 != t) {
                 continue;
             }
-            for (id, k, m, p, rule) in table.iter() {
+            for (id, k, mask, p, rule) in table.iter() {
                 let by_match = if strict {
-                    *k == key && *m == fm.mask && p == u32::from(fm.priority)
+                    *k == m.key && *mask == m.mask && p == u32::from(fm.priority)
                 } else {
-                    fm.mask.is_subset_of(m) && k.and(&fm.mask) == key
+                    m.mask.is_subset_of(mask) && k.and(&m.mask) == m.key
                 };
-                let by_cookie = (rule.cookie ^ fm.cookie) & fm.cookie_mask == 0;
-                let by_port = fm.out_port.is_none_or(|p| rule.outputs_to(p));
+                let by_cookie = (rule.cookie.0 ^ fm.cookie.0) & fm.cookie_mask.0 == 0;
+                let by_port = out_port.is_none_or(|p| rule.outputs_to(p));
                 if by_match && by_cookie && by_port {
                     out.push((t, id));
                 }
@@ -329,7 +274,7 @@ impl Bridge {
     }
 
     /// The port with OpenFlow number `ofport`.
-    pub fn port(&self, ofport: OfPort) -> Option<&Port> {
+    pub fn port(&self, ofport: PortNo) -> Option<&Port> {
         self.ports.get(&ofport)
     }
 

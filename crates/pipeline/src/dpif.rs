@@ -110,6 +110,8 @@ pub enum DpAction {
     },
     /// Set the packet mark.
     SetPktMark(u32),
+    /// Truncate the copies sent by the following outputs to this many bytes.
+    Trunc(u32),
     /// Hand the packet to the switch's slow path for the controller.
     Userspace {
         /// OpenFlow `reason` code (0 no match, 1 action, …).
@@ -181,6 +183,7 @@ impl fmt::Display for DpAction {
                 write!(f, "set({proto}({}))", parts.join(","))
             }
             Self::SetPktMark(m) => write!(f, "set(skb_mark({m:#x}))"),
+            Self::Trunc(n) => write!(f, "trunc({n})"),
             Self::Userspace {
                 reason,
                 max_len,

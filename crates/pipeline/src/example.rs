@@ -9,8 +9,9 @@ use crate::bridge::{Bridge, FailMode};
 use crate::clock::Millis;
 use crate::dpif::DpPort;
 use crate::ofctl::{ParseError, parse_flow};
-use crate::port::{OfPort, Port, PortKind, PortVlan, TunnelConfig, VlanId};
+use crate::port::{Port, PortKind, PortVlan, TunnelConfig, VlanId};
 use crate::switch::Switch;
+use fvs_flow::PortNo;
 use std::net::Ipv4Addr;
 
 /// The br-tun flows of the seed, as dumped (statistics included; they are ignored on load).
@@ -32,9 +33,9 @@ cookie=0x0, duration=11508.093s, table=22, n_packets=27, n_bytes=2270, idle_age=
 /// br-int's program in the agent of the seed's era: plain MAC learning.
 pub const SEED_BR_INT_FLOWS: &str = "priority=1 actions=NORMAL\n";
 
-fn port(ofport: u32, name: &str, kind: PortKind, vlan: PortVlan, dp: Option<u32>) -> Port {
+fn port(ofport: PortNo, name: &str, kind: PortKind, vlan: PortVlan, dp: Option<u32>) -> Port {
     Port {
-        ofport: OfPort(ofport),
+        ofport,
         name: name.to_owned(),
         kind,
         vlan,
@@ -57,14 +58,14 @@ pub fn seed_topology(now: Millis) -> Switch {
     let vlan1 = PortVlan::access(VlanId::new(1).unwrap_or_else(|| unreachable!("1 < 4096")));
     let mut br_int = Bridge::new("br-int", FailMode::Secure, now);
     br_int.add_port(port(
-        1,
+        PortNo(1),
         "qvo37b25c08-e8",
         PortKind::System,
         vlan1.clone(),
         Some(37),
     ));
     br_int.add_port(port(
-        2,
+        PortNo(2),
         "patch-tun",
         PortKind::Patch {
             peer: "patch-int".into(),
@@ -73,14 +74,14 @@ pub fn seed_topology(now: Millis) -> Switch {
         None,
     ));
     br_int.add_port(port(
-        3,
+        PortNo(3),
         "qvo155845ae-5e",
         PortKind::System,
         vlan1,
         Some(155_845),
     ));
     br_int.add_port(port(
-        0xfffe,
+        PortNo::LOCAL,
         "br-int",
         PortKind::Internal,
         PortVlan::default(),
@@ -88,7 +89,7 @@ pub fn seed_topology(now: Millis) -> Switch {
     ));
     let mut br_tun = Bridge::new("br-tun", FailMode::Secure, now);
     br_tun.add_port(port(
-        1,
+        PortNo(1),
         "patch-int",
         PortKind::Patch {
             peer: "patch-tun".into(),
@@ -97,7 +98,7 @@ pub fn seed_topology(now: Millis) -> Switch {
         None,
     ));
     br_tun.add_port(port(
-        2,
+        PortNo(2),
         "gre-0a000115",
         PortKind::Tunnel(TunnelConfig {
             kind: "gre".into(),
@@ -110,7 +111,7 @@ pub fn seed_topology(now: Millis) -> Switch {
         Some(1),
     ));
     br_tun.add_port(port(
-        0xfffe,
+        PortNo::LOCAL,
         "br-tun",
         PortKind::Internal,
         PortVlan::default(),

@@ -13,6 +13,10 @@
 //!
 //! # Design
 //!
+//! - **One model of flows and actions.** Rules hold `fvs_flow::Match` and
+//!   `fvs_openflow::Action`; flow-mods are `fvs_openflow::FlowMod`; ports are `fvs_flow::PortNo`.
+//!   Text goes through the shared parsers and formatters. Which actions translation executes,
+//!   and what it does with the others, is listed in [`xlate`]'s `actions` module.
 //! - **Time is a parameter.** Every operation that ages or expires takes `now: Millis`; this
 //!   crate reads no clock (see [`clock`]).
 //! - **Translation is a pure function** of the switch state, the flow and `now`. Its side
@@ -27,7 +31,7 @@
 //! - The trace text follows docs/design/trace-format.md, which records what Open vSwitch 3.1
 //!   prints.
 
-pub mod action;
+pub mod bits;
 pub mod bridge;
 pub mod clock;
 pub mod dpif;

@@ -7,7 +7,7 @@
 
 use crate::clock::Millis;
 use crate::dpif::Mac;
-use crate::port::OfPort;
+use fvs_flow::PortNo;
 use std::collections::HashMap;
 
 /// Default MAC aging time, seconds.
@@ -17,7 +17,7 @@ pub const DEFAULT_AGING_SECS: u64 = 300;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MacEntry {
     /// The port it was seen on.
-    pub port: OfPort,
+    pub port: PortNo,
     /// When it was last seen.
     pub last_seen: Millis,
 }
@@ -46,7 +46,7 @@ impl MacTable {
 
     /// Records that `mac` in `vlan` was seen on `port` at `now`. Returns true when this is news
     /// (the MAC was unknown, expired, or on another port), which is when a trace reports it.
-    pub fn learn(&mut self, vlan: u16, mac: Mac, port: OfPort, now: Millis) -> bool {
+    pub fn learn(&mut self, vlan: u16, mac: Mac, port: PortNo, now: Millis) -> bool {
         let was = self.lookup(vlan, mac, now);
         self.entries.insert(
             (vlan, mac),
@@ -66,12 +66,12 @@ impl MacTable {
     }
 
     /// Forgets every MAC learned on `port` (the port went away).
-    pub fn flush_port(&mut self, port: OfPort) {
+    pub fn flush_port(&mut self, port: PortNo) {
         self.entries.retain(|_, e| e.port != port);
     }
 
     /// The port `mac` in `vlan` was last seen on, unless it has aged out.
-    pub fn lookup(&self, vlan: u16, mac: Mac, now: Millis) -> Option<OfPort> {
+    pub fn lookup(&self, vlan: u16, mac: Mac, now: Millis) -> Option<PortNo> {
         self.entries
             .get(&(vlan, mac))
             .filter(|e| now.since(e.last_seen) < self.aging_secs.saturating_mul(1000))
@@ -79,7 +79,7 @@ impl MacTable {
     }
 
     /// Live entries as (port, VLAN, MAC, age in seconds), ordered like `fdb/show` sorts them.
-    pub fn entries(&self, now: Millis) -> Vec<(OfPort, u16, Mac, u64)> {
+    pub fn entries(&self, now: Millis) -> Vec<(PortNo, u16, Mac, u64)> {
         let mut v: Vec<_> = self
             .entries
             .iter()
@@ -99,13 +99,13 @@ mod tests {
     fn learning_reports_news_and_entries_age_out() {
         let mut t = MacTable::default();
         let m = Mac::from_u64(0xfa16_3e00_0001);
-        assert!(t.learn(1, m, OfPort(2), Millis::ZERO));
-        assert!(!t.learn(1, m, OfPort(2), Millis::from_secs(10)));
+        assert!(t.learn(1, m, PortNo(2), Millis::ZERO));
+        assert!(!t.learn(1, m, PortNo(2), Millis::from_secs(10)));
         assert!(
-            t.learn(1, m, OfPort(3), Millis::from_secs(20)),
+            t.learn(1, m, PortNo(3), Millis::from_secs(20)),
             "a move is news"
         );
-        assert_eq!(t.lookup(1, m, Millis::from_secs(319)), Some(OfPort(3)));
+        assert_eq!(t.lookup(1, m, Millis::from_secs(319)), Some(PortNo(3)));
         assert_eq!(
             t.lookup(2, m, Millis::from_secs(21)),
             None,

@@ -5,29 +5,8 @@
 //! frame of VLAN `v` leave here, if at all ([`PortVlan::output_vid`]).
 
 use crate::dpif::DpPort;
+use fvs_flow::PortNo;
 use std::net::Ipv4Addr;
-
-/// An OpenFlow port number.
-// TODO(a4): use fvs_flow's PortNo once it lands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OfPort(pub u32);
-
-impl OfPort {
-    /// `IN_PORT`: the packet's input port.
-    pub const IN_PORT: Self = Self(0xffff_fff8);
-    /// `NORMAL`.
-    pub const NORMAL: Self = Self(0xffff_fffa);
-    /// `FLOOD`.
-    pub const FLOOD: Self = Self(0xffff_fffb);
-    /// `ALL`.
-    pub const ALL: Self = Self(0xffff_fffc);
-    /// `CONTROLLER`.
-    pub const CONTROLLER: Self = Self(0xffff_fffd);
-    /// `LOCAL`: the bridge's own internal port, 65534 in OpenFlow 1.0 numbering.
-    pub const LOCAL: Self = Self(0xfffe);
-    /// `NONE` / `ANY`.
-    pub const NONE: Self = Self(0xffff_ffff);
-}
 
 /// A VLAN id, 0..=4095 (0 means "no VLAN" where a VLAN is optional).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,7 +195,7 @@ pub enum PortKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
     /// OpenFlow port number within the bridge.
-    pub ofport: OfPort,
+    pub ofport: PortNo,
     /// Port (and interface) name.
     pub name: String,
     /// Kind.

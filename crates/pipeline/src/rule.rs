@@ -1,25 +1,9 @@
 //! A rule in an OpenFlow table: match, priority, cookie, actions, timeouts, statistics.
 
-use crate::action::{Action, format_actions};
 use crate::clock::Millis;
-use crate::text::format_match;
-use fvs_flow::FlowKey;
-
-/// The priority a flow gets when none is given.
-pub const DEFAULT_PRIORITY: u16 = 0x8000;
-
-/// Flags a flow-mod may set on a rule.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct RuleFlags {
-    /// `send_flow_rem`: report the rule's removal to controllers.
-    pub send_flow_rem: bool,
-    /// `reset_counts`: a modify zeroes the counters.
-    pub reset_counts: bool,
-    /// `no_packet_counts`.
-    pub no_packet_counts: bool,
-    /// `no_byte_counts`.
-    pub no_byte_counts: bool,
-}
+use crate::text::{format_actions, format_flow_head, format_match};
+use fvs_flow::{Match, PortNo};
+use fvs_openflow::{Action, Cookie, FlowModFlags};
 
 /// Packet and byte counters plus the times the ages are computed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,14 +23,12 @@ pub struct RuleStats {
 /// A rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
-    /// Match value (already masked).
-    pub key: FlowKey,
-    /// Match mask.
-    pub mask: FlowKey,
+    /// Which packets it matches.
+    pub r#match: Match,
     /// Priority.
     pub priority: u16,
     /// Opaque controller-chosen id.
-    pub cookie: u64,
+    pub cookie: Cookie,
     /// What a hit does.
     pub actions: Vec<Action>,
     /// Seconds without a hit before removal (0 = never).
@@ -54,7 +36,7 @@ pub struct Rule {
     /// Seconds after the last add/modify before removal (0 = never).
     pub hard_timeout: u16,
     /// Flags.
-    pub flags: RuleFlags,
+    pub flags: FlowModFlags,
     /// Statistics.
     pub stats: RuleStats,
 }
@@ -73,7 +55,7 @@ pub enum RemovedReason {
 impl Rule {
     /// The match in `ovs-ofctl` syntax (no priority).
     pub fn match_text(&self) -> String {
-        format_match(&self.key, &self.mask)
+        format_match(&self.r#match)
     }
 
     /// Why the rule has expired at `now`, if it has.
@@ -90,24 +72,8 @@ impl Rule {
     }
 
     /// True when the rule outputs to `port` (the `out_port` filter of modify and delete).
-    pub fn outputs_to(&self, port: crate::port::OfPort) -> bool {
-        self.actions.iter().any(|a| match a {
-            Action::Output { port: p, .. } => *p == port,
-            Action::Learn(_)
-            | Action::Resubmit { .. }
-            | Action::GotoTable(_)
-            | Action::SetVlanVid(_)
-            | Action::SetVlanPcp(_)
-            | Action::StripVlan
-            | Action::PushVlan(_)
-            | Action::PopVlan
-            | Action::SetEthSrc(_)
-            | Action::SetEthDst(_)
-            | Action::SetTunnel(_)
-            | Action::SetField { .. }
-            | Action::Load { .. }
-            | Action::Move { .. } => false,
-        })
+    pub fn outputs_to(&self, port: PortNo) -> bool {
+        outputs_to(&self.actions, port)
     }
 
     /// One line of `ovs-ofctl dump-flows` for this rule in table `table` at `now`.
@@ -116,7 +82,7 @@ impl Rule {
         let dur = now.since(s.created);
         let mut line = format!(
             " cookie={:#x}, duration={}.{:03}s, table={table}, n_packets={}, n_bytes={}, ",
-            self.cookie,
+            self.cookie.0,
             dur / 1000,
             dur % 1000,
             s.packets,
@@ -132,17 +98,7 @@ impl Rule {
         if s.modified != s.created {
             line.push_str(&format!("hard_age={}, ", now.secs_since(s.modified)));
         }
-        let m = self.match_text();
-        let prio = if self.priority == DEFAULT_PRIORITY {
-            String::new()
-        } else {
-            format!("priority={}", self.priority)
-        };
-        let head = match (prio.is_empty(), m.is_empty()) {
-            (true, _) => m,
-            (false, true) => prio,
-            (false, false) => format!("{prio},{m}"),
-        };
+        let head = format_flow_head(&self.r#match, self.priority);
         if head.is_empty() {
             line.push_str(&format!("actions={}", format_actions(&self.actions)));
         } else {
@@ -150,4 +106,17 @@ impl Rule {
         }
         line
     }
+}
+
+/// True when `actions` (including nested lists) send packets to `port`, which is what OpenFlow's
+/// `out_port` filter looks for.
+fn outputs_to(actions: &[Action], port: PortNo) -> bool {
+    let is = |p: PortNo| p == port;
+    actions.iter().any(|a| match a {
+        Action::Output(o) => is(o.port),
+        Action::OutputTrunc { port: p, .. } | Action::Enqueue { port: p, .. } => is(*p),
+        Action::Controller(_) => port == PortNo::CONTROLLER,
+        Action::Clone(inner) | Action::WriteActions(inner) => outputs_to(inner, port),
+        _ => false,
+    })
 }

@@ -1,12 +1,14 @@
 //! Match, flow and megaflow text as `ovs-ofctl` and `ofproto/trace` print them.
 //!
-//! TODO(a4): `format_match` is a local stand-in for `fvs_flow`'s match formatter, covering the
-//! fields the Neutron tables and the traces use; switch to that one when it lands. The flow and
-//! megaflow printers stay here: they are trace-specific (see docs/design/trace-format.md).
+//! Matches and actions print with the shared formatters (`fvs_flow::text::format_match`,
+//! `fvs_openflow::text::format_actions`); this module wraps them into `String`s and keeps the
+//! two printers that are trace-specific (see docs/design/trace-format.md): the exact flow of
+//! the `Flow:` lines and the datapath's view of the `Megaflow:` line.
 
 use crate::dpif::Mac;
-use crate::port::OfPort;
-use fvs_flow::{Field, FlowKey};
+use fvs_flow::PortNo;
+use fvs_flow::{Field, FlowKey, Match};
+use fvs_openflow::Action;
 use std::net::Ipv4Addr;
 
 const ETH_TYPE_IP: u128 = 0x0800;
@@ -16,43 +18,9 @@ fn get(k: &FlowKey, f: Field) -> u128 {
     k.get(f.loc())
 }
 
-fn full(f: Field) -> u128 {
-    f.loc().full_mask().get(f.loc())
-}
-
-/// The protocol keyword for an exactly matched Ethernet type (and IP protocol), and whether
-/// the keyword also implies the IP protocol.
-fn keyword(key: &FlowKey, mask: &FlowKey) -> Option<(&'static str, bool)> {
-    if get(mask, Field::EthType) != full(Field::EthType) {
-        return None;
-    }
-    let proto_exact = get(mask, Field::IpProto) == full(Field::IpProto);
-    match get(key, Field::EthType) {
-        ETH_TYPE_IP => {
-            if proto_exact {
-                match get(key, Field::IpProto) {
-                    1 => return Some(("icmp", true)),
-                    6 => return Some(("tcp", true)),
-                    17 => return Some(("udp", true)),
-                    132 => return Some(("sctp", true)),
-                    _ => {}
-                }
-            }
-            Some(("ip", false))
-        }
-        ETH_TYPE_ARP => Some(("arp", false)),
-        0x8035 => Some(("rarp", false)),
-        0x86dd => Some(("ipv6", false)),
-        _ => None,
-    }
-}
-
+/// A port number as matches print it: reserved ports by name, others in decimal.
 fn port_text(p: u32) -> String {
-    match OfPort(p) {
-        OfPort::LOCAL => "LOCAL".to_owned(),
-        OfPort::CONTROLLER => "CONTROLLER".to_owned(),
-        _ => p.to_string(),
-    }
+    PortNo(p).to_string()
 }
 
 fn ip(v: u128) -> Ipv4Addr {
@@ -61,82 +29,6 @@ fn ip(v: u128) -> Ipv4Addr {
 
 fn mac(v: u128) -> Mac {
     Mac::from_u64(u64::try_from(v & 0xffff_ffff_ffff).unwrap_or(0))
-}
-
-/// `name=value` or `name=value/mask` for a hex-printed field.
-fn hex_field(out: &mut Vec<String>, name: &str, v: u128, m: u128, whole: u128) {
-    if m == 0 {
-        return;
-    }
-    if m == whole {
-        out.push(format!("{name}={v:#x}"));
-    } else {
-        out.push(format!("{name}={v:#x}/{m:#x}"));
-    }
-}
-
-fn ip_field(out: &mut Vec<String>, name: &str, v: u128, m: u128) {
-    if m == 0 {
-        return;
-    }
-    let m32 = u32::try_from(m & 0xffff_ffff).unwrap_or(0);
-    if m32 == u32::MAX {
-        out.push(format!("{name}={}", ip(v)));
-    } else if m32.leading_ones() + m32.trailing_zeros() == 32 {
-        out.push(format!("{name}={}/{}", ip(v), m32.leading_ones()));
-    } else {
-        out.push(format!("{name}={}/{}", ip(v), ip(m)));
-    }
-}
-
-fn mac_field(out: &mut Vec<String>, name: &str, v: u128, m: u128) {
-    if m == 0 {
-        return;
-    }
-    if m == 0xffff_ffff_ffff {
-        out.push(format!("{name}={}", mac(v)));
-    } else {
-        out.push(format!("{name}={}/{}", mac(v), mac(m)));
-    }
-}
-
-fn dec_field(out: &mut Vec<String>, name: &str, v: u128, m: u128, whole: u128) {
-    if m == 0 {
-        return;
-    }
-    if m == whole {
-        out.push(format!("{name}={v}"));
-    } else {
-        out.push(format!("{name}={v:#x}/{m:#x}"));
-    }
-}
-
-/// The VLAN part of a match, with Open vSwitch's choice between `dl_vlan`/`dl_vlan_pcp` and
-/// `vlan_tci`.
-fn vlan_field(out: &mut Vec<String>, v: u128, m: u128) {
-    if m == 0 {
-        return;
-    }
-    let vid_m = m & 0x0fff;
-    let pcp_m = m & 0xe000;
-    let cfi_m = m & 0x1000;
-    if cfi_m != 0
-        && v & 0x1000 != 0
-        && (vid_m == 0 || vid_m == 0x0fff)
-        && (pcp_m == 0 || pcp_m == 0xe000)
-        && (vid_m != 0 || pcp_m != 0)
-    {
-        if vid_m != 0 {
-            out.push(format!("dl_vlan={}", v & 0xfff));
-        }
-        if pcp_m != 0 {
-            out.push(format!("dl_vlan_pcp={}", (v >> 13) & 7));
-        }
-    } else if m == 0xffff {
-        out.push(format!("vlan_tci={v:#06x}"));
-    } else {
-        out.push(format!("vlan_tci={v:#06x}/{m:#06x}"));
-    }
 }
 
 const REGS: [Field; 16] = [
@@ -158,78 +50,33 @@ const REGS: [Field; 16] = [
     Field::Reg15,
 ];
 
-/// A match (key under mask) in `ovs-ofctl` syntax, without the priority: the fields in the order
-/// Open vSwitch prints them, comma-separated; empty for the match-everything rule.
-pub fn format_match(key: &FlowKey, mask: &FlowKey) -> String {
-    let key = key.and(mask);
-    let mut out: Vec<String> = Vec::new();
-    let g = |f: Field| (get(&key, f), get(mask, f));
-    let (v, m) = g(Field::PktMark);
-    hex_field(&mut out, "pkt_mark", v, m, full(Field::PktMark));
-    let kw = keyword(&key, mask);
-    if let Some((name, _)) = kw {
-        out.push(name.to_owned());
-    }
-    for (i, r) in REGS.iter().enumerate() {
-        let (v, m) = g(*r);
-        hex_field(&mut out, &format!("reg{i}"), v, m, full(*r));
-    }
-    let (v, m) = g(Field::TunId);
-    hex_field(&mut out, "tun_id", v, m, full(Field::TunId));
-    let (v, m) = g(Field::TunSrc);
-    ip_field(&mut out, "tun_src", v, m);
-    let (v, m) = g(Field::TunDst);
-    ip_field(&mut out, "tun_dst", v, m);
-    let (v, m) = g(Field::Metadata);
-    hex_field(&mut out, "metadata", v, m, full(Field::Metadata));
-    let (v, m) = g(Field::InPort);
-    if m != 0 {
-        out.push(format!(
-            "in_port={}",
-            port_text(u32::try_from(v).unwrap_or(u32::MAX))
-        ));
-    }
-    let (v, m) = g(Field::VlanTci);
-    vlan_field(&mut out, v, m);
-    let (v, m) = g(Field::EthSrc);
-    mac_field(&mut out, "dl_src", v, m);
-    let (v, m) = g(Field::EthDst);
-    mac_field(&mut out, "dl_dst", v, m);
-    let (v, m) = g(Field::EthType);
-    if kw.is_none() && m != 0 {
-        out.push(format!("dl_type={v:#06x}"));
-    }
-    let is_arp = kw.is_some_and(|(n, _)| n == "arp" || n == "rarp");
-    let (v, m) = g(Field::Ipv4Src);
-    ip_field(&mut out, if is_arp { "arp_spa" } else { "nw_src" }, v, m);
-    let (v, m) = g(Field::Ipv4Dst);
-    ip_field(&mut out, if is_arp { "arp_tpa" } else { "nw_dst" }, v, m);
-    let (v, m) = g(Field::IpProto);
-    if !kw.is_some_and(|(_, implied)| implied) {
-        dec_field(
-            &mut out,
-            if is_arp { "arp_op" } else { "nw_proto" },
-            v,
-            m,
-            full(Field::IpProto),
-        );
-    }
-    let (v, m) = g(Field::NwTos);
-    dec_field(&mut out, "nw_tos", v, m, full(Field::NwTos));
-    let (v, m) = g(Field::IpFrag);
-    if m != 0 {
-        let text = match v & 3 {
-            0 => "no",
-            1 => "first",
-            _ => "later",
-        };
-        out.push(format!("nw_frag={text}"));
-    }
-    let (v, m) = g(Field::TcpSrc);
-    dec_field(&mut out, "tp_src", v, m, 0xffff);
-    let (v, m) = g(Field::TcpDst);
-    dec_field(&mut out, "tp_dst", v, m, 0xffff);
-    out.join(",")
+/// The priority `ovs-ofctl` leaves out.
+pub const DEFAULT_PRIORITY: u16 = 0x8000;
+
+/// A match in `ovs-ofctl` syntax, without the priority; empty for the match-everything rule.
+pub fn format_match(m: &Match) -> String {
+    format_flow_head(m, DEFAULT_PRIORITY)
+}
+
+/// `priority=N,` (unless default) and the match, as `dump-flows` prints a rule's head.
+pub fn format_flow_head(m: &Match, priority: u16) -> String {
+    let mut out = String::new();
+    fvs_flow::text::format_match(m, u32::from(priority), &mut out);
+    out
+}
+
+/// An action list as `dump-flows` prints it (`drop` when empty).
+pub fn format_actions(actions: &[Action]) -> String {
+    let mut out = String::new();
+    fvs_openflow::text::format_actions(actions, &mut out);
+    out
+}
+
+/// One action as a trace line prints it.
+pub fn format_action(action: &Action) -> String {
+    let mut out = String::new();
+    fvs_openflow::text::format_action(action, &mut out);
+    out
 }
 
 /// An exact flow as the `Flow:` and `Final flow:` lines of a trace print it.
@@ -348,47 +195,13 @@ pub fn format_megaflow(flow: &FlowKey, wc: &FlowKey) -> String {
         0x1000 | if tci_m & 0x0fff != 0 { 0x0fff } else { 0 } | (tci_m & 0xe000)
     };
     mask.set(Field::VlanTci.loc(), shown);
-    let body = format_match(flow, &mask);
+    let body = format_match(&Match {
+        key: flow.and(&mask),
+        mask,
+    });
     if body.is_empty() {
         "recirc_id=0,eth".to_owned()
     } else {
         format!("recirc_id=0,eth,{body}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn set(k: &mut FlowKey, m: &mut FlowKey, f: Field, v: u128, mask: u128) {
-        k.set(f.loc(), v);
-        m.set(f.loc(), mask);
-    }
-
-    #[test]
-    fn matches_print_in_ovs_order_with_vlan_spelling_rules() {
-        let (mut k, mut m) = (FlowKey::ZERO, FlowKey::ZERO);
-        set(&mut k, &mut m, Field::VlanTci, 0x0001, 0x0fff);
-        set(
-            &mut k,
-            &mut m,
-            Field::EthDst,
-            0xfa16_3eaa_aaaa,
-            0xffff_ffff_ffff,
-        );
-        assert_eq!(
-            format_match(&k, &m),
-            "vlan_tci=0x0001/0x0fff,dl_dst=fa:16:3e:aa:aa:aa"
-        );
-        let (mut k, mut m) = (FlowKey::ZERO, FlowKey::ZERO);
-        set(&mut k, &mut m, Field::VlanTci, 0x1001, 0x1fff);
-        assert_eq!(format_match(&k, &m), "dl_vlan=1");
-        let (mut k, mut m) = (FlowKey::ZERO, FlowKey::ZERO);
-        set(&mut k, &mut m, Field::EthDst, 1 << 40, 1 << 40);
-        set(&mut k, &mut m, Field::TunId, 1, u128::MAX);
-        assert_eq!(
-            format_match(&k, &m),
-            "tun_id=0x1,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"
-        );
     }
 }

@@ -1,0 +1,440 @@
+//! Translation: a flow entering a bridge becomes datapath actions, a megaflow mask, a trace,
+//! and side effects.
+//!
+//! # Invariants
+//!
+//! - `wc` only ever gains bits: every table lookup adds what the classifier consulted, and
+//!   actions that read packet fields (`learn`, `move`, `NORMAL`) add what they read.
+//! - `base` is what the datapath packet looks like after the actions emitted so far; `flow` is
+//!   what OpenFlow says it should look like. An output first commits the difference
+//!   ([`commit`]).
+//! - Output to a patch port translates in the peer bridge on a copy of the flow whose
+//!   `in_port` is the peer port and whose registers, metadata and tunnel metadata are zero, as
+//!   in Open vSwitch; the copy is dropped on return, so changes made there do not leak back.
+//!   Bits consulted there in those reset fields describe constants, not the packet, so they are
+//!   taken back out of `wc`.
+//! - Recursion is bounded like Open vSwitch: at most [`MAX_DEPTH`] nested resubmits or patch
+//!   crossings and [`MAX_RESUBMITS`] resubmits in total; past either the packet is dropped.
+//!
+//! Rules hold the shared [`fvs_openflow::Action`]; [`actions`] says which variants are
+//! executed and what happens to the others.
+
+mod actions;
+mod commit;
+mod normal;
+
+use crate::bits::{in_port, set_in_port};
+use crate::bridge::{Bridge, FailMode};
+use crate::clock::Millis;
+use crate::dpif::{DpAction, DpActions, Mac, TunnelKey};
+use crate::port::PortKind;
+use crate::rule::Rule;
+use crate::text::{format_flow, format_megaflow};
+use crate::trace::{Node, NodeKind, render};
+use fvs_classifier::RuleId;
+use fvs_flow::{Field, FlowKey, PortNo};
+use fvs_openflow::{Action, Cookie, FlowMod};
+use std::fmt;
+
+/// Maximum nesting of resubmits (and patch-port crossings).
+pub const MAX_DEPTH: usize = 64;
+/// Maximum number of resubmits in one translation.
+pub const MAX_RESUBMITS: usize = MAX_DEPTH * MAX_DEPTH;
+
+/// A change translation asks for, applied by [`crate::switch::Switch::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SideEffect {
+    /// A rule was hit: count the packet, refresh its idle time.
+    RuleHit {
+        /// Bridge index in the switch.
+        bridge: usize,
+        /// Table.
+        table: u8,
+        /// Rule.
+        rule: RuleId,
+    },
+    /// `learn` adds or refreshes a rule.
+    Learn {
+        /// Bridge index.
+        bridge: usize,
+        /// The flow-mod (a strict modify that adds when absent).
+        flow_mod: Box<FlowMod>,
+    },
+    /// NORMAL saw a source MAC.
+    MacLearn {
+        /// Bridge index.
+        bridge: usize,
+        /// VLAN.
+        vlan: u16,
+        /// Address.
+        mac: Mac,
+        /// Port it came in on.
+        port: PortNo,
+    },
+}
+
+/// The result of translating one flow.
+#[derive(Clone, Debug)]
+pub struct Translation {
+    /// The input flow.
+    pub flow: FlowKey,
+    /// The flow after the first bridge's actions.
+    pub final_flow: FlowKey,
+    /// The bits of the input flow that decided the outcome.
+    pub megaflow: FlowKey,
+    /// What the datapath must do.
+    pub actions: DpActions,
+    /// The trace tree (one bridge node per bridge entered).
+    pub trace: Vec<Node>,
+    /// Changes to apply to the switch.
+    pub effects: Vec<SideEffect>,
+}
+
+impl fmt::Display for Translation {
+    /// The `ovs-appctl ofproto/trace` text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut body = String::new();
+        render(&mut body, &self.trace, 0);
+        writeln!(f, "Flow: {}", format_flow(&self.flow))?;
+        f.write_str(&body)?;
+        writeln!(f)?;
+        if self.final_flow == self.flow {
+            writeln!(f, "Final flow: unchanged")?;
+        } else {
+            writeln!(f, "Final flow: {}", format_flow(&self.final_flow))?;
+        }
+        writeln!(
+            f,
+            "Megaflow: {}",
+            format_megaflow(&self.flow, &self.megaflow)
+        )?;
+        writeln!(f, "Datapath actions: {}", self.actions)
+    }
+}
+
+/// Translates `flow` arriving at bridge `bridge` of `bridges`.
+///
+/// `side_effects` says whether the effects will be applied; it only changes what the trace says
+/// about `learn` (Open vSwitch reports "suppressing side effects" when tracing without a packet).
+pub fn translate(
+    bridges: &[Bridge],
+    bridge: usize,
+    flow: &FlowKey,
+    now: Millis,
+    side_effects: bool,
+) -> Translation {
+    let mut ctx = Ctx {
+        bridges,
+        now,
+        side_effects,
+        wc: FlowKey::ZERO,
+        base: *flow,
+        base_tunnel: None,
+        dp: Vec::new(),
+        effects: Vec::new(),
+        depth: 0,
+        resubmits: 0,
+        dropped: false,
+        exit: false,
+        cookie: Cookie(0),
+        stack: Vec::new(),
+        action_set: Vec::new(),
+    };
+    let mut f = *flow;
+    let mut trace = Vec::new();
+    if let Some(b) = bridges.get(bridge) {
+        let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", b.name));
+        ctx.bridge_input(bridge, &mut f, &mut node.children);
+        trace.push(node);
+    }
+    let actions = if ctx.dropped {
+        DpActions::default()
+    } else {
+        DpActions(ctx.dp)
+    };
+    Translation {
+        flow: *flow,
+        final_flow: f,
+        megaflow: ctx.wc,
+        actions,
+        trace,
+        effects: ctx.effects,
+    }
+}
+
+struct Ctx<'a> {
+    bridges: &'a [Bridge],
+    now: Millis,
+    side_effects: bool,
+    wc: FlowKey,
+    base: FlowKey,
+    base_tunnel: Option<TunnelKey>,
+    dp: Vec<DpAction>,
+    effects: Vec<SideEffect>,
+    depth: usize,
+    resubmits: usize,
+    /// Translation hit a limit: the packet is dropped whatever was emitted.
+    dropped: bool,
+    /// `exit` ran: no more actions in this bridge's pipeline.
+    exit: bool,
+    /// Cookie of the rule whose actions are running (reported to controllers).
+    cookie: Cookie,
+    /// The `push`/`pop` stack.
+    stack: Vec<u128>,
+    /// The OpenFlow 1.1+ action set (`write_actions`), run when the bridge's pipeline ends.
+    action_set: Vec<Action>,
+}
+
+fn get(k: &FlowKey, f: Field) -> u128 {
+    k.get(f.loc())
+}
+
+fn mac_of(flow: &FlowKey, f: Field) -> Mac {
+    Mac::from_u64(u64::try_from(get(flow, f)).unwrap_or(0))
+}
+
+/// The words a patch-port crossing resets: tunnel, metadata, registers, in_port.
+const RESET_FIELDS: [Field; 13] = [
+    Field::TunId,
+    Field::TunSrc,
+    Field::TunDst,
+    Field::TunFlags,
+    Field::Metadata,
+    Field::InPort,
+    Field::Xreg0,
+    Field::Xreg1,
+    Field::Xreg2,
+    Field::Xreg3,
+    Field::Xreg4,
+    Field::Xreg5,
+    Field::Xreg6,
+];
+
+impl Ctx<'_> {
+    /// A packet enters `b`'s table 0.
+    fn bridge_input(&mut self, b: usize, flow: &mut FlowKey, out: &mut Vec<Node>) {
+        let Some(bridge) = self.bridges.get(b) else {
+            return;
+        };
+        let mut wc = self.wc;
+        if let Some((id, rule)) = bridge.lookup(0, flow, &mut wc) {
+            self.wc = wc;
+            self.hit(b, 0, id, rule, flow, out);
+        } else {
+            self.wc = wc;
+            // A secure bridge without controllers falls through to a hidden drop rule that
+            // Open vSwitch names `reg0=0x2`; otherwise the miss is a plain "No match".
+            let text = match bridge.fail_mode {
+                FailMode::Secure => " 0. reg0=0x2, priority 0",
+                FailMode::Standalone => " 0. No match.",
+            };
+            let mut node = Node::new(NodeKind::Table, text);
+            node.children.push(Node::new(NodeKind::Action, "drop"));
+            out.push(node);
+        }
+        self.run_action_set(b, flow, out);
+    }
+
+    /// Looks up `table` of `b` (for resubmit and goto_table).
+    fn table(&mut self, b: usize, table: u8, flow: &mut FlowKey, out: &mut Vec<Node>) {
+        let Some(bridge) = self.bridges.get(b) else {
+            return;
+        };
+        let mut wc = self.wc;
+        let found = bridge.lookup(table, flow, &mut wc);
+        self.wc = wc;
+        match found {
+            Some((id, rule)) => self.hit(b, table, id, rule, flow, out),
+            None => {
+                let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
+                node.children.push(Node::new(NodeKind::Action, "drop"));
+                out.push(node);
+            }
+        }
+    }
+
+    fn hit(
+        &mut self,
+        b: usize,
+        table: u8,
+        id: RuleId,
+        rule: &Rule,
+        flow: &mut FlowKey,
+        out: &mut Vec<Node>,
+    ) {
+        let m = rule.match_text();
+        let mut text = if m.is_empty() {
+            format!("{table:2}. priority {}", rule.priority)
+        } else {
+            format!("{table:2}. {m}, priority {}", rule.priority)
+        };
+        if rule.cookie.0 != 0 {
+            text.push_str(&format!(", cookie {:#x}", rule.cookie.0));
+        }
+        self.effects.push(SideEffect::RuleHit {
+            bridge: b,
+            table,
+            rule: id,
+        });
+        let mut node = Node::new(NodeKind::Table, text);
+        let saved_cookie = std::mem::replace(&mut self.cookie, rule.cookie);
+        self.actions(b, table, &rule.actions, flow, &mut node.children);
+        self.cookie = saved_cookie;
+        out.push(node);
+    }
+
+    pub(super) fn resubmit(
+        &mut self,
+        b: usize,
+        port: Option<PortNo>,
+        table: u8,
+        flow: &mut FlowKey,
+        out: &mut Vec<Node>,
+    ) {
+        if self.depth >= MAX_DEPTH {
+            out.push(Node::new(
+                NodeKind::Error,
+                format!("over max translation depth {MAX_DEPTH}"),
+            ));
+            self.dropped = true;
+            return;
+        }
+        if self.resubmits >= MAX_RESUBMITS {
+            out.push(Node::new(
+                NodeKind::Error,
+                format!("over {MAX_RESUBMITS} resubmit actions"),
+            ));
+            self.dropped = true;
+            return;
+        }
+        self.resubmits += 1;
+        self.depth += 1;
+        let saved_port = in_port(flow);
+        if let Some(p) = port.filter(|p| *p != PortNo::IN_PORT) {
+            set_in_port(flow, p);
+        }
+        self.table(b, table, flow, out);
+        set_in_port(flow, saved_port);
+        self.depth -= 1;
+    }
+
+    /// Output to `port`, reserved or not (`output:`, `NORMAL`, `FLOOD`, …).
+    pub(super) fn output(
+        &mut self,
+        b: usize,
+        port: PortNo,
+        max_len: u16,
+        flow: &mut FlowKey,
+        out: &mut Vec<Node>,
+    ) {
+        let Some(bridge) = self.bridges.get(b) else {
+            return;
+        };
+        match port {
+            PortNo::NORMAL => self.normal(b, flow, out),
+            PortNo::FLOOD | PortNo::ALL => {
+                let inp = in_port(flow);
+                let targets: Vec<PortNo> =
+                    bridge.ports.keys().copied().filter(|p| *p != inp).collect();
+                for p in targets {
+                    self.output_port(b, p, flow, out);
+                }
+            }
+            PortNo::IN_PORT => self.output_port(b, in_port(flow), flow, out),
+            PortNo::CONTROLLER => self.controller(1, max_len),
+            p if p == in_port(flow) => {
+                out.push(Node::new(NodeKind::Warn, "skipping output to input port"));
+            }
+            p => self.output_port(b, p, flow, out),
+        }
+    }
+
+    /// A packet-in to the controller: the datapath hands the packet to userspace.
+    pub(super) fn controller(&mut self, reason: u8, max_len: u16) {
+        self.dp.push(DpAction::Userspace {
+            reason,
+            max_len,
+            cookie: self.cookie.0,
+        });
+    }
+
+    /// Sends the packet as `flow` describes it to port `p` of bridge `b`.
+    pub(super) fn output_port(&mut self, b: usize, p: PortNo, flow: &FlowKey, out: &mut Vec<Node>) {
+        let Some(port) = self.bridges.get(b).and_then(|br| br.port(p)) else {
+            return;
+        };
+        match &port.kind {
+            PortKind::Patch { peer } => self.patch(peer, flow, out),
+            PortKind::Tunnel(cfg) => {
+                out.push(Node::new(NodeKind::Detail, "output to kernel tunnel"));
+                let key = TunnelKey {
+                    tun_id: cfg
+                        .out_key
+                        .unwrap_or_else(|| u64::try_from(get(flow, Field::TunId)).unwrap_or(0)),
+                    src: cfg.local_ip,
+                    dst: cfg.remote_ip,
+                    ttl: 64,
+                    df: cfg.df_default,
+                    key: true,
+                };
+                if self.base_tunnel != Some(key) {
+                    self.dp.push(DpAction::SetTunnel(key));
+                    self.base_tunnel = Some(key);
+                }
+                self.commit(flow);
+                if let Some(dp) = port.dp_port {
+                    self.dp.push(DpAction::Output(dp));
+                }
+            }
+            PortKind::Internal | PortKind::System => {
+                self.commit(flow);
+                if let Some(dp) = port.dp_port {
+                    self.dp.push(DpAction::Output(dp));
+                }
+            }
+        }
+    }
+
+    /// Continues in the bridge that owns the patch port named `peer`.
+    fn patch(&mut self, peer: &str, flow: &FlowKey, out: &mut Vec<Node>) {
+        let found = self.bridges.iter().enumerate().find_map(|(i, br)| {
+            br.port_by_name(peer)
+                .filter(|p| matches!(p.kind, PortKind::Patch { .. }))
+                .map(|p| (i, p.ofport))
+        });
+        let Some((pb, pport)) = found else {
+            return;
+        };
+        if self.depth >= MAX_DEPTH {
+            out.push(Node::new(
+                NodeKind::Error,
+                format!("over max translation depth {MAX_DEPTH}"),
+            ));
+            self.dropped = true;
+            return;
+        }
+        let mut peer_flow = *flow;
+        for f in RESET_FIELDS {
+            peer_flow.set(f.loc(), 0);
+        }
+        peer_flow.set(Field::Xreg7.loc(), 0);
+        set_in_port(&mut peer_flow, pport);
+        let saved_wc = self.wc;
+        // The peer bridge runs its own pipeline: its own stack, action set and `exit`.
+        let saved_stack = std::mem::take(&mut self.stack);
+        let saved_set = std::mem::take(&mut self.action_set);
+        let saved_exit = std::mem::replace(&mut self.exit, false);
+        self.depth += 1;
+        let name = self.bridges.get(pb).map_or("", |br| br.name.as_str());
+        let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{name}\")"));
+        self.bridge_input(pb, &mut peer_flow, &mut node.children);
+        out.push(node);
+        self.depth -= 1;
+        self.stack = saved_stack;
+        self.action_set = saved_set;
+        self.exit = saved_exit;
+        for f in RESET_FIELDS.iter().copied().chain([Field::Xreg7]) {
+            self.wc.set(f.loc(), saved_wc.get(f.loc()));
+        }
+    }
+}

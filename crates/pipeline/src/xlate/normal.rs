@@ -1,0 +1,129 @@
+//! The `NORMAL` action: a VLAN-aware learning switch over the bridge's ports.
+//!
+//! The input port's VLAN role decides the frame's VLAN (or refuses it); the source MAC is
+//! learned in that VLAN (as a side effect); the destination goes to its learned port, or is
+//! flooded to every other port that carries the VLAN, never back out of the input port. Each
+//! output is tagged or untagged as the output port's role requires.
+
+use super::{Ctx, SideEffect, get, mac_of};
+use crate::bits::{in_port, mark_field};
+use crate::port::{Port, VlanRefusal};
+use crate::trace::{Node, NodeKind};
+use fvs_flow::{Field, FlowKey};
+
+impl Ctx<'_> {
+    /// The `NORMAL` action: VLAN-aware MAC learning and forwarding.
+    pub(super) fn normal(&mut self, b: usize, flow: &FlowKey, out: &mut Vec<Node>) {
+        let Some(bridge) = self.bridges.get(b) else {
+            return;
+        };
+        mark_field(&mut self.wc, Field::EthSrc, u128::MAX);
+        mark_field(&mut self.wc, Field::EthDst, u128::MAX);
+        mark_field(&mut self.wc, Field::VlanTci, 0x1fff);
+        let inp = in_port(flow);
+        let Some(in_port) = bridge.port(inp) else {
+            out.push(Node::new(NodeKind::Warn, "no input bundle, dropping"));
+            return;
+        };
+        let tci = get(flow, Field::VlanTci);
+        let vid = if tci & 0x1000 != 0 {
+            u16::try_from(tci & 0xfff).unwrap_or(0)
+        } else {
+            0
+        };
+        let vlan = match in_port.vlan.input_vlan(vid) {
+            Ok(v) => v,
+            Err(why) => {
+                let text = match why {
+                    VlanRefusal::TaggedOnAccess { vid, tag } => format!(
+                        "dropping VLAN {vid} tagged packet received on port {} configured as VLAN {tag} access port",
+                        in_port.name
+                    ),
+                    VlanRefusal::NotTrunked { vid } => format!(
+                        "dropping VLAN {vid} packet received on port {} not configured for trunking VLAN {vid}",
+                        in_port.name
+                    ),
+                };
+                out.push(Node::new(NodeKind::Error, text));
+                out.push(Node::new(
+                    NodeKind::Warn,
+                    "disallowed VLAN VID for this input port, dropping",
+                ));
+                return;
+            }
+        };
+        let src = mac_of(flow, Field::EthSrc);
+        let dst = mac_of(flow, Field::EthDst);
+        if !src.is_multicast() {
+            if bridge.mac.lookup(vlan, src, self.now) != Some(inp) {
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    format!(
+                        "learned that {src} is on port {} in VLAN {vlan}",
+                        in_port.name
+                    ),
+                ));
+            }
+            self.effects.push(SideEffect::MacLearn {
+                bridge: b,
+                vlan,
+                mac: src,
+                port: inp,
+            });
+        }
+        let learned = if dst.is_multicast() {
+            None
+        } else {
+            bridge.mac.lookup(vlan, dst, self.now)
+        };
+        match learned {
+            Some(p) if p == inp => {
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    "learned port is input port, dropping",
+                ));
+            }
+            Some(p) => {
+                out.push(Node::new(NodeKind::Detail, "forwarding to learned port"));
+                if let Some(port) = bridge.port(p) {
+                    self.normal_output(b, port, vlan, flow, out);
+                }
+            }
+            None => {
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    "no learned MAC for destination, flooding",
+                ));
+                let targets: Vec<&Port> = bridge
+                    .ports
+                    .values()
+                    .filter(|p| p.ofport != inp && p.vlan.carries(vlan))
+                    .collect();
+                for port in targets {
+                    self.normal_output(b, port, vlan, flow, out);
+                }
+            }
+        }
+    }
+
+    /// Sends a frame of VLAN `vlan` out of `port`, tagged or not as the port requires.
+    fn normal_output(
+        &mut self,
+        b: usize,
+        port: &Port,
+        vlan: u16,
+        flow: &FlowKey,
+        out: &mut Vec<Node>,
+    ) {
+        let vid = port.vlan.output_vid(vlan);
+        let pcp = get(flow, Field::VlanTci) & 0xe000;
+        let tci = if vid != 0 || pcp != 0 {
+            pcp | 0x1000 | u128::from(vid)
+        } else {
+            0
+        };
+        let mut f = *flow;
+        f.set(Field::VlanTci.loc(), tci);
+        self.output_port(b, port.ofport, &f, out);
+    }
+}
