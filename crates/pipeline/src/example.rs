@@ -2,7 +2,8 @@
 //! `patch-tun`, br-tun with `patch-int` and the GRE port to 10.0.1.21, and the Neutron br-tun
 //! flows exactly as the seed's `ovs-ofctl dump-flows br-tun` printed them.
 //!
-//! Datapath port numbers are the ones Open vSwitch's dummy datapath picks for these names, so
+//! Datapath port numbers are the ones Open vSwitch's dummy datapath gives these ports when the
+//! bridges are created in this order (the oracle test checks it), so
 //! traces of this switch can be compared with a real ovs-vswitchd's line for line.
 
 use crate::bridge::{Bridge, FailMode};
@@ -85,7 +86,7 @@ pub fn seed_topology(now: Millis) -> Switch {
         "br-int",
         PortKind::Internal,
         PortVlan::default(),
-        Some(3),
+        Some(1),
     ));
     let mut br_tun = Bridge::new("br-tun", FailMode::Secure, now);
     br_tun.add_port(port(
@@ -108,14 +109,14 @@ pub fn seed_topology(now: Millis) -> Switch {
             df_default: true,
         }),
         PortVlan::default(),
-        Some(1),
+        Some(2),
     ));
     br_tun.add_port(port(
         PortNo::LOCAL,
         "br-tun",
         PortKind::Internal,
         PortVlan::default(),
-        Some(2),
+        Some(3),
     ));
     let mut sw = Switch::new();
     sw.add_bridge(br_int);

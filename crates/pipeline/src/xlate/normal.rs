@@ -55,7 +55,8 @@ impl Ctx<'_> {
         let src = mac_of(flow, Field::EthSrc);
         let dst = mac_of(flow, Field::EthDst);
         if !src.is_multicast() {
-            if bridge.mac.lookup(vlan, src, self.now) != Some(inp) {
+            // Open vSwitch reports learning only when it happens, i.e. with side effects.
+            if self.side_effects && bridge.mac.lookup(vlan, src, self.now) != Some(inp) {
                 out.push(Node::new(
                     NodeKind::Detail,
                     format!(

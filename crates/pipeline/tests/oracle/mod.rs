@@ -1,0 +1,452 @@
+//! A private Open vSwitch (Debian's 3.1) to compare ferrovs against.
+//!
+//! [`Ovs::start`] runs `ovsdb-server` and `ovs-vswitchd` in a fresh temporary directory (their
+//! database, sockets, pid files and logs all live there, found through `OVS_RUNDIR` and
+//! friends), with `--enable-dummy=override --disable-system`: every bridge uses the userspace
+//! `dummy` datapath and every interface is a dummy netdev, so nothing touches the host's
+//! network and no kernel module is needed. [`Ovs::mirror`] configures bridges and ports to be
+//! exactly those of a ferrovs [`Switch`], so the two cannot drift apart.
+//!
+//! Dropping an [`Ovs`] kills exactly the two daemons whose pids are in its pid files and
+//! removes the directory, also when a test fails.
+//!
+//! If `ovs-vswitchd` is not installed the test fails (CI installs `openvswitch-switch`); it
+//! never skips.
+//!
+//! # Normalisation
+//!
+//! Only what must differ is normalised ([`normalize_trace`]):
+//!
+//! - Flooding visits ports in an order that depends on Open vSwitch's hash tables, so the
+//!   `Datapath actions:` line is compared as the sorted list of what each output sends
+//!   ([`deliveries`]), not as text.
+//! - `--enable-dummy=override` turns every netdev, tunnels included, into a plain dummy port:
+//!   Open vSwitch's GRE port neither encapsulates nor says "output to kernel tunnel". On the
+//!   ferrovs side exactly those two things (`set(tunnel(...))` and that trace line) are removed
+//!   before comparing; the tunnel header itself is checked by `tests/seed.rs`.
+//! - `dump-flows` durations and ages are timing; packet and byte counters are left out too,
+//!   because `ofproto/trace -generate` runs a packet through translation (so `learn` and MAC
+//!   learning happen) without crediting rule statistics, which Open vSwitch does later and
+//!   asynchronously from datapath flow statistics.
+
+#![allow(dead_code)] // each test binary uses part of the harness
+
+use fvs_flow::FlowKey;
+use fvs_pipeline::port::{PortKind, VlanMode};
+use fvs_pipeline::switch::Switch;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The schema Debian's package installs.
+const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+/// A running private Open vSwitch; stopped and removed on drop.
+pub(crate) struct Ovs {
+    dir: PathBuf,
+}
+
+impl Ovs {
+    /// Starts `ovsdb-server` and `ovs-vswitchd` in a new temporary directory.
+    pub(crate) fn start() -> Self {
+        for tool in [
+            "ovs-vswitchd",
+            "ovsdb-server",
+            "ovsdb-tool",
+            "ovs-vsctl",
+            "ovs-ofctl",
+        ] {
+            assert!(
+                find_tool(tool).is_some(),
+                "{tool} is not installed: the oracle tests need Open vSwitch 3.1 \
+                 (apt-get install openvswitch-switch); they fail rather than skip"
+            );
+        }
+        static N: AtomicU32 = AtomicU32::new(0);
+        // Short: unix socket paths must fit in 108 bytes.
+        let dir = std::env::temp_dir().join(format!(
+            "fvs-ovs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the oracle's temporary directory");
+        // From here on, Drop cleans up whatever got started.
+        let ovs = Self { dir };
+        let d = ovs.dir.display().to_string();
+        ovs.run("ovsdb-tool", &["create", &format!("{d}/conf.db"), SCHEMA]);
+        ovs.run(
+            "ovsdb-server",
+            &[
+                &format!("--remote=punix:{d}/db.sock"),
+                &format!("--pidfile={d}/ovsdb-server.pid"),
+                &format!("--unixctl={d}/ovsdb-server.ctl"),
+                &format!("--log-file={d}/ovsdb-server.log"),
+                "--detach",
+                &format!("{d}/conf.db"),
+            ],
+        );
+        ovs.vsctl(&["--no-wait", "init"]);
+        ovs.run(
+            "ovs-vswitchd",
+            &[
+                &format!("unix:{d}/db.sock"),
+                "--enable-dummy=override",
+                "--disable-system",
+                &format!("--pidfile={d}/ovs-vswitchd.pid"),
+                &format!("--unixctl={d}/ovs-vswitchd.ctl"),
+                &format!("--log-file={d}/ovs-vswitchd.log"),
+                "--detach",
+            ],
+        );
+        ovs
+    }
+
+    /// Runs `tool args` with this instance's environment; panics with its stderr on failure.
+    pub(crate) fn run(&self, tool: &str, args: &[&str]) -> String {
+        let out = Command::new(tool)
+            .args(args)
+            .env("OVS_RUNDIR", &self.dir)
+            .env("OVS_DBDIR", &self.dir)
+            .env("OVS_LOGDIR", &self.dir)
+            .env("OVS_SYSCONFDIR", &self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ovs-vsctl` against this instance's database (waiting for ovs-vswitchd to apply it).
+    pub(crate) fn vsctl(&self, args: &[&str]) -> String {
+        let db = format!("--db=unix:{}/db.sock", self.dir.display());
+        let mut all = vec![db.as_str(), "--timeout=10"];
+        all.extend_from_slice(args);
+        self.run("ovs-vsctl", &all)
+    }
+
+    /// `ovs-appctl` to this instance's ovs-vswitchd.
+    pub(crate) fn appctl(&self, args: &[&str]) -> String {
+        let target = format!("{}/ovs-vswitchd.ctl", self.dir.display());
+        let mut all = vec!["-t", target.as_str()];
+        all.extend_from_slice(args);
+        self.run("ovs-appctl", &all)
+    }
+
+    /// `ovs-ofctl` (it finds the bridge's management socket through `OVS_RUNDIR`).
+    pub(crate) fn ofctl(&self, args: &[&str]) -> String {
+        self.run("ovs-ofctl", args)
+    }
+
+    /// Creates the bridges and ports of `sw` (fail mode, OpenFlow port numbers, VLAN roles,
+    /// patch peers, tunnel options), one bridge per transaction in `sw`'s order, and checks
+    /// that the dummy datapath numbered the ports as ferrovs's model says.
+    pub(crate) fn mirror(&self, sw: &Switch) {
+        for b in &sw.bridges {
+            let fail_mode = match b.fail_mode {
+                fvs_pipeline::bridge::FailMode::Secure => "secure",
+                fvs_pipeline::bridge::FailMode::Standalone => "standalone",
+            };
+            let mut args: Vec<String> = vec![
+                "add-br".into(),
+                b.name.clone(),
+                "--".into(),
+                "set".into(),
+                "bridge".into(),
+                b.name.clone(),
+                "datapath_type=dummy".into(),
+                format!("fail_mode={fail_mode}"),
+            ];
+            for p in b.ports.values() {
+                if matches!(p.kind, PortKind::Internal) && p.name == b.name {
+                    continue; // the bridge's own port comes with add-br
+                }
+                args.extend([
+                    "--".into(),
+                    "add-port".into(),
+                    b.name.clone(),
+                    p.name.clone(),
+                ]);
+                let tag = p.vlan.tag.map(|t| t.get());
+                if let Some(t) = tag {
+                    args.push(format!("tag={t}"));
+                }
+                if !p.vlan.trunks.is_empty() {
+                    let list: Vec<String> =
+                        p.vlan.trunks.iter().map(|t| t.get().to_string()).collect();
+                    args.push(format!("trunks={}", list.join(",")));
+                }
+                let mode = match p.vlan.mode {
+                    VlanMode::Access => "access",
+                    VlanMode::Trunk => "trunk",
+                    VlanMode::NativeTagged => "native-tagged",
+                    VlanMode::NativeUntagged => "native-untagged",
+                };
+                if tag.is_some() || p.vlan.mode != VlanMode::Trunk {
+                    args.push(format!("vlan_mode={mode}"));
+                }
+                args.extend([
+                    "--".into(),
+                    "set".into(),
+                    "interface".into(),
+                    p.name.clone(),
+                    format!("ofport_request={}", p.ofport.0),
+                ]);
+                match &p.kind {
+                    PortKind::Internal => args.push("type=internal".into()),
+                    PortKind::System => {}
+                    PortKind::Patch { peer } => {
+                        args.push("type=patch".into());
+                        args.push(format!("options:peer={peer}"));
+                    }
+                    PortKind::Tunnel(t) => {
+                        args.push(format!("type={}", t.kind));
+                        args.push(format!("options:local_ip={}", t.local_ip));
+                        args.push(format!("options:remote_ip={}", t.remote_ip));
+                        let key = t.out_key.map_or("flow".to_owned(), |k| k.to_string());
+                        args.push(format!("options:key={key}"));
+                    }
+                }
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.vsctl(&refs);
+        }
+        self.check_datapath_ports(sw);
+    }
+
+    /// Fails unless every port's datapath number in `dpif/show` is the one ferrovs uses.
+    fn check_datapath_ports(&self, sw: &Switch) {
+        let show = self.appctl(&["dpif/show"]);
+        for b in &sw.bridges {
+            for p in b.ports.values() {
+                let want = p
+                    .dp_port
+                    .map_or_else(|| "none".to_owned(), |d| d.0.to_string());
+                let prefix = format!("    {} ", p.name);
+                let line = show
+                    .lines()
+                    .find(|l| l.starts_with(&prefix))
+                    .unwrap_or_else(|| panic!("{} missing from dpif/show:\n{show}", p.name));
+                let numbers = line[prefix.len()..].split(':').next().unwrap_or("");
+                let got = numbers.split('/').nth(1).unwrap_or("");
+                assert_eq!(
+                    got, want,
+                    "datapath port of {} in Open vSwitch is {got}, ferrovs's model says {want}:\n{show}",
+                    p.name
+                );
+            }
+        }
+    }
+
+    /// Adds flows (one per line, `ovs-ofctl add-flow` syntax) to `bridge`.
+    pub(crate) fn add_flows(&self, bridge: &str, flows: &str) {
+        let file = self.dir.join(format!("{bridge}.flows"));
+        std::fs::write(&file, flows).expect("write the flow file");
+        self.ofctl(&["add-flows", bridge, &file.display().to_string()]);
+    }
+
+    /// `ofproto/trace BRIDGE FLOW` (without a packet: no side effects).
+    pub(crate) fn trace(&self, bridge: &str, flow: &str) -> String {
+        self.appctl(&["ofproto/trace", bridge, flow])
+    }
+
+    /// `ofproto/trace BRIDGE FLOW -generate`: a real packet, so learning happens.
+    pub(crate) fn send(&self, bridge: &str, flow: &str) -> String {
+        self.appctl(&["ofproto/trace", bridge, flow, "-generate"])
+    }
+
+    /// `ovs-ofctl dump-flows BRIDGE [table=N]` rule lines, timing removed.
+    pub(crate) fn dump_flows(&self, bridge: &str, table: Option<u8>) -> Vec<String> {
+        let filter = table.map(|t| format!("table={t}"));
+        let mut args = vec!["dump-flows", bridge];
+        if let Some(f) = &filter {
+            args.push(f);
+        }
+        self.ofctl(&args)
+            .lines()
+            .filter(|l| l.starts_with(' '))
+            .map(normalize_flow_line)
+            .collect()
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        for daemon in ["ovs-vswitchd", "ovsdb-server"] {
+            let pidfile = self.dir.join(format!("{daemon}.pid"));
+            let Ok(text) = std::fs::read_to_string(&pidfile) else {
+                continue;
+            };
+            let pid = text.trim();
+            if pid.bytes().all(|b| b.is_ascii_digit()) && !pid.is_empty() {
+                let _ = Command::new("kill").arg(pid).status();
+                // Wait (briefly) for it to go, so the directory can be removed.
+                for _ in 0..50 {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A dump-flows line without `duration=`, `idle_age=`, `hard_age=` and the counters (module
+/// docs).
+pub(crate) fn normalize_flow_line(line: &str) -> String {
+    let line = line.trim();
+    let (head, actions) = line.split_once(" actions=").unwrap_or((line, ""));
+    let kept: Vec<&str> = head
+        .split(", ")
+        .filter(|item| {
+            ![
+                "duration=",
+                "idle_age=",
+                "hard_age=",
+                "n_packets=",
+                "n_bytes=",
+            ]
+            .iter()
+            .any(|timing| item.starts_with(timing))
+        })
+        .collect();
+    format!("{} actions={actions}", kept.join(", "))
+}
+
+/// The flow key of `text` (`in_port=2,dl_src=...`), fields not named being zero: what
+/// `ofproto/trace` builds from the same text.
+pub(crate) fn flow(text: &str) -> FlowKey {
+    let (m, _) = fvs_flow::text::parse_match(text)
+        .unwrap_or_else(|e| panic!("scenario flow {text:?} does not parse: {e}"));
+    m.key
+}
+
+/// What each output of a datapath action list sends: `PORT` plus the header changes made
+/// before it (VLAN tag stack, `set(...)` rewrites), sorted, so that two lists that deliver the
+/// same packets to the same ports compare equal whatever order they flood in.
+pub(crate) fn deliveries(actions: &str) -> Vec<String> {
+    let mut vlans: Vec<String> = Vec::new();
+    let mut sets: std::collections::BTreeMap<String, String> = Default::default();
+    let mut out = Vec::new();
+    for a in split_top(actions) {
+        if a == "drop" {
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("push_vlan(") {
+            vlans.push(v.trim_end_matches(')').to_owned());
+        } else if a == "pop_vlan" {
+            if vlans.pop().is_none() {
+                vlans.push("popped".to_owned());
+            }
+        } else if let Some(s) = a.strip_prefix("set(") {
+            let kind = s.split('(').next().unwrap_or("").to_owned();
+            sets.insert(kind, s.to_owned());
+        } else {
+            let sets: Vec<&str> = sets.values().map(String::as_str).collect();
+            out.push(format!(
+                "{a} vlan=[{}] set=[{}]",
+                vlans.join(";"),
+                sets.join(";")
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Splits at commas outside parentheses.
+fn split_top(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut cur) = (0i32, String::new());
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Which side of the comparison a trace comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Open vSwitch.
+    Ovs,
+    /// ferrovs.
+    Ferrovs,
+}
+
+/// A trace with the normalisations of the module docs applied: the `Datapath actions:` line
+/// becomes its sorted [`deliveries`]; on the ferrovs side tunnel encapsulation is removed.
+pub(crate) fn normalize_trace(text: &str, side: Side) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if side == Side::Ferrovs && line.trim() == "-> output to kernel tunnel" {
+            continue;
+        }
+        if let Some(acts) = line.strip_prefix("Datapath actions: ") {
+            let acts = if side == Side::Ferrovs {
+                split_top(acts)
+                    .into_iter()
+                    .filter(|a| !a.starts_with("set(tunnel("))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            } else {
+                acts.to_owned()
+            };
+            out.push_str("Datapath deliveries:\n");
+            for d in deliveries(&acts) {
+                out.push_str(&format!("    {d}\n"));
+            }
+            continue;
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Panics with both texts and a line diff when they differ.
+pub(crate) fn assert_same(what: &str, ovs: &str, ferrovs: &str) {
+    if ovs == ferrovs {
+        return;
+    }
+    let (a, b): (Vec<&str>, Vec<&str>) = (ovs.lines().collect(), ferrovs.lines().collect());
+    let mut diff = String::new();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i).copied(), b.get(i).copied());
+        if x != y {
+            diff.push_str(&format!(
+                "line {}:\n  ovs:     {}\n  ferrovs: {}\n",
+                i + 1,
+                x.unwrap_or("<none>"),
+                y.unwrap_or("<none>")
+            ));
+        }
+    }
+    panic!(
+        "{what}: ferrovs differs from Open vSwitch\n{diff}\n--- ovs ---\n{ovs}\n--- ferrovs ---\n{ferrovs}"
+    );
+}
