@@ -18,9 +18,12 @@
 //! the only place version differences live.
 
 pub mod action;
+pub mod check;
 pub mod ct;
 pub mod flow_mod;
 pub mod learn;
+pub mod normalize;
+pub mod protocol;
 pub mod text;
 pub mod types;
 

@@ -59,6 +59,12 @@ impl EthAddr {
             .iter()
             .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
     }
+
+    /// The address held in the low 48 bits of `v`.
+    pub fn from_u128(v: u128) -> Self {
+        let b = (v as u64).to_be_bytes();
+        Self([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
 }
 
 impl fmt::Display for EthAddr {

@@ -7,11 +7,13 @@
 //!
 //! Errors name the offending token, in ovs-ofctl's wording where it has one.
 
+mod flow_mod;
 mod format;
 mod kv;
 mod parse;
 mod value;
 
+pub use flow_mod::{FlowParseError, format_flow_mod, parse_flow_mod, parse_flow_mod_line};
 pub use format::{format_action, format_actions};
 pub use parse::parse_actions;
 

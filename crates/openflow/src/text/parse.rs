@@ -77,6 +77,8 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
             if ethertype != 0x8100 && ethertype != 0x88a8 {
                 return Err(E::BadPushVlan(value.to_string()));
             }
+            // OpenFlow 1.0 (even with Nicira extensions) cannot push a VLAN tag.
+            *protocols = protocols.and(OF11_UP);
             Action::PushVlan(ethertype)
         }
         "push_mpls" => Action::PushMpls(parse_u16(value, "ethertype")?),
@@ -160,6 +162,9 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
     };
     Ok(action)
 }
+
+/// OpenFlow 1.1 and later.
+const OF11_UP: Protocols = Protocols(Protocols::OF11_STD.0 | Protocols::OXM_ANY.0);
 
 /// OpenFlow 1.3 and later.
 const OF13_UP: Protocols =

@@ -191,10 +191,10 @@ pub(crate) fn format_field_value(field: Field, value: u128, mask: u128, out: &mu
     let exact = mask == full;
     match field.info().format {
         Format::Ethernet => {
-            out.push_str(&eth_from(value).to_string());
+            out.push_str(&EthAddr::from_u128(value).to_string());
             if !exact {
                 out.push('/');
-                out.push_str(&eth_from(mask).to_string());
+                out.push_str(&EthAddr::from_u128(mask).to_string());
             }
         }
         Format::Ipv4 => {
@@ -251,11 +251,6 @@ pub(crate) fn push_hex(v: u128, out: &mut String) {
     } else {
         let _ = write!(out, "{v:#x}");
     }
-}
-
-fn eth_from(v: u128) -> EthAddr {
-    let b = (v as u64).to_be_bytes();
-    EthAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 /// Parses `NAME[]`, `NAME[bit]`, `NAME[start..end]` or a bare `NAME`.

@@ -1,0 +1,282 @@
+//! Consistency of actions with the flow's match, as ovs-ofctl checks it before sending.
+//!
+//! Walking the list with a running picture of the packet (its Ethertype, IP protocol and
+//! whether it has a VLAN tag, updated by `push_vlan`, `pop_vlan`, `push_mpls`, …), each action
+//! either
+//!
+//! - is fine,
+//! - is *inconsistent* with the match in a way OpenFlow 1.0 tolerates but 1.1+ rejects (e.g.
+//!   `mod_nw_src` on a flow not matching IPv4): the usable protocols shrink to the OpenFlow 1.0
+//!   variants, or
+//! - is an error (a `set_field` whose field's prerequisites the match lacks).
+//!
+//! If nothing usable is left, the flow is rejected as `OFPBAC_MATCH_INCONSISTENT`.
+
+use crate::action::Action;
+use crate::ct::CtZone;
+use crate::learn::{LearnSpec, LearnSrc};
+use crate::types::Subfield;
+use fvs_flow::field::Prereq;
+use fvs_flow::matching::{eth_type, ip_proto, vlan};
+use fvs_flow::{Field, Match, Protocols};
+
+/// Why actions cannot go with a match.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// An action needs something the match does not guarantee, or no protocol is left.
+    #[error("actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT)")]
+    MatchInconsistent,
+    /// `set_field`/`load` to `ct_mark` or `ct_label` outside `ct(exec(...))`.
+    #[error("cannot set CT fields outside of ct action")]
+    CtFieldOutsideCt,
+    /// `goto_table` to a table not after the flow's own.
+    #[error("actions are invalid with specified match (OFPBIC_BAD_TABLE_ID)")]
+    BadGotoTable,
+}
+
+/// The OpenFlow 1.0 variants: what "inconsistent but tolerated" narrows to.
+const OF10_ANY: Protocols = Protocols(Protocols::OF10_STD_ANY.0 | Protocols::NXM_ANY.0);
+
+/// What the checker knows about the packet at a point in the action list.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PacketView {
+    /// The Ethertype, when known.
+    pub(crate) eth_type: Option<u16>,
+    /// The IP protocol, when known.
+    pub(crate) ip_proto: Option<u8>,
+    /// True when the packet certainly has a VLAN tag.
+    pub(crate) has_vlan: bool,
+}
+
+impl PacketView {
+    /// What the match alone says.
+    pub(crate) fn from_match(m: &Match) -> Self {
+        let (tci, tci_mask) = m.get(Field::VlanTci);
+        Self {
+            eth_type: m.eth_type(),
+            ip_proto: m.ip_proto(),
+            has_vlan: tci & tci_mask & u128::from(vlan::CFI) != 0,
+        }
+    }
+
+    /// True for IPv4 or IPv6.
+    pub(crate) fn is_ip(&self) -> bool {
+        matches!(self.eth_type, Some(eth_type::IPV4 | eth_type::IPV6))
+    }
+
+    /// Applies the effect `a` has on the packet's shape.
+    pub(crate) fn apply(&mut self, a: &Action) {
+        match a {
+            Action::PushVlan(_) => self.has_vlan = true,
+            Action::SetVlanVid {
+                push_if_needed: true,
+                ..
+            }
+            | Action::SetVlanPcp {
+                push_if_needed: true,
+                ..
+            } => self.has_vlan = true,
+            Action::PopVlan(_) => self.has_vlan = false,
+            Action::PushMpls(t) => {
+                self.eth_type = Some(*t);
+                self.ip_proto = None;
+            }
+            Action::PopMpls(t) => self.eth_type = Some(*t),
+            _ => {}
+        }
+    }
+}
+
+/// Checks `actions` against `m` (the flow in `table`, if known), narrowing `usable`.
+pub fn check_actions(
+    actions: &[Action],
+    m: &Match,
+    table: Option<u8>,
+    usable: &mut Protocols,
+) -> Result<(), CheckError> {
+    let mut view = PacketView::from_match(m);
+    check_list(actions, m, table, &mut view, false, usable)?;
+    if usable.is_empty() {
+        return Err(CheckError::MatchInconsistent);
+    }
+    Ok(())
+}
+
+fn check_list(
+    actions: &[Action],
+    m: &Match,
+    table: Option<u8>,
+    view: &mut PacketView,
+    in_ct: bool,
+    usable: &mut Protocols,
+) -> Result<(), CheckError> {
+    for a in actions {
+        check_one(a, m, table, view, in_ct, usable)?;
+        view.apply(a);
+    }
+    Ok(())
+}
+
+/// True when the match gives `sf`'s field its prerequisites.
+fn prereqs_ok(sf: &Subfield, m: &Match, view: &PacketView) -> bool {
+    field_prereqs_ok(sf.field, m, view)
+}
+
+fn field_prereqs_ok(field: Field, m: &Match, view: &PacketView) -> bool {
+    match field.info().prereq {
+        Prereq::VlanVid => view.has_vlan,
+        p => m.prereq_satisfied(p),
+    }
+}
+
+fn require(ok: bool) -> Result<(), CheckError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(CheckError::MatchInconsistent)
+    }
+}
+
+fn check_one(
+    a: &Action,
+    m: &Match,
+    table: Option<u8>,
+    view: &PacketView,
+    in_ct: bool,
+    usable: &mut Protocols,
+) -> Result<(), CheckError> {
+    let mut inconsistent = || *usable = usable.and(OF10_ANY);
+    match a {
+        Action::SetVlanVid { push_if_needed, .. } | Action::SetVlanPcp { push_if_needed, .. } => {
+            if !push_if_needed && !view.has_vlan {
+                inconsistent();
+            }
+        }
+        Action::PopVlan(_) => {
+            if !view.has_vlan {
+                inconsistent();
+            }
+        }
+        Action::SetIpv4Src(_) | Action::SetIpv4Dst(_) => {
+            if view.eth_type != Some(eth_type::IPV4) {
+                inconsistent();
+            }
+        }
+        Action::SetIpTos(_) | Action::SetIpEcn(_) | Action::SetIpTtl(_) | Action::DecTtl { .. } => {
+            if !view.is_ip() {
+                inconsistent();
+            }
+        }
+        Action::SetL4SrcPort(_) | Action::SetL4DstPort(_) => {
+            let l4 = matches!(
+                view.ip_proto,
+                Some(ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP)
+            );
+            if !view.is_ip() || !l4 {
+                inconsistent();
+            }
+        }
+        Action::SetMplsLabel(_)
+        | Action::SetMplsTc(_)
+        | Action::SetMplsTtl(_)
+        | Action::DecMplsTtl
+        | Action::PopMpls(_) => {
+            if !matches!(view.eth_type, Some(eth_type::MPLS | eth_type::MPLSM)) {
+                inconsistent();
+            }
+        }
+        Action::SetField(sf) => {
+            if matches!(sf.field, Field::CtMark | Field::CtLabel) && !in_ct {
+                return Err(CheckError::CtFieldOutsideCt);
+            }
+            require(field_prereqs_ok(sf.field, m, view))?;
+            if sf.field == Field::VlanVid || sf.field == Field::VlanPcp {
+                require(view.has_vlan)?;
+            }
+        }
+        Action::Move { src, dst } => {
+            require(prereqs_ok(src, m, view) && prereqs_ok(dst, m, view))?;
+        }
+        Action::OutputReg { src, .. } | Action::StackPush(src) => {
+            require(prereqs_ok(src, m, view))?
+        }
+        Action::StackPop(dst) | Action::CheckPktLarger { dst, .. } => {
+            require(prereqs_ok(dst, m, view))?
+        }
+        Action::Multipath(mp) => require(prereqs_ok(&mp.dst, m, view))?,
+        Action::Bundle(b) => {
+            if let Some(dst) = &b.dst {
+                require(prereqs_ok(dst, m, view))?;
+            }
+        }
+        Action::Learn(l) => {
+            for spec in &l.specs {
+                let src = match spec {
+                    LearnSpec::Match {
+                        src: LearnSrc::Field(s),
+                        ..
+                    }
+                    | LearnSpec::Load {
+                        src: LearnSrc::Field(s),
+                        ..
+                    } => Some(s),
+                    LearnSpec::Output { src } => Some(src),
+                    _ => None,
+                };
+                if let Some(s) = src {
+                    require(prereqs_ok(s, m, view))?;
+                }
+            }
+        }
+        Action::Ct(ct) => {
+            let alg_ok = match ct.alg {
+                Some(21) => view.ip_proto == Some(ip_proto::TCP),
+                Some(69) => view.ip_proto == Some(ip_proto::UDP),
+                _ => true,
+            };
+            if !view.is_ip() || !alg_ok {
+                inconsistent();
+            }
+            if let CtZone::Field(sf) = &ct.zone {
+                require(prereqs_ok(sf, m, view))?;
+            }
+            let mut inner = *view;
+            check_list(&ct.actions, m, table, &mut inner, true, usable)?;
+        }
+        Action::Nat(_) => require(view.is_ip())?,
+        Action::Clone(list) | Action::WriteActions(list) => {
+            let mut inner = *view;
+            check_list(list, m, table, &mut inner, in_ct, usable)?;
+        }
+        Action::GotoTable(t) => {
+            if table.is_some_and(|cur| t.0 <= cur) {
+                return Err(CheckError::BadGotoTable);
+            }
+        }
+        Action::Output(_)
+        | Action::OutputTrunc { .. }
+        | Action::Controller(_)
+        | Action::Enqueue { .. }
+        | Action::Group(_)
+        | Action::Resubmit(_)
+        | Action::Exit
+        | Action::Conjunction { .. }
+        | Action::PushVlan(_)
+        | Action::PushMpls(_)
+        | Action::SetEthSrc(_)
+        | Action::SetEthDst(_)
+        | Action::SetTunnel { .. }
+        | Action::SetQueue(_)
+        | Action::PopQueue
+        | Action::Encap(_)
+        | Action::Decap { .. }
+        | Action::FinTimeout { .. }
+        | Action::Note(_)
+        | Action::Sample(_)
+        | Action::CtClear
+        | Action::Meter(_)
+        | Action::ClearActions
+        | Action::WriteMetadata { .. } => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! `normalize_for(protocol)`: what a flow-mod looks like after a round trip through the wire
+//! encoding of a protocol, which is what `ovs-ofctl parse-flow` prints.
+//!
+//! ovs-ofctl encodes the parsed flow for the chosen protocol and prints the decoded message,
+//! so each version's encoding choices show up in the text: OpenFlow 1.0 has no `set_field`
+//! (it becomes a legacy action such as `mod_nw_src`, or an NXM `load`), OpenFlow 1.2+ has no
+//! `mod_dl_src` (it becomes `set_field`), a masked `set_field` before 1.5 travels as `load`,
+//! and so on. This module states those rules directly on the model. It stands in for the real
+//! wire codecs until they exist, and will then be checked against (or replaced by) an
+//! encode-decode round trip.
+
+use crate::action::{Action, PopVlanSpelling, SetField, SetFieldSpelling};
+use crate::check::PacketView;
+use crate::flow_mod::FlowMod;
+use crate::protocol::Protocol;
+use crate::types::{PortNo, field_width, low_mask};
+use crate::{Output, Resubmit};
+use fvs_flow::matching::ip_proto;
+use fvs_flow::{Field, Match};
+
+/// The flow-mod as it reads after encoding for `protocol` and decoding again.
+pub fn normalize_flow_mod(fm: &FlowMod, protocol: Protocol) -> FlowMod {
+    let mut out = fm.clone();
+    out.actions = normalize_for(&fm.actions, &fm.r#match, protocol);
+    if !protocol.has_table_id() {
+        out.table = None;
+    }
+    if protocol.version() < 5 {
+        out.importance = 0;
+    }
+    if protocol.version() < 3 {
+        out.flags.reset_counts = false;
+    }
+    if protocol.version() < 4 {
+        out.flags.no_packet_counts = false;
+        out.flags.no_byte_counts = false;
+    }
+    out
+}
+
+/// The action list as it reads after encoding for `protocol` and decoding again. `m` is the
+/// flow's match, which some encodings consult (whether a VLAN tag must be pushed, whether a
+/// port rewrite is TCP or UDP).
+pub fn normalize_for(actions: &[Action], m: &Match, protocol: Protocol) -> Vec<Action> {
+    let mut view = PacketView::from_match(m);
+    let mut out = Vec::with_capacity(actions.len());
+    normalize_list(actions, &mut view, protocol, &mut out);
+    out
+}
+
+fn normalize_list(
+    actions: &[Action],
+    view: &mut PacketView,
+    protocol: Protocol,
+    out: &mut Vec<Action>,
+) {
+    for a in actions {
+        normalize_one(a, view, protocol, out);
+        view.apply(a);
+    }
+}
+
+fn set_field(field: Field, value: u128) -> Action {
+    Action::SetField(SetField {
+        field,
+        value,
+        mask: low_mask(field_width(field)),
+        spelling: SetFieldSpelling::SetField,
+    })
+}
+
+fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Vec<Action>) {
+    let version = protocol.version();
+    match a {
+        Action::PopVlan(_) => out.push(Action::PopVlan(if version == 1 {
+            PopVlanSpelling::StripVlan
+        } else {
+            PopVlanSpelling::PopVlan
+        })),
+        Action::SetField(sf) => normalize_set_field(sf, version, out),
+        Action::SetVlanVid {
+            vid,
+            push_if_needed,
+        } => match version {
+            1 => out.push(Action::SetVlanVid {
+                vid: *vid,
+                push_if_needed: true,
+            }),
+            _ => {
+                if *push_if_needed && !view.has_vlan {
+                    out.push(Action::PushVlan(0x8100));
+                }
+                if version == 2 {
+                    out.push(Action::SetVlanVid {
+                        vid: *vid,
+                        push_if_needed: false,
+                    });
+                } else {
+                    out.push(set_field(Field::VlanVid, u128::from(*vid | 0x1000)));
+                }
+            }
+        },
+        Action::SetVlanPcp {
+            pcp,
+            push_if_needed,
+        } => match version {
+            1 => out.push(Action::SetVlanPcp {
+                pcp: *pcp,
+                push_if_needed: true,
+            }),
+            _ => {
+                if *push_if_needed && !view.has_vlan {
+                    out.push(Action::PushVlan(0x8100));
+                }
+                if version == 2 {
+                    out.push(Action::SetVlanPcp {
+                        pcp: *pcp,
+                        push_if_needed: false,
+                    });
+                } else {
+                    out.push(set_field(Field::VlanPcp, u128::from(*pcp)));
+                }
+            }
+        },
+        Action::SetEthSrc(mac) if version >= 3 => out.push(set_field(Field::EthSrc, mac.to_u128())),
+        Action::SetEthDst(mac) if version >= 3 => out.push(set_field(Field::EthDst, mac.to_u128())),
+        Action::SetIpv4Src(ip) if version >= 3 => {
+            out.push(set_field(Field::Ipv4Src, u128::from(u32::from(*ip))));
+        }
+        Action::SetIpv4Dst(ip) if version >= 3 => {
+            out.push(set_field(Field::Ipv4Dst, u128::from(u32::from(*ip))));
+        }
+        Action::SetIpTos(tos) if version >= 3 => {
+            out.push(set_field(Field::IpDscp, u128::from(tos >> 2)))
+        }
+        Action::SetIpEcn(ecn) if version >= 3 => {
+            out.push(set_field(Field::IpEcn, u128::from(*ecn)))
+        }
+        Action::SetL4SrcPort(p) if version >= 3 => {
+            out.push(set_field(l4_field(view, true), u128::from(*p)));
+        }
+        Action::SetL4DstPort(p) if version >= 3 => {
+            out.push(set_field(l4_field(view, false), u128::from(*p)));
+        }
+        Action::SetTunnel { id, .. } if version >= 3 => {
+            out.push(set_field(Field::TunId, u128::from(*id)))
+        }
+        Action::SetMplsLabel(l) if version >= 3 => {
+            out.push(set_field(Field::MplsLabel, u128::from(*l)))
+        }
+        Action::SetMplsTc(t) if version >= 3 => out.push(set_field(Field::MplsTc, u128::from(*t))),
+        Action::Enqueue { port, queue } if version >= 2 => {
+            out.push(Action::SetQueue(*queue));
+            out.push(Action::Output(Output {
+                port: *port,
+                max_len: 0,
+            }));
+            out.push(Action::PopQueue);
+        }
+        Action::GotoTable(t) if version == 1 => out.push(Action::Resubmit(Resubmit {
+            in_port: PortNo::IN_PORT,
+            table: Some(*t),
+            ct: false,
+        })),
+        // OpenFlow 1.0 has no instructions beyond what NXM extensions emulate; these vanish.
+        Action::ClearActions | Action::WriteActions(_) | Action::Meter(_) if version == 1 => {}
+        Action::Clone(list) => {
+            let mut inner = *view;
+            let mut v = Vec::new();
+            normalize_list(list, &mut inner, protocol, &mut v);
+            out.push(Action::Clone(v));
+        }
+        Action::WriteActions(list) => {
+            let mut inner = *view;
+            let mut v = Vec::new();
+            normalize_list(list, &mut inner, protocol, &mut v);
+            out.push(Action::WriteActions(v));
+        }
+        Action::Ct(ct) => {
+            let mut inner = *view;
+            let mut v = Vec::new();
+            normalize_list(&ct.actions, &mut inner, protocol, &mut v);
+            let mut ct = ct.clone();
+            ct.actions = v;
+            out.push(Action::Ct(ct));
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+/// The L4 port field a `mod_tp_src`/`mod_tp_dst` rewrites, from the flow's IP protocol.
+fn l4_field(view: &PacketView, src: bool) -> Field {
+    match (view.ip_proto, src) {
+        (Some(ip_proto::UDP), true) => Field::UdpSrc,
+        (Some(ip_proto::UDP), false) => Field::UdpDst,
+        (Some(ip_proto::SCTP), true) => Field::SctpSrc,
+        (Some(ip_proto::SCTP), false) => Field::SctpDst,
+        (_, true) => Field::TcpSrc,
+        (_, false) => Field::TcpDst,
+    }
+}
+
+/// `set_field` / `load` for one version (see the module docs).
+fn normalize_set_field(sf: &SetField, version: u8, out: &mut Vec<Action>) {
+    let full = low_mask(field_width(sf.field)) == sf.mask;
+    let as_load = Action::SetField(SetField {
+        spelling: SetFieldSpelling::Load,
+        ..*sf
+    });
+    let as_set_field = Action::SetField(SetField {
+        spelling: SetFieldSpelling::SetField,
+        ..*sf
+    });
+    if version >= 6 {
+        out.push(as_set_field);
+        return;
+    }
+    if sf.spelling == SetFieldSpelling::Load {
+        out.push(as_load);
+        return;
+    }
+    if version >= 3 {
+        out.push(if full { as_set_field } else { as_load });
+        return;
+    }
+    // OpenFlow 1.0 and 1.1: the legacy action for the field if there is one, else NXM `load`.
+    let v = sf.value;
+    let legacy = match sf.field {
+        Field::VlanTci if version == 1 => {
+            if v & 0x1000 != 0 {
+                out.push(Action::SetVlanVid {
+                    vid: (v & 0xfff) as u16,
+                    push_if_needed: true,
+                });
+                out.push(Action::SetVlanPcp {
+                    pcp: ((v >> 13) & 7) as u8,
+                    push_if_needed: true,
+                });
+            } else {
+                out.push(Action::PopVlan(PopVlanSpelling::StripVlan));
+            }
+            return;
+        }
+        Field::VlanVid => Action::SetVlanVid {
+            vid: (v & 0xfff) as u16,
+            push_if_needed: version == 1,
+        },
+        Field::VlanPcp => Action::SetVlanPcp {
+            pcp: (v & 7) as u8,
+            push_if_needed: version == 1,
+        },
+        Field::EthSrc => Action::SetEthSrc(crate::EthAddr::from_u128(v)),
+        Field::EthDst => Action::SetEthDst(crate::EthAddr::from_u128(v)),
+        Field::Ipv4Src => Action::SetIpv4Src((v as u32).into()),
+        Field::Ipv4Dst => Action::SetIpv4Dst((v as u32).into()),
+        Field::NwTos => Action::SetIpTos(v as u8),
+        Field::IpDscp => Action::SetIpTos((v as u8) << 2),
+        Field::IpEcn if version == 2 => Action::SetIpEcn(v as u8),
+        Field::TcpSrc | Field::UdpSrc => Action::SetL4SrcPort(v as u16),
+        Field::TcpDst | Field::UdpDst => Action::SetL4DstPort(v as u16),
+        _ => as_load,
+    };
+    out.push(legacy);
+}
