@@ -15,8 +15,9 @@
 //! with this guarantee: *every key that agrees with the looked-up key on all bits of `wc`
 //! gets the same result* (the same rule, or no rule). A datapath can therefore cache the
 //! result as a megaflow `key & wc`. Fewer bits means wider megaflows, so lookup consults as
-//! few as it can: a subtable that is skipped adds nothing, and a subtable whose staged check
-//! fails at stage `s` adds only its mask bits of stages `0..=s`.
+//! few as it can: a subtable that is skipped adds nothing, a subtable whose staged check
+//! fails at stage `s` adds only its mask bits of stages `0..=s`, and a miss that an address
+//! prefix alone proves adds only the few address bits of the proof.
 //!
 //! # Design
 //!
@@ -34,6 +35,14 @@
 //! stage hashes present, so a miss is found — and un-wildcarded — at the earliest stage.
 //! [`Classifier::lookup`] skips those checks and makes one full probe per subtable.
 //!
+//! Prefix sets (on the IPv4 and IPv6 addresses by default; see
+//! [`Classifier::with_prefix_fields`]): when a subtable matches such a field by prefix and a
+//! lookup misses there after consulting it, the miss may be provable from the address alone,
+//! from only as many of its top bits as it shares with the nearest rule prefix plus one. Then
+//! only those bits are un-wildcarded, instead of every bit consulted so far. This plays the
+//! part of OVS's prefix tries, but is kept per subtable (so the proof only has to rule out
+//! that subtable's own prefixes) and runs only on misses.
+//!
 //! Handles ([`RuleId`]) index a slab of rules with a generation count, so a stale handle is
 //! refused instead of reaching a newer rule in the same slot.
 //!
@@ -46,19 +55,27 @@
 //!
 //! # Not yet done
 //!
-//! Prefix tries on address fields (which would un-wildcard fewer address bits), and
-//! conjunctive matches.
+//! Conjunctive matches; versioned (deferred-visibility) rules.
 
 pub mod linear;
+mod prefix;
 mod rank;
 mod stage;
 mod subtable;
 
-use fvs_flow::FlowKey;
+use fvs_flow::{Field, FlowKey, Loc};
 use hashbrown::HashMap;
 
 use crate::rank::Rank;
 use crate::subtable::{Member, Subtable};
+
+/// The fields [`Classifier::new`] keeps prefix sets for.
+pub const DEFAULT_PREFIX_FIELDS: [Field; 4] = [
+    Field::Ipv4Src,
+    Field::Ipv4Dst,
+    Field::Ipv6Src,
+    Field::Ipv6Dst,
+];
 
 /// A stable handle on a rule: valid until the rule is removed, and never valid again after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,6 +106,8 @@ pub struct Classifier<T> {
     by_mask: HashMap<FlowKey, u32>,
     /// Insertion counter for ranks; never reused.
     next_seq: u64,
+    /// Fields whose prefix matches get prefix sets, for narrower un-wildcarding.
+    prefix_fields: Vec<Loc>,
     /// Seed of the subtables' hash chains, random per classifier so that rule sets cannot
     /// be chosen to collide everywhere.
     seed: u64,
@@ -123,8 +142,15 @@ impl<T> Default for Classifier<T> {
 }
 
 impl<T> Classifier<T> {
-    /// An empty classifier.
+    /// An empty classifier, with prefix sets on the IPv4 and IPv6 source and destination
+    /// addresses.
     pub fn new() -> Self {
+        Self::with_prefix_fields(&DEFAULT_PREFIX_FIELDS.map(Field::loc))
+    }
+
+    /// An empty classifier whose un-wildcarding treats the fields at `prefix_fields`
+    /// specially when rules match them by prefix (see the crate docs).
+    pub fn with_prefix_fields(prefix_fields: &[Loc]) -> Self {
         use std::hash::BuildHasher;
         let seed = std::hash::RandomState::new().hash_one(0x5eed_u64);
         Self {
@@ -136,6 +162,7 @@ impl<T> Classifier<T> {
             order: Vec::new(),
             by_mask: HashMap::new(),
             next_seq: 0,
+            prefix_fields: prefix_fields.to_vec(),
             seed,
         }
     }
@@ -353,7 +380,7 @@ impl<T> Classifier<T> {
         if let Some(&id) = self.by_mask.get(&mask) {
             return id;
         }
-        let st = Subtable::new(mask, self.seed);
+        let st = Subtable::new(mask, self.seed, &self.prefix_fields);
         let id = match self.free_subtables.pop() {
             Some(id) => {
                 self.subtables[id as usize] = Some(st);

@@ -23,10 +23,11 @@
 
 use std::collections::BTreeSet;
 
-use fvs_flow::{FLOW_WORDS, FlowKey, STAGES};
+use fvs_flow::{FLOW_WORDS, FlowKey, Loc, STAGES};
 use hashbrown::HashTable;
 
 use crate::index_u32;
+use crate::prefix::PrefixSet;
 use crate::rank::Rank;
 use crate::stage::StageSet;
 
@@ -91,11 +92,15 @@ pub(crate) struct Subtable {
     keys: Vec<u64>,
     /// Ranks of all rules here; the last one is the subtable's best.
     ranks: BTreeSet<Rank>,
+    /// Prefix sets of the fields this mask matches by prefix (see [`crate::prefix`]).
+    prefixes: Vec<PrefixSet>,
 }
 
 impl Subtable {
     /// An empty subtable for `mask`.
-    pub(crate) fn new(mask: FlowKey, seed: u64) -> Self {
+    /// `prefix_fields` are the fields that get a prefix set when the mask matches them by
+    /// prefix.
+    pub(crate) fn new(mask: FlowKey, seed: u64, prefix_fields: &[Loc]) -> Self {
         let mut words = [0u8; MAX_WORDS];
         let mut bits = [0u64; MAX_WORDS];
         let mut n_words = 0;
@@ -140,12 +145,19 @@ impl Subtable {
             table: HashTable::new(),
             keys: Vec::new(),
             ranks: BTreeSet::new(),
+            prefixes: prefix_fields
+                .iter()
+                .filter_map(|&loc| PrefixSet::for_mask(loc, &mask, &words[..n_words]))
+                .collect(),
         }
     }
 
     /// Adds a rule whose key is already masked by `self.mask`.
     pub(crate) fn insert(&mut self, masked: &FlowKey, member: Member) {
         self.ranks.insert(member.rank);
+        for p in &mut self.prefixes {
+            p.add(masked);
+        }
         let (hash, stage_hashes) = self.hashes(masked);
         if let Some(bucket) = self.find_bucket_mut(hash, masked) {
             let at = bucket.members.partition_point(|m| m.rank > member.rank);
@@ -186,6 +198,9 @@ impl Subtable {
             return false;
         };
         let gone = bucket.members.remove(at);
+        for p in &mut self.prefixes {
+            p.remove(masked);
+        }
         let freed_key = match bucket.members.first() {
             Some(&top) => {
                 bucket.top = top;
@@ -256,7 +271,7 @@ impl Subtable {
             }
             let h = finish(acc);
             if !self.stage_sets[c].may_contain(h) {
-                self.unwildcard(wc, end);
+                self.miss(key, wc, end);
                 return None;
             }
         }
@@ -265,8 +280,37 @@ impl Subtable {
                 .wrapping_add(self.lane(i, key.words[usize::from(self.words[i])] & self.bits[i]));
             i += 1;
         }
-        self.unwildcard(wc, self.n_words);
-        self.probe(finish(acc), key)
+        let found = self.probe(finish(acc), key);
+        if found.is_some() {
+            self.unwildcard(wc, self.n_words);
+        } else {
+            self.miss(key, wc, self.n_words);
+        }
+        found
+    }
+
+    /// Un-wildcards for a miss found after consulting the first `consulted` compact words:
+    /// those words' bits, or — narrower — the few bits of one prefix field that already
+    /// prove the miss, when a prefix set can show it.
+    #[inline]
+    fn miss(&self, key: &FlowKey, wc: &mut FlowKey, consulted: usize) {
+        if self.prefixes.is_empty() {
+            self.unwildcard(wc, consulted);
+            return;
+        }
+        let mut best: Option<(&PrefixSet, u32)> = None;
+        for p in &self.prefixes {
+            if p.consulted_after <= consulted
+                && let Some(bits) = p.absent_bits(key)
+                && best.is_none_or(|(_, b)| bits < b)
+            {
+                best = Some((p, bits));
+            }
+        }
+        match best {
+            Some((p, bits)) => p.unwildcard(wc, bits),
+            None => self.unwildcard(wc, consulted),
+        }
     }
 
     /// The hash contribution of compact word `i` with (masked) value `w`.
@@ -390,7 +434,7 @@ fn stored_key_is(
 /// output bits, at both ends (hashbrown takes its 7-bit tags from the top and its index from
 /// the bottom).
 #[inline(always)]
-fn fold_mul(x: u64, k: u64) -> u64 {
+pub(crate) fn fold_mul(x: u64, k: u64) -> u64 {
     let p = u128::from(x) * u128::from(k);
     (p as u64) ^ ((p >> 64) as u64)
 }

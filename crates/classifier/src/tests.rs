@@ -260,3 +260,41 @@ fn a_clone_is_an_independent_snapshot() {
     assert!(cls.lookup(&p).is_none());
     assert_eq!(snapshot.lookup(&p), Some((id, &1)));
 }
+
+#[test]
+fn an_address_miss_unwildcards_only_the_bits_that_prove_it() {
+    let mut cls = Classifier::new();
+    let (k, m) = rule(&[(Field::EthType, 0x0800), (Field::Ipv4Dst, 0x0a00_0000)]);
+    let mut m8 = m;
+    m8.set(Field::Ipv4Dst.loc(), 0xff00_0000);
+    cls.insert(k, m8, 1, ());
+
+    // 192.168.1.1 differs from 10/8 in the very first bit: that bit alone proves the miss,
+    // and EtherType need not be un-wildcarded either.
+    let mut wc = FlowKey::ZERO;
+    let p = packet(&[(Field::EthType, 0x0800), (Field::Ipv4Dst, 0xc0a8_0101)]);
+    assert!(cls.lookup_wc(&p, &mut wc).is_none());
+    let mut want = FlowKey::ZERO;
+    want.set(Field::Ipv4Dst.loc(), 0x8000_0000);
+    assert_eq!(wc, want);
+
+    // 11.0.0.1 shares 7 bits with 10/8: 8 bits are needed.
+    let mut wc = FlowKey::ZERO;
+    let p = packet(&[(Field::EthType, 0x0800), (Field::Ipv4Dst, 0x0b00_0001)]);
+    assert!(cls.lookup_wc(&p, &mut wc).is_none());
+    want.set(Field::Ipv4Dst.loc(), 0xff00_0000);
+    assert_eq!(wc, want);
+}
+
+#[test]
+fn without_prefix_fields_an_address_miss_unwildcards_the_whole_mask() {
+    let mut cls = Classifier::with_prefix_fields(&[]);
+    let (k, m) = rule(&[(Field::EthType, 0x0800), (Field::Ipv4Dst, 0x0a00_0000)]);
+    let mut m8 = m;
+    m8.set(Field::Ipv4Dst.loc(), 0xff00_0000);
+    cls.insert(k, m8, 1, ());
+    let mut wc = FlowKey::ZERO;
+    let p = packet(&[(Field::EthType, 0x0800), (Field::Ipv4Dst, 0xc0a8_0101)]);
+    assert!(cls.lookup_wc(&p, &mut wc).is_none());
+    assert_eq!(wc, m8);
+}

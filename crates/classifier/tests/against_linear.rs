@@ -139,11 +139,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A packet: per pool a pick (the pool's length = a value no rule uses), plus random words.
+/// A packet: per pool a pick (one past the pool = a value no rule uses, two past = random
+/// bits, which matter for the prefix fields), plus random words elsewhere.
 fn packet() -> impl Strategy<Value = FlowKey> {
     (
-        proptest::collection::vec(0usize..4, POOLS.len()),
-        any::<[u64; 3]>(),
+        proptest::collection::vec(0usize..5, POOLS.len()),
+        any::<[u64; 4]>(),
     )
         .prop_map(|(picks, noise)| {
             let mut key = FlowKey::ZERO;
@@ -153,7 +154,11 @@ fn packet() -> impl Strategy<Value = FlowKey> {
             key.words[27] = noise[1];
             key.words[29] = noise[2] & 0xffff_ffff;
             for (p, &(field, values)) in POOLS.iter().enumerate() {
-                let v = values.get(picks[p]).copied().unwrap_or(0x0077_0077);
+                let v = match values.get(picks[p]) {
+                    Some(&v) => v,
+                    None if picks[p] == values.len() => 0x0077_0077,
+                    None => u128::from(noise[3].rotate_left(7 * p as u32)),
+                };
                 key.set(field.loc(), v);
             }
             key
