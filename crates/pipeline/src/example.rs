@@ -109,14 +109,14 @@ pub fn seed_topology(now: Millis) -> Switch {
             df_default: true,
         }),
         PortVlan::default(),
-        Some(2),
+        Some(3),
     ));
     br_tun.add_port(port(
         PortNo::LOCAL,
         "br-tun",
         PortKind::Internal,
         PortVlan::default(),
-        Some(3),
+        Some(2),
     ));
     let mut sw = Switch::new();
     sw.add_bridge(br_int);

@@ -78,6 +78,19 @@ impl MacTable {
             .map(|e| e.port)
     }
 
+    /// `ovs-appctl fdb/show` text: a header, then one line per live entry (port, VLAN, MAC,
+    /// age in seconds), in [`MacTable::entries`] order.
+    pub fn show(&self, now: Millis) -> String {
+        let mut out = String::from(" port  VLAN  MAC                Age\n");
+        for (port, vlan, mac, age) in self.entries(now) {
+            out.push_str(&format!(
+                "{:>5}  {vlan:>4}  {mac}  {age:>3}\n",
+                port.to_string()
+            ));
+        }
+        out
+    }
+
     /// Live entries as (port, VLAN, MAC, age in seconds), ordered like `fdb/show` sorts them.
     pub fn entries(&self, now: Millis) -> Vec<(PortNo, u16, Mac, u64)> {
         let mut v: Vec<_> = self
@@ -110,6 +123,10 @@ mod tests {
             t.lookup(2, m, Millis::from_secs(21)),
             None,
             "VLANs are separate"
+        );
+        assert_eq!(
+            t.show(Millis::from_secs(25)),
+            " port  VLAN  MAC                Age\n    3     1  fa:16:3e:00:00:01    5\n"
         );
         assert_eq!(t.lookup(1, m, Millis::from_secs(320)), None);
         t.expire(Millis::from_secs(320));

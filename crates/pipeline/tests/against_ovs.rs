@@ -8,7 +8,7 @@ mod oracle;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::example::{SEED_BR_INT_FLOWS, SEED_BR_TUN_FLOWS, seed_switch};
 use fvs_pipeline::switch::Switch;
-use oracle::{Ovs, Side, assert_same, flow, normalize_flow_line, normalize_trace};
+use oracle::{Ovs, same_packet, same_table, same_trace};
 
 /// A frame from the remote VM, arriving over GRE with key 1, for the local VM.
 const FROM_GRE: &str = "in_port=2,tun_id=0x1,dl_src=fa:16:3e:aa:aa:aa,dl_dst=fa:16:3e:fe:c7:87";
@@ -27,56 +27,12 @@ fn seed() -> (Ovs, Switch) {
     (ovs, sw)
 }
 
-/// Traces `flow_text` in both without side effects and compares.
-fn same_trace(ovs: &Ovs, sw: &Switch, bridge: &str, flow_text: &str) {
-    let theirs = ovs.trace(bridge, flow_text);
-    let ours = sw
-        .trace(bridge, &flow(flow_text), Millis::ZERO)
-        .expect("bridge exists")
-        .to_string();
-    assert_same(
-        &format!("ofproto/trace {bridge} {flow_text}"),
-        &normalize_trace(&theirs, Side::Ovs),
-        &normalize_trace(&ours, Side::Ferrovs),
-    );
-}
-
-/// Sends a real packet through both (so learning happens) and compares the traces.
-fn same_packet(ovs: &Ovs, sw: &mut Switch, bridge: &str, flow_text: &str, now: Millis) {
-    let theirs = ovs.send(bridge, flow_text);
-    let ours = sw
-        .receive(bridge, &flow(flow_text), 64, now)
-        .expect("bridge exists")
-        .to_string();
-    assert_same(
-        &format!("ofproto/trace {bridge} {flow_text} -generate"),
-        &normalize_trace(&theirs, Side::Ovs),
-        &normalize_trace(&ours, Side::Ferrovs),
-    );
-}
-
-fn same_table(ovs: &Ovs, sw: &Switch, bridge: &str, table: u8, now: Millis) {
-    let theirs = ovs.dump_flows(bridge, Some(table));
-    let ours: Vec<String> = sw
-        .bridge(bridge)
-        .expect("bridge exists")
-        .dump_flows(Some(table), now)
-        .iter()
-        .map(|l| normalize_flow_line(l))
-        .collect();
-    assert_same(
-        &format!("dump-flows {bridge} table={table}"),
-        &theirs.join("\n"),
-        &ours.join("\n"),
-    );
-}
-
 #[test]
 fn traces_of_the_seed_match_open_vswitch_before_anything_is_learned() {
     let (ovs, sw) = seed();
-    same_trace(&ovs, &sw, "br-tun", FROM_GRE);
-    same_trace(&ovs, &sw, "br-int", REPLY);
-    same_trace(&ovs, &sw, "br-int", BROADCAST);
+    same_trace(&ovs, &sw, "br-tun", FROM_GRE, Millis::ZERO);
+    same_trace(&ovs, &sw, "br-int", REPLY, Millis::ZERO);
+    same_trace(&ovs, &sw, "br-int", BROADCAST, Millis::ZERO);
 }
 
 #[test]
@@ -85,8 +41,8 @@ fn a_frame_from_gre_teaches_table_20_the_same_rule_as_open_vswitch() {
     same_packet(&ovs, &mut sw, "br-tun", FROM_GRE, Millis::ZERO);
     same_table(&ovs, &sw, "br-tun", 20, Millis::ZERO);
     // The reply now goes to the learned GRE port, in both, and the broadcast still floods.
-    same_trace(&ovs, &sw, "br-int", REPLY);
-    same_trace(&ovs, &sw, "br-int", BROADCAST);
+    same_trace(&ovs, &sw, "br-int", REPLY, Millis::ZERO);
+    same_trace(&ovs, &sw, "br-int", BROADCAST, Millis::ZERO);
     same_packet(&ovs, &mut sw, "br-int", REPLY, Millis::ZERO);
     same_table(&ovs, &sw, "br-tun", 20, Millis::ZERO);
 }

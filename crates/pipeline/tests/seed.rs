@@ -61,7 +61,7 @@ fn a_unicast_reply_leaves_on_gre_with_the_learned_key_and_no_vlan() {
         .expect("br-int exists");
     assert_eq!(
         t.actions.to_string(),
-        "set(tunnel(tun_id=0x1,src=10.0.1.31,dst=10.0.1.21,ttl=64,flags(df|key))),2"
+        "set(tunnel(tun_id=0x1,src=10.0.1.31,dst=10.0.1.21,ttl=64,flags(df|key))),3"
     );
     let text = t.to_string();
     assert!(text.contains("20. vlan_tci=0x0001/0x0fff,dl_dst=fa:16:3e:aa:aa:aa, priority 1\n"));
@@ -81,7 +81,7 @@ fn a_broadcast_floods_through_table_22() {
     );
     assert_eq!(
         t.actions.to_string(),
-        "set(tunnel(tun_id=0x1,src=10.0.1.31,dst=10.0.1.21,ttl=64,flags(df|key))),2,2,155845,push_vlan(vid=1,pcp=0),1"
+        "set(tunnel(tun_id=0x1,src=10.0.1.31,dst=10.0.1.21,ttl=64,flags(df|key))),3,3,155845,push_vlan(vid=1,pcp=0),1"
     );
 }
 

@@ -24,7 +24,7 @@ mod commit;
 mod normal;
 
 use crate::bits::{in_port, set_in_port};
-use crate::bridge::{Bridge, FailMode};
+use crate::bridge::Bridge;
 use crate::clock::Millis;
 use crate::dpif::{DpAction, DpActions, Mac, TunnelKey};
 use crate::port::PortKind;
@@ -222,12 +222,9 @@ impl Ctx<'_> {
             self.hit(b, 0, id, rule, flow, out);
         } else {
             self.wc = wc;
-            // A secure bridge without controllers falls through to a hidden drop rule that
-            // Open vSwitch names `reg0=0x2`; otherwise the miss is a plain "No match".
-            let text = match bridge.fail_mode {
-                FailMode::Secure => " 0. reg0=0x2, priority 0",
-                FailMode::Standalone => " 0. No match.",
-            };
+            // Without a controller a miss drops, whatever the fail mode (Open vSwitch's
+            // fail-open behaviour only matters when a controller is configured).
+            let text = " 0. No match.";
             let mut node = Node::new(NodeKind::Table, text);
             node.children.push(Node::new(NodeKind::Action, "drop"));
             out.push(node);

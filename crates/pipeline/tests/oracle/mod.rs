@@ -32,6 +32,7 @@
 #![allow(dead_code)] // each test binary uses part of the harness
 
 use fvs_flow::FlowKey;
+use fvs_pipeline::clock::Millis;
 use fvs_pipeline::port::{PortKind, VlanMode};
 use fvs_pipeline::switch::Switch;
 use std::path::{Path, PathBuf};
@@ -142,34 +143,58 @@ impl Ovs {
     }
 
     /// Creates the bridges and ports of `sw` (fail mode, OpenFlow port numbers, VLAN roles,
-    /// patch peers, tunnel options), one bridge per transaction in `sw`'s order, and checks
-    /// that the dummy datapath numbered the ports as ferrovs's model says.
+    /// patch peers, tunnel options), one transaction per bridge and per port in `sw`'s order,
+    /// and checks that the dummy datapath numbered the ports as ferrovs's model says.
     pub(crate) fn mirror(&self, sw: &Switch) {
+        self.create(sw);
+        let numbers = self.datapath_ports();
+        for b in &sw.bridges {
+            for p in b.ports.values() {
+                let want = p.dp_port.map(|d| d.0);
+                let got = numbers.get(&p.name).copied().flatten();
+                assert_eq!(
+                    got, want,
+                    "datapath port of {} in Open vSwitch is {got:?}, ferrovs's model says {want:?}",
+                    p.name
+                );
+            }
+        }
+    }
+
+    /// Like [`Ovs::mirror`], but gives `sw`'s ports the datapath numbers Open vSwitch chose
+    /// (they are arbitrary names; the dummy datapath derives some from digits in port names).
+    pub(crate) fn mirror_adopting_port_numbers(&self, sw: &mut Switch) {
+        self.create(sw);
+        let numbers = self.datapath_ports();
+        for b in &mut sw.bridges {
+            for p in b.ports.values_mut() {
+                let got = numbers.get(&p.name).copied().flatten();
+                p.dp_port = got.map(fvs_pipeline::dpif::DpPort);
+            }
+        }
+    }
+
+    fn create(&self, sw: &Switch) {
         for b in &sw.bridges {
             let fail_mode = match b.fail_mode {
                 fvs_pipeline::bridge::FailMode::Secure => "secure",
                 fvs_pipeline::bridge::FailMode::Standalone => "standalone",
             };
-            let mut args: Vec<String> = vec![
-                "add-br".into(),
-                b.name.clone(),
-                "--".into(),
-                "set".into(),
-                "bridge".into(),
-                b.name.clone(),
-                "datapath_type=dummy".into(),
-                format!("fail_mode={fail_mode}"),
-            ];
+            self.vsctl(&[
+                "add-br",
+                &b.name,
+                "--",
+                "set",
+                "bridge",
+                &b.name,
+                "datapath_type=dummy",
+                &format!("fail_mode={fail_mode}"),
+            ]);
             for p in b.ports.values() {
                 if matches!(p.kind, PortKind::Internal) && p.name == b.name {
                     continue; // the bridge's own port comes with add-br
                 }
-                args.extend([
-                    "--".into(),
-                    "add-port".into(),
-                    b.name.clone(),
-                    p.name.clone(),
-                ]);
+                let mut args: Vec<String> = vec!["add-port".into(), b.name.clone(), p.name.clone()];
                 let tag = p.vlan.tag.map(|t| t.get());
                 if let Some(t) = tag {
                     args.push(format!("tag={t}"));
@@ -210,35 +235,40 @@ impl Ovs {
                         args.push(format!("options:key={key}"));
                     }
                 }
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                self.vsctl(&refs);
             }
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.vsctl(&refs);
         }
-        self.check_datapath_ports(sw);
     }
 
-    /// Fails unless every port's datapath number in `dpif/show` is the one ferrovs uses.
-    fn check_datapath_ports(&self, sw: &Switch) {
+    /// Datapath port number of every port by name, from `dpif/show` (`None` for patch ports).
+    fn datapath_ports(&self) -> std::collections::HashMap<String, Option<u32>> {
         let show = self.appctl(&["dpif/show"]);
-        for b in &sw.bridges {
-            for p in b.ports.values() {
-                let want = p
-                    .dp_port
-                    .map_or_else(|| "none".to_owned(), |d| d.0.to_string());
-                let prefix = format!("    {} ", p.name);
-                let line = show
-                    .lines()
-                    .find(|l| l.starts_with(&prefix))
-                    .unwrap_or_else(|| panic!("{} missing from dpif/show:\n{show}", p.name));
-                let numbers = line[prefix.len()..].split(':').next().unwrap_or("");
-                let got = numbers.split('/').nth(1).unwrap_or("");
-                assert_eq!(
-                    got, want,
-                    "datapath port of {} in Open vSwitch is {got}, ferrovs's model says {want}:\n{show}",
-                    p.name
-                );
-            }
-        }
+        show.lines()
+            .filter(|l| l.starts_with("    "))
+            .filter_map(|l| {
+                let (name, rest) = l.trim().split_once(' ')?;
+                let numbers = rest.split(':').next()?;
+                let dp = numbers.split('/').nth(1)?;
+                Some((name.to_owned(), dp.parse().ok()))
+            })
+            .collect()
+    }
+
+    /// Stops Open vSwitch's clock: from now on it only moves with [`Ovs::warp`], so ages and
+    /// timeouts can be compared with ferrovs's test clock.
+    pub(crate) fn stop_time(&self) {
+        self.appctl(&["time/stop"]);
+    }
+
+    /// Moves Open vSwitch's stopped clock forward by `secs` seconds (running its timers).
+    pub(crate) fn warp(&self, secs: u64) {
+        self.appctl(&["time/warp", &(secs * 1000).to_string()]);
+    }
+
+    /// `ovs-appctl fdb/show BRIDGE`, entry lines sorted (Open vSwitch lists them in LRU order).
+    pub(crate) fn fdb(&self, bridge: &str) -> String {
+        sorted_fdb(&self.appctl(&["fdb/show", bridge]))
     }
 
     /// Adds flows (one per line, `ovs-ofctl add-flow` syntax) to `bridge`.
@@ -326,6 +356,15 @@ pub(crate) fn normalize_flow_line(line: &str) -> String {
     format!("{} actions={actions}", kept.join(", "))
 }
 
+/// `fdb/show` text with the header first and the entries sorted.
+pub(crate) fn sorted_fdb(text: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    if lines.len() > 1 {
+        lines[1..].sort_unstable();
+    }
+    lines.join("\n")
+}
+
 /// The flow key of `text` (`in_port=2,dl_src=...`), fields not named being zero: what
 /// `ofproto/trace` builds from the same text.
 pub(crate) fn flow(text: &str) -> FlowKey {
@@ -334,11 +373,15 @@ pub(crate) fn flow(text: &str) -> FlowKey {
     m.key
 }
 
-/// What each output of a datapath action list sends: `PORT` plus the header changes made
-/// before it (VLAN tag stack, `set(...)` rewrites), sorted, so that two lists that deliver the
-/// same packets to the same ports compare equal whatever order they flood in.
-pub(crate) fn deliveries(actions: &str) -> Vec<String> {
-    let mut vlans: Vec<String> = Vec::new();
+/// What each output of a datapath action list sends: `PORT` plus the VLAN tags the packet has
+/// then (starting from `tag`, the input's `(vid, pcp)`) and the `set(...)` rewrites made
+/// before it, sorted, so that two lists that deliver the same packets to the same ports compare
+/// equal whatever order they flood in and however they get the tags right.
+pub(crate) fn deliveries(actions: &str, tag: Option<(u16, u8)>) -> Vec<String> {
+    let mut vlans: Vec<String> = tag
+        .map(|(vid, pcp)| format!("vid={vid},pcp={pcp}"))
+        .into_iter()
+        .collect();
     let mut sets: std::collections::BTreeMap<String, String> = Default::default();
     let mut out = Vec::new();
     for a in split_top(actions) {
@@ -349,7 +392,7 @@ pub(crate) fn deliveries(actions: &str) -> Vec<String> {
             vlans.push(v.trim_end_matches(')').to_owned());
         } else if a == "pop_vlan" {
             if vlans.pop().is_none() {
-                vlans.push("popped".to_owned());
+                vlans.push("pop of an untagged packet".to_owned());
             }
         } else if let Some(s) = a.strip_prefix("set(") {
             let kind = s.split('(').next().unwrap_or("").to_owned();
@@ -365,6 +408,25 @@ pub(crate) fn deliveries(actions: &str) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// The input packet's VLAN tag as (vid, pcp), from a flow key.
+pub(crate) fn tag_of(flow: &FlowKey) -> Option<(u16, u8)> {
+    let tci = flow.get(fvs_flow::Field::VlanTci.loc());
+    let vid = u16::try_from(tci & 0xfff).unwrap_or(0);
+    let pcp = u8::try_from((tci >> 13) & 7).unwrap_or(0);
+    (tci & 0x1000 != 0).then_some((vid, pcp))
+}
+
+/// The input packet's VLAN tag as (vid, pcp), from a trace's `Flow:` line.
+fn tag_in_flow_line(line: &str) -> Option<(u16, u8)> {
+    let value = |name: &str| {
+        line.split(',')
+            .find_map(|item| item.strip_prefix(name)?.parse::<u16>().ok())
+    };
+    let vid = value("dl_vlan=")?;
+    let pcp = value("dl_vlan_pcp=").unwrap_or(0);
+    Some((vid, u8::try_from(pcp).unwrap_or(0)))
 }
 
 /// Splits at commas outside parentheses.
@@ -402,7 +464,11 @@ pub(crate) enum Side {
 /// becomes its sorted [`deliveries`]; on the ferrovs side tunnel encapsulation is removed.
 pub(crate) fn normalize_trace(text: &str, side: Side) -> String {
     let mut out = String::new();
+    let mut tag = None;
     for line in text.lines() {
+        if let Some(f) = line.strip_prefix("Flow: ") {
+            tag = tag_in_flow_line(f);
+        }
         if side == Side::Ferrovs && line.trim() == "-> output to kernel tunnel" {
             continue;
         }
@@ -417,7 +483,7 @@ pub(crate) fn normalize_trace(text: &str, side: Side) -> String {
                 acts.to_owned()
             };
             out.push_str("Datapath deliveries:\n");
-            for d in deliveries(&acts) {
+            for d in deliveries(&acts, tag) {
                 out.push_str(&format!("    {d}\n"));
             }
             continue;
@@ -448,5 +514,60 @@ pub(crate) fn assert_same(what: &str, ovs: &str, ferrovs: &str) {
     }
     panic!(
         "{what}: ferrovs differs from Open vSwitch\n{diff}\n--- ovs ---\n{ovs}\n--- ferrovs ---\n{ferrovs}"
+    );
+}
+
+/// Traces `flow_text` in both without side effects and compares.
+pub(crate) fn same_trace(ovs: &Ovs, sw: &Switch, bridge: &str, flow_text: &str, now: Millis) {
+    let theirs = ovs.trace(bridge, flow_text);
+    let ours = sw
+        .trace(bridge, &flow(flow_text), now)
+        .expect("bridge exists")
+        .to_string();
+    assert_same(
+        &format!("ofproto/trace {bridge} {flow_text}"),
+        &normalize_trace(&theirs, Side::Ovs),
+        &normalize_trace(&ours, Side::Ferrovs),
+    );
+}
+
+/// Sends a real packet through both (so learning happens) and compares the traces.
+pub(crate) fn same_packet(ovs: &Ovs, sw: &mut Switch, bridge: &str, flow_text: &str, now: Millis) {
+    let theirs = ovs.send(bridge, flow_text);
+    let ours = sw
+        .receive(bridge, &flow(flow_text), 64, now)
+        .expect("bridge exists")
+        .to_string();
+    assert_same(
+        &format!("ofproto/trace {bridge} {flow_text} -generate"),
+        &normalize_trace(&theirs, Side::Ovs),
+        &normalize_trace(&ours, Side::Ferrovs),
+    );
+}
+
+/// Compares one table's `dump-flows` (timing and counters left out).
+pub(crate) fn same_table(ovs: &Ovs, sw: &Switch, bridge: &str, table: u8, now: Millis) {
+    let theirs = ovs.dump_flows(bridge, Some(table));
+    let ours: Vec<String> = sw
+        .bridge(bridge)
+        .expect("bridge exists")
+        .dump_flows(Some(table), now)
+        .iter()
+        .map(|l| normalize_flow_line(l))
+        .collect();
+    assert_same(
+        &format!("dump-flows {bridge} table={table}"),
+        &theirs.join("\n"),
+        &ours.join("\n"),
+    );
+}
+
+/// Compares a bridge's MAC table (`fdb/show`).
+pub(crate) fn same_fdb(ovs: &Ovs, sw: &Switch, bridge: &str, now: Millis) {
+    let ours = sw.bridge(bridge).expect("bridge exists").mac.show(now);
+    assert_same(
+        &format!("fdb/show {bridge}"),
+        &ovs.fdb(bridge),
+        &sorted_fdb(&ours),
     );
 }
