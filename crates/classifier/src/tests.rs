@@ -298,3 +298,23 @@ fn without_prefix_fields_an_address_miss_unwildcards_the_whole_mask() {
     assert!(cls.lookup_wc(&p, &mut wc).is_none());
     assert_eq!(wc, m8);
 }
+
+#[test]
+fn an_ipv6_prefix_proof_can_span_both_words() {
+    let mut cls = Classifier::new();
+    let mut mask = FlowKey::ZERO;
+    mask.set(Field::Ipv6Dst.loc(), u128::MAX << 28); // a /100
+    let key = packet(&[(Field::Ipv6Dst, 0xfe80_0000_0000_0000_0000_0000_1000_0001)]);
+    cls.insert(key, mask, 1, ());
+
+    // ...:2000:0001 shares its top 98 bits with the rule's /100: 99 bits prove the miss.
+    let mut wc = FlowKey::ZERO;
+    let p = packet(&[(Field::Ipv6Dst, 0xfe80_0000_0000_0000_0000_0000_2000_0001)]);
+    assert!(cls.lookup_wc(&p, &mut wc).is_none());
+    let mut want = FlowKey::ZERO;
+    want.set(Field::Ipv6Dst.loc(), u128::MAX << 29);
+    assert_eq!(wc, want);
+    // And the rule still matches inside its prefix.
+    let inside = packet(&[(Field::Ipv6Dst, 0xfe80_0000_0000_0000_0000_0000_1000_0fff)]);
+    assert!(cls.lookup(&inside).is_some());
+}

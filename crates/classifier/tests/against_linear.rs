@@ -34,6 +34,22 @@ const POOLS: &[(Field, &[u128])] = &[
     (Field::Ipv4Dst, &[0x0a00_0002, 0x0a00_0102, 0xc0a8_0002]),
     (Field::IpProto, &[6, 17]),
     (Field::TcpDst, &[22, 80, 0x50aa]),
+    (
+        Field::Ipv6Src,
+        &[
+            0x2001_0db8_0000_0001_0000_0000_0000_0001,
+            0x2001_0db8_0000_0002_0000_0000_0000_0001,
+            0x2001_0db8_0000_0001_8000_0000_0000_0001,
+        ],
+    ),
+    (
+        Field::Ipv6Dst,
+        &[
+            0xfe80_0000_0000_0000_0000_0000_0000_0001,
+            0xfe80_0000_0000_0000_0000_0000_1000_0001,
+            0xfe80_0000_0000_0000_0000_0000_1000_0002,
+        ],
+    ),
 ];
 
 /// Index of a field in `POOLS`.
@@ -80,6 +96,17 @@ const SHAPES: &[&[(Field, u128)]] = &[
         (Field::TcpDst, u128::MAX),
     ],
     &[(Field::TcpDst, u128::MAX)],
+    &[
+        (Field::EthType, u128::MAX),
+        (Field::Ipv6Src, u128::MAX << 64),
+    ],
+    &[
+        (Field::EthType, u128::MAX),
+        (Field::Ipv6Src, u128::MAX << 80),
+        (Field::Ipv6Dst, u128::MAX << 28),
+        (Field::TcpDst, u128::MAX),
+    ],
+    &[(Field::InPort, u128::MAX), (Field::Ipv6Dst, u128::MAX)],
 ];
 
 const PRIORITIES: &[u32] = &[0, 1, 2, 3, 100];
@@ -157,7 +184,10 @@ fn packet() -> impl Strategy<Value = FlowKey> {
                 let v = match values.get(picks[p]) {
                     Some(&v) => v,
                     None if picks[p] == values.len() => 0x0077_0077,
-                    None => u128::from(noise[3].rotate_left(7 * p as u32)),
+                    None => {
+                        let r = noise[3].rotate_left(7 * p as u32);
+                        (u128::from(r) << 64) | u128::from(r.rotate_left(17))
+                    }
                 };
                 key.set(field.loc(), v);
             }
