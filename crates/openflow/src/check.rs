@@ -15,7 +15,7 @@
 use crate::action::Action;
 use crate::ct::CtZone;
 use crate::learn::{LearnSpec, LearnSrc};
-use crate::types::Subfield;
+use crate::types::{PortNo, Subfield};
 use fvs_flow::field::Prereq;
 use fvs_flow::matching::{eth_type, ip_proto, vlan};
 use fvs_flow::{Field, Match, Protocols};
@@ -29,6 +29,12 @@ pub enum CheckError {
     /// `set_field`/`load` to `ct_mark` or `ct_label` outside `ct(exec(...))`.
     #[error("cannot set CT fields outside of ct action")]
     CtFieldOutsideCt,
+    /// A write to a field that no action may change (`move:...->NXM_OF_ETH_TYPE[]`).
+    #[error("actions are invalid with specified match (OFPBAC_BAD_SET_ARGUMENT)")]
+    BadSetArgument,
+    /// Output to a port number that is neither a physical port nor a usable reserved port.
+    #[error("actions are invalid with specified match (OFPBAC_BAD_OUT_PORT)")]
+    BadOutPort,
     /// `goto_table` to a table not after the flow's own.
     #[error("actions are invalid with specified match (OFPBIC_BAD_TABLE_ID)")]
     BadGotoTable,
@@ -129,6 +135,34 @@ fn field_prereqs_ok(field: Field, m: &Match, view: &PacketView) -> bool {
     }
 }
 
+/// A destination subfield must be writable.
+fn writable(dst: &Subfield) -> Result<(), CheckError> {
+    if crate::text::is_read_only(dst.field) {
+        Err(CheckError::BadSetArgument)
+    } else {
+        Ok(())
+    }
+}
+
+/// Physical ports below `OFPP_MAX` and the reserved ports a flow may output to.
+fn output_port_ok(port: PortNo) -> Result<(), CheckError> {
+    let reserved_ok = matches!(
+        port,
+        PortNo::IN_PORT
+            | PortNo::TABLE
+            | PortNo::NORMAL
+            | PortNo::FLOOD
+            | PortNo::ALL
+            | PortNo::CONTROLLER
+            | PortNo::LOCAL
+    );
+    if reserved_ok || port.0 < PortNo::MAX.0 {
+        Ok(())
+    } else {
+        Err(CheckError::BadOutPort)
+    }
+}
+
 fn require(ok: bool) -> Result<(), CheckError> {
     if ok {
         Ok(())
@@ -196,12 +230,28 @@ fn check_one(
         }
         Action::Move { src, dst } => {
             require(prereqs_ok(src, m, view) && prereqs_ok(dst, m, view))?;
+            writable(dst)?;
         }
+        Action::FinTimeout { .. } => {
+            if view.ip_proto != Some(ip_proto::TCP) {
+                inconsistent();
+            }
+        }
+        Action::Resubmit(r) => {
+            // Resubmitting with the original-direction tuple needs a tracked connection's
+            // tuple fields in the match; ovs-ofctl rejects every flow written without them.
+            if r.ct {
+                return Err(CheckError::MatchInconsistent);
+            }
+        }
+        Action::Output(o) => output_port_ok(o.port)?,
+        Action::Enqueue { port, .. } => output_port_ok(*port)?,
         Action::OutputReg { src, .. } | Action::StackPush(src) => {
             require(prereqs_ok(src, m, view))?
         }
         Action::StackPop(dst) | Action::CheckPktLarger { dst, .. } => {
-            require(prereqs_ok(dst, m, view))?
+            require(prereqs_ok(dst, m, view))?;
+            writable(dst)?;
         }
         Action::Multipath(mp) => require(prereqs_ok(&mp.dst, m, view))?,
         Action::Bundle(b) => {
@@ -234,9 +284,7 @@ fn check_one(
                 Some(69) => view.ip_proto == Some(ip_proto::UDP),
                 _ => true,
             };
-            if !view.is_ip() || !alg_ok {
-                inconsistent();
-            }
+            require(view.is_ip() && alg_ok)?;
             if let CtZone::Field(sf) = &ct.zone {
                 require(prereqs_ok(sf, m, view))?;
             }
@@ -253,12 +301,9 @@ fn check_one(
                 return Err(CheckError::BadGotoTable);
             }
         }
-        Action::Output(_)
-        | Action::OutputTrunc { .. }
+        Action::OutputTrunc { .. }
         | Action::Controller(_)
-        | Action::Enqueue { .. }
         | Action::Group(_)
-        | Action::Resubmit(_)
         | Action::Exit
         | Action::Conjunction { .. }
         | Action::PushVlan(_)
@@ -270,7 +315,6 @@ fn check_one(
         | Action::PopQueue
         | Action::Encap(_)
         | Action::Decap { .. }
-        | Action::FinTimeout { .. }
         | Action::Note(_)
         | Action::Sample(_)
         | Action::CtClear

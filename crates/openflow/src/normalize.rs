@@ -77,7 +77,7 @@ fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Ve
         } else {
             PopVlanSpelling::PopVlan
         })),
-        Action::SetField(sf) => normalize_set_field(sf, version, out),
+        Action::SetField(sf) => normalize_set_field(sf, version, view, out),
         Action::SetVlanVid {
             vid,
             push_if_needed,
@@ -162,6 +162,21 @@ fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Ve
             table: Some(*t),
             ct: false,
         })),
+        // Notes travel padded so that the action is a multiple of 8 bytes long (10 bytes of
+        // header before the note's own bytes).
+        Action::Note(bytes) => {
+            let padded = (bytes.len() + 10).div_ceil(8) * 8 - 10;
+            let mut b = bytes.clone();
+            b.resize(padded, 0);
+            out.push(Action::Note(b));
+        }
+        // OpenFlow 1.0 has no ECN action; Nicira's `load` carries it.
+        Action::SetIpEcn(ecn) if version == 1 => out.push(Action::SetField(SetField {
+            field: Field::IpEcn,
+            value: u128::from(*ecn),
+            mask: low_mask(field_width(Field::IpEcn)),
+            spelling: SetFieldSpelling::Load,
+        })),
         // OpenFlow 1.0 has no instructions beyond what NXM extensions emulate; these vanish.
         Action::ClearActions | Action::WriteActions(_) | Action::Meter(_) if version == 1 => {}
         Action::Clone(list) => {
@@ -201,7 +216,7 @@ fn l4_field(view: &PacketView, src: bool) -> Field {
 }
 
 /// `set_field` / `load` for one version (see the module docs).
-fn normalize_set_field(sf: &SetField, version: u8, out: &mut Vec<Action>) {
+fn normalize_set_field(sf: &SetField, version: u8, view: &PacketView, out: &mut Vec<Action>) {
     let full = low_mask(field_width(sf.field)) == sf.mask;
     let as_load = Action::SetField(SetField {
         spelling: SetFieldSpelling::Load,
@@ -238,6 +253,24 @@ fn normalize_set_field(sf: &SetField, version: u8, out: &mut Vec<Action>) {
                 });
             } else {
                 out.push(Action::PopVlan(PopVlanSpelling::StripVlan));
+            }
+            return;
+        }
+        Field::VlanTci => {
+            if v & 0x1000 != 0 {
+                if !view.has_vlan {
+                    out.push(Action::PushVlan(0x8100));
+                }
+                out.push(Action::SetVlanVid {
+                    vid: (v & 0xfff) as u16,
+                    push_if_needed: false,
+                });
+                out.push(Action::SetVlanPcp {
+                    pcp: ((v >> 13) & 7) as u8,
+                    push_if_needed: false,
+                });
+            } else {
+                out.push(Action::PopVlan(PopVlanSpelling::PopVlan));
             }
             return;
         }

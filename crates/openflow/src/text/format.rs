@@ -84,7 +84,7 @@ pub fn format_action(a: &Action, out: &mut String) {
         }
         Action::Clone(list) => {
             out.push_str("clone(");
-            format_list(list, out);
+            format_actions(list, out);
             out.push(')');
         }
         Action::Exit => out.push_str("exit"),
@@ -245,7 +245,7 @@ pub fn format_action(a: &Action, out: &mut String) {
         Action::ClearActions => out.push_str("clear_actions"),
         Action::WriteActions(list) => {
             out.push_str("write_actions(");
-            format_list(list, out);
+            format_actions(list, out);
             out.push(')');
         }
         Action::WriteMetadata { value, mask } => {
@@ -317,7 +317,8 @@ fn push_dotted_hex(bytes: &[u8], out: &mut String) {
     }
 }
 
-/// `set_field:v->f`, or one `load:` per contiguous run of mask bits.
+/// `set_field:v->f`, or one `load:` per contiguous run of mask bits, each at most 64 bits
+/// (the widest value NXM `load` carries), lowest bits first.
 fn format_set_field(sf: &SetField, out: &mut String) {
     match sf.spelling {
         SetFieldSpelling::SetField => {
@@ -336,7 +337,7 @@ fn format_set_field(sf: &SetField, out: &mut String) {
                     continue;
                 }
                 let start = bit;
-                while bit < width && sf.mask >> bit & 1 == 1 {
+                while bit < width && sf.mask >> bit & 1 == 1 && bit - start < 64 {
                     bit += 1;
                 }
                 let run = Subfield {
@@ -585,11 +586,13 @@ fn format_nat(n: &Nat, out: &mut String) {
         NatKind::Dst => "dst",
     });
     if let Some((a, b)) = n.addrs {
+        // IPv6 addresses are bracketed only when a port range follows.
+        let bracket = n.ports.is_some();
         out.push('=');
-        push_ip(a, out);
+        push_ip(a, bracket, out);
         if b != a {
             out.push('-');
-            push_ip(b, out);
+            push_ip(b, bracket, out);
         }
         if let Some((p, q)) = n.ports {
             let _ = write!(out, ":{p}");
@@ -609,13 +612,16 @@ fn format_nat(n: &Nat, out: &mut String) {
     out.push(')');
 }
 
-fn push_ip(a: IpAddr, out: &mut String) {
+fn push_ip(a: IpAddr, bracket: bool, out: &mut String) {
     match a {
         IpAddr::V4(v4) => {
             let _ = write!(out, "{v4}");
         }
-        IpAddr::V6(v6) => {
+        IpAddr::V6(v6) if bracket => {
             let _ = write!(out, "[{v6}]");
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
         }
     }
 }

@@ -15,7 +15,7 @@ mod value;
 
 pub use flow_mod::{FlowParseError, format_flow_mod, parse_flow_mod, parse_flow_mod_line};
 pub use format::{format_action, format_actions};
-pub use parse::parse_actions;
+pub use parse::{is_read_only, parse_actions};
 
 /// Why action text was rejected. The display text is the message ovs-ofctl would print.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -69,8 +69,10 @@ pub enum ActionParseError {
     #[error(transparent)]
     Subfield(#[from] fvs_flow::subfield::SubfieldError),
     /// `move`/learn source and destination differ in width.
-    #[error("source field is {src} bits wide but destination is {dst} bits wide")]
+    #[error("{text}: source field is {src} bits wide but destination is {dst} bits wide")]
     WidthMismatch {
+        /// The `src->dst` text.
+        text: String,
         /// Source width.
         src: u16,
         /// Destination width.
@@ -100,9 +102,12 @@ pub enum ActionParseError {
         /// What is missing.
         what: &'static str,
     },
-    /// `resubmit(,)`.
-    #[error("at least one of \"in_port\" and \"table\" must be specified on resubmit")]
+    /// `resubmit(,)`, `resubmit:IN_PORT`.
+    #[error("at least one \"in_port\" or \"table\" must be specified on resubmit")]
     ResubmitNeedsPortOrTable,
+    /// `set_field` to a field no action may write (`eth_type`, `ct_state`, …).
+    #[error("{0} is read-only")]
+    ReadOnly(String),
     /// A VLAN id over 4095.
     #[error("{0}: not a valid VLAN VID")]
     BadVid(String),

@@ -221,7 +221,14 @@ fn parse_output(value: &str) -> Result<Action, E> {
         })?;
         return Ok(Action::OutputTrunc { port, max_len });
     }
-    Ok(output_to(parse_port(value)?))
+    match parse_port(value) {
+        Ok(port) => Ok(output_to(port)),
+        // A bare field name (`output:reg1`) is the whole field.
+        Err(e) => match parse_subfield(value) {
+            Ok(src) => Ok(Action::OutputReg { src, max_len: 0 }),
+            Err(_) => Err(e),
+        },
+    }
 }
 
 fn parse_enqueue(value: &str) -> Result<Action, E> {
@@ -237,8 +244,12 @@ fn parse_enqueue(value: &str) -> Result<Action, E> {
 
 fn parse_resubmit(value: &str) -> Result<Resubmit, E> {
     if !value.contains(',') {
+        let in_port = parse_port(value)?;
+        if in_port == PortNo::IN_PORT {
+            return Err(E::ResubmitNeedsPortOrTable);
+        }
         return Ok(Resubmit {
-            in_port: parse_port(value)?,
+            in_port,
             table: None,
             ct: false,
         });
@@ -409,6 +420,9 @@ fn parse_set_field(value: &str, protocols: &mut Protocols) -> Result<SetField, E
     let field = Field::from_name(f)
         .or_else(|| Field::from_nxm_name(f))
         .ok_or_else(|| E::UnknownField(f.to_string()))?;
+    if is_read_only(field) {
+        return Err(E::ReadOnly(f.to_string()));
+    }
     let (value, mask) = parse_field_value(field, v)?;
     *protocols = protocols.and(field.info().usable.exact);
     Ok(SetField {
@@ -417,6 +431,21 @@ fn parse_set_field(value: &str, protocols: &mut Protocols) -> Result<SetField, E
         mask,
         spelling: SetFieldSpelling::SetField,
     })
+}
+
+/// Fields that describe the packet rather than hold a value an action may change.
+pub fn is_read_only(field: Field) -> bool {
+    matches!(
+        field,
+        Field::CtState
+            | Field::CtZone
+            | Field::ConjId
+            | Field::EthType
+            | Field::MplsBos
+            | Field::IpProto
+            | Field::IpFrag
+            | Field::TcpFlags
+    )
 }
 
 /// `load:VALUE->DST[bits]`.
@@ -454,6 +483,7 @@ fn parse_move(value: &str) -> Result<Action, E> {
     let dst = parse_subfield(d)?;
     if src.n_bits != dst.n_bits {
         return Err(E::WidthMismatch {
+            text: value.to_string(),
             src: src.n_bits,
             dst: dst.n_bits,
         });
@@ -755,6 +785,7 @@ fn parse_learn_match(k: &str, v: &str) -> Result<LearnSpec, E> {
 
 /// A learn source: a subfield of the same width as `dst`, or a constant that fits in it.
 fn parse_learn_src(s: &str, dst: &Subfield) -> Result<LearnSrc, E> {
+    let text = s;
     if let Some(v) = parse_u128(s) {
         if dst.n_bits < 128 && v >> dst.n_bits != 0 {
             return Err(E::ValueTooWide {
@@ -767,6 +798,7 @@ fn parse_learn_src(s: &str, dst: &Subfield) -> Result<LearnSrc, E> {
     let src = parse_subfield(s)?;
     if src.n_bits != dst.n_bits {
         return Err(E::WidthMismatch {
+            text: text.to_string(),
             src: src.n_bits,
             dst: dst.n_bits,
         });

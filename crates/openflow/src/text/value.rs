@@ -57,18 +57,10 @@ pub(crate) fn parse_u64(s: &str, what: &'static str) -> Result<u64, E> {
 }
 
 /// Parses a port: a reserved name or a number (OpenFlow 1.0 numbers map up).
+///
+/// Port numbers are decimal only (`0xfffe` is not a port), as in ovs-ofctl.
 pub(crate) fn parse_port(s: &str) -> Result<PortNo, E> {
-    if let Some(p) = PortNo::from_name(s) {
-        return Ok(p);
-    }
-    let bad = || E::BadPort(s.to_string());
-    let n = parse_u128(s).ok_or_else(bad)?;
-    let n = u32::try_from(n).map_err(|_| bad())?;
-    match u16::try_from(n) {
-        Ok(n16) => Ok(PortNo::from_of10(n16)),
-        Err(_) if n >= PortNo::MAX.0 => Ok(PortNo(n)),
-        Err(_) => Err(bad()),
-    }
+    PortNo::parse(s).map_err(|_| E::BadPort(s.to_string()))
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
@@ -226,15 +218,15 @@ pub(crate) fn format_field_value(field: Field, value: u128, mask: u128, out: &mu
             };
             let _ = write!(out, "{p}");
         }
-        Format::Decimal if exact => {
+        Format::Decimal => {
+            // A decimal field keeps its value in decimal even when masked; the mask is hex.
             let _ = write!(out, "{value}");
+            if !exact {
+                out.push('/');
+                push_hex(mask, out);
+            }
         }
-        Format::Decimal
-        | Format::Hex
-        | Format::CtState
-        | Format::TcpFlags
-        | Format::Frag
-        | Format::TunFlags => {
+        Format::Hex | Format::CtState | Format::TcpFlags | Format::Frag | Format::TunFlags => {
             push_hex(value, out);
             if !exact {
                 out.push('/');
