@@ -1,0 +1,31 @@
+//! `fvs-ovsdb` is the configuration database's core without I/O: OVSDB values, schemas,
+//! transactions over an in-memory database, and the on-disk log format.
+//!
+//! # What it does
+//!
+//! RFC 7047 defines a database of typed tables and a JSON-RPC protocol to change it. The
+//! server (in `fvs-vswitchd`, later) owns sockets, files and the clock; this crate owns the
+//! meaning:
+//!
+//! - [`atom`] and [`datum`]: the values (atoms; sets and maps of them) with their constraints,
+//!   and their JSON forms both ways.
+//! - [`error`]: RFC 7047's error objects; every failure is data for a reply.
+//!
+//! # Design
+//!
+//! - Values are canonical: a [`datum::Datum`] keeps its elements in sorted collections, so
+//!   equality and JSON output do not depend on how a client ordered them.
+//! - Nothing here reads a clock, opens a file or makes up a random number: time, storage and
+//!   UUID generation are parameters, so every behaviour is reproducible in a test.
+//! - No input panics. JSON from a client, a schema or a log file only ever produces an
+//!   [`error::Error`].
+//! - Open vSwitch 3.1 is the oracle: the tests run `ovsdb-tool`/`ovsdb-server` on the same
+//!   input and compare.
+
+pub mod atom;
+pub mod datum;
+pub mod error;
+
+pub use atom::{Atom, AtomicType, BaseType, Constraint, RefType};
+pub use datum::{ColumnType, Datum, MaxSize};
+pub use error::{Error, ErrorKind};
