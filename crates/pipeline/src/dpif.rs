@@ -94,8 +94,9 @@ pub enum DpAction {
         src: Option<Ipv4Addr>,
         /// New destination address.
         dst: Option<Ipv4Addr>,
-        /// New TOS byte (DSCP and ECN).
-        tos: Option<u8>,
+        /// New TOS bits as (value, mask): a masked set when only some bits (DSCP or ECN) are
+        /// rewritten.
+        tos: Option<(u8, u8)>,
         /// New TTL.
         ttl: Option<u8>,
     },
@@ -164,8 +165,12 @@ impl fmt::Display for DpAction {
                 if let Some(d) = dst {
                     parts.push(format!("dst={d}"));
                 }
-                if let Some(t) = tos {
-                    parts.push(format!("tos={t:#x}"));
+                if let Some((t, m)) = tos {
+                    if *m == u8::MAX {
+                        parts.push(format!("tos={t:#x}"));
+                    } else {
+                        parts.push(format!("tos={t:#x}/{m:#x}"));
+                    }
                 }
                 if let Some(t) = ttl {
                     parts.push(format!("ttl={t}"));

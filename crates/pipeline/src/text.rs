@@ -177,7 +177,14 @@ pub fn format_megaflow(flow: &FlowKey, wc: &FlowKey) -> String {
     mask.set(Field::InPort.loc(), u128::MAX);
     mask.set(Field::EthType.loc(), u128::MAX);
     if get(flow, Field::EthType) == ETH_TYPE_IP {
-        mask.set(Field::IpFrag.loc(), u128::MAX);
+        // Every fragment bit is matched; a non-fragment then prints as `nw_frag=no`.
+        let frag = get(flow, Field::IpFrag);
+        mask.set(Field::IpFrag.loc(), if frag == 0 { 1 } else { 3 });
+    }
+    // Registers and metadata live in the switch, not in the packet: the datapath never sees
+    // them (the extended registers share their bits).
+    for f in REGS.into_iter().chain([Field::Metadata]) {
+        mask.set(f.loc(), 0);
     }
     // Tunnel metadata only exists for packets that arrived through a tunnel.
     if get(flow, Field::TunDst) == 0 {

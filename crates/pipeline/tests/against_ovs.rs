@@ -22,8 +22,8 @@ fn seed() -> (Ovs, Switch) {
     let sw = seed_switch(Millis::ZERO).expect("the seed's flows parse");
     let ovs = Ovs::start();
     ovs.mirror(&sw);
-    ovs.add_flows("br-int", SEED_BR_INT_FLOWS);
-    ovs.add_flows("br-tun", SEED_BR_TUN_FLOWS);
+    ovs.add_flows("br-int", SEED_BR_INT_FLOWS, "OpenFlow10");
+    ovs.add_flows("br-tun", SEED_BR_TUN_FLOWS, "OpenFlow10");
     (ovs, sw)
 }
 

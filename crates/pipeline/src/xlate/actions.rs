@@ -70,6 +70,10 @@ impl Ctx<'_> {
                 mark(&mut self.wc, src);
                 let v = read(flow, src);
                 let port = PortNo::from_of10(u16::try_from(v & 0xffff).unwrap_or(u16::MAX));
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    format!("output port is {port}"),
+                ));
                 self.output(b, port, *max_len, flow, out);
             }
             Action::Controller(c) => self.controller(reason_code(c), c.max_len),
@@ -92,6 +96,7 @@ impl Ctx<'_> {
                 push_if_needed,
             } => {
                 let tci = get(flow, Field::VlanTci);
+                mark_field(&mut self.wc, Field::VlanTci, 0x1fff);
                 if tci & bits::VLAN_CFI != 0 || *push_if_needed {
                     let pcp = if tci & bits::VLAN_CFI != 0 {
                         tci & 0xe000
@@ -107,6 +112,7 @@ impl Ctx<'_> {
                 push_if_needed,
             } => {
                 let tci = get(flow, Field::VlanTci);
+                mark_field(&mut self.wc, Field::VlanTci, 0xf000);
                 if tci & bits::VLAN_CFI != 0 || *push_if_needed {
                     let vid = if tci & bits::VLAN_CFI != 0 {
                         tci & 0xfff
@@ -124,45 +130,43 @@ impl Ctx<'_> {
                 let tci = get(flow, Field::VlanTci);
                 flow.set(Field::VlanTci.loc(), tci | bits::VLAN_CFI);
             }
-            Action::SetEthSrc(m) => flow.set(Field::EthSrc.loc(), m.to_u128()),
-            Action::SetEthDst(m) => flow.set(Field::EthDst.loc(), m.to_u128()),
+            Action::SetEthSrc(m) => self.rewrite(flow, Field::EthSrc, m.to_u128(), u128::MAX),
+            Action::SetEthDst(m) => self.rewrite(flow, Field::EthDst, m.to_u128(), u128::MAX),
             Action::SetIpv4Src(a) => {
                 if self.is_ipv4(flow) {
-                    flow.set(Field::Ipv4Src.loc(), u128::from(u32::from(*a)));
+                    let v = u128::from(u32::from(*a));
+                    self.rewrite(flow, Field::Ipv4Src, v, u128::MAX);
                 }
             }
             Action::SetIpv4Dst(a) => {
                 if self.is_ipv4(flow) {
-                    flow.set(Field::Ipv4Dst.loc(), u128::from(u32::from(*a)));
+                    let v = u128::from(u32::from(*a));
+                    self.rewrite(flow, Field::Ipv4Dst, v, u128::MAX);
                 }
             }
             Action::SetIpTos(tos) => {
                 if self.is_ip(flow) {
-                    let old = get(flow, Field::NwTos);
-                    let new = (old & 0x03) | u128::from(*tos & 0xfc);
-                    flow.set(Field::NwTos.loc(), new);
+                    self.rewrite(flow, Field::NwTos, u128::from(*tos), 0xfc);
                 }
             }
             Action::SetIpEcn(ecn) => {
                 if self.is_ip(flow) {
-                    let old = get(flow, Field::NwTos);
-                    let new = (old & 0xfc) | u128::from(*ecn & 0x03);
-                    flow.set(Field::NwTos.loc(), new);
+                    self.rewrite(flow, Field::NwTos, u128::from(*ecn), 0x03);
                 }
             }
             Action::SetIpTtl(ttl) => {
                 if self.is_ip(flow) {
-                    flow.set(Field::NwTtl.loc(), u128::from(*ttl));
+                    self.rewrite(flow, Field::NwTtl, u128::from(*ttl), u128::MAX);
                 }
             }
             Action::SetL4SrcPort(p) => {
                 if self.is_l4(flow) {
-                    flow.set(Field::TcpSrc.loc(), u128::from(*p));
+                    self.rewrite(flow, Field::TcpSrc, u128::from(*p), u128::MAX);
                 }
             }
             Action::SetL4DstPort(p) => {
                 if self.is_l4(flow) {
-                    flow.set(Field::TcpDst.loc(), u128::from(*p));
+                    self.rewrite(flow, Field::TcpDst, u128::from(*p), u128::MAX);
                 }
             }
             Action::DecTtl { .. } => return self.dec_ttl(flow, out),
@@ -172,6 +176,7 @@ impl Ctx<'_> {
                 mark(&mut self.wc, dst);
                 let v = read(flow, src);
                 write(flow, dst, v);
+                out.push(now_is(dst, flow));
             }
             Action::SetTunnel { id, .. } => flow.set(Field::TunId.loc(), u128::from(*id)),
             Action::StackPush(src) => {
@@ -182,6 +187,7 @@ impl Ctx<'_> {
                 Some(v) => {
                     mark(&mut self.wc, dst);
                     write(flow, dst, v);
+                    out.push(now_is(dst, flow));
                 }
                 None => out.push(Node::new(NodeKind::Warn, "stack underflow, pop ignored")),
             },
@@ -199,6 +205,12 @@ impl Ctx<'_> {
                     self.action_set.retain(|old| set_slot(old) != set_slot(a));
                     self.action_set.push(a.clone());
                 }
+                let mut set = self.action_set.clone();
+                set.sort_by_key(set_order);
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    format!("action set is: {}", format_actions(&set)),
+                ));
             }
             Action::Enqueue { .. }
             | Action::SetQueue(_)
@@ -252,19 +264,32 @@ impl Ctx<'_> {
     }
 
     /// Runs and empties the action set at the end of a bridge's pipeline, in OpenFlow's
-    /// order: tag pops, pushes, TTL decrement, field writes, then the output.
+    /// order: tag pops, pushes, TTL decrement, field writes, then the output. The trace shows
+    /// it as a pseudo-table `--` inside the first table's node, as Open vSwitch does.
     pub(super) fn run_action_set(&mut self, b: usize, flow: &mut FlowKey, out: &mut Vec<Node>) {
         if self.action_set.is_empty() || self.dropped {
             return;
         }
         let mut set = std::mem::take(&mut self.action_set);
         set.sort_by_key(set_order);
-        out.push(Node::new(
-            NodeKind::Detail,
-            format!("action set: {}", format_actions(&set)),
-        ));
+        let mut node = Node::new(NodeKind::Table, "--. Executing action set:");
         self.exit = false;
-        self.actions(b, 0, &set, flow, out);
+        self.actions(b, 0, &set, flow, &mut node.children);
+        match out.last_mut() {
+            Some(first_table) => first_table.children.push(node),
+            None => out.push(node),
+        }
+    }
+
+    /// A header rewrite: writes `value` under `mask` into `field` and marks those bits as
+    /// deciding the result, as Open vSwitch does for the datapath's masked set actions.
+    fn rewrite(&mut self, flow: &mut FlowKey, field: Field, value: u128, mask: u128) {
+        set_masked(flow, field, value, mask);
+        mark_field(
+            &mut self.wc,
+            field,
+            mask & field.loc().full_mask().get(field.loc()),
+        );
     }
 
     fn is_ipv4(&mut self, flow: &FlowKey) -> bool {
@@ -315,7 +340,8 @@ impl Ctx<'_> {
         {
             return;
         }
-        set_masked(flow, s.field, s.value, s.mask);
+        // Marks on registers and metadata are harmless: the megaflow leaves them out.
+        self.rewrite(flow, s.field, s.value, s.mask);
     }
 
     /// `learn`: builds the flow-mod the template describes from this packet.
@@ -399,6 +425,17 @@ impl Ctx<'_> {
             LearnSrc::Immediate(v) => *v,
         }
     }
+}
+
+/// The ` -> FIELD is now VALUE` line `move` and `pop` leave in a trace.
+fn now_is(dst: &fvs_flow::Subfield, flow: &FlowKey) -> Node {
+    let v = read(flow, dst);
+    let v = if v == 0 {
+        "0".to_owned()
+    } else {
+        format!("{v:#x}")
+    };
+    Node::new(NodeKind::Detail, format!("{dst} is now {v}"))
 }
 
 /// The trace line for an action the pipeline does not execute yet.

@@ -50,10 +50,16 @@ impl Ctx<'_> {
                 || diff(Field::NwTos)
                 || diff(Field::NwTtl)
             {
+                // Only the TOS bits an action rewrote are set (a DSCP rewrite keeps ECN).
+                let written = u8::try_from(get(&self.wc, Field::NwTos) & 0xff).unwrap_or(0);
+                let tos_mask = if written == 0 { u8::MAX } else { written };
+                // Open vSwitch's IPv4 set action carries the protocol too, so the rewrite
+                // depends on it.
+                mark_field(&mut self.wc, Field::IpProto, 0xff);
                 self.dp.push(DpAction::SetIpv4 {
                     src: diff(Field::Ipv4Src).then(|| ipf(flow, Field::Ipv4Src)),
                     dst: diff(Field::Ipv4Dst).then(|| ipf(flow, Field::Ipv4Dst)),
-                    tos: diff(Field::NwTos).then(|| byte(Field::NwTos)),
+                    tos: diff(Field::NwTos).then(|| (byte(Field::NwTos), tos_mask)),
                     ttl: diff(Field::NwTtl).then(|| byte(Field::NwTtl)),
                 });
             }

@@ -271,11 +271,18 @@ impl Ovs {
         sorted_fdb(&self.appctl(&["fdb/show", bridge]))
     }
 
-    /// Adds flows (one per line, `ovs-ofctl add-flow` syntax) to `bridge`.
-    pub(crate) fn add_flows(&self, bridge: &str, flows: &str) {
+    /// Adds flows (one per line, `ovs-ofctl add-flow` syntax) to `bridge` over `protocol`
+    /// (`OpenFlow10`, or `OpenFlow13` for instructions such as `write_actions`).
+    pub(crate) fn add_flows(&self, bridge: &str, flows: &str, protocol: &str) {
         let file = self.dir.join(format!("{bridge}.flows"));
         std::fs::write(&file, flows).expect("write the flow file");
-        self.ofctl(&["add-flows", bridge, &file.display().to_string()]);
+        self.ofctl(&[
+            "-O",
+            protocol,
+            "add-flows",
+            bridge,
+            &file.display().to_string(),
+        ]);
     }
 
     /// `ofproto/trace BRIDGE FLOW` (without a packet: no side effects).
