@@ -10,6 +10,7 @@
 //! - [`atom`] and [`datum`]: the values (atoms; sets and maps of them) with their constraints,
 //!   and their JSON forms both ways.
 //! - [`error`]: RFC 7047's error objects; every failure is data for a reply.
+//! - [`schema`]: database schemas, with the implicit `_uuid` and `_version` columns.
 //!
 //! # Design
 //!
@@ -25,7 +26,9 @@
 pub mod atom;
 pub mod datum;
 pub mod error;
+pub mod schema;
 
 pub use atom::{Atom, AtomicType, BaseType, Constraint, RefType};
 pub use datum::{ColumnType, Datum, MaxSize};
 pub use error::{Error, ErrorKind};
+pub use schema::{ColumnSchema, DatabaseSchema, TableSchema};
