@@ -28,7 +28,7 @@ fn our_schema_parses_with_its_attributes() {
     let uuid = bridge.column("_uuid").unwrap();
     assert!(!uuid.mutable);
     assert!(bridge.column("_version").is_some());
-    assert!(bridge.columns.get("_uuid").is_none());
+    assert!(!bridge.columns.contains_key("_uuid"));
 }
 
 #[test]
