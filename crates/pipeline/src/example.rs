@@ -6,13 +6,13 @@
 //! bridges are created in this order (the oracle test checks it), so
 //! traces of this switch can be compared with a real ovs-vswitchd's line for line.
 
-use crate::bridge::{Bridge, FailMode};
+use crate::bridge::{Bridge, FailMode, FlowModError};
 use crate::clock::Millis;
 use crate::dpif::DpPort;
-use crate::ofctl::{ParseError, parse_flow};
 use crate::port::{Port, PortKind, PortVlan, TunnelConfig, VlanId};
 use crate::switch::Switch;
 use fvs_flow::PortNo;
+use fvs_openflow::text::{FlowParseError, parse_flow_mod_line};
 use std::net::Ipv4Addr;
 
 /// The br-tun flows of the seed, as dumped (statistics included; they are ignored on load).
@@ -44,14 +44,36 @@ fn port(ofport: PortNo, name: &str, kind: PortKind, vlan: PortVlan, dp: Option<u
     }
 }
 
-/// Loads flows, one per line, into `bridge`.
-pub fn load_flows(bridge: &mut Bridge, text: &str, now: Millis) -> Result<(), ParseError> {
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let fm = parse_flow(line)?;
-        // Tables in the seed are below 254 and nothing checks overlap, so adds succeed.
-        let _ = bridge.flow_mod(&fm, now);
+/// Loads flows into `bridge` as `ovs-ofctl add-flows` reads a file: one flow-mod per line,
+/// optionally led by a command (`add`, `modify`, `delete`, `modify_strict`, `delete_strict`),
+/// blank lines and `#` comments skipped, `dump-flows` statistics ignored. Returns, for each
+/// flow-mod the bridge refused, its line number (from 1) and the reason.
+pub fn load_flows(
+    bridge: &mut Bridge,
+    text: &str,
+    now: Millis,
+) -> Result<Vec<(usize, FlowModError)>, LoadError> {
+    let mut refused = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some(parsed) = parse_flow_mod_line(line) else {
+            continue;
+        };
+        let (fm, _) = parsed.map_err(|error| LoadError { line: i + 1, error })?;
+        if let Err(e) = bridge.flow_mod(&fm, now) {
+            refused.push((i + 1, e));
+        }
     }
-    Ok(())
+    Ok(refused)
+}
+
+/// A line of flow text that did not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {error}")]
+pub struct LoadError {
+    /// Line number, from 1.
+    pub line: usize,
+    /// What `ovs-ofctl` would say about it.
+    pub error: FlowParseError,
 }
 
 /// The two bridges of the seed, without flows (both `fail_mode=secure`).
@@ -125,9 +147,10 @@ pub fn seed_topology(now: Millis) -> Switch {
 }
 
 /// The seed's switch with its flows loaded.
-pub fn seed_switch(now: Millis) -> Result<Switch, ParseError> {
+pub fn seed_switch(now: Millis) -> Result<Switch, LoadError> {
     let mut sw = seed_topology(now);
     if let Some(b) = sw.bridge_mut("br-int") {
+        // Valid tables, no overlap checks: nothing in the seed can be refused.
         load_flows(b, SEED_BR_INT_FLOWS, now)?;
     }
     if let Some(b) = sw.bridge_mut("br-tun") {

@@ -37,7 +37,6 @@ pub mod clock;
 pub mod dpif;
 pub mod example;
 pub mod mac_table;
-pub mod ofctl;
 pub mod port;
 pub mod rule;
 pub mod switch;
