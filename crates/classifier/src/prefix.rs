@@ -35,10 +35,13 @@ pub(crate) struct PrefixSet {
     len: u32,
     /// `len` low ones: the right-aligned prefix's own mask.
     len_mask: u128,
-    /// Number of compact words a lookup must have consulted for the whole prefix to be among
-    /// the bits it would un-wildcard (one past the compact index of the field's last masked
-    /// word); below that, this set cannot narrow anything.
-    pub(crate) consulted_after: usize,
+    /// The only number of consulted compact words at which a miss can be this field's fault
+    /// and a proof worth looking for: the end of the first stage check that covers the whole
+    /// prefix (or the full word count, if only the final probe does). A miss found earlier has
+    /// not consulted the field, so its un-wildcarding is already narrower; a miss found later
+    /// got past that check, so the packet's prefix is present (up to filter false positives)
+    /// and no proof exists.
+    pub(crate) decided_at: usize,
     /// Distinct prefixes (the field's top `len` bits, right-aligned) with rule counts.
     prefixes: BTreeMap<u128, u32>,
     /// Hashes of the same prefixes, to rule out absence cheaply.
@@ -47,8 +50,14 @@ pub(crate) struct PrefixSet {
 
 impl PrefixSet {
     /// A set for the field at `loc` if `mask` covers it with a non-empty prefix mask.
-    /// `compact_words` are the subtable's compact word indices, to find `consulted_after`.
-    pub(crate) fn for_mask(loc: Loc, mask: &FlowKey, compact_words: &[u8]) -> Option<Self> {
+    /// `compact_words` are the subtable's compact word indices (padding included) and
+    /// `check_ends` its stage checks, to find `decided_at`.
+    pub(crate) fn for_mask(
+        loc: Loc,
+        mask: &FlowKey,
+        compact_words: &[u8],
+        check_ends: &[usize],
+    ) -> Option<Self> {
         let width = u32::from(loc.bits);
         let field_mask = mask.get(loc);
         let len = prefix_len(field_mask, width)?;
@@ -58,12 +67,17 @@ impl PrefixSet {
             loc.word
         };
         let consulted_after = compact_words.iter().position(|&w| w == last_word)? + 1;
+        let decided_at = check_ends
+            .iter()
+            .copied()
+            .find(|&end| end >= consulted_after)
+            .unwrap_or(compact_words.len());
         Some(Self {
             loc,
             width,
             len,
             len_mask: top_bits(len, len),
-            consulted_after,
+            decided_at,
             prefixes: BTreeMap::new(),
             filter: StageSet::default(),
         })

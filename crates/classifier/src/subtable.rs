@@ -147,7 +147,9 @@ impl Subtable {
             ranks: BTreeSet::new(),
             prefixes: prefix_fields
                 .iter()
-                .filter_map(|&loc| PrefixSet::for_mask(loc, &mask, &words[..n_words]))
+                .filter_map(|&loc| {
+                    PrefixSet::for_mask(loc, &mask, &words[..n_words], &check_ends[..n_checks])
+                })
                 .collect(),
         }
     }
@@ -300,7 +302,7 @@ impl Subtable {
         }
         let mut best: Option<(&PrefixSet, u32)> = None;
         for p in &self.prefixes {
-            if p.consulted_after <= consulted
+            if p.decided_at == consulted
                 && let Some(bits) = p.absent_bits(key)
                 && best.is_none_or(|(_, b)| bits < b)
             {
