@@ -57,10 +57,10 @@
 //!
 //! Conjunctive matches; versioned (deferred-visibility) rules.
 
+mod filter;
 pub mod linear;
 mod prefix;
 mod rank;
-mod stage;
 mod subtable;
 
 use fvs_flow::{Field, FlowKey, Loc};

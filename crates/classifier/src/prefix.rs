@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use fvs_flow::{FlowKey, Loc};
 
-use crate::stage::StageSet;
+use crate::filter::HashFilter;
 use crate::subtable::fold_mul;
 
 /// A field whose prefix matches get this treatment, in one subtable.
@@ -45,7 +45,7 @@ pub(crate) struct PrefixSet {
     /// Distinct prefixes (the field's top `len` bits, right-aligned) with rule counts.
     prefixes: BTreeMap<u128, u32>,
     /// Hashes of the same prefixes, to rule out absence cheaply.
-    filter: StageSet,
+    filter: HashFilter,
 }
 
 impl PrefixSet {
@@ -79,7 +79,7 @@ impl PrefixSet {
             len_mask: top_bits(len, len),
             decided_at,
             prefixes: BTreeMap::new(),
-            filter: StageSet::default(),
+            filter: HashFilter::default(),
         })
     }
 

@@ -16,20 +16,27 @@
 //! The hash of a masked key is a finished sum of one "lane" per compact word (see
 //! `Subtable::lane`), and the "stage hash" of a stage is the finished sum over the words up
 //! to that stage's end. For every stage that has words and is followed by a stage with
-//! words, `stage_sets` holds the stage hashes of all buckets (with a reference
-//! count, so removal works). A lookup that does not find its stage hash there knows that no
-//! rule of this subtable can match, having looked only at the stages so far. A false
-//! "present" (a hash collision) is harmless: it only makes the lookup consult more bits.
+//! words, `stage_sets` holds the stage hashes of all buckets (a [`HashFilter`]: exact
+//! multiset for maintenance, Bloom filter for lookups). A lookup that does not find its stage
+//! hash there knows that no rule of this subtable can match, having looked only at the stages
+//! so far. A false "present" (filter or hash collision) is harmless: it only makes the lookup
+//! consult more bits. Only [`Subtable::lookup_wc`] checks stages; [`Subtable::lookup`], which
+//! reports no bits, goes straight to the full probe.
+//!
+//! # Misses proved by an address
+//!
+//! A miss that the address prefix alone proves is un-wildcarded through the subtable's
+//! [`PrefixSet`]s instead; see [`crate::prefix`].
 
 use std::collections::BTreeSet;
 
 use fvs_flow::{FLOW_WORDS, FlowKey, Loc, STAGES};
 use hashbrown::HashTable;
 
+use crate::filter::HashFilter;
 use crate::index_u32;
 use crate::prefix::PrefixSet;
 use crate::rank::Rank;
-use crate::stage::StageSet;
 
 /// Compact words are processed this many at a time; a subtable pads its word list with
 /// zero-mask words to a multiple of it, so the hot loops run a fixed-size, fully unrolled body
@@ -85,7 +92,7 @@ pub(crate) struct Subtable {
     /// the words a lookup that misses there has consulted.
     check_ends: [usize; CHECKS],
     /// For each `check_ends` entry, the stage hashes of every bucket's key.
-    stage_sets: [StageSet; CHECKS],
+    stage_sets: [HashFilter; CHECKS],
     /// Buckets by full hash of their masked key.
     table: HashTable<Bucket>,
     /// Masked keys of the buckets, `n_words` compact words each; `Bucket::key` indexes it.
@@ -97,9 +104,8 @@ pub(crate) struct Subtable {
 }
 
 impl Subtable {
-    /// An empty subtable for `mask`.
-    /// `prefix_fields` are the fields that get a prefix set when the mask matches them by
-    /// prefix.
+    /// An empty subtable for `mask`. `prefix_fields` are the fields that get a prefix set
+    /// when the mask matches them by prefix.
     pub(crate) fn new(mask: FlowKey, seed: u64, prefix_fields: &[Loc]) -> Self {
         let mut words = [0u8; MAX_WORDS];
         let mut bits = [0u64; MAX_WORDS];

@@ -1,27 +1,28 @@
-//! The set of stage hashes present in a subtable, answering "could any rule match so far?".
+//! A multiset of 64-bit hashes that answers "could this hash be in it?" in two loads.
 //!
-//! Lookups only need a one-sided answer: "absent" must be exact (it stops the lookup and
-//! decides which bits get un-wildcarded), while a false "present" merely makes the lookup go
-//! on to the next stage and consult more bits than it strictly had to. So the lookup side is a
-//! small Bloom filter (two bit probes, about 16 bits per distinct hash, so roughly 1.5% false
-//! "present"): two loads and no probe loop, where a hash-table probe costs a loop with
-//! data-dependent branches.
+//! Subtables use one per stage check (the stage hashes of their buckets) and one per prefix
+//! set (the hashes of their prefixes). Both need only a one-sided answer: "absent" must be
+//! exact, because it decides a miss and which bits get un-wildcarded, while a false
+//! "present" merely makes the lookup go on and consult more bits than it strictly had to.
+//! So the lookup side is a small Bloom filter (two bit probes, 16 to 32 bits per distinct
+//! hash, so under 1.5% false "present"): two loads and no probe loop, where a hash-table
+//! probe costs a loop with data-dependent branches.
 //!
 //! The exact multiset of hashes is kept beside it for maintenance. Adding a hash sets its
 //! bits (rebuilding at twice the size when the filter gets too full). Removing the last
-//! bucket with a hash leaves its bits set — still a correct, if slightly looser, filter — and
-//! the filter is rebuilt from the exact set once such stale hashes outnumber the live ones,
-//! so a run of removals costs amortised O(1) each.
+//! occurrence of a hash leaves its bits set — still a correct, if slightly looser, filter —
+//! and the filter is rebuilt from the exact set once such stale hashes outnumber the live
+//! ones, so a run of removals costs amortised O(1) each.
 
 use hashbrown::HashTable;
 
 /// Filter bits per distinct hash (a power of two).
 const BITS_PER_HASH: usize = 16;
 
-/// The stage hashes of a subtable's buckets.
+/// A multiset of hashes with a Bloom filter in front.
 #[derive(Clone, Debug)]
-pub(crate) struct StageSet {
-    /// Exact: each distinct hash with the number of buckets having it.
+pub(crate) struct HashFilter {
+    /// Exact: each distinct hash with its number of occurrences.
     exact: HashTable<Entry>,
     /// Bloom filter over `exact` (plus stale hashes); a power-of-two number of bits, ≥ 64.
     filter: Vec<u64>,
@@ -31,14 +32,14 @@ pub(crate) struct StageSet {
     stale: usize,
 }
 
-/// A distinct stage hash and how many buckets have it.
+/// A distinct hash and how many times it was added.
 #[derive(Clone, Debug)]
 struct Entry {
     hash: u64,
     count: u32,
 }
 
-impl Default for StageSet {
+impl Default for HashFilter {
     fn default() -> Self {
         Self {
             exact: HashTable::new(),
@@ -49,8 +50,8 @@ impl Default for StageSet {
     }
 }
 
-impl StageSet {
-    /// Counts one more bucket with stage hash `h`.
+impl HashFilter {
+    /// Adds one occurrence of `h`.
     pub(crate) fn add(&mut self, h: u64) {
         if let Some(e) = self.exact.find_mut(h, |e| e.hash == h) {
             e.count += 1;
@@ -65,7 +66,7 @@ impl StageSet {
         }
     }
 
-    /// Counts one bucket fewer with stage hash `h`.
+    /// Removes one occurrence of `h`.
     pub(crate) fn remove(&mut self, h: u64) {
         let Ok(mut e) = self.exact.find_entry(h, |e| e.hash == h) else {
             return;
@@ -80,7 +81,7 @@ impl StageSet {
         }
     }
 
-    /// False only if no bucket has stage hash `h`.
+    /// False only if `h` is absent.
     #[inline]
     pub(crate) fn may_contain(&self, h: u64) -> bool {
         let (a, b) = self.positions(h);
@@ -131,7 +132,7 @@ mod tests {
 
     #[test]
     fn never_forgets_a_present_hash_across_growth_and_removals() {
-        let mut s = StageSet::default();
+        let mut s = HashFilter::default();
         for i in 0..5000 {
             s.add(h(i));
             s.add(h(i));
@@ -156,7 +157,7 @@ mod tests {
 
     #[test]
     fn rarely_claims_an_absent_hash() {
-        let mut s = StageSet::default();
+        let mut s = HashFilter::default();
         for i in 0..1000 {
             s.add(h(i));
         }
