@@ -178,7 +178,7 @@ fn parse_keyword(
         }
         "out_group" if !allows_flags || fm.command != FlowModCommand::Add => {
             *usable = usable.and(Protocols(Protocols::OF11_STD.0 | Protocols::OXM_ANY.0));
-            fm.out_group = GroupId(parse_u32(value, "out_group").map_err(num)?);
+            fm.out_group = GroupId(parse_u32(value).map_err(num)?);
         }
         "priority" => fm.priority = parse_u16(value, "priority").map_err(num)?,
         "idle_timeout" if allows_flags => {
@@ -195,8 +195,8 @@ fn parse_keyword(
                 if fm.command == FlowModCommand::Add {
                     return Err(FlowParseError::CookieMaskOnAdd);
                 }
-                fm.cookie = Cookie(parse_u64(v, "cookie").map_err(num)?);
-                fm.cookie_mask = Cookie(parse_u64(m, "cookie mask").map_err(num)?);
+                fm.cookie = Cookie(parse_u64(v).map_err(num)?);
+                fm.cookie_mask = Cookie(parse_u64(m).map_err(num)?);
                 if fm.cookie_mask.0 != 0 {
                     *usable = usable.and(Protocols(
                         Protocols::NXM_ANY.0 | Protocols::OF11_STD.0 | Protocols::OXM_ANY.0,
@@ -207,7 +207,7 @@ fn parse_keyword(
                 if !allows_flags {
                     return Err(FlowParseError::CannotSetCookie);
                 }
-                let c = Cookie(parse_u64(value, "cookie").map_err(num)?);
+                let c = Cookie(parse_u64(value).map_err(num)?);
                 fm.new_cookie = Some(c);
                 if fm.command == FlowModCommand::Add {
                     fm.cookie = c;

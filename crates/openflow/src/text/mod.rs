@@ -34,14 +34,119 @@ pub enum ActionParseError {
         /// The offending text.
         token: String,
     },
+    /// A 32- or 64-bit number that does not parse.
+    #[error("invalid numeric format {0}")]
+    NumericFormat(String),
+    /// A table number that does not parse.
+    #[error("unknown table \"{0}\"")]
+    UnknownTable(String),
+    /// `resubmit` to a bad port.
+    #[error("{0}: resubmit to unknown port")]
+    ResubmitBadPort(String),
+    /// `resubmit` to a bad table.
+    #[error("{0}: resubmit to unknown table")]
+    ResubmitBadTable(String),
+    /// A third `resubmit` argument other than `ct`.
+    #[error("{0}: unknown parameter")]
+    UnknownParameter(String),
+    /// `set_field` to a name that is not a field.
+    #[error("{0} is not a valid OXM field name")]
+    NotOxmField(String),
+    /// A `set_field` value the field's syntax rejects.
+    #[error(transparent)]
+    FieldValue(#[from] fvs_flow::text::MatchParseError),
+    /// `load` of a constant wider than the destination.
+    #[error("{text}: value {value} does not fit into {bits} bits")]
+    LoadTooWide {
+        /// The whole `value->dst` text.
+        text: String,
+        /// The value as written.
+        value: String,
+        /// The destination's width.
+        bits: u16,
+    },
+    /// `move` without `->`.
+    #[error("{0}: missing `->' following source")]
+    MoveMissingArrow(String),
+    /// A learn `load:` without `->`.
+    #[error("load: missing `->' in `{0}'")]
+    LearnLoadMissingArrow(String),
+    /// A learn spec that is no keyword, field or subfield.
+    #[error("{spec}: unknown keyword {name}")]
+    LearnUnknownKeyword {
+        /// The whole spec.
+        spec: String,
+        /// The unknown name.
+        name: String,
+    },
+    /// A learn match or load whose sides differ in width. ovs-ofctl prints each side's text
+    /// next to the *other* side's width; so does this message, for identical output.
+    #[error("{dst}={src}: bit widths of {dst} ({src_bits}) and {src} ({dst_bits}) differ")]
+    LearnWidthMismatch {
+        /// Destination text.
+        dst: String,
+        /// Source text.
+        src: String,
+        /// Destination width.
+        dst_bits: u16,
+        /// Source width.
+        src_bits: u16,
+    },
+    /// `conjunction` not of the form `id,k/n`.
+    #[error("\"conjunction\" syntax is \"conjunction(id,i/n)\"")]
+    ConjunctionSyntax,
+    /// `conjunction` with fewer than 2 clauses.
+    #[error("conjunction must have at least 2 clauses")]
+    ConjunctionTooFew,
+    /// `conjunction` with more than 64 clauses.
+    #[error("conjunction must have at most 64 clauses")]
+    ConjunctionTooMany,
+    /// `conjunction` clause 0.
+    #[error("clause index must be positive")]
+    ConjunctionClauseZero,
+    /// `conjunction` clause past the number of clauses.
+    #[error("clause index must be less than or equal to number of clauses")]
+    ConjunctionClauseTooBig,
+    /// An unknown `ct` argument.
+    #[error("invalid argument to \"ct\" action: `{0}'")]
+    CtArgument(String),
+    /// An unknown `nat` argument.
+    #[error("invalid key \"{0}\" in \"nat\" argument")]
+    NatArgument(String),
+    /// An unknown `controller` key.
+    #[error("unknown key \"{0}\" parsing controller action")]
+    ControllerKey(String),
+    /// An unknown packet-in reason.
+    #[error("unknown reason \"{0}\"")]
+    ControllerReason(String),
+    /// An unknown `fin_timeout` key.
+    #[error("invalid key '{0}' in 'fin_timeout' argument")]
+    FinTimeoutKey(String),
+    /// A hash field set `multipath`/`bundle` do not know.
+    #[error("{arg}: unknown fields `{fields}'")]
+    HashFields {
+        /// The whole argument.
+        arg: String,
+        /// The unknown name.
+        fields: String,
+    },
+    /// `sample` without a non-zero probability.
+    #[error("non-zero \"probability\" must be specified on sample")]
+    SampleProbability,
+    /// `output(max_len=N)` below the Ethernet header size.
+    #[error("max_len {0} is less than the minimum value 14")]
+    MaxLenTooSmall(u32),
+    /// An `encap` header ovs-ofctl does not support.
+    #[error("Encap hdr not supported: ")]
+    EncapUnsupported,
     /// A port that is neither a number nor a reserved name.
     #[error("{0}: output to unknown port")]
     BadPort(String),
     /// An unparseable Ethernet address.
-    #[error("{0}: invalid Ethernet address")]
+    #[error("invalid mac address {0}")]
     BadMac(String),
     /// An unparseable IP address.
-    #[error("{0}: invalid IP address")]
+    #[error("{0}: could not convert to IP address")]
     BadIp(String),
     /// A value that does not parse in the field's format.
     #[error("{token}: invalid value for field {field}")]
@@ -59,9 +164,6 @@ pub enum ActionParseError {
         /// The offending text.
         token: String,
     },
-    /// A field name the registry does not know.
-    #[error("{0}: unknown field")]
-    UnknownField(String),
     /// A malformed or out-of-range bit range.
     #[error("{0}: invalid subfield")]
     BadSubfield(String),
@@ -78,14 +180,9 @@ pub enum ActionParseError {
         /// Destination width.
         dst: u16,
     },
-    /// `set_field`/`load`/`move` without `->`.
-    #[error("{action}: missing `->' in \"{token}\"")]
-    MissingArrow {
-        /// The action.
-        action: &'static str,
-        /// The offending text.
-        token: String,
-    },
+    /// `set_field`/`load` without `->`.
+    #[error("{0}: missing `->'")]
+    MissingArrow(String),
     /// An argument an action does not know.
     #[error("{action}: unknown argument {token}")]
     UnknownArgument {
@@ -117,24 +214,27 @@ pub enum ActionParseError {
     /// `push_vlan` with an ethertype other than 0x8100 or 0x88a8.
     #[error("{0}: not a valid VLAN ethertype")]
     BadPushVlan(String),
+    /// An MPLS label over 20 bits.
+    #[error("{0}: not a valid MPLS label")]
+    BadMplsLabel(String),
     /// `mod_nw_tos` with the ECN bits set.
-    #[error("invalid IP_DSCP value {0}")]
+    #[error("{0}: not a valid TOS")]
     BadTos(String),
     /// `mod_nw_ecn` over 3.
-    #[error("invalid IP_ECN value {0}")]
+    #[error("{0}: not a valid ECN")]
     BadEcn(String),
-    /// Malformed hex bytes (`note`, `userdata`).
+    /// Malformed hex bytes in `controller(userdata=...)`.
     #[error("{0}: invalid hex bytes")]
     BadHex(String),
+    /// Malformed hex bytes in `note`.
+    #[error("bad hex digit in `note' argument")]
+    BadNote,
     /// Malformed `enqueue`.
-    #[error("{0}: invalid enqueue")]
-    BadEnqueue(String),
-    /// Malformed `conjunction`.
-    #[error("\"{0}\": syntax error in conjunction")]
-    BadConjunction(String),
-    /// Malformed `check_pkt_larger`.
-    #[error("{0}: check_pkt_larger needs a 1-bit destination")]
-    BadCheckPktLarger(String),
+    #[error("\"enqueue\" syntax is \"enqueue:PORT:QUEUE\" or \"enqueue(PORT,QUEUE)\"")]
+    BadEnqueue,
+    /// `check_pkt_larger` into more than one bit.
+    #[error("Only 1-bit destination field is allowed")]
+    BadCheckPktLarger,
     /// Malformed `multipath`.
     #[error("{0}: not enough arguments to multipath action")]
     BadMultipath(String),
@@ -145,7 +245,7 @@ pub enum ActionParseError {
     #[error("{0}: zone field must be 16 bits")]
     BadCtZone(String),
     /// `ct(force)` without `commit`.
-    #[error("\"force\" flag requires \"commit\" flag")]
+    #[error("\"force\" flag requires \"commit\" flag.")]
     CtForceWithoutCommit,
     /// A malformed `nat` range.
     #[error("{0}: invalid nat range")]
@@ -164,6 +264,6 @@ pub enum ActionParseError {
         second: &'static str,
     },
     /// The same instruction twice.
-    #[error("instruction {0} may be specified only once")]
+    #[error("duplicate {0} instruction not allowed, for OpenFlow 1.1+ compatibility")]
     DuplicateInstruction(&'static str),
 }

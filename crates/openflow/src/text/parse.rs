@@ -9,8 +9,8 @@
 use super::ActionParseError as E;
 use super::kv::KeyValues;
 use super::value::{
-    parse_eth, parse_field_value, parse_port, parse_subfield, parse_u8, parse_u16, parse_u32,
-    parse_u64, parse_u128, parse_uint,
+    parse_eth, parse_field_value, parse_port, parse_subfield, parse_table, parse_u8, parse_u16,
+    parse_u32, parse_u64, parse_u128, parse_uint,
 };
 use crate::action::{
     Action, Bundle, BundleAlgorithm, Controller, Encap, HashFields, Multipath, MultipathAlgorithm,
@@ -56,7 +56,7 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
         "enqueue" => parse_enqueue(value)?,
         "resubmit" => Action::Resubmit(parse_resubmit(value)?),
         "controller" => parse_controller(value)?,
-        "group" => Action::Group(GroupId(parse_u32(value, "group")?)),
+        "group" => Action::Group(GroupId(parse_u32(value)?)),
         "bundle" => Action::Bundle(parse_bundle(value, false)?),
         "bundle_load" => Action::Bundle(parse_bundle(value, true)?),
         "clone" => Action::Clone(parse_actions(value, protocols)?),
@@ -81,9 +81,12 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
             *protocols = protocols.and(OF11_UP);
             Action::PushVlan(ethertype)
         }
-        "push_mpls" => Action::PushMpls(parse_u16(value, "ethertype")?),
-        "pop_mpls" => Action::PopMpls(parse_u16(value, "ethertype")?),
-        "set_mpls_label" => Action::SetMplsLabel(parse_uint(value, 20, "MPLS label")? as u32),
+        "push_mpls" => Action::PushMpls(parse_u16(value, "push_mpls")?),
+        "pop_mpls" => Action::PopMpls(parse_u16(value, "pop_mpls")?),
+        "set_mpls_label" => match parse_u32(value)? {
+            label if label < 1 << 20 => Action::SetMplsLabel(label),
+            _ => return Err(E::BadMplsLabel(value.to_string())),
+        },
         "set_mpls_tc" => Action::SetMplsTc(parse_uint(value, 3, "MPLS TC")? as u8),
         "set_mpls_ttl" => Action::SetMplsTtl(parse_u8(value, "MPLS TTL")?),
         "dec_mpls_ttl" => Action::DecMplsTtl,
@@ -106,21 +109,21 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
             Action::SetIpEcn(ecn)
         }
         "mod_nw_ttl" => Action::SetIpTtl(parse_u8(value, "TTL")?),
-        "mod_tp_src" => Action::SetL4SrcPort(parse_u16(value, "port")?),
-        "mod_tp_dst" => Action::SetL4DstPort(parse_u16(value, "port")?),
+        "mod_tp_src" => Action::SetL4SrcPort(parse_u16(value, "source port")?),
+        "mod_tp_dst" => Action::SetL4DstPort(parse_u16(value, "destination port")?),
         "dec_ttl" => parse_dec_ttl(value)?,
         "set_field" => Action::SetField(parse_set_field(value, protocols)?),
         "load" => parse_load(value)?,
         "move" => parse_move(value)?,
         "set_tunnel" | "set_tunnel64" => Action::SetTunnel {
-            id: parse_u64(value, "tunnel id")?,
+            id: parse_u64(value)?,
             spelling: if name == "set_tunnel64" {
                 SetTunnelSpelling::SetTunnel64
             } else {
                 SetTunnelSpelling::SetTunnel
             },
         },
-        "set_queue" => Action::SetQueue(QueueId(parse_u32(value, "queue")?)),
+        "set_queue" => Action::SetQueue(QueueId(parse_u32(value)?)),
         "pop_queue" => Action::PopQueue,
         "push" => Action::StackPush(parse_subfield(value)?),
         "pop" => Action::StackPop(parse_subfield(value)?),
@@ -139,7 +142,7 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
         "ct_clear" => Action::CtClear,
         "meter" => {
             *protocols = protocols.and(OF13_UP);
-            Action::Meter(MeterId(parse_u32(value, "meter")?))
+            Action::Meter(MeterId(parse_u32(value)?))
         }
         "clear_actions" => Action::ClearActions,
         "write_actions" => Action::WriteActions(parse_actions(value, protocols)?),
@@ -151,7 +154,7 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
             );
             parse_write_metadata(value)?
         }
-        "goto_table" => Action::GotoTable(TableId(parse_u8(value, "table")?)),
+        "goto_table" => Action::GotoTable(TableId(parse_table(value)?)),
         _ => {
             // A bare port is an output: `1`, `LOCAL`, `NORMAL`.
             if let (Ok(port), true) = (parse_port(key), value.is_empty()) {
@@ -171,6 +174,7 @@ const OF13_UP: Protocols =
     Protocols(Protocols::OF13_OXM.0 | Protocols::OF14_OXM.0 | Protocols::OF15_OXM.0);
 
 fn bad_mac(s: &str) -> E {
+    // ovs-ofctl names the whole value.
     E::BadMac(s.to_string())
 }
 
@@ -195,14 +199,20 @@ fn parse_output(value: &str) -> Result<Action, E> {
             max_len: 0,
         });
     }
-    if value.contains('=') {
+    if value.contains("port") && value.contains("max_len") {
         // output(port=P,max_len=N)
         let mut port = None;
         let mut max_len = None;
         for (k, v) in KeyValues::new(value) {
             match k {
                 "port" => port = Some(parse_port(v)?),
-                "max_len" => max_len = Some(parse_u32(v, "max_len")?),
+                "max_len" => {
+                    let n = parse_u32(v)?;
+                    if n < 14 {
+                        return Err(E::MaxLenTooSmall(n));
+                    }
+                    max_len = Some(n);
+                }
                 _ => {
                     return Err(E::UnknownArgument {
                         action: "output",
@@ -235,16 +245,16 @@ fn parse_enqueue(value: &str) -> Result<Action, E> {
     let (p, q) = value
         .split_once(':')
         .or_else(|| value.split_once(','))
-        .ok_or_else(|| E::BadEnqueue(value.to_string()))?;
+        .ok_or(E::BadEnqueue)?;
     Ok(Action::Enqueue {
         port: parse_port(p)?,
-        queue: QueueId(parse_u32(q, "queue")?),
+        queue: QueueId(parse_u32(q)?),
     })
 }
 
 fn parse_resubmit(value: &str) -> Result<Resubmit, E> {
     if !value.contains(',') {
-        let in_port = parse_port(value)?;
+        let in_port = parse_port(value).map_err(|_| E::ResubmitBadPort(value.to_string()))?;
         if in_port == PortNo::IN_PORT {
             return Err(E::ResubmitNeedsPortOrTable);
         }
@@ -261,23 +271,18 @@ fn parse_resubmit(value: &str) -> Result<Resubmit, E> {
     let in_port = if port_s.is_empty() {
         PortNo::IN_PORT
     } else {
-        parse_port(port_s)?
+        parse_port(port_s).map_err(|_| E::ResubmitBadPort(port_s.to_string()))?
     };
     let table = if table_s.is_empty() {
         None
     } else {
-        let t = parse_u8(table_s, "table")?;
+        let t = parse_table(table_s).map_err(|_| E::ResubmitBadTable(table_s.to_string()))?;
         (t != TableId::ALL_RAW).then_some(TableId(t))
     };
     let ct = match ct_s {
         None => false,
         Some("ct") => true,
-        Some(other) => {
-            return Err(E::UnknownArgument {
-                action: "resubmit",
-                token: other.to_string(),
-            });
-        }
+        Some(other) => return Err(E::UnknownParameter(other.to_string())),
     };
     if in_port == PortNo::IN_PORT && table.is_none() {
         return Err(E::ResubmitNeedsPortOrTable);
@@ -312,24 +317,14 @@ fn parse_controller(value: &str) -> Result<Action, E> {
                     "action_set" => PacketInReason::ActionSet,
                     "group" => PacketInReason::Group,
                     "packet_out" => PacketInReason::PacketOut,
-                    _ => {
-                        return Err(E::UnknownArgument {
-                            action: "controller",
-                            token: v.to_string(),
-                        });
-                    }
+                    _ => return Err(E::ControllerReason(v.to_string())),
                 }
             }
             "id" => c.controller_id = parse_u16(v, "controller id")?,
             "userdata" => c.userdata = Some(parse_hex_bytes(v)?),
             "pause" => c.pause = true,
-            "meter_id" => c.meter_id = Some(MeterId(parse_u32(v, "meter_id")?)),
-            _ => {
-                return Err(E::UnknownArgument {
-                    action: "controller",
-                    token: k.to_string(),
-                });
-            }
+            "meter_id" => c.meter_id = Some(MeterId(parse_u32(v)?)),
+            _ => return Err(E::ControllerKey(k.to_string())),
         }
     }
     Ok(Action::Controller(c))
@@ -351,19 +346,30 @@ fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, E> {
 }
 
 fn parse_note(value: &str) -> Result<Vec<u8>, E> {
-    parse_hex_bytes(value)
+    parse_hex_bytes(value).map_err(|_| E::BadNote)
 }
 
 fn parse_conjunction(value: &str) -> Result<Action, E> {
-    let bad = || E::BadConjunction(value.to_string());
-    let (id, rest) = value.split_once(',').ok_or_else(bad)?;
-    let (k, n) = rest.split_once('/').ok_or_else(bad)?;
-    let id = parse_u32(id.trim(), "conjunction id")?;
-    let clause = parse_u8(k.trim(), "conjunction clause")?;
-    let n_clauses = parse_u8(n.trim(), "conjunction clauses")?;
-    if !(2..=64).contains(&n_clauses) || clause == 0 || clause > n_clauses {
-        return Err(bad());
+    let syntax = || E::ConjunctionSyntax;
+    let (id, rest) = value.split_once(',').ok_or_else(syntax)?;
+    let (k, n) = rest.split_once('/').ok_or_else(syntax)?;
+    let id = parse_u32(id.trim()).map_err(|_| syntax())?;
+    let clause = parse_u128(k.trim()).ok_or_else(syntax)?;
+    let n_clauses = parse_u128(n.trim()).ok_or_else(syntax)?;
+    if n_clauses < 2 {
+        return Err(E::ConjunctionTooFew);
     }
+    if n_clauses > 64 {
+        return Err(E::ConjunctionTooMany);
+    }
+    if clause == 0 {
+        return Err(E::ConjunctionClauseZero);
+    }
+    if clause > n_clauses {
+        return Err(E::ConjunctionClauseTooBig);
+    }
+    // Both are at most 64 here.
+    let (clause, n_clauses) = (clause as u8, n_clauses as u8);
     Ok(Action::Conjunction {
         id,
         clause,
@@ -374,7 +380,7 @@ fn parse_conjunction(value: &str) -> Result<Action, E> {
 fn parse_check_pkt_larger(len: &str, dst: &str) -> Result<Action, E> {
     let dst = parse_subfield(dst)?;
     if dst.n_bits != 1 {
-        return Err(E::BadCheckPktLarger(dst.field.name().to_string()));
+        return Err(E::BadCheckPktLarger);
     }
     Ok(Action::CheckPktLarger {
         pkt_len: parse_u16(len, "packet length")?,
@@ -383,15 +389,15 @@ fn parse_check_pkt_larger(len: &str, dst: &str) -> Result<Action, E> {
 }
 
 fn parse_vid(value: &str) -> Result<u16, E> {
-    match parse_u16(value, "VLAN VID") {
-        Ok(v) if v <= 0xfff => Ok(v),
+    match parse_u16(value, "VLAN VID")? {
+        v if v <= 0xfff => Ok(v),
         _ => Err(E::BadVid(value.to_string())),
     }
 }
 
 fn parse_pcp(value: &str) -> Result<u8, E> {
-    match parse_u8(value, "VLAN PCP") {
-        Ok(v) if v <= 7 => Ok(v),
+    match parse_u8(value, "VLAN PCP")? {
+        v if v <= 7 => Ok(v),
         _ => Err(E::BadPcp(value.to_string())),
     }
 }
@@ -413,17 +419,17 @@ fn parse_dec_ttl(value: &str) -> Result<Action, E> {
 
 /// `VALUE[/MASK]->FIELD`.
 fn parse_set_field(value: &str, protocols: &mut Protocols) -> Result<SetField, E> {
-    let (v, f) = value.rsplit_once("->").ok_or_else(|| E::MissingArrow {
-        action: "set_field",
-        token: value.to_string(),
-    })?;
+    let (v, f) = value
+        .rsplit_once("->")
+        .ok_or_else(|| E::MissingArrow(value.to_string()))?;
     let field = Field::from_name(f)
         .or_else(|| Field::from_nxm_name(f))
-        .ok_or_else(|| E::UnknownField(f.to_string()))?;
+        .ok_or_else(|| E::NotOxmField(f.to_string()))?;
     if is_read_only(field) {
         return Err(E::ReadOnly(f.to_string()));
     }
     let (value, mask) = parse_field_value(field, v)?;
+    // ovs-ofctl narrows by the field alone, whatever the mask.
     *protocols = protocols.and(field.info().usable.exact);
     Ok(SetField {
         field,
@@ -450,19 +456,16 @@ pub fn is_read_only(field: Field) -> bool {
 
 /// `load:VALUE->DST[bits]`.
 fn parse_load(value: &str) -> Result<Action, E> {
-    let (v, d) = value.split_once("->").ok_or_else(|| E::MissingArrow {
-        action: "load",
-        token: value.to_string(),
-    })?;
+    let (v, d) = value
+        .split_once("->")
+        .ok_or_else(|| E::MissingArrow(value.to_string()))?;
     let dst = parse_subfield(d)?;
-    let imm = parse_u128(v).ok_or_else(|| E::BadNumber {
-        what: "load value",
-        token: v.to_string(),
-    })?;
+    let imm = parse_u128(v).ok_or_else(|| E::NumericFormat(v.to_string()))?;
     if dst.n_bits < 128 && imm >> dst.n_bits != 0 {
-        return Err(E::ValueTooWide {
-            field: dst.field.name(),
-            token: v.to_string(),
+        return Err(E::LoadTooWide {
+            text: value.to_string(),
+            value: v.to_string(),
+            bits: dst.n_bits,
         });
     }
     Ok(Action::SetField(SetField {
@@ -475,10 +478,9 @@ fn parse_load(value: &str) -> Result<Action, E> {
 
 /// `move:SRC->DST`.
 fn parse_move(value: &str) -> Result<Action, E> {
-    let (s, d) = value.split_once("->").ok_or_else(|| E::MissingArrow {
-        action: "move",
-        token: value.to_string(),
-    })?;
+    let (s, d) = value
+        .split_once("->")
+        .ok_or_else(|| E::MoveMissingArrow(value.to_string()))?;
     let src = parse_subfield(s)?;
     let dst = parse_subfield(d)?;
     if src.n_bits != dst.n_bits {
@@ -530,12 +532,16 @@ fn parse_multipath(value: &str) -> Result<Action, E> {
     if n_links == 0 {
         return Err(E::BadMultipath(value.to_string()));
     }
+    let fields = parse_hash_fields(fields).map_err(|_| E::HashFields {
+        arg: value.to_string(),
+        fields: fields.to_string(),
+    })?;
     Ok(Action::Multipath(Multipath {
-        fields: parse_hash_fields(fields)?,
+        fields,
         basis: parse_u16(basis, "basis")?,
         algorithm,
         max_link: n_links - 1,
-        arg: parse_u32(arg, "arg")?,
+        arg: parse_u32(arg)?,
         dst: parse_subfield(dst)?,
     }))
 }
@@ -607,9 +613,9 @@ fn parse_sample(value: &str) -> Result<Sample, E> {
                 s.probability = parse_u16(v, "probability")?;
                 have_probability = s.probability != 0;
             }
-            "collector_set_id" => s.collector_set_id = parse_u32(v, "collector_set_id")?,
-            "obs_domain_id" => s.obs_domain_id = parse_u32(v, "obs_domain_id")?,
-            "obs_point_id" => s.obs_point_id = parse_u32(v, "obs_point_id")?,
+            "collector_set_id" => s.collector_set_id = parse_u32(v)?,
+            "obs_domain_id" => s.obs_domain_id = parse_u32(v)?,
+            "obs_point_id" => s.obs_point_id = parse_u32(v)?,
             "sampling_port" => s.sampling_port = Some(parse_port(v)?),
             "ingress" => s.direction = SampleDirection::Ingress,
             "egress" => s.direction = SampleDirection::Egress,
@@ -622,10 +628,7 @@ fn parse_sample(value: &str) -> Result<Sample, E> {
         }
     }
     if !have_probability {
-        return Err(E::MissingArgument {
-            action: "sample",
-            what: "probability",
-        });
+        return Err(E::SampleProbability);
     }
     Ok(s)
 }
@@ -639,10 +642,7 @@ fn parse_encap(value: &str) -> Result<Encap, E> {
             md_type: 1,
             tlvs: Vec::new(),
         }),
-        other => Err(E::UnknownArgument {
-            action: "encap",
-            token: other.to_string(),
-        }),
+        _ => Err(E::EncapUnsupported),
     }
 }
 
@@ -690,12 +690,7 @@ fn parse_fin_timeout(value: &str) -> Result<Action, E> {
         match k {
             "idle_timeout" => idle = parse_u16(v, "idle_timeout")?,
             "hard_timeout" => hard = parse_u16(v, "hard_timeout")?,
-            _ => {
-                return Err(E::UnknownArgument {
-                    action: "fin_timeout",
-                    token: k.to_string(),
-                });
-            }
+            _ => return Err(E::FinTimeoutKey(k.to_string())),
         }
     }
     Ok(Action::FinTimeout { idle, hard })
@@ -707,9 +702,9 @@ fn parse_write_metadata(value: &str) -> Result<Action, E> {
         None => (value, None),
     };
     Ok(Action::WriteMetadata {
-        value: parse_u64(v, "metadata")?,
+        value: parse_u64(v)?,
         mask: match m {
-            Some(m) => parse_u64(m, "metadata mask")?,
+            Some(m) => parse_u64(m)?,
             None => u64::MAX,
         },
     })
@@ -720,16 +715,16 @@ fn parse_learn(value: &str) -> Result<Learn, E> {
     let mut l = Learn::default();
     for (k, v) in KeyValues::new(value) {
         match k {
-            "table" => l.table = TableId(parse_u8(v, "table")?),
+            "table" => l.table = TableId(parse_table(v)?),
             "priority" => l.priority = parse_u16(v, "priority")?,
             "idle_timeout" => l.idle_timeout = parse_u16(v, "idle_timeout")?,
             "hard_timeout" => l.hard_timeout = parse_u16(v, "hard_timeout")?,
             "fin_idle_timeout" => l.fin_idle_timeout = parse_u16(v, "fin_idle_timeout")?,
             "fin_hard_timeout" => l.fin_hard_timeout = parse_u16(v, "fin_hard_timeout")?,
-            "cookie" => l.cookie = Cookie(parse_u64(v, "cookie")?),
+            "cookie" => l.cookie = Cookie(parse_u64(v)?),
             "send_flow_rem" => l.flags.send_flow_rem = true,
             "delete_learned" => l.flags.delete_learned = true,
-            "limit" => l.limit = parse_u32(v, "limit")?,
+            "limit" => l.limit = parse_u32(v)?,
             "result_dst" => {
                 let dst = parse_subfield(v)?;
                 if dst.n_bits != 1 {
@@ -738,12 +733,11 @@ fn parse_learn(value: &str) -> Result<Learn, E> {
                 l.result_dst = Some(dst);
             }
             "load" => {
-                let (s, d) = v.split_once("->").ok_or_else(|| E::MissingArrow {
-                    action: "learn load",
-                    token: v.to_string(),
-                })?;
+                let (s, d) = v
+                    .split_once("->")
+                    .ok_or_else(|| E::LearnLoadMissingArrow(v.to_string()))?;
                 let dst = parse_subfield(d)?;
-                let src = parse_learn_src(s, &dst)?;
+                let src = parse_learn_src(s, d, &dst)?;
                 l.specs.push(LearnSpec::Load { dst, src });
             }
             "output" => l.specs.push(LearnSpec::Output {
@@ -774,18 +768,28 @@ fn parse_learn_match(k: &str, v: &str) -> Result<LearnSpec, E> {
             src: LearnSrc::Immediate(value),
         });
     }
+    if !k.contains('[') && Field::from_nxm_name(k).is_none() {
+        let spec = if v.is_empty() {
+            k.to_string()
+        } else {
+            format!("{k}={v}")
+        };
+        return Err(E::LearnUnknownKeyword {
+            spec,
+            name: k.to_string(),
+        });
+    }
     let dst = parse_subfield(k)?;
     let src = if v.is_empty() {
         LearnSrc::Field(dst)
     } else {
-        parse_learn_src(v, &dst)?
+        parse_learn_src(v, k, &dst)?
     };
     Ok(LearnSpec::Match { dst, src })
 }
 
 /// A learn source: a subfield of the same width as `dst`, or a constant that fits in it.
-fn parse_learn_src(s: &str, dst: &Subfield) -> Result<LearnSrc, E> {
-    let text = s;
+fn parse_learn_src(s: &str, dst_text: &str, dst: &Subfield) -> Result<LearnSrc, E> {
     if let Some(v) = parse_u128(s) {
         if dst.n_bits < 128 && v >> dst.n_bits != 0 {
             return Err(E::ValueTooWide {
@@ -797,10 +801,11 @@ fn parse_learn_src(s: &str, dst: &Subfield) -> Result<LearnSrc, E> {
     }
     let src = parse_subfield(s)?;
     if src.n_bits != dst.n_bits {
-        return Err(E::WidthMismatch {
-            text: text.to_string(),
-            src: src.n_bits,
-            dst: dst.n_bits,
+        return Err(E::LearnWidthMismatch {
+            dst: dst_text.to_string(),
+            src: s.to_string(),
+            dst_bits: dst.n_bits,
+            src_bits: src.n_bits,
         });
     }
     Ok(LearnSrc::Field(src))
@@ -833,12 +838,7 @@ fn parse_ct(value: &str, protocols: &mut Protocols) -> Result<Ct, E> {
             }
             "nat" => ct.actions.push(Action::Nat(parse_nat(v)?)),
             "exec" => ct.actions.extend(parse_actions(v, protocols)?),
-            _ => {
-                return Err(E::UnknownArgument {
-                    action: "ct",
-                    token: k.to_string(),
-                });
-            }
+            _ => return Err(E::CtArgument(k.to_string())),
         }
     }
     if ct.force && !ct.commit {
@@ -871,12 +871,7 @@ fn parse_nat(value: &str) -> Result<Nat, E> {
             "persistent" => nat.persistent = true,
             "hash" => nat.port_selection = Some(NatPortSelection::Hash),
             "random" => nat.port_selection = Some(NatPortSelection::Random),
-            _ => {
-                return Err(E::UnknownArgument {
-                    action: "nat",
-                    token: k.to_string(),
-                });
-            }
+            _ => return Err(E::NatArgument(k.to_string())),
         }
     }
     Ok(nat)

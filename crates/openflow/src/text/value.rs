@@ -7,8 +7,9 @@ use super::ActionParseError as E;
 use crate::types::{EthAddr, PortNo, Subfield, field_width, low_mask};
 use core::fmt::Write as _;
 use core::net::{Ipv4Addr, Ipv6Addr};
-use fvs_flow::Field;
 use fvs_flow::field::Format;
+use fvs_flow::text::parse_match_field;
+use fvs_flow::{Field, Match, Protocols};
 
 /// Parses an unsigned integer with C's base-0 rules; `None` if malformed or over 128 bits.
 pub(crate) fn parse_u128(s: &str) -> Option<u128> {
@@ -46,14 +47,25 @@ pub(crate) fn parse_u16(s: &str, what: &'static str) -> Result<u16, E> {
     parse_uint(s, 16, what).map(|v| v as u16)
 }
 
-/// [`parse_uint`] narrowed to `u32`.
-pub(crate) fn parse_u32(s: &str, what: &'static str) -> Result<u32, E> {
-    parse_uint(s, 32, what).map(|v| v as u32)
+/// A 32-bit integer; errors say "invalid numeric format", as ovs-ofctl's do for 32 and 64 bits.
+pub(crate) fn parse_u32(s: &str) -> Result<u32, E> {
+    parse_u128(s)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| E::NumericFormat(s.to_string()))
 }
 
-/// [`parse_uint`] narrowed to `u64`.
-pub(crate) fn parse_u64(s: &str, what: &'static str) -> Result<u64, E> {
-    parse_uint(s, 64, what).map(|v| v as u64)
+/// A 64-bit integer, as [`parse_u32`].
+pub(crate) fn parse_u64(s: &str) -> Result<u64, E> {
+    parse_u128(s)
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| E::NumericFormat(s.to_string()))
+}
+
+/// A table number 0..=255.
+pub(crate) fn parse_table(s: &str) -> Result<u8, E> {
+    parse_u128(s)
+        .and_then(|v| u8::try_from(v).ok())
+        .ok_or_else(|| E::UnknownTable(s.to_string()))
 }
 
 /// Parses a port: a reserved name or a number (OpenFlow 1.0 numbers map up).
@@ -77,103 +89,19 @@ pub(crate) fn parse_eth(s: &str) -> Option<EthAddr> {
     parts.next().is_none().then_some(EthAddr(out))
 }
 
-/// Parses a field value with an optional `/mask`, in the field's format. The result is
-/// right-aligned in the field's width; the mask is all-ones when absent.
+/// Parses a field value with an optional `/mask`, in the field's format, exactly as a match
+/// on the field would read it (the same parser, so the same syntax and error messages, as in
+/// ovs-ofctl). The result is right-aligned in the field's width; without `/mask` the mask is
+/// all-ones over the field (a match on `nw_tos` would cover only the DSCP bits; a write
+/// covers the byte).
 pub(crate) fn parse_field_value(field: Field, s: &str) -> Result<(u128, u128), E> {
-    let width = field_width(field);
-    let full = low_mask(width);
-    let bad = || E::BadFieldValue {
-        field: field.name(),
-        token: s.to_string(),
-    };
-    let (v, m) = match s.split_once('/') {
-        Some((v, m)) => (v, Some(m)),
-        None => (s, None),
-    };
-    let info = field.info();
-    let (value, mask) = match info.format {
-        Format::Ethernet => {
-            let value = parse_eth(v).ok_or_else(bad)?.to_u128();
-            let mask = match m {
-                Some(m) => parse_eth(m).ok_or_else(bad)?.to_u128(),
-                None => full,
-            };
-            (value, mask)
-        }
-        Format::Ipv4 => {
-            let value = u128::from(u32::from(v.parse::<Ipv4Addr>().map_err(|_| bad())?));
-            let mask = match m {
-                None => full,
-                Some(m) => match m.parse::<Ipv4Addr>() {
-                    Ok(a) => u128::from(u32::from(a)),
-                    Err(_) => {
-                        let n = m.parse::<u32>().ok().filter(|n| *n <= 32).ok_or_else(bad)?;
-                        prefix_mask(n, 32)
-                    }
-                },
-            };
-            (value, mask)
-        }
-        Format::Ipv6 => {
-            let value = u128::from(v.parse::<Ipv6Addr>().map_err(|_| bad())?);
-            let mask = match m {
-                None => full,
-                Some(m) => match m.parse::<Ipv6Addr>() {
-                    Ok(a) => u128::from(a),
-                    Err(_) => {
-                        let n = m
-                            .parse::<u32>()
-                            .ok()
-                            .filter(|n| *n <= 128)
-                            .ok_or_else(bad)?;
-                        prefix_mask(n, 128)
-                    }
-                },
-            };
-            (value, mask)
-        }
-        Format::Port => {
-            let p = parse_port(v).map_err(|_| bad())?;
-            let value = if width == 16 {
-                u128::from(p.to_of10().ok_or_else(bad)?)
-            } else {
-                u128::from(p.0)
-            };
-            if m.is_some() {
-                return Err(bad());
-            }
-            (value, full)
-        }
-        Format::Decimal
-        | Format::Hex
-        | Format::CtState
-        | Format::TcpFlags
-        | Format::Frag
-        | Format::TunFlags => {
-            let value = parse_u128(v).ok_or_else(bad)?;
-            let mask = match m {
-                Some(m) => parse_u128(m).ok_or_else(bad)?,
-                None => full,
-            };
-            (value, mask)
-        }
-    };
-    if value & !full != 0 || mask & !full != 0 {
-        return Err(E::ValueTooWide {
-            field: field.name(),
-            token: s.to_string(),
-        });
-    }
+    let mut scratch = Match::CATCHALL;
+    let mut usable = Protocols::ANY;
+    parse_match_field(&mut scratch, field.name(), Some(s), &mut usable)?;
+    let full = low_mask(field_width(field));
+    let (value, mask) = scratch.get(field);
+    let mask = if s.contains('/') { mask & full } else { full };
     Ok((value & mask, mask))
-}
-
-/// A mask of the top `n` bits of a `width`-bit value.
-fn prefix_mask(n: u32, width: u32) -> u128 {
-    if n == 0 {
-        0
-    } else {
-        (low_mask(width as u16) >> (width - n)) << (width - n)
-    }
 }
 
 /// Appends `value` (and `/mask` unless the mask is all-ones) in the field's format, as
