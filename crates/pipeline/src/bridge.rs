@@ -203,7 +203,10 @@ impl Bridge {
         let selected = self.select(fm, fm.command == FlowModCommand::ModifyStrict);
         if selected.is_empty() {
             if fm.cookie_mask.0 == 0 && fm.table.is_some() {
-                return self.add(fm, now);
+                // The added rule gets the cookie the modify would have set.
+                let mut add = fm.clone();
+                add.cookie = fm.new_cookie.unwrap_or(fm.cookie);
+                return self.add(&add, now);
             }
             return Ok(());
         }

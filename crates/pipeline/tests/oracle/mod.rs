@@ -285,6 +285,28 @@ impl Ovs {
         ]);
     }
 
+    /// Like [`Ovs::add_flows`], but returns `ovs-ofctl`'s error text instead of panicking.
+    pub(crate) fn try_add_flows(
+        &self,
+        bridge: &str,
+        flows: &str,
+        protocol: &str,
+    ) -> Result<String, String> {
+        let file = self.dir.join(format!("{bridge}.try.flows"));
+        std::fs::write(&file, flows).expect("write the flow file");
+        let out = Command::new("ovs-ofctl")
+            .args(["-O", protocol, "add-flows", bridge])
+            .arg(&file)
+            .env("OVS_RUNDIR", &self.dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// `ofproto/trace BRIDGE FLOW` (without a packet: no side effects).
     pub(crate) fn trace(&self, bridge: &str, flow: &str) -> String {
         self.appctl(&["ofproto/trace", bridge, flow])
