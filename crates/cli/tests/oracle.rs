@@ -159,7 +159,13 @@ fn parse_flows_matches_ovs_ofctl_on_whole_files() {
     require_ovs_ofctl();
     let mut mismatches = Vec::new();
     let mut total = 0;
-    for file in ["seed.txt", "neutron.txt", "file_errors.txt"] {
+    for file in [
+        "seed.txt",
+        "neutron.txt",
+        "mixed.txt",
+        "tables.txt",
+        "file_errors.txt",
+    ] {
         let path = corpus_dir().join(file);
         let path = path.to_string_lossy().to_string();
         for version in VERSIONS {
@@ -178,12 +184,44 @@ fn parse_flows_matches_ovs_ofctl_on_whole_files() {
 #[test]
 fn command_line_errors_match_ovs_ofctl() {
     require_ovs_ofctl();
-    let cases: [&[&str]; 5] = [
+    let cases: &[&[&str]] = &[
         &["parse-flow"],
+        &["parse-flow", "actions=drop", "extra"],
         &["no-such-command"],
         &["-O", "OpenFlow99", "parse-flow", "actions=drop"],
         &["parse-flows", "/nonexistent/flows.txt"],
         &["-O", "OpenFlow13", "parse-flow", "actions=strip_vlan"],
+        &[
+            "-O",
+            "OpenFlow10,OpenFlow13",
+            "parse-flow",
+            "actions=meter:1",
+        ],
+        &[
+            "-O",
+            "OpenFlow11,OpenFlow12",
+            "parse-flow",
+            "actions=output:1",
+        ],
+        &[
+            "-O",
+            "OpenFlow13,OpenFlow15",
+            "parse-flow",
+            "tcp,actions=set_field:0x50/0xf0->tcp_dst",
+        ],
+        &["-O", "openflow13", "parse-flow", "actions=drop"],
+        &[
+            "-O",
+            "OpenFlow13",
+            "-O",
+            "OpenFlow10",
+            "parse-flow",
+            "actions=drop",
+        ],
+        &["-OOpenFlow13", "parse-flow", "actions=drop"],
+        &["--protocols=OpenFlow13", "parse-flow", "actions=drop"],
+        &["--protocols", "OpenFlow14", "parse-flow", "actions=drop"],
+        &["-O", "OpenFlow10", "parse-flow", "table=3,actions=output:1"],
     ];
     let mismatches: Vec<String> = cases
         .iter()

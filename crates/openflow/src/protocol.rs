@@ -106,15 +106,15 @@ impl Protocol {
     }
 }
 
-/// Every protocol of an OpenFlow version, by its `-O` name (`OpenFlow13`).
+/// Every protocol of an OpenFlow version, by its `-O` name (`OpenFlow13`, any case).
 pub fn protocols_for_version_name(name: &str) -> Option<Protocols> {
-    Some(match name {
-        "OpenFlow10" => Protocols::OF10_STD_ANY.or(Protocols::NXM_ANY),
-        "OpenFlow11" => Protocols::OF11_STD,
-        "OpenFlow12" => Protocols::OF12_OXM,
-        "OpenFlow13" => Protocols::OF13_OXM,
-        "OpenFlow14" => Protocols::OF14_OXM,
-        "OpenFlow15" => Protocols::OF15_OXM,
+    Some(match name.to_ascii_lowercase().as_str() {
+        "openflow10" => Protocols::OF10_STD_ANY.or(Protocols::NXM_ANY),
+        "openflow11" => Protocols::OF11_STD,
+        "openflow12" => Protocols::OF12_OXM,
+        "openflow13" => Protocols::OF13_OXM,
+        "openflow14" => Protocols::OF14_OXM,
+        "openflow15" => Protocols::OF15_OXM,
         _ => return None,
     })
 }

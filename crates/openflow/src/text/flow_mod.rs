@@ -244,8 +244,16 @@ pub fn format_flow_mod(fm: &FlowMod, protocol: Protocol, xid: u32, out: &mut Str
         FlowModCommand::Delete => "DEL",
         FlowModCommand::DeleteStrict => "DEL_STRICT",
     });
-    if let Some(t) = fm.table.filter(|t| t.0 != 0) {
-        let _ = write!(out, " table:{}", t.0);
+    // OpenFlow 1.0's table-id extension carries "no table" as 255, which the decoded message
+    // shows; OpenFlow 1.1+ adds without a table go to table 0, which is not shown.
+    match fm.table {
+        Some(t) if t.0 != 0 => {
+            let _ = write!(out, " table:{}", t.0);
+        }
+        None if protocol.is_of10() && protocol.has_table_id() => {
+            let _ = write!(out, " table:{}", TableId::ALL_RAW);
+        }
+        _ => {}
     }
     out.push(' ');
     let mut m = fm.r#match;
