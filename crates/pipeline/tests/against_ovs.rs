@@ -46,3 +46,28 @@ fn a_frame_from_gre_teaches_table_20_the_same_rule_as_open_vswitch() {
     same_packet(&ovs, &mut sw, "br-int", REPLY, Millis::ZERO);
     same_table(&ovs, &sw, "br-tun", 20, Millis::ZERO);
 }
+
+#[test]
+fn the_learned_rule_expires_300_s_after_its_last_refresh_like_open_vswitch() {
+    let (ovs, mut sw) = seed();
+    ovs.stop_time();
+    same_packet(&ovs, &mut sw, "br-tun", FROM_GRE, Millis::ZERO);
+    // A second frame 200 s later refreshes the learned rule: its hard timeout restarts.
+    ovs.warp(200);
+    same_packet(&ovs, &mut sw, "br-tun", FROM_GRE, Millis::from_secs(200));
+    ovs.warp(250);
+    sw.expire(Millis::from_secs(450));
+    same_table(&ovs, &sw, "br-tun", 20, Millis::from_secs(450));
+    assert_eq!(
+        sw.bridge("br-tun")
+            .expect("br-tun")
+            .dump_flows(Some(20), Millis::from_secs(450))
+            .len(),
+        2,
+        "still learned at 450 s"
+    );
+    ovs.warp(51);
+    let removed = sw.expire(Millis::from_secs(501));
+    assert_eq!(removed.len(), 1, "gone at 501 s");
+    same_table(&ovs, &sw, "br-tun", 20, Millis::from_secs(501));
+}
