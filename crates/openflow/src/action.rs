@@ -45,7 +45,9 @@ pub enum Action {
         /// Bytes to send to the controller if the port turns out to be `CONTROLLER`.
         max_len: u16,
     },
-    /// `controller(...)`: a packet-in with options beyond `CONTROLLER:max_len`.
+    /// `controller(...)`: a packet-in with options beyond `CONTROLLER:max_len`. Plain
+    /// `controller`, `controller:N` and `controller(max_len=N)` parse as [`Action::Output`] to
+    /// [`PortNo::CONTROLLER`], so each behaviour has one model form.
     Controller(Controller),
     /// `enqueue(port,queue)` / `enqueue:port:queue`: output to a port's queue.
     Enqueue {

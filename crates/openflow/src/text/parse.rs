@@ -115,14 +115,19 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
         "set_field" => Action::SetField(parse_set_field(value, protocols)?),
         "load" => parse_load(value)?,
         "move" => parse_move(value)?,
-        "set_tunnel" | "set_tunnel64" => Action::SetTunnel {
-            id: parse_u64(value)?,
-            spelling: if name == "set_tunnel64" {
-                SetTunnelSpelling::SetTunnel64
-            } else {
-                SetTunnelSpelling::SetTunnel
-            },
-        },
+        "set_tunnel" | "set_tunnel64" => {
+            let id = parse_u64(value)?;
+            // An id over 32 bits can only travel as the 64-bit action.
+            let wide = name == "set_tunnel64" || id > u64::from(u32::MAX);
+            Action::SetTunnel {
+                id,
+                spelling: if wide {
+                    SetTunnelSpelling::SetTunnel64
+                } else {
+                    SetTunnelSpelling::SetTunnel
+                },
+            }
+        }
         "set_queue" => Action::SetQueue(QueueId(parse_u32(value)?)),
         "pop_queue" => Action::PopQueue,
         "push" => Action::StackPush(parse_subfield(value)?),
@@ -300,11 +305,13 @@ fn parse_controller(value: &str) -> Result<Action, E> {
         meter_id: None,
     };
     if value.is_empty() {
-        return Ok(Action::Controller(c));
+        return Ok(output_to(PortNo::CONTROLLER));
     }
     if !value.contains(['=', ',']) && value != "pause" {
-        c.max_len = parse_u16(value, "max_len")?;
-        return Ok(Action::Controller(c));
+        return Ok(Action::Output(Output {
+            port: PortNo::CONTROLLER,
+            max_len: parse_u16(value, "max_len")?,
+        }));
     }
     for (k, v) in KeyValues::new(value) {
         match k {
@@ -326,6 +333,19 @@ fn parse_controller(value: &str) -> Result<Action, E> {
             "meter_id" => c.meter_id = Some(MeterId(parse_u32(v)?)),
             _ => return Err(E::ControllerKey(k.to_string())),
         }
+    }
+    // Without options beyond the length, `controller(...)` is plain output to the controller;
+    // one model form keeps `CONTROLLER:N` and `controller(max_len=N)` equal.
+    let plain = c.reason == PacketInReason::Action
+        && c.controller_id == 0
+        && c.userdata.is_none()
+        && !c.pause
+        && c.meter_id.is_none();
+    if plain {
+        return Ok(Action::Output(Output {
+            port: PortNo::CONTROLLER,
+            max_len: c.max_len,
+        }));
     }
     Ok(Action::Controller(c))
 }
@@ -886,6 +906,9 @@ fn parse_nat_range(s: &str, nat: &mut Nat) -> Result<(), E> {
             Some(i) => (&s[..=i], Some(&s[i + 2..])),
             None => (s, None),
         }
+    } else if s.matches(':').count() > 1 {
+        // Unbracketed IPv6 (as ovs-ofctl prints a range without ports): no ports.
+        (s, None)
     } else {
         match s.split_once(':') {
             Some((a, p)) => (a, Some(p)),
