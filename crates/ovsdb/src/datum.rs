@@ -253,18 +253,21 @@ impl Datum {
         };
         let n = datum.len();
         if (n as u64) < ty.min || !ty.max.allows(n) {
-            let max = match ty.max {
-                MaxSize::Limited(m) => m.to_string(),
-                MaxSize::Unlimited => "unlimited".into(),
-            };
-            return Err(Error::syntax(
-                json,
-                format!(
-                    "{} must have {} to {max} members but {n} are present",
-                    type_noun(ty),
+            let noun = type_noun(ty);
+            let details = match ty.max {
+                MaxSize::Limited(1) if ty.min == 1 => {
+                    format!("{noun} must have exactly one member but {n} are present")
+                }
+                MaxSize::Limited(m) => format!(
+                    "{noun} must have {} to {m} members but {n} are present",
                     ty.min
                 ),
-            ));
+                MaxSize::Unlimited => format!(
+                    "{noun} must have at least {} members but {n} are present",
+                    ty.min
+                ),
+            };
+            return Err(Error::syntax(json, details));
         }
         Ok(datum)
     }
@@ -409,4 +412,19 @@ fn reborrow<'a>(symbols: &'a mut Option<&mut dyn Symbols>) -> Option<&'a mut dyn
 
 fn type_noun(ty: &ColumnType) -> &'static str {
     if ty.is_map() { "map" } else { "set" }
+}
+
+impl ColumnType {
+    /// The type in words, as error messages name it ("integer", "set of strings",
+    /// "map from string to string").
+    pub fn describe(&self) -> String {
+        let key = self.key.atomic.name();
+        match (&self.value, self.min, self.max) {
+            (Some(v), _, _) => format!("map from {key} to {}", v.atomic.name()),
+            (None, 1, MaxSize::Limited(1)) => key.to_owned(),
+            (None, 0, MaxSize::Limited(1)) => format!("optional {key}"),
+            (None, _, MaxSize::Unlimited) => format!("set of {key}s"),
+            (None, _, MaxSize::Limited(m)) => format!("set of up to {m} {key}s"),
+        }
+    }
 }

@@ -30,6 +30,10 @@ pub enum ErrorKind {
     NotOwner,
     /// Two `insert` operations used the same `uuid-name`.
     DuplicateUuidName,
+    /// An `insert` asked for a UUID that a row already has (Open vSwitch extension).
+    DuplicateUuid,
+    /// A condition names a function that does not exist.
+    UnknownFunction,
     /// A column name that the table does not have.
     UnknownColumn,
     /// A database name the server does not serve.
@@ -56,6 +60,8 @@ impl ErrorKind {
             Self::Aborted => "aborted",
             Self::NotOwner => "not owner",
             Self::DuplicateUuidName => "duplicate uuid-name",
+            Self::DuplicateUuid => "duplicate uuid",
+            Self::UnknownFunction => "unknown function",
             Self::UnknownColumn => "unknown column",
             Self::UnknownDatabase => "unknown database",
             Self::IoError => "I/O error",

@@ -11,6 +11,9 @@
 //!   and their JSON forms both ways.
 //! - [`error`]: RFC 7047's error objects; every failure is data for a reply.
 //! - [`schema`]: database schemas, with the implicit `_uuid` and `_version` columns.
+//! - [`db`]: the in-memory database and the [`ChangeSet`] a transaction yields.
+//! - [`transact`]: RFC 7047 transactions, with [`condition`]s and [`mutation`]s, referential
+//!   integrity, garbage collection and the commit checks.
 //!
 //! # Design
 //!
@@ -24,11 +27,17 @@
 //!   input and compare.
 
 pub mod atom;
+pub mod condition;
 pub mod datum;
+pub mod db;
 pub mod error;
+pub mod mutation;
 pub mod schema;
+pub mod transact;
 
 pub use atom::{Atom, AtomicType, BaseType, Constraint, RefType};
 pub use datum::{ColumnType, Datum, MaxSize};
+pub use db::{ChangeSet, Database, Row, RowChange};
 pub use error::{Error, ErrorKind};
 pub use schema::{ColumnSchema, DatabaseSchema, TableSchema};
+pub use transact::{Context, Outcome, transact};

@@ -1,0 +1,131 @@
+//! The in-memory database and the change sets that transactions produce.
+//!
+//! A [`Database`] is a schema plus, per table, rows by UUID. Every row holds a value for every
+//! column the schema declares (defaults included), so readers never special-case absence.
+//!
+//! A transaction never changes a database directly: it yields a [`ChangeSet`] (old and new
+//! version of each row it touched) that the caller first makes durable and then applies with
+//! [`Database::apply`]. Monitors and the log are computed from the same change set.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::datum::Datum;
+use crate::schema::{DatabaseSchema, TableSchema};
+
+/// One row's stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// `_version`: changes whenever the row's columns do.
+    pub version: Uuid,
+    /// Every declared column's value.
+    pub columns: BTreeMap<String, Datum>,
+}
+
+impl Row {
+    /// A row of `table` with every column at its default.
+    pub fn new_default(table: &TableSchema, version: Uuid) -> Self {
+        let columns = table
+            .columns
+            .iter()
+            .map(|(n, c)| (n.clone(), c.ty.default_datum()))
+            .collect();
+        Self { version, columns }
+    }
+
+    /// A column's value, including `_uuid` (given by the caller, who knows the key) and
+    /// `_version`.
+    pub fn get(&self, uuid: Uuid, column: &str) -> Option<Datum> {
+        match column {
+            "_uuid" => Some(Datum::scalar(crate::Atom::Uuid(uuid))),
+            "_version" => Some(Datum::scalar(crate::Atom::Uuid(self.version))),
+            _ => self.columns.get(column).cloned(),
+        }
+    }
+}
+
+/// The rows of one table.
+pub type Rows = BTreeMap<Uuid, Row>;
+
+/// A schema and its data.
+#[derive(Debug, Clone)]
+pub struct Database {
+    schema: Arc<DatabaseSchema>,
+    tables: BTreeMap<String, Rows>,
+}
+
+impl Database {
+    /// An empty database.
+    pub fn new(schema: Arc<DatabaseSchema>) -> Self {
+        let tables = schema
+            .tables
+            .keys()
+            .map(|n| (n.clone(), Rows::new()))
+            .collect();
+        Self { schema, tables }
+    }
+
+    /// Applies a committed change set: the caller has made it durable first.
+    pub fn apply(&mut self, changes: &ChangeSet) {
+        for (table, rows) in &changes.tables {
+            let Some(stored) = self.tables.get_mut(table) else {
+                continue;
+            };
+            for (uuid, change) in rows {
+                match &change.new {
+                    Some(row) => {
+                        stored.insert(*uuid, row.clone());
+                    }
+                    None => {
+                        stored.remove(uuid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Arc<DatabaseSchema> {
+        &self.schema
+    }
+
+    /// A table's rows.
+    pub fn rows(&self, table: &str) -> Option<&Rows> {
+        self.tables.get(table)
+    }
+
+    /// One row.
+    pub fn row(&self, table: &str, uuid: Uuid) -> Option<&Row> {
+        self.tables.get(table)?.get(&uuid)
+    }
+}
+
+/// What a committed transaction did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    /// Per table, per row: the old and new versions. Rows the transaction left as they were
+    /// do not appear.
+    pub tables: BTreeMap<String, BTreeMap<Uuid, RowChange>>,
+    /// The `comment` operations' texts, joined by newlines.
+    pub comment: Option<String>,
+    /// Whether a `commit` operation asked for durability.
+    pub durable: bool,
+}
+
+impl ChangeSet {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.tables.values().all(BTreeMap::is_empty)
+    }
+}
+
+/// One row's change: insert (`old` is `None`), delete (`new` is `None`) or modify.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    /// The row before the transaction.
+    pub old: Option<Row>,
+    /// The row after it.
+    pub new: Option<Row>,
+}
