@@ -193,10 +193,18 @@ impl fmt::Display for DpAction {
                 reason,
                 max_len,
                 cookie,
-            } => write!(
-                f,
-                "userspace(pid=0,controller(reason={reason},dont_send=1,continuation=0,recirc_id=0,rule_cookie={cookie:#x},controller_id=0,max_len={max_len}))"
-            ),
+            } => {
+                // C's `%#x`: zero prints without the prefix.
+                let cookie = if *cookie == 0 {
+                    "0".to_owned()
+                } else {
+                    format!("{cookie:#x}")
+                };
+                write!(
+                    f,
+                    "userspace(pid=0,controller(reason={reason},dont_send=1,continuation=0,recirc_id=0,rule_cookie={cookie},controller_id=0,max_len={max_len}))"
+                )
+            }
         }
     }
 }

@@ -93,6 +93,8 @@ fn normal_floods_within_the_vlan_and_unicasts_to_learned_macs_like_open_vswitch(
     let mut sw = vlan_switch();
     let ovs = Ovs::start();
     ovs.mirror_adopting_port_numbers(&mut sw);
+    // MAC ages are compared: Open vSwitch's clock must not run on its own.
+    ovs.stop_time();
     let t0 = Millis::ZERO;
 
     // Unknown destination from an access port of VLAN 1: vm2 untagged, trunk and br0 tagged;
@@ -222,6 +224,8 @@ fn patch_ports_carry_frames_between_bridges_in_both_directions_like_open_vswitch
     sw.add_bridge(brb);
     let ovs = Ovs::start();
     ovs.mirror_adopting_port_numbers(&mut sw);
+    // MAC ages are compared: Open vSwitch's clock must not run on its own.
+    ovs.stop_time();
     let t0 = Millis::ZERO;
 
     // a1 → unknown: flooded in bra (its LOCAL and the patch), and through the patch in brb

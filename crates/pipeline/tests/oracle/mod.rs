@@ -24,6 +24,9 @@
 //!   Open vSwitch's GRE port neither encapsulates nor says "output to kernel tunnel". On the
 //!   ferrovs side exactly those two things (`set(tunnel(...))` and that trace line) are removed
 //!   before comparing; the tunnel header itself is checked by `tests/seed.rs`.
+//! - A packet-in's `userspace(...controller(...recirc_id=N...))` names the recirculation id Open
+//!   vSwitch allocated for the packet's continuation: allocator state, shown as `recirc_id=*`
+//!   on both sides (ferrovs does not recirculate).
 //! - `dump-flows` durations and ages are timing; packet and byte counters are left out too,
 //!   because `ofproto/trace -generate` runs a packet through translation (so `learn` and MAC
 //!   learning happen) without crediting rule statistics, which Open vSwitch does later and
@@ -428,6 +431,7 @@ pub(crate) fn deliveries(actions: &str, tag: Option<(u16, u8)>) -> Vec<String> {
             sets.insert(kind, s.to_owned());
         } else {
             let sets: Vec<&str> = sets.values().map(String::as_str).collect();
+            let a = without_recirc_id(&a);
             out.push(format!(
                 "{a} vlan=[{}] set=[{}]",
                 vlans.join(";"),
@@ -437,6 +441,17 @@ pub(crate) fn deliveries(actions: &str, tag: Option<(u16, u8)>) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// `recirc_id=N` inside an action replaced by `recirc_id=*` (module docs).
+fn without_recirc_id(action: &str) -> String {
+    match action.split_once("recirc_id=") {
+        Some((head, tail)) => {
+            let rest = tail.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+            format!("{head}recirc_id=*{rest}")
+        }
+        None => action.to_owned(),
+    }
 }
 
 /// The input packet's VLAN tag as (vid, pcp), from a flow key.
