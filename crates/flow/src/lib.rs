@@ -13,10 +13,12 @@
 //!   `nw_tos`...); it checks prerequisites and tests keys.
 //! - [`PortNo`] is an OpenFlow port number with the reserved ports' names.
 //! - [`text`] reads and prints matches in `ovs-ofctl`'s syntax, byte for byte.
+//! - [`extract::extract`] computes the flow key of a received frame, as Open vSwitch does.
 //! - [`Subfield`] is a bit range of a field in action syntax (`NXM_NX_REG0[0..3]`).
 //!
 //! This crate does no I/O.
 
+pub mod extract;
 pub mod field;
 pub mod key;
 pub mod matching;

@@ -222,16 +222,16 @@ pub fn upper_layer(mut next: IpProtocol, payload: &[u8]) -> Result<UpperLayer, E
     let mut fragment = None;
     loop {
         let rest = payload.get(offset..).unwrap_or_default();
+        if is_extension(next) {
+            // Every extension header is at least 8 bytes long.
+            need(Layer::Ipv6Extension, MIN_EXTENSION_LEN, rest.len())?;
+        }
         let len = match next {
             IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts => {
-                need(Layer::Ipv6Extension, 2, rest.len())?;
                 (usize::from(rest[1]) + 1) * 8
             }
             // RFC 4302: the AH length counts 4-byte units, minus 2.
-            IpProtocol::Ah => {
-                need(Layer::Ipv6Extension, 2, rest.len())?;
-                (usize::from(rest[1]) + 2) * 4
-            }
+            IpProtocol::Ah => (usize::from(rest[1]) + 2) * 4,
             IpProtocol::Ipv6Frag => {
                 let f = FragmentRepr::parse(rest)?;
                 fragment = Some(f);
@@ -253,6 +253,21 @@ pub fn upper_layer(mut next: IpProtocol, payload: &[u8]) -> Result<UpperLayer, E
         offset,
         fragment,
     })
+}
+
+/// The shortest extension header.
+const MIN_EXTENSION_LEN: usize = 8;
+
+/// True for the extension headers [`upper_layer`] walks over.
+pub fn is_extension(protocol: IpProtocol) -> bool {
+    matches!(
+        protocol,
+        IpProtocol::HopByHop
+            | IpProtocol::Ipv6Route
+            | IpProtocol::Ipv6Opts
+            | IpProtocol::Ah
+            | IpProtocol::Ipv6Frag
+    )
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //! source/target link-layer address options.
 //!
 //! The body after the ICMPv6 header is a 16-byte target address and then options, each a
-//! type, a length in 8-byte units, and data. [`NdRepr::parse`] reads them the way a switch
-//! matching `nd_sll`/`nd_tll` must: an option of length zero or running past the end, or a
-//! second non-zero link-layer option of the same kind, makes the options invalid
-//! ([`Error::BadLength`]); options of other types are skipped.
+//! type, a length in 8-byte units, and data. [`NdRepr::parse`] reads them the way Open
+//! vSwitch does for `nd_sll`/`nd_tll` (checked against it by fvs-flow's oracle test): an
+//! option of length zero or running past the end ends the options, keeping what was read
+//! before it; a second non-zero link-layer address of the same kind makes the whole message
+//! invalid ([`Error::Unsupported`]); options of other types and trailing bytes too short for
+//! an option are skipped.
 
 use std::net::Ipv6Addr;
 
@@ -73,10 +75,7 @@ impl NdRepr {
         while rest.len() >= 8 {
             let len = usize::from(rest[1]) * 8;
             if len == 0 || len > rest.len() {
-                return Err(Error::BadLength {
-                    layer: Layer::NeighborDiscovery,
-                    value: len,
-                });
+                break;
             }
             // Only an 8-byte option carries exactly an Ethernet address.
             if len == 8 {
@@ -90,9 +89,10 @@ impl NdRepr {
                     // An earlier all-zero address counts as absent, so only a real second
                     // address is a conflict.
                     if slot.is_some_and(|m| !m.is_zero()) {
-                        return Err(Error::BadLength {
+                        return Err(Error::Unsupported {
                             layer: Layer::NeighborDiscovery,
-                            value: len,
+                            what: "repeated link-layer address option",
+                            value: u32::from(rest[0]),
                         });
                     }
                     *slot = Some(mac);
@@ -162,10 +162,18 @@ mod tests {
         };
         let mut buf = vec![0; r.buffer_len()];
         r.emit(&mut buf);
-        // Zero length.
+        // A zero-length option ends the options; what came before stays.
         let mut zero = buf.clone();
         zero[17] = 0;
-        assert!(NdRepr::parse(&zero).is_err());
+        let cut = NdRepr::parse(&zero).unwrap();
+        assert_eq!((cut.target, cut.sll), (r.target, None));
+        let mut later = buf.clone();
+        later.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 9]);
+        assert_eq!(NdRepr::parse(&later).unwrap(), r);
+        // An option running past the end, likewise.
+        let mut long = buf.clone();
+        long.extend_from_slice(&[2, 2, 0, 0, 0, 0, 0, 9]);
+        assert_eq!(NdRepr::parse(&long).unwrap(), r);
         // A second source link-layer option.
         let mut dup = buf.clone();
         dup.extend_from_slice(&buf[16..]);
