@@ -14,6 +14,8 @@
 //! - [`db`]: the in-memory database and the [`ChangeSet`] a transaction yields.
 //! - [`transact`]: RFC 7047 transactions, with [`condition`]s and [`mutation`]s, referential
 //!   integrity, garbage collection and the commit checks.
+//! - [`log`]: the standalone database file format of Open vSwitch (records with a SHA-1
+//!   header), written and read over bytes, and replayed into a [`Database`].
 //!
 //! # Design
 //!
@@ -31,6 +33,7 @@ pub mod condition;
 pub mod datum;
 pub mod db;
 pub mod error;
+pub mod log;
 pub mod mutation;
 pub mod schema;
 pub mod transact;
