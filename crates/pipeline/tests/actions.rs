@@ -22,7 +22,7 @@ table=0,priority=10,in_port=2,tcp actions=mod_tp_src:1000,dec_ttl,mod_vlan_vid:7
 table=0,priority=10,in_port=3 actions=load:0x5->NXM_NX_REG0[],load:0x2->NXM_NX_REG1[0..7],resubmit(,1)
 table=1,priority=10,reg0=5,reg1=2 actions=move:NXM_NX_REG1[0..15]->NXM_NX_REG2[0..15],push:NXM_NX_REG0[],pop:NXM_NX_REG3[],output:NXM_NX_REG1[0..15]
 table=0,priority=10,in_port=4 actions=clone(mod_dl_dst:00:00:00:00:00:77,output:1),output:2,exit,output:3
-table=0,priority=10,in_port=7 actions=CONTROLLER:100,controller(reason=no_match,max_len=64)
+table=0,priority=10,in_port=7 actions=CONTROLLER:100,controller(reason=no_match,max_len=64),output(port=2,max_len=100),output:3
 table=0,priority=10,in_port=6,ip actions=mod_nw_src:10.9.9.9,output:IN_PORT,output:6,FLOOD
 ";
 
@@ -108,7 +108,7 @@ fn reserved_ports_match_open_vswitch() {
 }
 
 #[test]
-fn packets_to_the_controller_match_open_vswitch() {
+fn packets_to_the_controller_and_truncated_copies_match_open_vswitch() {
     let (ovs, sw) = both();
     same_trace(&ovs, &sw, "br0", &tcp_on(7), Millis::ZERO);
 }

@@ -415,6 +415,7 @@ pub(crate) fn deliveries(actions: &str, tag: Option<(u16, u8)>) -> Vec<String> {
         .into_iter()
         .collect();
     let mut sets: std::collections::BTreeMap<String, String> = Default::default();
+    let mut trunc: Option<String> = None;
     let mut out = Vec::new();
     for a in split_top(actions) {
         if a == "drop" {
@@ -426,14 +427,21 @@ pub(crate) fn deliveries(actions: &str, tag: Option<(u16, u8)>) -> Vec<String> {
             if vlans.pop().is_none() {
                 vlans.push("pop of an untagged packet".to_owned());
             }
+        } else if let Some(n) = a.strip_prefix("trunc(") {
+            // Truncation applies to the next output only.
+            trunc = Some(n.trim_end_matches(')').to_owned());
         } else if let Some(s) = a.strip_prefix("set(") {
             let kind = s.split('(').next().unwrap_or("").to_owned();
             sets.insert(kind, s.to_owned());
         } else {
             let sets: Vec<&str> = sets.values().map(String::as_str).collect();
             let a = without_recirc_id(&a);
+            let cut = trunc
+                .take()
+                .map(|n| format!(" trunc={n}"))
+                .unwrap_or_default();
             out.push(format!(
-                "{a} vlan=[{}] set=[{}]",
+                "{a}{cut} vlan=[{}] set=[{}]",
                 vlans.join(";"),
                 sets.join(";")
             ));
