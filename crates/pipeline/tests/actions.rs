@@ -23,7 +23,7 @@ table=0,priority=10,in_port=3 actions=load:0x5->NXM_NX_REG0[],load:0x2->NXM_NX_R
 table=1,priority=10,reg0=5,reg1=2 actions=move:NXM_NX_REG1[0..15]->NXM_NX_REG2[0..15],push:NXM_NX_REG0[],pop:NXM_NX_REG3[],output:NXM_NX_REG1[0..15]
 table=0,priority=10,in_port=4 actions=clone(mod_dl_dst:00:00:00:00:00:77,output:1),output:2,exit,output:3
 table=0,priority=10,in_port=7 actions=CONTROLLER:100,controller(reason=no_match,max_len=64),output(port=2,max_len=100),output:3
-table=0,priority=10,in_port=6,ip actions=mod_nw_src:10.9.9.9,output:IN_PORT,output:6,FLOOD
+table=0,priority=10,in_port=6,ip actions=mod_nw_src:10.9.9.9,output:IN_PORT,output:6,FLOOD,ALL,LOCAL
 ";
 
 /// Flows with OpenFlow 1.1+ instructions, installed over OpenFlow 1.3.
@@ -32,11 +32,14 @@ table=0,priority=10,in_port=5 actions=write_actions(output:3),goto_table:2
 table=2,priority=10 actions=write_metadata:0x5/0xff,goto_table:3
 table=3,priority=10,metadata=0x5/0xff actions=set_field:00:00:00:00:00:55->eth_dst,resubmit(1,4)
 table=4,priority=10,ip,in_port=1 actions=push_vlan:0x8100,mod_nw_ttl:9,output:2
+table=0,priority=10,in_port=8 actions=write_actions(output:3),goto_table:5
+table=5,priority=10 actions=clear_actions,write_actions(output:1),goto_table:6
+table=6,priority=10 actions=output:2
 ";
 
 fn switch() -> Switch {
     let mut br = Bridge::new("br0", FailMode::Secure, Millis::ZERO);
-    for n in 1..=7u32 {
+    for n in 1..=8u32 {
         br.add_port(Port {
             ofport: PortNo(n),
             name: format!("p{n}"),
@@ -99,6 +102,12 @@ fn clone_and_exit_match_open_vswitch() {
 fn instructions_and_the_action_set_match_open_vswitch() {
     let (ovs, sw) = both();
     same_trace(&ovs, &sw, "br0", &tcp_on(5), Millis::ZERO);
+}
+
+#[test]
+fn clear_actions_empties_the_action_set_like_open_vswitch() {
+    let (ovs, sw) = both();
+    same_trace(&ovs, &sw, "br0", &tcp_on(8), Millis::ZERO);
 }
 
 #[test]

@@ -197,13 +197,24 @@ impl Ctx<'_> {
             }
             Action::Learn(l) => self.learn(b, l, flow, out),
             Action::Note(_) => {}
-            Action::ClearActions => self.action_set.clear(),
+            Action::ClearActions => {
+                let mut was = std::mem::take(&mut self.action_set);
+                was.sort_by_key(set_order);
+                self.actset_output = None;
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    format!("action set was: {}", format_actions(&was)),
+                ));
+            }
             Action::WriteActions(list) => {
                 for a in list {
                     // The action set holds at most one action of each kind (one write per
                     // field): a later write replaces an earlier one.
                     self.action_set.retain(|old| set_slot(old) != set_slot(a));
                     self.action_set.push(a.clone());
+                    if let Action::Output(o) = a {
+                        self.actset_output = Some(o.port);
+                    }
                 }
                 let mut set = self.action_set.clone();
                 set.sort_by_key(set_order);

@@ -80,6 +80,9 @@ pub struct Translation {
     pub flow: FlowKey,
     /// The flow after the first bridge's actions.
     pub final_flow: FlowKey,
+    /// The output port the first bridge's action set ended with (`write_actions(output:P)`),
+    /// Open vSwitch's `actset_output` flow field: part of the final flow, though not printed.
+    pub actset_output: Option<PortNo>,
     /// The bits of the input flow that decided the outcome.
     pub megaflow: FlowKey,
     /// What the datapath must do.
@@ -98,7 +101,7 @@ impl fmt::Display for Translation {
         writeln!(f, "Flow: {}", format_flow(&self.flow))?;
         f.write_str(&body)?;
         writeln!(f)?;
-        if self.final_flow == self.flow {
+        if self.final_flow == self.flow && self.actset_output.is_none() {
             writeln!(f, "Final flow: unchanged")?;
         } else {
             writeln!(f, "Final flow: {}", format_flow(&self.final_flow))?;
@@ -139,6 +142,7 @@ pub fn translate(
         cookie: Cookie(0),
         stack: Vec::new(),
         action_set: Vec::new(),
+        actset_output: None,
     };
     let mut f = *flow;
     let mut trace = Vec::new();
@@ -155,6 +159,7 @@ pub fn translate(
     Translation {
         flow: *flow,
         final_flow: f,
+        actset_output: ctx.actset_output,
         megaflow: ctx.wc,
         actions,
         trace,
@@ -183,6 +188,9 @@ struct Ctx<'a> {
     stack: Vec<u128>,
     /// The OpenFlow 1.1+ action set (`write_actions`), run when the bridge's pipeline ends.
     action_set: Vec<Action>,
+    /// The action set's output port (kept after the set runs, like Open vSwitch's
+    /// `actset_output`).
+    actset_output: Option<PortNo>,
 }
 
 fn get(k: &FlowKey, f: Field) -> u128 {
@@ -420,6 +428,7 @@ impl Ctx<'_> {
         // The peer bridge runs its own pipeline: its own stack, action set and `exit`.
         let saved_stack = std::mem::take(&mut self.stack);
         let saved_set = std::mem::take(&mut self.action_set);
+        let saved_actset_output = self.actset_output.take();
         let saved_exit = std::mem::replace(&mut self.exit, false);
         self.depth += 1;
         let name = self.bridges.get(pb).map_or("", |br| br.name.as_str());
@@ -429,6 +438,7 @@ impl Ctx<'_> {
         self.depth -= 1;
         self.stack = saved_stack;
         self.action_set = saved_set;
+        self.actset_output = saved_actset_output;
         self.exit = saved_exit;
         for f in RESET_FIELDS.iter().copied().chain([Field::Xreg7]) {
             self.wc.set(f.loc(), saved_wc.get(f.loc()));
