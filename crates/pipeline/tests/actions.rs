@@ -84,6 +84,9 @@ fn header_rewrites_match_open_vswitch() {
     let (ovs, sw) = both();
     same_trace(&ovs, &sw, "br0", &tcp_on(1), Millis::ZERO);
     same_trace(&ovs, &sw, "br0", &tcp_on(2), Millis::ZERO);
+    // dec_ttl on the last hop: the packet goes to the controller, not on.
+    let last_hop = tcp_on(2).replace("nw_ttl=64", "nw_ttl=1");
+    same_trace(&ovs, &sw, "br0", &last_hop, Millis::ZERO);
 }
 
 #[test]

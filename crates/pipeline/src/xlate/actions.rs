@@ -76,7 +76,7 @@ impl Ctx<'_> {
                 ));
                 self.output(b, port, *max_len, flow, out);
             }
-            Action::Controller(c) => self.controller(reason_code(c), c.max_len),
+            Action::Controller(c) => self.controller(reason_code(c), c.max_len, flow),
             Action::Resubmit(r) => {
                 if r.ct {
                     not_executed(out, action);
@@ -331,11 +331,17 @@ impl Ctx<'_> {
             flow.set(Field::NwTtl.loc(), ttl - 1);
             true
         } else {
+            let ip = if get(flow, Field::EthType) == ETH_TYPE_IPV6 {
+                "IPv6"
+            } else {
+                "IPv4"
+            };
             out.push(Node::new(
-                NodeKind::Detail,
-                "TTL expired, sending to the controller (reason invalid_ttl)",
+                NodeKind::Warn,
+                format!("{ip} decrement TTL exception"),
             ));
-            self.controller(2, 0);
+            // The whole packet goes to the controller(s) with reason invalid_ttl.
+            self.controller(2, u16::MAX, flow);
             false
         }
     }

@@ -346,7 +346,7 @@ impl Ctx<'_> {
                 }
             }
             PortNo::IN_PORT => self.output_port(b, in_port(flow), flow, out),
-            PortNo::CONTROLLER => self.controller(1, max_len),
+            PortNo::CONTROLLER => self.controller(1, max_len, flow),
             p if p == in_port(flow) => {
                 out.push(Node::new(NodeKind::Warn, "skipping output to input port"));
             }
@@ -354,8 +354,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// A packet-in to the controller: the datapath hands the packet to userspace.
-    pub(super) fn controller(&mut self, reason: u8, max_len: u16) {
+    /// A packet-in to the controller: the datapath hands the packet, as `flow` says it is now,
+    /// to userspace.
+    pub(super) fn controller(&mut self, reason: u8, max_len: u16, flow: &FlowKey) {
+        self.commit(flow);
         self.dp.push(DpAction::Userspace {
             reason,
             max_len,
