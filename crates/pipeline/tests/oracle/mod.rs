@@ -108,7 +108,9 @@ impl Ovs {
 
     /// Runs `tool args` with this instance's environment; panics with its stderr on failure.
     pub(crate) fn run(&self, tool: &str, args: &[&str]) -> String {
-        let out = Command::new(tool)
+        // Daemons live in /usr/sbin, which is not on every PATH.
+        let program = find_tool(tool).unwrap_or_else(|| PathBuf::from(tool));
+        let out = Command::new(program)
             .args(args)
             .env("OVS_RUNDIR", &self.dir)
             .env("OVS_DBDIR", &self.dir)
@@ -297,7 +299,8 @@ impl Ovs {
     ) -> Result<String, String> {
         let file = self.dir.join(format!("{bridge}.try.flows"));
         std::fs::write(&file, flows).expect("write the flow file");
-        let out = Command::new("ovs-ofctl")
+        let program = find_tool("ovs-ofctl").unwrap_or_else(|| PathBuf::from("ovs-ofctl"));
+        let out = Command::new(program)
             .args(["-O", protocol, "add-flows", bridge])
             .arg(&file)
             .env("OVS_RUNDIR", &self.dir)
