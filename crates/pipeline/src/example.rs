@@ -3,8 +3,8 @@
 //! flows exactly as the seed's `ovs-ofctl dump-flows br-tun` printed them.
 //!
 //! Datapath port numbers are the ones Open vSwitch's dummy datapath gives these ports when the
-//! bridges are created in this order (the oracle test checks it), so
-//! traces of this switch can be compared with a real ovs-vswitchd's line for line.
+//! bridges and then their ports are created one at a time in this order (the oracle test
+//! checks it), so traces of this switch can be compared with a real ovs-vswitchd's.
 
 use crate::bridge::{Bridge, FailMode, FlowModError};
 use crate::clock::Millis;

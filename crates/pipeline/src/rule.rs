@@ -117,6 +117,8 @@ fn outputs_to(actions: &[Action], port: PortNo) -> bool {
         Action::OutputTrunc { port: p, .. } | Action::Enqueue { port: p, .. } => is(*p),
         Action::Controller(_) => port == PortNo::CONTROLLER,
         Action::Clone(inner) | Action::WriteActions(inner) => outputs_to(inner, port),
+        // Ports reached indirectly (a register's value, a group, a bundle member) are not
+        // known until a packet arrives, so `out_port` does not see them, as in Open vSwitch.
         _ => false,
     })
 }
