@@ -22,7 +22,13 @@ const VERSIONS: [Option<&str>; 6] = [
 ];
 
 /// Corpus files whose every line is compared with `parse-flow` under every version.
-const FLOW_CORPORA: [&str; 4] = ["seed.txt", "neutron.txt", "actions.txt", "flow_mods.txt"];
+const FLOW_CORPORA: [&str; 5] = [
+    "seed.txt",
+    "neutron.txt",
+    "actions.txt",
+    "flow_mods.txt",
+    "combos.txt",
+];
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")

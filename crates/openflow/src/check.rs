@@ -286,12 +286,22 @@ fn check_one(
             };
             require(view.is_ip() && alg_ok)?;
             if let CtZone::Field(sf) = &ct.zone {
-                require(prereqs_ok(sf, m, view))?;
+                // ovs-ofctl checks only the zone field in this case and leaves the nested
+                // actions unchecked; doing the same keeps accepted flows identical.
+                return require(prereqs_ok(sf, m, view));
             }
             let mut inner = *view;
             check_list(&ct.actions, m, table, &mut inner, true, usable)?;
         }
-        Action::Nat(_) => require(view.is_ip())?,
+        Action::Nat(nat) => {
+            // The translated addresses must be of the flow's own family.
+            let family_ok = match nat.addrs {
+                None => true,
+                Some((core::net::IpAddr::V4(_), _)) => view.eth_type == Some(eth_type::IPV4),
+                Some((core::net::IpAddr::V6(_), _)) => view.eth_type == Some(eth_type::IPV6),
+            };
+            require(view.is_ip() && family_ok)?;
+        }
         Action::Clone(list) | Action::WriteActions(list) => {
             let mut inner = *view;
             check_list(list, m, table, &mut inner, in_ct, usable)?;
