@@ -9,6 +9,30 @@
 //! - [`flow_mod`]: [`FlowMod`], a flow-table modification.
 //! - [`types`]: newtypes for cookies, tables, groups, meters, queues, ports, Ethernet
 //!   addresses and subfields.
+//! - [`text`]: ovs-ofctl's text syntax: [`text::parse_actions`] / [`text::format_actions`],
+//!   [`text::parse_flow_mod`] (with the usable protocols), [`text::parse_flow_mod_line`] for
+//!   add-flows files, [`text::format_flow_mod`] for the printed message.
+//! - [`check`]: consistency of actions with the match (what ovs-ofctl rejects or restricts to
+//!   OpenFlow 1.0).
+//! - [`protocol`]: single protocol variants, their names, and how sets are printed.
+//! - [`normalize`]: `normalize_for(protocol)`, the flow as it reads after a round trip through
+//!   that protocol's encoding (which is what `ovs-ofctl parse-flow` prints).
+//!
+//! # Typical use
+//!
+//! ```
+//! use fvs_openflow::FlowModCommand;
+//! use fvs_openflow::normalize::normalize_flow_mod;
+//! use fvs_openflow::protocol::Protocol;
+//! use fvs_openflow::text::{format_flow_mod, parse_flow_mod};
+//!
+//! let (fm, usable) = parse_flow_mod("dl_vlan=1 actions=strip_vlan,output:2", FlowModCommand::Add)
+//!     .expect("a valid flow");
+//! let protocol = Protocol::first_in(usable.and(Protocol::Of13.bit())).expect("OpenFlow 1.3 can carry it");
+//! let mut out = String::new();
+//! format_flow_mod(&normalize_flow_mod(&fm, protocol), protocol, 1, &mut out);
+//! assert!(out.ends_with("actions=pop_vlan,output:2"));
+//! ```
 //!
 //! # Design
 //!

@@ -3,7 +3,7 @@
 //! # Structure
 //!
 //! [`run`] parses global options (`-O`/`--protocols`), then dispatches on the command name
-//! through [`COMMANDS`], a table of name, argument counts and handler. A handler gets the
+//! through `COMMANDS`, a table of name, argument counts and handler. A handler gets the
 //! parsed [`Options`], its arguments, and an output buffer, and returns `Err(message)` for a
 //! fatal error, which [`run`] prints as `fvs-ofctl: message` on stderr with exit status 1,
 //! as ovs-ofctl does. Adding a command (`dump-flows`, `add-flow` against a switch) means adding
