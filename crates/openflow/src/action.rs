@@ -286,7 +286,9 @@ pub enum SetFieldSpelling {
 pub struct SetField {
     /// The field written.
     pub field: Field,
-    /// The bits written (only those under `mask` matter; others are zero).
+    /// The bits written, as the text gave them; only those under `mask` are written (a
+    /// masked `set_field` may carry other bits, which ovs-ofctl keeps when it turns the write
+    /// into an unmasked OpenFlow 1.0 action).
     pub value: u128,
     /// Which bits of the field change; all-ones over the field's width for an unmasked write.
     pub mask: u128,
@@ -418,15 +420,13 @@ pub enum SampleDirection {
 pub enum Encap {
     /// `encap(ethernet)`.
     Ethernet,
-    /// `encap(nsh(md_type=N[,tlv(class,type,value)]...))`.
+    /// `encap(nsh)`, `encap(nsh(md_type=N[,tlv(class,type,value)]...))`.
     Nsh {
-        /// NSH metadata type (1 or 2).
-        md_type: u8,
+        /// NSH metadata type (1 or 2); `None` when not given (the switch uses 1).
+        md_type: Option<u8>,
         /// MD type 2 TLVs as (class, type, value).
         tlvs: Vec<(u16, u8, Vec<u8>)>,
     },
     /// `encap(mpls)`.
     Mpls,
-    /// `encap(mpls_l2)`.
-    MplsL2,
 }

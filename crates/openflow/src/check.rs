@@ -14,8 +14,9 @@
 
 use crate::action::Action;
 use crate::ct::CtZone;
+use crate::learn::Learn;
 use crate::learn::{LearnSpec, LearnSrc};
-use crate::types::{PortNo, Subfield};
+use crate::types::{PortNo, Subfield, subfield_mask};
 use fvs_flow::field::Prereq;
 use fvs_flow::matching::{eth_type, ip_proto, vlan};
 use fvs_flow::{Field, Match, Protocols};
@@ -133,6 +134,39 @@ fn field_prereqs_ok(field: Field, m: &Match, view: &PacketView) -> bool {
         Prereq::VlanVid => view.has_vlan,
         p => m.prereq_satisfied(p),
     }
+}
+
+/// `learn`: every source must be meaningful for this flow, and every destination for the
+/// flow being learned, as far as the specs before it have built that flow's match.
+fn check_learn(l: &Learn, m: &Match, view: &PacketView) -> Result<(), CheckError> {
+    let mut learned = Match::CATCHALL;
+    for spec in &l.specs {
+        match spec {
+            LearnSpec::Match { dst, src } => {
+                if let LearnSrc::Field(s) = src {
+                    require(prereqs_ok(s, m, view))?;
+                }
+                require(learned.prereq_satisfied(dst.field.info().prereq))?;
+                if let LearnSrc::Immediate(v) = src {
+                    let (old, old_mask) = learned.get(dst.field);
+                    let bits = subfield_mask(dst);
+                    learned.set_masked(
+                        dst.field,
+                        (old & !bits) | ((v << dst.ofs) & bits),
+                        old_mask | bits,
+                    );
+                }
+            }
+            LearnSpec::Load { dst, src } => {
+                if let LearnSrc::Field(s) = src {
+                    require(prereqs_ok(s, m, view))?;
+                }
+                require(learned.prereq_satisfied(dst.field.info().prereq))?;
+            }
+            LearnSpec::Output { src } => require(prereqs_ok(src, m, view))?,
+        }
+    }
+    Ok(())
 }
 
 /// A destination subfield must be writable.
@@ -259,25 +293,7 @@ fn check_one(
                 require(prereqs_ok(dst, m, view))?;
             }
         }
-        Action::Learn(l) => {
-            for spec in &l.specs {
-                let src = match spec {
-                    LearnSpec::Match {
-                        src: LearnSrc::Field(s),
-                        ..
-                    }
-                    | LearnSpec::Load {
-                        src: LearnSrc::Field(s),
-                        ..
-                    } => Some(s),
-                    LearnSpec::Output { src } => Some(src),
-                    _ => None,
-                };
-                if let Some(s) = src {
-                    require(prereqs_ok(s, m, view))?;
-                }
-            }
-        }
+        Action::Learn(l) => check_learn(l, m, view)?,
         Action::Ct(ct) => {
             let alg_ok = match ct.alg {
                 Some(21) => view.ip_proto == Some(ip_proto::TCP),

@@ -440,11 +440,14 @@ fn format_encap(e: &Encap, out: &mut String) {
     match e {
         Encap::Ethernet => out.push_str("encap(ethernet)"),
         Encap::Mpls => out.push_str("encap(mpls)"),
-        Encap::MplsL2 => out.push_str("encap(mpls_l2)"),
-        Encap::Nsh { md_type, tlvs } => {
+        Encap::Nsh { md_type: None, .. } => out.push_str("encap(nsh)"),
+        Encap::Nsh {
+            md_type: Some(md_type),
+            tlvs,
+        } => {
             let _ = write!(out, "encap(nsh(md_type={md_type}");
             for (class, ty, value) in tlvs {
-                let _ = write!(out, ",tlv({class:#x},{ty},");
+                let _ = write!(out, ",tlv({class:#x},{ty},0x");
                 for b in value {
                     let _ = write!(out, "{b:02x}");
                 }

@@ -74,11 +74,22 @@ pub enum ActionParseError {
     /// A learn spec that is no keyword, field or subfield.
     #[error("{spec}: unknown keyword {name}")]
     LearnUnknownKeyword {
-        /// The whole spec.
+        /// The whole learn argument.
         spec: String,
         /// The unknown name.
         name: String,
     },
+    /// A learn immediate match on a field with no NXM/OXM header (`dl_vlan`).
+    #[error("{spec}: experimenter OXM field '{name}' not supported")]
+    LearnFieldWithoutHeader {
+        /// The whole learn argument.
+        spec: String,
+        /// The field name.
+        name: String,
+    },
+    /// `output(port=P,max_len=N)` to a reserved port other than `IN_PORT` / `LOCAL`.
+    #[error("output to unsupported truncate port: {0}")]
+    TruncatePort(crate::types::PortNo),
     /// A learn match or load whose sides differ in width. ovs-ofctl prints each side's text
     /// next to the *other* side's width; so does this message, for identical output.
     #[error("{dst}={src}: bit widths of {dst} ({src_bits}) and {src} ({dst_bits}) differ")]

@@ -210,7 +210,15 @@ fn parse_output(value: &str) -> Result<Action, E> {
         let mut max_len = None;
         for (k, v) in KeyValues::new(value) {
             match k {
-                "port" => port = Some(parse_port(v)?),
+                "port" => {
+                    let p = parse_port(v)?;
+                    // Truncation works on physical ports and the two reserved ports that
+                    // stand for one.
+                    if p.0 >= PortNo::MAX.0 && p != PortNo::IN_PORT && p != PortNo::LOCAL {
+                        return Err(E::TruncatePort(p));
+                    }
+                    port = Some(p);
+                }
                 "max_len" => {
                     let n = parse_u32(v)?;
                     if n < 14 {
@@ -654,16 +662,50 @@ fn parse_sample(value: &str) -> Result<Sample, E> {
 }
 
 fn parse_encap(value: &str) -> Result<Encap, E> {
-    match value.trim() {
-        "ethernet" => Ok(Encap::Ethernet),
-        "mpls" => Ok(Encap::Mpls),
-        "mpls_l2" => Ok(Encap::MplsL2),
-        "nsh" => Ok(Encap::Nsh {
-            md_type: 1,
-            tlvs: Vec::new(),
-        }),
-        _ => Err(E::EncapUnsupported),
+    let mut pairs = KeyValues::new(value);
+    let encap = match pairs.next() {
+        Some(("ethernet", "")) => Encap::Ethernet,
+        Some(("mpls", "")) => Encap::Mpls,
+        Some(("nsh", props)) => parse_nsh_props(props)?,
+        _ => return Err(E::EncapUnsupported),
+    };
+    if pairs.next().is_some() {
+        return Err(E::EncapUnsupported);
     }
+    Ok(encap)
+}
+
+/// `md_type=N,tlv(class,type,0xvalue),...` (empty for a bare `nsh`).
+fn parse_nsh_props(props: &str) -> Result<Encap, E> {
+    let mut md_type = None;
+    let mut tlvs = Vec::new();
+    for (k, v) in KeyValues::new(props) {
+        match k {
+            "md_type" => md_type = Some(parse_u8(v, "md_type")?),
+            "tlv" => {
+                let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+                let [class, ty, value] = parts.as_slice() else {
+                    return Err(E::UnknownArgument {
+                        action: "encap",
+                        token: v.to_string(),
+                    });
+                };
+                let hex = value.strip_prefix("0x").unwrap_or(value);
+                let bytes = parse_hex_bytes(hex)?;
+                tlvs.push((parse_u16(class, "class")?, parse_u8(ty, "type")?, bytes));
+            }
+            _ => {
+                return Err(E::UnknownArgument {
+                    action: "encap",
+                    token: k.to_string(),
+                });
+            }
+        }
+    }
+    if md_type.is_none() && !tlvs.is_empty() {
+        md_type = Some(1);
+    }
+    Ok(Encap::Nsh { md_type, tlvs })
 }
 
 fn parse_decap(value: &str) -> Result<Action, E> {
@@ -763,15 +805,21 @@ fn parse_learn(value: &str) -> Result<Learn, E> {
             "output" => l.specs.push(LearnSpec::Output {
                 src: parse_subfield(v)?,
             }),
-            _ => l.specs.push(parse_learn_match(k, v)?),
+            _ => l.specs.push(parse_learn_match(value, k, v)?),
         }
     }
     Ok(l)
 }
 
 /// A learn match spec: `field=value`, `dst[bits]=src[bits]`, `dst[bits]=value`, `dst[bits]`.
-fn parse_learn_match(k: &str, v: &str) -> Result<LearnSpec, E> {
+fn parse_learn_match(whole: &str, k: &str, v: &str) -> Result<LearnSpec, E> {
     if let (false, Some(field)) = (k.contains('['), Field::from_name(k)) {
+        if field.info().nxm_name.is_none() {
+            return Err(E::LearnFieldWithoutHeader {
+                spec: whole.to_string(),
+                name: k.to_string(),
+            });
+        }
         if v.is_empty() {
             return Err(E::LearnMissingValue(k.to_string()));
         }
@@ -789,13 +837,8 @@ fn parse_learn_match(k: &str, v: &str) -> Result<LearnSpec, E> {
         });
     }
     if !k.contains('[') && Field::from_nxm_name(k).is_none() {
-        let spec = if v.is_empty() {
-            k.to_string()
-        } else {
-            format!("{k}={v}")
-        };
         return Err(E::LearnUnknownKeyword {
-            spec,
+            spec: whole.to_string(),
             name: k.to_string(),
         });
     }

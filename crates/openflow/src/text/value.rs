@@ -101,7 +101,23 @@ pub(crate) fn parse_field_value(field: Field, s: &str) -> Result<(u128, u128), E
     let full = low_mask(field_width(field));
     let (value, mask) = scratch.get(field);
     let mask = if s.contains('/') { mask & full } else { full };
-    Ok((value & mask, mask))
+    // The match parser keeps only bits under the mask; a write keeps the value as written
+    // (within the field's width), because ovs-ofctl does.
+    let value = if s.contains('/') {
+        written_value(field, s).unwrap_or(value) & full
+    } else {
+        value & full
+    };
+    Ok((value, mask))
+}
+
+/// The value part of `value/mask` read without its mask, through the same parser.
+fn written_value(field: Field, s: &str) -> Option<u128> {
+    let (v, _) = s.split_once('/')?;
+    let mut scratch = Match::CATCHALL;
+    let mut usable = Protocols::ANY;
+    parse_match_field(&mut scratch, field.name(), Some(v), &mut usable).ok()?;
+    Some(scratch.get(field).0)
 }
 
 /// Appends `value` (and `/mask` unless the mask is all-ones) in the field's format, as
