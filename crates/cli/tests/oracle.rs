@@ -170,6 +170,7 @@ fn parse_flows_matches_ovs_ofctl_on_whole_files() {
         "neutron.txt",
         "mixed.txt",
         "tables.txt",
+        "file_syntax.txt",
         "file_errors.txt",
     ] {
         let path = corpus_dir().join(file);
