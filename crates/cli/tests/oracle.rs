@@ -22,12 +22,13 @@ const VERSIONS: [Option<&str>; 6] = [
 ];
 
 /// Corpus files whose every line is compared with `parse-flow` under every version.
-const FLOW_CORPORA: [&str; 5] = [
+const FLOW_CORPORA: [&str; 6] = [
     "seed.txt",
     "neutron.txt",
     "actions.txt",
     "flow_mods.txt",
     "combos.txt",
+    "matches.txt",
 ];
 
 fn corpus_dir() -> PathBuf {

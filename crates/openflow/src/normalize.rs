@@ -22,6 +22,9 @@ use fvs_flow::{Field, Match};
 pub fn normalize_flow_mod(fm: &FlowMod, protocol: Protocol) -> FlowMod {
     let mut out = fm.clone();
     out.actions = normalize_for(&fm.actions, &fm.r#match, protocol);
+    if protocol.version() >= 3 {
+        out.r#match = oxm_vlan(&fm.r#match);
+    }
     if !protocol.has_table_id() {
         out.table = None;
     }
@@ -35,6 +38,26 @@ pub fn normalize_flow_mod(fm: &FlowMod, protocol: Protocol) -> FlowMod {
         out.flags.no_packet_counts = false;
         out.flags.no_byte_counts = false;
     }
+    out
+}
+
+/// OXM has no `vlan_tci`: it carries `vlan_vid` (12 bits plus the "present" bit) and
+/// `vlan_pcp`, and `vlan_pcp` only for a flow that matches a present tag. A TCI match comes
+/// back with the priority bits dropped unless the tag is matched as present.
+fn oxm_vlan(m: &Match) -> Match {
+    const CFI: u128 = 0x1000;
+    const VID_AND_CFI: u128 = 0x1fff;
+    const PCP: u128 = 0xe000;
+    let (value, mask) = m.get(Field::VlanTci);
+    let mut new_mask = mask & VID_AND_CFI;
+    if mask & CFI != 0 && value & CFI != 0 {
+        new_mask |= mask & PCP;
+    }
+    if new_mask == mask {
+        return *m;
+    }
+    let mut out = *m;
+    out.set_masked(Field::VlanTci, value & new_mask, new_mask);
     out
 }
 
