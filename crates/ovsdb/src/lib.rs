@@ -14,6 +14,8 @@
 //! - [`db`]: the in-memory database and the [`ChangeSet`] a transaction yields.
 //! - [`transact`]: RFC 7047 transactions, with [`condition`]s and [`mutation`]s, referential
 //!   integrity, garbage collection and the commit checks.
+//! - [`monitor`]: monitors of all three dialects (`update`, `update2`, `update3`), computed
+//!   from the same change sets.
 //! - [`log`]: the standalone database file format of Open vSwitch (records with a SHA-1
 //!   header), written and read over bytes, and replayed into a [`Database`].
 //!
@@ -34,6 +36,7 @@ pub mod datum;
 pub mod db;
 pub mod error;
 pub mod log;
+pub mod monitor;
 pub mod mutation;
 pub mod schema;
 pub mod transact;
@@ -42,5 +45,6 @@ pub use atom::{Atom, AtomicType, BaseType, Constraint, RefType};
 pub use datum::{ColumnType, Datum, MaxSize};
 pub use db::{ChangeSet, Database, Row, RowChange};
 pub use error::{Error, ErrorKind};
+pub use monitor::{Dialect, Monitor};
 pub use schema::{ColumnSchema, DatabaseSchema, TableSchema};
 pub use transact::{Context, Outcome, transact};
