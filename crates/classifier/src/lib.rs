@@ -77,7 +77,9 @@ pub const DEFAULT_PREFIX_FIELDS: [Field; 4] = [
     Field::Ipv6Dst,
 ];
 
-/// A stable handle on a rule: valid until the rule is removed, and never valid again after.
+/// A stable handle on a rule: valid until the rule is removed, and not valid after that
+/// (a slot's generation count would have to wrap, after 2³² reuses of that one slot, for an
+/// old handle to reach a new rule). Its ordering means nothing beyond being total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RuleId {
     /// Slot in the classifier's rule slab.
@@ -108,8 +110,8 @@ pub struct Classifier<T> {
     next_seq: u64,
     /// Fields whose prefix matches get prefix sets, for narrower un-wildcarding.
     prefix_fields: Vec<Loc>,
-    /// Seed of the subtables' hash chains, random per classifier so that rule sets cannot
-    /// be chosen to collide everywhere.
+    /// Seed of the subtables' key hashes, random per classifier so that a rule set cannot be
+    /// chosen in advance to make every key collide.
     seed: u64,
 }
 
