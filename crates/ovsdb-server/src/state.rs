@@ -1,0 +1,558 @@
+//! The server's state and the JSON-RPC methods, independent of how bytes travel.
+//!
+//! [`State`] holds the databases, the connected clients (each as a queue of outgoing
+//! messages), their monitors, the locks and the `wait`s still blocked. Every incoming message
+//! is handled under one lock on the whole state: requests are handled one at a time, in
+//! arrival order, which is what makes a commit's order, its log record and its notifications
+//! agree. A committed transaction is written and synced, then applied, then its monitors'
+//! notifications are queued, and only then its reply, so a client sees the change before
+//! the acknowledgement (as with `ovsdb-server`).
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::mpsc::Sender;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use fvs_ovsdb::monitor::{Dialect, Monitor, notification_params};
+use fvs_ovsdb::{ChangeSet, Context, Database, Error, ErrorKind, Outcome, transact};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::server_db;
+use crate::storage::Storage;
+
+/// Identifies one client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// The message was not JSON-RPC: the connection must be closed.
+#[derive(Debug, thiserror::Error)]
+#[error("bad JSON-RPC message: {0}")]
+pub struct BadMessage(pub String);
+
+/// Fresh random UUIDs. Row UUIDs only need to be unique and unpredictable enough not to
+/// collide across restarts; SipHash under the standard library's randomly keyed
+/// [`RandomState`], over a counter, gives that without a dependency on an entropy crate.
+#[derive(Debug)]
+pub struct UuidGen {
+    keys: RandomState,
+    counter: u64,
+}
+
+impl UuidGen {
+    /// A generator keyed afresh.
+    pub fn new() -> Self {
+        Self {
+            keys: RandomState::new(),
+            counter: 0,
+        }
+    }
+
+    /// The next UUID (version 4).
+    pub fn next_uuid(&mut self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        for (half, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut h = self.keys.build_hasher();
+            h.write_u64(self.counter);
+            h.write_usize(half);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+        self.counter = self.counter.wrapping_add(1);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+}
+
+impl Default for UuidGen {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A served database and, unless it lives only in memory (`_Server`), its file.
+#[derive(Debug)]
+pub struct ServedDb {
+    /// The data.
+    pub db: Database,
+    /// Where commits go before they are acknowledged.
+    pub storage: Option<Storage>,
+}
+
+#[derive(Debug)]
+struct MonitorEntry {
+    db: String,
+    id: Value,
+    monitor: Monitor,
+}
+
+#[derive(Debug)]
+struct Client {
+    out: Sender<Vec<u8>>,
+    /// By the monitor id's JSON text.
+    monitors: BTreeMap<String, MonitorEntry>,
+}
+
+/// A transaction whose `wait` is not satisfied yet.
+#[derive(Debug)]
+struct Pending {
+    conn: ConnId,
+    id: Value,
+    params: Value,
+    received_ms: u64,
+}
+
+/// Everything the server knows.
+#[derive(Debug)]
+pub struct State {
+    dbs: BTreeMap<String, ServedDb>,
+    clients: BTreeMap<ConnId, Client>,
+    /// Per lock, the clients that want it; the first holds it.
+    locks: BTreeMap<String, VecDeque<ConnId>>,
+    pending: Vec<Pending>,
+    uuids: UuidGen,
+    started: Instant,
+    server_id: Uuid,
+    next_conn: u64,
+}
+
+impl State {
+    /// A server for `db` (with its file), plus `_Server`.
+    pub fn new(db: ServedDb) -> Self {
+        let mut uuids = UuidGen::new();
+        let server = server_db::build(&[db.db.schema()], &mut || uuids.next_uuid());
+        let mut dbs = BTreeMap::new();
+        dbs.insert(db.db.schema().name.clone(), db);
+        dbs.insert(
+            server_db::NAME.to_owned(),
+            ServedDb {
+                db: server,
+                storage: None,
+            },
+        );
+        let server_id = uuids.next_uuid();
+        Self {
+            dbs,
+            clients: BTreeMap::new(),
+            locks: BTreeMap::new(),
+            pending: Vec::new(),
+            uuids,
+            started: Instant::now(),
+            server_id,
+            next_conn: 0,
+        }
+    }
+
+    /// A database by name (for tests and embedding).
+    pub fn database(&self, name: &str) -> Option<&Database> {
+        self.dbs.get(name).map(|d| &d.db)
+    }
+
+    /// Registers a new client whose outgoing messages go to `out`.
+    pub fn connect(&mut self, out: Sender<Vec<u8>>) -> ConnId {
+        self.next_conn += 1;
+        let id = ConnId(self.next_conn);
+        self.clients.insert(
+            id,
+            Client {
+                out,
+                monitors: BTreeMap::new(),
+            },
+        );
+        id
+    }
+
+    /// Forgets a client: its monitors, its blocked transactions, and its locks (which pass
+    /// to the next client waiting).
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.clients.remove(&conn);
+        self.pending.retain(|p| p.conn != conn);
+        let names: Vec<String> = self.locks.keys().cloned().collect();
+        for name in names {
+            self.leave_lock(conn, &name);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn send(&self, conn: ConnId, msg: &Value) {
+        if let Some(c) = self.clients.get(&conn) {
+            // A client whose writer has gone is being disconnected; nothing to tell it.
+            let _ = c.out.send(msg.to_string().into_bytes());
+        }
+    }
+
+    fn reply(&self, conn: ConnId, id: &Value, result: Value) {
+        self.send(conn, &json!({"id": id, "result": result, "error": null}));
+    }
+
+    fn reply_error(&self, conn: ConnId, id: &Value, error: Value) {
+        self.send(conn, &json!({"id": id, "error": error}));
+    }
+
+    fn notify(&self, conn: ConnId, method: &str, params: Value) {
+        self.send(
+            conn,
+            &json!({"id": null, "method": method, "params": params}),
+        );
+    }
+
+    /// Handles one message from `conn`. An error means the message was not JSON-RPC and the
+    /// connection is to be closed.
+    pub fn handle(&mut self, conn: ConnId, msg: Value) -> Result<(), BadMessage> {
+        let Value::Object(obj) = msg else {
+            return Err(BadMessage("message is not an object".into()));
+        };
+        let Some(method) = obj.get("method") else {
+            // A reply from the client (to an echo we never send): nothing to do, but it
+            // must look like one.
+            return if obj.contains_key("result") || obj.contains_key("error") {
+                Ok(())
+            } else {
+                Err(BadMessage("message has no method, result or error".into()))
+            };
+        };
+        let Some(method) = method.as_str() else {
+            return Err(BadMessage("method is not a string".into()));
+        };
+        let params = match obj.get("params") {
+            Some(p @ Value::Array(_)) => p.clone(),
+            _ => return Err(BadMessage(format!("{method}: params must be an array"))),
+        };
+        let id = obj.get("id").cloned().unwrap_or(Value::Null);
+        if id.is_null() {
+            // Notifications: only `cancel` means something from a client.
+            if method == "cancel" {
+                self.cancel(conn, &params);
+            }
+            return Ok(());
+        }
+        match self.call(conn, method, &id, &params) {
+            Ok(Some(result)) => self.reply(conn, &id, result),
+            Ok(None) => {}
+            Err(e) => self.reply_error(conn, &id, e),
+        }
+        Ok(())
+    }
+
+    /// Runs a request; `Ok(None)` when the reply is sent later (a blocked transaction) or
+    /// was sent already.
+    fn call(
+        &mut self,
+        conn: ConnId,
+        method: &str,
+        id: &Value,
+        params: &Value,
+    ) -> Result<Option<Value>, Value> {
+        let args = params.as_array().map(Vec::as_slice).unwrap_or_default();
+        match method {
+            "list_dbs" => Ok(Some(json!(self.dbs.keys().collect::<Vec<_>>()))),
+            "get_schema" => {
+                let db = self.db_arg(args.first())?;
+                Ok(Some(db.db.schema().to_json()))
+            }
+            "transact" => {
+                let received_ms = self.now_ms();
+                self.run_transaction(Pending {
+                    conn,
+                    id: id.clone(),
+                    params: params.clone(),
+                    received_ms,
+                });
+                self.retry_pending();
+                Ok(None)
+            }
+            "cancel" => {
+                self.cancel(conn, params);
+                Ok(Some(json!({})))
+            }
+            "monitor" => self.monitor(conn, Dialect::Monitor, args).map(Some),
+            "monitor_cond" => self.monitor(conn, Dialect::Cond, args).map(Some),
+            "monitor_cond_since" => self.monitor(conn, Dialect::CondSince, args).map(Some),
+            "monitor_cond_change" => self.monitor_cond_change(conn, id, args).map(|()| None),
+            "monitor_cancel" => {
+                let key = args.first().map(Value::to_string).unwrap_or_default();
+                let removed = self
+                    .clients
+                    .get_mut(&conn)
+                    .and_then(|c| c.monitors.remove(&key));
+                match removed {
+                    Some(_) => Ok(Some(json!({}))),
+                    None => Err(error(ErrorKind::SyntaxError, "unknown monitor")),
+                }
+            }
+            "lock" | "steal" | "unlock" => {
+                let Some(Value::String(name)) = args.first() else {
+                    return Err(error(ErrorKind::SyntaxError, "lock name expected"));
+                };
+                Ok(Some(self.lock(conn, method, name)))
+            }
+            "echo" => Ok(Some(params.clone())),
+            "set_db_change_aware" => Ok(Some(json!({}))),
+            "get_server_id" => Ok(Some(json!(self.server_id.hyphenated().to_string()))),
+            _ => Err(json!("unknown method")),
+        }
+    }
+
+    fn db_arg(&self, name: Option<&Value>) -> Result<&ServedDb, Value> {
+        let name = name.and_then(Value::as_str).unwrap_or_default();
+        self.dbs
+            .get(name)
+            .ok_or_else(|| error(ErrorKind::UnknownDatabase, name))
+    }
+
+    /// Runs (or re-runs) a transaction: replies, or keeps it pending when a `wait` blocks.
+    /// Returns whether it committed changes.
+    fn run_transaction(&mut self, p: Pending) -> bool {
+        let db_name = p
+            .params
+            .get(0)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(served) = self.dbs.get(&db_name) else {
+            self.reply_error(p.conn, &p.id, error(ErrorKind::UnknownDatabase, &db_name));
+            return false;
+        };
+        let held: BTreeSet<String> = self
+            .locks
+            .iter()
+            .filter(|(_, q)| q.front() == Some(&p.conn))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let now_ms = self.now_ms();
+        let uuids = &mut self.uuids;
+        let mut fresh = || uuids.next_uuid();
+        let mut ctx = Context {
+            now_ms,
+            received_ms: p.received_ms,
+            locks: &held,
+            new_uuid: &mut fresh,
+        };
+        let outcome = transact(&served.db, &p.params, &mut ctx);
+        match outcome {
+            Err(e) => {
+                self.reply_error(p.conn, &p.id, e.to_json());
+                false
+            }
+            Ok(Outcome::Blocked { .. }) => {
+                self.pending.push(p);
+                false
+            }
+            Ok(Outcome::Done { reply, changes }) => {
+                if changes.is_empty() {
+                    self.reply(p.conn, &p.id, reply);
+                    return false;
+                }
+                match self.commit(&db_name, &changes) {
+                    Ok(()) => {
+                        self.reply(p.conn, &p.id, reply);
+                        true
+                    }
+                    Err(e) => {
+                        // Nothing was applied: the reply says the whole transaction failed.
+                        let mut results = reply.as_array().cloned().unwrap_or_default();
+                        results.push(e.to_json());
+                        self.reply(p.conn, &p.id, Value::Array(results));
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes `changes` durable, applies them, and queues every monitor's notification.
+    fn commit(&mut self, db_name: &str, changes: &ChangeSet) -> Result<(), Error> {
+        let Some(served) = self.dbs.get_mut(db_name) else {
+            return Err(Error::new(ErrorKind::UnknownDatabase, db_name));
+        };
+        match &mut served.storage {
+            Some(storage) => {
+                let date_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                storage
+                    .commit(served.db.schema(), changes, date_ms)
+                    .map_err(|e| Error::new(ErrorKind::IoError, e.to_string()))?;
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::ConstraintViolation,
+                    format!("database {db_name} is read-only"),
+                ));
+            }
+        }
+        served.db.apply(changes);
+        let schema = served.db.schema().clone();
+        for (conn, client) in &self.clients {
+            for m in client.monitors.values().filter(|m| m.db == db_name) {
+                if let Some(updates) = m.monitor.update(&schema, changes) {
+                    let dialect = m.monitor.dialect();
+                    let params = notification_params(dialect, &m.id, Uuid::nil(), updates);
+                    self.notify(*conn, dialect.notification(), params);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-runs blocked transactions until none commits: each commit may unblock others.
+    /// Also called periodically, so that waits time out.
+    pub fn retry_pending(&mut self) {
+        loop {
+            let mut committed = false;
+            for p in std::mem::take(&mut self.pending) {
+                committed |= self.run_transaction(p);
+            }
+            if !committed {
+                return;
+            }
+        }
+    }
+
+    /// `cancel`: the blocked transaction with that id gets a `canceled` error.
+    fn cancel(&mut self, conn: ConnId, params: &Value) {
+        let Some(target) = params.get(0) else { return };
+        if let Some(i) = self
+            .pending
+            .iter()
+            .position(|p| p.conn == conn && p.id == *target)
+        {
+            let p = self.pending.remove(i);
+            self.reply_error(conn, &p.id, json!("canceled"));
+        }
+    }
+
+    fn monitor(&mut self, conn: ConnId, dialect: Dialect, args: &[Value]) -> Result<Value, Value> {
+        let (db_name, id, requests) = match args {
+            [Value::String(db), id, requests, ..] => (db.clone(), id.clone(), requests),
+            _ => {
+                return Err(error(
+                    ErrorKind::SyntaxError,
+                    "monitor params must be [db, id, requests]",
+                ));
+            }
+        };
+        let db = &self.db_arg(Some(&json!(db_name)))?.db;
+        let monitor =
+            Monitor::from_json(db.schema(), dialect, requests).map_err(|e| e.to_json())?;
+        let initial = monitor.initial(db);
+        let key = id.to_string();
+        let client = self
+            .clients
+            .get_mut(&conn)
+            .ok_or_else(|| error(ErrorKind::SyntaxError, "not connected"))?;
+        if client.monitors.contains_key(&key) {
+            return Err(error(ErrorKind::SyntaxError, "duplicate monitor ID"));
+        }
+        client.monitors.insert(
+            key,
+            MonitorEntry {
+                db: db_name,
+                id,
+                monitor,
+            },
+        );
+        Ok(match dialect {
+            // No history is kept: the client gets everything, and the transaction id of a
+            // standalone database without history, as `ovsdb-server` reports it.
+            Dialect::CondSince => json!([false, Uuid::nil().hyphenated().to_string(), initial]),
+            _ => initial,
+        })
+    }
+
+    fn monitor_cond_change(
+        &mut self,
+        conn: ConnId,
+        id: &Value,
+        args: &[Value],
+    ) -> Result<(), Value> {
+        let [old, new, requests, ..] = args else {
+            return Err(error(
+                ErrorKind::SyntaxError,
+                "monitor_cond_change params must be [id, new-id, requests]",
+            ));
+        };
+        let client = self
+            .clients
+            .get_mut(&conn)
+            .ok_or_else(|| error(ErrorKind::SyntaxError, "not connected"))?;
+        let mut entry = client
+            .monitors
+            .remove(&old.to_string())
+            .ok_or_else(|| error(ErrorKind::SyntaxError, "unknown monitor"))?;
+        if old != new && client.monitors.contains_key(&new.to_string()) {
+            client.monitors.insert(old.to_string(), entry);
+            return Err(error(ErrorKind::SyntaxError, "duplicate monitor ID"));
+        }
+        let Some(served) = self.dbs.get(&entry.db) else {
+            return Err(error(ErrorKind::UnknownDatabase, &entry.db));
+        };
+        let result = entry.monitor.change_conditions(&served.db, requests);
+        entry.id = new.clone();
+        let dialect = entry.monitor.dialect();
+        if let Some(client) = self.clients.get_mut(&conn) {
+            client.monitors.insert(new.to_string(), entry);
+        }
+        let updates = result.map_err(|e| e.to_json())?;
+        if updates.as_object().is_some_and(|o| !o.is_empty()) {
+            let params = notification_params(dialect, new, Uuid::nil(), updates);
+            self.notify(conn, dialect.notification(), params);
+        }
+        self.reply(conn, id, json!({}));
+        Ok(())
+    }
+
+    /// `lock`, `steal` and `unlock` (RFC 7047 §4.1.8–4.1.10).
+    fn lock(&mut self, conn: ConnId, method: &str, name: &str) -> Value {
+        match method {
+            "lock" => {
+                let queue = self.locks.entry(name.to_owned()).or_default();
+                if !queue.contains(&conn) {
+                    queue.push_back(conn);
+                }
+                json!({"locked": queue.front() == Some(&conn)})
+            }
+            "steal" => {
+                let queue = self.locks.entry(name.to_owned()).or_default();
+                let previous = queue.front().copied().filter(|o| *o != conn);
+                queue.retain(|c| *c != conn);
+                queue.push_front(conn);
+                if let Some(victim) = previous {
+                    // The victim no longer waits for the lock: it must ask again.
+                    if let Some(q) = self.locks.get_mut(name) {
+                        q.retain(|c| *c != victim);
+                    }
+                    self.notify(victim, "stolen", json!([name]));
+                }
+                json!({"locked": true})
+            }
+            _ => {
+                self.leave_lock(conn, name);
+                json!({})
+            }
+        }
+    }
+
+    /// Removes `conn` from a lock's queue; a new holder is told with `locked`.
+    fn leave_lock(&mut self, conn: ConnId, name: &str) {
+        let Some(queue) = self.locks.get_mut(name) else {
+            return;
+        };
+        let was_holder = queue.front() == Some(&conn);
+        queue.retain(|c| *c != conn);
+        let next = queue.front().copied();
+        if queue.is_empty() {
+            self.locks.remove(name);
+        }
+        if was_holder && let Some(next) = next {
+            self.notify(next, "locked", json!([name]));
+        }
+    }
+}
+
+/// An error object for a JSON-RPC `error` member.
+fn error(kind: ErrorKind, details: &str) -> Value {
+    Error::new(kind, details).to_json()
+}
