@@ -218,6 +218,69 @@ pub enum Action {
     GotoTable(TableId),
 }
 
+impl Action {
+    /// The action's name as ovs-ofctl's messages give it (`set_field` for `load` too,
+    /// `strip_vlan` for `pop_vlan`, `output` for every plain output).
+    pub fn ovs_name(&self) -> &'static str {
+        match self {
+            Self::Output(_) => "output",
+            Self::OutputTrunc { .. } => "output_trunc",
+            Self::OutputReg { .. } => "output_reg",
+            Self::Controller(_) => "controller",
+            Self::Enqueue { .. } => "enqueue",
+            Self::Group(_) => "group",
+            Self::Bundle(_) => "bundle",
+            Self::Resubmit(_) => "resubmit",
+            Self::Clone(_) => "clone",
+            Self::Exit => "exit",
+            Self::Conjunction { .. } => "conjunction",
+            Self::CheckPktLarger { .. } => "check_pkt_larger",
+            Self::SetVlanVid { .. } => "set_vlan_vid",
+            Self::SetVlanPcp { .. } => "set_vlan_pcp",
+            Self::PopVlan(_) => "strip_vlan",
+            Self::PushVlan(_) => "push_vlan",
+            Self::PushMpls(_) => "push_mpls",
+            Self::PopMpls(_) => "pop_mpls",
+            Self::SetMplsLabel(_) => "set_mpls_label",
+            Self::SetMplsTc(_) => "set_mpls_tc",
+            Self::SetMplsTtl(_) => "set_mpls_ttl",
+            Self::DecMplsTtl => "dec_mpls_ttl",
+            Self::SetEthSrc(_) => "mod_dl_src",
+            Self::SetEthDst(_) => "mod_dl_dst",
+            Self::SetIpv4Src(_) => "mod_nw_src",
+            Self::SetIpv4Dst(_) => "mod_nw_dst",
+            Self::SetIpTos(_) => "mod_nw_tos",
+            Self::SetIpEcn(_) => "mod_nw_ecn",
+            Self::SetIpTtl(_) => "mod_nw_ttl",
+            Self::SetL4SrcPort(_) => "mod_tp_src",
+            Self::SetL4DstPort(_) => "mod_tp_dst",
+            Self::DecTtl { .. } => "dec_ttl",
+            Self::SetField(_) => "set_field",
+            Self::Move { .. } => "move",
+            Self::SetTunnel { .. } => "set_tunnel",
+            Self::SetQueue(_) => "set_queue",
+            Self::PopQueue => "pop_queue",
+            Self::StackPush(_) => "push",
+            Self::StackPop(_) => "pop",
+            Self::Multipath(_) => "multipath",
+            Self::Encap(_) => "encap",
+            Self::Decap { .. } => "decap",
+            Self::Learn(_) => "learn",
+            Self::FinTimeout { .. } => "fin_timeout",
+            Self::Note(_) => "note",
+            Self::Sample(_) => "sample",
+            Self::Ct(_) => "ct",
+            Self::Nat(_) => "nat",
+            Self::CtClear => "ct_clear",
+            Self::Meter(_) => "meter",
+            Self::ClearActions => "clear_actions",
+            Self::WriteActions(_) => "write_actions",
+            Self::WriteMetadata { .. } => "write_metadata",
+            Self::GotoTable(_) => "goto_table",
+        }
+    }
+}
+
 /// Plain output: `output:3`, `NORMAL`, `CONTROLLER:128`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Output {

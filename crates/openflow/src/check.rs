@@ -279,7 +279,12 @@ fn check_one(
             }
         }
         Action::Output(o) => output_port_ok(o.port)?,
-        Action::Enqueue { port, .. } => output_port_ok(*port)?,
+        Action::Enqueue { port, .. } => {
+            // Queues belong to real ports; of the reserved ports only those standing for one.
+            if port.0 >= PortNo::MAX.0 && *port != PortNo::IN_PORT && *port != PortNo::LOCAL {
+                return Err(CheckError::BadOutPort);
+            }
+        }
         Action::OutputReg { src, .. } | Action::StackPush(src) => {
             require(prereqs_ok(src, m, view))?
         }

@@ -79,6 +79,31 @@ pub enum ActionParseError {
         /// The unknown name.
         name: String,
     },
+    /// `learn(table=255)`.
+    #[error("{0}: table id 255 not valid for `learn' action")]
+    LearnTable(String),
+    /// `nat` outside `ct(...)`.
+    #[error("Cannot have NAT action outside of \"ct\" action")]
+    NatOutsideCt,
+    /// An instruction inside a nested action list.
+    #[error("{0} instruction not allowed here")]
+    InstructionNotAllowed(&'static str),
+    /// An action a nested list does not accept.
+    #[error("{outer} action doesn't support nested action {name}")]
+    NestedAction {
+        /// The enclosing action.
+        outer: &'static str,
+        /// The nested action.
+        name: &'static str,
+    },
+    /// `ct(exec(...))` writing a field other than `ct_mark` / `ct_label`.
+    #[error("ct action doesn't support nested modification of {0}")]
+    CtNestedModification(&'static str),
+    /// `conjunction` together with actions other than `note`.
+    #[error(
+        "\"conjunction\" actions may be used along with \"note\" but not any other kind of action (such as the \"{0}\" action used here)"
+    )]
+    ConjunctionWithOthers(&'static str),
     /// A learn immediate match on a field with no NXM/OXM header (`dl_vlan`).
     #[error("{spec}: experimenter OXM field '{name}' not supported")]
     LearnFieldWithoutHeader {

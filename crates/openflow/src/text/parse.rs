@@ -25,6 +25,35 @@ use fvs_flow::{Field, Protocols};
 
 /// Parses an action list. `"drop"` and `""` are the empty list.
 pub fn parse_actions(s: &str, protocols: &mut Protocols) -> Result<Vec<Action>, E> {
+    parse_list(s, Nesting::Top, protocols)
+}
+
+/// Where an action list sits; nested lists accept less than the top level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Nesting {
+    /// The flow's own list (apply-actions and instructions).
+    Top,
+    /// Inside `clone(...)`.
+    Clone,
+    /// Inside `write_actions(...)`.
+    WriteActions,
+    /// Inside `ct(exec(...))`.
+    CtExec,
+}
+
+impl Nesting {
+    /// The enclosing action's name, as error messages give it.
+    fn outer_name(self) -> &'static str {
+        match self {
+            Self::Top => "apply_actions",
+            Self::Clone => "clone",
+            Self::WriteActions => "write_actions",
+            Self::CtExec => "ct",
+        }
+    }
+}
+
+fn parse_list(s: &str, nesting: Nesting, protocols: &mut Protocols) -> Result<Vec<Action>, E> {
     let mut out = Vec::new();
     let mut saw_drop = false;
     let mut pairs = KeyValues::new(s);
@@ -39,17 +68,85 @@ pub fn parse_actions(s: &str, protocols: &mut Protocols) -> Result<Vec<Action>, 
             out.push(parse_check_pkt_larger(value, dst)?);
             continue;
         }
-        out.push(parse_one(key, value, protocols)?);
+        let action = parse_one(key, value, nesting, protocols)?;
+        check_nested(&action, nesting)?;
+        out.push(action);
     }
     if saw_drop && !out.is_empty() {
         return Err(E::DropNotAlone);
     }
-    check_instruction_order(&out)?;
+    if nesting == Nesting::Top {
+        check_instruction_order(&out)?;
+    }
+    check_conjunctions(&out)?;
     Ok(out)
 }
 
+/// What a nested list may not contain: instructions anywhere, `meter` in `clone` and
+/// `write_actions`, and anything but writes to `ct_mark`/`ct_label` (and `nat`) in `ct`.
+fn check_nested(a: &Action, nesting: Nesting) -> Result<(), E> {
+    if nesting == Nesting::Top {
+        return Ok(());
+    }
+    if matches!(
+        a,
+        Action::ClearActions
+            | Action::WriteActions(_)
+            | Action::WriteMetadata { .. }
+            | Action::GotoTable(_)
+    ) {
+        return Err(E::InstructionNotAllowed(a.ovs_name()));
+    }
+    let nested = || E::NestedAction {
+        outer: nesting.outer_name(),
+        name: a.ovs_name(),
+    };
+    match nesting {
+        Nesting::Top => Ok(()),
+        Nesting::Clone | Nesting::WriteActions => match a {
+            Action::Meter(_) => Err(nested()),
+            _ => Ok(()),
+        },
+        Nesting::CtExec => {
+            let ct_field = |f: Field| matches!(f, Field::CtMark | Field::CtLabel);
+            match a {
+                Action::SetField(sf) if !ct_field(sf.field) => {
+                    Err(E::CtNestedModification(sf.field.name()))
+                }
+                Action::Move { dst, .. } if !ct_field(dst.field) => {
+                    Err(E::CtNestedModification(dst.field.name()))
+                }
+                Action::SetField(_) | Action::Move { .. } | Action::Nat(_) => Ok(()),
+                _ => Err(nested()),
+            }
+        }
+    }
+}
+
+/// A flow with `conjunction` actions may otherwise only carry notes.
+fn check_conjunctions(actions: &[Action]) -> Result<(), E> {
+    if !actions
+        .iter()
+        .any(|a| matches!(a, Action::Conjunction { .. }))
+    {
+        return Ok(());
+    }
+    match actions
+        .iter()
+        .find(|a| !matches!(a, Action::Conjunction { .. } | Action::Note(_)))
+    {
+        Some(other) => Err(E::ConjunctionWithOthers(other.ovs_name())),
+        None => Ok(()),
+    }
+}
+
 /// Parses one `key[:=(]value` action.
-fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action, E> {
+fn parse_one(
+    key: &str,
+    value: &str,
+    nesting: Nesting,
+    protocols: &mut Protocols,
+) -> Result<Action, E> {
     let name = key.to_ascii_lowercase();
     let action = match name.as_str() {
         "output" => parse_output(value)?,
@@ -59,7 +156,7 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
         "group" => Action::Group(GroupId(parse_u32(value)?)),
         "bundle" => Action::Bundle(parse_bundle(value, false)?),
         "bundle_load" => Action::Bundle(parse_bundle(value, true)?),
-        "clone" => Action::Clone(parse_actions(value, protocols)?),
+        "clone" => Action::Clone(parse_list(value, Nesting::Clone, protocols)?),
         "exit" => Action::Exit,
         "conjunction" => parse_conjunction(value)?,
         "mod_vlan_vid" | "set_vlan_vid" => Action::SetVlanVid {
@@ -143,14 +240,17 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
         "note" => Action::Note(parse_note(value)?),
         "sample" => Action::Sample(parse_sample(value)?),
         "ct" => Action::Ct(Box::new(parse_ct(value, protocols)?)),
-        "nat" => Action::Nat(parse_nat(value)?),
+        "nat" if nesting == Nesting::CtExec => Action::Nat(parse_nat(value)?),
+        "nat" => return Err(E::NatOutsideCt),
         "ct_clear" => Action::CtClear,
         "meter" => {
             *protocols = protocols.and(OF13_UP);
             Action::Meter(MeterId(parse_u32(value)?))
         }
         "clear_actions" => Action::ClearActions,
-        "write_actions" => Action::WriteActions(parse_actions(value, protocols)?),
+        "write_actions" => {
+            Action::WriteActions(parse_list(value, Nesting::WriteActions, protocols)?)
+        }
         "write_metadata" => {
             *protocols = protocols.and(
                 Protocols::NXM_ANY
@@ -162,7 +262,8 @@ fn parse_one(key: &str, value: &str, protocols: &mut Protocols) -> Result<Action
         "goto_table" => Action::GotoTable(TableId(parse_table(value)?)),
         _ => {
             // A bare port is an output: `1`, `LOCAL`, `NORMAL`.
-            if let (Ok(port), true) = (parse_port(key), value.is_empty()) {
+            // (ovs-ofctl ignores anything after a bare port: `1(2)` is `output:1`.)
+            if let Ok(port) = parse_port(key) {
                 return Ok(output_to(port));
             }
             return Err(E::UnknownAction(key.to_string()));
@@ -777,7 +878,13 @@ fn parse_learn(value: &str) -> Result<Learn, E> {
     let mut l = Learn::default();
     for (k, v) in KeyValues::new(value) {
         match k {
-            "table" => l.table = TableId(parse_table(v)?),
+            "table" => {
+                let t = parse_table(v)?;
+                if t == TableId::ALL_RAW {
+                    return Err(E::LearnTable(value.to_string()));
+                }
+                l.table = TableId(t);
+            }
             "priority" => l.priority = parse_u16(v, "priority")?,
             "idle_timeout" => l.idle_timeout = parse_u16(v, "idle_timeout")?,
             "hard_timeout" => l.hard_timeout = parse_u16(v, "hard_timeout")?,
@@ -900,7 +1007,9 @@ fn parse_ct(value: &str, protocols: &mut Protocols) -> Result<Ct, E> {
                 })
             }
             "nat" => ct.actions.push(Action::Nat(parse_nat(v)?)),
-            "exec" => ct.actions.extend(parse_actions(v, protocols)?),
+            "exec" => ct
+                .actions
+                .extend(parse_list(v, Nesting::CtExec, protocols)?),
             _ => return Err(E::CtArgument(k.to_string())),
         }
     }
