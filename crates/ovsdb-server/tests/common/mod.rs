@@ -1,0 +1,281 @@
+//! Shared test helpers: our server and Open vSwitch's, started side by side on private
+//! directories, a raw JSON-RPC client, and masking of UUIDs.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A schema written for these tests: a root table with every kind of column and a child
+/// table it refers to.
+pub fn schema() -> Value {
+    json!({
+        "name": "Shop",
+        "version": "2.1.0",
+        "tables": {
+            "Shelf": {
+                "isRoot": true,
+                "indexes": [["name"]],
+                "columns": {
+                    "name": {"type": "string"},
+                    "n": {"type": "integer"},
+                    "price": {"type": "real"},
+                    "open": {"type": "boolean"},
+                    "note": {"type": {"key": "string", "min": 0, "max": 1}},
+                    "tags": {"type": {"key": "string", "min": 0, "max": "unlimited"}},
+                    "ids": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
+                    "items": {"type": {"key": {"type": "uuid", "refTable": "Item"}, "min": 0, "max": "unlimited"}}
+                }
+            },
+            "Item": {
+                "isRoot": false,
+                "columns": {
+                    "label": {"type": "string"},
+                    "count": {"type": {"key": {"type": "integer", "minInteger": 0, "maxInteger": 100}}}
+                }
+            }
+        }
+    })
+}
+
+/// Path of an Open vSwitch tool; fails the test with a clear message when it is missing,
+/// because CI installs Open vSwitch.
+pub fn ovs_tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = PathBuf::from(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} is not installed: install Open vSwitch (openvswitch-switch, openvswitch-common) to run the oracle tests"
+    );
+}
+
+/// A fresh private directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fvs-ovsdb-server-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Runs a command and returns stdout; fails the test with stderr when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until a Unix socket accepts connections.
+fn wait_for_socket(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(path).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "server did not listen on {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Writes the test schema into `dir`.
+pub fn write_schema(dir: &Path, schema: &Value) -> PathBuf {
+    let path = dir.join("schema.ovsschema");
+    std::fs::write(&path, schema.to_string()).expect("write schema");
+    path
+}
+
+/// `fvs-ovsdb-server` as a child process, killed on drop.
+pub struct Ours {
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Ours {
+    /// Starts the server on `dir/db` (created from `dir/schema.ovsschema` when missing).
+    pub fn start(dir: &Path, extra: &[String]) -> Self {
+        let schema = dir.join("schema.ovsschema");
+        let sock = dir.join("db.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_fvs-ovsdb-server"))
+            .arg("--db")
+            .arg(dir.join("db"))
+            .arg("--schema")
+            .arg(&schema)
+            .arg(format!("--remote=punix:{}", sock.display()))
+            .args(extra)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fvs-ovsdb-server");
+        wait_for_socket(&sock);
+        Self {
+            dir: dir.to_owned(),
+            child: Some(child),
+        }
+    }
+
+    pub fn target(&self) -> String {
+        format!("unix:{}", self.dir.join("db.sock").display())
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(&self.dir.join("db.sock"))
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Ours {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Open vSwitch's `ovsdb-server` on a private directory, killed by its own pid on drop.
+pub struct Theirs {
+    pub dir: PathBuf,
+}
+
+impl Theirs {
+    pub fn start(dir: &Path) -> Self {
+        let db = dir.join("db");
+        run(Command::new(ovs_tool("ovsdb-tool"))
+            .arg("create")
+            .arg(&db)
+            .arg(dir.join("schema.ovsschema")));
+        run(Command::new(ovs_tool("ovsdb-server"))
+            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
+            .arg(format!("--pidfile={}", dir.join("pid").display()))
+            .arg(format!("--unixctl={}", dir.join("ctl").display()))
+            .arg(format!("--log-file={}", dir.join("log").display()))
+            .arg("--detach")
+            .arg("--no-chdir")
+            .arg(&db));
+        wait_for_socket(&dir.join("db.sock"));
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn target(&self) -> String {
+        format!("unix:{}", self.dir.join("db.sock").display())
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(&self.dir.join("db.sock"))
+    }
+}
+
+impl Drop for Theirs {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// A raw JSON-RPC client.
+pub struct Client {
+    pub stream: UnixStream,
+    buf: Vec<u8>,
+    next_id: u64,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Self {
+        let stream = UnixStream::connect(path).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Self {
+            stream,
+            buf: Vec::new(),
+            next_id: 100,
+        }
+    }
+
+    pub fn send(&mut self, msg: &Value) {
+        self.stream
+            .write_all(msg.to_string().as_bytes())
+            .expect("write");
+    }
+
+    /// The next message, or `None` when the server closed the connection.
+    pub fn next_message(&mut self) -> Option<Value> {
+        loop {
+            let mut de = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
+            match de.next() {
+                Some(Ok(v)) => {
+                    let used = de.byte_offset();
+                    self.buf.drain(..used);
+                    return Some(v);
+                }
+                Some(Err(e)) if !e.is_eof() => panic!("bad JSON from server: {e}"),
+                _ => {
+                    let mut chunk = [0u8; 65536];
+                    match self.stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return None,
+                        Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a request; returns its reply and the notifications that came first.
+    pub fn call(&mut self, method: &str, params: Value) -> (Value, Vec<Value>) {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&json!({"method": method, "params": params, "id": id}));
+        let mut notes = Vec::new();
+        loop {
+            let m = self
+                .next_message()
+                .expect("connection closed before the reply");
+            if m.get("id") == Some(&json!(id)) {
+                return (m, notes);
+            }
+            notes.push(m);
+        }
+    }
+}
+
+/// Replaces every UUID in `text` by `<uuid>`: the two servers make up different ones.
+pub fn mask_uuids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let is_uuid = |s: &[u8]| {
+        s.len() == 36
+            && s.iter().enumerate().all(|(i, b)| match i {
+                8 | 13 | 18 | 23 => *b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 36 <= bytes.len() && is_uuid(&bytes[i..i + 36]) {
+            out.push_str("<uuid>");
+            i += 36;
+        } else {
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
