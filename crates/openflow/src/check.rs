@@ -323,9 +323,17 @@ fn check_one(
             };
             require(view.is_ip() && family_ok)?;
         }
-        Action::Clone(list) | Action::WriteActions(list) => {
+        Action::Clone(list) => {
             let mut inner = *view;
             check_list(list, m, table, &mut inner, in_ct, usable)?;
+        }
+        Action::WriteActions(list) => {
+            // An action set runs in its own fixed order at the end of the pipeline, so the
+            // packet's shape at that point is unknown: hard errors count, but nothing there
+            // narrows the usable protocols.
+            let mut inner = *view;
+            let mut scratch = *usable;
+            check_list(list, m, table, &mut inner, in_ct, &mut scratch)?;
         }
         Action::GotoTable(t) => {
             if table.is_some_and(|cur| t.0 <= cur) {
