@@ -286,6 +286,15 @@ impl State {
                 let Some(Value::String(name)) = args.first() else {
                     return Err(error(ErrorKind::SyntaxError, "lock name expected"));
                 };
+                // A client that holds or waits for a lock must unlock it before asking for
+                // it again, by either method (as in Open vSwitch).
+                if method != "unlock" && self.locks.get(name).is_some_and(|q| q.contains(&conn)) {
+                    return Err(Error::syntax(
+                        params,
+                        "Must unlock before locking or stealing again.",
+                    )
+                    .to_json());
+                }
                 Ok(Some(self.lock(conn, method, name)))
             }
             "echo" => Ok(Some(params.clone())),
@@ -411,17 +420,13 @@ impl State {
         }
     }
 
-    /// `cancel`: the blocked transaction with that id gets a `canceled` error.
+    /// `cancel`: the blocked transaction with that id is dropped. Open vSwitch 3.1 sends no
+    /// reply for it at all (not the RFC's `canceled` error), and clients cope with that, so
+    /// neither do we.
     fn cancel(&mut self, conn: ConnId, params: &Value) {
         let Some(target) = params.get(0) else { return };
-        if let Some(i) = self
-            .pending
-            .iter()
-            .position(|p| p.conn == conn && p.id == *target)
-        {
-            let p = self.pending.remove(i);
-            self.reply_error(conn, &p.id, json!("canceled"));
-        }
+        self.pending
+            .retain(|p| !(p.conn == conn && p.id == *target));
     }
 
     fn monitor(&mut self, conn: ConnId, dialect: Dialect, args: &[Value]) -> Result<Value, Value> {
@@ -519,11 +524,9 @@ impl State {
                 let previous = queue.front().copied().filter(|o| *o != conn);
                 queue.retain(|c| *c != conn);
                 queue.push_front(conn);
+                // The victim keeps waiting behind the thief, as in Open vSwitch: it gets the
+                // lock back (with `locked`) when the thief lets go.
                 if let Some(victim) = previous {
-                    // The victim no longer waits for the lock: it must ask again.
-                    if let Some(q) = self.locks.get_mut(name) {
-                        q.retain(|c| *c != victim);
-                    }
                     self.notify(victim, "stolen", json!([name]));
                 }
                 json!({"locked": true})
@@ -535,18 +538,21 @@ impl State {
         }
     }
 
-    /// Removes `conn` from a lock's queue; a new holder is told with `locked`.
+    /// Removes `conn` from a lock's queue. Whoever then holds the lock is told `locked`, even
+    /// if it held it already: Open vSwitch 3.1 does so, and clients treat it as idempotent.
     fn leave_lock(&mut self, conn: ConnId, name: &str) {
         let Some(queue) = self.locks.get_mut(name) else {
             return;
         };
-        let was_holder = queue.front() == Some(&conn);
+        if !queue.contains(&conn) {
+            return;
+        }
         queue.retain(|c| *c != conn);
         let next = queue.front().copied();
         if queue.is_empty() {
             self.locks.remove(name);
         }
-        if was_holder && let Some(next) = next {
+        if let Some(next) = next {
             self.notify(next, "locked", json!([name]));
         }
     }
