@@ -50,6 +50,7 @@ pub mod normalize;
 pub mod protocol;
 pub mod text;
 pub mod types;
+pub mod wire;
 
 pub use action::{Action, Output, Resubmit, SetField};
 pub use ct::{Ct, CtZone, Nat};

@@ -1,0 +1,186 @@
+//! The wire codec against Open vSwitch: `ovs-ofctl ofp-print` must read ferrovs's bytes as
+//! the messages they were meant to be, and `ovs-ofctl print-error` must agree with the error
+//! code table. Needs `ovs-ofctl` on PATH (CI installs `openvswitch-common`).
+
+use fvs_openflow::protocol::Protocol;
+use fvs_openflow::wire::{
+    self, ErrorCode, ErrorMsg, Features, Hello, Message, OfpError, PortDesc, Role, RoleMsg,
+    SwitchConfig, Version, VersionBitmap,
+};
+use fvs_openflow::{EthAddr, PortNo};
+use std::process::Command;
+
+fn ovs_ofctl(args: &[&str]) -> String {
+    let out = Command::new("ovs-ofctl").args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run ovs-ofctl ({e}): these tests need Open vSwitch's ovs-ofctl on PATH (Debian package openvswitch-common)")
+    });
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn ofp_print(b: &[u8]) -> String {
+    ovs_ofctl(&["ofp-print", &hex(b)])
+}
+
+/// Encodes, checks ovs-ofctl prints `expect` (a substring; the messages' printed forms
+/// are Open vSwitch's), and checks our decoder gives the message back.
+fn check(msg: &Message, protocol: Protocol, expect: &[&str]) {
+    let bytes = wire::encode(msg, protocol, 0x42).expect("encodes");
+    let printed = ofp_print(&bytes);
+    for e in expect {
+        assert!(
+            printed.contains(e),
+            "{msg:?} in {protocol:?}: ovs-ofctl printed\n{printed}\nexpected to contain {e:?}"
+        );
+    }
+    for bad in ["decode error", "truncated", "only uses", "bad", "***"] {
+        assert!(
+            !printed.contains(bad),
+            "{msg:?}: ovs-ofctl printed\n{printed}"
+        );
+    }
+    let (h, back) = wire::decode(&bytes).expect("decodes");
+    assert_eq!(h.xid, 0x42);
+    assert_eq!(&back, msg, "round trip in {protocol:?}");
+}
+
+#[test]
+fn error_codes_match_ovs_ofctl_print_error() {
+    for e in OfpError::ALL {
+        let printed = ovs_ofctl(&["print-error", e.name()]);
+        for v in Version::ALL {
+            let label = format!("OpenFlow 1.{}:", v.wire() - 1);
+            let theirs = printed.lines().find(|l| l.starts_with(&label));
+            let ours = e.code(v).map(|c| {
+                let vendor = if c.vendor == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{:#x}", c.vendor)
+                };
+                format!(
+                    "{label} vendor {vendor}, type {}, code {}",
+                    c.r#type, c.code
+                )
+            });
+            assert_eq!(ours.as_deref(), theirs, "{} in {v}", e.name());
+        }
+    }
+}
+
+#[test]
+fn basic_messages_print_as_ovs_ofctl_reads_them() {
+    for p in [Protocol::Of10NxmTid, Protocol::Of13, Protocol::Of15] {
+        let v = wire::Version::of(p);
+        let tag = if v == Version::Of10 {
+            String::new()
+        } else {
+            format!(" (OF1.{})", v.wire() - 1)
+        };
+        check(
+            &Message::EchoRequest(b"abc".to_vec()),
+            p,
+            &[&format!(
+                "OFPT_ECHO_REQUEST{tag} (xid=0x42): 3 bytes of payload"
+            )],
+        );
+        check(&Message::EchoReply(Vec::new()), p, &["OFPT_ECHO_REPLY"]);
+        check(&Message::FeaturesRequest, p, &["OFPT_FEATURES_REQUEST"]);
+        check(&Message::BarrierRequest, p, &["OFPT_BARRIER_REQUEST"]);
+        check(&Message::BarrierReply, p, &["OFPT_BARRIER_REPLY"]);
+        check(&Message::GetConfigRequest, p, &["OFPT_GET_CONFIG_REQUEST"]);
+        check(
+            &Message::SetConfig(SwitchConfig {
+                flags: 0,
+                miss_send_len: 128,
+            }),
+            p,
+            &["OFPT_SET_CONFIG", "frags=normal miss_send_len=128"],
+        );
+        check(
+            &Message::Hello(Hello {
+                bitmap: Some(VersionBitmap::of(&[Version::Of10, Version::Of13])),
+            }),
+            p,
+            &["OFPT_HELLO", "version bitmap: 0x01, 0x04"],
+        );
+        let port = PortDesc {
+            port_no: PortNo(1),
+            hw_addr: EthAddr([0xaa, 0, 0, 0, 0, 1]),
+            name: "p1".into(),
+            ..PortDesc::default()
+        };
+        let features = Features {
+            datapath_id: 0x1234,
+            n_buffers: 0,
+            n_tables: 254,
+            capabilities: 0x47,
+            actions: if v == Version::Of10 { 0xfff } else { 0 },
+            ports: if v <= Version::Of12 {
+                vec![port]
+            } else {
+                vec![]
+            },
+            ..Features::default()
+        };
+        let mut expect = vec![
+            "OFPT_FEATURES_REPLY",
+            "dpid:0000000000001234",
+            "n_tables:254",
+        ];
+        if v == Version::Of10 {
+            expect.push(" 1(p1): addr:aa:00:00:00:00:01");
+        }
+        check(&Message::FeaturesReply(features), p, &expect);
+        check(
+            &Message::Error(ErrorMsg {
+                code: OfpError::MatchBadPrereq.code_or_fallback(v),
+                data: wire::encode(&Message::BarrierRequest, p, 9).unwrap(),
+            }),
+            p,
+            &["OFPT_ERROR", "OFPBMC_BAD_PREREQ", "OFPT_BARRIER_REQUEST"],
+        );
+        let role = RoleMsg {
+            role: Role::Master,
+            generation_id: (v >= Version::Of12).then_some(5),
+        };
+        let name = if v >= Version::Of12 {
+            "OFPT_ROLE_REQUEST"
+        } else {
+            "NXT_ROLE_REQUEST"
+        };
+        check(&Message::RoleRequest(role), p, &[name, "role=primary"]);
+    }
+}
+
+#[test]
+fn hello_negotiation_picks_the_highest_common_version() {
+    let ours = VersionBitmap::of(&[Version::Of10, Version::Of13]);
+    let with_bitmap = Hello {
+        bitmap: Some(VersionBitmap::of(&[Version::Of10, Version::Of14])),
+    };
+    assert_eq!(
+        wire::msg::negotiate(ours, 5, &with_bitmap),
+        Some(Version::Of10)
+    );
+    // Without a bitmap the header version and everything below it are offered.
+    let plain = Hello { bitmap: None };
+    assert_eq!(wire::msg::negotiate(ours, 6, &plain), Some(Version::Of13));
+    assert_eq!(wire::msg::negotiate(ours, 3, &plain), Some(Version::Of10));
+    let only15 = Hello {
+        bitmap: Some(VersionBitmap::of(&[Version::Of15])),
+    };
+    assert_eq!(wire::msg::negotiate(ours, 6, &only15), None);
+    // A hello from a future version still decodes.
+    let future = [0x09, 0, 0, 8, 0, 0, 0, 1];
+    assert!(matches!(wire::decode(&future), Ok((_, Message::Hello(_)))));
+    let _ = ErrorCode {
+        vendor: 0,
+        r#type: 0,
+        code: 0,
+    };
+}
