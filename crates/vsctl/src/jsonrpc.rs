@@ -1,0 +1,132 @@
+//! A blocking JSON-RPC 1.0 client over a Unix or TCP stream, as RFC 7047 uses it.
+//!
+//! fvs-vsctl makes one request at a time and waits for its reply. While it waits, the server
+//! may send requests of its own (`echo`, which it must answer to stay connected) and
+//! notifications (`update`, ignored here because this client does not monitor).
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::error::VsctlError;
+
+/// Where the database server listens: `unix:PATH` or `tcp:IP:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// A Unix domain socket.
+    Unix(String),
+    /// A TCP address, `IP:PORT` (IPv6 addresses in brackets).
+    Tcp(String),
+}
+
+impl Remote {
+    /// Parses ovs-vsctl's active remote syntax.
+    pub fn parse(text: &str) -> Result<Self, VsctlError> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            return Ok(Self::Unix(path.to_owned()));
+        }
+        if let Some(addr) = text.strip_prefix("tcp:") {
+            // OVSDB's well-known port when none is given.
+            let has_port = match addr.rfind(']') {
+                Some(close) => addr[close..].contains(':'),
+                None => addr.contains(':'),
+            };
+            let addr = if has_port {
+                addr.to_owned()
+            } else {
+                format!("{addr}:6640")
+            };
+            return Ok(Self::Tcp(addr));
+        }
+        Err(VsctlError::BadRemote(text.to_owned()))
+    }
+}
+
+/// One connection to a server.
+pub struct Client {
+    reader: serde_json::StreamDeserializer<
+        'static,
+        serde_json::de::IoRead<BufReader<Box<dyn Read>>>,
+        Value,
+    >,
+    writer: Box<dyn Write>,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects; `timeout` bounds every read and write (None waits forever).
+    pub fn connect(remote: &Remote, timeout: Option<Duration>) -> Result<Self, VsctlError> {
+        let fail = |e: std::io::Error| VsctlError::Connect {
+            remote: match remote {
+                Remote::Unix(p) => format!("unix:{p}"),
+                Remote::Tcp(a) => format!("tcp:{a}"),
+            },
+            reason: e.to_string(),
+        };
+        let (read, write): (Box<dyn Read>, Box<dyn Write>) = match remote {
+            Remote::Unix(path) => {
+                let s = UnixStream::connect(path).map_err(fail)?;
+                s.set_read_timeout(timeout).map_err(fail)?;
+                s.set_write_timeout(timeout).map_err(fail)?;
+                (Box::new(s.try_clone().map_err(fail)?), Box::new(s))
+            }
+            Remote::Tcp(addr) => {
+                let s = TcpStream::connect(addr.as_str()).map_err(fail)?;
+                s.set_read_timeout(timeout).map_err(fail)?;
+                s.set_write_timeout(timeout).map_err(fail)?;
+                s.set_nodelay(true).map_err(fail)?;
+                (Box::new(s.try_clone().map_err(fail)?), Box::new(s))
+            }
+        };
+        let reader = serde_json::Deserializer::from_reader(BufReader::new(read)).into_iter();
+        Ok(Self {
+            reader,
+            writer: write,
+            next_id: 0,
+        })
+    }
+
+    /// Sends a request and returns its `result`; an `error` reply becomes
+    /// [`VsctlError::Rpc`].
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, VsctlError> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&json!({"method": method, "params": params, "id": id}))?;
+        loop {
+            let msg = match self.reader.next() {
+                Some(Ok(msg)) => msg,
+                Some(Err(e)) => return Err(VsctlError::Protocol(e.to_string())),
+                None => return Err(VsctlError::Protocol("connection closed by server".into())),
+            };
+            if let Some(method) = msg.get("method").and_then(Value::as_str) {
+                // A request from the server: answer echo, ignore notifications.
+                if method == "echo"
+                    && let Some(req_id) = msg.get("id")
+                    && !req_id.is_null()
+                {
+                    let params = msg.get("params").cloned().unwrap_or(Value::Array(vec![]));
+                    self.send(&json!({"result": params, "error": null, "id": req_id}))?;
+                }
+                continue;
+            }
+            if msg.get("id").and_then(Value::as_u64) != Some(id) {
+                continue;
+            }
+            return match msg.get("error") {
+                Some(err) if !err.is_null() => Err(VsctlError::Rpc(err.to_string())),
+                _ => Ok(msg.get("result").cloned().unwrap_or(Value::Null)),
+            };
+        }
+    }
+
+    fn send(&mut self, msg: &Value) -> Result<(), VsctlError> {
+        let text = msg.to_string();
+        self.writer
+            .write_all(text.as_bytes())
+            .and_then(|()| self.writer.flush())
+            .map_err(|e| VsctlError::Protocol(e.to_string()))
+    }
+}
