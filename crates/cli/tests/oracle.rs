@@ -22,13 +22,14 @@ const VERSIONS: [Option<&str>; 6] = [
 ];
 
 /// Corpus files whose every line is compared with `parse-flow` under every version.
-const FLOW_CORPORA: [&str; 6] = [
+const FLOW_CORPORA: [&str; 7] = [
     "seed.txt",
     "neutron.txt",
     "actions.txt",
     "flow_mods.txt",
     "combos.txt",
     "matches.txt",
+    "random.txt",
 ];
 
 fn corpus_dir() -> PathBuf {

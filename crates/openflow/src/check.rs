@@ -17,7 +17,6 @@ use crate::ct::CtZone;
 use crate::learn::Learn;
 use crate::learn::{LearnSpec, LearnSrc};
 use crate::types::{PortNo, Subfield, subfield_mask};
-use fvs_flow::field::Prereq;
 use fvs_flow::matching::{eth_type, ip_proto, vlan};
 use fvs_flow::{Field, Match, Protocols};
 
@@ -44,51 +43,65 @@ pub enum CheckError {
 /// The OpenFlow 1.0 variants: what "inconsistent but tolerated" narrows to.
 const OF10_ANY: Protocols = Protocols(Protocols::OF10_STD_ANY.0 | Protocols::NXM_ANY.0);
 
-/// What the checker knows about the packet at a point in the action list.
+/// What the checker knows about the packet at a point in the action list: the flow's match,
+/// updated by the actions so far that change the packet's shape (`push_vlan`, `pop_vlan`,
+/// `push_mpls`, `pop_mpls`, VLAN writes that push a tag), as ovs-ofctl tracks it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PacketView {
-    /// The Ethertype, when known.
-    pub(crate) eth_type: Option<u16>,
-    /// The IP protocol, when known.
-    pub(crate) ip_proto: Option<u8>,
-    /// True when the packet certainly has a VLAN tag.
-    pub(crate) has_vlan: bool,
+    /// The match as the next action sees it.
+    pub(crate) flow: Match,
 }
 
 impl PacketView {
     /// What the match alone says.
     pub(crate) fn from_match(m: &Match) -> Self {
-        let (tci, tci_mask) = m.get(Field::VlanTci);
-        Self {
-            eth_type: m.eth_type(),
-            ip_proto: m.ip_proto(),
-            has_vlan: tci & tci_mask & u128::from(vlan::CFI) != 0,
-        }
+        Self { flow: *m }
+    }
+
+    /// The Ethertype, when known.
+    pub(crate) fn eth_type(&self) -> Option<u16> {
+        self.flow.eth_type()
+    }
+
+    /// The IP protocol, when known.
+    pub(crate) fn ip_proto(&self) -> Option<u8> {
+        self.flow.ip_proto()
+    }
+
+    /// True when the packet certainly has a VLAN tag.
+    pub(crate) fn has_vlan(&self) -> bool {
+        let (tci, tci_mask) = self.flow.get(Field::VlanTci);
+        tci & tci_mask & u128::from(vlan::CFI) != 0
     }
 
     /// True for IPv4 or IPv6.
     pub(crate) fn is_ip(&self) -> bool {
-        matches!(self.eth_type, Some(eth_type::IPV4 | eth_type::IPV6))
+        matches!(self.eth_type(), Some(eth_type::IPV4 | eth_type::IPV6))
     }
 
     /// Applies the effect `a` has on the packet's shape.
     pub(crate) fn apply(&mut self, a: &Action) {
+        let cfi = u128::from(vlan::CFI);
         match a {
-            Action::PushVlan(_) => self.has_vlan = true,
-            Action::SetVlanVid {
+            Action::PushVlan(_)
+            | Action::SetVlanVid {
                 push_if_needed: true,
                 ..
             }
             | Action::SetVlanPcp {
                 push_if_needed: true,
                 ..
-            } => self.has_vlan = true,
-            Action::PopVlan(_) => self.has_vlan = false,
-            Action::PushMpls(t) => {
-                self.eth_type = Some(*t);
-                self.ip_proto = None;
+            } => {
+                let (tci, mask) = self.flow.get(Field::VlanTci);
+                self.flow.set_masked(Field::VlanTci, tci | cfi, mask | cfi);
             }
-            Action::PopMpls(t) => self.eth_type = Some(*t),
+            Action::PopVlan(_) => self.flow.set(Field::VlanTci, 0),
+            Action::PushMpls(t) => {
+                // The IP header is now payload: only the Ethertype is known.
+                self.flow.set(Field::EthType, u128::from(*t));
+                self.flow.set_masked(Field::IpProto, 0, 0);
+            }
+            Action::PopMpls(t) => self.flow.set(Field::EthType, u128::from(*t)),
             _ => {}
         }
     }
@@ -129,11 +142,8 @@ fn prereqs_ok(sf: &Subfield, m: &Match, view: &PacketView) -> bool {
     field_prereqs_ok(sf.field, m, view)
 }
 
-fn field_prereqs_ok(field: Field, m: &Match, view: &PacketView) -> bool {
-    match field.info().prereq {
-        Prereq::VlanVid => view.has_vlan,
-        p => m.prereq_satisfied(p),
-    }
+fn field_prereqs_ok(field: Field, _m: &Match, view: &PacketView) -> bool {
+    view.flow.prereq_satisfied(field.info().prereq)
 }
 
 /// `learn`: every source must be meaningful for this flow, and every destination for the
@@ -216,17 +226,17 @@ fn check_one(
     let mut inconsistent = || *usable = usable.and(OF10_ANY);
     match a {
         Action::SetVlanVid { push_if_needed, .. } | Action::SetVlanPcp { push_if_needed, .. } => {
-            if !push_if_needed && !view.has_vlan {
+            if !push_if_needed && !view.has_vlan() {
                 inconsistent();
             }
         }
         Action::PopVlan(_) => {
-            if !view.has_vlan {
+            if !view.has_vlan() {
                 inconsistent();
             }
         }
         Action::SetIpv4Src(_) | Action::SetIpv4Dst(_) => {
-            if view.eth_type != Some(eth_type::IPV4) {
+            if view.eth_type() != Some(eth_type::IPV4) {
                 inconsistent();
             }
         }
@@ -237,7 +247,7 @@ fn check_one(
         }
         Action::SetL4SrcPort(_) | Action::SetL4DstPort(_) => {
             let l4 = matches!(
-                view.ip_proto,
+                view.ip_proto(),
                 Some(ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP)
             );
             if !view.is_ip() || !l4 {
@@ -249,7 +259,7 @@ fn check_one(
         | Action::SetMplsTtl(_)
         | Action::DecMplsTtl
         | Action::PopMpls(_) => {
-            if !matches!(view.eth_type, Some(eth_type::MPLS | eth_type::MPLSM)) {
+            if !matches!(view.eth_type(), Some(eth_type::MPLS | eth_type::MPLSM)) {
                 inconsistent();
             }
         }
@@ -259,7 +269,7 @@ fn check_one(
             }
             require(field_prereqs_ok(sf.field, m, view))?;
             if sf.field == Field::VlanVid || sf.field == Field::VlanPcp {
-                require(view.has_vlan)?;
+                require(view.has_vlan())?;
             }
         }
         Action::Move { src, dst } => {
@@ -267,7 +277,7 @@ fn check_one(
             writable(dst)?;
         }
         Action::FinTimeout { .. } => {
-            if view.ip_proto != Some(ip_proto::TCP) {
+            if view.ip_proto() != Some(ip_proto::TCP) {
                 inconsistent();
             }
         }
@@ -301,8 +311,8 @@ fn check_one(
         Action::Learn(l) => check_learn(l, m, view)?,
         Action::Ct(ct) => {
             let alg_ok = match ct.alg {
-                Some(21) => view.ip_proto == Some(ip_proto::TCP),
-                Some(69) => view.ip_proto == Some(ip_proto::UDP),
+                Some(21) => view.ip_proto() == Some(ip_proto::TCP),
+                Some(69) => view.ip_proto() == Some(ip_proto::UDP),
                 _ => true,
             };
             require(view.is_ip() && alg_ok)?;
@@ -318,8 +328,8 @@ fn check_one(
             // The translated addresses must be of the flow's own family.
             let family_ok = match nat.addrs {
                 None => true,
-                Some((core::net::IpAddr::V4(_), _)) => view.eth_type == Some(eth_type::IPV4),
-                Some((core::net::IpAddr::V6(_), _)) => view.eth_type == Some(eth_type::IPV6),
+                Some((core::net::IpAddr::V4(_), _)) => view.eth_type() == Some(eth_type::IPV4),
+                Some((core::net::IpAddr::V6(_), _)) => view.eth_type() == Some(eth_type::IPV6),
             };
             require(view.is_ip() && family_ok)?;
         }

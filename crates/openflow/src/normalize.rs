@@ -110,7 +110,7 @@ fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Ve
                 push_if_needed: true,
             }),
             _ => {
-                if *push_if_needed && !view.has_vlan {
+                if *push_if_needed && !view.has_vlan() {
                     out.push(Action::PushVlan(0x8100));
                 }
                 if version == 2 {
@@ -132,7 +132,7 @@ fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Ve
                 push_if_needed: true,
             }),
             _ => {
-                if *push_if_needed && !view.has_vlan {
+                if *push_if_needed && !view.has_vlan() {
                     out.push(Action::PushVlan(0x8100));
                 }
                 if version == 2 {
@@ -193,6 +193,13 @@ fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Ve
             b.resize(padded, 0);
             out.push(Action::Note(b));
         }
+        // OpenFlow 1.0 has no TTL action; Nicira's `load` carries it.
+        Action::SetIpTtl(ttl) if version == 1 => out.push(Action::SetField(SetField {
+            field: Field::NwTtl,
+            value: u128::from(*ttl),
+            mask: low_mask(field_width(Field::NwTtl)),
+            spelling: SetFieldSpelling::Load,
+        })),
         // OpenFlow 1.0 has no ECN action; Nicira's `load` carries it.
         Action::SetIpEcn(ecn) if version == 1 => out.push(Action::SetField(SetField {
             field: Field::IpEcn,
@@ -228,7 +235,7 @@ fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Ve
 
 /// The L4 port field a `mod_tp_src`/`mod_tp_dst` rewrites, from the flow's IP protocol.
 fn l4_field(view: &PacketView, src: bool) -> Field {
-    match (view.ip_proto, src) {
+    match (view.ip_proto(), src) {
         (Some(ip_proto::UDP), true) => Field::UdpSrc,
         (Some(ip_proto::UDP), false) => Field::UdpDst,
         (Some(ip_proto::SCTP), true) => Field::SctpSrc,
@@ -281,7 +288,7 @@ fn normalize_set_field(sf: &SetField, version: u8, view: &PacketView, out: &mut 
         }
         Field::VlanTci => {
             if v & 0x1000 != 0 {
-                if !view.has_vlan {
+                if !view.has_vlan() {
                     out.push(Action::PushVlan(0x8100));
                 }
                 out.push(Action::SetVlanVid {

@@ -89,7 +89,11 @@ pub fn parse_flow_mod(
     }
     usable = usable.and(usable_protocols(&fm.r#match));
     if let Some(actions) = actions_part {
-        fm.actions = parse_actions(actions, &mut usable)?;
+        // The actions narrow their own set, intersected afterwards (a nested `clone` restarts
+        // the actions' set, never the match's).
+        let mut action_usable = Protocols::ANY;
+        fm.actions = parse_actions(actions, &mut action_usable)?;
+        usable = usable.and(action_usable);
         check_actions(&fm.actions, &fm.r#match, fm.table.map(|t| t.0), &mut usable)?;
     }
     Ok((fm, usable))

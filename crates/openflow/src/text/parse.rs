@@ -156,7 +156,12 @@ fn parse_one(
         "group" => Action::Group(GroupId(parse_u32(value)?)),
         "bundle" => Action::Bundle(parse_bundle(value, false)?),
         "bundle_load" => Action::Bundle(parse_bundle(value, true)?),
-        "clone" => Action::Clone(parse_list(value, Nesting::Clone, protocols)?),
+        "clone" => {
+            // ovs-ofctl starts a nested clone list from "any protocol" and keeps only what
+            // that list narrows to, forgetting the narrowing of the actions before it.
+            *protocols = Protocols::ANY;
+            Action::Clone(parse_list(value, Nesting::Clone, protocols)?)
+        }
         "exit" => Action::Exit,
         "conjunction" => parse_conjunction(value)?,
         "mod_vlan_vid" | "set_vlan_vid" => Action::SetVlanVid {
