@@ -49,7 +49,13 @@ impl Command {
 
 /// Runs fvs-vsctl with `args` (without the program name); returns the exit code.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    match run_inner(args) {
+    let mut warnings = Vec::new();
+    let result = run_inner(args, &mut warnings);
+    for w in &warnings {
+        // Nothing sensible remains to be done if stderr is gone.
+        let _ = writeln!(err, "fvs-vsctl: {w}");
+    }
+    match result {
         Ok((text, code)) => {
             // A closed stdout is not worth a second error.
             let _ = out.write_all(text.as_bytes());
@@ -62,7 +68,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
 }
 
-fn run_inner(args: &[String]) -> Result<(String, u8), VsctlError> {
+fn run_inner(args: &[String], warnings: &mut Vec<String>) -> Result<(String, u8), VsctlError> {
     let (options, commands) = parse_command_line(args)?;
     for c in &commands {
         check_command(c)?;
@@ -91,7 +97,9 @@ fn run_inner(args: &[String]) -> Result<(String, u8), VsctlError> {
         let mut status = 0;
         let mut waiting = false;
         for c in &commands {
-            let result = ctx.execute(c)?;
+            let result = ctx.execute(c);
+            *warnings = ctx.warnings.clone();
+            let result = result?;
             match result {
                 Outcome::Output(s) => outputs.push(s),
                 Outcome::Exit(code) => {
@@ -488,6 +496,8 @@ struct Model {
 /// The state commands run in.
 struct Ctx<'a> {
     db: &'a mut Db,
+    /// Warnings for stderr, printed whether or not the run succeeds.
+    warnings: Vec<String>,
     style: Style,
     symbols: Symbols,
 }
@@ -522,6 +532,7 @@ impl<'a> Ctx<'a> {
     fn new(db: &'a mut Db, style: Style) -> Self {
         Self {
             db,
+            warnings: Vec::new(),
             style,
             symbols: Symbols::default(),
         }
@@ -1235,14 +1246,6 @@ impl<'a> Ctx<'a> {
                 return Err(VsctlError::Command(format!(
                     "bridge {} does not have a port {target} (although its child bridge {} does)",
                     b.name, port.bridge
-                )));
-            }
-            if let Some((parent, _, _)) = &b.fake
-                && *parent == port.bridge
-            {
-                return Err(VsctlError::Command(format!(
-                    "bridge {} does not have a port {target} (although its parent bridge {parent} does)",
-                    b.name
                 )));
             }
             return Err(VsctlError::Command(format!(

@@ -70,7 +70,7 @@ pub fn parse_atom(
             Ok(i) => Atom::Integer(i),
             Err(_) => {
                 return Err(VsctlError::BadValue(format!(
-                    "\"{text}\" is not a valid integer"
+                    "\"{text}\" is not a valid integer or range"
                 )));
             }
         },
@@ -114,20 +114,20 @@ pub fn parse_atom(
             }
         }
     };
-    base.check(&atom)
-        .map_err(|e| VsctlError::BadValue(constraint_text(&e.details)))?;
-    Ok(atom)
-}
-
-/// ovs-vsctl prints an enum's allowed values without the JSON brackets the core uses.
-fn constraint_text(details: &str) -> String {
-    match details.split_once(" is not one of the allowed values ([") {
-        Some((atom, rest)) => format!(
-            "{atom} is not one of the allowed values ({})",
-            rest.trim_end_matches("])")
-        ),
-        None => details.to_owned(),
+    if let Some(allowed) = &base.enumeration
+        && !allowed.contains(&atom)
+    {
+        let list: Vec<String> = allowed.iter().map(atom_to_string).collect();
+        return Err(VsctlError::BadValue(format!(
+            "constraint violation: {} is not one of the allowed values ([{}])",
+            atom_to_string(&atom),
+            list.join(", ")
+        )));
     }
+    // The core's other errors read as ovs-vsctl prints them: "constraint violation: ...".
+    base.check(&atom)
+        .map_err(|e| VsctlError::BadValue(e.to_string()))?;
+    Ok(atom)
 }
 
 fn skip_spaces(s: &str) -> &str {

@@ -227,7 +227,9 @@ impl Ctx<'_> {
     ) -> Result<(), VsctlError> {
         let (col, ty, key, rest) = self.column_key(table, arg)?;
         let Some(value) = rest.strip_prefix('=') else {
-            return Err(VsctlError::BadValue(format!("{arg}: missing value")));
+            return Err(VsctlError::BadValue(format!(
+                "{arg}: argument does not end in \"=\" followed by a value."
+            )));
         };
         if self
             .db
@@ -556,16 +558,21 @@ impl Ctx<'_> {
         let (table, ()) = self.table(&c.args[0])?;
         let row = self.db.insert(&table);
         let id = c.options.get("--id").cloned().flatten();
+        let is_root = self.db.table_schema(&table).is_some_and(|t| t.is_root);
+        if id.is_none() && !is_root {
+            // The server collects an unreferenced row of a non-root table at commit.
+            self.warnings.push(format!(
+                "applying \"create\" command to table {table} without --id option will have no effect"
+            ));
+        }
         if let Some(id) = &id {
             self.symbols.defined.insert(id.clone(), row);
         }
         for arg in &c.args[1..] {
             self.set_column(&table, row, arg)?;
         }
-        Ok(match id {
-            Some(_) => String::new(),
-            None => format!("{row}\n"),
-        })
+        // ovs-vsctl prints the new row's UUID even when --id names it.
+        Ok(format!("{row}\n"))
     }
 
     pub(super) fn destroy(&mut self, c: &Command) -> Result<String, VsctlError> {

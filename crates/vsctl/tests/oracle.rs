@@ -1,0 +1,493 @@
+//! fvs-vsctl against Open vSwitch 3.1's ovs-vsctl, side by side.
+//!
+//! Each scenario starts two real `ovsdb-server`s, runs every command line through
+//! `ovs-vsctl --no-wait` against one and `fvs-vsctl --no-wait` against the other, and requires
+//! the same stdout, stderr and exit status, then the same database contents
+//! (`ovsdb-client dump`). Normalised away: UUIDs, the program name, the log prefix of
+//! warnings, and orders that ovs-vsctl takes from hash tables (rows of `list`/`find`,
+//! sibling bridges, ports and interfaces of `show`).
+//!
+//! The Open vSwitch tools are required: if they are missing the tests fail and say so.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const OUR_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/vswitch.ovsschema");
+const OVS_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+/// Finds an Open vSwitch tool on PATH or in /usr/sbin (where Debian puts the daemons).
+fn tool(name: &str) -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    for dir in path.split(':').chain(["/usr/sbin", "/usr/bin"]) {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} not found: install Open vSwitch 3.1 (Debian: openvswitch-switch, openvswitch-common)"
+    );
+}
+
+/// A real ovsdb-server in its own directory, killed (by its own pid) on drop.
+struct Server {
+    dir: PathBuf,
+    child: Child,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Server {
+    fn start(schema: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "fvs-vsctl-oracle-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let db = dir.join("conf.db");
+        let st = Command::new(tool("ovsdb-tool"))
+            .arg("create")
+            .arg(&db)
+            .arg(schema)
+            .status()
+            .expect("ovsdb-tool runs");
+        assert!(st.success(), "ovsdb-tool create {schema} failed");
+        let child = Command::new(tool("ovsdb-server"))
+            .arg(&db)
+            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
+            .arg(format!("--unixctl={}", dir.join("ctl").display()))
+            .arg("--no-chdir")
+            .arg(format!("--log-file={}", dir.join("log").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ovsdb-server starts");
+        let start = Instant::now();
+        while !dir.join("db.sock").exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "ovsdb-server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { dir, child }
+    }
+
+    fn db(&self) -> String {
+        format!("--db=unix:{}", self.dir.join("db.sock").display())
+    }
+
+    /// The database's contents, UUIDs masked and rows sorted.
+    fn dump(&self) -> String {
+        let out = Command::new(tool("ovsdb-client"))
+            .arg("dump")
+            .arg(format!("unix:{}", self.dir.join("db.sock").display()))
+            .arg("Open_vSwitch")
+            .output()
+            .expect("ovsdb-client runs");
+        assert!(out.status.success(), "ovsdb-client dump failed");
+        let text = mask_uuids(&String::from_utf8_lossy(&out.stdout));
+        // Tables are separated by blank lines; sort the rows of each (after the heading and
+        // the dashes).
+        let mut tables = Vec::new();
+        for block in text.split("\n\n") {
+            let mut lines: Vec<&str> = block.lines().collect();
+            let body = lines.split_off(lines.len().min(3));
+            let mut body = body;
+            body.sort_unstable();
+            lines.extend(body);
+            tables.push(lines.join("\n"));
+        }
+        tables.join("\n\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Replaces every UUID by `<uuid>`.
+fn mask_uuids(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if i + 36 <= b.len() && is_uuid(&b[i..i + 36]) {
+            out.push_str("<uuid>");
+            i += 36;
+        } else {
+            let c = s[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.iter().enumerate().all(|(i, c)| match i {
+        8 | 13 | 18 | 23 => *c == b'-',
+        _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+    })
+}
+
+/// Sorts runs of sibling blocks of `show` output that start with the same keyword.
+fn sort_tree(lines: &[String]) -> Vec<String> {
+    fn indent(l: &str) -> usize {
+        l.len() - l.trim_start().len()
+    }
+    fn keyword(l: &str) -> &str {
+        l.trim_start().split(' ').next().unwrap_or("")
+    }
+    // Split into blocks: a line and the deeper lines after it.
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let d = indent(&lines[i]);
+        let mut j = i + 1;
+        while j < lines.len() && indent(&lines[j]) > d {
+            j += 1;
+        }
+        let mut block = vec![lines[i].clone()];
+        block.extend(sort_tree(&lines[i + 1..j]));
+        blocks.push(block);
+        i = j;
+    }
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < blocks.len() {
+        let kw = keyword(&blocks[k][0]).to_owned();
+        let mut m = k + 1;
+        let sortable = matches!(
+            kw.as_str(),
+            "Bridge" | "Port" | "Interface" | "Controller" | "Manager"
+        );
+        while sortable && m < blocks.len() && keyword(&blocks[m][0]) == kw {
+            m += 1;
+        }
+        let mut run: Vec<Vec<String>> = blocks[k..m].to_vec();
+        run.sort();
+        out.extend(run.into_iter().flatten());
+        k = m;
+    }
+    out
+}
+
+/// Output normalised for comparison.
+fn normalise(args: &[&str], stdout: &str, stderr: &str, code: Option<i32>) -> String {
+    let stdout = mask_uuids(stdout);
+    let stdout = if args.contains(&"show") {
+        let lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
+        sort_tree(&lines).join("\n")
+    } else if args.iter().any(|a| *a == "list" || *a == "find")
+        && !args.iter().any(|a| a.starts_with("--format="))
+    {
+        // Records are separated by blank lines, in hash order.
+        let mut recs: Vec<&str> = stdout.trim_end_matches('\n').split("\n\n").collect();
+        recs.sort_unstable();
+        recs.join("\n\n")
+    } else {
+        stdout
+    };
+    let stderr: Vec<String> = mask_uuids(stderr)
+        .lines()
+        .map(|l| {
+            let l = l
+                .replacen("ovs-vsctl: ", "vsctl: ", 1)
+                .replacen("fvs-vsctl: ", "vsctl: ", 1);
+            match l.find("|db_ctl_base|WARN|") {
+                Some(at) => format!("vsctl: {}", &l[at + "|db_ctl_base|WARN|".len()..]),
+                None => l,
+            }
+        })
+        .collect();
+    format!(
+        "{stdout}\n--stderr--\n{}\n--status {code:?}--",
+        stderr.join("\n")
+    )
+}
+
+fn run(program: &Path, server: &Server, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .arg("--no-wait")
+        .arg(server.db())
+        .args(args)
+        .output()
+        .expect("vsctl runs");
+    normalise(
+        args,
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+        out.status.code(),
+    )
+}
+
+/// Runs `script` through both programs; `ovs_schema` is the schema of ovs-vsctl's server.
+fn compare(ovs_schema: &str, script: &[&[&str]]) {
+    let ovs = tool("ovs-vsctl");
+    let fvs = PathBuf::from(env!("CARGO_BIN_EXE_fvs-vsctl"));
+    let a = Server::start(ovs_schema);
+    let b = Server::start(OUR_SCHEMA);
+    let mut failures = Vec::new();
+    for args in script {
+        let want = run(&ovs, &a, args);
+        let got = run(&fvs, &b, args);
+        if want != got {
+            failures.push(format!(
+                "{args:?}\n  ovs-vsctl: {want:?}\n  fvs-vsctl: {got:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(a.dump(), b.dump(), "database contents differ");
+}
+
+/// The seed's compute node (WALKTHROUGH.md §1).
+const SEED: &[&[&str]] = &[
+    &["init"],
+    &[
+        "add-br",
+        "br-int",
+        "--",
+        "set-fail-mode",
+        "br-int",
+        "secure",
+    ],
+    &["add-port", "br-int", "qvo37b25c08-e8", "tag=1"],
+    &["add-port", "br-int", "qvo155845ae-5e", "tag=1"],
+    &[
+        "add-port",
+        "br-int",
+        "patch-tun",
+        "--",
+        "set",
+        "Interface",
+        "patch-tun",
+        "type=patch",
+        "options:peer=patch-int",
+    ],
+    &["add-br", "br-tun"],
+    &[
+        "add-port",
+        "br-tun",
+        "patch-int",
+        "--",
+        "set",
+        "Interface",
+        "patch-int",
+        "type=patch",
+        "options:peer=patch-tun",
+    ],
+    &[
+        "add-port",
+        "br-tun",
+        "gre-0a000115",
+        "--",
+        "set",
+        "Interface",
+        "gre-0a000115",
+        "type=gre",
+        "options:df_default=true",
+        "options:in_key=flow",
+        "options:local_ip=10.0.1.31",
+        "options:out_key=flow",
+        "options:remote_ip=10.0.1.21",
+    ],
+    &["set", "Open_vSwitch", ".", "ovs_version=2.0.2"],
+    &["show"],
+    &["list-br"],
+    &["list-ports", "br-int"],
+    &["list-ifaces", "br-tun"],
+    &["port-to-br", "patch-tun"],
+    &["iface-to-br", "gre-0a000115"],
+    &["get-fail-mode", "br-int"],
+    &[
+        "get",
+        "Interface",
+        "gre-0a000115",
+        "options",
+        "options:remote_ip",
+        "type",
+    ],
+    &["--columns=name,tag", "find", "Port", "tag=1"],
+    &["list", "Bridge", "br-tun"],
+    &[
+        "--format=table",
+        "--columns=name,tag,trunks",
+        "list",
+        "Port",
+        "qvo155845ae-5e",
+    ],
+    &[
+        "--format=csv",
+        "--columns=name,options",
+        "list",
+        "Interface",
+        "gre-0a000115",
+    ],
+    &[
+        "--format=json",
+        "--columns=name,external_ids",
+        "list",
+        "Bridge",
+        "br-int",
+    ],
+    &[
+        "--bare",
+        "--columns=name",
+        "find",
+        "Interface",
+        "type=patch",
+    ],
+    &["--oneline", "list-br", "--", "br-to-vlan", "br-int"],
+];
+
+/// Errors, idempotence options, fake bridges, controllers and the generic commands.
+const OTHERS: &[&[&str]] = &[
+    &["add-br", "br0"],
+    &["add-br", "br0"],
+    &["--may-exist", "add-br", "br0"],
+    &["add-port", "br0", "p1"],
+    &["add-port", "br0", "p1"],
+    &["--may-exist", "add-port", "br0", "p1"],
+    &["add-br", "br1"],
+    &["--may-exist", "add-port", "br1", "p1"],
+    &["del-br", "nosuch"],
+    &["--if-exists", "del-br", "nosuch"],
+    &["br-exists", "nosuch"],
+    &["br-exists", "br0"],
+    &["add-br", "vlan5", "br0", "5"],
+    &["add-br", "vlan9", "br0", "4096"],
+    &["add-br", "vlan9", "nosuch", "9"],
+    &["--may-exist", "add-br", "vlan5", "br0", "6"],
+    &["add-port", "vlan5", "vm1"],
+    &["list-br"],
+    &["br-to-vlan", "vlan5"],
+    &["br-to-parent", "vlan5"],
+    &["list-ports", "vlan5"],
+    &["port-to-br", "vm1"],
+    &["del-port", "vlan5", "p1"],
+    &["del-port", "nosuch"],
+    &["--if-exists", "del-port", "nosuch"],
+    &["set-fail-mode", "br0", "bogus"],
+    &[
+        "set-controller",
+        "br0",
+        "tcp:10.0.0.1:6653",
+        "tcp:10.0.0.2:6653",
+    ],
+    &["get-controller", "br0"],
+    &["set-manager", "ptcp:6640"],
+    &["get-manager"],
+    &["show"],
+    &["del-controller", "br0"],
+    &["del-manager"],
+    &["br-set-external-id", "br0", "bridge-id", "br0"],
+    &["br-get-external-id", "br0"],
+    &["br-set-external-id", "vlan5", "k", "v"],
+    &["br-get-external-id", "vlan5", "k"],
+    &["get", "Bridge", "br0", "nosuchcol"],
+    &["list", "nosuchtable"],
+    &["get", "Bridge", "nosuch", "name"],
+    &["frobnicate"],
+    &["set", "Port", "p1", "tag=4096"],
+    &["set", "Port", "p1", "tag=x"],
+    &["set", "Bridge", "br0", "fail_mode=bogus"],
+    &["set", "Interface", "p1", "options:peer"],
+    &["add", "Bridge", "br0", "flood_vlans", "1", "2"],
+    &["remove", "Bridge", "br0", "flood_vlans", "2"],
+    &["get", "Bridge", "br0", "flood_vlans"],
+    &["clear", "Bridge", "br0", "flood_vlans"],
+    &[
+        "set",
+        "Bridge",
+        "br0",
+        "other_config:a=b",
+        "external_ids:x=\"1.2\"",
+    ],
+    &["remove", "Bridge", "br0", "other_config", "a"],
+    &["create", "Manager", "target=\"ptcp:6641\""],
+    &[
+        "--id=@m",
+        "create",
+        "Manager",
+        "target=\"ptcp:6642\"",
+        "--",
+        "add",
+        "Open_vSwitch",
+        ".",
+        "manager_options",
+        "@m",
+    ],
+    &["get-manager"],
+    &["add-bond", "br1", "bond0", "eth1", "eth2", "lacp=active"],
+    &["list-ifaces", "br1"],
+    &["wait-until", "Bridge", "br0", "name=br0"],
+    &["del-br", "vlan5"],
+    &["del-br", "br1"],
+    &["show"],
+];
+
+#[test]
+fn seed_topology_matches_ovs_vsctl() {
+    compare(OUR_SCHEMA, SEED);
+}
+
+#[test]
+fn seed_topology_on_our_schema_matches_ovs_vsctl_on_its_own_schema() {
+    compare(OVS_SCHEMA, SEED);
+}
+
+#[test]
+fn errors_options_and_generic_commands_match_ovs_vsctl() {
+    compare(OUR_SCHEMA, OTHERS);
+}
+
+/// Every table and column of Open vSwitch's schema exists in ours with the same type,
+/// mutability, and the same table properties.
+#[test]
+fn schema_has_every_column_ovs_clients_use() {
+    use fvs_ovsdb::DatabaseSchema;
+    let read = |p: &str| {
+        let text = std::fs::read_to_string(p)
+            .unwrap_or_else(|e| panic!("{p}: {e} (install openvswitch-common)"));
+        DatabaseSchema::from_json(&serde_json::from_str(&text).expect("json")).expect("schema")
+    };
+    let theirs = read(OVS_SCHEMA);
+    let ours = read(OUR_SCHEMA);
+    assert_eq!(
+        theirs.version, ours.version,
+        "version names the schema we are compatible with"
+    );
+    for (name, t) in &theirs.tables {
+        let o = ours
+            .table(name)
+            .unwrap_or_else(|| panic!("table {name} missing"));
+        assert_eq!(t.is_root, o.is_root, "{name} isRoot");
+        assert_eq!(t.max_rows, o.max_rows, "{name} maxRows");
+        assert_eq!(t.indexes, o.indexes, "{name} indexes");
+        for (cname, c) in &t.columns {
+            let oc = o
+                .column(cname)
+                .unwrap_or_else(|| panic!("{name}.{cname} missing"));
+            assert_eq!(c.ty, oc.ty, "{name}.{cname} type");
+            assert_eq!(c.mutable, oc.mutable, "{name}.{cname} mutable");
+            assert_eq!(c.ephemeral, oc.ephemeral, "{name}.{cname} ephemeral");
+        }
+        assert_eq!(t.columns.len(), o.columns.len(), "{name} has extra columns");
+    }
+    assert_eq!(theirs.tables.len(), ours.tables.len());
+}
