@@ -22,7 +22,7 @@ const VERSIONS: [Option<&str>; 6] = [
 ];
 
 /// Corpus files whose every line is compared with `parse-flow` under every version.
-const FLOW_CORPORA: [&str; 7] = [
+const FLOW_CORPORA: [&str; 8] = [
     "seed.txt",
     "neutron.txt",
     "actions.txt",
@@ -30,6 +30,7 @@ const FLOW_CORPORA: [&str; 7] = [
     "combos.txt",
     "matches.txt",
     "random.txt",
+    "random_fields.txt",
 ];
 
 fn corpus_dir() -> PathBuf {

@@ -79,6 +79,14 @@ pub enum ActionParseError {
         /// The unknown name.
         name: String,
     },
+    /// A `set_field` value wider than the field.
+    #[error("{value} is not a valid value for field {field}")]
+    InvalidValue {
+        /// The value as written.
+        value: String,
+        /// The field as named.
+        field: String,
+    },
     /// `learn(table=255)`.
     #[error("{0}: table id 255 not valid for `learn' action")]
     LearnTable(String),

@@ -19,7 +19,10 @@ use crate::action::{
 };
 use crate::ct::{Ct, CtZone, Nat, NatKind, NatPortSelection};
 use crate::learn::{Learn, LearnSpec, LearnSrc};
-use crate::types::{Cookie, GroupId, MeterId, PortNo, QueueId, Subfield, TableId, subfield_mask};
+use crate::types::{
+    Cookie, GroupId, MeterId, PortNo, QueueId, Subfield, TableId, field_width, low_mask,
+    subfield_mask,
+};
 use core::net::{IpAddr, Ipv4Addr};
 use fvs_flow::{Field, Protocols};
 
@@ -563,6 +566,15 @@ fn parse_set_field(value: &str, protocols: &mut Protocols) -> Result<SetField, E
         return Err(E::ReadOnly(f.to_string()));
     }
     let (value, mask) = parse_field_value(field, v)?;
+    // The match parser accepts any value that fits the field's bytes; a write must fit its
+    // bits (`ip_ecn` takes 0..=3).
+    let written = v.split_once('/').map_or(v, |(w, _)| w);
+    if parse_u128(written).is_some_and(|n| n & !low_mask(field_width(field)) != 0) {
+        return Err(E::InvalidValue {
+            value: written.to_string(),
+            field: f.to_string(),
+        });
+    }
     // ovs-ofctl narrows by the field alone, whatever the mask.
     *protocols = protocols.and(field.info().usable.exact);
     Ok(SetField {

@@ -161,6 +161,10 @@ pub(crate) fn format_field_value(field: Field, value: u128, mask: u128, out: &mu
                 PortNo(value as u32)
             };
             let _ = write!(out, "{p}");
+            if !exact {
+                out.push('/');
+                push_hex(mask, out);
+            }
         }
         Format::Decimal => {
             // A decimal field keeps its value in decimal even when masked; the mask is hex.
