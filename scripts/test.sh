@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v ovs-ofctl >/dev/null 2>&1 || missing+=(openvswitch-common)
 command -v ovs-vswitchd >/dev/null 2>&1 || missing+=(openvswitch-switch)
+# fvs-netdev's pcap files are checked by reading them back with tcpdump.
+command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,142 @@
+//! `fvs-netdev` moves packets between ferrovs and network devices, in batches, behind one trait.
+//!
+//! # What it does
+//!
+//! A datapath thread owns some [`Netdev`]s and a few [`PacketBatch`]es. It polls the devices'
+//! [`Netdev::fd`]s, calls [`Netdev::recv_batch`] to fill a batch, processes it, and hands
+//! batches to [`Netdev::send_batch`]. Nothing here blocks: a device with nothing to read
+//! returns 0, and a frame the kernel cannot take right now is dropped and counted, as a switch
+//! port does (veth gives no back-pressure; queueing belongs to the sender's TCP).
+//!
+//! # Devices
+//!
+//! - [`dummy`]: in-memory queues with a [`dummy::DummyHandle`] to inject frames and read what
+//!   was sent, plus Open vSwitch's `rx_pcap`/`tx_pcap` options on classic pcap files
+//!   ([`pcap`]). For tests and demos without root.
+//! - `tap`: a TAP device made (or reopened) by name through `/dev/net/tun`; ferrovs's
+//!   `internal` ports. Optional virtio-net headers with `TUNSETOFFLOAD`.
+//! - `af_packet`: an existing Linux device (veth end, a hypervisor's TAP, a NIC) read and
+//!   written with an `AF_PACKET` socket and `recvmmsg`/`sendmmsg`; promiscuous; VLAN tags the
+//!   kernel stripped are put back from `PACKET_AUXDATA`; optional `PACKET_VNET_HDR`.
+//! - `netns`: running setup inside a named network namespace (tests, and tunnels that reach
+//!   the wire through another namespace's stack).
+//!
+//! # Offloads
+//!
+//! Each [`Packet`] carries a [`VnetHdr`]: checksum-partial and GSO state as the kernel's
+//! virtio-net header describes it. Devices opened with virtio-net headers fill it on receive
+//! and honour it on send, so a 64 KiB TSO super-frame crosses the switch as one packet. A
+//! device without them receives only complete frames; sending a frame that still needs
+//! segmentation or a checksum to such a device is the datapath's job to avoid (it must segment
+//! or checksum first); this crate drops such a frame and counts it in `tx_dropped` rather than
+//! emit a corrupt one.
+//!
+//! # Safety
+//!
+//! This is the only ferrovs crate allowed `unsafe`. It lives in one module, `sys`, as small
+//! safe functions over `libc` calls, each block with a `// SAFETY:` reason (enforced by
+//! `clippy::undocumented_unsafe_blocks`); every other module is safe Rust (`unsafe_code` is
+//! `deny` for the crate and only `sys` allows it).
+//!
+//! # Tests
+//!
+//! Unit tests cover batches, the dummy device and pcap files (the files are also read back
+//! by `tcpdump -r`, which must be installed). The tests in `tests/linux.rs` need root (CI runs
+//! as root): they make network namespaces with veth pairs and TAP devices and fail with a clear
+//! message when not root; every namespace they create is deleted by a drop guard.
+
+pub mod batch;
+pub mod dummy;
+pub mod error;
+pub mod pcap;
+
+pub use batch::{GsoType, Packet, PacketBatch, VnetFlags, VnetHdr};
+pub use error::{Error, Result};
+pub use fvs_packet::MacAddr;
+
+use std::os::fd::BorrowedFd;
+
+/// A network device that receives and sends packets in batches.
+///
+/// Implementations never block: `recv_batch` returns 0 when nothing is waiting, and
+/// `send_batch` drops (and counts) what the device cannot take now.
+pub trait Netdev: Send {
+    /// Receives up to the batch's free slots, appending behind the packets already there;
+    /// returns how many packets were added (0 when none are waiting).
+    fn recv_batch(&mut self, batch: &mut PacketBatch) -> Result<usize>;
+
+    /// Sends every packet of the batch; returns how many the device accepted. Frames it could
+    /// not take are counted in the statistics (`tx_dropped`, `tx_errors`), not reported as an
+    /// error; `Err` means the device itself failed.
+    fn send_batch(&mut self, batch: &PacketBatch) -> Result<usize>;
+
+    /// Changes the device's MTU.
+    fn set_mtu(&mut self, mtu: u32) -> Result<()>;
+
+    /// Changes the device's Ethernet address.
+    fn set_mac(&mut self, mac: MacAddr) -> Result<()>;
+
+    /// The device's name.
+    fn name(&self) -> &str;
+
+    /// A file descriptor that becomes readable when `recv_batch` has something to return, or
+    /// `None` for a device that must be polled by calling `recv_batch` (the dummy device).
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+
+    /// The device's MTU (the largest L3 payload, without the Ethernet header).
+    fn mtu(&self) -> Result<u32>;
+
+    /// The device's Ethernet address.
+    fn mac(&self) -> Result<MacAddr>;
+
+    /// Whether the device is administratively up with a carrier.
+    fn link_state(&self) -> Result<LinkState>;
+
+    /// Counters since the device was opened by this process.
+    fn stats(&self) -> NetdevStats;
+
+    /// True if packets carry virtio-net headers through this device (offloads pass through).
+    fn has_vnet_hdr(&self) -> bool;
+}
+
+/// Link state as an `Interface` row reports it (`link_state`: `up` or `down`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkState {
+    /// Administratively up and with a carrier.
+    Up,
+    /// Down, or up without a carrier.
+    Down,
+}
+
+impl LinkState {
+    /// The word Open vSwitch uses in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+}
+
+/// Packet and byte counters of one device, as the `Interface` row's `statistics` column shows
+/// them (`rx_packets`, `rx_bytes`, `rx_dropped`, `rx_errors` and the `tx_` twins).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NetdevStats {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received (frames without virtio-net headers).
+    pub rx_bytes: u64,
+    /// Packets the kernel or this crate dropped before the switch saw them (for AF_PACKET
+    /// this includes socket-buffer overflows reported by `PACKET_STATISTICS`).
+    pub rx_dropped: u64,
+    /// Receive errors (truncated frames, failed reads).
+    pub rx_errors: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets dropped on send (device busy, offload the device cannot carry).
+    pub tx_dropped: u64,
+    /// Send errors (failed writes).
+    pub tx_errors: u64,
+}
