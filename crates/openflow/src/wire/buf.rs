@@ -32,15 +32,6 @@ impl<'a> Reader<'a> {
         self.data.is_empty()
     }
 
-    /// Fails unless at least `n` bytes remain.
-    pub(crate) fn need(&self, n: usize) -> Result<(), Truncated> {
-        if self.data.len() >= n {
-            Ok(())
-        } else {
-            Err(Truncated)
-        }
-    }
-
     /// The next `n` bytes as a reader of their own.
     pub(crate) fn take(&mut self, n: usize) -> Result<Self, Truncated> {
         self.bytes(n).map(Self::new)
@@ -99,13 +90,6 @@ impl<'a> Reader<'a> {
         r.skip(at)?;
         r.u16()
     }
-
-    /// Peeks at a big-endian u32 `at` bytes ahead without consuming anything.
-    pub(crate) fn peek_u32(&self, at: usize) -> Result<u32, Truncated> {
-        let mut r = *self;
-        r.skip(at)?;
-        r.u32()
-    }
 }
 
 /// Appending big-endian values to a byte vector.
@@ -117,8 +101,6 @@ pub(crate) trait Put {
     /// The low `n` bytes of `v`, big-endian.
     fn put_uint(&mut self, v: u128, n: usize);
     fn put_zeros(&mut self, n: usize);
-    /// Zero bytes until the length is a multiple of `align`.
-    fn pad_to(&mut self, align: usize);
     /// Overwrites a big-endian u16 at `at` (a length field filled in afterwards).
     fn set_u16(&mut self, at: usize, v: u16);
 }
@@ -143,10 +125,6 @@ impl Put for Vec<u8> {
     }
     fn put_zeros(&mut self, n: usize) {
         self.resize(self.len() + n, 0);
-    }
-    fn pad_to(&mut self, align: usize) {
-        let n = self.len().next_multiple_of(align) - self.len();
-        self.put_zeros(n);
     }
     fn set_u16(&mut self, at: usize, v: u16) {
         if let Some(slot) = self.get_mut(at..at + 2) {

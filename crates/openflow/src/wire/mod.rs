@@ -30,11 +30,14 @@
 //!   of ferrovs's bytes reads exactly as ovs-ofctl's own; tests check this against the
 //!   installed `ovs-ofctl`.
 
-#[allow(dead_code)] // some readers serve only the match and action codecs
 pub(crate) mod buf;
 pub mod error;
 pub mod flow;
 pub mod msg;
+pub mod nx;
+pub mod of10;
+pub mod of13;
+pub mod oxm;
 
 pub use error::{DecodeError, EncodeError, ErrorCode, OfpError};
 pub use msg::{
