@@ -8,6 +8,26 @@
 //! and so on. This module states those rules directly on the model. It stands in for the real
 //! wire codecs until they exist, and will then be checked against (or replaced by) an
 //! encode-decode round trip.
+//!
+//! # The rules (each found with the oracle)
+//!
+//! | Model | OpenFlow 1.0 (+NXM) | 1.1 | 1.2 – 1.4 | 1.5 |
+//! |---|---|---|---|---|
+//! | pop VLAN | `strip_vlan` | `pop_vlan` | `pop_vlan` | `pop_vlan` |
+//! | `mod_vlan_vid` / `pcp` | as is | `push_vlan` if untagged, `set_vlan_*` | `push_vlan` if untagged, `set_field` (VID with 0x1000) | same |
+//! | `set_field`, unmasked | legacy action (`mod_dl_*`, `mod_nw_*`, `mod_tp_*`, `mod_vlan_*`, `strip_vlan`) or `load` | legacy (incl. `mod_nw_ecn`) or `load` | `set_field` | `set_field` |
+//! | `set_field`, masked | as above | as above | `load` | `set_field` with mask |
+//! | `load` | `load` | `load` | `load` | `set_field` |
+//! | `mod_dl_*`, `mod_nw_src/dst/tos/ecn`, `mod_tp_*`, `set_tunnel*`, `set_mpls_label/tc` | as is (`mod_nw_ecn`/`mod_nw_ttl` as `load`) | as is | `set_field` | `set_field` |
+//! | `enqueue` | as is | `set_queue,output,pop_queue` | same | same |
+//! | `goto_table` | `resubmit(,T)` | as is | as is | as is |
+//! | `clear_actions`, `write_actions`, `meter` | dropped | as is | as is | as is |
+//! | `note` | zero-padded to the 8-byte action boundary, every version | | | |
+//! | `load` wider than 64 bits | split into 64-bit loads, every version | | | |
+//! | match on `vlan_tci` | as is | as is | PCP bits kept only with a present tag | same |
+//! | table | none without the table-id extension; "no table" shown as 255 with it | 0 when none | same | same |
+//! | `importance` | dropped | dropped | dropped before 1.4 | kept |
+//! | `reset_counts` / `no_*_counts` | dropped | dropped | from 1.2 / 1.3 | kept |
 
 use crate::action::{Action, PopVlanSpelling, SetField, SetFieldSpelling};
 use crate::check::PacketView;
