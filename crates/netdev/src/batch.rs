@@ -112,6 +112,20 @@ impl Packet {
         true
     }
 
+    /// Empties the frame for the next receive and returns the whole area behind the default
+    /// headroom to read into; the caller then sets the length with [`Packet::set_rx_len`].
+    pub(crate) fn rx_area(&mut self) -> &mut [u8] {
+        self.start = HEADROOM;
+        self.len = 0;
+        self.vnet = VnetHdr::NONE;
+        &mut self.buf[HEADROOM..]
+    }
+
+    /// Sets the length of a frame just read into [`Packet::rx_area`]; clamps to the buffer.
+    pub(crate) fn set_rx_len(&mut self, len: usize) {
+        self.len = len.min(self.buf.len() - HEADROOM);
+    }
+
     /// The frame.
     pub fn data(&self) -> &[u8] {
         &self.buf[self.start..self.start + self.len]

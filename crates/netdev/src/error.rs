@@ -56,3 +56,14 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps an OS error of the call `what` on `device`.
+    pub(crate) fn sys(device: &str, what: &'static str, source: io::Error) -> Self {
+        Self::Sys {
+            device: device.to_owned(),
+            what,
+            source,
+        }
+    }
+}

@@ -13,12 +13,12 @@
 //! - [`dummy`]: in-memory queues with a [`dummy::DummyHandle`] to inject frames and read what
 //!   was sent, plus Open vSwitch's `rx_pcap`/`tx_pcap` options on classic pcap files
 //!   ([`pcap`]). For tests and demos without root.
-//! - `tap`: a TAP device made (or reopened) by name through `/dev/net/tun`; ferrovs's
+//! - [`tap`]: a TAP device made (or reopened) by name through `/dev/net/tun`; ferrovs's
 //!   `internal` ports. Optional virtio-net headers with `TUNSETOFFLOAD`.
-//! - `af_packet`: an existing Linux device (veth end, a hypervisor's TAP, a NIC) read and
+//! - [`af_packet`]: an existing Linux device (veth end, a hypervisor's TAP, a NIC) read and
 //!   written with an `AF_PACKET` socket and `recvmmsg`/`sendmmsg`; promiscuous; VLAN tags the
 //!   kernel stripped are put back from `PACKET_AUXDATA`; optional `PACKET_VNET_HDR`.
-//! - `netns`: running setup inside a named network namespace (tests, and tunnels that reach
+//! - [`netns`]: running setup inside a named network namespace (tests, and tunnels that reach
 //!   the wire through another namespace's stack).
 //!
 //! # Offloads
@@ -45,10 +45,15 @@
 //! as root): they make network namespaces with veth pairs and TAP devices and fail with a clear
 //! message when not root; every namespace they create is deleted by a drop guard.
 
+pub mod af_packet;
 pub mod batch;
 pub mod dummy;
 pub mod error;
+mod ifctl;
+pub mod netns;
 pub mod pcap;
+mod sys;
+pub mod tap;
 
 pub use batch::{GsoType, Packet, PacketBatch, VnetFlags, VnetHdr};
 pub use error::{Error, Result};

@@ -1,0 +1,466 @@
+//! The crate's only `unsafe` code: small safe wrappers over the Linux system calls packet I/O
+//! needs (ioctls on interfaces and `/dev/net/tun`, packet-socket options, `recvmmsg` and
+//! `sendmmsg`, `setns`).
+//!
+//! Every wrapper takes Rust types (borrowed fds, slices, fixed-size structs) and returns
+//! `io::Result`, so the device modules above stay safe code. Each `unsafe` block holds one call
+//! and says why its arguments are valid.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr;
+
+use crate::batch::{Packet, VnetHdr};
+
+/// Most messages one `recvmmsg`/`sendmmsg` call handles; the arrays live on the stack.
+pub(crate) const BURST: usize = 32;
+
+/// Bytes of control-message space per received message: one `PACKET_AUXDATA` message
+/// (`CMSG_SPACE(20)` = 40 on 64-bit Linux) with room to spare. `u64` elements give the
+/// alignment `cmsghdr` needs.
+const CMSG_WORDS: usize = 8;
+
+/// `struct ifreq`: an interface name and a 24-byte union, 8-byte aligned as the kernel's is.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+pub(crate) struct IfReq {
+    name: [u8; libc::IFNAMSIZ],
+    data: [u8; 24],
+}
+
+impl IfReq {
+    /// A request for the device `name`; `None` if the name is empty, has a NUL, or does not
+    /// fit the kernel's 15 bytes plus terminator.
+    pub(crate) fn new(name: &str) -> Option<Self> {
+        let bytes = name.as_bytes();
+        if bytes.is_empty()
+            || bytes.len() >= libc::IFNAMSIZ
+            || bytes.contains(&0)
+            || bytes.contains(&b'/')
+        {
+            return None;
+        }
+        let mut req = Self {
+            name: [0; libc::IFNAMSIZ],
+            data: [0; 24],
+        };
+        req.name[..bytes.len()].copy_from_slice(bytes);
+        Some(req)
+    }
+
+    /// The name the kernel left in the request (TUNSETIFF fills in the chosen name).
+    pub(crate) fn name(&self) -> String {
+        let end = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.name.len());
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
+
+    /// `ifr_flags` (a C `short` at the union's start).
+    pub(crate) fn flags(&self) -> i16 {
+        i16::from_ne_bytes([self.data[0], self.data[1]])
+    }
+
+    /// Sets `ifr_flags`.
+    pub(crate) fn set_flags(&mut self, flags: i16) {
+        self.data[..2].copy_from_slice(&flags.to_ne_bytes());
+    }
+
+    /// `ifr_mtu` / `ifr_ifindex` (a C `int` at the union's start).
+    pub(crate) fn int(&self) -> i32 {
+        i32::from_ne_bytes([self.data[0], self.data[1], self.data[2], self.data[3]])
+    }
+
+    /// Sets `ifr_mtu` / `ifr_ifindex`.
+    pub(crate) fn set_int(&mut self, value: i32) {
+        self.data[..4].copy_from_slice(&value.to_ne_bytes());
+    }
+
+    /// The Ethernet address in `ifr_hwaddr` (a `sockaddr`: family, then the address).
+    pub(crate) fn hwaddr(&self) -> [u8; 6] {
+        let mut mac = [0; 6];
+        mac.copy_from_slice(&self.data[2..8]);
+        mac
+    }
+
+    /// Sets `ifr_hwaddr` to an Ethernet address (`ARPHRD_ETHER`).
+    pub(crate) fn set_hwaddr(&mut self, mac: [u8; 6]) {
+        self.data[..2].copy_from_slice(&libc::ARPHRD_ETHER.to_ne_bytes());
+        self.data[2..8].copy_from_slice(&mac);
+    }
+}
+
+/// `SIOCGIFFLAGS` and friends: the interface ioctls that take a `struct ifreq`.
+pub(crate) mod ioc {
+    /// Read interface flags.
+    pub(crate) const SIOCGIFFLAGS: u64 = 0x8913;
+    /// Write interface flags.
+    pub(crate) const SIOCSIFFLAGS: u64 = 0x8914;
+    /// Read the MTU.
+    pub(crate) const SIOCGIFMTU: u64 = 0x8921;
+    /// Write the MTU.
+    pub(crate) const SIOCSIFMTU: u64 = 0x8922;
+    /// Write the hardware address.
+    pub(crate) const SIOCSIFHWADDR: u64 = 0x8924;
+    /// Read the hardware address.
+    pub(crate) const SIOCGIFHWADDR: u64 = 0x8927;
+    /// `TUNSETIFF`: `_IOW('T', 202, int)`, takes a `struct ifreq`.
+    pub(crate) const TUNSETIFF: u64 = 0x4004_54ca;
+    /// `TUNSETOFFLOAD`: `_IOW('T', 208, unsigned int)`, takes the flags by value.
+    pub(crate) const TUNSETOFFLOAD: u64 = 0x4004_54d0;
+    /// `TUNSETVNETHDRSZ`: `_IOW('T', 216, int)`, takes a pointer to the size.
+    pub(crate) const TUNSETVNETHDRSZ: u64 = 0x4004_54d8;
+}
+
+/// Turns a `-1` return into the thread's `errno`.
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Same for calls returning `ssize_t`.
+fn check_size(ret: isize) -> io::Result<usize> {
+    usize::try_from(ret).map_err(|_| io::Error::last_os_error())
+}
+
+/// Opens `/dev/net/tun`, non-blocking and close-on-exec.
+pub(crate) fn open_tun() -> io::Result<OwnedFd> {
+    // SAFETY: the path is a NUL-terminated literal; open has no other memory arguments.
+    let fd = check(unsafe {
+        libc::open(
+            c"/dev/net/tun".as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens a socket, non-blocking and close-on-exec.
+pub(crate) fn socket(
+    domain: libc::c_int,
+    ty: libc::c_int,
+    protocol: libc::c_int,
+) -> io::Result<OwnedFd> {
+    // SAFETY: socket takes only integers.
+    let fd = check(unsafe {
+        libc::socket(
+            domain,
+            ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    })?;
+    // SAFETY: `fd` was just returned by socket and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An ioctl that reads and/or writes a `struct ifreq`.
+pub(crate) fn ioctl_ifreq(fd: BorrowedFd<'_>, request: u64, req: &mut IfReq) -> io::Result<()> {
+    // SAFETY: `req` is a valid, writable `struct ifreq` (same size and alignment) for the whole
+    // call; every request passed here reads or writes at most that struct.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request, ptr::from_mut(req)) })?;
+    Ok(())
+}
+
+/// An ioctl whose argument is a plain integer value (`TUNSETOFFLOAD`).
+pub(crate) fn ioctl_value(
+    fd: BorrowedFd<'_>,
+    request: u64,
+    value: libc::c_ulong,
+) -> io::Result<()> {
+    // SAFETY: the argument is passed by value; the kernel does not dereference it.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request, value) })?;
+    Ok(())
+}
+
+/// An ioctl that reads an `int` through a pointer (`TUNSETVNETHDRSZ`).
+pub(crate) fn ioctl_int_ptr(
+    fd: BorrowedFd<'_>,
+    request: u64,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` is a live `int` for the call; the request reads only that `int`.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request, &raw const value) })?;
+    Ok(())
+}
+
+/// Socket option values: plain C structs the kernel reads as bytes.
+pub(crate) trait SockOpt: Copy {}
+impl SockOpt for libc::c_int {}
+impl SockOpt for libc::packet_mreq {}
+
+/// `setsockopt` with a value of type `T`.
+pub(crate) fn setsockopt<T: SockOpt>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` points to `len` readable bytes for the call's duration.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            ptr::from_ref(value).cast(),
+            len,
+        )
+    })?;
+    Ok(())
+}
+
+/// Reads and resets a packet socket's counters (`PACKET_STATISTICS`): (packets, drops).
+pub(crate) fn packet_statistics(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    let mut stats = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `stats` and `len` are valid and writable; `len` tells the kernel the size.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&raw mut stats).cast(),
+            &raw mut len,
+        )
+    })?;
+    Ok((stats.tp_packets, stats.tp_drops))
+}
+
+/// Binds a packet socket to one interface and protocol (`protocol` in host order).
+pub(crate) fn bind_packet(fd: BorrowedFd<'_>, ifindex: i32, protocol: u16) -> io::Result<()> {
+    let addr = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: ifindex,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    let len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `addr` is a complete `sockaddr_ll` of `len` bytes, live for the call.
+    check(unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) })?;
+    Ok(())
+}
+
+/// The index of the interface `name` in the current network namespace.
+pub(crate) fn if_nametoindex(name: &str) -> Option<i32> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    i32::try_from(index).ok().filter(|&i| i > 0)
+}
+
+/// Moves the calling thread into the network namespace `ns` refers to.
+pub(crate) fn setns_net(ns: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: setns takes only integers; it changes this thread's namespace only.
+    check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+    Ok(())
+}
+
+/// What `recv_mmsg` learned about one received message beyond its bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RxMeta {
+    /// Frame length (without the virtio-net header).
+    pub(crate) len: usize,
+    /// The frame did not fit the buffer (or was shorter than a virtio-net header).
+    pub(crate) truncated: bool,
+    /// The virtio-net header, when asked for.
+    pub(crate) vnet: VnetHdr,
+    /// `PACKET_AUXDATA`: (status, VLAN TCI, VLAN TPID), when the kernel sent it.
+    pub(crate) aux: Option<(u32, u16, u16)>,
+}
+
+/// Receives up to `min(packets.len(), BURST)` frames with one `recvmmsg`, each into a packet's
+/// receive area (behind a virtio-net header when `vnet`); per-message facts go to `meta`.
+/// Returns how many messages arrived; `WouldBlock` when none was waiting.
+pub(crate) fn recv_mmsg(
+    fd: BorrowedFd<'_>,
+    packets: &mut [Packet],
+    vnet: bool,
+    meta: &mut [RxMeta; BURST],
+) -> io::Result<usize> {
+    let n = packets.len().min(BURST);
+    let mut vnet_bufs = [[0u8; VnetHdr::LEN]; BURST];
+    let mut cmsg = [[0u64; CMSG_WORDS]; BURST];
+    // SAFETY: iovec, mmsghdr are C structs of pointers and integers, for which all-zero bytes
+    // (null pointers, zero lengths) are valid values.
+    let mut iov: [[libc::iovec; 2]; BURST] = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; BURST] = unsafe { zeroed() };
+    for (i, packet) in packets.iter_mut().take(n).enumerate() {
+        let area = packet.rx_area();
+        let mut k = 0;
+        if vnet {
+            iov[i][0] = libc::iovec {
+                iov_base: vnet_bufs[i].as_mut_ptr().cast(),
+                iov_len: VnetHdr::LEN,
+            };
+            k = 1;
+        }
+        iov[i][k] = libc::iovec {
+            iov_base: area.as_mut_ptr().cast(),
+            iov_len: area.len(),
+        };
+        let hdr = &mut msgs[i].msg_hdr;
+        hdr.msg_iov = iov[i].as_mut_ptr();
+        hdr.msg_iovlen = k + 1;
+        hdr.msg_control = cmsg[i].as_mut_ptr().cast();
+        hdr.msg_controllen = CMSG_WORDS * 8;
+    }
+    // SAFETY: each of the first `n` headers points at iovecs describing live, writable buffers
+    // (packet receive areas and `vnet_bufs`) and at a writable, aligned control buffer of the
+    // stated length; all of them outlive the call, and no other reference touches them.
+    let got = check(unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            ptr::null_mut(),
+        )
+    })?;
+    let got = usize::try_from(got).unwrap_or(0).min(n);
+    for i in 0..got {
+        let hdr = &msgs[i].msg_hdr;
+        let total = msgs[i].msg_len as usize;
+        let head = if vnet { VnetHdr::LEN } else { 0 };
+        meta[i] = RxMeta {
+            len: total.saturating_sub(head),
+            truncated: hdr.msg_flags & libc::MSG_TRUNC != 0 || total < head,
+            vnet: if vnet {
+                VnetHdr::from_bytes(&vnet_bufs[i])
+            } else {
+                VnetHdr::NONE
+            },
+            aux: auxdata(hdr),
+        };
+    }
+    Ok(got)
+}
+
+/// Finds the `PACKET_AUXDATA` control message of a received message.
+fn auxdata(hdr: &libc::msghdr) -> Option<(u32, u16, u16)> {
+    // SAFETY: `hdr` was filled by recvmmsg; its control pointer and length describe the
+    // aligned buffer we supplied, which is still live, so the CMSG_* walk stays inside it.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(hdr) };
+    while !c.is_null() {
+        // SAFETY: `c` is non-null and was returned by CMSG_FIRSTHDR/NXTHDR for this buffer.
+        let cm = unsafe { ptr::read_unaligned(c) };
+        if cm.cmsg_level == libc::SOL_PACKET
+            && cm.cmsg_type == libc::PACKET_AUXDATA
+            && cm.cmsg_len as usize
+                >= size_of::<libc::cmsghdr>() + size_of::<libc::tpacket_auxdata>()
+        {
+            // SAFETY: `c` is a control message inside our buffer; CMSG_DATA only offsets it.
+            let data = unsafe { libc::CMSG_DATA(c) };
+            // SAFETY: the message's length covers a whole `tpacket_auxdata` at `data`;
+            // read_unaligned copes with any alignment.
+            let aux: libc::tpacket_auxdata = unsafe { ptr::read_unaligned(data.cast()) };
+            return Some((aux.tp_status, aux.tp_vlan_tci, aux.tp_vlan_tpid));
+        }
+        // SAFETY: `hdr` and `c` describe the same live control buffer.
+        c = unsafe { libc::CMSG_NXTHDR(hdr, c) };
+    }
+    None
+}
+
+/// Sends up to `min(packets.len(), BURST)` frames with one `sendmmsg` (each behind its
+/// virtio-net header when `vnet`). Returns how many the kernel took; an error means the first
+/// one failed.
+pub(crate) fn send_mmsg(fd: BorrowedFd<'_>, packets: &[Packet], vnet: bool) -> io::Result<usize> {
+    let n = packets.len().min(BURST);
+    let mut vnet_bufs = [[0u8; VnetHdr::LEN]; BURST];
+    // SAFETY: all-zero iovec and mmsghdr values are valid (null pointers, zero lengths).
+    let mut iov: [[libc::iovec; 2]; BURST] = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; BURST] = unsafe { zeroed() };
+    for (i, packet) in packets.iter().take(n).enumerate() {
+        let mut k = 0;
+        if vnet {
+            vnet_bufs[i] = packet.vnet().to_bytes();
+            iov[i][0] = libc::iovec {
+                iov_base: vnet_bufs[i].as_mut_ptr().cast(),
+                iov_len: VnetHdr::LEN,
+            };
+            k = 1;
+        }
+        let data = packet.data();
+        // The kernel only reads through iov_base on send; the cast to *mut is the C API's.
+        iov[i][k] = libc::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
+        msgs[i].msg_hdr.msg_iovlen = k + 1;
+    }
+    // SAFETY: each of the first `n` headers points at iovecs over live frame bytes and header
+    // copies that outlive the call; sendmmsg only reads them (and writes msg_len).
+    let sent = check(unsafe {
+        libc::sendmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    })?;
+    Ok(usize::try_from(sent).unwrap_or(0).min(n))
+}
+
+/// `readv` into a virtio-net header buffer and a frame buffer; returns the total read.
+pub(crate) fn readv2(fd: BorrowedFd<'_>, head: &mut [u8], data: &mut [u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: head.as_mut_ptr().cast(),
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        },
+    ];
+    let first = usize::from(head.is_empty());
+    // SAFETY: both iovecs describe live, writable, unaliased buffers for the call.
+    check_size(unsafe {
+        libc::readv(
+            fd.as_raw_fd(),
+            iov[first..].as_ptr(),
+            (2 - first) as libc::c_int,
+        )
+    })
+}
+
+/// `writev` of a virtio-net header and a frame; returns the total written.
+pub(crate) fn writev2(fd: BorrowedFd<'_>, head: &[u8], data: &[u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: head.as_ptr().cast_mut().cast(),
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        },
+    ];
+    let first = usize::from(head.is_empty());
+    // SAFETY: both iovecs describe live buffers for the call; writev only reads them.
+    check_size(unsafe {
+        libc::writev(
+            fd.as_raw_fd(),
+            iov[first..].as_ptr(),
+            (2 - first) as libc::c_int,
+        )
+    })
+}
