@@ -1,0 +1,135 @@
+//! The appctl commands fvs-vswitchd answers.
+//!
+//! `bridge/add-flows BRIDGE FILE` is ferrovs-only and **temporary**: it loads `ovs-ofctl`
+//! flow text into a bridge until flows can arrive over OpenFlow (`<bridge>.mgmt`), and will
+//! be removed then.
+//!
+//! `bridge/dump-flows` prints the bridge's OpenFlow rules in ovs-vswitchd's form; the hidden
+//! rules Open vSwitch keeps in table 254 do not exist in ferrovs and are not printed.
+
+use fvs_pipeline::example::load_flows;
+use fvs_pipeline::text::{format_actions, format_flow_head};
+
+use crate::Daemon;
+use crate::unixctl::{Command, Commands};
+
+/// Every command of the daemon.
+pub fn table() -> Commands<Daemon> {
+    Commands::new(vec![
+        Command {
+            name: "version",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: |_, _| Ok(format!("{}\n", crate::version_text().trim_end())),
+        },
+        Command {
+            name: "exit",
+            usage: "[--cleanup]",
+            min: 0,
+            max: 1,
+            handler: |d, _| {
+                d.request_exit();
+                Ok(String::new())
+            },
+        },
+        Command {
+            name: "vlog/list",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: |d, _| Ok(d.vlog().list()),
+        },
+        Command {
+            name: "vlog/set",
+            usage: "{spec | PATTERN:destination:pattern}",
+            min: 0,
+            max: usize::MAX,
+            handler: |d, args| {
+                let mut vlog = d.vlog();
+                for spec in args {
+                    vlog.set(spec).map_err(|e| e.to_string())?;
+                }
+                Ok(String::new())
+            },
+        },
+        Command {
+            name: "ofproto/trace",
+            usage: "bridge br_flow",
+            min: 2,
+            max: 2,
+            handler: trace,
+        },
+        Command {
+            name: "bridge/dump-flows",
+            usage: "bridge",
+            min: 1,
+            max: 1,
+            handler: dump_flows,
+        },
+        Command {
+            name: "fdb/show",
+            usage: "bridge",
+            min: 1,
+            max: 1,
+            handler: |d, args| {
+                let sw = d.switch();
+                let b = sw.bridge(&args[0]).ok_or("no such bridge")?;
+                Ok(b.mac.show(d.now()))
+            },
+        },
+        Command {
+            name: "bridge/add-flows",
+            usage: "bridge file (temporary, until OpenFlow)",
+            min: 2,
+            max: 2,
+            handler: add_flows,
+        },
+    ])
+}
+
+fn trace(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let (m, _) = fvs_flow::text::parse_match(&args[1]).map_err(|e| e.to_string())?;
+    let sw = d.switch();
+    let t = sw
+        .trace(&args[0], &m.key, d.now())
+        .map_err(|_| "Cannot find bridge".to_owned())?;
+    Ok(t.to_string())
+}
+
+fn dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let sw = d.switch();
+    let b = sw.bridge(&args[0]).ok_or("Unknown bridge")?;
+    let now = d.now();
+    let mut out = String::new();
+    for (table, r) in b.rules() {
+        if table != 0 {
+            out.push_str(&format!("table_id={table}, "));
+        }
+        out.push_str(&format!(
+            "duration={}s, n_packets={}, n_bytes={}, ",
+            now.secs_since(r.stats.created),
+            r.stats.packets,
+            r.stats.bytes
+        ));
+        let head = format_flow_head(&r.r#match, r.priority);
+        if !head.is_empty() {
+            out.push_str(&head);
+            out.push(',');
+        }
+        out.push_str(&format!("actions={}\n", format_actions(&r.actions)));
+    }
+    Ok(out)
+}
+
+fn add_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let text = std::fs::read_to_string(&args[1]).map_err(|e| format!("{}: {e}", args[1]))?;
+    let now = d.now();
+    let mut sw = d.switch();
+    let b = sw.bridge_mut(&args[0]).ok_or("Unknown bridge")?;
+    let refused = load_flows(b, &text, now).map_err(|e| format!("{}: {e}", args[1]))?;
+    match refused.first() {
+        None => Ok(String::new()),
+        Some((line, e)) => Err(format!("{}:{line}: {e}", args[1])),
+    }
+}

@@ -1,0 +1,188 @@
+//! The database's `Open_vSwitch`, `Bridge`, `Port` and `Interface` rows read into plain
+//! structs: the configuration the reconciler brings the switch in step with.
+//!
+//! Reading is total: a column of an unexpected shape reads as its default, because the schema
+//! already constrains what a client could store, and a daemon must not stop on data it can
+//! simply ignore.
+
+use std::collections::BTreeMap;
+
+use fvs_ovsdb::db::Row;
+use fvs_ovsdb::{Atom, Database, Datum};
+use uuid::Uuid;
+
+/// An `Interface` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceCfg {
+    /// Row UUID.
+    pub uuid: Uuid,
+    /// `name`.
+    pub name: String,
+    /// `type` (empty means `system`).
+    pub kind: String,
+    /// `options`.
+    pub options: BTreeMap<String, String>,
+    /// `ofport_request`.
+    pub ofport_request: Option<i64>,
+    /// `ofport` as last written back.
+    pub ofport: Option<i64>,
+    /// `mac_in_use` as last written back.
+    pub mac_in_use: Option<String>,
+    /// `error` as last written back.
+    pub error: Option<String>,
+}
+
+/// A `Port` row and its interfaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortCfg {
+    /// `name`.
+    pub name: String,
+    /// `tag`.
+    pub tag: Option<i64>,
+    /// `trunks`.
+    pub trunks: Vec<i64>,
+    /// `vlan_mode`.
+    pub vlan_mode: Option<String>,
+    /// `interfaces`, by name.
+    pub ifaces: Vec<IfaceCfg>,
+}
+
+/// A `Bridge` row and its ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeCfg {
+    /// Row UUID.
+    pub uuid: Uuid,
+    /// `name`.
+    pub name: String,
+    /// `fail_mode`.
+    pub fail_mode: Option<String>,
+    /// `other_config`.
+    pub other_config: BTreeMap<String, String>,
+    /// `datapath_id` as last written back.
+    pub datapath_id: Option<String>,
+    /// `ports`, by name.
+    pub ports: Vec<PortCfg>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// The `Open_vSwitch` row, when there is one.
+    pub root: Option<Uuid>,
+    /// `next_cfg`.
+    pub next_cfg: i64,
+    /// `cur_cfg`.
+    pub cur_cfg: i64,
+    /// `ovs_version`.
+    pub ovs_version: Option<String>,
+    /// The bridges the root row names, by name.
+    pub bridges: Vec<BridgeCfg>,
+}
+
+fn string(row: &Row, col: &str) -> Option<String> {
+    match row.columns.get(col)?.as_scalar()? {
+        Atom::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn integer(row: &Row, col: &str) -> Option<i64> {
+    match row.columns.get(col)?.as_scalar()? {
+        Atom::Integer(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn integers(row: &Row, col: &str) -> Vec<i64> {
+    match row.columns.get(col) {
+        Some(Datum::Set(s)) => s
+            .iter()
+            .filter_map(|a| match a {
+                Atom::Integer(i) => Some(*i),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn uuids(row: &Row, col: &str) -> Vec<Uuid> {
+    match row.columns.get(col) {
+        Some(Datum::Set(s)) => s.iter().filter_map(Atom::as_uuid).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn string_map(row: &Row, col: &str) -> BTreeMap<String, String> {
+    match row.columns.get(col) {
+        Some(Datum::Map(m)) => m
+            .iter()
+            .filter_map(|(k, v)| match (k, v) {
+                (Atom::String(k), Atom::String(v)) => Some((k.clone(), v.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// Reads the configuration from the `Open_vSwitch` database.
+pub fn read(db: &Database) -> Config {
+    let Some((root, row)) = db.rows("Open_vSwitch").and_then(|r| r.iter().next()) else {
+        return Config::default();
+    };
+    let mut bridges: Vec<BridgeCfg> = uuids(row, "bridges")
+        .into_iter()
+        .filter_map(|u| db.row("Bridge", u).map(|r| read_bridge(db, u, r)))
+        .collect();
+    bridges.sort_by(|a, b| a.name.cmp(&b.name));
+    Config {
+        root: Some(*root),
+        next_cfg: integer(row, "next_cfg").unwrap_or(0),
+        cur_cfg: integer(row, "cur_cfg").unwrap_or(0),
+        ovs_version: string(row, "ovs_version"),
+        bridges,
+    }
+}
+
+fn read_bridge(db: &Database, uuid: Uuid, row: &Row) -> BridgeCfg {
+    let mut ports: Vec<PortCfg> = uuids(row, "ports")
+        .into_iter()
+        .filter_map(|u| db.row("Port", u).map(|r| read_port(db, r)))
+        .collect();
+    ports.sort_by(|a, b| a.name.cmp(&b.name));
+    BridgeCfg {
+        uuid,
+        name: string(row, "name").unwrap_or_default(),
+        fail_mode: string(row, "fail_mode"),
+        other_config: string_map(row, "other_config"),
+        datapath_id: string(row, "datapath_id"),
+        ports,
+    }
+}
+
+fn read_port(db: &Database, row: &Row) -> PortCfg {
+    let mut ifaces: Vec<IfaceCfg> = uuids(row, "interfaces")
+        .into_iter()
+        .filter_map(|u| {
+            db.row("Interface", u).map(|r| IfaceCfg {
+                uuid: u,
+                name: string(r, "name").unwrap_or_default(),
+                kind: string(r, "type").unwrap_or_default(),
+                options: string_map(r, "options"),
+                ofport_request: integer(r, "ofport_request"),
+                ofport: integer(r, "ofport"),
+                mac_in_use: string(r, "mac_in_use"),
+                error: string(r, "error"),
+            })
+        })
+        .collect();
+    ifaces.sort_by(|a, b| a.name.cmp(&b.name));
+    PortCfg {
+        name: string(row, "name").unwrap_or_default(),
+        tag: integer(row, "tag"),
+        trunks: integers(row, "trunks"),
+        vlan_mode: string(row, "vlan_mode"),
+        ifaces,
+    }
+}

@@ -1,0 +1,177 @@
+//! `fvs-vswitchd`: ferrovs's switch daemon. One process embeds the configuration database,
+//! keeps the pipeline's bridges in step with it, and answers `ovs-appctl`-style commands.
+//!
+//! # Shape
+//!
+//! ```text
+//!  ovs-vsctl ──► db.sock ──► [db] fvs_ovsdb_server State (durable conf.db)
+//!                               │ monitor (in-process connection)
+//!                               ▼
+//!                     [reconcile thread] config::read → Reconciler::apply ──► Switch
+//!                               │ write-back transaction: ofport, mac_in_use, error,
+//!                               ▼ datapath_id, cur_cfg = next_cfg
+//!  ovs-appctl ──► fvs-vswitchd.ctl ──► [unixctl] commands ──► Switch (trace, flows, fdb)
+//! ```
+//!
+//! - [`dirs`]: `FVS_RUNDIR`, `FVS_DBDIR`, `FVS_LOGDIR`. [`options`]: the command line.
+//! - [`db`]: the embedded OVSDB server and the daemon's in-process connection to it.
+//! - [`config`]: database rows → plain configuration. [`reconcile`]: configuration →
+//!   bridges and ports, and the write-back.
+//! - [`unixctl`]: the control socket's JSON-RPC (server and client). [`commands`]: the
+//!   commands. [`vlog`]: logging levels and the log file. [`process`]: pidfile, `--detach`,
+//!   signals.
+//!
+//! The daemon's clients wait for `cur_cfg` to reach the `next_cfg` they set; the reconciler
+//! writes it in the same transaction as the rest of the write-back, so when a client returns,
+//! the ports it made have their `ofport`.
+
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod dirs;
+pub mod options;
+pub mod process;
+pub mod reconcile;
+pub mod unixctl;
+pub mod vlog;
+
+use std::sync::mpsc::Sender;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use fvs_pipeline::clock::Millis;
+use fvs_pipeline::switch::Switch;
+use serde_json::{Value, json};
+
+use crate::db::{Client, Db};
+use crate::reconcile::Reconciler;
+use crate::vlog::{Level, Vlog};
+
+/// The name of the configuration database.
+pub const DATABASE: &str = "Open_vSwitch";
+
+/// `fvs-vswitchd --version` and `version`'s text.
+pub fn version_text() -> String {
+    format!("fvs-vswitchd (ferrovs) {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// What the daemon's threads share.
+pub struct Daemon {
+    switch: Mutex<Switch>,
+    vlog: Mutex<Vlog>,
+    started: Instant,
+    exit: Mutex<Sender<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Daemon {
+    /// A daemon with no bridges; `exit` sends on `exit`.
+    pub fn new(vlog: Vlog, exit: Sender<()>) -> Self {
+        Self {
+            switch: Mutex::new(Switch::new()),
+            vlog: Mutex::new(vlog),
+            started: Instant::now(),
+            exit: Mutex::new(exit),
+        }
+    }
+
+    /// The switch.
+    pub fn switch(&self) -> MutexGuard<'_, Switch> {
+        lock(&self.switch)
+    }
+
+    /// The logging configuration.
+    pub fn vlog(&self) -> MutexGuard<'_, Vlog> {
+        lock(&self.vlog)
+    }
+
+    /// Logs a line.
+    pub fn log(&self, module: &str, level: Level, message: &str) {
+        self.vlog().log(module, level, message);
+    }
+
+    /// The pipeline's clock: time since start.
+    pub fn now(&self) -> Millis {
+        Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Asks the main thread to clean up and exit.
+    pub fn request_exit(&self) {
+        let _ = lock(&self.exit).send(());
+    }
+}
+
+/// Follows the database forever: every change (and the write-back's own reply) wakes one
+/// reconciliation of the whole configuration.
+pub fn reconcile_loop(db: &Db, daemon: &Daemon) {
+    let client = db.connect();
+    let monitor = json!({
+        "id": "fvs-vswitchd-monitor",
+        "method": "monitor",
+        "params": [DATABASE, null, {"Open_vSwitch": {}, "Bridge": {}, "Port": {}, "Interface": {}}],
+    });
+    if let Err(e) = db.lock().handle(client.conn, monitor) {
+        daemon.log(
+            "reconcile",
+            Level::Err,
+            &format!("cannot monitor the database: {e}"),
+        );
+        return;
+    }
+    let mut reconciler = Reconciler::new();
+    let mut txn = 0u64;
+    while let Some(msg) = client.recv() {
+        report_errors(daemon, &msg);
+        client.drain();
+        txn += 1;
+        reconcile_once(db, daemon, &client, &mut reconciler, txn);
+    }
+}
+
+/// One pass, under the database lock so the configuration read and the write-back cannot
+/// interleave with a client's transaction.
+fn reconcile_once(db: &Db, daemon: &Daemon, client: &Client, r: &mut Reconciler, txn: u64) {
+    let mut state = db.lock();
+    let Some(database) = state.database(DATABASE) else {
+        return;
+    };
+    let cfg = config::read(database);
+    let ops = r.apply(&cfg, &mut daemon.switch(), daemon.now());
+    if ops.is_empty() {
+        return;
+    }
+    daemon.log(
+        "reconcile",
+        Level::Dbg,
+        &format!(
+            "writing back {} updates (next_cfg {})",
+            ops.len(),
+            cfg.next_cfg
+        ),
+    );
+    let mut params = vec![json!(DATABASE)];
+    params.extend(ops);
+    let request =
+        json!({"id": format!("fvs-vswitchd-{txn}"), "method": "transact", "params": params});
+    if let Err(e) = state.handle(client.conn, request) {
+        daemon.log("reconcile", Level::Err, &format!("write-back refused: {e}"));
+    }
+}
+
+/// Logs the errors a write-back transaction's reply carries.
+fn report_errors(daemon: &Daemon, msg: &Value) {
+    let errors: Vec<&Value> = match msg.get("result") {
+        Some(Value::Array(results)) => results.iter().filter_map(|r| r.get("error")).collect(),
+        _ => msg
+            .get("error")
+            .filter(|e| !e.is_null())
+            .into_iter()
+            .collect(),
+    };
+    for e in errors {
+        daemon.log("reconcile", Level::Warn, &format!("write-back failed: {e}"));
+    }
+}

@@ -1,0 +1,556 @@
+//! Brings the pipeline's bridges and ports in step with the configuration, and computes what
+//! to write back to the database (`ofport`, `mac_in_use`, `error`, `datapath_id`, `cur_cfg`).
+//!
+//! # Invariants
+//!
+//! - Reconciling is idempotent: applying the same configuration twice changes nothing and
+//!   writes nothing the second time. The daemon relies on this, because its own write-back
+//!   comes back to it as a database change.
+//! - An interface keeps its OpenFlow port number for as long as it exists (and across
+//!   restarts, through the `ofport` column it reads back), unless `ofport_request` asks for a
+//!   different free number. New numbers are the lowest free from 1, as in Open vSwitch.
+//! - The bridge's own interface (the internal one named like the bridge) is `LOCAL`.
+//! - Datapath port numbers are shared by all bridges (one datapath, like Open vSwitch's
+//!   userspace datapath). They follow the dummy datapath's choice, which tests written for
+//!   Open vSwitch rely on: the number in the device name when there is one and it is free
+//!   (plus 100 for names starting with `br`), else the lowest free. Tunnels of one type share
+//!   one datapath port (`gre_sys`, …); patch ports have none.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hasher};
+use std::net::Ipv4Addr;
+
+use fvs_flow::PortNo;
+use fvs_pipeline::bridge::{Bridge, FailMode};
+use fvs_pipeline::clock::Millis;
+use fvs_pipeline::dpif::DpPort;
+use fvs_pipeline::port::{Port, PortKind, PortVlan, TunnelConfig, VlanId, VlanMode};
+use fvs_pipeline::switch::Switch;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::{BridgeCfg, Config, IfaceCfg, PortCfg};
+
+/// The highest OpenFlow port number a port may have (`OFPP_MAX`).
+const OFPP_MAX: u32 = 0xff00;
+
+/// What the reconciler remembers between runs.
+#[derive(Debug)]
+pub struct Reconciler {
+    /// Datapath port numbers in use, by device name.
+    dp_ports: BTreeMap<String, u32>,
+    /// MAC addresses handed out, by interface name.
+    macs: BTreeMap<String, [u8; 6]>,
+    /// The next dummy MAC's last byte pair.
+    next_dummy_mac: u16,
+    /// Keys for the internal and patch ports' random MACs.
+    random: std::collections::hash_map::RandomState,
+}
+
+impl Default for Reconciler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Values to write back for one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IfaceStatus {
+    ofport: i64,
+    mac: Option<String>,
+    error: Option<String>,
+}
+
+impl Reconciler {
+    /// A reconciler that has seen nothing yet.
+    pub fn new() -> Self {
+        Self {
+            dp_ports: BTreeMap::new(),
+            macs: BTreeMap::new(),
+            next_dummy_mac: 0,
+            random: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Brings `switch` in step with `cfg`; returns the transaction operations that record
+    /// the outcome (empty when the database already says it all).
+    pub fn apply(&mut self, cfg: &Config, switch: &mut Switch, now: Millis) -> Vec<Value> {
+        let wanted: BTreeSet<&str> = cfg.bridges.iter().map(|b| b.name.as_str()).collect();
+        switch.bridges.retain(|b| wanted.contains(b.name.as_str()));
+        let mut ops = Vec::new();
+        for bcfg in &cfg.bridges {
+            if switch.bridge(&bcfg.name).is_none() {
+                switch.add_bridge(Bridge::new(&bcfg.name, fail_mode(bcfg), now));
+            }
+            if let Some(bridge) = switch.bridge_mut(&bcfg.name) {
+                bridge.fail_mode = fail_mode(bcfg);
+                let statuses = self.reconcile_bridge(bcfg, bridge);
+                ops.extend(write_back_bridge(bcfg, &statuses, self.datapath_id(bcfg)));
+            }
+        }
+        self.release_dp_ports(switch);
+        if let Some(root) = cfg.root {
+            let mut row = serde_json::Map::new();
+            if cfg.cur_cfg != cfg.next_cfg {
+                row.insert("cur_cfg".into(), json!(cfg.next_cfg));
+            }
+            let version = env!("CARGO_PKG_VERSION");
+            if cfg.ovs_version.as_deref() != Some(version) {
+                row.insert("ovs_version".into(), json!(version));
+            }
+            if !row.is_empty() {
+                ops.push(update("Open_vSwitch", root, row));
+            }
+        }
+        ops
+    }
+
+    fn reconcile_bridge(
+        &mut self,
+        bcfg: &BridgeCfg,
+        bridge: &mut Bridge,
+    ) -> Vec<(Uuid, IfaceStatus)> {
+        let old: BTreeMap<String, PortNo> = bridge
+            .ports
+            .values()
+            .map(|p| (p.name.clone(), p.ofport))
+            .collect();
+        let mut ports: BTreeMap<PortNo, Port> = BTreeMap::new();
+        let mut statuses = Vec::new();
+        // Interfaces that keep their number first, so a newcomer cannot take it.
+        let mut order: Vec<(&PortCfg, &IfaceCfg)> = bcfg
+            .ports
+            .iter()
+            .flat_map(|p| p.ifaces.iter().map(move |i| (p, i)))
+            .collect();
+        order.sort_by_key(|(_, i)| !old.contains_key(&i.name));
+        for (pcfg, icfg) in order {
+            let status = match self.port(bcfg, pcfg, icfg, &old, &ports) {
+                Ok(port) => {
+                    let status = IfaceStatus {
+                        ofport: db_ofport(port.ofport),
+                        mac: self.macs.get(&icfg.name).map(|m| mac_text(*m)),
+                        error: None,
+                    };
+                    ports.insert(port.ofport, port);
+                    status
+                }
+                Err(error) => IfaceStatus {
+                    ofport: -1,
+                    mac: None,
+                    error: Some(error),
+                },
+            };
+            statuses.push((icfg.uuid, status));
+        }
+        for (name, ofport) in &old {
+            if !ports.values().any(|p| p.name == *name) {
+                bridge.mac.flush_port(*ofport);
+            }
+        }
+        bridge.ports = ports;
+        statuses
+    }
+
+    /// The pipeline port for one interface, or the text of its `error` column.
+    fn port(
+        &mut self,
+        bcfg: &BridgeCfg,
+        pcfg: &PortCfg,
+        icfg: &IfaceCfg,
+        old: &BTreeMap<String, PortNo>,
+        taken: &BTreeMap<PortNo, Port>,
+    ) -> Result<Port, String> {
+        let name = &icfg.name;
+        let kind = match icfg.kind.as_str() {
+            "" | "system" | "dummy" | "tap" => PortKind::System,
+            "internal" => PortKind::Internal,
+            "patch" => match icfg.options.get("peer") {
+                Some(peer) if !peer.is_empty() && peer != name => {
+                    PortKind::Patch { peer: peer.clone() }
+                }
+                _ => return Err(format!("{name}: patch type requires valid 'peer' argument")),
+            },
+            t @ ("gre" | "vxlan" | "geneve") => PortKind::Tunnel(tunnel(name, t, &icfg.options)?),
+            _ => {
+                return Err(format!(
+                    "could not open network device {name} (Address family not supported by protocol)"
+                ));
+            }
+        };
+        let ofport = if *name == bcfg.name && kind == PortKind::Internal {
+            PortNo::LOCAL
+        } else {
+            choose_ofport(icfg, old.get(name).copied(), taken)
+                .ok_or_else(|| format!("{name}: no free OpenFlow port number"))?
+        };
+        let dp_port = match &kind {
+            PortKind::Patch { .. } => None,
+            PortKind::Tunnel(t) => Some(self.dp_port(&tunnel_device(&t.kind))),
+            _ => Some(self.dp_port(name)),
+        };
+        if !self.macs.contains_key(name) {
+            let mac = icfg
+                .mac_in_use
+                .as_deref()
+                .and_then(parse_mac)
+                .unwrap_or_else(|| self.new_mac(name, &kind));
+            self.macs.insert(name.clone(), mac);
+        }
+        Ok(Port {
+            ofport,
+            name: name.clone(),
+            kind,
+            vlan: vlan(pcfg),
+            dp_port: dp_port.map(DpPort),
+        })
+    }
+
+    /// The datapath port of device `name`, allocated on first use.
+    fn dp_port(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.dp_ports.get(name) {
+            return *n;
+        }
+        let used: BTreeSet<u32> = self.dp_ports.values().copied().collect();
+        let digits: String = name
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let offset = if name.starts_with("br") { 100 } else { 0 };
+        let from_name = digits
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| n.checked_add(offset))
+            .filter(|n| *n > 0 && *n != u32::MAX && !used.contains(n));
+        let n = from_name.unwrap_or_else(|| (1..).find(|n| !used.contains(n)).unwrap_or(u32::MAX));
+        self.dp_ports.insert(name.to_owned(), n);
+        n
+    }
+
+    /// Frees the datapath ports of devices no bridge has any more.
+    fn release_dp_ports(&mut self, switch: &Switch) {
+        let live: BTreeSet<String> = switch
+            .bridges
+            .iter()
+            .flat_map(|b| b.ports.values())
+            .map(|p| match &p.kind {
+                PortKind::Tunnel(t) => tunnel_device(&t.kind),
+                _ => p.name.clone(),
+            })
+            .collect();
+        self.dp_ports.retain(|name, _| live.contains(name));
+        let names: BTreeSet<String> = switch
+            .bridges
+            .iter()
+            .flat_map(|b| b.ports.values().map(|p| p.name.clone()))
+            .collect();
+        self.macs.retain(|name, _| names.contains(name));
+    }
+
+    /// A MAC for a new interface: dummy devices count up from `aa:55:aa:55:00:00` as Open
+    /// vSwitch's dummy netdev does; internal and patch ports get a random locally
+    /// administered unicast address.
+    fn new_mac(&mut self, name: &str, kind: &PortKind) -> [u8; 6] {
+        match kind {
+            PortKind::Internal | PortKind::Patch { .. } => {
+                let mut h = self.random.build_hasher();
+                h.write(name.as_bytes());
+                let b = h.finish().to_be_bytes();
+                [(b[0] & 0xfe) | 0x02, b[1], b[2], b[3], b[4], b[5]]
+            }
+            _ => {
+                self.next_dummy_mac = self.next_dummy_mac.wrapping_add(1);
+                let [hi, lo] = self.next_dummy_mac.to_be_bytes();
+                [0xaa, 0x55, 0xaa, 0x55, hi, lo]
+            }
+        }
+    }
+
+    /// `datapath_id`: `other_config:datapath-id` when it is 16 hex digits, else the bridge's
+    /// MAC (`other_config:hwaddr`, else its own interface's) in the low 48 bits.
+    fn datapath_id(&self, bcfg: &BridgeCfg) -> Option<String> {
+        if let Some(id) = bcfg.other_config.get("datapath-id")
+            && id.len() == 16
+            && id.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return Some(id.to_ascii_lowercase());
+        }
+        let mac = bcfg
+            .other_config
+            .get("hwaddr")
+            .and_then(|h| parse_mac(h))
+            .or_else(|| self.macs.get(&bcfg.name).copied())?;
+        Some(format!(
+            "0000{}",
+            mac.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ))
+    }
+}
+
+/// The `ofport` column holds OpenFlow 1.0's 16-bit numbers: `LOCAL` is 65534 there.
+fn db_ofport(p: PortNo) -> i64 {
+    if p == PortNo::LOCAL {
+        0xfffe
+    } else {
+        i64::from(p.0)
+    }
+}
+
+fn fail_mode(b: &BridgeCfg) -> FailMode {
+    match b.fail_mode.as_deref() {
+        Some("secure") => FailMode::Secure,
+        _ => FailMode::Standalone,
+    }
+}
+
+/// The number for an interface: the one it has, unless `ofport_request` names another free
+/// one; else the request, the number the database last recorded, or the lowest free.
+fn choose_ofport(
+    icfg: &IfaceCfg,
+    current: Option<PortNo>,
+    taken: &BTreeMap<PortNo, Port>,
+) -> Option<PortNo> {
+    let usable = |n: i64| {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (1..OFPP_MAX).contains(n))
+            .map(PortNo)
+            .filter(|p| !taken.contains_key(p))
+    };
+    icfg.ofport_request
+        .and_then(usable)
+        .or_else(|| current.filter(|p| p.0 < OFPP_MAX && !taken.contains_key(p)))
+        .or_else(|| icfg.ofport.and_then(usable))
+        .or_else(|| (1..OFPP_MAX).map(PortNo).find(|p| !taken.contains_key(p)))
+}
+
+fn vlan(p: &PortCfg) -> PortVlan {
+    let vid = |n: i64| u16::try_from(n).ok().and_then(VlanId::new);
+    let tag = p.tag.and_then(vid);
+    let trunks: Vec<VlanId> = p.trunks.iter().copied().filter_map(vid).collect();
+    let mode = match (p.vlan_mode.as_deref(), tag) {
+        (Some("trunk"), _) => VlanMode::Trunk,
+        (Some("native-tagged"), Some(_)) => VlanMode::NativeTagged,
+        (Some("native-untagged"), Some(_)) => VlanMode::NativeUntagged,
+        (Some("access") | None, Some(_)) => VlanMode::Access,
+        _ => VlanMode::Trunk,
+    };
+    PortVlan { mode, tag, trunks }
+}
+
+fn tunnel(
+    name: &str,
+    kind: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<TunnelConfig, String> {
+    let remote_ip = options
+        .get("remote_ip")
+        .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        .ok_or_else(|| format!("{name}: {kind} type requires valid 'remote_ip' argument"))?;
+    let local_ip = options
+        .get("local_ip")
+        .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let key = options.get("out_key").or_else(|| options.get("key"));
+    let out_key = match key.map(String::as_str) {
+        Some("flow") => None,
+        Some(k) => Some(parse_key(k).ok_or_else(|| format!("{name}: bad key '{k}'"))?),
+        None => Some(0),
+    };
+    Ok(TunnelConfig {
+        kind: kind.to_owned(),
+        local_ip,
+        remote_ip,
+        out_key,
+        df_default: options.get("df_default").is_none_or(|v| v != "false"),
+    })
+}
+
+fn parse_key(k: &str) -> Option<u64> {
+    match k.strip_prefix("0x").or_else(|| k.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => k.parse().ok(),
+    }
+}
+
+/// The datapath device all tunnels of one type share, named as Open vSwitch names it.
+fn tunnel_device(kind: &str) -> String {
+    match kind {
+        "vxlan" => "vxlan_sys_4789".to_owned(),
+        "geneve" => "genev_sys_6081".to_owned(),
+        other => format!("{other}_sys"),
+    }
+}
+
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut out {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn optional(v: Option<&String>) -> Value {
+    match v {
+        Some(s) => json!(s),
+        None => json!(["set", []]),
+    }
+}
+
+fn update(table: &str, uuid: Uuid, row: serde_json::Map<String, Value>) -> Value {
+    json!({
+        "op": "update",
+        "table": table,
+        "where": [["_uuid", "==", ["uuid", uuid.to_string()]]],
+        "row": row,
+    })
+}
+
+/// The updates that make the database say what was done; none for rows already right.
+fn write_back_bridge(
+    bcfg: &BridgeCfg,
+    statuses: &[(Uuid, IfaceStatus)],
+    dpid: Option<String>,
+) -> Vec<Value> {
+    let mut ops = Vec::new();
+    let ifaces: BTreeMap<Uuid, &IfaceCfg> = bcfg
+        .ports
+        .iter()
+        .flat_map(|p| p.ifaces.iter().map(|i| (i.uuid, i)))
+        .collect();
+    for (uuid, st) in statuses {
+        let Some(icfg) = ifaces.get(uuid) else {
+            continue;
+        };
+        let mut row = serde_json::Map::new();
+        if icfg.ofport != Some(st.ofport) {
+            row.insert("ofport".into(), json!(st.ofport));
+        }
+        if icfg.mac_in_use != st.mac {
+            row.insert("mac_in_use".into(), optional(st.mac.as_ref()));
+        }
+        if icfg.error != st.error {
+            row.insert("error".into(), optional(st.error.as_ref()));
+        }
+        if !row.is_empty() {
+            ops.push(update("Interface", *uuid, row));
+        }
+    }
+    if dpid.is_some() && bcfg.datapath_id != dpid {
+        let mut row = serde_json::Map::new();
+        row.insert("datapath_id".into(), optional(dpid.as_ref()));
+        ops.push(update("Bridge", bcfg.uuid, row));
+    }
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(name: &str, kind: &str, options: &[(&str, &str)]) -> IfaceCfg {
+        IfaceCfg {
+            uuid: Uuid::from_u128(name.len() as u128 * 7 + kind.len() as u128),
+            name: name.into(),
+            kind: kind.into(),
+            options: options
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            ofport_request: None,
+            ofport: None,
+            mac_in_use: None,
+            error: None,
+        }
+    }
+
+    fn port(name: &str, kind: &str, options: &[(&str, &str)]) -> PortCfg {
+        PortCfg {
+            name: name.into(),
+            tag: None,
+            trunks: Vec::new(),
+            vlan_mode: None,
+            ifaces: vec![iface(name, kind, options)],
+        }
+    }
+
+    fn bridge(name: &str, ports: Vec<PortCfg>) -> BridgeCfg {
+        BridgeCfg {
+            uuid: Uuid::from_u128(1),
+            name: name.into(),
+            fail_mode: None,
+            other_config: BTreeMap::new(),
+            datapath_id: None,
+            ports,
+        }
+    }
+
+    #[test]
+    fn dummy_datapath_numbers_come_from_names() {
+        let mut r = Reconciler::new();
+        assert_eq!(r.dp_port("br-int"), 1);
+        assert_eq!(r.dp_port("qvo37b25c08-e8"), 37);
+        assert_eq!(r.dp_port("br1"), 101);
+        assert_eq!(r.dp_port("x37"), 2);
+        assert_eq!(r.dp_port("br-int"), 1);
+    }
+
+    #[test]
+    fn a_patch_port_without_peer_gets_an_error_and_no_number() {
+        let mut r = Reconciler::new();
+        let mut sw = Switch::new();
+        let cfg = Config {
+            bridges: vec![bridge(
+                "br0",
+                vec![port("br0", "internal", &[]), port("p", "patch", &[])],
+            )],
+            ..Config::default()
+        };
+        let ops = r.apply(&cfg, &mut sw, Millis::ZERO);
+        let text = serde_json::to_string(&ops).unwrap_or_default();
+        assert!(
+            text.contains("p: patch type requires valid 'peer' argument"),
+            "{text}"
+        );
+        assert!(text.contains("\"ofport\":-1"), "{text}");
+        assert!(text.contains("\"ofport\":65534"), "{text}");
+        let b = sw.bridge("br0");
+        assert_eq!(b.map(|b| b.ports.len()), Some(1));
+    }
+
+    #[test]
+    fn numbers_are_kept_and_requests_honoured() {
+        let mut r = Reconciler::new();
+        let mut sw = Switch::new();
+        let mut cfg = Config {
+            bridges: vec![bridge("br0", vec![port("a", "", &[]), port("b", "", &[])])],
+            ..Config::default()
+        };
+        r.apply(&cfg, &mut sw, Millis::ZERO);
+        let no = |sw: &Switch, n: &str| {
+            sw.bridge("br0")
+                .and_then(|b| b.port_by_name(n))
+                .map(|p| p.ofport.0)
+        };
+        assert_eq!((no(&sw, "a"), no(&sw, "b")), (Some(1), Some(2)));
+        cfg.bridges[0].ports.remove(0);
+        let mut c = port("c", "", &[]);
+        c.ifaces[0].ofport_request = Some(10);
+        cfg.bridges[0].ports.push(c);
+        cfg.bridges[0].ports.push(port("d", "", &[]));
+        r.apply(&cfg, &mut sw, Millis::ZERO);
+        assert_eq!(
+            (no(&sw, "b"), no(&sw, "c"), no(&sw, "d")),
+            (Some(2), Some(10), Some(1))
+        );
+    }
+}
