@@ -323,3 +323,47 @@ fn tap_carries_frames_both_ways() {
     assert_eq!(tap.stats().tx_packets, 1);
     assert!(tap.stats().rx_packets >= 1);
 }
+
+#[test]
+fn tap_with_vnet_headers_receives_partial_checksums() {
+    let ns = Namespace::new("tapvnet");
+    let mut tap = {
+        let _in_ns = netns::enter(&ns.name).expect("enter namespace");
+        Tap::open("fvstap1", TapOptions { vnet_hdr: true }).expect("open TAP")
+    };
+    assert!(tap.has_vnet_hdr());
+    ns.exec(&["ip", "addr", "add", "10.253.0.1/24", "dev", "fvstap1"]);
+    ns.exec(&[
+        "ip",
+        "neigh",
+        "add",
+        "10.253.0.2",
+        "lladdr",
+        "02:00:00:00:00:02",
+        "dev",
+        "fvstap1",
+    ]);
+    // TUNSETOFFLOAD said we take partial checksums, so the kernel leaves the UDP checksum to us
+    // and says where it goes.
+    ns.exec(&["bash", "-c", "echo hello > /dev/udp/10.253.0.2/9"]);
+    let mut batch = PacketBatch::new(8, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let udp = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no UDP datagram came out of the TAP"
+        );
+        batch.clear();
+        tap.recv_batch(&mut batch).unwrap();
+        if let Some(p) = batch.iter().find(|p| {
+            p.data().get(12..14) == Some(&[0x08, 0x00][..]) && p.data().get(23) == Some(&17)
+        }) {
+            break p.clone();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(&udp.data()[42..48], b"hello\n");
+    let vnet = udp.vnet();
+    assert!(vnet.flags.contains(VnetFlags::NEEDS_CSUM), "{vnet:?}");
+    assert_eq!((vnet.csum_start, vnet.csum_offset), (34, 6));
+}
