@@ -1,0 +1,40 @@
+//! Test-only helpers for running Open vSwitch 3.1 as ferrovs's compatibility oracle.
+//!
+//! Many of ferrovs's tests compare its output with what Debian's Open vSwitch does. They all
+//! need the same scaffolding, which lives here once:
+//!
+//! - [`Tool`] / [`require_tool`]: find an Open vSwitch program. Daemons live in `/usr/sbin`,
+//!   which is not on every user's PATH, so that is searched after PATH. A missing tool fails
+//!   the test with [`INSTALL_HINT`]: oracle tests never skip, because CI installs
+//!   `openvswitch-switch` and a silently skipped comparison proves nothing.
+//! - [`TempDir`]: a fresh private directory, removed on drop. Its path is short, because the
+//!   daemons put Unix sockets in it and a socket path must fit in 108 bytes.
+//! - [`PrivateOvsdb`]: Open vSwitch's `ovsdb-server` on a given schema, in its own directory.
+//! - [`PrivateOvs`]: `ovsdb-server` plus `ovs-vswitchd` with the userspace `dummy` datapath
+//!   (`--enable-dummy=override --disable-system`), so nothing touches the host's network and
+//!   no kernel module is needed; [`PrivateOvs::vsctl`], [`PrivateOvs::ofctl`] and
+//!   [`PrivateOvs::appctl`] talk to it and return stdout or a [`ToolError`] that carries the
+//!   command line, exit status and stderr.
+//!
+//! # Isolation and clean-up
+//!
+//! Every daemon is told where its database, socket, pid file, control socket and log are,
+//! all inside its own directory, and every command runs with `OVS_RUNDIR`, `OVS_DBDIR`,
+//! `OVS_LOGDIR` and `OVS_SYSCONFDIR` pointing there, so a private instance never sees the
+//! host's Open vSwitch (if any) nor another test's. Dropping an instance kills exactly the
+//! processes whose pids are in *its own* pid files — never anything found by name — waits
+//! briefly for them to exit and removes the directory; this also happens when a test panics.
+//!
+//! This crate is `publish = false` and only ever a dev-dependency.
+
+mod daemon;
+mod dir;
+mod ovs;
+mod ovsdb;
+mod tool;
+
+pub use daemon::is_running;
+pub use dir::TempDir;
+pub use ovs::{PrivateOvs, VSWITCH_SCHEMA};
+pub use ovsdb::PrivateOvsdb;
+pub use tool::{INSTALL_HINT, Tool, ToolError, require_tool, run};
