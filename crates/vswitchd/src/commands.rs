@@ -29,7 +29,7 @@ pub fn table() -> Commands<Daemon> {
             min: 0,
             max: 1,
             handler: |d, _| {
-                d.request_exit();
+                d.request_exit_after_reply();
                 Ok(String::new())
             },
         },

@@ -35,6 +35,7 @@ pub mod reconcile;
 pub mod unixctl;
 pub mod vlog;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -61,6 +62,7 @@ pub struct Daemon {
     vlog: Mutex<Vlog>,
     started: Instant,
     exit: Mutex<Sender<()>>,
+    exit_requested: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,6 +77,7 @@ impl Daemon {
             vlog: Mutex::new(vlog),
             started: Instant::now(),
             exit: Mutex::new(exit),
+            exit_requested: AtomicBool::new(false),
         }
     }
 
@@ -101,6 +104,19 @@ impl Daemon {
     /// Asks the main thread to clean up and exit.
     pub fn request_exit(&self) {
         let _ = lock(&self.exit).send(());
+    }
+
+    /// Asks for an exit once the current appctl reply is written (`exit`).
+    pub fn request_exit_after_reply(&self) {
+        self.exit_requested.store(true, Ordering::SeqCst);
+    }
+}
+
+impl unixctl::Context for Daemon {
+    fn replied(&self) {
+        if self.exit_requested.load(Ordering::SeqCst) {
+            self.request_exit();
+        }
     }
 }
 

@@ -45,6 +45,53 @@ pub struct Reconciler {
     next_dummy_mac: u16,
     /// Keys for the internal and patch ports' random MACs.
     random: std::collections::hash_map::RandomState,
+    /// Per bridge, how new OpenFlow port numbers are picked.
+    allocators: BTreeMap<String, OfportAllocator>,
+}
+
+/// Open vSwitch's way of picking a new OpenFlow port number: a cursor that moves on from the
+/// last number picked, so a number just freed is not handed out again at once (flows that
+/// still name it would apply to the newcomer). A number freed less than an hour ago is used
+/// only when nothing else is free, the longest-freed first. Requested numbers do not move the
+/// cursor.
+#[derive(Debug, Default)]
+struct OfportAllocator {
+    cursor: u32,
+    freed: BTreeMap<PortNo, Millis>,
+}
+
+/// How long a freed OpenFlow port number rests before it is as good as new.
+const OFPORT_REST: Millis = Millis(60 * 60 * 1000);
+
+impl OfportAllocator {
+    fn pick(&mut self, taken: &BTreeMap<PortNo, Port>, now: Millis) -> Option<PortNo> {
+        let mut oldest: Option<(Millis, PortNo)> = None;
+        for _ in 1..OFPP_MAX {
+            self.cursor = if self.cursor + 1 >= OFPP_MAX {
+                1
+            } else {
+                self.cursor + 1
+            };
+            let p = PortNo(self.cursor);
+            if taken.contains_key(&p) {
+                continue;
+            }
+            match self.freed.get(&p) {
+                Some(at) if now.since(*at) < OFPORT_REST.0 => {
+                    if oldest.is_none_or(|(t, _)| *at < t) {
+                        oldest = Some((*at, p));
+                    }
+                }
+                _ => {
+                    self.freed.remove(&p);
+                    return Some(p);
+                }
+            }
+        }
+        let (_, p) = oldest?;
+        self.freed.remove(&p);
+        Some(p)
+    }
 }
 
 impl Default for Reconciler {
@@ -69,6 +116,7 @@ impl Reconciler {
             macs: BTreeMap::new(),
             next_dummy_mac: 0,
             random: std::collections::hash_map::RandomState::new(),
+            allocators: BTreeMap::new(),
         }
     }
 
@@ -77,6 +125,8 @@ impl Reconciler {
     pub fn apply(&mut self, cfg: &Config, switch: &mut Switch, now: Millis) -> Vec<Value> {
         let wanted: BTreeSet<&str> = cfg.bridges.iter().map(|b| b.name.as_str()).collect();
         switch.bridges.retain(|b| wanted.contains(b.name.as_str()));
+        self.allocators
+            .retain(|name, _| wanted.contains(name.as_str()));
         let mut ops = Vec::new();
         for bcfg in &cfg.bridges {
             if switch.bridge(&bcfg.name).is_none() {
@@ -84,7 +134,7 @@ impl Reconciler {
             }
             if let Some(bridge) = switch.bridge_mut(&bcfg.name) {
                 bridge.fail_mode = fail_mode(bcfg);
-                let statuses = self.reconcile_bridge(bcfg, bridge);
+                let statuses = self.reconcile_bridge(bcfg, bridge, now);
                 ops.extend(write_back_bridge(bcfg, &statuses, self.datapath_id(bcfg)));
             }
         }
@@ -109,6 +159,7 @@ impl Reconciler {
         &mut self,
         bcfg: &BridgeCfg,
         bridge: &mut Bridge,
+        now: Millis,
     ) -> Vec<(Uuid, IfaceStatus)> {
         let old: BTreeMap<String, PortNo> = bridge
             .ports
@@ -125,7 +176,7 @@ impl Reconciler {
             .collect();
         order.sort_by_key(|(_, i)| !old.contains_key(&i.name));
         for (pcfg, icfg) in order {
-            let status = match self.port(bcfg, pcfg, icfg, &old, &ports) {
+            let status = match self.port(bcfg, pcfg, icfg, &old, &ports, now) {
                 Ok(port) => {
                     let status = IfaceStatus {
                         ofport: db_ofport(port.ofport),
@@ -146,6 +197,13 @@ impl Reconciler {
         for (name, ofport) in &old {
             if !ports.values().any(|p| p.name == *name) {
                 bridge.mac.flush_port(*ofport);
+                if *ofport != PortNo::LOCAL {
+                    self.allocators
+                        .entry(bcfg.name.clone())
+                        .or_default()
+                        .freed
+                        .insert(*ofport, now);
+                }
             }
         }
         bridge.ports = ports;
@@ -160,6 +218,7 @@ impl Reconciler {
         icfg: &IfaceCfg,
         old: &BTreeMap<String, PortNo>,
         taken: &BTreeMap<PortNo, Port>,
+        now: Millis,
     ) -> Result<Port, String> {
         let name = &icfg.name;
         let kind = match icfg.kind.as_str() {
@@ -181,7 +240,9 @@ impl Reconciler {
         let ofport = if *name == bcfg.name && kind == PortKind::Internal {
             PortNo::LOCAL
         } else {
+            let allocator = self.allocators.entry(bcfg.name.clone()).or_default();
             choose_ofport(icfg, old.get(name).copied(), taken)
+                .or_else(|| allocator.pick(taken, now))
                 .ok_or_else(|| format!("{name}: no free OpenFlow port number"))?
         };
         let dp_port = match &kind {
@@ -304,8 +365,8 @@ fn fail_mode(b: &BridgeCfg) -> FailMode {
     }
 }
 
-/// The number for an interface: the one it has, unless `ofport_request` names another free
-/// one; else the request, the number the database last recorded, or the lowest free.
+/// The number for an interface, if it is not to be allocated afresh: the request when it is
+/// free, else the one it has, else the one the database last recorded (after a restart).
 fn choose_ofport(
     icfg: &IfaceCfg,
     current: Option<PortNo>,
@@ -322,7 +383,6 @@ fn choose_ofport(
         .and_then(usable)
         .or_else(|| current.filter(|p| p.0 < OFPP_MAX && !taken.contains_key(p)))
         .or_else(|| icfg.ofport.and_then(usable))
-        .or_else(|| (1..OFPP_MAX).map(PortNo).find(|p| !taken.contains_key(p)))
 }
 
 fn vlan(p: &PortCfg) -> PortVlan {
@@ -548,9 +608,10 @@ mod tests {
         cfg.bridges[0].ports.push(c);
         cfg.bridges[0].ports.push(port("d", "", &[]));
         r.apply(&cfg, &mut sw, Millis::ZERO);
+        // `a`'s number rests; `d` takes the next after the last one picked.
         assert_eq!(
             (no(&sw, "b"), no(&sw, "c"), no(&sw, "d")),
-            (Some(2), Some(10), Some(1))
+            (Some(2), Some(10), Some(3))
         );
     }
 }

@@ -87,8 +87,15 @@ impl<C> Commands<C> {
     }
 }
 
+/// What a server's context hears besides the commands.
+pub trait Context {
+    /// A reply has been written: the moment to act on a request that must not cut its own
+    /// reply short, such as `exit`.
+    fn replied(&self) {}
+}
+
 /// Serves `listener` on background threads, one per connection.
-pub fn serve<C: Send + Sync + 'static>(
+pub fn serve<C: Context + Send + Sync + 'static>(
     listener: UnixListener,
     commands: Arc<Commands<C>>,
     ctx: Arc<C>,
@@ -102,7 +109,7 @@ pub fn serve<C: Send + Sync + 'static>(
     });
 }
 
-fn serve_connection<C>(mut stream: UnixStream, commands: &Commands<C>, ctx: &C) {
+fn serve_connection<C: Context>(mut stream: UnixStream, commands: &Commands<C>, ctx: &C) {
     let mut framer = Framer::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -117,7 +124,9 @@ fn serve_connection<C>(mut stream: UnixStream, commands: &Commands<C>, ctx: &C) 
             let Some(reply) = answer(commands, ctx, &msg) else {
                 return;
             };
-            if stream.write_all(reply.to_string().as_bytes()).is_err() {
+            let written = stream.write_all(reply.to_string().as_bytes());
+            ctx.replied();
+            if written.is_err() {
                 return;
             }
         }
@@ -140,7 +149,13 @@ fn answer<C>(commands: &Commands<C>, ctx: &C, msg: &Value) -> Option<Value> {
     };
     Some(match outcome {
         Ok(text) => json!({"id": id, "result": text, "error": null}),
-        Err(text) => json!({"id": id, "result": null, "error": text}),
+        // ovs-vswitchd's error texts end with a newline, which ovs-appctl prints as is.
+        Err(mut text) => {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            json!({"id": id, "result": null, "error": text})
+        }
     })
 }
 
