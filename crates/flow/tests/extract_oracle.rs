@@ -17,8 +17,6 @@
 //! If Open vSwitch is not installed the test fails (CI installs it); it never skips.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
-use std::process::Command;
 
 use fvs_flow::extract::extract;
 use fvs_flow::{Field, FlowKey, PortNo};
@@ -36,6 +34,7 @@ use fvs_packet::tcp::{TcpFlags, TcpRepr};
 use fvs_packet::tunnel::{self, Encap, TunnelPorts, TunnelProtocol};
 use fvs_packet::udp::UdpRepr;
 use fvs_packet::vlan::{Tci, VlanRepr};
+use fvs_test_support::PrivateOvs;
 
 /// Flow fields Open vSwitch prints that ferrovs's flow key does not have.
 const NOT_MODELLED: &[&str] = &[
@@ -63,64 +62,13 @@ const NOT_MODELLED: &[&str] = &[
 // ---------------------------------------------------------------------------------------
 // The private Open vSwitch.
 
-struct Ovs {
-    dir: PathBuf,
-}
+/// A private Open vSwitch with bridge `br0` (dummy datapath, fail mode secure) and port `p1`
+/// as OpenFlow port 1.
+struct Ovs(PrivateOvs);
 
 impl Ovs {
-    fn start(name: &str) -> Self {
-        for tool in [
-            "ovs-vswitchd",
-            "ovsdb-server",
-            "ovsdb-tool",
-            "ovs-vsctl",
-            "ovs-appctl",
-        ] {
-            let found = std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-            assert!(
-                found,
-                "{tool} is not on PATH: this oracle test needs Open vSwitch 3.1 \
-                 (apt-get install openvswitch-switch); it fails rather than skips"
-            );
-        }
-        let dir = std::env::temp_dir().join(format!("fvs-extract-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        let ovs = Self { dir };
-        let d = ovs.dir.display().to_string();
-        ovs.run(
-            "ovsdb-tool",
-            &[
-                "create",
-                &format!("{d}/conf.db"),
-                "/usr/share/openvswitch/vswitch.ovsschema",
-            ],
-        );
-        ovs.run(
-            "ovsdb-server",
-            &[
-                &format!("--remote=punix:{d}/db.sock"),
-                &format!("--pidfile={d}/ovsdb-server.pid"),
-                &format!("--unixctl={d}/ovsdb-server.ctl"),
-                &format!("--log-file={d}/ovsdb-server.log"),
-                "--detach",
-                &format!("{d}/conf.db"),
-            ],
-        );
-        ovs.vsctl(&["--no-wait", "init"]);
-        ovs.run(
-            "ovs-vswitchd",
-            &[
-                &format!("unix:{d}/db.sock"),
-                "--enable-dummy=override",
-                "--disable-system",
-                &format!("--pidfile={d}/ovs-vswitchd.pid"),
-                &format!("--unixctl={d}/ovs-vswitchd.ctl"),
-                &format!("--log-file={d}/ovs-vswitchd.log"),
-                "--detach",
-            ],
-        );
+    fn start() -> Self {
+        let ovs = PrivateOvs::start();
         ovs.vsctl(&[
             "add-br",
             "br0",
@@ -139,61 +87,22 @@ impl Ovs {
             "interface",
             "p1",
             "ofport_request=1",
-        ]);
-        ovs
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) -> String {
-        let out = Command::new(tool)
-            .args(args)
-            .env("OVS_RUNDIR", &self.dir)
-            .env("OVS_DBDIR", &self.dir)
-            .env("OVS_LOGDIR", &self.dir)
-            .env("OVS_SYSCONFDIR", &self.dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn vsctl(&self, args: &[&str]) -> String {
-        let db = format!("--db=unix:{}/db.sock", self.dir.display());
-        let mut all = vec![db.as_str(), "--timeout=10"];
-        all.extend_from_slice(args);
-        self.run("ovs-vsctl", &all)
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        Self(ovs)
     }
 
     /// The `Flow:` line Open vSwitch prints for `frame` received with `flow` metadata.
     fn flow_of(&self, flow: &str, frame: &[u8]) -> String {
         let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
-        let target = format!("{}/ovs-vswitchd.ctl", self.dir.display());
-        let out = self.run(
-            "ovs-appctl",
-            &["-t", &target, "ofproto/trace", "br0", flow, &hex],
-        );
+        let out = self
+            .0
+            .appctl(&["ofproto/trace", "br0", flow, &hex])
+            .unwrap_or_else(|e| panic!("{e}"));
         out.lines()
             .find_map(|l| l.strip_prefix("Flow: "))
             .unwrap_or_else(|| panic!("no Flow: line in ofproto/trace output:\n{out}"))
             .to_string()
-    }
-}
-
-impl Drop for Ovs {
-    fn drop(&mut self) {
-        for daemon in ["ovs-vswitchd", "ovsdb-server"] {
-            let pidfile = self.dir.join(format!("{daemon}.pid"));
-            if let Some(pid) = std::fs::read_to_string(pidfile)
-                .ok()
-                .and_then(|s| s.trim().parse::<u32>().ok())
-            {
-                let _ = Command::new("kill").arg(pid.to_string()).status();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -847,7 +756,7 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn extraction_matches_open_vswitch_for_every_test_frame() {
-    let ovs = Ovs::start("frames");
+    let ovs = Ovs::start();
     let mut failures = Vec::new();
     for (name, frame) in frames() {
         let line = ovs.flow_of("in_port=1", &frame);
@@ -950,7 +859,7 @@ proptest::proptest! {
 
 #[test]
 fn decapsulated_gre_inner_frame_matches_open_vswitch_with_tunnel_metadata() {
-    let ovs = Ovs::start("tun");
+    let ovs = Ovs::start();
     let inner = eth(0x0800, &ipv4(IpProtocol::Tcp, &tcp(TcpFlags::SYN, None)));
     let outer = tunnel::encapsulate(
         &Encap::new(

@@ -4,8 +4,8 @@
 
 mod common;
 
+use fvs_test_support::require_tool;
 use std::fmt::Write as _;
-use std::process::Command;
 
 use common::{Oracle, parse_flow};
 use fvs_flow::field::{FIELDS, FieldInfo, Format, Header, Prereq, class};
@@ -92,12 +92,11 @@ fn sample(info: &FieldInfo) -> (u128, Option<u128>, String) {
 }
 
 fn ofp_print(hex: &str) -> String {
-    let out = Command::new("ovs-ofctl")
+    let out = require_tool("ovs-ofctl")
+        .command()
         .args(["ofp-print", hex])
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run ovs-ofctl ({e}); install Open vSwitch (openvswitch-common)")
-        });
+        .unwrap_or_else(|e| panic!("cannot run ovs-ofctl: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()

@@ -2,7 +2,7 @@
 //! each case is written as a `load:1->SUBFIELD` action and the oracle's reprint (or error)
 //! compared with ferrovs's.
 
-use std::process::Command;
+use fvs_test_support::require_tool;
 
 use fvs_flow::Subfield;
 
@@ -54,12 +54,11 @@ const CASES: &[&str] = &[
 ];
 
 fn oracle(sub: &str) -> Result<String, String> {
-    let out = Command::new("ovs-ofctl")
+    let out = require_tool("ovs-ofctl")
+        .command()
         .args(["parse-flow", &format!("actions=load:1->{sub}")])
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run ovs-ofctl ({e}); install Open vSwitch (openvswitch-common)")
-        });
+        .unwrap_or_else(|e| panic!("cannot run ovs-ofctl: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {

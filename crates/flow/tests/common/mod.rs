@@ -5,7 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this helper
 
-use std::process::Command;
+use fvs_test_support::require_tool;
 
 use fvs_flow::Protocols;
 
@@ -25,12 +25,11 @@ pub(crate) enum Oracle {
 /// match, which is the wire codec's business, not this crate's. If NXM cannot carry the flow,
 /// ovs-ofctl's complaint is returned as the error.
 pub(crate) fn parse_flow(flow: &str) -> Oracle {
-    let out = Command::new("ovs-ofctl")
+    let out = require_tool("ovs-ofctl")
+        .command()
         .args(["-F", "nxm", "parse-flow", &format!("{flow} actions=drop")])
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run ovs-ofctl ({e}); install Open vSwitch (openvswitch-common)")
-        });
+        .unwrap_or_else(|e| panic!("cannot run ovs-ofctl: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
