@@ -38,113 +38,39 @@ use fvs_flow::FlowKey;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::port::{PortKind, VlanMode};
 use fvs_pipeline::switch::Switch;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use fvs_test_support::{PrivateOvs, ToolError};
 
-/// The schema Debian's package installs.
-const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
-
-/// A running private Open vSwitch; stopped and removed on drop.
+/// A running private Open vSwitch ([`PrivateOvs`]); stopped and removed on drop.
 pub(crate) struct Ovs {
-    dir: PathBuf,
+    ovs: PrivateOvs,
 }
 
 impl Ovs {
     /// Starts `ovsdb-server` and `ovs-vswitchd` in a new temporary directory.
     pub(crate) fn start() -> Self {
-        for tool in [
-            "ovs-vswitchd",
-            "ovsdb-server",
-            "ovsdb-tool",
-            "ovs-vsctl",
-            "ovs-ofctl",
-        ] {
-            assert!(
-                find_tool(tool).is_some(),
-                "{tool} is not installed: the oracle tests need Open vSwitch 3.1 \
-                 (apt-get install openvswitch-switch); they fail rather than skip"
-            );
+        Self {
+            ovs: PrivateOvs::start(),
         }
-        static N: AtomicU32 = AtomicU32::new(0);
-        // Short: unix socket paths must fit in 108 bytes.
-        let dir = std::env::temp_dir().join(format!(
-            "fvs-ovs-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the oracle's temporary directory");
-        // From here on, Drop cleans up whatever got started.
-        let ovs = Self { dir };
-        let d = ovs.dir.display().to_string();
-        ovs.run("ovsdb-tool", &["create", &format!("{d}/conf.db"), SCHEMA]);
-        ovs.run(
-            "ovsdb-server",
-            &[
-                &format!("--remote=punix:{d}/db.sock"),
-                &format!("--pidfile={d}/ovsdb-server.pid"),
-                &format!("--unixctl={d}/ovsdb-server.ctl"),
-                &format!("--log-file={d}/ovsdb-server.log"),
-                "--detach",
-                &format!("{d}/conf.db"),
-            ],
-        );
-        ovs.vsctl(&["--no-wait", "init"]);
-        ovs.run(
-            "ovs-vswitchd",
-            &[
-                &format!("unix:{d}/db.sock"),
-                "--enable-dummy=override",
-                "--disable-system",
-                &format!("--pidfile={d}/ovs-vswitchd.pid"),
-                &format!("--unixctl={d}/ovs-vswitchd.ctl"),
-                &format!("--log-file={d}/ovs-vswitchd.log"),
-                "--detach",
-            ],
-        );
-        ovs
     }
 
     /// Runs `tool args` with this instance's environment; panics with its stderr on failure.
     pub(crate) fn run(&self, tool: &str, args: &[&str]) -> String {
-        // Daemons live in /usr/sbin, which is not on every PATH.
-        let program = find_tool(tool).unwrap_or_else(|| PathBuf::from(tool));
-        let out = Command::new(program)
-            .args(args)
-            .env("OVS_RUNDIR", &self.dir)
-            .env("OVS_DBDIR", &self.dir)
-            .env("OVS_LOGDIR", &self.dir)
-            .env("OVS_SYSCONFDIR", &self.dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.ovs.run(tool, args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `ovs-vsctl` against this instance's database (waiting for ovs-vswitchd to apply it).
     pub(crate) fn vsctl(&self, args: &[&str]) -> String {
-        let db = format!("--db=unix:{}/db.sock", self.dir.display());
-        let mut all = vec![db.as_str(), "--timeout=10"];
-        all.extend_from_slice(args);
-        self.run("ovs-vsctl", &all)
+        self.ovs.vsctl(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `ovs-appctl` to this instance's ovs-vswitchd.
     pub(crate) fn appctl(&self, args: &[&str]) -> String {
-        let target = format!("{}/ovs-vswitchd.ctl", self.dir.display());
-        let mut all = vec!["-t", target.as_str()];
-        all.extend_from_slice(args);
-        self.run("ovs-appctl", &all)
+        self.ovs.appctl(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `ovs-ofctl` (it finds the bridge's management socket through `OVS_RUNDIR`).
     pub(crate) fn ofctl(&self, args: &[&str]) -> String {
-        self.run("ovs-ofctl", args)
+        self.ovs.ofctl(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Creates the bridges and ports of `sw` (fail mode, OpenFlow port numbers, VLAN roles,
@@ -279,7 +205,7 @@ impl Ovs {
     /// Adds flows (one per line, `ovs-ofctl add-flow` syntax) to `bridge` over `protocol`
     /// (`OpenFlow10`, or `OpenFlow13` for instructions such as `write_actions`).
     pub(crate) fn add_flows(&self, bridge: &str, flows: &str, protocol: &str) {
-        let file = self.dir.join(format!("{bridge}.flows"));
+        let file = self.ovs.dir().join(format!("{bridge}.flows"));
         std::fs::write(&file, flows).expect("write the flow file");
         self.ofctl(&[
             "-O",
@@ -297,19 +223,16 @@ impl Ovs {
         flows: &str,
         protocol: &str,
     ) -> Result<String, String> {
-        let file = self.dir.join(format!("{bridge}.try.flows"));
+        let file = self.ovs.dir().join(format!("{bridge}.try.flows"));
         std::fs::write(&file, flows).expect("write the flow file");
-        let program = find_tool("ovs-ofctl").unwrap_or_else(|| PathBuf::from("ovs-ofctl"));
-        let out = Command::new(program)
-            .args(["-O", protocol, "add-flows", bridge])
-            .arg(&file)
-            .env("OVS_RUNDIR", &self.dir)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        let file = file.display().to_string();
+        match self
+            .ovs
+            .ofctl(&["-O", protocol, "add-flows", bridge, &file])
+        {
+            Ok(stdout) => Ok(stdout),
+            Err(e @ ToolError::Failed { .. }) => Err(e.stderr().to_owned()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -336,37 +259,6 @@ impl Ovs {
             .map(normalize_flow_line)
             .collect()
     }
-}
-
-impl Drop for Ovs {
-    fn drop(&mut self) {
-        for daemon in ["ovs-vswitchd", "ovsdb-server"] {
-            let pidfile = self.dir.join(format!("{daemon}.pid"));
-            let Ok(text) = std::fs::read_to_string(&pidfile) else {
-                continue;
-            };
-            let pid = text.trim();
-            if pid.bytes().all(|b| b.is_ascii_digit()) && !pid.is_empty() {
-                let _ = Command::new("kill").arg(pid).status();
-                // Wait (briefly) for it to go, so the directory can be removed.
-                for _ in 0..50 {
-                    if !Path::new(&format!("/proc/{pid}")).exists() {
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// A dump-flows line without `duration=`, `idle_age=`, `hard_age=` and the counters (module
