@@ -4,11 +4,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::Arc;
 
 use fvs_ovsdb::log::{LogError, change_record, encode_record, read_records, replay};
 use fvs_ovsdb::{Context, Database, DatabaseSchema, Outcome, transact};
+use fvs_test_support::{TempDir, Tool, require_tool};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -64,9 +64,9 @@ fn run(db: &mut Database, next: &mut u128, ops: Value) -> fvs_ovsdb::ChangeSet {
     changes
 }
 
-fn query(tool: &std::path::Path, file: &std::path::Path) -> Value {
+fn query(tool: &Tool, file: &std::path::Path) -> Value {
     let out = common::run(
-        Command::new(tool)
+        tool.command()
             .arg("query")
             .arg(file)
             .arg(select_all().to_string()),
@@ -76,8 +76,8 @@ fn query(tool: &std::path::Path, file: &std::path::Path) -> Value {
 
 #[test]
 fn ovsdb_tool_reads_the_log_we_write() {
-    let tool = common::ovs_tool("ovsdb-tool");
-    let dir = common::temp_dir("logw");
+    let tool = require_tool("ovsdb-tool");
+    let dir = TempDir::new("logw");
     let file = dir.join("conf.db");
     let schema = DatabaseSchema::from_json(&common::test_schema()).unwrap();
     let mut db = Database::new(Arc::new(schema.clone()));
@@ -114,7 +114,7 @@ fn ovsdb_tool_reads_the_log_we_write() {
     assert_eq!(written, 5, "the ephemeral-only change writes nothing");
     std::fs::write(&file, &bytes).unwrap();
 
-    let log = common::run(Command::new(&tool).arg("show-log").arg(&file));
+    let log = common::run(tool.command().arg("show-log").arg(&file));
     assert!(
         log.contains("record 0: \"Switch\" schema, version=\"1.0.0\""),
         "{log}"
@@ -140,7 +140,6 @@ fn ovsdb_tool_reads_the_log_we_write() {
     };
     let back = replay(&contents.records, &mut fresh).unwrap();
     assert_eq!(comparable(&run_select(&back)), ours);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn run_select(db: &Database) -> Value {
@@ -160,17 +159,12 @@ fn run_select(db: &Database) -> Value {
 
 #[test]
 fn we_read_the_log_ovsdb_tool_writes() {
-    let tool = common::ovs_tool("ovsdb-tool");
-    let dir = common::temp_dir("logr");
+    let tool = require_tool("ovsdb-tool");
+    let dir = TempDir::new("logr");
     let file = dir.join("conf.db");
     let schema_path = dir.join("switch.ovsschema");
     std::fs::write(&schema_path, common::test_schema().to_string()).unwrap();
-    common::run(
-        Command::new(&tool)
-            .arg("create")
-            .arg(&file)
-            .arg(&schema_path),
-    );
+    common::run(tool.command().arg("create").arg(&file).arg(&schema_path));
     for ops in [
         json!(["Switch",
             {"op": "insert", "table": "Root", "row": {"bridges": ["named-uuid", "br"]}},
@@ -189,7 +183,8 @@ fn we_read_the_log_ovsdb_tool_writes() {
         json!(["Switch", {"op": "update", "table": "Root", "where": [], "row": {"next_cfg": 9}}]),
         json!(["Switch", {"op": "delete", "table": "Root", "where": [["next_cfg", "==", 9]]}]),
     ] {
-        let out = Command::new(&tool)
+        let out = tool
+            .command()
             .arg("transact")
             .arg(&file)
             .arg(ops.to_string())
@@ -217,7 +212,6 @@ fn we_read_the_log_ovsdb_tool_writes() {
         comparable(&run_select(&db)),
         comparable(&query(&tool, &file))
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -10,8 +10,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,36 +18,25 @@ use fvs_ovsdb::{Database, DatabaseSchema, Outcome, transact};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use common::{ovs_tool, run, temp_dir};
+use fvs_test_support::{PrivateOvsdb, TempDir};
 
 /// A real `ovsdb-server` on a private directory, killed (by its own pid) on drop.
 struct OvsServer {
-    dir: PathBuf,
+    db: PrivateOvsdb,
 }
 
 impl OvsServer {
     fn start(tag: &str, schema: &Value) -> Self {
-        let dir = temp_dir(tag);
+        let dir = TempDir::new(tag);
         let schema_path = dir.join("schema.ovsschema");
         std::fs::write(&schema_path, schema.to_string()).expect("write schema");
-        let db = dir.join("db");
-        run(Command::new(ovs_tool("ovsdb-tool"))
-            .arg("create")
-            .arg(&db)
-            .arg(&schema_path));
-        run(Command::new(ovs_tool("ovsdb-server"))
-            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
-            .arg(format!("--pidfile={}", dir.join("pid").display()))
-            .arg(format!("--unixctl={}", dir.join("ctl").display()))
-            .arg(format!("--log-file={}", dir.join("log").display()))
-            .arg("--detach")
-            .arg("--no-chdir")
-            .arg(&db));
-        Self { dir }
+        Self {
+            db: PrivateOvsdb::start(&schema_path),
+        }
     }
 
     fn connect(&self) -> Client {
-        let stream = UnixStream::connect(self.dir.join("db.sock")).expect("connect ovsdb-server");
+        let stream = UnixStream::connect(self.db.socket()).expect("connect ovsdb-server");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
@@ -58,15 +45,6 @@ impl OvsServer {
             buf: Vec::new(),
             next_id: 0,
         }
-    }
-}
-
-impl Drop for OvsServer {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use fvs_ovsdb::{DatabaseSchema, ErrorKind, RefType};
+use fvs_test_support::{TempDir, require_tool};
 use serde_json::json;
 
 #[test]
@@ -69,24 +68,18 @@ fn schema_without_roots_makes_every_table_a_root() {
 /// Oracle: what we write back is a schema `ovsdb-tool` accepts, with the same name and version.
 #[test]
 fn written_schema_is_accepted_by_ovsdb_tool() {
-    let tool = common::ovs_tool("ovsdb-tool");
-    let dir = common::temp_dir("schema");
+    let tool = require_tool("ovsdb-tool");
+    let dir = TempDir::new("schema");
     let s = DatabaseSchema::from_json(&common::test_schema()).unwrap();
     let path = dir.join("switch.ovsschema");
     std::fs::write(&path, s.to_json().to_string()).unwrap();
-    let name = common::run(Command::new(&tool).arg("schema-name").arg(&path));
-    let version = common::run(Command::new(&tool).arg("schema-version").arg(&path));
+    let name = common::run(tool.command().arg("schema-name").arg(&path));
+    let version = common::run(tool.command().arg("schema-version").arg(&path));
     assert_eq!(name.trim(), "Switch");
     assert_eq!(version.trim(), "1.0.0");
-    common::run(
-        Command::new(&tool)
-            .arg("create")
-            .arg(dir.join("db"))
-            .arg(&path),
-    );
+    common::run(tool.command().arg("create").arg(dir.join("db")).arg(&path));
     // And it reads back to the same schema.
     assert_eq!(DatabaseSchema::from_json(&s.to_json()).unwrap(), s);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Oracle: the schema Open vSwitch installs parses (read at test time, never copied).

@@ -4,10 +4,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::Arc;
 
 use fvs_ovsdb::{Context, Database, DatabaseSchema, ErrorKind, Outcome, transact};
+use fvs_test_support::{TempDir, Tool, require_tool};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -56,23 +56,31 @@ impl Ours {
 
 /// Open vSwitch's side: a database file and `ovsdb-tool transact`.
 struct Theirs {
-    tool: std::path::PathBuf,
+    tool: Tool,
     db: std::path::PathBuf,
+    /// Holds the database file; removed on drop.
+    _dir: TempDir,
 }
 
 impl Theirs {
     fn new(tag: &str) -> Self {
-        let tool = common::ovs_tool("ovsdb-tool");
-        let dir = common::temp_dir(tag);
+        let tool = require_tool("ovsdb-tool");
+        let dir = TempDir::new(tag);
         let schema = dir.join("switch.ovsschema");
         std::fs::write(&schema, common::test_schema().to_string()).unwrap();
         let db = dir.join("db");
-        common::run(Command::new(&tool).arg("create").arg(&db).arg(&schema));
-        Self { tool, db }
+        common::run(tool.command().arg("create").arg(&db).arg(&schema));
+        Self {
+            tool,
+            db,
+            _dir: dir,
+        }
     }
 
     fn run(&self, ops: &Value) -> Value {
-        let out = Command::new(&self.tool)
+        let out = self
+            .tool
+            .command()
             .arg("transact")
             .arg(&self.db)
             .arg(ops.to_string())
@@ -86,7 +94,8 @@ impl Theirs {
 
     fn query(&self, ops: &Value) -> Value {
         let out = common::run(
-            Command::new(&self.tool)
+            self.tool
+                .command()
                 .arg("query")
                 .arg(&self.db)
                 .arg(ops.to_string()),

@@ -1,7 +1,6 @@
 //! Shared test helpers: a small schema of our own and access to the Open vSwitch oracle.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -53,40 +52,7 @@ pub fn test_schema() -> Value {
     })
 }
 
-/// Path of an Open vSwitch tool; fails the test with a clear message when it is missing,
-/// because CI installs `openvswitch-switch`.
-pub fn ovs_tool(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin"] {
-        let p = PathBuf::from(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    if let Ok(out) = Command::new("which").arg(name).output()
-        && out.status.success()
-    {
-        return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    }
-    panic!(
-        "{name} is not installed: install Open vSwitch (openvswitch-switch) to run the oracle tests"
-    );
-}
-
-/// A fresh private directory for one test.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fvs-ovsdb-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
 /// Runs a command, returning stdout; fails the test with stderr when it fails.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn oracle tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    fvs_test_support::run(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
