@@ -5,15 +5,16 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Ours, Theirs, mask_uuids, ovs_tool, run, schema, temp_dir, write_schema};
+use common::{Ours, Theirs, mask_uuids, run, schema, temp_dir, write_schema};
+use fvs_test_support::require_tool;
 use serde_json::{Value, json};
 
 fn client(target: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new(ovs_tool("ovsdb-client"));
+    let mut cmd = require_tool("ovsdb-client").command();
     let (cmd_name, rest) = args.split_first().expect("a command");
     cmd.arg(cmd_name).arg(target).args(rest);
     run(&mut cmd)
@@ -48,7 +49,8 @@ fn transactions() -> Vec<Value> {
 /// Starts `ovsdb-client monitor` in the background; returns the child and a channel of its
 /// output lines. Waits until the initial contents have been printed.
 fn start_monitor(target: &str, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(ovs_tool("ovsdb-client"))
+    let mut child = require_tool("ovsdb-client")
+        .command()
         .arg("monitor")
         .arg(target)
         .args(args)
@@ -204,7 +206,8 @@ fn tcp_remotes_serve_too() {
     let target = format!("tcp:127.0.0.1:{port}");
     let mut dbs = String::new();
     for _ in 0..50 {
-        if let Ok(out) = Command::new(ovs_tool("ovsdb-client"))
+        if let Ok(out) = require_tool("ovsdb-client")
+            .command()
             .args(["list-dbs", &target])
             .output()
             && out.status.success()

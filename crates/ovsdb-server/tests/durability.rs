@@ -4,12 +4,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Ours, ovs_tool, run, schema, temp_dir, write_schema};
+use common::{Ours, run, schema, temp_dir, write_schema};
+use fvs_test_support::require_tool;
 use serde_json::{Value, json};
 
 fn insert(n: u64) -> Value {
@@ -57,7 +57,8 @@ fn data_survives_a_restart_and_the_file_is_ovsdb_tools() {
     );
     assert_eq!(reply["result"], json!([{"rows": [{"tags": "t"}]}]));
     // Open vSwitch reads the same file: the rows are there for ovsdb-tool too.
-    let out = run(Command::new(ovs_tool("ovsdb-tool"))
+    let out = run(require_tool("ovsdb-tool")
+        .command()
         .arg("query")
         .arg(dir.join("db"))
         .arg(
@@ -138,7 +139,8 @@ fn a_torn_tail_is_cut_and_the_rest_kept() {
     assert!(reply["result"][0]["uuid"].is_array(), "{reply}");
     drop(ours);
     // The repaired file holds every record, as Open vSwitch reads it.
-    let log = run(Command::new(ovs_tool("ovsdb-tool"))
+    let log = run(require_tool("ovsdb-tool")
+        .command()
         .arg("show-log")
         .arg(&db));
     assert_eq!(

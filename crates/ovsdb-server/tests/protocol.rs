@@ -14,7 +14,7 @@ fn both(tag: &str) -> (Theirs, Ours) {
     let o = temp_dir(&format!("{tag}-ours"));
     write_schema(&t, &schema());
     write_schema(&o, &schema());
-    (Theirs::start(&t), Ours::start(&o, &[]))
+    (Theirs::start(&t), Ours::start_owned(o, &[]))
 }
 
 /// Everything a client sees for a script of requests on two connections, with each

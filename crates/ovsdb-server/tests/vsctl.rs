@@ -5,14 +5,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{Ours, Theirs, mask_uuids, ovs_tool, run, temp_dir};
+use common::{Ours, Theirs, mask_uuids, run, temp_dir};
+use fvs_test_support::require_tool;
 
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
 fn vsctl(target: &str, args: &[&str]) -> String {
-    run(Command::new(ovs_tool("ovs-vsctl"))
+    run(require_tool("ovs-vsctl")
+        .command()
         .arg(format!("--db={target}"))
         .arg("--no-wait")
         .arg("--timeout=10")

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fvs_test_support::{PrivateOvsdb, TempDir};
 use serde_json::{Value, json};
 
 /// A schema written for these tests: a root table with every kind of column and a child
@@ -42,37 +43,14 @@ pub fn schema() -> Value {
     })
 }
 
-/// Path of an Open vSwitch tool; fails the test with a clear message when it is missing,
-/// because CI installs Open vSwitch.
-pub fn ovs_tool(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = PathBuf::from(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!(
-        "{name} is not installed: install Open vSwitch (openvswitch-switch, openvswitch-common) to run the oracle tests"
-    );
-}
-
-/// A fresh private directory for one test.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fvs-ovsdb-server-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+/// A fresh private directory for one test, removed on drop.
+pub fn temp_dir(tag: &str) -> TempDir {
+    TempDir::new(&format!("srv-{tag}"))
 }
 
 /// Runs a command and returns stdout; fails the test with stderr when it fails.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    fvs_test_support::run(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until a Unix socket accepts connections.
@@ -99,6 +77,8 @@ pub fn write_schema(dir: &Path, schema: &Value) -> PathBuf {
 pub struct Ours {
     pub dir: PathBuf,
     child: Option<Child>,
+    /// The directory, when this server owns it (removed after the server is killed).
+    owned: Option<TempDir>,
 }
 
 impl Ours {
@@ -120,7 +100,15 @@ impl Ours {
         Self {
             dir: dir.to_owned(),
             child: Some(child),
+            owned: None,
         }
+    }
+
+    /// [`Ours::start`] in `dir`, which the server then owns.
+    pub fn start_owned(dir: TempDir, extra: &[String]) -> Self {
+        let mut ours = Self::start(&dir, extra);
+        ours.owned = Some(dir);
+        ours
     }
 
     pub fn target(&self) -> String {
@@ -149,43 +137,25 @@ impl Drop for Ours {
 /// Open vSwitch's `ovsdb-server` on a private directory, killed by its own pid on drop.
 pub struct Theirs {
     pub dir: PathBuf,
+    db: PrivateOvsdb,
 }
 
 impl Theirs {
+    /// Serves a database made from `dir/schema.ovsschema` (in a directory of its own).
     pub fn start(dir: &Path) -> Self {
-        let db = dir.join("db");
-        run(Command::new(ovs_tool("ovsdb-tool"))
-            .arg("create")
-            .arg(&db)
-            .arg(dir.join("schema.ovsschema")));
-        run(Command::new(ovs_tool("ovsdb-server"))
-            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
-            .arg(format!("--pidfile={}", dir.join("pid").display()))
-            .arg(format!("--unixctl={}", dir.join("ctl").display()))
-            .arg(format!("--log-file={}", dir.join("log").display()))
-            .arg("--detach")
-            .arg("--no-chdir")
-            .arg(&db));
-        wait_for_socket(&dir.join("db.sock"));
+        let db = PrivateOvsdb::start(dir.join("schema.ovsschema"));
         Self {
-            dir: dir.to_owned(),
+            dir: db.dir().to_owned(),
+            db,
         }
     }
 
     pub fn target(&self) -> String {
-        format!("unix:{}", self.dir.join("db.sock").display())
+        self.db.target()
     }
 
     pub fn connect(&self) -> Client {
-        Client::connect(&self.dir.join("db.sock"))
-    }
-}
-
-impl Drop for Theirs {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
+        Client::connect(&self.db.socket())
     }
 }
 
