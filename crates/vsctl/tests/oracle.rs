@@ -10,82 +10,35 @@
 //! The Open vSwitch tools are required: if they are missing the tests fail and say so.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use fvs_test_support::{PrivateOvsdb, require_tool};
 
 const OUR_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/vswitch.ovsschema");
 const OVS_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
-/// Finds an Open vSwitch tool on PATH or in /usr/sbin (where Debian puts the daemons).
-fn tool(name: &str) -> PathBuf {
-    let path = std::env::var("PATH").unwrap_or_default();
-    for dir in path.split(':').chain(["/usr/sbin", "/usr/bin"]) {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{name} not found: install Open vSwitch 3.1 (Debian: openvswitch-switch, openvswitch-common)"
-    );
-}
-
 /// A real ovsdb-server in its own directory, killed (by its own pid) on drop.
 struct Server {
-    dir: PathBuf,
-    child: Child,
+    db: PrivateOvsdb,
 }
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 impl Server {
     fn start(schema: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "fvs-vsctl-oracle-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let db = dir.join("conf.db");
-        let st = Command::new(tool("ovsdb-tool"))
-            .arg("create")
-            .arg(&db)
-            .arg(schema)
-            .status()
-            .expect("ovsdb-tool runs");
-        assert!(st.success(), "ovsdb-tool create {schema} failed");
-        let child = Command::new(tool("ovsdb-server"))
-            .arg(&db)
-            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
-            .arg(format!("--unixctl={}", dir.join("ctl").display()))
-            .arg("--no-chdir")
-            .arg(format!("--log-file={}", dir.join("log").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ovsdb-server starts");
-        let start = Instant::now();
-        while !dir.join("db.sock").exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "ovsdb-server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        Self {
+            db: PrivateOvsdb::start(schema),
         }
-        Self { dir, child }
     }
 
     fn db(&self) -> String {
-        format!("--db=unix:{}", self.dir.join("db.sock").display())
+        format!("--db={}", self.db.target())
     }
 
     /// The database's contents, UUIDs masked and rows sorted.
     fn dump(&self) -> String {
-        let out = Command::new(tool("ovsdb-client"))
+        let out = require_tool("ovsdb-client")
+            .command()
             .arg("dump")
-            .arg(format!("unix:{}", self.dir.join("db.sock").display()))
+            .arg(self.db.target())
             .arg("Open_vSwitch")
             .output()
             .expect("ovsdb-client runs");
@@ -103,14 +56,6 @@ impl Server {
             tables.push(lines.join("\n"));
         }
         tables.join("\n\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -232,7 +177,7 @@ fn run(program: &Path, server: &Server, args: &[&str]) -> String {
 
 /// Runs `script` through both programs; `ovs_schema` is the schema of ovs-vsctl's server.
 fn compare(ovs_schema: &str, script: &[&[&str]]) {
-    let ovs = tool("ovs-vsctl");
+    let ovs = require_tool("ovs-vsctl").path().to_owned();
     let fvs = PathBuf::from(env!("CARGO_BIN_EXE_fvs-vsctl"));
     let a = Server::start(ovs_schema);
     let b = Server::start(OUR_SCHEMA);
