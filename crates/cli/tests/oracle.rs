@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use fvs_test_support::require_tool;
+
 /// `-O` settings each corpus line is run with; `None` is ovs-ofctl's default.
 const VERSIONS: [Option<&str>; 6] = [
     None,
@@ -35,19 +37,6 @@ const FLOW_CORPORA: [&str; 8] = [
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
-}
-
-fn require_ovs_ofctl() {
-    let ok = Command::new("ovs-ofctl")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "ovs-ofctl is not on PATH: these oracle tests need Open vSwitch's ovs-ofctl \
-         (Debian/Ubuntu package openvswitch-common)"
-    );
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -144,7 +133,7 @@ fn assert_no_mismatches(what: &str, total: usize, mismatches: &[String]) {
 
 #[test]
 fn parse_flow_matches_ovs_ofctl_on_every_corpus_line_and_version() {
-    require_ovs_ofctl();
+    let _ = require_tool("ovs-ofctl");
     let mut lines = Vec::new();
     for file in FLOW_CORPORA {
         lines.extend(corpus_lines(file));
@@ -156,7 +145,7 @@ fn parse_flow_matches_ovs_ofctl_on_every_corpus_line_and_version() {
 
 #[test]
 fn bad_flows_fail_with_ovs_ofctls_message() {
-    require_ovs_ofctl();
+    let _ = require_tool("ovs-ofctl");
     let lines = corpus_lines("errors.txt");
     assert!(!lines.is_empty());
     let (total, mismatches) = compare_lines(&lines, true);
@@ -165,7 +154,7 @@ fn bad_flows_fail_with_ovs_ofctls_message() {
 
 #[test]
 fn parse_flows_matches_ovs_ofctl_on_whole_files() {
-    require_ovs_ofctl();
+    let _ = require_tool("ovs-ofctl");
     let mut mismatches = Vec::new();
     let mut total = 0;
     for file in [
@@ -193,7 +182,7 @@ fn parse_flows_matches_ovs_ofctl_on_whole_files() {
 
 #[test]
 fn command_line_errors_match_ovs_ofctl() {
-    require_ovs_ofctl();
+    let _ = require_tool("ovs-ofctl");
     let cases: &[&[&str]] = &[
         &["parse-flow"],
         &["parse-flow", "actions=drop", "extra"],
