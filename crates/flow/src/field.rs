@@ -1088,6 +1088,26 @@ const _: () = {
 };
 
 impl Field {
+    /// The sixteen 32-bit registers `reg0`..`reg15`, in order: `REGS[i]` is `reg<i>`.
+    pub const REGS: [Self; 16] = [
+        Self::Reg0,
+        Self::Reg1,
+        Self::Reg2,
+        Self::Reg3,
+        Self::Reg4,
+        Self::Reg5,
+        Self::Reg6,
+        Self::Reg7,
+        Self::Reg8,
+        Self::Reg9,
+        Self::Reg10,
+        Self::Reg11,
+        Self::Reg12,
+        Self::Reg13,
+        Self::Reg14,
+        Self::Reg15,
+    ];
+
     /// This field's registry row.
     pub fn info(self) -> &'static FieldInfo {
         &FIELDS[self as usize]

@@ -31,25 +31,6 @@ fn mac(v: u128) -> Mac {
     Mac::from_u64(u64::try_from(v & 0xffff_ffff_ffff).unwrap_or(0))
 }
 
-const REGS: [Field; 16] = [
-    Field::Reg0,
-    Field::Reg1,
-    Field::Reg2,
-    Field::Reg3,
-    Field::Reg4,
-    Field::Reg5,
-    Field::Reg6,
-    Field::Reg7,
-    Field::Reg8,
-    Field::Reg9,
-    Field::Reg10,
-    Field::Reg11,
-    Field::Reg12,
-    Field::Reg13,
-    Field::Reg14,
-    Field::Reg15,
-];
-
 /// The priority `ovs-ofctl` leaves out.
 pub const DEFAULT_PRIORITY: u16 = 0x8000;
 
@@ -98,7 +79,7 @@ pub fn format_flow(flow: &FlowKey) -> String {
     if let Some(k) = kw {
         out.push(k.to_owned());
     }
-    for (i, r) in REGS.iter().enumerate() {
+    for (i, r) in Field::REGS.iter().enumerate() {
         let v = get(flow, *r);
         if v != 0 {
             out.push(format!("reg{i}={v:#x}"));
@@ -183,7 +164,7 @@ pub fn format_megaflow(flow: &FlowKey, wc: &FlowKey) -> String {
     }
     // Registers and metadata live in the switch, not in the packet: the datapath never sees
     // them (the extended registers share their bits).
-    for f in REGS.into_iter().chain([Field::Metadata]) {
+    for f in Field::REGS.into_iter().chain([Field::Metadata]) {
         mask.set(f.loc(), 0);
     }
     // Tunnel metadata only exists for packets that arrived through a tunnel.

@@ -46,7 +46,7 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
         w.word(s.name());
     }
 
-    for (k, reg) in REGS.iter().enumerate() {
+    for (k, reg) in Field::REGS.iter().enumerate() {
         let (_, mask) = m.get(*reg);
         if mask != 0 {
             w.field(&format!("reg{k}"), *reg);
@@ -108,26 +108,6 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
     }
     w.field("tcp_flags", Field::TcpFlags);
 }
-
-/// The 32-bit registers in print order.
-const REGS: [Field; 16] = [
-    Field::Reg0,
-    Field::Reg1,
-    Field::Reg2,
-    Field::Reg3,
-    Field::Reg4,
-    Field::Reg5,
-    Field::Reg6,
-    Field::Reg7,
-    Field::Reg8,
-    Field::Reg9,
-    Field::Reg10,
-    Field::Reg11,
-    Field::Reg12,
-    Field::Reg13,
-    Field::Reg14,
-    Field::Reg15,
-];
 
 /// Appends comma-separated `name=value` items.
 struct Writer<'a> {
