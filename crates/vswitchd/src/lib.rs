@@ -29,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod dirs;
+pub mod ofchannel;
 pub mod options;
 pub mod process;
 pub mod reconcile;

@@ -1,0 +1,415 @@
+//! One OpenFlow connection's protocol state, without I/O.
+//!
+//! A [`Channel`] is fed whatever bytes the socket produced ([`Channel::handle_bytes`]) and
+//! hands back whole messages to write ([`Channel::poll_transmit`]). It never touches a socket
+//! or a clock: the caller passes the time and the bridge (an [`Ofproto`]), so every exchange is
+//! testable byte for byte.
+//!
+//! # Life of a connection
+//!
+//! 1. On creation the channel queues its hello: header version = the highest version the
+//!    bridge allows, plus a version bitmap of all of them (what Open vSwitch sends).
+//! 2. The peer's first message must be a hello. Negotiation picks the highest version both
+//!    sides allow; none in common, or anything but a hello first, queues an
+//!    `OFPHFC_INCOMPATIBLE` error and the channel closes ([`Channel::is_closed`]) once that
+//!    reply is written.
+//! 3. Afterwards each message is answered in order: echo, features, get/set config,
+//!    barrier (every earlier message is finished when a message is handled, so the reply is
+//!    immediate), role, flow-mods applied to the bridge.
+//!
+//! # Invariants and failure handling
+//!
+//! - **Framing.** A message is taken from the receive buffer only when its whole length has
+//!   arrived, so partial messages wait and one read may carry several. A length below the
+//!   8-byte header cannot be resynchronised: the channel closes.
+//! - **Everything else lives on.** A message the codec refuses gets an error reply whose
+//!   type and code are the [`DecodeError`]'s (in the negotiated version), with up to 64 bytes of
+//!   the offending message as its data, and the next message is read normally.
+//! - A message whose header version differs from the negotiated one gets `OFPBRC_BAD_VERSION`.
+//! - Replies reuse the request's transaction id.
+
+use std::collections::VecDeque;
+
+use fvs_openflow::FlowMod;
+use fvs_openflow::wire::{
+    self, DecodeError, ErrorCode, ErrorMsg, Features, HEADER_LEN, Hello, Message, OfpError,
+    PortDesc, Role, RoleMsg, SwitchConfig, Version, VersionBitmap,
+};
+use fvs_pipeline::bridge::FlowModError;
+use fvs_pipeline::clock::Millis;
+
+/// How many bytes of an offending message an error reply quotes (OpenFlow asks for at least
+/// 64).
+const ERROR_DATA_MAX: usize = 64;
+
+/// `OFPT_VENDOR` / `OFPT_EXPERIMENTER`: the same number in every version.
+const OFPT_VENDOR: u8 = 4;
+/// Nicira's vendor id.
+const NX_VENDOR_ID: u32 = 0x0000_2320;
+
+/// Nicira subtypes the codec does not decode yet but every ovs-ofctl session may send; they
+/// only change how later messages are encoded, so the channel handles them itself.
+// TODO: move to fvs_openflow::wire when the codec models flow-format negotiation.
+mod nxt {
+    pub(super) const SET_FLOW_FORMAT: u32 = 12;
+    pub(super) const FLOW_MOD_TABLE_ID: u32 = 15;
+    pub(super) const SET_PACKET_IN_FORMAT: u32 = 16;
+    pub(super) const SET_CONTROLLER_ID: u32 = 20;
+}
+
+/// Nicira's flow formats (`NXFF_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowFormat {
+    /// OpenFlow 1.0's fixed `ofp_match`.
+    OpenFlow10,
+    /// Nicira's extensible match.
+    Nxm,
+}
+
+/// The bridge a channel manages, as the channel sees it.
+pub trait Ofproto {
+    /// The features reply's contents for `version`; `None` when the bridge is gone.
+    fn features(&self, version: Version) -> Option<Features>;
+    /// Applies a flow-mod.
+    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError>;
+}
+
+/// Where the channel is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting for the peer's hello.
+    Hello,
+    /// Negotiated this version.
+    Open(Version),
+    /// Finished: write what is queued, then close.
+    Closing,
+}
+
+/// One OpenFlow connection's state.
+#[derive(Debug)]
+pub struct Channel {
+    allowed: VersionBitmap,
+    state: State,
+    rx: Vec<u8>,
+    tx: VecDeque<Vec<u8>>,
+    config: SwitchConfig,
+    role: Role,
+    generation_id: Option<u64>,
+    flow_format: FlowFormat,
+    table_id_ext: bool,
+}
+
+/// OpenFlow 1.0's `OFPC_*` bits Open vSwitch reports: flow, table, port and queue stats and
+/// ARP matching on IP.
+const OF10_CAPABILITIES: u32 = 0x01 | 0x02 | 0x04 | 0x40 | 0x80;
+/// OpenFlow 1.1+'s bits: flow, table, port, group and queue stats.
+const OF11_CAPABILITIES: u32 = 0x01 | 0x02 | 0x04 | 0x08 | 0x40;
+/// OpenFlow 1.0's supported-actions bitmap: every standard action (output to enqueue).
+const OF10_ACTIONS: u32 = 0x0fff;
+
+/// The features reply's fixed fields for a bridge, as Open vSwitch fills them.
+pub fn features(version: Version, datapath_id: u64, ports: Vec<PortDesc>) -> Features {
+    Features {
+        datapath_id,
+        n_buffers: 0,
+        n_tables: 254,
+        auxiliary_id: 0,
+        capabilities: if version == Version::Of10 {
+            OF10_CAPABILITIES
+        } else {
+            OF11_CAPABILITIES
+        },
+        actions: if version == Version::Of10 {
+            OF10_ACTIONS
+        } else {
+            0
+        },
+        // OpenFlow 1.3 and later list ports only in a port-desc reply.
+        ports: if version >= Version::Of13 {
+            Vec::new()
+        } else {
+            ports
+        },
+    }
+}
+
+/// The versions a bridge's `protocols` column allows; empty means Open vSwitch's default,
+/// OpenFlow 1.0 through 1.5 (ovs-vswitchd.conf.db(5)). Unknown names are ignored, as
+/// Open vSwitch ignores them.
+pub fn allowed_versions(protocols: &[String]) -> VersionBitmap {
+    let versions: Vec<Version> = protocols
+        .iter()
+        .filter_map(|p| match p.as_str() {
+            "OpenFlow10" => Some(Version::Of10),
+            "OpenFlow11" => Some(Version::Of11),
+            "OpenFlow12" => Some(Version::Of12),
+            "OpenFlow13" => Some(Version::Of13),
+            "OpenFlow14" => Some(Version::Of14),
+            "OpenFlow15" => Some(Version::Of15),
+            _ => None,
+        })
+        .collect();
+    if versions.is_empty() {
+        VersionBitmap::ALL
+    } else {
+        VersionBitmap::of(&versions)
+    }
+}
+
+impl Channel {
+    /// A new connection to a bridge that allows `allowed`; its hello is already queued.
+    pub fn new(allowed: VersionBitmap) -> Self {
+        let mut c = Self {
+            allowed,
+            state: State::Hello,
+            rx: Vec::new(),
+            tx: VecDeque::new(),
+            config: SwitchConfig {
+                flags: 0,
+                miss_send_len: 128,
+            },
+            role: Role::Equal,
+            generation_id: None,
+            flow_format: FlowFormat::OpenFlow10,
+            table_id_ext: false,
+        };
+        let highest = allowed
+            .highest_common(VersionBitmap::ALL)
+            .unwrap_or(Version::Of10);
+        let hello = Message::Hello(Hello {
+            bitmap: Some(allowed),
+        });
+        c.queue(&hello, highest, 0);
+        c
+    }
+
+    /// The negotiated version, once the hellos are exchanged.
+    pub fn version(&self) -> Option<Version> {
+        match self.state {
+            State::Open(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The flow format the peer asked for (OpenFlow 1.0 only).
+    pub fn flow_format(&self) -> FlowFormat {
+        self.flow_format
+    }
+
+    /// True when the connection is over and nothing is left to write.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closing && self.tx.is_empty()
+    }
+
+    /// The next message to write, if any.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.tx.pop_front()
+    }
+
+    /// Takes in bytes read from the connection and handles every whole message among them.
+    pub fn handle_bytes(&mut self, now: Millis, bytes: &[u8], ofproto: &mut dyn Ofproto) {
+        self.rx.extend_from_slice(bytes);
+        let mut start = 0;
+        while self.state != State::Closing {
+            let rest = &self.rx[start..];
+            let Some(len) = wire::message_len(rest) else {
+                break;
+            };
+            if len < HEADER_LEN {
+                // The stream cannot be resynchronised after a bad length.
+                self.state = State::Closing;
+                break;
+            }
+            if rest.len() < len {
+                break;
+            }
+            let msg = rest[..len].to_vec();
+            start += len;
+            self.handle_message(now, &msg, ofproto);
+        }
+        self.rx.drain(..start);
+    }
+
+    fn queue(&mut self, msg: &Message, version: Version, xid: u32) {
+        // The messages a switch sends are all encodable in every version; a failure would be
+        // a codec bug, and dropping the reply is the least harmful answer to it.
+        if let Ok(bytes) = wire::encode(msg, version.default_protocol(), xid) {
+            self.tx.push_back(bytes);
+        }
+    }
+
+    fn queue_error(&mut self, version: Version, code: ErrorCode, request: &[u8]) {
+        let xid = request
+            .get(4..8)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let data = request[..request.len().min(ERROR_DATA_MAX)].to_vec();
+        self.queue(&Message::Error(ErrorMsg { code, data }), version, xid);
+    }
+
+    fn handle_message(&mut self, now: Millis, bytes: &[u8], ofproto: &mut dyn Ofproto) {
+        let header_version = bytes.first().copied().unwrap_or(0);
+        let version = match self.state {
+            State::Open(v) => v,
+            State::Hello => return self.handle_hello(bytes, header_version),
+            State::Closing => return,
+        };
+        if header_version != version.wire() {
+            return self.queue_error(
+                version,
+                OfpError::BadVersion.code_or_fallback(version),
+                bytes,
+            );
+        }
+        if let Some(result) = self.handle_nicira_setting(bytes) {
+            if let Err(e) = result {
+                self.queue_error(version, e.error.code_or_fallback(version), bytes);
+            }
+            return;
+        }
+        let (header, msg) = match wire::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => return self.queue_error(version, e.error.code_or_fallback(version), bytes),
+        };
+        let xid = header.xid;
+        match msg {
+            Message::Hello(_) | Message::EchoReply(_) | Message::BarrierReply => {}
+            Message::EchoRequest(data) => self.queue(&Message::EchoReply(data), version, xid),
+            Message::FeaturesRequest => match ofproto.features(version) {
+                Some(f) => self.queue(&Message::FeaturesReply(f), version, xid),
+                None => self.state = State::Closing,
+            },
+            Message::GetConfigRequest => {
+                self.queue(&Message::GetConfigReply(self.config), version, xid);
+            }
+            Message::SetConfig(c) => self.config = c,
+            Message::BarrierRequest => self.queue(&Message::BarrierReply, version, xid),
+            Message::RoleRequest(r) => self.handle_role(version, xid, r),
+            Message::FlowMod(fm) => {
+                if let Err(e) = ofproto.flow_mod(&fm, now) {
+                    self.queue_error(version, flow_mod_error_code(version, e), bytes);
+                }
+            }
+            // Replies and errors a switch never expects from its controller.
+            Message::Error(_)
+            | Message::FeaturesReply(_)
+            | Message::GetConfigReply(_)
+            | Message::RoleReply(_) => {
+                self.queue_error(version, OfpError::BadType.code_or_fallback(version), bytes);
+            }
+        }
+    }
+
+    fn handle_hello(&mut self, bytes: &[u8], header_version: u8) {
+        let offered = match wire::decode(bytes) {
+            Ok((_, Message::Hello(h))) => Some(h.offered(header_version)),
+            _ => None,
+        };
+        // Errors before negotiation go out in the lower of the two sides' versions.
+        let reply_version = Version::from_wire(header_version)
+            .unwrap_or(Version::Of10)
+            .min(
+                self.allowed
+                    .highest_common(VersionBitmap::ALL)
+                    .unwrap_or(Version::Of10),
+            );
+        match offered.and_then(|o| self.allowed.highest_common(o)) {
+            Some(v) => self.state = State::Open(v),
+            None => {
+                let text = if offered.is_some() {
+                    "no OpenFlow version in common"
+                } else {
+                    "expected a hello"
+                };
+                let code = OfpError::HelloIncompatible.code_or_fallback(reply_version);
+                self.queue(
+                    &Message::Error(ErrorMsg {
+                        code,
+                        data: text.as_bytes().to_vec(),
+                    }),
+                    reply_version,
+                    0,
+                );
+                self.state = State::Closing;
+            }
+        }
+    }
+
+    /// Nicira's session settings, which the codec does not model yet: `Some` when `bytes` is
+    /// one of them (handled, or refused with the error to send).
+    fn handle_nicira_setting(&mut self, bytes: &[u8]) -> Option<Result<(), DecodeError>> {
+        let be32 = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        if bytes.get(1) != Some(&OFPT_VENDOR) || be32(8) != Some(NX_VENDOR_ID) {
+            return None;
+        }
+        let subtype = be32(12)?;
+        let too_short = || DecodeError::new(OfpError::BadLen, "Nicira message too short");
+        match subtype {
+            nxt::SET_FLOW_FORMAT => Some(match be32(16) {
+                Some(0) => {
+                    self.flow_format = FlowFormat::OpenFlow10;
+                    Ok(())
+                }
+                Some(2) => {
+                    self.flow_format = FlowFormat::Nxm;
+                    Ok(())
+                }
+                Some(f) => Err(DecodeError::new(
+                    OfpError::Eperm,
+                    format!("unknown flow format {f}"),
+                )),
+                None => Err(too_short()),
+            }),
+            nxt::FLOW_MOD_TABLE_ID => Some(match bytes.get(16) {
+                Some(set) => {
+                    self.table_id_ext = *set != 0;
+                    Ok(())
+                }
+                None => Err(too_short()),
+            }),
+            // TODO: packet-in formats and controller ids matter once packet-ins exist.
+            nxt::SET_PACKET_IN_FORMAT | nxt::SET_CONTROLLER_ID => {
+                Some(be32(16).map(|_| ()).ok_or_else(too_short))
+            }
+            _ => None,
+        }
+    }
+
+    fn handle_role(&mut self, version: Version, xid: u32, r: RoleMsg) {
+        if r.role != Role::NoChange {
+            self.role = r.role;
+        }
+        if r.generation_id.is_some() {
+            self.generation_id = r.generation_id;
+        }
+        let reply = RoleMsg {
+            role: self.role,
+            generation_id: if version >= Version::Of12 {
+                Some(self.generation_id.unwrap_or(u64::MAX))
+            } else {
+                None
+            },
+        };
+        self.queue(&Message::RoleReply(reply), version, xid);
+    }
+}
+
+/// The error reply for a refused flow-mod.
+fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
+    match e {
+        FlowModError::BadTableId(_) => OfpError::BadTableId.code_or_fallback(version),
+        // OFPFMFC_OVERLAP: type 3 code 1 in OpenFlow 1.0, type 5 code 3 later.
+        // TODO: an OfpError variant for it in fvs_openflow::wire::error.
+        FlowModError::Overlap => ErrorCode {
+            vendor: 0,
+            r#type: if version == Version::Of10 { 3 } else { 5 },
+            code: if version == Version::Of10 { 1 } else { 3 },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+//! The channel's exchanges, byte for byte, against a bridge from the pipeline.
+
+use super::*;
+use fvs_openflow::protocol::Protocol;
+use fvs_openflow::text;
+use fvs_pipeline::bridge::{Bridge, FailMode};
+
+struct TestBridge(Bridge);
+
+impl Ofproto for TestBridge {
+    fn features(&self, version: Version) -> Option<Features> {
+        Some(features(version, 0x1234, Vec::new()))
+    }
+    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError> {
+        self.0.flow_mod(fm, now).map(|_| ())
+    }
+}
+
+fn bridge() -> TestBridge {
+    TestBridge(Bridge::new("br-test", FailMode::Secure, Millis(0)))
+}
+
+fn enc(msg: &Message, p: Protocol, xid: u32) -> Vec<u8> {
+    wire::encode(msg, p, xid).expect("encodable")
+}
+
+fn hello(v: Version) -> Vec<u8> {
+    enc(
+        &Message::Hello(Hello { bitmap: None }),
+        v.default_protocol(),
+        1,
+    )
+}
+
+fn replies(c: &mut Channel) -> Vec<(wire::Header, Message)> {
+    std::iter::from_fn(|| c.poll_transmit())
+        .map(|b| wire::decode(&b).expect("the channel writes valid messages"))
+        .collect()
+}
+
+/// A channel past the hello exchange at `v`.
+fn open(v: Version, b: &mut TestBridge) -> Channel {
+    let mut c = Channel::new(VersionBitmap::ALL);
+    c.handle_bytes(Millis(0), &hello(v), b);
+    assert_eq!(c.version(), Some(v));
+    let r = replies(&mut c);
+    assert!(matches!(r[0].1, Message::Hello(_)));
+    c
+}
+
+fn flow_mod(text_flow: &str) -> FlowMod {
+    let (fm, _) = text::parse_flow_mod(text_flow, FlowModCommand::Add).expect("valid flow");
+    fm
+}
+
+use fvs_openflow::FlowModCommand;
+
+#[test]
+fn hello_offers_the_allowed_versions_and_negotiates_the_highest_common() {
+    let mut b = bridge();
+    let mut c = Channel::new(allowed_versions(&[
+        "OpenFlow10".into(),
+        "OpenFlow13".into(),
+    ]));
+    let r = replies(&mut c);
+    assert_eq!(r[0].0.version, 4);
+    assert_eq!(
+        r[0].1,
+        Message::Hello(Hello {
+            bitmap: Some(VersionBitmap::of(&[Version::Of10, Version::Of13]))
+        })
+    );
+    // A peer offering up to 1.2 (no bitmap) shares only 1.0 with this bridge.
+    c.handle_bytes(Millis(0), &hello(Version::Of12), &mut b);
+    assert_eq!(c.version(), Some(Version::Of10));
+}
+
+#[test]
+fn no_common_version_is_an_incompatible_hello_error_and_a_close() {
+    let mut b = bridge();
+    let mut c = Channel::new(allowed_versions(&["OpenFlow13".into()]));
+    replies(&mut c);
+    c.handle_bytes(Millis(0), &hello(Version::Of10), &mut b);
+    let r = replies(&mut c);
+    let Message::Error(e) = &r[0].1 else {
+        panic!("expected an error, got {r:?}")
+    };
+    assert_eq!(
+        e.code,
+        OfpError::HelloIncompatible.code_or_fallback(Version::Of10)
+    );
+    assert!(c.is_closed());
+}
+
+#[test]
+fn partial_and_coalesced_messages_are_each_answered_in_order() {
+    let mut b = bridge();
+    let mut c = open(Version::Of13, &mut b);
+    let mut stream = enc(&Message::EchoRequest(b"one".to_vec()), Protocol::Of13, 10);
+    stream.extend(enc(&Message::BarrierRequest, Protocol::Of13, 11));
+    stream.extend(enc(
+        &Message::EchoRequest(b"two".to_vec()),
+        Protocol::Of13,
+        12,
+    ));
+    // Byte by byte: nothing is answered before a message is whole.
+    let (first, rest) = stream.split_at(5);
+    c.handle_bytes(Millis(0), first, &mut b);
+    assert!(c.poll_transmit().is_none());
+    c.handle_bytes(Millis(0), rest, &mut b);
+    let r = replies(&mut c);
+    let got: Vec<(u32, Message)> = r.into_iter().map(|(h, m)| (h.xid, m)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (10, Message::EchoReply(b"one".to_vec())),
+            (11, Message::BarrierReply),
+            (12, Message::EchoReply(b"two".to_vec())),
+        ]
+    );
+}
+
+#[test]
+fn features_and_config_round_trip() {
+    let mut b = bridge();
+    let mut c = open(Version::Of10, &mut b);
+    let mut stream = enc(&Message::FeaturesRequest, Protocol::Of10NxmTid, 2);
+    let cfg = SwitchConfig {
+        flags: 1,
+        miss_send_len: 200,
+    };
+    stream.extend(enc(&Message::SetConfig(cfg), Protocol::Of10NxmTid, 3));
+    stream.extend(enc(&Message::GetConfigRequest, Protocol::Of10NxmTid, 4));
+    c.handle_bytes(Millis(0), &stream, &mut b);
+    let r = replies(&mut c);
+    assert_eq!(r.len(), 2);
+    let Message::FeaturesReply(f) = &r[0].1 else {
+        panic!("{r:?}")
+    };
+    assert_eq!((f.datapath_id, f.n_tables), (0x1234, 254));
+    assert_eq!(r[1].1, Message::GetConfigReply(cfg));
+}
+
+#[test]
+fn flow_mods_reach_the_bridge_and_refusals_get_the_error_reply() {
+    let mut b = bridge();
+    let mut c = open(Version::Of13, &mut b);
+    let fm = flow_mod("table=3,priority=5,ip,actions=drop");
+    let m = Message::FlowMod(Box::new(fm.clone()));
+    c.handle_bytes(Millis(0), &enc(&m, Protocol::Of13, 5), &mut b);
+    assert!(c.poll_transmit().is_none());
+    assert_eq!(b.0.rules().len(), 1);
+    // The same flow again with check_overlap overlaps itself.
+    let mut again = fm;
+    again.flags.check_overlap = true;
+    let m = Message::FlowMod(Box::new(again));
+    c.handle_bytes(Millis(0), &enc(&m, Protocol::Of13, 6), &mut b);
+    let r = replies(&mut c);
+    let Message::Error(e) = &r[0].1 else {
+        panic!("{r:?}")
+    };
+    assert_eq!((r[0].0.xid, e.code.r#type, e.code.code), (6, 5, 3));
+}
+
+#[test]
+fn malformed_messages_get_errors_and_the_connection_lives_on() {
+    let mut b = bridge();
+    let mut c = open(Version::Of13, &mut b);
+    // An unknown message type, then a truncated role request, then an echo.
+    let mut bad_type = vec![4, 200, 0, 8, 0, 0, 0, 7];
+    bad_type.extend([4, 24, 0, 12, 0, 0, 0, 8, 0, 0, 0, 1]);
+    bad_type.extend(enc(&Message::EchoRequest(vec![]), Protocol::Of13, 9));
+    c.handle_bytes(Millis(0), &bad_type, &mut b);
+    let r = replies(&mut c);
+    assert_eq!(r.len(), 3, "{r:?}");
+    let Message::Error(e) = &r[0].1 else {
+        panic!("{r:?}")
+    };
+    assert_eq!(e.code, OfpError::BadType.code_or_fallback(Version::Of13));
+    assert_eq!(e.data, vec![4, 200, 0, 8, 0, 0, 0, 7]);
+    assert!(matches!(r[1].1, Message::Error(_)));
+    assert_eq!(r[2], (r[2].0, Message::EchoReply(vec![])));
+    assert!(!c.is_closed());
+}
+
+#[test]
+fn a_message_in_another_version_is_bad_version() {
+    let mut b = bridge();
+    let mut c = open(Version::Of13, &mut b);
+    c.handle_bytes(
+        Millis(0),
+        &enc(&Message::EchoRequest(vec![]), Protocol::Of10NxmTid, 3),
+        &mut b,
+    );
+    let r = replies(&mut c);
+    let Message::Error(e) = &r[0].1 else {
+        panic!("{r:?}")
+    };
+    assert_eq!(e.code, OfpError::BadVersion.code_or_fallback(Version::Of13));
+}
+
+#[test]
+fn a_length_below_the_header_closes_the_connection() {
+    let mut b = bridge();
+    let mut c = open(Version::Of13, &mut b);
+    c.handle_bytes(Millis(0), &[4, 2, 0, 4, 0, 0, 0, 1], &mut b);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn role_requests_are_remembered() {
+    let mut b = bridge();
+    let mut c = open(Version::Of13, &mut b);
+    let req = |role| {
+        Message::RoleRequest(RoleMsg {
+            role,
+            generation_id: Some(7),
+        })
+    };
+    c.handle_bytes(
+        Millis(0),
+        &enc(&req(Role::Slave), Protocol::Of13, 1),
+        &mut b,
+    );
+    c.handle_bytes(
+        Millis(0),
+        &enc(&req(Role::NoChange), Protocol::Of13, 2),
+        &mut b,
+    );
+    let r = replies(&mut c);
+    for (_, m) in &r {
+        assert_eq!(
+            *m,
+            Message::RoleReply(RoleMsg {
+                role: Role::Slave,
+                generation_id: Some(7)
+            })
+        );
+    }
+}
+
+#[test]
+fn nicira_flow_format_settings_are_accepted_silently() {
+    let mut b = bridge();
+    let mut c = open(Version::Of10, &mut b);
+    // NXT_SET_FLOW_FORMAT(NXFF_NXM).
+    let msg = [
+        1, 4, 0, 20, 0, 0, 0, 1, 0, 0, 0x23, 0x20, 0, 0, 0, 12, 0, 0, 0, 2,
+    ];
+    c.handle_bytes(Millis(0), &msg, &mut b);
+    assert!(c.poll_transmit().is_none());
+    assert_eq!(c.flow_format(), FlowFormat::Nxm);
+}
