@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{Ours, Theirs, mask_uuids, run, temp_dir};
-use fvs_test_support::require_tool;
+use fvs_test_support::{require_tool, sort_show_siblings};
 
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
@@ -49,7 +49,8 @@ fn script(target: &str) -> String {
     );
     vsctl(target, &["add-port", "br0", "p2", "tag=5"]);
     vsctl(target, &["del-port", "br0", "p1"]);
-    let mut out = vsctl(target, &["show"]);
+    // Sibling order in `show` is hash order, unstable even between two ovs-vsctl runs.
+    let mut out = sort_show_siblings(&vsctl(target, &["show"]));
     out.push_str(&vsctl(target, &["list-br"]));
     out.push_str(&vsctl(target, &["list-ports", "br0"]));
     mask_uuids(&out)

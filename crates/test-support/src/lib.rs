@@ -25,16 +25,20 @@
 //! processes whose pids are in *its own* pid files — never anything found by name — waits
 //! briefly for them to exit and removes the directory; this also happens when a test panics.
 //!
+//! - [`sort_show_siblings`]: `ovs-vsctl show` with its hash-ordered sibling blocks sorted.
+//!
 //! This crate is `publish = false` and only ever a dev-dependency.
 
 mod daemon;
 mod dir;
 mod ovs;
 mod ovsdb;
+mod show;
 mod tool;
 
 pub use daemon::is_running;
 pub use dir::TempDir;
 pub use ovs::{PrivateOvs, VSWITCH_SCHEMA};
 pub use ovsdb::PrivateOvsdb;
+pub use show::sort_show_siblings;
 pub use tool::{INSTALL_HINT, Tool, ToolError, require_tool, run};

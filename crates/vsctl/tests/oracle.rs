@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fvs_test_support::{PrivateOvsdb, require_tool};
+use fvs_test_support::{PrivateOvsdb, require_tool, sort_show_siblings};
 
 const OUR_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/vswitch.ovsschema");
 const OVS_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
@@ -84,54 +84,13 @@ fn is_uuid(b: &[u8]) -> bool {
     })
 }
 
-/// Sorts runs of sibling blocks of `show` output that start with the same keyword.
-fn sort_tree(lines: &[String]) -> Vec<String> {
-    fn indent(l: &str) -> usize {
-        l.len() - l.trim_start().len()
-    }
-    fn keyword(l: &str) -> &str {
-        l.trim_start().split(' ').next().unwrap_or("")
-    }
-    // Split into blocks: a line and the deeper lines after it.
-    let mut blocks: Vec<Vec<String>> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let d = indent(&lines[i]);
-        let mut j = i + 1;
-        while j < lines.len() && indent(&lines[j]) > d {
-            j += 1;
-        }
-        let mut block = vec![lines[i].clone()];
-        block.extend(sort_tree(&lines[i + 1..j]));
-        blocks.push(block);
-        i = j;
-    }
-    let mut out = Vec::new();
-    let mut k = 0;
-    while k < blocks.len() {
-        let kw = keyword(&blocks[k][0]).to_owned();
-        let mut m = k + 1;
-        let sortable = matches!(
-            kw.as_str(),
-            "Bridge" | "Port" | "Interface" | "Controller" | "Manager"
-        );
-        while sortable && m < blocks.len() && keyword(&blocks[m][0]) == kw {
-            m += 1;
-        }
-        let mut run: Vec<Vec<String>> = blocks[k..m].to_vec();
-        run.sort();
-        out.extend(run.into_iter().flatten());
-        k = m;
-    }
-    out
-}
-
 /// Output normalised for comparison.
 fn normalise(args: &[&str], stdout: &str, stderr: &str, code: Option<i32>) -> String {
     let stdout = mask_uuids(stdout);
     let stdout = if args.contains(&"show") {
-        let lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
-        sort_tree(&lines).join("\n")
+        sort_show_siblings(&stdout)
+            .trim_end_matches('\n')
+            .to_owned()
     } else if args.iter().any(|a| *a == "list" || *a == "find")
         && !args.iter().any(|a| a.starts_with("--format="))
     {
