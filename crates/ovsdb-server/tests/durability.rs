@@ -86,7 +86,9 @@ fn kill_9_keeps_every_acknowledged_transaction() {
             for i in 0.. {
                 let n = w * 1_000_000 + i;
                 sent.fetch_add(1, Ordering::SeqCst);
-                c.send(&json!({"method": "transact", "params": insert(n), "id": n}));
+                if !c.try_send(&json!({"method": "transact", "params": insert(n), "id": n})) {
+                    return; // the server was killed between two transactions
+                }
                 match c.next_message() {
                     Some(reply) if reply["result"][0]["uuid"].is_array() => {
                         acked.lock().expect("acked").insert(n);

@@ -185,6 +185,12 @@ impl Client {
             .expect("write");
     }
 
+    /// Sends `msg`, reporting instead of panicking when the server has gone away (a test
+    /// that kills the server mid-stream expects exactly that).
+    pub fn try_send(&mut self, msg: &Value) -> bool {
+        self.stream.write_all(msg.to_string().as_bytes()).is_ok()
+    }
+
     /// The next message, or `None` when the server closed the connection.
     pub fn next_message(&mut self) -> Option<Value> {
         loop {
