@@ -60,6 +60,8 @@ pub struct BridgeCfg {
     pub other_config: BTreeMap<String, String>,
     /// `datapath_id` as last written back.
     pub datapath_id: Option<String>,
+    /// `protocols`: the OpenFlow versions controllers may use (empty: Open vSwitch's default).
+    pub protocols: Vec<String>,
     /// `ports`, by name.
     pub ports: Vec<PortCfg>,
 }
@@ -99,6 +101,19 @@ fn integers(row: &Row, col: &str) -> Vec<i64> {
             .iter()
             .filter_map(|a| match a {
                 Atom::Integer(i) => Some(*i),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn strings(row: &Row, col: &str) -> Vec<String> {
+    match row.columns.get(col) {
+        Some(Datum::Set(s)) => s
+            .iter()
+            .filter_map(|a| match a {
+                Atom::String(s) => Some(s.clone()),
                 _ => None,
             })
             .collect(),
@@ -157,6 +172,7 @@ fn read_bridge(db: &Database, uuid: Uuid, row: &Row) -> BridgeCfg {
         fail_mode: string(row, "fail_mode"),
         other_config: string_map(row, "other_config"),
         datapath_id: string(row, "datapath_id"),
+        protocols: strings(row, "protocols"),
         ports,
     }
 }

@@ -29,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod dirs;
+pub mod mgmt;
 pub mod ofchannel;
 pub mod options;
 pub mod process;
@@ -38,7 +39,7 @@ pub mod vlog;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use fvs_pipeline::clock::Millis;
@@ -64,6 +65,7 @@ pub struct Daemon {
     started: Instant,
     exit: Mutex<Sender<()>>,
     exit_requested: AtomicBool,
+    mgmt: Mutex<mgmt::Mgmt>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -79,12 +81,18 @@ impl Daemon {
             started: Instant::now(),
             exit: Mutex::new(exit),
             exit_requested: AtomicBool::new(false),
+            mgmt: Mutex::new(mgmt::Mgmt::default()),
         }
     }
 
     /// The switch.
     pub fn switch(&self) -> MutexGuard<'_, Switch> {
         lock(&self.switch)
+    }
+
+    /// The bridges' management sockets.
+    pub fn mgmt(&self) -> MutexGuard<'_, mgmt::Mgmt> {
+        lock(&self.mgmt)
     }
 
     /// The logging configuration.
@@ -123,7 +131,7 @@ impl unixctl::Context for Daemon {
 
 /// Follows the database forever: every change (and the write-back's own reply) wakes one
 /// reconciliation of the whole configuration.
-pub fn reconcile_loop(db: &Db, daemon: &Daemon) {
+pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
     let client = db.connect();
     let monitor = json!({
         "id": "fvs-vswitchd-monitor",
@@ -150,13 +158,19 @@ pub fn reconcile_loop(db: &Db, daemon: &Daemon) {
 
 /// One pass, under the database lock so the configuration read and the write-back cannot
 /// interleave with a client's transaction.
-fn reconcile_once(db: &Db, daemon: &Daemon, client: &Client, r: &mut Reconciler, txn: u64) {
+fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconciler, txn: u64) {
     let mut state = db.lock();
     let Some(database) = state.database(DATABASE) else {
         return;
     };
     let cfg = config::read(database);
     let ops = r.apply(&cfg, &mut daemon.switch(), daemon.now());
+    let infos = cfg
+        .bridges
+        .iter()
+        .map(|b| (b.name.clone(), bridge_info(r, b)))
+        .collect();
+    daemon.mgmt().sync(daemon, infos);
     if ops.is_empty() {
         return;
     }
@@ -175,6 +189,23 @@ fn reconcile_once(db: &Db, daemon: &Daemon, client: &Client, r: &mut Reconciler,
         json!({"id": format!("fvs-vswitchd-{txn}"), "method": "transact", "params": params});
     if let Err(e) = state.handle(client.conn, request) {
         daemon.log("reconcile", Level::Err, &format!("write-back refused: {e}"));
+    }
+}
+
+/// What a bridge's OpenFlow connections need from its configuration.
+fn bridge_info(r: &Reconciler, b: &config::BridgeCfg) -> mgmt::BridgeInfo {
+    mgmt::BridgeInfo {
+        allowed: ofchannel::allowed_versions(&b.protocols),
+        datapath_id: r
+            .datapath_id(b)
+            .and_then(|d| u64::from_str_radix(&d, 16).ok())
+            .unwrap_or(0),
+        macs: b
+            .ports
+            .iter()
+            .flat_map(|p| &p.ifaces)
+            .filter_map(|i| Some((i.name.clone(), r.mac(&i.name)?)))
+            .collect(),
     }
 }
 

@@ -266,6 +266,13 @@ impl Channel {
             }
             return;
         }
+        if let Some(reply) = stats_stub(version, bytes) {
+            match reply {
+                Ok(r) => self.tx.push_back(r),
+                Err(e) => self.queue_error(version, e.code_or_fallback(version), bytes),
+            }
+            return;
+        }
         let (header, msg) = match wire::decode(bytes) {
             Ok(m) => m,
             Err(e) => return self.queue_error(version, e.error.code_or_fallback(version), bytes),
@@ -395,6 +402,74 @@ impl Channel {
         };
         self.queue(&Message::RoleReply(reply), version, xid);
     }
+}
+
+/// `OFPT_STATS_REQUEST` (OpenFlow 1.0) / `OFPT_MULTIPART_REQUEST` (1.1+).
+const fn stats_request_type(v: Version) -> u8 {
+    if matches!(v, Version::Of10) { 16 } else { 18 }
+}
+
+/// Stats requests, which the codec does not model yet: `Some` when `bytes` is one, with the
+/// reply to send or the error to answer with.
+///
+/// `ovs-ofctl add-flow` and friends ask for the switch's table names before sending
+/// flow-mods (OpenFlow 1.0's table stats, later versions' table features) and its port names
+/// (port descriptions); an empty reply tells them there are no names, so numbers are used.
+// TODO: real table stats, table features and port descriptions once fvs_openflow::wire
+// encodes them.
+fn stats_stub(v: Version, bytes: &[u8]) -> Option<Result<Vec<u8>, OfpError>> {
+    if bytes.get(1) != Some(&stats_request_type(v)) {
+        return None;
+    }
+    let Some(&[hi, lo]) = bytes.get(8..10) else {
+        return Some(Err(OfpError::BadLen));
+    };
+    let stat = u16::from_be_bytes([hi, lo]);
+    // OpenFlow 1.0: OFPST_TABLE = 3. Later: OFPMP_TABLE_FEATURES = 12, OFPMP_PORT_DESC = 13.
+    let known = if v == Version::Of10 {
+        stat == 3
+    } else {
+        stat == 12 || stat == 13
+    };
+    if !known {
+        return Some(Err(OfpError::BadStat));
+    }
+    let mut reply = Vec::with_capacity(16);
+    reply.push(v.wire());
+    reply.push(stats_request_type(v) + 1);
+    reply.extend([0, 0]); // length, below
+    reply.extend(bytes.get(4..8).unwrap_or(&[0; 4]));
+    reply.extend(stat.to_be_bytes());
+    reply.extend([0, 0]); // flags: no more parts
+    if v != Version::Of10 {
+        reply.extend([0; 4]);
+    }
+    if v != Version::Of10 && stat == 12 {
+        // ovs-ofctl wants every table, each with the eight required properties (here
+        // empty: instructions, next tables, write/apply actions, match, wildcards, write/apply
+        // set-field), each 4 bytes padded to 8.
+        const REQUIRED_PROPS: [u16; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
+        for table in 0..254u8 {
+            reply.extend(128u16.to_be_bytes());
+            reply.push(table);
+            reply.extend([0; 5]); // pad
+            reply.extend([0; 32]); // name
+            reply.extend(u64::MAX.to_be_bytes()); // metadata_match
+            reply.extend(u64::MAX.to_be_bytes()); // metadata_write
+            reply.extend(0u32.to_be_bytes()); // capabilities
+            reply.extend(1_000_000u32.to_be_bytes()); // max_entries
+            for prop in REQUIRED_PROPS {
+                reply.extend(prop.to_be_bytes());
+                reply.extend(4u16.to_be_bytes());
+                reply.extend([0; 4]);
+            }
+        }
+    }
+    let Ok(len) = u16::try_from(reply.len()) else {
+        return Some(Err(OfpError::BadLen));
+    };
+    reply[2..4].copy_from_slice(&len.to_be_bytes());
+    Some(Ok(reply))
 }
 
 /// The error reply for a refused flow-mod.

@@ -200,6 +200,7 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
             }
         });
     }
+    daemon.mgmt().set_rundir(dirs.run.clone());
     db.serve(db_listener);
     {
         let (db, daemon) = (db.clone(), daemon.clone());
@@ -231,7 +232,8 @@ impl Running {
         // Every sender lives in the daemon, which lives as long as this: recv only returns
         // on a request to exit.
         let _ = self.exit.recv();
-        for f in &self.files {
+        let mgmt = self.daemon.mgmt().paths();
+        for f in self.files.iter().chain(&mgmt) {
             let _ = std::fs::remove_file(f);
         }
         self.daemon.log("vswitchd", Level::Info, "exited");

@@ -328,9 +328,14 @@ impl Reconciler {
         }
     }
 
+    /// The MAC address handed to interface `name`, if it has one.
+    pub fn mac(&self, name: &str) -> Option<[u8; 6]> {
+        self.macs.get(name).copied()
+    }
+
     /// `datapath_id`: `other_config:datapath-id` when it is 16 hex digits, else the bridge's
     /// MAC (`other_config:hwaddr`, else its own interface's) in the low 48 bits.
-    fn datapath_id(&self, bcfg: &BridgeCfg) -> Option<String> {
+    pub fn datapath_id(&self, bcfg: &BridgeCfg) -> Option<String> {
         if let Some(id) = bcfg.other_config.get("datapath-id")
             && id.len() == 16
             && id.chars().all(|c| c.is_ascii_hexdigit())
@@ -550,6 +555,7 @@ mod tests {
             fail_mode: None,
             other_config: BTreeMap::new(),
             datapath_id: None,
+            protocols: Vec::new(),
             ports,
         }
     }
