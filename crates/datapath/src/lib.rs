@@ -1,0 +1,546 @@
+//! `fvs-datapath`: the fast path. Packets arrive in batches, are keyed, looked up in an
+//! exact-match cache and then a megaflow cache, and the cached datapath actions run on them;
+//! a miss asks the slow path (an *upcall*) for the actions and the mask that makes them valid,
+//! and installs the result as a megaflow.
+//!
+//! # Journey of a packet
+//!
+//! [`Datapath::process_batch`] takes a received batch and, for each packet:
+//!
+//! 1. **Tunnel receive.** On a port that some tunnel vport uses as its underlay, a frame that
+//!    decapsulates (`fvs_packet::tunnel::decapsulate`) to a vport's protocol, addresses and
+//!    key loses its outer headers (the buffer's start moves; nothing is copied) and enters on
+//!    the vport, with its tunnel metadata.
+//! 2. **Key.** `fvs_flow::extract::extract` computes the flow key; `in_port` is the
+//!    *datapath* port number.
+//! 3. **Exact-match cache** ([`emc`]): one hash, one slot, one full-key compare.
+//! 4. **Megaflow cache**: a `fvs_classifier::Classifier` at a single priority, one subtable
+//!    per mask; a hit is remembered in the exact-match cache.
+//! 5. **Upcall** on a miss: the caller's closure gets the key and the packet and returns an
+//!    [`Upcall`] (datapath actions and the megaflow mask). The megaflow `key & mask` is
+//!    installed and the actions run on the packet. As in Open vSwitch, the packet that caused
+//!    the upcall is not counted in the megaflow's statistics (the slow path counts it).
+//! 6. **Actions** ([`execute`]): header rewrites in place (with incremental checksums),
+//!    VLAN push/pop, `set(tunnel(...))`, outputs. An output copies the packet as it is now
+//!    into the output port's batch; output to a tunnel vport encapsulates that copy in its
+//!    headroom and queues it on the vport's underlay port. `userspace(...)` copies the packet
+//!    to a queue the control plane drains ([`Datapath::take_userspace`]). When the whole
+//!    input batch is done, every output batch is sent with one `send_batch`.
+//!
+//! # Rules the fast path keeps
+//!
+//! - **No allocation per packet** on a cache hit: output batches and the exact-match cache
+//!   are allocated when a port or the datapath is made, and encapsulation writes into the
+//!   headroom. Upcalls, installs and `userspace` copies allocate: they are the slow path.
+//! - **No blocking, no shared lock.** A `Datapath` is owned by one thread and changed through
+//!   `&mut self`; the control plane talks to it through the upcall closure, the userspace
+//!   queue and the maintenance calls ([`Datapath::flush`], [`Datapath::revalidate`]) made by
+//!   the thread that owns it between batches.
+//! - **Never panics on a packet.** A frame that cannot be keyed keys as far as it parses; a
+//!   rewrite that does not fit leaves the packet alone and is counted in
+//!   [`DatapathStats::failed_actions`].
+//!
+//! # Time
+//!
+//! The datapath reads no clock: [`Datapath::set_now`] tells it the time, which stamps
+//! megaflows' `used` and is what [`Datapath::dump_flows`] measures ages against.
+//!
+//! # Not done yet
+//!
+//! Threads and polling, GSO segmentation where a device lacks offloads, SCTP port rewrites
+//! (CRC32c), GRE/UDP tunnel checksums (`csum=true`), Geneve options on send, IPv6 rewrites
+//! and outer IPv6, MPLS, `recirc`, per-megaflow TCP flags, and the `dump_flows` text of
+//! IPv6, ND and MPLS keys (printed as far as `eth_type`).
+
+pub mod emc;
+mod execute;
+pub mod port;
+pub mod text;
+
+use crate::emc::{Emc, hash_key};
+use crate::port::{PortKind, TunnelVport};
+use fvs_classifier::{Classifier, RuleId};
+use fvs_flow::{FlowKey, PortNo};
+use fvs_netdev::{Packet, PacketBatch};
+use fvs_packet::tunnel::{TunnelMetadata, TunnelPorts, decapsulate};
+use fvs_pipeline::clock::Millis;
+use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
+use std::collections::VecDeque;
+
+/// Packets per output batch.
+pub const OUTPUT_BATCH: usize = 32;
+/// Largest frame an output batch slot holds (a jumbo frame plus tunnel headers).
+pub const MAX_FRAME: usize = 9216 + 128;
+/// Packets the userspace queue holds before new ones are dropped (and counted).
+pub const USERSPACE_QUEUE: usize = 1024;
+
+/// What the slow path answers to an upcall.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upcall {
+    /// What to do with packets of this megaflow.
+    pub actions: DpActions,
+    /// The bits of the key that decided the actions (1 = significant).
+    pub mask: FlowKey,
+}
+
+/// Statistics of one megaflow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Packets that hit it.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// When it was last hit (`None`: never).
+    pub used: Option<Millis>,
+}
+
+/// A cached megaflow's value: its actions and statistics (the masked key and the mask are the
+/// classifier rule's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Megaflow {
+    /// The datapath actions.
+    pub actions: DpActions,
+    /// Hits since it was installed.
+    pub stats: FlowStats,
+}
+
+/// Datapath-wide counters (`dpif/show`'s `hit` and `missed`, and more).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DatapathStats {
+    /// Packets that hit the exact-match cache.
+    pub emc_hits: u64,
+    /// Packets that missed it but hit a megaflow.
+    pub megaflow_hits: u64,
+    /// Packets that went to the slow path.
+    pub missed: u64,
+    /// `userspace` packets dropped because the queue was full.
+    pub lost: u64,
+    /// Actions that did not fit their packet (see the crate docs).
+    pub failed_actions: u64,
+    /// Packets that arrived on a port number with no port.
+    pub no_port: u64,
+}
+
+/// A packet the datapath hands to the control plane (`userspace(...)` action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserspacePacket {
+    /// The packet's flow key (its `in_port` is a datapath port).
+    pub key: FlowKey,
+    /// The frame, as it was when the action ran.
+    pub frame: Vec<u8>,
+    /// The action's parameters.
+    pub action: DpAction,
+}
+
+/// Why a port could not be added.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DatapathError {
+    /// The number is taken.
+    #[error("port {0} already exists")]
+    PortExists(DpPort),
+    /// A tunnel vport names an underlay that is not a network device port.
+    #[error("tunnel underlay {0} is not a network device port")]
+    BadUnderlay(DpPort),
+}
+
+struct Port {
+    name: String,
+    kind: PortKind,
+    /// Packets waiting to be sent (network devices only).
+    out: PacketBatch,
+}
+
+/// One datapath: its ports, caches and counters.
+pub struct Datapath {
+    /// Indexed by datapath port number.
+    ports: Vec<Option<Port>>,
+    flows: Classifier<Megaflow>,
+    emc: Emc,
+    userspace: VecDeque<UserspacePacket>,
+    stats: DatapathStats,
+    now: Millis,
+    tunnel_ports: TunnelPorts,
+}
+
+impl Default for Datapath {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Datapath {
+    /// A datapath with no ports and empty caches.
+    pub fn new() -> Self {
+        Self {
+            ports: Vec::new(),
+            flows: Classifier::new(),
+            emc: Emc::new(),
+            userspace: VecDeque::new(),
+            stats: DatapathStats::default(),
+            now: Millis(0),
+            tunnel_ports: TunnelPorts::default(),
+        }
+    }
+
+    /// Adds a port. A tunnel vport's underlay must already be a network device port.
+    pub fn add_port(
+        &mut self,
+        no: DpPort,
+        name: &str,
+        kind: PortKind,
+    ) -> Result<(), DatapathError> {
+        let i = no.0 as usize;
+        if self.ports.get(i).is_some_and(Option::is_some) {
+            return Err(DatapathError::PortExists(no));
+        }
+        if let PortKind::Tunnel(t) = &kind
+            && !matches!(
+                self.ports.get(t.underlay.0 as usize),
+                Some(Some(Port {
+                    kind: PortKind::Netdev(_),
+                    ..
+                }))
+            )
+        {
+            return Err(DatapathError::BadUnderlay(t.underlay));
+        }
+        if let PortKind::Tunnel(t) = &kind {
+            // A vport's UDP port must be recognised on receive.
+            match t.protocol {
+                fvs_packet::tunnel::TunnelProtocol::Vxlan => self.tunnel_ports.vxlan = t.dst_port,
+                fvs_packet::tunnel::TunnelProtocol::Geneve => {
+                    self.tunnel_ports.geneve = t.dst_port;
+                }
+                fvs_packet::tunnel::TunnelProtocol::Gre => {}
+            }
+        }
+        if self.ports.len() <= i {
+            self.ports.resize_with(i + 1, || None);
+        }
+        let out = match kind {
+            PortKind::Netdev(_) => PacketBatch::new(OUTPUT_BATCH, MAX_FRAME),
+            PortKind::Tunnel(_) => PacketBatch::new(0, 0),
+        };
+        self.ports[i] = Some(Port {
+            name: name.to_owned(),
+            kind,
+            out,
+        });
+        Ok(())
+    }
+
+    /// The port's name.
+    pub fn port_name(&self, no: DpPort) -> Option<&str> {
+        self.port(no).map(|p| p.name.as_str())
+    }
+
+    fn port(&self, no: DpPort) -> Option<&Port> {
+        self.ports.get(no.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// Receives one batch from a network device port and processes it; returns how many
+    /// packets were received. The batch is cleared first.
+    pub fn poll(
+        &mut self,
+        port: DpPort,
+        batch: &mut PacketBatch,
+        upcall: &mut impl FnMut(&FlowKey, &Packet) -> Upcall,
+    ) -> fvs_netdev::Result<usize> {
+        batch.clear();
+        let n = match self.ports.get_mut(port.0 as usize).and_then(Option::as_mut) {
+            Some(Port {
+                kind: PortKind::Netdev(d),
+                ..
+            }) => d.recv_batch(batch)?,
+            _ => 0,
+        };
+        if n > 0 {
+            self.process_batch(port, batch, upcall);
+        }
+        Ok(n)
+    }
+
+    /// Sets the time used for megaflow ages.
+    pub fn set_now(&mut self, now: Millis) {
+        self.now = now;
+    }
+
+    /// Datapath-wide counters.
+    pub fn stats(&self) -> DatapathStats {
+        self.stats
+    }
+
+    /// Processes a batch received on `in_port` (see the crate docs), then sends every output
+    /// batch. Packets in `batch` are modified in place.
+    pub fn process_batch(
+        &mut self,
+        in_port: DpPort,
+        batch: &mut PacketBatch,
+        upcall: &mut impl FnMut(&FlowKey, &Packet) -> Upcall,
+    ) {
+        if self.port(in_port).is_none() {
+            self.stats.no_port += batch.len() as u64;
+            return;
+        }
+        let has_vports = self
+            .ports
+            .iter()
+            .flatten()
+            .any(|p| matches!(&p.kind, PortKind::Tunnel(t) if t.underlay == in_port));
+        for p in batch.packets_mut() {
+            let mut port = in_port;
+            let mut tunnel = None;
+            if has_vports && let Some((vport, meta, outer)) = self.tunnel_receive(in_port, p.data())
+            {
+                p.pull(outer);
+                port = vport;
+                tunnel = Some(meta);
+            }
+            let key = fvs_flow::extract::extract(p.data(), PortNo(port.0), tunnel.as_ref());
+            let hash = hash_key(&key);
+            let len = p.len() as u64;
+            let id = match self.lookup(&key, hash) {
+                Some(id) => {
+                    if let Some(m) = self.flows.get_mut(id) {
+                        m.stats.packets += 1;
+                        m.stats.bytes += len;
+                        m.stats.used = Some(self.now);
+                    }
+                    id
+                }
+                None => {
+                    self.stats.missed += 1;
+                    let Upcall { actions, mask } = upcall(&key, p);
+                    let id = self.flows.insert(
+                        key.and(&mask),
+                        mask,
+                        0,
+                        Megaflow {
+                            actions,
+                            stats: FlowStats::default(),
+                        },
+                    );
+                    self.emc.insert(&key, hash, id);
+                    id
+                }
+            };
+            let Some(m) = self.flows.get(id) else {
+                continue;
+            };
+            let failed = execute_actions(
+                &m.actions,
+                p,
+                &key,
+                hash,
+                &mut self.ports,
+                &mut self.userspace,
+                &mut self.stats.lost,
+            );
+            self.stats.failed_actions += failed;
+        }
+        self.send_all();
+    }
+
+    /// EMC, then the megaflow cache (refreshing the EMC on a megaflow hit).
+    fn lookup(&mut self, key: &FlowKey, hash: u64) -> Option<RuleId> {
+        if let Some(id) = self.emc.lookup(key, hash)
+            && self.flows.get(id).is_some()
+        {
+            self.stats.emc_hits += 1;
+            return Some(id);
+        }
+        let (id, _) = self.flows.lookup(key)?;
+        self.stats.megaflow_hits += 1;
+        self.emc.insert(key, hash, id);
+        Some(id)
+    }
+
+    /// The vport a frame received on `underlay` belongs to, its metadata and the length of
+    /// the outer headers.
+    fn tunnel_receive(
+        &self,
+        underlay: DpPort,
+        frame: &[u8],
+    ) -> Option<(DpPort, TunnelMetadata, usize)> {
+        let d = decapsulate(frame, self.tunnel_ports).ok()?;
+        let outer = frame.len() - d.inner.len();
+        let (i, _) = self.ports.iter().enumerate().find(|(_, p)| {
+            matches!(p, Some(Port { kind: PortKind::Tunnel(t), .. })
+                if t.underlay == underlay && t.accepts(&d.metadata))
+        })?;
+        Some((DpPort(i as u32), d.metadata, outer))
+    }
+
+    fn send_all(&mut self) {
+        for p in self.ports.iter_mut().flatten() {
+            if let PortKind::Netdev(d) = &mut p.kind
+                && !p.out.is_empty()
+            {
+                // A failing device drops the batch, as a full queue would; its own counters
+                // say why.
+                let _ = d.send_batch(&p.out);
+                p.out.clear();
+            }
+        }
+    }
+
+    /// Removes every megaflow (`dpctl/del-flows`).
+    pub fn flush(&mut self) {
+        self.flows = Classifier::new();
+        self.emc.clear();
+    }
+
+    /// Keeps only the megaflows for which `keep(mask, masked key, actions)` is true; returns
+    /// how many were removed. The control plane calls this after table changes, with a
+    /// closure that re-translates and compares.
+    pub fn revalidate(&mut self, keep: impl Fn(&FlowKey, &FlowKey, &DpActions) -> bool) -> usize {
+        let doomed: Vec<RuleId> = self
+            .flows
+            .iter()
+            .filter(|(_, key, mask, _, m)| !keep(mask, key, &m.actions))
+            .map(|(id, ..)| id)
+            .collect();
+        for id in &doomed {
+            self.flows.remove(*id);
+        }
+        doomed.len()
+    }
+
+    /// The megaflows: (masked key, mask, value).
+    pub fn flows(&self) -> impl Iterator<Item = (&FlowKey, &FlowKey, &Megaflow)> {
+        self.flows.iter().map(|(_, k, m, _, v)| (k, m, v))
+    }
+
+    /// Number of megaflows.
+    pub fn n_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The megaflows in `ovs-appctl dpctl/dump-flows` form, one per line.
+    pub fn dump_flows(&self) -> String {
+        let mut out = String::new();
+        for (key, mask, m) in self.flows() {
+            text::write_flow(&mut out, key, mask, &m.stats, &m.actions, self.now);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Takes the packets `userspace(...)` actions queued.
+    pub fn take_userspace(&mut self) -> Vec<UserspacePacket> {
+        self.userspace.drain(..).collect()
+    }
+}
+
+/// Runs `actions` on `p`; returns the number of actions that did not fit the packet.
+fn execute_actions(
+    actions: &DpActions,
+    p: &mut Packet,
+    key: &FlowKey,
+    hash: u64,
+    ports: &mut [Option<Port>],
+    userspace: &mut VecDeque<UserspacePacket>,
+    lost: &mut u64,
+) -> u64 {
+    let mut failed = 0;
+    let mut tunnel: Option<TunnelKey> = None;
+    let mut trunc: Option<u32> = None;
+    for a in &actions.0 {
+        let ok = match a {
+            DpAction::Output(port) => {
+                let ok = output(p, *port, tunnel.as_ref(), trunc, hash, ports);
+                trunc = None;
+                ok
+            }
+            DpAction::PushVlan { vid, pcp } => execute::push_vlan(p, *vid, *pcp),
+            DpAction::PopVlan => execute::pop_vlan(p),
+            DpAction::SetTunnel(t) => {
+                tunnel = Some(*t);
+                true
+            }
+            DpAction::SetEth { src, dst } => execute::set_eth(p.data_mut(), *src, *dst),
+            DpAction::SetIpv4 { src, dst, tos, ttl } => {
+                execute::set_ipv4(p.data_mut(), *src, *dst, *tos, *ttl)
+            }
+            DpAction::SetL4Ports { src, dst, .. } => {
+                execute::set_l4_ports(p.data_mut(), *src, *dst)
+            }
+            // The mark is metadata for the kernel's stack; frames sent by this datapath
+            // carry none.
+            DpAction::SetPktMark(_) => true,
+            DpAction::Trunc(n) => {
+                trunc = Some(*n);
+                true
+            }
+            DpAction::Userspace { .. } => {
+                if userspace.len() >= USERSPACE_QUEUE {
+                    *lost += 1;
+                } else {
+                    userspace.push_back(UserspacePacket {
+                        key: *key,
+                        frame: p.data().to_vec(),
+                        action: a.clone(),
+                    });
+                }
+                true
+            }
+        };
+        if !ok {
+            failed += 1;
+        }
+    }
+    failed
+}
+
+/// Queues a copy of `p` on `port` (encapsulated, for a tunnel vport); sends the port's batch
+/// first when it is full.
+fn output(
+    p: &Packet,
+    port: DpPort,
+    tunnel: Option<&TunnelKey>,
+    trunc: Option<u32>,
+    hash: u64,
+    ports: &mut [Option<Port>],
+) -> bool {
+    let (dev, vport): (DpPort, Option<TunnelVport>) =
+        match ports.get(port.0 as usize).and_then(Option::as_ref) {
+            Some(Port {
+                kind: PortKind::Tunnel(t),
+                ..
+            }) => (t.underlay, Some(*t)),
+            Some(_) => (port, None),
+            None => return false,
+        };
+    let Some(Some(Port {
+        kind: PortKind::Netdev(d),
+        out,
+        ..
+    })) = ports.get_mut(dev.0 as usize)
+    else {
+        return false;
+    };
+    if out.is_full() {
+        let _ = d.send_batch(out);
+        out.clear();
+    }
+    let Ok(copy) = out.push_with_vnet(p.data(), p.vnet()) else {
+        return false;
+    };
+    if let Some(n) = trunc {
+        copy.truncate(n as usize);
+    }
+    match vport {
+        Some(v) => {
+            let o = execute::encap_params(&v, tunnel);
+            if execute::encapsulate(copy, &v, o, hash as u32) {
+                true
+            } else {
+                // Never leave an unencapsulated frame queued on the underlay.
+                copy.truncate(0);
+                out.retain(|q| !q.is_empty());
+                false
+            }
+        }
+        None => true,
+    }
+}
