@@ -419,3 +419,50 @@ fn malformed_and_truncated_messages_get_errors_and_connections_live_on() {
     // And the fuzzed connection still answers.
     assert!(raw.errors_for(&[], 1).is_empty());
 }
+
+#[test]
+fn ovs_ofctl_openflow10_manages_br_tun_as_on_ovs_vswitchd() {
+    same_session(&["-O", "OpenFlow10"]);
+}
+
+#[test]
+fn ovs_ofctl_openflow14_and_15_manage_br_tun_as_on_ovs_vswitchd() {
+    same_session(&["-O", "OpenFlow14"]);
+    same_session(&["-O", "OpenFlow15"]);
+}
+
+/// The management socket follows its bridge, and the bridge's `protocols` column decides
+/// which ovs-ofctl sessions succeed, as on ovs-vswitchd.
+#[test]
+fn mgmt_sockets_follow_bridges_and_their_protocols() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start();
+    let theirs = format!("unix:{}", ovs.dir().join("br-x.mgmt").display());
+    let ours = format!("unix:{}", fvs.mgmt("br-x").display());
+    let steps: &[&[&str]] = &[
+        &["add-br", "br-x"],
+        &["set", "bridge", "br-x", "protocols=OpenFlow13"],
+        &["set", "bridge", "br-x", "protocols=OpenFlow10,OpenFlow14"],
+        &["clear", "bridge", "br-x", "protocols"],
+    ];
+    for step in steps {
+        ovs.vsctl(step).unwrap_or_else(|e| panic!("{e}"));
+        fvs.vsctl(step);
+        for o in [&[][..], &["-O", "OpenFlow13"], &["-O", "OpenFlow14"]] {
+            let t = ofctl(o, "add-flow", &theirs, &["priority=3,actions=drop"]);
+            let u = ofctl(o, "add-flow", &ours, &["priority=3,actions=drop"]);
+            assert_eq!(
+                u.0, t.0,
+                "after {step:?}, ovs-ofctl {o:?}: ours {u:?}, theirs {t:?}"
+            );
+        }
+    }
+    assert!(fvs.mgmt("br-x").exists());
+    fvs.vsctl(&["del-br", "br-x"]);
+    assert!(!fvs.mgmt("br-x").exists(), "the socket outlived its bridge");
+    let (ok, _) = ofctl(&[], "add-flow", &ours, &["actions=drop"]);
+    assert!(!ok);
+    fvs.vsctl(&["add-br", "br-x"]);
+    let (ok, err) = ofctl(&[], "add-flow", &ours, &["actions=drop"]);
+    assert!(ok, "a bridge made again listens again: {err}");
+}
