@@ -411,6 +411,11 @@ impl Datapath {
         self.flows.iter().map(|(_, k, m, _, v)| (k, m, v))
     }
 
+    /// The actions the megaflow cache holds for `key`, if any (no statistics change).
+    pub fn cached_actions(&self, key: &FlowKey) -> Option<&DpActions> {
+        self.flows.lookup(key).map(|(_, m)| &m.actions)
+    }
+
     /// Number of megaflows.
     pub fn n_flows(&self) -> usize {
         self.flows.len()

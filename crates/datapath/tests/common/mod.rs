@@ -35,6 +35,8 @@ pub struct Host {
     /// Datapath port → (bridge, OpenFlow port).
     pub map: BTreeMap<DpPort, (String, PortNo)>,
     pub upcalls: usize,
+    /// Apply translation side effects (learning); `false` keeps the switch unchanged.
+    pub apply: bool,
     pub now: Millis,
     batch: PacketBatch,
 }
@@ -87,6 +89,7 @@ impl Host {
             handles,
             map,
             upcalls: 0,
+            apply: true,
             now,
             batch: PacketBatch::new(32, 9216),
         }
@@ -99,14 +102,16 @@ impl Host {
             dp,
             map,
             upcalls,
+            apply,
             now,
             batch,
             ..
         } = self;
         let now = *now;
+        let apply = *apply;
         let mut up = |k: &FlowKey, p: &Packet| {
             *upcalls += 1;
-            translate(switch, map, k, p.len() as u64, now, true)
+            translate(switch, map, k, p.len() as u64, now, apply)
         };
         while dp.poll(port, batch, &mut up).expect("dummy never fails") > 0 {}
     }
