@@ -164,9 +164,12 @@ impl Channel {
             state: State::Hello,
             rx: Vec::new(),
             tx: VecDeque::new(),
+            // Open vSwitch gives service connections (a bridge's management socket and other
+            // listening remotes) a miss_send_len of 0, so they see no packet-ins until they
+            // ask. TODO: 128 (OFP_DEFAULT_MISS_SEND_LEN) for controllers the switch connects to.
             config: SwitchConfig {
                 flags: 0,
-                miss_send_len: 128,
+                miss_send_len: 0,
             },
             role: Role::Equal,
             generation_id: None,

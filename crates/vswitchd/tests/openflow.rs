@@ -466,3 +466,42 @@ fn mgmt_sockets_follow_bridges_and_their_protocols() {
     let (ok, err) = ofctl(&[], "add-flow", &ours, &["actions=drop"]);
     assert!(ok, "a bridge made again listens again: {err}");
 }
+
+/// `ovs-ofctl show` with the datapath id and MAC addresses (which end their lines) masked.
+fn mask_ids(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            ["dpid:", "addr:"]
+                .iter()
+                .find_map(|key| l.find(key).map(|at| format!("{}{key}X", &l[..at])))
+                .unwrap_or_else(|| l.to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn ovs_ofctl_show_reads_as_on_ovs_vswitchd() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start();
+    for cmd in BR_TUN {
+        ovs.vsctl(cmd).unwrap_or_else(|e| panic!("{e}"));
+        fvs.vsctl(cmd);
+    }
+    let theirs = format!("unix:{}", ovs.dir().join("br-tun.mgmt").display());
+    let ours = format!("unix:{}", fvs.mgmt("br-tun").display());
+    let show = |target: &str| {
+        let out = require_tool("ovs-ofctl")
+            .command()
+            .args(["show", target])
+            .output()
+            .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        mask_ids(&String::from_utf8_lossy(&out.stdout))
+    };
+    assert_eq!(show(&ours), show(&theirs));
+}
