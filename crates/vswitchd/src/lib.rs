@@ -11,12 +11,15 @@
 //!                               │ write-back transaction: ofport, mac_in_use, error,
 //!                               ▼ datapath_id, cur_cfg = next_cfg
 //!  ovs-appctl ──► fvs-vswitchd.ctl ──► [unixctl] commands ──► Switch (trace, flows, fdb)
+//!  ovs-ofctl  ──► <bridge>.mgmt ──► [mgmt] thread per connection ──► [ofchannel] ──► Switch
 //! ```
 //!
 //! - [`dirs`]: `FVS_RUNDIR`, `FVS_DBDIR`, `FVS_LOGDIR`. [`options`]: the command line.
 //! - [`db`]: the embedded OVSDB server and the daemon's in-process connection to it.
 //! - [`config`]: database rows → plain configuration. [`reconcile`]: configuration →
 //!   bridges and ports, and the write-back.
+//! - [`ofchannel`]: one OpenFlow connection's protocol, without I/O. [`mgmt`]: each bridge's
+//!   management socket, made and removed with the bridge after every reconciliation.
 //! - [`unixctl`]: the control socket's JSON-RPC (server and client). [`commands`]: the
 //!   commands. [`vlog`]: logging levels and the log file. [`process`]: pidfile, `--detach`,
 //!   signals.

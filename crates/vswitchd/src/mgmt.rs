@@ -4,7 +4,7 @@
 //! # Threads, not a poll loop
 //!
 //! Each bridge has one thread blocked in `accept`, and each connection one thread blocked in
-//! `read`; the protocol itself is the I/O-free [`Channel`](crate::ofchannel::Channel). This is
+//! `read`; the protocol itself is the I/O-free [`Channel`]. This is
 //! the daemon's existing shape (the database and appctl sockets work the same way) and it
 //! fits the load: management connections are few (an `ovs-ofctl` run, a handful of
 //! controllers) and mostly idle, so a thread each costs little, while blocking I/O keeps

@@ -38,9 +38,10 @@ use fvs_openflow::wire::{
 use fvs_pipeline::bridge::FlowModError;
 use fvs_pipeline::clock::Millis;
 
-/// How many bytes of an offending message an error reply quotes (OpenFlow asks for at least
-/// 64).
-const ERROR_DATA_MAX: usize = 64;
+/// How many bytes of an offending message an error reply quotes. OpenFlow asks for at least
+/// 64; Open vSwitch quotes the whole message, as here, as far as the reply can hold it (an
+/// error's header takes at most 24 bytes of the 65535).
+const ERROR_DATA_MAX: usize = 65535 - 24;
 
 /// `OFPT_VENDOR` / `OFPT_EXPERIMENTER`: the same number in every version.
 const OFPT_VENDOR: u8 = 4;
@@ -478,6 +479,9 @@ fn stats_stub(v: Version, bytes: &[u8]) -> Option<Result<Vec<u8>, OfpError>> {
 /// The error reply for a refused flow-mod.
 fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
     match e {
+        // Table 254 exists in Open vSwitch but is its own, hidden and read-only: writing to
+        // it is OFPBRC_EPERM there, and ferrovs answers the same.
+        FlowModError::BadTableId(t) if t.0 == 254 => OfpError::Eperm.code_or_fallback(version),
         FlowModError::BadTableId(_) => OfpError::BadTableId.code_or_fallback(version),
         // OFPFMFC_OVERLAP: type 3 code 1 in OpenFlow 1.0, type 5 code 3 later.
         // TODO: an OfpError variant for it in fvs_openflow::wire::error.
