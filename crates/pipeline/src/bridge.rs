@@ -163,7 +163,11 @@ impl Bridge {
             .get_mut(usize::from(table_id.0))
             .ok_or(FlowModError::BadTableId(table_id))?;
         let prio = u32::from(fm.priority);
-        if fm.flags.check_overlap {
+        // An add whose match and priority equal an existing rule's replaces that rule, and
+        // Open vSwitch skips the overlap check then: only a genuinely new rule can overlap.
+        if let Some(old) = table.find_exact(&m.key, &m.mask, prio) {
+            table.remove(old);
+        } else if fm.flags.check_overlap {
             let overlaps = table.iter().any(|(_, k, mask, p, _)| {
                 // Two matches overlap when they agree on every bit both care about.
                 p == prio
@@ -176,9 +180,6 @@ impl Bridge {
             if overlaps {
                 return Err(FlowModError::Overlap);
             }
-        }
-        if let Some(old) = table.find_exact(&m.key, &m.mask, prio) {
-            table.remove(old);
         }
         let rule = Rule {
             r#match: m,

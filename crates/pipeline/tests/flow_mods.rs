@@ -157,4 +157,11 @@ fn check_overlap_refuses_an_overlapping_add_like_open_vswitch() {
     assert_eq!(refused, [(1, FlowModError::Overlap)]);
     let disjoint = "priority=5,check_overlap,in_port=2,dl_dst=00:00:00:00:00:02 actions=drop\n";
     step(&ovs, &mut sw, "a disjoint check_overlap add", disjoint);
+    // An identical match and priority is not an overlap: the add replaces the rule.
+    step(
+        &ovs,
+        &mut sw,
+        "a check_overlap add identical to an existing rule",
+        "priority=5,check_overlap,in_port=1 actions=output:2\n",
+    );
 }
