@@ -49,7 +49,7 @@
 //!
 //! Threads and polling, GSO segmentation where a device lacks offloads, SCTP port rewrites
 //! (CRC32c), GRE/UDP tunnel checksums (`csum=true`), Geneve options on send, IPv6 rewrites
-//! and outer IPv6, MPLS, `recirc`, per-megaflow TCP flags, and the `dump_flows` text of
+//! and outer IPv6, MPLS, `recirc`, and the `dump_flows` text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).
 
 pub mod emc;
@@ -60,7 +60,7 @@ pub mod text;
 use crate::emc::{Emc, hash_key};
 use crate::port::{PortKind, TunnelVport};
 use fvs_classifier::{Classifier, RuleId};
-use fvs_flow::{FlowKey, PortNo};
+use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_netdev::{Packet, PacketBatch};
 use fvs_packet::tunnel::{TunnelMetadata, TunnelPorts, decapsulate};
 use fvs_pipeline::clock::Millis;
@@ -71,6 +71,8 @@ use std::collections::VecDeque;
 pub const OUTPUT_BATCH: usize = 32;
 /// Largest frame an output batch slot holds (a jumbo frame plus tunnel headers).
 pub const MAX_FRAME: usize = 9216 + 128;
+/// The "tag present" bit of the flow key's `vlan_tci`.
+const VLAN_PRESENT: u128 = 0x1000;
 /// Packets the userspace queue holds before new ones are dropped (and counted).
 pub const USERSPACE_QUEUE: usize = 1024;
 
@@ -92,6 +94,8 @@ pub struct FlowStats {
     pub bytes: u64,
     /// When it was last hit (`None`: never).
     pub used: Option<Millis>,
+    /// The TCP flags of every TCP packet that hit it, ORed (`flags:` in the dump).
+    pub tcp_flags: u16,
 }
 
 /// A cached megaflow's value: its actions and statistics (the masked key and the mask are the
@@ -305,12 +309,17 @@ impl Datapath {
                         m.stats.packets += 1;
                         m.stats.bytes += len;
                         m.stats.used = Some(self.now);
+                        m.stats.tcp_flags |= key.get(Field::TcpFlags.loc()) as u16;
                     }
                     id
                 }
                 None => {
                     self.stats.missed += 1;
-                    let Upcall { actions, mask } = upcall(&key, p);
+                    let Upcall { actions, mut mask } = upcall(&key, p);
+                    // Whether a VLAN tag is present decides where every header is, so a
+                    // megaflow never mixes tagged and untagged packets, whatever the mask.
+                    let present = mask.get(Field::VlanTci.loc()) | VLAN_PRESENT;
+                    mask.set(Field::VlanTci.loc(), present);
                     let id = self.flows.insert(
                         key.and(&mask),
                         mask,

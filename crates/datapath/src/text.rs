@@ -9,7 +9,7 @@
 //! the fields with a non-zero mask: `field=value` when fully matched, `field=value/mask`
 //! otherwise. A VLAN tag prints as `eth_type(0x8100),vlan(vid=…),encap(…)` around the inner
 //! EtherType and L3/L4 attributes. `used` is the age of the last hit in seconds with
-//! millisecond precision, or `never`.
+//! millisecond precision, or `never`; `flags:` lists the TCP flags seen, when there were any.
 
 use crate::FlowStats;
 use fvs_flow::{Field, FlowKey};
@@ -105,6 +105,10 @@ pub fn write_flow(
             let _ = write!(out, "{}.{:03}s", age / 1000, age % 1000);
         }
     }
+    if stats.tcp_flags != 0 {
+        out.push_str(", flags:");
+        write_tcp_flags(out, stats.tcp_flags);
+    }
     let _ = write!(out, ", actions:{actions}");
 }
 
@@ -145,12 +149,19 @@ fn write_key(out: &mut String, m: &Masked<'_>) {
     let tagged = tci & VLAN_CFI != 0 && tci_mask != 0;
     if tagged {
         out.push_str(",eth_type(0x8100),vlan(");
-        fields(
-            out,
-            m,
-            &[("vid", Field::VlanVid), ("pcp", Field::VlanPcp)],
-            dec,
-        );
+        // From the TCI itself: the `vlan_vid` field carries the present bit too.
+        let mut parts = Vec::new();
+        for (name, v, mask, full) in [
+            ("vid", tci & 0x0fff, tci_mask & 0x0fff, 0x0fff),
+            ("pcp", tci >> 13, (tci_mask >> 13) & 7, 7),
+        ] {
+            match mask {
+                0 => {}
+                m if m == full => parts.push(format!("{name}={v}")),
+                m => parts.push(format!("{name}={v}/{m:#x}")),
+            }
+        }
+        out.push_str(&parts.join(","));
         out.push_str("),encap(");
     } else {
         out.push(',');
@@ -246,5 +257,26 @@ fn write_l3(out: &mut String, m: &Masked<'_>, eth_type: u16) {
             out.push(')');
         }
         _ => {}
+    }
+}
+
+/// TCP flags as one letter each (`.` for ACK), in Open vSwitch's order.
+fn write_tcp_flags(out: &mut String, flags: u16) {
+    // (bit, letter); only SYN alone is checked against the oracle so far.
+    const LETTERS: [(u16, char); 9] = [
+        (0x002, 'S'),
+        (0x001, 'F'),
+        (0x008, 'P'),
+        (0x004, 'R'),
+        (0x020, 'U'),
+        (0x010, '.'),
+        (0x040, 'E'),
+        (0x080, 'C'),
+        (0x100, 'N'),
+    ];
+    for (bit, c) in LETTERS {
+        if flags & bit != 0 {
+            out.push(c);
+        }
     }
 }
