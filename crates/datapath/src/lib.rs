@@ -156,8 +156,10 @@ struct Port {
 
 /// One datapath: its ports, caches and counters.
 pub struct Datapath {
-    /// Indexed by datapath port number.
+    /// Indexed by datapath port number (numbers can be sparse, as the seed's are).
     ports: Vec<Option<Port>>,
+    /// The numbers in use, so per-batch loops visit ports, not empty slots.
+    in_use: Vec<usize>,
     flows: Classifier<Megaflow>,
     emc: Emc,
     userspace: VecDeque<UserspacePacket>,
@@ -177,6 +179,7 @@ impl Datapath {
     pub fn new() -> Self {
         Self {
             ports: Vec::new(),
+            in_use: Vec::new(),
             flows: Classifier::new(),
             emc: Emc::new(),
             userspace: VecDeque::new(),
@@ -230,6 +233,7 @@ impl Datapath {
             kind,
             out,
         });
+        self.in_use.push(i);
         Ok(())
     }
 
@@ -373,15 +377,18 @@ impl Datapath {
     ) -> Option<(DpPort, TunnelMetadata, usize)> {
         let d = decapsulate(frame, self.tunnel_ports).ok()?;
         let outer = frame.len() - d.inner.len();
-        let (i, _) = self.ports.iter().enumerate().find(|(_, p)| {
-            matches!(p, Some(Port { kind: PortKind::Tunnel(t), .. })
+        let i = self.in_use.iter().copied().find(|&i| {
+            matches!(&self.ports[i], Some(Port { kind: PortKind::Tunnel(t), .. })
                 if t.underlay == underlay && t.accepts(&d.metadata))
         })?;
         Some((DpPort(i as u32), d.metadata, outer))
     }
 
     fn send_all(&mut self) {
-        for p in self.ports.iter_mut().flatten() {
+        for &i in &self.in_use {
+            let Some(p) = self.ports[i].as_mut() else {
+                continue;
+            };
             if let PortKind::Netdev(d) = &mut p.kind
                 && !p.out.is_empty()
             {
