@@ -33,8 +33,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root: the parent of this crate's folder.
+/// The workspace root: the nearest directory, from the current one upwards, whose
+/// `Cargo.toml` declares a `[workspace]`. The compile-time location of this crate is only the
+/// fallback: a binary built from one checkout and run in another must check the latter.
 fn workspace_root() -> PathBuf {
+    let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    for dir in start.ancestors() {
+        let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        if manifest.lines().any(|l| l.trim() == "[workspace]") {
+            return dir.to_path_buf();
+        }
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
