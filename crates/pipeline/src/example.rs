@@ -15,21 +15,9 @@ use fvs_flow::PortNo;
 use fvs_openflow::text::{FlowParseError, parse_flow_mod_line};
 use std::net::Ipv4Addr;
 
-/// The br-tun flows of the seed, as dumped (statistics included; they are ignored on load).
-pub const SEED_BR_TUN_FLOWS: &str = "\
-cookie=0x0, duration=11509.036s, table=0, n_packets=1059, n_bytes=116533, idle_age=740, priority=1,in_port=1 actions=resubmit(,2)
-cookie=0x0, duration=2089.491s, table=0, n_packets=1082, n_bytes=115494, idle_age=741, priority=1,in_port=2 actions=resubmit(,3)
-cookie=0x0, duration=11508.939s, table=0, n_packets=5, n_bytes=390, idle_age=11500, priority=0 actions=drop
-cookie=0x0, duration=11508.84s, table=2, n_packets=955, n_bytes=106446, idle_age=741, priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)
-cookie=0x0, duration=11508.745s, table=2, n_packets=104, n_bytes=10087, idle_age=740, priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)
-cookie=0x0, duration=2260.307s, table=3, n_packets=1082, n_bytes=115494, idle_age=741, priority=1,tun_id=0x1 actions=mod_vlan_vid:1,resubmit(,10)
-cookie=0x0, duration=11508.646s, table=3, n_packets=15, n_bytes=1274, idle_age=2098, priority=0 actions=drop
-cookie=0x0, duration=11508.495s, table=4, n_packets=0, n_bytes=0, idle_age=11508, priority=0 actions=drop
-cookie=0x0, duration=11508.293s, table=10, n_packets=1082, n_bytes=115494, idle_age=741, priority=1 actions=learn(table=20,hard_timeout=300,priority=1,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]),output:1
-cookie=0x0, duration=11508.093s, table=20, n_packets=0, n_bytes=0, idle_age=11508, priority=0 actions=resubmit(,22)
-cookie=0x0, duration=2260.372s, table=22, n_packets=77, n_bytes=7817, idle_age=740, hard_age=2089, dl_vlan=1 actions=strip_vlan,set_tunnel:0x1,output:2,output:2
-cookie=0x0, duration=11508.093s, table=22, n_packets=27, n_bytes=2270, idle_age=1664, priority=0 actions=drop
-";
+/// The br-tun flows of the seed, verbatim as its `ovs-ofctl dump-flows br-tun` printed them
+/// (statistics included; they are ignored on load). The file is shared with the demo script.
+pub const SEED_BR_TUN_FLOWS: &str = include_str!("../../../examples/seed/br-tun.flows");
 
 /// br-int's program in the agent of the seed's era: plain MAC learning.
 pub const SEED_BR_INT_FLOWS: &str = "priority=1 actions=NORMAL\n";

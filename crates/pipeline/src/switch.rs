@@ -59,8 +59,28 @@ impl Switch {
         Ok(translate(&self.bridges, b, flow, now, false))
     }
 
+    /// Translates `flow` as `ofproto/trace ... -generate` does: learned rules and MAC entries
+    /// take effect, but, as in Open vSwitch, no rule's statistics are credited.
+    pub fn trace_generate(
+        &mut self,
+        bridge: &str,
+        flow: &FlowKey,
+        now: Millis,
+    ) -> Result<Translation, XlateError> {
+        let b = self.index(bridge)?;
+        let t = translate(&self.bridges, b, flow, now, true);
+        self.apply_effects(&t, None, now);
+        Ok(t)
+    }
+
     /// Applies a translation's side effects: rule statistics, learned rules, learned MACs.
     pub fn apply(&mut self, t: &Translation, packet_len: u64, now: Millis) {
+        self.apply_effects(t, Some(packet_len), now);
+    }
+
+    /// Applies learned rules and MACs, and credits rule statistics with a packet of
+    /// `packet_len` bytes when there is one.
+    fn apply_effects(&mut self, t: &Translation, packet_len: Option<u64>, now: Millis) {
         for e in &t.effects {
             match e {
                 SideEffect::RuleHit {
@@ -68,6 +88,9 @@ impl Switch {
                     table,
                     rule,
                 } => {
+                    let Some(packet_len) = packet_len else {
+                        continue;
+                    };
                     if let Some(r) = self
                         .bridges
                         .get_mut(*bridge)

@@ -55,9 +55,9 @@ pub fn table() -> Commands<Daemon> {
         },
         Command {
             name: "ofproto/trace",
-            usage: "bridge br_flow",
+            usage: "bridge br_flow [-generate]",
             min: 2,
-            max: 2,
+            max: 3,
             handler: trace,
         },
         Command {
@@ -88,12 +88,28 @@ pub fn table() -> Commands<Daemon> {
     ])
 }
 
+/// `ofproto/trace BRIDGE FLOW [-generate]`. Without `-generate` the translation has no side
+/// effects (learn and MAC learning are reported, not applied), as in Open vSwitch; with it the
+/// flow is treated as a received packet, so learned rules and MAC entries really appear.
 fn trace(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let generate = match args.get(2).map(String::as_str) {
+        None => false,
+        Some("-generate") => true,
+        Some(other) => {
+            return Err(format!(
+                "{other}: unknown trace option (expected -generate)"
+            ));
+        }
+    };
     let (m, _) = fvs_flow::text::parse_match(&args[1]).map_err(|e| e.to_string())?;
-    let sw = d.switch();
-    let t = sw
-        .trace(&args[0], &m.key, d.now())
-        .map_err(|_| "Cannot find bridge".to_owned())?;
+    let now = d.now();
+    let mut sw = d.switch();
+    let t = if generate {
+        sw.trace_generate(&args[0], &m.key, now)
+    } else {
+        sw.trace(&args[0], &m.key, now)
+    };
+    let t = t.map_err(|_| "Cannot find bridge".to_owned())?;
     Ok(t.to_string())
 }
 

@@ -536,3 +536,91 @@ fn detached_daemon_writes_its_pidfile_and_cleans_up_on_exit() {
     assert!(!dir.join("fvs-vswitchd.ctl").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn trace_with_generate_learns_as_a_packet_would_and_a_plain_trace_does_not() {
+    let fvs = Fvs::start("fvs-gen");
+    let db = fvs.db();
+    vsctl(
+        &db,
+        &[
+            "add-br",
+            "br-tun",
+            "--",
+            "set",
+            "bridge",
+            "br-tun",
+            "fail_mode=secure",
+        ],
+    );
+    vsctl(
+        &db,
+        &[
+            "add-port",
+            "br-tun",
+            "patch-int",
+            "--",
+            "set",
+            "interface",
+            "patch-int",
+            "type=patch",
+            "options:peer=patch-tun",
+        ],
+    );
+    vsctl(
+        &db,
+        &[
+            "add-port",
+            "br-tun",
+            "gre-0a000115",
+            "--",
+            "set",
+            "interface",
+            "gre-0a000115",
+            "type=gre",
+            "options:remote_ip=10.0.1.21",
+            "options:local_ip=10.0.1.31",
+            "options:in_key=flow",
+            "options:out_key=flow",
+        ],
+    );
+    let appctl = |args: &[&str]| {
+        run(Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
+            .env("FVS_RUNDIR", &fvs.dir)
+            .args(args))
+    };
+    let flows = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/seed/br-tun.flows"
+    );
+    let (ok, _, err) = appctl(&["bridge/add-flows", "br-tun", flows]);
+    assert!(ok, "{err}");
+    let from_gre = "in_port=2,tun_id=0x1,dl_src=fa:16:3e:aa:aa:aa,dl_dst=fa:16:3e:fe:c7:87";
+    let learned = "vlan_tci=0x0001/0x0fff,dl_dst=fa:16:3e:aa:aa:aa";
+
+    let (ok, out, err) = appctl(&["ofproto/trace", "br-tun", from_gre]);
+    assert!(ok, "{err}");
+    assert!(out.contains("resubmit(,10)"), "{out}");
+    let (_, dump, _) = appctl(&["bridge/dump-flows", "br-tun"]);
+    assert!(
+        !dump.contains(learned),
+        "a plain trace must not learn:\n{dump}"
+    );
+
+    let (ok, _, err) = appctl(&["ofproto/trace", "br-tun", from_gre, "-generate"]);
+    assert!(ok, "{err}");
+    let (_, dump, _) = appctl(&["bridge/dump-flows", "br-tun"]);
+    let rule = dump
+        .lines()
+        .find(|l| l.contains(learned))
+        .unwrap_or_else(|| panic!("-generate did not learn:\n{dump}"));
+    assert!(
+        rule.ends_with("actions=load:0->NXM_OF_VLAN_TCI[],load:0x1->NXM_NX_TUN_ID[],output:2"),
+        "{rule}"
+    );
+    // As in Open vSwitch, -generate credits no rule statistics.
+    assert!(!dump.contains("n_packets=1"), "{dump}");
+
+    let (ok, _, err) = appctl(&["ofproto/trace", "br-tun", from_gre, "-bogus"]);
+    assert!(!ok && err.contains("-bogus"), "{err}");
+}
