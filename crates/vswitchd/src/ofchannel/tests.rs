@@ -146,12 +146,13 @@ fn flow_mods_reach_the_bridge_and_refusals_get_the_error_reply() {
     let mut b = bridge();
     let mut c = open(Version::Of13, &mut b);
     let fm = flow_mod("table=3,priority=5,ip,actions=drop");
-    let m = Message::FlowMod(Box::new(fm.clone()));
+    let m = Message::FlowMod(Box::new(fm));
     c.handle_bytes(Millis(0), &enc(&m, Protocol::Of13, 5), &mut b);
     assert!(c.poll_transmit().is_none());
     assert_eq!(b.0.rules().len(), 1);
-    // The same flow again with check_overlap overlaps itself.
-    let mut again = fm;
+    // A different rule of the same priority that matches some of the same packets overlaps.
+    // (An identical one would not: an add replaces its identical rule, as in Open vSwitch.)
+    let mut again = flow_mod("table=3,priority=5,ip,nw_src=10.0.0.1,actions=drop");
     again.flags.check_overlap = true;
     let m = Message::FlowMod(Box::new(again));
     c.handle_bytes(Millis(0), &enc(&m, Protocol::Of13, 6), &mut b);
