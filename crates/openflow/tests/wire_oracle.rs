@@ -206,6 +206,23 @@ const PROTOCOLS: [(Protocol, &str); 5] = [
     (Protocol::Of15, "OpenFlow15"),
 ];
 
+/// Actions whose wire encoding ferrovs does not write yet (`controller` with userdata,
+/// pause or meter needs `NXAST_CONTROLLER2`; `learn` with a limit needs `NXAST_LEARN2`; the
+/// others need their own Nicira actions). Flows using them are counted as skipped.
+const NOT_YET_ENCODED: [&str; 7] = [
+    "bundle",
+    "check_pkt_larger",
+    "controller",
+    "encap",
+    "learn",
+    "output_trunc",
+    "sample",
+];
+
+/// Flows whose encoding is known to print differently from ovs-ofctl's (a masked write with
+/// a non-contiguous mask before OpenFlow 1.5).
+const KNOWN_MISMATCHES: [&str; 1] = ["actions=set_field:0x50005/0xf000f->reg3"];
+
 /// The FLOW_MOD line ovs-ofctl prints, from `parse-flow` or `ofp-print`.
 fn flow_mod_line(printed: &str) -> Option<&str> {
     printed
@@ -222,6 +239,7 @@ fn encoded_flow_mods_print_as_ovs_ofctl_parse_flow() {
     use fvs_openflow::FlowModCommand;
     use fvs_openflow::text::{format_flow_mod, parse_flow_mod};
     let mut compared = 0;
+    let mut skipped = 0;
     let mut failures = Vec::new();
     let pending = corpus("pending.txt");
     for file in [
@@ -230,9 +248,13 @@ fn encoded_flow_mods_print_as_ovs_ofctl_parse_flow() {
         "flow_mods.txt",
         "matches.txt",
         "tables.txt",
+        "actions.txt",
+        "combos.txt",
     ] {
         for line in corpus(file) {
-            if pending.iter().any(|p| p.contains(line.as_str())) {
+            if pending.iter().any(|p| p.contains(line.as_str()))
+                || KNOWN_MISMATCHES.contains(&line.as_str())
+            {
                 continue;
             }
             let Ok((fm, usable)) = parse_flow_mod(&line, FlowModCommand::Add) else {
@@ -255,6 +277,12 @@ fn encoded_flow_mods_print_as_ovs_ofctl_parse_flow() {
                 let bytes = match wire::encode(&Message::FlowMod(Box::new(fm.clone())), protocol, 1)
                 {
                     Ok(b) => b,
+                    Err(wire::EncodeError::Action { action, .. })
+                        if NOT_YET_ENCODED.contains(&action) =>
+                    {
+                        skipped += 1;
+                        continue;
+                    }
                     Err(e) => {
                         failures.push(format!("{line} [{protocol:?}]: encode: {e}"));
                         continue;
@@ -284,7 +312,10 @@ fn encoded_flow_mods_print_as_ovs_ofctl_parse_flow() {
             }
         }
     }
-    eprintln!("{compared} flow-mods compared, {} failures", failures.len());
+    eprintln!(
+        "{compared} flow-mods compared, {skipped} skipped (action not yet encoded), {} failures",
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(compared > 100, "only {compared} comparisons");
 }

@@ -30,6 +30,7 @@ mod at {
     pub(super) const DEC_NW_TTL: u16 = 24;
     pub(super) const SET_FIELD: u16 = 25;
     pub(super) const COPY_FIELD: u16 = 28;
+    pub(super) const METER: u16 = 29;
     pub(super) const EXPERIMENTER: u16 = 0xffff;
 }
 
@@ -149,6 +150,10 @@ fn put_action(out: &mut Vec<u8>, a: &Action, v: Version) -> Result<bool, EncodeE
             simple(out, ty);
             out.put_u8(*t);
             out.put_zeros(3);
+        }
+        Action::Meter(m) if v >= Version::Of15 => {
+            simple(out, at::METER);
+            out.put_u32(m.0);
         }
         Action::DecMplsTtl => {
             simple(out, at::DEC_MPLS_TTL);
@@ -292,6 +297,10 @@ fn pull_action(t: u16, r: &mut Reader<'_>, v: Version) -> Result<Action, DecodeE
             }
         }
         at::POP_VLAN => Action::PopVlan(PopVlanSpelling::PopVlan),
+        at::METER if v >= Version::Of15 => {
+            need(4)?;
+            Action::Meter(MeterId(r.u32().map_err(e)?))
+        }
         at::SET_MPLS_TTL => Action::SetMplsTtl(r.u8().map_err(e)?),
         at::SET_NW_TTL => Action::SetIpTtl(r.u8().map_err(e)?),
         at::DEC_MPLS_TTL => Action::DecMplsTtl,
@@ -373,7 +382,18 @@ pub(crate) fn put_instructions(
         .filter(|a| !is_instruction(a))
         .cloned()
         .collect();
-    for a in list.iter().filter(|a| matches!(a, Action::Meter(_))) {
+    // OpenFlow 1.5 replaced the meter instruction by a meter action (first in apply-actions).
+    let meters: Vec<Action> = list
+        .iter()
+        .filter(|a| matches!(a, Action::Meter(_)))
+        .cloned()
+        .collect();
+    let apply: Vec<Action> = if v >= Version::Of15 {
+        meters.iter().cloned().chain(apply).collect()
+    } else {
+        apply
+    };
+    for a in meters.iter().filter(|_| v < Version::Of15) {
         if let Action::Meter(m) = a {
             out.put_u16(it::METER);
             out.put_u16(8);
