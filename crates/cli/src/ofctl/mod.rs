@@ -4,39 +4,76 @@
 //!
 //! [`run`] parses global options (`-O`/`--protocols`), then dispatches on the command name
 //! through `COMMANDS`, a table of name, argument counts and handler. A handler gets the
-//! parsed [`Options`], its arguments, and an output buffer, and returns `Err(message)` for a
-//! fatal error, which [`run`] prints as `fvs-ofctl: message` on stderr with exit status 1,
-//! as ovs-ofctl does. Adding a command (`dump-flows`, `add-flow` against a switch) means adding
+//! parsed [`Options`], its arguments, and an output buffer, and returns a [`CmdError`]:
+//! `Fatal(message)`, which [`run`] prints as `fvs-ofctl: message` on stderr with exit status
+//! 1 as ovs-ofctl does, or `Printed(text)` (an error reply from the switch, printed as is,
+//! status 1).
+//!
+//! Switch commands go through [`conn`] (targets, hello negotiation, protocol choice,
+//! barriers); [`flows`] holds the flow-table commands. Adding a command (`dump-flows`, `add-flow` against a switch) means adding
 //! a row and a handler module.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
 //! some lines before failing (`usable protocols: ...` before `no usable protocol`), so
 //! handlers write into a buffer that is flushed in both cases.
 
+pub mod conn;
+mod flows;
 mod parse;
 
 use fvs_flow::Protocols;
 use fvs_openflow::protocol::protocols_for_version_name;
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Global options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Protocols the user allows (`-O OpenFlow13`); OpenFlow 1.0 (with NXM) by default.
     pub allowed: Protocols,
+    /// `--strict`: mod-flows and del-flows touch only the flow with exactly this match and
+    /// priority.
+    pub strict: bool,
+    /// `--timeout=SECS` (`-t`): bounds every read and write on the connection.
+    pub timeout: Option<Duration>,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    /// A fatal error: printed as `fvs-ofctl: MESSAGE`.
+    #[error("{0}")]
+    Fatal(String),
+    /// Text to print on standard error as it is (an error reply from the switch).
+    #[error("{0}")]
+    Printed(String),
+}
+
+impl From<String> for CmdError {
+    fn from(s: String) -> Self {
+        Self::Fatal(s)
+    }
+}
+
+impl From<conn::ConnError> for CmdError {
+    fn from(e: conn::ConnError) -> Self {
+        Self::Fatal(e.to_string())
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             allowed: Protocols::OF10_STD_ANY.or(Protocols::NXM_ANY),
+            strict: false,
+            timeout: None,
         }
     }
 }
 
 /// A command handler: options, arguments, standard output buffer; `Err` is a fatal message.
-type Handler = fn(&Options, &[String], &mut String) -> Result<(), String>;
+type Handler = fn(&Options, &[String], &mut String) -> Result<(), CmdError>;
 
 /// One command: its name, how many arguments it takes, and its handler.
 struct Command {
@@ -59,6 +96,30 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 1,
         handler: parse::parse_flows,
+    },
+    Command {
+        name: "add-flow",
+        min_args: 2,
+        max_args: 2,
+        handler: flows::add_flow,
+    },
+    Command {
+        name: "add-flows",
+        min_args: 2,
+        max_args: 2,
+        handler: flows::add_flows,
+    },
+    Command {
+        name: "mod-flows",
+        min_args: 2,
+        max_args: 2,
+        handler: flows::mod_flows,
+    },
+    Command {
+        name: "del-flows",
+        min_args: 1,
+        max_args: 2,
+        handler: flows::del_flows,
     },
 ];
 
@@ -83,14 +144,18 @@ pub fn run_with(
     let _ = stdout.flush();
     match result {
         Ok(()) => 0,
-        Err(message) => {
+        Err(CmdError::Fatal(message)) => {
             let _ = writeln!(stderr, "fvs-ofctl: {message}");
+            1
+        }
+        Err(CmdError::Printed(text)) => {
+            let _ = stderr.write_all(text.as_bytes());
             1
         }
     }
 }
 
-fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<(), String> {
+fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<(), CmdError> {
     let mut opts = Options::default();
     let mut positional: Vec<String> = Vec::new();
     let mut args = args.into_iter();
@@ -104,30 +169,41 @@ fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<()
             opts.allowed = parse_versions(&v)?;
         } else if let Some(v) = arg.strip_prefix("-O").filter(|v| !v.is_empty()) {
             opts.allowed = parse_versions(v)?;
+        } else if arg == "--strict" {
+            opts.strict = true;
+        } else if let Some(v) = arg.strip_prefix("--timeout=") {
+            opts.timeout = Some(parse_timeout(v)?);
+        } else if arg == "-t" || arg == "--timeout" {
+            let v = args
+                .next()
+                .ok_or_else(|| format!("option '{arg}' requires an argument"))?;
+            opts.timeout = Some(parse_timeout(&v)?);
         } else if arg.starts_with('-') && arg.len() > 1 {
-            return Err(format!("unrecognized option '{arg}'"));
+            return Err(format!("unrecognized option '{arg}'").into());
         } else {
             positional.push(arg);
         }
     }
     let Some((name, rest)) = positional.split_first() else {
-        return Err("missing command name; use --help for help".to_string());
+        return Err(CmdError::Fatal(
+            "missing command name; use --help for help".to_string(),
+        ));
     };
     let cmd = COMMANDS
         .iter()
         .find(|c| c.name == name)
         .ok_or_else(|| format!("unknown command '{name}'; use --help for help"))?;
     if rest.len() < cmd.min_args {
-        return Err(format!(
+        return Err(CmdError::Fatal(format!(
             "'{}' command requires at least {} arguments",
             cmd.name, cmd.min_args
-        ));
+        )));
     }
     if rest.len() > cmd.max_args {
-        return Err(format!(
+        return Err(CmdError::Fatal(format!(
             "'{}' command takes at most {} arguments",
             cmd.name, cmd.max_args
-        ));
+        )));
     }
     (cmd.handler)(&opts, rest, out)
 }
@@ -144,4 +220,22 @@ fn parse_versions(s: &str) -> Result<Protocols, String> {
         return Err(format!("{s}: no OpenFlow versions given"));
     }
     Ok(set)
+}
+
+/// `--timeout` seconds: a positive integer, as ovs-ofctl requires.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => Err(format!("value {s} on -t or --timeout is invalid")),
+    }
+}
+
+/// ovs-ofctl's wording of an I/O error ("No such file or directory"): the C library's text
+/// without Rust's " (os error N)".
+pub(crate) fn os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }

@@ -2,7 +2,7 @@
 //! usable protocols and the one chosen, and print each flow-mod as the switch would receive
 //! it (after the round trip through the chosen protocol's encoding).
 
-use super::Options;
+use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::FlowMod;
 use fvs_openflow::FlowModCommand;
@@ -12,7 +12,11 @@ use fvs_openflow::text::{format_flow_mod, parse_flow_mod};
 use std::fmt::Write as _;
 
 /// `parse-flow FLOW`.
-pub(super) fn parse_flow(opts: &Options, args: &[String], out: &mut String) -> Result<(), String> {
+pub(super) fn parse_flow(
+    opts: &Options,
+    args: &[String],
+    out: &mut String,
+) -> Result<(), CmdError> {
     let text = args.first().map(String::as_str).unwrap_or("");
     let (fm, usable) = parse_flow_mod(text, FlowModCommand::Add).map_err(|e| e.to_string())?;
     print_flow_mods(opts, &[fm], usable, out)
@@ -20,13 +24,17 @@ pub(super) fn parse_flow(opts: &Options, args: &[String], out: &mut String) -> R
 
 /// `parse-flows FILE` (`-` for standard input): one flow per line; `#` starts a comment and
 /// blank lines are skipped.
-pub(super) fn parse_flows(opts: &Options, args: &[String], out: &mut String) -> Result<(), String> {
+pub(super) fn parse_flows(
+    opts: &Options,
+    args: &[String],
+    out: &mut String,
+) -> Result<(), CmdError> {
     let path = args.first().map(String::as_str).unwrap_or("-");
     let contents = if path == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| format!("-: read failed ({e})"))?
     } else {
         std::fs::read_to_string(path)
-            .map_err(|e| format!("{path}: open failed ({})", os_error(&e)))?
+            .map_err(|e| format!("{path}: open failed ({})", super::os_error(&e)))?
     };
     let mut fms = Vec::new();
     let mut usable = Protocols::ANY;
@@ -43,22 +51,12 @@ pub(super) fn parse_flows(opts: &Options, args: &[String], out: &mut String) -> 
     print_flow_mods(opts, &fms, usable, out)
 }
 
-/// ovs-ofctl's wording of an I/O error ("No such file or directory").
-fn os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    // Rust appends " (os error N)"; ovs-ofctl prints only the C library's text.
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
 fn print_flow_mods(
     opts: &Options,
     fms: &[FlowMod],
     usable: Protocols,
     out: &mut String,
-) -> Result<(), String> {
+) -> Result<(), CmdError> {
     let _ = writeln!(out, "usable protocols: {}", protocols_to_string(usable));
     let protocol = Protocol::first_in(usable.and(opts.allowed))
         .ok_or_else(|| "no usable protocol".to_string())?;
