@@ -1,0 +1,356 @@
+//! Oracle tests closing the loop: `fvs-ofctl` managing **fvs-vswitchd** must look, to a user,
+//! exactly like `ovs-ofctl` managing a real `ovs-vswitchd`.
+//!
+//! Both switches get the seed's br-tun (secure, a patch port and a GRE tunnel) through real
+//! `ovs-vsctl`. The same command sequence then runs through `ovs-ofctl` against the real
+//! switch (the reference) and through `fvs-ofctl` against fvs-vswitchd. After every command
+//! the exit status, standard output and standard error must agree (program name,
+//! transaction ids and each instance's directory normalised, as in `switch.rs`), and so must
+//! the flow tables as each daemon's own `bridge/dump-flows` prints them (durations dropped,
+//! the real switch's hidden table-254 rules filtered, lines sorted).
+//!
+//! # Finding fvs-vswitchd
+//!
+//! Cargo sets `CARGO_BIN_EXE_*` only for the binaries of the package under test, and a
+//! dev-dependency on `fvs-vswitchd` builds only its library. So the binaries are looked up
+//! next to this test executable (`<target>/<profile>/deps/vswitchd-…` → `<target>/<profile>/`)
+//! and, when absent, built once with `cargo build -p fvs-vswitchd --bins` into that same
+//! target directory (with `$CARGO` when Cargo runs the test). The dev-dependency is there so
+//! that `cargo test -p fvs-cli` at least keeps the daemon's library compiling.
+//!
+//! `ovs-ofctl`, `ovs-vsctl`, `ovs-appctl` and `ovs-vswitchd` must be installed (CI installs
+//! `openvswitch-switch`); without them these tests fail.
+
+use fvs_test_support::{PrivateOvs, TempDir, require_tool};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The seed's br-tun: secure, a patch port to br-int (ofport 1), a GRE tunnel (ofport 2),
+/// and the OpenFlow versions the command sequence uses.
+const BR_TUN: &[&[&str]] = &[
+    &[
+        "add-br",
+        "br-tun",
+        "--",
+        "set",
+        "bridge",
+        "br-tun",
+        "fail_mode=secure",
+        "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
+    ],
+    &[
+        "add-port",
+        "br-tun",
+        "patch-int",
+        "--",
+        "set",
+        "interface",
+        "patch-int",
+        "type=patch",
+        "options:peer=patch-tun",
+    ],
+    &[
+        "add-port",
+        "br-tun",
+        "gre-0a000115",
+        "--",
+        "set",
+        "interface",
+        "gre-0a000115",
+        "type=gre",
+        "options:df_default=true",
+        "options:in_key=flow",
+        "options:local_ip=10.0.1.31",
+        "options:out_key=flow",
+        "options:remote_ip=10.0.1.21",
+    ],
+];
+
+/// The directory holding fvs-vswitchd's binaries, built there first if need be (once per
+/// test process).
+fn fvs_bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+        // <target>/<profile>/deps/<test> → <target>/<profile>
+        let profile = exe
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or_else(|| panic!("{} is not in <target>/<profile>/deps", exe.display()))
+            .to_path_buf();
+        let present = |d: &Path| d.join("fvs-vswitchd").is_file() && d.join("fvs-appctl").is_file();
+        if !present(&profile) {
+            build_vswitchd(&profile);
+        }
+        assert!(
+            present(&profile),
+            "fvs-vswitchd and fvs-appctl are not in {} even after building them",
+            profile.display()
+        );
+        profile
+    })
+}
+
+/// `cargo build -p fvs-vswitchd --bins` into the target directory holding `profile`.
+fn build_vswitchd(profile: &Path) {
+    let target = profile
+        .parent()
+        .unwrap_or_else(|| panic!("{} has no parent", profile.display()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "fvs-vswitchd", "--bins", "--target-dir"])
+        .arg(target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build fvs-vswitchd: {e}"));
+    assert!(status.success(), "cargo build -p fvs-vswitchd failed");
+}
+
+/// An fvs-vswitchd in the foreground with `--enable-dummy` and every directory private;
+/// only this child (by its own pid) is killed on drop.
+struct Fvs {
+    dir: TempDir,
+    child: Child,
+}
+
+impl Fvs {
+    fn start() -> Self {
+        let dir = TempDir::new("fvs-cli");
+        let child = Command::new(fvs_bin_dir().join("fvs-vswitchd"))
+            .arg("--enable-dummy")
+            .env("FVS_RUNDIR", dir.path())
+            .env("FVS_DBDIR", dir.path())
+            .env("FVS_LOGDIR", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
+        let fvs = Self { dir, child };
+        wait_for(&fvs.dir.path().join("db.sock"));
+        wait_for(&fvs.dir.path().join("fvs-vswitchd.ctl"));
+        fvs
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn vsctl(&self, args: &[&str]) {
+        let db = format!("--db=unix:{}", self.dir().join("db.sock").display());
+        let out = require_tool("ovs-vsctl")
+            .command()
+            .arg(db)
+            .arg("--timeout=10")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
+        assert!(
+            out.status.success(),
+            "ovs-vsctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `fvs-appctl bridge/dump-flows BRIDGE`.
+    fn dump_flows(&self, bridge: &str) -> String {
+        let out = Command::new(fvs_bin_dir().join("fvs-appctl"))
+            .env("FVS_RUNDIR", self.dir())
+            .args(["bridge/dump-flows", bridge])
+            .output()
+            .unwrap_or_else(|e| panic!("fvs-appctl: {e}"));
+        assert!(
+            out.status.success(),
+            "fvs-appctl bridge/dump-flows: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Fvs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One command's observable result.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Replaces `xid=0x…` with `xid=X`, the program name with `ofctl` and `dir` with `DIR`.
+fn normalise(text: &str, program: &str, dir: &Path) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("xid=0x") {
+        out.push_str(&rest[..i]);
+        out.push_str("xid=X");
+        rest = rest[i + 6..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out.replace(&format!("{program}:"), "ofctl:")
+        .replace(&dir.display().to_string(), "DIR")
+}
+
+fn run(program: &Path, dir: &Path, args: &[String]) -> Outcome {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let name = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Outcome {
+        status: out.status.code(),
+        stdout: normalise(&String::from_utf8_lossy(&out.stdout), &name, dir),
+        stderr: normalise(&String::from_utf8_lossy(&out.stderr), &name, dir),
+    }
+}
+
+/// `bridge/dump-flows` without durations, without Open vSwitch's hidden table-254 rules,
+/// sorted.
+fn table(dump: &str) -> Vec<String> {
+    let mut v: Vec<String> = dump
+        .lines()
+        .filter(|l| !l.starts_with("table_id=254"))
+        .map(|l| {
+            l.split(", ")
+                .filter(|part| !part.starts_with("duration="))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The two switches with br-tun built on each.
+fn switches() -> (PrivateOvs, Fvs) {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start();
+    for cmd in BR_TUN {
+        ovs.vsctl(cmd)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {cmd:?}: {e}"));
+        fvs.vsctl(cmd);
+    }
+    (ovs, fvs)
+}
+
+/// Runs `steps` (arguments, `TARGET` standing for br-tun's management socket) through
+/// ovs-ofctl against the real switch and fvs-ofctl against fvs-vswitchd; asserts equal
+/// outcomes and flow tables after each. Returns the reference outcomes and tables.
+fn compare(ovs: &PrivateOvs, fvs: &Fvs, steps: &[Vec<&str>]) -> Vec<(Outcome, Vec<String>)> {
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let mut seen = Vec::new();
+    for args in steps {
+        let expand = |dir: &Path| -> Vec<String> {
+            let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
+            args.iter().map(|a| a.replace("TARGET", &target)).collect()
+        };
+        let want = run(&ovs_ofctl, ovs.dir(), &expand(ovs.dir()));
+        let got = run(fvs_ofctl, fvs.dir(), &expand(fvs.dir()));
+        assert_eq!(got, want, "fvs-ofctl {args:?} against fvs-vswitchd");
+        let real = table(
+            &ovs.appctl(&["bridge/dump-flows", "br-tun"])
+                .unwrap_or_else(|e| panic!("ovs-appctl bridge/dump-flows: {e}")),
+        );
+        assert_eq!(
+            table(&fvs.dump_flows("br-tun")),
+            real,
+            "flow tables after {args:?}"
+        );
+        seen.push((want, real));
+    }
+    seen
+}
+
+#[test]
+fn fvs_ofctl_manages_fvs_vswitchd_as_ovs_ofctl_manages_ovs_vswitchd() {
+    let (ovs, fvs) = switches();
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed/br-tun.flows");
+    let seed = seed.display().to_string();
+    let steps: Vec<Vec<&str>> = vec![
+        vec!["add-flows", "TARGET", &seed],
+        vec![
+            "add-flow",
+            "TARGET",
+            "table=4,priority=1,tun_id=0x2,actions=mod_vlan_vid:2,resubmit(,10)",
+        ],
+        // Refused by the switch: an overlap (with `priority=1,in_port=1`), in both OpenFlow 1.0
+        // and 1.3 wording. (An identical match is no overlap: it replaces the flow.)
+        vec![
+            "add-flow",
+            "TARGET",
+            "table=0,priority=1,ip,check_overlap,actions=drop",
+        ],
+        vec![
+            "-O",
+            "OpenFlow13",
+            "add-flow",
+            "TARGET",
+            "table=0,priority=1,ip,check_overlap,actions=drop",
+        ],
+        vec![
+            "mod-flows",
+            "TARGET",
+            "table=22,dl_vlan=1,actions=strip_vlan,set_tunnel:0x1,output:2",
+        ],
+        vec![
+            "--strict",
+            "mod-flows",
+            "TARGET",
+            "table=0,priority=0,actions=resubmit(,4)",
+        ],
+        vec![
+            "--strict",
+            "del-flows",
+            "TARGET",
+            "table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00",
+        ],
+        vec!["-O", "OpenFlow13", "del-flows", "TARGET", "table=3"],
+        // Refused by the program itself.
+        vec!["add-flow", "TARGET", "priority=x,actions=drop"],
+    ];
+    let seen = compare(&ovs, &fvs, &steps);
+    // The sequence did what it means to: the seed went in, the overlap was refused, the
+    // strict delete took one flow and left the table otherwise populated.
+    assert!(
+        seen[0].1.iter().any(|l| l.contains("learn(")),
+        "{:?}",
+        seen[0].1
+    );
+    assert!(
+        seen[2].0.stderr.contains("OFPFMFC_OVERLAP"),
+        "{:?}",
+        seen[2].0
+    );
+    assert!(seen[3].0.stderr.contains("(OF1.3)"), "{:?}", seen[3].0);
+    assert_eq!(seen[6].1.len() + 1, seen[5].1.len());
+    assert_eq!(seen[8].0.status, Some(1));
+    assert!(seen.last().is_some_and(|s| s.1.len() > 5));
+}
