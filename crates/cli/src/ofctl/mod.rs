@@ -10,7 +10,7 @@
 //! status 1).
 //!
 //! Switch commands go through [`conn`] (targets, hello negotiation, protocol choice,
-//! barriers); [`flows`] holds the flow-table commands. Adding a command (`dump-flows`, `add-flow` against a switch) means adding
+//! barriers); [`flows`] holds the flow-table commands, [`show`] the features and ports. Adding a command (`dump-flows`, `add-flow` against a switch) means adding
 //! a row and a handler module.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
@@ -20,6 +20,7 @@
 pub mod conn;
 mod flows;
 mod parse;
+mod show;
 
 use fvs_flow::Protocols;
 use fvs_openflow::protocol::protocols_for_version_name;
@@ -120,6 +121,12 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 2,
         handler: flows::del_flows,
+    },
+    Command {
+        name: "show",
+        min_args: 1,
+        max_args: 1,
+        handler: show::show,
     },
 ];
 

@@ -1,0 +1,268 @@
+//! `show SWITCH`: the switch's features, its ports and its configuration, printed as
+//! ovs-ofctl prints them.
+//!
+//! An OpenFlow 1.0 session needs two requests: a features request (the OpenFlow 1.0 features
+//! reply lists the ports) and a get-config request. ovs-ofctl numbers them `0x2` and `0x4`
+//! (the hello is `0x1`; it spends `0x3` on a request it only sends when the ports do not fit
+//! in a features reply), and the printed xids are the replies', so this module spends the
+//! same ids to print the same text.
+//!
+//! OpenFlow 1.1 and later are refused for now: from 1.3 on the ports come from a port-desc
+//! multipart request, which the wire codec does not model yet.
+//
+// TODO: `show` for OpenFlow 1.1+ sessions once fvs_openflow::wire has port-desc multipart.
+
+use super::conn::{Conn, Received};
+use super::{CmdError, Options};
+use fvs_openflow::wire::{Features, Message, PortDesc, SwitchConfig, Version};
+use std::fmt::Write as _;
+
+/// `OFPC_*` capability bits (OpenFlow 1.0) and their names, in bit order.
+const CAPABILITIES: [(u32, &str); 8] = [
+    (1 << 0, "FLOW_STATS"),
+    (1 << 1, "TABLE_STATS"),
+    (1 << 2, "PORT_STATS"),
+    (1 << 3, "STP"),
+    (1 << 4, "RESERVED"),
+    (1 << 5, "IP_REASM"),
+    (1 << 6, "QUEUE_STATS"),
+    (1 << 7, "ARP_MATCH_IP"),
+];
+
+/// OpenFlow 1.0's action bitmap (`1 << OFPAT10_*`) in the order ovs-ofctl lists the actions:
+/// its own action order, which puts `enqueue` (bit 11) right after `output`.
+const ACTIONS: [(u32, &str); 12] = [
+    (1 << 0, "output"),
+    (1 << 11, "enqueue"),
+    (1 << 1, "set_vlan_vid"),
+    (1 << 2, "set_vlan_pcp"),
+    (1 << 3, "strip_vlan"),
+    (1 << 4, "mod_dl_src"),
+    (1 << 5, "mod_dl_dst"),
+    (1 << 6, "mod_nw_src"),
+    (1 << 7, "mod_nw_dst"),
+    (1 << 8, "mod_nw_tos"),
+    (1 << 9, "mod_tp_src"),
+    (1 << 10, "mod_tp_dst"),
+];
+
+/// `OFPPC_*` port configuration bits (OpenFlow 1.0).
+const PORT_CONFIG: [(u32, &str); 7] = [
+    (1 << 0, "PORT_DOWN"),
+    (1 << 1, "NO_STP"),
+    (1 << 2, "NO_RECV"),
+    (1 << 3, "NO_RECV_STP"),
+    (1 << 4, "NO_FLOOD"),
+    (1 << 5, "NO_FWD"),
+    (1 << 6, "NO_PACKET_IN"),
+];
+
+/// `OFPPS_LINK_DOWN`; the state's other bits (8 and 9) are the STP state.
+const LINK_DOWN: u32 = 1;
+/// `OFPPS_STP_MASK` and its non-zero states. `STP_LISTEN` is zero, which is also what a
+/// switch without STP reports, so it is never printed (as ovs-ofctl does).
+const STP_MASK: u32 = 3 << 8;
+const STP_STATES: [(u32, &str); 3] = [
+    (1 << 8, "STP_LEARN"),
+    (2 << 8, "STP_FORWARD"),
+    (3 << 8, "STP_BLOCK"),
+];
+
+/// `OFPPF_*` port feature bits (OpenFlow 1.0), with the link speed in Mb/s for the speed bits.
+const PORT_FEATURES: [(u32, &str, u32); 12] = [
+    (1 << 0, "10MB-HD", 10),
+    (1 << 1, "10MB-FD", 10),
+    (1 << 2, "100MB-HD", 100),
+    (1 << 3, "100MB-FD", 100),
+    (1 << 4, "1GB-HD", 1000),
+    (1 << 5, "1GB-FD", 1000),
+    (1 << 6, "10GB-FD", 10_000),
+    (1 << 7, "COPPER", 0),
+    (1 << 8, "FIBER", 0),
+    (1 << 9, "AUTO_NEG", 0),
+    (1 << 10, "AUTO_PAUSE", 0),
+    (1 << 11, "AUTO_PAUSE_ASYM", 0),
+];
+
+/// The hello is xid 1; ovs-ofctl's features request is 2 and its get-config request 4.
+const FEATURES_XID_SKIP: u32 = 1;
+
+/// `show SWITCH`.
+pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<(), CmdError> {
+    let target = args
+        .first()
+        .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
+    let mut conn = Conn::open(target, opts.allowed, opts.timeout)?;
+    if conn.version() != Version::Of10 {
+        return Err(CmdError::Fatal(format!(
+            "show: OpenFlow {} sessions are not supported yet (only OpenFlow 1.0)",
+            version_name(conn.version())
+        )));
+    }
+    let features_xid = conn.send(&Message::FeaturesRequest)?;
+    let reply = reply_to(&mut conn, features_xid)?;
+    let Some(Message::FeaturesReply(features)) = &reply.message else {
+        return Err(unexpected(&reply));
+    };
+    format_features(features, reply.header.xid, out);
+
+    for _ in 0..FEATURES_XID_SKIP {
+        conn.alloc_xid();
+    }
+    let config_xid = conn.send(&Message::GetConfigRequest)?;
+    let reply = reply_to(&mut conn, config_xid)?;
+    let Some(Message::GetConfigReply(config)) = &reply.message else {
+        return Err(unexpected(&reply));
+    };
+    format_config(*config, reply.header.xid, out);
+    Ok(())
+}
+
+/// `1.3` for OpenFlow 1.3.
+fn version_name(v: Version) -> String {
+    format!("1.{}", v.wire().saturating_sub(1))
+}
+
+/// Reads until the message answering `xid` (asynchronous messages are not ours to print).
+fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> {
+    loop {
+        let reply = conn.recv()?;
+        if reply.header.xid == xid {
+            return Ok(reply);
+        }
+    }
+}
+
+fn unexpected(reply: &Received) -> CmdError {
+    CmdError::Fatal(format!(
+        "unexpected reply type {} (xid={:#x})",
+        reply.header.msg_type, reply.header.xid
+    ))
+}
+
+/// The names of the bits of `bits` found in `table`, space-separated; unknown bits as hex.
+fn bit_names(bits: u32, table: &[(u32, &str)]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut left = bits;
+    for (bit, name) in table {
+        if bits & bit != 0 {
+            names.push((*name).to_string());
+            left &= !bit;
+        }
+    }
+    if left != 0 {
+        names.push(format!("{left:#x}"));
+    }
+    names.join(" ")
+}
+
+fn format_features(f: &Features, xid: u32, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "OFPT_FEATURES_REPLY (xid={xid:#x}): dpid:{:016x}",
+        f.datapath_id
+    );
+    let _ = writeln!(out, "n_tables:{}, n_buffers:{}", f.n_tables, f.n_buffers);
+    let _ = writeln!(
+        out,
+        "capabilities: {}",
+        bit_names(f.capabilities, &CAPABILITIES)
+    );
+    let _ = writeln!(out, "actions: {}", bit_names(f.actions, &ACTIONS));
+    // Listed by port number, so LOCAL (the highest) comes last.
+    let mut ports: Vec<&PortDesc> = f.ports.iter().collect();
+    ports.sort_by_key(|p| p.port_no);
+    for p in ports {
+        format_port(p, out);
+    }
+}
+
+fn format_port(p: &PortDesc, out: &mut String) {
+    let _ = writeln!(out, " {}({}): addr:{}", p.port_no, p.name, p.hw_addr);
+    let config = bit_names(p.config, &PORT_CONFIG);
+    let _ = writeln!(out, "     config:     {}", or_zero(config));
+    let _ = writeln!(out, "     state:      {}", or_zero(port_state(p.state)));
+    let features = |bits: u32| {
+        let table: Vec<(u32, &str)> = PORT_FEATURES.iter().map(|(b, n, _)| (*b, *n)).collect();
+        bit_names(bits, &table)
+    };
+    for (label, bits) in [
+        ("current:   ", p.curr),
+        ("advertised:", p.advertised),
+        ("supported: ", p.supported),
+        ("peer:      ", p.peer),
+    ] {
+        if bits != 0 {
+            let _ = writeln!(out, "     {label} {}", features(bits));
+        }
+    }
+    // OpenFlow 1.0 ports carry no speeds: they follow from the fastest speed bit.
+    let _ = writeln!(
+        out,
+        "     speed: {} Mbps now, {} Mbps max",
+        speed_mbps(p.curr),
+        speed_mbps(p.supported)
+    );
+}
+
+fn or_zero(s: String) -> String {
+    if s.is_empty() { "0".to_string() } else { s }
+}
+
+fn port_state(state: u32) -> String {
+    let mut names = Vec::new();
+    if state & LINK_DOWN != 0 {
+        names.push("LINK_DOWN".to_string());
+    }
+    if let Some((_, name)) = STP_STATES.iter().find(|(v, _)| state & STP_MASK == *v) {
+        names.push((*name).to_string());
+    }
+    let unknown = state & !(LINK_DOWN | STP_MASK);
+    if unknown != 0 {
+        names.push(format!("{unknown:#x}"));
+    }
+    names.join(" ")
+}
+
+fn speed_mbps(features: u32) -> u32 {
+    PORT_FEATURES
+        .iter()
+        .filter(|(bit, _, _)| features & bit != 0)
+        .map(|(_, _, mbps)| *mbps)
+        .max()
+        .unwrap_or(0)
+}
+
+/// `OFPC_FRAG_*`: the low two bits of the switch configuration's flags.
+fn frag_name(flags: u16) -> &'static str {
+    match flags & 3 {
+        0 => "normal",
+        1 => "drop",
+        2 => "reassemble",
+        _ => "nx-match",
+    }
+}
+
+fn format_config(c: SwitchConfig, xid: u32, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "OFPT_GET_CONFIG_REPLY (xid={xid:#x}): frags={} miss_send_len={}",
+        frag_name(c.flags),
+        c.miss_send_len
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_words_name_known_bits_and_show_the_rest_in_hex() {
+        assert_eq!(bit_names(0, &PORT_CONFIG), "");
+        assert_eq!(bit_names(0x81, &PORT_CONFIG), "PORT_DOWN 0x80");
+        assert_eq!(port_state(LINK_DOWN | (2 << 8)), "LINK_DOWN STP_FORWARD");
+        // STP_LISTEN is zero: indistinguishable from "no STP", so not printed.
+        assert_eq!(port_state(0), "");
+        assert_eq!(speed_mbps((1 << 6) | (1 << 5) | (1 << 7)), 10_000);
+    }
+}
