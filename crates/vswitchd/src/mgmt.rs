@@ -226,4 +226,8 @@ impl Ofproto for DaemonOfproto<'_> {
             None => Ok(()),
         }
     }
+
+    fn bridge(&self) -> Option<&fvs_pipeline::bridge::Bridge> {
+        self.switch.bridge(self.bridge)
+    }
 }

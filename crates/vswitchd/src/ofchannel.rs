@@ -15,7 +15,10 @@
 //!    reply is written.
 //! 3. Afterwards each message is answered in order: echo, features, get/set config,
 //!    barrier (every earlier message is finished when a message is handled, so the reply is
-//!    immediate), role, flow-mods applied to the bridge.
+//!    immediate), role, flow-mods applied to the bridge, flow/aggregate/description
+//!    statistics from the bridge's rules ([`stats`]; a large flow reply is split into
+//!    several messages flagged "more"). In OpenFlow 1.0 a statistics reply takes the form of
+//!    its request: `NXST_*` (NXM matches) for a Nicira request, `OFPST_*` otherwise.
 //!
 //! # Invariants and failure handling
 //!
@@ -31,11 +34,12 @@
 use std::collections::VecDeque;
 
 use fvs_openflow::FlowMod;
+use fvs_openflow::protocol::Protocol;
 use fvs_openflow::wire::{
     self, DecodeError, ErrorCode, ErrorMsg, Features, HEADER_LEN, Hello, Message, OfpError,
     PortDesc, Role, RoleMsg, SwitchConfig, Version, VersionBitmap,
 };
-use fvs_pipeline::bridge::FlowModError;
+use fvs_pipeline::bridge::{Bridge, FlowModError};
 use fvs_pipeline::clock::Millis;
 
 /// How many bytes of an offending message an error reply quotes. OpenFlow asks for at least
@@ -73,6 +77,8 @@ pub trait Ofproto {
     fn features(&self, version: Version) -> Option<Features>;
     /// Applies a flow-mod.
     fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError>;
+    /// The bridge's flow tables, for statistics; `None` when the bridge is gone.
+    fn bridge(&self) -> Option<&Bridge>;
 }
 
 /// Where the channel is in its life.
@@ -242,6 +248,26 @@ impl Channel {
         }
     }
 
+    /// Queues a reply in `protocol`; one that cannot be encoded there (a statistic the
+    /// version's codec lacks) becomes a `OFPBRC_BAD_STAT` error for `request`.
+    fn queue_as(
+        &mut self,
+        msg: &Message,
+        protocol: Protocol,
+        version: Version,
+        xid: u32,
+        request: &[u8],
+    ) {
+        match wire::encode(msg, protocol, xid) {
+            Ok(b) => self.tx.push_back(b),
+            Err(_) => self.queue_error(
+                version,
+                OfpError::BadStat.code_or_fallback(version),
+                request,
+            ),
+        }
+    }
+
     fn queue_error(&mut self, version: Version, code: ErrorCode, request: &[u8]) {
         let xid = request
             .get(4..8)
@@ -282,6 +308,13 @@ impl Channel {
             Err(e) => return self.queue_error(version, e.error.code_or_fallback(version), bytes),
         };
         let xid = header.xid;
+        // OpenFlow 1.0 statistics answer in the request's form: Nicira's (stats type 0xffff
+        // with NXM) or the standard one.
+        let stats_protocol = match (version, bytes.get(8..10)) {
+            (Version::Of10, Some([0xff, 0xff])) => Protocol::Of10NxmTid,
+            (Version::Of10, _) => Protocol::Of10StdTid,
+            _ => version.default_protocol(),
+        };
         match msg {
             Message::Hello(_) | Message::EchoReply(_) | Message::BarrierReply => {}
             Message::EchoRequest(data) => self.queue(&Message::EchoReply(data), version, xid),
@@ -295,16 +328,55 @@ impl Channel {
             Message::SetConfig(c) => self.config = c,
             Message::BarrierRequest => self.queue(&Message::BarrierReply, version, xid),
             Message::RoleRequest(r) => self.handle_role(version, xid, r),
-            Message::FlowMod(fm) => {
+            Message::FlowMod(mut fm) => {
+                // OpenFlow 1.0 to 1.2 have no reset_counts flag: their adds always start from
+                // zero, and Open vSwitch records that as the flag, which 1.3+ statistics show.
+                if version < Version::Of13 && fm.command == fvs_openflow::FlowModCommand::Add {
+                    fm.flags.reset_counts = true;
+                }
                 if let Err(e) = ofproto.flow_mod(&fm, now) {
                     self.queue_error(version, flow_mod_error_code(version, e), bytes);
                 }
+            }
+            Message::FlowStatsRequest(req) => {
+                let flows = ofproto
+                    .bridge()
+                    .map(|b| stats::flow_stats(b, &req, now))
+                    .unwrap_or_default();
+                match wire::encode_flow_stats_reply(&flows, stats_protocol, xid) {
+                    Ok(parts) => self.tx.extend(parts),
+                    Err(_) => self.queue_error(
+                        version,
+                        OfpError::BadStat.code_or_fallback(version),
+                        bytes,
+                    ),
+                }
+            }
+            Message::AggregateStatsRequest(req) => {
+                let a = ofproto
+                    .bridge()
+                    .map(|b| stats::aggregate(b, &req))
+                    .unwrap_or_default();
+                self.queue_as(
+                    &Message::AggregateStatsReply(a),
+                    stats_protocol,
+                    version,
+                    xid,
+                    bytes,
+                );
+            }
+            Message::DescStatsRequest => {
+                let d = Message::DescStatsReply(Box::new(stats::desc()));
+                self.queue_as(&d, stats_protocol, version, xid, bytes);
             }
             // Replies and errors a switch never expects from its controller.
             Message::Error(_)
             | Message::FeaturesReply(_)
             | Message::GetConfigReply(_)
-            | Message::RoleReply(_) => {
+            | Message::RoleReply(_)
+            | Message::FlowStatsReply(_)
+            | Message::AggregateStatsReply(_)
+            | Message::DescStatsReply(_) => {
                 self.queue_error(version, OfpError::BadType.code_or_fallback(version), bytes);
             }
         }
@@ -436,7 +508,8 @@ fn stats_stub(v: Version, bytes: &[u8]) -> Option<Result<Vec<u8>, OfpError>> {
         stat == 12 || stat == 13
     };
     if !known {
-        return Some(Err(OfpError::BadStat));
+        // The codec's statistics (flow, aggregate, description) or an error from it.
+        return None;
     }
     let mut reply = Vec::with_capacity(16);
     reply.push(v.wire());
@@ -492,6 +565,8 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
         },
     }
 }
+
+pub mod stats;
 
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,18 @@ fn command_from(c: u8) -> Result<FlowModCommand, DecodeError> {
 /// The NXM header Nicira uses for the cookie (with mask) inside an `NXT_FLOW_MOD` match.
 const NXM_NX_COOKIE: (u16, u8) = (1, 30);
 
+/// Writes `NXM_NX_COOKIE_W`: how an NXM flow-mod or stats request selects flows by cookie.
+pub(crate) fn put_nx_cookie(b: &mut Vec<u8>, cookie: Cookie, mask: Cookie) {
+    let h = fvs_flow::field::Header {
+        class: NXM_NX_COOKIE.0,
+        experimenter: None,
+        field: NXM_NX_COOKIE.1,
+        bytes: 8,
+        name: "NXM_NX_COOKIE",
+    };
+    oxm::put_entry(b, h, u128::from(cookie.0), Some(u128::from(mask.0)));
+}
+
 pub(crate) fn encode_flow_mod(
     fm: &FlowMod,
     protocol: Protocol,
@@ -99,19 +111,7 @@ pub(crate) fn encode_flow_mod(
             let m_start = b.len();
             oxm::put_match(&mut b, &fm.r#match, Flavor::Nxm)?;
             if fm.cookie_mask.0 != 0 {
-                let h = fvs_flow::field::Header {
-                    class: NXM_NX_COOKIE.0,
-                    experimenter: None,
-                    field: NXM_NX_COOKIE.1,
-                    bytes: 8,
-                    name: "NXM_NX_COOKIE",
-                };
-                oxm::put_entry(
-                    &mut b,
-                    h,
-                    u128::from(fm.cookie.0),
-                    Some(u128::from(fm.cookie_mask.0)),
-                );
+                put_nx_cookie(&mut b, fm.cookie, fm.cookie_mask);
             }
             let m_len = b.len() - m_start;
             b.set_u16(len_at, m_len as u16);
@@ -271,7 +271,7 @@ pub(crate) fn decode_nx_flow_mod(v: Version, mut r: Reader<'_>) -> Result<FlowMo
 type CookieAndMask = (u64, u64);
 
 /// Removes an `NXM_NX_COOKIE[_W]` entry from an NXM stream, returning it separately.
-fn split_cookie(tlvs: &[u8]) -> Result<(Vec<u8>, Option<CookieAndMask>), DecodeError> {
+pub(crate) fn split_cookie(tlvs: &[u8]) -> Result<(Vec<u8>, Option<CookieAndMask>), DecodeError> {
     let mut rest = Vec::with_capacity(tlvs.len());
     let mut cookie = None;
     let mut r = Reader::new(tlvs);

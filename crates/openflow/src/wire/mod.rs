@@ -22,7 +22,8 @@
 //!   [`error`] (error codes per version), [`msg`] (framing and the simple messages),
 //!   [`oxm`] (NXM/OXM match streams, driven by the field registry's header codes), [`of10`]
 //!   (OpenFlow 1.0's fixed `ofp_match` and actions), [`of13`] (OpenFlow 1.1+ actions and
-//!   instructions), [`nx`] (Nicira extension actions), [`flow`] (flow-mods).
+//!   instructions), [`nx`] (Nicira extension actions), [`flow`] (flow-mods), [`stats`]
+//!   (flow, aggregate and description statistics, with multipart splitting).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
 //!   `(type, code)` of each version).
@@ -38,10 +39,14 @@ pub mod nx;
 pub mod of10;
 pub mod of13;
 pub mod oxm;
+pub mod stats;
 
 pub use error::{DecodeError, EncodeError, ErrorCode, OfpError};
 pub use msg::{
     ErrorMsg, Features, Hello, Message, PortDesc, Role, RoleMsg, SwitchConfig, VersionBitmap,
+};
+pub use stats::{
+    AggregateStats, DescStats, FlowStats, FlowStatsReply, FlowStatsRequest, encode_flow_stats_reply,
 };
 
 use crate::protocol::Protocol;

@@ -8,6 +8,7 @@
 
 use super::buf::{Put, Reader, Truncated};
 use super::error::NX_VENDOR_ID;
+use super::stats::{AggregateStats, DescStats, FlowStatsReply, FlowStatsRequest};
 use super::{DecodeError, EncodeError, ErrorCode, HEADER_LEN, Header, OfpError, Version};
 use crate::flow_mod::FlowMod;
 use crate::protocol::Protocol;
@@ -184,6 +185,18 @@ pub enum Message {
     RoleReply(RoleMsg),
     /// `OFPT_FLOW_MOD` or `NXT_FLOW_MOD`.
     FlowMod(Box<FlowMod>),
+    /// `OFPST_DESC` / `OFPMP_DESC` request.
+    DescStatsRequest,
+    /// `OFPST_DESC` / `OFPMP_DESC` reply.
+    DescStatsReply(Box<DescStats>),
+    /// `OFPST_FLOW`, `NXST_FLOW` or `OFPMP_FLOW` request.
+    FlowStatsRequest(Box<FlowStatsRequest>),
+    /// One message of a flow statistics reply.
+    FlowStatsReply(FlowStatsReply),
+    /// `OFPST_AGGREGATE`, `NXST_AGGREGATE` or `OFPMP_AGGREGATE` request.
+    AggregateStatsRequest(Box<FlowStatsRequest>),
+    /// An aggregate statistics reply.
+    AggregateStatsReply(AggregateStats),
 }
 
 /// Standard message types, named once; [`Kind::wire_type`] numbers them per version.
@@ -204,10 +217,12 @@ pub(crate) enum Kind {
     BarrierReply,
     RoleRequest,
     RoleReply,
+    StatsRequest,
+    StatsReply,
 }
 
 impl Kind {
-    const ALL: [Self; 15] = [
+    const ALL: [Self; 17] = [
         Self::Hello,
         Self::Error,
         Self::EchoRequest,
@@ -223,6 +238,8 @@ impl Kind {
         Self::BarrierReply,
         Self::RoleRequest,
         Self::RoleReply,
+        Self::StatsRequest,
+        Self::StatsReply,
     ];
 
     /// The type number in `v`, or `None` when the version has no such standard message.
@@ -240,6 +257,10 @@ impl Kind {
             Self::GetConfigReply => 8,
             Self::SetConfig => 9,
             Self::FlowMod => 14,
+            Self::StatsRequest if of10 => 16,
+            Self::StatsReply if of10 => 17,
+            Self::StatsRequest => 18,
+            Self::StatsReply => 19,
             Self::BarrierRequest if of10 => 18,
             Self::BarrierReply if of10 => 19,
             Self::BarrierRequest => 20,
@@ -292,6 +313,9 @@ pub(crate) fn truncated(what: &str) -> impl Fn(Truncated) -> DecodeError + '_ {
 }
 
 pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<u8>, EncodeError> {
+    if let Some(r) = super::stats::encode(msg, protocol, xid) {
+        return r;
+    }
     let v = Version::of(protocol);
     let std = |k: Kind| start(v, k.wire_type(v).unwrap_or(0), xid);
     let b = match msg {
@@ -345,6 +369,18 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
             encode_role(v, request, r, xid)
         }
         Message::FlowMod(fm) => return super::flow::encode_flow_mod(fm, protocol, xid),
+        // Handled by the stats module above.
+        Message::DescStatsRequest
+        | Message::DescStatsReply(_)
+        | Message::FlowStatsRequest(_)
+        | Message::FlowStatsReply(_)
+        | Message::AggregateStatsRequest(_)
+        | Message::AggregateStatsReply(_) => {
+            return Err(EncodeError::Message {
+                message: "statistics",
+                version: v,
+            });
+        }
     };
     finish(b)
 }
@@ -575,6 +611,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Message), DecodeError> {
         }
         Kind::FlowMod => Message::FlowMod(Box::new(super::flow::decode_flow_mod(v, r)?)),
         Kind::Vendor => decode_vendor(v, r)?,
+        Kind::StatsRequest => super::stats::decode(v, true, r)?,
+        Kind::StatsReply => super::stats::decode(v, false, r)?,
     };
     Ok((header, msg))
 }

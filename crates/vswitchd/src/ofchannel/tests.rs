@@ -14,6 +14,9 @@ impl Ofproto for TestBridge {
     fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError> {
         self.0.flow_mod(fm, now).map(|_| ())
     }
+    fn bridge(&self) -> Option<&Bridge> {
+        Some(&self.0)
+    }
 }
 
 fn bridge() -> TestBridge {
