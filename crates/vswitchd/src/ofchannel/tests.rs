@@ -255,3 +255,63 @@ fn nicira_flow_format_settings_are_accepted_silently() {
     assert!(c.poll_transmit().is_none());
     assert_eq!(c.flow_format(), FlowFormat::Nxm);
 }
+
+#[test]
+fn flow_stats_answer_in_the_requests_form_and_split_large_replies() {
+    let mut b = bridge();
+    for i in 0..3000u32 {
+        let fm = flow_mod(&format!("table=1,priority=5,tun_id={i},actions=output:2"));
+        b.0.flow_mod(&fm, Millis(0)).expect("added");
+    }
+    b.0.flow_mod(&flow_mod("table=0,actions=drop"), Millis(0))
+        .expect("added");
+    let mut c = open(Version::Of10, &mut b);
+    let all = wire::FlowStatsRequest::default();
+    // Nicira's form in, Nicira's form out; 3001 flows do not fit one message.
+    let req = Message::FlowStatsRequest(Box::new(all.clone()));
+    c.handle_bytes(Millis(2500), &enc(&req, Protocol::Of10Nxm, 5), &mut b);
+    let parts: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
+    assert!(parts.len() > 1, "{} parts", parts.len());
+    let mut total = 0;
+    for (i, p) in parts.iter().enumerate() {
+        // NXST: vendor stats type.
+        assert_eq!(&p[8..10], &[0xff, 0xff]);
+        let Ok((h, Message::FlowStatsReply(r))) = wire::decode(p) else {
+            panic!("part {i} is not a flow stats reply");
+        };
+        assert_eq!(h.xid, 5);
+        assert_eq!(r.more, i + 1 < parts.len());
+        if i == 0 {
+            let f = &r.flows[0];
+            assert_eq!(
+                (f.table.0, f.duration_sec, f.duration_nsec),
+                (0, 2, 500_000_000)
+            );
+            assert_eq!((f.idle_age, f.hard_age), (Some(2), Some(2)));
+        }
+        total += r.flows.len();
+    }
+    assert_eq!(total, 3001);
+    // The standard form with a table and out_port filter: only table 0's flow is there, and
+    // it outputs nowhere, so out_port=2 selects table 1's flows only.
+    let req = Message::FlowStatsRequest(Box::new(wire::FlowStatsRequest {
+        table: Some(fvs_openflow::TableId(0)),
+        ..all.clone()
+    }));
+    c.handle_bytes(Millis(2500), &enc(&req, Protocol::Of10Std, 6), &mut b);
+    let r = replies(&mut c);
+    let [(_, Message::FlowStatsReply(r))] = &r[..] else {
+        panic!("{r:?}")
+    };
+    assert_eq!(r.flows.len(), 1);
+    let req = Message::AggregateStatsRequest(Box::new(wire::FlowStatsRequest {
+        out_port: fvs_openflow::PortNo(2),
+        ..all
+    }));
+    c.handle_bytes(Millis(2500), &enc(&req, Protocol::Of10Std, 7), &mut b);
+    let r = replies(&mut c);
+    let [(_, Message::AggregateStatsReply(a))] = &r[..] else {
+        panic!("{r:?}")
+    };
+    assert_eq!(a.flow_count, 3000);
+}
