@@ -4,96 +4,10 @@
 //! `ovs-ofctl add-flows`. Durations and ages are normalised; the description's text differs
 //! by nature, its layout must not.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+mod common;
 
-use fvs_test_support::{PrivateOvs, TempDir, require_tool};
-
-/// The seed's br-tun flows as a real `ovs-ofctl dump-flows` printed them; `add-flows` reads
-/// that format back (it ignores the statistics).
-const SEED_FLOWS: &str = include_str!("../../../examples/seed/br-tun.flows");
-
-/// An fvs-vswitchd in the foreground with `--enable-dummy`, killed by its own pid on drop.
-struct Fvs {
-    dir: TempDir,
-    child: Child,
-}
-
-impl Fvs {
-    fn start() -> Self {
-        let dir = TempDir::new("fvs-stats");
-        let child = Command::new(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-            .arg("--enable-dummy")
-            .env("FVS_RUNDIR", dir.path())
-            .env("FVS_DBDIR", dir.path())
-            .env("FVS_LOGDIR", dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
-        let fvs = Self { dir, child };
-        wait_for(&fvs.dir.path().join("db.sock"));
-        wait_for(&fvs.dir.path().join("fvs-vswitchd.ctl"));
-        fvs
-    }
-
-    fn vsctl(&self, args: &[&str]) {
-        let db = format!("--db=unix:{}", self.dir.path().join("db.sock").display());
-        let out = require_tool("ovs-vsctl")
-            .command()
-            .arg(db)
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-        assert!(
-            out.status.success(),
-            "ovs-vsctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn mgmt(&self, bridge: &str) -> PathBuf {
-        self.dir.path().join(format!("{bridge}.mgmt"))
-    }
-}
-
-impl Drop for Fvs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        sleep(Duration::from_millis(20));
-    }
-}
-
-/// `ovs-ofctl OPTS CMD TARGET ARGS`: success, stdout and stderr.
-fn ofctl(opts: &[&str], cmd: &str, target: &str, args: &[&str]) -> (bool, String, String) {
-    let out = require_tool("ovs-ofctl")
-        .command()
-        .args(opts)
-        .arg(cmd)
-        .arg(target)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{BR_TUN, Fvs, SEED_FLOWS_PATH, ofctl};
+use fvs_test_support::PrivateOvs;
 
 /// Times vary between the two daemons: `duration`, `idle_age` and `hard_age` become
 /// placeholders, as does the xid (ovs-ofctl's own counter, the same for both but not worth
@@ -130,58 +44,19 @@ fn desc_layout(text: &str) -> Vec<String> {
         .collect()
 }
 
-const BR_TUN: &[&[&str]] = &[
-    &[
-        "add-br",
-        "br-tun",
-        "--",
-        "set",
-        "bridge",
-        "br-tun",
-        "fail_mode=secure",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "patch-int",
-        "--",
-        "set",
-        "interface",
-        "patch-int",
-        "type=patch",
-        "options:peer=patch-tun",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "gre-0a000115",
-        "--",
-        "set",
-        "interface",
-        "gre-0a000115",
-        "type=gre",
-        "options:in_key=flow",
-        "options:local_ip=10.0.1.31",
-        "options:out_key=flow",
-        "options:remote_ip=10.0.1.21",
-    ],
-];
-
 #[test]
 fn dump_flows_aggregate_and_desc_read_as_on_ovs_vswitchd() {
     let ovs = PrivateOvs::start();
-    let fvs = Fvs::start();
+    let fvs = Fvs::start("fvs-stats");
     for cmd in BR_TUN {
         ovs.vsctl(cmd).unwrap_or_else(|e| panic!("{e}"));
         fvs.vsctl(cmd);
     }
-    let flows = fvs.dir.path().join("br-tun.flows");
-    std::fs::write(&flows, SEED_FLOWS).unwrap_or_else(|e| panic!("{e}"));
-    let flows = flows.display().to_string();
+    let flows = SEED_FLOWS_PATH;
     let theirs = format!("unix:{}", ovs.dir().join("br-tun.mgmt").display());
     let ours = format!("unix:{}", fvs.mgmt("br-tun").display());
     for target in [&theirs, &ours] {
-        let (ok, _, err) = ofctl(&[], "add-flows", target, &[&flows]);
+        let (ok, _, err) = ofctl(&[], "add-flows", target, &[flows]);
         assert!(ok, "add-flows to {target}: {err}");
     }
     let cases: &[(&[&str], &str, &[&str])] = &[

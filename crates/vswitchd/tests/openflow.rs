@@ -3,18 +3,20 @@
 //! `--enable-dummy=override`) given the same commands. Plus a fuzzer-style test: malformed
 //! and truncated messages get error replies and nobody's connection dies.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
+
+use common::{BR_TUN, Fvs, ofctl};
 
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text::parse_flow_mod;
 use fvs_openflow::wire::{self, Message, RoleMsg, SwitchConfig};
 use fvs_openflow::{FlowModCommand, wire::Role};
-use fvs_test_support::{PrivateOvs, TempDir, require_tool};
+use fvs_test_support::{PrivateOvs, require_tool};
 
 /// The seed's br-tun flows, as the Neutron agent writes them.
 const SEED_FLOWS: &str = "\
@@ -31,138 +33,6 @@ table=20,priority=0 actions=resubmit(,22)
 table=22,dl_vlan=1 actions=strip_vlan,set_tunnel:0x1,output:2,output:2
 table=22,priority=0 actions=drop
 ";
-
-/// The seed's br-tun: secure, a patch port to br-int (ofport 1) and a GRE tunnel (ofport 2).
-const BR_TUN: &[&[&str]] = &[
-    &[
-        "add-br",
-        "br-tun",
-        "--",
-        "set",
-        "bridge",
-        "br-tun",
-        "fail_mode=secure",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "patch-int",
-        "--",
-        "set",
-        "interface",
-        "patch-int",
-        "type=patch",
-        "options:peer=patch-tun",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "gre-0a000115",
-        "--",
-        "set",
-        "interface",
-        "gre-0a000115",
-        "type=gre",
-        "options:df_default=true",
-        "options:in_key=flow",
-        "options:local_ip=10.0.1.31",
-        "options:out_key=flow",
-        "options:remote_ip=10.0.1.21",
-    ],
-];
-
-/// An fvs-vswitchd in the foreground with `--enable-dummy`, killed by its own pid on drop.
-struct Fvs {
-    dir: TempDir,
-    child: Child,
-}
-
-impl Fvs {
-    fn start() -> Self {
-        let dir = TempDir::new("fvs-of");
-        let child = Command::new(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-            .arg("--enable-dummy")
-            .env("FVS_RUNDIR", dir.path())
-            .env("FVS_DBDIR", dir.path())
-            .env("FVS_LOGDIR", dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
-        let fvs = Self { dir, child };
-        wait_for(&fvs.dir.path().join("db.sock"));
-        wait_for(&fvs.dir.path().join("fvs-vswitchd.ctl"));
-        fvs
-    }
-
-    fn vsctl(&self, args: &[&str]) {
-        let db = format!("--db=unix:{}", self.dir.path().join("db.sock").display());
-        let out = require_tool("ovs-vsctl")
-            .command()
-            .arg(db)
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-        assert!(
-            out.status.success(),
-            "ovs-vsctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn mgmt(&self, bridge: &str) -> PathBuf {
-        self.dir.path().join(format!("{bridge}.mgmt"))
-    }
-
-    fn dump_flows(&self, bridge: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
-            .env("FVS_RUNDIR", self.dir.path())
-            .args(["bridge/dump-flows", bridge])
-            .output()
-            .unwrap_or_else(|e| panic!("fvs-appctl: {e}"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Fvs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        sleep(Duration::from_millis(20));
-    }
-}
-
-/// `ovs-ofctl ARGS` against `target`: success and stderr.
-fn ofctl(protocols: &[&str], cmd: &str, target: &str, rest: &[&str]) -> (bool, String) {
-    let out = require_tool("ovs-ofctl")
-        .command()
-        .args(protocols)
-        .arg(cmd)
-        .arg(target)
-        .args(rest)
-        .output()
-        .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// `bridge/dump-flows` without durations, sorted, and without Open vSwitch's hidden table-254
 /// rules.
@@ -184,12 +54,12 @@ fn normalise(dump: &str) -> Vec<String> {
 /// The same ovs-ofctl session against both daemons, comparing the flows after every step.
 fn same_session(protocols: &[&str]) {
     let ovs = PrivateOvs::start();
-    let fvs = Fvs::start();
+    let fvs = Fvs::start("fvs-of");
     for cmd in BR_TUN {
         ovs.vsctl(cmd).unwrap_or_else(|e| panic!("{e}"));
         fvs.vsctl(cmd);
     }
-    let flows = fvs.dir.path().join("br-tun.flows");
+    let flows = fvs.dir().join("br-tun.flows");
     std::fs::write(&flows, SEED_FLOWS).unwrap_or_else(|e| panic!("{e}"));
     let flows = flows.display().to_string();
     let theirs = format!("unix:{}", ovs.dir().join("br-tun.mgmt").display());
@@ -237,8 +107,8 @@ fn same_session(protocols: &[&str]) {
         let t = ofctl(&o, cmd, &theirs, &args);
         let u = ofctl(&o, cmd, &ours, &args);
         assert_eq!(
-            (u.0, u.1.replace(&ours, "TARGET")),
-            (t.0, t.1.replace(&theirs, "TARGET")),
+            (u.0, u.2.replace(&ours, "TARGET")),
+            (t.0, t.2.replace(&theirs, "TARGET")),
             "ovs-ofctl {o:?} {cmd} {args:?}"
         );
         let theirs_flows = ovs
@@ -351,7 +221,7 @@ impl Raw {
 
 #[test]
 fn malformed_and_truncated_messages_get_errors_and_connections_live_on() {
-    let fvs = Fvs::start();
+    let fvs = Fvs::start("fvs-of");
     for cmd in BR_TUN {
         fvs.vsctl(cmd);
     }
@@ -415,7 +285,7 @@ fn malformed_and_truncated_messages_get_errors_and_connections_live_on() {
     assert!(errors > 100, "only {errors} messages were refused");
     // Another connection is unaffected: real ovs-ofctl still manages the bridge.
     let target = format!("unix:{}", mgmt.display());
-    let (ok, err) = ofctl(
+    let (ok, _, err) = ofctl(
         &[],
         "add-flow",
         &target,
@@ -443,7 +313,7 @@ fn ovs_ofctl_openflow14_and_15_manage_br_tun_as_on_ovs_vswitchd() {
 #[test]
 fn mgmt_sockets_follow_bridges_and_their_protocols() {
     let ovs = PrivateOvs::start();
-    let fvs = Fvs::start();
+    let fvs = Fvs::start("fvs-of");
     let theirs = format!("unix:{}", ovs.dir().join("br-x.mgmt").display());
     let ours = format!("unix:{}", fvs.mgmt("br-x").display());
     let steps: &[&[&str]] = &[
@@ -467,10 +337,10 @@ fn mgmt_sockets_follow_bridges_and_their_protocols() {
     assert!(fvs.mgmt("br-x").exists());
     fvs.vsctl(&["del-br", "br-x"]);
     assert!(!fvs.mgmt("br-x").exists(), "the socket outlived its bridge");
-    let (ok, _) = ofctl(&[], "add-flow", &ours, &["actions=drop"]);
+    let (ok, _, _) = ofctl(&[], "add-flow", &ours, &["actions=drop"]);
     assert!(!ok);
     fvs.vsctl(&["add-br", "br-x"]);
-    let (ok, err) = ofctl(&[], "add-flow", &ours, &["actions=drop"]);
+    let (ok, _, err) = ofctl(&[], "add-flow", &ours, &["actions=drop"]);
     assert!(ok, "a bridge made again listens again: {err}");
 }
 
@@ -490,7 +360,7 @@ fn mask_ids(text: &str) -> String {
 #[test]
 fn ovs_ofctl_show_reads_as_on_ovs_vswitchd() {
     let ovs = PrivateOvs::start();
-    let fvs = Fvs::start();
+    let fvs = Fvs::start("fvs-of");
     for cmd in BR_TUN {
         ovs.vsctl(cmd).unwrap_or_else(|e| panic!("{e}"));
         fvs.vsctl(cmd);

@@ -4,11 +4,15 @@
 //! Every daemon a test starts runs in its own temporary directories and is stopped by its
 //! own pid when the test ends.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use common::{BR_TUN, Fvs, SEED_FLOWS_PATH};
 
 fn require(tool: &str) {
     let found = Command::new(tool).arg("--version").output().is_ok();
@@ -29,18 +33,6 @@ fn tempdir(tag: &str) -> PathBuf {
     dir
 }
 
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        sleep(Duration::from_millis(20));
-    }
-}
-
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd
         .output()
@@ -58,45 +50,6 @@ fn terminate(pid: u32) {
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGTERM,
         );
-    }
-}
-
-/// An fvs-vswitchd in the foreground, with `--enable-dummy`.
-struct Fvs {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Fvs {
-    fn start(tag: &str) -> Self {
-        let dir = tempdir(tag);
-        let child = Command::new(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-            .arg("--enable-dummy")
-            .env("FVS_RUNDIR", &dir)
-            .env("FVS_DBDIR", &dir)
-            .env("FVS_LOGDIR", &dir)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
-        wait_for(&dir.join("db.sock"));
-        wait_for(&dir.join("fvs-vswitchd.ctl"));
-        Self { dir, child }
-    }
-
-    fn db(&self) -> String {
-        format!("unix:{}", self.dir.join("db.sock").display())
-    }
-
-    fn ctl(&self) -> PathBuf {
-        self.dir.join("fvs-vswitchd.ctl")
-    }
-}
-
-impl Drop for Fvs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -448,42 +401,15 @@ fn ovs_appctl_answers_as_on_ovs_vswitchd() {
 #[test]
 fn fvs_appctl_loads_flows_and_traces_them() {
     let fvs = Fvs::start("fvs-flows");
-    vsctl(
-        &fvs.db(),
-        &[
-            "add-br",
-            "br-tun",
-            "--",
-            "set",
-            "bridge",
-            "br-tun",
-            "fail_mode=secure",
-        ],
-    );
-    vsctl(
-        &fvs.db(),
-        &[
-            "add-port",
-            "br-tun",
-            "patch-int",
-            "--",
-            "set",
-            "interface",
-            "patch-int",
-            "type=patch",
-            "options:peer=patch-tun",
-        ],
-    );
-    let flows = fvs.dir.join("flows.txt");
+    for cmd in &BR_TUN[..2] {
+        fvs.vsctl(cmd);
+    }
+    let flows = fvs.dir().join("flows.txt");
     let _ = std::fs::write(
         &flows,
         "table=0,in_port=1,actions=resubmit(,2)\ntable=2,actions=drop\n",
     );
-    let appctl = |args: &[&str]| {
-        run(Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
-            .env("FVS_RUNDIR", &fvs.dir)
-            .args(args))
-    };
+    let appctl = |args: &[&str]| fvs.appctl(args);
     let flows = flows.display().to_string();
     let (ok, _, err) = appctl(&["bridge/add-flows", "br-tun", &flows]);
     assert!(ok, "{err}");
@@ -540,60 +466,11 @@ fn detached_daemon_writes_its_pidfile_and_cleans_up_on_exit() {
 #[test]
 fn trace_with_generate_learns_as_a_packet_would_and_a_plain_trace_does_not() {
     let fvs = Fvs::start("fvs-gen");
-    let db = fvs.db();
-    vsctl(
-        &db,
-        &[
-            "add-br",
-            "br-tun",
-            "--",
-            "set",
-            "bridge",
-            "br-tun",
-            "fail_mode=secure",
-        ],
-    );
-    vsctl(
-        &db,
-        &[
-            "add-port",
-            "br-tun",
-            "patch-int",
-            "--",
-            "set",
-            "interface",
-            "patch-int",
-            "type=patch",
-            "options:peer=patch-tun",
-        ],
-    );
-    vsctl(
-        &db,
-        &[
-            "add-port",
-            "br-tun",
-            "gre-0a000115",
-            "--",
-            "set",
-            "interface",
-            "gre-0a000115",
-            "type=gre",
-            "options:remote_ip=10.0.1.21",
-            "options:local_ip=10.0.1.31",
-            "options:in_key=flow",
-            "options:out_key=flow",
-        ],
-    );
-    let appctl = |args: &[&str]| {
-        run(Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
-            .env("FVS_RUNDIR", &fvs.dir)
-            .args(args))
-    };
-    let flows = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/seed/br-tun.flows"
-    );
-    let (ok, _, err) = appctl(&["bridge/add-flows", "br-tun", flows]);
+    for cmd in BR_TUN {
+        fvs.vsctl(cmd);
+    }
+    let appctl = |args: &[&str]| fvs.appctl(args);
+    let (ok, _, err) = appctl(&["bridge/add-flows", "br-tun", SEED_FLOWS_PATH]);
     assert!(ok, "{err}");
     let from_gre = "in_port=2,tun_id=0x1,dl_src=fa:16:3e:aa:aa:aa,dl_dst=fa:16:3e:fe:c7:87";
     let learned = "vlan_tci=0x0001/0x0fff,dl_dst=fa:16:3e:aa:aa:aa";
