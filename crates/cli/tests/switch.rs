@@ -23,17 +23,28 @@ struct Outcome {
     stderr: String,
 }
 
-/// Replaces `xid=0x…` with `xid=X` and the program name with `ofctl`.
+/// Replaces `xid=0x…` with `xid=X`, flow durations and ages (which depend on timing) with
+/// `D` and `A`, and the program name with `ofctl`.
 fn normalise(text: &str, program: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("xid=0x") {
-        out.push_str(&rest[..i]);
-        out.push_str("xid=X");
-        rest = rest[i + 6..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    let mut text = text.to_string();
+    for (key, with) in [
+        ("xid=0x", "xid=X"),
+        ("duration=", "duration=D"),
+        ("idle_age=", "idle_age=A"),
+        ("hard_age=", "hard_age=A"),
+    ] {
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(key) {
+            out.push_str(&rest[..i]);
+            out.push_str(with);
+            rest = rest[i + key.len()..]
+                .trim_start_matches(|c: char| c.is_ascii_hexdigit() || c == '.');
+        }
+        out.push_str(rest);
+        text = out;
     }
-    out.push_str(rest);
-    out.replace(&format!("{program}:"), "ofctl:")
+    text.replace(&format!("{program}:"), "ofctl:")
 }
 
 fn run(program: &str, ovs: &PrivateOvs, args: &[String], stdin: Option<&str>) -> Outcome {
@@ -213,4 +224,101 @@ fn flow_commands_act_and_fail_as_with_ovs_ofctl() {
     assert!(seen[6].0.stderr.contains("OFPBRC_EPERM"), "{:?}", seen[6].0);
     assert_eq!(seen[13].0.status, Some(1));
     assert_eq!(seen.last().map(|s| s.1.trim()), Some(""));
+}
+
+#[test]
+fn statistics_dumps_print_as_with_ovs_ofctl() {
+    let seed = seed_flows().display().to_string();
+    let steps: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (vec!["add-flows", "TARGET", &seed], None),
+        (
+            vec![
+                "add-flow",
+                "TARGET",
+                "table=3,cookie=0x5,priority=7,idle_timeout=10,hard_timeout=20,reg0=1,actions=drop",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "-O",
+                "OpenFlow14",
+                "add-flow",
+                "TARGET",
+                "table=4,send_flow_rem,importance=5,priority=3,ip,actions=drop",
+            ],
+            None,
+        ),
+        (
+            vec!["mod-flows", "TARGET", "table=3,reg0=1,actions=output:2"],
+            None,
+        ),
+        (vec!["dump-flows", "TARGET"], None),
+        (vec!["-O", "OpenFlow13", "dump-flows", "TARGET"], None),
+        (
+            vec!["-O", "OpenFlow14", "dump-flows", "TARGET", "table=4"],
+            None,
+        ),
+        (vec!["dump-flows", "TARGET", "table=3"], None),
+        (vec!["--no-stats", "dump-flows", "TARGET"], None),
+        (
+            vec!["-O", "OpenFlow13", "--no-stats", "dump-flows", "TARGET"],
+            None,
+        ),
+        (vec!["dump-flows", "TARGET", "cookie=0/-1,table=4"], None),
+        (vec!["dump-flows", "TARGET", "out_port=1"], None),
+        (vec!["--sort", "dump-flows", "TARGET"], None),
+        (
+            vec!["--rsort", "-O", "OpenFlow13", "dump-flows", "TARGET"],
+            None,
+        ),
+        (vec!["dump-flows", "TARGET", "cookie=5"], None),
+        (vec!["dump-flows", "TARGET", "priority=3,ip"], None),
+        (vec!["dump-aggregate", "TARGET"], None),
+        (
+            vec!["-O", "OpenFlow13", "dump-aggregate", "TARGET", "table=3"],
+            None,
+        ),
+        (vec!["dump-desc", "TARGET"], None),
+        (vec!["-O", "OpenFlow13", "dump-desc", "TARGET"], None),
+    ];
+    let seen = compare(&steps);
+    // The dumps said something: headers in each protocol's form, the filtered flow, the
+    // aggregate's count, the refusals.
+    assert!(
+        seen[4].0.stdout.starts_with("NXST_FLOW reply"),
+        "{:?}",
+        seen[4].0
+    );
+    assert!(
+        seen[4]
+            .0
+            .stdout
+            .contains("idle_timeout=10, hard_timeout=20, idle_age=A"),
+        "{:?}",
+        seen[4].0
+    );
+    assert!(
+        seen[5].0.stdout.starts_with("OFPST_FLOW reply (OF1.3)"),
+        "{:?}",
+        seen[5].0
+    );
+    assert!(seen[6].0.stdout.contains("importance=5"), "{:?}", seen[6].0);
+    assert!(
+        seen[10].0.stdout.contains("priority=3,ip"),
+        "{:?}",
+        seen[10].0
+    );
+    assert_eq!(seen[14].0.status, Some(1));
+    assert_eq!(seen[15].0.status, Some(1));
+    assert!(
+        seen[16].0.stdout.contains("flow_count="),
+        "{:?}",
+        seen[16].0
+    );
+    assert!(
+        seen[18].0.stdout.contains("Manufacturer:"),
+        "{:?}",
+        seen[18].0
+    );
 }

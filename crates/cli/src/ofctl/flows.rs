@@ -146,7 +146,7 @@ fn choose_protocol(
 
 /// The text ovs-ofctl prints for an unexpected reply: for an error, its name and the quoted
 /// request.
-fn format_reply(reply: &Received, protocol: Protocol) -> String {
+pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
     let mut out = String::new();
     let tag = match reply.header.version {
         1 => String::new(),

@@ -10,14 +10,16 @@
 //! status 1).
 //!
 //! Switch commands go through [`conn`] (targets, hello negotiation, protocol choice,
-//! barriers); [`flows`] holds the flow-table commands, [`show`] the features and ports. Adding a command (`dump-flows`, `add-flow` against a switch) means adding
-//! a row and a handler module.
+//! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
+//! statistics, [`show`] the features and ports. Adding a command means adding a row and a
+//! handler.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
 //! some lines before failing (`usable protocols: ...` before `no usable protocol`), so
 //! handlers write into a buffer that is flushed in both cases.
 
 pub mod conn;
+pub mod dump;
 mod flows;
 mod parse;
 mod show;
@@ -38,6 +40,10 @@ pub struct Options {
     pub strict: bool,
     /// `--timeout=SECS` (`-t`): bounds every read and write on the connection.
     pub timeout: Option<Duration>,
+    /// Statistics in flow dumps (`--no-stats` turns them off).
+    pub show_stats: bool,
+    /// `--sort[=FIELD]` / `--rsort[=FIELD]` for `dump-flows`.
+    pub sort: Option<dump::Sort>,
 }
 
 /// Why a command failed.
@@ -69,6 +75,8 @@ impl Default for Options {
             allowed: Protocols::OF10_STD_ANY.or(Protocols::NXM_ANY),
             strict: false,
             timeout: None,
+            show_stats: true,
+            sort: None,
         }
     }
 }
@@ -121,6 +129,24 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 2,
         handler: flows::del_flows,
+    },
+    Command {
+        name: "dump-flows",
+        min_args: 1,
+        max_args: 2,
+        handler: dump::dump_flows,
+    },
+    Command {
+        name: "dump-aggregate",
+        min_args: 1,
+        max_args: 2,
+        handler: dump::dump_aggregate,
+    },
+    Command {
+        name: "dump-desc",
+        min_args: 1,
+        max_args: 1,
+        handler: dump::dump_desc,
     },
     Command {
         name: "show",
@@ -178,6 +204,14 @@ fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<()
             opts.allowed = parse_versions(v)?;
         } else if arg == "--strict" {
             opts.strict = true;
+        } else if arg == "--no-stats" {
+            opts.show_stats = false;
+        } else if arg == "--sort" || arg == "--rsort" {
+            opts.sort = Some(dump::Sort::parse(arg == "--rsort", None)?);
+        } else if let Some(v) = arg.strip_prefix("--sort=") {
+            opts.sort = Some(dump::Sort::parse(false, Some(v))?);
+        } else if let Some(v) = arg.strip_prefix("--rsort=") {
+            opts.sort = Some(dump::Sort::parse(true, Some(v))?);
         } else if let Some(v) = arg.strip_prefix("--timeout=") {
             opts.timeout = Some(parse_timeout(v)?);
         } else if arg == "-t" || arg == "--timeout" {
