@@ -11,8 +11,9 @@
 //!   `vlan_tci`; writing one of them also sets the "tag present" bit, as `set_field` does in
 //!   Open vSwitch.
 //!
-//! TODO(a1): `fvs_flow::Subfield` has no read/write over a `FlowKey`; when it gains them, these
-//! helpers should become calls to it.
+//! These live here because only translation needs them so far; `fvs_flow::Subfield` has no
+//! read/write over a `FlowKey`. When a second user appears (the datapath's field rewrites), they
+//! belong in `fvs-flow` as methods of `Subfield`.
 
 use fvs_flow::{Field, FlowKey, PortNo, Subfield};
 
