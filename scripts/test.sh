@@ -11,6 +11,8 @@ command -v ovs-ofctl >/dev/null 2>&1 || missing+=(openvswitch-common)
 command -v ovs-vswitchd >/dev/null 2>&1 || missing+=(openvswitch-switch)
 # fvs-netdev's pcap files are checked by reading them back with tcpdump.
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+# fvs-netdev's root tests make network namespaces and veth pairs with ip(8).
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
