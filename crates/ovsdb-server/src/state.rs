@@ -4,14 +4,25 @@
 //! messages), their monitors, the locks and the `wait`s still blocked. Every incoming message
 //! is handled under one lock on the whole state: requests are handled one at a time, in
 //! arrival order, which is what makes a commit's order, its log record and its notifications
-//! agree. A committed transaction is written and synced, then applied, then its monitors'
-//! notifications are queued, and only then its reply, so a client sees the change before
-//! the acknowledgement (as with `ovsdb-server`).
+//! agree. A committed transaction is written (not yet synced), then applied, then its
+//! monitors' notifications are queued, and only then its reply, so a client sees the change
+//! before the acknowledgement (as with `ovsdb-server`).
+//!
+//! Every outgoing message goes through one queue, the outbox, stamped with how far the log
+//! had been written when it was queued; it leaves for its client only once the log is durable
+//! up to that offset. So nothing that reflects a commit (its reply, another client's
+//! notification, a later read) is seen before the commit is on disk, and messages leave in
+//! the order they were queued. Who syncs depends on the mode: [`State::new`] syncs at the end
+//! of each call that wrote (one sync per commit, for embedders that call [`State::handle`]
+//! and expect the reply queued when it returns); after [`State::group_commit`], a separate
+//! syncer does it outside the lock, with [`State::unsynced`] and [`State::synced_to`].
 
+use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use fvs_ovsdb::monitor::{Dialect, Monitor, notification_params};
@@ -20,7 +31,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::server_db;
-use crate::storage::Storage;
+use crate::storage::{LogOffset, Storage, StorageError, SyncHandle};
 
 /// Identifies one client connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,9 +112,38 @@ struct Pending {
     received_ms: u64,
 }
 
+/// A message waiting in the outbox for the log to be durable up to `upto`.
+#[derive(Debug)]
+struct Held {
+    upto: LogOffset,
+    /// The client's queue, kept even if the client disconnects meanwhile: its writer still
+    /// sends what was queued before the disconnection.
+    out: Sender<Vec<u8>>,
+    bytes: Vec<u8>,
+}
+
+/// Who makes written records durable.
+#[derive(Debug)]
+enum Syncing {
+    /// The state itself, at the end of each call that wrote.
+    Inline,
+    /// A syncer thread, woken through this condition variable (which waits on the lock the
+    /// state lives under).
+    Grouped(Arc<Condvar>),
+}
+
 /// Everything the server knows.
 #[derive(Debug)]
 pub struct State {
+    /// How far the log is written. Only one served database has a file, so one offset.
+    written: LogOffset,
+    /// How far the log is known durable; `synced <= written`.
+    synced: LogOffset,
+    /// Messages not sent yet, in the order they were queued; their `upto`s never decrease,
+    /// so the releasable ones are always a prefix. Interior mutability because messages are
+    /// queued from code that is iterating over the clients.
+    outbox: RefCell<VecDeque<Held>>,
+    syncing: Syncing,
     dbs: BTreeMap<String, ServedDb>,
     clients: BTreeMap<ConnId, Client>,
     /// Per lock, the clients that want it; the first holds it.
@@ -120,6 +160,7 @@ impl State {
     pub fn new(db: ServedDb) -> Self {
         let mut uuids = UuidGen::new();
         let server = server_db::build(&[db.db.schema()], &mut || uuids.next_uuid());
+        let end = db.storage.as_ref().map(Storage::end).unwrap_or_default();
         let mut dbs = BTreeMap::new();
         dbs.insert(db.db.schema().name.clone(), db);
         dbs.insert(
@@ -131,6 +172,10 @@ impl State {
         );
         let server_id = uuids.next_uuid();
         Self {
+            written: end,
+            synced: end,
+            outbox: RefCell::new(VecDeque::new()),
+            syncing: Syncing::Inline,
             dbs,
             clients: BTreeMap::new(),
             locks: BTreeMap::new(),
@@ -170,16 +215,85 @@ impl State {
         for name in names {
             self.leave_lock(conn, &name);
         }
+        self.flush();
+    }
+
+    /// Hands syncing to a syncer thread, woken through `wake` (which must wait on the mutex
+    /// this state lives under) whenever there is something to sync. Returns a handle on the
+    /// database file for that thread; `None` if no database has a file.
+    pub fn group_commit(&mut self, wake: Arc<Condvar>) -> Result<Option<SyncHandle>, StorageError> {
+        let handle = self
+            .dbs
+            .values()
+            .find_map(|d| d.storage.as_ref())
+            .map(Storage::sync_handle)
+            .transpose()?;
+        self.syncing = Syncing::Grouped(wake);
+        Ok(handle)
+    }
+
+    /// How far the log is written, if it is written further than it is known durable: the
+    /// offset a sync started now would make durable.
+    pub fn unsynced(&self) -> Option<LogOffset> {
+        (self.written > self.synced).then_some(self.written)
+    }
+
+    /// Records that the log is durable up to `offset` (a sync started after it was written
+    /// has returned) and sends every message that was waiting for no more than that.
+    pub fn synced_to(&mut self, offset: LogOffset) {
+        self.synced = self.synced.max(offset);
+        self.release();
+    }
+
+    /// Sends the outbox's prefix that the durable log covers.
+    fn release(&self) {
+        let mut outbox = self.outbox.borrow_mut();
+        while let Some(h) = outbox.pop_front_if(|h| h.upto <= self.synced) {
+            // A client whose writer has gone is being disconnected; nothing to tell it.
+            let _ = h.out.send(h.bytes);
+        }
+    }
+
+    /// At the end of every call that may have written or queued: syncs (or has the syncer
+    /// sync) what was written, and sends what is durable.
+    fn flush(&mut self) {
+        if self.written > self.synced {
+            match &self.syncing {
+                Syncing::Inline => {
+                    if let Some(storage) = self.dbs.values().find_map(|d| d.storage.as_ref())
+                        && let Err(e) = storage.sync()
+                    {
+                        sync_failed(&e);
+                    }
+                    self.synced = self.written;
+                }
+                Syncing::Grouped(wake) => wake.notify_one(),
+            }
+        }
+        self.release();
     }
 
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Queues `msg` for `conn` behind everything queued before it, to leave once the log is
+    /// durable as far as it is written now.
     fn send(&self, conn: ConnId, msg: &Value) {
-        if let Some(c) = self.clients.get(&conn) {
+        let Some(c) = self.clients.get(&conn) else {
+            return;
+        };
+        let bytes = msg.to_string().into_bytes();
+        let mut outbox = self.outbox.borrow_mut();
+        if outbox.is_empty() && self.written <= self.synced {
             // A client whose writer has gone is being disconnected; nothing to tell it.
-            let _ = c.out.send(msg.to_string().into_bytes());
+            let _ = c.out.send(bytes);
+        } else {
+            outbox.push_back(Held {
+                upto: self.written,
+                out: c.out.clone(),
+                bytes,
+            });
         }
     }
 
@@ -201,6 +315,12 @@ impl State {
     /// Handles one message from `conn`. An error means the message was not JSON-RPC and the
     /// connection is to be closed.
     pub fn handle(&mut self, conn: ConnId, msg: Value) -> Result<(), BadMessage> {
+        let result = self.handle_message(conn, msg);
+        self.flush();
+        result
+    }
+
+    fn handle_message(&mut self, conn: ConnId, msg: Value) -> Result<(), BadMessage> {
         let Value::Object(obj) = msg else {
             return Err(BadMessage("message is not an object".into()));
         };
@@ -260,7 +380,7 @@ impl State {
                     params: params.clone(),
                     received_ms,
                 });
-                self.retry_pending();
+                self.retry_blocked();
                 Ok(None)
             }
             "cancel" => {
@@ -371,7 +491,8 @@ impl State {
         }
     }
 
-    /// Makes `changes` durable, applies them, and queues every monitor's notification.
+    /// Writes `changes` to the log (durable later: see [`State::flush`]), applies them, and
+    /// queues every monitor's notification.
     fn commit(&mut self, db_name: &str, changes: &ChangeSet) -> Result<(), Error> {
         let Some(served) = self.dbs.get_mut(db_name) else {
             return Err(Error::new(ErrorKind::UnknownDatabase, db_name));
@@ -381,8 +502,8 @@ impl State {
                 let date_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-                storage
-                    .commit(served.db.schema(), changes, date_ms)
+                self.written = storage
+                    .write_commit(served.db.schema(), changes, date_ms)
                     .map_err(|e| Error::new(ErrorKind::IoError, e.to_string()))?;
             }
             None => {
@@ -409,6 +530,11 @@ impl State {
     /// Re-runs blocked transactions until none commits: each commit may unblock others.
     /// Also called periodically, so that waits time out.
     pub fn retry_pending(&mut self) {
+        self.retry_blocked();
+        self.flush();
+    }
+
+    fn retry_blocked(&mut self) {
         loop {
             let mut committed = false;
             for p in std::mem::take(&mut self.pending) {
@@ -561,4 +687,111 @@ impl State {
 /// An error object for a JSON-RPC `error` member.
 fn error(kind: ErrorKind, details: &str) -> Value {
     Error::new(kind, details).to_json()
+}
+
+/// A failed sync is the end: the kernel may already have dropped the pages it could not
+/// write (and cleared the error), so neither retrying nor carrying on would make the
+/// records durable. Written commits were never acknowledged and nothing that reflects them
+/// was sent; exiting leaves clients exactly where a crash would, and the restart replays the
+/// file as it really is.
+pub fn sync_failed(e: &StorageError) -> ! {
+    eprintln!("fvs-ovsdb-server: {e}: cannot make committed transactions durable, exiting");
+    std::process::exit(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::{self, Receiver};
+
+    /// A state over a fresh one-table database file, handed to a (test-driven) syncer.
+    fn grouped(dir: &fvs_test_support::TempDir) -> State {
+        let schema = dir.path().join("shop.ovsschema");
+        let text = json!({"name": "Shop", "version": "1.0.0", "tables": {
+            "Shelf": {"isRoot": true, "columns": {"n": {"type": "integer"}}}}});
+        std::fs::write(&schema, text.to_string()).expect("write schema");
+        let mut uuids = UuidGen::new();
+        let opened = Storage::open(&dir.path().join("shop.db"), Some(&schema), &mut || {
+            uuids.next_uuid()
+        })
+        .expect("open database");
+        let mut state = State::new(ServedDb {
+            db: opened.db,
+            storage: Some(opened.storage),
+        });
+        let handle = state
+            .group_commit(Arc::new(Condvar::new()))
+            .expect("sync handle");
+        assert!(handle.is_some(), "the database has a file");
+        state
+    }
+
+    fn client(state: &mut State) -> (ConnId, Receiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::channel();
+        (state.connect(tx), rx)
+    }
+
+    fn received(rx: &Receiver<Vec<u8>>) -> Vec<Value> {
+        rx.try_iter()
+            .map(|b| serde_json::from_slice(&b).expect("JSON"))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_reflecting_a_commit_leaves_before_the_sync_that_covers_it() {
+        let dir = fvs_test_support::TempDir::new("group-commit");
+        let mut state = grouped(&dir);
+        let (watcher, watcher_rx) = client(&mut state);
+        let (writer, writer_rx) = client(&mut state);
+        let monitor = json!({"method": "monitor", "id": 1,
+            "params": ["Shop", "m", {"Shelf": {"columns": ["n"]}}]});
+        state.handle(watcher, monitor).expect("monitor");
+        assert_eq!(
+            received(&watcher_rx).len(),
+            1,
+            "the monitor's initial reply"
+        );
+
+        let insert = |id: u64, n: u64| {
+            json!({"method": "transact", "id": id,
+                "params": ["Shop", {"op": "insert", "table": "Shelf", "row": {"n": n}}]})
+        };
+        state.handle(writer, insert(10, 1)).expect("transact");
+        let first = state.unsynced().expect("the commit is written, not synced");
+        // Written while the first sync would be running: queued behind it, in order.
+        state.handle(writer, insert(11, 2)).expect("transact");
+        state
+            .handle(writer, json!({"method": "echo", "id": 12, "params": []}))
+            .expect("echo");
+        let second = state.unsynced().expect("still unsynced");
+        assert!(second > first);
+        assert!(received(&writer_rx).is_empty(), "no reply before a sync");
+        assert!(
+            received(&watcher_rx).is_empty(),
+            "no notification before a sync"
+        );
+
+        state.synced_to(first);
+        let replies = received(&writer_rx);
+        assert_eq!(replies.len(), 1, "{replies:?}");
+        assert_eq!(replies[0]["id"], json!(10));
+        assert_eq!(received(&watcher_rx).len(), 1, "the first commit's update");
+        assert_eq!(state.unsynced(), Some(second));
+
+        // One sync covers everything written before it.
+        state.synced_to(second);
+        let ids: Vec<Value> = received(&writer_rx)
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect();
+        assert_eq!(ids, [json!(11), json!(12)]);
+        assert_eq!(received(&watcher_rx).len(), 1, "the second commit's update");
+        assert_eq!(state.unsynced(), None);
+
+        // With nothing unsynced, replies leave at once.
+        state
+            .handle(writer, json!({"method": "echo", "id": 13, "params": []}))
+            .expect("echo");
+        assert_eq!(received(&writer_rx).len(), 1);
+    }
 }

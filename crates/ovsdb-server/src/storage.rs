@@ -1,9 +1,12 @@
-//! The database file: OVSDB's standalone format (see [`fvs_ovsdb::log`]), appended to and
-//! synced before a transaction is acknowledged.
+//! The database file: OVSDB's standalone format (see [`fvs_ovsdb::log`]). Writing a record
+//! and making it durable are separate steps: [`Storage::write_commit`] appends (no sync) and
+//! says up to which [`LogOffset`] the file now reaches; a [`SyncHandle::sync`] makes every
+//! byte written before it durable. The server acknowledges nothing before the sync that
+//! covers it (see the crate doc), so one sync can cover many records.
 //!
-//! Opening replays the file. A crash can leave the last record cut short (or, with a disk
-//! that reorders writes, damaged); that record was never acknowledged, since the reply waits
-//! for the sync, so the file is truncated to its last good record and the server carries on.
+//! Opening replays the file. A crash can leave the last records cut short (or, with a disk
+//! that reorders writes, damaged); they were never acknowledged, since replies wait for the
+//! sync, so the file is truncated to its last good record and the server carries on.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -46,11 +49,36 @@ pub enum StorageError {
     },
 }
 
+/// How far into the database file: the byte length the file had once a record was written.
+/// A sync that starts after a record's write makes every byte up to its offset durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct LogOffset(pub u64);
+
 /// An open database file, positioned at its end.
 #[derive(Debug)]
 pub struct Storage {
     path: PathBuf,
     file: File,
+    /// Where the next record goes (the file is opened for appending, so this is its length).
+    end: LogOffset,
+}
+
+/// A second handle on the database file, for syncing it without holding the [`Storage`]
+/// (and so without holding the lock the storage lives under).
+#[derive(Debug)]
+pub struct SyncHandle {
+    path: PathBuf,
+    file: File,
+}
+
+impl SyncHandle {
+    /// Makes every byte written to the file before this call durable.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.file.sync_data().map_err(|source| StorageError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 /// What opening found.
@@ -95,10 +123,15 @@ impl Storage {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err)?;
         let contents = log::read_records(&bytes);
+        let mut end = LogOffset(bytes.len() as u64);
         if contents.tail_error.is_some() {
             file.set_len(contents.valid_len as u64).map_err(io_err)?;
             file.sync_all().map_err(io_err)?;
+            end = LogOffset(contents.valid_len as u64);
         }
+        // Records a killed predecessor wrote but never synced are in the file as far as
+        // reads go: make them durable before anything is shown that depends on them.
+        file.sync_data().map_err(io_err)?;
         let db =
             log::replay(&contents.records, new_uuid).map_err(|source| StorageError::BadLog {
                 path: path.to_owned(),
@@ -108,35 +141,69 @@ impl Storage {
             storage: Self {
                 path: path.to_owned(),
                 file,
+                end,
             },
             db,
             truncated: contents.tail_error,
         })
     }
 
-    /// Appends a committed transaction and waits until it is on disk. `None` means the
-    /// changes leave nothing to write (only ephemeral columns changed).
-    pub fn commit(
+    /// Appends a committed transaction's record, without syncing it, and returns how far
+    /// the file now reaches (unchanged when the changes leave nothing to write: only
+    /// ephemeral columns changed).
+    pub fn write_commit(
         &mut self,
         schema: &DatabaseSchema,
         changes: &ChangeSet,
         date_ms: u64,
-    ) -> Result<(), StorageError> {
+    ) -> Result<LogOffset, StorageError> {
         let Some(record) = log::change_record(schema, changes, date_ms) else {
-            return Ok(());
+            return Ok(self.end);
         };
-        self.append(&record)
+        self.append(&record)?;
+        Ok(self.end)
     }
 
     fn append(&mut self, record: &Value) -> Result<(), StorageError> {
-        let io_err = |source| StorageError::Io {
-            path: self.path.clone(),
-            source,
-        };
         // One write of the whole record: a crash cuts it at most once, at the tail.
         let bytes = log::encode_record(record);
-        self.file.write_all(&bytes).map_err(io_err)?;
-        self.file.sync_data().map_err(io_err)
+        if let Err(source) = self.file.write_all(&bytes) {
+            // A record cut short in the middle of the file would hide every later one from
+            // replay: cut it off, so that the next record follows the last good one. If even
+            // that fails the next write fails too, and so on, which is safe.
+            let _ = self.file.set_len(self.end.0);
+            return Err(StorageError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.end.0 += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// How far the file reaches: every record written so far ends at or before this.
+    pub fn end(&self) -> LogOffset {
+        self.end
+    }
+
+    /// A handle that syncs this file from another thread.
+    pub fn sync_handle(&self) -> Result<SyncHandle, StorageError> {
+        let file = self.file.try_clone().map_err(|source| StorageError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(SyncHandle {
+            path: self.path.clone(),
+            file,
+        })
+    }
+
+    /// Makes every record written so far durable.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.file.sync_data().map_err(|source| StorageError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// The file's path.
