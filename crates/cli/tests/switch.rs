@@ -10,7 +10,7 @@
 //! `ovs-ofctl` and `ovs-vswitchd` must be installed (CI installs `openvswitch-switch`);
 //! without them these tests fail.
 
-use fvs_test_support::PrivateOvs;
+use fvs_test_support::{PrivateOvs, SEED_BR_TUN_FLOWS_PATH};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -98,7 +98,7 @@ fn flows(ovs: &PrivateOvs) -> String {
 }
 
 fn seed_flows() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed/br-tun.flows")
+    Path::new(SEED_BR_TUN_FLOWS_PATH).to_path_buf()
 }
 
 /// Runs `steps` (arguments with `TARGET` standing for the switch, and optional stdin)

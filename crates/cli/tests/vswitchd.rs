@@ -22,51 +22,20 @@
 //! `ovs-ofctl`, `ovs-vsctl`, `ovs-appctl` and `ovs-vswitchd` must be installed (CI installs
 //! `openvswitch-switch`); without them these tests fail.
 
-use fvs_test_support::{PrivateOvs, TempDir, require_tool};
+use fvs_test_support::{
+    PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, TempDir, require_tool,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The seed's br-tun: secure, a patch port to br-int (ofport 1), a GRE tunnel (ofport 2),
-/// and the OpenFlow versions the command sequence uses.
-const BR_TUN: &[&[&str]] = &[
-    &[
-        "add-br",
-        "br-tun",
-        "--",
-        "set",
-        "bridge",
-        "br-tun",
-        "fail_mode=secure",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "patch-int",
-        "--",
-        "set",
-        "interface",
-        "patch-int",
-        "type=patch",
-        "options:peer=patch-tun",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "gre-0a000115",
-        "--",
-        "set",
-        "interface",
-        "gre-0a000115",
-        "type=gre",
-        "options:df_default=true",
-        "options:in_key=flow",
-        "options:local_ip=10.0.1.31",
-        "options:out_key=flow",
-        "options:remote_ip=10.0.1.21",
-    ],
+/// The OpenFlow versions the command sequence uses, set on the seed's br-tun after it is built.
+const PROTOCOLS: &[&str] = &[
+    "set",
+    "bridge",
+    "br-tun",
+    "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
 ];
 
 /// The directory holding fvs-vswitchd's binaries, brought up to date there first (once per
@@ -253,7 +222,7 @@ fn table(dump: &str) -> Vec<String> {
 fn switches() -> (PrivateOvs, Fvs) {
     let ovs = PrivateOvs::start();
     let fvs = Fvs::start();
-    for cmd in BR_TUN {
+    for cmd in SEED_BR_TUN_VSCTL.iter().chain([&PROTOCOLS]) {
         ovs.vsctl(cmd)
             .unwrap_or_else(|e| panic!("ovs-vsctl {cmd:?}: {e}"));
         fvs.vsctl(cmd);
@@ -293,7 +262,7 @@ fn compare(ovs: &PrivateOvs, fvs: &Fvs, steps: &[Vec<&str>]) -> Vec<(Outcome, Ve
 #[test]
 fn fvs_ofctl_manages_fvs_vswitchd_as_ovs_ofctl_manages_ovs_vswitchd() {
     let (ovs, fvs) = switches();
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed/br-tun.flows");
+    let seed = Path::new(SEED_BR_TUN_FLOWS_PATH).to_path_buf();
     let seed = seed.display().to_string();
     let steps: Vec<Vec<&str>> = vec![
         vec!["add-flows", "TARGET", &seed],

@@ -25,6 +25,7 @@
 //! processes whose pids are in *its own* pid files — never anything found by name — waits
 //! briefly for them to exit and removes the directory; this also happens when a test panics.
 //!
+//! - [`SEED_BR_TUN_VSCTL`], [`SEED_BR_TUN_FLOWS_PATH`]: the seed's br-tun as test input.
 //! - [`sort_show_siblings`]: `ovs-vsctl show` with its hash-ordered sibling blocks sorted.
 //!
 //! This crate is `publish = false` and only ever a dev-dependency.
@@ -33,6 +34,7 @@ mod daemon;
 mod dir;
 mod ovs;
 mod ovsdb;
+mod seed;
 mod show;
 mod tool;
 
@@ -40,5 +42,6 @@ pub use daemon::is_running;
 pub use dir::TempDir;
 pub use ovs::{PrivateOvs, VSWITCH_SCHEMA};
 pub use ovsdb::PrivateOvsdb;
+pub use seed::{SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
 pub use show::sort_show_siblings;
 pub use tool::{INSTALL_HINT, Tool, ToolError, require_tool, run};

@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::{BR_TUN, Fvs, SEED_FLOWS_PATH, ofctl};
+use common::{Fvs, ofctl};
 use fvs_test_support::PrivateOvs;
+use fvs_test_support::{SEED_BR_TUN_FLOWS_PATH as SEED_FLOWS_PATH, SEED_BR_TUN_VSCTL as BR_TUN};
 
 /// Times vary between the two daemons: `duration`, `idle_age` and `hard_age` become
 /// placeholders, as does the xid (ovs-ofctl's own counter, the same for both but not worth

@@ -10,7 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{BR_TUN, Fvs, ofctl};
+use common::{Fvs, ofctl};
+use fvs_test_support::SEED_BR_TUN_VSCTL as BR_TUN;
 
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text::parse_flow_mod;

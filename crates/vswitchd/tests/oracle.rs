@@ -12,7 +12,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{BR_TUN, Fvs, SEED_FLOWS_PATH};
+use common::Fvs;
+use fvs_test_support::{SEED_BR_TUN_FLOWS_PATH as SEED_FLOWS_PATH, SEED_BR_TUN_VSCTL as BR_TUN};
 
 fn require(tool: &str) {
     let found = Command::new(tool).arg("--version").output().is_ok();

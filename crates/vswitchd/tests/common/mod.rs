@@ -13,53 +13,6 @@ use std::time::{Duration, Instant};
 
 use fvs_test_support::{TempDir, require_tool};
 
-/// The seed's br-tun flows as a real `ovs-ofctl dump-flows` printed them; `add-flows` reads
-/// that format back (it ignores the statistics).
-pub(crate) const SEED_FLOWS_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/seed/br-tun.flows"
-);
-
-/// The seed's br-tun: secure, a patch port to br-int (ofport 1) and a GRE tunnel (ofport 2),
-/// one `ovs-vsctl` command each.
-pub(crate) const BR_TUN: &[&[&str]] = &[
-    &[
-        "add-br",
-        "br-tun",
-        "--",
-        "set",
-        "bridge",
-        "br-tun",
-        "fail_mode=secure",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "patch-int",
-        "--",
-        "set",
-        "interface",
-        "patch-int",
-        "type=patch",
-        "options:peer=patch-tun",
-    ],
-    &[
-        "add-port",
-        "br-tun",
-        "gre-0a000115",
-        "--",
-        "set",
-        "interface",
-        "gre-0a000115",
-        "type=gre",
-        "options:df_default=true",
-        "options:in_key=flow",
-        "options:local_ip=10.0.1.31",
-        "options:out_key=flow",
-        "options:remote_ip=10.0.1.21",
-    ],
-];
-
 /// An fvs-vswitchd in the foreground with `--enable-dummy`, its run, database and log
 /// directories one private [`TempDir`]; killed by its own pid on drop (never by name, so
 /// concurrent tests and other daemons are untouched).
