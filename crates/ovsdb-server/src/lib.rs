@@ -41,12 +41,15 @@
 //!
 //! # Modules
 //!
+//! - [`embedded`]: serving in the background inside another program, with in-process
+//!   clients (how `fvs-vswitchd` embeds the server).
 //! - [`remote`]: `punix:`/`ptcp:` remotes and their streams.
 //! - [`framing`]: splitting a byte stream into JSON values.
 //! - [`storage`]: the database file: create, replay (cutting a torn tail), append and sync.
 //! - [`server_db`]: the `_Server` database the OVS IDL consults.
 //! - [`state`]: the databases, clients, monitors, locks, and every JSON-RPC method.
 
+pub mod embedded;
 pub mod framing;
 pub mod remote;
 pub mod server_db;

@@ -141,7 +141,7 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
         "method": "monitor",
         "params": [DATABASE, null, {"Open_vSwitch": {}, "Bridge": {}, "Port": {}, "Interface": {}}],
     });
-    if let Err(e) = db.lock().handle(client.conn, monitor) {
+    if let Err(e) = client.send(monitor) {
         daemon.log(
             "reconcile",
             Level::Err,
@@ -190,7 +190,7 @@ fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconc
     params.extend(ops);
     let request =
         json!({"id": format!("fvs-vswitchd-{txn}"), "method": "transact", "params": params});
-    if let Err(e) = state.handle(client.conn, request) {
+    if let Err(e) = state.handle(client.conn(), request) {
         daemon.log("reconcile", Level::Err, &format!("write-back refused: {e}"));
     }
 }

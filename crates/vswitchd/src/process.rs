@@ -172,8 +172,7 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
 
-    let (db, truncated) = Db::open(&dirs.conf_db(), fvs_vsctl::SCHEMA)?;
-    let db_listener = Db::bind(&dirs.db_sock())?;
+    let (db, truncated) = Db::start(&dirs.conf_db(), fvs_vsctl::SCHEMA, &dirs.db_sock())?;
     let ctl = dirs.ctl();
     let ctl_listener = bind_unix(&ctl)?;
     let mut files = vec![dirs.db_sock(), ctl];
@@ -201,7 +200,6 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
         });
     }
     daemon.mgmt().set_rundir(dirs.run.clone());
-    db.serve(db_listener);
     {
         let (db, daemon) = (db.clone(), daemon.clone());
         thread::spawn(move || reconcile_loop(&db, &daemon));
