@@ -18,6 +18,7 @@
 //! - [`af_packet`]: an existing Linux device (veth end, a hypervisor's TAP, a NIC) read and
 //!   written with an `AF_PACKET` socket and `recvmmsg`/`sendmmsg`; promiscuous; VLAN tags the
 //!   kernel stripped are put back from `PACKET_AUXDATA`; optional `PACKET_VNET_HDR`.
+//! - [`poll`]: waiting for any of a thread's devices to become readable (`poll(2)`).
 //! - [`netns`]: running setup inside a named network namespace (tests, and tunnels that reach
 //!   the wire through another namespace's stack).
 //!
@@ -63,6 +64,7 @@ pub mod error;
 mod ifctl;
 pub mod netns;
 pub mod pcap;
+pub mod poll;
 mod sys;
 pub mod tap;
 

@@ -464,3 +464,42 @@ pub(crate) fn writev2(fd: BorrowedFd<'_>, head: &[u8], data: &[u8]) -> io::Resul
         )
     })
 }
+
+/// `poll(2)` for readability: `ready[i]` becomes whether `fds[i]` is readable (or in error,
+/// which a read then reports); returns how many are. `EINTR` counts as nothing ready.
+pub(crate) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout_ms: libc::c_int,
+    ready: &mut Vec<bool>,
+) -> io::Result<usize> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pfds` is a live array of `pfds.len()` pollfd structs that poll may write; the
+    // descriptors are borrowed for the call, so they stay open.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    ready.clear();
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        ready.resize(fds.len(), false);
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(0)
+        } else {
+            Err(e)
+        };
+    }
+    ready.extend(pfds.iter().map(|p| p.revents != 0));
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// The index of the interface `name`, for the `ifindex` column (0 when there is none).
+pub(crate) fn ifindex(name: &str) -> u32 {
+    if_nametoindex(name)
+        .and_then(|i| u32::try_from(i).ok())
+        .unwrap_or(0)
+}
