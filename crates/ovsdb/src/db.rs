@@ -119,6 +119,36 @@ impl ChangeSet {
     pub fn is_empty(&self) -> bool {
         self.tables.values().all(BTreeMap::is_empty)
     }
+
+    /// Folds `later` (committed after `self`) into `self`, so that `self` goes from the
+    /// state before both straight to the state after both: each row keeps its first `old`
+    /// and takes the last `new`, and a row inserted and then deleted disappears. Monitors
+    /// computed from the result describe both commits as one (what `monitor_cond_since`
+    /// sends a client that missed several). Comments and `durable` are not carried over.
+    pub fn compose(&mut self, later: &Self) {
+        for (table, rows) in &later.tables {
+            let mine = self.tables.entry(table.clone()).or_default();
+            for (uuid, change) in rows {
+                match mine.get_mut(uuid) {
+                    Some(earlier) => {
+                        earlier.new.clone_from(&change.new);
+                        if earlier.old.is_none() && earlier.new.is_none() {
+                            mine.remove(uuid);
+                        }
+                    }
+                    None => {
+                        mine.insert(*uuid, change.clone());
+                    }
+                }
+            }
+        }
+        self.tables.retain(|_, rows| !rows.is_empty());
+    }
+
+    /// How many rows the change set touches (a measure of its size).
+    pub fn rows(&self) -> usize {
+        self.tables.values().map(BTreeMap::len).sum()
+    }
 }
 
 /// One row's change: insert (`old` is `None`), delete (`new` is `None`) or modify.

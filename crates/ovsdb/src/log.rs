@@ -14,6 +14,10 @@
 //! toggle), other columns as their new value; a deleted row is `null`. Ephemeral columns are
 //! not written, as in Open vSwitch.
 //!
+//! Compaction replaces a file by two records: the schema and a snapshot holding the whole
+//! database as one transaction of inserts ([`snapshot_record`]), which `ovsdb-tool` reads like
+//! any other file.
+//!
 //! Writing and reading are functions over bytes: the caller owns the file, the fsync and the
 //! clock. Reading stops at the first record that is cut short or damaged and says where, so a
 //! server can truncate a torn tail left by a crash and carry on.
@@ -115,7 +119,7 @@ pub fn change_record(schema: &DatabaseSchema, changes: &ChangeSet, date_ms: u64)
         };
         let mut out = Map::new();
         for (uuid, change) in rows {
-            if let Some(row) = row_record(ts, change) {
+            if let Some(row) = row_record(ts, change.old.as_ref(), change.new.as_ref()) {
                 out.insert(uuid.hyphenated().to_string(), row);
             }
         }
@@ -134,8 +138,36 @@ pub fn change_record(schema: &DatabaseSchema, changes: &ChangeSet, date_ms: u64)
     Some(Value::Object(record))
 }
 
-fn row_record(ts: &TableSchema, change: &RowChange) -> Option<Value> {
-    let new = match &change.new {
+/// The `_comment` Open vSwitch's server puts on the snapshot it writes when it compacts a
+/// database it is serving.
+pub const ONLINE_COMPACTION_COMMENT: &str = "compacting database online";
+
+/// The record that holds a whole database as one transaction: every row an insert listing
+/// its columns that differ from their defaults (ephemeral columns left out, as in every
+/// record). A compacted file is the schema record followed by this one; replaying the pair
+/// gives back `db` (row `_version`s aside, which no file keeps). Open vSwitch's server marks
+/// its online snapshots `_is_diff` too, which changes nothing for inserts.
+pub fn snapshot_record(db: &Database, date_ms: u64, comment: &str) -> Value {
+    let mut record = Map::new();
+    for (table, ts) in &db.schema().tables {
+        let mut out = Map::new();
+        for (uuid, row) in db.rows(table).into_iter().flatten() {
+            if let Some(json) = row_record(ts, None, Some(row)) {
+                out.insert(uuid.hyphenated().to_string(), json);
+            }
+        }
+        if !out.is_empty() {
+            record.insert(table.clone(), Value::Object(out));
+        }
+    }
+    record.insert("_date".into(), Value::from(date_ms));
+    record.insert("_is_diff".into(), Value::Bool(true));
+    record.insert("_comment".into(), Value::from(comment));
+    Value::Object(record)
+}
+
+fn row_record(ts: &TableSchema, old: Option<&Row>, new: Option<&Row>) -> Option<Value> {
+    let new = match new {
         None => return Some(Value::Null),
         Some(new) => new,
     };
@@ -144,7 +176,7 @@ fn row_record(ts: &TableSchema, change: &RowChange) -> Option<Value> {
         let Some(value) = new.columns.get(name) else {
             continue;
         };
-        match &change.old {
+        match old {
             None if *value != column.ty.default_datum() => {
                 obj.insert(name.clone(), value.to_json());
             }
@@ -161,7 +193,7 @@ fn row_record(ts: &TableSchema, change: &RowChange) -> Option<Value> {
         }
     }
     // A new row is written even with all defaults; a modified one only if something shows.
-    (change.old.is_none() || !obj.is_empty()).then_some(Value::Object(obj))
+    (old.is_none() || !obj.is_empty()).then_some(Value::Object(obj))
 }
 
 /// Maps and sets that may hold more than one element are logged as differences.
