@@ -100,10 +100,7 @@ fn run(c: &mut Criterion, name: &str, mut dp: Datapath, actions: DpActions) {
     let mut mask = FlowKey::ZERO;
     mask.set(Field::InPort.loc(), u128::MAX);
     mask.set(Field::EthType.loc(), u128::MAX);
-    let mut up = |_: &FlowKey, _: &fvs_netdev::Packet| Upcall {
-        actions: actions.clone(),
-        mask,
-    };
+    let mut up = |_: &FlowKey, _: &fvs_netdev::Packet| Upcall::new(actions.clone(), mask);
     // Warm the caches: the measured loop never upcalls.
     dp.process_batch(DpPort(1), &mut batch, &mut up);
     let mut g = c.benchmark_group("process_batch");

@@ -47,7 +47,7 @@
 //!
 //! # Not done yet
 //!
-//! Threads and polling, GSO segmentation where a device lacks offloads, SCTP port rewrites
+//! Threads and polling (the daemon, `fvs-vswitchd`, runs a datapath on its own thread), GSO segmentation where a device lacks offloads, SCTP port rewrites
 //! (CRC32c), GRE/UDP tunnel checksums (`csum=true`), Geneve options on send, IPv6 rewrites
 //! and outer IPv6, MPLS, `recirc`, and the `dump_flows` text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).
@@ -61,7 +61,7 @@ use crate::emc::{Emc, hash_key};
 use crate::port::{PortKind, TunnelVport};
 use fvs_classifier::{Classifier, RuleId};
 use fvs_flow::{Field, FlowKey, PortNo};
-use fvs_netdev::{Packet, PacketBatch};
+use fvs_netdev::{Netdev, Packet, PacketBatch};
 use fvs_packet::tunnel::{TunnelMetadata, TunnelPorts, decapsulate};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
@@ -83,7 +83,26 @@ pub struct Upcall {
     pub actions: DpActions,
     /// The bits of the key that decided the actions (1 = significant).
     pub mask: FlowKey,
+    /// An opaque number the slow path chooses and gets back with the megaflow
+    /// ([`Megaflow::cookie`]): the handle of whatever it remembers about the translation
+    /// (its side effects, for statistics and learning on cached packets).
+    pub cookie: u64,
 }
+
+impl Upcall {
+    /// An answer with cookie 0.
+    pub fn new(actions: DpActions, mask: FlowKey) -> Self {
+        Self {
+            actions,
+            mask,
+            cookie: 0,
+        }
+    }
+}
+
+/// The handle of one installed megaflow; it stops resolving once the megaflow is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowId(RuleId);
 
 /// Statistics of one megaflow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,6 +125,10 @@ pub struct Megaflow {
     pub actions: DpActions,
     /// Hits since it was installed.
     pub stats: FlowStats,
+    /// The slow path's cookie from the upcall that installed it.
+    pub cookie: u64,
+    /// When it was installed (the datapath's time then).
+    pub created: Millis,
 }
 
 /// Datapath-wide counters (`dpif/show`'s `hit` and `missed`, and more).
@@ -145,6 +168,12 @@ pub enum DatapathError {
     /// A tunnel vport names an underlay that is not a network device port.
     #[error("tunnel underlay {0} is not a network device port")]
     BadUnderlay(DpPort),
+    /// No port has that number.
+    #[error("no port {0}")]
+    NoSuchPort(DpPort),
+    /// A tunnel vport still sends through the port.
+    #[error("port {0} is the underlay of tunnel port {1}")]
+    InUse(DpPort, DpPort),
 }
 
 struct Port {
@@ -237,6 +266,47 @@ impl Datapath {
         Ok(())
     }
 
+    /// Removes a port and every megaflow (a megaflow may output to it; ports come and go
+    /// rarely, so the caches simply start again). A tunnel's underlay goes after its vports.
+    pub fn remove_port(&mut self, no: DpPort) -> Result<(), DatapathError> {
+        let i = no.0 as usize;
+        if self.port(no).is_none() {
+            return Err(DatapathError::NoSuchPort(no));
+        }
+        if let Some(&v) = self.in_use.iter().find(|&&v| {
+            matches!(&self.ports[v], Some(Port { kind: PortKind::Tunnel(t), .. }) if t.underlay == no)
+        }) {
+            return Err(DatapathError::InUse(no, DpPort(v as u32)));
+        }
+        self.ports[i] = None;
+        self.in_use.retain(|&u| u != i);
+        // Trailing empty slots are given back, so a removed high number frees its memory.
+        while self.ports.last().is_some_and(Option::is_none) {
+            self.ports.pop();
+        }
+        self.flush();
+        Ok(())
+    }
+
+    /// The ports: number, name and kind, in the order they were added.
+    pub fn ports(&self) -> impl Iterator<Item = (DpPort, &str, &PortKind)> {
+        self.in_use.iter().filter_map(|&i| {
+            let p = self.ports[i].as_ref()?;
+            Some((DpPort(i as u32), p.name.as_str(), &p.kind))
+        })
+    }
+
+    /// The network device behind a port (`None` for a tunnel vport or no port).
+    pub fn netdev(&self, no: DpPort) -> Option<&dyn Netdev> {
+        match self.port(no) {
+            Some(Port {
+                kind: PortKind::Netdev(d),
+                ..
+            }) => Some(d.as_ref()),
+            _ => None,
+        }
+    }
+
     /// The port's name.
     pub fn port_name(&self, no: DpPort) -> Option<&str> {
         self.port(no).map(|p| p.name.as_str())
@@ -319,7 +389,11 @@ impl Datapath {
                 }
                 None => {
                     self.stats.missed += 1;
-                    let Upcall { actions, mut mask } = upcall(&key, p);
+                    let Upcall {
+                        actions,
+                        mut mask,
+                        cookie,
+                    } = upcall(&key, p);
                     // Whether a VLAN tag is present decides where every header is, so a
                     // megaflow never mixes tagged and untagged packets, whatever the mask.
                     let present = mask.get(Field::VlanTci.loc()) | VLAN_PRESENT;
@@ -331,6 +405,8 @@ impl Datapath {
                         Megaflow {
                             actions,
                             stats: FlowStats::default(),
+                            cookie,
+                            created: self.now,
                         },
                     );
                     self.emc.insert(&key, hash, id);
@@ -420,6 +496,54 @@ impl Datapath {
             self.flows.remove(*id);
         }
         doomed.len()
+    }
+
+    /// The megaflows with their handles: (handle, masked key, mask, value).
+    pub fn megaflows(&self) -> impl Iterator<Item = (FlowId, &FlowKey, &FlowKey, &Megaflow)> {
+        self.flows
+            .iter()
+            .map(|(id, k, m, _, v)| (FlowId(id), k, m, v))
+    }
+
+    /// Removes one megaflow; false when it was already gone.
+    pub fn remove_flow(&mut self, id: FlowId) -> bool {
+        self.flows.remove(id.0).is_some()
+    }
+
+    /// Gives a megaflow new actions and cookie (revalidation found the translation changed
+    /// but the mask still holds); false when it is gone.
+    pub fn set_flow_actions(&mut self, id: FlowId, actions: DpActions, cookie: u64) -> bool {
+        match self.flows.get_mut(id.0) {
+            Some(m) => {
+                m.actions = actions;
+                m.cookie = cookie;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs `actions` on one frame as if it had been received with flow key `key` (an
+    /// OpenFlow packet-out, or a packet the slow path executes itself), then sends; returns
+    /// the number of actions that did not fit the packet. No cache is consulted or changed.
+    pub fn execute(&mut self, frame: &[u8], key: &FlowKey, actions: &DpActions) -> u64 {
+        let mut batch = PacketBatch::new(1, MAX_FRAME);
+        let Ok(p) = batch.push(frame) else {
+            self.stats.failed_actions += 1;
+            return 1;
+        };
+        let failed = execute_actions(
+            actions,
+            p,
+            key,
+            hash_key(key),
+            &mut self.ports,
+            &mut self.userspace,
+            &mut self.stats.lost,
+        );
+        self.stats.failed_actions += failed;
+        self.send_all();
+        failed
     }
 
     /// The megaflows: (masked key, mask, value).

@@ -83,11 +83,15 @@ impl TunnelVport {
         }
     }
 
-    /// True when a received frame with this metadata belongs to this vport.
+    /// True when a received frame with this metadata belongs to this vport. An unspecified
+    /// `local_ip` or `remote_ip` (0.0.0.0) accepts any address: a vport shared by every tunnel
+    /// of one type (Open vSwitch's `gre_sys`), whose sender the slow path tells apart by the
+    /// flow's `tun_src`.
     pub(crate) fn accepts(&self, m: &fvs_packet::tunnel::TunnelMetadata) -> bool {
+        let any = |want: Ipv4Addr, got: Ipv4Addr| want.is_unspecified() || want == got;
         m.protocol == self.protocol
-            && m.dst == self.local_ip
-            && m.src == self.remote_ip
+            && any(self.local_ip, m.dst)
+            && any(self.remote_ip, m.src)
             && match self.in_key {
                 TunnelKeyMode::None => m.tun_id == 0,
                 TunnelKeyMode::Fixed(k) => m.tun_id == k,

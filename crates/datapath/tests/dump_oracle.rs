@@ -154,6 +154,7 @@ fn dump_flows_prints_like_open_vswitch() {
             Upcall {
                 actions: DpActions(vec![DpAction::PopVlan, DpAction::Output(DpPort(2))]),
                 mask: vlan_mask,
+                cookie: 0,
             }
         } else {
             Upcall {
@@ -172,6 +173,7 @@ fn dump_flows_prints_like_open_vswitch() {
                     DpAction::Output(DpPort(2)),
                 ]),
                 mask: tcp_mask,
+                cookie: 0,
             }
         }
     };

@@ -143,10 +143,7 @@ pub fn translate(
 ) -> Upcall {
     let in_port = DpPort(key.get(Field::InPort.loc()) as u32);
     let Some((bridge, ofport)) = map.get(&in_port) else {
-        return Upcall {
-            actions: Default::default(),
-            mask: FlowKey::ALL,
-        };
+        return Upcall::new(Default::default(), FlowKey::ALL);
     };
     let mut k = *key;
     k.set(Field::InPort.loc(), u128::from(ofport.0));
@@ -159,10 +156,7 @@ pub fn translate(
     let mut mask = t.megaflow;
     // The datapath's in_port stands for (bridge, OpenFlow port): always exact.
     mask.set(Field::InPort.loc(), u128::MAX);
-    Upcall {
-        actions: t.actions,
-        mask,
-    }
+    Upcall::new(t.actions, mask)
 }
 
 /// An Ethernet/IPv4/UDP frame from `src` to `dst` (MACs as 48-bit integers).
