@@ -81,6 +81,10 @@ pub struct Bridge {
     /// The MAC table NORMAL learns into.
     pub mac: MacTable,
     tables: Vec<Classifier<Rule>>,
+    /// Bumped by every change to the tables that can change a translation (a rule added or
+    /// removed, new actions): a cache of translations (the datapath's megaflows) compares it
+    /// to know when to revalidate. A learn that only refreshes its rule leaves it alone.
+    generation: u64,
 }
 
 impl Bridge {
@@ -92,6 +96,7 @@ impl Bridge {
             ports: BTreeMap::new(),
             mac: MacTable::default(),
             tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
+            generation: 0,
         };
         if fail_mode == FailMode::Standalone {
             let normal = vec![Action::Output(Output {
@@ -103,6 +108,12 @@ impl Bridge {
             let _ = b.flow_mod(&fm, now);
         }
         b
+    }
+
+    /// The tables' generation: equal values mean no rule was added, removed or given new
+    /// actions in between.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Adds (or replaces) a port.
@@ -139,6 +150,7 @@ impl Bridge {
                 .collect();
             for (id, reason) in dead {
                 if let Some(rule) = table.remove(id) {
+                    self.generation += 1;
                     out.push(Removed {
                         table: table_id(t),
                         rule,
@@ -197,6 +209,7 @@ impl Bridge {
             },
         };
         table.insert(m.key, m.mask, prio, rule);
+        self.generation += 1;
         Ok(())
     }
 
@@ -213,6 +226,7 @@ impl Bridge {
         }
         for (t, id) in selected {
             if let Some(rule) = self.rule_mut(t, id) {
+                let changed = rule.actions != fm.actions;
                 rule.actions.clone_from(&fm.actions);
                 if let Some(c) = fm.new_cookie {
                     rule.cookie = c;
@@ -222,6 +236,9 @@ impl Bridge {
                     rule.stats.bytes = 0;
                 }
                 rule.stats.modified = now;
+                if changed {
+                    self.generation += 1;
+                }
             }
         }
         Ok(())
@@ -241,6 +258,7 @@ impl Bridge {
                     rule,
                     reason: RemovedReason::Delete,
                 });
+                self.generation += 1;
             }
         }
         out
@@ -315,4 +333,43 @@ impl Bridge {
 /// Table indices are below [`N_TABLES`], so they fit a `u8`.
 fn table_id(index: usize) -> u8 {
     u8::try_from(index).unwrap_or(u8::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fvs_openflow::text::parse_flow_mod;
+
+    #[test]
+    fn generation_moves_when_translations_can_change_and_only_then() {
+        let now = Millis::ZERO;
+        let mut b = Bridge::new("br0", FailMode::Secure, now);
+        let g0 = b.generation();
+        let fm = |text: &str, cmd| {
+            parse_flow_mod(text, cmd)
+                .map(|(fm, _)| fm)
+                .unwrap_or_else(|e| unreachable!("test flow {text}: {e}"))
+        };
+        let add = fm("priority=5,dl_vlan=1,actions=output:2", FlowModCommand::Add);
+        assert!(b.flow_mod(&add, now).is_ok());
+        let g1 = b.generation();
+        assert!(g1 > g0, "a new rule");
+        // A learn refresh: a strict modify with the same actions.
+        let same = fm(
+            "priority=5,dl_vlan=1,actions=output:2",
+            FlowModCommand::ModifyStrict,
+        );
+        assert!(b.flow_mod(&same, now).is_ok());
+        assert_eq!(b.generation(), g1, "same actions, same translations");
+        let other = fm(
+            "priority=5,dl_vlan=1,actions=output:3",
+            FlowModCommand::ModifyStrict,
+        );
+        assert!(b.flow_mod(&other, now).is_ok());
+        let g2 = b.generation();
+        assert!(g2 > g1, "new actions");
+        let del = fm("dl_vlan=1", FlowModCommand::Delete);
+        assert!(b.flow_mod(&del, now).is_ok());
+        assert!(b.generation() > g2, "a rule removed");
+    }
 }
