@@ -126,6 +126,43 @@ pub fn translate(
     now: Millis,
     side_effects: bool,
 ) -> Translation {
+    run(
+        bridges,
+        bridge,
+        flow,
+        now,
+        side_effects,
+        |ctx, b, f, out| {
+            ctx.bridge_input(b, f, out);
+        },
+    )
+}
+
+/// Translates an OpenFlow packet-out: `actions` run on `flow` in bridge `bridge` without a
+/// table lookup first (a `resubmit` in them reaches the tables), and the side effects are
+/// reported for [`crate::switch::Switch::apply`] as for a received packet.
+pub fn translate_actions(
+    bridges: &[Bridge],
+    bridge: usize,
+    flow: &FlowKey,
+    actions: &[Action],
+    now: Millis,
+) -> Translation {
+    run(bridges, bridge, flow, now, true, |ctx, b, f, out| {
+        ctx.actions(b, 0, actions, f, out);
+        ctx.run_action_set(b, f, out);
+    })
+}
+
+/// One translation: `body` runs in a fresh context under the bridge's trace node.
+fn run(
+    bridges: &[Bridge],
+    bridge: usize,
+    flow: &FlowKey,
+    now: Millis,
+    side_effects: bool,
+    body: impl FnOnce(&mut Ctx<'_>, usize, &mut FlowKey, &mut Vec<Node>),
+) -> Translation {
     let mut ctx = Ctx {
         bridges,
         now,
@@ -148,7 +185,7 @@ pub fn translate(
     let mut trace = Vec::new();
     if let Some(b) = bridges.get(bridge) {
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", b.name));
-        ctx.bridge_input(bridge, &mut f, &mut node.children);
+        body(&mut ctx, bridge, &mut f, &mut node.children);
         trace.push(node);
     }
     let actions = if ctx.dropped {
