@@ -19,6 +19,8 @@
 //!   written with an `AF_PACKET` socket and `recvmmsg`/`sendmmsg`; promiscuous; VLAN tags the
 //!   kernel stripped are put back from `PACKET_AUXDATA`; optional `PACKET_VNET_HDR`.
 //! - [`poll`]: waiting for any of a thread's devices to become readable (`poll(2)`).
+//! - [`tunnel`]: the underlay of GRE, VXLAN and Geneve tunnel vports through the host's own
+//!   IPv4 stack (raw and UDP sockets): the kernel routes and resolves the outer packets.
 //! - [`netns`]: running setup inside a named network namespace (tests, and tunnels that reach
 //!   the wire through another namespace's stack).
 //!
@@ -44,7 +46,10 @@
 //! Unit tests cover batches, the dummy device and pcap files (the files are also read back
 //! by `tcpdump -r`, which must be installed). The tests in `tests/linux.rs` need root (CI runs
 //! as root): they make network namespaces with veth pairs and TAP devices and fail with a clear
-//! message when not root; every namespace they create is deleted by a drop guard.
+//! message when not root; every namespace they create is deleted by a drop guard. Those in
+//! `tests/tunnel.rs` run the tunnel underlay between two namespaces joined by a veth: VXLAN
+//! against Linux's own `vxlan` device, GRE and Geneve between two underlays with `tcpdump`
+//! on the wire, and malformed packets from the network dropped and counted.
 //!
 //! # Performance
 //!
@@ -67,6 +72,7 @@ pub mod pcap;
 pub mod poll;
 mod sys;
 pub mod tap;
+pub mod tunnel;
 
 pub use batch::{GsoType, Packet, PacketBatch, VnetFlags, VnetHdr};
 pub use error::{Error, Result};

@@ -503,3 +503,195 @@ pub(crate) fn ifindex(name: &str) -> u32 {
         .and_then(|i| u32::try_from(i).ok())
         .unwrap_or(0)
 }
+
+/// A `sockaddr_in` for `addr:port`.
+fn sockaddr_in(addr: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// Binds an IPv4 socket (raw or UDP) to a local address and port (0.0.0.0: any address).
+pub(crate) fn bind_ipv4(fd: BorrowedFd<'_>, addr: std::net::Ipv4Addr, port: u16) -> io::Result<()> {
+    let sa = sockaddr_in(addr, port);
+    let len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `sa` is a complete `sockaddr_in` of `len` bytes, live for the call.
+    check(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) })?;
+    Ok(())
+}
+
+/// Bytes of control-message space per datagram received on an IPv4 socket: `IP_PKTINFO`
+/// (`CMSG_SPACE(12)` = 32), `IP_TOS` (24) and `IP_TTL` (24) with room to spare.
+const INET_CMSG_WORDS: usize = 16;
+
+/// What `recv_mmsg_inet` learned about one datagram beyond its bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InetRxMeta {
+    /// Bytes received (the datagram, or the whole IP packet on a raw socket).
+    pub(crate) len: usize,
+    /// The datagram did not fit the buffer.
+    pub(crate) truncated: bool,
+    /// The sender's address and port (port 0 on a raw socket).
+    pub(crate) src: std::net::SocketAddrV4,
+    /// The destination address of the IP header (`IP_PKTINFO`'s `ipi_addr`), when reported.
+    pub(crate) dst: Option<std::net::Ipv4Addr>,
+    /// The IP header's TOS (`IP_RECVTOS`), when reported.
+    pub(crate) tos: Option<u8>,
+    /// The IP header's TTL (`IP_RECVTTL`), when reported.
+    pub(crate) ttl: Option<u8>,
+}
+
+impl Default for InetRxMeta {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            truncated: false,
+            src: std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+            dst: None,
+            tos: None,
+            ttl: None,
+        }
+    }
+}
+
+/// Receives up to `min(packets.len(), BURST)` datagrams from an IPv4 socket (UDP or raw) with
+/// one `recvmmsg`, each into a packet's receive area; per-datagram facts (sender, and the
+/// `IP_PKTINFO`/`IP_TOS`/`IP_TTL` control messages the socket was asked for) go to `meta`.
+/// Returns how many arrived; `WouldBlock` when none was waiting.
+pub(crate) fn recv_mmsg_inet(
+    fd: BorrowedFd<'_>,
+    packets: &mut [Packet],
+    meta: &mut [InetRxMeta; BURST],
+) -> io::Result<usize> {
+    let n = packets.len().min(BURST);
+    let mut cmsg = [[0u64; INET_CMSG_WORDS]; BURST];
+    let mut names = [sockaddr_in(std::net::Ipv4Addr::UNSPECIFIED, 0); BURST];
+    // SAFETY: iovec and mmsghdr are C structs of pointers and integers, for which all-zero
+    // bytes (null pointers, zero lengths) are valid values.
+    let mut iov: [libc::iovec; BURST] = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; BURST] = unsafe { zeroed() };
+    for (i, packet) in packets.iter_mut().take(n).enumerate() {
+        let area = packet.rx_area();
+        iov[i] = libc::iovec {
+            iov_base: area.as_mut_ptr().cast(),
+            iov_len: area.len(),
+        };
+        let hdr = &mut msgs[i].msg_hdr;
+        hdr.msg_name = (&raw mut names[i]).cast();
+        hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        hdr.msg_iov = &raw mut iov[i];
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = cmsg[i].as_mut_ptr().cast();
+        hdr.msg_controllen = INET_CMSG_WORDS * 8;
+    }
+    // SAFETY: each of the first `n` headers points at a live, writable `sockaddr_in` of the
+    // stated length, one iovec over a packet's receive area, and an aligned control buffer of
+    // the stated length; all outlive the call and nothing else references them.
+    let got = check(unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            ptr::null_mut(),
+        )
+    })?;
+    let got = usize::try_from(got).unwrap_or(0).min(n);
+    for i in 0..got {
+        let hdr = &msgs[i].msg_hdr;
+        let name = &names[i];
+        let mut m = InetRxMeta {
+            len: msgs[i].msg_len as usize,
+            truncated: hdr.msg_flags & libc::MSG_TRUNC != 0,
+            src: std::net::SocketAddrV4::new(
+                std::net::Ipv4Addr::from(u32::from_be(name.sin_addr.s_addr)),
+                u16::from_be(name.sin_port),
+            ),
+            ..InetRxMeta::default()
+        };
+        inet_cmsgs(hdr, &mut m);
+        meta[i] = m;
+    }
+    Ok(got)
+}
+
+/// Reads the `IP_PKTINFO`, `IP_TOS` and `IP_TTL` control messages of a received datagram.
+fn inet_cmsgs(hdr: &libc::msghdr, m: &mut InetRxMeta) {
+    // SAFETY: `hdr` was filled by recvmmsg; its control pointer and length describe the
+    // aligned buffer we supplied, which is still live, so the CMSG_* walk stays inside it.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(hdr) };
+    while !c.is_null() {
+        // SAFETY: `c` is non-null and was returned by CMSG_FIRSTHDR/NXTHDR for this buffer.
+        let cm = unsafe { ptr::read_unaligned(c) };
+        let data_len = (cm.cmsg_len as usize).saturating_sub(size_of::<libc::cmsghdr>());
+        // SAFETY: `c` is a control message inside our buffer; CMSG_DATA only offsets it.
+        let data = unsafe { libc::CMSG_DATA(c) };
+        if cm.cmsg_level == libc::IPPROTO_IP {
+            match cm.cmsg_type {
+                libc::IP_PKTINFO if data_len >= size_of::<libc::in_pktinfo>() => {
+                    // SAFETY: the message's length covers a whole `in_pktinfo` at `data`;
+                    // read_unaligned copes with any alignment.
+                    let info: libc::in_pktinfo = unsafe { ptr::read_unaligned(data.cast()) };
+                    m.dst = Some(std::net::Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)));
+                }
+                libc::IP_TOS if data_len >= 1 => {
+                    // SAFETY: the message holds at least one byte at `data`.
+                    m.tos = Some(unsafe { ptr::read(data) });
+                }
+                libc::IP_TTL if data_len >= size_of::<libc::c_int>() => {
+                    // SAFETY: the message's length covers an `int` at `data`.
+                    let ttl: libc::c_int = unsafe { ptr::read_unaligned(data.cast()) };
+                    m.ttl = u8::try_from(ttl).ok();
+                }
+                _ => {}
+            }
+        }
+        // SAFETY: `hdr` and `c` describe the same live control buffer.
+        c = unsafe { libc::CMSG_NXTHDR(hdr, c) };
+    }
+}
+
+/// Sends up to `min(datagrams.len(), BURST)` datagrams with one `sendmmsg`, each to its
+/// address (port 0 for a raw socket). Returns how many the kernel took; an error means the
+/// first one failed.
+pub(crate) fn send_mmsg_to(
+    fd: BorrowedFd<'_>,
+    datagrams: &[(&[u8], std::net::Ipv4Addr)],
+) -> io::Result<usize> {
+    let n = datagrams.len().min(BURST);
+    let mut names = [sockaddr_in(std::net::Ipv4Addr::UNSPECIFIED, 0); BURST];
+    // SAFETY: all-zero iovec and mmsghdr values are valid (null pointers, zero lengths).
+    let mut iov: [libc::iovec; BURST] = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; BURST] = unsafe { zeroed() };
+    for (i, (data, dst)) in datagrams.iter().take(n).enumerate() {
+        names[i] = sockaddr_in(*dst, 0);
+        // The kernel only reads through iov_base on send; the cast to *mut is the C API's.
+        iov[i] = libc::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        let hdr = &mut msgs[i].msg_hdr;
+        hdr.msg_name = (&raw mut names[i]).cast();
+        hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        hdr.msg_iov = &raw mut iov[i];
+        hdr.msg_iovlen = 1;
+    }
+    // SAFETY: each of the first `n` headers points at a live `sockaddr_in` of the stated
+    // length and one iovec over live bytes; sendmmsg only reads them (and writes msg_len).
+    let sent = check(unsafe {
+        libc::sendmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    })?;
+    Ok(usize::try_from(sent).unwrap_or(0).min(n))
+}

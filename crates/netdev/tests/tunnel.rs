@@ -1,0 +1,479 @@
+//! The kernel-stack tunnel underlay between two "hosts": network namespaces joined by a veth
+//! underlay (10.0.1.31 and 10.0.1.21, no route out). Frames encapsulated with fvs-packet
+//! leave through one host's IP stack and arrive, decapsulated, on the other side.
+//!
+//! - VXLAN interoperates with Linux's own `vxlan` device: an ICMP echo request sent into it
+//!   comes back as the kernel's echo reply, encapsulated by Linux.
+//! - GRE and Geneve run between two ferrovs underlays (this kernel has no `gretap` or
+//!   `geneve` module, so Linux cannot be the far end; `ip link add type gretap` fails with
+//!   "Unknown device type"); the wire is checked with tcpdump.
+//! - Malformed tunnel packets and jumbo datagrams arriving from the network are dropped and
+//!   counted, and good traffic behind them still passes.
+//!
+//! These tests need root (CI runs as root) and fail, not skip, without it. Each namespace is
+//! `fvs-h4t-<pid>-<tag>` and is deleted by a drop guard even when the test fails.
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fvs_netdev::tunnel::{KernelTunnel, UnderlayConfig, route_source};
+use fvs_netdev::{Netdev, PacketBatch, netns};
+use fvs_packet::checksum;
+use fvs_packet::ethernet::MacAddr;
+use fvs_packet::ip::IpProtocol;
+use fvs_packet::ipv4::Ipv4Repr;
+use fvs_packet::tunnel::{Encap, TunnelPorts, TunnelProtocol, decapsulate, encapsulate};
+
+const HOST_A: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 31);
+const HOST_B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 21);
+const VM_A: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
+const VM_B: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 2);
+const MAC_A: MacAddr = MacAddr([2, 0, 0, 0, 0x77, 1]);
+const MAC_B: MacAddr = MacAddr([2, 0, 0, 0, 0x77, 2]);
+
+/// Two namespaces joined by a veth pair `ul0` (10.0.1.31 in `a`) ↔ `ul0` (10.0.1.21 in `b`).
+struct Hosts {
+    a: String,
+    b: String,
+}
+
+impl Hosts {
+    fn new(tag: &str) -> Self {
+        let uid = std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(u32::MAX);
+        assert_eq!(
+            uid, 0,
+            "fvs-netdev's tunnel tests need root (CI runs them as root)"
+        );
+        let pid = std::process::id();
+        let hosts = Self {
+            a: format!("fvs-h4t-{pid}-{tag}a"),
+            b: format!("fvs-h4t-{pid}-{tag}b"),
+        };
+        for ns in [&hosts.a, &hosts.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+            run(&["ip", "netns", "add", ns]);
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            exec(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        }
+        run(&[
+            "ip", "-n", &hosts.a, "link", "add", "ul0", "type", "veth", "peer", "name", "ul0",
+            "netns", &hosts.b,
+        ]);
+        for (ns, ip) in [(&hosts.a, "10.0.1.31/24"), (&hosts.b, "10.0.1.21/24")] {
+            run(&["ip", "-n", ns, "addr", "add", ip, "dev", "ul0"]);
+            run(&["ip", "-n", ns, "link", "set", "ul0", "up"]);
+        }
+        hosts
+    }
+
+    fn open(ns: &str, config: UnderlayConfig) -> KernelTunnel {
+        let _in_ns = netns::enter(ns).expect("enter namespace");
+        KernelTunnel::open(config).expect("open the kernel tunnel underlay")
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn exec(ns: &str, args: &[&str]) -> String {
+    let mut full = vec!["ip", "netns", "exec", ns];
+    full.extend_from_slice(args);
+    run(&full)
+}
+
+/// An Ethernet frame with an ICMP echo request (or reply) from `src` to `dst`.
+fn icmp_echo(
+    (src_mac, src): (MacAddr, Ipv4Addr),
+    (dst_mac, dst): (MacAddr, Ipv4Addr),
+    request: bool,
+    seq: u16,
+) -> Vec<u8> {
+    let mut icmp = vec![if request { 8 } else { 0 }, 0, 0, 0, 0x12, 0x34];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(b"ferrovs tunnel test payload");
+    let c = checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![0u8; 14 + 20];
+    f[..6].copy_from_slice(&dst_mac.0);
+    f[6..12].copy_from_slice(&src_mac.0);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: IpProtocol::Icmp,
+        tos: 0,
+        ttl: 64,
+        ident: seq,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        options: Vec::new(),
+        payload_len: icmp.len(),
+    }
+    .emit(&mut f[14..]);
+    f.extend_from_slice(&icmp);
+    f
+}
+
+/// The outer frame for `inner` from `src` to `dst` with key `key`.
+fn encap(
+    protocol: TunnelProtocol,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    key: u64,
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut e = Encap::new(protocol, MacAddr::ZERO, MacAddr::ZERO, src, dst, Some(key));
+    e.udp_src = 40000;
+    encapsulate(&e, inner).expect("encapsulate")
+}
+
+fn send(dev: &mut dyn Netdev, frames: &[Vec<u8>]) -> usize {
+    let mut batch = PacketBatch::new(32, 2048);
+    for f in frames {
+        batch.push(f).unwrap();
+    }
+    dev.send_batch(&batch).expect("send_batch")
+}
+
+/// Receives until `want` frames arrived or 5 seconds passed.
+fn receive(dev: &mut dyn Netdev, want: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut batch = PacketBatch::new(32, 2048);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < want && Instant::now() < deadline {
+        batch.clear();
+        if dev.recv_batch(&mut batch).expect("recv_batch") == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        got.extend(batch.iter().map(|p| p.data().to_vec()));
+    }
+    got
+}
+
+/// Checks that `inner` is VM B's echo reply to VM A's request `seq` (as Linux builds it: the
+/// IP identification and flags are the kernel's, so only what the reply must echo is compared).
+fn assert_echo_reply(inner: &[u8], seq: u16) {
+    assert_eq!(&inner[..6], &MAC_A.0, "Ethernet destination");
+    assert_eq!(&inner[6..12], &MAC_B.0, "Ethernet source");
+    assert_eq!(&inner[12..14], &[0x08, 0x00], "EtherType");
+    assert_eq!(&inner[26..30], &VM_B.octets(), "IP source");
+    assert_eq!(&inner[30..34], &VM_A.octets(), "IP destination");
+    assert_eq!(inner[23], 1, "IP protocol");
+    let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, seq);
+    assert_eq!(inner[34], 0, "ICMP type echo reply");
+    assert_eq!(
+        &inner[38..],
+        &request[38..],
+        "identifier, sequence and data echoed"
+    );
+}
+
+fn ports(config: UnderlayConfig) -> TunnelPorts {
+    match config.protocol {
+        TunnelProtocol::Vxlan => TunnelPorts {
+            vxlan: config.dst_port,
+            geneve: 0,
+        },
+        _ => TunnelPorts {
+            vxlan: 0,
+            geneve: config.dst_port,
+        },
+    }
+}
+
+#[test]
+fn vxlan_interoperates_with_a_linux_vxlan_device() {
+    let hosts = Hosts::new("vx");
+    // Host B: Linux's VXLAN, VNI 1, with VM B's address on it and VM A's MAC pinned.
+    exec(
+        &hosts.b,
+        &[
+            "ip",
+            "link",
+            "add",
+            "vx0",
+            "type",
+            "vxlan",
+            "id",
+            "1",
+            "remote",
+            "10.0.1.31",
+            "local",
+            "10.0.1.21",
+            "dstport",
+            "4789",
+            "dev",
+            "ul0",
+        ],
+    );
+    exec(
+        &hosts.b,
+        &[
+            "ip",
+            "link",
+            "set",
+            "vx0",
+            "address",
+            "02:00:00:00:77:02",
+            "up",
+        ],
+    );
+    exec(
+        &hosts.b,
+        &["ip", "addr", "add", "192.168.77.2/24", "dev", "vx0"],
+    );
+    exec(
+        &hosts.b,
+        &[
+            "ip",
+            "neigh",
+            "add",
+            "192.168.77.1",
+            "lladdr",
+            "02:00:00:00:77:01",
+            "dev",
+            "vx0",
+        ],
+    );
+    let config = UnderlayConfig::new(TunnelProtocol::Vxlan);
+    let mut a = Hosts::open(&hosts.a, config);
+    assert_eq!(a.name(), "vxlan_sys_4789");
+
+    let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, 7);
+    let outer = encap(TunnelProtocol::Vxlan, HOST_A, HOST_B, 1, &request);
+    assert_eq!(send(&mut a, &[outer]), 1);
+    let got = receive(&mut a, 1);
+    assert_eq!(got.len(), 1, "no reply from Linux's vxlan device");
+    let d = decapsulate(&got[0], ports(config)).expect("the reply decapsulates");
+    let md = &d.metadata;
+    assert_eq!((md.protocol, md.tun_id), (TunnelProtocol::Vxlan, 1));
+    assert_eq!((md.src, md.dst, md.udp_dst), (HOST_B, HOST_A, 4789));
+    assert_echo_reply(d.inner, 7);
+    let stats = a.stats();
+    assert_eq!(
+        (stats.tx_packets, stats.rx_packets, stats.rx_errors),
+        (1, 1, 0)
+    );
+}
+
+/// tcpdump on host B's underlay, started and listening; [`Capture::finish`] returns its lines.
+struct Capture {
+    child: std::process::Child,
+}
+
+impl Capture {
+    fn start(ns: &str, count: usize, filter: &str) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "timeout", "10", "tcpdump", "-l", "-nn", "-v", "-x", "-i",
+            ])
+            .args(["ul0", "-c", &count.to_string(), filter])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tcpdump must be installed (CI installs it)");
+        // tcpdump says "listening on" once its filter is in place.
+        let stderr = child.stderr.take().unwrap();
+        let mut line = String::new();
+        let mut reader = BufReader::new(stderr);
+        while reader.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("listening on") {
+            line.clear();
+        }
+        assert!(
+            line.contains("listening on"),
+            "tcpdump did not start: {line}"
+        );
+        Self { child }
+    }
+
+    fn finish(self) -> String {
+        let out = self.child.wait_with_output().expect("tcpdump");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// A request from A to B and a reply from B to A between two ferrovs underlays; what B's
+/// underlay showed on the wire.
+fn round_trip(protocol: TunnelProtocol, filter: &str) -> String {
+    let hosts = Hosts::new(&format!("{protocol:?}").to_lowercase()[..2]);
+    // A lets the kernel choose its source address; B receives on its address only.
+    let mut a = Hosts::open(&hosts.a, UnderlayConfig::new(protocol));
+    let mut b = Hosts::open(
+        &hosts.b,
+        UnderlayConfig {
+            local_ip: HOST_B,
+            ..UnderlayConfig::new(protocol)
+        },
+    );
+    let capture = Capture::start(&hosts.b, 2, filter);
+    let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, 1);
+    let outer = encap(protocol, Ipv4Addr::UNSPECIFIED, HOST_B, 1, &request);
+    assert_eq!(send(&mut a, &[outer]), 1);
+    let got = receive(&mut b, 1);
+    assert_eq!(got.len(), 1, "nothing arrived at host B");
+    let d = decapsulate(&got[0], ports(b.config())).expect("decapsulates at B");
+    assert_eq!(d.inner, &request[..]);
+    let md = &d.metadata;
+    assert_eq!((md.protocol, md.tun_id), (protocol, 1));
+    assert_eq!(
+        (md.src, md.dst),
+        (HOST_A, HOST_B),
+        "the kernel filled in A's address"
+    );
+    assert_eq!(md.ttl, 64);
+
+    let reply = icmp_echo((MAC_B, VM_B), (MAC_A, VM_A), false, 1);
+    assert_eq!(
+        send(&mut b, &[encap(protocol, HOST_B, HOST_A, 1, &reply)]),
+        1
+    );
+    let got = receive(&mut a, 1);
+    assert_eq!(got.len(), 1, "nothing came back to host A");
+    let d = decapsulate(&got[0], ports(a.config())).expect("decapsulates at A");
+    assert_eq!(d.inner, &reply[..]);
+    assert_eq!((d.metadata.src, d.metadata.dst), (HOST_B, HOST_A));
+    capture.finish()
+}
+
+#[test]
+fn gre_carries_ethernet_with_its_key_between_two_hosts() {
+    let wire = round_trip(TunnelProtocol::Gre, "ip proto 47");
+    // The K flag, protocol 0x6558 (Ethernet), key 1: the GRE header at offset 20 of the
+    // packet tcpdump dumps in hex.
+    assert_eq!(
+        wire.matches("0x0010:  0a00 0115 2000 6558 0000 0001")
+            .count()
+            + wire
+                .matches("0x0010:  0a00 011f 2000 6558 0000 0001")
+                .count(),
+        2,
+        "tcpdump on the underlay:\n{wire}"
+    );
+    assert!(
+        wire.contains("10.0.1.31 > 10.0.1.21: GREv0, Flags [key present], key=0x1"),
+        "{wire}"
+    );
+    assert!(
+        wire.contains("10.0.1.21 > 10.0.1.31: GREv0, Flags [key present], key=0x1"),
+        "{wire}"
+    );
+}
+
+#[test]
+fn geneve_carries_ethernet_with_its_vni_between_two_hosts() {
+    let wire = round_trip(TunnelProtocol::Geneve, "udp port 6081");
+    assert_eq!(
+        wire.matches("Geneve, Flags [none], vni 0x1").count(),
+        2,
+        "tcpdump on the underlay:\n{wire}"
+    );
+    // Protocol 0x6558 (Ethernet) and VNI 1: the end of the 0x0010 line and the start of the
+    // 0x0020 line of tcpdump's hex dump.
+    assert_eq!(
+        wire.matches("0000 6558\n\t0x0020:  0000 0100").count(),
+        2,
+        "{wire}"
+    );
+}
+
+#[test]
+fn malformed_and_jumbo_packets_from_the_network_are_dropped_and_counted() {
+    let hosts = Hosts::new("bad");
+    let mut vx = Hosts::open(&hosts.a, UnderlayConfig::new(TunnelProtocol::Vxlan));
+    let mut gre = Hosts::open(&hosts.a, UnderlayConfig::new(TunnelProtocol::Gre));
+    let mut b_gre = Hosts::open(&hosts.b, UnderlayConfig::new(TunnelProtocol::Gre));
+    let udp = {
+        let _in_b = netns::enter(&hosts.b).expect("enter namespace");
+        UdpSocket::bind("10.0.1.21:0").expect("UDP socket in host B")
+    };
+    let good = encap(
+        TunnelProtocol::Vxlan,
+        HOST_B,
+        HOST_A,
+        5,
+        &icmp_echo((MAC_B, VM_B), (MAC_A, VM_A), true, 2),
+    );
+    let good_payload = &good[14 + 28..];
+    let mut no_i_flag = good_payload.to_vec();
+    no_i_flag[0] = 0;
+    // A runt, a VXLAN header without its I flag, a 9000-byte datagram (fragmented on the
+    // veth and reassembled by A's kernel: larger than the 2048-byte buffers), then a good one.
+    for datagram in [
+        &[0x08, 0, 0][..],
+        &no_i_flag,
+        &vec![0x08; 9000],
+        good_payload,
+    ] {
+        udp.send_to(datagram, "10.0.1.31:4789").expect("send_to");
+    }
+    let got = receive(&mut vx, 1);
+    assert_eq!(
+        got.len(),
+        1,
+        "the good datagram behind the bad ones arrives"
+    );
+    let d = decapsulate(&got[0], ports(vx.config())).unwrap();
+    assert_eq!(d.metadata.tun_id, 5);
+    let drops = vx.drops();
+    assert_eq!(
+        (drops.malformed, drops.oversized, drops.runts),
+        (2, 1, 0),
+        "{drops:?}"
+    );
+    assert_eq!(vx.stats().rx_errors, 3);
+
+    // GRE version 1 (PPTP), and a GRE frame with a 6-byte inner "frame", then a good one.
+    let good = encap(
+        TunnelProtocol::Gre,
+        HOST_B,
+        HOST_A,
+        9,
+        &icmp_echo((MAC_B, VM_B), (MAC_A, VM_A), true, 3),
+    );
+    let mut v1 = good.clone();
+    v1[14 + 20 + 1] |= 1;
+    let runt = encap(TunnelProtocol::Gre, HOST_B, HOST_A, 9, &[1, 2, 3, 4, 5, 6]);
+    assert_eq!(send(&mut b_gre, &[v1, runt, good.clone()]), 3);
+    let got = receive(&mut gre, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0][14..],
+        good[14..],
+        "the good frame arrives as it was sent"
+    );
+    let drops = gre.drops();
+    assert_eq!((drops.malformed, drops.runts), (1, 1), "{drops:?}");
+}
+
+#[test]
+fn the_route_gives_the_local_address() {
+    let hosts = Hosts::new("rt");
+    let _in_a = netns::enter(&hosts.a).expect("enter namespace");
+    assert_eq!(route_source(HOST_B).expect("route to host B"), HOST_A);
+    let err = route_source(Ipv4Addr::new(192, 0, 2, 1)).expect_err("no route out");
+    assert!(err.to_string().contains("route to 192.0.2.1"), "{err}");
+}
