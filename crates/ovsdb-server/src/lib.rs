@@ -39,36 +39,55 @@
 //! A message is handled only once it has arrived completely, so a client that disconnects in
 //! the middle of sending a transaction changes nothing.
 //!
+//! # Compaction, probes, active remotes
+//!
+//! - The database file is compacted ([`storage`] has the how) by a compactor thread when the
+//!   [`storage::CompactionPolicy`] says so, and on demand by [`embedded::Handle::compact`]
+//!   (what `ovs-appctl ovsdb-server/compact` asks of Open vSwitch's server). The snapshot is
+//!   built under the lock but written and synced outside it; only the final rename (with the
+//!   few records committed meanwhile) holds the lock again.
+//! - Each connection has an inactivity probe ([`remote::RemoteConfig`]): after an interval
+//!   without a byte from the client the server sends an `echo` request, and after another
+//!   it drops the connection ([`connection`]).
+//! - Remotes can be changed while serving ([`embedded::Handle::set_remotes`]); active remotes
+//!   (`tcp:`, `unix:`) connect out and reconnect with backoff ([`service`]).
+//!
 //! # Modules
 //!
 //! - [`embedded`]: serving in the background inside another program, with in-process
 //!   clients (how `fvs-vswitchd` embeds the server).
-//! - [`remote`]: `punix:`/`ptcp:` remotes and their streams.
+//! - [`remote`]: `punix:`/`ptcp:`/`unix:`/`tcp:` remotes, their options and streams.
+//! - [`service`]: running the remotes: accept loops, outgoing connections with backoff.
+//! - [`connection`]: serving one connection, with its inactivity probe.
 //! - [`framing`]: splitting a byte stream into JSON values.
 //! - [`storage`]: the database file: create, replay (cutting a torn tail), append and sync.
 //! - [`server_db`]: the `_Server` database the OVS IDL consults.
+//! - [`history`]: recent commits by transaction id, for `monitor_cond_since`.
 //! - [`state`]: the databases, clients, monitors, locks, and every JSON-RPC method.
 
+pub mod connection;
 pub mod embedded;
 pub mod framing;
+pub mod history;
 pub mod remote;
 pub mod server_db;
+pub mod service;
 pub mod state;
 pub mod storage;
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-pub use remote::Remote;
+pub use embedded::{Handle, Local};
+pub use remote::{Remote, RemoteConfig};
+use state::ServedDb;
 pub use state::State;
-use state::{ConnId, ServedDb};
+pub use storage::CompactionPolicy;
 use storage::{Storage, StorageError, SyncHandle};
 
-/// How often blocked `wait`s are checked for their timeout.
+/// How often blocked `wait`s are checked for their timeout, and whether compaction is due.
 const TICK: Duration = Duration::from_millis(50);
 
 /// What the server serves and where.
@@ -78,18 +97,19 @@ pub struct Config {
     pub db: PathBuf,
     /// A schema file to create the database from when the file does not exist.
     pub schema: Option<PathBuf>,
-    /// Where to listen.
+    /// Where to listen (or connect), each with default options; see
+    /// [`Handle::set_remotes`] for options and for changing them while serving.
     pub remotes: Vec<Remote>,
 }
 
-/// Why the server could not start.
+/// Why the server could not start, or a remote could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The database file.
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A remote could not be bound.
-    #[error("{remote:?}: {source}")]
+    #[error("{remote}: {source}")]
     Bind {
         /// The remote.
         remote: Remote,
@@ -98,21 +118,62 @@ pub enum ServeError {
     },
 }
 
+/// What every thread of one server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the syncer; waits on `state`.
+    wake: Arc<Condvar>,
+    /// Held for the whole of a compaction, so that two never overlap.
+    compacting: Mutex<()>,
+    /// The remotes being served.
+    services: Mutex<service::Services>,
+}
+
+impl Shared {
+    /// The state, even if a thread panicked while holding it: every handler leaves the
+    /// state consistent between statements that matter (a commit is applied whole or not at
+    /// all).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Compacts the database file in the three steps of [`storage`], holding the lock only
+    /// for the first and the last. With `only_if_due`, does nothing unless the policy says
+    /// it is time (checked once no other compaction runs).
+    pub(crate) fn compact(&self, only_if_due: bool) -> Result<(), StorageError> {
+        let _one = self
+            .compacting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let snapshot = {
+            let mut state = self.lock();
+            if only_if_due && !state.compaction_due() {
+                return Ok(());
+            }
+            state.begin_compaction()
+        };
+        let Some(snapshot) = snapshot else {
+            return Ok(());
+        };
+        let written = snapshot.write();
+        self.lock().finish_compaction(written)
+    }
+}
+
 /// A server with its database open and its remotes bound, not yet serving.
 #[derive(Debug)]
 pub struct Server {
-    shared: Arc<Mutex<State>>,
-    /// Wakes the syncer; waits on `shared`.
-    wake: Arc<Condvar>,
+    shared: Arc<Shared>,
     /// The syncer's handle on the database file.
     sync: Option<SyncHandle>,
-    listeners: Vec<remote::Listener>,
     /// The damaged tail cut from the file on opening, if any (for the log).
     pub truncated: Option<fvs_ovsdb::log::LogError>,
 }
 
 impl Server {
-    /// Opens (or creates) the database and binds every remote.
+    /// Opens (or creates) the database and binds every remote (active ones start trying
+    /// to connect).
     pub fn open(config: &Config) -> Result<Self, ServeError> {
         let mut uuids = state::UuidGen::new();
         let opened = Storage::open(&config.db, config.schema.as_deref(), &mut || {
@@ -124,125 +185,80 @@ impl Server {
         });
         let wake = Arc::new(Condvar::new());
         let sync = state.group_commit(wake.clone())?;
-        let listeners = config
-            .remotes
-            .iter()
-            .map(|r| {
-                r.bind().map_err(|source| ServeError::Bind {
-                    remote: r.clone(),
-                    source,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            shared: Arc::new(Mutex::new(state)),
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
             wake,
+            compacting: Mutex::new(()),
+            services: Mutex::new(service::Services::default()),
+        });
+        let remotes: Vec<RemoteConfig> = config.remotes.iter().cloned().map(Into::into).collect();
+        if let Some(e) = service::set_remotes(&shared, &remotes).into_iter().next() {
+            service::set_remotes(&shared, &[]);
+            return Err(e);
+        }
+        Ok(Self {
+            shared,
             sync,
-            listeners,
             truncated: opened.truncated,
         })
     }
 
+    /// Replaces the rule by which the database file is compacted on its own (Open vSwitch's
+    /// by default; see [`CompactionPolicy`]).
+    pub fn set_compaction_policy(&self, policy: CompactionPolicy) {
+        self.shared.lock().set_compaction_policy(policy);
+    }
+
     /// Serves until the process ends.
     pub fn run(self) {
-        let shared = self.shared;
-        if let Some(file) = self.sync {
-            let shared = shared.clone();
-            let wake = self.wake;
-            thread::spawn(move || sync_loop(&shared, &wake, &file));
-        }
-        for listener in self.listeners {
-            let shared = shared.clone();
-            thread::spawn(move || accept_loop(&shared, &listener));
-        }
+        let _handle = self.start();
         loop {
-            thread::sleep(TICK);
-            lock(&shared).retry_pending();
+            thread::park();
         }
     }
 }
 
-/// The state, even if a thread panicked while holding it: every handler leaves the state
-/// consistent between statements that matter (a commit is applied whole or not at all).
-fn lock(shared: &Mutex<State>) -> MutexGuard<'_, State> {
-    shared
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The syncer: whenever the log is written further than it is durable, syncs it (without
 /// the lock, so commits go on being written meanwhile) and releases what that covers.
-fn sync_loop(shared: &Mutex<State>, wake: &Condvar, file: &SyncHandle) {
+fn sync_loop(shared: &Shared, file: &SyncHandle) {
     loop {
         let target = {
-            let mut state = lock(shared);
+            let mut state = shared.lock();
             loop {
                 // Checked under the lock that every writer notifies under: no lost wake-up.
                 if let Some(target) = state.unsynced() {
                     break target;
                 }
-                state = wake
+                state = shared
+                    .wake
                     .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    .unwrap_or_else(PoisonError::into_inner);
             }
         };
         if let Err(e) = file.sync() {
             state::sync_failed(&e);
         }
-        lock(shared).synced_to(target);
+        shared.lock().synced_to(target);
     }
 }
 
-fn accept_loop(shared: &Arc<Mutex<State>>, listener: &remote::Listener) {
+/// The ticker: times out blocked `wait`s.
+fn tick_loop(shared: &Shared) {
     loop {
-        match listener.accept() {
-            Ok(stream) => {
-                let shared = shared.clone();
-                thread::spawn(move || serve_connection(&shared, stream));
-            }
-            // Out of descriptors and the like: wait and try again rather than stop serving.
-            Err(_) => thread::sleep(TICK),
-        }
+        thread::sleep(TICK);
+        shared.lock().retry_pending();
     }
 }
 
-fn serve_connection(shared: &Mutex<State>, mut stream: remote::Stream) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let conn: ConnId = lock(shared).connect(tx);
-    let writer_thread = thread::spawn(move || {
-        for bytes in rx {
-            if writer.write_all(&bytes).is_err() {
-                break;
-            }
-        }
-        writer.shutdown();
-    });
-    let mut framer = framing::Framer::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    'read: loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let messages = match framer.push(&buf[..n]) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("fvs-ovsdb-server: closing connection: {e}");
-                break;
-            }
-        };
-        for msg in messages {
-            if let Err(e) = lock(shared).handle(conn, msg) {
-                eprintln!("fvs-ovsdb-server: closing connection: {e}");
-                break 'read;
-            }
+/// The compactor: compacts when the policy says so. A failure leaves the old file serving;
+/// it is reported and tried again at the next opportunity.
+fn compact_loop(shared: &Shared) {
+    loop {
+        thread::sleep(TICK);
+        if let Err(e) = shared.compact(true) {
+            eprintln!("fvs-ovsdb-server: compaction failed: {e}");
+            // Do not retry in a tight loop (a full disk stays full for a while).
+            thread::sleep(Duration::from_secs(10));
         }
     }
-    // Dropping the client's queue ends the writer once it has sent what was queued.
-    lock(shared).disconnect(conn);
-    let _ = writer_thread.join();
-    stream.shutdown();
 }

@@ -1,32 +1,121 @@
-//! Where the server listens: `punix:PATH` and `ptcp:PORT[:IP]`, as ovsdb-server(1) names
-//! them, and the byte streams they accept.
+//! Where the server listens or connects, as ovsdb-server(1) names it: passive `punix:PATH`
+//! and `ptcp:PORT[:IP]` (clients connect to us), active `unix:PATH` and `tcp:IP:PORT` (we
+//! connect out, and serve the database on that connection), and the byte streams either
+//! kind yields.
+//!
+//! Each remote has options ([`RemoteConfig`]) as ovsdb-server takes them from a `Manager`
+//! row: the inactivity probe interval, and for active remotes the longest backoff between
+//! connection attempts.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// A passive remote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A remote: where to listen, or where to connect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Remote {
-    /// `punix:PATH`: a Unix domain socket.
+    /// `punix:PATH`: listen on a Unix domain socket.
     Unix(PathBuf),
-    /// `ptcp:PORT[:IP]`: TCP, on every IPv4 address unless one is given.
+    /// `ptcp:PORT[:IP]`: listen on TCP, on every IPv4 address unless one is given.
     Tcp(SocketAddr),
+    /// `unix:PATH`: connect to a Unix domain socket.
+    ConnectUnix(PathBuf),
+    /// `tcp:IP:PORT`: connect over TCP.
+    ConnectTcp(SocketAddr),
 }
 
 /// A remote that does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RemoteError {
-    /// Not `punix:` or `ptcp:`.
-    #[error("{0}: unknown remote type (expected punix:PATH or ptcp:PORT[:IP])")]
+    /// Not `punix:`, `ptcp:`, `unix:` or `tcp:`.
+    #[error(
+        "{0}: unknown remote type (expected punix:PATH, ptcp:PORT[:IP], unix:PATH or tcp:IP:PORT)"
+    )]
     UnknownType(String),
-    /// The port or address of a `ptcp:` remote is not valid.
+    /// The port or address of a TCP remote is not valid.
     #[error("{0}: bad port or IP address")]
     BadAddress(String),
 }
 
+/// The inactivity probe interval when a remote does not set one: Open vSwitch's 5 s for
+/// TCP (a peer can vanish without a word), none for Unix sockets (the kernel says when the
+/// peer goes).
+pub const DEFAULT_PROBE: Duration = Duration::from_secs(5);
+
+/// The longest wait between connection attempts of an active remote when it does not set
+/// one (Open vSwitch's default); attempts start 1 s apart and double up to it.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// The first wait after a failed or lost connection of an active remote.
+pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A remote with its options.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RemoteConfig {
+    /// Where.
+    pub remote: Remote,
+    /// How long a connection may stay silent before the server sends it an `echo`, and then
+    /// how long it has to answer before it is dropped. `None`: [`DEFAULT_PROBE`] for TCP
+    /// remotes, none for Unix ones; `Some(Duration::ZERO)`: no probes.
+    pub inactivity_probe: Option<Duration>,
+    /// For active remotes, the longest wait between connection attempts; `None`:
+    /// [`DEFAULT_MAX_BACKOFF`].
+    pub max_backoff: Option<Duration>,
+}
+
+impl From<Remote> for RemoteConfig {
+    fn from(remote: Remote) -> Self {
+        Self {
+            remote,
+            inactivity_probe: None,
+            max_backoff: None,
+        }
+    }
+}
+
+impl RemoteConfig {
+    /// The probe interval in force, `None` when probes are off.
+    pub fn probe_interval(&self) -> Option<Duration> {
+        let tcp = matches!(self.remote, Remote::Tcp(_) | Remote::ConnectTcp(_));
+        match self.inactivity_probe {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => tcp.then_some(DEFAULT_PROBE),
+        }
+    }
+
+    /// The longest backoff in force (at least [`MIN_BACKOFF`]).
+    pub fn backoff_limit(&self) -> Duration {
+        self.max_backoff
+            .unwrap_or(DEFAULT_MAX_BACKOFF)
+            .max(MIN_BACKOFF)
+    }
+}
+
 impl Remote {
+    /// Whether the server connects out (rather than listens).
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::ConnectUnix(_) | Self::ConnectTcp(_))
+    }
+
+    /// Connects an active remote; a passive one cannot be connected to from here.
+    pub fn connect(&self) -> io::Result<Stream> {
+        match self {
+            Self::ConnectUnix(path) => UnixStream::connect(path).map(Stream::Unix),
+            Self::ConnectTcp(addr) => {
+                let s = TcpStream::connect(addr)?;
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Self::Unix(_) | Self::Tcp(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a passive remote is listened on, not connected to",
+            )),
+        }
+    }
+
     /// Parses a remote's text form.
     pub fn parse(text: &str) -> Result<Self, RemoteError> {
         if let Some(path) = text.strip_prefix("punix:") {
@@ -47,10 +136,26 @@ impl Remote {
             let port = port.parse::<u16>().map_err(|_| bad())?;
             return Ok(Self::Tcp(SocketAddr::new(ip, port)));
         }
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(RemoteError::UnknownType(text.to_owned()));
+            }
+            return Ok(Self::ConnectUnix(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("tcp:") {
+            let bad = || RemoteError::BadAddress(text.to_owned());
+            // IP:PORT, the IP of IPv6 in brackets; the last colon separates the port.
+            let (ip, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            let ip = ip.parse::<IpAddr>().map_err(|_| bad())?;
+            let port = port.parse::<u16>().map_err(|_| bad())?;
+            return Ok(Self::ConnectTcp(SocketAddr::new(ip, port)));
+        }
         Err(RemoteError::UnknownType(text.to_owned()))
     }
 
-    /// Binds the listener. A stale Unix socket file left by a previous run is replaced.
+    /// Binds the listener of a passive remote. A stale Unix socket file left by a previous
+    /// run is replaced.
     pub fn bind(&self) -> io::Result<Listener> {
         match self {
             Self::Unix(path) => {
@@ -60,6 +165,25 @@ impl Remote {
                 Ok(Listener::Unix(UnixListener::bind(path)?))
             }
             Self::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr)?)),
+            Self::ConnectUnix(_) | Self::ConnectTcp(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an active remote is connected to, not listened on",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tcp = |a: &SocketAddr| match a.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        match self {
+            Self::Unix(p) => write!(f, "punix:{}", p.display()),
+            Self::Tcp(a) => write!(f, "ptcp:{}:{}", a.port(), tcp(a)),
+            Self::ConnectUnix(p) => write!(f, "unix:{}", p.display()),
+            Self::ConnectTcp(a) => write!(f, "tcp:{}:{}", tcp(a), a.port()),
         }
     }
 }
@@ -74,6 +198,14 @@ pub enum Listener {
 }
 
 impl Listener {
+    /// Where a TCP listener listens (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Unix(_) => None,
+            Self::Tcp(l) => l.local_addr().ok(),
+        }
+    }
+
     /// Waits for the next connection.
     pub fn accept(&self) -> io::Result<Stream> {
         match self {
@@ -103,6 +235,15 @@ impl Stream {
         match self {
             Self::Unix(s) => s.try_clone().map(Self::Unix),
             Self::Tcp(s) => s.try_clone().map(Self::Tcp),
+        }
+    }
+
+    /// How long a read may wait for data before failing with `WouldBlock`/`TimedOut`; `None`
+    /// waits for ever.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Unix(s) => s.set_read_timeout(timeout),
+            Self::Tcp(s) => s.set_read_timeout(timeout),
         }
     }
 
@@ -163,9 +304,34 @@ mod tests {
             Remote::parse("ptcp:x"),
             Err(RemoteError::BadAddress(_))
         ));
-        assert!(matches!(
+        assert_eq!(
             Remote::parse("tcp:1.2.3.4:5"),
+            Ok(Remote::ConnectTcp("1.2.3.4:5".parse().expect("addr")))
+        );
+        assert_eq!(
+            Remote::parse("tcp:[::1]:6640"),
+            Ok(Remote::ConnectTcp("[::1]:6640".parse().expect("addr")))
+        );
+        assert_eq!(
+            Remote::parse("unix:/run/x.sock"),
+            Ok(Remote::ConnectUnix("/run/x.sock".into()))
+        );
+        assert!(matches!(
+            Remote::parse("tcp:1.2.3.4"),
+            Err(RemoteError::BadAddress(_))
+        ));
+        assert!(matches!(
+            Remote::parse("ssl:1.2.3.4:5"),
             Err(RemoteError::UnknownType(_))
         ));
+        for text in [
+            "punix:/a",
+            "ptcp:6640:127.0.0.1",
+            "unix:/b",
+            "tcp:10.0.0.1:6640",
+        ] {
+            let r = Remote::parse(text).expect("parses");
+            assert_eq!(r.to_string(), text);
+        }
     }
 }

@@ -30,8 +30,11 @@ use fvs_ovsdb::{ChangeSet, Context, Database, Error, ErrorKind, Outcome, transac
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::history::History;
 use crate::server_db;
-use crate::storage::{LogOffset, Storage, StorageError, SyncHandle};
+use crate::storage::{
+    CompactionPolicy, LogOffset, Snapshot, Storage, StorageError, SyncHandle, WrittenSnapshot,
+};
 
 /// Identifies one client connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -149,6 +152,8 @@ pub struct State {
     /// Per lock, the clients that want it; the first holds it.
     locks: BTreeMap<String, VecDeque<ConnId>>,
     pending: Vec<Pending>,
+    /// Per database with a file, the recent commits `monitor_cond_since` can resume from.
+    history: BTreeMap<String, History>,
     uuids: UuidGen,
     started: Instant,
     server_id: Uuid,
@@ -180,6 +185,7 @@ impl State {
             clients: BTreeMap::new(),
             locks: BTreeMap::new(),
             pending: Vec::new(),
+            history: BTreeMap::new(),
             uuids,
             started: Instant::now(),
             server_id,
@@ -266,11 +272,86 @@ impl State {
                         sync_failed(&e);
                     }
                     self.synced = self.written;
+                    // Without a syncer there is no background either: compact right here,
+                    // the lock held (embedders that want it otherwise use the steps).
+                    if self.compaction_due()
+                        && let Err(e) = self.compact()
+                    {
+                        eprintln!("fvs-ovsdb-server: compaction failed: {e}");
+                    }
                 }
                 Syncing::Grouped(wake) => wake.notify_one(),
             }
         }
         self.release();
+    }
+
+    fn storage_mut(&mut self) -> Option<(&mut Storage, &Database)> {
+        self.dbs
+            .values_mut()
+            .find_map(|d| Some((d.storage.as_mut()?, &d.db)))
+    }
+
+    /// Replaces the rule by which the database file is compacted on its own.
+    pub fn set_compaction_policy(&mut self, policy: CompactionPolicy) {
+        if let Some((storage, _)) = self.storage_mut() {
+            storage.set_policy(policy);
+        }
+    }
+
+    /// Whether the database file is due for compaction (see [`CompactionPolicy`]).
+    pub fn compaction_due(&self) -> bool {
+        self.dbs
+            .values()
+            .find_map(|d| d.storage.as_ref())
+            .is_some_and(|s| s.compaction_due(Instant::now()))
+    }
+
+    /// Step 1 of compacting the database file (see [`crate::storage`]): the snapshot to
+    /// write, without this lock, with [`Snapshot::write`]; then call
+    /// [`State::finish_compaction`]. `None` when no database has a file or a compaction is
+    /// under way.
+    pub fn begin_compaction(&mut self) -> Option<Snapshot> {
+        let date_ms = wall_ms();
+        let (storage, db) = self.storage_mut()?;
+        if storage.compacting() {
+            return None;
+        }
+        Some(storage.begin_compaction(db, date_ms))
+    }
+
+    /// Step 3 of compacting: puts the written snapshot in place of the database file (or,
+    /// given the error that writing it met, gives up and keeps the old file). Once the new
+    /// file is in place everything written is durable, so whatever waited for a sync leaves.
+    pub fn finish_compaction(
+        &mut self,
+        written: Result<WrittenSnapshot, StorageError>,
+    ) -> Result<(), StorageError> {
+        let Some((storage, _)) = self.storage_mut() else {
+            return Ok(());
+        };
+        let result = match written {
+            Ok(w) => storage.finish_compaction(w, Instant::now()),
+            Err(e) => {
+                storage.abort_compaction();
+                Err(e)
+            }
+        };
+        if result.is_ok() {
+            self.synced = self.written;
+            self.release();
+        }
+        result
+    }
+
+    /// Compacts the database file in one go, holding this state (and so its lock)
+    /// throughout. The server itself uses the steps, so that commits go on meanwhile.
+    pub fn compact(&mut self) -> Result<(), StorageError> {
+        let Some(snapshot) = self.begin_compaction() else {
+            return Ok(());
+        };
+        let written = snapshot.write();
+        self.finish_compaction(written)
     }
 
     fn now_ms(&self) -> u64 {
@@ -499,9 +580,7 @@ impl State {
         };
         match &mut served.storage {
             Some(storage) => {
-                let date_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                let date_ms = wall_ms();
                 self.written = storage
                     .write_commit(served.db.schema(), changes, date_ms)
                     .map_err(|e| Error::new(ErrorKind::IoError, e.to_string()))?;
@@ -515,11 +594,17 @@ impl State {
         }
         served.db.apply(changes);
         let schema = served.db.schema().clone();
+        let txn_id = self.uuids.next_uuid();
+        let db_rows = served.db.n_rows();
+        self.history
+            .entry(db_name.to_owned())
+            .or_default()
+            .push(txn_id, changes.clone(), db_rows);
         for (conn, client) in &self.clients {
             for m in client.monitors.values().filter(|m| m.db == db_name) {
                 if let Some(updates) = m.monitor.update(&schema, changes) {
                     let dialect = m.monitor.dialect();
-                    let params = notification_params(dialect, &m.id, Uuid::nil(), updates);
+                    let params = notification_params(dialect, &m.id, txn_id, updates);
                     self.notify(*conn, dialect.notification(), params);
                 }
             }
@@ -556,8 +641,10 @@ impl State {
     }
 
     fn monitor(&mut self, conn: ConnId, dialect: Dialect, args: &[Value]) -> Result<Value, Value> {
-        let (db_name, id, requests) = match args {
-            [Value::String(db), id, requests, ..] => (db.clone(), id.clone(), requests),
+        let (db_name, id, requests, since) = match args {
+            [Value::String(db), id, requests, rest @ ..] => {
+                (db.clone(), id.clone(), requests, rest.first())
+            }
             _ => {
                 return Err(error(
                     ErrorKind::SyntaxError,
@@ -568,7 +655,22 @@ impl State {
         let db = &self.db_arg(Some(&json!(db_name)))?.db;
         let monitor =
             Monitor::from_json(db.schema(), dialect, requests).map_err(|e| e.to_json())?;
-        let initial = monitor.initial(db);
+        // `monitor_cond_since`: only what the client missed, if the history reaches back to
+        // the transaction it last saw; otherwise everything, as for `monitor_cond`.
+        let history = self.history.get(&db_name);
+        let last_txn = history.map_or(Uuid::nil(), History::last);
+        let missed = match (dialect, since.and_then(Value::as_str)) {
+            (Dialect::CondSince, Some(text)) => fvs_ovsdb::atom::parse_uuid(text)
+                .and_then(|u| history?.changes_since(u))
+                .map(|changes| {
+                    monitor
+                        .update(db.schema(), &changes)
+                        .unwrap_or_else(|| json!({}))
+                }),
+            _ => None,
+        };
+        let found = missed.is_some();
+        let initial = missed.unwrap_or_else(|| monitor.initial(db));
         let key = id.to_string();
         let client = self
             .clients
@@ -586,9 +688,7 @@ impl State {
             },
         );
         Ok(match dialect {
-            // No history is kept: the client gets everything, and the transaction id of a
-            // standalone database without history, as `ovsdb-server` reports it.
-            Dialect::CondSince => json!([false, Uuid::nil().hyphenated().to_string(), initial]),
+            Dialect::CondSince => json!([found, last_txn.hyphenated().to_string(), initial]),
             _ => initial,
         })
     }
@@ -623,12 +723,17 @@ impl State {
         let result = entry.monitor.change_conditions(&served.db, requests);
         entry.id = new.clone();
         let dialect = entry.monitor.dialect();
+        let entry_db = entry.db.clone();
         if let Some(client) = self.clients.get_mut(&conn) {
             client.monitors.insert(new.to_string(), entry);
         }
         let updates = result.map_err(|e| e.to_json())?;
         if updates.as_object().is_some_and(|o| !o.is_empty()) {
-            let params = notification_params(dialect, new, Uuid::nil(), updates);
+            let last_txn = self
+                .history
+                .get(&entry_db)
+                .map_or(Uuid::nil(), History::last);
+            let params = notification_params(dialect, new, last_txn, updates);
             self.notify(conn, dialect.notification(), params);
         }
         self.reply(conn, id, json!({}));
@@ -682,6 +787,13 @@ impl State {
             self.notify(next, "locked", json!([name]));
         }
     }
+}
+
+/// Milliseconds since the epoch, for records' `_date`.
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// An error object for a JSON-RPC `error` member.

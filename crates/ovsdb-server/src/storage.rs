@@ -4,6 +4,35 @@
 //! byte written before it durable. The server acknowledges nothing before the sync that
 //! covers it (see the crate doc), so one sync can cover many records.
 //!
+//! # Compaction
+//!
+//! The file only grows, so from time to time it is replaced by a compacted one: the schema
+//! record and one snapshot record holding the whole database
+//! ([`fvs_ovsdb::log::snapshot_record`]), exactly what Open vSwitch's server writes. When is
+//! a [`CompactionPolicy`] (Open vSwitch's rule by default). Replacing is atomic and never
+//! loses a commit, in three steps so that the server's lock is held only briefly:
+//!
+//! 1. [`Storage::begin_compaction`] (under the lock): the snapshot record is built from the
+//!    database as it is, and from then on every record written to the file is also kept
+//!    aside in memory.
+//! 2. [`Snapshot::write`] (without the lock, commits go on): a temporary file beside the
+//!    database gets the schema and the snapshot, and is synced.
+//! 3. [`Storage::finish_compaction`] (under the lock): the records kept aside are appended to
+//!    the temporary file, which is synced and renamed over the database, and the directory is
+//!    synced; from then on records go to the new file. Everything written so far is now
+//!    durable in the new file, so the caller may treat the log as synced.
+//!
+//! A crash at any point leaves either the old file (complete: commits kept being appended to
+//! it until the rename) or the new one (complete: synced before the rename), never a mix.
+//! If a step fails, [`Storage::abort_compaction`] drops the temporary file and the old file
+//! carries on as if nothing happened.
+//!
+//! Offsets ([`LogOffset`]) count every byte ever written since opening, not positions in
+//! the current file, so they keep increasing across a compaction and the server's "durable
+//! up to" bookkeeping never runs backwards.
+//!
+//! # Opening
+//!
 //! Opening replays the file. A crash can leave the last records cut short (or, with a disk
 //! that reorders writes, damaged); they were never acknowledged, since replies wait for the
 //! sync, so the file is truncated to its last good record and the server carries on.
@@ -11,6 +40,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use fvs_ovsdb::log::{self, LogError};
 use fvs_ovsdb::{ChangeSet, Database, DatabaseSchema};
@@ -49,35 +80,156 @@ pub enum StorageError {
     },
 }
 
-/// How far into the database file: the byte length the file had once a record was written.
-/// A sync that starts after a record's write makes every byte up to its offset durable.
+/// How far the log is written: the file's length at opening plus every byte written since
+/// (across compactions, which do not reset it). A sync that starts after a record's write
+/// makes every byte up to its offset durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct LogOffset(pub u64);
+
+/// When the file is compacted on its own (an explicit compaction ignores all this).
+///
+/// The default is Open vSwitch's rule for standalone databases: no sooner than ten minutes
+/// after opening or the last compaction, only with at least 100 records in the file, and
+/// then once the file is over 10 MiB *and* over four times its size just after the last
+/// compaction (or opening) — or, however small, once a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionPolicy {
+    /// The least time between two compactions.
+    pub min_interval: Duration,
+    /// The fewest records (the schema included) a file must hold to be compacted.
+    pub min_records: u64,
+    /// The file must be longer than this many bytes...
+    pub min_size: u64,
+    /// ... and longer than this many times its size after the last compaction.
+    pub growth_factor: u64,
+    /// After this long, compact even a file that did not grow much.
+    pub max_interval: Duration,
+}
+
+impl Default for CompactionPolicy {
+    fn default() -> Self {
+        Self {
+            min_interval: Duration::from_secs(10 * 60),
+            min_records: 100,
+            min_size: 10 << 20,
+            growth_factor: 4,
+            max_interval: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+impl CompactionPolicy {
+    /// Never compact on its own.
+    pub const NEVER: Self = Self {
+        min_interval: Duration::MAX,
+        min_records: u64::MAX,
+        min_size: u64::MAX,
+        growth_factor: u64::MAX,
+        max_interval: Duration::MAX,
+    };
+}
+
+/// The file records are appended to, shared with [`SyncHandle`]s so that they follow it
+/// when a compaction replaces it.
+type CurrentFile = Arc<Mutex<Arc<File>>>;
 
 /// An open database file, positioned at its end.
 #[derive(Debug)]
 pub struct Storage {
     path: PathBuf,
-    file: File,
-    /// Where the next record goes (the file is opened for appending, so this is its length).
+    file: Arc<File>,
+    current: CurrentFile,
+    /// The current file's length: where the next record goes.
+    len: u64,
+    /// How far the log is written (see [`LogOffset`]).
     end: LogOffset,
+    /// Records in the current file, the schema included.
+    records: u64,
+    /// The file's length just after opening or the last compaction.
+    base_len: u64,
+    /// When the file was opened or last compacted.
+    compacted_at: Instant,
+    policy: CompactionPolicy,
+    /// While a compaction runs: the records written since its snapshot, and how many.
+    aside: Option<(Vec<u8>, u64)>,
 }
 
 /// A second handle on the database file, for syncing it without holding the [`Storage`]
-/// (and so without holding the lock the storage lives under).
+/// (and so without holding the lock the storage lives under). After a compaction it syncs
+/// the new file.
 #[derive(Debug)]
 pub struct SyncHandle {
     path: PathBuf,
-    file: File,
+    current: CurrentFile,
 }
 
 impl SyncHandle {
     /// Makes every byte written to the file before this call durable.
     pub fn sync(&self) -> Result<(), StorageError> {
-        self.file.sync_data().map_err(|source| StorageError::Io {
+        let file = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        file.sync_data().map_err(|source| StorageError::Io {
             path: self.path.clone(),
             source,
         })
+    }
+}
+
+/// A compaction's snapshot, built under the lock, to be written without it.
+#[derive(Debug)]
+pub struct Snapshot {
+    tmp: PathBuf,
+    schema: Value,
+    record: Value,
+}
+
+/// A snapshot written and synced to its temporary file, ready to replace the database file.
+#[derive(Debug)]
+pub struct WrittenSnapshot {
+    tmp: PathBuf,
+    file: File,
+    len: u64,
+}
+
+impl Snapshot {
+    /// Writes the temporary file (schema and snapshot records) and syncs it. Needs no lock:
+    /// the database file is not touched.
+    pub fn write(self) -> Result<WrittenSnapshot, StorageError> {
+        let io_err = |source| StorageError::Io {
+            path: self.tmp.clone(),
+            source,
+        };
+        let mut bytes = log::encode_record(&self.schema);
+        bytes.extend(log::encode_record(&self.record));
+        // A leftover of an earlier attempt that failed is not ours to extend.
+        let _ = std::fs::remove_file(&self.tmp);
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&self.tmp)
+            .map_err(io_err)?;
+        file.write_all(&bytes).map_err(io_err)?;
+        file.sync_data().map_err(io_err)?;
+        Ok(WrittenSnapshot {
+            len: bytes.len() as u64,
+            tmp: self.tmp,
+            file,
+        })
+    }
+
+    /// Where the temporary file goes.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+}
+
+impl WrittenSnapshot {
+    /// Where the temporary file is.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
     }
 }
 
@@ -103,6 +255,9 @@ impl Storage {
             path: path.to_owned(),
             source,
         };
+        // A compaction cut short by a crash leaves its temporary file: the database file is
+        // the old one, whole, and the leftover means nothing.
+        let _ = std::fs::remove_file(tmp_path(path));
         if !path.exists() {
             let schema_path = schema.ok_or_else(|| StorageError::Missing(path.to_owned()))?;
             let schema = read_schema(schema_path)?;
@@ -137,11 +292,19 @@ impl Storage {
                 path: path.to_owned(),
                 source,
             })?;
+        let file = Arc::new(file);
         Ok(Opened {
             storage: Self {
                 path: path.to_owned(),
+                current: Arc::new(Mutex::new(file.clone())),
                 file,
+                len: end.0,
                 end,
+                records: contents.records.len() as u64,
+                base_len: end.0,
+                compacted_at: Instant::now(),
+                policy: CompactionPolicy::default(),
+                aside: None,
             },
             db,
             truncated: contents.tail_error,
@@ -167,35 +330,143 @@ impl Storage {
     fn append(&mut self, record: &Value) -> Result<(), StorageError> {
         // One write of the whole record: a crash cuts it at most once, at the tail.
         let bytes = log::encode_record(record);
-        if let Err(source) = self.file.write_all(&bytes) {
+        if let Err(source) = (&*self.file).write_all(&bytes) {
             // A record cut short in the middle of the file would hide every later one from
             // replay: cut it off, so that the next record follows the last good one. If even
             // that fails the next write fails too, and so on, which is safe.
-            let _ = self.file.set_len(self.end.0);
+            let _ = self.file.set_len(self.len);
             return Err(StorageError::Io {
                 path: self.path.clone(),
                 source,
             });
         }
+        self.len += bytes.len() as u64;
         self.end.0 += bytes.len() as u64;
+        self.records += 1;
+        if let Some((aside, n)) = &mut self.aside {
+            aside.extend_from_slice(&bytes);
+            *n += 1;
+        }
         Ok(())
     }
 
-    /// How far the file reaches: every record written so far ends at or before this.
+    /// How far the log is written: every record written so far ends at or before this.
     pub fn end(&self) -> LogOffset {
         self.end
     }
 
-    /// A handle that syncs this file from another thread.
+    /// A handle that syncs this file (and, after a compaction, its successor) from another
+    /// thread.
     pub fn sync_handle(&self) -> Result<SyncHandle, StorageError> {
-        let file = self.file.try_clone().map_err(|source| StorageError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
         Ok(SyncHandle {
             path: self.path.clone(),
-            file,
+            current: self.current.clone(),
         })
+    }
+
+    /// Replaces the rule for compacting on its own.
+    pub fn set_policy(&mut self, policy: CompactionPolicy) {
+        self.policy = policy;
+    }
+
+    /// The rule for compacting on its own.
+    pub fn policy(&self) -> CompactionPolicy {
+        self.policy
+    }
+
+    /// The current file's length in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file should be compacted now, by the [`CompactionPolicy`] (never while a
+    /// compaction is under way).
+    pub fn compaction_due(&self, now: Instant) -> bool {
+        let p = &self.policy;
+        let age = now.saturating_duration_since(self.compacted_at);
+        if self.aside.is_some() || age < p.min_interval || self.records < p.min_records {
+            return false;
+        }
+        let grew_lots = self.len > p.min_size && self.len / p.growth_factor.max(1) > self.base_len;
+        grew_lots || age >= p.max_interval
+    }
+
+    /// Whether a compaction is under way (begun, not yet finished or aborted).
+    pub fn compacting(&self) -> bool {
+        self.aside.is_some()
+    }
+
+    /// Step 1 of a compaction (see the module doc): the snapshot of `db`, which must be the
+    /// database this file holds, as it is now. From here on, written records are also kept
+    /// aside until [`Storage::finish_compaction`] or [`Storage::abort_compaction`].
+    pub fn begin_compaction(&mut self, db: &Database, date_ms: u64) -> Snapshot {
+        self.aside = Some((Vec::new(), 0));
+        Snapshot {
+            tmp: tmp_path(&self.path),
+            schema: db.schema().to_json(),
+            record: log::snapshot_record(db, date_ms, log::ONLINE_COMPACTION_COMMENT),
+        }
+    }
+
+    /// Step 3 of a compaction: appends what was written since the snapshot to the new file,
+    /// syncs it, renames it over the database file, syncs the directory, and carries on with
+    /// the new file. On success every record written so far is durable. On failure the old
+    /// file is still the database (the compaction is aborted and the temporary file
+    /// removed).
+    pub fn finish_compaction(
+        &mut self,
+        written: WrittenSnapshot,
+        now: Instant,
+    ) -> Result<(), StorageError> {
+        let Some((aside, n)) = self.aside.take() else {
+            let _ = std::fs::remove_file(&written.tmp);
+            return Err(StorageError::Io {
+                path: written.tmp,
+                source: io::Error::other("no compaction under way"),
+            });
+        };
+        let tmp = written.tmp.clone();
+        let result = (|| {
+            let mut file = written.file;
+            file.write_all(&aside)?;
+            file.sync_data()?;
+            std::fs::rename(&tmp, &self.path)?;
+            sync_parent(&self.path)?;
+            Ok::<_, io::Error>(file)
+        })();
+        let file = match result {
+            Ok(file) => file,
+            Err(source) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(StorageError::Io { path: tmp, source });
+            }
+        };
+        let file = Arc::new(file);
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = file.clone();
+        self.file = file;
+        self.len = written.len + aside.len() as u64;
+        self.base_len = self.len;
+        self.records = 2 + n;
+        self.compacted_at = now;
+        Ok(())
+    }
+
+    /// Gives up a compaction begun with [`Storage::begin_compaction`]: the old file stays.
+    pub fn abort_compaction(&mut self) {
+        self.aside = None;
+        let _ = std::fs::remove_file(tmp_path(&self.path));
+    }
+
+    /// A whole compaction in one call, for callers that may hold their lock throughout.
+    pub fn compact(&mut self, db: &Database, date_ms: u64) -> Result<(), StorageError> {
+        let snapshot = self.begin_compaction(db, date_ms);
+        match snapshot.write() {
+            Ok(written) => self.finish_compaction(written, Instant::now()),
+            Err(e) => {
+                self.abort_compaction();
+                Err(e)
+            }
+        }
     }
 
     /// Makes every record written so far durable.
@@ -224,6 +495,15 @@ pub fn read_schema(path: &Path) -> Result<DatabaseSchema, StorageError> {
     })?;
     let json: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     DatabaseSchema::from_json(&json).map_err(|e| bad(e.to_string()))
+}
+
+/// The temporary file a compaction writes: `DIR/.NAME.tmp`, beside the database so that the
+/// rename stays within one file system.
+fn tmp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "db".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp"))
 }
 
 /// Makes a new file's directory entry durable.

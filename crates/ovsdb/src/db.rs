@@ -100,6 +100,11 @@ impl Database {
     pub fn row(&self, table: &str, uuid: Uuid) -> Option<&Row> {
         self.tables.get(table)?.get(&uuid)
     }
+
+    /// How many rows the database holds, over all tables.
+    pub fn n_rows(&self) -> usize {
+        self.tables.values().map(BTreeMap::len).sum()
+    }
 }
 
 /// What a committed transaction did.
