@@ -513,3 +513,113 @@ fn sync_parent(path: &Path) -> io::Result<()> {
         _ => File::open(".")?.sync_all(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use fvs_ovsdb::{Datum, Row, RowChange};
+
+    /// A fresh database file of one table, and a change set inserting one row into it.
+    fn open(dir: &fvs_test_support::TempDir) -> (Storage, Database, impl FnMut() -> ChangeSet) {
+        let schema = dir.path().join("s.ovsschema");
+        let text = serde_json::json!({"name": "S", "version": "1.0.0", "tables": {
+            "T": {"isRoot": true, "columns": {"n": {"type": "integer"}}}}});
+        std::fs::write(&schema, text.to_string()).expect("schema");
+        let mut n = 0u128;
+        let opened = Storage::open(&dir.path().join("db"), Some(&schema), &mut || {
+            n += 1;
+            Uuid::from_u128(n)
+        })
+        .expect("open");
+        let mut next = 1000u128;
+        let insert = move || {
+            next += 1;
+            let row = Row {
+                version: Uuid::from_u128(next),
+                columns: BTreeMap::from([(
+                    "n".to_owned(),
+                    Datum::scalar(fvs_ovsdb::Atom::Integer(7)),
+                )]),
+            };
+            let mut changes = ChangeSet::default();
+            changes.tables.insert(
+                "T".to_owned(),
+                BTreeMap::from([(
+                    Uuid::from_u128(next),
+                    RowChange {
+                        old: None,
+                        new: Some(row),
+                    },
+                )]),
+            );
+            changes
+        };
+        (opened.storage, opened.db, insert)
+    }
+
+    #[test]
+    fn the_default_policy_is_open_vswitchs() {
+        let dir = fvs_test_support::TempDir::new("policy");
+        let (mut storage, db, mut insert) = open(&dir);
+        let now = Instant::now();
+        let minutes = |m: u64| now + Duration::from_secs(60 * m);
+        assert!(!storage.compaction_due(minutes(11)), "one record only");
+        for _ in 0..120 {
+            storage
+                .write_commit(db.schema(), &insert(), 0)
+                .expect("write");
+        }
+        assert!(!storage.compaction_due(now), "too soon");
+        assert!(
+            !storage.compaction_due(minutes(11)),
+            "small, and not a day old"
+        );
+        assert!(storage.compaction_due(minutes(24 * 60 + 1)), "a day old");
+        // Past 10 MiB and four times the size after opening: due after ten minutes.
+        storage.set_policy(CompactionPolicy {
+            min_size: 1,
+            ..CompactionPolicy::default()
+        });
+        assert!(storage.compaction_due(minutes(11)));
+        assert!(!storage.compaction_due(minutes(9)), "too soon");
+        storage.set_policy(CompactionPolicy::NEVER);
+        assert!(!storage.compaction_due(minutes(100_000)));
+    }
+
+    #[test]
+    fn commits_during_a_compaction_reach_the_new_file() {
+        let dir = fvs_test_support::TempDir::new("racing");
+        let (mut storage, mut db, mut insert) = open(&dir);
+        let first = insert();
+        storage.write_commit(db.schema(), &first, 0).expect("write");
+        db.apply(&first);
+        let snapshot = storage.begin_compaction(&db, 0);
+        // Committed after the snapshot was taken, before it is in place.
+        let racing = insert();
+        storage
+            .write_commit(db.schema(), &racing, 0)
+            .expect("write");
+        db.apply(&racing);
+        let written = snapshot.write().expect("write snapshot");
+        storage
+            .finish_compaction(written, Instant::now())
+            .expect("finish");
+        let after = insert();
+        storage.write_commit(db.schema(), &after, 0).expect("write");
+        db.apply(&after);
+        let bytes = std::fs::read(dir.path().join("db")).expect("read");
+        let contents = log::read_records(&bytes);
+        assert_eq!(contents.tail_error, None);
+        assert_eq!(contents.records.len(), 4, "schema, snapshot, racing, after");
+        let mut n = 0u128;
+        let back = log::replay(&contents.records, &mut || {
+            n += 1;
+            Uuid::from_u128(n)
+        })
+        .expect("replay");
+        assert_eq!(back.n_rows(), 3);
+        assert_eq!(storage.file_len(), bytes.len() as u64);
+    }
+}
