@@ -6,9 +6,10 @@
 //! [`ChangeSet`]) instead of the whole database.
 //!
 //! The history is bounded the way Open vSwitch bounds its own: at most [`MAX_TXNS`] commits,
-//! and never more rows than the database holds (beyond a small floor), since past that size
-//! sending the database itself is as cheap. It lives in memory only, so after a restart
-//! every client gets everything once, with `found` false.
+//! and never more values (atoms, counting each commit's old and new rows) than the database
+//! itself holds, since past that size sending the database is as cheap; the newest commit
+//! always stays. So a small database keeps a short history. It lives in memory only, so
+//! after a restart every client gets everything once, with `found` false.
 
 use std::collections::VecDeque;
 
@@ -18,28 +19,23 @@ use uuid::Uuid;
 /// The most commits kept.
 pub const MAX_TXNS: usize = 100;
 
-/// Rows the history may always hold, however small the database.
-const MIN_ROWS: usize = 1000;
-
 /// Recent commits of one database, oldest first.
 #[derive(Debug, Default)]
 pub struct History {
     txns: VecDeque<(Uuid, ChangeSet)>,
-    /// Rows touched, summed over `txns`.
-    rows: usize,
+    /// Atoms, summed over `txns`.
+    atoms: usize,
 }
 
 impl History {
-    /// Records a commit (`db_rows`: rows in the database after it).
-    pub fn push(&mut self, id: Uuid, changes: ChangeSet, db_rows: usize) {
-        self.rows += changes.rows();
+    /// Records a commit (`db_atoms`: the database's atoms after it).
+    pub fn push(&mut self, id: Uuid, changes: ChangeSet, db_atoms: usize) {
+        self.atoms += changes.n_atoms();
         self.txns.push_back((id, changes));
         // The newest commit always stays: it is what a client up to date names.
-        while self.txns.len() > 1
-            && (self.txns.len() > MAX_TXNS || self.rows > db_rows.max(MIN_ROWS))
-        {
+        while self.txns.len() > 1 && (self.txns.len() > MAX_TXNS || self.atoms > db_atoms) {
             if let Some((_, old)) = self.txns.pop_front() {
-                self.rows -= old.rows();
+                self.atoms -= old.n_atoms();
             }
         }
     }
@@ -64,6 +60,46 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use fvs_ovsdb::{Atom, Datum, Row, RowChange};
+
+    /// A change set inserting one row with one integer column: one atom.
+    fn insert(n: u128) -> ChangeSet {
+        let row = Row {
+            version: Uuid::from_u128(n),
+            columns: BTreeMap::from([("n".to_owned(), Datum::scalar(Atom::Integer(1)))]),
+        };
+        let mut c = ChangeSet::default();
+        c.tables.insert(
+            "T".to_owned(),
+            BTreeMap::from([(
+                Uuid::from_u128(n),
+                RowChange {
+                    old: None,
+                    new: Some(row),
+                },
+            )]),
+        );
+        c
+    }
+
+    #[test]
+    fn never_holds_more_atoms_than_the_database_but_keeps_the_newest() {
+        let mut h = History::default();
+        h.push(Uuid::from_u128(1), insert(1), 1);
+        h.push(Uuid::from_u128(2), insert(2), 2);
+        // Two inserts of one atom each, in a database of two atoms: both fit.
+        let both = h.changes_since(Uuid::from_u128(1)).expect("first kept");
+        assert_eq!(both.rows(), 1, "what came after the first");
+        // A database that shrank below its history keeps only the newest commit.
+        h.push(Uuid::from_u128(3), insert(3), 0);
+        assert!(h.changes_since(Uuid::from_u128(2)).is_none());
+        assert_eq!(
+            h.changes_since(Uuid::from_u128(3)).map(|c| c.rows()),
+            Some(0)
+        );
+    }
 
     #[test]
     fn keeps_the_newest_commits_and_forgets_the_oldest() {

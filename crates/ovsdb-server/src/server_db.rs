@@ -15,15 +15,16 @@ use uuid::Uuid;
 /// The name of the server's own database.
 pub const NAME: &str = "_Server";
 
-/// `_Server`'s schema (version 1.2.0, as Open vSwitch 3.1 serves it).
+/// `_Server`'s schema (version 1.2.0, as Open vSwitch 3.1 serves it, checksum included; its
+/// one table is root by default, being the only one).
 pub fn schema() -> DatabaseSchema {
     let optional = |key: &str| json!({"type": {"key": key, "min": 0, "max": 1}});
     let json = json!({
         "name": NAME,
         "version": "1.2.0",
+        "cksum": "3009684573 744",
         "tables": {
             "Database": {
-                "isRoot": true,
                 "columns": {
                     "name": {"type": "string"},
                     "model": {"type": {"key": {"type": "string",

@@ -154,6 +154,8 @@ pub struct State {
     pending: Vec<Pending>,
     /// Per database with a file, the recent commits `monitor_cond_since` can resume from.
     history: BTreeMap<String, History>,
+    /// Per database with a history, its [`Database::n_atoms`], kept up to date by commits.
+    atoms: BTreeMap<String, usize>,
     uuids: UuidGen,
     started: Instant,
     server_id: Uuid,
@@ -186,6 +188,7 @@ impl State {
             locks: BTreeMap::new(),
             pending: Vec::new(),
             history: BTreeMap::new(),
+            atoms: BTreeMap::new(),
             uuids,
             started: Instant::now(),
             server_id,
@@ -450,10 +453,12 @@ impl State {
         match method {
             "list_dbs" => Ok(Some(json!(self.dbs.keys().collect::<Vec<_>>()))),
             "get_schema" => {
-                let db = self.db_arg(args.first())?;
+                let db = self.db_arg(method, params)?;
                 Ok(Some(db.db.schema().to_json()))
             }
             "transact" => {
+                // Checked here, once: a blocked transaction is re-run without replying again.
+                self.db_arg(method, params)?;
                 let received_ms = self.now_ms();
                 self.run_transaction(Pending {
                     conn,
@@ -473,19 +478,27 @@ impl State {
             "monitor_cond_since" => self.monitor(conn, Dialect::CondSince, args).map(Some),
             "monitor_cond_change" => self.monitor_cond_change(conn, id, args).map(|()| None),
             "monitor_cancel" => {
-                let key = args.first().map(Value::to_string).unwrap_or_default();
+                // Open vSwitch answers these two with a bare string, not an error object.
+                let [monitor_id] = args else {
+                    return Err(json!("invalid parameters"));
+                };
+                let key = monitor_id.to_string();
                 let removed = self
                     .clients
                     .get_mut(&conn)
                     .and_then(|c| c.monitors.remove(&key));
                 match removed {
                     Some(_) => Ok(Some(json!({}))),
-                    None => Err(error(ErrorKind::SyntaxError, "unknown monitor")),
+                    None => Err(json!("unknown monitor")),
                 }
             }
             "lock" | "steal" | "unlock" => {
-                let Some(Value::String(name)) = args.first() else {
-                    return Err(error(ErrorKind::SyntaxError, "lock name expected"));
+                let [Value::String(name)] = args else {
+                    return Err(Error::syntax(
+                        params,
+                        format!("{method} request params must be <id>"),
+                    )
+                    .to_json());
                 };
                 // A client that holds or waits for a lock must unlock it before asking for
                 // it again, by either method (as in Open vSwitch).
@@ -505,11 +518,24 @@ impl State {
         }
     }
 
-    fn db_arg(&self, name: Option<&Value>) -> Result<&ServedDb, Value> {
-        let name = name.and_then(Value::as_str).unwrap_or_default();
-        self.dbs
-            .get(name)
-            .ok_or_else(|| error(ErrorKind::UnknownDatabase, name))
+    /// The database a request's params begin with, or the error Open vSwitch gives when
+    /// they do not name one it serves.
+    fn db_arg(&self, method: &str, params: &Value) -> Result<&ServedDb, Value> {
+        let Some(name) = params.get(0).and_then(Value::as_str) else {
+            return Err(Error::syntax(
+                params,
+                format!("{method} request params must begin with <db-name>"),
+            )
+            .to_json());
+        };
+        self.dbs.get(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownDatabase,
+                format!("{method} request specifies unknown database {name}"),
+            )
+            .with_syntax(params)
+            .to_json()
+        })
     }
 
     /// Runs (or re-runs) a transaction: replies, or keeps it pending when a `wait` blocks.
@@ -592,14 +618,20 @@ impl State {
                 ));
             }
         }
+        // Counted once, then kept up to date commit by commit.
+        let atoms = self
+            .atoms
+            .entry(db_name.to_owned())
+            .or_insert_with(|| served.db.n_atoms());
+        *atoms = atoms.saturating_add_signed(changes.atoms_delta());
+        let db_atoms = *atoms;
         served.db.apply(changes);
         let schema = served.db.schema().clone();
         let txn_id = self.uuids.next_uuid();
-        let db_rows = served.db.n_rows();
         self.history
             .entry(db_name.to_owned())
             .or_default()
-            .push(txn_id, changes.clone(), db_rows);
+            .push(txn_id, changes.clone(), db_atoms);
         for (conn, client) in &self.clients {
             for m in client.monitors.values().filter(|m| m.db == db_name) {
                 if let Some(updates) = m.monitor.update(&schema, changes) {
@@ -641,34 +673,44 @@ impl State {
     }
 
     fn monitor(&mut self, conn: ConnId, dialect: Dialect, args: &[Value]) -> Result<Value, Value> {
-        let (db_name, id, requests, since) = match args {
-            [Value::String(db), id, requests, rest @ ..] => {
-                (db.clone(), id.clone(), requests, rest.first())
+        let params = Value::Array(args.to_vec());
+        // As Open vSwitch: `monitor_cond_since` takes exactly four params, the others at
+        // least three (a fourth is ignored).
+        let (db_name, id, requests, since) = match (dialect, args) {
+            (Dialect::CondSince, [db, id, requests, since]) => (db, id, requests, Some(since)),
+            (Dialect::Monitor | Dialect::Cond, [db, id, requests, ..]) => (db, id, requests, None),
+            _ => return Err(Error::syntax(&params, "invalid parameters").to_json()),
+        };
+        let (db_name, id) = (db_name.as_str().unwrap_or_default().to_owned(), id.clone());
+        let since = match since {
+            None => None,
+            Some(Value::String(text)) => {
+                Some(fvs_ovsdb::atom::parse_uuid(text).ok_or_else(|| {
+                    Error::syntax(
+                        &Value::String(text.clone()),
+                        "last-txn-id must be UUID format.",
+                    )
+                    .to_json()
+                })?)
             }
-            _ => {
-                return Err(error(
-                    ErrorKind::SyntaxError,
-                    "monitor params must be [db, id, requests]",
-                ));
+            Some(other) => {
+                return Err(Error::syntax(other, "last-txn-id must be string").to_json());
             }
         };
-        let db = &self.db_arg(Some(&json!(db_name)))?.db;
+        let db = &self.db_arg(dialect.method(), &params)?.db;
         let monitor =
             Monitor::from_json(db.schema(), dialect, requests).map_err(|e| e.to_json())?;
         // `monitor_cond_since`: only what the client missed, if the history reaches back to
         // the transaction it last saw; otherwise everything, as for `monitor_cond`.
         let history = self.history.get(&db_name);
         let last_txn = history.map_or(Uuid::nil(), History::last);
-        let missed = match (dialect, since.and_then(Value::as_str)) {
-            (Dialect::CondSince, Some(text)) => fvs_ovsdb::atom::parse_uuid(text)
-                .and_then(|u| history?.changes_since(u))
-                .map(|changes| {
-                    monitor
-                        .update(db.schema(), &changes)
-                        .unwrap_or_else(|| json!({}))
-                }),
-            _ => None,
-        };
+        let missed = since
+            .and_then(|u| history?.changes_since(u))
+            .map(|changes| {
+                monitor
+                    .update(db.schema(), &changes)
+                    .unwrap_or_else(|| json!({}))
+            });
         let found = missed.is_some();
         let initial = missed.unwrap_or_else(|| monitor.initial(db));
         let key = id.to_string();
@@ -677,7 +719,7 @@ impl State {
             .get_mut(&conn)
             .ok_or_else(|| error(ErrorKind::SyntaxError, "not connected"))?;
         if client.monitors.contains_key(&key) {
-            return Err(error(ErrorKind::SyntaxError, "duplicate monitor ID"));
+            return Err(Error::syntax(&id, "duplicate monitor ID").to_json());
         }
         client.monitors.insert(
             key,
@@ -699,11 +741,10 @@ impl State {
         id: &Value,
         args: &[Value],
     ) -> Result<(), Value> {
-        let [old, new, requests, ..] = args else {
-            return Err(error(
-                ErrorKind::SyntaxError,
-                "monitor_cond_change params must be [id, new-id, requests]",
-            ));
+        let [old, new, requests] = args else {
+            return Err(
+                Error::syntax(&Value::Array(args.to_vec()), "invalid parameters").to_json(),
+            );
         };
         let client = self
             .clients
@@ -712,10 +753,10 @@ impl State {
         let mut entry = client
             .monitors
             .remove(&old.to_string())
-            .ok_or_else(|| error(ErrorKind::SyntaxError, "unknown monitor"))?;
+            .ok_or_else(|| Error::syntax(old, "unknown monitor session").to_json())?;
         if old != new && client.monitors.contains_key(&new.to_string()) {
             client.monitors.insert(old.to_string(), entry);
-            return Err(error(ErrorKind::SyntaxError, "duplicate monitor ID"));
+            return Err(Error::syntax(new, "duplicate monitor ID").to_json());
         }
         let Some(served) = self.dbs.get(&entry.db) else {
             return Err(error(ErrorKind::UnknownDatabase, &entry.db));

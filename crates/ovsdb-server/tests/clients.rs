@@ -185,7 +185,9 @@ fn the_server_database_lists_what_is_served() {
                 "connected",
                 "leader",
                 "cid",
+                "sid",
                 "index",
+                "schema",
             ],
         );
         mask_uuids(&text)

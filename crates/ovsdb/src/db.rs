@@ -35,6 +35,12 @@ impl Row {
         Self { version, columns }
     }
 
+    /// How many values the row holds: the elements of every column (a map's pairs count
+    /// once each). The measure Open vSwitch bounds its transaction history by.
+    pub fn n_atoms(&self) -> usize {
+        self.columns.values().map(Datum::len).sum()
+    }
+
     /// A column's value, including `_uuid` (given by the caller, who knows the key) and
     /// `_version`.
     pub fn get(&self, uuid: Uuid, column: &str) -> Option<Datum> {
@@ -105,6 +111,15 @@ impl Database {
     pub fn n_rows(&self) -> usize {
         self.tables.values().map(BTreeMap::len).sum()
     }
+
+    /// How many values the database holds ([`Row::n_atoms`] over every row).
+    pub fn n_atoms(&self) -> usize {
+        self.tables
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(Row::n_atoms)
+            .sum()
+    }
 }
 
 /// What a committed transaction did.
@@ -150,9 +165,30 @@ impl ChangeSet {
         self.tables.retain(|_, rows| !rows.is_empty());
     }
 
-    /// How many rows the change set touches (a measure of its size).
+    /// How many rows the change set touches.
     pub fn rows(&self) -> usize {
         self.tables.values().map(BTreeMap::len).sum()
+    }
+
+    /// Its size in values: the atoms of every old and every new row it holds.
+    pub fn n_atoms(&self) -> usize {
+        self.tables
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(|c| {
+                c.old.as_ref().map_or(0, Row::n_atoms) + c.new.as_ref().map_or(0, Row::n_atoms)
+            })
+            .sum()
+    }
+
+    /// By how much applying it changes the database's [`Database::n_atoms`].
+    pub fn atoms_delta(&self) -> isize {
+        let count = |r: &Option<Row>| r.as_ref().map_or(0, Row::n_atoms);
+        self.tables
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(|c| count(&c.new).cast_signed() - count(&c.old).cast_signed())
+            .sum()
     }
 }
 

@@ -156,10 +156,14 @@ impl DatabaseSchema {
         if let Some(c) = &self.cksum {
             obj.insert("cksum".into(), Value::from(c.as_str()));
         }
+        // As Open vSwitch writes it: `isRoot` only where it differs from the default, and
+        // the default is root when every table is (a schema with no root table at all has
+        // become one where every table is).
+        let all_root = self.tables.values().all(|t| t.is_root);
         let tables = self
             .tables
             .iter()
-            .map(|(n, t)| (n.clone(), t.to_json()))
+            .map(|(n, t)| (n.clone(), t.to_json(all_root)))
             .collect();
         obj.insert("tables".into(), Value::Object(tables));
         Value::Object(obj)
@@ -250,7 +254,7 @@ impl TableSchema {
         })
     }
 
-    fn to_json(&self) -> Value {
+    fn to_json(&self, default_is_root: bool) -> Value {
         let mut obj = Map::new();
         let columns = self
             .columns
@@ -258,8 +262,8 @@ impl TableSchema {
             .map(|(n, c)| (n.clone(), c.to_json()))
             .collect();
         obj.insert("columns".into(), Value::Object(columns));
-        if self.is_root {
-            obj.insert("isRoot".into(), Value::Bool(true));
+        if self.is_root != default_is_root {
+            obj.insert("isRoot".into(), Value::Bool(self.is_root));
         }
         if let Some(m) = self.max_rows {
             obj.insert("maxRows".into(), Value::from(m));
