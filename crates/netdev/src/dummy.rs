@@ -92,7 +92,11 @@ impl Dummy {
 
     /// Writes every frame sent to a new pcap file at `path` (Open vSwitch's `options:tx_pcap`).
     pub fn set_tx_pcap(&mut self, path: &Path) -> Result<()> {
-        self.tx_pcap = Some(PcapWriter::create(path)?);
+        let mut w = PcapWriter::create(path)?;
+        // The header goes out at once, as Open vSwitch's does: a reader of a port that sent
+        // nothing finds an empty capture, not a truncated file.
+        w.flush()?;
+        self.tx_pcap = Some(w);
         Ok(())
     }
 
