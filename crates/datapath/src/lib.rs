@@ -343,6 +343,11 @@ impl Datapath {
         self.now = now;
     }
 
+    /// The time last given by [`Datapath::set_now`].
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
     /// Datapath-wide counters.
     pub fn stats(&self) -> DatapathStats {
         self.stats

@@ -15,7 +15,7 @@ use crate::unixctl::{Command, Commands};
 
 /// Every command of the daemon.
 pub fn table() -> Commands<Daemon> {
-    Commands::new(vec![
+    let mut list: Vec<crate::unixctl::Command<Daemon>> = vec![
         Command {
             name: "version",
             usage: "",
@@ -85,7 +85,9 @@ pub fn table() -> Commands<Daemon> {
             max: 2,
             handler: add_flows,
         },
-    ])
+    ];
+    list.extend(crate::datapath::commands::table());
+    Commands::new(list)
 }
 
 /// `ofproto/trace BRIDGE FLOW [-generate]`. Without `-generate` the translation has no side

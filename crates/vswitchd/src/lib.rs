@@ -30,6 +30,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod datapath;
 pub mod db;
 pub mod dirs;
 pub mod mgmt;
@@ -69,6 +70,7 @@ pub struct Daemon {
     exit: Mutex<Sender<()>>,
     exit_requested: AtomicBool,
     mgmt: Mutex<mgmt::Mgmt>,
+    datapath: std::sync::OnceLock<Arc<datapath::Handle>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -85,7 +87,22 @@ impl Daemon {
             exit: Mutex::new(exit),
             exit_requested: AtomicBool::new(false),
             mgmt: Mutex::new(mgmt::Mgmt::default()),
+            datapath: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The datapath, once started ([`datapath::Handle`]).
+    pub fn datapath(&self) -> Option<&Arc<datapath::Handle>> {
+        self.datapath.get()
+    }
+
+    /// Starts the datapath thread (once; later calls do nothing).
+    pub fn start_datapath(self: &Arc<Self>, enable_dummy: bool) -> std::io::Result<()> {
+        if self.datapath.get().is_none() {
+            let h = datapath::Handle::start(self, enable_dummy)?;
+            let _ = self.datapath.set(h);
+        }
+        Ok(())
     }
 
     /// The switch.
@@ -150,6 +167,7 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
         return;
     }
     let mut reconciler = Reconciler::new();
+    reconciler.set_datapath(daemon.datapath().cloned());
     let mut txn = 0u64;
     while let Some(msg) = client.recv() {
         report_errors(daemon, &msg);

@@ -199,6 +199,9 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
             }
         });
     }
+    daemon
+        .start_datapath(opts.enable_dummy)
+        .map_err(io_err(Path::new("datapath thread")))?;
     daemon.mgmt().set_rundir(dirs.run.clone());
     {
         let (db, daemon) = (db.clone(), daemon.clone());

@@ -14,7 +14,14 @@
 //!   userspace datapath). They follow the dummy datapath's choice, which tests written for
 //!   Open vSwitch rely on: the number in the device name when there is one and it is free
 //!   (plus 100 for names starting with `br`), else the lowest free. Tunnels of one type share
-//!   one datapath port (`gre_sys`, …); patch ports have none.
+//!   one datapath port (`gre_sys`, …); patch ports have none. A tunnel type's vport sends
+//!   through an underlay device, numbered from [`UNDERLAY_BASE`] up so the numbers users see
+//!   follow Open vSwitch's.
+//! - With a datapath attached ([`Reconciler::set_datapath`]), every interface's device is
+//!   opened (or reopened when its type or options change) as its port is reconciled, so a
+//!   device that cannot be opened is reported in that interface's `error` column at once, and
+//!   devices no interface uses any more are closed at the end of the pass. The reconciler
+//!   runs under the switch's lock and only *sends* to the datapath thread, never waits for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
@@ -30,6 +37,28 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::config::{BridgeCfg, Config, IfaceCfg, PortCfg};
+use crate::datapath::{self, Handle, IfaceType};
+
+/// The lowest datapath port number a tunnel underlay device gets.
+pub const UNDERLAY_BASE: u32 = 1000;
+
+/// The datapath the reconciler opens devices for (none in unit tests).
+#[derive(Default)]
+struct DpLink(Option<std::sync::Arc<Handle>>);
+
+impl std::fmt::Debug for DpLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "DpLink(attached)"
+        } else {
+            "DpLink(none)"
+        })
+    }
+}
+
+/// Each bridge's ports as (OpenFlow port, name, datapath port): when this changes, the
+/// datapath's cached translations (which name bridges by position) start again.
+type PortSignature = Vec<(String, Vec<(PortNo, String, Option<DpPort>)>)>;
 
 /// The highest OpenFlow port number a port may have (`OFPP_MAX`).
 const OFPP_MAX: u32 = 0xff00;
@@ -47,6 +76,10 @@ pub struct Reconciler {
     random: std::collections::hash_map::RandomState,
     /// Per bridge, how new OpenFlow port numbers are picked.
     allocators: BTreeMap<String, OfportAllocator>,
+    /// Where devices are opened.
+    datapath: DpLink,
+    /// The ports as the last pass left them.
+    signature: PortSignature,
 }
 
 /// Open vSwitch's way of picking a new OpenFlow port number: a cursor that moves on from the
@@ -117,7 +150,14 @@ impl Reconciler {
             next_dummy_mac: 0,
             random: std::collections::hash_map::RandomState::new(),
             allocators: BTreeMap::new(),
+            datapath: DpLink::default(),
+            signature: Vec::new(),
         }
+    }
+
+    /// Opens interfaces' devices in `datapath` from now on.
+    pub fn set_datapath(&mut self, datapath: Option<std::sync::Arc<Handle>>) {
+        self.datapath = DpLink(datapath);
     }
 
     /// Brings `switch` in step with `cfg`; returns the transaction operations that record
@@ -139,6 +179,7 @@ impl Reconciler {
             }
         }
         self.release_dp_ports(switch);
+        self.sync_datapath(cfg, switch);
         if let Some(root) = cfg.root {
             let mut row = serde_json::Map::new();
             if cfg.cur_cfg != cfg.next_cfg {
@@ -258,6 +299,9 @@ impl Reconciler {
                 .unwrap_or_else(|| self.new_mac(name, &kind));
             self.macs.insert(name.clone(), mac);
         }
+        if let Some(no) = dp_port {
+            self.open_device(icfg, &kind, no)?;
+        }
         Ok(Port {
             ofport,
             name: name.clone(),
@@ -265,6 +309,90 @@ impl Reconciler {
             vlan: vlan(pcfg),
             dp_port: dp_port.map(DpPort),
         })
+    }
+
+    /// Closes devices no interface uses, tells the datapath what changed, and records each
+    /// interface's type and options for `dpif/show`.
+    fn sync_datapath(&mut self, cfg: &Config, switch: &Switch) {
+        let signature: PortSignature = switch
+            .bridges
+            .iter()
+            .map(|b| {
+                let ports = b
+                    .ports
+                    .values()
+                    .map(|p| (p.ofport, p.name.clone(), p.dp_port))
+                    .collect();
+                (b.name.clone(), ports)
+            })
+            .collect();
+        let changed = signature != self.signature;
+        self.signature = signature;
+        let Some(dp) = &self.datapath.0 else {
+            return;
+        };
+        let live: BTreeSet<String> = switch
+            .bridges
+            .iter()
+            .flat_map(|b| b.ports.values())
+            .filter_map(|p| match &p.kind {
+                PortKind::Patch { .. } => None,
+                PortKind::Tunnel(t) => Some(tunnel_device(&t.kind)),
+                _ => Some(p.name.clone()),
+            })
+            .collect();
+        dp.retain_ports(&live, changed);
+        let ifaces: BTreeMap<String, IfaceType> = cfg
+            .bridges
+            .iter()
+            .flat_map(|b| &b.ports)
+            .flat_map(|p| &p.ifaces)
+            .map(|i| (i.name.clone(), (i.kind.clone(), i.options.clone())))
+            .collect();
+        dp.describe(ifaces);
+    }
+
+    /// Opens (or checks) the device behind interface `icfg` as datapath port `dp_port`.
+    fn open_device(
+        &mut self,
+        icfg: &IfaceCfg,
+        kind: &PortKind,
+        dp_port: u32,
+    ) -> Result<(), String> {
+        let Some(dp) = self.datapath.0.clone() else {
+            return Ok(());
+        };
+        let name = &icfg.name;
+        match kind {
+            PortKind::Patch { .. } => Ok(()),
+            PortKind::Tunnel(t) => {
+                let dev = tunnel_device(&t.kind);
+                let underlay = self.underlay_port(&datapath::underlay_name(&dev));
+                dp.ensure_tunnel(&dev, DpPort(dp_port), &t.kind, DpPort(underlay))
+            }
+            _ => {
+                let mac = self.macs.get(name).copied();
+                let found =
+                    dp.ensure_port(name, DpPort(dp_port), &icfg.kind, &icfg.options, mac)?;
+                if let Some(m) = found {
+                    self.macs.insert(name.clone(), m);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The datapath port of a tunnel's underlay device, allocated from [`UNDERLAY_BASE`].
+    fn underlay_port(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.dp_ports.get(name) {
+            return *n;
+        }
+        let used: BTreeSet<u32> = self.dp_ports.values().copied().collect();
+        let n = (UNDERLAY_BASE..)
+            .find(|n| !used.contains(n))
+            .unwrap_or(u32::MAX);
+        self.dp_ports.insert(name.to_owned(), n);
+        n
     }
 
     /// The datapath port of device `name`, allocated on first use.
@@ -295,9 +423,12 @@ impl Reconciler {
             .bridges
             .iter()
             .flat_map(|b| b.ports.values())
-            .map(|p| match &p.kind {
-                PortKind::Tunnel(t) => tunnel_device(&t.kind),
-                _ => p.name.clone(),
+            .flat_map(|p| match &p.kind {
+                PortKind::Tunnel(t) => {
+                    let dev = tunnel_device(&t.kind);
+                    vec![datapath::underlay_name(&dev), dev]
+                }
+                _ => vec![p.name.clone()],
             })
             .collect();
         self.dp_ports.retain(|name, _| live.contains(name));

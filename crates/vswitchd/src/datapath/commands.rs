@@ -1,0 +1,356 @@
+//! The appctl commands about the datapath, in Open vSwitch's words and formats:
+//! `dpif/show`, `dpif/dump-flows`, `dpctl/dump-flows`, `dpctl/del-flows`, `upcall/show`,
+//! `revalidator/wait`, `revalidator/purge`, `fdb/flush`, `netdev-dummy/receive`,
+//! `memory/show` and `coverage/show`.
+//!
+//! Every command asks the datapath thread first and takes the switch's lock only after the
+//! answer, never the other way round (see the module docs of [`super`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use fvs_flow::{Field, PortNo};
+use fvs_pipeline::dpif::DpPort;
+
+use super::{Handle, packet, ports, thread};
+use crate::Daemon;
+use crate::unixctl::Command;
+
+/// The datapath's name in `dpif/show` and `upcall/show`: one datapath of the default type.
+const DPIF_NAME: &str = "system@ovs-system";
+/// The megaflow limit `upcall/show` reports (Open vSwitch's default `flow-limit`).
+const FLOW_LIMIT: usize = 10_000;
+
+/// The commands, for [`crate::commands::table`].
+pub fn table() -> Vec<Command<Daemon>> {
+    vec![
+        Command {
+            name: "dpif/show",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: dpif_show,
+        },
+        Command {
+            name: "dpif/dump-flows",
+            usage: "[-m] [--names | --no-names] bridge",
+            min: 1,
+            max: 3,
+            handler: dpif_dump_flows,
+        },
+        Command {
+            name: "dpctl/dump-flows",
+            usage: "[-m] [--names] [dp] [filter=..] [type=..] [pmd=..]",
+            min: 0,
+            max: 6,
+            handler: dpctl_dump_flows,
+        },
+        Command {
+            name: "dpctl/del-flows",
+            usage: "[dp] [file]",
+            min: 0,
+            max: 2,
+            handler: |d, _| {
+                handle(d)?.query(|f| {
+                    f.dp.flush();
+                    f.slow.clear();
+                })?;
+                Ok(String::new())
+            },
+        },
+        Command {
+            name: "upcall/show",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: upcall_show,
+        },
+        Command {
+            name: "revalidator/wait",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: |d, _| revalidate(d, false),
+        },
+        Command {
+            name: "revalidator/purge",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: |d, _| revalidate(d, true),
+        },
+        Command {
+            name: "fdb/flush",
+            usage: "[bridge]",
+            min: 0,
+            max: 1,
+            handler: fdb_flush,
+        },
+        Command {
+            name: "netdev-dummy/receive",
+            usage: "name [--qid queue_id] packet|flow [--len packet_len]",
+            min: 2,
+            max: usize::MAX,
+            handler: receive,
+        },
+        Command {
+            name: "memory/show",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: memory_show,
+        },
+        Command {
+            name: "coverage/show",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: coverage_show,
+        },
+    ]
+}
+
+fn handle(d: &Daemon) -> Result<&Handle, String> {
+    d.datapath()
+        .map(AsRef::as_ref)
+        .ok_or_else(|| "the datapath is not running".to_owned())
+}
+
+/// An OpenFlow port number as `dpif/show` prints it (`LOCAL` as its 16-bit value).
+fn ofport_text(p: PortNo) -> String {
+    if p == PortNo::LOCAL {
+        "65534".to_owned()
+    } else {
+        p.0.to_string()
+    }
+}
+
+fn dpif_show(d: &Daemon, _: &[String]) -> Result<String, String> {
+    let h = handle(d)?;
+    let st = h.query(|f| f.dp.stats())?;
+    let ifaces = h.iface_table();
+    let mut out = format!(
+        "{DPIF_NAME}: hit:{} missed:{}\n",
+        st.emc_hits + st.megaflow_hits,
+        st.missed
+    );
+    let sw = d.switch();
+    let mut bridges: Vec<_> = sw.bridges.iter().collect();
+    bridges.sort_by(|a, b| a.name.cmp(&b.name));
+    for b in bridges {
+        let _ = writeln!(out, "  {}:", b.name);
+        let mut ports: Vec<_> = b.ports.values().collect();
+        ports.sort_by(|a, b| a.name.cmp(&b.name));
+        for p in ports {
+            let (kind, options) = ifaces.get(&p.name).cloned().unwrap_or_default();
+            let dp = p.dp_port.map_or("none".to_owned(), |n| n.0.to_string());
+            let _ = writeln!(
+                out,
+                "    {} {}/{dp}: ({})",
+                p.name,
+                ofport_text(p.ofport),
+                ports::show_type(&kind, &options, h.enable_dummy())
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The megaflows in `dpctl/dump-flows` form whose input port is one of `only` (all if
+/// `None`).
+fn dump(h: &Handle, only: Option<BTreeSet<u32>>) -> Result<String, String> {
+    h.query(move |f| {
+        let mut out = String::new();
+        for (key, mask, m) in f.dp.flows() {
+            let in_port = u32::try_from(key.get(Field::InPort.loc())).unwrap_or(u32::MAX);
+            if only.as_ref().is_some_and(|o| !o.contains(&in_port)) {
+                continue;
+            }
+            fvs_datapath::text::write_flow(&mut out, key, mask, &m.stats, &m.actions, now(f));
+            out.push('\n');
+        }
+        out
+    })
+}
+
+fn now(f: &thread::Fast) -> fvs_pipeline::clock::Millis {
+    f.dp.now()
+}
+
+fn dpif_dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let h = handle(d)?;
+    let name = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .ok_or("bridge name required")?;
+    let ports: BTreeSet<u32> = {
+        let sw = d.switch();
+        let b = sw
+            .bridge(name)
+            .ok_or_else(|| format!("{name}: unknown bridge"))?;
+        b.ports
+            .values()
+            .filter_map(|p| p.dp_port.map(|n| n.0))
+            .collect()
+    };
+    dump(h, Some(ports))
+}
+
+fn dpctl_dump_flows(d: &Daemon, _: &[String]) -> Result<String, String> {
+    let flows = dump(handle(d)?, None)?;
+    Ok(format!("flow-dump from the main thread:\n{flows}"))
+}
+
+fn upcall_show(d: &Daemon, _: &[String]) -> Result<String, String> {
+    let (n, st, keys, dur) = handle(d)?.query(|f| {
+        (
+            f.dp.n_flows(),
+            f.slow.stats,
+            f.slow.n_keys(),
+            f.last_dump.as_millis(),
+        )
+    })?;
+    Ok(format!(
+        "{DPIF_NAME}:\n  flows         : (current {n}) (avg {}) (max {}) (limit {FLOW_LIMIT})\n  dump duration : {dur}ms\n  ufid enabled : true\n\n  1: (keys {keys})\n",
+        n,
+        st.max_flows.max(n)
+    ))
+}
+
+/// `revalidator/wait`: a full pass has run when this returns; `purge` empties the cache first.
+fn revalidate(d: &Daemon, purge: bool) -> Result<String, String> {
+    handle(d)?.query(move |f| {
+        if purge {
+            f.dp.flush();
+            f.slow.clear();
+        }
+        f.force_full();
+        f.revalidate();
+    })?;
+    Ok(String::new())
+}
+
+fn fdb_flush(d: &Daemon, args: &[String]) -> Result<String, String> {
+    {
+        let mut sw = d.switch();
+        match args.first() {
+            Some(name) => {
+                let b = sw.bridge_mut(name).ok_or("no such bridge")?;
+                b.mac = fvs_pipeline::mac_table::MacTable::default();
+            }
+            None => {
+                for b in &mut sw.bridges {
+                    b.mac = fvs_pipeline::mac_table::MacTable::default();
+                }
+            }
+        }
+    }
+    // Megaflows that forward by a forgotten MAC must be re-translated.
+    if let Ok(h) = handle(d) {
+        h.query(|f| f.force_full())?;
+    }
+    Ok("table successfully flushed\n".to_owned())
+}
+
+/// `netdev-dummy/receive NAME [--qid N] PACKET... [--len N]`.
+fn receive(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let h = handle(d)?;
+    let name = &args[0];
+    let mut frames = Vec::new();
+    let mut len: Option<usize> = None;
+    let mut rest = args[1..].iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--qid" => {
+                rest.next().ok_or("--qid needs a queue id")?;
+            }
+            "--len" => {
+                let v = rest.next().ok_or("--len needs a length")?;
+                len = Some(v.parse().map_err(|_| format!("{v}: bad packet length"))?);
+            }
+            text => frames.push(packet::parse_packet(text).map_err(|e| e.to_string())?),
+        }
+    }
+    if frames.is_empty() {
+        return Err("no packet given".into());
+    }
+    for mut f in frames {
+        if let Some(n) = len.filter(|n| *n > f.len()) {
+            f.resize(n, 0);
+        }
+        h.receive(name, &f)?;
+    }
+    Ok(String::new())
+}
+
+fn memory_show(d: &Daemon, _: &[String]) -> Result<String, String> {
+    let h = handle(d)?;
+    let (ports, flows, keys) =
+        h.query(|f| (f.dp.ports().count(), f.dp.n_flows(), f.slow.n_keys()))?;
+    let rules: usize = {
+        let sw = d.switch();
+        sw.bridges.iter().map(|b| b.rules().len()).sum()
+    };
+    Ok(format!(
+        "handlers:1 megaflows:{flows} ports:{ports} revalidators:1 rules:{rules} udpif keys:{keys}\n"
+    ))
+}
+
+fn coverage_show(d: &Daemon, _: &[String]) -> Result<String, String> {
+    let h = handle(d)?;
+    let (dp, slow, pin, pin_drop, rx_err, dev) = h.query(|f| {
+        let mut dev = fvs_netdev::NetdevStats::default();
+        let nos: Vec<DpPort> = f.dp.ports().map(|(n, _, _)| n).collect();
+        for n in nos {
+            if let Some(s) = f.dp.netdev(n).map(|d| d.stats()) {
+                dev.rx_dropped += s.rx_dropped;
+                dev.rx_errors += s.rx_errors;
+                dev.tx_dropped += s.tx_dropped;
+                dev.tx_errors += s.tx_errors;
+            }
+        }
+        (
+            f.dp.stats(),
+            f.slow.stats,
+            f.packet_ins,
+            f.packet_in_dropped,
+            f.recv_errors,
+            dev,
+        )
+    })?;
+    let rows: BTreeMap<&str, u64> = [
+        ("datapath_emc_hit", dp.emc_hits),
+        ("datapath_megaflow_hit", dp.megaflow_hits),
+        ("datapath_miss_upcall", dp.missed),
+        ("datapath_no_port_drop", dp.no_port),
+        ("datapath_failed_action", dp.failed_actions),
+        ("datapath_userspace_lost", dp.lost),
+        ("upcall_handled", slow.upcalls),
+        ("upcall_no_port", slow.upcall_no_port),
+        ("revalidate_pass", slow.revalidations),
+        ("revalidate_full_pass", slow.full_revalidations),
+        ("revalidate_flow_invalid", slow.flows_invalidated),
+        ("revalidate_flow_updated", slow.flows_updated),
+        ("revalidate_flow_idle", slow.flows_idle),
+        ("packet_in_sent", pin),
+        ("packet_in_dropped", pin_drop),
+        ("netdev_receive_error", rx_err),
+        ("netdev_rx_dropped", dev.rx_dropped),
+        ("netdev_rx_error", dev.rx_errors),
+        ("netdev_tx_dropped", dev.tx_dropped),
+        ("netdev_tx_error", dev.tx_errors),
+    ]
+    .into_iter()
+    .collect();
+    let mut out = String::from("Event coverage (totals since the daemon started):\n");
+    let mut zero = 0;
+    for (name, n) in rows {
+        if n == 0 {
+            zero += 1;
+        } else {
+            let _ = writeln!(out, "{name:<26} total: {n}");
+        }
+    }
+    let _ = writeln!(out, "{zero} events never hit");
+    Ok(out)
+}

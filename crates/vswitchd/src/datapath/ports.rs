@@ -1,0 +1,259 @@
+//! Which device backs an interface, and opening it.
+//!
+//! | `type` | device |
+//! |---|---|
+//! | `internal` | a TAP device named as the interface ([`fvs_netdev::tap`]) |
+//! | `system` (or empty), `tap` | the existing Linux device, through `AF_PACKET`, promiscuous |
+//! | `dummy`, and every type but `patch` and tunnels under `--enable-dummy` | [`fvs_netdev::dummy`] with `options:rx_pcap` / `tx_pcap` |
+//! | `gre`, `vxlan`, `geneve` | one tunnel vport per type (`gre_sys`, …) sending through an underlay device |
+//! | `patch` | nothing: translation crosses to the peer bridge |
+//!
+//! Devices are opened by the reconciler's thread (so a failure lands in the interface's
+//! `error` column at once, in Open vSwitch's wording) and handed to the datapath thread.
+//!
+//! # Tunnel underlays
+//!
+//! A tunnel vport encapsulates and sends the outer frame through its *underlay* device, and
+//! decapsulates what that device receives. [`open_tunnel_underlay`] is the one place that
+//! decides what that device is: under `--enable-dummy`, a dummy device (frames stay in
+//! memory, tests read them through its handle); otherwise the device that reaches the wire
+//! through the host's IP stack, which the tunnel underlay work in `fvs-netdev` provides.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
+use fvs_netdev::af_packet::{AfPacket, AfPacketOptions};
+use fvs_netdev::dummy::{Dummy, DummyHandle};
+use fvs_netdev::tap::{Tap, TapOptions};
+use fvs_netdev::{MacAddr, Netdev};
+use fvs_packet::tunnel::TunnelProtocol;
+use fvs_pipeline::dpif::DpPort;
+use std::net::Ipv4Addr;
+
+/// What backs one datapath port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// In-memory device; `internal` says whether it stands in for an internal port (shown as
+    /// `dummy-internal`).
+    Dummy {
+        /// Stands in for an internal port.
+        internal: bool,
+    },
+    /// A TAP device the switch makes.
+    Tap,
+    /// An existing device read with `AF_PACKET`.
+    AfPacket,
+    /// The vport all tunnels of one protocol share.
+    Tunnel(TunnelProtocol),
+    /// The device a tunnel vport's outer frames go through.
+    Underlay(TunnelProtocol),
+}
+
+/// A port as the configuration asks for it; a change of any part reopens the device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    /// The device.
+    pub device: Device,
+    /// The interface's `type` as configured (for `dpif/show`).
+    pub kind: String,
+    /// The interface's `options`.
+    pub options: BTreeMap<String, String>,
+    /// The Ethernet address to give devices the switch makes.
+    pub mac: Option<[u8; 6]>,
+    /// For a tunnel vport, its underlay's datapath port.
+    pub underlay: Option<DpPort>,
+}
+
+/// The device for an interface of `kind`, or `None` for a patch port (no device).
+pub fn device_for(kind: &str, enable_dummy: bool) -> Option<Device> {
+    let tunnel = match kind {
+        "patch" => return None,
+        "gre" => Some(TunnelProtocol::Gre),
+        "vxlan" => Some(TunnelProtocol::Vxlan),
+        "geneve" => Some(TunnelProtocol::Geneve),
+        _ => None,
+    };
+    Some(match (tunnel, kind) {
+        (Some(p), _) => Device::Tunnel(p),
+        (None, "internal") if enable_dummy => Device::Dummy { internal: true },
+        (None, _) if enable_dummy => Device::Dummy { internal: false },
+        (None, "dummy") => Device::Dummy { internal: false },
+        (None, "internal") => Device::Tap,
+        (None, _) => Device::AfPacket,
+    })
+}
+
+/// An opened port, ready for the datapath thread.
+pub struct Opened {
+    /// The datapath's view of it.
+    pub kind: PortKind,
+    /// The handle of a dummy device (for `netdev-dummy/receive` and tests).
+    pub dummy: Option<DummyHandle>,
+    /// The address of an existing device (`mac_in_use` reports it).
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Open vSwitch's wording for a device that cannot be opened.
+fn open_error(name: &str, e: &fvs_netdev::Error) -> String {
+    let why = match e {
+        fvs_netdev::Error::NoSuchDevice(_) => "No such device".to_owned(),
+        other => other.to_string(),
+    };
+    format!("could not open network device {name} ({why})")
+}
+
+/// Opens the device of `spec` named `name`.
+pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, String> {
+    let set_mac = |d: &mut dyn Netdev| {
+        if let Some(m) = spec.mac {
+            // A device that refuses a new address keeps its own; nothing depends on it.
+            let _ = d.set_mac(MacAddr(m));
+        }
+    };
+    match &spec.device {
+        Device::Dummy { .. } => {
+            let (mut d, h) = Dummy::new(name);
+            set_mac(&mut d);
+            if let Some(p) = spec.options.get("rx_pcap") {
+                d.set_rx_pcap(Path::new(p))
+                    .map_err(|e| format!("{name}: rx_pcap: {e}"))?;
+            }
+            if let Some(p) = spec.options.get("tx_pcap") {
+                d.set_tx_pcap(Path::new(p))
+                    .map_err(|e| format!("{name}: tx_pcap: {e}"))?;
+            }
+            Ok(Opened {
+                kind: PortKind::Netdev(Box::new(d)),
+                dummy: Some(h),
+                mac: None,
+            })
+        }
+        Device::Tap => {
+            let mut d = Tap::open(name, TapOptions::default()).map_err(|e| open_error(name, &e))?;
+            set_mac(&mut d);
+            Ok(Opened {
+                kind: PortKind::Netdev(Box::new(d)),
+                dummy: None,
+                mac: None,
+            })
+        }
+        Device::AfPacket => {
+            let d = AfPacket::open(name, AfPacketOptions::default())
+                .map_err(|e| open_error(name, &e))?;
+            let mac = d.mac().ok().map(|m| m.0);
+            Ok(Opened {
+                kind: PortKind::Netdev(Box::new(d)),
+                dummy: None,
+                mac,
+            })
+        }
+        Device::Underlay(p) => {
+            let (d, dummy) = open_tunnel_underlay(name, *p, enable_dummy)?;
+            Ok(Opened {
+                kind: PortKind::Netdev(d),
+                dummy,
+                mac: None,
+            })
+        }
+        Device::Tunnel(p) => {
+            let underlay = spec
+                .underlay
+                .ok_or_else(|| format!("{name}: tunnel port without an underlay"))?;
+            // One vport per protocol: any local and remote address, any key; translation
+            // gives each packet's outer addresses and key in `set(tunnel(...))`.
+            let v = TunnelVport::new(
+                *p,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::UNSPECIFIED,
+                TunnelKeyMode::Flow,
+                underlay,
+            );
+            Ok(Opened {
+                kind: PortKind::Tunnel(v),
+                dummy: None,
+                mac: None,
+            })
+        }
+    }
+}
+
+/// The device tunnel vports of `protocol` send their outer frames through, named `name`.
+///
+/// **The hook for the tunnel underlay**: under `--enable-dummy` it is a dummy device; the
+/// host-IP-stack device belongs here once `fvs-netdev` has it. Until then a tunnel port on a
+/// real system reports this error in its `error` column.
+pub fn open_tunnel_underlay(
+    name: &str,
+    protocol: TunnelProtocol,
+    enable_dummy: bool,
+) -> Result<(Box<dyn Netdev>, Option<DummyHandle>), String> {
+    if enable_dummy {
+        let (d, h) = Dummy::new(name);
+        return Ok((Box::new(d), Some(h)));
+    }
+    Err(format!(
+        "{name}: {protocol:?} tunnels need an underlay device through the host's IP stack, which this build does not have yet"
+    ))
+}
+
+/// The `type` `dpif/show` prints for a port, as Open vSwitch prints it: under
+/// `--enable-dummy` internal ports are `dummy-internal` and the others keep their configured
+/// type; tunnels show their options outside dummy mode.
+pub fn show_type(kind: &str, options: &BTreeMap<String, String>, enable_dummy: bool) -> String {
+    let kind = if kind.is_empty() { "system" } else { kind };
+    match kind {
+        "internal" if enable_dummy => "dummy-internal".to_owned(),
+        "patch" => format!(
+            "patch: peer={}",
+            options.get("peer").map_or("", String::as_str)
+        ),
+        "gre" | "vxlan" | "geneve" if !enable_dummy && !options.is_empty() => {
+            let opts: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{kind}: {}", opts.join(", "))
+        }
+        other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_follow_the_type_and_dummy_mode() {
+        assert_eq!(device_for("patch", true), None);
+        assert_eq!(
+            device_for("internal", true),
+            Some(Device::Dummy { internal: true })
+        );
+        assert_eq!(device_for("internal", false), Some(Device::Tap));
+        assert_eq!(device_for("", false), Some(Device::AfPacket));
+        assert_eq!(device_for("tap", false), Some(Device::AfPacket));
+        assert_eq!(
+            device_for("dummy", false),
+            Some(Device::Dummy { internal: false })
+        );
+        assert_eq!(
+            device_for("gre", true),
+            Some(Device::Tunnel(TunnelProtocol::Gre))
+        );
+    }
+
+    #[test]
+    fn a_missing_system_device_is_reported_as_open_vswitch_does() {
+        let spec = PortSpec {
+            device: Device::AfPacket,
+            kind: String::new(),
+            options: BTreeMap::new(),
+            mac: None,
+            underlay: None,
+        };
+        let e = open("fvs-nonexist0", &spec, false).err();
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.starts_with("could not open network device fvs-nonexist0 (")),
+            "{e:?}"
+        );
+    }
+}

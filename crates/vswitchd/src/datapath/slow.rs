@@ -1,0 +1,348 @@
+//! The slow path: upcalls translated through the pipeline, the translation cache each
+//! megaflow keeps, and revalidation.
+//!
+//! # Port numbers
+//!
+//! The datapath keys packets by *datapath* port; the pipeline works in OpenFlow ports of a
+//! bridge. The only link between the two is the pipeline's `Port::dp_port`, which the
+//! reconciler sets; [`owner`] reads it, so there is no second table to fall out of step.
+//! Tunnels of one type share one datapath port (`gre_sys`): the OpenFlow port a tunnelled
+//! packet enters is the bridge port of that type whose `remote_ip` is the packet's
+//! `tun_src` (and whose `local_ip`, when set, is its `tun_dst`), so those two fields are
+//! always exact in the megaflow. `in_port` is always exact too: a datapath port stands for
+//! (bridge, OpenFlow port).
+//!
+//! # The translation cache
+//!
+//! Each megaflow's cookie names a [`CacheEntry`]: the key of the packet that made it, and
+//! the translation's side effects (rules hit, `learn`s, MAC learning). Cached packets never
+//! reach the pipeline, so [`Slow::revalidate`] replays those effects for them: every pass it
+//! takes each megaflow's new packets and bytes, credits them to the rules, re-runs the
+//! learns (which refreshes a learned rule's hard timeout, as Open vSwitch does) and the MAC
+//! learning. When the tables changed (a bridge's generation moved, a MAC was news, ports
+//! changed) it also re-translates every megaflow's key: a megaflow whose new mask is not
+//! within the installed one goes; one whose actions changed gets the new ones. A megaflow
+//! unused for [`IDLE`] goes too.
+
+use std::collections::HashMap;
+
+use fvs_datapath::{Datapath, Upcall};
+use fvs_flow::{Field, FlowKey, PortNo};
+use fvs_pipeline::clock::Millis;
+use fvs_pipeline::dpif::DpPort;
+use fvs_pipeline::port::PortKind;
+use fvs_pipeline::switch::Switch;
+use fvs_pipeline::xlate::{SideEffect, Translation, translate};
+
+/// A megaflow unused this long is removed (Open vSwitch's default `max-idle`).
+pub const IDLE: Millis = Millis(10_000);
+
+/// What a megaflow remembers about the translation that made it.
+#[derive(Clone, Debug)]
+pub struct CacheEntry {
+    /// The datapath key of the packet that caused the upcall.
+    pub key: FlowKey,
+    /// The translation's side effects.
+    pub effects: Vec<SideEffect>,
+    /// Packets and bytes already credited.
+    pub packets: u64,
+    /// Bytes already credited.
+    pub bytes: u64,
+}
+
+/// Counters the slow path keeps (`coverage/show`, `upcall/show`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlowStats {
+    /// Upcalls handled.
+    pub upcalls: u64,
+    /// Upcalls for a port no bridge owns (dropped).
+    pub upcall_no_port: u64,
+    /// Revalidation passes.
+    pub revalidations: u64,
+    /// Passes that re-translated every megaflow.
+    pub full_revalidations: u64,
+    /// Megaflows removed because the translation no longer held.
+    pub flows_invalidated: u64,
+    /// Megaflows removed for idleness.
+    pub flows_idle: u64,
+    /// Megaflows whose actions were replaced in place.
+    pub flows_updated: u64,
+    /// Most megaflows at once.
+    pub max_flows: usize,
+}
+
+/// The slow path's state on the datapath thread.
+#[derive(Default)]
+pub struct Slow {
+    cache: HashMap<u64, CacheEntry>,
+    next_cookie: u64,
+    /// Each bridge's (name, table generation) at the last full revalidation.
+    generations: Vec<(String, u64)>,
+    /// Something happened that can change translations: re-translate at the next pass.
+    pub dirty: bool,
+    /// Counters.
+    pub stats: SlowStats,
+}
+
+/// The bridge (index) and OpenFlow port a packet with datapath key `key` enters, and the
+/// extra key bits that choice consulted.
+pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
+    let dp = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
+    let tun_src = key.get(Field::TunSrc.loc());
+    let tun_dst = key.get(Field::TunDst.loc());
+    let mut consulted = FlowKey::ZERO;
+    for (i, b) in sw.bridges.iter().enumerate() {
+        for p in b.ports.values() {
+            if p.dp_port != Some(dp) {
+                continue;
+            }
+            if let PortKind::Tunnel(t) = &p.kind {
+                consulted.set(Field::TunSrc.loc(), u128::MAX);
+                consulted.set(Field::TunDst.loc(), u128::MAX);
+                let local_ok =
+                    t.local_ip.is_unspecified() || u128::from(t.local_ip.to_bits()) == tun_dst;
+                if u128::from(t.remote_ip.to_bits()) != tun_src || !local_ok {
+                    continue;
+                }
+            }
+            return Some((i, p.ofport, consulted));
+        }
+    }
+    None
+}
+
+/// `key` with its datapath `in_port` replaced by the OpenFlow one.
+pub fn of_key(key: &FlowKey, ofport: PortNo) -> FlowKey {
+    let mut k = *key;
+    k.set(Field::InPort.loc(), u128::from(ofport.0));
+    k
+}
+
+/// The sum of every bridge's table generation, by name.
+fn generations(sw: &Switch) -> Vec<(String, u64)> {
+    sw.bridges
+        .iter()
+        .map(|b| (b.name.clone(), b.generation()))
+        .collect()
+}
+
+/// True when applying `t`'s MAC learning would teach a bridge something new.
+fn mac_news(sw: &Switch, t: &Translation, now: Millis) -> bool {
+    t.effects.iter().any(|e| match e {
+        SideEffect::MacLearn {
+            bridge,
+            vlan,
+            mac,
+            port,
+        } => sw
+            .bridges
+            .get(*bridge)
+            .is_some_and(|b| b.mac.lookup(*vlan, *mac, now) != Some(*port)),
+        _ => false,
+    })
+}
+
+impl Slow {
+    /// Handles one upcall: translates, applies the side effects for this packet (the
+    /// packet that missed is counted by the rules here, not by the megaflow), and returns the
+    /// megaflow to install.
+    pub fn upcall(&mut self, sw: &mut Switch, key: &FlowKey, len: u64, now: Millis) -> Upcall {
+        self.stats.upcalls += 1;
+        let mut in_port_mask = FlowKey::ZERO;
+        in_port_mask.set(Field::InPort.loc(), u128::MAX);
+        let Some((b, ofport, consulted)) = owner(sw, key) else {
+            self.stats.upcall_no_port += 1;
+            // Nothing owns the port (an underlay's own traffic, a port being removed):
+            // drop everything from it until the ports change.
+            return Upcall::new(Default::default(), in_port_mask.or(&owner_bits(key)));
+        };
+        let t = translate(&sw.bridges, b, &of_key(key, ofport), now, true);
+        let before = generations(sw);
+        if mac_news(sw, &t, now) {
+            self.dirty = true;
+        }
+        sw.apply(&t, len, now);
+        if generations(sw) != before {
+            self.dirty = true;
+        }
+        let mask = t.megaflow.or(&in_port_mask).or(&consulted);
+        self.next_cookie += 1;
+        let cookie = self.next_cookie;
+        self.cache.insert(
+            cookie,
+            CacheEntry {
+                key: *key,
+                effects: t.effects,
+                packets: 0,
+                bytes: 0,
+            },
+        );
+        Upcall {
+            actions: t.actions,
+            mask,
+            cookie,
+        }
+    }
+
+    /// Forgets every cache entry (the datapath's megaflows were flushed).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Number of cache entries (`udpif keys` in `memory/show`).
+    pub fn n_keys(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// One revalidation pass (see the module docs); `full` forces re-translation.
+    pub fn revalidate(&mut self, dp: &mut Datapath, sw: &mut Switch, now: Millis, full: bool) {
+        self.stats.revalidations += 1;
+        self.stats.max_flows = self.stats.max_flows.max(dp.n_flows());
+        // Rules whose time is up go first, so nothing is credited to them.
+        if !sw.expire(now).is_empty() {
+            self.dirty = true;
+        }
+        let flows: Vec<_> = dp
+            .megaflows()
+            .map(|(id, _, mask, m)| (id, *mask, m.cookie, m.stats, m.created))
+            .collect();
+        for (id, _, cookie, st, created) in &flows {
+            let last = st.used.unwrap_or(*created);
+            if now.since(last) >= IDLE.0 {
+                dp.remove_flow(*id);
+                self.cache.remove(cookie);
+                self.stats.flows_idle += 1;
+                continue;
+            }
+            let Some(e) = self.cache.get_mut(cookie) else {
+                continue;
+            };
+            let packets = st.packets.saturating_sub(e.packets);
+            if packets == 0 {
+                continue;
+            }
+            let bytes = st.bytes.saturating_sub(e.bytes);
+            e.packets = st.packets;
+            e.bytes = st.bytes;
+            let used = st.used.unwrap_or(now);
+            if replay(sw, &e.effects, packets, bytes, used, now) {
+                self.dirty = true;
+            }
+        }
+        let gens = generations(sw);
+        if gens != self.generations {
+            self.dirty = true;
+        }
+        if full || self.dirty {
+            self.dirty = false;
+            self.generations = gens;
+            self.stats.full_revalidations += 1;
+            self.retranslate(dp, sw, now);
+        }
+        let live: std::collections::HashSet<u64> =
+            dp.megaflows().map(|(_, _, _, m)| m.cookie).collect();
+        self.cache.retain(|c, _| live.contains(c));
+    }
+
+    fn retranslate(&mut self, dp: &mut Datapath, sw: &Switch, now: Millis) {
+        let flows: Vec<_> = dp
+            .megaflows()
+            .map(|(id, _, mask, m)| (id, *mask, m.cookie, m.actions.clone()))
+            .collect();
+        for (id, mask, cookie, actions) in flows {
+            let Some(e) = self.cache.get_mut(&cookie) else {
+                // Not made by this slow path (cannot happen today): it cannot be checked.
+                dp.remove_flow(id);
+                self.stats.flows_invalidated += 1;
+                continue;
+            };
+            let Some((b, ofport, consulted)) = owner(sw, &e.key) else {
+                dp.remove_flow(id);
+                self.cache.remove(&cookie);
+                self.stats.flows_invalidated += 1;
+                continue;
+            };
+            let t = translate(&sw.bridges, b, &of_key(&e.key, ofport), now, true);
+            let need = t.megaflow.or(&consulted);
+            if !need.is_subset_of(&mask) {
+                dp.remove_flow(id);
+                self.cache.remove(&cookie);
+                self.stats.flows_invalidated += 1;
+                continue;
+            }
+            e.effects = t.effects;
+            if t.actions != actions {
+                dp.set_flow_actions(id, t.actions, cookie);
+                self.stats.flows_updated += 1;
+            }
+        }
+    }
+
+    /// Translation of a packet the datapath handed up with `userspace(...)`: its bridge and
+    /// OpenFlow key.
+    pub fn userspace_owner(sw: &Switch, key: &FlowKey) -> Option<(String, FlowKey)> {
+        let (b, ofport, _) = owner(sw, key)?;
+        Some((sw.bridges.get(b)?.name.clone(), of_key(key, ofport)))
+    }
+}
+
+/// The tunnel bits `owner` reads even when it finds nothing.
+fn owner_bits(key: &FlowKey) -> FlowKey {
+    let mut m = FlowKey::ZERO;
+    if key.get(Field::TunDst.loc()) != 0 {
+        m.set(Field::TunSrc.loc(), u128::MAX);
+        m.set(Field::TunDst.loc(), u128::MAX);
+    }
+    m
+}
+
+/// Credits `packets`/`bytes` to the rules `effects` hit and re-runs its learning; returns
+/// true when that taught a bridge something new (a MAC on a new port, a new learned rule).
+fn replay(
+    sw: &mut Switch,
+    effects: &[SideEffect],
+    packets: u64,
+    bytes: u64,
+    used: Millis,
+    now: Millis,
+) -> bool {
+    let mut news = false;
+    for e in effects {
+        match e {
+            SideEffect::RuleHit {
+                bridge,
+                table,
+                rule,
+            } => {
+                if let Some(r) = sw
+                    .bridges
+                    .get_mut(*bridge)
+                    .and_then(|b| b.rule_mut(*table, *rule))
+                {
+                    r.stats.packets += packets;
+                    r.stats.bytes += bytes;
+                    r.stats.used = r.stats.used.max(used);
+                }
+            }
+            SideEffect::Learn { bridge, flow_mod } => {
+                if let Some(b) = sw.bridges.get_mut(*bridge) {
+                    let g = b.generation();
+                    // As in `Switch::apply`: a refused learn only means nothing is learned.
+                    let _ = b.flow_mod(flow_mod, now);
+                    news |= b.generation() != g;
+                }
+            }
+            SideEffect::MacLearn {
+                bridge,
+                vlan,
+                mac,
+                port,
+            } => {
+                if let Some(b) = sw.bridges.get_mut(*bridge) {
+                    news |= b.mac.learn(*vlan, *mac, *port, used);
+                }
+            }
+        }
+    }
+    news
+}

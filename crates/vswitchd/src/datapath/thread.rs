@@ -1,0 +1,289 @@
+//! The datapath thread: owns the `fvs_datapath::Datapath`, waits in `poll(2)` on its
+//! devices and a wake-up socket, moves batches, and between batches drains control messages
+//! and revalidates.
+//!
+//! The loop never waits for the control plane except to take the switch's lock for an
+//! upcall or a revalidation pass; whoever holds that lock must not wait for this thread
+//! (the reconciler sends its port changes without waiting for an answer).
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use fvs_datapath::port::PortKind;
+use fvs_datapath::{Datapath, MAX_FRAME};
+use fvs_flow::FlowKey;
+use fvs_netdev::PacketBatch;
+use fvs_netdev::poll::Poller;
+use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
+
+use super::PacketIn;
+use super::slow::Slow;
+use crate::Daemon;
+use crate::vlog::Level;
+
+/// How often a revalidation pass runs (rule statistics and learning for cached packets).
+pub const REVALIDATE_EVERY: Duration = Duration::from_millis(200);
+/// How often every megaflow is re-translated even when nothing says the tables changed
+/// (MAC entries that aged out, anything a generation does not see).
+pub const FULL_EVERY: Duration = Duration::from_secs(5);
+/// Batches taken from one device per round, so one busy device cannot starve the others or
+/// the control messages.
+const BATCHES_PER_ROUND: usize = 8;
+/// Packets per receive batch.
+const BATCH: usize = 32;
+
+/// A message to the datapath thread.
+pub enum Ctl {
+    /// Add a port.
+    AddPort {
+        /// Its number.
+        no: DpPort,
+        /// Its name.
+        name: String,
+        /// The device or vport.
+        kind: PortKind,
+    },
+    /// Remove a port.
+    RemovePort(DpPort),
+    /// Ports or bridges changed: flush the megaflows (their cached effects name bridges by
+    /// position) and start again.
+    Flush,
+    /// Re-translate every megaflow at the next pass.
+    Revalidate,
+    /// Receive what is waiting on a port now, then answer.
+    Poll(DpPort, Sender<()>),
+    /// Run actions on a frame (packet-out).
+    Execute {
+        /// The frame.
+        frame: Vec<u8>,
+        /// Its key (datapath `in_port`).
+        key: FlowKey,
+        /// The actions.
+        actions: DpActions,
+    },
+    /// Run a closure on the thread's state (queries, and anything that must see the
+    /// datapath as it is between batches).
+    Run(Box<dyn FnOnce(&mut Fast) + Send>),
+}
+
+/// Where packet-ins go.
+pub type PacketInHandler = Box<dyn FnMut(PacketIn) + Send>;
+
+/// Everything the thread owns.
+pub struct Fast {
+    /// The daemon (the switch, the clock, the log).
+    pub daemon: Arc<Daemon>,
+    /// The datapath.
+    pub dp: Datapath,
+    /// The slow path.
+    pub slow: Slow,
+    /// Packet-ins without a handler, or that the handler had no room for.
+    pub packet_in_dropped: u64,
+    /// Packet-ins handed over.
+    pub packet_ins: u64,
+    /// Receive errors from devices.
+    pub recv_errors: u64,
+    /// Where packet-ins go.
+    pub packet_in: Option<PacketInHandler>,
+    /// When the last revalidation pass took and how long it took.
+    pub last_dump: Duration,
+    last_revalidate: Instant,
+    last_full: Instant,
+    full_pending: bool,
+}
+
+/// The thread's body; returns when every sender is gone.
+pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
+    let mut fast = Fast {
+        daemon: Arc::clone(daemon),
+        dp: Datapath::new(),
+        slow: Slow::default(),
+        packet_in_dropped: 0,
+        packet_ins: 0,
+        recv_errors: 0,
+        packet_in: None,
+        last_dump: Duration::ZERO,
+        last_revalidate: Instant::now(),
+        last_full: Instant::now(),
+        full_pending: false,
+    };
+    let mut batch = PacketBatch::new(BATCH, MAX_FRAME);
+    let mut poller = Poller::new();
+    let mut ready: Vec<DpPort> = Vec::new();
+    loop {
+        let timeout = REVALIDATE_EVERY.saturating_sub(fast.last_revalidate.elapsed());
+        ready.clear();
+        {
+            let mut fds = vec![waker.as_fd()];
+            let mut owners = Vec::new();
+            for (no, _, kind) in fast.dp.ports() {
+                if let PortKind::Netdev(d) = kind {
+                    match d.fd() {
+                        Some(fd) => {
+                            fds.push(fd);
+                            owners.push(no);
+                        }
+                        // Devices without a descriptor (dummy) are read every round.
+                        None => ready.push(no),
+                    }
+                }
+            }
+            let wait = if ready.is_empty() {
+                timeout
+            } else {
+                timeout.min(Duration::from_millis(100))
+            };
+            if let Err(e) = poller.wait(&fds, wait) {
+                daemon.log("dpif", Level::Warn, &format!("poll: {e}"));
+            }
+            for (i, no) in owners.iter().enumerate() {
+                if poller.is_ready(i + 1) {
+                    ready.push(*no);
+                }
+            }
+        }
+        let mut buf = [0u8; 64];
+        // Nonblocking: empty the wake-up socket; the messages themselves are in the channel.
+        while matches!(waker.read(&mut buf), Ok(n) if n > 0) {}
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => handle(&mut fast, &mut batch, msg),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        for &no in &ready {
+            receive(&mut fast, &mut batch, no);
+        }
+        deliver_userspace(&mut fast);
+        if fast.last_revalidate.elapsed() >= REVALIDATE_EVERY {
+            fast.revalidate();
+        }
+    }
+}
+
+/// Takes up to a few batches from one port.
+fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) {
+    let Fast {
+        dp, slow, daemon, ..
+    } = fast;
+    let daemon: &Daemon = daemon;
+    dp.set_now(daemon.now());
+    for _ in 0..BATCHES_PER_ROUND {
+        let mut up = |k: &FlowKey, p: &fvs_netdev::Packet| {
+            let now = daemon.now();
+            slow.upcall(&mut daemon.switch(), k, p.len() as u64, now)
+        };
+        match dp.poll(no, batch, &mut up) {
+            Ok(n) if n == BATCH => continue,
+            Ok(_) => break,
+            Err(e) => {
+                fast.recv_errors += 1;
+                daemon.log("dpif", Level::Dbg, &format!("receive on port {no}: {e}"));
+                break;
+            }
+        }
+    }
+}
+
+fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
+    let daemon = Arc::clone(&fast.daemon);
+    match msg {
+        Ctl::AddPort { no, name, kind } => {
+            if let Err(e) = fast.dp.add_port(no, &name, kind) {
+                daemon.log("dpif", Level::Warn, &format!("{name}: {e}"));
+            }
+        }
+        Ctl::RemovePort(no) => {
+            if let Err(e) = fast.dp.remove_port(no) {
+                daemon.log("dpif", Level::Warn, &format!("removing port {no}: {e}"));
+            }
+            fast.slow.clear();
+        }
+        Ctl::Flush => {
+            fast.dp.flush();
+            fast.slow.clear();
+        }
+        Ctl::Revalidate => fast.full_pending = true,
+        Ctl::Poll(no, reply) => {
+            receive(fast, batch, no);
+            deliver_userspace(fast);
+            let _ = reply.send(());
+        }
+        Ctl::Execute {
+            frame,
+            key,
+            actions,
+        } => {
+            fast.dp.set_now(daemon.now());
+            fast.dp.execute(&frame, &key, &actions);
+            deliver_userspace(fast);
+        }
+        Ctl::Run(f) => f(fast),
+    }
+}
+
+/// Hands the packets `userspace(...)` actions queued to the packet-in handler.
+fn deliver_userspace(fast: &mut Fast) {
+    let packets = fast.dp.take_userspace();
+    if packets.is_empty() {
+        return;
+    }
+    let daemon = Arc::clone(&fast.daemon);
+    let sw = daemon.switch();
+    for p in packets {
+        let DpAction::Userspace {
+            reason,
+            max_len,
+            cookie,
+        } = p.action
+        else {
+            continue;
+        };
+        let Some((bridge, flow)) = Slow::userspace_owner(&sw, &p.key) else {
+            fast.packet_in_dropped += 1;
+            continue;
+        };
+        match fast.packet_in.as_mut() {
+            Some(h) => {
+                fast.packet_ins += 1;
+                h(PacketIn {
+                    bridge,
+                    flow,
+                    frame: p.frame,
+                    reason,
+                    max_len,
+                    cookie,
+                });
+            }
+            None => fast.packet_in_dropped += 1,
+        }
+    }
+}
+
+impl Fast {
+    /// One revalidation pass, timed.
+    pub fn revalidate(&mut self) {
+        let start = Instant::now();
+        let full = self.full_pending || self.last_full.elapsed() >= FULL_EVERY;
+        let now = self.daemon.now();
+        self.dp.set_now(now);
+        self.slow
+            .revalidate(&mut self.dp, &mut self.daemon.switch(), now, full);
+        if full {
+            self.full_pending = false;
+            self.last_full = Instant::now();
+        }
+        self.last_revalidate = Instant::now();
+        self.last_dump = start.elapsed();
+    }
+
+    /// Makes the next pass re-translate every megaflow.
+    pub fn force_full(&mut self) {
+        self.full_pending = true;
+    }
+}

@@ -1,0 +1,341 @@
+//! Packets through fvs-vswitchd's datapath without root (`--enable-dummy`), side by side with
+//! Open vSwitch 3.1's `ovs-vswitchd --enable-dummy=override` given the same commands.
+//!
+//! The network is the seed's compute node: br-int (secure, NORMAL) with two VM ports on VLAN 1
+//! and one on VLAN 2, patched to br-tun with the seed's flows and GRE port. Frames enter with
+//! `netdev-dummy/receive` and leave through each VM port's `tx_pcap`. On both switches:
+//! a VM's broadcast ARP floods to its own VLAN only and to the tunnel; then a frame from the
+//! far host arrives (on ferrovs as a real GRE frame on the tunnel's underlay, decapsulated by
+//! the datapath; on Open vSwitch, whose dummy datapath has no tunnel underlay, as
+//! `ofproto/trace -generate`), which makes br-tun learn the table-20 rule; then the VM's
+//! unicasts to the far host hit that learned rule from the megaflow cache. The VM ports must
+//! have sent the same frames, `dpif/show` must list the same ports with the same numbers,
+//! and br-tun's rules must have the same counters and the same learned rule.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Fvs, ofctl};
+use fvs_netdev::pcap::PcapReader;
+use fvs_test_support::{PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
+
+const MAC_A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x01];
+const MAC_B: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x02];
+const IP_A: [u8; 4] = [192, 168, 0, 1];
+const IP_B: [u8; 4] = [192, 168, 0, 2];
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// An ARP frame: a request (broadcast) or a reply.
+fn arp(src: [u8; 6], dst: [u8; 6], op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&spa);
+    f.extend_from_slice(if op == 1 { &[0; 6] } else { &dst });
+    f.extend_from_slice(&tpa);
+    f
+}
+
+/// The IPv4 header checksum of `h`.
+fn ip_checksum(h: &[u8]) -> u16 {
+    let mut sum: u32 = h
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// `inner` in GRE (Ethernet payload, key `key`) from 10.0.1.21 to 10.0.1.31, as the far
+/// host's switch would send it.
+fn gre(inner: &[u8], key: u32) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&[0xaa, 0x55, 0xaa, 0x55, 0, 0x31]);
+    f.extend_from_slice(&[0xaa, 0x55, 0xaa, 0x55, 0, 0x21]);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + inner.len()) as u16;
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 47, 0, 0, 10, 0, 1, 21, 10, 0, 1, 31,
+    ];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    let c = ip_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0x20, 0x00, 0x65, 0x58]);
+    f.extend_from_slice(&key.to_be_bytes());
+    f.extend_from_slice(inner);
+    f
+}
+
+fn frames(path: &Path) -> Vec<Vec<u8>> {
+    match PcapReader::open(path) {
+        Ok(r) => r.filter_map(Result::ok).map(|r| r.data).collect(),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// The commands that build the network, with `dir` for the pcap files.
+fn setup(dir: &Path) -> Vec<Vec<String>> {
+    let pcap = |n: &str| {
+        format!(
+            "options:tx_pcap={}",
+            dir.join(format!("{n}.pcap")).display()
+        )
+    };
+    let mut cmds: Vec<Vec<String>> = vec![
+        vec![
+            "add-br",
+            "br-int",
+            "--",
+            "set",
+            "bridge",
+            "br-int",
+            "fail_mode=secure",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        vec![
+            "add-port",
+            "br-int",
+            "patch-tun",
+            "--",
+            "set",
+            "interface",
+            "patch-tun",
+            "type=patch",
+            "options:peer=patch-int",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+    ];
+    for (vm, tag) in [("vm1", "1"), ("vm2", "1"), ("vm3", "2")] {
+        cmds.push(
+            [
+                "add-port",
+                "br-int",
+                vm,
+                &format!("tag={tag}"),
+                "--",
+                "set",
+                "interface",
+                vm,
+                &pcap(vm),
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        );
+    }
+    for c in SEED_BR_TUN_VSCTL {
+        cmds.push(c.iter().map(|s| (*s).to_owned()).collect());
+    }
+    cmds
+}
+
+/// `ovs-ofctl dump-flows` lines without the parts that depend on timing.
+fn normalized(dump: &str) -> Vec<String> {
+    let mut out: Vec<String> = dump
+        .lines()
+        .filter(|l| l.contains("actions="))
+        .map(|l| {
+            l.split(", ")
+                .filter(|f| {
+                    !f.trim_start().starts_with("duration=")
+                        && !f.starts_with("idle_age=")
+                        && !f.starts_with("hard_age=")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn seed_network_forwards_counts_and_learns_like_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("dpd");
+    let ovs_run = |r: Result<String, fvs_test_support::ToolError>, what: &str| {
+        r.unwrap_or_else(|e| panic!("Open vSwitch: {what}: {e}"))
+    };
+
+    // The network on both.
+    for c in setup(ovs.dir()) {
+        let args: Vec<&str> = c.iter().map(String::as_str).collect();
+        ovs_run(ovs.vsctl(&args), "ovs-vsctl");
+    }
+    for c in setup(fvs.dir()) {
+        let args: Vec<&str> = c.iter().map(String::as_str).collect();
+        fvs.vsctl(&args);
+    }
+    let normal = "priority=0,actions=NORMAL";
+    ovs_run(ovs.ofctl(&["add-flow", "br-int", normal]), "add-flow");
+    ovs_run(
+        ovs.ofctl(&["add-flows", "br-tun", SEED_BR_TUN_FLOWS_PATH]),
+        "add-flows",
+    );
+    let target = |b: &str| format!("unix:{}", fvs.mgmt(b).display());
+    for (b, cmd, arg) in [
+        ("br-int", "add-flow", normal),
+        ("br-tun", "add-flows", SEED_BR_TUN_FLOWS_PATH),
+    ] {
+        let (ok, _, err) = ofctl(&[], cmd, &target(b), &[arg]);
+        assert!(ok, "ovs-ofctl {cmd} {b} against fvs-vswitchd: {err}");
+    }
+    let fvs_app = |args: &[&str]| {
+        let (ok, out, err) = fvs.appctl(args);
+        assert!(ok, "fvs-appctl {args:?}: {err}");
+        out
+    };
+
+    // Same ports, same numbers.
+    let show_ovs = ovs_run(ovs.appctl(&["dpif/show"]), "dpif/show");
+    let show_fvs = fvs_app(&["dpif/show"]);
+    let tail = |s: &str| s.lines().skip(1).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(tail(&show_fvs), tail(&show_ovs), "dpif/show");
+
+    // 1. VM A broadcasts an ARP request, three times (the second and third hit the
+    // megaflow the first one installed).
+    let request = arp(MAC_A, [0xff; 6], 1, IP_A, IP_B);
+    for _ in 0..3 {
+        ovs_run(
+            ovs.appctl(&["netdev-dummy/receive", "vm1", &hex(&request)]),
+            "receive",
+        );
+        fvs_app(&["netdev-dummy/receive", "vm1", &hex(&request)]);
+    }
+    let flows = fvs_app(&["dpif/dump-flows", "br-int"]);
+    assert!(
+        flows.lines().any(|l| l.contains("packets:2,")),
+        "the broadcast's megaflow counts the two cached packets:\n{flows}"
+    );
+
+    // 2. The far host's VM B answers through the tunnel.
+    let reply = arp(MAC_B, MAC_A, 2, IP_B, IP_A);
+    ovs_run(
+        ovs.appctl(&[
+            "ofproto/trace",
+            "br-tun",
+            "in_port=2,tun_id=0x1,tun_src=10.0.1.21,tun_dst=10.0.1.31,arp,arp_op=2,\
+             dl_src=fa:16:3e:00:00:02,dl_dst=fa:16:3e:00:00:01",
+            "-generate",
+        ]),
+        "ofproto/trace -generate",
+    );
+    fvs_app(&[
+        "netdev-dummy/receive",
+        "gre_sys/underlay",
+        &hex(&gre(&reply, 1)),
+    ]);
+    assert_eq!(
+        frames(&fvs.dir().join("vm1.pcap")),
+        vec![reply.clone()],
+        "the decapsulated reply reaches VM A untagged, and only VM A"
+    );
+
+    // 3. VM A sends to B three times: br-int knows B behind the patch port, br-tun's
+    // learned rule sends it into the tunnel.
+    let unicast = arp(MAC_A, MAC_B, 1, IP_A, IP_B);
+    for _ in 0..3 {
+        ovs_run(
+            ovs.appctl(&["netdev-dummy/receive", "vm1", &hex(&unicast)]),
+            "receive",
+        );
+        fvs_app(&["netdev-dummy/receive", "vm1", &hex(&unicast)]);
+    }
+    ovs_run(ovs.appctl(&["revalidator/wait"]), "revalidator/wait");
+    fvs_app(&["revalidator/wait"]);
+
+    // What the VM ports sent.
+    for vm in ["vm2", "vm3"] {
+        assert_eq!(
+            frames(&fvs.dir().join(format!("{vm}.pcap"))),
+            frames(&ovs.dir().join(format!("{vm}.pcap"))),
+            "{vm} sent different frames"
+        );
+    }
+    assert_eq!(
+        frames(&fvs.dir().join("vm2.pcap")),
+        vec![request.clone(); 3],
+        "VLAN 1's other VM gets the broadcasts"
+    );
+    assert!(
+        frames(&fvs.dir().join("vm3.pcap")).is_empty(),
+        "VLAN 2 hears nothing"
+    );
+
+    // br-tun's counters and learned rule. The ingress path (table 0 in_port=2, tables 3 and
+    // 10) is left out: Open vSwitch's trace does not count.
+    let ours = ofctl(&[], "dump-flows", &target("br-tun"), &[]).1;
+    let theirs = ovs_run(ovs.ofctl(&["dump-flows", "br-tun"]), "dump-flows");
+    let keep = |l: &String| {
+        !(l.contains("in_port=2") || l.contains("table=3,") || l.contains("table=10,"))
+    };
+    let ours_n: Vec<String> = normalized(&ours).into_iter().filter(keep).collect();
+    let theirs_n: Vec<String> = normalized(&theirs).into_iter().filter(keep).collect();
+    assert_eq!(ours_n, theirs_n, "br-tun's rules:\n{ours}\nvs\n{theirs}");
+    let learned = ours_n
+        .iter()
+        .find(|l| l.contains("table=20") && l.contains("hard_timeout=300"))
+        .unwrap_or_else(|| panic!("no learned rule in table 20:\n{ours}"));
+    assert!(
+        learned.contains("n_packets=3,")
+            && learned.contains("dl_dst=fa:16:3e:00:00:02")
+            && learned.contains("load:0x1->NXM_NX_TUN_ID[]"),
+        "{learned}"
+    );
+    // On ferrovs the ingress path counted the one GRE frame.
+    let ingress = normalized(&ours)
+        .into_iter()
+        .find(|l| l.contains("table=10,"))
+        .unwrap_or_default();
+    assert!(ingress.contains("n_packets=1,"), "{ingress}");
+
+    // The unicast's encapsulated copies left through the tunnel's underlay: GRE, key 1.
+    let (ok, out, err) = fvs.appctl(&["dpctl/dump-flows"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("set(tunnel(tun_id=0x1,src=10.0.1.31,dst=10.0.1.21"),
+        "{out}"
+    );
+    let (ok, out, _) = fvs.appctl(&["coverage/show"]);
+    assert!(ok && out.contains("upcall_handled"), "{out}");
+}
+
+#[test]
+fn bad_packets_and_ports_are_refused_with_open_vswitch_words() {
+    let fvs = Fvs::start("dpe");
+    fvs.vsctl(&["add-br", "br0", "--", "add-port", "br0", "p1"]);
+    let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "nosuch", "ffffffffffff"]);
+    assert!(!ok && err.contains("no such dummy netdev"), "{err}");
+    let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", "eth(src=1)"]);
+    assert!(!ok && err.contains("eth(src=1)"), "{err}");
+    let (ok, out, err) = fvs.appctl(&["fdb/flush", "nosuch"]);
+    assert!(!ok && err.contains("no such bridge"), "{out}{err}");
+    let (ok, out, _) = fvs.appctl(&["fdb/flush", "br0"]);
+    assert!(ok && out == "table successfully flushed\n", "{out}");
+    // A runt and a truncated IPv4 header: dropped or forwarded, never a crash.
+    for frame in ["ffffffffffff", "ffffffffffff0000000000010800450000"] {
+        let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", frame]);
+        assert!(ok, "{frame}: {err}");
+    }
+    let (ok, out, _) = fvs.appctl(&["dpif/show"]);
+    assert!(
+        ok && out.starts_with("system@ovs-system: hit:0 missed:2\n"),
+        "{out}"
+    );
+}
