@@ -13,6 +13,10 @@ command -v ovs-vswitchd >/dev/null 2>&1 || missing+=(openvswitch-switch)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 # fvs-netdev's root tests make network namespaces and veth pairs with ip(8).
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# fvs-ovsdb-server's Python client tests run Open vSwitch's Python IDL and ovsdbapp under the
+# system Python.
+/usr/bin/python3 -c 'import ovs.db.idl' >/dev/null 2>&1 || missing+=(python3-openvswitch)
+/usr/bin/python3 -c 'import ovsdbapp' >/dev/null 2>&1 || missing+=(python3-ovsdbapp)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
