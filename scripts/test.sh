@@ -17,6 +17,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # system Python.
 /usr/bin/python3 -c 'import ovs.db.idl' >/dev/null 2>&1 || missing+=(python3-openvswitch)
 /usr/bin/python3 -c 'import ovsdbapp' >/dev/null 2>&1 || missing+=(python3-ovsdbapp)
+# fvs-vswitchd's datapath root tests ping between namespaces through the switch.
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -41,9 +41,9 @@
 //!
 //! One thread for every port (no per-core threads, no `PACKET_FANOUT`); virtio-net offloads
 //! are off on every device (the datapath's output batches hold frames up to a jumbo frame,
-//! not 64 KiB super-frames); the tunnel underlay outside `--enable-dummy` is a hook
-//! ([`ports::open_tunnel_underlay`]); `netdev-dummy/receive` does not take Open vSwitch's
-//! datapath flow syntax (`in_port(1),eth(...)`), only hex and OpenFlow match syntax.
+//! not 64 KiB super-frames); tunnels use their protocol's standard UDP port (`dst_port` is
+//! not honoured yet); the `Interface` rows' `statistics`, `link_state` and `mtu` are not
+//! written back yet.
 
 pub mod commands;
 pub mod packet;

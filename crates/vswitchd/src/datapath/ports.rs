@@ -16,8 +16,9 @@
 //! A tunnel vport encapsulates and sends the outer frame through its *underlay* device, and
 //! decapsulates what that device receives. [`open_tunnel_underlay`] is the one place that
 //! decides what that device is: under `--enable-dummy`, a dummy device (frames stay in
-//! memory, tests read them through its handle); otherwise the device that reaches the wire
-//! through the host's IP stack, which the tunnel underlay work in `fvs-netdev` provides.
+//! memory, tests read them through its handle); otherwise `fvs_netdev::tunnel::KernelTunnel`,
+//! which sends and receives the outer packets through the host's own IP stack (the kernel
+//! routes and resolves neighbours), one per tunnel type on its standard UDP port.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +27,7 @@ use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
 use fvs_netdev::af_packet::{AfPacket, AfPacketOptions};
 use fvs_netdev::dummy::{Dummy, DummyHandle};
 use fvs_netdev::tap::{Tap, TapOptions};
+use fvs_netdev::tunnel::{KernelTunnel, UnderlayConfig};
 use fvs_netdev::{MacAddr, Netdev};
 use fvs_packet::tunnel::TunnelProtocol;
 use fvs_pipeline::dpif::DpPort;
@@ -178,11 +180,8 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
     }
 }
 
-/// The device tunnel vports of `protocol` send their outer frames through, named `name`.
-///
-/// **The hook for the tunnel underlay**: under `--enable-dummy` it is a dummy device; the
-/// host-IP-stack device belongs here once `fvs-netdev` has it. Until then a tunnel port on a
-/// real system reports this error in its `error` column.
+/// The device tunnel vports of `protocol` send their outer frames through, named `name`:
+/// a dummy under `--enable-dummy`, else the host-IP-stack underlay (see the module docs).
 pub fn open_tunnel_underlay(
     name: &str,
     protocol: TunnelProtocol,
@@ -192,9 +191,9 @@ pub fn open_tunnel_underlay(
         let (d, h) = Dummy::new(name);
         return Ok((Box::new(d), Some(h)));
     }
-    Err(format!(
-        "{name}: {protocol:?} tunnels need an underlay device through the host's IP stack, which this build does not have yet"
-    ))
+    let config = UnderlayConfig::new(protocol);
+    let d = KernelTunnel::open(config).map_err(|e| open_error(&config.name(), &e))?;
+    Ok((Box::new(d), None))
 }
 
 /// The `type` `dpif/show` prints for a port, as Open vSwitch prints it: under
