@@ -30,15 +30,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use fvs_openflow::wire::{Features, PortDesc, Version, VersionBitmap};
+use fvs_openflow::wire::port::{PortMod, PortStats};
+use fvs_openflow::wire::{Features, OfpError, PortDesc, Version, VersionBitmap};
 use fvs_openflow::{EthAddr, FlowMod};
 use fvs_pipeline::bridge::FlowModError;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::switch::Switch;
 
 use crate::Daemon;
+use crate::ofchannel::ports::PortTable;
 use crate::ofchannel::{self, Channel, Ofproto};
 use crate::vlog::Level;
+use fvs_pipeline::port::PortKind;
 
 /// How often an idle connection looks at its bridge's stop flag.
 const STOP_POLL: Duration = Duration::from_millis(250);
@@ -58,6 +61,8 @@ struct Listener {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     info: Arc<Mutex<BridgeInfo>>,
+    /// The bridge's port configurations, shared by its connections.
+    ports: Arc<Mutex<PortTable>>,
 }
 
 /// Every bridge's management socket.
@@ -123,10 +128,12 @@ impl Mgmt {
                 path,
                 stop: Arc::new(AtomicBool::new(false)),
                 info: Arc::new(Mutex::new(info)),
+                ports: Arc::new(Mutex::new(PortTable::new())),
             };
             let (d, stop, info, bridge) =
                 (daemon.clone(), l.stop.clone(), l.info.clone(), name.clone());
-            thread::spawn(move || accept_loop(&d, &listener, &bridge, &stop, &info));
+            let ports = l.ports.clone();
+            thread::spawn(move || accept_loop(&d, &listener, &bridge, &stop, &info, &ports));
             self.listeners.insert(name, l);
         }
     }
@@ -138,6 +145,7 @@ fn accept_loop(
     bridge: &str,
     stop: &Arc<AtomicBool>,
     info: &Arc<Mutex<BridgeInfo>>,
+    ports: &Arc<Mutex<PortTable>>,
 ) {
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
@@ -150,7 +158,8 @@ fn accept_loop(
             info.clone(),
             bridge.to_owned(),
         );
-        thread::spawn(move || serve(&d, stream, &bridge, &stop, &info));
+        let ports = ports.clone();
+        thread::spawn(move || serve(&d, stream, &bridge, &stop, &info, &ports));
     }
 }
 
@@ -161,6 +170,7 @@ fn serve(
     bridge: &str,
     stop: &AtomicBool,
     info: &Mutex<BridgeInfo>,
+    ports: &Mutex<PortTable>,
 ) {
     if stream.set_read_timeout(Some(STOP_POLL)).is_err() {
         return;
@@ -186,6 +196,8 @@ fn serve(
                     switch: &mut switch,
                     bridge,
                     info: &info,
+                    ports,
+                    now,
                 };
                 channel.handle_bytes(now, &buf[..n], &mut ofproto);
             }
@@ -201,13 +213,17 @@ struct DaemonOfproto<'a> {
     switch: &'a mut Switch,
     bridge: &'a str,
     info: &'a BridgeInfo,
+    ports: &'a Mutex<PortTable>,
+    now: Millis,
 }
 
-impl Ofproto for DaemonOfproto<'_> {
-    fn features(&self, version: Version) -> Option<Features> {
-        let b = self.switch.bridge(self.bridge)?;
-        let ports = b
-            .ports
+impl DaemonOfproto<'_> {
+    /// The bridge's ports as the pipeline knows them, before OpenFlow's configuration.
+    fn bare_ports(&self) -> Vec<PortDesc> {
+        let Some(b) = self.switch.bridge(self.bridge) else {
+            return Vec::new();
+        };
+        b.ports
             .values()
             .map(|p| PortDesc {
                 port_no: p.ofport,
@@ -215,8 +231,50 @@ impl Ofproto for DaemonOfproto<'_> {
                 name: p.name.clone(),
                 ..PortDesc::default()
             })
-            .collect();
+            .collect()
+    }
+}
+
+impl Ofproto for DaemonOfproto<'_> {
+    fn features(&self, version: Version) -> Option<Features> {
+        self.switch.bridge(self.bridge)?;
+        let ports = self.ports(self.now);
         Some(ofchannel::features(version, self.info.datapath_id, ports))
+    }
+
+    fn ports(&self, now: Millis) -> Vec<PortDesc> {
+        lock(self.ports).describe(self.bare_ports(), now)
+    }
+
+    fn port_mod(&mut self, pm: &PortMod, now: Millis) -> Result<(), OfpError> {
+        let ports = self.bare_ports();
+        let bridge = self.switch.bridge(self.bridge);
+        let is_patch = |name: &str| {
+            bridge
+                .and_then(|b| b.port_by_name(name))
+                .is_some_and(|p| matches!(p.kind, PortKind::Patch { .. }))
+        };
+        lock(self.ports).port_mod(&ports, is_patch, pm, now)
+    }
+
+    fn frag_mode(&self) -> u16 {
+        lock(self.ports).frag_mode
+    }
+
+    fn set_frag_mode(&mut self, flags: u16) {
+        lock(self.ports).frag_mode = flags;
+    }
+
+    fn port_stats(&self, now: Millis) -> Vec<PortStats> {
+        let ports = self.ports(now);
+        let table = lock(self.ports);
+        ports
+            .iter()
+            .map(|p| {
+                let since = table.get(&p.name).map_or(now, |e| e.since);
+                ofchannel::stats::port_counters(self.bridge, p, since, now)
+            })
+            .collect()
     }
 
     fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError> {

@@ -35,6 +35,7 @@ use std::collections::VecDeque;
 
 use fvs_openflow::FlowMod;
 use fvs_openflow::protocol::Protocol;
+use fvs_openflow::wire::port::{PortMod, PortStats};
 use fvs_openflow::wire::{
     self, DecodeError, ErrorCode, ErrorMsg, Features, HEADER_LEN, Hello, Message, OfpError,
     PortDesc, Role, RoleMsg, SwitchConfig, Version, VersionBitmap,
@@ -79,6 +80,44 @@ pub trait Ofproto {
     fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError>;
     /// The bridge's flow tables, for statistics; `None` when the bridge is gone.
     fn bridge(&self) -> Option<&Bridge>;
+
+    /// The bridge's ports with their configuration and state in OpenFlow 1.0's terms (the
+    /// channel adds what later versions say). By default, the features reply's ports.
+    fn ports(&self, now: Millis) -> Vec<PortDesc> {
+        let _ = now;
+        self.features(Version::Of10)
+            .map(|f| f.ports)
+            .unwrap_or_default()
+    }
+
+    /// Applies a port-mod. By default ports cannot be changed: an existing one answers
+    /// `OFPBRC_EPERM`, an unknown one `OFPPMFC_BAD_PORT`.
+    fn port_mod(&mut self, pm: &PortMod, now: Millis) -> Result<(), OfpError> {
+        if self.ports(now).iter().any(|p| p.port_no == pm.port_no) {
+            Err(OfpError::Eperm)
+        } else {
+            Err(OfpError::PortModBadPort)
+        }
+    }
+
+    /// The bridge's fragment handling (`OFPC_FRAG_*`), which every connection shares.
+    fn frag_mode(&self) -> u16 {
+        0
+    }
+
+    /// Sets the bridge's fragment handling. By default it cannot be changed.
+    fn set_frag_mode(&mut self, flags: u16) {
+        let _ = flags;
+    }
+
+    /// Every port's counters. By default zero packets and bytes, other counters unknown,
+    /// and no duration.
+    fn port_stats(&self, now: Millis) -> Vec<PortStats> {
+        self.ports(now)
+            .iter()
+            .map(|p| PortStats::zeroed(p.port_no))
+            .collect()
+    }
 }
 
 /// Where the channel is in its life.
@@ -296,13 +335,6 @@ impl Channel {
             }
             return;
         }
-        if let Some(reply) = stats_stub(version, bytes) {
-            match reply {
-                Ok(r) => self.tx.push_back(r),
-                Err(e) => self.queue_error(version, e.code_or_fallback(version), bytes),
-            }
-            return;
-        }
         let (header, msg) = match wire::decode(bytes) {
             Ok(m) => m,
             Err(e) => return self.queue_error(version, e.error.code_or_fallback(version), bytes),
@@ -323,9 +355,13 @@ impl Channel {
                 None => self.state = State::Closing,
             },
             Message::GetConfigRequest => {
-                self.queue(&Message::GetConfigReply(self.config), version, xid);
+                let c = SwitchConfig {
+                    flags: ofproto.frag_mode(),
+                    ..self.config
+                };
+                self.queue(&Message::GetConfigReply(c), version, xid);
             }
-            Message::SetConfig(c) => self.config = c,
+            Message::SetConfig(c) => self.set_config(c, ofproto),
             Message::BarrierRequest => self.queue(&Message::BarrierReply, version, xid),
             Message::RoleRequest(r) => self.handle_role(version, xid, r),
             Message::FlowMod(mut fm) => {
@@ -369,6 +405,14 @@ impl Channel {
                 let d = Message::DescStatsReply(Box::new(stats::desc()));
                 self.queue_as(&d, stats_protocol, version, xid, bytes);
             }
+            Message::Port(m) => {
+                let r = stats::answer_port(ofproto, &m, version, xid, now);
+                self.queue_answer(r, version, bytes);
+            }
+            Message::Table(m) => {
+                let r = stats::answer_table(ofproto.bridge(), &m, version, xid);
+                self.queue_answer(r, version, bytes);
+            }
             // Replies and errors a switch never expects from its controller.
             Message::Error(_)
             | Message::FeaturesReply(_)
@@ -380,6 +424,31 @@ impl Channel {
                 self.queue_error(version, OfpError::BadType.code_or_fallback(version), bytes);
             }
         }
+    }
+
+    /// Queues a handler's reply messages, or its error for `request`.
+    fn queue_answer(
+        &mut self,
+        answer: Result<Vec<Vec<u8>>, OfpError>,
+        version: Version,
+        request: &[u8],
+    ) {
+        match answer {
+            Ok(replies) => self.tx.extend(replies),
+            Err(e) => self.queue_error(version, e.code_or_fallback(version), request),
+        }
+    }
+
+    /// `OFPT_SET_CONFIG`: `miss_send_len` is the connection's, fragment handling the
+    /// bridge's. `reassemble` (`OFPC_FRAG_REASM`) is not supported and leaves the mode as it
+    /// was, as Open vSwitch does (`ovs-ofctl set-frags` then reports the mode did not change).
+    fn set_config(&mut self, c: SwitchConfig, ofproto: &mut dyn Ofproto) {
+        const FRAG_MASK: u16 = 3;
+        const FRAG_REASM: u16 = 2;
+        if c.flags & FRAG_MASK != FRAG_REASM {
+            ofproto.set_frag_mode(c.flags & FRAG_MASK);
+        }
+        self.config.miss_send_len = c.miss_send_len;
     }
 
     fn handle_hello(&mut self, bytes: &[u8], header_version: u8) {
@@ -480,75 +549,6 @@ impl Channel {
     }
 }
 
-/// `OFPT_STATS_REQUEST` (OpenFlow 1.0) / `OFPT_MULTIPART_REQUEST` (1.1+).
-const fn stats_request_type(v: Version) -> u8 {
-    if matches!(v, Version::Of10) { 16 } else { 18 }
-}
-
-/// Stats requests, which the codec does not model yet: `Some` when `bytes` is one, with the
-/// reply to send or the error to answer with.
-///
-/// `ovs-ofctl add-flow` and friends ask for the switch's table names before sending
-/// flow-mods (OpenFlow 1.0's table stats, later versions' table features) and its port names
-/// (port descriptions); an empty reply tells them there are no names, so numbers are used.
-// TODO: real table stats, table features and port descriptions once fvs_openflow::wire
-// encodes them.
-fn stats_stub(v: Version, bytes: &[u8]) -> Option<Result<Vec<u8>, OfpError>> {
-    if bytes.get(1) != Some(&stats_request_type(v)) {
-        return None;
-    }
-    let Some(&[hi, lo]) = bytes.get(8..10) else {
-        return Some(Err(OfpError::BadLen));
-    };
-    let stat = u16::from_be_bytes([hi, lo]);
-    // OpenFlow 1.0: OFPST_TABLE = 3. Later: OFPMP_TABLE_FEATURES = 12, OFPMP_PORT_DESC = 13.
-    let known = if v == Version::Of10 {
-        stat == 3
-    } else {
-        stat == 12 || stat == 13
-    };
-    if !known {
-        // The codec's statistics (flow, aggregate, description) or an error from it.
-        return None;
-    }
-    let mut reply = Vec::with_capacity(16);
-    reply.push(v.wire());
-    reply.push(stats_request_type(v) + 1);
-    reply.extend([0, 0]); // length, below
-    reply.extend(bytes.get(4..8).unwrap_or(&[0; 4]));
-    reply.extend(stat.to_be_bytes());
-    reply.extend([0, 0]); // flags: no more parts
-    if v != Version::Of10 {
-        reply.extend([0; 4]);
-    }
-    if v != Version::Of10 && stat == 12 {
-        // ovs-ofctl wants every table, each with the eight required properties (here
-        // empty: instructions, next tables, write/apply actions, match, wildcards, write/apply
-        // set-field), each 4 bytes padded to 8.
-        const REQUIRED_PROPS: [u16; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
-        for table in 0..254u8 {
-            reply.extend(128u16.to_be_bytes());
-            reply.push(table);
-            reply.extend([0; 5]); // pad
-            reply.extend([0; 32]); // name
-            reply.extend(u64::MAX.to_be_bytes()); // metadata_match
-            reply.extend(u64::MAX.to_be_bytes()); // metadata_write
-            reply.extend(0u32.to_be_bytes()); // capabilities
-            reply.extend(1_000_000u32.to_be_bytes()); // max_entries
-            for prop in REQUIRED_PROPS {
-                reply.extend(prop.to_be_bytes());
-                reply.extend(4u16.to_be_bytes());
-                reply.extend([0; 4]);
-            }
-        }
-    }
-    let Ok(len) = u16::try_from(reply.len()) else {
-        return Some(Err(OfpError::BadLen));
-    };
-    reply[2..4].copy_from_slice(&len.to_be_bytes());
-    Some(Ok(reply))
-}
-
 /// The error reply for a refused flow-mod.
 fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
     match e {
@@ -566,6 +566,7 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
     }
 }
 
+pub mod ports;
 pub mod stats;
 
 #[cfg(test)]

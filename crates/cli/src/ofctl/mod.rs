@@ -11,7 +11,8 @@
 //!
 //! Switch commands go through [`conn`] (targets, hello negotiation, protocol choice,
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
-//! statistics, [`show`] the features and ports. Adding a command means adding a row and a
+//! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
+//! `mod-port`, `tables` table statistics and fragment handling. Adding a command means adding a row and a
 //! handler.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
@@ -22,7 +23,9 @@ pub mod conn;
 pub mod dump;
 mod flows;
 mod parse;
+mod ports;
 mod show;
+mod tables;
 
 use fvs_flow::Protocols;
 use fvs_openflow::protocol::protocols_for_version_name;
@@ -153,6 +156,42 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 1,
         handler: show::show,
+    },
+    Command {
+        name: "dump-ports-desc",
+        min_args: 1,
+        max_args: 1,
+        handler: ports::dump_ports_desc,
+    },
+    Command {
+        name: "dump-ports",
+        min_args: 1,
+        max_args: 2,
+        handler: ports::dump_ports,
+    },
+    Command {
+        name: "mod-port",
+        min_args: 3,
+        max_args: 3,
+        handler: ports::mod_port,
+    },
+    Command {
+        name: "dump-tables",
+        min_args: 1,
+        max_args: 1,
+        handler: tables::dump_tables,
+    },
+    Command {
+        name: "get-frags",
+        min_args: 1,
+        max_args: 1,
+        handler: tables::get_frags,
+    },
+    Command {
+        name: "set-frags",
+        min_args: 2,
+        max_args: 2,
+        handler: tables::set_frags,
     },
 ];
 

@@ -7,13 +7,18 @@
 //! in a features reply), and the printed xids are the replies', so this module spends the
 //! same ids to print the same text.
 //!
-//! OpenFlow 1.1 and later are refused for now: from 1.3 on the ports come from a port-desc
-//! multipart request, which the wire codec does not model yet.
-//
-// TODO: `show` for OpenFlow 1.1+ sessions once fvs_openflow::wire has port-desc multipart.
+//! From OpenFlow 1.3 on the features reply lists no ports: they come from a port description
+//! request (`0x3`), and the get-config request is then `0x5` (ovs-ofctl opens a second
+//! connection for it, whose hello takes `0x4`).
+//!
+//! The port printer ([`format_port`]) is shared with `dump-ports-desc`: configuration, state
+//! and feature bits are named per version (OpenFlow 1.1 renumbered the features and dropped
+//! 1.0's STP and flood bits; 1.1 ports carry their speeds, 1.0's follow from the feature bits).
 
 use super::conn::{Conn, Received};
 use super::{CmdError, Options};
+use fvs_openflow::PortNo;
+use fvs_openflow::wire::port::{PortDescReply, PortMsg};
 use fvs_openflow::wire::{Features, Message, PortDesc, SwitchConfig, Version};
 use std::fmt::Write as _;
 
@@ -93,10 +98,11 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
         .first()
         .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
     let mut conn = Conn::open(target, opts.allowed, opts.timeout)?;
-    if conn.version() != Version::Of10 {
+    let v = conn.version();
+    if matches!(v, Version::Of11 | Version::Of12) {
         return Err(CmdError::Fatal(format!(
-            "show: OpenFlow {} sessions are not supported yet (only OpenFlow 1.0)",
-            version_name(conn.version())
+            "show: OpenFlow {} sessions are not supported",
+            version_name(v)
         )));
     }
     let features_xid = conn.send(&Message::FeaturesRequest)?;
@@ -104,8 +110,17 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
     let Some(Message::FeaturesReply(features)) = &reply.message else {
         return Err(unexpected(&reply));
     };
-    format_features(features, reply.header.xid, out);
-
+    format_features(features, v, reply.header.xid, out);
+    if v >= Version::Of13 {
+        for (xid, ports) in port_descs(&mut conn)? {
+            let _ = writeln!(
+                out,
+                "OFPST_PORT_DESC reply{} (xid={xid:#x}):",
+                version_tag(v)
+            );
+            format_ports(&ports, v, out);
+        }
+    }
     for _ in 0..FEATURES_XID_SKIP {
         conn.alloc_xid();
     }
@@ -114,7 +129,7 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
     let Some(Message::GetConfigReply(config)) = &reply.message else {
         return Err(unexpected(&reply));
     };
-    format_config(*config, reply.header.xid, out);
+    format_config(*config, v, reply.header.xid, out);
     Ok(())
 }
 
@@ -123,8 +138,44 @@ fn version_name(v: Version) -> String {
     format!("1.{}", v.wire().saturating_sub(1))
 }
 
+/// ` (OF1.3)` after a message name, nothing for OpenFlow 1.0.
+pub(super) fn version_tag(v: Version) -> String {
+    if v == Version::Of10 {
+        String::new()
+    } else {
+        format!(" (OF{})", version_name(v))
+    }
+}
+
+/// Asks for every port's description; each reply message's xid and ports.
+pub(super) fn port_descs(conn: &mut Conn) -> Result<Vec<(u32, Vec<PortDesc>)>, CmdError> {
+    let xid = conn.send(&Message::Port(PortMsg::DescRequest(PortNo::ANY)))?;
+    let mut parts = Vec::new();
+    loop {
+        let reply = reply_to(conn, xid)?;
+        match reply.message {
+            Some(Message::Port(PortMsg::DescReply(PortDescReply { more, ports }))) => {
+                parts.push((reply.header.xid, ports));
+                if !more {
+                    return Ok(parts);
+                }
+            }
+            _ => return Err(unexpected(&reply)),
+        }
+    }
+}
+
+/// Prints ports as ovs-ofctl does: by port number, so LOCAL (the highest) comes last.
+pub(super) fn format_ports(ports: &[PortDesc], v: Version, out: &mut String) {
+    let mut ports: Vec<&PortDesc> = ports.iter().collect();
+    ports.sort_by_key(|p| p.port_no);
+    for p in ports {
+        format_port(p, v, out);
+    }
+}
+
 /// Reads until the message answering `xid` (asynchronous messages are not ours to print).
-fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> {
+pub(super) fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> {
     loop {
         let reply = conn.recv()?;
         if reply.header.xid == xid {
@@ -133,7 +184,7 @@ fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> {
     }
 }
 
-fn unexpected(reply: &Received) -> CmdError {
+pub(super) fn unexpected(reply: &Received) -> CmdError {
     CmdError::Fatal(format!(
         "unexpected reply type {} (xid={:#x})",
         reply.header.msg_type, reply.header.xid
@@ -156,28 +207,79 @@ fn bit_names(bits: u32, table: &[(u32, &str)]) -> String {
     names.join(" ")
 }
 
-fn format_features(f: &Features, xid: u32, out: &mut String) {
+fn format_features(f: &Features, v: Version, xid: u32, out: &mut String) {
     let _ = writeln!(
         out,
-        "OFPT_FEATURES_REPLY (xid={xid:#x}): dpid:{:016x}",
+        "OFPT_FEATURES_REPLY{} (xid={xid:#x}): dpid:{:016x}",
+        version_tag(v),
         f.datapath_id
     );
     let _ = writeln!(out, "n_tables:{}, n_buffers:{}", f.n_tables, f.n_buffers);
-    let _ = writeln!(
-        out,
-        "capabilities: {}",
-        bit_names(f.capabilities, &CAPABILITIES)
-    );
-    let _ = writeln!(out, "actions: {}", bit_names(f.actions, &ACTIONS));
-    // Listed by port number, so LOCAL (the highest) comes last.
-    let mut ports: Vec<&PortDesc> = f.ports.iter().collect();
-    ports.sort_by_key(|p| p.port_no);
-    for p in ports {
-        format_port(p, out);
+    if v >= Version::Of13 && f.auxiliary_id != 0 {
+        let _ = writeln!(out, "auxiliary_id:{}", f.auxiliary_id);
     }
+    let caps = if v == Version::Of10 {
+        bit_names(f.capabilities, &CAPABILITIES)
+    } else {
+        bit_names(f.capabilities, &OF11_CAPABILITIES)
+    };
+    let _ = writeln!(out, "capabilities: {caps}");
+    if v == Version::Of10 {
+        let _ = writeln!(out, "actions: {}", bit_names(f.actions, &ACTIONS));
+    }
+    format_ports(&f.ports, v, out);
 }
 
-fn format_port(p: &PortDesc, out: &mut String) {
+/// `OFPC_*` capability bits of OpenFlow 1.1 and later, with Open vSwitch's name for 1.4's
+/// bundle support.
+const OF11_CAPABILITIES: [(u32, &str); 8] = [
+    (1 << 0, "FLOW_STATS"),
+    (1 << 1, "TABLE_STATS"),
+    (1 << 2, "PORT_STATS"),
+    (1 << 3, "GROUP_STATS"),
+    (1 << 5, "IP_REASM"),
+    (1 << 6, "QUEUE_STATS"),
+    (1 << 8, "PORT_BLOCKED"),
+    (1 << 9, "BUNDLES"),
+];
+
+/// `OFPPC_*` port configuration bits of OpenFlow 1.1 and later.
+const OF11_PORT_CONFIG: [(u32, &str); 4] = [
+    (1 << 0, "PORT_DOWN"),
+    (1 << 2, "NO_RECV"),
+    (1 << 5, "NO_FWD"),
+    (1 << 6, "NO_PACKET_IN"),
+];
+
+/// `OFPPS_*` port state bits of OpenFlow 1.1 and later.
+const OF11_PORT_STATE: [(u32, &str); 3] =
+    [(1 << 0, "LINK_DOWN"), (1 << 1, "BLOCKED"), (1 << 2, "LIVE")];
+
+/// `OFPPF_*` port feature bits of OpenFlow 1.1 and later.
+const OF11_PORT_FEATURES: [(u32, &str); 16] = [
+    (1 << 0, "10MB-HD"),
+    (1 << 1, "10MB-FD"),
+    (1 << 2, "100MB-HD"),
+    (1 << 3, "100MB-FD"),
+    (1 << 4, "1GB-HD"),
+    (1 << 5, "1GB-FD"),
+    (1 << 6, "10GB-FD"),
+    (1 << 7, "40GB-FD"),
+    (1 << 8, "100GB-FD"),
+    (1 << 9, "1TB-FD"),
+    (1 << 10, "OTHER"),
+    (1 << 11, "COPPER"),
+    (1 << 12, "FIBER"),
+    (1 << 13, "AUTO_NEG"),
+    (1 << 14, "AUTO_PAUSE"),
+    (1 << 15, "AUTO_PAUSE_ASYM"),
+];
+
+/// Prints one port's description in `v`'s terms.
+pub(super) fn format_port(p: &PortDesc, v: Version, out: &mut String) {
+    if v != Version::Of10 {
+        return format_port11(p, out);
+    }
     let _ = writeln!(out, " {}({}): addr:{}", p.port_no, p.name, p.hw_addr);
     let config = bit_names(p.config, &PORT_CONFIG);
     let _ = writeln!(out, "     config:     {}", or_zero(config));
@@ -202,6 +304,31 @@ fn format_port(p: &PortDesc, out: &mut String) {
         "     speed: {} Mbps now, {} Mbps max",
         speed_mbps(p.curr),
         speed_mbps(p.supported)
+    );
+}
+
+fn format_port11(p: &PortDesc, out: &mut String) {
+    let _ = writeln!(out, " {}({}): addr:{}", p.port_no, p.name, p.hw_addr);
+    let config = bit_names(p.config, &OF11_PORT_CONFIG);
+    let _ = writeln!(out, "     config:     {}", or_zero(config));
+    let state = bit_names(p.state, &OF11_PORT_STATE);
+    let _ = writeln!(out, "     state:      {}", or_zero(state));
+    for (label, bits) in [
+        ("current:   ", p.curr),
+        ("advertised:", p.advertised),
+        ("supported: ", p.supported),
+        ("peer:      ", p.peer),
+    ] {
+        if bits != 0 {
+            let _ = writeln!(out, "     {label} {}", bit_names(bits, &OF11_PORT_FEATURES));
+        }
+    }
+    // OpenFlow 1.1+ ports carry their speeds, in kb/s.
+    let _ = writeln!(
+        out,
+        "     speed: {} Mbps now, {} Mbps max",
+        p.curr_speed / 1000,
+        p.max_speed / 1000
     );
 }
 
@@ -234,7 +361,7 @@ fn speed_mbps(features: u32) -> u32 {
 }
 
 /// `OFPC_FRAG_*`: the low two bits of the switch configuration's flags.
-fn frag_name(flags: u16) -> &'static str {
+pub(super) fn frag_name(flags: u16) -> &'static str {
     match flags & 3 {
         0 => "normal",
         1 => "drop",
@@ -243,10 +370,11 @@ fn frag_name(flags: u16) -> &'static str {
     }
 }
 
-fn format_config(c: SwitchConfig, xid: u32, out: &mut String) {
+fn format_config(c: SwitchConfig, v: Version, xid: u32, out: &mut String) {
     let _ = writeln!(
         out,
-        "OFPT_GET_CONFIG_REPLY (xid={xid:#x}): frags={} miss_send_len={}",
+        "OFPT_GET_CONFIG_REPLY{} (xid={xid:#x}): frags={} miss_send_len={}",
+        version_tag(v),
         frag_name(c.flags),
         c.miss_send_len
     );

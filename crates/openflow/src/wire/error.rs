@@ -66,6 +66,8 @@ pub enum OfpError {
     FlowModBadCommand,
     FlowModBadFlags,
     RoleBadRole,
+    PortModBadPort,
+    PortModBadHwAddr,
     /// A field that must be zero is not (Nicira request error).
     MustBeZero,
     /// A field of an action that must be zero is not (Nicira action error).
@@ -106,7 +108,7 @@ const fn nx(r#type: u16, code: u16) -> Option<ErrorCode> {
 
 impl OfpError {
     /// Every failure, for tests and tables.
-    pub const ALL: [Self; 47] = [
+    pub const ALL: [Self; 49] = [
         Self::HelloIncompatible,
         Self::BadVersion,
         Self::BadType,
@@ -150,6 +152,8 @@ impl OfpError {
         Self::FlowModBadCommand,
         Self::FlowModBadFlags,
         Self::RoleBadRole,
+        Self::PortModBadPort,
+        Self::PortModBadHwAddr,
         Self::MustBeZero,
         Self::ActionMustBeZero,
         Self::NxmInvalid,
@@ -202,6 +206,8 @@ impl OfpError {
             Self::FlowModBadCommand => "OFPFMFC_BAD_COMMAND",
             Self::FlowModBadFlags => "OFPFMFC_BAD_FLAGS",
             Self::RoleBadRole => "OFPRRFC_BAD_ROLE",
+            Self::PortModBadPort => "OFPPMFC_BAD_PORT",
+            Self::PortModBadHwAddr => "OFPPMFC_BAD_HW_ADDR",
             Self::MustBeZero => "NXBRC_MUST_BE_ZERO",
             Self::ActionMustBeZero => "NXBAC_MUST_BE_ZERO",
             Self::NxmInvalid => "NXBRC_NXM_INVALID",
@@ -292,6 +298,10 @@ impl OfpError {
             Self::FlowModBadFlags => std(5, 7),
             Self::RoleBadRole if upto11 => nx(1, 513),
             Self::RoleBadRole => std(11, 2),
+            Self::PortModBadPort if of10 => std(4, 0),
+            Self::PortModBadPort => std(7, 0),
+            Self::PortModBadHwAddr if of10 => std(4, 1),
+            Self::PortModBadHwAddr => std(7, 1),
             Self::MustBeZero if upto11 => nx(1, 515),
             Self::MustBeZero => nx(4, 0),
             Self::ActionMustBeZero if upto11 => nx(2, 256),

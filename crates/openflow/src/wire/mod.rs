@@ -23,7 +23,9 @@
 //!   [`oxm`] (NXM/OXM match streams, driven by the field registry's header codes), [`of10`]
 //!   (OpenFlow 1.0's fixed `ofp_match` and actions), [`of13`] (OpenFlow 1.1+ actions and
 //!   instructions), [`nx`] (Nicira extension actions), [`flow`] (flow-mods), [`stats`]
-//!   (flow, aggregate and description statistics, with multipart splitting).
+//!   (flow, aggregate and description statistics, with multipart splitting), [`port`]
+//!   (port descriptions, port-mod, port and queue statistics), [`table`] (table
+//!   statistics, table/meter/group features).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
 //!   `(type, code)` of each version).
@@ -39,7 +41,9 @@ pub mod nx;
 pub mod of10;
 pub mod of13;
 pub mod oxm;
+pub mod port;
 pub mod stats;
+pub mod table;
 
 pub use error::{DecodeError, EncodeError, ErrorCode, OfpError};
 pub use msg::{

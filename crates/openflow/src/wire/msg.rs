@@ -197,6 +197,10 @@ pub enum Message {
     AggregateStatsRequest(Box<FlowStatsRequest>),
     /// An aggregate statistics reply.
     AggregateStatsReply(AggregateStats),
+    /// Port descriptions, port-mod, port and queue statistics ([`super::port`]).
+    Port(super::port::PortMsg),
+    /// Table statistics, table/meter/group features ([`super::table`]).
+    Table(super::table::TableMsg),
 }
 
 /// Standard message types, named once; [`Kind::wire_type`] numbers them per version.
@@ -219,10 +223,11 @@ pub(crate) enum Kind {
     RoleReply,
     StatsRequest,
     StatsReply,
+    PortMod,
 }
 
 impl Kind {
-    const ALL: [Self; 17] = [
+    const ALL: [Self; 18] = [
         Self::Hello,
         Self::Error,
         Self::EchoRequest,
@@ -240,6 +245,7 @@ impl Kind {
         Self::RoleReply,
         Self::StatsRequest,
         Self::StatsReply,
+        Self::PortMod,
     ];
 
     /// The type number in `v`, or `None` when the version has no such standard message.
@@ -268,6 +274,8 @@ impl Kind {
             Self::RoleRequest | Self::RoleReply if (v as u8) < 3 => return None,
             Self::RoleRequest => 24,
             Self::RoleReply => 25,
+            Self::PortMod if of10 => 15,
+            Self::PortMod => 16,
         })
     }
 
@@ -314,6 +322,12 @@ pub(crate) fn truncated(what: &str) -> impl Fn(Truncated) -> DecodeError + '_ {
 
 pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<u8>, EncodeError> {
     if let Some(r) = super::stats::encode(msg, protocol, xid) {
+        return r;
+    }
+    if let Some(r) = super::port::encode(msg, protocol, xid) {
+        return r;
+    }
+    if let Some(r) = super::table::encode(msg, protocol, xid) {
         return r;
     }
     let v = Version::of(protocol);
@@ -369,6 +383,13 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
             encode_role(v, request, r, xid)
         }
         Message::FlowMod(fm) => return super::flow::encode_flow_mod(fm, protocol, xid),
+        // Handled by the port and table modules above.
+        Message::Port(_) | Message::Table(_) => {
+            return Err(EncodeError::Message {
+                message: "port or table",
+                version: v,
+            });
+        }
         // Handled by the stats module above.
         Message::DescStatsRequest
         | Message::DescStatsReply(_)
@@ -613,6 +634,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Message), DecodeError> {
         Kind::Vendor => decode_vendor(v, r)?,
         Kind::StatsRequest => super::stats::decode(v, true, r)?,
         Kind::StatsReply => super::stats::decode(v, false, r)?,
+        Kind::PortMod => Message::Port(super::port::PortMsg::Mod(super::port::decode_port_mod(
+            v, r,
+        )?)),
     };
     Ok((header, msg))
 }

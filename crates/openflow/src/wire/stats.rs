@@ -179,7 +179,7 @@ fn form(protocol: Protocol) -> Result<Form, EncodeError> {
 
 /// Starts a stats message: header, stats type, flags (and 1.1+'s padding); for a Nicira
 /// stats message also the vendor id, subtype and padding.
-fn start_stats(
+pub(crate) fn start_stats(
     v: Version,
     request: bool,
     stat: u16,
@@ -520,10 +520,14 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
                 )),
             }
         }
-        _ => Err(DecodeError::new(
-            OfpError::BadStat,
-            format!("statistics type {stat}"),
-        )),
+        _ => super::port::decode_stats(v, request, stat, more, r)
+            .or_else(|| super::table::decode_stats(v, request, stat, more, r))
+            .unwrap_or_else(|| {
+                Err(DecodeError::new(
+                    OfpError::BadStat,
+                    format!("statistics type {stat}"),
+                ))
+            }),
     }
 }
 

@@ -1,4 +1,7 @@
-//! Flow, aggregate and description statistics from a pipeline bridge's rules.
+//! What the switch answers to statistics and description requests: flow, aggregate and
+//! description statistics from a pipeline bridge's rules; port descriptions, port-mods and
+//! port/queue statistics ([`answer_port`]); table statistics, table features and meter/group
+//! features ([`answer_table`]).
 //!
 //! Selection follows OpenFlow's loose matching, as `ovs-ofctl dump-flows <match>` expects: a
 //! rule is reported when the request's match covers it (every field the request matches, the
@@ -7,11 +10,23 @@
 //! there. Times come from the caller's `now`: duration from the rule's creation, `idle_age`
 //! from its last hit, `hard_age` from its last add or modify.
 
+use fvs_flow::Field;
 use fvs_openflow::PortNo;
-use fvs_openflow::wire::{AggregateStats, DescStats, FlowStats, FlowStatsRequest};
+use fvs_openflow::wire::port::{
+    Duration, OF11_CONFIG_BITS, OFPPS_LINK_DOWN, OFPPS_LIVE, PortMsg, PortStats, QueueStatsReply,
+};
+use fvs_openflow::wire::table::{
+    FieldHeader, GroupFeatures, MeterFeatures, TableFeatures, TableMsg, TableProps, TableStats,
+};
+use fvs_openflow::wire::{
+    self, AggregateStats, DescStats, FlowStats, FlowStatsRequest, Message, OfpError, PortDesc,
+    Version,
+};
 use fvs_pipeline::bridge::Bridge;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::rule::Rule;
+
+use super::Ofproto;
 
 /// The flows of `bridge` that `req` selects, with their statistics at `now`, in the
 /// bridge's order (tables ascending, higher priorities first).
@@ -80,5 +95,252 @@ fn entry(table: u8, r: &Rule, now: Millis) -> FlowStats {
         hard_age: Some(secs(s.modified)),
         r#match: r.r#match,
         actions: r.actions.clone(),
+    }
+}
+
+/// How many tables a bridge has (0 to 253; Open vSwitch's hidden table 254 is not counted).
+pub const N_TABLES: u8 = 254;
+/// What each table can hold, as Open vSwitch reports it.
+const MAX_ENTRIES: u32 = 1_000_000;
+/// OpenFlow 1.0's `OFPFW10_ALL`: every field of its fixed match can be wildcarded.
+const OF10_WILDCARDS: u32 = 0x003f_ffff;
+
+/// The answers to the port messages: the reply messages, or the error to send.
+///
+/// Port descriptions and statistics list the ports in port-number order.
+pub fn answer_port(
+    ofproto: &mut dyn Ofproto,
+    msg: &PortMsg,
+    version: Version,
+    xid: u32,
+    now: Millis,
+) -> Result<Vec<Vec<u8>>, OfpError> {
+    let protocol = version.default_protocol();
+    let encoded = |r: Result<Vec<Vec<u8>>, _>| r.map_err(|_| OfpError::BadStat);
+    match msg {
+        PortMsg::DescRequest(port) => {
+            let ports: Vec<PortDesc> = sorted(ofproto.ports(now))
+                .into_iter()
+                .filter(|p| *port == PortNo::ANY || p.port_no == *port)
+                .map(|p| for_version(p, version))
+                .collect();
+            encoded(wire::port::encode_port_desc_reply(&ports, protocol, xid))
+        }
+        PortMsg::Mod(pm) => ofproto.port_mod(pm, now).map(|()| Vec::new()),
+        PortMsg::StatsRequest(port) => {
+            let mut stats: Vec<PortStats> = ofproto
+                .port_stats(now)
+                .into_iter()
+                .filter(|s| *port == PortNo::ANY || s.port_no == *port)
+                .collect();
+            stats.sort_by_key(|s| s.port_no);
+            if version < Version::Of13 {
+                for s in &mut stats {
+                    s.duration = None;
+                }
+            }
+            encoded(wire::port::encode_port_stats_reply(&stats, protocol, xid))
+        }
+        // No queues are configured on any port.
+        PortMsg::QueueStatsRequest(_) => {
+            let reply = Message::Port(PortMsg::QueueStatsReply(QueueStatsReply::default()));
+            wire::encode(&reply, protocol, xid)
+                .map(|b| vec![b])
+                .map_err(|_| OfpError::BadStat)
+        }
+        // Replies a switch never expects from its controller.
+        PortMsg::DescReply(_) | PortMsg::StatsReply(_) | PortMsg::QueueStatsReply(_) => {
+            Err(OfpError::BadType)
+        }
+    }
+}
+
+fn sorted(mut ports: Vec<PortDesc>) -> Vec<PortDesc> {
+    ports.sort_by_key(|p| p.port_no);
+    ports
+}
+
+/// A port description as `version` has it: OpenFlow 1.1 added `OFPPS_LIVE` (a port that is
+/// up) and dropped 1.0's STP and flood configuration bits.
+pub fn for_version(mut p: PortDesc, version: Version) -> PortDesc {
+    if version >= Version::Of11 {
+        p.config &= OF11_CONFIG_BITS;
+        if p.state & OFPPS_LINK_DOWN == 0 {
+            p.state |= OFPPS_LIVE;
+        }
+    }
+    p
+}
+
+/// The answers to the table messages: the reply messages, or the error to send.
+pub fn answer_table(
+    bridge: Option<&Bridge>,
+    msg: &TableMsg,
+    version: Version,
+    xid: u32,
+) -> Result<Vec<Vec<u8>>, OfpError> {
+    let protocol = version.default_protocol();
+    match msg {
+        TableMsg::StatsRequest => {
+            wire::table::encode_table_stats_reply(&table_stats(bridge, version), protocol, xid)
+                .map_err(|_| OfpError::BadStat)
+        }
+        // A request that lists tables would reconfigure them; ferrovs's tables are fixed.
+        TableMsg::FeaturesRequest(tables) if !tables.is_empty() => Err(OfpError::Eperm),
+        TableMsg::FeaturesRequest(_) => {
+            wire::table::encode_table_features_reply(&table_features(version), protocol, xid)
+                .map_err(|_| OfpError::BadStat)
+        }
+        TableMsg::MeterFeaturesRequest => {
+            let reply = Message::Table(TableMsg::MeterFeaturesReply(MeterFeatures::default()));
+            wire::encode(&reply, protocol, xid)
+                .map(|b| vec![b])
+                .map_err(|_| OfpError::BadStat)
+        }
+        TableMsg::GroupFeaturesRequest => {
+            let reply = Message::Table(TableMsg::GroupFeaturesReply(GroupFeatures::default()));
+            wire::encode(&reply, protocol, xid)
+                .map(|b| vec![b])
+                .map_err(|_| OfpError::BadStat)
+        }
+        TableMsg::StatsReply(_)
+        | TableMsg::FeaturesReply(_)
+        | TableMsg::MeterFeaturesReply(_)
+        | TableMsg::GroupFeaturesReply(_) => Err(OfpError::BadType),
+    }
+}
+
+/// Every table's statistics. ferrovs's tables count no lookups yet, so lookups and matches
+/// are 0, as for a switch that has seen no packets.
+// TODO: lookup and matched counts once the datapath's upcalls are counted per table.
+pub fn table_stats(bridge: Option<&Bridge>, version: Version) -> Vec<TableStats> {
+    let mut active = [0u32; N_TABLES as usize];
+    if let Some(b) = bridge {
+        for (t, _) in b.rules() {
+            if let Some(n) = active.get_mut(usize::from(t)) {
+                *n += 1;
+            }
+        }
+    }
+    (0..N_TABLES)
+        .map(|t| TableStats {
+            table_id: t,
+            name: String::new(),
+            wildcards: if version == Version::Of10 {
+                OF10_WILDCARDS
+            } else {
+                0
+            },
+            max_entries: if version == Version::Of10 {
+                MAX_ENTRIES
+            } else {
+                0
+            },
+            active_count: active[usize::from(t)],
+            lookup_count: 0,
+            matched_count: 0,
+        })
+        .collect()
+}
+
+/// `OFPIT_*`: goto_table, write_metadata, write_actions, apply_actions, clear_actions, meter.
+const INSTRUCTIONS: [u16; 6] = [1, 2, 3, 4, 5, 6];
+/// `OFPIT_GOTO_TABLE`.
+const GOTO_TABLE: u16 = 1;
+/// `OFPIT_METER` (OpenFlow 1.3 and 1.4; 1.5 made metering an action).
+const METER: u16 = 6;
+/// `OFPAT_*` the pipeline's action model covers: output, set_mpls_ttl, dec_mpls_ttl,
+/// push_vlan, pop_vlan, push_mpls, pop_mpls, set_queue, group, set_nw_ttl, dec_nw_ttl,
+/// set_field.
+const ACTIONS: [u16; 12] = [0, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
+
+/// Fields a set-field cannot write: those describing the packet's metadata or structure that
+/// only the switch determines (as in Open vSwitch, where they are not writable).
+const READ_ONLY: [Field; 8] = [
+    Field::ConjId,
+    Field::CtState,
+    Field::CtZone,
+    Field::EthType,
+    Field::MplsBos,
+    Field::IpProto,
+    Field::IpFrag,
+    Field::TcpFlags,
+];
+
+/// A field's header for table features: its OXM header when it has one, else its NXM one.
+fn header(f: Field, masked: bool) -> Option<FieldHeader> {
+    let info = f.info();
+    let h = info.oxm.or(info.nxm)?;
+    // An experimenter header's length counts its 4-byte experimenter id.
+    let id_len = if h.experimenter.is_some() { 4 } else { 0 };
+    let len = u32::from(h.bytes) * if masked { 2 } else { 1 } + id_len;
+    Some(FieldHeader {
+        header: u32::from(h.class) << 16 | u32::from(h.field) << 9 | u32::from(masked) << 8 | len,
+        experimenter: h.experimenter,
+    })
+}
+
+/// Every table's features, honestly: the fields of ferrovs's registry (all matchable and
+/// wildcardable, maskable ones with any mask), the instructions and actions the pipeline
+/// models, and `goto_table` to any later table.
+pub fn table_features(version: Version) -> Vec<TableFeatures> {
+    let fields: Vec<Field> = Field::all()
+        .filter(|f| f.info().oxm.or(f.info().nxm).is_some())
+        .collect();
+    let match_fields: Vec<FieldHeader> = fields
+        .iter()
+        .filter_map(|f| header(*f, f.info().maskable))
+        .collect();
+    let wildcards: Vec<FieldHeader> = fields.iter().filter_map(|f| header(*f, false)).collect();
+    let setfield: Vec<FieldHeader> = fields
+        .iter()
+        .filter(|f| !READ_ONLY.contains(f))
+        .filter_map(|f| header(*f, false))
+        .collect();
+    (0..N_TABLES)
+        .map(|t| {
+            let instructions = INSTRUCTIONS
+                .into_iter()
+                .filter(|i| *i != GOTO_TABLE || t + 1 < N_TABLES)
+                .filter(|i| *i != METER || version < Version::Of15)
+                .collect();
+            TableFeatures {
+                table_id: t,
+                name: String::new(),
+                metadata_match: u64::MAX,
+                metadata_write: u64::MAX,
+                capabilities: 0,
+                max_entries: MAX_ENTRIES,
+                props: TableProps {
+                    instructions,
+                    next_tables: ((t + 1)..N_TABLES).collect(),
+                    write_actions: ACTIONS.to_vec(),
+                    apply_actions: ACTIONS.to_vec(),
+                    write_setfield: setfield.clone(),
+                    apply_setfield: setfield.clone(),
+                    match_fields: match_fields.clone(),
+                    wildcards: wildcards.clone(),
+                },
+                miss: None,
+            }
+        })
+        .collect()
+}
+
+/// A port's counters, for port statistics, with the time since OpenFlow first saw it
+/// (`since`): the one place the datapath's per-port counters are to be read from. Until the
+/// daemon drives the datapath, no packet has crossed a port: packets and bytes are 0 and the
+/// error counters, which no ferrovs device keeps, unknown.
+// TODO: read the datapath's counters for `bridge`'s port here once the daemon has them.
+pub fn port_counters(bridge: &str, port: &PortDesc, since: Millis, now: Millis) -> PortStats {
+    let _ = bridge;
+    let ms = now.since(since);
+    PortStats {
+        duration: Some(Duration {
+            sec: u32::try_from(ms / 1000).unwrap_or(u32::MAX),
+            // Below 1000 ms, so below a billion nanoseconds.
+            nsec: (ms % 1000) as u32 * 1_000_000,
+        }),
+        ..PortStats::zeroed(port.port_no)
     }
 }

@@ -5,7 +5,8 @@ use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text;
 use fvs_pipeline::bridge::{Bridge, FailMode};
 
-struct TestBridge(Bridge);
+/// A pipeline bridge and its fragment handling mode.
+struct TestBridge(Bridge, u16);
 
 impl Ofproto for TestBridge {
     fn features(&self, version: Version) -> Option<Features> {
@@ -17,10 +18,16 @@ impl Ofproto for TestBridge {
     fn bridge(&self) -> Option<&Bridge> {
         Some(&self.0)
     }
+    fn frag_mode(&self) -> u16 {
+        self.1
+    }
+    fn set_frag_mode(&mut self, flags: u16) {
+        self.1 = flags;
+    }
 }
 
 fn bridge() -> TestBridge {
-    TestBridge(Bridge::new("br-test", FailMode::Secure, Millis(0)))
+    TestBridge(Bridge::new("br-test", FailMode::Secure, Millis(0)), 0)
 }
 
 fn enc(msg: &Message, p: Protocol, xid: u32) -> Vec<u8> {

@@ -1,0 +1,172 @@
+//! The OpenFlow side of a bridge that the pipeline does not keep: each port's `OFPPC_*`
+//! configuration (what `ovs-ofctl mod-port` changes) and when OpenFlow first saw it (the
+//! duration in port statistics), and the bridge's fragment handling (`set-frags`).
+//!
+//! One [`PortTable`] per bridge is shared by all of the bridge's connections, so a port-mod on
+//! one connection shows in every later port description. Entries are keyed by port name and
+//! forgotten when the port leaves the bridge ([`PortTable::describe`] drops them), so a port
+//! added again starts up and with a new duration, as in Open vSwitch.
+//!
+//! # Open vSwitch's behaviour, reproduced
+//!
+//! - `PORT_DOWN` brings the device down, which shows as `LINK_DOWN` in the state (and, from
+//!   OpenFlow 1.1 on, without `LIVE`). A patch port has no device to bring down: the bit does
+//!   not stick there.
+//! - A port-mod whose Ethernet address is not the port's is refused with
+//!   `OFPPMFC_BAD_HW_ADDR`; an unknown port with `OFPPMFC_BAD_PORT`.
+// TODO: NO_RECV, NO_FWD, NO_FLOOD and NO_PACKET_IN are recorded and reported, but the pipeline
+// does not act on them yet.
+
+use std::collections::BTreeMap;
+
+use fvs_openflow::wire::port::{OFPPC_PORT_DOWN, OFPPS_LINK_DOWN, PortMod};
+use fvs_openflow::wire::{OfpError, PortDesc};
+use fvs_pipeline::clock::Millis;
+
+/// One port's OpenFlow state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortEntry {
+    /// `OFPPC_*` bits.
+    pub config: u32,
+    /// When OpenFlow first saw the port.
+    pub since: Millis,
+}
+
+/// A bridge's ports' OpenFlow state, by port name, and its fragment handling.
+#[derive(Clone, Debug, Default)]
+pub struct PortTable {
+    ports: BTreeMap<String, PortEntry>,
+    /// `OFPC_FRAG_*`.
+    pub frag_mode: u16,
+}
+
+impl PortTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Completes `ports` (as the pipeline describes them) with their configuration and the
+    /// state it implies, remembering new ports from `now` and forgetting departed ones.
+    pub fn describe(&mut self, ports: Vec<PortDesc>, now: Millis) -> Vec<PortDesc> {
+        self.ports
+            .retain(|name, _| ports.iter().any(|p| &p.name == name));
+        ports
+            .into_iter()
+            .map(|mut p| {
+                let e = self.ports.entry(p.name.clone()).or_insert(PortEntry {
+                    config: 0,
+                    since: now,
+                });
+                p.config |= e.config;
+                if p.config & OFPPC_PORT_DOWN != 0 {
+                    p.state |= OFPPS_LINK_DOWN;
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// The entry of the port named `name`, if OpenFlow has seen it.
+    pub fn get(&self, name: &str) -> Option<PortEntry> {
+        self.ports.get(name).copied()
+    }
+
+    /// Applies a port-mod to the port of `ports` it names; `is_patch` says which ports have no
+    /// device (their `PORT_DOWN` does not stick).
+    pub fn port_mod(
+        &mut self,
+        ports: &[PortDesc],
+        is_patch: impl Fn(&str) -> bool,
+        pm: &PortMod,
+        now: Millis,
+    ) -> Result<(), OfpError> {
+        let p = ports
+            .iter()
+            .find(|p| p.port_no == pm.port_no)
+            .ok_or(OfpError::PortModBadPort)?;
+        if p.hw_addr != pm.hw_addr {
+            return Err(OfpError::PortModBadHwAddr);
+        }
+        let mut mask = pm.mask;
+        if is_patch(&p.name) {
+            mask &= !OFPPC_PORT_DOWN;
+        }
+        let e = self.ports.entry(p.name.clone()).or_insert(PortEntry {
+            config: 0,
+            since: now,
+        });
+        e.config = (e.config & !mask) | (pm.config & mask);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fvs_openflow::wire::port::{OFPPC_NO_FWD, OFPPC_NO_RECV};
+    use fvs_openflow::{EthAddr, PortNo};
+
+    fn port(n: u32, name: &str) -> PortDesc {
+        PortDesc {
+            port_no: PortNo(n),
+            hw_addr: EthAddr([0, 0, 0, 0, 0, n as u8]),
+            name: name.into(),
+            ..PortDesc::default()
+        }
+    }
+
+    #[test]
+    fn port_mods_stick_show_link_down_and_are_forgotten_with_the_port() {
+        let mut t = PortTable::new();
+        let ports = vec![port(1, "patch-int"), port(2, "gre")];
+        let is_patch = |n: &str| n.starts_with("patch");
+        let down = |n: u32, mask| PortMod {
+            port_no: PortNo(n),
+            hw_addr: EthAddr([0, 0, 0, 0, 0, n as u8]),
+            config: OFPPC_PORT_DOWN | OFPPC_NO_RECV,
+            mask,
+            advertise: 0,
+        };
+        let all = OFPPC_PORT_DOWN | OFPPC_NO_RECV;
+        assert_eq!(
+            t.port_mod(&ports, is_patch, &down(2, all), Millis(5)),
+            Ok(())
+        );
+        assert_eq!(
+            t.port_mod(&ports, is_patch, &down(1, all), Millis(5)),
+            Ok(())
+        );
+        let d = t.describe(ports.clone(), Millis(9));
+        assert_eq!((d[0].config, d[0].state), (OFPPC_NO_RECV, 0));
+        assert_eq!((d[1].config, d[1].state), (all, OFPPS_LINK_DOWN));
+        assert_eq!(t.get("gre").map(|e| e.since), Some(Millis(5)));
+        // Only the masked bits change.
+        let fwd = PortMod {
+            config: 0,
+            mask: OFPPC_NO_FWD | OFPPC_PORT_DOWN,
+            ..down(2, 0)
+        };
+        assert_eq!(t.port_mod(&ports, is_patch, &fwd, Millis(6)), Ok(()));
+        assert_eq!(
+            t.describe(ports.clone(), Millis(9))[1].config,
+            OFPPC_NO_RECV
+        );
+        // Wrong address, unknown port.
+        let mut bad = down(2, all);
+        bad.hw_addr = EthAddr([9; 6]);
+        assert_eq!(
+            t.port_mod(&ports, is_patch, &bad, Millis(6)),
+            Err(OfpError::PortModBadHwAddr)
+        );
+        assert_eq!(
+            t.port_mod(&ports, is_patch, &down(7, all), Millis(6)),
+            Err(OfpError::PortModBadPort)
+        );
+        // The gre port leaves and comes back: fresh.
+        t.describe(vec![port(1, "patch-int")], Millis(10));
+        let d = t.describe(ports, Millis(11));
+        assert_eq!(d[1].config, 0);
+        assert_eq!(t.get("gre").map(|e| e.since), Some(Millis(11)));
+    }
+}
