@@ -287,6 +287,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn probes_default_to_five_seconds_on_tcp_and_none_on_unix() {
+        let tcp = RemoteConfig::from(Remote::parse("ptcp:6640").expect("remote"));
+        let unix = RemoteConfig::from(Remote::parse("punix:/x").expect("remote"));
+        let active = RemoteConfig::from(Remote::parse("tcp:1.2.3.4:6640").expect("remote"));
+        assert_eq!(tcp.probe_interval(), Some(Duration::from_secs(5)));
+        assert_eq!(active.probe_interval(), Some(Duration::from_secs(5)));
+        assert_eq!(unix.probe_interval(), None);
+        let off = RemoteConfig {
+            inactivity_probe: Some(Duration::ZERO),
+            ..tcp.clone()
+        };
+        assert_eq!(off.probe_interval(), None);
+        let set = RemoteConfig {
+            inactivity_probe: Some(Duration::from_millis(30_000)),
+            ..unix
+        };
+        assert_eq!(set.probe_interval(), Some(Duration::from_secs(30)));
+        assert_eq!(active.backoff_limit(), Duration::from_secs(8));
+    }
+
+    #[test]
     fn remotes_parse_as_ovsdb_server_names_them() {
         assert_eq!(
             Remote::parse("punix:/run/db.sock"),
