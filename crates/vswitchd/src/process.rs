@@ -207,6 +207,10 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
         let (db, daemon) = (db.clone(), daemon.clone());
         thread::spawn(move || reconcile_loop(&db, &daemon));
     }
+    {
+        let (db, daemon) = (db.clone(), daemon.clone());
+        thread::spawn(move || crate::datapath::stats::stats_loop(&db, &daemon));
+    }
     unixctl::serve(ctl_listener, Arc::new(commands::table()), daemon.clone());
     daemon.log(
         "vswitchd",

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use common::{Fvs, ofctl};
 use fvs_netdev::pcap::PcapReader;
-use fvs_test_support::{PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
+use fvs_test_support::{PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, require_tool};
 
 const MAC_A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x01];
 const MAC_B: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x02];
@@ -338,4 +338,70 @@ fn bad_packets_and_ports_are_refused_with_open_vswitch_words() {
         ok && out.starts_with("system@ovs-system: hit:0 missed:2\n"),
         "{out}"
     );
+}
+
+#[test]
+fn interface_rows_report_counters_and_link_state_like_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("dps");
+    let build = [
+        "add-br", "br0", "--", "add-port", "br0", "p1", "--", "add-port", "br0", "p2",
+    ];
+    ovs.vsctl(&build)
+        .unwrap_or_else(|e| panic!("Open vSwitch: {e}"));
+    fvs.vsctl(&build);
+    let request = hex(&arp(MAC_A, [0xff; 6], 1, IP_A, IP_B));
+    for _ in 0..2 {
+        ovs.appctl(&["netdev-dummy/receive", "p1", &request])
+            .unwrap_or_else(|e| panic!("Open vSwitch: {e}"));
+        let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", &request]);
+        assert!(ok, "{err}");
+    }
+    let columns = [
+        ("p1", "statistics:rx_packets"),
+        ("p1", "statistics:rx_bytes"),
+        ("p2", "statistics:tx_packets"),
+        ("p2", "statistics:tx_bytes"),
+        ("p1", "link_state"),
+        ("p1", "admin_state"),
+        ("p1", "mtu"),
+        ("p2", "ifindex"),
+    ];
+    let read_fvs = || -> Vec<String> {
+        columns
+            .iter()
+            .map(|(i, c)| {
+                require_tool("ovs-vsctl")
+                    .command()
+                    .arg(format!("--db={}", fvs.db()))
+                    .args(["--if-exists", "get", "interface", i, c])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let read_ovs = || -> Vec<String> {
+        columns
+            .iter()
+            .map(|(i, c)| {
+                ovs.vsctl(&["--if-exists", "get", "interface", i, c])
+                    .map(|s| s.trim().to_owned())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    // Both write every 5 seconds; wait for the counters to show the two frames.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (mut ours, mut theirs) = (read_fvs(), read_ovs());
+    while (ours.first().map(String::as_str) != Some("2")
+        || theirs.first().map(String::as_str) != Some("2"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        ours = read_fvs();
+        theirs = read_ovs();
+    }
+    assert_eq!(ours, theirs, "{columns:?}");
+    assert_eq!(ours[0], "2", "{ours:?}");
 }

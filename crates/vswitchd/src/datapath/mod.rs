@@ -42,13 +42,13 @@
 //! One thread for every port (no per-core threads, no `PACKET_FANOUT`); virtio-net offloads
 //! are off on every device (the datapath's output batches hold frames up to a jumbo frame,
 //! not 64 KiB super-frames); tunnels use their protocol's standard UDP port (`dst_port` is
-//! not honoured yet); the `Interface` rows' `statistics`, `link_state` and `mtu` are not
-//! written back yet.
+//! not honoured yet).
 
 pub mod commands;
 pub mod packet;
 pub mod ports;
 pub mod slow;
+pub mod stats;
 pub mod thread;
 
 use std::collections::{BTreeMap, BTreeSet};
