@@ -100,12 +100,13 @@ impl Remote {
         matches!(self, Self::ConnectUnix(_) | Self::ConnectTcp(_))
     }
 
-    /// Connects an active remote; a passive one cannot be connected to from here.
-    pub fn connect(&self) -> io::Result<Stream> {
+    /// Connects an active remote, giving up on a TCP peer that does not answer within
+    /// `timeout`; a passive remote cannot be connected to from here.
+    pub fn connect(&self, timeout: Duration) -> io::Result<Stream> {
         match self {
             Self::ConnectUnix(path) => UnixStream::connect(path).map(Stream::Unix),
             Self::ConnectTcp(addr) => {
-                let s = TcpStream::connect(addr)?;
+                let s = TcpStream::connect_timeout(addr, timeout)?;
                 s.set_nodelay(true)?;
                 Ok(Stream::Tcp(s))
             }

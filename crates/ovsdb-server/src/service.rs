@@ -1,5 +1,5 @@
 //! Running the remotes: an accept loop per passive remote, a connect loop per active one,
-//! and changing the set while serving ([`set_remotes`], behind
+//! and changing the set while serving (`set_remotes`, behind
 //! [`crate::Handle::set_remotes`]).
 //!
 //! - A passive remote's thread accepts connections and serves each on a thread of its own.
@@ -250,7 +250,8 @@ fn connect_loop(
     let mut reported = false;
     while !stop.load(Ordering::SeqCst) {
         let current = read(config);
-        match current.remote.connect() {
+        // A peer that drops SYNs would otherwise hold this thread for minutes.
+        match current.remote.connect(current.backoff_limit()) {
             Ok(stream) => {
                 reported = false;
                 let id = conns.add(&stream);

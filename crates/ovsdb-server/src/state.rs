@@ -16,6 +16,12 @@
 //! of each call that wrote (one sync per commit, for embedders that call [`State::handle`]
 //! and expect the reply queued when it returns); after [`State::group_commit`], a separate
 //! syncer does it outside the lock, with [`State::unsynced`] and [`State::synced_to`].
+//!
+//! Every commit also gets a transaction id, carried by `update3` notifications and kept,
+//! with the commit's changes, in a bounded [`History`] so that `monitor_cond_since` can send
+//! a returning client only what it missed. Compacting the file goes through here too
+//! ([`State::begin_compaction`], [`State::finish_compaction`]): a finished compaction leaves
+//! everything written durable, so it releases the outbox like a sync.
 
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
@@ -340,6 +346,9 @@ impl State {
                 Err(e)
             }
         };
+        if let Err(e @ StorageError::DirSync { .. }) = &result {
+            sync_failed(e);
+        }
         if result.is_ok() {
             self.synced = self.written;
             self.release();

@@ -78,6 +78,16 @@ pub enum StorageError {
         /// What is wrong.
         source: LogError,
     },
+    /// A compacted file replaced the database file, but the directory could not be synced:
+    /// whether the replacement survives a crash is unknown, so nothing written from now on
+    /// can be promised durable (the server treats this as a failed sync).
+    #[error("{path}: cannot sync the directory after compaction: {source}")]
+    DirSync {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
 }
 
 /// How far the log is written: the file's length at opening plus every byte written since
@@ -431,7 +441,6 @@ impl Storage {
             file.write_all(&aside)?;
             file.sync_data()?;
             std::fs::rename(&tmp, &self.path)?;
-            sync_parent(&self.path)?;
             Ok::<_, io::Error>(file)
         })();
         let file = match result {
@@ -441,6 +450,8 @@ impl Storage {
                 return Err(StorageError::Io { path: tmp, source });
             }
         };
+        // Renamed: the new file *is* the database now, whatever happens next, so records
+        // must go to it (the old one is unlinked).
         let file = Arc::new(file);
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = file.clone();
         self.file = file;
@@ -448,7 +459,10 @@ impl Storage {
         self.base_len = self.len;
         self.records = 2 + n;
         self.compacted_at = now;
-        Ok(())
+        sync_parent(&self.path).map_err(|source| StorageError::DirSync {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Gives up a compaction begun with [`Storage::begin_compaction`]: the old file stays.
