@@ -405,3 +405,39 @@ fn interface_rows_report_counters_and_link_state_like_open_vswitch() {
     assert_eq!(ours, theirs, "{columns:?}");
     assert_eq!(ours[0], "2", "{ours:?}");
 }
+
+#[test]
+fn rules_expire_by_their_timeouts_and_use_keeps_an_idle_rule() {
+    let fvs = Fvs::start("dpx");
+    fvs.vsctl(&[
+        "add-br", "br0", "--", "add-port", "br0", "p1", "--", "add-port", "br0", "p2",
+    ]);
+    let target = format!("unix:{}", fvs.mgmt("br0").display());
+    for flow in [
+        "priority=5,hard_timeout=1,dl_type=0x88b5,actions=drop",
+        "priority=5,idle_timeout=2,dl_type=0x88b6,actions=drop",
+    ] {
+        let (ok, _, err) = ofctl(&[], "add-flow", &target, &[flow]);
+        assert!(ok, "{err}");
+    }
+    // Keep the idle-timeout rule busy for three seconds: cached packets count as use.
+    let busy = "ffffffffffff02000000000188b6";
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", busy]);
+        assert!(ok, "{err}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (_, flows, _) = ofctl(&[], "dump-flows", &target, &[]);
+    assert!(
+        !flows.contains("0x88b5"),
+        "the hard timeout of 1 s has passed:\n{flows}"
+    );
+    assert!(
+        flows.contains("idle_timeout=2") && flows.contains("0x88b6"),
+        "a rule in use does not idle out:\n{flows}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    let (_, flows, _) = ofctl(&[], "dump-flows", &target, &[]);
+    assert!(!flows.contains("0x88b6"), "idle for 3 s:\n{flows}");
+}

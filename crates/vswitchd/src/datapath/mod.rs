@@ -34,6 +34,8 @@
 //! - Packet-ins: [`Handle::set_packet_in_handler`] takes a closure that the datapath thread
 //!   calls with each [`PacketIn`] (a `controller` action or a table miss sending to the
 //!   controller); it must not block. Without a handler they are counted and dropped.
+//! - Expired rules: revalidation expires rules by their idle and hard timeouts and hands
+//!   them to the closure given to [`Handle::set_removed_handler`] (flow-removed messages).
 //! - Packet-outs: [`Handle::packet_out`] translates the actions with the pipeline and has
 //!   the datapath run the result on the frame.
 //!
@@ -323,6 +325,15 @@ impl Handle {
         let mut handler = Some(handler);
         self.send(Ctl::Run(Box::new(move |fast| {
             fast.packet_in = handler.take();
+        })));
+    }
+
+    /// Where rules that expired go from now on (flow-removed messages); the datapath
+    /// thread's revalidation expires rules, and calls this without the switch's lock held.
+    pub fn set_removed_handler(&self, handler: thread::RemovedHandler) {
+        let mut handler = Some(handler);
+        self.send(Ctl::Run(Box::new(move |fast| {
+            fast.removed = handler.take();
         })));
     }
 

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::{Field, FlowKey, PortNo};
+use fvs_pipeline::bridge::Removed;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
 use fvs_pipeline::port::PortKind;
@@ -194,12 +195,21 @@ impl Slow {
         self.cache.len()
     }
 
-    /// One revalidation pass (see the module docs); `full` forces re-translation.
-    pub fn revalidate(&mut self, dp: &mut Datapath, sw: &mut Switch, now: Millis, full: bool) {
+    /// One revalidation pass (see the module docs); `full` forces re-translation. Returns
+    /// the rules whose idle or hard timeout expired (with their bridge), for flow-removed
+    /// messages.
+    pub fn revalidate(
+        &mut self,
+        dp: &mut Datapath,
+        sw: &mut Switch,
+        now: Millis,
+        full: bool,
+    ) -> Vec<(String, Removed)> {
         self.stats.revalidations += 1;
         self.stats.max_flows = self.stats.max_flows.max(dp.n_flows());
         // Rules whose time is up go first, so nothing is credited to them.
-        if !sw.expire(now).is_empty() {
+        let removed = sw.expire(now);
+        if !removed.is_empty() {
             self.dirty = true;
         }
         let flows: Vec<_> = dp
@@ -242,6 +252,7 @@ impl Slow {
         let live: std::collections::HashSet<u64> =
             dp.megaflows().map(|(_, _, _, m)| m.cookie).collect();
         self.cache.retain(|c, _| live.contains(c));
+        removed
     }
 
     fn retranslate(&mut self, dp: &mut Datapath, sw: &Switch, now: Millis) {

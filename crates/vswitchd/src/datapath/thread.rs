@@ -18,6 +18,7 @@ use fvs_datapath::{Datapath, MAX_FRAME};
 use fvs_flow::FlowKey;
 use fvs_netdev::PacketBatch;
 use fvs_netdev::poll::Poller;
+use fvs_pipeline::bridge::Removed;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
 
 use super::PacketIn;
@@ -73,6 +74,9 @@ pub enum Ctl {
 /// Where packet-ins go.
 pub type PacketInHandler = Box<dyn FnMut(PacketIn) + Send>;
 
+/// Where rules that expired go (bridge name and the rule), for flow-removed messages.
+pub type RemovedHandler = Box<dyn FnMut(Vec<(String, Removed)>) + Send>;
+
 /// Everything the thread owns.
 pub struct Fast {
     /// The daemon (the switch, the clock, the log).
@@ -89,6 +93,8 @@ pub struct Fast {
     pub recv_errors: u64,
     /// Where packet-ins go.
     pub packet_in: Option<PacketInHandler>,
+    /// Where expired rules go.
+    pub removed: Option<RemovedHandler>,
     /// When the last revalidation pass took and how long it took.
     pub last_dump: Duration,
     last_revalidate: Instant,
@@ -106,6 +112,7 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
         packet_ins: 0,
         recv_errors: 0,
         packet_in: None,
+        removed: None,
         last_dump: Duration::ZERO,
         last_revalidate: Instant::now(),
         last_full: Instant::now(),
@@ -272,8 +279,15 @@ impl Fast {
         let full = self.full_pending || self.last_full.elapsed() >= FULL_EVERY;
         let now = self.daemon.now();
         self.dp.set_now(now);
-        self.slow
+        let removed = self
+            .slow
             .revalidate(&mut self.dp, &mut self.daemon.switch(), now, full);
+        // After the switch's lock is released: the handler may take it.
+        if !removed.is_empty()
+            && let Some(h) = self.removed.as_mut()
+        {
+            h(removed);
+        }
         if full {
             self.full_pending = false;
             self.last_full = Instant::now();
