@@ -1,5 +1,6 @@
 //! `fvs-vswitchd`: ferrovs's switch daemon. One process embeds the configuration database,
-//! keeps the pipeline's bridges in step with it, and answers `ovs-appctl`-style commands.
+//! keeps the pipeline's bridges and the datapath's ports in step with it, moves packets, and
+//! answers `ovs-appctl`-style commands.
 //!
 //! # Shape
 //!
@@ -9,7 +10,8 @@
 //!                               ▼
 //!                     [reconcile thread] config::read → Reconciler::apply ──► Switch
 //!                               │ write-back transaction: ofport, mac_in_use, error,
-//!                               ▼ datapath_id, cur_cfg = next_cfg
+//!                               ▼ datapath_id, cur_cfg = next_cfg; devices opened ──┐
+//!  devices ◄──► [datapath thread] fvs_datapath ── upcall, revalidation ──► Switch ◄──┘
 //!  ovs-appctl ──► fvs-vswitchd.ctl ──► [unixctl] commands ──► Switch (trace, flows, fdb)
 //!  ovs-ofctl  ──► <bridge>.mgmt ──► [mgmt] thread per connection ──► [ofchannel] ──► Switch
 //! ```
@@ -18,6 +20,8 @@
 //! - [`db`]: the embedded OVSDB server and the daemon's in-process connection to it.
 //! - [`config`]: database rows → plain configuration. [`reconcile`]: configuration →
 //!   bridges and ports, and the write-back.
+//! - [`datapath`]: the datapath thread, its ports' devices, upcalls, the translation cache
+//!   and revalidation, the datapath's appctl commands, and the `Interface` rows' statistics.
 //! - [`ofchannel`]: one OpenFlow connection's protocol, without I/O. [`mgmt`]: each bridge's
 //!   management socket, made and removed with the bridge after every reconciliation.
 //! - [`unixctl`]: the control socket's JSON-RPC (server and client). [`commands`]: the
