@@ -100,8 +100,9 @@ pub struct LogOffset(pub u64);
 ///
 /// The default is Open vSwitch's rule for standalone databases: no sooner than ten minutes
 /// after opening or the last compaction, only with at least 100 records in the file, and
-/// then once the file is over 10 MiB *and* over four times its size just after the last
-/// compaction (or opening) — or, however small, once a day.
+/// then once the file is over 10 MiB *and* over four times the size of its snapshot (the
+/// compacted file; at opening, the schema and first transaction) — or, however small, once
+/// a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionPolicy {
     /// The least time between two compactions.
@@ -155,7 +156,8 @@ pub struct Storage {
     end: LogOffset,
     /// Records in the current file, the schema included.
     records: u64,
-    /// The file's length just after opening or the last compaction.
+    /// The length of the file's snapshot: its first two records at opening, the whole
+    /// compacted file after a compaction.
     base_len: u64,
     /// When the file was opened or last compacted.
     compacted_at: Instant,
@@ -303,6 +305,14 @@ impl Storage {
                 source,
             })?;
         let file = Arc::new(file);
+        // The file's "snapshot" is its schema and first transaction (after a compaction,
+        // the whole database): growth is measured against that, so a long log never
+        // compacted before is compacted in its turn.
+        let base_len = contents
+            .ends
+            .get(1)
+            .or(contents.ends.first())
+            .map_or(end.0, |&e| e as u64);
         Ok(Opened {
             storage: Self {
                 path: path.to_owned(),
@@ -311,7 +321,7 @@ impl Storage {
                 len: end.0,
                 end,
                 records: contents.records.len() as u64,
-                base_len: end.0,
+                base_len,
                 compacted_at: Instant::now(),
                 policy: CompactionPolicy::default(),
                 aside: None,
@@ -600,6 +610,38 @@ mod tests {
         assert!(!storage.compaction_due(minutes(9)), "too soon");
         storage.set_policy(CompactionPolicy::NEVER);
         assert!(!storage.compaction_due(minutes(100_000)));
+    }
+
+    #[test]
+    fn a_long_log_reopened_counts_its_growth_from_its_first_transaction() {
+        let dir = fvs_test_support::TempDir::new("reopen");
+        let (mut storage, db, mut insert) = open(&dir);
+        for _ in 0..120 {
+            storage
+                .write_commit(db.schema(), &insert(), 0)
+                .expect("write");
+        }
+        drop(storage);
+        // A compaction that a crash cut short leaves its temporary file: opening drops it.
+        let tmp = dir.path().join(".db.tmp");
+        std::fs::write(&tmp, b"half a snapshot").expect("leftover");
+        let mut n = 0u128;
+        let mut reopened = Storage::open(&dir.path().join("db"), None, &mut || {
+            n += 1;
+            Uuid::from_u128(n)
+        })
+        .expect("reopen")
+        .storage;
+        assert!(!tmp.exists(), "the leftover is removed");
+        reopened.set_policy(CompactionPolicy {
+            min_size: 1,
+            ..CompactionPolicy::default()
+        });
+        let later = Instant::now() + Duration::from_secs(11 * 60);
+        assert!(
+            reopened.compaction_due(later),
+            "121 records, 4x the first two"
+        );
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub enum LogError {
 pub struct LogContents {
     /// The records, in order.
     pub records: Vec<Value>,
+    /// Where each record ends (the offset just past it), in the same order.
+    pub ends: Vec<usize>,
     /// Length of the prefix holding exactly `records`: truncate to this to drop a bad tail.
     pub valid_len: usize,
     /// The problem with the record after the last good one, if there is one.
@@ -204,6 +206,7 @@ fn written_as_diff(ty: &ColumnType) -> bool {
 /// Reads records from the start of `bytes`, stopping at the first damaged one.
 pub fn read_records(bytes: &[u8]) -> LogContents {
     let mut records = Vec::new();
+    let mut ends = Vec::new();
     let mut offset = 0;
     let tail_error = loop {
         if offset == bytes.len() {
@@ -212,6 +215,7 @@ pub fn read_records(bytes: &[u8]) -> LogContents {
         match read_one(bytes, offset) {
             Ok((json, next)) => {
                 records.push(json);
+                ends.push(next);
                 offset = next;
             }
             Err(e) => break Some(e),
@@ -219,6 +223,7 @@ pub fn read_records(bytes: &[u8]) -> LogContents {
     };
     LogContents {
         records,
+        ends,
         valid_len: offset,
         tail_error,
     }
