@@ -121,6 +121,9 @@ pub enum DpAction {
         max_len: u16,
         /// Cookie of the rule that sent it.
         cookie: u64,
+        /// The table of that rule (not printed: Open vSwitch keeps it out of the action's
+        /// text too).
+        table: u8,
     },
 }
 
@@ -193,6 +196,7 @@ impl fmt::Display for DpAction {
                 reason,
                 max_len,
                 cookie,
+                ..
             } => {
                 // C's `%#x`: zero prints without the prefix.
                 let cookie = if *cookie == 0 {

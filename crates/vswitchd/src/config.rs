@@ -64,6 +64,33 @@ pub struct BridgeCfg {
     pub protocols: Vec<String>,
     /// `ports`, by name.
     pub ports: Vec<PortCfg>,
+    /// `controller`, by target.
+    pub controllers: Vec<ControllerCfg>,
+}
+
+/// A `Controller` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerCfg {
+    /// Row UUID.
+    pub uuid: Uuid,
+    /// `target`: `tcp:`, `unix:`, `ptcp:`, `punix:` (others are refused with an error).
+    pub target: String,
+    /// `type`: `primary` (the default) or `service`.
+    pub kind: Option<String>,
+    /// `max_backoff` in milliseconds.
+    pub max_backoff: Option<i64>,
+    /// `inactivity_probe` in milliseconds (0 disables probing).
+    pub inactivity_probe: Option<i64>,
+    /// `connection_mode`.
+    pub connection_mode: Option<String>,
+    /// `enable_async_messages` (unset means enabled).
+    pub enable_async_messages: Option<bool>,
+    /// `is_connected` as last written back.
+    pub is_connected: bool,
+    /// `role` as last written back.
+    pub role: Option<String>,
+    /// `status` as last written back.
+    pub status: BTreeMap<String, String>,
 }
 
 /// The whole configuration.
@@ -174,7 +201,34 @@ fn read_bridge(db: &Database, uuid: Uuid, row: &Row) -> BridgeCfg {
         datapath_id: string(row, "datapath_id"),
         protocols: strings(row, "protocols"),
         ports,
+        controllers: read_controllers(db, row),
     }
+}
+
+fn read_controllers(db: &Database, bridge: &Row) -> Vec<ControllerCfg> {
+    let boolean = |r: &Row, col: &str| match r.columns.get(col)?.as_scalar()? {
+        Atom::Boolean(b) => Some(*b),
+        _ => None,
+    };
+    let mut out: Vec<ControllerCfg> = uuids(bridge, "controller")
+        .into_iter()
+        .filter_map(|u| {
+            db.row("Controller", u).map(|r| ControllerCfg {
+                uuid: u,
+                target: string(r, "target").unwrap_or_default(),
+                kind: string(r, "type"),
+                max_backoff: integer(r, "max_backoff"),
+                inactivity_probe: integer(r, "inactivity_probe"),
+                connection_mode: string(r, "connection_mode"),
+                enable_async_messages: boolean(r, "enable_async_messages"),
+                is_connected: boolean(r, "is_connected").unwrap_or(false),
+                role: string(r, "role"),
+                status: string_map(r, "status"),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    out
 }
 
 fn read_port(db: &Database, row: &Row) -> PortCfg {

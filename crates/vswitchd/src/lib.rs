@@ -34,6 +34,8 @@
 
 pub mod commands;
 pub mod config;
+pub mod connmgr;
+pub mod controller;
 pub mod datapath;
 pub mod db;
 pub mod dirs;
@@ -74,6 +76,8 @@ pub struct Daemon {
     exit: Mutex<Sender<()>>,
     exit_requested: AtomicBool,
     mgmt: Mutex<mgmt::Mgmt>,
+    connmgr: connmgr::Connmgr,
+    controllers: Mutex<controller::Controllers>,
     datapath: std::sync::OnceLock<Arc<datapath::Handle>>,
 }
 
@@ -91,6 +95,8 @@ impl Daemon {
             exit: Mutex::new(exit),
             exit_requested: AtomicBool::new(false),
             mgmt: Mutex::new(mgmt::Mgmt::default()),
+            connmgr: connmgr::Connmgr::new(),
+            controllers: Mutex::new(controller::Controllers::default()),
             datapath: std::sync::OnceLock::new(),
         }
     }
@@ -117,6 +123,16 @@ impl Daemon {
     /// The bridges' management sockets.
     pub fn mgmt(&self) -> MutexGuard<'_, mgmt::Mgmt> {
         lock(&self.mgmt)
+    }
+
+    /// The bridges' OpenFlow connections and the delivery of asynchronous messages.
+    pub fn connmgr(&self) -> &connmgr::Connmgr {
+        &self.connmgr
+    }
+
+    /// The bridges' controllers (Controller rows).
+    pub fn controllers(&self) -> MutexGuard<'_, controller::Controllers> {
+        lock(&self.controllers)
     }
 
     /// The logging configuration.
@@ -160,7 +176,7 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
     let monitor = json!({
         "id": "fvs-vswitchd-monitor",
         "method": "monitor",
-        "params": [DATABASE, null, {"Open_vSwitch": {}, "Bridge": {}, "Port": {}, "Interface": {}}],
+        "params": [DATABASE, null, {"Open_vSwitch": {}, "Bridge": {}, "Port": {}, "Interface": {}, "Controller": {}}],
     });
     if let Err(e) = client.send(monitor) {
         daemon.log(
@@ -169,6 +185,19 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
             &format!("cannot monitor the database: {e}"),
         );
         return;
+    }
+    {
+        let (db, daemon) = (db.clone(), daemon.clone());
+        std::thread::spawn(move || controller::status_loop(&db, &daemon));
+    }
+    if let Some(dp) = daemon.datapath() {
+        // Weak: the handler lives in the datapath, which the daemon owns.
+        let weak = Arc::downgrade(daemon);
+        dp.set_packet_in_handler(Box::new(move |p| {
+            if let Some(d) = weak.upgrade() {
+                d.packet_in(p);
+            }
+        }));
     }
     let mut reconciler = Reconciler::new();
     reconciler.set_datapath(daemon.datapath().cloned());
@@ -189,6 +218,7 @@ fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconc
         return;
     };
     let cfg = config::read(database);
+    let ports_before = connmgr::port_snapshot(daemon);
     let ops = r.apply(&cfg, &mut daemon.switch(), daemon.now());
     let infos = cfg
         .bridges
@@ -196,6 +226,8 @@ fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconc
         .map(|b| (b.name.clone(), bridge_info(r, b)))
         .collect();
     daemon.mgmt().sync(daemon, infos);
+    daemon.controllers().sync(daemon, &cfg.bridges);
+    daemon.port_changes(&ports_before, &connmgr::port_snapshot(daemon));
     if ops.is_empty() {
         return;
     }

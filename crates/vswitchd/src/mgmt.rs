@@ -23,23 +23,26 @@
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use fvs_openflow::wire::PacketOut;
 use fvs_openflow::wire::port::{PortMod, PortStats};
 use fvs_openflow::wire::{Features, OfpError, PortDesc, Version, VersionBitmap};
 use fvs_openflow::{EthAddr, FlowMod};
-use fvs_pipeline::bridge::FlowModError;
+use fvs_pipeline::bridge::{FlowModError, Removed};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::switch::Switch;
 
 use crate::Daemon;
+use crate::connmgr::Conn;
 use crate::ofchannel::ports::PortTable;
-use crate::ofchannel::{self, Channel, Ofproto};
+use crate::ofchannel::{self, AsyncEvent, Channel, ConnKind, Ofproto, RoleError};
 use crate::vlog::Level;
 use fvs_pipeline::port::PortKind;
 
@@ -76,7 +79,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A bridge's stop flag, configuration and port table, as its connections share them.
+pub type BridgeHandles = (
+    Arc<AtomicBool>,
+    Arc<Mutex<BridgeInfo>>,
+    Arc<Mutex<PortTable>>,
+);
+
 impl Mgmt {
+    /// What a controller's connection to `bridge` shares with its management connections;
+    /// `None` when the bridge has no management socket (it is gone, or not made yet).
+    pub fn handles(&self, bridge: &str) -> Option<BridgeHandles> {
+        let l = self.listeners.get(bridge)?;
+        Some((l.stop.clone(), l.info.clone(), l.ports.clone()))
+    }
+
     /// Management sockets will live in `rundir` (none are made before this is called).
     pub fn set_rundir(&mut self, rundir: PathBuf) {
         self.rundir = Some(rundir);
@@ -101,6 +118,7 @@ impl Mgmt {
         for name in gone {
             if let Some(l) = self.listeners.remove(&name) {
                 l.stop.store(true, Ordering::SeqCst);
+                daemon.connmgr().remove_bridge(&name);
                 // Wakes the accept thread, which then sees the flag; the file goes after.
                 let _ = UnixStream::connect(&l.path);
                 let _ = std::fs::remove_file(&l.path);
@@ -159,51 +177,212 @@ fn accept_loop(
             bridge.to_owned(),
         );
         let ports = ports.clone();
-        thread::spawn(move || serve(&d, stream, &bridge, &stop, &info, &ports));
+        let opts = ServeOpts {
+            kind: ConnKind::Service,
+            target: None,
+            probe: None,
+            async_messages: true,
+        };
+        thread::spawn(move || {
+            let stop_flag = || stop.load(Ordering::SeqCst);
+            serve(
+                &d,
+                AnyStream::Unix(stream),
+                &bridge,
+                &stop_flag,
+                &info,
+                &ports,
+                &opts,
+            )
+        });
     }
 }
 
-/// One connection, until the peer leaves, the channel closes or the bridge goes away.
-fn serve(
+/// A connected socket of either family.
+pub enum AnyStream {
+    /// A Unix-domain socket.
+    Unix(UnixStream),
+    /// A TCP connection.
+    Tcp(TcpStream),
+}
+
+impl AnyStream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Self::Unix(s) => s.set_read_timeout(d),
+            Self::Tcp(s) => s.set_read_timeout(d),
+        }
+    }
+
+    /// The writing half, with [`crate::connmgr::WRITE_TIMEOUT`].
+    fn writer(&self) -> std::io::Result<Box<dyn Write + Send>> {
+        let t = Some(crate::connmgr::WRITE_TIMEOUT);
+        Ok(match self {
+            Self::Unix(s) => {
+                let w = s.try_clone()?;
+                w.set_write_timeout(t)?;
+                Box::new(w)
+            }
+            Self::Tcp(s) => {
+                let w = s.try_clone()?;
+                w.set_write_timeout(t)?;
+                Box::new(w)
+            }
+        })
+    }
+}
+
+impl Read for AnyStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Unix(s) => s.read(buf),
+            Self::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+/// How a connection is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeOpts {
+    /// Management or controller connection.
+    pub kind: ConnKind,
+    /// The Controller row's target, for a controller's connection.
+    pub target: Option<String>,
+    /// The inactivity probe interval; `None` never probes.
+    pub probe: Option<Duration>,
+    /// False when the row disables asynchronous messages.
+    pub async_messages: bool,
+}
+
+/// Serves a controller's connection to `bridge` until it ends or `stop` is set; returns why
+/// it ended, for the log and the row's `last_error`.
+pub fn serve_controller(
     daemon: &Daemon,
-    mut stream: UnixStream,
+    stream: AnyStream,
     bridge: &str,
     stop: &AtomicBool,
+    opts: &ServeOpts,
+) -> String {
+    let Some((bstop, info, ports)) = daemon.mgmt().handles(bridge) else {
+        return "no such bridge".into();
+    };
+    let stop_any = || stop.load(Ordering::SeqCst) || bstop.load(Ordering::SeqCst);
+    serve(daemon, stream, bridge, &stop_any, &info, &ports, opts)
+}
+
+/// One connection, until the peer leaves, the channel closes or the bridge goes away;
+/// returns why it ended.
+fn serve(
+    daemon: &Daemon,
+    mut stream: AnyStream,
+    bridge: &str,
+    stop: &dyn Fn() -> bool,
     info: &Mutex<BridgeInfo>,
     ports: &Mutex<PortTable>,
-) {
-    if stream.set_read_timeout(Some(STOP_POLL)).is_err() {
-        return;
+    opts: &ServeOpts,
+) -> String {
+    if let Err(e) = stream.set_read_timeout(Some(STOP_POLL)) {
+        return e.to_string();
     }
-    let mut channel = Channel::new(lock(info).allowed);
+    let writer = match stream.writer() {
+        Ok(w) => w,
+        Err(e) => return e.to_string(),
+    };
+    let mut channel = Channel::with_kind(lock(info).allowed, opts.kind);
+    if !opts.async_messages {
+        channel.disable_async();
+    }
+    let conn = daemon
+        .connmgr()
+        .register(bridge, channel, writer, opts.target.clone());
+    let why = serve_conn(daemon, &mut stream, bridge, stop, info, ports, opts, &conn);
+    conn.close();
+    daemon.connmgr().unregister(bridge, conn.id);
+    why
+}
+
+#[allow(clippy::too_many_arguments)] // one connection's whole context
+fn serve_conn(
+    daemon: &Daemon,
+    stream: &mut AnyStream,
+    bridge: &str,
+    stop: &dyn Fn() -> bool,
+    info: &Mutex<BridgeInfo>,
+    ports: &Mutex<PortTable>,
+    opts: &ServeOpts,
+    conn: &Conn,
+) -> String {
     let mut buf = vec![0u8; 65536];
+    let mut last_rx = Instant::now();
+    let mut probed = false;
+    if !conn.lock().flush() {
+        return "write failed".into();
+    }
     loop {
-        while let Some(msg) = channel.poll_transmit() {
-            if stream.write_all(&msg).is_err() {
-                return;
-            }
+        if conn.is_closed() {
+            return "write failed".into();
         }
-        if channel.is_closed() || stop.load(Ordering::SeqCst) {
-            return;
+        if conn.lock().channel.is_closed() {
+            return "closed by protocol".into();
+        }
+        if stop() {
+            return "stopped".into();
         }
         match stream.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => return "connection closed by peer".into(),
             Ok(n) => {
-                let info = lock(info).clone();
-                let now = daemon.now();
-                let mut switch = daemon.switch();
-                let mut ofproto = DaemonOfproto {
-                    switch: &mut switch,
-                    bridge,
-                    info: &info,
-                    ports,
-                    now,
+                last_rx = Instant::now();
+                probed = false;
+                let (events, outs) = {
+                    let mut inner = conn.lock();
+                    let info = lock(info).clone();
+                    let now = daemon.now();
+                    let mut switch = daemon.switch();
+                    let mut ofproto = DaemonOfproto {
+                        switch: &mut switch,
+                        bridge,
+                        info: &info,
+                        ports,
+                        now,
+                        daemon,
+                        events: Vec::new(),
+                        packet_outs: Vec::new(),
+                    };
+                    inner.channel.handle_bytes(now, &buf[..n], &mut ofproto);
+                    let done = (ofproto.events, ofproto.packet_outs);
+                    drop(switch);
+                    if !inner.flush() {
+                        return "write failed".into();
+                    }
+                    done
                 };
-                channel.handle_bytes(now, &buf[..n], &mut ofproto);
+                for ev in events {
+                    daemon.connmgr().publish(bridge, ev, Some(conn.id));
+                }
+                for po in outs {
+                    daemon.packet_out(bridge, &po);
+                }
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                let Some(probe) = opts.probe else { continue };
+                let idle = last_rx.elapsed();
+                if idle >= probe * 2 {
+                    return format!(
+                        "no response to inactivity probe after {} seconds",
+                        idle.as_secs()
+                    );
+                }
+                if idle >= probe && !probed {
+                    probed = true;
+                    let mut inner = conn.lock();
+                    inner.channel.send_probe();
+                    if !inner.flush() {
+                        return "write failed".into();
+                    }
+                }
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return,
+            Err(e) => return e.to_string(),
         }
     }
 }
@@ -215,6 +394,11 @@ struct DaemonOfproto<'a> {
     info: &'a BridgeInfo,
     ports: &'a Mutex<PortTable>,
     now: Millis,
+    daemon: &'a Daemon,
+    /// Events for the bridge's other connections, published once the locks are released.
+    events: Vec<AsyncEvent>,
+    /// Packet-outs, executed once the switch lock is released (the datapath takes it).
+    packet_outs: Vec<PacketOut>,
 }
 
 impl DaemonOfproto<'_> {
@@ -277,12 +461,32 @@ impl Ofproto for DaemonOfproto<'_> {
             .collect()
     }
 
-    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError> {
+    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<Vec<Removed>, FlowModError> {
         match self.switch.bridge_mut(self.bridge) {
-            Some(b) => b.flow_mod(fm, now).map(|_| ()),
+            Some(b) => b.flow_mod(fm, now),
             // The bridge is being removed; its connections close at their next read.
-            None => Ok(()),
+            None => Ok(Vec::new()),
         }
+    }
+
+    fn packet_out(&mut self, po: &PacketOut, _now: Millis) -> Vec<AsyncEvent> {
+        // Packet-ins it causes come back through the datapath's packet-in handler.
+        self.packet_outs.push(po.clone());
+        Vec::new()
+    }
+
+    fn role_generation(&mut self, generation_id: u64) -> Result<(), RoleError> {
+        self.daemon
+            .connmgr()
+            .role_generation(self.bridge, generation_id)
+    }
+
+    fn generation_id(&self) -> Option<u64> {
+        self.daemon.connmgr().generation_id(self.bridge)
+    }
+
+    fn publish(&mut self, event: AsyncEvent) {
+        self.events.push(event);
     }
 
     fn bridge(&self) -> Option<&fvs_pipeline::bridge::Bridge> {

@@ -38,9 +38,10 @@ use fvs_openflow::protocol::Protocol;
 use fvs_openflow::wire::port::{PortMod, PortStats};
 use fvs_openflow::wire::{
     self, DecodeError, ErrorCode, ErrorMsg, Features, HEADER_LEN, Hello, Message, OfpError,
-    PortDesc, Role, RoleMsg, SwitchConfig, Version, VersionBitmap,
+    PortDesc, Role, SwitchConfig, Version, VersionBitmap,
 };
-use fvs_pipeline::bridge::{Bridge, FlowModError};
+use fvs_openflow::wire::{PacketInFormat, PacketOut};
+use fvs_pipeline::bridge::{Bridge, FlowModError, Removed};
 use fvs_pipeline::clock::Millis;
 
 /// How many bytes of an offending message an error reply quotes. OpenFlow asks for at least
@@ -59,8 +60,6 @@ const NX_VENDOR_ID: u32 = 0x0000_2320;
 mod nxt {
     pub(super) const SET_FLOW_FORMAT: u32 = 12;
     pub(super) const FLOW_MOD_TABLE_ID: u32 = 15;
-    pub(super) const SET_PACKET_IN_FORMAT: u32 = 16;
-    pub(super) const SET_CONTROLLER_ID: u32 = 20;
 }
 
 /// Nicira's flow formats (`NXFF_*`).
@@ -76,8 +75,18 @@ pub enum FlowFormat {
 pub trait Ofproto {
     /// The features reply's contents for `version`; `None` when the bridge is gone.
     fn features(&self, version: Version) -> Option<Features>;
-    /// Applies a flow-mod.
-    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError>;
+    /// Applies a flow-mod; returns the rules it removed.
+    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<Vec<Removed>, FlowModError>;
+    /// Executes a packet-out the channel has checked ([`controller::check_packet_out`]);
+    /// returns the asynchronous messages it caused (packet-ins from `controller` actions).
+    fn packet_out(&mut self, po: &PacketOut, now: Millis) -> Vec<AsyncEvent>;
+    /// Records a master's or slave's generation id for the bridge; `Err` when stale.
+    fn role_generation(&mut self, generation_id: u64) -> Result<(), RoleError>;
+    /// The bridge's generation id, if a role request ever set one.
+    fn generation_id(&self) -> Option<u64>;
+    /// Hands an event this connection caused to the bridge's other connections (the channel
+    /// has already sent it to its own peer).
+    fn publish(&mut self, event: AsyncEvent);
     /// The bridge's flow tables, for statistics; `None` when the bridge is gone.
     fn bridge(&self) -> Option<&Bridge>;
 
@@ -140,7 +149,11 @@ pub struct Channel {
     tx: VecDeque<Vec<u8>>,
     config: SwitchConfig,
     role: Role,
-    generation_id: Option<u64>,
+    kind: ConnKind,
+    packet_in_format: PacketInFormat,
+    controller_id: u16,
+    /// `None` until the peer sets one: the version's default applies.
+    async_config: Option<wire::AsyncConfig>,
     flow_format: FlowFormat,
     table_id_ext: bool,
 }
@@ -203,22 +216,34 @@ pub fn allowed_versions(protocols: &[String]) -> VersionBitmap {
 }
 
 impl Channel {
-    /// A new connection to a bridge that allows `allowed`; its hello is already queued.
+    /// A new management connection to a bridge that allows `allowed`; its hello is already
+    /// queued.
     pub fn new(allowed: VersionBitmap) -> Self {
+        Self::with_kind(allowed, ConnKind::Service)
+    }
+
+    /// A new connection of `kind` to a bridge that allows `allowed`; its hello is already
+    /// queued.
+    pub fn with_kind(allowed: VersionBitmap, kind: ConnKind) -> Self {
         let mut c = Self {
             allowed,
             state: State::Hello,
             rx: Vec::new(),
             tx: VecDeque::new(),
-            // Open vSwitch gives service connections (a bridge's management socket and other
-            // listening remotes) a miss_send_len of 0, so they see no packet-ins until they
-            // ask. TODO: 128 (OFP_DEFAULT_MISS_SEND_LEN) for controllers the switch connects to.
+            // Open vSwitch gives service connections (a bridge's management socket) a
+            // miss_send_len of 0, so they see no asynchronous messages until they ask.
             config: SwitchConfig {
                 flags: 0,
-                miss_send_len: 0,
+                miss_send_len: match kind {
+                    ConnKind::Primary => DEFAULT_MISS_SEND_LEN,
+                    ConnKind::Service => 0,
+                },
             },
             role: Role::Equal,
-            generation_id: None,
+            kind,
+            packet_in_format: PacketInFormat::Standard,
+            controller_id: 0,
+            async_config: None,
             flow_format: FlowFormat::OpenFlow10,
             table_id_ext: false,
         };
@@ -363,17 +388,20 @@ impl Channel {
             }
             Message::SetConfig(c) => self.set_config(c, ofproto),
             Message::BarrierRequest => self.queue(&Message::BarrierReply, version, xid),
-            Message::RoleRequest(r) => self.handle_role(version, xid, r),
+            Message::RoleRequest(r) => self.handle_role(version, xid, r, bytes, ofproto),
+            Message::FlowMod(_) if self.refuse_if_slave(version, bytes) => {}
             Message::FlowMod(mut fm) => {
                 // OpenFlow 1.0 to 1.2 have no reset_counts flag: their adds always start from
                 // zero, and Open vSwitch records that as the flag, which 1.3+ statistics show.
                 if version < Version::Of13 && fm.command == fvs_openflow::FlowModCommand::Add {
                     fm.flags.reset_counts = true;
                 }
-                if let Err(e) = ofproto.flow_mod(&fm, now) {
-                    self.queue_error(version, flow_mod_error_code(version, e), bytes);
+                match ofproto.flow_mod(&fm, now) {
+                    Ok(removed) => self.rules_removed(&removed, now, ofproto),
+                    Err(e) => self.queue_error(version, flow_mod_error_code(version, e), bytes),
                 }
             }
+            Message::Async(m) => self.handle_async(version, xid, m, bytes, ofproto, now),
             Message::FlowStatsRequest(req) => {
                 let flows = ofproto
                     .bridge()
@@ -522,30 +550,8 @@ impl Channel {
                 }
                 None => Err(too_short()),
             }),
-            // TODO: packet-in formats and controller ids matter once packet-ins exist.
-            nxt::SET_PACKET_IN_FORMAT | nxt::SET_CONTROLLER_ID => {
-                Some(be32(16).map(|_| ()).ok_or_else(too_short))
-            }
             _ => None,
         }
-    }
-
-    fn handle_role(&mut self, version: Version, xid: u32, r: RoleMsg) {
-        if r.role != Role::NoChange {
-            self.role = r.role;
-        }
-        if r.generation_id.is_some() {
-            self.generation_id = r.generation_id;
-        }
-        let reply = RoleMsg {
-            role: self.role,
-            generation_id: if version >= Version::Of12 {
-                Some(self.generation_id.unwrap_or(u64::MAX))
-            } else {
-                None
-            },
-        };
-        self.queue(&Message::RoleReply(reply), version, xid);
     }
 }
 
@@ -566,8 +572,14 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
     }
 }
 
+pub mod controller;
 pub mod ports;
 pub mod stats;
+
+pub use controller::{
+    AsyncEvent, ConnKind, DEFAULT_MISS_SEND_LEN, Miss, NO_BUFFER_LEN, PacketInEvent,
+    PacketOutError, RoleError,
+};
 
 #[cfg(test)]
 mod tests;

@@ -688,6 +688,7 @@ mod tests {
             datapath_id: None,
             protocols: Vec::new(),
             ports,
+            controllers: Vec::new(),
         }
     }
 

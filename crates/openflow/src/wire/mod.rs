@@ -33,6 +33,7 @@
 //!   of ferrovs's bytes reads exactly as ovs-ofctl's own; tests check this against the
 //!   installed `ovs-ofctl`.
 
+pub mod async_msg;
 pub(crate) mod buf;
 pub mod error;
 pub mod flow;
@@ -45,6 +46,10 @@ pub mod port;
 pub mod stats;
 pub mod table;
 
+pub use async_msg::{
+    AsyncConfig, AsyncMsg, FlowRemoved, FlowRemovedReason, PacketIn, PacketInFormat, PacketOut,
+    PortReason, PortStatus,
+};
 pub use error::{DecodeError, EncodeError, ErrorCode, OfpError};
 pub use msg::{
     ErrorMsg, Features, Hello, Message, PortDesc, Role, RoleMsg, SwitchConfig, VersionBitmap,

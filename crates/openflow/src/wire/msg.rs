@@ -201,6 +201,9 @@ pub enum Message {
     Port(super::port::PortMsg),
     /// Table statistics, table/meter/group features ([`super::table`]).
     Table(super::table::TableMsg),
+    /// Packet-in, packet-out, flow-removed, port-status and the async settings
+    /// ([`super::async_msg`]).
+    Async(super::async_msg::AsyncMsg),
 }
 
 /// Standard message types, named once; [`Kind::wire_type`] numbers them per version.
@@ -224,10 +227,17 @@ pub(crate) enum Kind {
     StatsRequest,
     StatsReply,
     PortMod,
+    PacketIn,
+    FlowRemoved,
+    PortStatus,
+    PacketOut,
+    GetAsyncRequest,
+    GetAsyncReply,
+    SetAsync,
 }
 
 impl Kind {
-    const ALL: [Self; 18] = [
+    const ALL: [Self; 25] = [
         Self::Hello,
         Self::Error,
         Self::EchoRequest,
@@ -246,6 +256,13 @@ impl Kind {
         Self::StatsRequest,
         Self::StatsReply,
         Self::PortMod,
+        Self::PacketIn,
+        Self::FlowRemoved,
+        Self::PortStatus,
+        Self::PacketOut,
+        Self::GetAsyncRequest,
+        Self::GetAsyncReply,
+        Self::SetAsync,
     ];
 
     /// The type number in `v`, or `None` when the version has no such standard message.
@@ -276,6 +293,17 @@ impl Kind {
             Self::RoleReply => 25,
             Self::PortMod if of10 => 15,
             Self::PortMod => 16,
+            Self::PacketIn => 10,
+            Self::FlowRemoved => 11,
+            Self::PortStatus => 12,
+            Self::PacketOut => 13,
+            // OpenFlow 1.0 to 1.2 configure async messages with NXT_SET_ASYNC_CONFIG.
+            Self::GetAsyncRequest | Self::GetAsyncReply | Self::SetAsync if (v as u8) < 4 => {
+                return None;
+            }
+            Self::GetAsyncRequest => 26,
+            Self::GetAsyncReply => 27,
+            Self::SetAsync => 28,
         })
     }
 
@@ -330,6 +358,9 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
     if let Some(r) = super::table::encode(msg, protocol, xid) {
         return r;
     }
+    if let Message::Async(m) = msg {
+        return super::async_msg::encode(m, protocol, xid);
+    }
     let v = Version::of(protocol);
     let std = |k: Kind| start(v, k.wire_type(v).unwrap_or(0), xid);
     let b = match msg {
@@ -383,10 +414,10 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
             encode_role(v, request, r, xid)
         }
         Message::FlowMod(fm) => return super::flow::encode_flow_mod(fm, protocol, xid),
-        // Handled by the port and table modules above.
-        Message::Port(_) | Message::Table(_) => {
+        // Handled by the async, port and table modules above.
+        Message::Async(_) | Message::Port(_) | Message::Table(_) => {
             return Err(EncodeError::Message {
-                message: "port or table",
+                message: "asynchronous, port or table",
                 version: v,
             });
         }
@@ -637,6 +668,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Message), DecodeError> {
         Kind::PortMod => Message::Port(super::port::PortMsg::Mod(super::port::decode_port_mod(
             v, r,
         )?)),
+        Kind::PacketIn
+        | Kind::FlowRemoved
+        | Kind::PortStatus
+        | Kind::PacketOut
+        | Kind::GetAsyncRequest
+        | Kind::GetAsyncReply
+        | Kind::SetAsync => Message::Async(super::async_msg::decode_std(kind, v, r)?),
     };
     Ok((header, msg))
 }
@@ -762,6 +800,9 @@ fn decode_vendor(v: Version, mut r: Reader<'_>) -> Result<Message, DecodeError> 
         nxt::FLOW_MOD => Ok(Message::FlowMod(Box::new(super::flow::decode_nx_flow_mod(
             v, r,
         )?))),
+        s if super::async_msg::is_nx_subtype(s) => {
+            Ok(Message::Async(super::async_msg::decode_nx(s, v, r)?))
+        }
         _ => Err(DecodeError::new(
             OfpError::BadSubtype,
             format!("Nicira message subtype {subtype}"),

@@ -36,6 +36,10 @@ use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_openflow::{Action, Cookie, FlowMod};
 use std::fmt;
 
+/// The `userspace(controller(reason=...))` code of an `output:CONTROLLER` in a table-miss
+/// rule, as Open vSwitch numbers it (after OpenFlow's reasons 0 to 5).
+pub const REASON_EXPLICIT_MISS: u8 = 6;
+
 /// Maximum nesting of resubmits (and patch-port crossings).
 pub const MAX_DEPTH: usize = 64;
 /// Maximum number of resubmits in one translation.
@@ -149,6 +153,8 @@ pub fn translate_actions(
     now: Millis,
 ) -> Translation {
     run(bridges, bridge, flow, now, true, |ctx, b, f, out| {
+        // No rule runs these actions: packet-ins they send carry no cookie (all ones).
+        ctx.cookie = Cookie(u64::MAX);
         ctx.actions(b, 0, actions, f, out);
         ctx.run_action_set(b, f, out);
     })
@@ -177,6 +183,8 @@ fn run(
         dropped: false,
         exit: false,
         cookie: Cookie(0),
+        in_miss_rule: false,
+        table: 0,
         stack: Vec::new(),
         action_set: Vec::new(),
         actset_output: None,
@@ -221,6 +229,11 @@ struct Ctx<'a> {
     exit: bool,
     /// Cookie of the rule whose actions are running (reported to controllers).
     cookie: Cookie,
+    /// The rule whose actions are running is a table-miss rule (priority 0, matching
+    /// everything): its `output:CONTROLLER` reports an explicit miss.
+    in_miss_rule: bool,
+    /// The table of the rule whose actions are running (reported to controllers).
+    table: u8,
     /// The `push`/`pop` stack.
     stack: Vec<u128>,
     /// The OpenFlow 1.1+ action set (`write_actions`), run when the bridge's pipeline ends.
@@ -320,8 +333,13 @@ impl Ctx<'_> {
         });
         let mut node = Node::new(NodeKind::Table, text);
         let saved_cookie = std::mem::replace(&mut self.cookie, rule.cookie);
+        let is_miss = rule.priority == 0 && rule.r#match.mask.is_zero();
+        let saved_miss = std::mem::replace(&mut self.in_miss_rule, is_miss);
+        let saved_table = std::mem::replace(&mut self.table, table);
         self.actions(b, table, &rule.actions, flow, &mut node.children);
         self.cookie = saved_cookie;
+        self.in_miss_rule = saved_miss;
+        self.table = saved_table;
         out.push(node);
     }
 
@@ -383,7 +401,16 @@ impl Ctx<'_> {
                 }
             }
             PortNo::IN_PORT => self.output_port(b, in_port(flow), flow, out),
-            PortNo::CONTROLLER => self.controller(1, max_len, flow),
+            // Open vSwitch's internal reason "explicit miss" (6), reported to controllers as
+            // no_match from OpenFlow 1.3 on and as action before.
+            PortNo::CONTROLLER => {
+                let reason = if self.in_miss_rule {
+                    REASON_EXPLICIT_MISS
+                } else {
+                    1
+                };
+                self.controller(reason, max_len, flow);
+            }
             p if p == in_port(flow) => {
                 out.push(Node::new(NodeKind::Warn, "skipping output to input port"));
             }
@@ -399,6 +426,7 @@ impl Ctx<'_> {
             reason,
             max_len,
             cookie: self.cookie.0,
+            table: self.table,
         });
     }
 

@@ -84,6 +84,8 @@ pub struct PacketIn {
     pub max_len: u16,
     /// The cookie of the rule that sent it.
     pub cookie: u64,
+    /// The table of that rule.
+    pub table: u8,
 }
 
 /// Why a packet-out was refused.

@@ -247,6 +247,7 @@ fn deliver_userspace(fast: &mut Fast) {
             reason,
             max_len,
             cookie,
+            table,
         } = p.action
         else {
             continue;
@@ -265,6 +266,7 @@ fn deliver_userspace(fast: &mut Fast) {
                     reason,
                     max_len,
                     cookie,
+                    table,
                 });
             }
             None => fast.packet_in_dropped += 1,

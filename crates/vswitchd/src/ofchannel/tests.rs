@@ -3,18 +3,30 @@
 use super::*;
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text;
+use fvs_openflow::wire::RoleMsg;
 use fvs_pipeline::bridge::{Bridge, FailMode};
 
-/// A pipeline bridge and its fragment handling mode.
-struct TestBridge(Bridge, u16);
+/// A pipeline bridge, its fragment handling mode and its master-election generation id.
+struct TestBridge(Bridge, u16, Option<u64>);
 
 impl Ofproto for TestBridge {
     fn features(&self, version: Version) -> Option<Features> {
         Some(features(version, 0x1234, Vec::new()))
     }
-    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<(), FlowModError> {
-        self.0.flow_mod(fm, now).map(|_| ())
+    fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<Vec<Removed>, FlowModError> {
+        self.0.flow_mod(fm, now)
     }
+    fn packet_out(&mut self, _: &PacketOut, _: Millis) -> Vec<AsyncEvent> {
+        Vec::new()
+    }
+    fn role_generation(&mut self, g: u64) -> Result<(), RoleError> {
+        self.2 = Some(g);
+        Ok(())
+    }
+    fn generation_id(&self) -> Option<u64> {
+        self.2
+    }
+    fn publish(&mut self, _: AsyncEvent) {}
     fn bridge(&self) -> Option<&Bridge> {
         Some(&self.0)
     }
@@ -27,7 +39,7 @@ impl Ofproto for TestBridge {
 }
 
 fn bridge() -> TestBridge {
-    TestBridge(Bridge::new("br-test", FailMode::Secure, Millis(0)), 0)
+    TestBridge(Bridge::new("br-test", FailMode::Secure, Millis(0)), 0, None)
 }
 
 fn enc(msg: &Message, p: Protocol, xid: u32) -> Vec<u8> {

@@ -1,0 +1,459 @@
+//! Every bridge's live OpenFlow connections (management sockets and controllers) and the
+//! delivery of asynchronous messages to them.
+//!
+//! # Delivery
+//!
+//! Events (packet-ins, flow-removeds, port-statuses, master elections) come from threads that
+//! hold other locks: a connection handling a flow-mod holds its own connection and the switch,
+//! reconciliation holds the database, the datapath thread holds the switch while it hands
+//! over packet-ins. So nobody delivers an event in place: [`Connmgr::publish`] queues it, and
+//! one dispatcher thread takes each in order and gives it to every connection of the bridge
+//! ([`Channel::send_async`] decides whether and in which form that connection gets it), then
+//! writes what the connection queued. The dispatcher holds no lock but one connection's at a
+//! time, so it cannot be part of a lock cycle; and since one thread delivers, every connection
+//! sees the events of a bridge in the order they were published.
+//!
+//! An event a connection caused itself (the flow-removed of its own delete) is sent by its
+//! own channel at once, so it precedes the replies to later requests, and is published
+//! `except` that connection.
+//!
+//! # Connections
+//!
+//! [`Connmgr::register`] gives a connection its [`Conn`]: the channel and the writing half of
+//! the socket under one lock, so a reply and an asynchronous message are never interleaved
+//! mid-message. Writes have a timeout ([`WRITE_TIMEOUT`]): a peer that stops reading loses its
+//! connection rather than stalling the bridge's others.
+//!
+//! The bridge's master-election generation id lives here too, shared by its connections.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use fvs_openflow::wire::Role;
+
+use crate::ofchannel::controller::is_stale;
+use crate::ofchannel::{AsyncEvent, Channel, RoleError};
+
+/// How long a write may block before the peer is given up on.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A connection's identity within the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// One live connection: its channel and the socket's writing half.
+pub struct Conn {
+    /// Its identity.
+    pub id: ConnId,
+    /// The Controller row target it serves, if it is a controller's connection.
+    pub target: Option<String>,
+    inner: Mutex<ConnInner>,
+    closed: AtomicBool,
+}
+
+/// What the connection's lock protects.
+pub struct ConnInner {
+    /// The protocol state.
+    pub channel: Channel,
+    writer: Box<dyn Write + Send>,
+}
+
+impl ConnInner {
+    /// Writes every message the channel queued; false when the socket failed.
+    pub fn flush(&mut self) -> bool {
+        while let Some(msg) = self.channel.poll_transmit() {
+            if self.writer.write_all(&msg).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Conn {
+    /// The channel and writer, locked.
+    pub fn lock(&self) -> MutexGuard<'_, ConnInner> {
+        lock(&self.inner)
+    }
+
+    /// True once the connection failed or ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Marks the connection ended (its thread leaves at its next look).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// The connection's role (for the Controller row's `role`).
+    pub fn role(&self) -> Role {
+        self.lock().channel.role()
+    }
+
+    /// Whether the hellos are done.
+    pub fn is_open(&self) -> bool {
+        self.lock().channel.version().is_some()
+    }
+}
+
+#[derive(Default)]
+struct BridgeConns {
+    conns: BTreeMap<ConnId, Arc<Conn>>,
+    generation: Option<u64>,
+}
+
+type Bridges = Arc<Mutex<BTreeMap<String, BridgeConns>>>;
+
+struct Dispatch {
+    bridge: String,
+    event: AsyncEvent,
+    except: Option<ConnId>,
+}
+
+/// Every bridge's connections, and the dispatcher that delivers asynchronous messages.
+pub struct Connmgr {
+    bridges: Bridges,
+    tx: Mutex<Sender<Dispatch>>,
+    next_id: AtomicU64,
+}
+
+impl Default for Connmgr {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Connmgr {
+    /// A manager with no connections; its dispatcher thread starts here.
+    pub fn new() -> Self {
+        let bridges: Bridges = Arc::default();
+        let (tx, rx) = mpsc::channel();
+        let b = bridges.clone();
+        thread::spawn(move || dispatch_loop(&b, &rx));
+        Self {
+            bridges,
+            tx: Mutex::new(tx),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Adds a connection to `bridge`'s; `writer` is the socket's writing half.
+    pub fn register(
+        &self,
+        bridge: &str,
+        channel: Channel,
+        writer: Box<dyn Write + Send>,
+        target: Option<String>,
+    ) -> Arc<Conn> {
+        let id = ConnId(self.next_id.fetch_add(1, Ordering::SeqCst));
+        let conn = Arc::new(Conn {
+            id,
+            target,
+            inner: Mutex::new(ConnInner { channel, writer }),
+            closed: AtomicBool::new(false),
+        });
+        lock(&self.bridges)
+            .entry(bridge.to_owned())
+            .or_default()
+            .conns
+            .insert(id, conn.clone());
+        conn
+    }
+
+    /// Removes a connection.
+    pub fn unregister(&self, bridge: &str, id: ConnId) {
+        let mut bridges = lock(&self.bridges);
+        if let Some(b) = bridges.get_mut(bridge) {
+            b.conns.remove(&id);
+            if b.conns.is_empty() {
+                // The generation id outlives its connections, as in Open vSwitch, until the
+                // bridge goes: keep the entry.
+            }
+        }
+    }
+
+    /// Forgets a bridge that is gone (its connections end on their own).
+    pub fn remove_bridge(&self, bridge: &str) {
+        lock(&self.bridges).remove(bridge);
+    }
+
+    /// Queues `event` for every connection of `bridge` but `except`.
+    pub fn publish(&self, bridge: &str, event: AsyncEvent, except: Option<ConnId>) {
+        let _ = lock(&self.tx).send(Dispatch {
+            bridge: bridge.to_owned(),
+            event,
+            except,
+        });
+    }
+
+    /// Records `generation` as `bridge`'s master-election generation id, unless it is stale.
+    pub fn role_generation(&self, bridge: &str, generation: u64) -> Result<(), RoleError> {
+        let mut bridges = lock(&self.bridges);
+        let b = bridges.entry(bridge.to_owned()).or_default();
+        if is_stale(b.generation, generation) {
+            return Err(RoleError::Stale);
+        }
+        b.generation = Some(generation);
+        Ok(())
+    }
+
+    /// `bridge`'s generation id, if set.
+    pub fn generation_id(&self, bridge: &str) -> Option<u64> {
+        lock(&self.bridges).get(bridge).and_then(|b| b.generation)
+    }
+
+    /// The connections of `bridge` serving Controller row `target`.
+    pub fn controller_conns(&self, bridge: &str, target: &str) -> Vec<Arc<Conn>> {
+        lock(&self.bridges)
+            .get(bridge)
+            .map(|b| {
+                b.conns
+                    .values()
+                    .filter(|c| c.target.as_deref() == Some(target))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// True when some controller connection of `bridge` has finished its hellos.
+    pub fn has_connected_controller(&self, bridge: &str) -> bool {
+        let conns: Vec<Arc<Conn>> = lock(&self.bridges)
+            .get(bridge)
+            .map(|b| b.conns.values().cloned().collect())
+            .unwrap_or_default();
+        conns
+            .iter()
+            .any(|c| c.target.is_some() && !c.is_closed() && c.is_open())
+    }
+}
+
+fn dispatch_loop(bridges: &Bridges, rx: &Receiver<Dispatch>) {
+    while let Ok(d) = rx.recv() {
+        let conns: Vec<Arc<Conn>> = lock(bridges)
+            .get(&d.bridge)
+            .map(|b| b.conns.values().cloned().collect())
+            .unwrap_or_default();
+        for c in conns {
+            if Some(c.id) == d.except || c.is_closed() {
+                continue;
+            }
+            let mut inner = c.lock();
+            inner.channel.send_async(&d.event);
+            if !inner.flush() {
+                c.close();
+            }
+        }
+    }
+}
+
+/// The pipeline fields a packet-in reports besides `in_port`, when not zero (Open vSwitch
+/// reports the packet's metadata this way).
+const PACKET_IN_METADATA: [fvs_flow::Field; 13] = {
+    use fvs_flow::Field as F;
+    [
+        F::TunId,
+        F::TunSrc,
+        F::TunDst,
+        F::Metadata,
+        F::PktMark,
+        F::Reg0,
+        F::Reg1,
+        F::Reg2,
+        F::Reg3,
+        F::Reg4,
+        F::Reg5,
+        F::Reg6,
+        F::Reg7,
+    ]
+};
+
+/// The packet-in event for a packet the datapath handed up: `flow` is as OpenFlow sees it
+/// (`in_port` an OpenFlow port), `reason` the `userspace(controller(reason=...))` code.
+pub fn packet_in_event(
+    flow: &fvs_flow::FlowKey,
+    frame: Vec<u8>,
+    reason: u8,
+    max_len: u16,
+    cookie: u64,
+    table_id: u8,
+) -> AsyncEvent {
+    use fvs_openflow::action::PacketInReason;
+    use fvs_openflow::wire::{PacketIn, PacketInFormat};
+    use fvs_pipeline::xlate::REASON_EXPLICIT_MISS;
+
+    use crate::ofchannel::{Miss, PacketInEvent};
+    let mut metadata = fvs_flow::Match::CATCHALL;
+    for f in PACKET_IN_METADATA {
+        let v = flow.get(f.loc());
+        if v != 0 {
+            metadata.set(f, v);
+        }
+    }
+    metadata.set(
+        fvs_flow::Field::InPort,
+        flow.get(fvs_flow::Field::InPort.loc()),
+    );
+    let (reason, miss) = match reason {
+        0 => (PacketInReason::NoMatch, Miss::Implicit),
+        REASON_EXPLICIT_MISS => (PacketInReason::Action, Miss::Explicit),
+        2 => (PacketInReason::InvalidTtl, Miss::No),
+        3 => (PacketInReason::ActionSet, Miss::No),
+        4 => (PacketInReason::Group, Miss::No),
+        5 => (PacketInReason::PacketOut, Miss::No),
+        _ => (PacketInReason::Action, Miss::No),
+    };
+    let total_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    AsyncEvent::PacketIn(Box::new(PacketInEvent {
+        packet_in: PacketIn {
+            format: PacketInFormat::Standard,
+            reason,
+            table_id,
+            cookie: fvs_openflow::Cookie(cookie),
+            metadata,
+            total_len,
+            buffer_id: None,
+            data: frame,
+            userdata: None,
+        },
+        max_len,
+        miss,
+        controller_id: 0,
+    }))
+}
+
+impl crate::Daemon {
+    /// Executes a packet-out on `bridge` through the datapath (the packet-ins it causes
+    /// come back through [`crate::Daemon::packet_in`]).
+    pub fn packet_out(&self, bridge: &str, po: &fvs_openflow::wire::PacketOut) {
+        let Some(dp) = self.datapath() else {
+            self.log(
+                "connmgr",
+                crate::vlog::Level::Warn,
+                &format!("{bridge}: packet-out dropped: no datapath"),
+            );
+            return;
+        };
+        if let Err(e) = dp.packet_out(self, bridge, po.in_port, &po.data, &po.actions) {
+            self.log(
+                "connmgr",
+                crate::vlog::Level::Warn,
+                &format!("{bridge}: packet-out failed: {e}"),
+            );
+        }
+    }
+
+    /// Hands a packet the datapath sent to userspace to `bridge`'s controllers. Safe to call
+    /// with any lock held: delivery happens on the dispatcher thread.
+    pub fn packet_in(&self, p: crate::datapath::PacketIn) {
+        let ev = packet_in_event(&p.flow, p.frame, p.reason, p.max_len, p.cookie, p.table);
+        self.connmgr.publish(&p.bridge, ev, None);
+    }
+}
+
+/// Every bridge's ports by OpenFlow number: name and MAC address, for port-status messages.
+pub type PortSnapshot = BTreeMap<String, BTreeMap<fvs_flow::PortNo, (String, [u8; 6])>>;
+
+/// The bridges' ports now (taken before and after a reconciliation, whose difference is
+/// what port-status messages report).
+pub fn port_snapshot(daemon: &crate::Daemon) -> PortSnapshot {
+    let names: Vec<(String, Vec<(fvs_flow::PortNo, String)>)> = daemon
+        .switch()
+        .bridges
+        .iter()
+        .map(|b| {
+            let ports = b
+                .ports
+                .values()
+                .map(|p| (p.ofport, p.name.clone()))
+                .collect();
+            (b.name.clone(), ports)
+        })
+        .collect();
+    let mgmt = daemon.mgmt();
+    names
+        .into_iter()
+        .map(|(bridge, ports)| {
+            let macs = mgmt
+                .handles(&bridge)
+                .map(|(_, info, _)| lock(&info).macs.clone())
+                .unwrap_or_default();
+            let ports = ports
+                .into_iter()
+                .map(|(no, name)| {
+                    let mac = macs.get(&name).copied().unwrap_or_default();
+                    (no, (name, mac))
+                })
+                .collect();
+            (bridge, ports)
+        })
+        .collect()
+}
+
+impl crate::Daemon {
+    /// Publishes the port-status messages that take `before` to `after`: a port that
+    /// appeared is `ADD`, one that went `DELETE` (described as it was), one whose name or
+    /// address changed `MODIFY`. A bridge that came or went has no controllers to tell.
+    pub fn port_changes(&self, before: &PortSnapshot, after: &PortSnapshot) {
+        use fvs_openflow::wire::{PortReason, PortStatus};
+        for (bridge, now) in after {
+            let Some(was) = before.get(bridge) else {
+                continue;
+            };
+            let mut events = Vec::new();
+            for (no, port) in was {
+                if !now.contains_key(no) {
+                    events.push((PortReason::Delete, *no, port));
+                }
+            }
+            for (no, port) in now {
+                match was.get(no) {
+                    None => events.push((PortReason::Add, *no, port)),
+                    Some(old) if old != port => events.push((PortReason::Modify, *no, port)),
+                    Some(_) => {}
+                }
+            }
+            let table = self.mgmt().handles(bridge).map(|(_, _, t)| t);
+            for (reason, no, (name, mac)) in events {
+                let mut desc = fvs_openflow::wire::PortDesc {
+                    port_no: no,
+                    hw_addr: fvs_openflow::EthAddr(*mac),
+                    name: name.clone(),
+                    ..Default::default()
+                };
+                // The OpenFlow configuration a port-mod gave it, as port descriptions show.
+                if let Some(e) = table.as_ref().and_then(|t| lock(t).get(name)) {
+                    desc.config |= e.config;
+                    if desc.config & fvs_openflow::wire::port::OFPPC_PORT_DOWN != 0 {
+                        desc.state |= fvs_openflow::wire::port::OFPPS_LINK_DOWN;
+                    }
+                }
+                let ev = AsyncEvent::PortStatus(Box::new(PortStatus { reason, desc }));
+                self.connmgr.publish(bridge, ev, None);
+            }
+        }
+    }
+
+    /// Publishes the flow-removed messages of rules that left their tables outside any
+    /// connection (expiry), for the rules that asked for them.
+    pub fn rules_removed(&self, removed: &[(String, fvs_pipeline::bridge::Removed)]) {
+        let now = self.now();
+        for (bridge, r) in removed {
+            if r.rule.flags.send_flow_rem {
+                let fr = crate::ofchannel::controller::flow_removed(r, now);
+                self.connmgr
+                    .publish(bridge, AsyncEvent::FlowRemoved(Box::new(fr)), None);
+            }
+        }
+    }
+}

@@ -1,0 +1,598 @@
+//! The bridges' controllers: each `Controller` row a bridge names becomes connections that
+//! speak OpenFlow through the same channel as the management socket, and its state is
+//! written back to the row (`is_connected`, `role`, `status`) as Open vSwitch writes it.
+//!
+//! # Targets
+//!
+//! | target | what happens |
+//! |---|---|
+//! | `tcp:IP[:PORT]`, `unix:PATH` | active: connect; on failure or loss wait and retry, the wait starting at 1 s and doubling up to `max_backoff` (default 8 s), back to 1 s after a connection that worked |
+//! | `ptcp:[PORT][:IP]`, `punix:PATH` | passive: listen (port 6653 and every address by default) and serve every peer |
+//!
+//! Other targets (`ssl:`, `pssl:`) are not supported yet: the row's `status` says so in
+//! `last_error`.
+//!
+//! # Liveness
+//!
+//! A connection that has received nothing for `inactivity_probe` (default 5 s; 0 disables)
+//! is sent an echo request; one that stays silent for another interval is dropped (and an
+//! active one reconnects).
+//!
+//! # Runners
+//!
+//! One thread per active target (connect, serve, back off) and one per passive target
+//! (accept, a thread per peer). [`Controllers::sync`] runs after every reconciliation: a row
+//! that appeared starts a runner, one that went (or whose settings changed) stops it: its
+//! stop flag is set, a passive listener is woken by a throw-away connection, and connections
+//! notice the flag within a read timeout.
+//!
+//! # Write-back
+//!
+//! A status thread with its own database connection looks at every runner once a second
+//! and writes a row's columns when they differ from what the row says: `is_connected`
+//! (some connection finished its hellos), `role` (`master`, `slave` or `other` for equal),
+//! and `status` (`state`: `ACTIVE`, `BACKOFF`, `CONNECTING` or `LISTENING`; `last_error`;
+//! `sec_since_connect`/`sec_since_disconnect`, refreshed only with another change so the
+//! row is not rewritten every second).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fvs_openflow::wire::Role;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::{BridgeCfg, ControllerCfg};
+use crate::mgmt::{self, ServeOpts};
+use crate::ofchannel::ConnKind;
+use crate::vlog::Level;
+use crate::{DATABASE, Daemon};
+
+/// OpenFlow's IANA port.
+pub const DEFAULT_PORT: u16 = 6653;
+/// `max_backoff` when unset.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// `inactivity_probe` when unset.
+pub const DEFAULT_PROBE: Duration = Duration::from_secs(5);
+/// The first wait after a failure.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// How often sleeping runners look at their stop flag.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A parsed `target`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `tcp:HOST[:PORT]`.
+    Tcp(String, u16),
+    /// `unix:PATH`.
+    Unix(PathBuf),
+    /// `ptcp:[PORT][:IP]`.
+    Ptcp(u16, String),
+    /// `punix:PATH`.
+    Punix(PathBuf),
+}
+
+/// Why a target was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// An unknown or unsupported connection method.
+    #[error("{0}: unknown or unsupported connection method")]
+    Method(String),
+    /// A port that is not a number from 0 to 65535.
+    #[error("{0}: bad port number")]
+    Port(String),
+    /// `tcp:` without a host or `unix:` without a path.
+    #[error("{0}: missing address")]
+    Missing(String),
+}
+
+impl Target {
+    /// Parses a Controller row's `target`.
+    pub fn parse(t: &str) -> Result<Self, TargetError> {
+        let port = |p: &str| -> Result<u16, TargetError> {
+            if p.is_empty() {
+                Ok(DEFAULT_PORT)
+            } else {
+                p.parse().map_err(|_| TargetError::Port(t.to_owned()))
+            }
+        };
+        let (method, rest) = t
+            .split_once(':')
+            .ok_or_else(|| TargetError::Method(t.to_owned()))?;
+        match method {
+            "tcp" => {
+                let (host, p) = split_host_port(rest);
+                if host.is_empty() {
+                    return Err(TargetError::Missing(t.to_owned()));
+                }
+                Ok(Self::Tcp(host.to_owned(), port(p)?))
+            }
+            "ptcp" => {
+                let (p, ip) = rest.split_once(':').unwrap_or((rest, ""));
+                let ip = ip.trim_start_matches('[').trim_end_matches(']');
+                Ok(Self::Ptcp(
+                    port(p)?,
+                    if ip.is_empty() { "0.0.0.0" } else { ip }.to_owned(),
+                ))
+            }
+            "unix" | "punix" if rest.is_empty() => Err(TargetError::Missing(t.to_owned())),
+            "unix" => Ok(Self::Unix(PathBuf::from(rest))),
+            "punix" => Ok(Self::Punix(PathBuf::from(rest))),
+            _ => Err(TargetError::Method(t.to_owned())),
+        }
+    }
+
+    /// True for the listening kinds.
+    pub fn is_passive(&self) -> bool {
+        matches!(self, Self::Ptcp(..) | Self::Punix(_))
+    }
+}
+
+/// `HOST[:PORT]` with `[IPv6]` brackets.
+fn split_host_port(s: &str) -> (&str, &str) {
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((host, after)) = rest.split_once(']')
+    {
+        return (host, after.strip_prefix(':').unwrap_or(""));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p),
+        _ => (s, ""),
+    }
+}
+
+/// A runner's state, as the status column shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RunState {
+    state: &'static str,
+    last_error: Option<String>,
+    since: Option<Instant>,
+    connected_once: bool,
+}
+
+/// One Controller row's runner.
+struct Runner {
+    cfg: ControllerCfg,
+    stop: Arc<AtomicBool>,
+    state: Arc<Mutex<RunState>>,
+    /// What a passive runner listens on, to wake its accept at stop.
+    wake: Option<Target>,
+}
+
+/// Every bridge's controller runners.
+#[derive(Default)]
+pub struct Controllers {
+    runners: BTreeMap<(String, Uuid), Runner>,
+}
+
+/// What a runner's settings are, so a change restarts it.
+fn same_settings(a: &ControllerCfg, b: &ControllerCfg) -> bool {
+    a.target == b.target
+        && a.kind == b.kind
+        && a.max_backoff == b.max_backoff
+        && a.inactivity_probe == b.inactivity_probe
+        && a.enable_async_messages == b.enable_async_messages
+}
+
+impl Controllers {
+    /// Starts and stops runners to match the bridges' Controller rows.
+    pub fn sync(&mut self, daemon: &Arc<Daemon>, bridges: &[BridgeCfg]) {
+        let mut wanted: BTreeMap<(String, Uuid), &ControllerCfg> = BTreeMap::new();
+        for b in bridges {
+            for c in &b.controllers {
+                wanted.insert((b.name.clone(), c.uuid), c);
+            }
+        }
+        let stale: Vec<(String, Uuid)> = self
+            .runners
+            .iter()
+            .filter(|(k, r)| wanted.get(*k).is_none_or(|c| !same_settings(c, &r.cfg)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            if let Some(r) = self.runners.remove(&k) {
+                stop(&r);
+            }
+        }
+        for (key, cfg) in wanted {
+            if let Some(r) = self.runners.get_mut(&key) {
+                r.cfg = cfg.clone();
+                continue;
+            }
+            let runner = start(daemon, &key.0, cfg);
+            self.runners.insert(key, runner);
+        }
+    }
+
+    /// The bridges that have at least one Controller row.
+    pub fn bridges_with_controllers(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.runners.keys().map(|(b, _)| b.clone()).collect();
+        v.dedup();
+        v
+    }
+
+    /// The write-back for every row whose columns differ from what it says.
+    fn status_ops(&self, daemon: &Daemon) -> Vec<Value> {
+        let mut ops = Vec::new();
+        for ((bridge, uuid), r) in &self.runners {
+            let conns = daemon.connmgr().controller_conns(bridge, &r.cfg.target);
+            let open: Vec<_> = conns
+                .iter()
+                .filter(|c| !c.is_closed() && c.is_open())
+                .collect();
+            let is_connected = !open.is_empty();
+            let role = if is_connected {
+                // A passive target's row shows its first peer's role.
+                Some(match open[0].role() {
+                    Role::Master => "master",
+                    Role::Slave => "slave",
+                    Role::Equal | Role::NoChange => "other",
+                })
+            } else {
+                None
+            };
+            let st = lock(&r.state).clone();
+            let mut status: BTreeMap<String, String> = BTreeMap::new();
+            status.insert("state".into(), st.state.into());
+            if let Some(e) = &st.last_error {
+                status.insert("last_error".into(), e.clone());
+            }
+            let changed = is_connected != r.cfg.is_connected
+                || role.map(str::to_owned) != r.cfg.role
+                || status.iter().any(|(k, v)| r.cfg.status.get(k) != Some(v))
+                || r.cfg
+                    .status
+                    .keys()
+                    .any(|k| !k.starts_with("sec_since") && !status.contains_key(k));
+            if !changed {
+                continue;
+            }
+            if let Some(since) = st.since {
+                let key = if is_connected {
+                    "sec_since_connect"
+                } else {
+                    "sec_since_disconnect"
+                };
+                status.insert(key.into(), since.elapsed().as_secs().to_string());
+            }
+            let pairs: Vec<Value> = status.iter().map(|(k, v)| json!([k, v])).collect();
+            let role_value = match role {
+                Some(r) => json!(r),
+                None => json!(["set", []]),
+            };
+            ops.push(json!({
+                "op": "update",
+                "table": "Controller",
+                "where": [["_uuid", "==", ["uuid", uuid.to_string()]]],
+                "row": {
+                    "is_connected": is_connected,
+                    "role": role_value,
+                    "status": ["map", pairs],
+                },
+            }));
+        }
+        ops
+    }
+}
+
+fn stop(r: &Runner) {
+    r.stop.store(true, Ordering::SeqCst);
+    // Wake a listener blocked in accept; it sees the flag and leaves.
+    match &r.wake {
+        Some(Target::Ptcp(port, ip)) => {
+            let ip = if ip == "0.0.0.0" { "127.0.0.1" } else { ip };
+            if let Ok(mut addrs) = (ip, *port).to_socket_addrs()
+                && let Some(a) = addrs.next()
+            {
+                let _ = TcpStream::connect_timeout(&a, Duration::from_millis(200));
+            }
+        }
+        Some(Target::Punix(path)) => {
+            let _ = UnixStream::connect(path);
+            let _ = std::fs::remove_file(path);
+        }
+        _ => {}
+    }
+}
+
+fn serve_opts(cfg: &ControllerCfg) -> ServeOpts {
+    let probe = match cfg.inactivity_probe {
+        Some(0) => None,
+        Some(ms) => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(5000))),
+        None => Some(DEFAULT_PROBE),
+    };
+    ServeOpts {
+        kind: if cfg.kind.as_deref() == Some("service") {
+            ConnKind::Service
+        } else {
+            ConnKind::Primary
+        },
+        target: Some(cfg.target.clone()),
+        probe,
+        async_messages: cfg.enable_async_messages != Some(false),
+    }
+}
+
+fn start(daemon: &Arc<Daemon>, bridge: &str, cfg: &ControllerCfg) -> Runner {
+    let stop = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(Mutex::new(RunState::default()));
+    let target = match Target::parse(&cfg.target) {
+        Ok(t) => t,
+        Err(e) => {
+            daemon.log("controller", Level::Warn, &format!("{bridge}: {e}"));
+            *lock(&state) = RunState {
+                state: "BACKOFF",
+                last_error: Some(e.to_string()),
+                ..RunState::default()
+            };
+            return Runner {
+                cfg: cfg.clone(),
+                stop,
+                state,
+                wake: None,
+            };
+        }
+    };
+    let wake = target.is_passive().then(|| target.clone());
+    let (d, s, st, b, c) = (
+        daemon.clone(),
+        stop.clone(),
+        state.clone(),
+        bridge.to_owned(),
+        cfg.clone(),
+    );
+    thread::spawn(move || {
+        if target.is_passive() {
+            passive(&d, &b, &c, &target, &s, &st);
+        } else {
+            active(&d, &b, &c, &target, &s, &st);
+        }
+    });
+    Runner {
+        cfg: cfg.clone(),
+        stop,
+        state,
+        wake,
+    }
+}
+
+/// Sleeps `d` unless `stop` is set first; false when stopped.
+fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        thread::sleep(STOP_POLL.min(until.saturating_duration_since(Instant::now())));
+    }
+    !stop.load(Ordering::SeqCst)
+}
+
+fn set_state(st: &Mutex<RunState>, state: &'static str, error: Option<String>) {
+    let mut s = lock(st);
+    let connected = state == "ACTIVE";
+    let was_connected = s.state == "ACTIVE";
+    if connected != was_connected || s.since.is_none() {
+        s.since = Some(Instant::now());
+    }
+    s.connected_once |= connected;
+    s.state = state;
+    if error.is_some() {
+        s.last_error = error;
+    }
+}
+
+fn connect(target: &Target) -> io::Result<mgmt::AnyStream> {
+    match target {
+        Target::Tcp(host, port) => {
+            let addr: SocketAddr = (host.as_str(), *port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
+            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+            let _ = s.set_nodelay(true);
+            Ok(mgmt::AnyStream::Tcp(s))
+        }
+        Target::Unix(path) => Ok(mgmt::AnyStream::Unix(UnixStream::connect(path)?)),
+        Target::Ptcp(..) | Target::Punix(_) => Err(io::Error::other("a passive target")),
+    }
+}
+
+/// An active target: connect, serve until the connection ends, back off, again.
+fn active(
+    daemon: &Arc<Daemon>,
+    bridge: &str,
+    cfg: &ControllerCfg,
+    target: &Target,
+    stop: &Arc<AtomicBool>,
+    st: &Mutex<RunState>,
+) {
+    let max = cfg
+        .max_backoff
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map_or(DEFAULT_MAX_BACKOFF, Duration::from_millis)
+        .max(FIRST_BACKOFF);
+    let mut backoff = FIRST_BACKOFF;
+    while !stop.load(Ordering::SeqCst) {
+        set_state(st, "CONNECTING", None);
+        match connect(target) {
+            Ok(stream) => {
+                daemon.log(
+                    "rconn",
+                    Level::Info,
+                    &format!("{bridge}<->{}: connected", cfg.target),
+                );
+                set_state(st, "ACTIVE", None);
+                let end = mgmt::serve_controller(daemon, stream, bridge, stop, &serve_opts(cfg));
+                daemon.log(
+                    "rconn",
+                    Level::Info,
+                    &format!("{bridge}<->{}: connection dropped ({end})", cfg.target),
+                );
+                set_state(st, "BACKOFF", Some(end));
+                backoff = FIRST_BACKOFF;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                daemon.log(
+                    "rconn",
+                    Level::Warn,
+                    &format!("{bridge}<->{}: connection failed ({msg})", cfg.target),
+                );
+                set_state(st, "BACKOFF", Some(msg));
+                if !sleep_unless(stop, backoff) {
+                    return;
+                }
+                backoff = (backoff * 2).min(max);
+                continue;
+            }
+        }
+        if !sleep_unless(stop, backoff) {
+            return;
+        }
+    }
+}
+
+/// A passive target: listen and serve every peer on its own thread.
+fn passive(
+    daemon: &Arc<Daemon>,
+    bridge: &str,
+    cfg: &ControllerCfg,
+    target: &Target,
+    stop: &Arc<AtomicBool>,
+    st: &Mutex<RunState>,
+) {
+    enum L {
+        Tcp(TcpListener),
+        Unix(UnixListener),
+    }
+    let listener = match target {
+        Target::Ptcp(port, ip) => TcpListener::bind((ip.as_str(), *port)).map(L::Tcp),
+        Target::Punix(path) => {
+            let _ = std::fs::remove_file(path);
+            UnixListener::bind(path).map(L::Unix)
+        }
+        _ => return,
+    };
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            daemon.log(
+                "controller",
+                Level::Err,
+                &format!("{bridge}: {}: cannot listen: {e}", cfg.target),
+            );
+            set_state(st, "BACKOFF", Some(e.to_string()));
+            return;
+        }
+    };
+    set_state(st, "LISTENING", None);
+    loop {
+        let stream = match &listener {
+            L::Tcp(l) => l.accept().map(|(s, _)| mgmt::AnyStream::Tcp(s)),
+            L::Unix(l) => l.accept().map(|(s, _)| mgmt::AnyStream::Unix(s)),
+        };
+        if stop.load(Ordering::SeqCst) {
+            if let Target::Punix(path) = target {
+                let _ = std::fs::remove_file(path);
+            }
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let (d, b, s, opts) = (
+            daemon.clone(),
+            bridge.to_owned(),
+            stop.clone(),
+            serve_opts(cfg),
+        );
+        thread::spawn(move || {
+            let _ = mgmt::serve_controller(&d, stream, &b, &s, &opts);
+        });
+    }
+}
+
+/// Writes the Controller rows' state back once a second, when it changed.
+pub fn status_loop(db: &crate::db::Db, daemon: &Arc<Daemon>) {
+    let client = db.connect();
+    let mut txn = 0u64;
+    loop {
+        thread::sleep(Duration::from_secs(1));
+        client.drain();
+        let ops = daemon.controllers().status_ops(daemon);
+        if ops.is_empty() {
+            continue;
+        }
+        txn += 1;
+        let mut params = vec![json!(DATABASE)];
+        params.extend(ops);
+        let request =
+            json!({"id": format!("fvs-controller-{txn}"), "method": "transact", "params": params});
+        if let Err(e) = client.send(request) {
+            daemon.log(
+                "controller",
+                Level::Warn,
+                &format!("status write-back refused: {e}"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_as_open_vswitch_reads_them() {
+        assert_eq!(
+            Target::parse("tcp:127.0.0.1"),
+            Ok(Target::Tcp("127.0.0.1".into(), 6653))
+        );
+        assert_eq!(
+            Target::parse("tcp:10.0.0.1:6633"),
+            Ok(Target::Tcp("10.0.0.1".into(), 6633))
+        );
+        assert_eq!(
+            Target::parse("tcp:[::1]:6634"),
+            Ok(Target::Tcp("::1".into(), 6634))
+        );
+        assert_eq!(
+            Target::parse("ptcp:"),
+            Ok(Target::Ptcp(6653, "0.0.0.0".into()))
+        );
+        assert_eq!(
+            Target::parse("ptcp:6634:127.0.0.1"),
+            Ok(Target::Ptcp(6634, "127.0.0.1".into()))
+        );
+        assert_eq!(
+            Target::parse("unix:/run/c.sock"),
+            Ok(Target::Unix("/run/c.sock".into()))
+        );
+        assert_eq!(
+            Target::parse("punix:/run/c.sock"),
+            Ok(Target::Punix("/run/c.sock".into()))
+        );
+        assert_eq!(
+            Target::parse("ssl:1.2.3.4"),
+            Err(TargetError::Method("ssl:1.2.3.4".into()))
+        );
+        assert_eq!(
+            Target::parse("tcp:1.2.3.4:http"),
+            Err(TargetError::Port("tcp:1.2.3.4:http".into()))
+        );
+        assert_eq!(
+            Target::parse("unix:"),
+            Err(TargetError::Missing("unix:".into()))
+        );
+    }
+}
