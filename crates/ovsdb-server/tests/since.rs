@@ -63,7 +63,7 @@ impl Clustered {
     fn wait_for_leader(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if self.socket().exists() {
+            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
                 let mut c = Client::connect(&self.socket());
                 let (reply, _) = c.call(
                     "transact",
