@@ -1,0 +1,565 @@
+//! The seed's network for real (root): two compute hosts as network namespaces joined by a
+//! veth underlay (10.0.1.31 and 10.0.1.21, no route out), each running fvs-vswitchd with
+//! the seed's br-int and br-tun, and VMs as namespaces on veth pairs into br-int.
+//!
+//! Each host: br-int (`fail_mode=secure`, one `priority=1,actions=NORMAL` rule as Neutron's
+//! OVS agent installs it), br-tun (secure) with the seed's flows verbatim from
+//! `examples/seed/br-tun.flows`, the patch pair `patch-tun`/`patch-int`, and a tunnel port
+//! named as Neutron names it (`gre-0a000115` on 10.0.1.31) with the seed's options
+//! (`remote_ip`, `local_ip`, `in_key=flow`, `out_key=flow`, `df_default=true`). Two tenant
+//! networks: VMs on tag 1 (tun_id 0x1, the seed's) and on tag 2, for which the test adds the
+//! two br-tun flows Neutron adds for a second network (`table=3 tun_id=0x2 →
+//! mod_vlan_vid:2` and `table=22 dl_vlan=2 → set_tunnel:0x2`). All four VMs share one
+//! subnet, so only the switch keeps the networks apart.
+//!
+//! What must hold, for GRE, VXLAN and Geneve alike: VMs of one network ping each other
+//! across the tunnel; tcpdump on the underlay sees the tunnel protocol with key 1 carrying
+//! Ethernet (GRE protocol 0x6558); `fvs-ofctl dump-flows br-tun table=20` shows the rule
+//! `learn` made, with `hard_timeout=300`, and its `n_packets` rises with more traffic; a VM
+//! of one network cannot reach the other network's VM.
+//!
+//! Interoperation: VXLAN with Linux's own `vxlan` device as the far end. Linux `gretap` is
+//! impossible on this kernel (no GRE module: `ip link add type gretap` answers "Unknown
+//! device type"), so GRE interoperates with real Open vSwitch 3.1 instead (userspace
+//! datapath, `datapath_type=netdev`, in the far host's namespace, with `br-phy` holding the
+//! underlay NIC and the neighbour pinned by `tnl/arp/set`, as its userspace tunnels need).
+//!
+//! CI runs as root; without root these tests fail with a message saying so. Every namespace
+//! (taking its veth ends with it) is deleted and every daemon killed by its own pid, by a
+//! guard, even when an assertion fails. `tcpdump`, `ping`, `ip` and Open vSwitch must be
+//! installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use fvs_test_support::{SEED_BR_TUN_FLOWS_PATH, TempDir, require_tool};
+
+/// Host A's underlay address (the seed's compute node).
+const IP_A: &str = "10.0.1.31";
+/// Host B's underlay address (the seed's remote end).
+const IP_B: &str = "10.0.1.21";
+
+/// The flows Neutron adds to br-tun for a second network (local VLAN 2, tun_id 0x2), in the
+/// seed's form.
+const NETWORK_2_FLOWS: &[&str] = &[
+    "table=3,priority=1,tun_id=0x2,actions=mod_vlan_vid:2,resubmit(,10)",
+    "table=22,dl_vlan=2,actions=strip_vlan,set_tunnel:0x2,output:2",
+];
+
+/// Runs a command; returns success and the combined output.
+fn run(cmd: &mut Command) -> (bool, String) {
+    match cmd.output() {
+        Ok(o) => (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+fn ip(args: &[&str]) {
+    let (ok, out) = run(require_tool("ip").command().args(args));
+    assert!(ok, "ip {args:?}: {out}");
+}
+
+/// `ip netns exec NS ARGS`, which must succeed; its output.
+fn exec(ns: &str, args: &[&str]) -> String {
+    let (ok, out) = run(require_tool("ip")
+        .command()
+        .args(["netns", "exec", ns])
+        .args(args));
+    assert!(ok, "in {ns}: {args:?}: {out}");
+    out
+}
+
+/// The directory of this test's profile (`<target>/<profile>`), with `fvs-ofctl` built there
+/// (Cargo gives a test only its own package's binaries; once per process, a no-op when it is
+/// current).
+fn fvs_ofctl() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+        let profile = exe
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or_else(|| panic!("{} is not in <target>/<profile>/deps", exe.display()));
+        let target = profile.parent().unwrap_or(profile);
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "-p",
+            "fvs-cli",
+            "--bin",
+            "fvs-ofctl",
+            "--target-dir",
+        ])
+        .arg(target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build fvs-ofctl: {e}"));
+        assert!(
+            status.success(),
+            "cargo build -p fvs-cli --bin fvs-ofctl failed"
+        );
+        profile.join("fvs-ofctl")
+    })
+}
+
+/// Namespaces and daemons, deleted and killed (by their own pids) on drop.
+#[derive(Default)]
+struct Lab {
+    namespaces: Vec<String>,
+    daemons: Vec<Child>,
+    /// Pid files of detached daemons (Open vSwitch) this lab started.
+    pidfiles: Vec<PathBuf>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.daemons {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for pidfile in &self.pidfiles {
+            if let Ok(pid) = std::fs::read_to_string(pidfile) {
+                let pid = pid.trim();
+                if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                    let _ = Command::new("kill").arg(pid).status();
+                }
+            }
+        }
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+impl Lab {
+    fn new() -> Self {
+        let (_, uid) = run(Command::new("id").arg("-u"));
+        assert!(
+            uid.trim() == "0",
+            "this test needs root (CI runs as root): it makes network namespaces and veth pairs"
+        );
+        for tool in ["ping", "tcpdump", "ovs-vsctl"] {
+            let _ = require_tool(tool);
+        }
+        Self::default()
+    }
+
+    /// A fresh namespace `h4<tag><pid>` with loopback up and IPv6 off (no router
+    /// solicitations on our links).
+    fn namespace(&mut self, tag: &str) -> String {
+        let ns = format!("h4{tag}{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        ip(&["netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        exec(&ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        exec(
+            &ns,
+            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+        );
+        ns
+    }
+
+    /// Two hosts joined by the underlay veth `eth1`, addressed as the seed's.
+    fn hosts(&mut self, tag: &str) -> (String, String) {
+        let a = self.namespace(&format!("{tag}A"));
+        let b = self.namespace(&format!("{tag}B"));
+        ip(&[
+            "-n", &a, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", &b,
+        ]);
+        for (ns, addr) in [(&a, IP_A), (&b, IP_B)] {
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth1",
+            ]);
+            ip(&["-n", ns, "link", "set", "eth1", "up"]);
+        }
+        (a, b)
+    }
+
+    /// A VM: a namespace whose `eth0` (MAC `mac`, address `addr`/24, MTU 1400 to leave room
+    /// for the tunnel headers) is the peer of `port` in `host`.
+    fn vm(&mut self, tag: &str, host: &str, port: &str, mac: &str, addr: &str) -> String {
+        let vm = self.namespace(tag);
+        ip(&[
+            "-n", host, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", &vm,
+        ]);
+        ip(&["-n", host, "link", "set", port, "up"]);
+        ip(&[
+            "-n", &vm, "link", "set", "eth0", "address", mac, "mtu", "1400", "up",
+        ]);
+        ip(&[
+            "-n",
+            &vm,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ]);
+        vm
+    }
+
+    /// fvs-vswitchd inside `host`, in a private directory.
+    fn fvs(&mut self, host: &str, tag: &str) -> Fvs {
+        let dir = TempDir::new(tag);
+        let child = require_tool("ip")
+            .command()
+            .args(["netns", "exec", host, env!("CARGO_BIN_EXE_fvs-vswitchd")])
+            .env("FVS_RUNDIR", dir.path())
+            .env("FVS_DBDIR", dir.path())
+            .env("FVS_LOGDIR", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
+        self.daemons.push(child);
+        wait_for(&dir.path().join("db.sock"));
+        wait_for(&dir.path().join("fvs-vswitchd.ctl"));
+        Fvs { dir }
+    }
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// One fvs-vswitchd's directory and the clients that talk to it.
+struct Fvs {
+    dir: TempDir,
+}
+
+impl Fvs {
+    /// Real `ovs-vsctl` against this daemon's database; must succeed.
+    fn vsctl(&self, args: &[&str]) -> String {
+        let db = format!("--db=unix:{}", self.dir.path().join("db.sock").display());
+        let (ok, out) = run(require_tool("ovs-vsctl")
+            .command()
+            .arg(db)
+            .arg("--timeout=10")
+            .args(args));
+        assert!(ok, "ovs-vsctl {args:?}: {out}");
+        out
+    }
+
+    /// `fvs-ofctl ARGS` with this daemon's run directory; must succeed.
+    fn ofctl(&self, args: &[&str]) -> String {
+        let (ok, out) = run(Command::new(fvs_ofctl())
+            .env("FVS_RUNDIR", self.dir.path())
+            .args(args));
+        assert!(ok, "fvs-ofctl {args:?}: {out}");
+        out
+    }
+
+    /// `fvs-appctl ARGS`; must succeed.
+    fn appctl(&self, args: &[&str]) -> String {
+        let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
+            .env("FVS_RUNDIR", self.dir.path())
+            .args(args));
+        assert!(ok, "fvs-appctl {args:?}: {out}");
+        out
+    }
+
+    /// The seed's compute node from `local` to `remote` over a `kind` tunnel, with VM ports
+    /// `tap1` (tag 1) and `tap2` (tag 2) on br-int.
+    fn build_seed(&self, kind: &str, local: &str, remote: &str) -> String {
+        let port = neutron_port_name(kind, remote);
+        self.vsctl(&[
+            "add-br",
+            "br-int",
+            "--",
+            "set",
+            "bridge",
+            "br-int",
+            "fail_mode=secure",
+        ]);
+        self.vsctl(&[
+            "add-port",
+            "br-int",
+            "patch-tun",
+            "--",
+            "set",
+            "interface",
+            "patch-tun",
+            "type=patch",
+            "options:peer=patch-int",
+        ]);
+        self.vsctl(&["add-port", "br-int", "tap1", "tag=1"]);
+        self.vsctl(&["add-port", "br-int", "tap2", "tag=2"]);
+        self.ofctl(&["add-flow", "br-int", "priority=1,actions=NORMAL"]);
+        self.vsctl(&[
+            "add-br",
+            "br-tun",
+            "--",
+            "set",
+            "bridge",
+            "br-tun",
+            "fail_mode=secure",
+        ]);
+        self.vsctl(&[
+            "add-port",
+            "br-tun",
+            "patch-int",
+            "--",
+            "set",
+            "interface",
+            "patch-int",
+            "type=patch",
+            "options:peer=patch-tun",
+        ]);
+        self.vsctl(&[
+            "add-port",
+            "br-tun",
+            &port,
+            "--",
+            "set",
+            "interface",
+            &port,
+            &format!("type={kind}"),
+            "options:df_default=true",
+            "options:in_key=flow",
+            &format!("options:local_ip={local}"),
+            "options:out_key=flow",
+            &format!("options:remote_ip={remote}"),
+        ]);
+        // The seed's flows name the patch port 1 and the tunnel 2.
+        assert_eq!(
+            self.vsctl(&["get", "interface", "patch-int", "ofport"])
+                .trim(),
+            "1"
+        );
+        assert_eq!(
+            self.vsctl(&["get", "interface", &port, "ofport"]).trim(),
+            "2"
+        );
+        assert_eq!(
+            self.vsctl(&["get", "interface", &port, "error"]).trim(),
+            "[]"
+        );
+        self.ofctl(&["add-flows", "br-tun", SEED_BR_TUN_FLOWS_PATH]);
+        for flow in NETWORK_2_FLOWS {
+            self.ofctl(&["add-flow", "br-tun", flow]);
+        }
+        port
+    }
+
+    /// The learned table-20 rule for `mac` (in `fvs-ofctl dump-flows br-tun table=20`) and
+    /// its `n_packets`, after the revalidator has credited the cached traffic.
+    fn learned(&self, mac: &str) -> (String, u64) {
+        self.appctl(&["revalidator/wait"]);
+        let dump = self.ofctl(&["dump-flows", "br-tun", "table=20"]);
+        let line = dump
+            .lines()
+            .find(|l| l.contains(&format!("dl_dst={mac}")))
+            .unwrap_or_else(|| panic!("no learned rule for {mac} in table 20:\n{dump}"))
+            .to_owned();
+        let n = line
+            .split("n_packets=")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no n_packets in {line}"));
+        (line, n)
+    }
+}
+
+/// Neutron's name for a tunnel port: the type, a dash, the remote address in hex.
+fn neutron_port_name(kind: &str, remote: &str) -> String {
+    let ip: std::net::Ipv4Addr = remote.parse().expect("an IPv4 address");
+    format!("{kind}-{:08x}", u32::from(ip))
+}
+
+/// `ping` from `vm` to `to`: success and output.
+fn ping(vm: &str, to: &str, count: u32) -> (bool, String) {
+    run(require_tool("ip").command().args([
+        "netns",
+        "exec",
+        vm,
+        "ping",
+        "-c",
+        &count.to_string(),
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        to,
+    ]))
+}
+
+/// tcpdump on a host's underlay NIC, listening by the time `start` returns.
+struct Capture {
+    child: Child,
+}
+
+impl Capture {
+    fn start(ns: &str, dev: &str, count: usize, filter: &str) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = require_tool("ip")
+            .command()
+            .args([
+                "netns", "exec", ns, "timeout", "15", "tcpdump", "-l", "-nn", "-v", "-x",
+            ])
+            .args(["-i", dev, "-c", &count.to_string(), filter])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("tcpdump: {e}"));
+        let mut reader = BufReader::new(child.stderr.take().expect("piped"));
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("listening on") {
+            line.clear();
+        }
+        assert!(
+            line.contains("listening on"),
+            "tcpdump did not start: {line}"
+        );
+        Self { child }
+    }
+
+    fn finish(self) -> String {
+        let out = self.child.wait_with_output().expect("tcpdump");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The VMs' MACs and addresses: network 1 on tag 1, network 2 on tag 2, one subnet.
+const VM1A: (&str, &str) = ("fa:16:3e:00:01:0a", "10.10.1.1");
+const VM1B: (&str, &str) = ("fa:16:3e:00:01:0b", "10.10.1.2");
+const VM2A: (&str, &str) = ("fa:16:3e:00:02:0a", "10.10.1.11");
+const VM2B: (&str, &str) = ("fa:16:3e:00:02:0b", "10.10.1.12");
+
+/// What the capture on the underlay must show for one tunnel protocol: the tcpdump filter,
+/// and a check of its output that the packets carry Ethernet with key `key`.
+fn wire_check(kind: &str) -> &'static str {
+    match kind {
+        "gre" => "ip proto 47",
+        "vxlan" => "udp port 4789",
+        _ => "udp port 6081",
+    }
+}
+
+/// Asserts that `wire` (tcpdump -v -x) shows `kind` packets with key 1 carrying Ethernet.
+fn assert_key_1_carrying_ethernet(kind: &str, wire: &str) {
+    match kind {
+        "gre" => {
+            assert!(
+                wire.contains("GREv0, Flags [key present], key=0x1"),
+                "{wire}"
+            );
+            // Behind the 20-byte IPv4 header: the K flag, protocol 0x6558 (Ethernet), key 1.
+            assert!(
+                wire.contains(" 2000 6558 0000 0001"),
+                "GRE must carry Ethernet:\n{wire}"
+            );
+        }
+        "vxlan" => assert!(wire.contains("VXLAN, flags [I] (0x08), vni 1"), "{wire}"),
+        _ => {
+            assert!(wire.contains("Geneve, Flags [none], vni 0x1"), "{wire}");
+            assert!(
+                wire.contains(" 6558\n"),
+                "Geneve must carry Ethernet:\n{wire}"
+            );
+        }
+    }
+}
+
+/// The whole two-host scenario over a `kind` tunnel (see the module docs).
+fn two_hosts(kind: &str, tag: &str) {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts(tag);
+    let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
+    let vm2a = lab.vm(&format!("{tag}2a"), &a, "tap2", VM2A.0, VM2A.1);
+    let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
+    let _vm2b = lab.vm(&format!("{tag}2b"), &b, "tap2", VM2B.0, VM2B.1);
+    let fa = lab.fvs(&a, &format!("{tag}a"));
+    let fb = lab.fvs(&b, &format!("{tag}b"));
+    let port_a = fa.build_seed(kind, IP_A, IP_B);
+    fb.build_seed(kind, IP_B, IP_A);
+    assert_eq!(port_a, format!("{kind}-0a000115"));
+
+    // Network 1 across the tunnel, watched on host B's underlay NIC.
+    let capture = Capture::start(&b, "eth1", 4, wire_check(kind));
+    let (ok, out) = ping(&vm1a, VM1B.1, 3);
+    assert!(
+        ok,
+        "VM 1a cannot ping VM 1b across the {kind} tunnel:\n{out}"
+    );
+    assert_key_1_carrying_ethernet(kind, &capture.finish());
+
+    // Host A learned where VM 1b is: a table-20 rule with the seed's hard timeout, whose
+    // counter rises as more traffic uses it.
+    let (rule, before) = fa.learned(VM1B.0);
+    for want in [
+        "hard_timeout=300",
+        "priority=1,vlan_tci=0x0001/0x0fff",
+        "load:0->NXM_OF_VLAN_TCI[]",
+        "load:0x1->NXM_NX_TUN_ID[]",
+        "output:2",
+    ] {
+        assert!(rule.contains(want), "learned rule lacks {want:?}: {rule}");
+    }
+    let (ok, out) = ping(&vm1a, VM1B.1, 3);
+    assert!(ok, "second ping failed:\n{out}");
+    let (_, after) = fa.learned(VM1B.0);
+    assert!(
+        after >= before + 3,
+        "the learned rule counted {before} then {after} packets"
+    );
+    // Host B learned VM 1a the same way.
+    let (rule_b, _) = fb.learned(VM1A.0);
+    assert!(rule_b.contains("hard_timeout=300"), "{rule_b}");
+
+    // Network 2 works on its own tunnel key...
+    let (ok, out) = ping(&vm2a, VM2B.1, 2);
+    assert!(ok, "VM 2a cannot ping VM 2b (tag 2, tun_id 0x2):\n{out}");
+    let (rule2, _) = fa.learned(VM2B.0);
+    assert!(rule2.contains("load:0x2->NXM_NX_TUN_ID[]"), "{rule2}");
+    // ...and the networks cannot reach each other, though they share a subnet.
+    let (ok, out) = ping(&vm1a, VM2B.1, 2);
+    assert!(!ok, "network 1 reached network 2's VM:\n{out}");
+    let (ok, out) = ping(&vm1b, VM2A.1, 2);
+    assert!(!ok, "network 1 reached network 2's VM:\n{out}");
+}
+
+#[test]
+fn gre_between_two_fvs_hosts() {
+    two_hosts("gre", "g");
+}
+
+#[test]
+fn vxlan_between_two_fvs_hosts() {
+    two_hosts("vxlan", "v");
+}
+
+#[test]
+fn geneve_between_two_fvs_hosts() {
+    two_hosts("geneve", "n");
+}
