@@ -11,7 +11,26 @@ use crate::port::{Port, VlanRefusal};
 use crate::trace::{Node, NodeKind};
 use fvs_flow::{Field, FlowKey};
 
+const ETH_TYPE_ARP: u128 = 0x0806;
+const ARP_OP_REQUEST: u128 = 1;
+const BROADCAST: u128 = 0xffff_ffff_ffff;
+
 impl Ctx<'_> {
+    /// Open vSwitch asks of every frame NORMAL learns from whether it is a gratuitous ARP (a
+    /// broadcast ARP reply, or a broadcast request for its own address), and its megaflows
+    /// show the fields that question read: the ARP opcode of a broadcast ARP, and both
+    /// addresses of a broadcast request.
+    fn gratuitous_arp_bits(&mut self, flow: &FlowKey) {
+        if get(flow, Field::EthType) != ETH_TYPE_ARP || get(flow, Field::EthDst) != BROADCAST {
+            return;
+        }
+        mark_field(&mut self.wc, Field::ArpOp, u128::MAX);
+        if get(flow, Field::ArpOp) == ARP_OP_REQUEST {
+            mark_field(&mut self.wc, Field::ArpSpa, u128::MAX);
+            mark_field(&mut self.wc, Field::ArpTpa, u128::MAX);
+        }
+    }
+
     /// The `NORMAL` action: VLAN-aware MAC learning and forwarding.
     pub(super) fn normal(&mut self, b: usize, flow: &FlowKey, out: &mut Vec<Node>) {
         let Some(bridge) = self.bridges.get(b) else {
@@ -52,6 +71,7 @@ impl Ctx<'_> {
                 return;
             }
         };
+        self.gratuitous_arp_bits(flow);
         let src = mac_of(flow, Field::EthSrc);
         let dst = mac_of(flow, Field::EthDst);
         if !src.is_multicast() {
