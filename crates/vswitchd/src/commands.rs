@@ -55,7 +55,7 @@ pub fn table() -> Commands<Daemon> {
         },
         Command {
             name: "ofproto/trace",
-            usage: "bridge br_flow [-generate]",
+            usage: "bridge br_flow [-generate|packet]",
             min: 2,
             max: 3,
             handler: trace,
@@ -90,29 +90,61 @@ pub fn table() -> Commands<Daemon> {
     Commands::new(list)
 }
 
-/// `ofproto/trace BRIDGE FLOW [-generate]`. Without `-generate` the translation has no side
-/// effects (learn and MAC learning are reported, not applied), as in Open vSwitch; with it the
-/// flow is treated as a received packet, so learned rules and MAC entries really appear.
+/// `ofproto/trace BRIDGE FLOW [-generate | PACKET]`. Without `-generate` or a packet the
+/// translation has no side effects (learn and MAC learning are reported, not applied), as in
+/// Open vSwitch; with either, the flow is treated as a received packet, so learned rules and
+/// MAC entries really appear (no output is executed). A packet is a hex frame whose headers
+/// make the flow; `FLOW` then gives only metadata (`in_port`, tunnel fields, registers).
 fn trace(d: &Daemon, args: &[String]) -> Result<String, String> {
-    let generate = match args.get(2).map(String::as_str) {
-        None => false,
-        Some("-generate") => true,
+    let (m, _) = fvs_flow::text::parse_match(&args[1]).map_err(|e| e.to_string())?;
+    let (generate, key) = match args.get(2).map(String::as_str) {
+        None => (false, m.key),
+        Some("-generate" | "--generate") => (true, m.key),
+        Some(hex) if hex.len() >= 28 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            let frame = crate::datapath::packet::parse_packet(hex).map_err(|e| e.to_string())?;
+            (true, packet_flow(&frame, &m.key))
+        }
         Some(other) => {
             return Err(format!(
-                "{other}: unknown trace option (expected -generate)"
+                "{other}: unknown trace option (expected -generate or a packet of at least 28 hex digits)"
             ));
         }
     };
-    let (m, _) = fvs_flow::text::parse_match(&args[1]).map_err(|e| e.to_string())?;
     let now = d.now();
     let mut sw = d.switch();
     let t = if generate {
-        sw.trace_generate(&args[0], &m.key, now)
+        sw.trace_generate(&args[0], &key, now)
     } else {
-        sw.trace(&args[0], &m.key, now)
+        sw.trace(&args[0], &key, now)
     };
     let t = t.map_err(|_| "Cannot find bridge".to_owned())?;
     Ok(t.to_string())
+}
+
+/// The flow of `frame` with the metadata of `meta` (ports, tunnel, registers, marks).
+fn packet_flow(frame: &[u8], meta: &fvs_flow::FlowKey) -> fvs_flow::FlowKey {
+    use fvs_flow::Field as F;
+    let in_port = fvs_flow::PortNo(u32::try_from(meta.get(F::InPort.loc())).unwrap_or(0));
+    let mut k = fvs_flow::extract::extract(frame, in_port, None);
+    for f in [
+        F::TunId,
+        F::TunSrc,
+        F::TunDst,
+        F::TunFlags,
+        F::PktMark,
+        F::Metadata,
+        F::Xreg0,
+        F::Xreg1,
+        F::Xreg2,
+        F::Xreg3,
+        F::Xreg4,
+        F::Xreg5,
+        F::Xreg6,
+        F::Xreg7,
+    ] {
+        k.set(f.loc(), meta.get(f.loc()));
+    }
+    k
 }
 
 fn dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {

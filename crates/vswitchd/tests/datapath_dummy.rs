@@ -441,3 +441,51 @@ fn rules_expire_by_their_timeouts_and_use_keeps_an_idle_rule() {
     let (_, flows, _) = ofctl(&[], "dump-flows", &target, &[]);
     assert!(!flows.contains("0x88b6"), "idle for 3 s:\n{flows}");
 }
+
+#[test]
+fn trace_with_a_packet_reads_its_headers_and_learns_like_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("dpt");
+    // Numbers pinned: ports made in one transaction are numbered in no particular order.
+    let build = [
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "ofport_request=1",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "interface",
+        "p2",
+        "ofport_request=2",
+    ];
+    ovs.vsctl(&build)
+        .unwrap_or_else(|e| panic!("Open vSwitch: {e}"));
+    fvs.vsctl(&build);
+    let packet = hex(&arp(MAC_A, [0xff; 6], 1, IP_A, IP_B));
+    let reply = hex(&arp(MAC_B, MAC_A, 2, IP_B, IP_A));
+    for (port, p) in [("in_port=1", &packet), ("in_port=2", &reply)] {
+        let theirs = ovs
+            .appctl(&["ofproto/trace", "br0", port, p])
+            .unwrap_or_else(|e| panic!("Open vSwitch: {e}"));
+        let (ok, ours, err) = fvs.appctl(&["ofproto/trace", "br0", port, p]);
+        assert!(ok, "{err}");
+        assert_eq!(ours, theirs, "ofproto/trace br0 {port} PACKET");
+    }
+    // The packets' side effects: both MACs learned.
+    let (ok, fdb, _) = fvs.appctl(&["fdb/show", "br0"]);
+    assert!(
+        ok && fdb.contains("fa:16:3e:00:00:01") && fdb.contains("fa:16:3e:00:00:02"),
+        "{fdb}"
+    );
+}
