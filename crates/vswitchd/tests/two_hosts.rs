@@ -563,3 +563,242 @@ fn vxlan_between_two_fvs_hosts() {
 fn geneve_between_two_fvs_hosts() {
     two_hosts("geneve", "n");
 }
+
+/// Host A runs fvs-vswitchd with VM 1a; the caller has built the far end, host B, with VM 1b
+/// on network 1 behind it. VM 1a pings VM 1b; the capture on A's underlay and A's learned
+/// rule are checked as in [`two_hosts`].
+fn fvs_against(kind: &str, tag: &str, lab: &mut Lab, a: &str) {
+    let vm1a = lab.vm(&format!("{tag}1a"), a, "tap1", VM1A.0, VM1A.1);
+    lab.vm(&format!("{tag}2a"), a, "tap2", VM2A.0, VM2A.1);
+    let fa = lab.fvs(a, &format!("{tag}a"));
+    fa.build_seed(kind, IP_A, IP_B);
+    let capture = Capture::start(a, "eth1", 4, wire_check(kind));
+    let (ok, out) = ping(&vm1a, VM1B.1, 3);
+    assert!(ok, "VM 1a cannot ping VM 1b behind the far end:\n{out}");
+    assert_key_1_carrying_ethernet(kind, &capture.finish());
+    let (rule, before) = fa.learned(VM1B.0);
+    assert!(rule.contains("hard_timeout=300"), "{rule}");
+    assert!(rule.contains("load:0x1->NXM_NX_TUN_ID[]"), "{rule}");
+    let (ok, out) = ping(&vm1a, VM1B.1, 3);
+    assert!(ok, "second ping failed:\n{out}");
+    let (_, after) = fa.learned(VM1B.0);
+    assert!(
+        after >= before + 3,
+        "learned rule counted {before} then {after}"
+    );
+}
+
+#[test]
+fn vxlan_interoperates_with_a_linux_vxlan_device() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("x");
+    // Host B: Linux's VXLAN (VNI 1 = network 1's tun_id) bridged with VM 1b's port.
+    exec(
+        &b,
+        &[
+            "ip", "link", "add", "vx0", "type", "vxlan", "id", "1", "remote", IP_A, "local", IP_B,
+            "dstport", "4789", "dev", "eth1",
+        ],
+    );
+    exec(&b, &["ip", "link", "add", "br0", "type", "bridge"]);
+    lab.vm("x1b", &b, "tap1", VM1B.0, VM1B.1);
+    for port in ["vx0", "tap1"] {
+        exec(&b, &["ip", "link", "set", port, "master", "br0"]);
+        exec(&b, &["ip", "link", "set", port, "up"]);
+    }
+    exec(&b, &["ip", "link", "set", "br0", "up"]);
+    fvs_against("vxlan", "x", &mut lab, &a);
+}
+
+/// Open vSwitch 3.1's `ovsdb-server` and `ovs-vswitchd` (inside `ns`) in the private
+/// directory `dir`; the lab stops them by their pid files.
+fn start_ovs(lab: &mut Lab, ns: &str, dir: &Path) {
+    let env = |cmd: &mut Command| {
+        cmd.env("OVS_RUNDIR", dir)
+            .env("OVS_DBDIR", dir)
+            .env("OVS_LOGDIR", dir)
+            .env("OVS_SYSCONFDIR", dir);
+    };
+    let schema = fvs_test_support::VSWITCH_SCHEMA;
+    let db = dir.join("conf.db");
+    let (ok, out) = run(require_tool("ovsdb-tool")
+        .command()
+        .arg("create")
+        .arg(&db)
+        .arg(schema));
+    assert!(ok, "ovsdb-tool create: {out}");
+    let mut cmd = require_tool("ovsdb-server").command();
+    env(&mut cmd);
+    cmd.arg(&db)
+        .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
+        .arg(format!(
+            "--pidfile={}",
+            dir.join("ovsdb-server.pid").display()
+        ))
+        .arg(format!(
+            "--log-file={}",
+            dir.join("ovsdb-server.log").display()
+        ))
+        .args(["--detach", "--no-chdir"]);
+    lab.pidfiles.push(dir.join("ovsdb-server.pid"));
+    let (ok, out) = run(&mut cmd);
+    assert!(ok, "ovsdb-server: {out}");
+    let mut cmd = require_tool("ip").command();
+    env(&mut cmd);
+    cmd.args(["netns", "exec", ns])
+        .arg(require_tool("ovs-vswitchd").path())
+        .arg(format!("unix:{}", dir.join("db.sock").display()))
+        .arg(format!(
+            "--pidfile={}",
+            dir.join("ovs-vswitchd.pid").display()
+        ))
+        .arg(format!(
+            "--log-file={}",
+            dir.join("ovs-vswitchd.log").display()
+        ))
+        .arg(format!(
+            "--unixctl={}",
+            dir.join("ovs-vswitchd.ctl").display()
+        ))
+        .args(["--detach", "--no-chdir"]);
+    lab.pidfiles.push(dir.join("ovs-vswitchd.pid"));
+    let (ok, out) = run(&mut cmd);
+    assert!(ok, "ovs-vswitchd: {out}");
+}
+
+/// Runs an Open vSwitch client (`ovs-vsctl`, `ovs-ofctl`, `ovs-appctl`) with `dir` as its
+/// run directory; must succeed.
+fn ovs(tool: &str, dir: &Path, args: &[&str]) -> String {
+    let (ok, out) = run(require_tool(tool)
+        .command()
+        .env("OVS_RUNDIR", dir)
+        .env("OVS_DBDIR", dir)
+        .env("OVS_LOGDIR", dir)
+        .env("OVS_SYSCONFDIR", dir)
+        .args(args));
+    assert!(ok, "{tool} {args:?}: {out}");
+    out
+}
+
+#[test]
+fn gre_interoperates_with_open_vswitch() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("o");
+    // Host B: Open vSwitch's userspace datapath. Its tunnels leave through br-phy, which
+    // holds the underlay NIC and the host's tunnel address; the neighbour is pinned.
+    ip(&["-n", &b, "addr", "flush", "dev", "eth1"]);
+    lab.vm("o1b", &b, "tap1", VM1B.0, VM1B.1);
+    let dir = TempDir::new("h4ovs");
+    start_ovs(&mut lab, &b, dir.path());
+    let db = format!("--db=unix:{}", dir.path().join("db.sock").display());
+    let vsctl = |args: &[&str]| {
+        let mut full = vec![db.as_str(), "--timeout=20"];
+        full.extend_from_slice(args);
+        ovs("ovs-vsctl", dir.path(), &full)
+    };
+    vsctl(&[
+        "add-br",
+        "br-phy",
+        "--",
+        "set",
+        "bridge",
+        "br-phy",
+        "datapath_type=netdev",
+        "other_config:hwaddr=02:00:0a:00:01:15",
+        "--",
+        "add-port",
+        "br-phy",
+        "eth1",
+    ]);
+    ip(&[
+        "-n",
+        &b,
+        "addr",
+        "add",
+        &format!("{IP_B}/24"),
+        "dev",
+        "br-phy",
+    ]);
+    ip(&["-n", &b, "link", "set", "br-phy", "up"]);
+    vsctl(&[
+        "add-br",
+        "br-int",
+        "--",
+        "set",
+        "bridge",
+        "br-int",
+        "datapath_type=netdev",
+        "fail_mode=secure",
+        "--",
+        "add-port",
+        "br-int",
+        "patch-tun",
+        "--",
+        "set",
+        "interface",
+        "patch-tun",
+        "type=patch",
+        "options:peer=patch-int",
+        "--",
+        "add-port",
+        "br-int",
+        "tap1",
+        "tag=1",
+    ]);
+    vsctl(&[
+        "add-br",
+        "br-tun",
+        "--",
+        "set",
+        "bridge",
+        "br-tun",
+        "datapath_type=netdev",
+        "fail_mode=secure",
+        "--",
+        "add-port",
+        "br-tun",
+        "patch-int",
+        "--",
+        "set",
+        "interface",
+        "patch-int",
+        "type=patch",
+        "options:peer=patch-tun",
+        "ofport_request=1",
+        "--",
+        "add-port",
+        "br-tun",
+        "gre-0a00011f",
+        "--",
+        "set",
+        "interface",
+        "gre-0a00011f",
+        "type=gre",
+        "ofport_request=2",
+        "options:df_default=true",
+        "options:in_key=flow",
+        "options:local_ip=10.0.1.21",
+        "options:out_key=flow",
+        "options:remote_ip=10.0.1.31",
+    ]);
+    let mgmt = |br: &str| format!("unix:{}", dir.path().join(format!("{br}.mgmt")).display());
+    ovs(
+        "ovs-ofctl",
+        dir.path(),
+        &["add-flow", &mgmt("br-int"), "priority=1,actions=NORMAL"],
+    );
+    ovs(
+        "ovs-ofctl",
+        dir.path(),
+        &["add-flows", &mgmt("br-tun"), SEED_BR_TUN_FLOWS_PATH],
+    );
+    let a_mac = exec(&a, &["cat", "/sys/class/net/eth1/address"]);
+    let ctl = dir.path().join("ovs-vswitchd.ctl");
+    let ctl = ctl.to_str().expect("a UTF-8 path");
+    ovs(
+        "ovs-appctl",
+        dir.path(),
+        &["-t", ctl, "tnl/arp/set", "br-phy", IP_A, a_mac.trim()],
+    );
+    fvs_against("gre", "o", &mut lab, &a);
+}
