@@ -553,3 +553,124 @@ fn port_and_table_commands_read_on_both_switches_as_on_ovs_vswitchd() {
     // The sequence did what it means to: ports went down (a patch port cannot) and came up.
     assert!(downs >= 4, "{downs}");
 }
+
+/// Runs `steps` through `programs` (each step once per program, so steps must be
+/// idempotent when several are given) against fvs-vswitchd and ovs-ofctl against
+/// ovs-vswitchd, comparing outcomes and flow tables after each step as [`compare`] does.
+fn compare_programs(
+    ovs: &PrivateOvs,
+    fvs: &Fvs,
+    programs: &[&Path],
+    steps: &[Vec<&str>],
+) -> Vec<(Outcome, Vec<String>)> {
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let mut seen = Vec::new();
+    for args in steps {
+        let expand = |dir: &Path| -> Vec<String> {
+            let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
+            args.iter().map(|a| a.replace("TARGET", &target)).collect()
+        };
+        let want = run(&ovs_ofctl, ovs.dir(), &expand(ovs.dir()));
+        let real = table(
+            &ovs.appctl(&["bridge/dump-flows", "br-tun"])
+                .unwrap_or_else(|e| panic!("ovs-appctl bridge/dump-flows: {e}")),
+        );
+        for program in programs {
+            let got = run(program, fvs.dir(), &expand(fvs.dir()));
+            assert_eq!(
+                got,
+                want,
+                "{} {args:?} against fvs-vswitchd",
+                program.display()
+            );
+            assert_eq!(
+                table(&fvs.dump_flows("br-tun")),
+                real,
+                "flow tables after {} {args:?}",
+                program.display()
+            );
+        }
+        seen.push((want, real));
+    }
+    seen
+}
+
+#[test]
+fn bundles_apply_all_or_nothing_as_on_ovs_vswitchd() {
+    let (ovs, fvs) = switches();
+    let dir = TempDir::new("fvs-cli-bundle");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        p.display().to_string()
+    };
+    // Two flows overlapping each other: accepted, each is checked against the tables as
+    // they were before the bundle.
+    let ok = write(
+        "ok.flows",
+        "table=6,priority=1,actions=drop\ntable=6,priority=2,ip,check_overlap,actions=drop\ntable=6,priority=2,ip,nw_src=1.2.3.4,check_overlap,actions=drop\n",
+    );
+    // Table 254 is refused when the flow is added to the bundle: nothing is applied.
+    let hidden = write(
+        "hidden.flows",
+        "table=7,priority=1,actions=drop\ntable=254,priority=2,actions=drop\n",
+    );
+    let seed = SEED_BR_TUN_FLOWS_PATH.to_string();
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let steps: Vec<Vec<&str>> = vec![
+        vec!["--bundle", "add-flows", "TARGET", &seed],
+        vec!["--bundle", "add-flows", "TARGET", &ok],
+        vec![
+            "-O",
+            "OpenFlow13",
+            "--bundle",
+            "add-flows",
+            "TARGET",
+            &hidden,
+        ],
+        vec![
+            "-O",
+            "OpenFlow14",
+            "--bundle",
+            "add-flows",
+            "TARGET",
+            &hidden,
+        ],
+        // An overlap with a flow already there fails the commit: two errors, nothing applied.
+        vec![
+            "--bundle",
+            "add-flow",
+            "TARGET",
+            "table=6,priority=2,ip,nw_src=1.2.3.0/24,check_overlap,actions=drop",
+        ],
+        vec![
+            "-O",
+            "OpenFlow13",
+            "--bundle",
+            "mod-flows",
+            "TARGET",
+            "table=6,actions=output:1",
+        ],
+        vec!["--bundle", "del-flows", "TARGET", "table=6,ip"],
+        vec!["--bundle", "replace-flows", "TARGET", &ok],
+        vec!["diff-flows", "TARGET", &seed],
+        vec![
+            "-O",
+            "OpenFlow13",
+            "--bundle",
+            "replace-flows",
+            "TARGET",
+            &ok,
+        ],
+    ];
+    let seen = compare_programs(&ovs, &fvs, &[ovs_ofctl.as_path()], &steps);
+    assert!(seen[0].1.iter().any(|l| l.contains("learn(")));
+    assert!(seen[2].0.stderr.contains("OFPBRC_EPERM"), "{:?}", seen[2].0);
+    assert!(!seen[2].1.iter().any(|l| l.contains("table_id=7")));
+    assert!(
+        seen[4].0.stderr.contains("OFPBFC_MSG_FAILED"),
+        "{:?}",
+        seen[4].0
+    );
+    assert_eq!(seen[7].1.len(), 3, "{:?}", seen[7].1);
+}

@@ -15,10 +15,11 @@
 //!    reply is written.
 //! 3. Afterwards each message is answered in order: echo, features, get/set config,
 //!    barrier (every earlier message is finished when a message is handled, so the reply is
-//!    immediate), role, flow-mods applied to the bridge, flow/aggregate/description
-//!    statistics from the bridge's rules ([`stats`]; a large flow reply is split into
-//!    several messages flagged "more"). In OpenFlow 1.0 a statistics reply takes the form of
-//!    its request: `NXST_*` (NXM matches) for a Nicira request, `OFPST_*` otherwise.
+//!    immediate), role, flow-mods applied to the bridge, bundles of flow-mods ([`bundle`]),
+//!    flow/aggregate/description statistics from the bridge's rules ([`stats`]; a large flow
+//!    reply is split into several messages flagged "more"). In OpenFlow 1.0 a statistics
+//!    reply takes the form of its request: `NXST_*` (NXM matches) for a Nicira request,
+//!    `OFPST_*` otherwise.
 //!
 //! # Invariants and failure handling
 //!
@@ -156,6 +157,7 @@ pub struct Channel {
     async_config: Option<wire::AsyncConfig>,
     flow_format: FlowFormat,
     table_id_ext: bool,
+    bundles: bundle::Bundles,
 }
 
 /// OpenFlow 1.0's `OFPC_*` bits Open vSwitch reports: flow, table, port and queue stats and
@@ -163,6 +165,8 @@ pub struct Channel {
 const OF10_CAPABILITIES: u32 = 0x01 | 0x02 | 0x04 | 0x40 | 0x80;
 /// OpenFlow 1.1+'s bits: flow, table, port, group and queue stats.
 const OF11_CAPABILITIES: u32 = 0x01 | 0x02 | 0x04 | 0x08 | 0x40;
+/// OpenFlow 1.4's bit for bundle support (Open vSwitch's `BUNDLES` capability).
+const OFPC14_BUNDLES: u32 = 1 << 9;
 /// OpenFlow 1.0's supported-actions bitmap: every standard action (output to enqueue).
 const OF10_ACTIONS: u32 = 0x0fff;
 
@@ -175,6 +179,8 @@ pub fn features(version: Version, datapath_id: u64, ports: Vec<PortDesc>) -> Fea
         auxiliary_id: 0,
         capabilities: if version == Version::Of10 {
             OF10_CAPABILITIES
+        } else if version >= Version::Of14 {
+            OF11_CAPABILITIES | OFPC14_BUNDLES
         } else {
             OF11_CAPABILITIES
         },
@@ -246,6 +252,7 @@ impl Channel {
             async_config: None,
             flow_format: FlowFormat::OpenFlow10,
             table_id_ext: false,
+            bundles: bundle::Bundles::new(),
         };
         let highest = allowed
             .highest_common(VersionBitmap::ALL)
@@ -433,6 +440,24 @@ impl Channel {
                 let d = Message::DescStatsReply(Box::new(stats::desc()));
                 self.queue_as(&d, stats_protocol, version, xid, bytes);
             }
+            Message::Bundle(m) => {
+                let actions = self
+                    .bundles
+                    .handle(m, xid, bytes, version, ofproto.bridge());
+                for action in actions {
+                    match action {
+                        bundle::Action::Send(msg, xid) => self.queue(&msg, version, xid),
+                        bundle::Action::Apply(fms) => {
+                            // Checked by the bundle as a whole: none of them can fail.
+                            for fm in fms {
+                                if let Ok(removed) = ofproto.flow_mod(&fm, now) {
+                                    self.rules_removed(&removed, now, ofproto);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             Message::Port(m) => {
                 let r = stats::answer_port(ofproto, &m, version, xid, now);
                 self.queue_answer(r, version, bytes);
@@ -572,6 +597,7 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
     }
 }
 
+pub mod bundle;
 pub mod controller;
 pub mod ports;
 pub mod stats;

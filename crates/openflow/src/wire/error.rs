@@ -68,6 +68,22 @@ pub enum OfpError {
     RoleBadRole,
     PortModBadPort,
     PortModBadHwAddr,
+    BundleUnknown,
+    BundleEperm,
+    BundleBadId,
+    BundleExist,
+    BundleClosed,
+    BundleOutOfBundles,
+    BundleBadType,
+    BundleBadFlags,
+    BundleMsgBadLen,
+    BundleMsgBadXid,
+    BundleMsgUnsup,
+    BundleMsgConflict,
+    BundleMsgTooMany,
+    BundleMsgFailed,
+    BundleTimeout,
+    BundleInProgress,
     /// A field that must be zero is not (Nicira request error).
     MustBeZero,
     /// A field of an action that must be zero is not (Nicira action error).
@@ -98,6 +114,20 @@ const fn std(r#type: u16, code: u16) -> Option<ErrorCode> {
     })
 }
 
+/// A bundle failure (`OFPBFC_*` code `code`) in wire version `v`: none before OpenFlow 1.3,
+/// Open vSwitch's ONF experimenter type `2300 + code` in 1.3, `OFPET_BUNDLE_FAILED` later.
+const fn bundle(code: u16, v: u8) -> Option<ErrorCode> {
+    match v {
+        0..=3 => None,
+        4 => Some(ErrorCode {
+            vendor: ONF_VENDOR_ID,
+            r#type: 2300 + code,
+            code: 0,
+        }),
+        _ => std(17, code),
+    }
+}
+
 const fn nx(r#type: u16, code: u16) -> Option<ErrorCode> {
     Some(ErrorCode {
         vendor: NX_VENDOR_ID,
@@ -108,7 +138,7 @@ const fn nx(r#type: u16, code: u16) -> Option<ErrorCode> {
 
 impl OfpError {
     /// Every failure, for tests and tables.
-    pub const ALL: [Self; 49] = [
+    pub const ALL: [Self; 65] = [
         Self::HelloIncompatible,
         Self::BadVersion,
         Self::BadType,
@@ -154,6 +184,22 @@ impl OfpError {
         Self::RoleBadRole,
         Self::PortModBadPort,
         Self::PortModBadHwAddr,
+        Self::BundleUnknown,
+        Self::BundleEperm,
+        Self::BundleBadId,
+        Self::BundleExist,
+        Self::BundleClosed,
+        Self::BundleOutOfBundles,
+        Self::BundleBadType,
+        Self::BundleBadFlags,
+        Self::BundleMsgBadLen,
+        Self::BundleMsgBadXid,
+        Self::BundleMsgUnsup,
+        Self::BundleMsgConflict,
+        Self::BundleMsgTooMany,
+        Self::BundleMsgFailed,
+        Self::BundleTimeout,
+        Self::BundleInProgress,
         Self::MustBeZero,
         Self::ActionMustBeZero,
         Self::NxmInvalid,
@@ -208,6 +254,22 @@ impl OfpError {
             Self::RoleBadRole => "OFPRRFC_BAD_ROLE",
             Self::PortModBadPort => "OFPPMFC_BAD_PORT",
             Self::PortModBadHwAddr => "OFPPMFC_BAD_HW_ADDR",
+            Self::BundleUnknown => "OFPBFC_UNKNOWN",
+            Self::BundleEperm => "OFPBFC_EPERM",
+            Self::BundleBadId => "OFPBFC_BAD_ID",
+            Self::BundleExist => "OFPBFC_BUNDLE_EXIST",
+            Self::BundleClosed => "OFPBFC_BUNDLE_CLOSED",
+            Self::BundleOutOfBundles => "OFPBFC_OUT_OF_BUNDLES",
+            Self::BundleBadType => "OFPBFC_BAD_TYPE",
+            Self::BundleBadFlags => "OFPBFC_BAD_FLAGS",
+            Self::BundleMsgBadLen => "OFPBFC_MSG_BAD_LEN",
+            Self::BundleMsgBadXid => "OFPBFC_MSG_BAD_XID",
+            Self::BundleMsgUnsup => "OFPBFC_MSG_UNSUP",
+            Self::BundleMsgConflict => "OFPBFC_MSG_CONFLICT",
+            Self::BundleMsgTooMany => "OFPBFC_MSG_TOO_MANY",
+            Self::BundleMsgFailed => "OFPBFC_MSG_FAILED",
+            Self::BundleTimeout => "OFPBFC_TIMEOUT",
+            Self::BundleInProgress => "OFPBFC_BUNDLE_IN_PROGRESS",
             Self::MustBeZero => "NXBRC_MUST_BE_ZERO",
             Self::ActionMustBeZero => "NXBAC_MUST_BE_ZERO",
             Self::NxmInvalid => "NXBRC_NXM_INVALID",
@@ -302,6 +364,23 @@ impl OfpError {
             Self::PortModBadPort => std(7, 0),
             Self::PortModBadHwAddr if of10 => std(4, 1),
             Self::PortModBadHwAddr => std(7, 1),
+            // Bundles: an ONF experimenter error in OpenFlow 1.3, type 17 from 1.4 on.
+            Self::BundleUnknown => bundle(0, v),
+            Self::BundleEperm => bundle(1, v),
+            Self::BundleBadId => bundle(2, v),
+            Self::BundleExist => bundle(3, v),
+            Self::BundleClosed => bundle(4, v),
+            Self::BundleOutOfBundles => bundle(5, v),
+            Self::BundleBadType => bundle(6, v),
+            Self::BundleBadFlags => bundle(7, v),
+            Self::BundleMsgBadLen => bundle(8, v),
+            Self::BundleMsgBadXid => bundle(9, v),
+            Self::BundleMsgUnsup => bundle(10, v),
+            Self::BundleMsgConflict => bundle(11, v),
+            Self::BundleMsgTooMany => bundle(12, v),
+            Self::BundleMsgFailed => bundle(13, v),
+            Self::BundleTimeout => bundle(14, v),
+            Self::BundleInProgress => bundle(15, v),
             Self::MustBeZero if upto11 => nx(1, 515),
             Self::MustBeZero => nx(4, 0),
             Self::ActionMustBeZero if upto11 => nx(2, 256),

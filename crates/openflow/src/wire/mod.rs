@@ -25,7 +25,8 @@
 //!   instructions), [`nx`] (Nicira extension actions), [`flow`] (flow-mods), [`stats`]
 //!   (flow, aggregate and description statistics, with multipart splitting), [`port`]
 //!   (port descriptions, port-mod, port and queue statistics), [`table`] (table
-//!   statistics, table/meter/group features).
+//!   statistics, table/meter/group features), [`bundle`] (bundle control and add messages,
+//!   OpenFlow 1.4's and 1.3's ONF extension).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
 //!   `(type, code)` of each version).
@@ -35,6 +36,7 @@
 
 pub mod async_msg;
 pub(crate) mod buf;
+pub mod bundle;
 pub mod error;
 pub mod flow;
 pub mod msg;

@@ -204,6 +204,8 @@ pub enum Message {
     /// Packet-in, packet-out, flow-removed, port-status and the async settings
     /// ([`super::async_msg`]).
     Async(super::async_msg::AsyncMsg),
+    /// Bundle control and add messages ([`super::bundle`]).
+    Bundle(super::bundle::BundleMsg),
 }
 
 /// Standard message types, named once; [`Kind::wire_type`] numbers them per version.
@@ -234,10 +236,12 @@ pub(crate) enum Kind {
     GetAsyncRequest,
     GetAsyncReply,
     SetAsync,
+    BundleControl,
+    BundleAddMessage,
 }
 
 impl Kind {
-    const ALL: [Self; 25] = [
+    const ALL: [Self; 27] = [
         Self::Hello,
         Self::Error,
         Self::EchoRequest,
@@ -263,6 +267,8 @@ impl Kind {
         Self::GetAsyncRequest,
         Self::GetAsyncReply,
         Self::SetAsync,
+        Self::BundleControl,
+        Self::BundleAddMessage,
     ];
 
     /// The type number in `v`, or `None` when the version has no such standard message.
@@ -304,6 +310,9 @@ impl Kind {
             Self::GetAsyncRequest => 26,
             Self::GetAsyncReply => 27,
             Self::SetAsync => 28,
+            Self::BundleControl | Self::BundleAddMessage if (v as u8) < 5 => return None,
+            Self::BundleControl => 33,
+            Self::BundleAddMessage => 34,
         })
     }
 
@@ -361,6 +370,9 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
     if let Message::Async(m) = msg {
         return super::async_msg::encode(m, protocol, xid);
     }
+    if let Some(r) = super::bundle::encode(msg, protocol, xid) {
+        return r;
+    }
     let v = Version::of(protocol);
     let std = |k: Kind| start(v, k.wire_type(v).unwrap_or(0), xid);
     let b = match msg {
@@ -415,9 +427,9 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
         }
         Message::FlowMod(fm) => return super::flow::encode_flow_mod(fm, protocol, xid),
         // Handled by the async, port and table modules above.
-        Message::Async(_) | Message::Port(_) | Message::Table(_) => {
+        Message::Async(_) | Message::Port(_) | Message::Table(_) | Message::Bundle(_) => {
             return Err(EncodeError::Message {
-                message: "asynchronous, port or table",
+                message: "asynchronous, port, table or bundle",
                 version: v,
             });
         }
@@ -484,9 +496,7 @@ fn encode_features(b: &mut Vec<u8>, v: Version, f: &Features) {
 
 /// Writes a port description in the fixed layout of OpenFlow 1.0 (48 bytes) or 1.1–1.3 (64).
 pub(crate) fn encode_port(b: &mut Vec<u8>, v: Version, p: &PortDesc) {
-    let mut name = [0u8; 16];
-    let n = p.name.len().min(15);
-    name[..n].copy_from_slice(&p.name.as_bytes()[..n]);
+    let name = super::port::name16(&p.name);
     if v == Version::Of10 {
         b.put_u16(port_to_of10(p.port_no));
         b.extend_from_slice(&p.hw_addr.0);
@@ -524,9 +534,7 @@ pub(crate) fn decode_port(r: &mut Reader<'_>, v: Version) -> Result<PortDesc, Tr
         p.hw_addr = EthAddr(r.array()?);
         r.skip(2)?;
     }
-    let name: [u8; 16] = r.array()?;
-    let end = name.iter().position(|c| *c == 0).unwrap_or(16);
-    p.name = String::from_utf8_lossy(&name[..end]).into_owned();
+    p.name = super::port::name_from16(&r.array()?);
     p.config = r.u32()?;
     p.state = r.u32()?;
     p.curr = r.u32()?;
@@ -665,6 +673,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Message), DecodeError> {
         Kind::Vendor => decode_vendor(v, r)?,
         Kind::StatsRequest => super::stats::decode(v, true, r)?,
         Kind::StatsReply => super::stats::decode(v, false, r)?,
+        Kind::BundleControl => super::bundle::decode_control(r)?,
+        Kind::BundleAddMessage => super::bundle::decode_add(r)?,
         Kind::PortMod => Message::Port(super::port::PortMsg::Mod(super::port::decode_port_mod(
             v, r,
         )?)),
@@ -772,6 +782,9 @@ fn decode_features(v: Version, mut r: Reader<'_>) -> Result<Features, DecodeErro
 fn decode_vendor(v: Version, mut r: Reader<'_>) -> Result<Message, DecodeError> {
     let t = truncated("vendor message");
     let vendor = r.u32().map_err(&t)?;
+    if vendor == super::error::ONF_VENDOR_ID {
+        return super::bundle::decode_onf(v, r);
+    }
     if vendor != NX_VENDOR_ID {
         return Err(DecodeError::new(
             OfpError::BadVendor,

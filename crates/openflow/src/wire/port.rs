@@ -241,6 +241,32 @@ fn t(what: &'static str) -> impl Fn(Truncated) -> DecodeError {
     move |_| DecodeError::new(OfpError::BadLen, format!("{what} is truncated"))
 }
 
+/// A port name as the wire's 16-byte field holds it: at most 15 bytes, cut at a character
+/// boundary, NUL-padded.
+pub(crate) fn name16(name: &str) -> [u8; 16] {
+    let mut n = name.len().min(15);
+    while !name.is_char_boundary(n) {
+        n -= 1;
+    }
+    let mut field = [0u8; 16];
+    field[..n].copy_from_slice(&name.as_bytes()[..n]);
+    field
+}
+
+/// A port name from the wire's 16-byte field: up to the first NUL, and never the 16th byte
+/// (the terminator's place), so that decoding what was encoded gives the same name.
+pub(crate) fn name_from16(field: &[u8; 16]) -> String {
+    let end = field[..15].iter().position(|c| *c == 0).unwrap_or(15);
+    let mut name = String::from_utf8_lossy(&field[..end]).into_owned();
+    // Invalid bytes become U+FFFD, which may not fit: keep what an encoder would keep.
+    let mut n = name.len().min(15);
+    while !name.is_char_boundary(n) {
+        n -= 1;
+    }
+    name.truncate(n);
+    name
+}
+
 /// Writes a port number in `v`'s width (16 bits in OpenFlow 1.0).
 fn put_port(b: &mut Vec<u8>, v: Version, p: PortNo) {
     if v == Version::Of10 {
@@ -269,10 +295,7 @@ pub(crate) fn put_port_desc(b: &mut Vec<u8>, v: Version, p: &PortDesc) {
     b.put_zeros(2);
     b.extend_from_slice(&p.hw_addr.0);
     b.put_zeros(2);
-    let mut name = [0u8; 16];
-    let n = p.name.len().min(15);
-    name[..n].copy_from_slice(&p.name.as_bytes()[..n]);
-    b.extend_from_slice(&name);
+    b.extend_from_slice(&name16(&p.name));
     b.put_u32(p.config);
     b.put_u32(p.state);
     b.put_u16(PROP_ETHERNET);
@@ -311,9 +334,7 @@ pub(crate) fn pull_port_desc(r: &mut Reader<'_>, v: Version) -> Result<PortDesc,
     e.skip(4).map_err(&tr)?;
     p.hw_addr = EthAddr(e.array().map_err(&tr)?);
     e.skip(2).map_err(&tr)?;
-    let name: [u8; 16] = e.array().map_err(&tr)?;
-    let end = name.iter().position(|c| *c == 0).unwrap_or(16);
-    p.name = String::from_utf8_lossy(&name[..end]).into_owned();
+    p.name = name_from16(&e.array().map_err(&tr)?);
     p.config = e.u32().map_err(&tr)?;
     p.state = e.u32().map_err(&tr)?;
     for_each_prop(e, |ty, mut body| {

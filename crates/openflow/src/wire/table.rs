@@ -212,15 +212,29 @@ fn t(what: &'static str) -> impl Fn(Truncated) -> DecodeError {
 
 fn put_name(b: &mut Vec<u8>, s: &str) {
     let mut field = [0u8; TABLE_NAME_LEN];
-    let n = s.len().min(TABLE_NAME_LEN - 1);
+    let mut n = s.len().min(TABLE_NAME_LEN - 1);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
     field[..n].copy_from_slice(&s.as_bytes()[..n]);
     b.extend_from_slice(&field);
 }
 
 fn get_name(r: &mut Reader<'_>) -> Result<String, Truncated> {
     let raw = r.bytes(TABLE_NAME_LEN)?;
-    let end = raw.iter().position(|c| *c == 0).unwrap_or(TABLE_NAME_LEN);
-    Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
+    // Never the last byte (the terminator's place), so that a name reads back as written.
+    let end = raw[..TABLE_NAME_LEN - 1]
+        .iter()
+        .position(|c| *c == 0)
+        .unwrap_or(TABLE_NAME_LEN - 1);
+    let mut name = String::from_utf8_lossy(&raw[..end]).into_owned();
+    // Invalid bytes become U+FFFD, which may not fit: keep what an encoder would keep.
+    let mut n = name.len().min(TABLE_NAME_LEN - 1);
+    while !name.is_char_boundary(n) {
+        n -= 1;
+    }
+    name.truncate(n);
+    Ok(name)
 }
 
 fn table_stats_supported(v: Version) -> Result<(), EncodeError> {

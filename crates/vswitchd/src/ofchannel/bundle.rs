@@ -1,0 +1,418 @@
+//! Bundles on one connection: flow-mods gathered under a bundle id and applied all together
+//! or not at all (OpenFlow 1.4's bundles, and the ONF extension that brings them to 1.3).
+//!
+//! # Life of a bundle
+//!
+//! `OPEN_REQUEST` makes an empty bundle with its flags (an `ADD_MESSAGE` for an unknown id
+//! opens one too, as Open vSwitch allows). Each `ADD_MESSAGE` is checked when it arrives —
+//! the inner message must decode, be a flow-mod in the session's version, carry the outer
+//! transaction id and the bundle's flags, and name a table a flow-mod may write — and is kept,
+//! not applied. `CLOSE_REQUEST` refuses further additions. `COMMIT_REQUEST` checks every kept
+//! flow-mod against the tables as they are *before* the bundle, then applies them in order;
+//! `DISCARD_REQUEST` forgets the bundle. Bundles live as long as the connection.
+//!
+//! # Atomicity
+//!
+//! The pipeline's flow-mods fail in two ways only: a table that does not exist or may not be
+//! written (refused when the message is added, as Open vSwitch refuses it) and an overlap
+//! with `check_overlap` (checked at commit). Checking all of them before applying any makes
+//! the commit all or nothing without an undo log, and the channel applies the whole list
+//! while it holds the switch, so no packet or other connection sees half a bundle. As in Open
+//! vSwitch, a bundle's own flows are invisible to each other's overlap checks: each is
+//! checked against the flows that existed when the commit began.
+//!
+//! # Errors
+//!
+//! Errors carry Open vSwitch's codes (`OFPBFC_*`, ONF experimenter errors in 1.3). A commit
+//! that fails answers twice, as Open vSwitch does: the failing flow-mod's own error (its
+//! transaction id, the flow-mod quoted), then `OFPBFC_MSG_FAILED` for the commit request; the
+//! bundle is gone either way.
+//
+// TODO: port-mods in bundles (refused as OFPBFC_MSG_UNSUP for now).
+
+use std::collections::BTreeMap;
+
+use fvs_openflow::wire::bundle::{BundleAdd, BundleCtrl, BundleCtrlType, BundleFlags, BundleMsg};
+use fvs_openflow::wire::{self, ErrorCode, ErrorMsg, Message, OfpError, Version};
+use fvs_openflow::{FlowMod, FlowModCommand};
+use fvs_pipeline::bridge::Bridge;
+
+/// How many bundles one connection may hold open, and how many messages one bundle may hold:
+/// bounds on what a peer can make the switch keep.
+const MAX_BUNDLES: usize = 64;
+const MAX_MESSAGES: usize = 1 << 20;
+
+/// The first table a flow-mod may not write: Open vSwitch's hidden table 254 (refused with
+/// `OFPBRC_EPERM`) and above (`OFPBRC_BAD_TABLE_ID`).
+const HIDDEN_TABLE: u8 = 254;
+
+/// What the channel must do, in order.
+#[derive(Debug)]
+pub enum Action {
+    /// Send `message` with transaction id `xid`.
+    Send(Message, u32),
+    /// Apply these flow-mods, in order; they have been checked and cannot fail.
+    Apply(Vec<FlowMod>),
+}
+
+/// One flow-mod in a bundle, with what its error would quote.
+#[derive(Debug)]
+struct Entry {
+    xid: u32,
+    bytes: Vec<u8>,
+    flow_mod: FlowMod,
+}
+
+#[derive(Debug)]
+struct Bundle {
+    flags: BundleFlags,
+    closed: bool,
+    entries: Vec<Entry>,
+}
+
+/// A connection's bundles, by id.
+#[derive(Debug, Default)]
+pub struct Bundles {
+    bundles: BTreeMap<u32, Bundle>,
+}
+
+fn error(e: ErrorCode, xid: u32, data: &[u8]) -> Action {
+    Action::Send(
+        Message::Error(ErrorMsg {
+            code: e,
+            data: data.to_vec(),
+        }),
+        xid,
+    )
+}
+
+fn refuse(version: Version, e: OfpError, xid: u32, data: &[u8]) -> Action {
+    error(e.code_or_fallback(version), xid, data)
+}
+
+fn reply(c: BundleCtrl) -> Message {
+    Message::Bundle(BundleMsg::Control(BundleCtrl {
+        r#type: c.r#type.reply(),
+        ..c
+    }))
+}
+
+/// `OFPFMFC_OVERLAP`, OpenFlow 1.1+'s code (bundles exist from 1.3 on).
+// TODO: an OfpError variant once the codec's error table has the flow-mod failures.
+const OVERLAP: ErrorCode = ErrorCode {
+    vendor: 0,
+    r#type: 5,
+    code: 3,
+};
+
+impl Bundles {
+    /// No bundles.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Handles one bundle message (`request` is its bytes, `xid` its transaction id) on a
+    /// connection speaking `version`; `bridge` is the tables as they are now.
+    pub fn handle(
+        &mut self,
+        msg: BundleMsg,
+        xid: u32,
+        request: &[u8],
+        version: Version,
+        bridge: Option<&Bridge>,
+    ) -> Vec<Action> {
+        match msg {
+            BundleMsg::Add(a) => self.add(a, xid, request, version).into_iter().collect(),
+            BundleMsg::Control(c) => self.control(c, xid, request, version, bridge),
+        }
+    }
+
+    fn add(&mut self, a: BundleAdd, xid: u32, request: &[u8], version: Version) -> Option<Action> {
+        let refused = |e: OfpError| Some(refuse(version, e, xid, request));
+        if !self.bundles.contains_key(&a.bundle_id) && self.bundles.len() >= MAX_BUNDLES {
+            return refused(OfpError::BundleOutOfBundles);
+        }
+        let bundle = self.bundles.entry(a.bundle_id).or_insert(Bundle {
+            flags: a.flags,
+            closed: false,
+            entries: Vec::new(),
+        });
+        if bundle.closed {
+            return refused(OfpError::BundleClosed);
+        }
+        if bundle.flags != a.flags {
+            return refused(OfpError::BundleBadFlags);
+        }
+        if bundle.entries.len() >= MAX_MESSAGES {
+            return refused(OfpError::BundleMsgTooMany);
+        }
+        let (header, inner) = match wire::decode(&a.message) {
+            Ok(m) => m,
+            Err(e) => return refused(e.error),
+        };
+        if header.version != version.wire() {
+            return refused(OfpError::BadVersion);
+        }
+        if header.xid != xid {
+            return refused(OfpError::BundleMsgBadXid);
+        }
+        let Message::FlowMod(fm) = inner else {
+            return refused(OfpError::BundleMsgUnsup);
+        };
+        // A table no flow-mod may write is refused now, quoting the flow-mod.
+        if let Some(t) = fm.table
+            && t.0 >= HIDDEN_TABLE
+        {
+            let e = if t.0 == HIDDEN_TABLE {
+                OfpError::Eperm
+            } else {
+                OfpError::BadTableId
+            };
+            return Some(refuse(version, e, xid, &a.message));
+        }
+        bundle.entries.push(Entry {
+            xid,
+            bytes: a.message,
+            flow_mod: *fm,
+        });
+        None
+    }
+
+    fn control(
+        &mut self,
+        c: BundleCtrl,
+        xid: u32,
+        request: &[u8],
+        version: Version,
+        bridge: Option<&Bridge>,
+    ) -> Vec<Action> {
+        let refused = |e: OfpError| vec![refuse(version, e, xid, request)];
+        match c.r#type {
+            BundleCtrlType::OpenRequest => {
+                if self.bundles.contains_key(&c.bundle_id) {
+                    return refused(OfpError::BundleExist);
+                }
+                if self.bundles.len() >= MAX_BUNDLES {
+                    return refused(OfpError::BundleOutOfBundles);
+                }
+                self.bundles.insert(
+                    c.bundle_id,
+                    Bundle {
+                        flags: c.flags,
+                        closed: false,
+                        entries: Vec::new(),
+                    },
+                );
+            }
+            BundleCtrlType::CloseRequest => match self.bundles.get_mut(&c.bundle_id) {
+                None => return refused(OfpError::BundleBadId),
+                Some(b) if b.closed => return refused(OfpError::BundleClosed),
+                Some(b) if b.flags != c.flags => return refused(OfpError::BundleBadFlags),
+                Some(b) => b.closed = true,
+            },
+            BundleCtrlType::DiscardRequest => {
+                if self.bundles.remove(&c.bundle_id).is_none() {
+                    return refused(OfpError::BundleBadId);
+                }
+            }
+            BundleCtrlType::CommitRequest => {
+                let Some(b) = self.bundles.remove(&c.bundle_id) else {
+                    return refused(OfpError::BundleBadId);
+                };
+                if b.flags != c.flags {
+                    return refused(OfpError::BundleBadFlags);
+                }
+                if let Some(e) = b.entries.iter().find(|e| overlaps(bridge, &e.flow_mod)) {
+                    return vec![
+                        error(OVERLAP, e.xid, &e.bytes),
+                        refuse(version, OfpError::BundleMsgFailed, xid, request),
+                    ];
+                }
+                let fms = b
+                    .entries
+                    .into_iter()
+                    .map(|e| {
+                        let mut fm = e.flow_mod;
+                        // Checked against the tables before the bundle, as Open vSwitch does.
+                        fm.flags.check_overlap = false;
+                        fm
+                    })
+                    .collect();
+                return vec![Action::Apply(fms), Action::Send(reply(c), xid)];
+            }
+            // Replies are the switch's to send.
+            BundleCtrlType::OpenReply
+            | BundleCtrlType::CloseReply
+            | BundleCtrlType::CommitReply
+            | BundleCtrlType::DiscardReply => return refused(OfpError::BundleBadType),
+        }
+        vec![Action::Send(reply(c), xid)]
+    }
+}
+
+/// True when `fm` is an add with `check_overlap` whose match overlaps a different rule of the
+/// same priority in its table: the two agree on every bit both care about. (An identical
+/// match replaces its rule and is no overlap.)
+fn overlaps(bridge: Option<&Bridge>, fm: &FlowMod) -> bool {
+    let Some(bridge) = bridge else {
+        return false;
+    };
+    if fm.command != FlowModCommand::Add || !fm.flags.check_overlap {
+        return false;
+    }
+    let table = fm.table.map_or(0, |t| t.0);
+    let m = &fm.r#match;
+    bridge.rules().into_iter().any(|(t, r)| {
+        let k = &r.r#match;
+        t == table
+            && r.priority == fm.priority
+            && !(k.key == m.key && k.mask == m.mask)
+            && k.key
+                .words
+                .iter()
+                .zip(k.mask.words.iter())
+                .zip(m.key.words.iter().zip(m.mask.words.iter()))
+                .all(|((k1, m1), (k2, m2))| (k1 ^ k2) & m1 & m2 == 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fvs_openflow::protocol::Protocol;
+    use fvs_openflow::text::parse_flow_mod;
+    use fvs_pipeline::bridge::FailMode;
+    use fvs_pipeline::clock::Millis;
+
+    const V: Version = Version::Of14;
+
+    fn flow(text: &str) -> FlowMod {
+        parse_flow_mod(text, FlowModCommand::Add)
+            .map(|(fm, _)| fm)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn add(id: u32, xid: u32, text: &str) -> BundleMsg {
+        let message = wire::encode(&Message::FlowMod(Box::new(flow(text))), Protocol::Of14, xid)
+            .unwrap_or_else(|e| panic!("{e}"));
+        BundleMsg::Add(BundleAdd {
+            bundle_id: id,
+            flags: BundleFlags::ATOMIC_ORDERED,
+            message,
+        })
+    }
+
+    fn ctrl(id: u32, t: BundleCtrlType) -> BundleMsg {
+        BundleMsg::Control(BundleCtrl {
+            bundle_id: id,
+            r#type: t,
+            flags: BundleFlags::ATOMIC_ORDERED,
+        })
+    }
+
+    /// The error codes among `actions`, in order.
+    fn errors(actions: &[Action]) -> Vec<(u32, ErrorCode)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(Message::Error(e), xid) => Some((*xid, e.code)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn code(e: OfpError) -> ErrorCode {
+        e.code_or_fallback(V)
+    }
+
+    #[test]
+    fn a_commit_applies_everything_in_order_or_nothing() {
+        let mut bridge = Bridge::new("br0", FailMode::Secure, Millis(0));
+        let existing = flow("table=1,priority=5,ip,actions=drop");
+        assert!(bridge.flow_mod(&existing, Millis(0)).is_ok());
+        let mut b = Bundles::new();
+        let h = |b: &mut Bundles, m, xid, bridge: &Bridge| b.handle(m, xid, &[], V, Some(bridge));
+        assert!(errors(&h(&mut b, ctrl(1, BundleCtrlType::OpenRequest), 1, &bridge)).is_empty());
+        // Two flows overlapping each other are accepted: each is checked against the tables
+        // as they were.
+        for (xid, f) in [
+            (2, "table=2,priority=5,ip,check_overlap,actions=drop"),
+            (
+                3,
+                "table=2,priority=5,ip,nw_src=1.2.3.4,check_overlap,actions=drop",
+            ),
+        ] {
+            assert!(h(&mut b, add(1, xid, f), xid, &bridge).is_empty());
+        }
+        let out = h(&mut b, ctrl(1, BundleCtrlType::CommitRequest), 4, &bridge);
+        assert!(matches!(&out[0], Action::Apply(fms) if fms.len() == 2));
+        assert!(matches!(&out[1], Action::Send(Message::Bundle(_), 4)));
+
+        // One flow overlapping an existing rule fails the whole bundle, with two errors.
+        assert!(
+            h(
+                &mut b,
+                add(2, 5, "table=2,priority=9,actions=drop"),
+                5,
+                &bridge
+            )
+            .is_empty()
+        );
+        let bad = "table=1,priority=5,ip,nw_dst=10.0.0.1,check_overlap,actions=drop";
+        assert!(h(&mut b, add(2, 6, bad), 6, &bridge).is_empty());
+        let out = h(&mut b, ctrl(2, BundleCtrlType::CommitRequest), 7, &bridge);
+        assert!(!out.iter().any(|a| matches!(a, Action::Apply(_))));
+        assert_eq!(
+            errors(&out),
+            vec![(6, OVERLAP), (7, code(OfpError::BundleMsgFailed))]
+        );
+        // The failed bundle is gone.
+        let out = h(&mut b, ctrl(2, BundleCtrlType::CommitRequest), 8, &bridge);
+        assert_eq!(errors(&out), vec![(8, code(OfpError::BundleBadId))]);
+    }
+
+    #[test]
+    fn misuse_is_refused_with_open_vswitch_codes() {
+        let bridge = Bridge::new("br0", FailMode::Secure, Millis(0));
+        let mut b = Bundles::new();
+        let mut h = |m, xid| errors(&b.handle(m, xid, &[], V, Some(&bridge)));
+        assert!(h(ctrl(1, BundleCtrlType::OpenRequest), 1).is_empty());
+        assert_eq!(
+            h(ctrl(1, BundleCtrlType::OpenRequest), 2),
+            vec![(2, code(OfpError::BundleExist))]
+        );
+        // Table 254 is Open vSwitch's own: refused when added.
+        assert_eq!(
+            h(add(1, 3, "table=254,actions=drop"), 3),
+            vec![(3, code(OfpError::Eperm))]
+        );
+        // The inner message must carry the outer transaction id.
+        assert_eq!(
+            h(add(1, 4, "actions=drop"), 5),
+            vec![(5, code(OfpError::BundleMsgBadXid))]
+        );
+        assert!(h(ctrl(1, BundleCtrlType::CloseRequest), 6).is_empty());
+        assert_eq!(
+            h(add(1, 7, "actions=drop"), 7),
+            vec![(7, code(OfpError::BundleClosed))]
+        );
+        assert_eq!(
+            h(ctrl(9, BundleCtrlType::CloseRequest), 8),
+            vec![(8, code(OfpError::BundleBadId))]
+        );
+        assert!(h(ctrl(1, BundleCtrlType::DiscardRequest), 9).is_empty());
+        assert_eq!(
+            h(ctrl(1, BundleCtrlType::DiscardRequest), 10),
+            vec![(10, code(OfpError::BundleBadId))]
+        );
+        // Only flow-mods go in bundles here.
+        let echo = wire::encode(&Message::EchoRequest(Vec::new()), Protocol::Of14, 11)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let m = BundleMsg::Add(BundleAdd {
+            bundle_id: 2,
+            flags: BundleFlags::ATOMIC_ORDERED,
+            message: echo,
+        });
+        assert_eq!(h(m, 11), vec![(11, code(OfpError::BundleMsgUnsup))]);
+    }
+}
