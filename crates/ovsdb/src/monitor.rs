@@ -95,6 +95,14 @@ impl Select {
         modify: true,
     };
 
+    /// Nothing (where unions start).
+    const NONE: Self = Self {
+        initial: false,
+        insert: false,
+        delete: false,
+        modify: false,
+    };
+
     fn union(self, other: Self) -> Self {
         Self {
             initial: self.initial || other.initial,
@@ -162,6 +170,10 @@ enum Clause {
 struct TableMonitor {
     /// The monitored columns, in the client's order, each with its select.
     columns: Vec<(String, Select)>,
+    /// The union of the requests' selects. Kept apart from the columns because a request
+    /// may name none (`"columns": []`): the client then learns which rows exist and no more
+    /// (Open vSwitch's `ovs-vsctl` asks so for the `Open_vSwitch` row).
+    select: Select,
     /// Clauses of which any must hold; `None` (or empty) matches every row.
     condition: Option<Vec<Clause>>,
 }
@@ -179,7 +191,7 @@ impl TableMonitor {
     }
 
     fn selects(&self, kind: Kind) -> bool {
-        self.columns.iter().any(|(_, s)| s.has(kind))
+        self.select.has(kind)
     }
 }
 
@@ -218,6 +230,7 @@ impl Monitor {
             };
             let mut monitor = TableMonitor {
                 columns: Vec::new(),
+                select: Select::NONE,
                 condition: None,
             };
             for r in list {
@@ -308,7 +321,10 @@ impl Monitor {
             .filter(|(_, s)| s.has(kind))
             .map(|(c, _)| c.as_str())
             .collect();
-        if columns.is_empty() {
+        // With no column to report, a row's appearance and disappearance are still news
+        // (an empty `initial`/`insert`, a `delete`) if the table selects them; a
+        // modification has nothing to show and is left out below.
+        if columns.is_empty() && !tm.select.has(kind) {
             return None;
         }
         let value = |row: &Row, c: &str| row.get(uuid, c);
@@ -402,6 +418,7 @@ impl Monitor {
             };
             let mut after = TableMonitor {
                 columns: Vec::new(),
+                select: Select::NONE,
                 condition: None,
             };
             let list = match request {
@@ -413,6 +430,7 @@ impl Monitor {
             }
             if after.columns.is_empty() || list.iter().all(|r| r.get("columns").is_none()) {
                 after.columns.clone_from(&before.columns);
+                after.select = before.select;
             }
             let mut updates = Map::new();
             for (uuid, row) in db.rows(name).into_iter().flatten() {
@@ -484,6 +502,7 @@ fn parse_table_request(
             .chain(table.columns.keys().cloned())
             .collect(),
     };
+    tm.select = tm.select.union(select);
     for c in columns {
         match tm.columns.iter_mut().find(|(n, _)| *n == c) {
             Some((_, s)) => *s = s.union(select),

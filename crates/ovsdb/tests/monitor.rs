@@ -160,6 +160,13 @@ fn monitors() -> Vec<(Dialect, &'static str, Value)> {
             "since",
             json!({"Box": [{"columns": ["name", "tags", "ids"]}]}),
         ),
+        // No columns: which rows exist, nothing more (ovs-vsctl's monitor of Open_vSwitch).
+        (Dialect::Monitor, "none-v1", json!({"Box": {"columns": []}})),
+        (
+            Dialect::CondSince,
+            "none-since",
+            json!({"Box": [{"columns": []}], "Item": [{"columns": [], "select": {"insert": false}}]}),
+        ),
     ]
 }
 
