@@ -19,6 +19,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 /usr/bin/python3 -c 'import ovsdbapp' >/dev/null 2>&1 || missing+=(python3-ovsdbapp)
 # fvs-vswitchd's datapath root tests ping between namespaces through the switch.
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+# fvs-vswitchd's controller test runs an os-ken application (PyPI) under the system Python;
+# pip puts it in its own directory (below) so nothing shadows Debian's Python packages.
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -26,6 +29,16 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "note: ${missing[*]} missing and not root; the oracle tests will fail" >&2
+  fi
+fi
+
+export FVS_OSKEN_PATH="${FVS_OSKEN_PATH:-/usr/local/lib/ferrovs-test/os-ken}"
+if ! PYTHONPATH="$FVS_OSKEN_PATH" /usr/bin/python3 -c 'import os_ken' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    /usr/bin/python3 -m pip install -q --disable-pip-version-check --target "$FVS_OSKEN_PATH" \
+      os-ken==4.2.2
+  else
+    echo "note: os-ken missing in $FVS_OSKEN_PATH and not root; the controller test will fail" >&2
   fi
 fi
 

@@ -124,6 +124,10 @@ pub enum DpAction {
         /// The table of that rule (not printed: Open vSwitch keeps it out of the action's
         /// text too).
         table: u8,
+        /// The OpenFlow flow when the action ran: the pipeline metadata (registers, tunnel,
+        /// `metadata`, `in_port` as an OpenFlow port) a packet-in reports, which the packet
+        /// itself does not carry. Not printed, like Open vSwitch's frozen metadata.
+        flow: Box<fvs_flow::FlowKey>,
     },
 }
 

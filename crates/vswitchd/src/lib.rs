@@ -198,6 +198,12 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
                 d.packet_in(p);
             }
         }));
+        let weak = Arc::downgrade(daemon);
+        dp.set_removed_handler(Box::new(move |removed| {
+            if let Some(d) = weak.upgrade() {
+                d.rules_removed(&removed);
+            }
+        }));
     }
     let mut reconciler = Reconciler::new();
     reconciler.set_datapath(daemon.datapath().cloned());

@@ -427,6 +427,7 @@ impl Ctx<'_> {
             max_len,
             cookie: self.cookie.0,
             table: self.table,
+            flow: Box::new(*flow),
         });
     }
 

@@ -248,11 +248,14 @@ fn deliver_userspace(fast: &mut Fast) {
             max_len,
             cookie,
             table,
+            flow,
         } = p.action
         else {
             continue;
         };
-        let Some((bridge, flow)) = Slow::userspace_owner(&sw, &p.key) else {
+        // The bridge from the datapath key; the flow (with the pipeline's registers and
+        // metadata at the controller action) from the action.
+        let Some((bridge, _)) = Slow::userspace_owner(&sw, &p.key) else {
             fast.packet_in_dropped += 1;
             continue;
         };
@@ -261,12 +264,12 @@ fn deliver_userspace(fast: &mut Fast) {
                 fast.packet_ins += 1;
                 h(PacketIn {
                     bridge,
-                    flow,
                     frame: p.frame,
                     reason,
                     max_len,
                     cookie,
                     table,
+                    flow: *flow,
                 });
             }
             None => fast.packet_in_dropped += 1,
