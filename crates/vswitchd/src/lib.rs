@@ -19,7 +19,8 @@
 //! - [`dirs`]: `FVS_RUNDIR`, `FVS_DBDIR`, `FVS_LOGDIR`. [`options`]: the command line.
 //! - [`db`]: the embedded OVSDB server and the daemon's in-process connection to it.
 //! - [`config`]: database rows → plain configuration. [`reconcile`]: configuration →
-//!   bridges and ports, and the write-back.
+//!   bridges and ports, and the write-back. [`tunnel_config`]: tunnel interfaces' options,
+//!   read (errors and warnings) as Open vSwitch reads them.
 //! - [`datapath`]: the datapath thread, its ports' devices, upcalls, the translation cache
 //!   and revalidation, the datapath's appctl commands, and the `Interface` rows' statistics.
 //! - [`ofchannel`]: one OpenFlow connection's protocol, without I/O. [`mgmt`]: each bridge's
@@ -44,6 +45,7 @@ pub mod ofchannel;
 pub mod options;
 pub mod process;
 pub mod reconcile;
+pub mod tunnel_config;
 pub mod unixctl;
 pub mod vlog;
 
