@@ -100,6 +100,12 @@ impl Handle {
         service::remotes(&self.shared)
     }
 
+    /// What a served remote's connections are doing, for a `Manager` row's `is_connected`
+    /// and `status`; `None` if the remote is not served.
+    pub fn remote_status(&self, remote: &Remote) -> Option<service::RemoteStatus> {
+        service::status(&self.shared, remote)
+    }
+
     /// Where a served `ptcp:` remote listens (with the port the system chose for port 0).
     pub fn local_addr(&self, remote: &Remote) -> Option<SocketAddr> {
         service::local_addr(&self.shared, remote)

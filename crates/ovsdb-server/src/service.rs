@@ -30,15 +30,24 @@ pub(crate) struct Services {
     running: BTreeMap<Remote, Running>,
 }
 
-/// The connections of one remote, so that they can be closed when it goes.
+/// The connections of one remote, so that they can be closed when it goes, and what its
+/// status reports of them.
 #[derive(Debug, Default)]
 struct Conns {
     next: AtomicU64,
     live: Mutex<BTreeMap<u64, Stream>>,
+    /// When a connection last started and last ended.
+    history: Mutex<(Option<Instant>, Option<Instant>)>,
+    /// An active remote is trying to connect right now.
+    connecting: AtomicBool,
 }
 
 impl Conns {
     fn add(&self, stream: &Stream) -> Option<u64> {
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0 = Some(Instant::now());
         let clone = stream.try_clone().ok()?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.live
@@ -49,12 +58,26 @@ impl Conns {
     }
 
     fn remove(&self, id: Option<u64>) {
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1 = Some(Instant::now());
         if let Some(id) = id {
             self.live
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&id);
         }
+    }
+
+    fn status(&self) -> (usize, Option<Instant>, Option<Instant>) {
+        let n = self
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        let (up, down) = *self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        (n, up, down)
     }
 
     fn close_all(&self) {
@@ -134,6 +157,70 @@ pub(crate) fn remotes(shared: &Shared) -> Vec<RemoteConfig> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     services.running.values().map(|r| read(&r.config)).collect()
+}
+
+/// What a served remote's connections are doing (see [`RemoteStatus`]).
+pub(crate) fn status(shared: &Shared, remote: &Remote) -> Option<RemoteStatus> {
+    let services = shared
+        .services
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let running = services.running.get(remote)?;
+    let (connections, last_connected, last_disconnected) = running.conns.status();
+    let phase = if !remote.is_active() {
+        None
+    } else if connections > 0 {
+        Some(ActivePhase::Active)
+    } else if running.conns.connecting.load(Ordering::SeqCst) {
+        Some(ActivePhase::Connecting)
+    } else {
+        Some(ActivePhase::Backoff)
+    };
+    Some(RemoteStatus {
+        connections,
+        phase,
+        last_connected,
+        last_disconnected,
+        bound: running.listening.as_ref().and_then(|(addr, _)| *addr),
+    })
+}
+
+/// A served remote's connections, as a `Manager` row's `is_connected` and `status` show
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteStatus {
+    /// Connections open now.
+    pub connections: usize,
+    /// For an active remote, where its connect loop is.
+    pub phase: Option<ActivePhase>,
+    /// When a connection last started, if ever.
+    pub last_connected: Option<Instant>,
+    /// When a connection last ended, if ever.
+    pub last_disconnected: Option<Instant>,
+    /// For a `ptcp:` remote, the address it listens on.
+    pub bound: Option<SocketAddr>,
+}
+
+/// Where an active remote's connect loop is, in Open vSwitch's words (`status:state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivePhase {
+    /// Connected.
+    Active,
+    /// Trying to connect.
+    Connecting,
+    /// Waiting before the next attempt.
+    Backoff,
+}
+
+impl ActivePhase {
+    /// Open vSwitch's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Connecting => "CONNECTING",
+            Self::Backoff => "BACKOFF",
+        }
+    }
 }
 
 /// Where a passive TCP remote listens (the port the system chose, for port 0).
@@ -251,7 +338,10 @@ fn connect_loop(
     while !stop.load(Ordering::SeqCst) {
         let current = read(config);
         // A peer that drops SYNs would otherwise hold this thread for minutes.
-        match current.remote.connect(current.backoff_limit()) {
+        conns.connecting.store(true, Ordering::SeqCst);
+        let connected = current.remote.connect(current.backoff_limit());
+        conns.connecting.store(false, Ordering::SeqCst);
+        match connected {
             Ok(stream) => {
                 reported = false;
                 let id = conns.add(&stream);
