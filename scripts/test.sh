@@ -19,6 +19,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 /usr/bin/python3 -c 'import ovsdbapp' >/dev/null 2>&1 || missing+=(python3-ovsdbapp)
 # fvs-vswitchd's datapath root tests ping between namespaces through the switch.
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+# fvs-vswitchd's two-host tunnel tests send malformed GRE with a Python raw socket.
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # fvs-vswitchd's controller test runs an os-ken application (PyPI) under the system Python;
 # pip puts it in its own directory (below) so nothing shadows Debian's Python packages.
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
