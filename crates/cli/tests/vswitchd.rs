@@ -674,3 +674,54 @@ fn bundles_apply_all_or_nothing_as_on_ovs_vswitchd() {
     );
     assert_eq!(seen[7].1.len(), 3, "{:?}", seen[7].1);
 }
+
+#[test]
+fn dump_flows_filters_select_as_on_ovs_vswitchd() {
+    let (ovs, fvs) = switches();
+    let dir = TempDir::new("fvs-cli-filter");
+    let flows = dir.path().join("filter.flows");
+    // Flows that say something of the frame (Ethernet, VLAN, IP, TCP/UDP) and flows that
+    // match only metadata (input port, tunnel id, register).
+    std::fs::write(
+        &flows,
+        "table=0,priority=9,tcp,in_port=1,tp_dst=80,actions=drop\n\
+         table=0,priority=8,udp,in_port=1,tp_dst=80,actions=drop\n\
+         table=0,priority=1,in_port=1,actions=drop\n\
+         table=30,priority=20,dl_src=00:00:00:00:00:01,actions=drop\n\
+         table=30,priority=21,ip,actions=drop\n\
+         table=30,priority=22,dl_vlan=5,actions=drop\n\
+         table=30,priority=23,tun_id=5,actions=drop\n\
+         table=30,priority=24,reg0=5,actions=drop\n\
+         table=30,priority=26,arp,actions=drop\n",
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", flows.display()));
+    let flows = flows.display().to_string();
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let mut steps: Vec<Vec<&str>> = vec![vec!["add-flows", "TARGET", &flows]];
+    for o in [None, Some("OpenFlow13"), Some("OpenFlow14")] {
+        // A field without its prerequisites (tcp_dst without tcp) is left out of the request,
+        // which then asks for Ethernet packets: the metadata-only flows are not listed.
+        for filter in [
+            "in_port=1,tcp_dst=80",
+            "table=30,tcp_dst=80",
+            "table=30,nw_src=1.2.3.4",
+            "ip,tcp_dst=80",
+            "table=30,in_port=2,tcp_flags=+syn",
+            "table=30",
+            "in_port=1",
+        ] {
+            let mut v: Vec<&str> = o.map(|o| vec!["-O", o]).unwrap_or_default();
+            // Sorted: Open vSwitch lists flows of one table in its classifier's order.
+            v.extend(["--no-stats", "--rsort", "dump-flows", "TARGET", filter]);
+            steps.push(v);
+        }
+    }
+    let seen = compare_programs(&ovs, &fvs, &[&ovs_ofctl, fvs_ofctl], &steps);
+    let listed = |i: usize| seen[i].0.stdout.lines().count();
+    // in_port=1,tcp_dst=80: the TCP and UDP flows, not `in_port=1` alone.
+    assert_eq!(listed(1), 2, "{}", seen[1].0.stdout);
+    // table=30,tcp_dst=80: the four frame flows, not tun_id=5 or reg0=5.
+    assert_eq!(listed(2), 4, "{}", seen[2].0.stdout);
+    assert_eq!(listed(6), 6, "{}", seen[6].0.stdout);
+}

@@ -321,3 +321,34 @@ fn aggregate_and_desc_replies_print_as_ovs_ofctl_reads_them() {
         }
     }
 }
+
+#[test]
+fn requests_for_ethernet_packets_carry_the_packet_type_first() {
+    let mut req = FlowStatsRequest {
+        packet_type: Some(0),
+        ..FlowStatsRequest::default()
+    };
+    req.r#match.set(fvs_flow::Field::InPort, 1);
+    for (p, head) in [
+        (
+            Protocol::Of10NxmTid,
+            "NXST_FLOW request (xid=0x42): in_port=1",
+        ),
+        (
+            Protocol::Of13,
+            "OFPST_FLOW request (OF1.3) (xid=0x42): in_port=1",
+        ),
+    ] {
+        let m = Message::FlowStatsRequest(Box::new(req.clone()));
+        let bytes = wire::encode(&m, p, 0x42).expect("encodes");
+        // Open vSwitch's packet_type header (OXM class 0x8000, field 44) leads the match.
+        let pt = [0x80, 0x00, 0x58, 0x04, 0, 0, 0, 0];
+        assert!(bytes.windows(8).any(|w| w == pt), "{p:?}: {bytes:02x?}");
+        let printed = ofp_print(&bytes);
+        assert!(
+            printed.starts_with(head) && !printed.contains("***"),
+            "{p:?}: {printed}"
+        );
+        assert_eq!(wire::decode(&bytes).expect("decodes").1, m, "{p:?}");
+    }
+}

@@ -29,8 +29,8 @@
 
 use super::conn::{Conn, Received};
 use super::{CmdError, Options};
-use fvs_flow::Protocols;
 use fvs_flow::text::format_match;
+use fvs_flow::{Field, Protocols};
 use fvs_openflow::FlowModCommand;
 use fvs_openflow::protocol::{Protocol, protocols_to_string};
 use fvs_openflow::text::{format_actions, parse_flow_mod};
@@ -40,6 +40,9 @@ use fvs_openflow::wire::{
 };
 use std::cmp::Ordering;
 use std::fmt::Write as _;
+
+/// `packet_type` for Ethernet (namespace 0, type 0).
+const PACKET_TYPE_ETHERNET: u32 = 0;
 
 /// Transaction ids ovs-ofctl spends on its helper connections when a filter is given.
 const HELPER_XIDS: u32 = 4;
@@ -156,13 +159,19 @@ fn parse_filter(text: Option<&str>) -> Result<(FlowStatsRequest, Protocols), Cmd
     if usable.contains(Protocol::Of10StdTid.bit()) {
         usable = usable.or(Protocol::Of10Std.bit());
     }
+    let m = fm.r#match;
+    // As ovs-ofctl: a field whose prerequisites the filter lacks is left out of the request
+    // (`tcp_dst=80` without `tcp`), and when the filter names no Ethernet type the request
+    // then asks for Ethernet packets, which keeps flows that say nothing of the frame out.
+    let dropped = Field::all().any(|f| m.get(f).1 != 0 && !m.prereq_satisfied(f.info().prereq));
     let request = FlowStatsRequest {
         table: fm.table,
         out_port: fm.out_port,
         out_group: fm.out_group,
         cookie: fm.cookie,
         cookie_mask: fm.cookie_mask,
-        r#match: fm.r#match,
+        r#match: m,
+        packet_type: (dropped && m.eth_type().is_none()).then_some(PACKET_TYPE_ETHERNET),
     };
     Ok((request, usable))
 }

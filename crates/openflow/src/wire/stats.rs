@@ -51,6 +51,8 @@ const NXST_AGGREGATE: u32 = 1;
 const REPLY_MORE: u16 = 1;
 /// The largest OpenFlow message.
 const MAX_MSG: usize = 65535;
+/// The OXM header of `packet_type` (class 0x8000, field 44, 4 bytes).
+const OXM_PACKET_TYPE: u32 = 0x8000_5804;
 
 /// A flow or aggregate statistics request: which flows to report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +69,12 @@ pub struct FlowStatsRequest {
     pub cookie_mask: Cookie,
     /// Only flows this match covers (loose, as `dump-flows` filters).
     pub r#match: Match,
+    /// Only flows that match this packet type (`packet_type`, OpenFlow 1.5's OXM field, which
+    /// Open vSwitch also reads in NXM and OpenFlow 1.2–1.4 requests). `ovs-ofctl` sends
+    /// `Some(0)`, Ethernet, when a filter names a field whose prerequisites it lacks
+    /// (`in_port=1,tcp_dst=80`): that field is left out of the request, and the packet type
+    /// keeps the flows that say nothing of the Ethernet frame out of the reply.
+    pub packet_type: Option<u32>,
 }
 
 impl Default for FlowStatsRequest {
@@ -78,6 +86,7 @@ impl Default for FlowStatsRequest {
             cookie: Cookie(0),
             cookie_mask: Cookie::ANY,
             r#match: Match::default(),
+            packet_type: None,
         }
     }
 }
@@ -276,6 +285,11 @@ fn encode_request(
             b.put_u8(table);
             b.put_zeros(3);
             let m_start = b.len();
+            // Open vSwitch puts the packet type first.
+            if let Some(pt) = r.packet_type {
+                b.put_u32(OXM_PACKET_TYPE);
+                b.put_u32(pt);
+            }
             oxm::put_match(&mut b, &r.r#match, Flavor::Nxm)?;
             if r.cookie_mask.0 != 0 {
                 super::flow::put_nx_cookie(&mut b, r.cookie, r.cookie_mask);
@@ -294,7 +308,21 @@ fn encode_request(
             b.put_zeros(4);
             b.put_u64(r.cookie.0);
             b.put_u64(r.cookie_mask.0);
-            oxm::put_ofp_match(&mut b, &r.r#match, v)?;
+            match r.packet_type {
+                None => oxm::put_ofp_match(&mut b, &r.r#match, v)?,
+                // ofp_match by hand, to put the packet type first as Open vSwitch does.
+                Some(pt) => {
+                    let start = b.len();
+                    b.put_u16(1);
+                    b.put_u16(0);
+                    b.put_u32(OXM_PACKET_TYPE);
+                    b.put_u32(pt);
+                    oxm::put_match(&mut b, &r.r#match, Flavor::Oxm(v))?;
+                    let len = b.len() - start;
+                    b.set_u16(start + 2, len as u16);
+                    b.put_zeros(len.next_multiple_of(8) - len);
+                }
+            }
         }
     }
     finish(b)
@@ -585,10 +613,12 @@ fn decode_nx_request(r: &mut Reader<'_>) -> Result<FlowStatsRequest, DecodeError
     r.skip(3).map_err(&tr)?;
     let tlvs = r.bytes(match_len).map_err(&tr)?;
     let (tlvs, cookie) = super::flow::split_cookie(tlvs)?;
+    let (tlvs, packet_type) = split_packet_type(&tlvs)?;
     let mut req = FlowStatsRequest {
         table: table_from(table),
         out_port,
         r#match: oxm::pull_match(&tlvs)?,
+        packet_type,
         ..FlowStatsRequest::default()
     };
     if let Some((c, m)) = cookie {
@@ -607,14 +637,62 @@ fn decode_oxm_request(r: &mut Reader<'_>) -> Result<FlowStatsRequest, DecodeErro
     r.skip(4).map_err(&tr)?;
     let cookie = Cookie(r.u64().map_err(&tr)?);
     let cookie_mask = Cookie(r.u64().map_err(&tr)?);
+    // The ofp_match read here rather than by the OXM decoder, to take the packet type out.
+    let tm = |_| DecodeError::new(OfpError::MatchBadLen, "ofp_match is truncated");
+    let ty = r.peek_u16(0).map_err(tm)?;
+    let len = usize::from(r.peek_u16(2).map_err(tm)?);
+    if ty != 1 {
+        return Err(DecodeError::new(
+            OfpError::MatchBadType,
+            format!("match type {ty} (only OXM is supported)"),
+        ));
+    }
+    if len < 4 {
+        return Err(DecodeError::new(
+            OfpError::MatchBadLen,
+            "ofp_match length below 4",
+        ));
+    }
+    let mut whole = r.take(len.next_multiple_of(8)).map_err(tm)?;
+    whole.skip(4).map_err(tm)?;
+    let (tlvs, packet_type) = split_packet_type(whole.bytes(len - 4).map_err(tm)?)?;
     Ok(FlowStatsRequest {
         table: table_from(table),
         out_port,
         out_group,
         cookie,
         cookie_mask,
-        r#match: oxm::pull_ofp_match(r)?,
+        r#match: oxm::pull_match(&tlvs)?,
+        packet_type,
     })
+}
+
+/// Takes the `packet_type` entry out of a match's TLVs: the rest, and its value.
+fn split_packet_type(tlvs: &[u8]) -> Result<(Vec<u8>, Option<u32>), DecodeError> {
+    let mut rest = Vec::with_capacity(tlvs.len());
+    let mut packet_type = None;
+    let mut r = Reader::new(tlvs);
+    let bad = |_| DecodeError::new(OfpError::MatchBadLen, "match entry is truncated");
+    while !r.is_empty() {
+        let header =
+            u32::from(r.peek_u16(0).map_err(bad)?) << 16 | u32::from(r.peek_u16(2).map_err(bad)?);
+        let len = (header & 0xff) as usize;
+        // An experimenter header's id is part of its payload length.
+        let mut whole = r.take(4 + len).map_err(bad)?;
+        if header == OXM_PACKET_TYPE {
+            whole.skip(4).map_err(bad)?;
+            if packet_type.is_some() {
+                return Err(DecodeError::new(
+                    OfpError::MatchDupField,
+                    "packet_type appears twice",
+                ));
+            }
+            packet_type = Some(whole.u32().map_err(bad)?);
+        } else {
+            rest.extend_from_slice(whole.rest());
+        }
+    }
+    Ok((rest, packet_type))
 }
 
 fn decode_flows(

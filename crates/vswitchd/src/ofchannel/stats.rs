@@ -71,7 +71,34 @@ fn selected(req: &FlowStatsRequest, table: u8, r: &Rule) -> bool {
     let by_match = m.mask.is_subset_of(&r.r#match.mask) && r.r#match.key.and(&m.mask) == m.key;
     let by_cookie = (r.cookie.0 ^ req.cookie.0) & req.cookie_mask.0 == 0;
     let by_port = req.out_port == PortNo::ANY || r.outputs_to(req.out_port);
-    by_table && by_match && by_cookie && by_port
+    let by_packet_type = match req.packet_type {
+        None => true,
+        // Ethernet: every ferrovs packet is one, but a rule matches the packet type only when
+        // it says something of the frame, as in Open vSwitch.
+        Some(PACKET_TYPE_ETHERNET) => constrains_frame(&r.r#match),
+        Some(_) => false,
+    };
+    by_table && by_match && by_cookie && by_port && by_packet_type
+}
+
+/// `packet_type` for Ethernet: namespace 0, type 0.
+const PACKET_TYPE_ETHERNET: u32 = 0;
+
+/// True when `m` matches a field of the Ethernet frame (its headers or anything inside),
+/// rather than only the packet's metadata (input port, tunnel, registers, connection
+/// tracking, ...).
+fn constrains_frame(m: &fvs_flow::Match) -> bool {
+    Field::all()
+        .filter(|f| !is_metadata(*f))
+        .any(|f| m.get(f).1 != 0)
+}
+
+fn is_metadata(f: Field) -> bool {
+    let name = f.name();
+    ["tun_", "ct_", "reg", "xreg"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || ["metadata", "in_port", "in_port_oxm", "pkt_mark", "conj_id"].contains(&name)
 }
 
 fn entry(table: u8, r: &Rule, now: Millis) -> FlowStats {
