@@ -301,11 +301,11 @@ impl Handle {
             let ports = lock(&self.ports);
             let p = ports
                 .get(name)
-                .ok_or_else(|| format!("no such dummy netdev '{name}'"))?;
+                .ok_or_else(|| "no such dummy netdev".to_owned())?;
             let h = p
                 .dummy
                 .clone()
-                .ok_or_else(|| format!("no such dummy netdev '{name}'"))?;
+                .ok_or_else(|| "no such dummy netdev".to_owned())?;
             (p.no, h)
         };
         handle.inject(frame);
