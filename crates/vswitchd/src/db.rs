@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
 use fvs_ovsdb_server::embedded::{Handle, Local};
-use fvs_ovsdb_server::remote::Stream;
+use fvs_ovsdb_server::remote::{RemoteConfig, Stream};
+use fvs_ovsdb_server::service::RemoteStatus;
 use fvs_ovsdb_server::{Config, Remote, ServeError, Server, State};
 
 /// Why the database could not be opened or served.
@@ -92,8 +93,19 @@ impl Db {
         self.server.connect()
     }
 
-    /// Serves a connection the daemon accepted itself (a manager's remote).
+    /// Serves a connection the daemon accepted itself.
     pub fn serve_stream(&self, stream: Stream) {
         self.server.serve_stream(stream);
+    }
+
+    /// Serves exactly `remotes` from now on (see [`Handle::set_remotes`]); returns those
+    /// that could not be set up.
+    pub fn set_remotes(&self, remotes: &[RemoteConfig]) -> Vec<ServeError> {
+        self.server.set_remotes(remotes)
+    }
+
+    /// What a served remote's connections are doing.
+    pub fn remote_status(&self, remote: &Remote) -> Option<RemoteStatus> {
+        self.server.remote_status(remote)
     }
 }

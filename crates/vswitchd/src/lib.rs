@@ -18,6 +18,7 @@
 //!
 //! - [`dirs`]: `FVS_RUNDIR`, `FVS_DBDIR`, `FVS_LOGDIR`. [`options`]: the command line.
 //! - [`db`]: the embedded OVSDB server and the daemon's in-process connection to it.
+//!   [`manager`]: the `Manager` rows' remotes served, and their status written back.
 //! - [`config`]: database rows → plain configuration. [`reconcile`]: configuration →
 //!   bridges and ports, and the write-back. [`tunnel_config`]: tunnel interfaces' options,
 //!   read (errors and warnings) as Open vSwitch reads them.
@@ -40,6 +41,7 @@ pub mod controller;
 pub mod datapath;
 pub mod db;
 pub mod dirs;
+pub mod manager;
 pub mod mgmt;
 pub mod ofchannel;
 pub mod options;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
+use fvs_ovsdb_server::Remote;
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::db::Db;
@@ -207,6 +208,7 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
         let (db, daemon) = (db.clone(), daemon.clone());
         thread::spawn(move || reconcile_loop(&db, &daemon));
     }
+    crate::manager::spawn(&db, &daemon, Remote::Unix(dirs.db_sock()).into());
     {
         let (db, daemon) = (db.clone(), daemon.clone());
         thread::spawn(move || crate::datapath::stats::stats_loop(&db, &daemon));
