@@ -26,6 +26,10 @@
 //!    headroom and queues it on the vport's underlay port. `userspace(...)` copies the packet
 //!    to a queue the control plane drains ([`Datapath::take_userspace`]). When the whole
 //!    input batch is done, every output batch is sent with one `send_batch`.
+//! 7. **Offloads** ([`offload`]): a TSO/GSO super-frame or a partial checksum (the packet's
+//!    virtio-net header) is copied as it is to a device that carries virtio-net headers; for
+//!    any other device, a tunnel, or `trunc`, the copy is segmented and checksummed in
+//!    software first, so nothing unfinished reaches a wire.
 //!
 //! # Rules the fast path keeps
 //!
@@ -47,13 +51,14 @@
 //!
 //! # Not done yet
 //!
-//! Threads and polling (the daemon, `fvs-vswitchd`, runs a datapath on its own thread), GSO segmentation where a device lacks offloads, SCTP port rewrites
+//! Threads and polling (the daemon, `fvs-vswitchd`, runs a datapath on its own thread), SCTP port rewrites
 //! (CRC32c), GRE/UDP tunnel checksums (`csum=true`), Geneve options on send, IPv6 rewrites
 //! and outer IPv6, MPLS, `recirc`, and the `dump_flows` text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).
 
 pub mod emc;
 mod execute;
+pub mod offload;
 pub mod port;
 pub mod text;
 
@@ -146,6 +151,13 @@ pub struct DatapathStats {
     pub failed_actions: u64,
     /// Packets that arrived on a port number with no port.
     pub no_port: u64,
+    /// GSO super-frames segmented in software (for a device without offloads or a tunnel).
+    pub soft_segmented: u64,
+    /// Partial checksums completed in software.
+    pub soft_checksummed: u64,
+    /// Packets dropped because their pending offloads could not be finished in software
+    /// ([`offload::OffloadError`]).
+    pub offload_dropped: u64,
 }
 
 /// A packet the datapath hands to the control plane (`userspace(...)` action).
@@ -253,7 +265,12 @@ impl Datapath {
         if self.ports.len() <= i {
             self.ports.resize_with(i + 1, || None);
         }
-        let out = match kind {
+        let out = match &kind {
+            // Only a device that carries virtio-net headers is sent whole super-frames; the
+            // others get segments no larger than a jumbo frame.
+            PortKind::Netdev(d) if d.has_vnet_hdr() => {
+                PacketBatch::new(OUTPUT_BATCH, fvs_netdev::batch::GSO_FRAME_CAPACITY)
+            }
             PortKind::Netdev(_) => PacketBatch::new(OUTPUT_BATCH, MAX_FRAME),
             PortKind::Tunnel(_) => PacketBatch::new(0, 0),
         };
@@ -428,7 +445,7 @@ impl Datapath {
                 hash,
                 &mut self.ports,
                 &mut self.userspace,
-                &mut self.stats.lost,
+                &mut self.stats,
             );
             self.stats.failed_actions += failed;
         }
@@ -544,7 +561,7 @@ impl Datapath {
             hash_key(key),
             &mut self.ports,
             &mut self.userspace,
-            &mut self.stats.lost,
+            &mut self.stats,
         );
         self.stats.failed_actions += failed;
         self.send_all();
@@ -590,7 +607,7 @@ fn execute_actions(
     hash: u64,
     ports: &mut [Option<Port>],
     userspace: &mut VecDeque<UserspacePacket>,
-    lost: &mut u64,
+    stats: &mut DatapathStats,
 ) -> u64 {
     let mut failed = 0;
     let mut tunnel: Option<TunnelKey> = None;
@@ -598,7 +615,7 @@ fn execute_actions(
     for a in &actions.0 {
         let ok = match a {
             DpAction::Output(port) => {
-                let ok = output(p, *port, tunnel.as_ref(), trunc, hash, ports);
+                let ok = output(p, *port, tunnel.as_ref(), trunc, hash, ports, stats);
                 trunc = None;
                 ok
             }
@@ -624,7 +641,7 @@ fn execute_actions(
             }
             DpAction::Userspace { .. } => {
                 if userspace.len() >= USERSPACE_QUEUE {
-                    *lost += 1;
+                    stats.lost += 1;
                 } else {
                     userspace.push_back(UserspacePacket {
                         key: *key,
@@ -643,7 +660,8 @@ fn execute_actions(
 }
 
 /// Queues a copy of `p` on `port` (encapsulated, for a tunnel vport); sends the port's batch
-/// first when it is full.
+/// first when it is full. Pending offloads go along to a device that carries virtio-net
+/// headers and are finished in software on every other path ([`offload`]).
 fn output(
     p: &Packet,
     port: DpPort,
@@ -651,6 +669,7 @@ fn output(
     trunc: Option<u32>,
     hash: u64,
     ports: &mut [Option<Port>],
+    stats: &mut DatapathStats,
 ) -> bool {
     let (dev, vport): (DpPort, Option<TunnelVport>) =
         match ports.get(port.0 as usize).and_then(Option::as_ref) {
@@ -669,11 +688,55 @@ fn output(
     else {
         return false;
     };
-    if out.is_full() {
-        let _ = d.send_batch(out);
-        out.clear();
+    let soft = !p.vnet().is_none() && (vport.is_some() || trunc.is_some() || !d.has_vnet_hdr());
+    if !soft {
+        if out.is_full() {
+            let _ = d.send_batch(out);
+            out.clear();
+        }
+        if out.push_with_vnet(p.data(), p.vnet()).is_err() {
+            return false;
+        }
+        return finish_copy(out, vport, tunnel, trunc, hash);
     }
-    let Ok(copy) = out.push_with_vnet(p.data(), p.vnet()) else {
+    let plan = match offload::Plan::new(p.data(), p.vnet()) {
+        Ok(plan) => plan,
+        Err(_) => {
+            stats.offload_dropped += 1;
+            return false;
+        }
+    };
+    if p.vnet().gso_type.kind() == fvs_netdev::GsoType::NONE {
+        stats.soft_checksummed += 1;
+    } else {
+        stats.soft_segmented += 1;
+    }
+    for i in 0..plan.segments() {
+        if out.is_full() {
+            let _ = d.send_batch(out);
+            out.clear();
+        }
+        if plan.push(p.data(), i, out).is_err() {
+            stats.offload_dropped += 1;
+            return false;
+        }
+        if !finish_copy(out, vport, tunnel, trunc, hash) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Truncates (`trunc`) and encapsulates (tunnel vport) the copy just queued last on `out`;
+/// false, with the copy taken off again, when encapsulation does not fit.
+fn finish_copy(
+    out: &mut PacketBatch,
+    vport: Option<TunnelVport>,
+    tunnel: Option<&TunnelKey>,
+    trunc: Option<u32>,
+    hash: u64,
+) -> bool {
+    let Some(copy) = out.packets_mut().last_mut() else {
         return false;
     };
     if let Some(n) = trunc {

@@ -59,6 +59,24 @@ impl Packet {
         Ok(())
     }
 
+    /// Replaces the frame with `head` followed by `tail` (at the default headroom) and clears
+    /// the offload header: how a segment is built from a super-frame's headers and a slice of
+    /// its payload without an intermediate copy.
+    pub fn set_frame_parts(&mut self, head: &[u8], tail: &[u8]) -> Result<()> {
+        let capacity = self.buf.len() - HEADROOM;
+        let len = head.len() + tail.len();
+        if len > capacity {
+            return Err(Error::FrameTooLong { len, capacity });
+        }
+        let mid = HEADROOM + head.len();
+        self.buf[HEADROOM..mid].copy_from_slice(head);
+        self.buf[mid..mid + tail.len()].copy_from_slice(tail);
+        self.start = HEADROOM;
+        self.len = len;
+        self.vnet = VnetHdr::NONE;
+        Ok(())
+    }
+
     /// Sets the offload header that travels with the frame.
     pub fn set_vnet(&mut self, vnet: VnetHdr) {
         self.vnet = vnet;
@@ -192,6 +210,19 @@ impl PacketBatch {
             .ok_or(Error::BatchFull(capacity))?;
         packet.set_frame(frame)?;
         packet.set_vnet(vnet);
+        self.len += 1;
+        Ok(packet)
+    }
+
+    /// Appends a frame made of `head` then `tail`, without offloads (see
+    /// [`Packet::set_frame_parts`]).
+    pub fn push_parts(&mut self, head: &[u8], tail: &[u8]) -> Result<&mut Packet> {
+        let capacity = self.packets.len();
+        let packet = self
+            .packets
+            .get_mut(self.len)
+            .ok_or(Error::BatchFull(capacity))?;
+        packet.set_frame_parts(head, tail)?;
         self.len += 1;
         Ok(packet)
     }
@@ -429,6 +460,21 @@ mod tests {
         assert_eq!(p.data(), &want[..]);
         assert_eq!(p.vnet().csum_start, 38);
         assert_eq!(p.headroom(), HEADROOM - 4);
+    }
+
+    #[test]
+    fn push_parts_joins_head_and_tail() {
+        let mut batch = PacketBatch::new(1, 8);
+        let p = batch.push_parts(&[1, 2], &[3, 4, 5]).unwrap();
+        assert_eq!(p.data(), &[1, 2, 3, 4, 5]);
+        assert!(p.vnet().is_none());
+        assert!(matches!(
+            Packet::new(4).set_frame_parts(&[1, 2], &[3, 4, 5]),
+            Err(Error::FrameTooLong {
+                len: 5,
+                capacity: 4
+            })
+        ));
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! switch runs.
 //!
 //! The dummy carries virtio-net headers through unchanged ([`Netdev::has_vnet_hdr`] is true),
-//! so offload handling in the switch can be tested without a kernel.
+//! so offload handling in the switch can be tested without a kernel, unless it writes a
+//! `tx_pcap` file (a capture is a wire: it holds complete frames only) or
+//! [`Dummy::set_vnet_hdr`] turned them off (a stand-in for a device without offloads).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -46,6 +48,7 @@ pub struct Dummy {
     stats: NetdevStats,
     rx_pcap: Option<PcapReader<BufReader<File>>>,
     tx_pcap: Option<PcapWriter<BufWriter<File>>>,
+    vnet_hdr: bool,
 }
 
 /// The other side of a [`Dummy`]: inject frames, take sent frames, pull the cable.
@@ -80,8 +83,15 @@ impl Dummy {
             stats: NetdevStats::default(),
             rx_pcap: None,
             tx_pcap: None,
+            vnet_hdr: true,
         };
         (dev, handle)
+    }
+
+    /// Whether the device takes frames with offloads pending (true by default). Set before
+    /// the device is given to a datapath, which sizes its buffers by it.
+    pub fn set_vnet_hdr(&mut self, on: bool) {
+        self.vnet_hdr = on;
     }
 
     /// Receives the frames of the pcap file at `path` (Open vSwitch's `options:rx_pcap`).
@@ -159,7 +169,15 @@ impl Netdev for Dummy {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        let vnet_hdr = self.has_vnet_hdr();
+        let mut sent = 0;
         for packet in batch {
+            // As on a real device without offloads: never emit a frame still needing them.
+            if !vnet_hdr && !packet.vnet().is_none() {
+                self.stats.tx_dropped += 1;
+                continue;
+            }
+            sent += 1;
             if let Some(w) = &mut self.tx_pcap {
                 w.write(now, packet.data())?;
             }
@@ -173,7 +191,7 @@ impl Netdev for Dummy {
         if let Some(w) = &mut self.tx_pcap {
             w.flush()?;
         }
-        Ok(batch.len())
+        Ok(sent)
     }
 
     fn set_mtu(&mut self, mtu: u32) -> Result<()> {
@@ -211,7 +229,7 @@ impl Netdev for Dummy {
     }
 
     fn has_vnet_hdr(&self) -> bool {
-        true
+        self.vnet_hdr && self.tx_pcap.is_none()
     }
 }
 
@@ -303,6 +321,23 @@ mod tests {
         assert_eq!(sent[0].data, frame(1, 60));
         assert_eq!(sent[1].vnet, gso);
         assert_eq!(dev.stats().tx_bytes, 160);
+    }
+
+    #[test]
+    fn without_offloads_pending_offloads_are_dropped_and_counted() {
+        let (mut dev, handle) = Dummy::new("p1");
+        dev.set_vnet_hdr(false);
+        assert!(!dev.has_vnet_hdr());
+        let csum = VnetHdr {
+            flags: VnetFlags::NEEDS_CSUM,
+            ..VnetHdr::NONE
+        };
+        let mut batch = PacketBatch::new(4, 1518);
+        batch.push(&frame(1, 60)).unwrap();
+        batch.push_with_vnet(&frame(2, 100), csum).unwrap();
+        assert_eq!(dev.send_batch(&batch).unwrap(), 1);
+        assert_eq!(handle.take_sent().len(), 1);
+        assert_eq!(dev.stats().tx_dropped, 1);
     }
 
     #[test]

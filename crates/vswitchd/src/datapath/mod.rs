@@ -41,9 +41,7 @@
 //!
 //! # Not done yet
 //!
-//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); virtio-net offloads
-//! are off on every device (the datapath's output batches hold frames up to a jumbo frame,
-//! not 64 KiB super-frames); tunnels use their protocol's standard UDP port (`dst_port` is
+//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); tunnels use their protocol's standard UDP port (`dst_port` is
 //! not honoured yet).
 
 pub mod commands;

@@ -8,6 +8,11 @@
 //! | `gre`, `vxlan`, `geneve` | one tunnel vport per type (`gre_sys`, …) sending through an underlay device |
 //! | `patch` | nothing: translation crosses to the peer bridge |
 //!
+//! TAP and AF_PACKET devices are opened with virtio-net headers (`IFF_VNET_HDR`,
+//! `PACKET_VNET_HDR`): TSO/GSO super-frames and partial checksums cross the switch unsplit,
+//! and the datapath finishes them in software only on a path that cannot carry them
+//! (`fvs_datapath::offload`).
+//!
 //! Devices are opened by the reconciler's thread (so a failure lands in the interface's
 //! `error` column at once, in Open vSwitch's wording) and handed to the datapath thread.
 //!
@@ -116,6 +121,8 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
     match &spec.device {
         Device::Dummy { .. } => {
             let (mut d, h) = Dummy::new(name);
+            // Like Open vSwitch's dummy netdev, no offloads: frames reach it complete.
+            d.set_vnet_hdr(false);
             set_mac(&mut d);
             if let Some(p) = spec.options.get("rx_pcap") {
                 d.set_rx_pcap(Path::new(p))
@@ -132,7 +139,8 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             })
         }
         Device::Tap => {
-            let mut d = Tap::open(name, TapOptions::default()).map_err(|e| open_error(name, &e))?;
+            let mut d =
+                Tap::open(name, TapOptions { vnet_hdr: true }).map_err(|e| open_error(name, &e))?;
             set_mac(&mut d);
             Ok(Opened {
                 kind: PortKind::Netdev(Box::new(d)),
@@ -141,7 +149,7 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             })
         }
         Device::AfPacket => {
-            let d = AfPacket::open(name, AfPacketOptions::default())
+            let d = AfPacket::open(name, AfPacketOptions { vnet_hdr: true })
                 .map_err(|e| open_error(name, &e))?;
             let mac = d.mac().ok().map(|m| m.0);
             Ok(Opened {
@@ -188,7 +196,8 @@ pub fn open_tunnel_underlay(
     enable_dummy: bool,
 ) -> Result<(Box<dyn Netdev>, Option<DummyHandle>), String> {
     if enable_dummy {
-        let (d, h) = Dummy::new(name);
+        let (mut d, h) = Dummy::new(name);
+        d.set_vnet_hdr(false);
         return Ok((Box::new(d), Some(h)));
     }
     let config = UnderlayConfig::new(protocol);

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
+use fvs_datapath::Datapath;
 use fvs_datapath::port::PortKind;
-use fvs_datapath::{Datapath, MAX_FRAME};
 use fvs_flow::FlowKey;
 use fvs_netdev::PacketBatch;
 use fvs_netdev::poll::Poller;
@@ -118,7 +118,8 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
         last_full: Instant::now(),
         full_pending: false,
     };
-    let mut batch = PacketBatch::new(BATCH, MAX_FRAME);
+    // Devices with virtio-net headers hand over TSO/GSO super-frames of up to 64 KiB.
+    let mut batch = PacketBatch::new(BATCH, fvs_netdev::batch::GSO_FRAME_CAPACITY);
     let mut poller = Poller::new();
     let mut ready: Vec<DpPort> = Vec::new();
     loop {

@@ -1,0 +1,229 @@
+//! Offloads through the datapath: a TSO super-frame with a partial checksum crosses unsplit to
+//! a device that carries virtio-net headers, is segmented (with complete checksums) for a
+//! device without them, and is segmented before encapsulation into a GRE tunnel.
+
+use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
+use fvs_datapath::{Datapath, Upcall};
+use fvs_flow::FlowKey;
+use fvs_netdev::dummy::{Dummy, DummyHandle, Frame};
+use fvs_netdev::{GsoType, PacketBatch, VnetFlags, VnetHdr};
+use fvs_packet::checksum;
+use fvs_packet::tunnel::{TunnelPorts, TunnelProtocol, decapsulate};
+use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
+use std::net::Ipv4Addr;
+
+const IN: DpPort = DpPort(1);
+const FULL: DpPort = DpPort(2);
+const PLAIN: DpPort = DpPort(3);
+const UNDERLAY: DpPort = DpPort(4);
+const GRE: DpPort = DpPort(5);
+const MSS: usize = 1448;
+const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// An IPv4 TCP super-frame of `n` payload bytes as a TSO sender hands it over: the TCP
+/// checksum field holds the pseudo-header's sum only.
+fn superframe(n: usize) -> (Vec<u8>, VnetHdr) {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let l4_len = 20 + n;
+    let mut ip = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0];
+    ip[2..4].copy_from_slice(&((20 + l4_len) as u16).to_be_bytes());
+    ip.extend_from_slice(&SRC.octets());
+    ip.extend_from_slice(&DST.octets());
+    let c = checksum::checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let mut tcp = vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18;
+    let pseudo = checksum::pseudo_header_v4(SRC, DST, 6, l4_len as u16);
+    tcp[16..18].copy_from_slice(&pseudo.fold().to_be_bytes());
+    f.extend_from_slice(&tcp);
+    f.extend((0..n).map(|i| (i % 253) as u8));
+    let vnet = VnetHdr {
+        flags: VnetFlags::NEEDS_CSUM,
+        gso_type: GsoType::TCPV4,
+        hdr_len: 54,
+        gso_size: MSS as u16,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    (f, vnet)
+}
+
+/// True when an Ethernet/IPv4/TCP frame's IP and TCP checksums verify from scratch.
+fn valid_tcp4(f: &[u8]) -> bool {
+    let ip = &f[14..34];
+    let l4 = &f[34..];
+    let pseudo = checksum::pseudo_header_v4(SRC, DST, 6, l4.len() as u16);
+    checksum::verifies(ip)
+        && usize::from(u16::from_be_bytes([ip[2], ip[3]])) == f.len() - 14
+        && pseudo.add_bytes(l4).fold() == 0xffff
+}
+
+struct Setup {
+    dp: Datapath,
+    input: DummyHandle,
+    full: DummyHandle,
+    plain: DummyHandle,
+    underlay: DummyHandle,
+}
+
+fn setup() -> Setup {
+    let mut dp = Datapath::new();
+    let mut add = |no: DpPort, name: &str, vnet: bool| {
+        let (mut d, h) = Dummy::new(name);
+        d.set_vnet_hdr(vnet);
+        dp.add_port(no, name, PortKind::Netdev(Box::new(d)))
+            .expect("free number");
+        h
+    };
+    let input = add(IN, "in", true);
+    let full = add(FULL, "full", true);
+    let plain = add(PLAIN, "plain", false);
+    let underlay = add(UNDERLAY, "eth0", true);
+    let v = TunnelVport::new(
+        TunnelProtocol::Gre,
+        Ipv4Addr::new(192, 168, 0, 1),
+        Ipv4Addr::new(192, 168, 0, 2),
+        TunnelKeyMode::Flow,
+        UNDERLAY,
+    );
+    dp.add_port(GRE, "gre", PortKind::Tunnel(v))
+        .expect("underlay exists");
+    Setup {
+        dp,
+        input,
+        full,
+        plain,
+        underlay,
+    }
+}
+
+/// Sends one packet through with `actions`.
+fn run(s: &mut Setup, frame: &[u8], vnet: VnetHdr, actions: Vec<DpAction>) {
+    s.input.inject_with_vnet(frame, vnet);
+    let mut up =
+        |_: &FlowKey, _: &fvs_netdev::Packet| Upcall::new(DpActions(actions.clone()), FlowKey::ALL);
+    let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    assert_eq!(s.dp.poll(IN, &mut batch, &mut up).ok(), Some(1));
+}
+
+fn payload_of(frames: &[Frame], l4_at: usize) -> Vec<u8> {
+    frames
+        .iter()
+        .flat_map(|f| f.data[l4_at + 20..].iter().copied())
+        .collect()
+}
+
+#[test]
+fn superframe_crosses_unsplit_to_a_device_with_offloads() {
+    let mut s = setup();
+    let (f, vnet) = superframe(40_000);
+    run(&mut s, &f, vnet, vec![DpAction::Output(FULL)]);
+    let sent = s.full.take_sent();
+    assert_eq!(sent.len(), 1, "one super-frame, not segments");
+    assert_eq!(sent[0].data, f);
+    assert_eq!(sent[0].vnet, vnet, "offload state travels with it");
+    let st = s.dp.stats();
+    assert_eq!((st.soft_segmented, st.soft_checksummed), (0, 0));
+}
+
+#[test]
+fn superframe_is_segmented_for_a_device_without_offloads() {
+    let mut s = setup();
+    let n = 40_000;
+    let (f, vnet) = superframe(n);
+    run(
+        &mut s,
+        &f,
+        vnet,
+        vec![DpAction::Output(PLAIN), DpAction::Output(FULL)],
+    );
+    let sent = s.plain.take_sent();
+    assert_eq!(
+        sent.len(),
+        n.div_ceil(MSS),
+        "more segments than one output batch holds"
+    );
+    for (i, seg) in sent.iter().enumerate() {
+        assert!(seg.vnet.is_none());
+        assert!(valid_tcp4(&seg.data), "segment {i} checksums");
+        let seq = u32::from_be_bytes([seg.data[38], seg.data[39], seg.data[40], seg.data[41]]);
+        assert_eq!(seq, 1000 + (i * MSS) as u32);
+    }
+    assert_eq!(payload_of(&sent, 34), f[54..].to_vec());
+    assert_eq!(
+        s.full.take_sent().len(),
+        1,
+        "the next output still gets the super-frame"
+    );
+    assert_eq!(s.dp.stats().soft_segmented, 1);
+    assert_eq!(s.dp.stats().offload_dropped, 0);
+}
+
+#[test]
+fn partial_checksum_is_completed_for_a_device_without_offloads() {
+    let mut s = setup();
+    let (f, vnet) = superframe(500);
+    let vnet = VnetHdr {
+        gso_type: GsoType::NONE,
+        gso_size: 0,
+        ..vnet
+    };
+    run(&mut s, &f, vnet, vec![DpAction::Output(PLAIN)]);
+    let sent = s.plain.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert!(valid_tcp4(&sent[0].data));
+    assert!(!valid_tcp4(&f), "the input's checksum was partial");
+    assert_eq!(s.dp.stats().soft_checksummed, 1);
+}
+
+#[test]
+fn superframe_is_segmented_before_encapsulation() {
+    let mut s = setup();
+    let n = 10_000;
+    let (f, vnet) = superframe(n);
+    let key = TunnelKey {
+        tun_id: 0x1,
+        src: Ipv4Addr::new(192, 168, 0, 1),
+        dst: Ipv4Addr::new(192, 168, 0, 2),
+        ttl: 64,
+        df: true,
+        key: true,
+    };
+    run(
+        &mut s,
+        &f,
+        vnet,
+        vec![DpAction::SetTunnel(key), DpAction::Output(GRE)],
+    );
+    let sent = s.underlay.take_sent();
+    assert_eq!(sent.len(), n.div_ceil(MSS));
+    let mut inner_frames = Vec::new();
+    for outer in &sent {
+        assert!(outer.vnet.is_none(), "the underlay gets finished packets");
+        let d = decapsulate(&outer.data, TunnelPorts::default()).expect("GRE decapsulates");
+        assert_eq!(d.metadata.tun_id, 1);
+        assert!(valid_tcp4(d.inner), "inner segment checksums");
+        assert!(d.inner.len() <= 14 + 20 + 20 + MSS);
+        inner_frames.push(Frame {
+            data: d.inner.to_vec(),
+            vnet: VnetHdr::NONE,
+        });
+    }
+    assert_eq!(payload_of(&inner_frames, 34), f[54..].to_vec());
+}
+
+#[test]
+fn a_superframe_that_cannot_be_segmented_is_dropped_and_counted() {
+    let mut s = setup();
+    let (mut f, vnet) = superframe(5000);
+    f[34 + 12] = 2 << 4; // TCP data offset 2: no header to copy.
+    run(&mut s, &f, vnet, vec![DpAction::Output(PLAIN)]);
+    assert!(s.plain.take_sent().is_empty());
+    assert_eq!(s.dp.stats().offload_dropped, 1);
+}
