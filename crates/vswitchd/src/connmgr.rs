@@ -405,7 +405,8 @@ impl crate::Daemon {
     /// appeared is `ADD`, one that went `DELETE` (described as it was), one whose name or
     /// address changed `MODIFY`. A bridge that came or went has no controllers to tell.
     pub fn port_changes(&self, before: &PortSnapshot, after: &PortSnapshot) {
-        use fvs_openflow::wire::{PortReason, PortStatus};
+        use crate::ofchannel::controller::PortEvent;
+        use fvs_openflow::wire::PortReason;
         for (bridge, now) in after {
             let Some(was) = before.get(bridge) else {
                 continue;
@@ -438,8 +439,35 @@ impl crate::Daemon {
                         desc.state |= fvs_openflow::wire::port::OFPPS_LINK_DOWN;
                     }
                 }
-                let ev = AsyncEvent::PortStatus(Box::new(PortStatus { reason, desc }));
-                self.connmgr.publish(bridge, ev, None);
+                let publish = |reason, live, old| {
+                    let ev = AsyncEvent::PortStatus(Box::new(PortEvent {
+                        reason,
+                        desc: desc.clone(),
+                        live,
+                        old,
+                    }));
+                    self.connmgr.publish(bridge, ev, None);
+                };
+                match reason {
+                    // Announced before its link is up, then brought up.
+                    PortReason::Add => {
+                        publish(PortReason::Add, false, None);
+                        publish(PortReason::Modify, true, Some((desc.clone(), false)));
+                    }
+                    PortReason::Delete => publish(PortReason::Delete, true, None),
+                    PortReason::Modify => {
+                        let old = was.get(&no).map(|(name, mac)| {
+                            let d = fvs_openflow::wire::PortDesc {
+                                port_no: no,
+                                hw_addr: fvs_openflow::EthAddr(*mac),
+                                name: name.clone(),
+                                ..desc.clone()
+                            };
+                            (d, true)
+                        });
+                        publish(PortReason::Modify, true, old);
+                    }
+                }
             }
         }
     }

@@ -285,7 +285,9 @@ impl Ctx<'_> {
         set.sort_by_key(set_order);
         let mut node = Node::new(NodeKind::Table, "--. Executing action set:");
         self.exit = false;
+        let saved = std::mem::replace(&mut self.in_action_set, true);
         self.actions(b, 0, &set, flow, &mut node.children);
+        self.in_action_set = saved;
         match out.last_mut() {
             Some(first_table) => first_table.children.push(node),
             None => out.push(node),

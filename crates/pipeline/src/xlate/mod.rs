@@ -155,6 +155,7 @@ pub fn translate_actions(
     run(bridges, bridge, flow, now, true, |ctx, b, f, out| {
         // No rule runs these actions: packet-ins they send carry no cookie (all ones).
         ctx.cookie = Cookie(u64::MAX);
+        ctx.in_packet_out = true;
         ctx.actions(b, 0, actions, f, out);
         ctx.run_action_set(b, f, out);
     })
@@ -185,6 +186,8 @@ fn run(
         cookie: Cookie(0),
         in_miss_rule: false,
         table: 0,
+        in_packet_out: false,
+        in_action_set: false,
         stack: Vec::new(),
         action_set: Vec::new(),
         actset_output: None,
@@ -234,6 +237,10 @@ struct Ctx<'a> {
     in_miss_rule: bool,
     /// The table of the rule whose actions are running (reported to controllers).
     table: u8,
+    /// Translating a packet-out: `output:CONTROLLER` reports reason `packet_out`.
+    in_packet_out: bool,
+    /// Running the action set: `output:CONTROLLER` reports reason `action_set`.
+    in_action_set: bool,
     /// The `push`/`pop` stack.
     stack: Vec<u128>,
     /// The OpenFlow 1.1+ action set (`write_actions`), run when the bridge's pipeline ends.
@@ -401,10 +408,15 @@ impl Ctx<'_> {
                 }
             }
             PortNo::IN_PORT => self.output_port(b, in_port(flow), flow, out),
-            // Open vSwitch's internal reason "explicit miss" (6), reported to controllers as
-            // no_match from OpenFlow 1.3 on and as action before.
+            // The reason as Open vSwitch picks it: packet_out (5) for a packet-out's
+            // actions, action_set (3) in the action set, its internal "explicit miss" (6) in a
+            // table-miss rule (no_match to OpenFlow 1.3+, action before), else action (1).
             PortNo::CONTROLLER => {
-                let reason = if self.in_miss_rule {
+                let reason = if self.in_packet_out {
+                    5
+                } else if self.in_action_set {
+                    3
+                } else if self.in_miss_rule {
                     REASON_EXPLICIT_MISS
                 } else {
                     1

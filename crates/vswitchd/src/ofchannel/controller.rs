@@ -26,7 +26,7 @@
 use fvs_openflow::action::PacketInReason;
 use fvs_openflow::wire::{
     AsyncConfig, AsyncMsg, ErrorCode, FlowRemoved, FlowRemovedReason, Message, OfpError, PacketIn,
-    PacketInFormat, PacketOut, PortStatus, Role, RoleMsg, Version,
+    PacketOut, PortDesc, PortReason, PortStatus, Role, RoleMsg, Version,
 };
 use fvs_openflow::{Action, PortNo};
 use fvs_pipeline::bridge::Removed;
@@ -91,9 +91,40 @@ pub enum AsyncEvent {
     /// A rule with `send_flow_rem` left its table.
     FlowRemoved(Box<FlowRemoved>),
     /// A port was added, removed or changed.
-    PortStatus(Box<PortStatus>),
+    PortStatus(Box<PortEvent>),
     /// A connection became master: other masters become slaves.
     MasterElected,
+}
+
+/// A port-status as the switch produced it.
+///
+/// `desc` is in OpenFlow 1.0's terms; each connection shows it as its version does: from 1.1
+/// on without 1.0's STP and flood bits and, when `live` and the link is up, with
+/// `OFPPS_LIVE`. Open vSwitch announces a new port before its link is up and then modifies it
+/// (so 1.1+ connections see `ADD` then `MOD` with `LIVE`); a modification that reads the same
+/// as `old` in a connection's version is not sent to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortEvent {
+    /// What happened.
+    pub reason: PortReason,
+    /// The port as it is now (as it was, for a delete).
+    pub desc: PortDesc,
+    /// Whether the port counts as live.
+    pub live: bool,
+    /// For a modification: the port as it was, and whether it was live.
+    pub old: Option<(PortDesc, bool)>,
+}
+
+/// `desc` as `version` shows it (see [`PortEvent`]).
+pub fn port_for_version(mut desc: PortDesc, live: bool, version: Version) -> PortDesc {
+    use fvs_openflow::wire::port::{OF11_CONFIG_BITS, OFPPS_LINK_DOWN, OFPPS_LIVE};
+    if version >= Version::Of11 {
+        desc.config &= OF11_CONFIG_BITS;
+        if live && desc.state & OFPPS_LINK_DOWN == 0 {
+            desc.state |= OFPPS_LIVE;
+        }
+    }
+    desc
 }
 
 /// Why a role request was refused.
@@ -179,21 +210,15 @@ pub fn flow_removed(r: &Removed, now: Millis) -> FlowRemoved {
     }
 }
 
-/// The packet-in reason's number in `version` for `format` (the bit its async mask uses):
-/// reasons OpenFlow 1.4 added count as `action` before 1.4, except in `NXT_PACKET_IN2`.
-fn wire_reason(r: PacketInReason, version: Version, format: PacketInFormat) -> u8 {
-    let code = match r {
+/// The packet-in reason's number (the bit its async mask uses).
+fn wire_reason(r: PacketInReason) -> u8 {
+    match r {
         PacketInReason::NoMatch => 0,
         PacketInReason::Action => 1,
         PacketInReason::InvalidTtl => 2,
         PacketInReason::ActionSet => 3,
         PacketInReason::Group => 4,
         PacketInReason::PacketOut => 5,
-    };
-    if code >= 3 && version < Version::Of14 && format != PacketInFormat::Nxt2 {
-        1
-    } else {
-        code
     }
 }
 
@@ -271,7 +296,18 @@ impl Channel {
                     Miss::No => ev.max_len,
                 };
                 pin.format = self.packet_in_format;
-                if !wants(cfg.packet_in, wire_reason(pin.reason, version, pin.format)) {
+                // Reasons OpenFlow 1.4 added read as `action` before 1.4, in every format.
+                if version < Version::Of14
+                    && matches!(
+                        pin.reason,
+                        PacketInReason::ActionSet
+                            | PacketInReason::Group
+                            | PacketInReason::PacketOut
+                    )
+                {
+                    pin.reason = PacketInReason::Action;
+                }
+                if !wants(cfg.packet_in, wire_reason(pin.reason)) {
                     return;
                 }
                 if max_len != NO_BUFFER_LEN && pin.data.len() > usize::from(max_len) {
@@ -293,11 +329,20 @@ impl Channel {
                 }
                 AsyncMsg::FlowRemoved(fr.clone())
             }
-            AsyncEvent::PortStatus(ps) => {
-                if !wants(cfg.port_status, ps.reason.wire()) {
+            AsyncEvent::PortStatus(ev) => {
+                if !wants(cfg.port_status, ev.reason.wire()) {
                     return;
                 }
-                AsyncMsg::PortStatus(ps.clone())
+                let desc = port_for_version(ev.desc.clone(), ev.live, version);
+                if let Some((old, old_live)) = &ev.old
+                    && port_for_version(old.clone(), *old_live, version) == desc
+                {
+                    return;
+                }
+                AsyncMsg::PortStatus(Box::new(PortStatus {
+                    reason: ev.reason,
+                    desc,
+                }))
             }
             AsyncEvent::MasterElected => return,
         };
@@ -445,7 +490,7 @@ mod tests {
     use super::*;
     use crate::ofchannel::Features;
     use fvs_flow::{Field, Match};
-    use fvs_openflow::wire::{self, Hello, SwitchConfig, VersionBitmap};
+    use fvs_openflow::wire::{self, Hello, PacketInFormat, SwitchConfig, VersionBitmap};
     use fvs_openflow::{Cookie, FlowMod};
     use fvs_pipeline::bridge::{Bridge, FailMode, FlowModError};
 
@@ -514,9 +559,11 @@ mod tests {
     }
 
     fn port_status() -> AsyncEvent {
-        AsyncEvent::PortStatus(Box::new(PortStatus {
-            reason: fvs_openflow::wire::PortReason::Add,
-            desc: fvs_openflow::wire::PortDesc::default(),
+        AsyncEvent::PortStatus(Box::new(PortEvent {
+            reason: PortReason::Add,
+            desc: PortDesc::default(),
+            live: false,
+            old: None,
         }))
     }
 

@@ -1,0 +1,341 @@
+//! Asynchronous messages as Open vSwitch's own client sees them: `ovs-ofctl monitor BRIDGE
+//! 65000` (a management connection that asks for asynchronous messages by setting a
+//! `miss_send_len`) on fvs-vswitchd and on ovs-vswitchd prints the same flow-removed
+//! messages (a delete, a hard timeout), port-status messages (ports added and deleted
+//! through the database) and packet-ins (a packet-out whose action is `controller`), in
+//! OpenFlow 1.0 (standard and NXM flow formats), 1.3 and 1.4. `ovs-ofctl packet-out` is
+//! accepted or refused alike.
+//!
+//! Durations and MAC addresses differ between any two runs and are masked.
+
+mod common;
+
+use std::path::Path;
+use std::process::Child;
+use std::thread::sleep;
+use std::time::Duration;
+
+use common::Fvs;
+use fvs_test_support::{PrivateOvs, require_tool};
+
+/// One switch under test.
+trait Switch {
+    fn dir(&self) -> &Path;
+    fn vsctl(&self, args: &[&str]);
+    /// `ovs-ofctl` with `br0` standing for the bridge's management target; success and
+    /// stdout plus stderr.
+    fn ofctl(&self, args: &[&str]) -> (bool, String);
+    fn target(&self) -> String;
+}
+
+impl Switch for Fvs {
+    fn dir(&self) -> &Path {
+        Self::dir(self)
+    }
+    fn vsctl(&self, args: &[&str]) {
+        Self::vsctl(self, args);
+    }
+    fn ofctl(&self, args: &[&str]) -> (bool, String) {
+        run_ofctl(self.dir(), &self.target(), args)
+    }
+    fn target(&self) -> String {
+        format!("unix:{}", self.mgmt("br0").display())
+    }
+}
+
+impl Switch for PrivateOvs {
+    fn dir(&self) -> &Path {
+        Self::dir(self)
+    }
+    fn vsctl(&self, args: &[&str]) {
+        Self::vsctl(self, args).unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    }
+    fn ofctl(&self, args: &[&str]) -> (bool, String) {
+        run_ofctl(self.dir(), &self.target(), args)
+    }
+    fn target(&self) -> String {
+        format!("unix:{}", self.dir().join("br0.mgmt").display())
+    }
+}
+
+fn run_ofctl(dir: &Path, target: &str, args: &[&str]) -> (bool, String) {
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "br0" { target } else { a })
+        .collect();
+    let out = require_tool("ovs-ofctl")
+        .command()
+        // ovs-ofctl makes its own control socket in OVS_RUNDIR.
+        .env("OVS_RUNDIR", dir)
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    // Log lines' timestamps ("2026-...Z|00001|module|...") differ between runs.
+    let text = text
+        .lines()
+        .map(|l| match l.split_once('|') {
+            Some((stamp, rest)) if stamp.ends_with('Z') && stamp.contains('T') => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    (out.status.success(), text)
+}
+
+/// `ovs-ofctl [-O VERSION] monitor br0 65000`, its output in a file; killed on drop.
+struct Monitor {
+    child: Child,
+    out: std::path::PathBuf,
+}
+
+impl Monitor {
+    fn start(sw: &dyn Switch, opts: &[&str], name: &str) -> Self {
+        let out = sw.dir().join(format!("{name}.out"));
+        let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
+        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        // ovs-ofctl monitor prints what it receives on stderr, unbuffered.
+        let child = require_tool("ovs-ofctl")
+            .command()
+            .env("OVS_RUNDIR", sw.dir())
+            .args(opts)
+            .args(["monitor", &sw.target(), "65000"])
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
+        // Until it has sent its settings (its barrier replies are not printed).
+        sleep(Duration::from_millis(700));
+        Self { child, out }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Masks what differs between any two runs: durations and MAC addresses; and sorts each run
+/// of consecutive flow-removed lines, since the order in which one delete reports its rules
+/// is Open vSwitch's classifier's hash order.
+fn masked(text: &str) -> String {
+    let mut lines: Vec<String> = masked_lines(text).lines().map(str::to_owned).collect();
+    let is_fr = |l: &String| l.contains("FLOW_REMOVED");
+    let mut i = 0;
+    while i < lines.len() {
+        let start = i;
+        while i < lines.len() && is_fr(&lines[i]) {
+            i += 1;
+        }
+        lines[start..i].sort();
+        i = i.max(start + 1);
+    }
+    lines.join("\n")
+}
+
+fn masked_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|l| {
+            l.split(' ')
+                .map(|w| {
+                    if let Some(rest) = w.strip_prefix("duration")
+                        && rest.ends_with('s')
+                    {
+                        return "duration?".to_owned();
+                    }
+                    if let Some(rest) = w.strip_prefix("addr:")
+                        && rest.trim_end().len() == 17
+                    {
+                        return format!("addr:?{}", if w.ends_with('\n') { "\n" } else { "" });
+                    }
+                    w.to_owned()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+const PACKET: &str = "0000000000020000000000010800450000140000000040110000c0a80001c0a80002";
+
+/// The scenario, with monitors in OpenFlow 1.0 (standard and NXM flow formats), 1.3, 1.4.
+fn run(sw: &dyn Switch) -> Vec<String> {
+    let port = |name: &str, no: &str| {
+        vec![
+            "--".to_owned(),
+            "add-port".into(),
+            "br0".into(),
+            name.into(),
+            "--".into(),
+            "set".into(),
+            "interface".into(),
+            name.into(),
+            "type=dummy".into(),
+            format!("ofport_request={no}"),
+        ]
+    };
+    let mut args: Vec<String> = vec![
+        "add-br".into(),
+        "br0".into(),
+        "--".into(),
+        "set".into(),
+        "bridge".into(),
+        "br0".into(),
+        "fail_mode=secure".into(),
+    ];
+    for (n, no) in [("p1", "1"), ("p2", "2"), ("p3", "3")] {
+        args.extend(port(n, no));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sw.vsctl(&args);
+    let monitors = [
+        Monitor::start(sw, &[], "of10"),
+        Monitor::start(sw, &["-O", "OpenFlow13"], "of13"),
+        Monitor::start(sw, &["-O", "OpenFlow14"], "of14"),
+    ];
+    // A monitor whose session switched to NXM flows first (flow-removed as NXT_FLOW_REMOVED).
+    let nxm = Monitor::start(sw, &["-F", "nxm"], "nxm");
+    let ok = |args: &[&str]| {
+        let (ok, out) = sw.ofctl(args);
+        assert!(ok, "ovs-ofctl {args:?}: {out}");
+    };
+    ok(&[
+        "add-flow",
+        "br0",
+        "priority=5,ip,send_flow_rem actions=drop",
+    ]);
+    ok(&[
+        "add-flow",
+        "br0",
+        "priority=6,ip,nw_dst=1.2.3.4,idle_timeout=60,cookie=0x42,send_flow_rem actions=drop",
+    ]);
+    ok(&["add-flow", "br0", "priority=7,arp actions=drop"]);
+    ok(&["-O", "OpenFlow13", "del-flows", "br0", "ip"]);
+    ok(&[
+        "add-flow",
+        "br0",
+        "table=3,priority=8,tcp,hard_timeout=1,send_flow_rem actions=drop",
+    ]);
+    sleep(Duration::from_millis(2500));
+    let mut args: Vec<String> = Vec::new();
+    args.extend(port("p4", "4").into_iter().skip(1));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sw.vsctl(&args);
+    sw.vsctl(&["del-port", "br0", "p3"]);
+    ok(&[
+        "packet-out",
+        "br0",
+        &format!("in_port=1 packet={PACKET} actions=controller"),
+    ]);
+    ok(&[
+        "-O",
+        "OpenFlow13",
+        "packet-out",
+        "br0",
+        &format!("in_port=2 packet={PACKET} actions=output:CONTROLLER"),
+    ]);
+    sleep(Duration::from_millis(1000));
+    monitors
+        .iter()
+        .chain(std::iter::once(&nxm))
+        .map(|m| masked(&m.text()))
+        .collect()
+}
+
+#[test]
+fn monitor_prints_the_same_asynchronous_messages_as_on_open_vswitch() {
+    let fvs = Fvs::start("mon");
+    let ours = run(&fvs);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = run(&ovs);
+    if std::env::var_os("FVS_KEEP").is_some() {
+        for n in ["of10", "nxm"] {
+            eprintln!(
+                "{n}: {:?}",
+                std::fs::read_to_string(ovs.dir().join(format!("{n}.err")))
+            );
+        }
+    }
+    drop(ovs);
+    for (name, (o, t)) in ["OpenFlow 1.0", "OpenFlow 1.3", "OpenFlow 1.4", "NXM"]
+        .iter()
+        .zip(ours.iter().zip(&theirs))
+    {
+        assert!(
+            t.contains("FLOW_REMOVED") && t.contains("PORT_STATUS") && t.contains("PACKET_IN"),
+            "{name}: the oracle's monitor printed\n{t}"
+        );
+        assert_eq!(o, t, "{name} monitor");
+    }
+}
+
+/// Packet-outs good and bad, in several versions: the same exit status and messages.
+#[test]
+fn packet_out_is_accepted_and_refused_as_on_open_vswitch() {
+    let cases: Vec<Vec<String>> = vec![
+        vec![format!("in_port=1 packet={PACKET} actions=output:2")],
+        vec![
+            "-O".into(),
+            "OpenFlow13".into(),
+            format!("in_port=LOCAL packet={PACKET} actions=drop"),
+        ],
+        vec![
+            "-O".into(),
+            "OpenFlow15".into(),
+            format!("in_port=CONTROLLER packet={PACKET} actions=output:1,output:2"),
+        ],
+        vec![
+            "-O".into(),
+            "OpenFlow13".into(),
+            format!("in_port=1 packet={PACKET} actions=output:65300"),
+        ],
+        vec![format!("in_port=1 packet={PACKET} actions=resubmit(,3)")],
+        vec![format!("in_port=70000 packet={PACKET} actions=drop")],
+    ];
+    let collect = |sw: &dyn Switch| -> Vec<(bool, String)> {
+        sw.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "fail_mode=secure",
+            "--",
+            "add-port",
+            "br0",
+            "p1",
+            "--",
+            "set",
+            "interface",
+            "p1",
+            "type=dummy",
+            "ofport_request=1",
+        ]);
+        cases
+            .iter()
+            .map(|c| {
+                let (opts, rest) = c.split_at(c.len() - 1);
+                let mut args: Vec<&str> = opts.iter().map(String::as_str).collect();
+                args.extend(["packet-out", "br0", rest[0].as_str()]);
+                sw.ofctl(&args)
+            })
+            .collect()
+    };
+    let fvs = Fvs::start("pout");
+    let ours = collect(&fvs);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = collect(&ovs);
+    drop(ovs);
+    assert!(theirs[0].0, "{theirs:?}");
+    assert_eq!(ours, theirs);
+}
