@@ -489,3 +489,147 @@ fn trace_with_a_packet_reads_its_headers_and_learns_like_open_vswitch() {
         "{fdb}"
     );
 }
+
+/// A small deterministic generator (xorshift64*), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[test]
+fn malformed_frames_on_every_port_kind_leave_the_switch_working() {
+    let fvs = Fvs::start("dpm");
+    fvs.vsctl(&[
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "interface",
+        "p2",
+        &format!("options:tx_pcap={}", fvs.dir().join("p2.pcap").display()),
+        "--",
+        "add-port",
+        "br0",
+        "gre0",
+        "--",
+        "set",
+        "interface",
+        "gre0",
+        "type=gre",
+        "options:remote_ip=10.0.1.21",
+        "options:local_ip=10.0.1.31",
+        "options:key=flow",
+    ]);
+    let mut rng = Rng(0x5eed_f00d_1234_5678);
+    let valid = arp(MAC_A, [0xff; 6], 1, IP_A, IP_B);
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for i in 0..400usize {
+        let f = match i % 8 {
+            // Pure noise, runts included.
+            0 => {
+                let n = 1 + (rng.next() % 80) as usize;
+                rng.bytes(n)
+            }
+            // A valid Ethernet header over noise with a claimed EtherType.
+            1 | 2 => {
+                let mut f = valid[..12].to_vec();
+                let ty: [[u8; 2]; 6] = [
+                    [0x08, 0x00],
+                    [0x86, 0xdd],
+                    [0x81, 0x00],
+                    [0x88, 0xa8],
+                    [0x08, 0x06],
+                    [0x88, 0x47],
+                ];
+                f.extend_from_slice(&ty[(rng.next() % 6) as usize]);
+                let n = (rng.next() % 60) as usize;
+                f.extend(rng.bytes(n));
+                f
+            }
+            // IPv4 with a lying header length or total length.
+            3 => {
+                let mut f = valid[..12].to_vec();
+                f.extend_from_slice(&[0x08, 0x00]);
+                f.push(0x40 | (rng.next() % 16) as u8);
+                let n = 1 + (rng.next() % 40) as usize;
+                f.extend(rng.bytes(n));
+                f
+            }
+            // Stacked VLAN tags, then a truncated IPv4 header.
+            4 => {
+                let mut f = valid[..12].to_vec();
+                for _ in 0..(1 + rng.next() % 5) {
+                    f.extend_from_slice(&[0x81, 0x00, 0x00, (rng.next() % 4) as u8]);
+                }
+                f.extend_from_slice(&[0x08, 0x00, 0x45, 0x00]);
+                f
+            }
+            // GRE from the tunnel's peer with a damaged or foreign payload.
+            5 | 6 => {
+                let n = (rng.next() % 30) as usize;
+                let mut inner = rng.bytes(n);
+                if i % 16 == 5 {
+                    inner = valid[..(rng.next() % 14) as usize].to_vec();
+                }
+                let mut g = gre(&inner, rng.next() as u32);
+                let at = 34 + (rng.next() % 8) as usize;
+                if let Some(b) = g.get_mut(at) {
+                    *b ^= 0xff;
+                }
+                g
+            }
+            // A jumbo frame of noise behind a real header.
+            _ => {
+                let mut f = valid[..14].to_vec();
+                f.extend(rng.bytes(9000));
+                f
+            }
+        };
+        frames.push(f);
+    }
+    for (k, chunk) in frames.chunks(20).enumerate() {
+        let port = ["p1", "gre_sys/underlay", "p2"][k % 3];
+        let mut args = vec!["netdev-dummy/receive".to_owned(), port.to_owned()];
+        args.extend(chunk.iter().map(|f| hex(f)));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, err) = fvs.appctl(&args);
+        assert!(ok, "chunk {k} on {port}: {err}");
+    }
+    // Still switching: a good broadcast from p1 reaches p2.
+    let before = frames_or_empty(&fvs.dir().join("p2.pcap"));
+    let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", &hex(&valid)]);
+    assert!(ok, "{err}");
+    let after = frames_or_empty(&fvs.dir().join("p2.pcap"));
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "the good frame was forwarded"
+    );
+    assert_eq!(after.last(), Some(&valid));
+    let (ok, out, err) = fvs.appctl(&["coverage/show"]);
+    assert!(ok && out.contains("upcall_handled"), "{out}{err}");
+}
+
+fn frames_or_empty(path: &Path) -> Vec<Vec<u8>> {
+    PcapReader::open(path)
+        .map(|r| r.filter_map(Result::ok).map(|r| r.data).collect())
+        .unwrap_or_default()
+}
