@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Tunnel benchmark, case D of the performance baseline: the seed's two-host network (br-int
+# with a VM port on tag 1, br-tun with the seed's flows, a GRE tunnel between the hosts), with
+# ferrovs (fvs-vswitchd) and Open vSwitch 3.1's userspace datapath as the switches, in one
+# run, interleaved round by round.
+#
+#   sudo bench/tunnels.sh                     # 3 rounds, 5 s per measurement
+#   sudo ROUNDS=5 T=3 SWITCHES="fvs ovs" bench/tunnels.sh
+#
+# Topology (namespaces this script owns, prefix fvstn-): hosts fvstn-ha and fvstn-hb joined
+# by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs fvstn-a (eth0
+# 10.97.1.1) on host a and fvstn-b (eth0 10.97.1.2) on host b, each a veth into br-int (port
+# vm, tag 1), MTU 1450, transmit checksum offload and TSO off (neither switch carries GSO
+# frames through a tunnel). Each host runs its own switch:
+#   fvs  fvs-vswitchd; the tunnel address on eth1, the outer packets through the host's
+#        IP stack (fvs-netdev's kernel-stack underlay).
+#   ovs  ovs-vswitchd with datapath_type=netdev; eth1 in br-phy, the tunnel address on
+#        br-phy's internal port and the neighbour pinned with tnl/arp/set, as Open vSwitch's
+#        userspace tunnels need.
+# Both: br-int (secure) with `priority=1 actions=NORMAL`; br-tun (secure) with patch-int as
+# port 1, gre-<remote hex> as port 2 (remote_ip, local_ip, in_key=flow, out_key=flow,
+# df_default=true) and the seed's flows verbatim (examples/seed/br-tun.flows).
+#
+# Per switch and round, after a warm-up ping both ways (ARP, MAC learning, br-tun learning):
+#   ping      200 echo requests 10 ms apart, VM a to VM b: average and 99th percentile (µs)
+#   tcp1/2    iperf3 -t T -O 1 with 1 and 2 streams: received Gbit/s
+#   udp64     iperf3 -u -l 64 -b 0: datagrams received per second (kpps) and the share lost
+#   pps       trafgen blasting 60-byte UDP frames from VM a to a non-local address behind
+#             VM b: frames VM b received per second (kpps), and offered kpps
+#   cpu       both switch processes' CPU (utime+stime, % of one core) during tcp1 and pps
+# Prints median [min-max] per figure and the ratio ferrovs / Open vSwitch. Raw rows go to
+# $OUT/tunnels-raw.tsv.
+#
+# Only processes this script started are stopped, each by its own pidfile; the namespaces
+# are deleted on exit, whatever happens.
+set -uo pipefail
+
+ROUNDS=${ROUNDS:-3}
+T=${T:-5}
+SWITCHES=${SWITCHES:-"fvs ovs"}
+P=fvstn-
+HA=${P}ha HB=${P}hb VA=${P}a VB=${P}b
+TUN_A=10.97.0.1 TUN_B=10.97.0.2
+IPA=10.97.1.1 IPB=10.97.1.2
+MACA=02:97:01:00:00:01 MACB=02:97:01:00:00:02
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+FLOWS=$root/examples/seed/br-tun.flows
+W=$(mktemp -d /tmp/fvstn.XXXXXX)
+OUT=${OUT:-$W}
+RAW=$OUT/tunnels-raw.tsv
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "tunnels.sh: $*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (namespaces, veth pairs, raw sockets)"
+for tool in ip ethtool iperf3 ping trafgen ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl \
+    ovs-appctl python3; do
+    command -v "$tool" >/dev/null ||
+        die "$tool missing (apt-get install iproute2 ethtool iperf3 iputils-ping netsniff-ng openvswitch-switch)"
+done
+(cd "$root" && cargo build --quiet --release -p fvs-vswitchd -p fvs-cli --bins) || die "build failed"
+FVS=$target/release/fvs-vswitchd
+FVS_OFCTL=$target/release/fvs-ofctl
+
+stop_pidfile() {
+    local f=$1 pid
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f" 2>/dev/null)
+    rm -f "$f"
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+}
+
+stop_switches() {
+    for h in a b; do
+        stop_pidfile "$W/$h/fvs.pid"
+        stop_pidfile "$W/$h/ovs-vswitchd.pid"
+        stop_pidfile "$W/$h/ovsdb-server.pid"
+    done
+    rm -rf "$W/a" "$W/b"
+}
+
+del_namespaces() {
+    for ns in "$VA" "$VB" "$HA" "$HB"; do ip netns del "$ns" 2>/dev/null; done
+}
+
+cleanup() {
+    stop_pidfile "$W/iperf3.pid"
+    stop_switches
+    del_namespaces
+    [ "$OUT" = "$W" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Fresh namespaces per switch: Open vSwitch moves eth1 into br-phy, ferrovs does not.
+topology() {
+    del_namespaces
+    for ns in "$HA" "$HB" "$VA" "$VB"; do
+        ip netns add "$ns" || die "netns add $ns"
+        ip -n "$ns" link set lo up
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    done
+    ip -n "$HA" link add eth1 type veth peer name eth1 netns "$HB"
+    ip -n "$HA" link set eth1 up
+    ip -n "$HB" link set eth1 up
+    local host vm mac addr
+    for side in a b; do
+        if [ $side = a ]; then host=$HA vm=$VA mac=$MACA addr=$IPA; else host=$HB vm=$VB mac=$MACB addr=$IPB; fi
+        ip -n "$host" link add vm type veth peer name eth0 netns "$vm"
+        ip -n "$host" link set vm up
+        ip -n "$vm" link set eth0 address "$mac" mtu 1450
+        ip -n "$vm" addr add "$addr/24" dev eth0
+        ip -n "$vm" link set eth0 up
+        ip netns exec "$vm" ethtool -K eth0 tx off tso off >/dev/null 2>&1
+    done
+    ip netns exec "$VB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
+}
+
+wait_file() {
+    for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
+    die "$1 never appeared"
+}
+
+hexip() { printf '%02x' ${1//./ }; }
+
+# br-int and br-tun on one host through `vsctl` (a function), flows through `ofctl BRIDGE`.
+seed_host() { # local remote
+    local gre
+    gre=gre-$(hexip "$2")
+    vsctl add-br br-int -- set bridge br-int fail_mode=secure $DPTYPE \
+        -- add-port br-int patch-tun -- set interface patch-tun type=patch options:peer=patch-int \
+        -- add-port br-int vm tag=1 || die "add br-int"
+    vsctl add-br br-tun -- set bridge br-tun fail_mode=secure $DPTYPE \
+        -- add-port br-tun patch-int -- set interface patch-int type=patch options:peer=patch-tun \
+        ofport_request=1 || die "add br-tun"
+    vsctl add-port br-tun "$gre" -- set interface "$gre" type=gre ofport_request=2 \
+        options:df_default=true options:in_key=flow options:local_ip="$1" options:out_key=flow \
+        options:remote_ip="$2" || die "add $gre"
+    ofctl br-int add-flow "priority=1 actions=NORMAL" || die "br-int flows"
+    ofctl br-tun add-flows "$FLOWS" || die "br-tun flows"
+}
+
+start_host() { # switch side
+    local sw=$1 side=$2 host local remote d
+    if [ "$side" = a ]; then host=$HA local=$TUN_A remote=$TUN_B; else host=$HB local=$TUN_B remote=$TUN_A; fi
+    d=$W/$side
+    mkdir -p "$d"
+    case $sw in
+    fvs)
+        ip -n "$host" addr add "$local/24" dev eth1
+        FVS_RUNDIR=$d FVS_DBDIR=$d FVS_LOGDIR=$d ip netns exec "$host" "$FVS" \
+            --detach --pidfile="$d/fvs.pid" --log-file="$d/fvs-vswitchd.log"
+        wait_file "$d/db.sock"
+        vsctl() { ovs-vsctl --db="unix:$d/db.sock" --timeout=20 "$@"; }
+        ofctl() { local br=$1; shift; FVS_RUNDIR=$d "$FVS_OFCTL" "$1" "$br" "${@:2}"; }
+        DPTYPE=
+        seed_host "$local" "$remote"
+        PIDS="$PIDS $(cat "$d/fvs.pid")"
+        ;;
+    ovs)
+        local sock=$d/db.sock
+        ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+        ovsdb-server "$d/conf.db" --remote="punix:$sock" --pidfile="$d/ovsdb-server.pid" \
+            --detach --no-chdir --log-file="$d/ovsdb-server.log" --unixctl="$d/ovsdb-server.ctl" 2>/dev/null
+        ovs-vsctl --db="unix:$sock" --no-wait init
+        OVS_RUNDIR=$d ip netns exec "$host" ovs-vswitchd "unix:$sock" --pidfile="$d/ovs-vswitchd.pid" \
+            --detach --no-chdir --log-file="$d/ovs-vswitchd.log" --unixctl="$d/ovs-vswitchd.ctl" 2>/dev/null
+        vsctl() { ovs-vsctl --db="unix:$sock" --timeout=20 "$@"; }
+        ofctl() { local br=$1; shift; ovs-ofctl "$1" "unix:$d/$br.mgmt" "${@:2}"; }
+        DPTYPE="datapath_type=netdev"
+        vsctl add-br br-phy -- set bridge br-phy datapath_type=netdev \
+            other_config:hwaddr=02:97:00:00:00:0$([ "$side" = a ] && echo 1 || echo 2) \
+            -- add-port br-phy eth1 || die "add br-phy"
+        ip -n "$host" addr add "$local/24" dev br-phy
+        ip -n "$host" link set br-phy up
+        seed_host "$local" "$remote"
+        PIDS="$PIDS $(cat "$d/ovs-vswitchd.pid")"
+        ;;
+    esac
+}
+
+start_switch() {
+    PIDS=
+    topology
+    start_host "$1" a
+    start_host "$1" b
+    if [ "$1" = ovs ]; then
+        ovs-appctl -t "$W/a/ovs-vswitchd.ctl" tnl/arp/set br-phy "$TUN_B" 02:97:00:00:00:02 >/dev/null
+        ovs-appctl -t "$W/b/ovs-vswitchd.ctl" tnl/arp/set br-phy "$TUN_A" 02:97:00:00:00:01 >/dev/null
+    fi
+}
+
+cpu_ticks() { # utime+stime of the switch processes, in clock ticks
+    local t=0 p
+    for p in $PIDS; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+hz=$(getconf CLK_TCK)
+cpu_pct() { python3 -c "print(round(($2 - $1) * 100 / $hz / $3))"; }
+now() { date +%s.%N; }
+
+cat >"$W/udp60.trafgen" <<EOF
+{
+  0x02, 0x97, 0x01, 0x00, 0x00, 0x02,
+  0x02, 0x97, 0x01, 0x00, 0x00, 0x01,
+  0x08, 0x00,
+  0x45, 0x00, 0x00, 46, 0x00, 0x00, 0x40, 0x00, 64, 17, csumip(14, 33),
+  10, 97, 1, 1,
+  10, 97, 1, 200,
+  0x04, 0x00, 0x04, 0x01, 0x00, 26, 0x00, 0x00,
+  fill(0x00, 18)
+}
+EOF
+
+rx_packets() { ip netns exec "$VB" cat /sys/class/net/eth0/statistics/rx_packets; }
+tx_packets() { ip netns exec "$VA" cat /sys/class/net/eth0/statistics/tx_packets; }
+
+measure() { # switch round
+    local sw=$1 round=$2 c0 c1 t0 t1 r0 r1 o0 o1
+    ip netns exec "$VA" ping -n -c 3 -i 0.2 -W 2 "$IPB" >/dev/null || log "$sw: warm-up ping a->b failed"
+    ip netns exec "$VB" ping -n -c 3 -i 0.2 -W 2 "$IPA" >/dev/null || log "$sw: warm-up ping b->a failed"
+
+    ip netns exec "$VA" ping -n -c 200 -i 0.01 -W 1 "$IPB" >"$W/ping.out" 2>/dev/null
+    python3 - "$sw" "$round" "$W/ping.out" >>"$RAW" <<'PY'
+import re, sys
+rtts = sorted(float(x) for x in re.findall(r"time=([0-9.]+) ms", open(sys.argv[3]).read()))
+if rtts:
+    avg = sum(rtts) / len(rtts) * 1000
+    p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))] * 1000
+    print(f"{sys.argv[1]}\t{sys.argv[2]}\tping_avg_us\t{avg:.0f}")
+    print(f"{sys.argv[1]}\t{sys.argv[2]}\tping_p99_us\t{p99:.0f}")
+PY
+
+    for streams in 1 2; do
+        c0=$(cpu_ticks); t0=$(now)
+        timeout 30 ip netns exec "$VA" iperf3 -c "$IPB" -J -t "$T" -O 1 -P "$streams" >"$W/iperf.json" 2>/dev/null
+        c1=$(cpu_ticks); t1=$(now)
+        python3 - "$sw" "$round" "$streams" "$W/iperf.json" >>"$RAW" <<'PY'
+import json, sys
+try:
+    bps = json.load(open(sys.argv[4]))["end"]["sum_received"]["bits_per_second"]
+except Exception:
+    bps = 0.0
+print(f"{sys.argv[1]}\t{sys.argv[2]}\ttcp{sys.argv[3]}_gbps\t{bps / 1e9:.2f}")
+PY
+        [ "$streams" = 1 ] &&
+            printf '%s\t%s\tcpu_tcp1_pct\t%s\n' "$sw" "$round" "$(cpu_pct "$c0" "$c1" "$(python3 -c "print($t1 - $t0)")")" >>"$RAW"
+    done
+
+    timeout 30 ip netns exec "$VA" iperf3 -c "$IPB" -J -t "$T" -O 1 -u -l 64 -b 0 >"$W/udp.json" 2>/dev/null
+    python3 - "$sw" "$round" "$W/udp.json" >>"$RAW" <<'PY'
+import json, sys
+# Received datagrams from the receiver's byte count (64 bytes each): with -O the packet and
+# loss counters mix the omitted second in and can exceed 100 %.
+try:
+    end = json.load(open(sys.argv[3]))["end"]
+    rx = end["sum_received"]["bytes"] / 64
+    tx = end["sum_sent"]["bytes"] / 64
+    pps = rx / end["sum_received"]["seconds"]
+    loss = 100 * (1 - rx / tx) if tx else 100.0
+except Exception:
+    pps, loss = 0.0, 100.0
+print(f"{sys.argv[1]}\t{sys.argv[2]}\tudp64_rx_kpps\t{pps / 1000:.0f}")
+print(f"{sys.argv[1]}\t{sys.argv[2]}\tudp64_loss_pct\t{loss:.0f}")
+PY
+
+    r0=$(rx_packets); o0=$(tx_packets); c0=$(cpu_ticks); t0=$(now)
+    timeout -s INT "$T" ip netns exec "$VA" trafgen -o eth0 -P 1 --no-sock-mem -Q -C -i "$W/udp60.trafgen" \
+        >/dev/null 2>&1
+    sleep 0.5
+    r1=$(rx_packets); o1=$(tx_packets); c1=$(cpu_ticks); t1=$(now)
+    python3 - "$sw" "$round" >>"$RAW" <<PY
+import sys
+secs = $t1 - $t0 - 0.5
+print(f"{sys.argv[1]}\t{sys.argv[2]}\tpps_rx_k\t{($r1 - $r0) / secs / 1000:.0f}")
+print(f"{sys.argv[1]}\t{sys.argv[2]}\tpps_offered_k\t{($o1 - $o0) / secs / 1000:.0f}")
+PY
+    printf '%s\t%s\tcpu_pps_pct\t%s\n' "$sw" "$round" "$(cpu_pct "$c0" "$c1" "$(python3 -c "print($t1 - $t0)")")" >>"$RAW"
+}
+
+mkdir -p "$OUT"
+: >"$RAW"
+log "work directory $W"
+for round in $(seq "$ROUNDS"); do
+    for sw in $SWITCHES; do
+        log "round $round: $sw"
+        start_switch "$sw"
+        measure "$sw" "$round"
+        stop_pidfile "$W/iperf3.pid"
+        stop_switches
+    done
+done
+
+python3 - "$RAW" "$SWITCHES" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    sw, _, metric, value = line.split("\t")
+    rows[(sw, metric)].append(float(value))
+switches = sys.argv[2].split()
+metrics = ["ping_avg_us", "ping_p99_us", "tcp1_gbps", "tcp2_gbps", "udp64_rx_kpps", "udp64_loss_pct",
+           "pps_rx_k", "pps_offered_k", "cpu_tcp1_pct", "cpu_pps_pct"]
+print("| figure | " + " | ".join(switches) + " | fvs/ovs |")
+print("|---|" + "---|" * (len(switches) + 1))
+for m in metrics:
+    cells = []
+    for sw in switches:
+        v = rows.get((sw, m))
+        cells.append(f"{statistics.median(v):g} [{min(v):g}–{max(v):g}]" if v else "–")
+    a, b = rows.get(("fvs", m)), rows.get(("ovs", m))
+    ratio = f"{statistics.median(a) / statistics.median(b):.2f}" if a and b and statistics.median(b) else "–"
+    print(f"| {m} | " + " | ".join(cells) + f" | {ratio} |")
+PY
