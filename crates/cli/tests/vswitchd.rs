@@ -555,8 +555,9 @@ fn port_and_table_commands_read_on_both_switches_as_on_ovs_vswitchd() {
 }
 
 /// Runs `steps` through `programs` (each step once per program, so steps must be
-/// idempotent when several are given) against fvs-vswitchd and ovs-ofctl against
-/// ovs-vswitchd, comparing outcomes and flow tables after each step as [`compare`] does.
+/// idempotent when several are given) against fvs-vswitchd, and ovs-ofctl then every other
+/// program against ovs-vswitchd; compares every outcome and flow table with ovs-ofctl's
+/// against ovs-vswitchd, as [`compare`] does.
 fn compare_programs(
     ovs: &PrivateOvs,
     fvs: &Fvs,
@@ -575,6 +576,25 @@ fn compare_programs(
             &ovs.appctl(&["bridge/dump-flows", "br-tun"])
                 .unwrap_or_else(|e| panic!("ovs-appctl bridge/dump-flows: {e}")),
         );
+        for program in programs.iter().filter(|p| **p != ovs_ofctl.as_path()) {
+            let got = run(program, ovs.dir(), &expand(ovs.dir()));
+            assert_eq!(
+                got,
+                want,
+                "{} {args:?} against ovs-vswitchd",
+                program.display()
+            );
+            let after = table(
+                &ovs.appctl(&["bridge/dump-flows", "br-tun"])
+                    .unwrap_or_else(|e| panic!("ovs-appctl bridge/dump-flows: {e}")),
+            );
+            assert_eq!(
+                after,
+                real,
+                "ovs-vswitchd's tables after {} {args:?}",
+                program.display()
+            );
+        }
         for program in programs {
             let got = run(program, fvs.dir(), &expand(fvs.dir()));
             assert_eq!(
@@ -663,7 +683,8 @@ fn bundles_apply_all_or_nothing_as_on_ovs_vswitchd() {
             &ok,
         ],
     ];
-    let seen = compare_programs(&ovs, &fvs, &[ovs_ofctl.as_path()], &steps);
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let seen = compare_programs(&ovs, &fvs, &[ovs_ofctl.as_path(), fvs_ofctl], &steps);
     assert!(seen[0].1.iter().any(|l| l.contains("learn(")));
     assert!(seen[2].0.stderr.contains("OFPBRC_EPERM"), "{:?}", seen[2].0);
     assert!(!seen[2].1.iter().any(|l| l.contains("table_id=7")));

@@ -279,7 +279,8 @@ impl Conn {
         self.protocol
     }
 
-    fn io_error(&self, reason: impl Into<String>) -> ConnError {
+    /// A failure of the conversation with this switch (`talking to SWITCH (REASON)`).
+    pub fn io_error(&self, reason: impl Into<String>) -> ConnError {
         ConnError::Io {
             target: self.name.clone(),
             reason: reason.into(),

@@ -177,7 +177,7 @@ fn parse_filter(text: Option<&str>) -> Result<(FlowStatsRequest, Protocols), Cmd
 }
 
 /// Connects and moves the session to the protocol ovs-ofctl would dump flows in.
-fn open_for_dump(
+pub(super) fn open_for_dump(
     opts: &Options,
     target: &str,
     usable: Protocols,
@@ -318,6 +318,26 @@ pub(super) fn dump_flows(
         out.push('\n');
     }
     Ok(())
+}
+
+/// Every flow of every table, in the session's protocol.
+pub(super) fn read_flows(conn: &mut Conn) -> Result<Vec<FlowStats>, CmdError> {
+    let request = FlowStatsRequest {
+        cookie_mask: Cookie(0),
+        ..FlowStatsRequest::default()
+    };
+    let xid = conn.send(&Message::FlowStatsRequest(Box::new(request)))?;
+    let mut all = Vec::new();
+    loop {
+        let reply = reply_to(conn, xid)?;
+        let Some(Message::FlowStatsReply(part)) = reply.message else {
+            return Err(unexpected(&reply));
+        };
+        all.extend(part.flows);
+        if !part.more {
+            return Ok(all);
+        }
+    }
 }
 
 /// `dump-aggregate SWITCH [FLOW]`.

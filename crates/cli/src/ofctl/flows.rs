@@ -7,6 +7,15 @@
 //! table-id extension with Nicira messages). Each flow-mod is followed by a barrier; the
 //! first error reply is printed as ovs-ofctl prints it (the error, then the quoted request)
 //! on standard error, and the command exits with status 1.
+//!
+//! # --bundle
+//!
+//! With `--bundle` the flow-mods travel in one bundle (OpenFlow 1.4's, or the ONF extension
+//! in 1.3): the session is limited to OpenFlow 1.3 and later (1.4 when the allowed versions
+//! have none of them, as ovs-ofctl does), the bundle is opened, every flow-mod added with its
+//! own transaction id, a barrier collects the switch's objections, and only then is the
+//! bundle committed. Every error is printed as ovs-ofctl prints it (`Error NAME for:` and the
+//! quoted request), and the command then fails with `talking to SWITCH (Protocol error)`.
 
 use super::conn::{Conn, Received};
 use super::{CmdError, Options};
@@ -14,6 +23,7 @@ use fvs_flow::Protocols;
 use fvs_openflow::normalize::normalize_flow_mod;
 use fvs_openflow::protocol::{Protocol, protocols_to_string};
 use fvs_openflow::text::{format_flow_mod, parse_flow_mod, parse_flow_mod_line};
+use fvs_openflow::wire::bundle::{BundleAdd, BundleCtrl, BundleCtrlType, BundleFlags, BundleMsg};
 use fvs_openflow::wire::{self, ErrorCode, Message, OfpError, Version};
 use fvs_openflow::{FlowMod, FlowModCommand};
 use std::fmt::Write as _;
@@ -105,9 +115,42 @@ fn send_flow_mods(
             protocols_to_string(opts.allowed)
         )));
     }
-    let mut conn = Conn::open(target, opts.allowed, opts.timeout)?;
-    choose_protocol(&mut conn, usable.and(opts.allowed), usable)?;
+    let allowed = if opts.bundle {
+        bundle_protocols(opts.allowed)
+    } else {
+        opts.allowed
+    };
+    let mut conn = Conn::open(target, allowed, opts.timeout)?;
+    choose_protocol_for(&mut conn, usable.and(allowed), usable)?;
+    transact_flow_mods(&mut conn, fms, opts.bundle)
+}
+
+/// The protocols a `--bundle` session may use: the allowed ones of OpenFlow 1.3 and later,
+/// or OpenFlow 1.4 when none is allowed.
+pub(super) fn bundle_protocols(allowed: Protocols) -> Protocols {
+    let later = Protocols::NONE
+        .or(Protocol::Of13.bit())
+        .or(Protocol::Of14.bit())
+        .or(Protocol::Of15.bit());
+    let p = allowed.and(later);
+    if p.is_empty() {
+        Protocol::Of14.bit()
+    } else {
+        p
+    }
+}
+
+/// Sends `fms` on a connection whose protocol is chosen: each with a barrier, or all in one
+/// bundle.
+pub(super) fn transact_flow_mods(
+    conn: &mut Conn,
+    fms: &[FlowMod],
+    bundle: bool,
+) -> Result<(), CmdError> {
     let protocol = conn.protocol();
+    if bundle {
+        return transact_bundle(conn, fms);
+    }
     for fm in fms {
         let xid = conn.alloc_xid();
         let bytes = wire::encode(&Message::FlowMod(Box::new(fm.clone())), protocol, xid)
@@ -119,9 +162,137 @@ fn send_flow_mods(
     Ok(())
 }
 
+/// One bundle: open, add every flow-mod, barrier, commit.
+fn transact_bundle(conn: &mut Conn, fms: &[FlowMod]) -> Result<(), CmdError> {
+    let protocol = conn.protocol();
+    let encode = |m: &Message, xid| {
+        wire::encode(m, protocol, xid).map_err(|e| CmdError::Fatal(e.to_string()))
+    };
+    // As ovs-ofctl: the flow-mods' ids first, then the bundle's.
+    let mut mods = Vec::with_capacity(fms.len());
+    for fm in fms {
+        let xid = conn.alloc_xid();
+        mods.push((xid, encode(&Message::FlowMod(Box::new(fm.clone())), xid)?));
+    }
+    let ctrl = |t| {
+        Message::Bundle(BundleMsg::Control(BundleCtrl {
+            bundle_id: 0,
+            r#type: t,
+            flags: BundleFlags::ATOMIC_ORDERED,
+        }))
+    };
+    let mut errors = String::new();
+    let open_xid = conn.send(&ctrl(BundleCtrlType::OpenRequest))?;
+    bundle_reply(conn, open_xid, &mut errors)?;
+    if errors.is_empty() {
+        for (xid, inner) in mods {
+            let add = Message::Bundle(BundleMsg::Add(BundleAdd {
+                bundle_id: 0,
+                flags: BundleFlags::ATOMIC_ORDERED,
+                message: inner,
+            }));
+            conn.send_raw(&encode(&add, xid)?)?;
+        }
+        let barrier = conn.send(&Message::BarrierRequest)?;
+        bundle_reply(conn, barrier, &mut errors)?;
+    }
+    if errors.is_empty() {
+        let commit = conn.send(&ctrl(BundleCtrlType::CommitRequest))?;
+        bundle_reply(conn, commit, &mut errors)?;
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.push_str(&format!("fvs-ofctl: {}\n", conn.io_error("Protocol error")));
+    Err(CmdError::Printed(errors))
+}
+
+/// Reads until the reply to `xid`, printing every error on the way into `errors` as
+/// ovs-ofctl does (`Error NAME for:` and the quoted request).
+fn bundle_reply(conn: &mut Conn, xid: u32, errors: &mut String) -> Result<(), CmdError> {
+    loop {
+        let reply = conn.recv()?;
+        if let Some(Message::Error(e)) = &reply.message {
+            let name = error_name(reply.header.version, e.code);
+            let _ = write!(errors, "Error {name} for: ");
+            format_quoted(&e.data, conn.protocol(), errors);
+        }
+        if reply.header.xid == xid {
+            return Ok(());
+        }
+    }
+}
+
+/// A quoted request as ovs-ofctl prints it: a flow-mod (alone or in the bundle-add message
+/// that carried it) or a bundle control message.
+fn format_quoted(data: &[u8], protocol: Protocol, out: &mut String) {
+    match wire::decode(data) {
+        Ok((_, Message::Bundle(BundleMsg::Add(a)))) => format_quoted(&a.message, protocol, out),
+        Ok((h, Message::FlowMod(fm))) => {
+            format_flow_mod(&normalize_flow_mod(&fm, protocol), protocol, h.xid, out);
+            out.push('\n');
+        }
+        Ok((h, Message::Bundle(BundleMsg::Control(c)))) => {
+            let name = if h.version < Version::Of14.wire() {
+                "ONFT_BUNDLE_CONTROL"
+            } else {
+                "OFPT_BUNDLE_CONTROL"
+            };
+            let _ = writeln!(
+                out,
+                "{name} (OF1.{}) (xid={:#x}):",
+                h.version.saturating_sub(1),
+                h.xid
+            );
+            // C's "%#x": no prefix for zero.
+            let id = match c.bundle_id {
+                0 => "0".to_string(),
+                n => format!("{n:#x}"),
+            };
+            let _ = writeln!(
+                out,
+                " bundle_id={id} type={} flags={}",
+                ctrl_type_name(c.r#type),
+                bundle_flags(c.flags)
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "({} bytes of quoted request)", data.len());
+        }
+    }
+}
+
+fn ctrl_type_name(t: BundleCtrlType) -> &'static str {
+    match t {
+        BundleCtrlType::OpenRequest => "OPEN_REQUEST",
+        BundleCtrlType::OpenReply => "OPEN_REPLY",
+        BundleCtrlType::CloseRequest => "CLOSE_REQUEST",
+        BundleCtrlType::CloseReply => "CLOSE_REPLY",
+        BundleCtrlType::CommitRequest => "COMMIT_REQUEST",
+        BundleCtrlType::CommitReply => "COMMIT_REPLY",
+        BundleCtrlType::DiscardRequest => "DISCARD_REQUEST",
+        BundleCtrlType::DiscardReply => "DISCARD_REPLY",
+    }
+}
+
+fn bundle_flags(f: BundleFlags) -> String {
+    let mut names = Vec::new();
+    if f.atomic {
+        names.push("atomic");
+    }
+    if f.ordered {
+        names.push("ordered");
+    }
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join(" ")
+    }
+}
+
 /// ovs-ofctl's choice: the session's protocol if usable, else the first usable one the
 /// switch accepts.
-fn choose_protocol(
+fn choose_protocol_for(
     conn: &mut Conn,
     candidates: Protocols,
     usable: Protocols,
@@ -183,7 +354,7 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
 }
 
 /// Open vSwitch's name for an error code in wire version `version`.
-fn error_name(version: u8, code: ErrorCode) -> String {
+pub(super) fn error_name(version: u8, code: ErrorCode) -> String {
     if let Some(v) = Version::from_wire(version)
         && let Some(e) = OfpError::from_code(v, code)
     {

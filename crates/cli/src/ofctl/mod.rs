@@ -12,7 +12,8 @@
 //! Switch commands go through [`conn`] (targets, hello negotiation, protocol choice,
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
-//! `mod-port`, `tables` table statistics and fragment handling. Adding a command means adding a row and a
+//! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
+//! and `diff-flows`. `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
@@ -24,6 +25,7 @@ pub mod dump;
 mod flows;
 mod parse;
 mod ports;
+mod replace;
 mod show;
 mod tables;
 
@@ -47,6 +49,8 @@ pub struct Options {
     pub show_stats: bool,
     /// `--sort[=FIELD]` / `--rsort[=FIELD]` for `dump-flows`.
     pub sort: Option<dump::Sort>,
+    /// `--bundle`: flow-table changes are applied all together or not at all.
+    pub bundle: bool,
 }
 
 /// Why a command failed.
@@ -58,6 +62,9 @@ pub enum CmdError {
     /// Text to print on standard error as it is (an error reply from the switch).
     #[error("{0}")]
     Printed(String),
+    /// Nothing more to print, but this exit status (`diff-flows`: 2 when the flows differ).
+    #[error("exit status {0}")]
+    Status(u8),
 }
 
 impl From<String> for CmdError {
@@ -80,6 +87,7 @@ impl Default for Options {
             timeout: None,
             show_stats: true,
             sort: None,
+            bundle: false,
         }
     }
 }
@@ -132,6 +140,18 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 2,
         handler: flows::del_flows,
+    },
+    Command {
+        name: "replace-flows",
+        min_args: 2,
+        max_args: 2,
+        handler: replace::replace_flows,
+    },
+    Command {
+        name: "diff-flows",
+        min_args: 2,
+        max_args: 2,
+        handler: replace::diff_flows,
     },
     Command {
         name: "dump-flows",
@@ -224,6 +244,7 @@ pub fn run_with(
             let _ = stderr.write_all(text.as_bytes());
             1
         }
+        Err(CmdError::Status(status)) => status,
     }
 }
 
@@ -243,6 +264,8 @@ fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<()
             opts.allowed = parse_versions(v)?;
         } else if arg == "--strict" {
             opts.strict = true;
+        } else if arg == "--bundle" {
+            opts.bundle = true;
         } else if arg == "--no-stats" {
             opts.show_stats = false;
         } else if arg == "--sort" || arg == "--rsort" {

@@ -25,7 +25,7 @@
 //!
 //! Errors carry Open vSwitch's codes (`OFPBFC_*`, ONF experimenter errors in 1.3). A commit
 //! that fails answers twice, as Open vSwitch does: the failing flow-mod's own error (its
-//! transaction id, the flow-mod quoted), then `OFPBFC_MSG_FAILED` for the commit request; the
+//! transaction id, its bundle-add message quoted), then `OFPBFC_MSG_FAILED` for the commit request; the
 //! bundle is gone either way.
 //
 // TODO: port-mods in bundles (refused as OFPBFC_MSG_UNSUP for now).
@@ -55,7 +55,8 @@ pub enum Action {
     Apply(Vec<FlowMod>),
 }
 
-/// One flow-mod in a bundle, with what its error would quote.
+/// One flow-mod in a bundle, with what its error would quote: the whole bundle-add message,
+/// as Open vSwitch quotes it.
 #[derive(Debug)]
 struct Entry {
     xid: u32,
@@ -168,11 +169,11 @@ impl Bundles {
             } else {
                 OfpError::BadTableId
             };
-            return Some(refuse(version, e, xid, &a.message));
+            return Some(refuse(version, e, xid, request));
         }
         bundle.entries.push(Entry {
             xid,
-            bytes: a.message,
+            bytes: request.to_vec(),
             flow_mod: *fm,
         });
         None
@@ -251,8 +252,9 @@ impl Bundles {
 }
 
 /// True when `fm` is an add with `check_overlap` whose match overlaps a different rule of the
-/// same priority in its table: the two agree on every bit both care about. (An identical
-/// match replaces its rule and is no overlap.)
+/// same priority in its table: the two agree on every bit both care about. An add identical
+/// in match and priority to an existing rule replaces it and is not checked at all, as in
+/// the pipeline and Open vSwitch.
 fn overlaps(bridge: Option<&Bridge>, fm: &FlowMod) -> bool {
     let Some(bridge) = bridge else {
         return false;
@@ -262,17 +264,22 @@ fn overlaps(bridge: Option<&Bridge>, fm: &FlowMod) -> bool {
     }
     let table = fm.table.map_or(0, |t| t.0);
     let m = &fm.r#match;
-    bridge.rules().into_iter().any(|(t, r)| {
-        let k = &r.r#match;
-        t == table
-            && r.priority == fm.priority
-            && !(k.key == m.key && k.mask == m.mask)
-            && k.key
-                .words
-                .iter()
-                .zip(k.mask.words.iter())
-                .zip(m.key.words.iter().zip(m.mask.words.iter()))
-                .all(|((k1, m1), (k2, m2))| (k1 ^ k2) & m1 & m2 == 0)
+    let rivals: Vec<_> = bridge
+        .rules()
+        .into_iter()
+        .filter(|(t, r)| *t == table && r.priority == fm.priority)
+        .map(|(_, r)| r.r#match)
+        .collect();
+    if rivals.iter().any(|k| k.key == m.key && k.mask == m.mask) {
+        return false;
+    }
+    rivals.iter().any(|k| {
+        k.key
+            .words
+            .iter()
+            .zip(k.mask.words.iter())
+            .zip(m.key.words.iter().zip(m.mask.words.iter()))
+            .all(|((k1, m1), (k2, m2))| (k1 ^ k2) & m1 & m2 == 0)
     })
 }
 
@@ -369,6 +376,11 @@ mod tests {
         // The failed bundle is gone.
         let out = h(&mut b, ctrl(2, BundleCtrlType::CommitRequest), 8, &bridge);
         assert_eq!(errors(&out), vec![(8, code(OfpError::BundleBadId))]);
+        // An add identical to an existing rule replaces it without an overlap check.
+        let same = "table=1,priority=5,ip,check_overlap,actions=drop";
+        assert!(h(&mut b, add(3, 9, same), 9, &bridge).is_empty());
+        let out = h(&mut b, ctrl(3, BundleCtrlType::CommitRequest), 10, &bridge);
+        assert!(errors(&out).is_empty());
     }
 
     #[test]
