@@ -360,6 +360,8 @@ fn is_command_option(name: &str) -> bool {
             | "--fake"
             | "--with-iface"
             | "--fake-iface"
+            | "--inactivity-probe"
+            | "--bootstrap"
     )
 }
 
@@ -385,13 +387,19 @@ const COMMANDS: &[(&str, usize, usize, &[&str])] = &[
     ("iface-to-br", 1, 1, &[]),
     ("get-controller", 1, 1, &[]),
     ("del-controller", 1, 1, &[]),
-    ("set-controller", 1, usize::MAX, &[]),
+    ("set-controller", 1, usize::MAX, &["--inactivity-probe"]),
     ("get-fail-mode", 1, 1, &[]),
     ("del-fail-mode", 1, 1, &[]),
     ("set-fail-mode", 2, 2, &[]),
     ("get-manager", 0, 0, &[]),
     ("del-manager", 0, 0, &[]),
-    ("set-manager", 1, usize::MAX, &[]),
+    ("set-manager", 1, usize::MAX, &["--inactivity-probe"]),
+    ("get-ssl", 0, 0, &[]),
+    ("del-ssl", 0, 0, &[]),
+    ("set-ssl", 3, 3, &["--bootstrap"]),
+    ("add-aa-mapping", 3, 3, &[]),
+    ("del-aa-mapping", 3, 3, &[]),
+    ("get-aa-mapping", 1, 1, &[]),
     ("list", 1, usize::MAX, &["--if-exists", "--columns"]),
     ("find", 1, usize::MAX, &["--columns"]),
     ("get", 2, usize::MAX, &["--if-exists", "--id"]),
@@ -838,12 +846,7 @@ impl<'a> Ctx<'a> {
                 for u in uuids(&self.db.get("Bridge", b.row, "controller")) {
                     self.db.delete("Controller", u);
                 }
-                let mut new = Vec::new();
-                for t in &a[1..] {
-                    let u = self.db.insert("Controller");
-                    self.db.set("Controller", u, "target", string(t));
-                    new.push(u);
-                }
+                let new = self.insert_targets(c, "Controller", &a[1..]);
                 self.db.set("Bridge", b.row, "controller", uuid_set(new));
                 String::new()
             }
@@ -872,16 +875,37 @@ impl<'a> Ctx<'a> {
                 for u in uuids(&self.db.get("Open_vSwitch", ovs, "manager_options")) {
                     self.db.delete("Manager", u);
                 }
-                let mut new = Vec::new();
-                for t in &a[0..] {
-                    let u = self.db.insert("Manager");
-                    self.db.set("Manager", u, "target", string(t));
-                    new.push(u);
-                }
+                let new = self.insert_targets(c, "Manager", a);
                 self.db
                     .set("Open_vSwitch", ovs, "manager_options", uuid_set(new));
                 String::new()
             }
+            "get-ssl" => self.get_ssl(),
+            "del-ssl" => {
+                let ovs = self.ovs();
+                self.db.verify("Open_vSwitch", ovs, "ssl");
+                for u in uuids(&self.db.get("Open_vSwitch", ovs, "ssl")) {
+                    self.db.delete("SSL", u);
+                }
+                self.db.set("Open_vSwitch", ovs, "ssl", empty());
+                String::new()
+            }
+            "set-ssl" => {
+                let ovs = self.ovs();
+                self.db.verify("Open_vSwitch", ovs, "ssl");
+                for u in uuids(&self.db.get("Open_vSwitch", ovs, "ssl")) {
+                    self.db.delete("SSL", u);
+                }
+                let u = self.db.insert("SSL");
+                for (col, value) in ["private_key", "certificate", "ca_cert"].iter().zip(a) {
+                    self.db.set("SSL", u, col, string(value));
+                }
+                let bootstrap = Datum::scalar(Atom::Boolean(c.has("--bootstrap")));
+                self.db.set("SSL", u, "bootstrap_ca_cert", bootstrap);
+                self.db.set("Open_vSwitch", ovs, "ssl", uuid_set([u]));
+                String::new()
+            }
+            "add-aa-mapping" | "del-aa-mapping" | "get-aa-mapping" => self.aa_mapping(c)?,
             "list" => self.list(c)?,
             "find" => self.find(c)?,
             "get" => self.get(c)?,
@@ -948,6 +972,118 @@ impl<'a> Ctx<'a> {
             Datum::Map(m) => m,
             Datum::Set(_) => BTreeMap::new(),
         }
+    }
+
+    /// New Controller or Manager rows for `targets`, with the command's
+    /// `--inactivity-probe` (milliseconds). A target whose type is not a stream type draws ovs-vsctl's
+    /// warning, and is kept all the same.
+    fn insert_targets(&mut self, c: &Command, table: &str, targets: &[String]) -> Vec<Uuid> {
+        // ovs-vsctl reads the number as C's atoi does: leading digits, else 0.
+        let probe = c
+            .options
+            .get("--inactivity-probe")
+            .map(|v| atoi(v.as_deref().unwrap_or_default()));
+        let mut new = Vec::new();
+        for t in targets {
+            if !is_stream_name(t) {
+                self.warnings
+                    .push(format!("target type \"{t}\" is possibly erroneous"));
+            }
+            let u = self.db.insert(table);
+            self.db.set(table, u, "target", string(t));
+            if let Some(ms) = probe {
+                self.db.set(
+                    table,
+                    u,
+                    "inactivity_probe",
+                    Datum::scalar(Atom::Integer(ms)),
+                );
+            }
+            new.push(u);
+        }
+        new
+    }
+
+    /// `get-ssl`: the SSL row, as ovs-vsctl prints it.
+    fn get_ssl(&mut self) -> String {
+        let ovs = self.ovs();
+        self.db.verify("Open_vSwitch", ovs, "ssl");
+        let Some(u) = uuids(&self.db.get("Open_vSwitch", ovs, "ssl"))
+            .into_iter()
+            .next()
+        else {
+            return String::new();
+        };
+        let text = |col: &str| {
+            str_atom(&self.db.get("SSL", u, col))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let bootstrap = matches!(
+            self.db.get("SSL", u, "bootstrap_ca_cert").as_scalar(),
+            Some(Atom::Boolean(true))
+        );
+        format!(
+            "Private key: {}\nCertificate: {}\nCA Certificate: {}\nBootstrap: {bootstrap}\n",
+            text("private_key"),
+            text("certificate"),
+            text("ca_cert")
+        )
+    }
+
+    /// `add-aa-mapping`, `del-aa-mapping`, `get-aa-mapping`: a bridge's Auto Attach
+    /// I-SID → VLAN mappings. Adding keeps an existing mapping of the I-SID; deleting needs
+    /// both numbers to match, as in ovs-vsctl.
+    fn aa_mapping(&mut self, c: &Command) -> Result<String, VsctlError> {
+        let a = &c.args;
+        let b = self.find_bridge(&a[0])?;
+        self.db.verify("Bridge", b.row, "auto_attach");
+        let aa = uuids(&self.db.get("Bridge", b.row, "auto_attach"))
+            .into_iter()
+            .next();
+        if c.name == "get-aa-mapping" {
+            let Some(aa) = aa else {
+                return Ok(String::new());
+            };
+            let mut pairs: Vec<(i64, i64)> = self
+                .map_of("AutoAttach", aa, "mappings")
+                .into_iter()
+                .filter_map(|(k, v)| match (k, v) {
+                    (Atom::Integer(k), Atom::Integer(v)) => Some((k, v)),
+                    _ => None,
+                })
+                .collect();
+            pairs.sort_unstable();
+            return Ok(pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect());
+        }
+        let number = |s: &str| {
+            s.parse::<u64>()
+                .ok()
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or_else(|| VsctlError::Command(format!("Invalid argument {s}")))
+        };
+        let (isid, vlan) = (number(&a[1])?, number(&a[2])?);
+        let (isid, vlan) = (Atom::Integer(isid), Atom::Integer(vlan));
+        if c.name == "add-aa-mapping" {
+            let aa = match aa {
+                Some(aa) => aa,
+                None => {
+                    let aa = self.db.insert("AutoAttach");
+                    self.db.set("Bridge", b.row, "auto_attach", uuid_set([aa]));
+                    aa
+                }
+            };
+            let mut m = self.map_of("AutoAttach", aa, "mappings");
+            m.entry(isid).or_insert(vlan);
+            self.db.set("AutoAttach", aa, "mappings", Datum::Map(m));
+        } else if let Some(aa) = aa {
+            let mut m = self.map_of("AutoAttach", aa, "mappings");
+            if m.get(&isid) == Some(&vlan) {
+                m.remove(&isid);
+                self.db.set("AutoAttach", aa, "mappings", Datum::Map(m));
+            }
+        }
+        Ok(String::new())
     }
 
     /// The sorted `target`s of Controller or Manager rows, one per line.
@@ -1348,12 +1484,9 @@ impl<'a> Ctx<'a> {
             "Port" => ("name", &["tag", "trunks", "interfaces"]),
             _ => ("name", &["type", "options", "error", "bfd_status"]),
         };
+        // Quoted only where it would not read back as itself ("ptcp:6640", "--x").
         let name = row.get(name_col).and_then(str_atom).unwrap_or_default();
-        let printed = if table == "Manager" || table == "Controller" {
-            serde_json::Value::String(name.to_owned()).to_string()
-        } else {
-            name.to_owned()
-        };
+        let printed = text::atom_to_string(&Atom::String(name.to_owned()));
         s.push_str(&format!("{}{table} {printed}\n", "    ".repeat(depth)));
         for col in columns {
             let child = match *col {
@@ -1398,6 +1531,30 @@ impl<'a> Ctx<'a> {
 
 fn empty() -> Datum {
     Datum::Set(BTreeSet::new())
+}
+
+/// C's `atoi`: an optional sign and the digits that follow, 0 if there are none (and the
+/// most negative or positive value on overflow, where C leaves it undefined).
+fn atoi(text: &str) -> i64 {
+    let t = text.trim_start();
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut n: i64 = 0;
+    for d in digits.bytes().take_while(u8::is_ascii_digit) {
+        n = n.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+    }
+    if negative { -n } else { n }
+}
+
+/// Whether `target` names a connection method ovs-vsctl knows (`TYPE:ARGS` with an active
+/// or passive stream type); others draw a warning from set-controller and set-manager.
+fn is_stream_name(target: &str) -> bool {
+    target
+        .split_once(':')
+        .is_some_and(|(kind, _)| matches!(kind, "tcp" | "unix" | "ssl" | "ptcp" | "punix" | "pssl"))
 }
 
 mod dbctl;

@@ -130,6 +130,34 @@ pub fn parse_atom(
     Ok(atom)
 }
 
+/// Reads one atom from the whole of `text`, as ovs-vsctl reads the value of `set`'s
+/// `COLUMN:KEY=VALUE`: delimiters are part of a bare string there
+/// (`other_config:hwaddr=00:11:22:33:44:55`), and a quoted one must end at the end.
+pub fn parse_whole_atom(
+    base: &BaseType,
+    text: &str,
+    symbols: &mut dyn SymbolTable,
+) -> Result<Atom, VsctlError> {
+    if base.atomic != AtomicType::String {
+        return parse_atom(base, text, symbols);
+    }
+    if text.is_empty() {
+        return Err(VsctlError::BadValue(
+            "An empty string is not valid as input; use \"\" to represent the empty string".into(),
+        ));
+    }
+    if text.starts_with('"') {
+        let (unquoted, rest) = parse_token(text)?;
+        if !rest.is_empty() {
+            return Err(VsctlError::BadValue(format!(
+                "{text}: missing quote at end of quoted string"
+            )));
+        }
+        return parse_atom(base, &unquoted, symbols);
+    }
+    parse_atom(base, text, symbols)
+}
+
 fn skip_spaces(s: &str) -> &str {
     s.trim_start()
 }

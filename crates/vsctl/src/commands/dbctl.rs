@@ -226,7 +226,7 @@ impl Ctx<'_> {
         arg: &str,
     ) -> Result<(), VsctlError> {
         let (col, ty, key, rest) = self.column_key(table, arg)?;
-        let Some(value) = rest.strip_prefix('=') else {
+        let Some(value) = rest.strip_prefix('=').filter(|v| !v.is_empty()) else {
             return Err(VsctlError::BadValue(format!(
                 "{arg}: argument does not end in \"=\" followed by a value."
             )));
@@ -251,8 +251,7 @@ impl Ctx<'_> {
                     )));
                 };
                 let k = text::parse_atom(&ty.key, &key, &mut self.symbols)?;
-                let (vtext, _) = text::parse_token(value)?;
-                let v = text::parse_atom(vt, &vtext, &mut self.symbols)?;
+                let v = text::parse_whole_atom(vt, value, &mut self.symbols)?;
                 let mut map = match self.db.get(table, row, &col) {
                     Datum::Map(m) => m,
                     Datum::Set(_) => Default::default(),
