@@ -85,7 +85,14 @@ pub struct Bridge {
     /// removed, new actions): a cache of translations (the datapath's megaflows) compares it
     /// to know when to revalidate. A learn that only refreshes its rule leaves it alone.
     generation: u64,
+    /// Open vSwitch's "fail open": a standalone bridge whose controllers have all been
+    /// unreachable for a while forwards every packet with NORMAL, ahead of its tables (a
+    /// hidden rule of priority [`FAIL_OPEN_PRIORITY`]).
+    fail_open: bool,
 }
+
+/// The priority of the hidden fail-open rule (above every OpenFlow priority).
+pub const FAIL_OPEN_PRIORITY: u32 = 0x00f0_f0f0;
 
 impl Bridge {
     /// A bridge with no ports; a standalone one starts with `priority=0 actions=NORMAL`.
@@ -97,17 +104,46 @@ impl Bridge {
             mac: MacTable::default(),
             tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
             generation: 0,
+            fail_open: false,
         };
         if fail_mode == FailMode::Standalone {
-            let normal = vec![Action::Output(Output {
-                port: PortNo::NORMAL,
-                max_len: 0,
-            })];
-            let fm = add_flow(0, Match::CATCHALL, 0, normal);
-            // Table 0 exists and an add without check_overlap cannot fail.
-            let _ = b.flow_mod(&fm, now);
+            b.add_default_normal(now);
         }
         b
+    }
+
+    /// Adds `priority=0 actions=NORMAL` to table 0: a standalone bridge's rule while it has
+    /// no controllers.
+    pub fn add_default_normal(&mut self, now: Millis) {
+        let normal = vec![Action::Output(Output {
+            port: PortNo::NORMAL,
+            max_len: 0,
+        })];
+        let fm = add_flow(0, Match::CATCHALL, 0, normal);
+        // Table 0 exists and an add without check_overlap cannot fail.
+        let _ = self.flow_mod(&fm, now);
+    }
+
+    /// Removes every rule, as Open vSwitch does when a bridge's controllers come or go or
+    /// its fail mode changes without controllers.
+    pub fn flush(&mut self, now: Millis) {
+        let mut fm = FlowMod::new(FlowModCommand::Delete);
+        fm.table = None;
+        // A delete of every table cannot fail.
+        let _ = self.flow_mod(&fm, now);
+    }
+
+    /// Whether the bridge is failed open (see [`FAIL_OPEN_PRIORITY`]).
+    pub fn fail_open(&self) -> bool {
+        self.fail_open
+    }
+
+    /// Fails the bridge open or recovers it; translations change, so the generation moves.
+    pub fn set_fail_open(&mut self, on: bool) {
+        if self.fail_open != on {
+            self.fail_open = on;
+            self.generation += 1;
+        }
     }
 
     /// The tables' generation: equal values mean no rule was added, removed or given new

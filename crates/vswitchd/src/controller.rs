@@ -26,6 +26,16 @@
 //! stop flag is set, a passive listener is woken by a throw-away connection, and connections
 //! notice the flag within a read timeout.
 //!
+//! # Fail mode
+//!
+//! As in Open vSwitch: when a bridge gains its first controller or loses its last one, its
+//! flow tables are flushed, and a standalone bridge without controllers gets its
+//! `priority=0 actions=NORMAL` rule back; a change of `fail_mode` without controllers does
+//! the same. A standalone bridge whose controllers have all been unreachable for three
+//! inactivity-probe intervals (15 s by default) "fails open": a hidden rule ahead of its
+//! tables forwards everything with NORMAL, until a controller connects again. A secure
+//! bridge keeps its flows and forwards only as they say.
+//!
 //! # Write-back
 //!
 //! A status thread with its own database connection looks at every runner once a second
@@ -174,6 +184,17 @@ struct Runner {
 #[derive(Default)]
 pub struct Controllers {
     runners: BTreeMap<(String, Uuid), Runner>,
+    modes: BTreeMap<String, BridgeMode>,
+}
+
+/// What the fail-mode rules remember of a bridge.
+struct BridgeMode {
+    has_controllers: bool,
+    standalone: bool,
+    /// Three times the longest inactivity probe: how long before failing open.
+    fail_open_after: Duration,
+    /// Since when no controller has been connected (or since the controllers appeared).
+    unconnected_since: Instant,
 }
 
 /// What a runner's settings are, so a change restarts it.
@@ -212,6 +233,92 @@ impl Controllers {
             }
             let runner = start(daemon, &key.0, cfg);
             self.runners.insert(key, runner);
+        }
+        self.sync_fail_modes(daemon, bridges);
+    }
+
+    /// Applies the fail-mode rules (see the module doc) after a configuration change.
+    fn sync_fail_modes(&mut self, daemon: &Daemon, bridges: &[BridgeCfg]) {
+        let now = daemon.now();
+        let mut sw = daemon.switch();
+        self.modes
+            .retain(|name, _| bridges.iter().any(|b| &b.name == name));
+        for b in bridges {
+            let has = b
+                .controllers
+                .iter()
+                .any(|c| c.kind.as_deref() != Some("service"));
+            let standalone = b.fail_mode.as_deref() != Some("secure");
+            let probe = b
+                .controllers
+                .iter()
+                .filter_map(|c| serve_opts(c).probe)
+                .max()
+                .unwrap_or(DEFAULT_PROBE);
+            let Some(bridge) = sw.bridge_mut(&b.name) else {
+                continue;
+            };
+            match self.modes.get(&b.name) {
+                // A bridge new to the daemon starts as its fail mode says; with controllers,
+                // without the standalone NORMAL rule.
+                None if has => bridge.flush(now),
+                None => {}
+                Some(m) if m.has_controllers != has || (!has && m.standalone != standalone) => {
+                    bridge.flush(now);
+                    if !has && standalone {
+                        bridge.add_default_normal(now);
+                    }
+                }
+                Some(_) => {}
+            }
+            if !has || !standalone {
+                bridge.set_fail_open(false);
+            }
+            let unconnected_since = match self.modes.get(&b.name) {
+                Some(m) if m.has_controllers == has => m.unconnected_since,
+                _ => Instant::now(),
+            };
+            self.modes.insert(
+                b.name.clone(),
+                BridgeMode {
+                    has_controllers: has,
+                    standalone,
+                    fail_open_after: probe * 3,
+                    unconnected_since,
+                },
+            );
+        }
+    }
+
+    /// Fails standalone bridges open whose controllers have been unreachable long enough, and
+    /// recovers those that have a controller again (called once a second).
+    fn check_fail_open(&mut self, daemon: &Daemon) {
+        for (name, m) in &mut self.modes {
+            if !m.has_controllers || !m.standalone {
+                continue;
+            }
+            let connected = daemon.connmgr().has_connected_controller(name);
+            if connected {
+                m.unconnected_since = Instant::now();
+            }
+            let open = !connected && m.unconnected_since.elapsed() >= m.fail_open_after;
+            let mut sw = daemon.switch();
+            let Some(bridge) = sw.bridge_mut(name) else {
+                continue;
+            };
+            if bridge.fail_open() != open {
+                bridge.set_fail_open(open);
+                drop(sw);
+                let text = if open {
+                    format!(
+                        "{name}: no controller connected for {} seconds, failing open",
+                        m.fail_open_after.as_secs()
+                    )
+                } else {
+                    format!("{name}: a controller connected, leaving fail-open mode")
+                };
+                daemon.log("fail_open", Level::Warn, &text);
+            }
         }
     }
 
@@ -379,11 +486,22 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
     !stop.load(Ordering::SeqCst)
 }
 
+/// An I/O error as Open vSwitch words it: the system's message, without Rust's
+/// " (os error N)".
+fn os_words(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
 fn set_state(st: &Mutex<RunState>, state: &'static str, error: Option<String>) {
     let mut s = lock(st);
     let connected = state == "ACTIVE";
     let was_connected = s.state == "ACTIVE";
-    if connected != was_connected || s.since.is_none() {
+    // Connection and disconnection times, once there has been a connection.
+    if connected != was_connected && (connected || s.connected_once) {
         s.since = Some(Instant::now());
     }
     s.connected_once |= connected;
@@ -444,7 +562,7 @@ fn active(
                 backoff = FIRST_BACKOFF;
             }
             Err(e) => {
-                let msg = e.to_string();
+                let msg = os_words(&e);
                 daemon.log(
                     "rconn",
                     Level::Warn,
@@ -493,7 +611,7 @@ fn passive(
                 Level::Err,
                 &format!("{bridge}: {}: cannot listen: {e}", cfg.target),
             );
-            set_state(st, "BACKOFF", Some(e.to_string()));
+            set_state(st, "BACKOFF", Some(os_words(&e)));
             return;
         }
     };
@@ -529,6 +647,7 @@ pub fn status_loop(db: &crate::db::Db, daemon: &Arc<Daemon>) {
     loop {
         thread::sleep(Duration::from_secs(1));
         client.drain();
+        daemon.controllers().check_fail_open(daemon);
         let ops = daemon.controllers().status_ops(daemon);
         if ops.is_empty() {
             continue;

@@ -372,3 +372,87 @@ fn an_os_ken_controller_sees_the_same_switch_as_on_open_vswitch() {
     assert_eq!(ours.row, theirs.row, "the Controller row");
     assert_eq!(ours.sent, theirs.sent, "frames sent by port 2");
 }
+
+/// `ovs-ofctl dump-flows br0` without statistics.
+fn flows(sw: &dyn Switch) -> String {
+    sw.ofctl(&["--no-stats", "dump-flows", "br0"])
+}
+
+/// Fail modes, on both switches: a standalone bridge's NORMAL rule goes when it gets a
+/// controller (the tables are flushed) and comes back when the controller goes; while the
+/// controller is unreachable the bridge forwards nothing until it fails open (15 s, three
+/// default inactivity probes) and then switches like a learning bridge; a secure bridge's
+/// tables are flushed by the change of mode and stay empty.
+#[test]
+fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
+    // A port nothing listens on: the controller is unreachable.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| format!("tcp:127.0.0.1:{}", a.port()))
+        .unwrap_or_else(|e| panic!("no free port: {e}"));
+    let run = |sw: &dyn Switch| -> Vec<String> {
+        let pcap = sw.dir().join("p2.pcap");
+        sw.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "add-port",
+            "br0",
+            "p1",
+            "--",
+            "set",
+            "interface",
+            "p1",
+            "type=dummy",
+            "ofport_request=1",
+            "--",
+            "add-port",
+            "br0",
+            "p2",
+            "--",
+            "set",
+            "interface",
+            "p2",
+            "type=dummy",
+            "ofport_request=2",
+            &format!("options:tx_pcap={}", pcap.display()),
+        ]);
+        let mut seen = vec![flows(sw)];
+        sw.ofctl(&["add-flow", "br0", "priority=5,ip,actions=drop"]);
+        sw.vsctl(&["set-controller", "br0", &dead]);
+        sleep(Duration::from_secs(1));
+        seen.push(flows(sw));
+        // Not failed open yet: a frame goes nowhere.
+        sw.receive("p1", &arp_frame());
+        sleep(Duration::from_millis(500));
+        seen.push(format!("sent before fail-open: {}", frames(&pcap).len()));
+        sleep(Duration::from_secs(16));
+        sw.receive("p1", &arp_frame());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while frames(&pcap).is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(50));
+        }
+        seen.push(format!("sent after fail-open: {}", frames(&pcap).len()));
+        // The hidden rule is not an OpenFlow rule.
+        seen.push(flows(sw));
+        let row = sw.vsctl(&["--columns=is_connected,role", "list", "controller"]);
+        let state = sw.vsctl(&["get", "controller", "br0", "status:state"]);
+        seen.push(format!("{row}state={state}"));
+        sw.vsctl(&["del-controller", "br0"]);
+        sleep(Duration::from_secs(1));
+        seen.push(flows(sw));
+        sw.vsctl(&["set", "bridge", "br0", "fail_mode=secure"]);
+        sleep(Duration::from_secs(1));
+        seen.push(flows(sw));
+        seen
+    };
+    let fvs = Fvs::start("fail");
+    let ours = run(&fvs);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = run(&ovs);
+    drop(ovs);
+    assert!(theirs[0].contains("actions=NORMAL"), "{theirs:?}");
+    assert_eq!(theirs[3], "sent after fail-open: 1");
+    assert_eq!(ours, theirs);
+}

@@ -281,6 +281,14 @@ impl Ctx<'_> {
         let Some(bridge) = self.bridges.get(b) else {
             return;
         };
+        if bridge.fail_open() {
+            // The hidden fail-open rule matches everything, ahead of the tables.
+            let text = format!(" 0. priority {}", crate::bridge::FAIL_OPEN_PRIORITY);
+            let mut node = Node::new(NodeKind::Table, text);
+            self.output(b, PortNo::NORMAL, 0, flow, &mut node.children);
+            out.push(node);
+            return;
+        }
         let mut wc = self.wc;
         if let Some((id, rule)) = bridge.lookup(0, flow, &mut wc) {
             self.wc = wc;
