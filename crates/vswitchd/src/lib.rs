@@ -14,6 +14,8 @@
 //!  devices ◄──► [datapath thread] fvs_datapath ── upcall, revalidation ──► Switch ◄──┘
 //!  ovs-appctl ──► fvs-vswitchd.ctl ──► [unixctl] commands ──► Switch (trace, flows, fdb)
 //!  ovs-ofctl  ──► <bridge>.mgmt ──► [mgmt] thread per connection ──► [ofchannel] ──► Switch
+//!  controllers ◄─► [controller] tcp:/unix: (connect, back off), ptcp:/punix: (listen) ─┘
+//!  flow-removed, port-status, packet-in ──► [connmgr] dispatcher ──► every channel
 //! ```
 //!
 //! - [`dirs`]: `FVS_RUNDIR`, `FVS_DBDIR`, `FVS_LOGDIR`. [`options`]: the command line.
@@ -25,7 +27,10 @@
 //! - [`datapath`]: the datapath thread, its ports' devices, upcalls, the translation cache
 //!   and revalidation, the datapath's appctl commands, and the `Interface` rows' statistics.
 //! - [`ofchannel`]: one OpenFlow connection's protocol, without I/O. [`mgmt`]: each bridge's
-//!   management socket, made and removed with the bridge after every reconciliation.
+//!   management socket, made and removed with the bridge after every reconciliation, and the
+//!   serving of every OpenFlow connection. [`controller`]: the `Controller` rows' connections,
+//!   fail modes, and their status written back. [`connmgr`]: the live connections and the
+//!   delivery of asynchronous messages.
 //! - [`unixctl`]: the control socket's JSON-RPC (server and client). [`commands`]: the
 //!   commands. [`vlog`]: logging levels and the log file. [`process`]: pidfile, `--detach`,
 //!   signals.

@@ -19,7 +19,10 @@
 //!    flow/aggregate/description statistics from the bridge's rules ([`stats`]; a large flow
 //!    reply is split into several messages flagged "more"). In OpenFlow 1.0 a statistics
 //!    reply takes the form of its request: `NXST_*` (NXM matches) for a Nicira request,
-//!    `OFPST_*` otherwise.
+//!    `OFPST_*` otherwise. Packet-outs, the async configuration, packet-in format and
+//!    controller id, and role enforcement are [`controller`]'s; so is
+//!    [`Channel::send_async`], through which the daemon hands every connection the bridge's
+//!    asynchronous messages.
 //!
 //! # Invariants and failure handling
 //!

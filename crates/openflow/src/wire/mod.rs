@@ -26,7 +26,8 @@
 //!   (flow, aggregate and description statistics, with multipart splitting), [`port`]
 //!   (port descriptions, port-mod, port and queue statistics), [`table`] (table
 //!   statistics, table/meter/group features), [`bundle`] (bundle control and add messages,
-//!   OpenFlow 1.4's and 1.3's ONF extension).
+//!   OpenFlow 1.4's and 1.3's ONF extension), [`async_msg`] (packet-in, packet-out,
+//!   flow-removed, port-status and the asynchronous-message settings).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
 //!   `(type, code)` of each version).
