@@ -47,8 +47,28 @@ impl Command {
     }
 }
 
-/// Runs fvs-vsctl with `args` (without the program name); returns the exit code.
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+/// How a run of fvs-vsctl ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Exit with this status.
+    Code(u8),
+    /// `--timeout` expired: ovs-vsctl writes [`ALARM_MESSAGE`] and is killed by `SIGALRM`
+    /// then, and a program that mimics it ends the same way.
+    Alarm,
+}
+
+/// What ovs-vsctl writes when its `--timeout` expires, before `SIGALRM` ends it.
+pub const ALARM_MESSAGE: &str = "terminating with signal 14 (Alarm clock)";
+
+/// The `--timeout` (`-t`) that `args` give, if any; `None` also when they do not parse
+/// (the run itself reports that).
+pub fn timeout(args: &[String]) -> Option<Duration> {
+    let (options, _) = parse_command_line(args).ok()?;
+    options.timeout.map(Duration::from_secs)
+}
+
+/// Runs fvs-vsctl with `args` (without the program name).
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let mut warnings = Vec::new();
     let result = run_inner(args, &mut warnings);
     for w in &warnings {
@@ -59,11 +79,13 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Ok((text, code)) => {
             // A closed stdout is not worth a second error.
             let _ = out.write_all(text.as_bytes());
-            code
+            Exit::Code(code)
         }
+        // The caller writes ALARM_MESSAGE: a watchdog may be about to write it too.
+        Err(VsctlError::Timeout(_)) => Exit::Alarm,
         Err(e) => {
             crate::report(err, &e);
-            1
+            Exit::Code(1)
         }
     }
 }

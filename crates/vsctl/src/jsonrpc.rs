@@ -64,7 +64,7 @@ impl Client {
                 Remote::Unix(p) => format!("unix:{p}"),
                 Remote::Tcp(a) => format!("tcp:{a}"),
             },
-            reason: e.to_string(),
+            reason: strerror(&e),
         };
         let (read, write): (Box<dyn Read>, Box<dyn Write>) = match remote {
             Remote::Unix(path) => {
@@ -98,6 +98,9 @@ impl Client {
         loop {
             let msg = match self.reader.next() {
                 Some(Ok(msg)) => msg,
+                Some(Err(e)) if is_timeout(e.io_error_kind()) => {
+                    return Err(VsctlError::Timeout(0));
+                }
                 Some(Err(e)) => return Err(VsctlError::Protocol(e.to_string())),
                 None => return Err(VsctlError::Protocol("connection closed by server".into())),
             };
@@ -127,6 +130,30 @@ impl Client {
         self.writer
             .write_all(text.as_bytes())
             .and_then(|()| self.writer.flush())
-            .map_err(|e| VsctlError::Protocol(e.to_string()))
+            .map_err(|e| {
+                if is_timeout(Some(e.kind())) {
+                    VsctlError::Timeout(0)
+                } else {
+                    VsctlError::Protocol(e.to_string())
+                }
+            })
     }
+}
+
+/// An I/O error as C's `strerror` words it (as Open vSwitch prints it): without the
+/// "(os error N)" that Rust appends.
+fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
+/// Whether an I/O error is a socket timeout (`--timeout` expiring in a read or write).
+fn is_timeout(kind: Option<std::io::ErrorKind>) -> bool {
+    matches!(
+        kind,
+        Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    )
 }

@@ -28,7 +28,10 @@
 //! 5. print each command's output (`--oneline` puts each on one line).
 //!
 //! Error messages and exit codes are ovs-vsctl's (1 for errors, 2 for a `br-exists` that
-//! fails), with the program name `fvs-vsctl`.
+//! fails), with the program name `fvs-vsctl`. `--timeout=SECS` ends the program as it ends
+//! ovs-vsctl, wherever it is waiting (to connect, for a reply, for `cur_cfg`, in
+//! `wait-until`): "terminating with signal 14 (Alarm clock)" on stderr and death by
+//! `SIGALRM` ([`Exit::Alarm`]; the binary raises the signal).
 
 pub mod commands;
 pub mod db;
@@ -39,7 +42,7 @@ pub mod text;
 
 use std::io::Write;
 
-pub use commands::run;
+pub use commands::{ALARM_MESSAGE, Exit, run, timeout};
 pub use error::VsctlError;
 
 /// ferrovs's `Open_vSwitch` schema.
