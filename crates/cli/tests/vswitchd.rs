@@ -719,8 +719,21 @@ fn dump_flows_filters_select_as_on_ovs_vswitchd() {
     let flows = flows.display().to_string();
     let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
     let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let all = [
+        "set",
+        "bridge",
+        "br-tun",
+        "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
+    ];
+    ovs.vsctl(&all).unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
+    fvs.vsctl(&all);
     let mut steps: Vec<Vec<&str>> = vec![vec!["add-flows", "TARGET", &flows]];
-    for o in [None, Some("OpenFlow13"), Some("OpenFlow14")] {
+    for o in [
+        None,
+        Some("OpenFlow13"),
+        Some("OpenFlow14"),
+        Some("OpenFlow15"),
+    ] {
         // A field without its prerequisites (tcp_dst without tcp) is left out of the request,
         // which then asks for Ethernet packets: the metadata-only flows are not listed.
         for filter in [

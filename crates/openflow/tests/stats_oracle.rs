@@ -295,7 +295,7 @@ fn aggregate_and_desc_replies_print_as_ovs_ofctl_reads_them() {
         serial_num: "None".into(),
         dp_desc: "br-tun".into(),
     }));
-    for p in [Protocol::Of10NxmTid, Protocol::Of13] {
+    for p in [Protocol::Of10NxmTid, Protocol::Of13, Protocol::Of15] {
         for msg in [&agg, &desc] {
             let bytes = wire::encode(msg, p, 1).expect("encodes");
             let printed = ofp_print(&bytes);
@@ -351,4 +351,43 @@ fn requests_for_ethernet_packets_carry_the_packet_type_first() {
         );
         assert_eq!(wire::decode(&bytes).expect("decodes").1, m, "{p:?}");
     }
+}
+
+#[test]
+fn of15_flow_reply_carries_statistics_as_oxs_with_the_idle_time() {
+    let mut flows = seed_entries();
+    for f in &mut flows {
+        // OpenFlow 1.5 reports the idle time (printed as idle_age), not the hard age.
+        f.hard_age = None;
+    }
+    let msg = Message::FlowStatsReply(FlowStatsReply { more: false, flows });
+    let bytes = wire::encode(&msg, Protocol::Of15, 7).expect("encodes");
+    let printed = ofp_print(&bytes);
+    assert_eq!(
+        printed.lines().next(),
+        Some("OFPST_FLOW reply (OF1.5) (xid=0x7):"),
+        "{printed}"
+    );
+    let want: Vec<String> = SEED
+        .lines()
+        .map(|l| {
+            let no_hard_age = three_decimals(l)
+                .split(", ")
+                .filter(|p| !p.starts_with("hard_age="))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let head = no_hard_age.split(" actions=").next().unwrap_or_default();
+            format!("{head} {}", of13_actions(l))
+        })
+        .collect();
+    assert_eq!(
+        printed_entries(&printed),
+        want,
+        "ovs-ofctl printed\n{printed}"
+    );
+    let (_, back) = wire::decode(&bytes).expect("decodes");
+    assert_eq!(
+        wire::encode(&back, Protocol::Of15, 7).expect("re-encodes"),
+        bytes
+    );
 }

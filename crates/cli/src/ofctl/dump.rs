@@ -9,7 +9,7 @@
 //! keywords). As ovs-ofctl, the protocol for the request is the first of OpenFlow 1.5, 1.4,
 //! 1.3, 1.2, 1.1, 1.0+NXM, 1.0 that the filter can be said in, is allowed, and the session
 //! can speak (an OpenFlow 1.0 session moves to NXM when it can, so the default reply is
-//! `NXST_FLOW`). OpenFlow 1.1 and 1.5 flow statistics are not in the wire codec yet; a
+//! `NXST_FLOW`). OpenFlow 1.1 flow statistics are not in the wire codec yet; a
 //! session negotiated at those versions is refused plainly.
 //!
 //! # Output
@@ -196,10 +196,10 @@ pub(super) fn open_for_dump(
             conn.alloc_xid();
         }
     }
-    if matches!(conn.version(), Version::Of11 | Version::Of15) {
+    if conn.version() == Version::Of11 {
         return Err(CmdError::Fatal(format!(
             "{target}: flow statistics over OpenFlow {} are not supported yet (use -O with \
-             OpenFlow10, OpenFlow12, OpenFlow13 or OpenFlow14)",
+             OpenFlow10, OpenFlow12, OpenFlow13, OpenFlow14 or OpenFlow15)",
             version_name(conn.version())
         )));
     }
@@ -307,11 +307,12 @@ pub(super) fn dump_flows(
         // Stable: flows with equal keys keep the switch's order.
         all.sort_by(|a, b| sort.compare(a, b));
     }
-    // Flows gathered before printing lose their Nicira ages, as in ovs-ofctl.
-    let stats = if opts.show_stats {
-        Stats::WithoutAges
-    } else {
-        Stats::None
+    // Flows gathered before printing lose their Nicira ages, as in ovs-ofctl; OpenFlow 1.5's
+    // idle time is a statistic of its own and stays.
+    let stats = match (opts.show_stats, conn.version()) {
+        (false, _) => Stats::None,
+        (true, Version::Of15) => Stats::WithAges,
+        (true, _) => Stats::WithoutAges,
     };
     for f in &all {
         format_flow_stats(f, stats, out);

@@ -171,6 +171,8 @@ enum Form {
     Of10,
     Nx,
     Oxm,
+    /// OpenFlow 1.5: OXM matches, statistics as OXS fields.
+    Oxs,
 }
 
 fn form(protocol: Protocol) -> Result<Form, EncodeError> {
@@ -178,8 +180,9 @@ fn form(protocol: Protocol) -> Result<Form, EncodeError> {
         Protocol::Of10Std | Protocol::Of10StdTid => Ok(Form::Of10),
         Protocol::Of10Nxm | Protocol::Of10NxmTid => Ok(Form::Nx),
         Protocol::Of12 | Protocol::Of13 | Protocol::Of14 => Ok(Form::Oxm),
-        // OpenFlow 1.1's ofp11_match and 1.5's OXS statistics are not encoded yet.
-        Protocol::Of11 | Protocol::Of15 => Err(EncodeError::Message {
+        Protocol::Of15 => Ok(Form::Oxs),
+        // OpenFlow 1.1's ofp11_match is not encoded yet.
+        Protocol::Of11 => Err(EncodeError::Message {
             message: "flow statistics",
             version: Version::of(protocol),
         }),
@@ -241,10 +244,21 @@ pub(super) fn encode(
                 Form::Nx => start_stats(v, false, ST_VENDOR, Some(NXST_AGGREGATE), false, xid),
                 _ => start_stats(v, false, ST_AGGREGATE, None, false, xid),
             };
-            b.put_u64(a.packet_count);
-            b.put_u64(a.byte_count);
-            b.put_u32(a.flow_count);
-            b.put_zeros(4);
+            if f == Form::Oxs {
+                put_oxs(
+                    &mut b,
+                    &[
+                        Oxs::PacketCount(a.packet_count),
+                        Oxs::ByteCount(a.byte_count),
+                        Oxs::FlowCount(a.flow_count),
+                    ],
+                );
+            } else {
+                b.put_u64(a.packet_count);
+                b.put_u64(a.byte_count);
+                b.put_u32(a.flow_count);
+                b.put_zeros(4);
+            }
             finish(b)
         }),
         _ => return None,
@@ -298,7 +312,7 @@ fn encode_request(
             b.set_u16(len_at, m_len as u16);
             b.put_zeros(m_len.next_multiple_of(8) - m_len);
         }
-        Form::Oxm => {
+        Form::Oxm | Form::Oxs => {
             let stat = if aggregate { ST_AGGREGATE } else { ST_FLOW };
             b = start_stats(v, true, stat, None, false, xid);
             b.put_u8(table);
@@ -375,6 +389,32 @@ fn put_flow(
             b.set_u16(len_at, m_len as u16);
             b.put_zeros(m_len.next_multiple_of(8) - m_len);
             super::of13::put_actions(b, &actions, v)?;
+        }
+        Form::Oxs => {
+            // OpenFlow 1.5 has two bytes of padding after the length, then the table and the
+            // removal reason (0 in statistics).
+            if let Some(byte) = b.get_mut(start_at + 2) {
+                *byte = 0;
+            }
+            b.put_u8(f.table.0);
+            b.put_u8(0);
+            b.put_u16(f.priority);
+            b.put_u16(f.idle_timeout);
+            b.put_u16(f.hard_timeout);
+            b.put_u16(flags_bits(&f.flags));
+            b.put_u16(f.importance);
+            b.put_u64(f.cookie.0);
+            oxm::put_ofp_match(b, &f.r#match, v)?;
+            let mut stats = vec![Oxs::Duration(f.duration_sec, f.duration_nsec)];
+            if let Some(age) = f.idle_age {
+                stats.push(Oxs::IdleTime(u32::from(age), 0));
+            }
+            stats.extend([
+                Oxs::PacketCount(f.packet_count),
+                Oxs::ByteCount(f.byte_count),
+            ]);
+            put_oxs(b, &stats);
+            super::of13::put_instructions(b, &actions, v)?;
         }
         Form::Oxm => {
             b.put_u32(f.duration_sec);
@@ -510,12 +550,24 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
                 Message::AggregateStatsRequest(Box::new(req))
             })
         }
+        (ST_AGGREGATE, false) if v == Version::Of15 => {
+            let mut a = AggregateStats::default();
+            for x in pull_oxs(&mut r)? {
+                match x {
+                    Oxs::PacketCount(n) => a.packet_count = n,
+                    Oxs::ByteCount(n) => a.byte_count = n,
+                    Oxs::FlowCount(n) => a.flow_count = n,
+                    Oxs::Duration(..) | Oxs::IdleTime(..) => {}
+                }
+            }
+            Ok(Message::AggregateStatsReply(a))
+        }
         (ST_AGGREGATE, false) => Ok(Message::AggregateStatsReply(decode_aggregate(&mut r)?)),
         (ST_FLOW, false) => {
-            let form = if v == Version::Of10 {
-                Form::Of10
-            } else {
-                Form::Oxm
+            let form = match v {
+                Version::Of10 => Form::Of10,
+                Version::Of15 => Form::Oxs,
+                _ => Form::Oxm,
             };
             decode_flows(v, form, more, r)
         }
@@ -748,6 +800,29 @@ fn decode_flows(
                 f.r#match = oxm::pull_match(m.bytes(match_len).map_err(&tr)?)?;
                 f.actions = super::of13::pull_actions(e.rest(), v)?;
             }
+            Form::Oxs => {
+                f.table = TableId(e.u8().map_err(&tr)?);
+                e.skip(1).map_err(&tr)?;
+                f.priority = e.u16().map_err(&tr)?;
+                f.idle_timeout = e.u16().map_err(&tr)?;
+                f.hard_timeout = e.u16().map_err(&tr)?;
+                f.flags = flags_from(e.u16().map_err(&tr)?);
+                f.importance = e.u16().map_err(&tr)?;
+                f.cookie = Cookie(e.u64().map_err(&tr)?);
+                f.r#match = oxm::pull_ofp_match(&mut e)?;
+                for x in pull_oxs(&mut e)? {
+                    match x {
+                        Oxs::Duration(sec, nsec) => (f.duration_sec, f.duration_nsec) = (sec, nsec),
+                        Oxs::IdleTime(sec, _) => {
+                            f.idle_age = Some(u16::try_from(sec).unwrap_or(u16::MAX - 1));
+                        }
+                        Oxs::PacketCount(n) => f.packet_count = n,
+                        Oxs::ByteCount(n) => f.byte_count = n,
+                        Oxs::FlowCount(_) => {}
+                    }
+                }
+                f.actions = super::of13::pull_instructions(e.rest(), v)?;
+            }
             Form::Oxm => {
                 f.duration_sec = e.u32().map_err(&tr)?;
                 f.duration_nsec = e.u32().map_err(&tr)?;
@@ -773,4 +848,86 @@ fn decode_flows(
         flows.push(f);
     }
     Ok(Message::FlowStatsReply(FlowStatsReply { more, flows }))
+}
+
+/// One OpenFlow 1.5 statistic (`OXS_OF_*`, class 0x8002).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Oxs {
+    /// Seconds and nanoseconds since the flow was added.
+    Duration(u32, u32),
+    /// Seconds and nanoseconds since a packet last hit the flow.
+    IdleTime(u32, u32),
+    /// Flows counted (aggregate statistics).
+    FlowCount(u32),
+    /// Packets.
+    PacketCount(u64),
+    /// Bytes.
+    ByteCount(u64),
+}
+
+/// The OXS class of the basic statistics.
+const OXS_BASIC: u16 = 0x8002;
+
+/// Writes an `ofp_stats`: reserved, length (without padding), the OXS entries, padding to 8.
+fn put_oxs(b: &mut Vec<u8>, stats: &[Oxs]) {
+    let start = b.len();
+    b.put_u16(0);
+    b.put_u16(0); // length, below
+    for x in stats {
+        let (field, len) = match x {
+            Oxs::Duration(..) => (0u16, 8u16),
+            Oxs::IdleTime(..) => (1, 8),
+            Oxs::FlowCount(_) => (3, 4),
+            Oxs::PacketCount(_) => (4, 8),
+            Oxs::ByteCount(_) => (5, 8),
+        };
+        b.put_u16(OXS_BASIC);
+        b.put_u16(field << 9 | len);
+        match *x {
+            Oxs::Duration(s, n) | Oxs::IdleTime(s, n) => {
+                b.put_u32(s);
+                b.put_u32(n);
+            }
+            Oxs::FlowCount(n) => b.put_u32(n),
+            Oxs::PacketCount(n) | Oxs::ByteCount(n) => b.put_u64(n),
+        }
+    }
+    let len = b.len() - start;
+    b.set_u16(start + 2, len as u16);
+    b.put_zeros(len.next_multiple_of(8) - len);
+}
+
+/// Reads an `ofp_stats` (and its padding); unknown statistics are skipped.
+fn pull_oxs(r: &mut Reader<'_>) -> Result<Vec<Oxs>, DecodeError> {
+    let tr = t("OXS statistics");
+    let len = usize::from(r.peek_u16(2).map_err(&tr)?);
+    if len < 4 {
+        return Err(DecodeError::new(
+            OfpError::BadLen,
+            format!("ofp_stats length {len}"),
+        ));
+    }
+    let mut whole = r.take(len.next_multiple_of(8)).map_err(&tr)?;
+    whole.skip(4).map_err(&tr)?;
+    let mut body = whole.take(len - 4).map_err(&tr)?;
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let class = body.u16().map_err(&tr)?;
+        let fh = body.u16().map_err(&tr)?;
+        let n = usize::from(fh & 0xff);
+        let mut v = body.take(n).map_err(&tr)?;
+        if class != OXS_BASIC {
+            continue;
+        }
+        let x = match (fh >> 9, n) {
+            (0, 8) => Oxs::Duration(v.u32().map_err(&tr)?, v.u32().map_err(&tr)?),
+            (1, 8) => Oxs::IdleTime(v.u32().map_err(&tr)?, v.u32().map_err(&tr)?),
+            (3, 4) => Oxs::FlowCount(v.u32().map_err(&tr)?),
+            (4, 8) => Oxs::PacketCount(v.u64().map_err(&tr)?),
+            (5, 8) => Oxs::ByteCount(v.u64().map_err(&tr)?),
+            _ => continue,
+        };
+        out.push(x);
+    }
+    Ok(out)
 }
