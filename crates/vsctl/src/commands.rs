@@ -30,6 +30,10 @@ struct Options {
     no_wait: bool,
     dry_run: bool,
     oneline: bool,
+    /// `--retry`: keep trying to connect (until `--timeout`, if any).
+    retry: bool,
+    /// `-V`/`--version`: print the version and stop.
+    version: bool,
     style: Style,
 }
 
@@ -91,7 +95,15 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Exit {
 }
 
 fn run_inner(args: &[String], warnings: &mut Vec<String>) -> Result<(String, u8), VsctlError> {
-    let (options, commands) = parse_command_line(args)?;
+    let (options, commands) = match parse_command_line(args) {
+        Err(VsctlError::Usage(_)) if args.iter().any(|a| a == "-V" || a == "--version") => {
+            return Ok((version_text(), 0));
+        }
+        other => other?,
+    };
+    if options.version {
+        return Ok((version_text(), 0));
+    }
     for c in &commands {
         check_command(c)?;
     }
@@ -106,7 +118,17 @@ fn run_inner(args: &[String], warnings: &mut Vec<String>) -> Result<(String, u8)
         }
     };
     let remote = Remote::parse(&target)?;
-    let mut client = Client::connect(&remote, options.timeout.map(Duration::from_secs))?;
+    let mut client = loop {
+        match Client::connect(&remote, options.timeout.map(Duration::from_secs)) {
+            Ok(c) => break c,
+            // The deadline (and the caller's alarm) ends the retries.
+            Err(VsctlError::Connect { .. }) if options.retry => {
+                check_deadline(deadline)?;
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let schema_json = client.call("get_schema", json!(["Open_vSwitch"]))?;
     let schema =
         DatabaseSchema::from_json(&schema_json).map_err(|e| VsctlError::Schema(e.to_string()))?;
@@ -254,6 +276,18 @@ fn join_outputs(options: &Options, outputs: &[String]) -> String {
     text
 }
 
+/// `--version`'s text: the program, and the schema version it was made for.
+fn version_text() -> String {
+    let schema = serde_json::from_str::<Value>(crate::SCHEMA)
+        .ok()
+        .and_then(|s| s.get("version")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "fvs-vsctl (ferrovs) {}\nDB Schema {schema}\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// Splits the command line into global options and commands.
 fn parse_command_line(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
     let mut options = Options::default();
@@ -295,7 +329,11 @@ fn parse_command_line(args: &[String]) -> Result<(Options, Vec<Command>), VsctlE
             "--no-wait" => options.no_wait = true,
             "--dry-run" => options.dry_run = true,
             "--oneline" => options.oneline = true,
-            "--no-syslog" | "-v" | "--verbose" => {}
+            "--retry" => options.retry = true,
+            "-V" | "--version" => options.version = true,
+            // Logging: fvs-vsctl logs nothing beyond its warnings on stderr.
+            "--no-syslog" | "--verbose" | "--log-file" | "--syslog-method" | "--syslog-target" => {}
+            v if v.starts_with("-v") => {}
             "--format" | "-f" => {
                 options.style.format = match value_text.as_str() {
                     "list" => Format::List,
@@ -403,6 +441,9 @@ const COMMANDS: &[(&str, usize, usize, &[&str])] = &[
     ("list-ports", 1, 1, &[]),
     ("add-port", 2, usize::MAX, &["--may-exist"]),
     ("add-bond", 4, usize::MAX, &["--may-exist", "--fake-iface"]),
+    ("add-bond-iface", 2, 2, &["--may-exist"]),
+    ("del-bond-iface", 1, 2, &["--if-exists"]),
+    ("comment", 0, usize::MAX, &[]),
     ("del-port", 1, 2, &["--if-exists", "--with-iface"]),
     ("port-to-br", 1, 1, &[]),
     ("list-ifaces", 1, 1, &[]),
@@ -813,6 +854,10 @@ impl<'a> Ctx<'a> {
                 String::new()
             }
             "del-port" => self.del_port(c)?,
+            "add-bond-iface" => self.add_bond_iface(c)?,
+            "del-bond-iface" => self.del_bond_iface(c)?,
+            // Only for the database log, where ovs-vsctl's own comment says it all.
+            "comment" => String::new(),
             "port-to-br" => {
                 let m = self.model();
                 match m.ports.get(&a[0]) {
@@ -994,6 +1039,63 @@ impl<'a> Ctx<'a> {
             Datum::Map(m) => m,
             Datum::Set(_) => BTreeMap::new(),
         }
+    }
+
+    /// `add-bond-iface BOND IFACE`: one more interface in an existing port.
+    fn add_bond_iface(&mut self, c: &Command) -> Result<String, VsctlError> {
+        let (bond, iface) = (&c.args[0], &c.args[1]);
+        self.verify_bridges();
+        let m = self.model();
+        let Some(port) = m.ports.get(bond).cloned() else {
+            return Err(VsctlError::NoPort(bond.clone()));
+        };
+        if c.has("--may-exist") && m.ifaces.get(iface).is_some_and(|(_, p)| p == bond) {
+            return Ok(String::new());
+        }
+        self.check_conflicts(iface, &format!("cannot create an interface named {iface}"))?;
+        let row = self.db.insert("Interface");
+        self.db.set("Interface", row, "name", string(iface));
+        let mut ifaces = uuids(&self.db.get("Port", port.uuid, "interfaces"));
+        ifaces.push(row);
+        self.db
+            .set("Port", port.uuid, "interfaces", uuid_set(ifaces));
+        Ok(String::new())
+    }
+
+    /// `del-bond-iface [BOND] IFACE`: an interface out of its port, never the last one.
+    fn del_bond_iface(&mut self, c: &Command) -> Result<String, VsctlError> {
+        let iface = c.args.last().cloned().unwrap_or_default();
+        self.verify_bridges();
+        let m = self.model();
+        let Some((row, owner)) = m.ifaces.get(&iface).cloned() else {
+            if c.has("--if-exists") {
+                return Ok(String::new());
+            }
+            return Err(VsctlError::NoInterface(iface));
+        };
+        let bond = match &c.args[..] {
+            [bond, _] => bond.clone(),
+            _ => owner.clone(),
+        };
+        let Some(port) = m.ports.get(&bond).cloned() else {
+            return Err(VsctlError::NoPort(bond));
+        };
+        if owner != bond {
+            return Err(VsctlError::Command(format!(
+                "port {bond} does not have an interface {iface}"
+            )));
+        }
+        let mut ifaces = uuids(&self.db.get("Port", port.uuid, "interfaces"));
+        if ifaces.len() < 2 {
+            return Err(VsctlError::Command(format!(
+                "cannot delete last interface from port {bond}"
+            )));
+        }
+        ifaces.retain(|u| *u != row);
+        self.db
+            .set("Port", port.uuid, "interfaces", uuid_set(ifaces));
+        self.db.delete("Interface", row);
+        Ok(String::new())
     }
 
     /// New Controller or Manager rows for `targets`, with the command's
