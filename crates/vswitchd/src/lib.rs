@@ -217,8 +217,15 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
     let mut reconciler = Reconciler::new();
     reconciler.set_datapath(daemon.datapath().cloned());
     let mut txn = 0u64;
-    while let Some(msg) = client.recv() {
-        report_errors(daemon, &msg);
+    loop {
+        // A device that could not be opened (a port added before its veth or TAP exists) is
+        // tried again every few seconds, as Open vSwitch does when devices appear.
+        match client.recv_timeout(reconcile::DEVICE_RETRY) {
+            Ok(msg) => report_errors(daemon, &msg),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if reconciler.wants_retry() => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
         client.drain();
         txn += 1;
         reconcile_once(db, daemon, &client, &mut reconciler, txn);

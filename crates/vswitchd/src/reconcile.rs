@@ -42,6 +42,9 @@ use crate::datapath::{self, Handle, IfaceType};
 /// The lowest datapath port number a tunnel underlay device gets.
 pub const UNDERLAY_BASE: u32 = 1000;
 
+/// How often a pass runs again while some interface's device could not be opened.
+pub const DEVICE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The datapath the reconciler opens devices for (none in unit tests).
 #[derive(Default)]
 struct DpLink(Option<std::sync::Arc<Handle>>);
@@ -80,6 +83,8 @@ pub struct Reconciler {
     datapath: DpLink,
     /// The ports as the last pass left them.
     signature: PortSignature,
+    /// Devices the last pass could not open.
+    device_failures: usize,
 }
 
 /// Open vSwitch's way of picking a new OpenFlow port number: a cursor that moves on from the
@@ -152,7 +157,14 @@ impl Reconciler {
             allocators: BTreeMap::new(),
             datapath: DpLink::default(),
             signature: Vec::new(),
+            device_failures: 0,
         }
+    }
+
+    /// True when the last pass could not open some interface's device: another pass may
+    /// find it (a veth or TAP made after its port was added).
+    pub fn wants_retry(&self) -> bool {
+        self.device_failures > 0
     }
 
     /// Opens interfaces' devices in `datapath` from now on.
@@ -163,6 +175,7 @@ impl Reconciler {
     /// Brings `switch` in step with `cfg`; returns the transaction operations that record
     /// the outcome (empty when the database already says it all).
     pub fn apply(&mut self, cfg: &Config, switch: &mut Switch, now: Millis) -> Vec<Value> {
+        self.device_failures = 0;
         let wanted: BTreeSet<&str> = cfg.bridges.iter().map(|b| b.name.as_str()).collect();
         switch.bridges.retain(|b| wanted.contains(b.name.as_str()));
         self.allocators
@@ -299,8 +312,11 @@ impl Reconciler {
                 .unwrap_or_else(|| self.new_mac(name, &kind));
             self.macs.insert(name.clone(), mac);
         }
-        if let Some(no) = dp_port {
-            self.open_device(icfg, &kind, no)?;
+        if let Some(no) = dp_port
+            && let Err(e) = self.open_device(icfg, &kind, no)
+        {
+            self.device_failures += 1;
+            return Err(e);
         }
         Ok(Port {
             ofport,

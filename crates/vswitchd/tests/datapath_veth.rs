@@ -83,6 +83,17 @@ impl Lab {
         assert!(ok, "ovs-vsctl {args:?}: {out}");
     }
 
+    /// `ovs-vsctl get TABLE RECORD COLUMN`, trimmed.
+    fn get(&self, table: &str, record: &str, column: &str) -> String {
+        let db = format!("--db=unix:{}", self.dir.path().join("db.sock").display());
+        let (ok, out) = run(require_tool("ovs-vsctl")
+            .command()
+            .arg(db)
+            .args(["get", table, record, column]));
+        assert!(ok, "ovs-vsctl get {table} {record} {column}: {out}");
+        out.trim().to_owned()
+    }
+
     fn appctl(&self, args: &[&str]) -> String {
         let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
             .env("FVS_RUNDIR", self.dir.path())
@@ -199,4 +210,30 @@ fn ping_crosses_a_normal_bridge_between_two_namespaces_both_ways() {
     );
     let fdb = lab.appctl(&["fdb/show", "br0"]);
     assert!(fdb.lines().count() >= 3, "both hosts' MACs learned:\n{fdb}");
+
+    // A port added before its device exists reports Open vSwitch's error, then comes up by
+    // itself once the device appears.
+    let c = format!("h3c{pid}");
+    ip(&["netns", "add", &c]);
+    lab.namespaces.push(c.clone());
+    lab.vsctl(&["add-port", "br0", "p-c"]);
+    let error = lab.get("interface", "p-c", "error");
+    assert_eq!(
+        error, "\"could not open network device p-c (No such device)\"",
+        "error column"
+    );
+    ip(&[
+        "-n", &sw, "link", "add", "p-c", "type", "veth", "peer", "name", "eth0", "netns", &c,
+    ]);
+    ip(&["-n", &sw, "link", "set", "p-c", "up"]);
+    ip(&["-n", &c, "addr", "add", "10.77.0.3/24", "dev", "eth0"]);
+    ip(&["-n", &c, "link", "set", "eth0", "up"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab.get("interface", "p-c", "ofport") == "-1" {
+        assert!(Instant::now() < deadline, "p-c never got its device");
+        sleep(Duration::from_millis(200));
+    }
+    assert_eq!(lab.get("interface", "p-c", "error"), "[]");
+    let (ok, out) = lab.ping(&c, "10.77.0.1");
+    assert!(ok, "the late port does not forward:\n{out}");
 }
