@@ -22,6 +22,7 @@
 
 pub mod conn;
 pub mod dump;
+mod features;
 mod flows;
 mod parse;
 mod ports;
@@ -200,6 +201,12 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 1,
         handler: tables::dump_tables,
+    },
+    Command {
+        name: "dump-table-features",
+        min_args: 1,
+        max_args: 1,
+        handler: features::dump_table_features,
     },
     Command {
         name: "get-frags",
