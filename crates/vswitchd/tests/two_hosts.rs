@@ -126,8 +126,9 @@ fn fvs_ofctl() -> &'static Path {
 struct Lab {
     namespaces: Vec<String>,
     daemons: Vec<Child>,
-    /// Pid files of detached daemons (Open vSwitch) this lab started.
-    pidfiles: Vec<PathBuf>,
+    /// Pids of detached daemons (Open vSwitch) this lab started, read from their pid files
+    /// at once: the files' directory may be gone by the time the lab is dropped.
+    pids: Vec<String>,
 }
 
 impl Drop for Lab {
@@ -136,13 +137,8 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for pidfile in &self.pidfiles {
-            if let Ok(pid) = std::fs::read_to_string(pidfile) {
-                let pid = pid.trim();
-                if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-                    let _ = Command::new("kill").arg(pid).status();
-                }
-            }
+        for pid in &self.pids {
+            let _ = Command::new("kill").arg(pid).status();
         }
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
@@ -151,6 +147,16 @@ impl Drop for Lab {
 }
 
 impl Lab {
+    /// Remembers the pid a detached daemon wrote to `pidfile`, to stop it on drop.
+    fn remember(&mut self, pidfile: &Path) {
+        if let Ok(pid) = std::fs::read_to_string(pidfile) {
+            let pid = pid.trim();
+            if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                self.pids.push(pid.to_owned());
+            }
+        }
+    }
+
     fn new() -> Self {
         let (_, uid) = run(Command::new("id").arg("-u"));
         assert!(
@@ -644,8 +650,8 @@ fn start_ovs(lab: &mut Lab, ns: &str, dir: &Path) {
             dir.join("ovsdb-server.log").display()
         ))
         .args(["--detach", "--no-chdir"]);
-    lab.pidfiles.push(dir.join("ovsdb-server.pid"));
     let (ok, out) = run(&mut cmd);
+    lab.remember(&dir.join("ovsdb-server.pid"));
     assert!(ok, "ovsdb-server: {out}");
     let mut cmd = require_tool("ip").command();
     env(&mut cmd);
@@ -665,8 +671,8 @@ fn start_ovs(lab: &mut Lab, ns: &str, dir: &Path) {
             dir.join("ovs-vswitchd.ctl").display()
         ))
         .args(["--detach", "--no-chdir"]);
-    lab.pidfiles.push(dir.join("ovs-vswitchd.pid"));
     let (ok, out) = run(&mut cmd);
+    lab.remember(&dir.join("ovs-vswitchd.pid"));
     assert!(ok, "ovs-vswitchd: {out}");
 }
 
