@@ -76,6 +76,8 @@ use std::collections::VecDeque;
 pub const OUTPUT_BATCH: usize = 32;
 /// Largest frame an output batch slot holds (a jumbo frame plus tunnel headers).
 pub const MAX_FRAME: usize = 9216 + 128;
+/// An Ethernet header's length: the shortest frame the datapath switches.
+const ETH_HEADER_LEN: usize = 14;
 /// The "tag present" bit of the flow key's `vlan_tci`.
 const VLAN_PRESENT: u128 = 0x1000;
 /// Packets the userspace queue holds before new ones are dropped (and counted).
@@ -151,6 +153,9 @@ pub struct DatapathStats {
     pub failed_actions: u64,
     /// Packets that arrived on a port number with no port.
     pub no_port: u64,
+    /// Frames too short for an Ethernet header (runts), dropped on receive, before or after
+    /// decapsulation (`datapath_drop_rx_invalid_packet`, as Open vSwitch counts them).
+    pub invalid: u64,
     /// GSO super-frames segmented in software (for a device without offloads or a tunnel).
     pub soft_segmented: u64,
     /// Partial checksums completed in software.
@@ -395,6 +400,12 @@ impl Datapath {
                 p.pull(outer);
                 port = vport;
                 tunnel = Some(meta);
+            }
+            // Not even Ethernet: nothing to switch on. A switch forwards what it cannot parse
+            // beyond L2, but a runt has no L2.
+            if p.len() < ETH_HEADER_LEN {
+                self.stats.invalid += 1;
+                continue;
             }
             let key = fvs_flow::extract::extract(p.data(), PortNo(port.0), tunnel.as_ref());
             let hash = hash_key(&key);

@@ -6,7 +6,7 @@ use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::FlowKey;
 use fvs_netdev::dummy::{Dummy, DummyHandle, Frame};
-use fvs_netdev::{GsoType, PacketBatch, VnetFlags, VnetHdr};
+use fvs_netdev::{GsoType, Netdev, PacketBatch, VnetFlags, VnetHdr};
 use fvs_packet::checksum;
 use fvs_packet::tunnel::{TunnelPorts, TunnelProtocol, decapsulate};
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
@@ -77,6 +77,8 @@ fn setup() -> Setup {
     let mut add = |no: DpPort, name: &str, vnet: bool| {
         let (mut d, h) = Dummy::new(name);
         d.set_vnet_hdr(vnet);
+        // Room for the outer headers of encapsulated full-sized segments.
+        d.set_mtu(9000).expect("dummy takes any MTU");
         dp.add_port(no, name, PortKind::Netdev(Box::new(d)))
             .expect("free number");
         h

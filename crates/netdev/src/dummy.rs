@@ -22,13 +22,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use fvs_packet::MacAddr;
 
-use crate::batch::{PacketBatch, VnetHdr};
+use crate::batch::{GsoType, PacketBatch, VnetHdr};
 use crate::error::Result;
 use crate::pcap::{PcapReader, PcapWriter};
 use crate::{LinkState, Netdev, NetdevStats};
 
 /// Open vSwitch's dummy devices default to an MTU of 1500.
 const DEFAULT_MTU: u32 = 1500;
+/// What a frame may carry beyond its MTU: an Ethernet header and one VLAN tag.
+const MAX_L2_OVERHEAD: usize = 14 + 4;
 
 /// A frame taken from (or given to) a dummy device, with its offload header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +179,14 @@ impl Netdev for Dummy {
                 self.stats.tx_dropped += 1;
                 continue;
             }
+            // Nor a frame longer than the MTU allows (a VLAN tag's worth of slack, as Open
+            // vSwitch's dummy allows); a GSO super-frame is cut to size by whoever finishes it.
+            if packet.len() > self.mtu as usize + MAX_L2_OVERHEAD
+                && packet.vnet().gso_type.kind() == GsoType::NONE
+            {
+                self.stats.tx_dropped += 1;
+                continue;
+            }
             sent += 1;
             if let Some(w) = &mut self.tx_pcap {
                 w.write(now, packet.data())?;
@@ -321,6 +331,19 @@ mod tests {
         assert_eq!(sent[0].data, frame(1, 60));
         assert_eq!(sent[1].vnet, gso);
         assert_eq!(dev.stats().tx_bytes, 160);
+    }
+
+    #[test]
+    fn frames_over_the_mtu_are_dropped_and_counted() {
+        let (mut dev, handle) = Dummy::new("p1");
+        let mut batch = PacketBatch::new(4, 9216);
+        batch.push(&frame(1, 1518)).unwrap();
+        batch.push(&frame(2, 1519)).unwrap();
+        assert_eq!(dev.send_batch(&batch).unwrap(), 1);
+        assert_eq!(handle.take_sent().len(), 1);
+        assert_eq!(dev.stats().tx_dropped, 1);
+        dev.set_mtu(9000).unwrap();
+        assert_eq!(dev.send_batch(&batch).unwrap(), 2, "a jumbo MTU takes both");
     }
 
     #[test]

@@ -333,9 +333,11 @@ fn bad_packets_and_ports_are_refused_with_open_vswitch_words() {
         let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", frame]);
         assert!(ok, "{frame}: {err}");
     }
+    // The runt never reaches the caches (it is counted as datapath_drop_rx_invalid_packet,
+    // as Open vSwitch counts it); the truncated IPv4 frame misses and is forwarded as L2.
     let (ok, out, _) = fvs.appctl(&["dpif/show"]);
     assert!(
-        ok && out.starts_with("system@ovs-system: hit:0 missed:2\n"),
+        ok && out.starts_with("system@ovs-system: hit:0 missed:1\n"),
         "{out}"
     );
 }

@@ -44,6 +44,21 @@ impl Ctx<'_> {
             out.push(Node::new(NodeKind::Warn, "no input bundle, dropping"));
             return;
         };
+        // A VLAN EtherType without a whole tag behind it (extraction stopped there): the
+        // frame's VLAN is unknowable, so it is dropped, as Open vSwitch does.
+        mark_field(&mut self.wc, Field::EthType, u128::MAX);
+        let ethertype = get(flow, Field::EthType);
+        if get(flow, Field::VlanTci) & 0x1000 == 0 && (ethertype == 0x8100 || ethertype == 0x88a8) {
+            out.push(Node::new(
+                NodeKind::Error,
+                format!(
+                    "dropping packet with partial VLAN tag received on port {}",
+                    in_port.name
+                ),
+            ));
+            out.push(Node::new(NodeKind::Warn, "partial VLAN tag, dropping"));
+            return;
+        }
         let tci = get(flow, Field::VlanTci);
         let vid = if tci & 0x1000 != 0 {
             u16::try_from(tci & 0xfff).unwrap_or(0)
@@ -94,6 +109,10 @@ impl Ctx<'_> {
         }
         let learned = if dst.is_multicast() {
             None
+        } else if dst == src {
+            // The source was just learned on the input port (the learning itself is a side
+            // effect applied later, so the table does not show it yet).
+            Some(inp)
         } else {
             bridge.mac.lookup(vlan, dst, self.now)
         };

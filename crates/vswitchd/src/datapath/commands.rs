@@ -323,6 +323,7 @@ fn coverage_show(d: &Daemon, _: &[String]) -> Result<String, String> {
         ("datapath_megaflow_hit", dp.megaflow_hits),
         ("datapath_miss_upcall", dp.missed),
         ("datapath_no_port_drop", dp.no_port),
+        ("datapath_drop_rx_invalid_packet", dp.invalid),
         ("datapath_failed_action", dp.failed_actions),
         ("datapath_userspace_lost", dp.lost),
         ("netdev_soft_seg_good", dp.soft_segmented),
