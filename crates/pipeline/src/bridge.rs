@@ -89,6 +89,9 @@ pub struct Bridge {
     /// unreachable for a while forwards every packet with NORMAL, ahead of its tables (a
     /// hidden rule of priority [`FAIL_OPEN_PRIORITY`]).
     fail_open: bool,
+    /// A controller connection wants table misses as packet-ins (see
+    /// [`Self::miss_to_controller`]).
+    miss_to_controller: bool,
 }
 
 /// The priority of the hidden fail-open rule (above every OpenFlow priority).
@@ -105,6 +108,7 @@ impl Bridge {
             tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
             generation: 0,
             fail_open: false,
+            miss_to_controller: false,
         };
         if fail_mode == FailMode::Standalone {
             b.add_default_normal(now);
@@ -131,6 +135,22 @@ impl Bridge {
         fm.table = None;
         // A delete of every table cannot fail.
         let _ = self.flow_mod(&fm, now);
+    }
+
+    /// Whether a table miss (in table 0 or after `goto_table`) goes to the controllers: true
+    /// while some OpenFlow connection of the bridge speaks OpenFlow 1.0 to 1.2 with
+    /// controller id 0, as in Open vSwitch (1.3 made a miss drop unless a rule says
+    /// otherwise).
+    pub fn miss_to_controller(&self) -> bool {
+        self.miss_to_controller
+    }
+
+    /// Sets [`Self::miss_to_controller`]; translations change, so the generation moves.
+    pub fn set_miss_to_controller(&mut self, on: bool) {
+        if self.miss_to_controller != on {
+            self.miss_to_controller = on;
+            self.generation += 1;
+        }
     }
 
     /// Whether the bridge is failed open (see [`FAIL_OPEN_PRIORITY`]).

@@ -58,6 +58,8 @@ pub struct Conn {
     pub target: Option<String>,
     inner: Mutex<ConnInner>,
     closed: AtomicBool,
+    /// The channel's [`Channel::wants_table_misses`], as last seen.
+    wants_misses: AtomicBool,
 }
 
 /// What the connection's lock protects.
@@ -93,6 +95,11 @@ impl Conn {
     /// Marks the connection ended (its thread leaves at its next look).
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Records whether the channel wants table misses; true when that changed.
+    pub fn note_wants_misses(&self, wants: bool) -> bool {
+        self.wants_misses.swap(wants, Ordering::SeqCst) != wants
     }
 
     /// The connection's role (for the Controller row's `role`).
@@ -161,6 +168,7 @@ impl Connmgr {
             target,
             inner: Mutex::new(ConnInner { channel, writer }),
             closed: AtomicBool::new(false),
+            wants_misses: AtomicBool::new(true),
         });
         lock(&self.bridges)
             .entry(bridge.to_owned())
@@ -224,6 +232,15 @@ impl Connmgr {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// True when some live connection of `bridge` wants table misses as packet-ins.
+    pub fn wants_misses(&self, bridge: &str) -> bool {
+        lock(&self.bridges).get(bridge).is_some_and(|b| {
+            b.conns
+                .values()
+                .any(|c| !c.is_closed() && c.wants_misses.load(Ordering::SeqCst))
+        })
     }
 
     /// True when some controller connection of `bridge` has finished its hellos.
@@ -290,7 +307,7 @@ pub fn packet_in_event(
 ) -> AsyncEvent {
     use fvs_openflow::action::PacketInReason;
     use fvs_openflow::wire::{PacketIn, PacketInFormat};
-    use fvs_pipeline::xlate::REASON_EXPLICIT_MISS;
+    use fvs_pipeline::xlate::{REASON_EXPLICIT_MISS, REASON_IMPLICIT_MISS};
 
     use crate::ofchannel::{Miss, PacketInEvent};
     let mut metadata = fvs_flow::Match::CATCHALL;
@@ -305,7 +322,9 @@ pub fn packet_in_event(
         flow.get(fvs_flow::Field::InPort.loc()),
     );
     let (reason, miss) = match reason {
-        0 => (PacketInReason::NoMatch, Miss::Implicit),
+        // controller(reason=no_match) is an explicit action: every version gets it.
+        0 => (PacketInReason::NoMatch, Miss::No),
+        REASON_IMPLICIT_MISS => (PacketInReason::NoMatch, Miss::Implicit),
         REASON_EXPLICIT_MISS => (PacketInReason::Action, Miss::Explicit),
         2 => (PacketInReason::InvalidTtl, Miss::No),
         3 => (PacketInReason::ActionSet, Miss::No),
@@ -333,6 +352,29 @@ pub fn packet_in_event(
 }
 
 impl crate::Daemon {
+    /// Brings `bridge`'s table-miss behaviour in step with its connections (see
+    /// [`fvs_pipeline::bridge::Bridge::miss_to_controller`]).
+    pub fn refresh_table_misses(&self, bridge: &str) {
+        let wants = self.connmgr.wants_misses(bridge);
+        let changed = self.switch().bridge_mut(bridge).is_some_and(|b| {
+            let was = b.miss_to_controller();
+            b.set_miss_to_controller(wants);
+            was != wants
+        });
+        if changed {
+            self.revalidate_now();
+        }
+    }
+
+    /// Has the datapath revalidate its megaflows at once (after a change to the tables or
+    /// to how misses are handled), so the next packet sees the change, as on Open vSwitch.
+    /// Never call this with the switch's lock held.
+    pub fn revalidate_now(&self) {
+        if let Some(dp) = self.datapath() {
+            let _ = dp.query(crate::datapath::thread::Fast::revalidate);
+        }
+    }
+
     /// Executes a packet-out on `bridge` through the datapath (the packet-ins it causes
     /// come back through [`crate::Daemon::packet_in`]).
     pub fn packet_out(&self, bridge: &str, po: &fvs_openflow::wire::PacketOut) {

@@ -240,6 +240,7 @@ impl Controllers {
     /// Applies the fail-mode rules (see the module doc) after a configuration change.
     fn sync_fail_modes(&mut self, daemon: &Daemon, bridges: &[BridgeCfg]) {
         let now = daemon.now();
+        let mut flushed = false;
         let mut sw = daemon.switch();
         self.modes
             .retain(|name, _| bridges.iter().any(|b| &b.name == name));
@@ -261,10 +262,14 @@ impl Controllers {
             match self.modes.get(&b.name) {
                 // A bridge new to the daemon starts as its fail mode says; with controllers,
                 // without the standalone NORMAL rule.
-                None if has => bridge.flush(now),
+                None if has => {
+                    bridge.flush(now);
+                    flushed = true;
+                }
                 None => {}
                 Some(m) if m.has_controllers != has || (!has && m.standalone != standalone) => {
                     bridge.flush(now);
+                    flushed = true;
                     if !has && standalone {
                         bridge.add_default_normal(now);
                     }
@@ -288,6 +293,10 @@ impl Controllers {
                 },
             );
         }
+        drop(sw);
+        if flushed {
+            daemon.revalidate_now();
+        }
     }
 
     /// Fails standalone bridges open whose controllers have been unreachable long enough, and
@@ -309,6 +318,7 @@ impl Controllers {
             if bridge.fail_open() != open {
                 bridge.set_fail_open(open);
                 drop(sw);
+                daemon.revalidate_now();
                 let text = if open {
                     format!(
                         "{name}: no controller connected for {} seconds, failing open",

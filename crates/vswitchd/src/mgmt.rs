@@ -295,9 +295,11 @@ fn serve(
     let conn = daemon
         .connmgr()
         .register(bridge, channel, writer, opts.target.clone());
+    daemon.refresh_table_misses(bridge);
     let why = serve_conn(daemon, &mut stream, bridge, stop, info, ports, opts, &conn);
     conn.close();
     daemon.connmgr().unregister(bridge, conn.id);
+    daemon.refresh_table_misses(bridge);
     why
 }
 
@@ -333,11 +335,13 @@ fn serve_conn(
             Ok(n) => {
                 last_rx = Instant::now();
                 probed = false;
-                let (events, outs) = {
+                let (events, outs, wants_misses) = {
                     let mut inner = conn.lock();
                     let info = lock(info).clone();
                     let now = daemon.now();
                     let mut switch = daemon.switch();
+                    let generation = |s: &Switch| s.bridge(bridge).map(|b| b.generation());
+                    let before = generation(&switch);
                     let mut ofproto = DaemonOfproto {
                         switch: &mut switch,
                         bridge,
@@ -349,8 +353,18 @@ fn serve_conn(
                         packet_outs: Vec::new(),
                     };
                     inner.channel.handle_bytes(now, &buf[..n], &mut ofproto);
-                    let done = (ofproto.events, ofproto.packet_outs);
+                    let done = (
+                        ofproto.events,
+                        ofproto.packet_outs,
+                        inner.channel.wants_table_misses(),
+                    );
+                    let tables_changed = generation(&switch) != before;
                     drop(switch);
+                    // Before the replies go out: after a barrier reply, packets see the new
+                    // tables.
+                    if tables_changed {
+                        daemon.revalidate_now();
+                    }
                     if !inner.flush() {
                         return "write failed".into();
                     }
@@ -358,6 +372,9 @@ fn serve_conn(
                 };
                 for ev in events {
                     daemon.connmgr().publish(bridge, ev, Some(conn.id));
+                }
+                if conn.note_wants_misses(wants_misses) {
+                    daemon.refresh_table_misses(bridge);
                 }
                 for po in outs {
                     daemon.packet_out(bridge, &po);

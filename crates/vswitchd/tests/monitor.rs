@@ -339,3 +339,82 @@ fn packet_out_is_accepted_and_refused_as_on_open_vswitch() {
     assert!(theirs[0].0, "{theirs:?}");
     assert_eq!(ours, theirs);
 }
+
+/// Table misses reach OpenFlow 1.0 connections and not 1.3 ones: with an OpenFlow 1.0
+/// monitor connected, a miss in table 0 and after `goto_table` is a packet-in (reason
+/// `no_match`, the missed table), a miss after `resubmit` is not, and `ofproto/trace` says
+/// so; an OpenFlow 1.3 monitor sees none of them.
+#[test]
+fn table_misses_go_to_openflow10_connections_as_on_open_vswitch() {
+    const ARP: &str =
+        "ffffffffffff00000000000108060001080006040001000000000001c0a80001000000000000c0a80002";
+    let run = |sw: &dyn Switch, appctl: &dyn Fn(&[&str]) -> String| -> Vec<String> {
+        sw.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "fail_mode=secure",
+            "--",
+            "add-port",
+            "br0",
+            "p1",
+            "--",
+            "set",
+            "interface",
+            "p1",
+            "type=dummy",
+            "ofport_request=1",
+        ]);
+        let of10 = Monitor::start(sw, &[], "miss10");
+        let of13 = Monitor::start(sw, &["-O", "OpenFlow13"], "miss13");
+        let mut seen = Vec::new();
+        let trace = |seen: &mut Vec<String>| {
+            let t = appctl(&["ofproto/trace", "br0", "in_port=1"]);
+            // The tables' part: the datapath actions' details differ (recirculation ids).
+            let tables = t
+                .split("\nFinal flow")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            seen.push(tables);
+        };
+        trace(&mut seen);
+        appctl(&["netdev-dummy/receive", "p1", ARP]);
+        let (ok, out) = sw.ofctl(&["add-flow", "br0", "priority=1,actions=resubmit(,6)"]);
+        assert!(ok, "{out}");
+        trace(&mut seen);
+        appctl(&["netdev-dummy/receive", "p1", ARP]);
+        let (ok, out) = sw.ofctl(&[
+            "-O",
+            "OpenFlow13",
+            "add-flow",
+            "br0",
+            "priority=1,actions=goto_table:5",
+        ]);
+        assert!(ok, "{out}");
+        trace(&mut seen);
+        appctl(&["netdev-dummy/receive", "p1", ARP]);
+        sleep(Duration::from_millis(1000));
+        seen.push(masked(&of10.text()));
+        seen.push(masked(&of13.text()));
+        seen
+    };
+    let fvs = Fvs::start("miss");
+    let ours = run(&fvs, &|args| {
+        let (ok, out, err) = fvs.appctl(args);
+        assert!(ok, "fvs-appctl {args:?}: {err}");
+        out
+    });
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = run(&ovs, &|args| {
+        ovs.appctl(args)
+            .unwrap_or_else(|e| panic!("ovs-appctl {args:?}: {e}"))
+    });
+    drop(ovs);
+    assert!(theirs[0].contains("packet-in"), "{theirs:?}");
+    assert_eq!(ours, theirs);
+}

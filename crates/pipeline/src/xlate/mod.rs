@@ -40,6 +40,10 @@ use std::fmt;
 /// rule, as Open vSwitch numbers it (after OpenFlow's reasons 0 to 5).
 pub const REASON_EXPLICIT_MISS: u8 = 6;
 
+/// The `userspace(controller(reason=...))` code of a table miss sent to the controllers,
+/// as Open vSwitch numbers it ("implicit miss": no_match, to OpenFlow 1.0–1.2 only).
+pub const REASON_IMPLICIT_MISS: u8 = 7;
+
 /// Maximum nesting of resubmits (and patch-port crossings).
 pub const MAX_DEPTH: usize = 64;
 /// Maximum number of resubmits in one translation.
@@ -295,18 +299,48 @@ impl Ctx<'_> {
             self.hit(b, 0, id, rule, flow, out);
         } else {
             self.wc = wc;
-            // Without a controller a miss drops, whatever the fail mode (Open vSwitch's
-            // fail-open behaviour only matters when a controller is configured).
-            let text = " 0. No match.";
-            let mut node = Node::new(NodeKind::Table, text);
-            node.children.push(Node::new(NodeKind::Action, "drop"));
-            out.push(node);
+            self.miss(b, 0, flow, out);
         }
         self.run_action_set(b, flow, out);
     }
 
-    /// Looks up `table` of `b` (for resubmit and goto_table).
-    fn table(&mut self, b: usize, table: u8, flow: &mut FlowKey, out: &mut Vec<Node>) {
+    /// A table miss where OpenFlow's table-miss behaviour applies (table 0, `goto_table`):
+    /// a drop, or, when the bridge has a controller connection that wants misses
+    /// ([`Bridge::miss_to_controller`]), a packet-in with Open vSwitch's internal reason
+    /// "implicit miss" ([`REASON_IMPLICIT_MISS`]).
+    fn miss(&mut self, b: usize, table: u8, flow: &FlowKey, out: &mut Vec<Node>) {
+        let to_controller = self.bridges.get(b).is_some_and(Bridge::miss_to_controller);
+        if to_controller {
+            let mut node = Node::new(
+                NodeKind::Table,
+                format!("{table:2}. No match, and a \"packet-in\" is called for."),
+            );
+            node.children
+                .push(Node::new(NodeKind::Action, "controller(reason=)"));
+            out.push(node);
+            let saved = (self.cookie, self.table);
+            self.cookie = Cookie(0);
+            self.table = table;
+            self.controller(REASON_IMPLICIT_MISS, u16::MAX, flow);
+            (self.cookie, self.table) = saved;
+        } else {
+            let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
+            node.children.push(Node::new(NodeKind::Action, "drop"));
+            out.push(node);
+        }
+    }
+
+    /// Looks up `table` of `b` (for resubmit and goto_table); `table_miss` says whether
+    /// OpenFlow's table-miss behaviour applies (`goto_table`) or a miss just drops
+    /// (`resubmit`).
+    fn table(
+        &mut self,
+        b: usize,
+        table: u8,
+        flow: &mut FlowKey,
+        out: &mut Vec<Node>,
+        table_miss: bool,
+    ) {
         let Some(bridge) = self.bridges.get(b) else {
             return;
         };
@@ -315,6 +349,7 @@ impl Ctx<'_> {
         self.wc = wc;
         match found {
             Some((id, rule)) => self.hit(b, table, id, rule, flow, out),
+            None if table_miss => self.miss(b, table, flow, out),
             None => {
                 let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
                 node.children.push(Node::new(NodeKind::Action, "drop"));
@@ -388,7 +423,8 @@ impl Ctx<'_> {
         if let Some(p) = port.filter(|p| *p != PortNo::IN_PORT) {
             set_in_port(flow, p);
         }
-        self.table(b, table, flow, out);
+        // goto_table (no port) honours the table-miss behaviour; resubmit does not.
+        self.table(b, table, flow, out, port.is_none());
         set_in_port(flow, saved_port);
         self.depth -= 1;
     }

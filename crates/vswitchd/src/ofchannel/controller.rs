@@ -252,6 +252,17 @@ impl Channel {
         self.kind
     }
 
+    /// Whether this connection makes its bridge send table misses to the controllers, as
+    /// Open vSwitch decides it: before the hellos, or speaking OpenFlow 1.0 to 1.2 with
+    /// controller id 0.
+    pub fn wants_table_misses(&self) -> bool {
+        match self.state {
+            State::Open(v) => v < Version::Of13 && self.controller_id == 0,
+            State::Hello => true,
+            State::Closing => false,
+        }
+    }
+
     /// Sends `event` to the peer if this connection receives it, shaped by its settings (see
     /// the module doc).
     pub fn send_async(&mut self, event: &AsyncEvent) {
