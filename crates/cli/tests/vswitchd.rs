@@ -832,3 +832,79 @@ fn table_features_read_alike_through_both_programs() {
         }
     }
 }
+
+#[test]
+fn port_names_read_and_print_as_ovs_ofctl_does() {
+    let (ovs, fvs) = switches();
+    let dir = TempDir::new("fvs-cli-names");
+    let flows = dir.path().join("names.flows");
+    std::fs::write(
+        &flows,
+        "table=6,priority=3,in_port=patch-int,actions=output:\"gre-0a000115\",resubmit(patch-int,7)\n\
+         table=6,priority=2,in_port=\"gre-0a000115\",actions=enqueue:patch-int:3\n",
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", flows.display()));
+    let flows = flows.display().to_string();
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let steps: Vec<Vec<&str>> = vec![
+        vec![
+            "add-flow",
+            "TARGET",
+            "table=5,priority=4,in_port=gre-0a000115,actions=output:patch-int",
+        ],
+        vec!["add-flows", "TARGET", &flows],
+        vec!["-O", "OpenFlow13", "add-flows", "TARGET", &flows],
+        // An unknown name is refused after asking the switch.
+        vec!["add-flow", "TARGET", "in_port=nonesuch,actions=drop"],
+        vec![
+            "--no-stats",
+            "--rsort",
+            "dump-flows",
+            "TARGET",
+            "in_port=patch-int",
+        ],
+        vec!["--names", "--no-stats", "--rsort", "dump-flows", "TARGET"],
+        vec![
+            "--no-names",
+            "--no-stats",
+            "--rsort",
+            "dump-flows",
+            "TARGET",
+        ],
+        vec![
+            "-O",
+            "OpenFlow14",
+            "--names",
+            "--no-stats",
+            "--rsort",
+            "dump-flows",
+            "TARGET",
+            "table=6",
+        ],
+        vec!["dump-aggregate", "TARGET", "in_port=gre-0a000115"],
+    ];
+    let seen = compare_programs(&ovs, &fvs, &[&ovs_ofctl, fvs_ofctl], &steps);
+    assert!(
+        seen[0].1.iter().any(|l| l.contains("in_port=2")),
+        "{:?}",
+        seen[0].1
+    );
+    assert_eq!(seen[3].0.status, Some(1));
+    // (The OpenFlow 1.3 add replaced the enqueue with 1.3's set_queue, output, pop_queue.)
+    assert!(
+        seen[5].0.stdout.contains(
+            "in_port=\"gre-0a000115\" actions=set_queue:3,output:\"patch-int\",pop_queue"
+        ),
+        "{}",
+        seen[5].0.stdout
+    );
+    assert!(
+        seen[6]
+            .0
+            .stdout
+            .contains("in_port=2 actions=set_queue:3,output:1,pop_queue"),
+        "{}",
+        seen[6].0.stdout
+    );
+}

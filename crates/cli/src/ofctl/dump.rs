@@ -28,6 +28,7 @@
 //! table and port names). This module spends the same numbers so the text is the same.
 
 use super::conn::{Conn, Received};
+use super::names::{PortNames, Resolver, use_names};
 use super::{CmdError, Options};
 use fvs_flow::text::format_match;
 use fvs_flow::{Field, Protocols};
@@ -265,16 +266,26 @@ pub(super) fn dump_flows(
         .first()
         .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
     let filter = args.get(1).map(String::as_str);
-    let (request, usable) = parse_filter(filter)?;
+    let (request, usable) = match filter {
+        Some(text) => Resolver::new(opts, target).parse(text, |t| parse_filter(Some(t)))?,
+        None => parse_filter(None)?,
+    };
     let mut conn = open_for_dump(opts, target, usable, filter.is_some())?;
     let name = if conn.protocol().is_nxm() {
         "NXST_FLOW"
     } else {
         "OFPST_FLOW"
     };
+    // With names, the ports are learnt on a connection of their own first, as ovs-ofctl does.
+    let names = if use_names(opts) {
+        Some(PortNames::fetch(opts, target)?)
+    } else {
+        None
+    };
     let xid = conn.send(&Message::FlowStatsRequest(Box::new(request)))?;
-    // Printed as they come unless the whole table is needed first.
-    let stream = opts.show_stats && opts.sort.is_none();
+    // Printed as they come unless the whole table is needed first (to sort it, or to print
+    // it with names, which ovs-ofctl does without the reply headers).
+    let stream = opts.show_stats && opts.sort.is_none() && names.is_none();
     let mut all = Vec::new();
     loop {
         let reply = reply_to(&mut conn, xid)?;
@@ -315,7 +326,12 @@ pub(super) fn dump_flows(
         (true, _) => Stats::WithoutAges,
     };
     for f in &all {
-        format_flow_stats(f, stats, out);
+        let mut line = String::new();
+        format_flow_stats(f, stats, &mut line);
+        match &names {
+            Some(n) => out.push_str(&n.names_for_numbers(&line)),
+            None => out.push_str(&line),
+        }
         out.push('\n');
     }
     Ok(())
@@ -351,7 +367,10 @@ pub(super) fn dump_aggregate(
         .first()
         .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
     let filter = args.get(1).map(String::as_str);
-    let (request, usable) = parse_filter(filter)?;
+    let (request, usable) = match filter {
+        Some(text) => Resolver::new(opts, target).parse(text, |t| parse_filter(Some(t)))?,
+        None => parse_filter(None)?,
+    };
     let mut conn = open_for_dump(opts, target, usable, filter.is_some())?;
     let name = if conn.protocol().is_nxm() {
         "NXST_AGGREGATE"

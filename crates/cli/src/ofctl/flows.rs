@@ -18,6 +18,7 @@
 //! quoted request), and the command then fails with `talking to SWITCH (Protocol error)`.
 
 use super::conn::{Conn, Received};
+use super::names::Resolver;
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::normalize::normalize_flow_mod;
@@ -82,9 +83,14 @@ pub(super) fn add_flows(
     };
     let mut fms = Vec::new();
     let mut usable = Protocols::ANY;
+    let mut resolver = Resolver::new(opts, target);
     for (i, raw) in contents.lines().enumerate() {
-        if let Some(parsed) = parse_flow_mod_line(raw) {
-            let (fm, u) = parsed.map_err(|e| CmdError::Fatal(format!("{path}:{}: {e}", i + 1)))?;
+        let parsed = resolver.parse(raw, |line| match parse_flow_mod_line(line) {
+            None => Ok(None),
+            Some(Ok(p)) => Ok(Some(p)),
+            Some(Err(e)) => Err(format!("{path}:{}: {e}", i + 1)),
+        })?;
+        if let Some((fm, u)) = parsed {
             usable = usable.and(u);
             fms.push(fm);
         }
@@ -97,7 +103,7 @@ fn one_flow(opts: &Options, args: &[String], cmd: FlowModCommand) -> Result<(), 
         return Err(CmdError::Fatal("missing switch".into()));
     };
     let text = args.get(1).map(String::as_str).unwrap_or("");
-    let (fm, usable) = parse_flow_mod(text, cmd).map_err(|e| CmdError::Fatal(e.to_string()))?;
+    let (fm, usable) = Resolver::new(opts, target).parse(text, |t| parse_flow_mod(t, cmd))?;
     send_flow_mods(opts, target, &[fm], usable)
 }
 

@@ -24,6 +24,7 @@ pub mod conn;
 pub mod dump;
 mod features;
 mod flows;
+mod names;
 mod parse;
 mod ports;
 mod replace;
@@ -52,6 +53,9 @@ pub struct Options {
     pub sort: Option<dump::Sort>,
     /// `--bundle`: flow-table changes are applied all together or not at all.
     pub bundle: bool,
+    /// `--names` (`Some(true)`) / `--no-names` (`Some(false)`): ports printed by name or
+    /// number; by default, by name when standard output is a terminal.
+    pub names: Option<bool>,
 }
 
 /// Why a command failed.
@@ -89,6 +93,7 @@ impl Default for Options {
             show_stats: true,
             sort: None,
             bundle: false,
+            names: None,
         }
     }
 }
@@ -273,6 +278,8 @@ fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<()
             opts.strict = true;
         } else if arg == "--bundle" {
             opts.bundle = true;
+        } else if arg == "--names" || arg == "--no-names" {
+            opts.names = Some(arg == "--names");
         } else if arg == "--no-stats" {
             opts.show_stats = false;
         } else if arg == "--sort" || arg == "--rsort" {

@@ -14,13 +14,14 @@ use crate::action::{
 };
 use crate::ct::{Ct, CtZone, Nat, NatKind, NatPortSelection};
 use crate::learn::{Learn, LearnFlags, LearnSpec, LearnSrc};
-use crate::types::{Cookie, PortNo, Subfield, TableId, field_width, low_mask};
+use crate::types::{Cookie, PortNo, QueueId, Subfield, TableId, field_width, low_mask};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `NXAST_*` subtypes.
 mod st {
     pub(super) const RESUBMIT: u16 = 1;
     pub(super) const SET_TUNNEL: u16 = 2;
+    pub(super) const SET_QUEUE: u16 = 4;
     pub(super) const POP_QUEUE: u16 = 5;
     pub(super) const REG_MOVE: u16 = 6;
     pub(super) const REG_LOAD: u16 = 7;
@@ -144,6 +145,13 @@ pub(crate) fn put_action(out: &mut Vec<u8>, a: &Action, v: Version) -> Result<bo
         }
         Action::PopQueue => {
             let at = begin(out, st::POP_QUEUE);
+            end(out, at);
+        }
+        // OpenFlow 1.0 has no set_queue action of its own (1.1+ does: see of13).
+        Action::SetQueue(q) if v == Version::Of10 => {
+            let at = begin(out, st::SET_QUEUE);
+            out.put_zeros(2);
+            out.put_u32(q.0);
             end(out, at);
         }
         Action::Move { src, dst } => {
@@ -488,6 +496,10 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
             }
         }
         st::POP_QUEUE => Action::PopQueue,
+        st::SET_QUEUE => {
+            r.skip(2).map_err(&t)?;
+            Action::SetQueue(QueueId(r.u32().map_err(&t)?))
+        }
         st::REG_MOVE => {
             let n_bits = r.u16().map_err(&t)?;
             let src_ofs = r.u16().map_err(&t)?;
