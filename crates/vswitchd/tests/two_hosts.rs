@@ -18,11 +18,12 @@
 //! `learn` made, with `hard_timeout=300`, and its `n_packets` rises with more traffic; a VM
 //! of one network cannot reach the other network's VM.
 //!
-//! Interoperation: VXLAN with Linux's own `vxlan` device as the far end. Linux `gretap` is
-//! impossible on this kernel (no GRE module: `ip link add type gretap` answers "Unknown
-//! device type"), so GRE interoperates with real Open vSwitch 3.1 instead (userspace
-//! datapath, `datapath_type=netdev`, in the far host's namespace, with `br-phy` holding the
-//! underlay NIC and the neighbour pinned by `tnl/arp/set`, as its userspace tunnels need).
+//! Interoperation: VXLAN with Linux's own `vxlan` device as the far end. Linux `gretap` (and
+//! `geneve`) is impossible on this kernel (no GRE or Geneve module: `ip link add type gretap`
+//! answers "Unknown device type"), so GRE interoperates with real Open vSwitch 3.1 instead,
+//! and so do VXLAN and Geneve (userspace datapath, `datapath_type=netdev`, in the far host's
+//! namespace, with `br-phy` holding the underlay NIC and the neighbour pinned by
+//! `tnl/arp/set`, as its userspace tunnels need).
 //!
 //! Malformed tunnel packets from the network (bogus GRE versions, flags and protocols, bad
 //! checksums, truncated headers, runts, a fragmented 20 kB datagram) are dropped and counted
@@ -690,14 +691,16 @@ fn ovs(tool: &str, dir: &Path, args: &[&str]) -> String {
     out
 }
 
-#[test]
-fn gre_interoperates_with_open_vswitch() {
+/// Host B runs Open vSwitch 3.1's userspace datapath with the seed's bridges over a `kind`
+/// tunnel; host A runs ferrovs.
+fn open_vswitch_far_end(kind: &str, tag: &str) {
     let mut lab = Lab::new();
-    let (a, b) = lab.hosts("o");
+    let port = neutron_port_name(kind, IP_A);
+    let (a, b) = lab.hosts(tag);
     // Host B: Open vSwitch's userspace datapath. Its tunnels leave through br-phy, which
     // holds the underlay NIC and the host's tunnel address; the neighbour is pinned.
     ip(&["-n", &b, "addr", "flush", "dev", "eth1"]);
-    lab.vm("o1b", &b, "tap1", VM1B.0, VM1B.1);
+    lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
     let dir = TempDir::new("h4ovs");
     start_ovs(&mut lab, &b, dir.path());
     let db = format!("--db=unix:{}", dir.path().join("db.sock").display());
@@ -778,12 +781,12 @@ fn gre_interoperates_with_open_vswitch() {
         "--",
         "add-port",
         "br-tun",
-        "gre-0a00011f",
+        &port,
         "--",
         "set",
         "interface",
-        "gre-0a00011f",
-        "type=gre",
+        &port,
+        &format!("type={kind}"),
         "ofport_request=2",
         "options:df_default=true",
         "options:in_key=flow",
@@ -810,7 +813,22 @@ fn gre_interoperates_with_open_vswitch() {
         dir.path(),
         &["-t", ctl, "tnl/arp/set", "br-phy", IP_A, a_mac.trim()],
     );
-    fvs_against("gre", "o", &mut lab, &a);
+    fvs_against(kind, tag, &mut lab, &a);
+}
+
+#[test]
+fn gre_interoperates_with_open_vswitch() {
+    open_vswitch_far_end("gre", "o");
+}
+
+#[test]
+fn vxlan_interoperates_with_open_vswitch() {
+    open_vswitch_far_end("vxlan", "p");
+}
+
+#[test]
+fn geneve_interoperates_with_open_vswitch() {
+    open_vswitch_far_end("geneve", "q");
 }
 
 /// Sends raw GRE payloads (GRE header and what follows) from `ns` to `dst` through the
