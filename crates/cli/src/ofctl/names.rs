@@ -102,8 +102,8 @@ fn rewrite(text: &str, f: impl Fn(&str) -> Option<String>) -> String {
         };
         out.push_str(&rest[..at + len]);
         rest = &rest[at + len..];
-        let end = if rest.starts_with('"') {
-            rest[1..].find('"').map_or(rest.len(), |q| q + 2)
+        let end = if let Some(quoted) = rest.strip_prefix('"') {
+            quoted.find('"').map_or(rest.len(), |q| q + 2)
         } else {
             rest.find([',', ')', ':', ' ', '\t']).unwrap_or(rest.len())
         };
