@@ -477,3 +477,81 @@ fn the_route_gives_the_local_address() {
     let err = route_source(Ipv4Addr::new(192, 0, 2, 1)).expect_err("no route out");
     assert!(err.to_string().contains("route to 192.0.2.1"), "{err}");
 }
+
+/// Frames still carrying offload work: a pending inner checksum is finished before the
+/// outer packet leaves (the far end sees a valid UDP checksum); a GSO super-frame, which a
+/// raw socket cannot segment, is dropped and counted.
+#[test]
+fn a_pending_inner_checksum_is_finished_and_gso_frames_are_dropped() {
+    use fvs_netdev::{GsoType, VnetFlags, VnetHdr};
+    let hosts = Hosts::new("ck");
+    let mut a = Hosts::open(&hosts.a, UnderlayConfig::new(TunnelProtocol::Gre));
+    let mut b = Hosts::open(&hosts.b, UnderlayConfig::new(TunnelProtocol::Gre));
+    // Inner: Ethernet, IPv4 VM A → VM B, UDP 1000 → 2000 with the pseudo-header sum in its
+    // checksum field, as a sender with checksum offload leaves it.
+    let payload = b"checksum me, please";
+    let udp_len = 8 + payload.len();
+    let mut inner = vec![0u8; 14 + 20];
+    inner[..6].copy_from_slice(&MAC_B.0);
+    inner[6..12].copy_from_slice(&MAC_A.0);
+    inner[12..14].copy_from_slice(&[0x08, 0x00]);
+    Ipv4Repr {
+        src: VM_A,
+        dst: VM_B,
+        protocol: IpProtocol::Udp,
+        tos: 0,
+        ttl: 64,
+        ident: 1,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        options: Vec::new(),
+        payload_len: udp_len,
+    }
+    .emit(&mut inner[14..]);
+    let pseudo = checksum::pseudo_header_v4(VM_A, VM_B, 17, udp_len as u16).fold();
+    inner.extend_from_slice(&1000u16.to_be_bytes());
+    inner.extend_from_slice(&2000u16.to_be_bytes());
+    inner.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    inner.extend_from_slice(&pseudo.to_be_bytes());
+    inner.extend_from_slice(payload);
+    let outer = encap(TunnelProtocol::Gre, HOST_A, HOST_B, 1, &inner);
+    let udp_at = outer.len() - udp_len;
+    let mut batch = PacketBatch::new(4, 2048);
+    batch
+        .push_with_vnet(
+            &outer,
+            VnetHdr {
+                flags: VnetFlags::NEEDS_CSUM,
+                csum_start: udp_at as u16,
+                csum_offset: 6,
+                ..VnetHdr::NONE
+            },
+        )
+        .unwrap();
+    batch
+        .push_with_vnet(
+            &outer,
+            VnetHdr {
+                gso_type: GsoType::TCPV4,
+                gso_size: 1400,
+                ..VnetHdr::NONE
+            },
+        )
+        .unwrap();
+    assert_eq!(a.send_batch(&batch).expect("send_batch"), 1);
+    assert_eq!((a.stats().tx_packets, a.stats().tx_dropped), (1, 1));
+
+    let got = receive(&mut b, 1);
+    assert_eq!(got.len(), 1);
+    let d = decapsulate(&got[0], TunnelPorts::default()).expect("decapsulates");
+    let udp = &d.inner[14 + 20..];
+    assert_eq!(udp.len(), udp_len);
+    assert_ne!(
+        &udp[6..8],
+        &pseudo.to_be_bytes(),
+        "the checksum was filled in"
+    );
+    let sum = checksum::pseudo_header_v4(VM_A, VM_B, 17, udp_len as u16).add_bytes(udp);
+    assert_eq!(sum.fold(), 0xffff, "the inner UDP checksum verifies");
+}
