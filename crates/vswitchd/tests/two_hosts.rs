@@ -300,7 +300,7 @@ impl Fvs {
     }
 
     /// The seed's compute node from `local` to `remote` over a `kind` tunnel, with VM ports
-    /// `tap1` (tag 1) and `tap2` (tag 2) on br-int.
+    /// `tap1` (tag 1) and `tap2` (tag 2) on br-int. An empty `local` leaves `local_ip` out.
     fn build_seed(&self, kind: &str, local: &str, remote: &str) -> String {
         let port = neutron_port_name(kind, remote);
         self.vsctl(&[
@@ -346,7 +346,10 @@ impl Fvs {
             "type=patch",
             "options:peer=patch-tun",
         ]);
-        self.vsctl(&[
+        let kind_arg = format!("type={kind}");
+        let local_arg = format!("options:local_ip={local}");
+        let remote_arg = format!("options:remote_ip={remote}");
+        let mut args = vec![
             "add-port",
             "br-tun",
             &port,
@@ -354,13 +357,16 @@ impl Fvs {
             "set",
             "interface",
             &port,
-            &format!("type={kind}"),
+            &kind_arg,
             "options:df_default=true",
             "options:in_key=flow",
-            &format!("options:local_ip={local}"),
             "options:out_key=flow",
-            &format!("options:remote_ip={remote}"),
-        ]);
+            &remote_arg,
+        ];
+        if !local.is_empty() {
+            args.push(&local_arg);
+        }
+        self.vsctl(&args);
         // The seed's flows name the patch port 1 and the tunnel 2.
         assert_eq!(
             self.vsctl(&["get", "interface", "patch-int", "ofport"])
@@ -911,4 +917,30 @@ fn malformed_tunnel_packets_are_dropped_and_counted() {
     assert!(ok, "traffic still crosses after the garbage:\n{out}");
     let (rule, _) = fa.learned(VM1B.0);
     assert!(rule.contains("hard_timeout=300"), "{rule}");
+}
+
+/// A tunnel port without `local_ip`: the kernel gives the outer packets the route's source
+/// address, and the port receives on any local address.
+#[test]
+fn a_tunnel_without_local_ip_uses_the_route_s_source() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("l");
+    let vm1a = lab.vm("l1a", &a, "tap1", VM1A.0, VM1A.1);
+    lab.vm("l2a", &a, "tap2", VM2A.0, VM2A.1);
+    lab.vm("l1b", &b, "tap1", VM1B.0, VM1B.1);
+    lab.vm("l2b", &b, "tap2", VM2B.0, VM2B.1);
+    let fa = lab.fvs(&a, "la");
+    let fb = lab.fvs(&b, "lb");
+    fa.build_seed("gre", "", IP_B);
+    fb.build_seed("gre", IP_B, IP_A);
+    let capture = Capture::start(&b, "eth1", 2, "ip proto 47");
+    let (ok, out) = ping(&vm1a, VM1B.1, 2);
+    assert!(ok, "VM 1a cannot ping VM 1b:\n{out}");
+    let wire = capture.finish();
+    assert!(
+        wire.contains("10.0.1.31 > 10.0.1.21: GREv0"),
+        "host A's packets leave from its route's source address:\n{wire}"
+    );
+    let (rule, _) = fa.learned(VM1B.0);
+    assert!(rule.contains("output:2"), "{rule}");
 }
