@@ -908,3 +908,49 @@ fn port_names_read_and_print_as_ovs_ofctl_does() {
         seen[6].0.stdout
     );
 }
+
+#[test]
+fn probe_and_ping_answer_as_on_ovs_vswitchd() {
+    let (ovs, fvs) = switches();
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    // Round-trip times differ by nature.
+    let timeless = |o: Outcome| Outcome {
+        stdout: o
+            .stdout
+            .lines()
+            .map(|l| l.split(" time=").next().unwrap_or(l).to_string() + "\n")
+            .collect(),
+        ..o
+    };
+    for args in [
+        &["probe", "TARGET"][..],
+        &["ping", "TARGET"],
+        &["-O", "OpenFlow13", "ping", "TARGET", "1"],
+        &["ping", "TARGET", "0"],
+        &["ping", "TARGET", "65600"],
+    ] {
+        let expand = |dir: &Path| -> Vec<String> {
+            let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
+            args.iter().map(|a| a.replace("TARGET", &target)).collect()
+        };
+        // Targets print as given: masked like the directories.
+        let want = timeless(run(&ovs_ofctl, ovs.dir(), &expand(ovs.dir())));
+        for program in [ovs_ofctl.as_path(), fvs_ofctl] {
+            let got = timeless(run(program, fvs.dir(), &expand(fvs.dir())));
+            assert_eq!(got, want, "{} {args:?}", program.display());
+        }
+        assert_eq!(
+            timeless(run(fvs_ofctl, ovs.dir(), &expand(ovs.dir()))),
+            want,
+            "fvs-ofctl {args:?} against ovs-vswitchd"
+        );
+        if args[0] == "ping" && args.len() == 2 {
+            assert_eq!(want.stdout.lines().count(), 10, "{}", want.stdout);
+            assert!(
+                want.stdout
+                    .starts_with("64 bytes from unix:DIR/br-tun.mgmt: xid=")
+            );
+        }
+    }
+}

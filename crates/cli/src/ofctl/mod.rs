@@ -22,6 +22,7 @@
 
 pub mod conn;
 pub mod dump;
+mod echo;
 mod features;
 mod flows;
 mod names;
@@ -176,6 +177,18 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 1,
         handler: dump::dump_desc,
+    },
+    Command {
+        name: "probe",
+        min_args: 1,
+        max_args: 1,
+        handler: echo::probe,
+    },
+    Command {
+        name: "ping",
+        min_args: 1,
+        max_args: 2,
+        handler: echo::ping,
     },
     Command {
         name: "show",
