@@ -21,9 +21,20 @@
 //! A missing `local_ip` is not an error: the outer packet's source is then left to the
 //! kernel (the route's preferred source), and the port receives on every local address.
 //!
-//! [`TunnelOptions::dpif_options`] prints the options as `ovs-appctl dpif/show` does, and
-//! [`TunnelOptions::receive_key`] is what two ports of one type may not share (Open vSwitch
-//! refuses the second with "File exists").
+//! # Use
+//!
+//! For each interface of a tunnel type, the reconciler calls [`parse`]: `Err` goes to the
+//! interface's `error` column (the port gets no `ofport`), the warnings to the log once per
+//! configuration change. [`TunnelOptions::pipeline_config`] is the pipeline's
+//! `PortKind::Tunnel`; [`TunnelOptions::accepts_key`] belongs beside the `remote_ip`/`local_ip`
+//! check that picks the OpenFlow port a decapsulated packet enters on (a fixed `in_key`
+//! receives only its key); [`TunnelOptions::receive_key`] is what two ports may not share
+//! (Open vSwitch refuses the second with "File exists"); [`TunnelOptions::dpif_options`] is
+//! the text `ovs-appctl dpif/show` prints after the port; `dst_port` and `local_ip` pick the
+//! shared underlay (`fvs_netdev::tunnel::UnderlayConfig`).
+//!
+//! The oracle test `tests/tunnel_options.rs` adds the same interfaces to Open vSwitch 3.1 and
+//! compares its `error` column and `dpif/show` with this module's reading.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
