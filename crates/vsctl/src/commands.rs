@@ -7,8 +7,10 @@
 //! else to its real bridge. The model is recomputed from the copy of the database before each
 //! command, so a command always sees the effects of the ones before it.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -132,8 +134,26 @@ fn run_inner(args: &[String], warnings: &mut Vec<String>) -> Result<(String, u8)
     let schema_json = client.call("get_schema", json!(["Open_vSwitch"]))?;
     let schema =
         DatabaseSchema::from_json(&schema_json).map_err(|e| VsctlError::Schema(e.to_string()))?;
+    // The bridge commands read a known few columns of ports and interfaces (db::NARROW);
+    // the database commands may read any.
+    let narrow = commands.iter().all(|c| {
+        !matches!(
+            c.name.as_str(),
+            "list"
+                | "find"
+                | "get"
+                | "set"
+                | "add"
+                | "remove"
+                | "clear"
+                | "create"
+                | "destroy"
+                | "wait-until"
+                | "emer-reset"
+        )
+    });
     loop {
-        let reply = client.call("transact", Db::fetch_ops(&schema))?;
+        let reply = client.call("transact", Db::fetch_ops(&schema, narrow))?;
         let mut db = Db::from_reply(schema.clone(), &reply)?;
         let mut ctx = Ctx::new(&mut db, options.style);
         ctx.ensure_root();
@@ -220,7 +240,11 @@ fn run_inner(args: &[String], warnings: &mut Vec<String>) -> Result<(String, u8)
     }
 }
 
-/// Polls `cur_cfg` until the switch has caught up with `next_cfg`.
+/// Waits until the switch has caught up with `next_cfg` (`cur_cfg` at least as large).
+///
+/// Rather than polling, each round asks the server to hold a `wait` until `cur_cfg` differs
+/// from what was last read: the server answers as soon as the switch commits its write-back
+/// (or at the deadline), so the client returns at the moment the switch is done.
 fn wait_for_cur_cfg(
     client: &mut Client,
     schema: &DatabaseSchema,
@@ -239,11 +263,24 @@ fn wait_for_cur_cfg(
             .and_then(|r| r.get(0))
             .and_then(|r| r.get("cur_cfg"))
             .and_then(Value::as_i64);
-        if cur.is_some_and(|c| c >= next_cfg) {
+        let Some(cur) = cur else {
+            // No root row (a database being reset): look again shortly.
+            check_deadline(deadline)?;
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        if cur >= next_cfg {
             return Ok(());
         }
         check_deadline(deadline)?;
-        thread::sleep(Duration::from_millis(50));
+        let mut wait = json!({"op": "wait", "table": "Open_vSwitch", "where": [],
+            "columns": ["cur_cfg"], "until": "!=", "rows": [{"cur_cfg": cur}]});
+        if let Some((at, _)) = deadline {
+            let left = at.saturating_duration_since(Instant::now()).as_millis();
+            wait["timeout"] = json!(u64::try_from(left).unwrap_or(u64::MAX));
+        }
+        // A "timed out" result only means the deadline came; the loop says so.
+        client.call("transact", json!([schema.name, wait]))?;
     }
 }
 
@@ -567,6 +604,10 @@ struct Model {
 /// The state commands run in.
 struct Ctx<'a> {
     db: &'a mut Db,
+    /// The bridge model of the copy at a generation: rebuilding it costs a walk over every
+    /// port and interface, and a long `--` chain of commands asks for it several times per
+    /// command.
+    model_cache: RefCell<Option<(u64, Rc<Model>)>>,
     /// Warnings for stderr, printed whether or not the run succeeds.
     warnings: Vec<String>,
     style: Style,
@@ -603,6 +644,7 @@ impl<'a> Ctx<'a> {
     fn new(db: &'a mut Db, style: Style) -> Self {
         Self {
             db,
+            model_cache: RefCell::new(None),
             warnings: Vec::new(),
             style,
             symbols: Symbols::default(),
@@ -623,7 +665,20 @@ impl<'a> Ctx<'a> {
             .map_or(Uuid::nil(), |(u, _)| u)
     }
 
-    fn model(&self) -> Model {
+    /// The bridge model of the copy as it is now.
+    fn model(&self) -> Rc<Model> {
+        let generation = self.db.generation();
+        if let Some((g, m)) = &*self.model_cache.borrow()
+            && *g == generation
+        {
+            return m.clone();
+        }
+        let m = Rc::new(self.build_model());
+        *self.model_cache.borrow_mut() = Some((generation, m.clone()));
+        m
+    }
+
+    fn build_model(&self) -> Model {
         let db = &*self.db;
         let mut bridges = BTreeMap::new();
         let mut ports = BTreeMap::new();

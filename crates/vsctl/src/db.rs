@@ -32,18 +32,60 @@ pub struct Db {
     verified: BTreeSet<(String, Uuid, String)>,
     next_temp: u64,
     wrote: bool,
+    /// Bumped by every edit, so that what is derived from the copy can be cached.
+    generation: u64,
 }
+
+/// The columns of the two tables that grow with the switch (a port and an interface per
+/// port) that the bridge commands (add-port, show, del-br, ...) read. A run of only such
+/// commands fetches just these: with a thousand ports, every column of every interface is
+/// most of the database, and fetching it most of an add-port's time. A column not fetched
+/// reads as its default in the copy, identically before and after the commands, so it is
+/// never part of the transaction. The database commands (list, set, ...) and emer-reset
+/// fetch everything.
+pub const NARROW: &[(&str, &[&str])] = &[
+    (
+        "Port",
+        &[
+            "name",
+            "interfaces",
+            "fake_bridge",
+            "tag",
+            "trunks",
+            "external_ids",
+        ],
+    ),
+    (
+        "Interface",
+        &["name", "type", "options", "error", "bfd_status"],
+    ),
+];
 
 /// The first 8 bytes of temporary UUIDs; no server generates this prefix (it is not a valid
 /// version-4 UUID), so temporary and real UUIDs cannot collide.
 const TEMP_PREFIX: u64 = 0xffff_ffff_ffff_0000;
 
 impl Db {
-    /// The `select` of every column of every table, to send as one transaction.
-    pub fn fetch_ops(schema: &DatabaseSchema) -> Value {
+    /// The `select` of every table, to send as one transaction: every column, or with
+    /// `narrow`, only the columns of `Port` and `Interface` that [`NARROW`] names.
+    pub fn fetch_ops(schema: &DatabaseSchema, narrow: bool) -> Value {
         let mut ops = vec![Value::String(schema.name.clone())];
-        for table in schema.tables.keys() {
-            ops.push(json!({"op": "select", "table": table, "where": []}));
+        for table in schema.tables.values() {
+            let columns =
+                NARROW
+                    .iter()
+                    .find(|(t, _)| narrow && *t == table.name)
+                    .map(|(_, cols)| {
+                        std::iter::once("_uuid")
+                            .chain(cols.iter().copied().filter(|c| table.column(c).is_some()))
+                            .collect::<Vec<_>>()
+                    });
+            ops.push(match columns {
+                Some(columns) => {
+                    json!({"op": "select", "table": table.name, "where": [], "columns": columns})
+                }
+                None => json!({"op": "select", "table": table.name, "where": []}),
+            });
         }
         Value::Array(ops)
     }
@@ -76,12 +118,14 @@ impl Db {
             verified: BTreeSet::new(),
             next_temp: 0,
             wrote: false,
+            generation: 0,
         })
     }
 
     /// Inserts a row with every column at its default; returns its temporary UUID.
     pub fn insert(&mut self, table: &str) -> Uuid {
         self.wrote = true;
+        self.generation += 1;
         self.next_temp += 1;
         let uuid = Uuid::from_u64_pair(TEMP_PREFIX, self.next_temp);
         let row = self
@@ -105,6 +149,7 @@ impl Db {
     /// Sets a column.
     pub fn set(&mut self, table: &str, uuid: Uuid, column: &str, value: Datum) {
         self.wrote = true;
+        self.generation += 1;
         if let Some(row) = self.cur.get_mut(table).and_then(|t| t.get_mut(&uuid)) {
             row.insert(column.to_owned(), value);
         }
@@ -113,6 +158,7 @@ impl Db {
     /// Deletes a row.
     pub fn delete(&mut self, table: &str, uuid: Uuid) {
         self.wrote = true;
+        self.generation += 1;
         if let Some(t) = self.cur.get_mut(table) {
             t.remove(&uuid);
         }
@@ -151,6 +197,11 @@ impl Db {
     /// A table's schema.
     pub fn table_schema(&self, table: &str) -> Option<&TableSchema> {
         self.schema.table(table)
+    }
+
+    /// Changes with every edit of the copy (and only then).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Whether any command wrote (even a value equal to the old one).
