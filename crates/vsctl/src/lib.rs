@@ -17,14 +17,16 @@
 //! One run of fvs-vsctl is one transaction, as with ovs-vsctl:
 //!
 //! 1. connect (`--db`, default `unix:$FVS_RUNDIR/db.sock`), read the schema and every table
-//!    ([`db::Db`]);
+//!    ([`db::Db`]; for runs of bridge commands only, just the port and interface columns
+//!    they read, [`db::NARROW`]);
 //! 2. run the commands (separated by `--`) against that copy, each seeing the effects of the
 //!    ones before ([`commands`]);
 //! 3. send the difference as one transaction, with `wait` operations for the columns the
 //!    commands' decisions depended on; if another client changed them meanwhile, start again;
 //! 4. unless `--no-wait`, when the transaction changed something, increment `next_cfg` and wait
-//!    until the switch reports `cur_cfg` at least as large (as ovs-vsctl does, this waits
-//!    for `--timeout` seconds, forever by default, when no switch is running);
+//!    until the switch reports `cur_cfg` at least as large, with a `wait` the server holds
+//!    until `cur_cfg` changes (as ovs-vsctl does, this waits for `--timeout` seconds,
+//!    forever by default, when no switch is running);
 //! 5. print each command's output (`--oneline` puts each on one line).
 //!
 //! Error messages and exit codes are ovs-vsctl's (1 for errors, 2 for a `br-exists` that
