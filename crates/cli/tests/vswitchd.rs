@@ -751,7 +751,26 @@ fn dump_flows_filters_select_as_on_ovs_vswitchd() {
             steps.push(v);
         }
     }
+    // Flows added in OpenFlow 1.3 (mod_vlan_vid travels as push_vlan and set_field) dumped
+    // in 1.0: push_vlan has no 1.0 form and reads back as mod_vlan_vid.
+    let seed = SEED_BR_TUN_FLOWS_PATH.to_string();
+    steps.push(vec!["-O", "OpenFlow13", "add-flows", "TARGET", &seed]);
+    steps.push(vec![
+        "--no-stats",
+        "--rsort",
+        "dump-flows",
+        "TARGET",
+        "table=3",
+    ]);
     let seen = compare_programs(&ovs, &fvs, &[&ovs_ofctl, fvs_ofctl], &steps);
+    assert!(
+        seen[seen.len() - 1]
+            .0
+            .stdout
+            .contains("actions=mod_vlan_vid:1,resubmit(,10)"),
+        "{}",
+        seen[seen.len() - 1].0.stdout
+    );
     let listed = |i: usize| seen[i].0.stdout.lines().count();
     // in_port=1,tcp_dst=80: the TCP and UDP flows, not `in_port=1` alone.
     assert_eq!(listed(1), 2, "{}", seen[1].0.stdout);

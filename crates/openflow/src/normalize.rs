@@ -19,6 +19,7 @@
 //! | `set_field`, masked | as above | as above | `load` | `set_field` with mask |
 //! | `load` | `load` | `load` | `load` | `set_field` |
 //! | `mod_dl_*`, `mod_nw_src/dst/tos/ecn`, `mod_tp_*`, `set_tunnel*`, `set_mpls_label/tc` | as is (`mod_nw_ecn`/`mod_nw_ttl` as `load`) | as is | `set_field` | `set_field` |
+//! | `push_vlan` | dropped (`mod_vlan_*` push a tag themselves) | as is | as is | as is |
 //! | `enqueue` | as is | `set_queue,output,pop_queue` | same | same |
 //! | `goto_table` | `resubmit(,T)` | as is | as is | as is |
 //! | `clear_actions`, `write_actions`, `meter` | dropped | as is | as is | as is |
@@ -121,6 +122,10 @@ fn normalize_one(a: &Action, view: &PacketView, protocol: Protocol, out: &mut Ve
             PopVlanSpelling::PopVlan
         })),
         Action::SetField(sf) => normalize_set_field(sf, version, view, out),
+        // OpenFlow 1.0 has no push_vlan: its mod_vlan_vid/mod_vlan_pcp push a tag when the
+        // packet has none, so Open vSwitch writes nothing for it (a rule added in 1.1+ as
+        // `push_vlan,set_field:...->vlan_vid` reads `mod_vlan_vid` in 1.0).
+        Action::PushVlan(_) if version == 1 => {}
         Action::SetVlanVid {
             vid,
             push_if_needed,
