@@ -347,3 +347,23 @@ fn session_settings_read_as_open_vswitch_prints_them() {
         "OFPT_GET_ASYNC_REQUEST (OF1.3) (xid=0x42):",
     );
 }
+
+#[test]
+fn role_status_reads_as_open_vswitch_prints_it() {
+    use fvs_openflow::wire::{Role, RoleReason, RoleStatus};
+    let rs = RoleStatus {
+        role: Role::Slave,
+        reason: RoleReason::MasterRequest,
+        generation_id: Some(7),
+    };
+    check(
+        &am(AsyncMsg::RoleStatus(rs)),
+        Protocol::Of13,
+        "ONFT_ROLE_STATUS (OF1.3) (xid=0x42): role=secondary generation_id=7 reason=primary_request",
+    );
+    check(
+        &am(AsyncMsg::RoleStatus(rs)),
+        Protocol::Of14,
+        "OFPT_ROLE_STATUS (OF1.4) (xid=0x42): role=secondary generation_id=7 reason=primary_request",
+    );
+}

@@ -79,6 +79,16 @@ impl ConnInner {
         }
         true
     }
+
+    /// Takes the queued messages out without writing them (see [`Connmgr::publish_sync`]).
+    pub fn hold(&mut self) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| self.channel.poll_transmit()).collect()
+    }
+
+    /// Writes `held` messages, then whatever was queued since; false when the socket failed.
+    pub fn release(&mut self, held: Vec<Vec<u8>>) -> bool {
+        held.iter().all(|m| self.writer.write_all(m).is_ok()) && self.flush()
+    }
 }
 
 impl Conn {
@@ -125,6 +135,8 @@ struct Dispatch {
     bridge: String,
     event: AsyncEvent,
     except: Option<ConnId>,
+    /// Told once every connection has the event.
+    done: Option<Sender<()>>,
 }
 
 /// Every bridge's connections, and the dispatcher that delivers asynchronous messages.
@@ -201,7 +213,27 @@ impl Connmgr {
             bridge: bridge.to_owned(),
             event,
             except,
+            done: None,
         });
+    }
+
+    /// Like [`Self::publish`], returning once every connection has the event: a master
+    /// election must demote the other masters before the new master's reply goes out, as
+    /// in Open vSwitch. The caller must hold no connection's lock (the dispatcher takes
+    /// them); it holds back its own replies with [`ConnInner::hold`] meanwhile.
+    pub fn publish_sync(&self, bridge: &str, event: AsyncEvent, except: Option<ConnId>) {
+        let (tx, rx) = mpsc::channel();
+        let sent = lock(&self.tx)
+            .send(Dispatch {
+                bridge: bridge.to_owned(),
+                event,
+                except,
+                done: Some(tx),
+            })
+            .is_ok();
+        if sent {
+            let _ = rx.recv();
+        }
     }
 
     /// Records `generation` as `bridge`'s master-election generation id, unless it is stale.
@@ -270,6 +302,10 @@ fn dispatch_loop(bridges: &Bridges, rx: &Receiver<Dispatch>) {
             if !inner.flush() {
                 c.close();
             }
+            drop(inner);
+        }
+        if let Some(done) = d.done {
+            let _ = done.send(());
         }
     }
 }

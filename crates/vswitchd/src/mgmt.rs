@@ -335,7 +335,7 @@ fn serve_conn(
             Ok(n) => {
                 last_rx = Instant::now();
                 probed = false;
-                let (events, outs, wants_misses) = {
+                let (events, held, wants_misses) = {
                     let mut inner = conn.lock();
                     let info = lock(info).clone();
                     let now = daemon.now();
@@ -360,24 +360,42 @@ fn serve_conn(
                     );
                     let tables_changed = generation(&switch) != before;
                     drop(switch);
-                    // Before the replies go out: after a barrier reply, packets see the new
-                    // tables.
+                    // Before the replies go out, as Open vSwitch finishes a request before
+                    // answering the barrier after it: packets see the new tables, and
+                    // packet-outs are sent.
                     if tables_changed {
                         daemon.revalidate_now();
                     }
-                    if !inner.flush() {
-                        return "write failed".into();
+                    for po in &done.1 {
+                        daemon.packet_out(bridge, po);
                     }
-                    done
+                    // A master election holds the replies back until the other masters are
+                    // demoted (below).
+                    let elected = done
+                        .0
+                        .iter()
+                        .any(|e| matches!(e, AsyncEvent::MasterElected(_)));
+                    let held = if elected {
+                        inner.hold()
+                    } else if inner.flush() {
+                        Vec::new()
+                    } else {
+                        return "write failed".into();
+                    };
+                    (done.0, held, done.2)
                 };
                 for ev in events {
-                    daemon.connmgr().publish(bridge, ev, Some(conn.id));
+                    if matches!(ev, AsyncEvent::MasterElected(_)) {
+                        daemon.connmgr().publish_sync(bridge, ev, Some(conn.id));
+                    } else {
+                        daemon.connmgr().publish(bridge, ev, Some(conn.id));
+                    }
+                }
+                if !held.is_empty() && !conn.lock().release(held) {
+                    return "write failed".into();
                 }
                 if conn.note_wants_misses(wants_misses) {
                     daemon.refresh_table_misses(bridge);
-                }
-                for po in outs {
-                    daemon.packet_out(bridge, &po);
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {

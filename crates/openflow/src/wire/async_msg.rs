@@ -229,11 +229,12 @@ pub struct AsyncConfig {
 }
 
 impl AsyncConfig {
-    /// Open vSwitch's defaults for a connection speaking `v`: masters and equals get
-    /// packet-ins for a miss and an action (plus, from 1.4, the reasons 1.4 added and
-    /// invalid TTL), all port-status and all flow-removed reasons; slaves get port-status only.
+    /// Open vSwitch's defaults for a connection speaking `v` (as its `OFPT_GET_ASYNC_REPLY`
+    /// shows them): masters and equals get packet-ins for a miss and an action (from 1.4 also
+    /// the reasons 1.4 added, never invalid TTL), all port-status and all flow-removed
+    /// reasons; slaves get port-status only.
     pub const fn default_for(v: Version) -> Self {
-        let pin = if (v as u8) >= 5 { 0b11_1111 } else { 0b11 };
+        let pin = if (v as u8) >= 5 { 0b11_1011 } else { 0b11 };
         let fr = if (v as u8) >= 5 { 0b11_1111 } else { 0b1111 };
         Self {
             packet_in: [pin, 0],
@@ -266,6 +267,32 @@ mod nxpint {
     pub(super) const USERDATA: u16 = 7;
 }
 
+/// Why a connection's role changed (`OFPCRR_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleReason {
+    /// Another connection became master.
+    MasterRequest,
+    /// The switch's configuration changed.
+    Config,
+    /// An experimenter reason.
+    Experimenter,
+}
+
+/// `OFPT_ROLE_STATUS` (OpenFlow 1.4+; ONF's `ONFT_ROLE_STATUS` experimenter message in 1.3):
+/// a connection's role changed without its asking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleStatus {
+    /// The new role.
+    pub role: super::Role,
+    /// Why.
+    pub reason: RoleReason,
+    /// The master-election generation id; `None` when none was ever set.
+    pub generation_id: Option<u64>,
+}
+
+/// `ONFT_ROLE_STATUS`: the experimenter type of OpenFlow 1.3's role status.
+pub(crate) const ONFT_ROLE_STATUS: u32 = 1911;
+
 /// The asynchronous and packet-out messages, as [`super::Message`] variants carry them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AsyncMsg {
@@ -287,6 +314,8 @@ pub enum AsyncMsg {
     SetPacketInFormat(PacketInFormat),
     /// `NXT_SET_CONTROLLER_ID`.
     SetControllerId(u16),
+    /// `OFPT_ROLE_STATUS` / `ONFT_ROLE_STATUS`.
+    RoleStatus(RoleStatus),
 }
 
 /// Nicira subtypes of this module's messages.
@@ -424,8 +453,73 @@ pub(crate) fn encode(msg: &AsyncMsg, protocol: Protocol, xid: u32) -> Result<Vec
             b.put_u16(*id);
             b
         }
+        AsyncMsg::RoleStatus(rs) => {
+            let mut b = match (Kind::RoleStatus.wire_type(v), v) {
+                (Some(t), _) => start(v, t, xid),
+                (None, Version::Of13) => {
+                    let mut b = start(v, Kind::Vendor.wire_type(v).unwrap_or(4), xid);
+                    b.put_u32(super::error::ONF_VENDOR_ID);
+                    b.put_u32(ONFT_ROLE_STATUS);
+                    b
+                }
+                (None, _) => {
+                    return Err(EncodeError::Message {
+                        message: "role status",
+                        version: v,
+                    });
+                }
+            };
+            b.put_u32(role_wire(rs.role));
+            b.put_u8(match rs.reason {
+                RoleReason::MasterRequest => 0,
+                RoleReason::Config => 1,
+                RoleReason::Experimenter => 2,
+            });
+            b.put_zeros(3);
+            b.put_u64(rs.generation_id.unwrap_or(u64::MAX));
+            b
+        }
     };
     finish(b)
+}
+
+fn role_wire(r: super::Role) -> u32 {
+    match r {
+        super::Role::NoChange => 0,
+        super::Role::Equal => 1,
+        super::Role::Master => 2,
+        super::Role::Slave => 3,
+    }
+}
+
+/// Decodes a role status's body (after the header, or after the ONF experimenter header).
+pub(crate) fn decode_role_status(mut r: Reader<'_>) -> Result<AsyncMsg, DecodeError> {
+    let t = truncated("role status");
+    let role = match r.u32().map_err(&t)? {
+        0 => super::Role::NoChange,
+        1 => super::Role::Equal,
+        2 => super::Role::Master,
+        3 => super::Role::Slave,
+        n => return Err(DecodeError::new(OfpError::RoleBadRole, format!("role {n}"))),
+    };
+    let reason = match r.u8().map_err(&t)? {
+        0 => RoleReason::MasterRequest,
+        1 => RoleReason::Config,
+        2 => RoleReason::Experimenter,
+        n => {
+            return Err(DecodeError::new(
+                OfpError::BadPacket,
+                format!("role status reason {n}"),
+            ));
+        }
+    };
+    r.skip(3).map_err(&t)?;
+    let g = r.u64().map_err(&t)?;
+    Ok(AsyncMsg::RoleStatus(RoleStatus {
+        role,
+        reason,
+        generation_id: (g != u64::MAX).then_some(g),
+    }))
 }
 
 /// A port description in `v`'s layout: the fixed one up to 1.3, 1.4's with an Ethernet
@@ -1056,6 +1150,7 @@ pub(crate) fn decode_std(kind: Kind, v: Version, r: Reader<'_>) -> Result<AsyncM
             AsyncMsg::PortStatus(Box::new(PortStatus { reason, desc }))
         }
         Kind::GetAsyncRequest => AsyncMsg::GetAsyncRequest,
+        Kind::RoleStatus => decode_role_status(r)?,
         Kind::GetAsyncReply => AsyncMsg::GetAsyncReply(pull_async_config(
             r,
             v >= Version::Of14,

@@ -51,7 +51,7 @@ pub mod table;
 
 pub use async_msg::{
     AsyncConfig, AsyncMsg, FlowRemoved, FlowRemovedReason, PacketIn, PacketInFormat, PacketOut,
-    PortReason, PortStatus,
+    PortReason, PortStatus, RoleReason, RoleStatus,
 };
 pub use error::{DecodeError, EncodeError, ErrorCode, OfpError};
 pub use msg::{

@@ -236,12 +236,13 @@ pub(crate) enum Kind {
     GetAsyncRequest,
     GetAsyncReply,
     SetAsync,
+    RoleStatus,
     BundleControl,
     BundleAddMessage,
 }
 
 impl Kind {
-    const ALL: [Self; 27] = [
+    const ALL: [Self; 28] = [
         Self::Hello,
         Self::Error,
         Self::EchoRequest,
@@ -267,6 +268,7 @@ impl Kind {
         Self::GetAsyncRequest,
         Self::GetAsyncReply,
         Self::SetAsync,
+        Self::RoleStatus,
         Self::BundleControl,
         Self::BundleAddMessage,
     ];
@@ -310,6 +312,8 @@ impl Kind {
             Self::GetAsyncRequest => 26,
             Self::GetAsyncReply => 27,
             Self::SetAsync => 28,
+            Self::RoleStatus if (v as u8) < 5 => return None,
+            Self::RoleStatus => 30,
             Self::BundleControl | Self::BundleAddMessage if (v as u8) < 5 => return None,
             Self::BundleControl => 33,
             Self::BundleAddMessage => 34,
@@ -684,7 +688,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Message), DecodeError> {
         | Kind::PacketOut
         | Kind::GetAsyncRequest
         | Kind::GetAsyncReply
-        | Kind::SetAsync => Message::Async(super::async_msg::decode_std(kind, v, r)?),
+        | Kind::SetAsync
+        | Kind::RoleStatus => Message::Async(super::async_msg::decode_std(kind, v, r)?),
     };
     Ok((header, msg))
 }
@@ -783,6 +788,14 @@ fn decode_vendor(v: Version, mut r: Reader<'_>) -> Result<Message, DecodeError> 
     let t = truncated("vendor message");
     let vendor = r.u32().map_err(&t)?;
     if vendor == super::error::ONF_VENDOR_ID {
+        // ONFT_ROLE_STATUS is the async module's; the other ONF messages are bundles.
+        let exp_type = (r.peek_u16(0), r.peek_u16(2));
+        if exp_type == (Ok(0), Ok(super::async_msg::ONFT_ROLE_STATUS as u16)) && v == Version::Of13
+        {
+            let mut r = r;
+            r.skip(4).map_err(&t)?;
+            return Ok(Message::Async(super::async_msg::decode_role_status(r)?));
+        }
         return super::bundle::decode_onf(v, r);
     }
     if vendor != NX_VENDOR_ID {

@@ -26,7 +26,7 @@
 use fvs_openflow::action::PacketInReason;
 use fvs_openflow::wire::{
     AsyncConfig, AsyncMsg, ErrorCode, FlowRemoved, FlowRemovedReason, Message, OfpError, PacketIn,
-    PacketOut, PortDesc, PortReason, PortStatus, Role, RoleMsg, Version,
+    PacketOut, PortDesc, PortReason, PortStatus, Role, RoleMsg, RoleReason, RoleStatus, Version,
 };
 use fvs_openflow::{Action, PortNo};
 use fvs_pipeline::bridge::Removed;
@@ -92,8 +92,9 @@ pub enum AsyncEvent {
     FlowRemoved(Box<FlowRemoved>),
     /// A port was added, removed or changed.
     PortStatus(Box<PortEvent>),
-    /// A connection became master: other masters become slaves.
-    MasterElected,
+    /// A connection became master (with the bridge's generation id then): other masters
+    /// become slaves and are told so with a role status (OpenFlow 1.3's ONF extension, 1.4+).
+    MasterElected(Option<u64>),
 }
 
 /// A port-status as the switch produced it.
@@ -269,9 +270,19 @@ impl Channel {
         let State::Open(version) = self.state else {
             return;
         };
-        if let AsyncEvent::MasterElected = event {
+        if let AsyncEvent::MasterElected(generation_id) = event {
             if self.role == Role::Master {
                 self.role = Role::Slave;
+                let rs = RoleStatus {
+                    role: Role::Slave,
+                    reason: RoleReason::MasterRequest,
+                    generation_id: *generation_id,
+                };
+                // Versions before 1.3 have no role status: nothing is sent.
+                let msg = Message::Async(AsyncMsg::RoleStatus(rs));
+                if let Ok(b) = fvs_openflow::wire::encode(&msg, version.default_protocol(), 0) {
+                    self.tx.push_back(b);
+                }
             }
             return;
         }
@@ -355,7 +366,7 @@ impl Channel {
                     desc,
                 }))
             }
-            AsyncEvent::MasterElected => return,
+            AsyncEvent::MasterElected(_) => return,
         };
         // An asynchronous message this version cannot carry is dropped: there is no
         // requester to answer with an error.
@@ -406,7 +417,7 @@ impl Channel {
         }
         if r.role != Role::NoChange {
             if r.role == Role::Master {
-                of.publish(AsyncEvent::MasterElected);
+                of.publish(AsyncEvent::MasterElected(of.generation_id()));
             }
             self.role = r.role;
         }
@@ -456,7 +467,8 @@ impl Channel {
             AsyncMsg::PacketIn(_)
             | AsyncMsg::FlowRemoved(_)
             | AsyncMsg::PortStatus(_)
-            | AsyncMsg::GetAsyncReply(_) => {
+            | AsyncMsg::GetAsyncReply(_)
+            | AsyncMsg::RoleStatus(_) => {
                 self.queue_error(version, OfpError::BadType.code_or_fallback(version), bytes);
             }
         }
@@ -705,7 +717,7 @@ mod tests {
             })
         };
         send(&mut c, &mut f, &master(10), Version::Of13);
-        assert_eq!(f.published, vec![AsyncEvent::MasterElected]);
+        assert_eq!(f.published, vec![AsyncEvent::MasterElected(Some(10))]);
         send(&mut c, &mut f, &master(9), Version::Of13);
         let got = out(&mut c);
         assert!(matches!(got[0], Message::RoleReply(_)));
@@ -717,7 +729,7 @@ mod tests {
         // Ids wrap: u64::MAX is older than 10 only by the sign of the difference.
         assert!(is_stale(Some(10), 9) && !is_stale(Some(u64::MAX), 10));
         assert_eq!(c.role(), Role::Master);
-        c.send_async(&AsyncEvent::MasterElected);
+        c.send_async(&AsyncEvent::MasterElected(Some(11)));
         assert_eq!(c.role(), Role::Slave);
     }
 
