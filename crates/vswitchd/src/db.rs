@@ -19,6 +19,7 @@ use fvs_ovsdb_server::embedded::{Handle, Local};
 use fvs_ovsdb_server::remote::{RemoteConfig, Stream};
 use fvs_ovsdb_server::service::RemoteStatus;
 use fvs_ovsdb_server::{Config, Remote, ServeError, Server, State};
+use serde_json::{Value, json};
 
 /// Why the database could not be opened or served.
 #[derive(Debug, thiserror::Error)]
@@ -107,5 +108,96 @@ impl Db {
     /// What a served remote's connections are doing.
     pub fn remote_status(&self, remote: &Remote) -> Option<RemoteStatus> {
         self.server.remote_status(remote)
+    }
+}
+
+/// The columns the daemon itself writes (status, not configuration), by table. The
+/// reconciler's monitor leaves them out, so that the daemon's own write-backs (ofports,
+/// statistics every few seconds, controller status) do not wake a needless reconciliation
+/// of the whole configuration; it still reads them from the database when it runs.
+pub const DAEMON_WRITES: &[(&str, &[&str])] = &[
+    (
+        "Open_vSwitch",
+        &[
+            "cur_cfg",
+            "statistics",
+            "ovs_version",
+            "db_version",
+            "system_type",
+            "system_version",
+            "datapath_types",
+            "iface_types",
+            "dpdk_initialized",
+            "dpdk_version",
+        ],
+    ),
+    (
+        "Bridge",
+        &["datapath_id", "datapath_version", "status", "rstp_status"],
+    ),
+    (
+        "Port",
+        &[
+            "statistics",
+            "status",
+            "rstp_status",
+            "rstp_statistics",
+            "bond_active_slave",
+        ],
+    ),
+    (
+        "Interface",
+        &[
+            "ofport",
+            "mac_in_use",
+            "error",
+            "admin_state",
+            "link_state",
+            "link_speed",
+            "link_resets",
+            "duplex",
+            "mtu",
+            "ifindex",
+            "statistics",
+            "status",
+            "lacp_current",
+            "bfd_status",
+            "cfm_fault",
+            "cfm_fault_status",
+            "cfm_flap_count",
+            "cfm_health",
+            "cfm_remote_mpids",
+            "cfm_remote_opstate",
+        ],
+    ),
+    ("Controller", &["is_connected", "role", "status"]),
+];
+
+impl Db {
+    /// The `<monitor-requests>` for `tables` of `database`: every column but those the daemon
+    /// writes itself ([`DAEMON_WRITES`]).
+    pub fn config_monitor(&self, database: &str, tables: &[&str]) -> Value {
+        let state = self.lock();
+        let Some(schema) = state.database(database).map(|d| d.schema()) else {
+            return json!({});
+        };
+        let mut requests = serde_json::Map::new();
+        for table in tables {
+            let Some(ts) = schema.table(table) else {
+                continue;
+            };
+            let skip = DAEMON_WRITES
+                .iter()
+                .find(|(t, _)| t == table)
+                .map_or(&[][..], |(_, cols)| *cols);
+            let columns: Vec<&str> = ts
+                .columns
+                .keys()
+                .map(String::as_str)
+                .filter(|c| !c.starts_with('_') && !skip.contains(c))
+                .collect();
+            requests.insert((*table).to_owned(), json!({"columns": columns}));
+        }
+        Value::Object(requests)
     }
 }

@@ -185,7 +185,10 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
     let monitor = json!({
         "id": "fvs-vswitchd-monitor",
         "method": "monitor",
-        "params": [DATABASE, null, {"Open_vSwitch": {}, "Bridge": {}, "Port": {}, "Interface": {}, "Controller": {}}],
+        "params": [DATABASE, null, db.config_monitor(
+            DATABASE,
+            &["Open_vSwitch", "Bridge", "Port", "Interface", "Controller"],
+        )],
     });
     if let Err(e) = client.send(monitor) {
         daemon.log(
@@ -221,12 +224,24 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
         // A device that could not be opened (a port added before its veth or TAP exists) is
         // tried again every few seconds, as Open vSwitch does when devices appear.
         match client.recv_timeout(reconcile::DEVICE_RETRY) {
-            Ok(msg) => report_errors(daemon, &msg),
+            Ok(msg) => {
+                // The replies to our own write-backs change nothing to reconcile (their
+                // columns are not monitored): only a notification, or the monitor's first
+                // reply, calls for a pass. Take everything already queued at once.
+                let mut wake = !is_write_back_reply(&msg);
+                report_errors(daemon, &msg);
+                while let Ok(more) = client.recv_timeout(std::time::Duration::ZERO) {
+                    wake |= !is_write_back_reply(&more);
+                    report_errors(daemon, &more);
+                }
+                if !wake {
+                    continue;
+                }
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) if reconciler.wants_retry() => {}
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        client.drain();
         txn += 1;
         reconcile_once(db, daemon, &client, &mut reconciler, txn);
     }
@@ -286,6 +301,15 @@ fn bridge_info(r: &Reconciler, b: &config::BridgeCfg) -> mgmt::BridgeInfo {
             .filter_map(|i| Some((i.name.clone(), r.mac(&i.name)?)))
             .collect(),
     }
+}
+
+/// Whether `msg` is the reply to one of the reconciler's write-back transactions.
+fn is_write_back_reply(msg: &Value) -> bool {
+    msg.get("method").is_none()
+        && msg
+            .get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| id != "fvs-vswitchd-monitor")
 }
 
 /// Logs the errors a write-back transaction's reply carries.
