@@ -791,6 +791,48 @@ mod tests {
         );
     }
 
+    /// Random bytes, and mutations of good packets, never panic; whatever is accepted
+    /// decapsulates to at least an Ethernet header.
+    #[test]
+    fn random_and_mutated_packets_never_panic() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for protocol in [
+            TunnelProtocol::Gre,
+            TunnelProtocol::Vxlan,
+            TunnelProtocol::Geneve,
+        ] {
+            let f = outer(protocol, &inner(60));
+            let good = match protocol {
+                TunnelProtocol::Gre => gre_read(&f),
+                _ => udp_read(&f),
+            };
+            for round in 0..5000 {
+                let bytes: Vec<u8> = if round % 2 == 0 {
+                    let len = (next() % 200) as usize;
+                    (0..len).map(|_| next() as u8).collect()
+                } else {
+                    let mut b = good.clone();
+                    for _ in 0..1 + next() % 4 {
+                        let i = (next() as usize) % b.len();
+                        b[i] = next() as u8;
+                    }
+                    b.truncate((next() as usize) % (b.len() + 1));
+                    b
+                };
+                if let Ok(p) = receive(protocol, &bytes, false) {
+                    let d = decapsulate(p.data(), UnderlayConfig::new(protocol).ports());
+                    assert!(d.is_ok_and(|d| d.inner.len() >= 14));
+                }
+            }
+        }
+    }
+
     #[test]
     fn drops_are_counted_by_reason() {
         let mut d = RxDrops::default();
