@@ -14,7 +14,7 @@ use crate::action::{
 };
 use crate::ct::{Ct, CtZone, Nat, NatKind, NatPortSelection};
 use crate::learn::{Learn, LearnFlags, LearnSpec, LearnSrc};
-use crate::types::{Cookie, PortNo, QueueId, Subfield, TableId, field_width, low_mask};
+use crate::types::{Cookie, MeterId, PortNo, QueueId, Subfield, TableId, field_width, low_mask};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `NXAST_*` subtypes.
@@ -46,7 +46,32 @@ mod st {
     pub(super) const CLONE: u16 = 42;
     pub(super) const CT_CLEAR: u16 = 43;
     pub(super) const RESUBMIT_TABLE_CT: u16 = 44;
+    pub(super) const BUNDLE: u16 = 12;
+    pub(super) const BUNDLE_LOAD: u16 = 13;
+    pub(super) const SAMPLE: u16 = 29;
+    pub(super) const CONTROLLER2: u16 = 37;
+    pub(super) const SAMPLE2: u16 = 38;
+    pub(super) const OUTPUT_TRUNC: u16 = 39;
+    pub(super) const SAMPLE3: u16 = 41;
+    pub(super) const LEARN2: u16 = 45;
+    pub(super) const DECAP: u16 = 47;
+    pub(super) const CHECK_PKT_LARGER: u16 = 49;
 }
+
+/// `NXAC2PT_*`: the properties of `NXAST_CONTROLLER2`.
+mod controller2 {
+    pub(super) const MAX_LEN: u16 = 0;
+    pub(super) const CONTROLLER_ID: u16 = 1;
+    pub(super) const REASON: u16 = 2;
+    pub(super) const USERDATA: u16 = 3;
+    pub(super) const PAUSE: u16 = 4;
+    pub(super) const METER_ID: u16 = 5;
+}
+
+/// `NX_LEARN_F_WRITE_RESULT`: learn2 writes whether it learned into `result_dst`.
+const LEARN_F_WRITE_RESULT: u16 = 1 << 2;
+/// `decap()`'s "whatever the next header is" packet type (namespace 0, type 0xfffe).
+const PT_USE_NEXT_PROTO: u32 = 0xfffe;
 
 /// Starts a Nicira action; returns its start offset for [`end`].
 fn begin(out: &mut Vec<u8>, subtype: u16) -> usize {
@@ -259,7 +284,64 @@ pub(crate) fn put_action(out: &mut Vec<u8>, a: &Action, v: Version) -> Result<bo
             super::of13::put_actions(out, list, v)?;
             end(out, at);
         }
-        Action::Learn(l) if l.limit == 0 && l.result_dst.is_none() => put_learn(out, l, v)?,
+        Action::Learn(l) => put_learn(out, l, v)?,
+        Action::Controller(c) => put_controller2(out, c),
+        Action::OutputTrunc { port, max_len } => {
+            let at = begin(out, st::OUTPUT_TRUNC);
+            out.put_u16(super::msg::port_to_of10(*port));
+            out.put_u32(*max_len);
+            end(out, at);
+        }
+        Action::CheckPktLarger { pkt_len, dst } => {
+            let at = begin(out, st::CHECK_PKT_LARGER);
+            out.put_u16(*pkt_len);
+            out.put_u16(dst.ofs);
+            out.put_u32(nxm_header(dst, v)?);
+            end(out, at);
+        }
+        Action::Sample(smp) => put_sample(out, smp),
+        Action::Bundle(b) => {
+            let at = begin(
+                out,
+                if b.dst.is_some() {
+                    st::BUNDLE_LOAD
+                } else {
+                    st::BUNDLE
+                },
+            );
+            out.put_u16(match b.algorithm {
+                crate::action::BundleAlgorithm::ActiveBackup => 0,
+                crate::action::BundleAlgorithm::Hrw => 1,
+            });
+            out.put_u16(hash_fields_code(b.fields));
+            out.put_u16(b.basis);
+            // Members are OpenFlow ports, named by NXM_OF_IN_PORT's header.
+            out.put_u32(0x0000_0002);
+            out.put_u16(u16::try_from(b.members.len()).unwrap_or(u16::MAX));
+            match &b.dst {
+                Some(d) => {
+                    out.put_u16(ofs_nbits(d));
+                    out.put_u32(nxm_header(d, v)?);
+                }
+                None => {
+                    out.put_u16(0);
+                    out.put_u32(0);
+                }
+            }
+            out.put_zeros(4);
+            for m in &b.members {
+                out.put_u16(super::msg::port_to_of10(*m));
+            }
+            end(out, at);
+        }
+        Action::Decap { packet_type } => {
+            let at = begin(out, st::DECAP);
+            out.put_zeros(2);
+            out.put_u32(packet_type.map_or(PT_USE_NEXT_PROTO, |(ns, t)| {
+                u32::from(ns) << 16 | u32::from(t)
+            }));
+            end(out, at);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -408,17 +490,34 @@ fn put_nat(out: &mut Vec<u8>, nat: &Nat) {
     end(out, at);
 }
 
+/// `learn` as `NXAST_LEARN`, or `NXAST_LEARN2` when it has a limit or a result destination.
 fn put_learn(out: &mut Vec<u8>, l: &Learn, v: Version) -> Result<(), EncodeError> {
-    let at = begin(out, st::LEARN);
+    let learn2 = l.limit != 0 || l.result_dst.is_some();
+    let at = begin(out, if learn2 { st::LEARN2 } else { st::LEARN });
     out.put_u16(l.idle_timeout);
     out.put_u16(l.hard_timeout);
     out.put_u16(l.priority);
     out.put_u64(l.cookie.0);
-    out.put_u16(u16::from(l.flags.send_flow_rem) | u16::from(l.flags.delete_learned) << 1);
+    let write_result = if l.result_dst.is_some() {
+        LEARN_F_WRITE_RESULT
+    } else {
+        0
+    };
+    out.put_u16(
+        u16::from(l.flags.send_flow_rem) | u16::from(l.flags.delete_learned) << 1 | write_result,
+    );
     out.put_u8(l.table.0);
     out.put_u8(0);
     out.put_u16(l.fin_idle_timeout);
     out.put_u16(l.fin_hard_timeout);
+    if learn2 {
+        out.put_u32(l.limit);
+        out.put_u16(l.result_dst.map_or(0, |d| d.ofs));
+        out.put_zeros(2);
+        if let Some(d) = &l.result_dst {
+            out.put_u32(nxm_header(d, v)?);
+        }
+    }
     for spec in &l.specs {
         let (src, dst_type, dst, n_bits) = match spec {
             LearnSpec::Match { dst, src } => (Some(*src), 0u16, Some(*dst), dst.n_bits),
@@ -445,6 +544,70 @@ fn put_learn(out: &mut Vec<u8>, l: &Learn, v: Version) -> Result<(), EncodeError
     }
     end(out, at);
     Ok(())
+}
+
+/// `controller(...)` with options `NXAST_CONTROLLER` cannot carry: `NXAST_CONTROLLER2` with a
+/// property for each value that is not the default, in Open vSwitch's order.
+fn put_controller2(out: &mut Vec<u8>, c: &Controller) {
+    let at = begin(out, st::CONTROLLER2);
+    out.put_zeros(6);
+    let prop = |out: &mut Vec<u8>, ty: u16, body: &[u8]| {
+        let len = 4 + body.len();
+        out.put_u16(ty);
+        out.put_u16(len as u16);
+        out.extend_from_slice(body);
+        out.put_zeros(len.next_multiple_of(8) - len);
+    };
+    if c.max_len != u16::MAX {
+        prop(out, controller2::MAX_LEN, &c.max_len.to_be_bytes());
+    }
+    if c.controller_id != 0 {
+        prop(
+            out,
+            controller2::CONTROLLER_ID,
+            &c.controller_id.to_be_bytes(),
+        );
+    }
+    if c.reason != PacketInReason::Action {
+        prop(out, controller2::REASON, &[reason_code(c.reason)]);
+    }
+    if let Some(u) = &c.userdata {
+        prop(out, controller2::USERDATA, u);
+    }
+    if c.pause {
+        prop(out, controller2::PAUSE, &[]);
+    }
+    if let Some(m) = c.meter_id {
+        prop(out, controller2::METER_ID, &m.0.to_be_bytes());
+    }
+    end(out, at);
+}
+
+/// `sample`: `NXAST_SAMPLE`, `NXAST_SAMPLE2` with a sampling port, `NXAST_SAMPLE3` with a
+/// direction.
+fn put_sample(out: &mut Vec<u8>, s: &crate::action::Sample) {
+    use crate::action::SampleDirection as D;
+    let subtype = match (s.direction, s.sampling_port) {
+        (D::Ingress | D::Egress, _) => st::SAMPLE3,
+        (D::Default, Some(_)) => st::SAMPLE2,
+        (D::Default, None) => st::SAMPLE,
+    };
+    let at = begin(out, subtype);
+    out.put_u16(s.probability);
+    out.put_u32(s.collector_set_id);
+    out.put_u32(s.obs_domain_id);
+    out.put_u32(s.obs_point_id);
+    if subtype != st::SAMPLE {
+        out.put_u16(s.sampling_port.map_or(0xffff, super::msg::port_to_of10));
+        if subtype == st::SAMPLE3 {
+            out.put_u8(match s.direction {
+                D::Default => 0,
+                D::Ingress => 1,
+                D::Egress => 2,
+            });
+        }
+    }
+    end(out, at);
 }
 
 fn err_len(what: &str) -> impl Fn(Truncated) -> DecodeError + '_ {
@@ -682,7 +845,111 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
             r.skip(6).map_err(&t)?;
             Action::Clone(super::of13::pull_actions(r.rest(), v)?)
         }
-        st::LEARN => Action::Learn(Box::new(pull_learn(r)?)),
+        st::LEARN => Action::Learn(Box::new(pull_learn(r, false)?)),
+        st::LEARN2 => Action::Learn(Box::new(pull_learn(r, true)?)),
+        st::OUTPUT_TRUNC => Action::OutputTrunc {
+            port: PortNo::from_of10(r.u16().map_err(&t)?),
+            max_len: r.u32().map_err(&t)?,
+        },
+        st::CHECK_PKT_LARGER => {
+            let pkt_len = r.u16().map_err(&t)?;
+            let ofs = r.u16().map_err(&t)?;
+            let dst = subfield(r.u32().map_err(&t)?, ofs, 1)?;
+            Action::CheckPktLarger { pkt_len, dst }
+        }
+        st::SAMPLE | st::SAMPLE2 | st::SAMPLE3 => {
+            use crate::action::{Sample, SampleDirection as D};
+            let mut smp = Sample {
+                probability: r.u16().map_err(&t)?,
+                collector_set_id: r.u32().map_err(&t)?,
+                obs_domain_id: r.u32().map_err(&t)?,
+                obs_point_id: r.u32().map_err(&t)?,
+                sampling_port: None,
+                direction: D::Default,
+            };
+            if subtype != st::SAMPLE {
+                let port = r.u16().map_err(&t)?;
+                smp.sampling_port = (port != 0xffff).then(|| PortNo::from_of10(port));
+            }
+            if subtype == st::SAMPLE3 {
+                smp.direction = match r.u8().map_err(&t)? {
+                    0 => D::Default,
+                    1 => D::Ingress,
+                    2 => D::Egress,
+                    n => {
+                        return Err(DecodeError::new(
+                            OfpError::ActionBadArgument,
+                            format!("sample direction {n}"),
+                        ));
+                    }
+                };
+            }
+            Action::Sample(smp)
+        }
+        st::BUNDLE | st::BUNDLE_LOAD => {
+            use crate::action::{Bundle, BundleAlgorithm, HashFields as H};
+            let algorithm = match r.u16().map_err(&t)? {
+                0 => BundleAlgorithm::ActiveBackup,
+                1 => BundleAlgorithm::Hrw,
+                n => {
+                    return Err(DecodeError::new(
+                        OfpError::ActionBadArgument,
+                        format!("bundle algorithm {n}"),
+                    ));
+                }
+            };
+            let fields = match r.u16().map_err(&t)? {
+                0 => H::EthSrc,
+                1 => H::SymmetricL4,
+                2 => H::SymmetricL3L4,
+                3 => H::SymmetricL3L4Udp,
+                4 => H::NwSrc,
+                5 => H::NwDst,
+                6 => H::SymmetricL3,
+                n => {
+                    return Err(DecodeError::new(
+                        OfpError::ActionBadArgument,
+                        format!("hash fields {n}"),
+                    ));
+                }
+            };
+            let basis = r.u16().map_err(&t)?;
+            let member_type = r.u32().map_err(&t)?;
+            if member_type != 0x0000_0002 {
+                return Err(DecodeError::new(
+                    OfpError::ActionBadArgument,
+                    format!("bundle member type {member_type:#x}"),
+                ));
+            }
+            let n = r.u16().map_err(&t)?;
+            let on = r.u16().map_err(&t)?;
+            let dst_header = r.u32().map_err(&t)?;
+            r.skip(4).map_err(&t)?;
+            let dst = if subtype == st::BUNDLE_LOAD {
+                Some(sub_from_ofs_nbits(dst_header, on)?)
+            } else {
+                None
+            };
+            let mut members = Vec::with_capacity(usize::from(n));
+            for _ in 0..n {
+                members.push(PortNo::from_of10(r.u16().map_err(&t)?));
+            }
+            Action::Bundle(Bundle {
+                fields,
+                basis,
+                algorithm,
+                members,
+                dst,
+            })
+        }
+        st::DECAP => {
+            r.skip(2).map_err(&t)?;
+            let pt = r.u32().map_err(&t)?;
+            Action::Decap {
+                packet_type: (pt != PT_USE_NEXT_PROTO).then_some(((pt >> 16) as u16, pt as u16)),
+            }
+        }
+        st::CONTROLLER2 => Action::Controller(pull_controller2(r)?),
         _ => {
             return Err(DecodeError::new(
                 OfpError::ActionBadVendorType,
@@ -774,7 +1041,64 @@ fn pull_nat(r: &mut Reader<'_>) -> Result<Nat, DecodeError> {
     Ok(nat)
 }
 
-fn pull_learn(r: &mut Reader<'_>) -> Result<Learn, DecodeError> {
+/// `NXAST_CONTROLLER2`'s properties (after its padding) into the model.
+fn pull_controller2(r: &mut Reader<'_>) -> Result<Controller, DecodeError> {
+    let t = err_len("controller2");
+    r.skip(6).map_err(&t)?;
+    let mut c = Controller {
+        max_len: u16::MAX,
+        reason: PacketInReason::Action,
+        controller_id: 0,
+        userdata: None,
+        pause: false,
+        meter_id: None,
+    };
+    while r.len() >= 4 {
+        let ty = r.u16().map_err(&t)?;
+        let len = usize::from(r.u16().map_err(&t)?);
+        if len < 4 {
+            return Err(DecodeError::new(
+                OfpError::ActionBadLen,
+                format!("controller2 property length {len}"),
+            ));
+        }
+        let mut body = r.take(len - 4).map_err(&t)?;
+        let pad = (len.next_multiple_of(8) - len).min(r.len());
+        r.skip(pad).map_err(&t)?;
+        match ty {
+            controller2::MAX_LEN => c.max_len = body.u16().map_err(&t)?,
+            controller2::CONTROLLER_ID => c.controller_id = body.u16().map_err(&t)?,
+            controller2::REASON => {
+                c.reason = match body.u8().map_err(&t)? {
+                    0 => PacketInReason::NoMatch,
+                    1 => PacketInReason::Action,
+                    2 => PacketInReason::InvalidTtl,
+                    3 => PacketInReason::ActionSet,
+                    4 => PacketInReason::Group,
+                    5 => PacketInReason::PacketOut,
+                    n => {
+                        return Err(DecodeError::new(
+                            OfpError::ActionBadArgument,
+                            format!("packet-in reason {n}"),
+                        ));
+                    }
+                };
+            }
+            controller2::USERDATA => c.userdata = Some(body.rest().to_vec()),
+            controller2::PAUSE => c.pause = true,
+            controller2::METER_ID => c.meter_id = Some(MeterId(body.u32().map_err(&t)?)),
+            _ => {
+                return Err(DecodeError::new(
+                    OfpError::ActionBadArgument,
+                    format!("controller2 property {ty}"),
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
+fn pull_learn(r: &mut Reader<'_>, learn2: bool) -> Result<Learn, DecodeError> {
     let t = err_len("learn");
     let mut l = Learn {
         idle_timeout: r.u16().map_err(&t)?,
@@ -792,6 +1116,14 @@ fn pull_learn(r: &mut Reader<'_>) -> Result<Learn, DecodeError> {
     r.skip(1).map_err(&t)?;
     l.fin_idle_timeout = r.u16().map_err(&t)?;
     l.fin_hard_timeout = r.u16().map_err(&t)?;
+    if learn2 {
+        l.limit = r.u32().map_err(&t)?;
+        let ofs = r.u16().map_err(&t)?;
+        r.skip(2).map_err(&t)?;
+        if flags & LEARN_F_WRITE_RESULT != 0 {
+            l.result_dst = Some(subfield(r.u32().map_err(&t)?, ofs, 1)?);
+        }
+    }
     // Specs until the end or a zero header (the padding).
     while r.len() >= 2 {
         let h = r.u16().map_err(&t)?;
