@@ -223,6 +223,19 @@ fn seed_network_forwards_counts_and_learns_like_open_vswitch() {
         flows.lines().any(|l| l.contains("packets:2,")),
         "the broadcast's megaflow counts the two cached packets:\n{flows}"
     );
+    // The same megaflow as Open vSwitch's: match and counters (the actions differ in form:
+    // ferrovs's tunnel vport takes an explicit set(tunnel(...)), and the flood order differs).
+    let theirs = ovs_run(
+        ovs.appctl(&["dpif/dump-flows", "br-int"]),
+        "dpif/dump-flows",
+    );
+    let head = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter_map(|l| l.split(", used:").next())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(head(&flows), head(&theirs), "megaflows of br-int");
 
     // 2. The far host's VM B answers through the tunnel.
     let reply = arp(MAC_B, MAC_A, 2, IP_B, IP_A);

@@ -10,7 +10,8 @@
 //! packet enters is the bridge port of that type whose `remote_ip` is the packet's
 //! `tun_src` (and whose `local_ip`, when set, is its `tun_dst`), so those two fields are
 //! always exact in the megaflow. `in_port` is always exact too: a datapath port stands for
-//! (bridge, OpenFlow port).
+//! (bridge, OpenFlow port). So are the EtherType and, for IP, the fragment bits, as in Open
+//! vSwitch's megaflows.
 //!
 //! # The translation cache
 //!
@@ -166,7 +167,11 @@ impl Slow {
         if generations(sw) != before {
             self.dirty = true;
         }
-        let mask = t.megaflow.or(&in_port_mask).or(&consulted);
+        let mask = t
+            .megaflow
+            .or(&in_port_mask)
+            .or(&consulted)
+            .or(&always_exact(key));
         self.next_cookie += 1;
         let cookie = self.next_cookie;
         self.cache.insert(
@@ -295,6 +300,18 @@ impl Slow {
         let (b, ofport, _) = owner(sw, key)?;
         Some((sw.bridges.get(b)?.name.clone(), of_key(key, ofport)))
     }
+}
+
+/// The bits every megaflow matches exactly, as Open vSwitch's do: the EtherType (so a
+/// megaflow never mixes protocols whose fields share storage in the key) and, for IP, the
+/// fragment bits.
+fn always_exact(key: &FlowKey) -> FlowKey {
+    let mut m = FlowKey::ZERO;
+    m.set(Field::EthType.loc(), u128::MAX);
+    if matches!(key.get(Field::EthType.loc()), 0x0800 | 0x86dd) {
+        m.set(Field::IpFrag.loc(), u128::MAX);
+    }
+    m
 }
 
 /// The tunnel bits `owner` reads even when it finds nothing.
