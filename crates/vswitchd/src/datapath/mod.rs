@@ -39,10 +39,16 @@
 //! - Packet-outs: [`Handle::packet_out`] translates the actions with the pipeline and has
 //!   the datapath run the result on the frame.
 //!
+//! - **Interface rows** ([`stats`]): device counters, link state, MTU and ifindex written
+//!   back every `stats-update-interval`.
+//!
 //! # Not done yet
 //!
-//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); tunnels use their protocol's standard UDP port (`dst_port` is
-//! not honoured yet).
+//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); tunnels use their
+//! protocol's standard UDP port (`dst_port` is not honoured yet); tunnel and patch
+//! interfaces get no `statistics` (a tunnel type shares one vport, so its counters are not
+//! per interface); `other_config:max-idle` and `flow-limit` are not read (10 s and no
+//! limit).
 
 pub mod commands;
 pub mod packet;
