@@ -139,6 +139,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {
 /// A started daemon, its files to remove on exit.
 struct Running {
     daemon: Arc<Daemon>,
+    db: Db,
     exit: mpsc::Receiver<()>,
     files: Vec<PathBuf>,
 }
@@ -221,6 +222,7 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
     );
     Ok(Running {
         daemon,
+        db,
         exit: exit_rx,
         files,
     })
@@ -239,6 +241,9 @@ impl Running {
         // Every sender lives in the daemon, which lives as long as this: recv only returns
         // on a request to exit.
         let _ = self.exit.recv();
+        // Every remote stops: the Manager rows' `punix:` sockets go with db.sock, and their
+        // clients see the connection close rather than a vanished process.
+        self.db.set_remotes(&[]);
         let mgmt = self.daemon.mgmt().paths();
         for f in self.files.iter().chain(&mgmt) {
             let _ = std::fs::remove_file(f);

@@ -370,4 +370,25 @@ fn set_manager_serves_the_database_live_and_del_manager_closes_it() {
         "the port still listens after del-manager"
     );
     assert_eq!(fvs.vsctl(&["get-manager"]), "");
+
+    // A Unix socket manager: there while configured, gone after del-manager.
+    let sock = fvsd.dir().join("m.sock");
+    let target = format!("punix:{}", sock.display());
+    fvsd.vsctl(&["set-manager", &target]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let unix = format!("unix:{}", sock.display());
+    while vsctl_at(&unix, &["br-exists", "br0"]).is_err() {
+        assert!(Instant::now() < deadline, "{target} never served");
+        sleep(Duration::from_millis(50));
+    }
+    fvsd.vsctl(&["del-manager"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} left after del-manager",
+            sock.display()
+        );
+        sleep(Duration::from_millis(50));
+    }
 }
