@@ -3,13 +3,18 @@
 # with ferrovs (fvs-vswitchd), Open vSwitch 3.1's userspace datapath (datapath_type=netdev,
 # AF_PACKET ports) and the Linux bridge as the switch, in one run, interleaved round by round.
 #
-#   sudo bench/datapath.sh                    # 3 rounds, 5 s per measurement
+#   sudo bench/datapath.sh                    # 3 rounds, 5 s per measurement, six cases
 #   sudo ROUNDS=5 T=3 SWITCHES="fvs ovs" bench/datapath.sh
+#   sudo SWITCHES="fvs-tso bridge-tso" bench/datapath.sh
 #
-# Topology (all inside namespaces this script owns, prefix fvsdp-): fvsdp-a (eth0 10.98.1.1)
-# and fvsdp-b (eth0 10.98.1.2) are joined through fvsdp-sw, which holds the veth ends p1 and p2
-# and the switch. The endpoints run with transmit checksum offload and TSO off, as AF_PACKET
-# switches need (neither ferrovs nor Open vSwitch without userspace TSO carries GSO frames).
+# Topology (all inside namespaces this script owns, prefix fvsdp<pid>-): a (eth0 10.98.1.1)
+# and b (eth0 10.98.1.2) are joined through sw, which holds the veth ends p1 and p2
+# and the switch. Each switch is measured twice: as `fvs`, `ovs`, `bridge` the endpoints run
+# with transmit checksum offload and TSO off, the baseline's case C (Open vSwitch without
+# userspace TSO cannot carry GSO frames); as `fvs-tso`, `ovs-tso`, `bridge-tso` they keep the
+# kernel's default offloads (TSO, checksum offload), Open vSwitch gets
+# userspace-tso-enable=true (the baseline's C_tso) and the Linux bridge is the baseline's B;
+# ferrovs carries the super-frames with virtio-net headers on its AF_PACKET ports.
 #
 # Per switch and round, after a warm-up ping both ways (ARP, MAC learning, megaflows):
 #   ping      200 echo requests 10 ms apart: average and 99th percentile RTT (µs)
@@ -27,8 +32,8 @@ set -uo pipefail
 
 ROUNDS=${ROUNDS:-3}
 T=${T:-5}
-SWITCHES=${SWITCHES:-"fvs ovs bridge"}
-P=fvsdp-
+SWITCHES=${SWITCHES:-"fvs ovs bridge fvs-tso ovs-tso bridge-tso"}
+P=fvsdp$$-
 NSA=${P}a NSB=${P}b SW=${P}sw
 IPA=10.98.1.1 IPB=10.98.1.2
 MACA=02:98:01:00:00:01 MACB=02:98:01:00:00:02
@@ -90,7 +95,6 @@ topology() {
         ip -n "$ns" link set eth0 address "$mac"
         ip -n "$ns" addr add "$ipaddr/24" dev eth0
         ip -n "$ns" link set eth0 up
-        ip netns exec "$ns" ethtool -K eth0 tx off tso off >/dev/null 2>&1
     done
     ip netns exec "$NSB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
 }
@@ -100,8 +104,19 @@ wait_file() {
     die "$1 never appeared"
 }
 
+# Endpoint offloads for case $1: on for the -tso cases, off (the baseline's case C) otherwise.
+endpoint_offloads() {
+    local on=off ns
+    case $1 in *-tso) on=on ;; esac
+    for ns in "$NSA" "$NSB"; do
+        ip netns exec "$ns" ethtool -K eth0 tx "$on" tso "$on" >/dev/null 2>&1 ||
+            log "ethtool -K eth0 tx $on tso $on failed in $ns"
+    done
+}
+
 start_switch() {
-    case $1 in
+    endpoint_offloads "$1"
+    case ${1%-tso} in
     fvs)
         mkdir -p "$W/fvs"
         FVS_RUNDIR=$W/fvs FVS_DBDIR=$W/fvs FVS_LOGDIR=$W/fvs ip netns exec "$SW" "$FVS" \
@@ -119,6 +134,8 @@ start_switch() {
             --detach --no-chdir --log-file="$W/ovs/ovsdb-server.log" --unixctl="$W/ovs/ovsdb-server.ctl" \
             2>/dev/null
         ovs-vsctl --db="unix:$sock" --no-wait init
+        [ "$1" = ovs-tso ] &&
+            ovs-vsctl --db="unix:$sock" --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true
         OVS_RUNDIR=$W/ovs ip netns exec "$SW" ovs-vswitchd "unix:$sock" --pidfile="$W/ovs-vswitchd.pid" \
             --detach --no-chdir --log-file="$W/ovs/ovs-vswitchd.log" --unixctl="$W/ovs/ovs-vswitchd.ctl" \
             2>/dev/null
@@ -233,16 +250,20 @@ metrics = ["ping_avg_us", "ping_p99_us", "tcp1_gbps", "tcp2_gbps", "pps_rx_k", "
 def med(sw, m):
     v = rows.get((sw, m))
     return statistics.median(v) if v else None
-print("| figure | " + " | ".join(switches) + " | fvs/ovs | fvs/bridge |")
-print("|---|" + "---|" * (len(switches) + 2))
+# Ratios within each offload setting, plus ferrovs with offloads against the Linux bridge
+# with offloads (the baseline's B, the issue's TCP goal).
+pairs = [(a, b) for a, b in [("fvs", "ovs"), ("fvs", "bridge"), ("fvs-tso", "ovs-tso"),
+                             ("fvs-tso", "bridge-tso")] if a in switches and b in switches]
+print("| figure | " + " | ".join(switches) + " | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
+print("|---|" + "---|" * (len(switches) + len(pairs)))
 for m in metrics:
     cells = []
     for sw in switches:
         v = rows.get((sw, m))
         cells.append(f"{statistics.median(v):g} [{min(v):g}–{max(v):g}]" if v else "–")
     ratios = []
-    for other in ("ovs", "bridge"):
-        a, b = med("fvs", m), med(other, m)
-        ratios.append(f"{a / b:.2f}" if a is not None and b else "–")
+    for a, b in pairs:
+        x, y = med(a, m), med(b, m)
+        ratios.append(f"{x / y:.2f}" if x is not None and y else "–")
     print(f"| {m} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 PY
