@@ -20,7 +20,7 @@
 //!    [`Upcall`] (datapath actions and the megaflow mask). The megaflow `key & mask` is
 //!    installed and the actions run on the packet. As in Open vSwitch, the packet that caused
 //!    the upcall is not counted in the megaflow's statistics (the slow path counts it).
-//! 6. **Actions** ([`execute`]): header rewrites in place (with incremental checksums),
+//! 6. **Actions** (the `execute` module): header rewrites in place (with incremental checksums),
 //!    VLAN push/pop, `set(tunnel(...))`, outputs. An output copies the packet as it is now
 //!    into the output port's batch; output to a tunnel vport encapsulates that copy in its
 //!    headroom and queues it on the vport's underlay port. `userspace(...)` copies the packet
