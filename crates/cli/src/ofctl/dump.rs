@@ -74,7 +74,8 @@ const NOT_FILTERS: [&str; 11] = [
     "buffer_id",
 ];
 
-/// How `--sort`/`--rsort` order the flows.
+/// How `--sort`/`--rsort` order the flows: one criterion; several given on the command line
+/// apply in order, each breaking the ties of the ones before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sort {
     /// Ascending by the key.
@@ -86,30 +87,63 @@ pub enum Sort {
 /// What `--sort=FIELD` sorts by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
-    /// `--sort` alone: by priority.
+    /// `--sort` alone, or `--sort=priority`.
     Priority,
+    /// A match field: flows that match it, by its value; the others after them.
+    Field(Field),
 }
 
 impl Sort {
-    /// Reads `--sort[=FIELD]` / `--rsort[=FIELD]`; only priority is known so far.
+    /// Reads `--sort[=FIELD]` / `--rsort[=FIELD]`.
     pub fn parse(descending: bool, field: Option<&str>) -> Result<Self, String> {
-        match field {
-            None | Some("priority") => Ok(if descending {
-                Self::Descending(SortKey::Priority)
-            } else {
-                Self::Ascending(SortKey::Priority)
-            }),
-            Some(f) => Err(format!(
-                "{f}: unknown field for sort (only priority is supported)"
-            )),
-        }
+        let key = match field {
+            None | Some("priority") => SortKey::Priority,
+            Some(name) => SortKey::Field(
+                Field::from_name(name).ok_or_else(|| format!("{name}: unknown field name"))?,
+            ),
+        };
+        Ok(if descending {
+            Self::Descending(key)
+        } else {
+            Self::Ascending(key)
+        })
     }
 
     fn compare(self, a: &FlowStats, b: &FlowStats) -> Ordering {
-        match self {
-            Self::Ascending(SortKey::Priority) => a.priority.cmp(&b.priority),
-            Self::Descending(SortKey::Priority) => b.priority.cmp(&a.priority),
+        let (key, descending) = match self {
+            Self::Ascending(k) => (k, false),
+            Self::Descending(k) => (k, true),
+        };
+        let order = |o: Ordering| if descending { o.reverse() } else { o };
+        match key {
+            SortKey::Priority => order(a.priority.cmp(&b.priority)),
+            SortKey::Field(f) => {
+                // A flow specifies the field when it matches it and has its prerequisites
+                // (a UDP flow's port is no `tcp_dst`, though both live in the same place).
+                let has =
+                    |m: &fvs_flow::Match| m.get(f).1 != 0 && m.prereq_satisfied(f.info().prereq);
+                let (va, vb) = (a.r#match.get(f).0, b.r#match.get(f).0);
+                match (has(&a.r#match), has(&b.r#match)) {
+                    (true, true) => order(va.cmp(&vb)),
+                    // Flows that say nothing of the field come last, either way.
+                    (true, false) => Ordering::Less,
+                    (false, true) => Ordering::Greater,
+                    (false, false) => Ordering::Equal,
+                }
+            }
         }
+    }
+
+    /// Orders `flows` by `sorts` in turn; flows equal under all of them end up by priority,
+    /// highest first, as ovs-ofctl leaves them.
+    pub fn sort_all(sorts: &[Self], flows: &mut [FlowStats]) {
+        flows.sort_by(|a, b| {
+            sorts
+                .iter()
+                .map(|s| s.compare(a, b))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| b.priority.cmp(&a.priority))
+        });
     }
 }
 
@@ -285,7 +319,7 @@ pub(super) fn dump_flows(
     let xid = conn.send(&Message::FlowStatsRequest(Box::new(request)))?;
     // Printed as they come unless the whole table is needed first (to sort it, or to print
     // it with names, which ovs-ofctl does without the reply headers).
-    let stream = opts.show_stats && opts.sort.is_none() && names.is_none();
+    let stream = opts.show_stats && opts.sort.is_empty() && names.is_none();
     let mut all = Vec::new();
     loop {
         let reply = reply_to(&mut conn, xid)?;
@@ -314,9 +348,8 @@ pub(super) fn dump_flows(
             break;
         }
     }
-    if let Some(sort) = opts.sort {
-        // Stable: flows with equal keys keep the switch's order.
-        all.sort_by(|a, b| sort.compare(a, b));
+    if !opts.sort.is_empty() {
+        Sort::sort_all(&opts.sort, &mut all);
     }
     // Flows gathered before printing lose their Nicira ages, as in ovs-ofctl; OpenFlow 1.5's
     // idle time is a statistic of its own and stays.

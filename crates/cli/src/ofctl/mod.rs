@@ -39,7 +39,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Global options.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Protocols the user allows (`-O OpenFlow13`); OpenFlow 1.0 (with NXM) by default.
     pub allowed: Protocols,
@@ -51,7 +51,7 @@ pub struct Options {
     /// Statistics in flow dumps (`--no-stats` turns them off).
     pub show_stats: bool,
     /// `--sort[=FIELD]` / `--rsort[=FIELD]` for `dump-flows`.
-    pub sort: Option<dump::Sort>,
+    pub sort: Vec<dump::Sort>,
     /// `--bundle`: flow-table changes are applied all together or not at all.
     pub bundle: bool,
     /// `--names` (`Some(true)`) / `--no-names` (`Some(false)`): ports printed by name or
@@ -92,7 +92,7 @@ impl Default for Options {
             strict: false,
             timeout: None,
             show_stats: true,
-            sort: None,
+            sort: Vec::new(),
             bundle: false,
             names: None,
         }
@@ -296,11 +296,11 @@ fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<()
         } else if arg == "--no-stats" {
             opts.show_stats = false;
         } else if arg == "--sort" || arg == "--rsort" {
-            opts.sort = Some(dump::Sort::parse(arg == "--rsort", None)?);
+            opts.sort.push(dump::Sort::parse(arg == "--rsort", None)?);
         } else if let Some(v) = arg.strip_prefix("--sort=") {
-            opts.sort = Some(dump::Sort::parse(false, Some(v))?);
+            opts.sort.push(dump::Sort::parse(false, Some(v))?);
         } else if let Some(v) = arg.strip_prefix("--rsort=") {
-            opts.sort = Some(dump::Sort::parse(true, Some(v))?);
+            opts.sort.push(dump::Sort::parse(true, Some(v))?);
         } else if let Some(v) = arg.strip_prefix("--timeout=") {
             opts.timeout = Some(parse_timeout(v)?);
         } else if arg == "-t" || arg == "--timeout" {

@@ -211,7 +211,10 @@ pub(super) fn replace_flows(
     };
     // As ovs-ofctl: the protocol is the one the switch's flows are dumped in, chosen among
     // the dump protocols (which have no table-id variants) that can carry the file's flows.
-    let opts = Options { allowed, ..*opts };
+    let opts = Options {
+        allowed,
+        ..opts.clone()
+    };
     let mut conn = open_for_dump(&opts, target, usable, false)?;
     let on_switch = by_key(read_flows(&mut conn)?.iter().map(Version::from_stats));
     let in_file = by_key(fms.iter().map(Version::from_flow_mod));
