@@ -207,6 +207,14 @@ fn seed_network_forwards_counts_and_learns_like_open_vswitch() {
     let show_fvs = fvs_app(&["dpif/show"]);
     let tail = |s: &str| s.lines().skip(1).map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(tail(&show_fvs), tail(&show_ovs), "dpif/show");
+    // The datapath's own view; ferrovs's tunnel underlay device has no Open vSwitch twin.
+    let dp_ovs = ovs_run(ovs.appctl(&["dpctl/show"]), "dpctl/show");
+    let dp_fvs = fvs_app(&["dpctl/show"]);
+    let ours: Vec<&str> = dp_fvs
+        .lines()
+        .filter(|l| !l.contains("/underlay"))
+        .collect();
+    assert_eq!(ours, dp_ovs.lines().collect::<Vec<_>>(), "dpctl/show");
 
     // 1. VM A broadcasts an ARP request, three times (the second and third hit the
     // megaflow the first one installed).

@@ -32,6 +32,13 @@ pub fn table() -> Vec<Command<Daemon>> {
             handler: dpif_show,
         },
         Command {
+            name: "dpctl/show",
+            usage: "[-s] [dp...]",
+            min: 0,
+            max: 2,
+            handler: dpctl_show,
+        },
+        Command {
             name: "dpif/dump-flows",
             usage: "[-m] [--names | --no-names] bridge",
             min: 1,
@@ -150,6 +157,84 @@ fn dpif_show(d: &Daemon, _: &[String]) -> Result<String, String> {
                 p.name,
                 ofport_text(p.ofport),
                 ports::show_type(&kind, &options, h.enable_dummy())
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// `dpctl/show [-s]`: the datapath's lookups, flows and ports in number order, as Open
+/// vSwitch prints them. Port 0 is Open vSwitch's datapath-local port, which ferrovs lists
+/// for the tools that expect it (it has no device). A tunnel type's shared vport is named
+/// after its first tunnel interface under `--enable-dummy`, as Open vSwitch's dummy datapath
+/// names it, else `gre_sys` and the like; tunnel underlay devices are listed by their own
+/// names (`gre_sys/underlay`). With `-s`, each port's device counters; what a device does
+/// not count prints `?`.
+fn dpctl_show(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let h = handle(d)?;
+    let stats = args.iter().any(|a| a == "-s" || a == "--statistics");
+    let (st, n_flows, counters) = h.query(|f| {
+        let nos: Vec<DpPort> = f.dp.ports().map(|(n, _, _)| n).collect();
+        let counters: BTreeMap<DpPort, fvs_netdev::NetdevStats> = nos
+            .into_iter()
+            .filter_map(|n| Some((n, f.dp.netdev(n)?.stats())))
+            .collect();
+        (f.dp.stats(), f.dp.n_flows(), counters)
+    })?;
+    let devices = h.port_devices();
+    let ifaces = h.iface_table();
+    let dummy = h.enable_dummy();
+    let mut out = format!(
+        "{DPIF_NAME}:\n  lookups: hit:{} missed:{} lost:{}\n  flows: {n_flows}\n",
+        st.emc_hits + st.megaflow_hits,
+        st.missed,
+        st.lost
+    );
+    let local = if dummy { "dummy-internal" } else { "internal" };
+    let _ = writeln!(out, "  port 0: ovs-system ({local})");
+    for (no, (name, device)) in &devices {
+        let (shown, kind) = match device {
+            ports::Device::Dummy { internal: true } => (name.clone(), Some("dummy-internal")),
+            ports::Device::Tap => (name.clone(), Some("internal")),
+            ports::Device::Tunnel(p) => {
+                let kind = match p {
+                    fvs_packet::tunnel::TunnelProtocol::Gre => "gre",
+                    fvs_packet::tunnel::TunnelProtocol::Vxlan => "vxlan",
+                    fvs_packet::tunnel::TunnelProtocol::Geneve => "geneve",
+                };
+                let first = ifaces
+                    .iter()
+                    .find(|(_, (k, _))| k == kind)
+                    .map(|(n, _)| n.clone());
+                let shown = match first {
+                    Some(n) if dummy => n,
+                    _ => name.clone(),
+                };
+                (shown, Some(kind))
+            }
+            _ => (name.clone(), None),
+        };
+        match kind {
+            Some(k) => {
+                let _ = writeln!(out, "  port {no}: {shown} ({k})");
+            }
+            None => {
+                let _ = writeln!(out, "  port {no}: {shown}");
+            }
+        }
+        if stats {
+            let s = counters.get(no).copied().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    RX packets:{} errors:{} dropped:{} overruns:? frame:?\n    TX packets:{} errors:{} dropped:{} aborted:? carrier:?\n    collisions:?\n    RX bytes:{}  TX bytes:{}",
+                s.rx_packets,
+                s.rx_errors,
+                s.rx_dropped,
+                s.tx_packets,
+                s.tx_errors,
+                s.tx_dropped,
+                s.rx_bytes,
+                s.tx_bytes
             );
         }
     }

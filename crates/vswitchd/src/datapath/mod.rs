@@ -384,6 +384,14 @@ impl Handle {
         }
     }
 
+    /// The datapath's ports as the control side opened them: number → (name, device).
+    pub fn port_devices(&self) -> BTreeMap<DpPort, (String, Device)> {
+        lock(&self.ports)
+            .iter()
+            .map(|(n, p)| (p.no, (n.clone(), p.spec.device.clone())))
+            .collect()
+    }
+
     /// Records every interface's type and options, as the configuration now says.
     pub fn describe(&self, ifaces: BTreeMap<String, IfaceType>) {
         *lock(&self.ifaces) = ifaces;
