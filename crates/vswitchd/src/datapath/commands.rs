@@ -1,7 +1,7 @@
 //! The appctl commands about the datapath, in Open vSwitch's words and formats:
-//! `dpif/show`, `dpif/dump-flows`, `dpctl/dump-flows`, `dpctl/del-flows`, `upcall/show`,
-//! `revalidator/wait`, `revalidator/purge`, `fdb/flush`, `netdev-dummy/receive`,
-//! `memory/show` and `coverage/show`.
+//! `dpif/show`, `dpctl/show`, `dpif/dump-flows`, `dpctl/dump-flows`, `dpctl/del-flows`,
+//! `upcall/show`, `revalidator/wait`, `revalidator/purge`, `fdb/flush`,
+//! `netdev-dummy/receive`, `memory/show` and `coverage/show`.
 //!
 //! Every command asks the datapath thread first and takes the switch's lock only after the
 //! answer, never the other way round (see the module docs of [`super`]).
