@@ -678,6 +678,22 @@ impl<'a> Ctx<'a> {
         m
     }
 
+    /// Brings the cached model up to date after edits made since generation `before`, by
+    /// `update` rather than by a rebuild. Only when the cache was current at `before` and no
+    /// one else holds it; otherwise the next [`Ctx::model`] rebuilds it.
+    fn patch_model(&self, before: u64, update: impl FnOnce(&mut Model)) {
+        let mut cache = self.model_cache.borrow_mut();
+        if let Some((generation, model)) = cache.as_mut()
+            && *generation == before
+            && let Some(model) = Rc::get_mut(model)
+        {
+            update(model);
+            *generation = self.db.generation();
+        } else {
+            *cache = None;
+        }
+    }
+
     fn build_model(&self) -> Model {
         let db = &*self.db;
         let mut bridges = BTreeMap::new();
@@ -1499,6 +1515,10 @@ impl<'a> Ctx<'a> {
             .get(br_name)
             .cloned()
             .ok_or_else(|| VsctlError::NoBridge(br_name.to_owned()))?;
+        // The model is patched below rather than rebuilt: a long chain of add-ports on a
+        // large bridge would otherwise walk every port once per command.
+        drop(m);
+        let before = self.db.generation();
         let mut ifaces = Vec::new();
         for i in iface_names {
             let u = self.db.insert("Interface");
@@ -1507,7 +1527,8 @@ impl<'a> Ctx<'a> {
         }
         let port = self.db.insert("Port");
         self.db.set("Port", port, "name", string(port_name));
-        self.db.set("Port", port, "interfaces", uuid_set(ifaces));
+        self.db
+            .set("Port", port, "interfaces", uuid_set(ifaces.iter().copied()));
         if fake_iface {
             self.db.set(
                 "Port",
@@ -1526,6 +1547,24 @@ impl<'a> Ctx<'a> {
         let mut ports = uuids(&self.db.get("Bridge", b.row, "ports"));
         ports.push(port);
         self.db.set("Bridge", b.row, "ports", uuid_set(ports));
+        if columns.is_empty() {
+            // Without columns (which could set a tag or fake_bridge), the new port belongs to
+            // the bridge it was added to and brings just its interfaces.
+            let names: Vec<(String, Uuid)> = iface_names.iter().cloned().zip(ifaces).collect();
+            self.patch_model(before, |m| {
+                m.ports.insert(
+                    port_name.to_owned(),
+                    PortInfo {
+                        uuid: port,
+                        name: port_name.to_owned(),
+                        bridge: br_name.to_owned(),
+                    },
+                );
+                for (name, uuid) in names {
+                    m.ifaces.entry(name).or_insert((uuid, port_name.to_owned()));
+                }
+            });
+        }
         Ok(())
     }
 
