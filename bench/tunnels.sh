@@ -6,12 +6,14 @@
 #
 #   sudo bench/tunnels.sh                     # 3 rounds, 5 s per measurement
 #   sudo ROUNDS=5 T=3 SWITCHES="fvs ovs" bench/tunnels.sh
+#   sudo FVS_OFFLOADS=1 bench/tunnels.sh       # ferrovs's VMs keep TSO and checksum offload
 #
 # Topology (namespaces this script owns, prefix fvstn-): hosts fvstn-ha and fvstn-hb joined
 # by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs fvstn-a (eth0
 # 10.97.1.1) on host a and fvstn-b (eth0 10.97.1.2) on host b, each a veth into br-int (port
 # vm, tag 1), MTU 1450, transmit checksum offload and TSO off (neither switch carries GSO
-# frames through a tunnel). Each host runs its own switch:
+# frames through a tunnel; FVS_OFFLOADS=1 leaves them on in ferrovs's rounds, whose datapath
+# segments TSO super-frames itself before encapsulating). Each host runs its own switch:
 #   fvs  fvs-vswitchd; the tunnel address on eth1, the outer packets through the host's
 #        IP stack (fvs-netdev's kernel-stack underlay).
 #   ovs  ovs-vswitchd with datapath_type=netdev; eth1 in br-phy, the tunnel address on
@@ -95,7 +97,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Fresh namespaces per switch: Open vSwitch moves eth1 into br-phy, ferrovs does not.
+# Fresh namespaces per switch ($1): Open vSwitch moves eth1 into br-phy, ferrovs does not.
 topology() {
     del_namespaces
     for ns in "$HA" "$HB" "$VA" "$VB"; do
@@ -114,7 +116,8 @@ topology() {
         ip -n "$vm" link set eth0 address "$mac" mtu 1450
         ip -n "$vm" addr add "$addr/24" dev eth0
         ip -n "$vm" link set eth0 up
-        ip netns exec "$vm" ethtool -K eth0 tx off tso off >/dev/null 2>&1
+        [ "$1" = fvs ] && [ -n "${FVS_OFFLOADS:-}" ] ||
+            ip netns exec "$vm" ethtool -K eth0 tx off tso off >/dev/null 2>&1
     done
     ip netns exec "$VB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
 }
@@ -184,7 +187,7 @@ start_host() { # switch side
 
 start_switch() {
     PIDS=
-    topology
+    topology "$1"
     start_host "$1" a
     start_host "$1" b
     if [ "$1" = ovs ]; then
