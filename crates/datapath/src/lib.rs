@@ -705,7 +705,12 @@ fn output(
             let _ = d.send_batch(out);
             out.clear();
         }
-        if out.push_with_vnet(p.data(), p.vnet()).is_err() {
+        let vnet = if p.vnet().gso_type.kind() == fvs_netdev::GsoType::NONE {
+            p.vnet()
+        } else {
+            offload::tidy_hdr_len(p.data(), p.vnet())
+        };
+        if out.push_with_vnet(p.data(), vnet).is_err() {
             return false;
         }
         return finish_copy(out, vport, tunnel, trunc, hash);

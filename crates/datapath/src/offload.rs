@@ -282,6 +282,23 @@ impl Plan {
     }
 }
 
+/// The virtio-net header to send a super-frame with: `hdr_len` set to the frame's real
+/// header length (Ethernet through TCP/UDP).
+///
+/// AF_PACKET reports `hdr_len` as the length of the received skb's linear part, which can be
+/// the whole 64 KiB super-frame; handed back on send, it makes the kernel allocate (and copy
+/// into) one large linear buffer instead of a small head and page fragments, which costs
+/// more than the copy itself. Frames whose headers do not parse keep their header as it was.
+pub fn tidy_hdr_len(frame: &[u8], vnet: VnetHdr) -> VnetHdr {
+    match Plan::new(frame, vnet) {
+        Ok(Plan(Work::Segment(g))) => VnetHdr {
+            hdr_len: u16::try_from(g.hdr_len).unwrap_or(vnet.hdr_len),
+            ..vnet
+        },
+        _ => vnet,
+    }
+}
+
 /// Finishes every pending offload of `p` in place, when that needs no segmentation: a
 /// partial checksum is completed. Returns false (and leaves the packet alone) for a
 /// super-frame or bad offsets.

@@ -386,6 +386,27 @@ fn frames_that_cannot_be_finished_are_refused() {
 }
 
 #[test]
+fn hdr_len_is_tidied_to_the_real_headers() {
+    let (f, vnet) = tcp4_superframe(Some(7), 0x10, 5000, 1448);
+    assert_eq!(
+        vnet.hdr_len,
+        14 + 4 + 20 + 32 + 100,
+        "as AF_PACKET reports it"
+    );
+    let tidy = tidy_hdr_len(&f, vnet);
+    assert_eq!(tidy.hdr_len, 14 + 4 + 20 + 32);
+    assert_eq!(
+        VnetHdr { hdr_len: 0, ..tidy },
+        VnetHdr { hdr_len: 0, ..vnet }
+    );
+    let csum_only = VnetHdr {
+        gso_type: GsoType::NONE,
+        ..vnet
+    };
+    assert_eq!(tidy_hdr_len(&f, csum_only), csum_only);
+}
+
+#[test]
 fn fast_sum_matches_the_plain_one() {
     for n in [0, 1, 2, 7, 8, 9, 15, 16, 17, 1501] {
         let d = payload(n);
