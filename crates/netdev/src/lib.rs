@@ -55,7 +55,8 @@
 //!
 //! `examples/af_packet_pps.rs` measures the AF_PACKET receive and send rate over a veth pair;
 //! figures are in `docs/benchmarks/netdev.md` (about 0.5–0.8 Mpps of 60-byte frames each way on
-//! the shared 2-vCPU development machine, with no socket drops).
+//! the shared 2-vCPU development machine, with no socket drops). `examples/tunnel_pps.rs` does
+//! the same for the tunnel underlay between two namespaces (`docs/benchmarks/tunnels.md`).
 //!
 //! # Not done yet
 //!
