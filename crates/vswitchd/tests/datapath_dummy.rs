@@ -765,3 +765,52 @@ fn a_flow_mod_revalidates_cached_megaflows_in_place_and_idle_ones_expire() {
         "idle megaflow still cached:\n{flows}"
     );
 }
+
+#[test]
+fn flow_limit_and_max_idle_from_other_config_bound_the_megaflow_cache() {
+    let fvs = Fvs::start("dpl");
+    fvs.vsctl(&[
+        "add-br", "br0", "--", "add-port", "br0", "p1", "--", "add-port", "br0", "p2",
+    ]);
+    fvs.vsctl(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:flow-limit=4",
+        "other_config:max-idle=1000",
+    ]);
+    // The limits reach the datapath within one statistics interval (5 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (ok, out, err) = fvs.appctl(&["upcall/show"]);
+        assert!(ok, "{err}");
+        if out.contains("(limit 4)") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Twelve sources, twelve megaflows; revalidation keeps the four most recently used.
+    let frames: Vec<String> = (1..=12u8)
+        .map(|i| hex(&arp([2, 0, 0, 0, 0, i], [0xff; 6], 1, IP_A, IP_B)))
+        .collect();
+    let mut args = vec!["netdev-dummy/receive", "p1"];
+    args.extend(frames.iter().map(String::as_str));
+    let (ok, _, err) = fvs.appctl(&args);
+    assert!(ok, "{err}");
+    let count = || {
+        let (ok, out, err) = fvs.appctl(&["dpctl/dump-flows"]);
+        assert!(ok, "{err}");
+        out.lines().filter(|l| l.contains("in_port(")).count()
+    };
+    let (ok, _, err) = fvs.appctl(&["revalidator/wait"]);
+    assert!(ok, "{err}");
+    assert!(count() <= 4, "{} megaflows over a limit of 4", count());
+    let (_, cov, _) = fvs.appctl(&["coverage/show"]);
+    assert!(cov.contains("revalidate_flow_evicted"), "{cov}");
+    // max-idle=1000: a second and a half later they are all gone.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (ok, _, err) = fvs.appctl(&["revalidator/wait"]);
+    assert!(ok, "{err}");
+    assert_eq!(count(), 0);
+}

@@ -18,8 +18,6 @@ use crate::unixctl::Command;
 
 /// The datapath's name in `dpif/show` and `upcall/show`: one datapath of the default type.
 const DPIF_NAME: &str = "system@ovs-system";
-/// The megaflow limit `upcall/show` reports (Open vSwitch's default `flow-limit`).
-const FLOW_LIMIT: usize = 10_000;
 
 /// The commands, for [`crate::commands::table`].
 pub fn table() -> Vec<Command<Daemon>> {
@@ -287,16 +285,17 @@ fn dpctl_dump_flows(d: &Daemon, _: &[String]) -> Result<String, String> {
 }
 
 fn upcall_show(d: &Daemon, _: &[String]) -> Result<String, String> {
-    let (n, st, keys, dur) = handle(d)?.query(|f| {
+    let (n, st, keys, dur, limit) = handle(d)?.query(|f| {
         (
             f.dp.n_flows(),
             f.slow.stats,
             f.slow.n_keys(),
             f.last_dump.as_millis(),
+            f.slow.flow_limit,
         )
     })?;
     Ok(format!(
-        "{DPIF_NAME}:\n  flows         : (current {n}) (avg {}) (max {}) (limit {FLOW_LIMIT})\n  dump duration : {dur}ms\n  ufid enabled : true\n\n  1: (keys {keys})\n",
+        "{DPIF_NAME}:\n  flows         : (current {n}) (avg {}) (max {}) (limit {limit})\n  dump duration : {dur}ms\n  ufid enabled : true\n\n  1: (keys {keys})\n",
         n,
         st.max_flows.max(n)
     ))
@@ -421,6 +420,7 @@ fn coverage_show(d: &Daemon, _: &[String]) -> Result<String, String> {
         ("revalidate_flow_invalid", slow.flows_invalidated),
         ("revalidate_flow_updated", slow.flows_updated),
         ("revalidate_flow_idle", slow.flows_idle),
+        ("revalidate_flow_evicted", slow.flows_evicted),
         ("packet_in_sent", pin),
         ("packet_in_dropped", pin_drop),
         ("netdev_receive_error", rx_err),

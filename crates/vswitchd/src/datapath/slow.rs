@@ -23,7 +23,9 @@
 //! learning. When the tables changed (a bridge's generation moved, a MAC was news, ports
 //! changed) it also re-translates every megaflow's key: a megaflow whose new mask is not
 //! within the installed one goes; one whose actions changed gets the new ones. A megaflow
-//! unused for [`IDLE`] goes too.
+//! unused for `max_idle` ([`IDLE`] unless `other_config:max-idle` says otherwise) goes too;
+//! past `flow_limit` megaflows ([`FLOW_LIMIT`], or `other_config:flow-limit`) the longest
+//! unused go, so a flood of new flows cannot grow the cache without bound.
 
 use std::collections::HashMap;
 
@@ -38,6 +40,8 @@ use fvs_pipeline::xlate::{SideEffect, Translation, translate};
 
 /// A megaflow unused this long is removed (Open vSwitch's default `max-idle`).
 pub const IDLE: Millis = Millis(10_000);
+/// Most megaflows kept (Open vSwitch's default `flow-limit`).
+pub const FLOW_LIMIT: usize = 200_000;
 
 /// What a megaflow remembers about the translation that made it.
 #[derive(Clone, Debug)]
@@ -71,10 +75,11 @@ pub struct SlowStats {
     pub flows_updated: u64,
     /// Most megaflows at once.
     pub max_flows: usize,
+    /// Megaflows removed to stay under the flow limit.
+    pub flows_evicted: u64,
 }
 
 /// The slow path's state on the datapath thread.
-#[derive(Default)]
 pub struct Slow {
     cache: HashMap<u64, CacheEntry>,
     next_cookie: u64,
@@ -84,6 +89,24 @@ pub struct Slow {
     pub dirty: bool,
     /// Counters.
     pub stats: SlowStats,
+    /// A megaflow unused this long is removed.
+    pub max_idle: Millis,
+    /// Most megaflows kept.
+    pub flow_limit: usize,
+}
+
+impl Default for Slow {
+    fn default() -> Self {
+        Self {
+            cache: HashMap::new(),
+            next_cookie: 0,
+            generations: Vec::new(),
+            dirty: false,
+            stats: SlowStats::default(),
+            max_idle: IDLE,
+            flow_limit: FLOW_LIMIT,
+        }
+    }
 }
 
 /// The bridge (index) and OpenFlow port a packet with datapath key `key` enters, and the
@@ -223,7 +246,7 @@ impl Slow {
             .collect();
         for (id, _, cookie, st, created) in &flows {
             let last = st.used.unwrap_or(*created);
-            if now.since(last) >= IDLE.0 {
+            if now.since(last) >= self.max_idle.0 {
                 dp.remove_flow(*id);
                 self.cache.remove(cookie);
                 self.stats.flows_idle += 1;
@@ -244,6 +267,7 @@ impl Slow {
                 self.dirty = true;
             }
         }
+        self.evict(dp, now);
         let gens = generations(sw);
         if gens != self.generations {
             self.dirty = true;
@@ -258,6 +282,26 @@ impl Slow {
             dp.megaflows().map(|(_, _, _, m)| m.cookie).collect();
         self.cache.retain(|c, _| live.contains(c));
         removed
+    }
+
+    /// Removes the longest-unused megaflows beyond the flow limit, down to nine tenths of it
+    /// (so the next pass does not start at the limit again).
+    fn evict(&mut self, dp: &mut Datapath, now: Millis) {
+        let n = dp.n_flows();
+        if n <= self.flow_limit {
+            return;
+        }
+        let keep = self.flow_limit - self.flow_limit / 10;
+        let mut flows: Vec<_> = dp
+            .megaflows()
+            .map(|(id, _, _, m)| (m.stats.used.unwrap_or(m.created), id, m.cookie))
+            .collect();
+        flows.sort_by_key(|(used, ..)| now.since(*used));
+        for (_, id, cookie) in flows.into_iter().skip(keep).collect::<Vec<_>>() {
+            dp.remove_flow(id);
+            self.cache.remove(&cookie);
+            self.stats.flows_evicted += 1;
+        }
     }
 
     fn retranslate(&mut self, dp: &mut Datapath, sw: &Switch, now: Millis) {

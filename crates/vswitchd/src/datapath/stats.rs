@@ -8,6 +8,9 @@
 //! their owner); a row is written only when something in it changed, so an idle switch does
 //! not write to its database every few seconds. `ifindex` is the kernel's for devices the
 //! kernel has (0 for dummy devices, as Open vSwitch writes).
+//!
+//! The same thread hands the datapath the row's `other_config:max-idle` and `flow-limit`
+//! each round (and once at start), so changing them takes effect within one interval.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use std::time::Duration;
 
 use fvs_netdev::{LinkState, NetdevStats};
 use fvs_ovsdb::{Atom, Datum};
+use fvs_pipeline::clock::Millis;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -68,30 +72,38 @@ fn row(d: &DeviceStatus) -> Value {
     })
 }
 
-/// `other_config:stats-update-interval` of the `Open_vSwitch` row, at least [`MIN_INTERVAL`].
-fn interval(db: &Db) -> Duration {
+/// A number in the `Open_vSwitch` row's `other_config`.
+fn other_config(db: &Db, key: &str) -> Option<u64> {
     let state = db.lock();
-    let configured = state
-        .database(DATABASE)
-        .and_then(|d| d.rows("Open_vSwitch"))
-        .and_then(|rows| {
-            rows.iter()
-                .next()
-                .map(|(_, r)| r.columns.get("other_config"))
-        })
-        .flatten()
-        .and_then(|d| match d {
-            Datum::Map(m) => m.iter().find_map(|(k, v)| match (k, v) {
-                (Atom::String(k), Atom::String(v)) if k == "stats-update-interval" => {
-                    v.parse::<u64>().ok()
-                }
-                _ => None,
-            }),
+    let rows = state.database(DATABASE)?.rows("Open_vSwitch")?;
+    let (_, row) = rows.iter().next()?;
+    match row.columns.get("other_config")? {
+        Datum::Map(m) => m.iter().find_map(|(k, v)| match (k, v) {
+            (Atom::String(k), Atom::String(v)) if k == key => v.parse::<u64>().ok(),
             _ => None,
-        });
-    configured.map_or(MIN_INTERVAL, |ms| {
+        }),
+        _ => None,
+    }
+}
+
+/// `other_config:stats-update-interval`, at least [`MIN_INTERVAL`].
+fn interval(db: &Db) -> Duration {
+    other_config(db, "stats-update-interval").map_or(MIN_INTERVAL, |ms| {
         Duration::from_millis(ms).max(MIN_INTERVAL)
     })
+}
+
+/// Hands the datapath `other_config:max-idle` (ms, at least 500) and `flow-limit` (at least
+/// 1), or their defaults when unset.
+fn push_limits(db: &Db, dp: &crate::datapath::Handle) {
+    let idle = other_config(db, "max-idle").map_or(super::slow::IDLE, |ms| Millis(ms.max(500)));
+    let limit = other_config(db, "flow-limit")
+        .and_then(|n| usize::try_from(n).ok())
+        .map_or(super::slow::FLOW_LIMIT, |n| n.max(1));
+    let _ = dp.query(move |f| {
+        f.slow.max_idle = idle;
+        f.slow.flow_limit = limit;
+    });
 }
 
 /// Writes the interfaces' status back forever (see the module docs).
@@ -100,10 +112,14 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
     let mut written: BTreeMap<Uuid, Value> = BTreeMap::new();
     let mut txn = 0u64;
     loop {
+        if let Some(dp) = daemon.datapath() {
+            push_limits(db, dp);
+        }
         sleep(interval(db));
         let Some(dp) = daemon.datapath() else {
             continue;
         };
+        push_limits(db, dp);
         let Ok(devices) = dp.query(|f| {
             let nos: Vec<_> =
                 f.dp.ports()
