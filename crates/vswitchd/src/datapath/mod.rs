@@ -47,8 +47,8 @@
 //! One thread for every port (no per-core threads, no `PACKET_FANOUT`); tunnels use their
 //! protocol's standard UDP port (`dst_port` is not honoured yet); tunnel and patch
 //! interfaces get no `statistics` (a tunnel type shares one vport, so its counters are not
-//! per interface); `other_config:max-idle` and `flow-limit` are not read (10 s and no
-//! limit).
+//! per interface); the flow limit is fixed (Open vSwitch adjusts its own to the time a dump
+//! takes).
 
 pub mod commands;
 pub mod packet;
