@@ -986,3 +986,64 @@ fn probe_and_ping_answer_as_on_ovs_vswitchd() {
         }
     }
 }
+
+/// A TCP port free on the loopback address now (released for the switch to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+#[test]
+fn tcp_targets_work_as_unix_ones() {
+    let (ovs, fvs) = switches();
+    let (p_ovs, p_fvs) = (free_port(), free_port());
+    ovs.vsctl(&[
+        "set-controller",
+        "br-tun",
+        &format!("ptcp:{p_ovs}:127.0.0.1"),
+    ])
+    .unwrap_or_else(|e| panic!("ovs-vsctl set-controller: {e}"));
+    fvs.vsctl(&[
+        "set-controller",
+        "br-tun",
+        &format!("ptcp:{p_fvs}:127.0.0.1"),
+    ]);
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let tcp = |port: u16| format!("tcp:127.0.0.1:{port}");
+    // The listeners come up with the reconfiguration: wait for both.
+    for port in [p_ovs, p_fvs] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nothing listens on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for args in [
+        &["add-flow", "TARGET", "table=3,priority=7,tcp,actions=drop"][..],
+        &["--no-stats", "dump-flows", "TARGET"],
+        &["-O", "OpenFlow13", "dump-ports-desc", "TARGET"],
+        &["get-frags", "TARGET"],
+    ] {
+        let on = |port: u16| -> Vec<String> {
+            args.iter()
+                .map(|a| a.replace("TARGET", &tcp(port)))
+                .collect()
+        };
+        let strip = |o: Outcome, port: u16| Outcome {
+            stdout: mask_ids(&o.stdout.replace(&port.to_string(), "PORT")),
+            stderr: o.stderr.replace(&port.to_string(), "PORT"),
+            ..o
+        };
+        let want = strip(run(&ovs_ofctl, ovs.dir(), &on(p_ovs)), p_ovs);
+        assert_eq!(want.status, Some(0), "{args:?}: {}", want.stderr);
+        for program in [ovs_ofctl.as_path(), fvs_ofctl] {
+            let got = strip(run(program, fvs.dir(), &on(p_fvs)), p_fvs);
+            assert_eq!(got, want, "{} {args:?} over TCP", program.display());
+        }
+        let got = strip(run(fvs_ofctl, ovs.dir(), &on(p_ovs)), p_ovs);
+        assert_eq!(got, want, "fvs-ofctl {args:?} over TCP to ovs-vswitchd");
+    }
+}
