@@ -83,8 +83,8 @@ pub struct SlowStats {
 pub struct Slow {
     cache: HashMap<u64, CacheEntry>,
     next_cookie: u64,
-    /// Each bridge's (name, table generation) at the last full revalidation.
-    generations: Vec<(String, u64)>,
+    /// The bridges' table generations at the last full revalidation ([`generations`]).
+    generations: (usize, u64),
     /// Something happened that can change translations: re-translate at the next pass.
     pub dirty: bool,
     /// Counters.
@@ -100,7 +100,7 @@ impl Default for Slow {
         Self {
             cache: HashMap::new(),
             next_cookie: 0,
-            generations: Vec::new(),
+            generations: (0, 0),
             dirty: false,
             stats: SlowStats::default(),
             max_idle: IDLE,
@@ -143,12 +143,14 @@ pub fn of_key(key: &FlowKey, ofport: PortNo) -> FlowKey {
     k
 }
 
-/// The sum of every bridge's table generation, by name.
-fn generations(sw: &Switch) -> Vec<(String, u64)> {
-    sw.bridges
+/// A summary of every bridge's table generation: it changes whenever a bridge's tables do
+/// (generations only grow) or the set of bridges does. Cheap, since every upcall takes it.
+fn generations(sw: &Switch) -> (usize, u64) {
+    let sum = sw
+        .bridges
         .iter()
-        .map(|b| (b.name.clone(), b.generation()))
-        .collect()
+        .fold(0u64, |acc, b| acc.wrapping_add(b.generation()));
+    (sw.bridges.len(), sum)
 }
 
 /// True when applying `t`'s MAC learning would teach a bridge something new.
