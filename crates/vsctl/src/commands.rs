@@ -367,6 +367,7 @@ fn parse_command_line(args: &[String]) -> Result<(Options, Vec<Command>), VsctlE
             "--dry-run" => options.dry_run = true,
             "--oneline" => options.oneline = true,
             "--retry" => options.retry = true,
+            "--pretty" => options.style.pretty = true,
             "-V" | "--version" => options.version = true,
             // Logging: fvs-vsctl logs nothing beyond its warnings on stderr.
             "--no-syslog" | "--verbose" | "--log-file" | "--syslog-method" | "--syslog-target" => {}

@@ -39,6 +39,8 @@ pub struct Style {
     pub data: Data,
     /// Whether to print headings.
     pub headings: bool,
+    /// `--pretty`: JSON output one member or element per line, indented.
+    pub pretty: bool,
 }
 
 impl Default for Style {
@@ -47,6 +49,7 @@ impl Default for Style {
             format: Format::List,
             data: Data::String,
             headings: true,
+            pretty: false,
         }
     }
 }
@@ -132,14 +135,47 @@ pub fn render(style: Style, headings: &[String], rows: &[Vec<Cell>]) -> String {
                 .collect();
             let mut obj = serde_json::Map::new();
             obj.insert("data".into(), Value::Array(data));
-            if style.headings {
-                obj.insert("headings".into(), json!(headings));
+            // ovs-vsctl gives the headings in JSON even with --no-headings (and --bare).
+            obj.insert("headings".into(), json!(headings));
+            let obj = Value::Object(obj);
+            if style.pretty {
+                pretty_json(&obj, 0, &mut out);
+            } else {
+                out.push_str(&obj.to_string());
             }
-            out.push_str(&Value::Object(obj).to_string());
             out.push('\n');
         }
     }
     out
+}
+
+/// Open vSwitch's pretty JSON: each member or element on its own line, two spaces deeper
+/// than its container, and the closing bracket right after the last one.
+fn pretty_json(v: &Value, indent: usize, out: &mut String) {
+    let items: Vec<(Option<&String>, &Value)> = match v {
+        Value::Array(a) if !a.is_empty() => a.iter().map(|e| (None, e)).collect(),
+        Value::Object(o) if !o.is_empty() => o.iter().map(|(k, e)| (Some(k), e)).collect(),
+        scalar => {
+            out.push_str(&scalar.to_string());
+            return;
+        }
+    };
+    let (open, close) = if v.is_array() { ('[', ']') } else { ('{', '}') };
+    out.push(open);
+    let last = items.len() - 1;
+    for (i, (key, e)) in items.into_iter().enumerate() {
+        out.push('\n');
+        out.push_str(&" ".repeat(indent + 2));
+        if let Some(k) = key {
+            out.push_str(&Value::String(k.clone()).to_string());
+            out.push_str(": ");
+        }
+        pretty_json(e, indent + 2, out);
+        if i != last {
+            out.push(',');
+        }
+    }
+    out.push(close);
 }
 
 /// A cell's JSON: an atom alone for one-element sets, `["set", [...]]` otherwise.
