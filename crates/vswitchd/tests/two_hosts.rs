@@ -820,6 +820,20 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
         &["-t", ctl, "tnl/arp/set", "br-phy", IP_A, a_mac.trim()],
     );
     fvs_against(kind, tag, &mut lab, &a);
+    // Open vSwitch learned VM 1a behind the tunnel from ferrovs's packets, key 1 included.
+    let learned = ovs(
+        "ovs-ofctl",
+        dir.path(),
+        &["dump-flows", &mgmt("br-tun"), "table=20"],
+    );
+    assert!(
+        learned
+            .lines()
+            .any(|l| l.contains(&format!("dl_dst={}", VM1A.0))
+                && l.contains("load:0x1->NXM_NX_TUN_ID[]")
+                && l.contains("hard_timeout=300")),
+        "Open vSwitch's br-tun did not learn VM 1a:\n{learned}"
+    );
 }
 
 #[test]
