@@ -1047,3 +1047,93 @@ fn tcp_targets_work_as_unix_ones() {
         assert_eq!(got, want, "fvs-ofctl {args:?} over TCP to ovs-vswitchd");
     }
 }
+
+/// Starts `ovs-ofctl monitor TARGET 65534` on `dir`'s br-tun; what it printed, once stopped,
+/// by [`stop_monitor`].
+fn start_monitor(dir: &Path) -> Child {
+    let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
+    require_tool("ovs-ofctl")
+        .command()
+        .args(["monitor", &target, "65534"])
+        // Its own control socket goes to the private directory.
+        .env("OVS_RUNDIR", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start ovs-ofctl monitor: {e}"))
+}
+
+fn stop_monitor(mut child: Child) -> String {
+    // Only this child, by its own pid; SIGTERM, which ovs-ofctl answers by flushing its
+    // output and exiting (SIGKILL would lose what stdio still buffers).
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
+    // The monitor prints what it receives on standard error, along with its own log lines.
+    let printed: String =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let messages: Vec<&str> = printed.lines().filter(|l| !l.contains('|')).collect();
+    mask_ids(&messages.join("\n"))
+}
+
+#[test]
+fn port_mods_are_announced_as_on_ovs_vswitchd() {
+    let (ovs, fvs) = switches();
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let mut printed = Vec::new();
+    for (dir, program) in [
+        (ovs.dir(), ovs_ofctl.as_path()),
+        (fvs.dir(), ovs_ofctl.as_path()),
+        (fvs.dir(), fvs_ofctl),
+    ] {
+        let monitor = start_monitor(dir);
+        // The monitor is connected once it has asked for its settings; a moment is enough.
+        std::thread::sleep(Duration::from_millis(500));
+        let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
+        for (port, action) in [
+            ("2", "down"),
+            ("2", "up"),
+            ("1", "no-flood"),
+            ("1", "flood"),
+            ("patch-int", "down"),
+            ("gre-0a000115", "no-receive"),
+            ("gre-0a000115", "receive"),
+        ] {
+            let out = run(
+                program,
+                dir,
+                &[
+                    "mod-port".to_string(),
+                    target.clone(),
+                    port.to_string(),
+                    action.to_string(),
+                ],
+            );
+            assert_eq!(
+                out.status,
+                Some(0),
+                "mod-port {port} {action}: {}",
+                out.stderr
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        printed.push(stop_monitor(monitor));
+    }
+    assert!(
+        printed[0].matches("OFPT_PORT_STATUS").count() >= 8,
+        "{}",
+        printed[0]
+    );
+    assert_eq!(printed[1], printed[0], "ovs-ofctl mod-port on fvs-vswitchd");
+    assert_eq!(printed[2], printed[0], "fvs-ofctl mod-port on fvs-vswitchd");
+}

@@ -41,7 +41,7 @@ use std::collections::VecDeque;
 
 use fvs_openflow::FlowMod;
 use fvs_openflow::protocol::Protocol;
-use fvs_openflow::wire::port::{PortMod, PortStats};
+use fvs_openflow::wire::port::{PortMod, PortMsg, PortStats};
 use fvs_openflow::wire::{
     self, DecodeError, ErrorCode, ErrorMsg, Features, HEADER_LEN, Hello, Message, OfpError,
     PortDesc, Role, SwitchConfig, Version, VersionBitmap,
@@ -464,8 +464,18 @@ impl Channel {
                 }
             }
             Message::Port(m) => {
+                let before = matches!(m, PortMsg::Mod(_)).then(|| ofproto.ports(now));
                 let r = stats::answer_port(ofproto, &m, version, xid, now);
+                let applied = r.is_ok();
                 self.queue_answer(r, version, bytes);
+                // A port-mod that changed the port is announced to every connection.
+                if let (true, Some(before), PortMsg::Mod(pm)) = (applied, before, &m) {
+                    let after = ofproto.ports(now);
+                    for ev in ports::port_mod_events(&before, &after, pm.port_no) {
+                        self.send_async(&ev);
+                        ofproto.publish(ev);
+                    }
+                }
             }
             Message::Table(m) => {
                 let r = stats::answer_table(ofproto.bridge(), &m, version, xid);

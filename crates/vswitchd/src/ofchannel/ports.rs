@@ -14,13 +14,18 @@
 //!   not stick there.
 //! - A port-mod whose Ethernet address is not the port's is refused with
 //!   `OFPPMFC_BAD_HW_ADDR`; an unknown port with `OFPPMFC_BAD_PORT`.
+//! - A port-mod that changes a port is announced with port-status messages
+//!   ([`port_mod_events`]): one for the configuration, one for the state it brings.
 // TODO: NO_RECV, NO_FWD, NO_FLOOD and NO_PACKET_IN are recorded and reported, but the pipeline
 // does not act on them yet.
 
 use std::collections::BTreeMap;
 
+use fvs_openflow::PortNo;
 use fvs_openflow::wire::port::{OFPPC_PORT_DOWN, OFPPS_LINK_DOWN, PortMod};
-use fvs_openflow::wire::{OfpError, PortDesc};
+use fvs_openflow::wire::{OfpError, PortDesc, PortReason};
+
+use super::controller::{AsyncEvent, PortEvent};
 use fvs_pipeline::clock::Millis;
 
 /// One port's OpenFlow state.
@@ -101,11 +106,39 @@ impl PortTable {
     }
 }
 
+/// The port-status messages a port-mod of `port` causes, from the ports before and after it,
+/// as Open vSwitch sends them: the new configuration first (with the state as it was), then
+/// the state it brings (`LINK_DOWN` following `PORT_DOWN`), each only when something changed.
+pub fn port_mod_events(before: &[PortDesc], after: &[PortDesc], port: PortNo) -> Vec<AsyncEvent> {
+    let find = |ports: &[PortDesc]| ports.iter().find(|p| p.port_no == port).cloned();
+    let (Some(old), Some(new)) = (find(before), find(after)) else {
+        return Vec::new();
+    };
+    let event = |desc: &PortDesc, prev: &PortDesc| {
+        AsyncEvent::PortStatus(Box::new(PortEvent {
+            reason: PortReason::Modify,
+            desc: desc.clone(),
+            live: true,
+            old: Some((prev.clone(), true)),
+        }))
+    };
+    let mut out = Vec::new();
+    let mut step = old.clone();
+    if new.config != old.config {
+        step.config = new.config;
+        out.push(event(&step, &old));
+    }
+    if new.state != step.state {
+        out.push(event(&new, &step));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fvs_openflow::EthAddr;
     use fvs_openflow::wire::port::{OFPPC_NO_FWD, OFPPC_NO_RECV};
-    use fvs_openflow::{EthAddr, PortNo};
 
     fn port(n: u32, name: &str) -> PortDesc {
         PortDesc {
@@ -114,6 +147,33 @@ mod tests {
             name: name.into(),
             ..PortDesc::default()
         }
+    }
+
+    #[test]
+    fn a_port_going_down_is_announced_twice_a_flag_once_nothing_never() {
+        let before = vec![port(2, "gre")];
+        let mut down = port(2, "gre");
+        down.config = OFPPC_PORT_DOWN;
+        down.state = OFPPS_LINK_DOWN;
+        let descs = |evs: Vec<AsyncEvent>| -> Vec<(u32, u32)> {
+            evs.into_iter()
+                .filter_map(|e| match e {
+                    AsyncEvent::PortStatus(p) => Some((p.desc.config, p.desc.state)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            descs(port_mod_events(&before, &[down.clone()], PortNo(2))),
+            vec![(OFPPC_PORT_DOWN, 0), (OFPPC_PORT_DOWN, OFPPS_LINK_DOWN)]
+        );
+        let mut no_recv = port(2, "gre");
+        no_recv.config = OFPPC_NO_RECV;
+        assert_eq!(
+            descs(port_mod_events(&before, &[no_recv], PortNo(2))),
+            vec![(OFPPC_NO_RECV, 0)]
+        );
+        assert!(port_mod_events(&before, &before, PortNo(2)).is_empty());
     }
 
     #[test]
