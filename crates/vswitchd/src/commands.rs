@@ -55,8 +55,8 @@ pub fn table() -> Commands<Daemon> {
         },
         Command {
             name: "ofproto/trace",
-            usage: "bridge br_flow [-generate|packet]",
-            min: 2,
+            usage: "{[dp_name] odp_flow | bridge br_flow} [-generate|packet]",
+            min: 1,
             max: 3,
             handler: trace,
         },
@@ -96,13 +96,47 @@ pub fn table() -> Commands<Daemon> {
 /// MAC entries really appear (no output is executed). A packet is a hex frame whose headers
 /// make the flow; `FLOW` then gives only metadata (`in_port`, tunnel fields, registers).
 fn trace(d: &Daemon, args: &[String]) -> Result<String, String> {
-    let (m, _) = fvs_flow::text::parse_match(&args[1]).map_err(|e| e.to_string())?;
-    let (generate, key) = match args.get(2).map(String::as_str) {
-        None => (false, m.key),
-        Some("-generate" | "--generate") => (true, m.key),
+    // The datapath form: a flow as `dpctl/dump-flows` prints it (after an optional datapath
+    // name); its datapath in_port names the bridge and the OpenFlow port.
+    let odp_at = args.iter().take(2).position(|a| a.contains('('));
+    let (bridge, flow, rest) = match odp_at {
+        Some(i) => {
+            // ferrovs has one datapath, named as Open vSwitch names its default one (by
+            // name or by type).
+            if i == 1 && !matches!(args[0].as_str(), "ovs-system" | "system") {
+                return Err("Cannot find the datapath".into());
+            }
+            let key =
+                crate::datapath::packet::parse_odp_flow(&args[i]).map_err(|e| e.to_string())?;
+            let sw = d.switch();
+            let (b, ofport, _) = crate::datapath::slow::owner(&sw, &key)
+                .ok_or("no OpenFlow port for the flow's in_port")?;
+            let name = sw
+                .bridges
+                .get(b)
+                .map(|b| b.name.clone())
+                .unwrap_or_default();
+            (
+                name,
+                crate::datapath::slow::of_key(&key, ofport),
+                &args[i + 1..],
+            )
+        }
+        None => {
+            let bridge = args[0].clone();
+            let text = args
+                .get(1)
+                .ok_or("a flow is needed after the bridge name")?;
+            let (m, _) = fvs_flow::text::parse_match(text).map_err(|e| e.to_string())?;
+            (bridge, m.key, &args[2..])
+        }
+    };
+    let (generate, key) = match rest.first().map(String::as_str) {
+        None => (false, flow),
+        Some("-generate" | "--generate") => (true, flow),
         Some(hex) if hex.len() >= 28 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
             let frame = crate::datapath::packet::parse_packet(hex).map_err(|e| e.to_string())?;
-            (true, packet_flow(&frame, &m.key))
+            (true, packet_flow(&frame, &flow))
         }
         Some(other) => {
             return Err(format!(
@@ -113,9 +147,9 @@ fn trace(d: &Daemon, args: &[String]) -> Result<String, String> {
     let now = d.now();
     let mut sw = d.switch();
     let t = if generate {
-        sw.trace_generate(&args[0], &key, now)
+        sw.trace_generate(&bridge, &key, now)
     } else {
-        sw.trace(&args[0], &key, now)
+        sw.trace(&bridge, &key, now)
     };
     let t = t.map_err(|_| "Cannot find bridge".to_owned())?;
     Ok(t.to_string())

@@ -509,6 +509,32 @@ fn trace_with_a_packet_reads_its_headers_and_learns_like_open_vswitch() {
             "ofproto/trace br0 {port} PACKET"
         );
     }
+    // The datapath form, as dpctl/dump-flows prints a megaflow, with and without the
+    // datapath's name.
+    let odp = "in_port(1),eth(src=fa:16:3e:00:00:01,dst=ff:ff:ff:ff:ff:ff),eth_type(0x0806),\
+               arp(sip=192.168.0.1,tip=192.168.0.2,op=1,sha=fa:16:3e:00:00:01,tha=00:00:00:00:00:00)";
+    for args in [
+        vec!["ofproto/trace", odp],
+        vec!["ofproto/trace", "ovs-system", odp],
+    ] {
+        let theirs = ovs
+            .appctl(&args)
+            .unwrap_or_else(|e| panic!("Open vSwitch: {e}"));
+        let (ok, ours, err) = fvs.appctl(&args);
+        assert!(ok, "{err}");
+        assert_eq!(
+            flood_order_free(&ours),
+            flood_order_free(&theirs),
+            "{args:?}"
+        );
+    }
+    let wrong = ["ofproto/trace", "system@ovs-system", odp];
+    let theirs = ovs.appctl(&wrong).err().map(|e| e.stderr().to_owned());
+    let (ok, _, ours) = fvs.appctl(&wrong);
+    // The error itself; the second line names each program's own control socket.
+    let first = |s: &str| s.lines().next().unwrap_or_default().to_owned();
+    assert!(!ok, "{ours}");
+    assert_eq!(theirs.map(|t| first(&t)), Some(first(&ours)));
     // The packets' side effects: both MACs learned.
     let (ok, fdb, _) = fvs.appctl(&["fdb/show", "br0"]);
     assert!(

@@ -107,6 +107,18 @@ fn ip_value(v: &str) -> Result<u128, String> {
         .map_err(|_| format!("{v}: bad IPv4 address"))
 }
 
+/// The flow key of a flow in Open vSwitch's datapath syntax (as `dpctl/dump-flows` prints
+/// megaflows, masks ignored): `in_port` is a datapath port number, `tunnel(...)` sets the
+/// tunnel metadata.
+pub fn parse_odp_flow(text: &str) -> Result<FlowKey, PacketError> {
+    let mut k = FlowKey::ZERO;
+    odp_flow(text.trim(), &mut k).map_err(|reason| PacketError::Syntax {
+        text: text.trim().to_owned(),
+        reason,
+    })?;
+    Ok(k)
+}
+
 /// Parses Open vSwitch's datapath flow syntax into `k`.
 fn odp_flow(text: &str, k: &mut FlowKey) -> Result<(), String> {
     for item in top_level(text) {
@@ -122,10 +134,32 @@ fn odp_flow(text: &str, k: &mut FlowKey) -> Result<(), String> {
             k.set(Field::EthType.loc(), number(args)?);
             continue;
         }
+        if name == "in_port" {
+            // A port name (`--names` dumps) stands for nothing here: left 0.
+            if let Ok(n) = number(args) {
+                k.set(Field::InPort.loc(), n);
+            }
+            continue;
+        }
+        if name == "tunnel" {
+            for kv in top_level(args) {
+                let Some((key, value)) = kv.split_once('=') else {
+                    continue; // flags(...)
+                };
+                let value = value.split('/').next().unwrap_or(value);
+                match key {
+                    "tun_id" => k.set(Field::TunId.loc(), number(value)?),
+                    "src" => k.set(Field::TunSrc.loc(), ip_value(value)?),
+                    "dst" => k.set(Field::TunDst.loc(), ip_value(value)?),
+                    _ => {}
+                }
+            }
+            continue;
+        }
         // Metadata that does not change the frame.
         if matches!(
             name,
-            "in_port" | "recirc_id" | "skb_priority" | "skb_mark" | "dp_hash" | "tcp_flags"
+            "recirc_id" | "skb_priority" | "skb_mark" | "dp_hash" | "tcp_flags"
         ) {
             continue;
         }
@@ -139,6 +173,8 @@ fn odp_flow(text: &str, k: &mut FlowKey) -> Result<(), String> {
             let (key, value) = kv
                 .split_once('=')
                 .ok_or_else(|| format!("{kv}: expected key=value in {name}(...)"))?;
+            // A megaflow's masked value (`dst=01:00:00:00:00:00/01:00:00:00:00:00`): the value.
+            let value = value.split('/').next().unwrap_or(value);
             let field = match (name, key) {
                 ("eth", "src") => Some((Field::EthSrc, mac_value(value)?)),
                 ("eth", "dst") => Some((Field::EthDst, mac_value(value)?)),
