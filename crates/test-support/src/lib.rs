@@ -25,6 +25,16 @@
 //! processes whose pids are in *its own* pid files — never anything found by name — waits
 //! briefly for them to exit and removes the directory; this also happens when a test panics.
 //!
+//! ferrovs's own side of the same comparisons, and the scaffolding of network tests:
+//!
+//! - [`PrivateFvs`] ([`fvs`]): `fvs-vswitchd` in a private directory (with `--enable-dummy` or
+//!   not, optionally inside a network namespace), with [`PrivateFvs::vsctl`],
+//!   [`PrivateFvs::ofctl`] and [`PrivateFvs::appctl`] shaped like [`PrivateOvs`]'s, so one
+//!   test can run the same steps on both; killed by its pid on drop.
+//! - [`netns`]: network namespaces, veth pairs and the processes run in them, for root tests;
+//!   deleted and killed on drop.
+//! - [`frames`]: hex, the IPv4 checksum, and reading the frames of a pcap file with a reader
+//!   that is not ferrovs's own.
 //! - [`SEED_BR_TUN_VSCTL`], [`SEED_BR_TUN_FLOWS_PATH`]: the seed's br-tun as test input.
 //! - [`sort_show_siblings`]: `ovs-vsctl show` with its hash-ordered sibling blocks sorted.
 //!
@@ -32,6 +42,9 @@
 
 mod daemon;
 mod dir;
+pub mod frames;
+pub mod fvs;
+pub mod netns;
 mod ovs;
 mod ovsdb;
 mod seed;
@@ -40,6 +53,7 @@ mod tool;
 
 pub use daemon::is_running;
 pub use dir::TempDir;
+pub use fvs::{FvsBuilder, PrivateFvs};
 pub use ovs::{PrivateOvs, VSWITCH_SCHEMA};
 pub use ovsdb::PrivateOvsdb;
 pub use seed::{SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
