@@ -10,13 +10,21 @@
 //! | `ptcp:[PORT][:IP]`, `punix:PATH` | passive: listen (port 6653 and every address by default) and serve every peer |
 //!
 //! Other targets (`ssl:`, `pssl:`) are not supported yet: the row's `status` says so in
-//! `last_error`.
+//! `last_error`. Unix sockets are confined as Open vSwitch confines them, against a
+//! database writer pointing the daemon at arbitrary files: `unix:` only inside the run
+//! directory, `punix:` only as `RUNDIR/BRIDGE.*`; other paths are refused with an error in
+//! the log and the row stays untouched. Passive targets are service connections unless the
+//! row's `type` says otherwise (and do not count as controllers for the fail mode), active
+//! ones primary.
 //!
 //! # Liveness
 //!
-//! A connection that has received nothing for `inactivity_probe` (default 5 s; 0 disables)
-//! is sent an echo request; one that stays silent for another interval is dropped (and an
-//! active one reconnects).
+//! A TCP connection that has received nothing for `inactivity_probe` (default 5 s, at least
+//! 5 s as in Open vSwitch; 0 disables; Unix-domain connections are not probed) is sent an
+//! echo request; one that stays silent for another
+//! interval is dropped (and an active one reconnects). A peer must say hello within the
+//! current backoff (at least 1 s) of an active connection, or within a probe interval of a
+//! passive one.
 //!
 //! # Runners
 //!
@@ -49,7 +57,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -185,6 +193,8 @@ struct Runner {
 pub struct Controllers {
     runners: BTreeMap<(String, Uuid), Runner>,
     modes: BTreeMap<String, BridgeMode>,
+    /// Rows refused for their Unix socket path, with that target (logged once).
+    refused: BTreeMap<(String, Uuid), String>,
 }
 
 /// What the fail-mode rules remember of a bridge.
@@ -210,9 +220,29 @@ impl Controllers {
     /// Starts and stops runners to match the bridges' Controller rows.
     pub fn sync(&mut self, daemon: &Arc<Daemon>, bridges: &[BridgeCfg]) {
         let mut wanted: BTreeMap<(String, Uuid), &ControllerCfg> = BTreeMap::new();
+        let rundir = daemon.mgmt().rundir().map(Path::to_path_buf);
+        self.refused.retain(|k, t| {
+            bridges.iter().any(|b| {
+                b.name == k.0
+                    && b.controllers
+                        .iter()
+                        .any(|c| c.uuid == k.1 && &c.target == t)
+            })
+        });
         for b in bridges {
             for c in &b.controllers {
-                wanted.insert((b.name.clone(), c.uuid), c);
+                let key = (b.name.clone(), c.uuid);
+                match confined(&b.name, &c.target, rundir.as_deref()) {
+                    Ok(()) => {
+                        wanted.insert(key, c);
+                    }
+                    // Logged once, when the row appears or changes.
+                    Err(e) if !self.refused.contains_key(&key) => {
+                        daemon.log("bridge", Level::Err, &e);
+                        self.refused.insert(key, c.target.clone());
+                    }
+                    Err(_) => {}
+                }
             }
         }
         let stale: Vec<(String, Uuid)> = self
@@ -245,10 +275,10 @@ impl Controllers {
         self.modes
             .retain(|name, _| bridges.iter().any(|b| &b.name == name));
         for b in bridges {
-            let has = b
-                .controllers
-                .iter()
-                .any(|c| c.kind.as_deref() != Some("service"));
+            let has = b.controllers.iter().any(|c| {
+                effective_kind(c) == ConnKind::Primary
+                    && self.runners.contains_key(&(b.name.clone(), c.uuid))
+            });
             let standalone = b.fail_mode.as_deref() != Some("secure");
             let probe = b
                 .controllers
@@ -423,20 +453,59 @@ fn stop(r: &Runner) {
     }
 }
 
+/// A row's connection kind: its `type`, else service for passive targets and primary for
+/// active ones.
+fn effective_kind(cfg: &ControllerCfg) -> ConnKind {
+    match cfg.kind.as_deref() {
+        Some("service") => ConnKind::Service,
+        Some(_) => ConnKind::Primary,
+        None if Target::parse(&cfg.target).is_ok_and(|t| t.is_passive()) => ConnKind::Service,
+        None => ConnKind::Primary,
+    }
+}
+
+/// Whether `target` may be used by `bridge`, as Open vSwitch confines Unix sockets; `Err`
+/// holds the log message.
+fn confined(bridge: &str, target: &str, rundir: Option<&Path>) -> Result<(), String> {
+    let Some(rundir) = rundir else { return Ok(()) };
+    let run = rundir.display();
+    if let Some(path) = target.strip_prefix("punix:") {
+        let allowed = Path::new(path).parent() == Some(rundir)
+            && Path::new(path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{bridge}.")));
+        if !allowed {
+            return Err(format!(
+                "bridge {bridge}: Not adding Unix domain socket controller \"{target}\" due to possibility of overwriting local files. Instead, specify path in permitted format \"punix:{run}/{bridge}.*\" or connect to \"unix:{run}/{bridge}.mgmt\" (which is always available without special configuration)."
+            ));
+        }
+    } else if let Some(path) = target.strip_prefix("unix:")
+        && !Path::new(path).starts_with(rundir)
+    {
+        return Err(format!(
+            "bridge {bridge}: Not connecting to socket controller \"{target}\" due to possibility for remote exploit.  Instead, specify socket in permitted directory \"unix:{run}/\" or connect to \"unix:{run}/{bridge}.mgmt\" (which is always available without special configuration)."
+        ));
+    }
+    Ok(())
+}
+
 fn serve_opts(cfg: &ControllerCfg) -> ServeOpts {
+    let unix = cfg.target.starts_with("unix:") || cfg.target.starts_with("punix:");
     let probe = match cfg.inactivity_probe {
+        // Open vSwitch does not probe Unix-domain connections: a dead local peer closes.
+        _ if unix => None,
         Some(0) => None,
-        Some(ms) => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(5000))),
+        Some(ms) => {
+            Some(Duration::from_millis(u64::try_from(ms).unwrap_or(5000)).max(DEFAULT_PROBE))
+        }
         None => Some(DEFAULT_PROBE),
     };
     ServeOpts {
-        kind: if cfg.kind.as_deref() == Some("service") {
-            ConnKind::Service
-        } else {
-            ConnKind::Primary
-        },
+        kind: effective_kind(cfg),
         target: Some(cfg.target.clone()),
         probe,
+        hello_timeout: probe,
         async_messages: cfg.enable_async_messages != Some(false),
     }
 }
@@ -562,7 +631,11 @@ fn active(
                     &format!("{bridge}<->{}: connected", cfg.target),
                 );
                 set_state(st, "ACTIVE", None);
-                let end = mgmt::serve_controller(daemon, stream, bridge, stop, &serve_opts(cfg));
+                let opts = mgmt::ServeOpts {
+                    hello_timeout: Some(backoff),
+                    ..serve_opts(cfg)
+                };
+                let end = mgmt::serve_controller(daemon, stream, bridge, stop, &opts);
                 daemon.log(
                     "rconn",
                     Level::Info,

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -92,6 +92,11 @@ impl Mgmt {
     pub fn handles(&self, bridge: &str) -> Option<BridgeHandles> {
         let l = self.listeners.get(bridge)?;
         Some((l.stop.clone(), l.info.clone(), l.ports.clone()))
+    }
+
+    /// The run directory, once set.
+    pub fn rundir(&self) -> Option<&Path> {
+        self.rundir.as_deref()
     }
 
     /// Management sockets will live in `rundir` (none are made before this is called).
@@ -181,6 +186,7 @@ fn accept_loop(
             kind: ConnKind::Service,
             target: None,
             probe: None,
+            hello_timeout: None,
             async_messages: true,
         };
         thread::spawn(move || {
@@ -250,6 +256,8 @@ pub struct ServeOpts {
     pub target: Option<String>,
     /// The inactivity probe interval; `None` never probes.
     pub probe: Option<Duration>,
+    /// How long the peer has to say hello; `None` waits as long as it takes.
+    pub hello_timeout: Option<Duration>,
     /// False when the row disables asynchronous messages.
     pub async_messages: bool,
 }
@@ -399,8 +407,14 @@ fn serve_conn(
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                let Some(probe) = opts.probe else { continue };
                 let idle = last_rx.elapsed();
+                if let Some(t) = opts.hello_timeout
+                    && idle >= t
+                    && conn.lock().channel.version().is_none()
+                {
+                    return "connection timed out".into();
+                }
+                let Some(probe) = opts.probe else { continue };
                 if idle >= probe * 2 {
                     return format!(
                         "no response to inactivity probe after {} seconds",

@@ -1,0 +1,269 @@
+//! The kinds of Controller targets, against Open vSwitch: `ptcp:` and `punix:` targets serve
+//! `ovs-ofctl` as a management socket does (the same `show` and `dump-flows`), and an active
+//! `tcp:` target is connected to, probed for inactivity, dropped when silent and connected
+//! to again after the backoff, with the same messages and at the same pace as ovs-vswitchd
+//! (to within a second: Open vSwitch keeps time in whole seconds there).
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::Fvs;
+use fvs_openflow::wire::{self, Message};
+use fvs_test_support::{PrivateOvs, require_tool};
+
+trait Switch {
+    fn dir(&self) -> &Path;
+    fn vsctl(&self, args: &[&str]) -> String;
+}
+
+impl Switch for Fvs {
+    fn dir(&self) -> &Path {
+        Self::dir(self)
+    }
+    fn vsctl(&self, args: &[&str]) -> String {
+        let out = require_tool("ovs-vsctl")
+            .command()
+            .arg(format!("--db={}", self.db()))
+            .arg("--timeout=10")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
+        assert!(out.status.success(), "ovs-vsctl {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Switch for PrivateOvs {
+    fn dir(&self) -> &Path {
+        Self::dir(self)
+    }
+    fn vsctl(&self, args: &[&str]) -> String {
+        Self::vsctl(self, args).unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"))
+    }
+}
+
+fn ofctl(args: &[&str]) -> String {
+    let out = require_tool("ovs-ofctl")
+        .command()
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s
+}
+
+/// Masks datapath ids, MAC addresses and durations.
+fn masked(s: &str) -> String {
+    s.split_inclusive(['\n', ' ', ','])
+        .map(|w| {
+            let (word, sep) = w.split_at(w.trim_end_matches(['\n', ' ', ',']).len());
+            let word = if word.starts_with("dpid:") {
+                "dpid:?"
+            } else if word.starts_with("addr:") {
+                "addr:?"
+            } else if word.starts_with("duration=") {
+                "duration=?"
+            } else {
+                word
+            };
+            format!("{word}{sep}")
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+fn bridge(sw: &dyn Switch) {
+    sw.vsctl(&[
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "fail_mode=secure",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy",
+        "ofport_request=1",
+    ]);
+}
+
+/// Waits until `target` accepts connections.
+fn wait_connectable(target: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ok = if let Some(path) = target.strip_prefix("unix:") {
+            std::os::unix::net::UnixStream::connect(path).is_ok()
+        } else if let Some(addr) = target.strip_prefix("tcp:") {
+            std::net::TcpStream::connect(addr).is_ok()
+        } else {
+            false
+        };
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{target} never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn passive_targets_serve_ovs_ofctl_as_on_open_vswitch() {
+    let run = |sw: &dyn Switch| -> Vec<String> {
+        bridge(sw);
+        let port = free_port();
+        // Open vSwitch allows punix: only as RUNDIR/BRIDGE.*.
+        let sock = sw.dir().join("br0.ctl");
+        sw.vsctl(&[
+            "set-controller",
+            "br0",
+            &format!("ptcp:{port}:127.0.0.1"),
+            &format!("punix:{}", sock.display()),
+        ]);
+        let tcp = format!("tcp:127.0.0.1:{port}");
+        let unix = format!("unix:{}", sock.display());
+        wait_connectable(&tcp);
+        wait_connectable(&unix);
+        vec![
+            masked(&ofctl(&["show", &tcp])),
+            masked(&ofctl(&[
+                "-O",
+                "OpenFlow13",
+                "add-flow",
+                &unix,
+                "priority=3,ip,actions=drop",
+            ])),
+            masked(&ofctl(&["-O", "OpenFlow13", "dump-flows", &tcp])),
+            masked(&ofctl(&["dump-flows", &unix])),
+        ]
+    };
+    let fvs = Fvs::start("pas");
+    let ours = run(&fvs);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = run(&ovs);
+    drop(ovs);
+    assert!(theirs[0].contains("OFPT_FEATURES_REPLY"), "{theirs:?}");
+    assert_eq!(ours, theirs);
+}
+
+/// What a controller that says hello and then nothing sees: its connections, and on each
+/// the messages it receives, with the seconds since the first connection (rounded).
+fn silent_controller(listener: &TcpListener, for_how_long: Duration) -> Vec<(u64, String)> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut first: Option<Instant> = None;
+    while start.elapsed() < for_how_long {
+        let Ok((mut s, _)) = listener.accept() else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let t0 = *first.get_or_insert_with(Instant::now);
+        let at = |t0: Instant| (t0.elapsed().as_millis() as u64 + 500) / 1000;
+        seen.push((at(t0), "connected".to_owned()));
+        s.set_nonblocking(false).unwrap_or_else(|e| panic!("{e}"));
+        let hello = wire::encode(
+            &Message::Hello(wire::Hello {
+                bitmap: Some(wire::VersionBitmap::of(&[wire::Version::Of13])),
+            }),
+            wire::Version::Of13.default_protocol(),
+            1,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::io::Write::write_all(&mut s, &hello).unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut buf = Vec::new();
+        loop {
+            if start.elapsed() >= for_how_long {
+                return seen;
+            }
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk) {
+                Ok(0) => {
+                    seen.push((at(t0), "closed".to_owned()));
+                    break;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) => continue,
+            }
+            while let Some(len) = wire::message_len(&buf) {
+                if buf.len() < len || len < 8 {
+                    break;
+                }
+                let msg: Vec<u8> = buf.drain(..len).collect();
+                let what = match wire::decode(&msg) {
+                    Ok((_, Message::Hello(_))) => "hello".to_owned(),
+                    Ok((_, Message::EchoRequest(_))) => "echo request".to_owned(),
+                    Ok((_, m)) => format!("{m:?}"),
+                    Err(e) => format!("undecodable: {e}"),
+                };
+                seen.push((at(t0), what));
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn an_active_tcp_target_is_probed_dropped_and_reconnected_as_on_open_vswitch() {
+    let run = |sw: &dyn Switch| -> Vec<(u64, String)> {
+        bridge(sw);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let id = sw.vsctl(&[
+            "--id=@c",
+            "create",
+            "controller",
+            &format!("target=\"tcp:127.0.0.1:{port}\""),
+            "inactivity_probe=1000",
+            "max_backoff=1000",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "controller=@c",
+        ]);
+        assert!(!id.trim().is_empty());
+        // Open vSwitch probes every 5 s at the least.
+        silent_controller(&listener, Duration::from_millis(11_800))
+    };
+    let fvs = Fvs::start("act");
+    let ours = run(&fvs);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = run(&ovs);
+    drop(ovs);
+    assert!(
+        theirs.iter().any(|(_, w)| w == "echo request"),
+        "{theirs:?}"
+    );
+    let kinds = |v: &[(u64, String)]| v.iter().map(|(_, w)| w.clone()).collect::<Vec<_>>();
+    assert_eq!(kinds(&ours), kinds(&theirs), "{ours:?}\n{theirs:?}");
+    for ((a, _), (b, _)) in ours.iter().zip(&theirs) {
+        assert!(a.abs_diff(*b) <= 1, "{ours:?}\n{theirs:?}");
+    }
+}
