@@ -242,8 +242,16 @@ fn deliver_userspace(fast: &mut Fast) {
         return;
     }
     let daemon = Arc::clone(&fast.daemon);
-    let sw = daemon.switch();
-    for p in packets {
+    // Bridges are found under the switch's lock, which is released before the handler runs
+    // (a handler may well take it).
+    let owners: Vec<Option<String>> = {
+        let sw = daemon.switch();
+        packets
+            .iter()
+            .map(|p| Slow::userspace_owner(&sw, &p.key).map(|(b, _)| b))
+            .collect()
+    };
+    for (p, owner) in packets.into_iter().zip(owners) {
         let DpAction::Userspace {
             reason,
             max_len,
@@ -256,7 +264,7 @@ fn deliver_userspace(fast: &mut Fast) {
         };
         // The bridge from the datapath key; the flow (with the pipeline's registers and
         // metadata at the controller action) from the action.
-        let Some((bridge, _)) = Slow::userspace_owner(&sw, &p.key) else {
+        let Some(bridge) = owner else {
             fast.packet_in_dropped += 1;
             continue;
         };
