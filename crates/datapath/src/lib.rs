@@ -637,11 +637,16 @@ fn execute_actions(
                 true
             }
             DpAction::SetEth { src, dst } => execute::set_eth(p.data_mut(), *src, *dst),
+            // A partial checksum (offloads pending) is updated as a sum, not a checksum.
             DpAction::SetIpv4 { src, dst, tos, ttl } => {
-                execute::set_ipv4(p.data_mut(), *src, *dst, *tos, *ttl)
+                offload::rewrite_with_partial(p, offload::Covered::PseudoHeader, |d| {
+                    execute::set_ipv4(d, *src, *dst, *tos, *ttl)
+                })
             }
             DpAction::SetL4Ports { src, dst, .. } => {
-                execute::set_l4_ports(p.data_mut(), *src, *dst)
+                offload::rewrite_with_partial(p, offload::Covered::Payload, |d| {
+                    execute::set_l4_ports(d, *src, *dst)
+                })
             }
             // The mark is metadata for the kernel's stack; frames sent by this datapath
             // carry none.

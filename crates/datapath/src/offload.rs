@@ -282,6 +282,50 @@ impl Plan {
     }
 }
 
+/// What a header rewrite changes, as far as a pending (partial) L4 checksum is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Covered {
+    /// Pseudo-header fields (IP addresses): the partial sum must follow them.
+    PseudoHeader,
+    /// Fields the device sums itself later (ports): the partial sum must not change.
+    Payload,
+}
+
+/// Runs `rewrite`, a header rewrite whose incremental checksum update is written for a
+/// complete checksum, on a packet whose L4 checksum may be partial.
+///
+/// A partial checksum field holds the pseudo-header's sum `P`, not its complement, so the
+/// update must run the other way: complementing the field before and after turns RFC 1624's
+/// update of a checksum into the update of a sum. A rewrite of covered payload (ports) must
+/// leave `P` alone: the field is restored afterwards, since the device sums the new ports
+/// when it completes the checksum.
+pub(crate) fn rewrite_with_partial(
+    p: &mut Packet,
+    covered: Covered,
+    rewrite: impl FnOnce(&mut [u8]) -> bool,
+) -> bool {
+    let v = p.vnet();
+    let at = usize::from(v.csum_start) + usize::from(v.csum_offset);
+    if !v.flags.contains(VnetFlags::NEEDS_CSUM) || at + 2 > p.len() {
+        return rewrite(p.data_mut());
+    }
+    let d = p.data_mut();
+    let saved = [d[at], d[at + 1]];
+    if covered == Covered::PseudoHeader {
+        d[at] = !d[at];
+        d[at + 1] = !d[at + 1];
+    }
+    let ok = rewrite(d);
+    match covered {
+        Covered::PseudoHeader => {
+            d[at] = !d[at];
+            d[at + 1] = !d[at + 1];
+        }
+        Covered::Payload => d[at..at + 2].copy_from_slice(&saved),
+    }
+    ok
+}
+
 /// The virtio-net header to send a super-frame with: `hdr_len` set to the frame's real
 /// header length (Ethernet through TCP/UDP).
 ///

@@ -185,6 +185,46 @@ fn partial_checksum_is_completed_for_a_device_without_offloads() {
 }
 
 #[test]
+fn address_and_port_rewrites_keep_a_partial_checksum_right() {
+    let mut s = setup();
+    let (f, vnet) = superframe(700);
+    let csum_only = VnetHdr {
+        gso_type: GsoType::NONE,
+        gso_size: 0,
+        ..vnet
+    };
+    let (nsrc, ndst) = (Ipv4Addr::new(172, 16, 9, 1), Ipv4Addr::new(192, 168, 44, 7));
+    let actions = vec![
+        DpAction::SetIpv4 {
+            src: Some(nsrc),
+            dst: Some(ndst),
+            tos: None,
+            ttl: Some(9),
+        },
+        DpAction::SetL4Ports {
+            proto: "tcp",
+            src: Some(1111),
+            dst: Some(2222),
+        },
+        DpAction::Output(PLAIN),
+    ];
+    // Checksum-only and TSO: both finished in software after the rewrites.
+    for v in [csum_only, vnet] {
+        run(&mut s, &f, v, actions.clone());
+        let sent = s.plain.take_sent();
+        assert!(!sent.is_empty());
+        for seg in sent {
+            let d = &seg.data;
+            assert_eq!(&d[26..34], &[172, 16, 9, 1, 192, 168, 44, 7]);
+            assert_eq!(&d[34..38], &[0x04, 0x57, 0x08, 0xae]);
+            let pseudo = checksum::pseudo_header_v4(nsrc, ndst, 6, (d.len() - 34) as u16);
+            assert!(checksum::verifies(&d[14..34]), "IPv4 header checksum");
+            assert_eq!(pseudo.add_bytes(&d[34..]).fold(), 0xffff, "TCP checksum");
+        }
+    }
+}
+
+#[test]
 fn superframe_is_segmented_before_encapsulation() {
     let mut s = setup();
     let n = 10_000;
