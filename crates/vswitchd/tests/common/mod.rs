@@ -7,88 +7,71 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use fvs_test_support::{TempDir, require_tool};
+use fvs_test_support::{PrivateFvs, ToolError, require_tool};
 
 /// An fvs-vswitchd in the foreground with `--enable-dummy`, its run, database and log
-/// directories one private [`TempDir`]; killed by its own pid on drop (never by name, so
-/// concurrent tests and other daemons are untouched).
+/// directories one private directory; killed by its own pid on drop (never by name, so
+/// concurrent tests and other daemons are untouched). A thin layer over
+/// [`PrivateFvs`] whose commands must succeed.
 pub(crate) struct Fvs {
-    dir: TempDir,
-    child: Child,
+    inner: PrivateFvs,
 }
 
 impl Fvs {
-    /// Starts the daemon and waits until its database and control sockets exist.
+    /// Starts the daemon and waits until its database and control sockets are ready.
     ///
     /// `tag` names the directory; keep it short, socket paths must fit in 108 bytes.
     pub(crate) fn start(tag: &str) -> Self {
-        let dir = TempDir::new(tag);
-        let child = Command::new(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-            .arg("--enable-dummy")
-            .env("FVS_RUNDIR", dir.path())
-            .env("FVS_DBDIR", dir.path())
-            .env("FVS_LOGDIR", dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
-        let fvs = Self { dir, child };
-        wait_for(&fvs.dir.path().join("db.sock"));
-        wait_for(&fvs.ctl());
-        fvs
+        let inner = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+            .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+            .tag(tag)
+            .start();
+        Self { inner }
+    }
+
+    /// The shared harness underneath, for steps a test runs on [`fvs_test_support::PrivateOvs`]
+    /// alike.
+    pub(crate) fn private(&self) -> &PrivateFvs {
+        &self.inner
     }
 
     /// The daemon's private directory (run, database and log directory at once).
     pub(crate) fn dir(&self) -> &Path {
-        self.dir.path()
+        self.inner.dir()
     }
 
     /// The database's address as `ovs-vsctl --db=` takes it.
     pub(crate) fn db(&self) -> String {
-        format!("unix:{}", self.dir.path().join("db.sock").display())
+        self.inner.target()
     }
 
     /// The control socket `ovs-appctl -t` takes.
     pub(crate) fn ctl(&self) -> PathBuf {
-        self.dir.path().join("fvs-vswitchd.ctl")
+        self.inner.vswitchd_ctl()
     }
 
     /// `bridge`'s OpenFlow management socket.
     pub(crate) fn mgmt(&self, bridge: &str) -> PathBuf {
-        self.dir.path().join(format!("{bridge}.mgmt"))
+        self.inner.mgmt(bridge)
     }
 
     /// Real `ovs-vsctl` against this daemon's database; the command must succeed.
     pub(crate) fn vsctl(&self, args: &[&str]) {
-        let out = require_tool("ovs-vsctl")
-            .command()
-            .arg(format!("--db={}", self.db()))
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-        assert!(
-            out.status.success(),
-            "ovs-vsctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = self.inner.vsctl(args) {
+            panic!("ovs-vsctl {args:?}: {e}");
+        }
     }
 
     /// This package's `fvs-appctl ARGS` against this daemon: success, stdout and stderr.
     pub(crate) fn appctl(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
-            .env("FVS_RUNDIR", self.dir.path())
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("fvs-appctl: {e}"));
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        match self.inner.appctl(args) {
+            Ok(out) => (true, out, String::new()),
+            Err(ToolError::Failed { stdout, stderr, .. }) => (false, stdout, stderr),
+            Err(e) => panic!("fvs-appctl: {e}"),
+        }
     }
 
     /// `bridge/dump-flows BRIDGE`, which must succeed.
@@ -96,13 +79,6 @@ impl Fvs {
         let (ok, out, err) = self.appctl(&["bridge/dump-flows", bridge]);
         assert!(ok, "{err}");
         out
-    }
-}
-
-impl Drop for Fvs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
