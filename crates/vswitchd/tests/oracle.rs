@@ -7,32 +7,16 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::Fvs;
-use fvs_test_support::{SEED_BR_TUN_FLOWS_PATH as SEED_FLOWS_PATH, SEED_BR_TUN_VSCTL as BR_TUN};
-
-fn require(tool: &str) {
-    let found = Command::new(tool).arg("--version").output().is_ok();
-    assert!(
-        found,
-        "{tool} is not on PATH: these tests compare with Open vSwitch (install openvswitch-switch)"
-    );
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let stamp = Instant::now().elapsed().as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "fvs-vswitchd-test-{tag}-{}-{stamp}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir
-}
+use fvs_test_support::{
+    PrivateOvs, SEED_BR_TUN_FLOWS_PATH as SEED_FLOWS_PATH, SEED_BR_TUN_VSCTL as BR_TUN, TempDir,
+    require_tool,
+};
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd
@@ -51,87 +35,6 @@ fn terminate(pid: u32) {
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGTERM,
         );
-    }
-}
-
-/// ovsdb-server and ovs-vswitchd of Open vSwitch, detached, with `--enable-dummy=override`.
-struct Ovs {
-    dir: PathBuf,
-}
-
-impl Ovs {
-    fn start(tag: &str) -> Self {
-        for tool in [
-            "ovsdb-tool",
-            "ovsdb-server",
-            "ovs-vswitchd",
-            "ovs-vsctl",
-            "ovs-appctl",
-        ] {
-            require(tool);
-        }
-        let dir = tempdir(tag);
-        let d = dir.display().to_string();
-        let home = dir.clone();
-        let env = |c: &mut Command| {
-            for var in ["OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"] {
-                c.env(var, &home);
-            }
-        };
-        let schema = "/usr/share/openvswitch/vswitch.ovsschema";
-        let mut c = Command::new("ovsdb-tool");
-        c.args(["create", &format!("{d}/conf.db"), schema]);
-        assert!(run(&mut c).0, "ovsdb-tool create failed");
-        let mut c = Command::new("ovsdb-server");
-        env(&mut c);
-        c.args([
-            &format!("--remote=punix:{d}/db.sock"),
-            &format!("--pidfile={d}/ovsdb-server.pid"),
-            "--detach",
-            &format!("--log-file={d}/ovsdb-server.log"),
-            &format!("{d}/conf.db"),
-        ]);
-        let (ok, _, err) = run(&mut c);
-        assert!(ok, "ovsdb-server: {err}");
-        let ovs = Self { dir };
-        let mut c = Command::new("ovs-vsctl");
-        c.args([&format!("--db={}", ovs.db()), "--no-wait", "init"]);
-        assert!(run(&mut c).0, "ovs-vsctl init failed");
-        let mut c = Command::new("ovs-vswitchd");
-        env(&mut c);
-        c.args([
-            "--enable-dummy=override",
-            "--disable-system",
-            &format!("--pidfile={d}/ovs-vswitchd.pid"),
-            "--detach",
-            &format!("--log-file={d}/ovs-vswitchd.log"),
-            &ovs.db(),
-        ]);
-        let (ok, _, err) = run(&mut c);
-        assert!(ok, "ovs-vswitchd: {err}");
-        ovs
-    }
-
-    fn db(&self) -> String {
-        format!("unix:{}", self.dir.join("db.sock").display())
-    }
-
-    fn ctl(&self) -> PathBuf {
-        let pid = std::fs::read_to_string(self.dir.join("ovs-vswitchd.pid")).unwrap_or_default();
-        self.dir.join(format!("ovs-vswitchd.{}.ctl", pid.trim()))
-    }
-}
-
-impl Drop for Ovs {
-    fn drop(&mut self) {
-        for p in ["ovs-vswitchd.pid", "ovsdb-server.pid"] {
-            let pid = std::fs::read_to_string(self.dir.join(p)).unwrap_or_default();
-            if let Ok(pid) = pid.trim().parse::<u32>() {
-                terminate(pid);
-            }
-        }
-        sleep(Duration::from_millis(200));
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -213,7 +116,8 @@ const SEED: &[&[&str]] = &[
 fn build(db: &str) -> Vec<(bool, String)> {
     SEED.iter()
         .map(|args| {
-            let (ok, _, err) = run(Command::new("ovs-vsctl")
+            let (ok, _, err) = run(require_tool("ovs-vsctl")
+                .command()
                 .arg(format!("--db={db}"))
                 .arg("--timeout=20")
                 .args(*args));
@@ -223,7 +127,8 @@ fn build(db: &str) -> Vec<(bool, String)> {
 }
 
 fn vsctl(db: &str, args: &[&str]) -> String {
-    let (ok, out, err) = run(Command::new("ovs-vsctl")
+    let (ok, out, err) = run(require_tool("ovs-vsctl")
+        .command()
         .arg(format!("--db={db}"))
         .args(args));
     assert!(ok, "ovs-vsctl {args:?}: {err}");
@@ -284,43 +189,46 @@ fn interfaces(db: &str) -> BTreeMap<String, (String, String)> {
 }
 
 fn appctl(ctl: &Path, args: &[&str]) -> (bool, String, String) {
-    require("ovs-appctl");
-    run(Command::new("ovs-appctl").arg("-t").arg(ctl).args(args))
+    run(require_tool("ovs-appctl")
+        .command()
+        .arg("-t")
+        .arg(ctl)
+        .args(args))
 }
 
 #[test]
 fn real_ovs_vsctl_builds_the_seed_as_on_ovs_vswitchd() {
-    require("ovs-vsctl");
-    let ovs = Ovs::start("ovs");
+    let _ = require_tool("ovs-vsctl");
+    let ovs = PrivateOvs::start();
     let fvs = Fvs::start("fvs");
-    let theirs = build(&ovs.db());
+    let theirs = build(&ovs.ovsdb().target());
     let ours = build(&fvs.db());
     // The same commands succeed, and the one adding a patch port without a peer reports the
     // same error once the daemon has applied it.
     assert_eq!(ours, theirs);
     assert_eq!(
         show_tree(&vsctl(&fvs.db(), &["show"])),
-        show_tree(&vsctl(&ovs.db(), &["show"]))
+        show_tree(&vsctl(&ovs.ovsdb().target(), &["show"]))
     );
-    let (i_ours, i_theirs) = (interfaces(&fvs.db()), interfaces(&ovs.db()));
+    let (i_ours, i_theirs) = (interfaces(&fvs.db()), interfaces(&ovs.ovsdb().target()));
     assert_eq!(i_ours, i_theirs);
     assert_eq!(i_ours.get("reqd").map(|i| i.0.as_str()), Some("7"));
     assert_eq!(i_ours.get("br-int").map(|i| i.0.as_str()), Some("65534"));
     // Removing a port frees its number for the next one, as in Open vSwitch.
-    for db in [ovs.db(), fvs.db()] {
+    for db in [ovs.ovsdb().target(), fvs.db()] {
         vsctl(&db, &["del-port", "br-int", "qvo37b25c08-e8"]);
         vsctl(&db, &["add-port", "br-int", "vm3"]);
     }
-    assert_eq!(interfaces(&fvs.db()), interfaces(&ovs.db()));
+    assert_eq!(interfaces(&fvs.db()), interfaces(&ovs.ovsdb().target()));
     let dpid = vsctl(&fvs.db(), &["get", "bridge", "br-int", "datapath_id"]);
     assert_eq!(dpid.trim().trim_matches('"').len(), 16, "{dpid}");
 }
 
 #[test]
 fn ovs_appctl_answers_as_on_ovs_vswitchd() {
-    let ovs = Ovs::start("ovs-appctl");
+    let ovs = PrivateOvs::start();
     let fvs = Fvs::start("fvs-appctl");
-    for db in [ovs.db(), fvs.db()] {
+    for db in [ovs.ovsdb().target(), fvs.db()] {
         vsctl(
             &db,
             &[
@@ -338,10 +246,10 @@ fn ovs_appctl_answers_as_on_ovs_vswitchd() {
         vsctl(&db, &["add-port", "br0", "p2"]);
     }
     let same = |args: &[&str]| {
-        let theirs = appctl(&ovs.ctl(), args);
+        let theirs = appctl(&ovs.vswitchd_ctl(), args);
         let ours = appctl(&fvs.ctl(), args);
         let strip = |s: &str| {
-            s.replace(&ovs.ctl().display().to_string(), "CTL")
+            s.replace(&ovs.vswitchd_ctl().display().to_string(), "CTL")
                 .replace(&fvs.ctl().display().to_string(), "CTL")
         };
         assert_eq!(
@@ -368,7 +276,7 @@ fn ovs_appctl_answers_as_on_ovs_vswitchd() {
             .map(|l| l.split_once("s, ").map_or(l, |(_, rest)| rest).to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(visible(&fvs.ctl()), visible(&ovs.ctl()));
+    assert_eq!(visible(&fvs.ctl()), visible(&ovs.vswitchd_ctl()));
     let (ok, out, _) = appctl(&fvs.ctl(), &["version"]);
     assert!(ok && out.starts_with("fvs-vswitchd (ferrovs) "), "{out}");
     let (ok, out, _) = appctl(&fvs.ctl(), &["list-commands"]);
@@ -427,12 +335,13 @@ fn fvs_appctl_loads_flows_and_traces_them() {
 
 #[test]
 fn detached_daemon_writes_its_pidfile_and_cleans_up_on_exit() {
-    let dir = tempdir("detach");
+    let tmp = TempDir::new("detach");
+    let dir = tmp.path();
     let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_fvs-vswitchd"))
         .args(["--enable-dummy", "--detach", "--pidfile", "--log-file"])
-        .env("FVS_RUNDIR", &dir)
-        .env("FVS_DBDIR", &dir)
-        .env("FVS_LOGDIR", &dir));
+        .env("FVS_RUNDIR", dir)
+        .env("FVS_DBDIR", dir)
+        .env("FVS_LOGDIR", dir));
     assert!(ok, "{err}");
     // The parent returns once the sockets are ready.
     for f in [
@@ -461,7 +370,6 @@ fn detached_daemon_writes_its_pidfile_and_cleans_up_on_exit() {
         sleep(Duration::from_millis(20));
     }
     assert!(!dir.join("fvs-vswitchd.ctl").exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
