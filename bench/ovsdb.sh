@@ -13,7 +13,9 @@
 #       with "--"), then the time of one more add-port on that bridge: fvs-vsctl against
 #       fvs-vswitchd --enable-dummy, ovs-vsctl against ovs-vswitchd --enable-dummy=override
 #       --disable-system (its own ovsdb-server with Debian's schema). Both vsctl wait for the
-#       switch to apply the change (no --no-wait), as an agent's call does.
+#       switch to apply the change (no --no-wait), as an agent's call does. Wall clock, and
+#       the CPU time the daemons and vsctl spent (which other load on the machine does not
+#       inflate).
 # Prints median [min-max] per measurement and the ratio of medians (ferrovs / Open vSwitch).
 #
 # Everything lives in one private temporary directory; only the daemons this script started
@@ -63,6 +65,23 @@ wait_for() { # wait_for PATH: until PATH exists (10 s).
     exit 1
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# CPU time (user + system, ms) of the processes named by PIDFILEs, from /proc: unlike wall
+# clock it does not grow with other people's load on a shared machine.
+cpu_ms() { # cpu_ms PIDFILE...
+    local total=0 f pid tck
+    tck=$(getconf CLK_TCK)
+    for f in "$@"; do
+        pid=$(cat "$f")
+        total=$((total + $(awk -v t="$tck" '{ printf "%d", ($14 + $15) * 1000 / t }' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+# CPU time (ms) of this shell's finished children (the vsctl runs), from `times`.
+children_cpu_ms() {
+    times | awk 'NR == 2 {
+        split($1, u, /[ms]/); split($2, s, /[ms]/)
+        printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000 }'
+}
 record() { echo "$3" >>"$results/$1.$2"; } # record METRIC IMPL VALUE
 
 # ---- (a) transactions/s ---------------------------------------------------------------------
@@ -126,7 +145,10 @@ ports_run() { # ports_run fvs|ovs ROUND
     switch_start "$1" "$d"
     if [ "$1" = fvs ]; then vsctl=$bin/fvs-vsctl; else vsctl=ovs-vsctl; fi
     vsctl() { "$vsctl" --db="unix:$d/db.sock" --timeout=120 "$@"; }
+    local daemons=("$d/vswitchd.pid") c0 c1 c2 k0 k1 k2
+    [ "$1" = ovs ] && daemons+=("$d/server.pid")
     vsctl add-br br0
+    c0=$(cpu_ms "${daemons[@]}") k0=$(children_cpu_ms)
     t0=$(now_ms)
     for ((i = 0; i < PORTS; i += BATCH)); do
         local args=()
@@ -134,14 +156,20 @@ ports_run() { # ports_run fvs|ovs ROUND
         vsctl "${args[@]:1}"
     done
     t1=$(now_ms)
+    c1=$(cpu_ms "${daemons[@]}") k1=$(children_cpu_ms)
     vsctl add-port br0 extra
     t2=$(now_ms)
+    c2=$(cpu_ms "${daemons[@]}") k2=$(children_cpu_ms)
     local n
     n=$(vsctl list-ports br0 | wc -l)
     [ "$n" -eq $((PORTS + 1)) ] || { echo "ovsdb.sh: $1: br0 has $n ports" >&2; exit 1; }
-    echo "  $1: $PORTS ports in $((t1 - t0)) ms, one more add-port in $((t2 - t1)) ms"
+    echo "  $1: $PORTS ports in $((t1 - t0)) ms (CPU $((c1 - c0 + k1 - k0)) ms)," \
+        "one more add-port in $((t2 - t1)) ms (CPU $((c2 - c1 + k2 - k1)) ms)"
     record create_1000_ms "$1" $((t1 - t0))
     record add_port_ms "$1" $((t2 - t1))
+    # CPU of the daemons and of vsctl together.
+    record create_1000_cpu_ms "$1" $((c1 - c0 + k1 - k0))
+    record add_port_cpu_ms "$1" $((c2 - c1 + k2 - k1))
     stop "$d/vswitchd.pid"
     [ "$1" = ovs ] && stop "$d/server.pid"
     rm -rf "$d"
@@ -170,7 +198,7 @@ echo
 printf '| %-22s | %-24s | %-24s | %-7s |\n' measurement ferrovs "Open vSwitch 3.1" "fvs/ovs"
 printf '|%s|%s|%s|%s|\n' ------------------------ -------------------------- -------------------------- ---------
 for m in txn1_txn_per_s txn1_p50_us txn1_p99_us txn16_txn_per_s txn16_p50_us txn16_p99_us \
-    create_1000_ms add_port_ms; do
+    create_1000_ms add_port_ms create_1000_cpu_ms add_port_cpu_ms; do
     read -r fm fmin fmax < <(stats "$results/$m.fvs")
     read -r om omin omax < <(stats "$results/$m.ovs")
     ratio=$(awk -v a="$fm" -v b="$om" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
