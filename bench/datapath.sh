@@ -266,4 +266,19 @@ for m in metrics:
         x, y = med(a, m), med(b, m)
         ratios.append(f"{x / y:.2f}" if x is not None and y else "–")
     print(f"| {m} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+# On a shared machine the load changes between rounds more than within one: the ratio of two
+# switches measured in the same round, median over rounds, is the steadier comparison.
+byround = collections.defaultdict(dict)
+for line in open(sys.argv[1]):
+    sw, rnd, metric, value = line.split("\t")
+    byround[(metric, rnd)][sw] = float(value)
+print()
+print("| paired per round (median [min–max]) | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
+print("|---|" + "---|" * len(pairs))
+for m in metrics:
+    cells = []
+    for a, b in pairs:
+        r = [v[a] / v[b] for (mm, _), v in byround.items() if mm == m and v.get(a) is not None and v.get(b)]
+        cells.append(f"{statistics.median(r):.2f} [{min(r):.2f}–{max(r):.2f}]" if r else "–")
+    print(f"| {m} | " + " | ".join(cells) + " |")
 PY
