@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use fvs_test_support::{TempDir, require_tool};
+use fvs_test_support::{PrivateFvs, TempDir, require_tool};
 use serde_json::{Deserializer, Value, json};
 
 /// Raw JSON-RPC writers; each also has a bridge of its own.
@@ -27,47 +27,12 @@ const PER_WRITER: u64 = 400;
 /// Acknowledged transactions to wait for before the kill.
 const ACKED_BEFORE_KILL: u64 = 200;
 
-/// An fvs-vswitchd on a directory that outlives it, so that it can be killed and restarted.
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn start(dir: &Path) -> Self {
-        // A killed daemon leaves its sockets behind; the new one must be waited for, not them.
-        for f in ["db.sock", "fvs-vswitchd.ctl"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-        let child = Command::new(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-            .arg("--enable-dummy")
-            .env("FVS_RUNDIR", dir)
-            .env("FVS_DBDIR", dir)
-            .env("FVS_LOGDIR", dir)
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(dir.join("db.sock")).is_err()
-            || !dir.join("fvs-vswitchd.ctl").exists()
-        {
-            assert!(Instant::now() < deadline, "fvs-vswitchd did not come up");
-            sleep(Duration::from_millis(20));
-        }
-        Self { child }
-    }
-
-    /// SIGKILL, by our own child's pid.
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// An fvs-vswitchd on `dir`, which outlives it, so that it can be killed (`kill9`, by its
+/// own pid) and restarted on the same database.
+fn start_daemon(dir: &Path) -> PrivateFvs {
+    PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .dir(dir)
+        .start()
 }
 
 fn db_target(dir: &Path) -> String {
@@ -303,7 +268,7 @@ fn write_stream(dir: &Path, w: u64, acked_total: &AtomicU64) -> Seen {
 fn kill_9_mid_stream_loses_nothing_acknowledged_and_rebuilds_the_same_ports() {
     let tmp = TempDir::new("crash");
     let dir: PathBuf = tmp.path().to_owned();
-    let mut daemon = Daemon::start(&dir);
+    let mut daemon = start_daemon(&dir);
 
     // A configuration with holes in its port numbering (deleted ports), so that numbering
     // afresh after the restart would give different numbers.
@@ -532,7 +497,7 @@ fn kill_9_mid_stream_loses_nothing_acknowledged_and_rebuilds_the_same_ports() {
     );
 
     // The restart: the same bridges, and every port keeps its number.
-    let _daemon = Daemon::start(&dir);
+    let _daemon = start_daemon(&dir);
     // Any change makes ovs-vsctl wait for the daemon to have applied the configuration.
     vsctl(
         &dir,
