@@ -128,6 +128,10 @@ pub enum DpAction {
         /// `metadata`, `in_port` as an OpenFlow port) a packet-in reports, which the packet
         /// itself does not carry. Not printed, like Open vSwitch's frozen metadata.
         flow: Box<fvs_flow::FlowKey>,
+        /// The controller connections that get it (`controller(id=...)`; 0 by default).
+        controller_id: u16,
+        /// `controller(userdata=...)`: bytes passed to the controller (not printed).
+        userdata: Option<Vec<u8>>,
     },
 }
 
@@ -200,6 +204,7 @@ impl fmt::Display for DpAction {
                 reason,
                 max_len,
                 cookie,
+                controller_id,
                 ..
             } => {
                 // C's `%#x`: zero prints without the prefix.
@@ -210,7 +215,7 @@ impl fmt::Display for DpAction {
                 };
                 write!(
                     f,
-                    "userspace(pid=0,controller(reason={reason},dont_send=1,continuation=0,recirc_id=0,rule_cookie={cookie},controller_id=0,max_len={max_len}))"
+                    "userspace(pid=0,controller(reason={reason},dont_send=1,continuation=0,recirc_id=0,rule_cookie={cookie},controller_id={controller_id},max_len={max_len}))"
                 )
             }
         }

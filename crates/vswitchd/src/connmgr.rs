@@ -331,21 +331,26 @@ const PACKET_IN_METADATA: [fvs_flow::Field; 13] = {
     ]
 };
 
-/// The packet-in event for a packet the datapath handed up: `flow` is as OpenFlow sees it
-/// (`in_port` an OpenFlow port), `reason` the `userspace(controller(reason=...))` code.
-pub fn packet_in_event(
-    flow: &fvs_flow::FlowKey,
-    frame: Vec<u8>,
-    reason: u8,
-    max_len: u16,
-    cookie: u64,
-    table_id: u8,
-) -> AsyncEvent {
+/// The packet-in event for a packet the datapath handed up: its flow is as OpenFlow sees
+/// it (`in_port` an OpenFlow port), its reason the `userspace(controller(reason=...))` code.
+pub fn packet_in_event(p: crate::datapath::PacketIn) -> AsyncEvent {
+    use crate::ofchannel::{Miss, PacketInEvent};
     use fvs_openflow::action::PacketInReason;
     use fvs_openflow::wire::{PacketIn, PacketInFormat};
     use fvs_pipeline::xlate::{REASON_EXPLICIT_MISS, REASON_IMPLICIT_MISS};
 
-    use crate::ofchannel::{Miss, PacketInEvent};
+    let crate::datapath::PacketIn {
+        flow,
+        frame,
+        reason,
+        max_len,
+        cookie,
+        table: table_id,
+        controller_id,
+        userdata,
+        ..
+    } = p;
+    let flow = &flow;
     let mut metadata = fvs_flow::Match::CATCHALL;
     for f in PACKET_IN_METADATA {
         let v = flow.get(f.loc());
@@ -379,11 +384,11 @@ pub fn packet_in_event(
             total_len,
             buffer_id: None,
             data: frame,
-            userdata: None,
+            userdata,
         },
         max_len,
         miss,
-        controller_id: 0,
+        controller_id,
     }))
 }
 
@@ -434,8 +439,9 @@ impl crate::Daemon {
     /// Hands a packet the datapath sent to userspace to `bridge`'s controllers. Safe to call
     /// with any lock held: delivery happens on the dispatcher thread.
     pub fn packet_in(&self, p: crate::datapath::PacketIn) {
-        let ev = packet_in_event(&p.flow, p.frame, p.reason, p.max_len, p.cookie, p.table);
-        self.connmgr.publish(&p.bridge, ev, None);
+        let bridge = p.bridge.clone();
+        let ev = packet_in_event(p);
+        self.connmgr.publish(&bridge, ev, None);
     }
 }
 

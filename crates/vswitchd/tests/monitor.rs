@@ -241,6 +241,20 @@ fn run(sw: &dyn Switch) -> Vec<String> {
         "br0",
         &format!("in_port=2 packet={PACKET} actions=output:CONTROLLER"),
     ]);
+    // controller(...) with userdata, an explicit reason, a truncation, another
+    // controller id (which no monitor has).
+    ok(&[
+        "packet-out",
+        "br0",
+        &format!(
+            "in_port=1 packet={PACKET} actions=controller(userdata=01.02.03,reason=no_match,max_len=20)"
+        ),
+    ]);
+    ok(&[
+        "packet-out",
+        "br0",
+        &format!("in_port=1 packet={PACKET} actions=controller(id=3)"),
+    ]);
     sleep(Duration::from_millis(1000));
     monitors
         .iter()

@@ -76,7 +76,15 @@ impl Ctx<'_> {
                 ));
                 self.output(b, port, *max_len, flow, out);
             }
-            Action::Controller(c) => self.controller(reason_code(c), c.max_len, flow),
+            Action::Controller(c) => {
+                self.controller_to(
+                    reason_code(c),
+                    c.max_len,
+                    c.controller_id,
+                    c.userdata.clone(),
+                    flow,
+                );
+            }
             Action::Resubmit(r) => {
                 if r.ct {
                     not_executed(out, action);

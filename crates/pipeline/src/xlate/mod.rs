@@ -477,6 +477,18 @@ impl Ctx<'_> {
     /// A packet-in to the controller: the datapath hands the packet, as `flow` says it is now,
     /// to userspace.
     pub(super) fn controller(&mut self, reason: u8, max_len: u16, flow: &FlowKey) {
+        self.controller_to(reason, max_len, 0, None, flow);
+    }
+
+    /// A packet-in for the connections with `controller_id`, carrying `userdata`.
+    pub(super) fn controller_to(
+        &mut self,
+        reason: u8,
+        max_len: u16,
+        controller_id: u16,
+        userdata: Option<Vec<u8>>,
+        flow: &FlowKey,
+    ) {
         self.commit(flow);
         self.dp.push(DpAction::Userspace {
             reason,
@@ -484,6 +496,8 @@ impl Ctx<'_> {
             cookie: self.cookie.0,
             table: self.table,
             flow: Box::new(*flow),
+            controller_id,
+            userdata,
         });
     }
 

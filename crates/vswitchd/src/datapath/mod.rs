@@ -90,6 +90,10 @@ pub struct PacketIn {
     pub cookie: u64,
     /// The table of that rule.
     pub table: u8,
+    /// The controller connections that get it (`controller(id=...)`).
+    pub controller_id: u16,
+    /// `controller(userdata=...)`.
+    pub userdata: Option<Vec<u8>>,
 }
 
 /// Why a packet-out was refused.

@@ -122,6 +122,8 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
     let mut batch = PacketBatch::new(BATCH, fvs_netdev::batch::GSO_FRAME_CAPACITY);
     let mut poller = Poller::new();
     let mut ready: Vec<DpPort> = Vec::new();
+    let spin_rounds: u32 = std::env::var("FVS_SPIN").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut spin = 0u32;
     loop {
         let timeout = REVALIDATE_EVERY.saturating_sub(fast.last_revalidate.elapsed());
         ready.clear();
@@ -140,7 +142,10 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
                     }
                 }
             }
-            let wait = if ready.is_empty() {
+            let wait = if spin > 0 {
+                spin -= 1;
+                Duration::ZERO
+            } else if ready.is_empty() {
                 timeout
             } else {
                 timeout.min(Duration::from_millis(100))
@@ -164,8 +169,12 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
                 Err(TryRecvError::Disconnected) => return,
             }
         }
+        let mut got = 0;
         for &no in &ready {
-            receive(&mut fast, &mut batch, no);
+            got += receive(&mut fast, &mut batch, no);
+        }
+        if got > 0 {
+            spin = spin_rounds;
         }
         deliver_userspace(&mut fast);
         if fast.last_revalidate.elapsed() >= REVALIDATE_EVERY {
@@ -175,7 +184,8 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
 }
 
 /// Takes up to a few batches from one port.
-fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) {
+fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) -> usize {
+    let mut total = 0;
     let Fast {
         dp, slow, daemon, ..
     } = fast;
@@ -187,8 +197,11 @@ fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) {
             slow.upcall(&mut daemon.switch(), k, p.len() as u64, now)
         };
         match dp.poll(no, batch, &mut up) {
-            Ok(n) if n == BATCH => continue,
-            Ok(_) => break,
+            Ok(n) if n == BATCH => total += n,
+            Ok(n) => {
+                total += n;
+                break;
+            }
             Err(e) => {
                 fast.recv_errors += 1;
                 daemon.log("dpif", Level::Dbg, &format!("receive on port {no}: {e}"));
@@ -196,6 +209,7 @@ fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) {
             }
         }
     }
+    total
 }
 
 fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
@@ -218,7 +232,7 @@ fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
         }
         Ctl::Revalidate => fast.full_pending = true,
         Ctl::Poll(no, reply) => {
-            receive(fast, batch, no);
+            let _ = receive(fast, batch, no);
             deliver_userspace(fast);
             let _ = reply.send(());
         }
@@ -258,6 +272,8 @@ fn deliver_userspace(fast: &mut Fast) {
             cookie,
             table,
             flow,
+            controller_id,
+            userdata,
         } = p.action
         else {
             continue;
@@ -279,6 +295,8 @@ fn deliver_userspace(fast: &mut Fast) {
                     cookie,
                     table,
                     flow: *flow,
+                    controller_id,
+                    userdata,
                 });
             }
             None => fast.packet_in_dropped += 1,

@@ -12,9 +12,10 @@
 //! - Packet-ins go only to connections whose controller id is the event's. A table miss
 //!   with no rule (an implicit miss) reaches only OpenFlow 1.0–1.2 connections, since 1.3
 //!   made misses drop unless a rule says otherwise; `output:CONTROLLER` in a table-miss rule
-//!   (an explicit miss) reads `no_match` from 1.3 on and `action` before. The packet is cut
-//!   to the action's `max_len` (the connection's `miss_send_len` for an implicit miss), is
-//!   never buffered, and travels in the connection's packet-in format.
+//!   (an explicit miss) reads `no_match` from 1.3 on and `action` before. The packet is never
+//!   buffered and, as in Open vSwitch (checked against it), never cut to `max_len` or
+//!   `miss_send_len` either: those only matter to a switch that buffers. It travels in the
+//!   connection's packet-in format.
 //!
 //! # Roles
 //!
@@ -62,8 +63,8 @@ pub struct PacketInEvent {
     /// The message with the whole packet; its `reason` is replaced for misses (see `miss`)
     /// and its format by the connection's.
     pub packet_in: PacketIn,
-    /// Bytes of packet the action asked for ([`NO_BUFFER_LEN`] for all); an implicit miss
-    /// sends the connection's `miss_send_len` instead.
+    /// Bytes of packet the action asked for ([`NO_BUFFER_LEN`] for all). Recorded, not
+    /// applied: like Open vSwitch, ferrovs buffers nothing and sends whole packets.
     pub max_len: u16,
     /// Whether, and how, the packet is a table miss.
     pub miss: Miss,
@@ -301,22 +302,18 @@ impl Channel {
                     return;
                 }
                 let mut pin = ev.packet_in.clone();
-                let max_len = match ev.miss {
+                match ev.miss {
                     Miss::Implicit if version >= Version::Of13 => return,
-                    Miss::Implicit => {
-                        pin.reason = PacketInReason::NoMatch;
-                        self.config.miss_send_len
-                    }
+                    Miss::Implicit => pin.reason = PacketInReason::NoMatch,
                     Miss::Explicit => {
                         pin.reason = if version >= Version::Of13 {
                             PacketInReason::NoMatch
                         } else {
                             PacketInReason::Action
                         };
-                        ev.max_len
                     }
-                    Miss::No => ev.max_len,
-                };
+                    Miss::No => {}
+                }
                 pin.format = self.packet_in_format;
                 // Reasons OpenFlow 1.4 added read as `action` before 1.4, in every format.
                 if version < Version::Of14
@@ -331,9 +328,6 @@ impl Channel {
                 }
                 if !wants(cfg.packet_in, wire_reason(pin.reason)) {
                     return;
-                }
-                if max_len != NO_BUFFER_LEN && pin.data.len() > usize::from(max_len) {
-                    pin.data.truncate(usize::from(max_len));
                 }
                 pin.buffer_id = None;
                 AsyncMsg::PacketIn(Box::new(pin))
@@ -734,7 +728,7 @@ mod tests {
     }
 
     #[test]
-    fn misses_read_per_version_and_packets_are_cut_to_max_len() {
+    fn misses_read_per_version_and_packets_are_sent_whole() {
         let mut f = fake();
         let mut of10 = open(ConnKind::Primary, Version::Of10, &mut f);
         let mut of13 = open(ConnKind::Primary, Version::Of13, &mut f);
@@ -744,12 +738,12 @@ mod tests {
         }
         let got10 = out(&mut of10);
         let got13 = out(&mut of13);
-        // Explicit: action before 1.3, no_match from 1.3; cut to 64 bytes.
+        // Explicit: action before 1.3, no_match from 1.3; the whole packet despite max_len.
         assert_eq!(pin_of(&got10[0]).reason, PacketInReason::Action);
         assert_eq!(pin_of(&got13[0]).reason, PacketInReason::NoMatch);
-        assert_eq!(pin_of(&got13[0]).data.len(), 64);
+        assert_eq!(pin_of(&got13[0]).data.len(), 100);
         assert_eq!(pin_of(&got13[0]).total_len, 100);
-        // Implicit: only 1.0 hears of it, cut to its miss_send_len (128 here: all 100).
+        // Implicit: only 1.0 hears of it.
         assert_eq!(got13.len(), 1);
         assert_eq!(pin_of(&got10[1]).reason, PacketInReason::NoMatch);
         assert_eq!(pin_of(&got10[1]).data.len(), 100);
