@@ -10,7 +10,12 @@
 //! The daemon's own use of the database goes through the same JSON-RPC methods as any
 //! client's, on an in-process connection ([`Db::connect`]): it sees exactly what clients see,
 //! and its writes are ordinary, durable transactions. It may *read* the database directly
-//! under the server's lock ([`Db::lock`]) to see one consistent state at once.
+//! under the server's lock ([`Db::lock`]) to see one consistent state at once. Such a read
+//! can include commits whose sync is still running (at most one sync behind, as group
+//! commit goes); nothing that depends on them is acknowledged early, because the daemon's
+//! write-backs are logged after them and their replies, like every client's, wait for the
+//! sync that covers them. After a crash the daemon starts from the file, so a switch state
+//! built on a lost commit does not outlive the process.
 
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
