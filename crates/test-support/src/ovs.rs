@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::daemon::stop;
+use crate::daemon::{private_env, stop};
 use crate::{PrivateOvsdb, TempDir, ToolError, require_tool};
 
 /// The `Open_vSwitch` schema Debian's package installs (read at test time, never copied).
@@ -22,7 +22,8 @@ const TOOLS: [&str; 6] = [
 
 /// A running private Open vSwitch: an initialised `Open_vSwitch` database and
 /// `ovs-vswitchd --enable-dummy=override --disable-system`, so every bridge uses the
-/// userspace `dummy` datapath and every interface is a dummy netdev. No bridges yet.
+/// userspace `dummy` datapath and every interface is a dummy netdev (or, from
+/// [`PrivateOvs::start_in_netns`], the real devices of a network namespace). No bridges yet.
 ///
 /// Dropping it stops `ovs-vswitchd`, then `ovsdb-server` (each by the pid in its own pid
 /// file) and removes the directory. Besides [`PrivateOvsdb`]'s files, the directory holds
@@ -42,6 +43,24 @@ impl PrivateOvs {
     /// When a tool is missing (with [`crate::INSTALL_HINT`]) or a daemon fails to start.
     #[must_use]
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts the database, and the switch inside network namespace `ns` (which the caller
+    /// made, and which must outlive this instance) *without* the dummy datapath: bridges with
+    /// `datapath_type=netdev` then use the namespace's real devices and its IP stack, as
+    /// userspace tunnels need. The database stays outside; its Unix socket is a file, which
+    /// every namespace sees.
+    ///
+    /// # Panics
+    ///
+    /// As [`PrivateOvs::start`]; also when `ip` is missing.
+    #[must_use]
+    pub fn start_in_netns(ns: &str) -> Self {
+        Self::start_with(Some(ns))
+    }
+
+    fn start_with(netns: Option<&str>) -> Self {
         for tool in TOOLS {
             let _ = require_tool(tool);
         }
@@ -51,20 +70,38 @@ impl PrivateOvs {
         ovs.vsctl(&["--no-wait", "init"])
             .unwrap_or_else(|e| panic!("cannot initialise the private database: {e}"));
         let d = ovs.dir();
-        ovs.run(
-            "ovs-vswitchd",
-            &[
-                &ovs.db.target(),
-                "--enable-dummy=override",
-                "--disable-system",
-                &format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()),
-                &format!("--unixctl={}", d.join("ovs-vswitchd.ctl").display()),
-                &format!("--log-file={}", d.join("ovs-vswitchd.log").display()),
-                "--detach",
-                "--no-chdir",
-            ],
-        )
-        .unwrap_or_else(|e| panic!("cannot start the private ovs-vswitchd: {e}"));
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = require_tool("ip").command();
+                c.args(["netns", "exec", ns])
+                    .arg(require_tool("ovs-vswitchd").path());
+                private_env(&mut c, d);
+                c
+            }
+            None => {
+                let mut c = ovs
+                    .command("ovs-vswitchd")
+                    .unwrap_or_else(|e| panic!("{e}"));
+                c.args(["--enable-dummy=override", "--disable-system"]);
+                c
+            }
+        };
+        cmd.arg(ovs.db.target())
+            .arg(format!(
+                "--pidfile={}",
+                d.join("ovs-vswitchd.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                d.join("ovs-vswitchd.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                d.join("ovs-vswitchd.log").display()
+            ))
+            .args(["--detach", "--no-chdir"]);
+        crate::run(&mut cmd)
+            .unwrap_or_else(|e| panic!("cannot start the private ovs-vswitchd: {e}"));
         ovs
     }
 
