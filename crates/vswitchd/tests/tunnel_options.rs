@@ -9,10 +9,9 @@
 //! daemons are stopped by their own pid files, by a guard, even when an assertion fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 
-use fvs_test_support::{TempDir, VSWITCH_SCHEMA, require_tool};
+use fvs_test_support::PrivateOvs;
+use fvs_test_support::netns::{Netns, require_root, unique_name};
 use fvs_vswitchd::tunnel_config;
 
 /// Interfaces to add: type and options. Each has its own `remote_ip` where it has one, so
@@ -91,113 +90,36 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("gre", &[("remote_ip", "10.0.2.26"), ("local_ip", "flow")]),
 ];
 
-/// Open vSwitch in a namespace and a private directory; stopped and deleted on drop.
+/// Open vSwitch in a namespace of its own; the switch is stopped (by its own pid file)
+/// before the namespace is deleted.
 struct Ovs {
-    ns: String,
-    dir: TempDir,
-}
-
-impl Drop for Ovs {
-    fn drop(&mut self) {
-        for pidfile in ["ovs-vswitchd.pid", "ovsdb-server.pid"] {
-            if let Ok(pid) = std::fs::read_to_string(self.dir.path().join(pidfile)) {
-                let pid = pid.trim();
-                if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-                    let _ = Command::new("kill").arg(pid).status();
-                }
-            }
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    // Fields drop in order: the daemons, then the namespace.
+    ovs: PrivateOvs,
+    _ns: Netns,
 }
 
 impl Ovs {
     fn start() -> Self {
-        let uid = run(Command::new("id").arg("-u"));
-        assert_eq!(uid.trim(), "0", "this test needs root (CI runs as root)");
-        let ns = format!("h4opt{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        run(Command::new("ip").args(["netns", "add", &ns]));
-        let ovs = Self {
-            ns,
-            dir: TempDir::new("h4opt"),
-        };
-        let d = ovs.dir.path();
-        run(require_tool("ovsdb-tool")
-            .command()
-            .arg("create")
-            .arg(d.join("conf.db"))
-            .arg(VSWITCH_SCHEMA));
-        run(ovs
-            .env(require_tool("ovsdb-server").command())
-            .arg(d.join("conf.db"))
-            .arg(format!("--remote=punix:{}", d.join("db.sock").display()))
-            .arg(format!(
-                "--pidfile={}",
-                d.join("ovsdb-server.pid").display()
-            ))
-            .arg(format!(
-                "--log-file={}",
-                d.join("ovsdb-server.log").display()
-            ))
-            .args(["--detach", "--no-chdir"]));
-        ovs.vsctl(&["--no-wait", "init"]);
-        run(ovs
-            .env(require_tool("ip").command())
-            .args(["netns", "exec", &ovs.ns])
-            .arg(require_tool("ovs-vswitchd").path())
-            .arg(format!("unix:{}", d.join("db.sock").display()))
-            .arg(format!(
-                "--pidfile={}",
-                d.join("ovs-vswitchd.pid").display()
-            ))
-            .arg(format!(
-                "--log-file={}",
-                d.join("ovs-vswitchd.log").display()
-            ))
-            .arg(format!("--unixctl={}", ovs.ctl().display()))
-            .args(["--detach", "--no-chdir"]));
-        ovs
-    }
-
-    /// `cmd` pointed at this instance's directory for everything Open vSwitch looks up.
-    fn env(&self, mut cmd: Command) -> Command {
-        let d = self.dir.path();
-        cmd.env("OVS_RUNDIR", d)
-            .env("OVS_DBDIR", d)
-            .env("OVS_LOGDIR", d)
-            .env("OVS_SYSCONFDIR", d);
-        cmd
-    }
-
-    fn ctl(&self) -> PathBuf {
-        self.dir.path().join("ovs-vswitchd.ctl")
+        require_root();
+        let ns = Netns::new(&unique_name("h4opt", ""));
+        let ovs = PrivateOvs::start_in_netns(ns.name());
+        Self { ovs, _ns: ns }
     }
 
     fn vsctl(&self, args: &[&str]) -> String {
-        let db = format!("--db=unix:{}", self.dir.path().join("db.sock").display());
-        run(self
-            .env(require_tool("ovs-vsctl").command())
-            .arg(db)
-            .arg("--timeout=10")
-            .args(args))
+        self.ovs
+            .vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"))
     }
 
     /// `ovs-vsctl add-port` without requiring success: a refused port still gets its row.
     fn add_port(&self, name: &str, kind: &str, options: &[(&str, &str)]) {
-        let db = format!("--db=unix:{}", self.dir.path().join("db.sock").display());
-        let mut cmd = self.env(require_tool("ovs-vsctl").command());
-        cmd.arg(db).arg("--timeout=10").args([
+        let kind = format!("type={kind}");
+        let options: Vec<String> = options
+            .iter()
+            .map(|(k, v)| format!("options:{k}={v}"))
+            .collect();
+        let mut args = vec![
             "add-port",
             "br0",
             name,
@@ -205,12 +127,10 @@ impl Ovs {
             "set",
             "interface",
             name,
-            &format!("type={kind}"),
-        ]);
-        for (k, v) in options {
-            cmd.arg(format!("options:{k}={v}"));
-        }
-        let _ = cmd.output();
+            &kind,
+        ];
+        args.extend(options.iter().map(String::as_str));
+        let _ = self.ovs.vsctl(&args);
     }
 }
 
@@ -254,12 +174,10 @@ fn tunnel_options_are_read_as_open_vswitch_reads_them() {
         ovs.add_port(&format!("t{i}"), kind, options);
     }
     // Each `ovs-vsctl add-port` returned once the daemon had applied it (cur_cfg).
-    let ctl = ovs.ctl();
-    let show = run(ovs
-        .env(require_tool("ovs-appctl").command())
-        .arg("-t")
-        .arg(&ctl)
-        .arg("dpif/show"));
+    let show = ovs
+        .ovs
+        .appctl(&["dpif/show"])
+        .unwrap_or_else(|e| panic!("{e}"));
     let shown = dpif_options(&show);
     let mut compared = 0;
     for (i, (kind, options)) in CASES.iter().enumerate() {
