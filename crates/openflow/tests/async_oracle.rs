@@ -194,6 +194,7 @@ fn flow_removed_reads_as_open_vswitch_prints_it() {
         (Protocol::Of12, "OFPT_FLOW_REMOVED (OF1.2)"),
         (Protocol::Of13, "OFPT_FLOW_REMOVED (OF1.3)"),
         (Protocol::Of14, "OFPT_FLOW_REMOVED (OF1.4)"),
+        (Protocol::Of15, "OFPT_FLOW_REMOVED (OF1.5)"),
     ] {
         check(
             &msg(&hard),

@@ -3,7 +3,7 @@
 //! `miss_send_len`) on fvs-vswitchd and on ovs-vswitchd prints the same flow-removed
 //! messages (a delete, a hard timeout), port-status messages (ports added and deleted
 //! through the database) and packet-ins (a packet-out whose action is `controller`), in
-//! OpenFlow 1.0 (standard and NXM flow formats), 1.3 and 1.4. `ovs-ofctl packet-out` is
+//! OpenFlow 1.0 (standard and NXM flow formats), 1.3, 1.4 and 1.5. `ovs-ofctl packet-out` is
 //! accepted or refused alike.
 //!
 //! Durations and MAC addresses differ between any two runs and are masked.
@@ -165,7 +165,7 @@ fn masked_lines(text: &str) -> String {
 
 const PACKET: &str = "0000000000020000000000010800450000140000000040110000c0a80001c0a80002";
 
-/// The scenario, with monitors in OpenFlow 1.0 (standard and NXM flow formats), 1.3, 1.4.
+/// The scenario, with monitors in OpenFlow 1.0 (standard and NXM flow formats), 1.3, 1.4, 1.5.
 fn run(sw: &dyn Switch) -> Vec<String> {
     let port = |name: &str, no: &str| {
         vec![
@@ -199,6 +199,7 @@ fn run(sw: &dyn Switch) -> Vec<String> {
         Monitor::start(sw, &[], "of10"),
         Monitor::start(sw, &["-O", "OpenFlow13"], "of13"),
         Monitor::start(sw, &["-O", "OpenFlow14"], "of14"),
+        Monitor::start(sw, &["-O", "OpenFlow15"], "of15"),
     ];
     // A monitor whose session switched to NXM flows first (flow-removed as NXT_FLOW_REMOVED).
     let nxm = Monitor::start(sw, &["-F", "nxm"], "nxm");
@@ -279,9 +280,15 @@ fn monitor_prints_the_same_asynchronous_messages_as_on_open_vswitch() {
         }
     }
     drop(ovs);
-    for (name, (o, t)) in ["OpenFlow 1.0", "OpenFlow 1.3", "OpenFlow 1.4", "NXM"]
-        .iter()
-        .zip(ours.iter().zip(&theirs))
+    for (name, (o, t)) in [
+        "OpenFlow 1.0",
+        "OpenFlow 1.3",
+        "OpenFlow 1.4",
+        "OpenFlow 1.5",
+        "NXM",
+    ]
+    .iter()
+    .zip(ours.iter().zip(&theirs))
     {
         assert!(
             t.contains("FLOW_REMOVED") && t.contains("PORT_STATUS") && t.contains("PACKET_IN"),

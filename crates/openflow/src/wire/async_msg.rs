@@ -9,7 +9,7 @@
 //! | message | OpenFlow 1.0 | 1.2 | 1.3, 1.4 | 1.5 |
 //! |---|---|---|---|---|
 //! | packet-in | `ofp_packet_in` (in_port only), `NXT_PACKET_IN` (NXM metadata), `NXT_PACKET_IN2` (properties) | OXM, table id | + cookie | same |
-//! | flow-removed | `ofp_flow_removed` (`ofp_match`), `NXT_FLOW_REMOVED` (NXM) | OXM | same | not yet |
+//! | flow-removed | `ofp_flow_removed` (`ofp_match`), `NXT_FLOW_REMOVED` (NXM) | OXM | same | OXM + OXS statistics |
 //! | port-status | `ofp_phy_port` | `ofp_port` | 1.3 `ofp_port`; 1.4 with an Ethernet property | as 1.4 |
 //! | packet-out | 16-bit in_port | 32-bit in_port | same | metadata as an OXM match |
 //! | async config | `NXT_SET_ASYNC_CONFIG` | same | 1.3 masks; 1.4 properties | as 1.4 |
@@ -1020,10 +1020,18 @@ fn encode_flow_removed(
             Ok(b)
         }
         Protocol::Of11 => Err(of11_refused("flow removed")),
-        Protocol::Of15 => Err(EncodeError::Message {
-            message: "flow removed",
-            version: v,
-        }),
+        Protocol::Of15 => {
+            let mut b = start(v, Kind::FlowRemoved.wire_type(v).unwrap_or(11), xid);
+            b.put_u8(f.table_id);
+            b.put_u8(reason);
+            b.put_u16(f.priority);
+            b.put_u16(f.idle_timeout);
+            b.put_u16(f.hard_timeout);
+            b.put_u64(f.cookie.0);
+            oxm::put_ofp_match(&mut b, &f.r#match, v)?;
+            put_oxs_stats(&mut b, f);
+            Ok(b)
+        }
         Protocol::Of12 | Protocol::Of13 | Protocol::Of14 => {
             let mut b = start(v, Kind::FlowRemoved.wire_type(v).unwrap_or(11), xid);
             b.put_u64(f.cookie.0);
@@ -1040,6 +1048,74 @@ fn encode_flow_removed(
             Ok(b)
         }
     }
+}
+
+/// OXS (OpenFlow 1.5's extensible statistics): class `OFPXSC_OPENFLOW_BASIC`.
+const OXS_CLASS: u16 = 0x8002;
+/// OXS fields: duration, packet count, byte count.
+const OXS_DURATION: u8 = 0;
+const OXS_IDLE_TIME: u8 = 1;
+const OXS_FLOW_COUNT: u8 = 3;
+const OXS_PACKET_COUNT: u8 = 4;
+const OXS_BYTE_COUNT: u8 = 5;
+
+/// Writes `ofp_stats` (reserved, length, OXS entries, padding to 8) for a removed rule:
+/// duration, packet and byte counts.
+fn put_oxs_stats(b: &mut Vec<u8>, f: &FlowRemoved) {
+    let at = b.len();
+    b.put_u16(0);
+    b.put_u16(0);
+    let entry = |b: &mut Vec<u8>, field: u8, len: u8| {
+        b.put_u16(OXS_CLASS);
+        b.put_u8(field << 1);
+        b.put_u8(len);
+    };
+    entry(b, OXS_DURATION, 8);
+    b.put_u32(f.duration_sec);
+    b.put_u32(f.duration_nsec);
+    entry(b, OXS_PACKET_COUNT, 8);
+    b.put_u64(f.packet_count);
+    entry(b, OXS_BYTE_COUNT, 8);
+    b.put_u64(f.byte_count);
+    let len = b.len() - at;
+    b.set_u16(at + 2, u16::try_from(len).unwrap_or(u16::MAX));
+    pad8(b, at);
+}
+
+/// Reads `ofp_stats` into `f` (unknown OXS fields are skipped).
+fn pull_oxs_stats(r: &mut Reader<'_>, f: &mut FlowRemoved) -> Result<(), DecodeError> {
+    let t = truncated("flow removed statistics");
+    r.skip(2).map_err(&t)?;
+    let len = usize::from(r.u16().map_err(&t)?);
+    if len < 4 {
+        return Err(DecodeError::new(
+            OfpError::BadLen,
+            "ofp_stats length below 4",
+        ));
+    }
+    let mut s = r.take(len - 4).map_err(&t)?;
+    r.skip((len.next_multiple_of(8) - len).min(r.len()))
+        .map_err(&t)?;
+    while s.len() >= 4 {
+        let class = s.u16().map_err(&t)?;
+        let field = s.u8().map_err(&t)? >> 1;
+        let n = usize::from(s.u8().map_err(&t)?);
+        let mut v = s.take(n).map_err(&t)?;
+        if class != OXS_CLASS {
+            continue;
+        }
+        match (field, n) {
+            (OXS_DURATION, 8) => {
+                f.duration_sec = v.u32().map_err(&t)?;
+                f.duration_nsec = v.u32().map_err(&t)?;
+            }
+            (OXS_PACKET_COUNT, 8) => f.packet_count = v.u64().map_err(&t)?,
+            (OXS_BYTE_COUNT, 8) => f.byte_count = v.u64().map_err(&t)?,
+            (OXS_IDLE_TIME | OXS_FLOW_COUNT, _) => {}
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn decode_flow_removed(v: Version, mut r: Reader<'_>) -> Result<FlowRemoved, DecodeError> {
@@ -1068,11 +1144,29 @@ fn decode_flow_removed(v: Version, mut r: Reader<'_>) -> Result<FlowRemoved, Dec
             byte_count: r.u64().map_err(&t)?,
         });
     }
-    if matches!(v, Version::Of11 | Version::Of15) {
+    if v == Version::Of11 {
         return Err(DecodeError::new(
             OfpError::BadType,
-            format!("{v} flow_removed is not supported"),
+            "OpenFlow 1.1 flow_removed is not supported",
         ));
+    }
+    if v == Version::Of15 {
+        let mut f = FlowRemoved {
+            r#match: Match::CATCHALL,
+            table_id: r.u8().map_err(&t)?,
+            reason: FlowRemovedReason::from_wire(r.u8().map_err(&t)?)?,
+            priority: r.u16().map_err(&t)?,
+            idle_timeout: r.u16().map_err(&t)?,
+            hard_timeout: r.u16().map_err(&t)?,
+            cookie: Cookie(r.u64().map_err(&t)?),
+            duration_sec: 0,
+            duration_nsec: 0,
+            packet_count: 0,
+            byte_count: 0,
+        };
+        f.r#match = oxm::pull_ofp_match(&mut r)?;
+        pull_oxs_stats(&mut r, &mut f)?;
+        return Ok(f);
     }
     let mut f = FlowRemoved {
         r#match: Match::CATCHALL,
