@@ -4,9 +4,9 @@
 //! only inside those namespaces and no route out, so it never touches the host's network.
 //! [`Netns`] is one namespace, deleted on drop (which takes the veth ends in it along);
 //! [`Lab`] owns several plus the processes started in them, killed by their own pids on drop
-//! before the namespaces go. Names must be unique on the machine: callers build them from a
-//! short tag of their own and the test's pid ([`unique_name`]); Linux allows 15 bytes for an
-//! interface name, but namespace names are files, so only readability limits them.
+//! before the namespaces go; [`Capture`] is tcpdump on one of their devices. Names must be
+//! unique on the machine: callers build them from a short tag of their own and the test's pid
+//! ([`unique_name`]).
 //!
 //! Everything here needs root. [`require_root`] fails the test with a message saying so: CI
 //! runs as root, and a skipped network test proves nothing.
@@ -176,6 +176,68 @@ pub fn veth(ns_a: &str, dev_a: &str, ns_b: &str, dev_b: &str) {
 /// whether all were answered, and ping's output.
 pub fn ping(ns: &str, to: &str, count: u32) -> (bool, String) {
     run_combined(in_netns(ns, "ping").args(["-c", &count.to_string(), "-i", "0.2", "-W", "2", to]))
+}
+
+/// `tcpdump -l -nn -v -x` on device `dev` of namespace `ns`, listening (its filter in place)
+/// by the time [`Capture::start`] returns, so nothing sent afterwards is missed. It stops after
+/// `count` packets or `within`, whichever comes first (`timeout`, so a test whose packets
+/// never come still ends); killed by its pid on drop if not finished.
+#[derive(Debug)]
+pub struct Capture {
+    child: Option<Child>,
+}
+
+impl Capture {
+    /// Starts the capture and waits for tcpdump's "listening on".
+    ///
+    /// # Panics
+    ///
+    /// When tcpdump is missing or exits before listening, with what it said.
+    #[must_use]
+    pub fn start(ns: &str, dev: &str, count: usize, filter: &str, within: Duration) -> Self {
+        use std::io::{BufRead, BufReader};
+        let _ = require_tool("tcpdump");
+        let mut child = in_netns(ns, "timeout")
+            .arg(within.as_secs().max(1).to_string())
+            .args(["tcpdump", "-l", "-nn", "-v", "-x", "-i", dev])
+            .args(["-c", &count.to_string(), filter])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tcpdump: {e}"));
+        let mut line = String::new();
+        if let Some(stderr) = child.stderr.take() {
+            let mut reader = BufReader::new(stderr);
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("listening on") {
+                line.clear();
+            }
+        }
+        let capture = Self { child: Some(child) };
+        assert!(
+            line.contains("listening on"),
+            "tcpdump did not start: {line}"
+        );
+        capture
+    }
+
+    /// Waits for tcpdump to end; what it printed on stdout.
+    #[must_use]
+    pub fn finish(mut self) -> String {
+        self.child
+            .take()
+            .and_then(|c| c.wait_with_output().ok())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Namespaces and the processes started in them; on drop the processes are killed (by their
