@@ -14,8 +14,6 @@
 //! `fvs-h4t-<pid>-<tag>` and is deleted by a drop guard even when the test fails.
 
 use std::net::{Ipv4Addr, UdpSocket};
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fvs_netdev::tunnel::{KernelTunnel, UnderlayConfig, route_source};
@@ -25,6 +23,7 @@ use fvs_packet::ethernet::MacAddr;
 use fvs_packet::ip::IpProtocol;
 use fvs_packet::ipv4::Ipv4Repr;
 use fvs_packet::tunnel::{Encap, TunnelPorts, TunnelProtocol, decapsulate, encapsulate};
+use fvs_test_support::netns::{Capture, Netns, exec, require_root, veth};
 
 const HOST_A: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 31);
 const HOST_B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 21);
@@ -37,70 +36,34 @@ const MAC_B: MacAddr = MacAddr([2, 0, 0, 0, 0x77, 2]);
 struct Hosts {
     a: String,
     b: String,
+    /// Deleted on drop.
+    _namespaces: [Netns; 2],
 }
 
 impl Hosts {
     fn new(tag: &str) -> Self {
-        let uid = std::fs::metadata("/proc/self")
-            .map(|m| m.uid())
-            .unwrap_or(u32::MAX);
-        assert_eq!(
-            uid, 0,
-            "fvs-netdev's tunnel tests need root (CI runs them as root)"
-        );
+        require_root();
         let pid = std::process::id();
-        let hosts = Self {
-            a: format!("fvs-h4t-{pid}-{tag}a"),
-            b: format!("fvs-h4t-{pid}-{tag}b"),
-        };
-        for ns in [&hosts.a, &hosts.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-            run(&["ip", "netns", "add", ns]);
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            exec(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        let a = Netns::new(&format!("fvs-h4t-{pid}-{tag}a"));
+        let b = Netns::new(&format!("fvs-h4t-{pid}-{tag}b"));
+        for ns in [&a, &b] {
+            ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
         }
-        run(&[
-            "ip", "-n", &hosts.a, "link", "add", "ul0", "type", "veth", "peer", "name", "ul0",
-            "netns", &hosts.b,
-        ]);
-        for (ns, ip) in [(&hosts.a, "10.0.1.31/24"), (&hosts.b, "10.0.1.21/24")] {
-            run(&["ip", "-n", ns, "addr", "add", ip, "dev", "ul0"]);
-            run(&["ip", "-n", ns, "link", "set", "ul0", "up"]);
+        veth(a.name(), "ul0", b.name(), "ul0");
+        for (ns, ip) in [(&a, "10.0.1.31/24"), (&b, "10.0.1.21/24")] {
+            ns.ip(&["addr", "add", ip, "dev", "ul0"]);
         }
-        hosts
+        Self {
+            a: a.name().to_owned(),
+            b: b.name().to_owned(),
+            _namespaces: [a, b],
+        }
     }
 
     fn open(ns: &str, config: UnderlayConfig) -> KernelTunnel {
         let _in_ns = netns::enter(ns).expect("enter namespace");
         KernelTunnel::open(config).expect("open the kernel tunnel underlay")
     }
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn exec(ns: &str, args: &[&str]) -> String {
-    let mut full = vec!["ip", "netns", "exec", ns];
-    full.extend_from_slice(args);
-    run(&full)
 }
 
 /// An Ethernet frame with an ICMP echo request (or reply) from `src` to `dst`.
@@ -279,43 +242,6 @@ fn vxlan_interoperates_with_a_linux_vxlan_device() {
     );
 }
 
-/// tcpdump on host B's underlay, started and listening; [`Capture::finish`] returns its lines.
-struct Capture {
-    child: std::process::Child,
-}
-
-impl Capture {
-    fn start(ns: &str, count: usize, filter: &str) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut child = Command::new("ip")
-            .args([
-                "netns", "exec", ns, "timeout", "10", "tcpdump", "-l", "-nn", "-v", "-x", "-i",
-            ])
-            .args(["ul0", "-c", &count.to_string(), filter])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("tcpdump must be installed (CI installs it)");
-        // tcpdump says "listening on" once its filter is in place.
-        let stderr = child.stderr.take().unwrap();
-        let mut line = String::new();
-        let mut reader = BufReader::new(stderr);
-        while reader.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("listening on") {
-            line.clear();
-        }
-        assert!(
-            line.contains("listening on"),
-            "tcpdump did not start: {line}"
-        );
-        Self { child }
-    }
-
-    fn finish(self) -> String {
-        let out = self.child.wait_with_output().expect("tcpdump");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
 /// A request from A to B and a reply from B to A between two ferrovs underlays; what B's
 /// underlay showed on the wire.
 fn round_trip(protocol: TunnelProtocol, filter: &str) -> String {
@@ -329,7 +255,7 @@ fn round_trip(protocol: TunnelProtocol, filter: &str) -> String {
             ..UnderlayConfig::new(protocol)
         },
     );
-    let capture = Capture::start(&hosts.b, 2, filter);
+    let capture = Capture::start(&hosts.b, "ul0", 2, filter, Duration::from_secs(10));
     let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, 1);
     let outer = encap(protocol, Ipv4Addr::UNSPECIFIED, HOST_B, 1, &request);
     assert_eq!(send(&mut a, &[outer]), 1);
