@@ -54,6 +54,7 @@ mod st {
     pub(super) const OUTPUT_TRUNC: u16 = 39;
     pub(super) const SAMPLE3: u16 = 41;
     pub(super) const LEARN2: u16 = 45;
+    pub(super) const ENCAP: u16 = 46;
     pub(super) const DECAP: u16 = 47;
     pub(super) const CHECK_PKT_LARGER: u16 = 49;
 }
@@ -72,6 +73,15 @@ mod controller2 {
 const LEARN_F_WRITE_RESULT: u16 = 1 << 2;
 /// `decap()`'s "whatever the next header is" packet type (namespace 0, type 0xfffe).
 const PT_USE_NEXT_PROTO: u32 = 0xfffe;
+/// Packet types `encap` produces: Ethernet (namespace 0), NSH and MPLS (namespace 1,
+/// ethertypes).
+const PT_ETH: u32 = 0;
+const PT_NSH: u32 = 0x0001_894f;
+const PT_MPLS: u32 = 0x0001_8847;
+/// `encap(nsh(...))` property class and types.
+const NSH_PROP_CLASS: u16 = 4;
+const NSH_PROP_MD_TYPE: u8 = 1;
+const NSH_PROP_TLV: u8 = 2;
 
 /// Starts a Nicira action; returns its start offset for [`end`].
 fn begin(out: &mut Vec<u8>, subtype: u16) -> usize {
@@ -334,6 +344,7 @@ pub(crate) fn put_action(out: &mut Vec<u8>, a: &Action, v: Version) -> Result<bo
             }
             end(out, at);
         }
+        Action::Encap(e) => put_encap(out, e),
         Action::Decap { packet_type } => {
             let at = begin(out, st::DECAP);
             out.put_zeros(2);
@@ -579,6 +590,40 @@ fn put_controller2(out: &mut Vec<u8>, c: &Controller) {
     }
     if let Some(m) = c.meter_id {
         prop(out, controller2::METER_ID, &m.0.to_be_bytes());
+    }
+    end(out, at);
+}
+
+/// `encap(...)`: the new packet type, then (for NSH) its metadata type and TLVs as
+/// properties.
+fn put_encap(out: &mut Vec<u8>, e: &crate::action::Encap) {
+    use crate::action::Encap;
+    let at = begin(out, st::ENCAP);
+    out.put_u16(0); // header size: the switch's choice
+    out.put_u32(match e {
+        Encap::Ethernet => PT_ETH,
+        Encap::Nsh { .. } => PT_NSH,
+        Encap::Mpls => PT_MPLS,
+    });
+    if let Encap::Nsh { md_type, tlvs } = e {
+        if let Some(md) = md_type {
+            out.put_u16(NSH_PROP_CLASS);
+            out.put_u8(NSH_PROP_MD_TYPE);
+            out.put_u8(5);
+            out.put_u8(*md);
+            out.put_zeros(3);
+        }
+        for (class, ty, value) in tlvs {
+            let padded = value.len().next_multiple_of(8);
+            out.put_u16(NSH_PROP_CLASS);
+            out.put_u8(NSH_PROP_TLV);
+            out.put_u8(u8::try_from(8 + padded).unwrap_or(u8::MAX));
+            out.put_u16(*class);
+            out.put_u8(*ty);
+            out.put_u8(u8::try_from(value.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(value);
+            out.put_zeros(padded - value.len());
+        }
     }
     end(out, at);
 }
@@ -940,6 +985,58 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
                 algorithm,
                 members,
                 dst,
+            })
+        }
+        st::ENCAP => {
+            use crate::action::Encap;
+            r.skip(2).map_err(&t)?;
+            let pt = r.u32().map_err(&t)?;
+            let mut md_type = None;
+            let mut tlvs = Vec::new();
+            while r.len() >= 4 {
+                let class = r.u16().map_err(&t)?;
+                let ty = r.u8().map_err(&t)?;
+                let len = usize::from(r.u8().map_err(&t)?);
+                if class != NSH_PROP_CLASS || len < 4 {
+                    // Zero padding ends the properties.
+                    if class == 0 && ty == 0 && len == 0 {
+                        must_be_zero(r.rest(), "encap")?;
+                        break;
+                    }
+                    return Err(DecodeError::new(
+                        OfpError::ActionBadArgument,
+                        format!("encap property class {class:#x} type {ty} length {len}"),
+                    ));
+                }
+                let mut body = r.take(len - 4).map_err(&t)?;
+                let pad = (len.next_multiple_of(8) - len).min(r.len());
+                r.skip(pad).map_err(&t)?;
+                match ty {
+                    NSH_PROP_MD_TYPE => md_type = Some(body.u8().map_err(&t)?),
+                    NSH_PROP_TLV => {
+                        let class = body.u16().map_err(&t)?;
+                        let tlv_type = body.u8().map_err(&t)?;
+                        let n = usize::from(body.u8().map_err(&t)?);
+                        tlvs.push((class, tlv_type, body.bytes(n).map_err(&t)?.to_vec()));
+                    }
+                    _ => {
+                        return Err(DecodeError::new(
+                            OfpError::ActionBadArgument,
+                            format!("encap NSH property {ty}"),
+                        ));
+                    }
+                }
+            }
+            Action::Encap(match pt {
+                PT_ETH => Encap::Ethernet,
+                PT_NSH => Encap::Nsh { md_type, tlvs },
+                PT_MPLS => Encap::Mpls,
+                _ => {
+                    return Err(DecodeError::new(
+                        OfpError::ActionBadArgument,
+                        format!("encap packet type {pt:#x}"),
+                    ));
+                }
             })
         }
         st::DECAP => {
