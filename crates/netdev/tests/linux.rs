@@ -3,83 +3,51 @@
 //! with addresses only inside it and no routes out, and a drop guard deletes it even when the
 //! test fails.
 
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fvs_netdev::af_packet::{AfPacket, AfPacketOptions};
 use fvs_netdev::tap::{Tap, TapOptions};
 use fvs_netdev::{LinkState, MacAddr, Netdev, PacketBatch, VnetFlags, netns};
+use fvs_test_support::netns::{Netns, require_root, veth};
 
 /// An EtherType for experiments (IEEE 802 local experimental), which no kernel stack answers.
 const ETH_EXPERIMENTAL: [u8; 2] = [0x88, 0xb5];
 
-/// A network namespace deleted on drop.
+/// A network namespace deleted on drop, with IPv6 off.
 struct Namespace {
-    name: String,
+    ns: Netns,
 }
 
 impl Namespace {
     fn new(tag: &str) -> Self {
-        let uid = std::fs::metadata("/proc/self")
-            .map(|m| m.uid())
-            .unwrap_or(u32::MAX);
-        assert_eq!(
-            uid, 0,
-            "fvs-netdev's Linux tests need root (CI runs them as root)"
-        );
-        let name = format!("fvs-test-{}-{tag}", std::process::id());
-        // A namespace left over from a crashed run of the same pid would make `add` fail.
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run(&["ip", "netns", "add", &name]);
-        let ns = Self { name };
+        require_root();
+        let ns = Self {
+            ns: Netns::new(&format!("fvs-test-{}-{tag}", std::process::id())),
+        };
         // IPv6 would send router solicitations and MLD reports onto our links.
         ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
         ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
         ns
     }
 
+    fn name(&self) -> &str {
+        self.ns.name()
+    }
+
     /// Runs a command inside the namespace; panics with its output if it fails.
     fn exec(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        run(&full)
+        self.ns.exec(args)
     }
 
     /// A veth pair `fvsa` ↔ `fvsb` inside the namespace, both up.
     fn veth(&self) {
-        self.exec(&[
-            "ip", "link", "add", "fvsa", "type", "veth", "peer", "name", "fvsb",
-        ]);
-        self.exec(&["ip", "link", "set", "fvsa", "up"]);
-        self.exec(&["ip", "link", "set", "fvsb", "up"]);
+        veth(self.name(), "fvsa", self.name(), "fvsb");
     }
 
     fn af_packet(&self, dev: &str, vnet_hdr: bool) -> AfPacket {
-        let _in_ns = netns::enter(&self.name).expect("enter namespace");
+        let _in_ns = netns::enter(self.name()).expect("enter namespace");
         AfPacket::open(dev, AfPacketOptions { vnet_hdr }).expect("open with AF_PACKET")
     }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A frame from 02:..:01 to 02:..:02 with the experimental EtherType, `seq` in its payload.
@@ -286,7 +254,7 @@ fn af_packet_with_vnet_headers_carries_plain_frames() {
 fn tap_carries_frames_both_ways() {
     let ns = Namespace::new("tap");
     let mut tap = {
-        let _in_ns = netns::enter(&ns.name).expect("enter namespace");
+        let _in_ns = netns::enter(ns.name()).expect("enter namespace");
         Tap::open("fvstap0", TapOptions::default()).expect("open TAP")
     };
     let mac = MacAddr([0x02, 0xfe, 0, 0, 0, 0x10]);
@@ -328,7 +296,7 @@ fn tap_carries_frames_both_ways() {
 fn tap_with_vnet_headers_receives_partial_checksums() {
     let ns = Namespace::new("tapvnet");
     let mut tap = {
-        let _in_ns = netns::enter(&ns.name).expect("enter namespace");
+        let _in_ns = netns::enter(ns.name()).expect("enter namespace");
         Tap::open("fvstap1", TapOptions { vnet_hdr: true }).expect("open TAP")
     };
     assert!(tap.has_vnet_hdr());
