@@ -3,28 +3,13 @@
 //! `tcpdump` must be installed (Debian package `tcpdump`; the test script installs it). Without
 //! it these tests fail rather than skip.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use fvs_netdev::dummy::Dummy;
 use fvs_netdev::{Netdev, PacketBatch};
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("fvs-netdev-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use fvs_test_support::TempDir;
+use fvs_test_support::frames::ipv4_checksum;
 
 /// An Ethernet/IPv4/UDP frame from 10.0.0.1:1000 to 10.0.0.2:2000 with `payload` bytes.
 fn udp_frame(payload: usize) -> Vec<u8> {
@@ -34,12 +19,8 @@ fn udp_frame(payload: usize) -> Vec<u8> {
         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
     ];
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    let sum = ip
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum::<u32>();
-    let sum = (sum & 0xffff) + (sum >> 16);
-    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let sum = ipv4_checksum(&ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
     f.extend_from_slice(&ip);
     let udp_len = u16::try_from(8 + payload).unwrap();
     f.extend_from_slice(&[0x03, 0xe8, 0x07, 0xd0]);
@@ -67,7 +48,7 @@ fn tcpdump(args: &[&str]) -> String {
 #[test]
 fn tx_pcap_is_readable_by_tcpdump() {
     let dir = TempDir::new("tx");
-    let path = dir.0.join("tx.pcap");
+    let path = dir.join("tx.pcap");
     let (mut dev, _handle) = Dummy::new("p1");
     dev.set_tx_pcap(&path).unwrap();
     let mut batch = PacketBatch::new(8, 1518);
@@ -96,8 +77,8 @@ fn tx_pcap_is_readable_by_tcpdump() {
 #[test]
 fn rx_pcap_reads_what_tcpdump_writes() {
     let dir = TempDir::new("rx");
-    let ours = dir.0.join("ours.pcap");
-    let theirs = dir.0.join("theirs.pcap");
+    let ours = dir.join("ours.pcap");
+    let theirs = dir.join("theirs.pcap");
     let frames: Vec<Vec<u8>> = (0..20).map(|i| udp_frame(18 + i * 7)).collect();
 
     let (mut writer, _h) = Dummy::new("w");
