@@ -87,6 +87,7 @@ pub fn table() -> Commands<Daemon> {
         },
     ];
     list.extend(crate::datapath::commands::table());
+    list.extend(crate::db::commands());
     Commands::new(list)
 }
 

@@ -16,6 +16,10 @@
 //! write-backs are logged after them and their replies, like every client's, wait for the
 //! sync that covers them. After a crash the daemon starts from the file, so a switch state
 //! built on a lost commit does not outlive the process.
+//!
+//! The control socket answers the `ovs-appctl` commands of ovsdb-server that make sense for
+//! an embedded database ([`commands`]): `ovsdb-server/compact`, `ovsdb-server/list-dbs`,
+//! `ovsdb-server/list-remotes`.
 
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
@@ -205,4 +209,76 @@ impl Db {
         }
         Value::Object(requests)
     }
+}
+
+/// How the Manager remotes are configured, as ovsdb-server's `list-remotes` names it.
+const MANAGER_REMOTES: &str = "db:Open_vSwitch,Open_vSwitch,manager_options";
+
+/// The embedded server's appctl commands, for [`crate::commands::table`].
+pub fn commands() -> Vec<crate::unixctl::Command<crate::Daemon>> {
+    use crate::unixctl::Command;
+    vec![
+        Command {
+            name: "ovsdb-server/compact",
+            usage: "",
+            min: 0,
+            max: usize::MAX,
+            handler: |d, args| {
+                let db = d.db().ok_or("the database is not open yet")?;
+                for name in args {
+                    if name == fvs_ovsdb_server::server_db::NAME {
+                        return Err("cannot compact built-in databases".into());
+                    }
+                    if name != crate::DATABASE {
+                        return Err("no database by that name".into());
+                    }
+                }
+                db.server.compact().map_err(|e| e.to_string())?;
+                Ok(String::new())
+            },
+        },
+        Command {
+            name: "ovsdb-server/list-dbs",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: |_, _| {
+                Ok(format!(
+                    "{}\n{}\n",
+                    crate::DATABASE,
+                    fvs_ovsdb_server::server_db::NAME
+                ))
+            },
+        },
+        Command {
+            name: "ovsdb-server/list-remotes",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: |d, _| {
+                let db = d.db().ok_or("the database is not open yet")?;
+                // The daemon's own socket (the remote that is not a Manager's), and the
+                // Manager rows as ovsdb-server's service configuration names them.
+                let managers = db
+                    .lock()
+                    .database(crate::DATABASE)
+                    .map(crate::manager::read)
+                    .unwrap_or_default();
+                let mut lines: Vec<String> = db
+                    .server
+                    .remotes()
+                    .into_iter()
+                    .filter(|r| {
+                        !managers
+                            .iter()
+                            .any(|m| m.remote().is_ok_and(|c| c.remote == r.remote))
+                    })
+                    .map(|r| r.remote.to_string())
+                    .collect();
+                lines.push(MANAGER_REMOTES.to_owned());
+                lines.sort();
+                Ok(lines.iter().map(|l| format!("{l}\n")).collect())
+            },
+        },
+    ]
 }

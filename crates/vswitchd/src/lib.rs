@@ -88,6 +88,8 @@ pub struct Daemon {
     connmgr: connmgr::Connmgr,
     controllers: Mutex<controller::Controllers>,
     datapath: std::sync::OnceLock<Arc<datapath::Handle>>,
+    /// The embedded database, once open (for its appctl commands).
+    db: std::sync::OnceLock<Db>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,7 +109,18 @@ impl Daemon {
             connmgr: connmgr::Connmgr::new(),
             controllers: Mutex::new(controller::Controllers::default()),
             datapath: std::sync::OnceLock::new(),
+            db: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The embedded database, once [`Daemon::set_db`] has given it.
+    pub fn db(&self) -> Option<&Db> {
+        self.db.get()
+    }
+
+    /// Gives the daemon its database (once; later calls do nothing).
+    pub fn set_db(&self, db: Db) {
+        let _ = self.db.set(db);
     }
 
     /// The datapath, once started ([`datapath::Handle`]).

@@ -185,6 +185,7 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
 
     let (exit_tx, exit_rx) = mpsc::channel();
     let daemon = Arc::new(Daemon::new(vlog, exit_tx));
+    daemon.set_db(db.clone());
     if let Some(t) = truncated {
         daemon.log(
             "ovsdb",

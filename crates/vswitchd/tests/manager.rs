@@ -392,3 +392,80 @@ fn set_manager_serves_the_database_live_and_del_manager_closes_it() {
         sleep(Duration::from_millis(50));
     }
 }
+
+/// `ovs-appctl -t CTL ARGS`: exit status, stdout, stderr with CTL's path masked.
+fn appctl(ctl: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = require_tool("ovs-appctl")
+        .command()
+        .arg("-t")
+        .arg(ctl)
+        .args(args)
+        .output()
+        .expect("ovs-appctl runs");
+    let mask = |s: &[u8]| String::from_utf8_lossy(s).replace(&ctl.display().to_string(), "CTL");
+    (out.status.code(), mask(&out.stdout), mask(&out.stderr))
+}
+
+#[test]
+fn the_embedded_server_answers_ovsdb_server_appctl_commands() {
+    let ovsdb = oracle();
+    let fvsd = Fvs::start("mgrctl");
+    let ovs_ctl = ovsdb.dir().join("ovsdb-server.ctl");
+    let fvs_ctl = fvsd.ctl();
+    fvsd.vsctl(&["add-br", "br0"]);
+    for i in 0..20 {
+        fvsd.vsctl(&["add-port", "br0", &format!("p{i}")]);
+    }
+    fvsd.vsctl(&["set-manager", "ptcp:0:127.0.0.1"]);
+
+    // The same answers, each side's directory masked.
+    let masked = |(code, out, err): (Option<i32>, String, String), dir: &std::path::Path| {
+        let d = dir.display().to_string();
+        (code, out.replace(&d, "DIR"), err.replace(&d, "DIR"))
+    };
+    for args in [
+        &["ovsdb-server/list-dbs"][..],
+        &["ovsdb-server/list-remotes"],
+        &["ovsdb-server/compact", "nosuch"],
+        &["ovsdb-server/compact", "_Server"],
+    ] {
+        assert_eq!(
+            masked(appctl(&fvs_ctl, args), fvsd.dir()),
+            masked(appctl(&ovs_ctl, args), ovsdb.dir()),
+            "ovs-appctl {args:?}"
+        );
+    }
+
+    // Compaction leaves the schema and one snapshot, with everything in it.
+    let fvs = Side {
+        name: "fvs-vswitchd",
+        db: fvsd.db(),
+    };
+    let before = fvs.vsctl(&["show"]);
+    let records = |db: &std::path::Path| {
+        let out = require_tool("ovsdb-tool")
+            .command()
+            .arg("show-log")
+            .arg(db)
+            .output()
+            .expect("ovsdb-tool runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("record "))
+            .count()
+    };
+    let conf = fvsd.dir().join("conf.db");
+    assert!(records(&conf) > 20, "the log before compaction");
+    let (code, out, err) = appctl(&fvs_ctl, &["ovsdb-server/compact"]);
+    assert_eq!((code, out.as_str()), (Some(0), ""), "{err}");
+    assert_eq!(records(&conf), 2, "schema and snapshot after compaction");
+    let strip = |s: String| -> String {
+        s.lines()
+            .filter(|l| !l.contains("is_connected"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(fvs.vsctl(&["show"])), strip(before));
+    fvsd.vsctl(&["add-port", "br0", "after"]);
+    assert!(fvs.vsctl(&["list-ports", "br0"]).contains("after"));
+}
