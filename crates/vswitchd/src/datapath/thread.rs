@@ -122,8 +122,6 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
     let mut batch = PacketBatch::new(BATCH, fvs_netdev::batch::GSO_FRAME_CAPACITY);
     let mut poller = Poller::new();
     let mut ready: Vec<DpPort> = Vec::new();
-    let spin_rounds: u32 = std::env::var("FVS_SPIN").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut spin = 0u32;
     loop {
         let timeout = REVALIDATE_EVERY.saturating_sub(fast.last_revalidate.elapsed());
         ready.clear();
@@ -142,10 +140,7 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
                     }
                 }
             }
-            let wait = if spin > 0 {
-                spin -= 1;
-                Duration::ZERO
-            } else if ready.is_empty() {
+            let wait = if ready.is_empty() {
                 timeout
             } else {
                 timeout.min(Duration::from_millis(100))
@@ -169,12 +164,8 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
                 Err(TryRecvError::Disconnected) => return,
             }
         }
-        let mut got = 0;
         for &no in &ready {
-            got += receive(&mut fast, &mut batch, no);
-        }
-        if got > 0 {
-            spin = spin_rounds;
+            receive(&mut fast, &mut batch, no);
         }
         deliver_userspace(&mut fast);
         if fast.last_revalidate.elapsed() >= REVALIDATE_EVERY {
@@ -184,8 +175,7 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
 }
 
 /// Takes up to a few batches from one port.
-fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) -> usize {
-    let mut total = 0;
+fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) {
     let Fast {
         dp, slow, daemon, ..
     } = fast;
@@ -197,11 +187,8 @@ fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) -> usize {
             slow.upcall(&mut daemon.switch(), k, p.len() as u64, now)
         };
         match dp.poll(no, batch, &mut up) {
-            Ok(n) if n == BATCH => total += n,
-            Ok(n) => {
-                total += n;
-                break;
-            }
+            Ok(n) if n == BATCH => continue,
+            Ok(_) => break,
             Err(e) => {
                 fast.recv_errors += 1;
                 daemon.log("dpif", Level::Dbg, &format!("receive on port {no}: {e}"));
@@ -209,7 +196,6 @@ fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) -> usize {
             }
         }
     }
-    total
 }
 
 fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
@@ -232,7 +218,7 @@ fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
         }
         Ctl::Revalidate => fast.full_pending = true,
         Ctl::Poll(no, reply) => {
-            let _ = receive(fast, batch, no);
+            receive(fast, batch, no);
             deliver_userspace(fast);
             let _ = reply.send(());
         }
