@@ -159,6 +159,62 @@ impl Theirs {
     }
 }
 
+/// How [`TheirsChild`] makes its database with `ovsdb-tool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `ovsdb-tool create`: a standalone database.
+    Standalone,
+    /// `ovsdb-tool create-cluster` on `unix:DIR/raft.sock`: a one-server cluster.
+    Clustered,
+}
+
+/// Open vSwitch's `ovsdb-server` in the foreground (our child) on a database made from the
+/// test schema, serving `--remote=REMOTE`, `remote` given the directory (which may be an active `tcp:` remote, which a
+/// detached [`Theirs`] cannot be given); killed by its pid on drop. Its directory holds `db`,
+/// `ctl` (the `ovs-appctl` target) and `log`.
+pub struct TheirsChild {
+    pub dir: TempDir,
+    child: Child,
+}
+
+impl TheirsChild {
+    pub fn start(tag: &str, layout: Layout, remote: impl FnOnce(&Path) -> String) -> Self {
+        let dir = temp_dir(tag);
+        let remote = remote(&dir);
+        let schema = write_schema(&dir, &schema());
+        let db = dir.join("db");
+        let mut create = fvs_test_support::require_tool("ovsdb-tool").command();
+        match layout {
+            Layout::Standalone => create.arg("create").arg(&db).arg(&schema),
+            Layout::Clustered => create
+                .arg("create-cluster")
+                .arg(&db)
+                .arg(&schema)
+                .arg(format!("unix:{}", dir.join("raft.sock").display())),
+        };
+        run(&mut create);
+        let child = fvs_test_support::require_tool("ovsdb-server")
+            .command()
+            .arg(format!("--remote={remote}"))
+            .arg(format!("--unixctl={}", dir.join("ctl").display()))
+            .arg(format!("--log-file={}", dir.join("log").display()))
+            .arg("--no-chdir")
+            .arg(&db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ovsdb-server");
+        Self { dir, child }
+    }
+}
+
+impl Drop for TheirsChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A raw JSON-RPC client.
 pub struct Client {
     pub stream: UnixStream,
