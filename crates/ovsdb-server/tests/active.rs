@@ -8,12 +8,10 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Ours, schema, temp_dir, write_schema};
+use common::{Layout, Ours, TheirsChild, schema, temp_dir, write_schema};
 use fvs_ovsdb_server::{Config, Remote, RemoteConfig, Server};
-use fvs_test_support::{TempDir, require_tool, run};
 use serde_json::{Value, json};
 
 /// A JSON-RPC peer on an accepted stream.
@@ -65,15 +63,11 @@ impl<S: Read + Write> Peer<S> {
     }
 }
 
-/// Accepts one connection within `limit`, or `None`.
-fn accept_tcp(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
-    listener.set_nonblocking(true).expect("nonblocking");
+/// Polls `accept` (on a non-blocking listener) until it gives a connection or `limit` passes.
+fn accept_within<S>(limit: Duration, mut accept: impl FnMut() -> Option<S>) -> Option<S> {
     let deadline = Instant::now() + limit;
     loop {
-        if let Ok((s, _)) = listener.accept() {
-            s.set_nonblocking(false).expect("blocking");
-            s.set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("timeout");
+        if let Some(s) = accept() {
             return Some(s);
         }
         if Instant::now() > deadline {
@@ -83,21 +77,25 @@ fn accept_tcp(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
     }
 }
 
+/// Accepts one connection within `limit`, or `None`; the connection blocks, with a 10 s read
+/// timeout.
+fn accept_tcp(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let s = accept_within(limit, || listener.accept().ok().map(|(s, _)| s))?;
+    s.set_nonblocking(false).expect("blocking");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    Some(s)
+}
+
+/// [`accept_tcp`] for a Unix listener.
 fn accept_unix(listener: &UnixListener, limit: Duration) -> Option<UnixStream> {
     listener.set_nonblocking(true).expect("nonblocking");
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok((s, _)) = listener.accept() {
-            s.set_nonblocking(false).expect("blocking");
-            s.set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("timeout");
-            return Some(s);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let s = accept_within(limit, || listener.accept().ok().map(|(s, _)| s))?;
+    s.set_nonblocking(false).expect("blocking");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    Some(s)
 }
 
 fn count_shelves<S: Read + Write>(peer: &mut Peer<S>) -> usize {
@@ -124,50 +122,14 @@ fn manager_session<S: Read + Write>(peer: &mut Peer<S>, set_timeout: impl Fn(Dur
         "echo": echo})
 }
 
-/// Open vSwitch's `ovsdb-server` with one remote, killed (by its pid) on drop.
-struct TheirsWith {
-    _dir: TempDir,
-    child: Child,
-}
-
-impl TheirsWith {
-    fn start(remote: &str) -> Self {
-        let dir = temp_dir("active-theirs");
-        let schema = write_schema(&dir, &schema());
-        let db = dir.join("db");
-        run(require_tool("ovsdb-tool")
-            .command()
-            .arg("create")
-            .arg(&db)
-            .arg(&schema))
-        .unwrap_or_else(|e| panic!("{e}"));
-        let child = require_tool("ovsdb-server")
-            .command()
-            .arg(format!("--remote={remote}"))
-            .arg(format!("--unixctl={}", dir.join("ctl").display()))
-            .arg("--no-chdir")
-            .arg(&db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ovsdb-server");
-        Self { _dir: dir, child }
-    }
-}
-
-impl Drop for TheirsWith {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn tcp_active_remote_serves_the_manager_as_ovsdb_server_does_and_reconnects() {
     let theirs_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let ours_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let remote = |l: &TcpListener| format!("tcp:{}", l.local_addr().expect("addr"));
-    let _theirs = TheirsWith::start(&remote(&theirs_listener));
+    let _theirs = TheirsChild::start("active-theirs", Layout::Standalone, |_| {
+        remote(&theirs_listener)
+    });
     let dir = temp_dir("active-tcp");
     write_schema(&dir, &schema());
     let _ours = Ours::start_owned(dir, &[format!("--remote={}", remote(&ours_listener))]);
