@@ -7,12 +7,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Ours, schema, temp_dir, write_schema};
-use fvs_test_support::{TempDir, require_tool, run};
+use common::{Layout, Ours, TheirsChild, schema, temp_dir, write_schema};
 use serde_json::{Value, json};
 
 fn free_port() -> u16 {
@@ -174,48 +171,12 @@ fn clients_that_answer_or_talk_are_kept() {
     assert!(alive, "the answering client was dropped");
 }
 
-/// Open vSwitch's `ovsdb-server` on a `ptcp:` remote, killed (by its pid) on drop.
-struct TheirsTcp {
-    _dir: TempDir,
-    child: Child,
-}
-
-impl TheirsTcp {
-    fn start(port: u16) -> Self {
-        let dir = temp_dir("probe-theirs");
-        let schema = write_schema(&dir, &schema());
-        let db = dir.join("db");
-        run(require_tool("ovsdb-tool")
-            .command()
-            .arg("create")
-            .arg(&db)
-            .arg(&schema))
-        .unwrap_or_else(|e| panic!("{e}"));
-        let child = require_tool("ovsdb-server")
-            .command()
-            .arg(format!("--remote=ptcp:{port}:127.0.0.1"))
-            .arg(format!("--unixctl={}", dir.join("ctl").display()))
-            .arg("--no-chdir")
-            .arg(Path::new(&db))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ovsdb-server");
-        Self { _dir: dir, child }
-    }
-}
-
-impl Drop for TheirsTcp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn default_tcp_probes_as_ovsdb_server() {
     let (their_port, our_port) = (free_port(), free_port());
-    let _theirs = TheirsTcp::start(their_port);
+    let _theirs = TheirsChild::start("probe-theirs", Layout::Standalone, |_| {
+        format!("ptcp:{their_port}:127.0.0.1")
+    });
     let dir = temp_dir("probe-default");
     write_schema(&dir, &schema());
     let _ours = Ours::start_owned(dir, &[format!("--remote=ptcp:{our_port}:127.0.0.1")]);
