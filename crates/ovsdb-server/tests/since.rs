@@ -13,50 +13,29 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, Ours, schema, temp_dir, write_schema};
-use fvs_test_support::{TempDir, require_tool, run};
+use common::{Client, Layout, Ours, TheirsChild, schema, temp_dir, write_schema};
 use serde_json::{Value, json};
 
 /// Open vSwitch's `ovsdb-server` serving a one-server clustered database made from the
 /// test schema; killed (by its pid) on drop.
 struct Clustered {
-    dir: TempDir,
-    child: Child,
+    server: TheirsChild,
 }
 
 impl Clustered {
     fn start() -> Self {
-        let dir = temp_dir("since-theirs");
-        let schema = write_schema(&dir, &schema());
-        let db = dir.join("db");
-        run(require_tool("ovsdb-tool")
-            .command()
-            .arg("create-cluster")
-            .arg(&db)
-            .arg(&schema)
-            .arg(format!("unix:{}", dir.join("raft.sock").display())))
-        .unwrap_or_else(|e| panic!("{e}"));
-        let child = require_tool("ovsdb-server")
-            .command()
-            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
-            .arg(format!("--unixctl={}", dir.join("ctl").display()))
-            .arg(format!("--log-file={}", dir.join("log").display()))
-            .arg("--no-chdir")
-            .arg(&db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ovsdb-server");
-        let me = Self { dir, child };
+        let server = TheirsChild::start("since-theirs", Layout::Clustered, |dir| {
+            format!("punix:{}", dir.join("db.sock").display())
+        });
+        let me = Self { server };
         me.wait_for_leader();
         me
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.join("db.sock")
+        self.server.dir.join("db.sock")
     }
 
     /// A one-server cluster elects itself quickly; transactions before that would fail.
@@ -77,13 +56,6 @@ impl Clustered {
             assert!(Instant::now() < deadline, "the cluster elected no leader");
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for Clustered {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
