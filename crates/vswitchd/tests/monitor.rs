@@ -230,6 +230,10 @@ fn run(sw: &dyn Switch) -> Vec<String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sw.vsctl(&args);
     sw.vsctl(&["del-port", "br0", "p3"]);
+    // A port-mod: the other connections (the monitors) hear of it.
+    ok(&["mod-port", "br0", "p1", "down"]);
+    ok(&["mod-port", "br0", "p1", "down"]);
+    ok(&["mod-port", "br0", "p2", "no-flood"]);
     ok(&[
         "packet-out",
         "br0",

@@ -102,7 +102,7 @@ pub enum AsyncEvent {
 ///
 /// `desc` is in OpenFlow 1.0's terms; each connection shows it as its version does: from 1.1
 /// on without 1.0's STP and flood bits and, when `live` and the link is up, with
-/// `OFPPS_LIVE`. Open vSwitch announces a new port before its link is up and then modifies it
+/// `OFPPS_LIVE` (not while `PORT_DOWN`). Open vSwitch announces a new port before its link is up and then modifies it
 /// (so 1.1+ connections see `ADD` then `MOD` with `LIVE`); a modification that reads the same
 /// as `old` in a connection's version is not sent to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,10 +119,13 @@ pub struct PortEvent {
 
 /// `desc` as `version` shows it (see [`PortEvent`]).
 pub fn port_for_version(mut desc: PortDesc, live: bool, version: Version) -> PortDesc {
-    use fvs_openflow::wire::port::{OF11_CONFIG_BITS, OFPPS_LINK_DOWN, OFPPS_LIVE};
+    use fvs_openflow::wire::port::{
+        OF11_CONFIG_BITS, OFPPC_PORT_DOWN, OFPPS_LINK_DOWN, OFPPS_LIVE,
+    };
     if version >= Version::Of11 {
         desc.config &= OF11_CONFIG_BITS;
-        if live && desc.state & OFPPS_LINK_DOWN == 0 {
+        // Live: up administratively and with its link up.
+        if live && desc.state & OFPPS_LINK_DOWN == 0 && desc.config & OFPPC_PORT_DOWN == 0 {
             desc.state |= OFPPS_LIVE;
         }
     }
