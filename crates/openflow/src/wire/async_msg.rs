@@ -1264,6 +1264,32 @@ pub(crate) fn decode_std(kind: Kind, v: Version, r: Reader<'_>) -> Result<AsyncM
     })
 }
 
+/// Decodes a whole `OFPT_SET_ASYNC`, `NXT_SET_ASYNC_CONFIG` or `NXT_SET_ASYNC_CONFIG2`
+/// message onto `basis`, a connection's current configuration: the property forms (OpenFlow
+/// 1.4+, `NXT_SET_ASYNC_CONFIG2`) change only the masks they carry, as Open vSwitch applies
+/// them ([`super::decode`] can only apply them onto the version's default).
+pub fn decode_set_async_onto(bytes: &[u8], basis: AsyncConfig) -> Result<AsyncConfig, DecodeError> {
+    let t = truncated("async config");
+    let mut r = Reader::new(bytes);
+    let version = r.u8().map_err(&t)?;
+    let msg_type = r.u8().map_err(&t)?;
+    r.skip(6).map_err(&t)?;
+    let v = Version::from_wire(version)
+        .ok_or_else(|| DecodeError::new(OfpError::BadVersion, format!("version {version:#04x}")))?;
+    if Kind::SetAsync.wire_type(v) == Some(msg_type) {
+        return pull_async_config(r, v >= Version::Of14, basis);
+    }
+    r.skip(4).map_err(&t)?;
+    match r.u32().map_err(&t)? {
+        sub::SET_ASYNC_CONFIG => pull_async_config(r, false, basis),
+        sub::SET_ASYNC_CONFIG2 => pull_async_config(r, true, basis),
+        other => Err(DecodeError::new(
+            OfpError::BadSubtype,
+            format!("not an async configuration (subtype {other})"),
+        )),
+    }
+}
+
 /// Decodes a Nicira message of this module (after the vendor header).
 pub(crate) fn decode_nx(
     subtype: u32,

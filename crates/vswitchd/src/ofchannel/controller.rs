@@ -453,7 +453,16 @@ impl Channel {
             }
             AsyncMsg::SetPacketInFormat(f) => self.packet_in_format = f,
             AsyncMsg::SetControllerId(id) => self.controller_id = id,
-            AsyncMsg::SetAsync(c) => self.async_config = Some(c),
+            AsyncMsg::SetAsync(c) => {
+                // Property forms change only the masks they carry: apply them onto the
+                // connection's current configuration.
+                let current = self
+                    .async_config
+                    .unwrap_or_else(|| AsyncConfig::default_for(version));
+                let c = fvs_openflow::wire::async_msg::decode_set_async_onto(bytes, current)
+                    .unwrap_or(c);
+                self.async_config = Some(c);
+            }
             AsyncMsg::GetAsyncRequest => {
                 let c = self
                     .async_config
@@ -798,6 +807,35 @@ mod tests {
         let got = out(&mut c);
         assert_eq!(got.len(), 1);
         assert!(matches!(got[0], Message::Async(AsyncMsg::PortStatus(_))));
+    }
+
+    #[test]
+    fn a_14_set_async_changes_only_the_masks_it_carries() {
+        let mut f = fake();
+        let mut c = open(ConnKind::Primary, Version::Of14, &mut f);
+        let first = AsyncConfig {
+            packet_in: [1, 1],
+            port_status: [1, 1],
+            flow_removed: [1, 1],
+        };
+        let all = Message::Async(AsyncMsg::SetAsync(first));
+        send(&mut c, &mut f, &all, Version::Of14);
+        // OFPT_SET_ASYNC with one property: OFPACPT_PACKET_IN_MASTER = 3.
+        let set = [5, 28, 0, 16, 0, 0, 0, 9, 0, 1, 0, 8, 0, 0, 0, 3];
+        c.handle_bytes(Millis(0), &set, &mut f);
+        send(
+            &mut c,
+            &mut f,
+            &Message::Async(AsyncMsg::GetAsyncRequest),
+            Version::Of14,
+        );
+        assert_eq!(
+            out(&mut c),
+            vec![Message::Async(AsyncMsg::GetAsyncReply(AsyncConfig {
+                packet_in: [3, 1],
+                ..first
+            }))]
+        );
     }
 
     #[test]
