@@ -15,6 +15,7 @@
 //!   no kernel module is needed; [`PrivateOvs::vsctl`], [`PrivateOvs::ofctl`] and
 //!   [`PrivateOvs::appctl`] talk to it and return stdout or a [`ToolError`] that carries the
 //!   command line, exit status and stderr.
+//! - [`ofp_print`]: Open vSwitch's decoding of an OpenFlow message's bytes.
 //!
 //! # Isolation and clean-up
 //!
@@ -58,4 +59,4 @@ pub use ovs::{PrivateOvs, VSWITCH_SCHEMA};
 pub use ovsdb::PrivateOvsdb;
 pub use seed::{SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
 pub use show::sort_show_siblings;
-pub use tool::{INSTALL_HINT, Tool, ToolError, require_tool, run};
+pub use tool::{INSTALL_HINT, Tool, ToolError, ofp_print, require_tool, run};

@@ -74,6 +74,26 @@ pub fn require_tool(name: &str) -> Tool {
     Tool::find(name).unwrap_or_else(|| panic!("{name} is not installed: {INSTALL_HINT}"))
 }
 
+/// What `ovs-ofctl ofp-print HEX` prints for OpenFlow message `bytes`: Open vSwitch's own
+/// decoding, stdout followed by stderr (where it reports what it could not parse, which a
+/// test wants to see as much as the decoding).
+///
+/// # Panics
+///
+/// When `ovs-ofctl` is not installed (with [`INSTALL_HINT`]) or cannot be run.
+#[must_use]
+pub fn ofp_print(bytes: &[u8]) -> String {
+    let out = require_tool("ovs-ofctl")
+        .command()
+        .arg("ofp-print")
+        .arg(crate::frames::hex(bytes))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ovs-ofctl: {e}"));
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s
+}
+
 /// Why running a program did not give its output.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
