@@ -8,21 +8,8 @@ use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text::parse_flow_mod;
 use fvs_openflow::wire::bundle::{BundleAdd, BundleCtrl, BundleCtrlType, BundleFlags, BundleMsg};
 use fvs_openflow::wire::{self, Message, OfpError, Version};
+use fvs_test_support::{ofp_print, require_tool};
 use proptest::prelude::*;
-use std::process::Command;
-
-fn ofp_print(b: &[u8]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let out = Command::new("ovs-ofctl")
-        .args(["ofp-print", &hex])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run ovs-ofctl ({e}): these tests need Open vSwitch's ovs-ofctl on PATH (Debian package openvswitch-common)")
-        });
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    s
-}
 
 fn check(msg: &Message, protocol: Protocol, expect: &str) {
     let bytes = wire::encode(msg, protocol, 0x42).expect("encodes");
@@ -120,7 +107,8 @@ fn bundle_errors_have_open_vswitch_codes() {
         .collect();
     assert_eq!(bundle_errors.len(), 16);
     for e in bundle_errors {
-        let out = Command::new("ovs-ofctl")
+        let out = require_tool("ovs-ofctl")
+            .command()
             .args(["print-error", e.name()])
             .output()
             .expect("ovs-ofctl print-error runs");
