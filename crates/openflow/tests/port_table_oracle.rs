@@ -15,21 +15,8 @@ use fvs_openflow::wire::table::{
 };
 use fvs_openflow::wire::{self, Message, PortDesc};
 use fvs_openflow::{EthAddr, PortNo};
+use fvs_test_support::ofp_print;
 use proptest::prelude::*;
-use std::process::Command;
-
-fn ofp_print(b: &[u8]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let out = Command::new("ovs-ofctl")
-        .args(["ofp-print", &hex])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run ovs-ofctl ({e}): these tests need Open vSwitch's ovs-ofctl on PATH (Debian package openvswitch-common)")
-        });
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    s
-}
 
 /// Encodes, checks that ovs-ofctl's print of it contains `expect` and nothing it could not
 /// read, and that the message decodes back to itself.
