@@ -10,22 +10,9 @@ use fvs_openflow::wire::{
     self, AggregateStats, DescStats, FlowStats, FlowStatsReply, FlowStatsRequest, Message,
 };
 use fvs_openflow::{Cookie, FlowModCommand, PortNo, TableId};
-use std::process::Command;
+use fvs_test_support::{ofp_print, require_tool};
 
 const SEED: &str = include_str!("../../../examples/seed/br-tun.flows");
-
-fn ofp_print(b: &[u8]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let out = Command::new("ovs-ofctl")
-        .args(["ofp-print", &hex])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run ovs-ofctl ({e}): these tests need Open vSwitch's ovs-ofctl on PATH (Debian package openvswitch-common)")
-        });
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    s
-}
 
 /// A captured dump-flows line as a reply entry: the statistics ovs-ofctl prints (duration,
 /// counters, ages) are read here, the flow itself by the text parser.
@@ -110,7 +97,8 @@ fn of13_actions(line: &str) -> String {
             .any(|k| p.starts_with(k))
         })
         .collect();
-    let out = Command::new("ovs-ofctl")
+    let out = require_tool("ovs-ofctl")
+        .command()
         .args(["-O", "OpenFlow13", "parse-flow", &flow.join(",")])
         .output()
         .expect("ovs-ofctl runs");
