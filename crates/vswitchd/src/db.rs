@@ -19,16 +19,18 @@
 //!
 //! The control socket answers the `ovs-appctl` commands of ovsdb-server that make sense for
 //! an embedded database ([`commands`]): `ovsdb-server/compact`, `ovsdb-server/list-dbs`,
-//! `ovsdb-server/list-remotes`.
+//! `ovsdb-server/list-remotes`, `ovsdb-server/add-remote`, `ovsdb-server/remove-remote`.
 
 use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 
 use fvs_ovsdb_server::embedded::{Handle, Local};
 use fvs_ovsdb_server::remote::{RemoteConfig, Stream};
 use fvs_ovsdb_server::service::RemoteStatus;
 use fvs_ovsdb_server::{Config, Remote, ServeError, Server, State};
 use serde_json::{Value, json};
+
+use crate::manager::{self, Remotes};
 
 /// Why the database could not be opened or served.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,8 @@ pub enum DbError {
 #[derive(Debug, Clone)]
 pub struct Db {
     server: Handle,
+    /// The remotes configured (the daemon's socket, the Manager rows, appctl's additions).
+    remotes: Arc<Remotes>,
 }
 
 /// The daemon's own connection to its database.
@@ -88,6 +92,7 @@ impl Db {
         Ok((
             Self {
                 server: server.start(),
+                remotes: Arc::new(Remotes::new(&Remote::Unix(socket.to_owned()))),
             },
             truncated,
         ))
@@ -112,6 +117,11 @@ impl Db {
     /// that could not be set up.
     pub fn set_remotes(&self, remotes: &[RemoteConfig]) -> Vec<ServeError> {
         self.server.set_remotes(remotes)
+    }
+
+    /// The remotes configured for this database.
+    pub fn remotes(&self) -> &Arc<Remotes> {
+        &self.remotes
     }
 
     /// What a served remote's connections are doing.
@@ -211,8 +221,15 @@ impl Db {
     }
 }
 
-/// How the Manager remotes are configured, as ovsdb-server's `list-remotes` names it.
-const MANAGER_REMOTES: &str = "db:Open_vSwitch,Open_vSwitch,manager_options";
+/// Has the server serve what `db`'s remotes configure now.
+fn apply_remotes(d: &crate::Daemon, db: &Db) {
+    let rows = db
+        .lock()
+        .database(crate::DATABASE)
+        .map(manager::read)
+        .unwrap_or_default();
+    db.remotes().apply(db, d, &rows);
+}
 
 /// The embedded server's appctl commands, for [`crate::commands::table`].
 pub fn commands() -> Vec<crate::unixctl::Command<crate::Daemon>> {
@@ -257,27 +274,31 @@ pub fn commands() -> Vec<crate::unixctl::Command<crate::Daemon>> {
             max: 0,
             handler: |d, _| {
                 let db = d.db().ok_or("the database is not open yet")?;
-                // The daemon's own socket (the remote that is not a Manager's), and the
-                // Manager rows as ovsdb-server's service configuration names them.
-                let managers = db
-                    .lock()
-                    .database(crate::DATABASE)
-                    .map(crate::manager::read)
-                    .unwrap_or_default();
-                let mut lines: Vec<String> = db
-                    .server
-                    .remotes()
-                    .into_iter()
-                    .filter(|r| {
-                        !managers
-                            .iter()
-                            .any(|m| m.remote().is_ok_and(|c| c.remote == r.remote))
-                    })
-                    .map(|r| r.remote.to_string())
-                    .collect();
-                lines.push(MANAGER_REMOTES.to_owned());
-                lines.sort();
-                Ok(lines.iter().map(|l| format!("{l}\n")).collect())
+                Ok(db.remotes().list())
+            },
+        },
+        Command {
+            name: "ovsdb-server/add-remote",
+            usage: "REMOTE",
+            min: 1,
+            max: 1,
+            handler: |d, args| {
+                let db = d.db().ok_or("the database is not open yet")?;
+                db.remotes().add(&args[0])?;
+                apply_remotes(d, db);
+                Ok(String::new())
+            },
+        },
+        Command {
+            name: "ovsdb-server/remove-remote",
+            usage: "REMOTE",
+            min: 1,
+            max: 1,
+            handler: |d, args| {
+                let db = d.db().ok_or("the database is not open yet")?;
+                db.remotes().remove(&args[0])?;
+                apply_remotes(d, db);
+                Ok(String::new())
             },
         },
     ]

@@ -6,7 +6,8 @@
 //! One thread follows the configuration through an in-process monitor of the columns that
 //! matter (`manager_options`; each Manager's `target`, `inactivity_probe`, `max_backoff`).
 //! On every change it hands the server the whole set of remotes it should serve — the
-//! daemon's own `punix:$FVS_RUNDIR/db.sock` plus one per Manager target — and the server
+//! configured ones ([`Remotes`]: the daemon's own `punix:$FVS_RUNDIR/db.sock`, any added by
+//! `fvs-appctl ovsdb-server/add-remote`) plus one per Manager target — and the server
 //! starts what is new, keeps what stays (with its new options) and stops what went, closing
 //! its connections ([`fvs_ovsdb_server::Handle::set_remotes`]). So `ovs-vsctl set-manager
 //! ptcp:6640` opens a port at once and `del-manager` closes it.
@@ -23,8 +24,8 @@
 //! left out, as ovsdb-server skips them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fvs_ovsdb::db::Row;
@@ -162,14 +163,129 @@ pub fn status_columns(
     (st.connections > 0, status)
 }
 
-/// Starts the thread that serves the Manager targets besides `base` (the daemon's own
-/// socket) and writes back their status.
-pub fn spawn(db: &Db, daemon: &Arc<Daemon>, base: RemoteConfig) {
-    let (db, daemon) = (db.clone(), daemon.clone());
-    std::thread::spawn(move || run(&db, &daemon, &base));
+/// How ovsdb-server's configuration names the Manager rows as a remote.
+pub const MANAGER_OPTIONS: &str = "db:Open_vSwitch,Open_vSwitch,manager_options";
+
+/// The remotes the daemon is configured to serve, as ovsdb-server's `--remote` options and
+/// `ovsdb-server/add-remote` name them: plain remotes (`punix:`, `ptcp:`, `unix:`, `tcp:`)
+/// and [`MANAGER_OPTIONS`], which stands for every Manager row. The daemon starts with its
+/// own socket and the Manager rows; `fvs-appctl ovsdb-server/add-remote` and
+/// `remove-remote` change the set at run time.
+#[derive(Debug)]
+pub struct Remotes {
+    state: Mutex<RemotesState>,
 }
 
-fn run(db: &Db, daemon: &Daemon, base: &RemoteConfig) {
+#[derive(Debug)]
+struct RemotesState {
+    /// The configured remotes' texts.
+    configured: BTreeSet<String>,
+    /// What the server was last told to serve.
+    served: Vec<RemoteConfig>,
+    /// Problems already logged (logged once each).
+    reported: BTreeSet<String>,
+}
+
+impl Remotes {
+    /// `base` (the daemon's own socket) and the Manager rows.
+    pub fn new(base: &Remote) -> Self {
+        Self {
+            state: Mutex::new(RemotesState {
+                configured: [base.to_string(), MANAGER_OPTIONS.to_owned()].into(),
+                served: vec![RemoteConfig::from(base.clone())],
+                reported: BTreeSet::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RemotesState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The configured remotes, sorted, one per line (`ovsdb-server/list-remotes`).
+    pub fn list(&self) -> String {
+        self.lock()
+            .configured
+            .iter()
+            .map(|r| format!("{r}\n"))
+            .collect()
+    }
+
+    /// Adds a remote to the configuration (`ovsdb-server/add-remote`). As ovsdb-server, a
+    /// `db:` remote must name a database served here; other text is kept as given, and a
+    /// remote that cannot be served is logged when it is tried.
+    pub fn add(&self, text: &str) -> Result<(), String> {
+        if let Some(spec) = text.strip_prefix("db:") {
+            let database = spec.split(',').next().unwrap_or_default();
+            if database != DATABASE {
+                return Err(format!("\"{text}\": no database named {database}"));
+            }
+        }
+        self.lock().configured.insert(text.to_owned());
+        Ok(())
+    }
+
+    /// Removes a remote from the configuration (`ovsdb-server/remove-remote`).
+    pub fn remove(&self, text: &str) -> Result<(), String> {
+        if self.lock().configured.remove(text) {
+            Ok(())
+        } else {
+            Err("no such remote".to_owned())
+        }
+    }
+
+    /// Has the server serve what is configured now, given the Manager rows `rows`.
+    pub fn apply(&self, db: &Db, daemon: &Daemon, rows: &[ManagerRow]) {
+        let mut state = self.lock();
+        let mut wanted: Vec<RemoteConfig> = Vec::new();
+        let mut problems = Vec::new();
+        for text in &state.configured {
+            if text == MANAGER_OPTIONS {
+                for row in rows {
+                    match row.remote() {
+                        Ok(r) => push_new(&mut wanted, r),
+                        Err(e) => problems.push(format!("{e}: not served")),
+                    }
+                }
+            } else if text.starts_with("db:") {
+                problems.push(format!("{text}: only {MANAGER_OPTIONS} is supported"));
+            } else {
+                match Remote::parse(text) {
+                    Ok(r) => push_new(&mut wanted, r.into()),
+                    Err(e) => problems.push(format!("{e}: not served")),
+                }
+            }
+        }
+        if wanted != state.served {
+            problems.extend(db.set_remotes(&wanted).iter().map(ToString::to_string));
+            state.served = wanted;
+        }
+        for p in problems {
+            if state.reported.insert(p.clone()) {
+                daemon.log("manager", Level::Warn, &p);
+            }
+        }
+    }
+}
+
+/// Adds `r` unless its remote is served already (two rows, or a row and a `--remote`, may
+/// name the same).
+fn push_new(wanted: &mut Vec<RemoteConfig>, r: RemoteConfig) {
+    if !wanted.iter().any(|w| w.remote == r.remote) {
+        wanted.push(r);
+    }
+}
+
+/// Starts the thread that follows the Manager rows: it serves what the database's
+/// [`Remotes`] configure and writes back the rows' status.
+pub fn spawn(db: &Db, daemon: &Arc<Daemon>) {
+    let (db, daemon) = (db.clone(), daemon.clone());
+    std::thread::spawn(move || run(&db, &daemon, &db.remotes().clone()));
+}
+
+fn run(db: &Db, daemon: &Daemon, remotes: &Remotes) {
     let client = db.connect();
     let monitor = json!({
         "id": "fvs-vswitchd-managers",
@@ -187,8 +303,6 @@ fn run(db: &Db, daemon: &Daemon, base: &RemoteConfig) {
         );
         return;
     }
-    let mut served: Vec<RemoteConfig> = vec![base.clone()];
-    let mut reported: BTreeSet<String> = BTreeSet::new();
     let mut txn = 0u64;
     loop {
         match client.recv_timeout(STATUS_INTERVAL) {
@@ -200,31 +314,7 @@ fn run(db: &Db, daemon: &Daemon, base: &RemoteConfig) {
             Some(d) => read(d),
             None => return,
         };
-
-        let mut wanted = vec![base.clone()];
-        for row in &rows {
-            match row.remote() {
-                Ok(r) => {
-                    if !wanted.iter().any(|w| w.remote == r.remote) {
-                        wanted.push(r);
-                    }
-                }
-                Err(e) => {
-                    if reported.insert(row.target.clone()) {
-                        daemon.log("manager", Level::Warn, &format!("{e}: not served"));
-                    }
-                }
-            }
-        }
-        if wanted != served {
-            for e in db.set_remotes(&wanted) {
-                let text = e.to_string();
-                if reported.insert(text.clone()) {
-                    daemon.log("manager", Level::Warn, &text);
-                }
-            }
-            served = wanted;
-        }
+        remotes.apply(db, daemon, &rows);
 
         let now = Instant::now();
         let ops: Vec<Value> = rows

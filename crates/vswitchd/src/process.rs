@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
-use fvs_ovsdb_server::Remote;
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::db::Db;
@@ -210,7 +209,7 @@ fn start(dirs: &Dirs, opts: &Options) -> Result<Running, StartError> {
         let (db, daemon) = (db.clone(), daemon.clone());
         thread::spawn(move || reconcile_loop(&db, &daemon));
     }
-    crate::manager::spawn(&db, &daemon, Remote::Unix(dirs.db_sock()).into());
+    crate::manager::spawn(&db, &daemon);
     {
         let (db, daemon) = (db.clone(), daemon.clone());
         thread::spawn(move || crate::datapath::stats::stats_loop(&db, &daemon));

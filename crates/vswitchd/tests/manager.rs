@@ -428,6 +428,12 @@ fn the_embedded_server_answers_ovsdb_server_appctl_commands() {
         &["ovsdb-server/list-remotes"],
         &["ovsdb-server/compact", "nosuch"],
         &["ovsdb-server/compact", "_Server"],
+        &["ovsdb-server/add-remote", "foo"],
+        &["ovsdb-server/add-remote", "db:nosuch,x,y"],
+        &["ovsdb-server/list-remotes"],
+        &["ovsdb-server/remove-remote", "foo"],
+        &["ovsdb-server/remove-remote", "foo"],
+        &["ovsdb-server/list-remotes"],
     ] {
         assert_eq!(
             masked(appctl(&fvs_ctl, args), fvsd.dir()),
@@ -435,6 +441,23 @@ fn the_embedded_server_answers_ovsdb_server_appctl_commands() {
             "ovs-appctl {args:?}"
         );
     }
+
+    // A remote added at run time is served at once, and goes when removed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port");
+    let remote = format!("ptcp:{port}:127.0.0.1");
+    let (code, _, err) = appctl(&fvs_ctl, &["ovsdb-server/add-remote", &remote]);
+    assert_eq!(code, Some(0), "{err}");
+    let tcp = format!("tcp:127.0.0.1:{port}");
+    vsctl_at(&tcp, &["br-exists", "br0"]).expect("served on the added remote");
+    let (code, _, err) = appctl(&fvs_ctl, &["ovsdb-server/remove-remote", &remote]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "{remote} still listens after remove-remote"
+    );
 
     // Compaction leaves the schema and one snapshot, with everything in it.
     let fvs = Side {
