@@ -34,6 +34,7 @@
 //!   test can run the same steps on both; killed by its pid on drop.
 //! - [`netns`]: network namespaces, veth pairs and the processes run in them, for root tests;
 //!   deleted and killed on drop.
+//! - [`cargo::package_bins`]: another workspace package's binaries, built on demand.
 //! - [`frames`]: hex, the IPv4 checksum, and reading the frames of a pcap file with a reader
 //!   that is not ferrovs's own.
 //! - [`SEED_BR_TUN_VSCTL`], [`SEED_BR_TUN_FLOWS_PATH`]: the seed's br-tun as test input.
@@ -41,6 +42,7 @@
 //!
 //! This crate is `publish = false` and only ever a dev-dependency.
 
+pub mod cargo;
 mod daemon;
 mod dir;
 pub mod frames;
