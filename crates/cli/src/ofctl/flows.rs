@@ -25,7 +25,7 @@ use fvs_openflow::normalize::normalize_flow_mod;
 use fvs_openflow::protocol::{Protocol, protocols_to_string};
 use fvs_openflow::text::{format_flow_mod, parse_flow_mod, parse_flow_mod_line};
 use fvs_openflow::wire::bundle::{BundleAdd, BundleCtrl, BundleCtrlType, BundleFlags, BundleMsg};
-use fvs_openflow::wire::{self, ErrorCode, Message, OfpError, Version};
+use fvs_openflow::wire::{self, AsyncMsg, ErrorCode, Message, OfpError, PacketOut, Version};
 use fvs_openflow::{FlowMod, FlowModCommand};
 use std::fmt::Write as _;
 
@@ -114,13 +114,7 @@ fn send_flow_mods(
     fms: &[FlowMod],
     usable: Protocols,
 ) -> Result<(), CmdError> {
-    if usable.and(opts.allowed).is_empty() {
-        return Err(CmdError::Fatal(format!(
-            "none of the usable flow formats ({}) is among the allowed flow formats ({})",
-            protocols_to_string(usable),
-            protocols_to_string(opts.allowed)
-        )));
-    }
+    require_usable(usable, opts.allowed)?;
     let allowed = if opts.bundle {
         bundle_protocols(opts.allowed)
     } else {
@@ -129,6 +123,18 @@ fn send_flow_mods(
     let mut conn = Conn::open(target, allowed, opts.timeout)?;
     choose_protocol_for(&mut conn, usable.and(allowed), usable)?;
     transact_flow_mods(&mut conn, fms, opts.bundle)
+}
+
+/// Refuses a request no allowed protocol can carry, in ovs-ofctl's words.
+pub(super) fn require_usable(usable: Protocols, allowed: Protocols) -> Result<(), CmdError> {
+    if usable.and(allowed).is_empty() {
+        return Err(CmdError::Fatal(format!(
+            "none of the usable flow formats ({}) is among the allowed flow formats ({})",
+            protocols_to_string(usable),
+            protocols_to_string(allowed)
+        )));
+    }
+    Ok(())
 }
 
 /// The protocols a `--bundle` session may use: the allowed ones of OpenFlow 1.3 and later,
@@ -298,7 +304,7 @@ fn bundle_flags(f: BundleFlags) -> String {
 
 /// ovs-ofctl's choice: the session's protocol if usable, else the first usable one the
 /// switch accepts.
-fn choose_protocol_for(
+pub(super) fn choose_protocol_for(
     conn: &mut Conn,
     candidates: Protocols,
     usable: Protocols,
@@ -343,6 +349,9 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
                     );
                     out.push('\n');
                 }
+                Ok((h, Message::Async(AsyncMsg::PacketOut(po)))) => {
+                    format_packet_out(&po, h.version, h.xid, &mut out);
+                }
                 _ => {
                     let _ = writeln!(out, "({} bytes of quoted request)", e.data.len());
                 }
@@ -358,6 +367,39 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
     }
     out
 }
+
+/// A packet-out as ovs-ofctl prints it: the header line with input port (after OpenFlow
+/// 1.5's pipeline fields), actions and data length, then the packet's summary line.
+pub(super) fn format_packet_out(po: &PacketOut, version: u8, xid: u32, out: &mut String) {
+    let tag = match version {
+        1 => String::new(),
+        v => format!(" (OF1.{})", v.saturating_sub(1)),
+    };
+    let mut head = String::new();
+    fvs_flow::text::format_match(&po.metadata, DEFAULT_PRIORITY, &mut head);
+    if !head.is_empty() {
+        head.push(',');
+    }
+    let mut actions = String::new();
+    fvs_openflow::text::format_actions(&po.actions, &mut actions);
+    let _ = write!(
+        out,
+        "OFPT_PACKET_OUT{tag} (xid={xid:#x}): {head}in_port={} actions={actions}",
+        po.in_port
+    );
+    match po.buffer_id {
+        Some(id) => {
+            let _ = writeln!(out, " buffer={id:#010x}");
+        }
+        None => {
+            let _ = writeln!(out, " data_len={}", po.data.len());
+            let _ = writeln!(out, "{}", super::packet::packet_line(&po.data));
+        }
+    }
+}
+
+/// The priority flows print without (`format_match` leaves it out).
+const DEFAULT_PRIORITY: u32 = 0x8000;
 
 /// Open vSwitch's name for an error code in wire version `version`.
 pub(super) fn error_name(version: u8, code: ErrorCode) -> String {

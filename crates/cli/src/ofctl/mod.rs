@@ -13,7 +13,8 @@
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
-//! and `diff-flows`. `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
+//! and `diff-flows`, `packet_out` `packet-out` (with [`packet`] for hex packets and their
+//! summary lines). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
@@ -26,6 +27,8 @@ mod echo;
 mod features;
 mod flows;
 mod names;
+pub mod packet;
+mod packet_out;
 mod parse;
 mod ports;
 mod replace;
@@ -189,6 +192,12 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 2,
         handler: echo::ping,
+    },
+    Command {
+        name: "packet-out",
+        min_args: 2,
+        max_args: usize::MAX,
+        handler: packet_out::packet_out,
     },
     Command {
         name: "show",

@@ -51,7 +51,8 @@ impl PortNames {
         Ok(Self { ports })
     }
 
-    fn number(&self, name: &str) -> Option<PortNo> {
+    /// The number of the port called `name`.
+    pub(super) fn number(&self, name: &str) -> Option<PortNo> {
         self.ports.iter().find(|(_, n)| n == name).map(|(p, _)| *p)
     }
 
