@@ -34,18 +34,21 @@
 //! guard, even when an assertion fails. `tcpdump`, `ping`, `ip`, `python3` (its raw socket
 //! sends the malformed GRE) and Open vSwitch must be installed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use fvs_test_support::{SEED_BR_TUN_FLOWS_PATH, TempDir, require_tool};
+use fvs_test_support::cargo::package_bins;
+use fvs_test_support::netns::{self, Capture, exec, ip, run_combined, veth};
+use fvs_test_support::{PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
 
 /// Host A's underlay address (the seed's compute node).
 const IP_A: &str = "10.0.1.31";
 /// Host B's underlay address (the seed's remote end).
 const IP_B: &str = "10.0.1.21";
+
+/// How long a tcpdump capture waits for its packets.
+const CAPTURE_WITHIN: Duration = Duration::from_secs(15);
 
 /// The flows Neutron adds to br-tun for a second network (local VLAN 2, tun_id 0x2), in the
 /// seed's form.
@@ -54,130 +57,24 @@ const NETWORK_2_FLOWS: &[&str] = &[
     "table=22,dl_vlan=2,actions=strip_vlan,set_tunnel:0x2,output:2",
 ];
 
-/// Runs a command; returns success and the combined output.
-fn run(cmd: &mut Command) -> (bool, String) {
-    match cmd.output() {
-        Ok(o) => (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        ),
-        Err(e) => (false, e.to_string()),
-    }
-}
-
-fn ip(args: &[&str]) {
-    let (ok, out) = run(require_tool("ip").command().args(args));
-    assert!(ok, "ip {args:?}: {out}");
-}
-
-/// `ip netns exec NS ARGS`, which must succeed; its output.
-fn exec(ns: &str, args: &[&str]) -> String {
-    let (ok, out) = run(require_tool("ip")
-        .command()
-        .args(["netns", "exec", ns])
-        .args(args));
-    assert!(ok, "in {ns}: {args:?}: {out}");
-    out
-}
-
-/// The directory of this test's profile (`<target>/<profile>`), with `fvs-ofctl` built there
-/// (Cargo gives a test only its own package's binaries; once per process, a no-op when it is
-/// current).
-fn fvs_ofctl() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
-        let profile = exe
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or_else(|| panic!("{} is not in <target>/<profile>/deps", exe.display()));
-        let target = profile.parent().unwrap_or(profile);
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "-p",
-            "fvs-cli",
-            "--bin",
-            "fvs-ofctl",
-            "--target-dir",
-        ])
-        .arg(target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run cargo to build fvs-ofctl: {e}"));
-        assert!(
-            status.success(),
-            "cargo build -p fvs-cli --bin fvs-ofctl failed"
-        );
-        profile.join("fvs-ofctl")
-    })
-}
-
-/// Namespaces and daemons, deleted and killed (by their own pids) on drop.
-#[derive(Default)]
+/// Namespaces, deleted on drop (taking their veth ends with them).
 struct Lab {
-    namespaces: Vec<String>,
-    daemons: Vec<Child>,
-    /// Pids of detached daemons (Open vSwitch) this lab started, read from their pid files
-    /// at once: the files' directory may be gone by the time the lab is dropped.
-    pids: Vec<String>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.daemons {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for pid in &self.pids {
-            let _ = Command::new("kill").arg(pid).status();
-        }
-        for ns in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
+    net: netns::Lab,
 }
 
 impl Lab {
-    /// Remembers the pid a detached daemon wrote to `pidfile`, to stop it on drop.
-    fn remember(&mut self, pidfile: &Path) {
-        if let Ok(pid) = std::fs::read_to_string(pidfile) {
-            let pid = pid.trim();
-            if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-                self.pids.push(pid.to_owned());
-            }
-        }
-    }
-
     fn new() -> Self {
-        let (_, uid) = run(Command::new("id").arg("-u"));
-        assert!(
-            uid.trim() == "0",
-            "this test needs root (CI runs as root): it makes network namespaces and veth pairs"
-        );
+        let net = netns::Lab::new();
         for tool in ["ping", "tcpdump", "ovs-vsctl"] {
             let _ = require_tool(tool);
         }
-        Self::default()
+        Self { net }
     }
 
     /// A fresh namespace `h4<tag><pid>` with loopback up and IPv6 off (no router
     /// solicitations on our links).
     fn namespace(&mut self, tag: &str) -> String {
-        let ns = format!("h4{tag}{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        ip(&["netns", "add", &ns]);
-        self.namespaces.push(ns.clone());
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let ns = self.net.add_netns(&netns::unique_name("h4", tag));
         exec(&ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
         exec(
             &ns,
@@ -190,9 +87,7 @@ impl Lab {
     fn hosts(&mut self, tag: &str) -> (String, String) {
         let a = self.namespace(&format!("{tag}A"));
         let b = self.namespace(&format!("{tag}B"));
-        ip(&[
-            "-n", &a, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", &b,
-        ]);
+        veth(&a, "eth1", &b, "eth1");
         for (ns, addr) in [(&a, IP_A), (&b, IP_B)] {
             ip(&[
                 "-n",
@@ -203,7 +98,6 @@ impl Lab {
                 "dev",
                 "eth1",
             ]);
-            ip(&["-n", ns, "link", "set", "eth1", "up"]);
         }
         (a, b)
     }
@@ -212,10 +106,7 @@ impl Lab {
     /// for the tunnel headers) is the peer of `port` in `host`.
     fn vm(&mut self, tag: &str, host: &str, port: &str, mac: &str, addr: &str) -> String {
         let vm = self.namespace(tag);
-        ip(&[
-            "-n", host, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", &vm,
-        ]);
-        ip(&["-n", host, "link", "set", port, "up"]);
+        veth(host, port, &vm, "eth0");
         ip(&[
             "-n", &vm, "link", "set", "eth0", "address", mac, "mtu", "1400", "up",
         ]);
@@ -233,70 +124,46 @@ impl Lab {
 
     /// fvs-vswitchd inside `host`, in a private directory.
     fn fvs(&mut self, host: &str, tag: &str) -> Fvs {
-        let dir = TempDir::new(tag);
-        let child = require_tool("ip")
-            .command()
-            .args(["netns", "exec", host, env!("CARGO_BIN_EXE_fvs-vswitchd")])
-            .env("FVS_RUNDIR", dir.path())
-            .env("FVS_DBDIR", dir.path())
-            .env("FVS_LOGDIR", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
-        self.daemons.push(child);
-        wait_for(&dir.path().join("db.sock"));
-        wait_for(&dir.path().join("fvs-vswitchd.ctl"));
-        Fvs { dir }
+        let inner = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+            .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+            .dummy(false)
+            .netns(host)
+            .tag(tag)
+            .start();
+        Fvs { inner }
     }
 }
 
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        sleep(Duration::from_millis(20));
-    }
-}
-
-/// One fvs-vswitchd's directory and the clients that talk to it.
+/// One fvs-vswitchd (killed by its pid on drop) and the clients that talk to it.
 struct Fvs {
-    dir: TempDir,
+    inner: PrivateFvs,
 }
 
 impl Fvs {
     /// Real `ovs-vsctl` against this daemon's database; must succeed.
     fn vsctl(&self, args: &[&str]) -> String {
-        let db = format!("--db=unix:{}", self.dir.path().join("db.sock").display());
-        let (ok, out) = run(require_tool("ovs-vsctl")
-            .command()
-            .arg(db)
-            .arg("--timeout=10")
-            .args(args));
-        assert!(ok, "ovs-vsctl {args:?}: {out}");
-        out
+        self.inner
+            .vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"))
     }
 
     /// `fvs-ofctl ARGS` with this daemon's run directory; must succeed.
     fn ofctl(&self, args: &[&str]) -> String {
-        let (ok, out) = run(Command::new(fvs_ofctl())
-            .env("FVS_RUNDIR", self.dir.path())
-            .args(args));
+        let fvs_ofctl = package_bins("fvs-cli").join("fvs-ofctl");
+        let (ok, out) = run_combined(
+            Command::new(fvs_ofctl)
+                .env("FVS_RUNDIR", self.inner.dir())
+                .args(args),
+        );
         assert!(ok, "fvs-ofctl {args:?}: {out}");
         out
     }
 
     /// `fvs-appctl ARGS`; must succeed.
     fn appctl(&self, args: &[&str]) -> String {
-        let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_fvs-appctl"))
-            .env("FVS_RUNDIR", self.dir.path())
-            .args(args));
-        assert!(ok, "fvs-appctl {args:?}: {out}");
-        out
+        self.inner
+            .appctl(args)
+            .unwrap_or_else(|e| panic!("fvs-appctl {args:?}: {e}"))
     }
 
     /// The seed's compute node from `local` to `remote` over a `kind` tunnel, with VM ports
@@ -414,57 +281,9 @@ fn neutron_port_name(kind: &str, remote: &str) -> String {
     format!("{kind}-{:08x}", u32::from(ip))
 }
 
-/// `ping` from `vm` to `to`: success and output.
+/// `ping` from `vm` to `to` (`count` echo requests 0.2 s apart): success and output.
 fn ping(vm: &str, to: &str, count: u32) -> (bool, String) {
-    run(require_tool("ip").command().args([
-        "netns",
-        "exec",
-        vm,
-        "ping",
-        "-c",
-        &count.to_string(),
-        "-i",
-        "0.2",
-        "-W",
-        "2",
-        to,
-    ]))
-}
-
-/// tcpdump on a host's underlay NIC, listening by the time `start` returns.
-struct Capture {
-    child: Child,
-}
-
-impl Capture {
-    fn start(ns: &str, dev: &str, count: usize, filter: &str) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut child = require_tool("ip")
-            .command()
-            .args([
-                "netns", "exec", ns, "timeout", "15", "tcpdump", "-l", "-nn", "-v", "-x",
-            ])
-            .args(["-i", dev, "-c", &count.to_string(), filter])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("tcpdump: {e}"));
-        let mut reader = BufReader::new(child.stderr.take().expect("piped"));
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("listening on") {
-            line.clear();
-        }
-        assert!(
-            line.contains("listening on"),
-            "tcpdump did not start: {line}"
-        );
-        Self { child }
-    }
-
-    fn finish(self) -> String {
-        let out = self.child.wait_with_output().expect("tcpdump");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+    netns::ping(vm, to, count)
 }
 
 /// The VMs' MACs and addresses: network 1 on tag 1, network 2 on tag 2, one subnet.
@@ -523,7 +342,7 @@ fn two_hosts(kind: &str, tag: &str) {
     assert_eq!(port_a, format!("{kind}-0a000115"));
 
     // Network 1 across the tunnel, watched on host B's underlay NIC.
-    let capture = Capture::start(&b, "eth1", 4, wire_check(kind));
+    let capture = Capture::start(&b, "eth1", 4, wire_check(kind), CAPTURE_WITHIN);
     let (ok, out) = ping(&vm1a, VM1B.1, 3);
     assert!(
         ok,
@@ -583,13 +402,14 @@ fn geneve_between_two_fvs_hosts() {
 
 /// Host A runs fvs-vswitchd with VM 1a; the caller has built the far end, host B, with VM 1b
 /// on network 1 behind it. VM 1a pings VM 1b; the capture on A's underlay and A's learned
-/// rule are checked as in [`two_hosts`].
-fn fvs_against(kind: &str, tag: &str, lab: &mut Lab, a: &str) {
+/// rule are checked as in [`two_hosts`]. Host A's switch is returned, to run on while the
+/// caller looks at the far end.
+fn fvs_against(kind: &str, tag: &str, lab: &mut Lab, a: &str) -> Fvs {
     let vm1a = lab.vm(&format!("{tag}1a"), a, "tap1", VM1A.0, VM1A.1);
     lab.vm(&format!("{tag}2a"), a, "tap2", VM2A.0, VM2A.1);
     let fa = lab.fvs(a, &format!("{tag}a"));
     fa.build_seed(kind, IP_A, IP_B);
-    let capture = Capture::start(a, "eth1", 4, wire_check(kind));
+    let capture = Capture::start(a, "eth1", 4, wire_check(kind), CAPTURE_WITHIN);
     let (ok, out) = ping(&vm1a, VM1B.1, 3);
     assert!(ok, "VM 1a cannot ping VM 1b behind the far end:\n{out}");
     assert_key_1_carrying_ethernet(kind, &capture.finish());
@@ -603,6 +423,7 @@ fn fvs_against(kind: &str, tag: &str, lab: &mut Lab, a: &str) {
         after >= before + 3,
         "learned rule counted {before} then {after}"
     );
+    fa
 }
 
 #[test]
@@ -624,77 +445,7 @@ fn vxlan_interoperates_with_a_linux_vxlan_device() {
         exec(&b, &["ip", "link", "set", port, "up"]);
     }
     exec(&b, &["ip", "link", "set", "br0", "up"]);
-    fvs_against("vxlan", "x", &mut lab, &a);
-}
-
-/// Open vSwitch 3.1's `ovsdb-server` and `ovs-vswitchd` (inside `ns`) in the private
-/// directory `dir`; the lab stops them by their pid files.
-fn start_ovs(lab: &mut Lab, ns: &str, dir: &Path) {
-    let env = |cmd: &mut Command| {
-        cmd.env("OVS_RUNDIR", dir)
-            .env("OVS_DBDIR", dir)
-            .env("OVS_LOGDIR", dir)
-            .env("OVS_SYSCONFDIR", dir);
-    };
-    let schema = fvs_test_support::VSWITCH_SCHEMA;
-    let db = dir.join("conf.db");
-    let (ok, out) = run(require_tool("ovsdb-tool")
-        .command()
-        .arg("create")
-        .arg(&db)
-        .arg(schema));
-    assert!(ok, "ovsdb-tool create: {out}");
-    let mut cmd = require_tool("ovsdb-server").command();
-    env(&mut cmd);
-    cmd.arg(&db)
-        .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
-        .arg(format!(
-            "--pidfile={}",
-            dir.join("ovsdb-server.pid").display()
-        ))
-        .arg(format!(
-            "--log-file={}",
-            dir.join("ovsdb-server.log").display()
-        ))
-        .args(["--detach", "--no-chdir"]);
-    let (ok, out) = run(&mut cmd);
-    lab.remember(&dir.join("ovsdb-server.pid"));
-    assert!(ok, "ovsdb-server: {out}");
-    let mut cmd = require_tool("ip").command();
-    env(&mut cmd);
-    cmd.args(["netns", "exec", ns])
-        .arg(require_tool("ovs-vswitchd").path())
-        .arg(format!("unix:{}", dir.join("db.sock").display()))
-        .arg(format!(
-            "--pidfile={}",
-            dir.join("ovs-vswitchd.pid").display()
-        ))
-        .arg(format!(
-            "--log-file={}",
-            dir.join("ovs-vswitchd.log").display()
-        ))
-        .arg(format!(
-            "--unixctl={}",
-            dir.join("ovs-vswitchd.ctl").display()
-        ))
-        .args(["--detach", "--no-chdir"]);
-    let (ok, out) = run(&mut cmd);
-    lab.remember(&dir.join("ovs-vswitchd.pid"));
-    assert!(ok, "ovs-vswitchd: {out}");
-}
-
-/// Runs an Open vSwitch client (`ovs-vsctl`, `ovs-ofctl`, `ovs-appctl`) with `dir` as its
-/// run directory; must succeed.
-fn ovs(tool: &str, dir: &Path, args: &[&str]) -> String {
-    let (ok, out) = run(require_tool(tool)
-        .command()
-        .env("OVS_RUNDIR", dir)
-        .env("OVS_DBDIR", dir)
-        .env("OVS_LOGDIR", dir)
-        .env("OVS_SYSCONFDIR", dir)
-        .args(args));
-    assert!(ok, "{tool} {args:?}: {out}");
-    out
+    let _fa = fvs_against("vxlan", "x", &mut lab, &a);
 }
 
 /// Host B runs Open vSwitch 3.1's userspace datapath with the seed's bridges over a `kind`
@@ -707,13 +458,14 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
     // holds the underlay NIC and the host's tunnel address; the neighbour is pinned.
     ip(&["-n", &b, "addr", "flush", "dev", "eth1"]);
     lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
-    let dir = TempDir::new("h4ovs");
-    start_ovs(&mut lab, &b, dir.path());
-    let db = format!("--db=unix:{}", dir.path().join("db.sock").display());
+    let ovs = PrivateOvs::start_in_netns(&b);
     let vsctl = |args: &[&str]| {
-        let mut full = vec![db.as_str(), "--timeout=20"];
-        full.extend_from_slice(args);
-        ovs("ovs-vsctl", dir.path(), &full)
+        ovs.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"))
+    };
+    let ofctl = |args: &[&str]| {
+        ovs.ofctl(args)
+            .unwrap_or_else(|e| panic!("ovs-ofctl {args:?}: {e}"))
     };
     vsctl(&[
         "add-br",
@@ -800,32 +552,15 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
         "options:out_key=flow",
         "options:remote_ip=10.0.1.31",
     ]);
-    let mgmt = |br: &str| format!("unix:{}", dir.path().join(format!("{br}.mgmt")).display());
-    ovs(
-        "ovs-ofctl",
-        dir.path(),
-        &["add-flow", &mgmt("br-int"), "priority=1,actions=NORMAL"],
-    );
-    ovs(
-        "ovs-ofctl",
-        dir.path(),
-        &["add-flows", &mgmt("br-tun"), SEED_BR_TUN_FLOWS_PATH],
-    );
+    let mgmt = |br: &str| format!("unix:{}", ovs.dir().join(format!("{br}.mgmt")).display());
+    ofctl(&["add-flow", &mgmt("br-int"), "priority=1,actions=NORMAL"]);
+    ofctl(&["add-flows", &mgmt("br-tun"), SEED_BR_TUN_FLOWS_PATH]);
     let a_mac = exec(&a, &["cat", "/sys/class/net/eth1/address"]);
-    let ctl = dir.path().join("ovs-vswitchd.ctl");
-    let ctl = ctl.to_str().expect("a UTF-8 path");
-    ovs(
-        "ovs-appctl",
-        dir.path(),
-        &["-t", ctl, "tnl/arp/set", "br-phy", IP_A, a_mac.trim()],
-    );
-    fvs_against(kind, tag, &mut lab, &a);
+    ovs.appctl(&["tnl/arp/set", "br-phy", IP_A, a_mac.trim()])
+        .unwrap_or_else(|e| panic!("ovs-appctl tnl/arp/set: {e}"));
+    let _fa = fvs_against(kind, tag, &mut lab, &a);
     // Open vSwitch learned VM 1a behind the tunnel from ferrovs's packets, key 1 included.
-    let learned = ovs(
-        "ovs-ofctl",
-        dir.path(),
-        &["dump-flows", &mgmt("br-tun"), "table=20"],
-    );
+    let learned = ofctl(&["dump-flows", &mgmt("br-tun"), "table=20"]);
     assert!(
         learned
             .lines()
@@ -947,7 +682,7 @@ fn a_tunnel_without_local_ip_uses_the_route_s_source() {
     let fb = lab.fvs(&b, "lb");
     fa.build_seed("gre", "", IP_B);
     fb.build_seed("gre", IP_B, IP_A);
-    let capture = Capture::start(&b, "eth1", 2, "ip proto 47");
+    let capture = Capture::start(&b, "eth1", 2, "ip proto 47", CAPTURE_WITHIN);
     let (ok, out) = ping(&vm1a, VM1B.1, 2);
     assert!(ok, "VM 1a cannot ping VM 1b:\n{out}");
     let wire = capture.finish();
