@@ -9,6 +9,7 @@ use fvs_flow::{Field, FlowKey};
 use fvs_netdev::PacketBatch;
 use fvs_netdev::dummy::Dummy;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
+use fvs_test_support::frames::hex;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
@@ -37,10 +38,6 @@ fn tcp_frame(vlan: Option<u16>) -> Vec<u8> {
         f.splice(12..12, [0x81, 0x00, tci[0], tci[1]]);
     }
     f
-}
-
-fn hex(f: &[u8]) -> String {
-    f.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn normalise(dump: &str) -> BTreeSet<String> {
