@@ -52,28 +52,14 @@ W=$(mktemp -d /tmp/fvstn.XXXXXX)
 OUT=${OUT:-$W}
 RAW=$OUT/tunnels-raw.tsv
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "tunnels.sh: $*"; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (namespaces, veth pairs, raw sockets)"
-for tool in ip ethtool iperf3 ping trafgen ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl \
-    ovs-appctl python3; do
-    command -v "$tool" >/dev/null ||
-        die "$tool missing (apt-get install iproute2 ethtool iperf3 iputils-ping netsniff-ng openvswitch-switch)"
-done
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+require_root "namespaces, veth pairs, raw sockets"
+require_tools "iproute2 ethtool iperf3 iputils-ping netsniff-ng openvswitch-switch" \
+    ip ethtool iperf3 ping trafgen ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl ovs-appctl python3
 (cd "$root" && cargo build --quiet --release -p fvs-vswitchd -p fvs-cli --bins) || die "build failed"
 FVS=$target/release/fvs-vswitchd
 FVS_OFCTL=$target/release/fvs-ofctl
-
-stop_pidfile() {
-    local f=$1 pid
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f" 2>/dev/null)
-    rm -f "$f"
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
-}
 
 stop_switches() {
     for h in a b; do
@@ -122,11 +108,6 @@ topology() {
     ip netns exec "$VB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
 }
 
-wait_file() {
-    for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
-    die "$1 never appeared"
-}
-
 hexip() { printf '%02x' ${1//./ }; }
 
 # br-int and br-tun on one host through `vsctl` (a function), flows through `ofctl BRIDGE`.
@@ -161,7 +142,7 @@ start_host() { # switch side
         ofctl() { local br=$1; shift; FVS_RUNDIR=$d "$FVS_OFCTL" "$1" "$br" "${@:2}"; }
         DPTYPE=
         seed_host "$local" "$remote"
-        PIDS="$PIDS $(cat "$d/fvs.pid")"
+        BENCH_PIDS="$BENCH_PIDS $(cat "$d/fvs.pid")"
         ;;
     ovs)
         local sock=$d/db.sock
@@ -180,13 +161,13 @@ start_host() { # switch side
         ip -n "$host" addr add "$local/24" dev br-phy
         ip -n "$host" link set br-phy up
         seed_host "$local" "$remote"
-        PIDS="$PIDS $(cat "$d/ovs-vswitchd.pid")"
+        BENCH_PIDS="$BENCH_PIDS $(cat "$d/ovs-vswitchd.pid")"
         ;;
     esac
 }
 
 start_switch() {
-    PIDS=
+    BENCH_PIDS=
     topology "$1"
     start_host "$1" a
     start_host "$1" b
@@ -196,94 +177,13 @@ start_switch() {
     fi
 }
 
-cpu_ticks() { # utime+stime of the switch processes, in clock ticks
-    local t=0 p
-    for p in $PIDS; do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
-hz=$(getconf CLK_TCK)
-cpu_pct() { python3 -c "print(round(($2 - $1) * 100 / $hz / $3))"; }
-now() { date +%s.%N; }
-
-cat >"$W/udp60.trafgen" <<EOF
-{
-  0x02, 0x97, 0x01, 0x00, 0x00, 0x02,
-  0x02, 0x97, 0x01, 0x00, 0x00, 0x01,
-  0x08, 0x00,
-  0x45, 0x00, 0x00, 46, 0x00, 0x00, 0x40, 0x00, 64, 17, csumip(14, 33),
-  10, 97, 1, 1,
-  10, 97, 1, 200,
-  0x04, 0x00, 0x04, 0x01, 0x00, 26, 0x00, 0x00,
-  fill(0x00, 18)
-}
-EOF
-
-rx_packets() { ip netns exec "$VB" cat /sys/class/net/eth0/statistics/rx_packets; }
-tx_packets() { ip netns exec "$VA" cat /sys/class/net/eth0/statistics/tx_packets; }
+write_udp60_trafgen "$W/udp60.trafgen" "$MACB" "$MACA" "$IPA" 10.97.1.200
 
 measure() { # switch round
-    local sw=$1 round=$2 c0 c1 t0 t1 r0 r1 o0 o1
-    ip netns exec "$VA" ping -n -c 3 -i 0.2 -W 2 "$IPB" >/dev/null || log "$sw: warm-up ping a->b failed"
-    ip netns exec "$VB" ping -n -c 3 -i 0.2 -W 2 "$IPA" >/dev/null || log "$sw: warm-up ping b->a failed"
-
-    ip netns exec "$VA" ping -n -c 200 -i 0.01 -W 1 "$IPB" >"$W/ping.out" 2>/dev/null
-    python3 - "$sw" "$round" "$W/ping.out" >>"$RAW" <<'PY'
-import re, sys
-rtts = sorted(float(x) for x in re.findall(r"time=([0-9.]+) ms", open(sys.argv[3]).read()))
-if rtts:
-    avg = sum(rtts) / len(rtts) * 1000
-    p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))] * 1000
-    print(f"{sys.argv[1]}\t{sys.argv[2]}\tping_avg_us\t{avg:.0f}")
-    print(f"{sys.argv[1]}\t{sys.argv[2]}\tping_p99_us\t{p99:.0f}")
-PY
-
-    for streams in 1 2; do
-        c0=$(cpu_ticks); t0=$(now)
-        timeout 30 ip netns exec "$VA" iperf3 -c "$IPB" -J -t "$T" -O 1 -P "$streams" >"$W/iperf.json" 2>/dev/null
-        c1=$(cpu_ticks); t1=$(now)
-        python3 - "$sw" "$round" "$streams" "$W/iperf.json" >>"$RAW" <<'PY'
-import json, sys
-try:
-    bps = json.load(open(sys.argv[4]))["end"]["sum_received"]["bits_per_second"]
-except Exception:
-    bps = 0.0
-print(f"{sys.argv[1]}\t{sys.argv[2]}\ttcp{sys.argv[3]}_gbps\t{bps / 1e9:.2f}")
-PY
-        [ "$streams" = 1 ] &&
-            printf '%s\t%s\tcpu_tcp1_pct\t%s\n' "$sw" "$round" "$(cpu_pct "$c0" "$c1" "$(python3 -c "print($t1 - $t0)")")" >>"$RAW"
-    done
-
-    timeout 30 ip netns exec "$VA" iperf3 -c "$IPB" -J -t "$T" -O 1 -u -l 64 -b 0 >"$W/udp.json" 2>/dev/null
-    python3 - "$sw" "$round" "$W/udp.json" >>"$RAW" <<'PY'
-import json, sys
-# Received datagrams from the receiver's byte count (64 bytes each): with -O the packet and
-# loss counters mix the omitted second in and can exceed 100 %.
-try:
-    end = json.load(open(sys.argv[3]))["end"]
-    rx = end["sum_received"]["bytes"] / 64
-    tx = end["sum_sent"]["bytes"] / 64
-    pps = rx / end["sum_received"]["seconds"]
-    loss = 100 * (1 - rx / tx) if tx else 100.0
-except Exception:
-    pps, loss = 0.0, 100.0
-print(f"{sys.argv[1]}\t{sys.argv[2]}\tudp64_rx_kpps\t{pps / 1000:.0f}")
-print(f"{sys.argv[1]}\t{sys.argv[2]}\tudp64_loss_pct\t{loss:.0f}")
-PY
-
-    r0=$(rx_packets); o0=$(tx_packets); c0=$(cpu_ticks); t0=$(now)
-    timeout -s INT "$T" ip netns exec "$VA" trafgen -o eth0 -P 1 --no-sock-mem -Q -C -i "$W/udp60.trafgen" \
-        >/dev/null 2>&1
-    sleep 0.5
-    r1=$(rx_packets); o1=$(tx_packets); c1=$(cpu_ticks); t1=$(now)
-    python3 - "$sw" "$round" >>"$RAW" <<PY
-import sys
-secs = $t1 - $t0 - 0.5
-print(f"{sys.argv[1]}\t{sys.argv[2]}\tpps_rx_k\t{($r1 - $r0) / secs / 1000:.0f}")
-print(f"{sys.argv[1]}\t{sys.argv[2]}\tpps_offered_k\t{($o1 - $o0) / secs / 1000:.0f}")
-PY
-    printf '%s\t%s\tcpu_pps_pct\t%s\n' "$sw" "$round" "$(cpu_pct "$c0" "$c1" "$(python3 -c "print($t1 - $t0)")")" >>"$RAW"
+    bench_ping "$1" "$2" "$VA" "$IPA" "$VB" "$IPB"
+    bench_tcp "$1" "$2" "$VA" "$IPB"
+    bench_udp64 "$1" "$2" "$VA" "$IPB"
+    bench_pps "$1" "$2" "$VA" "$VB" "$W/udp60.trafgen"
 }
 
 mkdir -p "$OUT"
