@@ -22,7 +22,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::daemon::private_env;
-use crate::{TempDir, Tool, ToolError, require_tool};
+use crate::{Switch, TempDir, Tool, ToolError, require_tool};
 
 /// How long a daemon may take to come up before the test fails. Generous: CI machines are
 /// shared and a debug build starts slowly.
@@ -238,7 +238,7 @@ impl PrivateFvs {
     /// `bridge`'s management socket as an OpenFlow target: `unix:DIR/BRIDGE.mgmt`.
     #[must_use]
     pub fn mgmt_target(&self, bridge: &str) -> String {
-        format!("unix:{}", self.mgmt(bridge).display())
+        Switch::mgmt_target(self, bridge)
     }
 
     /// Whether the daemon is still running.
@@ -276,26 +276,22 @@ impl PrivateFvs {
         crate::run(self.command(tool)?.args(args))
     }
 
-    /// `ovs-vsctl --db=unix:DIR/db.sock --timeout=10 ARGS`; without `--no-wait` it returns
-    /// once the daemon has applied the change.
+    /// [`Switch::vsctl`]: `ovs-vsctl --db=unix:DIR/db.sock --timeout=10 ARGS`.
     ///
     /// # Errors
     ///
     /// [`ToolError`] with ovs-vsctl's complaint.
     pub fn vsctl(&self, args: &[&str]) -> Result<String, ToolError> {
-        let db = format!("--db={}", self.target());
-        let mut all = vec![db.as_str(), "--timeout=10"];
-        all.extend_from_slice(args);
-        self.run("ovs-vsctl", &all)
+        Switch::vsctl(self, args)
     }
 
-    /// `ovs-ofctl ARGS`; it finds a bridge's management socket through `OVS_RUNDIR`.
+    /// [`Switch::ofctl`]: `ovs-ofctl ARGS`.
     ///
     /// # Errors
     ///
     /// [`ToolError`] with ovs-ofctl's complaint.
     pub fn ofctl(&self, args: &[&str]) -> Result<String, ToolError> {
-        self.run("ovs-ofctl", args)
+        Switch::ofctl(self, args)
     }
 
     /// `fvs-appctl ARGS` (when the builder named it) or `ovs-appctl -t DIR/fvs-vswitchd.ctl
@@ -314,6 +310,24 @@ impl PrivateFvs {
                 self.run("ovs-appctl", &all)
             }
         }
+    }
+}
+
+impl Switch for PrivateFvs {
+    fn dir(&self) -> &Path {
+        Self::dir(self)
+    }
+
+    fn db_target(&self) -> String {
+        self.target()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Result<String, ToolError> {
+        Self::run(self, tool, args)
+    }
+
+    fn appctl(&self, args: &[&str]) -> Result<String, ToolError> {
+        Self::appctl(self, args)
     }
 }
 

@@ -32,6 +32,7 @@
 //!   not, optionally inside a network namespace), with [`PrivateFvs::vsctl`],
 //!   [`PrivateFvs::ofctl`] and [`PrivateFvs::appctl`] shaped like [`PrivateOvs`]'s, so one
 //!   test can run the same steps on both; killed by its pid on drop.
+//! - [`Switch`]: those steps as a trait both implement, for functions that take either.
 //! - [`netns`]: network namespaces, veth pairs and the processes run in them, for root tests;
 //!   deleted and killed on drop.
 //! - [`cargo::package_bins`]: another workspace package's binaries, built on demand.
@@ -52,6 +53,7 @@ mod ovs;
 mod ovsdb;
 mod seed;
 mod show;
+mod switch;
 mod tool;
 
 pub use daemon::is_running;
@@ -61,4 +63,5 @@ pub use ovs::{PrivateOvs, VSWITCH_SCHEMA};
 pub use ovsdb::PrivateOvsdb;
 pub use seed::{SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
 pub use show::sort_show_siblings;
+pub use switch::Switch;
 pub use tool::{INSTALL_HINT, Tool, ToolError, ofp_print, require_tool, run};

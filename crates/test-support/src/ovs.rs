@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::daemon::{private_env, stop};
-use crate::{PrivateOvsdb, TempDir, ToolError, require_tool};
+use crate::{PrivateOvsdb, Switch, TempDir, ToolError, require_tool};
 
 /// The `Open_vSwitch` schema Debian's package installs (read at test time, never copied).
 pub const VSWITCH_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
@@ -141,26 +141,22 @@ impl PrivateOvs {
         self.db.run(tool, args)
     }
 
-    /// `ovs-vsctl --db=unix:DIR/db.sock --timeout=10 ARGS`; without `--no-wait` it returns
-    /// once `ovs-vswitchd` has applied the change.
+    /// [`Switch::vsctl`]: `ovs-vsctl --db=unix:DIR/db.sock --timeout=10 ARGS`.
     ///
     /// # Errors
     ///
     /// [`ToolError`] with ovs-vsctl's complaint.
     pub fn vsctl(&self, args: &[&str]) -> Result<String, ToolError> {
-        let db = format!("--db={}", self.db.target());
-        let mut all = vec![db.as_str(), "--timeout=10"];
-        all.extend_from_slice(args);
-        self.run("ovs-vsctl", &all)
+        Switch::vsctl(self, args)
     }
 
-    /// `ovs-ofctl ARGS`; it finds a bridge's management socket through `OVS_RUNDIR`.
+    /// [`Switch::ofctl`]: `ovs-ofctl ARGS`.
     ///
     /// # Errors
     ///
     /// [`ToolError`] with ovs-ofctl's complaint.
     pub fn ofctl(&self, args: &[&str]) -> Result<String, ToolError> {
-        self.run("ovs-ofctl", args)
+        Switch::ofctl(self, args)
     }
 
     /// `ovs-appctl -t DIR/ovs-vswitchd.ctl ARGS`.
@@ -173,6 +169,24 @@ impl PrivateOvs {
         let mut all = vec!["-t", target.as_str()];
         all.extend_from_slice(args);
         self.run("ovs-appctl", &all)
+    }
+}
+
+impl Switch for PrivateOvs {
+    fn dir(&self) -> &Path {
+        Self::dir(self)
+    }
+
+    fn db_target(&self) -> String {
+        self.db.target()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Result<String, ToolError> {
+        Self::run(self, tool, args)
+    }
+
+    fn appctl(&self, args: &[&str]) -> Result<String, ToolError> {
+        Self::appctl(self, args)
     }
 }
 
