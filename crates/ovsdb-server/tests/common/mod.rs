@@ -2,6 +2,7 @@
 //! directories, a raw JSON-RPC client, and masking of UUIDs.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,26 @@ impl Theirs {
     pub fn connect(&self) -> Client {
         Client::connect(&self.db.socket())
     }
+}
+
+/// A transaction inserting Shelf `s<n>` with number `n`.
+pub fn insert_shelf(n: u64) -> Value {
+    json!(["Shop", {"op": "insert", "table": "Shelf", "row": {"name": format!("s{n}"), "n": n}}])
+}
+
+/// The numbers of the Shelf rows `ours` holds.
+pub fn stored_numbers(ours: &Ours) -> BTreeSet<u64> {
+    let mut c = ours.connect();
+    let (reply, _) = c.call(
+        "transact",
+        json!(["Shop", {"op": "select", "table": "Shelf", "where": [], "columns": ["n"]}]),
+    );
+    reply["result"][0]["rows"]
+        .as_array()
+        .expect("select rows")
+        .iter()
+        .filter_map(|r| r["n"].as_u64())
+        .collect()
 }
 
 /// How [`TheirsChild`] makes its database with `ovsdb-tool`.
