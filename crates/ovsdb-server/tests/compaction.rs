@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Ours, run, schema, temp_dir, write_schema};
+use common::{Ours, insert_shelf as insert, run, schema, stored_numbers, temp_dir, write_schema};
 use fvs_ovsdb::log::read_records;
 use fvs_ovsdb_server::{CompactionPolicy, Config, Handle, Local, Remote, Server};
 use fvs_test_support::require_tool;
@@ -182,24 +182,6 @@ fn explicit_compaction_keeps_what_ovsdb_tool_sees() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-fn stored_numbers(ours: &Ours) -> BTreeSet<u64> {
-    let mut c = ours.connect();
-    let (reply, _) = c.call(
-        "transact",
-        json!(["Shop", {"op": "select", "table": "Shelf", "where": [], "columns": ["n"]}]),
-    );
-    reply["result"][0]["rows"]
-        .as_array()
-        .expect("select rows")
-        .iter()
-        .filter_map(|r| r["n"].as_u64())
-        .collect()
-}
-
-fn insert(n: u64) -> Value {
-    json!(["Shop", {"op": "insert", "table": "Shelf", "row": {"name": format!("s{n}"), "n": n}}])
 }
 
 /// Waits until the server has compacted its file on its own.
