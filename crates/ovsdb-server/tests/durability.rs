@@ -8,27 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Ours, run, schema, temp_dir, write_schema};
+use common::{Ours, insert_shelf as insert, run, schema, stored_numbers, temp_dir, write_schema};
 use fvs_test_support::require_tool;
 use serde_json::{Value, json};
-
-fn insert(n: u64) -> Value {
-    json!(["Shop", {"op": "insert", "table": "Shelf", "row": {"name": format!("s{n}"), "n": n}}])
-}
-
-fn stored_numbers(ours: &Ours) -> BTreeSet<u64> {
-    let mut c = ours.connect();
-    let (reply, _) = c.call(
-        "transact",
-        json!(["Shop", {"op": "select", "table": "Shelf", "where": [], "columns": ["n"]}]),
-    );
-    reply["result"][0]["rows"]
-        .as_array()
-        .expect("select rows")
-        .iter()
-        .filter_map(|r| r["n"].as_u64())
-        .collect()
-}
 
 #[test]
 fn data_survives_a_restart_and_the_file_is_ovsdb_tools() {
