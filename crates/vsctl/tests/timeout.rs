@@ -1,7 +1,8 @@
 //! `--timeout`: fvs-vsctl ends as ovs-vsctl 3.1 does when its time is up — a message on
 //! stderr and death by `SIGALRM` — wherever it waits: for a switch that never advances
 //! `cur_cfg` (a database with no daemon), in `wait-until`, for a server that accepts and
-//! never answers. A missing socket is an ordinary error, at once, for both.
+//! never answers, and for a missing socket under `--retry` (without it, an ordinary error
+//! at once, for both).
 //!
 //! Both programs run side by side against the same real `ovsdb-server` (Open vSwitch's tools
 //! are required; the test fails if they are missing).
@@ -126,4 +127,7 @@ fn timeout_ends_as_ovs_vsctl_ends() {
     let missing = format!("unix:{}", dir.path().join("nosock").display());
     let e = compare(&missing, &["--timeout=1", "show"]);
     assert_eq!(e.status, "exit 1");
+    // Unless told to keep trying: then the alarm ends it.
+    let e = compare(&missing, &["--retry", "--timeout=1", "show"]);
+    assert_eq!(e.status, "signal 14");
 }
