@@ -1402,3 +1402,143 @@ fn packet_outs_leave_the_ports_they_name_as_on_ovs_vswitchd() {
     assert_eq!(p2[1], UDP_FRAME);
     assert_eq!(&p2[2..6], &[ICMP_FRAME, TCP_FRAME, ICMP_FRAME, TCP_FRAME]);
 }
+
+/// Starts `PROGRAM monitor unix:DIR/br0.mgmt 65534` (ovs-ofctl's own control socket in
+/// `dir`); stopped by [`stop_monitor`].
+fn start_br0_monitor(program: &Path, dir: &Path) -> Child {
+    let target = format!("unix:{}", dir.join("br0.mgmt").display());
+    Command::new(program)
+        .args(["monitor", &target, "65534"])
+        .env("OVS_RUNDIR", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {} monitor: {e}", program.display()))
+}
+
+/// Port addresses (random for dummy ports) and flow ages masked.
+fn mask_monitor(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        if let Some(i) = l.find("addr:") {
+            l.replace_range(i + 5..(i + 22).min(l.len()), "MAC");
+        }
+        if let Some(i) = l.find(" duration") {
+            let end = l[i + 9..].find(' ').map_or(l.len(), |e| i + 9 + e);
+            l.replace_range(i + 9..end, "D");
+        }
+        out.push(l);
+    }
+    out.join("\n")
+}
+
+#[test]
+fn monitors_print_asynchronous_messages_as_ovs_ofctl_monitor() {
+    let ovs = PrivateOvs::start();
+    packet_bridge(ovs.dir(), |args| {
+        ovs.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    });
+    let fvs = Fvs::start();
+    packet_bridge(fvs.dir(), |args| fvs.vsctl(args));
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let ovs_appctl = require_tool("ovs-appctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let mut printed = Vec::new();
+    for (dir, ctl, vsctl) in [
+        (
+            ovs.dir(),
+            ovs.vswitchd_ctl(),
+            Box::new(|args: &[&str]| {
+                ovs.vsctl(args)
+                    .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+            }) as Box<dyn Fn(&[&str])>,
+        ),
+        (
+            fvs.dir(),
+            fvs.dir().join("fvs-vswitchd.ctl"),
+            Box::new(|args: &[&str]| fvs.vsctl(args)),
+        ),
+    ] {
+        let monitors = [
+            start_br0_monitor(&ovs_ofctl, dir),
+            start_br0_monitor(fvs_ofctl, dir),
+        ];
+        std::thread::sleep(Duration::from_millis(500));
+        let target = format!("unix:{}", dir.join("br0.mgmt").display());
+        let ofctl = |args: &[&str]| {
+            let mut full = vec![args[0], target.as_str()];
+            full.extend_from_slice(&args[1..]);
+            let out = run(
+                &ovs_ofctl,
+                dir,
+                &full.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            );
+            assert_eq!(out.status, Some(0), "{args:?}: {}", out.stderr);
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        // Packet-ins: a rule's controller action on a frame received on p1, with a cookie
+        // and in a later table; a packet-out's.
+        ofctl(&["add-flow", "in_port=1,actions=resubmit(,3)"]);
+        ofctl(&[
+            "add-flow",
+            "cookie=0x42,table=3,actions=load:5->NXM_NX_REG0[],controller",
+        ]);
+        let out = Command::new(&ovs_appctl)
+            .args(["-t"])
+            .arg(&ctl)
+            .args(["netdev-dummy/receive", "p1", UDP_FRAME])
+            .output()
+            .unwrap_or_else(|e| panic!("ovs-appctl: {e}"));
+        assert!(out.status.success(), "netdev-dummy/receive: {out:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        ofctl(&["packet-out", "2", "controller", TCP_FRAME]);
+        ofctl(&["packet-out", "LOCAL", "controller:max_len=20", ICMP_FRAME]);
+        // Flow-removed: a rule that asked for it, deleted.
+        ofctl(&[
+            "add-flow",
+            "priority=5,send_flow_rem,idle_timeout=50,tcp,actions=drop",
+        ]);
+        ofctl(&["del-flows", "tcp"]);
+        // Port-status: a port added, taken down, deleted.
+        vsctl(&[
+            "add-port",
+            "br0",
+            "p3",
+            "--",
+            "set",
+            "interface",
+            "p3",
+            "type=dummy",
+            "ofport_request=3",
+        ]);
+        std::thread::sleep(Duration::from_millis(300));
+        ofctl(&["mod-port", "p3", "down"]);
+        vsctl(&["del-port", "br0", "p3"]);
+        std::thread::sleep(Duration::from_millis(500));
+        for m in monitors {
+            printed.push(mask_monitor(&stop_monitor(m)));
+        }
+    }
+    let want = &printed[0];
+    for needle in [
+        "NXT_PACKET_IN2",
+        "cookie=0x42",
+        "table_id=3",
+        "reg0=0x5",
+        "FLOW_REMOVED",
+        "ADD: 3(p3)",
+        "DEL: 3(p3)",
+    ] {
+        assert!(want.contains(needle), "no {needle} in:\n{want}");
+    }
+    for (i, what) in [
+        (1, "fvs-ofctl monitor on ovs-vswitchd"),
+        (2, "ovs-ofctl monitor on fvs-vswitchd"),
+        (3, "fvs-ofctl monitor on fvs-vswitchd"),
+    ] {
+        assert_eq!(&printed[i], want, "{what}");
+    }
+}

@@ -13,7 +13,7 @@
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
-//! and `diff-flows`, `packet_out` `packet-out` (with [`packet`] for hex packets and their
+//! and `diff-flows`, `packet_out` `packet-out`, `monitor` `monitor` (with [`packet`] for hex packets and their
 //! summary lines). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
@@ -26,6 +26,7 @@ pub mod dump;
 mod echo;
 mod features;
 mod flows;
+mod monitor;
 mod names;
 pub mod packet;
 mod packet_out;
@@ -192,6 +193,12 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 2,
         handler: echo::ping,
+    },
+    Command {
+        name: "monitor",
+        min_args: 1,
+        max_args: 3,
+        handler: monitor::monitor,
     },
     Command {
         name: "packet-out",

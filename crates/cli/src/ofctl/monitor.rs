@@ -1,0 +1,242 @@
+//! `monitor SWITCH [MISS-LEN] [invalid_ttl]`: asynchronous messages as they arrive.
+//!
+//! As ovs-ofctl: after negotiation, a `MISS-LEN` argument or `invalid_ttl` changes the
+//! switch configuration (`miss_send_len`, the invalid-TTL-to-controller flag) with a barrier;
+//! then the connection asks for `NXT_PACKET_IN2` packet-ins (a switch that refuses keeps its
+//! default form) and prints every message it receives, one after the other, on standard
+//! error, each flushed at once so that a reader sees it while the monitor runs. Echo requests
+//! are answered by the connection and not printed. The monitor runs until the connection
+//! ends (`talking to SWITCH (End of file)`, status 1) or it is killed.
+//!
+//! Printed forms: packet-ins in each of their four forms (the header line with table, cookie,
+//! length, metadata, reason and data length; `userdata=` when there is some; the packet's
+//! summary line), flow-removed, port-status (the port as `show` prints it); anything else
+//! by name only.
+//!
+//! Not yet: `watch:[SPEC...]` (flow monitors), which is refused with a message naming it.
+
+use super::conn::{Conn, Received};
+use super::show::{format_port, version_tag};
+use super::{CmdError, Options};
+use fvs_openflow::action::PacketInReason;
+use fvs_openflow::protocol::Protocol;
+use fvs_openflow::wire::{
+    self, AsyncMsg, FlowRemoved, FlowRemovedReason, Message, PacketIn, PacketInFormat, PortStatus,
+    SwitchConfig, Version, async_msg::PortReason,
+};
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// `OFPC_INVALID_TTL_TO_CONTROLLER` in the switch configuration's flags.
+const INVALID_TTL_TO_CONTROLLER: u16 = 1 << 2;
+
+/// The priority flows print without.
+const DEFAULT_PRIORITY: u32 = 0x8000;
+
+/// `monitor SWITCH [MISS-LEN] [invalid_ttl]`.
+pub(super) fn monitor(opts: &Options, args: &[String], _out: &mut String) -> Result<(), CmdError> {
+    let Some((target, rest)) = args.split_first() else {
+        return Err(CmdError::Fatal("missing switch".into()));
+    };
+    let mut miss_len = None;
+    let mut invalid_ttl = false;
+    for arg in rest {
+        if arg == "invalid_ttl" {
+            invalid_ttl = true;
+        } else if arg.starts_with("watch:") {
+            return Err(CmdError::Fatal(format!(
+                "{arg}: flow monitors are not supported yet"
+            )));
+        } else {
+            let n: u16 = arg
+                .parse()
+                .map_err(|_| CmdError::Fatal(format!("{arg}: unknown argument")))?;
+            miss_len = Some(n);
+        }
+    }
+    let mut conn = Conn::open(target, opts.allowed, opts.timeout)?;
+    if miss_len.is_some() || invalid_ttl {
+        let xid = conn.send(&Message::GetConfigRequest)?;
+        let reply = super::show::reply_to(&mut conn, xid)?;
+        let Some(Message::GetConfigReply(mut config)) = reply.message else {
+            return Err(super::show::unexpected(&reply));
+        };
+        if let Some(n) = miss_len {
+            config.miss_send_len = n;
+        }
+        if invalid_ttl {
+            config.flags |= INVALID_TTL_TO_CONTROLLER;
+        }
+        transact(&mut conn, &Message::SetConfig(SwitchConfig { ..config }))?;
+    }
+    // A switch without NXT_PACKET_IN2 answers with an error; its own form is then printed.
+    let _ = transact(
+        &mut conn,
+        &Message::Async(AsyncMsg::SetPacketInFormat(PacketInFormat::Nxt2)),
+    );
+    loop {
+        let received = conn.recv()?;
+        let text = format_received(&received, conn.protocol());
+        let mut stderr = std::io::stderr().lock();
+        // A closed standard error ends nothing: the monitor keeps the connection serviced.
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+}
+
+/// Sends `msg` with a barrier; an error reply is a failure.
+fn transact(conn: &mut Conn, msg: &Message) -> Result<(), CmdError> {
+    let xid = conn.alloc_xid();
+    let bytes =
+        wire::encode(msg, conn.protocol(), xid).map_err(|e| CmdError::Fatal(e.to_string()))?;
+    match conn.transact_noreply(&bytes, xid)? {
+        Some(reply) => Err(CmdError::Printed(super::flows::format_reply(
+            &reply,
+            conn.protocol(),
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// One received message as ovs-ofctl prints it.
+pub(super) fn format_received(r: &Received, protocol: Protocol) -> String {
+    let mut out = String::new();
+    let v = Version::from_wire(r.header.version).unwrap_or(Version::Of10);
+    let tag = version_tag(v);
+    let xid = r.header.xid;
+    match &r.message {
+        Some(Message::Async(AsyncMsg::PacketIn(pin))) => format_packet_in(pin, v, xid, &mut out),
+        Some(Message::Async(AsyncMsg::PortStatus(ps))) => format_port_status(ps, v, xid, &mut out),
+        Some(Message::Async(AsyncMsg::FlowRemoved(fr))) => {
+            format_flow_removed(fr, v, r.header.msg_type, xid, &mut out);
+        }
+        Some(Message::Error(_)) => out.push_str(&super::flows::format_reply(r, protocol)),
+        Some(Message::BarrierReply) => {
+            let _ = writeln!(out, "OFPT_BARRIER_REPLY{tag} (xid={xid:#x}):");
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "message type {} ({} bytes){tag} (xid={xid:#x})",
+                r.header.msg_type, r.header.length
+            );
+        }
+    }
+    out
+}
+
+fn reason_name(r: PacketInReason) -> &'static str {
+    match r {
+        PacketInReason::NoMatch => "no_match",
+        PacketInReason::Action => "action",
+        PacketInReason::InvalidTtl => "invalid_ttl",
+        PacketInReason::ActionSet => "action_set",
+        PacketInReason::Group => "group",
+        PacketInReason::PacketOut => "packet_out",
+    }
+}
+
+/// A packet-in: the header line, `userdata=` if any, the packet's summary line.
+fn format_packet_in(pin: &PacketIn, v: Version, xid: u32, out: &mut String) {
+    let name = match pin.format {
+        PacketInFormat::Standard => "OFPT_PACKET_IN",
+        PacketInFormat::Nxt => "NXT_PACKET_IN",
+        PacketInFormat::Nxt2 => "NXT_PACKET_IN2",
+    };
+    let _ = write!(out, "{name}{} (xid={xid:#x}):", version_tag(v));
+    if pin.table_id != 0 {
+        let _ = write!(out, " table_id={}", pin.table_id);
+    }
+    if pin.cookie.0 != u64::MAX {
+        let _ = write!(out, " cookie={:#x}", pin.cookie.0);
+    }
+    let _ = write!(out, " total_len={} ", pin.total_len);
+    fvs_flow::text::format_match(&pin.metadata, DEFAULT_PRIORITY, out);
+    let _ = write!(
+        out,
+        " (via {}) data_len={}",
+        reason_name(pin.reason),
+        pin.data.len()
+    );
+    let total = usize::try_from(pin.total_len).unwrap_or(usize::MAX);
+    match pin.buffer_id {
+        None => {
+            out.push_str(" (unbuffered)");
+            if total != pin.data.len() {
+                out.push_str(" (***total_len != data_len***)");
+            }
+        }
+        Some(id) => {
+            let _ = write!(out, " buffer={id:#010x}");
+            if total < pin.data.len() {
+                out.push_str(" (***total_len < data_len***)");
+            }
+        }
+    }
+    out.push('\n');
+    if let Some(u) = pin.userdata.as_ref().filter(|u| !u.is_empty()) {
+        let hex: Vec<String> = u.iter().map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(out, " userdata={}", hex.join("."));
+    }
+    let _ = writeln!(out, "{}", super::packet::packet_line(&pin.data));
+}
+
+/// A port-status: the reason, then the port as `show` prints it.
+fn format_port_status(ps: &PortStatus, v: Version, xid: u32, out: &mut String) {
+    let reason = match ps.reason {
+        PortReason::Add => "ADD",
+        PortReason::Delete => "DEL",
+        PortReason::Modify => "MOD",
+    };
+    let _ = write!(
+        out,
+        "OFPT_PORT_STATUS{} (xid={xid:#x}): {reason}:",
+        version_tag(v)
+    );
+    format_port(&ps.desc, v, out);
+}
+
+/// A flow-removed: the match with its priority, why, the table, cookie, age, timeouts and
+/// counts. OpenFlow 1.0 sessions get Nicira's form when NXM was chosen (message type 4).
+fn format_flow_removed(fr: &FlowRemoved, v: Version, msg_type: u8, xid: u32, out: &mut String) {
+    let name = if v == Version::Of10 && msg_type == 4 {
+        "NXT_FLOW_REMOVED"
+    } else {
+        "OFPT_FLOW_REMOVED"
+    };
+    let _ = write!(out, "{name}{} (xid={xid:#x}): ", version_tag(v));
+    fvs_flow::text::format_match(&fr.r#match, u32::from(fr.priority), out);
+    let reason = match fr.reason {
+        FlowRemovedReason::IdleTimeout => "idle",
+        FlowRemovedReason::HardTimeout => "hard",
+        FlowRemovedReason::Delete => "delete",
+        FlowRemovedReason::GroupDelete => "group_delete",
+        FlowRemovedReason::MeterDelete => "meter_delete",
+        FlowRemovedReason::Eviction => "eviction",
+    };
+    let _ = write!(out, " reason={reason}");
+    if fr.table_id != 255 && v != Version::Of10 {
+        let _ = write!(out, " table_id={}", fr.table_id);
+    }
+    if fr.cookie.0 != 0 {
+        let _ = write!(out, " cookie:{:#x}", fr.cookie.0);
+    }
+    let _ = write!(out, " duration");
+    format_duration(fr.duration_sec, fr.duration_nsec, out);
+    let _ = write!(out, " idle{}", fr.idle_timeout);
+    if fr.hard_timeout != 0 {
+        let _ = write!(out, " hard{}", fr.hard_timeout);
+    }
+    let _ = writeln!(out, " pkts{} bytes{}", fr.packet_count, fr.byte_count);
+}
+
+/// `1.5s`: seconds, then the milliseconds without trailing zeros.
+fn format_duration(sec: u32, nsec: u32, out: &mut String) {
+    let _ = write!(out, "{sec}");
+    let ms = nsec / 1_000_000;
+    if ms != 0 {
+        let frac = format!("{ms:03}");
+        let _ = write!(out, ".{}", frac.trim_end_matches('0'));
+    }
+    out.push('s');
+}
