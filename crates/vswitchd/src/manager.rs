@@ -21,7 +21,8 @@
 //! connected; for a connecting remote (`tcp:`, `unix:`) `state` (`ACTIVE`, `CONNECTING`,
 //! `BACKOFF`) and the seconds since the last connection started and ended, once they have.
 //! Targets the server cannot serve (`ssl:`, `pssl:`, anything unknown) are logged once and
-//! left out, as ovsdb-server skips them.
+//! left out, as ovsdb-server skips them. A remote that cannot be set up (an address in use)
+//! is logged once too, and tried again only when the configuration changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::RecvTimeoutError;
