@@ -1403,11 +1403,12 @@ fn packet_outs_leave_the_ports_they_name_as_on_ovs_vswitchd() {
     assert_eq!(&p2[2..6], &[ICMP_FRAME, TCP_FRAME, ICMP_FRAME, TCP_FRAME]);
 }
 
-/// Starts `PROGRAM monitor unix:DIR/br0.mgmt 65534` (ovs-ofctl's own control socket in
+/// Starts `PROGRAM [PROTOCOLS] monitor unix:DIR/br0.mgmt 65534` (ovs-ofctl's own control socket in
 /// `dir`); stopped by [`stop_monitor`].
-fn start_br0_monitor(program: &Path, dir: &Path) -> Child {
+fn start_br0_monitor(program: &Path, dir: &Path, protocols: &[&str]) -> Child {
     let target = format!("unix:{}", dir.join("br0.mgmt").display());
     Command::new(program)
+        .args(protocols)
         .args(["monitor", &target, "65534"])
         .env("OVS_RUNDIR", dir)
         .stdin(Stdio::null())
@@ -1436,6 +1437,17 @@ fn mask_monitor(text: &str) -> String {
 
 #[test]
 fn monitors_print_asynchronous_messages_as_ovs_ofctl_monitor() {
+    monitors_print_alike(&[]);
+}
+
+#[test]
+fn openflow13_monitors_print_asynchronous_messages_as_ovs_ofctl_monitor() {
+    monitors_print_alike(&["-O", "OpenFlow13"]);
+}
+
+/// Both monitors (with `protocols`) on both switches while packet-ins, a flow-removed and
+/// port-statuses happen: all four print what ovs-ofctl prints on ovs-vswitchd.
+fn monitors_print_alike(protocols: &[&str]) {
     let ovs = PrivateOvs::start();
     packet_bridge(ovs.dir(), |args| {
         ovs.vsctl(args)
@@ -1463,8 +1475,8 @@ fn monitors_print_asynchronous_messages_as_ovs_ofctl_monitor() {
         ),
     ] {
         let monitors = [
-            start_br0_monitor(&ovs_ofctl, dir),
-            start_br0_monitor(fvs_ofctl, dir),
+            start_br0_monitor(&ovs_ofctl, dir, protocols),
+            start_br0_monitor(fvs_ofctl, dir, protocols),
         ];
         std::thread::sleep(Duration::from_millis(500));
         let target = format!("unix:{}", dir.join("br0.mgmt").display());
