@@ -46,9 +46,20 @@ RAW=$OUT/datapath-raw.tsv
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "datapath.sh: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (namespaces, veth pairs, AF_PACKET)"
+# Tools from Debian packages: installed when missing (the script runs as root).
+missing=()
+for pair in ip:iproute2 ethtool:ethtool iperf3:iperf3 ping:iputils-ping trafgen:netsniff-ng \
+    ovs-vswitchd:openvswitch-switch python3:python3; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${missing[@]}" >/dev/null; } || die "cannot install ${missing[*]}"
+fi
 for tool in ip ethtool iperf3 ping trafgen ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl python3; do
-    command -v "$tool" >/dev/null ||
-        die "$tool missing (apt-get install iproute2 ethtool iperf3 iputils-ping netsniff-ng openvswitch-switch)"
+    command -v "$tool" >/dev/null || die "$tool missing"
 done
 (cd "$root" && cargo build --quiet --release -p fvs-vswitchd --bins) || die "build failed"
 FVS=$target/release/fvs-vswitchd
