@@ -39,6 +39,7 @@
 //! - [`frames`]: hex, the IPv4 checksum, and reading the frames of a pcap file with a reader
 //!   that is not ferrovs's own.
 //! - [`SEED_BR_TUN_VSCTL`], [`SEED_BR_TUN_FLOWS_PATH`]: the seed's br-tun as test input.
+//! - [`AddBridge`]: the `ovs-vsctl` words that build a bridge and its ports.
 //! - [`sort_show_siblings`]: `ovs-vsctl show` with its hash-ordered sibling blocks sorted.
 //!
 //! This crate is `publish = false` and only ever a dev-dependency.
@@ -55,6 +56,7 @@ mod seed;
 mod show;
 mod switch;
 mod tool;
+mod vsctl;
 
 pub use daemon::is_running;
 pub use dir::TempDir;
@@ -65,3 +67,4 @@ pub use seed::{SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
 pub use show::sort_show_siblings;
 pub use switch::Switch;
 pub use tool::{INSTALL_HINT, Tool, ToolError, ofp_print, require_tool, run};
+pub use vsctl::AddBridge;
