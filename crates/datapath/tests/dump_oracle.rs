@@ -9,6 +9,7 @@ use fvs_flow::{Field, FlowKey};
 use fvs_netdev::PacketBatch;
 use fvs_netdev::dummy::Dummy;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
+use fvs_test_support::AddBridge;
 use fvs_test_support::frames::hex;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -66,37 +67,11 @@ fn dump_flows_prints_like_open_vswitch() {
     let tagged = tcp_frame(Some(7));
 
     let ovs = fvs_test_support::PrivateOvs::start();
-    ovs.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=dummy",
-        "fail-mode=secure",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "type=dummy",
-        "ofport_request=2",
-    ])
-    .expect("bridge");
+    let bridge = AddBridge::new("br0")
+        .set(&["datapath_type=dummy", "fail-mode=secure"])
+        .port("p1", &["type=dummy", "ofport_request=1"])
+        .port("p2", &["type=dummy", "ofport_request=2"]);
+    ovs.vsctl(&bridge.args()).expect("bridge");
     ovs.ofctl(&[
         "add-flow",
         "br0",
