@@ -34,7 +34,8 @@ use fvs_packet::tcp::{TcpFlags, TcpRepr};
 use fvs_packet::tunnel::{self, Encap, TunnelPorts, TunnelProtocol};
 use fvs_packet::udp::UdpRepr;
 use fvs_packet::vlan::{Tci, VlanRepr};
-use fvs_test_support::PrivateOvs;
+use fvs_test_support::frames::hex;
+use fvs_test_support::{AddBridge, PrivateOvs};
 
 /// Flow fields Open vSwitch prints that ferrovs's flow key does not have.
 const NOT_MODELLED: &[&str] = &[
@@ -69,32 +70,16 @@ struct Ovs(PrivateOvs);
 impl Ovs {
     fn start() -> Self {
         let ovs = PrivateOvs::start();
-        ovs.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-            "fail_mode=secure",
-            "--",
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "ofport_request=1",
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        let bridge = AddBridge::new("br0")
+            .set(&["datapath_type=dummy", "fail_mode=secure"])
+            .port("p1", &["ofport_request=1"]);
+        ovs.vsctl(&bridge.args()).unwrap_or_else(|e| panic!("{e}"));
         Self(ovs)
     }
 
     /// The `Flow:` line Open vSwitch prints for `frame` received with `flow` metadata.
     fn flow_of(&self, flow: &str, frame: &[u8]) -> String {
-        let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex(frame);
         let out = self
             .0
             .appctl(&["ofproto/trace", "br0", flow, &hex])
