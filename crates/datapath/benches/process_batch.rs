@@ -139,6 +139,7 @@ fn gre(c: &mut Criterion) {
             tun_id: 1,
             src: local,
             dst: remote,
+            tos: 0,
             ttl: 64,
             df: true,
             key: true,

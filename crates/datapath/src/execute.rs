@@ -227,17 +227,20 @@ pub(crate) fn encap_params(v: &TunnelVport, set: Option<&TunnelKey>) -> OuterPar
         src: set.map_or(v.local_ip, |t| unspecified(t.src, v.local_ip)),
         dst: set.map_or(v.remote_ip, |t| unspecified(t.dst, v.remote_ip)),
         ttl: set.map_or(v.ttl, |t| if t.ttl == 0 { v.ttl } else { t.ttl }),
+        // A shared vport (TOS 0) takes each port's TOS from the flow's `set(tunnel(...))`.
+        tos: set.map_or(v.tos, |t| if t.tos == 0 { v.tos } else { t.tos }),
         df: set.map_or(v.df_default, |t| t.df),
         key,
     }
 }
 
-/// Outer addresses, TTL, DF and key of one encapsulation.
+/// Outer addresses, TTL, TOS, DF and key of one encapsulation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OuterParams {
     src: Ipv4Addr,
     dst: Ipv4Addr,
     ttl: u8,
+    tos: u8,
     df: bool,
     key: Option<u64>,
 }
@@ -284,7 +287,7 @@ pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entro
             TunnelProtocol::Gre => IpProtocol::Gre,
             TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IpProtocol::Udp,
         },
-        tos: v.tos,
+        tos: o.tos,
         ttl: o.ttl,
         ident: 0,
         dont_frag: o.df,

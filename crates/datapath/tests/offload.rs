@@ -233,6 +233,7 @@ fn superframe_is_segmented_before_encapsulation() {
         tun_id: 0x1,
         src: Ipv4Addr::new(192, 168, 0, 1),
         dst: Ipv4Addr::new(192, 168, 0, 2),
+        tos: 0,
         ttl: 64,
         df: true,
         key: true,

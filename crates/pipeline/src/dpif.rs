@@ -27,6 +27,8 @@ pub struct TunnelKey {
     pub src: Ipv4Addr,
     /// Outer destination address (the port's `remote_ip`, or the flow's `tun_dst`).
     pub dst: Ipv4Addr,
+    /// Outer TOS (0: none; printed only when set, as Open vSwitch does).
+    pub tos: u8,
     /// Outer TTL.
     pub ttl: u8,
     /// Set the Don't Fragment bit on the outer header.
@@ -144,9 +146,13 @@ impl fmt::Display for DpAction {
             Self::SetTunnel(t) => {
                 write!(
                     f,
-                    "set(tunnel(tun_id={:#x},src={},dst={},ttl={}",
-                    t.tun_id, t.src, t.dst, t.ttl
+                    "set(tunnel(tun_id={:#x},src={},dst={},",
+                    t.tun_id, t.src, t.dst
                 )?;
+                if t.tos != 0 {
+                    write!(f, "tos={:#x},", t.tos)?;
+                }
+                write!(f, "ttl={}", t.ttl)?;
                 let flags: Vec<&str> = [(t.df, "df"), (t.key, "key")]
                     .iter()
                     .filter(|(on, _)| *on)
@@ -259,6 +265,7 @@ mod tests {
                 tun_id: 1,
                 src: Ipv4Addr::new(10, 0, 1, 31),
                 dst: Ipv4Addr::new(10, 0, 1, 21),
+                tos: 0,
                 ttl: 64,
                 df: true,
                 key: true,

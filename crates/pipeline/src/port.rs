@@ -173,6 +173,20 @@ pub struct TunnelConfig {
     pub out_key: Option<u64>,
     /// `df_default` (true unless configured otherwise).
     pub df_default: bool,
+    /// `in_key` (or `key`): `None` for `flow` (any key, put in `tun_id`), else the one key
+    /// received (0 when the port has no key); a packet with another key is not this port's.
+    pub in_key: Option<u64>,
+    /// Outer TTL (`ttl`; 64 unless configured).
+    pub ttl: u8,
+    /// Outer TOS (`tos`, a DSCP value; 0 unless configured).
+    pub tos: u8,
+}
+
+impl TunnelConfig {
+    /// True when a packet received with key `tun_id` belongs to this port (`in_key`).
+    pub fn accepts_key(&self, tun_id: u64) -> bool {
+        self.in_key.is_none_or(|k| k == tun_id)
+    }
 }
 
 /// What kind of port it is, and what that implies for output.

@@ -270,6 +270,9 @@ fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconc
     let cfg = config::read(database);
     let ports_before = connmgr::port_snapshot(daemon);
     let ops = r.apply(&cfg, &mut daemon.switch(), daemon.now());
+    for w in r.take_warnings() {
+        daemon.log("netdev_vport", Level::Warn, &w);
+    }
     let infos = cfg
         .bridges
         .iter()

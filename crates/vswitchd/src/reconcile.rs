@@ -13,10 +13,19 @@
 //! - Datapath port numbers are shared by all bridges (one datapath, like Open vSwitch's
 //!   userspace datapath). They follow the dummy datapath's choice, which tests written for
 //!   Open vSwitch rely on: the number in the device name when there is one and it is free
-//!   (plus 100 for names starting with `br`), else the lowest free. Tunnels of one type share
-//!   one datapath port (`gre_sys`, …); patch ports have none. A tunnel type's vport sends
-//!   through an underlay device, numbered from [`UNDERLAY_BASE`] up so the numbers users see
-//!   follow Open vSwitch's.
+//!   (plus 100 for names starting with `br`), else the lowest free. Tunnels of one type and
+//!   UDP port share one datapath port (`gre_sys`, `vxlan_sys_4789`, `vxlan_sys_4790`, …), as
+//!   in Open vSwitch; patch ports have none. Each such vport sends through an underlay
+//!   device of its own (`fvs_netdev::tunnel::UnderlayConfig`: protocol and `dst_port`),
+//!   numbered from [`UNDERLAY_BASE`] up so the numbers users see follow Open vSwitch's. The
+//!   underlay receives on the ports' `local_ip` when they all name the same one, else on
+//!   every local address (the slow path still checks each port's `local_ip`).
+//! - Tunnel options are read by [`crate::tunnel_config::parse`]: its errors go to the
+//!   interface's `error` column, its warnings to the log (once per change of the options,
+//!   [`Reconciler::take_warnings`]). Two tunnel ports that would receive the same packets
+//!   (same [`TunnelOptions::receive_key`], on any bridge) cannot both exist: the one met
+//!   second in a pass (ports that already exist are met first) is refused with Open
+//!   vSwitch's `could not add network device NAME to ofproto (File exists)`.
 //! - With a datapath attached ([`Reconciler::set_datapath`]), every interface's device is
 //!   opened (or reopened when its type or options change) as its port is reconciled, so a
 //!   device that cannot be opened is reported in that interface's `error` column at once, and
@@ -28,16 +37,18 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 
 use fvs_flow::PortNo;
+use fvs_netdev::tunnel::UnderlayConfig;
 use fvs_pipeline::bridge::{Bridge, FailMode};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
-use fvs_pipeline::port::{Port, PortKind, PortVlan, TunnelConfig, VlanId, VlanMode};
+use fvs_pipeline::port::{Port, PortKind, PortVlan, VlanId, VlanMode};
 use fvs_pipeline::switch::Switch;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::config::{BridgeCfg, Config, IfaceCfg, PortCfg};
 use crate::datapath::{self, Handle, IfaceType};
+use crate::tunnel_config::{self, TunnelOptions};
 
 /// The lowest datapath port number a tunnel underlay device gets.
 pub const UNDERLAY_BASE: u32 = 1000;
@@ -85,7 +96,26 @@ pub struct Reconciler {
     signature: PortSignature,
     /// Devices the last pass could not open.
     device_failures: usize,
+    /// This pass's reading of every tunnel interface's options, by interface name.
+    tunnels: BTreeMap<String, Result<TunnelOptions, String>>,
+    /// The options each tunnel interface's warnings were last logged for.
+    warned: BTreeMap<String, BTreeMap<String, String>>,
+    /// Warnings not yet taken by [`Reconciler::take_warnings`].
+    warnings: Vec<String>,
+    /// Each tunnel underlay's local address this pass, by underlay name.
+    underlay_local: BTreeMap<String, Ipv4Addr>,
+    /// Receive keys claimed this pass, and by which interface.
+    claimed: std::collections::HashMap<ReceiveKey, String>,
 }
+
+/// What two tunnel ports may not share ([`TunnelOptions::receive_key`]).
+type ReceiveKey = (
+    fvs_packet::tunnel::TunnelProtocol,
+    u16,
+    Ipv4Addr,
+    Ipv4Addr,
+    fvs_datapath::port::TunnelKeyMode,
+);
 
 /// Open vSwitch's way of picking a new OpenFlow port number: a cursor that moves on from the
 /// last number picked, so a number just freed is not handed out again at once (flows that
@@ -158,6 +188,79 @@ impl Reconciler {
             datapath: DpLink::default(),
             signature: Vec::new(),
             device_failures: 0,
+            tunnels: BTreeMap::new(),
+            warned: BTreeMap::new(),
+            warnings: Vec::new(),
+            underlay_local: BTreeMap::new(),
+            claimed: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The warnings about tunnel options found since the last call, for the log.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Reads every tunnel interface's options (warnings are queued when the options changed
+    /// since they were last logged) and settles each underlay's local address.
+    fn read_tunnels(&mut self, cfg: &Config) {
+        self.tunnels.clear();
+        self.claimed.clear();
+        let mut locals: BTreeMap<String, BTreeSet<Option<Ipv4Addr>>> = BTreeMap::new();
+        let ifaces = cfg
+            .bridges
+            .iter()
+            .flat_map(|b| &b.ports)
+            .flat_map(|p| &p.ifaces)
+            .filter(|i| tunnel_config::protocol(&i.kind).is_some());
+        for icfg in ifaces {
+            let parsed = tunnel_config::parse(&icfg.name, &icfg.kind, &icfg.options);
+            if self.warned.get(&icfg.name) != Some(&icfg.options) {
+                if let Ok((_, w)) = &parsed {
+                    self.warnings.extend(w.iter().cloned());
+                }
+                self.warned.insert(icfg.name.clone(), icfg.options.clone());
+            }
+            if let Ok((t, _)) = &parsed {
+                locals
+                    .entry(t.underlay().name())
+                    .or_default()
+                    .insert(t.local_ip);
+            }
+            self.tunnels
+                .insert(icfg.name.clone(), parsed.map(|(t, _)| t));
+        }
+        self.warned
+            .retain(|name, _| self.tunnels.contains_key(name));
+        self.underlay_local = locals
+            .into_iter()
+            .map(|(name, ips)| {
+                let ip = match ips.into_iter().collect::<Vec<_>>()[..] {
+                    [Some(ip)] => ip,
+                    _ => Ipv4Addr::UNSPECIFIED,
+                };
+                (name, ip)
+            })
+            .collect();
+    }
+
+    /// The underlay of tunnel `t`, with its local address as this pass settled it.
+    fn underlay_of(&self, t: &TunnelOptions) -> UnderlayConfig {
+        let mut u = t.underlay();
+        u.local_ip = self
+            .underlay_local
+            .get(&u.name())
+            .copied()
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        u
+    }
+
+    /// The tunnel vport (`gre_sys`, `vxlan_sys_4790`, …) interface `name` uses, if it is a
+    /// tunnel read without error this pass.
+    fn tunnel_device(&self, name: &str) -> Option<String> {
+        match self.tunnels.get(name) {
+            Some(Ok(t)) => Some(t.underlay().name()),
+            _ => None,
         }
     }
 
@@ -176,6 +279,7 @@ impl Reconciler {
     /// the outcome (empty when the database already says it all).
     pub fn apply(&mut self, cfg: &Config, switch: &mut Switch, now: Millis) -> Vec<Value> {
         self.device_failures = 0;
+        self.read_tunnels(cfg);
         let wanted: BTreeSet<&str> = cfg.bridges.iter().map(|b| b.name.as_str()).collect();
         switch.bridges.retain(|b| wanted.contains(b.name.as_str()));
         self.allocators
@@ -284,7 +388,24 @@ impl Reconciler {
                 }
                 _ => return Err(format!("{name}: patch type requires valid 'peer' argument")),
             },
-            t @ ("gre" | "vxlan" | "geneve") => PortKind::Tunnel(tunnel(name, t, &icfg.options)?),
+            "gre" | "vxlan" | "geneve" => {
+                let t = match self.tunnels.get(name) {
+                    Some(Ok(t)) => t,
+                    Some(Err(e)) => return Err(e.clone()),
+                    None => return Err(format!("{name}: tunnel options not read")),
+                };
+                let key = t.receive_key();
+                match self.claimed.get(&key) {
+                    Some(other) if other != name => {
+                        return Err(format!(
+                            "could not add network device {name} to ofproto (File exists)"
+                        ));
+                    }
+                    _ => {}
+                }
+                self.claimed.insert(key, name.clone());
+                PortKind::Tunnel(t.pipeline_config())
+            }
             _ => {
                 return Err(format!(
                     "could not open network device {name} (Address family not supported by protocol)"
@@ -301,7 +422,10 @@ impl Reconciler {
         };
         let dp_port = match &kind {
             PortKind::Patch { .. } => None,
-            PortKind::Tunnel(t) => Some(self.dp_port(&tunnel_device(&t.kind))),
+            PortKind::Tunnel(_) => {
+                let dev = self.tunnel_device(name).unwrap_or_default();
+                Some(self.dp_port(&dev))
+            }
             _ => Some(self.dp_port(name)),
         };
         if !self.macs.contains_key(name) {
@@ -353,7 +477,7 @@ impl Reconciler {
             .flat_map(|b| b.ports.values())
             .filter_map(|p| match &p.kind {
                 PortKind::Patch { .. } => None,
-                PortKind::Tunnel(t) => Some(tunnel_device(&t.kind)),
+                PortKind::Tunnel(_) => self.tunnel_device(&p.name),
                 _ => Some(p.name.clone()),
             })
             .collect();
@@ -381,10 +505,14 @@ impl Reconciler {
         let name = &icfg.name;
         match kind {
             PortKind::Patch { .. } => Ok(()),
-            PortKind::Tunnel(t) => {
-                let dev = tunnel_device(&t.kind);
+            PortKind::Tunnel(_) => {
+                let Some(Ok(t)) = self.tunnels.get(name) else {
+                    return Err(format!("{name}: tunnel options not read"));
+                };
+                let config = self.underlay_of(t);
+                let dev = config.name();
                 let underlay = self.underlay_port(&datapath::underlay_name(&dev));
-                dp.ensure_tunnel(&dev, DpPort(dp_port), &t.kind, DpPort(underlay))
+                dp.ensure_tunnel(&dev, DpPort(dp_port), config, DpPort(underlay))
             }
             _ => {
                 let mac = self.macs.get(name).copied();
@@ -439,11 +567,9 @@ impl Reconciler {
             .bridges
             .iter()
             .flat_map(|b| b.ports.values())
-            .flat_map(|p| match &p.kind {
-                PortKind::Tunnel(t) => {
-                    let dev = tunnel_device(&t.kind);
-                    vec![datapath::underlay_name(&dev), dev]
-                }
+            .flat_map(|p| match (&p.kind, self.tunnel_device(&p.name)) {
+                (PortKind::Tunnel(_), Some(dev)) => vec![datapath::underlay_name(&dev), dev],
+                (PortKind::Tunnel(_), None) => Vec::new(),
                 _ => vec![p.name.clone()],
             })
             .collect();
@@ -549,50 +675,6 @@ fn vlan(p: &PortCfg) -> PortVlan {
         _ => VlanMode::Trunk,
     };
     PortVlan { mode, tag, trunks }
-}
-
-fn tunnel(
-    name: &str,
-    kind: &str,
-    options: &BTreeMap<String, String>,
-) -> Result<TunnelConfig, String> {
-    let remote_ip = options
-        .get("remote_ip")
-        .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
-        .ok_or_else(|| format!("{name}: {kind} type requires valid 'remote_ip' argument"))?;
-    let local_ip = options
-        .get("local_ip")
-        .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
-        .unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let key = options.get("out_key").or_else(|| options.get("key"));
-    let out_key = match key.map(String::as_str) {
-        Some("flow") => None,
-        Some(k) => Some(parse_key(k).ok_or_else(|| format!("{name}: bad key '{k}'"))?),
-        None => Some(0),
-    };
-    Ok(TunnelConfig {
-        kind: kind.to_owned(),
-        local_ip,
-        remote_ip,
-        out_key,
-        df_default: options.get("df_default").is_none_or(|v| v != "false"),
-    })
-}
-
-fn parse_key(k: &str) -> Option<u64> {
-    match k.strip_prefix("0x").or_else(|| k.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => k.parse().ok(),
-    }
-}
-
-/// The datapath device all tunnels of one type share, named as Open vSwitch names it.
-fn tunnel_device(kind: &str) -> String {
-    match kind {
-        "vxlan" => "vxlan_sys_4789".to_owned(),
-        "geneve" => "genev_sys_6081".to_owned(),
-        other => format!("{other}_sys"),
-    }
 }
 
 fn parse_mac(text: &str) -> Option<[u8; 6]> {

@@ -40,6 +40,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use fvs_datapath::port::TunnelKeyMode;
+use fvs_netdev::tunnel::UnderlayConfig;
 use fvs_packet::tunnel::TunnelProtocol;
 use fvs_pipeline::port::TunnelConfig;
 
@@ -321,6 +322,24 @@ impl TunnelOptions {
                 TunnelKeyMode::None => Some(0),
             },
             df_default: self.df_default,
+            in_key: match self.in_key {
+                TunnelKeyMode::Flow => None,
+                TunnelKeyMode::Fixed(k) => Some(k),
+                TunnelKeyMode::None => Some(0),
+            },
+            ttl: self.ttl,
+            tos: self.tos,
+        }
+    }
+
+    /// The shared underlay this port's packets go out of and come in on, before the local
+    /// address is settled (the reconciler binds it to `local_ip` only when every port on
+    /// the underlay names the same one).
+    pub fn underlay(&self) -> UnderlayConfig {
+        UnderlayConfig {
+            protocol: self.protocol,
+            dst_port: self.dst_port,
+            local_ip: Ipv4Addr::UNSPECIFIED,
         }
     }
 
@@ -332,14 +351,20 @@ impl TunnelOptions {
     }
 
     /// What identifies the traffic this port receives: two ports with equal keys cannot
-    /// coexist (Open vSwitch refuses the second one).
+    /// coexist (Open vSwitch refuses the second one). No key and `key=0` receive the same
+    /// packets, so they are one key here (Open vSwitch refuses `key=0` beside a keyless
+    /// port too).
     pub fn receive_key(&self) -> (TunnelProtocol, u16, Ipv4Addr, Ipv4Addr, TunnelKeyMode) {
+        let in_key = match self.in_key {
+            TunnelKeyMode::None => TunnelKeyMode::Fixed(0),
+            other => other,
+        };
         (
             self.protocol,
             self.dst_port,
             self.local_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
             self.remote_ip,
-            self.in_key,
+            in_key,
         )
     }
 
@@ -590,6 +615,11 @@ mod tests {
             u.receive_key(),
             "the two ports would collide"
         );
+        // Open vSwitch 3.1 refuses `key=0` beside a keyless port to the same remote
+        // ("could not add network device j to ofproto (File exists)").
+        let (none, _) = ok("gre", &[("remote_ip", "10.0.1.21")]);
+        let (zero, _) = ok("gre", &[("remote_ip", "10.0.1.21"), ("key", "0")]);
+        assert_eq!(none.receive_key(), zero.receive_key());
         let (t, w) = ok("vxlan", &[("remote_ip", "10.0.1.21"), ("dst_port", "abc")]);
         assert_eq!((t.dst_port, w.len()), (4789, 1));
     }

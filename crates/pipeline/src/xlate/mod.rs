@@ -516,7 +516,8 @@ impl Ctx<'_> {
                         .unwrap_or_else(|| u64::try_from(get(flow, Field::TunId)).unwrap_or(0)),
                     src: cfg.local_ip,
                     dst: cfg.remote_ip,
-                    ttl: 64,
+                    tos: cfg.tos,
+                    ttl: cfg.ttl,
                     df: cfg.df_default,
                     key: true,
                 };

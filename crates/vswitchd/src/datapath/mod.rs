@@ -44,8 +44,7 @@
 //!
 //! # Not done yet
 //!
-//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); tunnels use their
-//! protocol's standard UDP port (`dst_port` is not honoured yet); tunnel and patch
+//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); tunnel and patch
 //! interfaces get no `statistics` (a tunnel type shares one vport, so its counters are not
 //! per interface); the flow limit is fixed (Open vSwitch adjusts its own to the time a dump
 //! takes).
@@ -66,6 +65,7 @@ use std::time::Duration;
 
 use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_netdev::dummy::DummyHandle;
+use fvs_netdev::tunnel::UnderlayConfig;
 use fvs_openflow::Action;
 use fvs_pipeline::dpif::DpPort;
 
@@ -204,28 +204,34 @@ impl Handle {
             options: options.clone(),
             mac,
             underlay: None,
+            dst_port: 0,
         };
         self.ensure(name, no, spec)
     }
 
-    /// Makes sure the vport `name` shared by tunnels of `kind` exists as port `no`, with its
-    /// underlay device as port `underlay`.
+    /// Makes sure the vport `name` shared by the tunnels of one underlay `config` (protocol
+    /// and UDP port) exists as port `no`, with its underlay device as port `underlay`. A
+    /// change of the underlay's local address reopens the underlay.
     pub fn ensure_tunnel(
         &self,
         name: &str,
         no: DpPort,
-        kind: &str,
+        config: UnderlayConfig,
         underlay: DpPort,
     ) -> Result<(), String> {
-        let Some(Device::Tunnel(protocol)) = ports::device_for(kind, self.enable_dummy) else {
-            return Err(format!("{name}: {kind} is not a tunnel type"));
+        let protocol = config.protocol;
+        let kind = match protocol {
+            fvs_packet::tunnel::TunnelProtocol::Gre => "gre",
+            fvs_packet::tunnel::TunnelProtocol::Vxlan => "vxlan",
+            fvs_packet::tunnel::TunnelProtocol::Geneve => "geneve",
         };
         let under = PortSpec {
-            device: Device::Underlay(protocol),
+            device: Device::Underlay(config),
             kind: kind.to_owned(),
             options: BTreeMap::new(),
             mac: None,
             underlay: None,
+            dst_port: 0,
         };
         self.ensure(&underlay_name(name), underlay, under)?;
         let spec = PortSpec {
@@ -234,6 +240,7 @@ impl Handle {
             options: BTreeMap::new(),
             mac: None,
             underlay: Some(underlay),
+            dst_port: config.dst_port,
         };
         self.ensure(name, no, spec).map(|_| ())
     }

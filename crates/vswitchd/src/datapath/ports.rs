@@ -23,7 +23,8 @@
 //! decides what that device is: under `--enable-dummy`, a dummy device (frames stay in
 //! memory, tests read them through its handle); otherwise `fvs_netdev::tunnel::KernelTunnel`,
 //! which sends and receives the outer packets through the host's own IP stack (the kernel
-//! routes and resolves neighbours), one per tunnel type on its standard UDP port.
+//! routes and resolves neighbours), one per tunnel type and UDP port (`dst_port`), bound to
+//! the ports' `local_ip` when they agree on one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,8 +54,9 @@ pub enum Device {
     AfPacket,
     /// The vport all tunnels of one protocol share.
     Tunnel(TunnelProtocol),
-    /// The device a tunnel vport's outer frames go through.
-    Underlay(TunnelProtocol),
+    /// The device a tunnel vport's outer frames go through: one per protocol and UDP port,
+    /// receiving on one local address or all.
+    Underlay(UnderlayConfig),
 }
 
 /// A port as the configuration asks for it; a change of any part reopens the device.
@@ -70,6 +72,8 @@ pub struct PortSpec {
     pub mac: Option<[u8; 6]>,
     /// For a tunnel vport, its underlay's datapath port.
     pub underlay: Option<DpPort>,
+    /// For a tunnel vport, its UDP destination port (0 otherwise).
+    pub dst_port: u16,
 }
 
 /// The device for an interface of `kind`, or `None` for a patch port (no device).
@@ -158,8 +162,8 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 mac,
             })
         }
-        Device::Underlay(p) => {
-            let (d, dummy) = open_tunnel_underlay(name, *p, enable_dummy)?;
+        Device::Underlay(config) => {
+            let (d, dummy) = open_tunnel_underlay(name, *config, enable_dummy)?;
             Ok(Opened {
                 kind: PortKind::Netdev(d),
                 dummy,
@@ -170,15 +174,17 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             let underlay = spec
                 .underlay
                 .ok_or_else(|| format!("{name}: tunnel port without an underlay"))?;
-            // One vport per protocol: any local and remote address, any key; translation
-            // gives each packet's outer addresses and key in `set(tunnel(...))`.
-            let v = TunnelVport::new(
+            // One vport per protocol and UDP port: any local and remote address, any key;
+            // translation gives each packet's outer addresses, key, TTL and TOS in
+            // `set(tunnel(...))`, and the slow path picks the receiving port by them.
+            let mut v = TunnelVport::new(
                 *p,
                 Ipv4Addr::UNSPECIFIED,
                 Ipv4Addr::UNSPECIFIED,
                 TunnelKeyMode::Flow,
                 underlay,
             );
+            v.dst_port = spec.dst_port;
             Ok(Opened {
                 kind: PortKind::Tunnel(v),
                 dummy: None,
@@ -188,11 +194,12 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
     }
 }
 
-/// The device tunnel vports of `protocol` send their outer frames through, named `name`:
-/// a dummy under `--enable-dummy`, else the host-IP-stack underlay (see the module docs).
+/// The device the tunnel vport of underlay `config` sends its outer frames through, named
+/// `name`: a dummy under `--enable-dummy`, else the host-IP-stack underlay (see the module
+/// docs).
 pub fn open_tunnel_underlay(
     name: &str,
-    protocol: TunnelProtocol,
+    config: UnderlayConfig,
     enable_dummy: bool,
 ) -> Result<(Box<dyn Netdev>, Option<DummyHandle>), String> {
     if enable_dummy {
@@ -200,8 +207,20 @@ pub fn open_tunnel_underlay(
         d.set_vnet_hdr(false);
         return Ok((Box::new(d), Some(h)));
     }
-    let config = UnderlayConfig::new(protocol);
-    let d = KernelTunnel::open(config).map_err(|e| open_error(&config.name(), &e))?;
+    // A `local_ip` that is not (yet) one of the host's addresses cannot be bound; Open
+    // vSwitch accepts such a port, so the underlay then receives on every address and the
+    // slow path keeps checking each port's `local_ip`.
+    let d = KernelTunnel::open(config)
+        .or_else(|e| {
+            if config.local_ip.is_unspecified() {
+                return Err(e);
+            }
+            KernelTunnel::open(UnderlayConfig {
+                local_ip: Ipv4Addr::UNSPECIFIED,
+                ..config
+            })
+        })
+        .map_err(|e| open_error(&config.name(), &e))?;
     Ok((Box::new(d), None))
 }
 
@@ -216,9 +235,10 @@ pub fn show_type(kind: &str, options: &BTreeMap<String, String>, enable_dummy: b
             "patch: peer={}",
             options.get("peer").map_or("", String::as_str)
         ),
-        "gre" | "vxlan" | "geneve" if !enable_dummy && !options.is_empty() => {
-            let opts: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{kind}: {}", opts.join(", "))
+        // Open vSwitch's reading of the options, defaults left out (`tunnel_config`).
+        "gre" | "vxlan" | "geneve" if !enable_dummy => {
+            crate::tunnel_config::parse("", kind, options)
+                .map_or_else(|_| kind.to_owned(), |(t, _)| t.dpif_options())
         }
         other => other.to_owned(),
     }
@@ -256,6 +276,7 @@ mod tests {
             options: BTreeMap::new(),
             mac: None,
             underlay: None,
+            dst_port: 0,
         };
         let e = open("fvs-nonexist0", &spec, false).err();
         assert!(

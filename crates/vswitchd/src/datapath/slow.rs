@@ -6,10 +6,12 @@
 //! The datapath keys packets by *datapath* port; the pipeline works in OpenFlow ports of a
 //! bridge. The only link between the two is the pipeline's `Port::dp_port`, which the
 //! reconciler sets; [`owner`] reads it, so there is no second table to fall out of step.
-//! Tunnels of one type share one datapath port (`gre_sys`): the OpenFlow port a tunnelled
-//! packet enters is the bridge port of that type whose `remote_ip` is the packet's
+//! Tunnels of one type and UDP port share one datapath port (`gre_sys`): the OpenFlow port a
+//! tunnelled packet enters is the bridge port of that type whose `remote_ip` is the packet's
 //! `tun_src` (and whose `local_ip`, when set, is its `tun_dst`), so those two fields are
-//! always exact in the megaflow. `in_port` is always exact too: a datapath port stands for
+//! always exact in the megaflow; and whose `in_key` accepts the packet's `tun_id` (exact in
+//! the megaflow when some candidate port has a fixed key), as Open vSwitch drops a packet
+//! whose key no port receives. `in_port` is always exact too: a datapath port stands for
 //! (bridge, OpenFlow port). So are the EtherType and, for IP, the fragment bits, as in Open
 //! vSwitch's megaflows.
 //!
@@ -111,29 +113,49 @@ impl Default for Slow {
 
 /// The bridge (index) and OpenFlow port a packet with datapath key `key` enters, and the
 /// extra key bits that choice consulted.
+///
+/// For a tunnel vport, the port is the one whose `remote_ip` is the packet's `tun_src`, whose
+/// `local_ip` (when set) is its `tun_dst`, and whose `in_key` accepts its `tun_id`. Like
+/// Open vSwitch, a port with a fixed key is preferred over a `key=flow` one, and one with a
+/// `local_ip` over one without; the reconciler makes sure no two ports tie. A packet no port
+/// accepts (another key than a fixed-key port's) enters nowhere and is dropped.
 pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
     let dp = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
     let tun_src = key.get(Field::TunSrc.loc());
     let tun_dst = key.get(Field::TunDst.loc());
+    let tun_id = u64::try_from(key.get(Field::TunId.loc())).unwrap_or(u64::MAX);
     let mut consulted = FlowKey::ZERO;
+    // (rank, bridge, port): the best tunnel port found so far.
+    let mut best: Option<((bool, bool), usize, PortNo)> = None;
     for (i, b) in sw.bridges.iter().enumerate() {
         for p in b.ports.values() {
             if p.dp_port != Some(dp) {
                 continue;
             }
-            if let PortKind::Tunnel(t) = &p.kind {
-                consulted.set(Field::TunSrc.loc(), u128::MAX);
-                consulted.set(Field::TunDst.loc(), u128::MAX);
-                let local_ok =
-                    t.local_ip.is_unspecified() || u128::from(t.local_ip.to_bits()) == tun_dst;
-                if u128::from(t.remote_ip.to_bits()) != tun_src || !local_ok {
-                    continue;
-                }
+            let PortKind::Tunnel(t) = &p.kind else {
+                return Some((i, p.ofport, consulted));
+            };
+            consulted.set(Field::TunSrc.loc(), u128::MAX);
+            consulted.set(Field::TunDst.loc(), u128::MAX);
+            let local_ok =
+                t.local_ip.is_unspecified() || u128::from(t.local_ip.to_bits()) == tun_dst;
+            if u128::from(t.remote_ip.to_bits()) != tun_src || !local_ok {
+                continue;
             }
-            return Some((i, p.ofport, consulted));
+            if t.in_key.is_some() {
+                // The key decides between this port and none (or a `key=flow` port).
+                consulted.set(Field::TunId.loc(), u128::MAX);
+            }
+            if !t.accepts_key(tun_id) {
+                continue;
+            }
+            let rank = (t.in_key.is_some(), !t.local_ip.is_unspecified());
+            if best.is_none_or(|(r, _, _)| rank > r) {
+                best = Some((rank, i, p.ofport));
+            }
         }
     }
-    None
+    best.map(|(_, i, p)| (i, p, consulted))
 }
 
 /// `key` with its datapath `in_port` replaced by the OpenFlow one.
@@ -366,6 +388,8 @@ fn owner_bits(key: &FlowKey) -> FlowKey {
     if key.get(Field::TunDst.loc()) != 0 {
         m.set(Field::TunSrc.loc(), u128::MAX);
         m.set(Field::TunDst.loc(), u128::MAX);
+        // A packet refused for its key must not take other keys' packets down with it.
+        m.set(Field::TunId.loc(), u128::MAX);
     }
     m
 }
@@ -419,4 +443,73 @@ fn replay(
         }
     }
     news
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use fvs_pipeline::bridge::{Bridge, FailMode};
+    use fvs_pipeline::port::{Port, PortVlan, TunnelConfig};
+
+    use super::*;
+
+    fn gre(ofport: u32, remote: Ipv4Addr, in_key: Option<u64>) -> Port {
+        Port {
+            ofport: PortNo(ofport),
+            name: format!("gre{ofport}"),
+            kind: PortKind::Tunnel(TunnelConfig {
+                kind: "gre".into(),
+                local_ip: Ipv4Addr::UNSPECIFIED,
+                remote_ip: remote,
+                out_key: in_key,
+                df_default: true,
+                in_key,
+                ttl: 64,
+                tos: 0,
+            }),
+            vlan: PortVlan::default(),
+            dp_port: Some(DpPort(3)),
+        }
+    }
+
+    fn packet(remote: Ipv4Addr, tun_id: u64) -> FlowKey {
+        let mut k = FlowKey::ZERO;
+        k.set(Field::InPort.loc(), 3);
+        k.set(Field::TunSrc.loc(), u128::from(remote.to_bits()));
+        k.set(
+            Field::TunDst.loc(),
+            u128::from(Ipv4Addr::new(10, 0, 1, 31).to_bits()),
+        );
+        k.set(Field::TunId.loc(), u128::from(tun_id));
+        k
+    }
+
+    /// A fixed `in_key` receives its key only; a `key=flow` port to the same remote takes
+    /// the rest, and without one a packet with another key enters nowhere (Open vSwitch
+    /// drops it).
+    #[test]
+    fn the_receiving_port_is_chosen_by_remote_and_key() {
+        let remote = Ipv4Addr::new(10, 0, 1, 21);
+        let mut sw = Switch::new();
+        let mut b = Bridge::new("br-tun", FailMode::Secure, Millis::ZERO);
+        b.add_port(gre(1, remote, Some(5)));
+        sw.add_bridge(b);
+        let port = |sw: &Switch, k| owner(sw, &packet(remote, k)).map(|(_, p, _)| p.0);
+        assert_eq!(port(&sw, 5), Some(1));
+        assert_eq!(port(&sw, 6), None);
+        let (_, _, consulted) = owner(&sw, &packet(remote, 5)).expect("owned");
+        assert_eq!(consulted.get(Field::TunId.loc()), u128::from(u64::MAX));
+        assert_eq!(owner(&sw, &packet(Ipv4Addr::new(10, 0, 1, 22), 5)), None);
+        if let Some(b) = sw.bridge_mut("br-tun") {
+            b.add_port(gre(2, remote, None));
+        }
+        assert_eq!(port(&sw, 5), Some(1));
+        assert_eq!(port(&sw, 6), Some(2));
+        // No key on the wire is key 0, which only a keyless (or key=0) or flow port takes.
+        if let Some(b) = sw.bridge_mut("br-tun") {
+            b.add_port(gre(3, remote, Some(0)));
+        }
+        assert_eq!(port(&sw, 0), Some(3));
+    }
 }
