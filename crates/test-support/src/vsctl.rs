@@ -36,10 +36,19 @@ impl AddBridge {
     /// `-- add-port BRIDGE PORT`, then `-- set interface PORT SETTINGS...` unless there are
     /// none.
     #[must_use]
-    pub fn port(mut self, port: &str, settings: &[&str]) -> Self {
+    pub fn port(self, port: &str, settings: &[&str]) -> Self {
+        self.port_with(port, &[], settings)
+    }
+
+    /// `-- add-port BRIDGE PORT PORT_COLUMNS...` (the Port's own columns, such as `tag=1`),
+    /// then `-- set interface PORT SETTINGS...` unless there are none.
+    #[must_use]
+    pub fn port_with(mut self, port: &str, port_columns: &[&str], settings: &[&str]) -> Self {
         for w in ["--", "add-port", &self.bridge, port] {
             self.words.push(w.to_owned());
         }
+        self.words
+            .extend(port_columns.iter().map(|w| (*w).to_owned()));
         if !settings.is_empty() {
             for w in ["--", "set", "interface", port] {
                 self.words.push(w.to_owned());
@@ -65,12 +74,13 @@ mod tests {
         let b = AddBridge::new("br0")
             .set(&["fail_mode=secure"])
             .port("p1", &["type=dummy", "ofport_request=1"])
-            .port("p2", &[]);
+            .port("p2", &[])
+            .port_with("p3", &["tag=1"], &["type=dummy"]);
         assert_eq!(
             b.args().join(" "),
             "add-br br0 -- set bridge br0 fail_mode=secure \
              -- add-port br0 p1 -- set interface p1 type=dummy ofport_request=1 \
-             -- add-port br0 p2"
+             -- add-port br0 p2 -- add-port br0 p3 tag=1 -- set interface p3 type=dummy"
         );
     }
 }
