@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use fvs_test_support::cargo::package_bins;
 use fvs_test_support::netns::{self, Capture, exec, ip, run_combined, veth};
-use fvs_test_support::{PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
 
 /// Host A's underlay address (the seed's compute node).
 const IP_A: &str = "10.0.1.31";
@@ -170,15 +170,7 @@ impl Fvs {
     /// `tap1` (tag 1) and `tap2` (tag 2) on br-int. An empty `local` leaves `local_ip` out.
     fn build_seed(&self, kind: &str, local: &str, remote: &str) -> String {
         let port = neutron_port_name(kind, remote);
-        self.vsctl(&[
-            "add-br",
-            "br-int",
-            "--",
-            "set",
-            "bridge",
-            "br-int",
-            "fail_mode=secure",
-        ]);
+        self.vsctl(&AddBridge::new("br-int").set(&["fail_mode=secure"]).args());
         self.vsctl(&[
             "add-port",
             "br-int",
@@ -193,15 +185,7 @@ impl Fvs {
         self.vsctl(&["add-port", "br-int", "tap1", "tag=1"]);
         self.vsctl(&["add-port", "br-int", "tap2", "tag=2"]);
         self.ofctl(&["add-flow", "br-int", "priority=1,actions=NORMAL"]);
-        self.vsctl(&[
-            "add-br",
-            "br-tun",
-            "--",
-            "set",
-            "bridge",
-            "br-tun",
-            "fail_mode=secure",
-        ]);
+        self.vsctl(&AddBridge::new("br-tun").set(&["fail_mode=secure"]).args());
         self.vsctl(&[
             "add-port",
             "br-tun",
@@ -327,18 +311,55 @@ fn assert_key_1_carrying_ethernet(kind: &str, wire: &str) {
     }
 }
 
-/// The whole two-host scenario over a `kind` tunnel (see the module docs).
-fn two_hosts(kind: &str, tag: &str) {
-    let mut lab = Lab::new();
+/// Two ferrovs hosts running the seed over a `kind` tunnel, each with a VM on either
+/// network; what the tests then use of it.
+struct SeedPair {
+    b: String,
+    vm1a: String,
+    vm2a: String,
+    vm1b: String,
+    fa: Fvs,
+    fb: Fvs,
+    /// Host A's tunnel port, named as Neutron names it.
+    port_a: String,
+}
+
+/// Builds a [`SeedPair`]: hosts `TAGA`/`TAGB`, VMs `TAG1a`, `TAG2a`, `TAG1b`, `TAG2b`, and a
+/// switch on each host; host A's `local_ip` is `local_a` (empty: none).
+fn seed_pair(lab: &mut Lab, kind: &str, tag: &str, local_a: &str) -> SeedPair {
     let (a, b) = lab.hosts(tag);
     let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
     let vm2a = lab.vm(&format!("{tag}2a"), &a, "tap2", VM2A.0, VM2A.1);
     let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
-    let _vm2b = lab.vm(&format!("{tag}2b"), &b, "tap2", VM2B.0, VM2B.1);
+    lab.vm(&format!("{tag}2b"), &b, "tap2", VM2B.0, VM2B.1);
     let fa = lab.fvs(&a, &format!("{tag}a"));
     let fb = lab.fvs(&b, &format!("{tag}b"));
-    let port_a = fa.build_seed(kind, IP_A, IP_B);
+    let port_a = fa.build_seed(kind, local_a, IP_B);
     fb.build_seed(kind, IP_B, IP_A);
+    SeedPair {
+        b,
+        vm1a,
+        vm2a,
+        vm1b,
+        fa,
+        fb,
+        port_a,
+    }
+}
+
+/// The whole two-host scenario over a `kind` tunnel (see the module docs).
+fn two_hosts(kind: &str, tag: &str) {
+    let mut lab = Lab::new();
+    let SeedPair {
+        b,
+        vm1a,
+        vm2a,
+        vm1b,
+        fa,
+        fb,
+        port_a,
+        ..
+    } = seed_pair(&mut lab, kind, tag, IP_A);
     assert_eq!(port_a, format!("{kind}-0a000115"));
 
     // Network 1 across the tunnel, watched on host B's underlay NIC.
@@ -467,20 +488,11 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
         ovs.ofctl(args)
             .unwrap_or_else(|e| panic!("ovs-ofctl {args:?}: {e}"))
     };
-    vsctl(&[
-        "add-br",
-        "br-phy",
-        "--",
-        "set",
-        "bridge",
-        "br-phy",
-        "datapath_type=netdev",
-        "other_config:hwaddr=02:00:0a:00:01:15",
-        "--",
-        "add-port",
-        "br-phy",
-        "eth1",
-    ]);
+    let hwaddr = "other_config:hwaddr=02:00:0a:00:01:15";
+    let br_phy = AddBridge::new("br-phy")
+        .set(&["datapath_type=netdev", hwaddr])
+        .port("eth1", &[]);
+    vsctl(&br_phy.args());
     ip(&[
         "-n",
         &b,
@@ -491,67 +503,31 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
         "br-phy",
     ]);
     ip(&["-n", &b, "link", "set", "br-phy", "up"]);
-    vsctl(&[
-        "add-br",
-        "br-int",
-        "--",
-        "set",
-        "bridge",
-        "br-int",
-        "datapath_type=netdev",
-        "fail_mode=secure",
-        "--",
-        "add-port",
-        "br-int",
-        "patch-tun",
-        "--",
-        "set",
-        "interface",
-        "patch-tun",
-        "type=patch",
-        "options:peer=patch-int",
-        "--",
-        "add-port",
-        "br-int",
-        "tap1",
-        "tag=1",
-    ]);
-    vsctl(&[
-        "add-br",
-        "br-tun",
-        "--",
-        "set",
-        "bridge",
-        "br-tun",
-        "datapath_type=netdev",
-        "fail_mode=secure",
-        "--",
-        "add-port",
-        "br-tun",
-        "patch-int",
-        "--",
-        "set",
-        "interface",
-        "patch-int",
-        "type=patch",
-        "options:peer=patch-tun",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br-tun",
-        &port,
-        "--",
-        "set",
-        "interface",
-        &port,
-        &format!("type={kind}"),
-        "ofport_request=2",
-        "options:df_default=true",
-        "options:in_key=flow",
-        "options:local_ip=10.0.1.21",
-        "options:out_key=flow",
-        "options:remote_ip=10.0.1.31",
-    ]);
+    let br_int = AddBridge::new("br-int")
+        .set(&["datapath_type=netdev", "fail_mode=secure"])
+        .port("patch-tun", &["type=patch", "options:peer=patch-int"])
+        .port_with("tap1", &["tag=1"], &[]);
+    vsctl(&br_int.args());
+    let kind_arg = format!("type={kind}");
+    let br_tun = AddBridge::new("br-tun")
+        .set(&["datapath_type=netdev", "fail_mode=secure"])
+        .port(
+            "patch-int",
+            &["type=patch", "options:peer=patch-tun", "ofport_request=1"],
+        )
+        .port(
+            &port,
+            &[
+                &kind_arg,
+                "ofport_request=2",
+                "options:df_default=true",
+                "options:in_key=flow",
+                "options:local_ip=10.0.1.21",
+                "options:out_key=flow",
+                "options:remote_ip=10.0.1.31",
+            ],
+        );
+    vsctl(&br_tun.args());
     let mgmt = |br: &str| format!("unix:{}", ovs.dir().join(format!("{br}.mgmt")).display());
     ofctl(&["add-flow", &mgmt("br-int"), "priority=1,actions=NORMAL"]);
     ofctl(&["add-flows", &mgmt("br-tun"), SEED_BR_TUN_FLOWS_PATH]);
@@ -617,15 +593,13 @@ fn coverage(f: &Fvs, name: &str) -> u64 {
 #[test]
 fn malformed_tunnel_packets_are_dropped_and_counted() {
     let mut lab = Lab::new();
-    let (a, b) = lab.hosts("m");
-    let vm1a = lab.vm("m1a", &a, "tap1", VM1A.0, VM1A.1);
-    lab.vm("m2a", &a, "tap2", VM2A.0, VM2A.1);
-    lab.vm("m1b", &b, "tap1", VM1B.0, VM1B.1);
-    lab.vm("m2b", &b, "tap2", VM2B.0, VM2B.1);
-    let fa = lab.fvs(&a, "ma");
-    let fb = lab.fvs(&b, "mb");
-    fa.build_seed("gre", IP_A, IP_B);
-    fb.build_seed("gre", IP_B, IP_A);
+    let SeedPair {
+        b,
+        vm1a,
+        fa,
+        fb: _fb,
+        ..
+    } = seed_pair(&mut lab, "gre", "m", IP_A);
     let (ok, out) = ping(&vm1a, VM1B.1, 2);
     assert!(ok, "the tunnel works before the garbage:\n{out}");
     let errors_before = coverage(&fa, "netdev_rx_error");
@@ -673,15 +647,13 @@ fn malformed_tunnel_packets_are_dropped_and_counted() {
 #[test]
 fn a_tunnel_without_local_ip_uses_the_route_s_source() {
     let mut lab = Lab::new();
-    let (a, b) = lab.hosts("l");
-    let vm1a = lab.vm("l1a", &a, "tap1", VM1A.0, VM1A.1);
-    lab.vm("l2a", &a, "tap2", VM2A.0, VM2A.1);
-    lab.vm("l1b", &b, "tap1", VM1B.0, VM1B.1);
-    lab.vm("l2b", &b, "tap2", VM2B.0, VM2B.1);
-    let fa = lab.fvs(&a, "la");
-    let fb = lab.fvs(&b, "lb");
-    fa.build_seed("gre", "", IP_B);
-    fb.build_seed("gre", IP_B, IP_A);
+    let SeedPair {
+        b,
+        vm1a,
+        fa,
+        fb: _fb,
+        ..
+    } = seed_pair(&mut lab, "gre", "l", "");
     let capture = Capture::start(&b, "eth1", 2, "ip proto 47", CAPTURE_WITHIN);
     let (ok, out) = ping(&vm1a, VM1B.1, 2);
     assert!(ok, "VM 1a cannot ping VM 1b:\n{out}");
