@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use fvs_test_support::PrivateOvs;
 use fvs_test_support::netns::{Netns, require_root, unique_name};
+use fvs_test_support::{AddBridge, PrivateOvs};
 use fvs_vswitchd::tunnel_config;
 
 /// Interfaces to add: type and options. Each has its own `remote_ip` where it has one, so
@@ -161,15 +161,7 @@ fn dpif_options(show: &str) -> BTreeMap<String, String> {
 #[test]
 fn tunnel_options_are_read_as_open_vswitch_reads_them() {
     let ovs = Ovs::start();
-    ovs.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=netdev",
-    ]);
+    ovs.vsctl(&AddBridge::new("br0").set(&["datapath_type=netdev"]).args());
     for (i, (kind, options)) in CASES.iter().enumerate() {
         ovs.add_port(&format!("t{i}"), kind, options);
     }
