@@ -20,8 +20,15 @@ use std::time::Duration;
 use fvs_test_support::netns::{self, Capture, Netns, require_root, unique_name, veth};
 use fvs_test_support::{PrivateFvs, PrivateOvs};
 
-/// Interfaces added in order: name, type, options.
-const PORTS: &[(&str, &str, &[(&str, &str)])] = &[
+/// An interface to add: name, type, options.
+type PortCase = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// Interfaces added in order.
+const PORTS: &[PortCase] = &[
     ("a", "gre", &[("remote_ip", "10.0.0.1"), ("key", "5")]),
     // Same remote and receive key as `a`: refused.
     (
