@@ -22,8 +22,10 @@
 //!    the upcall is not counted in the megaflow's statistics (the slow path counts it).
 //! 6. **Actions** (the `execute` module): header rewrites in place (with incremental checksums),
 //!    VLAN push/pop, `set(tunnel(...))`, outputs. An output copies the packet as it is now
-//!    into the output port's batch; output to a tunnel vport encapsulates that copy in its
-//!    headroom and queues it on the vport's underlay port. `userspace(...)` copies the packet
+//!    into the output port's batch (the last action of a packet moves its buffer there
+//!    instead, when the buffers are the same size: no copy of a 64 KiB super-frame); output
+//!    to a tunnel vport encapsulates that copy in its headroom and queues it on the vport's
+//!    underlay port. `userspace(...)` copies the packet
 //!    to a queue the control plane drains ([`Datapath::take_userspace`]). When the whole
 //!    input batch is done, every output batch is sent with one `send_batch`.
 //! 7. **Offloads** ([`offload`]): a TSO/GSO super-frame or a partial checksum (the packet's
@@ -376,7 +378,9 @@ impl Datapath {
     }
 
     /// Processes a batch received on `in_port` (see the crate docs), then sends every output
-    /// batch. Packets in `batch` are modified in place.
+    /// batch. Packets in `batch` are consumed: modified in place, or given to an output
+    /// batch (their slots then hold other buffers), so the caller refills the batch before
+    /// reusing it.
     pub fn process_batch(
         &mut self,
         in_port: DpPort,
@@ -623,10 +627,19 @@ fn execute_actions(
     let mut failed = 0;
     let mut tunnel: Option<TunnelKey> = None;
     let mut trunc: Option<u32> = None;
-    for a in &actions.0 {
+    let last = actions.0.len().saturating_sub(1);
+    for (i, a) in actions.0.iter().enumerate() {
         let ok = match a {
             DpAction::Output(port) => {
-                let ok = output(p, *port, tunnel.as_ref(), trunc, hash, ports, stats);
+                // The last action may give the packet's buffer away instead of copying it.
+                let out = Out {
+                    port: *port,
+                    tunnel: tunnel.as_ref(),
+                    trunc,
+                    hash,
+                    steal: i == last,
+                };
+                let ok = output(p, out, ports, stats);
                 trunc = None;
                 ok
             }
@@ -675,18 +688,33 @@ fn execute_actions(
     failed
 }
 
-/// Queues a copy of `p` on `port` (encapsulated, for a tunnel vport); sends the port's batch
-/// first when it is full. Pending offloads go along to a device that carries virtio-net
-/// headers and are finished in software on every other path ([`offload`]).
-fn output(
-    p: &Packet,
+/// One output action's parameters.
+struct Out<'a> {
     port: DpPort,
-    tunnel: Option<&TunnelKey>,
+    tunnel: Option<&'a TunnelKey>,
     trunc: Option<u32>,
     hash: u64,
+    /// No action follows: the packet's buffer may be swapped into the output batch (when the
+    /// buffers are the same size) instead of copied, leaving `p` with an unspecified frame.
+    steal: bool,
+}
+
+/// Queues `p` on `port` (encapsulated, for a tunnel vport); sends the port's batch first when
+/// it is full. Pending offloads go along to a device that carries virtio-net headers and are
+/// finished in software on every other path ([`offload`]).
+fn output(
+    p: &mut Packet,
+    o: Out<'_>,
     ports: &mut [Option<Port>],
     stats: &mut DatapathStats,
 ) -> bool {
+    let Out {
+        port,
+        tunnel,
+        trunc,
+        hash,
+        steal,
+    } = o;
     let (dev, vport): (DpPort, Option<TunnelVport>) =
         match ports.get(port.0 as usize).and_then(Option::as_ref) {
             Some(Port {
@@ -715,7 +743,12 @@ fn output(
         } else {
             offload::tidy_hdr_len(p.data(), p.vnet())
         };
-        if out.push_with_vnet(p.data(), vnet).is_err() {
+        let pushed = if steal {
+            out.push_swap(p).map(|q| q.set_vnet(vnet))
+        } else {
+            out.push_with_vnet(p.data(), vnet).map(|_| ())
+        };
+        if pushed.is_err() {
             return false;
         }
         return finish_copy(out, vport, tunnel, trunc, hash);

@@ -227,6 +227,26 @@ impl PacketBatch {
         Ok(packet)
     }
 
+    /// Appends `packet`, by exchanging buffers with the next free slot when both have the same
+    /// capacity (no copy: a 64 KiB super-frame moves for the price of a pointer swap), else by
+    /// copying. Afterwards `packet` holds the slot's former buffer, an unspecified frame: for
+    /// a caller that is done with it (the datapath's last output of a packet).
+    pub fn push_swap(&mut self, packet: &mut Packet) -> Result<&mut Packet> {
+        let capacity = self.packets.len();
+        let slot = self
+            .packets
+            .get_mut(self.len)
+            .ok_or(Error::BatchFull(capacity))?;
+        if slot.buf.len() == packet.buf.len() {
+            std::mem::swap(slot, packet);
+        } else {
+            slot.set_frame(packet.data())?;
+            slot.set_vnet(packet.vnet());
+        }
+        self.len += 1;
+        Ok(slot)
+    }
+
     /// Appends a copy of `frame` without offloads.
     pub fn push(&mut self, frame: &[u8]) -> Result<&mut Packet> {
         self.push_with_vnet(frame, VnetHdr::NONE)
@@ -475,6 +495,29 @@ mod tests {
                 capacity: 4
             })
         ));
+    }
+
+    #[test]
+    fn push_swap_moves_same_sized_buffers_and_copies_others() {
+        let csum = VnetHdr {
+            flags: VnetFlags::NEEDS_CSUM,
+            ..VnetHdr::NONE
+        };
+        let mut same = PacketBatch::new(2, 64);
+        let mut p = Packet::new(64);
+        p.set_frame(&[1, 2, 3]).unwrap();
+        p.set_vnet(csum);
+        let q = same.push_swap(&mut p).unwrap();
+        assert_eq!((q.data(), q.vnet()), (&[1u8, 2, 3][..], csum));
+        assert!(p.is_empty(), "p now holds the slot's old (empty) buffer");
+
+        let mut other = PacketBatch::new(1, 16);
+        let mut p = Packet::new(64);
+        p.set_frame(&[4, 5]).unwrap();
+        let q = other.push_swap(&mut p).unwrap();
+        assert_eq!(q.data(), &[4, 5]);
+        assert_eq!(p.data(), &[4, 5], "copied, not swapped");
+        assert!(matches!(other.push_swap(&mut p), Err(Error::BatchFull(1))));
     }
 
     #[test]
