@@ -35,6 +35,7 @@ pub struct Lab {
     pub a: String,
     /// Host B's namespace.
     pub b: String,
+    tag: String,
     // Fields drop in order: the daemon first, then the helpers and the namespaces.
     fvs: PrivateFvs,
     net: netns::Lab,
@@ -59,11 +60,23 @@ impl Lab {
             .dummy(false)
             .netns(&sw)
             .start();
-        let lab = Self { sw, a, b, fvs, net };
+        let lab = Self {
+            sw,
+            a,
+            b,
+            tag: tag.to_owned(),
+            fvs,
+            net,
+        };
         lab.vsctl(&[
             "add-br", "br0", "--", "add-port", "br0", "p-a", "--", "add-port", "br0", "p-b",
         ]);
         lab
+    }
+
+    /// Another namespace, `<tag><role><pid>`, deleted with the lab; its name.
+    pub fn add_netns(&mut self, role: &str) -> String {
+        self.net.add_netns(&netns::unique_name(&self.tag, role))
     }
 
     /// The lab's private directory.
