@@ -10,7 +10,8 @@ use std::path::Path;
 
 use crate::{ToolError, frames::hex};
 
-/// One running switch with its database (see the module docs).
+/// One running switch with its database (see the module docs). The `_ok` forms fail the
+/// test with the program's complaint instead of returning it.
 pub trait Switch {
     /// The switch's private directory: run, database and log directory, and a place for
     /// scratch files such as pcaps.
@@ -53,6 +54,36 @@ pub trait Switch {
     /// [`ToolError`] with ovs-ofctl's complaint.
     fn ofctl(&self, args: &[&str]) -> Result<String, ToolError> {
         self.run("ovs-ofctl", args)
+    }
+
+    /// [`Switch::vsctl`], failing the test with ovs-vsctl's complaint.
+    ///
+    /// # Panics
+    ///
+    /// When ovs-vsctl fails.
+    fn vsctl_ok(&self, args: &[&str]) -> String {
+        self.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"))
+    }
+
+    /// [`Switch::ofctl`], failing the test with ovs-ofctl's complaint.
+    ///
+    /// # Panics
+    ///
+    /// When ovs-ofctl fails.
+    fn ofctl_ok(&self, args: &[&str]) -> String {
+        self.ofctl(args)
+            .unwrap_or_else(|e| panic!("ovs-ofctl {args:?}: {e}"))
+    }
+
+    /// [`Switch::appctl`], failing the test with the complaint.
+    ///
+    /// # Panics
+    ///
+    /// When appctl fails.
+    fn appctl_ok(&self, args: &[&str]) -> String {
+        self.appctl(args)
+            .unwrap_or_else(|e| panic!("appctl {args:?}: {e}"))
     }
 
     /// `bridge`'s management socket as an OpenFlow target, `unix:DIR/BRIDGE.mgmt`.
