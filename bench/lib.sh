@@ -11,7 +11,8 @@
 #   BENCH_PIDS   the switch processes whose CPU is counted (empty: the kernel's own bridge,
 #                which has no process; its CPU reads as 0)
 #
-# Processes are only ever stopped by pids from pidfiles the scripts wrote, never by name.
+# Processes are only ever stopped by pids from pidfiles the scripts wrote, never by name. Every
+# function returns success unless it says otherwise, so scripts may run under `set -e`.
 # shellcheck shell=bash
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -39,7 +40,7 @@ stop_pidfile() {
     [ -n "$pid" ] || return 0
     kill "$pid" 2>/dev/null || return 0
     for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true
 }
 
 wait_file() { # path: waits up to 10 s for it to exist
