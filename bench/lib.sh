@@ -90,7 +90,7 @@ bench_ping() { # switch round ns_a ip_a ns_b ip_b
     local sw=$1 round=$2
     ip netns exec "$3" ping -n -c 3 -i 0.2 -W 2 "$6" >/dev/null || log "$sw: warm-up ping a->b failed"
     ip netns exec "$5" ping -n -c 3 -i 0.2 -W 2 "$4" >/dev/null || log "$sw: warm-up ping b->a failed"
-    ip netns exec "$3" ping -n -c 200 -i 0.01 -W 1 "$6" >"$W/ping.out" 2>/dev/null
+    ip netns exec "$3" ping -n -c 200 -i 0.01 -W 1 "$6" >"$W/ping.out" 2>/dev/null || true
     python3 - "$sw" "$round" "$W/ping.out" >>"$RAW" <<'PY'
 import re, sys
 rtts = sorted(float(x) for x in re.findall(r"time=([0-9.]+) ms", open(sys.argv[3]).read()))
@@ -108,7 +108,7 @@ bench_tcp() { # switch round ns server_ip
     local sw=$1 round=$2 streams c0 c1 t0 t1
     for streams in 1 2; do
         c0=$(cpu_ticks); t0=$(now)
-        timeout 30 ip netns exec "$3" iperf3 -c "$4" -J -t "$T" -O 1 -P "$streams" >"$W/iperf.json" 2>/dev/null
+        timeout 30 ip netns exec "$3" iperf3 -c "$4" -J -t "$T" -O 1 -P "$streams" >"$W/iperf.json" 2>/dev/null || true
         c1=$(cpu_ticks); t1=$(now)
         python3 - "$sw" "$round" "$streams" "$W/iperf.json" >>"$RAW" <<'PY'
 import json, sys
@@ -118,13 +118,15 @@ except Exception:
     bps = 0.0
 print(f"{sys.argv[1]}\t{sys.argv[2]}\ttcp{sys.argv[3]}_gbps\t{bps / 1e9:.2f}")
 PY
-        [ "$streams" = 1 ] && row "$sw" "$round" cpu_tcp1_pct "$(cpu_pct "$c0" "$c1" "$(elapsed "$t0" "$t1")")"
+        if [ "$streams" = 1 ]; then
+            row "$sw" "$round" cpu_tcp1_pct "$(cpu_pct "$c0" "$c1" "$(elapsed "$t0" "$t1")")"
+        fi
     done
 }
 
 # iperf3 -u -l 64 -b 0 from NS to SERVER_IP: udp64_rx_kpps received and udp64_loss_pct.
 bench_udp64() { # switch round ns server_ip
-    timeout 30 ip netns exec "$3" iperf3 -c "$4" -J -t "$T" -O 1 -u -l 64 -b 0 >"$W/udp.json" 2>/dev/null
+    timeout 30 ip netns exec "$3" iperf3 -c "$4" -J -t "$T" -O 1 -u -l 64 -b 0 >"$W/udp.json" 2>/dev/null || true
     python3 - "$1" "$2" "$W/udp.json" >>"$RAW" <<'PY'
 import json, sys
 # Received datagrams from the receiver's byte count (64 bytes each): with -O the packet and
@@ -149,7 +151,7 @@ bench_pps() { # switch round ns_tx ns_rx trafgen_file
     local sw=$1 round=$2 c0 c1 t0 t1 r0 r1 o0 o1
     local rx=/sys/class/net/eth0/statistics/rx_packets tx=/sys/class/net/eth0/statistics/tx_packets
     r0=$(ip netns exec "$4" cat "$rx"); o0=$(ip netns exec "$3" cat "$tx"); c0=$(cpu_ticks); t0=$(now)
-    timeout -s INT "$T" ip netns exec "$3" trafgen -o eth0 -P 1 --no-sock-mem -Q -C -i "$5" >/dev/null 2>&1
+    timeout -s INT "$T" ip netns exec "$3" trafgen -o eth0 -P 1 --no-sock-mem -Q -C -i "$5" >/dev/null 2>&1 || true
     sleep 0.5
     r1=$(ip netns exec "$4" cat "$rx"); o1=$(ip netns exec "$3" cat "$tx"); c1=$(cpu_ticks); t1=$(now)
     python3 - "$sw" "$round" >>"$RAW" <<PY
