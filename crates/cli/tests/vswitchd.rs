@@ -1554,3 +1554,101 @@ fn monitors_print_alike(protocols: &[&str]) {
         assert_eq!(&printed[i], want, "{what}");
     }
 }
+
+#[test]
+fn port_statistics_count_the_frames_that_crossed_ports_as_on_ovs_vswitchd() {
+    let ovs = PrivateOvs::start();
+    packet_bridge(ovs.dir(), |args| {
+        ovs.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    });
+    let fvs = Fvs::start();
+    packet_bridge(fvs.dir(), |args| fvs.vsctl(args));
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let ovs_appctl = require_tool("ovs-appctl").path().to_path_buf();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let mut dumps = Vec::new();
+    for (dir, ctl) in [
+        (ovs.dir(), ovs.vswitchd_ctl()),
+        (fvs.dir(), fvs.dir().join("fvs-vswitchd.ctl")),
+    ] {
+        let target = format!("unix:{}", dir.join("br0.mgmt").display());
+        let ofctl = |args: &[&str]| {
+            let mut full: Vec<String> = vec![args[0].to_string(), target.clone()];
+            full.extend(args[1..].iter().map(ToString::to_string));
+            let out = run(&ovs_ofctl, dir, &full);
+            assert_eq!(out.status, Some(0), "{args:?}: {}", out.stderr);
+        };
+        // p1 → p2 for every frame received on p1; three in, three out, and one more out of
+        // p1 by packet-out.
+        ofctl(&["add-flow", "in_port=1,actions=output:2"]);
+        for frame in [UDP_FRAME, TCP_FRAME, ICMP_FRAME] {
+            let out = Command::new(&ovs_appctl)
+                .arg("-t")
+                .arg(&ctl)
+                .args(["netdev-dummy/receive", "p1", frame])
+                .output()
+                .unwrap_or_else(|e| panic!("ovs-appctl: {e}"));
+            assert!(out.status.success(), "netdev-dummy/receive: {out:?}");
+        }
+        ofctl(&["packet-out", "LOCAL", "output:1", UDP_FRAME]);
+        assert_eq!(
+            sent_frames(&dir.join("p2.pcap"), 3).len(),
+            3,
+            "p2 in {}",
+            dir.display()
+        );
+        let mut seen = Vec::new();
+        for program in [ovs_ofctl.as_path(), fvs_ofctl] {
+            for args in [
+                vec!["dump-ports".to_string(), target.clone()],
+                vec!["dump-ports".to_string(), target.clone(), "2".to_string()],
+                vec![
+                    "-O".to_string(),
+                    "OpenFlow13".to_string(),
+                    "dump-ports".to_string(),
+                    target.clone(),
+                    "1".to_string(),
+                ],
+            ] {
+                let out = run(program, dir, &args);
+                assert_eq!(out.status, Some(0), "{args:?}: {}", out.stderr);
+                seen.push(sort_port_blocks(&mask_durations(&out.stdout)));
+            }
+        }
+        dumps.push(seen);
+    }
+    let want = &dumps[0];
+    assert!(want[1].contains("tx pkts=3"), "{}", want[1]);
+    assert_eq!(&dumps[1], want, "dump-ports on fvs-vswitchd");
+}
+
+/// A port statistics reply with its ports' blocks (a `  port N:` line and the lines
+/// after it) sorted: Open vSwitch lists ports in its hash table's order.
+fn sort_port_blocks(text: &str) -> String {
+    let mut head = String::new();
+    let mut blocks: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("  port ") {
+            blocks.push(String::new());
+        }
+        let at = blocks.last_mut().unwrap_or(&mut head);
+        at.push_str(line);
+        at.push('\n');
+    }
+    blocks.sort();
+    head + &blocks.concat()
+}
+
+/// `duration=1.234s` → `duration=Ds`.
+fn mask_durations(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("duration=") {
+        out.push_str(&rest[..i + 9]);
+        rest = rest[i + 9..].trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+        out.push('D');
+    }
+    out.push_str(rest);
+    out
+}

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use fvs_netdev::NetdevStats;
 use fvs_openflow::wire::PacketOut;
 use fvs_openflow::wire::port::{PortMod, PortStats};
 use fvs_openflow::wire::{Features, OfpError, PortDesc, Version, VersionBitmap};
@@ -343,6 +344,17 @@ fn serve_conn(
             Ok(n) => {
                 last_rx = Instant::now();
                 probed = false;
+                // Device counters are read first, before any lock is held: the datapath
+                // thread answers the query and may itself be waiting for the switch.
+                let wants_counters = ofchannel::stats::asks_for_port_stats(
+                    conn.lock().channel.pending_input(),
+                    &buf[..n],
+                );
+                let counters = if wants_counters {
+                    device_counters(daemon)
+                } else {
+                    BTreeMap::new()
+                };
                 let (events, held, wants_misses) = {
                     let mut inner = conn.lock();
                     let info = lock(info).clone();
@@ -359,6 +371,7 @@ fn serve_conn(
                         daemon,
                         events: Vec::new(),
                         packet_outs: Vec::new(),
+                        counters: &counters,
                     };
                     inner.channel.handle_bytes(now, &buf[..n], &mut ofproto);
                     let done = (
@@ -448,6 +461,28 @@ struct DaemonOfproto<'a> {
     events: Vec<AsyncEvent>,
     /// Packet-outs, executed once the switch lock is released (the datapath takes it).
     packet_outs: Vec<PacketOut>,
+    /// Device counters by interface name, read before the locks were taken when the bytes
+    /// being handled ask for port statistics (empty otherwise).
+    counters: &'a BTreeMap<String, NetdevStats>,
+}
+
+/// Every datapath device's counters by interface name; empty when the datapath is not
+/// running or does not answer.
+fn device_counters(daemon: &Daemon) -> BTreeMap<String, NetdevStats> {
+    let Some(dp) = daemon.datapath() else {
+        return BTreeMap::new();
+    };
+    dp.query(|f| {
+        let ports: Vec<_> =
+            f.dp.ports()
+                .map(|(n, name, _)| (n, name.to_owned()))
+                .collect();
+        ports
+            .into_iter()
+            .filter_map(|(no, name)| f.dp.netdev(no).map(|d| (name, d.stats())))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 impl DaemonOfproto<'_> {
@@ -505,7 +540,7 @@ impl Ofproto for DaemonOfproto<'_> {
             .iter()
             .map(|p| {
                 let since = table.get(&p.name).map_or(now, |e| e.since);
-                ofchannel::stats::port_counters(self.bridge, p, since, now)
+                ofchannel::stats::port_counters(p, since, now, self.counters.get(&p.name))
             })
             .collect()
     }

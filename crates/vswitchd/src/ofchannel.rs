@@ -292,6 +292,11 @@ impl Channel {
         self.tx.pop_front()
     }
 
+    /// What has been read of a message not yet complete.
+    pub fn pending_input(&self) -> &[u8] {
+        &self.rx
+    }
+
     /// Takes in bytes read from the connection and handles every whole message among them.
     pub fn handle_bytes(&mut self, now: Millis, bytes: &[u8], ofproto: &mut dyn Ofproto) {
         self.rx.extend_from_slice(bytes);

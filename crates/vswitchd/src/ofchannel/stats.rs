@@ -11,6 +11,7 @@
 //! from its last hit, `hard_age` from its last add or modify.
 
 use fvs_flow::Field;
+use fvs_netdev::NetdevStats;
 use fvs_openflow::PortNo;
 use fvs_openflow::wire::port::{
     Duration, OF11_CONFIG_BITS, OFPPS_LINK_DOWN, OFPPS_LIVE, PortMsg, PortStats, QueueStatsReply,
@@ -354,20 +355,96 @@ pub fn table_features(version: Version) -> Vec<TableFeatures> {
         .collect()
 }
 
-/// A port's counters, for port statistics, with the time since OpenFlow first saw it
-/// (`since`): the one place the datapath's per-port counters are to be read from. Until the
-/// daemon drives the datapath, no packet has crossed a port: packets and bytes are 0 and the
-/// error counters, which no ferrovs device keeps, unknown.
-// TODO: read the datapath's counters for `bridge`'s port here once the daemon has them.
-pub fn port_counters(bridge: &str, port: &PortDesc, since: Millis, now: Millis) -> PortStats {
-    let _ = bridge;
+/// A port's statistics: its device's counters (`device`, `None` for a port without a device,
+/// such as a patch port, or when the datapath could not be asked) and the time since OpenFlow
+/// first saw it (`since`). The error breakdown (frame, overrun, CRC, collisions) is kept by
+/// no ferrovs device and stays unknown, as for Open vSwitch's dummy and tap devices.
+pub fn port_counters(
+    port: &PortDesc,
+    since: Millis,
+    now: Millis,
+    device: Option<&NetdevStats>,
+) -> PortStats {
     let ms = now.since(since);
-    PortStats {
+    let mut stats = PortStats {
         duration: Some(Duration {
             sec: u32::try_from(ms / 1000).unwrap_or(u32::MAX),
             // Below 1000 ms, so below a billion nanoseconds.
             nsec: (ms % 1000) as u32 * 1_000_000,
         }),
         ..PortStats::zeroed(port.port_no)
+    };
+    if let Some(d) = device {
+        stats.rx_packets = d.rx_packets;
+        stats.tx_packets = d.tx_packets;
+        stats.rx_bytes = d.rx_bytes;
+        stats.tx_bytes = d.tx_bytes;
+    }
+    stats
+}
+
+/// OpenFlow 1.0's `OFPT_STATS_REQUEST`, 1.1 and later's `OFPT_MULTIPART_REQUEST`, and the
+/// port statistics type both carry at offset 8.
+const OF10_STATS_REQUEST: u8 = 16;
+const MULTIPART_REQUEST: u8 = 18;
+const PORT_STATS: u16 = 4;
+
+/// Whether the complete messages in `pending` (what a channel holds of a message not yet
+/// complete) followed by `bytes` (just read) include a port statistics request. The caller
+/// reads the devices' counters before taking the switch's lock only then: the datapath thread
+/// answers that query, and it may itself be waiting for the switch's lock.
+pub fn asks_for_port_stats(pending: &[u8], bytes: &[u8]) -> bool {
+    let joined;
+    let all = if pending.is_empty() {
+        bytes
+    } else {
+        joined = [pending, bytes].concat();
+        &joined
+    };
+    let mut rest = all;
+    while let Some(len) = wire::message_len(rest) {
+        if len < wire::HEADER_LEN || rest.len() < len {
+            break;
+        }
+        let msg = &rest[..len];
+        let request = match msg[0] {
+            1 => OF10_STATS_REQUEST,
+            _ => MULTIPART_REQUEST,
+        };
+        if msg[1] == request
+            && msg.get(8..10).map(|t| u16::from_be_bytes([t[0], t[1]])) == Some(PORT_STATS)
+        {
+            return true;
+        }
+        rest = &rest[len..];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fvs_openflow::protocol::Protocol;
+
+    fn port_stats_request(protocol: Protocol) -> Vec<u8> {
+        let msg = Message::Port(PortMsg::StatsRequest(PortNo::ANY));
+        wire::encode(&msg, protocol, 7).unwrap()
+    }
+
+    #[test]
+    fn port_stats_requests_are_seen_among_other_messages_and_across_reads() {
+        let barrier = wire::encode(&Message::BarrierRequest, Protocol::Of13, 1).unwrap();
+        for p in [Protocol::Of10Nxm, Protocol::Of13, Protocol::Of15] {
+            let req = port_stats_request(p);
+            assert!(asks_for_port_stats(&[], &req), "{p:?}");
+            // After another message, and split between what is pending and what was read.
+            let both = [barrier.clone(), req.clone()].concat();
+            assert!(asks_for_port_stats(&[], &both));
+            assert!(asks_for_port_stats(&req[..5], &req[5..]));
+            // Not complete yet: nothing to answer.
+            assert!(!asks_for_port_stats(&[], &req[..req.len() - 1]));
+        }
+        let desc = wire::encode(&Message::DescStatsRequest, Protocol::Of13, 2).unwrap();
+        assert!(!asks_for_port_stats(&barrier, &desc));
     }
 }
