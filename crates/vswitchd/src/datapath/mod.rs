@@ -44,9 +44,8 @@
 //!
 //! # Not done yet
 //!
-//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); tunnel and patch
-//! interfaces get no `statistics` (a tunnel type shares one vport, so its counters are not
-//! per interface); the flow limit is fixed (Open vSwitch adjusts its own to the time a dump
+//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); patch interfaces
+//! get no `statistics`; the flow limit is fixed (Open vSwitch adjusts its own to the time a dump
 //! takes).
 
 pub mod commands;

@@ -35,7 +35,7 @@ use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_pipeline::bridge::Removed;
 use fvs_pipeline::clock::Millis;
-use fvs_pipeline::dpif::DpPort;
+use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
 use fvs_pipeline::port::PortKind;
 use fvs_pipeline::switch::Switch;
 use fvs_pipeline::xlate::{SideEffect, Translation, translate};
@@ -56,6 +56,95 @@ pub struct CacheEntry {
     pub packets: u64,
     /// Bytes already credited.
     pub bytes: u64,
+    /// The tunnel interfaces the megaflow's packets enter on and leave by
+    /// ([`TunnelCounters`]).
+    pub tunnels: TunnelUse,
+}
+
+/// Which tunnel interfaces one megaflow's packets count for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TunnelUse {
+    /// The tunnel interface they enter on, if they enter on one.
+    pub rx: Option<String>,
+    /// The tunnel interfaces they are sent out of.
+    pub tx: Vec<String>,
+}
+
+/// A tunnel interface's own traffic. Tunnels of one type and UDP port share one datapath
+/// vport, whose device counters are the sum of them all, so each interface's share is
+/// counted here: received packets at the owner lookup, sent ones from the translation's
+/// `set(tunnel(...))` and output, both credited with every megaflow's new packets at
+/// revalidation (so the counts lag by up to one revalidation interval, as rule statistics
+/// do). Bytes are the inner frame's as the datapath received it (an action that changes
+/// its length, such as `strip_vlan`, is not reflected); Open vSwitch also counts inner bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelCounters {
+    /// Packets received from the remote end.
+    pub rx_packets: u64,
+    /// Their bytes.
+    pub rx_bytes: u64,
+    /// Packets sent to the remote end.
+    pub tx_packets: u64,
+    /// Their bytes.
+    pub tx_bytes: u64,
+}
+
+impl TunnelCounters {
+    fn credit(counters: &mut HashMap<String, Self>, u: &TunnelUse, packets: u64, bytes: u64) {
+        if let Some(rx) = &u.rx {
+            let c = counters.entry(rx.clone()).or_default();
+            c.rx_packets += packets;
+            c.rx_bytes += bytes;
+        }
+        for tx in &u.tx {
+            let c = counters.entry(tx.clone()).or_default();
+            c.tx_packets += packets;
+            c.tx_bytes += bytes;
+        }
+    }
+}
+
+/// The tunnel interfaces a packet entering bridge `b` on `ofport` and handled with `actions`
+/// counts for: the receiving port if it is a tunnel, and for each output to a tunnel vport,
+/// the port whose remote (and local) address and key the `set(tunnel(...))` before it names
+/// (a fixed `out_key` preferred over `key=flow`, as on receive).
+pub fn tunnel_use(sw: &Switch, b: usize, ofport: PortNo, actions: &DpActions) -> TunnelUse {
+    let rx = sw
+        .bridges
+        .get(b)
+        .and_then(|br| br.port(ofport))
+        .filter(|p| matches!(p.kind, PortKind::Tunnel(_)))
+        .map(|p| p.name.clone());
+    let mut tx = Vec::new();
+    let mut set = None;
+    for a in &actions.0 {
+        match a {
+            DpAction::SetTunnel(t) => set = Some(*t),
+            DpAction::Output(dp) => {
+                let Some(t) = set else { continue };
+                let mut best: Option<(bool, &str)> = None;
+                for p in sw.bridges.iter().flat_map(|br| br.ports.values()) {
+                    let PortKind::Tunnel(c) = &p.kind else {
+                        continue;
+                    };
+                    let key_ok = c.out_key.is_none_or(|k| k == t.tun_id);
+                    let local_ok = c.local_ip.is_unspecified() || c.local_ip == t.src;
+                    if p.dp_port != Some(*dp) || c.remote_ip != t.dst || !local_ok || !key_ok {
+                        continue;
+                    }
+                    let rank = c.out_key.is_some();
+                    if best.is_none_or(|(r, _)| rank && !r) {
+                        best = Some((rank, p.name.as_str()));
+                    }
+                }
+                if let Some((_, name)) = best {
+                    tx.push(name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    TunnelUse { rx, tx }
 }
 
 /// Counters the slow path keeps (`coverage/show`, `upcall/show`).
@@ -95,6 +184,8 @@ pub struct Slow {
     pub max_idle: Millis,
     /// Most megaflows kept.
     pub flow_limit: usize,
+    /// Each tunnel interface's own traffic, by interface name.
+    pub tunnels: HashMap<String, TunnelCounters>,
 }
 
 impl Default for Slow {
@@ -107,6 +198,7 @@ impl Default for Slow {
             stats: SlowStats::default(),
             max_idle: IDLE,
             flow_limit: FLOW_LIMIT,
+            tunnels: HashMap::new(),
         }
     }
 }
@@ -206,6 +298,8 @@ impl Slow {
             return Upcall::new(Default::default(), in_port_mask.or(&owner_bits(key)));
         };
         let t = translate(&sw.bridges, b, &of_key(key, ofport), now, true);
+        let tunnels = tunnel_use(sw, b, ofport, &t.actions);
+        TunnelCounters::credit(&mut self.tunnels, &tunnels, 1, len);
         let before = generations(sw);
         if mac_news(sw, &t, now) {
             self.dirty = true;
@@ -228,6 +322,7 @@ impl Slow {
                 effects: t.effects,
                 packets: 0,
                 bytes: 0,
+                tunnels,
             },
         );
         Upcall {
@@ -286,6 +381,7 @@ impl Slow {
             let bytes = st.bytes.saturating_sub(e.bytes);
             e.packets = st.packets;
             e.bytes = st.bytes;
+            TunnelCounters::credit(&mut self.tunnels, &e.tunnels, packets, bytes);
             let used = st.used.unwrap_or(now);
             if replay(sw, &e.effects, packets, bytes, used, now) {
                 self.dirty = true;
@@ -300,6 +396,15 @@ impl Slow {
             self.dirty = false;
             self.generations = gens;
             self.stats.full_revalidations += 1;
+            // A tunnel interface that is gone starts from zero if it comes back.
+            let names: std::collections::HashSet<&str> = sw
+                .bridges
+                .iter()
+                .flat_map(|b| b.ports.values())
+                .filter(|p| matches!(p.kind, PortKind::Tunnel(_)))
+                .map(|p| p.name.as_str())
+                .collect();
+            self.tunnels.retain(|n, _| names.contains(n.as_str()));
             self.retranslate(dp, sw, now);
         }
         let live: std::collections::HashSet<u64> =
@@ -355,6 +460,7 @@ impl Slow {
                 continue;
             }
             e.effects = t.effects;
+            e.tunnels = tunnel_use(sw, b, ofport, &t.actions);
             if t.actions != actions {
                 dp.set_flow_actions(id, t.actions, cookie);
                 self.stats.flows_updated += 1;
@@ -511,5 +617,40 @@ mod tests {
             b.add_port(gre(3, remote, Some(0)));
         }
         assert_eq!(port(&sw, 0), Some(3));
+    }
+
+    /// Output through a shared vport counts for the port whose remote and key the
+    /// `set(tunnel(...))` names; entering on a tunnel port counts for that port.
+    #[test]
+    fn tunnel_traffic_is_counted_per_interface() {
+        let remote = Ipv4Addr::new(10, 0, 1, 21);
+        let mut sw = Switch::new();
+        let mut b = Bridge::new("br-tun", FailMode::Secure, Millis::ZERO);
+        b.add_port(gre(1, remote, Some(5)));
+        b.add_port(gre(2, remote, None));
+        sw.add_bridge(b);
+        let out = |tun_id| {
+            DpActions(vec![
+                DpAction::SetTunnel(fvs_pipeline::dpif::TunnelKey {
+                    tun_id,
+                    src: Ipv4Addr::UNSPECIFIED,
+                    dst: remote,
+                    tos: 0,
+                    ttl: 64,
+                    df: true,
+                    key: true,
+                }),
+                DpAction::Output(DpPort(3)),
+            ])
+        };
+        let u = tunnel_use(&sw, 0, PortNo(2), &out(5));
+        assert_eq!(u.rx.as_deref(), Some("gre2"));
+        assert_eq!(u.tx, ["gre1"]);
+        assert_eq!(tunnel_use(&sw, 0, PortNo(1), &out(7)).tx, ["gre2"]);
+        let mut counters = HashMap::new();
+        TunnelCounters::credit(&mut counters, &u, 3, 300);
+        assert_eq!(counters["gre2"].rx_packets, 3);
+        assert_eq!(counters["gre1"].tx_bytes, 300);
+        assert_eq!(counters["gre1"].rx_packets, 0);
     }
 }

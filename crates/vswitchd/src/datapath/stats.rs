@@ -1,6 +1,7 @@
 //! Interface rows' status, written back as Open vSwitch writes it: `statistics` (`rx_packets`,
 //! `rx_bytes`, `rx_dropped`, `rx_errors` and the `tx_` twins), `admin_state`, `link_state`,
-//! `mtu` and `ifindex`, for every interface backed by a device, every
+//! `mtu` and `ifindex`, for every interface backed by a device and every tunnel interface
+//! (its own share of the shared vport's traffic, counted by the slow path), every
 //! `other_config:stats-update-interval` milliseconds of the `Open_vSwitch` row (5000 by
 //! default, and no less, as in Open vSwitch).
 //!
@@ -72,6 +73,28 @@ fn row(d: &DeviceStatus) -> Value {
     })
 }
 
+/// The row values for a tunnel interface: its own packets and bytes
+/// ([`super::slow::TunnelCounters`]; the four counters Open vSwitch writes for one), up, and
+/// no MTU or ifindex of its own.
+fn tunnel_row(c: &super::slow::TunnelCounters) -> Value {
+    let stats: Vec<Value> = [
+        ("rx_bytes", c.rx_bytes),
+        ("rx_packets", c.rx_packets),
+        ("tx_bytes", c.tx_bytes),
+        ("tx_packets", c.tx_packets),
+    ]
+    .iter()
+    .map(|(k, v)| json!([k, v]))
+    .collect();
+    json!({
+        "statistics": ["map", stats],
+        "admin_state": "up",
+        "link_state": "up",
+        "mtu": ["set", []],
+        "ifindex": 0,
+    })
+}
+
 /// A number in the `Open_vSwitch` row's `other_config`.
 fn other_config(db: &Db, key: &str) -> Option<u64> {
     let state = db.lock();
@@ -120,7 +143,7 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
             continue;
         };
         push_limits(db, dp);
-        let Ok(devices) = dp.query(|f| {
+        let Ok((devices, tunnels)) = dp.query(|f| {
             let nos: Vec<_> =
                 f.dp.ports()
                     .map(|(n, name, _)| (n, name.to_owned()))
@@ -144,7 +167,7 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
                     );
                 }
             }
-            out
+            (out, f.slow.tunnels.clone())
         }) else {
             continue;
         };
@@ -161,10 +184,18 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
             .flat_map(|b| &b.ports)
             .flat_map(|p| &p.ifaces)
         {
-            let Some(d) = devices.get(&iface.name) else {
-                continue;
+            let r = if crate::tunnel_config::protocol(&iface.kind).is_some() {
+                // A refused tunnel port has no statistics, as in Open vSwitch.
+                if iface.error.is_some() {
+                    continue;
+                }
+                tunnel_row(&tunnels.get(&iface.name).copied().unwrap_or_default())
+            } else {
+                let Some(d) = devices.get(&iface.name) else {
+                    continue;
+                };
+                row(d)
             };
-            let r = row(d);
             if written.get(&iface.uuid) == Some(&r) {
                 continue;
             }
