@@ -27,6 +27,15 @@ pub fn run(cmd: &mut Command) -> (bool, String) {
     netns::run_combined(cmd)
 }
 
+/// Python's path, for scripts run inside a namespace (`ip netns exec` wants a program it can
+/// find; the tests' raw-socket senders are Python).
+pub fn python3() -> String {
+    fvs_test_support::require_tool("python3")
+        .path()
+        .display()
+        .to_string()
+}
+
 /// The namespaces, the daemon and helper processes; cleaned up on drop.
 pub struct Lab {
     /// The switch's namespace.
