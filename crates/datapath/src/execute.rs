@@ -219,7 +219,8 @@ pub(crate) fn encap_params(v: &TunnelVport, set: Option<&TunnelKey>) -> OuterPar
     let key = match (v.out_key, set) {
         (TunnelKeyMode::None, _) => None,
         (TunnelKeyMode::Fixed(k), _) => Some(k),
-        (TunnelKeyMode::Flow, Some(t)) => Some(t.tun_id),
+        // `flags(key)` clear: no key field (GRE without K; VNI 0 for VXLAN and Geneve).
+        (TunnelKeyMode::Flow, Some(t)) => t.key.then_some(t.tun_id),
         (TunnelKeyMode::Flow, None) => Some(0),
     };
     let unspecified = |a: Ipv4Addr, d: Ipv4Addr| if a.is_unspecified() { d } else { a };

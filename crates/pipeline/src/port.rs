@@ -169,7 +169,8 @@ pub struct TunnelConfig {
     pub local_ip: Ipv4Addr,
     /// `remote_ip`.
     pub remote_ip: Ipv4Addr,
-    /// `out_key`: `None` for `flow` (the key comes from `tun_id`), else a fixed key.
+    /// `out_key`: `None` for `flow` (the key comes from `tun_id`), else a fixed key; 0 sends
+    /// no key field at all (Open vSwitch: "equivalent to specifying no options:out_key").
     pub out_key: Option<u64>,
     /// `df_default` (true unless configured otherwise).
     pub df_default: bool,

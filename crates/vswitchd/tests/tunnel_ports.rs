@@ -352,3 +352,83 @@ fn vxlan_on_port_4790_with_key_ttl_and_tos_reaches_a_kernel_vxlan_host() {
         "the VM saw key 6's frames:\n{seen}"
     );
 }
+
+/// GRE keys on the wire: a port without a key (or with `key=0`) sends no key field, as
+/// Open vSwitch's documentation of `out_key` says ("0. Packets sent through the tunnel will
+/// have no key"); a fixed key and `key=flow` send one. Seen by tcpdump on the far host.
+#[test]
+fn gre_sends_a_key_field_only_for_a_key() {
+    require_root();
+    let host_a = Netns::new(&unique_name("h10gk", "a"));
+    let host_b = Netns::new(&unique_name("h10gk", "b"));
+    let vm = Netns::new(&unique_name("h10gk", "v"));
+    veth(host_a.name(), "ul0", host_b.name(), "ul0");
+    host_a.ip(&["addr", "add", &format!("{IP_A}/24"), "dev", "ul0"]);
+    for remote in ["10.0.1.21/24", "10.0.1.22/24", "10.0.1.23/24"] {
+        host_b.ip(&["addr", "add", remote, "dev", "ul0"]);
+    }
+    host_a.ip(&["link", "set", "ul0", "up"]);
+    host_b.ip(&["link", "set", "ul0", "up"]);
+    veth(vm.name(), "eth0", host_a.name(), "vm0");
+    vm.ip(&["link", "set", "eth0", "up"]);
+    vm.ip(&["addr", "add", "192.168.7.1/24", "dev", "eth0"]);
+    host_a.ip(&["link", "set", "vm0", "up"]);
+
+    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .dummy(false)
+        .netns(host_a.name())
+        .tag("h10gk")
+        .start();
+    let vsctl = |a: &[&str]| fvs.vsctl(a).unwrap_or_else(|e| panic!("{a:?}: {e}"));
+    vsctl(&["add-br", "br0"]);
+    vsctl(&["add-port", "br0", "vm0"]);
+    for (name, remote, key) in [
+        ("nokey", "10.0.1.21", None),
+        ("zero", "10.0.1.22", Some("0")),
+        ("seven", "10.0.1.23", Some("7")),
+    ] {
+        let remote = format!("options:remote_ip={remote}");
+        let mut args = vec![
+            "add-port",
+            "br0",
+            name,
+            "--",
+            "set",
+            "interface",
+            name,
+            "type=gre",
+            &remote,
+        ];
+        let key = key.map(|k| format!("options:key={k}"));
+        args.extend(key.as_deref());
+        vsctl(&args);
+    }
+    // Three copies of one flooded ARP request, one per tunnel.
+    let capture = Capture::start(
+        host_b.name(),
+        "ul0",
+        3,
+        "proto gre",
+        Duration::from_secs(15),
+    );
+    let _ = netns::ping(vm.name(), "192.168.7.2", 1);
+    let seen = capture.finish();
+    let line = |dst: &str| -> String {
+        seen.lines()
+            .skip_while(|l| !l.contains(&format!("> {dst}:")))
+            .take(1)
+            .collect()
+    };
+    for dst in ["10.0.1.21", "10.0.1.22"] {
+        let l = line(dst);
+        assert!(
+            l.contains("GREv0") && !l.contains("key"),
+            "to {dst}: a key field where none belongs:\n{seen}"
+        );
+    }
+    assert!(
+        line("10.0.1.23").contains("key=0x7"),
+        "to 10.0.1.23: no key 7:\n{seen}"
+    );
+}

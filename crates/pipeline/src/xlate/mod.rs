@@ -519,7 +519,8 @@ impl Ctx<'_> {
                     tos: cfg.tos,
                     ttl: cfg.ttl,
                     df: cfg.df_default,
-                    key: true,
+                    // `key=0` (or none) sends no key field; `flow` always sends one.
+                    key: cfg.out_key != Some(0),
                 };
                 if self.base_tunnel != Some(key) {
                     self.dp.push(DpAction::SetTunnel(key));
