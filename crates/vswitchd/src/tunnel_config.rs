@@ -23,18 +23,22 @@
 //!
 //! # Use
 //!
-//! For each interface of a tunnel type, the reconciler calls [`parse`]: `Err` goes to the
-//! interface's `error` column (the port gets no `ofport`), the warnings to the log once per
-//! configuration change. [`TunnelOptions::pipeline_config`] is the pipeline's
-//! `PortKind::Tunnel`; [`TunnelOptions::accepts_key`] belongs beside the `remote_ip`/`local_ip`
-//! check that picks the OpenFlow port a decapsulated packet enters on (a fixed `in_key`
-//! receives only its key); [`TunnelOptions::receive_key`] is what two ports may not share
-//! (Open vSwitch refuses the second with "File exists"); [`TunnelOptions::dpif_options`] is
-//! the text `ovs-appctl dpif/show` prints after the port; `dst_port` and `local_ip` pick the
-//! shared underlay (`fvs_netdev::tunnel::UnderlayConfig`).
+//! For each interface of a tunnel type, the reconciler (`crate::reconcile`) calls [`parse`]:
+//! `Err` goes to the interface's `error` column (the port gets no `ofport`), the warnings to
+//! the log (module `netdev_vport`) once per change of the options.
+//! [`TunnelOptions::pipeline_config`] is the pipeline's `PortKind::Tunnel`, whose `in_key`
+//! the slow path's owner lookup checks beside `remote_ip`/`local_ip` (a fixed `in_key`
+//! receives only its key, `fvs_pipeline::port::TunnelConfig::accepts_key`);
+//! [`TunnelOptions::receive_key`] is what two ports may not share (the second is refused with
+//! Open vSwitch's "File exists"); [`TunnelOptions::dpif_options`] is the text
+//! `ovs-appctl dpif/show` prints after the port; [`TunnelOptions::underlay`] (protocol and
+//! `dst_port`) picks the shared vport and underlay, which binds to `local_ip` when all of its
+//! ports name the same one.
 //!
 //! The oracle test `tests/tunnel_options.rs` adds the same interfaces to Open vSwitch 3.1 and
-//! compares its `error` column and `dpif/show` with this module's reading.
+//! compares its `error` column and `dpif/show` with this module's reading;
+//! `tests/tunnel_ports.rs` does the same through a running `fvs-vswitchd`, and checks `ttl`,
+//! `tos`, keys and `dst_port` on the wire.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
