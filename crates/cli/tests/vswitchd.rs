@@ -1652,3 +1652,138 @@ fn mask_durations(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Reads one OpenFlow message from `s`.
+fn read_message(s: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut msg = vec![0u8; 8];
+    s.read_exact(&mut msg)
+        .unwrap_or_else(|e| panic!("controller read: {e}"));
+    let len = usize::from(u16::from_be_bytes([msg[2], msg[3]]));
+    msg.resize(len.max(8), 0);
+    s.read_exact(&mut msg[8..])
+        .unwrap_or_else(|e| panic!("controller read: {e}"));
+    msg
+}
+
+/// An OpenFlow 1.0 message of `kind` with `xid` and `body`.
+fn of10(kind: u8, xid: u32, body: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(8 + body.len()).unwrap_or(u16::MAX);
+    let mut m = vec![1, kind];
+    m.extend_from_slice(&len.to_be_bytes());
+    m.extend_from_slice(&xid.to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+#[test]
+fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
+    use std::io::Write;
+    let ovs = PrivateOvs::start();
+    packet_bridge(ovs.dir(), |args| {
+        ovs.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    });
+    let fvs = Fvs::start();
+    packet_bridge(fvs.dir(), |args| fvs.vsctl(args));
+    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
+    let mut printed = Vec::new();
+    for (dir, vsctl) in [
+        (
+            ovs.dir(),
+            Box::new(|args: &[&str]| {
+                ovs.vsctl(args)
+                    .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+            }) as Box<dyn Fn(&[&str])>,
+        ),
+        (fvs.dir(), Box::new(|args: &[&str]| fvs.vsctl(args))),
+    ] {
+        // No controller yet: the snooper is turned away.
+        let snoop_target = format!("unix:{}", dir.join("br0.snoop").display());
+        let refused = run(&ovs_ofctl, dir, &["snoop".into(), snoop_target.clone()]);
+        printed.push(format!("{refused:?}"));
+        // A controller of our own: it listens, the bridge connects to it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("controller listen: {e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("controller address: {e}"))
+            .port();
+        vsctl(&["set-controller", "br0", &format!("tcp:127.0.0.1:{port}")]);
+        let (mut c, _) = listener
+            .accept()
+            .unwrap_or_else(|e| panic!("controller accept: {e}"));
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let send = |c: &mut std::net::TcpStream, m: &[u8]| {
+            c.write_all(m)
+                .unwrap_or_else(|e| panic!("controller write: {e}"));
+        };
+        // Hellos (not shown to snoopers), then requests, each answered before the next.
+        send(&mut c, &of10(0, 1, &[]));
+        assert_eq!(read_message(&mut c)[1], 0, "the switch's hello");
+        // The controller connection is up once the switch answers an echo.
+        send(&mut c, &of10(2, 9, b""));
+        assert_eq!(read_message(&mut c)[1], 3, "an echo reply");
+        let snooper = require_tool("ovs-ofctl")
+            .command()
+            .args(["snoop", &snoop_target])
+            .env("OVS_RUNDIR", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start ovs-ofctl snoop: {e}"));
+        std::thread::sleep(Duration::from_millis(300));
+        for (kind, xid, body, reply) in [
+            (5u8, 2u32, &b""[..], 6u8), // features
+            (2, 3, &b"abcd"[..], 3),    // echo
+            (7, 4, &b""[..], 8),        // get-config
+            (18, 5, &b""[..], 19),      // barrier
+        ] {
+            send(&mut c, &of10(kind, xid, body));
+            loop {
+                let m = read_message(&mut c);
+                if m[1] == reply {
+                    break;
+                }
+            }
+        }
+        // A port-status the switch sends on its own.
+        let target = format!("unix:{}", dir.join("br0.mgmt").display());
+        let out = run(
+            &ovs_ofctl,
+            dir,
+            &["mod-port".into(), target, "p2".into(), "no-flood".into()],
+        );
+        assert_eq!(out.status, Some(0), "mod-port: {}", out.stderr);
+        let m = read_message(&mut c);
+        assert_eq!(m[1], 12, "a port-status");
+        std::thread::sleep(Duration::from_millis(300));
+        printed.push(mask_switch(&stop_monitor(snooper)));
+        vsctl(&["del-controller", "br0"]);
+    }
+    // Runs on the real switch first: its refusal, then its conversation. A refused snooper
+    // fails writing its hello or reading the switch's, whichever the race makes first.
+    for refused in [&printed[0], &printed[2]] {
+        assert!(
+            refused.contains("status: Some(1)")
+                && refused.contains("DIR/br0.snoop")
+                && (refused.contains("(Broken pipe)")
+                    || refused.contains("(Connection reset by peer)")),
+            "{refused}"
+        );
+    }
+    let want = &printed[1];
+    for needle in [
+        "OFPT_FEATURES_REPLY",
+        "OFPT_ECHO_REPLY",
+        "OFPT_GET_CONFIG_REPLY",
+        "OFPT_BARRIER_REPLY",
+        "OFPT_PORT_STATUS",
+    ] {
+        assert!(want.contains(needle), "no {needle} in:\n{want}");
+    }
+    assert!(!want.contains("OFPT_HELLO"), "{want}");
+    assert_eq!(&printed[3], want, "ovs-ofctl snoop on fvs-vswitchd");
+}

@@ -275,6 +275,25 @@ impl Connmgr {
         })
     }
 
+    /// The controller connection of `bridge` a new snooper watches: a master, else an
+    /// equal, else a slave, among those that finished their hellos (the earliest first).
+    pub fn snoop_target(&self, bridge: &str) -> Option<ConnId> {
+        let conns: Vec<Arc<Conn>> = lock(&self.bridges)
+            .get(bridge)
+            .map(|b| b.conns.values().cloned().collect())
+            .unwrap_or_default();
+        let rank = |c: &Conn| match c.role() {
+            Role::Master => 3,
+            Role::Equal | Role::NoChange => 2,
+            Role::Slave => 1,
+        };
+        conns
+            .iter()
+            .filter(|c| c.target.is_some() && !c.is_closed() && c.is_open())
+            .max_by_key(|c| (rank(c), std::cmp::Reverse(c.id)))
+            .map(|c| c.id)
+    }
+
     /// True when some controller connection of `bridge` has finished its hellos.
     pub fn has_connected_controller(&self, bridge: &str) -> bool {
         let conns: Vec<Arc<Conn>> = lock(&self.bridges)

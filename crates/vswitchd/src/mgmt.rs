@@ -1,5 +1,6 @@
 //! The bridges' management sockets: `punix:$FVS_RUNDIR/<bridge>.mgmt`, where `ovs-ofctl`
-//! (and `fvs-ofctl`) speak OpenFlow to one bridge.
+//! (and `fvs-ofctl`) speak OpenFlow to one bridge, made and removed with each bridge's snoop
+//! socket ([`crate::snoop`]).
 //!
 //! # Threads, not a poll loop
 //!
@@ -44,6 +45,7 @@ use crate::Daemon;
 use crate::connmgr::Conn;
 use crate::ofchannel::ports::PortTable;
 use crate::ofchannel::{self, AsyncEvent, Channel, ConnKind, Ofproto, RoleError};
+use crate::snoop::{Snoop, Tee};
 use crate::vlog::Level;
 use fvs_pipeline::port::PortKind;
 
@@ -67,6 +69,8 @@ struct Listener {
     info: Arc<Mutex<BridgeInfo>>,
     /// The bridge's port configurations, shared by its connections.
     ports: Arc<Mutex<PortTable>>,
+    /// `<bridge>.snoop`, when it could be bound.
+    snoop: Option<Arc<Snoop>>,
 }
 
 /// Every bridge's management socket.
@@ -95,6 +99,11 @@ impl Mgmt {
         Some((l.stop.clone(), l.info.clone(), l.ports.clone()))
     }
 
+    /// `bridge`'s snoop socket, whose snoopers see its controllers' messages.
+    pub fn snoop(&self, bridge: &str) -> Option<Arc<Snoop>> {
+        self.listeners.get(bridge)?.snoop.clone()
+    }
+
     /// The run directory, once set.
     pub fn rundir(&self) -> Option<&Path> {
         self.rundir.as_deref()
@@ -107,7 +116,12 @@ impl Mgmt {
 
     /// The socket files currently listening (for clean-up at exit).
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.listeners.values().map(|l| l.path.clone()).collect()
+        self.listeners
+            .values()
+            .flat_map(|l| {
+                std::iter::once(l.path.clone()).chain(l.snoop.as_ref().map(|s| s.path().to_owned()))
+            })
+            .collect()
     }
 
     /// Makes the listening sockets match `bridges`.
@@ -128,6 +142,9 @@ impl Mgmt {
                 // Wakes the accept thread, which then sees the flag; the file goes after.
                 let _ = UnixStream::connect(&l.path);
                 let _ = std::fs::remove_file(&l.path);
+                if let Some(snoop) = &l.snoop {
+                    snoop.close();
+                }
             }
         }
         for (name, info) in bridges {
@@ -148,8 +165,22 @@ impl Mgmt {
                     continue;
                 }
             };
+            let snoop_path = rundir.join(format!("{name}.snoop"));
+            let (pick, refused) = snoop_hooks(daemon, &name);
+            let snoop = match Snoop::bind(&snoop_path, info.allowed, pick, refused) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    daemon.log(
+                        "mgmt",
+                        Level::Err,
+                        &format!("{}: cannot listen: {e}", snoop_path.display()),
+                    );
+                    None
+                }
+            };
             let l = Listener {
                 path,
+                snoop,
                 stop: Arc::new(AtomicBool::new(false)),
                 info: Arc::new(Mutex::new(info)),
                 ports: Arc::new(Mutex::new(PortTable::new())),
@@ -161,6 +192,23 @@ impl Mgmt {
             self.listeners.insert(name, l);
         }
     }
+}
+
+/// How `bridge`'s snoop socket picks the connection a snooper watches, and logs a snooper
+/// it turns away. The daemon is held weakly: it owns the socket.
+fn snoop_hooks(
+    daemon: &Arc<Daemon>,
+    bridge: &str,
+) -> (crate::snoop::Pick, Box<dyn Fn() + Send + Sync>) {
+    let (d, b) = (Arc::downgrade(daemon), bridge.to_owned());
+    let pick = Box::new(move || d.upgrade()?.connmgr().snoop_target(&b));
+    let d = Arc::downgrade(daemon);
+    let refused = Box::new(move || {
+        if let Some(d) = d.upgrade() {
+            d.log("connmgr", Level::Info, "no controller connection to snoop");
+        }
+    });
+    (pick, refused)
 }
 
 fn accept_loop(
@@ -200,6 +248,7 @@ fn accept_loop(
                 &info,
                 &ports,
                 &opts,
+                None,
             )
         });
     }
@@ -275,12 +324,17 @@ pub fn serve_controller(
     let Some((bstop, info, ports)) = daemon.mgmt().handles(bridge) else {
         return "no such bridge".into();
     };
+    let snoop = daemon.mgmt().snoop(bridge);
     let stop_any = || stop.load(Ordering::SeqCst) || bstop.load(Ordering::SeqCst);
-    serve(daemon, stream, bridge, &stop_any, &info, &ports, opts)
+    serve(
+        daemon, stream, bridge, &stop_any, &info, &ports, opts, snoop,
+    )
 }
 
 /// One connection, until the peer leaves, the channel closes or the bridge goes away;
-/// returns why it ended.
+/// returns why it ended. A controller's connection has the bridge's `snoop` socket, which
+/// gets a copy of every message it sends and receives.
+#[allow(clippy::too_many_arguments)] // one connection's whole context
 fn serve(
     daemon: &Daemon,
     mut stream: AnyStream,
@@ -289,6 +343,7 @@ fn serve(
     info: &Mutex<BridgeInfo>,
     ports: &Mutex<PortTable>,
     opts: &ServeOpts,
+    snoop: Option<Arc<Snoop>>,
 ) -> String {
     if let Err(e) = stream.set_read_timeout(Some(STOP_POLL)) {
         return e.to_string();
@@ -297,6 +352,11 @@ fn serve(
         Ok(w) => w,
         Err(e) => return e.to_string(),
     };
+    let id = Arc::new(std::sync::OnceLock::new());
+    let writer: Box<dyn Write + Send> = match &snoop {
+        Some(s) => Box::new(Tee::new(writer, s.clone(), id.clone())),
+        None => writer,
+    };
     let mut channel = Channel::with_kind(lock(info).allowed, opts.kind);
     if !opts.async_messages {
         channel.disable_async();
@@ -304,8 +364,19 @@ fn serve(
     let conn = daemon
         .connmgr()
         .register(bridge, channel, writer, opts.target.clone());
+    let _ = id.set(conn.id);
     daemon.refresh_table_misses(bridge);
-    let why = serve_conn(daemon, &mut stream, bridge, stop, info, ports, opts, &conn);
+    let why = serve_conn(
+        daemon,
+        &mut stream,
+        bridge,
+        stop,
+        info,
+        ports,
+        opts,
+        &conn,
+        snoop.as_deref(),
+    );
     conn.close();
     daemon.connmgr().unregister(bridge, conn.id);
     daemon.refresh_table_misses(bridge);
@@ -322,6 +393,7 @@ fn serve_conn(
     ports: &Mutex<PortTable>,
     opts: &ServeOpts,
     conn: &Conn,
+    snoop: Option<&Snoop>,
 ) -> String {
     let mut buf = vec![0u8; 65536];
     let mut last_rx = Instant::now();
@@ -346,10 +418,14 @@ fn serve_conn(
                 probed = false;
                 // Device counters are read first, before any lock is held: the datapath
                 // thread answers the query and may itself be waiting for the switch.
-                let wants_counters = ofchannel::stats::asks_for_port_stats(
-                    conn.lock().channel.pending_input(),
-                    &buf[..n],
-                );
+                let wants_counters = {
+                    let inner = conn.lock();
+                    let pending = inner.channel.pending_input();
+                    if let Some(s) = snoop {
+                        s.mirror_received(conn.id, pending, &buf[..n]);
+                    }
+                    ofchannel::stats::asks_for_port_stats(pending, &buf[..n])
+                };
                 let counters = if wants_counters {
                     device_counters(daemon)
                 } else {
