@@ -21,8 +21,9 @@
 //!   underlay receives on the ports' `local_ip` when they all name the same one, else on
 //!   every local address (the slow path still checks each port's `local_ip`).
 //! - Tunnel options are read by [`crate::tunnel_config::parse`]: its errors go to the
-//!   interface's `error` column, its warnings to the log (once per change of the options,
-//!   [`Reconciler::take_warnings`]). Two tunnel ports that would receive the same packets
+//!   interface's `error` column, its warnings (and the errors) to the log, once per change of
+//!   the options where Open vSwitch repeats them at every reconfiguration
+//!   ([`Reconciler::take_warnings`]). Two tunnel ports that would receive the same packets
 //!   (same [`TunnelOptions::receive_key`], on any bridge) cannot both exist: the one met
 //!   second in a pass (ports that already exist are met first) is refused with Open
 //!   vSwitch's `could not add network device NAME to ofproto (File exists)`.
@@ -196,7 +197,8 @@ impl Reconciler {
         }
     }
 
-    /// The warnings about tunnel options found since the last call, for the log.
+    /// The warnings about tunnel options found since the last call (and the reasons of
+    /// refused tunnel ports), for the log.
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
@@ -216,8 +218,10 @@ impl Reconciler {
         for icfg in ifaces {
             let parsed = tunnel_config::parse(&icfg.name, &icfg.kind, &icfg.options);
             if self.warned.get(&icfg.name) != Some(&icfg.options) {
-                if let Ok((_, w)) = &parsed {
-                    self.warnings.extend(w.iter().cloned());
+                // A refused port's reasons are logged too (they are also in its `error`).
+                match &parsed {
+                    Ok((_, w)) => self.warnings.extend(w.iter().cloned()),
+                    Err(e) => self.warnings.extend(e.lines().map(str::to_owned)),
                 }
                 self.warned.insert(icfg.name.clone(), icfg.options.clone());
             }
@@ -821,6 +825,57 @@ mod tests {
         assert!(text.contains("\"ofport\":65534"), "{text}");
         let b = sw.bridge("br0");
         assert_eq!(b.map(|b| b.ports.len()), Some(1));
+    }
+
+    /// Tunnel ports: a second port for the same traffic is refused as Open vSwitch refuses
+    /// it, a VXLAN port on another UDP port gets a vport of its own, and warnings are
+    /// logged once per change of the options.
+    #[test]
+    fn tunnel_ports_are_read_checked_and_grouped() {
+        let mut r = Reconciler::new();
+        let mut sw = Switch::new();
+        let cfg = Config {
+            bridges: vec![bridge(
+                "br0",
+                vec![
+                    port(
+                        "a",
+                        "gre",
+                        &[("remote_ip", "10.0.0.1"), ("key", "5"), ("foo", "1")],
+                    ),
+                    port("bb", "gre", &[("remote_ip", "10.0.0.1"), ("in_key", "5")]),
+                    port(
+                        "ccc",
+                        "vxlan",
+                        &[("remote_ip", "10.0.0.1"), ("dst_port", "4790")],
+                    ),
+                    port("dddd", "vxlan", &[("remote_ip", "10.0.0.1")]),
+                ],
+            )],
+            ..Config::default()
+        };
+        let ops = r.apply(&cfg, &mut sw, Millis::ZERO);
+        let text = serde_json::to_string(&ops).unwrap_or_default();
+        assert!(
+            text.contains("could not add network device bb to ofproto (File exists)"),
+            "{text}"
+        );
+        assert_eq!(r.take_warnings(), ["a: unknown gre argument 'foo'"]);
+        let dp = |sw: &Switch, n: &str| {
+            sw.bridge("br0")
+                .and_then(|b| b.port_by_name(n))
+                .and_then(|p| p.dp_port)
+        };
+        assert!(dp(&sw, "ccc").is_some() && dp(&sw, "ccc") != dp(&sw, "dddd"));
+        assert!(r.dp_ports.contains_key("vxlan_sys_4790"));
+        assert!(r.dp_ports.contains_key("vxlan_sys_4789"));
+        let b = sw.bridge("br0").and_then(|b| b.port_by_name("a"));
+        match b.map(|p| &p.kind) {
+            Some(PortKind::Tunnel(t)) => assert!(t.accepts_key(5) && !t.accepts_key(6)),
+            other => panic!("{other:?}"),
+        }
+        r.apply(&cfg, &mut sw, Millis::ZERO);
+        assert!(r.take_warnings().is_empty());
     }
 
     #[test]

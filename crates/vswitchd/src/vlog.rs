@@ -11,8 +11,23 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The modules that log, in `vlog/list` order.
-pub const MODULES: &[&str] = &["bridge", "ovsdb", "reconcile", "unixctl", "vswitchd"];
+/// The modules that log, in `vlog/list` order. A module not listed here is not logged at
+/// all, so every name passed to `Daemon::log` must be here.
+pub const MODULES: &[&str] = &[
+    "bridge",
+    "connmgr",
+    "controller",
+    "dpif",
+    "fail_open",
+    "manager",
+    "mgmt",
+    "netdev_vport",
+    "ovsdb",
+    "rconn",
+    "reconcile",
+    "unixctl",
+    "vswitchd",
+];
 
 /// A level; the order is severity, `Off` lowest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -43,7 +43,8 @@ const PORTS: &[PortCase] = &[
         "vxlan",
         &[("remote_ip", "10.0.0.1"), ("dst_port", "4790")],
     ),
-    ("f", "vxlan", &[("remote_ip", "10.0.0.1")]),
+    // An unknown option: a warning in the log, the port works.
+    ("f", "vxlan", &[("remote_ip", "10.0.0.1"), ("foo", "bar")]),
     (
         "g",
         "gre",
@@ -131,6 +132,17 @@ fn outcome(vsctl: &dyn Fn(&[&str]) -> Result<String, String>, show: &str) -> Out
     Outcome { errors, shown }
 }
 
+/// The distinct `netdev_vport` warnings in a log file (the message, after the last `|`).
+fn warnings(log: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", log.display()));
+    text.lines()
+        .filter(|l| l.contains("|netdev_vport|WARN|"))
+        .filter_map(|l| l.rsplit('|').next())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The status columns of tunnel interface `a` (numbers as `N`) and of the refused `b`, once
 /// the first statistics round has written them (within 5 s of the port's creation).
 fn tunnel_status(vsctl: &dyn Fn(&[&str]) -> Result<String, String>) -> Vec<String> {
@@ -181,29 +193,44 @@ fn tunnel_ports_errors_and_dpif_show_match_open_vswitch() {
     let ovs_ns = Netns::new(&unique_name("h10tp", "o"));
     let fvs_ns = Netns::new(&unique_name("h10tp", "f"));
     let theirs_stats;
+    let theirs_log;
     let theirs = {
         let ovs = PrivateOvs::start_in_netns(ovs_ns.name());
         let vsctl = |a: &[&str]| ovs.vsctl(a).map_err(|e| e.to_string());
         add_ports(&vsctl);
         theirs_stats = tunnel_status(&vsctl);
+        theirs_log = warnings(&ovs.dir().join("ovs-vswitchd.log"));
         let show = ovs.appctl(&["dpif/show"]).unwrap_or_else(|e| panic!("{e}"));
         outcome(&vsctl, &show)
     };
     let ours_stats;
+    let ours_log;
     let ours = {
         let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
             .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
             .dummy(false)
             .netns(fvs_ns.name())
             .tag("h10tp")
+            .arg("--log-file")
             .start();
         let vsctl = |a: &[&str]| fvs.vsctl(a).map_err(|e| e.to_string());
         add_ports(&vsctl);
         ours_stats = tunnel_status(&vsctl);
+        ours_log = warnings(&fvs.dir().join("fvs-vswitchd.log"));
         let show = fvs.appctl(&["dpif/show"]).unwrap_or_else(|e| panic!("{e}"));
         outcome(&vsctl, &show)
     };
     assert_eq!(ours_stats, theirs_stats);
+    // Open vSwitch repeats its warnings at every reconfiguration, ferrovs logs them once
+    // per change of the options; each of Open vSwitch's is in ferrovs's log.
+    assert!(
+        theirs_log.contains("f: unknown vxlan argument 'foo'"),
+        "{theirs_log:?}"
+    );
+    assert!(
+        theirs_log.is_subset(&ours_log),
+        "{ours_log:?} {theirs_log:?}"
+    );
     assert_eq!(ours.errors, theirs.errors);
     for dup in ["b", "i", "k"] {
         assert!(
