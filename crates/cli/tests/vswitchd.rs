@@ -1687,7 +1687,8 @@ fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
     let fvs = Fvs::start();
     packet_bridge(fvs.dir(), |args| fvs.vsctl(args));
     let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let mut printed = Vec::new();
+    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let mut printed: Vec<Vec<String>> = Vec::new();
     for (dir, vsctl) in [
         (
             ovs.dir(),
@@ -1700,8 +1701,11 @@ fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
     ] {
         // No controller yet: the snooper is turned away.
         let snoop_target = format!("unix:{}", dir.join("br0.snoop").display());
-        let refused = run(&ovs_ofctl, dir, &["snoop".into(), snoop_target.clone()]);
-        printed.push(format!("{refused:?}"));
+        let mut refusals = Vec::new();
+        for program in [ovs_ofctl.as_path(), fvs_ofctl] {
+            let refused = run(program, dir, &["snoop".into(), snoop_target.clone()]);
+            refusals.push(format!("{refused:?}"));
+        }
         // A controller of our own: it listens, the bridge connects to it.
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap_or_else(|e| panic!("controller listen: {e}"));
@@ -1725,15 +1729,19 @@ fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
         // The controller connection is up once the switch answers an echo.
         send(&mut c, &of10(2, 9, b""));
         assert_eq!(read_message(&mut c)[1], 3, "an echo reply");
-        let snooper = require_tool("ovs-ofctl")
-            .command()
-            .args(["snoop", &snoop_target])
-            .env("OVS_RUNDIR", dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start ovs-ofctl snoop: {e}"));
+        let snoopers: Vec<Child> = [ovs_ofctl.as_path(), fvs_ofctl]
+            .iter()
+            .map(|program| {
+                Command::new(program)
+                    .args(["snoop", &snoop_target])
+                    .env("OVS_RUNDIR", dir)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {} snoop: {e}", program.display()))
+            })
+            .collect();
         std::thread::sleep(Duration::from_millis(300));
         for (kind, xid, body, reply) in [
             (5u8, 2u32, &b""[..], 6u8), // features
@@ -1760,12 +1768,19 @@ fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
         let m = read_message(&mut c);
         assert_eq!(m[1], 12, "a port-status");
         std::thread::sleep(Duration::from_millis(300));
-        printed.push(mask_switch(&stop_monitor(snooper)));
+        printed.push(refusals);
+        printed.push(
+            snoopers
+                .into_iter()
+                .map(|s| mask_switch(&stop_monitor(s)))
+                .collect(),
+        );
         vsctl(&["del-controller", "br0"]);
     }
-    // Runs on the real switch first: its refusal, then its conversation. A refused snooper
-    // fails writing its hello or reading the switch's, whichever the race makes first.
-    for refused in [&printed[0], &printed[2]] {
+    // Per switch (the real one first): the refusals without a controller, then what each
+    // program printed of the conversation. A refused snooper fails writing its hello or
+    // reading the switch's, whichever the race makes first.
+    for refused in printed[0].iter().chain(&printed[2]) {
         assert!(
             refused.contains("status: Some(1)")
                 && refused.contains("DIR/br0.snoop")
@@ -1774,7 +1789,7 @@ fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
             "{refused}"
         );
     }
-    let want = &printed[1];
+    let want = &printed[1][0];
     for needle in [
         "OFPT_FEATURES_REPLY",
         "OFPT_ECHO_REPLY",
@@ -1785,5 +1800,7 @@ fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
         assert!(want.contains(needle), "no {needle} in:\n{want}");
     }
     assert!(!want.contains("OFPT_HELLO"), "{want}");
-    assert_eq!(&printed[3], want, "ovs-ofctl snoop on fvs-vswitchd");
+    assert_eq!(&printed[1][1], want, "fvs-ofctl snoop on ovs-vswitchd");
+    assert_eq!(&printed[3][0], want, "ovs-ofctl snoop on fvs-vswitchd");
+    assert_eq!(&printed[3][1], want, "fvs-ofctl snoop on fvs-vswitchd");
 }

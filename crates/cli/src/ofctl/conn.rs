@@ -172,6 +172,9 @@ pub struct Conn {
     version: Version,
     protocol: Protocol,
     next_xid: u32,
+    /// Whether echo requests are answered (and kept from the caller); a snooper only
+    /// watches, so its copies are not answered.
+    answers_echo: bool,
 }
 
 /// The versions (as a hello bitmap) the protocols in `allowed` speak.
@@ -242,6 +245,7 @@ impl Conn {
             version: highest,
             protocol: Protocol::Of10Std,
             next_xid: 1,
+            answers_echo: true,
         };
         // OpenFlow 1.0 hellos carry no elements; later ones carry the bitmap.
         let bitmap = (highest != Version::Of10).then_some(ours);
@@ -267,6 +271,11 @@ impl Conn {
             v => v.default_protocol(),
         };
         Ok(conn)
+    }
+
+    /// Stops answering echo requests: they are returned like any other message.
+    pub fn watch_only(&mut self) {
+        self.answers_echo = false;
     }
 
     /// The negotiated version.
@@ -346,7 +355,9 @@ impl Conn {
                 xid: u32::from_be_bytes([head[4], head[5], head[6], head[7]]),
             };
             let message = wire::decode(&bytes).ok().map(|(_, m)| m);
-            if let Some(Message::EchoRequest(payload)) = &message {
+            if let Some(Message::EchoRequest(payload)) = &message
+                && self.answers_echo
+            {
                 let reply = wire::encode(
                     &Message::EchoReply(payload.clone()),
                     self.protocol,

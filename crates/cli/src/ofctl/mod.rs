@@ -13,7 +13,7 @@
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
-//! and `diff-flows`, `packet_out` `packet-out`, `monitor` `monitor` (with [`packet`] for hex packets and their
+//! and `diff-flows`, `packet_out` `packet-out`, `monitor` `monitor`, `snoop` `snoop` (with [`packet`] for hex packets and their
 //! summary lines). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
@@ -34,6 +34,7 @@ mod parse;
 mod ports;
 mod replace;
 mod show;
+mod snoop;
 mod tables;
 
 use fvs_flow::Protocols;
@@ -205,6 +206,12 @@ const COMMANDS: &[Command] = &[
         min_args: 2,
         max_args: usize::MAX,
         handler: packet_out::packet_out,
+    },
+    Command {
+        name: "snoop",
+        min_args: 1,
+        max_args: 1,
+        handler: snoop::snoop,
     },
     Command {
         name: "show",

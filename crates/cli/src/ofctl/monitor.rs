@@ -16,7 +16,7 @@
 //! Not yet: `watch:[SPEC...]` (flow monitors), which is refused with a message naming it.
 
 use super::conn::{Conn, Received};
-use super::show::{format_port, version_tag};
+use super::show::{format_config, format_features, format_port, version_tag};
 use super::{CmdError, Options};
 use fvs_openflow::action::PacketInReason;
 use fvs_openflow::protocol::Protocol;
@@ -113,6 +113,31 @@ pub(super) fn format_received(r: &Received, protocol: Protocol) -> String {
         Some(Message::Error(_)) => out.push_str(&super::flows::format_reply(r, protocol)),
         Some(Message::BarrierReply) => {
             let _ = writeln!(out, "OFPT_BARRIER_REPLY{tag} (xid={xid:#x}):");
+        }
+        Some(Message::BarrierRequest) => {
+            let _ = writeln!(out, "OFPT_BARRIER_REQUEST{tag} (xid={xid:#x}):");
+        }
+        Some(Message::FeaturesRequest) => {
+            let _ = writeln!(out, "OFPT_FEATURES_REQUEST{tag} (xid={xid:#x}):");
+        }
+        Some(Message::FeaturesReply(f)) => format_features(f, v, xid, &mut out),
+        Some(Message::GetConfigRequest) => {
+            let _ = writeln!(out, "OFPT_GET_CONFIG_REQUEST{tag} (xid={xid:#x}):");
+        }
+        Some(Message::GetConfigReply(c)) => format_config(*c, v, xid, &mut out),
+        Some(Message::EchoRequest(p)) => {
+            let _ = writeln!(
+                out,
+                "OFPT_ECHO_REQUEST{tag} (xid={xid:#x}): {} bytes of payload",
+                p.len()
+            );
+        }
+        Some(Message::EchoReply(p)) => {
+            let _ = writeln!(
+                out,
+                "OFPT_ECHO_REPLY{tag} (xid={xid:#x}): {} bytes of payload",
+                p.len()
+            );
         }
         _ => {
             let _ = writeln!(

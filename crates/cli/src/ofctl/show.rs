@@ -207,7 +207,7 @@ fn bit_names(bits: u32, table: &[(u32, &str)]) -> String {
     names.join(" ")
 }
 
-fn format_features(f: &Features, v: Version, xid: u32, out: &mut String) {
+pub(super) fn format_features(f: &Features, v: Version, xid: u32, out: &mut String) {
     let _ = writeln!(
         out,
         "OFPT_FEATURES_REPLY{} (xid={xid:#x}): dpid:{:016x}",
@@ -370,7 +370,7 @@ pub(super) fn frag_name(flags: u16) -> &'static str {
     }
 }
 
-fn format_config(c: SwitchConfig, v: Version, xid: u32, out: &mut String) {
+pub(super) fn format_config(c: SwitchConfig, v: Version, xid: u32, out: &mut String) {
     let _ = writeln!(
         out,
         "OFPT_GET_CONFIG_REPLY{} (xid={xid:#x}): frags={} miss_send_len={}",
