@@ -200,9 +200,14 @@ fn dpctl_show(d: &Daemon, args: &[String]) -> Result<String, String> {
                     fvs_packet::tunnel::TunnelProtocol::Vxlan => "vxlan",
                     fvs_packet::tunnel::TunnelProtocol::Geneve => "geneve",
                 };
+                // The first interface of this vport's type and UDP port.
                 let first = ifaces
                     .iter()
-                    .find(|(_, (k, _))| k == kind)
+                    .find(|(n, (k, o))| {
+                        k == kind
+                            && crate::tunnel_config::parse(n, k, o)
+                                .is_ok_and(|(t, _)| t.underlay().name() == *name)
+                    })
                     .map(|(n, _)| n.clone());
                 let shown = match first {
                     Some(n) if dummy => n,
