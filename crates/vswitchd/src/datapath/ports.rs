@@ -5,7 +5,7 @@
 //! | `internal` | a TAP device named as the interface ([`fvs_netdev::tap`]) |
 //! | `system` (or empty), `tap` | the existing Linux device, through `AF_PACKET`, promiscuous |
 //! | `dummy`, and every type but `patch` and tunnels under `--enable-dummy` | [`fvs_netdev::dummy`] with `options:rx_pcap` / `tx_pcap` |
-//! | `gre`, `vxlan`, `geneve` | one tunnel vport per type (`gre_sys`, …) sending through an underlay device |
+//! | `gre`, `vxlan`, `geneve` | one tunnel vport per type and UDP port (`gre_sys`, `vxlan_sys_4790`, …) sending through an underlay device |
 //! | `patch` | nothing: translation crosses to the peer bridge |
 //!
 //! TAP and AF_PACKET devices are opened with virtio-net headers (`IFF_VNET_HDR`,
