@@ -17,6 +17,16 @@
 //! own channel at once, so it precedes the replies to later requests, and is published
 //! `except` that connection.
 //!
+//! A master election is the exception that must not wait: the other masters are demoted
+//! before the new master's reply goes out ([`Connmgr::publish_sync`]; the electing
+//! connection holds its replies back meanwhile, without holding its lock).
+//!
+//! # Lock order
+//!
+//! A connection's lock, then the switch's, then the table of bridges here; the controllers'
+//! lock may be taken before a connection's. Nothing that holds the switch waits for a
+//! connection or the controllers, and the dispatcher holds one connection's lock at a time.
+//!
 //! # Connections
 //!
 //! [`Connmgr::register`] gives a connection its [`Conn`]: the channel and the writing half of
@@ -24,7 +34,8 @@
 //! mid-message. Writes have a timeout ([`WRITE_TIMEOUT`]): a peer that stops reading loses its
 //! connection rather than stalling the bridge's others.
 //!
-//! The bridge's master-election generation id lives here too, shared by its connections.
+//! The bridge's master-election generation id lives here too, shared by its connections, and
+//! whether any of them wants table misses as packet-ins ([`Connmgr::wants_misses`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
