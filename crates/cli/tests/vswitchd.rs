@@ -1367,26 +1367,40 @@ fn packet_outs_leave_the_ports_they_name_as_on_ovs_vswitchd() {
             );
         }
     }
-    // Refused by the switch: the error and the quoted packet-out with its summary line.
-    // fvs-vswitchd has no group table yet and lets group actions through (to do in its
-    // packet-out check), so these run against ovs-vswitchd only.
+    // Refused by the switch (no group 5 on either): the error and the quoted packet-out
+    // with its summary line, through both programs on both switches.
     for frame in [UDP_FRAME, TCP_FRAME, ICMP_FRAME] {
-        let target = format!("unix:{}", ovs.dir().join("br0.mgmt").display());
-        let args: Vec<String> = [
-            "-O",
-            "OpenFlow13",
-            "packet-out",
-            &target,
-            "1",
-            "group:5",
-            frame,
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        let want = run(&ovs_ofctl, ovs.dir(), &args);
+        let on = |dir: &Path| -> Vec<String> {
+            let target = format!("unix:{}", dir.join("br0.mgmt").display());
+            [
+                "-O",
+                "OpenFlow13",
+                "packet-out",
+                &target,
+                "1",
+                "clone(group:5)",
+                frame,
+            ]
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+        };
+        let want = run(&ovs_ofctl, ovs.dir(), &on(ovs.dir()));
         assert!(want.stderr.contains("OFPBAC_BAD_OUT_GROUP"), "{want:?}");
-        assert_eq!(run(fvs_ofctl, ovs.dir(), &args), want, "{args:?}");
+        for (program, dir) in [
+            (fvs_ofctl, fvs.dir()),
+            (ovs_ofctl.as_path(), fvs.dir()),
+            (fvs_ofctl, ovs.dir()),
+        ] {
+            let got = run(program, dir, &on(dir));
+            assert_eq!(
+                got,
+                want,
+                "{} group on {}",
+                program.display(),
+                dir.display()
+            );
+        }
     }
     // The frames themselves: each went out as it was given, in order, on both switches.
     for port in ["p1", "p2"] {

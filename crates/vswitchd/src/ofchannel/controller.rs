@@ -152,6 +152,9 @@ pub enum PacketOutError {
     /// An output action names a port that cannot exist.
     #[error("OFPBAC_BAD_OUT_PORT: output to port {0}")]
     BadOutPort(PortNo),
+    /// A group action: ferrovs has no group table, so no group exists.
+    #[error("OFPBAC_BAD_OUT_GROUP: group {0} does not exist")]
+    BadOutGroup(u32),
 }
 
 impl PacketOutError {
@@ -160,6 +163,7 @@ impl PacketOutError {
             Self::BufferUnknown => OfpError::BufferUnknown,
             Self::BadPort(_) => OfpError::BadPort,
             Self::BadOutPort(_) => OfpError::ActionBadOutPort,
+            Self::BadOutGroup(_) => OfpError::ActionBadOutGroup,
         }
         .code_or_fallback(version)
     }
@@ -173,7 +177,7 @@ pub fn is_stale(current: Option<u64>, requested: u64) -> bool {
 
 /// Checks a packet-out as Open vSwitch does before running it: no buffer; an `in_port` a
 /// packet can come from (below `OFPP_MAX`, or `LOCAL`, `CONTROLLER`, `NONE` (`ANY`)); outputs only to
-/// ports that can exist.
+/// ports that can exist; no group (there is no group table), at any depth of nesting.
 pub fn check_packet_out(po: &PacketOut) -> Result<(), PacketOutError> {
     if po.buffer_id.is_some() {
         return Err(PacketOutError::BufferUnknown);
@@ -182,12 +186,19 @@ pub fn check_packet_out(po: &PacketOut) -> Result<(), PacketOutError> {
     if p.0 >= OFPP_MAX && !matches!(p, PortNo::LOCAL | PortNo::CONTROLLER | PortNo::ANY) {
         return Err(PacketOutError::BadPort(p));
     }
-    for a in &po.actions {
-        if let Action::Output(o) = a
-            && o.port.0 >= OFPP_MAX
-            && o.port.0 < PortNo::IN_PORT.0
-        {
-            return Err(PacketOutError::BadOutPort(o.port));
+    check_actions(&po.actions)
+}
+
+fn check_actions(actions: &[Action]) -> Result<(), PacketOutError> {
+    for a in actions {
+        match a {
+            Action::Output(o) if o.port.0 >= OFPP_MAX && o.port.0 < PortNo::IN_PORT.0 => {
+                return Err(PacketOutError::BadOutPort(o.port));
+            }
+            Action::Group(g) => return Err(PacketOutError::BadOutGroup(g.0)),
+            Action::Clone(inner) | Action::WriteActions(inner) => check_actions(inner)?,
+            Action::Ct(ct) => check_actions(&ct.actions)?,
+            _ => {}
         }
     }
     Ok(())
