@@ -1459,6 +1459,11 @@ fn openflow13_monitors_print_asynchronous_messages_as_ovs_ofctl_monitor() {
     monitors_print_alike(&["-O", "OpenFlow13"]);
 }
 
+#[test]
+fn openflow15_monitors_print_asynchronous_messages_as_ovs_ofctl_monitor() {
+    monitors_print_alike(&["-O", "OpenFlow15"]);
+}
+
 /// Both monitors (with `protocols`) on both switches while packet-ins, a flow-removed and
 /// port-statuses happen: all four print what ovs-ofctl prints on ovs-vswitchd.
 fn monitors_print_alike(protocols: &[&str]) {
