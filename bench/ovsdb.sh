@@ -29,9 +29,9 @@ BATCH=100
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
-for tool in ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl; do
-    command -v "$tool" >/dev/null || { echo "ovsdb.sh: $tool not found (install openvswitch-switch)" >&2; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+require_tools openvswitch-switch ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl
 (cd "$root" &&
     cargo build --quiet --release -p fvs-ovsdb-server --bin fvs-ovsdb-server --example txn_load &&
     cargo build --quiet --release -p fvs-vswitchd --bin fvs-vswitchd &&
@@ -46,24 +46,12 @@ results=$work/results
 mkdir "$results"
 pidfiles=()
 
-stop() { # stop PIDFILE: the daemon named by PIDFILE, and wait for it to go.
-    local pid
-    pid=$(cat "$1" 2>/dev/null) || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null || true
-}
 cleanup() {
-    for p in "${pidfiles[@]}"; do stop "$p"; done
+    for p in "${pidfiles[@]}"; do stop_pidfile "$p"; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-wait_for() { # wait_for PATH: until PATH exists (10 s).
-    for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
-    echo "ovsdb.sh: $1 did not appear" >&2
-    exit 1
-}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # CPU time (user + system, ms) of the processes named by PIDFILEs, from /proc: unlike wall
 # clock it does not grow with other people's load on a shared machine.
@@ -98,15 +86,15 @@ txn_server() { # txn_server fvs|ovs DIR: a fresh server on DIR/db.sock.
             --unixctl="$d/server.ctl" -vconsole:off --log-file="$d/server.log" --no-chdir --detach
     fi
     pidfiles+=("$d/server.pid")
-    wait_for "$d/db.sock"
-    wait_for "$d/server.pid"
+    wait_file "$d/db.sock"
+    wait_file "$d/server.pid"
 }
 
 txn_run() { # txn_run fvs|ovs CLIENTS ROUND
     local d=$work/txn-$1-$2-$3 line
     txn_server "$1" "$d"
     line=$("$bin/examples/txn_load" --socket "$d/db.sock" --clients "$2" --seconds "$TXN_SECONDS")
-    stop "$d/server.pid"
+    stop_pidfile "$d/server.pid"
     echo "  $1 clients=$2: $line"
     # Fields: txn_per_s, p50_us, p99_us.
     for f in txn_per_s p50_us p99_us; do
@@ -124,7 +112,7 @@ switch_start() { # switch_start fvs|ovs DIR: a fresh switch and its database on 
         FVS_RUNDIR=$d FVS_DBDIR=$d FVS_LOGDIR=$d "$bin/fvs-vswitchd" --enable-dummy \
             --pidfile="$d/vswitchd.pid" 2>"$d/vswitchd.log" &
         pidfiles+=("$d/vswitchd.pid")
-        wait_for "$d/db.sock"
+        wait_file "$d/db.sock"
     else
         ovsdb-tool create "$d/conf.db" "$ovs_schema"
         OVS_RUNDIR=$d OVS_DBDIR=$d OVS_LOGDIR=$d ovsdb-server "$d/conf.db" \
@@ -137,7 +125,7 @@ switch_start() { # switch_start fvs|ovs DIR: a fresh switch and its database on 
             -vconsole:off --log-file="$d/vswitchd.log" --no-chdir --detach
         pidfiles+=("$d/vswitchd.pid")
     fi
-    wait_for "$d/vswitchd.pid"
+    wait_file "$d/vswitchd.pid"
 }
 
 ports_run() { # ports_run fvs|ovs ROUND
@@ -162,7 +150,7 @@ ports_run() { # ports_run fvs|ovs ROUND
     c2=$(cpu_ms "${daemons[@]}") k2=$(children_cpu_ms)
     local n
     n=$(vsctl list-ports br0 | wc -l)
-    [ "$n" -eq $((PORTS + 1)) ] || { echo "ovsdb.sh: $1: br0 has $n ports" >&2; exit 1; }
+    [ "$n" -eq $((PORTS + 1)) ] || die "$1: br0 has $n ports"
     echo "  $1: $PORTS ports in $((t1 - t0)) ms (CPU $((c1 - c0 + k1 - k0)) ms)," \
         "one more add-port in $((t2 - t1)) ms (CPU $((c2 - c1 + k2 - k1)) ms)"
     record create_1000_ms "$1" $((t1 - t0))
@@ -170,8 +158,8 @@ ports_run() { # ports_run fvs|ovs ROUND
     # CPU of the daemons and of vsctl together.
     record create_1000_cpu_ms "$1" $((c1 - c0 + k1 - k0))
     record add_port_cpu_ms "$1" $((c2 - c1 + k2 - k1))
-    stop "$d/vswitchd.pid"
-    [ "$1" = ovs ] && stop "$d/server.pid"
+    stop_pidfile "$d/vswitchd.pid"
+    [ "$1" = ovs ] && stop_pidfile "$d/server.pid"
     rm -rf "$d"
 }
 
