@@ -11,6 +11,12 @@
 //! ([`crate::remote::RemoteConfig`]); `None` disables probing. The timing runs on the
 //! reader's read timeout, so it costs no thread and no timer.
 //!
+//! Neither the echo nor the drop waits for the state's lock: the echo goes straight to the
+//! writer, and a client that did not answer has its socket shut down before the server
+//! forgets it under the lock. So a silent client is dropped two intervals after it went
+//! quiet even while a long request (or an embedding daemon's own pass over the database)
+//! holds the lock; only what was still queued for it is lost, as with Open vSwitch.
+//!
 //! [`State::handle`]: crate::State::handle
 
 use std::io::{ErrorKind, Read, Write};
@@ -151,6 +157,13 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream, probe: Option<Duration>
             }
         }
     };
+    if ended == Ended::ProbeTimeout {
+        // The client is gone as far as the protocol is concerned: close now, as
+        // ovsdb-server does, not once the state's lock is free (a long request, or the
+        // embedding daemon's own work on the database, may hold it for seconds on a loaded
+        // machine) and the writer has drained. What was still queued for it is dropped.
+        stream.shutdown();
+    }
     // Dropping the client's queue ends the writer once it has sent what was queued.
     shared.lock().disconnect(conn);
     drop(tx);

@@ -10,6 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{Layout, Ours, TheirsChild, schema, temp_dir, write_schema};
+use fvs_ovsdb_server::{Remote, RemoteConfig};
 use serde_json::{Value, json};
 
 fn free_port() -> u16 {
@@ -198,4 +199,65 @@ fn default_tcp_probes_as_ovsdb_server() {
             "{who} dropped after {closed:?}"
         );
     }
+}
+
+/// A client that stops answering is dropped on time even while the server is busy: here
+/// the database lock is held (as by a long request, or by an embedding daemon's own work
+/// on the database) from just after the echo until well past the two intervals. Closing
+/// the connection must not wait for the lock; only the server's bookkeeping does.
+#[test]
+fn a_silent_client_is_dropped_on_time_while_the_database_is_busy() {
+    let dir = temp_dir("probe-busy");
+    let schema_file = write_schema(&dir, &schema());
+    let server = fvs_ovsdb_server::Server::open(&fvs_ovsdb_server::Config {
+        db: dir.join("db"),
+        schema: Some(schema_file),
+        remotes: Vec::new(),
+    })
+    .expect("open the database");
+    let handle = server.start();
+    let ptcp = Remote::parse("ptcp:0:127.0.0.1").expect("remote");
+    let errors = handle.set_remotes(&[RemoteConfig {
+        remote: ptcp.clone(),
+        inactivity_probe: Some(Duration::from_millis(300)),
+        max_backoff: None,
+    }]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let port = handle.local_addr(&ptcp).expect("bound").port();
+
+    let mut s = connect(port);
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut chunk = [0u8; 4096];
+    let n = s.read(&mut chunk).expect("the echo request");
+    let echo: Value = serde_json::from_slice(&chunk[..n]).expect("one message");
+    assert_eq!(echo, echo_request());
+
+    let busy = Duration::from_secs(4);
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = {
+        let handle = handle.clone();
+        std::thread::spawn(move || {
+            let _state = handle.lock();
+            let _ = locked_tx.send(());
+            std::thread::sleep(busy);
+        })
+    };
+    locked_rx.recv().expect("the lock is held");
+    let closed = loop {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break start.elapsed(),
+            Ok(_) => {}
+        }
+    };
+    holder.join().expect("lock holder");
+    assert!(
+        closed < busy,
+        "dropped after {closed:?}, only once the database was free ({busy:?} busy)"
+    );
+    assert!(
+        closed >= Duration::from_millis(580),
+        "dropped after {closed:?}"
+    );
 }
