@@ -25,23 +25,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::Fvs;
-use fvs_netdev::pcap::PcapReader;
-use fvs_test_support::{PrivateOvs, TempDir, require_tool};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn ip_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = h
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
+use fvs_test_support::frames::{ipv4_checksum, pcap_frames_or_empty};
+use fvs_test_support::{PrivateOvs, Switch, TempDir};
 
 /// A UDP frame 192.168.0.1:1234 -> 192.168.0.2:80 carrying "hello world".
 fn udp_frame() -> Vec<u8> {
@@ -53,7 +38,7 @@ fn udp_frame() -> Vec<u8> {
         0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2,
     ];
     ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    let c = ip_checksum(&ip);
+    let c = ipv4_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend(ip);
     f.extend(1234u16.to_be_bytes());
@@ -169,65 +154,6 @@ impl Drop for OsKen {
     }
 }
 
-/// One switch under test: fvs-vswitchd or Open vSwitch.
-trait Switch {
-    fn dir(&self) -> &Path;
-    fn vsctl(&self, args: &[&str]) -> String;
-    fn ofctl(&self, args: &[&str]) -> String;
-    fn receive(&self, port: &str, frame: &[u8]);
-}
-
-impl Switch for Fvs {
-    fn dir(&self) -> &Path {
-        Self::dir(self)
-    }
-    fn vsctl(&self, args: &[&str]) -> String {
-        let out = require_tool("ovs-vsctl")
-            .command()
-            .arg(format!("--db={}", self.db()))
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-        assert!(out.status.success(), "ovs-vsctl {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn ofctl(&self, args: &[&str]) -> String {
-        let mgmt = format!("unix:{}", self.mgmt("br0").display());
-        let mut args: Vec<&str> = args.to_vec();
-        if let Some(b) = args.iter_mut().find(|a| **a == "br0") {
-            *b = &mgmt;
-        }
-        let out = require_tool("ovs-ofctl")
-            .command()
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
-        assert!(out.status.success(), "ovs-ofctl {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn receive(&self, port: &str, frame: &[u8]) {
-        let (ok, _, err) = self.appctl(&["netdev-dummy/receive", port, &hex(frame)]);
-        assert!(ok, "netdev-dummy/receive: {err}");
-    }
-}
-
-impl Switch for PrivateOvs {
-    fn dir(&self) -> &Path {
-        Self::dir(self)
-    }
-    fn vsctl(&self, args: &[&str]) -> String {
-        Self::vsctl(self, args).unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"))
-    }
-    fn ofctl(&self, args: &[&str]) -> String {
-        Self::ofctl(self, args).unwrap_or_else(|e| panic!("ovs-ofctl {args:?}: {e}"))
-    }
-    fn receive(&self, port: &str, frame: &[u8]) {
-        self.appctl(&["netdev-dummy/receive", port, &hex(frame)])
-            .unwrap_or_else(|e| panic!("netdev-dummy/receive: {e}"));
-    }
-}
-
 /// What one run saw.
 #[derive(Debug, PartialEq, Eq)]
 struct Seen {
@@ -259,16 +185,15 @@ fn mask_durations(s: &str) -> String {
         .join("\n")
 }
 
-fn frames(path: &Path) -> Vec<Vec<u8>> {
-    match PcapReader::open(path) {
-        Ok(r) => r.filter_map(Result::ok).map(|r| r.data).collect(),
-        Err(_) => Vec::new(),
-    }
+/// `frame` arrives on dummy port `port` of `sw`.
+fn receive(sw: &dyn Switch, port: &str, frame: &[u8]) {
+    sw.receive(port, frame)
+        .unwrap_or_else(|e| panic!("netdev-dummy/receive: {e}"));
 }
 
 fn run(sw: &dyn Switch, app_dir: &Path) -> Seen {
     let pcap = sw.dir().join("p2.pcap");
-    sw.vsctl(&[
+    sw.vsctl_ok(&[
         "add-br",
         "br0",
         "--",
@@ -299,7 +224,7 @@ fn run(sw: &dyn Switch, app_dir: &Path) -> Seen {
         &format!("options:tx_pcap={}", pcap.display()),
     ]);
     let app = OsKen::start(app_dir);
-    sw.vsctl(&["set-controller", "br0", &app.target()]);
+    sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
     app.wait_for(
         |l| l.iter().any(|e| e["event"] == "ready"),
         "its barrier reply",
@@ -307,30 +232,30 @@ fn run(sw: &dyn Switch, app_dir: &Path) -> Seen {
     // The Controller row says connected within a second or two (the write-back's pace).
     let deadline = Instant::now() + Duration::from_secs(10);
     let row = loop {
-        let row = sw.vsctl(&["--columns=is_connected,role", "list", "controller"]);
-        let state = sw.vsctl(&["--if-exists", "get", "controller", "br0", "status:state"]);
+        let row = sw.vsctl_ok(&["--columns=is_connected,role", "list", "controller"]);
+        let state = sw.vsctl_ok(&["--if-exists", "get", "controller", "br0", "status:state"]);
         let row = format!("{row}state={state}");
         if (row.contains("true") && state.contains("ACTIVE")) || Instant::now() > deadline {
             break row;
         }
         sleep(Duration::from_millis(100));
     };
-    sw.receive("p1", &udp_frame());
+    receive(sw, "p1", &udp_frame());
     app.wait_for(
         |l| l.iter().filter(|e| e["event"] == "packet_in").count() == 1,
         "the UDP packet-in",
     );
-    sw.receive("p1", &arp_frame());
+    receive(sw, "p1", &arp_frame());
     app.wait_for(
         |l| l.iter().filter(|e| e["event"] == "packet_in").count() == 2,
         "the ARP packet-in",
     );
     // Both packet-outs leave through port 2.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while frames(&pcap).len() < 2 && Instant::now() < deadline {
+    while pcap_frames_or_empty(&pcap).len() < 2 && Instant::now() < deadline {
         sleep(Duration::from_millis(50));
     }
-    let flows = sw.ofctl(&["-O", "OpenFlow13", "dump-flows", "br0"]);
+    let flows = sw.ofctl_ok(&["-O", "OpenFlow13", "dump-flows", "br0"]);
     Seen {
         events: app
             .events()
@@ -339,7 +264,7 @@ fn run(sw: &dyn Switch, app_dir: &Path) -> Seen {
             .collect(),
         flows: mask_durations(&flows),
         row,
-        sent: frames(&pcap),
+        sent: pcap_frames_or_empty(&pcap),
     }
 }
 
@@ -347,7 +272,7 @@ fn run(sw: &dyn Switch, app_dir: &Path) -> Seen {
 fn an_os_ken_controller_sees_the_same_switch_as_on_open_vswitch() {
     let fvs_app = TempDir::new("osken-fvs");
     let fvs = Fvs::start("ctl");
-    let ours = run(&fvs, fvs_app.path());
+    let ours = run(fvs.private(), fvs_app.path());
     drop(fvs);
 
     let ovs_app = TempDir::new("osken-ovs");
@@ -375,7 +300,7 @@ fn an_os_ken_controller_sees_the_same_switch_as_on_open_vswitch() {
 
 /// `ovs-ofctl dump-flows br0` without statistics.
 fn flows(sw: &dyn Switch) -> String {
-    sw.ofctl(&["--no-stats", "dump-flows", "br0"])
+    sw.ofctl_ok(&["--no-stats", "dump-flows", "br0"])
 }
 
 /// Fail modes, on both switches: a standalone bridge's NORMAL rule goes when it gets a
@@ -392,7 +317,7 @@ fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
         .unwrap_or_else(|e| panic!("no free port: {e}"));
     let run = |sw: &dyn Switch| -> Vec<String> {
         let pcap = sw.dir().join("p2.pcap");
-        sw.vsctl(&[
+        sw.vsctl_ok(&[
             "add-br",
             "br0",
             "--",
@@ -418,36 +343,42 @@ fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
             &format!("options:tx_pcap={}", pcap.display()),
         ]);
         let mut seen = vec![flows(sw)];
-        sw.ofctl(&["add-flow", "br0", "priority=5,ip,actions=drop"]);
-        sw.vsctl(&["set-controller", "br0", &dead]);
+        sw.ofctl_ok(&["add-flow", "br0", "priority=5,ip,actions=drop"]);
+        sw.vsctl_ok(&["set-controller", "br0", &dead]);
         sleep(Duration::from_secs(1));
         seen.push(flows(sw));
         // Not failed open yet: a frame goes nowhere.
-        sw.receive("p1", &arp_frame());
+        receive(sw, "p1", &arp_frame());
         sleep(Duration::from_millis(500));
-        seen.push(format!("sent before fail-open: {}", frames(&pcap).len()));
+        seen.push(format!(
+            "sent before fail-open: {}",
+            pcap_frames_or_empty(&pcap).len()
+        ));
         sleep(Duration::from_secs(16));
-        sw.receive("p1", &arp_frame());
+        receive(sw, "p1", &arp_frame());
         let deadline = Instant::now() + Duration::from_secs(5);
-        while frames(&pcap).is_empty() && Instant::now() < deadline {
+        while pcap_frames_or_empty(&pcap).is_empty() && Instant::now() < deadline {
             sleep(Duration::from_millis(50));
         }
-        seen.push(format!("sent after fail-open: {}", frames(&pcap).len()));
+        seen.push(format!(
+            "sent after fail-open: {}",
+            pcap_frames_or_empty(&pcap).len()
+        ));
         // The hidden rule is not an OpenFlow rule.
         seen.push(flows(sw));
-        let row = sw.vsctl(&["--columns=is_connected,role", "list", "controller"]);
-        let state = sw.vsctl(&["get", "controller", "br0", "status:state"]);
+        let row = sw.vsctl_ok(&["--columns=is_connected,role", "list", "controller"]);
+        let state = sw.vsctl_ok(&["get", "controller", "br0", "status:state"]);
         seen.push(format!("{row}state={state}"));
-        sw.vsctl(&["del-controller", "br0"]);
+        sw.vsctl_ok(&["del-controller", "br0"]);
         sleep(Duration::from_secs(1));
         seen.push(flows(sw));
-        sw.vsctl(&["set", "bridge", "br0", "fail_mode=secure"]);
+        sw.vsctl_ok(&["set", "bridge", "br0", "fail_mode=secure"]);
         sleep(Duration::from_secs(1));
         seen.push(flows(sw));
         seen
     };
     let fvs = Fvs::start("fail");
-    let ours = run(&fvs);
+    let ours = run(fvs.private());
     drop(fvs);
     let ovs = PrivateOvs::start();
     let theirs = run(&ovs);
