@@ -8,43 +8,11 @@ mod common;
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::Fvs;
 use fvs_openflow::wire::{self, Message};
-use fvs_test_support::{PrivateOvs, require_tool};
-
-trait Switch {
-    fn dir(&self) -> &Path;
-    fn vsctl(&self, args: &[&str]) -> String;
-}
-
-impl Switch for Fvs {
-    fn dir(&self) -> &Path {
-        Self::dir(self)
-    }
-    fn vsctl(&self, args: &[&str]) -> String {
-        let out = require_tool("ovs-vsctl")
-            .command()
-            .arg(format!("--db={}", self.db()))
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-        assert!(out.status.success(), "ovs-vsctl {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Switch for PrivateOvs {
-    fn dir(&self) -> &Path {
-        Self::dir(self)
-    }
-    fn vsctl(&self, args: &[&str]) -> String {
-        Self::vsctl(self, args).unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"))
-    }
-}
+use fvs_test_support::{PrivateOvs, Switch, require_tool};
 
 fn ofctl(args: &[&str]) -> String {
     let out = require_tool("ovs-ofctl")
@@ -84,7 +52,7 @@ fn free_port() -> u16 {
 }
 
 fn bridge(sw: &dyn Switch) {
-    sw.vsctl(&[
+    sw.vsctl_ok(&[
         "add-br",
         "br0",
         "--",
@@ -131,7 +99,7 @@ fn passive_targets_serve_ovs_ofctl_as_on_open_vswitch() {
         let port = free_port();
         // Open vSwitch allows punix: only as RUNDIR/BRIDGE.*.
         let sock = sw.dir().join("br0.ctl");
-        sw.vsctl(&[
+        sw.vsctl_ok(&[
             "set-controller",
             "br0",
             &format!("ptcp:{port}:127.0.0.1"),
@@ -155,7 +123,7 @@ fn passive_targets_serve_ovs_ofctl_as_on_open_vswitch() {
         ]
     };
     let fvs = Fvs::start("pas");
-    let ours = run(&fvs);
+    let ours = run(fvs.private());
     drop(fvs);
     let ovs = PrivateOvs::start();
     let theirs = run(&ovs);
@@ -234,7 +202,7 @@ fn an_active_tcp_target_is_probed_dropped_and_reconnected_as_on_open_vswitch() {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or_else(|e| panic!("{e}"));
-        let id = sw.vsctl(&[
+        let id = sw.vsctl_ok(&[
             "--id=@c",
             "create",
             "controller",
@@ -252,7 +220,7 @@ fn an_active_tcp_target_is_probed_dropped_and_reconnected_as_on_open_vswitch() {
         silent_controller(&listener, Duration::from_millis(11_800))
     };
     let fvs = Fvs::start("act");
-    let ours = run(&fvs);
+    let ours = run(fvs.private());
     drop(fvs);
     let ovs = PrivateOvs::start();
     let theirs = run(&ovs);
