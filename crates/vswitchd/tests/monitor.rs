@@ -16,46 +16,12 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use common::Fvs;
-use fvs_test_support::{PrivateOvs, require_tool};
+use fvs_test_support::{PrivateOvs, Switch, require_tool};
 
-/// One switch under test.
-trait Switch {
-    fn dir(&self) -> &Path;
-    fn vsctl(&self, args: &[&str]);
-    /// `ovs-ofctl` with `br0` standing for the bridge's management target; success and
-    /// stdout plus stderr.
-    fn ofctl(&self, args: &[&str]) -> (bool, String);
-    fn target(&self) -> String;
-}
-
-impl Switch for Fvs {
-    fn dir(&self) -> &Path {
-        Self::dir(self)
-    }
-    fn vsctl(&self, args: &[&str]) {
-        Self::vsctl(self, args);
-    }
-    fn ofctl(&self, args: &[&str]) -> (bool, String) {
-        run_ofctl(self.dir(), &self.target(), args)
-    }
-    fn target(&self) -> String {
-        format!("unix:{}", self.mgmt("br0").display())
-    }
-}
-
-impl Switch for PrivateOvs {
-    fn dir(&self) -> &Path {
-        Self::dir(self)
-    }
-    fn vsctl(&self, args: &[&str]) {
-        Self::vsctl(self, args).unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
-    }
-    fn ofctl(&self, args: &[&str]) -> (bool, String) {
-        run_ofctl(self.dir(), &self.target(), args)
-    }
-    fn target(&self) -> String {
-        format!("unix:{}", self.dir().join("br0.mgmt").display())
-    }
+/// `ovs-ofctl` on `sw` with `br0` standing for the bridge's management target; success and
+/// stdout plus stderr.
+fn ofctl(sw: &dyn Switch, args: &[&str]) -> (bool, String) {
+    run_ofctl(sw.dir(), &sw.mgmt_target("br0"), args)
 }
 
 fn run_ofctl(dir: &Path, target: &str, args: &[&str]) -> (bool, String) {
@@ -100,7 +66,7 @@ impl Monitor {
             .command()
             .env("OVS_RUNDIR", sw.dir())
             .args(opts)
-            .args(["monitor", &sw.target(), "65000"])
+            .args(["monitor", &sw.mgmt_target("br0"), "65000"])
             .stdout(file)
             .stderr(err)
             .spawn()
@@ -194,7 +160,7 @@ fn run(sw: &dyn Switch) -> Vec<String> {
         args.extend(port(n, no));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    sw.vsctl(&args);
+    sw.vsctl_ok(&args);
     let monitors = [
         Monitor::start(sw, &[], "of10"),
         Monitor::start(sw, &["-O", "OpenFlow13"], "of13"),
@@ -204,7 +170,7 @@ fn run(sw: &dyn Switch) -> Vec<String> {
     // A monitor whose session switched to NXM flows first (flow-removed as NXT_FLOW_REMOVED).
     let nxm = Monitor::start(sw, &["-F", "nxm"], "nxm");
     let ok = |args: &[&str]| {
-        let (ok, out) = sw.ofctl(args);
+        let (ok, out) = ofctl(sw, args);
         assert!(ok, "ovs-ofctl {args:?}: {out}");
     };
     ok(&[
@@ -228,8 +194,8 @@ fn run(sw: &dyn Switch) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     args.extend(port("p4", "4").into_iter().skip(1));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    sw.vsctl(&args);
-    sw.vsctl(&["del-port", "br0", "p3"]);
+    sw.vsctl_ok(&args);
+    sw.vsctl_ok(&["del-port", "br0", "p3"]);
     // A port-mod: the other connections (the monitors) hear of it.
     ok(&["mod-port", "br0", "p1", "down"]);
     ok(&["mod-port", "br0", "p1", "down"]);
@@ -271,7 +237,7 @@ fn run(sw: &dyn Switch) -> Vec<String> {
 #[test]
 fn monitor_prints_the_same_asynchronous_messages_as_on_open_vswitch() {
     let fvs = Fvs::start("mon");
-    let ours = run(&fvs);
+    let ours = run(fvs.private());
     drop(fvs);
     let ovs = PrivateOvs::start();
     let theirs = run(&ovs);
@@ -326,7 +292,7 @@ fn packet_out_is_accepted_and_refused_as_on_open_vswitch() {
         vec![format!("in_port=70000 packet={PACKET} actions=drop")],
     ];
     let collect = |sw: &dyn Switch| -> Vec<(bool, String)> {
-        sw.vsctl(&[
+        sw.vsctl_ok(&[
             "add-br",
             "br0",
             "--",
@@ -351,12 +317,12 @@ fn packet_out_is_accepted_and_refused_as_on_open_vswitch() {
                 let (opts, rest) = c.split_at(c.len() - 1);
                 let mut args: Vec<&str> = opts.iter().map(String::as_str).collect();
                 args.extend(["packet-out", "br0", rest[0].as_str()]);
-                sw.ofctl(&args)
+                ofctl(sw, &args)
             })
             .collect()
     };
     let fvs = Fvs::start("pout");
-    let ours = collect(&fvs);
+    let ours = collect(fvs.private());
     drop(fvs);
     let ovs = PrivateOvs::start();
     let theirs = collect(&ovs);
@@ -374,7 +340,7 @@ fn table_misses_go_to_openflow10_connections_as_on_open_vswitch() {
     const ARP: &str =
         "ffffffffffff00000000000108060001080006040001000000000001c0a80001000000000000c0a80002";
     let run = |sw: &dyn Switch, appctl: &dyn Fn(&[&str]) -> String| -> Vec<String> {
-        sw.vsctl(&[
+        sw.vsctl_ok(&[
             "add-br",
             "br0",
             "--",
@@ -408,17 +374,20 @@ fn table_misses_go_to_openflow10_connections_as_on_open_vswitch() {
         };
         trace(&mut seen);
         appctl(&["netdev-dummy/receive", "p1", ARP]);
-        let (ok, out) = sw.ofctl(&["add-flow", "br0", "priority=1,actions=resubmit(,6)"]);
+        let (ok, out) = ofctl(sw, &["add-flow", "br0", "priority=1,actions=resubmit(,6)"]);
         assert!(ok, "{out}");
         trace(&mut seen);
         appctl(&["netdev-dummy/receive", "p1", ARP]);
-        let (ok, out) = sw.ofctl(&[
-            "-O",
-            "OpenFlow13",
-            "add-flow",
-            "br0",
-            "priority=1,actions=goto_table:5",
-        ]);
+        let (ok, out) = ofctl(
+            sw,
+            &[
+                "-O",
+                "OpenFlow13",
+                "add-flow",
+                "br0",
+                "priority=1,actions=goto_table:5",
+            ],
+        );
         assert!(ok, "{out}");
         trace(&mut seen);
         appctl(&["netdev-dummy/receive", "p1", ARP]);
@@ -428,7 +397,7 @@ fn table_misses_go_to_openflow10_connections_as_on_open_vswitch() {
         seen
     };
     let fvs = Fvs::start("miss");
-    let ours = run(&fvs, &|args| {
+    let ours = run(fvs.private(), &|args| {
         let (ok, out, err) = fvs.appctl(args);
         assert!(ok, "fvs-appctl {args:?}: {err}");
         out
