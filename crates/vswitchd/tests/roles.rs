@@ -19,7 +19,7 @@ use fvs_openflow::PortNo;
 use fvs_openflow::wire::{
     self, AsyncConfig, AsyncMsg, Hello, Message, PacketOut, Role, RoleMsg, Version, VersionBitmap,
 };
-use fvs_test_support::PrivateOvs;
+use fvs_test_support::{AddBridge, PrivateOvs};
 
 /// A raw OpenFlow connection speaking one version.
 struct Raw {
@@ -147,27 +147,20 @@ fn scenario(mgmt: &Path, v: Version) -> Vec<String> {
     seen
 }
 
-fn setup_args() -> Vec<&'static str> {
-    vec![
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "fail_mode=secure",
-    ]
+/// `br0` in secure fail mode, on both switches.
+fn setup() -> AddBridge {
+    AddBridge::new("br0").set(&["fail_mode=secure"])
 }
 
 fn run_both(v: Version) -> (Vec<String>, Vec<String>) {
     let fvs = Fvs::start("roles");
-    fvs.vsctl(&setup_args());
+    fvs.vsctl(&setup().args());
     let mgmt: PathBuf = fvs.mgmt("br0");
     common::wait_for(&mgmt);
     let ours = scenario(&mgmt, v);
     drop(fvs);
     let ovs = PrivateOvs::start();
-    ovs.vsctl(&setup_args())
+    ovs.vsctl(&setup().args())
         .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
     let theirs = scenario(&ovs.dir().join("br0.mgmt"), v);
     drop(ovs);
