@@ -2,6 +2,8 @@
 //! handed, each with a name for failure messages, and a good frame to keep between them.
 #![allow(dead_code, unreachable_pub)]
 
+use fvs_test_support::frames::ipv4_checksum;
+
 pub const SRC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x01];
 pub const BCAST: [u8; 6] = [0xff; 6];
 
@@ -13,17 +15,6 @@ pub fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-pub fn ip_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = h
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// An IPv4 header (20 bytes unless `ihl` says otherwise in its first byte) with `proto`,
 /// total length `total`, then `rest`.
 pub fn ipv4(vihl: u8, total: u16, proto: u8, rest: &[u8]) -> Vec<u8> {
@@ -31,7 +22,7 @@ pub fn ipv4(vihl: u8, total: u16, proto: u8, rest: &[u8]) -> Vec<u8> {
         vihl, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
     ];
     ip[2..4].copy_from_slice(&total.to_be_bytes());
-    let c = ip_checksum(&ip);
+    let c = ipv4_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     ip.extend_from_slice(rest);
     eth(0x0800, &ip)
