@@ -15,23 +15,17 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::{Fvs, ofctl};
-use fvs_netdev::pcap::{PcapReader, PcapWriter};
+use fvs_netdev::pcap::PcapWriter;
 use fvs_test_support::PrivateOvs;
+use fvs_test_support::frames::{hex, pcap_frames};
 use malformed::{good, malformed};
-
-fn frames(path: &Path) -> Vec<Vec<u8>> {
-    match PcapReader::open(path) {
-        Ok(r) => r.filter_map(Result::ok).map(|r| r.data).collect(),
-        Err(e) => panic!("{}: {e}", path.display()),
-    }
-}
 
 /// Waits until `path` holds at least `n` frames and stops growing.
 fn settled(path: &Path, n: usize) -> Vec<Vec<u8>> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = usize::MAX;
     loop {
-        let f = frames(path);
+        let f = pcap_frames(path);
         if (f.len() >= n && f.len() == last) || Instant::now() > deadline {
             return f;
         }
@@ -187,7 +181,7 @@ fn malformed_frames_on_a_dummy_port_are_handled_like_open_vswitch() {
     let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", &hex(&good(200))]);
     assert!(ok, "{err}");
     assert!(
-        frames(&fvs.dir().join("p2.pcap")).contains(&good(200)),
+        pcap_frames(&fvs.dir().join("p2.pcap")).contains(&good(200)),
         "still forwarding"
     );
     let (ok, flows, _) = ofctl(
@@ -197,8 +191,4 @@ fn malformed_frames_on_a_dummy_port_are_handled_like_open_vswitch() {
         &[],
     );
     assert!(ok && flows.contains("actions=NORMAL"), "{flows}");
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
