@@ -17,14 +17,11 @@ mod malformed;
 
 use std::time::Duration;
 
+use fvs_test_support::frames::hex;
 use lab::{B_IP, Lab, ip};
 
 /// The switch's own address, on br0's internal port: the tunnels' local endpoint.
 const SW_IP: &str = "10.77.0.254";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// Writes each hex frame of argv[2:] `argv[1]` times into eth0 with a raw AF_PACKET socket;
 /// prints how many went out and how many the kernel refused.
@@ -82,13 +79,6 @@ for _ in range(int(sys.argv[2])):
         udp.sendto(p, (dst, 6081)); n += 1
 print(n)
 "#;
-
-fn python() -> String {
-    fvs_test_support::require_tool("python3")
-        .path()
-        .display()
-        .to_string()
-}
 
 /// A counter of `coverage/show` (0 when not shown).
 fn coverage(lab: &Lab, name: &str) -> u64 {
@@ -191,7 +181,7 @@ fn malformed_frames_on_veth_and_tunnel_ports_leave_the_switch_working() {
     ping.args(["-c", "40", "-i", "0.1", "-W", "2", B_IP]);
     let ping = lab.spawn(ping);
 
-    let py = python();
+    let py = lab::python3();
     let mut raw = lab.in_ns(&a, &py);
     raw.args(["-c", RAW_SENDER, "20"]);
     raw.args(bad.iter().map(|(_, f)| hex(f)));
