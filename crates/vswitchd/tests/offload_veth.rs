@@ -55,17 +55,10 @@ c.recv(1)
 print(len(data), hashlib.sha256(data).hexdigest())
 "#;
 
-fn python() -> String {
-    fvs_test_support::require_tool("python3")
-        .path()
-        .display()
-        .to_string()
-}
-
 /// Sends `bytes` over TCP from namespace `from` to a server at `to` in namespace `server_ns`;
 /// asserts both ends saw the same bytes and SHA-256.
 fn transfer(lab: &mut Lab, from: &str, server_ns: &str, to: &str, bytes: usize) {
-    let py = python();
+    let py = lab::python3();
     let mut server = lab.in_ns(server_ns, &py);
     server.args(["-c", SERVER, to]);
     let server = lab.spawn(server);
