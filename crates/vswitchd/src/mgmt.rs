@@ -263,6 +263,16 @@ pub enum AnyStream {
 }
 
 impl AnyStream {
+    /// Closes both directions at once, for every handle on the socket (the writer's too);
+    /// what was written before still reaches the peer.
+    fn shutdown(&self) {
+        // A socket the peer already closed reports an error here, which changes nothing.
+        let _ = match self {
+            Self::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
         match self {
             Self::Unix(s) => s.set_read_timeout(d),
@@ -377,6 +387,10 @@ fn serve(
         &conn,
         snoop.as_deref(),
     );
+    // The peer sees the end now (a controller that stopped answering probes is dropped on
+    // time), not once the bookkeeping below is done: the writer's handle lives as long as
+    // the registration, and the table-miss refresh may wait for the datapath.
+    stream.shutdown();
     conn.close();
     daemon.connmgr().unregister(bridge, conn.id);
     daemon.refresh_table_misses(bridge);
