@@ -17,17 +17,15 @@ mod common;
 use std::path::Path;
 
 use common::{Fvs, ofctl};
-use fvs_netdev::pcap::PcapReader;
-use fvs_test_support::{PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, require_tool};
+use fvs_test_support::frames::{hex, ipv4_checksum, pcap_frames, pcap_frames_or_empty};
+use fvs_test_support::{
+    AddBridge, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, require_tool,
+};
 
 const MAC_A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x01];
 const MAC_B: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x02];
 const IP_A: [u8; 4] = [192, 168, 0, 1];
 const IP_B: [u8; 4] = [192, 168, 0, 2];
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// An ARP frame: a request (broadcast) or a reply.
 fn arp(src: [u8; 6], dst: [u8; 6], op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
@@ -43,18 +41,6 @@ fn arp(src: [u8; 6], dst: [u8; 6], op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u
     f
 }
 
-/// The IPv4 header checksum of `h`.
-fn ip_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = h
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// `inner` in GRE (Ethernet payload, key `key`) from 10.0.1.21 to 10.0.1.31, as the far
 /// host's switch would send it.
 fn gre(inner: &[u8], key: u32) -> Vec<u8> {
@@ -67,20 +53,13 @@ fn gre(inner: &[u8], key: u32) -> Vec<u8> {
         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 47, 0, 0, 10, 0, 1, 21, 10, 0, 1, 31,
     ];
     ip[2..4].copy_from_slice(&total.to_be_bytes());
-    let c = ip_checksum(&ip);
+    let c = ipv4_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);
     f.extend_from_slice(&[0x20, 0x00, 0x65, 0x58]);
     f.extend_from_slice(&key.to_be_bytes());
     f.extend_from_slice(inner);
     f
-}
-
-fn frames(path: &Path) -> Vec<Vec<u8>> {
-    match PcapReader::open(path) {
-        Ok(r) => r.filter_map(Result::ok).map(|r| r.data).collect(),
-        Err(e) => panic!("{}: {e}", path.display()),
-    }
 }
 
 /// The commands that build the network, with `dir` for the pcap files.
@@ -263,7 +242,7 @@ fn seed_network_forwards_counts_and_learns_like_open_vswitch() {
         &hex(&gre(&reply, 1)),
     ]);
     assert_eq!(
-        frames(&fvs.dir().join("vm1.pcap")),
+        pcap_frames(&fvs.dir().join("vm1.pcap")),
         vec![reply.clone()],
         "the decapsulated reply reaches VM A untagged, and only VM A"
     );
@@ -284,18 +263,18 @@ fn seed_network_forwards_counts_and_learns_like_open_vswitch() {
     // What the VM ports sent.
     for vm in ["vm2", "vm3"] {
         assert_eq!(
-            frames(&fvs.dir().join(format!("{vm}.pcap"))),
-            frames(&ovs.dir().join(format!("{vm}.pcap"))),
+            pcap_frames(&fvs.dir().join(format!("{vm}.pcap"))),
+            pcap_frames(&ovs.dir().join(format!("{vm}.pcap"))),
             "{vm} sent different frames"
         );
     }
     assert_eq!(
-        frames(&fvs.dir().join("vm2.pcap")),
+        pcap_frames(&fvs.dir().join("vm2.pcap")),
         vec![request.clone(); 3],
         "VLAN 1's other VM gets the broadcasts"
     );
     assert!(
-        frames(&fvs.dir().join("vm3.pcap")).is_empty(),
+        pcap_frames(&fvs.dir().join("vm3.pcap")).is_empty(),
         "VLAN 2 hears nothing"
     );
 
@@ -470,28 +449,10 @@ fn trace_with_a_packet_reads_its_headers_and_learns_like_open_vswitch() {
     let ovs = PrivateOvs::start();
     let fvs = Fvs::start("dpt");
     // Numbers pinned: ports made in one transaction are numbered in no particular order.
-    let build = [
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "ofport_request=2",
-    ];
+    let build = AddBridge::new("br0")
+        .port("p1", &["ofport_request=1"])
+        .port("p2", &["ofport_request=2"]);
+    let build = build.args();
     ovs.vsctl(&build)
         .unwrap_or_else(|e| panic!("Open vSwitch: {e}"));
     fvs.vsctl(&build);
@@ -685,10 +646,10 @@ fn malformed_frames_on_every_port_kind_leave_the_switch_working() {
         assert!(ok, "chunk {k} on {port}: {err}");
     }
     // Still switching: a good broadcast from p1 reaches p2.
-    let before = frames_or_empty(&fvs.dir().join("p2.pcap"));
+    let before = pcap_frames_or_empty(&fvs.dir().join("p2.pcap"));
     let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", &hex(&valid)]);
     assert!(ok, "{err}");
-    let after = frames_or_empty(&fvs.dir().join("p2.pcap"));
+    let after = pcap_frames_or_empty(&fvs.dir().join("p2.pcap"));
     assert_eq!(
         after.len(),
         before.len() + 1,
@@ -697,12 +658,6 @@ fn malformed_frames_on_every_port_kind_leave_the_switch_working() {
     assert_eq!(after.last(), Some(&valid));
     let (ok, out, err) = fvs.appctl(&["coverage/show"]);
     assert!(ok && out.contains("upcall_handled"), "{out}{err}");
-}
-
-fn frames_or_empty(path: &Path) -> Vec<Vec<u8>> {
-    PcapReader::open(path)
-        .map(|r| r.filter_map(Result::ok).map(|r| r.data).collect())
-        .unwrap_or_default()
 }
 
 /// The `upcall_handled` count of `coverage/show`.
@@ -719,28 +674,11 @@ fn upcalls(fvs: &Fvs) -> u64 {
 #[test]
 fn a_flow_mod_revalidates_cached_megaflows_in_place_and_idle_ones_expire() {
     let fvs = Fvs::start("dpr");
-    fvs.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        &format!("options:tx_pcap={}", fvs.dir().join("p2.pcap").display()),
-    ]);
+    let tx_pcap = format!("options:tx_pcap={}", fvs.dir().join("p2.pcap").display());
+    let bridge = AddBridge::new("br0")
+        .port("p1", &["ofport_request=1"])
+        .port("p2", &[&tx_pcap]);
+    fvs.vsctl(&bridge.args());
     let frame = hex(&arp(MAC_A, [0xff; 6], 1, IP_A, IP_B));
     let send = || {
         let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", "p1", &frame]);
@@ -753,7 +691,11 @@ fn a_flow_mod_revalidates_cached_megaflows_in_place_and_idle_ones_expire() {
     };
     send();
     send();
-    assert_eq!(frames(&fvs.dir().join("p2.pcap")).len(), 2, "NORMAL floods");
+    assert_eq!(
+        pcap_frames(&fvs.dir().join("p2.pcap")).len(),
+        2,
+        "NORMAL floods"
+    );
     let misses = upcalls(&fvs);
     assert_eq!(misses, 1, "the second frame hit the megaflow");
 
@@ -776,7 +718,11 @@ fn a_flow_mod_revalidates_cached_megaflows_in_place_and_idle_ones_expire() {
         "{flows}"
     );
     send();
-    assert_eq!(frames(&fvs.dir().join("p2.pcap")).len(), 2, "dropped now");
+    assert_eq!(
+        pcap_frames(&fvs.dir().join("p2.pcap")).len(),
+        2,
+        "dropped now"
+    );
     assert_eq!(upcalls(&fvs), misses, "revalidated in place, no new upcall");
     let flows = dump();
     assert!(flows.contains("packets:2,"), "{flows}");
