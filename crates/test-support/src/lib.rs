@@ -16,6 +16,8 @@
 //!   [`PrivateOvs::appctl`] talk to it and return stdout or a [`ToolError`] that carries the
 //!   command line, exit status and stderr.
 //! - [`ofp_print`]: Open vSwitch's decoding of an OpenFlow message's bytes.
+//! - [`require_python_module`]: the system Python's modules (Open vSwitch's `ovs` library,
+//!   `ovsdbapp`), failing with the Debian package to install.
 //!
 //! # Isolation and clean-up
 //!
@@ -66,5 +68,8 @@ pub use ovsdb::PrivateOvsdb;
 pub use seed::{SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
 pub use show::sort_show_siblings;
 pub use switch::Switch;
-pub use tool::{INSTALL_HINT, Tool, ToolError, ofp_print, require_tool, run};
+pub use tool::{
+    INSTALL_HINT, SYSTEM_PYTHON, Tool, ToolError, ofp_print, require_python_module, require_tool,
+    run,
+};
 pub use vsctl::AddBridge;

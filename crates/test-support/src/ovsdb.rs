@@ -107,6 +107,18 @@ impl PrivateOvsdb {
     pub fn run(&self, tool: &str, args: &[&str]) -> Result<String, ToolError> {
         crate::run(self.command(tool)?.args(args))
     }
+
+    /// `ovs-appctl -t DIR/ovsdb-server.ctl ARGS` (such as `ovsdb-server/add-remote`).
+    ///
+    /// # Errors
+    ///
+    /// [`ToolError`] with ovs-appctl's complaint.
+    pub fn appctl(&self, args: &[&str]) -> Result<String, ToolError> {
+        let target = self.dir().join("ovsdb-server.ctl").display().to_string();
+        let mut all = vec!["-t", target.as_str()];
+        all.extend_from_slice(args);
+        self.run("ovs-appctl", &all)
+    }
 }
 
 impl Drop for PrivateOvsdb {

@@ -94,6 +94,28 @@ pub fn ofp_print(bytes: &[u8]) -> String {
     s
 }
 
+/// The system Python every test that runs Python uses (Debian's, where its packages such as
+/// `python3-openvswitch` install their modules).
+pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// Fails the test, saying which Debian package to install, unless [`SYSTEM_PYTHON`] can
+/// import `module` (such as `ovs.db.idl` from `python3-openvswitch`).
+///
+/// # Panics
+///
+/// When the module cannot be imported.
+pub fn require_python_module(module: &str, package: &str) {
+    let ok = std::process::Command::new(SYSTEM_PYTHON)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{SYSTEM_PYTHON} cannot import {module}: install Debian's {package} \
+         (apt-get install {package}; scripts/test.sh does it when run as root)"
+    );
+}
+
 /// Why running a program did not give its output.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
