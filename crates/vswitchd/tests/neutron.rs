@@ -16,21 +16,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::Fvs;
-use fvs_test_support::{PrivateOvs, require_tool};
-
-const PYTHON: &str = "/usr/bin/python3";
-
-fn require_python_module(module: &str, package: &str) {
-    let ok = Command::new(PYTHON)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{PYTHON} cannot import {module}: install Debian's {package} \
-         (apt-get install {package}; scripts/test.sh does it when run as root)"
-    );
-}
+use fvs_test_support::{PrivateOvs, SYSTEM_PYTHON, require_python_module, require_tool};
 
 /// A loopback port nothing listens on (the system's choice, released at once).
 fn free_port() -> u16 {
@@ -75,11 +61,11 @@ fn enable_manager(db: &str) -> String {
 /// The script's stdout against `remote`, the port number masked.
 fn agent(remote: &str) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/neutron_manager.py");
-    let out = Command::new(PYTHON)
+    let out = Command::new(SYSTEM_PYTHON)
         .arg(script)
         .arg(remote)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {PYTHON}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {SYSTEM_PYTHON}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -96,18 +82,12 @@ fn the_neutron_agent_drives_the_switch_over_its_manager_port() {
     require_python_module("ovsdbapp.schema.open_vswitch.impl_idl", "python3-ovsdbapp");
 
     let ovs = PrivateOvs::start();
-    let ctl = ovs.dir().join("ovsdb-server.ctl");
-    let added = require_tool("ovs-appctl")
-        .command()
-        .arg("-t")
-        .arg(&ctl)
-        .args([
+    ovs.ovsdb()
+        .appctl(&[
             "ovsdb-server/add-remote",
             "db:Open_vSwitch,Open_vSwitch,manager_options",
         ])
-        .output()
-        .expect("ovs-appctl runs");
-    assert!(added.status.success(), "add-remote failed");
+        .unwrap_or_else(|e| panic!("add-remote: {e}"));
     let expected = agent(&enable_manager(&ovs.ovsdb().target()));
     assert!(
         expected.contains("tap0 ofport: 1") || expected.contains("tap0 ofport: [1]"),
