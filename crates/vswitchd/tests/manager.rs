@@ -122,22 +122,11 @@ fn mask_target(t: &str) -> String {
 /// Debian service starts it.
 fn oracle() -> PrivateOvsdb {
     let db = PrivateOvsdb::start(OVS_SCHEMA);
-    let ctl = db.dir().join("ovsdb-server.ctl");
-    let out = require_tool("ovs-appctl")
-        .command()
-        .arg("-t")
-        .arg(&ctl)
-        .args([
-            "ovsdb-server/add-remote",
-            "db:Open_vSwitch,Open_vSwitch,manager_options",
-        ])
-        .output()
-        .expect("ovs-appctl runs");
-    assert!(
-        out.status.success(),
-        "add-remote: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    db.appctl(&[
+        "ovsdb-server/add-remote",
+        "db:Open_vSwitch,Open_vSwitch,manager_options",
+    ])
+    .unwrap_or_else(|e| panic!("add-remote: {e}"));
     db
 }
 
