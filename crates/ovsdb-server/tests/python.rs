@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Ours, Theirs, temp_dir};
-
-const PYTHON: &str = "/usr/bin/python3";
+use fvs_test_support::{SYSTEM_PYTHON, require_python_module};
 
 /// ferrovs's `Open_vSwitch` schema (from `fvs-vsctl`, read as a file: no dependency).
 fn vswitch_schema() -> PathBuf {
@@ -26,27 +25,14 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Fails the test, saying what to install, unless the system Python has `module`.
-fn require_python_module(module: &str, package: &str) {
-    let ok = Command::new(PYTHON)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{PYTHON} cannot import {module}: install Debian's {package} \
-         (apt-get install {package}; scripts/test.sh does it when run as root)"
-    );
-}
-
 /// Runs a script against `remote`; its output (stdout and stderr), failing the test when
 /// it fails.
 fn run_script(name: &str, args: &[&str]) -> String {
-    let out = Command::new(PYTHON)
+    let out = Command::new(SYSTEM_PYTHON)
         .arg(script(name))
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {PYTHON}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {SYSTEM_PYTHON}: {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
