@@ -43,9 +43,9 @@ W=$(mktemp -d /tmp/fvsdp.XXXXXX)
 OUT=${OUT:-$W}
 RAW=$OUT/datapath-raw.tsv
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "datapath.sh: $*"; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (namespaces, veth pairs, AF_PACKET)"
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+require_root "namespaces, veth pairs, AF_PACKET"
 # Tools from Debian packages: installed when missing (the script runs as root).
 missing=()
 for pair in ip:iproute2 ethtool:ethtool iperf3:iperf3 ping:iputils-ping trafgen:netsniff-ng \
@@ -58,22 +58,10 @@ if [ ${#missing[@]} -gt 0 ]; then
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
             --no-install-recommends "${missing[@]}" >/dev/null; } || die "cannot install ${missing[*]}"
 fi
-for tool in ip ethtool iperf3 ping trafgen ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl python3; do
-    command -v "$tool" >/dev/null || die "$tool missing"
-done
+require_tools "iproute2 ethtool iperf3 iputils-ping netsniff-ng openvswitch-switch python3" \
+    ip ethtool iperf3 ping trafgen ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl python3
 (cd "$root" && cargo build --quiet --release -p fvs-vswitchd --bins) || die "build failed"
 FVS=$target/release/fvs-vswitchd
-
-stop_pidfile() {
-    local f=$1 pid
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f" 2>/dev/null)
-    rm -f "$f"
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
-}
 
 stop_switch() {
     stop_pidfile "$W/fvs.pid"
@@ -110,11 +98,6 @@ topology() {
     ip netns exec "$NSB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
 }
 
-wait_file() {
-    for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
-    die "$1 never appeared"
-}
-
 # Endpoint offloads for case $1: on for the -tso cases, off (the baseline's case C) otherwise.
 endpoint_offloads() {
     local on=off ns
@@ -135,7 +118,7 @@ start_switch() {
         wait_file "$W/fvs/db.sock"
         ovs-vsctl --db="unix:$W/fvs/db.sock" --timeout=20 add-br br0 -- add-port br0 pa -- add-port br0 pb ||
             die "fvs: add-br"
-        SWITCH_PID=$(cat "$W/fvs.pid")
+        BENCH_PIDS=$(cat "$W/fvs.pid")
         ;;
     ovs)
         mkdir -p "$W/ovs"
@@ -152,88 +135,24 @@ start_switch() {
             2>/dev/null
         ovs-vsctl --db="unix:$sock" --timeout=20 add-br br0 -- set bridge br0 datapath_type=netdev \
             -- add-port br0 pa -- add-port br0 pb || die "ovs: add-br"
-        SWITCH_PID=$(cat "$W/ovs-vswitchd.pid")
+        BENCH_PIDS=$(cat "$W/ovs-vswitchd.pid")
         ;;
     bridge)
         ip -n "$SW" link add br0 type bridge stp_state 0
         ip -n "$SW" link set pa master br0
         ip -n "$SW" link set pb master br0
         ip -n "$SW" link set br0 up
-        SWITCH_PID=
+        BENCH_PIDS=
         ;;
     esac
 }
 
-cpu_ticks() { # utime+stime of the switch process, in clock ticks (0 for the kernel bridge)
-    [ -n "$SWITCH_PID" ] || { echo 0; return; }
-    awk '{print $14 + $15}' "/proc/$SWITCH_PID/stat" 2>/dev/null || echo 0
-}
-hz=$(getconf CLK_TCK)
-cpu_pct() { # ticks_before ticks_after seconds
-    python3 -c "print(round(($2 - $1) * 100 / $hz / $3))"
-}
-now() { date +%s.%N; }
-
-cat >"$W/udp60.trafgen" <<EOF
-{
-  0x02, 0x98, 0x01, 0x00, 0x00, 0x02,
-  0x02, 0x98, 0x01, 0x00, 0x00, 0x01,
-  0x08, 0x00,
-  0x45, 0x00, 0x00, 46, 0x00, 0x00, 0x40, 0x00, 64, 17, csumip(14, 33),
-  10, 98, 1, 1,
-  10, 98, 1, 200,
-  0x04, 0x00, 0x04, 0x01, 0x00, 26, 0x00, 0x00,
-  fill(0x00, 18)
-}
-EOF
-
-rx_packets() { ip netns exec "$NSB" cat /sys/class/net/eth0/statistics/rx_packets; }
-tx_packets() { ip netns exec "$NSA" cat /sys/class/net/eth0/statistics/tx_packets; }
+write_udp60_trafgen "$W/udp60.trafgen" "$MACB" "$MACA" "$IPA" 10.98.1.200
 
 measure() { # switch round
-    local sw=$1 round=$2 c0 c1 t0 t1 r0 r1 o0 o1
-    ip netns exec "$NSA" ping -n -c 3 -i 0.2 -W 2 "$IPB" >/dev/null || log "$sw: warm-up ping a->b failed"
-    ip netns exec "$NSB" ping -n -c 3 -i 0.2 -W 2 "$IPA" >/dev/null || log "$sw: warm-up ping b->a failed"
-
-    ip netns exec "$NSA" ping -n -c 200 -i 0.01 -W 1 "$IPB" >"$W/ping.out" 2>/dev/null
-    python3 - "$sw" "$round" "$W/ping.out" >>"$RAW" <<'PY'
-import re, sys
-rtts = sorted(float(x) for x in re.findall(r"time=([0-9.]+) ms", open(sys.argv[3]).read()))
-if rtts:
-    avg = sum(rtts) / len(rtts) * 1000
-    p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))] * 1000
-    print(f"{sys.argv[1]}\t{sys.argv[2]}\tping_avg_us\t{avg:.0f}")
-    print(f"{sys.argv[1]}\t{sys.argv[2]}\tping_p99_us\t{p99:.0f}")
-PY
-
-    for streams in 1 2; do
-        c0=$(cpu_ticks); t0=$(now)
-        timeout 30 ip netns exec "$NSA" iperf3 -c "$IPB" -J -t "$T" -O 1 -P "$streams" >"$W/iperf.json" 2>/dev/null
-        c1=$(cpu_ticks); t1=$(now)
-        python3 - "$sw" "$round" "$streams" "$W/iperf.json" >>"$RAW" <<'PY'
-import json, sys
-try:
-    bps = json.load(open(sys.argv[4]))["end"]["sum_received"]["bits_per_second"]
-except Exception:
-    bps = 0.0
-print(f"{sys.argv[1]}\t{sys.argv[2]}\ttcp{sys.argv[3]}_gbps\t{bps / 1e9:.2f}")
-PY
-        [ "$streams" = 1 ] &&
-            printf '%s\t%s\tcpu_tcp1_pct\t%s\n' "$sw" "$round" "$(cpu_pct "$c0" "$c1" "$(python3 -c "print($t1 - $t0)")")" >>"$RAW"
-    done
-
-    r0=$(rx_packets); o0=$(tx_packets); c0=$(cpu_ticks); t0=$(now)
-    timeout -s INT "$T" ip netns exec "$NSA" trafgen -o eth0 -P 1 --no-sock-mem -Q -C -i "$W/udp60.trafgen" \
-        >/dev/null 2>&1
-    sleep 0.5
-    r1=$(rx_packets); o1=$(tx_packets); c1=$(cpu_ticks); t1=$(now)
-    python3 - "$sw" "$round" >>"$RAW" <<PY
-import sys
-secs = $t1 - $t0 - 0.5
-print(f"{sys.argv[1]}\t{sys.argv[2]}\tpps_rx_k\t{($r1 - $r0) / secs / 1000:.0f}")
-print(f"{sys.argv[1]}\t{sys.argv[2]}\tpps_offered_k\t{($o1 - $o0) / secs / 1000:.0f}")
-PY
-    printf '%s\t%s\tcpu_pps_pct\t%s\n' "$sw" "$round" "$(cpu_pct "$c0" "$c1" "$(python3 -c "print($t1 - $t0)")")" >>"$RAW"
+    bench_ping "$1" "$2" "$NSA" "$IPA" "$NSB" "$IPB"
+    bench_tcp "$1" "$2" "$NSA" "$IPB"
+    bench_pps "$1" "$2" "$NSA" "$NSB" "$W/udp60.trafgen"
 }
 
 mkdir -p "$OUT"
