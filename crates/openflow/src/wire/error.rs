@@ -35,6 +35,8 @@ pub enum OfpError {
     BadTableId,
     BadPort,
     BadPacket,
+    /// A secondary (slave) connection sent a message only a primary may send.
+    IsSecondary,
     ActionBadType,
     ActionBadLen,
     ActionBadVendor,
@@ -66,6 +68,8 @@ pub enum OfpError {
     FlowModBadCommand,
     FlowModBadFlags,
     RoleBadRole,
+    /// A role request's generation id is older than the switch's.
+    RoleStale,
     PortModBadPort,
     PortModBadHwAddr,
     BundleUnknown,
@@ -138,7 +142,7 @@ const fn nx(r#type: u16, code: u16) -> Option<ErrorCode> {
 
 impl OfpError {
     /// Every failure, for tests and tables.
-    pub const ALL: [Self; 65] = [
+    pub const ALL: [Self; 67] = [
         Self::HelloIncompatible,
         Self::BadVersion,
         Self::BadType,
@@ -151,6 +155,7 @@ impl OfpError {
         Self::BadTableId,
         Self::BadPort,
         Self::BadPacket,
+        Self::IsSecondary,
         Self::ActionBadType,
         Self::ActionBadLen,
         Self::ActionBadVendor,
@@ -182,6 +187,7 @@ impl OfpError {
         Self::FlowModBadCommand,
         Self::FlowModBadFlags,
         Self::RoleBadRole,
+        Self::RoleStale,
         Self::PortModBadPort,
         Self::PortModBadHwAddr,
         Self::BundleUnknown,
@@ -221,6 +227,8 @@ impl OfpError {
             Self::BadTableId => "OFPBRC_BAD_TABLE_ID",
             Self::BadPort => "OFPBRC_BAD_PORT",
             Self::BadPacket => "OFPBRC_BAD_PACKET",
+            // OpenFlow's `OFPBRC_IS_SLAVE`, renamed by Open vSwitch 3.
+            Self::IsSecondary => "OFPBRC_IS_SECONDARY",
             Self::ActionBadType => "OFPBAC_BAD_TYPE",
             Self::ActionBadLen => "OFPBAC_BAD_LEN",
             Self::ActionBadVendor => "OFPBAC_BAD_VENDOR",
@@ -252,6 +260,7 @@ impl OfpError {
             Self::FlowModBadCommand => "OFPFMFC_BAD_COMMAND",
             Self::FlowModBadFlags => "OFPFMFC_BAD_FLAGS",
             Self::RoleBadRole => "OFPRRFC_BAD_ROLE",
+            Self::RoleStale => "OFPRRFC_STALE",
             Self::PortModBadPort => "OFPPMFC_BAD_PORT",
             Self::PortModBadHwAddr => "OFPPMFC_BAD_HW_ADDR",
             Self::BundleUnknown => "OFPBFC_UNKNOWN",
@@ -299,6 +308,9 @@ impl OfpError {
             Self::BadPort => std(1, 11),
             Self::BadPacket if upto11 => None,
             Self::BadPacket => std(1, 12),
+            // OpenFlow 1.0 and 1.1 have no code of their own: "not permitted" stands in.
+            Self::IsSecondary if upto11 => std(1, 5),
+            Self::IsSecondary => std(1, 10),
             Self::ActionBadType => std(2, 0),
             Self::ActionBadLen => std(2, 1),
             Self::ActionBadVendor => std(2, 2),
@@ -360,6 +372,9 @@ impl OfpError {
             Self::FlowModBadFlags => std(5, 7),
             Self::RoleBadRole if upto11 => nx(1, 513),
             Self::RoleBadRole => std(11, 2),
+            // Generation ids exist from OpenFlow 1.2 on.
+            Self::RoleStale if upto11 => None,
+            Self::RoleStale => std(11, 0),
             Self::PortModBadPort if of10 => std(4, 0),
             Self::PortModBadPort => std(7, 0),
             Self::PortModBadHwAddr if of10 => std(4, 1),

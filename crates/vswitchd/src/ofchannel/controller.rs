@@ -238,25 +238,6 @@ fn wire_reason(r: PacketInReason) -> u8 {
     }
 }
 
-/// `OFPBRC_IS_SLAVE` (`OFPBRC_IS_SECONDARY` in Open vSwitch 3.1): OpenFlow 1.0 and 1.1
-/// answer `OFPBRC_EPERM`, later versions have their own code.
-// TODO: an OfpError variant for it in fvs_openflow::wire::error.
-fn is_secondary(version: Version) -> ErrorCode {
-    ErrorCode {
-        vendor: 0,
-        r#type: 1,
-        code: if version <= Version::Of11 { 5 } else { 10 },
-    }
-}
-
-/// `OFPRRFC_STALE` (only OpenFlow 1.2+ role requests carry generation ids).
-// TODO: an OfpError variant for it in fvs_openflow::wire::error.
-const ROLE_STALE: ErrorCode = ErrorCode {
-    vendor: 0,
-    r#type: 11,
-    code: 0,
-};
-
 impl Channel {
     /// The connection's role.
     pub fn role(&self) -> Role {
@@ -402,7 +383,11 @@ impl Channel {
     /// Refuses a modifying message from a slave; true when refused.
     pub(super) fn refuse_if_slave(&mut self, version: Version, bytes: &[u8]) -> bool {
         if self.role == Role::Slave {
-            self.queue_error(version, is_secondary(version), bytes);
+            self.queue_error(
+                version,
+                OfpError::IsSecondary.code_or_fallback(version),
+                bytes,
+            );
             return true;
         }
         false
@@ -421,7 +406,11 @@ impl Channel {
             && let Some(g) = r.generation_id
             && of.role_generation(g).is_err()
         {
-            return self.queue_error(version, ROLE_STALE, bytes);
+            return self.queue_error(
+                version,
+                OfpError::RoleStale.code_or_fallback(version),
+                bytes,
+            );
         }
         if r.role != Role::NoChange {
             if r.role == Role::Master {
