@@ -11,7 +11,8 @@
 //!   options apply to its next connections), a remote that goes is stopped and its
 //!   connections are closed (as ovsdb-server does when a `Manager` row goes), a new one is
 //!   started. A passive remote is stopped before `set_remotes` returns, so its address can be
-//!   bound again at once; its Unix socket file is removed.
+//!   bound again at once; its Unix socket file is removed. Its listener closes before its
+//!   connections do, so a client that sees its connection end finds the port closed.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -267,7 +268,8 @@ fn start(shared: &Arc<Shared>, config: &RemoteConfig) -> std::io::Result<Running
 
 fn stop(remote: &Remote, running: Running) {
     running.stop.store(true, Ordering::SeqCst);
-    running.conns.close_all();
+    // The listener goes first, then the connections: a client that sees its connection
+    // closed finds the port closed too, as with ovsdb-server, which does both at once.
     if let Some((addr, thread)) = running.listening {
         // The accept loop sleeps in accept(): a connection of our own wakes it to see the
         // flag. If even that fails the loop ends at its next connection.
@@ -291,6 +293,9 @@ fn stop(remote: &Remote, running: Running) {
             let _ = thread.join();
         }
     }
+    // Every connection the accept loop took is registered by now (it registers before
+    // handing one to its thread); an active remote's loop closes the one it registers late.
+    running.conns.close_all();
 }
 
 fn accept_loop(
@@ -309,8 +314,10 @@ fn accept_loop(
             Ok(stream) => {
                 let (shared, conns) = (shared.clone(), conns.clone());
                 let probe = read(config).probe_interval();
+                // Registered here, not on the new thread, so that a stop that has joined
+                // this loop closes it.
+                let id = conns.add(&stream);
                 thread::spawn(move || {
-                    let id = conns.add(&stream);
                     connection::serve(&shared, stream, probe);
                     conns.remove(id);
                 });
