@@ -195,6 +195,8 @@ pub struct Controllers {
     modes: BTreeMap<String, BridgeMode>,
     /// Rows refused for their Unix socket path, with that target (logged once).
     refused: BTreeMap<(String, Uuid), String>,
+    /// Set on exit by [`Controllers::stop_all`]: no runner starts after it.
+    closed: bool,
 }
 
 /// What the fail-mode rules remember of a bridge.
@@ -219,6 +221,9 @@ fn same_settings(a: &ControllerCfg, b: &ControllerCfg) -> bool {
 impl Controllers {
     /// Starts and stops runners to match the bridges' Controller rows.
     pub fn sync(&mut self, daemon: &Arc<Daemon>, bridges: &[BridgeCfg]) {
+        if self.closed {
+            return;
+        }
         let mut wanted: BTreeMap<(String, Uuid), &ControllerCfg> = BTreeMap::new();
         let rundir = daemon.mgmt().rundir().map(Path::to_path_buf);
         self.refused.retain(|k, t| {
@@ -265,6 +270,16 @@ impl Controllers {
             self.runners.insert(key, runner);
         }
         self.sync_fail_modes(daemon, bridges);
+    }
+
+    /// Stops every runner for good, as the daemon exits: listeners close and their `punix:`
+    /// socket files are removed (as Open vSwitch unlinks them), and a configuration change
+    /// arriving later starts nothing new.
+    pub fn stop_all(&mut self) {
+        self.closed = true;
+        for r in std::mem::take(&mut self.runners).into_values() {
+            stop(&r);
+        }
     }
 
     /// Applies the fail-mode rules (see the module doc) after a configuration change.

@@ -244,6 +244,8 @@ impl Running {
         // Every remote stops: the Manager rows' `punix:` sockets go with db.sock, and their
         // clients see the connection close rather than a vanished process.
         self.db.set_remotes(&[]);
+        // Controller listeners close too, taking their `punix:` socket files with them.
+        self.daemon.controllers().stop_all();
         let mgmt = self.daemon.mgmt().paths();
         for f in self.files.iter().chain(&mgmt) {
             let _ = std::fs::remove_file(f);

@@ -235,3 +235,33 @@ fn an_active_tcp_target_is_probed_dropped_and_reconnected_as_on_open_vswitch() {
         assert!(a.abs_diff(*b) <= 1, "{ours:?}\n{theirs:?}");
     }
 }
+
+#[test]
+fn a_punix_controller_socket_is_removed_on_exit_as_on_open_vswitch() {
+    // Whether the socket file is there while the switch runs, and after `appctl exit`.
+    let run = |sw: &dyn Switch| -> (bool, bool) {
+        bridge(sw);
+        let sock = sw.dir().join("br0.controller");
+        sw.vsctl_ok(&[
+            "set-controller",
+            "br0",
+            &format!("punix:{}", sock.display()),
+        ]);
+        wait_connectable(&format!("unix:{}", sock.display()));
+        let before = sock.exists();
+        sw.appctl(&["exit"]).expect("appctl exit");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sock.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (before, sock.exists())
+    };
+    let fvs = Fvs::start("pux");
+    let ours = run(fvs.private());
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = run(&ovs);
+    drop(ovs);
+    assert_eq!(theirs, (true, false), "Open vSwitch");
+    assert_eq!(ours, theirs, "the punix: socket outlived the switch");
+}
