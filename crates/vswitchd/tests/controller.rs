@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use common::Fvs;
 use fvs_test_support::frames::{ipv4_checksum, pcap_frames_or_empty};
-use fvs_test_support::{PrivateOvs, Switch, TempDir};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch, TempDir};
 
 /// A UDP frame 192.168.0.1:1234 -> 192.168.0.2:80 carrying "hello world".
 fn udp_frame() -> Vec<u8> {
@@ -193,36 +193,20 @@ fn receive(sw: &dyn Switch, port: &str, frame: &[u8]) {
 
 fn run(sw: &dyn Switch, app_dir: &Path) -> Seen {
     let pcap = sw.dir().join("p2.pcap");
-    sw.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "fail_mode=secure",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "type=dummy",
-        "ofport_request=2",
-        &format!("options:tx_pcap={}", pcap.display()),
-    ]);
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure"])
+            .port("p1", &["type=dummy", "ofport_request=1"])
+            .port(
+                "p2",
+                &[
+                    "type=dummy",
+                    "ofport_request=2",
+                    &format!("options:tx_pcap={}", pcap.display()),
+                ],
+            )
+            .args(),
+    );
     let app = OsKen::start(app_dir);
     sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
     app.wait_for(
@@ -317,31 +301,19 @@ fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
         .unwrap_or_else(|e| panic!("no free port: {e}"));
     let run = |sw: &dyn Switch| -> Vec<String> {
         let pcap = sw.dir().join("p2.pcap");
-        sw.vsctl_ok(&[
-            "add-br",
-            "br0",
-            "--",
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-            "ofport_request=1",
-            "--",
-            "add-port",
-            "br0",
-            "p2",
-            "--",
-            "set",
-            "interface",
-            "p2",
-            "type=dummy",
-            "ofport_request=2",
-            &format!("options:tx_pcap={}", pcap.display()),
-        ]);
+        sw.vsctl_ok(
+            &AddBridge::new("br0")
+                .port("p1", &["type=dummy", "ofport_request=1"])
+                .port(
+                    "p2",
+                    &[
+                        "type=dummy",
+                        "ofport_request=2",
+                        &format!("options:tx_pcap={}", pcap.display()),
+                    ],
+                )
+                .args(),
+        );
         let mut seen = vec![flows(sw)];
         sw.ofctl_ok(&["add-flow", "br0", "priority=5,ip,actions=drop"]);
         sw.vsctl_ok(&["set-controller", "br0", &dead]);
