@@ -16,7 +16,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use common::Fvs;
-use fvs_test_support::{PrivateOvs, Switch, require_tool};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
 
 /// `ovs-ofctl` on `sw` with `br0` standing for the bridge's management target; success and
 /// stdout plus stderr.
@@ -292,25 +292,12 @@ fn packet_out_is_accepted_and_refused_as_on_open_vswitch() {
         vec![format!("in_port=70000 packet={PACKET} actions=drop")],
     ];
     let collect = |sw: &dyn Switch| -> Vec<(bool, String)> {
-        sw.vsctl_ok(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "fail_mode=secure",
-            "--",
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-            "ofport_request=1",
-        ]);
+        sw.vsctl_ok(
+            &AddBridge::new("br0")
+                .set(&["fail_mode=secure"])
+                .port("p1", &["type=dummy", "ofport_request=1"])
+                .args(),
+        );
         cases
             .iter()
             .map(|c| {
@@ -340,25 +327,12 @@ fn table_misses_go_to_openflow10_connections_as_on_open_vswitch() {
     const ARP: &str =
         "ffffffffffff00000000000108060001080006040001000000000001c0a80001000000000000c0a80002";
     let run = |sw: &dyn Switch, appctl: &dyn Fn(&[&str]) -> String| -> Vec<String> {
-        sw.vsctl_ok(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "fail_mode=secure",
-            "--",
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-            "ofport_request=1",
-        ]);
+        sw.vsctl_ok(
+            &AddBridge::new("br0")
+                .set(&["fail_mode=secure"])
+                .port("p1", &["type=dummy", "ofport_request=1"])
+                .args(),
+        );
         let of10 = Monitor::start(sw, &[], "miss10");
         let of13 = Monitor::start(sw, &["-O", "OpenFlow13"], "miss13");
         let mut seen = Vec::new();
