@@ -10,6 +10,13 @@
 //! not write to its database every few seconds. `ifindex` is the kernel's for devices the
 //! kernel has (0 for dummy devices, as Open vSwitch writes).
 //!
+//! `status` (a map Open vSwitch fills per interface type) is written as the empty map for
+//! every interface written here and for patch interfaces, which is what Open vSwitch 3.1 writes
+//! for dummy, internal, patch, gre and vxlan interfaces under `--enable-dummy=override` (it
+//! has no driver to name and, without a route to the remote end, no `tunnel_egress_iface`).
+//! Open vSwitch owns the column: a value some client writes there is replaced at its next
+//! round, so a row whose `status` is not empty is rewritten even when nothing else changed.
+//!
 //! The same thread hands the datapath the row's `other_config:max-idle` and `flow-limit`
 //! each round (and once at start), so changing them takes effect within one interval.
 
@@ -70,6 +77,7 @@ fn row(d: &DeviceStatus) -> Value {
         "link_state": d.link.as_str(),
         "mtu": mtu,
         "ifindex": d.ifindex,
+        "status": ["map", []],
     })
 }
 
@@ -92,7 +100,22 @@ fn tunnel_row(c: &super::slow::TunnelCounters) -> Value {
         "link_state": "up",
         "mtu": ["set", []],
         "ifindex": 0,
+        "status": ["map", []],
     })
+}
+
+/// The row values for a patch interface: its `status` only (see the module docs).
+fn patch_row() -> Value {
+    json!({"status": ["map", []]})
+}
+
+/// Whether the row's `status` holds something other than the empty map this module writes,
+/// such as a value another client wrote, which Open vSwitch would replace.
+fn foreign_status(database: &fvs_ovsdb::Database, uuid: Uuid) -> bool {
+    database
+        .row("Interface", uuid)
+        .and_then(|r| r.columns.get("status"))
+        .is_some_and(|d| !matches!(d, Datum::Map(m) if m.is_empty()))
 }
 
 /// A number in the `Open_vSwitch` row's `other_config`.
@@ -190,13 +213,19 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
                     continue;
                 }
                 tunnel_row(&tunnels.get(&iface.name).copied().unwrap_or_default())
+            } else if iface.kind == "patch" {
+                // A refused patch port is left alone, like a refused tunnel.
+                if iface.error.is_some() {
+                    continue;
+                }
+                patch_row()
             } else {
                 let Some(d) = devices.get(&iface.name) else {
                     continue;
                 };
                 row(d)
             };
-            if written.get(&iface.uuid) == Some(&r) {
+            if written.get(&iface.uuid) == Some(&r) && !foreign_status(database, iface.uuid) {
                 continue;
             }
             ops.push(json!({
@@ -240,6 +269,8 @@ mod tests {
         assert_eq!(r["link_state"], "up");
         assert_eq!(r["admin_state"], "up");
         assert_eq!(r["mtu"], 1500);
+        assert_eq!(r["status"], json!(["map", []]));
+        assert_eq!(patch_row(), json!({"status": ["map", []]}));
         let text = r["statistics"].to_string();
         assert!(text.contains(r#"["rx_packets",3]"#) && text.contains(r#"["tx_bytes",42]"#));
     }
