@@ -4,9 +4,13 @@
 //! flow text into a bridge until flows can arrive over OpenFlow (`<bridge>.mgmt`), and will
 //! be removed then.
 //!
-//! `bridge/dump-flows` prints the bridge's OpenFlow rules in ovs-vswitchd's form; the hidden
-//! rules Open vSwitch keeps in table 254 do not exist in ferrovs and are not printed.
+//! `bridge/dump-flows` prints the bridge's OpenFlow rules in ovs-vswitchd's form, with the
+//! hidden fail-open rule (priority 15790320, `actions=NORMAL`) first while the bridge is
+//! failed open, as Open vSwitch lists its hidden rules there. ferrovs keeps no packet
+//! counts for that rule (it prints zeros), and has neither in-band rules nor the internal
+//! rules Open vSwitch keeps in table 254, so those are not printed.
 
+use fvs_pipeline::bridge::FAIL_OPEN_PRIORITY;
 use fvs_pipeline::example::load_flows;
 use fvs_pipeline::text::{format_actions, format_flow_head};
 
@@ -183,10 +187,18 @@ fn packet_flow(frame: &[u8], meta: &fvs_flow::FlowKey) -> fvs_flow::FlowKey {
 }
 
 fn dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
+    // Before the switch: the fail-open check locks the controllers, then the switch.
+    let failed_open_for = d.controllers().failed_open_for(&args[0]);
     let sw = d.switch();
     let b = sw.bridge(&args[0]).ok_or("Unknown bridge")?;
     let now = d.now();
     let mut out = String::new();
+    if b.fail_open() {
+        out.push_str(&format!(
+            "duration={}s, n_packets=0, n_bytes=0, priority={FAIL_OPEN_PRIORITY},actions=NORMAL\n",
+            failed_open_for.unwrap_or_default().as_secs()
+        ));
+    }
     for (table, r) in b.rules() {
         if table != 0 {
             out.push_str(&format!("table_id={table}, "));

@@ -207,6 +207,8 @@ struct BridgeMode {
     fail_open_after: Duration,
     /// Since when no controller has been connected (or since the controllers appeared).
     unconnected_since: Instant,
+    /// Since when the bridge has been failed open (for `bridge/dump-flows`' duration).
+    failed_open_at: Option<Instant>,
 }
 
 /// What a runner's settings are, so a change restarts it.
@@ -328,6 +330,11 @@ impl Controllers {
                 Some(m) if m.has_controllers == has => m.unconnected_since,
                 _ => Instant::now(),
             };
+            let failed_open_at = self
+                .modes
+                .get(&b.name)
+                .and_then(|m| m.failed_open_at)
+                .filter(|_| bridge.fail_open());
             self.modes.insert(
                 b.name.clone(),
                 BridgeMode {
@@ -335,6 +342,7 @@ impl Controllers {
                     standalone,
                     fail_open_after: probe * 3,
                     unconnected_since,
+                    failed_open_at,
                 },
             );
         }
@@ -362,6 +370,7 @@ impl Controllers {
             };
             if bridge.fail_open() != open {
                 bridge.set_fail_open(open);
+                m.failed_open_at = open.then(Instant::now);
                 drop(sw);
                 daemon.revalidate_now();
                 let text = if open {
@@ -375,6 +384,15 @@ impl Controllers {
                 daemon.log("fail_open", Level::Warn, &text);
             }
         }
+    }
+
+    /// How long `bridge` has been failed open, if it is: the age of the hidden rule
+    /// `bridge/dump-flows` lists.
+    pub fn failed_open_for(&self, bridge: &str) -> Option<Duration> {
+        self.modes
+            .get(bridge)
+            .and_then(|m| m.failed_open_at)
+            .map(|t| t.elapsed())
     }
 
     /// The bridges that have at least one Controller row.

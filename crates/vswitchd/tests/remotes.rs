@@ -265,3 +265,59 @@ fn a_punix_controller_socket_is_removed_on_exit_as_on_open_vswitch() {
     assert_eq!(theirs, (true, false), "Open vSwitch");
     assert_eq!(ours, theirs, "the punix: socket outlived the switch");
 }
+
+/// `bridge/dump-flows` of a standalone bridge whose controller cannot be reached, before
+/// and after it fails open (15 s: three default inactivity probes), on both switches: the
+/// hidden NORMAL rule is listed there, and only there (not by `ovs-ofctl dump-flows`).
+/// Only hidden rules ferrovs has are compared: Open vSwitch's table-254 internal rules are
+/// left out, and the controller is out-of-band so that neither has in-band rules.
+#[test]
+fn bridge_dump_flows_lists_the_hidden_fail_open_rule_as_on_open_vswitch() {
+    let dead = format!("tcp:127.0.0.1:{}", free_port());
+    let dump = |sw: &dyn Switch| -> String {
+        let all = sw
+            .appctl(&["bridge/dump-flows", "br0"])
+            .expect("bridge/dump-flows");
+        let kept: Vec<String> = all
+            .lines()
+            .filter(|l| !l.starts_with("table_id=254,"))
+            .map(|l| {
+                // Durations differ by when each switch failed open.
+                let cut = l.find("n_packets").unwrap_or(0);
+                l[cut..].to_owned()
+            })
+            .collect();
+        kept.join("\n")
+    };
+    let setup = |sw: &dyn Switch| {
+        sw.vsctl_ok(&["add-br", "br0", "--", "set-controller", "br0", &dead]);
+        sw.vsctl_ok(&["set", "controller", "br0", "connection_mode=out-of-band"]);
+    };
+    let fvs = Fvs::start("fop");
+    let ovs = PrivateOvs::start();
+    // Both at once: each waits out the same 15 s.
+    setup(fvs.private());
+    setup(&ovs);
+    let before = (dump(fvs.private()), dump(&ovs));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failed_open = |s: &str| s.contains("priority=15790320");
+    while !(failed_open(&dump(fvs.private())) && failed_open(&dump(&ovs))) {
+        assert!(Instant::now() < deadline, "no fail-open rule after 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = (dump(fvs.private()), dump(&ovs));
+    let openflow = (
+        fvs.private().ofctl_ok(&["--no-stats", "dump-flows", "br0"]),
+        ovs.ofctl_ok(&["--no-stats", "dump-flows", "br0"]),
+    );
+    drop(fvs);
+    drop(ovs);
+    assert_eq!(before.1, "", "Open vSwitch before failing open");
+    assert_eq!(
+        after.1, "n_packets=0, n_bytes=0, priority=15790320,actions=NORMAL",
+        "Open vSwitch after failing open"
+    );
+    assert_eq!(before.0, before.1, "before failing open");
+    assert_eq!(after.0, after.1, "after failing open");
+    assert_eq!(openflow.0, openflow.1, "ovs-ofctl dump-flows");
+}
