@@ -486,6 +486,15 @@ impl Channel {
                 let r = stats::answer_table(ofproto.bridge(), &m, version, xid);
                 self.queue_answer(r, version, bytes);
             }
+            // Flow monitors are not served yet: answered as the unknown Nicira subtypes they
+            // were before the codec knew them.
+            Message::FlowMonitor(_) => {
+                self.queue_error(
+                    version,
+                    OfpError::BadSubtype.code_or_fallback(version),
+                    bytes,
+                );
+            }
             // Replies and errors a switch never expects from its controller.
             Message::Error(_)
             | Message::FeaturesReply(_)

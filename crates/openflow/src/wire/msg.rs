@@ -206,6 +206,8 @@ pub enum Message {
     Async(super::async_msg::AsyncMsg),
     /// Bundle control and add messages ([`super::bundle`]).
     Bundle(super::bundle::BundleMsg),
+    /// Flow monitor requests, updates, cancel/paused/resumed ([`super::flow_monitor`]).
+    FlowMonitor(super::flow_monitor::FlowMonitorMsg),
 }
 
 /// Standard message types, named once; [`Kind::wire_type`] numbers them per version.
@@ -377,6 +379,9 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
     if let Some(r) = super::bundle::encode(msg, protocol, xid) {
         return r;
     }
+    if let Some(r) = super::flow_monitor::encode(msg, protocol, xid) {
+        return r;
+    }
     let v = Version::of(protocol);
     let std = |k: Kind| start(v, k.wire_type(v).unwrap_or(0), xid);
     let b = match msg {
@@ -431,7 +436,11 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
         }
         Message::FlowMod(fm) => return super::flow::encode_flow_mod(fm, protocol, xid),
         // Handled by the async, port and table modules above.
-        Message::Async(_) | Message::Port(_) | Message::Table(_) | Message::Bundle(_) => {
+        Message::Async(_)
+        | Message::Port(_)
+        | Message::Table(_)
+        | Message::Bundle(_)
+        | Message::FlowMonitor(_) => {
             return Err(EncodeError::Message {
                 message: "asynchronous, port, table or bundle",
                 version: v,
@@ -829,6 +838,7 @@ fn decode_vendor(v: Version, mut r: Reader<'_>) -> Result<Message, DecodeError> 
         s if super::async_msg::is_nx_subtype(s) => {
             Ok(Message::Async(super::async_msg::decode_nx(s, v, r)?))
         }
+        s if super::flow_monitor::is_nx_subtype(s) => super::flow_monitor::decode_nx(s, r),
         _ => Err(DecodeError::new(
             OfpError::BadSubtype,
             format!("Nicira message subtype {subtype}"),

@@ -213,7 +213,10 @@ pub(crate) fn start_stats(
     if let Some(sub) = nx_subtype {
         b.put_u32(NX_VENDOR_ID);
         b.put_u32(sub);
-        b.put_zeros(4);
+        // OpenFlow 1.0's Nicira stats header pads to 24 bytes; 1.1+'s is 24 already.
+        if v == Version::Of10 {
+            b.put_zeros(4);
+        }
     }
     b
 }
@@ -580,7 +583,9 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
                 ));
             }
             let sub = r.u32().map_err(&th)?;
-            r.skip(4).map_err(&th)?;
+            if v == Version::Of10 {
+                r.skip(4).map_err(&th)?;
+            }
             match (sub, request) {
                 (NXST_FLOW | NXST_AGGREGATE, true) => {
                     let req = decode_nx_request(&mut r)?;
@@ -591,6 +596,9 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
                     })
                 }
                 (NXST_FLOW, false) => decode_flows(v, Form::Nx, more, r),
+                (super::flow_monitor::NXST_FLOW_MONITOR, _) => {
+                    super::flow_monitor::decode_stats(v, request, more, r)
+                }
                 (NXST_AGGREGATE, false) => {
                     Ok(Message::AggregateStatsReply(decode_aggregate(&mut r)?))
                 }
