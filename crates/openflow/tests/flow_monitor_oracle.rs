@@ -172,3 +172,50 @@ fn of13_and_later_flow_monitors_are_refused_not_misencoded() {
         assert!(r.is_err(), "{p:?} monitors are not encoded yet");
     }
 }
+
+#[test]
+fn truncated_or_corrupted_monitor_messages_are_errors_not_panics() {
+    let updates = vec![
+        update(
+            FlowUpdateEvent::Added,
+            "priority=5,tcp,tp_dst=22,actions=output:1",
+            true,
+        ),
+        FlowUpdate::Abbrev { xid: 9 },
+    ];
+    let (fm, _) = parse_flow_mod("ip,actions=drop", FlowModCommand::Add).expect("parses");
+    let msgs = [
+        FlowMonitorMsg::Reply {
+            more: false,
+            updates,
+        },
+        FlowMonitorMsg::Request(vec![FlowMonitorRequest {
+            id: MonitorId(1),
+            flags: MonitorFlags::ALL,
+            out_port: PortNo::ANY,
+            table: None,
+            r#match: fm.r#match,
+        }]),
+        FlowMonitorMsg::Cancel(MonitorId(3)),
+    ];
+    for m in msgs {
+        for p in PROTOCOLS {
+            let bytes = wire::encode(&Message::FlowMonitor(m.clone()), p, 1).expect("encodes");
+            // Every shorter body (with the header's length kept true) must fail cleanly.
+            for len in 8..bytes.len() {
+                let mut cut = bytes[..len].to_vec();
+                cut[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                if let Ok((_, back)) = wire::decode(&cut) {
+                    // A cut between whole records is a shorter valid message.
+                    assert!(matches!(back, Message::FlowMonitor(_)), "{p:?} at {len}");
+                }
+            }
+            // Flipping any byte of the body must not panic either.
+            for at in 8..bytes.len() {
+                let mut bad = bytes.clone();
+                bad[at] ^= 0xff;
+                let _ = wire::decode(&bad);
+            }
+        }
+    }
+}
