@@ -22,12 +22,12 @@
 //! `ovs-ofctl`, `ovs-vsctl`, `ovs-appctl` and `ovs-vswitchd` must be installed (CI installs
 //! `openvswitch-switch`); without them these tests fail.
 
+use fvs_test_support::cargo::package_bins;
 use fvs_test_support::{
-    PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, TempDir, require_tool,
+    PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, TempDir, require_tool,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The OpenFlow versions the command sequence uses, set on the seed's br-tun after it is built.
@@ -38,127 +38,38 @@ const PROTOCOLS: &[&str] = &[
     "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
 ];
 
-/// The directory holding fvs-vswitchd's binaries, brought up to date there first (once per
-/// test process: Cargo does nothing when they are current, and a binary merely found there
-/// could be older than the daemon's sources).
-fn fvs_bin_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
-        // <target>/<profile>/deps/<test> → <target>/<profile>
-        let profile = exe
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or_else(|| panic!("{} is not in <target>/<profile>/deps", exe.display()))
-            .to_path_buf();
-        build_vswitchd(&profile);
-        for bin in ["fvs-vswitchd", "fvs-appctl"] {
-            assert!(
-                profile.join(bin).is_file(),
-                "{bin} is not in {} even after building it",
-                profile.display()
-            );
-        }
-        profile
-    })
-}
-
-/// `cargo build -p fvs-vswitchd --bins` into the target directory holding `profile`.
-fn build_vswitchd(profile: &Path) {
-    let target = profile
-        .parent()
-        .unwrap_or_else(|| panic!("{} has no parent", profile.display()));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "fvs-vswitchd", "--bins", "--target-dir"])
-        .arg(target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build fvs-vswitchd: {e}"));
-    assert!(status.success(), "cargo build -p fvs-vswitchd failed");
-}
-
-/// An fvs-vswitchd in the foreground with `--enable-dummy` and every directory private;
-/// only this child (by its own pid) is killed on drop.
-struct Fvs {
-    dir: TempDir,
-    child: Child,
-}
+/// An fvs-vswitchd with `--enable-dummy` and every directory private, killed by its own pid
+/// on drop; fvs-vswitchd's binaries are built first into this test's own profile (Cargo
+/// gives a test only its own package's binaries, and one merely found there could be older
+/// than the daemon's sources).
+struct Fvs(PrivateFvs);
 
 impl Fvs {
     fn start() -> Self {
-        let dir = TempDir::new("fvs-cli");
-        let child = Command::new(fvs_bin_dir().join("fvs-vswitchd"))
-            .arg("--enable-dummy")
-            .env("FVS_RUNDIR", dir.path())
-            .env("FVS_DBDIR", dir.path())
-            .env("FVS_LOGDIR", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fvs-vswitchd: {e}"));
-        let fvs = Self { dir, child };
-        wait_for(&fvs.dir.path().join("db.sock"));
-        wait_for(&fvs.dir.path().join("fvs-vswitchd.ctl"));
-        fvs
+        let bins = package_bins("fvs-vswitchd");
+        Self(
+            PrivateFvs::builder(bins.join("fvs-vswitchd"))
+                .appctl(bins.join("fvs-appctl"))
+                .tag("fvs-cli")
+                .start(),
+        )
     }
 
     fn dir(&self) -> &Path {
-        self.dir.path()
+        self.0.dir()
     }
 
     fn vsctl(&self, args: &[&str]) {
-        let db = format!("--db=unix:{}", self.dir().join("db.sock").display());
-        let out = require_tool("ovs-vsctl")
-            .command()
-            .arg(db)
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-        assert!(
-            out.status.success(),
-            "ovs-vsctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = self.0.vsctl(args) {
+            panic!("ovs-vsctl {args:?}: {e}");
+        }
     }
 
     /// `fvs-appctl bridge/dump-flows BRIDGE`.
     fn dump_flows(&self, bridge: &str) -> String {
-        let out = Command::new(fvs_bin_dir().join("fvs-appctl"))
-            .env("FVS_RUNDIR", self.dir())
-            .args(["bridge/dump-flows", bridge])
-            .output()
-            .unwrap_or_else(|e| panic!("fvs-appctl: {e}"));
-        assert!(
-            out.status.success(),
-            "fvs-appctl bridge/dump-flows: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Fvs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
+        self.0
+            .appctl(&["bridge/dump-flows", bridge])
+            .unwrap_or_else(|e| panic!("fvs-appctl bridge/dump-flows: {e}"))
     }
 }
 
