@@ -54,6 +54,7 @@ pub struct FvsBuilder {
     netns: Option<String>,
     dir: Option<PathBuf>,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl FvsBuilder {
@@ -101,6 +102,13 @@ impl FvsBuilder {
         self
     }
 
+    /// One more environment variable for `fvs-vswitchd` (such as a test-only hook).
+    #[must_use]
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Starts the daemon and returns once it is ready (module docs).
     ///
     /// # Panics
@@ -132,6 +140,7 @@ impl FvsBuilder {
             .env("FVS_RUNDIR", &d)
             .env("FVS_DBDIR", &d)
             .env("FVS_LOGDIR", &d)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd
@@ -169,6 +178,7 @@ impl PrivateFvs {
             netns: None,
             dir: None,
             args: Vec::new(),
+            envs: Vec::new(),
         }
     }
 

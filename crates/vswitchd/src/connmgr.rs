@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -442,7 +442,13 @@ impl crate::Daemon {
     /// Never call this with the switch's lock held.
     pub fn revalidate_now(&self) {
         if let Some(dp) = self.datapath() {
-            let _ = dp.query(crate::datapath::thread::Fast::revalidate);
+            let delay = test_revalidate_delay();
+            let _ = dp.query(move |fast| {
+                if let Some(d) = delay {
+                    std::thread::sleep(d);
+                }
+                fast.revalidate();
+            });
         }
     }
 
@@ -598,4 +604,17 @@ impl crate::Daemon {
             }
         }
     }
+}
+
+/// Test-only: `FVS_TEST_REVALIDATE_DELAY_MS` makes every [`crate::Daemon::revalidate_now`]
+/// hold the datapath thread that many milliseconds, so a test can show that nothing else
+/// (the database above all) waits on a slow revalidation. Never set it in production.
+fn test_revalidate_delay() -> Option<Duration> {
+    static DELAY: OnceLock<Option<Duration>> = OnceLock::new();
+    *DELAY.get_or_init(|| {
+        std::env::var("FVS_TEST_REVALIDATE_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    })
 }

@@ -38,7 +38,9 @@
 //!
 //! The daemon's clients wait for `cur_cfg` to reach the `next_cfg` they set; the reconciler
 //! writes it in the same transaction as the rest of the write-back, so when a client returns,
-//! the ports it made have their `ofport`.
+//! the ports it made have their `ofport`. The reconciler holds the database's lock only to
+//! read the configuration and to submit that write-back, never while it waits for the
+//! datapath thread, so a slow datapath never stalls the database's clients.
 
 pub mod commands;
 pub mod config;
@@ -262,14 +264,23 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
     }
 }
 
-/// One pass, under the database lock so the configuration read and the write-back cannot
-/// interleave with a client's transaction.
+/// One pass. The database lock is held only to read the configuration and, later, to
+/// submit the write-back: applying the configuration waits for the datapath thread (ports
+/// opened, megaflows revalidated after a fail-mode change), which may itself wait for the
+/// switch, and every database client (`ovs-vsctl`, managers, probes) would stall for as long.
+///
+/// A client's transaction may land between the read and the write-back. That is safe: the
+/// write-back holds only `update`s keyed by `_uuid` (a row deleted meanwhile matches none),
+/// `cur_cfg` becomes the `next_cfg` this pass read and applied (never a newer one), and the
+/// client's change wakes another pass through the monitor.
 fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconciler, txn: u64) {
-    let mut state = db.lock();
-    let Some(database) = state.database(DATABASE) else {
-        return;
+    let cfg = {
+        let state = db.lock();
+        let Some(database) = state.database(DATABASE) else {
+            return;
+        };
+        config::read(database)
     };
-    let cfg = config::read(database);
     let ports_before = connmgr::port_snapshot(daemon);
     let ops = r.apply(&cfg, &mut daemon.switch(), daemon.now());
     for w in r.take_warnings() {
@@ -299,7 +310,7 @@ fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconc
     params.extend(ops);
     let request =
         json!({"id": format!("fvs-vswitchd-{txn}"), "method": "transact", "params": params});
-    if let Err(e) = state.handle(client.conn(), request) {
+    if let Err(e) = db.lock().handle(client.conn(), request) {
         daemon.log("reconcile", Level::Err, &format!("write-back refused: {e}"));
     }
 }

@@ -359,3 +359,69 @@ fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
     assert_eq!(theirs[3], "sent after fail-open: 1");
     assert_eq!(ours, theirs);
 }
+
+/// A fail-mode change makes the daemon revalidate its megaflows, a wait for the datapath
+/// thread. The database must keep answering meanwhile: a slow revalidation (stretched here
+/// by the test-only hook `FVS_TEST_REVALIDATE_DELAY_MS`) once held every database client —
+/// `ovs-vsctl`, managers, probes — for its whole length. And the client that made the change
+/// still returns only once it is applied (`cur_cfg` is written after the revalidation).
+#[test]
+fn the_database_answers_while_a_fail_mode_change_revalidates() {
+    const DELAY: Duration = Duration::from_secs(6);
+    let fvs = fvs_test_support::PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .tag("slowreval")
+        .env(
+            "FVS_TEST_REVALIDATE_DELAY_MS",
+            &DELAY.as_millis().to_string(),
+        )
+        .start();
+    if let Err(e) = fvs.vsctl(&["add-br", "br0"]) {
+        panic!("ovs-vsctl add-br: {e}");
+    }
+    // A port nothing listens on: the controller row alone changes the fail mode's state.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| format!("tcp:127.0.0.1:{}", a.port()))
+        .unwrap_or_else(|e| panic!("no free port: {e}"));
+    let started = Instant::now();
+    let setter = {
+        let mut cmd = fvs
+            .command("ovs-vsctl")
+            .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
+        cmd.arg(format!("--db={}", fvs.target())).args([
+            "--timeout=30",
+            "set-controller",
+            "br0",
+            &dead,
+        ]);
+        std::thread::spawn(move || cmd.output())
+    };
+    // Let the reconciliation reach the revalidation, then ask the database something.
+    sleep(Duration::from_secs(1));
+    let asked = Instant::now();
+    let listed = fvs.vsctl(&["get", "Open_vSwitch", ".", "next_cfg"]);
+    let answered_in = asked.elapsed();
+    let set = setter
+        .join()
+        .unwrap_or_else(|_| panic!("the set-controller thread panicked"));
+    let set_in = started.elapsed();
+    let set = set.unwrap_or_else(|e| panic!("ovs-vsctl set-controller: {e}"));
+    assert!(
+        set.status.success(),
+        "ovs-vsctl set-controller: {}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    if let Err(e) = listed {
+        panic!("ovs-vsctl get: {e}");
+    }
+    assert!(
+        answered_in < Duration::from_millis(1500),
+        "the database took {answered_in:?} to answer during a revalidation"
+    );
+    // The change was reported done only once the revalidation had run.
+    assert!(
+        set_in >= DELAY,
+        "set-controller returned after {set_in:?}, before the revalidation ended"
+    );
+}
