@@ -736,6 +736,19 @@ fn pull_queue_stats(r: &mut Reader<'_>, v: Version) -> Result<QueueStats, Decode
     Ok(q)
 }
 
+/// Reads a multipart body's entries with `pull` until the body is used up; the first entry
+/// that does not decode fails the whole message.
+fn pull_all<'a, T>(
+    r: &mut Reader<'a>,
+    mut pull: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut entries = Vec::new();
+    while !r.is_empty() {
+        entries.push(pull(r)?);
+    }
+    Ok(entries)
+}
+
 /// Decodes the port and queue statistics bodies (after the stats header); `None` when `stat`
 /// is not one of them.
 pub(super) fn decode_stats(
@@ -754,56 +767,21 @@ pub(super) fn decode_stats(
             };
             port.map(|x| Message::Port(PortMsg::DescRequest(x)))
         }
-        (ST_PORT_DESC, false) => {
-            let mut ports = Vec::new();
-            let mut err = None;
-            while !r.is_empty() {
-                if v <= Version::Of13 && r.len() < port_len(v) {
-                    err = Some(DecodeError::new(
-                        OfpError::BadLen,
-                        "port descriptions are not a whole number of ports",
-                    ));
-                    break;
-                }
-                match pull_port_desc(&mut r, v) {
-                    Ok(p) => ports.push(p),
-                    Err(e) => {
-                        err = Some(e);
-                        break;
-                    }
-                }
+        (ST_PORT_DESC, false) => pull_all(&mut r, |r| {
+            if v <= Version::Of13 && r.len() < port_len(v) {
+                return Err(DecodeError::new(
+                    OfpError::BadLen,
+                    "port descriptions are not a whole number of ports",
+                ));
             }
-            match err {
-                Some(e) => Err(e),
-                None => Ok(Message::Port(PortMsg::DescReply(PortDescReply {
-                    more,
-                    ports,
-                }))),
-            }
-        }
+            pull_port_desc(r, v)
+        })
+        .map(|ports| Message::Port(PortMsg::DescReply(PortDescReply { more, ports }))),
         (ST_PORT, true) => get_port(&mut r, v)
             .map(|x| Message::Port(PortMsg::StatsRequest(x)))
             .map_err(t("port statistics request")),
-        (ST_PORT, false) => {
-            let mut ports = Vec::new();
-            let mut err = None;
-            while !r.is_empty() {
-                match pull_port_stats(&mut r, v) {
-                    Ok(p) => ports.push(p),
-                    Err(e) => {
-                        err = Some(e);
-                        break;
-                    }
-                }
-            }
-            match err {
-                Some(e) => Err(e),
-                None => Ok(Message::Port(PortMsg::StatsReply(PortStatsReply {
-                    more,
-                    ports,
-                }))),
-            }
-        }
+        (ST_PORT, false) => pull_all(&mut r, |r| pull_port_stats(r, v))
+            .map(|ports| Message::Port(PortMsg::StatsReply(PortStatsReply { more, ports }))),
         (ST_QUEUE, true) => (|| {
             let port_no = get_port(&mut r, v)?;
             if v == Version::Of10 {
@@ -816,26 +794,9 @@ pub(super) fn decode_stats(
         })()
         .map(|x| Message::Port(PortMsg::QueueStatsRequest(x)))
         .map_err(t("queue statistics request")),
-        (ST_QUEUE, false) => {
-            let mut queues = Vec::new();
-            let mut err = None;
-            while !r.is_empty() {
-                match pull_queue_stats(&mut r, v) {
-                    Ok(q) => queues.push(q),
-                    Err(e) => {
-                        err = Some(e);
-                        break;
-                    }
-                }
-            }
-            match err {
-                Some(e) => Err(e),
-                None => Ok(Message::Port(PortMsg::QueueStatsReply(QueueStatsReply {
-                    more,
-                    queues,
-                }))),
-            }
-        }
+        (ST_QUEUE, false) => pull_all(&mut r, |r| pull_queue_stats(r, v)).map(|queues| {
+            Message::Port(PortMsg::QueueStatsReply(QueueStatsReply { more, queues }))
+        }),
         _ => return None,
     };
     Some(result)
