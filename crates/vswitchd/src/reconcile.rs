@@ -330,13 +330,15 @@ impl Reconciler {
             .collect();
         let mut ports: BTreeMap<PortNo, Port> = BTreeMap::new();
         let mut statuses = Vec::new();
-        // Interfaces that keep their number first, so a newcomer cannot take it.
+        // Interfaces that keep their number first, so a newcomer cannot take it: those the
+        // bridge has, and those the database has numbered (after a restart the bridge has
+        // none, and a port added just before the restart must not take a recorded number).
         let mut order: Vec<(&PortCfg, &IfaceCfg)> = bcfg
             .ports
             .iter()
             .flat_map(|p| p.ifaces.iter().map(move |i| (p, i)))
             .collect();
-        order.sort_by_key(|(_, i)| !old.contains_key(&i.name));
+        order.sort_by_key(|(_, i)| !(old.contains_key(&i.name) || i.ofport.is_some_and(|n| n > 0)));
         for (pcfg, icfg) in order {
             let status = match self.port(bcfg, pcfg, icfg, &old, &ports, now) {
                 Ok(port) => {
@@ -904,5 +906,26 @@ mod tests {
             (no(&sw, "b"), no(&sw, "c"), no(&sw, "d")),
             (Some(2), Some(10), Some(3))
         );
+    }
+
+    #[test]
+    fn after_a_restart_a_newcomer_does_not_take_a_recorded_number() {
+        // A fresh reconciler (a restarted daemon) whose database numbered `b` 1 and has `a`,
+        // added just before the crash, not yet numbered; `a` comes first in the rows.
+        let mut r = Reconciler::new();
+        let mut sw = Switch::new();
+        let mut b = port("b", "", &[]);
+        b.ifaces[0].ofport = Some(1);
+        let cfg = Config {
+            bridges: vec![bridge("br0", vec![port("a", "", &[]), b])],
+            ..Config::default()
+        };
+        r.apply(&cfg, &mut sw, Millis::ZERO);
+        let no = |n: &str| {
+            sw.bridge("br0")
+                .and_then(|b| b.port_by_name(n))
+                .map(|p| p.ofport.0)
+        };
+        assert_eq!((no("b"), no("a")), (Some(1), Some(2)));
     }
 }
