@@ -12,7 +12,7 @@ use crate::atom::{Atom, AtomicType, Symbols};
 use crate::datum::{ColumnType, Datum};
 use crate::db::Row;
 use crate::error::{Error, ErrorKind, Result};
-use crate::schema::TableSchema;
+use crate::schema::{TableSchema, column_triple};
 
 /// A comparison function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,22 +111,9 @@ impl Condition {
 }
 
 fn parse_clause(table: &TableSchema, json: &Value, symbols: &mut dyn Symbols) -> Result<Clause> {
-    let (column, function, value) = match json.as_array().map(Vec::as_slice) {
-        Some([Value::String(c), Value::String(f), v]) => (c, f, v),
-        _ => {
-            return Err(Error::syntax(
-                json,
-                "condition must be [column, function, value]",
-            ));
-        }
-    };
-    let schema = table.column(column).ok_or_else(|| {
-        Error::new(
-            ErrorKind::UnknownColumn,
-            format!("No column {column} in table {}.", table.name),
-        )
-        .with_syntax(json)
-    })?;
+    let (column, function, value) =
+        column_triple(json, "condition must be [column, function, value]")?;
+    let schema = table.column_in(column, json)?;
     let function = Function::from_name(function).ok_or_else(|| {
         Error::new(
             ErrorKind::UnknownFunction,
@@ -152,7 +139,7 @@ fn parse_clause(table: &TableSchema, json: &Value, symbols: &mut dyn Symbols) ->
         Datum::from_json(&operand_type, value, Some(symbols))?
     };
     Ok(Clause {
-        column: column.clone(),
+        column: column.to_owned(),
         function,
         value,
     })

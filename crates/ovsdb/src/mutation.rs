@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::atom::{Atom, AtomicType, Symbols};
 use crate::datum::{ColumnType, Datum};
 use crate::error::{Error, ErrorKind, Result};
-use crate::schema::TableSchema;
+use crate::schema::{TableSchema, column_triple};
 
 /// A mutator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,22 +89,9 @@ impl Mutation {
     }
 
     fn from_json(table: &TableSchema, json: &Value, symbols: &mut dyn Symbols) -> Result<Self> {
-        let (column, mutator, value) = match json.as_array().map(Vec::as_slice) {
-            Some([Value::String(c), Value::String(m), v]) => (c, m, v),
-            _ => {
-                return Err(Error::syntax(
-                    json,
-                    "mutation must be [column, mutator, value]",
-                ));
-            }
-        };
-        let schema = table.column(column).ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownColumn,
-                format!("No column {column} in table {}.", table.name),
-            )
-            .with_syntax(json)
-        })?;
+        let (column, mutator, value) =
+            column_triple(json, "mutation must be [column, mutator, value]")?;
+        let schema = table.column_in(column, json)?;
         if !schema.mutable {
             return Err(Error::constraint(format!(
                 "Cannot mutate immutable column {column} in table {}.",
@@ -161,7 +148,7 @@ impl Mutation {
             }
         };
         Ok(Self {
-            column: column.clone(),
+            column: column.to_owned(),
             mutator,
             value,
         })

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::atom::{AtomicType, BaseType};
 use crate::datum::ColumnType;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// A database schema.
 #[derive(Debug, Clone, PartialEq)]
@@ -286,6 +286,32 @@ impl TableSchema {
             "_version" => Some(&VERSION_COLUMN),
             _ => self.columns.get(name),
         }
+    }
+
+    /// A column named by a client in `json`, or the error ovsdb-server gives for an unknown one
+    /// (`unknown column`, "No column NAME in table TABLE.", with `json` as the syntax).
+    pub fn column_in(&self, name: &str, json: &Value) -> Result<&ColumnSchema> {
+        self.column(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownColumn,
+                format!("No column {name} in table {}.", self.name),
+            )
+            .with_syntax(json)
+        })
+    }
+}
+
+/// The `[column, operator, value]` triple that conditions and mutations share, or a syntax error
+/// saying `shape` (e.g. "condition must be [column, function, value]").
+pub(crate) fn column_triple<'a>(
+    json: &'a Value,
+    shape: &str,
+) -> Result<(&'a str, &'a str, &'a Value)> {
+    match json.as_array().map(Vec::as_slice) {
+        Some([Value::String(column), Value::String(operator), value]) => {
+            Ok((column, operator, value))
+        }
+        _ => Err(Error::syntax(json, shape)),
     }
 }
 

@@ -458,13 +458,7 @@ impl<'a, 'c> Txn<'a, 'c> {
             .ok_or_else(|| Error::syntax(json, "row must be an object"))?;
         let mut values = BTreeMap::new();
         for (name, value) in obj {
-            let Some(column) = t.column(name) else {
-                return Err(Error::new(
-                    ErrorKind::UnknownColumn,
-                    format!("No column {name} in table {}.", t.name),
-                )
-                .with_syntax(json));
-            };
+            let column = t.column_in(name, json)?;
             if for_update && !column.mutable {
                 return Err(Error::constraint(format!(
                     "Cannot update immutable column {name} in table {}.",
