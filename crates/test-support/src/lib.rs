@@ -16,6 +16,7 @@
 //!   [`PrivateOvs::appctl`] talk to it and return stdout or a [`ToolError`] that carries the
 //!   command line, exit status and stderr.
 //! - [`ofp_print`]: Open vSwitch's decoding of an OpenFlow message's bytes.
+//! - [`Pki`]: certificates for `ssl:`/`pssl:` tests, made by `ovs-pki` at test time.
 //! - [`require_python_module`]: the system Python's modules (Open vSwitch's `ovs` library,
 //!   `ovsdbapp`), failing with the Debian package to install.
 //!
@@ -54,6 +55,7 @@ pub mod fvs;
 pub mod netns;
 mod ovs;
 mod ovsdb;
+mod pki;
 mod seed;
 mod show;
 mod switch;
@@ -65,6 +67,7 @@ pub use dir::TempDir;
 pub use fvs::{FvsBuilder, PrivateFvs};
 pub use ovs::{PrivateOvs, VSWITCH_SCHEMA};
 pub use ovsdb::PrivateOvsdb;
+pub use pki::{KeyPair, Pki};
 pub use seed::{SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL};
 pub use show::sort_show_siblings;
 pub use switch::Switch;
