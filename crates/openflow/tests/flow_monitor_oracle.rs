@@ -6,14 +6,32 @@
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text::parse_flow_mod;
 use fvs_openflow::wire::flow_monitor::{
-    FlowMonitorMsg, FlowMonitorRequest, FlowUpdate, FlowUpdateEvent, FlowUpdateFull, MonitorFlags,
-    MonitorId,
+    self, FlowMonitorMsg, FlowMonitorRequest, FlowUpdate, FlowUpdateEvent, FlowUpdateFull,
+    MonitorCommand, MonitorFlags, MonitorId,
 };
 use fvs_openflow::wire::{self, FlowRemovedReason, Message};
 use fvs_openflow::{FlowModCommand, PortNo, TableId};
 use fvs_test_support::ofp_print;
+use proptest::prelude::*;
 
 const PROTOCOLS: [Protocol; 2] = [Protocol::Of10Nxm, Protocol::Of12];
+/// Every version with a flow monitor encoding: Nicira's, ONF's (1.3) and 1.4+'s.
+const ALL_FORMS: [Protocol; 5] = [
+    Protocol::Of10Nxm,
+    Protocol::Of12,
+    Protocol::Of13,
+    Protocol::Of14,
+    Protocol::Of15,
+];
+
+/// The name ovs-ofctl gives the request and reply in `p`.
+fn stats_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Of13 => "ONFST_FLOW_MONITOR",
+        Protocol::Of14 | Protocol::Of15 => "OFPST_FLOW_MONITOR",
+        _ => "NXST_FLOW_MONITOR",
+    }
+}
 
 /// Encodes `m`, checks that its decoding encodes to the same bytes (actions come back in
 /// the version's own spelling, so the model may differ), and returns what ovs-ofctl prints.
@@ -58,13 +76,7 @@ fn monitor_request_prints_as_open_vswitch_prints_it() {
     )
     .expect("match parses");
     let reqs = vec![
-        FlowMonitorRequest {
-            id: MonitorId(0),
-            flags: MonitorFlags::ALL,
-            out_port: PortNo::ANY,
-            table: None,
-            r#match: Default::default(),
-        },
+        FlowMonitorRequest::new(MonitorId(0), MonitorFlags::ALL),
         FlowMonitorRequest {
             id: MonitorId(7),
             flags: MonitorFlags {
@@ -75,11 +87,15 @@ fn monitor_request_prints_as_open_vswitch_prints_it() {
             out_port: PortNo(3),
             table: Some(TableId(2)),
             r#match: fm.r#match,
+            ..FlowMonitorRequest::new(MonitorId(7), MonitorFlags::ALL)
         },
     ];
-    for p in PROTOCOLS {
+    for p in ALL_FORMS {
         let out = printed(FlowMonitorMsg::Request(reqs.clone()), p);
-        assert!(out.contains("NXST_FLOW_MONITOR request"), "{p:?}: {out}");
+        assert!(
+            out.contains(&format!("{} request", stats_name(p))),
+            "{p:?}: {out}"
+        );
         assert_eq!(
             body(&out),
             [
@@ -165,11 +181,125 @@ fn cancel_paused_resumed_print_as_open_vswitch_prints_them() {
 }
 
 #[test]
-fn of13_and_later_flow_monitors_are_refused_not_misencoded() {
-    // Open vSwitch reads NXT_FLOW_MONITOR_* only up to OpenFlow 1.2.
-    for p in [Protocol::Of13, Protocol::Of14, Protocol::Of15] {
-        let r = wire::encode(&Message::FlowMonitor(FlowMonitorMsg::Paused), p, 1);
-        assert!(r.is_err(), "{p:?} monitors are not encoded yet");
+fn openflow11_flow_monitors_are_refused_not_misencoded() {
+    // Open vSwitch has no flow monitor encoding for OpenFlow 1.1.
+    let r = wire::encode(
+        &Message::FlowMonitor(FlowMonitorMsg::Paused),
+        Protocol::Of11,
+        1,
+    );
+    assert!(r.is_err());
+}
+
+#[test]
+fn onf_and_openflow14_monitor_messages_print_as_open_vswitch_prints_them() {
+    let updates = vec![
+        update(
+            FlowUpdateEvent::Initial,
+            "table=1,priority=10,cookie=0x5,idle_timeout=30,ip,nw_src=1.2.3.4,actions=output:2",
+            true,
+        ),
+        update(
+            FlowUpdateEvent::Added,
+            "hard_timeout=1,tcp,actions=output:1,goto_table:3",
+            true,
+        ),
+        update(
+            FlowUpdateEvent::Deleted(FlowRemovedReason::HardTimeout),
+            "hard_timeout=1,tcp,actions=output:2",
+            true,
+        ),
+        update(FlowUpdateEvent::Modified, "arp,actions=flood", false),
+        FlowUpdate::Abbrev { xid: 0x1234 },
+    ];
+    let reply = FlowMonitorMsg::Reply {
+        more: false,
+        updates,
+    };
+    // ONF's form has no INITIAL event: the listing reads as ADDED, as before 1.4.
+    let of13 = printed(reply.clone(), Protocol::Of13);
+    assert!(of13.contains("ONFST_FLOW_MONITOR reply (OF1.3)"), "{of13}");
+    let tail = [
+        "event=ADDED table=0 hard_timeout=1 cookie=0 tcp actions=output:1,goto_table:3",
+        "event=DELETED reason=hard table=0 hard_timeout=1 cookie=0 tcp actions=output:2",
+        "event=MODIFIED table=0 cookie=0 arp",
+        "event=ABBREV xid=0x1234",
+    ];
+    let mut want13 =
+        vec!["event=ADDED table=1 idle_timeout=30 cookie=0x5 ip,nw_src=1.2.3.4 actions=output:2"];
+    want13.extend(tail);
+    assert_eq!(body(&of13), want13, "{of13}");
+    for (p, tag) in [(Protocol::Of14, "OF1.4"), (Protocol::Of15, "OF1.5")] {
+        let out = printed(reply.clone(), p);
+        assert!(
+            out.contains(&format!("OFPST_FLOW_MONITOR reply ({tag})")),
+            "{out}"
+        );
+        let mut want = vec![
+            "event=INITIAL table=1 idle_timeout=30 cookie=0x5 ip,nw_src=1.2.3.4 actions=output:2",
+        ];
+        want.extend(tail);
+        assert_eq!(body(&out), want, "{out}");
+    }
+    // Cancel, paused and resumed: ONF experimenter messages in 1.3, monitor requests and
+    // replies in 1.4+.
+    let of13 = |m| printed(m, Protocol::Of13);
+    assert!(
+        of13(FlowMonitorMsg::Cancel(MonitorId(9)))
+            .contains("ONFT_FLOW_MONITOR_CANCEL (OF1.3) (xid=0x42): id=9")
+    );
+    assert!(of13(FlowMonitorMsg::Paused).contains("ONFT_FLOW_MONITOR_PAUSED (OF1.3)"));
+    assert!(of13(FlowMonitorMsg::Resumed).contains("ONFT_FLOW_MONITOR_RESUMED (OF1.3)"));
+    for p in [Protocol::Of14, Protocol::Of15] {
+        let out = printed(FlowMonitorMsg::Cancel(MonitorId(9)), p);
+        assert_eq!(body(&out), ["id=9 command=delete"], "{out}");
+        let out = printed(FlowMonitorMsg::Paused, p);
+        assert_eq!(body(&out), ["event=PAUSED"], "{out}");
+        let out = printed(FlowMonitorMsg::Resumed, p);
+        assert_eq!(body(&out), ["event=RESUMED"], "{out}");
+    }
+    // 1.4's command modify, and a request asking for its own changes abbreviated.
+    let modify = FlowMonitorRequest {
+        command: MonitorCommand::Modify,
+        flags: MonitorFlags {
+            own: false,
+            ..MonitorFlags::ALL
+        },
+        ..FlowMonitorRequest::new(MonitorId(4), MonitorFlags::ALL)
+    };
+    let out = printed(FlowMonitorMsg::Request(vec![modify]), Protocol::Of14);
+    assert_eq!(
+        body(&out),
+        ["id=4 flags=initial,add,delete,modify,actions"],
+        "{out}"
+    );
+}
+
+#[test]
+fn a_large_listing_is_split_over_replies_flagged_more() {
+    let one = update(
+        FlowUpdateEvent::Initial,
+        "priority=5,tcp,tp_dst=22,actions=output:1",
+        true,
+    );
+    let updates = vec![one; 2000];
+    for p in ALL_FORMS {
+        let parts = flow_monitor::encode_updates(&updates, p, 7).expect("encodes");
+        assert!(parts.len() > 1, "{p:?}");
+        let mut n = 0;
+        for (i, part) in parts.iter().enumerate() {
+            assert!(part.len() <= 65535);
+            let (h, m) = wire::decode(part).expect("decodes");
+            assert_eq!(h.xid, 7);
+            let Message::FlowMonitor(FlowMonitorMsg::Reply { more, updates }) = m else {
+                panic!("{p:?}: not a reply");
+            };
+            assert_eq!(more, i + 1 < parts.len(), "{p:?} part {i}");
+            n += updates.len();
+        }
+        assert_eq!(n, 2000, "{p:?}");
+        // The first part prints as a reply flagged "more".
+        assert!(ofp_print(&parts[0]).contains("flags=[more]"), "{p:?}");
     }
 }
 
@@ -190,16 +320,13 @@ fn truncated_or_corrupted_monitor_messages_are_errors_not_panics() {
             updates,
         },
         FlowMonitorMsg::Request(vec![FlowMonitorRequest {
-            id: MonitorId(1),
-            flags: MonitorFlags::ALL,
-            out_port: PortNo::ANY,
-            table: None,
             r#match: fm.r#match,
+            ..FlowMonitorRequest::new(MonitorId(1), MonitorFlags::ALL)
         }]),
         FlowMonitorMsg::Cancel(MonitorId(3)),
     ];
     for m in msgs {
-        for p in PROTOCOLS {
+        for p in ALL_FORMS {
             let bytes = wire::encode(&Message::FlowMonitor(m.clone()), p, 1).expect("encodes");
             // Every shorter body (with the header's length kept true) must fail cleanly.
             for len in 8..bytes.len() {
@@ -215,6 +342,134 @@ fn truncated_or_corrupted_monitor_messages_are_errors_not_panics() {
                 let mut bad = bytes.clone();
                 bad[at] ^= 0xff;
                 let _ = wire::decode(&bad);
+            }
+        }
+    }
+}
+
+/// Flows whose matches and actions every monitor form carries unchanged.
+const FLOWS: [&str; 4] = [
+    "ip,nw_src=10.1.0.0/16,actions=output:3",
+    "tcp,tp_dst=80,actions=drop",
+    "dl_vlan=5,actions=strip_vlan,NORMAL",
+    "arp,arp_tpa=1.2.3.4,actions=resubmit(,4)",
+];
+
+fn arb_full(v14: bool) -> impl Strategy<Value = FlowUpdate> {
+    (
+        0..FLOWS.len(),
+        0u8..6,
+        any::<u8>().prop_filter("a table", |t| *t != 255),
+        any::<(u16, u16, u16, u64)>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            move |(flow, ev, table, (priority, idle, hard, cookie), acts)| {
+                let (fm, _) = parse_flow_mod(FLOWS[flow], FlowModCommand::Add).expect("parses");
+                let event = match ev {
+                    0 if v14 => FlowUpdateEvent::Initial,
+                    0 | 1 => FlowUpdateEvent::Added,
+                    2 => FlowUpdateEvent::Deleted(FlowRemovedReason::HardTimeout),
+                    3 => FlowUpdateEvent::Deleted(FlowRemovedReason::Eviction),
+                    4 => FlowUpdateEvent::Deleted(FlowRemovedReason::Delete),
+                    _ => FlowUpdateEvent::Modified,
+                };
+                FlowUpdate::Full(Box::new(FlowUpdateFull {
+                    event,
+                    table: TableId(table),
+                    priority,
+                    idle_timeout: idle,
+                    hard_timeout: hard,
+                    cookie: fvs_openflow::Cookie(cookie),
+                    r#match: fm.r#match,
+                    // An empty action list reads back as none asked for.
+                    actions: (acts && !fm.actions.is_empty()).then_some(fm.actions),
+                }))
+            },
+        )
+}
+
+fn arb_update(v14: bool) -> impl Strategy<Value = FlowUpdate> {
+    prop_oneof![
+        3 => arb_full(v14),
+        1 => any::<u32>().prop_map(|xid| FlowUpdate::Abbrev { xid }),
+    ]
+}
+
+fn arb_request(v14: bool) -> impl Strategy<Value = FlowMonitorRequest> {
+    (
+        any::<u32>(),
+        1u16..0x40,
+        prop_oneof![Just(PortNo::ANY), (1u32..0xff00).prop_map(PortNo)],
+        prop::option::of(0u8..254),
+        0..FLOWS.len(),
+        any::<bool>(),
+    )
+        .prop_map(move |(id, bits, out_port, table, flow, modify)| {
+            let (fm, _) = parse_flow_mod(FLOWS[flow], FlowModCommand::Add).expect("parses");
+            FlowMonitorRequest {
+                flags: MonitorFlags::from_bits(bits).expect("six known bits"),
+                out_port,
+                table: table.map(TableId),
+                command: if v14 && modify {
+                    MonitorCommand::Modify
+                } else {
+                    MonitorCommand::Add
+                },
+                r#match: fm.r#match,
+                ..FlowMonitorRequest::new(MonitorId(id), MonitorFlags::ALL)
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Every form decodes what it encodes back to the same model.
+    #[test]
+    fn monitor_messages_round_trip(
+        p in prop::sample::select(ALL_FORMS.to_vec()),
+        updates in prop::collection::vec(arb_update(true), 0..5),
+        reqs in prop::collection::vec(arb_request(true), 1..3),
+        more in any::<bool>(),
+        id in any::<u32>(),
+    ) {
+        let v14 = matches!(p, Protocol::Of14 | Protocol::Of15);
+        let fit = |u: FlowUpdate| match u {
+            FlowUpdate::Full(mut f) if !v14 && f.event == FlowUpdateEvent::Initial => {
+                f.event = FlowUpdateEvent::Added;
+                FlowUpdate::Full(f)
+            }
+            u => u,
+        };
+        let reqs: Vec<FlowMonitorRequest> = reqs
+            .into_iter()
+            .map(|mut r| {
+                if !v14 {
+                    r.command = MonitorCommand::Add;
+                }
+                r
+            })
+            .collect();
+        let msgs = [
+            FlowMonitorMsg::Reply { more, updates: updates.into_iter().map(fit).collect() },
+            FlowMonitorMsg::Request(reqs),
+            FlowMonitorMsg::Cancel(MonitorId(id)),
+            FlowMonitorMsg::Paused,
+            FlowMonitorMsg::Resumed,
+        ];
+        for m in msgs {
+            let msg = Message::FlowMonitor(m);
+            let bytes = wire::encode(&msg, p, 3).expect("encodes");
+            let (_, back) = wire::decode(&bytes).expect("decodes");
+            let again = wire::encode(&back, p, 3).expect("re-encodes");
+            prop_assert_eq!(&again, &bytes, "{:?}", p);
+            // Actions come back in the version's spelling; everything else is the model's.
+            if let (Message::FlowMonitor(FlowMonitorMsg::Reply { updates: a, .. }),
+                    Message::FlowMonitor(FlowMonitorMsg::Reply { updates: b, .. })) = (&msg, &back) {
+                prop_assert_eq!(a.len(), b.len());
+            } else {
+                prop_assert_eq!(&back, &msg, "{:?}", p);
             }
         }
     }

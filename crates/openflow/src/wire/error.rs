@@ -88,6 +88,20 @@ pub enum OfpError {
     BundleMsgFailed,
     BundleTimeout,
     BundleInProgress,
+    /// A flow monitor request reuses a monitor id the connection already has.
+    MonitorExists,
+    /// A flow monitor request's flags are unknown or ask for nothing.
+    MonitorBadFlags,
+    /// A flow monitor cancel names no monitor of the connection.
+    MonitorUnknown,
+    /// A flow update carries an event this message cannot (Nicira's `NXBRC_FM_BAD_EVENT`).
+    MonitorBadEvent,
+    /// An OpenFlow 1.4+ flow monitor request's command is unknown.
+    MonitorBadCommand,
+    /// A flow monitor request names a table the switch does not have.
+    MonitorBadTableId,
+    /// A flow monitor request's `out_port` is invalid.
+    MonitorBadOut,
     /// A field that must be zero is not (Nicira request error).
     MustBeZero,
     /// A field of an action that must be zero is not (Nicira action error).
@@ -142,7 +156,7 @@ const fn nx(r#type: u16, code: u16) -> Option<ErrorCode> {
 
 impl OfpError {
     /// Every failure, for tests and tables.
-    pub const ALL: [Self; 67] = [
+    pub const ALL: [Self; 74] = [
         Self::HelloIncompatible,
         Self::BadVersion,
         Self::BadType,
@@ -206,6 +220,13 @@ impl OfpError {
         Self::BundleMsgFailed,
         Self::BundleTimeout,
         Self::BundleInProgress,
+        Self::MonitorExists,
+        Self::MonitorBadFlags,
+        Self::MonitorUnknown,
+        Self::MonitorBadEvent,
+        Self::MonitorBadCommand,
+        Self::MonitorBadTableId,
+        Self::MonitorBadOut,
         Self::MustBeZero,
         Self::ActionMustBeZero,
         Self::NxmInvalid,
@@ -279,6 +300,13 @@ impl OfpError {
             Self::BundleMsgFailed => "OFPBFC_MSG_FAILED",
             Self::BundleTimeout => "OFPBFC_TIMEOUT",
             Self::BundleInProgress => "OFPBFC_BUNDLE_IN_PROGRESS",
+            Self::MonitorExists => "OFPMOFC_MONITOR_EXISTS",
+            Self::MonitorBadFlags => "OFPMOFC_BAD_FLAGS",
+            Self::MonitorUnknown => "OFPMOFC_UNKNOWN_MONITOR",
+            Self::MonitorBadEvent => "NXBRC_FM_BAD_EVENT",
+            Self::MonitorBadCommand => "OFPMOFC_BAD_COMMAND",
+            Self::MonitorBadTableId => "OFPMOFC_BAD_TABLE_ID",
+            Self::MonitorBadOut => "OFPMOFC_BAD_OUT",
             Self::MustBeZero => "NXBRC_MUST_BE_ZERO",
             Self::ActionMustBeZero => "NXBAC_MUST_BE_ZERO",
             Self::NxmInvalid => "NXBRC_NXM_INVALID",
@@ -396,6 +424,24 @@ impl OfpError {
             Self::BundleMsgFailed => bundle(13, v),
             Self::BundleTimeout => bundle(14, v),
             Self::BundleInProgress => bundle(15, v),
+            // Flow monitors: Nicira codes up to 1.3, OFPET_FLOW_MONITOR_FAILED (16) from 1.4.
+            Self::MonitorExists if upto11 => nx(1, 517),
+            Self::MonitorExists if v <= 4 => nx(6, 0),
+            Self::MonitorExists => std(16, 1),
+            Self::MonitorBadFlags if upto11 => nx(1, 518),
+            Self::MonitorBadFlags if v <= 4 => nx(7, 0),
+            Self::MonitorBadFlags => std(16, 5),
+            Self::MonitorUnknown if upto11 => nx(1, 519),
+            Self::MonitorUnknown if v <= 4 => nx(8, 0),
+            Self::MonitorUnknown => std(16, 3),
+            Self::MonitorBadEvent if upto11 => nx(1, 520),
+            Self::MonitorBadEvent => nx(9, 0),
+            Self::MonitorBadCommand | Self::MonitorBadTableId | Self::MonitorBadOut if v <= 4 => {
+                None
+            }
+            Self::MonitorBadCommand => std(16, 4),
+            Self::MonitorBadTableId => std(16, 6),
+            Self::MonitorBadOut => std(16, 7),
             Self::MustBeZero if upto11 => nx(1, 515),
             Self::MustBeZero => nx(4, 0),
             Self::ActionMustBeZero if upto11 => nx(2, 256),

@@ -805,6 +805,13 @@ fn decode_vendor(v: Version, mut r: Reader<'_>) -> Result<Message, DecodeError> 
             r.skip(4).map_err(&t)?;
             return Ok(Message::Async(super::async_msg::decode_role_status(r)?));
         }
+        if let (Ok(0), Ok(low)) = exp_type
+            && super::flow_monitor::is_onf_type(u32::from(low))
+        {
+            let mut r = r;
+            r.skip(4).map_err(&t)?;
+            return super::flow_monitor::decode_onf(u32::from(low), r);
+        }
         return super::bundle::decode_onf(v, r);
     }
     if vendor != NX_VENDOR_ID {

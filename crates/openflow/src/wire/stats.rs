@@ -576,6 +576,16 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
         }
         (ST_VENDOR, _) => {
             let vendor = r.u32().map_err(&th)?;
+            if vendor == super::error::ONF_VENDOR_ID {
+                let exp_type = r.u32().map_err(&th)?;
+                if exp_type == super::flow_monitor::ONF_MONITOR {
+                    return super::flow_monitor::decode_onf_stats(v, request, more, r);
+                }
+                return Err(DecodeError::new(
+                    OfpError::BadSubtype,
+                    format!("ONF multipart type {exp_type}"),
+                ));
+            }
             if vendor != NX_VENDOR_ID {
                 return Err(DecodeError::new(
                     OfpError::BadVendor,
@@ -607,6 +617,9 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
                     format!("Nicira stats subtype {sub}"),
                 )),
             }
+        }
+        (super::flow_monitor::MP_FLOW_MONITOR, _) if v >= Version::Of14 => {
+            super::flow_monitor::decode_mp(v, request, more, r)
         }
         _ => super::port::decode_stats(v, request, stat, more, r)
             .or_else(|| super::table::decode_stats(v, request, stat, more, r))
