@@ -1,6 +1,7 @@
 //! The crate's only `unsafe` code: small safe wrappers over the Linux system calls packet I/O
 //! needs (ioctls on interfaces and `/dev/net/tun`, packet-socket options, `recvmmsg` and
-//! `sendmmsg`, `setns`).
+//! `sendmmsg`, `setns`), and the mapped `TPACKET_V3` receive ring ([`RxRing`]), whose borrow
+//! rules keep a block's bytes from being read after the block went back to the kernel.
 //!
 //! Every wrapper takes Rust types (borrowed fds, slices, fixed-size structs) and returns
 //! `io::Result`, so the device modules above stay safe code. Each `unsafe` block holds one call
@@ -694,4 +695,157 @@ pub(crate) fn send_mmsg_to(
         )
     })?;
     Ok(usize::try_from(sent).unwrap_or(0).min(n))
+}
+
+/// `TPACKET_V3` as `PACKET_VERSION` takes it.
+const TPACKET_V3: libc::c_int = 2;
+/// Offset of `block_status` in a `tpacket_block_desc` (after `version` and `offset_to_priv`).
+const BLOCK_STATUS_OFFSET: usize = 8;
+
+/// `struct tpacket_req3`: the geometry of a `TPACKET_V3` ring.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TpacketReq3 {
+    block_size: u32,
+    block_nr: u32,
+    frame_size: u32,
+    frame_nr: u32,
+    retire_blk_tov: u32,
+    sizeof_priv: u32,
+    feature_req_word: u32,
+}
+impl SockOpt for TpacketReq3 {}
+
+/// The geometry [`RxRing::new_v3`] asks the kernel for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RingReq {
+    /// Bytes per block, a multiple of the page size (a power-of-two number of pages).
+    pub(crate) block_size: u32,
+    /// Blocks in the ring.
+    pub(crate) blocks: u32,
+    /// Nominal frame size (a multiple of 16 dividing `block_size`); `TPACKET_V3` packs frames
+    /// of any length into a block, this only has to satisfy the kernel's checks.
+    pub(crate) frame_size: u32,
+    /// Milliseconds after which the kernel hands over a block that is not full.
+    pub(crate) retire_ms: u32,
+}
+
+/// A packet socket's `TPACKET_V3` receive ring, mapped into this process: `blocks` blocks of
+/// `block_size` bytes that the kernel fills with frames and hands over one at a time by
+/// setting `TP_STATUS_USER` in the block's status word; writing `TP_STATUS_KERNEL` back gives
+/// the block back.
+///
+/// Invariant: while [`RxRing::user_block`]'s slice is alive the ring is borrowed, so
+/// [`RxRing::release_block`] (which takes `&mut self`) cannot run: no frame is read after its
+/// block went back to the kernel. The kernel never writes a block whose status is
+/// `TP_STATUS_USER`, so the slice does not change under the reader.
+#[derive(Debug)]
+pub(crate) struct RxRing {
+    base: ptr::NonNull<u8>,
+    len: usize,
+    block_size: usize,
+    blocks: usize,
+}
+
+// SAFETY: the mapping is memory shared only with the kernel and owned by this value; nothing
+// in it is tied to the thread that created it.
+unsafe impl Send for RxRing {}
+
+impl RxRing {
+    /// Switches the (not yet bound) socket to `TPACKET_V3`, sets up a receive ring of the
+    /// given geometry and maps it. Options that must precede the ring (`PACKET_VNET_HDR`)
+    /// must already be set.
+    pub(crate) fn new_v3(fd: BorrowedFd<'_>, req: RingReq) -> io::Result<Self> {
+        setsockopt(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)?;
+        let frames_per_block = req.block_size / req.frame_size.max(1);
+        let kreq = TpacketReq3 {
+            block_size: req.block_size,
+            block_nr: req.blocks,
+            frame_size: req.frame_size,
+            frame_nr: frames_per_block.saturating_mul(req.blocks),
+            retire_blk_tov: req.retire_ms,
+            sizeof_priv: 0,
+            feature_req_word: 0,
+        };
+        setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &kreq)?;
+        let block_size = req.block_size as usize;
+        let blocks = req.blocks as usize;
+        let len = block_size * blocks;
+        // SAFETY: a fresh shared mapping of the socket's ring (offset 0, the length the ring
+        // was just given); the kernel validates both and no existing memory is affected.
+        let addr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = ptr::NonNull::new(addr.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
+        Ok(Self {
+            base,
+            len,
+            block_size,
+            blocks,
+        })
+    }
+
+    /// Number of blocks.
+    pub(crate) fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// Where block `i % blocks` starts (inside the mapping, so `wrapping_add` stays in
+    /// bounds).
+    fn block_ptr(&self, i: usize) -> *mut u8 {
+        self.base
+            .as_ptr()
+            .wrapping_add((i % self.blocks) * self.block_size)
+    }
+
+    /// The status word of block `i % blocks`.
+    fn status(&self, i: usize) -> &std::sync::atomic::AtomicU32 {
+        let word = self.block_ptr(i).wrapping_add(BLOCK_STATUS_OFFSET).cast();
+        // SAFETY: the word lies inside the mapping, which lives as long as `self`; blocks
+        // start on page boundaries, so the word at offset 8 is 4-aligned; the kernel accesses
+        // it atomically too (with barriers around its plain accesses).
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(word) }
+    }
+
+    /// Block `i`'s bytes (its descriptor, then its frames) if the kernel has handed it over,
+    /// else `None`. The acquire load pairs with the kernel's barrier before it sets the
+    /// status, so the frames are complete when read.
+    pub(crate) fn user_block(&self, i: usize) -> Option<&[u8]> {
+        let i = i % self.blocks;
+        let status = self.status(i).load(std::sync::atomic::Ordering::Acquire);
+        if status & libc::TP_STATUS_USER == 0 {
+            return None;
+        }
+        // SAFETY: the block is inside the mapping and belongs to user space until
+        // `release_block`, which needs `&mut self` and so cannot run while this borrow lives;
+        // the kernel does not write a block in that state.
+        Some(unsafe { std::slice::from_raw_parts(self.block_ptr(i), self.block_size) })
+    }
+
+    /// Gives block `i` back to the kernel. The release store orders every read of the block
+    /// before the kernel may refill it.
+    pub(crate) fn release_block(&mut self, i: usize) {
+        self.status(i % self.blocks)
+            .store(0, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        // SAFETY: `base` and `len` are exactly the mapping `new_v3` made, unmapped only here;
+        // no slice into it can outlive `self`.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+    }
 }

@@ -5,9 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use fvs_netdev::af_packet::{AfPacket, AfPacketOptions};
+use fvs_netdev::af_packet::{AfPacket, AfPacketOptions, RingGeometry};
+use fvs_netdev::batch::GSO_FRAME_CAPACITY;
 use fvs_netdev::tap::{Tap, TapOptions};
-use fvs_netdev::{LinkState, MacAddr, Netdev, PacketBatch, VnetFlags, netns};
+use fvs_netdev::{GsoType, LinkState, MacAddr, Netdev, PacketBatch, VnetFlags, VnetHdr, netns};
 use fvs_test_support::netns::{Netns, require_root, veth};
 
 /// An EtherType for experiments (IEEE 802 local experimental), which no kernel stack answers.
@@ -44,10 +45,34 @@ impl Namespace {
         veth(self.name(), "fvsa", self.name(), "fvsb");
     }
 
+    /// `dev` opened with the default options (a `TPACKET_V3` receive ring).
     fn af_packet(&self, dev: &str, vnet_hdr: bool) -> AfPacket {
-        let _in_ns = netns::enter(self.name()).expect("enter namespace");
-        AfPacket::open(dev, AfPacketOptions { vnet_hdr }).expect("open with AF_PACKET")
+        self.af_packet_with(
+            dev,
+            AfPacketOptions {
+                vnet_hdr,
+                ..AfPacketOptions::default()
+            },
+        )
     }
+
+    fn af_packet_with(&self, dev: &str, options: AfPacketOptions) -> AfPacket {
+        let _in_ns = netns::enter(self.name()).expect("enter namespace");
+        AfPacket::open(dev, options).expect("open with AF_PACKET")
+    }
+}
+
+/// Both receive paths: the `TPACKET_V3` ring and `recvmmsg`, as (label, options).
+fn rx_paths(vnet_hdr: bool) -> [(&'static str, AfPacketOptions); 2] {
+    let ring = AfPacketOptions {
+        vnet_hdr,
+        ..AfPacketOptions::default()
+    };
+    let mmsg = AfPacketOptions {
+        rx_ring: None,
+        ..ring
+    };
+    [("ring", ring), ("recvmmsg", mmsg)]
 }
 
 /// A frame from 02:..:01 to 02:..:02 with the experimental EtherType, `seq` in its payload.
@@ -110,38 +135,46 @@ fn send(dev: &mut dyn Netdev, frames: &[Vec<u8>]) -> usize {
 fn af_packet_carries_frames_intact_and_is_promiscuous() {
     let ns = Namespace::new("intact");
     ns.veth();
-    let mut a = ns.af_packet("fvsa", false);
-    let mut b = ns.af_packet("fvsb", false);
-    assert!(
-        ns.exec(&["ip", "-d", "link", "show", "fvsa"])
-            .contains("promiscuity 1"),
-        "AF_PACKET makes the port promiscuous"
-    );
-    assert_eq!(a.link_state().unwrap(), LinkState::Up);
-    assert_eq!(a.mtu().unwrap(), 1500);
+    for (path, options) in rx_paths(false) {
+        let mut a = ns.af_packet_with("fvsa", options);
+        let mut b = ns.af_packet_with("fvsb", options);
+        assert!(
+            ns.exec(&["ip", "-d", "link", "show", "fvsa"])
+                .contains("promiscuity 1"),
+            "{path}: AF_PACKET makes the port promiscuous"
+        );
+        assert_eq!(a.link_state().unwrap(), LinkState::Up);
+        assert_eq!(a.mtu().unwrap(), 1500);
 
-    let frames: Vec<Vec<u8>> = [60, 61, 200, 1514]
-        .iter()
-        .enumerate()
-        .map(|(i, &len)| frame(i as u32, len))
-        .collect();
-    assert_eq!(send(&mut b, &frames), frames.len());
-    let got = receive(&mut a, frames.len(), experimental);
-    assert_eq!(got, frames);
-    assert!(
-        receive_for(&mut b, 1, Duration::from_millis(200), experimental).is_empty(),
-        "the sender does not read back its own frames"
-    );
-    assert_eq!(a.stats().rx_packets, 4);
-    assert_eq!(b.stats().tx_bytes, 60 + 61 + 200 + 1514);
+        let frames: Vec<Vec<u8>> = [60, 61, 200, 1514]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| frame(i as u32, len))
+            .collect();
+        assert_eq!(send(&mut b, &frames), frames.len());
+        let got = receive(&mut a, frames.len(), experimental);
+        assert_eq!(got, frames, "{path}");
+        assert!(
+            receive_for(&mut b, 1, Duration::from_millis(200), experimental).is_empty(),
+            "{path}: the sender does not read back its own frames"
+        );
+        assert_eq!(a.stats().rx_packets, 4, "{path}");
+        assert_eq!(b.stats().tx_bytes, 60 + 61 + 200 + 1514, "{path}");
+    }
 }
 
 #[test]
 fn af_packet_keeps_vlan_tags_the_kernel_strips() {
     let ns = Namespace::new("vlan");
     ns.veth();
-    let mut a = ns.af_packet("fvsa", false);
-    let mut b = ns.af_packet("fvsb", false);
+    for (path, options) in rx_paths(false).into_iter().chain(rx_paths(true)) {
+        let mut a = ns.af_packet_with("fvsa", options);
+        let mut b = ns.af_packet_with("fvsb", options);
+        check_vlan_tags(&mut a, &mut b, path);
+    }
+}
+
+fn check_vlan_tags(a: &mut AfPacket, b: &mut AfPacket, path: &str) {
     let mut tagged = Vec::new();
     for (tpid, tci) in [
         ([0x81, 0x00], [0x20, 0x64]),
@@ -152,11 +185,13 @@ fn af_packet_keeps_vlan_tags_the_kernel_strips() {
         f.splice(12..12, tpid.into_iter().chain(tci));
         tagged.push(f);
     }
-    assert_eq!(send(&mut b, &tagged), 3);
-    let got = receive(&mut a, 3, experimental);
+    assert_eq!(send(b, &tagged), 3);
+    let got = receive(a, 3, experimental);
     assert_eq!(
-        got, tagged,
-        "802.1Q, 802.1ad and priority-only tags come back where they were"
+        got,
+        tagged,
+        "{path}, vnet_hdr {}: 802.1Q, 802.1ad and priority-only tags come back where they were",
+        a.has_vnet_hdr()
     );
 }
 
@@ -164,16 +199,182 @@ fn af_packet_keeps_vlan_tags_the_kernel_strips() {
 fn af_packet_batch_of_1000_frames_all_arrive() {
     let ns = Namespace::new("burst");
     ns.veth();
-    let mut a = ns.af_packet("fvsa", false);
+    for (path, options) in rx_paths(false) {
+        let mut a = ns.af_packet_with("fvsa", options);
+        let mut b = ns.af_packet_with("fvsb", options);
+        let frames: Vec<Vec<u8>> = (0..1000)
+            .map(|i| frame(i, 60 + (i as usize % 100)))
+            .collect();
+        assert_eq!(send(&mut b, &frames), 1000);
+        let got = receive(&mut a, 1000, experimental);
+        assert_eq!(got.len(), 1000, "{path}: stats: {:?}", a.stats());
+        assert_eq!(got, frames, "{path}: every frame once, in order");
+        assert_eq!(a.stats().rx_dropped, 0, "{path}");
+    }
+}
+
+/// A ring of a few 4 KiB blocks that nobody reads fills up: the frames that found no room
+/// are counted as dropped, and every frame is either received later or counted.
+#[test]
+fn af_packet_ring_counts_the_frames_it_had_no_room_for() {
+    let ns = Namespace::new("ringfull");
+    ns.veth();
+    let small = AfPacketOptions {
+        rx_ring: Some(RingGeometry {
+            block_size: 4096,
+            blocks: 4,
+            retire_ms: 1,
+        }),
+        ..AfPacketOptions::default()
+    };
+    let mut a = ns.af_packet_with("fvsa", small);
     let mut b = ns.af_packet("fvsb", false);
-    let frames: Vec<Vec<u8>> = (0..1000)
-        .map(|i| frame(i, 60 + (i as usize % 100)))
-        .collect();
+    let frames: Vec<Vec<u8>> = (0..1000).map(|i| frame(i, 200)).collect();
     assert_eq!(send(&mut b, &frames), 1000);
-    let got = receive(&mut a, 1000, experimental);
-    assert_eq!(got.len(), 1000, "stats: {:?}", a.stats());
-    assert_eq!(got, frames, "every frame once, in order");
-    assert_eq!(a.stats().rx_dropped, 0);
+    // Let the last block time out before reading anything.
+    std::thread::sleep(Duration::from_millis(50));
+    let got = receive_for(&mut a, 1000, Duration::from_millis(500), experimental);
+    let stats = a.stats();
+    assert!(
+        got.len() < 100,
+        "16 KiB of ring holds few 200-byte frames, got {}",
+        got.len()
+    );
+    assert_eq!(
+        got.len() as u64 + stats.rx_dropped,
+        1000,
+        "received + dropped = sent ({stats:?})"
+    );
+    assert_eq!(
+        got[..],
+        frames[..got.len()],
+        "the first frames, in order, intact"
+    );
+}
+
+/// A frame longer than a ring block arrives truncated in the ring: it is counted as a receive
+/// error, never handed over cut, and the frames around it still arrive.
+#[test]
+fn af_packet_ring_rejects_frames_bigger_than_a_block() {
+    let ns = Namespace::new("ringbig");
+    ns.veth();
+    ns.exec(&["ip", "link", "set", "fvsa", "mtu", "9000"]);
+    ns.exec(&["ip", "link", "set", "fvsb", "mtu", "9000"]);
+    let small = AfPacketOptions {
+        rx_ring: Some(RingGeometry {
+            block_size: 8192,
+            blocks: 4,
+            retire_ms: 1,
+        }),
+        ..AfPacketOptions::default()
+    };
+    let mut a = ns.af_packet_with("fvsa", small);
+    let mut b = ns.af_packet("fvsb", false);
+    let frames = vec![frame(1, 100), frame(2, 9014), frame(3, 100)];
+    let mut batch = PacketBatch::new(3, 9014);
+    for f in &frames {
+        batch.push(f).unwrap();
+    }
+    assert_eq!(b.send_batch(&batch).unwrap(), 3);
+    let got = receive_for(&mut a, 2, Duration::from_secs(2), experimental);
+    assert_eq!(got, [frames[0].clone(), frames[2].clone()]);
+    assert_eq!(a.stats().rx_errors, 1, "{:?}", a.stats());
+}
+
+/// Jumbo frames and TSO super-frames (64 KiB, with their virtio-net header) cross the default
+/// ring whole, on both receive paths.
+#[test]
+fn af_packet_carries_jumbo_and_tso_frames_whole() {
+    let ns = Namespace::new("ringtso");
+    ns.veth();
+    ns.exec(&["ip", "link", "set", "fvsa", "mtu", "9000"]);
+    ns.exec(&["ip", "link", "set", "fvsb", "mtu", "9000"]);
+    for (path, options) in rx_paths(true) {
+        let mut a = ns.af_packet_with("fvsa", options);
+        let mut b = ns.af_packet_with("fvsb", options);
+        let jumbo = frame(9, 9014);
+        let (tso, vnet) = tcp_super_frame(64_000, 1448);
+        let mut batch = PacketBatch::new(2, GSO_FRAME_CAPACITY);
+        batch.push(&jumbo).unwrap();
+        batch.push_with_vnet(&tso, vnet).unwrap();
+        assert_eq!(b.send_batch(&batch).unwrap(), 2, "{path}: {:?}", b.stats());
+
+        let mut got = Vec::new();
+        let mut rx = PacketBatch::new(32, GSO_FRAME_CAPACITY);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 2 && Instant::now() < deadline {
+            rx.clear();
+            if a.recv_batch(&mut rx).unwrap() == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            got.extend(
+                rx.iter()
+                    .filter(|p| p.len() > 1000)
+                    .map(|p| (p.data().to_vec(), p.vnet())),
+            );
+        }
+        assert_eq!(got.len(), 2, "{path}: {:?}", a.stats());
+        assert_eq!(got[0].0, jumbo, "{path}: the jumbo frame");
+        assert_eq!(
+            got[1].0.len(),
+            tso.len(),
+            "{path}: one super-frame, not split"
+        );
+        assert_eq!(got[1].0, tso, "{path}");
+        let v = got[1].1;
+        assert_eq!(
+            (v.gso_type.kind(), v.gso_size),
+            (GsoType::TCPV4, 1448),
+            "{path}: {v:?}"
+        );
+        assert!(v.flags.contains(VnetFlags::NEEDS_CSUM), "{path}: {v:?}");
+        assert_eq!((v.csum_start, v.csum_offset), (34, 16), "{path}: {v:?}");
+    }
+}
+
+/// An Ethernet + IPv4 + TCP frame of `len` bytes from 10.9.0.1:1000 to 10.9.0.2:2000 and the
+/// virtio-net header that asks for TSO in segments of `mss` (TCP checksum left partial: the
+/// pseudo-header sum in the field, as a stack hands it to a TSO device).
+fn tcp_super_frame(len: usize, mss: u16) -> (Vec<u8>, VnetHdr) {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let ip_len = (len - 14) as u16;
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 9, 0, 1, 10, 9, 0, 2,
+    ];
+    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+    let sum = !fold(
+        ip.chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum(),
+    );
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let tcp_len = u32::from(ip_len) - 20;
+    let pseudo = fold(0x0a09 + 0x0001 + 0x0a09 + 0x0002 + 6 + tcp_len);
+    let mut tcp = vec![
+        0x03, 0xe8, 0x07, 0xd0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
+    ];
+    tcp.extend_from_slice(&pseudo.to_be_bytes());
+    tcp.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&tcp);
+    f.extend((f.len()..len).map(|i| (i % 251) as u8));
+    let vnet = VnetHdr {
+        flags: VnetFlags::NEEDS_CSUM,
+        gso_type: GsoType::TCPV4,
+        hdr_len: 54,
+        gso_size: mss,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    (f, vnet)
+}
+
+/// Folds a 32-bit one's-complement sum into 16 bits.
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 #[test]

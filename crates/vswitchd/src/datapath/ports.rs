@@ -13,6 +13,10 @@
 //! and the datapath finishes them in software only on a path that cannot carry them
 //! (`fvs_datapath::offload`).
 //!
+//! AF_PACKET devices receive through a `TPACKET_V3` ring (`fvs_netdev::af_packet`);
+//! `options:rx-ring=false` on the interface receives with `recvmmsg` instead (less memory per
+//! port, no block timeout: a ferrovs option, for comparison and for hosts short of memory).
+//!
 //! Devices are opened by the reconciler's thread (so a failure lands in the interface's
 //! `error` column at once, in Open vSwitch's wording) and handed to the datapath thread.
 //!
@@ -30,7 +34,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
-use fvs_netdev::af_packet::{AfPacket, AfPacketOptions};
+use fvs_netdev::af_packet::{AfPacket, AfPacketOptions, RingGeometry};
 use fvs_netdev::dummy::{Dummy, DummyHandle};
 use fvs_netdev::tap::{Tap, TapOptions};
 use fvs_netdev::tunnel::{KernelTunnel, UnderlayConfig};
@@ -153,8 +157,21 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             })
         }
         Device::AfPacket => {
-            let d = AfPacket::open(name, AfPacketOptions { vnet_hdr: true })
-                .map_err(|e| open_error(name, &e))?;
+            let rx_ring = match spec.options.get("rx-ring").map(String::as_str) {
+                None | Some("true") => Some(RingGeometry::DEFAULT),
+                Some("false") => None,
+                Some(other) => {
+                    return Err(format!(
+                        "{name}: options:rx-ring: \"{other}\" is not true or false"
+                    ));
+                }
+            };
+            let options = AfPacketOptions {
+                vnet_hdr: true,
+                rx_ring,
+                ..AfPacketOptions::default()
+            };
+            let d = AfPacket::open(name, options).map_err(|e| open_error(name, &e))?;
             let mac = d.mac().ok().map(|m| m.0);
             Ok(Opened {
                 kind: PortKind::Netdev(Box::new(d)),
