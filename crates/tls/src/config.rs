@@ -61,15 +61,10 @@ impl std::fmt::Display for FileRole {
 /// [`TlsError::errno_text`]) after logging the message; the first three use its words.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// No private key configured.
-    #[error("Private key must be configured to use SSL")]
-    NoPrivateKey,
-    /// No certificate configured.
-    #[error("Certificate must be configured to use SSL")]
-    NoCertificate,
-    /// No CA certificate configured.
-    #[error("CA certificate must be configured to use SSL")]
-    NoCaCert,
+    /// Files not configured (at least one): Open vSwitch logs one line for each, in this
+    /// order; [`TlsError::messages`] gives those lines, `Display` joins them with newlines.
+    #[error("{}", missing_lines(.0).join("\n"))]
+    Missing(Vec<FileRole>),
     /// A file could not be read.
     #[error("{path}: could not read {role} file ({reason})")]
     Read {
@@ -101,7 +96,26 @@ pub enum TlsError {
     },
 }
 
+fn missing_lines(roles: &[FileRole]) -> Vec<String> {
+    roles
+        .iter()
+        .map(|r| match r {
+            FileRole::PrivateKey => "Private key must be configured to use SSL".to_owned(),
+            FileRole::Certificate => "Certificate must be configured to use SSL".to_owned(),
+            FileRole::CaCert => "CA certificate must be configured to use SSL".to_owned(),
+        })
+        .collect()
+}
+
 impl TlsError {
+    /// The log lines for this error (one per missing file, else one).
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            Self::Missing(roles) => missing_lines(roles),
+            other => vec![other.to_string()],
+        }
+    }
+
     /// What Open vSwitch shows in a connection's `last_error` for this failure: the text of
     /// `ENOPROTOOPT`, whatever the detail (the detail goes to the log).
     pub fn errno_text(&self) -> &'static str {
@@ -274,15 +288,45 @@ impl TlsSource {
         }
     }
 
+    /// Sets one file name, leaving the others (as `-p`, `-c` and `-C` each set one).
+    pub fn set_file(&self, role: FileRole, path: Option<PathBuf>) {
+        let (mut key, mut cert, mut ca) = {
+            let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            (
+                s.private_key.clone(),
+                s.certificate.clone(),
+                s.ca_cert.clone(),
+            )
+        };
+        match role {
+            FileRole::PrivateKey => key = path,
+            FileRole::Certificate => cert = path,
+            FileRole::CaCert => ca = path,
+        }
+        self.set(key, cert, ca);
+    }
+
     /// The configuration for a new connection: the one built last if the files have not
     /// changed since, else a fresh one.
     pub fn config(&self) -> Result<Arc<TlsConfig>, TlsError> {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        // Open vSwitch checks all three and logs each missing one; the first is reported.
+        let (Some(private_key), Some(certificate), Some(ca_cert)) =
+            (&s.private_key, &s.certificate, &s.ca_cert)
+        else {
+            // Open vSwitch checks all three and logs each missing one.
+            let missing = [
+                (s.private_key.is_none(), FileRole::PrivateKey),
+                (s.certificate.is_none(), FileRole::Certificate),
+                (s.ca_cert.is_none(), FileRole::CaCert),
+            ];
+            return Err(TlsError::Missing(
+                missing.into_iter().filter(|m| m.0).map(|m| m.1).collect(),
+            ));
+        };
         let files = TlsFiles {
-            private_key: s.private_key.clone().ok_or(TlsError::NoPrivateKey)?,
-            certificate: s.certificate.clone().ok_or(TlsError::NoCertificate)?,
-            ca_cert: s.ca_cert.clone().ok_or(TlsError::NoCaCert)?,
+            private_key: private_key.clone(),
+            certificate: certificate.clone(),
+            ca_cert: ca_cert.clone(),
         };
         let now = stamps(&files);
         if let Some((config, then)) = &s.built

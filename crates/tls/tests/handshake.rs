@@ -158,8 +158,12 @@ fn the_source_says_what_is_missing_and_reloads_changed_files() {
     let other = pki.switch("sw2");
     let source = TlsSource::new();
     assert_eq!(
-        source.config().expect_err("nothing").to_string(),
-        "Private key must be configured to use SSL"
+        source.config().expect_err("nothing").messages(),
+        [
+            "Private key must be configured to use SSL",
+            "Certificate must be configured to use SSL",
+            "CA certificate must be configured to use SSL"
+        ]
     );
     source.set(Some(sw.private_key.clone()), None, Some(pki.controllerca()));
     let e = source.config().expect_err("no certificate");

@@ -3,7 +3,9 @@
 //! # Targets
 //!
 //! [`Target::parse`] reads what ovs-ofctl takes: `unix:PATH`, `tcp:IP[:PORT]` (port 6653 by
-//! default) or a bare bridge name, which means `unix:$FVS_RUNDIR/<bridge>.mgmt` (the run
+//! default), `ssl:IP[:PORT]` (TLS with the key, certificate and CA certificate given by
+//! `-p`, `-c` and `-C`, which [`set_tls_file`] records for the whole process as
+//! ovs-ofctl's options do; errors worded as Open vSwitch's) or a bare bridge name, which means `unix:$FVS_RUNDIR/<bridge>.mgmt` (the run
 //! directory defaults to `/var/run/ferrovs`). A real Open vSwitch is managed by naming its
 //! socket: `unix:<its rundir>/<bridge>.mgmt`.
 //!
@@ -61,6 +63,15 @@ pub enum ConnError {
     /// A bare name that is neither a bridge socket nor a file.
     #[error("{0} is not a bridge or a socket")]
     NotBridge(String),
+    /// A TLS connection that failed right after its handshake: the peer refused this end's
+    /// certificate (TLS 1.3 tells the client only then).
+    #[error("{target}: failed to connect to socket ({reason})")]
+    Refused {
+        /// The target.
+        target: String,
+        /// What went wrong, as the C library words it.
+        reason: String,
+    },
     /// No common OpenFlow version.
     #[error(
         "{target}: version negotiation failed (we support version {ours}, peer supports versions {peer})"
@@ -90,6 +101,17 @@ pub enum Target {
     Unix(PathBuf),
     /// A TCP address (host, port).
     Tcp(String, u16),
+    /// A TCP address spoken to over TLS (host, port).
+    Ssl(String, u16),
+}
+
+/// The process's TLS files (`-p`, `-c`, `-C`), shared by every connection it opens.
+static TLS: std::sync::LazyLock<fvs_tls::TlsSource> =
+    std::sync::LazyLock::new(fvs_tls::TlsSource::new);
+
+/// Sets one of the TLS files `ssl:` targets use (the `-p`, `-c` and `-C` options).
+pub fn set_tls_file(role: fvs_tls::FileRole, path: PathBuf) {
+    TLS.set_file(role, Some(path));
 }
 
 impl Target {
@@ -98,7 +120,8 @@ impl Target {
         if let Some(path) = s.strip_prefix("unix:") {
             return Ok(Self::Unix(PathBuf::from(path)));
         }
-        if let Some(rest) = s.strip_prefix("tcp:") {
+        let tcp = s.strip_prefix("tcp:").map(|r| (r, false));
+        if let Some((rest, tls)) = tcp.or_else(|| s.strip_prefix("ssl:").map(|r| (r, true))) {
             // An IPv6 address is bracketed; the port follows the last colon otherwise.
             let (host, port) = match rest.rsplit_once(':') {
                 Some((h, p))
@@ -116,7 +139,11 @@ impl Target {
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_string();
-            return Ok(Self::Tcp(host, port));
+            return Ok(if tls {
+                Self::Ssl(host, port)
+            } else {
+                Self::Tcp(host, port)
+            });
         }
         if s.contains(':') {
             return Err(ConnError::Connect {
@@ -140,6 +167,7 @@ impl Target {
 enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(fvs_tls::TlsStream),
 }
 
 impl Stream {
@@ -147,8 +175,37 @@ impl Stream {
         match self {
             Self::Unix(s) => s,
             Self::Tcp(s) => s,
+            Self::Tls(s) => s,
         }
     }
+}
+
+/// Opens an `ssl:` connection as ovs-ofctl does: the TLS files are checked before
+/// connecting (each missing one logged, then "Protocol not available"), a failed handshake
+/// is logged and reported as "Protocol error".
+fn connect_tls(
+    host: &str,
+    port: u16,
+    timeout: Option<Duration>,
+    connect_err: impl Fn(std::io::Error) -> ConnError,
+    reason: impl Fn(String) -> ConnError,
+) -> Result<Stream, ConnError> {
+    let config = TLS.config().map_err(|e| {
+        for line in e.messages() {
+            eprintln!("stream_ssl|ERR|{line}");
+        }
+        reason(e.errno_text().to_string())
+    })?;
+    let s = TcpStream::connect((host, port)).map_err(connect_err)?;
+    let _ = s.set_nodelay(true);
+    let handshake = timeout.unwrap_or(fvs_tls::DEFAULT_HANDSHAKE_TIMEOUT);
+    let tls = fvs_tls::TlsStream::connect(&config, s, handshake).map_err(|e| {
+        eprintln!("stream_ssl|WARN|{e}");
+        reason(e.errno_text())
+    })?;
+    let _ = tls.set_read_timeout(timeout);
+    let _ = tls.set_write_timeout(timeout);
+    Ok(Stream::Tls(tls))
 }
 
 trait ReadWrite: Read + Write {}
@@ -232,6 +289,12 @@ impl Conn {
                 let _ = s.set_nodelay(true);
                 Stream::Tcp(s)
             }
+            Target::Ssl(h, port) => connect_tls(h, *port, timeout, connect_err, |reason| {
+                ConnError::Connect {
+                    target: target.to_string(),
+                    reason,
+                }
+            })?,
         };
         let ours = versions_of(allowed);
         let highest = Version::ALL
@@ -249,8 +312,24 @@ impl Conn {
         };
         // OpenFlow 1.0 hellos carry no elements; later ones carry the bitmap.
         let bitmap = (highest != Version::Of10).then_some(ours);
-        conn.send(&Message::Hello(Hello { bitmap }))?;
-        let reply = conn.recv()?;
+        let tls = matches!(parsed, Target::Ssl(..));
+        // Over TLS, a peer that refuses our certificate answers the hello exchange with an
+        // alert (or a closed socket): reported as ovs-ofctl reports it.
+        let refused = |e: ConnError| match e {
+            ConnError::Io { target, reason } if tls => ConnError::Refused {
+                target,
+                // OpenSSL's SSL_read reports an alert as EIO.
+                reason: if reason.starts_with("received fatal alert") {
+                    "Input/output error".into()
+                } else {
+                    reason
+                },
+            },
+            e => e,
+        };
+        conn.send(&Message::Hello(Hello { bitmap }))
+            .map_err(refused)?;
+        let reply = conn.recv().map_err(refused)?;
         let peer = match reply.message {
             Some(Message::Hello(h)) => h,
             _ => {

@@ -296,6 +296,32 @@ pub fn run_with(
     }
 }
 
+/// `-p FILE`, `--private-key[=]FILE`, `-c`/`--certificate`, `-C`/`--ca-cert`: which TLS
+/// file and its name, or `None` when `arg` is another option.
+fn ssl_option(
+    arg: &str,
+    args: &mut impl Iterator<Item = String>,
+) -> Result<Option<(fvs_tls::FileRole, std::path::PathBuf)>, CmdError> {
+    use fvs_tls::FileRole;
+    const SSL: [(&str, &str, FileRole); 3] = [
+        ("-p", "--private-key", FileRole::PrivateKey),
+        ("-c", "--certificate", FileRole::Certificate),
+        ("-C", "--ca-cert", FileRole::CaCert),
+    ];
+    for (short, long, role) in SSL {
+        if let Some(v) = arg.strip_prefix(long).and_then(|v| v.strip_prefix('=')) {
+            return Ok(Some((role, v.into())));
+        }
+        if arg == short || arg == long {
+            let v = args
+                .next()
+                .ok_or_else(|| format!("option '{arg}' requires an argument"))?;
+            return Ok(Some((role, v.into())));
+        }
+    }
+    Ok(None)
+}
+
 fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<(), CmdError> {
     let mut opts = Options::default();
     let mut positional: Vec<String> = Vec::new();
@@ -331,6 +357,9 @@ fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<()
                 .next()
                 .ok_or_else(|| format!("option '{arg}' requires an argument"))?;
             opts.timeout = Some(parse_timeout(&v)?);
+        } else if let Some(file) = ssl_option(&arg, &mut args)? {
+            // -p/-c/-C: the process's TLS files, as ovs-ofctl's stream_ssl options.
+            conn::set_tls_file(file.0, file.1);
         } else if arg.starts_with('-') && arg.len() > 1 {
             return Err(format!("unrecognized option '{arg}'").into());
         } else {
