@@ -83,6 +83,7 @@ fn packet_in(format: PacketInFormat, reason: PacketInReason) -> PacketIn {
         buffer_id: None,
         data,
         userdata: None,
+        continuation: None,
     }
 }
 

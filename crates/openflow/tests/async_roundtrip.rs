@@ -55,6 +55,9 @@ fn messages(data: Vec<u8>, n: u64, port: u16, reg: u32, userdata: Option<Vec<u8>
             buffer_id: None,
             data: data.clone(),
             userdata: userdata.clone(),
+            // Continuations travel only in NXT_PACKET_IN2, as opaque bytes.
+            continuation: (format == PacketInFormat::Nxt2 && n.is_multiple_of(2))
+                .then(|| n.to_be_bytes()[..(n % 8) as usize].to_vec()),
         }))));
     }
     let mut m = Match::CATCHALL;

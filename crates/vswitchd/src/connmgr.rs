@@ -415,6 +415,7 @@ pub fn packet_in_event(p: crate::datapath::PacketIn) -> AsyncEvent {
             buffer_id: None,
             data: frame,
             userdata,
+            continuation: None,
         },
         max_len,
         miss,

@@ -94,6 +94,10 @@ pub struct PacketIn {
     pub data: Vec<u8>,
     /// `controller(userdata=...)` (`NXT_PACKET_IN2` only).
     pub userdata: Option<Vec<u8>>,
+    /// A paused translation's state (`controller(pause)`, `NXT_PACKET_IN2` and
+    /// `NXT_RESUME` only): the body of the continuation property, opaque to controllers
+    /// ([`super::continuation::Continuation`] reads it).
+    pub continuation: Option<Vec<u8>>,
 }
 
 impl PacketIn {
@@ -265,6 +269,7 @@ mod nxpint {
     pub(super) const REASON: u16 = 5;
     pub(super) const METADATA: u16 = 6;
     pub(super) const USERDATA: u16 = 7;
+    pub(super) const CONTINUATION: u16 = 8;
 }
 
 /// Why a connection's role changed (`OFPCRR_*`).
@@ -316,6 +321,9 @@ pub enum AsyncMsg {
     SetControllerId(u16),
     /// `OFPT_ROLE_STATUS` / `ONFT_ROLE_STATUS`.
     RoleStatus(RoleStatus),
+    /// `NXT_RESUME`: a controller continues a paused translation. It carries what the
+    /// `NXT_PACKET_IN2` carried (packet, metadata, continuation), possibly changed.
+    Resume(Box<PacketIn>),
 }
 
 /// Nicira subtypes of this module's messages.
@@ -326,6 +334,7 @@ pub(crate) mod sub {
     pub(crate) const SET_ASYNC_CONFIG: u32 = 19;
     pub(crate) const SET_CONTROLLER_ID: u32 = 20;
     pub(crate) const SET_ASYNC_CONFIG2: u32 = 27;
+    pub(crate) const RESUME: u32 = 28;
     pub(crate) const PACKET_IN2: u32 = 30;
 }
 
@@ -340,6 +349,7 @@ pub(crate) const fn is_nx_subtype(subtype: u32) -> bool {
             | sub::SET_CONTROLLER_ID
             | sub::SET_ASYNC_CONFIG2
             | sub::PACKET_IN2
+            | sub::RESUME
     )
 }
 
@@ -402,6 +412,7 @@ pub(crate) fn encode(msg: &AsyncMsg, protocol: Protocol, xid: u32) -> Result<Vec
     let v = Version::of(protocol);
     let b = match msg {
         AsyncMsg::PacketIn(p) => encode_packet_in(p, v, xid)?,
+        AsyncMsg::Resume(p) => encode_packet_in2(p, v, sub::RESUME, xid)?,
         AsyncMsg::PacketOut(p) => encode_packet_out(p, v, xid)?,
         AsyncMsg::FlowRemoved(f) => encode_flow_removed(f, protocol, xid)?,
         AsyncMsg::PortStatus(p) => {
@@ -697,41 +708,7 @@ fn encode_packet_in(p: &PacketIn, v: Version, xid: u32) -> Result<Vec<u8>, Encod
             b.extend_from_slice(&p.data);
             Ok(b)
         }
-        PacketInFormat::Nxt2 => {
-            let mut b = start_nx(v, sub::PACKET_IN2, xid);
-            let prop = |b: &mut Vec<u8>, ty: u16, body: &dyn Fn(&mut Vec<u8>)| {
-                let at = b.len();
-                b.put_u16(ty);
-                b.put_u16(0);
-                body(b);
-                let len = b.len() - at;
-                b.set_u16(at + 2, u16::try_from(len).unwrap_or(u16::MAX));
-                pad8(b, at);
-            };
-            prop(&mut b, nxpint::PACKET, &|b| b.extend_from_slice(&p.data));
-            if p.total_len as usize != p.data.len() {
-                prop(&mut b, nxpint::FULL_LEN, &|b| b.put_u32(p.total_len));
-            }
-            if let Some(id) = p.buffer_id {
-                prop(&mut b, nxpint::BUFFER_ID, &|b| b.put_u32(id));
-            }
-            prop(&mut b, nxpint::TABLE_ID, &|b| b.put_u8(p.table_id));
-            prop(&mut b, nxpint::COOKIE, &|b| {
-                // 64-bit properties align their value on 8 bytes.
-                b.put_zeros(4);
-                b.put_u64(p.cookie.0);
-            });
-            prop(&mut b, nxpint::REASON, &|b| {
-                b.put_u8(reason_wire(p.reason, v, true));
-            });
-            let mut md = Vec::new();
-            oxm::put_match(&mut md, &p.metadata, Flavor::Nxm)?;
-            prop(&mut b, nxpint::METADATA, &|b| b.extend_from_slice(&md));
-            if let Some(u) = &p.userdata {
-                prop(&mut b, nxpint::USERDATA, &|b| b.extend_from_slice(u));
-            }
-            Ok(b)
-        }
+        PacketInFormat::Nxt2 => encode_packet_in2(p, v, sub::PACKET_IN2, xid),
         PacketInFormat::Standard => {
             let t = Kind::PacketIn.wire_type(v).unwrap_or(10);
             let mut b = start(v, t, xid);
@@ -762,6 +739,55 @@ fn encode_packet_in(p: &PacketIn, v: Version, xid: u32) -> Result<Vec<u8>, Encod
     }
 }
 
+/// `NXT_PACKET_IN2` and `NXT_RESUME` (`subtype`): the same properties.
+fn encode_packet_in2(
+    p: &PacketIn,
+    v: Version,
+    subtype: u32,
+    xid: u32,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut b = start_nx(v, subtype, xid);
+    let prop = |b: &mut Vec<u8>, ty: u16, body: &dyn Fn(&mut Vec<u8>)| {
+        let at = b.len();
+        b.put_u16(ty);
+        b.put_u16(0);
+        body(b);
+        let len = b.len() - at;
+        b.set_u16(at + 2, u16::try_from(len).unwrap_or(u16::MAX));
+        pad8(b, at);
+    };
+    prop(&mut b, nxpint::PACKET, &|b| b.extend_from_slice(&p.data));
+    if p.total_len as usize != p.data.len() {
+        prop(&mut b, nxpint::FULL_LEN, &|b| b.put_u32(p.total_len));
+    }
+    if let Some(id) = p.buffer_id {
+        prop(&mut b, nxpint::BUFFER_ID, &|b| b.put_u32(id));
+    }
+    prop(&mut b, nxpint::TABLE_ID, &|b| b.put_u8(p.table_id));
+    prop(&mut b, nxpint::COOKIE, &|b| {
+        // 64-bit properties align their value on 8 bytes.
+        b.put_zeros(4);
+        b.put_u64(p.cookie.0);
+    });
+    prop(&mut b, nxpint::REASON, &|b| {
+        b.put_u8(reason_wire(p.reason, v, true));
+    });
+    let mut md = Vec::new();
+    oxm::put_match(&mut md, &p.metadata, Flavor::Nxm)?;
+    prop(&mut b, nxpint::METADATA, &|b| b.extend_from_slice(&md));
+    if let Some(u) = &p.userdata {
+        prop(&mut b, nxpint::USERDATA, &|b| b.extend_from_slice(u));
+    }
+    if let Some(c) = &p.continuation {
+        // Nested properties start 8-aligned.
+        prop(&mut b, nxpint::CONTINUATION, &|b| {
+            b.put_zeros(4);
+            b.extend_from_slice(c);
+        });
+    }
+    Ok(b)
+}
+
 fn decode_packet_in(v: Version, mut r: Reader<'_>) -> Result<PacketIn, DecodeError> {
     let t = truncated("packet in");
     let buffer = r.u32().map_err(&t)?;
@@ -776,6 +802,7 @@ fn decode_packet_in(v: Version, mut r: Reader<'_>) -> Result<PacketIn, DecodeErr
         buffer_id: (buffer != NO_BUFFER).then_some(buffer),
         data: Vec::new(),
         userdata: None,
+        continuation: None,
     };
     if v == Version::Of10 {
         let port = PortNo::from_of10(r.u16().map_err(&t)?);
@@ -817,6 +844,7 @@ fn decode_nx_packet_in(mut r: Reader<'_>) -> Result<PacketIn, DecodeError> {
         buffer_id: (buffer != NO_BUFFER).then_some(buffer),
         data: r.rest().to_vec(),
         userdata: None,
+        continuation: None,
     })
 }
 
@@ -832,6 +860,7 @@ fn decode_nx_packet_in2(mut r: Reader<'_>) -> Result<PacketIn, DecodeError> {
         buffer_id: None,
         data: Vec::new(),
         userdata: None,
+        continuation: None,
     };
     let mut full_len = None;
     while !r.is_empty() {
@@ -858,8 +887,12 @@ fn decode_nx_packet_in2(mut r: Reader<'_>) -> Result<PacketIn, DecodeError> {
             nxpint::REASON => p.reason = reason_from(body.u8().map_err(&t)?)?,
             nxpint::METADATA => p.metadata = oxm::pull_match(body.rest())?,
             nxpint::USERDATA => p.userdata = Some(body.rest().to_vec()),
-            // Continuations (pause) and unknown properties: ferrovs does not resume paused
-            // translations, so a continuation carries nothing it could use.
+            nxpint::CONTINUATION => {
+                // Nested properties start 8-aligned.
+                body.skip(4).map_err(&t)?;
+                p.continuation = Some(body.rest().to_vec());
+            }
+            // Unknown properties are skipped, as Open vSwitch's loose decoding does.
             _ => {}
         }
     }
@@ -1300,6 +1333,7 @@ pub(crate) fn decode_nx(
     Ok(match subtype {
         sub::PACKET_IN => AsyncMsg::PacketIn(Box::new(decode_nx_packet_in(r)?)),
         sub::PACKET_IN2 => AsyncMsg::PacketIn(Box::new(decode_nx_packet_in2(r)?)),
+        sub::RESUME => AsyncMsg::Resume(Box::new(decode_nx_packet_in2(r)?)),
         sub::FLOW_REMOVED => AsyncMsg::FlowRemoved(Box::new(decode_nx_flow_removed(r)?)),
         sub::SET_PACKET_IN_FORMAT => {
             let f = r.u32().map_err(&t)?;

@@ -108,6 +108,15 @@ pub enum OfpError {
     ActionMustBeZero,
     /// An NXM/OXM stream is malformed in a way with no more specific code.
     NxmInvalid,
+    /// `NXT_RESUME` names a paused translation the switch cannot continue: a bridge it does
+    /// not have (any more), or no continuation at all (Nicira's `NXR_STALE`).
+    ResumeStale,
+    /// The switch cannot resume paused translations (Nicira's `NXR_NOT_SUPPORTED`).
+    ResumeNotSupported,
+    /// A property of a type the message does not define (`OFPBPC_BAD_TYPE`).
+    PropBadType,
+    /// A property whose length does not suit its type (`OFPBPC_BAD_LEN`).
+    PropBadLen,
     /// The error has no code in this version (what Open vSwitch sends instead).
     Unencodable,
 }
@@ -156,7 +165,7 @@ const fn nx(r#type: u16, code: u16) -> Option<ErrorCode> {
 
 impl OfpError {
     /// Every failure, for tests and tables.
-    pub const ALL: [Self; 74] = [
+    pub const ALL: [Self; 78] = [
         Self::HelloIncompatible,
         Self::BadVersion,
         Self::BadType,
@@ -230,6 +239,10 @@ impl OfpError {
         Self::MustBeZero,
         Self::ActionMustBeZero,
         Self::NxmInvalid,
+        Self::ResumeStale,
+        Self::ResumeNotSupported,
+        Self::PropBadType,
+        Self::PropBadLen,
         Self::Unencodable,
     ];
 
@@ -310,6 +323,10 @@ impl OfpError {
             Self::MustBeZero => "NXBRC_MUST_BE_ZERO",
             Self::ActionMustBeZero => "NXBAC_MUST_BE_ZERO",
             Self::NxmInvalid => "NXBRC_NXM_INVALID",
+            Self::ResumeStale => "NXR_STALE",
+            Self::ResumeNotSupported => "NXR_NOT_SUPPORTED",
+            Self::PropBadType => "OFPBPC_BAD_TYPE",
+            Self::PropBadLen => "OFPBPC_BAD_LEN",
             Self::Unencodable => "NXBRC_UNENCODABLE_ERROR",
         }
     }
@@ -448,6 +465,20 @@ impl OfpError {
             Self::ActionMustBeZero => nx(11, 0),
             Self::NxmInvalid if upto11 => nx(1, 256),
             Self::NxmInvalid => nx(2, 0),
+            Self::ResumeStale if upto11 => nx(1, 534),
+            Self::ResumeStale => nx(35, 0),
+            Self::ResumeNotSupported if upto11 => nx(1, 533),
+            Self::ResumeNotSupported => nx(34, 0),
+            // Properties: Nicira codes up to 1.2, OFPET_BAD_REQUEST in 1.3 (as Open vSwitch
+            // numbers them), OFPET_BAD_PROPERTY (14) from 1.4.
+            Self::PropBadType if upto11 => nx(13, 2),
+            Self::PropBadType if v == 3 => nx(25, 0),
+            Self::PropBadType if v == 4 => std(13, 2),
+            Self::PropBadType => std(14, 0),
+            Self::PropBadLen if upto11 => nx(13, 3),
+            Self::PropBadLen if v == 3 => nx(26, 0),
+            Self::PropBadLen if v == 4 => std(13, 3),
+            Self::PropBadLen => std(14, 1),
             Self::Unencodable if upto11 => nx(1, 521),
             Self::Unencodable => nx(10, 0),
         }

@@ -27,7 +27,8 @@
 //!   (port descriptions, port-mod, port and queue statistics), [`table`] (table
 //!   statistics, table/meter/group features), [`bundle`] (bundle control and add messages,
 //!   OpenFlow 1.4's and 1.3's ONF extension), [`async_msg`] (packet-in, packet-out,
-//!   flow-removed, port-status and the asynchronous-message settings), [`flow_monitor`]
+//!   flow-removed, port-status and the asynchronous-message settings), [`continuation`]
+//!   (the state of a paused translation, `controller(pause)` and `NXT_RESUME`), [`flow_monitor`]
 //!   (Nicira flow monitors: `NXST_FLOW_MONITOR` and its update events).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
@@ -39,6 +40,7 @@
 pub mod async_msg;
 pub(crate) mod buf;
 pub mod bundle;
+pub mod continuation;
 pub mod error;
 pub mod flow;
 pub mod flow_monitor;

@@ -469,6 +469,10 @@ impl Channel {
                     .unwrap_or_else(|| AsyncConfig::default_for(version));
                 self.queue(&Message::Async(AsyncMsg::GetAsyncReply(c)), version, xid);
             }
+            AsyncMsg::Resume(_) => {
+                let code = OfpError::ResumeNotSupported.code_or_fallback(version);
+                self.queue_error(version, code, bytes);
+            }
             // Messages only a switch sends.
             AsyncMsg::PacketIn(_)
             | AsyncMsg::FlowRemoved(_)
@@ -626,6 +630,7 @@ mod tests {
                 buffer_id: None,
                 data: vec![0xab; 100],
                 userdata: None,
+                continuation: None,
             },
             max_len,
             miss,
