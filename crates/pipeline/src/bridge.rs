@@ -17,7 +17,7 @@
 
 use crate::clock::Millis;
 use crate::mac_table::MacTable;
-use crate::port::Port;
+use crate::port::{Port, PortConfig};
 use crate::rule::{RemovedReason, Rule, RuleStats};
 use fvs_classifier::{Classifier, RuleId};
 use fvs_flow::{FlowKey, Match, PortNo};
@@ -175,6 +175,19 @@ impl Bridge {
     /// Adds (or replaces) a port.
     pub fn add_port(&mut self, port: Port) {
         self.ports.insert(port.ofport, port);
+    }
+
+    /// Sets port `ofport`'s OpenFlow configuration (a port-mod); false when the bridge has no
+    /// such port. Translations change with it, so the generation moves when it does.
+    pub fn set_port_config(&mut self, ofport: PortNo, config: PortConfig) -> bool {
+        let Some(p) = self.ports.get_mut(&ofport) else {
+            return false;
+        };
+        if p.config != config {
+            p.config = config;
+            self.generation += 1;
+        }
+        true
     }
 
     /// Applies a flow-mod; returns the rules it removed (for flow-removed messages).

@@ -29,6 +29,7 @@ fn port(ofport: PortNo, name: &str, kind: PortKind, vlan: PortVlan, dp: Option<u
         kind,
         vlan,
         dp_port: dp.map(DpPort),
+        config: crate::port::PortConfig::default(),
     }
 }
 

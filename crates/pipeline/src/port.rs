@@ -206,6 +206,60 @@ pub enum PortKind {
     Tunnel(TunnelConfig),
 }
 
+/// A port's OpenFlow configuration (`OFPPC_*` bits, as `ovs-ofctl mod-port` sets them),
+/// the part of it translation acts on, with Open vSwitch's rules:
+///
+/// - `NO_RECV`: a frame received on the port is looked up in table 0 (the rule counts it) but
+///   its actions do not run, so it is dropped. Spanning-tree frames (802.3, no SNAP, to
+///   01:80:c2:00:00:00) answer to `NO_RECV_STP` instead.
+/// - `NO_FWD`: every output to the port is skipped (`OFPPC_NO_FWD set, skipping output`),
+///   patch ports included.
+/// - `NO_FLOOD`: `FLOOD` and `NORMAL`'s flooding leave the port out; `ALL` and outputs to
+///   the port by number do not.
+/// - `NO_PACKET_IN` and `PORT_DOWN` are carried here for whoever acts on them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PortConfig(pub u32);
+
+impl PortConfig {
+    /// `OFPPC_PORT_DOWN`.
+    pub const PORT_DOWN: u32 = 1 << 0;
+    /// `OFPPC_NO_RECV`.
+    pub const NO_RECV: u32 = 1 << 2;
+    /// `OFPPC_NO_RECV_STP` (OpenFlow 1.0 only).
+    pub const NO_RECV_STP: u32 = 1 << 3;
+    /// `OFPPC_NO_FLOOD` (OpenFlow 1.0 only).
+    pub const NO_FLOOD: u32 = 1 << 4;
+    /// `OFPPC_NO_FWD`.
+    pub const NO_FWD: u32 = 1 << 5;
+    /// `OFPPC_NO_PACKET_IN`.
+    pub const NO_PACKET_IN: u32 = 1 << 6;
+
+    /// Whether bit(s) `bits` are all set.
+    pub const fn has(self, bits: u32) -> bool {
+        self.0 & bits == bits
+    }
+
+    /// Outputs to the port are dropped.
+    pub const fn no_fwd(self) -> bool {
+        self.has(Self::NO_FWD)
+    }
+
+    /// `FLOOD` and `NORMAL`'s flooding leave the port out.
+    pub const fn no_flood(self) -> bool {
+        self.has(Self::NO_FLOOD)
+    }
+
+    /// Frames received on the port are dropped after the table-0 lookup; `stp` says whether
+    /// the frame is a spanning-tree frame (which `NO_RECV_STP` governs instead).
+    pub const fn no_recv(self, stp: bool) -> bool {
+        if stp {
+            self.has(Self::NO_RECV_STP)
+        } else {
+            self.has(Self::NO_RECV)
+        }
+    }
+}
+
 /// One port of a bridge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
@@ -219,6 +273,8 @@ pub struct Port {
     pub vlan: PortVlan,
     /// Datapath port number; patch ports have none.
     pub dp_port: Option<DpPort>,
+    /// OpenFlow configuration (port-mods); kept across reconfigurations of the port.
+    pub config: PortConfig,
 }
 
 #[cfg(test)]

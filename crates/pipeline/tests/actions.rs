@@ -46,6 +46,7 @@ fn switch() -> Switch {
             kind: PortKind::System,
             vlan: PortVlan::default(),
             dp_port: Some(DpPort(n)),
+            config: fvs_pipeline::port::PortConfig::default(),
         });
     }
     br.add_port(Port {
@@ -54,6 +55,7 @@ fn switch() -> Switch {
         kind: PortKind::Internal,
         vlan: PortVlan::default(),
         dp_port: Some(DpPort(100)),
+        config: fvs_pipeline::port::PortConfig::default(),
     });
     for flows in [FLOWS, FLOWS_OF13] {
         let refused = load_flows(&mut br, flows, Millis::ZERO).expect("the test flows parse");

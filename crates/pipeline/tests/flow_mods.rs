@@ -22,6 +22,7 @@ fn switch() -> Switch {
             kind: PortKind::System,
             vlan: PortVlan::default(),
             dp_port: Some(DpPort(n)),
+            config: fvs_pipeline::port::PortConfig::default(),
         });
     }
     let mut sw = Switch::new();

@@ -27,6 +27,7 @@ fn port(ofport: u32, name: &str, kind: PortKind, vlan: PortVlan, dp: u32) -> Por
         kind,
         vlan,
         dp_port: Some(DpPort(dp)),
+        config: fvs_pipeline::port::PortConfig::default(),
     }
 }
 
@@ -42,6 +43,7 @@ fn local(name: &str, dp: u32) -> Port {
         kind: PortKind::Internal,
         vlan: PortVlan::default(),
         dp_port: Some(DpPort(dp)),
+        config: fvs_pipeline::port::PortConfig::default(),
     }
 }
 
@@ -209,6 +211,7 @@ fn patch_ports_carry_frames_between_bridges_in_both_directions_like_open_vswitch
     bra.add_port(port(1, "a1", PortKind::System, PortVlan::default(), 1));
     bra.add_port(Port {
         dp_port: None,
+        config: fvs_pipeline::port::PortConfig::default(),
         ..port(2, "patch-ab", patch("patch-ba"), PortVlan::default(), 0)
     });
     bra.add_port(local("bra", 2));
@@ -216,6 +219,7 @@ fn patch_ports_carry_frames_between_bridges_in_both_directions_like_open_vswitch
     brb.add_port(port(1, "b1", PortKind::System, PortVlan::default(), 3));
     brb.add_port(Port {
         dp_port: None,
+        config: fvs_pipeline::port::PortConfig::default(),
         ..port(2, "patch-ba", patch("patch-ab"), PortVlan::default(), 0)
     });
     brb.add_port(local("brb", 4));

@@ -482,13 +482,16 @@ impl crate::Daemon {
     }
 }
 
-/// Every bridge's ports by OpenFlow number: name and MAC address, for port-status messages.
-pub type PortSnapshot = BTreeMap<String, BTreeMap<fvs_flow::PortNo, (String, [u8; 6])>>;
+/// Every bridge's ports by OpenFlow number: name, MAC address and OpenFlow configuration
+/// (`OFPPC_*`, which the pipeline keeps), for port-status messages.
+pub type PortSnapshot = BTreeMap<String, BTreeMap<fvs_flow::PortNo, (String, [u8; 6], u32)>>;
 
 /// The bridges' ports now (taken before and after a reconciliation, whose difference is
 /// what port-status messages report).
 pub fn port_snapshot(daemon: &crate::Daemon) -> PortSnapshot {
-    let names: Vec<(String, Vec<(fvs_flow::PortNo, String)>)> = daemon
+    /// A port as the pipeline has it: number, name, configuration.
+    type Bare = (fvs_flow::PortNo, String, u32);
+    let names: Vec<(String, Vec<Bare>)> = daemon
         .switch()
         .bridges
         .iter()
@@ -496,7 +499,7 @@ pub fn port_snapshot(daemon: &crate::Daemon) -> PortSnapshot {
             let ports = b
                 .ports
                 .values()
-                .map(|p| (p.ofport, p.name.clone()))
+                .map(|p| (p.ofport, p.name.clone(), p.config.0))
                 .collect();
             (b.name.clone(), ports)
         })
@@ -511,9 +514,9 @@ pub fn port_snapshot(daemon: &crate::Daemon) -> PortSnapshot {
                 .unwrap_or_default();
             let ports = ports
                 .into_iter()
-                .map(|(no, name)| {
+                .map(|(no, name, config)| {
                     let mac = macs.get(&name).copied().unwrap_or_default();
-                    (no, (name, mac))
+                    (no, (name, mac, config))
                 })
                 .collect();
             (bridge, ports)
@@ -545,20 +548,18 @@ impl crate::Daemon {
                     Some(_) => {}
                 }
             }
-            let table = self.mgmt().handles(bridge).map(|(_, _, t)| t);
-            for (reason, no, (name, mac)) in events {
+            for (reason, no, (name, mac, config)) in events {
                 let mut desc = fvs_openflow::wire::PortDesc {
                     port_no: no,
                     hw_addr: fvs_openflow::EthAddr(*mac),
                     name: name.clone(),
+                    // The OpenFlow configuration a port-mod gave it, as port descriptions
+                    // show.
+                    config: *config,
                     ..Default::default()
                 };
-                // The OpenFlow configuration a port-mod gave it, as port descriptions show.
-                if let Some(e) = table.as_ref().and_then(|t| lock(t).get(name)) {
-                    desc.config |= e.config;
-                    if desc.config & fvs_openflow::wire::port::OFPPC_PORT_DOWN != 0 {
-                        desc.state |= fvs_openflow::wire::port::OFPPS_LINK_DOWN;
-                    }
+                if desc.config & fvs_openflow::wire::port::OFPPC_PORT_DOWN != 0 {
+                    desc.state |= fvs_openflow::wire::port::OFPPS_LINK_DOWN;
                 }
                 let publish = |reason, live, old| {
                     let ev = AsyncEvent::PortStatus(Box::new(PortEvent {
@@ -577,7 +578,7 @@ impl crate::Daemon {
                     }
                     PortReason::Delete => publish(PortReason::Delete, true, None),
                     PortReason::Modify => {
-                        let old = was.get(&no).map(|(name, mac)| {
+                        let old = was.get(&no).map(|(name, mac, _)| {
                             let d = fvs_openflow::wire::PortDesc {
                                 port_no: no,
                                 hw_addr: fvs_openflow::EthAddr(*mac),

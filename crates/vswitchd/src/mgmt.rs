@@ -47,7 +47,7 @@ use crate::ofchannel::ports::PortTable;
 use crate::ofchannel::{self, AsyncEvent, Channel, ConnKind, Ofproto, RoleError};
 use crate::snoop::{Snoop, Tee};
 use crate::vlog::Level;
-use fvs_pipeline::port::PortKind;
+use fvs_pipeline::port::{PortConfig, PortKind};
 
 /// How often an idle connection looks at its bridge's stop flag.
 const STOP_POLL: Duration = Duration::from_millis(250);
@@ -587,6 +587,7 @@ impl DaemonOfproto<'_> {
                 port_no: p.ofport,
                 hw_addr: EthAddr(self.info.macs.get(&p.name).copied().unwrap_or_default()),
                 name: p.name.clone(),
+                config: p.config.0,
                 ..PortDesc::default()
             })
             .collect()
@@ -612,7 +613,13 @@ impl Ofproto for DaemonOfproto<'_> {
                 .and_then(|b| b.port_by_name(name))
                 .is_some_and(|p| matches!(p.kind, PortKind::Patch { .. }))
         };
-        lock(self.ports).port_mod(&ports, is_patch, pm, now)
+        let (port, config) = lock(self.ports).port_mod(&ports, is_patch, pm, now)?;
+        // The pipeline keeps the configuration and acts on it; a change moves the bridge's
+        // generation, so the datapath's megaflows are revalidated before the next reply.
+        if let Some(b) = self.switch.bridge_mut(self.bridge) {
+            b.set_port_config(port, PortConfig(config));
+        }
+        Ok(())
     }
 
     fn frag_mode(&self) -> u16 {

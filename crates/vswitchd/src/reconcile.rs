@@ -42,7 +42,7 @@ use fvs_netdev::tunnel::UnderlayConfig;
 use fvs_pipeline::bridge::{Bridge, FailMode};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
-use fvs_pipeline::port::{Port, PortKind, PortVlan, VlanId, VlanMode};
+use fvs_pipeline::port::{Port, PortConfig, PortKind, PortVlan, VlanId, VlanMode};
 use fvs_pipeline::switch::Switch;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -341,7 +341,12 @@ impl Reconciler {
         order.sort_by_key(|(_, i)| !(old.contains_key(&i.name) || i.ofport.is_some_and(|n| n > 0)));
         for (pcfg, icfg) in order {
             let status = match self.port(bcfg, pcfg, icfg, &old, &ports, now) {
-                Ok(port) => {
+                Ok(mut port) => {
+                    // Port-mods outlive reconfigurations; a port that left starts afresh.
+                    port.config = bridge
+                        .port_by_name(&port.name)
+                        .map(|p| p.config)
+                        .unwrap_or_default();
                     let status = IfaceStatus {
                         ofport: db_ofport(port.ofport),
                         mac: self.macs.get(&icfg.name).map(|m| mac_text(*m)),
@@ -454,6 +459,7 @@ impl Reconciler {
             kind,
             vlan: vlan(pcfg),
             dp_port: dp_port.map(DpPort),
+            config: PortConfig::default(),
         })
     }
 

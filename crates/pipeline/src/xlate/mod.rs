@@ -32,6 +32,7 @@ use crate::rule::Rule;
 use crate::text::{format_flow, format_megaflow};
 use crate::trace::{Node, NodeKind, render};
 use fvs_classifier::RuleId;
+use fvs_flow::extract::ETH_TYPE_NONE;
 use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_openflow::{Action, Cookie, FlowMod};
 use std::fmt;
@@ -43,6 +44,9 @@ pub const REASON_EXPLICIT_MISS: u8 = 6;
 /// The `userspace(controller(reason=...))` code of a table miss sent to the controllers,
 /// as Open vSwitch numbers it ("implicit miss": no_match, to OpenFlow 1.0–1.2 only).
 pub const REASON_IMPLICIT_MISS: u8 = 7;
+
+/// The spanning-tree destination, 01:80:c2:00:00:00.
+const STP_DST: u128 = 0x0180_c200_0000;
 
 /// Maximum nesting of resubmits (and patch-port crossings).
 pub const MAX_DEPTH: usize = 64;
@@ -254,6 +258,20 @@ struct Ctx<'a> {
     actset_output: Option<PortNo>,
 }
 
+/// The trace's line for a hit on `rule` in `table`.
+fn table_line(table: u8, rule: &Rule) -> String {
+    let m = rule.match_text();
+    let mut text = if m.is_empty() {
+        format!("{table:2}. priority {}", rule.priority)
+    } else {
+        format!("{table:2}. {m}, priority {}", rule.priority)
+    };
+    if rule.cookie.0 != 0 {
+        text.push_str(&format!(", cookie {:#x}", rule.cookie.0));
+    }
+    text
+}
+
 fn get(k: &FlowKey, f: Field) -> u128 {
     k.get(f.loc())
 }
@@ -285,23 +303,65 @@ impl Ctx<'_> {
         let Some(bridge) = self.bridges.get(b) else {
             return;
         };
+        let receives = self.may_receive(bridge, flow);
         if bridge.fail_open() {
             // The hidden fail-open rule matches everything, ahead of the tables.
             let text = format!(" 0. priority {}", crate::bridge::FAIL_OPEN_PRIORITY);
             let mut node = Node::new(NodeKind::Table, text);
-            self.output(b, PortNo::NORMAL, 0, flow, &mut node.children);
+            if receives {
+                self.output(b, PortNo::NORMAL, 0, flow, &mut node.children);
+            }
             out.push(node);
             return;
         }
         let mut wc = self.wc;
-        if let Some((id, rule)) = bridge.lookup(0, flow, &mut wc) {
-            self.wc = wc;
-            self.hit(b, 0, id, rule, flow, out);
-        } else {
-            self.wc = wc;
-            self.miss(b, 0, flow, out);
+        match bridge.lookup(0, flow, &mut wc) {
+            Some((id, rule)) if !receives => {
+                // Counted by the rule, not executed.
+                self.wc = wc;
+                self.effects.push(SideEffect::RuleHit {
+                    bridge: b,
+                    table: 0,
+                    rule: id,
+                });
+                out.push(Node::new(NodeKind::Table, table_line(0, rule)));
+            }
+            Some((id, rule)) => {
+                self.wc = wc;
+                self.hit(b, 0, id, rule, flow, out);
+            }
+            None if receives => {
+                self.wc = wc;
+                self.miss(b, 0, flow, out);
+            }
+            None => {
+                self.wc = wc;
+                out.push(Node::new(NodeKind::Table, " 0. No match."));
+            }
         }
         self.run_action_set(b, flow, out);
+    }
+
+    /// Whether the input port lets a frame in (Open vSwitch's `may_receive`): not when its
+    /// `NO_RECV` is set (`NO_RECV_STP` for a spanning-tree frame). The table-0 lookup still
+    /// happens and counts the frame; only the actions are skipped.
+    fn may_receive(&mut self, bridge: &Bridge, flow: &FlowKey) -> bool {
+        let Some(port) = bridge.port(in_port(flow)) else {
+            return true;
+        };
+        let (plain, stp) = (port.config.no_recv(false), port.config.no_recv(true));
+        if plain == stp {
+            return !plain;
+        }
+        // The two bits differ, so whether the frame is a spanning-tree frame decides, and
+        // the megaflow must say so: an 802.3 frame's destination is part of the answer.
+        let is_stp = if get(flow, Field::EthType) == u128::from(ETH_TYPE_NONE) {
+            crate::bits::mark_field(&mut self.wc, Field::EthDst, u128::MAX);
+            get(flow, Field::EthDst) == STP_DST
+        } else {
+            false
+        };
+        !port.config.no_recv(is_stp)
     }
 
     /// A table miss where OpenFlow's table-miss behaviour applies (table 0, `goto_table`):
@@ -367,15 +427,7 @@ impl Ctx<'_> {
         flow: &mut FlowKey,
         out: &mut Vec<Node>,
     ) {
-        let m = rule.match_text();
-        let mut text = if m.is_empty() {
-            format!("{table:2}. priority {}", rule.priority)
-        } else {
-            format!("{table:2}. {m}, priority {}", rule.priority)
-        };
-        if rule.cookie.0 != 0 {
-            text.push_str(&format!(", cookie {:#x}", rule.cookie.0));
-        }
+        let text = table_line(table, rule);
         self.effects.push(SideEffect::RuleHit {
             bridge: b,
             table,
@@ -445,8 +497,14 @@ impl Ctx<'_> {
             PortNo::NORMAL => self.normal(b, flow, out),
             PortNo::FLOOD | PortNo::ALL => {
                 let inp = in_port(flow);
-                let targets: Vec<PortNo> =
-                    bridge.ports.keys().copied().filter(|p| *p != inp).collect();
+                // FLOOD leaves out the ports with NO_FLOOD; ALL does not.
+                let all = port == PortNo::ALL;
+                let targets: Vec<PortNo> = bridge
+                    .ports
+                    .values()
+                    .filter(|p| p.ofport != inp && (all || !p.config.no_flood()))
+                    .map(|p| p.ofport)
+                    .collect();
                 for p in targets {
                     self.output_port(b, p, flow, out);
                 }
@@ -506,6 +564,13 @@ impl Ctx<'_> {
         let Some(port) = self.bridges.get(b).and_then(|br| br.port(p)) else {
             return;
         };
+        if port.config.no_fwd() {
+            out.push(Node::new(
+                NodeKind::Detail,
+                "OFPPC_NO_FWD set, skipping output",
+            ));
+            return;
+        }
         match &port.kind {
             PortKind::Patch { peer } => self.patch(peer, flow, out),
             PortKind::Tunnel(cfg) => {

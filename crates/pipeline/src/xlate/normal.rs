@@ -2,8 +2,9 @@
 //!
 //! The input port's VLAN role decides the frame's VLAN (or refuses it); the source MAC is
 //! learned in that VLAN (as a side effect); the destination goes to its learned port, or is
-//! flooded to every other port that carries the VLAN, never back out of the input port. Each
-//! output is tagged or untagged as the output port's role requires.
+//! flooded to every other port that carries the VLAN and is floodable (no `NO_FLOOD`), never
+//! back out of the input port. Each output is tagged or untagged as the output port's role
+//! requires; an output to a port with `NO_FWD` is skipped (`output_port`).
 
 use super::{Ctx, SideEffect, get, mac_of};
 use crate::bits::{in_port, mark_field};
@@ -137,7 +138,7 @@ impl Ctx<'_> {
                 let targets: Vec<&Port> = bridge
                     .ports
                     .values()
-                    .filter(|p| p.ofport != inp && p.vlan.carries(vlan))
+                    .filter(|p| p.ofport != inp && p.vlan.carries(vlan) && !p.config.no_flood())
                     .collect();
                 for port in targets {
                     self.normal_output(b, port, vlan, flow, out);

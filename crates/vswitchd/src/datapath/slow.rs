@@ -576,6 +576,7 @@ mod tests {
             }),
             vlan: PortVlan::default(),
             dp_port: Some(DpPort(3)),
+            config: fvs_pipeline::port::PortConfig::default(),
         }
     }
 

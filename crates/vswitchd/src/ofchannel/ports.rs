@@ -1,11 +1,14 @@
-//! The OpenFlow side of a bridge that the pipeline does not keep: each port's `OFPPC_*`
-//! configuration (what `ovs-ofctl mod-port` changes) and when OpenFlow first saw it (the
-//! duration in port statistics), and the bridge's fragment handling (`set-frags`).
+//! The OpenFlow side of a bridge's ports that the pipeline does not keep: when OpenFlow first
+//! saw each port (the duration in port statistics), the rules of a port-mod, and the
+//! bridge's fragment handling (`set-frags`).
 //!
-//! One [`PortTable`] per bridge is shared by all of the bridge's connections, so a port-mod on
-//! one connection shows in every later port description. Entries are keyed by port name and
-//! forgotten when the port leaves the bridge ([`PortTable::describe`] drops them), so a port
-//! added again starts up and with a new duration, as in Open vSwitch.
+//! Each port's `OFPPC_*` configuration (what `ovs-ofctl mod-port` changes) lives in the
+//! pipeline's port ([`fvs_pipeline::port::PortConfig`]), where translation acts on it; the
+//! descriptions take it from there, and [`PortTable::port_mod`] only works out the new bits.
+//!
+//! One [`PortTable`] per bridge is shared by all of the bridge's connections. Entries are
+//! keyed by port name and forgotten when the port leaves the bridge ([`PortTable::describe`]
+//! drops them), so a port added again starts with a new duration, as in Open vSwitch.
 //!
 //! # Open vSwitch's behaviour, reproduced
 //!
@@ -16,8 +19,6 @@
 //!   `OFPPMFC_BAD_HW_ADDR`; an unknown port with `OFPPMFC_BAD_PORT`.
 //! - A port-mod that changes a port is announced with port-status messages
 //!   ([`port_mod_events`]): one for the configuration, one for the state it brings.
-// TODO: NO_RECV, NO_FWD, NO_FLOOD and NO_PACKET_IN are recorded and reported, but the pipeline
-// does not act on them yet.
 
 use std::collections::BTreeMap;
 
@@ -31,8 +32,6 @@ use fvs_pipeline::clock::Millis;
 /// One port's OpenFlow state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortEntry {
-    /// `OFPPC_*` bits.
-    pub config: u32,
     /// When OpenFlow first saw the port.
     pub since: Millis,
 }
@@ -51,19 +50,18 @@ impl PortTable {
         Self::default()
     }
 
-    /// Completes `ports` (as the pipeline describes them) with their configuration and the
-    /// state it implies, remembering new ports from `now` and forgetting departed ones.
+    /// Completes `ports` (as the pipeline describes them, configuration included) with the
+    /// state their configuration implies, remembering new ports from `now` and forgetting
+    /// departed ones.
     pub fn describe(&mut self, ports: Vec<PortDesc>, now: Millis) -> Vec<PortDesc> {
         self.ports
             .retain(|name, _| ports.iter().any(|p| &p.name == name));
         ports
             .into_iter()
             .map(|mut p| {
-                let e = self.ports.entry(p.name.clone()).or_insert(PortEntry {
-                    config: 0,
-                    since: now,
-                });
-                p.config |= e.config;
+                self.ports
+                    .entry(p.name.clone())
+                    .or_insert(PortEntry { since: now });
                 if p.config & OFPPC_PORT_DOWN != 0 {
                     p.state |= OFPPS_LINK_DOWN;
                 }
@@ -77,15 +75,16 @@ impl PortTable {
         self.ports.get(name).copied()
     }
 
-    /// Applies a port-mod to the port of `ports` it names; `is_patch` says which ports have no
-    /// device (their `PORT_DOWN` does not stick).
+    /// Checks a port-mod against `ports` (as the pipeline describes them) and returns the
+    /// port it names with its new configuration, for the caller to give the pipeline;
+    /// `is_patch` says which ports have no device (their `PORT_DOWN` does not stick).
     pub fn port_mod(
         &mut self,
         ports: &[PortDesc],
         is_patch: impl Fn(&str) -> bool,
         pm: &PortMod,
         now: Millis,
-    ) -> Result<(), OfpError> {
+    ) -> Result<(PortNo, u32), OfpError> {
         let p = ports
             .iter()
             .find(|p| p.port_no == pm.port_no)
@@ -97,12 +96,10 @@ impl PortTable {
         if is_patch(&p.name) {
             mask &= !OFPPC_PORT_DOWN;
         }
-        let e = self.ports.entry(p.name.clone()).or_insert(PortEntry {
-            config: 0,
-            since: now,
-        });
-        e.config = (e.config & !mask) | (pm.config & mask);
-        Ok(())
+        self.ports
+            .entry(p.name.clone())
+            .or_insert(PortEntry { since: now });
+        Ok((p.port_no, (p.config & !mask) | (pm.config & mask)))
     }
 }
 
@@ -177,9 +174,9 @@ mod tests {
     }
 
     #[test]
-    fn port_mods_stick_show_link_down_and_are_forgotten_with_the_port() {
+    fn port_mods_change_masked_bits_show_link_down_and_refuse_strangers() {
         let mut t = PortTable::new();
-        let ports = vec![port(1, "patch-int"), port(2, "gre")];
+        let mut ports = vec![port(1, "patch-int"), port(2, "gre")];
         let is_patch = |n: &str| n.starts_with("patch");
         let down = |n: u32, mask| PortMod {
             port_no: PortNo(n),
@@ -189,14 +186,18 @@ mod tests {
             advertise: 0,
         };
         let all = OFPPC_PORT_DOWN | OFPPC_NO_RECV;
-        assert_eq!(
-            t.port_mod(&ports, is_patch, &down(2, all), Millis(5)),
-            Ok(())
-        );
-        assert_eq!(
-            t.port_mod(&ports, is_patch, &down(1, all), Millis(5)),
-            Ok(())
-        );
+        // The caller keeps the configuration (the pipeline does, in the daemon).
+        let apply = |t: &mut PortTable, ports: &mut Vec<PortDesc>, pm: &PortMod| {
+            let r = t.port_mod(ports, is_patch, pm, Millis(5));
+            if let Ok((no, config)) = r
+                && let Some(p) = ports.iter_mut().find(|p| p.port_no == no)
+            {
+                p.config = config;
+            }
+            r.map(|(_, c)| c)
+        };
+        assert_eq!(apply(&mut t, &mut ports, &down(2, all)), Ok(all));
+        assert_eq!(apply(&mut t, &mut ports, &down(1, all)), Ok(OFPPC_NO_RECV));
         let d = t.describe(ports.clone(), Millis(9));
         assert_eq!((d[0].config, d[0].state), (OFPPC_NO_RECV, 0));
         assert_eq!((d[1].config, d[1].state), (all, OFPPS_LINK_DOWN));
@@ -207,26 +208,21 @@ mod tests {
             mask: OFPPC_NO_FWD | OFPPC_PORT_DOWN,
             ..down(2, 0)
         };
-        assert_eq!(t.port_mod(&ports, is_patch, &fwd, Millis(6)), Ok(()));
-        assert_eq!(
-            t.describe(ports.clone(), Millis(9))[1].config,
-            OFPPC_NO_RECV
-        );
+        assert_eq!(apply(&mut t, &mut ports, &fwd), Ok(OFPPC_NO_RECV));
         // Wrong address, unknown port.
         let mut bad = down(2, all);
         bad.hw_addr = EthAddr([9; 6]);
         assert_eq!(
-            t.port_mod(&ports, is_patch, &bad, Millis(6)),
+            apply(&mut t, &mut ports, &bad),
             Err(OfpError::PortModBadHwAddr)
         );
         assert_eq!(
-            t.port_mod(&ports, is_patch, &down(7, all), Millis(6)),
+            apply(&mut t, &mut ports, &down(7, all)),
             Err(OfpError::PortModBadPort)
         );
-        // The gre port leaves and comes back: fresh.
+        // The gre port leaves and comes back: a new duration.
         t.describe(vec![port(1, "patch-int")], Millis(10));
-        let d = t.describe(ports, Millis(11));
-        assert_eq!(d[1].config, 0);
+        t.describe(ports, Millis(11));
         assert_eq!(t.get("gre").map(|e| e.since), Some(Millis(11)));
     }
 }
