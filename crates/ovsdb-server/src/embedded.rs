@@ -95,6 +95,12 @@ impl Handle {
         service::set_remotes(&self.shared, remotes)
     }
 
+    /// The TLS files of `ssl:`/`pssl:` remotes (shared: what is set here applies to the
+    /// next connection of every such remote).
+    pub fn tls(&self) -> Arc<fvs_tls::TlsSource> {
+        self.shared.tls.clone()
+    }
+
     /// The remotes being served, with their options.
     pub fn remotes(&self) -> Vec<RemoteConfig> {
         service::remotes(&self.shared)

@@ -50,13 +50,17 @@
 //!   without a byte from the client the server sends an `echo` request, and after another
 //!   it drops the connection ([`connection`]).
 //! - Remotes can be changed while serving ([`embedded::Handle::set_remotes`]); active remotes
-//!   (`tcp:`, `unix:`) connect out and reconnect with backoff ([`service`]).
+//!   (`tcp:`, `unix:`, `ssl:`) connect out and reconnect with backoff ([`service`]).
+//! - `ssl:`/`pssl:` remotes speak TLS ([`fvs_tls`]: mutual authentication against the CA
+//!   certificate) with the files set through [`embedded::Handle::tls`]; each connection runs
+//!   its handshake on its own thread, with the files as they are at that moment.
 //!
 //! # Modules
 //!
 //! - [`embedded`]: serving in the background inside another program, with in-process
 //!   clients (how `fvs-vswitchd` embeds the server).
-//! - [`remote`]: `punix:`/`ptcp:`/`unix:`/`tcp:` remotes, their options and streams.
+//! - [`remote`]: `punix:`/`ptcp:`/`pssl:`/`unix:`/`tcp:`/`ssl:` remotes, their options and
+//!   streams.
 //! - [`service`]: running the remotes: accept loops, outgoing connections with backoff.
 //! - [`connection`]: serving one connection, with its inactivity probe.
 //! - [`framing`]: splitting a byte stream into JSON values.
@@ -128,6 +132,8 @@ pub(crate) struct Shared {
     compacting: Mutex<()>,
     /// The remotes being served.
     services: Mutex<service::Services>,
+    /// The TLS files of `ssl:`/`pssl:` remotes, read by each new connection.
+    tls: Arc<fvs_tls::TlsSource>,
 }
 
 impl Shared {
@@ -190,6 +196,7 @@ impl Server {
             wake,
             compacting: Mutex::new(()),
             services: Mutex::new(service::Services::default()),
+            tls: Arc::new(fvs_tls::TlsSource::new()),
         });
         let remotes: Vec<RemoteConfig> = config.remotes.iter().cloned().map(Into::into).collect();
         if let Some(e) = service::set_remotes(&shared, &remotes).into_iter().next() {
@@ -201,6 +208,12 @@ impl Server {
             sync,
             truncated: opened.truncated,
         })
+    }
+
+    /// The TLS files `ssl:`/`pssl:` remotes use (ovsdb-server's `--private-key`,
+    /// `--certificate`, `--ca-cert`); they may be set or changed at any time.
+    pub fn tls(&self) -> &fvs_tls::TlsSource {
+        &self.shared.tls
     }
 
     /// Replaces the rule by which the database file is compacted on its own (Open vSwitch's

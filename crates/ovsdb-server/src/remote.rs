@@ -1,7 +1,12 @@
-//! Where the server listens or connects, as ovsdb-server(1) names it: passive `punix:PATH`
-//! and `ptcp:PORT[:IP]` (clients connect to us), active `unix:PATH` and `tcp:IP:PORT` (we
-//! connect out, and serve the database on that connection), and the byte streams either
-//! kind yields.
+//! Where the server listens or connects, as ovsdb-server(1) names it: passive `punix:PATH`,
+//! `ptcp:PORT[:IP]` and `pssl:[PORT][:IP]` (clients connect to us), active `unix:PATH`,
+//! `tcp:IP:PORT` and `ssl:IP[:PORT]` (we connect out, and serve the database on that
+//! connection), and the byte streams either kind yields.
+//!
+//! The TLS kinds bind and connect as TCP does; the handshake is run by the connection's own
+//! thread ([`crate::service`]) with the server's TLS files ([`crate::Handle::tls`]), so a
+//! client that never completes one delays nobody else. Their default port is 6640,
+//! OVSDB's IANA port.
 //!
 //! Each remote has options ([`RemoteConfig`]) as ovsdb-server takes them from a `Manager`
 //! row: the inactivity probe interval, and for active remotes the longest backoff between
@@ -24,14 +29,22 @@ pub enum Remote {
     ConnectUnix(PathBuf),
     /// `tcp:IP:PORT`: connect over TCP.
     ConnectTcp(SocketAddr),
+    /// `pssl:[PORT][:IP]`: listen on TCP and speak TLS, on every IPv4 address unless one is
+    /// given.
+    Ssl(SocketAddr),
+    /// `ssl:IP[:PORT]`: connect over TCP and speak TLS.
+    ConnectSsl(SocketAddr),
 }
+
+/// OVSDB's IANA port, the default of `ssl:` and `pssl:`.
+pub const DEFAULT_SSL_PORT: u16 = 6640;
 
 /// A remote that does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RemoteError {
-    /// Not `punix:`, `ptcp:`, `unix:` or `tcp:`.
+    /// Not `punix:`, `ptcp:`, `pssl:`, `unix:`, `tcp:` or `ssl:`.
     #[error(
-        "{0}: unknown remote type (expected punix:PATH, ptcp:PORT[:IP], unix:PATH or tcp:IP:PORT)"
+        "{0}: unknown remote type (expected punix:PATH, ptcp:PORT[:IP], pssl:[PORT][:IP], unix:PATH, tcp:IP:PORT or ssl:IP[:PORT])"
     )]
     UnknownType(String),
     /// The port or address of a TCP remote is not valid.
@@ -78,7 +91,7 @@ impl From<Remote> for RemoteConfig {
 impl RemoteConfig {
     /// The probe interval in force, `None` when probes are off.
     pub fn probe_interval(&self) -> Option<Duration> {
-        let tcp = matches!(self.remote, Remote::Tcp(_) | Remote::ConnectTcp(_));
+        let tcp = self.remote.is_tcp();
         match self.inactivity_probe {
             Some(d) if d.is_zero() => None,
             Some(d) => Some(d),
@@ -97,20 +110,34 @@ impl RemoteConfig {
 impl Remote {
     /// Whether the server connects out (rather than listens).
     pub fn is_active(&self) -> bool {
-        matches!(self, Self::ConnectUnix(_) | Self::ConnectTcp(_))
+        matches!(
+            self,
+            Self::ConnectUnix(_) | Self::ConnectTcp(_) | Self::ConnectSsl(_)
+        )
+    }
+
+    /// Whether connections run over TCP (plain or TLS), where a peer can vanish unnoticed.
+    pub fn is_tcp(&self) -> bool {
+        !matches!(self, Self::Unix(_) | Self::ConnectUnix(_))
+    }
+
+    /// Whether connections speak TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Self::Ssl(_) | Self::ConnectSsl(_))
     }
 
     /// Connects an active remote, giving up on a TCP peer that does not answer within
-    /// `timeout`; a passive remote cannot be connected to from here.
+    /// `timeout`; a passive remote cannot be connected to from here. An `ssl:` remote
+    /// yields the TCP stream, for the caller to run the handshake on.
     pub fn connect(&self, timeout: Duration) -> io::Result<Stream> {
         match self {
             Self::ConnectUnix(path) => UnixStream::connect(path).map(Stream::Unix),
-            Self::ConnectTcp(addr) => {
+            Self::ConnectTcp(addr) | Self::ConnectSsl(addr) => {
                 let s = TcpStream::connect_timeout(addr, timeout)?;
                 s.set_nodelay(true)?;
                 Ok(Stream::Tcp(s))
             }
-            Self::Unix(_) | Self::Tcp(_) => Err(io::Error::new(
+            Self::Unix(_) | Self::Tcp(_) | Self::Ssl(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a passive remote is listened on, not connected to",
             )),
@@ -136,6 +163,40 @@ impl Remote {
             };
             let port = port.parse::<u16>().map_err(|_| bad())?;
             return Ok(Self::Tcp(SocketAddr::new(ip, port)));
+        }
+        if let Some(rest) = text.strip_prefix("pssl:") {
+            let bad = || RemoteError::BadAddress(text.to_owned());
+            let (port, ip) = rest.split_once(':').unwrap_or((rest, ""));
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            let ip = if ip.is_empty() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                ip.parse::<IpAddr>().map_err(|_| bad())?
+            };
+            let port = if port.is_empty() {
+                DEFAULT_SSL_PORT
+            } else {
+                port.parse::<u16>().map_err(|_| bad())?
+            };
+            return Ok(Self::Ssl(SocketAddr::new(ip, port)));
+        }
+        if let Some(rest) = text.strip_prefix("ssl:") {
+            let bad = || RemoteError::BadAddress(text.to_owned());
+            // IP[:PORT]; an IPv6 address in brackets.
+            let (ip, port) = match rest.strip_prefix('[') {
+                Some(r) => {
+                    let (ip, after) = r.split_once(']').ok_or_else(bad)?;
+                    (ip, after.strip_prefix(':').unwrap_or(""))
+                }
+                None => rest.split_once(':').unwrap_or((rest, "")),
+            };
+            let ip = ip.parse::<IpAddr>().map_err(|_| bad())?;
+            let port = if port.is_empty() {
+                DEFAULT_SSL_PORT
+            } else {
+                port.parse::<u16>().map_err(|_| bad())?
+            };
+            return Ok(Self::ConnectSsl(SocketAddr::new(ip, port)));
         }
         if let Some(path) = text.strip_prefix("unix:") {
             if path.is_empty() {
@@ -165,11 +226,13 @@ impl Remote {
                 }
                 Ok(Listener::Unix(UnixListener::bind(path)?))
             }
-            Self::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr)?)),
-            Self::ConnectUnix(_) | Self::ConnectTcp(_) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "an active remote is connected to, not listened on",
-            )),
+            Self::Tcp(addr) | Self::Ssl(addr) => Ok(Listener::Tcp(TcpListener::bind(addr)?)),
+            Self::ConnectUnix(_) | Self::ConnectTcp(_) | Self::ConnectSsl(_) => {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "an active remote is connected to, not listened on",
+                ))
+            }
         }
     }
 }
@@ -185,6 +248,8 @@ impl std::fmt::Display for Remote {
             Self::Tcp(a) => write!(f, "ptcp:{}:{}", a.port(), tcp(a)),
             Self::ConnectUnix(p) => write!(f, "unix:{}", p.display()),
             Self::ConnectTcp(a) => write!(f, "tcp:{}:{}", tcp(a), a.port()),
+            Self::Ssl(a) => write!(f, "pssl:{}:{}", a.port(), tcp(a)),
+            Self::ConnectSsl(a) => write!(f, "ssl:{}:{}", tcp(a), a.port()),
         }
     }
 }
@@ -228,6 +293,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
+    /// TLS over TCP, its handshake done.
+    Tls(fvs_tls::TlsStream),
 }
 
 impl Stream {
@@ -236,6 +303,7 @@ impl Stream {
         match self {
             Self::Unix(s) => s.try_clone().map(Self::Unix),
             Self::Tcp(s) => s.try_clone().map(Self::Tcp),
+            Self::Tls(s) => s.try_clone().map(Self::Tls),
         }
     }
 
@@ -245,6 +313,7 @@ impl Stream {
         match self {
             Self::Unix(s) => s.set_read_timeout(timeout),
             Self::Tcp(s) => s.set_read_timeout(timeout),
+            Self::Tls(s) => s.set_read_timeout(timeout),
         }
     }
 
@@ -254,6 +323,7 @@ impl Stream {
         let _ = match self {
             Self::Unix(s) => s.shutdown(Shutdown::Both),
             Self::Tcp(s) => s.shutdown(Shutdown::Both),
+            Self::Tls(s) => s.shutdown(Shutdown::Both),
         };
     }
 }
@@ -263,6 +333,7 @@ impl Read for Stream {
         match self {
             Self::Unix(s) => s.read(buf),
             Self::Tcp(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
         }
     }
 }
@@ -272,6 +343,7 @@ impl Write for Stream {
         match self {
             Self::Unix(s) => s.write(buf),
             Self::Tcp(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
         }
     }
 
@@ -279,6 +351,7 @@ impl Write for Stream {
         match self {
             Self::Unix(s) => s.flush(),
             Self::Tcp(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
         }
     }
 }
@@ -342,8 +415,28 @@ mod tests {
             Remote::parse("tcp:1.2.3.4"),
             Err(RemoteError::BadAddress(_))
         ));
-        assert!(matches!(
+        assert_eq!(
             Remote::parse("ssl:1.2.3.4:5"),
+            Ok(Remote::ConnectSsl("1.2.3.4:5".parse().expect("addr")))
+        );
+        assert_eq!(
+            Remote::parse("ssl:1.2.3.4"),
+            Ok(Remote::ConnectSsl("1.2.3.4:6640".parse().expect("addr")))
+        );
+        assert_eq!(
+            Remote::parse("pssl:"),
+            Ok(Remote::Ssl("0.0.0.0:6640".parse().expect("addr")))
+        );
+        assert_eq!(
+            Remote::parse("pssl:6641:[::1]"),
+            Ok(Remote::Ssl("[::1]:6641".parse().expect("addr")))
+        );
+        assert!(matches!(
+            Remote::parse("ssl:host.example:5"),
+            Err(RemoteError::BadAddress(_))
+        ));
+        assert!(matches!(
+            Remote::parse("tls:1.2.3.4:5"),
             Err(RemoteError::UnknownType(_))
         ));
         for text in [
@@ -351,6 +444,8 @@ mod tests {
             "ptcp:6640:127.0.0.1",
             "unix:/b",
             "tcp:10.0.0.1:6640",
+            "pssl:6640:0.0.0.0",
+            "ssl:10.0.0.1:6641",
         ] {
             let r = Remote::parse(text).expect("parses");
             assert_eq!(r.to_string(), text);

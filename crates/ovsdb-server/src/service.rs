@@ -3,6 +3,12 @@
 //! [`crate::Handle::set_remotes`]).
 //!
 //! - A passive remote's thread accepts connections and serves each on a thread of its own.
+//! - `pssl:` and `ssl:` connections run their TLS handshake first ([`secure`]), on the
+//!   connection's thread for a passive remote (a client that sends garbage, or nothing,
+//!   costs only its own thread), as part of connecting for an active one (a failed
+//!   handshake is a failed attempt, with backoff). The TLS files are read as they are at
+//!   that moment, so a `pssl:` remote listens even before they are configured, and serves
+//!   once they are; until then each client is refused with the reason logged.
 //! - An active remote's thread connects, serves the connection until it ends, and connects
 //!   again: 1 s after a connection that ended, and after a failed attempt after a wait that
 //!   doubles from 1 s up to the remote's `max_backoff` (Open vSwitch's reconnect rules, in
@@ -317,8 +323,15 @@ fn accept_loop(
                 // Registered here, not on the new thread, so that a stop that has joined
                 // this loop closes it.
                 let id = conns.add(&stream);
+                let remote = read(config).remote;
                 thread::spawn(move || {
-                    connection::serve(&shared, stream, probe);
+                    let timeout = probe.unwrap_or(fvs_tls::DEFAULT_HANDSHAKE_TIMEOUT);
+                    match secure(&shared, &remote, stream, timeout) {
+                        Ok(stream) => {
+                            connection::serve(&shared, stream, probe);
+                        }
+                        Err(e) => eprintln!("fvs-ovsdb-server: {remote}: {e}"),
+                    }
                     conns.remove(id);
                 });
             }
@@ -346,7 +359,11 @@ fn connect_loop(
         let current = read(config);
         // A peer that drops SYNs would otherwise hold this thread for minutes.
         conns.connecting.store(true, Ordering::SeqCst);
-        let connected = current.remote.connect(current.backoff_limit());
+        let connected = current
+            .remote
+            .connect(current.backoff_limit())
+            .map_err(|e| e.to_string())
+            .and_then(|s| secure(shared, &current.remote, s, current.backoff_limit()));
         conns.connecting.store(false, Ordering::SeqCst);
         match connected {
             Ok(stream) => {
@@ -374,6 +391,32 @@ fn connect_loop(
             }
         }
     }
+}
+
+/// Runs the TLS handshake of an `ssl:`/`pssl:` remote's new connection, within `timeout`
+/// (a plain remote's stream passes through); `Err` holds the reason for the log.
+fn secure(
+    shared: &Shared,
+    remote: &Remote,
+    stream: Stream,
+    timeout: Duration,
+) -> Result<Stream, String> {
+    let Stream::Tcp(sock) = stream else {
+        return Ok(stream);
+    };
+    if !remote.is_tls() {
+        return Ok(Stream::Tcp(sock));
+    }
+    let config = shared.tls.config().map_err(|e| {
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        format!("{} ({})", e.messages().join("; "), e.errno_text())
+    })?;
+    let tls = if remote.is_active() {
+        fvs_tls::TlsStream::connect(&config, sock, timeout)
+    } else {
+        fvs_tls::TlsStream::accept(&config, sock, timeout)
+    };
+    tls.map(Stream::Tls).map_err(|e| e.to_string())
 }
 
 /// Sleeps for `d`, returning early once `stop` is set.

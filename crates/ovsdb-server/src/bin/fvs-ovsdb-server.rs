@@ -1,10 +1,13 @@
 //! `fvs-ovsdb-server [--db FILE | FILE] [--schema FILE] [--remote REMOTE]... [--pidfile FILE]
 //! [--inactivity-probe MS] [--compact-min-interval MS] [--compact-min-records N]
-//! [--compact-min-size BYTES] [--compact-growth N] [--compact-max-interval MS]`
+//! [--compact-min-size BYTES] [--compact-growth N] [--compact-max-interval MS]
+//! [-p|--private-key FILE] [-c|--certificate FILE] [-C|--ca-cert FILE]`
 //!
 //! Defaults: the database `$FVS_DBDIR/conf.db`, the remote `punix:$FVS_RUNDIR/db.sock`.
-//! REMOTE is `punix:PATH`, `ptcp:PORT[:IP]` (listen), `unix:PATH` or `tcp:IP:PORT`
-//! (connect out, reconnecting with backoff).
+//! REMOTE is `punix:PATH`, `ptcp:PORT[:IP]`, `pssl:[PORT][:IP]` (listen), `unix:PATH`,
+//! `tcp:IP:PORT` or `ssl:IP[:PORT]` (connect out, reconnecting with backoff). The TLS
+//! remotes use the files `-p`, `-c` and `-C` name, as ovsdb-server's do (file names only:
+//! not its `db:` references).
 //!
 //! The last options are ferrovs's own (Open vSwitch's server takes them from a `Manager` row
 //! or builds them in): `--inactivity-probe` sets the probe interval of the remotes given
@@ -19,7 +22,7 @@ use std::time::Duration;
 use fvs_ovsdb_server::{CompactionPolicy, Config, Remote, RemoteConfig, Server};
 
 fn usage() -> &'static str {
-    "usage: fvs-ovsdb-server [--db FILE | FILE] [--schema FILE] [--remote punix:PATH|ptcp:PORT[:IP]|unix:PATH|tcp:IP:PORT]... [--pidfile FILE] [--inactivity-probe MS] [--compact-min-interval MS] [--compact-min-records N] [--compact-min-size BYTES] [--compact-growth N] [--compact-max-interval MS]"
+    "usage: fvs-ovsdb-server [--db FILE | FILE] [--schema FILE] [--remote punix:PATH|ptcp:PORT[:IP]|unix:PATH|tcp:IP:PORT]... [--pidfile FILE] [--inactivity-probe MS] [--compact-min-interval MS] [--compact-min-records N] [--compact-min-size BYTES] [--compact-growth N] [--compact-max-interval MS] [-p FILE] [-c FILE] [-C FILE]"
 }
 
 /// Everything the command line says.
@@ -28,6 +31,8 @@ struct Options {
     pidfile: Option<PathBuf>,
     probe: Option<Duration>,
     compaction: CompactionPolicy,
+    /// `-p`, `-c`, `-C`.
+    tls: [Option<PathBuf>; 3],
 }
 
 fn number(name: &str, text: &str) -> Result<u64, String> {
@@ -42,6 +47,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut pidfile = None;
     let mut probe = None;
     let mut compaction = CompactionPolicy::default();
+    let mut tls: [Option<PathBuf>; 3] = Default::default();
     let ms = Duration::from_millis;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -66,6 +72,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--compact-min-records" => compaction.min_records = number(name, &value()?)?,
             "--compact-min-size" => compaction.min_size = number(name, &value()?)?,
             "--compact-growth" => compaction.growth_factor = number(name, &value()?)?,
+            "-p" | "--private-key" => tls[0] = Some(PathBuf::from(value()?)),
+            "-c" | "--certificate" => tls[1] = Some(PathBuf::from(value()?)),
+            "-C" | "--ca-cert" => tls[2] = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Err(usage().to_owned()),
             other if other.starts_with('-') => return Err(format!("{other}: unknown option")),
             file => db = Some(PathBuf::from(file)),
@@ -85,6 +94,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         pidfile,
         probe,
         compaction,
+        tls,
     })
 }
 
@@ -95,6 +105,7 @@ fn main() -> ExitCode {
         pidfile,
         probe,
         compaction,
+        tls: [key, cert, ca],
     } = match parse(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -110,6 +121,7 @@ fn main() -> ExitCode {
         }
     };
     server.set_compaction_policy(compaction);
+    server.tls().set(key, cert, ca);
     if let Some(probe) = probe {
         let remotes: Vec<RemoteConfig> = config
             .remotes
