@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fvs_netdev::af_packet::{AfPacket, AfPacketOptions, RingGeometry};
+use fvs_netdev::af_packet::{AfPacket, AfPacketOptions, BlockRing, FrameRing, RxPath};
 use fvs_netdev::poll::Poller;
 use fvs_netdev::{Netdev, PacketBatch, netns};
 
@@ -75,19 +75,20 @@ fn run(duration: Duration, rounds: u64) -> Result<(), String> {
         duration.as_secs()
     );
     let cases = [
-        ("recvmmsg", None, false),
-        ("ring", Some(RingGeometry::DEFAULT), false),
-        ("ring+bypass", Some(RingGeometry::DEFAULT), true),
+        ("recvmmsg", RxPath::Recvmmsg, false),
+        ("V2 ring", RxPath::Frames(FrameRing::DEFAULT), false),
+        ("V3 ring", RxPath::Blocks(BlockRing::DEFAULT), false),
+        ("V2 ring+bypass", RxPath::Frames(FrameRing::DEFAULT), true),
     ];
     for round in 1..=rounds {
         println!("round {round}");
         for vnet_hdr in [false, true] {
-            for (path, rx_ring, qdisc_bypass) in cases {
+            for (path, rx, qdisc_bypass) in cases {
                 let (rx, tx) = {
                     let _in_ns = netns::enter(&ns.0).map_err(|e| e.to_string())?;
                     let options = AfPacketOptions {
                         vnet_hdr,
-                        rx_ring,
+                        rx,
                         qdisc_bypass,
                     };
                     let rx = AfPacket::open("fvsa", options).map_err(|e| e.to_string())?;
@@ -98,7 +99,61 @@ fn run(duration: Duration, rounds: u64) -> Result<(), String> {
                 measure(rx, tx, duration, &label)?;
             }
         }
+        for (path, rx, qdisc_bypass) in &cases[..3] {
+            let (rx, tx) = {
+                let _in_ns = netns::enter(&ns.0).map_err(|e| e.to_string())?;
+                let options = AfPacketOptions {
+                    vnet_hdr: true,
+                    rx: *rx,
+                    qdisc_bypass: *qdisc_bypass,
+                };
+                let rx = AfPacket::open("fvsa", options).map_err(|e| e.to_string())?;
+                let tx = AfPacket::open("fvsb", options).map_err(|e| e.to_string())?;
+                (rx, tx)
+            };
+            latency(rx, tx, path)?;
+        }
     }
+    Ok(())
+}
+
+/// One frame every 5 ms, 200 times: how long each takes from `sendmmsg` to the receiver,
+/// which sleeps in poll(2) between frames (the light-traffic latency of a receive path).
+fn latency(mut rx: AfPacket, mut tx: AfPacket, label: &str) -> Result<(), String> {
+    let mut out = PacketBatch::new(1, 64);
+    let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5];
+    frame.resize(60, 0);
+    out.push(&frame).map_err(|e| e.to_string())?;
+    let mut batch = PacketBatch::new(32, 2048);
+    let mut poller = Poller::new();
+    let mut delays = Vec::new();
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(5));
+        let sent = Instant::now();
+        tx.send_batch(&out).map_err(|e| e.to_string())?;
+        loop {
+            batch.clear();
+            if rx.recv_batch(&mut batch).map_err(|e| e.to_string())? > 0 {
+                break;
+            }
+            if sent.elapsed() > Duration::from_secs(1) {
+                return Err(format!("{label}: a frame took more than 1 s"));
+            }
+            let fd = rx.fd().ok_or("no descriptor")?;
+            poller
+                .wait(&[fd], Duration::from_millis(100))
+                .map_err(|e| e.to_string())?;
+        }
+        delays.push(sent.elapsed().as_micros() as u64);
+    }
+    delays.sort_unstable();
+    let avg = delays.iter().sum::<u64>() / delays.len() as u64;
+    println!(
+        "{:>20}: one frame every 5 ms: latency average {avg} µs, median {} µs, p99 {} µs",
+        format!("{label} latency"),
+        delays[delays.len() / 2],
+        delays[delays.len() * 99 / 100],
+    );
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 //! the device's ifindex with `ETH_P_ALL` then starts the flow, and no frame from another device
 //! can slip in between. Before binding it is given:
 //! - `PACKET_AUXDATA`, because the kernel strips 802.1Q tags on receive (into the skb's
-//!   metadata) and reports them only there (or in the ring's frame headers): received frames
+//!   metadata) and reports them only there (or in a ring's frame headers): received frames
 //!   get the tag put back, so the switch sees the frame as it was on the wire;
 //! - `PACKET_IGNORE_OUTGOING`, so the switch never reads back frames it (or the host) sent out
 //!   of the device;
@@ -16,53 +16,60 @@
 //!   receive-buffer overflows;
 //! - optionally `PACKET_VNET_HDR`, so TSO/GSO super-frames and partial checksums cross unsplit;
 //! - optionally `PACKET_QDISC_BYPASS` (off by default, see below);
-//! - by default a `TPACKET_V3` receive ring (next section). `PACKET_VNET_HDR` has to come
-//!   first: the kernel refuses it once a ring exists.
+//! - by default a receive ring (next section).
 //!
 //! After binding, `PACKET_ADD_MEMBERSHIP` with `PACKET_MR_PROMISC` makes the device
 //! promiscuous for as long as the socket lives (the kernel counts such references, so closing
 //! the socket undoes it and other users are not disturbed).
 //!
-//! # Receiving: the `TPACKET_V3` ring
+//! # Receiving: three paths
 //!
-//! The kernel writes received frames straight into a ring of blocks mapped into the process
-//! ([`RingGeometry`], by default 32 blocks of 256 KiB), packed one after another, each behind
-//! a `tpacket3_hdr` (and the virtio-net header when asked for). A block is handed over when it
-//! is full or when it has been open for `retire_ms` (1 ms, the kernel's minimum); the socket
-//! then polls readable. [`Netdev::recv_batch`] walks the handed-over blocks in ring order,
-//! copies frames into the batch, and gives each block back as soon as its last frame is copied
-//! (a block only partly read, because the batch filled up, is finished on the next call). No
-//! system call is made per batch: checking for frames is one memory read, which is what lets
-//! the datapath thread skip `poll(2)` while traffic flows. The ring's memory is reached only
-//! through `sys::RxRing`, whose borrow rules make reading a block after giving it back
-//! impossible.
+//! [`RxPath`] chooses how frames come in. With a ring the kernel writes each frame straight
+//! into memory mapped into the process, behind a small header (and the virtio-net header when
+//! asked for), and the switch copies it into its batch: no system call per batch while frames
+//! are waiting, so the datapath thread can skip `poll(2)` while traffic flows. The ring's
+//! memory is reached only through `sys::RxRing`, whose borrow rules make reading a slot after
+//! giving it back to the kernel impossible; the frame headers are parsed in `rx_ring` with
+//! bounds checks.
 //!
-//! What the user sees:
-//! - VLAN tags the kernel took off come back from the frame header's `tp_vlan_tci` and
-//!   `tp_vlan_tpid` (status `TP_STATUS_VLAN_VALID`), as they do from `PACKET_AUXDATA`;
-//! - frames the ring had no room for are counted by the kernel (`PACKET_STATISTICS`'s
-//!   `tp_drops`) and reported in `rx_dropped`;
-//! - a frame longer than a block minus its headers cannot be stored whole (`TPACKET_V3` has
-//!   no fallback to the socket queue): it is counted in `rx_errors` and never handed over cut.
-//!   With 256 KiB blocks any Ethernet frame, jumbo or a 64 KiB TSO super-frame, fits;
-//! - a frame arriving alone waits up to `retire_ms` for its block to be handed over: that is
-//!   the latency this path adds when traffic is light.
+//! - [`RxPath::Frames`], the default: a `TPACKET_V2` ring of fixed 2 KiB slots
+//!   ([`FrameRing`]). Each frame is handed over (and the socket polls readable) as soon as it
+//!   is written, so a lone frame waits for nothing. A frame too long for a slot (jumbo frames,
+//!   TSO super-frames) is queued whole on the socket as well (`PACKET_COPY_THRESH`); its slot
+//!   says so (`TP_STATUS_COPY`) and the reader takes it from the queue with one `recvmsg`,
+//!   in order with the frames around it.
+//! - [`RxPath::Blocks`]: a `TPACKET_V3` ring of blocks ([`BlockRing`], 32 × 256 KiB) into
+//!   which the kernel packs frames by length. A block is handed over when full or when it has
+//!   been open for `retire_ms`; the reader walks all its frames, and gives it back after the
+//!   last one (a block only partly read because the batch filled up is finished on the next
+//!   call). It wakes the reader once per block instead of once per frame: the least CPU per
+//!   frame, but the kernel's minimum timeout is 1 ms, so under light traffic every frame
+//!   waits up to 1 ms (measured: a median of 0.9 ms against 15 µs for the other paths, on
+//!   6.18 over veth), which is why it is not the default. A frame longer than a block cannot
+//!   be stored (`TPACKET_V3` has no queue fallback): it is counted in `rx_errors`, never
+//!   handed over cut; with 256 KiB blocks any frame fits, 64 KiB TSO frames included.
+//! - [`RxPath::Recvmmsg`]: `recvmmsg` of up to 32 frames per system call, VLAN tags from
+//!   `PACKET_AUXDATA` control messages.
 //!
-//! `PACKET_VNET_HDR` works with `TPACKET_V3` rings on the kernels ferrovs runs on (checked on
-//! 6.18 by the tests in `tests/linux.rs`: partial checksums and a 64 KiB TSO frame arrive with
-//! their virtio-net header), so ports with offloads use the ring as well.
+//! On every path, VLAN tags the kernel took off are put back (from the ring's `tp_vlan_tci`
+//! and `tp_vlan_tpid`, status `TP_STATUS_VLAN_VALID`, or from the auxdata message), and frames
+//! the kernel had no room for (ring or socket queue full) are counted by the kernel
+//! (`PACKET_STATISTICS`'s `tp_drops`) and reported in `rx_dropped`.
 //!
-//! `rx_ring: None` keeps the older path: `recvmmsg` of up to 32 frames per system call, VLAN
-//! tags from `PACKET_AUXDATA` control messages, one copy per frame out of the socket queue.
+//! `PACKET_VNET_HDR` works with both ring versions on the kernels ferrovs runs on (checked on
+//! 6.18 by `tests/linux.rs`: partial checksums, and a 64 KiB TSO frame that arrives whole with
+//! its virtio-net header), so ports with offloads use the ring as well. It must be set before
+//! the ring exists (the kernel refuses it afterwards).
 //!
 //! # Sending
 //!
 //! One `sendmmsg` moves up to 32 frames (each behind its virtio-net header when offloads are
 //! on). `PACKET_QDISC_BYPASS` hands frames to the driver without the queueing discipline; on
 //! veth (whose qdisc is `noqueue`) it measured no gain, and it hides sent frames from other
-//! packet sockets (`tcpdump` on the port), so it is off unless asked for. A `TPACKET_V2`
-//! transmit ring is not used: on a ring every frame must fit a fixed-size slot, so 64 KiB TSO
-//! frames would need 64 KiB slots (or a second socket, reordering frames).
+//! packet sockets (`tcpdump` on the port), so it is off unless asked for. There is no
+//! transmit ring (not implemented, so not measured): once a socket has one, every send goes
+//! through it, and every frame must fit a fixed-size slot, so 64 KiB TSO frames would need
+//! 64 KiB slots (or a second socket, which could reorder frames).
 //!
 //! Not done yet: `PACKET_FANOUT` for several datapath threads.
 
@@ -76,7 +83,8 @@ use crate::batch::VnetHdr;
 use crate::batch::{Packet, PacketBatch};
 use crate::error::{Error, Result};
 use crate::ifctl::IfCtl;
-use crate::sys::{self, BURST, IfReq, RingReq, RxMeta, RxRing};
+use crate::rx_ring::{BlockReader, FrameReader, Reader};
+use crate::sys::{self, BURST, IfReq, RingReq, RingVersion, RxMeta, RxRing};
 use crate::{LinkState, Netdev, NetdevStats};
 
 /// `ETH_P_ALL`: every protocol.
@@ -87,7 +95,10 @@ const ETH_P_8021Q: u16 = 0x8100;
 const SOCKET_BUFFER: libc::c_int = 8 << 20;
 /// Nominal frame size given to the kernel for a `TPACKET_V3` ring: only its checks use it
 /// (frames are packed by their real length).
-const RING_FRAME_SIZE: u32 = 2048;
+const BLOCK_RING_FRAME_SIZE: u32 = 2048;
+/// Block size of a `TPACKET_V2` ring (frames never straddle blocks; 64 KiB is an order-4
+/// allocation, which the kernel can still find, or replace with virtual memory).
+const FRAME_RING_BLOCK: u32 = 64 << 10;
 
 /// How to open a device with AF_PACKET.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,9 +106,8 @@ pub struct AfPacketOptions {
     /// Carry virtio-net headers (`PACKET_VNET_HDR`): receive GSO super-frames and partial
     /// checksums as they are, and send them for the kernel (or the peer) to finish.
     pub vnet_hdr: bool,
-    /// Receive through a `TPACKET_V3` ring of this geometry; `None` receives with
-    /// `recvmmsg` (one copy out of the kernel per frame and one system call per 32 frames).
-    pub rx_ring: Option<RingGeometry>,
+    /// How frames are received.
+    pub rx: RxPath,
     /// Send with `PACKET_QDISC_BYPASS`: straight to the driver, skipping the device's queueing
     /// discipline and the taps (`tcpdump` on the device then no longer sees what the switch
     /// sends).
@@ -108,15 +118,52 @@ impl Default for AfPacketOptions {
     fn default() -> Self {
         Self {
             vnet_hdr: false,
-            rx_ring: Some(RingGeometry::DEFAULT),
+            rx: RxPath::DEFAULT,
             qdisc_bypass: false,
         }
     }
 }
 
+/// How an AF_PACKET device receives (see the module doc for the trade-offs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxPath {
+    /// `recvmmsg` of up to 32 frames per system call, each copied out of the socket queue.
+    Recvmmsg,
+    /// A `TPACKET_V2` ring of fixed-size frame slots, each handed over as soon as it is
+    /// written; longer frames come whole through the socket queue.
+    Frames(FrameRing),
+    /// A `TPACKET_V3` ring of blocks, each handed over when full or after its timeout.
+    Blocks(BlockRing),
+}
+
+impl RxPath {
+    /// The default: [`FrameRing::DEFAULT`].
+    pub const DEFAULT: Self = Self::Frames(FrameRing::DEFAULT);
+}
+
+/// The shape of a `TPACKET_V2` receive ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameRing {
+    /// Bytes per slot, a multiple of 16 dividing the ring's 64 KiB blocks; about 80 bytes go
+    /// to the slot's headers (and the virtio-net header). A frame that does not fit takes the
+    /// socket queue instead (`PACKET_COPY_THRESH`), a system call of its own.
+    pub frame_size: u32,
+    /// Slots in the ring (rounded up to fill whole blocks).
+    pub frames: u32,
+}
+
+impl FrameRing {
+    /// 4096 slots of 2 KiB (8 MiB, the size of the socket buffers asked for otherwise): any
+    /// frame of a 1500-byte MTU lands in the ring; jumbo and TSO frames take the queue.
+    pub const DEFAULT: Self = Self {
+        frame_size: 2048,
+        frames: 4096,
+    };
+}
+
 /// The shape of a `TPACKET_V3` receive ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RingGeometry {
+pub struct BlockRing {
     /// Bytes per block: a power of two, at least a page. A frame (plus about 100 bytes of
     /// ring headers) must fit one block, or it arrives truncated and is counted in
     /// `rx_errors`.
@@ -128,10 +175,9 @@ pub struct RingGeometry {
     pub retire_ms: u32,
 }
 
-impl RingGeometry {
-    /// 32 blocks of 256 KiB (8 MiB, the size of the socket buffers asked for otherwise):
-    /// room for three 64 KiB TSO super-frames or about 1600 minimum-size frames per block,
-    /// handed over after at most 1 ms.
+impl BlockRing {
+    /// 32 blocks of 256 KiB (8 MiB): room for three 64 KiB TSO super-frames or about 1600
+    /// minimum-size frames per block, handed over after at most 1 ms.
     pub const DEFAULT: Self = Self {
         block_size: 256 << 10,
         blocks: 32,
@@ -151,23 +197,7 @@ pub struct AfPacket {
     /// (a `Cell` because reading statistics takes `&self`).
     kernel_drops: Cell<u64>,
     /// The receive ring and where reading stopped in it, when there is one.
-    rx: Option<RxCursor>,
-}
-
-/// A `TPACKET_V3` receive ring and the reader's position in it. Frames of a block are read in
-/// order; a block goes back to the kernel as soon as its last frame has been copied out, and
-/// the reader moves to the next block (the kernel fills them in ring order).
-#[derive(Debug)]
-struct RxCursor {
-    ring: RxRing,
-    /// The block being read (or waited for).
-    block: usize,
-    /// Frames of the block already taken.
-    taken: u32,
-    /// Offset of the next frame's header in the block (0: the block has not been opened).
-    offset: usize,
-    /// Length of the virtio-net header the kernel writes in front of each frame (0 or 10).
-    vnet: usize,
+    rx: Option<Reader>,
 }
 
 impl AfPacket {
@@ -194,24 +224,35 @@ impl AfPacket {
         }
         // After PACKET_VNET_HDR (the kernel refuses it once a ring exists) and before bind,
         // so no frame is queued on the socket outside the ring.
-        let rx = match options.rx_ring {
-            Some(g) => {
+        let vnet = if options.vnet_hdr { VnetHdr::LEN } else { 0 };
+        let rx = match options.rx {
+            RxPath::Recvmmsg => None,
+            RxPath::Frames(r) => {
+                // Frames too long for a slot are queued whole on the socket as well.
+                sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_COPY_THRESH, &1)
+                    .map_err(err("PACKET_COPY_THRESH"))?;
+                let per_block = (FRAME_RING_BLOCK / r.frame_size.max(1)).max(1);
                 let req = RingReq {
-                    block_size: g.block_size,
-                    blocks: g.blocks,
-                    frame_size: RING_FRAME_SIZE.min(g.block_size),
-                    retire_ms: g.retire_ms,
+                    block_size: FRAME_RING_BLOCK,
+                    blocks: r.frames.div_ceil(per_block).max(1),
+                    frame_size: r.frame_size,
+                    version: RingVersion::V2,
                 };
-                let ring = RxRing::new_v3(fd, req).map_err(err("TPACKET_V3 receive ring"))?;
-                Some(RxCursor {
-                    ring,
-                    block: 0,
-                    taken: 0,
-                    offset: 0,
-                    vnet: if options.vnet_hdr { VnetHdr::LEN } else { 0 },
-                })
+                let ring = RxRing::new(fd, req).map_err(err("TPACKET_V2 receive ring"))?;
+                Some(Reader::Frames(FrameReader::new(ring, vnet)))
             }
-            None => None,
+            RxPath::Blocks(r) => {
+                let req = RingReq {
+                    block_size: r.block_size,
+                    blocks: r.blocks,
+                    frame_size: BLOCK_RING_FRAME_SIZE.min(r.block_size),
+                    version: RingVersion::V3 {
+                        retire_ms: r.retire_ms,
+                    },
+                };
+                let ring = RxRing::new(fd, req).map_err(err("TPACKET_V3 receive ring"))?;
+                Some(Reader::Blocks(BlockReader::new(ring, vnet)))
+            }
         };
         // The FORCE variants pass the system limits (root only); the plain ones are capped at
         // net.core.[rw]mem_max, which is still better than the default.
@@ -298,14 +339,15 @@ impl AfPacket {
 
 impl Netdev for AfPacket {
     fn recv_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
-        match self.rx.as_mut() {
-            Some(rx) => {
-                let got = rx.read(batch.spare_mut(), &mut self.stats);
-                batch.commit(got);
-                Ok(got)
+        let got = match self.rx.as_mut() {
+            Some(Reader::Frames(r)) => {
+                r.read(self.socket.as_fd(), batch.spare_mut(), &mut self.stats)
             }
-            None => self.recv_mmsg(batch),
-        }
+            Some(Reader::Blocks(r)) => r.read(batch.spare_mut(), &mut self.stats),
+            None => return self.recv_mmsg(batch),
+        };
+        batch.commit(got);
+        Ok(got)
     }
 
     fn send_batch(&mut self, batch: &PacketBatch) -> Result<usize> {
@@ -400,7 +442,7 @@ impl Netdev for AfPacket {
 
 /// Sets a received frame's length and offload header, and puts back the VLAN tag the kernel
 /// took off (reported in `PACKET_AUXDATA`), TPID included when the kernel knows it.
-fn finish_rx(packet: &mut Packet, meta: &RxMeta) {
+pub(crate) fn finish_rx(packet: &mut Packet, meta: &RxMeta) {
     packet.set_rx_len(meta.len);
     packet.set_vnet(meta.vnet);
     if let Some((status, tci, tpid)) = meta.aux
@@ -413,133 +455,5 @@ fn finish_rx(packet: &mut Packet, meta: &RxMeta) {
         };
         // The receive area starts behind the full headroom, so there is room for the tag.
         let _ = packet.push_vlan(tpid, tci);
-    }
-}
-
-/// Offsets in a `TPACKET_V3` block descriptor (`struct tpacket_block_desc`, `hdr.bh1`).
-mod block {
-    /// Frames in the block.
-    pub(super) const NUM_PKTS: usize = 12;
-    /// Offset of the first frame's header from the block's start.
-    pub(super) const FIRST: usize = 16;
-}
-
-/// Offsets in a `TPACKET_V3` frame header (`struct tpacket3_hdr`).
-mod frame {
-    /// Offset of the next frame's header from this one's (0 on the block's last frame).
-    pub(super) const NEXT: usize = 0;
-    /// Bytes of the frame present in the ring.
-    pub(super) const SNAPLEN: usize = 12;
-    /// The frame's real length.
-    pub(super) const LEN: usize = 16;
-    /// `TP_STATUS_*` flags.
-    pub(super) const STATUS: usize = 20;
-    /// Offset of the frame (its Ethernet header) from the header's start.
-    pub(super) const MAC: usize = 24;
-    /// The 802.1Q TCI the kernel took off.
-    pub(super) const VLAN_TCI: usize = 32;
-    /// The TPID of that tag.
-    pub(super) const VLAN_TPID: usize = 36;
-    /// Size of the header fields read.
-    pub(super) const HEADER: usize = 40;
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .map_or(0, |s| u16::from_ne_bytes([s[0], s[1]]))
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-impl RxCursor {
-    /// Copies frames out of the ring into `spare` until it is full or no handed-over block is
-    /// left, returning blocks to the kernel as soon as they are read; returns how many slots
-    /// of `spare` were filled. Frames the ring truncated (bigger than a block) and malformed
-    /// headers count as `rx_errors`.
-    fn read(&mut self, spare: &mut [Packet], stats: &mut NetdevStats) -> usize {
-        let vnet = self.vnet;
-        let mut got = 0;
-        // At most one pass over the ring: a block refilled behind us waits for the next call.
-        for _ in 0..self.ring.blocks() {
-            if got == spare.len() {
-                break;
-            }
-            let Some(block) = self.ring.user_block(self.block) else {
-                break;
-            };
-            let count = u32_at(block, block::NUM_PKTS);
-            if self.offset == 0 {
-                self.offset = u32_at(block, block::FIRST) as usize;
-                self.taken = 0;
-            }
-            while self.taken < count && got < spare.len() {
-                let Some(hdr) = block.get(self.offset..self.offset + frame::HEADER) else {
-                    // A header outside the block: drop the rest of the block.
-                    stats.rx_errors += u64::from(count - self.taken);
-                    self.taken = count;
-                    break;
-                };
-                let next = u32_at(hdr, frame::NEXT) as usize;
-                let snaplen = u32_at(hdr, frame::SNAPLEN) as usize;
-                let len = u32_at(hdr, frame::LEN) as usize;
-                let mac = self.offset + usize::from(u16_at(hdr, frame::MAC));
-                let meta = RxMeta {
-                    len: snaplen,
-                    truncated: snaplen < len,
-                    vnet: VnetHdr::NONE,
-                    aux: Some((
-                        u32_at(hdr, frame::STATUS),
-                        u32_at(hdr, frame::VLAN_TCI) as u16,
-                        u16_at(hdr, frame::VLAN_TPID),
-                    )),
-                };
-                let bytes = block.get(mac..mac + snaplen);
-                let vnet_hdr = mac
-                    .checked_sub(vnet)
-                    .and_then(|at| block.get(at..mac))
-                    .and_then(|b| <&[u8; VnetHdr::LEN]>::try_from(b).ok());
-                self.taken += 1;
-                self.offset += next;
-                let packet = &mut spare[got];
-                let copied = match (bytes, meta.truncated) {
-                    (Some(bytes), false) if vnet == 0 || vnet_hdr.is_some() => packet
-                        .rx_area()
-                        .get_mut(..bytes.len())
-                        .map(|dst| dst.copy_from_slice(bytes))
-                        .is_some(),
-                    _ => false,
-                };
-                if copied {
-                    let meta = RxMeta {
-                        vnet: vnet_hdr.map_or(VnetHdr::NONE, VnetHdr::from_bytes),
-                        ..meta
-                    };
-                    finish_rx(packet, &meta);
-                    stats.rx_packets += 1;
-                    stats.rx_bytes += packet.len() as u64;
-                    got += 1;
-                } else {
-                    stats.rx_errors += 1;
-                }
-                if next == 0 && self.taken < count {
-                    // The kernel links every frame but the last: a zero link is corruption.
-                    stats.rx_errors += u64::from(count - self.taken);
-                    self.taken = count;
-                }
-            }
-            if self.taken < count {
-                // The batch is full; the rest of this block waits for the next call.
-                break;
-            }
-            let done = self.block;
-            self.ring.release_block(done);
-            self.block = (done + 1) % self.ring.blocks();
-            self.offset = 0;
-            self.taken = 0;
-        }
-        got
     }
 }

@@ -16,8 +16,8 @@
 //! - [`tap`]: a TAP device made (or reopened) by name through `/dev/net/tun`; ferrovs's
 //!   `internal` ports. Optional virtio-net headers with `TUNSETOFFLOAD`.
 //! - [`af_packet`]: an existing Linux device (veth end, a hypervisor's TAP, a NIC) read
-//!   through an `AF_PACKET` socket's `TPACKET_V3` receive ring (or `recvmmsg`) and written
-//!   with `sendmmsg`; promiscuous; VLAN tags the kernel stripped are put back; optional
+//!   through an `AF_PACKET` socket's receive ring (`TPACKET_V2` by default, `TPACKET_V3`, or
+//!   `recvmmsg` without a ring) and written with `sendmmsg`; promiscuous; VLAN tags the kernel stripped are put back; optional
 //!   `PACKET_VNET_HDR` (with the ring too) and `PACKET_QDISC_BYPASS`.
 //! - [`poll`]: waiting for any of a thread's devices to become readable (`poll(2)`).
 //! - [`tunnel`]: the underlay of GRE, VXLAN and Geneve tunnel vports through the host's own
@@ -55,9 +55,8 @@
 //! # Performance
 //!
 //! `examples/af_packet_pps.rs` measures the AF_PACKET receive and send rate over a veth pair,
-//! and the CPU time per frame of each side, for both receive paths in one run; figures are in
-//! `docs/benchmarks/netdev.md` (the ring cuts the receiver's CPU per 60-byte frame from about
-//! 1.1 µs to well under 0.1 µs). `examples/tunnel_pps.rs` does
+//! with the CPU time per frame of each side and the latency of a lone frame, for every receive
+//! path in one run; figures are in `docs/benchmarks/netdev.md`. `examples/tunnel_pps.rs` does
 //! the same for the tunnel underlay between two namespaces (`docs/benchmarks/tunnels.md`).
 //!
 //! # Not done yet
@@ -73,6 +72,7 @@ mod ifctl;
 pub mod netns;
 pub mod pcap;
 pub mod poll;
+mod rx_ring;
 mod sys;
 pub mod tap;
 pub mod tunnel;

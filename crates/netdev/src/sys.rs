@@ -697,12 +697,12 @@ pub(crate) fn send_mmsg_to(
     Ok(usize::try_from(sent).unwrap_or(0).min(n))
 }
 
-/// `TPACKET_V3` as `PACKET_VERSION` takes it.
+/// `TPACKET_V2` and `TPACKET_V3` as `PACKET_VERSION` takes them.
+const TPACKET_V2: libc::c_int = 1;
 const TPACKET_V3: libc::c_int = 2;
-/// Offset of `block_status` in a `tpacket_block_desc` (after `version` and `offset_to_priv`).
-const BLOCK_STATUS_OFFSET: usize = 8;
 
-/// `struct tpacket_req3`: the geometry of a `TPACKET_V3` ring.
+/// `struct tpacket_req3` (its first four fields are `struct tpacket_req`, which the kernel
+/// reads for `TPACKET_V2`; the rest must then be zero).
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct TpacketReq3 {
@@ -716,35 +716,49 @@ struct TpacketReq3 {
 }
 impl SockOpt for TpacketReq3 {}
 
-/// The geometry [`RxRing::new_v3`] asks the kernel for.
+/// Which ring [`RxRing::new`] sets up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RingVersion {
+    /// `TPACKET_V2`: fixed-size frame slots, each handed over on its own.
+    V2,
+    /// `TPACKET_V3`: blocks of frames packed by length, handed over a block at a time.
+    V3 {
+        /// Milliseconds after which the kernel hands over a block that is not full.
+        retire_ms: u32,
+    },
+}
+
+/// The geometry [`RxRing::new`] asks the kernel for.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RingReq {
-    /// Bytes per block, a multiple of the page size (a power-of-two number of pages).
+    /// Bytes per block, a power-of-two number of pages, a multiple of `frame_size`.
     pub(crate) block_size: u32,
     /// Blocks in the ring.
     pub(crate) blocks: u32,
-    /// Nominal frame size (a multiple of 16 dividing `block_size`); `TPACKET_V3` packs frames
-    /// of any length into a block, this only has to satisfy the kernel's checks.
+    /// Bytes per frame slot (a multiple of 16); for `TPACKET_V3` only the kernel's checks use
+    /// it.
     pub(crate) frame_size: u32,
-    /// Milliseconds after which the kernel hands over a block that is not full.
-    pub(crate) retire_ms: u32,
+    /// The ring's version.
+    pub(crate) version: RingVersion,
 }
 
-/// A packet socket's `TPACKET_V3` receive ring, mapped into this process: `blocks` blocks of
-/// `block_size` bytes that the kernel fills with frames and hands over one at a time by
-/// setting `TP_STATUS_USER` in the block's status word; writing `TP_STATUS_KERNEL` back gives
-/// the block back.
+/// A packet socket's receive ring, mapped into this process, seen as `slots` slots of
+/// `slot_size` bytes, each with a status word the kernel sets to `TP_STATUS_USER` when it
+/// hands the slot over; writing `TP_STATUS_KERNEL` (0) back gives the slot back. A slot is a
+/// frame for `TPACKET_V2` (status at offset 0 of `tpacket2_hdr`) and a block for `TPACKET_V3`
+/// (status at offset 8 of `tpacket_block_desc`).
 ///
-/// Invariant: while [`RxRing::user_block`]'s slice is alive the ring is borrowed, so
-/// [`RxRing::release_block`] (which takes `&mut self`) cannot run: no frame is read after its
-/// block went back to the kernel. The kernel never writes a block whose status is
+/// Invariant: while [`RxRing::user_slot`]'s slice is alive the ring is borrowed, so
+/// [`RxRing::release_slot`] (which takes `&mut self`) cannot run: no frame is read after its
+/// slot went back to the kernel. The kernel never writes a slot whose status is
 /// `TP_STATUS_USER`, so the slice does not change under the reader.
 #[derive(Debug)]
 pub(crate) struct RxRing {
     base: ptr::NonNull<u8>,
     len: usize,
-    block_size: usize,
-    blocks: usize,
+    slot_size: usize,
+    slots: usize,
+    status_offset: usize,
 }
 
 // SAFETY: the mapping is memory shared only with the kernel and owned by this value; nothing
@@ -752,25 +766,31 @@ pub(crate) struct RxRing {
 unsafe impl Send for RxRing {}
 
 impl RxRing {
-    /// Switches the (not yet bound) socket to `TPACKET_V3`, sets up a receive ring of the
-    /// given geometry and maps it. Options that must precede the ring (`PACKET_VNET_HDR`)
-    /// must already be set.
-    pub(crate) fn new_v3(fd: BorrowedFd<'_>, req: RingReq) -> io::Result<Self> {
-        setsockopt(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)?;
+    /// Sets the (not yet bound) socket's version, sets up a receive ring of the given
+    /// geometry and maps it. Options that must precede the ring (`PACKET_VNET_HDR`,
+    /// `PACKET_COPY_THRESH`) must already be set.
+    pub(crate) fn new(fd: BorrowedFd<'_>, req: RingReq) -> io::Result<Self> {
         let frames_per_block = req.block_size / req.frame_size.max(1);
+        let (version, retire, slot_size, status_offset) = match req.version {
+            RingVersion::V2 => (TPACKET_V2, 0, req.frame_size, 0),
+            RingVersion::V3 { retire_ms } => (TPACKET_V3, retire_ms, req.block_size, 8),
+        };
+        // Frames must tile the mapping for V2 slots to be contiguous.
+        if req.frame_size == 0 || !req.block_size.is_multiple_of(req.frame_size) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        setsockopt(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)?;
         let kreq = TpacketReq3 {
             block_size: req.block_size,
             block_nr: req.blocks,
             frame_size: req.frame_size,
             frame_nr: frames_per_block.saturating_mul(req.blocks),
-            retire_blk_tov: req.retire_ms,
+            retire_blk_tov: retire,
             sizeof_priv: 0,
             feature_req_word: 0,
         };
         setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &kreq)?;
-        let block_size = req.block_size as usize;
-        let blocks = req.blocks as usize;
-        let len = block_size * blocks;
+        let len = req.block_size as usize * req.blocks as usize;
         // SAFETY: a fresh shared mapping of the socket's ring (offset 0, the length the ring
         // was just given); the kernel validates both and no existing memory is affected.
         let addr = unsafe {
@@ -787,63 +807,63 @@ impl RxRing {
             return Err(io::Error::last_os_error());
         }
         let base = ptr::NonNull::new(addr.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
+        let slot_size = slot_size as usize;
         Ok(Self {
             base,
             len,
-            block_size,
-            blocks,
+            slot_size,
+            slots: len / slot_size,
+            status_offset,
         })
     }
 
-    /// Number of blocks.
-    pub(crate) fn blocks(&self) -> usize {
-        self.blocks
+    /// Number of slots (frames for `TPACKET_V2`, blocks for `TPACKET_V3`).
+    pub(crate) fn slots(&self) -> usize {
+        self.slots
     }
 
-    /// Where block `i % blocks` starts (inside the mapping, so `wrapping_add` stays in
-    /// bounds).
-    fn block_ptr(&self, i: usize) -> *mut u8 {
+    /// Where slot `i % slots` starts (inside the mapping, so `wrapping_add` stays in bounds).
+    fn slot_ptr(&self, i: usize) -> *mut u8 {
         self.base
             .as_ptr()
-            .wrapping_add((i % self.blocks) * self.block_size)
+            .wrapping_add((i % self.slots) * self.slot_size)
     }
 
-    /// The status word of block `i % blocks`.
+    /// The status word of slot `i % slots`.
     fn status(&self, i: usize) -> &std::sync::atomic::AtomicU32 {
-        let word = self.block_ptr(i).wrapping_add(BLOCK_STATUS_OFFSET).cast();
-        // SAFETY: the word lies inside the mapping, which lives as long as `self`; blocks
-        // start on page boundaries, so the word at offset 8 is 4-aligned; the kernel accesses
-        // it atomically too (with barriers around its plain accesses).
+        let word = self.slot_ptr(i).wrapping_add(self.status_offset).cast();
+        // SAFETY: the word lies inside the mapping, which lives as long as `self`; slots
+        // start at multiples of 16 bytes and the word's offset is 0 or 8, so it is 4-aligned;
+        // the kernel accesses it atomically too (with barriers around its plain accesses).
         unsafe { std::sync::atomic::AtomicU32::from_ptr(word) }
     }
 
-    /// Block `i`'s bytes (its descriptor, then its frames) if the kernel has handed it over,
-    /// else `None`. The acquire load pairs with the kernel's barrier before it sets the
-    /// status, so the frames are complete when read.
-    pub(crate) fn user_block(&self, i: usize) -> Option<&[u8]> {
-        let i = i % self.blocks;
+    /// Slot `i`'s bytes if the kernel has handed it over, else `None`. The acquire load
+    /// pairs with the kernel's barrier before it sets the status, so the frames are complete
+    /// when read.
+    pub(crate) fn user_slot(&self, i: usize) -> Option<&[u8]> {
         let status = self.status(i).load(std::sync::atomic::Ordering::Acquire);
         if status & libc::TP_STATUS_USER == 0 {
             return None;
         }
-        // SAFETY: the block is inside the mapping and belongs to user space until
-        // `release_block`, which needs `&mut self` and so cannot run while this borrow lives;
-        // the kernel does not write a block in that state.
-        Some(unsafe { std::slice::from_raw_parts(self.block_ptr(i), self.block_size) })
+        // SAFETY: the slot is inside the mapping and belongs to user space until
+        // `release_slot`, which needs `&mut self` and so cannot run while this borrow lives;
+        // the kernel does not write a slot in that state.
+        Some(unsafe { std::slice::from_raw_parts(self.slot_ptr(i), self.slot_size) })
     }
 
-    /// Gives block `i` back to the kernel. The release store orders every read of the block
+    /// Gives slot `i` back to the kernel. The release store orders every read of the slot
     /// before the kernel may refill it.
-    pub(crate) fn release_block(&mut self, i: usize) {
-        self.status(i % self.blocks)
+    pub(crate) fn release_slot(&mut self, i: usize) {
+        self.status(i)
             .store(0, std::sync::atomic::Ordering::Release);
     }
 }
 
 impl Drop for RxRing {
     fn drop(&mut self) {
-        // SAFETY: `base` and `len` are exactly the mapping `new_v3` made, unmapped only here;
-        // no slice into it can outlive `self`.
+        // SAFETY: `base` and `len` are exactly the mapping `new` made, unmapped only here; no
+        // slice into it can outlive `self`.
         unsafe {
             libc::munmap(self.base.as_ptr().cast(), self.len);
         }

@@ -13,9 +13,10 @@
 //! and the datapath finishes them in software only on a path that cannot carry them
 //! (`fvs_datapath::offload`).
 //!
-//! AF_PACKET devices receive through a `TPACKET_V3` ring (`fvs_netdev::af_packet`);
-//! `options:rx-ring=false` on the interface receives with `recvmmsg` instead (less memory per
-//! port, no block timeout: a ferrovs option, for comparison and for hosts short of memory).
+//! AF_PACKET devices receive through a `TPACKET_V2` ring (`fvs_netdev::af_packet` explains
+//! the choice). The interface's `options:rx-path` (a ferrovs option) picks another receive
+//! path: `tpacket-v3` (blocks of frames: least CPU per frame, but a frame arriving alone waits
+//! up to 1 ms), `recvmmsg` (no ring memory), or `tpacket-v2`, the default.
 //!
 //! Devices are opened by the reconciler's thread (so a failure lands in the interface's
 //! `error` column at once, in Open vSwitch's wording) and handed to the datapath thread.
@@ -34,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
-use fvs_netdev::af_packet::{AfPacket, AfPacketOptions, RingGeometry};
+use fvs_netdev::af_packet::{AfPacket, AfPacketOptions, BlockRing, FrameRing, RxPath};
 use fvs_netdev::dummy::{Dummy, DummyHandle};
 use fvs_netdev::tap::{Tap, TapOptions};
 use fvs_netdev::tunnel::{KernelTunnel, UnderlayConfig};
@@ -157,18 +158,19 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             })
         }
         Device::AfPacket => {
-            let rx_ring = match spec.options.get("rx-ring").map(String::as_str) {
-                None | Some("true") => Some(RingGeometry::DEFAULT),
-                Some("false") => None,
+            let rx = match spec.options.get("rx-path").map(String::as_str) {
+                None | Some("tpacket-v2") => RxPath::Frames(FrameRing::DEFAULT),
+                Some("tpacket-v3") => RxPath::Blocks(BlockRing::DEFAULT),
+                Some("recvmmsg") => RxPath::Recvmmsg,
                 Some(other) => {
                     return Err(format!(
-                        "{name}: options:rx-ring: \"{other}\" is not true or false"
+                        "{name}: options:rx-path: \"{other}\" is not tpacket-v2, tpacket-v3 or recvmmsg"
                     ));
                 }
             };
             let options = AfPacketOptions {
                 vnet_hdr: true,
-                rx_ring,
+                rx,
                 ..AfPacketOptions::default()
             };
             let d = AfPacket::open(name, options).map_err(|e| open_error(name, &e))?;
