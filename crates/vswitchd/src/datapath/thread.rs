@@ -122,10 +122,21 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
     let mut batch = PacketBatch::new(BATCH, fvs_netdev::batch::GSO_FRAME_CAPACITY);
     let mut poller = Poller::new();
     let mut ready: Vec<DpPort> = Vec::new();
+    // Whether the last round moved any packet: then more are most likely waiting, and the
+    // round after skips poll(2) and reads every device directly (with a receive ring an
+    // empty device costs a memory read, not a system call).
+    let mut busy = false;
     loop {
-        let timeout = REVALIDATE_EVERY.saturating_sub(fast.last_revalidate.elapsed());
         ready.clear();
-        {
+        let mut woken = false;
+        if busy {
+            for (no, _, kind) in fast.dp.ports() {
+                if let PortKind::Netdev(_) = kind {
+                    ready.push(no);
+                }
+            }
+        } else {
+            let timeout = REVALIDATE_EVERY.saturating_sub(fast.last_revalidate.elapsed());
             let mut fds = vec![waker.as_fd()];
             let mut owners = Vec::new();
             for (no, _, kind) in fast.dp.ports() {
@@ -148,25 +159,37 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
             if let Err(e) = poller.wait(&fds, wait) {
                 daemon.log("dpif", Level::Warn, &format!("poll: {e}"));
             }
+            woken = poller.is_ready(0);
             for (i, no) in owners.iter().enumerate() {
                 if poller.is_ready(i + 1) {
                     ready.push(*no);
                 }
             }
         }
-        let mut buf = [0u8; 64];
-        // Nonblocking: empty the wake-up socket; the messages themselves are in the channel.
-        while matches!(waker.read(&mut buf), Ok(n) if n > 0) {}
+        // Control messages are in the channel, which costs no system call to look at; the
+        // wake-up socket is emptied when poll said it was readable or a message came (a
+        // wake-up left behind only makes the next idle poll return at once).
+        let mut messages = false;
         loop {
             match rx.try_recv() {
-                Ok(msg) => handle(&mut fast, &mut batch, msg),
+                Ok(msg) => {
+                    messages = true;
+                    handle(&mut fast, &mut batch, msg);
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }
         }
-        for &no in &ready {
-            receive(&mut fast, &mut batch, no);
+        if woken || messages {
+            let mut buf = [0u8; 64];
+            // Nonblocking: read until empty.
+            while matches!(waker.read(&mut buf), Ok(n) if n > 0) {}
         }
+        let mut moved = 0;
+        for &no in &ready {
+            moved += receive(&mut fast, &mut batch, no);
+        }
+        busy = moved > 0;
         deliver_userspace(&mut fast);
         if fast.last_revalidate.elapsed() >= REVALIDATE_EVERY {
             fast.revalidate();
@@ -174,21 +197,25 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
     }
 }
 
-/// Takes up to a few batches from one port.
-fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) {
+/// Takes up to a few batches from one port; returns how many packets it received.
+fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) -> usize {
     let Fast {
         dp, slow, daemon, ..
     } = fast;
     let daemon: &Daemon = daemon;
     dp.set_now(daemon.now());
+    let mut total = 0;
     for _ in 0..BATCHES_PER_ROUND {
         let mut up = |k: &FlowKey, p: &fvs_netdev::Packet| {
             let now = daemon.now();
             slow.upcall(&mut daemon.switch(), k, p.len() as u64, now)
         };
         match dp.poll(no, batch, &mut up) {
-            Ok(n) if n == BATCH => continue,
-            Ok(_) => break,
+            Ok(n) if n == BATCH => total += n,
+            Ok(n) => {
+                total += n;
+                break;
+            }
             Err(e) => {
                 fast.recv_errors += 1;
                 daemon.log("dpif", Level::Dbg, &format!("receive on port {no}: {e}"));
@@ -196,6 +223,7 @@ fn receive(fast: &mut Fast, batch: &mut PacketBatch, no: DpPort) {
             }
         }
     }
+    total
 }
 
 fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
@@ -218,7 +246,7 @@ fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
         }
         Ctl::Revalidate => fast.full_pending = true,
         Ctl::Poll(no, reply) => {
-            receive(fast, batch, no);
+            let _ = receive(fast, batch, no);
             deliver_userspace(fast);
             let _ = reply.send(());
         }
