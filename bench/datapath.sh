@@ -6,6 +6,7 @@
 #   sudo bench/datapath.sh                    # 3 rounds, 5 s per measurement, six cases
 #   sudo ROUNDS=5 T=3 SWITCHES="fvs ovs" bench/datapath.sh
 #   sudo SWITCHES="fvs-tso bridge-tso" bench/datapath.sh
+#   sudo SWITCHES="fvs fvs-v3 fvs-mmsg" bench/datapath.sh   # ferrovs's receive paths
 #
 # Topology (all inside namespaces this script owns, prefix fvsdp<pid>-): a (eth0 10.98.1.1)
 # and b (eth0 10.98.1.2) are joined through sw, which holds the veth ends p1 and p2
@@ -15,6 +16,9 @@
 # kernel's default offloads (TSO, checksum offload), Open vSwitch gets
 # userspace-tso-enable=true (the baseline's C_tso) and the Linux bridge is the baseline's B;
 # ferrovs carries the super-frames with virtio-net headers on its AF_PACKET ports.
+# `fvs-v3` and `fvs-mmsg` (and their -tso variants) are ferrovs with another receive path on
+# its ports (options:rx-path=tpacket-v3 or recvmmsg; the default is a TPACKET_V2 ring), to
+# compare the receive paths in one run.
 #
 # Per switch and round, after a warm-up ping both ways (ARP, MAC learning, megaflows):
 #   ping      200 echo requests 10 ms apart: average and 99th percentile RTT (µs)
@@ -111,13 +115,17 @@ endpoint_offloads() {
 start_switch() {
     endpoint_offloads "$1"
     case ${1%-tso} in
-    fvs)
+    fvs | fvs-v3 | fvs-mmsg)
+        local rx=tpacket-v2
+        [ "${1%-tso}" = fvs-v3 ] && rx=tpacket-v3
+        [ "${1%-tso}" = fvs-mmsg ] && rx=recvmmsg
         mkdir -p "$W/fvs"
         FVS_RUNDIR=$W/fvs FVS_DBDIR=$W/fvs FVS_LOGDIR=$W/fvs ip netns exec "$SW" "$FVS" \
             --detach --pidfile="$W/fvs.pid" --log-file="$W/fvs/fvs-vswitchd.log"
         wait_file "$W/fvs/db.sock"
-        ovs-vsctl --db="unix:$W/fvs/db.sock" --timeout=20 add-br br0 -- add-port br0 pa -- add-port br0 pb ||
-            die "fvs: add-br"
+        ovs-vsctl --db="unix:$W/fvs/db.sock" --timeout=20 add-br br0 \
+            -- add-port br0 pa -- set interface pa options:rx-path=$rx \
+            -- add-port br0 pb -- set interface pb options:rx-path=$rx || die "fvs: add-br"
         BENCH_PIDS=$(cat "$W/fvs.pid")
         ;;
     ovs)
@@ -183,7 +191,9 @@ def med(sw, m):
 # Ratios within each offload setting, plus ferrovs with offloads against the Linux bridge
 # with offloads (the baseline's B, the TCP goal).
 pairs = [(a, b) for a, b in [("fvs", "ovs"), ("fvs", "bridge"), ("fvs-tso", "ovs-tso"),
-                             ("fvs-tso", "bridge-tso")] if a in switches and b in switches]
+                             ("fvs-tso", "bridge-tso"), ("fvs", "fvs-mmsg"),
+                             ("fvs-v3", "fvs-mmsg"), ("fvs-tso", "fvs-mmsg-tso"),
+                             ("fvs-v3-tso", "fvs-mmsg-tso")] if a in switches and b in switches]
 print("| figure | " + " | ".join(switches) + " | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
 print("|---|" + "---|" * (len(switches) + len(pairs)))
 for m in metrics:
