@@ -70,6 +70,29 @@ pub struct Removed {
     pub reason: RemovedReason,
 }
 
+/// A change to a bridge's tables, as flow monitors report it (see [`Bridge::set_journal`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableChange {
+    /// The rule's table.
+    pub table: u8,
+    /// The rule as it is now (as it was, for a removal).
+    pub rule: Rule,
+    /// What happened to it.
+    pub kind: ChangeKind,
+}
+
+/// What happened to a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Added, or replaced by an add (Open vSwitch reports a replacing add as an add).
+    Added,
+    /// A modify changed its actions or its cookie (a modify that changes neither, such as
+    /// a `learn` refreshing its rule, is no change).
+    Modified,
+    /// Removed, for this reason.
+    Removed(RemovedReason),
+}
+
 /// A bridge.
 pub struct Bridge {
     /// Bridge name.
@@ -92,6 +115,8 @@ pub struct Bridge {
     /// A controller connection wants table misses as packet-ins (see
     /// [`Self::miss_to_controller`]).
     miss_to_controller: bool,
+    /// Table changes not yet taken ([`Self::take_changes`]); `None` while not recording.
+    journal: Option<Vec<TableChange>>,
 }
 
 /// The priority of the hidden fail-open rule (above every OpenFlow priority).
@@ -109,6 +134,7 @@ impl Bridge {
             generation: 0,
             fail_open: false,
             miss_to_controller: false,
+            journal: None,
         };
         if fail_mode == FailMode::Standalone {
             b.add_default_normal(now);
@@ -172,6 +198,54 @@ impl Bridge {
         self.generation
     }
 
+    /// Starts (or stops) recording every change to the tables, whatever its source
+    /// (flow-mods, `learn`, expiry), for [`Self::take_changes`]: what flow monitors report.
+    /// Whoever changes the tables while recording must take the changes, or they pile up.
+    pub fn set_journal(&mut self, on: bool) {
+        match (on, &self.journal) {
+            (true, None) => self.journal = Some(Vec::new()),
+            (false, _) => self.journal = None,
+            (true, Some(_)) => {}
+        }
+    }
+
+    /// Whether changes are being recorded.
+    pub fn journaling(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// The changes recorded since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<TableChange> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn note(&mut self, table: u8, rule: &Rule, kind: ChangeKind) {
+        if let Some(j) = self.journal.as_mut() {
+            j.push(TableChange {
+                table,
+                rule: rule.clone(),
+                kind,
+            });
+        }
+    }
+
+    /// Orders the changes recorded since `from` as Open vSwitch reports one flow-mod's:
+    /// by table, higher priorities first.
+    fn sort_changes_since(&mut self, from: usize) {
+        if let Some(j) = self.journal.as_mut()
+            && let Some(tail) = j.get_mut(from..)
+        {
+            tail.sort_by_key(|c| (c.table, std::cmp::Reverse(c.rule.priority)));
+        }
+    }
+
+    fn journal_len(&self) -> usize {
+        self.journal.as_ref().map_or(0, Vec::len)
+    }
+
     /// Adds (or replaces) a port.
     pub fn add_port(&mut self, port: Port) {
         self.ports.insert(port.ofport, port);
@@ -220,6 +294,13 @@ impl Bridge {
             for (id, reason) in dead {
                 if let Some(rule) = table.remove(id) {
                     self.generation += 1;
+                    if let Some(j) = self.journal.as_mut() {
+                        j.push(TableChange {
+                            table: table_id(t),
+                            rule: rule.clone(),
+                            kind: ChangeKind::Removed(reason),
+                        });
+                    }
                     out.push(Removed {
                         table: table_id(t),
                         rule,
@@ -277,7 +358,13 @@ impl Bridge {
                 ..RuleStats::default()
             },
         };
-        table.insert(m.key, m.mask, prio, rule);
+        if self.journal.is_some() {
+            self.note(table_id.0, &rule, ChangeKind::Added);
+        }
+        // `table` was borrowed from `self.tables`; look it up again after the journal.
+        if let Some(table) = self.tables.get_mut(usize::from(table_id.0)) {
+            table.insert(m.key, m.mask, prio, rule);
+        }
         self.generation += 1;
         Ok(())
     }
@@ -293,13 +380,16 @@ impl Bridge {
             }
             return Ok(());
         }
+        let from = self.journal_len();
         for (t, id) in selected {
             if let Some(rule) = self.rule_mut(t, id) {
                 let changed = rule.actions != fm.actions;
+                let new_cookie = fm.new_cookie.is_some_and(|c| c != rule.cookie);
                 rule.actions.clone_from(&fm.actions);
                 if let Some(c) = fm.new_cookie {
                     rule.cookie = c;
                 }
+                let noted = (changed || new_cookie).then(|| rule.clone());
                 if fm.flags.reset_counts {
                     rule.stats.packets = 0;
                     rule.stats.bytes = 0;
@@ -308,20 +398,26 @@ impl Bridge {
                 if changed {
                     self.generation += 1;
                 }
+                if let Some(rule) = noted {
+                    self.note(t, &rule, ChangeKind::Modified);
+                }
             }
         }
+        self.sort_changes_since(from);
         Ok(())
     }
 
     fn delete(&mut self, fm: &FlowMod) -> Vec<Removed> {
         let selected = self.select(fm, fm.command == FlowModCommand::DeleteStrict);
         let mut out = Vec::new();
+        let from = self.journal_len();
         for (t, id) in selected {
             if let Some(rule) = self
                 .tables
                 .get_mut(usize::from(t))
                 .and_then(|tab| tab.remove(id))
             {
+                self.note(t, &rule, ChangeKind::Removed(RemovedReason::Delete));
                 out.push(Removed {
                     table: t,
                     rule,
@@ -330,6 +426,7 @@ impl Bridge {
                 self.generation += 1;
             }
         }
+        self.sort_changes_since(from);
         out
     }
 

@@ -156,6 +156,24 @@ impl Daemon {
         &self.connmgr
     }
 
+    /// Publishes the table changes recorded outside any connection (expiry and `learn` in the
+    /// datapath, reconciliation's flushes) to every connection of their bridge, for flow
+    /// monitors (`ofchannel::flow_monitor`). Takes the switch's lock: call it without.
+    pub fn publish_table_changes(&self) {
+        let changes: Vec<(String, Vec<fvs_pipeline::bridge::TableChange>)> = self
+            .switch()
+            .bridges
+            .iter_mut()
+            .filter(|b| b.journaling())
+            .map(|b| (b.name.clone(), b.take_changes()))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        for (bridge, c) in changes {
+            self.connmgr
+                .publish(&bridge, ofchannel::AsyncEvent::FlowChanges(c.into()), None);
+        }
+    }
+
     /// The bridges' controllers (Controller rows).
     pub fn controllers(&self) -> MutexGuard<'_, controller::Controllers> {
         lock(&self.controllers)

@@ -510,6 +510,19 @@ fn serve_conn(
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // Paused flow monitors resume once their backlog is written (connection's
+                // lock, then the switch's).
+                {
+                    let mut inner = conn.lock();
+                    if inner.channel.monitors_resume_due() {
+                        let sw = daemon.switch();
+                        inner.channel.resume_monitors(sw.bridge(bridge));
+                        drop(sw);
+                        if !inner.flush() {
+                            return "write failed".into();
+                        }
+                    }
+                }
                 let idle = last_rx.elapsed();
                 if let Some(t) = opts.hello_timeout
                     && idle >= t
@@ -672,5 +685,18 @@ impl Ofproto for DaemonOfproto<'_> {
 
     fn bridge(&self) -> Option<&fvs_pipeline::bridge::Bridge> {
         self.switch.bridge(self.bridge)
+    }
+
+    fn start_journal(&mut self) {
+        if let Some(b) = self.switch.bridge_mut(self.bridge) {
+            b.set_journal(true);
+        }
+    }
+
+    fn take_changes(&mut self) -> Vec<fvs_pipeline::bridge::TableChange> {
+        self.switch
+            .bridge_mut(self.bridge)
+            .map(fvs_pipeline::bridge::Bridge::take_changes)
+            .unwrap_or_default()
     }
 }

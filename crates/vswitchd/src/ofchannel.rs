@@ -47,7 +47,7 @@ use fvs_openflow::wire::{
     PortDesc, Role, SwitchConfig, Version, VersionBitmap,
 };
 use fvs_openflow::wire::{PacketInFormat, PacketOut};
-use fvs_pipeline::bridge::{Bridge, FlowModError, Removed};
+use fvs_pipeline::bridge::{Bridge, FlowModError, Removed, TableChange};
 use fvs_pipeline::clock::Millis;
 
 /// How many bytes of an offending message an error reply quotes. OpenFlow asks for at least
@@ -95,6 +95,15 @@ pub trait Ofproto {
     fn publish(&mut self, event: AsyncEvent);
     /// The bridge's flow tables, for statistics; `None` when the bridge is gone.
     fn bridge(&self) -> Option<&Bridge>;
+
+    /// Starts recording the bridge's table changes for flow monitors
+    /// ([`Bridge::set_journal`]). By default there is nothing to record.
+    fn start_journal(&mut self) {}
+
+    /// The table changes recorded since last taken ([`Bridge::take_changes`]).
+    fn take_changes(&mut self) -> Vec<TableChange> {
+        Vec::new()
+    }
 
     /// The bridge's ports with their configuration and state in OpenFlow 1.0's terms (the
     /// channel adds what later versions say). By default, the features reply's ports.
@@ -163,6 +172,7 @@ pub struct Channel {
     flow_format: FlowFormat,
     table_id_ext: bool,
     bundles: bundle::Bundles,
+    monitors: flow_monitor::Monitors,
 }
 
 /// OpenFlow 1.0's `OFPC_*` bits Open vSwitch reports: flow, table, port and queue stats and
@@ -258,6 +268,7 @@ impl Channel {
             flow_format: FlowFormat::OpenFlow10,
             table_id_ext: false,
             bundles: bundle::Bundles::new(),
+            monitors: flow_monitor::Monitors::new(),
         };
         let highest = allowed
             .highest_common(VersionBitmap::ALL)
@@ -292,6 +303,121 @@ impl Channel {
         self.tx.pop_front()
     }
 
+    /// Whether paused flow monitors wait for [`Self::resume_monitors`]: everything queued
+    /// has been written.
+    pub fn monitors_resume_due(&self) -> bool {
+        self.monitors.is_paused() && self.tx.is_empty()
+    }
+
+    /// Re-lists every flow the monitors cover and sends `RESUMED` (see
+    /// [`flow_monitor`]'s flow control).
+    pub fn resume_monitors(&mut self, bridge: Option<&Bridge>) {
+        let Some(v) = self.version() else { return };
+        let updates = self.monitors.resync(bridge);
+        let protocol = monitor_protocol(v);
+        if !updates.is_empty()
+            && let Ok(parts) = wire::flow_monitor::encode_updates(&updates, protocol, 0)
+        {
+            self.tx.extend(parts);
+        }
+        self.queue(
+            &Message::FlowMonitor(wire::flow_monitor::FlowMonitorMsg::Resumed),
+            v,
+            0,
+        );
+    }
+
+    /// Queues the updates `changes` make for this connection's monitors (`own_xid`: the
+    /// xid of this connection's flow-mod that caused them), pausing when the connection's
+    /// output is backed up.
+    pub(crate) fn monitor_changes(&mut self, changes: &[TableChange], own_xid: Option<u32>) {
+        let Some(v) = self.version() else { return };
+        if self.monitors.is_empty() || self.monitors.is_paused() || changes.is_empty() {
+            return;
+        }
+        let updates = self.monitors.updates(changes, own_xid);
+        if updates.is_empty() {
+            return;
+        }
+        let backlog: usize = self.tx.iter().map(Vec::len).sum();
+        if backlog > flow_monitor::BACKLOG_MAX {
+            self.monitors.pause();
+            self.queue(
+                &Message::FlowMonitor(wire::flow_monitor::FlowMonitorMsg::Paused),
+                v,
+                0,
+            );
+            return;
+        }
+        if let Ok(parts) = wire::flow_monitor::encode_updates(&updates, monitor_protocol(v), 0) {
+            self.tx.extend(parts);
+        }
+    }
+
+    /// Applies a flow-mod for this connection: changes found in the journal before it were
+    /// someone else's (reported to everyone), the ones after are this connection's.
+    fn apply_flow_mods(
+        &mut self,
+        fms: &[FlowMod],
+        xid: u32,
+        now: Millis,
+        ofproto: &mut dyn Ofproto,
+    ) -> Result<(), FlowModError> {
+        let earlier = ofproto.take_changes();
+        if !earlier.is_empty() {
+            let ev = AsyncEvent::FlowChanges(earlier.into());
+            self.send_async(&ev);
+            ofproto.publish(ev);
+        }
+        let mut result = Ok(());
+        for fm in fms {
+            match ofproto.flow_mod(fm, now) {
+                Ok(removed) => self.rules_removed(&removed, now, ofproto),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let mine = ofproto.take_changes();
+        if !mine.is_empty() {
+            self.monitor_changes(&mine, Some(xid));
+            ofproto.publish(AsyncEvent::FlowChanges(mine.into()));
+        }
+        result
+    }
+
+    fn handle_flow_monitor(
+        &mut self,
+        version: Version,
+        xid: u32,
+        m: wire::flow_monitor::FlowMonitorMsg,
+        bytes: &[u8],
+        ofproto: &mut dyn Ofproto,
+    ) {
+        use wire::flow_monitor::FlowMonitorMsg;
+        let result = match m {
+            FlowMonitorMsg::Request(reqs) => {
+                ofproto.start_journal();
+                self.monitors
+                    .request(&reqs, ofproto.bridge())
+                    .and_then(|listing| {
+                        wire::flow_monitor::encode_updates(&listing, monitor_protocol(version), xid)
+                            .map_err(|_| OfpError::BadStat)
+                    })
+                    .map(|parts| self.tx.extend(parts))
+            }
+            FlowMonitorMsg::Cancel(id) => self.monitors.cancel(id),
+            // Replies and pauses are the switch's to send.
+            FlowMonitorMsg::Reply { .. } | FlowMonitorMsg::Paused | FlowMonitorMsg::Resumed => {
+                Err(OfpError::BadType)
+            }
+        };
+        if let Err(e) = result {
+            self.queue_error(version, e.code_or_fallback(version), bytes);
+        }
+    }
+
     /// What has been read of a message not yet complete.
     pub fn pending_input(&self) -> &[u8] {
         &self.rx
@@ -299,6 +425,9 @@ impl Channel {
 
     /// Takes in bytes read from the connection and handles every whole message among them.
     pub fn handle_bytes(&mut self, now: Millis, bytes: &[u8], ofproto: &mut dyn Ofproto) {
+        if self.monitors_resume_due() {
+            self.resume_monitors(ofproto.bridge());
+        }
         self.rx.extend_from_slice(bytes);
         let mut start = 0;
         while self.state != State::Closing {
@@ -413,9 +542,8 @@ impl Channel {
                 if version < Version::Of13 && fm.command == fvs_openflow::FlowModCommand::Add {
                     fm.flags.reset_counts = true;
                 }
-                match ofproto.flow_mod(&fm, now) {
-                    Ok(removed) => self.rules_removed(&removed, now, ofproto),
-                    Err(e) => self.queue_error(version, flow_mod_error_code(version, e), bytes),
+                if let Err(e) = self.apply_flow_mods(std::slice::from_ref(&fm), xid, now, ofproto) {
+                    self.queue_error(version, flow_mod_error_code(version, e), bytes);
                 }
             }
             Message::Async(m) => self.handle_async(version, xid, m, bytes, ofproto, now),
@@ -458,12 +586,9 @@ impl Channel {
                     match action {
                         bundle::Action::Send(msg, xid) => self.queue(&msg, version, xid),
                         bundle::Action::Apply(fms) => {
-                            // Checked by the bundle as a whole: none of them can fail.
-                            for fm in fms {
-                                if let Ok(removed) = ofproto.flow_mod(&fm, now) {
-                                    self.rules_removed(&removed, now, ofproto);
-                                }
-                            }
+                            // Checked by the bundle as a whole: none of them can fail. Its
+                            // changes are reported as one batch, the commit's.
+                            let _ = self.apply_flow_mods(&fms, xid, now, ofproto);
                         }
                     }
                 }
@@ -486,15 +611,7 @@ impl Channel {
                 let r = stats::answer_table(ofproto.bridge(), &m, version, xid);
                 self.queue_answer(r, version, bytes);
             }
-            // Flow monitors are not served yet: answered as the unknown Nicira subtypes they
-            // were before the codec knew them.
-            Message::FlowMonitor(_) => {
-                self.queue_error(
-                    version,
-                    OfpError::BadSubtype.code_or_fallback(version),
-                    bytes,
-                );
-            }
+            Message::FlowMonitor(m) => self.handle_flow_monitor(version, xid, m, bytes, ofproto),
             // Replies and errors a switch never expects from its controller.
             Message::Error(_)
             | Message::FeaturesReply(_)
@@ -609,6 +726,15 @@ impl Channel {
     }
 }
 
+/// The protocol flow monitor messages take in `v`: Nicira's NXM form in OpenFlow 1.0.
+fn monitor_protocol(v: Version) -> Protocol {
+    if v == Version::Of10 {
+        Protocol::Of10Nxm
+    } else {
+        v.default_protocol()
+    }
+}
+
 /// The error reply for a refused flow-mod.
 fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
     match e {
@@ -628,6 +754,7 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
 
 pub mod bundle;
 pub mod controller;
+pub mod flow_monitor;
 pub mod ports;
 pub mod stats;
 

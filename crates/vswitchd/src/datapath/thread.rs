@@ -334,6 +334,8 @@ impl Fast {
         {
             h(removed);
         }
+        // What revalidation (expiry, `learn`) and upcalls' learning changed, for flow monitors.
+        self.daemon.publish_table_changes();
         if full {
             self.full_pending = false;
             self.last_full = Instant::now();

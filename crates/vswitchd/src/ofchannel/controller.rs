@@ -96,6 +96,8 @@ pub enum AsyncEvent {
     /// A connection became master (with the bridge's generation id then): other masters
     /// become slaves and are told so with a role status (OpenFlow 1.3's ONF extension, 1.4+).
     MasterElected(Option<u64>),
+    /// Changes to the bridge's tables, for flow monitors (see [`super::flow_monitor`]).
+    FlowChanges(std::sync::Arc<[fvs_pipeline::bridge::TableChange]>),
 }
 
 /// A port-status as the switch produced it.
@@ -282,6 +284,12 @@ impl Channel {
             }
             return;
         }
+        // Flow monitors see every change whatever the role and asynchronous settings, as in
+        // Open vSwitch.
+        if let AsyncEvent::FlowChanges(changes) = event {
+            self.monitor_changes(changes, None);
+            return;
+        }
         if self.kind == ConnKind::Service && self.config.miss_send_len == 0 {
             return;
         }
@@ -355,7 +363,7 @@ impl Channel {
                     desc,
                 }))
             }
-            AsyncEvent::MasterElected(_) => return,
+            AsyncEvent::MasterElected(_) | AsyncEvent::FlowChanges(_) => return,
         };
         // An asynchronous message this version cannot carry is dropped: there is no
         // requester to answer with an error.
