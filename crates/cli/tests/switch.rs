@@ -85,7 +85,7 @@ fn switch_with_bridge() -> PrivateOvs {
         "set",
         "bridge",
         "br0",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
+        "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
     ])
     .unwrap_or_else(|e| panic!("add-br: {e}"));
     ovs
@@ -321,4 +321,49 @@ fn statistics_dumps_print_as_with_ovs_ofctl() {
         "{:?}",
         seen[18].0
     );
+}
+
+/// Open vSwitch keeps hidden rules in table 254 (`recirc_id=0` drops, `controller(reason=)`
+/// with its internal miss reason): dumps that name the table, filter on the fields those
+/// rules match, or dump everything in OpenFlow 1.3 to 1.5 show them, and fvs-ofctl must read
+/// and print them as ovs-ofctl does.
+#[test]
+fn hidden_table_254_rules_print_as_with_ovs_ofctl() {
+    let mut steps: Vec<(Vec<&str>, Option<&str>)> = vec![(
+        vec!["add-flow", "TARGET", "priority=5,in_port=1,actions=drop"],
+        None,
+    )];
+    for version in ["OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"] {
+        for filter in [
+            "table=254",
+            "table=254,reg0=0x1",
+            "recirc_id=0",
+            "table=254,recirc_id=0",
+        ] {
+            steps.push((vec!["-O", version, "dump-flows", "TARGET", filter], None));
+        }
+        steps.push((
+            vec!["-O", version, "--sort", "dump-flows", "TARGET", "table=254"],
+            None,
+        ));
+        steps.push((
+            vec!["-O", version, "dump-aggregate", "TARGET", "table=254"],
+            None,
+        ));
+    }
+    steps.push((
+        vec!["--no-stats", "dump-flows", "TARGET", "table=254"],
+        None,
+    ));
+    let seen = compare(&steps);
+    let of15 = seen
+        .iter()
+        .find(|s| s.0.stdout.starts_with("OFPST_FLOW reply (OF1.5)"))
+        .map(|s| s.0.stdout.as_str())
+        .unwrap_or_default();
+    assert!(
+        of15.contains("table=254,") && of15.contains("priority=2,recirc_id=0 actions=drop"),
+        "{of15}"
+    );
+    assert!(of15.contains("actions=controller(reason=)"), "{of15}");
 }

@@ -35,6 +35,7 @@ pub enum Field {
     CtMark,
     CtLabel,
     ConjId,
+    RecircId,
     Reg0,
     Reg1,
     Reg2,
@@ -338,7 +339,7 @@ const fn xreg_half(k: u8, high: bool) -> Loc {
 use Field as F;
 
 /// The registry, indexed by `Field as usize`.
-pub static FIELDS: [FieldInfo; 79] = [
+pub static FIELDS: [FieldInfo; 80] = [
     row(
         F::TunId,
         &["tun_id", "tunnel_id"],
@@ -457,6 +458,16 @@ pub static FIELDS: [FieldInfo; 79] = [
     )
     .exact_only(NX_OXM)
     .nxm(class::NXM_NX, 37, 4, "NXM_NX_CONJ_ID"),
+    // Always 0 in ferrovs, which never recirculates; Open vSwitch's hidden rules match it.
+    row(
+        F::RecircId,
+        &["recirc_id"],
+        Loc::new(word::MPLS, 0, 32),
+        Format::Hex,
+        Prereq::None,
+    )
+    .exact_only(NX_OXM)
+    .nxm(class::NXM_NX, 36, 4, "NXM_NX_RECIRC_ID"),
     row(
         F::Reg0,
         &["reg0"],

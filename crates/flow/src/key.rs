@@ -185,7 +185,7 @@ pub mod word {
     pub const ETH_SRC_VLAN: u8 = 16;
     /// eth_dst (high 48) | eth_type (low 16).
     pub const ETH_DST_TYPE: u8 = 17;
-    /// mpls_lse (high 32: label 20 | tc 3 | bos 1 | ttl 8).
+    /// mpls_lse (high 32: label 20 | tc 3 | bos 1 | ttl 8) | recirc_id (low 32).
     pub const MPLS: u8 = 18;
     /// nw_src / arp_spa (high 32) | nw_dst / arp_tpa (low 32).
     pub const NW_ADDRS: u8 = 19;

@@ -426,7 +426,7 @@ impl Match {
 /// Fields that, between them, cover every bit of the key once, each standing for the
 /// storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`, `icmp_type`...).
 /// [`usable_protocols`] judges each by its own registry row.
-const STORAGE_FIELDS: [Field; 44] = [
+const STORAGE_FIELDS: [Field; 45] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
@@ -439,6 +439,7 @@ const STORAGE_FIELDS: [Field; 44] = [
     Field::CtMark,
     Field::CtLabel,
     Field::ConjId,
+    Field::RecircId,
     Field::Xreg0,
     Field::Xreg1,
     Field::Xreg2,

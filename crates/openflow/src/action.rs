@@ -322,6 +322,10 @@ pub enum PacketInReason {
     Group,
     /// `packet_out`.
     PacketOut,
+    /// Open vSwitch's internal reasons, 6 (explicit miss) and 7 (implicit miss), which its
+    /// hidden table-254 rules carry; `ovs-ofctl` prints them with an empty name
+    /// (`controller(reason=)`).
+    Internal(u8),
 }
 
 /// `resubmit`.

@@ -158,6 +158,7 @@ fn reason_name(r: PacketInReason) -> &'static str {
         PacketInReason::ActionSet => "action_set",
         PacketInReason::Group => "group",
         PacketInReason::PacketOut => "packet_out",
+        PacketInReason::Internal(_) => "",
     }
 }
 

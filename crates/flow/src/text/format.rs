@@ -23,6 +23,7 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
         let _ = write!(w.key("priority"), "{priority}");
     }
     w.field("pkt_mark", Field::PktMark);
+    w.field("recirc_id", Field::RecircId);
     w.field("conj_id", Field::ConjId);
     w.field("ct_state", Field::CtState);
     w.field("ct_zone", Field::CtZone);

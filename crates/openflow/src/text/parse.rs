@@ -592,6 +592,7 @@ pub fn is_read_only(field: Field) -> bool {
         Field::CtState
             | Field::CtZone
             | Field::ConjId
+            | Field::RecircId
             | Field::EthType
             | Field::MplsBos
             | Field::IpProto

@@ -368,6 +368,11 @@ fn reason_wire(r: PacketInReason, v: Version, nx2: bool) -> u8 {
         PacketInReason::ActionSet => 3,
         PacketInReason::Group => 4,
         PacketInReason::PacketOut => 5,
+        // Open vSwitch's internal misses: an explicit one (a table-miss rule's
+        // output:CONTROLLER) is no_match before OpenFlow 1.3 and action after; an implicit
+        // one is no_match.
+        PacketInReason::Internal(6) if v >= Version::Of13 => 1,
+        PacketInReason::Internal(_) => 0,
     };
     if code >= 3 && v < Version::Of14 && !nx2 {
         1

@@ -366,6 +366,7 @@ fn reason_code(r: PacketInReason) -> u8 {
         PacketInReason::ActionSet => 3,
         PacketInReason::Group => 4,
         PacketInReason::PacketOut => 5,
+        PacketInReason::Internal(n) => n,
     }
 }
 
@@ -780,6 +781,7 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
                 3 => PacketInReason::ActionSet,
                 4 => PacketInReason::Group,
                 5 => PacketInReason::PacketOut,
+                n @ (6 | 7) => PacketInReason::Internal(n),
                 n => {
                     return Err(DecodeError::new(
                         OfpError::ActionBadArgument,
@@ -1173,6 +1175,7 @@ fn pull_controller2(r: &mut Reader<'_>) -> Result<Controller, DecodeError> {
                     3 => PacketInReason::ActionSet,
                     4 => PacketInReason::Group,
                     5 => PacketInReason::PacketOut,
+                    n @ (6 | 7) => PacketInReason::Internal(n),
                     n => {
                         return Err(DecodeError::new(
                             OfpError::ActionBadArgument,

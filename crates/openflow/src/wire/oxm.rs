@@ -258,6 +258,7 @@ fn fields_in_order(m: &Match, flavor: Flavor) -> Vec<Field> {
         Field::CtMark,
         Field::CtLabel,
         Field::ConjId,
+        Field::RecircId,
     ]);
     f.extend([
         Field::Reg0,

@@ -488,6 +488,8 @@ fn reason_code(c: &Controller) -> u8 {
         PacketInReason::ActionSet => 3,
         PacketInReason::Group => 4,
         PacketInReason::PacketOut => 5,
+        // The datapath's codes for Open vSwitch's internal misses are the same numbers.
+        PacketInReason::Internal(n) => n,
     }
 }
 

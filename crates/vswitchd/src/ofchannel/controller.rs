@@ -237,6 +237,8 @@ fn wire_reason(r: PacketInReason) -> u8 {
         PacketInReason::ActionSet => 3,
         PacketInReason::Group => 4,
         PacketInReason::PacketOut => 5,
+        // Open vSwitch's internal misses are table misses.
+        PacketInReason::Internal(_) => 0,
     }
 }
 
