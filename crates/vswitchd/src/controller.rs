@@ -6,11 +6,18 @@
 //!
 //! | target | what happens |
 //! |---|---|
-//! | `tcp:IP[:PORT]`, `unix:PATH` | active: connect; on failure or loss wait and retry, the wait starting at 1 s and doubling up to `max_backoff` (default 8 s), back to 1 s after a connection that worked |
-//! | `ptcp:[PORT][:IP]`, `punix:PATH` | passive: listen (port 6653 and every address by default) and serve every peer |
+//! | `tcp:IP[:PORT]`, `ssl:IP[:PORT]`, `unix:PATH` | active: connect; on failure or loss wait and retry, the wait starting at 1 s and doubling up to `max_backoff` (default 8 s), back to 1 s after a connection that worked |
+//! | `ptcp:[PORT][:IP]`, `pssl:[PORT][:IP]`, `punix:PATH` | passive: listen (port 6653 and every address by default) and serve every peer |
 //!
-//! Other targets (`ssl:`, `pssl:`) are not supported yet: the row's `status` says so in
-//! `last_error`. Unix sockets are confined as Open vSwitch confines them, against a
+//! `ssl:` and `pssl:` speak TLS ([`fvs_tls`]) with the files of the `Open_vSwitch` row's
+//! `SSL` record, as they are when each connection starts (so a changed certificate applies
+//! to the next connection). As in Open vSwitch, a connection attempt without all three
+//! files configured logs each missing one and fails with "Protocol not available"; a failed
+//! handshake (a peer with a certificate from another CA, or one that is not TLS) is logged
+//! and, for an active target, fails the attempt with "Protocol error" in `last_error` and
+//! backs off. A passive target's handshakes run on each peer's own thread, so a peer that
+//! sends garbage is dropped without delaying the others. Other targets are refused: the
+//! row's `status` says so in `last_error`. Unix sockets are confined as Open vSwitch confines them, against a
 //! database writer pointing the daemon at arbitrary files: `unix:` only inside the run
 //! directory, `punix:` only as `RUNDIR/BRIDGE.*`; other paths are refused with an error in
 //! the log and the row stays untouched. Passive targets are service connections unless the
@@ -99,6 +106,10 @@ pub enum Target {
     Ptcp(u16, String),
     /// `punix:PATH`.
     Punix(PathBuf),
+    /// `ssl:HOST[:PORT]`.
+    Ssl(String, u16),
+    /// `pssl:[PORT][:IP]`.
+    Pssl(u16, String),
 }
 
 /// Why a target was refused.
@@ -129,20 +140,30 @@ impl Target {
             .split_once(':')
             .ok_or_else(|| TargetError::Method(t.to_owned()))?;
         match method {
-            "tcp" => {
+            "tcp" | "ssl" => {
                 let (host, p) = split_host_port(rest);
                 if host.is_empty() {
                     return Err(TargetError::Missing(t.to_owned()));
                 }
-                Ok(Self::Tcp(host.to_owned(), port(p)?))
+                let (host, p) = (host.to_owned(), port(p)?);
+                Ok(if method == "ssl" {
+                    Self::Ssl(host, p)
+                } else {
+                    Self::Tcp(host, p)
+                })
             }
-            "ptcp" => {
+            "ptcp" | "pssl" => {
                 let (p, ip) = rest.split_once(':').unwrap_or((rest, ""));
                 let ip = ip.trim_start_matches('[').trim_end_matches(']');
-                Ok(Self::Ptcp(
+                let (p, ip) = (
                     port(p)?,
                     if ip.is_empty() { "0.0.0.0" } else { ip }.to_owned(),
-                ))
+                );
+                Ok(if method == "pssl" {
+                    Self::Pssl(p, ip)
+                } else {
+                    Self::Ptcp(p, ip)
+                })
             }
             "unix" | "punix" if rest.is_empty() => Err(TargetError::Missing(t.to_owned())),
             "unix" => Ok(Self::Unix(PathBuf::from(rest))),
@@ -153,7 +174,12 @@ impl Target {
 
     /// True for the listening kinds.
     pub fn is_passive(&self) -> bool {
-        matches!(self, Self::Ptcp(..) | Self::Punix(_))
+        matches!(self, Self::Ptcp(..) | Self::Punix(_) | Self::Pssl(..))
+    }
+
+    /// True for the TLS kinds.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Self::Ssl(..) | Self::Pssl(..))
     }
 }
 
@@ -470,7 +496,7 @@ fn stop(r: &Runner) {
     r.stop.store(true, Ordering::SeqCst);
     // Wake a listener blocked in accept; it sees the flag and leaves.
     match &r.wake {
-        Some(Target::Ptcp(port, ip)) => {
+        Some(Target::Ptcp(port, ip) | Target::Pssl(port, ip)) => {
             let ip = if ip == "0.0.0.0" { "127.0.0.1" } else { ip };
             if let Ok(mut addrs) = (ip, *port).to_socket_addrs()
                 && let Some(a) = addrs.next()
@@ -623,19 +649,70 @@ fn set_state(st: &Mutex<RunState>, state: &'static str, error: Option<String>) {
     }
 }
 
-fn connect(target: &Target) -> io::Result<mgmt::AnyStream> {
+/// Why an attempt to connect failed: the text for `last_error`, and what to log first.
+struct ConnectFailure {
+    last_error: String,
+    log: Vec<(&'static str, Level, String)>,
+}
+
+impl From<io::Error> for ConnectFailure {
+    fn from(e: io::Error) -> Self {
+        Self {
+            last_error: os_words(&e),
+            log: Vec::new(),
+        }
+    }
+}
+
+/// The TLS configuration for a new `ssl:`/`pssl:` connection, or the failure Open vSwitch
+/// reports without one (each missing file logged, "Protocol not available").
+fn tls_config(daemon: &Daemon) -> Result<Arc<fvs_tls::TlsConfig>, ConnectFailure> {
+    let source = daemon.db().map(crate::db::Db::tls);
+    let result = match &source {
+        Some(s) => s.config(),
+        None => Err(fvs_tls::TlsError::Missing(vec![
+            fvs_tls::FileRole::PrivateKey,
+            fvs_tls::FileRole::Certificate,
+            fvs_tls::FileRole::CaCert,
+        ])),
+    };
+    result.map_err(|e| ConnectFailure {
+        last_error: e.errno_text().to_owned(),
+        log: e
+            .messages()
+            .into_iter()
+            .map(|m| ("stream_ssl", Level::Err, m))
+            .collect(),
+    })
+}
+
+fn connect(daemon: &Daemon, target: &Target) -> Result<mgmt::AnyStream, ConnectFailure> {
+    let tcp = |host: &str, port: u16| -> io::Result<TcpStream> {
+        let addr: SocketAddr = (host, port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    };
     match target {
-        Target::Tcp(host, port) => {
-            let addr: SocketAddr = (host.as_str(), *port)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-            let _ = s.set_nodelay(true);
-            Ok(mgmt::AnyStream::Tcp(s))
+        Target::Tcp(host, port) => Ok(mgmt::AnyStream::Tcp(tcp(host, *port)?)),
+        Target::Ssl(host, port) => {
+            // As Open vSwitch: the files are checked before the connection is tried.
+            let config = tls_config(daemon)?;
+            let s = tcp(host, *port)?;
+            fvs_tls::TlsStream::connect(&config, s, fvs_tls::DEFAULT_HANDSHAKE_TIMEOUT)
+                .map(mgmt::AnyStream::Tls)
+                .map_err(|e| ConnectFailure {
+                    last_error: e.errno_text(),
+                    log: vec![("stream_ssl", Level::Warn, e.to_string())],
+                })
         }
         Target::Unix(path) => Ok(mgmt::AnyStream::Unix(UnixStream::connect(path)?)),
-        Target::Ptcp(..) | Target::Punix(_) => Err(io::Error::other("a passive target")),
+        Target::Ptcp(..) | Target::Punix(_) | Target::Pssl(..) => {
+            Err(io::Error::other("a passive target").into())
+        }
     }
 }
 
@@ -656,7 +733,7 @@ fn active(
     let mut backoff = FIRST_BACKOFF;
     while !stop.load(Ordering::SeqCst) {
         set_state(st, "CONNECTING", None);
-        match connect(target) {
+        match connect(daemon, target) {
             Ok(stream) => {
                 daemon.log(
                     "rconn",
@@ -678,7 +755,10 @@ fn active(
                 backoff = FIRST_BACKOFF;
             }
             Err(e) => {
-                let msg = os_words(&e);
+                for (module, level, line) in &e.log {
+                    daemon.log(module, *level, line);
+                }
+                let msg = e.last_error;
                 daemon.log(
                     "rconn",
                     Level::Warn,
@@ -712,7 +792,9 @@ fn passive(
         Unix(UnixListener),
     }
     let listener = match target {
-        Target::Ptcp(port, ip) => TcpListener::bind((ip.as_str(), *port)).map(L::Tcp),
+        Target::Ptcp(port, ip) | Target::Pssl(port, ip) => {
+            TcpListener::bind((ip.as_str(), *port)).map(L::Tcp)
+        }
         Target::Punix(path) => {
             let _ = std::fs::remove_file(path);
             UnixListener::bind(path).map(L::Unix)
@@ -750,9 +832,50 @@ fn passive(
             stop.clone(),
             serve_opts(cfg),
         );
+        let tls = target.is_tls();
         thread::spawn(move || {
+            let stream = if tls {
+                match accept_tls(&d, stream, &opts) {
+                    Some(s) => s,
+                    None => return,
+                }
+            } else {
+                stream
+            };
             let _ = mgmt::serve_controller(&d, stream, &b, &s, &opts);
         });
+    }
+}
+
+/// The server side of a `pssl:` peer's handshake, on the peer's own thread, within the
+/// probe interval; `None` (logged) when it fails.
+fn accept_tls(
+    daemon: &Daemon,
+    stream: mgmt::AnyStream,
+    opts: &ServeOpts,
+) -> Option<mgmt::AnyStream> {
+    let mgmt::AnyStream::Tcp(sock) = stream else {
+        return Some(stream);
+    };
+    let peer = sock
+        .peer_addr()
+        .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
+    let config = match tls_config(daemon) {
+        Ok(c) => c,
+        Err(e) => {
+            for (module, level, line) in &e.log {
+                daemon.log(module, *level, line);
+            }
+            return None;
+        }
+    };
+    let timeout = opts.probe.unwrap_or(fvs_tls::DEFAULT_HANDSHAKE_TIMEOUT);
+    match fvs_tls::TlsStream::accept(&config, sock, timeout) {
+        Ok(s) => Some(mgmt::AnyStream::Tls(s)),
+        Err(e) => {
+            daemon.log("stream_ssl", Level::Warn, &format!("{peer}: {e}"));
+            None
+        }
     }
 }
 
@@ -819,7 +942,19 @@ mod tests {
         );
         assert_eq!(
             Target::parse("ssl:1.2.3.4"),
-            Err(TargetError::Method("ssl:1.2.3.4".into()))
+            Ok(Target::Ssl("1.2.3.4".into(), 6653))
+        );
+        assert_eq!(
+            Target::parse("pssl:6634:127.0.0.1"),
+            Ok(Target::Pssl(6634, "127.0.0.1".into()))
+        );
+        assert_eq!(
+            Target::parse("pssl:"),
+            Ok(Target::Pssl(6653, "0.0.0.0".into()))
+        );
+        assert_eq!(
+            Target::parse("tls:1.2.3.4"),
+            Err(TargetError::Method("tls:1.2.3.4".into()))
         );
         assert_eq!(
             Target::parse("tcp:1.2.3.4:http"),

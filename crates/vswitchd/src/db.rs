@@ -124,6 +124,12 @@ impl Db {
         &self.remotes
     }
 
+    /// The TLS files of every `ssl:`/`pssl:` connection, the database's Manager remotes and
+    /// the bridges' controllers alike (set from the `SSL` row by [`crate::manager`]).
+    pub fn tls(&self) -> Arc<fvs_tls::TlsSource> {
+        self.server.tls()
+    }
+
     /// What a served remote's connections are doing.
     pub fn remote_status(&self, remote: &Remote) -> Option<RemoteStatus> {
         self.server.remote_status(remote)

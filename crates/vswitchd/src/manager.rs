@@ -20,8 +20,15 @@
 //! there) and `bound_port` for `ptcp:`, plus `n_connections` when more than one client is
 //! connected; for a connecting remote (`tcp:`, `unix:`) `state` (`ACTIVE`, `CONNECTING`,
 //! `BACKOFF`) and the seconds since the last connection started and ended, once they have.
-//! Targets the server cannot serve (`ssl:`, `pssl:`, anything unknown) are logged once and
-//! left out, as ovsdb-server skips them. A remote that cannot be set up (an address in use)
+//! Targets the server cannot serve (anything unknown) are logged once and left out, as
+//! ovsdb-server skips them.
+//!
+//! The same thread follows the `Open_vSwitch` row's `ssl` reference: the `SSL` row's
+//! `private_key`, `certificate` and `ca_cert` become the TLS files ([`crate::db::Db::tls`])
+//! of every `ssl:`/`pssl:` connection, Manager remotes and bridge controllers alike, as
+//! Open vSwitch's ovsdb-server and ovs-vswitchd both read that row. A new row, a changed
+//! one or new files on disk apply to the next connection; existing ones keep their session.
+//! `bootstrap_ca_cert` is not supported (the CA certificate must exist). A remote that cannot be set up (an address in use)
 //! is logged once too, and tried again only when the configuration changes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,6 +106,21 @@ pub fn read(db: &Database) -> Vec<ManagerRow> {
     rows
 }
 
+/// The `SSL` row's `private_key`, `certificate` and `ca_cert` (each `None` when unset, all
+/// `None` without a row).
+pub fn read_ssl(db: &Database) -> [Option<std::path::PathBuf>; 3] {
+    let row = db
+        .rows("Open_vSwitch")
+        .and_then(|r| r.iter().next())
+        .and_then(|(_, root)| set(root, "ssl").find_map(Atom::as_uuid))
+        .and_then(|u| db.row("SSL", u));
+    let file = |col: &str| match row.and_then(|r| scalar(r, col)) {
+        Some(Atom::String(s)) if !s.is_empty() => Some(std::path::PathBuf::from(s)),
+        _ => None,
+    };
+    [file("private_key"), file("certificate"), file("ca_cert")]
+}
+
 fn scalar<'r>(row: &'r Row, col: &str) -> Option<&'r Atom> {
     row.columns.get(col)?.as_scalar()
 }
@@ -144,7 +166,7 @@ pub fn status_columns(
             // A listener has no connection of its own: ovsdb-server reports zeros.
             status.insert("sec_since_connect".to_owned(), "0".to_owned());
             status.insert("sec_since_disconnect".to_owned(), "0".to_owned());
-            if let (Remote::Tcp(_), Some(addr)) = (remote, st.bound) {
+            if let (Remote::Tcp(_) | Remote::Ssl(_), Some(addr)) = (remote, st.bound) {
                 status.insert("bound_port".to_owned(), addr.port().to_string());
             }
         }
@@ -292,7 +314,8 @@ fn run(db: &Db, daemon: &Daemon, remotes: &Remotes) {
         "id": "fvs-vswitchd-managers",
         "method": "monitor",
         "params": [DATABASE, null, {
-            "Open_vSwitch": {"columns": ["manager_options"]},
+            "Open_vSwitch": {"columns": ["manager_options", "ssl"]},
+            "SSL": {"columns": ["private_key", "certificate", "ca_cert"]},
             "Manager": {"columns": ["target", "inactivity_probe", "max_backoff"]},
         }],
     });
@@ -311,10 +334,12 @@ fn run(db: &Db, daemon: &Daemon, remotes: &Remotes) {
             Err(RecvTimeoutError::Disconnected) => return,
         }
         client.drain();
-        let rows = match db.lock().database(DATABASE) {
-            Some(d) => read(d),
+        let (rows, ssl) = match db.lock().database(DATABASE) {
+            Some(d) => (read(d), read_ssl(d)),
             None => return,
         };
+        let [key, cert, ca] = ssl;
+        db.tls().set(key, cert, ca);
         remotes.apply(db, daemon, &rows);
 
         let now = Instant::now();

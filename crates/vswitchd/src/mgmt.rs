@@ -260,6 +260,8 @@ pub enum AnyStream {
     Unix(UnixStream),
     /// A TCP connection.
     Tcp(TcpStream),
+    /// A TLS connection (`ssl:`/`pssl:` controllers), its handshake done.
+    Tls(fvs_tls::TlsStream),
 }
 
 impl AnyStream {
@@ -270,6 +272,7 @@ impl AnyStream {
         let _ = match self {
             Self::Unix(s) => s.shutdown(std::net::Shutdown::Both),
             Self::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Self::Tls(s) => s.shutdown(std::net::Shutdown::Both),
         };
     }
 
@@ -277,6 +280,7 @@ impl AnyStream {
         match self {
             Self::Unix(s) => s.set_read_timeout(d),
             Self::Tcp(s) => s.set_read_timeout(d),
+            Self::Tls(s) => s.set_read_timeout(d),
         }
     }
 
@@ -294,6 +298,12 @@ impl AnyStream {
                 w.set_write_timeout(t)?;
                 Box::new(w)
             }
+            // A clone shares the TLS session: see fvs_tls::stream.
+            Self::Tls(s) => {
+                let w = s.try_clone()?;
+                w.set_write_timeout(t)?;
+                Box::new(w)
+            }
         })
     }
 }
@@ -303,6 +313,7 @@ impl Read for AnyStream {
         match self {
             Self::Unix(s) => s.read(buf),
             Self::Tcp(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
         }
     }
 }

@@ -1,6 +1,9 @@
 """A small os-ken controller for ferrovs's controller test.
 
-Usage: python3 app.py HOST PORT LOG
+Usage: python3 app.py HOST PORT LOG [OS-KEN OPTION...]
+
+Further arguments are os-ken's own options: with `--ofp-ssl-listen-port P --ctl-privkey KEY
+--ctl-cert CERT --ca-certs CA` it listens for TLS on P instead (the ssl test).
 
 Listens for a switch on HOST:PORT, and once one connects (OpenFlow 1.3) installs:
 
@@ -128,7 +131,7 @@ def main():
     global LOG
     host, port, LOG = sys.argv[1], sys.argv[2], sys.argv[3]
     cfg.CONF(
-        args=["--ofp-listen-host", host, "--ofp-tcp-listen-port", port],
+        args=["--ofp-listen-host", host, "--ofp-tcp-listen-port", port] + sys.argv[4:],
         project="os_ken",
     )
     record({"event": "listening"})
