@@ -134,6 +134,9 @@ pub enum DpAction {
         controller_id: u16,
         /// `controller(userdata=...)`: bytes passed to the controller (not printed).
         userdata: Option<Vec<u8>>,
+        /// `controller(pause)`: the paused translation's state, which the packet-in
+        /// carries for the controller to resume ([`crate::xlate::Frozen`]).
+        continuation: Option<Box<crate::xlate::Frozen>>,
     },
 }
 
@@ -211,8 +214,10 @@ impl fmt::Display for DpAction {
                 max_len,
                 cookie,
                 controller_id,
+                continuation,
                 ..
             } => {
+                let continuation = u8::from(continuation.is_some());
                 // C's `%#x`: zero prints without the prefix.
                 let cookie = if *cookie == 0 {
                     "0".to_owned()
@@ -221,7 +226,7 @@ impl fmt::Display for DpAction {
                 };
                 write!(
                     f,
-                    "userspace(pid=0,controller(reason={reason},dont_send=1,continuation=0,recirc_id=0,rule_cookie={cookie},controller_id={controller_id},max_len={max_len}))"
+                    "userspace(pid=0,controller(reason={reason},dont_send=1,continuation={continuation},recirc_id=0,rule_cookie={cookie},controller_id={controller_id},max_len={max_len}))"
                 )
             }
         }

@@ -138,6 +138,8 @@ impl Conn {
 struct BridgeConns {
     conns: BTreeMap<ConnId, Arc<Conn>>,
     generation: Option<u64>,
+    /// The bridge instance's id, which continuations name (see [`Connmgr::bridge_instance`]).
+    instance: Option<u128>,
 }
 
 type Bridges = Arc<Mutex<BTreeMap<String, BridgeConns>>>;
@@ -211,6 +213,23 @@ impl Connmgr {
                 // bridge goes: keep the entry.
             }
         }
+    }
+
+    /// The id of `bridge`'s current instance, which paused translations' continuations
+    /// carry (Open vSwitch's bridge UUID): drawn the first time it is asked for, and new
+    /// once the bridge has been removed, so continuations from before go stale.
+    pub fn bridge_instance(&self, bridge: &str) -> u128 {
+        let mut bridges = lock(&self.bridges);
+        let entry = bridges.entry(bridge.to_owned()).or_default();
+        *entry.instance.get_or_insert_with(new_instance)
+    }
+
+    /// The bridge whose current instance is `id`, if any.
+    pub fn bridge_of_instance(&self, id: u128) -> Option<String> {
+        lock(&self.bridges)
+            .iter()
+            .find(|(_, b)| b.instance == Some(id))
+            .map(|(name, _)| name.clone())
     }
 
     /// Forgets a bridge that is gone (its connections end on their own).
@@ -340,9 +359,27 @@ fn dispatch_loop(bridges: &Bridges, rx: &Receiver<Dispatch>) {
     }
 }
 
+/// A fresh random bridge instance id, laid out as a version 4 UUID. The randomness is the
+/// standard library's per-process hash keys (two hashers, a counter against repeats).
+fn new_instance() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut bytes = [0u8; 16];
+    for (half, chunk) in bytes.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_usize(half);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .as_u128()
+}
+
 /// The pipeline fields a packet-in reports besides `in_port`, when not zero (Open vSwitch
-/// reports the packet's metadata this way).
-const PACKET_IN_METADATA: [fvs_flow::Field; 13] = {
+/// reports the packet's metadata this way); `NXT_RESUME` brings them back.
+pub(crate) const PACKET_IN_METADATA: [fvs_flow::Field; 13] = {
     use fvs_flow::Field as F;
     [
         F::TunId,
@@ -420,7 +457,71 @@ pub fn packet_in_event(p: crate::datapath::PacketIn) -> AsyncEvent {
         max_len,
         miss,
         controller_id,
+        continuation: None,
     }))
+}
+
+/// A continuation a controller sent back (`NXT_RESUME`), checked and ready to run.
+#[derive(Debug)]
+pub struct Resume {
+    /// The bridge whose pipeline paused.
+    pub bridge: String,
+    /// The packet as the controller sent it back.
+    pub frame: Vec<u8>,
+    /// Its metadata (`in_port`, registers, tunnel, `metadata`).
+    pub metadata: fvs_flow::Match,
+    /// The paused translation.
+    pub frozen: fvs_pipeline::xlate::Frozen,
+}
+
+impl Resume {
+    /// Checks `c` (decoded from `pin`) against the bridges there are now: a continuation of
+    /// a bridge instance that no longer exists is stale (`NXR_STALE`, as Open vSwitch
+    /// answers).
+    pub fn new(
+        connmgr: &Connmgr,
+        switch: &fvs_pipeline::switch::Switch,
+        pin: &fvs_openflow::wire::PacketIn,
+        c: &fvs_openflow::wire::continuation::Continuation,
+    ) -> Result<Self, fvs_openflow::wire::OfpError> {
+        let bridge = connmgr
+            .bridge_of_instance(c.bridge)
+            .filter(|b| switch.bridge(b).is_some())
+            .ok_or(fvs_openflow::wire::OfpError::ResumeStale)?;
+        let frozen = fvs_pipeline::xlate::Frozen {
+            bridge: bridge.clone(),
+            stack: c
+                .stack
+                .iter()
+                .map(|v| fvs_pipeline::xlate::StackValue::from_bytes(v))
+                .collect(),
+            segments: c.segments.clone(),
+            action_set: c.action_set.clone(),
+        };
+        Ok(Self {
+            bridge,
+            frame: pin.data.clone(),
+            metadata: pin.metadata,
+            frozen,
+        })
+    }
+}
+
+/// The wire form of a paused translation of the bridge instance `instance`.
+fn continuation_of(
+    frozen: &fvs_pipeline::xlate::Frozen,
+    instance: u128,
+    odp_port: u32,
+) -> fvs_openflow::wire::continuation::Continuation {
+    fvs_openflow::wire::continuation::Continuation {
+        bridge: instance,
+        stack: frozen.stack.iter().map(|v| v.to_bytes()).collect(),
+        mirrors: 0,
+        conntracked: false,
+        segments: frozen.segments.clone(),
+        action_set: frozen.action_set.clone(),
+        odp_port: Some(odp_port),
+    }
 }
 
 impl crate::Daemon {
@@ -475,10 +576,35 @@ impl crate::Daemon {
 
     /// Hands a packet the datapath sent to userspace to `bridge`'s controllers. Safe to call
     /// with any lock held: delivery happens on the dispatcher thread.
-    pub fn packet_in(&self, p: crate::datapath::PacketIn) {
+    pub fn packet_in(&self, mut p: crate::datapath::PacketIn) {
         let bridge = p.bridge.clone();
-        let ev = packet_in_event(p);
+        let frozen = p.continuation.take();
+        let odp_port = p.odp_port;
+        let mut ev = packet_in_event(p);
+        if let (Some(frozen), AsyncEvent::PacketIn(pe)) = (frozen, &mut ev) {
+            let instance = self.connmgr.bridge_instance(&bridge);
+            pe.continuation = Some(Box::new(continuation_of(&frozen, instance, odp_port)));
+        }
         self.connmgr.publish(&bridge, ev, None);
+    }
+
+    /// Runs a continuation a controller sent back (see [`Resume`]) through the datapath.
+    pub fn resume(&self, r: Resume) {
+        let Some(dp) = self.datapath() else {
+            self.log(
+                "connmgr",
+                crate::vlog::Level::Warn,
+                &format!("{}: resume dropped: no datapath", r.bridge),
+            );
+            return;
+        };
+        if let Err(e) = dp.resume(self, &r.bridge, &r.frame, &r.metadata, &r.frozen) {
+            self.log(
+                "connmgr",
+                crate::vlog::Level::Warn,
+                &format!("{}: resume failed: {e}", r.bridge),
+            );
+        }
     }
 }
 

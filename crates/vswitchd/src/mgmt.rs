@@ -472,9 +472,11 @@ fn serve_conn(
                         daemon,
                         events: Vec::new(),
                         packet_outs: Vec::new(),
+                        resumes: Vec::new(),
                         counters: &counters,
                     };
                     inner.channel.handle_bytes(now, &buf[..n], &mut ofproto);
+                    let resumes = std::mem::take(&mut ofproto.resumes);
                     let done = (
                         ofproto.events,
                         ofproto.packet_outs,
@@ -490,6 +492,9 @@ fn serve_conn(
                     }
                     for po in &done.1 {
                         daemon.packet_out(bridge, po);
+                    }
+                    for r in resumes {
+                        daemon.resume(r);
                     }
                     // A master election holds the replies back until the other masters are
                     // demoted (below).
@@ -575,6 +580,8 @@ struct DaemonOfproto<'a> {
     events: Vec<AsyncEvent>,
     /// Packet-outs, executed once the switch lock is released (the datapath takes it).
     packet_outs: Vec<PacketOut>,
+    /// Resumed continuations (`NXT_RESUME`), executed likewise.
+    resumes: Vec<crate::connmgr::Resume>,
     /// Device counters by interface name, read before the locks were taken when the bytes
     /// being handled ask for port statistics (empty otherwise).
     counters: &'a BTreeMap<String, NetdevStats>,
@@ -678,6 +685,17 @@ impl Ofproto for DaemonOfproto<'_> {
         // Packet-ins it causes come back through the datapath's packet-in handler.
         self.packet_outs.push(po.clone());
         Vec::new()
+    }
+
+    fn resume(
+        &mut self,
+        pin: &fvs_openflow::wire::PacketIn,
+        c: &fvs_openflow::wire::continuation::Continuation,
+        _now: Millis,
+    ) -> Result<(), fvs_openflow::wire::OfpError> {
+        let r = crate::connmgr::Resume::new(self.daemon.connmgr(), self.switch, pin, c)?;
+        self.resumes.push(r);
+        Ok(())
     }
 
     fn role_generation(&mut self, generation_id: u64) -> Result<(), RoleError> {

@@ -86,6 +86,17 @@ pub trait Ofproto {
     /// Executes a packet-out the channel has checked ([`controller::check_packet_out`]);
     /// returns the asynchronous messages it caused (packet-ins from `controller` actions).
     fn packet_out(&mut self, po: &PacketOut, now: Millis) -> Vec<AsyncEvent>;
+    /// Resumes the paused translation `c` (decoded from `pin`'s continuation) with `pin`'s
+    /// packet and metadata; `Err` with the error to answer (`NXR_STALE` for a bridge that is
+    /// not there). By default the switch cannot resume.
+    fn resume(
+        &mut self,
+        _pin: &fvs_openflow::wire::PacketIn,
+        _c: &fvs_openflow::wire::continuation::Continuation,
+        _now: Millis,
+    ) -> Result<(), OfpError> {
+        Err(OfpError::ResumeNotSupported)
+    }
     /// Records a master's or slave's generation id for the bridge; `Err` when stale.
     fn role_generation(&mut self, generation_id: u64) -> Result<(), RoleError>;
     /// The bridge's generation id, if a role request ever set one.

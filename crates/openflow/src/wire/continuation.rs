@@ -96,9 +96,13 @@ fn prop_aligned(b: &mut Vec<u8>, ty: u16, body: &[u8]) {
     prop(b, ty, &padded);
 }
 
+/// Actions in `v`, first rewritten as that version carries them (`mod_nw_tos` becomes a
+/// `set_field` from OpenFlow 1.2 on, ...), as flow statistics are.
 fn encode_actions(list: &[Action], v: Version) -> Result<Vec<u8>, EncodeError> {
+    let list =
+        crate::normalize::normalize_for(list, &fvs_flow::Match::CATCHALL, v.default_protocol());
     let mut out = Vec::new();
-    super::of13::put_actions(&mut out, list, v)?;
+    super::of13::put_actions(&mut out, &list, v)?;
     Ok(out)
 }
 

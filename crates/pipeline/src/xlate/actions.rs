@@ -11,6 +11,7 @@
 //! | `mod_dl_src/dst`, `mod_nw_src/dst`, `mod_nw_tos`, `mod_nw_ecn`, `mod_nw_ttl`, `mod_tp_src/dst`, `dec_ttl` | MPLS actions, `encap`, `decap` (no MPLS/NSH in the datapath model) |
 //! | `set_field`, `load`, `move`, `set_tunnel`, `push`, `pop`, `write_metadata` | `ct`, `nat`, `ct_clear`, `sample`, `fin_timeout`, `check_pkt_larger`, `conjunction` |
 //! | `learn` (without `limit`), `note`, `write_actions`, `clear_actions` | |
+//! | `controller(pause)` (freezes the rest, see [`super::freeze`]) | |
 //!
 //! "Not executed yet" is a trace line of the form ` >> ACTION is not executed by ferrovs yet,
 //! skipped`; translation never panics on any action.
@@ -39,12 +40,17 @@ impl Ctx<'_> {
         if actions.is_empty() {
             out.push(Node::new(NodeKind::Action, "drop"));
         }
-        for action in actions {
+        for (i, action) in actions.iter().enumerate() {
             if self.dropped || self.exit {
                 return;
             }
             out.push(Node::new(NodeKind::Action, format_action(action)));
             let go_on = self.execute(b, table, action, flow, out);
+            if self.is_freezing() {
+                // A pause ran (here or in a resubmit): what is left is frozen, not run.
+                self.unroll(actions.get(i + 1..).unwrap_or_default());
+                return;
+            }
             if !go_on {
                 return;
             }
@@ -75,6 +81,9 @@ impl Ctx<'_> {
                     format!("output port is {port}"),
                 ));
                 self.output(b, port, *max_len, flow, out);
+            }
+            Action::Controller(c) if c.pause => {
+                self.pause(reason_code(c), c.controller_id, c.userdata.clone(), flow);
             }
             Action::Controller(c) => {
                 self.controller_to(
@@ -189,9 +198,10 @@ impl Ctx<'_> {
             Action::SetTunnel { id, .. } => flow.set(Field::TunId.loc(), u128::from(*id)),
             Action::StackPush(src) => {
                 mark(&mut self.wc, src);
-                self.stack.push(read(flow, src));
+                let v = super::StackValue::new(read(flow, src), src.n_bits);
+                self.stack.push(v);
             }
-            Action::StackPop(dst) => match self.stack.pop() {
+            Action::StackPop(dst) => match self.stack.pop().map(|v| v.value) {
                 Some(v) => {
                     mark(&mut self.wc, dst);
                     write(flow, dst, v);
@@ -286,7 +296,8 @@ impl Ctx<'_> {
     /// order: tag pops, pushes, TTL decrement, field writes, then the output. The trace shows
     /// it as a pseudo-table `--` inside the first table's node, as Open vSwitch does.
     pub(super) fn run_action_set(&mut self, b: usize, flow: &mut FlowKey, out: &mut Vec<Node>) {
-        if self.action_set.is_empty() || self.dropped {
+        // A paused pipeline's action set travels in the continuation.
+        if self.action_set.is_empty() || self.dropped || self.is_freezing() {
             return;
         }
         let mut set = std::mem::take(&mut self.action_set);

@@ -21,6 +21,7 @@
 
 mod actions;
 mod commit;
+mod freeze;
 mod normal;
 
 use crate::bits::{in_port, set_in_port};
@@ -36,6 +37,8 @@ use fvs_flow::extract::ETH_TYPE_NONE;
 use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_openflow::{Action, Cookie, FlowMod};
 use std::fmt;
+
+pub use freeze::{Frozen, StackValue, translate_resume};
 
 /// The `userspace(controller(reason=...))` code of an `output:CONTROLLER` in a table-miss
 /// rule, as Open vSwitch numbers it (after OpenFlow's reasons 0 to 5).
@@ -199,12 +202,14 @@ fn run(
         stack: Vec::new(),
         action_set: Vec::new(),
         actset_output: None,
+        freezing: None,
     };
     let mut f = *flow;
     let mut trace = Vec::new();
     if let Some(b) = bridges.get(bridge) {
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", b.name));
         body(&mut ctx, bridge, &mut f, &mut node.children);
+        ctx.finish_freezing(bridge, &f);
         trace.push(node);
     }
     let actions = if ctx.dropped {
@@ -250,12 +255,14 @@ struct Ctx<'a> {
     /// Running the action set: `output:CONTROLLER` reports reason `action_set`.
     in_action_set: bool,
     /// The `push`/`pop` stack.
-    stack: Vec<u128>,
+    stack: Vec<StackValue>,
     /// The OpenFlow 1.1+ action set (`write_actions`), run when the bridge's pipeline ends.
     action_set: Vec<Action>,
     /// The action set's output port (kept after the set runs, like Open vSwitch's
     /// `actset_output`).
     actset_output: Option<PortNo>,
+    /// `controller(pause)` ran: the rest of the actions are being frozen ([`freeze`]).
+    freezing: Option<freeze::Freezing>,
 }
 
 /// The trace's line for a hit on `rule` in `table`.
@@ -556,6 +563,7 @@ impl Ctx<'_> {
             flow: Box::new(*flow),
             controller_id,
             userdata,
+            continuation: None,
         });
     }
 
@@ -639,6 +647,8 @@ impl Ctx<'_> {
         let name = self.bridges.get(pb).map_or("", |br| br.name.as_str());
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{name}\")"));
         self.bridge_input(pb, &mut peer_flow, &mut node.children);
+        // A pause in the peer bridge ends with its pipeline; this bridge's actions go on.
+        self.finish_freezing(pb, &peer_flow);
         out.push(node);
         self.depth -= 1;
         self.stack = saved_stack;

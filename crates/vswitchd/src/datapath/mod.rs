@@ -93,6 +93,11 @@ pub struct PacketIn {
     pub controller_id: u16,
     /// `controller(userdata=...)`.
     pub userdata: Option<Vec<u8>>,
+    /// `controller(pause)`: the paused translation (then `bridge` is the bridge whose
+    /// pipeline paused, a patch port's peer possibly).
+    pub continuation: Option<Box<fvs_pipeline::xlate::Frozen>>,
+    /// The datapath port the packet came in on.
+    pub odp_port: u32,
 }
 
 /// Why a packet-out was refused.
@@ -374,6 +379,53 @@ impl Handle {
                 .position(|b| b.name == bridge)
                 .ok_or_else(|| PacketOutError::NoSuchBridge(bridge.to_owned()))?;
             let t = fvs_pipeline::xlate::translate_actions(&sw.bridges, b, &of_key, actions, now);
+            sw.apply(&t, frame.len() as u64, now);
+            let dp_in = sw.bridges[b]
+                .port(in_port)
+                .and_then(|p| p.dp_port)
+                .map_or(0, |d| d.0);
+            (t.actions, dp_in)
+        };
+        let mut key = of_key;
+        key.set(Field::InPort.loc(), u128::from(dp_in));
+        if self.send(Ctl::Execute {
+            frame: frame.to_vec(),
+            key,
+            actions: dp_actions,
+        }) {
+            Ok(())
+        } else {
+            Err(PacketOutError::NotRunning)
+        }
+    }
+
+    /// Resumes a paused translation (`NXT_RESUME`) on `bridge`: `frame` is the packet the
+    /// controller sent back, `metadata` the pipeline fields it carried (`in_port`,
+    /// registers, tunnel, `metadata`). The actions run through the datapath as a
+    /// packet-out's do; packet-ins they cause come back through [`crate::Daemon::packet_in`].
+    pub fn resume(
+        &self,
+        daemon: &Daemon,
+        bridge: &str,
+        frame: &[u8],
+        metadata: &fvs_flow::Match,
+        frozen: &fvs_pipeline::xlate::Frozen,
+    ) -> Result<(), PacketOutError> {
+        let in_port = PortNo(u32::try_from(metadata.key.get(Field::InPort.loc())).unwrap_or(0));
+        let mut of_key = fvs_flow::extract::extract(frame, in_port, None);
+        // The packet carries its headers; the pipeline fields come from the metadata.
+        for f in crate::connmgr::PACKET_IN_METADATA {
+            of_key.set(f.loc(), metadata.key.get(f.loc()));
+        }
+        let now = daemon.now();
+        let (dp_actions, dp_in) = {
+            let mut sw = daemon.switch();
+            let b = sw
+                .bridges
+                .iter()
+                .position(|b| b.name == bridge)
+                .ok_or_else(|| PacketOutError::NoSuchBridge(bridge.to_owned()))?;
+            let t = fvs_pipeline::xlate::translate_resume(&sw.bridges, b, &of_key, frozen, now);
             sw.apply(&t, frame.len() as u64, now);
             let dp_in = sw.bridges[b]
                 .port(in_port)

@@ -288,6 +288,7 @@ fn deliver_userspace(fast: &mut Fast) {
             flow,
             controller_id,
             userdata,
+            continuation,
         } = p.action
         else {
             continue;
@@ -298,6 +299,8 @@ fn deliver_userspace(fast: &mut Fast) {
             fast.packet_in_dropped += 1;
             continue;
         };
+        // A pause goes to the bridge whose pipeline paused (a patch port's peer, maybe).
+        let bridge = continuation.as_ref().map_or(bridge, |c| c.bridge.clone());
         match fast.packet_in.as_mut() {
             Some(h) => {
                 fast.packet_ins += 1;
@@ -311,6 +314,8 @@ fn deliver_userspace(fast: &mut Fast) {
                     flow: *flow,
                     controller_id,
                     userdata,
+                    odp_port: u32::try_from(p.key.get(fvs_flow::Field::InPort.loc())).unwrap_or(0),
+                    continuation,
                 });
             }
             None => fast.packet_in_dropped += 1,

@@ -25,9 +25,11 @@
 //! flow-mods and packet-outs are refused with `OFPBRC_IS_SLAVE`.
 
 use fvs_openflow::action::PacketInReason;
+use fvs_openflow::wire::continuation::Continuation;
 use fvs_openflow::wire::{
     AsyncConfig, AsyncMsg, ErrorCode, FlowRemoved, FlowRemovedReason, Message, OfpError, PacketIn,
-    PacketOut, PortDesc, PortReason, PortStatus, Role, RoleMsg, RoleReason, RoleStatus, Version,
+    PacketInFormat, PacketOut, PortDesc, PortReason, PortStatus, Role, RoleMsg, RoleReason,
+    RoleStatus, Version,
 };
 use fvs_openflow::{Action, PortNo};
 use fvs_pipeline::bridge::Removed;
@@ -70,6 +72,9 @@ pub struct PacketInEvent {
     pub miss: Miss,
     /// The connections that get it: those with this controller id.
     pub controller_id: u16,
+    /// `controller(pause)`: the paused translation, which `NXT_PACKET_IN2` connections get
+    /// in the packet-in (encoded in their version); other formats cannot carry it.
+    pub continuation: Option<Box<Continuation>>,
 }
 
 /// Table misses, which Open vSwitch reports differently per version.
@@ -320,6 +325,12 @@ impl Channel {
                     Miss::No => {}
                 }
                 pin.format = self.packet_in_format;
+                if pin.format == PacketInFormat::Nxt2 {
+                    pin.continuation = ev
+                        .continuation
+                        .as_ref()
+                        .and_then(|c| c.encode(version).ok());
+                }
                 // Reasons OpenFlow 1.4 added read as `action` before 1.4, in every format.
                 if version < Version::Of14
                     && matches!(
@@ -479,9 +490,21 @@ impl Channel {
                     .unwrap_or_else(|| AsyncConfig::default_for(version));
                 self.queue(&Message::Async(AsyncMsg::GetAsyncReply(c)), version, xid);
             }
-            AsyncMsg::Resume(_) => {
-                let code = OfpError::ResumeNotSupported.code_or_fallback(version);
-                self.queue_error(version, code, bytes);
+            AsyncMsg::Resume(pin) => {
+                if self.refuse_if_slave(version, bytes) {
+                    return;
+                }
+                // No continuation at all is as stale as one naming a bridge that is gone.
+                let result = match pin.continuation.as_deref() {
+                    None => Err(OfpError::ResumeStale),
+                    Some(raw) => match Continuation::decode(raw, version) {
+                        Ok(c) => of.resume(&pin, &c, now),
+                        Err(e) => Err(e.error),
+                    },
+                };
+                if let Err(e) = result {
+                    self.queue_error(version, e.code_or_fallback(version), bytes);
+                }
             }
             // Messages only a switch sends.
             AsyncMsg::PacketIn(_)
@@ -642,6 +665,7 @@ mod tests {
                 userdata: None,
                 continuation: None,
             },
+            continuation: None,
             max_len,
             miss,
             controller_id: 0,

@@ -1,0 +1,353 @@
+//! `controller(pause)` and `NXT_RESUME` against Open vSwitch 3.1: `ovs-ofctl monitor BRIDGE
+//! resume` (which sends every paused packet-in straight back) on fvs-vswitchd and on
+//! ovs-vswitchd, the same flows, the same frames injected with `netdev-dummy/receive`; the
+//! monitors must print the same packet-ins (continuations included: stack, frozen actions
+//! per table and cookie, action set, datapath port; only the bridge's UUID differs) and
+//! the dummy ports must send the same frames. The flows pause inside a resubmit with values
+//! pushed on the stack and registers set, resume into a second pause reached through
+//! `goto_table` (so a continuation is frozen again from a resumed one), and pause in a
+//! patch port's peer bridge. Bad and stale continuations get the same errors.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::thread::sleep;
+use std::time::Duration;
+
+use common::Fvs;
+use fvs_openflow::wire::continuation::Continuation;
+use fvs_openflow::wire::{
+    self, AsyncMsg, Hello, Message, PacketInFormat, SwitchConfig, Version, VersionBitmap,
+};
+use fvs_test_support::frames::pcap_frames_or_empty;
+use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
+
+const UDP: &str = "0000000000020000000000010800450000140000000040110000c0a80001c0a80002";
+
+/// `ovs-ofctl [OPTS] monitor BRIDGE resume`, its output in a file; killed on drop.
+struct Monitor {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Monitor {
+    fn start(sw: &dyn Switch, bridge: &str, opts: &[&str]) -> Self {
+        let out = sw.dir().join(format!("{bridge}-monitor.out"));
+        let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
+        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = require_tool("ovs-ofctl")
+            .command()
+            .env("OVS_RUNDIR", sw.dir())
+            .args(opts)
+            .args(["monitor", &sw.mgmt_target(bridge), "resume"])
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
+        // Until it has sent its settings.
+        sleep(Duration::from_millis(700));
+        Self { child, out }
+    }
+
+    /// What it printed, the bridge UUID and log lines masked.
+    fn text(&self) -> String {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.contains("|fatal_signal|"))
+            .map(|l| match l.split_once("continuation.bridge=") {
+                Some((head, _)) => format!("{head}continuation.bridge=UUID"),
+                None => l.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dummy(sw: &dyn Switch, port: &str, no: u32) -> Vec<String> {
+    vec![
+        "type=dummy".to_owned(),
+        format!("ofport_request={no}"),
+        format!(
+            "options:tx_pcap={}",
+            sw.dir().join(format!("{port}.pcap")).display()
+        ),
+    ]
+}
+
+fn add_flows(sw: &dyn Switch, opts: &[&str], bridge: &str, flows: &str) {
+    let file = sw.dir().join(format!("{bridge}.flows"));
+    std::fs::write(&file, flows).unwrap_or_else(|e| panic!("{e}"));
+    let target = sw.mgmt_target(bridge);
+    let mut args = opts.to_vec();
+    let f = file.display().to_string();
+    args.extend(["add-flows", target.as_str(), f.as_str()]);
+    sw.ofctl_ok(&args);
+}
+
+/// Pauses inside a resubmit (registers set, values on the stack), a second pause reached
+/// through `goto_table` with an action set written, and the rest of both rules.
+const BR0_FLOWS: &str = "\
+table=0,in_port=1,cookie=0x11,actions=push:NXM_OF_ETH_SRC[],push:NXM_NX_REG0[0..3],load:0x5->NXM_NX_REG0[],resubmit(,1),mod_dl_src:00:00:00:00:00:aa,output:2
+table=1,cookie=0x22,actions=mod_dl_dst:00:00:00:00:00:bb,controller(pause,userdata=01.02),load:0x9->NXM_NX_REG2[],resubmit(,2),pop:NXM_NX_REG3[],output:3
+table=2,cookie=0x33,actions=resubmit(,3)
+table=3,cookie=0x44,actions=controller(pause),output:NXM_NX_REG3[0..15],write_metadata:0x5
+table=0,in_port=4,cookie=0x55,actions=load:0x3->NXM_NX_REG1[],output:10,output:2
+";
+
+/// The patch port's peer: pauses there, then goes on in its own bridge.
+const BR1_FLOWS: &str = "\
+table=0,in_port=11,cookie=0x66,actions=load:0x4->NXM_NX_REG4[],controller(pause),mod_nw_tos:16,output:12
+";
+
+/// Runs the scenario on `sw` with monitors using `opts`; returns the monitors' output,
+/// the flows' counters and the frames each port sent.
+fn run(sw: &dyn Switch, opts: &[&str]) -> Vec<String> {
+    let br0 = AddBridge::new("br0")
+        .set(&["fail_mode=secure"])
+        .port(
+            "p1",
+            &dummy(sw, "p1", 1)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .port(
+            "p2",
+            &dummy(sw, "p2", 2)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .port(
+            "p3",
+            &dummy(sw, "p3", 3)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .port(
+            "p4",
+            &dummy(sw, "p4", 4)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .port(
+            "patch0",
+            &["type=patch", "options:peer=patch1", "ofport_request=10"],
+        );
+    sw.vsctl_ok(&br0.args());
+    let br1 = AddBridge::new("br1")
+        .set(&["fail_mode=secure"])
+        .port(
+            "patch1",
+            &["type=patch", "options:peer=patch0", "ofport_request=11"],
+        )
+        .port(
+            "p5",
+            &dummy(sw, "p5", 12)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+    sw.vsctl_ok(&br1.args());
+    add_flows(sw, &[], "br0", BR0_FLOWS);
+    add_flows(sw, &[], "br1", BR1_FLOWS);
+    let m0 = Monitor::start(sw, "br0", opts);
+    let m1 = Monitor::start(sw, "br1", opts);
+    sw.appctl_ok(&["netdev-dummy/receive", "p1", UDP]);
+    sleep(Duration::from_millis(800));
+    sw.appctl_ok(&["netdev-dummy/receive", "p4", UDP]);
+    sleep(Duration::from_millis(1200));
+    let mut seen = vec![m0.text(), m1.text()];
+    for b in ["br0", "br1"] {
+        let flows = sw.ofctl_ok(&["dump-flows", &sw.mgmt_target(b)]);
+        let masked: Vec<String> = flows
+            .lines()
+            .map(|l| {
+                l.split(' ')
+                    .filter(|w| !w.starts_with("duration=") && !w.starts_with("idle_age="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        seen.push(masked.join("\n"));
+    }
+    for p in ["p1", "p2", "p3", "p4", "p5"] {
+        let frames = pcap_frames_or_empty(&sw.dir().join(format!("{p}.pcap")));
+        seen.push(format!("{p}: {frames:02x?}"));
+    }
+    seen
+}
+
+fn compare(opts: &[&str]) {
+    let fvs = Fvs::start("pause");
+    let ours = run(fvs.private(), opts);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = run(&ovs, opts);
+    drop(ovs);
+    assert!(
+        theirs[0].matches("NXT_RESUME").count() == 2 && theirs[1].contains("NXT_RESUME"),
+        "the oracle's monitors printed\n{}\n{}",
+        theirs[0],
+        theirs[1]
+    );
+    for (o, t) in ours.iter().zip(&theirs) {
+        assert_eq!(o, t, "{opts:?}");
+    }
+}
+
+#[test]
+fn monitor_resume_continues_paused_packets_as_on_open_vswitch() {
+    compare(&[]);
+}
+
+#[test]
+fn monitor_resume_in_openflow13_continues_paused_packets_as_on_open_vswitch() {
+    compare(&["-O", "OpenFlow13"]);
+}
+
+/// A raw OpenFlow connection (ferrovs's codec on the client side).
+struct Raw {
+    s: UnixStream,
+    v: Version,
+}
+
+impl Raw {
+    fn open(path: &Path, v: Version) -> Self {
+        let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut r = Self { s, v };
+        r.send(&Message::Hello(Hello {
+            bitmap: Some(VersionBitmap::of(&[v])),
+        }));
+        match r.recv() {
+            Message::Hello(_) => r,
+            other => panic!("expected a hello, got {other:?}"),
+        }
+    }
+
+    fn send(&mut self, m: &Message) {
+        let b =
+            wire::encode(m, self.v.default_protocol(), 7).unwrap_or_else(|e| panic!("{m:?}: {e}"));
+        self.s.write_all(&b).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn recv(&mut self) -> Message {
+        let mut head = [0u8; 8];
+        self.s
+            .read_exact(&mut head)
+            .unwrap_or_else(|e| panic!("no message: {e}"));
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let mut body = vec![0u8; len.saturating_sub(8)];
+        self.s
+            .read_exact(&mut body)
+            .unwrap_or_else(|e| panic!("truncated message: {e}"));
+        let mut all = head.to_vec();
+        all.extend(body);
+        wire::decode(&all)
+            .unwrap_or_else(|e| panic!("undecodable {all:02x?}: {e}"))
+            .1
+    }
+
+    /// Sends `m` and a barrier; what came back before the barrier reply.
+    fn ask(&mut self, m: &Message) -> Vec<String> {
+        self.send(m);
+        self.send(&Message::BarrierRequest);
+        let mut out = Vec::new();
+        loop {
+            match self.recv() {
+                Message::BarrierReply => return out,
+                Message::Error(e) => out.push(format!("error {:?}", e.code)),
+                other => out.push(format!("{other:?}")),
+            }
+        }
+    }
+}
+
+/// Gets a paused packet-in on a raw connection, then sends back: a continuation with an
+/// unknown bridge, none at all, one with an unknown property, and the real one after the
+/// bridge was deleted and created again (stale).
+fn bad_resumes(sw: &dyn Switch, v: Version) -> Vec<String> {
+    let br = || {
+        AddBridge::new("br0")
+            .set(&["fail_mode=secure"])
+            .port("p1", &["type=dummy", "ofport_request=1"])
+    };
+    sw.vsctl_ok(&br().args());
+    add_flows(
+        sw,
+        &["-O", "OpenFlow13"],
+        "br0",
+        "table=0,in_port=1,actions=controller(pause),output:2\n",
+    );
+    let mgmt = sw.dir().join("br0.mgmt");
+    let mut raw = Raw::open(&mgmt, v);
+    raw.ask(&Message::Async(AsyncMsg::SetPacketInFormat(
+        PacketInFormat::Nxt2,
+    )));
+    raw.ask(&Message::SetConfig(SwitchConfig {
+        flags: 0,
+        miss_send_len: 0xffff,
+    }));
+    sw.appctl_ok(&["netdev-dummy/receive", "p1", UDP]);
+    let pin = loop {
+        match raw.recv() {
+            Message::Async(AsyncMsg::PacketIn(p)) => break p,
+            Message::EchoRequest(_) => {}
+            other => panic!("expected a packet-in, got {other:?}"),
+        }
+    };
+    let raw_cont = pin.continuation.clone().unwrap_or_default();
+    let good = Continuation::decode(&raw_cont, v).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut seen = Vec::new();
+    let resume = |c: Option<Vec<u8>>| {
+        let mut p = pin.clone();
+        p.continuation = c;
+        Message::Async(AsyncMsg::Resume(p))
+    };
+    let mut other_bridge = good.clone();
+    other_bridge.bridge ^= 1;
+    let encoded = |c: &Continuation| c.encode(v).unwrap_or_else(|e| panic!("{e}"));
+    seen.push(raw.ask(&resume(Some(encoded(&other_bridge)))));
+    seen.push(raw.ask(&resume(None)));
+    let mut unknown = encoded(&good);
+    unknown.extend([0x81, 0x00, 0x00, 0x08, 0, 0, 0, 0]);
+    seen.push(raw.ask(&resume(Some(unknown))));
+    drop(raw);
+    sw.vsctl_ok(&["del-br", "br0"]);
+    sw.vsctl_ok(&br().args());
+    common::wait_for(&mgmt);
+    let mut raw = Raw::open(&mgmt, v);
+    seen.push(raw.ask(&resume(Some(raw_cont))));
+    seen.into_iter().map(|s| s.join("; ")).collect()
+}
+
+#[test]
+fn bad_and_stale_continuations_get_open_vswitchs_errors() {
+    for v in [Version::Of10, Version::Of13] {
+        let fvs = Fvs::start("badres");
+        let ours = bad_resumes(fvs.private(), v);
+        drop(fvs);
+        let ovs = PrivateOvs::start();
+        let theirs = bad_resumes(&ovs, v);
+        drop(ovs);
+        assert!(
+            theirs.iter().all(|t| t.starts_with("error")),
+            "{v:?}: the oracle answered {theirs:#?}"
+        );
+        assert_eq!(ours, theirs, "{v:?}");
+    }
+}
