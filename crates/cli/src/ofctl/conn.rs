@@ -63,8 +63,8 @@ pub enum ConnError {
     /// A bare name that is neither a bridge socket nor a file.
     #[error("{0} is not a bridge or a socket")]
     NotBridge(String),
-    /// A TLS connection that failed right after its handshake: the peer refused this end's
-    /// certificate (TLS 1.3 tells the client only then).
+    /// A TLS connection whose handshake failed, or that failed right after it (TLS 1.3
+    /// tells a client that the server refused its certificate only then).
     #[error("{target}: failed to connect to socket ({reason})")]
     Refused {
         /// The target.
@@ -189,6 +189,7 @@ fn connect_tls(
     timeout: Option<Duration>,
     connect_err: impl Fn(std::io::Error) -> ConnError,
     reason: impl Fn(String) -> ConnError,
+    refused: impl Fn(String) -> ConnError,
 ) -> Result<Stream, ConnError> {
     let config = TLS.config().map_err(|e| {
         for line in e.messages() {
@@ -199,9 +200,11 @@ fn connect_tls(
     let s = TcpStream::connect((host, port)).map_err(connect_err)?;
     let _ = s.set_nodelay(true);
     let handshake = timeout.unwrap_or(fvs_tls::DEFAULT_HANDSHAKE_TIMEOUT);
+    // ovs-ofctl mostly meets a failed handshake while waiting for the connection to
+    // complete ("failed to connect to socket"), rarely inside the open itself.
     let tls = fvs_tls::TlsStream::connect(&config, s, handshake).map_err(|e| {
         eprintln!("stream_ssl|WARN|{e}");
-        reason(e.errno_text())
+        refused(e.errno_text())
     })?;
     let _ = tls.set_read_timeout(timeout);
     let _ = tls.set_write_timeout(timeout);
@@ -289,12 +292,20 @@ impl Conn {
                 let _ = s.set_nodelay(true);
                 Stream::Tcp(s)
             }
-            Target::Ssl(h, port) => connect_tls(h, *port, timeout, connect_err, |reason| {
-                ConnError::Connect {
+            Target::Ssl(h, port) => connect_tls(
+                h,
+                *port,
+                timeout,
+                connect_err,
+                |reason| ConnError::Connect {
                     target: target.to_string(),
                     reason,
-                }
-            })?,
+                },
+                |reason| ConnError::Refused {
+                    target: target.to_string(),
+                    reason,
+                },
+            )?,
         };
         let ours = versions_of(allowed);
         let highest = Version::ALL
