@@ -47,9 +47,12 @@ fn ovs_with_pssl(pki: &Pki) -> (PrivateOvs, u16) {
     (ovs, port)
 }
 
+/// A run's exit status, stdout and stderr.
+type Outcome = (Option<i32>, String, String);
+
 /// Status, stdout and stderr of `program ARGS`, with ids, timestamps and the program's
 /// name masked.
-fn run(program: &str, args: &[String]) -> (Option<i32>, String, String) {
+fn run(program: &str, args: &[String]) -> Outcome {
     let out = Command::new(program)
         .args(args)
         .output()
@@ -93,7 +96,7 @@ fn tls_args(kp: &KeyPair, ca: &std::path::Path) -> Vec<String> {
     ]
 }
 
-fn both(args: &[String]) -> ((Option<i32>, String, String), (Option<i32>, String, String)) {
+fn both(args: &[String]) -> (Outcome, Outcome) {
     (
         run("ovs-ofctl", args),
         run(env!("CARGO_BIN_EXE_fvs-ofctl"), args),
