@@ -36,6 +36,7 @@ mod replace;
 mod show;
 mod snoop;
 mod tables;
+mod watch;
 
 use fvs_flow::Protocols;
 use fvs_openflow::protocol::protocols_for_version_name;

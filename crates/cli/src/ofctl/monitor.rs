@@ -13,9 +13,11 @@
 //! summary line), flow-removed, port-status (the port as `show` prints it); anything else
 //! by name only.
 //!
-//! Not yet: `watch:[SPEC...]` (flow monitors), which is refused with a message naming it.
+//! `watch:[SPEC...]` arguments set up flow monitors first ([`super::watch`]); their updates
+//! are printed like the other messages, with port names when `--names` is in effect.
 
 use super::conn::{Conn, Received};
+use super::names::{PortNames, use_names};
 use super::show::{format_config, format_features, format_port, version_tag};
 use super::{CmdError, Options};
 use fvs_openflow::action::PacketInReason;
@@ -40,20 +42,26 @@ pub(super) fn monitor(opts: &Options, args: &[String], _out: &mut String) -> Res
     };
     let mut miss_len = None;
     let mut invalid_ttl = false;
+    let mut watches = Vec::new();
     for arg in rest {
         if arg == "invalid_ttl" {
             invalid_ttl = true;
-        } else if arg.starts_with("watch:") {
-            return Err(CmdError::Fatal(format!(
-                "{arg}: flow monitors are not supported yet"
-            )));
+        } else if let Some(spec) = arg.strip_prefix("watch:") {
+            let id = u32::try_from(watches.len()).unwrap_or(u32::MAX);
+            watches.push(super::watch::parse_watch(spec, id).map_err(CmdError::Fatal)?);
         } else {
             let n: u16 = arg
                 .parse()
-                .map_err(|_| CmdError::Fatal(format!("{arg}: unknown argument")))?;
+                .map_err(|_| CmdError::Fatal(format!("{arg}: unsupported \"monitor\" argument")))?;
             miss_len = Some(n);
         }
     }
+    // Updates print with port names when asked (or on a terminal).
+    let printed_names = if !watches.is_empty() && use_names(opts) {
+        Some(PortNames::fetch(opts, target)?)
+    } else {
+        None
+    };
     let mut conn = Conn::open(target, opts.allowed, opts.timeout)?;
     if miss_len.is_some() || invalid_ttl {
         let xid = conn.send(&Message::GetConfigRequest)?;
@@ -69,6 +77,7 @@ pub(super) fn monitor(opts: &Options, args: &[String], _out: &mut String) -> Res
         }
         transact(&mut conn, &Message::SetConfig(SwitchConfig { ..config }))?;
     }
+    super::watch::start(&mut conn, watches, printed_names.as_ref())?;
     // A switch without NXT_PACKET_IN2 answers with an error; its own form is then printed.
     let _ = transact(
         &mut conn,
@@ -76,7 +85,10 @@ pub(super) fn monitor(opts: &Options, args: &[String], _out: &mut String) -> Res
     );
     loop {
         let received = conn.recv()?;
-        let text = format_received(&received, conn.protocol());
+        let mut text = format_received(&received, conn.protocol());
+        if let (Some(n), Some(Message::FlowMonitor(_))) = (&printed_names, &received.message) {
+            text = super::watch::with_names(&text, n);
+        }
         let mut stderr = std::io::stderr().lock();
         // A closed standard error ends nothing: the monitor keeps the connection serviced.
         let _ = stderr.write_all(text.as_bytes());
@@ -111,6 +123,7 @@ pub(super) fn format_received(r: &Received, protocol: Protocol) -> String {
             format_flow_removed(fr, v, r.header.msg_type, xid, &mut out);
         }
         Some(Message::Error(_)) => out.push_str(&super::flows::format_reply(r, protocol)),
+        Some(Message::FlowMonitor(m)) => super::watch::format(m, v, xid, &mut out),
         Some(Message::BarrierReply) => {
             let _ = writeln!(out, "OFPT_BARRIER_REPLY{tag} (xid={xid:#x}):");
         }

@@ -12,7 +12,8 @@
 //!
 //! # Writing
 //!
-//! `--names` prints ports by name, quoted (`in_port="patch-int"`, `output:"gre-0a000115"`);
+//! `--names` prints ports by name, quoted unless the name is a plain word (`output:p2`,
+//! `in_port="patch-int"`, `output:"gre-0a000115"`);
 //! reserved ports (`LOCAL`) keep their names. [`PortNames::names_for_numbers`] rewrites a
 //! formatted flow in the same positions. Without a terminal on standard output ovs-ofctl
 //! prints numbers unless `--names` is given; with one, names unless `--no-names` is.
@@ -75,13 +76,23 @@ impl PortNames {
         })
     }
 
-    /// `text` with every port number in a port position replaced by the port's quoted name.
+    /// `text` with every port number in a port position replaced by the port's name, quoted
+    /// unless it is a letter followed by letters and digits (as ovs-ofctl writes `output:p2`
+    /// but `output:"p-3"`, `output:"p_5"`, `output:"9x"`).
     pub(super) fn names_for_numbers(&self, text: &str) -> String {
         rewrite(text, |token| {
             let n: u32 = token.parse().ok()?;
             // Numbers in text are OpenFlow 1.0 numbers up to 0xfeff, as the parser reads them.
             let port = u16::try_from(n).ok().map_or(PortNo(n), PortNo::from_of10);
-            self.name(port).map(|name| format!("\"{name}\""))
+            self.name(port).map(|name| {
+                let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric());
+                if plain {
+                    name.to_owned()
+                } else {
+                    format!("\"{name}\"")
+                }
+            })
         })
     }
 }
@@ -195,6 +206,14 @@ mod tests {
         assert_eq!(
             n.names_for_numbers("priority=3,in_port=2 actions=output:1,resubmit(,2),LOCAL"),
             "priority=3,in_port=\"gre-0a000115\" actions=output:\"patch-int\",resubmit(,2),LOCAL"
+        );
+        // Names that read as a word print bare.
+        let plain = PortNames {
+            ports: vec![(PortNo(2), "p2".into())],
+        };
+        assert_eq!(
+            plain.names_for_numbers("actions=output:2"),
+            "actions=output:p2"
         );
         // Unknown names and numbers stay as they are.
         assert_eq!(n.numbers_for_names("in_port=eth9"), "in_port=eth9");
