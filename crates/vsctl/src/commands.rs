@@ -37,6 +37,8 @@ struct Options {
     /// `-V`/`--version`: print the version and stop.
     version: bool,
     style: Style,
+    /// `-p`/`--private-key`, `-c`/`--certificate`, `-C`/`--ca-cert`: for `--db=ssl:`.
+    tls: std::sync::Arc<fvs_tls::TlsSource>,
 }
 
 /// One command: its name, options and arguments.
@@ -121,7 +123,11 @@ fn run_inner(args: &[String], warnings: &mut Vec<String>) -> Result<(String, u8)
     };
     let remote = Remote::parse(&target)?;
     let mut client = loop {
-        match Client::connect(&remote, options.timeout.map(Duration::from_secs)) {
+        match Client::connect(
+            &remote,
+            options.timeout.map(Duration::from_secs),
+            &options.tls,
+        ) {
             Ok(c) => break c,
             // The deadline (and the caller's alarm) ends the retries.
             Err(VsctlError::Connect { .. }) if options.retry => {
@@ -340,7 +346,19 @@ fn parse_command_line(args: &[String]) -> Result<(Options, Vec<Command>), VsctlE
         };
         let needs_value = matches!(
             name,
-            "--db" | "--timeout" | "--format" | "--data" | "-t" | "-f" | "-d"
+            "--db"
+                | "--timeout"
+                | "--format"
+                | "--data"
+                | "-t"
+                | "-f"
+                | "-d"
+                | "-p"
+                | "--private-key"
+                | "-c"
+                | "--certificate"
+                | "-C"
+                | "--ca-cert"
         );
         let value = if needs_value && value.is_none() {
             i += 1;
@@ -358,6 +376,15 @@ fn parse_command_line(args: &[String]) -> Result<(Options, Vec<Command>), VsctlE
         let value_text = value.clone().unwrap_or_default();
         match name {
             "--db" => options.db = value,
+            "-p" | "--private-key" => options
+                .tls
+                .set_file(fvs_tls::FileRole::PrivateKey, value.map(Into::into)),
+            "-c" | "--certificate" => options
+                .tls
+                .set_file(fvs_tls::FileRole::Certificate, value.map(Into::into)),
+            "-C" | "--ca-cert" => options
+                .tls
+                .set_file(fvs_tls::FileRole::CaCert, value.map(Into::into)),
             "--timeout" | "-t" => {
                 options.timeout = Some(value_text.parse().map_err(|_| {
                     VsctlError::Usage(format!("value {value_text} on -t or --timeout is invalid"))

@@ -16,7 +16,8 @@
 //!
 //! One run of fvs-vsctl is one transaction, as with ovs-vsctl:
 //!
-//! 1. connect (`--db`, default `unix:$FVS_RUNDIR/db.sock`), read the schema and every table
+//! 1. connect (`--db`: `unix:PATH`, `tcp:IP[:PORT]` or `ssl:IP[:PORT]` with `-p`/`-c`/`-C`
+//!    as ovs-vsctl takes them, default `unix:$FVS_RUNDIR/db.sock`), read the schema and every table
 //!    ([`db::Db`]; for runs of bridge commands only, just the port and interface columns
 //!    they read, [`db::NARROW`]);
 //! 2. run the commands (separated by `--`) against that copy, each seeing the effects of the
