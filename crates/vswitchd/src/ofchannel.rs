@@ -41,6 +41,7 @@ use std::collections::VecDeque;
 
 use fvs_openflow::FlowMod;
 use fvs_openflow::protocol::Protocol;
+use fvs_openflow::wire::bundle::{BundleCtrlType, BundleMsg};
 use fvs_openflow::wire::port::{PortMod, PortMsg, PortStats};
 use fvs_openflow::wire::{
     self, DecodeError, ErrorCode, ErrorMsg, Features, HEADER_LEN, Hello, Message, OfpError,
@@ -367,6 +368,38 @@ impl Channel {
 
     /// Applies a flow-mod for this connection: changes found in the journal before it were
     /// someone else's (reported to everyone), the ones after are this connection's.
+    /// Applies a committed bundle's changes in order. They were checked by the bundle as a
+    /// whole and none of them can fail; each run of flow-mods is reported as one batch, and
+    /// each port-mod that changes its port is announced as a port-mod outside a bundle is.
+    fn apply_bundle(
+        &mut self,
+        changes: Vec<bundle::Change>,
+        xid: u32,
+        now: Millis,
+        ofproto: &mut dyn Ofproto,
+    ) {
+        let mut fms = Vec::new();
+        for change in changes {
+            match change {
+                bundle::Change::FlowMod(fm) => fms.push(*fm),
+                bundle::Change::PortMod(pm) => {
+                    let _ = self.apply_flow_mods(&std::mem::take(&mut fms), xid, now, ofproto);
+                    let before = ofproto.ports(now);
+                    if ofproto.port_mod(&pm, now).is_ok() {
+                        let after = ofproto.ports(now);
+                        for ev in ports::port_mod_events(&before, &after, pm.port_no) {
+                            self.send_async(&ev);
+                            ofproto.publish(ev);
+                        }
+                    }
+                }
+            }
+        }
+        if !fms.is_empty() {
+            let _ = self.apply_flow_mods(&fms, xid, now, ofproto);
+        }
+    }
+
     fn apply_flow_mods(
         &mut self,
         fms: &[FlowMod],
@@ -590,16 +623,22 @@ impl Channel {
                 self.queue_as(&d, stats_protocol, version, xid, bytes);
             }
             Message::Bundle(m) => {
+                // Only a commit checks port-mods against the ports.
+                let commit = matches!(&m, BundleMsg::Control(c)
+                    if c.r#type == BundleCtrlType::CommitRequest);
+                let ports = if commit {
+                    ofproto.ports(now)
+                } else {
+                    Vec::new()
+                };
                 let actions = self
                     .bundles
-                    .handle(m, xid, bytes, version, ofproto.bridge());
+                    .handle(m, xid, bytes, version, ofproto.bridge(), &ports);
                 for action in actions {
                     match action {
                         bundle::Action::Send(msg, xid) => self.queue(&msg, version, xid),
-                        bundle::Action::Apply(fms) => {
-                            // Checked by the bundle as a whole: none of them can fail. Its
-                            // changes are reported as one batch, the commit's.
-                            let _ = self.apply_flow_mods(&fms, xid, now, ofproto);
+                        bundle::Action::Apply(changes) => {
+                            self.apply_bundle(changes, xid, now, ofproto);
                         }
                     }
                 }

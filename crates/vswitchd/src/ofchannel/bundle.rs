@@ -5,9 +5,9 @@
 //!
 //! `OPEN_REQUEST` makes an empty bundle with its flags (an `ADD_MESSAGE` for an unknown id
 //! opens one too, as Open vSwitch allows). Each `ADD_MESSAGE` is checked when it arrives —
-//! the inner message must decode, be a flow-mod in the session's version, carry the outer
-//! transaction id and the bundle's flags, and name a table a flow-mod may write — and is kept,
-//! not applied. `CLOSE_REQUEST` refuses further additions. `COMMIT_REQUEST` checks every kept
+//! the inner message must decode, be a flow-mod or a port-mod in the session's version, carry
+//! the outer transaction id and the bundle's flags, and (a flow-mod) name a table a flow-mod
+//! may write — and is kept, not applied. `CLOSE_REQUEST` refuses further additions. `COMMIT_REQUEST` checks every kept
 //! flow-mod against the tables as they are *before* the bundle, then applies them in order;
 //! `DISCARD_REQUEST` forgets the bundle. Bundles live as long as the connection.
 //!
@@ -24,16 +24,24 @@
 //! # Errors
 //!
 //! Errors carry Open vSwitch's codes (`OFPBFC_*`, ONF experimenter errors in 1.3). A commit
-//! that fails answers twice, as Open vSwitch does: the failing flow-mod's own error (its
-//! transaction id, its bundle-add message quoted), then `OFPBFC_MSG_FAILED` for the commit request; the
-//! bundle is gone either way.
-//
-// TODO: port-mods in bundles (refused as OFPBFC_MSG_UNSUP for now).
+//! that fails answers twice, as Open vSwitch does: the first failing message's own error (its
+//! transaction id, its bundle-add message quoted), then `OFPBFC_MSG_FAILED` for the commit
+//! request; the bundle is gone either way.
+//!
+//! # Port-mods
+//!
+//! A port-mod only has to decode to join a bundle. Port changes cannot be made atomic with
+//! the tables (packets see them at once), so, as in Open vSwitch, a commit of an *atomic*
+//! bundle that reaches one fails with `OFPBFC_MSG_FAILED` for it. In a bundle without the
+//! atomic flag each port-mod is checked at commit, with the flow-mods and against the ports
+//! as they are before the bundle (`OFPPMFC_BAD_PORT`, `OFPPMFC_BAD_HW_ADDR`), and a failure
+//! still fails the whole bundle; otherwise flow-mods and port-mods are applied in order.
 
 use std::collections::BTreeMap;
 
 use fvs_openflow::wire::bundle::{BundleAdd, BundleCtrl, BundleCtrlType, BundleFlags, BundleMsg};
-use fvs_openflow::wire::{self, ErrorCode, ErrorMsg, Message, OfpError, Version};
+use fvs_openflow::wire::port::{PortMod, PortMsg};
+use fvs_openflow::wire::{self, ErrorCode, ErrorMsg, Message, OfpError, PortDesc, Version};
 use fvs_openflow::{FlowMod, FlowModCommand};
 use fvs_pipeline::bridge::Bridge;
 
@@ -51,17 +59,33 @@ const HIDDEN_TABLE: u8 = 254;
 pub enum Action {
     /// Send `message` with transaction id `xid`.
     Send(Message, u32),
-    /// Apply these flow-mods, in order; they have been checked and cannot fail.
-    Apply(Vec<FlowMod>),
+    /// Apply these changes, in order; they have been checked and cannot fail.
+    Apply(Vec<Change>),
 }
 
-/// One flow-mod in a bundle, with what its error would quote: the whole bundle-add message,
+/// One change a committed bundle makes.
+#[derive(Debug)]
+pub enum Change {
+    /// A flow-mod.
+    FlowMod(Box<FlowMod>),
+    /// A port-mod (of a bundle without the atomic flag).
+    PortMod(PortMod),
+}
+
+/// One message in a bundle, with what its error would quote: the whole bundle-add message,
 /// as Open vSwitch quotes it.
 #[derive(Debug)]
 struct Entry {
     xid: u32,
     bytes: Vec<u8>,
-    flow_mod: FlowMod,
+    item: Item,
+}
+
+/// What a bundle may hold.
+#[derive(Debug)]
+enum Item {
+    FlowMod(Box<FlowMod>),
+    PortMod(PortMod),
 }
 
 #[derive(Debug)]
@@ -91,9 +115,12 @@ fn refuse(version: Version, e: OfpError, xid: u32, data: &[u8]) -> Action {
     error(e.code_or_fallback(version), xid, data)
 }
 
+/// The reply to a control request: its type's reply, with no flags (Open vSwitch does not
+/// echo the request's).
 fn reply(c: BundleCtrl) -> Message {
     Message::Bundle(BundleMsg::Control(BundleCtrl {
         r#type: c.r#type.reply(),
+        flags: BundleFlags::default(),
         ..c
     }))
 }
@@ -113,7 +140,8 @@ impl Bundles {
     }
 
     /// Handles one bundle message (`request` is its bytes, `xid` its transaction id) on a
-    /// connection speaking `version`; `bridge` is the tables as they are now.
+    /// connection speaking `version`; `bridge` is the tables as they are now and `ports` the
+    /// bridge's ports (only a commit looks at them).
     pub fn handle(
         &mut self,
         msg: BundleMsg,
@@ -121,10 +149,11 @@ impl Bundles {
         request: &[u8],
         version: Version,
         bridge: Option<&Bridge>,
+        ports: &[PortDesc],
     ) -> Vec<Action> {
         match msg {
             BundleMsg::Add(a) => self.add(a, xid, request, version).into_iter().collect(),
-            BundleMsg::Control(c) => self.control(c, xid, request, version, bridge),
+            BundleMsg::Control(c) => self.control(c, xid, request, version, bridge, ports),
         }
     }
 
@@ -157,8 +186,17 @@ impl Bundles {
         if header.xid != xid {
             return refused(OfpError::BundleMsgBadXid);
         }
-        let Message::FlowMod(fm) = inner else {
-            return refused(OfpError::BundleMsgUnsup);
+        let fm = match inner {
+            Message::FlowMod(fm) => fm,
+            Message::Port(PortMsg::Mod(pm)) => {
+                bundle.entries.push(Entry {
+                    xid,
+                    bytes: request.to_vec(),
+                    item: Item::PortMod(pm),
+                });
+                return None;
+            }
+            _ => return refused(OfpError::BundleMsgUnsup),
         };
         // A table no flow-mod may write is refused now, quoting the flow-mod.
         if let Some(t) = fm.table
@@ -174,7 +212,7 @@ impl Bundles {
         bundle.entries.push(Entry {
             xid,
             bytes: request.to_vec(),
-            flow_mod: *fm,
+            item: Item::FlowMod(fm),
         });
         None
     }
@@ -186,6 +224,7 @@ impl Bundles {
         request: &[u8],
         version: Version,
         bridge: Option<&Bridge>,
+        ports: &[PortDesc],
     ) -> Vec<Action> {
         let refused = |e: OfpError| vec![refuse(version, e, xid, request)];
         match c.r#type {
@@ -223,23 +262,38 @@ impl Bundles {
                 if b.flags != c.flags {
                     return refused(OfpError::BundleBadFlags);
                 }
-                if let Some(e) = b.entries.iter().find(|e| overlaps(bridge, &e.flow_mod)) {
+                // The first message that cannot be applied fails the bundle.
+                let atomic = b.flags.atomic;
+                let failure = b.entries.iter().find_map(|e| {
+                    let why = match &e.item {
+                        Item::FlowMod(fm) if overlaps(bridge, fm) => return Some((OVERLAP, e)),
+                        Item::FlowMod(_) => return None,
+                        // Port changes are not atomic (module docs).
+                        Item::PortMod(_) if atomic => OfpError::BundleMsgFailed,
+                        Item::PortMod(pm) => port_mod_check(ports, pm).err()?,
+                    };
+                    Some((why.code_or_fallback(version), e))
+                });
+                if let Some((code, e)) = failure {
                     return vec![
-                        error(OVERLAP, e.xid, &e.bytes),
+                        error(code, e.xid, &e.bytes),
                         refuse(version, OfpError::BundleMsgFailed, xid, request),
                     ];
                 }
-                let fms = b
+                let changes = b
                     .entries
                     .into_iter()
-                    .map(|e| {
-                        let mut fm = e.flow_mod;
-                        // Checked against the tables before the bundle, as Open vSwitch does.
-                        fm.flags.check_overlap = false;
-                        fm
+                    .map(|e| match e.item {
+                        Item::FlowMod(mut fm) => {
+                            // Checked against the tables before the bundle, as Open vSwitch
+                            // does.
+                            fm.flags.check_overlap = false;
+                            Change::FlowMod(fm)
+                        }
+                        Item::PortMod(pm) => Change::PortMod(pm),
                     })
                     .collect();
-                return vec![Action::Apply(fms), Action::Send(reply(c), xid)];
+                return vec![Action::Apply(changes), Action::Send(reply(c), xid)];
             }
             // Replies are the switch's to send.
             BundleCtrlType::OpenReply
@@ -249,6 +303,19 @@ impl Bundles {
         }
         vec![Action::Send(reply(c), xid)]
     }
+}
+
+/// Whether port-mod `pm` can be applied to `ports`: the port exists and has the address the
+/// port-mod names.
+fn port_mod_check(ports: &[PortDesc], pm: &PortMod) -> Result<(), OfpError> {
+    let port = ports
+        .iter()
+        .find(|p| p.port_no == pm.port_no)
+        .ok_or(OfpError::PortModBadPort)?;
+    if port.hw_addr != pm.hw_addr {
+        return Err(OfpError::PortModBadHwAddr);
+    }
+    Ok(())
 }
 
 /// True when `fm` is an add with `check_overlap` whose match overlaps a different rule of the
@@ -338,7 +405,8 @@ mod tests {
         let existing = flow("table=1,priority=5,ip,actions=drop");
         assert!(bridge.flow_mod(&existing, Millis(0)).is_ok());
         let mut b = Bundles::new();
-        let h = |b: &mut Bundles, m, xid, bridge: &Bridge| b.handle(m, xid, &[], V, Some(bridge));
+        let h =
+            |b: &mut Bundles, m, xid, bridge: &Bridge| b.handle(m, xid, &[], V, Some(bridge), &[]);
         assert!(errors(&h(&mut b, ctrl(1, BundleCtrlType::OpenRequest), 1, &bridge)).is_empty());
         // Two flows overlapping each other are accepted: each is checked against the tables
         // as they were.
@@ -387,7 +455,7 @@ mod tests {
     fn misuse_is_refused_with_open_vswitch_codes() {
         let bridge = Bridge::new("br0", FailMode::Secure, Millis(0));
         let mut b = Bundles::new();
-        let mut h = |m, xid| errors(&b.handle(m, xid, &[], V, Some(&bridge)));
+        let mut h = |m, xid| errors(&b.handle(m, xid, &[], V, Some(&bridge), &[]));
         assert!(h(ctrl(1, BundleCtrlType::OpenRequest), 1).is_empty());
         assert_eq!(
             h(ctrl(1, BundleCtrlType::OpenRequest), 2),
