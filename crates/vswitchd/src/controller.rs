@@ -653,6 +653,9 @@ fn set_state(st: &Mutex<RunState>, state: &'static str, error: Option<String>) {
 struct ConnectFailure {
     last_error: String,
     log: Vec<(&'static str, Level, String)>,
+    /// The connection was made but its TLS handshake failed: Open vSwitch, for which the
+    /// handshake is part of the connection, logs that as a dropped connection.
+    dropped: bool,
 }
 
 impl From<io::Error> for ConnectFailure {
@@ -660,6 +663,7 @@ impl From<io::Error> for ConnectFailure {
         Self {
             last_error: os_words(&e),
             log: Vec::new(),
+            dropped: false,
         }
     }
 }
@@ -683,6 +687,7 @@ fn tls_config(daemon: &Daemon) -> Result<Arc<fvs_tls::TlsConfig>, ConnectFailure
             .into_iter()
             .map(|m| ("stream_ssl", Level::Err, m))
             .collect(),
+        dropped: false,
     })
 }
 
@@ -707,6 +712,7 @@ fn connect(daemon: &Daemon, target: &Target) -> Result<mgmt::AnyStream, ConnectF
                 .map_err(|e| ConnectFailure {
                     last_error: e.errno_text(),
                     log: vec![("stream_ssl", Level::Warn, e.to_string())],
+                    dropped: true,
                 })
         }
         Target::Unix(path) => Ok(mgmt::AnyStream::Unix(UnixStream::connect(path)?)),
@@ -759,10 +765,11 @@ fn active(
                     daemon.log(module, *level, line);
                 }
                 let msg = e.last_error;
+                let how = if e.dropped { "dropped" } else { "failed" };
                 daemon.log(
                     "rconn",
                     Level::Warn,
-                    &format!("{bridge}<->{}: connection failed ({msg})", cfg.target),
+                    &format!("{bridge}<->{}: connection {how} ({msg})", cfg.target),
                 );
                 set_state(st, "BACKOFF", Some(msg));
                 if !sleep_unless(stop, backoff) {
