@@ -218,6 +218,39 @@ impl TlsConfig {
         })
     }
 
+    /// A configuration for bootstrapping ([`crate::bootstrap`]): the key and certificate
+    /// as usual; a client that takes the server's CA certificate on trust and saves it to
+    /// `files.ca_cert`, and a server that asks for no client certificate.
+    pub fn load_bootstrap(files: &TlsFiles) -> Result<Self, TlsError> {
+        let pem = read(FileRole::PrivateKey, &files.private_key)?;
+        let key = PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|_| no_pem(FileRole::PrivateKey, &files.private_key))?;
+        let chain = certificates(FileRole::Certificate, &files.certificate)?;
+        let provider = provider();
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::KeyMismatch(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(|e| TlsError::KeyMismatch(e.to_string()))?;
+        let verifier = Arc::new(crate::bootstrap::BootstrapVerifier::new(
+            files.ca_cert.clone(),
+            provider.signature_verification_algorithms,
+        ));
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::KeyMismatch(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| TlsError::KeyMismatch(e.to_string()))?;
+        Ok(Self {
+            files: files.clone(),
+            client: Arc::new(client),
+            server: Arc::new(server),
+        })
+    }
+
     /// The files this was built from.
     pub fn files(&self) -> &TlsFiles {
         &self.files
@@ -251,6 +284,8 @@ struct SourceState {
     private_key: Option<PathBuf>,
     certificate: Option<PathBuf>,
     ca_cert: Option<PathBuf>,
+    /// `bootstrap_ca_cert`: a missing CA file is to be filled from the first peer.
+    bootstrap: bool,
     /// The configuration built last, and the stamps of the files it was built from.
     built: Option<(Arc<TlsConfig>, [Option<SystemTime>; 3])>,
 }
@@ -283,8 +318,19 @@ impl TlsSource {
                 private_key,
                 certificate,
                 ca_cert,
+                bootstrap: s.bootstrap,
                 built: None,
             };
+        }
+    }
+
+    /// Turns `bootstrap_ca_cert` on or off ([`crate::bootstrap`]): with it, while the CA
+    /// certificate file does not exist, the first server connected to provides it.
+    pub fn set_bootstrap(&self, on: bool) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.bootstrap != on {
+            s.bootstrap = on;
+            s.built = None;
         }
     }
 
@@ -334,7 +380,13 @@ impl TlsSource {
         {
             return Ok(config.clone());
         }
-        let config = Arc::new(TlsConfig::load(&files)?);
+        let config = Arc::new(
+            if s.bootstrap && now[2].is_none() && !files.ca_cert.exists() {
+                TlsConfig::load_bootstrap(&files)?
+            } else {
+                TlsConfig::load(&files)?
+            },
+        );
         s.built = Some((config.clone(), now));
         Ok(config)
     }

@@ -16,8 +16,11 @@
 //!   "Private key must be configured to use SSL" and friends in the log and "Protocol not
 //!   available" (`ENOPROTOOPT`) in a status column ([`TlsError::errno_text`]); a failed
 //!   handshake is "Protocol error" (`EPROTO`, [`HandshakeError::errno_text`]).
-//! - Not done: `bootstrap_ca_cert` (trust-on-first-use of the peer's CA), `ssl_protocols`
-//!   and `ssl_ciphers` (rustls's safe defaults, TLS 1.2 and 1.3, are used).
+//! - `bootstrap_ca_cert` ([`bootstrap`]): with [`TlsSource::set_bootstrap`], a missing CA
+//!   file is filled from the first server's chain, and that connection is failed so the
+//!   next one verifies the ordinary way.
+//! - Not done: `ssl_protocols` and `ssl_ciphers` (rustls's safe defaults, TLS 1.2 and 1.3,
+//!   are used), `--peer-ca-cert` (a chain is sent as the certificate file holds it).
 //!
 //! # Fitting the existing connection code
 //!
@@ -42,6 +45,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bootstrap;
 pub mod config;
 pub mod stream;
 pub mod verify;

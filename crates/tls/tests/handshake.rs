@@ -194,3 +194,62 @@ fn the_source_says_what_is_missing_and_reloads_changed_files() {
     );
     assert!(matches!(source.config(), Err(TlsError::Read { .. })));
 }
+
+#[test]
+fn bootstrapping_saves_the_servers_ca_then_verifies_against_it() {
+    let pki = Pki::new("tls9");
+    let sw = pki.switch("sw");
+    let ctl = pki.controller("ctl");
+    // The controller sends its CA after its own certificate.
+    let chain = pki.dir().join("ctl-chain.pem");
+    let mut text = std::fs::read_to_string(&ctl.certificate).expect("cert");
+    text.push_str(&std::fs::read_to_string(pki.controllerca()).expect("ca"));
+    std::fs::write(&chain, text).expect("chain");
+    let controller = TlsConfig::load(&TlsFiles {
+        private_key: ctl.private_key,
+        certificate: chain,
+        ca_cert: pki.switchca(),
+    })
+    .expect("controller config");
+
+    let saved = pki.dir().join("bootstrapped-ca.pem");
+    let source = TlsSource::new();
+    source.set(
+        Some(sw.private_key),
+        Some(sw.certificate),
+        Some(saved.clone()),
+    );
+    source.set_bootstrap(true);
+
+    // First connection: the CA is saved and the connection failed on purpose.
+    let (port, server) = serve_one(controller.clone());
+    let sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let err = TlsStream::connect(&source.config().expect("bootstrap config"), sock, T)
+        .expect_err("the bootstrapping connection fails");
+    assert!(err.to_string().contains("bootstrapped"), "{err}");
+    assert_eq!(err.errno_text(), "Protocol error");
+    let _ = server.join();
+    let der = |p: &std::path::Path| {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_file(p)
+            .expect("pem")
+            .as_ref()
+            .to_vec()
+    };
+    assert_eq!(der(&saved), der(&pki.controllerca()));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&saved).expect("saved").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o444);
+
+    // Next connection: verified against the saved CA, and it works.
+    let (port, server) = serve_one(controller);
+    let sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut client = TlsStream::connect(&source.config().expect("config"), sock, T)
+        .expect("verified connection");
+    let mut server = server.join().expect("join").expect("server handshake");
+    server.write_all(b"ok").expect("write");
+    let mut buf = [0u8; 2];
+    client.read_exact(&mut buf).expect("read");
+    assert_eq!(&buf, b"ok");
+}
