@@ -164,8 +164,9 @@ impl FrameReader {
 
     /// Copies frames into `spare` until it is full or the next slot is the kernel's; returns
     /// how many slots of `spare` were filled. A slot marked `TP_STATUS_COPY` holds only the
-    /// head of a frame too long for it: the whole frame is read from the socket queue (`fd`),
-    /// where the kernel put it in ring order.
+    /// head of a frame too long for it: the whole frame waits in the socket queue (`fd`),
+    /// where the kernel put it in ring order. A run of such slots (a TSO stream) is read from
+    /// the queue with one `recvmmsg`.
     pub(crate) fn read(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -177,41 +178,71 @@ impl FrameReader {
             let Some(slot) = self.ring.user_slot(self.next) else {
                 break;
             };
+            let status = u32_at(slot, v2::STATUS);
+            if status & libc::TP_STATUS_COPY != 0 {
+                got += self.read_queued(fd, &mut spare[got..], stats);
+                continue;
+            }
             let frame = RingFrame {
                 mac: usize::from(u16_at(slot, v2::MAC)),
                 snaplen: u32_at(slot, v2::SNAPLEN) as usize,
                 len: u32_at(slot, v2::LEN) as usize,
-                status: u32_at(slot, v2::STATUS),
+                status,
                 tci: u16_at(slot, v2::VLAN_TCI),
                 tpid: u16_at(slot, v2::VLAN_TPID),
             };
-            let queued = frame.status & libc::TP_STATUS_COPY != 0;
-            let ok = !queued && frame.copy_into(slot, self.vnet, &mut spare[got]);
-            let here = self.next;
-            self.ring.release_slot(here);
-            self.next = (here + 1) % self.ring.slots();
-            let ok = if queued {
-                from_queue(fd, &mut spare[got], self.vnet != 0)
-            } else {
-                ok
-            };
+            let ok = frame.copy_into(slot, self.vnet, &mut spare[got]);
+            self.advance(1);
             count(ok, &spare[got], stats);
             got += usize::from(ok);
         }
         got
     }
-}
 
-/// Reads the one frame waiting in the socket queue into `packet` (`recvmsg`, with its
-/// virtio-net header and `PACKET_AUXDATA`); false if there was none or it did not fit.
-fn from_queue(fd: BorrowedFd<'_>, packet: &mut Packet, vnet: bool) -> bool {
-    let mut meta = [RxMeta::default(); BURST];
-    match sys::recv_mmsg(fd, std::slice::from_mut(packet), vnet, &mut meta) {
-        Ok(1) if !meta[0].truncated => {
-            finish_rx(packet, &meta[0]);
-            true
+    /// Gives back the next `n` slots and moves past them.
+    fn advance(&mut self, n: usize) {
+        for _ in 0..n {
+            self.ring.release_slot(self.next);
+            self.next = (self.next + 1) % self.ring.slots();
         }
-        _ => false,
+    }
+
+    /// Takes the run of `TP_STATUS_COPY` slots starting at `next` (at least one, at most one
+    /// burst and `spare.len()`), gives them back, and reads as many frames from the socket
+    /// queue with one `recvmmsg`; returns how many slots of `spare` were filled.
+    fn read_queued(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        spare: &mut [Packet],
+        stats: &mut NetdevStats,
+    ) -> usize {
+        let limit = spare.len().min(BURST);
+        let mut run = 0;
+        while run < limit
+            && self
+                .ring
+                .user_slot(self.next + run)
+                .is_some_and(|s| u32_at(s, v2::STATUS) & libc::TP_STATUS_COPY != 0)
+        {
+            run += 1;
+        }
+        self.advance(run);
+        let mut meta = [RxMeta::default(); BURST];
+        let got = sys::recv_mmsg(fd, &mut spare[..run], self.vnet != 0, &mut meta).unwrap_or(0);
+        // The queue holds one frame per such slot; any it did not give counts as an error.
+        stats.rx_errors += (run - got.min(run)) as u64;
+        let mut kept = 0;
+        for (i, m) in meta.iter().enumerate().take(got) {
+            if m.truncated {
+                stats.rx_errors += 1;
+                continue;
+            }
+            spare.swap(kept, i);
+            finish_rx(&mut spare[kept], m);
+            count(true, &spare[kept], stats);
+            kept += 1;
+        }
+        kept
     }
 }
 
