@@ -440,6 +440,13 @@ impl Channel {
         ofproto: &mut dyn Ofproto,
     ) {
         use wire::flow_monitor::FlowMonitorMsg;
+        // Open vSwitch answers a failed request (1.4's cancel is one) with an error that
+        // carries neither the request's xid nor its bytes; NXT/ONFT cancels get a usual one.
+        let bare_error = match m {
+            FlowMonitorMsg::Request(_) => true,
+            FlowMonitorMsg::Cancel(_) => version >= Version::Of14,
+            _ => false,
+        };
         let result = match m {
             FlowMonitorMsg::Request(reqs) => {
                 ofproto.start_journal();
@@ -451,14 +458,35 @@ impl Channel {
                     })
                     .map(|parts| self.tx.extend(parts))
             }
-            FlowMonitorMsg::Cancel(id) => self.monitors.cancel(id),
+            // In OpenFlow 1.4+ a cancel is a request (command delete), and is answered with
+            // an empty reply, as Open vSwitch answers it.
+            FlowMonitorMsg::Cancel(id) => self.monitors.cancel(id).map(|()| {
+                if version >= Version::Of14
+                    && let Ok(parts) =
+                        wire::flow_monitor::encode_updates(&[], monitor_protocol(version), xid)
+                {
+                    self.tx.extend(parts);
+                }
+            }),
             // Replies and pauses are the switch's to send.
             FlowMonitorMsg::Reply { .. } | FlowMonitorMsg::Paused | FlowMonitorMsg::Resumed => {
                 Err(OfpError::BadType)
             }
         };
-        if let Err(e) = result {
-            self.queue_error(version, e.code_or_fallback(version), bytes);
+        match result {
+            Ok(()) => {}
+            Err(e) if bare_error => {
+                let code = e.code_or_fallback(version);
+                self.queue(
+                    &Message::Error(ErrorMsg {
+                        code,
+                        data: Vec::new(),
+                    }),
+                    version,
+                    0,
+                );
+            }
+            Err(e) => self.queue_error(version, e.code_or_fallback(version), bytes),
         }
     }
 

@@ -612,6 +612,14 @@ fn decode_body(
             format!("this flow monitor form in {v}"),
         ));
     }
+    // Records and updates are multiples of 8 bytes, and Open vSwitch checks the body's
+    // length as a whole before reading any of it.
+    if !r.len().is_multiple_of(8) {
+        return Err(DecodeError::new(
+            OfpError::BadLen,
+            format!("flow monitor body of {} bytes", r.len()),
+        ));
+    }
     let m = if request {
         let mut reqs = Vec::new();
         while !r.is_empty() {

@@ -36,6 +36,12 @@ impl Ofproto for TestBridge {
     fn set_frag_mode(&mut self, flags: u16) {
         self.1 = flags;
     }
+    fn start_journal(&mut self) {
+        self.0.set_journal(true);
+    }
+    fn take_changes(&mut self) -> Vec<fvs_pipeline::bridge::TableChange> {
+        self.0.take_changes()
+    }
 }
 
 fn bridge() -> TestBridge {
@@ -333,4 +339,121 @@ fn flow_stats_answer_in_the_requests_form_and_split_large_replies() {
         panic!("{r:?}")
     };
     assert_eq!(a.flow_count, 3000);
+}
+
+mod flow_monitors {
+    use super::*;
+    use fvs_openflow::wire::flow_monitor::{
+        FlowMonitorMsg, FlowMonitorRequest, FlowUpdate, MonitorFlags, MonitorId,
+    };
+
+    fn watch(c: &mut Channel, b: &mut TestBridge, v: Version, id: u32, flags: MonitorFlags) {
+        let req = Message::FlowMonitor(FlowMonitorMsg::Request(vec![FlowMonitorRequest::new(
+            MonitorId(id),
+            flags,
+        )]));
+        c.handle_bytes(Millis(0), &enc(&req, v.default_protocol(), 7), b);
+    }
+
+    fn add(c: &mut Channel, b: &mut TestBridge, v: Version, flow: &str, xid: u32) {
+        let fm = Message::FlowMod(Box::new(flow_mod(flow)));
+        let p = if v == Version::Of10 {
+            Protocol::Of10Std
+        } else {
+            v.default_protocol()
+        };
+        c.handle_bytes(Millis(0), &enc(&fm, p, xid), b);
+    }
+
+    #[test]
+    fn own_flow_mods_come_back_abbreviated_or_in_full_as_asked() {
+        for v in [Version::Of10, Version::Of13, Version::Of15] {
+            let mut b = bridge();
+            let mut c = open(v, &mut b);
+            let not_own = MonitorFlags {
+                own: false,
+                ..MonitorFlags::ALL
+            };
+            watch(&mut c, &mut b, v, 1, not_own);
+            add(&mut c, &mut b, v, "priority=5,ip,actions=drop", 0x51);
+            let r = replies(&mut c);
+            let Some((_, Message::FlowMonitor(FlowMonitorMsg::Reply { updates, .. }))) = r.last()
+            else {
+                panic!("{v}: no update: {r:?}");
+            };
+            assert_eq!(updates, &vec![FlowUpdate::Abbrev { xid: 0x51 }], "{v}");
+            // The same id again is refused with an error of xid 0 and no data.
+            watch(&mut c, &mut b, v, 1, MonitorFlags::ALL);
+            let r = replies(&mut c);
+            assert!(
+                matches!(&r[..], [(h, Message::Error(e))] if h.xid == 0 && e.data.is_empty()),
+                "{v}: {r:?}"
+            );
+            // A monitor with `own` gets the change in full.
+            watch(&mut c, &mut b, v, 2, MonitorFlags::ALL);
+            let _ = replies(&mut c);
+            add(&mut c, &mut b, v, "priority=6,ip,actions=drop", 0x52);
+            let r = replies(&mut c);
+            let Some((_, Message::FlowMonitor(FlowMonitorMsg::Reply { updates, .. }))) = r.last()
+            else {
+                panic!("{v}: no update: {r:?}");
+            };
+            assert!(
+                matches!(&updates[..], [FlowUpdate::Full(_)]),
+                "{v}: {updates:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_backed_up_connection_pauses_then_resyncs_and_resumes() {
+        let v = Version::Of10;
+        let mut b = bridge();
+        let mut c = open(v, &mut b);
+        watch(&mut c, &mut b, v, 1, MonitorFlags::ALL);
+        let _ = replies(&mut c);
+        // Nothing is written meanwhile: the updates of many adds pile up until the backlog
+        // passes the threshold, then one PAUSED, then nothing more.
+        for i in 0..3000u32 {
+            add(
+                &mut c,
+                &mut b,
+                v,
+                &format!("priority=7,tcp,tp_dst={i},actions=output:1"),
+                i,
+            );
+        }
+        let pending: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
+        let decoded: Vec<Message> = pending
+            .iter()
+            .map(|m| wire::decode(m).expect("valid").1)
+            .collect();
+        let paused = decoded
+            .iter()
+            .position(|m| matches!(m, Message::FlowMonitor(FlowMonitorMsg::Paused)))
+            .expect("PAUSED was sent");
+        assert_eq!(paused, decoded.len() - 1, "nothing is queued after PAUSED");
+        let before: usize = pending[..paused].iter().map(Vec::len).sum();
+        assert!(
+            before > flow_monitor::BACKLOG_MAX,
+            "paused at {before} bytes"
+        );
+        // Drained: the next look lists every flow as added, then RESUMED.
+        assert!(c.monitors_resume_due());
+        c.resume_monitors(Some(&b.0));
+        let r = replies(&mut c);
+        let listed: usize = r
+            .iter()
+            .map(|(_, m)| match m {
+                Message::FlowMonitor(FlowMonitorMsg::Reply { updates, .. }) => updates.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(listed, 3000);
+        assert!(matches!(
+            r.last(),
+            Some((_, Message::FlowMonitor(FlowMonitorMsg::Resumed)))
+        ));
+        assert!(!c.monitors_resume_due());
+    }
 }
