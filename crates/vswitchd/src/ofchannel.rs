@@ -24,7 +24,8 @@
 //!    `OFPST_*` otherwise. Packet-outs, the async configuration, packet-in format and
 //!    controller id, and role enforcement are [`controller`]'s; so is
 //!    [`Channel::send_async`], through which the daemon hands every connection the bridge's
-//!    asynchronous messages.
+//!    asynchronous messages. Flow monitor requests and cancels, and the updates the
+//!    bridge's table changes make for them, are [`flow_monitor`]'s.
 //!
 //! # Invariants and failure handling
 //!

@@ -29,7 +29,8 @@
 //!   OpenFlow 1.4's and 1.3's ONF extension), [`async_msg`] (packet-in, packet-out,
 //!   flow-removed, port-status and the asynchronous-message settings), [`continuation`]
 //!   (the state of a paused translation, `controller(pause)` and `NXT_RESUME`), [`flow_monitor`]
-//!   (Nicira flow monitors: `NXST_FLOW_MONITOR` and its update events).
+//!   (flow monitors and their update events: Nicira's `NXST_FLOW_MONITOR` up to 1.2, ONF's
+//!   experimenter form in 1.3, `OFPMP_FLOW_MONITOR` from 1.4).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
 //!   `(type, code)` of each version).
