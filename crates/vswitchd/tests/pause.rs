@@ -6,7 +6,8 @@
 //! the dummy ports must send the same frames. The flows pause inside a resubmit with values
 //! pushed on the stack and registers set, resume into a second pause reached through
 //! `goto_table` (so a continuation is frozen again from a resumed one), and pause in a
-//! patch port's peer bridge. Bad and stale continuations get the same errors.
+//! patch port's peer bridge. Bad and stale continuations get the same errors. fvs-ofctl's
+//! `monitor ... resume` on fvs-vswitchd prints what ovs-ofctl's prints on ovs-vswitchd.
 
 mod common;
 
@@ -22,23 +23,43 @@ use fvs_openflow::wire::continuation::Continuation;
 use fvs_openflow::wire::{
     self, AsyncMsg, Hello, Message, PacketInFormat, SwitchConfig, Version, VersionBitmap,
 };
+use fvs_test_support::cargo::package_bins;
 use fvs_test_support::frames::pcap_frames_or_empty;
 use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
 
 const UDP: &str = "0000000000020000000000010800450000140000000040110000c0a80001c0a80002";
 
-/// `ovs-ofctl [OPTS] monitor BRIDGE resume`, its output in a file; killed on drop.
+/// Which program monitors.
+#[derive(Clone, Copy)]
+enum Tool {
+    /// Open vSwitch's `ovs-ofctl`.
+    OvsOfctl,
+    /// This workspace's `fvs-ofctl`.
+    FvsOfctl,
+}
+
+impl Tool {
+    fn command(self) -> std::process::Command {
+        match self {
+            Self::OvsOfctl => require_tool("ovs-ofctl").command(),
+            Self::FvsOfctl => std::process::Command::new(package_bins("fvs-cli").join("fvs-ofctl")),
+        }
+    }
+}
+
+/// `ovs-ofctl [OPTS] monitor BRIDGE resume` (or fvs-ofctl's), its output in a file; killed
+/// on drop.
 struct Monitor {
     child: Child,
     out: PathBuf,
 }
 
 impl Monitor {
-    fn start(sw: &dyn Switch, bridge: &str, opts: &[&str]) -> Self {
+    fn start(sw: &dyn Switch, tool: Tool, bridge: &str, opts: &[&str]) -> Self {
         let out = sw.dir().join(format!("{bridge}-monitor.out"));
         let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
         let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let child = require_tool("ovs-ofctl")
+        let child = tool
             .command()
             .env("OVS_RUNDIR", sw.dir())
             .args(opts)
@@ -111,7 +132,7 @@ table=0,in_port=11,cookie=0x66,actions=load:0x4->NXM_NX_REG4[],controller(pause)
 
 /// Runs the scenario on `sw` with monitors using `opts`; returns the monitors' output,
 /// the flows' counters and the frames each port sent.
-fn run(sw: &dyn Switch, opts: &[&str]) -> Vec<String> {
+fn run(sw: &dyn Switch, tool: Tool, opts: &[&str]) -> Vec<String> {
     let br0 = AddBridge::new("br0")
         .set(&["fail_mode=secure"])
         .port(
@@ -163,8 +184,8 @@ fn run(sw: &dyn Switch, opts: &[&str]) -> Vec<String> {
     sw.vsctl_ok(&br1.args());
     add_flows(sw, &[], "br0", BR0_FLOWS);
     add_flows(sw, &[], "br1", BR1_FLOWS);
-    let m0 = Monitor::start(sw, "br0", opts);
-    let m1 = Monitor::start(sw, "br1", opts);
+    let m0 = Monitor::start(sw, tool, "br0", opts);
+    let m1 = Monitor::start(sw, tool, "br1", opts);
     sw.appctl_ok(&["netdev-dummy/receive", "p1", UDP]);
     sleep(Duration::from_millis(800));
     sw.appctl_ok(&["netdev-dummy/receive", "p4", UDP]);
@@ -190,12 +211,13 @@ fn run(sw: &dyn Switch, opts: &[&str]) -> Vec<String> {
     seen
 }
 
-fn compare(opts: &[&str]) {
+/// Our switch monitored by `tool`, against Open vSwitch monitored by ovs-ofctl.
+fn compare(tool: Tool, opts: &[&str]) {
     let fvs = Fvs::start("pause");
-    let ours = run(fvs.private(), opts);
+    let ours = run(fvs.private(), tool, opts);
     drop(fvs);
     let ovs = PrivateOvs::start();
-    let theirs = run(&ovs, opts);
+    let theirs = run(&ovs, Tool::OvsOfctl, opts);
     drop(ovs);
     assert!(
         theirs[0].matches("NXT_RESUME").count() == 2 && theirs[1].contains("NXT_RESUME"),
@@ -210,12 +232,19 @@ fn compare(opts: &[&str]) {
 
 #[test]
 fn monitor_resume_continues_paused_packets_as_on_open_vswitch() {
-    compare(&[]);
+    compare(Tool::OvsOfctl, &[]);
+}
+
+/// fvs-ofctl's `monitor ... resume` prints and resumes as ovs-ofctl's does.
+#[test]
+fn fvs_ofctl_monitor_resume_reads_and_resumes_as_ovs_ofctl() {
+    compare(Tool::FvsOfctl, &[]);
+    compare(Tool::FvsOfctl, &["-O", "OpenFlow13"]);
 }
 
 #[test]
 fn monitor_resume_in_openflow13_continues_paused_packets_as_on_open_vswitch() {
-    compare(&["-O", "OpenFlow13"]);
+    compare(Tool::OvsOfctl, &["-O", "OpenFlow13"]);
 }
 
 /// A raw OpenFlow connection (ferrovs's codec on the client side).

@@ -13,6 +13,11 @@
 //! summary line), flow-removed, port-status (the port as `show` prints it); anything else
 //! by name only.
 //!
+//! With `resume`, every packet-in that carries a continuation (`controller(pause)`) is sent
+//! straight back as an `NXT_RESUME` with the same packet and metadata, printed first as
+//! `send: NXT_RESUME ...`; continuations print as ovs-ofctl prints them (bridge, stack,
+//! frozen actions with one `unroll_xlate` per table and cookie, action set, datapath port).
+//!
 //! `watch:[SPEC...]` arguments set up flow monitors first ([`super::watch`]); their updates
 //! are printed like the other messages, with port names when `--names` is in effect.
 
@@ -22,6 +27,7 @@ use super::show::{format_config, format_features, format_port, version_tag};
 use super::{CmdError, Options};
 use fvs_openflow::action::PacketInReason;
 use fvs_openflow::protocol::Protocol;
+use fvs_openflow::wire::continuation::Continuation;
 use fvs_openflow::wire::{
     self, AsyncMsg, FlowRemoved, FlowRemovedReason, Message, PacketIn, PacketInFormat, PortStatus,
     SwitchConfig, Version, async_msg::PortReason,
@@ -42,10 +48,15 @@ pub(super) fn monitor(opts: &Options, args: &[String], _out: &mut String) -> Res
     };
     let mut miss_len = None;
     let mut invalid_ttl = false;
+    let mut resume = false;
     let mut watches = Vec::new();
     for arg in rest {
         if arg == "invalid_ttl" {
             invalid_ttl = true;
+        } else if arg == "resume" {
+            resume = true;
+            // As ovs-ofctl: the connection must get packet-ins whole to resume them.
+            miss_len = Some(u16::MAX);
         } else if let Some(spec) = arg.strip_prefix("watch:") {
             let id = u32::try_from(watches.len()).unwrap_or(u32::MAX);
             watches.push(super::watch::parse_watch(spec, id).map_err(CmdError::Fatal)?);
@@ -93,7 +104,34 @@ pub(super) fn monitor(opts: &Options, args: &[String], _out: &mut String) -> Res
         // A closed standard error ends nothing: the monitor keeps the connection serviced.
         let _ = stderr.write_all(text.as_bytes());
         let _ = stderr.flush();
+        drop(stderr);
+        if resume
+            && let Some(Message::Async(AsyncMsg::PacketIn(pin))) = &received.message
+            && pin.continuation.is_some()
+        {
+            send_resume(&mut conn, pin)?;
+        }
     }
+}
+
+/// Sends a paused packet-in back as `NXT_RESUME` (xid 0, as ovs-ofctl does), printing it
+/// first. Not waited for: an error reply arrives and prints like any other message.
+fn send_resume(conn: &mut Conn, pin: &PacketIn) -> Result<(), CmdError> {
+    let mut back = pin.clone();
+    back.format = PacketInFormat::Nxt2;
+    // The controller's own data stays with it.
+    back.userdata = None;
+    let msg = Message::Async(AsyncMsg::Resume(Box::new(back.clone())));
+    let bytes =
+        wire::encode(&msg, conn.protocol(), 0).map_err(|e| CmdError::Fatal(e.to_string()))?;
+    let mut text = String::from("send: ");
+    format_packet_in_named(&back, "NXT_RESUME", conn.version(), 0, &mut text);
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
+    drop(stderr);
+    conn.send_raw(&bytes)?;
+    Ok(())
 }
 
 /// Sends `msg` with a barrier; an error reply is a failure.
@@ -182,6 +220,11 @@ fn format_packet_in(pin: &PacketIn, v: Version, xid: u32, out: &mut String) {
         PacketInFormat::Nxt => "NXT_PACKET_IN",
         PacketInFormat::Nxt2 => "NXT_PACKET_IN2",
     };
+    format_packet_in_named(pin, name, v, xid, out);
+}
+
+/// A packet-in (or `NXT_RESUME`, which carries the same) under message name `name`.
+fn format_packet_in_named(pin: &PacketIn, name: &str, v: Version, xid: u32, out: &mut String) {
     let _ = write!(out, "{name}{} (xid={xid:#x}):", version_tag(v));
     if pin.table_id != 0 {
         let _ = write!(out, " table_id={}", pin.table_id);
@@ -217,7 +260,75 @@ fn format_packet_in(pin: &PacketIn, v: Version, xid: u32, out: &mut String) {
         let hex: Vec<String> = u.iter().map(|b| format!("{b:02x}")).collect();
         let _ = writeln!(out, " userdata={}", hex.join("."));
     }
+    if let Some(raw) = &pin.continuation {
+        format_continuation(raw, v, out);
+    }
     let _ = writeln!(out, "{}", super::packet::packet_line(&pin.data));
+}
+
+/// The `continuation.*` lines of a paused packet-in, as ovs-ofctl prints them.
+fn format_continuation(raw: &[u8], v: Version, out: &mut String) {
+    let c = match Continuation::decode(raw, v) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(out, " ***continuation: {}***", e.context);
+            return;
+        }
+    };
+    let u = c.bridge;
+    let _ = writeln!(
+        out,
+        " continuation.bridge={:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        u >> 96,
+        (u >> 80) & 0xffff,
+        (u >> 64) & 0xffff,
+        (u >> 48) & 0xffff,
+        u & 0xffff_ffff_ffff
+    );
+    if !c.stack.is_empty() {
+        out.push_str(" continuation.stack=(top)");
+        for v in c.stack.iter().rev() {
+            let n = v.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b));
+            if n == 0 {
+                out.push_str(" 0");
+            } else {
+                let _ = write!(out, " {n:#x}");
+            }
+        }
+        out.push_str(" (bottom)\n");
+    }
+    if c.mirrors != 0 {
+        let _ = writeln!(out, " continuation.mirrors={:#x}", c.mirrors);
+    }
+    if c.conntracked {
+        out.push_str(" continuation.conntracked=true\n");
+    }
+    if !c.segments.is_empty() {
+        out.push_str(" continuation.actions=");
+        for (i, s) in c.segments.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "unroll_xlate(table={}, cookie={})",
+                s.table, s.cookie.0
+            );
+            if !s.actions.is_empty() {
+                out.push(',');
+                fvs_openflow::text::format_actions(&s.actions, out);
+            }
+        }
+        out.push('\n');
+    }
+    if !c.action_set.is_empty() {
+        out.push_str(" continuation.action_set=");
+        fvs_openflow::text::format_actions(&c.action_set, out);
+        out.push('\n');
+    }
+    if let Some(p) = c.odp_port {
+        let _ = writeln!(out, " continuation.odp_port={p}");
+    }
 }
 
 /// A port-status: the reason, then the port as `show` prints it.
