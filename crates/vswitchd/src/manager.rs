@@ -28,7 +28,8 @@
 //! of every `ssl:`/`pssl:` connection, Manager remotes and bridge controllers alike, as
 //! Open vSwitch's ovsdb-server and ovs-vswitchd both read that row. A new row, a changed
 //! one or new files on disk apply to the next connection; existing ones keep their session.
-//! `bootstrap_ca_cert` is not supported (the CA certificate must exist). A remote that cannot be set up (an address in use)
+//! With `bootstrap_ca_cert` a missing CA certificate file is filled from the first
+//! controller or manager connected to ([`fvs_tls::bootstrap`]). A remote that cannot be set up (an address in use)
 //! is logged once too, and tried again only when the configuration changes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,8 +108,8 @@ pub fn read(db: &Database) -> Vec<ManagerRow> {
 }
 
 /// The `SSL` row's `private_key`, `certificate` and `ca_cert` (each `None` when unset, all
-/// `None` without a row).
-pub fn read_ssl(db: &Database) -> [Option<std::path::PathBuf>; 3] {
+/// `None` without a row), and its `bootstrap_ca_cert`.
+pub fn read_ssl(db: &Database) -> ([Option<std::path::PathBuf>; 3], bool) {
     let row = db
         .rows("Open_vSwitch")
         .and_then(|r| r.iter().next())
@@ -118,7 +119,14 @@ pub fn read_ssl(db: &Database) -> [Option<std::path::PathBuf>; 3] {
         Some(Atom::String(s)) if !s.is_empty() => Some(std::path::PathBuf::from(s)),
         _ => None,
     };
-    [file("private_key"), file("certificate"), file("ca_cert")]
+    let bootstrap = matches!(
+        row.and_then(|r| scalar(r, "bootstrap_ca_cert")),
+        Some(Atom::Boolean(true))
+    );
+    (
+        [file("private_key"), file("certificate"), file("ca_cert")],
+        bootstrap,
+    )
 }
 
 fn scalar<'r>(row: &'r Row, col: &str) -> Option<&'r Atom> {
@@ -315,7 +323,7 @@ fn run(db: &Db, daemon: &Daemon, remotes: &Remotes) {
         "method": "monitor",
         "params": [DATABASE, null, {
             "Open_vSwitch": {"columns": ["manager_options", "ssl"]},
-            "SSL": {"columns": ["private_key", "certificate", "ca_cert"]},
+            "SSL": {"columns": ["private_key", "certificate", "ca_cert", "bootstrap_ca_cert"]},
             "Manager": {"columns": ["target", "inactivity_probe", "max_backoff"]},
         }],
     });
@@ -338,8 +346,11 @@ fn run(db: &Db, daemon: &Daemon, remotes: &Remotes) {
             Some(d) => (read(d), read_ssl(d)),
             None => return,
         };
-        let [key, cert, ca] = ssl;
-        db.tls().set(key, cert, ca);
+        let (files, bootstrap) = ssl;
+        let [key, cert, ca] = files;
+        let tls = db.tls();
+        tls.set(key, cert, ca);
+        tls.set_bootstrap(bootstrap);
         remotes.apply(db, daemon, &rows);
 
         let now = Instant::now();

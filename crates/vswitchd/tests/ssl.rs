@@ -10,6 +10,8 @@
 //!   the same switch and the same packet-ins as from ovs-vswitchd, and the Controller rows
 //!   agree; without an `SSL` row, and with a controller from another CA, the rows' `status`
 //!   says what Open vSwitch's says;
+//! - `bootstrap_ca_cert`: without a CA file the switch takes its controller's CA (sent
+//!   after the controller's own certificate), saves it and verifies with it from then on;
 //! - a `pssl:` Manager: `ovs-vsctl --db=ssl:...` and `ovsdb-client` read over TLS what they
 //!   read over the Unix socket; strangers are refused.
 //!
@@ -523,4 +525,83 @@ fn a_pssl_manager_serves_ovs_vsctl_and_ovsdb_client_over_tls() {
         status.contains(&format!("bound_port=\"{port}\"")),
         "{status}"
     );
+}
+
+/// A PEM file's base64 body without line breaks (and without the text `ovs-pki` writes
+/// before it): the same certificate reads the same whoever wrote the file.
+fn pem_body(p: &Path) -> String {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut inside = false;
+    let mut body = String::new();
+    for l in text.lines() {
+        if l.starts_with("-----BEGIN") {
+            inside = true;
+        } else if l.starts_with("-----END") {
+            inside = false;
+        } else if inside {
+            body.push_str(l.trim());
+        }
+    }
+    body
+}
+
+/// `bootstrap_ca_cert`: the switch has no CA file yet; its controller sends its CA after its
+/// own certificate. The first connection saves the CA and is dropped, the next one is
+/// verified against it.
+fn bootstrap_run(sw: &dyn Switch, pki: &Pki) -> Vec<String> {
+    add_bridge(sw, "secure");
+    let kp = pki.switch("sw");
+    let saved = sw.dir().join("bootstrapped-ca.pem");
+    sw.vsctl_ok(&[
+        "--",
+        "--bootstrap",
+        "set-ssl",
+        &path(&kp.private_key),
+        &path(&kp.certificate),
+        &path(&saved),
+    ]);
+    let dir = TempDir::new("sslboot");
+    let ctl = pki.controller("ctl");
+    let chain = dir.join("ctl-chain.pem");
+    let mut text = std::fs::read_to_string(&ctl.certificate).expect("cert");
+    text.push_str(&std::fs::read_to_string(pki.controllerca()).expect("ca"));
+    std::fs::write(&chain, text).expect("chain");
+    let app = TlsApp::start(
+        dir.path(),
+        &KeyPair {
+            private_key: ctl.private_key,
+            certificate: chain,
+        },
+        &pki.switchca(),
+    );
+    sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
+    app.wait_for(
+        |l| l.iter().any(|e| e["event"] == "ready"),
+        "its barrier reply",
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&saved).expect("saved CA").permissions(),
+    );
+    vec![
+        controller_row(sw, |r| r.contains("is_connected=true")),
+        format!(
+            "saved the controller CA: {}",
+            pem_body(&saved) == pem_body(&pki.controllerca())
+        ),
+        format!("mode {:o}", mode & 0o777),
+    ]
+}
+
+#[test]
+fn bootstrap_ca_cert_takes_the_controllers_ca_as_ovs_vswitchd_does() {
+    let pki = Pki::new("sslb");
+    let fvs = Fvs::start("sslb");
+    let ours = bootstrap_run(fvs.private(), &pki);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = bootstrap_run(&ovs, &pki);
+    drop(ovs);
+    assert!(theirs[0].contains("is_connected=true"), "{theirs:?}");
+    assert_eq!(theirs[1], "saved the controller CA: true");
+    assert_eq!(ours, theirs);
 }
