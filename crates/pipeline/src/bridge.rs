@@ -93,6 +93,13 @@ pub enum ChangeKind {
     Removed(RemovedReason),
 }
 
+/// One table's lookup counters.
+#[derive(Clone, Copy, Debug, Default)]
+struct TableCounts {
+    lookups: u64,
+    matched: u64,
+}
+
 /// A bridge.
 pub struct Bridge {
     /// Bridge name.
@@ -108,6 +115,12 @@ pub struct Bridge {
     /// removed, new actions): a cache of translations (the datapath's megaflows) compares it
     /// to know when to revalidate. A learn that only refreshes its rule leaves it alone.
     generation: u64,
+    /// Each table's lookups and matches, the counters of table statistics: every packet
+    /// looked up in a table counts, whether it came through an upcall or a cached megaflow
+    /// (the datapath replays these), as Open vSwitch counts them. They outlive the rules.
+    table_counts: Vec<TableCounts>,
+    /// The hidden fail-open rule's counters, since the bridge last failed open.
+    fail_open_stats: RuleStats,
     /// Open vSwitch's "fail open": a standalone bridge whose controllers have all been
     /// unreachable for a while forwards every packet with NORMAL, ahead of its tables (a
     /// hidden rule of priority [`FAIL_OPEN_PRIORITY`]).
@@ -131,6 +144,8 @@ impl Bridge {
             ports: BTreeMap::new(),
             mac: MacTable::default(),
             tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
+            table_counts: vec![TableCounts::default(); N_TABLES],
+            fail_open_stats: RuleStats::default(),
             generation: 0,
             fail_open: false,
             miss_to_controller: false,
@@ -185,11 +200,44 @@ impl Bridge {
     }
 
     /// Fails the bridge open or recovers it; translations change, so the generation moves.
+    /// The hidden rule is new each time the bridge fails open: its counters start at zero.
     pub fn set_fail_open(&mut self, on: bool) {
         if self.fail_open != on {
             self.fail_open = on;
             self.generation += 1;
+            self.fail_open_stats = RuleStats::default();
         }
+    }
+
+    /// The hidden fail-open rule's counters (packets, bytes, last use).
+    pub fn fail_open_stats(&self) -> &RuleStats {
+        &self.fail_open_stats
+    }
+
+    /// Credits the hidden fail-open rule with `packets` of `bytes` in all, last at `used`,
+    /// and table 0 with as many matched lookups.
+    pub fn count_fail_open(&mut self, packets: u64, bytes: u64, used: Millis) {
+        self.fail_open_stats.packets += packets;
+        self.fail_open_stats.bytes += bytes;
+        self.fail_open_stats.used = self.fail_open_stats.used.max(used);
+        self.count_lookups(0, true, packets);
+    }
+
+    /// Counts `packets` lookups in `table`, matched or not.
+    pub fn count_lookups(&mut self, table: u8, matched: bool, packets: u64) {
+        if let Some(c) = self.table_counts.get_mut(usize::from(table)) {
+            c.lookups += packets;
+            if matched {
+                c.matched += packets;
+            }
+        }
+    }
+
+    /// `table`'s (lookups, matches), as table statistics report them.
+    pub fn table_counts(&self, table: u8) -> (u64, u64) {
+        self.table_counts
+            .get(usize::from(table))
+            .map_or((0, 0), |c| (c.lookups, c.matched))
     }
 
     /// The tables' generation: equal values mean no rule was added, removed or given new

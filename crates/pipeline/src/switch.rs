@@ -73,7 +73,8 @@ impl Switch {
         Ok(t)
     }
 
-    /// Applies a translation's side effects: rule statistics, learned rules, learned MACs.
+    /// Applies a translation's side effects: rule and table statistics, learned rules,
+    /// learned MACs.
     pub fn apply(&mut self, t: &Translation, packet_len: u64, now: Millis) {
         self.apply_effects(t, Some(packet_len), now);
     }
@@ -91,14 +92,27 @@ impl Switch {
                     let Some(packet_len) = packet_len else {
                         continue;
                     };
-                    if let Some(r) = self
-                        .bridges
-                        .get_mut(*bridge)
-                        .and_then(|b| b.rule_mut(*table, *rule))
+                    if let Some(b) = self.bridges.get_mut(*bridge) {
+                        b.count_lookups(*table, true, 1);
+                        if let Some(r) = b.rule_mut(*table, *rule) {
+                            r.stats.packets += 1;
+                            r.stats.bytes += packet_len;
+                            r.stats.used = now;
+                        }
+                    }
+                }
+                SideEffect::TableMiss { bridge, table } => {
+                    if packet_len.is_some()
+                        && let Some(b) = self.bridges.get_mut(*bridge)
                     {
-                        r.stats.packets += 1;
-                        r.stats.bytes += packet_len;
-                        r.stats.used = now;
+                        b.count_lookups(*table, false, 1);
+                    }
+                }
+                SideEffect::FailOpenHit { bridge } => {
+                    if let Some(len) = packet_len
+                        && let Some(b) = self.bridges.get_mut(*bridge)
+                    {
+                        b.count_fail_open(1, len, now);
                     }
                 }
                 SideEffect::Learn { bridge, flow_mod } => {

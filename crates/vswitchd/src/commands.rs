@@ -194,9 +194,12 @@ fn dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
     let now = d.now();
     let mut out = String::new();
     if b.fail_open() {
+        let stats = b.fail_open_stats();
         out.push_str(&format!(
-            "duration={}s, n_packets=0, n_bytes=0, priority={FAIL_OPEN_PRIORITY},actions=NORMAL\n",
-            failed_open_for.unwrap_or_default().as_secs()
+            "duration={}s, n_packets={}, n_bytes={}, priority={FAIL_OPEN_PRIORITY},actions=NORMAL\n",
+            failed_open_for.unwrap_or_default().as_secs(),
+            stats.packets,
+            stats.bytes
         ));
     }
     for (table, r) in b.rules() {

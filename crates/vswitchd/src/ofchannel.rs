@@ -193,6 +193,9 @@ pub struct Channel {
 const OF10_CAPABILITIES: u32 = 0x01 | 0x02 | 0x04 | 0x40 | 0x80;
 /// OpenFlow 1.1+'s bits: flow, table, port, group and queue stats.
 const OF11_CAPABILITIES: u32 = 0x01 | 0x02 | 0x04 | 0x08 | 0x40;
+/// OpenFlow 1.1's `OFPC_ARP_MATCH_IP`, which Open vSwitch announces in 1.1 only (1.2 gave
+/// the bit to `OFPC_PORT_BLOCKED`).
+const OFPC11_ARP_MATCH_IP: u32 = 0x80;
 /// OpenFlow 1.4's bit for bundle support (Open vSwitch's `BUNDLES` capability).
 const OFPC14_BUNDLES: u32 = 1 << 9;
 /// OpenFlow 1.0's supported-actions bitmap: every standard action (output to enqueue).
@@ -205,12 +208,11 @@ pub fn features(version: Version, datapath_id: u64, ports: Vec<PortDesc>) -> Fea
         n_buffers: 0,
         n_tables: 254,
         auxiliary_id: 0,
-        capabilities: if version == Version::Of10 {
-            OF10_CAPABILITIES
-        } else if version >= Version::Of14 {
-            OF11_CAPABILITIES | OFPC14_BUNDLES
-        } else {
-            OF11_CAPABILITIES
+        capabilities: match version {
+            Version::Of10 => OF10_CAPABILITIES,
+            Version::Of11 => OF11_CAPABILITIES | OFPC11_ARP_MATCH_IP,
+            Version::Of12 | Version::Of13 => OF11_CAPABILITIES,
+            _ => OF11_CAPABILITIES | OFPC14_BUNDLES,
         },
         actions: if version == Version::Of10 {
             OF10_ACTIONS
@@ -222,6 +224,9 @@ pub fn features(version: Version, datapath_id: u64, ports: Vec<PortDesc>) -> Fea
             Vec::new()
         } else {
             ports
+                .into_iter()
+                .map(|p| stats::for_version(p, version))
+                .collect()
         },
     }
 }

@@ -2,13 +2,14 @@
 //! features (`OFPMP_TABLE_FEATURES`, OpenFlow 1.3+), and meter and group features
 //! (`OFPMP_METER_FEATURES`, `OFPMP_GROUP_FEATURES`).
 //!
-//! | model               | OpenFlow 1.0                           | 1.3+                        |
-//! |---------------------|----------------------------------------|-----------------------------|
-//! | [`TableStats`]      | 64 bytes: name, wildcards, max entries | 24 bytes: counters only     |
-//! | [`TableFeatures`]   | —                                      | 64 bytes + properties       |
+//! | model               | OpenFlow 1.0                           | 1.1 / 1.2                            | 1.3+                        |
+//! |---------------------|----------------------------------------|--------------------------------------|-----------------------------|
+//! | [`TableStats`]      | 64 bytes: name, wildcards, max entries | 88 / 128 bytes: name, [`TableBitmaps`] | 24 bytes: counters only     |
+//! | [`TableFeatures`]   | —                                      | —                                    | 64 bytes + properties       |
 //!
-//! OpenFlow 1.1 and 1.2's larger table statistics are not encoded (the encoder refuses them,
-//! so a switch answers `OFPBRC_BAD_STAT`).
+//! In OpenFlow 1.1 and 1.2 a table's abilities travel in its statistics, as bitmaps
+//! ([`TableBitmaps`]); 1.1 has 32-bit field bitmaps (`OFPFMF11_*`) and no set-field or
+//! metadata masks, 1.2 has 64-bit bitmaps of OXM field numbers.
 //!
 //! # Table features
 //!
@@ -77,6 +78,35 @@ pub struct TableStats {
     pub lookup_count: u64,
     /// Packets that matched a flow in it.
     pub matched_count: u64,
+    /// What the table can do (OpenFlow 1.1 and 1.2 only; zero elsewhere).
+    pub bitmaps: TableBitmaps,
+}
+
+/// A table's abilities as OpenFlow 1.1 and 1.2 table statistics describe them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TableBitmaps {
+    /// Fields the table can match: `OFPFMF11_*` bits in 1.1 (32 bits), `1 << OXM field` in 1.2.
+    pub match_fields: u64,
+    /// Fields the table can wildcard, in the same terms.
+    pub wildcards: u64,
+    /// `1 << OFPAT_*` usable in write-actions.
+    pub write_actions: u32,
+    /// `1 << OFPAT_*` usable in apply-actions.
+    pub apply_actions: u32,
+    /// `1 << OXM field` a set-field in write-actions may set (1.2 only).
+    pub write_setfields: u64,
+    /// `1 << OXM field` a set-field in apply-actions may set (1.2 only).
+    pub apply_setfields: u64,
+    /// Bits of `metadata` the table can match (1.2 only).
+    pub metadata_match: u64,
+    /// Bits of `metadata` the table can write (1.2 only).
+    pub metadata_write: u64,
+    /// `1 << OFPIT_*` the table supports.
+    pub instructions: u32,
+    /// `OFPTC_*` configuration (0: table misses go to the controller).
+    pub config: u32,
+    /// How many flows it can hold.
+    pub max_entries: u32,
 }
 
 /// A table statistics reply (one message's worth when decoded).
@@ -237,14 +267,18 @@ fn get_name(r: &mut Reader<'_>) -> Result<String, Truncated> {
     Ok(name)
 }
 
-fn table_stats_supported(v: Version) -> Result<(), EncodeError> {
-    if matches!(v, Version::Of11 | Version::Of12) {
-        return Err(EncodeError::Message {
-            message: "table statistics",
-            version: v,
-        });
-    }
+fn table_stats_supported(_: Version) -> Result<(), EncodeError> {
     Ok(())
+}
+
+/// One table's statistics entry length in version `v`.
+fn table_stats_len(v: Version) -> usize {
+    match v {
+        Version::Of10 => 64,
+        Version::Of11 => 88,
+        Version::Of12 => 128,
+        _ => 24,
+    }
 }
 
 fn features_supported(v: Version, message: &'static str) -> Result<(), EncodeError> {
@@ -259,11 +293,42 @@ fn features_supported(v: Version, message: &'static str) -> Result<(), EncodeErr
 
 fn put_table_stats(b: &mut Vec<u8>, v: Version, s: &TableStats) {
     b.put_u8(s.table_id);
-    b.put_zeros(3);
-    if v == Version::Of10 {
-        put_name(b, &s.name);
-        b.put_u32(s.wildcards);
-        b.put_u32(s.max_entries);
+    let t = &s.bitmaps;
+    match v {
+        Version::Of10 => {
+            b.put_zeros(3);
+            put_name(b, &s.name);
+            b.put_u32(s.wildcards);
+            b.put_u32(s.max_entries);
+        }
+        Version::Of11 => {
+            b.put_zeros(7);
+            put_name(b, &s.name);
+            // 1.1's field bitmaps are 32 bits wide.
+            b.put_u32(t.wildcards as u32);
+            b.put_u32(t.match_fields as u32);
+            b.put_u32(t.instructions);
+            b.put_u32(t.write_actions);
+            b.put_u32(t.apply_actions);
+            b.put_u32(t.config);
+            b.put_u32(t.max_entries);
+        }
+        Version::Of12 => {
+            b.put_zeros(7);
+            put_name(b, &s.name);
+            b.put_u64(t.match_fields);
+            b.put_u64(t.wildcards);
+            b.put_u32(t.write_actions);
+            b.put_u32(t.apply_actions);
+            b.put_u64(t.write_setfields);
+            b.put_u64(t.apply_setfields);
+            b.put_u64(t.metadata_match);
+            b.put_u64(t.metadata_write);
+            b.put_u32(t.instructions);
+            b.put_u32(t.config);
+            b.put_u32(t.max_entries);
+        }
+        _ => b.put_zeros(3),
     }
     b.put_u32(s.active_count);
     b.put_u64(s.lookup_count);
@@ -275,11 +340,41 @@ fn pull_table_stats(r: &mut Reader<'_>, v: Version) -> Result<TableStats, Trunca
         table_id: r.u8()?,
         ..TableStats::default()
     };
-    r.skip(3)?;
-    if v == Version::Of10 {
-        s.name = get_name(r)?;
-        s.wildcards = r.u32()?;
-        s.max_entries = r.u32()?;
+    let t = &mut s.bitmaps;
+    match v {
+        Version::Of10 => {
+            r.skip(3)?;
+            s.name = get_name(r)?;
+            s.wildcards = r.u32()?;
+            s.max_entries = r.u32()?;
+        }
+        Version::Of11 => {
+            r.skip(7)?;
+            s.name = get_name(r)?;
+            t.wildcards = u64::from(r.u32()?);
+            t.match_fields = u64::from(r.u32()?);
+            t.instructions = r.u32()?;
+            t.write_actions = r.u32()?;
+            t.apply_actions = r.u32()?;
+            t.config = r.u32()?;
+            t.max_entries = r.u32()?;
+        }
+        Version::Of12 => {
+            r.skip(7)?;
+            s.name = get_name(r)?;
+            t.match_fields = r.u64()?;
+            t.wildcards = r.u64()?;
+            t.write_actions = r.u32()?;
+            t.apply_actions = r.u32()?;
+            t.write_setfields = r.u64()?;
+            t.apply_setfields = r.u64()?;
+            t.metadata_match = r.u64()?;
+            t.metadata_write = r.u64()?;
+            t.instructions = r.u32()?;
+            t.config = r.u32()?;
+            t.max_entries = r.u32()?;
+        }
+        _ => r.skip(3)?,
     }
     s.active_count = r.u32()?;
     s.lookup_count = r.u64()?;
@@ -562,19 +657,10 @@ pub(super) fn decode_stats(
     more: bool,
     mut r: Reader<'_>,
 ) -> Option<Result<Message, DecodeError>> {
-    let bad_stat = |what: &str| {
-        Some(Err(DecodeError::new(
-            OfpError::BadStat,
-            format!("{what} in {v}"),
-        )))
-    };
     let result = match (stat, request) {
-        (ST_TABLE, _) if matches!(v, Version::Of11 | Version::Of12) => {
-            return bad_stat("table statistics");
-        }
         (ST_TABLE, true) => Ok(Message::Table(TableMsg::StatsRequest)),
         (ST_TABLE, false) => {
-            let len = if v == Version::Of10 { 64 } else { 24 };
+            let len = table_stats_len(v);
             let mut tables = Vec::new();
             let mut res = Ok(());
             while !r.is_empty() {

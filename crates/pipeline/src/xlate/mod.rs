@@ -75,6 +75,19 @@ pub enum SideEffect {
         /// The flow-mod (a strict modify that adds when absent).
         flow_mod: Box<FlowMod>,
     },
+    /// A table lookup found no rule: the table counts a lookup without a match (a
+    /// [`SideEffect::RuleHit`] is a lookup with one).
+    TableMiss {
+        /// Bridge index.
+        bridge: usize,
+        /// Table.
+        table: u8,
+    },
+    /// The hidden fail-open rule (ahead of table 0) was hit.
+    FailOpenHit {
+        /// Bridge index.
+        bridge: usize,
+    },
     /// NORMAL saw a source MAC.
     MacLearn {
         /// Bridge index.
@@ -315,6 +328,7 @@ impl Ctx<'_> {
             // The hidden fail-open rule matches everything, ahead of the tables.
             let text = format!(" 0. priority {}", crate::bridge::FAIL_OPEN_PRIORITY);
             let mut node = Node::new(NodeKind::Table, text);
+            self.effects.push(SideEffect::FailOpenHit { bridge: b });
             if receives {
                 self.output(b, PortNo::NORMAL, 0, flow, &mut node.children);
             }
@@ -339,10 +353,18 @@ impl Ctx<'_> {
             }
             None if receives => {
                 self.wc = wc;
+                self.effects.push(SideEffect::TableMiss {
+                    bridge: b,
+                    table: 0,
+                });
                 self.miss(b, 0, flow, out);
             }
             None => {
                 self.wc = wc;
+                self.effects.push(SideEffect::TableMiss {
+                    bridge: b,
+                    table: 0,
+                });
                 out.push(Node::new(NodeKind::Table, " 0. No match."));
             }
         }
@@ -414,6 +436,10 @@ impl Ctx<'_> {
         let mut wc = self.wc;
         let found = bridge.lookup(table, flow, &mut wc);
         self.wc = wc;
+        if found.is_none() {
+            self.effects
+                .push(SideEffect::TableMiss { bridge: b, table });
+        }
         match found {
             Some((id, rule)) => self.hit(b, table, id, rule, flow, out),
             None if table_miss => self.miss(b, table, flow, out),

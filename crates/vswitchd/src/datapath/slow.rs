@@ -518,14 +518,23 @@ fn replay(
                 table,
                 rule,
             } => {
-                if let Some(r) = sw
-                    .bridges
-                    .get_mut(*bridge)
-                    .and_then(|b| b.rule_mut(*table, *rule))
-                {
-                    r.stats.packets += packets;
-                    r.stats.bytes += bytes;
-                    r.stats.used = r.stats.used.max(used);
+                if let Some(b) = sw.bridges.get_mut(*bridge) {
+                    b.count_lookups(*table, true, packets);
+                    if let Some(r) = b.rule_mut(*table, *rule) {
+                        r.stats.packets += packets;
+                        r.stats.bytes += bytes;
+                        r.stats.used = r.stats.used.max(used);
+                    }
+                }
+            }
+            SideEffect::TableMiss { bridge, table } => {
+                if let Some(b) = sw.bridges.get_mut(*bridge) {
+                    b.count_lookups(*table, false, packets);
+                }
+            }
+            SideEffect::FailOpenHit { bridge } => {
+                if let Some(b) = sw.bridges.get_mut(*bridge) {
+                    b.count_fail_open(packets, bytes, used);
                 }
             }
             SideEffect::Learn { bridge, flow_mod } => {

@@ -17,7 +17,8 @@ use fvs_openflow::wire::port::{
     Duration, OF11_CONFIG_BITS, OFPPS_LINK_DOWN, OFPPS_LIVE, PortMsg, PortStats, QueueStatsReply,
 };
 use fvs_openflow::wire::table::{
-    FieldHeader, GroupFeatures, MeterFeatures, TableFeatures, TableMsg, TableProps, TableStats,
+    FieldHeader, GroupFeatures, MeterFeatures, TableBitmaps, TableFeatures, TableMsg, TableProps,
+    TableStats,
 };
 use fvs_openflow::wire::{
     self, AggregateStats, DescStats, FlowStats, FlowStatsRequest, Message, OfpError, PortDesc,
@@ -238,9 +239,8 @@ pub fn answer_table(
     }
 }
 
-/// Every table's statistics. ferrovs's tables count no lookups yet, so lookups and matches
-/// are 0, as for a switch that has seen no packets.
-// TODO: lookup and matched counts once the datapath's upcalls are counted per table.
+/// Every table's statistics, with the abilities OpenFlow 1.1 and 1.2 describe in them
+/// ([`table_bitmaps`]).
 pub fn table_stats(bridge: Option<&Bridge>, version: Version) -> Vec<TableStats> {
     let mut active = [0u32; N_TABLES as usize];
     if let Some(b) = bridge {
@@ -251,24 +251,79 @@ pub fn table_stats(bridge: Option<&Bridge>, version: Version) -> Vec<TableStats>
         }
     }
     (0..N_TABLES)
-        .map(|t| TableStats {
-            table_id: t,
-            name: String::new(),
-            wildcards: if version == Version::Of10 {
-                OF10_WILDCARDS
-            } else {
-                0
-            },
-            max_entries: if version == Version::Of10 {
-                MAX_ENTRIES
-            } else {
-                0
-            },
-            active_count: active[usize::from(t)],
-            lookup_count: 0,
-            matched_count: 0,
+        .map(|t| {
+            let (lookup_count, matched_count) = bridge.map_or((0, 0), |b| b.table_counts(t));
+            TableStats {
+                table_id: t,
+                name: String::new(),
+                wildcards: if version == Version::Of10 {
+                    OF10_WILDCARDS
+                } else {
+                    0
+                },
+                max_entries: if version == Version::Of10 {
+                    MAX_ENTRIES
+                } else {
+                    0
+                },
+                active_count: active[usize::from(t)],
+                lookup_count,
+                matched_count,
+                bitmaps: table_bitmaps(t, version),
+            }
         })
         .collect()
+}
+
+/// OpenFlow 1.1's `OFPFMF11_*` fields a table matches and wildcards: all of them but
+/// `OFPFMF11_TYPE` (1 << 10), as Open vSwitch announces.
+const OF11_FIELDS: u64 = 0xfbff;
+/// OpenFlow 1.1's actions, `1 << OFPAT11_*`: all but copy_ttl_out and copy_ttl_in (11, 12).
+const OF11_ACTIONS: u32 = 0x01ff_e7ff;
+/// OpenFlow 1.2's OXM fields a table matches and wildcards, `1 << OXM_OF_*`, as Open vSwitch
+/// 3.1 announces them: every field of 1.2 but in_phy_port (1), with mpls_bos (36) and
+/// packet_type (44) of later versions.
+const OF12_FIELDS: u64 = 0x0000_101f_ffff_fffd;
+/// OpenFlow 1.2's OXM fields a set-field may write: those of [`OF12_FIELDS`] but the ones
+/// that describe the packet's structure (eth_type 5, ip_proto 10, mpls_bos 36, packet_type
+/// 44).
+const OF12_SETFIELDS: u64 = 0x0000_000f_ffff_fbdd;
+/// OpenFlow 1.2's actions, `1 << OFPAT_*`: output, the MPLS, VLAN and TTL actions,
+/// set_queue, group and set_field (0 and 15 to 25).
+const OF12_ACTIONS: u32 = 0x03ff_8001;
+
+/// A table's abilities in OpenFlow 1.1 or 1.2 terms (zero in other versions): every table can
+/// do everything, and every table but the last can `goto_table`.
+fn table_bitmaps(t: u8, version: Version) -> TableBitmaps {
+    let instructions = INSTRUCTIONS
+        .into_iter()
+        .filter(|i| *i != METER && (*i != GOTO_TABLE || t + 1 < N_TABLES))
+        .fold(0u32, |acc, i| acc | 1 << i);
+    match version {
+        Version::Of11 => TableBitmaps {
+            match_fields: OF11_FIELDS,
+            wildcards: OF11_FIELDS,
+            write_actions: OF11_ACTIONS,
+            apply_actions: OF11_ACTIONS,
+            instructions,
+            max_entries: MAX_ENTRIES,
+            ..TableBitmaps::default()
+        },
+        Version::Of12 => TableBitmaps {
+            match_fields: OF12_FIELDS,
+            wildcards: OF12_FIELDS,
+            write_actions: OF12_ACTIONS,
+            apply_actions: OF12_ACTIONS,
+            write_setfields: OF12_SETFIELDS,
+            apply_setfields: OF12_SETFIELDS,
+            metadata_match: u64::MAX,
+            metadata_write: u64::MAX,
+            instructions,
+            max_entries: MAX_ENTRIES,
+            ..TableBitmaps::default()
+        },
+        _ => TableBitmaps::default(),
+    }
 }
 
 /// `OFPIT_*`: goto_table, write_metadata, write_actions, apply_actions, clear_actions, meter.
