@@ -474,3 +474,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_openflow14_request_with_an_unknown_command_reads_as_an_add() {
+    let req = FlowMonitorRequest {
+        table: Some(TableId(5)),
+        ..FlowMonitorRequest::new(MonitorId(7), MonitorFlags::ALL)
+    };
+    let mut bytes = wire::encode(
+        &Message::FlowMonitor(FlowMonitorMsg::Request(vec![req.clone()])),
+        Protocol::Of14,
+        0x14,
+    )
+    .expect("encodes");
+    // The record's command byte (after the 16-byte header: id, out_port, out_group, flags,
+    // table) becomes 3, which OpenFlow does not define.
+    bytes[16 + 15] = 3;
+    let (_, back) = wire::decode(&bytes).expect("decodes");
+    assert_eq!(
+        back,
+        Message::FlowMonitor(FlowMonitorMsg::Request(vec![req]))
+    );
+    assert_eq!(
+        body(&ofp_print(&bytes)),
+        ["id=7 flags=initial,add,delete,modify,actions,own table=5"]
+    );
+}

@@ -23,7 +23,7 @@ use fvs_openflow::FlowModCommand;
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text::parse_flow_mod;
 use fvs_openflow::wire::flow_monitor::{
-    FlowMonitorMsg, FlowMonitorRequest, MonitorFlags, MonitorId,
+    FlowMonitorMsg, FlowMonitorRequest, MonitorCommand, MonitorFlags, MonitorId,
 };
 use fvs_openflow::wire::{self, Hello, Message, Version};
 use fvs_test_support::{PrivateOvs, Switch, ofp_print, require_tool};
@@ -338,6 +338,17 @@ fn own_and_errors(sw: &dyn Switch, version: Version) -> Vec<String> {
     }
     if version < Version::Of14 {
         msgs.push(cancel(9, 0x13));
+    }
+    // 1.4's modify replaces a monitor's settings, and lists again when asked.
+    if version >= Version::Of14 {
+        let req = FlowMonitorRequest {
+            command: MonitorCommand::Modify,
+            ..FlowMonitorRequest::new(MonitorId(1), MonitorFlags::ALL)
+        };
+        let m = Message::FlowMonitor(FlowMonitorMsg::Request(vec![req]));
+        msgs.push(
+            wire::encode(&m, version.default_protocol(), 0x18).unwrap_or_else(|e| panic!("{e}")),
+        );
     }
     msgs.extend([
         truncated,

@@ -704,16 +704,11 @@ fn decode_request(form: Form, r: &mut Reader<'_>) -> Result<FlowMonitorRequest, 
             req.out_group = GroupId(r.u32().map_err(&tr)?);
             let flags = r.u16().map_err(&tr)?;
             req.table = table_from(r.u8().map_err(&tr)?);
+            // Open vSwitch reads a command it does not know as an add.
             req.command = match r.u8().map_err(&tr)? {
-                0 => MonitorCommand::Add,
                 1 => MonitorCommand::Modify,
                 2 => MonitorCommand::Delete,
-                c => {
-                    return Err(DecodeError::new(
-                        OfpError::MonitorBadCommand,
-                        format!("flow monitor command {c}"),
-                    ));
-                }
+                _ => MonitorCommand::Add,
             };
             // A delete's flags are not looked at.
             if req.command != MonitorCommand::Delete {

@@ -29,8 +29,8 @@
 //! - A change the connection itself caused is reported in full only to monitors with `own`;
 //!   otherwise the flow-mod's changes become one abbreviated update carrying its xid.
 //! - Errors: a monitor id already in use is `OFPMOFC_MONITOR_EXISTS`; a cancel or 1.4
-//!   modify of an unknown id `OFPMOFC_UNKNOWN_MONITOR`; a table beyond the bridge's
-//!   `OFPBRC_BAD_TABLE_ID`. A request is applied whole or not at all.
+//!   modify of an unknown id `OFPMOFC_UNKNOWN_MONITOR`. Any table number is accepted, as
+//!   Open vSwitch accepts it. A request is applied whole or not at all.
 //!
 //! # Flow control
 //!
@@ -49,7 +49,7 @@ use fvs_openflow::wire::flow_monitor::{
     FlowMonitorRequest, FlowUpdate, FlowUpdateEvent, FlowUpdateFull, MonitorCommand, MonitorFlags,
     MonitorId,
 };
-use fvs_pipeline::bridge::{Bridge, ChangeKind, N_TABLES, TableChange};
+use fvs_pipeline::bridge::{Bridge, ChangeKind, TableChange};
 use fvs_pipeline::rule::{RemovedReason, Rule};
 
 /// The most bytes of unsent output a connection may have when an update is queued before
@@ -152,9 +152,8 @@ impl Monitors {
         let mut next = self.by_id.clone();
         let mut listed: Vec<MonitorId> = Vec::new();
         for r in reqs {
-            if r.table.is_some_and(|t| usize::from(t.0) >= N_TABLES) {
-                return Err(OfpError::BadTableId);
-            }
+            // Every table number is accepted, as Open vSwitch accepts them (a table the
+            // bridge does not have simply never changes).
             match r.command {
                 MonitorCommand::Add => {
                     if next.insert(r.id, Monitor::of(r)).is_some() {
