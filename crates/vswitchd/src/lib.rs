@@ -14,13 +14,15 @@
 //!  devices ◄──► [datapath thread] fvs_datapath ── upcall, revalidation ──► Switch ◄──┘
 //!  ovs-appctl ──► fvs-vswitchd.ctl ──► [unixctl] commands ──► Switch (trace, flows, fdb)
 //!  ovs-ofctl  ──► <bridge>.mgmt ──► [mgmt] thread per connection ──► [ofchannel] ──► Switch
-//!  controllers ◄─► [controller] tcp:/unix: (connect, back off), ptcp:/punix: (listen) ─┘
+//!  controllers ◄─► [controller] tcp:/ssl:/unix: (connect), ptcp:/pssl:/punix: (listen)─┘
 //!  flow-removed, port-status, packet-in ──► [connmgr] dispatcher ──► every channel
 //! ```
 //!
 //! - [`dirs`]: `FVS_RUNDIR`, `FVS_DBDIR`, `FVS_LOGDIR`. [`options`]: the command line.
 //! - [`db`]: the embedded OVSDB server and the daemon's in-process connection to it.
-//!   [`manager`]: the `Manager` rows' remotes served, and their status written back.
+//!   [`manager`]: the `Manager` rows' remotes served, and their status written back; the
+//!   `SSL` row's files for every `ssl:`/`pssl:` connection (managers and controllers, through
+//!   `fvs_tls`).
 //! - [`config`]: database rows → plain configuration. [`reconcile`]: configuration →
 //!   bridges and ports, and the write-back. [`tunnel_config`]: tunnel interfaces' options,
 //!   read (errors and warnings) as Open vSwitch reads them.
