@@ -26,7 +26,9 @@ use fvs_openflow::wire::flow_monitor::{
     FlowMonitorMsg, FlowMonitorRequest, MonitorCommand, MonitorFlags, MonitorId,
 };
 use fvs_openflow::wire::{self, Hello, Message, Version};
-use fvs_test_support::{PrivateOvs, Switch, ofp_print, require_tool};
+use fvs_test_support::{
+    PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, Switch, ofp_print, require_tool,
+};
 
 fn run_ofctl(dir: &Path, target: &str, args: &[&str]) -> (bool, String) {
     let args: Vec<&str> = args
@@ -392,5 +394,76 @@ fn own_changes_and_bad_monitor_requests_are_answered_as_open_vswitch_answers() {
             "{v}: Open vSwitch sent no abbreviated update: {t:#?}"
         );
         assert_eq!(o, t, "{v}: fvs-vswitchd (left), ovs-vswitchd (right)");
+    }
+}
+
+/// The seed's br-tun: its flows listed to a monitor, then the rule its table-10 `learn`
+/// writes into table 20 when the far host's reply comes through the tunnel (a packet traced
+/// with `-generate`, which runs the `learn` as a received packet would), a second such
+/// packet (which only refreshes the rule: no update), then the learned rules deleted.
+fn seed_learning(sw: &dyn Switch) -> Vec<(String, String)> {
+    for c in SEED_BR_TUN_VSCTL {
+        sw.vsctl_ok(c);
+    }
+    let target = sw.mgmt_target("br-tun");
+    let (ok, out) = run_ofctl(
+        sw.dir(),
+        &target,
+        &["add-flows", &target, SEED_BR_TUN_FLOWS_PATH],
+    );
+    assert!(ok, "add-flows: {out}");
+    let specs = [
+        ("watch:", "all"),
+        ("watch:table=20", "t20"),
+        ("watch:!initial,!actions", "bare"),
+    ];
+    let monitors: Vec<Monitor> = specs
+        .iter()
+        .map(|(watch, name)| {
+            let out = sw.dir().join(format!("seed-{name}.out"));
+            let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
+            let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+            let child = require_tool("ovs-ofctl")
+                .command()
+                .env("OVS_RUNDIR", sw.dir())
+                .args(["monitor", &target, watch])
+                .stdout(file)
+                .stderr(err)
+                .spawn()
+                .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
+            Monitor { child, out }
+        })
+        .collect();
+    sleep(Duration::from_millis(1000));
+    let reply = "in_port=2,tun_id=0x1,tun_src=10.0.1.21,tun_dst=10.0.1.31,arp,arp_op=2,\
+                 dl_src=fa:16:3e:00:00:02,dl_dst=fa:16:3e:00:00:01";
+    for _ in 0..2 {
+        sw.appctl_ok(&["ofproto/trace", "br-tun", reply, "-generate"]);
+        sleep(Duration::from_millis(600));
+    }
+    let (ok, out) = run_ofctl(sw.dir(), &target, &["del-flows", &target, "table=20"]);
+    assert!(ok, "del-flows: {out}");
+    sleep(Duration::from_millis(800));
+    specs
+        .iter()
+        .zip(&monitors)
+        .map(|((watch, _), m)| ((*watch).to_owned(), normalised(&m.text())))
+        .collect()
+}
+
+#[test]
+fn the_seed_br_tun_learning_is_reported_as_on_open_vswitch() {
+    let fvs = Fvs::start("fmseed");
+    let ours = seed_learning(fvs.private());
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = seed_learning(&ovs);
+    drop(ovs);
+    for ((name, o), (_, t)) in ours.iter().zip(&theirs) {
+        assert!(
+            t.contains("event=ADDED table=20"),
+            "{name}: Open vSwitch reported no learned rule:\n{t}"
+        );
+        assert_eq!(o, t, "{name}: fvs-vswitchd (left), ovs-vswitchd (right)");
     }
 }
