@@ -85,6 +85,12 @@ pub struct ControllerCfg {
     pub connection_mode: Option<String>,
     /// `enable_async_messages` (unset means enabled).
     pub enable_async_messages: Option<bool>,
+    /// `controller_rate_limit`: packet-ins per second (unset: no limit).
+    pub rate_limit: Option<i64>,
+    /// `controller_burst_limit`.
+    pub burst_limit: Option<i64>,
+    /// `controller_queue_size`.
+    pub queue_size: Option<i64>,
     /// `is_connected` as last written back.
     pub is_connected: bool,
     /// `role` as last written back.
@@ -221,6 +227,9 @@ fn read_controllers(db: &Database, bridge: &Row) -> Vec<ControllerCfg> {
                 inactivity_probe: integer(r, "inactivity_probe"),
                 connection_mode: string(r, "connection_mode"),
                 enable_async_messages: boolean(r, "enable_async_messages"),
+                rate_limit: integer(r, "controller_rate_limit"),
+                burst_limit: integer(r, "controller_burst_limit"),
+                queue_size: integer(r, "controller_queue_size"),
                 is_connected: boolean(r, "is_connected").unwrap_or(false),
                 role: string(r, "role"),
                 status: string_map(r, "status"),

@@ -36,6 +36,21 @@
 //!
 //! The bridge's master-election generation id lives here too, shared by its connections, and
 //! whether any of them wants table misses as packet-ins ([`Connmgr::wants_misses`]).
+//!
+//! # Rate limits
+//!
+//! A controller connection whose row sets `controller_rate_limit` has a packet-in scheduler
+//! ([`crate::pinsched`]; limits by target, [`Connmgr::set_controller_limits`], so a
+//! connection made later gets them too). The dispatcher passes that connection's packet-ins
+//! through it: what may go now is written, the rest is queued per input port, and while
+//! anything is queued the dispatcher wakes every few milliseconds to send what the rate
+//! allows.
+//!
+//! # Continuations
+//!
+//! Each bridge has an instance id ([`Connmgr::bridge_instance`]), drawn at random and new
+//! after the bridge is removed: the UUID a paused translation's continuation names, so a
+//! controller resuming it after the bridge was re-created gets `NXR_STALE` ([`Resume`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -49,6 +64,7 @@ use fvs_openflow::wire::Role;
 
 use crate::ofchannel::controller::is_stale;
 use crate::ofchannel::{AsyncEvent, Channel, RoleError};
+use crate::pinsched::{Limits, PinSched, PinStats};
 
 /// How long a write may block before the peer is given up on.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,6 +94,9 @@ pub struct ConnInner {
     /// The protocol state.
     pub channel: Channel,
     writer: Box<dyn Write + Send>,
+    /// The packet-in rate limiter of a controller connection whose row sets
+    /// `controller_rate_limit` ([`crate::pinsched`]).
+    pinsched: Option<PinSched<Vec<u8>>>,
 }
 
 impl ConnInner {
@@ -123,6 +142,19 @@ impl Conn {
         self.wants_misses.swap(wants, Ordering::SeqCst) != wants
     }
 
+    /// The packet-in rate limiter's counters, when the connection has one.
+    pub fn pin_stats(&self) -> Option<PinStats> {
+        self.lock().pinsched.as_ref().map(PinSched::stats)
+    }
+
+    /// Sets (or clears) the packet-in rate limits; counters start again when they change.
+    fn set_limits(&self, limits: Option<Limits>) {
+        let mut inner = self.lock();
+        if inner.pinsched.as_ref().map(PinSched::limits) != limits {
+            inner.pinsched = limits.map(|l| PinSched::new(l, now_ms()));
+        }
+    }
+
     /// The connection's role (for the Controller row's `role`).
     pub fn role(&self) -> Role {
         self.lock().channel.role()
@@ -138,6 +170,8 @@ impl Conn {
 struct BridgeConns {
     conns: BTreeMap<ConnId, Arc<Conn>>,
     generation: Option<u64>,
+    /// Packet-in rate limits by Controller target.
+    limits: BTreeMap<String, Limits>,
     /// The bridge instance's id, which continuations name (see [`Connmgr::bridge_instance`]).
     instance: Option<u128>,
 }
@@ -188,18 +222,21 @@ impl Connmgr {
         target: Option<String>,
     ) -> Arc<Conn> {
         let id = ConnId(self.next_id.fetch_add(1, Ordering::SeqCst));
+        let mut bridges = lock(&self.bridges);
+        let entry = bridges.entry(bridge.to_owned()).or_default();
+        let limits = target.as_ref().and_then(|t| entry.limits.get(t)).copied();
         let conn = Arc::new(Conn {
             id,
             target,
-            inner: Mutex::new(ConnInner { channel, writer }),
+            inner: Mutex::new(ConnInner {
+                channel,
+                writer,
+                pinsched: limits.map(|l| PinSched::new(l, now_ms())),
+            }),
             closed: AtomicBool::new(false),
             wants_misses: AtomicBool::new(true),
         });
-        lock(&self.bridges)
-            .entry(bridge.to_owned())
-            .or_default()
-            .conns
-            .insert(id, conn.clone());
+        entry.conns.insert(id, conn.clone());
         conn
     }
 
@@ -212,6 +249,29 @@ impl Connmgr {
                 // The generation id outlives its connections, as in Open vSwitch, until the
                 // bridge goes: keep the entry.
             }
+        }
+    }
+
+    /// Sets the packet-in rate limits of `bridge`'s controller `target` (its row's
+    /// `controller_rate_limit` and `controller_burst_limit`), for its connections now and
+    /// later.
+    pub fn set_controller_limits(&self, bridge: &str, target: &str, limits: Option<Limits>) {
+        let conns: Vec<Arc<Conn>> = {
+            let mut bridges = lock(&self.bridges);
+            let entry = bridges.entry(bridge.to_owned()).or_default();
+            match limits {
+                Some(l) => entry.limits.insert(target.to_owned(), l),
+                None => entry.limits.remove(target),
+            };
+            entry
+                .conns
+                .values()
+                .filter(|c| c.target.as_deref() == Some(target))
+                .cloned()
+                .collect()
+        };
+        for c in conns {
+            c.set_limits(limits);
         }
     }
 
@@ -336,27 +396,100 @@ impl Connmgr {
     }
 }
 
+/// Milliseconds since the first call: the rate limiters' clock.
+fn now_ms() -> u64 {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How often queued packet-ins are looked at while some are waiting.
+const DRAIN_EVERY: Duration = Duration::from_millis(5);
+
 fn dispatch_loop(bridges: &Bridges, rx: &Receiver<Dispatch>) {
-    while let Ok(d) = rx.recv() {
-        let conns: Vec<Arc<Conn>> = lock(bridges)
-            .get(&d.bridge)
-            .map(|b| b.conns.values().cloned().collect())
-            .unwrap_or_default();
-        for c in conns {
-            if Some(c.id) == d.except || c.is_closed() {
-                continue;
+    let mut backlog = false;
+    loop {
+        let next = if backlog {
+            match rx.recv_timeout(DRAIN_EVERY) {
+                Ok(d) => Some(d),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
-            let mut inner = c.lock();
-            inner.channel.send_async(&d.event);
-            if !inner.flush() {
-                c.close();
+        } else {
+            match rx.recv() {
+                Ok(d) => Some(d),
+                Err(_) => return,
             }
-            drop(inner);
+        };
+        if let Some(d) = next {
+            deliver(bridges, d);
         }
-        if let Some(done) = d.done {
-            let _ = done.send(());
+        backlog = drain_limited(bridges);
+    }
+}
+
+/// Gives one event to every connection of its bridge (but `except`).
+fn deliver(bridges: &Bridges, d: Dispatch) {
+    let conns: Vec<Arc<Conn>> = lock(bridges)
+        .get(&d.bridge)
+        .map(|b| b.conns.values().cloned().collect())
+        .unwrap_or_default();
+    let port = match &d.event {
+        AsyncEvent::PacketIn(p) => Some(p.packet_in.in_port().0),
+        _ => None,
+    };
+    for c in conns {
+        if Some(c.id) == d.except || c.is_closed() {
+            continue;
+        }
+        let mut inner = c.lock();
+        // The connection's own replies are already written (it flushes under its lock):
+        // what it queues now is this event.
+        inner.channel.send_async(&d.event);
+        let ok = match (port, inner.pinsched.is_some()) {
+            (Some(port), true) => {
+                let now = now_ms();
+                let msgs = inner.hold();
+                let go: Vec<Vec<u8>> = msgs
+                    .into_iter()
+                    .filter_map(|m| inner.pinsched.as_mut().and_then(|s| s.send(now, port, m)))
+                    .collect();
+                inner.release(go)
+            }
+            _ => inner.flush(),
+        };
+        if !ok {
+            c.close();
         }
     }
+    if let Some(done) = d.done {
+        let _ = done.send(());
+    }
+}
+
+/// Sends the rate-limited packet-ins whose time has come; true while some still wait.
+fn drain_limited(bridges: &Bridges) -> bool {
+    let conns: Vec<Arc<Conn>> = lock(bridges)
+        .values()
+        .flat_map(|b| b.conns.values().cloned())
+        .collect();
+    let now = now_ms();
+    let mut waiting = false;
+    for c in conns {
+        let mut inner = c.lock();
+        let Some(s) = inner.pinsched.as_mut() else {
+            continue;
+        };
+        if !s.has_backlog() {
+            continue;
+        }
+        let go = s.drain(now);
+        waiting |= s.has_backlog();
+        if !go.is_empty() && !c.is_closed() && !inner.release(go) {
+            c.close();
+        }
+    }
+    waiting
 }
 
 /// A fresh random bridge instance id, laid out as a version 4 UUID. The randomness is the

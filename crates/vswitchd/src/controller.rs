@@ -59,6 +59,21 @@
 //! and `status` (`state`: `ACTIVE`, `BACKOFF`, `CONNECTING` or `LISTENING`; `last_error`;
 //! `sec_since_connect`/`sec_since_disconnect`, refreshed only with another change so the
 //! row is not rewritten every second).
+//!
+//! # Packet-in limits
+//!
+//! `controller_rate_limit` (and `controller_burst_limit`, a quarter of the rate by default)
+//! rate-limits the packet-ins of the row's connections ([`crate::pinsched`], applied by
+//! [`crate::connmgr`]); while it is on, `status` carries the `packet-in-miss-*` and
+//! `packet-in-action-*` counters (`bypassed`, `queued`, `dropped`, `backlog`) of the row's
+//! first connection, every packet-in counted under `miss` as Open vSwitch 3.1 does. Changing
+//! the limits does not restart the connection. `controller_queue_size` is read but has no
+//! effect: ferrovs keeps no transmit queue per connection (a write blocks for at most
+//! [`crate::connmgr::WRITE_TIMEOUT`], after which the connection is dropped).
+//!
+//! `connection_mode` is accepted: `out-of-band` is what ferrovs does; `in-band` (the
+//! default) is treated as `out-of-band`, as with `other_config:disable-in-band=true`, since
+//! ferrovs installs no in-band rules (see the crate docs).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -77,6 +92,7 @@ use uuid::Uuid;
 use crate::config::{BridgeCfg, ControllerCfg};
 use crate::mgmt::{self, ServeOpts};
 use crate::ofchannel::ConnKind;
+use crate::pinsched::{Limits, PinStats};
 use crate::vlog::Level;
 use crate::{DATABASE, Daemon};
 
@@ -287,9 +303,16 @@ impl Controllers {
         for k in stale {
             if let Some(r) = self.runners.remove(&k) {
                 stop(&r);
+                daemon
+                    .connmgr()
+                    .set_controller_limits(&k.0, &r.cfg.target, None);
             }
         }
         for (key, cfg) in wanted {
+            let limits = Limits::from_columns(cfg.rate_limit, cfg.burst_limit);
+            daemon
+                .connmgr()
+                .set_controller_limits(&key.0, &cfg.target, limits);
             if let Some(r) = self.runners.get_mut(&key) {
                 r.cfg = cfg.clone();
                 continue;
@@ -451,6 +474,20 @@ impl Controllers {
             let st = lock(&r.state).clone();
             let mut status: BTreeMap<String, String> = BTreeMap::new();
             status.insert("state".into(), st.state.into());
+            // Rate limiting's counters, while it is on, for the connection: every
+            // packet-in counts as a miss, as in Open vSwitch 3.1 (see crate::pinsched).
+            if let Some(s) = open.first().and_then(|c| c.pin_stats()) {
+                for (kind, st) in [("miss", s), ("action", PinStats::default())] {
+                    for (what, n) in [
+                        ("bypassed", st.bypassed),
+                        ("queued", st.queued),
+                        ("dropped", st.dropped),
+                        ("backlog", st.backlog),
+                    ] {
+                        status.insert(format!("packet-in-{kind}-{what}"), n.to_string());
+                    }
+                }
+            }
             if let Some(e) = &st.last_error {
                 status.insert("last_error".into(), e.clone());
             }

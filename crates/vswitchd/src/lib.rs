@@ -55,6 +55,7 @@ pub mod manager;
 pub mod mgmt;
 pub mod ofchannel;
 pub mod options;
+pub mod pinsched;
 pub mod process;
 pub mod reconcile;
 pub mod snoop;

@@ -1,0 +1,297 @@
+//! What limits packet-ins, against Open vSwitch 3.1.
+//!
+//! - `controller_rate_limit`/`controller_burst_limit`: a controller of ours (a Unix socket
+//!   in the switch's run directory, `unix:` target) is sent 100 packet-ins at once with a
+//!   limit of 100 per second and a burst of 25; it must receive about as many as from
+//!   ovs-vswitchd (the burst at once, then the queued burst at the rate, the rest dropped),
+//!   and the Controller row's `status` must carry the same `packet-in-*` counters.
+//! - `NO_PACKET_IN` (`ovs-ofctl mod-port ... no-packet-in`): Open vSwitch 3.1 records it and
+//!   shows it, but still sends the port's packet-ins (explicit `controller` actions and
+//!   table misses alike); so does fvs-vswitchd.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::Child;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::Fvs;
+use fvs_openflow::wire::{self, AsyncMsg, Hello, Message, Version, VersionBitmap};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
+
+/// A UDP frame from 192.168.0.1 to 192.168.`i`.2 (distinct frames, distinct flows).
+fn frame(i: u32) -> String {
+    format!(
+        "0000000000020000000000010800450000140000000040110000c0a80001c0a8{:02x}02",
+        i % 250
+    )
+}
+
+/// A controller: the switch connects to it; it counts the packet-ins it gets.
+struct Controller {
+    s: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Controller {
+    /// Waits (10 s at most) for the switch to connect to `l`, and says hello.
+    fn accept(l: &UnixListener) -> Self {
+        l.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+        let start = Instant::now();
+        let s = loop {
+            match l.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "the switch never connected"
+                    );
+                    sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        s.set_nonblocking(false).unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = Self { s, buf: Vec::new() };
+        c.send(&Message::Hello(Hello {
+            bitmap: Some(VersionBitmap::of(&[Version::Of10])),
+        }));
+        c
+    }
+
+    fn send(&mut self, m: &Message) {
+        let b = wire::encode(m, Version::Of10.default_protocol(), 1)
+            .unwrap_or_else(|e| panic!("{m:?}: {e}"));
+        self.s.write_all(&b).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Reads for `d`, answering echo requests; the number of packet-ins received.
+    fn count_packet_ins(&mut self, d: Duration) -> usize {
+        let start = Instant::now();
+        let mut n = 0;
+        let mut chunk = [0u8; 65536];
+        while start.elapsed() < d {
+            match self.s.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("read: {e}"),
+            }
+            while let Some(len) = wire::message_len(&self.buf) {
+                if self.buf.len() < len {
+                    break;
+                }
+                let msg: Vec<u8> = self.buf.drain(..len).collect();
+                match wire::decode(&msg).map(|(_, m)| m) {
+                    Ok(Message::Async(AsyncMsg::PacketIn(_))) => n += 1,
+                    Ok(Message::EchoRequest(data)) => self.send(&Message::EchoReply(data)),
+                    _ => {}
+                }
+            }
+        }
+        n
+    }
+}
+
+/// The Controller row's `status` as a map.
+fn status(sw: &dyn Switch) -> BTreeMap<String, String> {
+    let text = sw.vsctl_ok(&["get", "controller", "br0", "status"]);
+    text.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(", ")
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+        .collect()
+}
+
+/// 100 packet-ins at once through a controller limited to 100/s with a burst of 25: how
+/// many arrive, and the `packet-in-*` status counters.
+fn rate_limited(sw: &dyn Switch) -> (usize, BTreeMap<String, String>) {
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure"])
+            .port("p1", &["type=dummy", "ofport_request=1"])
+            .args(),
+    );
+    sw.ofctl_ok(&[
+        "add-flow",
+        &sw.mgmt_target("br0"),
+        "in_port=1,actions=controller",
+    ]);
+    let path = sw.dir().join("ctl.sock");
+    let l = UnixListener::bind(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let target = format!("unix:{}", path.display());
+    sw.vsctl_ok(&[
+        "set-controller",
+        "br0",
+        &target,
+        "--",
+        "set",
+        "controller",
+        "br0",
+        "controller_rate_limit=100",
+        "controller_burst_limit=25",
+    ]);
+    let mut c = Controller::accept(&l);
+    // Until the switch says it is connected (its hellos are done).
+    let start = Instant::now();
+    while sw
+        .vsctl_ok(&["get", "controller", "br0", "is_connected"])
+        .trim()
+        != "true"
+    {
+        c.count_packet_ins(Duration::from_millis(100));
+        assert!(start.elapsed() < Duration::from_secs(10), "never connected");
+    }
+    let mut args = vec!["netdev-dummy/receive".to_owned(), "p1".to_owned()];
+    args.extend((0..100).map(frame));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sw.appctl_ok(&args);
+    let n = c.count_packet_ins(Duration::from_millis(1500));
+    // Open vSwitch refreshes the row's statistics every few seconds: wait for them (the
+    // controller keeps answering probes meanwhile).
+    let start = Instant::now();
+    let counters = loop {
+        let counters: BTreeMap<String, String> = status(sw)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("packet-in-"))
+            .collect();
+        let settled = counters
+            .get("packet-in-miss-bypassed")
+            .is_some_and(|v| v != "0")
+            && counters
+                .get("packet-in-miss-backlog")
+                .is_some_and(|v| v == "0");
+        if settled || start.elapsed() > Duration::from_secs(15) {
+            break counters;
+        }
+        c.count_packet_ins(Duration::from_millis(500));
+    };
+    (n, counters)
+}
+
+#[test]
+fn controller_rate_limit_lets_through_and_counts_as_open_vswitch_does() {
+    let fvs = Fvs::start("rate");
+    let (ours, our_status) = rate_limited(fvs.private());
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let (theirs, their_status) = rate_limited(&ovs);
+    drop(ovs);
+    assert!(
+        (40..=60).contains(&theirs),
+        "the oracle's controller got {theirs} packet-ins"
+    );
+    assert!(
+        ours.abs_diff(theirs) <= 5,
+        "ours got {ours} packet-ins, Open vSwitch's {theirs}"
+    );
+    assert_eq!(
+        our_status.keys().collect::<Vec<_>>(),
+        their_status.keys().collect::<Vec<_>>()
+    );
+    for (k, t) in &their_status {
+        let t: i64 = t.parse().unwrap_or(-1);
+        let o: i64 = our_status
+            .get(k)
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(-100);
+        assert!(
+            (o - t).abs() <= 5,
+            "{k}: ours {o}, Open vSwitch's {t}\nours {our_status:?}\ntheirs {their_status:?}"
+        );
+    }
+}
+
+/// `ovs-ofctl monitor br0 65000` on `sw`; killed on drop.
+struct Monitor {
+    child: Child,
+    out: std::path::PathBuf,
+}
+
+impl Monitor {
+    fn start(sw: &dyn Switch) -> Self {
+        let out = sw.dir().join("monitor.out");
+        let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
+        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = require_tool("ovs-ofctl")
+            .command()
+            .env("OVS_RUNDIR", sw.dir())
+            .args(["monitor", &sw.mgmt_target("br0"), "65000"])
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
+        sleep(Duration::from_millis(700));
+        Self { child, out }
+    }
+
+    fn packet_ins(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("PACKET_IN"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ARP: &str =
+    "ffffffffffff00000000000108060001080006040001000000000001c0a80001000000000000c0a80002";
+
+fn no_packet_in(sw: &dyn Switch) -> Vec<String> {
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure"])
+            .port("p1", &["type=dummy", "ofport_request=1"])
+            .port("p2", &["type=dummy", "ofport_request=2"])
+            .args(),
+    );
+    let br = sw.mgmt_target("br0");
+    sw.ofctl_ok(&["mod-port", &br, "p1", "no-packet-in"]);
+    sw.ofctl_ok(&["add-flow", &br, "ip,actions=controller"]);
+    let m = Monitor::start(sw);
+    for port in ["p1", "p2"] {
+        // An explicit controller action, then a table miss (to an OpenFlow 1.0 monitor).
+        sw.appctl_ok(&["netdev-dummy/receive", port, &frame(1)]);
+        sw.appctl_ok(&["netdev-dummy/receive", port, ARP]);
+    }
+    sleep(Duration::from_millis(800));
+    let mut seen = m.packet_ins();
+    let desc = sw.ofctl_ok(&["dump-ports-desc", &br]);
+    seen.extend(
+        desc.lines()
+            .filter(|l| l.contains("config:"))
+            .map(str::to_owned),
+    );
+    seen
+}
+
+#[test]
+fn no_packet_in_is_shown_and_packet_ins_still_go_as_on_open_vswitch() {
+    let fvs = Fvs::start("nopin");
+    let ours = no_packet_in(fvs.private());
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = no_packet_in(&ovs);
+    drop(ovs);
+    assert!(
+        theirs.iter().any(|l| l.contains("NO_PACKET_IN"))
+            && theirs.iter().filter(|l| l.contains("PACKET_IN2")).count() == 4,
+        "the oracle: {theirs:#?}"
+    );
+    assert_eq!(ours, theirs);
+}
