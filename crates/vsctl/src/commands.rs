@@ -359,6 +359,7 @@ fn parse_command_line(args: &[String]) -> Result<(Options, Vec<Command>), VsctlE
                 | "--certificate"
                 | "-C"
                 | "--ca-cert"
+                | "--bootstrap-ca-cert"
         );
         let value = if needs_value && value.is_none() {
             i += 1;
@@ -385,6 +386,13 @@ fn parse_command_line(args: &[String]) -> Result<(Options, Vec<Command>), VsctlE
             "-C" | "--ca-cert" => options
                 .tls
                 .set_file(fvs_tls::FileRole::CaCert, value.map(Into::into)),
+            // The CA file to read, or to create from the server's chain when it is missing.
+            "--bootstrap-ca-cert" => {
+                options
+                    .tls
+                    .set_file(fvs_tls::FileRole::CaCert, value.map(Into::into));
+                options.tls.set_bootstrap(true);
+            }
             "--timeout" | "-t" => {
                 options.timeout = Some(value_text.parse().map_err(|_| {
                     VsctlError::Usage(format!("value {value_text} on -t or --timeout is invalid"))

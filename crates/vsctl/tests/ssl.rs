@@ -19,6 +19,12 @@ struct PsslServer {
 
 impl PsslServer {
     fn start(pki: &Pki) -> Self {
+        Self::start_with_chain(pki, false)
+    }
+
+    /// With `send_ca`, the server sends `switchca` after its own certificate
+    /// (`--peer-ca-cert`), so clients can bootstrap from it.
+    fn start_with_chain(pki: &Pki, send_ca: bool) -> Self {
         let dir = TempDir::new("vssl");
         let db = dir.join("conf.db");
         run(require_tool("ovsdb-tool")
@@ -38,6 +44,7 @@ impl PsslServer {
             .arg(format!("--private-key={}", sw.private_key.display()))
             .arg(format!("--certificate={}", sw.certificate.display()))
             .arg(format!("--ca-cert={}", pki.controllerca().display()))
+            .args(send_ca.then(|| format!("--peer-ca-cert={}", pki.switchca().display())))
             .arg(format!("--pidfile={}", dir.join("pid").display()))
             .arg(format!("--unixctl={}", dir.join("ctl").display()))
             .arg(format!("--log-file={}", dir.join("log").display()))
@@ -175,4 +182,53 @@ fn missing_files_and_strangers_fail_as_with_ovs_vsctl() {
         };
         assert_eq!(unraced(&got), unraced(&want), "case {i}");
     }
+}
+
+/// A PEM file's base64 body (without the text `ovs-pki` writes before it).
+fn pem_body(p: &Path) -> String {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut inside = false;
+    let mut body = String::new();
+    for l in text.lines() {
+        if l.starts_with("-----BEGIN") {
+            inside = true;
+        } else if l.starts_with("-----END") {
+            inside = false;
+        } else if inside {
+            body.push_str(l.trim());
+        }
+    }
+    body
+}
+
+#[test]
+fn bootstrap_ca_cert_takes_the_servers_ca_as_ovs_vsctl_does() {
+    let pki = Pki::new("vsb");
+    let server = PsslServer::start_with_chain(&pki, true);
+    let (theirs, ours) = programs();
+    let mgr = pki.controller("mgr");
+    let mut seen = Vec::new();
+    for (name, program) in [("theirs", &theirs), ("ours", &ours)] {
+        let ca = server.dir.join(format!("{name}-ca.pem"));
+        let args = vec![
+            "-p".to_owned(),
+            mgr.private_key.display().to_string(),
+            "-c".to_owned(),
+            mgr.certificate.display().to_string(),
+            format!("--bootstrap-ca-cert={}", ca.display()),
+            server.db(),
+            // No ovs-vswitchd bumps cur_cfg: the run that creates the Open_vSwitch row
+            // must not wait for it.
+            "--no-wait".to_owned(),
+            "list-br".to_owned(),
+        ];
+        // The first run saves the CA and fails; the second is verified with it.
+        let first = vsctl(program, &args);
+        let saved = pem_body(&ca) == pem_body(&pki.switchca());
+        let second = vsctl(program, &args);
+        seen.push((first, saved, second));
+    }
+    assert!(seen[0].1, "ovs-vsctl did not save the CA: {seen:?}");
+    assert!(seen[0].2.0, "{seen:?}");
+    assert_eq!(seen[1], seen[0]);
 }
