@@ -32,8 +32,10 @@
 //!   management socket, made and removed with the bridge after every reconciliation, and the
 //!   serving of every OpenFlow connection. [`controller`]: the `Controller` rows' connections,
 //!   fail modes, and their status written back. [`connmgr`]: the live connections and the
-//!   delivery of asynchronous messages. [`snoop`]: each bridge's `<bridge>.snoop`, where
-//!   snoopers get a copy of a controller connection's messages.
+//!   delivery of asynchronous messages, packet-in rate limits ([`pinsched`]) and the
+//!   continuations of `controller(pause)` that `NXT_RESUME` brings back. [`snoop`]: each
+//!   bridge's `<bridge>.snoop`, where snoopers get a copy of a controller connection's
+//!   messages.
 //! - [`unixctl`]: the control socket's JSON-RPC (server and client). [`commands`]: the
 //!   commands. [`vlog`]: logging levels and the log file. [`process`]: pidfile, `--detach`,
 //!   signals.
