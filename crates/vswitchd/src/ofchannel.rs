@@ -372,11 +372,10 @@ impl Channel {
         }
     }
 
-    /// Applies a flow-mod for this connection: changes found in the journal before it were
-    /// someone else's (reported to everyone), the ones after are this connection's.
     /// Applies a committed bundle's changes in order. They were checked by the bundle as a
-    /// whole and none of them can fail; each run of flow-mods is reported as one batch, and
-    /// each port-mod that changes its port is announced as a port-mod outside a bundle is.
+    /// whole and none of them can fail; each run of flow-mods is reported as one batch (to
+    /// this connection's own monitors under `xid`, the bundle's first message's), and each
+    /// port-mod that changes its port is announced as a port-mod outside a bundle is.
     fn apply_bundle(
         &mut self,
         changes: Vec<bundle::Change>,
@@ -406,6 +405,9 @@ impl Channel {
         }
     }
 
+    /// Applies flow-mods for this connection: changes found in the journal before them were
+    /// someone else's (reported to everyone), the ones after are this connection's (reported
+    /// to its own monitors under `xid`, and to everyone else).
     fn apply_flow_mods(
         &mut self,
         fms: &[FlowMod],
@@ -671,8 +673,8 @@ impl Channel {
                 for action in actions {
                     match action {
                         bundle::Action::Send(msg, xid) => self.queue(&msg, version, xid),
-                        bundle::Action::Apply(changes) => {
-                            self.apply_bundle(changes, xid, now, ofproto);
+                        bundle::Action::Apply(changes, first_xid) => {
+                            self.apply_bundle(changes, first_xid, now, ofproto);
                         }
                     }
                 }

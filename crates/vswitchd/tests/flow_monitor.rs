@@ -310,10 +310,40 @@ fn monitor(version: Version, xid: u32, id: u32, own: bool) -> Vec<u8> {
     wire::encode(&m, version.default_protocol(), xid).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Opens bundle 1 (xid `xid`), adds one flow-mod per flow (the next xids), commits it.
+fn bundle(version: Version, xid: u32, flows: &[&str]) -> Vec<Vec<u8>> {
+    use fvs_openflow::wire::bundle::{
+        BundleAdd, BundleCtrl, BundleCtrlType, BundleFlags, BundleMsg,
+    };
+    let p = version.default_protocol();
+    let flags = BundleFlags::default();
+    let ctrl = |r#type, xid| {
+        let m = Message::Bundle(BundleMsg::Control(BundleCtrl {
+            bundle_id: 1,
+            r#type,
+            flags,
+        }));
+        wire::encode(&m, p, xid).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut out = vec![ctrl(BundleCtrlType::OpenRequest, xid)];
+    let mut next = xid;
+    for f in flows {
+        next += 1;
+        let m = Message::Bundle(BundleMsg::Add(BundleAdd {
+            bundle_id: 1,
+            flags,
+            message: flow_mod(f, version, next),
+        }));
+        out.push(wire::encode(&m, p, next).unwrap_or_else(|e| panic!("{e}")));
+    }
+    out.push(ctrl(BundleCtrlType::CommitRequest, next + 1));
+    out
+}
+
 /// The session every version runs: a monitor without `own`, this connection's own add (an
 /// abbreviated update), the same monitor id again (1.0), a cancel of an unknown id, a truncated
-/// request, a second monitor with `own` (now the own change comes in full), a bundle, a
-/// cancel; the barrier at the end shows the connection lived through the errors.
+/// request, a second monitor with `own` (now the own change comes in full), a cancel, a
+/// bundle (1.3+), another add; the barrier at the end shows the connection lived through the errors.
 fn own_and_errors(sw: &dyn Switch, version: Version) -> Vec<String> {
     let mut truncated = monitor(version, 0x30, 5, true);
     truncated.truncate(truncated.len() - 4);
@@ -357,8 +387,19 @@ fn own_and_errors(sw: &dyn Switch, version: Version) -> Vec<String> {
         monitor(version, 0x14, 2, true),
         flow_mod("priority=6,tcp,actions=output:2", version, 0x15),
         cancel(2, 0x16),
-        flow_mod("priority=7,udp,actions=output:2", version, 0x17),
     ]);
+    // A bundle of two adds from this connection (OpenFlow 1.3's ONF bundles, 1.4's own).
+    if version >= Version::Of13 {
+        msgs.extend(bundle(
+            version,
+            0x40,
+            &[
+                "priority=9,icmp,actions=drop",
+                "priority=9,arp,actions=drop",
+            ],
+        ));
+    }
+    msgs.extend([flow_mod("priority=7,udp,actions=output:2", version, 0x17)]);
     sw.vsctl_ok(&[
         "add-br",
         "br0",

@@ -59,8 +59,10 @@ const HIDDEN_TABLE: u8 = 254;
 pub enum Action {
     /// Send `message` with transaction id `xid`.
     Send(Message, u32),
-    /// Apply these changes, in order; they have been checked and cannot fail.
-    Apply(Vec<Change>),
+    /// Apply these changes, in order; they have been checked and cannot fail. The number is
+    /// the transaction id the committing connection's own flow monitors hear of them under:
+    /// the first added message's, as Open vSwitch reports a bundle's changes.
+    Apply(Vec<Change>, u32),
 }
 
 /// One change a committed bundle makes.
@@ -280,6 +282,7 @@ impl Bundles {
                         refuse(version, OfpError::BundleMsgFailed, xid, request),
                     ];
                 }
+                let first_xid = b.entries.first().map_or(xid, |e| e.xid);
                 let changes = b
                     .entries
                     .into_iter()
@@ -293,7 +296,10 @@ impl Bundles {
                         Item::PortMod(pm) => Change::PortMod(pm),
                     })
                     .collect();
-                return vec![Action::Apply(changes), Action::Send(reply(c), xid)];
+                return vec![
+                    Action::Apply(changes, first_xid),
+                    Action::Send(reply(c), xid),
+                ];
             }
             // Replies are the switch's to send.
             BundleCtrlType::OpenReply
@@ -420,7 +426,7 @@ mod tests {
             assert!(h(&mut b, add(1, xid, f), xid, &bridge).is_empty());
         }
         let out = h(&mut b, ctrl(1, BundleCtrlType::CommitRequest), 4, &bridge);
-        assert!(matches!(&out[0], Action::Apply(fms) if fms.len() == 2));
+        assert!(matches!(&out[0], Action::Apply(fms, _) if fms.len() == 2));
         assert!(matches!(&out[1], Action::Send(Message::Bundle(_), 4)));
 
         // One flow overlapping an existing rule fails the whole bundle, with two errors.
@@ -436,7 +442,7 @@ mod tests {
         let bad = "table=1,priority=5,ip,nw_dst=10.0.0.1,check_overlap,actions=drop";
         assert!(h(&mut b, add(2, 6, bad), 6, &bridge).is_empty());
         let out = h(&mut b, ctrl(2, BundleCtrlType::CommitRequest), 7, &bridge);
-        assert!(!out.iter().any(|a| matches!(a, Action::Apply(_))));
+        assert!(!out.iter().any(|a| matches!(a, Action::Apply(..))));
         assert_eq!(
             errors(&out),
             vec![(6, OVERLAP), (7, code(OfpError::BundleMsgFailed))]
