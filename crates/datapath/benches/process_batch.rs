@@ -143,6 +143,7 @@ fn gre(c: &mut Criterion) {
             ttl: 64,
             df: true,
             key: true,
+            csum: false,
         }),
         DpAction::Output(DpPort(3)),
     ]);

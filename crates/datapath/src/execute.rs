@@ -190,6 +190,41 @@ pub(crate) fn set_ipv4(
     true
 }
 
+/// ECN "Congestion Experienced", and the two ECN bits of a TOS / traffic class byte.
+const ECN_CE: u8 = 0x03;
+const ECN_MASK: u8 = 0x03;
+const ETH_TYPE_IPV6: u16 = 0x86dd;
+
+/// What decapsulation does with the outer header's ECN bits (RFC 6040's normal mode, as
+/// Open vSwitch and Linux's tunnels do): a Congestion Experienced mark outside is copied
+/// into an ECN-capable inner IP header (IPv4 checksum kept right); an inner packet that is
+/// not ECN-capable cannot carry the mark, so the packet is dropped (`false`). Anything else
+/// (no mark, not IP inside) passes unchanged.
+pub(crate) fn decap_ecn(frame: &mut [u8], outer_tos: u8) -> bool {
+    if outer_tos & ECN_MASK != ECN_CE {
+        return true;
+    }
+    let Some((at, ty)) = l3(frame) else {
+        return true;
+    };
+    let inner = match ty {
+        ETH_TYPE_IPV4 => frame.get(at + 1).map(|tos| tos & ECN_MASK),
+        // The traffic class straddles the first two bytes: its ECN bits are bits 4-5 of
+        // the second.
+        ETH_TYPE_IPV6 => frame.get(at + 1).map(|b| (b >> 4) & ECN_MASK),
+        _ => None,
+    };
+    match (ty, inner) {
+        (_, None) => true,
+        (_, Some(0)) => false,
+        (ETH_TYPE_IPV4, Some(_)) => set_ipv4(frame, None, None, Some((ECN_CE, ECN_MASK)), None),
+        (_, Some(_)) => {
+            frame[at + 1] |= ECN_CE << 4;
+            true
+        }
+    }
+}
+
 /// Rewrites TCP, UDP or SCTP ports, keeping the TCP/UDP checksum right. (SCTP's CRC32c
 /// is not incremental; rewriting SCTP ports is refused until it is recomputed.)
 pub(crate) fn set_l4_ports(frame: &mut [u8], src: Option<u16>, dst: Option<u16>) -> bool {
@@ -231,6 +266,7 @@ pub(crate) fn encap_params(v: &TunnelVport, set: Option<&TunnelKey>) -> OuterPar
         // A shared vport (TOS 0) takes each port's TOS from the flow's `set(tunnel(...))`.
         tos: set.map_or(v.tos, |t| if t.tos == 0 { v.tos } else { t.tos }),
         df: set.map_or(v.df_default, |t| t.df),
+        csum: set.map_or(v.csum, |t| t.csum),
         key,
     }
 }
@@ -243,6 +279,7 @@ pub(crate) struct OuterParams {
     ttl: u8,
     tos: u8,
     df: bool,
+    csum: bool,
     key: Option<u64>,
 }
 
@@ -252,7 +289,7 @@ pub(crate) struct OuterParams {
 pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entropy: u32) -> bool {
     let inner_len = p.len();
     let tunnel_len = match v.protocol {
-        TunnelProtocol::Gre => gre_repr(o.key).buffer_len(),
+        TunnelProtocol::Gre => gre_repr(o.key, o.csum).buffer_len(),
         TunnelProtocol::Vxlan => udp::HEADER_LEN + vxlan::HEADER_LEN,
         TunnelProtocol::Geneve => udp::HEADER_LEN + fvs_packet::geneve::MIN_HEADER_LEN,
     };
@@ -300,7 +337,7 @@ pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entro
     .emit(&mut h[ip_at..]);
     let vni = Vni::truncating(o.key.unwrap_or(0));
     match v.protocol {
-        TunnelProtocol::Gre => gre_repr(o.key).emit(&mut h[l4_at..]),
+        TunnelProtocol::Gre => gre_repr(o.key, o.csum).emit(&mut h[l4_at..]),
         TunnelProtocol::Vxlan | TunnelProtocol::Geneve => {
             UdpRepr {
                 // The ephemeral range Linux uses for tunnel source ports.
@@ -324,14 +361,39 @@ pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entro
             }
         }
     }
+    if o.csum {
+        // The inner frame is complete here (pending offloads are finished in software
+        // before a tunnel), so the checksum covers its final bytes.
+        fill_outer_checksum(&mut p.data_mut()[l4_at..], v.protocol, o.src, o.dst);
+    }
     p.set_vnet(vnet);
     true
 }
 
-fn gre_repr(key: Option<u64>) -> GreRepr {
+/// Fills the tunnel header's checksum over `l4` (the GRE or UDP header and everything after
+/// it). A source of 0.0.0.0 (no `local_ip`) is left for the underlay to fill in, which
+/// then adjusts the UDP checksum (GRE's does not cover the IP header).
+fn fill_outer_checksum(l4: &mut [u8], protocol: TunnelProtocol, src: Ipv4Addr, dst: Ipv4Addr) {
+    match protocol {
+        TunnelProtocol::Gre => {
+            // The checksum field follows the flags and protocol words.
+            let at = fvs_packet::gre::MIN_HEADER_LEN;
+            put16(l4, at, 0);
+            let c = fvs_packet::checksum::checksum(l4);
+            put16(l4, at, c);
+        }
+        TunnelProtocol::Vxlan | TunnelProtocol::Geneve => {
+            if let Ok(mut u) = udp::UdpView::new_checked(l4) {
+                u.fill_checksum_v4(src, dst);
+            }
+        }
+    }
+}
+
+fn gre_repr(key: Option<u64>, csum: bool) -> GreRepr {
     GreRepr {
         protocol: EtherType::TransparentEthernetBridging,
-        checksum: false,
+        checksum: csum,
         // GRE keys are 32 bits; `tun_id` values above that cannot be sent.
         key: key.map(|k| k as u32),
         seq: None,
@@ -435,6 +497,29 @@ mod tests {
         );
         assert!(pop_vlan(&mut p));
         assert_eq!(p.data(), f.as_slice());
+    }
+
+    #[test]
+    fn congestion_experienced_outside_marks_or_drops_inside() {
+        // ECT(0) inside: marked CE, checksum still right.
+        let mut f = udp_frame(false);
+        f[15] = 0x02;
+        f[24..26].fill(0);
+        let c = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        assert!(decap_ecn(&mut f, 0x03));
+        assert_eq!(f[15], 0x03);
+        assert!(checksums_ok(&f));
+        // Not ECN-capable inside: dropped. No CE outside: untouched.
+        let mut f = udp_frame(false);
+        assert!(!decap_ecn(&mut f, 0x03));
+        let before = f.clone();
+        assert!(decap_ecn(&mut f, 0x02));
+        assert_eq!(f, before);
+        // Not IP inside: passes.
+        let mut arp = udp_frame(false);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(decap_ecn(&mut arp, 0x03));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! 1. **Tunnel receive.** On a port that some tunnel vport uses as its underlay, a frame that
 //!    decapsulates (`fvs_packet::tunnel::decapsulate`) to a vport's protocol, addresses and
 //!    key loses its outer headers (the buffer's start moves; nothing is copied) and enters on
-//!    the vport, with its tunnel metadata.
+//!    the vport, with its tunnel metadata. An outer Congestion Experienced mark is copied
+//!    inside, or drops a packet that is not ECN-capable (RFC 6040, as Open vSwitch does).
 //! 2. **Key.** `fvs_flow::extract::extract` computes the flow key; `in_port` is the
 //!    *datapath* port number.
 //! 3. **Exact-match cache** ([`emc`]): one hash, one slot, one full-key compare.
@@ -24,14 +25,16 @@
 //!    VLAN push/pop, `set(tunnel(...))`, outputs. An output copies the packet as it is now
 //!    into the output port's batch (the last action of a packet moves its buffer there
 //!    instead, when the buffers are the same size: no copy of a 64 KiB super-frame); output
-//!    to a tunnel vport encapsulates that copy in its headroom and queues it on the vport's
-//!    underlay port. `userspace(...)` copies the packet
+//!    to a tunnel vport encapsulates that copy in its headroom (with the GRE or UDP checksum
+//!    when `set(tunnel(...))` says `csum`) and queues it on the vport's underlay port. `userspace(...)` copies the packet
 //!    to a queue the control plane drains ([`Datapath::take_userspace`]). When the whole
 //!    input batch is done, every output batch is sent with one `send_batch`.
 //! 7. **Offloads** ([`offload`]): a TSO/GSO super-frame or a partial checksum (the packet's
 //!    virtio-net header) is copied as it is to a device that carries virtio-net headers; for
 //!    any other device, a tunnel, or `trunc`, the copy is segmented and checksummed in
-//!    software first, so nothing unfinished reaches a wire.
+//!    software first, so nothing unfinished reaches a wire. The other way, TCP segments
+//!    that arrived through a tunnel and go to a device with virtio-net headers are
+//!    coalesced into super-frames ([`gro`]).
 //!
 //! # Rules the fast path keeps
 //!
@@ -54,12 +57,13 @@
 //! # Not done yet
 //!
 //! Threads and polling (the daemon, `fvs-vswitchd`, runs a datapath on its own thread), SCTP port rewrites
-//! (CRC32c), GRE/UDP tunnel checksums (`csum=true`), Geneve options on send, IPv6 rewrites
+//! (CRC32c), Geneve options on send, IPv6 rewrites
 //! and outer IPv6, MPLS, `recirc`, and the `dump_flows` text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).
 
 pub mod emc;
 mod execute;
+mod gro;
 pub mod offload;
 pub mod port;
 pub mod text;
@@ -165,6 +169,11 @@ pub struct DatapathStats {
     /// Packets dropped because their pending offloads could not be finished in software
     /// ([`offload::OffloadError`]).
     pub offload_dropped: u64,
+    /// Tunnel packets dropped on receive: marked Congestion Experienced outside, not
+    /// ECN-capable inside (`execute::decap_ecn`).
+    pub ecn_dropped: u64,
+    /// TCP segments from a tunnel appended to the super-frame queued before them ([`gro`]).
+    pub coalesced: u64,
 }
 
 /// A packet the datapath hands to the control plane (`userspace(...)` action).
@@ -402,6 +411,10 @@ impl Datapath {
             if has_vports && let Some((vport, meta, outer)) = self.tunnel_receive(in_port, p.data())
             {
                 p.pull(outer);
+                if !execute::decap_ecn(p.data_mut(), meta.tos) {
+                    self.stats.ecn_dropped += 1;
+                    continue;
+                }
                 port = vport;
                 tunnel = Some(meta);
             }
@@ -458,6 +471,7 @@ impl Datapath {
                 p,
                 &key,
                 hash,
+                tunnel.is_some(),
                 &mut self.ports,
                 &mut self.userspace,
                 &mut self.stats,
@@ -574,6 +588,7 @@ impl Datapath {
             p,
             key,
             hash_key(key),
+            false,
             &mut self.ports,
             &mut self.userspace,
             &mut self.stats,
@@ -615,11 +630,15 @@ impl Datapath {
 }
 
 /// Runs `actions` on `p`; returns the number of actions that did not fit the packet.
+/// `decapsulated`: `p` arrived through a tunnel, so its TCP segments may be coalesced
+/// ([`gro`]).
+#[allow(clippy::too_many_arguments)]
 fn execute_actions(
     actions: &DpActions,
     p: &mut Packet,
     key: &FlowKey,
     hash: u64,
+    decapsulated: bool,
     ports: &mut [Option<Port>],
     userspace: &mut VecDeque<UserspacePacket>,
     stats: &mut DatapathStats,
@@ -638,6 +657,7 @@ fn execute_actions(
                     trunc,
                     hash,
                     steal: i == last,
+                    coalesce: decapsulated,
                 };
                 let ok = output(p, out, ports, stats);
                 trunc = None;
@@ -697,6 +717,8 @@ struct Out<'a> {
     /// No action follows: the packet's buffer may be swapped into the output batch (when the
     /// buffers are the same size) instead of copied, leaving `p` with an unspecified frame.
     steal: bool,
+    /// The packet may join the frame queued before it as a TSO super-frame ([`gro`]).
+    coalesce: bool,
 }
 
 /// Queues `p` on `port` (encapsulated, for a tunnel vport); sends the port's batch first when
@@ -714,6 +736,7 @@ fn output(
         trunc,
         hash,
         steal,
+        coalesce,
     } = o;
     let (dev, vport): (DpPort, Option<TunnelVport>) =
         match ports.get(port.0 as usize).and_then(Option::as_ref) {
@@ -734,6 +757,19 @@ fn output(
     };
     let soft = !p.vnet().is_none() && (vport.is_some() || trunc.is_some() || !d.has_vnet_hdr());
     if !soft {
+        if coalesce
+            && vport.is_none()
+            && trunc.is_none()
+            && d.has_vnet_hdr()
+            && p.vnet().is_none()
+            && out
+                .packets_mut()
+                .last_mut()
+                .is_some_and(|last| gro::merge(last, p.data()))
+        {
+            stats.coalesced += 1;
+            return true;
+        }
         if out.is_full() {
             let _ = d.send_batch(out);
             out.clear();

@@ -43,6 +43,9 @@ pub struct TunnelVport {
     pub ttl: u8,
     /// Outer TOS (`tos`).
     pub tos: u8,
+    /// Outer checksums (`csum=true`): GRE's checksum field, VXLAN's and Geneve's UDP
+    /// checksum.
+    pub csum: bool,
     /// UDP destination port for VXLAN and Geneve (`dst_port`).
     pub dst_port: u16,
     /// The port the outer frames go out of and come in on.
@@ -72,6 +75,7 @@ impl TunnelVport {
             df_default: true,
             ttl: 64,
             tos: 0,
+            csum: false,
             dst_port: match protocol {
                 TunnelProtocol::Gre => 0,
                 TunnelProtocol::Vxlan => fvs_packet::vxlan::UDP_PORT,

@@ -237,6 +237,7 @@ fn superframe_is_segmented_before_encapsulation() {
         ttl: 64,
         df: true,
         key: true,
+        csum: false,
     };
     run(
         &mut s,

@@ -107,6 +107,18 @@ impl Packet {
         true
     }
 
+    /// Appends `bytes` behind the frame (receive coalescing); false, with the frame
+    /// unchanged, when the buffer has no room for them there.
+    pub fn append(&mut self, bytes: &[u8]) -> bool {
+        let end = self.start + self.len;
+        let Some(room) = self.buf.get_mut(end..end + bytes.len()) else {
+            return false;
+        };
+        room.copy_from_slice(bytes);
+        self.len += bytes.len();
+        true
+    }
+
     /// Shortens the frame to `len` bytes (no effect if it is not longer).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);

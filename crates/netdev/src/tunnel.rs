@@ -72,10 +72,20 @@
 //! (checksum offload from a TAP or AF_PACKET port with virtio-net headers) is copied once
 //! more into a scratch buffer to finish the checksum; a GSO super-frame cannot cross a raw
 //! socket and is dropped and counted (`tx_dropped`): the datapath must segment first.
+//!
+//! # Outer UDP checksums without a source address
+//!
+//! A VXLAN or Geneve packet with a UDP checksum (`csum=true`) from a port without
+//! `local_ip` leaves the datapath with source 0.0.0.0, for the kernel to fill in; but the
+//! checksum covers the source. Such a packet is copied to the scratch buffer, given the
+//! source the route to its destination would take ([`route_source`], remembered for a
+//! second per destination) and its checksum recomputed, and sent on its own.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use fvs_packet::ethernet::{self, EtherType, EthernetRepr, MacAddr};
 use fvs_packet::ip::IpProtocol;
@@ -201,6 +211,9 @@ pub struct KernelTunnel {
     drops: RxDrops,
     /// Reused for the rare frame whose inner checksum must be finished before sending.
     scratch: Vec<u8>,
+    /// Source addresses of routes, by destination, and when they were looked up (see the
+    /// module docs: UDP checksums without a source address).
+    sources: HashMap<Ipv4Addr, (Ipv4Addr, Instant)>,
 }
 
 impl KernelTunnel {
@@ -250,6 +263,7 @@ impl KernelTunnel {
             stats: NetdevStats::default(),
             drops: RxDrops::default(),
             scratch: Vec::new(),
+            sources: HashMap::new(),
         })
     }
 
@@ -330,6 +344,63 @@ impl KernelTunnel {
         self.scratch = scratch;
         sent
     }
+}
+
+impl KernelTunnel {
+    /// The source the kernel would give a packet to `dst`, remembered for
+    /// [`SOURCE_LIFETIME`].
+    fn source_for(&mut self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let Some((src, at)) = self.sources.get(&dst)
+            && at.elapsed() < SOURCE_LIFETIME
+        {
+            return Some(*src);
+        }
+        let src = route_source(dst).ok()?;
+        if self.sources.len() >= MAX_SOURCES {
+            self.sources.clear();
+        }
+        self.sources.insert(dst, (src, Instant::now()));
+        Some(src)
+    }
+
+    /// Sends a UDP datagram whose checksum was computed for source 0.0.0.0 with the route's
+    /// source filled in and the checksum recomputed (see the module docs).
+    fn send_with_source(&mut self, datagram: &[u8], dst: Ipv4Addr, frame_len: usize) -> usize {
+        let Some(src) = self.source_for(dst) else {
+            self.stats.tx_dropped += 1;
+            return 0;
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(datagram);
+        scratch[12..16].copy_from_slice(&src.octets());
+        let l4 = usize::from(scratch[0] & 0x0f) * 4;
+        let sent = match fvs_packet::udp::UdpView::new_checked(&mut scratch[l4..]) {
+            Ok(mut u) => {
+                u.fill_checksum_v4(src, dst);
+                self.flush(&[(&scratch, dst)], &[frame_len])
+            }
+            Err(_) => {
+                self.stats.tx_dropped += 1;
+                0
+            }
+        };
+        self.scratch = scratch;
+        sent
+    }
+}
+
+/// How long a route's source address is trusted before it is looked up again.
+const SOURCE_LIFETIME: Duration = Duration::from_secs(1);
+/// Destinations whose route source is remembered at most (then all are forgotten).
+const MAX_SOURCES: usize = 4096;
+
+/// True for an IPv4 datagram without a source address carrying UDP with a checksum.
+fn needs_source(datagram: &[u8]) -> bool {
+    let l4 = usize::from(datagram[0] & 0x0f) * 4;
+    datagram[12..16] == [0; 4]
+        && datagram[9] == u8::from(IpProtocol::Udp)
+        && datagram.get(l4 + 6..l4 + 8).is_some_and(|c| c != [0, 0])
 }
 
 /// Sets a socket buffer size: the FORCE option passes the system limit (root), the plain
@@ -475,6 +546,12 @@ impl Netdev for KernelTunnel {
                 self.stats.tx_dropped += 1;
                 continue;
             };
+            if needs_source(d.0) {
+                sent += self.flush(&run[..k], &lens[..k]);
+                k = 0;
+                sent += self.send_with_source(d.0, d.1, p.len());
+                continue;
+            }
             run[k] = d;
             lens[k] = p.len();
             k += 1;
@@ -859,6 +936,25 @@ mod tests {
         long[16..18].copy_from_slice(&u16::MAX.to_be_bytes());
         assert!(outer_datagram(&long).is_none());
         assert!(outer_datagram(&f[..30]).is_none());
+    }
+
+    #[test]
+    fn udp_checksums_without_a_source_are_spotted() {
+        let frame = |protocol, src, csum| {
+            let mut e = Encap::new(protocol, MacAddr::ZERO, MacAddr::ZERO, src, A, Some(1));
+            e.csum = csum;
+            encapsulate(&e, &inner(60)).unwrap()
+        };
+        let any = Ipv4Addr::UNSPECIFIED;
+        assert!(needs_source(&frame(TunnelProtocol::Vxlan, any, true)[14..]));
+        assert!(needs_source(
+            &frame(TunnelProtocol::Geneve, any, true)[14..]
+        ));
+        assert!(!needs_source(
+            &frame(TunnelProtocol::Vxlan, any, false)[14..]
+        ));
+        assert!(!needs_source(&frame(TunnelProtocol::Vxlan, B, true)[14..]));
+        assert!(!needs_source(&frame(TunnelProtocol::Gre, any, true)[14..]));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct TunnelKey {
     pub df: bool,
     /// A key is present on the wire.
     pub key: bool,
+    /// Outer checksums (GRE checksum, UDP checksum) are sent.
+    pub csum: bool,
 }
 
 /// An Ethernet address, printed `aa:bb:cc:dd:ee:ff`.
@@ -156,7 +158,7 @@ impl fmt::Display for DpAction {
                     write!(f, "tos={:#x},", t.tos)?;
                 }
                 write!(f, "ttl={}", t.ttl)?;
-                let flags: Vec<&str> = [(t.df, "df"), (t.key, "key")]
+                let flags: Vec<&str> = [(t.df, "df"), (t.csum, "csum"), (t.key, "key")]
                     .iter()
                     .filter(|(on, _)| *on)
                     .map(|(_, n)| *n)
@@ -274,6 +276,7 @@ mod tests {
                 ttl: 64,
                 df: true,
                 key: true,
+                csum: false,
             }),
             DpAction::PopVlan,
             DpAction::Output(DpPort(1)),

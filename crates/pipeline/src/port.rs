@@ -181,6 +181,18 @@ pub struct TunnelConfig {
     pub ttl: u8,
     /// Outer TOS (`tos`, a DSCP value; 0 unless configured).
     pub tos: u8,
+    /// `remote_ip=flow`: the outer destination is the flow's `tun_dst` (`remote_ip` is then
+    /// 0.0.0.0), and the port receives from any remote no other port names.
+    pub remote_flow: bool,
+    /// `local_ip=flow`: the outer source is the flow's `tun_src` (`local_ip` is then
+    /// 0.0.0.0; a zero `tun_src` leaves the source to the route).
+    pub local_flow: bool,
+    /// `ttl=inherit`: an IP packet's outer TTL is its own TTL (others get `ttl`).
+    pub ttl_inherit: bool,
+    /// `tos=inherit`: an IP packet's outer DSCP is its own DSCP (others get `tos`).
+    pub tos_inherit: bool,
+    /// `csum=true`: outer checksums (GRE checksum, UDP checksum for VXLAN and Geneve).
+    pub csum: bool,
 }
 
 impl TunnelConfig {

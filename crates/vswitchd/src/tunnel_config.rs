@@ -6,17 +6,22 @@
 //!
 //! - **Fatal** (the port is not created; `error` says why, one line per problem): a missing or
 //!   unreadable `remote_ip` (`NAME: bad gre 'remote_ip'` then `NAME: gre type requires valid
-//!   'remote_ip' argument`), and `local_ip=flow` without `remote_ip=flow`. ferrovs adds two
-//!   of its own: `remote_ip=flow` and IPv6 addresses, which its datapath cannot send yet.
+//!   'remote_ip' argument`), and `local_ip=flow` without `remote_ip=flow`. ferrovs adds one
+//!   of its own: IPv6 addresses, which its datapath cannot send yet.
 //! - **Warnings** (logged; the port works with the default): an unreadable `local_ip`
 //!   (`NAME: bad gre 'local_ip'`), an unknown argument (`NAME: unknown gre argument 'foo'`,
 //!   also `dst_port` on GRE), a TOS that is not a DSCP value (`NAME: invalid TOS 300`). Values
 //!   Open vSwitch reads with `atoi`/`strtoull` are read the same way (a `ttl` of 300 is 44, a
 //!   `key` of `010` is 8, one of `abc` is 0) and ferrovs says so in a warning where Open
 //!   vSwitch is silent.
-//! - **Accepted but not acted on** (a warning, so nobody relies on them unknowingly): `csum`,
-//!   `tos=inherit`, `ttl=inherit`, `egress_pkt_mark`, `seq`, `packet_type`, `exts` and the
-//!   IPsec options (`psk`, `remote_cert`, `remote_name`, `peer_cert`).
+//! - **Accepted but not acted on** (a warning, so nobody relies on them unknowingly):
+//!   `egress_pkt_mark`, `seq`, `packet_type`, `exts` and the IPsec options (`psk`,
+//!   `remote_cert`, `remote_name`, `peer_cert`).
+//!
+//! `remote_ip=flow` and `local_ip=flow` (the outer addresses from the flow's `tun_dst` and
+//! `tun_src`), `ttl=inherit` and `tos=inherit` (from the inner IP header) and `csum=true`
+//! (outer checksums) are read here and acted on by translation
+//! (`fvs_pipeline::port::TunnelConfig`) and the datapath.
 //!
 //! A missing `local_ip` is not an error: the outer packet's source is then left to the
 //! kernel (the route's preferred source), and the port receives on every local address.
@@ -56,10 +61,15 @@ pub const DEFAULT_TTL: u8 = 64;
 pub struct TunnelOptions {
     /// GRE, VXLAN or Geneve.
     pub protocol: TunnelProtocol,
-    /// `remote_ip`.
+    /// `remote_ip` (0.0.0.0 with `remote_ip=flow`).
     pub remote_ip: Ipv4Addr,
+    /// `remote_ip=flow`: the destination is the flow's `tun_dst`; the port receives from
+    /// any remote no other port names.
+    pub remote_flow: bool,
     /// `local_ip`; `None`: the kernel's choice on send, any local address on receive.
     pub local_ip: Option<Ipv4Addr>,
+    /// `local_ip=flow`: the source is the flow's `tun_src`.
+    pub local_flow: bool,
     /// `in_key` (or `key`): which keys the port receives.
     pub in_key: TunnelKeyMode,
     /// `out_key` (or `key`): the key it sends.
@@ -70,9 +80,13 @@ pub struct TunnelOptions {
     pub df_default: bool,
     /// `ttl` (64 unless configured).
     pub ttl: u8,
+    /// `ttl=inherit`: an IP packet's own TTL.
+    pub ttl_inherit: bool,
     /// `tos` (a DSCP value, 0 unless configured).
     pub tos: u8,
-    /// `csum=true` (accepted, not yet acted on).
+    /// `tos=inherit`: an IP packet's own DSCP.
+    pub tos_inherit: bool,
+    /// `csum=true`: GRE checksums, UDP checksums for VXLAN and Geneve.
     pub csum: bool,
     /// The options as configured, for [`TunnelOptions::dpif_options`].
     shown: BTreeMap<String, String>,
@@ -119,12 +133,7 @@ pub fn parse(
     let remote = options.get("remote_ip").map(String::as_str);
     let local = options.get("local_ip").map(String::as_str);
     let remote_ip = match remote {
-        Some("flow") => {
-            errors.push(format!(
-                "{name}: {kind} 'remote_ip=flow' is not supported by ferrovs"
-            ));
-            None
-        }
+        Some("flow") => Some(Ipv4Addr::UNSPECIFIED),
         Some(text) => match text.parse::<std::net::IpAddr>() {
             Ok(std::net::IpAddr::V4(ip)) => Some(ip),
             Ok(std::net::IpAddr::V6(_)) => {
@@ -199,6 +208,7 @@ pub fn parse(
     let mut dst_port = default_port;
     let mut ttl = DEFAULT_TTL;
     let mut tos = 0;
+    let (mut ttl_inherit, mut tos_inherit) = (false, false);
     let mut shown = BTreeMap::new();
     for (option, value) in options {
         let option = option.as_str();
@@ -218,9 +228,7 @@ pub fn parse(
                 }
             }
             "ttl" if value == "inherit" => {
-                warnings.push(format!(
-                    "{name}: 'ttl=inherit' is not supported by ferrovs, using {DEFAULT_TTL}"
-                ));
+                ttl_inherit = true;
                 shown.insert(option.to_owned(), value.clone());
             }
             "ttl" => {
@@ -237,9 +245,7 @@ pub fn parse(
                 }
             }
             "tos" if value == "inherit" => {
-                warnings.push(format!(
-                    "{name}: 'tos=inherit' is not supported by ferrovs, using 0"
-                ));
+                tos_inherit = true;
                 shown.insert(option.to_owned(), value.clone());
             }
             "tos" => match strtoull(value) {
@@ -254,10 +260,6 @@ pub fn parse(
             },
             "csum" => {
                 if value == "true" {
-                    warnings.push(format!(
-                        "{name}: 'csum=true' is not supported by ferrovs yet; tunnel packets \
-                         are sent without checksums"
-                    ));
                     shown.insert(option.to_owned(), value.clone());
                 }
             }
@@ -276,9 +278,20 @@ pub fn parse(
             _ => warnings.push(format!("{name}: unknown {kind} argument '{option}'")),
         }
     }
-    shown.insert("remote_ip".to_owned(), remote_ip.to_string());
+    let remote_flow = remote == Some("flow");
+    let local_flow = local == Some("flow");
+    let text = |flow: bool, ip: Ipv4Addr| {
+        if flow {
+            "flow".to_owned()
+        } else {
+            ip.to_string()
+        }
+    };
+    shown.insert("remote_ip".to_owned(), text(remote_flow, remote_ip));
     if let Some(ip) = local_ip {
         shown.insert("local_ip".to_owned(), ip.to_string());
+    } else if local_flow {
+        shown.insert("local_ip".to_owned(), "flow".to_owned());
     }
     let key_text = |k: TunnelKeyMode| match k {
         TunnelKeyMode::None => None,
@@ -300,13 +313,17 @@ pub fn parse(
     let parsed = TunnelOptions {
         protocol,
         remote_ip,
+        remote_flow,
         local_ip,
+        local_flow,
         in_key,
         out_key,
         dst_port,
         df_default,
         ttl,
+        ttl_inherit,
         tos,
+        tos_inherit,
         csum: options.get("csum").is_some_and(|v| v == "true"),
         shown,
     };
@@ -333,6 +350,11 @@ impl TunnelOptions {
             },
             ttl: self.ttl,
             tos: self.tos,
+            remote_flow: self.remote_flow,
+            local_flow: self.local_flow,
+            ttl_inherit: self.ttl_inherit,
+            tos_inherit: self.tos_inherit,
+            csum: self.csum,
         }
     }
 
@@ -502,8 +524,9 @@ mod tests {
             ),
             Err("g18: gre type requires 'remote_ip=flow' with 'local_ip=flow'".to_owned())
         );
-        let e = parse("t0", "gre", &opts(&[("remote_ip", "flow")])).unwrap_err();
-        assert!(e.contains("not supported by ferrovs"), "{e}");
+        let (t, _) = ok("gre", &[("remote_ip", "flow"), ("local_ip", "flow")]);
+        assert!(t.remote_flow && t.local_flow && t.remote_ip.is_unspecified());
+        assert_eq!(t.dpif_options(), "gre: local_ip=flow, remote_ip=flow");
         let e = parse("t0", "geneve", &opts(&[("remote_ip", "fe80::1")])).unwrap_err();
         assert!(e.contains("IPv6"), "{e}");
     }
@@ -639,13 +662,27 @@ mod tests {
             ],
         );
         assert!(t.csum);
-        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(
             t.dpif_options(),
             "gre: csum=true, egress_pkt_mark=5, remote_ip=10.0.1.21"
         );
         let (t, w) = ok("gre", &[("remote_ip", "10.0.1.21"), ("csum", "yes")]);
         assert!(!t.csum && w.is_empty());
+        let (t, w) = ok(
+            "gre",
+            &[
+                ("remote_ip", "10.0.1.21"),
+                ("ttl", "inherit"),
+                ("tos", "inherit"),
+            ],
+        );
+        let c = t.pipeline_config();
+        assert!(c.ttl_inherit && c.tos_inherit && w.is_empty(), "{w:?}");
+        assert_eq!(
+            t.dpif_options(),
+            "gre: remote_ip=10.0.1.21, tos=inherit, ttl=inherit"
+        );
     }
 
     #[test]

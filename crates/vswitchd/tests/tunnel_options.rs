@@ -88,6 +88,17 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("vxlan", &[("remote_ip", "bogus")]),
     ("geneve", &[("local_ip", "10.0.1.31")]),
     ("gre", &[("remote_ip", "10.0.2.26"), ("local_ip", "flow")]),
+    ("gre", &[("remote_ip", "flow"), ("key", "flow")]),
+    ("vxlan", &[("remote_ip", "flow"), ("local_ip", "flow")]),
+    (
+        "geneve",
+        &[
+            ("remote_ip", "flow"),
+            ("csum", "true"),
+            ("ttl", "inherit"),
+            ("tos", "inherit"),
+        ],
+    ),
 ];
 
 /// Open vSwitch in a namespace of its own; the switch is stopped (by its own pid file)

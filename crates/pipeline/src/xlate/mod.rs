@@ -23,6 +23,7 @@ mod actions;
 mod commit;
 mod freeze;
 mod normal;
+mod tunnel;
 
 use crate::bits::{in_port, set_in_port};
 use crate::bridge::Bridge;
@@ -608,19 +609,17 @@ impl Ctx<'_> {
         match &port.kind {
             PortKind::Patch { peer } => self.patch(peer, flow, out),
             PortKind::Tunnel(cfg) => {
-                out.push(Node::new(NodeKind::Detail, "output to kernel tunnel"));
-                let key = TunnelKey {
-                    tun_id: cfg
-                        .out_key
-                        .unwrap_or_else(|| u64::try_from(get(flow, Field::TunId)).unwrap_or(0)),
-                    src: cfg.local_ip,
-                    dst: cfg.remote_ip,
-                    tos: cfg.tos,
-                    ttl: cfg.ttl,
-                    df: cfg.df_default,
-                    // `key=0` (or none) sends no key field; `flow` always sends one.
-                    key: cfg.out_key != Some(0),
+                let key = match tunnel::tunnel_key(cfg, flow, &mut self.wc) {
+                    Ok(key) => key,
+                    Err(tunnel::NoTunnel::NoDestination) => {
+                        out.push(Node::new(
+                            NodeKind::Warn,
+                            "native tunnel routing failed: no tun_dst for remote_ip=flow",
+                        ));
+                        return;
+                    }
                 };
+                out.push(Node::new(NodeKind::Detail, "output to kernel tunnel"));
                 if self.base_tunnel != Some(key) {
                     self.dp.push(DpAction::SetTunnel(key));
                     self.base_tunnel = Some(key);

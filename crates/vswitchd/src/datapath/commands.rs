@@ -418,6 +418,8 @@ fn coverage_show(d: &Daemon, _: &[String]) -> Result<String, String> {
         ("netdev_soft_seg_good", dp.soft_segmented),
         ("netdev_soft_seg_drops", dp.offload_dropped),
         ("netdev_soft_csum", dp.soft_checksummed),
+        ("tunnel_gro_coalesced", dp.coalesced),
+        ("datapath_drop_tunnel_ecn", dp.ecn_dropped),
         ("upcall_handled", slow.upcalls),
         ("upcall_no_port", slow.upcall_no_port),
         ("revalidate_pass", slow.revalidations),

@@ -122,18 +122,21 @@ pub fn tunnel_use(sw: &Switch, b: usize, ofport: PortNo, actions: &DpActions) ->
             DpAction::SetTunnel(t) => set = Some(*t),
             DpAction::Output(dp) => {
                 let Some(t) = set else { continue };
-                let mut best: Option<(bool, &str)> = None;
+                let mut best: Option<((bool, bool), &str)> = None;
                 for p in sw.bridges.iter().flat_map(|br| br.ports.values()) {
                     let PortKind::Tunnel(c) = &p.kind else {
                         continue;
                     };
                     let key_ok = c.out_key.is_none_or(|k| k == t.tun_id);
                     let local_ok = c.local_ip.is_unspecified() || c.local_ip == t.src;
-                    if p.dp_port != Some(*dp) || c.remote_ip != t.dst || !local_ok || !key_ok {
+                    let remote_ok = c.remote_flow || c.remote_ip == t.dst;
+                    if p.dp_port != Some(*dp) || !remote_ok || !local_ok || !key_ok {
                         continue;
                     }
-                    let rank = c.out_key.is_some();
-                    if best.is_none_or(|(r, _)| rank && !r) {
+                    // A port that names the remote is preferred over `remote_ip=flow`, a
+                    // fixed key over `key=flow`.
+                    let rank = (!c.remote_flow, c.out_key.is_some());
+                    if best.is_none_or(|(r, _)| rank > r) {
                         best = Some((rank, p.name.as_str()));
                     }
                 }
@@ -207,9 +210,10 @@ impl Default for Slow {
 /// extra key bits that choice consulted.
 ///
 /// For a tunnel vport, the port is the one whose `remote_ip` is the packet's `tun_src`, whose
-/// `local_ip` (when set) is its `tun_dst`, and whose `in_key` accepts its `tun_id`. Like
-/// Open vSwitch, a port with a fixed key is preferred over a `key=flow` one, and one with a
-/// `local_ip` over one without; the reconciler makes sure no two ports tie. A packet no port
+/// `local_ip` (when set) is its `tun_dst`, and whose `in_key` accepts its `tun_id`; a
+/// `remote_ip=flow` port takes packets from any remote. Like Open vSwitch, a port that names
+/// the remote is preferred over a `remote_ip=flow` one, a port with a fixed key over a
+/// `key=flow` one, and one with a `local_ip` over one without; the reconciler makes sure no two ports tie. A packet no port
 /// accepts (another key than a fixed-key port's) enters nowhere and is dropped.
 pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
     let dp = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
@@ -218,7 +222,7 @@ pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
     let tun_id = u64::try_from(key.get(Field::TunId.loc())).unwrap_or(u64::MAX);
     let mut consulted = FlowKey::ZERO;
     // (rank, bridge, port): the best tunnel port found so far.
-    let mut best: Option<((bool, bool), usize, PortNo)> = None;
+    let mut best: Option<((bool, bool, bool), usize, PortNo)> = None;
     for (i, b) in sw.bridges.iter().enumerate() {
         for p in b.ports.values() {
             if p.dp_port != Some(dp) {
@@ -231,7 +235,7 @@ pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
             consulted.set(Field::TunDst.loc(), u128::MAX);
             let local_ok =
                 t.local_ip.is_unspecified() || u128::from(t.local_ip.to_bits()) == tun_dst;
-            if u128::from(t.remote_ip.to_bits()) != tun_src || !local_ok {
+            if !(t.remote_flow || u128::from(t.remote_ip.to_bits()) == tun_src) || !local_ok {
                 continue;
             }
             if t.in_key.is_some() {
@@ -241,7 +245,11 @@ pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
             if !t.accepts_key(tun_id) {
                 continue;
             }
-            let rank = (t.in_key.is_some(), !t.local_ip.is_unspecified());
+            let rank = (
+                !t.remote_flow,
+                t.in_key.is_some(),
+                !t.local_ip.is_unspecified(),
+            );
             if best.is_none_or(|(r, _, _)| rank > r) {
                 best = Some((rank, i, p.ofport));
             }
@@ -582,6 +590,11 @@ mod tests {
                 in_key,
                 ttl: 64,
                 tos: 0,
+                remote_flow: false,
+                local_flow: false,
+                ttl_inherit: false,
+                tos_inherit: false,
+                csum: false,
             }),
             vlan: PortVlan::default(),
             dp_port: Some(DpPort(3)),
@@ -629,6 +642,43 @@ mod tests {
         assert_eq!(port(&sw, 0), Some(3));
     }
 
+    /// A `remote_ip=flow` port takes packets from remotes no other port names, and sends
+    /// wherever the flow says; a port that names the remote wins on both counts.
+    #[test]
+    fn a_remote_ip_flow_port_is_the_fallback_both_ways() {
+        let named = Ipv4Addr::new(10, 0, 1, 21);
+        let mut flow_port = gre(2, Ipv4Addr::UNSPECIFIED, None);
+        if let PortKind::Tunnel(t) = &mut flow_port.kind {
+            t.remote_flow = true;
+        }
+        let mut sw = Switch::new();
+        let mut b = Bridge::new("br-tun", FailMode::Secure, Millis::ZERO);
+        b.add_port(gre(1, named, None));
+        b.add_port(flow_port);
+        sw.add_bridge(b);
+        let port = |remote| owner(&sw, &packet(remote, 3)).map(|(_, p, _)| p.0);
+        assert_eq!(port(named), Some(1));
+        assert_eq!(port(Ipv4Addr::new(10, 0, 1, 99)), Some(2));
+        let out = |dst| {
+            DpActions(vec![
+                DpAction::SetTunnel(fvs_pipeline::dpif::TunnelKey {
+                    tun_id: 3,
+                    src: Ipv4Addr::UNSPECIFIED,
+                    dst,
+                    tos: 0,
+                    ttl: 64,
+                    df: true,
+                    key: true,
+                    csum: false,
+                }),
+                DpAction::Output(DpPort(3)),
+            ])
+        };
+        assert_eq!(tunnel_use(&sw, 0, PortNo(9), &out(named)).tx, ["gre1"]);
+        let elsewhere = out(Ipv4Addr::new(10, 0, 1, 99));
+        assert_eq!(tunnel_use(&sw, 0, PortNo(9), &elsewhere).tx, ["gre2"]);
+    }
+
     /// Output through a shared vport counts for the port whose remote and key the
     /// `set(tunnel(...))` names; entering on a tunnel port counts for that port.
     #[test]
@@ -649,6 +699,7 @@ mod tests {
                     ttl: 64,
                     df: true,
                     key: true,
+                    csum: false,
                 }),
                 DpAction::Output(DpPort(3)),
             ])
