@@ -60,6 +60,10 @@ pub enum Field {
     Xreg5,
     Xreg6,
     Xreg7,
+    Xxreg0,
+    Xxreg1,
+    Xxreg2,
+    Xxreg3,
     EthSrc,
     EthDst,
     EthType,
@@ -339,7 +343,7 @@ const fn xreg_half(k: u8, high: bool) -> Loc {
 use Field as F;
 
 /// The registry, indexed by `Field as usize`.
-pub static FIELDS: [FieldInfo; 80] = [
+pub static FIELDS: [FieldInfo; 84] = [
     row(
         F::TunId,
         &["tun_id", "tunnel_id"],
@@ -684,6 +688,46 @@ pub static FIELDS: [FieldInfo; 80] = [
     )
     .maskable(NX_OXM, NX_OXM, NX_OXM)
     .oxm(class::OXM_PKT_REG, 7, 8, "OXM_OF_PKT_REG7"),
+    // xxreg0 overlays reg0 (most significant) to reg3: xreg0 then xreg1.
+    row(
+        F::Xxreg0,
+        &["xxreg0"],
+        Loc::new(word::XREG0, 0, 128),
+        Format::Hex,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 111, 16, "NXM_NX_XXREG0"),
+    // xxreg1 overlays reg4 (most significant) to reg7: xreg2 then xreg3.
+    row(
+        F::Xxreg1,
+        &["xxreg1"],
+        Loc::new(word::XREG0 + 2, 0, 128),
+        Format::Hex,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 112, 16, "NXM_NX_XXREG1"),
+    // xxreg2 overlays reg8 (most significant) to reg11: xreg4 then xreg5.
+    row(
+        F::Xxreg2,
+        &["xxreg2"],
+        Loc::new(word::XREG0 + 4, 0, 128),
+        Format::Hex,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 113, 16, "NXM_NX_XXREG2"),
+    // xxreg3 overlays reg12 (most significant) to reg15: xreg6 then xreg7.
+    row(
+        F::Xxreg3,
+        &["xxreg3"],
+        Loc::new(word::XREG0 + 6, 0, 128),
+        Format::Hex,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 114, 16, "NXM_NX_XXREG3"),
     row(
         F::EthSrc,
         &["eth_src", "dl_src"],

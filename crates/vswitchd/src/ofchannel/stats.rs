@@ -337,19 +337,6 @@ const METER: u16 = 6;
 /// set_field.
 const ACTIONS: [u16; 12] = [0, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
 
-/// Fields a set-field cannot write: those describing the packet's metadata or structure that
-/// only the switch determines (as in Open vSwitch, where they are not writable).
-const READ_ONLY: [Field; 8] = [
-    Field::ConjId,
-    Field::CtState,
-    Field::CtZone,
-    Field::EthType,
-    Field::MplsBos,
-    Field::IpProto,
-    Field::IpFrag,
-    Field::TcpFlags,
-];
-
 /// A field's header for table features: its OXM header when it has one, else its NXM one.
 fn header(f: Field, masked: bool) -> Option<FieldHeader> {
     let info = f.info();
@@ -377,7 +364,7 @@ pub fn table_features(version: Version) -> Vec<TableFeatures> {
     let wildcards: Vec<FieldHeader> = fields.iter().filter_map(|f| header(*f, false)).collect();
     let setfield: Vec<FieldHeader> = fields
         .iter()
-        .filter(|f| !READ_ONLY.contains(f))
+        .filter(|f| !fvs_openflow::text::is_read_only(**f))
         .filter_map(|f| header(*f, false))
         .collect();
     (0..N_TABLES)
