@@ -79,6 +79,9 @@ pub struct TableChange {
     pub rule: Rule,
     /// What happened to it.
     pub kind: ChangeKind,
+    /// The operation that made it: changes with the same number came from one flow-mod (a
+    /// rule's expiry is an operation of its own), which flow monitors report together.
+    pub op: u64,
 }
 
 /// What happened to a rule.
@@ -130,6 +133,8 @@ pub struct Bridge {
     miss_to_controller: bool,
     /// Table changes not yet taken ([`Self::take_changes`]); `None` while not recording.
     journal: Option<Vec<TableChange>>,
+    /// The current operation's number ([`TableChange::op`]).
+    op: u64,
 }
 
 /// The priority of the hidden fail-open rule (above every OpenFlow priority).
@@ -150,6 +155,7 @@ impl Bridge {
             fail_open: false,
             miss_to_controller: false,
             journal: None,
+            op: 0,
         };
         if fail_mode == FailMode::Standalone {
             b.add_default_normal(now);
@@ -276,6 +282,7 @@ impl Bridge {
                 table,
                 rule: rule.clone(),
                 kind,
+                op: self.op,
             });
         }
     }
@@ -316,6 +323,7 @@ impl Bridge {
     ///
     /// A table of `None` is table 0 for an add and every table for a modify or delete.
     pub fn flow_mod(&mut self, fm: &FlowMod, now: Millis) -> Result<Vec<Removed>, FlowModError> {
+        self.op += 1;
         if let Some(t) = fm.table
             && usize::from(t.0) >= N_TABLES
         {
@@ -342,11 +350,13 @@ impl Bridge {
             for (id, reason) in dead {
                 if let Some(rule) = table.remove(id) {
                     self.generation += 1;
+                    self.op += 1;
                     if let Some(j) = self.journal.as_mut() {
                         j.push(TableChange {
                             table: table_id(t),
                             rule: rule.clone(),
                             kind: ChangeKind::Removed(reason),
+                            op: self.op,
                         });
                     }
                     out.push(Removed {

@@ -173,9 +173,13 @@ impl Daemon {
             .map(|b| (b.name.clone(), b.take_changes()))
             .filter(|(_, c)| !c.is_empty())
             .collect();
+        // One event per operation: Open vSwitch reports each flow-mod's changes (and each
+        // expiry) in a message of its own.
         for (bridge, c) in changes {
-            self.connmgr
-                .publish(&bridge, ofchannel::AsyncEvent::FlowChanges(c.into()), None);
+            for op in ofchannel::flow_monitor::by_operation(c) {
+                self.connmgr
+                    .publish(&bridge, ofchannel::AsyncEvent::FlowChanges(op.into()), None);
+            }
         }
     }
 

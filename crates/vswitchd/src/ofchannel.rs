@@ -415,8 +415,7 @@ impl Channel {
         now: Millis,
         ofproto: &mut dyn Ofproto,
     ) -> Result<(), FlowModError> {
-        let earlier = ofproto.take_changes();
-        if !earlier.is_empty() {
+        for earlier in flow_monitor::by_operation(ofproto.take_changes()) {
             let ev = AsyncEvent::FlowChanges(earlier.into());
             self.send_async(&ev);
             ofproto.publish(ev);

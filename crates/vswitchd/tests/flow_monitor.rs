@@ -1,10 +1,10 @@
 //! Flow monitors as Open vSwitch's own client sees them: `ovs-ofctl monitor BRIDGE watch:...`
 //! on fvs-vswitchd and on ovs-vswitchd, configured alike, prints the same updates for the same
-//! scripted changes: the initial listing, add-flow, mod-flows, a strict delete, a bundle, a rule
-//! expiring by its hard timeout, and a rule a `learn` action creates when a frame enters
+//! scripted changes: the initial listing, add-flow, mod-flows, a strict delete, a bundle, rules
+//! expiring by their hard and idle timeouts, and a rule a `learn` action creates when a frame enters
 //! through `netdev-dummy/receive`. Monitors in OpenFlow 1.0 (Nicira's form), 1.3 (ONF's),
 //! 1.4 and 1.5 (`OFPMP_FLOW_MONITOR`), and with options (`!initial`, `table=`, a match,
-//! `out_port=`, `!actions`). A malformed monitor request gets the error Open vSwitch sends,
+//! `out_port=`, `!actions`, two monitors on one connection). A malformed monitor request gets the error Open vSwitch sends,
 //! and the connection lives on.
 //!
 //! Durations differ between runs and are masked; each reply's updates are sorted, since
@@ -61,7 +61,9 @@ impl Monitor {
             .command()
             .env("OVS_RUNDIR", sw.dir())
             .args(opts)
-            .args(["monitor", &sw.mgmt_target("br0"), watch])
+            .args(["monitor", &sw.mgmt_target("br0")])
+            // Several monitors on one connection: one argument each.
+            .args(watch.split(' '))
             .stdout(file)
             .stderr(err)
             .spawn()
@@ -120,7 +122,7 @@ fn normalised(text: &str) -> String {
 const FRAME: &str = "00000000000200000000000108004500001c0000000040110000c0a80001c0a80002\
                      0401040200080000";
 
-const MONITORS: [(&[&str], &str, &str); 9] = [
+const MONITORS: [(&[&str], &str, &str); 10] = [
     (&[], "watch:", "of10"),
     (&["-O", "OpenFlow13"], "watch:", "of13"),
     (&["-O", "OpenFlow14"], "watch:", "of14"),
@@ -130,6 +132,7 @@ const MONITORS: [(&[&str], &str, &str); 9] = [
     (&[], "watch:tcp", "tcp"),
     (&["-O", "OpenFlow13"], "watch:out_port=2", "outport"),
     (&[], "watch:!actions,!own", "noact"),
+    (&["-O", "OpenFlow14"], "watch:tcp watch:ip,!actions", "two"),
 ];
 
 fn run(sw: &dyn Switch) -> Vec<(String, String)> {
@@ -177,6 +180,11 @@ fn run(sw: &dyn Switch) -> Vec<(String, String)> {
         "add-flow",
         "br0",
         "priority=7,tcp,hard_timeout=1,actions=output:1",
+    ]);
+    ok(&[
+        "add-flow",
+        "br0",
+        "priority=3,sctp,idle_timeout=1,actions=output:3",
     ]);
     ok(&["mod-flows", "br0", "ip,actions=output:2"]);
     ok(&["add-flow", "br0", "table=1,priority=4,tcp,actions=output:3"]);

@@ -236,6 +236,18 @@ impl Monitors {
     }
 }
 
+/// `changes` cut into the operations that made them ([`TableChange::op`]), in order.
+pub fn by_operation(changes: Vec<TableChange>) -> Vec<Vec<TableChange>> {
+    let mut out: Vec<Vec<TableChange>> = Vec::new();
+    for c in changes {
+        match out.last_mut() {
+            Some(cur) if cur.last().is_some_and(|l| l.op == c.op) => cur.push(c),
+            _ => out.push(vec![c]),
+        }
+    }
+    out
+}
+
 /// Every rule of `bridge` some of `monitors` covers, once, as `event`.
 fn listing(monitors: &[&Monitor], bridge: &Bridge, event: FlowUpdateEvent) -> Vec<FlowUpdate> {
     if monitors.is_empty() {
