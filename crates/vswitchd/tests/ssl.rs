@@ -8,8 +8,8 @@
 //!   client is served;
 //! - an `ssl:` Controller: an os-ken application listening for TLS (its own OpenSSL) sees
 //!   the same switch and the same packet-ins as from ovs-vswitchd, and the Controller rows
-//!   agree; without an `SSL` row, and with a controller from another CA, the rows' `status`
-//!   says what Open vSwitch's says;
+//!   agree; without an `SSL` row, with a private key file that holds no key, and with a
+//!   controller from another CA, the rows' `status` says what Open vSwitch's says;
 //! - `bootstrap_ca_cert`: without a CA file the switch takes its controller's CA (sent
 //!   after the controller's own certificate), saves it and verifies with it from then on;
 //! - a `pssl:` Manager: `ovs-vsctl --db=ssl:...` and `ovsdb-client` read over TLS what they
@@ -354,8 +354,9 @@ fn controller_row(sw: &dyn Switch, done: impl Fn(&str) -> bool) -> String {
     }
 }
 
-/// One switch connecting out with `ssl:`: first without an `SSL` row, then to an
-/// application whose certificate comes from another CA, then to a trusted one.
+/// One switch connecting out with `ssl:`: first without an `SSL` row, then with a private
+/// key file that holds no key, then to an application whose certificate comes from another
+/// CA, then to a trusted one.
 fn ssl_controller_run(sw: &dyn Switch, pki: &Pki, stranger: &Pki) -> Vec<String> {
     let pcap = add_bridge(sw, "secure");
     let mut seen = Vec::new();
@@ -371,8 +372,34 @@ fn ssl_controller_run(sw: &dyn Switch, pki: &Pki, stranger: &Pki) -> Vec<String>
     sw.vsctl_ok(&["del-controller", "br0"]);
     drop(app);
 
+    // A private key file that holds no key.
+    let junk = sw.dir().join("junk-privkey.pem");
+    std::fs::write(&junk, "not a key\n").expect("junk key");
+    let kp = pki.switch("sw");
+    // A certificate file of its own: Open vSwitch re-reads key and certificate only when
+    // both file names change, and the next step must reach it.
+    let junk_cert = sw.dir().join("junk-cert.pem");
+    std::fs::copy(&kp.certificate, &junk_cert).expect("certificate copy");
+    set_ssl(
+        sw,
+        &KeyPair {
+            private_key: junk,
+            certificate: junk_cert,
+        },
+        &pki.controllerca(),
+    );
+    let dir = TempDir::new("sslapp");
+    let app = TlsApp::start(dir.path(), &pki.controller("ctl"), &pki.switchca());
+    sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
+    seen.push(controller_row(sw, |r| {
+        !r.ends_with("last_error=") && !r.contains("state= ")
+    }));
+    assert!(app.events().is_empty(), "{:?}", app.events());
+    sw.vsctl_ok(&["del-controller", "br0"]);
+    drop(app);
+
     // A controller the switch cannot trust.
-    set_ssl(sw, &pki.switch("sw"), &pki.controllerca());
+    set_ssl(sw, &kp, &pki.controllerca());
     let dir = TempDir::new("sslapp");
     let app = TlsApp::start(dir.path(), &stranger.controller("bad"), &pki.switchca());
     sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
@@ -432,7 +459,7 @@ fn fvs_vswitchd_connects_out_over_ssl_as_ovs_vswitchd_does() {
     let ovs = PrivateOvs::start();
     let theirs = ssl_controller_run(&ovs, &pki, &stranger);
     drop(ovs);
-    assert!(theirs[2].contains("is_connected=true"), "{theirs:?}");
+    assert!(theirs[3].contains("is_connected=true"), "{theirs:?}");
     assert!(theirs.iter().any(|l| l.contains("packet_in")), "{theirs:?}");
     for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
         assert_eq!(o, t, "step {i}");
