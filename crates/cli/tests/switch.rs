@@ -367,3 +367,112 @@ fn hidden_table_254_rules_print_as_with_ovs_ofctl() {
     );
     assert!(of15.contains("actions=controller(reason=)"), "{of15}");
 }
+
+/// A group action in OpenFlow 1.0, which has none of its own: packet-outs and flow-mods carry
+/// Nicira's `NXAST_GROUP`. fvs-ofctl must send what ovs-ofctl sends: the same answers, the
+/// same flows, and the packet-outs' frames leaving through the group's bucket.
+#[test]
+fn group_actions_travel_in_openflow10_as_with_ovs_ofctl() {
+    let frame = "ffffffffffff000000000004080600010800060400010000000000040a000004000000000000\
+                 0a000002";
+    let setup = |ovs: &PrivateOvs| {
+        let pcap = format!("options:tx_pcap={}", ovs.dir().join("p2.pcap").display());
+        for args in [
+            vec![
+                "add-port",
+                "br0",
+                "p1",
+                "--",
+                "set",
+                "interface",
+                "p1",
+                "ofport_request=1",
+            ],
+            vec![
+                "add-port",
+                "br0",
+                "p2",
+                "--",
+                "set",
+                "interface",
+                "p2",
+                "ofport_request=2",
+                &pcap,
+            ],
+        ] {
+            ovs.vsctl(&args).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let target = format!("unix:{}", ovs.dir().join("br0.mgmt").display());
+        ovs.ofctl(&[
+            "-O",
+            "OpenFlow13",
+            "add-group",
+            &target,
+            "group_id=1,type=all,bucket=output:2",
+        ])
+        .unwrap_or_else(|e| panic!("add-group: {e}"));
+    };
+    let real = switch_with_bridge();
+    let ours = switch_with_bridge();
+    setup(&real);
+    setup(&ours);
+    let fvs = env!("CARGO_BIN_EXE_fvs-ofctl");
+    let packet_out = format!("in_port=1 packet={frame} actions=group:1");
+    let steps: Vec<Vec<&str>> = vec![
+        vec!["packet-out", "TARGET", &packet_out],
+        vec![
+            "-O",
+            "OpenFlow10",
+            "packet-out",
+            "TARGET",
+            "1",
+            "group:1",
+            frame,
+        ],
+        vec![
+            "-O",
+            "OpenFlow10",
+            "add-flow",
+            "TARGET",
+            "priority=5,in_port=1,actions=group:1",
+        ],
+        vec!["-O", "OpenFlow10", "dump-flows", "TARGET"],
+        vec![
+            "-O",
+            "OpenFlow10",
+            "packet-out",
+            "TARGET",
+            "1",
+            "group:9",
+            frame,
+        ],
+    ];
+    for args in &steps {
+        let expand = |ovs: &PrivateOvs| -> Vec<String> {
+            let target = format!("unix:{}", ovs.dir().join("br0.mgmt").display());
+            args.iter().map(|a| a.replace("TARGET", &target)).collect()
+        };
+        let mask = |o: Outcome, ovs: &PrivateOvs| {
+            let d = ovs.dir().display().to_string();
+            Outcome {
+                status: o.status,
+                stdout: o.stdout.replace(&d, "DIR"),
+                stderr: o.stderr.replace(&d, "DIR"),
+            }
+        };
+        let want = mask(run("ovs-ofctl", &real, &expand(&real), None), &real);
+        let got = mask(run(fvs, &ours, &expand(&ours), None), &ours);
+        assert_eq!(got, want, "step {args:?}");
+    }
+    let sent = |ovs: &PrivateOvs| {
+        fvs_test_support::frames::pcap_frames_or_empty(&ovs.dir().join("p2.pcap"))
+    };
+    assert_eq!(sent(&ours), sent(&real), "frames out of p2");
+    assert_eq!(
+        sent(&ours).len(),
+        2,
+        "both packet-outs went through the group"
+    );
+    let flows = flows(&ours);
+    assert!(flows.contains("actions=group:1"), "{flows}");
+}

@@ -14,7 +14,9 @@ use crate::action::{
 };
 use crate::ct::{Ct, CtZone, Nat, NatKind, NatPortSelection};
 use crate::learn::{Learn, LearnFlags, LearnSpec, LearnSrc};
-use crate::types::{Cookie, MeterId, PortNo, QueueId, Subfield, TableId, field_width, low_mask};
+use crate::types::{
+    Cookie, GroupId, MeterId, PortNo, QueueId, Subfield, TableId, field_width, low_mask,
+};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `NXAST_*` subtypes.
@@ -52,6 +54,7 @@ mod st {
     pub(super) const CONTROLLER2: u16 = 37;
     pub(super) const SAMPLE2: u16 = 38;
     pub(super) const OUTPUT_TRUNC: u16 = 39;
+    pub(super) const GROUP: u16 = 40;
     pub(super) const SAMPLE3: u16 = 41;
     pub(super) const LEARN2: u16 = 45;
     pub(super) const ENCAP: u16 = 46;
@@ -241,6 +244,13 @@ pub(crate) fn put_action(out: &mut Vec<u8>, a: &Action, v: Version) -> Result<bo
             out.put_u16(c.max_len);
             out.put_u16(c.controller_id);
             out.put_u8(reason_code(c.reason));
+            end(out, at);
+        }
+        // OpenFlow 1.0 has no group action of its own (1.1+ does: see of13).
+        Action::Group(g) if v == Version::Of10 => {
+            let at = begin(out, st::GROUP);
+            out.put_zeros(2);
+            out.put_u32(g.0);
             end(out, at);
         }
         Action::WriteMetadata { value, mask } if v == Version::Of10 => {
@@ -806,6 +816,10 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
             } else {
                 Action::Controller(c)
             }
+        }
+        st::GROUP => {
+            must_be_zero(r.bytes(2).map_err(&t)?, "group")?;
+            Action::Group(GroupId(r.u32().map_err(&t)?))
         }
         st::WRITE_METADATA => {
             must_be_zero(r.bytes(6).map_err(&t)?, "write_metadata")?;
