@@ -16,6 +16,7 @@
 //! pipeline has no flow or action model of its own.
 
 use crate::clock::Millis;
+use crate::in_band::InBandRule;
 use crate::mac_table::MacTable;
 use crate::port::{Port, PortConfig};
 use crate::rule::{RemovedReason, Rule, RuleStats};
@@ -135,6 +136,8 @@ pub struct Bridge {
     journal: Option<Vec<TableChange>>,
     /// The current operation's number ([`TableChange::op`]).
     op: u64,
+    /// In-band control's hidden rules, highest priority first ([`crate::in_band`]).
+    in_band: Vec<InBandRule>,
 }
 
 /// The priority of the hidden fail-open rule (above every OpenFlow priority).
@@ -156,6 +159,7 @@ impl Bridge {
             miss_to_controller: false,
             journal: None,
             op: 0,
+            in_band: Vec::new(),
         };
         if fail_mode == FailMode::Standalone {
             b.add_default_normal(now);
@@ -212,6 +216,45 @@ impl Bridge {
             self.fail_open = on;
             self.generation += 1;
             self.fail_open_stats = RuleStats::default();
+        }
+    }
+
+    /// In-band control's hidden rules, highest priority first.
+    pub fn in_band(&self) -> &[InBandRule] {
+        &self.in_band
+    }
+
+    /// Sets the in-band rules ([`crate::in_band::rules`]); a rule that stays keeps its
+    /// counters and age. True when they changed (translations then change: the generation
+    /// moves).
+    pub fn set_in_band(&mut self, rules: Vec<InBandRule>) -> bool {
+        let same = rules.len() == self.in_band.len()
+            && rules
+                .iter()
+                .zip(&self.in_band)
+                .all(|(a, b)| a.priority == b.priority && a.r#match == b.r#match);
+        if same {
+            return false;
+        }
+        let old = std::mem::take(&mut self.in_band);
+        self.in_band = rules
+            .into_iter()
+            .map(|r| {
+                old.iter()
+                    .find(|o| o.priority == r.priority && o.r#match == r.r#match)
+                    .cloned()
+                    .unwrap_or(r)
+            })
+            .collect();
+        self.generation += 1;
+        true
+    }
+
+    /// Credits in-band rule `i` with `packets` of `bytes` in all.
+    pub fn count_in_band(&mut self, i: usize, packets: u64, bytes: u64) {
+        if let Some(r) = self.in_band.get_mut(i) {
+            r.packets += packets;
+            r.bytes += bytes;
         }
     }
 

@@ -36,6 +36,7 @@ pub mod bridge;
 pub mod clock;
 pub mod dpif;
 pub mod example;
+pub mod in_band;
 pub mod mac_table;
 pub mod port;
 pub mod rule;

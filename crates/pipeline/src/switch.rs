@@ -115,6 +115,13 @@ impl Switch {
                         b.count_fail_open(1, len, now);
                     }
                 }
+                SideEffect::InBandHit { bridge, rule } => {
+                    if let Some(len) = packet_len
+                        && let Some(b) = self.bridges.get_mut(*bridge)
+                    {
+                        b.count_in_band(*rule, 1, len);
+                    }
+                }
                 SideEffect::Learn { bridge, flow_mod } => {
                     if let Some(b) = self.bridges.get_mut(*bridge) {
                         // A learned flow-mod names a valid table (learn's table is a u8 below

@@ -202,6 +202,17 @@ fn dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
             stats.bytes
         ));
     }
+    // In-band control's hidden rules, highest priority first, as Open vSwitch lists them.
+    for r in b.in_band() {
+        let mut head = String::new();
+        fvs_flow::text::format_match(&r.r#match, r.priority, &mut head);
+        out.push_str(&format!(
+            "duration={}s, n_packets={}, n_bytes={}, {head},actions=NORMAL\n",
+            now.secs_since(r.created),
+            r.packets,
+            r.bytes,
+        ));
+    }
     for (table, r) in b.rules() {
         if table != 0 {
             out.push_str(&format!("table_id={table}, "));

@@ -71,9 +71,11 @@
 //! effect: ferrovs keeps no transmit queue per connection (a write blocks for at most
 //! [`crate::connmgr::WRITE_TIMEOUT`], after which the connection is dropped).
 //!
-//! `connection_mode` is accepted: `out-of-band` is what ferrovs does; `in-band` (the
-//! default) is treated as `out-of-band`, as with `other_config:disable-in-band=true`, since
-//! ferrovs installs no in-band rules (see the crate docs).
+//! `connection_mode`: a `tcp:`/`ssl:` controller in `in-band` mode (the default) gives its
+//! bridge hidden rules that let the controller's traffic through ([`crate::in_band`],
+//! `fvs_pipeline::in_band`), unless `out-of-band` or the bridge's
+//! `other_config:disable-in-band=true` says otherwise. The connection itself goes through
+//! the host's stack either way.
 
 use std::collections::BTreeMap;
 use std::io;

@@ -53,6 +53,7 @@ pub mod controller;
 pub mod datapath;
 pub mod db;
 pub mod dirs;
+pub mod in_band;
 pub mod manager;
 pub mod mgmt;
 pub mod ofchannel;

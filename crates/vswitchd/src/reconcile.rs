@@ -296,6 +296,14 @@ impl Reconciler {
             if let Some(bridge) = switch.bridge_mut(&bcfg.name) {
                 bridge.fail_mode = fail_mode(bcfg);
                 let statuses = self.reconcile_bridge(bcfg, bridge, now);
+                let mac = bcfg
+                    .other_config
+                    .get("hwaddr")
+                    .and_then(|h| parse_mac(h))
+                    .or_else(|| self.macs.get(&bcfg.name).copied());
+                if let Some(mac) = mac {
+                    bridge.set_in_band(crate::in_band::rules_for(bcfg, mac, now));
+                }
                 ops.extend(write_back_bridge(bcfg, &statuses, self.datapath_id(bcfg)));
             }
         }

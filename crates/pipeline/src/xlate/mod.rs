@@ -89,6 +89,13 @@ pub enum SideEffect {
         /// Bridge index.
         bridge: usize,
     },
+    /// A hidden in-band rule (ahead of table 0) was hit.
+    InBandHit {
+        /// Bridge index.
+        bridge: usize,
+        /// The rule's index in [`Bridge::in_band`].
+        rule: usize,
+    },
     /// NORMAL saw a source MAC.
     MacLearn {
         /// Bridge index.
@@ -336,6 +343,9 @@ impl Ctx<'_> {
             out.push(node);
             return;
         }
+        if self.in_band(b, bridge, flow, out, receives) {
+            return;
+        }
         let mut wc = self.wc;
         match bridge.lookup(0, flow, &mut wc) {
             Some((id, rule)) if !receives => {
@@ -370,6 +380,39 @@ impl Ctx<'_> {
             }
         }
         self.run_action_set(b, flow, out);
+    }
+
+    /// In-band control's hidden rules, ahead of the tables ([`crate::in_band`]): true when
+    /// one matched (and forwarded the packet with NORMAL). Every rule looked at adds the
+    /// fields it matches on to the megaflow, as a classifier lookup would.
+    fn in_band(
+        &mut self,
+        b: usize,
+        bridge: &Bridge,
+        flow: &mut FlowKey,
+        out: &mut Vec<Node>,
+        receives: bool,
+    ) -> bool {
+        for (i, rule) in bridge.in_band().iter().enumerate() {
+            self.wc = self.wc.or(&rule.r#match.mask);
+            if !rule.r#match.matches(flow) {
+                continue;
+            }
+            let m = crate::text::format_match(&rule.r#match);
+            let mut node = Node::new(
+                NodeKind::Table,
+                format!(" 0. {m}, priority {}", rule.priority),
+            );
+            self.effects
+                .push(SideEffect::InBandHit { bridge: b, rule: i });
+            if receives {
+                node.children.push(Node::new(NodeKind::Action, "NORMAL"));
+                self.output(b, PortNo::NORMAL, 0, flow, &mut node.children);
+            }
+            out.push(node);
+            return true;
+        }
+        false
     }
 
     /// Whether the input port lets a frame in (Open vSwitch's `may_receive`): not when its

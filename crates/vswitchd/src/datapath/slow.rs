@@ -545,6 +545,11 @@ fn replay(
                     b.count_fail_open(packets, bytes, used);
                 }
             }
+            SideEffect::InBandHit { bridge, rule } => {
+                if let Some(b) = sw.bridges.get_mut(*bridge) {
+                    b.count_in_band(*rule, packets, bytes);
+                }
+            }
             SideEffect::Learn { bridge, flow_mod } => {
                 if let Some(b) = sw.bridges.get_mut(*bridge) {
                     let g = b.generation();
