@@ -1,5 +1,5 @@
-//! `fvs-ofctl monitor BRIDGE watch:[SPEC]` against ovs-vswitchd prints what `ovs-ofctl monitor`
-//! prints there: the initial listing on standard output, the updates for the same flow
+//! `fvs-ofctl monitor BRIDGE watch:[SPEC]` against ovs-vswitchd (and against fvs-vswitchd)
+//! prints what `ovs-ofctl monitor` prints there: the initial listing on standard output, the updates for the same flow
 //! changes on standard error, in OpenFlow 1.0 (Nicira's form), 1.3 (ONF's) and 1.4/1.5, with
 //! options (`!initial`, `table=`, a match, `out_port=`, `!actions`) and port names
 //! (`--names`). Bad specs fail with ovs-ofctl's words.
@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
 
-use fvs_test_support::{PrivateOvs, Switch, require_tool};
+use fvs_test_support::cargo::package_bins;
+use fvs_test_support::{PrivateFvs, PrivateOvs, Switch, require_tool};
 
 /// Both programs, each as a `Command` with `OVS_RUNDIR` set to the switch's directory.
 fn program(name: &str, dir: &Path) -> Command {
@@ -33,7 +34,7 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn start(prog: &str, ovs: &PrivateOvs, args: &[&str], name: &str) -> Self {
+    fn start(prog: &str, ovs: &dyn Switch, args: &[&str], name: &str) -> Self {
         let out = ovs.dir().join(format!("{prog}-{name}.out"));
         let err = ovs.dir().join(format!("{prog}-{name}.err"));
         let file = |p: &Path| std::fs::File::create(p).unwrap_or_else(|e| panic!("{e}"));
@@ -96,7 +97,7 @@ const CASES: [(&[&str], &str); 8] = [
     ),
 ];
 
-fn ofctl(ovs: &PrivateOvs, args: &[&str]) {
+fn ofctl(ovs: &dyn Switch, args: &[&str]) {
     let target = ovs.mgmt_target("br0");
     let args: Vec<&str> = args
         .iter()
@@ -110,9 +111,8 @@ fn ofctl(ovs: &PrivateOvs, args: &[&str]) {
     assert!(out.status.success(), "ovs-ofctl {args:?}: {out:?}");
 }
 
-#[test]
-fn fvs_ofctl_monitor_watch_prints_what_ovs_ofctl_prints() {
-    let ovs = PrivateOvs::start();
+/// The scenario on `ovs` (either switch): every case run by both programs side by side.
+fn compare_on(ovs: &dyn Switch) {
     let mut vsctl = vec![
         "add-br",
         "br0",
@@ -141,40 +141,40 @@ fn fvs_ofctl_monitor_watch_prints_what_ovs_ofctl_prints() {
         });
     }
     ovs.vsctl_ok(&vsctl);
-    ofctl(&ovs, &["add-flow", "br0", "priority=5,ip,actions=output:1"]);
+    ofctl(ovs, &["add-flow", "br0", "priority=5,ip,actions=output:1"]);
     ofctl(
-        &ovs,
+        ovs,
         &["add-flow", "br0", "table=1,priority=3,arp,actions=output:2"],
     );
     let monitors: Vec<(Monitor, Monitor)> = CASES
         .iter()
         .map(|(args, name)| {
             (
-                Monitor::start("ovs", &ovs, args, name),
-                Monitor::start("fvs", &ovs, args, name),
+                Monitor::start("ovs", ovs, args, name),
+                Monitor::start("fvs", ovs, args, name),
             )
         })
         .collect();
     sleep(Duration::from_millis(1500));
     ofctl(
-        &ovs,
+        ovs,
         &[
             "add-flow",
             "br0",
             "priority=7,tcp,idle_timeout=30,actions=output:2",
         ],
     );
-    ofctl(&ovs, &["mod-flows", "br0", "ip,actions=output:2"]);
+    ofctl(ovs, &["mod-flows", "br0", "ip,actions=output:2"]);
     ofctl(
-        &ovs,
+        ovs,
         &[
             "add-flow",
             "br0",
             "table=1,priority=4,cookie=0x9,tcp,actions=output:1",
         ],
     );
-    ofctl(&ovs, &["--strict", "del-flows", "br0", "priority=5,ip"]);
-    ofctl(&ovs, &["del-flows", "br0", "table=1"]);
+    ofctl(ovs, &["--strict", "del-flows", "br0", "priority=5,ip"]);
+    ofctl(ovs, &["del-flows", "br0", "table=1"]);
     sleep(Duration::from_millis(800));
     for ((theirs, ours), (_, name)) in monitors.iter().zip(CASES) {
         let (t_out, t_err) = theirs.texts();
@@ -189,6 +189,22 @@ fn fvs_ofctl_monitor_watch_prints_what_ovs_ofctl_prints() {
             "{name}: standard error, fvs-ofctl (left), ovs-ofctl (right)"
         );
     }
+}
+
+#[test]
+fn fvs_ofctl_monitor_watch_prints_what_ovs_ofctl_prints() {
+    let ovs = PrivateOvs::start();
+    compare_on(&ovs);
+}
+
+#[test]
+fn against_fvs_vswitchd_too() {
+    let bins = package_bins("fvs-vswitchd");
+    let fvs = PrivateFvs::builder(bins.join("fvs-vswitchd"))
+        .appctl(bins.join("fvs-appctl"))
+        .tag("fvs-watch")
+        .start();
+    compare_on(&fvs);
 }
 
 #[test]
