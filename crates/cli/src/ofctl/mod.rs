@@ -13,13 +13,14 @@
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
-//! and `diff-flows`, `packet_out` `packet-out`, `monitor` `monitor`, `snoop` `snoop` (with [`packet`] for hex packets and their
+//! and `diff-flows`, `packet_out` `packet-out`, `monitor` `monitor` (`watch` its flow monitors), `snoop` `snoop` (with [`packet`] for hex packets and their
 //! summary lines). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
 //! some lines before failing (`usable protocols: ...` before `no usable protocol`), so
-//! handlers write into a buffer that is flushed in both cases.
+//! handlers write into a buffer that is flushed in both cases. `monitor` alone prints as it
+//! goes: its flow monitors' listings on standard output, everything else on standard error.
 
 pub mod conn;
 pub mod dump;
