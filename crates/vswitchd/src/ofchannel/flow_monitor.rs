@@ -16,7 +16,16 @@
 //! - the datapath thread takes what revalidation (expiry, `learn`) changed and publishes it.
 //!
 //! Publication goes through the connection manager's dispatcher, which delivers each bridge's
-//! events to every connection in order ([`super::Channel::send_async`]).
+//! events to every connection in order ([`super::Channel::send_async`]), one message per
+//! operation (a flow-mod's changes together, each expiry alone), as Open vSwitch sends them.
+//! Another connection hears of a change shortly after it is made, not before that
+//! connection's next reply: only the connection that made it is told in line with its own
+//! replies.
+//!
+//! Once on, a bridge's journal stays on: everything recorded is taken within one
+//! revalidation period (200 ms) at most, so it never grows beyond what that period changes.
+//! ferrovs's tables have no size limit, so no rule is ever evicted (Open vSwitch's
+//! `reason=eviction`).
 //!
 //! # Open vSwitch's rules, kept here
 //!
