@@ -290,7 +290,8 @@ fn flows(sw: &dyn Switch) -> String {
 /// Fail modes, on both switches: a standalone bridge's NORMAL rule goes when it gets a
 /// controller (the tables are flushed) and comes back when the controller goes; while the
 /// controller is unreachable the bridge forwards nothing until it fails open (15 s, three
-/// default inactivity probes) and then switches like a learning bridge; a secure bridge's
+/// default inactivity probes) and then switches like a learning bridge, its hidden rule
+/// counting the packets (`bridge/dump-flows`); a secure bridge's
 /// tables are flushed by the change of mode and stay empty.
 #[test]
 fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
@@ -336,6 +337,19 @@ fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
             "sent after fail-open: {}",
             pcap_frames_or_empty(&pcap).len()
         ));
+        // The hidden rule counts what it forwards, the datapath's cached packets included.
+        receive(sw, "p1", &arp_frame());
+        receive(sw, "p1", &arp_frame());
+        sw.appctl_ok(&["revalidator/wait"]);
+        let hidden = sw.appctl_ok(&["bridge/dump-flows", "br0"]);
+        seen.push(
+            hidden
+                .lines()
+                .filter(|l| l.contains("priority=15790320"))
+                .map(|l| mask_durations(l))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
         // The hidden rule is not an OpenFlow rule.
         seen.push(flows(sw));
         let row = sw.vsctl_ok(&["--columns=is_connected,role", "list", "controller"]);
@@ -357,6 +371,11 @@ fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
     drop(ovs);
     assert!(theirs[0].contains("actions=NORMAL"), "{theirs:?}");
     assert_eq!(theirs[3], "sent after fail-open: 1");
+    assert!(
+        theirs[4].contains("n_packets=3,")
+            && theirs[4].contains("priority=15790320,actions=NORMAL"),
+        "{theirs:?}"
+    );
     assert_eq!(ours, theirs);
 }
 
