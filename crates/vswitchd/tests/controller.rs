@@ -346,7 +346,7 @@ fn fail_modes_flush_fail_open_and_recover_as_on_open_vswitch() {
             hidden
                 .lines()
                 .filter(|l| l.contains("priority=15790320"))
-                .map(|l| mask_durations(l))
+                .map(mask_durations)
                 .collect::<Vec<_>>()
                 .join("\n"),
         );
