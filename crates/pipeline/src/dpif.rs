@@ -139,6 +139,9 @@ pub enum DpAction {
         /// `controller(pause)`: the paused translation's state, which the packet-in
         /// carries for the controller to resume ([`crate::xlate::Frozen`]).
         continuation: Option<Box<crate::xlate::Frozen>>,
+        /// The bridge whose pipeline sent it (a patch port's peer, maybe): its controllers
+        /// get it (not printed).
+        bridge: String,
     },
 }
 

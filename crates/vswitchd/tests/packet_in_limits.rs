@@ -8,6 +8,8 @@
 //! - `NO_PACKET_IN` (`ovs-ofctl mod-port ... no-packet-in`): Open vSwitch 3.1 records it and
 //!   shows it, but still sends the port's packet-ins (explicit `controller` actions and
 //!   table misses alike); so does fvs-vswitchd.
+//! - Which bridge's controllers: a `controller` action in a patch port's peer bridge sends
+//!   the packet-in to the peer's controllers, not to those of the bridge it came in on.
 
 mod common;
 
@@ -217,13 +219,17 @@ struct Monitor {
 
 impl Monitor {
     fn start(sw: &dyn Switch) -> Self {
-        let out = sw.dir().join("monitor.out");
+        Self::on(sw, "br0")
+    }
+
+    fn on(sw: &dyn Switch, bridge: &str) -> Self {
+        let out = sw.dir().join(format!("{bridge}-monitor.out"));
         let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
         let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let child = require_tool("ovs-ofctl")
             .command()
             .env("OVS_RUNDIR", sw.dir())
-            .args(["monitor", &sw.mgmt_target("br0"), "65000"])
+            .args(["monitor", &sw.mgmt_target(bridge), "65000"])
             .stdout(file)
             .stderr(err)
             .spawn()
@@ -291,6 +297,60 @@ fn no_packet_in_is_shown_and_packet_ins_still_go_as_on_open_vswitch() {
     assert!(
         theirs.iter().any(|l| l.contains("NO_PACKET_IN"))
             && theirs.iter().filter(|l| l.contains("PACKET_IN2")).count() == 4,
+        "the oracle: {theirs:#?}"
+    );
+    assert_eq!(ours, theirs);
+}
+
+/// A `controller` action in `br1`, reached from `br0` through a patch port: what each
+/// bridge's monitor gets.
+fn through_patch(sw: &dyn Switch) -> Vec<Vec<String>> {
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure"])
+            .port("p1", &["type=dummy", "ofport_request=1"])
+            .port(
+                "patch0",
+                &["type=patch", "options:peer=patch1", "ofport_request=10"],
+            )
+            .args(),
+    );
+    sw.vsctl_ok(
+        &AddBridge::new("br1")
+            .set(&["fail_mode=secure"])
+            .port(
+                "patch1",
+                &["type=patch", "options:peer=patch0", "ofport_request=11"],
+            )
+            .args(),
+    );
+    sw.ofctl_ok(&[
+        "add-flow",
+        &sw.mgmt_target("br0"),
+        "in_port=1,actions=output:10",
+    ]);
+    sw.ofctl_ok(&[
+        "add-flow",
+        &sw.mgmt_target("br1"),
+        "in_port=11,actions=load:0x7->NXM_NX_REG1[],controller",
+    ]);
+    let m0 = Monitor::on(sw, "br0");
+    let m1 = Monitor::on(sw, "br1");
+    sw.appctl_ok(&["netdev-dummy/receive", "p1", &frame(1)]);
+    sleep(Duration::from_millis(800));
+    vec![m0.packet_ins(), m1.packet_ins()]
+}
+
+#[test]
+fn packet_ins_from_a_patch_peer_go_to_the_peers_controllers_as_on_open_vswitch() {
+    let fvs = Fvs::start("peer");
+    let ours = through_patch(fvs.private());
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = through_patch(&ovs);
+    drop(ovs);
+    assert!(
+        theirs[0].is_empty() && theirs[1].len() == 1,
         "the oracle: {theirs:#?}"
     );
     assert_eq!(ours, theirs);

@@ -224,6 +224,7 @@ fn run(
         action_set: Vec::new(),
         actset_output: None,
         freezing: None,
+        bridge,
     };
     let mut f = *flow;
     let mut trace = Vec::new();
@@ -284,6 +285,9 @@ struct Ctx<'a> {
     actset_output: Option<PortNo>,
     /// `controller(pause)` ran: the rest of the actions are being frozen ([`freeze`]).
     freezing: Option<freeze::Freezing>,
+    /// The bridge whose pipeline is running (a patch port's peer while there): its
+    /// controllers get the packet-ins.
+    bridge: usize,
 }
 
 /// The trace's line for a hit on `rule` in `table`.
@@ -634,6 +638,11 @@ impl Ctx<'_> {
             controller_id,
             userdata,
             continuation: None,
+            bridge: self
+                .bridges
+                .get(self.bridge)
+                .map(|b| b.name.clone())
+                .unwrap_or_default(),
         });
     }
 
@@ -714,7 +723,9 @@ impl Ctx<'_> {
         self.depth += 1;
         let name = self.bridges.get(pb).map_or("", |br| br.name.as_str());
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{name}\")"));
+        let saved_bridge = std::mem::replace(&mut self.bridge, pb);
         self.bridge_input(pb, &mut peer_flow, &mut node.children);
+        self.bridge = saved_bridge;
         // A pause in the peer bridge ends with its pipeline; this bridge's actions go on.
         self.finish_freezing(pb, &peer_flow);
         out.push(node);

@@ -289,6 +289,7 @@ fn deliver_userspace(fast: &mut Fast) {
             controller_id,
             userdata,
             continuation,
+            bridge: sender,
         } = p.action
         else {
             continue;
@@ -299,8 +300,9 @@ fn deliver_userspace(fast: &mut Fast) {
             fast.packet_in_dropped += 1;
             continue;
         };
-        // A pause goes to the bridge whose pipeline paused (a patch port's peer, maybe).
-        let bridge = continuation.as_ref().map_or(bridge, |c| c.bridge.clone());
+        // The bridge whose pipeline sent it (a patch port's peer, maybe) gets it, as in
+        // Open vSwitch; a paused pipeline's continuation names the same one.
+        let bridge = if sender.is_empty() { bridge } else { sender };
         match fast.packet_in.as_mut() {
             Some(h) => {
                 fast.packet_ins += 1;
