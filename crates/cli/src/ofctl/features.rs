@@ -31,6 +31,7 @@ use std::fmt::Write as _;
 /// Open vSwitch's field order for the fields ferrovs knows, by canonical name (from printing
 /// Open vSwitch's own lists): metadata first, then the frame outside in.
 const OVS_ORDER: &[&str] = &[
+    "recirc_id",
     "conj_id",
     "tun_id",
     "tun_src",
@@ -68,6 +69,10 @@ const OVS_ORDER: &[&str] = &[
     "xreg5",
     "xreg6",
     "xreg7",
+    "xxreg0",
+    "xxreg1",
+    "xxreg2",
+    "xxreg3",
     "eth_src",
     "eth_dst",
     "eth_type",
@@ -504,5 +509,30 @@ mod tests {
             s(&["nw_{proto,tos}", "ip_dscp", "nw_ecn"])
         );
         assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
+    }
+
+    /// Open vSwitch's order (from ovs-ofctl's own listing): recirc_id ahead of conj_id, the
+    /// 128-bit registers after the 64-bit ones.
+    #[test]
+    fn recirc_id_and_xxregs_take_open_vswitch_places() {
+        let headers: Vec<FieldHeader> = [
+            Field::EthSrc,
+            Field::Xxreg1,
+            Field::Xxreg0,
+            Field::Xreg7,
+            Field::ConjId,
+            Field::RecircId,
+        ]
+        .iter()
+        .filter_map(|f| f.info().nxm.or(f.info().oxm))
+        .map(|h| FieldHeader {
+            header: u32::from(h.class) << 16 | u32::from(h.field) << 9 | u32::from(h.bytes),
+            experimenter: h.experimenter,
+        })
+        .collect();
+        assert_eq!(
+            field_list(&headers),
+            "recirc_id conj_id xreg7 xxreg0 xxreg1 eth_src"
+        );
     }
 }
