@@ -28,6 +28,11 @@
 //! - **Lazy commit.** Actions change the flow; datapath actions are emitted only at an output,
 //!   as the difference between the flow and what the datapath packet already looks like
 //!   ([`dpif`]).
+//! - **Hidden rules** ahead of table 0 are not OpenFlow rules: the fail-open rule
+//!   ([`bridge::FAIL_OPEN_PRIORITY`]) and in-band control's ([`in_band`]); translation
+//!   consults them first and counts their hits as side effects.
+//! - **Pausing.** `controller(pause)` freezes the rest of a translation into a continuation
+//!   that [`xlate::translate_resume`] continues later (see `xlate`'s `freeze` module).
 //! - The trace text follows docs/design/trace-format.md, which records what Open vSwitch 3.1
 //!   prints.
 
