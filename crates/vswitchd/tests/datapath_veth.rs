@@ -96,3 +96,62 @@ fn ping_crosses_a_normal_bridge_between_two_namespaces_both_ways() {
     let (ok, out) = lab.ping(&c, A_IP, 3);
     assert!(ok, "the late port does not forward:\n{out}");
 }
+
+/// Every AF_PACKET receive path (`options:rx-path`: the default `TPACKET_V2` ring, the
+/// `TPACKET_V3` ring, `recvmmsg`) forwards both ways, and a value that is none of them lands
+/// in the interface's `error` column, naming it.
+#[test]
+fn every_receive_path_forwards_and_a_bad_one_is_reported() {
+    let _ = require_tool("ping");
+    let lab = Lab::start("rxp");
+    for path in ["tpacket-v3", "recvmmsg", "tpacket-v2"] {
+        lab.vsctl(&["del-port", "br0", "p-a", "--", "del-port", "br0", "p-b"]);
+        let opt = format!("options:rx-path={path}");
+        lab.vsctl(&[
+            "add-port",
+            "br0",
+            "p-a",
+            "--",
+            "set",
+            "interface",
+            "p-a",
+            &opt,
+            "--",
+            "add-port",
+            "br0",
+            "p-b",
+            "--",
+            "set",
+            "interface",
+            "p-b",
+            &opt,
+        ]);
+        for port in ["p-a", "p-b"] {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while get(&lab, "interface", port, "ofport") == "-1" {
+                assert!(Instant::now() < deadline, "{path}: {port} never came up");
+                sleep(Duration::from_millis(100));
+            }
+            assert_eq!(get(&lab, "interface", port, "error"), "[]", "{path}");
+        }
+        let (ok, out) = lab.ping(&lab.a, B_IP, 3);
+        assert!(ok, "{path}: A cannot ping B:\n{out}");
+        let (ok, out) = lab.ping(&lab.b, A_IP, 3);
+        assert!(ok, "{path}: B cannot ping A:\n{out}");
+    }
+    lab.vsctl(&[
+        "add-port",
+        "br0",
+        "p-c",
+        "--",
+        "set",
+        "interface",
+        "p-c",
+        "options:rx-path=mmap",
+    ]);
+    let error = get(&lab, "interface", "p-c", "error");
+    assert!(
+        error.contains("rx-path") && error.contains("mmap"),
+        "error column: {error}"
+    );
+}
