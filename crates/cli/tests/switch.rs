@@ -105,17 +105,25 @@ fn seed_flows() -> PathBuf {
 /// through both programs and asserts the same outcomes and flow tables after each; returns
 /// ovs-ofctl's outcomes and the flow tables after each step.
 fn compare(steps: &[(Vec<&str>, Option<&str>)]) -> Vec<(Outcome, String)> {
+    compare_on(&switch_with_bridge(), &switch_with_bridge(), steps)
+}
+
+/// [`compare`] on two switches the caller prepared alike (`real` for ovs-ofctl, `ours` for
+/// fvs-ofctl).
+fn compare_on(
+    real: &PrivateOvs,
+    ours: &PrivateOvs,
+    steps: &[(Vec<&str>, Option<&str>)],
+) -> Vec<(Outcome, String)> {
     let mut seen = Vec::new();
-    let real = switch_with_bridge();
-    let ours = switch_with_bridge();
     let fvs = env!("CARGO_BIN_EXE_fvs-ofctl");
     for (args, stdin) in steps {
         let expand = |ovs: &PrivateOvs| -> Vec<String> {
             let target = format!("unix:{}", ovs.dir().join("br0.mgmt").display());
             args.iter().map(|a| a.replace("TARGET", &target)).collect()
         };
-        let want = run("ovs-ofctl", &real, &expand(&real), *stdin);
-        let got = run(fvs, &ours, &expand(&ours), *stdin);
+        let want = run("ovs-ofctl", real, &expand(real), *stdin);
+        let got = run(fvs, ours, &expand(ours), *stdin);
         // Paths differ between the two instances; compare with each instance's dir masked.
         let mask = |o: Outcome, ovs: &PrivateOvs| {
             let d = ovs.dir().display().to_string();
@@ -125,10 +133,10 @@ fn compare(steps: &[(Vec<&str>, Option<&str>)]) -> Vec<(Outcome, String)> {
                 stderr: o.stderr.replace(&d, "DIR"),
             }
         };
-        let want = mask(want, &real);
-        assert_eq!(mask(got, &ours), want, "step {args:?}");
-        let table = flows(&real);
-        assert_eq!(flows(&ours), table, "flow tables after {args:?}");
+        let want = mask(want, real);
+        assert_eq!(mask(got, ours), want, "step {args:?}");
+        let table = flows(real);
+        assert_eq!(flows(ours), table, "flow tables after {args:?}");
         seen.push((want, table));
     }
     seen
@@ -475,4 +483,50 @@ fn group_actions_travel_in_openflow10_as_with_ovs_ofctl() {
     );
     let flows = flows(&ours);
     assert!(flows.contains("actions=group:1"), "{flows}");
+}
+
+/// `dump-tables` in every version, OpenFlow 1.1 and 1.2 included (whose statistics carry each
+/// table's abilities), with tables that differ in the middle and at the end.
+#[test]
+fn table_statistics_print_in_every_version_as_with_ovs_ofctl() {
+    let with_all_versions = || {
+        let ovs = switch_with_bridge();
+        ovs.vsctl(&[
+            "set",
+            "bridge",
+            "br0",
+            "protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow15",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        ovs
+    };
+    let (real, ours) = (with_all_versions(), with_all_versions());
+    let mut steps: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (
+            vec!["add-flow", "TARGET", "table=2,priority=1,actions=drop"],
+            None,
+        ),
+        (
+            vec!["add-flow", "TARGET", "table=253,priority=1,actions=drop"],
+            None,
+        ),
+        (vec!["dump-tables", "TARGET"], None),
+    ];
+    for v in [
+        "OpenFlow10",
+        "OpenFlow11",
+        "OpenFlow12",
+        "OpenFlow13",
+        "OpenFlow15",
+    ] {
+        steps.push((vec!["-O", v, "dump-tables", "TARGET"], None));
+    }
+    let seen = compare_on(&real, &ours, &steps);
+    let of12 = &seen[5].0.stdout;
+    assert!(
+        of12.starts_with("OFPST_TABLE reply (OF1.2)")
+            && of12.contains("supported on Set-Field: metadata in_port_oxm eth_{src,dst}")
+            && of12.contains("(same matching)"),
+        "{of12}"
+    );
 }

@@ -116,7 +116,7 @@ const OVS_ORDER: &[&str] = &[
 ];
 
 /// Instruction types (`OFPIT_*`) in the order ovs-ofctl lists them, with its names.
-const INSTRUCTIONS: [(u16, &str); 6] = [
+pub(super) const INSTRUCTIONS: [(u16, &str); 6] = [
     (6, "meter"),
     (4, "apply_actions"),
     (5, "clear_actions"),
@@ -126,7 +126,7 @@ const INSTRUCTIONS: [(u16, &str); 6] = [
 ];
 
 /// OpenFlow 1.1+ action types (`OFPAT_*`) in the order ovs-ofctl lists them, with its names.
-const ACTIONS: [(u16, &str); 12] = [
+pub(super) const ACTIONS: [(u16, &str); 12] = [
     (0, "output"),
     (22, "group"),
     (25, "set_field"),
@@ -396,7 +396,7 @@ fn field_name(h: &FieldHeader) -> Option<&'static str> {
 }
 
 /// A list of headers as ovs-ofctl prints it: named, in Open vSwitch's order, shortened.
-fn field_list(headers: &[FieldHeader]) -> String {
+pub(super) fn field_list(headers: &[FieldHeader]) -> String {
     let mut names: Vec<String> = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
     for h in headers {
@@ -406,8 +406,7 @@ fn field_list(headers: &[FieldHeader]) -> String {
             None => unknown.push(format!("{:#x}", h.header)),
         }
     }
-    names.sort_by_key(|n| OVS_ORDER.iter().position(|o| o == n).unwrap_or(usize::MAX));
-    let mut out = shorten(&names).join(" ");
+    let mut out = name_list(names);
     for u in unknown {
         if !out.is_empty() {
             out.push(' ');
@@ -415,6 +414,12 @@ fn field_list(headers: &[FieldHeader]) -> String {
         out.push_str(&u);
     }
     out
+}
+
+/// Field names as ovs-ofctl lists them: in Open vSwitch's order, shortened.
+pub(super) fn name_list(mut names: Vec<String>) -> String {
+    names.sort_by_key(|n| OVS_ORDER.iter().position(|o| o == n).unwrap_or(usize::MAX));
+    shorten(&names).join(" ")
 }
 
 /// ovs-ofctl's shortening of a field list (see the module documentation).

@@ -37,6 +37,7 @@ mod replace;
 mod show;
 mod snoop;
 mod tables;
+mod tables11;
 mod watch;
 
 use fvs_flow::Protocols;

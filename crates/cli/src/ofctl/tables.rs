@@ -7,7 +7,8 @@
 //! statistics (and, in OpenFlow 1.0, features) equal the previous table's prints as
 //! `table N: ditto`, and a run of them as `tables A...B: ditto`; OpenFlow 1.0's features
 //! (maximum entries, wildcardable fields) are printed for the first table and then as
-//! `(same features)` while they stay the same.
+//! `(same features)` while they stay the same. OpenFlow 1.1 and 1.2 describe every table's
+//! abilities in its statistics, printed by [`super::tables11`].
 //!
 //! # Fragment handling
 //!
@@ -37,12 +38,6 @@ pub(super) fn dump_tables(
 ) -> Result<(), CmdError> {
     let mut conn = open(opts, args)?;
     let v = conn.version();
-    if matches!(v, Version::Of11 | Version::Of12) {
-        return Err(CmdError::Fatal(format!(
-            "dump-tables: OpenFlow 1.{} table statistics are not supported",
-            v.wire() - 1
-        )));
-    }
     let xid = conn.send(&Message::Table(TableMsg::StatsRequest))?;
     loop {
         let reply = reply_to(&mut conn, xid)?;
@@ -105,12 +100,14 @@ fn same(a: &TableStats, b: &TableStats) -> bool {
         a.matched_count,
         a.wildcards,
         a.max_entries,
+        a.bitmaps,
     ) == (
         b.active_count,
         b.lookup_count,
         b.matched_count,
         b.wildcards,
         b.max_entries,
+        b.bitmaps,
     )
 }
 
@@ -167,8 +164,13 @@ fn format_tables(tables: &[TableStats], v: Version, out: &mut String) {
                     );
                 }
             }
+        } else if matches!(v, Version::Of11 | Version::Of12) {
+            super::tables11::format_abilities(t, prev, v, out);
         }
-        let _ = writeln!(out);
+        // Blank lines separate tables; none follows the last.
+        if i + 1 < tables.len() {
+            let _ = writeln!(out);
+        }
         prev = Some(t);
         i += 1;
     }
