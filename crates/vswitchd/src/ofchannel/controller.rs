@@ -491,10 +491,8 @@ impl Channel {
                 self.queue(&Message::Async(AsyncMsg::GetAsyncReply(c)), version, xid);
             }
             AsyncMsg::Resume(pin) => {
-                if self.refuse_if_slave(version, bytes) {
-                    return;
-                }
-                // No continuation at all is as stale as one naming a bridge that is gone.
+                // Any role may resume, slaves included, as in Open vSwitch. No continuation
+                // at all is as stale as one naming a bridge that is gone.
                 let result = match pin.continuation.as_deref() {
                     None => Err(OfpError::ResumeStale),
                     Some(raw) => match Continuation::decode(raw, version) {
