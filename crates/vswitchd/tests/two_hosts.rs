@@ -748,3 +748,100 @@ fn tcp_across_gre_arrives_intact_through_receive_coalescing() {
         fb.appctl(&["coverage/show"])
     );
 }
+
+/// The Internet checksum of `data` (RFC 1071), for the frames the next test builds.
+fn inet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|p| u32::from(u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// GRE with a checksum and key 1 around an Ethernet frame from VM 1b to VM 1a carrying an
+/// ICMP echo request with IPv4 TOS `tos` and sequence number `seq`.
+fn gre_echo_to_vm1a(tos: u8, seq: u16) -> Vec<u8> {
+    let mac = |m: &str| -> Vec<u8> {
+        m.split(':')
+            .map(|h| u8::from_str_radix(h, 16).expect("a MAC"))
+            .collect()
+    };
+    let ip = |a: &str| -> [u8; 4] { a.parse::<std::net::Ipv4Addr>().expect("IPv4").octets() };
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(&[0x5a; 32]);
+    let c = inet_checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ipv4 = vec![0x45, tos];
+    ipv4.extend_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+    ipv4.extend_from_slice(&[0, 1, 0x40, 0, 64, 1, 0, 0]);
+    ipv4.extend_from_slice(&ip(VM1B.1));
+    ipv4.extend_from_slice(&ip(VM1A.1));
+    let c = inet_checksum(&ipv4);
+    ipv4[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut frame = mac(VM1A.0);
+    frame.extend_from_slice(&mac(VM1B.0));
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&ipv4);
+    frame.extend_from_slice(&icmp);
+    // C and K flags, Ethernet inside, checksum (filled below) and reserved, key 1.
+    let mut gre = vec![0xa0, 0x00, 0x65, 0x58, 0, 0, 0, 0, 0, 0, 0, 1];
+    gre.extend_from_slice(&frame);
+    let c = inet_checksum(&gre);
+    gre[4..6].copy_from_slice(&c.to_be_bytes());
+    gre
+}
+
+/// Decapsulation follows RFC 6040 as Open vSwitch does: an outer Congestion Experienced
+/// mark reaches an ECN-capable inner packet (ECT(0) becomes CE), and a packet that is not
+/// ECN-capable is dropped and counted (`datapath_drop_tunnel_ecn`). Both arrive as GRE with
+/// a checksum, which host A verifies.
+#[test]
+fn an_outer_congestion_mark_reaches_the_vm_or_drops_a_not_ect_packet() {
+    let _ = require_tool("python3");
+    let mut lab = Lab::new();
+    let SeedPair {
+        b,
+        vm1a,
+        fa,
+        fb: _fb,
+        ..
+    } = seed_pair(&mut lab, "gre", "e", IP_A);
+    let (ok, out) = ping(&vm1a, VM1B.1, 2);
+    assert!(ok, "VM 1a cannot ping VM 1b:\n{out}");
+    let capture = Capture::start(
+        &vm1a,
+        "eth0",
+        1,
+        &format!("icmp[icmptype] == 8 and src host {}", VM1B.1),
+        CAPTURE_WITHIN,
+    );
+    let hex = |p: Vec<u8>| -> String { p.iter().map(|b| format!("{b:02x}")).collect() };
+    // Outer TOS 0x03 (CE) on both: ECT(0) inside, then not-ECT inside.
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)\n\
+         s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 3)\n\
+         for h in ['{}', '{}']:\n    s.sendto(bytes.fromhex(h), ('{IP_A}', 0))\n",
+        hex(gre_echo_to_vm1a(0x02, 1)),
+        hex(gre_echo_to_vm1a(0x00, 2)),
+    );
+    exec(&b, &["python3", "-c", &script]);
+    let seen = capture.finish();
+    assert!(
+        seen.contains("tos 0x3") && seen.contains("seq 1"),
+        "the ECT(0) packet must reach VM 1a marked CE:\n{seen}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while coverage(&fa, "datapath_drop_tunnel_ecn") < 1 && Instant::now() < deadline {
+        sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        coverage(&fa, "datapath_drop_tunnel_ecn"),
+        1,
+        "the not-ECT packet under a CE mark must be dropped and counted"
+    );
+}
