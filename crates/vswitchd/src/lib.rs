@@ -26,6 +26,8 @@
 //! - [`config`]: database rows → plain configuration. [`reconcile`]: configuration →
 //!   bridges and ports, and the write-back. [`tunnel_config`]: tunnel interfaces' options,
 //!   read (errors and warnings) as Open vSwitch reads them.
+//!   [`bridge_mac`]: interfaces' and bridges' Ethernet addresses and the datapath ID, by
+//!   Open vSwitch's rules.
 //! - [`datapath`]: the datapath thread, its ports' devices, upcalls, the translation cache
 //!   and revalidation, the datapath's appctl commands, and the `Interface` rows' statistics.
 //! - [`ofchannel`]: one OpenFlow connection's protocol, without I/O. [`mgmt`]: each bridge's
@@ -46,6 +48,7 @@
 //! read the configuration and to submit that write-back, never while it waits for the
 //! datapath thread, so a slow datapath never stalls the database's clients.
 
+pub mod bridge_mac;
 pub mod commands;
 pub mod config;
 pub mod connmgr;

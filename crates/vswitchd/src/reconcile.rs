@@ -9,7 +9,9 @@
 //! - An interface keeps its OpenFlow port number for as long as it exists (and across
 //!   restarts, through the `ofport` column it reads back), unless `ofport_request` asks for a
 //!   different free number. New numbers are the lowest free from 1, as in Open vSwitch.
-//! - The bridge's own interface (the internal one named like the bridge) is `LOCAL`.
+//! - The bridge's own interface (the internal one named like the bridge) is `LOCAL`. It is
+//!   reconciled after the bridge's other interfaces, because its address may be one of
+//!   theirs; addresses and the datapath ID follow [`crate::bridge_mac`]'s rules.
 //! - Datapath port numbers are shared by all bridges (one datapath, like Open vSwitch's
 //!   userspace datapath). They follow the dummy datapath's choice, which tests written for
 //!   Open vSwitch rely on: the number in the device name when there is one and it is free
@@ -47,6 +49,7 @@ use fvs_pipeline::switch::Switch;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::bridge_mac::{self, DummyMacs, Mac};
 use crate::config::{BridgeCfg, Config, IfaceCfg, PortCfg};
 use crate::datapath::{self, Handle, IfaceType};
 use crate::tunnel_config::{self, TunnelOptions};
@@ -85,9 +88,11 @@ pub struct Reconciler {
     dp_ports: BTreeMap<String, u32>,
     /// MAC addresses handed out, by interface name.
     macs: BTreeMap<String, [u8; 6]>,
-    /// The next dummy MAC's last byte pair.
-    next_dummy_mac: u16,
-    /// Keys for the internal and patch ports' random MACs.
+    /// Open vSwitch's dummy device address counter.
+    dummy_macs: DummyMacs,
+    /// Each bridge's address when neither `hwaddr` nor a port gives one, picked once.
+    bridge_defaults: BTreeMap<String, Mac>,
+    /// Keys for the random MACs (patch ports, bridges, real internal ports).
     random: std::collections::hash_map::RandomState,
     /// Per bridge, how new OpenFlow port numbers are picked.
     allocators: BTreeMap<String, OfportAllocator>,
@@ -183,7 +188,8 @@ impl Reconciler {
         Self {
             dp_ports: BTreeMap::new(),
             macs: BTreeMap::new(),
-            next_dummy_mac: 0,
+            dummy_macs: DummyMacs::default(),
+            bridge_defaults: BTreeMap::new(),
             random: std::collections::hash_map::RandomState::new(),
             allocators: BTreeMap::new(),
             datapath: DpLink::default(),
@@ -288,20 +294,18 @@ impl Reconciler {
         switch.bridges.retain(|b| wanted.contains(b.name.as_str()));
         self.allocators
             .retain(|name, _| wanted.contains(name.as_str()));
+        self.bridge_defaults
+            .retain(|name, _| wanted.contains(name.as_str()));
         let mut ops = Vec::new();
         for bcfg in &cfg.bridges {
             if switch.bridge(&bcfg.name).is_none() {
                 switch.add_bridge(Bridge::new(&bcfg.name, fail_mode(bcfg), now));
+                self.dummy_macs.bridge_made();
             }
             if let Some(bridge) = switch.bridge_mut(&bcfg.name) {
                 bridge.fail_mode = fail_mode(bcfg);
                 let statuses = self.reconcile_bridge(bcfg, bridge, now);
-                let mac = bcfg
-                    .other_config
-                    .get("hwaddr")
-                    .and_then(|h| parse_mac(h))
-                    .or_else(|| self.macs.get(&bcfg.name).copied());
-                if let Some(mac) = mac {
+                if let Some(mac) = self.macs.get(&bcfg.name).copied() {
                     bridge.set_in_band(crate::in_band::rules_for(bcfg, mac, now));
                 }
                 ops.extend(write_back_bridge(bcfg, &statuses, self.datapath_id(bcfg)));
@@ -346,7 +350,13 @@ impl Reconciler {
             .iter()
             .flat_map(|p| p.ifaces.iter().map(move |i| (p, i)))
             .collect();
-        order.sort_by_key(|(_, i)| !(old.contains_key(&i.name) || i.ofport.is_some_and(|n| n > 0)));
+        // The bridge's own interface last: its address may be one of the others'.
+        order.sort_by_key(|(_, i)| {
+            (
+                i.name == bcfg.name,
+                !(old.contains_key(&i.name) || i.ofport.is_some_and(|n| n > 0)),
+            )
+        });
         for (pcfg, icfg) in order {
             let status = match self.port(bcfg, pcfg, icfg, &old, &ports, now) {
                 Ok(mut port) => {
@@ -357,7 +367,7 @@ impl Reconciler {
                         .unwrap_or_default();
                     let status = IfaceStatus {
                         ofport: db_ofport(port.ofport),
-                        mac: self.macs.get(&icfg.name).map(|m| mac_text(*m)),
+                        mac: self.macs.get(&icfg.name).map(|m| bridge_mac::text(*m)),
                         error: None,
                     };
                     ports.insert(port.ofport, port);
@@ -447,11 +457,14 @@ impl Reconciler {
             }
             _ => Some(self.dp_port(name)),
         };
-        if !self.macs.contains_key(name) {
+        if ofport == PortNo::LOCAL {
+            let mac = self.local_mac(bcfg, icfg);
+            self.macs.insert(name.clone(), mac);
+        } else if !self.macs.contains_key(name) {
             let mac = icfg
                 .mac_in_use
                 .as_deref()
-                .and_then(parse_mac)
+                .and_then(bridge_mac::parse)
                 .unwrap_or_else(|| self.new_mac(name, &kind));
             self.macs.insert(name.clone(), mac);
         }
@@ -602,23 +615,53 @@ impl Reconciler {
         self.macs.retain(|name, _| names.contains(name));
     }
 
-    /// A MAC for a new interface: dummy devices count up from `aa:55:aa:55:00:00` as Open
-    /// vSwitch's dummy netdev does; internal and patch ports get a random locally
-    /// administered unicast address.
-    fn new_mac(&mut self, name: &str, kind: &PortKind) -> [u8; 6] {
+    /// A MAC for a new interface other than a bridge's own ([`bridge_mac`]): patch ports
+    /// get a random one; everything else that is a dummy device takes the next dummy
+    /// address, and real internal ports (TAP devices) a random one. A real device's own
+    /// address replaces what this gives when the device is opened.
+    fn new_mac(&mut self, name: &str, kind: &PortKind) -> Mac {
+        let dummy = self.datapath.0.as_ref().is_none_or(|d| d.enable_dummy());
         match kind {
-            PortKind::Internal | PortKind::Patch { .. } => {
-                let mut h = self.random.build_hasher();
-                h.write(name.as_bytes());
-                let b = h.finish().to_be_bytes();
-                [(b[0] & 0xfe) | 0x02, b[1], b[2], b[3], b[4], b[5]]
-            }
-            _ => {
-                self.next_dummy_mac = self.next_dummy_mac.wrapping_add(1);
-                let [hi, lo] = self.next_dummy_mac.to_be_bytes();
-                [0xaa, 0x55, 0xaa, 0x55, hi, lo]
-            }
+            PortKind::Patch { .. } => self.random_mac(name),
+            PortKind::Internal if !dummy => self.random_mac(name),
+            _ => self.dummy_macs.take(),
         }
+    }
+
+    fn random_mac(&self, name: &str) -> Mac {
+        let mut h = self.random.build_hasher();
+        h.write(name.as_bytes());
+        bridge_mac::random(h.finish())
+    }
+
+    /// The address of bridge `bcfg`'s own interface `icfg` ([`bridge_mac::bridge_mac`]), from
+    /// the addresses its other ports got earlier in this pass.
+    fn local_mac(&mut self, bcfg: &BridgeCfg, icfg: &IfaceCfg) -> Mac {
+        let default = match self.bridge_defaults.get(&bcfg.name) {
+            Some(m) => *m,
+            None => {
+                // After a restart, a random address the bridge had is kept.
+                let m = icfg
+                    .mac_in_use
+                    .as_deref()
+                    .and_then(bridge_mac::parse)
+                    .filter(|m| m[0] & 0x02 != 0)
+                    .unwrap_or_else(|| self.random_mac(&bcfg.name));
+                self.bridge_defaults.insert(bcfg.name.clone(), m);
+                m
+            }
+        };
+        let ports = bcfg
+            .ports
+            .iter()
+            .filter_map(|p| p.ifaces.iter().min_by(|a, b| a.name.cmp(&b.name)))
+            .filter(|i| i.name != bcfg.name)
+            .filter_map(|i| self.macs.get(&i.name).copied());
+        bridge_mac::bridge_mac(
+            bcfg.other_config.get("hwaddr").map(String::as_str),
+            ports,
+            default,
+        )
     }
 
     /// The MAC address handed to interface `name`, if it has one.
@@ -626,24 +669,12 @@ impl Reconciler {
         self.macs.get(name).copied()
     }
 
-    /// `datapath_id`: `other_config:datapath-id` when it is 16 hex digits, else the bridge's
-    /// MAC (`other_config:hwaddr`, else its own interface's) in the low 48 bits.
+    /// `datapath_id` as the database shows it ([`bridge_mac::datapath_id`]), once the bridge
+    /// has an address.
     pub fn datapath_id(&self, bcfg: &BridgeCfg) -> Option<String> {
-        if let Some(id) = bcfg.other_config.get("datapath-id")
-            && id.len() == 16
-            && id.chars().all(|c| c.is_ascii_hexdigit())
-        {
-            return Some(id.to_ascii_lowercase());
-        }
-        let mac = bcfg
-            .other_config
-            .get("hwaddr")
-            .and_then(|h| parse_mac(h))
-            .or_else(|| self.macs.get(&bcfg.name).copied())?;
-        Some(format!(
-            "0000{}",
-            mac.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ))
+        let mac = self.macs.get(&bcfg.name).copied()?;
+        let configured = bcfg.other_config.get("datapath-id").map(String::as_str);
+        Some(format!("{:016x}", bridge_mac::datapath_id(configured, mac)))
     }
 }
 
@@ -695,22 +726,6 @@ fn vlan(p: &PortCfg) -> PortVlan {
         _ => VlanMode::Trunk,
     };
     PortVlan { mode, tag, trunks }
-}
-
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut out {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
-fn mac_text(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 fn optional(v: Option<&String>) -> Value {
