@@ -16,8 +16,9 @@ use proptest::prelude::*;
 
 const PROTOCOLS: [Protocol; 2] = [Protocol::Of10Nxm, Protocol::Of12];
 /// Every version with a flow monitor encoding: Nicira's, ONF's (1.3) and 1.4+'s.
-const ALL_FORMS: [Protocol; 5] = [
+const ALL_FORMS: [Protocol; 6] = [
     Protocol::Of10Nxm,
+    Protocol::Of11,
     Protocol::Of12,
     Protocol::Of13,
     Protocol::Of14,
@@ -181,14 +182,29 @@ fn cancel_paused_resumed_print_as_open_vswitch_prints_them() {
 }
 
 #[test]
-fn openflow11_flow_monitors_are_refused_not_misencoded() {
-    // Open vSwitch has no flow monitor encoding for OpenFlow 1.1.
-    let r = wire::encode(
-        &Message::FlowMonitor(FlowMonitorMsg::Paused),
+fn openflow11_carries_the_nicira_form_as_open_vswitch_sends_it() {
+    let out = printed(
+        FlowMonitorMsg::Request(vec![FlowMonitorRequest::new(
+            MonitorId(0),
+            MonitorFlags::ALL,
+        )]),
         Protocol::Of11,
-        1,
     );
-    assert!(r.is_err());
+    assert!(out.contains("NXST_FLOW_MONITOR request (OF1.1)"), "{out}");
+    assert_eq!(
+        body(&out),
+        ["id=0 flags=initial,add,delete,modify,actions,own"]
+    );
+    let reply = FlowMonitorMsg::Reply {
+        more: false,
+        updates: vec![update(FlowUpdateEvent::Added, "tcp,actions=output:1", true)],
+    };
+    let out = printed(reply, Protocol::Of11);
+    assert_eq!(
+        body(&out),
+        ["event=ADDED table=0 cookie=0 tcp actions=output:1"],
+        "{out}"
+    );
 }
 
 #[test]

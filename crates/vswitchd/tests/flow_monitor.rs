@@ -2,7 +2,7 @@
 //! on fvs-vswitchd and on ovs-vswitchd, configured alike, prints the same updates for the same
 //! scripted changes: the initial listing, add-flow, mod-flows, a strict delete, a bundle, rules
 //! expiring by their hard and idle timeouts, and a rule a `learn` action creates when a frame enters
-//! through `netdev-dummy/receive`. Monitors in OpenFlow 1.0 (Nicira's form), 1.3 (ONF's),
+//! through `netdev-dummy/receive`. Monitors in OpenFlow 1.0 and 1.1 (Nicira's form), 1.3 (ONF's),
 //! 1.4 and 1.5 (`OFPMP_FLOW_MONITOR`), and with options (`!initial`, `table=`, a match,
 //! `out_port=`, `!actions`, two monitors on one connection). A malformed monitor request gets the error Open vSwitch sends,
 //! and the connection lives on.
@@ -122,7 +122,8 @@ fn normalised(text: &str) -> String {
 const FRAME: &str = "00000000000200000000000108004500001c0000000040110000c0a80001c0a80002\
                      0401040200080000";
 
-const MONITORS: [(&[&str], &str, &str); 10] = [
+const MONITORS: [(&[&str], &str, &str); 11] = [
+    (&["-O", "OpenFlow11"], "watch:", "of11"),
     (&[], "watch:", "of10"),
     (&["-O", "OpenFlow13"], "watch:", "of13"),
     (&["-O", "OpenFlow14"], "watch:", "of14"),

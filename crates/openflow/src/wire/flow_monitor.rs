@@ -2,13 +2,11 @@
 //! the switch then sends flow updates unasked. One model ([`FlowMonitorMsg`]); three
 //! encodings, the ones Open vSwitch (and `ovs-ofctl monitor SWITCH watch:`) uses:
 //!
-//! | model | OpenFlow 1.0, 1.2 (Nicira) | 1.3 (ONF extension) | 1.4, 1.5 |
+//! | model | OpenFlow 1.0 to 1.2 (Nicira) | 1.3 (ONF extension) | 1.4, 1.5 |
 //! |---|---|---|---|
 //! | request, reply | vendor stats `NXST_FLOW_MONITOR` | experimenter multipart `ONFMP_FLOW_MONITOR` (1870) | multipart `OFPMP_FLOW_MONITOR` (16) |
 //! | cancel | `NXT_FLOW_MONITOR_CANCEL` | experimenter `ONFT_FLOW_MONITOR_CANCEL` (1870) | a request with command `delete` |
 //! | paused, resumed | `NXT_FLOW_MONITOR_PAUSED`/`_RESUMED` | `ONFT_FLOW_MONITOR_PAUSED`/`_RESUMED` (1871, 1872) | a reply whose one update is `PAUSED`/`RESUMED` |
-//!
-//! OpenFlow 1.1 has none of them: encoding fails with [`EncodeError::Message`].
 //!
 //! # Wire shape
 //!
@@ -82,12 +80,11 @@ enum Form {
 }
 
 impl Form {
-    fn of(v: Version) -> Option<Self> {
+    fn of(v: Version) -> Self {
         match v {
-            Version::Of10 | Version::Of12 => Some(Self::Nx),
-            Version::Of13 => Some(Self::Onf),
-            Version::Of14 | Version::Of15 => Some(Self::Std),
-            Version::Of11 => None,
+            Version::Of10 | Version::Of11 | Version::Of12 => Self::Nx,
+            Version::Of13 => Self::Onf,
+            Version::Of14 | Version::Of15 => Self::Std,
         }
     }
 }
@@ -310,10 +307,7 @@ pub fn encode_updates(
     xid: u32,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
     let v = Version::of(protocol);
-    let form = Form::of(v).ok_or(EncodeError::Message {
-        message: "flow monitor",
-        version: v,
-    })?;
+    let form = Form::of(v);
     let mut bodies: Vec<Vec<u8>> = vec![Vec::new()];
     for u in updates {
         let mut one = Vec::new();
@@ -362,10 +356,7 @@ fn start_onf(v: Version, exp_type: u32, xid: u32) -> Vec<u8> {
 
 fn encode_msg(m: &FlowMonitorMsg, protocol: Protocol, xid: u32) -> Result<Vec<u8>, EncodeError> {
     let v = Version::of(protocol);
-    let form = Form::of(v).ok_or(EncodeError::Message {
-        message: "flow monitor",
-        version: v,
-    })?;
+    let form = Form::of(v);
     let b = match m {
         FlowMonitorMsg::Request(reqs) => {
             let mut b = start_reply(form, v, true, false, xid);
@@ -606,7 +597,7 @@ fn decode_body(
     more: bool,
     mut r: Reader<'_>,
 ) -> Result<Message, DecodeError> {
-    if Form::of(v) != Some(form) {
+    if Form::of(v) != form {
         return Err(DecodeError::new(
             OfpError::BadStat,
             format!("this flow monitor form in {v}"),

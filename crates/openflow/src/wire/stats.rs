@@ -538,6 +538,17 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
     match (stat, request) {
         (ST_DESC, true) => Ok(Message::DescStatsRequest),
         (ST_DESC, false) => decode_desc(r),
+        // OpenFlow 1.1 carries Nicira's flow monitors (as Open vSwitch sends them), and no
+        // other flow statistics.
+        (ST_VENDOR, _)
+            if v == Version::Of11
+                && r.peek_u16(4).ok().zip(r.peek_u16(6).ok())
+                    == Some((0, super::flow_monitor::NXST_FLOW_MONITOR as u16))
+                && r.peek_u16(0).ok().zip(r.peek_u16(2).ok()) == Some((0, 0x2320)) =>
+        {
+            r.skip(8).map_err(&th)?;
+            super::flow_monitor::decode_stats(v, request, more, r)
+        }
         (ST_FLOW | ST_AGGREGATE, _) | (ST_VENDOR, _) if v == Version::Of11 => Err(
             DecodeError::new(OfpError::BadStat, "OpenFlow 1.1 flow statistics"),
         ),
