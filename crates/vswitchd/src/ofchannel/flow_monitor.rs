@@ -47,6 +47,14 @@
 //! queued, the channel sends `PAUSED` and drops updates from then on; once everything queued
 //! has been written, it lists every flow its monitors cover as `ADDED` (the re-sync) and sends
 //! `RESUMED`, as Open vSwitch does. 128 KiB is Open vSwitch's own threshold.
+//!
+//! "Unsent" is what the channel holds that its connection has not yet handed to the socket:
+//! the connection writes after each message it handles and after each event it is given, so
+//! the backlog builds up while one read's worth of requests (a peer pipelining thousands of
+//! flow-mods) or one burst of events is being handled. Bytes already in the socket's buffer
+//! are not counted: a peer that stops reading altogether blocks the write, and loses its
+//! connection after the write timeout as it would for any other asynchronous message. The
+//! re-sync is sent at the connection's next read or read timeout.
 
 use std::collections::BTreeMap;
 
