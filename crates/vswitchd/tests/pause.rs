@@ -6,7 +6,8 @@
 //! the dummy ports must send the same frames. The flows pause inside a resubmit with values
 //! pushed on the stack and registers set, resume into a second pause reached through
 //! `goto_table` (so a continuation is frozen again from a resumed one), and pause in a
-//! patch port's peer bridge. Bad and stale continuations get the same errors. fvs-ofctl's
+//! patch port's peer bridge; inside `clone`, with an action set, in a packet-out. Bad and
+//! stale continuations get the same errors. fvs-ofctl's
 //! `monitor ... resume` on fvs-vswitchd prints what ovs-ofctl's prints on ovs-vswitchd.
 
 mod common;
@@ -246,6 +247,77 @@ fn fvs_ofctl_monitor_resume_reads_and_resumes_as_ovs_ofctl() {
 #[test]
 fn monitor_resume_in_openflow13_continues_paused_packets_as_on_open_vswitch() {
     compare(Tool::OvsOfctl, &["-O", "OpenFlow13"]);
+}
+
+/// A pause inside `clone` (only the clone's rest is frozen, nothing after the clone runs),
+/// a pause with an action set written (`goto_table` from OpenFlow 1.3), and a pause in a
+/// packet-out's actions (no rule: cookie all ones).
+const CORNER_FLOWS: &str = "\
+table=0,in_port=1,actions=clone(mod_dl_src:00:00:00:00:00:aa,controller(pause),output:2),output:3
+table=1,actions=controller(pause),load:0x1->NXM_NX_REG0[]
+";
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn corners(sw: &dyn Switch, tool: Tool) -> Vec<String> {
+    let port = |p: &str, no: u32| dummy(sw, p, no);
+    let (c1, c2, c3) = (port("c1", 1), port("c2", 2), port("c3", 3));
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure"])
+            .port("c1", &strs(&c1))
+            .port("c2", &strs(&c2))
+            .port("c3", &strs(&c3))
+            .args(),
+    );
+    let br = sw.mgmt_target("br0");
+    add_flows(sw, &[], "br0", CORNER_FLOWS);
+    sw.ofctl_ok(&[
+        "-O",
+        "OpenFlow13",
+        "add-flow",
+        &br,
+        "table=0,in_port=3,actions=write_actions(output:2),goto_table:1",
+    ]);
+    let m = Monitor::start(sw, tool, "br0", &[]);
+    sw.appctl_ok(&["netdev-dummy/receive", "c1", UDP]);
+    sleep(Duration::from_millis(500));
+    sw.appctl_ok(&["netdev-dummy/receive", "c3", UDP]);
+    sleep(Duration::from_millis(500));
+    sw.ofctl_ok(&[
+        "packet-out",
+        &br,
+        &format!(
+            "in_port=1 packet={UDP} actions=mod_dl_dst:00:00:00:00:00:cc,controller(pause),output:3"
+        ),
+    ]);
+    sleep(Duration::from_millis(1000));
+    let mut seen = vec![m.text()];
+    for p in ["c1", "c2", "c3"] {
+        let frames = pcap_frames_or_empty(&sw.dir().join(format!("{p}.pcap")));
+        seen.push(format!("{p}: {frames:02x?}"));
+    }
+    seen
+}
+
+#[test]
+fn pauses_in_clone_action_sets_and_packet_outs_resume_as_on_open_vswitch() {
+    let fvs = Fvs::start("pausec");
+    let ours = corners(fvs.private(), Tool::OvsOfctl);
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = corners(&ovs, Tool::OvsOfctl);
+    drop(ovs);
+    assert!(
+        theirs[0].matches("NXT_RESUME").count() == 3,
+        "the oracle's monitor printed\n{}",
+        theirs[0]
+    );
+    for (o, t) in ours.iter().zip(&theirs) {
+        assert_eq!(o, t);
+    }
 }
 
 /// A raw OpenFlow connection (ferrovs's codec on the client side).

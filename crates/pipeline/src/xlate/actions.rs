@@ -290,6 +290,12 @@ impl Ctx<'_> {
         self.actions(b, table, inner, &mut copy, out);
         self.depth -= 1;
         self.exit = saved_exit;
+        if self.is_freezing() {
+            // A pause inside `clone` freezes only the clone's own actions, and nothing
+            // after the clone runs, as in Open vSwitch.
+            self.finish_freezing(b, &copy);
+            self.exit = true;
+        }
     }
 
     /// Runs and empties the action set at the end of a bridge's pipeline, in OpenFlow's

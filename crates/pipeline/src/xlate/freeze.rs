@@ -21,7 +21,9 @@
 //! Freezing ends when the bridge's pipeline ends ([`Ctx::finish_freezing`]): at the end of
 //! the translation, or on return from a patch port's peer bridge, whose pipeline the
 //! continuation then belongs to (the first bridge's remaining actions go on, as in Open
-//! vSwitch). The state then (the push/pop stack, the action set, the flow's metadata) goes
+//! vSwitch). A pause inside `clone(...)` ends freezing with the clone: the continuation
+//! holds the clone's remaining actions, and what follows the clone neither runs nor is
+//! frozen (Open vSwitch 3.1 does the same). The state then (the push/pop stack, the action set, the flow's metadata) goes
 //! into the pause's `userspace` action as a [`Frozen`] continuation; the packet-in reports the
 //! table and cookie of the outermost rule unwound, and the action set does not run.
 //!
