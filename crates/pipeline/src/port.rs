@@ -222,8 +222,9 @@ pub enum PortKind {
 /// the part of it translation acts on, with Open vSwitch's rules:
 ///
 /// - `NO_RECV`: a frame received on the port is looked up in table 0 (the rule counts it) but
-///   its actions do not run, so it is dropped. Spanning-tree frames (802.3, no SNAP, to
-///   01:80:c2:00:00:00) answer to `NO_RECV_STP` instead.
+///   its actions do not run, so it is dropped; one crossing a patch port into this one is
+///   dropped before any lookup. Spanning-tree frames (802.3, no SNAP, to 01:80:c2:00:00:00)
+///   answer to `NO_RECV_STP` instead.
 /// - `NO_FWD`: every output to the port is skipped (`OFPPC_NO_FWD set, skipping output`),
 ///   patch ports included.
 /// - `NO_FLOOD`: `FLOOD` and `NORMAL`'s flooding leave the port out; `ALL` and outputs to

@@ -97,10 +97,13 @@ fn build(sw: &dyn Switch) {
     ]);
 }
 
+/// Port-mods, then a wait until the datapath's flows are revalidated (Open vSwitch does that
+/// in the background, so a frame right after a port-mod could meet a stale megaflow there).
 fn mod_ports(sw: &dyn Switch, mods: &[(&str, &str)]) {
     for (port, action) in mods {
         sw.ofctl_ok(&["mod-port", "br0", port, action]);
     }
+    sw.appctl_ok(&["revalidator/wait"]);
 }
 
 fn receive(sw: &dyn Switch, port: &str, frame: &[u8]) {
@@ -130,12 +133,15 @@ fn scenario(sw: &dyn Switch) {
             ("p3", "no-flood"),
         ],
     );
-    // Twice: the second time from the megaflows the first installed.
+    // Twice: the second time from the megaflows the first installed. Statistics are taken
+    // before the next port-mod (see `patch_scenario`).
     round(sw);
     round(sw);
+    sw.appctl_ok(&["revalidator/wait"]);
     // Cleared: the same frames must now be forwarded, whatever the datapath cached.
     mod_ports(sw, &[("p1", "receive"), ("p2", "forward"), ("p3", "flood")]);
     round(sw);
+    sw.appctl_ok(&["revalidator/wait"]);
     // Explicit FLOOD and ALL, with the flags back.
     mod_ports(sw, &[("p2", "no-forward"), ("p3", "no-flood")]);
     sw.ofctl_ok(&["add-flow", "br0", "priority=30,ip,in_port=4,actions=FLOOD"]);
@@ -216,4 +222,105 @@ fn no_recv_no_fwd_and_no_flood_act_as_in_open_vswitch() {
 
     assert_eq!(port_counters(&fvs), port_counters(&ovs), "dump-ports");
     assert_eq!(rule_counters(&fvs), rule_counters(&ovs), "dump-flows");
+}
+
+/// Patch ports obey their configuration too: an output to a patch port with `NO_FWD` never
+/// reaches the peer bridge, and a frame crossing into a bridge through a peer with `NO_RECV`
+/// is dropped before the peer bridge looks it up (its rules count nothing).
+fn patch_scenario(sw: &dyn Switch) {
+    let pcap = |p: &str| {
+        format!(
+            "options:tx_pcap={}",
+            sw.dir().join(format!("{p}.pcap")).display()
+        )
+    };
+    for (br, patch, peer, port, no) in [
+        ("br0", "pa", "pb", "p1", "1"),
+        ("br1", "pb", "pa", "p3", "3"),
+    ] {
+        sw.vsctl_ok(&["add-br", br, "--", "set", "bridge", br, "fail_mode=secure"]);
+        let peer_opt = format!("options:peer={peer}");
+        sw.vsctl_ok(&[
+            "add-port",
+            br,
+            patch,
+            "--",
+            "set",
+            "interface",
+            patch,
+            "type=patch",
+            &peer_opt,
+            "ofport_request=9",
+        ]);
+        let req = format!("ofport_request={no}");
+        sw.vsctl_ok(&[
+            "add-port",
+            br,
+            port,
+            "--",
+            "set",
+            "interface",
+            port,
+            &pcap(port),
+            &req,
+        ]);
+        sw.ofctl_ok(&["add-flow", br, "priority=0,actions=NORMAL"]);
+    }
+    let frame = arp(1, [0xff; 6]);
+    let mod_port = |br: &str, port: &str, action: &str| {
+        sw.ofctl_ok(&["mod-port", br, port, action]);
+        sw.appctl_ok(&["revalidator/wait"]);
+    };
+    // Each frame's statistics are taken before the next port-mod: Open vSwitch credits a
+    // cached flow's packets to the rules of its translation at the time it collects them.
+    let send = || {
+        receive(sw, "p1", &frame);
+        sw.appctl_ok(&["revalidator/wait"]);
+    };
+    send();
+    mod_port("br0", "pa", "no-forward");
+    send();
+    mod_port("br0", "pa", "forward");
+    mod_port("br1", "pb", "no-receive");
+    send();
+    mod_port("br1", "pb", "receive");
+    send();
+}
+
+#[test]
+fn patch_ports_obey_no_fwd_and_no_recv_as_in_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .tag("pcfp")
+        .start();
+    patch_scenario(&ovs);
+    patch_scenario(&fvs);
+    let sent = |sw: &dyn Switch| pcap_frames_or_empty(&sw.dir().join("p3.pcap"));
+    assert_eq!(sent(&fvs), sent(&ovs), "frames sent by p3");
+    assert_eq!(
+        sent(&fvs).len(),
+        2,
+        "the frames sent while the patch was open"
+    );
+    for br in ["br0", "br1"] {
+        let flows = |sw: &dyn Switch| {
+            let mut v: Vec<String> = sw
+                .ofctl_ok(&["dump-flows", br])
+                .lines()
+                .filter(|l| l.contains("actions="))
+                .map(|l| {
+                    l.split(", ")
+                        .filter(|f| {
+                            !f.trim_start().starts_with("duration=") && !f.starts_with("idle_age=")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(flows(&fvs), flows(&ovs), "{br}'s rules");
+    }
 }

@@ -714,6 +714,18 @@ impl Ctx<'_> {
         }
         peer_flow.set(Field::Xreg7.loc(), 0);
         set_in_port(&mut peer_flow, pport);
+        // A peer that may not receive (`NO_RECV`) ends the crossing before any lookup, as in
+        // Open vSwitch: the peer bridge shows in the trace, empty, and counts nothing.
+        let bridges = self.bridges;
+        if let Some(br) = bridges.get(pb)
+            && !self.may_receive(br, &peer_flow)
+        {
+            out.push(Node::new(
+                NodeKind::Bridge,
+                format!("bridge(\"{}\")", br.name),
+            ));
+            return;
+        }
         let saved_wc = self.wc;
         // The peer bridge runs its own pipeline: its own stack, action set and `exit`.
         let saved_stack = std::mem::take(&mut self.stack);
