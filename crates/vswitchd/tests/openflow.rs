@@ -345,14 +345,14 @@ fn mgmt_sockets_follow_bridges_and_their_protocols() {
     assert!(ok, "a bridge made again listens again: {err}");
 }
 
-/// `ovs-ofctl show` with the datapath id and MAC addresses (which end their lines) masked.
-fn mask_ids(text: &str) -> String {
+/// `ovs-ofctl show` with the patch port's address masked: both switches give a patch port a
+/// random one. The dummy port's address, `LOCAL`'s (from `hwaddr`) and the datapath ID must
+/// match.
+fn mask_patch_addr(text: &str) -> String {
     text.lines()
-        .map(|l| {
-            ["dpid:", "addr:"]
-                .iter()
-                .find_map(|key| l.find(key).map(|at| format!("{}{key}X", &l[..at])))
-                .unwrap_or_else(|| l.to_owned())
+        .map(|l| match l.find("addr:") {
+            Some(at) if l.contains("(patch-") => format!("{}addr:X", &l[..at]),
+            _ => l.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -362,7 +362,13 @@ fn mask_ids(text: &str) -> String {
 fn ovs_ofctl_show_reads_as_on_ovs_vswitchd() {
     let ovs = PrivateOvs::start();
     let fvs = Fvs::start("fvs-of");
-    for cmd in BR_TUN {
+    let hwaddr: &[&str] = &[
+        "set",
+        "bridge",
+        "br-tun",
+        "other_config:hwaddr=02:00:00:00:0a:01",
+    ];
+    for cmd in BR_TUN.iter().chain([&hwaddr]) {
         ovs.vsctl(cmd).unwrap_or_else(|e| panic!("{e}"));
         fvs.vsctl(cmd);
     }
@@ -379,7 +385,13 @@ fn ovs_ofctl_show_reads_as_on_ovs_vswitchd() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        mask_ids(&String::from_utf8_lossy(&out.stdout))
+        mask_patch_addr(&String::from_utf8_lossy(&out.stdout))
     };
-    assert_eq!(show(&ours), show(&theirs));
+    let want = show(&theirs);
+    assert!(want.contains("dpid:0000020000000a01"), "{want}");
+    assert!(
+        want.contains("(gre-0a000115): addr:aa:55:aa:55:00:0f"),
+        "{want}"
+    );
+    assert_eq!(show(&ours), want);
 }
