@@ -112,6 +112,9 @@ pub struct Config {
     pub ovs_version: Option<String>,
     /// The bridges the root row names, by name.
     pub bridges: Vec<BridgeCfg>,
+    /// The `Manager` rows `manager_options` names, as (`target`, `connection_mode`), for
+    /// in-band control ([`crate::in_band`]).
+    pub managers: Vec<(String, Option<String>)>,
 }
 
 fn string(row: &Row, col: &str) -> Option<String> {
@@ -184,12 +187,24 @@ pub fn read(db: &Database) -> Config {
         .filter_map(|u| db.row("Bridge", u).map(|r| read_bridge(db, u, r)))
         .collect();
     bridges.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut managers: Vec<(String, Option<String>)> = uuids(row, "manager_options")
+        .into_iter()
+        .filter_map(|u| db.row("Manager", u))
+        .map(|r| {
+            (
+                string(r, "target").unwrap_or_default(),
+                string(r, "connection_mode"),
+            )
+        })
+        .collect();
+    managers.sort();
     Config {
         root: Some(*root),
         next_cfg: integer(row, "next_cfg").unwrap_or(0),
         cur_cfg: integer(row, "cur_cfg").unwrap_or(0),
         ovs_version: string(row, "ovs_version"),
         bridges,
+        managers,
     }
 }
 

@@ -196,6 +196,7 @@ pub const DAEMON_WRITES: &[(&str, &[&str])] = &[
         ],
     ),
     ("Controller", &["is_connected", "role", "status"]),
+    ("Manager", &["is_connected", "status"]),
 ];
 
 impl Db {

@@ -235,7 +235,15 @@ pub fn reconcile_loop(db: &Db, daemon: &Arc<Daemon>) {
         "method": "monitor",
         "params": [DATABASE, null, db.config_monitor(
             DATABASE,
-            &["Open_vSwitch", "Bridge", "Port", "Interface", "Controller"],
+            // Managers for in-band control's rules (see `in_band`).
+            &[
+                "Open_vSwitch",
+                "Bridge",
+                "Port",
+                "Interface",
+                "Controller",
+                "Manager",
+            ],
         )],
     });
     if let Err(e) = client.send(monitor) {

@@ -306,7 +306,8 @@ impl Reconciler {
                 bridge.fail_mode = fail_mode(bcfg);
                 let statuses = self.reconcile_bridge(bcfg, bridge, now);
                 if let Some(mac) = self.macs.get(&bcfg.name).copied() {
-                    bridge.set_in_band(crate::in_band::rules_for(bcfg, mac, now));
+                    let rules = crate::in_band::rules_for(bcfg, &cfg.managers, mac, now);
+                    bridge.set_in_band(rules);
                 }
                 ops.extend(write_back_bridge(bcfg, &statuses, self.datapath_id(bcfg)));
             }

@@ -4,7 +4,8 @@
 //! port's ARP and DHCP); they forward a frame to the controller and an ARP request from it
 //! with NORMAL through a secure bridge without flows, counting them, and the frames leave
 //! the other port as from ovs-vswitchd; `connection_mode=out-of-band` and
-//! `other_config:disable-in-band=true` each remove them.
+//! `other_config:disable-in-band=true` each remove them. A `tcp:` manager (default port
+//! 6640) gives a bridge without controllers the same rules for its address.
 
 mod common;
 
@@ -79,6 +80,15 @@ fn scenario(sw: &dyn Switch) -> Vec<String> {
     sw.vsctl_ok(&["set", "bridge", "br0", "other_config:disable-in-band=true"]);
     sleep(Duration::from_millis(500));
     seen.push(format!("disabled: {:#?}", in_band_lines(sw, &mac)));
+    // A manager reached in-band gives every bridge the rules, controllers or not.
+    sw.vsctl_ok(&["remove", "bridge", "br0", "other_config", "disable-in-band"]);
+    sw.vsctl_ok(&["del-controller", "br0"]);
+    sw.vsctl_ok(&["set-manager", "tcp:192.0.2.7"]);
+    sleep(Duration::from_millis(1000));
+    seen.push(format!("manager: {:#?}", in_band_lines(sw, &mac)));
+    sw.vsctl_ok(&["del-manager"]);
+    sleep(Duration::from_millis(500));
+    seen.push(format!("no manager: {:#?}", in_band_lines(sw, &mac)));
     seen
 }
 
