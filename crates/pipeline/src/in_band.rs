@@ -13,7 +13,8 @@
 //! | 180001 | `arp,dl_dst=L,arp_op=2` | ARP replies to the local port |
 //! | 180000 | `udp,in_port=LOCAL,dl_src=L,tp_src=68,tp_dst=67` | the local port's DHCP requests |
 //!
-//! `C:P` is each in-band controller's address and port, `L` the local port's MAC address.
+//! `C:P` is each in-band remote's address and port (controllers, and managers too), `L` the
+//! local port's MAC address.
 //! Open vSwitch also lets ARP through to and from the next hop towards a controller that
 //! is not on the local network (priorities 180003 and 180004), which needs the host's
 //! routes and ARP cache; ferrovs does not add those. The rules are hidden: `ovs-ofctl
