@@ -1,8 +1,9 @@
 //! `fvs-ofctl monitor BRIDGE watch:[SPEC]` against ovs-vswitchd (and against fvs-vswitchd)
-//! prints what `ovs-ofctl monitor` prints there: the initial listing on standard output, the updates for the same flow
-//! changes on standard error, in OpenFlow 1.0 and 1.1 (Nicira's form), 1.3 (ONF's) and 1.4/1.5, with
-//! options (`!initial`, `table=`, a match, `out_port=`, `!actions`) and port names
-//! (`--names`). Bad specs fail with ovs-ofctl's words.
+//! prints what `ovs-ofctl monitor` prints there: the initial listing on standard output, the
+//! updates for the same flow changes on standard error, in OpenFlow 1.0 and 1.1 (Nicira's
+//! form), 1.3 (ONF's) and 1.4/1.5, with options (`!initial`, `table=`, a match, a port by
+//! name, `out_port=`, `!actions`) and port names (`--names`). Bad specs fail with ovs-ofctl's
+//! words.
 //!
 //! Transaction ids differ (ovs-ofctl counts the connections it opened to learn names) and are
 //! masked; so are log timestamps.
@@ -80,7 +81,8 @@ fn normalised(text: &str) -> String {
         .join("\n")
 }
 
-const CASES: [(&[&str], &str); 9] = [
+const CASES: [(&[&str], &str); 10] = [
+    (&["monitor", "br0", "watch:in_port=p2"], "inport"),
     (&["-O", "OpenFlow11", "monitor", "br0", "watch:"], "of11"),
     (&["monitor", "br0", "watch:"], "of10"),
     (&["-O", "OpenFlow13", "monitor", "br0", "watch:"], "of13"),

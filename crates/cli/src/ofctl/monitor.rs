@@ -22,7 +22,7 @@
 //! are printed like the other messages, with port names when `--names` is in effect.
 
 use super::conn::{Conn, Received};
-use super::names::{PortNames, use_names};
+use super::names::{PortNames, Resolver, use_names};
 use super::show::{format_config, format_features, format_port, version_tag};
 use super::{CmdError, Options};
 use fvs_openflow::action::PacketInReason;
@@ -59,7 +59,9 @@ pub(super) fn monitor(opts: &Options, args: &[String], _out: &mut String) -> Res
             miss_len = Some(u16::MAX);
         } else if let Some(spec) = arg.strip_prefix("watch:") {
             let id = u32::try_from(watches.len()).unwrap_or(u32::MAX);
-            watches.push(super::watch::parse_watch(spec, id).map_err(CmdError::Fatal)?);
+            // Port names in the match are looked up in the switch, as ovs-ofctl does.
+            let mut resolver = Resolver::new(opts, target);
+            watches.push(resolver.parse(spec, |t| super::watch::parse_watch(t, id))?);
         } else {
             let n: u16 = arg
                 .parse()
