@@ -7,6 +7,8 @@
 #   sudo bench/tunnels.sh                     # 3 rounds, 5 s per measurement
 #   sudo ROUNDS=5 T=3 SWITCHES="fvs ovs" bench/tunnels.sh
 #   sudo FVS_OFFLOADS=1 bench/tunnels.sh       # ferrovs's VMs keep TSO and checksum offload
+#   sudo FVS0=/path/to/old/fvs-vswitchd SWITCHES="fvs0 fvs ovs" bench/tunnels.sh
+#                                              # a second fvs-vswitchd binary as "fvs0"
 #
 # Topology (namespaces this script owns, prefix fvstn-): hosts fvstn-ha and fvstn-hb joined
 # by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs fvstn-a (eth0
@@ -60,6 +62,8 @@ require_tools "iproute2 ethtool iperf3 iputils-ping netsniff-ng openvswitch-swit
 (cd "$root" && cargo build --quiet --release -p fvs-vswitchd -p fvs-cli --bins) || die "build failed"
 FVS=$target/release/fvs-vswitchd
 FVS_OFCTL=$target/release/fvs-ofctl
+# A second ferrovs to compare with (SWITCHES="fvs0 fvs ovs"): an older build, say.
+FVS0=${FVS0:-$FVS}
 
 stop_switches() {
     for h in a b; do
@@ -102,7 +106,7 @@ topology() {
         ip -n "$vm" link set eth0 address "$mac" mtu 1450
         ip -n "$vm" addr add "$addr/24" dev eth0
         ip -n "$vm" link set eth0 up
-        [ "$1" = fvs ] && [ -n "${FVS_OFFLOADS:-}" ] ||
+        [ "${1%0}" = fvs ] && [ -n "${FVS_OFFLOADS:-}" ] ||
             ip netns exec "$vm" ethtool -K eth0 tx off tso off >/dev/null 2>&1
     done
     ip netns exec "$VB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
@@ -133,9 +137,11 @@ start_host() { # switch side
     d=$W/$side
     mkdir -p "$d"
     case $sw in
-    fvs)
+    fvs|fvs0)
+        local bin=$FVS
+        [ "$sw" = fvs0 ] && bin=$FVS0
         ip -n "$host" addr add "$local/24" dev eth1
-        FVS_RUNDIR=$d FVS_DBDIR=$d FVS_LOGDIR=$d ip netns exec "$host" "$FVS" \
+        FVS_RUNDIR=$d FVS_DBDIR=$d FVS_LOGDIR=$d ip netns exec "$host" "$bin" \
             --detach --pidfile="$d/fvs.pid" --log-file="$d/fvs-vswitchd.log"
         wait_file "$d/db.sock"
         vsctl() { ovs-vsctl --db="unix:$d/db.sock" --timeout=20 "$@"; }

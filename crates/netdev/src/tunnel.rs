@@ -71,7 +71,13 @@
 //! datagram straight out of the buffer). A frame that still needs its inner checksum
 //! (checksum offload from a TAP or AF_PACKET port with virtio-net headers) is copied once
 //! more into a scratch buffer to finish the checksum; a GSO super-frame cannot cross a raw
-//! socket and is dropped and counted (`tx_dropped`): the datapath must segment first.
+//! socket and is dropped and counted (`tx_dropped`): the datapath must segment first. The
+//! other way, received TCP segments come one per outer packet (no GRO for raw GRE or for
+//! these UDP sockets); the datapath coalesces them for the VM's port (`fvs_datapath`'s `gro`).
+//!
+//! A received UDP datagram's checksum is verified by the kernel and not kept: the rebuilt
+//! UDP header has none, so a flow never sees `tun_flags=+csum` for VXLAN or Geneve (GRE's
+//! checksum travels in the packet and is verified by `decapsulate`).
 //!
 //! # Outer UDP checksums without a source address
 //!
