@@ -421,15 +421,18 @@ fn dispatch_loop(bridges: &Bridges, rx: &Receiver<Dispatch>) {
                 Err(_) => return,
             }
         };
-        if let Some(d) = next {
-            deliver(bridges, d);
+        let queued = next.is_some_and(|d| deliver(bridges, d));
+        // Only while something is queued: otherwise no connection needs looking at.
+        if backlog || queued {
+            backlog = drain_limited(bridges);
         }
-        backlog = drain_limited(bridges);
     }
 }
 
-/// Gives one event to every connection of its bridge (but `except`).
-fn deliver(bridges: &Bridges, d: Dispatch) {
+/// Gives one event to every connection of its bridge (but `except`); true when a rate
+/// limiter queued it for some connection.
+fn deliver(bridges: &Bridges, d: Dispatch) -> bool {
+    let mut queued = false;
     let conns: Vec<Arc<Conn>> = lock(bridges)
         .get(&d.bridge)
         .map(|b| b.conns.values().cloned().collect())
@@ -450,10 +453,12 @@ fn deliver(bridges: &Bridges, d: Dispatch) {
             (Some(port), true) => {
                 let now = now_ms();
                 let msgs = inner.hold();
+                let n = msgs.len();
                 let go: Vec<Vec<u8>> = msgs
                     .into_iter()
                     .filter_map(|m| inner.pinsched.as_mut().and_then(|s| s.send(now, port, m)))
                     .collect();
+                queued |= go.len() < n;
                 inner.release(go)
             }
             _ => inner.flush(),
@@ -465,6 +470,7 @@ fn deliver(bridges: &Bridges, d: Dispatch) {
     if let Some(done) = d.done {
         let _ = done.send(());
     }
+    queued
 }
 
 /// Sends the rate-limited packet-ins whose time has come; true while some still wait.
