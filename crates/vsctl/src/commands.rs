@@ -561,17 +561,16 @@ fn check_command(c: &Command) -> Result<(), VsctlError> {
         }
     }
     if c.args.len() < *min {
-        return Err(VsctlError::ArgumentCount {
+        return Err(VsctlError::TooFewArguments {
             command: c.name.clone(),
-            bound: "least",
-            n: *min,
+            min: *min,
         });
     }
     if c.args.len() > *max {
-        return Err(VsctlError::ArgumentCount {
+        return Err(VsctlError::TooManyArguments {
             command: c.name.clone(),
-            bound: "most",
-            n: *max,
+            max: *max,
+            dashed: c.args.iter().any(|a| a.starts_with('-')),
         });
     }
     Ok(())

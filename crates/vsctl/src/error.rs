@@ -38,15 +38,24 @@ pub enum VsctlError {
     /// A command name that does not exist.
     #[error("unknown command '{0}'; use --help for help")]
     UnknownCommand(String),
-    /// A command with too few or too many arguments.
-    #[error("'{command}' command requires at {bound} {n} arguments")]
-    ArgumentCount {
+    /// A command with too few arguments.
+    #[error("'{command}' command requires at least {min} arguments")]
+    TooFewArguments {
         /// The command.
         command: String,
-        /// `least` or `most`.
-        bound: &'static str,
-        /// The limit.
-        n: usize,
+        /// The least it takes.
+        min: usize,
+    },
+    /// A command with too many arguments; when one of them starts with `-` it was probably
+    /// meant as an option, and the message says where options go.
+    #[error("'{command}' command takes at most {max} arguments{}", options_note(*.dashed))]
+    TooManyArguments {
+        /// The command.
+        command: String,
+        /// The most it takes.
+        max: usize,
+        /// Whether an argument starts with `-`.
+        dashed: bool,
     },
     /// An option given to a command that does not accept it.
     #[error("'{command}' command has no '{option}' option")]
@@ -94,4 +103,13 @@ pub enum VsctlError {
     /// A value that does not parse or breaks its column's constraints.
     #[error("{0}")]
     BadValue(String),
+}
+
+/// ovs-vsctl's reminder, after a count error, for arguments that look like options.
+fn options_note(dashed: bool) -> &'static str {
+    if dashed {
+        " (note that options must precede command names and follow a \"--\" argument)"
+    } else {
+        ""
+    }
 }

@@ -578,6 +578,119 @@ fn errors_options_and_generic_commands_match_ovs_vsctl() {
     compare(OUR_SCHEMA, OTHERS);
 }
 
+/// Commands that take at least one argument, probed with none.
+const TAKE_ARGUMENTS: &[&str] = &[
+    "add-br",
+    "del-br",
+    "br-exists",
+    "br-to-vlan",
+    "br-to-parent",
+    "br-set-external-id",
+    "br-get-external-id",
+    "list-ports",
+    "add-port",
+    "add-bond",
+    "add-bond-iface",
+    "del-bond-iface",
+    "del-port",
+    "port-to-br",
+    "list-ifaces",
+    "iface-to-br",
+    "get-controller",
+    "del-controller",
+    "set-controller",
+    "get-fail-mode",
+    "del-fail-mode",
+    "set-fail-mode",
+    "set-manager",
+    "set-ssl",
+    "add-aa-mapping",
+    "del-aa-mapping",
+    "get-aa-mapping",
+    "list",
+    "find",
+    "get",
+    "set",
+    "add",
+    "remove",
+    "clear",
+    "create",
+    "destroy",
+    "wait-until",
+];
+
+/// Commands with a most, probed with eight arguments.
+const BOUNDED: &[&str] = &[
+    "init",
+    "show",
+    "emer-reset",
+    "add-br",
+    "del-br",
+    "list-br",
+    "br-exists",
+    "br-to-vlan",
+    "br-to-parent",
+    "br-set-external-id",
+    "br-get-external-id",
+    "list-ports",
+    "add-bond-iface",
+    "del-bond-iface",
+    "del-port",
+    "port-to-br",
+    "list-ifaces",
+    "iface-to-br",
+    "get-controller",
+    "del-controller",
+    "get-fail-mode",
+    "del-fail-mode",
+    "set-fail-mode",
+    "get-manager",
+    "del-manager",
+    "get-ssl",
+    "del-ssl",
+    "set-ssl",
+    "add-aa-mapping",
+    "del-aa-mapping",
+    "get-aa-mapping",
+];
+
+/// Too few and too many arguments: the same message and status as ovs-vsctl's, including its
+/// note on where options go when an extra argument looks like one. The counts are checked
+/// before anything runs, so the database stays empty.
+#[test]
+fn argument_count_errors_match_ovs_vsctl() {
+    let mut script: Vec<Vec<&str>> = Vec::new();
+    for command in TAKE_ARGUMENTS {
+        script.push(vec![command]);
+    }
+    for command in BOUNDED {
+        script.push([*command].into_iter().chain(["a"; 8]).collect());
+        script.push(
+            [*command]
+                .into_iter()
+                .chain(["a"; 7])
+                .chain(["-x"])
+                .collect(),
+        );
+        script.push(vec![
+            command,
+            "--if-exists",
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+            "f",
+            "g",
+        ]);
+    }
+    // A separator ends the arguments: the command after it counts its own.
+    script.push(vec!["del-br", "a", "b", "--", "show", "x"]);
+    script.push(vec!["show", "--", "del-br", "a", "-"]);
+    let script: Vec<&[&str]> = script.iter().map(Vec::as_slice).collect();
+    compare(OUR_SCHEMA, &script);
+}
+
 /// Every table and column of Open vSwitch's schema exists in ours with the same type,
 /// mutability, and the same table properties.
 #[test]
