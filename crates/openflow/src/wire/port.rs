@@ -834,6 +834,26 @@ pub(crate) fn split_reply(
         .collect()
 }
 
+/// Encodes a whole multipart reply of type `stat`: each of `items` by `put`, the entries split
+/// into as many messages as it takes ([`split_reply`]).
+pub(crate) fn encode_multipart_reply<T>(
+    items: &[T],
+    v: Version,
+    stat: u16,
+    xid: u32,
+    put: impl Fn(&mut Vec<u8>, &T) -> Result<(), EncodeError>,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
+    let entries = items
+        .iter()
+        .map(|item| {
+            let mut e = Vec::new();
+            put(&mut e, item)?;
+            Ok(e)
+        })
+        .collect::<Result<Vec<_>, EncodeError>>()?;
+    split_reply(entries, || start_stats(v, false, stat, None, false, xid))
+}
+
 /// Encodes a whole port description reply as as many messages as it takes.
 pub fn encode_port_desc_reply(
     ports: &[PortDesc],
@@ -841,16 +861,9 @@ pub fn encode_port_desc_reply(
     xid: u32,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
     let v = Version::of(protocol);
-    let entries = ports
-        .iter()
-        .map(|p| {
-            let mut e = Vec::new();
-            put_port_desc(&mut e, v, p);
-            e
-        })
-        .collect();
-    split_reply(entries, || {
-        start_stats(v, false, ST_PORT_DESC, None, false, xid)
+    encode_multipart_reply(ports, v, ST_PORT_DESC, xid, |e, p| {
+        put_port_desc(e, v, p);
+        Ok(())
     })
 }
 
@@ -861,11 +874,5 @@ pub fn encode_port_stats_reply(
     xid: u32,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
     let v = Version::of(protocol);
-    let mut entries = Vec::with_capacity(ports.len());
-    for p in ports {
-        let mut e = Vec::new();
-        put_port_stats(&mut e, v, p)?;
-        entries.push(e);
-    }
-    split_reply(entries, || start_stats(v, false, ST_PORT, None, false, xid))
+    encode_multipart_reply(ports, v, ST_PORT, xid, |e, p| put_port_stats(e, v, p))
 }

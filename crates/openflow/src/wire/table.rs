@@ -24,7 +24,7 @@
 
 use super::buf::{Put, Reader, Truncated};
 use super::msg::{Message, finish};
-use super::port::split_reply;
+use super::port::encode_multipart_reply;
 use super::stats::start_stats;
 use super::{DecodeError, EncodeError, OfpError, Version};
 use crate::protocol::Protocol;
@@ -616,16 +616,9 @@ pub fn encode_table_stats_reply(
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
     let v = Version::of(protocol);
     table_stats_supported(v)?;
-    let entries = tables
-        .iter()
-        .map(|s| {
-            let mut e = Vec::new();
-            put_table_stats(&mut e, v, s);
-            e
-        })
-        .collect();
-    split_reply(entries, || {
-        start_stats(v, false, ST_TABLE, None, false, xid)
+    encode_multipart_reply(tables, v, ST_TABLE, xid, |e, s| {
+        put_table_stats(e, v, s);
+        Ok(())
     })
 }
 
@@ -637,14 +630,8 @@ pub fn encode_table_features_reply(
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
     let v = Version::of(protocol);
     features_supported(v, "table features")?;
-    let mut entries = Vec::with_capacity(tables.len());
-    for f in tables {
-        let mut e = Vec::new();
-        put_table_features(&mut e, f)?;
-        entries.push(e);
-    }
-    split_reply(entries, || {
-        start_stats(v, false, ST_TABLE_FEATURES, None, false, xid)
+    encode_multipart_reply(tables, v, ST_TABLE_FEATURES, xid, |e, f| {
+        put_table_features(e, f)
     })
 }
 
