@@ -845,3 +845,93 @@ fn an_outer_congestion_mark_reaches_the_vm_or_drops_a_not_ect_packet() {
         "the not-ECT packet under a CE mark must be dropped and counted"
     );
 }
+
+/// `remote_ip=flow` and `key=flow` on host A: its flow names the far end and key
+/// (`set_field:...->tun_dst`, `->tun_id`) and matches the sender on receive (`tun_src`);
+/// host B has an ordinary GRE port with key 5. The VMs ping each other both ways, and a flow
+/// on A that matches another `tun_src` sees nothing.
+#[test]
+fn a_remote_ip_flow_port_sends_where_the_flow_says_and_receives_from_anyone() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("f");
+    let vm_a = lab.vm("fva", &a, "tap1", VM1A.0, VM1A.1);
+    let vm_b = lab.vm("fvb", &b, "tap1", VM1B.0, VM1B.1);
+    let fa = lab.fvs(&a, "fa");
+    let fb = lab.fvs(&b, "fb");
+    for (f, tunnel) in [
+        (
+            &fa,
+            ["options:remote_ip=flow", "options:key=flow"].as_slice(),
+        ),
+        (
+            &fb,
+            ["options:remote_ip=10.0.1.31", "options:key=5"].as_slice(),
+        ),
+    ] {
+        f.vsctl(&["add-br", "br0"]);
+        f.vsctl(&[
+            "add-port",
+            "br0",
+            "tap1",
+            "--",
+            "set",
+            "interface",
+            "tap1",
+            "ofport_request=1",
+        ]);
+        let mut args = vec![
+            "add-port",
+            "br0",
+            "tun",
+            "--",
+            "set",
+            "interface",
+            "tun",
+            "type=gre",
+            "ofport_request=2",
+        ];
+        args.extend_from_slice(tunnel);
+        f.vsctl(&args);
+        let error = f.vsctl(&["get", "interface", "tun", "error"]);
+        assert_eq!(error.trim(), "[]");
+        f.ofctl(&["del-flows", "br0"]);
+    }
+    fa.ofctl(&[
+        "add-flow",
+        "br0",
+        "in_port=1,actions=set_field:10.0.1.21->tun_dst,set_field:0x5->tun_id,output:2",
+    ]);
+    fa.ofctl(&[
+        "add-flow",
+        "br0",
+        "in_port=2,tun_src=10.0.1.21,tun_id=0x5,actions=output:1",
+    ]);
+    fa.ofctl(&[
+        "add-flow",
+        "br0",
+        "priority=10,in_port=2,tun_src=10.0.1.99,actions=drop",
+    ]);
+    fb.ofctl(&["add-flow", "br0", "actions=NORMAL"]);
+    let (ok, out) = ping(&vm_a, VM1B.1, 3);
+    assert!(
+        ok,
+        "VM a cannot reach VM b through the remote_ip=flow port:\n{out}"
+    );
+    let (ok, out) = ping(&vm_b, VM1A.1, 3);
+    assert!(
+        ok,
+        "VM b cannot reach VM a through the remote_ip=flow port:\n{out}"
+    );
+    let flows = fa.ofctl(&["dump-flows", "br0"]);
+    let packets = |needle: &str| -> u64 {
+        flows
+            .lines()
+            .find(|l| l.contains(needle))
+            .and_then(|l| l.split("n_packets=").nth(1))
+            .and_then(|n| n.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(packets("tun_src=10.0.1.21") >= 6, "{flows}");
+    assert_eq!(packets("tun_src=10.0.1.99"), 0, "{flows}");
+}
