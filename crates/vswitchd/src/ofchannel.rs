@@ -421,20 +421,24 @@ impl Channel {
             ofproto.publish(ev);
         }
         let mut result = Ok(());
+        let mut removed = Vec::new();
         for fm in fms {
             match ofproto.flow_mod(fm, now) {
-                Ok(removed) => self.rules_removed(&removed, now, ofproto),
+                Ok(r) => removed.extend(r),
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
         }
+        // The monitors' updates go before the flow-removed messages, as Open vSwitch sends
+        // them.
         let mine = ofproto.take_changes();
         if !mine.is_empty() {
             self.monitor_changes(&mine, Some(xid));
             ofproto.publish(AsyncEvent::FlowChanges(mine.into()));
         }
+        self.rules_removed(&removed, now, ofproto);
         result
     }
 

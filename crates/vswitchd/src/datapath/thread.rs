@@ -335,14 +335,15 @@ impl Fast {
         let removed = self
             .slow
             .revalidate(&mut self.dp, &mut self.daemon.switch(), now, full);
+        // What revalidation (expiry, `learn`) and upcalls' learning changed, for flow monitors:
+        // before the flow-removed messages, as Open vSwitch sends them.
+        self.daemon.publish_table_changes();
         // After the switch's lock is released: the handler may take it.
         if !removed.is_empty()
             && let Some(h) = self.removed.as_mut()
         {
             h(removed);
         }
-        // What revalidation (expiry, `learn`) and upcalls' learning changed, for flow monitors.
-        self.daemon.publish_table_changes();
         if full {
             self.full_pending = false;
             self.last_full = Instant::now();
