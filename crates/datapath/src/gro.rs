@@ -14,9 +14,10 @@
 //! # Rules (those of Linux's TCP GRO, stricter where simpler)
 //!
 //! A segment joins the frame queued last on the output batch when both are Ethernet (same
-//! MACs, VLAN tags and EtherType), IPv4 without options or fragmentation, TCP, and:
-//! - the same addresses, TOS, TTL and DF, ports, acknowledgement number, window, header
-//!   length and option bytes (timestamps included);
+//! MACs, VLAN tags and EtherType), IPv4 without options or fragmentation or IPv6 without
+//! extension headers, TCP, and:
+//! - the same addresses, TOS (traffic class and flow label), TTL (hop limit) and DF, ports,
+//!   acknowledgement number, window, header length and option bytes (timestamps included);
 //! - the segment starts where the frame's payload ends (sequence numbers);
 //! - the frame so far is only full segments of one size (the first segment's payload sets
 //!   `gso_size`) and carries only ACK; the segment carries ACK, or ACK and PSH (which ends
@@ -24,11 +25,12 @@
 //! - its TCP checksum verifies (the super-frame leaves with a partial checksum, which the
 //!   receiving stack trusts, so a corrupted segment must not hide in it), as does the first
 //!   segment's when the frame is made;
-//! - the IPv4 total length stays within 65,535 and the buffer has room.
+//! - the IP length stays within 65,535 and the buffer has room.
 //!
-//! The result: the first segment's headers, the payloads in order, IPv4 total length and
-//! header checksum updated, the virtio-net header `GSO_TCPV4` with `gso_size`, and a partial
-//! checksum (the pseudo-header's sum over the whole TCP length, as a TSO sender leaves it).
+//! The result: the first segment's headers, the payloads in order, the IPv4 total length and
+//! header checksum or the IPv6 payload length updated, the virtio-net header `GSO_TCPV4` or
+//! `GSO_TCPV6` with `gso_size`, and a partial checksum (the pseudo-header's sum over the
+//! whole TCP length, as a TSO sender leaves it).
 //! Segmenting it again (another device, or `fvs_datapath::offload`) gives back the same
 //! segments, up to the IPv4 identification.
 //!
@@ -37,10 +39,12 @@
 //! segment that breaks a rule, is queued as it is.
 
 use fvs_netdev::{GsoType, Packet, VnetFlags, VnetHdr};
-use fvs_packet::checksum;
-use std::net::Ipv4Addr;
+use fvs_packet::checksum::{self, Sum};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 const ETH_TYPE_IPV4: u16 = 0x0800;
+const ETH_TYPE_IPV6: u16 = 0x86dd;
+const IPV6_LEN: usize = 40;
 const VLAN_TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
 const MACS_LEN: usize = 12;
 const IPV4_LEN: usize = 20;
@@ -63,10 +67,12 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Where one TCP/IPv4 frame's headers are.
+/// Where one TCP/IP frame's headers are.
 #[derive(Clone, Copy, Debug)]
 struct Layout {
-    /// The IPv4 header.
+    /// IPv6 (else IPv4).
+    v6: bool,
+    /// The IP header.
     l3: usize,
     /// The TCP header.
     l4: usize,
@@ -76,54 +82,91 @@ struct Layout {
 
 impl Layout {
     /// The layout of a frame that is exactly Ethernet (+ VLAN tags) + IPv4 (no options, not
-    /// a fragment) + TCP with no bytes behind the IPv4 datagram.
+    /// a fragment) or IPv6 (no extension headers) + TCP, with no bytes behind the datagram.
     fn of(frame: &[u8]) -> Option<Self> {
         let mut at = MACS_LEN;
-        loop {
+        let ty = loop {
             let ty = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
             if VLAN_TPIDS.contains(&ty) {
                 at += 4;
                 continue;
             }
-            if ty != ETH_TYPE_IPV4 {
-                return None;
-            }
-            break;
-        }
+            break ty;
+        };
         let l3 = at + 2;
-        let ip = frame.get(l3..l3 + IPV4_LEN)?;
-        if ip[0] != 0x45
-            || ip[9] != PROTO_TCP
-            || be16(ip, 6) & IPV4_FRAG_BITS != 0
-            || l3 + usize::from(be16(ip, 2)) != frame.len()
-        {
-            return None;
-        }
-        let l4 = l3 + IPV4_LEN;
+        let (v6, l4) = match ty {
+            ETH_TYPE_IPV4 => {
+                let ip = frame.get(l3..l3 + IPV4_LEN)?;
+                if ip[0] != 0x45
+                    || ip[9] != PROTO_TCP
+                    || be16(ip, 6) & IPV4_FRAG_BITS != 0
+                    || l3 + usize::from(be16(ip, 2)) != frame.len()
+                {
+                    return None;
+                }
+                (false, l3 + IPV4_LEN)
+            }
+            ETH_TYPE_IPV6 => {
+                let ip = frame.get(l3..l3 + IPV6_LEN)?;
+                if ip[0] >> 4 != 6
+                    || ip[6] != PROTO_TCP
+                    || l3 + IPV6_LEN + usize::from(be16(ip, 4)) != frame.len()
+                {
+                    return None;
+                }
+                (true, l3 + IPV6_LEN)
+            }
+            _ => return None,
+        };
         let doff = usize::from(*frame.get(l4 + 12)? >> 4) * 4;
         let payload = l4 + doff;
         if doff < TCP_MIN || payload > frame.len() {
             return None;
         }
-        Some(Self { l3, l4, payload })
+        Some(Self {
+            v6,
+            l3,
+            l4,
+            payload,
+        })
     }
 
-    fn addrs(&self, frame: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
-        let a = |at: usize| Ipv4Addr::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3]);
-        (a(self.l3 + 12), a(self.l3 + 16))
+    /// The pseudo-header's sum for a TCP length of `len` bytes.
+    fn pseudo_header(&self, frame: &[u8], len: u16) -> Sum {
+        let ip = &frame[self.l3..];
+        if self.v6 {
+            let a = |at: usize| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&ip[at..at + 16]);
+                Ipv6Addr::from(o)
+            };
+            checksum::pseudo_header_v6(a(8), a(24), PROTO_TCP, u32::from(len))
+        } else {
+            let a = |at: usize| Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+            checksum::pseudo_header_v4(a(12), a(16), PROTO_TCP, len)
+        }
+    }
+
+    /// The IP header bytes that must be equal for two segments to merge (everything but
+    /// the lengths, the IPv4 identification and checksum): as (start, end) offsets from the
+    /// IP header, and the DF byte's mask for IPv4.
+    fn same_ip_fields(&self) -> &'static [(usize, usize)] {
+        if self.v6 {
+            // Version, traffic class, flow label; next header, hop limit, addresses.
+            &[(0, 4), (6, 40)]
+        } else {
+            // Version/IHL and TOS; TTL and protocol; addresses.
+            &[(0, 2), (8, 10), (12, 20)]
+        }
     }
 
     /// True when the TCP checksum of a complete frame verifies.
     fn tcp_checksum_ok(&self, frame: &[u8]) -> bool {
-        let (src, dst) = self.addrs(frame);
         let tcp = &frame[self.l4..];
         let Ok(len) = u16::try_from(tcp.len()) else {
             return false;
         };
-        checksum::pseudo_header_v4(src, dst, PROTO_TCP, len)
-            .add_bytes(tcp)
-            .checksum()
-            == 0
+        self.pseudo_header(frame, len).add_bytes(tcp).checksum() == 0
     }
 }
 
@@ -136,10 +179,11 @@ pub(crate) fn merge(last: &mut Packet, seg: &[u8]) -> bool {
     };
     let f = last.data();
     let payload = f.len() - a.payload;
+    let gso_type = if a.v6 { GsoType::TCPV6 } else { GsoType::TCPV4 };
     let gso_size = if v.is_none() {
         payload
     } else if v.flags.contains(VnetFlags::NEEDS_CSUM)
-        && v.gso_type == GsoType::TCPV4
+        && v.gso_type == gso_type
         && usize::from(v.csum_start) == a.l4
         && v.gso_size != 0
     {
@@ -150,19 +194,21 @@ pub(crate) fn merge(last: &mut Packet, seg: &[u8]) -> bool {
     let n = seg.len() - b.payload;
     let same = |r: std::ops::Range<usize>, s: std::ops::Range<usize>| f.get(r) == seg.get(s);
     let ok = a.l3 == b.l3
+        && a.v6 == b.v6
         && a.payload - a.l4 == b.payload - b.l4
         && gso_size != 0
         && payload.is_multiple_of(gso_size)
         && n != 0
         && n <= gso_size
-        && f.len() - a.l3 + n <= usize::from(u16::MAX)
-        // Ethernet and VLAN headers.
+        // IPv4's total length counts its header, IPv6's payload length does not.
+        && f.len() - if a.v6 { a.l4 } else { a.l3 } + n <= usize::from(u16::MAX)
+        // Ethernet and VLAN headers; the IP fields that identify the flow.
         && same(0..a.l3, 0..b.l3)
-        // TOS; TTL and protocol; addresses; DF.
-        && f[a.l3 + 1] == seg[b.l3 + 1]
-        && same(a.l3 + 8..a.l3 + 10, b.l3 + 8..b.l3 + 10)
-        && same(a.l3 + 12..a.l3 + 20, b.l3 + 12..b.l3 + 20)
-        && f[a.l3 + 6] & IPV4_DF == seg[b.l3 + 6] & IPV4_DF
+        && a
+            .same_ip_fields()
+            .iter()
+            .all(|&(from, to)| same(a.l3 + from..a.l3 + to, b.l3 + from..b.l3 + to))
+        && (a.v6 || f[a.l3 + 6] & IPV4_DF == seg[b.l3 + 6] & IPV4_DF)
         // Ports; acknowledgement; window; options.
         && same(a.l4..a.l4 + 4, b.l4..b.l4 + 4)
         && same(a.l4 + 8..a.l4 + 12, b.l4 + 8..b.l4 + 12)
@@ -179,21 +225,25 @@ pub(crate) fn merge(last: &mut Packet, seg: &[u8]) -> bool {
     let push = seg[b.l4 + 13] & TCP_PSH;
     let d = last.data_mut();
     d[a.l4 + 13] |= push;
-    // IPv4 total length and header checksum.
-    let total = (d.len() - a.l3) as u16;
-    d[a.l3 + 2..a.l3 + 4].copy_from_slice(&total.to_be_bytes());
-    d[a.l3 + 10..a.l3 + 12].fill(0);
-    let c = checksum::checksum(&d[a.l3..a.l3 + IPV4_LEN]);
-    d[a.l3 + 10..a.l3 + 12].copy_from_slice(&c.to_be_bytes());
+    if a.v6 {
+        let payload_len = (d.len() - a.l4) as u16;
+        d[a.l3 + 4..a.l3 + 6].copy_from_slice(&payload_len.to_be_bytes());
+    } else {
+        // IPv4 total length and header checksum.
+        let total = (d.len() - a.l3) as u16;
+        d[a.l3 + 2..a.l3 + 4].copy_from_slice(&total.to_be_bytes());
+        d[a.l3 + 10..a.l3 + 12].fill(0);
+        let c = checksum::checksum(&d[a.l3..a.l3 + IPV4_LEN]);
+        d[a.l3 + 10..a.l3 + 12].copy_from_slice(&c.to_be_bytes());
+    }
     // The partial checksum: the pseudo-header's sum over the whole TCP length.
-    let (src, dst) = a.addrs(d);
     let tcp_len = (d.len() - a.l4) as u16;
-    let partial = checksum::pseudo_header_v4(src, dst, PROTO_TCP, tcp_len).fold();
+    let partial = a.pseudo_header(d, tcp_len).fold();
     let at = a.l4 + usize::from(TCP_CSUM);
     d[at..at + 2].copy_from_slice(&partial.to_be_bytes());
     last.set_vnet(VnetHdr {
         flags: VnetFlags::NEEDS_CSUM,
-        gso_type: GsoType::TCPV4,
+        gso_type,
         hdr_len: a.payload as u16,
         gso_size: gso_size as u16,
         csum_start: a.l4 as u16,
@@ -297,6 +347,46 @@ mod tests {
             assert!(same_but_ip_id(got, want), "a segment came back different");
             assert!(Layout::of(got).unwrap().tcp_checksum_ok(got));
         }
+    }
+
+    /// `segment` as IPv6 (traffic class 0, flow label 0x12345).
+    fn segment_v6(seq: u32, flags: u8, len: usize) -> Vec<u8> {
+        let v4 = segment(seq, flags, len);
+        let tcp = &v4[34..];
+        let src: Ipv6Addr = "fd00::1".parse().unwrap();
+        let dst: Ipv6Addr = "fd00::2".parse().unwrap();
+        let mut f = v4[..12].to_vec();
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0x01, 0x23, 0x45]);
+        f.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[PROTO_TCP, 64]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&dst.octets());
+        f.extend_from_slice(tcp);
+        let t = 14 + 40;
+        f[t + 16..t + 18].fill(0);
+        let sum = checksum::pseudo_header_v6(src, dst, PROTO_TCP, tcp.len() as u32)
+            .add_bytes(&f[t..])
+            .checksum();
+        f[t + 16..t + 18].copy_from_slice(&sum.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn ipv6_segments_coalesce_and_segment_back() {
+        let segs: Vec<Vec<u8>> = (0..4).map(|i| segment_v6(i * 1200, 0x10, 1200)).collect();
+        let out = coalesce(&segs);
+        assert_eq!(out.len(), 1);
+        let p = &out.packets()[0];
+        assert_eq!(
+            (p.vnet().gso_type, p.vnet().gso_size),
+            (GsoType::TCPV6, 1200)
+        );
+        let back = resegment(p);
+        assert_eq!(back, segs, "IPv6 segments come back byte for byte");
+        // Another flow label is another flow.
+        let mut other = segment_v6(1200, 0x10, 1200);
+        other[17] ^= 1;
+        assert_eq!(coalesce(&[segment_v6(0, 0x10, 1200), other]).len(), 2);
     }
 
     #[test]
