@@ -275,18 +275,27 @@ const OF11_PORT_FEATURES: [(u32, &str); 16] = [
     (1 << 15, "AUTO_PAUSE_ASYM"),
 ];
 
-/// Prints one port's description in `v`'s terms.
+/// Prints one port's description in `v`'s terms: OpenFlow 1.0's bit names and STP states, or
+/// those of 1.1 and later; 1.0 ports carry no speeds (they follow from the fastest speed
+/// bit), later ones carry theirs in kb/s.
 pub(super) fn format_port(p: &PortDesc, v: Version, out: &mut String) {
-    if v != Version::Of10 {
-        return format_port11(p, out);
-    }
+    let of10 = v == Version::Of10;
     let _ = writeln!(out, " {}({}): addr:{}", p.port_no, p.name, p.hw_addr);
-    let config = bit_names(p.config, &PORT_CONFIG);
+    let (config, state) = if of10 {
+        (bit_names(p.config, &PORT_CONFIG), port_state(p.state))
+    } else {
+        (
+            bit_names(p.config, &OF11_PORT_CONFIG),
+            bit_names(p.state, &OF11_PORT_STATE),
+        )
+    };
     let _ = writeln!(out, "     config:     {}", or_zero(config));
-    let _ = writeln!(out, "     state:      {}", or_zero(port_state(p.state)));
-    let features = |bits: u32| {
-        let table: Vec<(u32, &str)> = PORT_FEATURES.iter().map(|(b, n, _)| (*b, *n)).collect();
-        bit_names(bits, &table)
+    let _ = writeln!(out, "     state:      {}", or_zero(state));
+    let of10_features: Vec<(u32, &str)> = PORT_FEATURES.iter().map(|(b, n, _)| (*b, *n)).collect();
+    let feature_names: &[(u32, &str)] = if of10 {
+        &of10_features
+    } else {
+        &OF11_PORT_FEATURES
     };
     for (label, bits) in [
         ("current:   ", p.curr),
@@ -295,41 +304,15 @@ pub(super) fn format_port(p: &PortDesc, v: Version, out: &mut String) {
         ("peer:      ", p.peer),
     ] {
         if bits != 0 {
-            let _ = writeln!(out, "     {label} {}", features(bits));
+            let _ = writeln!(out, "     {label} {}", bit_names(bits, feature_names));
         }
     }
-    // OpenFlow 1.0 ports carry no speeds: they follow from the fastest speed bit.
-    let _ = writeln!(
-        out,
-        "     speed: {} Mbps now, {} Mbps max",
-        speed_mbps(p.curr),
-        speed_mbps(p.supported)
-    );
-}
-
-fn format_port11(p: &PortDesc, out: &mut String) {
-    let _ = writeln!(out, " {}({}): addr:{}", p.port_no, p.name, p.hw_addr);
-    let config = bit_names(p.config, &OF11_PORT_CONFIG);
-    let _ = writeln!(out, "     config:     {}", or_zero(config));
-    let state = bit_names(p.state, &OF11_PORT_STATE);
-    let _ = writeln!(out, "     state:      {}", or_zero(state));
-    for (label, bits) in [
-        ("current:   ", p.curr),
-        ("advertised:", p.advertised),
-        ("supported: ", p.supported),
-        ("peer:      ", p.peer),
-    ] {
-        if bits != 0 {
-            let _ = writeln!(out, "     {label} {}", bit_names(bits, &OF11_PORT_FEATURES));
-        }
-    }
-    // OpenFlow 1.1+ ports carry their speeds, in kb/s.
-    let _ = writeln!(
-        out,
-        "     speed: {} Mbps now, {} Mbps max",
-        p.curr_speed / 1000,
-        p.max_speed / 1000
-    );
+    let (now, max) = if of10 {
+        (speed_mbps(p.curr), speed_mbps(p.supported))
+    } else {
+        (p.curr_speed / 1000, p.max_speed / 1000)
+    };
+    let _ = writeln!(out, "     speed: {now} Mbps now, {max} Mbps max");
 }
 
 fn or_zero(s: String) -> String {
