@@ -320,6 +320,63 @@ fn pauses_in_clone_action_sets_and_packet_outs_resume_as_on_open_vswitch() {
     }
 }
 
+/// A pause seen by monitors that asked for the standard and the `NXT_PACKET_IN` formats,
+/// which cannot carry a continuation: a plain packet-in each, and the packet goes no
+/// further.
+fn other_formats(sw: &dyn Switch) -> Vec<String> {
+    let d2 = dummy(sw, "d2", 2);
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure"])
+            .port("d1", &["type=dummy", "ofport_request=1"])
+            .port("d2", &strs(&d2))
+            .args(),
+    );
+    let br = sw.mgmt_target("br0");
+    sw.ofctl_ok(&[
+        "add-flow",
+        &br,
+        "in_port=1,actions=load:0x3->NXM_NX_REG0[],controller(pause),output:2",
+    ]);
+    let start = |opts: &[&str], name: &str| {
+        let out = sw.dir().join(name);
+        let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
+        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = require_tool("ovs-ofctl")
+            .command()
+            .env("OVS_RUNDIR", sw.dir())
+            .args(opts)
+            .args(["monitor", &br, "65000"])
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
+        Monitor { child, out }
+    };
+    let a = start(&["-P", "standard"], "standard.out");
+    let b = start(&["-O", "OpenFlow13", "-P", "nxt_packet_in"], "nxt.out");
+    sleep(Duration::from_millis(800));
+    sw.appctl_ok(&["netdev-dummy/receive", "d1", UDP]);
+    sleep(Duration::from_millis(1000));
+    let frames = pcap_frames_or_empty(&sw.dir().join("d2.pcap"));
+    vec![a.text(), b.text(), format!("d2: {frames:02x?}")]
+}
+
+#[test]
+fn pauses_reach_standard_and_nxt_packet_in_monitors_as_on_open_vswitch() {
+    let fvs = Fvs::start("pausef");
+    let ours = other_formats(fvs.private());
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = other_formats(&ovs);
+    drop(ovs);
+    assert!(
+        theirs[0].contains("OFPT_PACKET_IN") && theirs[1].contains("NXT_PACKET_IN"),
+        "the oracle: {theirs:#?}"
+    );
+    assert_eq!(ours, theirs);
+}
+
 /// A raw OpenFlow connection (ferrovs's codec on the client side).
 struct Raw {
     s: UnixStream,
