@@ -97,10 +97,18 @@ fn constrains_frame(m: &fvs_flow::Match) -> bool {
 
 fn is_metadata(f: Field) -> bool {
     let name = f.name();
-    ["tun_", "ct_", "reg", "xreg"]
+    ["tun_", "ct_", "reg", "xreg", "xxreg"]
         .iter()
         .any(|p| name.starts_with(p))
-        || ["metadata", "in_port", "in_port_oxm", "pkt_mark", "conj_id"].contains(&name)
+        || [
+            "metadata",
+            "in_port",
+            "in_port_oxm",
+            "pkt_mark",
+            "conj_id",
+            "recirc_id",
+        ]
+        .contains(&name)
 }
 
 fn entry(table: u8, r: &Rule, now: Millis) -> FlowStats {
