@@ -290,12 +290,13 @@ fn unexpected(reply: &Received) -> CmdError {
     ))
 }
 
-/// `dump-flows SWITCH [FLOW]`.
-pub(super) fn dump_flows(
+/// What `dump-flows` and `dump-aggregate` (`SWITCH [FLOW]`) share before their request goes
+/// out: the switch, the filter as a request (port names resolved on the switch), and a
+/// connection in a protocol that can carry it.
+fn open_filtered<'a>(
     opts: &Options,
-    args: &[String],
-    out: &mut String,
-) -> Result<(), CmdError> {
+    args: &'a [String],
+) -> Result<(&'a String, FlowStatsRequest, Conn), CmdError> {
     let target = args
         .first()
         .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
@@ -304,12 +305,28 @@ pub(super) fn dump_flows(
         Some(text) => Resolver::new(opts, target).parse(text, |t| parse_filter(Some(t)))?,
         None => parse_filter(None)?,
     };
-    let mut conn = open_for_dump(opts, target, usable, filter.is_some())?;
-    let name = if conn.protocol().is_nxm() {
-        "NXST_FLOW"
+    let conn = open_for_dump(opts, target, usable, filter.is_some())?;
+    Ok((target, request, conn))
+}
+
+/// `NXST_KIND` in a Nicira session, else `OFPST_KIND`.
+fn stats_name(conn: &Conn, kind: &str) -> String {
+    let family = if conn.protocol().is_nxm() {
+        "NX"
     } else {
-        "OFPST_FLOW"
+        "OFP"
     };
+    format!("{family}ST_{kind}")
+}
+
+/// `dump-flows SWITCH [FLOW]`.
+pub(super) fn dump_flows(
+    opts: &Options,
+    args: &[String],
+    out: &mut String,
+) -> Result<(), CmdError> {
+    let (target, request, mut conn) = open_filtered(opts, args)?;
+    let name = stats_name(&conn, "FLOW");
     // With names, the ports are learnt on a connection of their own first, as ovs-ofctl does.
     let names = if use_names(opts) {
         Some(PortNames::fetch(opts, target)?)
@@ -396,20 +413,8 @@ pub(super) fn dump_aggregate(
     args: &[String],
     out: &mut String,
 ) -> Result<(), CmdError> {
-    let target = args
-        .first()
-        .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
-    let filter = args.get(1).map(String::as_str);
-    let (request, usable) = match filter {
-        Some(text) => Resolver::new(opts, target).parse(text, |t| parse_filter(Some(t)))?,
-        None => parse_filter(None)?,
-    };
-    let mut conn = open_for_dump(opts, target, usable, filter.is_some())?;
-    let name = if conn.protocol().is_nxm() {
-        "NXST_AGGREGATE"
-    } else {
-        "OFPST_AGGREGATE"
-    };
+    let (_, request, mut conn) = open_filtered(opts, args)?;
+    let name = stats_name(&conn, "AGGREGATE");
     let xid = conn.send(&Message::AggregateStatsRequest(Box::new(request)))?;
     let reply = reply_to(&mut conn, xid)?;
     let Some(Message::AggregateStatsReply(AggregateStats {
