@@ -415,7 +415,8 @@ fn arb_update(v14: bool) -> impl Strategy<Value = FlowUpdate> {
 fn arb_request(v14: bool) -> impl Strategy<Value = FlowMonitorRequest> {
     (
         any::<u32>(),
-        1u16..0x40,
+        // At least one kind of change, as a monitor must ask for.
+        (1u16..0x40).prop_map(|b| b | 0x02),
         prop_oneof![Just(PortNo::ANY), (1u32..0xff00).prop_map(PortNo)],
         prop::option::of(0u8..254),
         0..FLOWS.len(),
@@ -515,4 +516,18 @@ fn an_openflow14_request_with_an_unknown_command_reads_as_an_add() {
         body(&ofp_print(&bytes)),
         ["id=7 flags=initial,add,delete,modify,actions,own table=5"]
     );
+}
+
+#[test]
+fn flags_that_ask_for_no_change_are_refused_as_open_vswitch_refuses_them() {
+    // Initial only, actions only: no add, delete or modify.
+    for bits in [0x01u16, 0x10, 0x21] {
+        assert!(MonitorFlags::from_bits(bits).is_err(), "{bits:#x}");
+        let ours = MonitorFlags::from_bits(bits)
+            .map(|_| ())
+            .map_err(|e| e.error);
+        assert_eq!(ours, Err(fvs_openflow::wire::OfpError::MonitorBadFlags));
+    }
+    assert!(MonitorFlags::from_bits14(0x41).is_err());
+    assert!(MonitorFlags::from_bits(0x02).is_ok());
 }

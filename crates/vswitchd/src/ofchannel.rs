@@ -591,6 +591,22 @@ impl Channel {
         }
         let (header, msg) = match wire::decode(bytes) {
             Ok(m) => m,
+            // A flow monitor request whose framing is right but whose records are not is
+            // refused as Open vSwitch refuses it: without its xid and bytes.
+            Err(e)
+                if wire::flow_monitor::request_body_len(bytes)
+                    .is_some_and(|n| n.is_multiple_of(8)) =>
+            {
+                let code = e.error.code_or_fallback(version);
+                return self.queue(
+                    &Message::Error(ErrorMsg {
+                        code,
+                        data: Vec::new(),
+                    }),
+                    version,
+                    0,
+                );
+            }
             Err(e) => return self.queue_error(version, e.error.code_or_fallback(version), bytes),
         };
         let xid = header.xid;

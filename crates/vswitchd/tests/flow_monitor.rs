@@ -361,7 +361,8 @@ fn bundle(version: Version, xid: u32, flows: &[&str]) -> Vec<Vec<u8>> {
 }
 
 /// The session every version runs: a monitor without `own`, this connection's own add (an
-/// abbreviated update), the same monitor id again (1.0), a cancel of an unknown id, a truncated
+/// abbreviated update), the same monitor id again (1.0), a cancel of an unknown id, flags
+/// asking for no change (1.0), a truncated
 /// request, a second monitor with `own` (now the own change comes in full), a cancel, a
 /// bundle (1.3+), another add; the barrier at the end shows the connection lived through the errors.
 fn own_and_errors(sw: &dyn Switch, version: Version) -> Vec<String> {
@@ -400,6 +401,21 @@ fn own_and_errors(sw: &dyn Switch, version: Version) -> Vec<String> {
         let m = Message::FlowMonitor(FlowMonitorMsg::Request(vec![req]));
         msgs.push(
             wire::encode(&m, version.default_protocol(), 0x18).unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    // Flags that ask for no kind of change (refused like a monitor id in use: compared in
+    // 1.0 only, see above).
+    let initial_only = FlowMonitorRequest::new(
+        MonitorId(6),
+        MonitorFlags {
+            initial: true,
+            ..MonitorFlags::default()
+        },
+    );
+    let m = Message::FlowMonitor(FlowMonitorMsg::Request(vec![initial_only]));
+    if version == Version::Of10 {
+        msgs.push(
+            wire::encode(&m, version.default_protocol(), 0x19).unwrap_or_else(|e| panic!("{e}")),
         );
     }
     msgs.extend([

@@ -136,9 +136,10 @@ impl MonitorFlags {
         (self.bits() & 0x1f) | u16::from(self.own) << 6
     }
 
-    /// The flags of `bits`; unknown bits are an error, as Open vSwitch rejects them.
+    /// The flags of `bits`; unknown bits, and flags that ask for no kind of change (add,
+    /// delete or modify), are errors, as Open vSwitch rejects them.
     pub fn from_bits(bits: u16) -> Result<Self, DecodeError> {
-        if bits & !0x3f != 0 {
+        if bits & !0x3f != 0 || bits & KINDS == 0 {
             return Err(bad_flags(bits));
         }
         Ok(Self::from_low(bits, bits & 0x20 != 0))
@@ -147,7 +148,7 @@ impl MonitorFlags {
     /// The flags of OpenFlow 1.4+'s `bits` (bit 5, `OFPFMF_NO_ABBREV`, is refused as Open
     /// vSwitch refuses it).
     pub fn from_bits14(bits: u16) -> Result<Self, DecodeError> {
-        if bits & !0x5f != 0 {
+        if bits & !0x5f != 0 || bits & KINDS == 0 {
             return Err(bad_flags(bits));
         }
         Ok(Self::from_low(bits, bits & 0x40 != 0))
@@ -165,6 +166,9 @@ impl MonitorFlags {
         }
     }
 }
+
+/// The add, delete and modify bits (the same in every form): a monitor asks for one at least.
+const KINDS: u16 = 0x0e;
 
 fn bad_flags(bits: u16) -> DecodeError {
     DecodeError::new(
@@ -558,6 +562,34 @@ fn put_update(
 
 fn t(what: &'static str) -> impl Fn(Truncated) -> DecodeError {
     move |_| DecodeError::new(OfpError::BadLen, format!("{what} is truncated"))
+}
+
+/// The length of the body of `msg` when it is a flow monitor request in any form (Nicira's,
+/// ONF's or 1.4's), `None` otherwise. A switch answers errors in such a body differently
+/// from errors in its framing, as Open vSwitch does.
+pub fn request_body_len(msg: &[u8]) -> Option<usize> {
+    let v = Version::from_wire(*msg.first()?)?;
+    let at =
+        |i: usize| -> Option<u32> { Some(u32::from_be_bytes(msg.get(i..i + 4)?.try_into().ok()?)) };
+    let stat = u16::from_be_bytes(msg.get(8..10)?.try_into().ok()?);
+    let request_type = if v == Version::Of10 { 16 } else { 18 };
+    if *msg.get(1)? != request_type {
+        return None;
+    }
+    let header = match (Form::of(v), stat) {
+        (Form::Nx, ST_VENDOR) => {
+            let vendor_at = if v == Version::Of10 { 12 } else { 16 };
+            (at(vendor_at)? == super::error::NX_VENDOR_ID
+                && at(vendor_at + 4)? == NXST_FLOW_MONITOR)
+                .then_some(24)?
+        }
+        (Form::Onf, ST_VENDOR) => {
+            (at(16)? == ONF_VENDOR_ID && at(20)? == ONF_MONITOR).then_some(24)?
+        }
+        (Form::Std, MP_FLOW_MONITOR) => 16,
+        _ => return None,
+    };
+    msg.len().checked_sub(header)
 }
 
 /// Decodes an `NXST_FLOW_MONITOR` body (after the Nicira stats header).

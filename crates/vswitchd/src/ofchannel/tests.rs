@@ -406,6 +406,39 @@ mod flow_monitors {
     }
 
     #[test]
+    fn bad_records_are_refused_bare_and_bad_framing_with_the_request() {
+        for v in [Version::Of10, Version::Of13, Version::Of14] {
+            let mut b = bridge();
+            let mut c = open(v, &mut b);
+            let initial_only = MonitorFlags {
+                initial: true,
+                ..MonitorFlags::default()
+            };
+            watch(&mut c, &mut b, v, 1, initial_only);
+            let r = replies(&mut c);
+            assert!(
+                matches!(&r[..], [(h, Message::Error(e))] if h.xid == 0 && e.data.is_empty()),
+                "{v}: {r:?}"
+            );
+            // A body that is not whole records is a framing error: the request is quoted.
+            let req = Message::FlowMonitor(FlowMonitorMsg::Request(vec![FlowMonitorRequest::new(
+                MonitorId(2),
+                MonitorFlags::ALL,
+            )]));
+            let mut bytes = enc(&req, v.default_protocol(), 9);
+            bytes.truncate(bytes.len() - 4);
+            let len = u16::try_from(bytes.len()).expect("short");
+            bytes[2..4].copy_from_slice(&len.to_be_bytes());
+            c.handle_bytes(Millis(0), &bytes, &mut b);
+            let r = replies(&mut c);
+            assert!(
+                matches!(&r[..], [(h, Message::Error(e))] if h.xid == 9 && e.data == bytes),
+                "{v}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_backed_up_connection_pauses_then_resyncs_and_resumes() {
         let v = Version::Of10;
         let mut b = bridge();
