@@ -36,7 +36,9 @@
 //!   type and code are the [`DecodeError`]'s (in the negotiated version), with up to 64 bytes of
 //!   the offending message as its data, and the next message is read normally.
 //! - A message whose header version differs from the negotiated one gets `OFPBRC_BAD_VERSION`.
-//! - Replies reuse the request's transaction id.
+//! - Replies reuse the request's transaction id. The exception is Open vSwitch's: a flow
+//!   monitor request refused for its records (not its framing) gets an error with xid 0 and
+//!   no data ([`flow_monitor`]).
 
 use std::collections::VecDeque;
 
