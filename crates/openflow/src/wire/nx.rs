@@ -380,17 +380,33 @@ fn reason_code(r: PacketInReason) -> u8 {
     }
 }
 
-fn hash_fields_code(f: crate::action::HashFields) -> u16 {
+/// `multipath`'s and `bundle`'s hash fields, each at its wire number (`NX_HASH_FIELDS_*`).
+const HASH_FIELDS: [crate::action::HashFields; 7] = {
     use crate::action::HashFields as H;
-    match f {
-        H::EthSrc => 0,
-        H::SymmetricL4 => 1,
-        H::SymmetricL3L4 => 2,
-        H::SymmetricL3L4Udp => 3,
-        H::NwSrc => 4,
-        H::NwDst => 5,
-        H::SymmetricL3 => 6,
-    }
+    [
+        H::EthSrc,
+        H::SymmetricL4,
+        H::SymmetricL3L4,
+        H::SymmetricL3L4Udp,
+        H::NwSrc,
+        H::NwDst,
+        H::SymmetricL3,
+    ]
+};
+
+fn hash_fields_code(f: crate::action::HashFields) -> u16 {
+    HASH_FIELDS
+        .iter()
+        .position(|x| *x == f)
+        .and_then(|i| u16::try_from(i).ok())
+        .unwrap_or(0)
+}
+
+fn hash_fields_from_code(n: u16) -> Result<crate::action::HashFields, DecodeError> {
+    HASH_FIELDS
+        .get(usize::from(n))
+        .copied()
+        .ok_or_else(|| DecodeError::new(OfpError::ActionBadArgument, format!("hash fields {n}")))
 }
 
 /// `load` as `NXAST_REG_LOAD` (a contiguous mask over at most 64 bits) or `NXAST_REG_LOAD2`.
@@ -855,22 +871,8 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
             }
         }
         st::MULTIPATH => {
-            use crate::action::{HashFields as H, MultipathAlgorithm as A};
-            let fields = match r.u16().map_err(&t)? {
-                0 => H::EthSrc,
-                1 => H::SymmetricL4,
-                2 => H::SymmetricL3L4,
-                3 => H::SymmetricL3L4Udp,
-                4 => H::NwSrc,
-                5 => H::NwDst,
-                6 => H::SymmetricL3,
-                n => {
-                    return Err(DecodeError::new(
-                        OfpError::ActionBadArgument,
-                        format!("hash fields {n}"),
-                    ));
-                }
-            };
+            use crate::action::MultipathAlgorithm as A;
+            let fields = hash_fields_from_code(r.u16().map_err(&t)?)?;
             let basis = r.u16().map_err(&t)?;
             r.skip(2).map_err(&t)?;
             let algorithm = match r.u16().map_err(&t)? {
@@ -948,7 +950,7 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
             Action::Sample(smp)
         }
         st::BUNDLE | st::BUNDLE_LOAD => {
-            use crate::action::{Bundle, BundleAlgorithm, HashFields as H};
+            use crate::action::{Bundle, BundleAlgorithm};
             let algorithm = match r.u16().map_err(&t)? {
                 0 => BundleAlgorithm::ActiveBackup,
                 1 => BundleAlgorithm::Hrw,
@@ -959,21 +961,7 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
                     ));
                 }
             };
-            let fields = match r.u16().map_err(&t)? {
-                0 => H::EthSrc,
-                1 => H::SymmetricL4,
-                2 => H::SymmetricL3L4,
-                3 => H::SymmetricL3L4Udp,
-                4 => H::NwSrc,
-                5 => H::NwDst,
-                6 => H::SymmetricL3,
-                n => {
-                    return Err(DecodeError::new(
-                        OfpError::ActionBadArgument,
-                        format!("hash fields {n}"),
-                    ));
-                }
-            };
+            let fields = hash_fields_from_code(r.u16().map_err(&t)?)?;
             let basis = r.u16().map_err(&t)?;
             let member_type = r.u32().map_err(&t)?;
             if member_type != 0x0000_0002 {
