@@ -149,12 +149,48 @@ fn switches() -> (PrivateOvs, Fvs) {
     (ovs, fvs)
 }
 
+/// [`switches`] with br-tun speaking every OpenFlow version ovs-ofctl's commands are run in.
+fn switches_speaking_all() -> (PrivateOvs, Fvs) {
+    let (ovs, fvs) = switches();
+    let all = [
+        "set",
+        "bridge",
+        "br-tun",
+        "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
+    ];
+    ovs.vsctl(&all).unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
+    fvs.vsctl(&all);
+    (ovs, fvs)
+}
+
+/// The versions commands are run in: the default (OpenFlow 1.0) and `-O` each later one.
+const VERSIONS: [Option<&str>; 4] = [
+    None,
+    Some("OpenFlow13"),
+    Some("OpenFlow14"),
+    Some("OpenFlow15"),
+];
+
+/// `args` after `-O VERSION` when there is a version.
+fn with_version<'a>(version: Option<&'a str>, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = version.map(|o| vec!["-O", o]).unwrap_or_default();
+    v.extend_from_slice(args);
+    v
+}
+
+/// Open vSwitch's `ovs-ofctl` and this package's `fvs-ofctl`.
+fn ofctls() -> (std::path::PathBuf, &'static Path) {
+    (
+        require_tool("ovs-ofctl").path().to_path_buf(),
+        Path::new(env!("CARGO_BIN_EXE_fvs-ofctl")),
+    )
+}
+
 /// Runs `steps` (arguments, `TARGET` standing for br-tun's management socket) through
 /// ovs-ofctl against the real switch and fvs-ofctl against fvs-vswitchd; asserts equal
 /// outcomes and flow tables after each. Returns the reference outcomes and tables.
 fn compare(ovs: &PrivateOvs, fvs: &Fvs, steps: &[Vec<&str>]) -> Vec<(Outcome, Vec<String>)> {
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let mut seen = Vec::new();
     for args in steps {
         let expand = |dir: &Path| -> Vec<String> {
@@ -276,8 +312,7 @@ fn show(program: &Path, dir: &Path, extra: &[&str]) -> (Option<i32>, String, Str
 #[test]
 fn fvs_ofctl_show_prints_as_ovs_ofctl_show() {
     let (ovs, fvs) = switches();
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let want = show(&ovs_ofctl, ovs.dir(), &[]);
     assert_eq!(want.0, Some(0), "ovs-ofctl show: {}", want.2);
     // Same switch: byte for byte, transaction ids included.
@@ -371,17 +406,8 @@ fn mask_switch(text: &str) -> String {
 
 #[test]
 fn port_and_table_commands_read_on_both_switches_as_on_ovs_vswitchd() {
-    let (ovs, fvs) = switches();
-    let all = [
-        "set",
-        "bridge",
-        "br-tun",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
-    ];
-    ovs.vsctl(&all).unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-    fvs.vsctl(&all);
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs, fvs) = switches_speaking_all();
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let seed = SEED_BR_TUN_FLOWS_PATH.to_string();
     // The seed's flows, so that table statistics count something.
     for dir in [ovs.dir(), fvs.dir()] {
@@ -390,17 +416,8 @@ fn port_and_table_commands_read_on_both_switches_as_on_ovs_vswitchd() {
         assert_eq!(out.status, Some(0), "add-flows: {}", out.stderr);
     }
     let mut steps: Vec<Vec<&str>> = Vec::new();
-    for o in [
-        None,
-        Some("OpenFlow13"),
-        Some("OpenFlow14"),
-        Some("OpenFlow15"),
-    ] {
-        let with = |args: &[&'static str]| -> Vec<&'static str> {
-            let mut v: Vec<&'static str> = o.map(|o| vec!["-O", o]).unwrap_or_default();
-            v.extend_from_slice(args);
-            v
-        };
+    for o in VERSIONS {
+        let with = |args: &[&'static str]| with_version(o, args);
         for args in [
             &["show", "TARGET"][..],
             &["dump-ports-desc", "TARGET"],
@@ -615,7 +632,7 @@ fn bundles_apply_all_or_nothing_as_on_ovs_vswitchd() {
 
 #[test]
 fn dump_flows_filters_select_as_on_ovs_vswitchd() {
-    let (ovs, fvs) = switches();
+    let (ovs, fvs) = switches_speaking_all();
     let dir = TempDir::new("fvs-cli-filter");
     let flows = dir.path().join("filter.flows");
     // Flows that say something of the frame (Ethernet, VLAN, IP, TCP/UDP) and flows that
@@ -634,23 +651,9 @@ fn dump_flows_filters_select_as_on_ovs_vswitchd() {
     )
     .unwrap_or_else(|e| panic!("{}: {e}", flows.display()));
     let flows = flows.display().to_string();
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
-    let all = [
-        "set",
-        "bridge",
-        "br-tun",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
-    ];
-    ovs.vsctl(&all).unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-    fvs.vsctl(&all);
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let mut steps: Vec<Vec<&str>> = vec![vec!["add-flows", "TARGET", &flows]];
-    for o in [
-        None,
-        Some("OpenFlow13"),
-        Some("OpenFlow14"),
-        Some("OpenFlow15"),
-    ] {
+    for o in VERSIONS {
         // A field without its prerequisites (tcp_dst without tcp) is left out of the request,
         // which then asks for Ethernet packets: the metadata-only flows are not listed.
         for filter in [
@@ -662,10 +665,11 @@ fn dump_flows_filters_select_as_on_ovs_vswitchd() {
             "table=30",
             "in_port=1",
         ] {
-            let mut v: Vec<&str> = o.map(|o| vec!["-O", o]).unwrap_or_default();
             // Sorted: Open vSwitch lists flows of one table in its classifier's order.
-            v.extend(["--no-stats", "--rsort", "dump-flows", "TARGET", filter]);
-            steps.push(v);
+            steps.push(with_version(
+                o,
+                &["--no-stats", "--rsort", "dump-flows", "TARGET", filter],
+            ));
         }
     }
     // Sorting by a field: flows that match it by value, the others after them (by priority
@@ -732,28 +736,15 @@ fn features_shape(text: &str) -> String {
 
 #[test]
 fn table_features_read_alike_through_both_programs() {
-    let (ovs, fvs) = switches();
-    let all = [
-        "set",
-        "bridge",
-        "br-tun",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
-    ];
-    ovs.vsctl(&all).unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
-    fvs.vsctl(&all);
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
-    for o in [
-        None,
-        Some("OpenFlow13"),
-        Some("OpenFlow14"),
-        Some("OpenFlow15"),
-    ] {
+    let (ovs, fvs) = switches_speaking_all();
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
+    for o in VERSIONS {
         let args = |dir: &Path| -> Vec<String> {
-            let mut v: Vec<String> = o.map(|o| vec!["-O".into(), o.into()]).unwrap_or_default();
-            v.push("dump-table-features".into());
-            v.push(format!("unix:{}", dir.join("br-tun.mgmt").display()));
-            v
+            let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
+            with_version(o, &["dump-table-features", &target])
+                .into_iter()
+                .map(String::from)
+                .collect()
         };
         let want = run(&ovs_ofctl, fvs.dir(), &args(fvs.dir()));
         // fvs-ofctl prints fvs-vswitchd's honest reply exactly as ovs-ofctl does.
@@ -794,8 +785,7 @@ fn port_names_read_and_print_as_ovs_ofctl_does() {
     )
     .unwrap_or_else(|e| panic!("{}: {e}", flows.display()));
     let flows = flows.display().to_string();
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let steps: Vec<Vec<&str>> = vec![
         vec![
             "add-flow",
@@ -861,8 +851,7 @@ fn port_names_read_and_print_as_ovs_ofctl_does() {
 #[test]
 fn probe_and_ping_answer_as_on_ovs_vswitchd() {
     let (ovs, fvs) = switches();
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     // Round-trip times differ by nature.
     let timeless = |o: Outcome| Outcome {
         stdout: o
@@ -927,8 +916,7 @@ fn tcp_targets_work_as_unix_ones() {
         "br-tun",
         &format!("ptcp:{p_fvs}:127.0.0.1"),
     ]);
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let tcp = |port: u16| format!("tcp:127.0.0.1:{port}");
     // The listeners come up with the reconfiguration: wait for both.
     for port in [p_ovs, p_fvs] {
@@ -1005,8 +993,7 @@ fn stop_monitor(mut child: Child) -> String {
 #[test]
 fn port_mods_are_announced_as_on_ovs_vswitchd() {
     let (ovs, fvs) = switches();
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let mut printed = Vec::new();
     for (dir, program) in [
         (ovs.dir(), ovs_ofctl.as_path()),
@@ -1130,8 +1117,7 @@ fn sent_frames(pcap: &Path, n: usize) -> Vec<String> {
 #[test]
 fn packet_outs_leave_the_ports_they_name_as_on_ovs_vswitchd() {
     let (ovs, fvs) = packet_bridges();
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     // Each step: arguments (TARGET for br0's socket) and how many frames p1 and p2 have sent
     // in all once it is done.
     let bare = format!("packet={UDP_FRAME}");
@@ -1600,8 +1586,7 @@ fn of10(kind: u8, xid: u32, body: &[u8]) -> Vec<u8> {
 fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
     use std::io::Write;
     let (ovs, fvs) = packet_bridges();
-    let ovs_ofctl = require_tool("ovs-ofctl").path().to_path_buf();
-    let fvs_ofctl = Path::new(env!("CARGO_BIN_EXE_fvs-ofctl"));
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let mut printed: Vec<Vec<String>> = Vec::new();
     for (dir, vsctl) in [
         (
