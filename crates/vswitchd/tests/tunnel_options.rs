@@ -8,6 +8,8 @@
 //! CI runs as root; without root this test fails saying so. The namespace is deleted and the
 //! daemons are stopped by their own pid files, by a guard, even when an assertion fails.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use fvs_test_support::netns::{Netns, require_root, unique_name};
@@ -125,22 +127,8 @@ impl Ovs {
 
     /// `ovs-vsctl add-port` without requiring success: a refused port still gets its row.
     fn add_port(&self, name: &str, kind: &str, options: &[(&str, &str)]) {
-        let kind = format!("type={kind}");
-        let options: Vec<String> = options
-            .iter()
-            .map(|(k, v)| format!("options:{k}={v}"))
-            .collect();
-        let mut args = vec![
-            "add-port",
-            "br0",
-            name,
-            "--",
-            "set",
-            "interface",
-            name,
-            &kind,
-        ];
-        args.extend(options.iter().map(String::as_str));
+        let args = common::add_port_args(name, kind, options);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let _ = self.ovs.vsctl(&args);
     }
 }

@@ -14,6 +14,8 @@
 //! CI runs as root; without root these tests fail saying so. Namespaces (named with the
 //! test's pid) and daemons are removed by guards even when an assertion fails.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -91,22 +93,8 @@ fn add_ports(vsctl: &dyn Fn(&[&str]) -> Result<String, String>) {
     ])
     .unwrap_or_else(|e| panic!("add-br: {e}"));
     for (name, kind, options) in PORTS {
-        let kind = format!("type={kind}");
-        let options: Vec<String> = options
-            .iter()
-            .map(|(k, v)| format!("options:{k}={v}"))
-            .collect();
-        let mut args = vec![
-            "add-port",
-            "br0",
-            name,
-            "--",
-            "set",
-            "interface",
-            name,
-            &kind,
-        ];
-        args.extend(options.iter().map(String::as_str));
+        let args = common::add_port_args(name, kind, options);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // A refused port still gets its row; ovs-vsctl says so and fails.
         let _ = vsctl(&args);
     }

@@ -116,3 +116,15 @@ pub(crate) fn ofctl(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `add-port br0 NAME -- set interface NAME type=KIND options:KEY=VALUE...`, as words for
+/// `ovs-vsctl` (the tunnel tests add their interfaces this way, one per transaction).
+pub(crate) fn add_port_args(name: &str, kind: &str, options: &[(&str, &str)]) -> Vec<String> {
+    let mut args: Vec<String> = ["add-port", "br0", name, "--", "set", "interface", name]
+        .iter()
+        .map(|w| (*w).to_owned())
+        .collect();
+    args.push(format!("type={kind}"));
+    args.extend(options.iter().map(|(k, v)| format!("options:{k}={v}")));
+    args
+}
