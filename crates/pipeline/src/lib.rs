@@ -9,7 +9,8 @@
 //! identical match and priority, strict and non-strict modify and delete, cookies, `out_port`,
 //! timeouts). [`xlate`] turns a flow arriving on a port into datapath actions, the megaflow
 //! mask of the bits that decided them, a trace in `ofproto/trace` form, and a list of side
-//! effects (learned rules, learned MACs, rule statistics) that the switch applies afterwards.
+//! effects (learned rules, learned MACs, rule and table statistics) that the switch applies
+//! afterwards.
 //!
 //! # Design
 //!

@@ -17,16 +17,16 @@
 //!
 //! # The translation cache
 //!
-//! Each megaflow's cookie names a [`CacheEntry`]: the key of the packet that made it, and
-//! the translation's side effects (rules hit, `learn`s, MAC learning). Cached packets never
-//! reach the pipeline, so [`Slow::revalidate`] replays those effects for them: every pass it
-//! takes each megaflow's new packets and bytes, credits them to the rules, re-runs the
-//! learns (which refreshes a learned rule's hard timeout, as Open vSwitch does) and the MAC
-//! learning. When the tables changed (a bridge's generation moved, a MAC was news, ports
-//! changed) it also re-translates every megaflow's key: a megaflow whose new mask is not
-//! within the installed one goes; one whose actions changed gets the new ones. A megaflow
-//! unused for `max_idle` ([`IDLE`] unless `other_config:max-idle` says otherwise) goes too;
-//! past `flow_limit` megaflows ([`FLOW_LIMIT`], or `other_config:flow-limit`) the longest
+//! Each megaflow's cookie names a [`CacheEntry`]: the key of the packet that made it, and the
+//! translation's side effects (rules hit, tables missed, `learn`s, MAC learning). Cached
+//! packets never reach the pipeline, so [`Slow::revalidate`] replays those effects for them:
+//! every pass it takes each megaflow's new packets and bytes, credits them to the rules and
+//! tables, re-runs the learns (which refreshes a learned rule's hard timeout, as Open vSwitch
+//! does) and the MAC learning. When the tables changed (a bridge's generation moved, a MAC was
+//! news, ports changed) it also re-translates every megaflow's key: a megaflow whose new mask
+//! is not within the installed one goes; one whose actions changed gets the new ones. A
+//! megaflow unused for `max_idle` ([`IDLE`] unless `other_config:max-idle` says otherwise) goes
+//! too; past `flow_limit` megaflows ([`FLOW_LIMIT`], or `other_config:flow-limit`) the longest
 //! unused go, so a flood of new flows cannot grow the cache without bound.
 
 use std::collections::HashMap;
