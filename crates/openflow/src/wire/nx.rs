@@ -368,6 +368,26 @@ pub(crate) fn put_action(out: &mut Vec<u8>, a: &Action, v: Version) -> Result<bo
     Ok(true)
 }
 
+/// The packet-in reason `controller` and `controller2` name by [`reason_code`]'s number;
+/// Open vSwitch's internal reasons 6 and 7 pass through.
+fn reason_from_code(n: u8) -> Result<PacketInReason, DecodeError> {
+    Ok(match n {
+        0 => PacketInReason::NoMatch,
+        1 => PacketInReason::Action,
+        2 => PacketInReason::InvalidTtl,
+        3 => PacketInReason::ActionSet,
+        4 => PacketInReason::Group,
+        5 => PacketInReason::PacketOut,
+        6 | 7 => PacketInReason::Internal(n),
+        _ => {
+            return Err(DecodeError::new(
+                OfpError::ActionBadArgument,
+                format!("packet-in reason {n}"),
+            ));
+        }
+    })
+}
+
 fn reason_code(r: PacketInReason) -> u8 {
     match r {
         PacketInReason::NoMatch => 0,
@@ -800,21 +820,7 @@ pub(crate) fn pull_action(r: &mut Reader<'_>, v: Version) -> Result<Action, Deco
         st::CONTROLLER => {
             let max_len = r.u16().map_err(&t)?;
             let controller_id = r.u16().map_err(&t)?;
-            let reason = match r.u8().map_err(&t)? {
-                0 => PacketInReason::NoMatch,
-                1 => PacketInReason::Action,
-                2 => PacketInReason::InvalidTtl,
-                3 => PacketInReason::ActionSet,
-                4 => PacketInReason::Group,
-                5 => PacketInReason::PacketOut,
-                n @ (6 | 7) => PacketInReason::Internal(n),
-                n => {
-                    return Err(DecodeError::new(
-                        OfpError::ActionBadArgument,
-                        format!("packet-in reason {n}"),
-                    ));
-                }
-            };
+            let reason = reason_from_code(r.u8().map_err(&t)?)?;
             let c = Controller {
                 max_len,
                 reason,
@@ -1170,21 +1176,7 @@ fn pull_controller2(r: &mut Reader<'_>) -> Result<Controller, DecodeError> {
             controller2::MAX_LEN => c.max_len = body.u16().map_err(&t)?,
             controller2::CONTROLLER_ID => c.controller_id = body.u16().map_err(&t)?,
             controller2::REASON => {
-                c.reason = match body.u8().map_err(&t)? {
-                    0 => PacketInReason::NoMatch,
-                    1 => PacketInReason::Action,
-                    2 => PacketInReason::InvalidTtl,
-                    3 => PacketInReason::ActionSet,
-                    4 => PacketInReason::Group,
-                    5 => PacketInReason::PacketOut,
-                    n @ (6 | 7) => PacketInReason::Internal(n),
-                    n => {
-                        return Err(DecodeError::new(
-                            OfpError::ActionBadArgument,
-                            format!("packet-in reason {n}"),
-                        ));
-                    }
-                };
+                c.reason = reason_from_code(body.u8().map_err(&t)?)?;
             }
             controller2::USERDATA => c.userdata = Some(body.rest().to_vec()),
             controller2::PAUSE => c.pause = true,

@@ -25,7 +25,9 @@
 //!   [`encode_port_desc_reply`] at entry boundaries, every part but the last flagged "more".
 
 use super::buf::{Put, Reader, Truncated};
-use super::msg::{Message, PortDesc, decode_port, encode_port, finish, port_len, port_to_of10};
+use super::msg::{
+    Message, PortDesc, decode_port, encode_port, finish, port_len, port_to_of10, truncated as t,
+};
 use super::stats::start_stats;
 use super::{DecodeError, EncodeError, OfpError, Version};
 use crate::protocol::Protocol;
@@ -237,34 +239,45 @@ pub struct QueueStatsReply {
     pub queues: Vec<QueueStats>,
 }
 
-fn t(what: &'static str) -> impl Fn(Truncated) -> DecodeError {
-    move |_| DecodeError::new(OfpError::BadLen, format!("{what} is truncated"))
-}
-
-/// A port name as the wire's 16-byte field holds it: at most 15 bytes, cut at a character
-/// boundary, NUL-padded.
-pub(crate) fn name16(name: &str) -> [u8; 16] {
-    let mut n = name.len().min(15);
-    while !name.is_char_boundary(n) {
-        n -= 1;
-    }
-    let mut field = [0u8; 16];
+/// A name as a wire field of `N` bytes holds it (ports' 16, tables' 32): at most `N - 1`
+/// bytes, cut at a character boundary, NUL-padded.
+pub(crate) fn name_field<const N: usize>(name: &str) -> [u8; N] {
+    let mut field = [0u8; N];
+    let n = fitting(name, N);
     field[..n].copy_from_slice(&name.as_bytes()[..n]);
     field
 }
 
-/// A port name from the wire's 16-byte field: up to the first NUL, and never the 16th byte
-/// (the terminator's place), so that decoding what was encoded gives the same name.
-pub(crate) fn name_from16(field: &[u8; 16]) -> String {
-    let end = field[..15].iter().position(|c| *c == 0).unwrap_or(15);
+/// A name from a wire field of `N` bytes: up to the first NUL, and never the last byte (the
+/// terminator's place), so that decoding what was encoded gives the same name.
+pub(crate) fn name_from_field<const N: usize>(field: &[u8; N]) -> String {
+    let last = N.saturating_sub(1);
+    let end = field[..last].iter().position(|c| *c == 0).unwrap_or(last);
     let mut name = String::from_utf8_lossy(&field[..end]).into_owned();
     // Invalid bytes become U+FFFD, which may not fit: keep what an encoder would keep.
-    let mut n = name.len().min(15);
+    let n = fitting(&name, N);
+    name.truncate(n);
+    name
+}
+
+/// How many of `name`'s bytes fit a field of `size` bytes with its terminator, ending at a
+/// character boundary.
+fn fitting(name: &str, size: usize) -> usize {
+    let mut n = name.len().min(size.saturating_sub(1));
     while !name.is_char_boundary(n) {
         n -= 1;
     }
-    name.truncate(n);
-    name
+    n
+}
+
+/// A port name as the wire's 16-byte field holds it ([`name_field`]).
+pub(crate) fn name16(name: &str) -> [u8; 16] {
+    name_field(name)
+}
+
+/// A port name from the wire's 16-byte field ([`name_from_field`]).
+pub(crate) fn name_from16(field: &[u8; 16]) -> String {
+    name_from_field(field)
 }
 
 /// Writes a port number in `v`'s width (16 bits in OpenFlow 1.0).

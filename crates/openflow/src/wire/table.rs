@@ -23,8 +23,9 @@
 //! into messages flagged "more" at table boundaries.
 
 use super::buf::{Put, Reader, Truncated};
+use super::msg::truncated as t;
 use super::msg::{Message, finish};
-use super::port::encode_multipart_reply;
+use super::port::{encode_multipart_reply, name_field, name_from_field};
 use super::stats::start_stats;
 use super::{DecodeError, EncodeError, OfpError, Version};
 use crate::protocol::Protocol;
@@ -236,35 +237,12 @@ mod prop {
     pub(super) const APPLY_SETFIELD: u16 = 14;
 }
 
-fn t(what: &'static str) -> impl Fn(Truncated) -> DecodeError {
-    move |_| DecodeError::new(OfpError::BadLen, format!("{what} is truncated"))
-}
-
 fn put_name(b: &mut Vec<u8>, s: &str) {
-    let mut field = [0u8; TABLE_NAME_LEN];
-    let mut n = s.len().min(TABLE_NAME_LEN - 1);
-    while !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    field[..n].copy_from_slice(&s.as_bytes()[..n]);
-    b.extend_from_slice(&field);
+    b.extend_from_slice(&name_field::<TABLE_NAME_LEN>(s));
 }
 
 fn get_name(r: &mut Reader<'_>) -> Result<String, Truncated> {
-    let raw = r.bytes(TABLE_NAME_LEN)?;
-    // Never the last byte (the terminator's place), so that a name reads back as written.
-    let end = raw[..TABLE_NAME_LEN - 1]
-        .iter()
-        .position(|c| *c == 0)
-        .unwrap_or(TABLE_NAME_LEN - 1);
-    let mut name = String::from_utf8_lossy(&raw[..end]).into_owned();
-    // Invalid bytes become U+FFFD, which may not fit: keep what an encoder would keep.
-    let mut n = name.len().min(TABLE_NAME_LEN - 1);
-    while !name.is_char_boundary(n) {
-        n -= 1;
-    }
-    name.truncate(n);
-    Ok(name)
+    Ok(name_from_field::<TABLE_NAME_LEN>(&r.array()?))
 }
 
 fn table_stats_supported(_: Version) -> Result<(), EncodeError> {
