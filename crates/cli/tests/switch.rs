@@ -485,21 +485,77 @@ fn group_actions_travel_in_openflow10_as_with_ovs_ofctl() {
     assert!(flows.contains("actions=group:1"), "{flows}");
 }
 
+/// A switch whose bridge speaks every version ovs-ofctl and fvs-ofctl test here, with dummy
+/// ports p1 and p2 and a fixed address.
+fn with_all_versions() -> PrivateOvs {
+    let ovs = switch_with_bridge();
+    ovs.vsctl(&[
+        "set",
+        "bridge",
+        "br0",
+        "protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow15",
+        // The same bridge address on both, so the datapath ids agree.
+        "other_config:hwaddr=\"02:00:00:00:00:99\"",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "ofport_request=1",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "interface",
+        "p2",
+        "ofport_request=2",
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    ovs
+}
+
+/// OpenFlow 1.1 and 1.2 sessions: `show` (ports in the features reply, 1.1's ARP_MATCH_IP),
+/// port descriptions, port statistics and port-mods read and act as with ovs-ofctl.
+#[test]
+fn openflow11_and_12_port_commands_read_as_with_ovs_ofctl() {
+    let (real, ours) = (with_all_versions(), with_all_versions());
+    let mut steps: Vec<(Vec<&str>, Option<&str>)> = Vec::new();
+    for v in ["OpenFlow11", "OpenFlow12"] {
+        steps.extend([
+            (vec!["-O", v, "show", "TARGET"], None),
+            (
+                vec!["-O", v, "mod-port", "TARGET", "p1", "no-receive"],
+                None,
+            ),
+            (vec!["-O", v, "mod-port", "TARGET", "2", "down"], None),
+            (vec!["-O", v, "dump-ports-desc", "TARGET"], None),
+            (vec!["-O", v, "dump-ports", "TARGET"], None),
+            (vec!["-O", v, "dump-ports", "TARGET", "2"], None),
+            (vec!["-O", v, "mod-port", "TARGET", "9", "up"], None),
+            (vec!["-O", v, "mod-port", "TARGET", "p1", "receive"], None),
+            (vec!["-O", v, "mod-port", "TARGET", "2", "up"], None),
+        ]);
+    }
+    let seen = compare_on(&real, &ours, &steps);
+    // The ports printed, with 1.1's own capability, and the port-mods showed.
+    assert!(
+        seen[0].0.stdout.contains("QUEUE_STATS ARP_MATCH_IP"),
+        "{:?}",
+        seen[0].0
+    );
+    assert!(seen[3].0.stdout.contains("NO_RECV"), "{:?}", seen[3].0);
+    assert!(seen[3].0.stdout.contains("PORT_DOWN"), "{:?}", seen[3].0);
+}
+
 /// `dump-tables` in every version, OpenFlow 1.1 and 1.2 included (whose statistics carry each
 /// table's abilities), with tables that differ in the middle and at the end.
 #[test]
 fn table_statistics_print_in_every_version_as_with_ovs_ofctl() {
-    let with_all_versions = || {
-        let ovs = switch_with_bridge();
-        ovs.vsctl(&[
-            "set",
-            "bridge",
-            "br0",
-            "protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow15",
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
-        ovs
-    };
     let (real, ours) = (with_all_versions(), with_all_versions());
     let mut steps: Vec<(Vec<&str>, Option<&str>)> = vec![
         (

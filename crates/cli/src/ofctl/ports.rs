@@ -52,14 +52,7 @@ fn open(opts: &Options, args: &[String]) -> Result<Conn, CmdError> {
     let target = args
         .first()
         .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
-    let conn = Conn::open(target, opts.allowed, opts.timeout)?;
-    if matches!(conn.version(), Version::Of11 | Version::Of12) {
-        return Err(CmdError::Fatal(format!(
-            "{target}: OpenFlow 1.{} port messages are not supported",
-            conn.version().wire() - 1
-        )));
-    }
-    Ok(conn)
+    Ok(Conn::open(target, opts.allowed, opts.timeout)?)
 }
 
 /// Finds the port `name` names among the switch's ports (by number or port name).

@@ -99,12 +99,6 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
         .ok_or_else(|| CmdError::Fatal("missing arguments".into()))?;
     let mut conn = Conn::open(target, opts.allowed, opts.timeout)?;
     let v = conn.version();
-    if matches!(v, Version::Of11 | Version::Of12) {
-        return Err(CmdError::Fatal(format!(
-            "show: OpenFlow {} sessions are not supported",
-            version_name(v)
-        )));
-    }
     let features_xid = conn.send(&Message::FeaturesRequest)?;
     let reply = reply_to(&mut conn, features_xid)?;
     let Some(Message::FeaturesReply(features)) = &reply.message else {
@@ -218,10 +212,10 @@ pub(super) fn format_features(f: &Features, v: Version, xid: u32, out: &mut Stri
     if v >= Version::Of13 && f.auxiliary_id != 0 {
         let _ = writeln!(out, "auxiliary_id:{}", f.auxiliary_id);
     }
-    let caps = if v == Version::Of10 {
-        bit_names(f.capabilities, &CAPABILITIES)
-    } else {
-        bit_names(f.capabilities, &OF11_CAPABILITIES)
+    let caps = match v {
+        Version::Of10 => bit_names(f.capabilities, &CAPABILITIES),
+        Version::Of11 => bit_names(f.capabilities, &OF11_ONLY_CAPABILITIES),
+        _ => bit_names(f.capabilities, &OF11_CAPABILITIES),
     };
     let _ = writeln!(out, "capabilities: {caps}");
     if v == Version::Of10 {
@@ -239,6 +233,20 @@ const OF11_CAPABILITIES: [(u32, &str); 8] = [
     (1 << 3, "GROUP_STATS"),
     (1 << 5, "IP_REASM"),
     (1 << 6, "QUEUE_STATS"),
+    (1 << 8, "PORT_BLOCKED"),
+    (1 << 9, "BUNDLES"),
+];
+
+/// OpenFlow 1.1's own capability bits: those of [`OF11_CAPABILITIES`] with 1.0's
+/// `ARP_MATCH_IP`, which 1.2 gave up.
+const OF11_ONLY_CAPABILITIES: [(u32, &str); 9] = [
+    (1 << 0, "FLOW_STATS"),
+    (1 << 1, "TABLE_STATS"),
+    (1 << 2, "PORT_STATS"),
+    (1 << 3, "GROUP_STATS"),
+    (1 << 5, "IP_REASM"),
+    (1 << 6, "QUEUE_STATS"),
+    (1 << 7, "ARP_MATCH_IP"),
     (1 << 8, "PORT_BLOCKED"),
     (1 << 9, "BUNDLES"),
 ];
