@@ -17,7 +17,8 @@
 //!   unicast, globally administered and non-zero — real devices' kernel addresses, never
 //!   the locally administered dummy ones; else a random locally administered address picked
 //!   when the bridge was made (kept while the bridge lives, so removing `hwaddr` brings it
-//!   back).
+//!   back). With real devices ferrovs settles it when the bridge's device is first opened
+//!   and keeps it (see `Reconciler`): changing it means reopening the TAP device.
 //! - **The datapath ID** is `other_config:datapath-id` when it is exactly 16 hex digits or
 //!   `0x`/`0X` and 1 to 16 hex digits, and not zero; else the bridge's address in the low 48
 //!   bits.

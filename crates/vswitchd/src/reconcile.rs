@@ -621,12 +621,17 @@ impl Reconciler {
     /// address, and real internal ports (TAP devices) a random one. A real device's own
     /// address replaces what this gives when the device is opened.
     fn new_mac(&mut self, name: &str, kind: &PortKind) -> Mac {
-        let dummy = self.datapath.0.as_ref().is_none_or(|d| d.enable_dummy());
+        let dummy = self.dummy_devices();
         match kind {
             PortKind::Patch { .. } => self.random_mac(name),
             PortKind::Internal if !dummy => self.random_mac(name),
             _ => self.dummy_macs.take(),
         }
+    }
+
+    /// True when devices are dummies (`--enable-dummy`, or no datapath at all).
+    fn dummy_devices(&self) -> bool {
+        self.datapath.0.as_ref().is_none_or(|d| d.enable_dummy())
     }
 
     fn random_mac(&self, name: &str) -> Mac {
@@ -637,7 +642,16 @@ impl Reconciler {
 
     /// The address of bridge `bcfg`'s own interface `icfg` ([`bridge_mac::bridge_mac`]), from
     /// the addresses its other ports got earlier in this pass.
+    ///
+    /// With real devices the address is settled once, when the bridge's TAP device is first
+    /// opened: giving it another would reopen the device, which loses the addresses and
+    /// routes the host put on it (Open vSwitch changes it in place).
     fn local_mac(&mut self, bcfg: &BridgeCfg, icfg: &IfaceCfg) -> Mac {
+        if !self.dummy_devices()
+            && let Some(m) = self.macs.get(&bcfg.name)
+        {
+            return *m;
+        }
         let default = match self.bridge_defaults.get(&bcfg.name) {
             Some(m) => *m,
             None => {

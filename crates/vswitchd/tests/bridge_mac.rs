@@ -42,27 +42,12 @@ fn interface_addresses_and_datapath_ids_follow_open_vswitch() {
         same(&ovs, &fvs, "interface", "p1", "mac_in_use"),
         "\"aa:55:aa:55:00:0f\""
     );
-    run(&[
-        "add-port",
-        "br0",
-        "i1",
-        "--",
-        "set",
-        "interface",
-        "i1",
-        "type=internal",
-    ]);
-    run(&[
-        "add-port",
-        "br0",
-        "g1",
-        "--",
-        "set",
-        "interface",
-        "g1",
-        "type=gre",
-        "options:remote_ip=192.0.2.1",
-    ]);
+    let typed = |name: &str, kind: &str, options: &[(&str, &str)]| {
+        let args = common::add_port_args(name, kind, options);
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    };
+    typed("i1", "internal", &[]);
+    typed("g1", "gre", &[("remote_ip", "192.0.2.1")]);
     run(&["add-port", "br0", "p2"]);
     let first = same(&ovs, &fvs, "interface", "p2", "mac_in_use");
     // Deleted and added again: a new device, a new address.

@@ -118,7 +118,7 @@ pub(crate) fn ofctl(
 }
 
 /// `add-port br0 NAME -- set interface NAME type=KIND options:KEY=VALUE...`, as words for
-/// `ovs-vsctl` (the tunnel tests add their interfaces this way, one per transaction).
+/// `ovs-vsctl`, one interface per transaction.
 pub(crate) fn add_port_args(name: &str, kind: &str, options: &[(&str, &str)]) -> Vec<String> {
     let mut args: Vec<String> = ["add-port", "br0", name, "--", "set", "interface", name]
         .iter()
