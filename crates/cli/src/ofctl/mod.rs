@@ -225,7 +225,7 @@ const COMMANDS: &[Command] = &[
     Command {
         name: "dump-ports-desc",
         min_args: 1,
-        max_args: 1,
+        max_args: 2,
         handler: ports::dump_ports_desc,
     },
     Command {

@@ -1,4 +1,4 @@
-//! `dump-ports-desc`, `dump-ports [PORT]`, `mod-port PORT ACTION`: ports read and changed as
+//! `dump-ports-desc [PORT]`, `dump-ports [PORT]`, `mod-port PORT ACTION`: ports read and changed as
 //! ovs-ofctl does.
 //!
 //! # Naming a port
@@ -19,7 +19,7 @@
 //! port-mod goes out with a barrier; an error reply is printed as ovs-ofctl prints it.
 
 use super::conn::{Conn, Received};
-use super::show::{format_ports, port_descs, reply_to, unexpected, version_tag};
+use super::show::{format_ports, port_descs, port_descs_of, reply_to, unexpected, version_tag};
 use super::{CmdError, Options};
 use fvs_openflow::PortNo;
 use fvs_openflow::wire::port::{
@@ -29,7 +29,8 @@ use fvs_openflow::wire::port::{
 use fvs_openflow::wire::{self, Message, PortDesc, Version};
 use std::fmt::Write as _;
 
-/// `dump-ports-desc SWITCH`.
+/// `dump-ports-desc SWITCH [PORT]`: OpenFlow 1.5's request names the port; earlier ones
+/// cannot, and the switch lists every port, as it does for ovs-ofctl.
 pub(super) fn dump_ports_desc(
     opts: &Options,
     args: &[String],
@@ -37,7 +38,8 @@ pub(super) fn dump_ports_desc(
 ) -> Result<(), CmdError> {
     let mut conn = open(opts, args)?;
     let v = conn.version();
-    for (xid, ports) in port_descs(&mut conn)? {
+    let port = port_arg(&mut conn, args)?;
+    for (xid, ports) in port_descs_of(&mut conn, port)? {
         let _ = writeln!(
             out,
             "OFPST_PORT_DESC reply{} (xid={xid:#x}):",
@@ -46,6 +48,25 @@ pub(super) fn dump_ports_desc(
         format_ports(&ports, v, out);
     }
     Ok(())
+}
+
+/// The optional PORT argument (`args[1]`): all ports without one; a number or reserved name
+/// as it is; a port name looked up as ovs-ofctl does, which spends two more ids.
+fn port_arg(conn: &mut Conn, args: &[String]) -> Result<PortNo, CmdError> {
+    let Some(p) = args.get(1) else {
+        return Ok(PortNo::ANY);
+    };
+    if let Ok(n) = PortNo::parse(p) {
+        return Ok(n);
+    }
+    let target = args.first().map_or("", String::as_str);
+    let found = port_descs(conn)?
+        .into_iter()
+        .flat_map(|(_, p)| p)
+        .find(|d| &d.name == p)
+        .ok_or_else(|| CmdError::Fatal(format!("{target}: unknown port `{p}'")))?;
+    conn.alloc_xid();
+    Ok(found.port_no)
 }
 
 fn open(opts: &Options, args: &[String]) -> Result<Conn, CmdError> {
@@ -82,23 +103,7 @@ pub(super) fn dump_ports(
 ) -> Result<(), CmdError> {
     let mut conn = open(opts, args)?;
     let v = conn.version();
-    let port = match args.get(1) {
-        None => PortNo::ANY,
-        Some(p) => match PortNo::parse(p) {
-            Ok(n) => n,
-            Err(_) => {
-                let target = args.first().map_or("", String::as_str);
-                // A port name: looked up as ovs-ofctl does, which spends two more ids.
-                let found = port_descs(&mut conn)?
-                    .into_iter()
-                    .flat_map(|(_, p)| p)
-                    .find(|d| &d.name == p)
-                    .ok_or_else(|| CmdError::Fatal(format!("{target}: unknown port `{p}'")))?;
-                conn.alloc_xid();
-                found.port_no
-            }
-        },
-    };
+    let port = port_arg(&mut conn, args)?;
     let xid = conn.send(&Message::Port(PortMsg::StatsRequest(port)))?;
     loop {
         let reply = reply_to(&mut conn, xid)?;

@@ -143,7 +143,15 @@ pub(super) fn version_tag(v: Version) -> String {
 
 /// Asks for every port's description; each reply message's xid and ports.
 pub(super) fn port_descs(conn: &mut Conn) -> Result<Vec<(u32, Vec<PortDesc>)>, CmdError> {
-    let xid = conn.send(&Message::Port(PortMsg::DescRequest(PortNo::ANY)))?;
+    port_descs_of(conn, PortNo::ANY)
+}
+
+/// [`port_descs`] for one port (OpenFlow 1.5; earlier versions' requests name none).
+pub(super) fn port_descs_of(
+    conn: &mut Conn,
+    port: PortNo,
+) -> Result<Vec<(u32, Vec<PortDesc>)>, CmdError> {
+    let xid = conn.send(&Message::Port(PortMsg::DescRequest(port)))?;
     let mut parts = Vec::new();
     loop {
         let reply = reply_to(conn, xid)?;
