@@ -29,10 +29,14 @@
 //!
 //! # Connections
 //!
-//! [`Connmgr::register`] gives a connection its [`Conn`]: the channel and the writing half of
-//! the socket under one lock, so a reply and an asynchronous message are never interleaved
-//! mid-message. Writes have a timeout ([`WRITE_TIMEOUT`]): a peer that stops reading loses its
-//! connection rather than stalling the bridge's others.
+//! [`Connmgr::register`] gives a connection its [`Conn`]: the channel and its output queue
+//! ([`crate::outbox`]) under one lock, so a reply and an asynchronous message are never
+//! interleaved mid-message. Nothing here writes to a socket: messages are queued and the
+//! connection's writer thread writes them, so a peer that stops reading stalls neither the
+//! dispatcher nor the bridge's other connections. It loses packet-ins beyond its
+//! `controller_queue_size` ([`Connmgr::set_controller_queue_size`]; counted,
+//! [`Connmgr::overflows`]), never replies, and keeps its connection while it answers the
+//! inactivity probes.
 //!
 //! The bridge's master-election generation id lives here too, shared by its connections, and
 //! whether any of them wants table misses as packet-ins ([`Connmgr::wants_misses`]).
@@ -64,9 +68,11 @@ use fvs_openflow::wire::Role;
 
 use crate::ofchannel::controller::is_stale;
 use crate::ofchannel::{AsyncEvent, Channel, RoleError};
+use crate::outbox::{DEFAULT_QUEUE_SIZE, Outbox, Pushed};
 use crate::pinsched::{Limits, PinSched, PinStats};
 
-/// How long a write may block before the peer is given up on.
+/// How long a write to a TLS connection may block before the peer is given up on: the
+/// TLS session's lock is held while writing, and the reader needs it too.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -77,13 +83,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
 
-/// One live connection: its channel and the socket's writing half.
+/// One live connection: its channel and its output queue.
 pub struct Conn {
     /// Its identity.
     pub id: ConnId,
     /// The Controller row target it serves, if it is a controller's connection.
     pub target: Option<String>,
     inner: Mutex<ConnInner>,
+    /// The output queue (also in `inner`, for writing under the lock).
+    outbox: Arc<Outbox>,
     closed: AtomicBool,
     /// The channel's [`Channel::wants_table_misses`], as last seen.
     wants_misses: AtomicBool,
@@ -93,21 +101,29 @@ pub struct Conn {
 pub struct ConnInner {
     /// The protocol state.
     pub channel: Channel,
-    writer: Box<dyn Write + Send>,
+    outbox: Arc<Outbox>,
     /// The packet-in rate limiter of a controller connection whose row sets
     /// `controller_rate_limit` ([`crate::pinsched`]).
     pinsched: Option<PinSched<Vec<u8>>>,
 }
 
 impl ConnInner {
-    /// Writes every message the channel queued; false when the socket failed.
+    /// Hands every message the channel queued to the output queue (packet-ins beyond the
+    /// queue size are dropped there); false when the connection failed.
     pub fn flush(&mut self) -> bool {
         while let Some(msg) = self.channel.poll_transmit() {
-            if self.writer.write_all(&msg).is_err() {
+            if self.outbox.push(msg) == Pushed::Gone {
                 return false;
             }
         }
+        self.refresh_backlog();
         true
+    }
+
+    /// Tells the channel how much output is still unwritten (its flow monitors pause on
+    /// it); called before it is given anything that may make monitor updates.
+    pub fn refresh_backlog(&mut self) {
+        self.channel.set_output_backlog(self.outbox.backlog());
     }
 
     /// Takes the queued messages out without writing them (see [`Connmgr::publish_sync`]).
@@ -117,7 +133,9 @@ impl ConnInner {
 
     /// Writes `held` messages, then whatever was queued since; false when the socket failed.
     pub fn release(&mut self, held: Vec<Vec<u8>>) -> bool {
-        held.iter().all(|m| self.writer.write_all(m).is_ok()) && self.flush()
+        held.into_iter()
+            .all(|m| self.outbox.push(m) != Pushed::Gone)
+            && self.flush()
     }
 }
 
@@ -129,7 +147,18 @@ impl Conn {
 
     /// True once the connection failed or ended.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.closed.load(Ordering::SeqCst) || self.outbox.failed()
+    }
+
+    /// Packet-ins dropped because the peer was too slow to read them.
+    pub fn overflows(&self) -> u64 {
+        self.outbox.overflows()
+    }
+
+    /// Waits (at most `limit`) for the queued output to be written: before the socket is
+    /// shut, so a last reply reaches the peer. True when it was.
+    pub fn drain(&self, limit: Duration) -> bool {
+        self.outbox.drain(limit)
     }
 
     /// Marks the connection ended (its thread leaves at its next look).
@@ -145,6 +174,10 @@ impl Conn {
     /// The packet-in rate limiter's counters, when the connection has one.
     pub fn pin_stats(&self) -> Option<PinStats> {
         self.lock().pinsched.as_ref().map(PinSched::stats)
+    }
+
+    fn set_queue_size(&self, n: usize) {
+        self.outbox.set_queue_size(n);
     }
 
     /// Sets (or clears) the packet-in rate limits; counters start again when they change.
@@ -166,12 +199,21 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The writer leaves once what is queued is written (or the socket is shut).
+        self.outbox.close();
+    }
+}
+
 #[derive(Default)]
 struct BridgeConns {
     conns: BTreeMap<ConnId, Arc<Conn>>,
     generation: Option<u64>,
     /// Packet-in rate limits by Controller target.
     limits: BTreeMap<String, Limits>,
+    /// Packet-in queue sizes by Controller target (`controller_queue_size`).
+    queue_sizes: BTreeMap<String, usize>,
     /// The bridge instance's id, which continuations name (see [`Connmgr::bridge_instance`]).
     instance: Option<u128>,
 }
@@ -191,6 +233,8 @@ pub struct Connmgr {
     bridges: Bridges,
     tx: Mutex<Sender<Dispatch>>,
     next_id: AtomicU64,
+    /// Packet-ins dropped on connections that are gone (for [`Connmgr::overflows`]).
+    gone_overflows: AtomicU64,
 }
 
 impl Default for Connmgr {
@@ -210,10 +254,12 @@ impl Connmgr {
             bridges,
             tx: Mutex::new(tx),
             next_id: AtomicU64::new(1),
+            gone_overflows: AtomicU64::new(0),
         }
     }
 
-    /// Adds a connection to `bridge`'s; `writer` is the socket's writing half.
+    /// Adds a connection to `bridge`'s; `writer` is the socket's writing half, which the
+    /// connection's writer thread owns from now on.
     pub fn register(
         &self,
         bridge: &str,
@@ -225,14 +271,21 @@ impl Connmgr {
         let mut bridges = lock(&self.bridges);
         let entry = bridges.entry(bridge.to_owned()).or_default();
         let limits = target.as_ref().and_then(|t| entry.limits.get(t)).copied();
+        let queue_size = target
+            .as_ref()
+            .and_then(|t| entry.queue_sizes.get(t))
+            .copied()
+            .unwrap_or(DEFAULT_QUEUE_SIZE);
+        let outbox = Outbox::start(writer, queue_size);
         let conn = Arc::new(Conn {
             id,
             target,
             inner: Mutex::new(ConnInner {
                 channel,
-                writer,
+                outbox: outbox.clone(),
                 pinsched: limits.map(|l| PinSched::new(l, now_ms())),
             }),
+            outbox,
             closed: AtomicBool::new(false),
             wants_misses: AtomicBool::new(true),
         });
@@ -244,7 +297,10 @@ impl Connmgr {
     pub fn unregister(&self, bridge: &str, id: ConnId) {
         let mut bridges = lock(&self.bridges);
         if let Some(b) = bridges.get_mut(bridge) {
-            b.conns.remove(&id);
+            if let Some(c) = b.conns.remove(&id) {
+                self.gone_overflows
+                    .fetch_add(c.overflows(), Ordering::SeqCst);
+            }
             if b.conns.is_empty() {
                 // The generation id outlives its connections, as in Open vSwitch, until the
                 // bridge goes: keep the entry.
@@ -273,6 +329,38 @@ impl Connmgr {
         for c in conns {
             c.set_limits(limits);
         }
+    }
+
+    /// Sets how many packet-ins `bridge`'s controller `target` may have queued (its row's
+    /// `controller_queue_size`; `None`: Open vSwitch's default, 100), for its connections
+    /// now and later.
+    pub fn set_controller_queue_size(&self, bridge: &str, target: &str, n: Option<usize>) {
+        let n = n.unwrap_or(DEFAULT_QUEUE_SIZE);
+        let conns = {
+            let mut bridges = lock(&self.bridges);
+            let entry = bridges.entry(bridge.to_owned()).or_default();
+            entry.queue_sizes.insert(target.to_owned(), n);
+            entry
+                .conns
+                .values()
+                .filter(|c| c.target.as_deref() == Some(target))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        for c in conns {
+            c.set_queue_size(n);
+        }
+    }
+
+    /// Packet-ins dropped since the daemon started because a connection's queue was full
+    /// (Open vSwitch's `rconn_overflow` coverage counter).
+    pub fn overflows(&self) -> u64 {
+        lock(&self.bridges)
+            .values()
+            .flat_map(|b| b.conns.values())
+            .map(|c| c.overflows())
+            .sum::<u64>()
+            + self.gone_overflows.load(Ordering::SeqCst)
     }
 
     /// The id of `bridge`'s current instance, which paused translations' continuations
@@ -446,7 +534,8 @@ fn deliver(bridges: &Bridges, d: Dispatch) -> bool {
             continue;
         }
         let mut inner = c.lock();
-        // The connection's own replies are already written (it flushes under its lock):
+        inner.refresh_backlog();
+        // The connection's own replies are already queued (it flushes under its lock):
         // what it queues now is this event.
         inner.channel.send_async(&d.event);
         let ok = match (port, inner.pinsched.is_some()) {

@@ -67,9 +67,10 @@
 //! [`crate::connmgr`]); while it is on, `status` carries the `packet-in-miss-*` and
 //! `packet-in-action-*` counters (`bypassed`, `queued`, `dropped`, `backlog`) of the row's
 //! first connection, every packet-in counted under `miss` as Open vSwitch 3.1 does. Changing
-//! the limits does not restart the connection. `controller_queue_size` is read but has no
-//! effect: ferrovs keeps no transmit queue per connection (a write blocks for at most
-//! [`crate::connmgr::WRITE_TIMEOUT`], after which the connection is dropped).
+//! the limits does not restart the connection. `controller_queue_size` (100 by default)
+//! bounds the packet-ins each connection keeps queued for a peer that is slow to read
+//! ([`crate::outbox`]): more are dropped and counted as `rconn_overflow` in `coverage/show`,
+//! as Open vSwitch does; replies are never dropped.
 //!
 //! `connection_mode`: a `tcp:`/`ssl:` controller in `in-band` mode (the default) gives its
 //! bridge hidden rules that let the controller's traffic through ([`crate::in_band`],
@@ -308,6 +309,9 @@ impl Controllers {
                 daemon
                     .connmgr()
                     .set_controller_limits(&k.0, &r.cfg.target, None);
+                daemon
+                    .connmgr()
+                    .set_controller_queue_size(&k.0, &r.cfg.target, None);
             }
         }
         for (key, cfg) in wanted {
@@ -315,6 +319,14 @@ impl Controllers {
             daemon
                 .connmgr()
                 .set_controller_limits(&key.0, &cfg.target, limits);
+            // Open vSwitch takes only positive sizes; anything else is its default.
+            let queue_size = cfg
+                .queue_size
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok());
+            daemon
+                .connmgr()
+                .set_controller_queue_size(&key.0, &cfg.target, queue_size);
             if let Some(r) = self.runners.get_mut(&key) {
                 r.cfg = cfg.clone();
                 continue;

@@ -61,6 +61,7 @@ pub mod manager;
 pub mod mgmt;
 pub mod ofchannel;
 pub mod options;
+pub mod outbox;
 pub mod pinsched;
 pub mod process;
 pub mod reconcile;

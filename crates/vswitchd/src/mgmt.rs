@@ -52,6 +52,9 @@ use fvs_pipeline::port::{PortConfig, PortKind};
 /// How often an idle connection looks at its bridge's stop flag.
 const STOP_POLL: Duration = Duration::from_millis(250);
 
+/// How long a connection that ends waits for its queued output to be written.
+const FINAL_DRAIN: Duration = Duration::from_secs(1);
+
 /// What a bridge's connections need to know besides the pipeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeInfo {
@@ -284,24 +287,18 @@ impl AnyStream {
         }
     }
 
-    /// The writing half, with [`crate::connmgr::WRITE_TIMEOUT`].
+    /// The writing half, for the connection's writer thread ([`crate::outbox`]). Its
+    /// writes block as long as the peer does not read (the shutdown at the connection's
+    /// end wakes them), except TLS's, which hold the session's lock the reader needs:
+    /// those give up after [`crate::connmgr::WRITE_TIMEOUT`].
     fn writer(&self) -> std::io::Result<Box<dyn Write + Send>> {
-        let t = Some(crate::connmgr::WRITE_TIMEOUT);
         Ok(match self {
-            Self::Unix(s) => {
-                let w = s.try_clone()?;
-                w.set_write_timeout(t)?;
-                Box::new(w)
-            }
-            Self::Tcp(s) => {
-                let w = s.try_clone()?;
-                w.set_write_timeout(t)?;
-                Box::new(w)
-            }
+            Self::Unix(s) => Box::new(s.try_clone()?),
+            Self::Tcp(s) => Box::new(s.try_clone()?),
             // A clone shares the TLS session: see fvs_tls::stream.
             Self::Tls(s) => {
                 let w = s.try_clone()?;
-                w.set_write_timeout(t)?;
+                w.set_write_timeout(Some(crate::connmgr::WRITE_TIMEOUT))?;
                 Box::new(w)
             }
         })
@@ -398,9 +395,12 @@ fn serve(
         &conn,
         snoop.as_deref(),
     );
-    // The peer sees the end now (a controller that stopped answering probes is dropped on
-    // time), not once the bookkeeping below is done: the writer's handle lives as long as
-    // the registration, and the table-miss refresh may wait for the datapath.
+    // What is queued (a last error reply) gets a moment to go out; then the peer sees the
+    // end now (a controller that stopped answering probes is dropped on time), not once
+    // the bookkeeping below is done: the writer's handle lives as long as the
+    // registration, and the table-miss refresh may wait for the datapath. The shutdown
+    // also wakes a writer blocked on a peer that does not read.
+    conn.drain(FINAL_DRAIN);
     stream.shutdown();
     conn.close();
     daemon.connmgr().unregister(bridge, conn.id);
@@ -475,6 +475,7 @@ fn serve_conn(
                         resumes: Vec::new(),
                         counters: &counters,
                     };
+                    inner.refresh_backlog();
                     inner.channel.handle_bytes(now, &buf[..n], &mut ofproto);
                     let resumes = std::mem::take(&mut ofproto.resumes);
                     let done = (
@@ -530,6 +531,7 @@ fn serve_conn(
                 // lock, then the switch's).
                 {
                     let mut inner = conn.lock();
+                    inner.refresh_backlog();
                     if inner.channel.monitors_resume_due() {
                         let sw = daemon.switch();
                         inner.channel.resume_monitors(sw.bridge(bridge));

@@ -188,6 +188,9 @@ pub struct Channel {
     table_id_ext: bool,
     bundles: bundle::Bundles,
     monitors: flow_monitor::Monitors,
+    /// Bytes the connection's output queue still holds, as last told
+    /// ([`Self::set_output_backlog`]): part of the flow monitors' backlog.
+    out_backlog: usize,
 }
 
 /// OpenFlow 1.0's `OFPC_*` bits Open vSwitch reports: flow, table, port and queue stats and
@@ -289,6 +292,7 @@ impl Channel {
             table_id_ext: false,
             bundles: bundle::Bundles::new(),
             monitors: flow_monitor::Monitors::new(),
+            out_backlog: 0,
         };
         let highest = allowed
             .highest_common(VersionBitmap::ALL)
@@ -326,7 +330,13 @@ impl Channel {
     /// Whether paused flow monitors wait for [`Self::resume_monitors`]: everything queued
     /// has been written.
     pub fn monitors_resume_due(&self) -> bool {
-        self.monitors.is_paused() && self.tx.is_empty()
+        self.monitors.is_paused() && self.tx.is_empty() && self.out_backlog == 0
+    }
+
+    /// Records how many bytes the connection's output queue has not yet written (see
+    /// [`flow_monitor`]'s flow control).
+    pub fn set_output_backlog(&mut self, bytes: usize) {
+        self.out_backlog = bytes;
     }
 
     /// Re-lists every flow the monitors cover and sends `RESUMED` (see
@@ -359,7 +369,7 @@ impl Channel {
         if updates.is_empty() {
             return;
         }
-        let backlog: usize = self.tx.iter().map(Vec::len).sum();
+        let backlog = self.out_backlog + self.tx.iter().map(Vec::len).sum::<usize>();
         if backlog > flow_monitor::BACKLOG_MAX {
             self.monitors.pause();
             self.queue(
