@@ -16,6 +16,7 @@ use std::collections::HashSet;
 
 use fvs_classifier::linear::LinearClassifier;
 use fvs_classifier::{Classifier, RuleId};
+use fvs_flow::key::word;
 use fvs_flow::{Field, FlowKey};
 use proptest::prelude::*;
 
@@ -134,7 +135,7 @@ impl RuleSpec {
             key = key.or(&k.and(&m));
         }
         // Deliberately unmasked noise: insert must mask it away.
-        key.words[25] |= 0xdead_beef;
+        key.words[usize::from(word::ARP_SHA)] |= 0xdead_beef;
         (key, mask)
     }
 }
@@ -177,9 +178,9 @@ fn packet() -> impl Strategy<Value = FlowKey> {
             let mut key = FlowKey::ZERO;
             // Noise in words no pooled field uses (ARP SHA, ND target) and in the spare bits
             // of the L4 word (TCP flags).
-            key.words[25] = noise[0];
-            key.words[27] = noise[1];
-            key.words[29] = noise[2] & 0xffff_ffff;
+            key.words[usize::from(word::ARP_SHA)] = noise[0];
+            key.words[usize::from(word::ND_TARGET)] = noise[1];
+            key.words[usize::from(word::TP)] = noise[2] & 0xffff_ffff;
             for (p, &(field, values)) in POOLS.iter().enumerate() {
                 let v = match values.get(picks[p]) {
                     Some(&v) => v,

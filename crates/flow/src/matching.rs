@@ -323,9 +323,15 @@ impl Match {
         (m == full).then_some(v)
     }
 
-    /// The Ethertype, when matched exactly.
+    /// The Ethertype, when matched exactly, or when the match names a packet type of
+    /// namespace 1 (a bare L3 packet, `packet_type=(1,0x800)`), whose type is an Ethertype.
     pub fn eth_type(&self) -> Option<u16> {
-        self.exact(Field::EthType).map(|v| v as u16)
+        self.exact(Field::EthType)
+            .or_else(|| {
+                let pt = self.exact(Field::PacketType)?;
+                (pt >> 16 == PACKET_TYPE_NS_ETHERTYPE).then_some(pt & 0xffff)
+            })
+            .map(|v| v as u16)
     }
 
     /// The IP protocol (or, in ARP flows, the low byte of the opcode), when matched exactly.
@@ -336,6 +342,18 @@ impl Match {
     /// True when the match says nothing (matches every packet).
     pub fn is_catchall(&self) -> bool {
         self.mask.is_zero()
+    }
+
+    /// True when the match looks at the frame itself (any L2 to L4 field) rather than only at
+    /// the packet's metadata (ports, tunnel, registers, connection tracking, `recirc_id`...).
+    /// Open vSwitch's matches then imply the Ethernet packet type.
+    pub fn constrains_frame(&self) -> bool {
+        let metadata_in_l2 = Field::RecircId.loc().full_mask();
+        let first = usize::from(crate::key::word::ETH_SRC_VLAN);
+        self.mask.words[first..]
+            .iter()
+            .zip(&metadata_in_l2.words[first..])
+            .any(|(m, meta)| m & !meta != 0)
     }
 
     /// True when `flow` has the match's value in every significant bit.
@@ -423,10 +441,13 @@ impl Match {
     }
 }
 
+/// The packet-type namespace whose types are Ethertypes (OpenFlow 1.5's `OFPHTN_ETHERTYPE`).
+const PACKET_TYPE_NS_ETHERTYPE: u128 = 1;
+
 /// Fields that, between them, cover every bit of the key once, each standing for the
 /// storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`, `icmp_type`...).
 /// [`usable_protocols`] judges each by its own registry row.
-const STORAGE_FIELDS: [Field; 45] = [
+const STORAGE_FIELDS: [Field; 48] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
@@ -440,6 +461,9 @@ const STORAGE_FIELDS: [Field; 45] = [
     Field::CtLabel,
     Field::ConjId,
     Field::RecircId,
+    Field::DpHash,
+    Field::PacketType,
+    Field::ActsetOutput,
     Field::Xreg0,
     Field::Xreg1,
     Field::Xreg2,

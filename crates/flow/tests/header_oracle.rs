@@ -84,6 +84,7 @@ fn sample(info: &FieldInfo) -> (u128, Option<u128>, String) {
         (Field::VlanTci, _) => (0x1001, None, "0x1001".into()),
         (_, Format::Frag) => (1, Some(1), "yes".into()),
         (_, Format::TunFlags) => (1, Some(1), "+oam".into()),
+        (_, Format::PacketType) => (0x1_0800, None, "(1,0x800)".into()),
         (_, Format::Ethernet) => (1, None, "00:00:00:00:00:01".into()),
         (_, Format::Ipv4) => (1, None, "0.0.0.1".into()),
         (_, Format::Ipv6) => (1, None, "::1".into()),

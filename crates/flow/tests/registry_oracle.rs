@@ -22,6 +22,7 @@ fn samples(format: Format) -> (&'static str, Option<&'static str>) {
         Format::TcpFlags => ("0x2", Some("+syn")),
         Format::Frag => ("yes", None),
         Format::TunFlags => ("oam", None),
+        Format::PacketType => ("(1,0x800)", None),
     }
 }
 

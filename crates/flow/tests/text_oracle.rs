@@ -14,8 +14,17 @@ fn ours(line: &str) -> Result<(String, Protocols), MatchParseError> {
     let mut m = Match::CATCHALL;
     let mut usable = Protocols::ANY;
     let mut priority = 32768;
+    // Commas inside parentheses (`packet_type=(1,0x800)`) do not separate items.
+    let mut depth = 0u32;
     for token in line
-        .split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .split(|c: char| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            depth == 0 && (c == ',' || c.is_ascii_whitespace())
+        })
         .filter(|t| !t.is_empty())
     {
         let (name, value) = match token.split_once('=') {

@@ -35,11 +35,16 @@ table=4,priority=10,ip,in_port=1 actions=push_vlan:0x8100,mod_nw_ttl:9,output:2
 table=0,priority=10,in_port=8 actions=write_actions(output:3),goto_table:5
 table=5,priority=10 actions=clear_actions,write_actions(output:1),goto_table:6
 table=6,priority=10 actions=output:2
+table=0,priority=10,in_port=9 actions=write_actions(output:3),goto_table:7
+table=7,priority=20,actset_output=3 actions=clear_actions,goto_table:8
+table=7,priority=10 actions=output:1
+table=8,priority=20,actset_output=UNSET actions=output:2
+table=8,priority=10 actions=output:4
 ";
 
 fn switch() -> Switch {
     let mut br = Bridge::new("br0", FailMode::Secure, Millis::ZERO);
-    for n in 1..=8u32 {
+    for n in 1..=9u32 {
         br.add_port(Port {
             ofport: PortNo(n),
             name: format!("p{n}"),
@@ -113,6 +118,13 @@ fn instructions_and_the_action_set_match_open_vswitch() {
 fn clear_actions_empties_the_action_set_like_open_vswitch() {
     let (ovs, sw) = both();
     same_trace(&ovs, &sw, "br0", &tcp_on(8), Millis::ZERO);
+}
+
+#[test]
+fn rules_match_the_action_set_output_like_open_vswitch() {
+    // Table 7 sees output:3 in the action set; after clear_actions table 8 sees UNSET.
+    let (ovs, sw) = both();
+    same_trace(&ovs, &sw, "br0", &tcp_on(9), Millis::ZERO);
 }
 
 #[test]

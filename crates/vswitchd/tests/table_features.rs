@@ -11,9 +11,6 @@ use fvs_test_support::{PrivateFvs, PrivateOvs, Switch};
 
 /// Open vSwitch 3.1's fields that ferrovs's field registry lacks.
 const NOT_IN_FERROVS: &[&str] = &[
-    "dp_hash",
-    "packet_type",
-    "actset_output",
     "tun_ipv6_src",
     "tun_ipv6_dst",
     "tun_gbp_id",

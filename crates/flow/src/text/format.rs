@@ -8,6 +8,9 @@ use crate::field::{Field, Format};
 use crate::matching::{Match, Shorthand, eth_type, ip_proto, vlan};
 use crate::port::PortNo;
 
+/// `packet_type` of an Ethernet frame, `(0,0)`.
+const PACKET_TYPE_ETHERNET: u32 = 0;
+
 /// The priority `ovs-ofctl` leaves out (`OFP_DEFAULT_PRIORITY`).
 const DEFAULT_PRIORITY: u32 = 0x8000;
 
@@ -24,17 +27,30 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
     }
     w.field("pkt_mark", Field::PktMark);
     w.field("recirc_id", Field::RecircId);
+    w.field("dp_hash", Field::DpHash);
     w.field("conj_id", Field::ConjId);
+    w.field("actset_output", Field::ActsetOutput);
     w.field("ct_state", Field::CtState);
     w.field("ct_zone", Field::CtZone);
     w.field("ct_mark", Field::CtMark);
     w.field("ct_label", Field::CtLabel);
+    // Ethernet, the default packet type, goes unsaid, except that a match on `recirc_id` (as
+    // a datapath flow or a hidden rule) says `eth` when it looks at the frame or names the type.
+    let (pt, pt_mask) = m.get(Field::PacketType);
+    if pt_mask != 0 && pt != u128::from(PACKET_TYPE_ETHERNET) {
+        w.field("packet_type", Field::PacketType);
+    } else if m.get(Field::RecircId).1 != 0 && (pt_mask != 0 || m.constrains_frame()) {
+        w.word("eth");
+    }
 
-    let eth = m.exact(Field::EthType).map(|v| v as u16);
+    // The L3 protocol decides which fields print; a namespace-1 packet type names it too, but
+    // only `dl_type` itself prints as a shorthand.
+    let eth = m.eth_type();
     let is_ip = matches!(eth, Some(eth_type::IPV4 | eth_type::IPV6));
     let is_arp = matches!(eth, Some(eth_type::ARP | eth_type::RARP));
     let proto = m.exact(Field::IpProto).map(|v| v as u8);
-    let shorthand = eth.and_then(|e| {
+    let dl_type = m.exact(Field::EthType).map(|v| v as u16);
+    let shorthand = dl_type.and_then(|e| {
         let with_proto = if is_ip {
             Shorthand::from_parts(e, proto)
         } else {
@@ -194,6 +210,13 @@ impl Writer<'_> {
             (_, Format::Port) => {
                 let _ = write!(out, "{}", PortNo(value as u32));
             }
+            (_, Format::PacketType) => {
+                let _ = write!(out, "(");
+                small_hex(out, value >> 16);
+                out.push(',');
+                small_hex(out, value & 0xffff);
+                out.push(')');
+            }
             (_, Format::CtState) => flags(out, value, mask, &CT_STATE),
             (_, Format::TcpFlags) => flags(out, value, mask, &TCP_FLAGS),
             (_, Format::TunFlags) => masked_flags(out, value, mask, &TUN_FLAGS),
@@ -247,6 +270,15 @@ impl Writer<'_> {
 }
 
 /// `0x5`, with zero written `0`.
+/// Decimal below 10, hexadecimal with `0x` from there (the halves of a packet type).
+fn small_hex(out: &mut String, v: u128) {
+    if v < 10 {
+        let _ = write!(out, "{v}");
+    } else {
+        let _ = write!(out, "{v:#x}");
+    }
+}
+
 fn hex(out: &mut String, v: u128) {
     if v == 0 {
         out.push('0');

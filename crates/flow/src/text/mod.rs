@@ -129,4 +129,13 @@ pub enum MatchParseError {
         "{0}: unknown fragment type (valid types are \"no\", \"yes\", \"first\", \"later\", \"not_later\""
     )]
     BadFrag(String),
+    /// Not a `(ns,ns_type)` packet type; `text` runs from where parsing failed and `what`
+    /// names what was wrong (`ns`, `ns_type`, `missing ','`...).
+    #[error("{text}: bad syntax for packet type {what}")]
+    BadPacketType {
+        /// The text from the failure on.
+        text: String,
+        /// What was expected there.
+        what: &'static str,
+    },
 }

@@ -4,7 +4,7 @@ use super::MatchParseError as E;
 use super::addr;
 use crate::field::{Field, Format};
 use crate::matching::{Match, Shorthand, usable_protocols};
-use crate::port::{PortNo, PortParseError};
+use crate::port::PortNo;
 use crate::protocols::Protocols;
 
 /// Applies one `name=value` pair (or, with `value` `None`, a bare shorthand such as `tcp`) to
@@ -60,10 +60,7 @@ pub fn parse_match_field(
 pub fn parse_match(text: &str) -> Result<(Match, Protocols), E> {
     let mut m = Match::CATCHALL;
     let mut usable = Protocols::ANY;
-    for token in text
-        .split(|c: char| c == ',' || c.is_ascii_whitespace())
-        .filter(|t| !t.is_empty())
-    {
+    for token in split_items(text) {
         let (name, value) = match token.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (token, None),
@@ -71,6 +68,21 @@ pub fn parse_match(text: &str) -> Result<(Match, Protocols), E> {
         parse_match_field(&mut m, name, value, &mut usable)?;
     }
     Ok((m, usable.and(usable_protocols(&m))))
+}
+
+/// The items of a match text: split at commas and white space outside parentheses, so that
+/// `packet_type=(1,0x800)` stays one item.
+fn split_items(text: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0u32;
+    text.split(move |c: char| {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        depth == 0 && (c == ',' || c.is_ascii_whitespace())
+    })
+    .filter(|t| !t.is_empty())
 }
 
 /// The mask of all the bits an exact match on `field` covers, right-aligned.
@@ -126,6 +138,7 @@ fn parse_value(field: Field, text: &str) -> Result<Parsed, E> {
             }
         }),
         Format::Port => parse_port(field, text).map(|p| (u128::from(p.0), None)),
+        Format::PacketType => parse_packet_type(text).map(|v| (u128::from(v), None)),
         Format::CtState => parse_flags(text, &CT_STATE),
         Format::TcpFlags => parse_flags(text, &TCP_FLAGS),
         Format::TunFlags => parse_flags(text, &TUN_FLAGS),
@@ -243,20 +256,72 @@ fn parse_ip(text: &str, bits: u32, parse: fn(&str) -> Option<u128>) -> Result<Pa
     Ok((value, Some(parse(mk).ok_or(false)?)))
 }
 
-/// A port name or number ([`PortNo::parse`]); the two port fields word range errors differently.
+/// A port name or number ([`PortNo::parse`]). `in_port` words every error as a bad port; the
+/// 32-bit port fields (`in_port_oxm`, `actset_output`) word every error as out of range, as
+/// `ovs-ofctl` does.
 fn parse_port(field: Field, text: &str) -> Result<PortNo, E> {
-    let bad = || E::BadPort {
-        text: text.to_string(),
-        field: field.name(),
-    };
     match PortNo::parse(text) {
         Ok(port) => Ok(port),
-        Err(PortParseError::OutOfRange(_)) if field == Field::InPortOxm => Err(E::PortOutOfRange {
+        Err(_) if field != Field::InPort => Err(E::PortOutOfRange {
             text: text.to_string(),
             field: field.name(),
         }),
-        Err(_) => Err(bad()),
+        Err(_) => Err(E::BadPort {
+            text: text.to_string(),
+            field: field.name(),
+        }),
     }
+}
+
+/// `(ns,ns_type)`, each a 16-bit number read as C's `scanf("%i")` reads one (leading white
+/// space, an optional `+`, then hexadecimal, octal or decimal), packed as `ns << 16 | ns_type`.
+/// Text after the closing parenthesis is ignored, as `ovs-ofctl` ignores it. Errors quote the
+/// text from where parsing failed, with `ovs-ofctl`'s words.
+fn parse_packet_type(text: &str) -> Result<u32, E> {
+    let bad = |at: &str, what: &'static str| E::BadPacketType {
+        text: at.to_string(),
+        what,
+    };
+    let inner = text
+        .strip_prefix('(')
+        .ok_or_else(|| bad(text, "missing '('"))?;
+    let (ns, rest) = scan_u16(inner).ok_or_else(|| bad(inner, "ns"))?;
+    let after_comma = rest
+        .strip_prefix(',')
+        .ok_or_else(|| bad(inner, "missing ','"))?;
+    let (ns_type, rest) = scan_u16(after_comma).ok_or_else(|| bad(after_comma, "ns_type"))?;
+    if !rest.starts_with(')') {
+        return Err(bad(after_comma, "missing ')'"));
+    }
+    Ok(u32::from(ns) << 16 | u32::from(ns_type))
+}
+
+/// One 16-bit number at the start of `s` as `scanf("%i")` reads it, and the text after it.
+/// `0x` with no hex digit after it reads as 0 (glibc consumes the `x`); a leading `0` makes the
+/// number octal, which stops at the first non-octal digit.
+fn scan_u16(s: &str) -> Option<(u16, &str)> {
+    let s = s.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let (digits_start, radix) = if s.starts_with("0x") || s.starts_with("0X") {
+        (2, 16)
+    } else if s.starts_with('0') {
+        (1, 8)
+    } else {
+        (0, 10)
+    };
+    let body = &s[digits_start..];
+    let n = body
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(body.len());
+    if n == 0 && digits_start == 0 {
+        return None;
+    }
+    let value = if n == 0 {
+        0
+    } else {
+        u32::from_str_radix(&body[..n], radix).ok()?
+    };
+    Some((u16::try_from(value).ok()?, &body[n..]))
 }
 
 /// A family of named flag bits.

@@ -593,6 +593,9 @@ pub fn is_read_only(field: Field) -> bool {
             | Field::CtZone
             | Field::ConjId
             | Field::RecircId
+            | Field::DpHash
+            | Field::PacketType
+            | Field::ActsetOutput
             | Field::EthType
             | Field::MplsBos
             | Field::IpProto

@@ -174,7 +174,12 @@ pub(crate) fn format_field_value(field: Field, value: u128, mask: u128, out: &mu
                 push_hex(mask, out);
             }
         }
-        Format::Hex | Format::CtState | Format::TcpFlags | Format::Frag | Format::TunFlags => {
+        Format::Hex
+        | Format::CtState
+        | Format::TcpFlags
+        | Format::Frag
+        | Format::TunFlags
+        | Format::PacketType => {
             push_hex(value, out);
             if !exact {
                 out.push('/');

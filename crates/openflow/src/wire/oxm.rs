@@ -39,11 +39,22 @@ const OXM_OF15_TCP_FLAGS: Header = Header {
     name: "OXM_OF_TCP_FLAGS",
 };
 
+/// OpenFlow 1.5's own header for `actset_output` (NXM, 1.3 and 1.4 use an ONF experimenter
+/// header).
+const OXM_OF15_ACTSET_OUTPUT: Header = Header {
+    class: class::OXM_BASIC,
+    experimenter: None,
+    field: 43,
+    bytes: 4,
+    name: "OXM_OF_ACTSET_OUTPUT",
+};
+
 /// The header naming `field` in `flavor`, if it has one.
 pub fn header_for(field: Field, flavor: Flavor) -> Option<Header> {
     let info = field.info();
     match flavor {
         Flavor::Nxm => info.nxm.or(info.oxm),
+        Flavor::Oxm(Version::Of15) if field == Field::ActsetOutput => Some(OXM_OF15_ACTSET_OUTPUT),
         Flavor::Oxm(v) => {
             if field == Field::TcpFlags {
                 return Some(match v {
@@ -64,6 +75,9 @@ pub fn field_for(class: u16, field: u8, experimenter: Option<u32>) -> Option<Fie
     };
     if class == OXM_OF15_TCP_FLAGS.class && field == OXM_OF15_TCP_FLAGS.field {
         return Some(Field::TcpFlags);
+    }
+    if class == OXM_OF15_ACTSET_OUTPUT.class && field == OXM_OF15_ACTSET_OUTPUT.field {
+        return Some(Field::ActsetOutput);
     }
     FIELDS
         .iter()
@@ -155,6 +169,9 @@ fn header_for_decode(field: Field, class: u16, experimenter: Option<u32>) -> Hea
     if field == Field::TcpFlags && class == class::OXM_BASIC {
         return OXM_OF15_TCP_FLAGS;
     }
+    if field == Field::ActsetOutput && class == class::OXM_BASIC {
+        return OXM_OF15_ACTSET_OUTPUT;
+    }
     let info = field.info();
     let pick = |h: Option<Header>| h.filter(|h| h.class == class && h.experimenter == experimenter);
     pick(info.nxm)
@@ -188,14 +205,21 @@ pub fn put_match(out: &mut Vec<u8>, m: &Match, flavor: Flavor) -> Result<(), Enc
     Ok(())
 }
 
-/// The fields to write for `m`, prerequisites first.
+/// The fields to write for `m`, prerequisites first. The packet type comes first of all, as
+/// OpenFlow 1.5 requires; in NXM, Ethernet (the default) is not written, as Open vSwitch
+/// leaves it out there, while OXM writes any packet type the match names.
 fn fields_in_order(m: &Match, flavor: Flavor) -> Vec<Field> {
     let mut f = Vec::with_capacity(16);
+    if m.get(Field::PacketType).0 != 0 || matches!(flavor, Flavor::Oxm(_)) {
+        f.push(Field::PacketType);
+    }
+    f.push(Field::DpHash);
     f.push(if flavor == Flavor::Nxm {
         Field::InPort
     } else {
         Field::InPortOxm
     });
+    f.push(Field::ActsetOutput);
     f.extend([Field::EthDst, Field::EthSrc, Field::EthType]);
     if flavor == Flavor::Nxm {
         f.push(Field::VlanTci);

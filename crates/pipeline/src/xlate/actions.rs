@@ -219,6 +219,7 @@ impl Ctx<'_> {
                 let mut was = std::mem::take(&mut self.action_set);
                 was.sort_by_key(set_order);
                 self.actset_output = None;
+                flow.set(Field::ActsetOutput.loc(), u128::from(PortNo::UNSET.0));
                 out.push(Node::new(
                     NodeKind::Detail,
                     format!("action set was: {}", format_actions(&was)),
@@ -232,6 +233,8 @@ impl Ctx<'_> {
                     self.action_set.push(a.clone());
                     if let Action::Output(o) = a {
                         self.actset_output = Some(o.port);
+                        // Later tables may match it (`actset_output=P`).
+                        flow.set(Field::ActsetOutput.loc(), u128::from(o.port.0));
                     }
                 }
                 let mut set = self.action_set.clone();

@@ -226,7 +226,10 @@ fn run(
         freezing: None,
         bridge,
     };
+    // The action set starts empty: rules matching `actset_output` see `UNSET` until a
+    // `write_actions(output:P)` (the working flow carries it; see `Translation::actset_output`).
     let mut f = *flow;
+    f.set(Field::ActsetOutput.loc(), u128::from(PortNo::UNSET.0));
     let mut trace = Vec::new();
     if let Some(b) = bridges.get(bridge) {
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", b.name));
@@ -239,6 +242,14 @@ fn run(
     } else {
         DpActions(ctx.dp)
     };
+    // `actset_output` is the pipeline's own state, never the packet's: it leaves the final
+    // flow (reported as `actset_output` instead) and the megaflow, since every packet enters
+    // with the same `UNSET`.
+    f.set(
+        Field::ActsetOutput.loc(),
+        flow.get(Field::ActsetOutput.loc()),
+    );
+    ctx.wc.set(Field::ActsetOutput.loc(), 0);
     Translation {
         flow: *flow,
         final_flow: f,
@@ -712,6 +723,8 @@ impl Ctx<'_> {
         for f in RESET_FIELDS {
             peer_flow.set(f.loc(), 0);
         }
+        // The peer's pipeline starts with its own, empty, action set.
+        peer_flow.set(Field::ActsetOutput.loc(), u128::from(PortNo::UNSET.0));
         peer_flow.set(Field::Xreg7.loc(), 0);
         set_in_port(&mut peer_flow, pport);
         // A peer that may not receive (`NO_RECV`) ends the crossing before any lookup, as in
