@@ -410,7 +410,7 @@ impl Reconciler {
     ) -> Result<Port, String> {
         let name = &icfg.name;
         let kind = match icfg.kind.as_str() {
-            "" | "system" | "dummy" | "tap" => PortKind::System,
+            "" | "system" | "dummy" | "dummy-pmd" | "tap" => PortKind::System,
             "internal" => PortKind::Internal,
             "patch" => match icfg.options.get("peer") {
                 Some(peer) if !peer.is_empty() && peer != name => {

@@ -1,56 +1,86 @@
-//! The daemon's fast path: one `fvs_datapath::Datapath` on a thread of its own, fed by the
-//! ports' network devices, with the pipeline as its slow path.
+//! The daemon's fast path: `fvs_datapath::Datapath`s on threads of their own, fed by the
+//! ports' network devices, with the pipeline as their slow path.
 //!
 //! # Shape
 //!
 //! ```text
-//!  reconcile thread ── opens devices ──► Handle ── Ctl channel + wake-up socket ──► datapath thread
+//!  reconcile thread ── opens devices ──► Handle ── Ctl channel + wake-up socket ──► datapath thread 0..n
 //!  appctl, OpenFlow ── queries, packet-out ──┘                                       │ poll(2)
-//!                                                       devices ◄── batches ─────────┤
+//!                                        devices (shared) ◄── batches ───────────────┤
 //!                                        Switch (mutex) ◄── upcall, revalidation ────┘
 //! ```
 //!
-//! - **One datapath thread, no async runtime.** [`thread`] owns the datapath and waits in
-//!   `poll(2)` on its devices and on a socket pair that [`Handle`] writes to when it sends a
-//!   message. Between batches it drains the messages (ports added and removed, flushes,
-//!   packet-outs, queries as closures) and, every [`thread::REVALIDATE_EVERY`], runs a
-//!   revalidation pass. It blocks on nothing but the switch's lock, taken for an upcall's
-//!   translation or a revalidation pass; so nobody may wait for the datapath thread while
-//!   holding that lock, and the reconciler, which runs under it, only sends.
+//! - **Datapath threads, no async runtime.** [`thread`] owns one datapath and waits in
+//!   `poll(2)` on the devices it receives from and on a socket pair that [`Handle`] writes
+//!   to when it sends it a message. Between batches it drains the messages (ports added and
+//!   removed, flushes, packet-outs, queries as closures) and, every
+//!   [`thread::REVALIDATE_EVERY`], runs a revalidation pass. It blocks on nothing but the
+//!   switch's lock, taken for an upcall's translation or a revalidation pass, and a device's
+//!   lock for one batch's system call; so nobody may wait for a datapath thread while
+//!   holding the switch's lock, and the reconciler, which runs under it, only sends.
+//! - **How many threads, where, reading which ports** ([`pmd`]): one unpinned thread by
+//!   default; `Open_vSwitch:other_config:pmd-cpu-mask` asks for one thread per core, pinned,
+//!   and ports (a device's single receive queue) are spread over them round-robin or by
+//!   `Interface:other_config:pmd-rxq-affinity`. A changed mask stops every thread (each
+//!   revalidates once more, so what its megaflows forwarded is counted) and starts the new
+//!   set with every port; a changed port set or affinity only moves receive queues
+//!   ([`thread::Ctl::Receive`]).
+//! - **What each thread owns, what they share.** Every thread has every port in its own
+//!   `Datapath` (it may have to send to any of them) but receives only from its own. Its
+//!   exact-match cache, megaflow cache, output batches and upcall bookkeeping ([`slow`]) are
+//!   its own: a megaflow is installed by the thread whose packet missed and revalidated by
+//!   that thread, so revalidation covers every megaflow and never stalls another thread's
+//!   forwarding (the only shared state is the switch's lock, as for upcalls). A flow that
+//!   arrives on ports of two threads is cached twice: megaflow counts in `upcall/show` and
+//!   `dpctl/show` are sums over threads, as Open vSwitch's are over its PMD threads. A
+//!   device is shared ([`shared`]): one mutex around it, held for one `recv_batch` or
+//!   `send_batch` call.
+//! - **Statistics and learning stay exact with any number of threads.** Each thread's
+//!   revalidation adds the packets its own megaflows forwarded since its last pass to the
+//!   rules and replays their side effects (`learn`, MAC learning) under the switch's lock,
+//!   exactly as a single thread does for all of them: counts add up, and learning is
+//!   idempotent. `revalidator/wait`, `fdb/flush` and the like run on every thread before
+//!   answering. Packet-ins and expired rules go to handlers every thread shares
+//!   ([`thread::Handlers`]).
 //! - **Upcalls and the translation cache** live in [`slow`]: a miss is translated by the
 //!   pipeline, its side effects applied for that packet, and the megaflow installed with the
 //!   translation's mask and a cookie naming the side effects, which revalidation replays for
 //!   the packets the megaflow forwards (rule statistics, `learn`, MAC learning).
 //! - **Ports** ([`ports`]) are opened on the reconciler's thread, so an error reaches the
-//!   interface's `error` column in the same write-back, and then handed to the datapath
+//!   interface's `error` column in the same write-back, and then handed to every datapath
 //!   thread. Datapath port numbers are the reconciler's; the pipeline's `Port::dp_port` is
 //!   the only map between them and OpenFlow ports ([`slow::owner`]).
 //! - **Packets from the command line** ([`packet`]): `netdev-dummy/receive` injects into a
-//!   dummy device and has the thread receive it before answering, so a caller that checks
-//!   counters next sees the packet's effect, as with Open vSwitch.
+//!   dummy device and has the thread that receives from it receive it before answering, so
+//!   a caller that checks counters next sees the packet's effect, as with Open vSwitch.
 //!
 //! # For the OpenFlow side
 //!
-//! - Packet-ins: [`Handle::set_packet_in_handler`] takes a closure that the datapath thread
-//!   calls with each [`PacketIn`] (a `controller` action or a table miss sending to the
+//! - Packet-ins: [`Handle::set_packet_in_handler`] takes a closure that the datapath threads
+//!   call with each [`PacketIn`] (a `controller` action or a table miss sending to the
 //!   controller); it must not block. Without a handler they are counted and dropped.
 //! - Expired rules: revalidation expires rules by their idle and hard timeouts and hands
 //!   them to the closure given to [`Handle::set_removed_handler`] (flow-removed messages).
 //! - Packet-outs: [`Handle::packet_out`] translates the actions with the pipeline and has
-//!   the datapath run the result on the frame.
+//!   the first datapath thread run the result on the frame.
+//! - Queries: [`Handle::query`] runs on the first thread (ports and devices, which every
+//!   thread sees alike), [`Handle::query_all`] on each (megaflows, counters).
 //!
 //! - **Interface rows** ([`stats`]): device counters, link state, MTU and ifindex written
 //!   back every `stats-update-interval`.
 //!
 //! # Not done yet
 //!
-//! One thread for every port (no per-core threads, no `PACKET_FANOUT`); patch interfaces
-//! get no `statistics`; the flow limit is fixed (Open vSwitch adjusts its own to the time a dump
-//! takes).
+//! One receive queue per device (no `PACKET_FANOUT` to spread one busy device over
+//! threads); `pmd-rxq-assign=cycles` assigns round-robin (no per-queue cycle counts);
+//! patch interfaces get no `statistics`; the flow limit is fixed (Open vSwitch adjusts its
+//! own to the time a dump takes).
 
 pub mod commands;
 pub mod packet;
+pub mod pmd;
 pub mod ports;
+pub mod shared;
 pub mod slow;
 pub mod stats;
 pub mod thread;
@@ -69,8 +99,11 @@ use fvs_openflow::Action;
 use fvs_pipeline::dpif::DpPort;
 
 use crate::Daemon;
+use fvs_datapath::port::PortKind;
+use pmd::{CoreId, PmdConfig};
 use ports::{Device, PortSpec};
-use thread::{Ctl, Fast, PacketInHandler};
+use shared::SharedNetdev;
+use thread::{Ctl, Fast, Handlers, PacketInHandler};
 
 /// A packet the switch sends to its controllers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,12 +149,76 @@ struct OpenPort {
     no: DpPort,
     spec: PortSpec,
     dummy: Option<DummyHandle>,
+    /// What every datapath thread gets as this port (clones of one device).
+    kind: SharedKind,
 }
 
-/// The control side of the datapath thread.
+impl OpenPort {
+    /// A bridge's internal port (a TAP device, or its dummy stand-in).
+    fn is_internal(&self) -> bool {
+        matches!(
+            self.spec.device,
+            Device::Tap | Device::Dummy { internal: true }
+        )
+    }
+}
+
+/// A port as every thread's datapath holds it.
+#[derive(Clone)]
+enum SharedKind {
+    Netdev(SharedNetdev),
+    Tunnel(fvs_datapath::port::TunnelVport),
+}
+
+impl SharedKind {
+    fn new(kind: PortKind) -> std::io::Result<Self> {
+        Ok(match kind {
+            PortKind::Netdev(d) => Self::Netdev(SharedNetdev::new(d)?),
+            PortKind::Tunnel(t) => Self::Tunnel(t),
+        })
+    }
+
+    fn kind(&self) -> PortKind {
+        match self {
+            Self::Netdev(d) => PortKind::Netdev(Box::new(d.clone())),
+            Self::Tunnel(t) => PortKind::Tunnel(*t),
+        }
+    }
+}
+
+/// One datapath thread as the control side reaches it.
+struct Worker {
+    tx: Sender<Ctl>,
+    waker: UnixStream,
+}
+
+/// The datapath threads, their configuration and who receives from which port.
+struct Workers {
+    threads: Vec<Worker>,
+    pmd: PmdConfig,
+    /// `pmd-rxq-affinity` of each interface that has one, by name.
+    affinity: BTreeMap<String, CoreId>,
+    /// The thread that receives from each device port.
+    rxq: BTreeMap<DpPort, usize>,
+}
+
+/// One datapath thread as `dpif-netdev/pmd-rxq-show` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PmdThread {
+    /// The core it is pinned to (`None`: the default unpinned thread).
+    pub core: Option<CoreId>,
+    /// Whether `pmd-rxq-affinity` pinned a port to it (then it receives from no others).
+    pub isolated: bool,
+    /// The ports assigned to it, by datapath port number, with their names (internal ports,
+    /// which the first thread reads outside the assignment, are not listed).
+    pub ports: Vec<(DpPort, String)>,
+}
+
+/// The control side of the datapath threads.
 pub struct Handle {
-    tx: Mutex<Sender<Ctl>>,
-    waker: Mutex<UnixStream>,
+    daemon: Arc<Daemon>,
+    workers: Mutex<Workers>,
+    handlers: Arc<Handlers>,
     enable_dummy: bool,
     ports: Mutex<BTreeMap<String, OpenPort>>,
     /// Every interface's configured type and options, by name (`dpif/show`).
@@ -139,19 +236,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Handle {
-    /// Starts the datapath thread for `daemon`.
+    /// Starts the datapath for `daemon`: one thread, not pinned, until [`Handle::set_pmd`]
+    /// says otherwise.
     pub fn start(daemon: &Arc<Daemon>, enable_dummy: bool) -> std::io::Result<Arc<Self>> {
-        let (wake_tx, wake_rx) = UnixStream::pair()?;
-        wake_rx.set_nonblocking(true)?;
-        wake_tx.set_nonblocking(true)?;
-        let (tx, rx) = mpsc::channel();
-        let d = Arc::clone(daemon);
-        std::thread::Builder::new()
-            .name("datapath".into())
-            .spawn(move || thread::run(&d, &rx, wake_rx))?;
+        let handlers = Arc::new(Handlers::default());
+        let first = spawn_worker(daemon, &handlers, 0, None)?;
         Ok(Arc::new(Self {
-            tx: Mutex::new(tx),
-            waker: Mutex::new(wake_tx),
+            daemon: Arc::clone(daemon),
+            workers: Mutex::new(Workers {
+                threads: vec![first],
+                pmd: PmdConfig::default(),
+                affinity: BTreeMap::new(),
+                rxq: BTreeMap::new(),
+            }),
+            handlers,
             enable_dummy,
             ports: Mutex::new(BTreeMap::new()),
             ifaces: Mutex::new(BTreeMap::new()),
@@ -163,15 +261,45 @@ impl Handle {
         self.enable_dummy
     }
 
-    fn send(&self, msg: Ctl) -> bool {
-        let ok = lock(&self.tx).send(msg).is_ok();
-        // A full socket already holds a wake-up; nothing is lost by dropping this one.
-        let _ = lock(&self.waker).write(&[1]);
-        ok
+    /// Sends `msg` to thread `i` (the first if there is no such thread).
+    fn send_to(&self, i: usize, msg: Ctl) -> bool {
+        let w = lock(&self.workers);
+        let Some(worker) = w.threads.get(i).or_else(|| w.threads.first()) else {
+            return false;
+        };
+        wake_send(worker, msg)
     }
 
-    /// Runs `f` on the datapath thread between batches and returns its result. Never call
-    /// this while holding the switch's lock.
+    fn send(&self, msg: Ctl) -> bool {
+        self.send_to(0, msg)
+    }
+
+    /// Sends what `make` makes to every thread.
+    fn broadcast(&self, make: impl Fn() -> Ctl) -> bool {
+        let w = lock(&self.workers);
+        // Every thread gets the message, even after one that is gone.
+        let sent: Vec<bool> = w
+            .threads
+            .iter()
+            .map(|worker| wake_send(worker, make()))
+            .collect();
+        sent.into_iter().all(|ok| ok)
+    }
+
+    /// Logs a warning about the datapath (module `dpif_netdev`).
+    pub fn warn(&self, text: &str) {
+        self.daemon
+            .log("dpif_netdev", crate::vlog::Level::Warn, text);
+    }
+
+    /// How many datapath threads run.
+    pub fn n_threads(&self) -> usize {
+        lock(&self.workers).threads.len()
+    }
+
+    /// Runs `f` on the first datapath thread between batches and returns its result: for
+    /// what every thread sees alike (ports, devices). Never call this while holding the
+    /// switch's lock.
     pub fn query<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Fast) -> T + Send + 'static,
@@ -185,6 +313,115 @@ impl Handle {
         }
         rx.recv_timeout(QUERY_TIMEOUT)
             .map_err(|_| "the datapath did not answer".into())
+    }
+
+    /// Runs `f` on every datapath thread and returns the results in thread order: for what
+    /// each thread has of its own (megaflows, counters, its exact-match cache).
+    pub fn query_all<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Fast) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<T>, String> {
+        let f = Arc::new(f);
+        let mut replies = Vec::new();
+        {
+            let w = lock(&self.workers);
+            for (i, worker) in w.threads.iter().enumerate() {
+                let (tx, rx) = mpsc::channel();
+                let f = Arc::clone(&f);
+                if !wake_send(
+                    worker,
+                    Ctl::Run(Box::new(move |fast| {
+                        let _ = tx.send(f(fast));
+                    })),
+                ) {
+                    return Err(format!("datapath thread {i} is not running"));
+                }
+                replies.push(rx);
+            }
+        }
+        replies
+            .into_iter()
+            .map(|rx| {
+                rx.recv_timeout(QUERY_TIMEOUT)
+                    .map_err(|_| "the datapath did not answer".to_owned())
+            })
+            .collect()
+    }
+
+    /// Applies `pmd-cpu-mask` and the interfaces' `pmd-rxq-affinity` (see [`pmd`]): a
+    /// changed mask stops every thread (each revalidates what its megaflows forwarded
+    /// first) and starts the new ones with every port; then ports are assigned again.
+    pub fn set_pmd(&self, cfg: PmdConfig, affinity: BTreeMap<String, CoreId>) {
+        let ports = lock(&self.ports);
+        let mut w = lock(&self.workers);
+        if w.pmd != cfg {
+            for worker in w.threads.drain(..) {
+                wake_send(&worker, Ctl::Stop);
+            }
+            for i in 0..cfg.n_threads() {
+                match spawn_worker(&self.daemon, &self.handlers, i, cfg.core(i)) {
+                    Ok(worker) => w.threads.push(worker),
+                    Err(e) => self.daemon.log(
+                        "dpif_netdev",
+                        crate::vlog::Level::Err,
+                        &format!("cannot start datapath thread {i}: {e}"),
+                    ),
+                }
+            }
+            // Tunnel vports after their underlays: replay in port number order, devices
+            // first.
+            let mut open: Vec<(&String, &OpenPort)> = ports.iter().collect();
+            open.sort_by_key(|(_, p)| (matches!(p.kind, SharedKind::Tunnel(_)), p.no));
+            for (name, p) in open {
+                for worker in &w.threads {
+                    wake_send(
+                        worker,
+                        Ctl::AddPort {
+                            no: p.no,
+                            name: name.clone(),
+                            kind: p.kind.kind(),
+                        },
+                    );
+                }
+            }
+            w.pmd = cfg;
+            w.rxq.clear();
+        }
+        w.affinity = affinity;
+        reassign(&ports, &mut w);
+    }
+
+    /// The datapath threads in order: core, isolation and the ports each receives from.
+    pub fn pmd_threads(&self) -> Vec<PmdThread> {
+        let ports = lock(&self.ports);
+        let w = lock(&self.workers);
+        let names: BTreeMap<DpPort, &String> = ports.iter().map(|(n, p)| (p.no, n)).collect();
+        let pinned: Vec<(DpPort, Option<CoreId>)> = ports
+            .iter()
+            .map(|(n, p)| (p.no, w.affinity.get(n).copied()))
+            .collect();
+        let internal: BTreeSet<DpPort> = ports
+            .values()
+            .filter(|p| p.is_internal())
+            .map(|p| p.no)
+            .collect();
+        (0..w.threads.len())
+            .map(|t| PmdThread {
+                core: w.pmd.core(t),
+                isolated: pmd::isolated(&w.pmd, &pinned, t),
+                ports: w
+                    .rxq
+                    .iter()
+                    .filter(|&(no, &owner)| owner == t && !internal.contains(no))
+                    .map(|(&no, _)| {
+                        (
+                            no,
+                            names.get(&no).map_or_else(String::new, |n| (*n).clone()),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Makes sure the device for interface `name` (of `kind`, with `options`) is datapath
@@ -257,13 +494,14 @@ impl Handle {
             }
             let old = p.no;
             ports.remove(name);
-            self.send(Ctl::RemovePort(old));
+            self.broadcast(|| Ctl::RemovePort(old));
         }
         let opened = ports::open(name, &spec, self.enable_dummy)?;
-        self.send(Ctl::AddPort {
+        let kind = SharedKind::new(opened.kind).map_err(|e| format!("{name}: {e}"))?;
+        self.broadcast(|| Ctl::AddPort {
             no,
             name: name.to_owned(),
-            kind: opened.kind,
+            kind: kind.kind(),
         });
         ports.insert(
             name.to_owned(),
@@ -271,8 +509,10 @@ impl Handle {
                 no,
                 spec,
                 dummy: opened.dummy,
+                kind,
             },
         );
+        reassign(&ports, &mut lock(&self.workers));
         Ok(opened.mac)
     }
 
@@ -297,14 +537,17 @@ impl Handle {
             for (name, no, is_underlay) in &doomed {
                 if *is_underlay == under {
                     ports.remove(name);
-                    self.send(Ctl::RemovePort(*no));
+                    self.broadcast(|| Ctl::RemovePort(*no));
                 }
             }
         }
+        if !doomed.is_empty() {
+            reassign(&ports, &mut lock(&self.workers));
+        }
         if changed || !doomed.is_empty() {
-            self.send(Ctl::Flush);
+            self.broadcast(|| Ctl::Flush);
         } else {
-            self.send(Ctl::Revalidate);
+            self.broadcast(|| Ctl::Revalidate);
         }
     }
 
@@ -329,7 +572,8 @@ impl Handle {
         };
         handle.inject(frame);
         let (tx, rx) = mpsc::channel();
-        if !self.send(Ctl::Poll(no, tx)) {
+        let owner = lock(&self.workers).rxq.get(&no).copied().unwrap_or(0);
+        if !self.send_to(owner, Ctl::Poll(no, tx)) {
             return Err("the datapath is not running".into());
         }
         rx.recv_timeout(QUERY_TIMEOUT)
@@ -343,19 +587,13 @@ impl Handle {
 
     /// Where packet-ins go from now on (see the module docs).
     pub fn set_packet_in_handler(&self, handler: PacketInHandler) {
-        let mut handler = Some(handler);
-        self.send(Ctl::Run(Box::new(move |fast| {
-            fast.packet_in = handler.take();
-        })));
+        *lock(&self.handlers.packet_in) = Some(handler);
     }
 
     /// Where rules that expired go from now on (flow-removed messages); the datapath
     /// thread's revalidation expires rules, and calls this without the switch's lock held.
     pub fn set_removed_handler(&self, handler: thread::RemovedHandler) {
-        let mut handler = Some(handler);
-        self.send(Ctl::Run(Box::new(move |fast| {
-            fast.removed = handler.take();
-        })));
+        *lock(&self.handlers.removed) = Some(handler);
     }
 
     /// An OpenFlow packet-out: `actions` run on `frame` entering `bridge` on OpenFlow port
@@ -390,7 +628,7 @@ impl Handle {
         key.set(Field::InPort.loc(), u128::from(dp_in));
         if self.send(Ctl::Execute {
             frame: frame.to_vec(),
-            key,
+            key: Box::new(key),
             actions: dp_actions,
         }) {
             Ok(())
@@ -437,7 +675,7 @@ impl Handle {
         key.set(Field::InPort.loc(), u128::from(dp_in));
         if self.send(Ctl::Execute {
             frame: frame.to_vec(),
-            key,
+            key: Box::new(key),
             actions: dp_actions,
         }) {
             Ok(())
@@ -468,4 +706,70 @@ impl Handle {
 /// The name of the underlay device of tunnel vport `vport` (a name no Linux device can have).
 pub fn underlay_name(vport: &str) -> String {
     format!("{vport}/underlay")
+}
+
+/// Sends `msg` to one thread and wakes it.
+fn wake_send(worker: &Worker, msg: Ctl) -> bool {
+    let ok = worker.tx.send(msg).is_ok();
+    // A full socket already holds a wake-up; nothing is lost by dropping this one.
+    let _ = (&worker.waker).write(&[1]);
+    ok
+}
+
+/// Starts datapath thread `i`, pinned to `core` if given.
+fn spawn_worker(
+    daemon: &Arc<Daemon>,
+    handlers: &Arc<Handlers>,
+    i: usize,
+    core: Option<CoreId>,
+) -> std::io::Result<Worker> {
+    let (wake_tx, wake_rx) = UnixStream::pair()?;
+    wake_rx.set_nonblocking(true)?;
+    wake_tx.set_nonblocking(true)?;
+    let (tx, rx) = mpsc::channel();
+    let d = Arc::clone(daemon);
+    let h = Arc::clone(handlers);
+    // Open vSwitch names its threads `pmd-c<core>/id:<n>`; Linux keeps 15 bytes of a name.
+    let name = match core {
+        Some(c) => format!("pmd-c{:02}/id:{i}", c.0),
+        None => "datapath".to_owned(),
+    };
+    std::thread::Builder::new().name(name).spawn(move || {
+        if let Some(c) = core
+            && let Err(e) = pmd::pin_current_thread(c)
+        {
+            d.log("dpif_netdev", crate::vlog::Level::Warn, &e);
+        }
+        thread::run(&d, &rx, wake_rx, i, core, h);
+    })?;
+    Ok(Worker { tx, waker: wake_tx })
+}
+
+/// Assigns every device port to the thread that receives from it and tells each thread its
+/// ports.
+fn reassign(ports: &BTreeMap<String, OpenPort>, w: &mut Workers) {
+    let mut devices: Vec<(DpPort, Option<CoreId>)> = ports
+        .iter()
+        .filter(|(_, p)| matches!(p.kind, SharedKind::Netdev(_)) && !p.is_internal())
+        .map(|(n, p)| (p.no, w.affinity.get(n).copied()))
+        .collect();
+    devices.sort_by_key(|(no, _)| *no);
+    let mut rxq = pmd::assign(&w.pmd, &devices);
+    // Internal ports are the first thread's, outside the assignment, as Open vSwitch's main
+    // thread polls them rather than a PMD thread.
+    for p in ports.values().filter(|p| p.is_internal()) {
+        rxq.insert(p.no, 0);
+    }
+    if rxq == w.rxq {
+        return;
+    }
+    for (i, worker) in w.threads.iter().enumerate() {
+        let mine: BTreeSet<DpPort> = rxq
+            .iter()
+            .filter(|&(_, &t)| t == i)
+            .map(|(&p, _)| p)
+            .collect();
+        wake_send(worker, Ctl::Receive(mine));
+    }
+    w.rxq = rxq;
 }

@@ -94,7 +94,7 @@ pub fn device_for(kind: &str, enable_dummy: bool) -> Option<Device> {
         (Some(p), _) => Device::Tunnel(p),
         (None, "internal") if enable_dummy => Device::Dummy { internal: true },
         (None, _) if enable_dummy => Device::Dummy { internal: false },
-        (None, "dummy") => Device::Dummy { internal: false },
+        (None, "dummy" | "dummy-pmd") => Device::Dummy { internal: false },
         (None, "internal") => Device::Tap,
         (None, _) => Device::AfPacket,
     })

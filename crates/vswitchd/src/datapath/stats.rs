@@ -146,10 +146,76 @@ fn push_limits(db: &Db, dp: &crate::datapath::Handle) {
     let limit = other_config(db, "flow-limit")
         .and_then(|n| usize::try_from(n).ok())
         .map_or(super::slow::FLOW_LIMIT, |n| n.max(1));
-    let _ = dp.query(move |f| {
+    let _ = dp.query_all(move |f| {
         f.slow.max_idle = idle;
         f.slow.flow_limit = limit;
     });
+    push_pmd(db, dp);
+}
+
+/// Hands the datapath `other_config:pmd-cpu-mask` and the interfaces'
+/// `other_config:pmd-rxq-affinity` ([`super::pmd`]); unusable values are logged and read as
+/// unset.
+fn push_pmd(db: &Db, dp: &crate::datapath::Handle) {
+    let (mask, affinity) = {
+        let state = db.lock();
+        let Some(database) = state.database(DATABASE) else {
+            return;
+        };
+        let mask = database
+            .rows("Open_vSwitch")
+            .and_then(|rows| {
+                rows.iter()
+                    .next()
+                    .map(|(_, r)| string_in_map(r, "pmd-cpu-mask"))
+            })
+            .flatten();
+        let affinity: Vec<(String, String)> = database
+            .rows("Interface")
+            .map(|rows| {
+                rows.values()
+                    .filter_map(|r| {
+                        let name = match r.columns.get("name")?.as_scalar()? {
+                            Atom::String(n) => n.clone(),
+                            _ => return None,
+                        };
+                        Some((name, string_in_map(r, "pmd-rxq-affinity")?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (mask, affinity)
+    };
+    // Test-only: `FVS_TEST_PMD_CPU_MASK` stands in for an unset `pmd-cpu-mask`, so any
+    // test can run with several datapath threads.
+    let mask = mask.or_else(|| std::env::var("FVS_TEST_PMD_CPU_MASK").ok());
+    let log = |e: &dyn std::fmt::Display| dp.warn(&e.to_string());
+    let cfg = super::pmd::PmdConfig::from_mask(mask.as_deref()).unwrap_or_else(|e| {
+        log(&e);
+        super::pmd::PmdConfig::default()
+    });
+    let mut cores = BTreeMap::new();
+    for (name, text) in affinity {
+        match super::pmd::rxq_affinity(&text) {
+            Ok(Some(c)) => {
+                cores.insert(name, c);
+            }
+            Ok(None) => {}
+            Err(e) => log(&format!("{name}: {e}")),
+        }
+    }
+    dp.set_pmd(cfg, cores);
+}
+
+/// The value of `key` in a row's `other_config`.
+fn string_in_map(row: &fvs_ovsdb::Row, key: &str) -> Option<String> {
+    match row.columns.get("other_config")? {
+        Datum::Map(m) => m.iter().find_map(|(k, v)| match (k, v) {
+            (Atom::String(k), Atom::String(v)) if k == key => Some(v.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
 }
 
 /// Writes the interfaces' status back forever (see the module docs).

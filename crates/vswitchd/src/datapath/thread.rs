@@ -6,11 +6,12 @@
 //! upcall or a revalidation pass; whoever holds that lock must not wait for this thread
 //! (the reconciler sends its port changes without waiting for an answer).
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fvs_datapath::Datapath;
@@ -22,6 +23,7 @@ use fvs_pipeline::bridge::Removed;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
 
 use super::PacketIn;
+use super::pmd::CoreId;
 use super::slow::Slow;
 use crate::Daemon;
 use crate::vlog::Level;
@@ -61,14 +63,27 @@ pub enum Ctl {
     Execute {
         /// The frame.
         frame: Vec<u8>,
-        /// Its key (datapath `in_port`).
-        key: FlowKey,
+        /// Its key (datapath `in_port`), boxed: messages stay small.
+        key: Box<FlowKey>,
         /// The actions.
         actions: DpActions,
     },
     /// Run a closure on the thread's state (queries, and anything that must see the
     /// datapath as it is between batches).
     Run(Box<dyn FnOnce(&mut Fast) + Send>),
+    /// From now on receive from these ports (and no others).
+    Receive(BTreeSet<DpPort>),
+    /// Revalidate once more (so what the megaflows forwarded is counted) and end.
+    Stop,
+}
+
+/// The handlers every datapath thread hands packet-ins and expired rules to.
+#[derive(Default)]
+pub struct Handlers {
+    /// Where packet-ins go.
+    pub packet_in: Mutex<Option<PacketInHandler>>,
+    /// Where expired rules go.
+    pub removed: Mutex<Option<RemovedHandler>>,
 }
 
 /// Where packet-ins go.
@@ -91,10 +106,14 @@ pub struct Fast {
     pub packet_ins: u64,
     /// Receive errors from devices.
     pub recv_errors: u64,
-    /// Where packet-ins go.
-    pub packet_in: Option<PacketInHandler>,
-    /// Where expired rules go.
-    pub removed: Option<RemovedHandler>,
+    /// Where packet-ins and expired rules go (shared by every thread).
+    pub handlers: Arc<Handlers>,
+    /// This thread's number (0 is the first).
+    pub id: usize,
+    /// The core it is pinned to (`pmd-cpu-mask`), if any.
+    pub core: Option<CoreId>,
+    /// The ports it receives from.
+    pub rx_ports: BTreeSet<DpPort>,
     /// When the last revalidation pass took and how long it took.
     pub last_dump: Duration,
     last_revalidate: Instant,
@@ -103,7 +122,14 @@ pub struct Fast {
 }
 
 /// The thread's body; returns when every sender is gone.
-pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
+pub fn run(
+    daemon: &Arc<Daemon>,
+    rx: &Receiver<Ctl>,
+    mut waker: UnixStream,
+    id: usize,
+    core: Option<CoreId>,
+    handlers: Arc<Handlers>,
+) {
     let mut fast = Fast {
         daemon: Arc::clone(daemon),
         dp: Datapath::new(),
@@ -111,8 +137,10 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
         packet_in_dropped: 0,
         packet_ins: 0,
         recv_errors: 0,
-        packet_in: None,
-        removed: None,
+        handlers,
+        id,
+        core,
+        rx_ports: BTreeSet::new(),
         last_dump: Duration::ZERO,
         last_revalidate: Instant::now(),
         last_full: Instant::now(),
@@ -131,7 +159,9 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
         let mut woken = false;
         if busy {
             for (no, _, kind) in fast.dp.ports() {
-                if let PortKind::Netdev(_) = kind {
+                if let PortKind::Netdev(_) = kind
+                    && fast.rx_ports.contains(&no)
+                {
                     ready.push(no);
                 }
             }
@@ -140,6 +170,9 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
             let mut fds = vec![waker.as_fd()];
             let mut owners = Vec::new();
             for (no, _, kind) in fast.dp.ports() {
+                if !fast.rx_ports.contains(&no) {
+                    continue;
+                }
                 if let PortKind::Netdev(d) = kind {
                     match d.fd() {
                         Some(fd) => {
@@ -172,6 +205,10 @@ pub fn run(daemon: &Arc<Daemon>, rx: &Receiver<Ctl>, mut waker: UnixStream) {
         let mut messages = false;
         loop {
             match rx.try_recv() {
+                Ok(Ctl::Stop) => {
+                    fast.revalidate();
+                    return;
+                }
                 Ok(msg) => {
                     messages = true;
                     handle(&mut fast, &mut batch, msg);
@@ -260,6 +297,9 @@ fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
             deliver_userspace(fast);
         }
         Ctl::Run(f) => f(fast),
+        Ctl::Receive(ports) => fast.rx_ports = ports,
+        // Handled by the loop, which ends.
+        Ctl::Stop => {}
     }
 }
 
@@ -303,7 +343,7 @@ fn deliver_userspace(fast: &mut Fast) {
         // The bridge whose pipeline sent it (a patch port's peer, maybe) gets it, as in
         // Open vSwitch; a paused pipeline's continuation names the same one.
         let bridge = if sender.is_empty() { bridge } else { sender };
-        match fast.packet_in.as_mut() {
+        match super::lock(&fast.handlers.packet_in).as_mut() {
             Some(h) => {
                 fast.packet_ins += 1;
                 h(PacketIn {
@@ -340,7 +380,7 @@ impl Fast {
         self.daemon.publish_table_changes();
         // After the switch's lock is released: the handler may take it.
         if !removed.is_empty()
-            && let Some(h) = self.removed.as_mut()
+            && let Some(h) = super::lock(&self.handlers.removed).as_mut()
         {
             h(removed);
         }

@@ -1,0 +1,188 @@
+//! Datapath threads configured as Open vSwitch's PMD threads are: `pmd-cpu-mask` gives the
+//! threads and their cores, ports go round-robin or by `pmd-rxq-affinity`, and
+//! `dpif-netdev/pmd-rxq-show` shows the assignment as Open vSwitch 3.1's
+//! `ovs-vswitchd --enable-dummy=override` shows it for the same configuration (a userspace
+//! bridge with `dummy-pmd` ports). Packets keep flowing, and being counted, across threads.
+//!
+//! The whole `datapath_dummy` suite can run with two threads, too:
+//! `FVS_TEST_PMD_CPU_MASK=0x3 cargo test -p fvs-vswitchd --test datapath_dummy`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Fvs;
+use fvs_test_support::PrivateOvs;
+use fvs_test_support::frames::hex;
+
+/// The commands that build the bridge on either switch.
+const SETUP: &[&[&str]] = &[
+    &["set", "Open_vSwitch", ".", "other_config:pmd-cpu-mask=0x3"],
+    &[
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "datapath_type=netdev",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy-pmd",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "interface",
+        "p2",
+        "type=dummy-pmd",
+        "--",
+        "add-port",
+        "br0",
+        "p3",
+        "--",
+        "set",
+        "interface",
+        "p3",
+        "type=dummy-pmd",
+        "other_config:pmd-rxq-affinity=0:1",
+    ],
+];
+
+/// Usage figures depend on when they are read (Open vSwitch prints `NOT AVAIL` until it has
+/// measured, then percentages); everything else must be the same.
+fn without_usage(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match (l.find("pmd usage:"), l.find("overhead:")) {
+            (Some(i), _) | (None, Some(i)) => l[..i].to_owned(),
+            (None, None) => l.to_owned(),
+        })
+        .collect()
+}
+
+/// Polls `f` until it returns `Some` or `within` passes.
+fn eventually<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn pmd_cpu_mask_and_rxq_affinity_assign_ports_as_open_vswitch_does() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("pmd");
+    for c in SETUP {
+        ovs.vsctl(c)
+            .unwrap_or_else(|e| panic!("Open vSwitch: ovs-vsctl {c:?}: {e}"));
+        fvs.vsctl(c);
+    }
+    // Both apply the mask in the background.
+    let want = |s: &str| s.contains("core_id 1:") && s.contains("p3");
+    let theirs = eventually(Duration::from_secs(10), || {
+        ovs.appctl(&["dpif-netdev/pmd-rxq-show"])
+            .ok()
+            .filter(|s| want(s))
+    })
+    .expect("Open vSwitch never showed two PMD threads");
+    let mut last = String::new();
+    let ours = eventually(Duration::from_secs(15), || {
+        let (ok, out, err) = fvs.appctl(&["dpif-netdev/pmd-rxq-show"]);
+        last = format!("{out}{err}");
+        (ok && want(&out)).then_some(out)
+    })
+    .unwrap_or_else(|| panic!("fvs-vswitchd never showed two datapath threads:\n{last}"));
+    assert_eq!(
+        without_usage(&ours),
+        without_usage(&theirs),
+        "pmd-rxq-show:\n{ours}\nvs Open vSwitch's\n{theirs}"
+    );
+    // One core's view.
+    let (ok, one, err) = fvs.appctl(&["dpif-netdev/pmd-rxq-show", "-pmd", "1"]);
+    assert!(ok, "{err}");
+    let theirs_one = ovs
+        .appctl(&["dpif-netdev/pmd-rxq-show", "-pmd", "1"])
+        .expect("Open vSwitch: pmd-rxq-show -pmd 1");
+    assert_eq!(without_usage(&one), without_usage(&theirs_one));
+
+    // The threads exist, named and pinned as the mask says.
+    let pid = fvs.private().pid();
+    let mut pinned = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc task list") {
+        let dir = task.expect("task entry").path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.starts_with("pmd-c") {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            let cpus = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            pinned.push((comm.trim().to_owned(), cpus));
+        }
+    }
+    pinned.sort();
+    assert_eq!(
+        pinned,
+        vec![
+            ("pmd-c00/id:0".to_owned(), "0".to_owned()),
+            ("pmd-c01/id:1".to_owned(), "1".to_owned())
+        ]
+    );
+
+    // Packets from ports of both threads are forwarded and counted: NORMAL floods each
+    // broadcast to the other two ports, and the rule counts every packet, cached or not.
+    let frame = |src: u8| {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x50, 0x54, 0, 0, 0, src]);
+        f.extend_from_slice(&[0x88, 0xb5]);
+        f.resize(60, 0);
+        hex(&f)
+    };
+    for _ in 0..3 {
+        for (port, src) in [("p1", 1), ("p3", 3)] {
+            let (ok, _, err) = fvs.appctl(&["netdev-dummy/receive", port, &frame(src)]);
+            assert!(ok, "{err}");
+        }
+    }
+    let (ok, _, err) = fvs.appctl(&["revalidator/wait"]);
+    assert!(ok, "{err}");
+    let flows = fvs.dump_flows("br0");
+    assert!(flows.contains("n_packets=6"), "{flows}");
+    let (ok, fdb, err) = fvs.appctl(&["fdb/show", "br0"]);
+    assert!(ok, "{err}");
+    for mac in ["50:54:00:00:00:01", "50:54:00:00:00:03"] {
+        assert!(fdb.contains(mac), "{mac} not learned:\n{fdb}");
+    }
+    // Back to the default: one thread, which Open vSwitch's layout does not list.
+    fvs.vsctl(&[
+        "remove",
+        "Open_vSwitch",
+        ".",
+        "other_config",
+        "pmd-cpu-mask",
+    ]);
+    let back = eventually(Duration::from_secs(15), || {
+        let (ok, out, _) = fvs.appctl(&["dpif-netdev/pmd-rxq-show"]);
+        (ok && !out.contains("core_id")).then_some(out)
+    });
+    assert_eq!(
+        back.as_deref(),
+        Some("Displaying last 60 seconds pmd usage %\n")
+    );
+}
