@@ -362,7 +362,11 @@ impl Channel {
     /// output is backed up.
     pub(crate) fn monitor_changes(&mut self, changes: &[TableChange], own_xid: Option<u32>) {
         let Some(v) = self.version() else { return };
-        if self.monitors.is_empty() || self.monitors.is_paused() || changes.is_empty() {
+        if self.monitors.is_empty() || changes.is_empty() {
+            return;
+        }
+        if self.monitors.is_paused() {
+            self.monitors.note_paused_changes(changes);
             return;
         }
         let updates = self.monitors.updates(changes, own_xid);
@@ -372,6 +376,7 @@ impl Channel {
         let backlog = self.out_backlog + self.tx.iter().map(Vec::len).sum::<usize>();
         if backlog > flow_monitor::BACKLOG_MAX {
             self.monitors.pause();
+            self.monitors.note_paused_changes(changes);
             self.queue(
                 &Message::FlowMonitor(wire::flow_monitor::FlowMonitorMsg::Paused),
                 v,

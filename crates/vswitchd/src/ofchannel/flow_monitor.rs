@@ -44,19 +44,20 @@
 //! # Flow control
 //!
 //! When the connection's unsent output exceeds [`BACKLOG_MAX`] bytes as an update is to be
-//! queued, the channel sends `PAUSED` and drops updates from then on; once everything queued
-//! has been written, it lists every flow its monitors cover as `ADDED` (the re-sync) and sends
-//! `RESUMED`, as Open vSwitch does. 128 KiB is Open vSwitch's own threshold.
+//! queued, the channel sends `PAUSED` and drops updates from then on, remembering which rules
+//! were added or modified meanwhile (the one whose update was dropped first included); once
+//! everything queued has been written, it lists those of them its monitors cover that still
+//! exist, as `ADDED` (the re-sync), and sends `RESUMED`, as Open vSwitch does (rules deleted
+//! during the pause are not reported). 128 KiB is Open vSwitch's own threshold.
 //!
-//! "Unsent" is what the channel holds that its connection has not yet handed to the socket:
-//! the connection writes after each message it handles and after each event it is given, so
-//! the backlog builds up while one read's worth of requests (a peer pipelining thousands of
-//! flow-mods) or one burst of events is being handled. Bytes already in the socket's buffer
-//! are not counted: a peer that stops reading altogether blocks the write, and loses its
-//! connection after the write timeout as it would for any other asynchronous message. The
-//! re-sync is sent at the connection's next read or read timeout.
+//! "Unsent" is what the channel holds plus what the connection's output queue has not yet
+//! handed to the socket ([`crate::outbox`], told to the channel before it is given
+//! anything, [`super::Channel::set_output_backlog`]), as Open vSwitch counts its rconn
+//! queue. Bytes already in the socket's buffer are not counted, nor are they by Open
+//! vSwitch: a peer that stops reading first fills the socket's buffer, then the queue. The
+//! re-sync is sent at the connection's next read or read timeout once the queue is empty.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use fvs_flow::{Match, PortNo};
 use fvs_openflow::TableId;
@@ -115,6 +116,8 @@ impl Monitor {
 pub struct Monitors {
     by_id: BTreeMap<MonitorId, Monitor>,
     paused: bool,
+    /// The rules (table, priority, match) added or modified while paused.
+    changed: HashSet<(u8, u16, Match)>,
 }
 
 fn reason(r: RemovedReason) -> FlowRemovedReason {
@@ -157,6 +160,17 @@ impl Monitors {
     /// Marks the monitors paused.
     pub fn pause(&mut self) {
         self.paused = true;
+        self.changed.clear();
+    }
+
+    /// Remembers the rules `changes` added or modified during the pause, for the re-sync.
+    pub fn note_paused_changes(&mut self, changes: &[TableChange]) {
+        for c in changes {
+            if matches!(c.kind, ChangeKind::Added | ChangeKind::Modified) {
+                self.changed
+                    .insert((c.table, c.rule.priority, c.rule.r#match));
+            }
+        }
     }
 
     /// Applies a request's records (add, 1.4's modify and delete) all or none; returns the
@@ -197,7 +211,12 @@ impl Monitors {
             return Ok(Vec::new());
         };
         let monitors: Vec<&Monitor> = listed.iter().filter_map(|id| self.by_id.get(id)).collect();
-        Ok(listing(&monitors, bridge, FlowUpdateEvent::Initial))
+        Ok(listing(
+            &monitors,
+            bridge,
+            FlowUpdateEvent::Initial,
+            |_, _| true,
+        ))
     }
 
     /// Ends monitor `id`.
@@ -242,14 +261,18 @@ impl Monitors {
         out
     }
 
-    /// The re-sync after a pause: every flow any monitor covers, as added. Clears the pause.
+    /// The re-sync after a pause: every flow added or modified during the pause that some
+    /// monitor covers, as added. Clears the pause.
     pub fn resync(&mut self, bridge: Option<&Bridge>) -> Vec<FlowUpdate> {
         self.paused = false;
+        let changed = std::mem::take(&mut self.changed);
         let Some(bridge) = bridge else {
             return Vec::new();
         };
         let monitors: Vec<&Monitor> = self.by_id.values().collect();
-        listing(&monitors, bridge, FlowUpdateEvent::Added)
+        listing(&monitors, bridge, FlowUpdateEvent::Added, |table, rule| {
+            changed.contains(&(table, rule.priority, rule.r#match))
+        })
     }
 }
 
@@ -266,13 +289,19 @@ pub fn by_operation(changes: Vec<TableChange>) -> Vec<Vec<TableChange>> {
 }
 
 /// Every rule of `bridge` some of `monitors` covers, once, as `event`.
-fn listing(monitors: &[&Monitor], bridge: &Bridge, event: FlowUpdateEvent) -> Vec<FlowUpdate> {
+fn listing(
+    monitors: &[&Monitor],
+    bridge: &Bridge,
+    event: FlowUpdateEvent,
+    wanted: impl Fn(u8, &Rule) -> bool,
+) -> Vec<FlowUpdate> {
     if monitors.is_empty() {
         return Vec::new();
     }
     bridge
         .rules()
         .into_iter()
+        .filter(|(table, rule)| wanted(*table, rule))
         .filter_map(|(table, rule)| {
             let matching: Vec<&&Monitor> =
                 monitors.iter().filter(|m| m.covers(table, rule)).collect();
