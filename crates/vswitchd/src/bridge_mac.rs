@@ -5,12 +5,13 @@
 //! - **Dummy devices** count up: `aa:55:` then a 32-bit counter that starts at `aa:55:00:00`
 //!   (so `aa:55:aa:55:00:00`, `aa:55:aa:55:00:01`, …). Every dummy device made takes the
 //!   next number — ordinary, internal and tunnel interfaces alike, and an interface deleted
-//!   and added again takes a fresh one. A bridge takes one for its own interface, and the
-//!   first bridge of the process takes fifteen (its datapath makes devices of its own), so
-//!   the first port of the first bridge is `aa:55:aa:55:00:0f`. Patch ports have no device:
-//!   a random locally administered address. Ports added in one transaction are numbered in
-//!   ferrovs's order (existing ports first, then by name); Open vSwitch's is its hash
-//!   table's, which no one can rely on.
+//!   and added again takes a fresh one. The first bridge's datapath takes fourteen of its
+//!   own, and each bridge's own interface takes one (its address is then replaced, below).
+//!   Within one pass the new interfaces with an `ofport_request` come first, then the
+//!   bridge's own, then the others — so the first port of the first bridge is
+//!   `aa:55:aa:55:00:0f`, or `…:0e` when it requests its number. Patch ports have no
+//!   device: a random locally administered address. Among the interfaces without a request,
+//!   ferrovs goes by name; Open vSwitch by its hash table's order, which no one can rely on.
 //! - **The bridge's address** is `other_config:hwaddr` when that is six groups of one or two
 //!   hex digits naming a unicast, non-zero address; else the lowest address among the
 //!   bridge's other ports (each represented by its interface with the lowest name) that is
@@ -30,15 +31,16 @@ pub type Mac = [u8; 6];
 /// four bytes, after `aa:55`.
 const DUMMY_FIRST: u32 = 0xaa55_0000;
 
-/// Dummy device numbers the first bridge of the process takes (its datapath's own devices,
-/// then its local interface).
-const FIRST_BRIDGE_DEVICES: u32 = 15;
+/// Dummy device numbers the first bridge's datapath takes for devices of its own.
+const FIRST_DATAPATH_DEVICES: u32 = 14;
 
 /// Open vSwitch's dummy device address counter.
 #[derive(Debug, Clone)]
 pub struct DummyMacs {
     next: u32,
     bridges_made: bool,
+    /// Bridges made whose own interface has not taken its number yet.
+    pending_local: std::collections::BTreeSet<String>,
 }
 
 impl Default for DummyMacs {
@@ -46,27 +48,39 @@ impl Default for DummyMacs {
         Self {
             next: DUMMY_FIRST,
             bridges_made: false,
+            pending_local: std::collections::BTreeSet::new(),
         }
     }
 }
 
 impl DummyMacs {
-    /// Takes the numbers a new bridge's devices take.
-    pub fn bridge_made(&mut self) {
-        let n = if self.bridges_made {
-            1
-        } else {
-            FIRST_BRIDGE_DEVICES
-        };
-        self.bridges_made = true;
-        self.next = self.next.wrapping_add(n);
+    /// Bridge `name` was made: the first one's datapath takes its numbers now, its own
+    /// interface takes one before the first interface without an `ofport_request`
+    /// ([`DummyMacs::take`]) or at the end of the pass ([`DummyMacs::settle`]).
+    pub fn bridge_made(&mut self, name: &str) {
+        if !self.bridges_made {
+            self.bridges_made = true;
+            self.next = self.next.wrapping_add(FIRST_DATAPATH_DEVICES);
+        }
+        self.pending_local.insert(name.to_owned());
     }
 
-    /// The address of the next dummy device.
-    pub fn take(&mut self) -> Mac {
+    /// The address of the next dummy device, an interface of `bridge` that `requested` its
+    /// OpenFlow port number or not.
+    pub fn take(&mut self, bridge: &str, requested: bool) -> Mac {
+        if !requested {
+            self.settle(bridge);
+        }
         let [a, b, c, d] = self.next.to_be_bytes();
         self.next = self.next.wrapping_add(1);
         [0xaa, 0x55, a, b, c, d]
+    }
+
+    /// Bridge `bridge`'s own interface takes its number if it has not yet.
+    pub fn settle(&mut self, bridge: &str) {
+        if self.pending_local.remove(bridge) {
+            self.next = self.next.wrapping_add(1);
+        }
     }
 }
 
@@ -152,11 +166,17 @@ mod tests {
     #[test]
     fn dummy_addresses_count_from_the_first_bridge() {
         let mut d = DummyMacs::default();
-        d.bridge_made();
-        assert_eq!(text(d.take()), "aa:55:aa:55:00:0f");
-        assert_eq!(text(d.take()), "aa:55:aa:55:00:10");
-        d.bridge_made();
-        assert_eq!(text(d.take()), "aa:55:aa:55:00:12");
+        d.bridge_made("br0");
+        assert_eq!(text(d.take("br0", false)), "aa:55:aa:55:00:0f");
+        assert_eq!(text(d.take("br0", false)), "aa:55:aa:55:00:10");
+        d.bridge_made("br1");
+        assert_eq!(text(d.take("br1", false)), "aa:55:aa:55:00:12");
+        // A requested number goes ahead of the bridge's own interface.
+        let mut d = DummyMacs::default();
+        d.bridge_made("br0");
+        assert_eq!(text(d.take("br0", true)), "aa:55:aa:55:00:0e");
+        d.settle("br0");
+        assert_eq!(text(d.take("br0", false)), "aa:55:aa:55:00:10");
     }
 
     #[test]

@@ -300,7 +300,7 @@ impl Reconciler {
         for bcfg in &cfg.bridges {
             if switch.bridge(&bcfg.name).is_none() {
                 switch.add_bridge(Bridge::new(&bcfg.name, fail_mode(bcfg), now));
-                self.dummy_macs.bridge_made();
+                self.dummy_macs.bridge_made(&bcfg.name);
             }
             if let Some(bridge) = switch.bridge_mut(&bcfg.name) {
                 bridge.fail_mode = fail_mode(bcfg);
@@ -352,10 +352,13 @@ impl Reconciler {
             .flat_map(|p| p.ifaces.iter().map(move |i| (p, i)))
             .collect();
         // The bridge's own interface last: its address may be one of the others'.
+        // New interfaces that request a number go first, as in Open vSwitch (which numbers
+        // their dummy devices first too).
         order.sort_by_key(|(_, i)| {
             (
                 i.name == bcfg.name,
                 !(old.contains_key(&i.name) || i.ofport.is_some_and(|n| n > 0)),
+                i.ofport_request.is_none(),
             )
         });
         for (pcfg, icfg) in order {
@@ -395,6 +398,7 @@ impl Reconciler {
             }
         }
         bridge.ports = ports;
+        self.dummy_macs.settle(&bcfg.name);
         statuses
     }
 
@@ -466,7 +470,7 @@ impl Reconciler {
                 .mac_in_use
                 .as_deref()
                 .and_then(bridge_mac::parse)
-                .unwrap_or_else(|| self.new_mac(name, &kind));
+                .unwrap_or_else(|| self.new_mac(bcfg, icfg, &kind));
             self.macs.insert(name.clone(), mac);
         }
         if let Some(no) = dp_port
@@ -620,12 +624,14 @@ impl Reconciler {
     /// get a random one; everything else that is a dummy device takes the next dummy
     /// address, and real internal ports (TAP devices) a random one. A real device's own
     /// address replaces what this gives when the device is opened.
-    fn new_mac(&mut self, name: &str, kind: &PortKind) -> Mac {
+    fn new_mac(&mut self, bcfg: &BridgeCfg, icfg: &IfaceCfg, kind: &PortKind) -> Mac {
         let dummy = self.dummy_devices();
         match kind {
-            PortKind::Patch { .. } => self.random_mac(name),
-            PortKind::Internal if !dummy => self.random_mac(name),
-            _ => self.dummy_macs.take(),
+            PortKind::Patch { .. } => self.random_mac(&icfg.name),
+            PortKind::Internal if !dummy => self.random_mac(&icfg.name),
+            _ => self
+                .dummy_macs
+                .take(&bcfg.name, icfg.ofport_request.is_some()),
         }
     }
 
