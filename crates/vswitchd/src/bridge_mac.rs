@@ -8,10 +8,11 @@
 //!   and added again takes a fresh one. The first bridge's datapath takes fourteen of its
 //!   own, and each bridge's own interface takes one (its address is then replaced, below).
 //!   Within one pass the new interfaces with an `ofport_request` come first, then the
-//!   bridge's own, then the others — so the first port of the first bridge is
-//!   `aa:55:aa:55:00:0f`, or `…:0e` when it requests its number. Patch ports have no
-//!   device: a random locally administered address. Among the interfaces without a request,
-//!   ferrovs goes by name; Open vSwitch by its hash table's order, which no one can rely on.
+//!   others with the bridge's own among them — so the first port of the first bridge is
+//!   `aa:55:aa:55:00:0f` (`…:0e` when it requests its number). Among those without a
+//!   request ferrovs takes the bridge's own first, then the others by name; Open vSwitch
+//!   takes its hash table's order, which no one can rely on (one port per transaction is
+//!   the same on both). Patch ports have no device: a random locally administered address.
 //! - **The bridge's address** is `other_config:hwaddr` when that is six groups of one or two
 //!   hex digits naming a unicast, non-zero address; else the lowest address among the
 //!   bridge's other ports (each represented by its interface with the lowest name) that is

@@ -61,6 +61,29 @@ fn interface_addresses_and_datapath_ids_follow_open_vswitch() {
     for name in ["p1", "i1", "g1", "p2", "q1"] {
         same(&ovs, &fvs, "interface", name, "mac_in_use");
     }
+    // In one transaction, an interface that requests its number goes ahead of the others
+    // (whose order among themselves is Open vSwitch's hash table's).
+    run(&[
+        "add-br",
+        "br2",
+        "--",
+        "add-port",
+        "br2",
+        "r1",
+        "--",
+        "add-port",
+        "br2",
+        "r2",
+        "--",
+        "set",
+        "interface",
+        "r2",
+        "ofport_request=7",
+    ]);
+    assert_eq!(
+        same(&ovs, &fvs, "interface", "r2", "mac_in_use"),
+        "\"aa:55:aa:55:00:16\""
+    );
 
     // The bridge's address: random (locally administered) until hwaddr names one.
     let (theirs, ours) = both(&ovs, &fvs, &["get", "interface", "br0", "mac_in_use"]);
