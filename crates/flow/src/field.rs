@@ -39,6 +39,13 @@ pub enum Field {
     DpHash,
     PacketType,
     ActsetOutput,
+    CtNwProto,
+    CtNwSrc,
+    CtNwDst,
+    CtIpv6Src,
+    CtIpv6Dst,
+    CtTpSrc,
+    CtTpDst,
     Reg0,
     Reg1,
     Reg2,
@@ -201,6 +208,16 @@ pub enum Prereq {
     NdAdvert,
     /// Either neighbour discovery message.
     Nd,
+    /// A connection-tracking state that names a connection (`ct_state=+est`, `+new`, `+rel`,
+    /// `+rpl`, `+snat`, `+dnat`, or `+trk-inv`): ovs-fields(7) "CT".
+    Ct,
+    /// [`Prereq::Ct`], and an IPv4 flow.
+    CtIpv4,
+    /// [`Prereq::Ct`], and an IPv6 flow.
+    CtIpv6,
+    /// [`Prereq::Ct`], and a nonzero `ct_nw_proto` (the original tuple has ports or ICMP
+    /// type and code).
+    CtTp,
 }
 
 /// Protocols able to carry a match on a field, by kind of mask.
@@ -349,7 +366,7 @@ const fn xreg_half(k: u8, high: bool) -> Loc {
 use Field as F;
 
 /// The registry, indexed by `Field as usize`.
-pub static FIELDS: [FieldInfo; 87] = [
+pub static FIELDS: [FieldInfo; 94] = [
     row(
         F::TunId,
         &["tun_id", "tunnel_id"],
@@ -512,6 +529,71 @@ pub static FIELDS: [FieldInfo; 87] = [
     )
     .exact_only(NX_OXM)
     .onf_oxm(43, 4, "ONFOXM_ET_ACTSET_OUTPUT"),
+    // The original-direction tuple of the packet's connection. ferrovs has no connection
+    // tracker: every packet's ct_state is 0, so no rule matching these ever matches.
+    row(
+        F::CtNwProto,
+        &["ct_nw_proto"],
+        Loc::new(word::CT_NW_PROTO, 56, 8),
+        Format::Decimal,
+        Prereq::Ct,
+    )
+    .exact_only(NX_OXM)
+    .nxm(class::NXM_NX, 119, 1, "NXM_NX_CT_NW_PROTO"),
+    row(
+        F::CtNwSrc,
+        &["ct_nw_src"],
+        Loc::new(word::CT_NW, 32, 32),
+        Format::Ipv4,
+        Prereq::CtIpv4,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 120, 4, "NXM_NX_CT_NW_SRC"),
+    row(
+        F::CtNwDst,
+        &["ct_nw_dst"],
+        Loc::new(word::CT_NW, 0, 32),
+        Format::Ipv4,
+        Prereq::CtIpv4,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 121, 4, "NXM_NX_CT_NW_DST"),
+    row(
+        F::CtIpv6Src,
+        &["ct_ipv6_src"],
+        Loc::new(word::CT_IPV6_SRC, 0, 128),
+        Format::Ipv6,
+        Prereq::CtIpv6,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 122, 16, "NXM_NX_CT_IPV6_SRC"),
+    row(
+        F::CtIpv6Dst,
+        &["ct_ipv6_dst"],
+        Loc::new(word::CT_IPV6_DST, 0, 128),
+        Format::Ipv6,
+        Prereq::CtIpv6,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 123, 16, "NXM_NX_CT_IPV6_DST"),
+    row(
+        F::CtTpSrc,
+        &["ct_tp_src"],
+        Loc::new(word::ACTSET, 16, 16),
+        Format::Decimal,
+        Prereq::CtTp,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 124, 2, "NXM_NX_CT_TP_SRC"),
+    row(
+        F::CtTpDst,
+        &["ct_tp_dst"],
+        Loc::new(word::ACTSET, 0, 16),
+        Format::Decimal,
+        Prereq::CtTp,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 125, 2, "NXM_NX_CT_TP_DST"),
     row(
         F::Reg0,
         &["reg0"],

@@ -15,11 +15,11 @@
 //! A mask is a `FlowKey` too: a 1 bit means "this bit is significant".
 
 /// Number of 64-bit words in a flow key.
-pub const FLOW_WORDS: usize = 32;
+pub const FLOW_WORDS: usize = 38;
 
 /// Word ranges of the lookup stages, in the order a staged classifier consults them:
 /// metadata (tunnel, registers, ports, conntrack), L2, L3, L4.
-pub const STAGES: [core::ops::Range<usize>; 4] = [0..18, 18..21, 21..31, 31..32];
+pub const STAGES: [core::ops::Range<usize>; 4] = [0..24, 24..27, 27..37, 37..38];
 
 /// The words of each stage must tile the key exactly.
 const _: () = {
@@ -183,31 +183,39 @@ pub mod word {
     pub const CT_LABEL: u8 = 14;
     /// packet_type (high 32: namespace 16 | type 16) | dp_hash (low 32).
     pub const PKT_TYPE_HASH: u8 = 16;
-    /// actset_output (high 32) | low 32 spare.
+    /// actset_output (high 32) | ct_tp_src (bits 16..32) | ct_tp_dst (low 16).
     pub const ACTSET: u8 = 17;
+    /// ct_nw_src (high 32) | ct_nw_dst (low 32).
+    pub const CT_NW: u8 = 18;
+    /// ct_nw_proto (bits 56..64); the rest spare.
+    pub const CT_NW_PROTO: u8 = 19;
+    /// ct_ipv6_src (128): words 20 and 21.
+    pub const CT_IPV6_SRC: u8 = 20;
+    /// ct_ipv6_dst (128): words 22 and 23.
+    pub const CT_IPV6_DST: u8 = 22;
     /// eth_src (high 48) | vlan_tci (low 16).
-    pub const ETH_SRC_VLAN: u8 = 18;
+    pub const ETH_SRC_VLAN: u8 = 24;
     /// eth_dst (high 48) | eth_type (low 16).
-    pub const ETH_DST_TYPE: u8 = 19;
+    pub const ETH_DST_TYPE: u8 = 25;
     /// mpls_lse (high 32: label 20 | tc 3 | bos 1 | ttl 8) | recirc_id (low 32).
-    pub const MPLS: u8 = 20;
+    pub const MPLS: u8 = 26;
     /// nw_src / arp_spa (high 32) | nw_dst / arp_tpa (low 32).
-    pub const NW_ADDRS: u8 = 21;
-    /// ipv6_src (128): words 22 and 23.
-    pub const IPV6_SRC: u8 = 22;
-    /// ipv6_dst (128): words 24 and 25.
-    pub const IPV6_DST: u8 = 24;
+    pub const NW_ADDRS: u8 = 27;
+    /// ipv6_src (128): words 28 and 29.
+    pub const IPV6_SRC: u8 = 28;
+    /// ipv6_dst (128): words 30 and 31.
+    pub const IPV6_DST: u8 = 30;
     /// ipv6_label (bits 32..52) | nw_proto / arp_op (24..32) | nw_tos (16..24) | nw_ttl (8..16)
     /// | nw_frag (0..8).
-    pub const NW_MISC: u8 = 26;
+    pub const NW_MISC: u8 = 32;
     /// arp_sha / nd_sll (high 48).
-    pub const ARP_SHA: u8 = 27;
+    pub const ARP_SHA: u8 = 33;
     /// arp_tha / nd_tll (high 48).
-    pub const ARP_THA: u8 = 28;
-    /// nd_target (128): words 29 and 30.
-    pub const ND_TARGET: u8 = 29;
+    pub const ARP_THA: u8 = 34;
+    /// nd_target (128): words 35 and 36.
+    pub const ND_TARGET: u8 = 35;
     /// tp_src (bits 48..64) | tp_dst (32..48) | tcp_flags (16..32).
-    pub const TP: u8 = 31;
+    pub const TP: u8 = 37;
 }
 
 #[cfg(test)]

@@ -134,6 +134,14 @@ pub mod frag {
 /// The DSCP bits of the IP TOS byte.
 pub const TOS_DSCP_MASK: u8 = 0xfc;
 
+/// Connection-tracking state bits (`ct_state`).
+pub mod ct_state {
+    /// `trk`: the packet went through the connection tracker.
+    pub const TRACKED: u32 = 0x20;
+    /// `inv`: the tracker could not make sense of it.
+    pub const INVALID: u32 = 0x10;
+}
+
 impl Shorthand {
     /// Every shorthand, in the order `ovs-ofctl` documents them.
     pub const ALL: [Self; 14] = [
@@ -300,9 +308,13 @@ impl Match {
     pub fn normalize(&mut self) -> bool {
         let mut keep = FlowKey::ZERO;
         for info in &FIELDS {
-            if self.prereq_satisfied(info.prereq) {
+            if self.normalize_keeps(info.prereq) {
                 keep = keep.or(&info.loc.full_mask());
             }
+        }
+        // `ct_nw_proto=0` says nothing ovs-ofctl keeps (no connection has protocol 0).
+        if self.exact(Field::CtNwProto) == Some(0) {
+            keep = keep.and(&invert(&Field::CtNwProto.loc().full_mask()));
         }
         let before = *self;
         self.mask = self.mask.and(&keep);
@@ -411,6 +423,34 @@ impl Match {
             Prereq::NdSolicit => nd(135),
             Prereq::NdAdvert => nd(136),
             Prereq::Nd => nd(135) || nd(136),
+            Prereq::Ct => self.names_a_connection(),
+            Prereq::CtIpv4 => self.names_a_connection() && eth == Some(eth_type::IPV4),
+            Prereq::CtIpv6 => self.names_a_connection() && eth == Some(eth_type::IPV6),
+            Prereq::CtTp => {
+                self.names_a_connection() && self.exact(Field::CtNwProto).is_some_and(|p| p != 0)
+            }
+        }
+    }
+
+    /// True when the match's `ct_state` implies the packet belongs to a tracked connection,
+    /// so that its original-direction tuple (`ct_nw_src`...) means something: a state bit
+    /// other than `trk` and `inv` is required set (`+est`, `+new`, `+snat`...), or `+trk-inv`.
+    fn names_a_connection(&self) -> bool {
+        let (v, m) = self.get(Field::CtState);
+        let (v, m) = (v as u32, m as u32);
+        let both = ct_state::TRACKED | ct_state::INVALID;
+        v & m & !both != 0 || (m & both == both && v & both == ct_state::TRACKED)
+    }
+
+    /// True when `ovs-ofctl` keeps a match on a field with this prerequisite when it
+    /// normalizes a flow. It drops fields whose protocol the flow does not name, but leaves
+    /// the connection-tracking tuple to the switch, which refuses it without a valid
+    /// `ct_state` (`OFPBMC_BAD_PREREQ`); only the tuple's ports go without `ct_nw_proto`.
+    fn normalize_keeps(&self, prereq: Prereq) -> bool {
+        match prereq {
+            Prereq::Ct | Prereq::CtIpv4 | Prereq::CtIpv6 => true,
+            Prereq::CtTp => self.exact(Field::CtNwProto).is_some_and(|p| p != 0),
+            _ => self.prereq_satisfied(prereq),
         }
     }
 
@@ -441,13 +481,22 @@ impl Match {
     }
 }
 
+/// Every bit of `k` flipped.
+fn invert(k: &FlowKey) -> FlowKey {
+    let mut out = *k;
+    for w in &mut out.words {
+        *w = !*w;
+    }
+    out
+}
+
 /// The packet-type namespace whose types are Ethertypes (OpenFlow 1.5's `OFPHTN_ETHERTYPE`).
 const PACKET_TYPE_NS_ETHERTYPE: u128 = 1;
 
 /// Fields that, between them, cover every bit of the key once, each standing for the
 /// storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`, `icmp_type`...).
 /// [`usable_protocols`] judges each by its own registry row.
-const STORAGE_FIELDS: [Field; 48] = [
+const STORAGE_FIELDS: [Field; 55] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
@@ -464,6 +513,13 @@ const STORAGE_FIELDS: [Field; 48] = [
     Field::DpHash,
     Field::PacketType,
     Field::ActsetOutput,
+    Field::CtNwProto,
+    Field::CtNwSrc,
+    Field::CtNwDst,
+    Field::CtIpv6Src,
+    Field::CtIpv6Dst,
+    Field::CtTpSrc,
+    Field::CtTpDst,
     Field::Xreg0,
     Field::Xreg1,
     Field::Xreg2,

@@ -52,8 +52,18 @@ fn prereqs(out: &mut Vec<u8>, p: Prereq, oxm: bool) -> &'static str {
         proto(out, 0x86dd, 58);
         tlv(out, &header(Field::Icmpv6Type, oxm), ty, None);
     };
+    // A connection state that names a connection: `ct_state=+est`.
+    let est = |out: &mut Vec<u8>| tlv(out, &header(Field::CtState, false), 0x02, Some(0x02));
     match p {
         Prereq::None => "",
+        Prereq::Ct => (est(out), "ct_state=+est,").1,
+        Prereq::CtIpv4 => ((eth(out, 0x0800), est(out)), "ct_state=+est,ip,").1,
+        Prereq::CtIpv6 => ((eth(out, 0x86dd), est(out)), "ct_state=+est,ipv6,").1,
+        Prereq::CtTp => {
+            est(out);
+            tlv(out, &header(Field::CtNwProto, false), 6, None);
+            "ct_state=+est,ct_nw_proto=6,"
+        }
         Prereq::VlanVid => {
             if oxm {
                 tlv(out, &header(Field::VlanVid, true), 0x1000, Some(0x1000));

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Oracle, parse_flow};
-use fvs_flow::field::{FIELDS, Format};
+use fvs_flow::field::{FIELDS, Format, Prereq};
 
 /// A value (and a non-prefix mask) written in the field's own format.
 fn samples(format: Format) -> (&'static str, Option<&'static str>) {
@@ -26,19 +26,33 @@ fn samples(format: Format) -> (&'static str, Option<&'static str>) {
     }
 }
 
+/// What a flow must say before the field for Open vSwitch to accept it at all: the
+/// connection-tracking tuple is refused (not dropped) without a connection state. Other
+/// prerequisites are left out: ovs-ofctl drops the field and still reports its protocols.
+fn needed(prereq: Prereq) -> &'static str {
+    match prereq {
+        Prereq::Ct => "ct_state=+est,",
+        Prereq::CtIpv4 => "ct_state=+est,ip,",
+        Prereq::CtIpv6 => "ct_state=+est,ipv6,",
+        Prereq::CtTp => "ct_state=+est,ct_nw_proto=6,",
+        _ => "",
+    }
+}
+
 #[test]
 fn usable_protocols_per_field_match_ovs_ofctl() {
     let mut wrong = Vec::new();
     for info in &FIELDS {
         let name = info.names[0];
         let (exact, masked) = samples(info.format);
-        let mut probes = vec![(format!("{name}={exact}"), info.usable.exact)];
+        let pre = needed(info.prereq);
+        let mut probes = vec![(format!("{pre}{name}={exact}"), info.usable.exact)];
         if info.maskable {
             if let Some(m) = masked {
-                probes.push((format!("{name}={m}"), info.usable.bitwise));
+                probes.push((format!("{pre}{name}={m}"), info.usable.bitwise));
             }
             if info.format == Format::Ipv4 {
-                probes.push((format!("{name}=1.2.3.0/24"), info.usable.cidr));
+                probes.push((format!("{pre}{name}=1.2.3.0/24"), info.usable.cidr));
             }
         }
         for (flow, ours) in probes {
@@ -63,7 +77,8 @@ fn every_name_and_alias_is_known_to_ovs_ofctl() {
     for info in &FIELDS {
         for name in info.names {
             let (exact, _) = samples(info.format);
-            if let Oracle::Err(e) = parse_flow(&format!("{name}={exact}")) {
+            let pre = needed(info.prereq);
+            if let Oracle::Err(e) = parse_flow(&format!("{pre}{name}={exact}")) {
                 panic!("ovs-ofctl does not know {name}: {e}");
             }
         }

@@ -21,7 +21,7 @@ use crate::mac_table::MacTable;
 use crate::port::{Port, PortConfig};
 use crate::rule::{RemovedReason, Rule, RuleStats};
 use fvs_classifier::{Classifier, RuleId};
-use fvs_flow::{FlowKey, Match, PortNo};
+use fvs_flow::{Field, FlowKey, Match, PortNo};
 use fvs_openflow::{Action, FlowMod, FlowModCommand, Output, TableId};
 use std::collections::BTreeMap;
 
@@ -58,6 +58,10 @@ pub enum FlowModError {
     /// `check_overlap` found a rule of the same priority that matches some of the same packets.
     #[error("OFPFMFC_OVERLAP: the flow overlaps an existing flow of the same priority")]
     Overlap,
+    /// The rule matches the datapath's own recirculation state (`dp_hash`, or a nonzero
+    /// `recirc_id`), which only the switch's hidden rules may do.
+    #[error("OFPBRC_EPERM: only the switch may match dp_hash or a nonzero recirc_id")]
+    InternalField,
 }
 
 /// A rule that left a table, for flow-removed messages.
@@ -371,6 +375,14 @@ impl Bridge {
             && usize::from(t.0) >= N_TABLES
         {
             return Err(FlowModError::BadTableId(t));
+        }
+        let m = &fm.r#match;
+        let adds = !matches!(
+            fm.command,
+            FlowModCommand::Delete | FlowModCommand::DeleteStrict
+        );
+        if adds && (m.get(Field::DpHash).1 != 0 || m.get(Field::RecircId).0 != 0) {
+            return Err(FlowModError::InternalField);
         }
         match fm.command {
             FlowModCommand::Add => self.add(fm, now).map(|()| Vec::new()),

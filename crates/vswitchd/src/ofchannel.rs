@@ -864,6 +864,7 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
         // it is OFPBRC_EPERM there, and ferrovs answers the same.
         FlowModError::BadTableId(t) if t.0 == 254 => OfpError::Eperm.code_or_fallback(version),
         FlowModError::BadTableId(_) => OfpError::BadTableId.code_or_fallback(version),
+        FlowModError::InternalField => OfpError::Eperm.code_or_fallback(version),
         // OFPFMFC_OVERLAP: type 3 code 1 in OpenFlow 1.0, type 5 code 3 later.
         // TODO: an OfpError variant for it in fvs_openflow::wire::error.
         FlowModError::Overlap => ErrorCode {

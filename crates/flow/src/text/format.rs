@@ -34,6 +34,13 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
     w.field("ct_zone", Field::CtZone);
     w.field("ct_mark", Field::CtMark);
     w.field("ct_label", Field::CtLabel);
+    w.field("ct_nw_src", Field::CtNwSrc);
+    w.field("ct_nw_dst", Field::CtNwDst);
+    w.field("ct_ipv6_src", Field::CtIpv6Src);
+    w.field("ct_ipv6_dst", Field::CtIpv6Dst);
+    w.field("ct_nw_proto", Field::CtNwProto);
+    w.field("ct_tp_src", Field::CtTpSrc);
+    w.field("ct_tp_dst", Field::CtTpDst);
     // Ethernet, the default packet type, goes unsaid, except that a match on `recirc_id` (as
     // a datapath flow or a hidden rule) says `eth` when it looks at the frame or names the type.
     let (pt, pt_mask) = m.get(Field::PacketType);

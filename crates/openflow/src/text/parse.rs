@@ -596,6 +596,13 @@ pub fn is_read_only(field: Field) -> bool {
             | Field::DpHash
             | Field::PacketType
             | Field::ActsetOutput
+            | Field::CtNwProto
+            | Field::CtNwSrc
+            | Field::CtNwDst
+            | Field::CtIpv6Src
+            | Field::CtIpv6Dst
+            | Field::CtTpSrc
+            | Field::CtTpDst
             | Field::EthType
             | Field::MplsBos
             | Field::IpProto

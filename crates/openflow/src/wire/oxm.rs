@@ -16,7 +16,7 @@
 use super::buf::{Put, Reader};
 use super::{DecodeError, EncodeError, OfpError, Version};
 use crate::types::low_mask;
-use fvs_flow::field::{FIELDS, Header, class};
+use fvs_flow::field::{FIELDS, Header, Prereq, class};
 use fvs_flow::matching::{eth_type, ip_proto, vlan};
 use fvs_flow::{Field, Match, PortNo};
 
@@ -206,13 +206,10 @@ pub fn put_match(out: &mut Vec<u8>, m: &Match, flavor: Flavor) -> Result<(), Enc
 }
 
 /// The fields to write for `m`, prerequisites first. The packet type comes first of all, as
-/// OpenFlow 1.5 requires; in NXM, Ethernet (the default) is not written, as Open vSwitch
-/// leaves it out there, while OXM writes any packet type the match names.
+/// OpenFlow 1.5 requires (written only when the match names one, Ethernet included).
 fn fields_in_order(m: &Match, flavor: Flavor) -> Vec<Field> {
     let mut f = Vec::with_capacity(16);
-    if m.get(Field::PacketType).0 != 0 || matches!(flavor, Flavor::Oxm(_)) {
-        f.push(Field::PacketType);
-    }
+    f.push(Field::PacketType);
     f.push(Field::DpHash);
     f.push(if flavor == Flavor::Nxm {
         Field::InPort
@@ -281,6 +278,13 @@ fn fields_in_order(m: &Match, flavor: Flavor) -> Vec<Field> {
         Field::CtZone,
         Field::CtMark,
         Field::CtLabel,
+        Field::CtNwSrc,
+        Field::CtNwDst,
+        Field::CtIpv6Src,
+        Field::CtIpv6Dst,
+        Field::CtNwProto,
+        Field::CtTpSrc,
+        Field::CtTpDst,
         Field::ConjId,
         Field::RecircId,
     ]);
@@ -376,9 +380,19 @@ pub fn pull_match(bytes: &[u8]) -> Result<Match, DecodeError> {
             ));
         }
         seen.push(e.field);
-        if !m.prereq_satisfied(e.field.info().prereq) {
+        let prereq = e.field.info().prereq;
+        if !m.prereq_satisfied(prereq) {
+            // The connection tuple of a named connection but the wrong IP version is an
+            // inconsistent match to Open vSwitch, not a missing prerequisite.
+            let error = if matches!(prereq, Prereq::CtIpv4 | Prereq::CtIpv6)
+                && m.prereq_satisfied(Prereq::Ct)
+            {
+                OfpError::ActionMatchInconsistent
+            } else {
+                OfpError::MatchBadPrereq
+            };
             return Err(DecodeError::new(
-                OfpError::MatchBadPrereq,
+                error,
                 format!("{} lacks its prerequisites", e.field.name()),
             ));
         }
