@@ -6,7 +6,8 @@
 //!   flow's counters, read by `ovs-ofctl dump-flows` on another connection, which is
 //!   served), the controller stays connected for longer than the old write timeout, and
 //!   once it reads again it gets every echo reply and about as many packet-ins as from
-//!   ovs-vswitchd: what the socket's buffer held, plus the queue's 20 (the rest dropped).
+//!   ovs-vswitchd: what the socket's buffer held, plus the queue's 20; the rest are dropped and
+//!   counted as `rconn_overflow` in `coverage/show` on both.
 //! - A flow monitor whose reader stalls while thousands of flows are added gets `PAUSED` at
 //!   about the same place as from ovs-vswitchd; once it reads again, the re-listing of
 //!   every flow added since the pause, and `RESUMED`, as from ovs-vswitchd.
@@ -129,6 +130,18 @@ impl Peer {
     }
 }
 
+/// `coverage/show`'s `rconn_overflow` total (0 when it was never hit).
+fn overflows(sw: &dyn Switch) -> u64 {
+    let text = sw.appctl_ok(&["coverage/show"]);
+    text.lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("rconn_overflow")?;
+            let total = rest.split("total:").nth(1)?;
+            total.trim().parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 /// The `n_packets` of `sw`'s only flow in table 0.
 fn flow_packets(sw: &dyn Switch) -> u64 {
     let text = sw.ofctl_ok(&["dump-flows", &sw.mgmt_target("br0")]);
@@ -142,8 +155,9 @@ const FRAMES: u32 = 1500;
 const BATCH: u32 = 50;
 
 /// What the stalled controller saw: (packet-ins and echo replies once it read again,
-/// echo requests it sent, the flow's packets counted during the stall).
-fn stalled_controller(sw: &dyn Switch) -> (Seen, usize, u64) {
+/// echo requests it sent, the flow's packets counted during the stall, packet-ins dropped
+/// as `coverage/show` counts them).
+fn stalled_controller(sw: &dyn Switch) -> (Seen, usize, u64, u64) {
     sw.vsctl_ok(
         &AddBridge::new("br0")
             .set(&["fail_mode=secure"])
@@ -204,19 +218,25 @@ fn stalled_controller(sw: &dyn Switch) -> (Seen, usize, u64) {
         "the stalled controller stays connected"
     );
     let read = c.read_for(Duration::from_secs(3));
-    (read, usize::try_from(echoes).unwrap_or(0), packets)
+    (
+        read,
+        usize::try_from(echoes).unwrap_or(0),
+        packets,
+        overflows(sw),
+    )
 }
 
 #[test]
 fn a_stalled_controller_keeps_its_replies_and_queue_size_packet_ins_as_on_open_vswitch() {
     let fvs = Fvs::start("slowc");
-    let (ours, our_echoes, our_packets) = stalled_controller(fvs.private());
+    let (ours, our_echoes, our_packets, our_dropped) = stalled_controller(fvs.private());
     drop(fvs);
     let ovs = PrivateOvs::start();
-    let (theirs, their_echoes, their_packets) = stalled_controller(&ovs);
+    let (theirs, their_echoes, their_packets, their_dropped) = stalled_controller(&ovs);
     drop(ovs);
     eprintln!("ours {ours:?}, Open vSwitch's {theirs:?}");
     eprintln!("packets: ours {our_packets}, Open vSwitch's {their_packets}");
+    eprintln!("dropped: ours {our_dropped}, Open vSwitch's {their_dropped}");
     // Open vSwitch sometimes loses some of the frames netdev-dummy/receive hands it at
     // once on their way to its slow path; ferrovs none.
     assert!(their_packets > u64::from(FRAMES) / 2, "the oracle forwards");
@@ -240,6 +260,17 @@ fn a_stalled_controller_keeps_its_replies_and_queue_size_packet_ins_as_on_open_v
         "ours got {} packet-ins, Open vSwitch's controller {}",
         ours.packet_ins,
         theirs.packet_ins
+    );
+    // Every packet-in is either received or counted as dropped, on both.
+    assert_eq!(
+        their_dropped + u64::try_from(theirs.packet_ins).unwrap_or(0),
+        their_packets,
+        "the oracle's rconn_overflow"
+    );
+    assert_eq!(
+        our_dropped + u64::try_from(ours.packet_ins).unwrap_or(0),
+        our_packets,
+        "rconn_overflow in coverage/show"
     );
 }
 

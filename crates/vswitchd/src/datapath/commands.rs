@@ -467,6 +467,8 @@ fn coverage_show(d: &Daemon, _: &[String]) -> Result<String, String> {
     for (name, n) in threads.into_iter().flatten() {
         *rows.entry(name).or_default() += n;
     }
+    // Packet-ins dropped because a connection's queue was full (crate::outbox).
+    *rows.entry("rconn_overflow").or_default() += d.connmgr().overflows();
     let mut out = String::from("Event coverage (totals since the daemon started):\n");
     let mut zero = 0;
     for (name, n) in rows {
