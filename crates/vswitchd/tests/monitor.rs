@@ -131,18 +131,9 @@ fn run(sw: &dyn Switch) -> Vec<String> {
     // One port per transaction: Open vSwitch numbers the dummy devices of one transaction in
     // its hash table's order, and the port-status messages show their addresses.
     let add_port = |name: &str, no: &str| {
-        let request = format!("ofport_request={no}");
-        let args = [
-            "add-port",
-            "br0",
-            name,
-            "--",
-            "set",
-            "interface",
-            name,
-            "type=dummy",
-        ];
-        sw.vsctl_ok(&[&args[..], &[request.as_str()]].concat());
+        let mut args = common::add_port_args(name, "dummy", &[]);
+        args.push(format!("ofport_request={no}"));
+        sw.vsctl_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     };
     let hwaddr = "other_config:hwaddr=\"02:00:00:00:0c:01\"";
     sw.vsctl_ok(

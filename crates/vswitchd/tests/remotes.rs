@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::Fvs;
 use fvs_openflow::wire::{self, Message};
-use fvs_test_support::{PrivateOvs, Switch, require_tool};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
 
 fn ofctl(args: &[&str]) -> String {
     let out = require_tool("ovs-ofctl")
@@ -49,26 +49,15 @@ fn free_port() -> u16 {
 }
 
 fn bridge(sw: &dyn Switch) {
-    sw.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "fail_mode=secure",
-        "other_config:hwaddr=\"02:00:00:00:0d:01\"",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-        "ofport_request=1",
-    ]);
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&[
+                "fail_mode=secure",
+                "other_config:hwaddr=\"02:00:00:00:0d:01\"",
+            ])
+            .port("p1", &["type=dummy", "ofport_request=1"])
+            .args(),
+    );
 }
 
 /// Waits until `target` accepts connections.

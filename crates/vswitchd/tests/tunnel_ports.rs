@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fvs_test_support::netns::{self, Capture, Netns, require_root, unique_name, veth};
-use fvs_test_support::{PrivateFvs, PrivateOvs};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs};
 
 /// An interface to add: name, type, options.
 type PortCase = (
@@ -82,16 +82,8 @@ struct Outcome {
 }
 
 fn add_ports(vsctl: &dyn Fn(&[&str]) -> Result<String, String>) {
-    vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=netdev",
-    ])
-    .unwrap_or_else(|e| panic!("add-br: {e}"));
+    vsctl(&AddBridge::new("br0").set(&["datapath_type=netdev"]).args())
+        .unwrap_or_else(|e| panic!("add-br: {e}"));
     for (name, kind, options) in PORTS {
         let args = common::add_port_args(name, kind, options);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -403,21 +395,10 @@ fn gre_sends_a_key_field_only_for_a_key() {
         ("zero", "10.0.1.22", Some("0")),
         ("seven", "10.0.1.23", Some("7")),
     ] {
-        let remote = format!("options:remote_ip={remote}");
-        let mut args = vec![
-            "add-port",
-            "br0",
-            name,
-            "--",
-            "set",
-            "interface",
-            name,
-            "type=gre",
-            &remote,
-        ];
-        let key = key.map(|k| format!("options:key={k}"));
-        args.extend(key.as_deref());
-        vsctl(&args);
+        let mut options = vec![("remote_ip", remote)];
+        options.extend(key.map(|k| ("key", k)));
+        let args = common::add_port_args(name, "gre", &options);
+        vsctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
     // Three copies of one flooded ARP request, one per tunnel.
     let capture = Capture::start(
