@@ -24,7 +24,8 @@
 
 use fvs_test_support::cargo::package_bins;
 use fvs_test_support::{
-    PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, TempDir, require_tool,
+    AddBridge, PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, SEED_BR_TUN_VSCTL, TempDir,
+    require_tool,
 };
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -1053,16 +1054,14 @@ const TCP_FRAME: &str = "ffffffffffff000000000001080045000028000100004006f976c0a
 /// Adds br0 with dummy ports p1 (1) and p2 (2), each writing what it sends to `pN.pcap` in
 /// `dir`, through `vsctl`.
 fn packet_bridge(dir: &Path, vsctl: impl Fn(&[&str])) {
-    vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
-        "other_config:hwaddr=\"02:00:00:00:0b:01\"",
-    ]);
+    vsctl(
+        &AddBridge::new("br0")
+            .set(&[
+                "protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
+                "other_config:hwaddr=\"02:00:00:00:0b:01\"",
+            ])
+            .args(),
+    );
     // One port per transaction: Open vSwitch numbers the dummy devices of one transaction in
     // its hash table's order.
     for (p, n) in [("p1", "1"), ("p2", "2")] {
@@ -1071,18 +1070,8 @@ fn packet_bridge(dir: &Path, vsctl: impl Fn(&[&str])) {
             dir.join(format!("{p}.pcap")).display()
         );
         let request = format!("ofport_request={n}");
-        vsctl(&[
-            "add-port",
-            "br0",
-            p,
-            "--",
-            "set",
-            "interface",
-            p,
-            "type=dummy",
-            &pcap,
-            &request,
-        ]);
+        let interface = ["--", "set", "interface", p, "type=dummy", &pcap, &request];
+        vsctl(&[&["add-port", "br0", p][..], &interface].concat());
     }
 }
 
