@@ -25,6 +25,10 @@ pub enum Field {
     TunId,
     TunSrc,
     TunDst,
+    TunIpv6Src,
+    TunIpv6Dst,
+    TunGbpId,
+    TunGbpFlags,
     TunFlags,
     Metadata,
     InPort,
@@ -366,7 +370,7 @@ const fn xreg_half(k: u8, high: bool) -> Loc {
 use Field as F;
 
 /// The registry, indexed by `Field as usize`.
-pub static FIELDS: [FieldInfo; 94] = [
+pub static FIELDS: [FieldInfo; 98] = [
     row(
         F::TunId,
         &["tun_id", "tunnel_id"],
@@ -395,6 +399,46 @@ pub static FIELDS: [FieldInfo; 94] = [
     )
     .maskable(NX_OXM, NX_OXM, NX_OXM)
     .nxm(class::NXM_NX, 32, 4, "NXM_NX_TUN_IPV4_DST"),
+    // ferrovs's tunnels have IPv4 underlays only, so a received packet never has these set;
+    // set-field writes them like any tunnel field.
+    row(
+        F::TunIpv6Src,
+        &["tun_ipv6_src"],
+        Loc::new(word::TUN_IPV6_SRC, 0, 128),
+        Format::Ipv6,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 109, 16, "NXM_NX_TUN_IPV6_SRC"),
+    row(
+        F::TunIpv6Dst,
+        &["tun_ipv6_dst"],
+        Loc::new(word::TUN_IPV6_DST, 0, 128),
+        Format::Ipv6,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 110, 16, "NXM_NX_TUN_IPV6_DST"),
+    // VXLAN's Group Based Policy extension, which ferrovs's VXLAN ports do not read: 0 on
+    // every received packet.
+    row(
+        F::TunGbpId,
+        &["tun_gbp_id"],
+        Loc::new(word::CT_PROTO_GBP, 32, 16),
+        Format::Decimal,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 38, 2, "NXM_NX_TUN_GBP_ID"),
+    row(
+        F::TunGbpFlags,
+        &["tun_gbp_flags"],
+        Loc::new(word::CT_PROTO_GBP, 48, 8),
+        Format::Hex,
+        Prereq::None,
+    )
+    .maskable(NX_OXM, NX_OXM, NX_OXM)
+    .nxm(class::NXM_NX, 39, 1, "NXM_NX_TUN_GBP_FLAGS"),
     row(
         F::TunFlags,
         &["tun_flags"],
@@ -534,7 +578,7 @@ pub static FIELDS: [FieldInfo; 94] = [
     row(
         F::CtNwProto,
         &["ct_nw_proto"],
-        Loc::new(word::CT_NW_PROTO, 56, 8),
+        Loc::new(word::CT_PROTO_GBP, 56, 8),
         Format::Decimal,
         Prereq::Ct,
     )

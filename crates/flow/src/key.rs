@@ -15,11 +15,11 @@
 //! A mask is a `FlowKey` too: a 1 bit means "this bit is significant".
 
 /// Number of 64-bit words in a flow key.
-pub const FLOW_WORDS: usize = 38;
+pub const FLOW_WORDS: usize = 42;
 
 /// Word ranges of the lookup stages, in the order a staged classifier consults them:
 /// metadata (tunnel, registers, ports, conntrack), L2, L3, L4.
-pub const STAGES: [core::ops::Range<usize>; 4] = [0..24, 24..27, 27..37, 37..38];
+pub const STAGES: [core::ops::Range<usize>; 4] = [0..28, 28..31, 31..41, 41..42];
 
 /// The words of each stage must tile the key exactly.
 const _: () = {
@@ -187,35 +187,39 @@ pub mod word {
     pub const ACTSET: u8 = 17;
     /// ct_nw_src (high 32) | ct_nw_dst (low 32).
     pub const CT_NW: u8 = 18;
-    /// ct_nw_proto (bits 56..64); the rest spare.
-    pub const CT_NW_PROTO: u8 = 19;
+    /// ct_nw_proto (bits 56..64) | tun_gbp_flags (48..56) | tun_gbp_id (32..48); low 32 spare.
+    pub const CT_PROTO_GBP: u8 = 19;
     /// ct_ipv6_src (128): words 20 and 21.
     pub const CT_IPV6_SRC: u8 = 20;
     /// ct_ipv6_dst (128): words 22 and 23.
     pub const CT_IPV6_DST: u8 = 22;
+    /// tun_ipv6_src (128): words 24 and 25.
+    pub const TUN_IPV6_SRC: u8 = 24;
+    /// tun_ipv6_dst (128): words 26 and 27.
+    pub const TUN_IPV6_DST: u8 = 26;
     /// eth_src (high 48) | vlan_tci (low 16).
-    pub const ETH_SRC_VLAN: u8 = 24;
+    pub const ETH_SRC_VLAN: u8 = 28;
     /// eth_dst (high 48) | eth_type (low 16).
-    pub const ETH_DST_TYPE: u8 = 25;
+    pub const ETH_DST_TYPE: u8 = 29;
     /// mpls_lse (high 32: label 20 | tc 3 | bos 1 | ttl 8) | recirc_id (low 32).
-    pub const MPLS: u8 = 26;
+    pub const MPLS: u8 = 30;
     /// nw_src / arp_spa (high 32) | nw_dst / arp_tpa (low 32).
-    pub const NW_ADDRS: u8 = 27;
-    /// ipv6_src (128): words 28 and 29.
-    pub const IPV6_SRC: u8 = 28;
-    /// ipv6_dst (128): words 30 and 31.
-    pub const IPV6_DST: u8 = 30;
+    pub const NW_ADDRS: u8 = 31;
+    /// ipv6_src (128): words 32 and 33.
+    pub const IPV6_SRC: u8 = 32;
+    /// ipv6_dst (128): words 34 and 35.
+    pub const IPV6_DST: u8 = 34;
     /// ipv6_label (bits 32..52) | nw_proto / arp_op (24..32) | nw_tos (16..24) | nw_ttl (8..16)
     /// | nw_frag (0..8).
-    pub const NW_MISC: u8 = 32;
+    pub const NW_MISC: u8 = 36;
     /// arp_sha / nd_sll (high 48).
-    pub const ARP_SHA: u8 = 33;
+    pub const ARP_SHA: u8 = 37;
     /// arp_tha / nd_tll (high 48).
-    pub const ARP_THA: u8 = 34;
-    /// nd_target (128): words 35 and 36.
-    pub const ND_TARGET: u8 = 35;
+    pub const ARP_THA: u8 = 38;
+    /// nd_target (128): words 39 and 40.
+    pub const ND_TARGET: u8 = 39;
     /// tp_src (bits 48..64) | tp_dst (32..48) | tcp_flags (16..32).
-    pub const TP: u8 = 37;
+    pub const TP: u8 = 41;
 }
 
 #[cfg(test)]

@@ -496,10 +496,14 @@ const PACKET_TYPE_NS_ETHERTYPE: u128 = 1;
 /// Fields that, between them, cover every bit of the key once, each standing for the
 /// storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`, `icmp_type`...).
 /// [`usable_protocols`] judges each by its own registry row.
-const STORAGE_FIELDS: [Field; 55] = [
+const STORAGE_FIELDS: [Field; 59] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
+    Field::TunIpv6Src,
+    Field::TunIpv6Dst,
+    Field::TunGbpId,
+    Field::TunGbpFlags,
     Field::TunFlags,
     Field::Metadata,
     Field::InPort,

@@ -11,10 +11,6 @@ use fvs_test_support::{PrivateFvs, PrivateOvs, Switch};
 
 /// Open vSwitch 3.1's fields that ferrovs's field registry lacks.
 const NOT_IN_FERROVS: &[&str] = &[
-    "tun_ipv6_src",
-    "tun_ipv6_dst",
-    "tun_gbp_id",
-    "tun_gbp_flags",
     "tun_erspan_idx",
     "tun_erspan_ver",
     "tun_erspan_dir",

@@ -79,6 +79,10 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
     w.field("tun_id", Field::TunId);
     w.field("tun_src", Field::TunSrc);
     w.field("tun_dst", Field::TunDst);
+    w.field("tun_ipv6_src", Field::TunIpv6Src);
+    w.field("tun_ipv6_dst", Field::TunIpv6Dst);
+    w.field("tun_gbp_id", Field::TunGbpId);
+    w.field("tun_gbp_flags", Field::TunGbpFlags);
     w.field("tun_flags", Field::TunFlags);
     w.field("metadata", Field::Metadata);
     w.field("in_port", Field::InPort);
@@ -180,6 +184,8 @@ impl Writer<'_> {
             (Field::EthType, _) if exact => {
                 let _ = write!(out, "0x{value:04x}");
             }
+            // ovs-ofctl prints the GBP flags' value alone, mask or not.
+            (Field::TunGbpFlags, _) => hex(out, value),
             (Field::Ipv6Label, _) => {
                 let _ = write!(out, "0x{value:05x}");
                 if !exact {

@@ -324,10 +324,14 @@ fn mac_of(flow: &FlowKey, f: Field) -> Mac {
 }
 
 /// The words a patch-port crossing resets: tunnel, metadata, registers, in_port.
-const RESET_FIELDS: [Field; 13] = [
+const RESET_FIELDS: [Field; 17] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
+    Field::TunIpv6Src,
+    Field::TunIpv6Dst,
+    Field::TunGbpId,
+    Field::TunGbpFlags,
     Field::TunFlags,
     Field::Metadata,
     Field::InPort,
