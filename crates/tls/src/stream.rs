@@ -13,9 +13,12 @@
 //!   socket *without* the lock (the read timeout applies as usual), then under the lock feed
 //!   the bytes to the session, process them and send whatever the session wants to send
 //!   back (alerts, TLS 1.3 key updates);
-//! - **write**: under the lock, encrypt and send everything at once. A write never waits
-//!   for the reader, and the reader holds the lock only while processing bytes it already
-//!   has, so a blocked writer delays a reader by at most the socket's write timeout.
+//! - **write**: under the lock, encrypt into a buffer; then take the socket's *turn* (a
+//!   second mutex, taken while the session's is still held, so records reach the socket in
+//!   the order the session made them), release the session and write the buffer. A writer
+//!   blocked on a peer that does not read so holds only the turn: the reader keeps reading
+//!   and processing, and waits for the turn only when the session has something of its own
+//!   to send (alerts, key updates).
 //!
 //! Ciphertext is read 8 KiB at a time and the plaintext drained before the next read, so
 //! the session's received-plaintext buffer (16 KiB in rustls) never overflows.
@@ -80,6 +83,8 @@ impl HandshakeError {
 pub struct TlsStream {
     sock: TcpStream,
     session: Arc<Mutex<Connection>>,
+    /// Whose turn it is to write to the socket (see the module doc).
+    turn: Arc<Mutex<()>>,
 }
 
 fn run_handshake(
@@ -112,6 +117,7 @@ fn run_handshake(
     Ok(TlsStream {
         sock,
         session: Arc::new(Mutex::new(conn)),
+        turn: Arc::default(),
     })
 }
 
@@ -152,6 +158,7 @@ impl TlsStream {
         Ok(Self {
             sock: self.sock.try_clone()?,
             session: self.session.clone(),
+            turn: self.turn.clone(),
         })
     }
 
@@ -180,11 +187,7 @@ impl TlsStream {
     pub fn close_notify(&self) {
         let mut s = self.session();
         s.send_close_notify();
-        while s.wants_write() {
-            if s.write_tls(&mut &self.sock).is_err() {
-                break;
-            }
-        }
+        let _ = self.send_pending(s);
     }
 
     /// Ends the connection for every handle, as [`TcpStream::shutdown`].
@@ -192,12 +195,19 @@ impl TlsStream {
         self.sock.shutdown(how)
     }
 
-    /// Sends what the session has queued; the caller holds the lock.
-    fn send_pending(conn: &mut Connection, sock: &TcpStream) -> io::Result<()> {
+    /// Sends what the session has queued, releasing the session's lock before writing to
+    /// the socket (see the module doc).
+    fn send_pending(&self, mut conn: MutexGuard<'_, Connection>) -> io::Result<()> {
+        let mut out = Vec::new();
         while conn.wants_write() {
-            conn.write_tls(&mut &*sock)?;
+            conn.write_tls(&mut out)?;
         }
-        Ok(())
+        if out.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(conn);
+        (&self.sock).write_all(&out)
     }
 }
 
@@ -226,12 +236,13 @@ impl Read for TlsStream {
                 s.read_tls(&mut data)?;
                 let processed = s.process_new_packets();
                 // Alerts (and key updates) go out even when processing failed.
-                let sent = Self::send_pending(&mut s, &self.sock);
+                let sent = self.send_pending(s);
                 processed.map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
                 sent?;
                 if data.is_empty() {
                     break;
                 }
+                s = self.session();
             }
         }
     }
@@ -241,12 +252,11 @@ impl Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut s = self.session();
         let n = s.writer().write(buf)?;
-        Self::send_pending(&mut s, &self.sock)?;
+        self.send_pending(s)?;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let mut s = self.session();
-        Self::send_pending(&mut s, &self.sock)
+        self.send_pending(self.session())
     }
 }

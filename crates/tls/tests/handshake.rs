@@ -89,6 +89,47 @@ fn both_ends_authenticate_and_a_reader_and_a_writer_share_the_session() {
     assert_eq!(client.read(&mut buf).expect("eof"), 0);
 }
 
+/// A writer blocked on a peer that does not read holds the socket, not the session: the
+/// other end's messages are still read meanwhile, and once the peer reads, it gets
+/// everything in order.
+#[test]
+fn a_writer_blocked_on_a_peer_that_does_not_read_leaves_the_reader_free() {
+    let pki = Pki::new("tls2");
+    let (switch, controller) = configs(&pki);
+    let (port, server) = serve_one(switch);
+    let sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut client = TlsStream::connect(&controller, sock, T).expect("client handshake");
+    let mut server = server.join().expect("join").expect("server handshake");
+    // Far more than the sockets' buffers hold: the writer blocks until the client reads.
+    let big: Vec<u8> = (0..16_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut writer = server.try_clone().expect("clone");
+    let sent = big.clone();
+    let w = thread::spawn(move || writer.write_all(&sent).expect("write"));
+    thread::sleep(Duration::from_millis(500));
+    assert!(!w.is_finished(), "the writer is blocked");
+    // The client, not reading, still writes; the server reads it at once.
+    client.write_all(b"echo").expect("client write");
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut four = [0u8; 4];
+    server
+        .read_exact(&mut four)
+        .expect("read while the writer is blocked");
+    assert_eq!(&four, b"echo");
+    // The client reads everything, in order.
+    client.set_read_timeout(Some(T)).expect("timeout");
+    let mut got = Vec::with_capacity(big.len());
+    let mut buf = vec![0u8; 65536];
+    while got.len() < big.len() {
+        let n = client.read(&mut buf).expect("read");
+        assert_ne!(n, 0, "closed early after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    w.join().expect("writer");
+    assert!(got == big, "the bytes arrive whole and in order");
+}
+
 #[test]
 fn a_client_from_another_ca_is_refused_by_the_server() {
     let pki = Pki::new("tls2");

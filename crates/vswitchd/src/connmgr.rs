@@ -71,10 +71,6 @@ use crate::ofchannel::{AsyncEvent, Channel, RoleError};
 use crate::outbox::{DEFAULT_QUEUE_SIZE, Outbox, Pushed};
 use crate::pinsched::{Limits, PinSched, PinStats};
 
-/// How long a write to a TLS connection may block before the peer is given up on: the
-/// TLS session's lock is held while writing, and the reader needs it too.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -773,7 +769,8 @@ impl crate::Daemon {
     pub fn revalidate_now(&self) {
         if let Some(dp) = self.datapath() {
             let delay = test_revalidate_delay();
-            let _ = dp.query(move |fast| {
+            // Every datapath thread revalidates its own megaflows.
+            let _ = dp.query_all(move |fast| {
                 if let Some(d) = delay {
                     std::thread::sleep(d);
                 }

@@ -289,18 +289,14 @@ impl AnyStream {
 
     /// The writing half, for the connection's writer thread ([`crate::outbox`]). Its
     /// writes block as long as the peer does not read (the shutdown at the connection's
-    /// end wakes them), except TLS's, which hold the session's lock the reader needs:
-    /// those give up after [`crate::connmgr::WRITE_TIMEOUT`].
+    /// end wakes them); a TLS writer so blocked holds only the socket, not the session
+    /// the reader needs ([`fvs_tls::TlsStream`]).
     fn writer(&self) -> std::io::Result<Box<dyn Write + Send>> {
         Ok(match self {
             Self::Unix(s) => Box::new(s.try_clone()?),
             Self::Tcp(s) => Box::new(s.try_clone()?),
             // A clone shares the TLS session: see fvs_tls::stream.
-            Self::Tls(s) => {
-                let w = s.try_clone()?;
-                w.set_write_timeout(Some(crate::connmgr::WRITE_TIMEOUT))?;
-                Box::new(w)
-            }
+            Self::Tls(s) => Box::new(s.try_clone()?),
         })
     }
 }
