@@ -9,17 +9,18 @@
 //! over packet-ins. So nobody delivers an event in place: [`Connmgr::publish`] queues it, and
 //! one dispatcher thread takes each in order and gives it to every connection of the bridge
 //! ([`Channel::send_async`] decides whether and in which form that connection gets it), then
-//! writes what the connection queued. The dispatcher holds no lock but one connection's at a
-//! time, so it cannot be part of a lock cycle; and since one thread delivers, every connection
-//! sees the events of a bridge in the order they were published.
+//! hands what the channel made to the connection's output queue, which never waits for the
+//! peer. The dispatcher holds no lock but one connection's at a time, so it cannot be part of
+//! a lock cycle; and since one thread delivers, every connection sees the events of a bridge
+//! in the order they were published.
 //!
 //! An event a connection caused itself (the flow-removed of its own delete) is sent by its
 //! own channel at once, so it precedes the replies to later requests, and is published
 //! `except` that connection.
 //!
-//! A master election is the exception that must not wait: the other masters are demoted
-//! before the new master's reply goes out ([`Connmgr::publish_sync`]; the electing
-//! connection holds its replies back meanwhile, without holding its lock).
+//! A master election is the exception that must not wait: the other masters' demotions are
+//! queued before the new master's reply ([`Connmgr::publish_sync`]; the electing connection
+//! holds its replies back meanwhile, without holding its lock).
 //!
 //! # Lock order
 //!
