@@ -7,6 +7,7 @@
 #   sudo ROUNDS=5 T=3 SWITCHES="fvs ovs" bench/datapath.sh
 #   sudo SWITCHES="fvs-tso bridge-tso" bench/datapath.sh
 #   sudo SWITCHES="fvs fvs-v3 fvs-mmsg" bench/datapath.sh   # ferrovs's receive paths
+#   sudo SWITCHES="fvs fvs-2t ovs" bench/datapath.sh        # one datapath thread against two
 #
 # Topology (all inside namespaces this script owns, prefix fvsdp<pid>-): a (eth0 10.98.1.1)
 # and b (eth0 10.98.1.2) are joined through sw, which holds the veth ends p1 and p2
@@ -18,7 +19,8 @@
 # ferrovs carries the super-frames with virtio-net headers on its AF_PACKET ports.
 # `fvs-v3` and `fvs-mmsg` (and their -tso variants) are ferrovs with another receive path on
 # its ports (options:rx-path=tpacket-v3 or recvmmsg; the default is a TPACKET_V2 ring), to
-# compare the receive paths in one run.
+# compare the receive paths in one run. `fvs-2t` (and `fvs-2t-tso`) is ferrovs with two
+# datapath threads (other_config:pmd-cpu-mask=0x3: pinned to CPUs 0 and 1, one port each).
 #
 # Per switch and round, after a warm-up ping both ways (ARP, MAC learning, megaflows):
 #   ping      200 echo requests 10 ms apart: average and 99th percentile RTT (µs)
@@ -115,10 +117,11 @@ endpoint_offloads() {
 start_switch() {
     endpoint_offloads "$1"
     case ${1%-tso} in
-    fvs | fvs-v3 | fvs-mmsg)
-        local rx=tpacket-v2
+    fvs | fvs-v3 | fvs-mmsg | fvs-2t)
+        local rx=tpacket-v2 mask=
         [ "${1%-tso}" = fvs-v3 ] && rx=tpacket-v3
         [ "${1%-tso}" = fvs-mmsg ] && rx=recvmmsg
+        [ "${1%-tso}" = fvs-2t ] && mask=0x3
         mkdir -p "$W/fvs"
         FVS_RUNDIR=$W/fvs FVS_DBDIR=$W/fvs FVS_LOGDIR=$W/fvs ip netns exec "$SW" "$FVS" \
             --detach --pidfile="$W/fvs.pid" --log-file="$W/fvs/fvs-vswitchd.log"
@@ -126,6 +129,19 @@ start_switch() {
         ovs-vsctl --db="unix:$W/fvs/db.sock" --timeout=20 add-br br0 \
             -- add-port br0 pa -- set interface pa options:rx-path=$rx \
             -- add-port br0 pb -- set interface pb options:rx-path=$rx || die "fvs: add-br"
+        if [ -n "$mask" ]; then
+            ovs-vsctl --db="unix:$W/fvs/db.sock" set Open_vSwitch . other_config:pmd-cpu-mask=$mask
+            # Applied with the next statistics pass: wait until both threads have a port.
+            local i
+            for i in $(seq 100); do
+                [ "$(ovs-appctl -t "$W/fvs/fvs-vswitchd.ctl" dpif-netdev/pmd-rxq-show 2>/dev/null |
+                    grep -c '  port: ')" = 2 ] &&
+                    ovs-appctl -t "$W/fvs/fvs-vswitchd.ctl" dpif-netdev/pmd-rxq-show 2>/dev/null |
+                    grep -q 'core_id 1:' && break
+                sleep 0.1
+            done
+            [ "$i" = 100 ] && die "fvs: the datapath threads did not start"
+        fi
         BENCH_PIDS=$(cat "$W/fvs.pid")
         ;;
     ovs)
@@ -193,7 +209,9 @@ def med(sw, m):
 pairs = [(a, b) for a, b in [("fvs", "ovs"), ("fvs", "bridge"), ("fvs-tso", "ovs-tso"),
                              ("fvs-tso", "bridge-tso"), ("fvs", "fvs-mmsg"),
                              ("fvs-v3", "fvs-mmsg"), ("fvs-tso", "fvs-mmsg-tso"),
-                             ("fvs-v3-tso", "fvs-mmsg-tso")] if a in switches and b in switches]
+                             ("fvs-v3-tso", "fvs-mmsg-tso"), ("fvs-2t", "fvs"),
+                             ("fvs-2t-tso", "fvs-tso"), ("fvs-2t", "ovs")]
+         if a in switches and b in switches]
 print("| figure | " + " | ".join(switches) + " | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
 print("|---|" + "---|" * (len(switches) + len(pairs)))
 for m in metrics:

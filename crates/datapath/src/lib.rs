@@ -56,7 +56,8 @@
 //!
 //! # Not done yet
 //!
-//! Threads and polling (the daemon, `fvs-vswitchd`, runs a datapath on its own thread), SCTP port rewrites
+//! Threads and polling (the daemon, `fvs-vswitchd`, runs one datapath per thread, each with
+//! every port and its own caches, the devices shared between them), SCTP port rewrites
 //! (CRC32c), Geneve options on send, IPv6 rewrites
 //! and outer IPv6, MPLS, `recirc`, and the `dump_flows` text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).

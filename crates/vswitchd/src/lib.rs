@@ -28,8 +28,9 @@
 //!   read (errors and warnings) as Open vSwitch reads them.
 //!   [`bridge_mac`]: interfaces' and bridges' Ethernet addresses and the datapath ID, by
 //!   Open vSwitch's rules.
-//! - [`datapath`]: the datapath thread, its ports' devices, upcalls, the translation cache
-//!   and revalidation, the datapath's appctl commands, and the `Interface` rows' statistics.
+//! - [`datapath`]: the datapath threads (one, or one per core of `pmd-cpu-mask`), their
+//!   ports' devices, upcalls, the translation cache and revalidation, the datapath's appctl
+//!   commands, and the `Interface` rows' statistics.
 //! - [`ofchannel`]: one OpenFlow connection's protocol, without I/O. [`mgmt`]: each bridge's
 //!   management socket, made and removed with the bridge after every reconciliation, and the
 //!   serving of every OpenFlow connection. [`controller`]: the `Controller` rows' connections,

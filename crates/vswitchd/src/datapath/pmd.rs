@@ -22,6 +22,12 @@
 //!   nothing more.
 //!
 //! Tunnel vports receive through their underlay device, which is a port like any other.
+//! Internal ports are read by the first thread outside the assignment (Open vSwitch's main
+//! thread polls them, not a PMD thread), so they take no turn and are not listed.
+//!
+//! The settings are read with the interfaces' statistics ([`super::stats`]): a change takes
+//! effect within `stats-update-interval` (5 s by default), not with the reconfiguration
+//! itself as in Open vSwitch. The `flow-limit` applies to each thread's megaflow cache.
 
 use std::collections::{BTreeMap, BTreeSet};
 
