@@ -381,21 +381,23 @@ fn reason_wire(r: PacketInReason, v: Version, nx2: bool) -> u8 {
     }
 }
 
-fn reason_from(code: u8) -> Result<PacketInReason, DecodeError> {
-    Ok(match code {
+/// The standard packet-in reason numbered `code` (OpenFlow 1.4's numbering, which Nicira's
+/// messages and actions share), if it is one.
+pub(crate) fn standard_reason(code: u8) -> Option<PacketInReason> {
+    Some(match code {
         0 => PacketInReason::NoMatch,
         1 => PacketInReason::Action,
         2 => PacketInReason::InvalidTtl,
         3 => PacketInReason::ActionSet,
         4 => PacketInReason::Group,
         5 => PacketInReason::PacketOut,
-        n => {
-            return Err(DecodeError::new(
-                OfpError::BadPacket,
-                format!("packet-in reason {n}"),
-            ));
-        }
+        _ => return None,
     })
+}
+
+fn reason_from(code: u8) -> Result<PacketInReason, DecodeError> {
+    standard_reason(code)
+        .ok_or_else(|| DecodeError::new(OfpError::BadPacket, format!("packet-in reason {code}")))
 }
 
 /// Pads `b` with zeros to a multiple of 8 counted from `from`.

@@ -371,21 +371,12 @@ pub(crate) fn put_action(out: &mut Vec<u8>, a: &Action, v: Version) -> Result<bo
 /// The packet-in reason `controller` and `controller2` name by [`reason_code`]'s number;
 /// Open vSwitch's internal reasons 6 and 7 pass through.
 fn reason_from_code(n: u8) -> Result<PacketInReason, DecodeError> {
-    Ok(match n {
-        0 => PacketInReason::NoMatch,
-        1 => PacketInReason::Action,
-        2 => PacketInReason::InvalidTtl,
-        3 => PacketInReason::ActionSet,
-        4 => PacketInReason::Group,
-        5 => PacketInReason::PacketOut,
-        6 | 7 => PacketInReason::Internal(n),
-        _ => {
-            return Err(DecodeError::new(
-                OfpError::ActionBadArgument,
-                format!("packet-in reason {n}"),
-            ));
-        }
-    })
+    match n {
+        6 | 7 => Ok(PacketInReason::Internal(n)),
+        _ => super::async_msg::standard_reason(n).ok_or_else(|| {
+            DecodeError::new(OfpError::ActionBadArgument, format!("packet-in reason {n}"))
+        }),
+    }
 }
 
 fn reason_code(r: PacketInReason) -> u8 {
