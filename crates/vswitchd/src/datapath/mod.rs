@@ -63,6 +63,8 @@
 //!   them to the closure given to [`Handle::set_removed_handler`] (flow-removed messages).
 //! - Packet-outs: [`Handle::packet_out`] translates the actions with the pipeline and has
 //!   the first datapath thread run the result on the frame.
+//! - `dpif-netdev/pmd-rxq-show` and `dpif-netdev/pmd-stats-show` ([`commands`]) show the
+//!   threads, their ports and their lookups in Open vSwitch's layout.
 //! - Queries: [`Handle::query`] runs on the first thread (ports and devices, which every
 //!   thread sees alike), [`Handle::query_all`] on each (megaflows, counters).
 //!
