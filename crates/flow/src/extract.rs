@@ -20,7 +20,9 @@
 //!   Open vSwitch. `ipv6_label` is the flow label and `nw_tos` the traffic class.
 //! - **L4.** TCP (ports and the 12 flag bits; only with a sane data offset), UDP, SCTP
 //!   ports; ICMPv4, IGMP and ICMPv6 type and code in `tp_src`/`tp_dst`; for a neighbor
-//!   solicitation or advertisement (code 0), `nd_target`, `nd_sll` and `nd_tll`.
+//!   solicitation or advertisement (code 0), `nd_target`, `nd_sll` and `nd_tll`, the 32 bits
+//!   after the checksum as `nd_reserved` (an advertisement's flags) and the type of the first
+//!   option as `nd_options_type`.
 //!
 //! # Truncated and malformed frames
 //!
@@ -264,6 +266,16 @@ impl Key {
                         |m: Option<fvs_packet::MacAddr>| u128::from(m.unwrap_or_default().to_u64());
                     self.set(Field::NdSll, mac(nd.sll));
                     self.set(Field::NdTll, mac(nd.tll));
+                    // The 32 bits after the checksum: reserved in a solicitation, the
+                    // R/S/O flags and reserved bits in an advertisement.
+                    if let Some(r) = payload.get(4..8) {
+                        let r = u32::from_be_bytes([r[0], r[1], r[2], r[3]]);
+                        self.set(Field::NdReserved, u128::from(r));
+                    }
+                    let options = &payload[icmpv6::HEADER_LEN..];
+                    if let Some(&t) = options.get(16) {
+                        self.set(Field::NdOptionsType, u128::from(t));
+                    }
                 }
             }
             _ => {}

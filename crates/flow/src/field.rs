@@ -120,6 +120,8 @@ pub enum Field {
     NdTarget,
     NdSll,
     NdTll,
+    NdReserved,
+    NdOptionsType,
 }
 
 /// What the registry knows about one field.
@@ -261,6 +263,8 @@ pub mod class {
     pub const OXM_BASIC: u16 = 0x8000;
     /// OpenFlow 1.5 packet registers (`OXM_OF_PKT_REG*`).
     pub const OXM_PKT_REG: u16 = 0x8001;
+    /// Ericsson's class (`ERICOXM_OF_*`).
+    pub const ERICOXM: u16 = 0x1000;
     /// Experimenter class; the header carries an experimenter id.
     pub const EXPERIMENTER: u16 = 0xffff;
     /// The Open Networking Foundation's experimenter id (`ONFOXM_ET_*`).
@@ -370,7 +374,7 @@ const fn xreg_half(k: u8, high: bool) -> Loc {
 use Field as F;
 
 /// The registry, indexed by `Field as usize`.
-pub static FIELDS: [FieldInfo; 98] = [
+pub static FIELDS: [FieldInfo; 100] = [
     row(
         F::TunId,
         &["tun_id", "tunnel_id"],
@@ -1297,6 +1301,26 @@ pub static FIELDS: [FieldInfo; 98] = [
     .maskable(NX_OXM, NX_OXM, NX_OXM)
     .nxm(class::NXM_NX, 25, 6, "NXM_NX_ND_TLL")
     .oxm(class::OXM_BASIC, 33, 6, "OXM_OF_IPV6_ND_TLL"),
+    // Ericsson's extensions: the 32 bits after a neighbor message's checksum (an
+    // advertisement's R, S and O flags are its top bits), and the type of its option.
+    row(
+        F::NdReserved,
+        &["nd_reserved"],
+        Loc::new(word::ND_EXTRA, 32, 32),
+        Format::Decimal,
+        Prereq::Nd,
+    )
+    .exact_only(NX_OXM)
+    .nxm(class::ERICOXM, 1, 4, "ERICOXM_OF_ICMPV6_ND_RESERVED"),
+    row(
+        F::NdOptionsType,
+        &["nd_options_type"],
+        Loc::new(word::ND_EXTRA, 24, 8),
+        Format::Decimal,
+        Prereq::Nd,
+    )
+    .exact_only(NX_OXM)
+    .nxm(class::ERICOXM, 2, 1, "ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE"),
 ];
 
 /// Rows must sit at their variant's index, so `FIELDS[f as usize]` is `f`'s row.

@@ -15,11 +15,11 @@
 //! A mask is a `FlowKey` too: a 1 bit means "this bit is significant".
 
 /// Number of 64-bit words in a flow key.
-pub const FLOW_WORDS: usize = 42;
+pub const FLOW_WORDS: usize = 43;
 
 /// Word ranges of the lookup stages, in the order a staged classifier consults them:
 /// metadata (tunnel, registers, ports, conntrack), L2, L3, L4.
-pub const STAGES: [core::ops::Range<usize>; 4] = [0..28, 28..31, 31..41, 41..42];
+pub const STAGES: [core::ops::Range<usize>; 4] = [0..28, 28..31, 31..41, 41..43];
 
 /// The words of each stage must tile the key exactly.
 const _: () = {
@@ -220,6 +220,8 @@ pub mod word {
     pub const ND_TARGET: u8 = 39;
     /// tp_src (bits 48..64) | tp_dst (32..48) | tcp_flags (16..32).
     pub const TP: u8 = 41;
+    /// nd_reserved (high 32) | nd_options_type (bits 24..32).
+    pub const ND_EXTRA: u8 = 42;
 }
 
 #[cfg(test)]

@@ -496,7 +496,7 @@ const PACKET_TYPE_NS_ETHERTYPE: u128 = 1;
 /// Fields that, between them, cover every bit of the key once, each standing for the
 /// storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`, `icmp_type`...).
 /// [`usable_protocols`] judges each by its own registry row.
-const STORAGE_FIELDS: [Field; 59] = [
+const STORAGE_FIELDS: [Field; 61] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
@@ -556,6 +556,8 @@ const STORAGE_FIELDS: [Field; 59] = [
     Field::TcpDst,
     Field::TcpFlags,
     Field::NdTarget,
+    Field::NdReserved,
+    Field::NdOptionsType,
 ];
 
 /// The protocols able to carry `m`, judged from the match itself: each field by how it is

@@ -37,18 +37,13 @@ use fvs_packet::vlan::{Tci, VlanRepr};
 use fvs_test_support::frames::hex;
 use fvs_test_support::{AddBridge, PrivateOvs};
 
+/// Fields ferrovs's key has that `ofproto/trace` does not print on its `Flow:` line.
+const UNPRINTED: [Field; 2] = [Field::NdReserved, Field::NdOptionsType];
+
 /// Flow fields Open vSwitch prints that ferrovs's flow key does not have.
 const NOT_MODELLED: &[&str] = &[
     "vlan_tci1",
     "recirc_id",
-    "dp_hash",
-    "packet_type",
-    "nd_reserved",
-    "nd_options_type",
-    "tun_ipv6_src",
-    "tun_ipv6_dst",
-    "tun_gbp_id",
-    "tun_gbp_flags",
     "tun_tos",
     "tun_ttl",
     "tun_erspan_ver",
@@ -117,7 +112,9 @@ fn compare(line: &str, key: &FlowKey) -> Vec<String> {
                 m.key.get(loc) & mask
             ));
         }
-        if ours & !mask != 0 {
+        // Open vSwitch's trace leaves these out of its Flow: line though it extracts them;
+        // crates/vswitchd/tests/match_fields.rs checks them by rules that match them.
+        if ours & !mask != 0 && !UNPRINTED.contains(&field) {
             problems.push(format!(
                 "{name}: ferrovs sets {:#x}, Open vSwitch prints nothing there",
                 ours & !mask

@@ -66,3 +66,71 @@ fn new_match_fields_are_accepted_refused_and_dumped_as_by_open_vswitch() {
         "{accepted} accepted, {refused} refused"
     );
 }
+
+/// A neighbor advertisement from fa:16:3e:11:22:33: R/S/O flags 0x60000000 in the word after
+/// the checksum, then a target link-layer option (type 2) before a source one (type 1).
+const NEIGHBOR_ADVERT: &str = "fa163e445566fa163e11223386dd6000000000283aff20010db80000000000000000\
+    00000001fe80000000000000f8163efffe44556688000000600000002001\
+    0db800000000000000000000009902010200000000020101fa163e112233";
+
+#[test]
+fn neighbor_discovery_reserved_word_and_option_type_match_as_in_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .tag("mfn")
+        .start();
+    let ports = [
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "ofport_request=1",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "interface",
+        "p2",
+        "ofport_request=2",
+    ];
+    for sw in [&ovs as &dyn Switch, &fvs] {
+        sw.vsctl_ok(&ports);
+    }
+    let packet: String = NEIGHBOR_ADVERT.split_whitespace().collect();
+    let mut hits = 0;
+    for rule in [
+        "nd_reserved=0x60000000",
+        "nd_reserved=0",
+        "nd_options_type=2",
+        "nd_options_type=1",
+        "nd_options_type=0",
+    ] {
+        let flow = format!("priority=10,icmp6,icmp_type=136,{rule},actions=output:2");
+        let mut traces = Vec::new();
+        for sw in [&ovs as &dyn Switch, &fvs] {
+            sw.ofctl_ok(&["del-flows", "br0"]);
+            sw.ofctl_ok(&["add-flow", "br0", &flow]);
+            let trace = sw.appctl_ok(&["ofproto/trace", "br0", "in_port=1", &packet]);
+            // The rule that matched (if any) and the datapath actions.
+            let lines: Vec<String> = trace
+                .lines()
+                .filter(|l| l.contains("priority 10") || l.starts_with("Datapath actions"))
+                .map(str::to_owned)
+                .collect();
+            traces.push(lines);
+        }
+        assert_eq!(traces[1], traces[0], "ofproto/trace with {rule}");
+        hits += usize::from(traces[0].iter().any(|l| l.contains("priority 10")));
+    }
+    // The flags and the first option's type matched; the other values did not.
+    assert_eq!(hits, 2);
+}

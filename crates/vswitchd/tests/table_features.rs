@@ -18,8 +18,6 @@ const NOT_IN_FERROVS: &[&str] = &[
     "tun_gtpu_flags",
     "tun_gtpu_msgtype",
     "tun_metadata0...tun_metadata63",
-    "nd_reserved",
-    "nd_options_type",
     "nsh_flags",
     "nsh_ttl",
     "nsh_mdtype",

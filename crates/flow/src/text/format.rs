@@ -130,6 +130,8 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
         w.field("nd_target", Field::NdTarget);
         w.field("nd_sll", Field::NdSll);
         w.field("nd_tll", Field::NdTll);
+        w.field("nd_reserved", Field::NdReserved);
+        w.field("nd_options_type", Field::NdOptionsType);
     } else {
         w.field("tp_src", Field::TcpSrc);
         w.field("tp_dst", Field::TcpDst);

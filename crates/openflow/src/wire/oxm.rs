@@ -262,7 +262,13 @@ fn fields_in_order(m: &Match, flavor: Flavor) -> Vec<Field> {
             Some(ip_proto::ICMP) if !v6 => f.extend([Field::IcmpType, Field::IcmpCode]),
             Some(ip_proto::ICMPV6) if v6 => {
                 f.extend([Field::Icmpv6Type, Field::Icmpv6Code]);
-                f.extend([Field::NdTarget, Field::NdSll, Field::NdTll]);
+                f.extend([
+                    Field::NdTarget,
+                    Field::NdSll,
+                    Field::NdTll,
+                    Field::NdReserved,
+                    Field::NdOptionsType,
+                ]);
             }
             _ => {}
         }
