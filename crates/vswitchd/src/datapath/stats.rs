@@ -20,7 +20,7 @@
 //! The same thread hands the datapath the row's `other_config:max-idle` and `flow-limit`
 //! each round (and once at start), so changing them takes effect within one interval.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::thread::sleep;
 use std::time::Duration;
@@ -31,6 +31,7 @@ use fvs_pipeline::clock::Millis;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::slow::TunnelCounters;
 use crate::db::Db;
 use crate::vlog::Level;
 use crate::{DATABASE, Daemon};
@@ -232,7 +233,7 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
             continue;
         };
         push_limits(db, dp);
-        let Ok((devices, tunnels)) = dp.query(|f| {
+        let Ok(devices) = dp.query(|f| {
             let nos: Vec<_> =
                 f.dp.ports()
                     .map(|(n, name, _)| (n, name.to_owned()))
@@ -256,10 +257,22 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
                     );
                 }
             }
-            (out, f.slow.tunnels.clone())
+            out
         }) else {
             continue;
         };
+        // Each thread counts the tunnel traffic of its own megaflows.
+        let Ok(per_thread) = dp.query_all(|f| f.slow.tunnels.clone()) else {
+            continue;
+        };
+        let mut tunnels: HashMap<String, TunnelCounters> = HashMap::new();
+        for (name, c) in per_thread.into_iter().flatten() {
+            let t = tunnels.entry(name).or_default();
+            t.rx_packets += c.rx_packets;
+            t.rx_bytes += c.rx_bytes;
+            t.tx_packets += c.tx_packets;
+            t.tx_bytes += c.tx_bytes;
+        }
         client.drain();
         let mut state = db.lock();
         let Some(database) = state.database(DATABASE) else {
