@@ -152,6 +152,17 @@ impl Conn {
         self.outbox.overflows()
     }
 
+    /// True while so many replies wait to be written that the connection must not read
+    /// more requests ([`crate::outbox::REPLY_MAX`]); then waits (at most `limit`) for the
+    /// writer to make progress.
+    pub fn replies_backed_up(&self, limit: Duration) -> bool {
+        let backed_up = self.outbox.replies_backed_up();
+        if backed_up {
+            self.outbox.wait_progress(limit);
+        }
+        backed_up
+    }
+
     /// Waits (at most `limit`) for the queued output to be written: before the socket is
     /// shut, so a last reply reaches the peer. True when it was.
     pub fn drain(&self, limit: Duration) -> bool {

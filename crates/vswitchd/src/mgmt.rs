@@ -432,7 +432,13 @@ fn serve_conn(
         if stop() {
             return "stopped".into();
         }
-        match stream.read(&mut buf) {
+        // While too many replies wait, the requests wait in the socket (the probes go on).
+        let read = if conn.replies_backed_up(STOP_POLL) {
+            Err(std::io::Error::from(ErrorKind::WouldBlock))
+        } else {
+            stream.read(&mut buf)
+        };
+        match read {
             Ok(0) => return "connection closed by peer".into(),
             Ok(n) => {
                 last_rx = Instant::now();

@@ -21,6 +21,11 @@
 //!   messages are always queued, as Open vSwitch queues them.
 //! - Flow monitors pause on [`Outbox::backlog`], the bytes not yet handed to the socket
 //!   (the message being written included), as Open vSwitch counts its queue.
+//! - Replies (messages with a nonzero xid, which asynchronous messages never have) are
+//!   counted too: once [`REPLY_MAX`] are queued the connection stops reading requests
+//!   ([`Outbox::replies_backed_up`]) until some are written, as Open vSwitch does, so a peer
+//!   that sends requests without reading the answers fills its own socket, not the
+//!   switch's memory.
 //! - The connection stays while the peer keeps the inactivity probes answered; a writer
 //!   blocked on a peer that never reads is woken by the socket's shutdown when the
 //!   connection ends for another reason.
@@ -40,6 +45,15 @@ use std::time::{Duration, Instant};
 
 /// Open vSwitch's default `controller_queue_size`: packet-ins queued per connection.
 pub const DEFAULT_QUEUE_SIZE: usize = 100;
+
+/// Queued replies beyond which a connection stops reading requests (Open vSwitch's
+/// `OFCONN_REPLY_MAX`).
+pub const REPLY_MAX: usize = 100;
+
+/// True when `msg` is an answer to a request: asynchronous messages carry xid 0.
+fn is_reply(msg: &[u8]) -> bool {
+    msg.get(4..8).is_some_and(|x| x != [0, 0, 0, 0]) && !is_packet_in(msg)
+}
 
 /// OpenFlow's message type numbers that matter here (the same in every version).
 const OFPT_VENDOR: u8 = 4;
@@ -82,6 +96,8 @@ struct State {
     bytes: usize,
     /// Packet-ins queued plus the one being written, if it is one.
     packet_ins: usize,
+    /// Replies queued plus the one being written, if it is one.
+    replies: usize,
     queue_size: usize,
     overflows: u64,
     /// True while the writer holds a message it has not finished writing.
@@ -107,6 +123,7 @@ impl Outbox {
                 queue: VecDeque::new(),
                 bytes: 0,
                 packet_ins: 0,
+                replies: 0,
                 queue_size,
                 overflows: 0,
                 writing: false,
@@ -137,6 +154,9 @@ impl Outbox {
             }
             s.packet_ins += 1;
         }
+        if is_reply(&msg) {
+            s.replies += 1;
+        }
         s.bytes += msg.len();
         s.queue.push_back(msg);
         drop(s);
@@ -147,6 +167,20 @@ impl Outbox {
     /// Bytes not yet handed to the socket.
     pub fn backlog(&self) -> usize {
         self.state().bytes
+    }
+
+    /// True while [`REPLY_MAX`] replies or more wait: the connection reads no requests.
+    pub fn replies_backed_up(&self) -> bool {
+        self.state().replies >= REPLY_MAX
+    }
+
+    /// Waits (at most `limit`) for the writer to write something or fail.
+    pub fn wait_progress(&self, limit: Duration) {
+        let s = self.state();
+        let _ = self
+            .changed
+            .wait_timeout(s, limit)
+            .unwrap_or_else(PoisonError::into_inner);
     }
 
     /// Packet-ins dropped because the queue was full.
@@ -216,12 +250,16 @@ impl Outbox {
             if is_packet_in(&msg) {
                 s.packet_ins -= 1;
             }
+            if is_reply(&msg) {
+                s.replies -= 1;
+            }
             if !ok {
                 // Nothing more can reach the peer: forget what is queued.
                 s.failed = true;
                 s.queue.clear();
                 s.bytes = 0;
                 s.packet_ins = 0;
+                s.replies = 0;
             }
             drop(s);
             self.changed.notify_all();

@@ -11,6 +11,9 @@
 //! - A flow monitor whose reader stalls while thousands of flows are added gets `PAUSED` at
 //!   about the same place as from ovs-vswitchd; once it reads again, the re-listing of
 //!   every flow added since the pause, and `RESUMED`, as from ovs-vswitchd.
+//! - A peer that sends echo requests and never reads the replies can send about as many
+//!   before its socket is full as to ovs-vswitchd: both stop reading requests while 100
+//!   replies wait.
 
 mod common;
 
@@ -375,5 +378,64 @@ fn a_stalled_flow_monitor_pauses_and_resumes_with_a_relisting_as_on_open_vswitch
     assert!(
         o_before.abs_diff(t_before) <= 16,
         "paused after {o_before} updates, Open vSwitch after {t_before}"
+    );
+}
+
+/// How many echo requests a peer that never reads can send before its socket is full
+/// (at most 200,000): a switch that stops reading requests while 100 replies wait makes it
+/// block after a few thousand.
+fn requests_until_blocked(sw: &dyn Switch) -> usize {
+    sw.vsctl_ok(&AddBridge::new("br0").args());
+    let target = sw.mgmt_target("br0");
+    let path = target.strip_prefix("unix:").unwrap_or(&target).to_owned();
+    let s = UnixStream::connect(&path).unwrap_or_else(|e| panic!("connect {path}: {e}"));
+    let mut p = Peer::new(s);
+    p.read_for(Duration::from_millis(300));
+    let echo = wire::encode(
+        &Message::EchoRequest(vec![]),
+        Version::Of10.default_protocol(),
+        7,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    p.s.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+    let mut sent = 0;
+    // Blocked for a second on end: the switch stopped reading.
+    let mut blocked_since: Option<Instant> = None;
+    while sent < 200_000 {
+        match p.s.write(&echo) {
+            Ok(n) => {
+                assert_eq!(n, echo.len(), "a whole message at a time");
+                sent += 1;
+                blocked_since = None;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let since = *blocked_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(1) {
+                    break;
+                }
+                sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    sent
+}
+
+#[test]
+fn a_peer_that_never_reads_replies_is_read_no_further_as_on_open_vswitch() {
+    let fvs = Fvs::start("slowr");
+    let ours = requests_until_blocked(fvs.private());
+    drop(fvs);
+    let ovs = PrivateOvs::start();
+    let theirs = requests_until_blocked(&ovs);
+    drop(ovs);
+    eprintln!("echo requests sent: ours {ours}, Open vSwitch's {theirs}");
+    assert!(theirs < 200_000, "the oracle stops reading");
+    // The sockets' buffers in both directions and the 100 queued replies; ferrovs handles
+    // all that one read brings before it looks at the replies again (Open vSwitch 50
+    // messages at a time), so it may take a few hundred more.
+    assert!(
+        ours >= theirs / 2 && ours <= theirs * 2 + 100,
+        "ours took {ours} requests, Open vSwitch {theirs}"
     );
 }
