@@ -31,20 +31,34 @@ use std::fmt::Write as _;
 /// Open vSwitch's field order for the fields ferrovs knows, by canonical name (from printing
 /// Open vSwitch's own lists): metadata first, then the frame outside in.
 const OVS_ORDER: &[&str] = &[
+    "dp_hash",
     "recirc_id",
+    "packet_type",
     "conj_id",
     "tun_id",
     "tun_src",
     "tun_dst",
+    "tun_ipv6_src",
+    "tun_ipv6_dst",
     "tun_flags",
+    "tun_gbp_id",
+    "tun_gbp_flags",
     "metadata",
     "in_port",
     "in_port_oxm",
+    "actset_output",
     "pkt_mark",
     "ct_state",
     "ct_zone",
     "ct_mark",
     "ct_label",
+    "ct_nw_proto",
+    "ct_nw_src",
+    "ct_nw_dst",
+    "ct_ipv6_src",
+    "ct_ipv6_dst",
+    "ct_tp_src",
+    "ct_tp_dst",
     "reg0",
     "reg1",
     "reg2",
@@ -113,6 +127,8 @@ const OVS_ORDER: &[&str] = &[
     "nd_target",
     "nd_sll",
     "nd_tll",
+    "nd_reserved",
+    "nd_options_type",
 ];
 
 /// Instruction types (`OFPIT_*`) in the order ovs-ofctl lists them, with its names.
@@ -516,11 +532,16 @@ mod tests {
         assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
     }
 
-    /// Open vSwitch's order (from ovs-ofctl's own listing): recirc_id ahead of conj_id, the
-    /// 128-bit registers after the 64-bit ones.
+    /// Open vSwitch's order (from ovs-ofctl's own listing): dp_hash, recirc_id and
+    /// packet_type ahead of conj_id, tunnel IPv6 addresses inside the tunnel fields, the
+    /// connection-tracking tuple after ct_label, the 128-bit registers after the 64-bit ones.
     #[test]
     fn recirc_id_and_xxregs_take_open_vswitch_places() {
         let headers: Vec<FieldHeader> = [
+            Field::CtNwSrc,
+            Field::TunIpv6Src,
+            Field::PacketType,
+            Field::DpHash,
             Field::EthSrc,
             Field::Xxreg1,
             Field::Xxreg0,
@@ -537,7 +558,7 @@ mod tests {
         .collect();
         assert_eq!(
             field_list(&headers),
-            "recirc_id conj_id xreg7 xxreg0 xxreg1 eth_src"
+            "dp_hash recirc_id packet_type conj_id tun_ipv6_src ct_nw_src xreg7 xxreg0 xxreg1 eth_src"
         );
     }
 }
