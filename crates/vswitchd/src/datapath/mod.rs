@@ -610,33 +610,16 @@ impl Handle {
         actions: &[Action],
     ) -> Result<(), PacketOutError> {
         let of_key = fvs_flow::extract::extract(frame, in_port, None);
-        let now = daemon.now();
-        let (dp_actions, dp_in) = {
-            let mut sw = daemon.switch();
-            let b = sw
-                .bridges
-                .iter()
-                .position(|b| b.name == bridge)
-                .ok_or_else(|| PacketOutError::NoSuchBridge(bridge.to_owned()))?;
-            let t = fvs_pipeline::xlate::translate_actions(&sw.bridges, b, &of_key, actions, now);
-            sw.apply(&t, frame.len() as u64, now);
-            let dp_in = sw.bridges[b]
-                .port(in_port)
-                .and_then(|p| p.dp_port)
-                .map_or(0, |d| d.0);
-            (t.actions, dp_in)
-        };
-        let mut key = of_key;
-        key.set(Field::InPort.loc(), u128::from(dp_in));
-        if self.send(Ctl::Execute {
-            frame: frame.to_vec(),
-            key: Box::new(key),
-            actions: dp_actions,
-        }) {
-            Ok(())
-        } else {
-            Err(PacketOutError::NotRunning)
-        }
+        self.execute_translated(
+            daemon,
+            bridge,
+            in_port,
+            frame,
+            of_key,
+            |bridges, b, key, now| {
+                fvs_pipeline::xlate::translate_actions(bridges, b, key, actions, now)
+            },
+        )
     }
 
     /// Resumes a paused translation (`NXT_RESUME`) on `bridge`: `frame` is the packet the
@@ -657,6 +640,36 @@ impl Handle {
         for f in crate::connmgr::PACKET_IN_METADATA {
             of_key.set(f.loc(), metadata.key.get(f.loc()));
         }
+        self.execute_translated(
+            daemon,
+            bridge,
+            in_port,
+            frame,
+            of_key,
+            |bridges, b, key, now| {
+                fvs_pipeline::xlate::translate_resume(bridges, b, key, frozen, now)
+            },
+        )
+    }
+
+    /// Runs `translate` for `frame` (flow `of_key`, entering `bridge` on `in_port`) under the
+    /// switch lock, applies its side effects, and hands the resulting datapath actions to the
+    /// datapath thread to execute once, caching nothing: the common tail of packet-outs and
+    /// resumed continuations.
+    fn execute_translated(
+        &self,
+        daemon: &Daemon,
+        bridge: &str,
+        in_port: PortNo,
+        frame: &[u8],
+        of_key: FlowKey,
+        translate: impl FnOnce(
+            &[fvs_pipeline::bridge::Bridge],
+            usize,
+            &FlowKey,
+            fvs_pipeline::clock::Millis,
+        ) -> fvs_pipeline::xlate::Translation,
+    ) -> Result<(), PacketOutError> {
         let now = daemon.now();
         let (dp_actions, dp_in) = {
             let mut sw = daemon.switch();
@@ -665,7 +678,7 @@ impl Handle {
                 .iter()
                 .position(|b| b.name == bridge)
                 .ok_or_else(|| PacketOutError::NoSuchBridge(bridge.to_owned()))?;
-            let t = fvs_pipeline::xlate::translate_resume(&sw.bridges, b, &of_key, frozen, now);
+            let t = translate(&sw.bridges, b, &of_key, now);
             sw.apply(&t, frame.len() as u64, now);
             let dp_in = sw.bridges[b]
                 .port(in_port)
