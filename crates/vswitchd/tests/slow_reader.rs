@@ -70,22 +70,7 @@ impl Peer {
 
     /// Waits (10 s at most) for the switch to connect to `l`.
     fn accept(l: &UnixListener) -> Self {
-        l.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
-        let start = Instant::now();
-        let s = loop {
-            match l.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    assert!(
-                        start.elapsed() < Duration::from_secs(10),
-                        "the switch never connected"
-                    );
-                    sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        };
-        s.set_nonblocking(false).unwrap_or_else(|e| panic!("{e}"));
+        let s = common::accept_switch(l);
         Self::new(s)
     }
 

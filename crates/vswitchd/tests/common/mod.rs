@@ -6,6 +6,8 @@
 //! what one binary leaves unused is not dead code.
 #![allow(dead_code)]
 
+use std::io::ErrorKind;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -127,4 +129,26 @@ pub(crate) fn add_port_args(name: &str, kind: &str, options: &[(&str, &str)]) ->
     args.push(format!("type={kind}"));
     args.extend(options.iter().map(|(k, v)| format!("options:{k}={v}")));
     args
+}
+
+/// The switch's connection to a controller listening on `l` (a `unix:` Controller target),
+/// waited for 10 s at most; returned blocking, as a controller in a test reads it.
+pub(crate) fn accept_switch(l: &UnixListener) -> UnixStream {
+    l.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    let s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "the switch never connected"
+                );
+                sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    s.set_nonblocking(false).unwrap_or_else(|e| panic!("{e}"));
+    s
 }
