@@ -7,63 +7,26 @@
 //! datapath without `userspace-tso-enable`). The megaflows' byte counts prove super-frames
 //! crossed whole.
 
+mod common;
 mod lab;
 
 use std::time::Duration;
 
+use common::{TCP_CLIENT, TCP_SERVER};
 use lab::{A_IP, B_IP, Lab};
 
 /// Bytes sent.
 const TRANSFER: usize = 16 << 20;
-
-/// Receives one connection on port 5001 and prints "<bytes> <sha256>".
-const SERVER: &str = r#"
-import hashlib, socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5001))
-s.listen(1)
-s.settimeout(30)
-c, _ = s.accept()
-c.settimeout(30)
-h, n = hashlib.sha256(), 0
-while True:
-    b = c.recv(1 << 20)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-print(n, h.hexdigest())
-"#;
-
-/// Connects to port 5001 (retrying while the server starts), sends `argv[2]` bytes of a
-/// seeded pseudo-random stream and prints "<bytes> <sha256>".
-const CLIENT: &str = r#"
-import hashlib, random, socket, sys, time
-data = random.Random(7).randbytes(int(sys.argv[2]))
-for _ in range(100):
-    try:
-        c = socket.create_connection((sys.argv[1], 5001), timeout=30)
-        break
-    except OSError:
-        time.sleep(0.1)
-else:
-    sys.exit("cannot connect")
-c.sendall(data)
-c.shutdown(socket.SHUT_WR)
-c.recv(1)
-print(len(data), hashlib.sha256(data).hexdigest())
-"#;
 
 /// Sends `bytes` over TCP from namespace `from` to a server at `to` in namespace `server_ns`;
 /// asserts both ends saw the same bytes and SHA-256.
 fn transfer(lab: &mut Lab, from: &str, server_ns: &str, to: &str, bytes: usize) {
     let py = lab::python3();
     let mut server = lab.in_ns(server_ns, &py);
-    server.args(["-c", SERVER, to]);
+    server.args(["-c", TCP_SERVER, to]);
     let server = lab.spawn(server);
     let mut client = lab.in_ns(from, &py);
-    client.args(["-c", CLIENT, to, &bytes.to_string()]);
+    client.args(["-c", TCP_CLIENT, to, &bytes.to_string(), "7"]);
     let client = lab.spawn(client);
     let (ok, sent) = lab.wait(client, Duration::from_secs(60));
     assert!(ok, "the client in {from} failed: {sent}");

@@ -34,10 +34,13 @@
 //! guard, even when an assertion fails. `tcpdump`, `ping`, `ip`, `python3` (its raw socket
 //! sends the malformed GRE) and Open vSwitch must be installed.
 
+mod common;
+
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::{TCP_CLIENT, TCP_SERVER};
 use fvs_test_support::cargo::package_bins;
 use fvs_test_support::netns::{self, Capture, exec, ip, run_combined, veth};
 use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
@@ -666,45 +669,6 @@ fn a_tunnel_without_local_ip_uses_the_route_s_source() {
     assert!(rule.contains("output:2"), "{rule}");
 }
 
-/// Receives one connection on port 5001 and prints "<bytes> <sha256>".
-const TCP_SERVER: &str = r#"
-import hashlib, socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5001))
-s.listen(1)
-s.settimeout(30)
-c, _ = s.accept()
-c.settimeout(30)
-h, n = hashlib.sha256(), 0
-while True:
-    b = c.recv(1 << 20)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-print(n, h.hexdigest())
-"#;
-
-/// Connects to port 5001 (retrying while the server starts), sends `argv[2]` bytes of a
-/// seeded pseudo-random stream and prints "<bytes> <sha256>".
-const TCP_CLIENT: &str = r#"
-import hashlib, random, socket, sys, time
-data = random.Random(11).randbytes(int(sys.argv[2]))
-for _ in range(100):
-    try:
-        c = socket.create_connection((sys.argv[1], 5001), timeout=30)
-        break
-    except OSError:
-        time.sleep(0.1)
-else:
-    sys.exit("cannot connect")
-c.sendall(data)
-c.shutdown(socket.SHUT_WR)
-c.recv(1)
-print(len(data), hashlib.sha256(data).hexdigest())
-"#;
-
 /// TCP across the GRE tunnel arrives intact while the receiving host coalesces the
 /// decapsulated segments into super-frames for the VM's port (`tunnel_gro_coalesced`).
 #[test]
@@ -728,7 +692,7 @@ fn tcp_across_gre_arrives_intact_through_receive_coalescing() {
     });
     let client = lab.net.spawn({
         let mut c = netns::in_netns(&vm1a, "python3");
-        c.args(["-c", TCP_CLIENT, VM1B.1, &bytes]);
+        c.args(["-c", TCP_CLIENT, VM1B.1, &bytes, "11"]);
         c
     });
     let (ok, sent) = lab.net.wait(client, Duration::from_secs(90));

@@ -152,3 +152,44 @@ pub(crate) fn accept_switch(l: &UnixListener) -> UnixStream {
     s.set_nonblocking(false).unwrap_or_else(|e| panic!("{e}"));
     s
 }
+
+/// A Python TCP sink for `python3 -c TCP_SERVER ADDR`: accepts one connection on
+/// `ADDR:5001` and prints "<bytes> <sha256>" of what it received.
+pub(crate) const TCP_SERVER: &str = r#"
+import hashlib, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5001))
+s.listen(1)
+s.settimeout(30)
+c, _ = s.accept()
+c.settimeout(30)
+h, n = hashlib.sha256(), 0
+while True:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+print(n, h.hexdigest())
+"#;
+
+/// The matching source for `python3 -c TCP_CLIENT ADDR BYTES SEED`: connects to
+/// `ADDR:5001` (retrying while the server starts), sends BYTES bytes of a pseudo-random
+/// stream seeded with SEED and prints "<bytes> <sha256>", to compare with the server's line.
+pub(crate) const TCP_CLIENT: &str = r#"
+import hashlib, random, socket, sys, time
+data = random.Random(int(sys.argv[3])).randbytes(int(sys.argv[2]))
+for _ in range(100):
+    try:
+        c = socket.create_connection((sys.argv[1], 5001), timeout=30)
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("cannot connect")
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+c.recv(1)
+print(len(data), hashlib.sha256(data).hexdigest())
+"#;
