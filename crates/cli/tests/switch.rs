@@ -10,7 +10,7 @@
 //! `ovs-ofctl` and `ovs-vswitchd` must be installed (CI installs `openvswitch-switch`);
 //! without them these tests fail.
 
-use fvs_test_support::{PrivateOvs, SEED_BR_TUN_FLOWS_PATH};
+use fvs_test_support::{AddBridge, PrivateOvs, SEED_BR_TUN_FLOWS_PATH};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -489,33 +489,15 @@ fn group_actions_travel_in_openflow10_as_with_ovs_ofctl() {
 /// ports p1 and p2 and a fixed address.
 fn with_all_versions() -> PrivateOvs {
     let ovs = switch_with_bridge();
-    ovs.vsctl(&[
-        "set",
-        "bridge",
-        "br0",
-        "protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow15",
-        // The same bridge address on both, so the datapath ids agree.
-        "other_config:hwaddr=\"02:00:00:00:00:99\"",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "ofport_request=2",
-    ])
-    .unwrap_or_else(|e| panic!("{e}"));
+    let words = AddBridge::existing("br0")
+        .set(&[
+            "protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow15",
+            // The same bridge address on both, so the datapath ids agree.
+            "other_config:hwaddr=\"02:00:00:00:00:99\"",
+        ])
+        .port("p1", &["ofport_request=1"])
+        .port("p2", &["ofport_request=2"]);
+    ovs.vsctl(&words.args()).unwrap_or_else(|e| panic!("{e}"));
     ovs
 }
 

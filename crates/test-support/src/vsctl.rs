@@ -23,10 +23,28 @@ impl AddBridge {
         }
     }
 
+    /// The same words for a bridge that already exists: no `add-br`, so the first step
+    /// starts the command line itself (without a leading `--`).
+    #[must_use]
+    pub fn existing(bridge: &str) -> Self {
+        Self {
+            bridge: bridge.to_owned(),
+            words: Vec::new(),
+        }
+    }
+
+    /// `--` between two commands, and none before the first.
+    fn separate(&mut self) {
+        if !self.words.is_empty() {
+            self.words.push("--".to_owned());
+        }
+    }
+
     /// `-- set bridge BRIDGE SETTINGS...` (`fail_mode=secure`, `datapath_type=dummy`, ...).
     #[must_use]
     pub fn set(mut self, settings: &[&str]) -> Self {
-        for w in ["--", "set", "bridge", &self.bridge] {
+        self.separate();
+        for w in ["set", "bridge", &self.bridge] {
             self.words.push(w.to_owned());
         }
         self.words.extend(settings.iter().map(|w| (*w).to_owned()));
@@ -44,7 +62,8 @@ impl AddBridge {
     /// then `-- set interface PORT SETTINGS...` unless there are none.
     #[must_use]
     pub fn port_with(mut self, port: &str, port_columns: &[&str], settings: &[&str]) -> Self {
-        for w in ["--", "add-port", &self.bridge, port] {
+        self.separate();
+        for w in ["add-port", &self.bridge, port] {
             self.words.push(w.to_owned());
         }
         self.words
@@ -81,6 +100,18 @@ mod tests {
             "add-br br0 -- set bridge br0 fail_mode=secure \
              -- add-port br0 p1 -- set interface p1 type=dummy ofport_request=1 \
              -- add-port br0 p2 -- add-port br0 p3 tag=1 -- set interface p3 type=dummy"
+        );
+    }
+
+    #[test]
+    fn an_existing_bridge_starts_with_its_first_step() {
+        let b = AddBridge::existing("br0")
+            .set(&["protocols=OpenFlow13"])
+            .port("p1", &["ofport_request=1"]);
+        assert_eq!(
+            b.args().join(" "),
+            "set bridge br0 protocols=OpenFlow13 \
+             -- add-port br0 p1 -- set interface p1 ofport_request=1"
         );
     }
 }

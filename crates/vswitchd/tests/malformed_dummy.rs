@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::{Fvs, ofctl};
 use fvs_netdev::pcap::PcapWriter;
-use fvs_test_support::PrivateOvs;
 use fvs_test_support::frames::{hex, pcap_frames};
+use fvs_test_support::{AddBridge, PrivateOvs};
 use malformed::{good, malformed};
 
 /// Waits until `path` holds at least `n` frames and stops growing.
@@ -35,50 +35,14 @@ fn settled(path: &Path, n: usize) -> Vec<Vec<u8>> {
 }
 
 fn build(dir: &Path, rx_pcap: Option<&Path>) -> Vec<String> {
-    let tx = dir.join("p2.pcap");
-    let mut v: Vec<String> = [
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "ofport_request=2",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
-    v.push(format!("options:tx_pcap={}", tx.display()));
+    let tx = format!("options:tx_pcap={}", dir.join("p2.pcap").display());
+    let mut b = AddBridge::new("br0")
+        .port("p1", &["ofport_request=1"])
+        .port("p2", &["ofport_request=2", &tx]);
     if let Some(rx) = rx_pcap {
-        v.extend(
-            [
-                "--",
-                "add-port",
-                "br0",
-                "p3",
-                "--",
-                "set",
-                "interface",
-                "p3",
-            ]
-            .map(String::from),
-        );
-        v.push(format!("options:rx_pcap={}", rx.display()));
+        b = b.port("p3", &[&format!("options:rx_pcap={}", rx.display())]);
     }
-    v
+    b.args().into_iter().map(String::from).collect()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! and to ovs-vswitchd: each switch accepts or refuses each flow alike (same error), and
 //! `dump-flows` prints the same table afterwards, in OpenFlow 1.0 (NXM), 1.3 and 1.5.
 
-use fvs_test_support::{PrivateFvs, PrivateOvs, Switch, ToolError};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, Switch, ToolError};
 
 /// Flows to add, each alone on an empty table. Matching `dp_hash` or a nonzero `recirc_id`
 /// is the switch's privilege (`OFPBRC_EPERM`). The tuple needs a connection state naming a
@@ -80,30 +80,11 @@ fn neighbor_discovery_reserved_word_and_option_type_match_as_in_open_vswitch() {
         .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
         .tag("mfn")
         .start();
-    let ports = [
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "ofport_request=2",
-    ];
+    let ports = AddBridge::new("br0")
+        .port("p1", &["ofport_request=1"])
+        .port("p2", &["ofport_request=2"]);
     for sw in [&ovs as &dyn Switch, &fvs] {
-        sw.vsctl_ok(&ports);
+        sw.vsctl_ok(&ports.args());
     }
     let packet: String = NEIGHBOR_ADVERT.split_whitespace().collect();
     let mut hits = 0;
