@@ -658,7 +658,11 @@ impl Channel {
                 if version < Version::Of13 && fm.command == fvs_openflow::FlowModCommand::Add {
                     fm.flags.reset_counts = true;
                 }
-                if let Err(e) = self.apply_flow_mods(std::slice::from_ref(&fm), xid, now, ofproto) {
+                if let Err(e) = controller::check_flow_mod(&fm) {
+                    self.queue_error(version, e.code_or_fallback(version), bytes);
+                } else if let Err(e) =
+                    self.apply_flow_mods(std::slice::from_ref(&fm), xid, now, ofproto)
+                {
                     self.queue_error(version, flow_mod_error_code(version, e), bytes);
                 }
             }

@@ -13,9 +13,10 @@
 //!
 //! # Atomicity
 //!
-//! The pipeline's flow-mods fail in two ways only: a table that does not exist or may not be
-//! written (refused when the message is added, as Open vSwitch refuses it) and an overlap
-//! with `check_overlap` (checked at commit). Checking all of them before applying any makes
+//! The pipeline's flow-mods fail in three ways only: a table that does not exist or may not be
+//! written (refused when the message is added, as Open vSwitch refuses it), a group action
+//! (ferrovs has no group table, so the group is missing: `OFPBAC_BAD_OUT_GROUP`, at commit as
+//! in Open vSwitch) and an overlap with `check_overlap` (checked at commit). Checking all of them before applying any makes
 //! the commit all or nothing without an undo log, and the channel applies the whole list
 //! while it holds the switch, so no packet or other connection sees half a bundle. As in Open
 //! vSwitch, a bundle's own flows are invisible to each other's overlap checks: each is
@@ -44,6 +45,8 @@ use fvs_openflow::wire::port::{PortMod, PortMsg};
 use fvs_openflow::wire::{self, ErrorCode, ErrorMsg, Message, OfpError, PortDesc, Version};
 use fvs_openflow::{FlowMod, FlowModCommand};
 use fvs_pipeline::bridge::Bridge;
+
+use super::controller::check_flow_mod;
 
 /// How many bundles one connection may hold open, and how many messages one bundle may hold:
 /// bounds on what a peer can make the switch keep.
@@ -268,8 +271,13 @@ impl Bundles {
                 let atomic = b.flags.atomic;
                 let failure = b.entries.iter().find_map(|e| {
                     let why = match &e.item {
-                        Item::FlowMod(fm) if overlaps(bridge, fm) => return Some((OVERLAP, e)),
-                        Item::FlowMod(_) => return None,
+                        // Open vSwitch checks a flow-mod's actions (a missing group) at commit,
+                        // not when it is added, and before looking for overlaps.
+                        Item::FlowMod(fm) => match check_flow_mod(fm) {
+                            Err(why) => why,
+                            Ok(()) if overlaps(bridge, fm) => return Some((OVERLAP, e)),
+                            Ok(()) => return None,
+                        },
                         // Port changes are not atomic (module docs).
                         Item::PortMod(_) if atomic => OfpError::BundleMsgFailed,
                         Item::PortMod(pm) => port_mod_check(ports, pm).err()?,

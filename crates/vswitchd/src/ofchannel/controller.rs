@@ -31,7 +31,7 @@ use fvs_openflow::wire::{
     PacketInFormat, PacketOut, PortDesc, PortReason, PortStatus, Role, RoleMsg, RoleReason,
     RoleStatus, Version,
 };
-use fvs_openflow::{Action, PortNo};
+use fvs_openflow::{Action, FlowMod, FlowModCommand, PortNo};
 use fvs_pipeline::bridge::Removed;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::rule::RemovedReason;
@@ -209,6 +209,32 @@ fn check_actions(actions: &[Action]) -> Result<(), PacketOutError> {
         }
     }
     Ok(())
+}
+
+/// The first group an action list uses, at any depth of nesting (`clone`, `write_actions`,
+/// `ct(commit,exec(...))`).
+fn first_group(actions: &[Action]) -> Option<u32> {
+    actions.iter().find_map(|a| match a {
+        Action::Group(g) => Some(g.0),
+        Action::Clone(inner) | Action::WriteActions(inner) => first_group(inner),
+        Action::Ct(ct) => first_group(&ct.actions),
+        _ => None,
+    })
+}
+
+/// Checks a flow-mod's actions as Open vSwitch does before adding or modifying flows: a
+/// group action names a group that must exist, and ferrovs has no group table, so any group
+/// is `OFPBAC_BAD_OUT_GROUP` (as `ovs-ofctl add-group` is refused, refusing references to
+/// groups keeps the two consistent). Deletes carry no actions to check.
+pub fn check_flow_mod(fm: &FlowMod) -> Result<(), OfpError> {
+    let writes = matches!(
+        fm.command,
+        FlowModCommand::Add | FlowModCommand::Modify | FlowModCommand::ModifyStrict
+    );
+    match first_group(&fm.actions) {
+        Some(_) if writes => Err(OfpError::ActionBadOutGroup),
+        _ => Ok(()),
+    }
 }
 
 /// The flow-removed message for a rule that left its table at `now`.
