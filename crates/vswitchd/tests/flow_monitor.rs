@@ -14,11 +14,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Child;
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::Fvs;
+use common::{Fvs, OfctlMonitor};
 use fvs_openflow::FlowModCommand;
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::text::parse_flow_mod;
@@ -47,40 +46,10 @@ fn run_ofctl(dir: &Path, target: &str, args: &[&str]) -> (bool, String) {
 }
 
 /// `ovs-ofctl [OPTS] monitor br0 watch:SPEC`, its output in a file; killed on drop.
-struct Monitor {
-    child: Child,
-    out: std::path::PathBuf,
-}
-
-impl Monitor {
-    fn start(sw: &dyn Switch, opts: &[&str], watch: &str, name: &str) -> Self {
-        let out = sw.dir().join(format!("{name}.out"));
-        let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
-        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let child = require_tool("ovs-ofctl")
-            .command()
-            .env("OVS_RUNDIR", sw.dir())
-            .args(opts)
-            .args(["monitor", &sw.mgmt_target("br0")])
-            // Several monitors on one connection: one argument each.
-            .args(watch.split(' '))
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
-        Self { child, out }
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn ofctl_monitor(sw: &dyn Switch, opts: &[&str], watch: &str, name: &str) -> OfctlMonitor {
+    // Several monitors on one connection: one argument each.
+    let watches: Vec<&str> = watch.split(' ').collect();
+    OfctlMonitor::start(sw.dir(), opts, &sw.mgmt_target("br0"), &watches, name)
 }
 
 /// Masks durations and log timestamps, and sorts the updates within each reply.
@@ -179,9 +148,9 @@ fn run(sw: &dyn Switch) -> Vec<(String, String)> {
         "priority=5,ip,send_flow_rem,actions=output:1",
     ]);
     ok(&["add-flow", "br0", "table=1,priority=3,arp,actions=output:2"]);
-    let monitors: Vec<Monitor> = MONITORS
+    let monitors: Vec<OfctlMonitor> = MONITORS
         .iter()
-        .map(|(opts, watch, name)| Monitor::start(sw, opts, watch, name))
+        .map(|(opts, watch, name)| ofctl_monitor(sw, opts, watch, name))
         .collect();
     sleep(Duration::from_millis(1000));
     ok(&[
@@ -536,21 +505,10 @@ fn seed_learning(sw: &dyn Switch) -> Vec<(String, String)> {
         ("watch:table=20", "t20"),
         ("watch:!initial,!actions", "bare"),
     ];
-    let monitors: Vec<Monitor> = specs
+    let monitors: Vec<OfctlMonitor> = specs
         .iter()
         .map(|(watch, name)| {
-            let out = sw.dir().join(format!("seed-{name}.out"));
-            let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
-            let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
-            let child = require_tool("ovs-ofctl")
-                .command()
-                .env("OVS_RUNDIR", sw.dir())
-                .args(["monitor", &target, watch])
-                .stdout(file)
-                .stderr(err)
-                .spawn()
-                .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
-            Monitor { child, out }
+            OfctlMonitor::start(sw.dir(), &[], &target, &[watch], &format!("seed-{name}"))
         })
         .collect();
     sleep(Duration::from_millis(1000));

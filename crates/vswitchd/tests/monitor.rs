@@ -11,11 +11,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Child;
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::Fvs;
+use common::{Fvs, OfctlMonitor};
 use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
 
 /// `ovs-ofctl` on `sw` with `br0` standing for the bridge's management target; success and
@@ -51,41 +50,11 @@ fn run_ofctl(dir: &Path, target: &str, args: &[&str]) -> (bool, String) {
 }
 
 /// `ovs-ofctl [-O VERSION] monitor br0 65000`, its output in a file; killed on drop.
-struct Monitor {
-    child: Child,
-    out: std::path::PathBuf,
-}
-
-impl Monitor {
-    fn start(sw: &dyn Switch, opts: &[&str], name: &str) -> Self {
-        let out = sw.dir().join(format!("{name}.out"));
-        let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
-        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        // ovs-ofctl monitor prints what it receives on stderr, unbuffered.
-        let child = require_tool("ovs-ofctl")
-            .command()
-            .env("OVS_RUNDIR", sw.dir())
-            .args(opts)
-            .args(["monitor", &sw.mgmt_target("br0"), "65000"])
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
-        // Until it has sent its settings (its barrier replies are not printed).
-        sleep(Duration::from_millis(700));
-        Self { child, out }
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn monitor(sw: &dyn Switch, opts: &[&str], name: &str) -> OfctlMonitor {
+    let m = OfctlMonitor::start(sw.dir(), opts, &sw.mgmt_target("br0"), &["65000"], name);
+    // Until it has sent its settings (its barrier replies are not printed).
+    sleep(Duration::from_millis(700));
+    m
 }
 
 /// Masks what differs between any two runs: durations; and sorts each run
@@ -145,13 +114,13 @@ fn run(sw: &dyn Switch) -> Vec<String> {
         add_port(n, no);
     }
     let monitors = [
-        Monitor::start(sw, &[], "of10"),
-        Monitor::start(sw, &["-O", "OpenFlow13"], "of13"),
-        Monitor::start(sw, &["-O", "OpenFlow14"], "of14"),
-        Monitor::start(sw, &["-O", "OpenFlow15"], "of15"),
+        monitor(sw, &[], "of10"),
+        monitor(sw, &["-O", "OpenFlow13"], "of13"),
+        monitor(sw, &["-O", "OpenFlow14"], "of14"),
+        monitor(sw, &["-O", "OpenFlow15"], "of15"),
     ];
     // A monitor whose session switched to NXM flows first (flow-removed as NXT_FLOW_REMOVED).
-    let nxm = Monitor::start(sw, &["-F", "nxm"], "nxm");
+    let nxm = monitor(sw, &["-F", "nxm"], "nxm");
     let ok = |args: &[&str]| {
         let (ok, out) = ofctl(sw, args);
         assert!(ok, "ovs-ofctl {args:?}: {out}");
@@ -313,8 +282,8 @@ fn table_misses_go_to_openflow10_connections_as_on_open_vswitch() {
                 .port("p1", &["type=dummy", "ofport_request=1"])
                 .args(),
         );
-        let of10 = Monitor::start(sw, &[], "miss10");
-        let of13 = Monitor::start(sw, &["-O", "OpenFlow13"], "miss13");
+        let of10 = monitor(sw, &[], "miss10");
+        let of13 = monitor(sw, &["-O", "OpenFlow13"], "miss13");
         let mut seen = Vec::new();
         let trace = |seen: &mut Vec<String>| {
             let t = appctl(&["ofproto/trace", "br0", "in_port=1"]);

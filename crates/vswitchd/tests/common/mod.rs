@@ -9,6 +9,7 @@
 use std::io::ErrorKind;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -193,3 +194,51 @@ c.shutdown(socket.SHUT_WR)
 c.recv(1)
 print(len(data), hashlib.sha256(data).hexdigest())
 "#;
+
+/// `ovs-ofctl OPTS monitor TARGET ARGS...` in the background, run with `OVS_RUNDIR` set to
+/// `dir` (where it makes its own control socket), its standard output and error together in
+/// `dir/NAME.out`; killed by its own handle on drop.
+pub(crate) struct OfctlMonitor {
+    child: Child,
+    out: PathBuf,
+}
+
+impl OfctlMonitor {
+    /// Starts the monitor; it is listening only once it has sent its settings, which the
+    /// caller waits for.
+    pub(crate) fn start(
+        dir: &Path,
+        opts: &[&str],
+        target: &str,
+        args: &[&str],
+        name: &str,
+    ) -> Self {
+        let out = dir.join(format!("{name}.out"));
+        let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{e}"));
+        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        // ovs-ofctl monitor prints what it receives on stderr, unbuffered.
+        let child = require_tool("ovs-ofctl")
+            .command()
+            .env("OVS_RUNDIR", dir)
+            .args(opts)
+            .args(["monitor", target])
+            .args(args)
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("ovs-ofctl monitor: {e}"));
+        Self { child, out }
+    }
+
+    /// What it has printed so far.
+    pub(crate) fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for OfctlMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
