@@ -51,6 +51,11 @@
 //! - [`RxPath::Recvmmsg`]: `recvmmsg` of up to 32 frames per system call, VLAN tags from
 //!   `PACKET_AUXDATA` control messages.
 //!
+//! A ring is kernel memory allocated when the device is opened; when the kernel cannot give
+//! it (memory limits, a size it refuses) opening fails with [`Error::RxRing`], distinct from
+//! the other failures, so that a caller can open the device again with
+//! [`RxPath::Recvmmsg`], which needs no ring.
+//!
 //! On every path, VLAN tags the kernel took off are put back (from the ring's `tp_vlan_tci`
 //! and `tp_vlan_tpid`, status `TP_STATUS_VLAN_VALID`, or from the auxdata message), and frames
 //! the kernel had no room for (ring or socket queue full) are counted by the kernel
@@ -242,7 +247,11 @@ impl AfPacket {
                     frame_size: r.frame_size,
                     version: RingVersion::V2,
                 };
-                let ring = RxRing::new(fd, req).map_err(err("TPACKET_V2 receive ring"))?;
+                let ring = RxRing::new(fd, req).map_err(|source| Error::RxRing {
+                    device: name.to_owned(),
+                    what: "TPACKET_V2 receive ring",
+                    source,
+                })?;
                 Some(Reader::Frames(FrameReader::new(ring, vnet)))
             }
             RxPath::Blocks(r) => {
@@ -254,7 +263,11 @@ impl AfPacket {
                         retire_ms: r.retire_ms,
                     },
                 };
-                let ring = RxRing::new(fd, req).map_err(err("TPACKET_V3 receive ring"))?;
+                let ring = RxRing::new(fd, req).map_err(|source| Error::RxRing {
+                    device: name.to_owned(),
+                    what: "TPACKET_V3 receive ring",
+                    source,
+                })?;
                 Some(Reader::Blocks(BlockReader::new(ring, vnet)))
             }
         };

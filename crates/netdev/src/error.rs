@@ -24,6 +24,19 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The receive ring could not be set up (`PACKET_RX_RING` or its `mmap` failed: memory
+    /// limits, a geometry the kernel refuses). Its own variant so that a caller can fall back
+    /// to a path without ring memory.
+    #[error("{device}: {what} failed: {source}")]
+    RxRing {
+        /// The device.
+        device: String,
+        /// The ring, as a short phrase (`"TPACKET_V2 receive ring"`).
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
     /// A pcap file could not be read or written.
     #[error("{path}: {source}")]
     PcapIo {

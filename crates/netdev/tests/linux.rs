@@ -215,6 +215,38 @@ fn af_packet_batch_of_1000_frames_all_arrive() {
     }
 }
 
+/// A ring the kernel cannot allocate (100 million slots: its table of blocks alone is more
+/// than the kernel allocates in one piece, so it refuses at once with `ENOMEM`, allocating
+/// nothing) is reported as [`fvs_netdev::Error::RxRing`], the error a caller falls back on.
+#[test]
+fn af_packet_ring_the_kernel_refuses_is_its_own_error() {
+    let ns = Namespace::new("ringnomem");
+    ns.veth();
+    let _in_ns = netns::enter(ns.name()).expect("enter namespace");
+    let options = AfPacketOptions {
+        rx: RxPath::Frames(FrameRing {
+            frame_size: 2048,
+            frames: 100_000_000,
+        }),
+        ..AfPacketOptions::default()
+    };
+    match AfPacket::open("fvsa", options) {
+        Err(fvs_netdev::Error::RxRing { device, source, .. }) => {
+            assert_eq!(device, "fvsa");
+            assert_eq!(source.raw_os_error(), Some(libc::ENOMEM), "{source}");
+        }
+        other => panic!("expected a receive ring error, got {other:?}"),
+    }
+    let plain = AfPacketOptions {
+        rx: RxPath::Recvmmsg,
+        ..AfPacketOptions::default()
+    };
+    assert!(
+        AfPacket::open("fvsa", plain).is_ok(),
+        "recvmmsg needs no ring"
+    );
+}
+
 /// A small ring that nobody reads fills up: the frames that found no room are counted as
 /// dropped, and every frame is either received later or counted.
 #[test]
