@@ -22,6 +22,8 @@
 //! - [`poll`]: waiting for any of a thread's devices to become readable (`poll(2)`).
 //! - [`tunnel`]: the underlay of GRE, VXLAN and Geneve tunnel vports through the host's own
 //!   IPv4 stack (raw and UDP sockets): the kernel routes and resolves the outer packets.
+//! - [`netlink`]: the kernel's route to a destination and the interfaces' IPv4 addresses
+//!   (rtnetlink), for native tunnels that route and resolve neighbours themselves.
 //! - [`netns`]: running setup inside a named network namespace (tests, and tunnels that reach
 //!   the wire through another namespace's stack).
 //!
@@ -69,6 +71,7 @@ pub mod batch;
 pub mod dummy;
 pub mod error;
 mod ifctl;
+pub mod netlink;
 pub mod netns;
 pub mod pcap;
 pub mod poll;

@@ -594,3 +594,49 @@ fn tap_with_vnet_headers_receives_partial_checksums() {
     assert!(vnet.flags.contains(VnetFlags::NEEDS_CSUM), "{vnet:?}");
     assert_eq!((vnet.csum_start, vnet.csum_offset), (34, 6));
 }
+
+/// The rtnetlink lookups answer what `ip route get` and `ip addr` say inside the namespace:
+/// a connected destination (no gateway, the interface's address as source), one behind a
+/// gateway, one of the host's own addresses, and no route at all.
+#[test]
+fn netlink_route_lookups_match_the_kernels_table() {
+    use fvs_netdev::netlink::{ifindex, ipv4_addresses, route_get};
+    use std::net::Ipv4Addr;
+    let ns = Namespace::new("route");
+    ns.veth();
+    ns.exec(&["ip", "addr", "add", "10.61.0.1/24", "dev", "fvsa"]);
+    ns.exec(&["ip", "route", "add", "10.62.0.0/16", "via", "10.61.0.254"]);
+    let _in_ns = netns::enter(ns.name()).expect("enter namespace");
+    let fvsa = ifindex("fvsa");
+    assert_ne!(fvsa, 0);
+    let direct = route_get(Ipv4Addr::new(10, 61, 0, 7)).expect("connected route");
+    assert_eq!(direct.oif, fvsa);
+    assert_eq!(direct.gateway, None);
+    assert_eq!(direct.prefsrc, Some(Ipv4Addr::new(10, 61, 0, 1)));
+    assert!(!direct.local);
+    let routed = route_get(Ipv4Addr::new(10, 62, 3, 4)).expect("route via a gateway");
+    assert_eq!(routed.oif, fvsa);
+    assert_eq!(routed.gateway, Some(Ipv4Addr::new(10, 61, 0, 254)));
+    assert_eq!(
+        routed.next_hop(Ipv4Addr::new(10, 62, 3, 4)),
+        Ipv4Addr::new(10, 61, 0, 254)
+    );
+    assert!(
+        route_get(Ipv4Addr::new(10, 61, 0, 1))
+            .expect("own address")
+            .local
+    );
+    let none = route_get(Ipv4Addr::new(192, 0, 2, 1)).expect_err("no default route");
+    assert_eq!(none.raw_os_error(), Some(libc::ENETUNREACH), "{none}");
+    let addrs = ipv4_addresses().expect("address dump");
+    assert!(
+        addrs.iter().any(|a| a.ifindex == fvsa
+            && a.addr == Ipv4Addr::new(10, 61, 0, 1)
+            && a.prefix_len == 24),
+        "{addrs:?}"
+    );
+    assert!(
+        addrs.iter().any(|a| a.addr == Ipv4Addr::LOCALHOST),
+        "{addrs:?}"
+    );
+}

@@ -1,0 +1,315 @@
+//! The kernel's IPv4 routing table and interface addresses, read over rtnetlink.
+//!
+//! Native tunnels (see `fvs_datapath::native`) send their outer packets into a bridge
+//! themselves, so they must know what the host's IP stack would have decided: the device the
+//! route to the remote end leaves through, the next hop, and the source address. Rather than
+//! keep a routing table of its own (Open vSwitch's `ovs-router` mirrors the kernel's), ferrovs
+//! asks the kernel each time it needs an answer, in the daemon's own network namespace:
+//!
+//! - [`route_get`]: `RTM_GETROUTE` for one destination, the same lookup `ip route get`
+//!   makes (policy rules, metrics and all), answering the output interface, the gateway if
+//!   the route has one, and the preferred source address.
+//! - [`ipv4_addresses`]: an `RTM_GETADDR` dump of every interface's IPv4 addresses.
+//!
+//! Both open a `NETLINK_ROUTE` socket for the one request and close it: these are calls of
+//! the control plane (at reconfiguration and every statistics pass), never of the packet
+//! path. Replies are parsed defensively: a truncated or unknown attribute is skipped, a
+//! message shorter than its header ends the parse, and nothing here panics on what the
+//! kernel sends.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+
+use crate::sys;
+
+/// `struct nlmsghdr`'s size.
+const NLMSG_HDR: usize = 16;
+/// `NLMSG_ERROR`, `NLMSG_DONE`.
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+/// Message types.
+const RTM_NEWADDR: u16 = 20;
+const RTM_GETADDR: u16 = 22;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+/// `NLM_F_REQUEST`, `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`).
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+/// `struct rtmsg` and `struct ifaddrmsg` sizes.
+const RTMSG_LEN: usize = 12;
+const IFADDRMSG_LEN: usize = 8;
+/// Route attributes.
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PREFSRC: u16 = 7;
+/// Address attributes.
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+/// Route types (`rtm_type`).
+const RTN_UNICAST: u8 = 1;
+const RTN_LOCAL: u8 = 2;
+/// How long to wait for the kernel's answer (it answers at once; this is a safety net).
+const REPLY_TIMEOUT_MS: i32 = 1000;
+/// Receive buffer: the kernel sends dump parts of at most a page or so each.
+const RECV_BUFFER: usize = 32 * 1024;
+
+/// What the kernel's routing table says about one destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The output interface's index.
+    pub oif: u32,
+    /// The gateway, when the destination is not on a connected network.
+    pub gateway: Option<Ipv4Addr>,
+    /// The source address the host would use (`src` in `ip route get`).
+    pub prefsrc: Option<Ipv4Addr>,
+    /// The destination is one of the host's own addresses (an `RTN_LOCAL` route).
+    pub local: bool,
+}
+
+impl Route {
+    /// The address whose link-layer address the outer frame goes to: the gateway, or the
+    /// destination itself on a connected network.
+    pub fn next_hop(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        self.gateway.unwrap_or(dst)
+    }
+}
+
+/// One IPv4 address of an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IfAddr {
+    /// The interface's index.
+    pub ifindex: u32,
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+}
+
+/// The route the host's IP stack would take to `dst` (`ip route get DST`); an error when
+/// there is none (`ENETUNREACH`) or the kernel cannot be asked.
+pub fn route_get(dst: Ipv4Addr) -> io::Result<Route> {
+    let mut body = vec![0u8; RTMSG_LEN];
+    body[0] = libc::AF_INET as u8;
+    body[1] = 32; // rtm_dst_len: a host route lookup.
+    push_attr(&mut body, RTA_DST, &dst.octets());
+    let replies = transact(RTM_GETROUTE, NLM_F_REQUEST, &body)?;
+    replies
+        .iter()
+        .filter(|(ty, _)| *ty == RTM_NEWROUTE)
+        .find_map(|(_, m)| parse_route(m))
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENETUNREACH))
+}
+
+/// Every IPv4 address of every interface in the namespace (`ip -4 addr`).
+pub fn ipv4_addresses() -> io::Result<Vec<IfAddr>> {
+    let mut body = vec![0u8; IFADDRMSG_LEN];
+    body[0] = libc::AF_INET as u8;
+    let replies = transact(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
+    Ok(replies
+        .iter()
+        .filter(|(ty, _)| *ty == RTM_NEWADDR)
+        .filter_map(|(_, m)| parse_addr(m))
+        .collect())
+}
+
+/// The interface index of `name` in the current namespace (0: none).
+pub fn ifindex(name: &str) -> u32 {
+    sys::ifindex(name)
+}
+
+/// Appends one `rtattr` (4-byte aligned).
+fn push_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
+    let len = 4 + data.len();
+    buf.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_ne_bytes());
+    buf.extend_from_slice(&ty.to_ne_bytes());
+    buf.extend_from_slice(data);
+    buf.resize(buf.len().next_multiple_of(4), 0);
+}
+
+/// The attributes after a fixed header of `fixed` bytes: (type, data).
+fn attrs(msg: &[u8], fixed: usize) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut rest = msg.get(fixed..).unwrap_or_default();
+    std::iter::from_fn(move || {
+        let len = usize::from(u16::from_ne_bytes([*rest.first()?, *rest.get(1)?]));
+        let ty = u16::from_ne_bytes([*rest.get(2)?, *rest.get(3)?]);
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        let data = &rest[4..len];
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+        // The nested-attribute and byte-order flags live in the type's top bits.
+        Some((ty & 0x3fff, data))
+    })
+}
+
+fn ipv4(data: &[u8]) -> Option<Ipv4Addr> {
+    let b: [u8; 4] = data.try_into().ok()?;
+    Some(Ipv4Addr::from(b))
+}
+
+fn parse_route(m: &[u8]) -> Option<Route> {
+    if m.len() < RTMSG_LEN || i32::from(m[0]) != libc::AF_INET {
+        return None;
+    }
+    let ty = m[7];
+    let mut r = Route {
+        oif: 0,
+        gateway: None,
+        prefsrc: None,
+        local: ty == RTN_LOCAL,
+    };
+    if ty != RTN_UNICAST && ty != RTN_LOCAL {
+        return None;
+    }
+    for (a, data) in attrs(m, RTMSG_LEN) {
+        match a {
+            RTA_OIF => {
+                r.oif = u32::from_ne_bytes(data.try_into().ok()?);
+            }
+            RTA_GATEWAY => r.gateway = ipv4(data),
+            RTA_PREFSRC => r.prefsrc = ipv4(data),
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+fn parse_addr(m: &[u8]) -> Option<IfAddr> {
+    if m.len() < IFADDRMSG_LEN || i32::from(m[0]) != libc::AF_INET {
+        return None;
+    }
+    let prefix_len = m[1];
+    let ifindex = u32::from_ne_bytes([m[4], m[5], m[6], m[7]]);
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on a
+    // point-to-point link and the same as IFA_LOCAL otherwise.
+    let mut local = None;
+    let mut address = None;
+    for (a, data) in attrs(m, IFADDRMSG_LEN) {
+        match a {
+            IFA_LOCAL => local = ipv4(data),
+            IFA_ADDRESS => address = ipv4(data),
+            _ => {}
+        }
+    }
+    Some(IfAddr {
+        ifindex,
+        addr: local.or(address)?,
+        prefix_len,
+    })
+}
+
+/// Sends one request and collects the answer's messages (type, payload after the
+/// `nlmsghdr`) until the kernel is done: one message for a plain request, `NLMSG_DONE` for a
+/// dump. An `NLMSG_ERROR` with a nonzero code becomes that error.
+fn transact(ty: u16, flags: u16, body: &[u8]) -> io::Result<Vec<(u16, Vec<u8>)>> {
+    let fd = sys::socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)?;
+    let seq: u32 = 1;
+    let len = u32::try_from(NLMSG_HDR + body.len()).unwrap_or(u32::MAX);
+    let mut req = Vec::with_capacity(NLMSG_HDR + body.len());
+    req.extend_from_slice(&len.to_ne_bytes());
+    req.extend_from_slice(&ty.to_ne_bytes());
+    req.extend_from_slice(&flags.to_ne_bytes());
+    req.extend_from_slice(&seq.to_ne_bytes());
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    req.extend_from_slice(body);
+    // An unbound netlink socket's writes go to the kernel (port 0); a read is one datagram.
+    let mut file = File::from(fd);
+    file.write_all(&req)?;
+    let dump = flags & NLM_F_DUMP != 0;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; RECV_BUFFER];
+    let mut ready = Vec::new();
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let got = sys::poll_readable(&[file.as_fd()], REPLY_TIMEOUT_MS, &mut ready)?;
+                if got == 0 {
+                    return Err(io::Error::from(io::ErrorKind::TimedOut));
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut rest = &buf[..n];
+        while rest.len() >= NLMSG_HDR {
+            let mlen = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let mty = u16::from_ne_bytes([rest[4], rest[5]]);
+            let mseq = u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]);
+            if mlen < NLMSG_HDR || mlen > rest.len() {
+                break;
+            }
+            let payload = &rest[NLMSG_HDR..mlen];
+            rest = rest.get(mlen.next_multiple_of(4)..).unwrap_or_default();
+            if mseq != seq {
+                continue;
+            }
+            match mty {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    let code = payload
+                        .get(..4)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(0, i32::from_ne_bytes);
+                    if code != 0 {
+                        return Err(io::Error::from_raw_os_error(-code));
+                    }
+                    return Ok(out);
+                }
+                _ => {
+                    out.push((mty, payload.to_vec()));
+                    if !dump {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_read_and_truncated_ones_skipped() {
+        let mut m = vec![0u8; RTMSG_LEN];
+        m[0] = libc::AF_INET as u8;
+        m[7] = RTN_UNICAST;
+        push_attr(&mut m, RTA_OIF, &7u32.to_ne_bytes());
+        push_attr(&mut m, RTA_GATEWAY, &[10, 0, 0, 1]);
+        push_attr(&mut m, RTA_PREFSRC, &[10, 0, 0, 5]);
+        let r = parse_route(&m).expect("a route");
+        assert_eq!(r.oif, 7);
+        assert_eq!(r.gateway, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(r.prefsrc, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert_eq!(
+            r.next_hop(Ipv4Addr::new(192, 0, 2, 1)),
+            Ipv4Addr::new(10, 0, 0, 1)
+        );
+        // A last attribute claiming more bytes than there are ends the walk, no panic.
+        let mut cut = m.clone();
+        cut.extend_from_slice(&[200, 0, 5, 0, 1]);
+        assert_eq!(parse_route(&cut), Some(r));
+        assert_eq!(parse_route(&m[..5]), None);
+    }
+
+    #[test]
+    fn an_address_is_its_local_attribute() {
+        let mut m = vec![libc::AF_INET as u8, 24, 0, 0];
+        m.extend_from_slice(&3u32.to_ne_bytes());
+        push_attr(&mut m, IFA_ADDRESS, &[10, 9, 0, 2]);
+        push_attr(&mut m, IFA_LOCAL, &[10, 9, 0, 1]);
+        assert_eq!(
+            parse_addr(&m),
+            Some(IfAddr {
+                ifindex: 3,
+                addr: Ipv4Addr::new(10, 9, 0, 1),
+                prefix_len: 24
+            })
+        );
+    }
+}
