@@ -275,7 +275,8 @@ pub(crate) fn encap_params(v: &TunnelVport, set: Option<&TunnelKey>) -> OuterPar
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OuterParams {
     src: Ipv4Addr,
-    dst: Ipv4Addr,
+    /// The outer destination: what decides whether a native tunnel carries the packet.
+    pub(crate) dst: Ipv4Addr,
     ttl: u8,
     tos: u8,
     df: bool,

@@ -35,6 +35,12 @@
 //!    software first, so nothing unfinished reaches a wire. The other way, TCP segments
 //!    that arrived through a tunnel and go to a device with virtio-net headers are
 //!    coalesced into super-frames ([`gro`]).
+//! 8. **Native tunnels** ([`native`]): output to a tunnel vport whose destination the control
+//!    plane marked native encapsulates with the next hop's addresses and queues the outer
+//!    frame to re-enter on a bridge's internal port (whose bridge sends it out of the NIC);
+//!    a tunnel packet output to such an internal port re-enters on the vport's underlay
+//!    instead of reaching the host. The re-entry queue is drained before the batch's output
+//!    is sent, a bounded number of passes, so a loop is dropped and counted, never spun.
 //!
 //! # Rules the fast path keeps
 //!
@@ -65,11 +71,13 @@
 pub mod emc;
 mod execute;
 mod gro;
+pub mod native;
 pub mod offload;
 pub mod port;
 pub mod text;
 
 use crate::emc::{Emc, hash_key};
+use crate::native::{Delivered, Native, NativeConfig, NativeHop, Recirc, Snooped};
 use crate::port::{PortKind, TunnelVport};
 use fvs_classifier::{Classifier, RuleId};
 use fvs_flow::{Field, FlowKey, PortNo};
@@ -78,6 +86,7 @@ use fvs_packet::tunnel::{TunnelMetadata, TunnelPorts, decapsulate};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 
 /// Packets per output batch.
 pub const OUTPUT_BATCH: usize = 32;
@@ -175,6 +184,16 @@ pub struct DatapathStats {
     pub ecn_dropped: u64,
     /// TCP segments from a tunnel appended to the super-frame queued before them ([`gro`]).
     pub coalesced: u64,
+    /// Outer packets a native tunnel sent into a bridge ([`native`]).
+    pub native_sent: u64,
+    /// Tunnel packets taken from a bridge's internal port instead of the host ([`native`]).
+    pub native_received: u64,
+    /// Packets for a native tunnel dropped because the next hop's MAC is not known yet (an
+    /// ARP request went out for it).
+    pub native_no_neighbour: u64,
+    /// Packets dropped because the re-entry queue was full or they kept re-entering (a
+    /// loop).
+    pub recirc_dropped: u64,
 }
 
 /// A packet the datapath hands to the control plane (`userspace(...)` action).
@@ -224,6 +243,10 @@ pub struct Datapath {
     stats: DatapathStats,
     now: Millis,
     tunnel_ports: TunnelPorts,
+    native: Native,
+    /// Frames waiting to re-enter ([`native`]), and the spare queue a pass swaps in.
+    recirc: Recirc,
+    recirc_spare: Recirc,
 }
 
 impl Default for Datapath {
@@ -244,7 +267,32 @@ impl Datapath {
             stats: DatapathStats::default(),
             now: Millis(0),
             tunnel_ports: TunnelPorts::default(),
+            native: Native::new(),
+            recirc: Recirc::new(native::RECIRC_QUEUE),
+            recirc_spare: Recirc::new(native::RECIRC_QUEUE),
         }
+    }
+
+    /// Sets which tunnel destinations are native and which internal ports end them
+    /// ([`native`]); an empty configuration sends every tunnel through its underlay.
+    pub fn set_native(&mut self, config: NativeConfig) {
+        self.native.config = config;
+    }
+
+    /// The native-tunnel configuration in use (with the neighbours learned since it was set).
+    pub fn native(&self) -> &NativeConfig {
+        &self.native.config
+    }
+
+    /// Tells the native tunnels that `ip` is at `mac` (a neighbour another thread snooped,
+    /// or one set by hand); true when a hop changed.
+    pub fn learn_neighbour(&mut self, ip: Ipv4Addr, mac: fvs_packet::MacAddr) -> bool {
+        self.native.config.learn(ip, mac)
+    }
+
+    /// Takes the neighbours snooped from ARP packets since the last call.
+    pub fn take_snooped(&mut self) -> Vec<Snooped> {
+        std::mem::take(&mut self.native.snooped)
     }
 
     /// Adds a port. A tunnel vport's underlay must already be a network device port.
@@ -401,85 +449,170 @@ impl Datapath {
             self.stats.no_port += batch.len() as u64;
             return;
         }
-        let has_vports = self
-            .ports
+        let has_vports = self.is_underlay(in_port);
+        for p in batch.packets_mut() {
+            self.process_one(in_port, has_vports, p, upcall);
+            // Segments of super-frames can fill the re-entry queue within one batch.
+            if self.recirc.batch.len() > native::RECIRC_QUEUE / 2 {
+                self.drain_recirc(upcall);
+            }
+        }
+        self.drain_recirc(upcall);
+        self.send_all();
+    }
+
+    /// Whether some tunnel vport uses `port` as its underlay.
+    fn is_underlay(&self, port: DpPort) -> bool {
+        self.ports
             .iter()
             .flatten()
-            .any(|p| matches!(&p.kind, PortKind::Tunnel(t) if t.underlay == in_port));
-        for p in batch.packets_mut() {
-            let mut port = in_port;
-            let mut tunnel = None;
-            if has_vports && let Some((vport, meta, outer)) = self.tunnel_receive(in_port, p.data())
-            {
-                p.pull(outer);
-                if !execute::decap_ecn(p.data_mut(), meta.tos) {
-                    self.stats.ecn_dropped += 1;
+            .any(|p| matches!(&p.kind, PortKind::Tunnel(t) if t.underlay == port))
+    }
+
+    /// One packet's journey (see the crate docs) from `in_port`.
+    fn process_one(
+        &mut self,
+        in_port: DpPort,
+        has_vports: bool,
+        p: &mut Packet,
+        upcall: &mut impl FnMut(&FlowKey, &Packet) -> Upcall,
+    ) {
+        let mut port = in_port;
+        let mut tunnel = None;
+        if has_vports && let Some((vport, meta, outer)) = self.tunnel_receive(in_port, p.data()) {
+            p.pull(outer);
+            if !execute::decap_ecn(p.data_mut(), meta.tos) {
+                self.stats.ecn_dropped += 1;
+                return;
+            }
+            port = vport;
+            tunnel = Some(meta);
+        }
+        // Not even Ethernet: nothing to switch on. A switch forwards what it cannot parse
+        // beyond L2, but a runt has no L2.
+        if p.len() < ETH_HEADER_LEN {
+            self.stats.invalid += 1;
+            return;
+        }
+        let key = fvs_flow::extract::extract(p.data(), PortNo(port.0), tunnel.as_ref());
+        let hash = hash_key(&key);
+        let len = p.len() as u64;
+        let id = match self.lookup(&key, hash) {
+            Some(id) => {
+                if let Some(m) = self.flows.get_mut(id) {
+                    m.stats.packets += 1;
+                    m.stats.bytes += len;
+                    m.stats.used = Some(self.now);
+                    m.stats.tcp_flags |= key.get(Field::TcpFlags.loc()) as u16;
+                }
+                id
+            }
+            None => {
+                self.stats.missed += 1;
+                let Upcall {
+                    actions,
+                    mut mask,
+                    cookie,
+                } = upcall(&key, p);
+                // Whether a VLAN tag is present decides where every header is, so a
+                // megaflow never mixes tagged and untagged packets, whatever the mask.
+                let present = mask.get(Field::VlanTci.loc()) | VLAN_PRESENT;
+                mask.set(Field::VlanTci.loc(), present);
+                let id = self.flows.insert(
+                    key.and(&mask),
+                    mask,
+                    0,
+                    Megaflow {
+                        actions,
+                        stats: FlowStats::default(),
+                        cookie,
+                        created: self.now,
+                    },
+                );
+                self.emc.insert(&key, hash, id);
+                id
+            }
+        };
+        let Some(m) = self.flows.get(id) else {
+            return;
+        };
+        let mut cx = Ctx {
+            ports: &mut self.ports,
+            userspace: &mut self.userspace,
+            stats: &mut self.stats,
+            native: &mut self.native,
+            recirc: &mut self.recirc,
+            tunnel_ports: self.tunnel_ports,
+        };
+        let failed = execute_actions(&m.actions, p, &key, hash, tunnel.is_some(), &mut cx);
+        self.stats.failed_actions += failed;
+    }
+
+    /// Processes what waits to re-enter ([`native`]): the ARP requests native tunnels asked
+    /// for, then the queue, a bounded number of passes; what is left after the last pass
+    /// kept re-entering and is dropped.
+    fn drain_recirc(&mut self, upcall: &mut impl FnMut(&FlowKey, &Packet) -> Upcall) {
+        self.queue_arp_requests();
+        for _ in 0..native::RECIRC_PASSES {
+            if self.recirc.batch.is_empty() {
+                return;
+            }
+            // The pass works on the spare queue, so what it queues waits for the next pass.
+            std::mem::swap(&mut self.recirc, &mut self.recirc_spare);
+            let mut work = std::mem::replace(&mut self.recirc_spare, Recirc::new(0));
+            for (p, &port) in work.batch.packets_mut().iter_mut().zip(&work.in_ports) {
+                if self.port(port).is_none() {
+                    self.stats.no_port += 1;
                     continue;
                 }
-                port = vport;
-                tunnel = Some(meta);
+                let has_vports = self.is_underlay(port);
+                self.process_one(port, has_vports, p, upcall);
             }
-            // Not even Ethernet: nothing to switch on. A switch forwards what it cannot parse
-            // beyond L2, but a runt has no L2.
-            if p.len() < ETH_HEADER_LEN {
-                self.stats.invalid += 1;
-                continue;
-            }
-            let key = fvs_flow::extract::extract(p.data(), PortNo(port.0), tunnel.as_ref());
-            let hash = hash_key(&key);
-            let len = p.len() as u64;
-            let id = match self.lookup(&key, hash) {
-                Some(id) => {
-                    if let Some(m) = self.flows.get_mut(id) {
-                        m.stats.packets += 1;
-                        m.stats.bytes += len;
-                        m.stats.used = Some(self.now);
-                        m.stats.tcp_flags |= key.get(Field::TcpFlags.loc()) as u16;
-                    }
-                    id
-                }
-                None => {
-                    self.stats.missed += 1;
-                    let Upcall {
-                        actions,
-                        mut mask,
-                        cookie,
-                    } = upcall(&key, p);
-                    // Whether a VLAN tag is present decides where every header is, so a
-                    // megaflow never mixes tagged and untagged packets, whatever the mask.
-                    let present = mask.get(Field::VlanTci.loc()) | VLAN_PRESENT;
-                    mask.set(Field::VlanTci.loc(), present);
-                    let id = self.flows.insert(
-                        key.and(&mask),
-                        mask,
-                        0,
-                        Megaflow {
-                            actions,
-                            stats: FlowStats::default(),
-                            cookie,
-                            created: self.now,
-                        },
-                    );
-                    self.emc.insert(&key, hash, id);
-                    id
-                }
-            };
-            let Some(m) = self.flows.get(id) else {
-                continue;
-            };
-            let failed = execute_actions(
-                &m.actions,
-                p,
-                &key,
-                hash,
-                tunnel.is_some(),
-                &mut self.ports,
-                &mut self.userspace,
-                &mut self.stats,
-            );
-            self.stats.failed_actions += failed;
+            work.clear();
+            self.recirc_spare = work;
         }
+        self.stats.recirc_dropped += self.recirc.batch.len() as u64;
+        self.recirc.clear();
+    }
+
+    /// Queues an ARP request, from the internal port into its bridge, for each next hop a
+    /// native tunnel dropped a packet for (at most one per next hop a second).
+    fn queue_arp_requests(&mut self) {
+        if self.native.wanted.is_empty() {
+            return;
+        }
+        let mut wanted = std::mem::take(&mut self.native.wanted);
+        for &ip in &wanted {
+            let Some(hop) = self
+                .native
+                .config
+                .hops
+                .values()
+                .find(|h| h.next_hop == ip && h.eth_dst.is_none())
+                .copied()
+            else {
+                continue;
+            };
+            if self.native.arp_due(ip, self.now) {
+                let frame = native::arp_request(hop.eth_src, hop.src, ip);
+                if self.recirc.push(&frame, hop.port).is_none() {
+                    self.stats.recirc_dropped += 1;
+                }
+            }
+        }
+        wanted.clear();
+        self.native.wanted = wanted;
+    }
+
+    /// Processes what a packet-out or an earlier batch left to re-enter, and sends.
+    pub fn drain(&mut self, upcall: &mut impl FnMut(&FlowKey, &Packet) -> Upcall) {
+        self.drain_recirc(upcall);
         self.send_all();
+    }
+
+    /// Whether frames wait to re-enter (see [`Datapath::drain`]).
+    pub fn has_pending(&self) -> bool {
+        !self.recirc.batch.is_empty() || !self.native.wanted.is_empty()
     }
 
     /// EMC, then the megaflow cache (refreshing the EMC on a megaflow hit).
@@ -584,16 +717,15 @@ impl Datapath {
             self.stats.failed_actions += 1;
             return 1;
         };
-        let failed = execute_actions(
-            actions,
-            p,
-            key,
-            hash_key(key),
-            false,
-            &mut self.ports,
-            &mut self.userspace,
-            &mut self.stats,
-        );
+        let mut cx = Ctx {
+            ports: &mut self.ports,
+            userspace: &mut self.userspace,
+            stats: &mut self.stats,
+            native: &mut self.native,
+            recirc: &mut self.recirc,
+            tunnel_ports: self.tunnel_ports,
+        };
+        let failed = execute_actions(actions, p, key, hash_key(key), false, &mut cx);
         self.stats.failed_actions += failed;
         self.send_all();
         failed
@@ -630,19 +762,27 @@ impl Datapath {
     }
 }
 
+/// What actions write to besides the packet: the ports' output batches, the userspace
+/// queue, the counters and the native tunnels' re-entry queue.
+struct Ctx<'a> {
+    ports: &'a mut [Option<Port>],
+    userspace: &'a mut VecDeque<UserspacePacket>,
+    stats: &'a mut DatapathStats,
+    native: &'a mut Native,
+    recirc: &'a mut Recirc,
+    tunnel_ports: TunnelPorts,
+}
+
 /// Runs `actions` on `p`; returns the number of actions that did not fit the packet.
 /// `decapsulated`: `p` arrived through a tunnel, so its TCP segments may be coalesced
 /// ([`gro`]).
-#[allow(clippy::too_many_arguments)]
 fn execute_actions(
     actions: &DpActions,
     p: &mut Packet,
     key: &FlowKey,
     hash: u64,
     decapsulated: bool,
-    ports: &mut [Option<Port>],
-    userspace: &mut VecDeque<UserspacePacket>,
-    stats: &mut DatapathStats,
+    cx: &mut Ctx<'_>,
 ) -> u64 {
     let mut failed = 0;
     let mut tunnel: Option<TunnelKey> = None;
@@ -660,7 +800,7 @@ fn execute_actions(
                     steal: i == last,
                     coalesce: decapsulated,
                 };
-                let ok = output(p, out, ports, stats);
+                let ok = output(p, out, cx);
                 trunc = None;
                 ok
             }
@@ -690,10 +830,10 @@ fn execute_actions(
                 true
             }
             DpAction::Userspace { .. } => {
-                if userspace.len() >= USERSPACE_QUEUE {
-                    stats.lost += 1;
+                if cx.userspace.len() >= USERSPACE_QUEUE {
+                    cx.stats.lost += 1;
                 } else {
-                    userspace.push_back(UserspacePacket {
+                    cx.userspace.push_back(UserspacePacket {
                         key: *key,
                         frame: p.data().to_vec(),
                         action: a.clone(),
@@ -725,12 +865,7 @@ struct Out<'a> {
 /// Queues `p` on `port` (encapsulated, for a tunnel vport); sends the port's batch first when
 /// it is full. Pending offloads go along to a device that carries virtio-net headers and are
 /// finished in software on every other path ([`offload`]).
-fn output(
-    p: &mut Packet,
-    o: Out<'_>,
-    ports: &mut [Option<Port>],
-    stats: &mut DatapathStats,
-) -> bool {
+fn output(p: &mut Packet, o: Out<'_>, cx: &mut Ctx<'_>) -> bool {
     let Out {
         port,
         tunnel,
@@ -740,7 +875,7 @@ fn output(
         coalesce,
     } = o;
     let (dev, vport): (DpPort, Option<TunnelVport>) =
-        match ports.get(port.0 as usize).and_then(Option::as_ref) {
+        match cx.ports.get(port.0 as usize).and_then(Option::as_ref) {
             Some(Port {
                 kind: PortKind::Tunnel(t),
                 ..
@@ -748,6 +883,22 @@ fn output(
             Some(_) => (port, None),
             None => return false,
         };
+    if !cx.native.config.is_empty() {
+        match vport {
+            Some(v) => {
+                let dst = execute::encap_params(&v, tunnel).dst;
+                if let Some(hop) = cx.native.config.hops.get(&dst).copied() {
+                    return output_native(p, v, hop, tunnel, trunc, hash, cx);
+                }
+            }
+            None => {
+                if take_native(p, port, cx) {
+                    return true;
+                }
+            }
+        }
+    }
+    let Ctx { ports, stats, .. } = cx;
     let Some(Some(Port {
         kind: PortKind::Netdev(d),
         out,
@@ -816,6 +967,114 @@ fn output(
         }
     }
     true
+}
+
+/// Output to a tunnel vport whose destination is native ([`native`]): the packet (segmented
+/// and checksummed first if offloads are pending) is encapsulated with the hop's Ethernet
+/// addresses and source, and queued to re-enter on the hop's internal port. Without the
+/// next hop's MAC the packet is dropped and an ARP request asked for.
+fn output_native(
+    p: &Packet,
+    mut v: TunnelVport,
+    hop: NativeHop,
+    tunnel: Option<&TunnelKey>,
+    trunc: Option<u32>,
+    hash: u64,
+    cx: &mut Ctx<'_>,
+) -> bool {
+    let Some(eth_dst) = hop.eth_dst else {
+        cx.stats.native_no_neighbour += 1;
+        let wanted = &mut cx.native.wanted;
+        if wanted.len() < 16 && !wanted.contains(&hop.next_hop) {
+            wanted.push(hop.next_hop);
+        }
+        return true;
+    };
+    v.eth_src = hop.eth_src;
+    v.eth_dst = eth_dst;
+    if v.local_ip.is_unspecified() {
+        v.local_ip = hop.src;
+    }
+    let recirc = &mut *cx.recirc;
+    let segments = if p.vnet().is_none() {
+        None
+    } else {
+        match offload::Plan::new(p.data(), p.vnet()) {
+            Ok(plan) => Some(plan),
+            Err(_) => {
+                cx.stats.offload_dropped += 1;
+                return false;
+            }
+        }
+    };
+    let n = segments.as_ref().map_or(1, offload::Plan::segments);
+    for i in 0..n {
+        if recirc.batch.is_full() {
+            cx.stats.recirc_dropped += 1;
+            return false;
+        }
+        let pushed = match &segments {
+            None => recirc.batch.push(p.data()).is_ok(),
+            Some(plan) => plan.push(p.data(), i, &mut recirc.batch).is_ok(),
+        };
+        if !pushed {
+            cx.stats.offload_dropped += 1;
+            return false;
+        }
+        recirc.in_ports.push(hop.port);
+        if !finish_copy(&mut recirc.batch, Some(v), tunnel, trunc, hash) {
+            recirc.in_ports.truncate(recirc.batch.len());
+            return false;
+        }
+        cx.stats.native_sent += 1;
+    }
+    if segments.is_some() {
+        if p.vnet().gso_type.kind() == fvs_netdev::GsoType::NONE {
+            cx.stats.soft_checksummed += 1;
+        } else {
+            cx.stats.soft_segmented += 1;
+        }
+    }
+    true
+}
+
+/// Output to an internal port that ends native tunnels ([`native`]): snoops ARP for its
+/// addresses; takes a tunnel packet for its addresses that decapsulates to a vport away from
+/// the host, queued to re-enter on that vport's underlay (true: nothing more to do).
+fn take_native(p: &Packet, port: DpPort, cx: &mut Ctx<'_>) -> bool {
+    let Some(ep) = cx.native.config.endpoints.get(&port) else {
+        return false;
+    };
+    // A frame with offloads pending is not a tunnel packet the switch made whole; the host
+    // gets it.
+    if !p.vnet().is_none() {
+        return false;
+    }
+    match native::classify(p.data(), &ep.addrs) {
+        Delivered::Arp(ip, mac) => {
+            cx.native.snoop(Snooped { port, ip, mac });
+            false
+        }
+        Delivered::Tunnel => {
+            let Ok(d) = decapsulate(p.data(), cx.tunnel_ports) else {
+                return false;
+            };
+            let underlay = cx.ports.iter().flatten().find_map(|q| match &q.kind {
+                PortKind::Tunnel(t) if t.accepts(&d.metadata) => Some(t.underlay),
+                _ => None,
+            });
+            let Some(underlay) = underlay else {
+                return false;
+            };
+            if cx.recirc.push(p.data(), underlay).is_some() {
+                cx.stats.native_received += 1;
+            } else {
+                cx.stats.recirc_dropped += 1;
+            }
+            true
+        }
+        Delivered::Other => false,
+    }
 }
 
 /// Truncates (`trunc`) and encapsulates (tunnel vport) the copy just queued last on `out`;

@@ -1,0 +1,326 @@
+//! Native tunnels: outer packets that enter and leave through a bridge, never the host's IP
+//! stack.
+//!
+//! # Two ways to the wire
+//!
+//! A tunnel vport encapsulates in user space either way; what differs is who carries the
+//! outer packet:
+//!
+//! - **Through the host** (the default): the vport's `underlay` port, a device that hands
+//!   outer packets to the kernel's IP layer (`fvs_netdev::tunnel::KernelTunnel`). The kernel
+//!   routes, resolves the next hop and delivers what comes back.
+//! - **Native** (Open vSwitch's userspace design): the NIC is a port of a bridge (say
+//!   `br-phy`) and the tunnel address sits on that bridge's internal port. The control plane
+//!   tells the datapath, per tunnel destination, which internal port the kernel's route
+//!   leaves through, the source address and the next hop's MAC ([`NativeConfig`]). Output to
+//!   the vport then encapsulates with the internal port's MAC as source and the next hop's
+//!   as destination, and the outer frame re-enters the datapath **as if received on that
+//!   internal port**, so the bridge's own flows (normally `NORMAL`) send it out of the NIC.
+//!   The other way, a frame the bridge outputs to such an internal port that is IPv4 to one
+//!   of its addresses and decapsulates to a vport does not reach the host: it re-enters on
+//!   the vport's underlay, where the usual tunnel receive takes it in.
+//!
+//! Both re-entries go through one bounded queue ([`Recirc`]), drained in the same call that
+//! processed the batch, a few passes at most: a packet that would loop (a tunnel routed over
+//! itself) is dropped and counted rather than spinning.
+//!
+//! # Neighbours
+//!
+//! A next hop whose MAC the control plane does not know yet is in the table without one.
+//! A packet for it is dropped (counted in [`crate::DatapathStats::native_no_neighbour`]) and
+//! the datapath sends an ARP request for the next hop from the internal port's MAC and
+//! address into the bridge, as Open vSwitch does, at most once a second per next hop. ARP
+//! packets the bridge delivers to such an internal port whose target is one of its addresses
+//! (replies to those requests, and the neighbours' own requests) are *snooped*: the sender's
+//! address and MAC are queued for the control plane ([`Snooped`]), and the hops through that
+//! next hop learn the MAC at once. The packet still reaches the host.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use fvs_netdev::{Packet, PacketBatch};
+use fvs_packet::MacAddr;
+use fvs_pipeline::clock::Millis;
+use fvs_pipeline::dpif::DpPort;
+
+/// Packets the re-entry queue holds; more in one pass are dropped and counted. Room for a
+/// 64 KiB super-frame's segments twice over.
+pub const RECIRC_QUEUE: usize = 128;
+/// Passes over the re-entry queue per processed batch: encapsulation then bridge output is
+/// one, receive interception then the vport another; a fourth means a loop.
+pub const RECIRC_PASSES: usize = 4;
+/// Snooped neighbours kept between two drains by the control plane.
+const SNOOP_QUEUE: usize = 64;
+/// Least time between two ARP requests for one next hop.
+const ARP_INTERVAL: Millis = Millis(1000);
+/// Length of an Ethernet frame carrying an ARP packet, padded to the minimum frame size.
+const ARP_FRAME_LEN: usize = 60;
+const ETH_TYPE_ARP: [u8; 2] = [0x08, 0x06];
+const ETH_TYPE_IPV4: [u8; 2] = [0x08, 0x00];
+const IP_PROTO_GRE: u8 = 47;
+const IP_PROTO_UDP: u8 = 17;
+
+/// Where a native tunnel's outer packets to one destination go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NativeHop {
+    /// The internal port the kernel's route leaves through; outer frames enter the datapath
+    /// on it.
+    pub port: DpPort,
+    /// The internal port's MAC (the outer source).
+    pub eth_src: MacAddr,
+    /// The next hop's MAC, once known.
+    pub eth_dst: Option<MacAddr>,
+    /// The outer source address when the flow gives none (`local_ip`, or the route's
+    /// preferred source).
+    pub src: Ipv4Addr,
+    /// The gateway, or the destination itself on a connected network.
+    pub next_hop: Ipv4Addr,
+}
+
+/// An internal port that ends native tunnels: its MAC and IPv4 addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The port's MAC.
+    pub mac: MacAddr,
+    /// Its addresses: tunnel packets to them are taken in, ARP for them snooped.
+    pub addrs: Vec<Ipv4Addr>,
+}
+
+/// The control plane's view of native tunnels, as the datapath uses it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NativeConfig {
+    /// Per tunnel destination (outer destination address).
+    pub hops: HashMap<Ipv4Addr, NativeHop>,
+    /// Internal ports that end native tunnels.
+    pub endpoints: BTreeMap<DpPort, Endpoint>,
+}
+
+impl NativeConfig {
+    /// Nothing native: every tunnel goes through its underlay.
+    pub fn is_empty(&self) -> bool {
+        self.hops.is_empty() && self.endpoints.is_empty()
+    }
+
+    /// Gives every hop through `next_hop` this MAC; true when one changed.
+    pub fn learn(&mut self, next_hop: Ipv4Addr, mac: MacAddr) -> bool {
+        let mut changed = false;
+        for h in self.hops.values_mut() {
+            if h.next_hop == next_hop && h.eth_dst != Some(mac) {
+                h.eth_dst = Some(mac);
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// A neighbour seen in an ARP packet delivered to an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snooped {
+    /// The internal port it was delivered to.
+    pub port: DpPort,
+    /// The sender's address.
+    pub ip: Ipv4Addr,
+    /// The sender's MAC.
+    pub mac: MacAddr,
+}
+
+/// Frames waiting to re-enter the datapath, each with the port it enters on.
+pub(crate) struct Recirc {
+    pub(crate) batch: PacketBatch,
+    pub(crate) in_ports: Vec<DpPort>,
+}
+
+impl Recirc {
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            batch: PacketBatch::new(count, crate::MAX_FRAME),
+            in_ports: Vec::with_capacity(count),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.batch.clear();
+        self.in_ports.clear();
+    }
+
+    /// Queues a copy of `frame` entering on `port`; the copy, or `None` when full.
+    pub(crate) fn push(&mut self, frame: &[u8], port: DpPort) -> Option<&mut Packet> {
+        if self.batch.is_full() {
+            return None;
+        }
+        self.in_ports.push(port);
+        let p = self.batch.push(frame).ok();
+        if p.is_none() {
+            self.in_ports.pop();
+        }
+        p
+    }
+}
+
+/// The native-tunnel state of one datapath.
+pub(crate) struct Native {
+    pub(crate) config: NativeConfig,
+    pub(crate) snooped: Vec<Snooped>,
+    /// Next hops a packet was dropped for, waiting for an ARP request.
+    pub(crate) wanted: Vec<Ipv4Addr>,
+    last_arp: HashMap<Ipv4Addr, Millis>,
+}
+
+impl Native {
+    pub(crate) fn new() -> Self {
+        Self {
+            config: NativeConfig::default(),
+            snooped: Vec::new(),
+            wanted: Vec::new(),
+            last_arp: HashMap::new(),
+        }
+    }
+
+    /// Whether an ARP request for `next_hop` may go out now (and remembers that it did).
+    pub(crate) fn arp_due(&mut self, next_hop: Ipv4Addr, now: Millis) -> bool {
+        match self.last_arp.get(&next_hop) {
+            Some(&t) if now.0.saturating_sub(t.0) < ARP_INTERVAL.0 => false,
+            _ => {
+                self.last_arp.insert(next_hop, now);
+                true
+            }
+        }
+    }
+
+    /// Records an ARP sender (bounded: the control plane drains often).
+    pub(crate) fn snoop(&mut self, s: Snooped) {
+        if self.snooped.len() < SNOOP_QUEUE {
+            self.snooped.push(s);
+        }
+        self.config.learn(s.ip, s.mac);
+    }
+}
+
+/// What a frame output to an endpoint is.
+pub(crate) enum Delivered {
+    /// An ARP packet for one of the endpoint's addresses: snoop its sender.
+    Arp(Ipv4Addr, MacAddr),
+    /// IPv4 GRE or UDP to one of its addresses: maybe a tunnel packet.
+    Tunnel,
+    /// Anything else: the host's.
+    Other,
+}
+
+/// Classifies a frame output to an endpoint with addresses `addrs` (untagged Ethernet, as an
+/// internal port's frames are).
+pub(crate) fn classify(frame: &[u8], addrs: &[Ipv4Addr]) -> Delivered {
+    let ip = |at: usize| -> Option<Ipv4Addr> {
+        let b: [u8; 4] = frame.get(at..at + 4)?.try_into().ok()?;
+        Some(Ipv4Addr::from(b))
+    };
+    match frame.get(12..14) {
+        Some(t) if t == ETH_TYPE_ARP => {
+            // htype 1, ptype IPv4, hlen 6, plen 4.
+            if frame.get(14..20) != Some(&[0, 1, 8, 0, 6, 4]) {
+                return Delivered::Other;
+            }
+            let (Some(spa), Some(tpa), Some(sha)) = (ip(28), ip(38), frame.get(22..28)) else {
+                return Delivered::Other;
+            };
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(sha);
+            if addrs.contains(&tpa) && !spa.is_unspecified() {
+                Delivered::Arp(spa, MacAddr(mac))
+            } else {
+                Delivered::Other
+            }
+        }
+        Some(t) if t == ETH_TYPE_IPV4 => {
+            let proto = frame.get(14 + 9).copied();
+            match ip(14 + 16) {
+                Some(dst)
+                    if addrs.contains(&dst)
+                        && matches!(proto, Some(IP_PROTO_GRE | IP_PROTO_UDP)) =>
+                {
+                    Delivered::Tunnel
+                }
+                _ => Delivered::Other,
+            }
+        }
+        _ => Delivered::Other,
+    }
+}
+
+/// An ARP request for `target` from `mac`/`ip`, broadcast.
+pub(crate) fn arp_request(mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr) -> [u8; ARP_FRAME_LEN] {
+    let mut f = [0u8; ARP_FRAME_LEN];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&mac.0);
+    f[12..14].copy_from_slice(&ETH_TYPE_ARP);
+    // htype Ethernet, ptype IPv4, hlen 6, plen 4, operation 1 (request).
+    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    f[22..28].copy_from_slice(&mac.0);
+    f[28..32].copy_from_slice(&ip.octets());
+    // Target hardware address unknown: zero.
+    f[38..42].copy_from_slice(&target.octets());
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 1);
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 2);
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+
+    #[test]
+    fn arp_for_the_endpoint_is_snooped_and_other_arp_is_not() {
+        let req = arp_request(MAC, PEER, ME);
+        match classify(&req, &[ME]) {
+            Delivered::Arp(ip, mac) => {
+                assert_eq!(ip, PEER);
+                assert_eq!(mac, MAC);
+            }
+            _ => panic!("an ARP request for our address is snooped"),
+        }
+        assert!(matches!(classify(&req, &[PEER]), Delivered::Other));
+        assert!(matches!(classify(&req[..30], &[ME]), Delivered::Other));
+    }
+
+    #[test]
+    fn gre_to_the_endpoint_is_a_tunnel_candidate() {
+        let mut f = vec![0u8; 60];
+        f[12..14].copy_from_slice(&ETH_TYPE_IPV4);
+        f[14] = 0x45;
+        f[14 + 9] = IP_PROTO_GRE;
+        f[30..34].copy_from_slice(&ME.octets());
+        assert!(matches!(classify(&f, &[ME]), Delivered::Tunnel));
+        f[14 + 9] = 6;
+        assert!(matches!(classify(&f, &[ME]), Delivered::Other));
+        assert!(matches!(classify(&f[..20], &[ME]), Delivered::Other));
+    }
+
+    #[test]
+    fn arp_requests_are_paced_per_next_hop() {
+        let mut n = Native::new();
+        assert!(n.arp_due(PEER, Millis(5000)));
+        assert!(!n.arp_due(PEER, Millis(5500)));
+        assert!(n.arp_due(ME, Millis(5500)));
+        assert!(n.arp_due(PEER, Millis(6000)));
+    }
+
+    #[test]
+    fn learning_fills_every_hop_through_the_next_hop() {
+        let mut c = NativeConfig::default();
+        let hop = NativeHop {
+            port: DpPort(3),
+            eth_src: MAC,
+            eth_dst: None,
+            src: ME,
+            next_hop: PEER,
+        };
+        c.hops.insert(PEER, hop);
+        c.hops.insert(Ipv4Addr::new(10, 98, 0, 9), hop);
+        let theirs = MacAddr([2, 0, 0, 0, 0, 2]);
+        assert!(c.learn(PEER, theirs));
+        assert!(c.hops.values().all(|h| h.eth_dst == Some(theirs)));
+        assert!(!c.learn(PEER, theirs));
+    }
+}

@@ -1,0 +1,222 @@
+//! Native tunnels in the datapath alone (dummy devices, no root): a tunnel vport whose
+//! destination the control plane marked native sends through a bridge's internal port and
+//! takes its packets back from there, never through its underlay; ARP fills the next hop.
+
+use std::net::Ipv4Addr;
+
+use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop};
+use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
+use fvs_datapath::{Datapath, Upcall};
+use fvs_flow::{FlowKey, PortNo};
+use fvs_netdev::dummy::{Dummy, DummyHandle};
+use fvs_netdev::{MacAddr, PacketBatch};
+use fvs_packet::tunnel::{Encap, TunnelProtocol, decapsulate, encapsulate};
+use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
+
+const VM: DpPort = DpPort(1);
+const BR_PHY: DpPort = DpPort(2);
+const ETH1: DpPort = DpPort(3);
+const UNDERLAY: DpPort = DpPort(4);
+const GRE: DpPort = DpPort(5);
+const HERE: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 1);
+const THERE: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 2);
+const MY_MAC: MacAddr = MacAddr([2, 0x97, 0, 0, 0, 1]);
+const THEIR_MAC: MacAddr = MacAddr([2, 0x97, 0, 0, 0, 2]);
+
+struct Host {
+    dp: Datapath,
+    vm: DummyHandle,
+    br_phy: DummyHandle,
+    eth1: DummyHandle,
+    underlay: DummyHandle,
+}
+
+/// One host: a VM port, br-phy's internal port, the NIC, and a GRE vport with its underlay;
+/// the "pipeline" sends the VM's frames into the tunnel (key 1), br-phy's out of the NIC,
+/// the NIC's to br-phy, and the tunnel's to the VM.
+fn host() -> Host {
+    let mut dp = Datapath::new();
+    let mut add = |no: DpPort, name: &str| {
+        let (mut d, h) = Dummy::new(name);
+        d.set_vnet_hdr(false);
+        dp.add_port(no, name, PortKind::Netdev(Box::new(d)))
+            .expect("free number");
+        h
+    };
+    let vm = add(VM, "vm");
+    let br_phy = add(BR_PHY, "br-phy");
+    let eth1 = add(ETH1, "eth1");
+    let underlay = add(UNDERLAY, "gre_sys/underlay");
+    let v = TunnelVport::new(
+        TunnelProtocol::Gre,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        TunnelKeyMode::Flow,
+        UNDERLAY,
+    );
+    dp.add_port(GRE, "gre_sys", PortKind::Tunnel(v))
+        .expect("underlay exists");
+    let mut config = NativeConfig::default();
+    config.hops.insert(
+        THERE,
+        NativeHop {
+            port: BR_PHY,
+            eth_src: MY_MAC,
+            eth_dst: None,
+            src: HERE,
+            next_hop: THERE,
+        },
+    );
+    config.endpoints.insert(
+        BR_PHY,
+        Endpoint {
+            mac: MY_MAC,
+            addrs: vec![HERE],
+        },
+    );
+    dp.set_native(config);
+    Host {
+        dp,
+        vm,
+        br_phy,
+        eth1,
+        underlay,
+    }
+}
+
+fn pipeline(k: &FlowKey, _: &fvs_netdev::Packet) -> Upcall {
+    let in_port = k.get(fvs_flow::Field::InPort.loc()) as u32;
+    let actions = match DpPort(in_port) {
+        VM => vec![
+            DpAction::SetTunnel(TunnelKey {
+                tun_id: 1,
+                src: Ipv4Addr::UNSPECIFIED,
+                dst: THERE,
+                tos: 0,
+                ttl: 64,
+                df: true,
+                key: true,
+                csum: false,
+            }),
+            DpAction::Output(GRE),
+        ],
+        BR_PHY => vec![DpAction::Output(ETH1)],
+        ETH1 => vec![DpAction::Output(BR_PHY)],
+        GRE => vec![DpAction::Output(VM)],
+        _ => vec![],
+    };
+    Upcall::new(DpActions(actions), FlowKey::ALL)
+}
+
+fn inner() -> Vec<u8> {
+    let mut f = vec![0x5a; 98];
+    f[..6].copy_from_slice(&[2, 0x97, 1, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[2, 0x97, 1, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x88, 0xb5]);
+    f
+}
+
+fn arp_reply() -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    f[..6].copy_from_slice(&MY_MAC.0);
+    f[6..12].copy_from_slice(&THEIR_MAC.0);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+    f[22..28].copy_from_slice(&THEIR_MAC.0);
+    f[28..32].copy_from_slice(&THERE.octets());
+    f[32..38].copy_from_slice(&MY_MAC.0);
+    f[38..42].copy_from_slice(&HERE.octets());
+    f
+}
+
+fn receive(h: &mut Host, port: DpPort, handle_of: impl Fn(&Host) -> &DummyHandle, f: &[u8]) {
+    handle_of(h).inject(f);
+    let mut batch = PacketBatch::new(8, 9400);
+    let mut up = pipeline;
+    assert_eq!(h.dp.poll(port, &mut batch, &mut up).ok(), Some(1));
+}
+
+#[test]
+fn a_native_tunnel_arps_then_sends_and_receives_through_the_bridge() {
+    let mut h = host();
+    // No neighbour yet: the packet is dropped and an ARP request for the peer leaves the NIC.
+    receive(&mut h, VM, |h| &h.vm, &inner());
+    let sent = h.eth1.take_sent();
+    assert_eq!(sent.len(), 1, "one ARP request");
+    let arp = &sent[0].data;
+    assert_eq!(&arp[..6], &[0xff; 6]);
+    assert_eq!(&arp[6..12], &MY_MAC.0);
+    assert_eq!(&arp[12..14], &[0x08, 0x06]);
+    assert_eq!(&arp[20..22], &[0, 1], "a request");
+    assert_eq!(&arp[28..32], &HERE.octets());
+    assert_eq!(&arp[38..42], &THERE.octets());
+    assert_eq!(h.dp.stats().native_no_neighbour, 1);
+    assert!(h.underlay.take_sent().is_empty(), "not through the host");
+
+    // The reply reaches the host and is snooped.
+    receive(&mut h, ETH1, |h| &h.eth1, &arp_reply());
+    assert_eq!(
+        h.br_phy.take_sent().len(),
+        1,
+        "the host gets the ARP reply too"
+    );
+    let snooped = h.dp.take_snooped();
+    assert_eq!(snooped.len(), 1);
+    assert_eq!((snooped[0].ip, snooped[0].mac), (THERE, THEIR_MAC));
+
+    // Now the packet leaves the NIC in GRE, with the bridge's addresses.
+    receive(&mut h, VM, |h| &h.vm, &inner());
+    let sent = h.eth1.take_sent();
+    assert_eq!(sent.len(), 1);
+    let outer = &sent[0].data;
+    assert_eq!(&outer[..6], &THEIR_MAC.0);
+    assert_eq!(&outer[6..12], &MY_MAC.0);
+    let d = decapsulate(outer, Default::default()).expect("a GRE packet");
+    assert_eq!(d.metadata.src, HERE);
+    assert_eq!(d.metadata.dst, THERE);
+    assert_eq!(d.metadata.tun_id, 1);
+    assert_eq!(d.inner, &inner()[..]);
+    // The outer IPv4 header checksum is right (the kernel fills nothing in here).
+    assert_eq!(fvs_packet::checksum::checksum(&outer[14..34]), 0);
+    assert!(h.underlay.take_sent().is_empty());
+    assert!(h.br_phy.take_sent().is_empty());
+
+    // The peer's packet comes in on the NIC and reaches the VM, not the host.
+    let e = Encap::new(TunnelProtocol::Gre, THEIR_MAC, MY_MAC, THERE, HERE, Some(1));
+    let back = encapsulate(&e, &inner()).expect("encapsulates");
+    receive(&mut h, ETH1, |h| &h.eth1, &back);
+    let got = h.vm.take_sent();
+    assert_eq!(got.len(), 1, "decapsulated to the VM");
+    assert_eq!(got[0].data, inner());
+    assert!(h.br_phy.take_sent().is_empty(), "the host never sees it");
+    let s = h.dp.stats();
+    assert_eq!((s.native_sent, s.native_received), (1, 1));
+    assert_eq!(s.recirc_dropped, 0);
+}
+
+#[test]
+fn a_tunnel_routed_into_itself_is_dropped_not_spun() {
+    let mut h = host();
+    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    // A pipeline that sends br-phy's frames back into the tunnel: each pass re-enters.
+    let mut up = |k: &FlowKey, _: &fvs_netdev::Packet| {
+        let in_port = k.get(fvs_flow::Field::InPort.loc()) as u32;
+        let mut u = pipeline(k, &fvs_netdev::Packet::new(64));
+        if DpPort(in_port) == BR_PHY {
+            u = pipeline(
+                &fvs_flow::extract::extract(&inner(), PortNo(VM.0), None),
+                &fvs_netdev::Packet::new(64),
+            );
+        }
+        u
+    };
+    h.vm.inject(&inner());
+    let mut batch = PacketBatch::new(8, 9400);
+    assert_eq!(h.dp.poll(VM, &mut batch, &mut up).ok(), Some(1));
+    assert!(h.eth1.take_sent().is_empty());
+    assert_eq!(
+        h.dp.stats().recirc_dropped,
+        1,
+        "dropped after the last pass"
+    );
+}
