@@ -499,6 +499,9 @@ impl Handle {
             self.broadcast(|| Ctl::RemovePort(old));
         }
         let opened = ports::open(name, &spec, self.enable_dummy)?;
+        if let Some(w) = &opened.warning {
+            self.daemon.log("netdev_linux", crate::vlog::Level::Warn, w);
+        }
         let kind = SharedKind::new(opened.kind).map_err(|e| format!("{name}: {e}"))?;
         self.broadcast(|| Ctl::AddPort {
             no,

@@ -17,6 +17,12 @@
 //! the choice). The interface's `options:rx-path` (a ferrovs option) picks another receive
 //! path: `tpacket-v3` (blocks of frames: least CPU per frame, but a frame arriving alone waits
 //! up to 1 ms), `recvmmsg` (no ring memory), or `tpacket-v2`, the default.
+//! `options:rx-ring-slots` (also ferrovs's) sizes the `tpacket-v2` ring: 2 KiB slots, rounded
+//! up to whole 64 KiB blocks of 32 ([`FrameRing::DEFAULT`] otherwise); the other paths ignore
+//! it. The kernel allocates the ring when the port opens; if it cannot (memory limits, a size
+//! it refuses), a port that did not ask for a ring by `rx-path` opens with `recvmmsg` instead
+//! and a warning in the log (module `netdev_linux`) names the port and the reason, while a
+//! port whose `rx-path` asked for the ring fails with the reason in its `error` column.
 //!
 //! Devices are opened by the reconciler's thread (so a failure lands in the interface's
 //! `error` column at once, in Open vSwitch's wording) and handed to the datapath thread.
@@ -102,6 +108,8 @@ pub fn device_for(kind: &str, enable_dummy: bool) -> Option<Device> {
 
 /// An opened port, ready for the datapath thread.
 pub struct Opened {
+    /// Something the log should say about how it was opened (a fallback taken).
+    pub warning: Option<String>,
     /// The datapath's view of it.
     pub kind: PortKind,
     /// The handle of a dummy device (for `netdev-dummy/receive` and tests).
@@ -142,6 +150,7 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                     .map_err(|e| format!("{name}: tx_pcap: {e}"))?;
             }
             Ok(Opened {
+                warning: None,
                 kind: PortKind::Netdev(Box::new(d)),
                 dummy: Some(h),
                 mac: None,
@@ -152,14 +161,17 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 Tap::open(name, TapOptions { vnet_hdr: true }).map_err(|e| open_error(name, &e))?;
             set_mac(&mut d);
             Ok(Opened {
+                warning: None,
                 kind: PortKind::Netdev(Box::new(d)),
                 dummy: None,
                 mac: None,
             })
         }
         Device::AfPacket => {
-            let rx = match spec.options.get("rx-path").map(String::as_str) {
-                None | Some("tpacket-v2") => RxPath::Frames(FrameRing::DEFAULT),
+            let frames = frame_ring(name, &spec.options)?;
+            let rx_path = spec.options.get("rx-path").map(String::as_str);
+            let rx = match rx_path {
+                None | Some("tpacket-v2") => RxPath::Frames(frames),
                 Some("tpacket-v3") => RxPath::Blocks(BlockRing::DEFAULT),
                 Some("recvmmsg") => RxPath::Recvmmsg,
                 Some(other) => {
@@ -173,9 +185,26 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 rx,
                 ..AfPacketOptions::default()
             };
-            let d = AfPacket::open(name, options).map_err(|e| open_error(name, &e))?;
+            let mut warning = None;
+            let d = match AfPacket::open(name, options) {
+                // The default ring is a means, not something the user asked for: a port
+                // without it still works.
+                Err(e @ fvs_netdev::Error::RxRing { .. }) if rx_path.is_none() => {
+                    warning = Some(format!(
+                        "{name}: cannot allocate a receive ring ({e}); receiving with recvmmsg"
+                    ));
+                    let plain = AfPacketOptions {
+                        rx: RxPath::Recvmmsg,
+                        ..options
+                    };
+                    AfPacket::open(name, plain)
+                }
+                other => other,
+            }
+            .map_err(|e| open_error(name, &e))?;
             let mac = d.mac().ok().map(|m| m.0);
             Ok(Opened {
+                warning,
                 kind: PortKind::Netdev(Box::new(d)),
                 dummy: None,
                 mac,
@@ -184,6 +213,7 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
         Device::Underlay(config) => {
             let (d, dummy) = open_tunnel_underlay(name, *config, enable_dummy)?;
             Ok(Opened {
+                warning: None,
                 kind: PortKind::Netdev(d),
                 dummy,
                 mac: None,
@@ -205,11 +235,28 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             );
             v.dst_port = spec.dst_port;
             Ok(Opened {
+                warning: None,
                 kind: PortKind::Tunnel(v),
                 dummy: None,
                 mac: None,
             })
         }
+    }
+}
+
+/// The `TPACKET_V2` ring `options:rx-ring-slots` asks for (see the module docs).
+fn frame_ring(name: &str, options: &BTreeMap<String, String>) -> Result<FrameRing, String> {
+    let Some(text) = options.get("rx-ring-slots") else {
+        return Ok(FrameRing::DEFAULT);
+    };
+    match text.parse::<u32>() {
+        Ok(frames) if frames > 0 => Ok(FrameRing {
+            frames,
+            ..FrameRing::DEFAULT
+        }),
+        _ => Err(format!(
+            "{name}: options:rx-ring-slots: \"{text}\" is not a positive number of slots"
+        )),
     }
 }
 
@@ -285,6 +332,23 @@ mod tests {
             device_for("gre", true),
             Some(Device::Tunnel(TunnelProtocol::Gre))
         );
+    }
+
+    #[test]
+    fn rx_ring_slots_size_the_ring_and_bad_values_are_named() {
+        let opts = |v: &str| BTreeMap::from([("rx-ring-slots".to_owned(), v.to_owned())]);
+        assert_eq!(frame_ring("p", &BTreeMap::new()), Ok(FrameRing::DEFAULT));
+        assert_eq!(
+            frame_ring("p", &opts("512")),
+            Ok(FrameRing {
+                frames: 512,
+                ..FrameRing::DEFAULT
+            })
+        );
+        for bad in ["0", "-1", "lots", "4294967296"] {
+            let e = frame_ring("p", &opts(bad)).err().unwrap_or_default();
+            assert!(e.contains("rx-ring-slots") && e.contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]

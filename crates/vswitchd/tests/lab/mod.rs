@@ -68,6 +68,7 @@ impl Lab {
             .tag(tag)
             .dummy(false)
             .netns(&sw)
+            .arg("--log-file")
             .start();
         let lab = Self {
             sw,
@@ -91,6 +92,11 @@ impl Lab {
     /// The lab's private directory.
     pub fn dir(&self) -> PathBuf {
         self.fvs.dir().to_path_buf()
+    }
+
+    /// The daemon's log file so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.fvs.dir().join("fvs-vswitchd.log")).unwrap_or_default()
     }
 
     /// True while the daemon runs.
