@@ -151,6 +151,11 @@ impl Packet {
         &mut self.buf[HEADROOM..]
     }
 
+    /// The largest frame the buffer holds behind the default headroom.
+    pub(crate) fn frame_capacity(&self) -> usize {
+        self.buf.len() - HEADROOM
+    }
+
     /// Sets the length of a frame just read into [`Packet::rx_area`]; clamps to the buffer.
     pub(crate) fn set_rx_len(&mut self, len: usize) {
         self.len = len.min(self.buf.len() - HEADROOM);

@@ -39,6 +39,52 @@ pub fn enter_path(path: &Path, label: &str) -> Result<NetnsGuard> {
     })
 }
 
+/// Moves the calling thread into the network namespace `target` (an open
+/// `/proc/.../ns/net` or `/run/netns` file).
+pub(crate) fn enter_file(target: &File, label: &str) -> Result<NetnsGuard> {
+    let home = File::open("/proc/thread-self/ns/net")
+        .map_err(|e| Error::sys(label, "open own network namespace", e))?;
+    sys::setns_net(target.as_fd()).map_err(|e| Error::sys(label, "setns", e))?;
+    Ok(NetnsGuard {
+        home,
+        _not_send: PhantomData,
+    })
+}
+
+/// The calling thread's network namespace, kept open, with its identity (device and inode)
+/// to tell later whether a thread is in it.
+#[derive(Debug)]
+pub(crate) struct Home {
+    file: File,
+    id: (u64, u64),
+}
+
+impl Home {
+    /// The calling thread's namespace.
+    pub(crate) fn current() -> std::io::Result<Self> {
+        let file = File::open("/proc/thread-self/ns/net")?;
+        let id = ns_id(&file.metadata()?);
+        Ok(Self { file, id })
+    }
+
+    /// Runs `f` in this namespace: directly when the calling thread is in it, else after
+    /// moving the thread there (and back afterwards).
+    pub(crate) fn run<T>(&self, label: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let here = std::fs::metadata("/proc/thread-self/ns/net")
+            .map_err(|e| Error::sys(label, "stat own network namespace", e))?;
+        if ns_id(&here) == self.id {
+            return Ok(f());
+        }
+        let _back = enter_file(&self.file, label)?;
+        Ok(f())
+    }
+}
+
+fn ns_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
 impl Drop for NetnsGuard {
     fn drop(&mut self) {
         // Going back to a namespace we came from cannot fail for lack of rights; if it somehow

@@ -545,6 +545,9 @@ pub(crate) struct InetRxMeta {
     pub(crate) tos: Option<u8>,
     /// The IP header's TTL (`IP_RECVTTL`), when reported.
     pub(crate) ttl: Option<u8>,
+    /// On a socket with `UDP_GRO`: the size of each datagram the kernel coalesced into this
+    /// buffer (the last may be shorter); `None` for a datagram received as it was sent.
+    pub(crate) gro_segment: Option<u16>,
 }
 
 impl Default for InetRxMeta {
@@ -556,6 +559,7 @@ impl Default for InetRxMeta {
             dst: None,
             tos: None,
             ttl: None,
+            gro_segment: None,
         }
     }
 }
@@ -622,7 +626,8 @@ pub(crate) fn recv_mmsg_inet(
     Ok(got)
 }
 
-/// Reads the `IP_PKTINFO`, `IP_TOS` and `IP_TTL` control messages of a received datagram.
+/// Reads the `IP_PKTINFO`, `IP_TOS`, `IP_TTL` and `UDP_GRO` control messages of a received
+/// datagram.
 fn inet_cmsgs(hdr: &libc::msghdr, m: &mut InetRxMeta) {
     // SAFETY: `hdr` was filled by recvmmsg; its control pointer and length describe the
     // aligned buffer we supplied, which is still live, so the CMSG_* walk stays inside it.
@@ -652,6 +657,13 @@ fn inet_cmsgs(hdr: &libc::msghdr, m: &mut InetRxMeta) {
                 }
                 _ => {}
             }
+        } else if cm.cmsg_level == libc::SOL_UDP
+            && cm.cmsg_type == libc::UDP_GRO
+            && data_len >= size_of::<libc::c_int>()
+        {
+            // SAFETY: the message's length covers an `int` at `data`.
+            let size: libc::c_int = unsafe { ptr::read_unaligned(data.cast()) };
+            m.gro_segment = u16::try_from(size).ok().filter(|s| *s > 0);
         }
         // SAFETY: `hdr` and `c` describe the same live control buffer.
         c = unsafe { libc::CMSG_NXTHDR(hdr, c) };
@@ -695,6 +707,100 @@ pub(crate) fn send_mmsg_to(
         )
     })?;
     Ok(usize::try_from(sent).unwrap_or(0).min(n))
+}
+
+/// Most datagrams one `UDP_SEGMENT` send may carry (the kernel's `UDP_MAX_SEGMENTS` is 64
+/// on older kernels, 128 on newer ones).
+pub(crate) const GSO_MAX_SEGMENTS: usize = 64;
+
+/// What one `UDP_SEGMENT` send puts on every datagram's IPv4 header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UdpGsoSend {
+    /// Destination address and UDP port.
+    pub(crate) dst: std::net::SocketAddrV4,
+    /// The payload size of every datagram but the last (which may be shorter).
+    pub(crate) segment: u16,
+    /// `IP_TOS` for this send (ECN bits included).
+    pub(crate) tos: u8,
+    /// `IP_TTL` for this send.
+    pub(crate) ttl: u8,
+}
+
+/// Sends `payloads` (at most [`GSO_MAX_SEGMENTS`], each `segment` bytes but the last, which
+/// may be shorter) from a UDP socket as one `sendmsg` with `UDP_SEGMENT`: one skb through the
+/// IP layer, cut into datagrams by the kernel (or the NIC) after routing. TOS and TTL go in
+/// `IP_TOS`/`IP_TTL` control messages. Never blocks. Returns the bytes taken.
+pub(crate) fn send_udp_gso(
+    fd: BorrowedFd<'_>,
+    payloads: &[&[u8]],
+    how: UdpGsoSend,
+) -> io::Result<usize> {
+    let n = payloads.len().min(GSO_MAX_SEGMENTS);
+    let mut name = sockaddr_in(*how.dst.ip(), how.dst.port());
+    // SAFETY: all-zero iovec values are valid (null pointers, zero lengths).
+    let mut iov: [libc::iovec; GSO_MAX_SEGMENTS] = unsafe { zeroed() };
+    for (v, p) in iov.iter_mut().zip(payloads.iter().take(n)) {
+        // The kernel only reads through iov_base on send; the cast to *mut is the C API's.
+        *v = libc::iovec {
+            iov_base: p.as_ptr().cast_mut().cast(),
+            iov_len: p.len(),
+        };
+    }
+    // Three control messages: UDP_SEGMENT (a u16), IP_TOS and IP_TTL (ints); u64 words give
+    // the alignment `cmsghdr` needs.
+    let mut control = [0u64; 12];
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    let space = |len: usize| unsafe { libc::CMSG_SPACE(len as libc::c_uint) } as usize;
+    let used = space(size_of::<u16>()) + 2 * space(size_of::<libc::c_int>());
+    debug_assert!(used <= size_of_val(&control));
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+    let mut hdr: libc::msghdr = unsafe { zeroed() };
+    hdr.msg_name = (&raw mut name).cast();
+    hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    hdr.msg_iov = iov.as_mut_ptr();
+    hdr.msg_iovlen = n;
+    hdr.msg_control = control.as_mut_ptr().cast();
+    hdr.msg_controllen = used;
+    let messages: [(libc::c_int, libc::c_int, &[u8]); 3] = [
+        (libc::SOL_UDP, libc::UDP_SEGMENT, &how.segment.to_ne_bytes()),
+        (
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            &libc::c_int::from(how.tos).to_ne_bytes(),
+        ),
+        (
+            libc::IPPROTO_IP,
+            libc::IP_TTL,
+            &libc::c_int::from(how.ttl).to_ne_bytes(),
+        ),
+    ];
+    // SAFETY: `hdr` describes `control`, `used` bytes long and 8-byte aligned.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(&raw const hdr) };
+    for (level, ty, data) in messages {
+        if c.is_null() {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: CMSG_LEN is arithmetic on its argument.
+        let cmsg_len = unsafe { libc::CMSG_LEN(data.len() as libc::c_uint) } as usize;
+        let head = libc::cmsghdr {
+            cmsg_len,
+            cmsg_level: level,
+            cmsg_type: ty,
+        };
+        // SAFETY: `c` is a control message header inside `control` with CMSG_SPACE(len)
+        // bytes behind it (the space was counted in `used`), so the header fits.
+        unsafe { ptr::write_unaligned(c, head) };
+        // SAFETY: `c` is a control message inside our buffer; CMSG_DATA only offsets it.
+        let at = unsafe { libc::CMSG_DATA(c) };
+        // SAFETY: the message's data area (CMSG_SPACE(len) counted in `used`) holds
+        // `data.len()` bytes at `at`, inside `control`, which `data` does not overlap.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), at, data.len()) };
+        // SAFETY: `hdr` and `c` describe the same live control buffer.
+        c = unsafe { libc::CMSG_NXTHDR(&raw const hdr, c) };
+    }
+    // SAFETY: `hdr` points at a live `sockaddr_in`, `n` iovecs over live bytes and a control
+    // buffer of `used` bytes; sendmsg only reads them.
+    check_size(unsafe { libc::sendmsg(fd.as_raw_fd(), &raw const hdr, libc::MSG_DONTWAIT) })
 }
 
 /// `TPACKET_V2` and `TPACKET_V3` as `PACKET_VERSION` takes them.

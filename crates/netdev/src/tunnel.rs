@@ -42,7 +42,10 @@
 //!   asked for `IP_PKTINFO`, `IP_RECVTOS` and `IP_RECVTTL`, since a UDP socket returns only
 //!   the payload: the outer IPv4 and UDP headers are rebuilt from the sender's address, those
 //!   control messages and the socket's port. Two facts are lost and rebuilt as constants: the
-//!   DF bit (clear) and the UDP checksum (absent; the kernel has verified it).
+//!   DF bit (clear) and the UDP checksum (absent; the kernel has verified it). The socket
+//!   also has `UDP_GRO` (below).
+//! - **VXLAN and Geneve send, runs**: UDP sockets bound to a run's source address and port,
+//!   sending with `UDP_SEGMENT` (below).
 //!
 //! Either way a received packet gets a synthetic Ethernet header (destination: this port's
 //! [`Netdev::mac`], source zero, type IPv4), so the datapath decapsulates a normal frame.
@@ -72,8 +75,68 @@
 //! (checksum offload from a TAP or AF_PACKET port with virtio-net headers) is copied once
 //! more into a scratch buffer to finish the checksum; a GSO super-frame cannot cross a raw
 //! socket and is dropped and counted (`tx_dropped`): the datapath must segment first. The
-//! other way, received TCP segments come one per outer packet (no GRO for raw GRE or for
-//! these UDP sockets); the datapath coalesces them for the VM's port (`fvs_datapath`'s `gro`).
+//! other way, the datapath sees one outer packet per received datagram (a coalesced UDP
+//! buffer is split first, below) and coalesces the TCP segments inside for the VM's port
+//! (`fvs_datapath`'s `gro`).
+//!
+//! # UDP segmentation and receive coalescing (VXLAN, Geneve)
+//!
+//! Every outer packet through the raw socket costs one pass through the sending host's IP
+//! output and one through the receiving host's IP input, and that per-packet work is what
+//! bounds a tunnel's throughput (`docs/benchmarks/tunnels.md`). For the UDP tunnels Linux
+//! moves many datagrams as one skb:
+//!
+//! - **Send (`UDP_SEGMENT`)**: in a batch, consecutive outer frames that differ only in
+//!   their payload — same addresses, UDP ports, TOS, TTL and DF, a 20-byte IPv4 header, and
+//!   payloads as long as the first's, the last possibly shorter — form a run (what a TCP
+//!   stream queues, whether the VM sent MSS-sized segments or the datapath cut a TSO
+//!   super-frame; at most 64 datagrams and 64 KiB). A run of two or more goes out as ONE
+//!   `sendmsg` of the UDP payloads (straight from the packet buffers, an iovec each) on a UDP
+//!   socket bound to the run's source address and port, with `UDP_SEGMENT` = the first's
+//!   payload length: one route lookup and one skb through the IP layer, cut into datagrams
+//!   after routing by the kernel or the NIC (a veth carries it whole into the peer
+//!   namespace). The source port is part of the run because VXLAN and Geneve hash the inner
+//!   flow into it, and a UDP socket sends from the port it is bound to: the sockets are
+//!   opened on first use per (address, port), at most 64, closed after 10 s unused; each
+//!   holds its port (a port already taken, or an address that is not local, leaves that
+//!   source on the raw socket for 5 s), and receives nothing (smallest receive buffer).
+//!   TOS (ECN included) and TTL are per send (`IP_TOS`, `IP_TTL` control messages); DF is
+//!   the socket's `IP_MTU_DISCOVER`: `PROBE` (DF, the device's MTU, as a raw send checks it)
+//!   or `DONT`. The identification is the kernel's, as on the raw path. Single frames, GRE,
+//!   IP options, fragments, frames with offload work left, and any run the kernel refuses
+//!   (a segment over the route's MTU: `EINVAL`; no checksum offload on the way: `EIO`) go
+//!   through the raw socket as before, so their outcome (sent, or `EMSGSIZE` and
+//!   `tx_dropped`) is unchanged.
+//! - **Outer UDP checksums**: Linux computes them on a `UDP_SEGMENT` send and refuses one
+//!   with `SO_NO_CHECK` (IPv4's way to send none), so datagrams of a run carry a valid
+//!   checksum even with `csum=false`, where a frame sent alone carries none. Open vSwitch's
+//!   `csum` means "compute checksums"; both forms are valid VXLAN (RFC 7348) and Geneve over
+//!   IPv4 (RFC 8926), and receivers verify a checksum when present. The checksum is offloaded
+//!   (`CHECKSUM_PARTIAL`: the NIC or veth computes or skips it), so `csum=false`'s point,
+//!   not spending CPU on it, holds; what a far end sees is the difference (Open vSwitch's
+//!   flows there show `tun_flags=+csum` for such packets). With `csum=true` nothing changes:
+//!   every packet has one, and a run from a port without `local_ip` gets it from the kernel
+//!   over the real source address (no scratch copy).
+//! - **Receive (`UDP_GRO`)**: the receive socket asks for coalesced buffers: a GSO skb from
+//!   a sender like the above (over veth), or datagrams merged by the NIC's GRO, come as one
+//!   buffer of up to 64 KiB with a `UDP_GRO` control message giving the datagram size. The
+//!   underlay reads up to 32 such buffers per `recvmmsg` into buffers of its own and hands
+//!   the datapath one datagram per slot — swapping buffers for a datagram received alone
+//!   (no copy), copying each datagram of a coalesced buffer — each with the rebuilt outer
+//!   headers and each checked on its own (a bad datagram in a buffer is dropped alone, a
+//!   short last one is kept). Datagrams that do not fit the batch wait, in order, for the
+//!   next call: they remain only after a call that filled the batch, so a caller that reads
+//!   again after a full batch before waiting on [`Netdev::fd`] (as the switch's threads do)
+//!   never leaves them waiting.
+//! - **Who sees big packets**: on a NIC the segments reach the wire as ordinary packets. On
+//!   a veth underlay the peer namespace gets the unsegmented skb: a UDP socket there (ferrovs,
+//!   Linux's `vxlan` device) receives the datagrams, but a packet socket on the peer veth
+//!   (`tcpdump`, Open vSwitch's userspace datapath with the NIC in `br-phy`) sees one large
+//!   frame; `ethtool -K <veth> tx-udp-segmentation off` on the sending side makes the kernel
+//!   segment before the veth (the IP-layer saving on send remains).
+//!
+//! Counters (`coverage/show`, [`KernelTunnel::udp_offload_stats`]):
+//! `tunnel_udp_gso_sends`/`_segments` and `tunnel_udp_gro_buffers`/`_segments`.
 //!
 //! A received UDP datagram's checksum is verified by the kernel and not kept: the rebuilt
 //! UDP header has none, so a flow never sees `tun_flags=+csum` for VXLAN or Geneve (GRE's
@@ -103,6 +166,11 @@ use crate::batch::{Packet, PacketBatch, VnetFlags};
 use crate::error::{Error, Result};
 use crate::sys::{self, BURST, InetRxMeta};
 use crate::{LinkState, Netdev, NetdevStats};
+
+mod udp_offload;
+
+pub use udp_offload::UdpOffloadStats;
+use udp_offload::{RunHead, SendSockets, Staged, run_head, run_len};
 
 /// The MTU this port reports: Open vSwitch's kernel tunnel ports report 65000 too (the outer
 /// packet's real limit is the route's MTU, which the kernel enforces on send).
@@ -220,6 +288,18 @@ pub struct KernelTunnel {
     /// Source addresses of routes, by destination, and when they were looked up (see the
     /// module docs: UDP checksums without a source address).
     sources: HashMap<Ipv4Addr, (Ipv4Addr, Instant)>,
+    /// Runs of VXLAN/Geneve frames go out with `UDP_SEGMENT` (see the module docs).
+    udp_gso: bool,
+    /// The receive socket has `UDP_GRO`: reads go through `staged`.
+    udp_gro: bool,
+    /// Sockets `UDP_SEGMENT` runs are sent from.
+    senders: SendSockets,
+    /// Coalesced receive buffers not yet split into a batch.
+    staged: Staged,
+    /// Per queued frame of the batch being sent: its run key and payload length, if any
+    /// (reused between batches).
+    heads: Vec<Option<RunHead>>,
+    offload: UdpOffloadStats,
 }
 
 impl KernelTunnel {
@@ -236,6 +316,7 @@ impl KernelTunnel {
             .map_err(err("socket(IPPROTO_RAW)"))?;
         set_buffer(tx.as_fd(), libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)
             .map_err(err("socket buffer size"))?;
+        let mut udp_gro = false;
         let rx = match config.protocol {
             TunnelProtocol::Gre => {
                 let s = sys::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_GRE)
@@ -254,6 +335,8 @@ impl KernelTunnel {
                     sys::setsockopt(s.as_fd(), libc::IPPROTO_IP, opt, &1)
                         .map_err(err("IP_PKTINFO/IP_RECVTOS/IP_RECVTTL"))?;
                 }
+                // Kernels before 5.0 lack it: datagrams then come one per read, as sent.
+                udp_gro = sys::setsockopt(s.as_fd(), libc::SOL_UDP, libc::UDP_GRO, &1).is_ok();
                 s
             }
         };
@@ -270,7 +353,24 @@ impl KernelTunnel {
             drops: RxDrops::default(),
             scratch: Vec::new(),
             sources: HashMap::new(),
+            udp_gso: config.protocol != TunnelProtocol::Gre,
+            udp_gro,
+            senders: SendSockets::new(),
+            staged: Staged::default(),
+            heads: Vec::new(),
+            offload: UdpOffloadStats::default(),
         })
+    }
+
+    /// Turns `UDP_SEGMENT` sends on or off (on by default for VXLAN and Geneve; GRE never
+    /// has them). Off, every outer packet goes through the raw socket as written.
+    pub fn set_udp_gso(&mut self, on: bool) {
+        self.udp_gso = on && self.config.protocol != TunnelProtocol::Gre;
+    }
+
+    /// Counters of the UDP segmentation and receive coalescing.
+    pub fn udp_offload_stats(&self) -> UdpOffloadStats {
+        self.offload
     }
 
     /// What this underlay serves.
@@ -489,6 +589,9 @@ pub(crate) fn finish_rx(
 
 impl Netdev for KernelTunnel {
     fn recv_batch(&mut self, batch: &mut PacketBatch) -> Result<usize> {
+        if self.udp_gro {
+            return self.recv_staged(batch);
+        }
         let mut meta = [InetRxMeta::default(); BURST];
         let mut received = 0;
         loop {
@@ -531,42 +634,34 @@ impl Netdev for KernelTunnel {
     }
 
     fn send_batch(&mut self, batch: &PacketBatch) -> Result<usize> {
-        let mut run: [(&[u8], Ipv4Addr); BURST] = [(&[], Ipv4Addr::UNSPECIFIED); BURST];
-        let mut lens = [0usize; BURST];
-        let mut k = 0;
-        let mut sent = 0;
-        for p in batch {
-            let v = p.vnet();
-            if !v.is_none() {
-                if v.gso_type.kind() != crate::GsoType::NONE {
-                    self.stats.tx_dropped += 1;
-                } else if v.flags.contains(VnetFlags::NEEDS_CSUM) {
-                    // Keep the order of the frames: what is queued goes first.
-                    sent += self.flush(&run[..k], &lens[..k]);
-                    k = 0;
-                    sent += self.send_with_checksum(p);
-                }
-                continue;
+        let packets = batch.packets();
+        if !self.udp_gso {
+            return Ok(self.send_plain(packets));
+        }
+        let mut heads = std::mem::take(&mut self.heads);
+        heads.clear();
+        heads.extend(packets.iter().map(|p| {
+            if !p.vnet().is_none() {
+                return None;
             }
-            let Some(d) = outer_datagram(p.data()) else {
-                self.stats.tx_dropped += 1;
-                continue;
-            };
-            if needs_source(d.0) {
-                sent += self.flush(&run[..k], &lens[..k]);
-                k = 0;
-                sent += self.send_with_source(d.0, d.1, p.len());
-                continue;
-            }
-            run[k] = d;
-            lens[k] = p.len();
-            k += 1;
-            if k == BURST {
-                sent += self.flush(&run, &lens);
-                k = 0;
+            let (d, _) = outer_datagram(p.data())?;
+            run_head(d).map(|(key, payload)| (key, payload.len()))
+        }));
+        // Runs of two or more go out whole; what lies between them, in order, as before.
+        let (mut sent, mut plain, mut i) = (0, 0, 0);
+        while i < packets.len() {
+            let n = run_len(&heads[i..]);
+            if n >= 2 {
+                sent += self.send_plain(&packets[plain..i]);
+                sent += self.send_run(&packets[i..i + n]);
+                i += n;
+                plain = i;
+            } else {
+                i += 1;
             }
         }
-        sent += self.flush(&run[..k], &lens[..k]);
+        sent += self.send_plain(&packets[plain..]);
+        self.heads = heads;
         Ok(sent)
     }
 
@@ -606,6 +701,170 @@ impl Netdev for KernelTunnel {
 
     fn has_vnet_hdr(&self) -> bool {
         false
+    }
+
+    fn coverage(&self) -> Vec<(&'static str, u64)> {
+        let o = self.offload;
+        vec![
+            ("tunnel_udp_gso_sends", o.gso_sends),
+            ("tunnel_udp_gso_segments", o.gso_segments),
+            ("tunnel_udp_gro_buffers", o.gro_buffers),
+            ("tunnel_udp_gro_segments", o.gro_segments),
+        ]
+    }
+}
+
+impl KernelTunnel {
+    /// Sends queued frames one outer packet per datagram through the raw socket (runs of
+    /// `sendmmsg`); frames with offload work left are finished or dropped first (see the
+    /// module docs). Returns how many went.
+    fn send_plain(&mut self, packets: &[Packet]) -> usize {
+        let mut run: [(&[u8], Ipv4Addr); BURST] = [(&[], Ipv4Addr::UNSPECIFIED); BURST];
+        let mut lens = [0usize; BURST];
+        let mut k = 0;
+        let mut sent = 0;
+        for p in packets {
+            let v = p.vnet();
+            if !v.is_none() {
+                if v.gso_type.kind() != crate::GsoType::NONE {
+                    self.stats.tx_dropped += 1;
+                } else if v.flags.contains(VnetFlags::NEEDS_CSUM) {
+                    // Keep the order of the frames: what is queued goes first.
+                    sent += self.flush(&run[..k], &lens[..k]);
+                    k = 0;
+                    sent += self.send_with_checksum(p);
+                }
+                continue;
+            }
+            let Some(d) = outer_datagram(p.data()) else {
+                self.stats.tx_dropped += 1;
+                continue;
+            };
+            if needs_source(d.0) {
+                sent += self.flush(&run[..k], &lens[..k]);
+                k = 0;
+                sent += self.send_with_source(d.0, d.1, p.len());
+                continue;
+            }
+            run[k] = d;
+            lens[k] = p.len();
+            k += 1;
+            if k == BURST {
+                sent += self.flush(&run, &lens);
+                k = 0;
+            }
+        }
+        sent + self.flush(&run[..k], &lens[..k])
+    }
+
+    /// Sends a run (see [`run_len`]) as one `UDP_SEGMENT` datagram from the socket bound to
+    /// its source; falls back to [`KernelTunnel::send_plain`] when the kernel cannot send it
+    /// so (no socket for the source, a segment over the route's MTU, no checksum offload on
+    /// the way). Returns how many outer packets went.
+    fn send_run(&mut self, packets: &[Packet]) -> usize {
+        let mut payloads: [&[u8]; sys::GSO_MAX_SEGMENTS] = [&[]; sys::GSO_MAX_SEGMENTS];
+        let mut key = None;
+        let mut frame_bytes = 0;
+        for (slot, p) in payloads.iter_mut().zip(packets) {
+            let Some((k, payload)) = outer_datagram(p.data()).and_then(|(d, _)| run_head(d)) else {
+                return self.send_plain(packets);
+            };
+            *slot = payload;
+            key = Some(k);
+            frame_bytes += p.len();
+        }
+        let n = packets.len().min(sys::GSO_MAX_SEGMENTS);
+        let (Some(key), Ok(segment)) = (key, u16::try_from(payloads[0].len())) else {
+            return self.send_plain(packets);
+        };
+        let how = sys::UdpGsoSend {
+            dst: SocketAddrV4::new(key.dst, key.dst_port),
+            segment,
+            tos: key.tos,
+            ttl: key.ttl,
+        };
+        let now = Instant::now();
+        let Some(fd) = self.senders.get(&key, now) else {
+            return self.send_plain(packets);
+        };
+        match sys::send_udp_gso(fd, &payloads[..n], how) {
+            Ok(_) => {
+                self.stats.tx_packets += n as u64;
+                self.stats.tx_bytes += frame_bytes as u64;
+                self.offload.gso_sends += 1;
+                self.offload.gso_segments += n as u64;
+                n
+            }
+            Err(e) => match e.raw_os_error() {
+                // A segment over the route's MTU (EINVAL), a TTL of 0: the raw socket sends
+                // or refuses each packet as it always did.
+                Some(libc::EINVAL | libc::EMSGSIZE) => self.send_plain(packets),
+                // No checksum offload or no UDP GSO on the way out: not for this source.
+                Some(libc::EIO | libc::EOPNOTSUPP | libc::ENOPROTOOPT) => {
+                    self.senders.refuse(&key, now);
+                    self.send_plain(packets)
+                }
+                Some(
+                    libc::EAGAIN
+                    | libc::ENOBUFS
+                    | libc::ENETDOWN
+                    | libc::ENETUNREACH
+                    | libc::EHOSTUNREACH
+                    | libc::EINTR,
+                ) => {
+                    self.stats.tx_dropped += n as u64;
+                    0
+                }
+                _ => {
+                    self.stats.tx_errors += n as u64;
+                    0
+                }
+            },
+        }
+    }
+
+    /// [`Netdev::recv_batch`] on a socket with `UDP_GRO`: datagrams are read into
+    /// [`Staged`] buffers and handed over one per slot, coalesced buffers split.
+    fn recv_staged(&mut self, batch: &mut PacketBatch) -> Result<usize> {
+        let mut received = 0;
+        // A read that returned fewer than it could emptied the socket: no second read.
+        let mut emptied = false;
+        while let Some(slot) = batch.spare_mut().get_mut(received) {
+            let Some(t) = self.staged.take(slot) else {
+                if emptied {
+                    break;
+                }
+                match self.staged.fill(self.rx.as_fd()) {
+                    Ok(got) => emptied = got < BURST,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        batch.commit(received);
+                        return Err(Error::sys(&self.name, "recvmmsg", e));
+                    }
+                }
+                continue;
+            };
+            if t.segment {
+                self.offload.gro_segments += 1;
+                if t.first {
+                    self.offload.gro_buffers += 1;
+                }
+            }
+            match finish_rx(slot, &t.meta, &self.config, self.mac) {
+                Ok(()) => {
+                    self.stats.rx_packets += 1;
+                    self.stats.rx_bytes += slot.len() as u64;
+                    received += 1;
+                }
+                Err(why) => {
+                    self.stats.rx_errors += 1;
+                    self.drops.count(why);
+                }
+            }
+        }
+        batch.commit(received);
+        Ok(received)
     }
 }
 
@@ -679,8 +938,82 @@ mod tests {
             dst: Some(A),
             tos: Some(0x10),
             ttl: Some(63),
+            gro_segment: None,
         };
         finish_rx(&mut p, &m, &UnderlayConfig::new(protocol), DEFAULT_MAC).map(|()| p)
+    }
+
+    /// What the receive path makes of one buffer in which the kernel coalesced `datagrams`
+    /// (UDP payloads; all as long as the first but the last): one result per datagram.
+    fn receive_coalesced(
+        protocol: TunnelProtocol,
+        datagrams: &[Vec<u8>],
+    ) -> Vec<std::result::Result<Packet, RxDrop>> {
+        let bytes = datagrams.concat();
+        let m = InetRxMeta {
+            len: bytes.len(),
+            truncated: false,
+            src: SocketAddrV4::new(B, 49152),
+            dst: Some(A),
+            tos: Some(0),
+            ttl: Some(64),
+            gro_segment: u16::try_from(datagrams[0].len()).ok(),
+        };
+        let mut staged = Staged::holding(&bytes, m);
+        let mut out = Vec::new();
+        loop {
+            let mut p = Packet::new(2048);
+            let Some(t) = staged.take(&mut p) else {
+                return out;
+            };
+            out.push(
+                finish_rx(&mut p, &t.meta, &UnderlayConfig::new(protocol), DEFAULT_MAC).map(|()| p),
+            );
+        }
+    }
+
+    #[test]
+    fn a_coalesced_buffer_becomes_its_datagrams_with_a_short_last() {
+        for protocol in [TunnelProtocol::Vxlan, TunnelProtocol::Geneve] {
+            let full = udp_read(&outer(protocol, &inner(1400)));
+            let short = udp_read(&outer(protocol, &inner(300)));
+            let got = receive_coalesced(protocol, &[full.clone(), full.clone(), short]);
+            assert_eq!(got.len(), 3);
+            for (r, len) in got.iter().zip([1400, 1400, 300]) {
+                let p = r.as_ref().expect("a good datagram is kept");
+                let d = decapsulate(p.data(), UnderlayConfig::new(protocol).ports()).unwrap();
+                assert_eq!(d.inner, &inner(len)[..]);
+                assert_eq!((d.metadata.src, d.metadata.dst), (B, A));
+                assert_eq!(d.metadata.udp_src, 49152);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_datagrams_in_a_coalesced_buffer_are_dropped_alone() {
+        let good = udp_read(&outer(TunnelProtocol::Vxlan, &inner(200)));
+        let mut no_i_flag = good.clone();
+        no_i_flag[0] = 0;
+        // The short last datagram carries a 10-byte "frame".
+        let runt = udp_read(&outer(TunnelProtocol::Vxlan, &inner(10)));
+        let got = receive_coalesced(
+            TunnelProtocol::Vxlan,
+            &[good.clone(), no_i_flag, good.clone(), runt],
+        );
+        assert_eq!(got.len(), 4);
+        assert!(got[0].is_ok() && got[2].is_ok());
+        assert!(matches!(
+            got[1].as_ref().err(),
+            Some(RxDrop::Malformed(fvs_packet::Error::Unsupported {
+                layer: Layer::Vxlan,
+                ..
+            }))
+        ));
+        assert_eq!(got[3].as_ref().err(), Some(&RxDrop::Runt));
+        // The last one cut short of its VXLAN header.
+        let got = receive_coalesced(TunnelProtocol::Vxlan, &[good.clone(), good[..5].to_vec()]);
+        assert!(got[0].is_ok());
+        assert_eq!(malformed_at(got[1].clone()), Layer::Vxlan);
     }
 
     fn malformed_at(r: std::result::Result<Packet, RxDrop>) -> Layer {

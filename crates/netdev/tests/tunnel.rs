@@ -481,3 +481,162 @@ fn a_pending_inner_checksum_is_finished_and_gso_frames_are_dropped() {
     let sum = checksum::pseudo_header_v4(VM_A, VM_B, 17, udp_len as u16).add_bytes(udp);
     assert_eq!(sum.fold(), 0xffff, "the inner UDP checksum verifies");
 }
+
+/// `count` inner frames of `len` bytes (the last `last_len`), each numbered in its payload.
+fn numbered_frames(count: usize, len: usize, last_len: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let n = if i + 1 == count { last_len } else { len };
+            let mut f = vec![0u8; n];
+            f[..6].copy_from_slice(&MAC_B.0);
+            f[6..12].copy_from_slice(&MAC_A.0);
+            f[12..14].copy_from_slice(&[0x88, 0xb5]); // local experimental EtherType
+            for (j, b) in f[14..].iter_mut().enumerate() {
+                *b = (i * 7 + j) as u8;
+            }
+            f
+        })
+        .collect()
+}
+
+/// A run of outer frames to one remote with one source port (what a TCP stream through a
+/// VXLAN or Geneve vport queues) leaves host A as one `UDP_SEGMENT` send and reaches host B,
+/// whose socket has `UDP_GRO`, as one coalesced buffer that the underlay splits back into
+/// the outer packets, in order, each with the sender's TOS and TTL; the short last frame
+/// included.
+fn a_run_goes_as_one_send_and_arrives_split(protocol: TunnelProtocol) {
+    let hosts = Hosts::new(&format!("{protocol:?}").to_lowercase()[..1]);
+    let mut a = Hosts::open(&hosts.a, UnderlayConfig::new(protocol));
+    let mut b = Hosts::open(
+        &hosts.b,
+        UnderlayConfig {
+            local_ip: HOST_B,
+            ..UnderlayConfig::new(protocol)
+        },
+    );
+    let inner = numbered_frames(20, 1400, 333);
+    let outer: Vec<Vec<u8>> = inner
+        .iter()
+        .map(|f| {
+            let mut e = Encap::new(
+                protocol,
+                MacAddr::ZERO,
+                MacAddr::ZERO,
+                HOST_A,
+                HOST_B,
+                Some(5),
+            );
+            e.udp_src = 40001;
+            e.tos = 0x20;
+            e.ttl = 17;
+            encapsulate(&e, f).expect("encapsulate")
+        })
+        .collect();
+    assert_eq!(send(&mut a, &outer), 20);
+    let sent = a.udp_offload_stats();
+    assert_eq!((sent.gso_sends, sent.gso_segments), (1, 20), "{sent:?}");
+    assert_eq!(a.stats().tx_packets, 20);
+
+    let got = receive(&mut b, 20);
+    assert_eq!(got.len(), 20, "host B received {} of 20", got.len());
+    for (i, (frame, want)) in got.iter().zip(&inner).enumerate() {
+        let d = decapsulate(frame, ports(b.config())).expect("decapsulates at B");
+        assert_eq!(d.inner, &want[..], "frame {i} arrived intact and in order");
+        let md = &d.metadata;
+        assert_eq!((md.tun_id, md.src, md.dst), (5, HOST_A, HOST_B));
+        assert_eq!((md.udp_src, md.tos, md.ttl), (40001, 0x20, 17));
+    }
+    let rx = b.udp_offload_stats();
+    assert_eq!(rx.gro_segments, 20, "{rx:?}");
+    assert!(rx.gro_buffers >= 1, "{rx:?}");
+    assert_eq!(b.stats().rx_errors, 0);
+
+    // With UDP_SEGMENT off, the same frames go one raw send each and arrive alike.
+    a.set_udp_gso(false);
+    assert_eq!(send(&mut a, &outer), 20);
+    assert_eq!(a.udp_offload_stats().gso_sends, 1);
+    let got = receive(&mut b, 20);
+    assert_eq!(got.len(), 20);
+    assert_eq!(b.udp_offload_stats().gro_segments, 20, "nothing coalesced");
+}
+
+#[test]
+fn a_vxlan_run_goes_as_one_send_and_arrives_split() {
+    a_run_goes_as_one_send_and_arrives_split(TunnelProtocol::Vxlan);
+}
+
+#[test]
+fn a_geneve_run_goes_as_one_send_and_arrives_split() {
+    a_run_goes_as_one_send_and_arrives_split(TunnelProtocol::Geneve);
+}
+
+/// Linux's own VXLAN device receives a `UDP_SEGMENT` run as separate packets: eight echo
+/// requests sent as one run get eight replies.
+#[test]
+fn linux_vxlan_answers_every_request_of_a_run() {
+    let hosts = Hosts::new("vr");
+    for args in [
+        &[
+            "ip",
+            "link",
+            "add",
+            "vx0",
+            "type",
+            "vxlan",
+            "id",
+            "1",
+            "remote",
+            "10.0.1.31",
+            "local",
+            "10.0.1.21",
+            "dstport",
+            "4789",
+            "dev",
+            "ul0",
+        ][..],
+        &[
+            "ip",
+            "link",
+            "set",
+            "vx0",
+            "address",
+            "02:00:00:00:77:02",
+            "up",
+        ],
+        &["ip", "addr", "add", "192.168.77.2/24", "dev", "vx0"],
+        &[
+            "ip",
+            "neigh",
+            "add",
+            "192.168.77.1",
+            "lladdr",
+            "02:00:00:00:77:01",
+            "dev",
+            "vx0",
+        ],
+    ] {
+        exec(&hosts.b, args);
+    }
+    let config = UnderlayConfig::new(TunnelProtocol::Vxlan);
+    let mut a = Hosts::open(&hosts.a, config);
+    let outer: Vec<Vec<u8>> = (1..=8)
+        .map(|seq| {
+            let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, seq);
+            encap(TunnelProtocol::Vxlan, HOST_A, HOST_B, 1, &request)
+        })
+        .collect();
+    assert_eq!(send(&mut a, &outer), 8);
+    assert_eq!(a.udp_offload_stats().gso_sends, 1);
+    let got = receive(&mut a, 8);
+    assert_eq!(got.len(), 8, "Linux answered {} of 8 requests", got.len());
+    let mut seqs: Vec<u16> = got
+        .iter()
+        .map(|f| {
+            let d = decapsulate(f, ports(config)).expect("the reply decapsulates");
+            let icmp = &d.inner[14 + 20..];
+            u16::from_be_bytes([icmp[6], icmp[7]])
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=8).collect::<Vec<u16>>());
+}
