@@ -324,6 +324,11 @@ fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconc
     };
     let ports_before = connmgr::port_snapshot(daemon);
     let ops = r.apply(&cfg, &mut daemon.switch(), daemon.now());
+    // Datapath threads and limits apply with this pass, before `cur_cfg` says so; outside
+    // the switch's lock, because the threads are waited for.
+    if let Some(dp) = daemon.datapath() {
+        datapath::stats::push_settings(db, dp);
+    }
     for w in r.take_warnings() {
         daemon.log("netdev_vport", Level::Warn, &w);
     }

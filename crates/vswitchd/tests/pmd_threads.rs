@@ -109,8 +109,9 @@ fn pmd_cpu_mask_and_rxq_affinity_assign_ports_as_open_vswitch_does() {
             .unwrap_or_else(|e| panic!("Open vSwitch: ovs-vsctl {c:?}: {e}"));
         fvs.vsctl(c);
     }
-    // Both apply the mask and the affinity in the background (ferrovs with its next
-    // statistics pass).
+    // ferrovs applies the mask and the affinity with the reconfiguration that carries them,
+    // which ovs-vsctl waited for: the layout shows at once. (Open vSwitch's PMD threads come
+    // up in the background, so its layout is waited for.)
     let want = |s: &str| s.contains("core_id 1:") && s.contains("isolated : true");
     let theirs = eventually(Duration::from_secs(10), || {
         ovs.appctl(&["dpif-netdev/pmd-rxq-show"])
@@ -118,13 +119,11 @@ fn pmd_cpu_mask_and_rxq_affinity_assign_ports_as_open_vswitch_does() {
             .filter(|s| want(s))
     })
     .expect("Open vSwitch never showed two PMD threads");
-    let mut last = String::new();
-    let ours = eventually(Duration::from_secs(15), || {
-        let (ok, out, err) = fvs.appctl(&["dpif-netdev/pmd-rxq-show"]);
-        last = format!("{out}{err}");
-        (ok && want(&out)).then_some(out)
-    })
-    .unwrap_or_else(|| panic!("fvs-vswitchd never showed two datapath threads:\n{last}"));
+    let (ok, ours, err) = fvs.appctl(&["dpif-netdev/pmd-rxq-show"]);
+    assert!(
+        ok && want(&ours),
+        "right after ovs-vsctl, fvs-vswitchd shows no two datapath threads:\n{ours}{err}"
+    );
     assert_eq!(
         without_usage(&ours),
         without_usage(&theirs),
@@ -221,12 +220,53 @@ fn pmd_cpu_mask_and_rxq_affinity_assign_ports_as_open_vswitch_does() {
             "pmd-cpu-mask",
         ]);
     }
-    let back = eventually(Duration::from_secs(15), || {
-        let (ok, out, _) = fvs.appctl(&["dpif-netdev/pmd-rxq-show"]);
-        (ok && !out.contains("core_id")).then_some(out)
-    });
-    assert_eq!(
-        back.as_deref(),
-        Some("Displaying last 60 seconds pmd usage %\n")
+    let (_, back, _) = fvs.appctl(&["dpif-netdev/pmd-rxq-show"]);
+    assert_eq!(back, "Displaying last 60 seconds pmd usage %\n");
+}
+
+/// A changed `pmd-rxq-affinity` moves the port, and the thread it joins becomes isolated, as
+/// soon as `ovs-vsctl` returns (it waits for the daemon's reconfiguration).
+#[test]
+fn rxq_affinity_moves_a_port_with_the_reconfiguration_that_carries_it() {
+    let fvs = Fvs::start("pmdaff");
+    for c in SETUP {
+        fvs.vsctl(c);
+    }
+    let thread_of = |text: &str, port: &str| -> Option<String> {
+        let mut head = None;
+        for l in text.lines() {
+            if l.starts_with("pmd thread") {
+                head = Some(l.to_owned());
+            } else if l.contains(&format!("port: {port} ")) {
+                return head;
+            }
+        }
+        None
+    };
+    let show = || {
+        let (ok, out, err) = fvs.appctl(&["dpif-netdev/pmd-rxq-show"]);
+        assert!(ok, "{err}");
+        out
+    };
+    let before = show();
+    assert!(
+        thread_of(&before, "p3").is_some_and(|h| h.contains("core_id 1:")),
+        "{before}"
     );
+    fvs.vsctl(&[
+        "set",
+        "interface",
+        "p3",
+        "other_config:pmd-rxq-affinity=0:0",
+    ]);
+    let after = show();
+    assert!(
+        thread_of(&after, "p3").is_some_and(|h| h.contains("core_id 0:")),
+        "p3 not on core 0 right after ovs-vsctl:\n{after}"
+    );
+    let core0 = after
+        .split("pmd thread")
+        .find(|t| t.contains("core_id 0:"))
+        .unwrap_or_default();
+    assert!(core0.contains("isolated : true"), "{after}");
 }

@@ -25,9 +25,10 @@
 //! Internal ports are read by the first thread outside the assignment (Open vSwitch's main
 //! thread polls them, not a PMD thread), so they take no turn and are not listed.
 //!
-//! The settings are read with the interfaces' statistics ([`super::stats`]): a change takes
-//! effect within `stats-update-interval` (5 s by default), not with the reconfiguration
-//! itself as in Open vSwitch. The `flow-limit` applies to each thread's megaflow cache.
+//! The settings are applied by the reconfiguration that carries them
+//! ([`super::stats::push_settings`]), before it writes `cur_cfg`, as in Open vSwitch: when
+//! `ovs-vsctl set` returns, `dpif-netdev/pmd-rxq-show` shows the new threads and
+//! assignment. The `flow-limit` applies to each thread's megaflow cache.
 
 use std::collections::{BTreeMap, BTreeSet};
 

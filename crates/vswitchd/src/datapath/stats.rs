@@ -18,7 +18,9 @@
 //! round, so a row whose `status` is not empty is rewritten even when nothing else changed.
 //!
 //! The same thread hands the datapath the row's `other_config:max-idle` and `flow-limit`
-//! each round (and once at start), so changing them takes effect within one interval.
+//! each round (and once at start). Every reconfiguration also hands them over, after the
+//! datapath threads of `pmd-cpu-mask` and `pmd-rxq-affinity` ([`push_settings`]), before it
+//! writes `cur_cfg`: so `ovs-vsctl set` returns once they apply, as with Open vSwitch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -151,7 +153,14 @@ fn push_limits(db: &Db, dp: &crate::datapath::Handle) {
         f.slow.max_idle = idle;
         f.slow.flow_limit = limit;
     });
+}
+
+/// Hands the datapath every setting of the database it follows: the threads and their ports
+/// first ([`push_pmd`]), then each thread's limits, so threads a new mask started get them
+/// too. Reconfiguration calls this, without the switch's lock (it waits for the threads).
+pub fn push_settings(db: &Db, dp: &crate::datapath::Handle) {
     push_pmd(db, dp);
+    push_limits(db, dp);
 }
 
 /// Hands the datapath `other_config:pmd-cpu-mask` and the interfaces'
