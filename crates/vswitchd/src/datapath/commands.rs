@@ -452,23 +452,29 @@ fn coverage_show(d: &Daemon, _: &[String]) -> Result<String, String> {
     let threads = h.query_all(|f| {
         // Devices are shared: the first thread counts them for all.
         let mut dev = fvs_netdev::NetdevStats::default();
+        // Devices' own counters (the tunnel underlay's UDP offloads).
+        let mut own = Vec::new();
         let nos: Vec<DpPort> = f.dp.ports().map(|(n, _, _)| n).collect();
         for n in nos.into_iter().filter(|_| f.id == 0) {
-            if let Some(s) = f.dp.netdev(n).map(|d| d.stats()) {
+            if let Some(d) = f.dp.netdev(n) {
+                let s = d.stats();
                 dev.rx_dropped += s.rx_dropped;
                 dev.rx_errors += s.rx_errors;
                 dev.tx_dropped += s.tx_dropped;
                 dev.tx_errors += s.tx_errors;
+                own.extend(d.coverage());
             }
         }
-        coverage_rows(
+        let mut rows = coverage_rows(
             &f.dp.stats(),
             &f.slow.stats,
             f.packet_ins,
             f.packet_in_dropped,
             f.recv_errors,
             &dev,
-        )
+        );
+        rows.extend(own);
+        rows
     })?;
     let mut rows: BTreeMap<&str, u64> = BTreeMap::new();
     for (name, n) in threads.into_iter().flatten() {

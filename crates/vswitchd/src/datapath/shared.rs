@@ -88,4 +88,8 @@ impl Netdev for SharedNetdev {
     fn has_vnet_hdr(&self) -> bool {
         self.vnet_hdr
     }
+
+    fn coverage(&self) -> Vec<(&'static str, u64)> {
+        self.lock().coverage()
+    }
 }
