@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tunnel benchmark, case D of the performance baseline: the seed's two-host network (br-int
-# with a VM port on tag 1, br-tun with the seed's flows, a GRE tunnel between the hosts), with
+# with a VM port on tag 1, br-tun with the seed's flows, a GRE, VXLAN or Geneve tunnel between the hosts), with
 # ferrovs (fvs-vswitchd) and Open vSwitch 3.1's userspace datapath as the switches, in one
 # run, interleaved round by round.
 #
@@ -9,6 +9,7 @@
 #   sudo FVS_OFFLOADS=1 bench/tunnels.sh       # ferrovs's VMs keep TSO and checksum offload
 #   sudo FVS0=/path/to/old/fvs-vswitchd SWITCHES="fvs0 fvs ovs" bench/tunnels.sh
 #                                              # a second fvs-vswitchd binary as "fvs0"
+#   sudo PROTO=vxlan bench/tunnels.sh          # the tunnel: gre (default), vxlan or geneve
 #
 # Topology (namespaces this script owns, prefix fvstn-): hosts fvstn-ha and fvstn-hb joined
 # by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs fvstn-a (eth0
@@ -22,8 +23,9 @@
 #        br-phy's internal port and the neighbour pinned with tnl/arp/set, as Open vSwitch's
 #        userspace tunnels need.
 # Both: br-int (secure) with `priority=1 actions=NORMAL`; br-tun (secure) with patch-int as
-# port 1, gre-<remote hex> as port 2 (remote_ip, local_ip, in_key=flow, out_key=flow,
-# df_default=true) and the seed's flows verbatim (examples/seed/br-tun.flows).
+# port 1, $PROTO-<remote hex> as port 2 (type $PROTO; remote_ip, local_ip, in_key=flow,
+# out_key=flow, df_default=true, as Neutron configures its tunnel ports) and the seed's flows
+# verbatim (examples/seed/br-tun.flows). VXLAN and Geneve use their standard UDP ports.
 #
 # Per switch and round, after a warm-up ping both ways (ARP, MAC learning, br-tun learning):
 #   ping      200 echo requests 10 ms apart, VM a to VM b: average and 99th percentile (µs)
@@ -42,6 +44,8 @@ set -uo pipefail
 ROUNDS=${ROUNDS:-3}
 T=${T:-5}
 SWITCHES=${SWITCHES:-"fvs ovs"}
+PROTO=${PROTO:-gre}
+case $PROTO in gre|vxlan|geneve) ;; *) echo "PROTO must be gre, vxlan or geneve, not $PROTO" >&2; exit 2 ;; esac
 P=fvstn-
 HA=${P}ha HB=${P}hb VA=${P}a VB=${P}b
 TUN_A=10.97.0.1 TUN_B=10.97.0.2
@@ -116,17 +120,17 @@ hexip() { printf '%02x' ${1//./ }; }
 
 # br-int and br-tun on one host through `vsctl` (a function), flows through `ofctl BRIDGE`.
 seed_host() { # local remote
-    local gre
-    gre=gre-$(hexip "$2")
+    local tun
+    tun=$PROTO-$(hexip "$2")
     vsctl add-br br-int -- set bridge br-int fail_mode=secure $DPTYPE \
         -- add-port br-int patch-tun -- set interface patch-tun type=patch options:peer=patch-int \
         -- add-port br-int vm tag=1 || die "add br-int"
     vsctl add-br br-tun -- set bridge br-tun fail_mode=secure $DPTYPE \
         -- add-port br-tun patch-int -- set interface patch-int type=patch options:peer=patch-tun \
         ofport_request=1 || die "add br-tun"
-    vsctl add-port br-tun "$gre" -- set interface "$gre" type=gre ofport_request=2 \
+    vsctl add-port br-tun "$tun" -- set interface "$tun" type="$PROTO" ofport_request=2 \
         options:df_default=true options:in_key=flow options:local_ip="$1" options:out_key=flow \
-        options:remote_ip="$2" || die "add $gre"
+        options:remote_ip="$2" || die "add $tun"
     ofctl br-int add-flow "priority=1 actions=NORMAL" || die "br-int flows"
     ofctl br-tun add-flows "$FLOWS" || die "br-tun flows"
 }
@@ -194,7 +198,7 @@ measure() { # switch round
 
 mkdir -p "$OUT"
 : >"$RAW"
-log "work directory $W"
+log "work directory $W, tunnel $PROTO"
 for round in $(seq "$ROUNDS"); do
     for sw in $SWITCHES; do
         log "round $round: $sw"
