@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tunnel benchmark, case D of the performance baseline: the seed's two-host network (br-int
-# with a VM port on tag 1, br-tun with the seed's flows, a GRE, VXLAN or Geneve tunnel between the hosts), with
-# ferrovs (fvs-vswitchd) and Open vSwitch 3.1's userspace datapath as the switches, in one
-# run, interleaved round by round.
+# with a VM port on tag 1, br-tun with the seed's flows, a GRE, VXLAN or Geneve tunnel
+# between the hosts), with ferrovs (fvs-vswitchd) and Open vSwitch 3.1's userspace datapath
+# as the switches, in one run, interleaved round by round.
 #
 #   sudo bench/tunnels.sh                     # 3 rounds, 5 s per measurement
 #   sudo ROUNDS=5 T=3 SWITCHES="fvs ovs" bench/tunnels.sh
