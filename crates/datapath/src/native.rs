@@ -84,6 +84,8 @@ pub struct Endpoint {
     pub mac: MacAddr,
     /// Its addresses: tunnel packets to them are taken in, ARP for them snooped.
     pub addrs: Vec<Ipv4Addr>,
+    /// The bridge it belongs to (the neighbour cache names it).
+    pub bridge: String,
 }
 
 /// The control plane's view of native tunnels, as the datapath uses it.

@@ -72,6 +72,7 @@ fn host() -> Host {
         Endpoint {
             mac: MY_MAC,
             addrs: vec![HERE],
+            bridge: "br-phy".to_owned(),
         },
     );
     dp.set_native(config);

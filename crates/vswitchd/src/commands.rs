@@ -91,6 +91,7 @@ pub fn table() -> Commands<Daemon> {
         },
     ];
     list.extend(crate::datapath::commands::table());
+    list.extend(crate::datapath::native::commands());
     list.extend(crate::db::commands());
     Commands::new(list)
 }

@@ -528,6 +528,18 @@ impl Reconciler {
             .map(|i| (i.name.clone(), (i.kind.clone(), i.options.clone())))
             .collect();
         dp.describe(ifaces);
+        let bridges: BTreeMap<String, String> = cfg
+            .bridges
+            .iter()
+            .flat_map(|b| {
+                b.ports
+                    .iter()
+                    .flat_map(|p| &p.ifaces)
+                    .map(|i| (i.name.clone(), b.name.clone()))
+            })
+            .collect();
+        dp.set_bridges(bridges);
+        dp.refresh_native();
     }
 
     /// Opens (or checks) the device behind interface `icfg` as datapath port `dp_port`.

@@ -169,6 +169,13 @@ impl Fvs {
             .unwrap_or_else(|e| panic!("fvs-appctl {args:?}: {e}"))
     }
 
+    /// Open vSwitch's userspace-tunnel layout on `host` ([`br_phy`]) with this switch.
+    fn br_phy(&self, host: &str, addr: &str, hwaddr: &str) {
+        br_phy(host, addr, hwaddr, &[], &|a| {
+            self.vsctl(a);
+        });
+    }
+
     /// The seed's compute node from `local` to `remote` over a `kind` tunnel, with VM ports
     /// `tap1` (tag 1) and `tap2` (tag 2) on br-int. An empty `local` leaves `local_ip` out.
     fn build_seed(&self, kind: &str, local: &str, remote: &str) -> String {
@@ -260,6 +267,58 @@ impl Fvs {
             .unwrap_or_else(|| panic!("no n_packets in {line}"));
         (line, n)
     }
+}
+
+/// br-phy's MACs on hosts A and B in the native layouts (`other_config:hwaddr`).
+const BR_PHY_MAC_A: &str = "02:00:0a:00:01:1f";
+const BR_PHY_MAC_B: &str = "02:00:0a:00:01:15";
+
+/// Open vSwitch's userspace-tunnel layout on `host`, for either switch (`vsctl`): the
+/// underlay NIC `eth1` in bridge `br-phy` (MAC `hwaddr`, more bridge `settings`), and the
+/// host's tunnel address `addr` moved from eth1 to br-phy's internal port, which is up.
+fn br_phy(host: &str, addr: &str, hwaddr: &str, settings: &[&str], vsctl: &dyn Fn(&[&str])) {
+    ip(&["-n", host, "addr", "flush", "dev", "eth1"]);
+    let hw = format!("other_config:hwaddr={hwaddr}");
+    let mut set = vec![hw.as_str()];
+    set.extend_from_slice(settings);
+    vsctl(&AddBridge::new("br-phy").set(&set).port("eth1", &[]).args());
+    ip(&[
+        "-n",
+        host,
+        "addr",
+        "add",
+        &format!("{addr}/24"),
+        "dev",
+        "br-phy",
+    ]);
+    ip(&["-n", host, "link", "set", "br-phy", "up"]);
+}
+
+/// Asserts that `tnl/arp/show` on `f` lists `ip` at `mac` on br-phy.
+fn assert_neighbour(f: &Fvs, ip: &str, mac: &str) {
+    let shown = f.appctl(&["tnl/arp/show"]);
+    assert!(
+        shown.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w == [ip, mac, "br-phy"]
+        }),
+        "tnl/arp/show lacks {ip} at {mac}:\n{shown}"
+    );
+}
+
+/// `Ip: InReceives` of `/proc/net/snmp` in namespace `ns`: IPv4 packets its kernel took in.
+fn ip_in_receives(ns: &str) -> u64 {
+    let snmp = exec(ns, &["cat", "/proc/net/snmp"]);
+    let mut ip_lines = snmp.lines().filter(|l| l.starts_with("Ip:"));
+    let (Some(names), Some(values)) = (ip_lines.next(), ip_lines.next()) else {
+        panic!("no Ip lines in /proc/net/snmp:\n{snmp}");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "InReceives")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no InReceives in /proc/net/snmp:\n{snmp}"))
 }
 
 /// Neutron's name for a tunnel port: the type, a dash, the remote address in hex.
@@ -409,6 +468,57 @@ fn two_hosts(kind: &str, tag: &str) {
     assert!(!ok, "network 1 reached network 2's VM:\n{out}");
 }
 
+/// Open vSwitch's userspace-tunnel layout with ferrovs on both hosts: eth1 in br-phy, the
+/// tunnel address on br-phy's internal port, no address on eth1. The tunnels are native:
+/// the VMs ping across GRE key 1, the neighbours are learned from ARP (`tnl/arp/show`), and
+/// the receiving host's IP layer never sees the tunnel packets (its `Ip: InReceives` hardly
+/// moves while dozens of them arrive).
+#[test]
+fn native_gre_between_two_fvs_hosts() {
+    let mut lab = Lab::new();
+    let tag = "n";
+    let (a, b) = lab.hosts(tag);
+    let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
+    let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
+    let fa = lab.fvs(&a, &format!("{tag}a"));
+    let fb = lab.fvs(&b, &format!("{tag}b"));
+    fa.br_phy(&a, IP_A, BR_PHY_MAC_A);
+    fb.br_phy(&b, IP_B, BR_PHY_MAC_B);
+    fa.build_seed("gre", IP_A, IP_B);
+    fb.build_seed("gre", IP_B, IP_A);
+    // The first packets find no neighbour: ferrovs drops them and asks by ARP.
+    let (ok, out) = ping(&vm1a, VM1B.1, 5);
+    assert!(ok, "VM 1a cannot ping VM 1b across native GRE:\n{out}");
+    assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
+    assert_neighbour(&fb, IP_A, BR_PHY_MAC_A);
+
+    let capture = Capture::start(&b, "eth1", 4, wire_check("gre"), CAPTURE_WITHIN);
+    let before = ip_in_receives(&b);
+    let received = coverage(&fb, "native_tnl_received");
+    let n = 20;
+    let (ok, out) = ping(&vm1a, VM1B.1, n);
+    assert!(ok, "second ping failed:\n{out}");
+    assert_key_1_carrying_ethernet("gre", &capture.finish());
+    let taken = coverage(&fb, "native_tnl_received") - received;
+    assert!(
+        taken >= u64::from(n),
+        "host B took {taken} tunnel packets from br-phy"
+    );
+    let seen = ip_in_receives(&b) - before;
+    assert!(
+        seen < u64::from(n) / 4,
+        "host B's IP layer received {seen} packets while {taken} tunnel packets arrived"
+    );
+    assert!(
+        coverage(&fa, "native_tnl_neigh_miss") >= 1,
+        "the first packet found no neighbour"
+    );
+    let (rule, _) = fa.learned(VM1B.0);
+    assert!(rule.contains("load:0x1->NXM_NX_TUN_ID[]"), "{rule}");
+    let (ok, _) = ping(&vm1b, VM1A.1, 2);
+    assert!(ok, "VM 1b cannot ping back");
+}
+
 #[test]
 fn gre_between_two_fvs_hosts() {
     two_hosts("gre", "g");
@@ -428,10 +538,13 @@ fn geneve_between_two_fvs_hosts() {
 /// on network 1 behind it. VM 1a pings VM 1b; the capture on A's underlay and A's learned
 /// rule are checked as in [`two_hosts`]. Host A's switch is returned, to run on while the
 /// caller looks at the far end.
-fn fvs_against(kind: &str, tag: &str, lab: &mut Lab, a: &str) -> Fvs {
+fn fvs_against(kind: &str, tag: &str, lab: &mut Lab, a: &str, native: bool) -> Fvs {
     let vm1a = lab.vm(&format!("{tag}1a"), a, "tap1", VM1A.0, VM1A.1);
     lab.vm(&format!("{tag}2a"), a, "tap2", VM2A.0, VM2A.1);
     let fa = lab.fvs(a, &format!("{tag}a"));
+    if native {
+        fa.br_phy(a, IP_A, BR_PHY_MAC_A);
+    }
     fa.build_seed(kind, IP_A, IP_B);
     let capture = Capture::start(a, "eth1", 4, wire_check(kind), CAPTURE_WITHIN);
     let (ok, out) = ping(&vm1a, VM1B.1, 3);
@@ -469,18 +582,17 @@ fn vxlan_interoperates_with_a_linux_vxlan_device() {
         exec(&b, &["ip", "link", "set", port, "up"]);
     }
     exec(&b, &["ip", "link", "set", "br0", "up"]);
-    let _fa = fvs_against("vxlan", "x", &mut lab, &a);
+    let _fa = fvs_against("vxlan", "x", &mut lab, &a, false);
 }
 
 /// Host B runs Open vSwitch 3.1's userspace datapath with the seed's bridges over a `kind`
 /// tunnel; host A runs ferrovs.
-fn open_vswitch_far_end(kind: &str, tag: &str) {
+fn open_vswitch_far_end(kind: &str, tag: &str, native_a: bool) {
     let mut lab = Lab::new();
     let port = neutron_port_name(kind, IP_A);
     let (a, b) = lab.hosts(tag);
     // Host B: Open vSwitch's userspace datapath. Its tunnels leave through br-phy, which
     // holds the underlay NIC and the host's tunnel address; the neighbour is pinned.
-    ip(&["-n", &b, "addr", "flush", "dev", "eth1"]);
     lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
     let ovs = PrivateOvs::start_in_netns(&b);
     let vsctl = |args: &[&str]| {
@@ -491,21 +603,9 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
         ovs.ofctl(args)
             .unwrap_or_else(|e| panic!("ovs-ofctl {args:?}: {e}"))
     };
-    let hwaddr = "other_config:hwaddr=02:00:0a:00:01:15";
-    let br_phy = AddBridge::new("br-phy")
-        .set(&["datapath_type=netdev", hwaddr])
-        .port("eth1", &[]);
-    vsctl(&br_phy.args());
-    ip(&[
-        "-n",
-        &b,
-        "addr",
-        "add",
-        &format!("{IP_B}/24"),
-        "dev",
-        "br-phy",
-    ]);
-    ip(&["-n", &b, "link", "set", "br-phy", "up"]);
+    br_phy(&b, IP_B, BR_PHY_MAC_B, &["datapath_type=netdev"], &|a| {
+        vsctl(a);
+    });
     let br_int = AddBridge::new("br-int")
         .set(&["datapath_type=netdev", "fail_mode=secure"])
         .port("patch-tun", &["type=patch", "options:peer=patch-int"])
@@ -534,10 +634,25 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
     let mgmt = |br: &str| format!("unix:{}", ovs.dir().join(format!("{br}.mgmt")).display());
     ofctl(&["add-flow", &mgmt("br-int"), "priority=1,actions=NORMAL"]);
     ofctl(&["add-flows", &mgmt("br-tun"), SEED_BR_TUN_FLOWS_PATH]);
-    let a_mac = exec(&a, &["cat", "/sys/class/net/eth1/address"]);
+    // Host A's outer frames come from eth1, or from its own br-phy when native.
+    let a_mac = if native_a {
+        BR_PHY_MAC_A.to_owned()
+    } else {
+        exec(&a, &["cat", "/sys/class/net/eth1/address"])
+    };
     ovs.appctl(&["tnl/arp/set", "br-phy", IP_A, a_mac.trim()])
         .unwrap_or_else(|e| panic!("ovs-appctl tnl/arp/set: {e}"));
-    let _fa = fvs_against(kind, tag, &mut lab, &a);
+    let fa = fvs_against(kind, tag, &mut lab, &a, native_a);
+    if native_a {
+        // Open vSwitch answered ferrovs's ARP request for its address: ferrovs learned it.
+        assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
+        assert!(
+            coverage(&fa, "native_tnl_sent") >= 3,
+            "{}",
+            fa.appctl(&["coverage/show"])
+        );
+        assert!(coverage(&fa, "native_tnl_received") >= 3);
+    }
     // Open vSwitch learned VM 1a behind the tunnel from ferrovs's packets, key 1 included.
     let learned = ofctl(&["dump-flows", &mgmt("br-tun"), "table=20"]);
     assert!(
@@ -552,17 +667,23 @@ fn open_vswitch_far_end(kind: &str, tag: &str) {
 
 #[test]
 fn gre_interoperates_with_open_vswitch() {
-    open_vswitch_far_end("gre", "o");
+    open_vswitch_far_end("gre", "o", false);
+}
+
+/// Both ends native: ferrovs's br-phy on host A, Open vSwitch's on host B.
+#[test]
+fn native_gre_interoperates_with_open_vswitch_native() {
+    open_vswitch_far_end("gre", "m", true);
 }
 
 #[test]
 fn vxlan_interoperates_with_open_vswitch() {
-    open_vswitch_far_end("vxlan", "p");
+    open_vswitch_far_end("vxlan", "p", false);
 }
 
 #[test]
 fn geneve_interoperates_with_open_vswitch() {
-    open_vswitch_far_end("geneve", "q");
+    open_vswitch_far_end("geneve", "q", false);
 }
 
 /// Sends raw GRE payloads (GRE header and what follows) from `ns` to `dst` through the

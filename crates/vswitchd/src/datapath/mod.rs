@@ -79,6 +79,7 @@
 //! own to the time a dump takes).
 
 pub mod commands;
+pub mod native;
 pub mod packet;
 pub mod pmd;
 pub mod ports;
@@ -225,6 +226,8 @@ pub struct Handle {
     ports: Mutex<BTreeMap<String, OpenPort>>,
     /// Every interface's configured type and options, by name (`dpif/show`).
     ifaces: Mutex<BTreeMap<String, IfaceType>>,
+    /// The bridge of every interface, by name (native tunnels name a neighbour's bridge).
+    bridges: Mutex<BTreeMap<String, String>>,
 }
 
 /// An interface's configured `type` and `options`.
@@ -243,7 +246,7 @@ impl Handle {
     pub fn start(daemon: &Arc<Daemon>, enable_dummy: bool) -> std::io::Result<Arc<Self>> {
         let handlers = Arc::new(Handlers::default());
         let first = spawn_worker(daemon, &handlers, 0, None)?;
-        Ok(Arc::new(Self {
+        let handle = Arc::new(Self {
             daemon: Arc::clone(daemon),
             workers: Mutex::new(Workers {
                 threads: vec![first],
@@ -255,7 +258,22 @@ impl Handle {
             enable_dummy,
             ports: Mutex::new(BTreeMap::new()),
             ifaces: Mutex::new(BTreeMap::new()),
-        }))
+            bridges: Mutex::new(BTreeMap::new()),
+        });
+        // Routes change without a reconfiguration: native tunnels follow them at this pace.
+        let weak = Arc::downgrade(&handle);
+        std::thread::Builder::new()
+            .name("native-routes".to_owned())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(native::ROUTE_PASS_EVERY);
+                    match weak.upgrade() {
+                        Some(h) => h.refresh_native(),
+                        None => return,
+                    }
+                }
+            })?;
+        Ok(handle)
     }
 
     /// Whether every port is a dummy (`--enable-dummy`).
@@ -718,6 +736,50 @@ impl Handle {
     /// Interfaces' types and options, by name.
     pub fn iface_table(&self) -> BTreeMap<String, IfaceType> {
         lock(&self.ifaces).clone()
+    }
+
+    /// Records the bridge of every interface, as the configuration now says.
+    pub fn set_bridges(&self, bridges: BTreeMap<String, String>) {
+        *lock(&self.bridges) = bridges;
+    }
+
+    /// What the datapath threads share about native tunnels ([`native`]).
+    pub fn native(&self) -> &native::Shared {
+        &self.handlers.native
+    }
+
+    /// Looks up the routes of the tunnels again and tells the datapath threads which
+    /// destinations are native ([`native`]). Takes neither the switch's lock nor waits for a
+    /// datapath thread, so the reconciler may call it.
+    pub fn refresh_native(&self) {
+        if self.enable_dummy {
+            return;
+        }
+        let internal: Vec<native::InternalPort> = {
+            let ports = lock(&self.ports);
+            let bridges = lock(&self.bridges);
+            ports
+                .iter()
+                .filter(|(_, p)| p.spec.device == Device::Tap)
+                .filter_map(|(name, p)| {
+                    let SharedKind::Netdev(d) = &p.kind else {
+                        return None;
+                    };
+                    Some(native::InternalPort {
+                        name: name.clone(),
+                        no: p.no,
+                        mac: fvs_netdev::Netdev::mac(d).ok()?,
+                        bridge: bridges.get(name).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect()
+        };
+        let ends = {
+            let ifaces = lock(&self.ifaces);
+            native::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
+        };
+        let config = native::route_pass(&internal, &ends);
+        self.handlers.native.set_config(config, self.daemon.now());
     }
 }
 

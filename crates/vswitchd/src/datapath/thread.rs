@@ -84,6 +84,8 @@ pub struct Handlers {
     pub packet_in: Mutex<Option<PacketInHandler>>,
     /// Where expired rules go.
     pub removed: Mutex<Option<RemovedHandler>>,
+    /// Native tunnels' routes and neighbours ([`super::native`]).
+    pub native: super::native::Shared,
 }
 
 /// Where packet-ins go.
@@ -119,6 +121,8 @@ pub struct Fast {
     last_revalidate: Instant,
     last_full: Instant,
     full_pending: bool,
+    /// The native-tunnel generation this thread's datapath has ([`super::native`]).
+    native_generation: u64,
 }
 
 /// The thread's body; returns when every sender is gone.
@@ -145,6 +149,7 @@ pub fn run(
         last_revalidate: Instant::now(),
         last_full: Instant::now(),
         full_pending: false,
+        native_generation: 0,
     };
     // Devices with virtio-net headers hand over TSO/GSO super-frames of up to 64 KiB.
     let mut batch = PacketBatch::new(BATCH, fvs_netdev::batch::GSO_FRAME_CAPACITY);
@@ -227,6 +232,7 @@ pub fn run(
             moved += receive(&mut fast, &mut batch, no);
         }
         busy = moved > 0;
+        sync_native(&mut fast);
         deliver_userspace(&mut fast);
         if fast.last_revalidate.elapsed() >= REVALIDATE_EVERY {
             fast.revalidate();
@@ -300,6 +306,32 @@ fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
         Ctl::Receive(ports) => fast.rx_ports = ports,
         // Handled by the loop, which ends.
         Ctl::Stop => {}
+    }
+}
+
+/// Shares what this thread snooped, takes the native-tunnel configuration when it changed,
+/// and runs what a packet-out left to re-enter (an ARP request, an encapsulated packet).
+fn sync_native(fast: &mut Fast) {
+    let snooped = fast.dp.take_snooped();
+    let shared = &fast.handlers.native;
+    if !snooped.is_empty() {
+        shared.snooped(&snooped, &fast.dp.native().endpoints, fast.daemon.now());
+    }
+    let g = shared.generation();
+    if g != fast.native_generation {
+        fast.native_generation = g;
+        let config = shared.config();
+        fast.dp.set_native(config);
+    }
+    if fast.dp.has_pending() {
+        let Fast {
+            dp, slow, daemon, ..
+        } = fast;
+        let daemon: &Daemon = daemon;
+        dp.set_now(daemon.now());
+        dp.drain(&mut |k: &FlowKey, p: &fvs_netdev::Packet| {
+            slow.upcall(&mut daemon.switch(), k, p.len() as u64, daemon.now())
+        });
     }
 }
 

@@ -1,0 +1,463 @@
+//! Native tunnels in the daemon: which tunnel destinations the datapath carries through a
+//! bridge itself (`fvs_datapath::native`), and the neighbour cache behind them, with Open
+//! vSwitch's `tnl/arp/*` (`tnl/neigh/*`) commands.
+//!
+//! # When a tunnel is native
+//!
+//! For every tunnel interface with a fixed `remote_ip`, the kernel's own routing table in
+//! the daemon's network namespace is asked (`fvs_netdev::netlink::route_get`) which device
+//! the route to it leaves through. When that device is an internal port of a ferrovs bridge
+//! (a TAP device ferrovs made: `br-phy` with the NIC as another of its ports, as Open
+//! vSwitch's userspace tunnels are set up), the destination is native: the datapath
+//! encapsulates with that port's MAC, the next hop's MAC from the neighbour cache and the
+//! outer source `local_ip` (or the route's preferred source), and injects the outer frame
+//! into that bridge as if the internal port had sent it. Otherwise the tunnel keeps the host
+//! IP-stack underlay (`fvs_netdev::tunnel::KernelTunnel`), where Open vSwitch's userspace
+//! datapath would just fail to send. `remote_ip=flow` tunnels always take the underlay: their
+//! destinations are not known in advance.
+//!
+//! The routes are looked up again at every reconfiguration and every
+//! [`ROUTE_PASS_EVERY`] (one second) on a thread of their own, so a route change moves a
+//! tunnel between the two paths within a second; Open vSwitch follows routing changes by
+//! netlink notification instead.
+//!
+//! # Neighbours
+//!
+//! [`Neighbours`] is Open vSwitch's tunnel neighbour cache: sender address → MAC and bridge,
+//! fed by ARP packets the datapath delivers to an internal port that ends native tunnels
+//! and whose target is that port's address (snooped there, as Open vSwitch snoops ARP for a
+//! bridge's own addresses) and by `tnl/arp/set`. An entry expires `tnl/neigh/aging` seconds
+//! (900 by default, 1 to 3600) after it was last set, snooped or used: the entries native
+//! hops use are refreshed at every route pass. Its changes reach every datapath thread
+//! through a generation counter each thread compares after its rounds ([`Shared`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, Snooped};
+use fvs_netdev::MacAddr;
+use fvs_pipeline::clock::Millis;
+use fvs_pipeline::dpif::DpPort;
+
+use crate::Daemon;
+use crate::unixctl::Command;
+
+/// How often the routes of the tunnels are looked up again.
+pub const ROUTE_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Open vSwitch's default neighbour aging, in seconds.
+pub const DEFAULT_AGING_SECS: u64 = 900;
+/// The longest aging `tnl/neigh/aging` accepts, in seconds.
+const MAX_AGING_SECS: u64 = 3600;
+
+/// One neighbour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Neighbour {
+    mac: MacAddr,
+    bridge: String,
+    /// When it was last set, snooped or used.
+    seen: Millis,
+}
+
+/// The tunnel neighbour cache (see the module docs).
+#[derive(Debug)]
+pub struct Neighbours {
+    entries: BTreeMap<Ipv4Addr, Neighbour>,
+    aging_secs: u64,
+}
+
+impl Default for Neighbours {
+    fn default() -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            aging_secs: DEFAULT_AGING_SECS,
+        }
+    }
+}
+
+impl Neighbours {
+    /// Records that `ip` is at `mac` on `bridge`; true when that is news (a new entry or
+    /// another MAC).
+    pub fn set(&mut self, ip: Ipv4Addr, mac: MacAddr, bridge: &str, now: Millis) -> bool {
+        let e = Neighbour {
+            mac,
+            bridge: bridge.to_owned(),
+            seen: now,
+        };
+        match self.entries.insert(ip, e) {
+            Some(old) => old.mac != mac,
+            None => true,
+        }
+    }
+
+    /// The MAC of a live entry for `ip`, refreshing it (it is in use).
+    pub fn lookup(&mut self, ip: Ipv4Addr, now: Millis) -> Option<MacAddr> {
+        self.expire(now);
+        let e = self.entries.get_mut(&ip)?;
+        e.seen = now;
+        Some(e.mac)
+    }
+
+    /// Removes the entries older than the aging time.
+    pub fn expire(&mut self, now: Millis) {
+        let limit = self.aging_secs * 1000;
+        self.entries
+            .retain(|_, e| now.0.saturating_sub(e.seen.0) < limit);
+    }
+
+    /// `tnl/arp/flush`.
+    pub fn flush(&mut self) {
+        self.entries.clear();
+    }
+
+    /// `tnl/arp/show`, in Open vSwitch's layout (by address here; Open vSwitch lists in hash
+    /// order).
+    pub fn show(&mut self, now: Millis) -> String {
+        self.expire(now);
+        let mut out = format!("{:<46}{:<20}{}\n", "IP", "MAC", "Bridge");
+        out.push_str(&"=".repeat(74));
+        out.push('\n');
+        for (ip, e) in &self.entries {
+            let _ = writeln!(
+                out,
+                "{:<46}{:<20}{}",
+                ip.to_string(),
+                e.mac.to_string(),
+                e.bridge
+            );
+        }
+        out
+    }
+}
+
+/// What the control side and every datapath thread share about native tunnels.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The neighbour cache.
+    pub neighbours: Mutex<Neighbours>,
+    /// The routes and endpoints of the last pass, with the MACs the cache had then.
+    config: Mutex<NativeConfig>,
+    /// Bumped at every change of `config` or of a MAC in use; each thread compares.
+    generation: AtomicU64,
+}
+
+impl Shared {
+    /// The configuration generation.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The configuration for a datapath thread, with every known MAC filled in.
+    pub fn config(&self) -> NativeConfig {
+        let mut c = super::lock(&self.config).clone();
+        let neighbours = super::lock(&self.neighbours);
+        for h in c.hops.values_mut() {
+            if let Some(e) = neighbours.entries.get(&h.next_hop) {
+                h.eth_dst = Some(e.mac);
+            }
+        }
+        c
+    }
+
+    /// Installs a new route pass's configuration (MACs resolved from the cache, entries in
+    /// use refreshed); threads take it when it differs from the last.
+    pub fn set_config(&self, mut c: NativeConfig, now: Millis) {
+        {
+            let mut n = super::lock(&self.neighbours);
+            for h in c.hops.values_mut() {
+                h.eth_dst = n.lookup(h.next_hop, now);
+            }
+        }
+        let mut cur = super::lock(&self.config);
+        if *cur != c {
+            *cur = c;
+            self.bump();
+        }
+    }
+
+    /// Takes what a thread snooped: new neighbours reach the other threads.
+    pub fn snooped(
+        &self,
+        snooped: &[Snooped],
+        endpoints: &BTreeMap<DpPort, Endpoint>,
+        now: Millis,
+    ) {
+        let mut news = false;
+        {
+            let mut n = super::lock(&self.neighbours);
+            for s in snooped {
+                let bridge = endpoints.get(&s.port).map_or("", |e| e.bridge.as_str());
+                news |= n.set(s.ip, s.mac, bridge, now);
+            }
+        }
+        if news {
+            self.bump();
+        }
+    }
+
+    /// A change every thread must take.
+    pub fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A tunnel interface's addresses, as its options give them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelEnd {
+    /// `remote_ip`.
+    pub remote: Ipv4Addr,
+    /// `local_ip`, when fixed.
+    pub local: Option<Ipv4Addr>,
+}
+
+/// The tunnel ends of the interfaces (type, options) with a fixed IPv4 `remote_ip`.
+pub fn tunnel_ends<'a>(
+    ifaces: impl Iterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
+) -> Vec<TunnelEnd> {
+    ifaces
+        .filter(|(kind, _)| matches!(*kind, "gre" | "vxlan" | "geneve"))
+        .filter_map(|(_, o)| {
+            let remote = o.get("remote_ip")?.parse::<Ipv4Addr>().ok()?;
+            let local = o.get("local_ip").and_then(|l| l.parse::<Ipv4Addr>().ok());
+            Some(TunnelEnd { remote, local })
+        })
+        .collect()
+}
+
+/// An internal port ferrovs made: name, datapath port, MAC, bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalPort {
+    /// The device's name.
+    pub name: String,
+    /// Its datapath port.
+    pub no: DpPort,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// The bridge it belongs to.
+    pub bridge: String,
+}
+
+/// One route pass: the endpoints (internal ports with IPv4 addresses) and, for each tunnel
+/// end whose route leaves through one of them, its hop (MAC unresolved). Netlink failures
+/// leave a tunnel on its underlay.
+pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> NativeConfig {
+    let mut c = NativeConfig::default();
+    if internal.is_empty() {
+        return c;
+    }
+    let by_index: HashMap<u32, &InternalPort> = internal
+        .iter()
+        .map(|p| (fvs_netdev::netlink::ifindex(&p.name), p))
+        .filter(|(i, _)| *i != 0)
+        .collect();
+    let addrs = fvs_netdev::netlink::ipv4_addresses().unwrap_or_default();
+    for a in &addrs {
+        if let Some(p) = by_index.get(&a.ifindex) {
+            c.endpoints
+                .entry(p.no)
+                .or_insert_with(|| Endpoint {
+                    mac: p.mac,
+                    addrs: Vec::new(),
+                    bridge: p.bridge.clone(),
+                })
+                .addrs
+                .push(a.addr);
+        }
+    }
+    for end in ends {
+        if c.hops.contains_key(&end.remote) {
+            continue;
+        }
+        let Ok(route) = fvs_netdev::netlink::route_get(end.remote) else {
+            continue;
+        };
+        let Some(p) = by_index.get(&route.oif) else {
+            continue;
+        };
+        if route.local {
+            continue;
+        }
+        let Some(src) = end.local.or(route.prefsrc).or_else(|| {
+            c.endpoints
+                .get(&p.no)
+                .and_then(|e| e.addrs.first().copied())
+        }) else {
+            continue;
+        };
+        c.hops.insert(
+            end.remote,
+            NativeHop {
+                port: p.no,
+                eth_src: p.mac,
+                eth_dst: None,
+                src,
+                next_hop: route.next_hop(end.remote),
+            },
+        );
+    }
+    c
+}
+
+/// The `tnl/arp/*` and `tnl/neigh/*` commands, for [`super::commands::table`].
+pub fn commands() -> Vec<Command<Daemon>> {
+    // Open vSwitch has each command under both names.
+    const NAMES: [[&str; 4]; 2] = [
+        [
+            "tnl/arp/show",
+            "tnl/arp/set",
+            "tnl/arp/flush",
+            "tnl/arp/aging",
+        ],
+        [
+            "tnl/neigh/show",
+            "tnl/neigh/set",
+            "tnl/neigh/flush",
+            "tnl/neigh/aging",
+        ],
+    ];
+    NAMES
+        .iter()
+        .flat_map(|[show_, set_, flush_, aging_]| {
+            [
+                Command {
+                    name: show_,
+                    usage: "",
+                    min: 0,
+                    max: 0,
+                    handler: show,
+                },
+                Command {
+                    name: set_,
+                    usage: "BRIDGE IP MAC",
+                    min: 3,
+                    max: 3,
+                    handler: set,
+                },
+                Command {
+                    name: flush_,
+                    usage: "",
+                    min: 0,
+                    max: 0,
+                    handler: flush,
+                },
+                Command {
+                    name: aging_,
+                    usage: "[SECS]",
+                    min: 0,
+                    max: 1,
+                    handler: aging,
+                },
+            ]
+        })
+        .collect()
+}
+
+fn shared(d: &Daemon) -> Result<&Shared, String> {
+    d.datapath()
+        .map(|h| h.native())
+        .ok_or_else(|| "the datapath is not running".to_owned())
+}
+
+fn show(d: &Daemon, _: &[String]) -> Result<String, String> {
+    let now = d.now();
+    Ok(super::lock(&shared(d)?.neighbours).show(now))
+}
+
+fn set(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let [bridge, ip, mac] = args else {
+        return Err("BRIDGE IP MAC expected".to_owned());
+    };
+    let ip: Ipv4Addr = ip.parse().map_err(|_| "bad IP address".to_owned())?;
+    let mac = parse_mac(mac).ok_or_else(|| "bad MAC address".to_owned())?;
+    let s = shared(d)?;
+    let now = d.now();
+    super::lock(&s.neighbours).set(ip, mac, bridge, now);
+    s.bump();
+    Ok("OK\n".to_owned())
+}
+
+fn flush(d: &Daemon, _: &[String]) -> Result<String, String> {
+    let s = shared(d)?;
+    super::lock(&s.neighbours).flush();
+    Ok("OK\n".to_owned())
+}
+
+fn aging(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let s = shared(d)?;
+    let mut n = super::lock(&s.neighbours);
+    match args.first() {
+        None => Ok(format!("{}\n", n.aging_secs)),
+        Some(a) => {
+            let secs = a
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=MAX_AGING_SECS).contains(s))
+                .ok_or_else(|| "bad aging value".to_owned())?;
+            n.aging_secs = secs;
+            Ok("OK\n".to_owned())
+        }
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+fn parse_mac(s: &str) -> Option<MacAddr> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut m {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(MacAddr(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    #[test]
+    fn entries_age_from_their_last_use() {
+        let mut n = Neighbours::default();
+        let mac = MacAddr([2, 0, 0, 0, 0, 2]);
+        assert!(n.set(A, mac, "br-phy", Millis(0)));
+        assert!(!n.set(A, mac, "br-phy", Millis(10)), "no news");
+        assert_eq!(n.lookup(A, Millis(899_000)), Some(mac));
+        assert_eq!(
+            n.lookup(A, Millis(1_700_000)),
+            Some(mac),
+            "the lookup refreshed it"
+        );
+        assert_eq!(n.lookup(A, Millis(2_600_000)), None, "expired");
+    }
+
+    #[test]
+    fn macs_parse_as_open_vswitch_reads_them() {
+        assert_eq!(
+            parse_mac("02:00:00:00:00:0a"),
+            Some(MacAddr([2, 0, 0, 0, 0, 10]))
+        );
+        assert_eq!(parse_mac("zz"), None);
+        assert_eq!(parse_mac("02:00:00:00:00"), None);
+        assert_eq!(parse_mac("02:00:00:00:00:00:01"), None);
+    }
+
+    #[test]
+    fn only_tunnels_with_a_fixed_remote_are_candidates() {
+        let o = |r: &str| BTreeMap::from([("remote_ip".to_owned(), r.to_owned())]);
+        let (a, b, c) = (o("10.0.0.2"), o("flow"), o("10.0.0.3"));
+        let ends = tunnel_ends([("gre", &a), ("vxlan", &b), ("system", &c)].into_iter());
+        assert_eq!(
+            ends,
+            [TunnelEnd {
+                remote: A,
+                local: None
+            }]
+        );
+    }
+}
