@@ -5,7 +5,10 @@
 //! arrives on the underlay port and decapsulates to this vport's protocol, addresses and
 //! key enters the datapath on the vport, with its tunnel metadata in the flow key. The outer
 //! Ethernet addresses are configuration (`eth_src`/`eth_dst`): routing and neighbour
-//! resolution belong to whoever configures the vport.
+//! resolution belong to whoever configures the vport. A destination the control plane marked
+//! native ([`crate::native`]) takes its Ethernet addresses and source from the native hop
+//! instead, and its outer frame re-enters on a bridge's internal port rather than going out of
+//! the underlay.
 
 use fvs_netdev::Netdev;
 use fvs_packet::MacAddr;

@@ -1,17 +1,30 @@
 //! Tunnel underlays through the host's own IP stack: the datapath port that GRE, VXLAN and
 //! Geneve vports send their outer packets out of and receive them on.
 //!
-//! # Why the kernel's IP stack
+//! # Native, or through the host
 //!
 //! A tunnel vport in `fvs-datapath` encapsulates into a complete outer frame (Ethernet, IPv4,
-//! GRE or UDP) and queues it on its underlay port; frames received there that decapsulate to
-//! the vport's addresses and key enter the switch on the vport. The underlay could be the NIC
-//! itself, opened with `AF_PACKET`, as Open vSwitch's userspace datapath does with `br-phy`:
-//! the switch must then do its own routing and ARP (`ovs-appctl tnl/arp/set`, an `ovs-router`
-//! table), owns the NIC, and steals or duplicates the host's other traffic on it.
+//! GRE or UDP); frames that decapsulate to the vport's addresses and key enter the switch on
+//! the vport. Which way the outer frame takes depends on the kernel's route to the remote end
+//! (asked through [`crate::netlink`] by the daemon, at every reconfiguration and every
+//! second):
 //!
-//! [`KernelTunnel`] instead hands outer packets to the kernel's IPv4 stack in the daemon's
-//! network namespace, and takes them back from it:
+//! - **Native** (`fvs_datapath::native`), when the route leaves through an internal port of
+//!   a ferrovs bridge: Open vSwitch's userspace layout, the NIC a port of `br-phy` and the
+//!   tunnel address on br-phy's internal port. The datapath sends the outer frame into that
+//!   bridge itself (the next hop's MAC from its neighbour cache, snooped from ARP or set with
+//!   `tnl/arp/set`) and takes the tunnel's packets back before they reach the host. The
+//!   host's IP layer never sees them: no IP output on the sender, no IP input on the
+//!   receiver, which is where a tunnel through the host spends its time (the case D profile
+//!   in `docs/benchmarks/tunnels.md`). The price is Open vSwitch's: the NIC belongs to a
+//!   bridge, and the switch resolves neighbours itself.
+//! - **Through the host** ([`KernelTunnel`], this module), for every other route: the NIC
+//!   stays the host's, with its address. Open vSwitch's userspace datapath cannot send at all
+//!   in that layout; ferrovs falls back to the kernel so a tunnel works whatever the host's
+//!   layout, and a route change moves it between the two paths.
+//!
+//! [`KernelTunnel`] hands outer packets to the kernel's IPv4 stack in the daemon's network
+//! namespace, and takes them back from it:
 //! - **Routing and ARP are the kernel's**: the route to `remote_ip` (and so the NIC, the
 //!   next hop, the source address when `local_ip` is absent) and the neighbour's MAC come
 //!   from the host's own tables, change when they change, and need no configuration here.
@@ -22,8 +35,7 @@
 //! - **Coexistence**: the host's own traffic (SSH, the agent's RPC, storage) on the same
 //!   address and NIC is untouched.
 //!
-//! The cost is one trip through the kernel's IP layer each way, which a userspace underlay
-//! would skip; in exchange there is no userspace ARP cache or routing table to get wrong.
+//! The cost is one trip through the kernel's IP layer each way, which the native path skips.
 //!
 //! # Sockets
 //!

@@ -35,7 +35,8 @@
 //! memory, tests read them through its handle); otherwise `fvs_netdev::tunnel::KernelTunnel`,
 //! which sends and receives the outer packets through the host's own IP stack (the kernel
 //! routes and resolves neighbours), one per tunnel type and UDP port (`dst_port`), bound to
-//! the ports' `local_ip` when they agree on one.
+//! the ports' `local_ip` when they agree on one. The underlay is always opened; destinations
+//! whose route leaves through a ferrovs internal port bypass it ([`super::native`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
