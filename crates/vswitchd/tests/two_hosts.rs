@@ -470,13 +470,11 @@ fn two_hosts(kind: &str, tag: &str) {
 
 /// Open vSwitch's userspace-tunnel layout with ferrovs on both hosts: eth1 in br-phy, the
 /// tunnel address on br-phy's internal port, no address on eth1. The tunnels are native:
-/// the VMs ping across GRE key 1, the neighbours are learned from ARP (`tnl/arp/show`), and
-/// the receiving host's IP layer never sees the tunnel packets (its `Ip: InReceives` hardly
-/// moves while dozens of them arrive).
-#[test]
-fn native_gre_between_two_fvs_hosts() {
+/// the VMs ping across a `kind` tunnel with key 1, the neighbours are learned from ARP
+/// (`tnl/arp/show`), and the receiving host's IP layer never sees the tunnel packets (its
+/// `Ip: InReceives` hardly moves while dozens of them arrive).
+fn native_two_hosts(kind: &str, tag: &str) {
     let mut lab = Lab::new();
-    let tag = "n";
     let (a, b) = lab.hosts(tag);
     let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
     let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
@@ -484,21 +482,21 @@ fn native_gre_between_two_fvs_hosts() {
     let fb = lab.fvs(&b, &format!("{tag}b"));
     fa.br_phy(&a, IP_A, BR_PHY_MAC_A);
     fb.br_phy(&b, IP_B, BR_PHY_MAC_B);
-    fa.build_seed("gre", IP_A, IP_B);
-    fb.build_seed("gre", IP_B, IP_A);
+    fa.build_seed(kind, IP_A, IP_B);
+    fb.build_seed(kind, IP_B, IP_A);
     // The first packets find no neighbour: ferrovs drops them and asks by ARP.
     let (ok, out) = ping(&vm1a, VM1B.1, 5);
-    assert!(ok, "VM 1a cannot ping VM 1b across native GRE:\n{out}");
+    assert!(ok, "VM 1a cannot ping VM 1b across native {kind}:\n{out}");
     assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
     assert_neighbour(&fb, IP_A, BR_PHY_MAC_A);
 
-    let capture = Capture::start(&b, "eth1", 4, wire_check("gre"), CAPTURE_WITHIN);
+    let capture = Capture::start(&b, "eth1", 4, wire_check(kind), CAPTURE_WITHIN);
     let before = ip_in_receives(&b);
     let received = coverage(&fb, "native_tnl_received");
     let n = 20;
     let (ok, out) = ping(&vm1a, VM1B.1, n);
     assert!(ok, "second ping failed:\n{out}");
-    assert_key_1_carrying_ethernet("gre", &capture.finish());
+    assert_key_1_carrying_ethernet(kind, &capture.finish());
     let taken = coverage(&fb, "native_tnl_received") - received;
     assert!(
         taken >= u64::from(n),
@@ -517,6 +515,16 @@ fn native_gre_between_two_fvs_hosts() {
     assert!(rule.contains("load:0x1->NXM_NX_TUN_ID[]"), "{rule}");
     let (ok, _) = ping(&vm1b, VM1A.1, 2);
     assert!(ok, "VM 1b cannot ping back");
+}
+
+#[test]
+fn native_gre_between_two_fvs_hosts() {
+    native_two_hosts("gre", "n");
+}
+
+#[test]
+fn native_vxlan_between_two_fvs_hosts() {
+    native_two_hosts("vxlan", "w");
 }
 
 #[test]
