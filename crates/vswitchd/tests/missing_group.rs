@@ -9,7 +9,10 @@
 //! Each case runs Open vSwitch's own `ovs-ofctl` against both switches and compares its exit
 //! status and stderr (the error reply as ovs-ofctl prints it, with the quoted request).
 
-use fvs_test_support::{PrivateFvs, PrivateOvs, Switch, ToolError};
+mod common;
+
+use common::Fvs;
+use fvs_test_support::{AddBridge, PrivateOvs, Switch, ToolError};
 
 /// A broadcast Ethernet frame of 60 bytes (ARP type, zero payload), for packet-outs.
 const FRAME: &str = "ffffffffffff0000000000010806\
@@ -27,37 +30,25 @@ fn ofctl(sw: &dyn Switch, args: &[&str]) -> (bool, String) {
 }
 
 fn setup(sw: &dyn Switch) {
-    sw.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "fail_mode=secure",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "ofport_request=1",
-    ]);
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&[
+                "fail_mode=secure",
+                "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
+            ])
+            .port("p1", &["ofport_request=1"])
+            .args(),
+    );
     sw.ofctl_ok(&["add-flow", "br0", "priority=5,ip,actions=output:1"]);
 }
 
 #[test]
 fn references_to_a_missing_group_are_refused_as_in_open_vswitch() {
     let ovs = PrivateOvs::start();
-    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
-        .tag("mgrp")
-        .start();
+    let fvs = Fvs::start("mgrp");
+    let fvs = fvs.private();
     setup(&ovs);
-    setup(&fvs);
+    setup(fvs);
     let packet_out = format!("in_port=LOCAL,packet={FRAME},actions=group:9");
     let cases: Vec<Vec<&str>> = vec![
         vec!["add-flow", "br0", "actions=group:9"],
@@ -78,7 +69,7 @@ fn references_to_a_missing_group_are_refused_as_in_open_vswitch() {
     ];
     for args in &cases {
         let want = ofctl(&ovs, args);
-        let got = ofctl(&fvs, args);
+        let got = ofctl(fvs, args);
         assert_eq!(got, want, "ovs-ofctl {args:?}");
     }
     // The group references are refused by Open vSwitch itself, not by ovs-ofctl.
@@ -92,7 +83,7 @@ fn references_to_a_missing_group_are_refused_as_in_open_vswitch() {
             .map(|l| l.trim().to_owned())
             .collect()
     };
-    assert_eq!(flows(&fvs), flows(&ovs));
+    assert_eq!(flows(fvs), flows(&ovs));
     assert_eq!(flows(&ovs), ["priority=5,ip actions=output:1"]);
     // ferrovs has no group table: it refuses to create a group (Open vSwitch accepts this
     // one), so no group can ever exist there and refusing every reference is consistent.
@@ -104,6 +95,6 @@ fn references_to_a_missing_group_are_refused_as_in_open_vswitch() {
         "group_id=9,type=all,bucket=output:1",
     ];
     assert_eq!(ofctl(&ovs, &add_group), (true, String::new()));
-    let (ok, stderr) = ofctl(&fvs, &add_group);
+    let (ok, stderr) = ofctl(fvs, &add_group);
     assert!(!ok && stderr.contains("OFPT_GROUP_MOD"), "{stderr}");
 }

@@ -14,15 +14,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Child;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::Fvs;
-use fvs_openflow::wire::{self, AsyncMsg, Hello, Message, Version, VersionBitmap};
-use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
+use common::openflow::Peer;
+use fvs_test_support::{AddBridge, Switch, require_tool};
 
 /// A UDP frame from 192.168.0.1 to 192.168.`i`.2 (distinct frames, distinct flows).
 fn frame(i: u32) -> String {
@@ -30,59 +27,6 @@ fn frame(i: u32) -> String {
         "0000000000020000000000010800450000140000000040110000c0a80001c0a8{:02x}02",
         i % 250
     )
-}
-
-/// A controller: the switch connects to it; it counts the packet-ins it gets.
-struct Controller {
-    s: UnixStream,
-    buf: Vec<u8>,
-}
-
-impl Controller {
-    /// Waits (10 s at most) for the switch to connect to `l`, and says hello.
-    fn accept(l: &UnixListener) -> Self {
-        let s = common::accept_switch(l);
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut c = Self { s, buf: Vec::new() };
-        c.send(&Message::Hello(Hello {
-            bitmap: Some(VersionBitmap::of(&[Version::Of10])),
-        }));
-        c
-    }
-
-    fn send(&mut self, m: &Message) {
-        let b = wire::encode(m, Version::Of10.default_protocol(), 1)
-            .unwrap_or_else(|e| panic!("{m:?}: {e}"));
-        self.s.write_all(&b).unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    /// Reads for `d`, answering echo requests; the number of packet-ins received.
-    fn count_packet_ins(&mut self, d: Duration) -> usize {
-        let start = Instant::now();
-        let mut n = 0;
-        let mut chunk = [0u8; 65536];
-        while start.elapsed() < d {
-            match self.s.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("read: {e}"),
-            }
-            while let Some(len) = wire::message_len(&self.buf) {
-                if self.buf.len() < len {
-                    break;
-                }
-                let msg: Vec<u8> = self.buf.drain(..len).collect();
-                match wire::decode(&msg).map(|(_, m)| m) {
-                    Ok(Message::Async(AsyncMsg::PacketIn(_))) => n += 1,
-                    Ok(Message::EchoRequest(data)) => self.send(&Message::EchoReply(data)),
-                    _ => {}
-                }
-            }
-        }
-        n
-    }
 }
 
 /// The Controller row's `status` as a map.
@@ -111,36 +55,15 @@ fn rate_limited(sw: &dyn Switch) -> (usize, BTreeMap<String, String>) {
         &sw.mgmt_target("br0"),
         "in_port=1,actions=controller",
     ]);
-    let path = sw.dir().join("ctl.sock");
-    let l = UnixListener::bind(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let target = format!("unix:{}", path.display());
-    sw.vsctl_ok(&[
-        "set-controller",
-        "br0",
-        &target,
-        "--",
-        "set",
-        "controller",
-        "br0",
-        "controller_rate_limit=100",
-        "controller_burst_limit=25",
-    ]);
-    let mut c = Controller::accept(&l);
-    // Until the switch says it is connected (its hellos are done).
-    let start = Instant::now();
-    while sw
-        .vsctl_ok(&["get", "controller", "br0", "is_connected"])
-        .trim()
-        != "true"
-    {
-        c.count_packet_ins(Duration::from_millis(100));
-        assert!(start.elapsed() < Duration::from_secs(10), "never connected");
-    }
+    let mut c = Peer::controller(
+        sw,
+        &["controller_rate_limit=100", "controller_burst_limit=25"],
+    );
     let mut args = vec!["netdev-dummy/receive".to_owned(), "p1".to_owned()];
     args.extend((0..100).map(frame));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sw.appctl_ok(&args);
-    let n = c.count_packet_ins(Duration::from_millis(1500));
+    let n = c.read_for(Duration::from_millis(1500)).packet_ins;
     // Open vSwitch refreshes the row's statistics every few seconds: wait for them (the
     // controller keeps answering probes meanwhile).
     let start = Instant::now();
@@ -158,19 +81,15 @@ fn rate_limited(sw: &dyn Switch) -> (usize, BTreeMap<String, String>) {
         if settled || start.elapsed() > Duration::from_secs(15) {
             break counters;
         }
-        c.count_packet_ins(Duration::from_millis(500));
+        c.read_for(Duration::from_millis(500));
     };
     (n, counters)
 }
 
 #[test]
 fn controller_rate_limit_lets_through_and_counts_as_open_vswitch_does() {
-    let fvs = Fvs::start("rate");
-    let (ours, our_status) = rate_limited(fvs.private());
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let (theirs, their_status) = rate_limited(&ovs);
-    drop(ovs);
+    let ((ours, our_status), (theirs, their_status)) =
+        common::ours_then_theirs("rate", rate_limited);
     assert!(
         (40..=60).contains(&theirs),
         "the oracle's controller got {theirs} packet-ins"
@@ -273,12 +192,7 @@ fn no_packet_in(sw: &dyn Switch) -> Vec<String> {
 
 #[test]
 fn no_packet_in_is_shown_and_packet_ins_still_go_as_on_open_vswitch() {
-    let fvs = Fvs::start("nopin");
-    let ours = no_packet_in(fvs.private());
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let theirs = no_packet_in(&ovs);
-    drop(ovs);
+    let (ours, theirs) = common::ours_then_theirs("nopin", no_packet_in);
     assert!(
         theirs.iter().any(|l| l.contains("NO_PACKET_IN"))
             && theirs.iter().filter(|l| l.contains("PACKET_IN2")).count() == 4,
@@ -328,12 +242,7 @@ fn through_patch(sw: &dyn Switch) -> Vec<Vec<String>> {
 
 #[test]
 fn packet_ins_from_a_patch_peer_go_to_the_peers_controllers_as_on_open_vswitch() {
-    let fvs = Fvs::start("peer");
-    let ours = through_patch(fvs.private());
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let theirs = through_patch(&ovs);
-    drop(ovs);
+    let (ours, theirs) = common::ours_then_theirs("peer", through_patch);
     assert!(
         theirs[0].is_empty() && theirs[1].len() == 1,
         "the oracle: {theirs:#?}"

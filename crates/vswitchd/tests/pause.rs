@@ -12,19 +12,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Child;
 use std::thread::sleep;
 use std::time::Duration;
 
 use common::Fvs;
+use common::openflow::Raw;
 use fvs_openflow::wire::continuation::Continuation;
-use fvs_openflow::wire::{
-    self, AsyncMsg, Hello, Message, PacketInFormat, Role, RoleMsg, SwitchConfig, Version,
-    VersionBitmap,
-};
+use fvs_openflow::wire::{AsyncMsg, Message, PacketInFormat, Role, RoleMsg, SwitchConfig, Version};
 use fvs_test_support::cargo::package_bins;
 use fvs_test_support::frames::pcap_frames_or_empty;
 use fvs_test_support::{AddBridge, PrivateOvs, Switch, require_tool};
@@ -375,65 +371,6 @@ fn pauses_reach_standard_and_nxt_packet_in_monitors_as_on_open_vswitch() {
         "the oracle: {theirs:#?}"
     );
     assert_eq!(ours, theirs);
-}
-
-/// A raw OpenFlow connection (ferrovs's codec on the client side).
-struct Raw {
-    s: UnixStream,
-    v: Version,
-}
-
-impl Raw {
-    fn open(path: &Path, v: Version) -> Self {
-        let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut r = Self { s, v };
-        r.send(&Message::Hello(Hello {
-            bitmap: Some(VersionBitmap::of(&[v])),
-        }));
-        match r.recv() {
-            Message::Hello(_) => r,
-            other => panic!("expected a hello, got {other:?}"),
-        }
-    }
-
-    fn send(&mut self, m: &Message) {
-        let b =
-            wire::encode(m, self.v.default_protocol(), 7).unwrap_or_else(|e| panic!("{m:?}: {e}"));
-        self.s.write_all(&b).unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    fn recv(&mut self) -> Message {
-        let mut head = [0u8; 8];
-        self.s
-            .read_exact(&mut head)
-            .unwrap_or_else(|e| panic!("no message: {e}"));
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let mut body = vec![0u8; len.saturating_sub(8)];
-        self.s
-            .read_exact(&mut body)
-            .unwrap_or_else(|e| panic!("truncated message: {e}"));
-        let mut all = head.to_vec();
-        all.extend(body);
-        wire::decode(&all)
-            .unwrap_or_else(|e| panic!("undecodable {all:02x?}: {e}"))
-            .1
-    }
-
-    /// Sends `m` and a barrier; what came back before the barrier reply.
-    fn ask(&mut self, m: &Message) -> Vec<String> {
-        self.send(m);
-        self.send(&Message::BarrierRequest);
-        let mut out = Vec::new();
-        loop {
-            match self.recv() {
-                Message::BarrierReply => return out,
-                Message::Error(e) => out.push(format!("error {:?}", e.code)),
-                other => out.push(format!("{other:?}")),
-            }
-        }
-    }
 }
 
 /// Gets a paused packet-in on a raw connection, then sends back: a continuation with an

@@ -11,8 +11,11 @@
 //! `NO_FLOOD`, neither reaches a `NO_FWD` port). Every port must have sent the same frames,
 //! and the port and rule counters must be the same.
 
+mod common;
+
+use common::Fvs;
 use fvs_test_support::frames::{hex, pcap_frames_or_empty};
-use fvs_test_support::{PrivateFvs, PrivateOvs, Switch};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch};
 
 const PORTS: [&str; 4] = ["p1", "p2", "p3", "p4"];
 
@@ -61,33 +64,16 @@ fn ipv4(n: u8) -> Vec<u8> {
 }
 
 fn build(sw: &dyn Switch) {
-    sw.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "fail_mode=secure",
-    ]);
+    let mut br = AddBridge::new("br0").set(&["fail_mode=secure"]);
     for (i, p) in PORTS.iter().enumerate() {
         let pcap = format!(
             "options:tx_pcap={}",
             sw.dir().join(format!("{p}.pcap")).display()
         );
         let req = format!("ofport_request={}", i + 1);
-        sw.vsctl_ok(&[
-            "add-port",
-            "br0",
-            p,
-            "--",
-            "set",
-            "interface",
-            p,
-            &pcap,
-            &req,
-        ]);
+        br = br.port(p, &[&pcap, &req]);
     }
+    sw.vsctl_ok(&br.args());
     sw.ofctl_ok(&["add-flow", "br0", "priority=0,actions=NORMAL"]);
     // Spanning-tree frames go to p4, so that p1's NO_RECV exemption shows.
     sw.ofctl_ok(&[
@@ -192,12 +178,10 @@ fn rule_counters(sw: &dyn Switch) -> Vec<String> {
 #[test]
 fn no_recv_no_fwd_and_no_flood_act_as_in_open_vswitch() {
     let ovs = PrivateOvs::start();
-    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
-        .tag("pcfg")
-        .start();
+    let fvs = Fvs::start("pcfg");
+    let fvs = fvs.private();
     scenario(&ovs);
-    scenario(&fvs);
+    scenario(fvs);
 
     for p in PORTS {
         let file = format!("{p}.pcap");
@@ -220,8 +204,8 @@ fn no_recv_no_fwd_and_no_flood_act_as_in_open_vswitch() {
     let p2 = pcap_frames_or_empty(&fvs.dir().join("p2.pcap"));
     assert_eq!(p2.len(), 4, "p2 sends only in the round without NO_FWD");
 
-    assert_eq!(port_counters(&fvs), port_counters(&ovs), "dump-ports");
-    assert_eq!(rule_counters(&fvs), rule_counters(&ovs), "dump-flows");
+    assert_eq!(port_counters(fvs), port_counters(&ovs), "dump-ports");
+    assert_eq!(rule_counters(fvs), rule_counters(&ovs), "dump-flows");
 }
 
 /// Patch ports obey their configuration too: an output to a patch port with `NO_FWD` never
@@ -290,16 +274,14 @@ fn patch_scenario(sw: &dyn Switch) {
 #[test]
 fn patch_ports_obey_no_fwd_and_no_recv_as_in_open_vswitch() {
     let ovs = PrivateOvs::start();
-    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
-        .tag("pcfp")
-        .start();
+    let fvs = Fvs::start("pcfp");
+    let fvs = fvs.private();
     patch_scenario(&ovs);
-    patch_scenario(&fvs);
+    patch_scenario(fvs);
     let sent = |sw: &dyn Switch| pcap_frames_or_empty(&sw.dir().join("p3.pcap"));
-    assert_eq!(sent(&fvs), sent(&ovs), "frames sent by p3");
+    assert_eq!(sent(fvs), sent(&ovs), "frames sent by p3");
     assert_eq!(
-        sent(&fvs).len(),
+        sent(fvs).len(),
         2,
         "the frames sent while the patch was open"
     );
@@ -321,6 +303,6 @@ fn patch_ports_obey_no_fwd_and_no_recv_as_in_open_vswitch() {
             v.sort();
             v
         };
-        assert_eq!(flows(&fvs), flows(&ovs), "{br}'s rules");
+        assert_eq!(flows(fvs), flows(&ovs), "{br}'s rules");
     }
 }

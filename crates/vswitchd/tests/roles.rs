@@ -8,81 +8,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::Fvs;
+use common::openflow::Raw;
 use fvs_flow::Match;
 use fvs_openflow::PortNo;
-use fvs_openflow::wire::{
-    self, AsyncConfig, AsyncMsg, Hello, Message, PacketOut, Role, RoleMsg, Version, VersionBitmap,
-};
+use fvs_openflow::wire::{AsyncConfig, AsyncMsg, Message, PacketOut, Role, RoleMsg, Version};
 use fvs_test_support::{AddBridge, PrivateOvs};
-
-/// A raw OpenFlow connection speaking one version.
-struct Raw {
-    s: UnixStream,
-    v: Version,
-    xid: u32,
-}
-
-impl Raw {
-    fn open(path: &Path, v: Version) -> Self {
-        let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut r = Self { s, v, xid: 100 };
-        r.send(&Message::Hello(Hello {
-            bitmap: Some(VersionBitmap::of(&[v])),
-        }));
-        match r.recv() {
-            Message::Hello(_) => {}
-            other => panic!("expected a hello, got {other:?}"),
-        }
-        r
-    }
-
-    fn send(&mut self, m: &Message) {
-        self.xid += 1;
-        let b = wire::encode(m, self.v.default_protocol(), self.xid)
-            .unwrap_or_else(|e| panic!("{m:?}: {e}"));
-        self.s.write_all(&b).unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    fn recv(&mut self) -> Message {
-        let mut head = [0u8; 8];
-        self.s
-            .read_exact(&mut head)
-            .unwrap_or_else(|e| panic!("no message: {e}"));
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let mut body = vec![0u8; len.saturating_sub(8)];
-        self.s
-            .read_exact(&mut body)
-            .unwrap_or_else(|e| panic!("truncated message: {e}"));
-        let mut all = head.to_vec();
-        all.extend(body);
-        wire::decode(&all)
-            .unwrap_or_else(|e| panic!("undecodable {all:02x?}: {e}"))
-            .1
-    }
-
-    /// Sends `m` and a barrier; returns everything before the barrier reply, with error
-    /// data (the quoted request, whose xid differs) dropped.
-    fn ask(&mut self, m: &Message) -> Vec<String> {
-        self.send(m);
-        self.send(&Message::BarrierRequest);
-        let mut out = Vec::new();
-        loop {
-            match self.recv() {
-                Message::BarrierReply => return out,
-                Message::Error(e) => out.push(format!("error {:?}", e.code)),
-                other => out.push(format!("{other:?}")),
-            }
-        }
-    }
-}
 
 fn role(r: Role, g: u64) -> Message {
     Message::RoleRequest(RoleMsg {

@@ -17,17 +17,16 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::{ErrorKind, Write};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::Fvs;
+use common::openflow::{Peer, Seen};
 use fvs_openflow::wire::flow_monitor::{
     FlowMonitorMsg, FlowMonitorRequest, MonitorFlags, MonitorId,
 };
-use fvs_openflow::wire::{self, AsyncMsg, Hello, Message, Version, VersionBitmap};
-use fvs_test_support::{AddBridge, PrivateOvs, Switch};
+use fvs_openflow::wire::{self, Message, Version};
+use fvs_test_support::{AddBridge, Switch};
 
 /// A 1,000-byte UDP frame from 192.168.0.1 to 192.168.`i`.2.
 fn frame(i: u32) -> String {
@@ -37,85 +36,6 @@ fn frame(i: u32) -> String {
     );
     let pad = "00".repeat(1000 - head.len() / 2);
     format!("{head}{pad}")
-}
-
-/// One end of an OpenFlow 1.0 connection, read only when the test says so.
-struct Peer {
-    s: UnixStream,
-    buf: Vec<u8>,
-}
-
-/// What a peer read once it resumed.
-#[derive(Debug, Default)]
-struct Seen {
-    packet_ins: usize,
-    echo_replies: usize,
-    /// Flow monitor messages, in order: "PAUSED", "RESUMED", "UPDATE n" (n flows).
-    monitor: Vec<String>,
-}
-
-impl Peer {
-    fn new(s: UnixStream) -> Self {
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut p = Self { s, buf: Vec::new() };
-        p.send(
-            &Message::Hello(Hello {
-                bitmap: Some(VersionBitmap::of(&[Version::Of10])),
-            }),
-            1,
-        );
-        p
-    }
-
-    /// Waits (10 s at most) for the switch to connect to `l`.
-    fn accept(l: &UnixListener) -> Self {
-        let s = common::accept_switch(l);
-        Self::new(s)
-    }
-
-    fn send(&mut self, m: &Message, xid: u32) {
-        let b = wire::encode(m, Version::Of10.default_protocol(), xid)
-            .unwrap_or_else(|e| panic!("{m:?}: {e}"));
-        self.s.write_all(&b).unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    /// Reads for `d`, answering echo requests, counting what came.
-    fn read_for(&mut self, d: Duration) -> Seen {
-        let start = Instant::now();
-        let mut r = Seen::default();
-        let mut chunk = [0u8; 65536];
-        while start.elapsed() < d {
-            match self.s.read(&mut chunk) {
-                Ok(0) => panic!("the switch closed the connection; so far {r:?}"),
-                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("read: {e}"),
-            }
-            while let Some(len) = wire::message_len(&self.buf) {
-                if self.buf.len() < len {
-                    break;
-                }
-                let msg: Vec<u8> = self.buf.drain(..len).collect();
-                match wire::decode(&msg).map(|(_, m)| m) {
-                    Ok(Message::Async(AsyncMsg::PacketIn(_))) => r.packet_ins += 1,
-                    Ok(Message::EchoReply(_)) => r.echo_replies += 1,
-                    Ok(Message::EchoRequest(data)) => self.send(&Message::EchoReply(data), 0),
-                    Ok(Message::FlowMonitor(FlowMonitorMsg::Paused)) => {
-                        r.monitor.push("PAUSED".into());
-                    }
-                    Ok(Message::FlowMonitor(FlowMonitorMsg::Resumed)) => {
-                        r.monitor.push("RESUMED".into());
-                    }
-                    Ok(Message::FlowMonitor(FlowMonitorMsg::Reply { updates, .. })) => {
-                        r.monitor.push(format!("UPDATE {}", updates.len()));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        r
-    }
 }
 
 /// `coverage/show`'s `rconn_overflow` total (0 when it was never hit).
@@ -153,28 +73,7 @@ fn stalled_controller(sw: &dyn Switch) -> (Seen, usize, u64, u64) {
             .port("p2", &["type=dummy", "ofport_request=2"])
             .args(),
     );
-    let path = sw.dir().join("ctl.sock");
-    let l = UnixListener::bind(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    sw.vsctl_ok(&[
-        "set-controller",
-        "br0",
-        &format!("unix:{}", path.display()),
-        "--",
-        "set",
-        "controller",
-        "br0",
-        "controller_queue_size=20",
-    ]);
-    let mut c = Peer::accept(&l);
-    let start = Instant::now();
-    while sw
-        .vsctl_ok(&["get", "controller", "br0", "is_connected"])
-        .trim()
-        != "true"
-    {
-        c.read_for(Duration::from_millis(100));
-        assert!(start.elapsed() < Duration::from_secs(10), "never connected");
-    }
+    let mut c = Peer::controller(sw, &["controller_queue_size=20"]);
     // After the first controller came, which flushes the tables.
     sw.ofctl_ok(&[
         "add-flow",
@@ -216,12 +115,10 @@ fn stalled_controller(sw: &dyn Switch) -> (Seen, usize, u64, u64) {
 
 #[test]
 fn a_stalled_controller_keeps_its_replies_and_queue_size_packet_ins_as_on_open_vswitch() {
-    let fvs = Fvs::start("slowc");
-    let (ours, our_echoes, our_packets, our_dropped) = stalled_controller(fvs.private());
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let (theirs, their_echoes, their_packets, their_dropped) = stalled_controller(&ovs);
-    drop(ovs);
+    let (
+        (ours, our_echoes, our_packets, our_dropped),
+        (theirs, their_echoes, their_packets, their_dropped),
+    ) = common::ours_then_theirs("slowc", stalled_controller);
     eprintln!("ours {ours:?}, Open vSwitch's {theirs:?}");
     eprintln!("packets: ours {our_packets}, Open vSwitch's {their_packets}");
     eprintln!("dropped: ours {our_dropped}, Open vSwitch's {their_dropped}");
@@ -271,9 +168,7 @@ fn stalled_monitor(sw: &dyn Switch) -> Seen {
             .args(),
     );
     let target = sw.mgmt_target("br0");
-    let path = target.strip_prefix("unix:").unwrap_or(&target).to_owned();
-    let s = UnixStream::connect(&path).unwrap_or_else(|e| panic!("connect {path}: {e}"));
-    let mut m = Peer::new(s);
+    let mut m = Peer::client(sw, "br0");
     let req = FlowMonitorRequest::new(MonitorId(1), MonitorFlags::ALL);
     m.send(&Message::FlowMonitor(FlowMonitorMsg::Request(vec![req])), 7);
     let initial = m.read_for(Duration::from_millis(500));
@@ -297,12 +192,7 @@ fn stalled_monitor(sw: &dyn Switch) -> Seen {
 
 #[test]
 fn a_stalled_flow_monitor_pauses_and_resumes_with_a_relisting_as_on_open_vswitch() {
-    let fvs = Fvs::start("slowm");
-    let ours = stalled_monitor(fvs.private());
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let theirs = stalled_monitor(&ovs);
-    drop(ovs);
+    let (ours, theirs) = common::ours_then_theirs("slowm", stalled_monitor);
     let shape = |r: &Seen| -> (bool, Option<usize>, usize) {
         let paused = r.monitor.iter().position(|m| m == "PAUSED");
         let resumed = r.monitor.iter().position(|m| m == "RESUMED");
@@ -371,10 +261,7 @@ fn a_stalled_flow_monitor_pauses_and_resumes_with_a_relisting_as_on_open_vswitch
 /// block after a few thousand.
 fn requests_until_blocked(sw: &dyn Switch) -> usize {
     sw.vsctl_ok(&AddBridge::new("br0").args());
-    let target = sw.mgmt_target("br0");
-    let path = target.strip_prefix("unix:").unwrap_or(&target).to_owned();
-    let s = UnixStream::connect(&path).unwrap_or_else(|e| panic!("connect {path}: {e}"));
-    let mut p = Peer::new(s);
+    let mut p = Peer::client(sw, "br0");
     p.read_for(Duration::from_millis(300));
     let echo = wire::encode(
         &Message::EchoRequest(vec![]),
@@ -408,12 +295,7 @@ fn requests_until_blocked(sw: &dyn Switch) -> usize {
 
 #[test]
 fn a_peer_that_never_reads_replies_is_read_no_further_as_on_open_vswitch() {
-    let fvs = Fvs::start("slowr");
-    let ours = requests_until_blocked(fvs.private());
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let theirs = requests_until_blocked(&ovs);
-    drop(ovs);
+    let (ours, theirs) = common::ours_then_theirs("slowr", requests_until_blocked);
     eprintln!("echo requests sent: ours {ours}, Open vSwitch's {theirs}");
     assert!(theirs < 200_000, "the oracle stops reading");
     // The sockets' buffers in both directions and the 100 queued replies; ferrovs handles

@@ -28,7 +28,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::Fvs;
-use fvs_test_support::{AddBridge, KeyPair, Pki, PrivateOvs, Switch, TempDir, require_tool};
+use fvs_test_support::{AddBridge, KeyPair, Pki, Switch, TempDir, require_tool};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -193,12 +193,8 @@ fn pssl_controller_run(sw: &dyn Switch, pki: &Pki, stranger: &Pki) -> Vec<String
 fn ovs_ofctl_over_ssl_sees_fvs_vswitchd_as_it_sees_ovs_vswitchd() {
     let pki = Pki::new("sslv");
     let stranger = Pki::new("sslw");
-    let fvs = Fvs::start("sslc");
-    let ours = pssl_controller_run(fvs.private(), &pki, &stranger);
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let theirs = pssl_controller_run(&ovs, &pki, &stranger);
-    drop(ovs);
+    let (ours, theirs) =
+        common::ours_then_theirs("sslc", |sw| pssl_controller_run(sw, &pki, &stranger));
     assert!(theirs[0].contains("dpid:0000000000000abc"), "{}", theirs[0]);
     assert!(theirs[2].contains("priority=7,in_port=1"), "{}", theirs[2]);
     for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
@@ -230,16 +226,21 @@ fn python() -> Command {
 
 /// The controller test's os-ken application, listening for TLS; killed by its pid on drop.
 struct TlsApp {
+    // Fields drop in order: the application is killed (`Drop`) before its directory goes.
     child: Child,
     log: PathBuf,
     port: u16,
+    _dir: TempDir,
 }
 
 impl TlsApp {
-    fn start(dir: &Path, kp: &KeyPair, ca: &Path) -> Self {
+    /// Starts the application in a directory of its own, with key pair `kp` and trusting
+    /// `ca`, and waits until it listens.
+    fn start(kp: &KeyPair, ca: &Path) -> Self {
         let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/osken/app.py");
+        let dir = TempDir::new("sslapp");
         let port = free_port();
-        let log = dir.join("osken.log");
+        let log = dir.path().join("osken.log");
         let child = python()
             .arg(&app)
             .arg("127.0.0.1")
@@ -251,10 +252,18 @@ impl TlsApp {
             .args(["--ctl-cert", &path(&kp.certificate)])
             .args(["--ca-certs", &path(ca)])
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("osken.err")).unwrap_or_else(|e| panic!("{e}")))
+            .stderr(
+                std::fs::File::create(dir.path().join("osken.err"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the os-ken application: {e}"));
-        let app = Self { child, log, port };
+        let app = Self {
+            child,
+            log,
+            port,
+            _dir: dir,
+        };
         wait_for_port(port);
         app
     }
@@ -347,6 +356,25 @@ fn controller_row(sw: &dyn Switch, done: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// Points `br0`'s controller at an application with key pair `kp` trusting `ca` that the
+/// switch must not reach (its TLS setup or the application's certificate is wrong): the
+/// Controller row once the switch has tried, after checking that the application saw
+/// nothing; the controller is removed again.
+fn unreached_controller(sw: &dyn Switch, kp: &KeyPair, ca: &Path) -> String {
+    let app = TlsApp::start(kp, ca);
+    sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
+    let row = controller_row(sw, |r| {
+        !r.ends_with("last_error=") && !r.contains("state= ")
+    });
+    assert!(
+        app.events().is_empty(),
+        "the switch got through: {:?}",
+        app.events()
+    );
+    sw.vsctl_ok(&["del-controller", "br0"]);
+    row
+}
+
 /// One switch connecting out with `ssl:`: first without an `SSL` row, then with a private
 /// key file that holds no key, then to an application whose certificate comes from another
 /// CA, then to a trusted one.
@@ -355,15 +383,11 @@ fn ssl_controller_run(sw: &dyn Switch, pki: &Pki, stranger: &Pki) -> Vec<String>
     let mut seen = Vec::new();
 
     // No SSL row: nothing to connect with.
-    let dir = TempDir::new("sslapp");
-    let app = TlsApp::start(dir.path(), &pki.controller("ctl"), &pki.switchca());
-    sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
-    seen.push(controller_row(sw, |r| {
-        !r.ends_with("last_error=") && !r.contains("state= ")
-    }));
-    assert!(app.events().is_empty(), "{:?}", app.events());
-    sw.vsctl_ok(&["del-controller", "br0"]);
-    drop(app);
+    seen.push(unreached_controller(
+        sw,
+        &pki.controller("ctl"),
+        &pki.switchca(),
+    ));
 
     // A private key file that holds no key.
     let junk = sw.dir().join("junk-privkey.pem");
@@ -381,35 +405,22 @@ fn ssl_controller_run(sw: &dyn Switch, pki: &Pki, stranger: &Pki) -> Vec<String>
         },
         &pki.controllerca(),
     );
-    let dir = TempDir::new("sslapp");
-    let app = TlsApp::start(dir.path(), &pki.controller("ctl"), &pki.switchca());
-    sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
-    seen.push(controller_row(sw, |r| {
-        !r.ends_with("last_error=") && !r.contains("state= ")
-    }));
-    assert!(app.events().is_empty(), "{:?}", app.events());
-    sw.vsctl_ok(&["del-controller", "br0"]);
-    drop(app);
+    seen.push(unreached_controller(
+        sw,
+        &pki.controller("ctl"),
+        &pki.switchca(),
+    ));
 
     // A controller the switch cannot trust.
     set_ssl(sw, &kp, &pki.controllerca());
-    let dir = TempDir::new("sslapp");
-    let app = TlsApp::start(dir.path(), &stranger.controller("bad"), &pki.switchca());
-    sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
-    seen.push(controller_row(sw, |r| {
-        !r.ends_with("last_error=") && !r.contains("state= ")
-    }));
-    assert!(
-        app.events().is_empty(),
-        "a stranger got in: {:?}",
-        app.events()
-    );
-    sw.vsctl_ok(&["del-controller", "br0"]);
-    drop(app);
+    seen.push(unreached_controller(
+        sw,
+        &stranger.controller("bad"),
+        &pki.switchca(),
+    ));
 
     // The trusted controller: flows, a packet-in and its packet-out.
-    let dir = TempDir::new("sslapp");
-    let app = TlsApp::start(dir.path(), &pki.controller("ctl"), &pki.switchca());
+    let app = TlsApp::start(&pki.controller("ctl"), &pki.switchca());
     sw.vsctl_ok(&["set-controller", "br0", &app.target()]);
     app.wait_for(
         |l| l.iter().any(|e| e["event"] == "ready"),
@@ -446,12 +457,8 @@ fn ssl_controller_run(sw: &dyn Switch, pki: &Pki, stranger: &Pki) -> Vec<String>
 fn fvs_vswitchd_connects_out_over_ssl_as_ovs_vswitchd_does() {
     let pki = Pki::new("sslp");
     let stranger = Pki::new("sslq");
-    let fvs = Fvs::start("sslo");
-    let ours = ssl_controller_run(fvs.private(), &pki, &stranger);
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let theirs = ssl_controller_run(&ovs, &pki, &stranger);
-    drop(ovs);
+    let (ours, theirs) =
+        common::ours_then_theirs("sslo", |sw| ssl_controller_run(sw, &pki, &stranger));
     assert!(theirs[3].contains("is_connected=true"), "{theirs:?}");
     assert!(theirs.iter().any(|l| l.contains("packet_in")), "{theirs:?}");
     for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
@@ -587,7 +594,6 @@ fn bootstrap_run(sw: &dyn Switch, pki: &Pki) -> Vec<String> {
     text.push_str(&std::fs::read_to_string(pki.controllerca()).expect("ca"));
     std::fs::write(&chain, text).expect("chain");
     let app = TlsApp::start(
-        dir.path(),
         &KeyPair {
             private_key: ctl.private_key,
             certificate: chain,
@@ -615,12 +621,7 @@ fn bootstrap_run(sw: &dyn Switch, pki: &Pki) -> Vec<String> {
 #[test]
 fn bootstrap_ca_cert_takes_the_controllers_ca_as_ovs_vswitchd_does() {
     let pki = Pki::new("sslb");
-    let fvs = Fvs::start("sslb");
-    let ours = bootstrap_run(fvs.private(), &pki);
-    drop(fvs);
-    let ovs = PrivateOvs::start();
-    let theirs = bootstrap_run(&ovs, &pki);
-    drop(ovs);
+    let (ours, theirs) = common::ours_then_theirs("sslb", |sw| bootstrap_run(sw, &pki));
     assert!(theirs[0].contains("is_connected=true"), "{theirs:?}");
     assert_eq!(theirs[1], "saved the controller CA: true");
     assert_eq!(ours, theirs);

@@ -6,8 +6,11 @@
 //! in every version, OpenFlow 1.1 and 1.2's table abilities included, and `ovs-ofctl show` in
 //! 1.1 and 1.2 the same capabilities and port states.
 
+mod common;
+
+use common::Fvs;
 use fvs_test_support::frames::hex;
-use fvs_test_support::{PrivateFvs, PrivateOvs, Switch};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch};
 
 /// A broadcast ARP request from host `n`.
 fn arp(n: u8) -> Vec<u8> {
@@ -21,20 +24,11 @@ fn arp(n: u8) -> Vec<u8> {
 }
 
 fn scenario(sw: &dyn Switch) {
-    sw.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "fail_mode=secure",
-    ]);
+    let mut br = AddBridge::new("br0").set(&["fail_mode=secure"]);
     for n in 1..=4 {
-        let p = format!("p{n}");
-        let req = format!("ofport_request={n}");
-        sw.vsctl_ok(&["add-port", "br0", &p, "--", "set", "interface", &p, &req]);
+        br = br.port(&format!("p{n}"), &[&format!("ofport_request={n}")]);
     }
+    sw.vsctl_ok(&br.args());
     for f in [
         "priority=50,in_port=4,actions=resubmit(,1),resubmit(,2)",
         "table=2,priority=1,actions=drop",
@@ -91,12 +85,10 @@ fn show(sw: &dyn Switch, version: &str) -> String {
 #[test]
 fn table_statistics_count_and_print_as_in_open_vswitch() {
     let ovs = PrivateOvs::start();
-    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
-        .tag("tst")
-        .start();
+    let fvs = Fvs::start("tst");
+    let fvs = fvs.private();
     scenario(&ovs);
-    scenario(&fvs);
+    scenario(fvs);
 
     for v in [
         None,
@@ -105,24 +97,24 @@ fn table_statistics_count_and_print_as_in_open_vswitch() {
         Some("OpenFlow12"),
     ] {
         assert_eq!(
-            dump_tables(&fvs, v),
+            dump_tables(fvs, v),
             dump_tables(&ovs, v),
             "dump-tables in {v:?}"
         );
     }
     for v in ["OpenFlow13", "OpenFlow14", "OpenFlow15"] {
         assert_eq!(
-            counters(&dump_tables(&fvs, Some(v))),
+            counters(&dump_tables(fvs, Some(v))),
             counters(&dump_tables(&ovs, Some(v))),
             "dump-tables counters in {v}"
         );
     }
     for v in ["OpenFlow11", "OpenFlow12"] {
-        assert_eq!(show(&fvs, v), show(&ovs, v), "show in {v}");
+        assert_eq!(show(fvs, v), show(&ovs, v), "show in {v}");
     }
     // What the comparison is about: 7 frames looked up in table 0, 5 matched; 3 each in
     // tables 1 (missed) and 2 (matched).
-    let ours = dump_tables(&fvs, None);
+    let ours = dump_tables(fvs, None);
     for want in [
         "active=2, lookup=7, matched=5",
         "active=0, lookup=3, matched=0",

@@ -6,6 +6,8 @@
 //! what one binary leaves unused is not dead code.
 #![allow(dead_code)]
 
+pub(crate) mod openflow;
+
 use std::io::ErrorKind;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::process::Child;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use fvs_test_support::{PrivateFvs, ToolError, require_tool};
+use fvs_test_support::{PrivateFvs, PrivateOvs, Switch, ToolError, require_tool};
 
 /// An fvs-vswitchd in the foreground with `--enable-dummy`, its run, database and log
 /// directories one private directory; killed by its own pid on drop (never by name, so
@@ -130,6 +132,21 @@ pub(crate) fn add_port_args(name: &str, kind: &str, options: &[(&str, &str)]) ->
     args.push(format!("type={kind}"));
     args.extend(options.iter().map(|(k, v)| format!("options:{k}={v}")));
     args
+}
+
+/// Runs `run` on a fresh fvs-vswitchd (its directory named after `tag`), then on a fresh
+/// ovs-vswitchd, each stopped before the next starts (they may use the same ports and
+/// names); what each run returned, ours first.
+pub(crate) fn ours_then_theirs<T>(tag: &str, run: impl Fn(&dyn Switch) -> T) -> (T, T) {
+    let ours = {
+        let fvs = Fvs::start(tag);
+        run(fvs.private())
+    };
+    let theirs = {
+        let ovs = PrivateOvs::start();
+        run(&ovs)
+    };
+    (ours, theirs)
 }
 
 /// The switch's connection to a controller listening on `l` (a `unix:` Controller target),
