@@ -116,9 +116,9 @@
 //!   the socket's `IP_MTU_DISCOVER`: `PROBE` (DF, the device's MTU, as a raw send checks it)
 //!   or `DONT`. The identification is the kernel's, as on the raw path. Single frames, GRE,
 //!   IP options, fragments, frames with offload work left, and any run the kernel refuses
-//!   (a segment over the route's MTU: `EINVAL`; no checksum offload on the way: `EIO`) go
-//!   through the raw socket as before, so their outcome (sent, or `EMSGSIZE` and
-//!   `tx_dropped`) is unchanged.
+//!   (`EINVAL` for a segment over the route's MTU; `EIO` or `EOPNOTSUPP` where it cannot
+//!   segment, after which that source stays raw for 5 s) go through the raw socket as
+//!   before, so their outcome (sent, or `EMSGSIZE` and `tx_dropped`) is unchanged.
 //! - **Outer UDP checksums**: Linux computes them on a `UDP_SEGMENT` send and refuses one
 //!   with `SO_NO_CHECK` (IPv4's way to send none), so datagrams of a run carry a valid
 //!   checksum even with `csum=false`, where a frame sent alone carries none. Open vSwitch's
@@ -140,12 +140,15 @@
 //!   next call: they remain only after a call that filled the batch, so a caller that reads
 //!   again after a full batch before waiting on [`Netdev::fd`] (as the switch's threads do)
 //!   never leaves them waiting.
-//! - **Who sees big packets**: on a NIC the segments reach the wire as ordinary packets. On
-//!   a veth underlay the peer namespace gets the unsegmented skb: a UDP socket there (ferrovs,
-//!   Linux's `vxlan` device) receives the datagrams, but a packet socket on the peer veth
-//!   (`tcpdump`, Open vSwitch's userspace datapath with the NIC in `br-phy`) sees one large
-//!   frame; `ethtool -K <veth> tx-udp-segmentation off` on the sending side makes the kernel
-//!   segment before the veth (the IP-layer saving on send remains).
+//! - **Who sees big packets**: on a NIC the segments reach the wire as ordinary packets,
+//!   checksummed. On a veth underlay the peer namespace gets the unsegmented skb with its
+//!   checksums unfinished (`CHECKSUM_PARTIAL`): a UDP socket there (ferrovs, Linux's `vxlan`
+//!   device) receives correct datagrams, but a packet socket on the peer veth sees one large
+//!   frame with a partial checksum — `tcpdump`, or Open vSwitch's userspace datapath with the
+//!   veth in `br-phy`, which drops it. Open vSwitch's documentation already asks for transmit
+//!   checksum offload off on a veth feeding its userspace datapath (`ethtool -K <veth> tx
+//!   off`, on the sending end); the kernel then checksums and cuts the runs before the veth,
+//!   and the saving in the sending host's IP layer remains.
 //!
 //! Counters (`coverage/show`, [`KernelTunnel::udp_offload_stats`]):
 //! `tunnel_udp_gso_sends`/`_segments` and `tunnel_udp_gro_buffers`/`_segments`.
