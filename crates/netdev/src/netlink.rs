@@ -10,6 +10,9 @@
 //!   makes (policy rules, metrics and all), answering the output interface, the gateway if
 //!   the route has one, and the preferred source address.
 //! - [`ipv4_addresses`]: an `RTM_GETADDR` dump of every interface's IPv4 addresses.
+//! - [`ipv4_routes`]: an `RTM_GETROUTE` dump of the unicast and local IPv4 routes of every
+//!   table, and [`link_names`]: an `RTM_GETLINK` dump of the interfaces' names, for
+//!   `ovs/route/show` and `ovs/route/lookup`.
 //!
 //! Both open a `NETLINK_ROUTE` socket for the one request and close it: these are calls of
 //! the control plane (at reconfiguration and every statistics pass), never of the packet
@@ -17,6 +20,7 @@
 //! message shorter than its header ends the parse, and nothing here panics on what the
 //! kernel sends.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
@@ -30,6 +34,8 @@ const NLMSG_HDR: usize = 16;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 /// Message types.
+const RTM_NEWLINK: u16 = 16;
+const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
@@ -40,6 +46,9 @@ const NLM_F_DUMP: u16 = 0x300;
 /// `struct rtmsg` and `struct ifaddrmsg` sizes.
 const RTMSG_LEN: usize = 12;
 const IFADDRMSG_LEN: usize = 8;
+/// `struct ifinfomsg` size, and the name attribute.
+const IFINFOMSG_LEN: usize = 16;
+const IFLA_IFNAME: u16 = 3;
 /// Route attributes.
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -112,6 +121,58 @@ pub fn ipv4_addresses() -> io::Result<Vec<IfAddr>> {
         .iter()
         .filter(|(ty, _)| *ty == RTM_NEWADDR)
         .filter_map(|(_, m)| parse_addr(m))
+        .collect())
+}
+
+/// One route of the kernel's tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// The destination prefix.
+    pub dst: Ipv4Addr,
+    /// Its length.
+    pub prefix_len: u8,
+    /// What [`route_get`] would answer for an address it covers.
+    pub route: Route,
+}
+
+/// Every unicast and local IPv4 route of every table (`ip -4 route show table all`, less
+/// broadcast, multicast and unreachable routes).
+pub fn ipv4_routes() -> io::Result<Vec<RouteEntry>> {
+    let mut body = vec![0u8; RTMSG_LEN];
+    body[0] = libc::AF_INET as u8;
+    let replies = transact(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
+    Ok(replies
+        .iter()
+        .filter(|(ty, _)| *ty == RTM_NEWROUTE)
+        .filter_map(|(_, m)| {
+            let route = parse_route(m)?;
+            let dst = attrs(m, RTMSG_LEN)
+                .find(|(a, _)| *a == RTA_DST)
+                .and_then(|(_, d)| ipv4(d))
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            Some(RouteEntry {
+                dst,
+                prefix_len: m[1],
+                route,
+            })
+        })
+        .collect())
+}
+
+/// Every interface's name by index (`ip link`).
+pub fn link_names() -> io::Result<HashMap<u32, String>> {
+    let body = vec![0u8; IFINFOMSG_LEN];
+    let replies = transact(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
+    Ok(replies
+        .iter()
+        .filter(|(ty, _)| *ty == RTM_NEWLINK)
+        .filter_map(|(_, m)| {
+            let index = u32::from_ne_bytes(m.get(4..8)?.try_into().ok()?);
+            let name = attrs(m, IFINFOMSG_LEN).find(|(a, _)| *a == IFLA_IFNAME)?.1;
+            // The name is NUL-terminated.
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            Some((index, String::from_utf8_lossy(&name[..end]).into_owned()))
+        })
         .collect())
 }
 

@@ -600,7 +600,7 @@ fn tap_with_vnet_headers_receives_partial_checksums() {
 /// gateway, one of the host's own addresses, and no route at all.
 #[test]
 fn netlink_route_lookups_match_the_kernels_table() {
-    use fvs_netdev::netlink::{ifindex, ipv4_addresses, route_get};
+    use fvs_netdev::netlink::{ifindex, ipv4_addresses, ipv4_routes, link_names, route_get};
     use std::net::Ipv4Addr;
     let ns = Namespace::new("route");
     ns.veth();
@@ -639,4 +639,19 @@ fn netlink_route_lookups_match_the_kernels_table() {
         addrs.iter().any(|a| a.addr == Ipv4Addr::LOCALHOST),
         "{addrs:?}"
     );
+    let routes = ipv4_routes().expect("route dump");
+    let via = routes
+        .iter()
+        .find(|r| r.dst == Ipv4Addr::new(10, 62, 0, 0))
+        .unwrap_or_else(|| panic!("no 10.62.0.0/16 in {routes:?}"));
+    assert_eq!(via.prefix_len, 16);
+    assert_eq!(via.route.gateway, Some(Ipv4Addr::new(10, 61, 0, 254)));
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.dst == Ipv4Addr::new(10, 61, 0, 1) && r.prefix_len == 32 && r.route.local),
+        "{routes:?}"
+    );
+    let names = link_names().expect("link dump");
+    assert_eq!(names.get(&fvsa).map(String::as_str), Some("fvsa"));
 }

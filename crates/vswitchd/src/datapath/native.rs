@@ -30,6 +30,16 @@
 //! (900 by default, 1 to 3600) after it was last set, snooped or used: the entries native
 //! hops use are refreshed at every route pass. Its changes reach every datapath thread
 //! through a generation counter each thread compares after its rounds ([`Shared`]).
+//!
+//! # Routes
+//!
+//! `ovs/route/show` and `ovs/route/lookup` show the kernel's IPv4 routes as Open vSwitch's
+//! `ovs-router` caches them (unicast and local routes of every table, each with a source
+//! address: the route's preferred source, else the device's address on the destination's or
+//! the gateway's subnet; a route with neither is left out), ordered as Open vSwitch ranks
+//! them: local routes first, then longer prefixes. ferrovs keeps no copy: each command reads
+//! the kernel's tables. Not done: IPv6 routes, `ovs/route/add` and `ovs/route/del` (user
+//! routes), `pkt_mark`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -317,6 +327,22 @@ pub fn commands() -> Vec<Command<Daemon>> {
             "tnl/neigh/aging",
         ],
     ];
+    let routes = [
+        Command {
+            name: "ovs/route/show",
+            usage: "",
+            min: 0,
+            max: 0,
+            handler: route_show,
+        },
+        Command {
+            name: "ovs/route/lookup",
+            usage: "ip_addr [pkt_mark=mark]",
+            min: 1,
+            max: 2,
+            handler: route_lookup,
+        },
+    ];
     NAMES
         .iter()
         .flat_map(|[show_, set_, flush_, aging_]| {
@@ -351,7 +377,102 @@ pub fn commands() -> Vec<Command<Daemon>> {
                 },
             ]
         })
+        .chain(routes)
         .collect()
+}
+
+/// One route as `ovs-router` holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CachedRoute {
+    dst: Ipv4Addr,
+    prefix_len: u8,
+    dev: String,
+    gateway: Option<Ipv4Addr>,
+    src: Ipv4Addr,
+    local: bool,
+}
+
+impl CachedRoute {
+    fn covers(&self, ip: Ipv4Addr) -> bool {
+        mask(self.prefix_len) & ip.to_bits() == mask(self.prefix_len) & self.dst.to_bits()
+    }
+}
+
+fn mask(len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0)
+}
+
+/// The kernel's IPv4 routes in `ovs-router`'s order (see the module docs).
+fn cached_routes() -> Result<Vec<CachedRoute>, String> {
+    use fvs_netdev::netlink;
+    let err = |e: std::io::Error| format!("cannot read the routing table: {e}");
+    let routes = netlink::ipv4_routes().map_err(err)?;
+    let addrs = netlink::ipv4_addresses().map_err(err)?;
+    let names = netlink::link_names().map_err(err)?;
+    let mut out: Vec<CachedRoute> = routes
+        .iter()
+        .filter_map(|r| {
+            let dev = names.get(&r.route.oif)?.clone();
+            // An address of the device on the subnet of `to`.
+            let on_subnet = |to: Ipv4Addr| {
+                addrs
+                    .iter()
+                    .find(|a| {
+                        a.ifindex == r.route.oif
+                            && mask(a.prefix_len) & a.addr.to_bits()
+                                == mask(a.prefix_len) & to.to_bits()
+                    })
+                    .map(|a| a.addr)
+            };
+            let src = r
+                .route
+                .prefsrc
+                .or_else(|| on_subnet(r.dst))
+                .or_else(|| r.route.gateway.and_then(on_subnet))?;
+            Some(CachedRoute {
+                dst: r.dst,
+                prefix_len: r.prefix_len,
+                dev,
+                gateway: r.route.gateway,
+                src,
+                local: r.route.local,
+            })
+        })
+        .collect();
+    out.sort_by_key(|r| std::cmp::Reverse((r.local, r.prefix_len)));
+    Ok(out)
+}
+
+fn route_show(_: &Daemon, _: &[String]) -> Result<String, String> {
+    let mut out = String::from("Route Table:\n");
+    for r in cached_routes()? {
+        let _ = write!(out, "Cached: {}/{} dev {}", r.dst, r.prefix_len, r.dev);
+        if let Some(gw) = r.gateway {
+            let _ = write!(out, " GW {gw}");
+        }
+        let _ = write!(out, " SRC {}", r.src);
+        if r.local {
+            out.push_str(" local");
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn route_lookup(_: &Daemon, args: &[String]) -> Result<String, String> {
+    let ip: Ipv4Addr = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| "Invalid parameters".to_owned())?;
+    let r = cached_routes()?
+        .into_iter()
+        .find(|r| r.covers(ip))
+        .ok_or_else(|| "Not found".to_owned())?;
+    // Open vSwitch prints an absent gateway as the IPv6 unspecified address.
+    let gw = r.gateway.map_or_else(|| "::".to_owned(), |g| g.to_string());
+    Ok(format!("src {}\ngateway {gw}\ndev {}\n", r.src, r.dev))
 }
 
 fn shared(d: &Daemon) -> Result<&Shared, String> {
