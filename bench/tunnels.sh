@@ -10,6 +10,7 @@
 #   sudo FVS0=/path/to/old/fvs-vswitchd SWITCHES="fvs0 fvs ovs" bench/tunnels.sh
 #                                              # a second fvs-vswitchd binary as "fvs0"
 #   sudo PROTO=vxlan bench/tunnels.sh          # the tunnel: gre (default), vxlan or geneve
+#   sudo SWITCHES="fvs fvsphy ovs" bench/tunnels.sh  # ferrovs's native tunnels too
 #
 # Topology (namespaces this script owns, prefix fvstn-): hosts fvstn-ha and fvstn-hb joined
 # by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs fvstn-a (eth0
@@ -22,6 +23,9 @@
 #   ovs  ovs-vswitchd with datapath_type=netdev; eth1 in br-phy, the tunnel address on
 #        br-phy's internal port and the neighbour pinned with tnl/arp/set, as Open vSwitch's
 #        userspace tunnels need.
+#   fvsphy  fvs-vswitchd laid out exactly as ovs (eth1 in br-phy, the address on br-phy's
+#        internal port): its tunnels are native (encapsulated into br-phy, never through the
+#        host's IP stack); the neighbour is not pinned but learned from ARP (the warm-up).
 # Both: br-int (secure) with `priority=1 actions=NORMAL`; br-tun (secure) with patch-int as
 # port 1, $PROTO-<remote hex> as port 2 (type $PROTO; remote_ip, local_ip, in_key=flow,
 # out_key=flow, df_default=true, as Neutron configures its tunnel ports) and the seed's flows
@@ -91,7 +95,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Fresh namespaces per switch ($1): Open vSwitch moves eth1 into br-phy, ferrovs does not.
+# Fresh namespaces per switch ($1): ovs and fvsphy move eth1 into br-phy, fvs does not.
 topology() {
     del_namespaces
     for ns in "$HA" "$HB" "$VA" "$VB"; do
@@ -110,7 +114,7 @@ topology() {
         ip -n "$vm" link set eth0 address "$mac" mtu 1450
         ip -n "$vm" addr add "$addr/24" dev eth0
         ip -n "$vm" link set eth0 up
-        [ "${1%0}" = fvs ] && [ -n "${FVS_OFFLOADS:-}" ] ||
+        [ "${1#fvs}" != "$1" ] && [ -n "${FVS_OFFLOADS:-}" ] ||
             ip netns exec "$vm" ethtool -K eth0 tx off tso off >/dev/null 2>&1
     done
     ip netns exec "$VB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
@@ -135,22 +139,35 @@ seed_host() { # local remote
     ofctl br-tun add-flows "$FLOWS" || die "br-tun flows"
 }
 
+# Open vSwitch's userspace-tunnel layout through `vsctl`: eth1 in br-phy (MAC
+# 02:97:00:00:00:01 on host a, :02 on b) and the tunnel address on br-phy's internal port.
+br_phy() { # host local side [bridge settings...]
+    local host=$1 local=$2 side=$3
+    shift 3
+    vsctl add-br br-phy -- set bridge br-phy "$@" \
+        other_config:hwaddr=02:97:00:00:00:0$([ "$side" = a ] && echo 1 || echo 2) \
+        -- add-port br-phy eth1 || die "add br-phy"
+    ip -n "$host" addr add "$local/24" dev br-phy
+    ip -n "$host" link set br-phy up
+}
+
 start_host() { # switch side
     local sw=$1 side=$2 host local remote d
     if [ "$side" = a ]; then host=$HA local=$TUN_A remote=$TUN_B; else host=$HB local=$TUN_B remote=$TUN_A; fi
     d=$W/$side
     mkdir -p "$d"
     case $sw in
-    fvs|fvs0)
+    fvs|fvs0|fvsphy)
         local bin=$FVS
         [ "$sw" = fvs0 ] && bin=$FVS0
-        ip -n "$host" addr add "$local/24" dev eth1
+        [ "$sw" = fvsphy ] || ip -n "$host" addr add "$local/24" dev eth1
         FVS_RUNDIR=$d FVS_DBDIR=$d FVS_LOGDIR=$d ip netns exec "$host" "$bin" \
             --detach --pidfile="$d/fvs.pid" --log-file="$d/fvs-vswitchd.log"
         wait_file "$d/db.sock"
         vsctl() { ovs-vsctl --db="unix:$d/db.sock" --timeout=20 "$@"; }
         ofctl() { local br=$1; shift; FVS_RUNDIR=$d "$FVS_OFCTL" "$1" "$br" "${@:2}"; }
         DPTYPE=
+        [ "$sw" = fvsphy ] && br_phy "$host" "$local" "$side"
         seed_host "$local" "$remote"
         BENCH_PIDS="$BENCH_PIDS $(cat "$d/fvs.pid")"
         ;;
@@ -165,11 +182,7 @@ start_host() { # switch side
         vsctl() { ovs-vsctl --db="unix:$sock" --timeout=20 "$@"; }
         ofctl() { local br=$1; shift; ovs-ofctl "$1" "unix:$d/$br.mgmt" "${@:2}"; }
         DPTYPE="datapath_type=netdev"
-        vsctl add-br br-phy -- set bridge br-phy datapath_type=netdev \
-            other_config:hwaddr=02:97:00:00:00:0$([ "$side" = a ] && echo 1 || echo 2) \
-            -- add-port br-phy eth1 || die "add br-phy"
-        ip -n "$host" addr add "$local/24" dev br-phy
-        ip -n "$host" link set br-phy up
+        br_phy "$host" "$local" "$side" datapath_type=netdev
         seed_host "$local" "$remote"
         BENCH_PIDS="$BENCH_PIDS $(cat "$d/ovs-vswitchd.pid")"
         ;;
@@ -218,14 +231,18 @@ for line in open(sys.argv[1]):
 switches = sys.argv[2].split()
 metrics = ["ping_avg_us", "ping_p99_us", "tcp1_gbps", "tcp2_gbps", "udp64_rx_kpps", "udp64_loss_pct",
            "pps_rx_k", "pps_offered_k", "cpu_tcp1_pct", "cpu_pps_pct"]
-print("| figure | " + " | ".join(switches) + " | fvs/ovs |")
-print("|---|" + "---|" * (len(switches) + 1))
+ours = [sw for sw in switches if sw.startswith("fvs") and "ovs" in switches]
+print("| figure | " + " | ".join(switches) + "".join(f" | {sw}/ovs" for sw in ours) + " |")
+print("|---|" + "---|" * (len(switches) + len(ours)))
 for m in metrics:
     cells = []
     for sw in switches:
         v = rows.get((sw, m))
         cells.append(f"{statistics.median(v):g} [{min(v):g}–{max(v):g}]" if v else "–")
-    a, b = rows.get(("fvs", m)), rows.get(("ovs", m))
-    ratio = f"{statistics.median(a) / statistics.median(b):.2f}" if a and b and statistics.median(b) else "–"
-    print(f"| {m} | " + " | ".join(cells) + f" | {ratio} |")
+    b = rows.get(("ovs", m))
+    ratios = []
+    for sw in ours:
+        a = rows.get((sw, m))
+        ratios.append(f"{statistics.median(a) / statistics.median(b):.2f}" if a and b and statistics.median(b) else "–")
+    print(f"| {m} | " + " | ".join(cells + ratios) + " |")
 PY

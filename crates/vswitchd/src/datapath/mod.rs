@@ -70,6 +70,12 @@
 //!
 //! - **Interface rows** ([`stats`]): device counters, link state, MTU and ifindex written
 //!   back every `stats-update-interval`.
+//! - **Native tunnels** ([`native`]): a tunnel whose kernel route leaves through an
+//!   internal port of a bridge (Open vSwitch's `br-phy` layout) is encapsulated into that
+//!   bridge by the datapath and taken back from it; the routes are looked up at every
+//!   reconfiguration and every second, the neighbours snooped from ARP, and every thread
+//!   takes the result when its generation changes. `tnl/arp/*`, `tnl/neigh/*`,
+//!   `ovs/route/show` and `ovs/route/lookup` show them in Open vSwitch's formats.
 //!
 //! # Not done yet
 //!
