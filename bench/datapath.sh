@@ -8,6 +8,7 @@
 #   sudo SWITCHES="fvs-tso bridge-tso" bench/datapath.sh
 #   sudo SWITCHES="fvs fvs-v3 fvs-mmsg" bench/datapath.sh   # ferrovs's receive paths
 #   sudo SWITCHES="fvs fvs-2t ovs" bench/datapath.sh        # one datapath thread against two
+#   sudo SWITCHES="fvs fvs-r1024 fvs-r256" bench/datapath.sh # receive ring sizes
 #
 # Topology (all inside namespaces this script owns, prefix fvsdp<pid>-): a (eth0 10.98.1.1)
 # and b (eth0 10.98.1.2) are joined through sw, which holds the veth ends p1 and p2
@@ -21,6 +22,8 @@
 # its ports (options:rx-path=tpacket-v3 or recvmmsg; the default is a TPACKET_V2 ring), to
 # compare the receive paths in one run. `fvs-2t` (and `fvs-2t-tso`) is ferrovs with two
 # datapath threads (other_config:pmd-cpu-mask=0x3: pinned to CPUs 0 and 1, one port each).
+# `fvs-r<N>` (and `fvs-r<N>-tso`) is ferrovs with a TPACKET_V2 ring of N slots
+# (options:rx-ring-slots=N) on both ports, to weigh the ring's memory against its rate.
 #
 # Per switch and round, after a warm-up ping both ways (ARP, MAC learning, megaflows):
 #   ping      200 echo requests 10 ms apart: average and 99th percentile RTT (µs)
@@ -117,21 +120,23 @@ endpoint_offloads() {
 start_switch() {
     endpoint_offloads "$1"
     case ${1%-tso} in
-    fvs | fvs-v3 | fvs-mmsg | fvs-2t)
-        local rx=tpacket-v2 mask=
+    fvs | fvs-v3 | fvs-mmsg | fvs-2t | fvs-r[0-9]*)
+        local rx=tpacket-v2 mask= slots=
         [ "${1%-tso}" = fvs-v3 ] && rx=tpacket-v3
         [ "${1%-tso}" = fvs-mmsg ] && rx=recvmmsg
         [ "${1%-tso}" = fvs-2t ] && mask=0x3
+        case ${1%-tso} in fvs-r[0-9]*) slots=" options:rx-ring-slots=${1#fvs-r}" slots=${slots%-tso} ;; esac
         mkdir -p "$W/fvs"
         FVS_RUNDIR=$W/fvs FVS_DBDIR=$W/fvs FVS_LOGDIR=$W/fvs ip netns exec "$SW" "$FVS" \
             --detach --pidfile="$W/fvs.pid" --log-file="$W/fvs/fvs-vswitchd.log"
         wait_file "$W/fvs/db.sock"
         ovs-vsctl --db="unix:$W/fvs/db.sock" --timeout=20 add-br br0 \
-            -- add-port br0 pa -- set interface pa options:rx-path=$rx \
-            -- add-port br0 pb -- set interface pb options:rx-path=$rx || die "fvs: add-br"
+            -- add-port br0 pa -- set interface pa options:rx-path=$rx$slots \
+            -- add-port br0 pb -- set interface pb options:rx-path=$rx$slots || die "fvs: add-br"
         if [ -n "$mask" ]; then
             ovs-vsctl --db="unix:$W/fvs/db.sock" set Open_vSwitch . other_config:pmd-cpu-mask=$mask
-            # Applied with the next statistics pass: wait until both threads have a port.
+            # Applied before ovs-vsctl returns; the loop only guards against a thread that
+            # did not start.
             local i
             for i in $(seq 100); do
                 [ "$(ovs-appctl -t "$W/fvs/fvs-vswitchd.ctl" dpif-netdev/pmd-rxq-show 2>/dev/null |
@@ -212,6 +217,9 @@ pairs = [(a, b) for a, b in [("fvs", "ovs"), ("fvs", "bridge"), ("fvs-tso", "ovs
                              ("fvs-v3-tso", "fvs-mmsg-tso"), ("fvs-2t", "fvs"),
                              ("fvs-2t-tso", "fvs-tso"), ("fvs-2t", "ovs")]
          if a in switches and b in switches]
+# Each ring size against the default ring, within its offload setting.
+pairs += [(sw, "fvs-tso" if sw.endswith("-tso") else "fvs") for sw in switches
+          if sw.startswith("fvs-r") and ("fvs-tso" if sw.endswith("-tso") else "fvs") in switches]
 print("| figure | " + " | ".join(switches) + " | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
 print("|---|" + "---|" * (len(switches) + len(pairs)))
 for m in metrics:
