@@ -4,7 +4,9 @@
 //! Needs root. For GRE, VXLAN and Geneve in turn, one thread sends outer frames (a 60-byte
 //! inner frame, encapsulated by fvs-packet) through host A's underlay in batches of 32 as
 //! fast as it can; the main thread receives them on host B's underlay. Prints the offered
-//! rate (datagrams the kernel took), the received rate and the receive errors.
+//! rate (datagrams the kernel took), the received rate and the receive errors, and for VXLAN
+//! and Geneve how many `UDP_SEGMENT` sends carried them and how many coalesced `UDP_GRO`
+//! buffers brought them (every batch is one run: one flow, equal sizes).
 //!
 //! ```text
 //! cargo run --release -p fvs-netdev --example tunnel_pps [seconds]
@@ -126,7 +128,7 @@ fn measure(
             while !stop.load(Ordering::Relaxed) {
                 let _ = tx.send_batch(&batch);
             }
-            tx.stats()
+            (tx.stats(), tx.udp_offload_stats())
         })
     };
     let mut batch = PacketBatch::new(32, 2048);
@@ -139,15 +141,21 @@ fn measure(
     }
     let elapsed = start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let sent = sender.join().map_err(|_| "sender panicked".to_owned())?;
+    let (sent, gso) = sender.join().map_err(|_| "sender panicked".to_owned())?;
     let got = rx.stats();
+    let gro = rx.udp_offload_stats();
     println!(
-        "{:<7} offered {:>5.0} kpps  received {:>5.0} kpps  send drops {}  receive errors {}",
+        "{:<7} offered {:>5.0} kpps  received {:>5.0} kpps  send drops {}  receive errors {}  \
+         UDP_SEGMENT sends {} ({} packets)  UDP_GRO buffers {} ({} packets)",
         format!("{protocol:?}"),
         sent.tx_packets as f64 / elapsed / 1000.0,
         got.rx_packets as f64 / elapsed / 1000.0,
         sent.tx_dropped + sent.tx_errors,
-        got.rx_errors
+        got.rx_errors,
+        gso.gso_sends,
+        gso.gso_segments,
+        gro.gro_buffers,
+        gro.gro_segments,
     );
     Ok(())
 }
