@@ -98,11 +98,14 @@
 //! bounds a tunnel's throughput (`docs/benchmarks/tunnels.md`). For the UDP tunnels Linux
 //! moves many datagrams as one skb:
 //!
-//! - **Send (`UDP_SEGMENT`)**: in a batch, consecutive outer frames that differ only in
-//!   their payload — same addresses, UDP ports, TOS, TTL and DF, a 20-byte IPv4 header, and
-//!   payloads as long as the first's, the last possibly shorter — form a run (what a TCP
-//!   stream queues, whether the VM sent MSS-sized segments or the datapath cut a TSO
-//!   super-frame; at most 64 datagrams and 64 KiB). A run of two or more goes out as ONE
+//! - **Send (`UDP_SEGMENT`)**: in a batch, outer frames that differ only in their payload —
+//!   same addresses, UDP ports, TOS, TTL and DF, a 20-byte IPv4 header, and payloads as long
+//!   as the first's, the last possibly shorter — form a run (what a TCP stream queues,
+//!   whether the VM sent MSS-sized segments or the datapath cut a TSO super-frame; at most 64
+//!   datagrams and 64 KiB). Frames of other outer flows (addresses and ports) in between are
+//!   skipped and sent after, so interleaved streams make a run each; a frame of the same
+//!   outer flow that cannot join (a new ECN mark, a longer payload) ends the run, so no
+//!   flow's frames change order. A run of two or more goes out as ONE
 //!   `sendmsg` of the UDP payloads (straight from the packet buffers, an iovec each) on a UDP
 //!   socket bound to the run's source address and port, with `UDP_SEGMENT` = the first's
 //!   payload length: one route lookup and one skb through the IP layer, cut into datagrams
@@ -185,7 +188,7 @@ use crate::{LinkState, Netdev, NetdevStats};
 mod udp_offload;
 
 pub use udp_offload::UdpOffloadStats;
-use udp_offload::{RunHead, SendSockets, Staged, run_head, run_len};
+use udp_offload::{RunHead, SendSockets, Staged, gather, run_head};
 
 /// The MTU this port reports: Open vSwitch's kernel tunnel ports report 65000 too (the outer
 /// packet's real limit is the route's MTU, which the kernel enforces on send).
@@ -311,9 +314,8 @@ pub struct KernelTunnel {
     senders: SendSockets,
     /// Coalesced receive buffers not yet split into a batch.
     staged: Staged,
-    /// Per queued frame of the batch being sent: its run key and payload length, if any
-    /// (reused between batches).
-    heads: Vec<Option<RunHead>>,
+    /// Buffers for grouping a batch into runs (reused between batches).
+    grouping: Grouping,
     offload: UdpOffloadStats,
 }
 
@@ -372,7 +374,7 @@ impl KernelTunnel {
             udp_gro,
             senders: SendSockets::new(),
             staged: Staged::default(),
-            heads: Vec::new(),
+            grouping: Grouping::default(),
             offload: UdpOffloadStats::default(),
         })
     }
@@ -509,6 +511,19 @@ impl KernelTunnel {
         self.scratch = scratch;
         sent
     }
+}
+
+/// The buffers [`Netdev::send_batch`] groups a batch's frames into runs with.
+#[derive(Debug, Default)]
+struct Grouping {
+    /// Per frame: its run key and UDP payload length, if it can be part of a run.
+    heads: Vec<Option<RunHead>>,
+    /// Per frame: already sent in a run.
+    taken: Vec<bool>,
+    /// Frames waiting to go one by one, in order.
+    plain: Vec<usize>,
+    /// The run being gathered.
+    run: Vec<usize>,
 }
 
 /// How long a route's source address is trusted before it is looked up again.
@@ -651,9 +666,15 @@ impl Netdev for KernelTunnel {
     fn send_batch(&mut self, batch: &PacketBatch) -> Result<usize> {
         let packets = batch.packets();
         if !self.udp_gso {
-            return Ok(self.send_plain(packets));
+            return Ok(self.send_plain(packets.iter()));
         }
-        let mut heads = std::mem::take(&mut self.heads);
+        let mut g = std::mem::take(&mut self.grouping);
+        let Grouping {
+            heads,
+            taken,
+            plain,
+            run,
+        } = &mut g;
         heads.clear();
         heads.extend(packets.iter().map(|p| {
             if !p.vnet().is_none() {
@@ -662,21 +683,30 @@ impl Netdev for KernelTunnel {
             let (d, _) = outer_datagram(p.data())?;
             run_head(d).map(|(key, payload)| (key, payload.len()))
         }));
-        // Runs of two or more go out whole; what lies between them, in order, as before.
-        let (mut sent, mut plain, mut i) = (0, 0, 0);
-        while i < packets.len() {
-            let n = run_len(&heads[i..]);
-            if n >= 2 {
-                sent += self.send_plain(&packets[plain..i]);
-                sent += self.send_run(&packets[i..i + n]);
-                i += n;
-                plain = i;
+        taken.clear();
+        taken.resize(packets.len(), false);
+        plain.clear();
+        // Runs of two or more go out whole, each as soon as its first frame's turn comes; the
+        // frames left out of runs go as before, in order, those before a run ahead of it.
+        let mut sent = 0;
+        for i in 0..packets.len() {
+            if taken[i] {
+                continue;
+            }
+            gather(heads, taken, i, run);
+            if run.len() >= 2 {
+                sent += self.send_plain(plain.iter().map(|&j| &packets[j]));
+                plain.clear();
+                for &j in run.iter() {
+                    taken[j] = true;
+                }
+                sent += self.send_run(run.iter().map(|&j| &packets[j]));
             } else {
-                i += 1;
+                plain.push(i);
             }
         }
-        sent += self.send_plain(&packets[plain..]);
-        self.heads = heads;
+        sent += self.send_plain(plain.iter().map(|&j| &packets[j]));
+        self.grouping = g;
         Ok(sent)
     }
 
@@ -733,7 +763,7 @@ impl KernelTunnel {
     /// Sends queued frames one outer packet per datagram through the raw socket (runs of
     /// `sendmmsg`); frames with offload work left are finished or dropped first (see the
     /// module docs). Returns how many went.
-    fn send_plain(&mut self, packets: &[Packet]) -> usize {
+    fn send_plain<'a>(&mut self, packets: impl Iterator<Item = &'a Packet>) -> usize {
         let mut run: [(&[u8], Ipv4Addr); BURST] = [(&[], Ipv4Addr::UNSPECIFIED); BURST];
         let mut lens = [0usize; BURST];
         let mut k = 0;
@@ -772,23 +802,23 @@ impl KernelTunnel {
         sent + self.flush(&run[..k], &lens[..k])
     }
 
-    /// Sends a run (see [`run_len`]) as one `UDP_SEGMENT` datagram from the socket bound to
+    /// Sends a run (see [`gather`]) as one `UDP_SEGMENT` datagram from the socket bound to
     /// its source; falls back to [`KernelTunnel::send_plain`] when the kernel cannot send it
     /// so (no socket for the source, a segment over the route's MTU, no checksum offload on
     /// the way). Returns how many outer packets went.
-    fn send_run(&mut self, packets: &[Packet]) -> usize {
+    fn send_run<'a>(&mut self, packets: impl Iterator<Item = &'a Packet> + Clone) -> usize {
         let mut payloads: [&[u8]; sys::GSO_MAX_SEGMENTS] = [&[]; sys::GSO_MAX_SEGMENTS];
         let mut key = None;
-        let mut frame_bytes = 0;
-        for (slot, p) in payloads.iter_mut().zip(packets) {
+        let (mut n, mut frame_bytes) = (0, 0);
+        for (slot, p) in payloads.iter_mut().zip(packets.clone()) {
             let Some((k, payload)) = outer_datagram(p.data()).and_then(|(d, _)| run_head(d)) else {
                 return self.send_plain(packets);
             };
             *slot = payload;
             key = Some(k);
             frame_bytes += p.len();
+            n += 1;
         }
-        let n = packets.len().min(sys::GSO_MAX_SEGMENTS);
         let (Some(key), Ok(segment)) = (key, u16::try_from(payloads[0].len())) else {
             return self.send_plain(packets);
         };

@@ -551,13 +551,57 @@ fn a_run_goes_as_one_send_and_arrives_split(protocol: TunnelProtocol) {
     assert!(rx.gro_buffers >= 1, "{rx:?}");
     assert_eq!(b.stats().rx_errors, 0);
 
+    // Two flows (source ports) interleaved in one batch: one run each, each flow in order.
+    let interleaved: Vec<(u16, Vec<u8>)> = numbered_frames(10, 900, 900)
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (40010 + (i % 2) as u16, f))
+        .collect();
+    let outer2: Vec<Vec<u8>> = interleaved
+        .iter()
+        .map(|(port, f)| {
+            let mut e = Encap::new(
+                protocol,
+                MacAddr::ZERO,
+                MacAddr::ZERO,
+                HOST_A,
+                HOST_B,
+                Some(5),
+            );
+            e.udp_src = *port;
+            encapsulate(&e, f).expect("encapsulate")
+        })
+        .collect();
+    assert_eq!(send(&mut a, &outer2), 10);
+    assert_eq!(a.udp_offload_stats().gso_sends, 3, "one run per flow");
+    let got = receive(&mut b, 10);
+    assert_eq!(got.len(), 10);
+    for port in [40010, 40011] {
+        let sent: Vec<&Vec<u8>> = interleaved
+            .iter()
+            .filter(|(p, _)| *p == port)
+            .map(|(_, f)| f)
+            .collect();
+        let arrived: Vec<Vec<u8>> = got
+            .iter()
+            .map(|f| decapsulate(f, ports(b.config())).expect("decapsulates"))
+            .filter(|d| d.metadata.udp_src == port)
+            .map(|d| d.inner.to_vec())
+            .collect();
+        assert_eq!(arrived.len(), 5);
+        assert!(
+            arrived.iter().zip(&sent).all(|(x, y)| x == *y),
+            "flow {port} arrived in order"
+        );
+    }
+
     // With UDP_SEGMENT off, the same frames go one raw send each and arrive alike.
     a.set_udp_gso(false);
     assert_eq!(send(&mut a, &outer), 20);
-    assert_eq!(a.udp_offload_stats().gso_sends, 1);
+    assert_eq!(a.udp_offload_stats().gso_sends, 3);
     let got = receive(&mut b, 20);
     assert_eq!(got.len(), 20);
-    assert_eq!(b.udp_offload_stats().gro_segments, 20, "nothing coalesced");
+    assert_eq!(b.udp_offload_stats().gro_segments, 30, "nothing coalesced");
 }
 
 #[test]

@@ -88,27 +88,53 @@ pub(super) fn run_head(datagram: &[u8]) -> Option<(RunKey, &[u8])> {
     Some((key, &datagram[l4 + udp::HEADER_LEN..]))
 }
 
-/// How many of `heads`, from the first, one `UDP_SEGMENT` send can carry: consecutive
-/// frames with the first's key and its payload length, except that the last may be shorter
-/// (the kernel cuts every segment but the last to the first's size), at most
-/// [`GSO_MAX_SEGMENTS`] and [`MAX_RUN_BYTES`]. 0 when the first cannot be sent so at all.
-pub(super) fn run_len(heads: &[Option<RunHead>]) -> usize {
-    let Some(Some((key, segment))) = heads.first() else {
-        return 0;
+impl RunKey {
+    /// The outer flow: what tells one tunnelled flow from another (VXLAN and Geneve hash the
+    /// inner flow into the source port). Frames of one outer flow must keep their order.
+    fn flow(&self) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
+        (self.src, self.dst, self.src_port, self.dst_port)
+    }
+}
+
+/// Gathers into `run` (cleared first) the frames one `UDP_SEGMENT` send can carry, starting
+/// with frame `first`: later frames not yet `taken` with the first's key and its payload
+/// length, except that the last may be shorter (the kernel cuts every datagram but the last
+/// to the first's size), at most [`GSO_MAX_SEGMENTS`] and [`MAX_RUN_BYTES`]. Frames of other
+/// outer flows in between are skipped, to be sent after the run: two flows interleaved in a
+/// batch still make two runs. A frame of the same outer flow that cannot join (another TOS,
+/// TTL or DF, a longer payload, no head at all) ends the run, so no flow's frames are
+/// reordered. `run` stays empty when `first` has no head.
+pub(super) fn gather(
+    heads: &[Option<RunHead>],
+    taken: &[bool],
+    first: usize,
+    run: &mut Vec<usize>,
+) {
+    run.clear();
+    let Some(Some((key, segment))) = heads.get(first) else {
+        return;
     };
-    let (mut n, mut total) = (1, *segment);
-    for head in &heads[1..] {
+    run.push(first);
+    let mut total = *segment;
+    for (j, head) in heads.iter().enumerate().skip(first + 1) {
+        if taken.get(j).copied().unwrap_or(true) {
+            continue;
+        }
+        // A frame with offload work left may belong to any flow: stop rather than overtake.
         let Some((k, len)) = head else { break };
-        if n == GSO_MAX_SEGMENTS || k != key || len > segment || total + len > MAX_RUN_BYTES {
+        if k.flow() != key.flow() {
+            continue;
+        }
+        if run.len() == GSO_MAX_SEGMENTS || k != key || len > segment || total + len > MAX_RUN_BYTES
+        {
             break;
         }
-        n += 1;
+        run.push(j);
         total += len;
         if len < segment {
             break;
         }
     }
-    n
 }
 
 /// Counters of the UDP offloads, for `coverage/show`.
@@ -443,6 +469,13 @@ mod tests {
         }
     }
 
+    /// The run `gather` makes from frame `first` when nothing is taken yet.
+    fn run_from(heads: &[Option<RunHead>], first: usize) -> Vec<usize> {
+        let mut run = Vec::new();
+        gather(heads, &vec![false; heads.len()], first, &mut run);
+        run
+    }
+
     #[test]
     fn a_run_is_equal_sizes_with_a_shorter_last() {
         let h = |port, len| Some((key(port), len));
@@ -455,23 +488,62 @@ mod tests {
             h(1, 600),
             h(1, 1400),
         ];
-        assert_eq!(run_len(&heads), 5);
-        assert_eq!(run_len(&heads[5..]), 1);
+        assert_eq!(run_from(&heads, 0), [0, 1, 2, 3, 4]);
+        assert_eq!(run_from(&heads, 5), [5]);
         // A longer one after a shorter first ends the run before it.
-        assert_eq!(run_len(&[h(1, 600), h(1, 1400)]), 1);
-        // Another source port (another inner flow), or a frame that cannot go so.
-        assert_eq!(run_len(&[h(1, 1400), h(2, 1400)]), 1);
-        assert_eq!(run_len(&[h(1, 1400), None, h(1, 1400)]), 1);
-        assert_eq!(run_len(&[None, h(1, 1400)]), 0);
-        assert_eq!(run_len(&[]), 0);
+        assert_eq!(run_from(&[h(1, 600), h(1, 1400)], 0), [0]);
+        // A frame that cannot go so at all ends it too, and cannot start one.
+        assert_eq!(run_from(&[h(1, 1400), None, h(1, 1400)], 0), [0]);
+        assert!(run_from(&[None, h(1, 1400)], 0).is_empty());
+        assert!(run_from(&[], 0).is_empty());
+    }
+
+    #[test]
+    fn interleaved_flows_make_one_run_each() {
+        let h = |port, len| Some((key(port), len));
+        let heads = [
+            h(1, 1400),
+            h(2, 1400),
+            h(1, 1400),
+            h(2, 1400),
+            h(1, 700),
+            h(2, 1400),
+        ];
+        let mut taken = vec![false; heads.len()];
+        let mut run = Vec::new();
+        gather(&heads, &taken, 0, &mut run);
+        assert_eq!(run, [0, 2, 4]);
+        for &i in &run {
+            taken[i] = true;
+        }
+        gather(&heads, &taken, 1, &mut run);
+        assert_eq!(run, [1, 3, 5]);
+    }
+
+    #[test]
+    fn a_flow_s_frames_are_never_reordered() {
+        let a = key(1);
+        // Frame 1 is flow 1 with a congestion mark: the run stops before it rather than
+        // take frame 2 ahead of it.
+        let marked = RunKey { tos: 3, ..a };
+        let heads = [Some((a, 1400)), Some((marked, 1400)), Some((a, 1400))];
+        assert_eq!(run_from(&heads, 0), [0]);
+        // Likewise a longer frame of the flow after a run of shorter ones.
+        let heads = [
+            Some((a, 500)),
+            Some((a, 500)),
+            Some((a, 1400)),
+            Some((a, 500)),
+        ];
+        assert_eq!(run_from(&heads, 0), [0, 1]);
     }
 
     #[test]
     fn a_run_stops_at_the_segment_and_byte_limits() {
         let many = vec![Some((key(1), 100)); 100];
-        assert_eq!(run_len(&many), GSO_MAX_SEGMENTS);
+        assert_eq!(run_from(&many, 0).len(), GSO_MAX_SEGMENTS);
         let big = vec![Some((key(1), 9000)); 10];
-        assert_eq!(run_len(&big), MAX_RUN_BYTES / 9000);
+        assert_eq!(run_from(&big, 0).len(), MAX_RUN_BYTES / 9000);
     }
 
     #[test]
@@ -481,13 +553,18 @@ mod tests {
             RunKey { tos: 2, ..a },
             RunKey { ttl: 63, ..a },
             RunKey { df: false, ..a },
-            RunKey {
-                src: Ipv4Addr::UNSPECIFIED,
-                ..a
-            },
         ] {
-            assert_eq!(run_len(&[Some((a, 100)), Some((b, 100))]), 1, "{b:?}");
+            assert_eq!(run_from(&[Some((a, 100)), Some((b, 100))], 0), [0], "{b:?}");
         }
+        // Another source address is another outer flow: skipped, not joined.
+        let other = RunKey {
+            src: Ipv4Addr::UNSPECIFIED,
+            ..a
+        };
+        assert_eq!(
+            run_from(&[Some((a, 100)), Some((other, 100)), Some((a, 100))], 0),
+            [0, 2]
+        );
     }
 
     /// An outer IPv4/UDP datagram with `payload` bytes.
