@@ -112,6 +112,15 @@ pub fn route_get(dst: Ipv4Addr) -> io::Result<Route> {
         .ok_or_else(|| io::Error::from_raw_os_error(libc::ENETUNREACH))
 }
 
+/// Whether a [`route_get`] error means "no route" (the kernel answered: unreachable), not
+/// that the kernel could not be asked.
+pub fn is_no_route(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
+    )
+}
+
 /// Every IPv4 address of every interface in the namespace (`ip -4 addr`).
 pub fn ipv4_addresses() -> io::Result<Vec<IfAddr>> {
     let mut body = vec![0u8; IFADDRMSG_LEN];

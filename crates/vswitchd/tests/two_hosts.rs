@@ -505,7 +505,8 @@ fn native_two_hosts(kind: &str, tag: &str) {
     let seen = ip_in_receives(&b) - before;
     assert!(
         seen < u64::from(n) / 4,
-        "host B's IP layer received {seen} packets while {taken} tunnel packets arrived"
+        "host B's IP layer received {seen} packets while {taken} tunnel packets arrived:\n{}",
+        fb.appctl(&["coverage/show"])
     );
     assert!(
         coverage(&fa, "native_tnl_neigh_miss") >= 1,
@@ -519,12 +520,12 @@ fn native_two_hosts(kind: &str, tag: &str) {
 
 #[test]
 fn native_gre_between_two_fvs_hosts() {
-    native_two_hosts("gre", "n");
+    native_two_hosts("gre", "ng");
 }
 
 #[test]
 fn native_vxlan_between_two_fvs_hosts() {
-    native_two_hosts("vxlan", "w");
+    native_two_hosts("vxlan", "nv");
 }
 
 #[test]
@@ -687,7 +688,7 @@ fn gre_interoperates_with_open_vswitch() {
 /// Both ends native: ferrovs's br-phy on host A, Open vSwitch's on host B.
 #[test]
 fn native_gre_interoperates_with_open_vswitch_native() {
-    open_vswitch_far_end("gre", "m", true);
+    open_vswitch_far_end("gre", "nm", true);
 }
 
 #[test]

@@ -784,8 +784,9 @@ impl Handle {
             let ifaces = lock(&self.ifaces);
             native::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
-        let config = native::route_pass(&internal, &ends);
-        self.handlers.native.set_config(config, self.daemon.now());
+        if let Some(config) = native::route_pass(&internal, &ends) {
+            self.handlers.native.set_config(config, self.daemon.now());
+        }
     }
 }
 

@@ -250,19 +250,21 @@ pub struct InternalPort {
 }
 
 /// One route pass: the endpoints (internal ports with IPv4 addresses) and, for each tunnel
-/// end whose route leaves through one of them, its hop (MAC unresolved). Netlink failures
-/// leave a tunnel on its underlay.
-pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> NativeConfig {
+/// end whose route leaves through one of them, its hop (MAC unresolved). `None` when the
+/// kernel could not be asked (a failed dump, a lookup failing for another reason than "no
+/// route"): the last pass's answer then stands, so a busy moment never flips a tunnel to
+/// the host's stack and back.
+pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> Option<NativeConfig> {
     let mut c = NativeConfig::default();
     if internal.is_empty() {
-        return c;
+        return Some(c);
     }
     let by_index: HashMap<u32, &InternalPort> = internal
         .iter()
         .map(|p| (fvs_netdev::netlink::ifindex(&p.name), p))
         .filter(|(i, _)| *i != 0)
         .collect();
-    let addrs = fvs_netdev::netlink::ipv4_addresses().unwrap_or_default();
+    let addrs = fvs_netdev::netlink::ipv4_addresses().ok()?;
     for a in &addrs {
         if let Some(p) = by_index.get(&a.ifindex) {
             c.endpoints
@@ -280,8 +282,10 @@ pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> NativeConfig
         if c.hops.contains_key(&end.remote) {
             continue;
         }
-        let Ok(route) = fvs_netdev::netlink::route_get(end.remote) else {
-            continue;
+        let route = match fvs_netdev::netlink::route_get(end.remote) {
+            Ok(r) => r,
+            Err(e) if fvs_netdev::netlink::is_no_route(&e) => continue,
+            Err(_) => return None,
         };
         let Some(p) = by_index.get(&route.oif) else {
             continue;
@@ -307,7 +311,7 @@ pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> NativeConfig
             },
         );
     }
-    c
+    Some(c)
 }
 
 /// The `tnl/arp/*` and `tnl/neigh/*` commands, for [`super::commands::table`].
