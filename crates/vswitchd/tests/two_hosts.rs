@@ -516,6 +516,13 @@ fn native_two_hosts(kind: &str, tag: &str) {
     assert!(rule.contains("load:0x1->NXM_NX_TUN_ID[]"), "{rule}");
     let (ok, _) = ping(&vm1b, VM1A.1, 2);
     assert!(ok, "VM 1b cannot ping back");
+    // A flushed neighbour is asked for again, and the tunnel carries on.
+    let misses = coverage(&fa, "native_tnl_neigh_miss");
+    assert_eq!(fa.appctl(&["tnl/arp/flush"]), "OK\n");
+    let (ok, out) = ping(&vm1a, VM1B.1, 5);
+    assert!(ok, "no ping after tnl/arp/flush:\n{out}");
+    assert!(coverage(&fa, "native_tnl_neigh_miss") > misses);
+    assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
 }
 
 #[test]

@@ -163,10 +163,10 @@ impl Shared {
     pub fn config(&self) -> NativeConfig {
         let mut c = super::lock(&self.config).clone();
         let neighbours = super::lock(&self.neighbours);
+        // A flushed or expired entry leaves its hops unresolved again: their next packet
+        // asks by ARP.
         for h in c.hops.values_mut() {
-            if let Some(e) = neighbours.entries.get(&h.next_hop) {
-                h.eth_dst = Some(e.mac);
-            }
+            h.eth_dst = neighbours.entries.get(&h.next_hop).map(|e| e.mac);
         }
         c
     }
@@ -506,6 +506,7 @@ fn set(d: &Daemon, args: &[String]) -> Result<String, String> {
 fn flush(d: &Daemon, _: &[String]) -> Result<String, String> {
     let s = shared(d)?;
     super::lock(&s.neighbours).flush();
+    s.bump();
     Ok("OK\n".to_owned())
 }
 
