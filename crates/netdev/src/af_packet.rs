@@ -160,13 +160,16 @@ pub struct FrameRing {
 }
 
 impl FrameRing {
-    /// 4096 slots of 2 KiB: any frame of a 1500-byte MTU lands in the ring; jumbo and TSO
-    /// frames take the queue. The ring is 8 MiB of kernel memory per device, allocated when
-    /// it is opened (the 8 MiB socket buffer of `recvmmsg` is only a ceiling); 4096 frames
-    /// are 20 ms of a 200 kpps stream, for the reader to be late by.
+    /// 2048 slots of 2 KiB: any frame of a 1500-byte MTU lands in the ring; jumbo and TSO
+    /// frames take the queue. The ring is 4 MiB of kernel memory per device, allocated when
+    /// it is opened (the 8 MiB socket buffer of `recvmmsg` is only a ceiling); 2048 frames
+    /// are 10 ms of a 200 kpps stream, for the reader to be late by. Through the switch it
+    /// forwarded 60-byte frames as fast as 4096 slots (8 MiB) did, while 1024 slots lost up
+    /// to a third of them in some rounds and 256 more than half
+    /// (`docs/benchmarks/netdev.md`).
     pub const DEFAULT: Self = Self {
         frame_size: 2048,
-        frames: 4096,
+        frames: 2048,
     };
 }
 
