@@ -25,6 +25,13 @@
 //! namespace, with `br-phy` holding the underlay NIC and the neighbour pinned by
 //! `tnl/arp/set`, as its userspace tunnels need).
 //!
+//! Native tunnels: with Open vSwitch's userspace layout (eth1 in br-phy, the tunnel address
+//! on br-phy's internal port) ferrovs carries GRE and VXLAN through br-phy itself: the VMs
+//! ping, the neighbours are learned from ARP (`tnl/arp/show`, and again after
+//! `tnl/arp/flush`), the receiving host's IP layer sees none of the tunnel packets, a more
+//! specific route through another device takes the tunnel off br-phy and its removal brings
+//! it back, and ferrovs's native GRE interoperates with Open vSwitch's.
+//!
 //! Malformed tunnel packets from the network (bogus GRE versions, flags and protocols, bad
 //! checksums, truncated headers, runts, a fragmented 20 kB datagram) are dropped and counted
 //! (`coverage/show`), and the VMs' traffic behind them still crosses.
@@ -523,7 +530,32 @@ fn native_two_hosts(kind: &str, tag: &str) {
     assert!(ok, "no ping after tnl/arp/flush:\n{out}");
     assert!(coverage(&fa, "native_tnl_neigh_miss") > misses);
     assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
+
+    // A more specific route through another device takes the tunnel off br-phy (to the
+    // host's stack, where this route leads nowhere); removing it brings it back.
+    veth(&a, "alt0", &a, "alt1");
+    let host_route = format!("{IP_B}/32");
+    ip(&["-n", &a, "route", "add", &host_route, "dev", "alt0"]);
+    sleep(ROUTE_FOLLOWED);
+    let sent = coverage(&fa, "native_tnl_sent");
+    let _ = ping(&vm1a, VM1B.1, 3);
+    assert_eq!(
+        coverage(&fa, "native_tnl_sent"),
+        sent,
+        "the tunnel stayed native though the route left br-phy"
+    );
+    ip(&["-n", &a, "route", "del", &host_route]);
+    sleep(ROUTE_FOLLOWED);
+    let (ok, out) = ping(&vm1a, VM1B.1, 3);
+    assert!(
+        ok,
+        "no ping once the route leads through br-phy again:\n{out}"
+    );
+    assert!(coverage(&fa, "native_tnl_sent") > sent);
 }
+
+/// How long ferrovs may take to follow a route change (it looks every second).
+const ROUTE_FOLLOWED: Duration = Duration::from_millis(2500);
 
 #[test]
 fn native_gre_between_two_fvs_hosts() {
