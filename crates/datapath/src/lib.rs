@@ -461,12 +461,12 @@ impl Datapath {
         self.send_all();
     }
 
-    /// Whether some tunnel vport uses `port` as its underlay.
+    /// Whether some tunnel vport uses `port` as its underlay (the ports in use, not the
+    /// slots: underlay numbers start at 1000).
     fn is_underlay(&self, port: DpPort) -> bool {
-        self.ports
-            .iter()
-            .flatten()
-            .any(|p| matches!(&p.kind, PortKind::Tunnel(t) if t.underlay == port))
+        self.in_use.iter().any(|&i| {
+            matches!(&self.ports[i], Some(Port { kind: PortKind::Tunnel(t), .. }) if t.underlay == port)
+        })
     }
 
     /// One packet's journey (see the crate docs) from `in_port`.
@@ -543,6 +543,7 @@ impl Datapath {
             native: &mut self.native,
             recirc: &mut self.recirc,
             tunnel_ports: self.tunnel_ports,
+            in_use: &self.in_use,
         };
         let failed = execute_actions(&m.actions, p, &key, hash, tunnel.is_some(), &mut cx);
         self.stats.failed_actions += failed;
@@ -724,6 +725,7 @@ impl Datapath {
             native: &mut self.native,
             recirc: &mut self.recirc,
             tunnel_ports: self.tunnel_ports,
+            in_use: &self.in_use,
         };
         let failed = execute_actions(actions, p, key, hash_key(key), false, &mut cx);
         self.stats.failed_actions += failed;
@@ -771,6 +773,8 @@ struct Ctx<'a> {
     native: &'a mut Native,
     recirc: &'a mut Recirc,
     tunnel_ports: TunnelPorts,
+    /// The port numbers in use (the slots are sparse).
+    in_use: &'a [usize],
 }
 
 /// Runs `actions` on `p`; returns the number of actions that did not fit the packet.
@@ -1059,8 +1063,11 @@ fn take_native(p: &Packet, port: DpPort, cx: &mut Ctx<'_>) -> bool {
             let Ok(d) = decapsulate(p.data(), cx.tunnel_ports) else {
                 return false;
             };
-            let underlay = cx.ports.iter().flatten().find_map(|q| match &q.kind {
-                PortKind::Tunnel(t) if t.accepts(&d.metadata) => Some(t.underlay),
+            let underlay = cx.in_use.iter().find_map(|&i| match cx.ports.get(i) {
+                Some(Some(Port {
+                    kind: PortKind::Tunnel(t),
+                    ..
+                })) if t.accepts(&d.metadata) => Some(t.underlay),
                 _ => None,
             });
             let Some(underlay) = underlay else {
