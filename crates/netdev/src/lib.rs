@@ -93,7 +93,10 @@ use std::os::fd::BorrowedFd;
 /// `send_batch` drops (and counts) what the device cannot take now.
 pub trait Netdev: Send {
     /// Receives up to the batch's free slots, appending behind the packets already there;
-    /// returns how many packets were added (0 when none are waiting).
+    /// returns how many packets were added (0 when none are waiting). A device may keep
+    /// packets it has taken from the kernel for the next call only when this call filled
+    /// the batch (the tunnel underlay splitting a coalesced buffer): a caller whose batch
+    /// came back full must call again before it waits on [`Netdev::fd`].
     fn recv_batch(&mut self, batch: &mut PacketBatch) -> Result<usize>;
 
     /// Sends every packet of the batch; returns how many the device accepted. Frames it could
