@@ -27,6 +27,7 @@ pub const MODULES: &[&str] = &[
     "ovsdb",
     "rconn",
     "reconcile",
+    "stream_ssl",
     "unixctl",
     "vswitchd",
 ];
@@ -281,6 +282,59 @@ mod tests {
             v.set("nonsense").map_err(|e| e.to_string()),
             Err("no destination, level, or module \"nonsense\"".to_owned())
         );
+    }
+
+    /// The module names the daemon's sources log from: the string literal after `.log(` and
+    /// the one in front of `, Level::` in the (module, level, line) tuples handed to it.
+    fn modules_logged_from(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                modules_logged_from(&path, out);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let literal = |rest: &str| -> Option<String> {
+                let rest = rest.trim_start().strip_prefix('"')?;
+                let name = &rest[..rest.find('"')?];
+                (!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                    .then(|| name.to_owned())
+            };
+            let file = path.display().to_string();
+            for (i, _) in text.match_indices(".log(") {
+                if let Some(name) = literal(&text[i + 5..]) {
+                    out.push((file.clone(), name));
+                }
+            }
+            for (i, _) in text.match_indices("\", Level::") {
+                let start = text[..i].rfind("(\"").map_or(i, |s| s + 1);
+                if let Some(name) = literal(&text[start..=i]) {
+                    out.push((file.clone(), name));
+                }
+            }
+        }
+    }
+
+    /// A module missing from [`MODULES`] is never logged, so every name the sources log
+    /// from must be there (`stream_ssl`, `dpif_netdev` and `netdev_linux` once were not).
+    #[test]
+    fn every_module_logged_from_is_listed() {
+        let mut found = Vec::new();
+        modules_logged_from(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(found.len() > 10, "the scan finds too little: {found:?}");
+        let missing: Vec<_> = found
+            .iter()
+            .filter(|(_, m)| !MODULES.contains(&m.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "not in vlog::MODULES: {missing:?}");
     }
 
     #[test]
