@@ -21,6 +21,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 # fvs-vswitchd's two-host tunnel tests send malformed GRE with a Python raw socket.
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# ...and turn off a veth's transmit checksum offload in front of Open vSwitch's datapath.
+command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
 # fvs-vswitchd's controller test runs an os-ken application (PyPI) under the system Python;
 # pip puts it in its own directory (below) so nothing shadows Debian's Python packages.
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
