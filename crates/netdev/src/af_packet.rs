@@ -76,7 +76,13 @@
 //! 60-byte frame than `sendmmsg` (the kernel's per-frame work is the same either way; see
 //! `docs/benchmarks/netdev.md`), and once a socket has one every send goes through it, with
 //! every frame in a fixed-size slot, so 64 KiB TSO frames would need 64 KiB slots (or a
-//! second socket, which could reorder frames).
+//! second socket, which could reorder frames). Nor would a ring save the copy of a large
+//! frame on the devices ferrovs serves: the kernel builds a ring frame's skb from the ring's
+//! pages but marks them as user memory (zero-copy fragments), and both a veth (forwarding to
+//! its peer) and a TAP (queueing for its reader) copy such fragments into fresh pages before
+//! going on (`skb_copy_ubufs`, seen in a profile of `trafgen`, which sends through a ring,
+//! into a veth on 6.18). The copy would only move from `sendmmsg` into the device, and the
+//! switch would add its own copy into the slot.
 //!
 //! Not done yet: `PACKET_FANOUT` for several datapath threads.
 

@@ -64,8 +64,9 @@
 //!
 //! # Not done yet
 //!
-//! `PACKET_FANOUT`, a transmit ring, multi-queue TAP, AF_XDP, and following link/MTU changes
-//! by netlink (today they are read on demand).
+//! `PACKET_FANOUT`, a transmit ring (a gain only for NICs: veth and TAP copy ring frames, see
+//! [`af_packet`]), multi-queue TAP, AF_XDP, and following link/MTU changes by netlink (today
+//! they are read on demand).
 
 pub mod af_packet;
 pub mod batch;
