@@ -185,11 +185,6 @@ pub fn link_names() -> io::Result<HashMap<u32, String>> {
         .collect())
 }
 
-/// The interface index of `name` in the current namespace (0: none).
-pub fn ifindex(name: &str) -> u32 {
-    sys::ifindex(name)
-}
-
 /// Appends one `rtattr` (4-byte aligned).
 fn push_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
     let len = 4 + data.len();

@@ -647,7 +647,8 @@ fn tap_with_vnet_headers_receives_partial_checksums() {
 /// gateway, one of the host's own addresses, and no route at all.
 #[test]
 fn netlink_route_lookups_match_the_kernels_table() {
-    use fvs_netdev::netlink::{ifindex, ipv4_addresses, ipv4_routes, link_names, route_get};
+    use fvs_netdev::netlink::{ipv4_addresses, ipv4_routes, link_names, route_get};
+    use fvs_netdev::poll::ifindex;
     use std::net::Ipv4Addr;
     let ns = Namespace::new("route");
     ns.veth();

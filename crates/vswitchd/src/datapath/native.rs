@@ -261,7 +261,7 @@ pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> Option<Nativ
     }
     let by_index: HashMap<u32, &InternalPort> = internal
         .iter()
-        .map(|p| (fvs_netdev::netlink::ifindex(&p.name), p))
+        .map(|p| (fvs_netdev::poll::ifindex(&p.name), p))
         .filter(|(i, _)| *i != 0)
         .collect();
     let addrs = fvs_netdev::netlink::ipv4_addresses().ok()?;
