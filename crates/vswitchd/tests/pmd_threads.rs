@@ -12,8 +12,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Fvs;
-use fvs_test_support::PrivateOvs;
 use fvs_test_support::frames::hex;
+use fvs_test_support::{PrivateFvs, PrivateOvs};
 
 /// The commands that build the bridge on either switch.
 const SETUP: &[&[&str]] = &[
@@ -269,4 +269,113 @@ fn rxq_affinity_moves_a_port_with_the_reconfiguration_that_carries_it() {
         .find(|t| t.contains("core_id 0:"))
         .unwrap_or_default();
     assert!(core0.contains("isolated : true"), "{after}");
+}
+
+/// The `dpif_netdev` lines of the daemon's log that mention busy polling, message only.
+fn busy_poll_lines(fvs: &PrivateFvs) -> Vec<String> {
+    let log = fvs.dir().join("fvs-vswitchd.log");
+    let text = std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", log.display()));
+    text.lines()
+        .filter(|l| l.contains("|dpif_netdev|") && l.contains("busy"))
+        .filter_map(|l| l.split_once("|dpif_netdev|").map(|(_, m)| m.to_owned()))
+        .collect()
+}
+
+/// `other_config:pmd-busy-poll` (ferrovs's own: how long a datapath thread keeps polling
+/// after traffic before it sleeps) is applied with the reconfiguration that carries it and
+/// logged as it changes, as Open vSwitch logs its `pmd-maxsleep`; a value that is not a
+/// number is named in a warning and read as unset, one too large is taken as 10000 µs.
+#[test]
+fn pmd_busy_poll_is_applied_and_logged() {
+    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .tag("busy")
+        .arg("--log-file")
+        .start();
+    let vsctl = |args: &[&str]| {
+        fvs.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    };
+    let appctl = |args: &[&str]| {
+        fvs.appctl(args)
+            .unwrap_or_else(|e| panic!("fvs-appctl {args:?}: {e}"))
+    };
+    let expect = |want: &[&str]| {
+        let got = eventually(Duration::from_secs(10), || {
+            let lines = busy_poll_lines(&fvs);
+            (lines == want).then_some(lines)
+        });
+        assert!(
+            got.is_some(),
+            "log lines about busy polling: {:?}, expected {want:?}",
+            busy_poll_lines(&fvs)
+        );
+    };
+    expect(&["INFO|PMD busy poll after traffic is 200 usecs."]);
+    vsctl(&["set", "Open_vSwitch", ".", "other_config:pmd-busy-poll=50"]);
+    expect(&[
+        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 50 usecs.",
+    ]);
+    vsctl(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:pmd-busy-poll=fast",
+    ]);
+    expect(&[
+        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 50 usecs.",
+        "WARN|pmd-busy-poll \"fast\" is not a number of microseconds",
+        "INFO|PMD busy poll after traffic is 200 usecs.",
+    ]);
+    vsctl(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:pmd-busy-poll=20000",
+    ]);
+    vsctl(&["set", "Open_vSwitch", ".", "other_config:pmd-busy-poll=0"]);
+    expect(&[
+        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 50 usecs.",
+        "WARN|pmd-busy-poll \"fast\" is not a number of microseconds",
+        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 10000 usecs.",
+        "INFO|PMD busy poll after traffic is 0 usecs.",
+    ]);
+    // Unchanged by another reconfiguration; still forwarding (a dummy port's frame is
+    // received and counted by the thread whose budget was set).
+    vsctl(&[
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "datapath_type=netdev",
+    ]);
+    vsctl(&[
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy",
+    ]);
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&[0x50, 0x54, 0, 0, 0, 1, 0x88, 0xb5]);
+    frame.resize(60, 0);
+    appctl(&["netdev-dummy/receive", "p1", &hex(&frame)]);
+    let stats = appctl(&["dpif-netdev/pmd-stats-show"]);
+    assert!(stats.contains("packets received: 1\n"), "{stats}");
+    assert_eq!(
+        busy_poll_lines(&fvs).len(),
+        6,
+        "{:?}",
+        busy_poll_lines(&fvs)
+    );
 }

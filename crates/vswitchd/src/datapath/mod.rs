@@ -14,10 +14,13 @@
 //!   `poll(2)` on the devices it receives from and on a socket pair that [`Handle`] writes
 //!   to when it sends it a message. Between batches it drains the messages (ports added and
 //!   removed, flushes, packet-outs, queries as closures) and, every
-//!   [`thread::REVALIDATE_EVERY`], runs a revalidation pass. It blocks on nothing but the
-//!   switch's lock, taken for an upcall's translation or a revalidation pass, and a device's
-//!   lock for one batch's system call; so nobody may wait for a datapath thread while
-//!   holding the switch's lock, and the reconciler, which runs under it, only sends.
+//!   [`thread::REVALIDATE_EVERY`], runs a revalidation pass. After traffic it keeps
+//!   polling without sleeping for up to `other_config:pmd-busy-poll` while a CPU is spare
+//!   ([`busy_poll`]), so an answer that comes back soon pays no wake-up. It blocks on
+//!   nothing but the switch's lock, taken for an upcall's translation or a revalidation
+//!   pass, and a device's lock for one batch's system call; so nobody may wait for a
+//!   datapath thread while holding the switch's lock, and the reconciler, which runs under
+//!   it, only sends.
 //! - **How many threads, where, reading which ports** ([`pmd`]): one unpinned thread by
 //!   default; `Open_vSwitch:other_config:pmd-cpu-mask` asks for one thread per core, pinned,
 //!   and ports (a device's single receive queue) are spread over them round-robin or by
@@ -84,6 +87,7 @@
 //! patch interfaces get no `statistics`; the flow limit is fixed (Open vSwitch adjusts its
 //! own to the time a dump takes).
 
+pub mod busy_poll;
 pub mod commands;
 pub mod native;
 pub mod packet;

@@ -161,6 +161,39 @@ fn push_limits(db: &Db, dp: &crate::datapath::Handle) {
 pub fn push_settings(db: &Db, dp: &crate::datapath::Handle) {
     push_pmd(db, dp);
     push_limits(db, dp);
+    push_busy_poll(db, dp);
+}
+
+/// Hands every datapath thread `other_config:pmd-busy-poll` ([`super::busy_poll`]); a value
+/// that is not a number is logged and read as unset. The first thread logs the budget when
+/// it first gets one and at each change, once for all threads (a new mask starts new
+/// threads, whose first logs again).
+fn push_busy_poll(db: &Db, dp: &crate::datapath::Handle) {
+    let text = {
+        let state = db.lock();
+        state
+            .database(DATABASE)
+            .and_then(|d| d.rows("Open_vSwitch"))
+            .and_then(|rows| {
+                rows.iter()
+                    .next()
+                    .and_then(|(_, r)| string_in_map(r, "pmd-busy-poll"))
+            })
+    };
+    let budget = super::busy_poll::BusyPoll::parse(text.as_deref()).unwrap_or_else(|e| {
+        dp.warn(&e.to_string());
+        super::busy_poll::DEFAULT
+    });
+    let _ = dp.query_all(move |f| {
+        let old = f.spin.set_budget(budget);
+        if f.id == 0 && old != Some(budget) {
+            f.daemon.log(
+                "dpif_netdev",
+                Level::Info,
+                &format!("PMD busy poll after traffic is {budget}."),
+            );
+        }
+    });
 }
 
 /// Hands the datapath `other_config:pmd-cpu-mask` and the interfaces'

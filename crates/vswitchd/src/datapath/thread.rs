@@ -23,6 +23,7 @@ use fvs_pipeline::bridge::Removed;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
 
 use super::PacketIn;
+use super::busy_poll::Spinner;
 use super::pmd::CoreId;
 use super::slow::Slow;
 use crate::Daemon;
@@ -118,6 +119,8 @@ pub struct Fast {
     pub rx_ports: BTreeSet<DpPort>,
     /// When the last revalidation pass took and how long it took.
     pub last_dump: Duration,
+    /// Busy polling after traffic (`pmd-busy-poll`).
+    pub spin: Spinner,
     last_revalidate: Instant,
     last_full: Instant,
     full_pending: bool,
@@ -146,6 +149,7 @@ pub fn run(
         core,
         rx_ports: BTreeSet::new(),
         last_dump: Duration::ZERO,
+        spin: Spinner::default(),
         last_revalidate: Instant::now(),
         last_full: Instant::now(),
         full_pending: false,
@@ -189,13 +193,19 @@ pub fn run(
                     }
                 }
             }
-            let wait = if ready.is_empty() {
+            // Within the busy-poll budget after traffic, only look ([`super::busy_poll`]).
+            let spinning = fast.spin.spinning(Instant::now());
+            let wait = if spinning {
+                Duration::ZERO
+            } else if ready.is_empty() {
                 timeout
             } else {
                 timeout.min(Duration::from_millis(100))
             };
-            if let Err(e) = poller.wait(&fds, wait) {
-                daemon.log("dpif", Level::Warn, &format!("poll: {e}"));
+            match poller.wait(&fds, wait) {
+                Ok(0) if spinning && ready.is_empty() => fast.spin.idle_look(),
+                Ok(_) => {}
+                Err(e) => daemon.log("dpif", Level::Warn, &format!("poll: {e}")),
             }
             woken = poller.is_ready(0);
             for (i, no) in owners.iter().enumerate() {
@@ -232,6 +242,9 @@ pub fn run(
             moved += receive(&mut fast, &mut batch, no);
         }
         busy = moved > 0;
+        if busy {
+            fast.spin.traffic(Instant::now());
+        }
         sync_native(&mut fast);
         deliver_userspace(&mut fast);
         if fast.last_revalidate.elapsed() >= REVALIDATE_EVERY {
