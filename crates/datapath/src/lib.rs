@@ -989,7 +989,7 @@ fn output_native(
     let Some(eth_dst) = hop.eth_dst else {
         cx.stats.native_no_neighbour += 1;
         let wanted = &mut cx.native.wanted;
-        if wanted.len() < 16 && !wanted.contains(&hop.next_hop) {
+        if wanted.len() < native::WANTED_QUEUE && !wanted.contains(&hop.next_hop) {
             wanted.push(hop.next_hop);
         }
         return true;

@@ -51,6 +51,8 @@ pub const RECIRC_QUEUE: usize = 128;
 pub const RECIRC_PASSES: usize = 4;
 /// Snooped neighbours kept between two drains by the control plane.
 const SNOOP_QUEUE: usize = 64;
+/// Next hops waiting for an ARP request, at most (more in one batch wait for the next).
+pub(crate) const WANTED_QUEUE: usize = 16;
 /// Least time between two ARP requests for one next hop.
 const ARP_INTERVAL: Millis = Millis(1000);
 /// Length of an Ethernet frame carrying an ARP packet, padded to the minimum frame size.
