@@ -8,7 +8,7 @@
 #   sudo SWITCHES="fvs-tso bridge-tso" bench/datapath.sh
 #   sudo SWITCHES="fvs fvs-v3 fvs-mmsg" bench/datapath.sh   # ferrovs's receive paths
 #   sudo SWITCHES="fvs fvs-2t ovs" bench/datapath.sh        # one datapath thread against two
-#   sudo SWITCHES="fvs fvs-nobp ovs" bench/datapath.sh      # with and without busy polling
+#   sudo SWITCHES="fvs fvs-bp ovs" bench/datapath.sh        # without and with busy polling
 #   sudo SWITCHES="fvs fvs-r1024 fvs-r256" bench/datapath.sh # receive ring sizes
 #
 # Topology (all inside namespaces this script owns, prefix fvsdp<pid>-): a (eth0 10.98.1.1)
@@ -25,8 +25,8 @@
 # datapath threads (other_config:pmd-cpu-mask=0x3: pinned to CPUs 0 and 1, one port each).
 # `fvs-r<N>` (and `fvs-r<N>-tso`) is ferrovs with a TPACKET_V2 ring of N slots
 # (options:rx-ring-slots=N) on both ports, to weigh the ring's memory against its rate.
-# `fvs-nobp` (and `fvs-nobp-tso`) is ferrovs without busy polling after traffic
-# (other_config:pmd-busy-poll=0); PMD_BUSY_POLL=N gives every other ferrovs case that budget.
+# `fvs-bp` (and `fvs-bp-tso`) is ferrovs with busy polling after traffic
+# (other_config:pmd-busy-poll=200, or PMD_BUSY_POLL µs; the default is off).
 #
 # Per switch and round, after a warm-up ping both ways (ARP, MAC learning, megaflows):
 #   ping      200 echo requests 10 ms apart: average and 99th percentile RTT (µs)
@@ -123,9 +123,9 @@ endpoint_offloads() {
 start_switch() {
     endpoint_offloads "$1"
     case ${1%-tso} in
-    fvs | fvs-v3 | fvs-mmsg | fvs-2t | fvs-nobp | fvs-r[0-9]*)
-        local rx=tpacket-v2 mask= slots= bp=${PMD_BUSY_POLL:-}
-        [ "${1%-tso}" = fvs-nobp ] && bp=0
+    fvs | fvs-v3 | fvs-mmsg | fvs-2t | fvs-bp | fvs-r[0-9]*)
+        local rx=tpacket-v2 mask= slots= bp=
+        [ "${1%-tso}" = fvs-bp ] && bp=${PMD_BUSY_POLL:-200}
         [ "${1%-tso}" = fvs-v3 ] && rx=tpacket-v3
         [ "${1%-tso}" = fvs-mmsg ] && rx=recvmmsg
         [ "${1%-tso}" = fvs-2t ] && mask=0x3
@@ -222,8 +222,8 @@ pairs = [(a, b) for a, b in [("fvs", "ovs"), ("fvs", "bridge"), ("fvs-tso", "ovs
                              ("fvs-v3", "fvs-mmsg"), ("fvs-tso", "fvs-mmsg-tso"),
                              ("fvs-v3-tso", "fvs-mmsg-tso"), ("fvs-2t", "fvs"),
                              ("fvs-2t-tso", "fvs-tso"), ("fvs-2t", "ovs"),
-                             ("fvs", "fvs-nobp"), ("fvs-tso", "fvs-nobp-tso"),
-                             ("fvs-nobp", "ovs")]
+                             ("fvs-bp", "fvs"), ("fvs-bp-tso", "fvs-tso"),
+                             ("fvs-bp", "ovs")]
          if a in switches and b in switches]
 # Each ring size against the default ring, within its offload setting.
 pairs += [(sw, "fvs-tso" if sw.endswith("-tso") else "fvs") for sw in switches

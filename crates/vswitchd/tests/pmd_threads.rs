@@ -285,7 +285,8 @@ fn busy_poll_lines(fvs: &PrivateFvs) -> Vec<String> {
 /// `other_config:pmd-busy-poll` (ferrovs's own: how long a datapath thread keeps polling
 /// after traffic before it sleeps) is applied with the reconfiguration that carries it and
 /// logged as it changes, as Open vSwitch logs its `pmd-maxsleep`; a value that is not a
-/// number is named in a warning and read as unset, one too large is taken as 10000 µs.
+/// number is named in a warning and read as unset (off), one too large is taken as
+/// 10000 µs.
 #[test]
 fn pmd_busy_poll_is_applied_and_logged() {
     let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
@@ -312,10 +313,10 @@ fn pmd_busy_poll_is_applied_and_logged() {
             busy_poll_lines(&fvs)
         );
     };
-    expect(&["INFO|PMD busy poll after traffic is 200 usecs."]);
+    expect(&["INFO|PMD busy poll after traffic is 0 usecs."]);
     vsctl(&["set", "Open_vSwitch", ".", "other_config:pmd-busy-poll=50"]);
     expect(&[
-        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 0 usecs.",
         "INFO|PMD busy poll after traffic is 50 usecs.",
     ]);
     vsctl(&[
@@ -325,10 +326,10 @@ fn pmd_busy_poll_is_applied_and_logged() {
         "other_config:pmd-busy-poll=fast",
     ]);
     expect(&[
-        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 0 usecs.",
         "INFO|PMD busy poll after traffic is 50 usecs.",
         "WARN|pmd-busy-poll \"fast\" is not a number of microseconds",
-        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 0 usecs.",
     ]);
     vsctl(&[
         "set",
@@ -336,12 +337,18 @@ fn pmd_busy_poll_is_applied_and_logged() {
         ".",
         "other_config:pmd-busy-poll=20000",
     ]);
-    vsctl(&["set", "Open_vSwitch", ".", "other_config:pmd-busy-poll=0"]);
+    vsctl(&[
+        "remove",
+        "Open_vSwitch",
+        ".",
+        "other_config",
+        "pmd-busy-poll",
+    ]);
     expect(&[
-        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 0 usecs.",
         "INFO|PMD busy poll after traffic is 50 usecs.",
         "WARN|pmd-busy-poll \"fast\" is not a number of microseconds",
-        "INFO|PMD busy poll after traffic is 200 usecs.",
+        "INFO|PMD busy poll after traffic is 0 usecs.",
         "INFO|PMD busy poll after traffic is 10000 usecs.",
         "INFO|PMD busy poll after traffic is 0 usecs.",
     ]);
