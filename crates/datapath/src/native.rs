@@ -34,6 +34,12 @@
 //! (replies to those requests, and the neighbours' own requests) are *snooped*: the sender's
 //! address and MAC are queued for the control plane ([`Snooped`]), and the hops through that
 //! next hop learn the MAC at once. The packet still reaches the host.
+//!
+//! # Not done
+//!
+//! IPv4 only (no outer IPv6, so no neighbour discovery); frames with offloads pending that
+//! reach an endpoint (a GRO super-frame from the NIC) go to the host, whose underlay then
+//! takes them; no VLAN between the bridge and its internal port.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
