@@ -13,8 +13,10 @@
 //! outer source `local_ip` (or the route's preferred source), and injects the outer frame
 //! into that bridge as if the internal port had sent it. Otherwise the tunnel keeps the host
 //! IP-stack underlay (`fvs_netdev::tunnel::KernelTunnel`), where Open vSwitch's userspace
-//! datapath would just fail to send. `remote_ip=flow` tunnels always take the underlay: their
-//! destinations are not known in advance.
+//! datapath would just fail to send. The datapath decides per packet by the outer
+//! destination, so a `remote_ip=flow` tunnel goes native only to the destinations another
+//! tunnel names (the others are not known in advance). Under `--enable-dummy` nothing is
+//! native: dummy internal ports are no kernel devices.
 //!
 //! The routes are looked up again at every reconfiguration and every
 //! [`ROUTE_PASS_EVERY`] (one second) on a thread of their own, so a route change moves a
