@@ -7,6 +7,8 @@
 //!   ovs-actions(7) as one exhaustive [`Action`] enum, with no trace of the OpenFlow version
 //!   that carried it (apart from small *spelling* tags the text formatter reads).
 //! - [`flow_mod`]: [`FlowMod`], a flow-table modification.
+//! - [`group`]: [`group::GroupMod`], a group-table modification, and groups as the switch
+//!   reports them (description, statistics).
 //! - [`types`]: newtypes for cookies, tables, groups, meters, queues, ports, Ethernet
 //!   addresses and subfields.
 //! - [`text`]: ovs-ofctl's text syntax: [`text::parse_actions`] / [`text::format_actions`],
@@ -45,6 +47,7 @@ pub mod action;
 pub mod check;
 pub mod ct;
 pub mod flow_mod;
+pub mod group;
 pub mod learn;
 pub mod normalize;
 pub mod protocol;

@@ -16,6 +16,7 @@
 //! pipeline has no flow or action model of its own.
 
 use crate::clock::Millis;
+use crate::group::{GroupTable, groups_named};
 use crate::in_band::InBandRule;
 use crate::mac_table::MacTable;
 use crate::port::{Port, PortConfig};
@@ -142,6 +143,8 @@ pub struct Bridge {
     op: u64,
     /// In-band control's hidden rules, highest priority first ([`crate::in_band`]).
     in_band: Vec<InBandRule>,
+    /// The group table ([`Self::group_mod`] changes it).
+    groups: GroupTable,
 }
 
 /// The priority of the hidden fail-open rule (above every OpenFlow priority).
@@ -164,6 +167,7 @@ impl Bridge {
             journal: None,
             op: 0,
             in_band: Vec::new(),
+            groups: GroupTable::default(),
         };
         if fail_mode == FailMode::Standalone {
             b.add_default_normal(now);
@@ -582,6 +586,72 @@ impl Bridge {
     /// The port named `name`.
     pub fn port_by_name(&self, name: &str) -> Option<&Port> {
         self.ports.values().find(|p| p.name == name)
+    }
+
+    /// The group table.
+    pub fn groups(&self) -> &GroupTable {
+        &self.groups
+    }
+
+    /// Applies a group-mod ([`crate::group`] has the rules); a deleted group takes the rules
+    /// whose actions name it along (returned for flow-removed messages, with reason delete).
+    /// Any change moves the generation: translations through a changed group are stale.
+    pub fn group_mod(
+        &mut self,
+        gm: &fvs_openflow::group::GroupMod,
+        now: Millis,
+    ) -> Result<Vec<Removed>, fvs_openflow::wire::OfpError> {
+        let deleted = self.groups.apply(gm, now)?;
+        self.generation += 1;
+        let mut out = Vec::new();
+        if deleted.is_empty() {
+            return Ok(out);
+        }
+        for (t, table) in self.tables.iter_mut().enumerate() {
+            let doomed: Vec<RuleId> = table
+                .iter()
+                .filter(|(_, _, _, _, r)| {
+                    let mut named = Vec::new();
+                    groups_named(&r.actions, &mut named);
+                    named.iter().any(|g| deleted.contains(g))
+                })
+                .map(|(id, ..)| id)
+                .collect();
+            for id in doomed {
+                if let Some(rule) = table.remove(id) {
+                    self.op += 1;
+                    if let Some(j) = self.journal.as_mut() {
+                        j.push(TableChange {
+                            table: table_id(t),
+                            rule: rule.clone(),
+                            kind: ChangeKind::Removed(RemovedReason::Delete),
+                            op: self.op,
+                        });
+                    }
+                    out.push(Removed {
+                        table: table_id(t),
+                        rule,
+                        reason: RemovedReason::Delete,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many rules name group `g` in their actions (a group's `ref_count`).
+    pub fn group_ref_count(&self, g: fvs_openflow::GroupId) -> u32 {
+        let n = self
+            .tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter(|(_, _, _, _, r)| {
+                let mut named = Vec::new();
+                groups_named(&r.actions, &mut named);
+                named.contains(&g)
+            })
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Every rule as (table, rule), tables in order, higher priorities first.

@@ -10,7 +10,10 @@
 //! timeouts). [`xlate`] turns a flow arriving on a port into datapath actions, the megaflow
 //! mask of the bits that decided them, a trace in `ofproto/trace` form, and a list of side
 //! effects (learned rules, learned MACs, rule and table statistics) that the switch applies
-//! afterwards.
+//! afterwards. Each bridge also has a group table ([`group`]): group-mods add, change and
+//! delete groups (a deleted group takes the rules naming it along), and a flow-mod may name
+//! only an existing group. Translation does not run groups yet: `group:N` is "not executed yet" in
+//! [`xlate`] (listed in its `actions` module).
 //!
 //! # Design
 //!
@@ -42,6 +45,7 @@ pub mod bridge;
 pub mod clock;
 pub mod dpif;
 pub mod example;
+pub mod group;
 pub mod in_band;
 pub mod mac_table;
 pub mod port;

@@ -685,6 +685,18 @@ impl Ofproto for DaemonOfproto<'_> {
         }
     }
 
+    fn group_mod(
+        &mut self,
+        gm: &fvs_openflow::group::GroupMod,
+        now: Millis,
+    ) -> Result<Vec<Removed>, OfpError> {
+        match self.switch.bridge_mut(self.bridge) {
+            Some(b) => b.group_mod(gm, now),
+            // The bridge is being removed; its connections close at their next read.
+            None => Ok(Vec::new()),
+        }
+    }
+
     fn packet_out(&mut self, po: &PacketOut, _now: Millis) -> Vec<AsyncEvent> {
         // Packet-ins it causes come back through the datapath's packet-in handler.
         self.packet_outs.push(po.clone());

@@ -45,6 +45,7 @@ use std::collections::VecDeque;
 use fvs_openflow::FlowMod;
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::wire::bundle::{BundleCtrlType, BundleMsg};
+use fvs_openflow::wire::group::GroupMsg;
 use fvs_openflow::wire::port::{PortMod, PortMsg, PortStats};
 use fvs_openflow::wire::{
     self, DecodeError, ErrorCode, ErrorMsg, Features, HEADER_LEN, Hello, Message, OfpError,
@@ -110,6 +111,15 @@ pub trait Ofproto {
     fn publish(&mut self, event: AsyncEvent);
     /// The bridge's flow tables, for statistics; `None` when the bridge is gone.
     fn bridge(&self) -> Option<&Bridge>;
+    /// Applies a group-mod ([`Bridge::group_mod`]); returns the rules it removed. By default
+    /// the switch has no group table.
+    fn group_mod(
+        &mut self,
+        _gm: &fvs_openflow::group::GroupMod,
+        _now: Millis,
+    ) -> Result<Vec<Removed>, OfpError> {
+        Err(OfpError::BadType)
+    }
 
     /// Starts recording the bridge's table changes for flow monitors
     /// ([`Bridge::set_journal`]). By default there is nothing to record.
@@ -658,7 +668,7 @@ impl Channel {
                 if version < Version::Of13 && fm.command == fvs_openflow::FlowModCommand::Add {
                     fm.flags.reset_counts = true;
                 }
-                if let Err(e) = controller::check_flow_mod(&fm) {
+                if let Err(e) = controller::check_flow_mod(&fm, ofproto.bridge()) {
                     self.queue_error(version, e.code_or_fallback(version), bytes);
                 } else if let Err(e) =
                     self.apply_flow_mods(std::slice::from_ref(&fm), xid, now, ofproto)
@@ -738,6 +748,9 @@ impl Channel {
                 self.queue_answer(r, version, bytes);
             }
             Message::FlowMonitor(m) => self.handle_flow_monitor(version, xid, m, bytes, ofproto),
+            Message::Group(m) => {
+                self.handle_group(version, stats_protocol, xid, m, bytes, ofproto, now)
+            }
             // Replies and errors a switch never expects from its controller.
             Message::Error(_)
             | Message::FeaturesReply(_)
@@ -749,6 +762,66 @@ impl Channel {
                 self.queue_error(version, OfpError::BadType.code_or_fallback(version), bytes);
             }
         }
+    }
+
+    /// Group-mods and the group description and statistics requests. A group-mod that
+    /// deletes groups deletes the flows naming them, announced as flow-removeds (and to flow
+    /// monitors) like any other deletion.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_group(
+        &mut self,
+        version: Version,
+        stats_protocol: Protocol,
+        xid: u32,
+        m: GroupMsg,
+        bytes: &[u8],
+        ofproto: &mut dyn Ofproto,
+        now: Millis,
+    ) {
+        // OpenFlow 1.0's group requests are Nicira's; answer in that form.
+        let protocol = if version == Version::Of10 {
+            Protocol::Of10NxmTid
+        } else {
+            stats_protocol
+        };
+        let answer = match m {
+            GroupMsg::Mod(_) if self.refuse_if_slave(version, bytes) => return,
+            GroupMsg::Mod(gm) => {
+                for earlier in flow_monitor::by_operation(ofproto.take_changes()) {
+                    let ev = AsyncEvent::FlowChanges(earlier.into());
+                    self.send_async(&ev);
+                    ofproto.publish(ev);
+                }
+                let result = ofproto.group_mod(&gm, now);
+                let mine = ofproto.take_changes();
+                if !mine.is_empty() {
+                    self.monitor_changes(&mine, Some(xid));
+                    ofproto.publish(AsyncEvent::FlowChanges(mine.into()));
+                }
+                result.map(|removed| {
+                    self.rules_removed(&removed, now, ofproto);
+                    Vec::new()
+                })
+            }
+            GroupMsg::DescRequest(g) => {
+                let groups = ofproto
+                    .bridge()
+                    .map(|b| b.groups().describe(g))
+                    .unwrap_or_default();
+                wire::group::encode_desc_reply(&groups, protocol, xid)
+                    .map_err(|_| OfpError::BadStat)
+            }
+            GroupMsg::StatsRequest(g) => {
+                let stats = ofproto
+                    .bridge()
+                    .map(|b| b.groups().stats(g, now, |id| b.group_ref_count(id)))
+                    .unwrap_or_default();
+                wire::group::encode_stats_reply(&stats, protocol, xid)
+                    .map_err(|_| OfpError::BadStat)
+            }
+            GroupMsg::DescReply(_) | GroupMsg::StatsReply(_) => Err(OfpError::BadType),
+        };
+        self.queue_answer(answer, version, bytes);
     }
 
     /// Queues a handler's reply messages, or its error for `request`.

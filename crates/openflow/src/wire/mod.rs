@@ -30,7 +30,8 @@
 //!   flow-removed, port-status and the asynchronous-message settings), [`continuation`]
 //!   (the state of a paused translation, `controller(pause)` and `NXT_RESUME`), [`flow_monitor`]
 //!   (flow monitors and their update events: Nicira's `NXST_FLOW_MONITOR` up to 1.2, ONF's
-//!   experimenter form in 1.3, `OFPMP_FLOW_MONITOR` from 1.4).
+//!   experimenter form in 1.3, `OFPMP_FLOW_MONITOR` from 1.4), [`group`] (group-mods, group
+//!   descriptions and statistics, OpenFlow 1.0's Nicira forms).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
 //!   `(type, code)` of each version).
@@ -45,6 +46,7 @@ pub mod continuation;
 pub mod error;
 pub mod flow;
 pub mod flow_monitor;
+pub mod group;
 pub mod msg;
 pub mod nx;
 pub mod of10;

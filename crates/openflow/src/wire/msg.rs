@@ -208,6 +208,8 @@ pub enum Message {
     Bundle(super::bundle::BundleMsg),
     /// Flow monitor requests, updates, cancel/paused/resumed ([`super::flow_monitor`]).
     FlowMonitor(super::flow_monitor::FlowMonitorMsg),
+    /// Group-mods, group descriptions and group statistics ([`super::group`]).
+    Group(super::group::GroupMsg),
 }
 
 /// Standard message types, named once; [`Kind::wire_type`] numbers them per version.
@@ -241,10 +243,11 @@ pub(crate) enum Kind {
     RoleStatus,
     BundleControl,
     BundleAddMessage,
+    GroupMod,
 }
 
 impl Kind {
-    const ALL: [Self; 28] = [
+    const ALL: [Self; 29] = [
         Self::Hello,
         Self::Error,
         Self::EchoRequest,
@@ -273,6 +276,7 @@ impl Kind {
         Self::RoleStatus,
         Self::BundleControl,
         Self::BundleAddMessage,
+        Self::GroupMod,
     ];
 
     /// The type number in `v`, or `None` when the version has no such standard message.
@@ -319,6 +323,9 @@ impl Kind {
             Self::BundleControl | Self::BundleAddMessage if (v as u8) < 5 => return None,
             Self::BundleControl => 33,
             Self::BundleAddMessage => 34,
+            // OpenFlow 1.0 carries group-mods as `NXT_GROUP_MOD`.
+            Self::GroupMod if of10 => return None,
+            Self::GroupMod => super::group::OFPT_GROUP_MOD,
         })
     }
 
@@ -382,6 +389,9 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
     if let Some(r) = super::flow_monitor::encode(msg, protocol, xid) {
         return r;
     }
+    if let Some(r) = super::group::encode(msg, protocol, xid) {
+        return r;
+    }
     let v = Version::of(protocol);
     let std = |k: Kind| start(v, k.wire_type(v).unwrap_or(0), xid);
     let b = match msg {
@@ -440,7 +450,8 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
         | Message::Port(_)
         | Message::Table(_)
         | Message::Bundle(_)
-        | Message::FlowMonitor(_) => {
+        | Message::FlowMonitor(_)
+        | Message::Group(_) => {
             return Err(EncodeError::Message {
                 message: "asynchronous, port, table or bundle",
                 version: v,
@@ -683,6 +694,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Message), DecodeError> {
             }
         }
         Kind::FlowMod => Message::FlowMod(Box::new(super::flow::decode_flow_mod(v, r)?)),
+        Kind::GroupMod => Message::Group(super::group::GroupMsg::Mod(
+            super::group::decode_group_mod(v, r)?,
+        )),
         Kind::Vendor => decode_vendor(v, r)?,
         Kind::StatsRequest => super::stats::decode(v, true, r)?,
         Kind::StatsReply => super::stats::decode(v, false, r)?,
@@ -846,6 +860,9 @@ fn decode_vendor(v: Version, mut r: Reader<'_>) -> Result<Message, DecodeError> 
             Ok(Message::Async(super::async_msg::decode_nx(s, v, r)?))
         }
         s if super::flow_monitor::is_nx_subtype(s) => super::flow_monitor::decode_nx(s, r),
+        super::group::NXT_GROUP_MOD => Ok(Message::Group(super::group::GroupMsg::Mod(
+            super::group::decode_group_mod(v, r)?,
+        ))),
         _ => Err(DecodeError::new(
             OfpError::BadSubtype,
             format!("Nicira message subtype {subtype}"),

@@ -623,11 +623,20 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
                 (NXST_AGGREGATE, false) => {
                     Ok(Message::AggregateStatsReply(decode_aggregate(&mut r)?))
                 }
+                (super::group::NXST_GROUP, _) if v == Version::Of10 => {
+                    super::group::decode_stats(v, request, super::group::ST_GROUP, r)
+                }
+                (super::group::NXST_GROUP_DESC, _) if v == Version::Of10 => {
+                    super::group::decode_stats(v, request, super::group::ST_GROUP_DESC, r)
+                }
                 _ => Err(DecodeError::new(
                     OfpError::BadSubtype,
                     format!("Nicira stats subtype {sub}"),
                 )),
             }
+        }
+        (super::group::ST_GROUP | super::group::ST_GROUP_DESC, _) if v >= Version::Of11 => {
+            super::group::decode_stats(v, request, stat, r)
         }
         (super::flow_monitor::MP_FLOW_MONITOR, _) if v >= Version::Of14 => {
             super::flow_monitor::decode_mp(v, request, more, r)

@@ -273,7 +273,7 @@ impl Bundles {
                     let why = match &e.item {
                         // Open vSwitch checks a flow-mod's actions (a missing group) at commit,
                         // not when it is added, and before looking for overlaps.
-                        Item::FlowMod(fm) => match check_flow_mod(fm) {
+                        Item::FlowMod(fm) => match check_flow_mod(fm, bridge) {
                             Err(why) => why,
                             Ok(()) if overlaps(bridge, fm) => return Some((OVERLAP, e)),
                             Ok(()) => return None,

@@ -32,7 +32,7 @@ use fvs_openflow::wire::{
     RoleStatus, Version,
 };
 use fvs_openflow::{Action, FlowMod, FlowModCommand, PortNo};
-use fvs_pipeline::bridge::Removed;
+use fvs_pipeline::bridge::{Bridge, Removed};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::rule::RemovedReason;
 
@@ -184,7 +184,8 @@ pub fn is_stale(current: Option<u64>, requested: u64) -> bool {
 
 /// Checks a packet-out as Open vSwitch does before running it: no buffer; an `in_port` a
 /// packet can come from (below `OFPP_MAX`, or `LOCAL`, `CONTROLLER`, `NONE` (`ANY`)); outputs only to
-/// ports that can exist; no group (there is no group table), at any depth of nesting.
+/// ports that can exist; no group at any depth of nesting (groups are not executed yet, so a
+/// packet-out through one is refused rather than silently dropped).
 pub fn check_packet_out(po: &PacketOut) -> Result<(), PacketOutError> {
     if po.buffer_id.is_some() {
         return Err(PacketOutError::BufferUnknown);
@@ -211,29 +212,26 @@ fn check_actions(actions: &[Action]) -> Result<(), PacketOutError> {
     Ok(())
 }
 
-/// The first group an action list uses, at any depth of nesting (`clone`, `write_actions`,
-/// `ct(commit,exec(...))`).
-fn first_group(actions: &[Action]) -> Option<u32> {
-    actions.iter().find_map(|a| match a {
-        Action::Group(g) => Some(g.0),
-        Action::Clone(inner) | Action::WriteActions(inner) => first_group(inner),
-        Action::Ct(ct) => first_group(&ct.actions),
-        _ => None,
-    })
-}
-
-/// Checks a flow-mod's actions as Open vSwitch does before adding or modifying flows: a
-/// group action names a group that must exist, and ferrovs has no group table, so any group
-/// is `OFPBAC_BAD_OUT_GROUP` (as `ovs-ofctl add-group` is refused, refusing references to
-/// groups keeps the two consistent). Deletes carry no actions to check.
-pub fn check_flow_mod(fm: &FlowMod) -> Result<(), OfpError> {
+/// Checks a flow-mod's actions as Open vSwitch does before adding or modifying flows: every
+/// group an action names (at any depth of nesting: `clone`, `write_actions`, `ct(exec(...))`)
+/// must exist in the bridge's group table, or the flow-mod is refused with
+/// `OFPBAC_BAD_OUT_GROUP`. Deletes carry no actions to check. `bridge` is `None` when the
+/// bridge is gone (then there are no groups).
+pub fn check_flow_mod(fm: &FlowMod, bridge: Option<&Bridge>) -> Result<(), OfpError> {
     let writes = matches!(
         fm.command,
         FlowModCommand::Add | FlowModCommand::Modify | FlowModCommand::ModifyStrict
     );
-    match first_group(&fm.actions) {
-        Some(_) if writes => Err(OfpError::ActionBadOutGroup),
-        _ => Ok(()),
+    if !writes {
+        return Ok(());
+    }
+    let mut named = Vec::new();
+    fvs_pipeline::group::groups_named(&fm.actions, &mut named);
+    let exists = |g: &fvs_openflow::GroupId| bridge.is_some_and(|b| b.groups().contains(*g));
+    if named.iter().all(exists) {
+        Ok(())
+    } else {
+        Err(OfpError::ActionBadOutGroup)
     }
 }
 

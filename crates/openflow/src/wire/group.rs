@@ -1,0 +1,528 @@
+//! Group-mods and group statistics on the wire: `OFPT_GROUP_MOD` (OpenFlow 1.1 to 1.4's
+//! layout and 1.5's), OpenFlow 1.0's `NXT_GROUP_MOD`, and the group description and group
+//! statistics multiparts (`OFPST_GROUP_DESC` / `OFPST_GROUP`, or `NXST_GROUP_DESC` /
+//! `NXST_GROUP` in OpenFlow 1.0).
+//!
+//! # Layouts
+//!
+//! | | OpenFlow 1.0 (Nicira) | 1.1 to 1.4 | 1.5 |
+//! |---|---|---|---|
+//! | group-mod | vendor subtype 31, 1.5's body | type 15, buckets with weight/watch inline | type 15, bucket ids, properties |
+//! | desc request | NXST 8, group id | stats 7, empty body | stats 7, group id |
+//! | stats request | NXST 7, group id | stats 6, group id | stats 6, group id |
+//!
+//! The Nicira form is OpenFlow 1.5's with OpenFlow 1.0's actions (what `ovs-ofctl` sends
+//! with `-O OpenFlow10`). Group statistics carry a duration from OpenFlow 1.3 on (and in the
+//! Nicira form); OpenFlow 1.1 and 1.2 have none.
+
+use super::buf::{Put, Reader};
+use super::msg::{Message, finish, start, start_nx, truncated as t};
+use super::of13::{pull_actions, put_actions};
+use super::port::split_reply;
+use super::stats::start_stats;
+use super::{DecodeError, EncodeError, OfpError, Version};
+use crate::group::{
+    Bucket, BucketId, Counters, GroupDesc, GroupMod, GroupModCommand, GroupStats, GroupType,
+};
+use crate::protocol::Protocol;
+use crate::types::{GroupId, PortNo};
+
+/// `OFPT_GROUP_MOD` (OpenFlow 1.1+).
+pub(crate) const OFPT_GROUP_MOD: u8 = 15;
+/// `NXT_GROUP_MOD`.
+pub(crate) const NXT_GROUP_MOD: u32 = 31;
+/// `OFPST_GROUP` / `OFPMP_GROUP`.
+pub(crate) const ST_GROUP: u16 = 6;
+/// `OFPST_GROUP_DESC` / `OFPMP_GROUP_DESC`.
+pub(crate) const ST_GROUP_DESC: u16 = 7;
+/// `NXST_GROUP`.
+pub(crate) const NXST_GROUP: u32 = 7;
+/// `NXST_GROUP_DESC`.
+pub(crate) const NXST_GROUP_DESC: u32 = 8;
+const ST_VENDOR: u16 = 0xffff;
+
+/// OpenFlow 1.5 bucket property types.
+const PROP_WEIGHT: u16 = 0;
+const PROP_WATCH_PORT: u16 = 1;
+const PROP_WATCH_GROUP: u16 = 2;
+
+/// A group message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupMsg {
+    /// A group-mod.
+    Mod(GroupMod),
+    /// A group description request for one group or [`GroupId::ALL`] (OpenFlow 1.1 to 1.4
+    /// always ask for all).
+    DescRequest(GroupId),
+    /// One message of a group description reply.
+    DescReply(Vec<GroupDesc>),
+    /// A group statistics request for one group or [`GroupId::ALL`].
+    StatsRequest(GroupId),
+    /// One message of a group statistics reply.
+    StatsReply(Vec<GroupStats>),
+}
+
+/// Whether the version writes the OpenFlow 1.5 (or Nicira) layout.
+fn long_form(v: Version) -> bool {
+    matches!(v, Version::Of10 | Version::Of15)
+}
+
+const fn command_wire(c: GroupModCommand) -> u16 {
+    match c {
+        GroupModCommand::Add => 0,
+        GroupModCommand::Modify => 1,
+        GroupModCommand::Delete => 2,
+        GroupModCommand::InsertBucket => 3,
+        GroupModCommand::RemoveBucket => 5,
+        GroupModCommand::AddOrMod => 0x8000,
+    }
+}
+
+fn command_from_wire(n: u16, v: Version) -> Result<GroupModCommand, DecodeError> {
+    Ok(match n {
+        0 => GroupModCommand::Add,
+        1 => GroupModCommand::Modify,
+        2 => GroupModCommand::Delete,
+        3 if long_form(v) => GroupModCommand::InsertBucket,
+        5 if long_form(v) => GroupModCommand::RemoveBucket,
+        0x8000 => GroupModCommand::AddOrMod,
+        n => {
+            return Err(DecodeError::new(
+                OfpError::GroupBadCommand,
+                format!("group-mod command {n}"),
+            ));
+        }
+    })
+}
+
+/// Writes the buckets in `v`'s layout.
+fn put_buckets(
+    b: &mut Vec<u8>,
+    v: Version,
+    ty: GroupType,
+    buckets: &[Bucket],
+) -> Result<(), EncodeError> {
+    for bk in buckets {
+        let at = b.len();
+        if long_form(v) {
+            b.put_u16(0);
+            b.put_u16(0);
+            b.put_u32(bk.bucket_id.0);
+            let acts = b.len();
+            put_actions(b, &bk.actions, v)?;
+            let alen = b.len() - acts;
+            b.set_u16(
+                at + 2,
+                u16::try_from(alen).map_err(|_| EncodeError::TooLong(alen))?,
+            );
+            // Open vSwitch writes the weight for select groups, the watches when set.
+            if ty == GroupType::Select {
+                b.put_u16(PROP_WEIGHT);
+                b.put_u16(8);
+                b.put_u16(bk.weight);
+                b.put_zeros(2);
+            }
+            if bk.watch_port != PortNo::ANY {
+                b.put_u16(PROP_WATCH_PORT);
+                b.put_u16(8);
+                b.put_u32(bk.watch_port.0);
+            }
+            if bk.watch_group != GroupId::ANY {
+                b.put_u16(PROP_WATCH_GROUP);
+                b.put_u16(8);
+                b.put_u32(bk.watch_group.0);
+            }
+        } else {
+            b.put_u16(0);
+            b.put_u16(bk.weight);
+            b.put_u32(bk.watch_port.0);
+            b.put_u32(bk.watch_group.0);
+            b.put_zeros(4);
+            put_actions(b, &bk.actions, v)?;
+        }
+        let len = b.len() - at;
+        b.set_u16(
+            at,
+            u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
+        );
+    }
+    Ok(())
+}
+
+/// Reads buckets until `r` is empty. A 1.5 bucket without a weight property has weight 0 (as
+/// Open vSwitch stores it; the weight only matters to select groups).
+fn pull_buckets(r: &mut Reader<'_>, v: Version) -> Result<Vec<Bucket>, DecodeError> {
+    let bad = |what: &str| DecodeError::new(OfpError::GroupBadBucket, what.to_owned());
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let len = usize::from(r.peek_u16(0).map_err(|_| bad("bucket is truncated"))?);
+        let min = if long_form(v) { 8 } else { 16 };
+        if len < min || len > r.len() {
+            return Err(DecodeError::new(
+                OfpError::GroupBadBucket,
+                format!("bucket length {len}"),
+            ));
+        }
+        let mut e = r.take(len).map_err(|_| bad("bucket is truncated"))?;
+        e.skip(2).map_err(|_| bad("bucket"))?;
+        let mut bk = Bucket::new(Vec::new());
+        if long_form(v) {
+            let alen = usize::from(e.u16().map_err(|_| bad("bucket"))?);
+            bk.bucket_id = BucketId(e.u32().map_err(|_| bad("bucket"))?);
+            bk.weight = 0;
+            let acts = e
+                .bytes(alen)
+                .map_err(|_| bad("bucket actions are truncated"))?;
+            bk.actions = pull_actions(acts, v)?;
+            while !e.is_empty() {
+                let pt = e.u16().map_err(|_| bad("bucket property"))?;
+                let plen = usize::from(e.u16().map_err(|_| bad("bucket property"))?);
+                if plen < 4 {
+                    return Err(DecodeError::new(
+                        OfpError::PropBadLen,
+                        format!("bucket property length {plen}"),
+                    ));
+                }
+                let mut p = e
+                    .take(plen.next_multiple_of(8) - 4)
+                    .map_err(|_| bad("bucket property is truncated"))?;
+                let pe = |_| bad("bucket property is truncated");
+                match pt {
+                    PROP_WEIGHT => bk.weight = p.u16().map_err(pe)?,
+                    PROP_WATCH_PORT => bk.watch_port = PortNo(p.u32().map_err(pe)?),
+                    PROP_WATCH_GROUP => bk.watch_group = GroupId(p.u32().map_err(pe)?),
+                    _ => {
+                        return Err(DecodeError::new(
+                            OfpError::PropBadType,
+                            format!("bucket property type {pt}"),
+                        ));
+                    }
+                }
+            }
+        } else {
+            bk.weight = e.u16().map_err(|_| bad("bucket"))?;
+            bk.watch_port = PortNo(e.u32().map_err(|_| bad("bucket"))?);
+            bk.watch_group = GroupId(e.u32().map_err(|_| bad("bucket"))?);
+            e.skip(4).map_err(|_| bad("bucket"))?;
+            bk.actions = pull_actions(e.rest(), v)?;
+        }
+        out.push(bk);
+    }
+    Ok(out)
+}
+
+/// Writes a group-mod's body (after the OpenFlow or Nicira header).
+fn put_group_mod(b: &mut Vec<u8>, v: Version, gm: &GroupMod) -> Result<(), EncodeError> {
+    b.put_u16(command_wire(gm.command));
+    b.put_u8(gm.group_type.wire());
+    b.put_u8(0);
+    b.put_u32(gm.group_id.0);
+    if long_form(v) {
+        let at = b.len();
+        b.put_u16(0);
+        b.put_u16(0);
+        b.put_u32(gm.command_bucket_id.0);
+        let start = b.len();
+        put_buckets(b, v, gm.group_type, &gm.buckets)?;
+        let len = b.len() - start;
+        b.set_u16(
+            at,
+            u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
+        );
+    } else {
+        put_buckets(b, v, gm.group_type, &gm.buckets)?;
+    }
+    Ok(())
+}
+
+/// Decodes a group-mod's body: `OFPT_GROUP_MOD` or `NXT_GROUP_MOD` after its vendor header.
+pub(crate) fn decode_group_mod(v: Version, mut r: Reader<'_>) -> Result<GroupMod, DecodeError> {
+    let tr = t("group-mod");
+    let command = command_from_wire(r.u16().map_err(&tr)?, v)?;
+    let ty = r.u8().map_err(&tr)?;
+    r.skip(1).map_err(&tr)?;
+    let group_id = GroupId(r.u32().map_err(&tr)?);
+    // Deletes and bucket removals carry a type Open vSwitch ignores.
+    let group_type = match GroupType::from_wire(ty) {
+        Some(g) => g,
+        None if matches!(
+            command,
+            GroupModCommand::Delete | GroupModCommand::InsertBucket | GroupModCommand::RemoveBucket
+        ) =>
+        {
+            GroupType::All
+        }
+        None => {
+            return Err(DecodeError::new(
+                OfpError::GroupBadType,
+                format!("group type {ty}"),
+            ));
+        }
+    };
+    let (buckets, command_bucket_id) = if long_form(v) {
+        let blen = usize::from(r.u16().map_err(&tr)?);
+        r.skip(2).map_err(&tr)?;
+        let cb = BucketId(r.u32().map_err(&tr)?);
+        let mut br = r.take(blen).map_err(&tr)?;
+        // Group properties (selection method, experimenter) follow; ferrovs has none to apply.
+        (pull_buckets(&mut br, v)?, cb)
+    } else {
+        (pull_buckets(&mut r, v)?, BucketId::ALL)
+    };
+    Ok(GroupMod {
+        command,
+        group_type,
+        group_id,
+        command_bucket_id,
+        buckets,
+        has_bucket_ids: long_form(v),
+    })
+}
+
+fn put_desc(b: &mut Vec<u8>, v: Version, d: &GroupDesc) -> Result<(), EncodeError> {
+    let at = b.len();
+    b.put_u16(0);
+    b.put_u8(d.group_type.wire());
+    b.put_u8(0);
+    b.put_u32(d.group_id.0);
+    if long_form(v) {
+        let blen_at = b.len();
+        b.put_u16(0);
+        b.put_zeros(6);
+        let start = b.len();
+        put_buckets(b, v, d.group_type, &d.buckets)?;
+        let len = b.len() - start;
+        b.set_u16(
+            blen_at,
+            u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
+        );
+    } else {
+        put_buckets(b, v, d.group_type, &d.buckets)?;
+    }
+    let len = b.len() - at;
+    b.set_u16(
+        at,
+        u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
+    );
+    Ok(())
+}
+
+fn pull_desc(r: &mut Reader<'_>, v: Version) -> Result<GroupDesc, DecodeError> {
+    let tr = t("group description");
+    let len = usize::from(r.peek_u16(0).map_err(&tr)?);
+    if len < 8 {
+        return Err(DecodeError::new(
+            OfpError::BadLen,
+            format!("group description length {len}"),
+        ));
+    }
+    let mut e = r.take(len).map_err(&tr)?;
+    e.skip(2).map_err(&tr)?;
+    let ty = e.u8().map_err(&tr)?;
+    e.skip(1).map_err(&tr)?;
+    let group_id = GroupId(e.u32().map_err(&tr)?);
+    let group_type = GroupType::from_wire(ty)
+        .ok_or_else(|| DecodeError::new(OfpError::GroupBadType, format!("group type {ty}")))?;
+    let buckets = if long_form(v) {
+        let blen = usize::from(e.u16().map_err(&tr)?);
+        e.skip(6).map_err(&tr)?;
+        let mut br = e.take(blen).map_err(&tr)?;
+        pull_buckets(&mut br, v)?
+    } else {
+        pull_buckets(&mut e, v)?
+    };
+    Ok(GroupDesc {
+        group_type,
+        group_id,
+        buckets,
+    })
+}
+
+fn has_duration(v: Version) -> bool {
+    v == Version::Of10 || v >= Version::Of13
+}
+
+fn put_stats(b: &mut Vec<u8>, v: Version, s: &GroupStats) -> Result<(), EncodeError> {
+    let at = b.len();
+    b.put_u16(0);
+    b.put_zeros(2);
+    b.put_u32(s.group_id.0);
+    b.put_u32(s.ref_count);
+    b.put_zeros(4);
+    b.put_u64(s.counters.packets);
+    b.put_u64(s.counters.bytes);
+    if has_duration(v) {
+        b.put_u32(s.duration_sec);
+        b.put_u32(s.duration_nsec);
+    }
+    for c in &s.buckets {
+        b.put_u64(c.packets);
+        b.put_u64(c.bytes);
+    }
+    let len = b.len() - at;
+    b.set_u16(
+        at,
+        u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
+    );
+    Ok(())
+}
+
+fn pull_stats(r: &mut Reader<'_>, v: Version) -> Result<GroupStats, DecodeError> {
+    let tr = t("group statistics");
+    let len = usize::from(r.peek_u16(0).map_err(&tr)?);
+    let mut e = r.take(len).map_err(&tr)?;
+    e.skip(4).map_err(&tr)?;
+    let mut s = GroupStats {
+        group_id: GroupId(e.u32().map_err(&tr)?),
+        ref_count: e.u32().map_err(&tr)?,
+        ..GroupStats::default()
+    };
+    e.skip(4).map_err(&tr)?;
+    s.counters.packets = e.u64().map_err(&tr)?;
+    s.counters.bytes = e.u64().map_err(&tr)?;
+    if has_duration(v) {
+        s.duration_sec = e.u32().map_err(&tr)?;
+        s.duration_nsec = e.u32().map_err(&tr)?;
+    }
+    while !e.is_empty() {
+        s.buckets.push(Counters {
+            packets: e.u64().map_err(&tr)?,
+            bytes: e.u64().map_err(&tr)?,
+        });
+    }
+    Ok(s)
+}
+
+fn stats_start(v: Version, request: bool, stat: u16, more: bool, xid: u32) -> Vec<u8> {
+    if v == Version::Of10 {
+        let sub = if stat == ST_GROUP {
+            NXST_GROUP
+        } else {
+            NXST_GROUP_DESC
+        };
+        start_stats(v, request, ST_VENDOR, Some(sub), more, xid)
+    } else {
+        start_stats(v, request, stat, None, more, xid)
+    }
+}
+
+/// Encodes one group message; `None` when `msg` is not one.
+pub(super) fn encode(
+    msg: &Message,
+    protocol: Protocol,
+    xid: u32,
+) -> Option<Result<Vec<u8>, EncodeError>> {
+    let Message::Group(m) = msg else {
+        return None;
+    };
+    let v = Version::of(protocol);
+    Some((|| {
+        let b = match m {
+            GroupMsg::Mod(gm) => {
+                let mut b = if v == Version::Of10 {
+                    start_nx(v, NXT_GROUP_MOD, xid)
+                } else {
+                    start(v, OFPT_GROUP_MOD, xid)
+                };
+                put_group_mod(&mut b, v, gm)?;
+                b
+            }
+            GroupMsg::DescRequest(g) | GroupMsg::StatsRequest(g) => {
+                let desc = matches!(m, GroupMsg::DescRequest(_));
+                let stat = if desc { ST_GROUP_DESC } else { ST_GROUP };
+                let mut b = stats_start(v, true, stat, false, xid);
+                if !(desc && (Version::Of11..=Version::Of14).contains(&v)) {
+                    b.put_u32(g.0);
+                    b.put_zeros(4);
+                }
+                b
+            }
+            GroupMsg::DescReply(ds) => {
+                let mut b = stats_start(v, false, ST_GROUP_DESC, false, xid);
+                for d in ds {
+                    put_desc(&mut b, v, d)?;
+                }
+                b
+            }
+            GroupMsg::StatsReply(ss) => {
+                let mut b = stats_start(v, false, ST_GROUP, false, xid);
+                for s in ss {
+                    put_stats(&mut b, v, s)?;
+                }
+                b
+            }
+        };
+        finish(b)
+    })())
+}
+
+/// Encodes a whole group description reply (as many messages as it takes).
+pub fn encode_desc_reply(
+    groups: &[GroupDesc],
+    protocol: Protocol,
+    xid: u32,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
+    let v = Version::of(protocol);
+    let entries = groups
+        .iter()
+        .map(|d| {
+            let mut e = Vec::new();
+            put_desc(&mut e, v, d).map(|()| e)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    split_reply(entries, || stats_start(v, false, ST_GROUP_DESC, false, xid))
+}
+
+/// Encodes a whole group statistics reply (as many messages as it takes).
+pub fn encode_stats_reply(
+    groups: &[GroupStats],
+    protocol: Protocol,
+    xid: u32,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
+    let v = Version::of(protocol);
+    let entries = groups
+        .iter()
+        .map(|s| {
+            let mut e = Vec::new();
+            put_stats(&mut e, v, s).map(|()| e)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    split_reply(entries, || stats_start(v, false, ST_GROUP, false, xid))
+}
+
+/// Decodes a group multipart body (after the stats header, and after the Nicira stats header
+/// in OpenFlow 1.0); `stat` is [`ST_GROUP`] or [`ST_GROUP_DESC`].
+pub(super) fn decode_stats(
+    v: Version,
+    request: bool,
+    stat: u16,
+    mut r: Reader<'_>,
+) -> Result<Message, DecodeError> {
+    let tr = t("group statistics request");
+    let desc = stat == ST_GROUP_DESC;
+    let m = if request {
+        let g = if desc && (Version::Of11..=Version::Of14).contains(&v) {
+            GroupId::ALL
+        } else {
+            GroupId(r.u32().map_err(&tr)?)
+        };
+        if desc {
+            GroupMsg::DescRequest(g)
+        } else {
+            GroupMsg::StatsRequest(g)
+        }
+    } else if desc {
+        let mut ds = Vec::new();
+        while !r.is_empty() {
+            ds.push(pull_desc(&mut r, v)?);
+        }
+        GroupMsg::DescReply(ds)
+    } else {
+        let mut ss = Vec::new();
+        while !r.is_empty() {
+            ss.push(pull_stats(&mut r, v)?);
+        }
+        GroupMsg::StatsReply(ss)
+    };
+    Ok(Message::Group(m))
+}
