@@ -212,7 +212,7 @@ pub struct MeterFeatures {
     pub max_color: u8,
 }
 
-/// A group features reply (all zero: ferrovs has no groups).
+/// A group features reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct GroupFeatures {
     /// `1 << OFPGT_*` bits.

@@ -235,7 +235,7 @@ pub fn answer_table(
                 .map_err(|_| OfpError::BadStat)
         }
         TableMsg::GroupFeaturesRequest => {
-            let reply = Message::Table(TableMsg::GroupFeaturesReply(GroupFeatures::default()));
+            let reply = Message::Table(TableMsg::GroupFeaturesReply(group_features()));
             wire::encode(&reply, protocol, xid)
                 .map(|b| vec![b])
                 .map_err(|_| OfpError::BadStat)
@@ -244,6 +244,23 @@ pub fn answer_table(
         | TableMsg::FeaturesReply(_)
         | TableMsg::MeterFeaturesReply(_)
         | TableMsg::GroupFeaturesReply(_) => Err(OfpError::BadType),
+    }
+}
+
+/// What the group table offers, as Open vSwitch 3.1 reports it: all four types, weighted and
+/// liveness-based selection and chaining (`OFPGFC_*` 0x7), up to `OFPG_MAX` groups of each,
+/// and in every type the OpenFlow 1.3 actions output, the MPLS TTL actions, VLAN and MPLS
+/// push/pop, set_queue, group, the IP TTL actions and set_field.
+fn group_features() -> GroupFeatures {
+    const TYPES: u32 = 0xf;
+    const CAPABILITIES: u32 = 0x7;
+    // Bit n is OFPAT13 action type n: output (0) and 15 to 25.
+    const ACTIONS: u32 = 1 | (0x7ff << 15);
+    GroupFeatures {
+        types: TYPES,
+        capabilities: CAPABILITIES,
+        max_groups: [fvs_openflow::GroupId::MAX.0; 4],
+        actions: [ACTIONS; 4],
     }
 }
 
