@@ -13,6 +13,8 @@
 //! - [`ipv4_routes`]: an `RTM_GETROUTE` dump of the unicast and local IPv4 routes of every
 //!   table, and [`link_names`]: an `RTM_GETLINK` dump of the interfaces' names, for
 //!   `ovs/route/show` and `ovs/route/lookup`.
+//! - [`Changes`]: a subscription to the kernel's announcements of link, IPv4 address and
+//!   IPv4 route changes, so whoever looks routes up can look again at once.
 //!
 //! Both open a `NETLINK_ROUTE` socket for the one request and close it: these are calls of
 //! the control plane (at reconfiguration and every statistics pass), never of the packet
@@ -60,6 +62,10 @@ const IFA_LOCAL: u16 = 2;
 /// Route types (`rtm_type`).
 const RTN_UNICAST: u8 = 1;
 const RTN_LOCAL: u8 = 2;
+/// The multicast groups of link, IPv4 address and IPv4 route changes.
+const RTMGRP_LINK: u32 = 0x1;
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTMGRP_IPV4_ROUTE: u32 = 0x40;
 /// How long to wait for the kernel's answer (it answers at once; this is a safety net).
 const REPLY_TIMEOUT_MS: i32 = 1000;
 /// Receive buffer: the kernel sends dump parts of at most a page or so each.
@@ -183,6 +189,48 @@ pub fn link_names() -> io::Result<HashMap<u32, String>> {
             Some((index, String::from_utf8_lossy(&name[..end]).into_owned()))
         })
         .collect())
+}
+
+/// The kernel's announcements of link, IPv4 address and IPv4 route changes in the current
+/// network namespace. Only *that* something changed matters to its users (they read the
+/// tables again), so the messages are read and dropped.
+#[derive(Debug)]
+pub struct Changes {
+    file: File,
+}
+
+impl Changes {
+    /// Subscribes.
+    pub fn open() -> io::Result<Self> {
+        let fd = sys::socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)?;
+        sys::bind_netlink(
+            fd.as_fd(),
+            RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE,
+        )?;
+        Ok(Self {
+            file: File::from(fd),
+        })
+    }
+
+    /// Waits up to `timeout` for a change; true when at least one came (every waiting
+    /// message is read). A lost announcement (`ENOBUFS`: the socket overflowed) counts as a
+    /// change.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> io::Result<bool> {
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let mut ready = Vec::new();
+        if sys::poll_readable(&[self.file.as_fd()], ms, &mut ready)? == 0 {
+            return Ok(false);
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.file.read(&mut buf) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// Appends one `rtattr` (4-byte aligned).

@@ -256,6 +256,20 @@ pub(crate) fn bind_packet(fd: BorrowedFd<'_>, ifindex: i32, protocol: u16) -> io
     Ok(())
 }
 
+/// Binds a netlink socket to the multicast `groups` (a mask of `RTMGRP_*` bits), with a port
+/// the kernel chooses.
+pub(crate) fn bind_netlink(fd: BorrowedFd<'_>, groups: u32) -> io::Result<()> {
+    // SAFETY: `sockaddr_nl` is plain integers (one private padding field, hence no literal),
+    // for which all zeroes is a valid value.
+    let mut addr: libc::sockaddr_nl = unsafe { zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_groups = groups;
+    let len = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+    // SAFETY: `addr` is a complete `sockaddr_nl` of `len` bytes, live for the call.
+    check(unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) })?;
+    Ok(())
+}
+
 /// The index of the interface `name` in the current network namespace.
 pub(crate) fn if_nametoindex(name: &str) -> Option<i32> {
     let name = CString::new(name).ok()?;

@@ -6,8 +6,8 @@
 //! A tunnel vport in `fvs-datapath` encapsulates into a complete outer frame (Ethernet, IPv4,
 //! GRE or UDP); frames that decapsulate to the vport's addresses and key enter the switch on
 //! the vport. Which way the outer frame takes depends on the kernel's route to the remote end
-//! (asked through [`crate::netlink`] by the daemon, at every reconfiguration and every
-//! second):
+//! (asked through [`crate::netlink`] by the daemon, at every reconfiguration, at every change
+//! the kernel announces and at least every second):
 //!
 //! - **Native** (`fvs_datapath::native`), when the route leaves through an internal port of
 //!   a ferrovs bridge: Open vSwitch's userspace layout, the NIC a port of `br-phy` and the

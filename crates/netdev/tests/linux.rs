@@ -702,4 +702,15 @@ fn netlink_route_lookups_match_the_kernels_table() {
     );
     let names = link_names().expect("link dump");
     assert_eq!(names.get(&fvsa).map(String::as_str), Some("fvsa"));
+
+    // A route change is announced; nothing else is.
+    let mut changes = fvs_netdev::netlink::Changes::open().expect("subscribe");
+    let quiet = Duration::from_millis(100);
+    assert!(!changes.wait(quiet).expect("wait"), "no change yet");
+    ns.exec(&["ip", "route", "add", "10.64.0.0/16", "via", "10.61.0.254"]);
+    assert!(
+        changes.wait(Duration::from_secs(2)).expect("wait"),
+        "route added"
+    );
+    assert!(!changes.wait(quiet).expect("wait"), "all read");
 }

@@ -76,7 +76,8 @@
 //! - **Native tunnels** ([`native`]): a tunnel whose kernel route leaves through an
 //!   internal port of a bridge (Open vSwitch's `br-phy` layout) is encapsulated into that
 //!   bridge by the datapath and taken back from it; the routes are looked up at every
-//!   reconfiguration and every second, the neighbours snooped from ARP, and every thread
+//!   reconfiguration, at every change the kernel announces and at least every second, the
+//!   neighbours snooped from ARP, and every thread
 //!   takes the result when its generation changes. `tnl/arp/*`, `tnl/neigh/*`,
 //!   `ovs/route/show` and `ovs/route/lookup` show them in Open vSwitch's formats.
 //!
@@ -270,13 +271,22 @@ impl Handle {
             ifaces: Mutex::new(BTreeMap::new()),
             bridges: Mutex::new(BTreeMap::new()),
         });
-        // Routes change without a reconfiguration: native tunnels follow them at this pace.
+        // Routes change without a reconfiguration: native tunnels follow them as soon as the
+        // kernel announces a change, and at least every ROUTE_PASS_EVERY.
         let weak = Arc::downgrade(&handle);
+        let mut changes = fvs_netdev::netlink::Changes::open().ok();
         std::thread::Builder::new()
             .name("native-routes".to_owned())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(native::ROUTE_PASS_EVERY);
+                    match changes.as_mut().map(|c| c.wait(native::ROUTE_PASS_EVERY)) {
+                        Some(Ok(_)) => {}
+                        // Without announcements, polling alone.
+                        Some(Err(_)) | None => {
+                            changes = None;
+                            std::thread::sleep(native::ROUTE_PASS_EVERY);
+                        }
+                    }
                     match weak.upgrade() {
                         Some(h) => h.refresh_native(),
                         None => return,

@@ -18,10 +18,11 @@
 //! tunnel names (the others are not known in advance). Under `--enable-dummy` nothing is
 //! native: dummy internal ports are no kernel devices.
 //!
-//! The routes are looked up again at every reconfiguration and every
-//! [`ROUTE_PASS_EVERY`] (one second) on a thread of their own, so a route change moves a
-//! tunnel between the two paths within a second; Open vSwitch follows routing changes by
-//! netlink notification instead.
+//! The routes are looked up again at every reconfiguration, on a thread of their own as soon
+//! as the kernel announces a link, address or route change (`fvs_netdev::netlink::Changes`,
+//! as Open vSwitch follows them), and at least every [`ROUTE_PASS_EVERY`] (one second), so
+//! a route change moves a tunnel between the two paths at once, and within a second should
+//! an announcement be lost.
 //!
 //! # Neighbours
 //!
