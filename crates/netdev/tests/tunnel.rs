@@ -684,3 +684,46 @@ fn linux_vxlan_answers_every_request_of_a_run() {
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=8).collect::<Vec<u16>>());
 }
+
+/// A run's outer IPv4 header carries the frames' DF bit, TOS and TTL, however they change
+/// from run to run on one source (tcpdump on host B's end of the veth, which receives each
+/// run whole: one frame per run).
+#[test]
+fn df_tos_and_ttl_of_a_run_reach_the_wire() {
+    let hosts = Hosts::new("df");
+    let mut a = Hosts::open(&hosts.a, UnderlayConfig::new(TunnelProtocol::Vxlan));
+    let _b = Hosts::open(&hosts.b, UnderlayConfig::new(TunnelProtocol::Vxlan));
+    let run = |df: bool, tos: u8, ttl: u8| -> Vec<Vec<u8>> {
+        numbered_frames(3, 200, 200)
+            .iter()
+            .map(|f| {
+                let mut e = Encap::new(
+                    TunnelProtocol::Vxlan,
+                    MacAddr::ZERO,
+                    MacAddr::ZERO,
+                    HOST_A,
+                    HOST_B,
+                    Some(1),
+                );
+                e.udp_src = 40020;
+                e.dont_frag = df;
+                e.tos = tos;
+                e.ttl = ttl;
+                encapsulate(&e, f).expect("encapsulate")
+            })
+            .collect()
+    };
+    let capture = Capture::start(&hosts.b, "ul0", 2, "udp port 4789", Duration::from_secs(10));
+    assert_eq!(send(&mut a, &run(false, 0x20, 17)), 3);
+    assert_eq!(send(&mut a, &run(true, 0x03, 99)), 3);
+    assert_eq!(a.udp_offload_stats().gso_sends, 2);
+    let wire = capture.finish();
+    assert!(
+        wire.contains("tos 0x20, ttl 17,") && wire.contains("offset 0, flags [none], proto UDP"),
+        "the first run without DF:\n{wire}"
+    );
+    assert!(
+        wire.contains("tos 0x3,CE, ttl 99,") && wire.contains("offset 0, flags [DF], proto UDP"),
+        "the second run with DF and a congestion mark:\n{wire}"
+    );
+}
