@@ -12,8 +12,8 @@
 //! effects (learned rules, learned MACs, rule and table statistics) that the switch applies
 //! afterwards. Each bridge also has a group table ([`group`]): group-mods add, change and
 //! delete groups (a deleted group takes the rules naming it along), and a flow-mod may name
-//! only an existing group. Translation does not run groups yet: `group:N` is "not executed yet" in
-//! [`xlate`] (listed in its `actions` module).
+//! only an existing group; translation runs `group:N` (all, select, indirect, fast failover:
+//! the `xlate` module's `group` submodule says how a select group hashes).
 //!
 //! # Design
 //!

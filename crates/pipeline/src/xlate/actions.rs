@@ -6,8 +6,8 @@
 //! | executed | not executed yet (the trace says so, the packet goes on unchanged) |
 //! |---|---|
 //! | `output`, `NORMAL`, `FLOOD`, `ALL`, `IN_PORT`, `LOCAL`, `CONTROLLER`, `controller(...)`, `output(port=,max_len=)`, `output:SUBFIELD` | `enqueue`, `set_queue`, `pop_queue` (no QoS model) |
-//! | `resubmit`, `goto_table`, `clone`, `exit` | `resubmit(,,ct)` (no connection tracker) |
-//! | `mod_vlan_vid`, `mod_vlan_pcp`, `strip_vlan`/`pop_vlan`, `push_vlan` | `group`, `bundle`, `multipath`, `meter` (groups exist in the table but do not run yet; no bundles or meters) |
+//! | `resubmit`, `goto_table`, `clone`, `exit`, `group` (see [`super::group`]) | `resubmit(,,ct)` (no connection tracker) |
+//! | `mod_vlan_vid`, `mod_vlan_pcp`, `strip_vlan`/`pop_vlan`, `push_vlan` | `bundle`, `multipath`, `meter` (no bundles or meters) |
 //! | `mod_dl_src/dst`, `mod_nw_src/dst`, `mod_nw_tos`, `mod_nw_ecn`, `mod_nw_ttl`, `mod_tp_src/dst`, `dec_ttl` | MPLS actions, `encap`, `decap` (no MPLS/NSH in the datapath model) |
 //! | `set_field`, `load`, `move`, `set_tunnel`, `push`, `pop`, `write_metadata` | `ct`, `nat`, `ct_clear`, `sample`, `fin_timeout`, `check_pkt_larger`, `conjunction` |
 //! | `learn` (without `limit`), `note`, `write_actions`, `clear_actions` | |
@@ -107,6 +107,7 @@ impl Ctx<'_> {
                 return false;
             }
             Action::Clone(inner) => self.clone_actions(b, table, inner, flow, out),
+            Action::Group(g) => self.group(b, table, *g, flow, out),
             Action::Exit => self.exit = true,
             Action::SetVlanVid {
                 vid,
@@ -247,7 +248,6 @@ impl Ctx<'_> {
             Action::Enqueue { .. }
             | Action::SetQueue(_)
             | Action::PopQueue
-            | Action::Group(_)
             | Action::Bundle(_)
             | Action::Multipath(_)
             | Action::Meter(_)

@@ -22,6 +22,7 @@
 mod actions;
 mod commit;
 mod freeze;
+mod group;
 mod normal;
 mod tunnel;
 

@@ -184,9 +184,9 @@ pub fn is_stale(current: Option<u64>, requested: u64) -> bool {
 
 /// Checks a packet-out as Open vSwitch does before running it: no buffer; an `in_port` a
 /// packet can come from (below `OFPP_MAX`, or `LOCAL`, `CONTROLLER`, `NONE` (`ANY`)); outputs only to
-/// ports that can exist; no group at any depth of nesting (groups are not executed yet, so a
-/// packet-out through one is refused rather than silently dropped).
-pub fn check_packet_out(po: &PacketOut) -> Result<(), PacketOutError> {
+/// ports that can exist; only groups that exist in `bridge`'s group table, at any depth of
+/// nesting.
+pub fn check_packet_out(po: &PacketOut, bridge: Option<&Bridge>) -> Result<(), PacketOutError> {
     if po.buffer_id.is_some() {
         return Err(PacketOutError::BufferUnknown);
     }
@@ -194,18 +194,20 @@ pub fn check_packet_out(po: &PacketOut) -> Result<(), PacketOutError> {
     if p.0 >= OFPP_MAX && !matches!(p, PortNo::LOCAL | PortNo::CONTROLLER | PortNo::ANY) {
         return Err(PacketOutError::BadPort(p));
     }
-    check_actions(&po.actions)
+    check_actions(&po.actions, bridge)
 }
 
-fn check_actions(actions: &[Action]) -> Result<(), PacketOutError> {
+fn check_actions(actions: &[Action], bridge: Option<&Bridge>) -> Result<(), PacketOutError> {
     for a in actions {
         match a {
             Action::Output(o) if o.port.0 >= OFPP_MAX && o.port.0 < PortNo::IN_PORT.0 => {
                 return Err(PacketOutError::BadOutPort(o.port));
             }
-            Action::Group(g) => return Err(PacketOutError::BadOutGroup(g.0)),
-            Action::Clone(inner) | Action::WriteActions(inner) => check_actions(inner)?,
-            Action::Ct(ct) => check_actions(&ct.actions)?,
+            Action::Group(g) if !bridge.is_some_and(|b| b.groups().contains(*g)) => {
+                return Err(PacketOutError::BadOutGroup(g.0));
+            }
+            Action::Clone(inner) | Action::WriteActions(inner) => check_actions(inner, bridge)?,
+            Action::Ct(ct) => check_actions(&ct.actions, bridge)?,
             _ => {}
         }
     }
@@ -486,7 +488,7 @@ impl Channel {
                 if self.refuse_if_slave(version, bytes) {
                     return;
                 }
-                match check_packet_out(&po) {
+                match check_packet_out(&po, of.bridge()) {
                     Ok(()) => {
                         for ev in of.packet_out(&po, now) {
                             self.send_async(&ev);
