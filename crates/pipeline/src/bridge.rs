@@ -639,6 +639,18 @@ impl Bridge {
         Ok(out)
     }
 
+    /// Credits group `g` (or its bucket at index `bucket`) with `packets` of `bytes` in all
+    /// (group statistics; a translation's [`crate::xlate::SideEffect::GroupHit`]).
+    pub fn count_group(
+        &mut self,
+        g: fvs_openflow::GroupId,
+        bucket: Option<usize>,
+        packets: u64,
+        bytes: u64,
+    ) {
+        self.groups.count(g, bucket, packets, bytes);
+    }
+
     /// How many rules name group `g` in their actions (a group's `ref_count`).
     pub fn group_ref_count(&self, g: fvs_openflow::GroupId) -> u32 {
         let n = self

@@ -104,6 +104,21 @@ impl GroupTable {
             .collect()
     }
 
+    /// Credits group `id` (or its bucket at index `bucket`) with `packets` of `bytes` in all.
+    pub fn count(&mut self, id: GroupId, bucket: Option<usize>, packets: u64, bytes: u64) {
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        let c = match bucket {
+            None => Some(&mut g.counters),
+            Some(i) => g.bucket_counters.get_mut(i),
+        };
+        if let Some(c) = c {
+            c.packets += packets;
+            c.bytes += bytes;
+        }
+    }
+
     fn select(&self, id: GroupId) -> impl Iterator<Item = &Group> {
         self.groups
             .values()

@@ -122,6 +122,17 @@ impl Switch {
                         b.count_in_band(*rule, 1, len);
                     }
                 }
+                SideEffect::GroupHit {
+                    bridge,
+                    group,
+                    bucket,
+                } => {
+                    if let Some(len) = packet_len
+                        && let Some(b) = self.bridges.get_mut(*bridge)
+                    {
+                        b.count_group(*group, *bucket, 1, len);
+                    }
+                }
                 SideEffect::Learn { bridge, flow_mod } => {
                     if let Some(b) = self.bridges.get_mut(*bridge) {
                         // A learned flow-mod names a valid table (learn's table is a u8 below

@@ -2,7 +2,8 @@
 //! `all` group (each bucket on its own copy of the packet), an `indirect` group chained to
 //! it, and a `fast_failover` group (a bucket watching a port that does not exist is skipped)
 //! reads the same on both switches, and frames received on a dummy port or sent by a
-//! packet-out leave through the buckets' ports (`tx_pcap`) the same. Open vSwitch's select groups recirculate through the
+//! packet-out leave through the buckets' ports (`tx_pcap`) the same, counted the same in
+//! `dump-group-stats` (group and bucket packets and bytes, `ref_count`). Open vSwitch's select groups recirculate through the
 //! datapath's hash (`hash(sym_l4(0)),recirc(...)`), ferrovs's hash in translation, so select
 //! groups are checked on ferrovs alone: weight 0 is never chosen, every other bucket is, one
 //! flow always takes the same bucket, and a group change takes effect on cached flows.
@@ -108,6 +109,31 @@ fn all_indirect_and_fast_failover_groups_run_as_in_open_vswitch() {
         let ours = pcap_frames_or_empty(&fvs_sw.dir().join(format!("{port}.pcap")));
         assert_eq!(ours, theirs, "frames sent on {port}");
     }
+    // Group and bucket counters, as dump-group-stats lists them (durations blanked, lines
+    // sorted: Open vSwitch lists groups in hash order).
+    let stats = |sw: &dyn Switch| -> Vec<String> {
+        let out = sw.ofctl_ok(&["-O", "OpenFlow13", "dump-group-stats", "br0"]);
+        let mut lines: Vec<String> = out
+            .lines()
+            .skip(1)
+            .map(|l| {
+                l.split(',')
+                    .filter(|f| !f.starts_with("duration="))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(stats(fvs_sw), stats(&ovs));
+    assert!(
+        stats(fvs_sw)
+            .iter()
+            .any(|l| l.starts_with(" group_id=1,ref_count=1,packet_count=3")),
+        "{:?}",
+        stats(fvs_sw)
+    );
     let p1 = pcap_frames_or_empty(&fvs_sw.dir().join("p1.pcap"));
     assert_eq!(
         p1,
@@ -199,6 +225,19 @@ fn select_groups_honour_weights_stick_to_a_flow_and_follow_group_changes() {
         on2.len(),
         on3.len()
     );
+
+    // The bucket counters say the same, cached packets included.
+    let out = sw.ofctl_ok(&["-O", "OpenFlow13", "dump-group-stats", "br0", "group_id=2"]);
+    let want = format!(
+        "packet_count={n},byte_count={},bucket0:packet_count=0,byte_count=0,\
+         bucket1:packet_count={},byte_count={},bucket2:packet_count={},byte_count={}",
+        usize::from(n) * 42,
+        on2.len(),
+        on2.len() * 42,
+        on3.len(),
+        on3.len() * 42
+    );
+    assert!(out.contains(&want), "{out}\nwanted {want}");
 
     // A group change reaches flows already cached: with the heavy bucket at weight 0 every
     // frame, including the ones seen before, leaves on p2.

@@ -27,7 +27,7 @@
 //! The trace follows Open vSwitch's: `bucket N` with the bucket's actions under it, and for
 //! fast failover ` -> bucket N: not live due to port P` and ` -> using bucket N`.
 
-use super::{Ctx, MAX_DEPTH, get};
+use super::{Ctx, MAX_DEPTH, SideEffect, get};
 use crate::bits::mark_field;
 use crate::bridge::Bridge;
 use crate::port::PortConfig;
@@ -59,19 +59,24 @@ impl Ctx<'_> {
             return;
         };
         let buckets = group.desc.buckets.clone();
+        self.effects.push(SideEffect::GroupHit {
+            bridge: b,
+            group: id,
+            bucket: None,
+        });
         match group.desc.group_type {
             GroupType::All => {
                 for bk in &buckets {
-                    self.bucket(b, table, bk, flow, out);
+                    self.bucket(b, table, id, &buckets, bk, flow, out);
                 }
             }
             GroupType::Indirect => {
                 if let Some(bk) = buckets.first() {
-                    self.bucket(b, table, bk, flow, out);
+                    self.bucket(b, table, id, &buckets, bk, flow, out);
                 }
             }
             GroupType::Select => match self.select(&buckets, flow) {
-                Some(bk) => self.bucket(b, table, bk, flow, out),
+                Some(bk) => self.bucket(b, table, id, &buckets, bk, flow, out),
                 None => out.push(Node::new(NodeKind::Detail, "no live bucket")),
             },
             GroupType::FastFailover => {
@@ -97,7 +102,7 @@ impl Ctx<'_> {
                             NodeKind::Detail,
                             format!("using bucket {}", bk.bucket_id.0),
                         ));
-                        self.bucket(b, table, bk, flow, out);
+                        self.bucket(b, table, id, &buckets, bk, flow, out);
                     }
                     None => out.push(Node::new(NodeKind::Detail, "no live bucket")),
                 }
@@ -105,8 +110,24 @@ impl Ctx<'_> {
         }
     }
 
-    /// Runs one bucket's actions on a copy of `flow`, under a `bucket N` trace node.
-    fn bucket(&mut self, b: usize, table: u8, bk: &Bucket, flow: &FlowKey, out: &mut Vec<Node>) {
+    /// Runs one bucket (`bk`, one of `all`, the buckets of `group`) on a copy of `flow`, under
+    /// a `bucket N` trace node, and counts it.
+    #[allow(clippy::too_many_arguments)]
+    fn bucket(
+        &mut self,
+        b: usize,
+        table: u8,
+        group: GroupId,
+        all: &[Bucket],
+        bk: &Bucket,
+        flow: &FlowKey,
+        out: &mut Vec<Node>,
+    ) {
+        self.effects.push(SideEffect::GroupHit {
+            bridge: b,
+            group,
+            bucket: all.iter().position(|x| x.bucket_id == bk.bucket_id),
+        });
         if self.depth >= MAX_DEPTH {
             out.push(Node::new(
                 NodeKind::Error,

@@ -108,6 +108,16 @@ pub enum SideEffect {
         /// Port it came in on.
         port: PortNo,
     },
+    /// A group ran: count the packet for the group, and for the bucket at index `bucket`
+    /// when one ran (one effect per bucket that ran; the group's own count has `None`).
+    GroupHit {
+        /// Bridge index.
+        bridge: usize,
+        /// The group.
+        group: fvs_openflow::GroupId,
+        /// The bucket's index in the group's bucket list, or `None` for the group itself.
+        bucket: Option<usize>,
+    },
 }
 
 /// The result of translating one flow.

@@ -550,6 +550,15 @@ fn replay(
                     b.count_in_band(*rule, packets, bytes);
                 }
             }
+            SideEffect::GroupHit {
+                bridge,
+                group,
+                bucket,
+            } => {
+                if let Some(b) = sw.bridges.get_mut(*bridge) {
+                    b.count_group(*group, *bucket, packets, bytes);
+                }
+            }
             SideEffect::Learn { bridge, flow_mod } => {
                 if let Some(b) = sw.bridges.get_mut(*bridge) {
                     let g = b.generation();
