@@ -181,7 +181,7 @@ fn group_mods_and_group_dumps_match_open_vswitch() {
         vec!["-O", "OpenFlow11", "dump-groups", "br0"],
         vec!["-O", "OpenFlow13", "dump-groups", "br0"],
         vec!["-O", "OpenFlow15", "dump-groups", "br0"],
-        vec!["-O", "OpenFlow15", "dump-groups", "br0", "group_id=2"],
+        vec!["-O", "OpenFlow15", "dump-groups", "br0", "2"],
         // Flows naming groups: accepted when the group exists; ref_count counts them.
         vec![
             "-O",

@@ -352,6 +352,17 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
                 Ok((h, Message::Async(AsyncMsg::PacketOut(po)))) => {
                     format_packet_out(&po, h.version, h.xid, &mut out);
                 }
+                Ok((h, Message::Group(fvs_openflow::wire::group::GroupMsg::Mod(gm)))) => {
+                    let name = if h.version == 1 {
+                        "NXT_GROUP_MOD"
+                    } else {
+                        "OFPT_GROUP_MOD"
+                    };
+                    let _ = writeln!(out, "{name}{tag} (xid={:#x}):", h.xid);
+                    let with_ids = matches!(h.version, 1 | 6);
+                    fvs_openflow::text::group::format_group_mod(&gm, with_ids, &mut out);
+                    out.push('\n');
+                }
                 _ => {
                     let _ = writeln!(out, "({} bytes of quoted request)", e.data.len());
                 }

@@ -13,7 +13,7 @@
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
-//! and `diff-flows`, `packet_out` `packet-out`, `monitor` `monitor` (`watch` its flow monitors), `snoop` `snoop` (with [`packet`] for hex packets and their
+//! and `diff-flows`, `packet_out` `packet-out`, `groups` the group table's commands, `monitor` `monitor` (`watch` its flow monitors), `snoop` `snoop` (with [`packet`] for hex packets and their
 //! summary lines). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
@@ -27,6 +27,7 @@ pub mod dump;
 mod echo;
 mod features;
 mod flows;
+mod groups;
 mod monitor;
 mod names;
 pub mod packet;
@@ -65,6 +66,8 @@ pub struct Options {
     /// `--names` (`Some(true)`) / `--no-names` (`Some(false)`): ports printed by name or
     /// number; by default, by name when standard output is a terminal.
     pub names: Option<bool>,
+    /// `--may-create`: `mod-group` adds the group when it does not exist.
+    pub may_create: bool,
 }
 
 /// Why a command failed.
@@ -103,6 +106,7 @@ impl Default for Options {
             sort: Vec::new(),
             bundle: false,
             names: None,
+            may_create: false,
         }
     }
 }
@@ -253,6 +257,54 @@ const COMMANDS: &[Command] = &[
         handler: features::dump_table_features,
     },
     Command {
+        name: "add-group",
+        min_args: 2,
+        max_args: 2,
+        handler: groups::add_group,
+    },
+    Command {
+        name: "add-groups",
+        min_args: 2,
+        max_args: 2,
+        handler: groups::add_groups,
+    },
+    Command {
+        name: "mod-group",
+        min_args: 2,
+        max_args: 2,
+        handler: groups::mod_group,
+    },
+    Command {
+        name: "del-groups",
+        min_args: 1,
+        max_args: 2,
+        handler: groups::del_groups,
+    },
+    Command {
+        name: "insert-buckets",
+        min_args: 1,
+        max_args: 2,
+        handler: groups::insert_buckets,
+    },
+    Command {
+        name: "remove-buckets",
+        min_args: 1,
+        max_args: 2,
+        handler: groups::remove_buckets,
+    },
+    Command {
+        name: "dump-groups",
+        min_args: 1,
+        max_args: 2,
+        handler: groups::dump_groups,
+    },
+    Command {
+        name: "dump-group-stats",
+        min_args: 1,
+        max_args: 2,
+        handler: groups::dump_group_stats,
+    },
+    Command {
         name: "get-frags",
         min_args: 1,
         max_args: 1,
@@ -341,6 +393,8 @@ fn run_to(args: impl IntoIterator<Item = String>, out: &mut String) -> Result<()
             opts.allowed = parse_versions(v)?;
         } else if arg == "--strict" {
             opts.strict = true;
+        } else if arg == "--may-create" {
+            opts.may_create = true;
         } else if arg == "--bundle" {
             opts.bundle = true;
         } else if arg == "--names" || arg == "--no-names" {

@@ -9,6 +9,7 @@
 
 mod flow_mod;
 mod format;
+pub mod group;
 mod kv;
 mod parse;
 mod value;

@@ -95,6 +95,12 @@ fn command_from_wire(n: u16, v: Version) -> Result<GroupModCommand, DecodeError>
     })
 }
 
+/// A bucket's actions as version `v` spells them (a VLAN push and set-field from OpenFlow
+/// 1.3 is `mod_vlan_vid` in 1.0), as flow statistics spell a rule's.
+fn spelled(actions: &[crate::Action], v: Version) -> Vec<crate::Action> {
+    crate::normalize::normalize_for(actions, &fvs_flow::Match::CATCHALL, v.default_protocol())
+}
+
 /// Writes the buckets in `v`'s layout.
 fn put_buckets(
     b: &mut Vec<u8>,
@@ -109,7 +115,7 @@ fn put_buckets(
             b.put_u16(0);
             b.put_u32(bk.bucket_id.0);
             let acts = b.len();
-            put_actions(b, &bk.actions, v)?;
+            put_actions(b, &spelled(&bk.actions, v), v)?;
             let alen = b.len() - acts;
             b.set_u16(
                 at + 2,
@@ -138,7 +144,7 @@ fn put_buckets(
             b.put_u32(bk.watch_port.0);
             b.put_u32(bk.watch_group.0);
             b.put_zeros(4);
-            put_actions(b, &bk.actions, v)?;
+            put_actions(b, &spelled(&bk.actions, v), v)?;
         }
         let len = b.len() - at;
         b.set_u16(

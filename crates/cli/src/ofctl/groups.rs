@@ -1,0 +1,246 @@
+//! The group commands: `add-group`, `add-groups`, `mod-group` (`--may-create`),
+//! `del-groups`, `insert-buckets`, `remove-buckets`, `dump-groups`, `dump-group-stats`.
+//!
+//! Group-mods go out with a barrier (ovs-ofctl's transaction); an error reply is printed with
+//! the quoted group-mod ([`super::flows::format_reply`]). Group text is
+//! `fvs_openflow::text::group`'s. OpenFlow 1.0 sessions use Nicira's group messages; bucket
+//! ids exist there and in OpenFlow 1.5 only, so only those print them. As ovs-ofctl,
+//! `insert-buckets` needs an OpenFlow 1.5 session and `remove-buckets` OpenFlow 1.0 (Nicira)
+//! or 1.5 among the allowed protocols.
+
+use super::conn::Conn;
+use super::show::{reply_to, unexpected, version_tag};
+use super::{CmdError, Options};
+use fvs_flow::Protocols;
+use fvs_openflow::GroupId;
+use fvs_openflow::group::{GroupMod, GroupModCommand};
+use fvs_openflow::protocol::Protocol;
+use fvs_openflow::text::group::{format_group_desc, format_group_stats, parse_group_mod};
+use fvs_openflow::wire::group::GroupMsg;
+use fvs_openflow::wire::{self, Message, Version};
+use std::fmt::Write as _;
+
+/// Whether a stats reply (`bytes`) says more messages follow.
+fn more(bytes: &[u8]) -> bool {
+    bytes.get(10..12).is_some_and(|f| f[1] & 1 != 0)
+}
+
+fn open(opts: &Options, target: &str) -> Result<Conn, CmdError> {
+    Ok(Conn::open(target, opts.allowed, opts.timeout)?)
+}
+
+fn parse(text: &str, command: GroupModCommand) -> Result<GroupMod, CmdError> {
+    let mut usable = Protocols::ANY;
+    parse_group_mod(text, command, &mut usable).map_err(|e| CmdError::Fatal(e.to_string()))
+}
+
+/// Sends each group-mod with a barrier; the first error reply is printed.
+fn send_mods(opts: &Options, target: &str, mods: &[GroupMod]) -> Result<(), CmdError> {
+    let mut conn = open(opts, target)?;
+    let v = conn.version();
+    let insert = mods
+        .iter()
+        .any(|m| m.command == GroupModCommand::InsertBucket);
+    if insert && v < Version::Of15 {
+        return Err(CmdError::Fatal(
+            "insert-bucket needs OpenFlow 1.5 or later ('-O OpenFlow15')".into(),
+        ));
+    }
+    for gm in mods {
+        let xid = conn.alloc_xid();
+        let bytes = wire::encode(
+            &Message::Group(GroupMsg::Mod(gm.clone())),
+            conn.protocol(),
+            xid,
+        )
+        .map_err(|e| CmdError::Fatal(e.to_string()))?;
+        if let Some(reply) = conn.transact_noreply(&bytes, xid)? {
+            return Err(match &reply.message {
+                Some(Message::Error(_)) => {
+                    CmdError::Printed(super::flows::format_reply(&reply, conn.protocol()))
+                }
+                _ => unexpected(&reply),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `add-group SWITCH GROUP`.
+pub(super) fn add_group(
+    opts: &Options,
+    args: &[String],
+    _out: &mut String,
+) -> Result<(), CmdError> {
+    let gm = parse(&args[1], GroupModCommand::Add)?;
+    send_mods(opts, &args[0], &[gm])
+}
+
+/// `add-groups SWITCH FILE`: one group per line (`#` comments and blank lines skipped).
+pub(super) fn add_groups(
+    opts: &Options,
+    args: &[String],
+    _out: &mut String,
+) -> Result<(), CmdError> {
+    let text = if args[1] == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&args[1])
+    }
+    .map_err(|e| CmdError::Fatal(format!("{}: open failed ({e})", args[1])))?;
+    let mut mods = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if !line.is_empty() {
+            mods.push(parse(line, GroupModCommand::Add)?);
+        }
+    }
+    send_mods(opts, &args[0], &mods)
+}
+
+/// `mod-group SWITCH GROUP` (`--may-create`: add it when missing).
+pub(super) fn mod_group(
+    opts: &Options,
+    args: &[String],
+    _out: &mut String,
+) -> Result<(), CmdError> {
+    let cmd = if opts.may_create {
+        GroupModCommand::AddOrMod
+    } else {
+        GroupModCommand::Modify
+    };
+    let gm = parse(&args[1], cmd)?;
+    send_mods(opts, &args[0], &[gm])
+}
+
+/// `del-groups SWITCH [GROUP]`: every group without one.
+pub(super) fn del_groups(
+    opts: &Options,
+    args: &[String],
+    _out: &mut String,
+) -> Result<(), CmdError> {
+    let text = args.get(1).map_or("", String::as_str);
+    let gm = parse(text, GroupModCommand::Delete)?;
+    send_mods(opts, &args[0], &[gm])
+}
+
+/// `insert-buckets SWITCH GROUP`.
+pub(super) fn insert_buckets(
+    opts: &Options,
+    args: &[String],
+    _out: &mut String,
+) -> Result<(), CmdError> {
+    let text = args.get(1).map_or("", String::as_str);
+    let gm = parse(text, GroupModCommand::InsertBucket)?;
+    send_mods(opts, &args[0], &[gm])
+}
+
+/// `remove-buckets SWITCH GROUP`.
+pub(super) fn remove_buckets(
+    opts: &Options,
+    args: &[String],
+    _out: &mut String,
+) -> Result<(), CmdError> {
+    let text = args.get(1).map_or("", String::as_str);
+    let gm = parse(text, GroupModCommand::RemoveBucket)?;
+    // Only OpenFlow 1.0's Nicira form and OpenFlow 1.5 carry a bucket removal.
+    let usable = [
+        Protocol::Of10Std,
+        Protocol::Of10StdTid,
+        Protocol::Of10Nxm,
+        Protocol::Of10NxmTid,
+        Protocol::Of15,
+    ]
+    .into_iter()
+    .fold(Protocols::NONE, |acc, p| acc.or(p.bit()));
+    super::flows::require_usable(usable, opts.allowed)?;
+    send_mods(opts, &args[0], &[gm])
+}
+
+/// The group `dump-group-stats` asks about: `group_id=N` (group-mod syntax) or all.
+fn dump_target(args: &[String]) -> Result<GroupId, CmdError> {
+    match args.get(1) {
+        None => Ok(GroupId::ALL),
+        Some(text) => Ok(parse(text, GroupModCommand::Delete)?.group_id),
+    }
+}
+
+/// The group `dump-groups` asks about: a bare number, `ANY` or `ALL`. ovs-ofctl logs a
+/// warning for anything else and asks for all groups; fvs-ofctl asks for all without the
+/// warning.
+fn dump_groups_target(args: &[String]) -> GroupId {
+    match args.get(1).map(|s| s.to_ascii_lowercase()) {
+        None => GroupId::ALL,
+        Some(s) if s == "all" => GroupId::ALL,
+        Some(s) if s == "any" => GroupId::ANY,
+        Some(s) => s.parse().map_or(GroupId::ALL, GroupId),
+    }
+}
+
+/// `dump-groups SWITCH [GROUP]`.
+pub(super) fn dump_groups(
+    opts: &Options,
+    args: &[String],
+    out: &mut String,
+) -> Result<(), CmdError> {
+    let g = dump_groups_target(args);
+    dump(opts, args, out, Message::Group(GroupMsg::DescRequest(g)))
+}
+
+/// `dump-group-stats SWITCH [GROUP]`.
+pub(super) fn dump_group_stats(
+    opts: &Options,
+    args: &[String],
+    out: &mut String,
+) -> Result<(), CmdError> {
+    let g = dump_target(args)?;
+    dump(opts, args, out, Message::Group(GroupMsg::StatsRequest(g)))
+}
+
+fn dump(opts: &Options, args: &[String], out: &mut String, req: Message) -> Result<(), CmdError> {
+    let mut conn = open(opts, &args[0])?;
+    let v = conn.version();
+    let xid = conn.send(&req)?;
+    let with_ids = matches!(v, Version::Of10 | Version::Of15);
+    loop {
+        let reply = reply_to(&mut conn, xid)?;
+        let title = match (&reply.message, v) {
+            (Some(Message::Group(GroupMsg::DescReply(_))), Version::Of10) => "NXST_GROUP_DESC",
+            (Some(Message::Group(GroupMsg::DescReply(_))), _) => "OFPST_GROUP_DESC",
+            (Some(Message::Group(GroupMsg::StatsReply(_))), Version::Of10) => "NXST_GROUP",
+            (Some(Message::Group(GroupMsg::StatsReply(_))), _) => "OFPST_GROUP",
+            (Some(Message::Error(_)), _) => {
+                return Err(CmdError::Printed(super::flows::format_reply(
+                    &reply,
+                    conn.protocol(),
+                )));
+            }
+            _ => return Err(unexpected(&reply)),
+        };
+        let _ = write!(
+            out,
+            "{title} reply{} (xid={:#x}):",
+            version_tag(v),
+            reply.header.xid
+        );
+        match &reply.message {
+            Some(Message::Group(GroupMsg::DescReply(ds))) => {
+                for d in ds {
+                    out.push_str("\n ");
+                    format_group_desc(d, with_ids, out);
+                }
+            }
+            Some(Message::Group(GroupMsg::StatsReply(ss))) => {
+                for s in ss {
+                    out.push_str("\n ");
+                    format_group_stats(s, v == Version::Of10 || v >= Version::Of13, out);
+                }
+            }
+            _ => {}
+        }
+        out.push('\n');
+        if !more(&reply.bytes) {
+            return Ok(());
+        }
+    }
+}
