@@ -191,6 +191,10 @@ pub struct DatapathStats {
     /// Packets for a native tunnel dropped because the next hop's MAC is not known yet (an
     /// ARP request went out for it).
     pub native_no_neighbour: u64,
+    /// Tunnel packets taken from a bridge's internal port and dropped because what they
+    /// carry is shorter than an Ethernet header (the host's underlay counts the same packets
+    /// in its `rx_errors`).
+    pub native_malformed: u64,
     /// Packets dropped because the re-entry queue was full or they kept re-entering (a
     /// loop).
     pub recirc_dropped: u64,
@@ -1063,6 +1067,12 @@ fn take_native(p: &Packet, port: DpPort, cx: &mut Ctx<'_>) -> bool {
             let Ok(d) = decapsulate(p.data(), cx.tunnel_ports) else {
                 return false;
             };
+            // Headers intact but nothing to switch inside: dropped here, as the host's
+            // underlay would drop it, rather than handed to the host's stack.
+            if d.inner.len() < ETH_HEADER_LEN {
+                cx.stats.native_malformed += 1;
+                return true;
+            }
             let underlay = cx.in_use.iter().find_map(|&i| match cx.ports.get(i) {
                 Some(Some(Port {
                     kind: PortKind::Tunnel(t),

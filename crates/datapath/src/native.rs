@@ -20,6 +20,10 @@
 //!   of its addresses and decapsulates to a vport does not reach the host: it re-enters on
 //!   the vport's underlay, where the usual tunnel receive takes it in.
 //!
+//! A tunnel packet for an endpoint whose headers do not parse is left to the host (whose
+//! own underlay counts it); one that parses but carries less than an Ethernet header is
+//! dropped there and counted ([`crate::DatapathStats::native_malformed`]).
+//!
 //! Both re-entries go through one bounded queue ([`Recirc`]), drained in the same call that
 //! processed the batch, a few passes at most: a packet that would loop (a tunnel routed over
 //! itself) is dropped and counted rather than spinning.

@@ -520,6 +520,7 @@ fn coverage_rows(
         ("native_tnl_sent", dp.native_sent),
         ("native_tnl_received", dp.native_received),
         ("native_tnl_neigh_miss", dp.native_no_neighbour),
+        ("native_tnl_rx_error", dp.native_malformed),
         ("datapath_drop_recirc", dp.recirc_dropped),
         ("upcall_handled", slow.upcalls),
         ("upcall_no_port", slow.upcall_no_port),
