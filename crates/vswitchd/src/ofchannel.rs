@@ -19,7 +19,8 @@
 //!    flow/aggregate/description statistics from the bridge's rules ([`stats`]; a large flow
 //!    reply is split into several messages flagged "more"), port descriptions, port-mods
 //!    and port/queue statistics (ports' configuration in [`ports`]), table statistics,
-//!    table/meter/group features ([`stats`] again). In OpenFlow 1.0 a statistics
+//!    table/meter/group features ([`stats`] again), group-mods and group descriptions and
+//!    statistics (the bridge's group table). In OpenFlow 1.0 a statistics
 //!    reply takes the form of its request: `NXST_*` (NXM matches) for a Nicira request,
 //!    `OFPST_*` otherwise. Packet-outs, the async configuration, packet-in format and
 //!    controller id, and role enforcement are [`controller`]'s; so is

@@ -15,8 +15,8 @@
 //!
 //! The pipeline's flow-mods fail in three ways only: a table that does not exist or may not be
 //! written (refused when the message is added, as Open vSwitch refuses it), a group action
-//! (ferrovs has no group table, so the group is missing: `OFPBAC_BAD_OUT_GROUP`, at commit as
-//! in Open vSwitch) and an overlap with `check_overlap` (checked at commit). Checking all of them before applying any makes
+//! naming a group the bridge does not have (`OFPBAC_BAD_OUT_GROUP`, at commit as in Open
+//! vSwitch) and an overlap with `check_overlap` (checked at commit). Checking all of them before applying any makes
 //! the commit all or nothing without an undo log, and the channel applies the whole list
 //! while it holds the switch, so no packet or other connection sees half a bundle. As in Open
 //! vSwitch, a bundle's own flows are invisible to each other's overlap checks: each is

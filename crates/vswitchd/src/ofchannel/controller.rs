@@ -159,7 +159,7 @@ pub enum PacketOutError {
     /// An output action names a port that cannot exist.
     #[error("OFPBAC_BAD_OUT_PORT: output to port {0}")]
     BadOutPort(PortNo),
-    /// A group action: ferrovs has no group table, so no group exists.
+    /// A group action naming a group the bridge does not have.
     #[error("OFPBAC_BAD_OUT_GROUP: group {0} does not exist")]
     BadOutGroup(u32),
 }
