@@ -385,8 +385,21 @@ fn meter_and_group_features_print() {
         Message::Table(TableMsg::GroupFeaturesRequest),
     ] {
         check(&m, Protocol::Of13, "_FEATURES request (OF1.3)");
-        assert!(wire::encode(&m, Protocol::Of10Std, 1).is_err());
     }
+    let meter = Message::Table(TableMsg::MeterFeaturesRequest);
+    assert!(wire::encode(&meter, Protocol::Of10Std, 1).is_err());
+    // Before OpenFlow 1.2, group features travel as Nicira's NXST_GROUP_FEATURES.
+    let group = Message::Table(TableMsg::GroupFeaturesRequest);
+    check(
+        &group,
+        Protocol::Of10Std,
+        "NXST_GROUP_FEATURES request (xid=0x42)",
+    );
+    check(
+        &group,
+        Protocol::Of11,
+        "NXST_GROUP_FEATURES request (OF1.1) (xid=0x42)",
+    );
 }
 
 /// The stats messages of this file, in a version's framing, as a header for fuzzing.

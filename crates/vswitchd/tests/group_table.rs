@@ -216,6 +216,8 @@ fn group_mods_and_group_dumps_match_open_vswitch() {
         vec!["del-groups", "br0"],
         vec!["-O", "OpenFlow15", "dump-groups", "br0"],
         vec!["-O", "OpenFlow13", "--no-stats", "dump-flows", "br0"],
+        vec!["dump-group-features", "br0"],
+        vec!["-O", "OpenFlow11", "dump-group-features", "br0"],
         vec!["-O", "OpenFlow13", "dump-group-features", "br0"],
         vec!["-O", "OpenFlow15", "dump-group-features", "br0"],
     ];

@@ -549,6 +549,16 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
             r.skip(8).map_err(&th)?;
             super::flow_monitor::decode_stats(v, request, more, r)
         }
+        // So does its group features request (Nicira's, as ovs-ofctl sends it).
+        (ST_VENDOR, _)
+            if v == Version::Of11
+                && r.peek_u16(4).ok().zip(r.peek_u16(6).ok())
+                    == Some((0, super::table::NXST_GROUP_FEATURES as u16))
+                && r.peek_u16(0).ok().zip(r.peek_u16(2).ok()) == Some((0, 0x2320)) =>
+        {
+            r.skip(8).map_err(&th)?;
+            super::table::decode_group_features(request, r)
+        }
         (ST_FLOW | ST_AGGREGATE, _) | (ST_VENDOR, _) if v == Version::Of11 => Err(
             DecodeError::new(OfpError::BadStat, "OpenFlow 1.1 flow statistics"),
         ),
@@ -622,6 +632,9 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
                 }
                 (NXST_AGGREGATE, false) => {
                     Ok(Message::AggregateStatsReply(decode_aggregate(&mut r)?))
+                }
+                (super::table::NXST_GROUP_FEATURES, _) if v < Version::Of12 => {
+                    super::table::decode_group_features(request, r)
                 }
                 (super::group::NXST_GROUP, _) if v == Version::Of10 => {
                     super::group::decode_stats(v, request, super::group::ST_GROUP, r)

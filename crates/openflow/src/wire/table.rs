@@ -259,6 +259,42 @@ fn table_stats_len(v: Version) -> usize {
     }
 }
 
+/// `NXST_GROUP_FEATURES`.
+pub(crate) const NXST_GROUP_FEATURES: u32 = 9;
+
+/// The header of a group features request or reply: `OFPST_GROUP_FEATURES` from OpenFlow
+/// 1.2, Nicira's `NXST_GROUP_FEATURES` before.
+fn group_features_start(v: Version, request: bool, xid: u32) -> Vec<u8> {
+    if v < Version::Of12 {
+        start_stats(v, request, 0xffff, Some(NXST_GROUP_FEATURES), false, xid)
+    } else {
+        start_stats(v, request, ST_GROUP_FEATURES, None, false, xid)
+    }
+}
+
+/// Decodes a group features body (after the multipart or Nicira stats header).
+pub(super) fn decode_group_features(
+    request: bool,
+    mut r: Reader<'_>,
+) -> Result<Message, DecodeError> {
+    if request {
+        return Ok(Message::Table(TableMsg::GroupFeaturesRequest));
+    }
+    (|| {
+        let mut g = GroupFeatures {
+            types: r.u32()?,
+            capabilities: r.u32()?,
+            ..GroupFeatures::default()
+        };
+        for x in g.max_groups.iter_mut().chain(g.actions.iter_mut()) {
+            *x = r.u32()?;
+        }
+        Ok(g)
+    })()
+    .map(|x| Message::Table(TableMsg::GroupFeaturesReply(x)))
+    .map_err(t("group features"))
+}
+
 fn features_supported(v: Version, message: &'static str) -> Result<(), EncodeError> {
     if v < Version::Of13 {
         return Err(EncodeError::Message {
@@ -572,17 +608,17 @@ pub(super) fn encode(
             b.put_zeros(2);
             finish(b)
         }),
-        TableMsg::GroupFeaturesRequest => features_supported(v, "group features")
-            .and_then(|()| finish(simple(ST_GROUP_FEATURES, true))),
-        TableMsg::GroupFeaturesReply(g) => features_supported(v, "group features").and_then(|()| {
-            let mut b = simple(ST_GROUP_FEATURES, false);
+        // Before OpenFlow 1.2, Nicira's NXST_GROUP_FEATURES carries the same body.
+        TableMsg::GroupFeaturesRequest => finish(group_features_start(v, true, xid)),
+        TableMsg::GroupFeaturesReply(g) => {
+            let mut b = group_features_start(v, false, xid);
             b.put_u32(g.types);
             b.put_u32(g.capabilities);
             for x in g.max_groups.iter().chain(&g.actions) {
                 b.put_u32(*x);
             }
             finish(b)
-        }),
+        }
     })
 }
 
@@ -640,9 +676,10 @@ pub(super) fn decode_stats(
             }
             res.map(|()| Message::Table(TableMsg::StatsReply(TableStatsReply { more, tables })))
         }
-        (ST_TABLE_FEATURES | ST_METER_FEATURES | ST_GROUP_FEATURES, _) if v < Version::Of13 => {
+        (ST_TABLE_FEATURES | ST_METER_FEATURES, _) if v < Version::Of13 => {
             return None;
         }
+        (ST_GROUP_FEATURES, _) if v < Version::Of12 => return None,
         (ST_TABLE_FEATURES, _) => {
             let mut tables = Vec::new();
             let mut res = Ok(());
@@ -677,20 +714,7 @@ pub(super) fn decode_stats(
         })()
         .map(|x| Message::Table(TableMsg::MeterFeaturesReply(x)))
         .map_err(t("meter features")),
-        (ST_GROUP_FEATURES, true) => Ok(Message::Table(TableMsg::GroupFeaturesRequest)),
-        (ST_GROUP_FEATURES, false) => (|| {
-            let mut g = GroupFeatures {
-                types: r.u32()?,
-                capabilities: r.u32()?,
-                ..GroupFeatures::default()
-            };
-            for x in g.max_groups.iter_mut().chain(g.actions.iter_mut()) {
-                *x = r.u32()?;
-            }
-            Ok(g)
-        })()
-        .map(|x| Message::Table(TableMsg::GroupFeaturesReply(x)))
-        .map_err(t("group features")),
+        (ST_GROUP_FEATURES, _) => decode_group_features(request, r),
         _ => return None,
     };
     Some(result)

@@ -235,7 +235,7 @@ pub fn answer_table(
                 .map_err(|_| OfpError::BadStat)
         }
         TableMsg::GroupFeaturesRequest => {
-            let reply = Message::Table(TableMsg::GroupFeaturesReply(group_features()));
+            let reply = Message::Table(TableMsg::GroupFeaturesReply(group_features(version)));
             wire::encode(&reply, protocol, xid)
                 .map(|b| vec![b])
                 .map_err(|_| OfpError::BadStat)
@@ -249,18 +249,24 @@ pub fn answer_table(
 
 /// What the group table offers, as Open vSwitch 3.1 reports it: all four types, weighted and
 /// liveness-based selection and chaining (`OFPGFC_*` 0x7), up to `OFPG_MAX` groups of each,
-/// and in every type the OpenFlow 1.3 actions output, the MPLS TTL actions, VLAN and MPLS
-/// push/pop, set_queue, group, the IP TTL actions and set_field.
-fn group_features() -> GroupFeatures {
+/// and in every type the actions Open vSwitch lists, as `1 << OFPAT_*` bits of the version's
+/// own numbering (OpenFlow 1.0 and 1.1 ask with Nicira's `NXST_GROUP_FEATURES`).
+fn group_features(version: Version) -> GroupFeatures {
     const TYPES: u32 = 0xf;
     const CAPABILITIES: u32 = 0x7;
-    // Bit n is OFPAT13 action type n: output (0) and 15 to 25.
-    const ACTIONS: u32 = 1 | (0x7ff << 15);
+    let actions = match version {
+        // OFPAT10 0 to 11: output to enqueue.
+        Version::Of10 => 0x0000_0fff,
+        // OFPAT11 0 to 10, 13 to 24 (the field rewrites, TTLs, push/pop, queue, group).
+        Version::Of11 => 0x01ff_e7ff,
+        // OFPAT12/13 output (0) and 15 to 25.
+        _ => 1 | (0x7ff << 15),
+    };
     GroupFeatures {
         types: TYPES,
         capabilities: CAPABILITIES,
         max_groups: [fvs_openflow::GroupId::MAX.0; 4],
-        actions: [ACTIONS; 4],
+        actions: [actions; 4],
     }
 }
 
