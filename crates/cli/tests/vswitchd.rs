@@ -1854,6 +1854,9 @@ fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
         vec!["-O", "OpenFlow13", "dump-flows", "TARGET", "priority=3"],
         vec!["del-groups", "TARGET"],
         vec!["-O", "OpenFlow13", "dump-groups", "TARGET"],
+        vec!["dump-group-features", "TARGET"],
+        vec!["-O", "OpenFlow13", "dump-group-features", "TARGET"],
+        vec!["-O", "OpenFlow15", "dump-group-features", "TARGET"],
     ];
     // The whole sequence through each program on each switch, from an empty group table;
     // ovs-ofctl on ovs-vswitchd is the reference.

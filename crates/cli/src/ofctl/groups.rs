@@ -1,5 +1,6 @@
 //! The group commands: `add-group`, `add-groups`, `mod-group` (`--may-create`),
-//! `del-groups`, `insert-buckets`, `remove-buckets`, `dump-groups`, `dump-group-stats`.
+//! `del-groups`, `insert-buckets`, `remove-buckets`, `dump-groups`, `dump-group-stats`,
+//! `dump-group-features` (the action bits named in Open vSwitch's order, per version).
 //!
 //! Group-mods go out with a barrier (ovs-ofctl's transaction); an error reply is printed with
 //! the quoted group-mod ([`super::flows::format_reply`]). Group text is
@@ -243,4 +244,91 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: Message) -> Resu
             return Ok(());
         }
     }
+}
+
+/// Group actions in the order Open vSwitch lists them, each with its `OFPAT_*` number in
+/// OpenFlow 1.0, 1.1 and 1.2+ (`None`: the version has no such action).
+const GROUP_ACTIONS: [(&str, [Option<u8>; 3]); 25] = [
+    ("output", [Some(0), Some(0), Some(0)]),
+    ("group", [None, Some(22), Some(22)]),
+    ("enqueue", [Some(11), None, None]),
+    ("set_field", [None, None, Some(25)]),
+    ("set_vlan_vid", [Some(1), Some(1), None]),
+    ("set_vlan_pcp", [Some(2), Some(2), None]),
+    ("strip_vlan", [Some(3), Some(18), Some(18)]),
+    ("push_vlan", [None, Some(17), Some(17)]),
+    ("mod_dl_src", [Some(4), Some(3), None]),
+    ("mod_dl_dst", [Some(5), Some(4), None]),
+    ("mod_nw_src", [Some(6), Some(5), None]),
+    ("mod_nw_dst", [Some(7), Some(6), None]),
+    ("mod_nw_tos", [Some(8), Some(7), None]),
+    ("mod_nw_ecn", [None, Some(8), None]),
+    ("mod_nw_ttl", [None, Some(23), Some(23)]),
+    ("mod_tp_src", [Some(9), Some(9), None]),
+    ("mod_tp_dst", [Some(10), Some(10), None]),
+    ("dec_ttl", [None, Some(24), Some(24)]),
+    ("set_mpls_label", [None, Some(13), None]),
+    ("set_mpls_tc", [None, Some(14), None]),
+    ("set_mpls_ttl", [None, Some(15), Some(15)]),
+    ("dec_mpls_ttl", [None, Some(16), Some(16)]),
+    ("push_mpls", [None, Some(19), Some(19)]),
+    ("pop_mpls", [None, Some(20), Some(20)]),
+    ("set_queue", [None, Some(21), Some(21)]),
+];
+
+/// `dump-group-features SWITCH`.
+pub(super) fn dump_group_features(
+    opts: &Options,
+    args: &[String],
+    out: &mut String,
+) -> Result<(), CmdError> {
+    use fvs_openflow::wire::table::TableMsg;
+    let mut conn = open(opts, &args[0])?;
+    let v = conn.version();
+    let xid = conn.send(&Message::Table(TableMsg::GroupFeaturesRequest))?;
+    let reply = reply_to(&mut conn, xid)?;
+    let g = match &reply.message {
+        Some(Message::Table(TableMsg::GroupFeaturesReply(g))) => *g,
+        Some(Message::Error(_)) => {
+            return Err(CmdError::Printed(super::flows::format_reply(
+                &reply,
+                conn.protocol(),
+            )));
+        }
+        _ => return Err(unexpected(&reply)),
+    };
+    let title = if v < Version::Of12 {
+        "NXST_GROUP_FEATURES"
+    } else {
+        "OFPST_GROUP_FEATURES"
+    };
+    let _ = writeln!(
+        out,
+        "{title} reply{} (xid={:#x}):",
+        version_tag(v),
+        reply.header.xid
+    );
+    let _ = writeln!(out, " Group table:\n    Types:  {:#x}", g.types);
+    let _ = writeln!(out, "    Capabilities:  {:#x}", g.capabilities);
+    let column = match v {
+        Version::Of10 => 0,
+        Version::Of11 => 1,
+        _ => 2,
+    };
+    let names = ["all", "select", "indirect", "fast failover"];
+    for (i, name) in names.iter().enumerate() {
+        if g.types & (1 << i) == 0 {
+            continue;
+        }
+        let _ = writeln!(out, "    {name} group:");
+        let _ = writeln!(out, "       max_groups={:#x}", g.max_groups[i]);
+        let bits = g.actions[i];
+        let listed: Vec<&str> = GROUP_ACTIONS
+            .iter()
+            .filter(|(_, n)| n[column].is_some_and(|b| bits & (1 << b) != 0))
+            .map(|(name, _)| *name)
+            .collect();
+        let _ = writeln!(out, "       actions: {}", listed.join(" "));
+    }
+    Ok(())
 }

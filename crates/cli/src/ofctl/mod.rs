@@ -305,6 +305,12 @@ const COMMANDS: &[Command] = &[
         handler: groups::dump_group_stats,
     },
     Command {
+        name: "dump-group-features",
+        min_args: 1,
+        max_args: 1,
+        handler: groups::dump_group_features,
+    },
+    Command {
         name: "get-frags",
         min_args: 1,
         max_args: 1,
