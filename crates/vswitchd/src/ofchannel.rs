@@ -415,6 +415,19 @@ impl Channel {
         for change in changes {
             match change {
                 bundle::Change::FlowMod(fm) => fms.push(*fm),
+                bundle::Change::GroupMod(gm) => {
+                    let _ = self.apply_flow_mods(&std::mem::take(&mut fms), xid, now, ofproto);
+                    // Checked at commit against the same group table, so it applies.
+                    let mine = ofproto.group_mod(&gm, now);
+                    let changes = ofproto.take_changes();
+                    if !changes.is_empty() {
+                        self.monitor_changes(&changes, Some(xid));
+                        ofproto.publish(AsyncEvent::FlowChanges(changes.into()));
+                    }
+                    if let Ok(removed) = mine {
+                        self.rules_removed(&removed, now, ofproto);
+                    }
+                }
                 bundle::Change::PortMod(pm) => {
                     let _ = self.apply_flow_mods(&std::mem::take(&mut fms), xid, now, ofproto);
                     let before = ofproto.ports(now);

@@ -8,7 +8,7 @@
 mod common;
 
 use common::Fvs;
-use fvs_test_support::{AddBridge, PrivateOvs, Switch, ToolError};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch, TempDir, ToolError};
 
 /// `ovs-ofctl ARGS` on `sw`: success, and stdout or stderr normalised (private directory,
 /// durations, line order of the listing).
@@ -222,6 +222,48 @@ fn group_mods_and_group_dumps_match_open_vswitch() {
         vec!["-O", "OpenFlow15", "dump-group-features", "br0"],
     ];
     for args in &cases {
+        compare(&ovs, fvs, args);
+    }
+    // Group-mods in bundles (OpenFlow 1.4): alone, refused when the group exists, and mixed
+    // with flow-mods (`ovs-ofctl bundle`), where a flow may name a group the bundle adds
+    // first, and a failure leaves nothing of the bundle behind.
+    let dir = TempDir::new("grp-bundle");
+    let good = dir.path().join("good.txt");
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(
+        &good,
+        "group add group_id=21,type=all,bucket=output:1\nflow add priority=9,actions=group:21\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &bad,
+        "group add group_id=22,type=all,bucket=output:1\nflow add priority=10,actions=group:99\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (good, bad) = (good.display().to_string(), bad.display().to_string());
+    let bundles: Vec<Vec<&str>> = vec![
+        vec![
+            "-O",
+            "OpenFlow14",
+            "--bundle",
+            "add-group",
+            "br0",
+            "group_id=20,type=all,bucket=output:1",
+        ],
+        vec![
+            "-O",
+            "OpenFlow14",
+            "--bundle",
+            "add-group",
+            "br0",
+            "group_id=20,type=all,bucket=output:1",
+        ],
+        vec!["-O", "OpenFlow14", "bundle", "br0", &good],
+        vec!["-O", "OpenFlow14", "bundle", "br0", &bad],
+        vec!["-O", "OpenFlow14", "dump-groups", "br0"],
+        vec!["-O", "OpenFlow14", "--no-stats", "dump-flows", "br0"],
+    ];
+    for args in &bundles {
         compare(&ovs, fvs, args);
     }
     // The cases above really exercised groups: a listing and the refusals were there.

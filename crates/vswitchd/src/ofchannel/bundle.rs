@@ -5,7 +5,7 @@
 //!
 //! `OPEN_REQUEST` makes an empty bundle with its flags (an `ADD_MESSAGE` for an unknown id
 //! opens one too, as Open vSwitch allows). Each `ADD_MESSAGE` is checked when it arrives —
-//! the inner message must decode, be a flow-mod or a port-mod in the session's version, carry
+//! the inner message must decode, be a flow-mod, a group-mod or a port-mod in the session's version, carry
 //! the outer transaction id and the bundle's flags, and (a flow-mod) name a table a flow-mod
 //! may write — and is kept, not applied. `CLOSE_REQUEST` refuses further additions. `COMMIT_REQUEST` checks every kept
 //! flow-mod against the tables as they are *before* the bundle, then applies them in order;
@@ -20,7 +20,10 @@
 //! the commit all or nothing without an undo log, and the channel applies the whole list
 //! while it holds the switch, so no packet or other connection sees half a bundle. As in Open
 //! vSwitch, a bundle's own flows are invisible to each other's overlap checks: each is
-//! checked against the flows that existed when the commit began.
+//! checked against the flows that existed when the commit began. Group-mods (`ovs-ofctl
+//! --bundle add-group`) are tried in order on a copy of the group table, and flow-mods are
+//! checked against that copy as the earlier group-mods leave it; applied, they run in order
+//! with the flow-mods.
 //!
 //! # Errors
 //!
@@ -40,13 +43,16 @@
 
 use std::collections::BTreeMap;
 
+use fvs_openflow::group::GroupMod;
 use fvs_openflow::wire::bundle::{BundleAdd, BundleCtrl, BundleCtrlType, BundleFlags, BundleMsg};
+use fvs_openflow::wire::group::GroupMsg;
 use fvs_openflow::wire::port::{PortMod, PortMsg};
 use fvs_openflow::wire::{self, ErrorCode, ErrorMsg, Message, OfpError, PortDesc, Version};
 use fvs_openflow::{FlowMod, FlowModCommand};
 use fvs_pipeline::bridge::Bridge;
+use fvs_pipeline::clock::Millis;
 
-use super::controller::check_flow_mod;
+use super::controller::check_flow_mod_groups;
 
 /// How many bundles one connection may hold open, and how many messages one bundle may hold:
 /// bounds on what a peer can make the switch keep.
@@ -70,11 +76,14 @@ pub enum Action {
 
 /// One change a committed bundle makes.
 #[derive(Debug)]
+#[allow(clippy::enum_variant_names)] // the variants are the OpenFlow messages' names
 pub enum Change {
     /// A flow-mod.
     FlowMod(Box<FlowMod>),
     /// A port-mod (of a bundle without the atomic flag).
     PortMod(PortMod),
+    /// A group-mod.
+    GroupMod(Box<GroupMod>),
 }
 
 /// One message in a bundle, with what its error would quote: the whole bundle-add message,
@@ -88,9 +97,11 @@ struct Entry {
 
 /// What a bundle may hold.
 #[derive(Debug)]
+#[allow(clippy::enum_variant_names)] // the variants are the OpenFlow messages' names
 enum Item {
     FlowMod(Box<FlowMod>),
     PortMod(PortMod),
+    GroupMod(Box<GroupMod>),
 }
 
 #[derive(Debug)]
@@ -201,6 +212,14 @@ impl Bundles {
                 });
                 return None;
             }
+            Message::Group(GroupMsg::Mod(gm)) => {
+                bundle.entries.push(Entry {
+                    xid,
+                    bytes: request.to_vec(),
+                    item: Item::GroupMod(Box::new(gm)),
+                });
+                return None;
+            }
             _ => return refused(OfpError::BundleMsgUnsup),
         };
         // A table no flow-mod may write is refused now, quoting the flow-mod.
@@ -269,11 +288,16 @@ impl Bundles {
                 }
                 // The first message that cannot be applied fails the bundle.
                 let atomic = b.flags.atomic;
+                // Group-mods are tried in order on a copy of the group table, so a flow-mod
+                // may name a group the bundle adds before it, and a failing group-mod fails
+                // the bundle before anything is applied.
+                let mut groups = bridge.map(|br| br.groups().clone()).unwrap_or_default();
                 let failure = b.entries.iter().find_map(|e| {
                     let why = match &e.item {
+                        Item::GroupMod(gm) => groups.apply(gm, Millis(0)).err()?,
                         // Open vSwitch checks a flow-mod's actions (a missing group) at commit,
                         // not when it is added, and before looking for overlaps.
-                        Item::FlowMod(fm) => match check_flow_mod(fm, bridge) {
+                        Item::FlowMod(fm) => match check_flow_mod_groups(fm, Some(&groups)) {
                             Err(why) => why,
                             Ok(()) if overlaps(bridge, fm) => return Some((OVERLAP, e)),
                             Ok(()) => return None,
@@ -302,6 +326,7 @@ impl Bundles {
                             Change::FlowMod(fm)
                         }
                         Item::PortMod(pm) => Change::PortMod(pm),
+                        Item::GroupMod(gm) => Change::GroupMod(gm),
                     })
                     .collect();
                 return vec![

@@ -220,6 +220,15 @@ fn check_actions(actions: &[Action], bridge: Option<&Bridge>) -> Result<(), Pack
 /// `OFPBAC_BAD_OUT_GROUP`. Deletes carry no actions to check. `bridge` is `None` when the
 /// bridge is gone (then there are no groups).
 pub fn check_flow_mod(fm: &FlowMod, bridge: Option<&Bridge>) -> Result<(), OfpError> {
+    check_flow_mod_groups(fm, bridge.map(Bridge::groups))
+}
+
+/// [`check_flow_mod`] against a group table (a bundle's commit checks against the groups as
+/// its own earlier group-mods leave them).
+pub fn check_flow_mod_groups(
+    fm: &FlowMod,
+    groups: Option<&fvs_pipeline::group::GroupTable>,
+) -> Result<(), OfpError> {
     let writes = matches!(
         fm.command,
         FlowModCommand::Add | FlowModCommand::Modify | FlowModCommand::ModifyStrict
@@ -229,7 +238,7 @@ pub fn check_flow_mod(fm: &FlowMod, bridge: Option<&Bridge>) -> Result<(), OfpEr
     }
     let mut named = Vec::new();
     fvs_pipeline::group::groups_named(&fm.actions, &mut named);
-    let exists = |g: &fvs_openflow::GroupId| bridge.is_some_and(|b| b.groups().contains(*g));
+    let exists = |g: &fvs_openflow::GroupId| groups.is_some_and(|t| t.contains(*g));
     if named.iter().all(exists) {
         Ok(())
     } else {
