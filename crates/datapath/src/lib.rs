@@ -537,20 +537,12 @@ impl Datapath {
                 id
             }
         };
-        let Some(m) = self.flows.get(id) else {
+        let (flows, mut cx) = self.flows_and_ctx();
+        let Some(m) = flows.get(id) else {
             return;
         };
-        let mut cx = Ctx {
-            ports: &mut self.ports,
-            userspace: &mut self.userspace,
-            stats: &mut self.stats,
-            native: &mut self.native,
-            recirc: &mut self.recirc,
-            tunnel_ports: self.tunnel_ports,
-            in_use: &self.in_use,
-        };
         let failed = execute_actions(&m.actions, p, &key, hash, tunnel.is_some(), &mut cx);
-        self.stats.failed_actions += failed;
+        cx.stats.failed_actions += failed;
     }
 
     /// Processes what waits to re-enter ([`native`]): the ARP requests native tunnels asked
@@ -722,7 +714,17 @@ impl Datapath {
             self.stats.failed_actions += 1;
             return 1;
         };
-        let mut cx = Ctx {
+        let (_, mut cx) = self.flows_and_ctx();
+        let failed = execute_actions(actions, p, key, hash_key(key), false, &mut cx);
+        cx.stats.failed_actions += failed;
+        self.send_all();
+        failed
+    }
+
+    /// The megaflow table beside what actions write to: borrowed apart, so a megaflow's
+    /// actions run without being copied out of the table.
+    fn flows_and_ctx(&mut self) -> (&Classifier<Megaflow>, Ctx<'_>) {
+        let cx = Ctx {
             ports: &mut self.ports,
             userspace: &mut self.userspace,
             stats: &mut self.stats,
@@ -731,10 +733,7 @@ impl Datapath {
             tunnel_ports: self.tunnel_ports,
             in_use: &self.in_use,
         };
-        let failed = execute_actions(actions, p, key, hash_key(key), false, &mut cx);
-        self.stats.failed_actions += failed;
-        self.send_all();
-        failed
+        (&self.flows, cx)
     }
 
     /// The megaflows: (masked key, mask, value).
