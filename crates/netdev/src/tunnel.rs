@@ -418,20 +418,12 @@ impl KernelTunnel {
                     i += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // The first datagram could not go; the rest are still tried. A full queue,
-                // no route, an unreachable neighbour or a packet over the route's MTU drops
-                // it, as a router would; anything else is an error.
+                // The first datagram could not go; the rest are still tried.
                 Err(e) => {
-                    match e.raw_os_error() {
-                        Some(
-                            libc::EAGAIN
-                            | libc::ENOBUFS
-                            | libc::ENETDOWN
-                            | libc::ENETUNREACH
-                            | libc::EHOSTUNREACH
-                            | libc::EMSGSIZE,
-                        ) => self.stats.tx_dropped += 1,
-                        _ => self.stats.tx_errors += 1,
+                    if is_send_drop(&e) {
+                        self.stats.tx_dropped += 1;
+                    } else {
+                        self.stats.tx_errors += 1;
                     }
                     i += 1;
                 }
@@ -537,6 +529,25 @@ fn needs_source(datagram: &[u8]) -> bool {
     datagram[12..16] == [0; 4]
         && datagram[9] == u8::from(IpProtocol::Udp)
         && datagram.get(l4 + 6..l4 + 8).is_some_and(|c| c != [0, 0])
+}
+
+/// Whether a failed send drops its packets, as a router would, rather than failing: a full
+/// queue (`EAGAIN`, `ENOBUFS`), a link down, no route or an unreachable neighbour, a packet
+/// over the route's MTU (`EMSGSIZE`), or a signal (`EINTR`; the plain path retries that one
+/// before asking). Drops count in `tx_dropped`, anything else in `tx_errors`.
+fn is_send_drop(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EAGAIN
+                | libc::ENOBUFS
+                | libc::ENETDOWN
+                | libc::ENETUNREACH
+                | libc::EHOSTUNREACH
+                | libc::EMSGSIZE
+                | libc::EINTR
+        )
+    )
 }
 
 /// Sets a socket buffer size: the FORCE option passes the system limit (root), the plain
@@ -849,14 +860,7 @@ impl KernelTunnel {
                     self.senders.refuse(&key, now);
                     self.send_plain(packets)
                 }
-                Some(
-                    libc::EAGAIN
-                    | libc::ENOBUFS
-                    | libc::ENETDOWN
-                    | libc::ENETUNREACH
-                    | libc::EHOSTUNREACH
-                    | libc::EINTR,
-                ) => {
+                _ if is_send_drop(&e) => {
                     self.stats.tx_dropped += n as u64;
                     0
                 }

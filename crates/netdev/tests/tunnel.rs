@@ -64,6 +64,67 @@ impl Hosts {
         let _in_ns = netns::enter(ns).expect("enter namespace");
         KernelTunnel::open(config).expect("open the kernel tunnel underlay")
     }
+
+    /// Underlays on both hosts: A lets the kernel choose its source address; B receives on
+    /// its address only.
+    fn open_pair(&self, protocol: TunnelProtocol) -> (KernelTunnel, KernelTunnel) {
+        let a = Self::open(&self.a, UnderlayConfig::new(protocol));
+        let b = Self::open(
+            &self.b,
+            UnderlayConfig {
+                local_ip: HOST_B,
+                ..UnderlayConfig::new(protocol)
+            },
+        );
+        (a, b)
+    }
+
+    /// Host B: Linux's VXLAN `vx0`, VNI 1 to host A, with VM B's addresses on it and VM A's
+    /// MAC pinned.
+    fn add_linux_vxlan_at_b(&self) {
+        for args in [
+            &[
+                "ip",
+                "link",
+                "add",
+                "vx0",
+                "type",
+                "vxlan",
+                "id",
+                "1",
+                "remote",
+                "10.0.1.31",
+                "local",
+                "10.0.1.21",
+                "dstport",
+                "4789",
+                "dev",
+                "ul0",
+            ][..],
+            &[
+                "ip",
+                "link",
+                "set",
+                "vx0",
+                "address",
+                "02:00:00:00:77:02",
+                "up",
+            ],
+            &["ip", "addr", "add", "192.168.77.2/24", "dev", "vx0"],
+            &[
+                "ip",
+                "neigh",
+                "add",
+                "192.168.77.1",
+                "lladdr",
+                "02:00:00:00:77:01",
+                "dev",
+                "vx0",
+            ],
+        ] {
+            exec(&self.b, args);
+        }
+    }
 }
 
 /// An Ethernet frame with an ICMP echo request (or reply) from `src` to `dst`.
@@ -100,6 +161,19 @@ fn icmp_echo(
     f
 }
 
+/// The encapsulation from `src` to `dst` with key `key` and UDP source port `udp_src` (the
+/// outer Ethernet addresses are the underlay's to fill in).
+fn encap_to(
+    protocol: TunnelProtocol,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    key: u64,
+    udp_src: u16,
+) -> Encap {
+    let mut e = Encap::new(protocol, MacAddr::ZERO, MacAddr::ZERO, src, dst, Some(key));
+    e.udp_src = udp_src;
+    e
+}
+
 /// The outer frame for `inner` from `src` to `dst` with key `key`.
 fn encap(
     protocol: TunnelProtocol,
@@ -108,9 +182,7 @@ fn encap(
     key: u64,
     inner: &[u8],
 ) -> Vec<u8> {
-    let mut e = Encap::new(protocol, MacAddr::ZERO, MacAddr::ZERO, src, dst, Some(key));
-    e.udp_src = 40000;
-    encapsulate(&e, inner).expect("encapsulate")
+    encapsulate(&encap_to(protocol, (src, dst), key, 40000), inner).expect("encapsulate")
 }
 
 fn send(dev: &mut dyn Netdev, frames: &[Vec<u8>]) -> usize {
@@ -170,57 +242,7 @@ fn ports(config: UnderlayConfig) -> TunnelPorts {
 #[test]
 fn vxlan_interoperates_with_a_linux_vxlan_device() {
     let hosts = Hosts::new("vx");
-    // Host B: Linux's VXLAN, VNI 1, with VM B's address on it and VM A's MAC pinned.
-    exec(
-        &hosts.b,
-        &[
-            "ip",
-            "link",
-            "add",
-            "vx0",
-            "type",
-            "vxlan",
-            "id",
-            "1",
-            "remote",
-            "10.0.1.31",
-            "local",
-            "10.0.1.21",
-            "dstport",
-            "4789",
-            "dev",
-            "ul0",
-        ],
-    );
-    exec(
-        &hosts.b,
-        &[
-            "ip",
-            "link",
-            "set",
-            "vx0",
-            "address",
-            "02:00:00:00:77:02",
-            "up",
-        ],
-    );
-    exec(
-        &hosts.b,
-        &["ip", "addr", "add", "192.168.77.2/24", "dev", "vx0"],
-    );
-    exec(
-        &hosts.b,
-        &[
-            "ip",
-            "neigh",
-            "add",
-            "192.168.77.1",
-            "lladdr",
-            "02:00:00:00:77:01",
-            "dev",
-            "vx0",
-        ],
-    );
+    hosts.add_linux_vxlan_at_b();
     let config = UnderlayConfig::new(TunnelProtocol::Vxlan);
     let mut a = Hosts::open(&hosts.a, config);
     assert_eq!(a.name(), "vxlan_sys_4789");
@@ -246,15 +268,7 @@ fn vxlan_interoperates_with_a_linux_vxlan_device() {
 /// underlay showed on the wire.
 fn round_trip(protocol: TunnelProtocol, filter: &str) -> String {
     let hosts = Hosts::new(&format!("{protocol:?}").to_lowercase()[..2]);
-    // A lets the kernel choose its source address; B receives on its address only.
-    let mut a = Hosts::open(&hosts.a, UnderlayConfig::new(protocol));
-    let mut b = Hosts::open(
-        &hosts.b,
-        UnderlayConfig {
-            local_ip: HOST_B,
-            ..UnderlayConfig::new(protocol)
-        },
-    );
+    let (mut a, mut b) = hosts.open_pair(protocol);
     let capture = Capture::start(&hosts.b, "ul0", 2, filter, Duration::from_secs(10));
     let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, 1);
     let outer = encap(protocol, Ipv4Addr::UNSPECIFIED, HOST_B, 1, &request);
@@ -506,27 +520,12 @@ fn numbered_frames(count: usize, len: usize, last_len: usize) -> Vec<Vec<u8>> {
 /// included.
 fn a_run_goes_as_one_send_and_arrives_split(protocol: TunnelProtocol) {
     let hosts = Hosts::new(&format!("{protocol:?}").to_lowercase()[..1]);
-    let mut a = Hosts::open(&hosts.a, UnderlayConfig::new(protocol));
-    let mut b = Hosts::open(
-        &hosts.b,
-        UnderlayConfig {
-            local_ip: HOST_B,
-            ..UnderlayConfig::new(protocol)
-        },
-    );
+    let (mut a, mut b) = hosts.open_pair(protocol);
     let inner = numbered_frames(20, 1400, 333);
     let outer: Vec<Vec<u8>> = inner
         .iter()
         .map(|f| {
-            let mut e = Encap::new(
-                protocol,
-                MacAddr::ZERO,
-                MacAddr::ZERO,
-                HOST_A,
-                HOST_B,
-                Some(5),
-            );
-            e.udp_src = 40001;
+            let mut e = encap_to(protocol, (HOST_A, HOST_B), 5, 40001);
             e.tos = 0x20;
             e.ttl = 17;
             encapsulate(&e, f).expect("encapsulate")
@@ -560,16 +559,7 @@ fn a_run_goes_as_one_send_and_arrives_split(protocol: TunnelProtocol) {
     let outer2: Vec<Vec<u8>> = interleaved
         .iter()
         .map(|(port, f)| {
-            let mut e = Encap::new(
-                protocol,
-                MacAddr::ZERO,
-                MacAddr::ZERO,
-                HOST_A,
-                HOST_B,
-                Some(5),
-            );
-            e.udp_src = *port;
-            encapsulate(&e, f).expect("encapsulate")
+            encapsulate(&encap_to(protocol, (HOST_A, HOST_B), 5, *port), f).expect("encapsulate")
         })
         .collect();
     assert_eq!(send(&mut a, &outer2), 10);
@@ -619,48 +609,7 @@ fn a_geneve_run_goes_as_one_send_and_arrives_split() {
 #[test]
 fn linux_vxlan_answers_every_request_of_a_run() {
     let hosts = Hosts::new("vr");
-    for args in [
-        &[
-            "ip",
-            "link",
-            "add",
-            "vx0",
-            "type",
-            "vxlan",
-            "id",
-            "1",
-            "remote",
-            "10.0.1.31",
-            "local",
-            "10.0.1.21",
-            "dstport",
-            "4789",
-            "dev",
-            "ul0",
-        ][..],
-        &[
-            "ip",
-            "link",
-            "set",
-            "vx0",
-            "address",
-            "02:00:00:00:77:02",
-            "up",
-        ],
-        &["ip", "addr", "add", "192.168.77.2/24", "dev", "vx0"],
-        &[
-            "ip",
-            "neigh",
-            "add",
-            "192.168.77.1",
-            "lladdr",
-            "02:00:00:00:77:01",
-            "dev",
-            "vx0",
-        ],
-    ] {
-        exec(&hosts.b, args);
-    }
+    hosts.add_linux_vxlan_at_b();
     let config = UnderlayConfig::new(TunnelProtocol::Vxlan);
     let mut a = Hosts::open(&hosts.a, config);
     let outer: Vec<Vec<u8>> = (1..=8)
@@ -697,15 +646,7 @@ fn df_tos_and_ttl_of_a_run_reach_the_wire() {
         numbered_frames(3, 200, 200)
             .iter()
             .map(|f| {
-                let mut e = Encap::new(
-                    TunnelProtocol::Vxlan,
-                    MacAddr::ZERO,
-                    MacAddr::ZERO,
-                    HOST_A,
-                    HOST_B,
-                    Some(1),
-                );
-                e.udp_src = 40020;
+                let mut e = encap_to(TunnelProtocol::Vxlan, (HOST_A, HOST_B), 1, 40020);
                 e.dont_frag = df;
                 e.tos = tos;
                 e.ttl = ttl;
