@@ -253,3 +253,71 @@ fn group_descriptions_and_statistics_read_as_open_vswitch_reads_them() {
         "NXST_GROUP request (xid=0x42): group_id=ALL",
     );
 }
+
+mod fuzz {
+    use super::*;
+    use fvs_flow::Protocols;
+    use fvs_openflow::text::group::parse_group_mod;
+    use proptest::prelude::*;
+
+    /// A group-mod header (`OFPT_GROUP_MOD`, or `NXT_GROUP_MOD` in OpenFlow 1.0) or a group
+    /// multipart header (`OFPST_GROUP(_DESC)`, or Nicira's in 1.0).
+    fn header(version: u8, kind: u8, reply: bool) -> Vec<u8> {
+        let mut b = vec![version, 0, 0, 0, 0, 0, 0, 1];
+        match (kind, version) {
+            (0, 1) => {
+                b[1] = 4;
+                b.extend_from_slice(&[0, 0, 0x23, 0x20, 0, 0, 0, 31]);
+            }
+            (0, _) => b[1] = 15,
+            (stat, 1) => {
+                b[1] = if reply { 17 } else { 16 };
+                b.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0, 0x23, 0x20, 0, 0, 0]);
+                b.push(if stat == 1 { 7 } else { 8 });
+                b.extend_from_slice(&[0, 0, 0, 0]);
+            }
+            (stat, _) => {
+                b[1] = if reply { 19 } else { 18 };
+                b.extend_from_slice(&[0, if stat == 1 { 6 } else { 7 }, 0, 0, 0, 0, 0, 0]);
+            }
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bodies after a group header: an error or a message, never a panic; what
+        /// decodes encodes again.
+        #[test]
+        fn random_group_bodies_never_panic(
+            version in prop::sample::select(vec![1u8, 2, 4, 5, 6]),
+            kind in 0u8..3,
+            reply in any::<bool>(),
+            body in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut b = header(version, kind, reply);
+            b.extend_from_slice(&body);
+            let len = u16::try_from(b.len()).unwrap_or(u16::MAX).to_be_bytes();
+            b[2..4].copy_from_slice(&len);
+            if let Ok((_, m @ Message::Group(_))) = wire::decode(&b) {
+                let protocol = match version {
+                    1 => Protocol::Of10NxmTid,
+                    2 => Protocol::Of11,
+                    4 => Protocol::Of13,
+                    5 => Protocol::Of14,
+                    _ => Protocol::Of15,
+                };
+                let _ = wire::encode(&m, protocol, 1);
+            }
+        }
+
+        /// Arbitrary group text: an error or a group-mod, never a panic.
+        #[test]
+        fn random_group_text_never_panics(s in "[a-z_=:,()0-9 ]{0,60}") {
+            let mut usable = Protocols::ANY;
+            let _ = parse_group_mod(&s, GroupModCommand::Add, &mut usable);
+            let _ = parse_group_mod(&s, GroupModCommand::Delete, &mut usable);
+        }
+    }
+}
