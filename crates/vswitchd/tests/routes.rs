@@ -5,21 +5,13 @@
 //! lookups, errors included. The namespace is deleted and both daemons killed by their own
 //! pids, by guards, even when an assertion fails.
 
+mod common;
+
 use std::collections::BTreeSet;
 
+use common::appctl_outcome;
 use fvs_test_support::netns::{self, exec};
-use fvs_test_support::{PrivateFvs, PrivateOvs, ToolError};
-
-/// What one appctl call gives: its output, or the first line of its error.
-fn outcome(r: Result<String, ToolError>) -> String {
-    match r {
-        Ok(out) => out,
-        Err(ToolError::Failed { stderr, .. }) => {
-            format!("error: {}", stderr.lines().next().unwrap_or_default())
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
+use fvs_test_support::{PrivateFvs, PrivateOvs};
 
 #[test]
 fn routes_read_as_open_vswitch_s() {
@@ -54,8 +46,8 @@ fn routes_read_as_open_vswitch_s() {
         .tag("routes")
         .start();
 
-    let theirs = outcome(ovs.appctl(&["ovs/route/show"]));
-    let ours = outcome(fvs.appctl(&["ovs/route/show"]));
+    let theirs = appctl_outcome(ovs.appctl(&["ovs/route/show"]));
+    let ours = appctl_outcome(fvs.appctl(&["ovs/route/show"]));
     assert_eq!(ours.lines().next(), Some("Route Table:"), "{ours}");
     assert_eq!(theirs.lines().next(), Some("Route Table:"), "{theirs}");
     let set = |s: &str| s.lines().map(str::to_owned).collect::<BTreeSet<String>>();
@@ -88,8 +80,8 @@ fn routes_read_as_open_vswitch_s() {
         &["ovs/route/lookup", "bad"],
     ] {
         assert_eq!(
-            outcome(fvs.appctl(args)),
-            outcome(ovs.appctl(args)),
+            appctl_outcome(fvs.appctl(args)),
+            appctl_outcome(ovs.appctl(args)),
             "{args:?}"
         );
     }

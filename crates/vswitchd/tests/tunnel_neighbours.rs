@@ -6,19 +6,8 @@
 
 mod common;
 
-use common::Fvs;
-use fvs_test_support::{PrivateOvs, ToolError};
-
-/// What one appctl call gives: its output, or the first line of its error.
-fn outcome(r: Result<String, ToolError>) -> String {
-    match r {
-        Ok(out) => out,
-        Err(ToolError::Failed { stderr, .. }) => {
-            format!("error: {}", stderr.lines().next().unwrap_or_default())
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
+use common::{Fvs, appctl_outcome};
+use fvs_test_support::PrivateOvs;
 
 #[test]
 fn neighbour_commands_read_as_open_vswitch_s() {
@@ -29,8 +18,8 @@ fn neighbour_commands_read_as_open_vswitch_s() {
     fvs.vsctl(&["add-br", "br-phy"]);
     let both = |args: &[&str]| -> (String, String) {
         (
-            outcome(ovs.appctl(args)),
-            outcome(fvs.private().appctl(args)),
+            appctl_outcome(ovs.appctl(args)),
+            appctl_outcome(fvs.private().appctl(args)),
         )
     };
     // One entry at a time, so Open vSwitch's hash order cannot differ from ours.

@@ -122,6 +122,18 @@ pub(crate) fn ofctl(
     )
 }
 
+/// What one appctl call gives, in a form both switches' answers compare in: its output, or
+/// `error: ` and the first line of its error.
+pub(crate) fn appctl_outcome(r: Result<String, ToolError>) -> String {
+    match r {
+        Ok(out) => out,
+        Err(ToolError::Failed { stderr, .. }) => {
+            format!("error: {}", stderr.lines().next().unwrap_or_default())
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// `add-port br0 NAME -- set interface NAME type=KIND options:KEY=VALUE...`, as words for
 /// `ovs-vsctl`, one interface per transaction.
 pub(crate) fn add_port_args(name: &str, kind: &str, options: &[(&str, &str)]) -> Vec<String> {
