@@ -106,8 +106,7 @@ pub struct IfAddr {
 /// The route the host's IP stack would take to `dst` (`ip route get DST`); an error when
 /// there is none (`ENETUNREACH`) or the kernel cannot be asked.
 pub fn route_get(dst: Ipv4Addr) -> io::Result<Route> {
-    let mut body = vec![0u8; RTMSG_LEN];
-    body[0] = libc::AF_INET as u8;
+    let mut body = ipv4_request(RTMSG_LEN);
     body[1] = 32; // rtm_dst_len: a host route lookup.
     push_attr(&mut body, RTA_DST, &dst.octets());
     let replies = transact(RTM_GETROUTE, NLM_F_REQUEST, &body)?;
@@ -129,14 +128,12 @@ pub fn is_no_route(e: &io::Error) -> bool {
 
 /// Every IPv4 address of every interface in the namespace (`ip -4 addr`).
 pub fn ipv4_addresses() -> io::Result<Vec<IfAddr>> {
-    let mut body = vec![0u8; IFADDRMSG_LEN];
-    body[0] = libc::AF_INET as u8;
-    let replies = transact(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
-    Ok(replies
-        .iter()
-        .filter(|(ty, _)| *ty == RTM_NEWADDR)
-        .filter_map(|(_, m)| parse_addr(m))
-        .collect())
+    dump(
+        RTM_GETADDR,
+        &ipv4_request(IFADDRMSG_LEN),
+        RTM_NEWADDR,
+        parse_addr,
+    )
 }
 
 /// One route of the kernel's tables.
@@ -153,42 +150,29 @@ pub struct RouteEntry {
 /// Every unicast and local IPv4 route of every table (`ip -4 route show table all`, less
 /// broadcast, multicast and unreachable routes).
 pub fn ipv4_routes() -> io::Result<Vec<RouteEntry>> {
-    let mut body = vec![0u8; RTMSG_LEN];
-    body[0] = libc::AF_INET as u8;
-    let replies = transact(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
-    Ok(replies
-        .iter()
-        .filter(|(ty, _)| *ty == RTM_NEWROUTE)
-        .filter_map(|(_, m)| {
-            let route = parse_route(m)?;
-            let dst = attrs(m, RTMSG_LEN)
-                .find(|(a, _)| *a == RTA_DST)
-                .and_then(|(_, d)| ipv4(d))
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            Some(RouteEntry {
-                dst,
-                prefix_len: m[1],
-                route,
-            })
+    dump(RTM_GETROUTE, &ipv4_request(RTMSG_LEN), RTM_NEWROUTE, |m| {
+        let route = parse_route(m)?;
+        let dst = attrs(m, RTMSG_LEN)
+            .find(|(a, _)| *a == RTA_DST)
+            .and_then(|(_, d)| ipv4(d))
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        Some(RouteEntry {
+            dst,
+            prefix_len: m[1],
+            route,
         })
-        .collect())
+    })
 }
 
 /// Every interface's name by index (`ip link`).
 pub fn link_names() -> io::Result<HashMap<u32, String>> {
-    let body = vec![0u8; IFINFOMSG_LEN];
-    let replies = transact(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
-    Ok(replies
-        .iter()
-        .filter(|(ty, _)| *ty == RTM_NEWLINK)
-        .filter_map(|(_, m)| {
-            let index = u32::from_ne_bytes(m.get(4..8)?.try_into().ok()?);
-            let name = attrs(m, IFINFOMSG_LEN).find(|(a, _)| *a == IFLA_IFNAME)?.1;
-            // The name is NUL-terminated.
-            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-            Some((index, String::from_utf8_lossy(&name[..end]).into_owned()))
-        })
-        .collect())
+    dump(RTM_GETLINK, &[0u8; IFINFOMSG_LEN], RTM_NEWLINK, |m| {
+        let index = u32::from_ne_bytes(m.get(4..8)?.try_into().ok()?);
+        let name = attrs(m, IFINFOMSG_LEN).find(|(a, _)| *a == IFLA_IFNAME)?.1;
+        // The name is NUL-terminated.
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        Some((index, String::from_utf8_lossy(&name[..end]).into_owned()))
+    })
 }
 
 /// The kernel's announcements of link, IPv4 address and IPv4 route changes in the current
@@ -312,6 +296,31 @@ fn parse_addr(m: &[u8]) -> Option<IfAddr> {
         addr: local.or(address)?,
         prefix_len,
     })
+}
+
+/// A request's fixed header for the IPv4 family (`rtmsg` and `ifaddrmsg` both start with
+/// the family byte), `len` bytes, the rest zero.
+fn ipv4_request(len: usize) -> Vec<u8> {
+    let mut body = vec![0u8; len];
+    body[0] = libc::AF_INET as u8;
+    body
+}
+
+/// Dumps one table: `get` with `NLM_F_DUMP` and the fixed header `body`; each answer of type
+/// `new` that `parse` understands is kept (anything else, e.g. another family's entry, is
+/// passed over).
+fn dump<T, C: FromIterator<T>>(
+    get: u16,
+    body: &[u8],
+    new: u16,
+    mut parse: impl FnMut(&[u8]) -> Option<T>,
+) -> io::Result<C> {
+    let replies = transact(get, NLM_F_REQUEST | NLM_F_DUMP, body)?;
+    Ok(replies
+        .iter()
+        .filter(|(ty, _)| *ty == new)
+        .filter_map(|(_, m)| parse(m))
+        .collect())
 }
 
 /// Sends one request and collects the answer's messages (type, payload after the
