@@ -13,49 +13,27 @@ use std::time::{Duration, Instant};
 
 use common::Fvs;
 use fvs_test_support::frames::hex;
-use fvs_test_support::{PrivateFvs, PrivateOvs};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs};
 
-/// The commands that build the bridge on either switch.
-const SETUP: &[&[&str]] = &[
-    &["set", "Open_vSwitch", ".", "other_config:pmd-cpu-mask=0x3"],
-    &[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=netdev",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy-pmd",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "type=dummy-pmd",
-        "--",
-        "add-port",
-        "br0",
-        "p3",
-        "--",
-        "set",
-        "interface",
-        "p3",
-        "type=dummy-pmd",
-        "other_config:pmd-rxq-affinity=0:1",
-    ],
-];
+/// Two PMD threads, on cores 0 and 1.
+const PMD_CORES: &[&str] = &["set", "Open_vSwitch", ".", "other_config:pmd-cpu-mask=0x3"];
+
+/// `br0` in the userspace datapath.
+fn netdev_bridge() -> AddBridge {
+    AddBridge::new("br0").set(&["datapath_type=netdev"])
+}
+
+/// The bridge either switch is given after [`PMD_CORES`]: three `dummy-pmd` ports, `p3`
+/// pinned to core 1.
+fn pmd_bridge() -> AddBridge {
+    netdev_bridge()
+        .port("p1", &["type=dummy-pmd"])
+        .port("p2", &["type=dummy-pmd"])
+        .port(
+            "p3",
+            &["type=dummy-pmd", "other_config:pmd-rxq-affinity=0:1"],
+        )
+}
 
 /// Usage figures depend on when they are read (Open vSwitch prints `NOT AVAIL` until it has
 /// measured, then percentages); everything else must be the same.
@@ -104,7 +82,8 @@ fn eventually<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T
 fn pmd_cpu_mask_and_rxq_affinity_assign_ports_as_open_vswitch_does() {
     let ovs = PrivateOvs::start();
     let fvs = Fvs::start("pmd");
-    for c in SETUP {
+    let bridge = pmd_bridge();
+    for c in [PMD_CORES, &bridge.args()] {
         ovs.vsctl(c)
             .unwrap_or_else(|e| panic!("Open vSwitch: ovs-vsctl {c:?}: {e}"));
         fvs.vsctl(c);
@@ -229,7 +208,8 @@ fn pmd_cpu_mask_and_rxq_affinity_assign_ports_as_open_vswitch_does() {
 #[test]
 fn rxq_affinity_moves_a_port_with_the_reconfiguration_that_carries_it() {
     let fvs = Fvs::start("pmdaff");
-    for c in SETUP {
+    let bridge = pmd_bridge();
+    for c in [PMD_CORES, &bridge.args()] {
         fvs.vsctl(c);
     }
     let thread_of = |text: &str, port: &str| -> Option<String> {
@@ -354,25 +334,12 @@ fn pmd_busy_poll_is_applied_and_logged() {
     ]);
     // Unchanged by another reconfiguration; still forwarding (a dummy port's frame is
     // received and counted by the thread whose budget was set).
-    vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=netdev",
-    ]);
-    vsctl(&[
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-    ]);
+    vsctl(&netdev_bridge().args());
+    vsctl(
+        &AddBridge::existing("br0")
+            .port("p1", &["type=dummy"])
+            .args(),
+    );
     let mut frame = vec![0xff; 6];
     frame.extend_from_slice(&[0x50, 0x54, 0, 0, 0, 1, 0x88, 0xb5]);
     frame.resize(60, 0);
