@@ -79,9 +79,11 @@ impl Hosts {
         (a, b)
     }
 
-    /// Host B: Linux's VXLAN `vx0`, VNI 1 to host A, with VM B's addresses on it and VM A's
-    /// MAC pinned.
-    fn add_linux_vxlan_at_b(&self) {
+    /// Hosts where B is Linux's VXLAN `vx0` (VNI 1 to host A, VM B's addresses on it, VM
+    /// A's MAC pinned), and A's VXLAN underlay.
+    fn with_linux_vxlan_at_b(tag: &str) -> (Self, KernelTunnel) {
+        let hosts = Self::new(tag);
+
         for args in [
             &[
                 "ip",
@@ -122,8 +124,10 @@ impl Hosts {
                 "vx0",
             ],
         ] {
-            exec(&self.b, args);
+            exec(&hosts.b, args);
         }
+        let a = Self::open(&hosts.a, UnderlayConfig::new(TunnelProtocol::Vxlan));
+        (hosts, a)
     }
 }
 
@@ -241,10 +245,7 @@ fn ports(config: UnderlayConfig) -> TunnelPorts {
 
 #[test]
 fn vxlan_interoperates_with_a_linux_vxlan_device() {
-    let hosts = Hosts::new("vx");
-    hosts.add_linux_vxlan_at_b();
-    let config = UnderlayConfig::new(TunnelProtocol::Vxlan);
-    let mut a = Hosts::open(&hosts.a, config);
+    let (_hosts, mut a) = Hosts::with_linux_vxlan_at_b("vx");
     assert_eq!(a.name(), "vxlan_sys_4789");
 
     let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, 7);
@@ -252,7 +253,7 @@ fn vxlan_interoperates_with_a_linux_vxlan_device() {
     assert_eq!(send(&mut a, &[outer]), 1);
     let got = receive(&mut a, 1);
     assert_eq!(got.len(), 1, "no reply from Linux's vxlan device");
-    let d = decapsulate(&got[0], ports(config)).expect("the reply decapsulates");
+    let d = decapsulate(&got[0], ports(a.config())).expect("the reply decapsulates");
     let md = &d.metadata;
     assert_eq!((md.protocol, md.tun_id), (TunnelProtocol::Vxlan, 1));
     assert_eq!((md.src, md.dst, md.udp_dst), (HOST_B, HOST_A, 4789));
@@ -608,10 +609,7 @@ fn a_geneve_run_goes_as_one_send_and_arrives_split() {
 /// requests sent as one run get eight replies.
 #[test]
 fn linux_vxlan_answers_every_request_of_a_run() {
-    let hosts = Hosts::new("vr");
-    hosts.add_linux_vxlan_at_b();
-    let config = UnderlayConfig::new(TunnelProtocol::Vxlan);
-    let mut a = Hosts::open(&hosts.a, config);
+    let (_hosts, mut a) = Hosts::with_linux_vxlan_at_b("vr");
     let outer: Vec<Vec<u8>> = (1..=8)
         .map(|seq| {
             let request = icmp_echo((MAC_A, VM_A), (MAC_B, VM_B), true, seq);
@@ -625,7 +623,7 @@ fn linux_vxlan_answers_every_request_of_a_run() {
     let mut seqs: Vec<u16> = got
         .iter()
         .map(|f| {
-            let d = decapsulate(f, ports(config)).expect("the reply decapsulates");
+            let d = decapsulate(f, ports(a.config())).expect("the reply decapsulates");
             let icmp = &d.inner[14 + 20..];
             u16::from_be_bytes([icmp[6], icmp[7]])
         })
