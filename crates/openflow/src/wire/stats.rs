@@ -526,6 +526,15 @@ fn t(what: &'static str) -> impl Fn(Truncated) -> DecodeError {
     move |_| DecodeError::new(OfpError::BadLen, format!("{what} is truncated"))
 }
 
+/// The subtype of a Nicira vendor statistic whose body starts at `r` (vendor id, then
+/// subtype), read without consuming anything; `None` for another vendor's or a short body.
+fn peek_nicira_subtype(mut r: Reader<'_>) -> Option<u32> {
+    if r.u32().ok()? != NX_VENDOR_ID {
+        return None;
+    }
+    r.u32().ok()
+}
+
 /// Decodes a stats request or reply body (after the OpenFlow header).
 pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Message, DecodeError> {
     let th = t("stats header");
@@ -542,9 +551,7 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
         // other flow statistics.
         (ST_VENDOR, _)
             if v == Version::Of11
-                && r.peek_u16(4).ok().zip(r.peek_u16(6).ok())
-                    == Some((0, super::flow_monitor::NXST_FLOW_MONITOR as u16))
-                && r.peek_u16(0).ok().zip(r.peek_u16(2).ok()) == Some((0, 0x2320)) =>
+                && peek_nicira_subtype(r) == Some(super::flow_monitor::NXST_FLOW_MONITOR) =>
         {
             r.skip(8).map_err(&th)?;
             super::flow_monitor::decode_stats(v, request, more, r)
@@ -552,9 +559,7 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
         // So does its group features request (Nicira's, as ovs-ofctl sends it).
         (ST_VENDOR, _)
             if v == Version::Of11
-                && r.peek_u16(4).ok().zip(r.peek_u16(6).ok())
-                    == Some((0, super::table::NXST_GROUP_FEATURES as u16))
-                && r.peek_u16(0).ok().zip(r.peek_u16(2).ok()) == Some((0, 0x2320)) =>
+                && peek_nicira_subtype(r) == Some(super::table::NXST_GROUP_FEATURES) =>
         {
             r.skip(8).map_err(&th)?;
             super::table::decode_group_features(request, r)
