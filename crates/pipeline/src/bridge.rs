@@ -594,7 +594,8 @@ impl Bridge {
     }
 
     /// Applies a group-mod ([`crate::group`] has the rules); a deleted group takes the rules
-    /// whose actions name it along (returned for flow-removed messages, with reason delete).
+    /// whose actions name it along (returned for flow-removed messages, with reason
+    /// `group_delete`).
     /// Any change moves the generation: translations through a changed group are stale.
     pub fn group_mod(
         &mut self,
@@ -624,14 +625,14 @@ impl Bridge {
                         j.push(TableChange {
                             table: table_id(t),
                             rule: rule.clone(),
-                            kind: ChangeKind::Removed(RemovedReason::Delete),
+                            kind: ChangeKind::Removed(RemovedReason::GroupDelete),
                             op: self.op,
                         });
                     }
                     out.push(Removed {
                         table: table_id(t),
                         rule,
-                        reason: RemovedReason::Delete,
+                        reason: RemovedReason::GroupDelete,
                     });
                 }
             }

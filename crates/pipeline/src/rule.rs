@@ -50,6 +50,8 @@ pub enum RemovedReason {
     HardTimeout,
     /// A delete flow-mod.
     Delete,
+    /// The group the rule's actions name was deleted.
+    GroupDelete,
 }
 
 impl Rule {

@@ -306,3 +306,63 @@ fn group_mods_and_group_dumps_match_open_vswitch() {
         "{dump}"
     );
 }
+
+/// What monitors in OpenFlow 1.0, 1.3 and 1.4 print when a group is deleted with a flow naming it
+/// (`send_flow_rem`): the flow-removed lines, durations blanked.
+fn group_delete_removals(sw: &dyn Switch) -> Vec<String> {
+    setup(sw);
+    sw.ofctl_ok(&[
+        "-O",
+        "OpenFlow14",
+        "add-group",
+        "br0",
+        "group_id=40,type=all,bucket=output:1",
+    ]);
+    sw.ofctl_ok(&[
+        "add-flow",
+        "br0",
+        "priority=40,send_flow_rem,actions=group:40",
+    ]);
+    let target = sw.mgmt_target("br0");
+    let monitors = [
+        common::OfctlMonitor::start(sw.dir(), &[], &target, &["65000"], "m10"),
+        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow13"], &target, &["65000"], "m13"),
+        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow14"], &target, &["65000"], "m14"),
+    ];
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    sw.ofctl_ok(&["-O", "OpenFlow14", "del-groups", "br0", "group_id=40"]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    monitors
+        .iter()
+        .map(|m| {
+            m.text()
+                .lines()
+                .filter(|l| l.contains("FLOW_REMOVED"))
+                .map(|l| {
+                    l.split(' ')
+                        .map(|w| {
+                            if w.starts_with("duration") {
+                                "duration?"
+                            } else {
+                                w
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+#[test]
+fn deleting_a_group_removes_its_flows_with_reason_group_delete_as_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("grprm");
+    let theirs = group_delete_removals(&ovs);
+    let ours = group_delete_removals(fvs.private());
+    assert_eq!(ours, theirs);
+    assert!(theirs[0].is_empty(), "{theirs:?}");
+    assert!(theirs[2].contains("reason=group_delete"), "{theirs:?}");
+}

@@ -1008,8 +1008,14 @@ fn decode_packet_out(v: Version, mut r: Reader<'_>) -> Result<PacketOut, DecodeE
 }
 
 fn flow_removed_reason(f: &FlowRemoved, v: Version) -> u8 {
-    // Reasons OpenFlow 1.4 added read as a delete to older peers.
-    if f.reason.wire() >= 3 && v < Version::Of14 {
+    // Reasons a version lacks read as a delete: `group_delete` (3) exists from OpenFlow 1.1
+    // (Open vSwitch sends it to 1.3 peers), `meter_delete` and `eviction` from 1.4.
+    let newest = match v {
+        Version::Of10 => 2,
+        Version::Of11 | Version::Of12 | Version::Of13 => 3,
+        _ => 5,
+    };
+    if f.reason.wire() > newest {
         FlowRemovedReason::Delete.wire()
     } else {
         f.reason.wire()

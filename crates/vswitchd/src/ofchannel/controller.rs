@@ -257,6 +257,7 @@ pub fn flow_removed(r: &Removed, now: Millis) -> FlowRemoved {
             RemovedReason::IdleTimeout => FlowRemovedReason::IdleTimeout,
             RemovedReason::HardTimeout => FlowRemovedReason::HardTimeout,
             RemovedReason::Delete => FlowRemovedReason::Delete,
+            RemovedReason::GroupDelete => FlowRemovedReason::GroupDelete,
         },
         table_id: r.table,
         duration_sec: u32::try_from(age / 1000).unwrap_or(u32::MAX),
@@ -384,13 +385,13 @@ impl Channel {
                 AsyncMsg::PacketIn(Box::new(pin))
             }
             AsyncEvent::FlowRemoved(fr) => {
+                // The mask is checked with the reason's own bit. OpenFlow 1.0's flow-removed
+                // has no reason beyond delete, so, as Open vSwitch, a group deletion's
+                // removals (`group_delete`) never reach a 1.0 connection; 1.3 gets them.
                 let bit = fr.reason.wire();
-                // Reasons 1.4 added read as a delete before 1.4.
-                let bit = if bit >= 3 && version < Version::Of14 {
-                    FlowRemovedReason::Delete.wire()
-                } else {
-                    bit
-                };
+                if bit >= 3 && version == Version::Of10 {
+                    return;
+                }
                 if !wants(cfg.flow_removed, bit) {
                     return;
                 }

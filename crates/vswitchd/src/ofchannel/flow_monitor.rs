@@ -125,6 +125,7 @@ fn reason(r: RemovedReason) -> FlowRemovedReason {
         RemovedReason::IdleTimeout => FlowRemovedReason::IdleTimeout,
         RemovedReason::HardTimeout => FlowRemovedReason::HardTimeout,
         RemovedReason::Delete => FlowRemovedReason::Delete,
+        RemovedReason::GroupDelete => FlowRemovedReason::GroupDelete,
     }
 }
 
