@@ -33,6 +33,21 @@ impl MacAddr {
     pub const fn is_multicast(self) -> bool {
         self.0[0] & 1 == 1
     }
+
+    /// Reads `xx:xx:xx:xx:xx:xx` as Open vSwitch does: six groups of one or two hex digits,
+    /// either case (`0:1:2:AA:bb:c`); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut out = [0u8; 6];
+        let mut groups = s.split(':');
+        for b in &mut out {
+            let g = groups.next()?;
+            if g.is_empty() || g.len() > 2 {
+                return None;
+            }
+            *b = u8::from_str_radix(g, 16).ok()?;
+        }
+        groups.next().is_none().then_some(Self(out))
+    }
 }
 
 impl fmt::Display for MacAddr {
@@ -206,6 +221,21 @@ impl EthernetRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_parse_as_open_vswitch_reads_them() {
+        assert_eq!(
+            MacAddr::parse("02:00:00:00:00:0a"),
+            Some(MacAddr([2, 0, 0, 0, 0, 10]))
+        );
+        assert_eq!(
+            MacAddr::parse("0:1:2:AA:bb:c"),
+            Some(MacAddr([0, 1, 2, 0xaa, 0xbb, 0x0c]))
+        );
+        for bad in ["zz", "02:00:00:00:00", "02:00:00:00:00:00:01"] {
+            assert_eq!(MacAddr::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn reads_a_frame_and_round_trips() {

@@ -8,19 +8,12 @@
 use core::fmt::Write as _;
 use std::net::Ipv6Addr;
 
-/// Parses `xx:xx:xx:xx:xx:xx` (one or two hex digits per group, either case).
+use fvs_packet::ethernet::MacAddr;
+
+/// Parses `xx:xx:xx:xx:xx:xx` (one or two hex digits per group, either case) as the low 48
+/// bits of a field value.
 pub(crate) fn parse_ethernet(s: &str) -> Option<u128> {
-    let mut value = 0u128;
-    let mut groups = 0;
-    for part in s.split(':') {
-        if part.is_empty() || part.len() > 2 {
-            return None;
-        }
-        let byte = u8::from_str_radix(part, 16).ok()?;
-        value = (value << 8) | u128::from(byte);
-        groups += 1;
-    }
-    (groups == 6).then_some(value)
+    MacAddr::parse(s).map(|m| u128::from(m.to_u64()))
 }
 
 /// Prints a 48-bit value as `xx:xx:xx:xx:xx:xx`.
