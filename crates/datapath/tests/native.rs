@@ -8,11 +8,11 @@ use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop};
 use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::{FlowKey, PortNo};
-use fvs_netdev::dummy::{Dummy, DummyHandle};
-use fvs_netdev::{MacAddr, Netdev, PacketBatch};
+use fvs_netdev::dummy::DummyHandle;
+use fvs_netdev::{MacAddr, PacketBatch};
 use fvs_packet::tunnel::{Encap, TunnelProtocol, decapsulate, encapsulate};
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
-use superframe::{MSS, superframe, valid_tcp4};
+use superframe::{MSS, add_dummy, superframe, valid_tcp4};
 
 mod superframe;
 
@@ -39,16 +39,8 @@ struct Host {
 /// the NIC's to br-phy, and the tunnel's to the VM.
 fn host() -> Host {
     let mut dp = Datapath::new();
-    let mut add = |no: DpPort, name: &str| {
-        let (mut d, h) = Dummy::new(name);
-        // The VM's port hands over TSO super-frames; the others carry finished packets.
-        d.set_vnet_hdr(no == VM);
-        // Room for the outer headers of the super-frame test's full-sized segments.
-        d.set_mtu(9000).expect("dummy takes any MTU");
-        dp.add_port(no, name, PortKind::Netdev(Box::new(d)))
-            .expect("free number");
-        h
-    };
+    // The VM's port hands over TSO super-frames; the others carry finished packets.
+    let mut add = |no: DpPort, name: &str| add_dummy(&mut dp, no, name, no == VM);
     let vm = add(VM, "vm");
     let br_phy = add(BR_PHY, "br-phy");
     let eth1 = add(ETH1, "eth1");

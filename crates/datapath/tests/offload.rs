@@ -5,13 +5,13 @@
 use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::FlowKey;
-use fvs_netdev::dummy::{Dummy, DummyHandle, Frame};
-use fvs_netdev::{GsoType, Netdev, PacketBatch, VnetHdr};
+use fvs_netdev::dummy::{DummyHandle, Frame};
+use fvs_netdev::{GsoType, PacketBatch, VnetHdr};
 use fvs_packet::checksum;
 use fvs_packet::tunnel::{TunnelPorts, TunnelProtocol, decapsulate};
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
 use std::net::Ipv4Addr;
-use superframe::{MSS, superframe, valid_tcp4};
+use superframe::{MSS, add_dummy, superframe, valid_tcp4};
 
 mod superframe;
 
@@ -30,15 +30,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let mut dp = Datapath::new();
-    let mut add = |no: DpPort, name: &str, vnet: bool| {
-        let (mut d, h) = Dummy::new(name);
-        d.set_vnet_hdr(vnet);
-        // Room for the outer headers of encapsulated full-sized segments.
-        d.set_mtu(9000).expect("dummy takes any MTU");
-        dp.add_port(no, name, PortKind::Netdev(Box::new(d)))
-            .expect("free number");
-        h
-    };
+    let mut add = |no: DpPort, name: &str, vnet: bool| add_dummy(&mut dp, no, name, vnet);
     let input = add(IN, "in", true);
     let full = add(FULL, "full", true);
     let plain = add(PLAIN, "plain", false);

@@ -1,13 +1,29 @@
-//! A TCP super-frame as a TSO sender hands it over, and a check of finished segments: shared
-//! by the offload and native-tunnel tests.
+//! A TCP super-frame as a TSO sender hands it over, a check of finished segments, and the
+//! dummy ports that carry them: shared by the offload and native-tunnel tests.
 
-use fvs_netdev::{GsoType, VnetFlags, VnetHdr};
+use fvs_datapath::Datapath;
+use fvs_datapath::port::PortKind;
+use fvs_netdev::dummy::{Dummy, DummyHandle};
+use fvs_netdev::{GsoType, Netdev, VnetFlags, VnetHdr};
 use fvs_packet::checksum;
+use fvs_pipeline::dpif::DpPort;
 use std::net::Ipv4Addr;
 
 pub(crate) const MSS: usize = 1448;
 pub(crate) const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub(crate) const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// Adds dummy port `no` named `name` to `dp`; with `vnet` it hands over (and takes) frames
+/// with virtio-net headers, such as TSO super-frames. Its MTU of 9000 leaves room for the
+/// outer headers of encapsulated full-sized segments.
+pub(crate) fn add_dummy(dp: &mut Datapath, no: DpPort, name: &str, vnet: bool) -> DummyHandle {
+    let (mut d, h) = Dummy::new(name);
+    d.set_vnet_hdr(vnet);
+    d.set_mtu(9000).expect("dummy takes any MTU");
+    dp.add_port(no, name, PortKind::Netdev(Box::new(d)))
+        .expect("free number");
+    h
+}
 
 /// An IPv4 TCP super-frame of `n` payload bytes as a TSO sender hands it over: the TCP
 /// checksum field holds the pseudo-header's sum only.
