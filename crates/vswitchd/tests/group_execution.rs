@@ -134,6 +134,14 @@ fn all_indirect_and_fast_failover_groups_run_as_in_open_vswitch() {
         "{:?}",
         stats(fvs_sw)
     );
+    // With p2 down (port-mod), the fast-failover group has no live bucket left.
+    ovs.ofctl_ok(&["mod-port", "br0", "p2", "down"]);
+    fvs_sw.ofctl_ok(&["mod-port", "br0", "p2", "down"]);
+    let theirs = ovs.appctl_ok(&["ofproto/trace", "br0", "in_port=3,arp"]);
+    let (ok, ours, err) = fvs.appctl(&["ofproto/trace", "br0", "in_port=3,arp"]);
+    assert!(ok, "{err}");
+    assert_eq!(ours, theirs, "ofproto/trace with the watched port down");
+    assert!(ours.contains("not live due to port 2"), "{ours}");
     let p1 = pcap_frames_or_empty(&fvs_sw.dir().join("p1.pcap"));
     assert_eq!(
         p1,
