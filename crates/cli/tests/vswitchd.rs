@@ -1857,6 +1857,23 @@ fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
         vec!["dump-group-features", "TARGET"],
         vec!["-O", "OpenFlow13", "dump-group-features", "TARGET"],
         vec!["-O", "OpenFlow15", "dump-group-features", "TARGET"],
+        vec![
+            "-O",
+            "OpenFlow14",
+            "--bundle",
+            "add-group",
+            "TARGET",
+            "group_id=30,type=all,bucket=output:1",
+        ],
+        vec![
+            "-O",
+            "OpenFlow14",
+            "--bundle",
+            "add-group",
+            "TARGET",
+            "group_id=30,type=all,bucket=output:1",
+        ],
+        vec!["-O", "OpenFlow14", "dump-groups", "TARGET"],
     ];
     // The whole sequence through each program on each switch, from an empty group table;
     // ovs-ofctl on ovs-vswitchd is the reference.

@@ -176,15 +176,25 @@ pub(super) fn transact_flow_mods(
 
 /// One bundle: open, add every flow-mod, barrier, commit.
 fn transact_bundle(conn: &mut Conn, fms: &[FlowMod]) -> Result<(), CmdError> {
+    let msgs: Vec<Message> = fms
+        .iter()
+        .map(|fm| Message::FlowMod(Box::new(fm.clone())))
+        .collect();
+    transact_bundle_msgs(conn, &msgs)
+}
+
+/// One bundle of any messages a bundle may carry (flow-mods, group-mods): open, add each,
+/// barrier, commit.
+pub(super) fn transact_bundle_msgs(conn: &mut Conn, msgs: &[Message]) -> Result<(), CmdError> {
     let protocol = conn.protocol();
     let encode = |m: &Message, xid| {
         wire::encode(m, protocol, xid).map_err(|e| CmdError::Fatal(e.to_string()))
     };
-    // As ovs-ofctl: the flow-mods' ids first, then the bundle's.
-    let mut mods = Vec::with_capacity(fms.len());
-    for fm in fms {
+    // As ovs-ofctl: the messages' ids first, then the bundle's.
+    let mut mods = Vec::with_capacity(msgs.len());
+    for m in msgs {
         let xid = conn.alloc_xid();
-        mods.push((xid, encode(&Message::FlowMod(Box::new(fm.clone())), xid)?));
+        mods.push((xid, encode(m, xid)?));
     }
     let ctrl = |t| {
         Message::Bundle(BundleMsg::Control(BundleCtrl {
@@ -242,6 +252,16 @@ fn format_quoted(data: &[u8], protocol: Protocol, out: &mut String) {
         Ok((_, Message::Bundle(BundleMsg::Add(a)))) => format_quoted(&a.message, protocol, out),
         Ok((h, Message::FlowMod(fm))) => {
             format_flow_mod(&normalize_flow_mod(&fm, protocol), protocol, h.xid, out);
+            out.push('\n');
+        }
+        Ok((h, Message::Group(fvs_openflow::wire::group::GroupMsg::Mod(gm)))) => {
+            let _ = writeln!(
+                out,
+                "OFPT_GROUP_MOD (OF1.{}) (xid={:#x}):",
+                h.version.saturating_sub(1),
+                h.xid
+            );
+            fvs_openflow::text::group::format_group_mod(&gm, h.version == 6, out);
             out.push('\n');
         }
         Ok((h, Message::Bundle(BundleMsg::Control(c)))) => {

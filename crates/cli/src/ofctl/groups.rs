@@ -2,8 +2,9 @@
 //! `del-groups`, `insert-buckets`, `remove-buckets`, `dump-groups`, `dump-group-stats`,
 //! `dump-group-features` (the action bits named in Open vSwitch's order, per version).
 //!
-//! Group-mods go out with a barrier (ovs-ofctl's transaction); an error reply is printed with
-//! the quoted group-mod ([`super::flows::format_reply`]). Group text is
+//! Group-mods go out with a barrier (ovs-ofctl's transaction), or with `--bundle` all in one
+//! atomic bundle; an error reply is printed with the quoted group-mod
+//! ([`super::flows::format_reply`]). Group text is
 //! `fvs_openflow::text::group`'s. OpenFlow 1.0 sessions use Nicira's group messages; bucket
 //! ids exist there and in OpenFlow 1.5 only, so only those print them. As ovs-ofctl,
 //! `insert-buckets` needs an OpenFlow 1.5 session and `remove-buckets` OpenFlow 1.0 (Nicira)
@@ -37,6 +38,16 @@ fn parse(text: &str, command: GroupModCommand) -> Result<GroupMod, CmdError> {
 
 /// Sends each group-mod with a barrier; the first error reply is printed.
 fn send_mods(opts: &Options, target: &str, mods: &[GroupMod]) -> Result<(), CmdError> {
+    if opts.bundle {
+        // `--bundle`: all the group-mods in one atomic bundle (OpenFlow 1.3+), as ovs-ofctl.
+        let allowed = super::flows::bundle_protocols(opts.allowed);
+        let mut conn = Conn::open(target, allowed, opts.timeout)?;
+        let msgs: Vec<Message> = mods
+            .iter()
+            .map(|gm| Message::Group(GroupMsg::Mod(gm.clone())))
+            .collect();
+        return super::flows::transact_bundle_msgs(&mut conn, &msgs);
+    }
     let mut conn = open(opts, target)?;
     let v = conn.version();
     let insert = mods
