@@ -268,3 +268,31 @@ fn select_groups_honour_weights_stick_to_a_flow_and_follow_group_changes() {
         on2.len() + usize::from(n)
     );
 }
+
+#[test]
+fn a_group_naming_itself_stops_at_the_depth_limit_as_in_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("gloop");
+    let fvs_sw = fvs.private();
+    for sw in [&ovs as &dyn Switch, fvs_sw] {
+        sw.vsctl_ok(
+            &AddBridge::new("br0")
+                .set(&["fail_mode=secure"])
+                .port("p3", &["ofport_request=3"])
+                .args(),
+        );
+        sw.ofctl_ok(&[
+            "-O",
+            "OpenFlow13",
+            "add-group",
+            "br0",
+            "group_id=70,type=all,bucket=group:70",
+        ]);
+        sw.ofctl_ok(&["add-flow", "br0", "in_port=3,actions=group:70"]);
+    }
+    let theirs = ovs.appctl_ok(&["ofproto/trace", "br0", "in_port=3"]);
+    let (ok, ours, err) = fvs.appctl(&["ofproto/trace", "br0", "in_port=3"]);
+    assert!(ok, "{err}");
+    assert_eq!(ours, theirs);
+    assert!(ours.contains("Datapath actions: drop"), "{ours}");
+}

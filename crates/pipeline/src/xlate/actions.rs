@@ -285,6 +285,7 @@ impl Ctx<'_> {
                 format!("over max translation depth {MAX_DEPTH}"),
             ));
             self.dropped = true;
+            self.failure = Some(super::RECURSION_TOO_DEEP);
             return;
         }
         let mut copy = *flow;

@@ -134,6 +134,7 @@ impl Ctx<'_> {
                 format!("over max translation depth {MAX_DEPTH}"),
             ));
             self.dropped = true;
+            self.failure = Some(super::RECURSION_TOO_DEEP);
             return;
         }
         let mut node = Node::new(NodeKind::Action, format!("bucket {}", bk.bucket_id.0));

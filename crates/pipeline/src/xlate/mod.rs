@@ -55,6 +55,9 @@ const STP_DST: u128 = 0x0180_c200_0000;
 
 /// Maximum nesting of resubmits (and patch-port crossings).
 pub const MAX_DEPTH: usize = 64;
+
+/// Open vSwitch's words for a translation that went past [`MAX_DEPTH`].
+pub(crate) const RECURSION_TOO_DEEP: &str = "Recursion too deep";
 /// Maximum number of resubmits in one translation.
 pub const MAX_RESUBMITS: usize = MAX_DEPTH * MAX_DEPTH;
 
@@ -138,6 +141,9 @@ pub struct Translation {
     pub trace: Vec<Node>,
     /// Changes to apply to the switch.
     pub effects: Vec<SideEffect>,
+    /// Why translation failed and dropped the packet, in Open vSwitch's words (`Recursion
+    /// too deep` past [`MAX_DEPTH`]); the trace's last line says so.
+    pub failure: Option<&'static str>,
 }
 
 impl fmt::Display for Translation {
@@ -158,7 +164,11 @@ impl fmt::Display for Translation {
             "Megaflow: {}",
             format_megaflow(&self.flow, &self.megaflow)
         )?;
-        writeln!(f, "Datapath actions: {}", self.actions)
+        writeln!(f, "Datapath actions: {}", self.actions)?;
+        if let Some(why) = self.failure {
+            writeln!(f, "Translation failed ({why}), packet is dropped.")?;
+        }
+        Ok(())
     }
 }
 
@@ -225,6 +235,7 @@ fn run(
         depth: 0,
         resubmits: 0,
         dropped: false,
+        failure: None,
         exit: false,
         cookie: Cookie(0),
         in_miss_rule: false,
@@ -269,6 +280,7 @@ fn run(
         actions,
         trace,
         effects: ctx.effects,
+        failure: ctx.failure,
     }
 }
 
@@ -285,6 +297,8 @@ struct Ctx<'a> {
     resubmits: usize,
     /// Translation hit a limit: the packet is dropped whatever was emitted.
     dropped: bool,
+    /// The limit's name for the trace ([`Translation::failure`]).
+    failure: Option<&'static str>,
     /// `exit` ran: no more actions in this bridge's pipeline.
     exit: bool,
     /// Cookie of the rule whose actions are running (reported to controllers).
@@ -566,6 +580,7 @@ impl Ctx<'_> {
                 format!("over max translation depth {MAX_DEPTH}"),
             ));
             self.dropped = true;
+            self.failure = Some(RECURSION_TOO_DEEP);
             return;
         }
         if self.resubmits >= MAX_RESUBMITS {
@@ -732,6 +747,7 @@ impl Ctx<'_> {
                 format!("over max translation depth {MAX_DEPTH}"),
             ));
             self.dropped = true;
+            self.failure = Some(RECURSION_TOO_DEEP);
             return;
         }
         let mut peer_flow = *flow;
