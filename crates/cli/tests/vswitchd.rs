@@ -1738,6 +1738,15 @@ fn group_listing(o: Outcome) -> Outcome {
 fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
     let (ovs, fvs) = switches_speaking_all();
     let (ovs_ofctl, fvs_ofctl) = ofctls();
+    // add-groups reads one group per line, skipping comments and blank lines.
+    let files = TempDir::new("fvs-cli-groups");
+    let groups_file = files.path().join("groups.txt");
+    std::fs::write(
+        &groups_file,
+        "# two groups\ngroup_id=50,type=all,bucket=output:1\n\ngroup_id=51,type=indirect,bucket=output:1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let groups_file = groups_file.display().to_string();
     let steps: Vec<Vec<&str>> = vec![
         vec![
             "-O",
@@ -1874,6 +1883,9 @@ fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
             "group_id=30,type=all,bucket=output:1",
         ],
         vec!["-O", "OpenFlow14", "dump-groups", "TARGET"],
+        vec!["-O", "OpenFlow13", "add-groups", "TARGET", &groups_file],
+        vec!["-O", "OpenFlow13", "add-groups", "TARGET", &groups_file],
+        vec!["-O", "OpenFlow13", "dump-groups", "TARGET"],
     ];
     // The whole sequence through each program on each switch, from an empty group table;
     // ovs-ofctl on ovs-vswitchd is the reference.
