@@ -10,20 +10,7 @@ use fvs_openflow::group::{
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::wire::{self, Message, group::GroupMsg};
 use fvs_openflow::{GroupId, PortNo};
-use std::process::Command;
-
-fn ofp_print(b: &[u8]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let out = Command::new("ovs-ofctl")
-        .args(["ofp-print", &hex])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run ovs-ofctl ({e}): these tests need Open vSwitch's ovs-ofctl on PATH (Debian package openvswitch-common)")
-        });
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    s
-}
+use fvs_test_support::ofp_print;
 
 /// Encodes, checks ovs-ofctl's reading, decodes back to `back` (the message as the wire of
 /// that version can carry it).

@@ -468,15 +468,7 @@ pub fn encode_desc_reply(
     protocol: Protocol,
     xid: u32,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
-    let v = Version::of(protocol);
-    let entries = groups
-        .iter()
-        .map(|d| {
-            let mut e = Vec::new();
-            put_desc(&mut e, v, d).map(|()| e)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    split_reply(entries, || stats_start(v, false, ST_GROUP_DESC, false, xid))
+    encode_reply(groups, protocol, xid, ST_GROUP_DESC, put_desc)
 }
 
 /// Encodes a whole group statistics reply (as many messages as it takes).
@@ -485,15 +477,27 @@ pub fn encode_stats_reply(
     protocol: Protocol,
     xid: u32,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
+    encode_reply(groups, protocol, xid, ST_GROUP, put_stats)
+}
+
+/// A multipart reply of statistic `stat` whose entries `put` encodes, one per item, split
+/// into as many messages as it takes.
+fn encode_reply<T>(
+    items: &[T],
+    protocol: Protocol,
+    xid: u32,
+    stat: u16,
+    put: fn(&mut Vec<u8>, Version, &T) -> Result<(), EncodeError>,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
     let v = Version::of(protocol);
-    let entries = groups
+    let entries = items
         .iter()
-        .map(|s| {
+        .map(|item| {
             let mut e = Vec::new();
-            put_stats(&mut e, v, s).map(|()| e)
+            put(&mut e, v, item).map(|()| e)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    split_reply(entries, || stats_start(v, false, ST_GROUP, false, xid))
+    split_reply(entries, || stats_start(v, false, stat, false, xid))
 }
 
 /// Decodes a group multipart body (after the stats header, and after the Nicira stats header
