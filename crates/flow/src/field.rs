@@ -1353,6 +1353,21 @@ impl Field {
         Self::Reg15,
     ];
 
+    /// The tunnel metadata: every field a packet carries only because it came out of a
+    /// tunnel, in registry order. A packet without a tunnel has all of them zero, so the
+    /// datapath's megaflow leaves them out; a patch-port crossing clears them; OXM dumps
+    /// list them in this order.
+    pub const TUNNEL: [Self; 8] = [
+        Self::TunId,
+        Self::TunSrc,
+        Self::TunDst,
+        Self::TunIpv6Src,
+        Self::TunIpv6Dst,
+        Self::TunGbpId,
+        Self::TunGbpFlags,
+        Self::TunFlags,
+    ];
+
     /// This field's registry row.
     pub fn info(self) -> &'static FieldInfo {
         &FIELDS[self as usize]
@@ -1420,5 +1435,13 @@ mod tests {
         k.set(Field::Xreg1.loc(), 0x0000_0005_0000_0007);
         assert_eq!(k.get(Field::Reg2.loc()), 5);
         assert_eq!(k.get(Field::Reg3.loc()), 7);
+    }
+
+    #[test]
+    fn the_tunnel_fields_are_exactly_the_tun_fields() {
+        let named: Vec<Field> = Field::all()
+            .filter(|f| f.name().starts_with("tun_"))
+            .collect();
+        assert_eq!(named, Field::TUNNEL.to_vec());
     }
 }

@@ -493,18 +493,10 @@ fn invert(k: &FlowKey) -> FlowKey {
 /// The packet-type namespace whose types are Ethertypes (OpenFlow 1.5's `OFPHTN_ETHERTYPE`).
 const PACKET_TYPE_NS_ETHERTYPE: u128 = 1;
 
-/// Fields that, between them, cover every bit of the key once, each standing for the
-/// storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`, `icmp_type`...).
-/// [`usable_protocols`] judges each by its own registry row.
-const STORAGE_FIELDS: [Field; 61] = [
-    Field::TunId,
-    Field::TunSrc,
-    Field::TunDst,
-    Field::TunIpv6Src,
-    Field::TunIpv6Dst,
-    Field::TunGbpId,
-    Field::TunGbpFlags,
-    Field::TunFlags,
+/// With [`Field::TUNNEL`], fields that between them cover every bit of the key once, each
+/// standing for the storage it shares with its aliases (`tcp_src` for `tp_src`, `udp_src`,
+/// `icmp_type`...). [`usable_protocols`] judges each by its own registry row.
+const STORAGE_FIELDS: [Field; 53] = [
     Field::Metadata,
     Field::InPort,
     Field::PktMark,
@@ -566,7 +558,7 @@ const STORAGE_FIELDS: [Field; 61] = [
 /// the field names used in the text allow.
 pub fn usable_protocols(m: &Match) -> Protocols {
     let mut usable = Protocols::ANY;
-    for field in STORAGE_FIELDS {
+    for field in Field::TUNNEL.into_iter().chain(STORAGE_FIELDS) {
         let info = field.info();
         let (_, mask) = m.get(field);
         if mask == 0 {

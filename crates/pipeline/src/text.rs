@@ -169,16 +169,7 @@ pub fn format_megaflow(flow: &FlowKey, wc: &FlowKey) -> String {
     }
     // Tunnel metadata only exists for packets that arrived through a tunnel.
     if get(flow, Field::TunDst) == 0 {
-        for f in [
-            Field::TunId,
-            Field::TunSrc,
-            Field::TunDst,
-            Field::TunIpv6Src,
-            Field::TunIpv6Dst,
-            Field::TunGbpId,
-            Field::TunGbpFlags,
-            Field::TunFlags,
-        ] {
+        for f in Field::TUNNEL {
             mask.set(f.loc(), 0);
         }
     }

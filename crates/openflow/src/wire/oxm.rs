@@ -273,15 +273,8 @@ fn fields_in_order(m: &Match, flavor: Flavor) -> Vec<Field> {
             _ => {}
         }
     }
+    f.extend(Field::TUNNEL);
     f.extend([
-        Field::TunId,
-        Field::TunSrc,
-        Field::TunDst,
-        Field::TunIpv6Src,
-        Field::TunIpv6Dst,
-        Field::TunGbpId,
-        Field::TunGbpFlags,
-        Field::TunFlags,
         Field::Metadata,
         Field::PktMark,
         Field::CtState,

@@ -348,16 +348,9 @@ fn mac_of(flow: &FlowKey, f: Field) -> Mac {
     Mac::from_u64(u64::try_from(get(flow, f)).unwrap_or(0))
 }
 
-/// The words a patch-port crossing resets: tunnel, metadata, registers, in_port.
-const RESET_FIELDS: [Field; 17] = [
-    Field::TunId,
-    Field::TunSrc,
-    Field::TunDst,
-    Field::TunIpv6Src,
-    Field::TunIpv6Dst,
-    Field::TunGbpId,
-    Field::TunGbpFlags,
-    Field::TunFlags,
+/// The words a patch-port crossing resets besides the tunnel metadata ([`Field::TUNNEL`]):
+/// metadata, in_port and the registers.
+const RESET_FIELDS: [Field; 9] = [
     Field::Metadata,
     Field::InPort,
     Field::Xreg0,
@@ -751,7 +744,7 @@ impl Ctx<'_> {
             return;
         }
         let mut peer_flow = *flow;
-        for f in RESET_FIELDS {
+        for f in Field::TUNNEL.into_iter().chain(RESET_FIELDS) {
             peer_flow.set(f.loc(), 0);
         }
         // The peer's pipeline starts with its own, empty, action set.
@@ -790,7 +783,11 @@ impl Ctx<'_> {
         self.action_set = saved_set;
         self.actset_output = saved_actset_output;
         self.exit = saved_exit;
-        for f in RESET_FIELDS.iter().copied().chain([Field::Xreg7]) {
+        for f in Field::TUNNEL
+            .into_iter()
+            .chain(RESET_FIELDS)
+            .chain([Field::Xreg7])
+        {
             self.wc.set(f.loc(), saved_wc.get(f.loc()));
         }
     }
