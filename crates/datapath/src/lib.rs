@@ -198,6 +198,16 @@ pub struct DatapathStats {
     /// Packets dropped because the re-entry queue was full or they kept re-entering (a
     /// loop).
     pub recirc_dropped: u64,
+    /// Runs of a native VXLAN/Geneve tunnel's outer packets queued as one `GSO_UDP_L4`
+    /// frame ([`native`]).
+    pub native_gso_frames: u64,
+    /// Outer packets those runs carried.
+    pub native_gso_segments: u64,
+    /// Frames with offloads pending (UDP segmentation runs, coalesced datagrams) taken from
+    /// a bridge's internal port and split into their tunnel packets ([`native`]).
+    pub native_rx_gso_frames: u64,
+    /// Tunnel packets split out of those frames and taken in.
+    pub native_rx_gso_segments: u64,
 }
 
 /// A packet the datapath hands to the control plane (`userspace(...)` action).
@@ -725,6 +735,7 @@ impl Datapath {
     /// actions run without being copied out of the table.
     fn flows_and_ctx(&mut self) -> (&Classifier<Megaflow>, Ctx<'_>) {
         let cx = Ctx {
+            flows: &self.flows,
             ports: &mut self.ports,
             userspace: &mut self.userspace,
             stats: &mut self.stats,
@@ -770,6 +781,9 @@ impl Datapath {
 /// What actions write to besides the packet: the ports' output batches, the userspace
 /// queue, the counters and the native tunnels' re-entry queue.
 struct Ctx<'a> {
+    /// The megaflows, to look ahead at what a bridge will do with a frame ([`native`]'s
+    /// runs).
+    flows: &'a Classifier<Megaflow>,
     ports: &'a mut [Option<Port>],
     userspace: &'a mut VecDeque<UserspacePacket>,
     stats: &'a mut DatapathStats,
@@ -1002,7 +1016,6 @@ fn output_native(
     if v.local_ip.is_unspecified() {
         v.local_ip = hop.src;
     }
-    let recirc = &mut *cx.recirc;
     let segments = if p.vnet().is_none() {
         None
     } else {
@@ -1016,6 +1029,7 @@ fn output_native(
     };
     let n = segments.as_ref().map_or(1, offload::Plan::segments);
     for i in 0..n {
+        let recirc = &mut *cx.recirc;
         if recirc.batch.is_full() {
             cx.stats.recirc_dropped += 1;
             return false;
@@ -1034,6 +1048,9 @@ fn output_native(
             return false;
         }
         cx.stats.native_sent += 1;
+        if v.protocol != fvs_packet::tunnel::TunnelProtocol::Gre {
+            join_last(&hop, cx);
+        }
     }
     if segments.is_some() {
         if p.vnet().gso_type.kind() == fvs_netdev::GsoType::NONE {
@@ -1045,6 +1062,152 @@ fn output_native(
     true
 }
 
+/// Joins the outer frame a native UDP tunnel just queued on the re-entry queue to the run
+/// queued right before it, when both may travel as one `GSO_UDP_L4` frame ([`native`]'s
+/// "Runs of outer packets"); otherwise leaves both as they are.
+fn join_last(hop: &NativeHop, cx: &mut Ctx<'_>) {
+    let Ctx {
+        flows,
+        ports,
+        native,
+        recirc,
+        stats,
+        ..
+    } = cx;
+    let n = recirc.batch.len();
+    if n < 2 || recirc.in_ports.get(n - 2) != Some(&hop.port) {
+        return;
+    }
+    let (head, tail) = recirc.batch.packets_mut().split_at_mut(n - 1);
+    let (Some(run), Some(seg)) = (head.last_mut(), tail.first()) else {
+        return;
+    };
+    if !native::udp_gso::can_join(run, seg, hop.mtu) {
+        return;
+    }
+    let first = run.vnet().is_none();
+    if first && !plain_offload_output(flows, ports, &native.config, run.data(), hop.port) {
+        return;
+    }
+    if !native::udp_gso::join(run, seg.data()) {
+        return;
+    }
+    recirc.batch.pop();
+    recirc.in_ports.truncate(n - 1);
+    if first {
+        stats.native_gso_frames += 1;
+        stats.native_gso_segments += 2;
+    } else {
+        stats.native_gso_segments += 1;
+    }
+}
+
+/// Whether the cached megaflow for `frame` entering on `in_port` is one plain output to a
+/// device that carries virtio-net headers (and is not a native endpoint): then a run of
+/// outer packets made from it leaves whole, for the kernel to segment.
+fn plain_offload_output(
+    flows: &Classifier<Megaflow>,
+    ports: &[Option<Port>],
+    native: &NativeConfig,
+    frame: &[u8],
+    in_port: DpPort,
+) -> bool {
+    let key = fvs_flow::extract::extract(frame, PortNo(in_port.0), None);
+    let Some((_, m)) = flows.lookup(&key) else {
+        return false;
+    };
+    match m.actions.0.as_slice() {
+        [DpAction::Output(out)] => {
+            !native.endpoints.contains_key(out)
+                && matches!(
+                    ports.get(out.0 as usize),
+                    Some(Some(Port { kind: PortKind::Netdev(d), .. })) if d.has_vnet_hdr()
+                )
+        }
+        _ => false,
+    }
+}
+
+/// The underlay of the vport a decapsulated packet with this metadata belongs to.
+fn vport_underlay(ports: &[Option<Port>], in_use: &[usize], m: &TunnelMetadata) -> Option<DpPort> {
+    in_use.iter().find_map(|&i| match ports.get(i) {
+        Some(Some(Port {
+            kind: PortKind::Tunnel(t),
+            ..
+        })) if t.accepts(m) => Some(t.underlay),
+        _ => None,
+    })
+}
+
+/// What one tunnel packet output to a native endpoint is.
+enum Arrival {
+    /// It decapsulates to a vport: re-enter on this underlay.
+    Ours(DpPort),
+    /// Its tunnel headers parse but it carries less than an Ethernet header.
+    Runt,
+    /// Not a tunnel packet for any vport.
+    NotOurs,
+}
+
+fn arrival(frame: &[u8], cx: &Ctx<'_>) -> Arrival {
+    let Ok(d) = decapsulate(frame, cx.tunnel_ports) else {
+        return Arrival::NotOurs;
+    };
+    if d.inner.len() < ETH_HEADER_LEN {
+        return Arrival::Runt;
+    }
+    match vport_underlay(cx.ports, cx.in_use, &d.metadata) {
+        Some(u) => Arrival::Ours(u),
+        None => Arrival::NotOurs,
+    }
+}
+
+/// A frame with offloads pending (a run of UDP datagrams, or datagrams the kernel
+/// coalesced) output to a native endpoint: split into its datagrams, each checked and
+/// queued on its own ([`native`]). False (the host's) when its first datagram is no tunnel
+/// packet of ours or its offload headers do not parse.
+fn take_offloaded(p: &Packet, cx: &mut Ctx<'_>) -> bool {
+    let Ok(plan) = offload::Plan::new(p.data(), p.vnet()) else {
+        return false;
+    };
+    let n = plan.segments();
+    let mut kept = 0u64;
+    for i in 0..n {
+        if cx.recirc.batch.is_full() {
+            cx.stats.recirc_dropped += (n - i) as u64;
+            break;
+        }
+        if plan.push(p.data(), i, &mut cx.recirc.batch).is_err() {
+            cx.stats.offload_dropped += 1;
+            continue;
+        }
+        let verdict = match cx.recirc.batch.packets().last() {
+            Some(seg) => arrival(seg.data(), cx),
+            None => Arrival::NotOurs,
+        };
+        match verdict {
+            Arrival::Ours(underlay) => {
+                cx.recirc.in_ports.push(underlay);
+                kept += 1;
+            }
+            Arrival::NotOurs if i == 0 => {
+                cx.recirc.batch.pop();
+                return false;
+            }
+            Arrival::NotOurs | Arrival::Runt => {
+                cx.recirc.batch.pop();
+                cx.stats.native_malformed += 1;
+            }
+        }
+    }
+    cx.stats.native_received += kept;
+    if n > 1 {
+        cx.stats.native_rx_gso_frames += 1;
+        cx.stats.native_rx_gso_segments += kept;
+    }
+    true
+}
+
 /// Output to an internal port that ends native tunnels ([`native`]): snoops ARP for its
 /// addresses; takes a tunnel packet for its addresses that decapsulates to a vport away from
 /// the host, queued to re-enter on that vport's underlay (true: nothing more to do).
@@ -1052,35 +1215,25 @@ fn take_native(p: &Packet, port: DpPort, cx: &mut Ctx<'_>) -> bool {
     let Some(ep) = cx.native.config.endpoints.get(&port) else {
         return false;
     };
-    // A frame with offloads pending is not a tunnel packet the switch made whole; the host
-    // gets it.
-    if !p.vnet().is_none() {
-        return false;
-    }
+    let offloaded = !p.vnet().is_none();
     match native::classify(p.data(), &ep.addrs) {
         Delivered::Arp(ip, mac) => {
-            cx.native.snoop(Snooped { port, ip, mac });
+            if !offloaded {
+                cx.native.snoop(Snooped { port, ip, mac });
+            }
             false
         }
+        Delivered::Tunnel if offloaded => take_offloaded(p, cx),
         Delivered::Tunnel => {
-            let Ok(d) = decapsulate(p.data(), cx.tunnel_ports) else {
-                return false;
-            };
-            // Headers intact but nothing to switch inside: dropped here, as the host's
-            // underlay would drop it, rather than handed to the host's stack.
-            if d.inner.len() < ETH_HEADER_LEN {
-                cx.stats.native_malformed += 1;
-                return true;
-            }
-            let underlay = cx.in_use.iter().find_map(|&i| match cx.ports.get(i) {
-                Some(Some(Port {
-                    kind: PortKind::Tunnel(t),
-                    ..
-                })) if t.accepts(&d.metadata) => Some(t.underlay),
-                _ => None,
-            });
-            let Some(underlay) = underlay else {
-                return false;
+            let underlay = match arrival(p.data(), cx) {
+                Arrival::Ours(u) => u,
+                // Headers intact but nothing to switch inside: dropped here, as the host's
+                // underlay would drop it, rather than handed to the host's stack.
+                Arrival::Runt => {
+                    cx.stats.native_malformed += 1;
+                    return true;
+                }
+                Arrival::NotOurs => return false,
             };
             if cx.recirc.push(p.data(), underlay).is_some() {
                 cx.stats.native_received += 1;

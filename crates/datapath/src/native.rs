@@ -39,11 +39,67 @@
 //! address and MAC are queued for the control plane ([`Snooped`]), and the hops through that
 //! next hop learn the MAC at once. The packet still reaches the host.
 //!
+//! # Runs of outer packets (VXLAN, Geneve)
+//!
+//! Every outer packet sent alone costs a slot in the NIC's packet-socket send and a pass
+//! through the far end's receive; the host-stack underlay sends a flow's outer packets as
+//! one `UDP_SEGMENT` datagram instead (`fvs_netdev::tunnel`), and so does a native tunnel,
+//! in the form a packet socket takes: one frame with a virtio-net header asking for UDP
+//! segmentation (`GSO_UDP_L4`). When a native VXLAN or Geneve output queues an outer packet
+//! right behind one for the same internal port with the same outer headers (the segments
+//! of a TSO super-frame cut before encapsulation, or consecutive packets of one flow in a
+//! batch), its UDP payload is appended to that frame instead of queued on its own
+//! (`udp_gso`): the outer Ethernet, IPv4 and UDP headers once, then the payloads, each a
+//! VXLAN/Geneve header and one inner frame; `gso_size` is the first payload's length and
+//! the UDP checksum is left partial (`NEEDS_CSUM`, the pseudo-header's sum over the whole
+//! length in the field), as Linux's UDP segmentation wants. A run ends at a shorter
+//! payload, at 64 datagrams or 64 KiB, and never holds a datagram larger than the route's
+//! MTU ([`NativeHop::mtu`]; unknown: no runs).
+//!
+//! The run re-enters br-phy like any outer frame, one frame with a GSO header as a TCP
+//! super-frame from a VM is, and br-phy's megaflow sends it out of the NIC whole, for the
+//! kernel (or the veth's peer) to cut. Runs are only made where that is sure to happen:
+//! the first two outer packets of a run are joined only when br-phy's megaflow for them is
+//! already cached and is one plain output to a device that carries virtio-net headers (not
+//! an endpoint, no rewrite, no second output, no controller). Anything else (a megaflow
+//! not installed yet, NORMAL flooding, a NIC opened without virtio-net headers) gets single
+//! frames, as before; should the megaflows change between the check and the frame's pass,
+//! the datapath's software segmentation ([`crate::offload`]) still cuts the run correctly.
+//! One run counts as one packet in br-phy's megaflow and rule statistics (as a TSO
+//! super-frame does); `native_tnl_sent` still counts outer packets.
+//!
+//! **Outer UDP checksums**, the host-stack path's trade-off exactly: Linux computes them
+//! for a `GSO_UDP_L4` frame and refuses one without them (a virtio-net GSO request must ask
+//! for the checksum), so datagrams sent in a run carry a valid outer UDP checksum even with
+//! `csum=false`, where a packet sent alone carries none. Open vSwitch's `csum` means
+//! "compute checksums"; both forms are valid VXLAN (RFC 7348) and Geneve over IPv4 (RFC
+//! 8926), and receivers verify a checksum when present. The checksum is offloaded (the NIC
+//! or veth computes or skips it), so `csum=false`'s point, not spending CPU on it, holds;
+//! what a far end sees is the difference (Open vSwitch's flows there show `tun_flags=+csum`
+//! for such packets). On a veth underlay the peer gets the run whole with its checksums
+//! unfinished: ferrovs on the far end splits it (below), but a packet-socket reader that
+//! takes frames as final (Open vSwitch's br-phy, `tcpdump`) needs transmit checksum offload
+//! off on our end (`ethtool -K <veth> tx off`, as Open vSwitch's documentation asks of a
+//! veth feeding its userspace datapath); the kernel then checksums and cuts runs before the
+//! veth.
+//!
+//! **Receive**: the NIC's packet socket may hand over such runs (a veth passes them whole
+//! when its peer's offloads allow) and datagrams the kernel's GRO coalesced, both as one
+//! frame with a virtio-net header. A frame with offloads pending that is output to an
+//! endpoint and whose first datagram decapsulates to a vport is split into its datagrams
+//! by `gso_size` (each with its own lengths and a complete checksum), each checked and
+//! queued on its own to re-enter on the vport's underlay, from where the usual tunnel
+//! receive (and the receive coalescing of the inner TCP, the `gro` module) takes them;
+//! a datagram inside that does not decapsulate to a vport, or carries less than an
+//! Ethernet header, is dropped and counted ([`crate::DatapathStats::native_malformed`]).
+//! A frame whose first datagram is no tunnel packet of ours goes to the host, as before.
+//!
 //! # Not done
 //!
-//! IPv4 only (no outer IPv6, so no neighbour discovery); frames with offloads pending that
-//! reach an endpoint (a GRO super-frame from the NIC) go to the host, whose underlay then
-//! takes them; no VLAN between the bridge and its internal port.
+//! IPv4 only (no outer IPv6, so no neighbour discovery); no runs for GRE (Linux has no
+//! segmentation offload for it through a packet socket); the route's own `mtu` metric is
+//! not read (the internal port's MTU stands for it); no VLAN between the bridge and its
+//! internal port.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -52,6 +108,8 @@ use fvs_netdev::{Packet, PacketBatch};
 use fvs_packet::MacAddr;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
+
+pub(crate) mod udp_gso;
 
 /// Packets the re-entry queue holds; more in one pass are dropped and counted. Room for a
 /// 64 KiB super-frame's segments twice over.
@@ -87,7 +145,14 @@ pub struct NativeHop {
     pub src: Ipv4Addr,
     /// The gateway, or the destination itself on a connected network.
     pub next_hop: Ipv4Addr,
+    /// The MTU of the route's device (the internal port): no datagram of a run of outer
+    /// packets may be longer.
+    pub mtu: RouteMtu,
 }
+
+/// A route's MTU in bytes (an IPv4 datagram's largest length on it); 0: unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteMtu(pub u32);
 
 /// An internal port that ends native tunnels: its MAC and IPv4 addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,7 +213,9 @@ pub(crate) struct Recirc {
 impl Recirc {
     pub(crate) fn new(count: usize) -> Self {
         Self {
-            batch: PacketBatch::new(count, crate::MAX_FRAME),
+            // Runs of outer packets and received super-frames need a super-frame's room
+            // (the buffers' pages are only touched as far as frames reach).
+            batch: PacketBatch::new(count, fvs_netdev::batch::GSO_FRAME_CAPACITY),
             in_ports: Vec::with_capacity(count),
         }
     }
@@ -329,6 +396,7 @@ mod tests {
             eth_dst: None,
             src: ME,
             next_hop: PEER,
+            mtu: RouteMtu(1500),
         };
         c.hops.insert(PEER, hop);
         c.hops.insert(Ipv4Addr::new(10, 98, 0, 9), hop);

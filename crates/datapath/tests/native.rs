@@ -4,12 +4,13 @@
 
 use std::net::Ipv4Addr;
 
-use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop};
+use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, RouteMtu};
+use fvs_datapath::offload::Plan;
 use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::{FlowKey, PortNo};
 use fvs_netdev::dummy::DummyHandle;
-use fvs_netdev::{MacAddr, PacketBatch};
+use fvs_netdev::{GsoType, MacAddr, PacketBatch, VnetFlags};
 use fvs_packet::tunnel::{Encap, TunnelProtocol, decapsulate, encapsulate};
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
 use superframe::{MSS, add_dummy, superframe, valid_tcp4};
@@ -38,15 +39,23 @@ struct Host {
 /// the "pipeline" sends the VM's frames into the tunnel (key 1), br-phy's out of the NIC,
 /// the NIC's to br-phy, and the tunnel's to the VM.
 fn host() -> Host {
+    host_with(TunnelProtocol::Gre, false)
+}
+
+/// [`host`] with a `protocol` vport (still port `GRE`), the NIC carrying virtio-net headers
+/// or not (`nic_offloads`), and a jumbo underlay (MTU 9000) for the native hop.
+fn host_with(protocol: TunnelProtocol, nic_offloads: bool) -> Host {
     let mut dp = Datapath::new();
     // The VM's port hands over TSO super-frames; the others carry finished packets.
-    let mut add = |no: DpPort, name: &str| add_dummy(&mut dp, no, name, no == VM);
+    let mut add = |no: DpPort, name: &str| {
+        add_dummy(&mut dp, no, name, no == VM || (no == ETH1 && nic_offloads))
+    };
     let vm = add(VM, "vm");
     let br_phy = add(BR_PHY, "br-phy");
     let eth1 = add(ETH1, "eth1");
     let underlay = add(UNDERLAY, "gre_sys/underlay");
     let v = TunnelVport::new(
-        TunnelProtocol::Gre,
+        protocol,
         Ipv4Addr::UNSPECIFIED,
         Ipv4Addr::UNSPECIFIED,
         TunnelKeyMode::Flow,
@@ -63,6 +72,7 @@ fn host() -> Host {
             eth_dst: None,
             src: HERE,
             next_hop: THERE,
+            mtu: RouteMtu(9000),
         },
     );
     config.endpoints.insert(
@@ -244,4 +254,178 @@ fn a_super_frame_leaves_a_native_tunnel_in_finished_segments() {
     assert_eq!(payload, f[54..].to_vec());
     assert_eq!(h.dp.stats().soft_segmented, 1);
     assert_eq!(h.dp.stats().recirc_dropped, 0);
+}
+
+/// The payloads of the TCP segments inside a list of finished outer VXLAN frames.
+fn inner_payloads(outers: &[Vec<u8>]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for outer in outers {
+        let d = decapsulate(outer, Default::default()).expect("VXLAN decapsulates");
+        assert_eq!((d.metadata.src, d.metadata.dst), (HERE, THERE));
+        assert_eq!(d.metadata.tun_id, 1);
+        assert!(valid_tcp4(d.inner), "inner segment checksums");
+        payload.extend_from_slice(&d.inner[54..]);
+    }
+    payload
+}
+
+/// Cuts a `GSO_UDP_L4` frame into its datagrams, as the kernel would on the wire.
+fn segment(frame: &[u8], vnet: fvs_netdev::VnetHdr) -> Vec<Vec<u8>> {
+    let plan = Plan::new(frame, vnet).expect("a UDP segmentation frame");
+    let mut out = PacketBatch::new(plan.segments(), 9400);
+    (0..plan.segments())
+        .map(|i| plan.push(frame, i, &mut out).expect("room").data().to_vec())
+        .collect()
+}
+
+#[test]
+fn a_super_frame_leaves_native_vxlan_as_one_udp_segmentation_frame() {
+    let mut h = host_with(TunnelProtocol::Vxlan, true);
+    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    let n = 20_000;
+    let (f, vnet) = superframe(n);
+    let segments = n.div_ceil(MSS);
+    let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let mut up = pipeline;
+    // First pass: br-phy's megaflow is not cached yet, so nothing says the run would leave
+    // whole: single outer packets, which install it.
+    h.vm.inject_with_vnet(&f, vnet);
+    assert_eq!(h.dp.poll(VM, &mut batch, &mut up).ok(), Some(1));
+    let singles: Vec<Vec<u8>> = h.eth1.take_sent().into_iter().map(|s| s.data).collect();
+    assert_eq!(singles.len(), segments);
+    assert_eq!(inner_payloads(&singles), f[54..].to_vec());
+    assert_eq!(h.dp.stats().native_gso_frames, 0);
+
+    // Second pass: one frame for the NIC, with UDP segmentation asked of the kernel.
+    h.vm.inject_with_vnet(&f, vnet);
+    assert_eq!(h.dp.poll(VM, &mut batch, &mut up).ok(), Some(1));
+    let sent = h.eth1.take_sent();
+    assert_eq!(sent.len(), 1, "one frame for the whole run");
+    let run = &sent[0];
+    let v = run.vnet;
+    assert_eq!(v.gso_type.kind(), GsoType::UDP_L4);
+    assert!(v.flags.contains(VnetFlags::NEEDS_CSUM));
+    assert_eq!((v.csum_start, v.csum_offset), (34, 6));
+    let first_payload = singles[0].len() - 42;
+    assert_eq!(usize::from(v.gso_size), first_payload);
+    assert_eq!(&run.data[..6], &THEIR_MAC.0);
+    // The kernel's cut gives back the single packets, but for the outer UDP checksum
+    // (computed here; the singles have none with csum=false).
+    let cut = segment(&run.data, v);
+    assert_eq!(cut.len(), segments);
+    for (c, s) in cut.iter().zip(&singles) {
+        assert_eq!(c.len(), s.len());
+        // Identification and header checksum aside (the cut numbers datagrams, as Linux
+        // does).
+        for (from, to) in [(0, 18), (20, 24), (26, 40)] {
+            assert_eq!(
+                &c[from..to],
+                &s[from..to],
+                "outer headers up to the UDP checksum"
+            );
+        }
+        assert_eq!(&c[42..], &s[42..], "tunnel header and inner frame");
+        assert_eq!(
+            &s[40..42],
+            &[0, 0],
+            "a single packet sent alone has no checksum"
+        );
+    }
+    let s = h.dp.stats();
+    assert_eq!(
+        (s.native_gso_frames, s.native_gso_segments),
+        (1, segments as u64)
+    );
+    assert_eq!(s.native_sent, 2 * segments as u64);
+    assert_eq!(s.recirc_dropped, 0);
+}
+
+#[test]
+fn a_nic_without_offloads_gets_single_vxlan_packets() {
+    let mut h = host_with(TunnelProtocol::Vxlan, false);
+    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    let (f, vnet) = superframe(10_000);
+    let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let mut up = pipeline;
+    for _ in 0..2 {
+        h.vm.inject_with_vnet(&f, vnet);
+        assert_eq!(h.dp.poll(VM, &mut batch, &mut up).ok(), Some(1));
+        let sent = h.eth1.take_sent();
+        assert_eq!(sent.len(), 10_000_usize.div_ceil(MSS));
+        assert!(sent.iter().all(|s| s.vnet.is_none()));
+    }
+    assert_eq!(h.dp.stats().native_gso_frames, 0);
+}
+
+/// The far end's view of a run: the frame host A sent, with addresses and MACs swapped so
+/// it is addressed to this host.
+fn incoming_run() -> (Vec<u8>, fvs_netdev::VnetHdr, usize) {
+    let mut a = host_with(TunnelProtocol::Vxlan, true);
+    a.dp.learn_neighbour(THERE, THEIR_MAC);
+    let (f, vnet) = superframe(20_000);
+    let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let mut up = pipeline;
+    for _ in 0..2 {
+        a.vm.inject_with_vnet(&f, vnet);
+        assert_eq!(a.dp.poll(VM, &mut batch, &mut up).ok(), Some(1));
+    }
+    let sent = a.eth1.take_sent();
+    let run = sent.last().expect("a run");
+    let mut d = run.data.clone();
+    // Swapping the addresses leaves every checksum and partial sum as it was.
+    let (src, dst) = (d[26..30].to_vec(), d[30..34].to_vec());
+    d[26..30].copy_from_slice(&dst);
+    d[30..34].copy_from_slice(&src);
+    d[..6].copy_from_slice(&MY_MAC.0);
+    d[6..12].copy_from_slice(&THEIR_MAC.0);
+    (d, run.vnet, f.len() - 54)
+}
+
+#[test]
+fn a_received_run_is_split_and_each_datagram_decapsulated() {
+    let (run, vnet, payload) = incoming_run();
+    let segments = segment(&run, vnet).len();
+    let mut b = host_with(TunnelProtocol::Vxlan, true);
+    b.eth1.inject_with_vnet(&run, vnet);
+    let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let mut up = pipeline;
+    assert_eq!(b.dp.poll(ETH1, &mut batch, &mut up).ok(), Some(1));
+    assert!(b.br_phy.take_sent().is_empty(), "the host never sees it");
+    let got = b.vm.take_sent();
+    let total: usize = got.iter().map(|g| g.data.len() - 54).sum();
+    assert_eq!(total, payload, "every segment reached the VM");
+    let s = b.dp.stats();
+    assert_eq!(s.native_rx_gso_frames, 1);
+    assert_eq!(s.native_rx_gso_segments, segments as u64);
+    assert_eq!(s.native_received, segments as u64);
+    assert_eq!(s.native_malformed, 0);
+    assert!(s.coalesced > 0, "the inner TCP is coalesced for the VM");
+}
+
+#[test]
+fn bad_and_short_datagrams_inside_a_received_run_are_dropped_and_counted() {
+    let (mut run, vnet, _) = incoming_run();
+    let size = usize::from(vnet.gso_size);
+    let segments = segment(&run, vnet).len();
+    // The third datagram's VXLAN header loses its I flag; a 4-byte datagram (shorter than
+    // a VXLAN header) ends the run, behind a last datagram padded to full size.
+    run[42 + 2 * size] = 0;
+    let last = (run.len() - 42) % size;
+    if last != 0 {
+        run.resize(run.len() + size - last, 0);
+    }
+    run.extend_from_slice(&[8, 0, 0, 0]);
+    let mut b = host_with(TunnelProtocol::Vxlan, true);
+    b.eth1.inject_with_vnet(&run, vnet);
+    let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let mut up = pipeline;
+    assert_eq!(b.dp.poll(ETH1, &mut batch, &mut up).ok(), Some(1));
+    let s = b.dp.stats();
+    assert_eq!(s.native_malformed, 2, "the bad and the short datagram");
+    assert_eq!(s.native_rx_gso_segments, segments as u64 - 1);
+    assert!(
+        !b.vm.take_sent().is_empty(),
+        "the good datagrams still arrive"
+    );
+    assert!(b.br_phy.take_sent().is_empty());
 }

@@ -269,6 +269,13 @@ impl PacketBatch {
         self.push_with_vnet(frame, VnetHdr::NONE)
     }
 
+    /// Takes the last packet off the batch (its buffer stays for reuse); false when empty.
+    pub fn pop(&mut self) -> bool {
+        let had = self.len > 0;
+        self.len = self.len.saturating_sub(1);
+        had
+    }
+
     /// The packets in the batch, writable in place.
     pub fn packets_mut(&mut self) -> &mut [Packet] {
         &mut self.packets[..self.len]

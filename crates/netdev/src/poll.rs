@@ -42,6 +42,12 @@ pub fn ifindex(name: &str) -> u32 {
     sys::ifindex(name)
 }
 
+/// The MTU of the network device `name` in the calling thread's namespace, `None` when
+/// there is no such device.
+pub fn mtu(name: &str) -> Option<u32> {
+    crate::ifctl::IfCtl::new(name).and_then(|c| c.mtu()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

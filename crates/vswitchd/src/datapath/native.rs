@@ -50,7 +50,7 @@ use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, Snooped};
+use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, RouteMtu, Snooped};
 use fvs_netdev::MacAddr;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
@@ -311,10 +311,17 @@ pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> Option<Nativ
                 eth_dst: None,
                 src,
                 next_hop: route.next_hop(end.remote),
+                mtu: device_mtu(&p.name),
             },
         );
     }
     Some(c)
+}
+
+/// The MTU of the internal port `name`, which native runs of outer packets must respect
+/// (the route's own `mtu` metric is not read); unknown (no runs) when the device is gone.
+fn device_mtu(name: &str) -> RouteMtu {
+    RouteMtu(fvs_netdev::poll::mtu(name).unwrap_or(0))
 }
 
 /// The `tnl/arp/*` and `tnl/neigh/*` commands, for [`super::commands::table`].
