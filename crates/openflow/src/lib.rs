@@ -9,6 +9,8 @@
 //! - [`flow_mod`]: [`FlowMod`], a flow-table modification.
 //! - [`group`]: [`group::GroupMod`], a group-table modification, and groups as the switch
 //!   reports them (description, statistics).
+//! - [`meter`]: [`meter::MeterMod`], a meter-table modification, and meters as the switch
+//!   reports them (configuration, statistics, features).
 //! - [`types`]: newtypes for cookies, tables, groups, meters, queues, ports, Ethernet
 //!   addresses and subfields.
 //! - [`text`]: ovs-ofctl's text syntax: [`text::parse_actions`] / [`text::format_actions`],
@@ -49,6 +51,7 @@ pub mod ct;
 pub mod flow_mod;
 pub mod group;
 pub mod learn;
+pub mod meter;
 pub mod normalize;
 pub mod protocol;
 pub mod text;

@@ -13,7 +13,10 @@
 //! afterwards. Each bridge also has a group table ([`group`]): group-mods add, change and
 //! delete groups (a deleted group takes the rules naming it along), and a flow-mod may name
 //! only an existing group; translation runs `group:N` (all, select, indirect, fast failover:
-//! the `xlate` module's `group` submodule says how a select group hashes).
+//! the `xlate` module's `group` submodule says how a select group hashes). A meter table
+//! ([`meter`]) holds the bridge's meters; a deleted meter takes the rules naming it along,
+//! and translation turns `meter:N` into the datapath action `meter(M)` of the datapath meter
+//! that enforces it.
 //!
 //! # Design
 //!
@@ -48,6 +51,7 @@ pub mod example;
 pub mod group;
 pub mod in_band;
 pub mod mac_table;
+pub mod meter;
 pub mod port;
 pub mod rule;
 pub mod switch;

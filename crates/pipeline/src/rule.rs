@@ -52,6 +52,8 @@ pub enum RemovedReason {
     Delete,
     /// The group the rule's actions name was deleted.
     GroupDelete,
+    /// A meter its actions name was deleted (`OFPRR_METER_DELETE`).
+    MeterDelete,
 }
 
 impl Rule {

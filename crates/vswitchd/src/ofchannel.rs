@@ -20,7 +20,9 @@
 //!    reply is split into several messages flagged "more"), port descriptions, port-mods
 //!    and port/queue statistics (ports' configuration in [`ports`]), table statistics,
 //!    table/meter/group features ([`stats`] again), group-mods and group descriptions and
-//!    statistics (the bridge's group table). In OpenFlow 1.0 a statistics
+//!    statistics (the bridge's group table), meter-mods and meter configurations and
+//!    statistics (the bridge's meter table and the datapath's counters, the `meter`
+//!    module). In OpenFlow 1.0 a statistics
 //!    reply takes the form of its request: `NXST_*` (NXM matches) for a Nicira request,
 //!    `OFPST_*` otherwise. Packet-outs, the async configuration, packet-in format and
 //!    controller id, and role enforcement are [`controller`]'s; so is
@@ -120,6 +122,24 @@ pub trait Ofproto {
         _now: Millis,
     ) -> Result<Vec<Removed>, OfpError> {
         Err(OfpError::BadType)
+    }
+
+    /// Applies a meter-mod ([`Bridge::meter_mod`]) and configures the datapath meters it
+    /// changed; returns the rules it removed. By default the switch has no meter table.
+    fn meter_mod(
+        &mut self,
+        _mm: &fvs_openflow::meter::MeterMod,
+        _now: Millis,
+    ) -> Result<Vec<Removed>, OfpError> {
+        Err(OfpError::BadType)
+    }
+
+    /// The counters of datapath meter `dp`; `None` (no traffic counted) by default.
+    fn meter_counters(
+        &self,
+        _dp: fvs_pipeline::meter::DpMeterId,
+    ) -> Option<fvs_pipeline::meter::MeterCounters> {
+        None
     }
 
     /// Starts recording the bridge's table changes for flow monitors
@@ -765,6 +785,9 @@ impl Channel {
             Message::Group(m) => {
                 self.handle_group(version, stats_protocol, xid, m, bytes, ofproto, now)
             }
+            Message::Meter(m) => {
+                self.handle_meter(version, stats_protocol, xid, m, bytes, ofproto, now)
+            }
             // Replies and errors a switch never expects from its controller.
             Message::Error(_)
             | Message::FeaturesReply(_)
@@ -956,6 +979,7 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
         FlowModError::BadTableId(t) if t.0 == 254 => OfpError::Eperm.code_or_fallback(version),
         FlowModError::BadTableId(_) => OfpError::BadTableId.code_or_fallback(version),
         FlowModError::InternalField => OfpError::Eperm.code_or_fallback(version),
+        FlowModError::UnknownMeter(_) => OfpError::MeterInvalid.code_or_fallback(version),
         // OFPFMFC_OVERLAP: type 3 code 1 in OpenFlow 1.0, type 5 code 3 later.
         // TODO: an OfpError variant for it in fvs_openflow::wire::error.
         FlowModError::Overlap => ErrorCode {
@@ -969,6 +993,7 @@ fn flow_mod_error_code(version: Version, e: FlowModError) -> ErrorCode {
 pub mod bundle;
 pub mod controller;
 pub mod flow_monitor;
+mod meter;
 pub mod ports;
 pub mod stats;
 

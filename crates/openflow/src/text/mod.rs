@@ -11,6 +11,7 @@ mod flow_mod;
 mod format;
 pub mod group;
 mod kv;
+pub mod meter;
 mod parse;
 mod value;
 

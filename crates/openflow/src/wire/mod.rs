@@ -31,7 +31,8 @@
 //!   (the state of a paused translation, `controller(pause)` and `NXT_RESUME`), [`flow_monitor`]
 //!   (flow monitors and their update events: Nicira's `NXST_FLOW_MONITOR` up to 1.2, ONF's
 //!   experimenter form in 1.3, `OFPMP_FLOW_MONITOR` from 1.4), [`group`] (group-mods, group
-//!   descriptions and statistics, OpenFlow 1.0's Nicira forms).
+//!   descriptions and statistics, OpenFlow 1.0's Nicira forms), [`meter`] (meter-mods, meter
+//!   configurations and statistics, OpenFlow 1.3+).
 //! - Decoders never panic: every read is bounds-checked, every failure is a [`DecodeError`]
 //!   carrying the [`OfpError`] a switch answers with ([`OfpError::code`] maps it to the
 //!   `(type, code)` of each version).
@@ -47,6 +48,7 @@ pub mod error;
 pub mod flow;
 pub mod flow_monitor;
 pub mod group;
+pub mod meter;
 pub mod msg;
 pub mod nx;
 pub mod of10;

@@ -210,6 +210,8 @@ pub enum Message {
     FlowMonitor(super::flow_monitor::FlowMonitorMsg),
     /// Group-mods, group descriptions and group statistics ([`super::group`]).
     Group(super::group::GroupMsg),
+    /// Meter-mods, meter configurations and meter statistics ([`super::meter`]).
+    Meter(super::meter::MeterMsg),
 }
 
 /// Standard message types, named once; [`Kind::wire_type`] numbers them per version.
@@ -244,10 +246,11 @@ pub(crate) enum Kind {
     BundleControl,
     BundleAddMessage,
     GroupMod,
+    MeterMod,
 }
 
 impl Kind {
-    const ALL: [Self; 29] = [
+    const ALL: [Self; 30] = [
         Self::Hello,
         Self::Error,
         Self::EchoRequest,
@@ -277,6 +280,7 @@ impl Kind {
         Self::BundleControl,
         Self::BundleAddMessage,
         Self::GroupMod,
+        Self::MeterMod,
     ];
 
     /// The type number in `v`, or `None` when the version has no such standard message.
@@ -326,6 +330,9 @@ impl Kind {
             // OpenFlow 1.0 carries group-mods as `NXT_GROUP_MOD`.
             Self::GroupMod if of10 => return None,
             Self::GroupMod => super::group::OFPT_GROUP_MOD,
+            // Meters exist from OpenFlow 1.3 on, with no Nicira form before.
+            Self::MeterMod if (v as u8) < 4 => return None,
+            Self::MeterMod => super::meter::OFPT_METER_MOD,
         })
     }
 
@@ -392,6 +399,9 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
     if let Some(r) = super::group::encode(msg, protocol, xid) {
         return r;
     }
+    if let Some(r) = super::meter::encode(msg, protocol, xid) {
+        return r;
+    }
     let v = Version::of(protocol);
     let std = |k: Kind| start(v, k.wire_type(v).unwrap_or(0), xid);
     let b = match msg {
@@ -451,7 +461,8 @@ pub(super) fn encode(msg: &Message, protocol: Protocol, xid: u32) -> Result<Vec<
         | Message::Table(_)
         | Message::Bundle(_)
         | Message::FlowMonitor(_)
-        | Message::Group(_) => {
+        | Message::Group(_)
+        | Message::Meter(_) => {
             return Err(EncodeError::Message {
                 message: "asynchronous, port, table or bundle",
                 version: v,
@@ -696,6 +707,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Message), DecodeError> {
         Kind::FlowMod => Message::FlowMod(Box::new(super::flow::decode_flow_mod(v, r)?)),
         Kind::GroupMod => Message::Group(super::group::GroupMsg::Mod(
             super::group::decode_group_mod(v, r)?,
+        )),
+        Kind::MeterMod => Message::Meter(super::meter::MeterMsg::Mod(
+            super::meter::decode_meter_mod(r)?,
         )),
         Kind::Vendor => decode_vendor(v, r)?,
         Kind::StatsRequest => super::stats::decode(v, true, r)?,

@@ -656,6 +656,9 @@ pub(super) fn decode(v: Version, request: bool, mut r: Reader<'_>) -> Result<Mes
         (super::group::ST_GROUP | super::group::ST_GROUP_DESC, _) if v >= Version::Of11 => {
             super::group::decode_stats(v, request, stat, r)
         }
+        (super::meter::ST_METER | super::meter::ST_METER_CONFIG, _) if v >= Version::Of13 => {
+            super::meter::decode_stats(request, stat, r)
+        }
         (super::flow_monitor::MP_FLOW_MONITOR, _) if v >= Version::Of14 => {
             super::flow_monitor::decode_mp(v, request, more, r)
         }

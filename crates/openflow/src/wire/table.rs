@@ -197,20 +197,8 @@ pub struct TableFeaturesReply {
     pub tables: Vec<TableFeatures>,
 }
 
-/// A meter features reply (all zero: ferrovs has no meters).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct MeterFeatures {
-    /// Most meters.
-    pub max_meter: u32,
-    /// `1 << OFPMBT_*` bits.
-    pub band_types: u32,
-    /// `OFPMF_*` bits.
-    pub capabilities: u32,
-    /// Most bands per meter.
-    pub max_bands: u8,
-    /// Most colour values.
-    pub max_color: u8,
-}
+/// A meter features reply (the model lives in [`crate::meter`]).
+pub use crate::meter::MeterFeatures;
 
 /// A group features reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

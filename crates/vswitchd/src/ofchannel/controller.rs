@@ -258,6 +258,7 @@ pub fn flow_removed(r: &Removed, now: Millis) -> FlowRemoved {
             RemovedReason::HardTimeout => FlowRemovedReason::HardTimeout,
             RemovedReason::Delete => FlowRemovedReason::Delete,
             RemovedReason::GroupDelete => FlowRemovedReason::GroupDelete,
+            RemovedReason::MeterDelete => FlowRemovedReason::MeterDelete,
         },
         table_id: r.table,
         duration_sec: u32::try_from(age / 1000).unwrap_or(u32::MAX),

@@ -126,6 +126,7 @@ fn reason(r: RemovedReason) -> FlowRemovedReason {
         RemovedReason::HardTimeout => FlowRemovedReason::HardTimeout,
         RemovedReason::Delete => FlowRemovedReason::Delete,
         RemovedReason::GroupDelete => FlowRemovedReason::GroupDelete,
+        RemovedReason::MeterDelete => FlowRemovedReason::MeterDelete,
     }
 }
 

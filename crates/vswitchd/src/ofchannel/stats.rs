@@ -17,8 +17,7 @@ use fvs_openflow::wire::port::{
     Duration, OF11_CONFIG_BITS, OFPPS_LINK_DOWN, OFPPS_LIVE, PortMsg, PortStats, QueueStatsReply,
 };
 use fvs_openflow::wire::table::{
-    FieldHeader, GroupFeatures, MeterFeatures, TableBitmaps, TableFeatures, TableMsg, TableProps,
-    TableStats,
+    FieldHeader, GroupFeatures, TableBitmaps, TableFeatures, TableMsg, TableProps, TableStats,
 };
 use fvs_openflow::wire::{
     self, AggregateStats, DescStats, FlowStats, FlowStatsRequest, Message, OfpError, PortDesc,
@@ -229,7 +228,7 @@ pub fn answer_table(
                 .map_err(|_| OfpError::BadStat)
         }
         TableMsg::MeterFeaturesRequest => {
-            let reply = Message::Table(TableMsg::MeterFeaturesReply(MeterFeatures::default()));
+            let reply = Message::Table(TableMsg::MeterFeaturesReply(fvs_pipeline::meter::FEATURES));
             wire::encode(&reply, protocol, xid)
                 .map(|b| vec![b])
                 .map_err(|_| OfpError::BadStat)
