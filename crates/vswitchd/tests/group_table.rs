@@ -8,50 +8,30 @@
 mod common;
 
 use common::Fvs;
-use fvs_test_support::{AddBridge, PrivateOvs, Switch, TempDir, ToolError};
+use common::add_group_bridge;
+use fvs_test_support::{PrivateOvs, Switch, TempDir};
 
-/// `ovs-ofctl ARGS` on `sw`: success, and stdout or stderr normalised (private directory,
-/// durations, line order of the listing).
+/// `ovs-ofctl ARGS` on `sw` as [`common::ofctl_outcome`] gives it, durations blanked and
+/// the listing's lines (after the first) sorted.
 fn ofctl(sw: &dyn Switch, args: &[&str]) -> (bool, String) {
-    let dir = sw.dir().display().to_string();
-    let norm = |s: String| {
-        let s = s.replace(&dir, "DIR");
-        let mut lines: Vec<String> = s
-            .lines()
-            .map(|l| {
-                // duration=1.234s -> duration=X
-                match l.find("duration=") {
-                    Some(i) => {
-                        let end = l[i..].find(',').map_or(l.len(), |j| i + j);
-                        format!("{}duration=X{}", &l[..i], &l[end..])
-                    }
-                    None => l.to_owned(),
+    let (ok, text) = common::ofctl_outcome(sw, args);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            // duration=1.234s -> duration=X
+            match l.find("duration=") {
+                Some(i) => {
+                    let end = l[i..].find(',').map_or(l.len(), |j| i + j);
+                    format!("{}duration=X{}", &l[..i], &l[end..])
                 }
-            })
-            .collect();
-        if lines.len() > 1 {
-            lines[1..].sort();
-        }
-        lines.join("\n")
-    };
-    match sw.ofctl(args) {
-        Ok(out) => (true, norm(out)),
-        Err(ToolError::Failed { stderr, .. }) => (false, norm(stderr)),
-        Err(e) => panic!("ovs-ofctl {args:?}: {e}"),
+                None => l.to_owned(),
+            }
+        })
+        .collect();
+    if lines.len() > 1 {
+        lines[1..].sort();
     }
-}
-
-fn setup(sw: &dyn Switch) {
-    sw.vsctl_ok(
-        &AddBridge::new("br0")
-            .set(&[
-                "fail_mode=secure",
-                "protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15",
-            ])
-            .port("p1", &["ofport_request=1"])
-            .port("p2", &["ofport_request=2"])
-            .args(),
-    );
+    (ok, lines.join("\n"))
 }
 
 fn compare(ovs: &dyn Switch, fvs: &dyn Switch, args: &[&str]) -> (bool, String) {
@@ -72,8 +52,8 @@ fn group_mods_and_group_dumps_match_open_vswitch() {
     let ovs = PrivateOvs::start();
     let fvs = Fvs::start("grp");
     let fvs = fvs.private();
-    setup(&ovs);
-    setup(fvs);
+    add_group_bridge(&ovs);
+    add_group_bridge(fvs);
     let cases: Vec<Vec<&str>> = vec![
         vec![
             "-O",
@@ -310,7 +290,7 @@ fn group_mods_and_group_dumps_match_open_vswitch() {
 /// What monitors in OpenFlow 1.0, 1.3 and 1.4 print when a group is deleted with a flow naming it
 /// (`send_flow_rem`): the flow-removed lines, durations blanked.
 fn group_delete_removals(sw: &dyn Switch) -> Vec<String> {
-    setup(sw);
+    add_group_bridge(sw);
     sw.ofctl_ok(&[
         "-O",
         "OpenFlow14",

@@ -10,34 +10,16 @@
 
 mod common;
 
-use common::Fvs;
-use fvs_test_support::{AddBridge, PrivateOvs, Switch, ToolError};
+use common::{Fvs, ofctl_outcome as ofctl};
+use fvs_test_support::{PrivateOvs, Switch};
 
 /// A broadcast Ethernet frame of 60 bytes (ARP type, zero payload), for packet-outs.
 const FRAME: &str = "ffffffffffff0000000000010806\
     000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
 
-/// `ovs-ofctl ARGS` on `sw`: whether it succeeded and what it printed on stderr, with the
-/// switch's private directory replaced so the two switches' answers compare.
-fn ofctl(sw: &dyn Switch, args: &[&str]) -> (bool, String) {
-    let dir = sw.dir().display().to_string();
-    match sw.ofctl(args) {
-        Ok(_) => (true, String::new()),
-        Err(ToolError::Failed { stderr, .. }) => (false, stderr.replace(&dir, "DIR")),
-        Err(e) => panic!("ovs-ofctl {args:?}: {e}"),
-    }
-}
-
+/// The group bridge with one flow the refused mods would change.
 fn setup(sw: &dyn Switch) {
-    sw.vsctl_ok(
-        &AddBridge::new("br0")
-            .set(&[
-                "fail_mode=secure",
-                "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
-            ])
-            .port("p1", &["ofport_request=1"])
-            .args(),
-    );
+    common::add_group_bridge(sw);
     sw.ofctl_ok(&["add-flow", "br0", "priority=5,ip,actions=output:1"]);
 }
 

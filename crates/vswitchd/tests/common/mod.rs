@@ -15,7 +15,7 @@ use std::process::Child;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use fvs_test_support::{PrivateFvs, PrivateOvs, Switch, ToolError, require_tool};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, Switch, ToolError, require_tool};
 
 /// An fvs-vswitchd in the foreground with `--enable-dummy`, its run, database and log
 /// directories one private directory; killed by its own pid on drop (never by name, so
@@ -120,6 +120,34 @@ pub(crate) fn ofctl(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// What one `ovs-ofctl ARGS` on `sw` gives, in a form both switches' answers compare in:
+/// whether it succeeded, and its standard output (or, when it failed, its standard error)
+/// with the switch's private directory written `DIR`.
+pub(crate) fn ofctl_outcome(sw: &dyn Switch, args: &[&str]) -> (bool, String) {
+    let dir = sw.dir().display().to_string();
+    match sw.ofctl(args) {
+        Ok(out) => (true, out.replace(&dir, "DIR")),
+        Err(ToolError::Failed { stderr, .. }) => (false, stderr.replace(&dir, "DIR")),
+        Err(e) => panic!("ovs-ofctl {args:?}: {e}"),
+    }
+}
+
+/// The bridge the group tests start from: `br0`, `fail_mode=secure`, every OpenFlow
+/// version from 1.0 to 1.5 (groups travel differently in each), and dummy ports `p1` and
+/// `p2` as OpenFlow ports 1 and 2 for buckets to output to and watch.
+pub(crate) fn add_group_bridge(sw: &dyn Switch) {
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&[
+                "fail_mode=secure",
+                "protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15",
+            ])
+            .port("p1", &["ofport_request=1"])
+            .port("p2", &["ofport_request=2"])
+            .args(),
+    );
 }
 
 /// What one appctl call gives, in a form both switches' answers compare in: its output, or
