@@ -879,12 +879,12 @@ fn tcp_across(kind: &str, tag: &str, lab: &mut Lab) -> (Fvs, Fvs) {
 fn tcp_transfer(lab: &mut Lab, vm1a: &str, vm1b: &str, kind: &str) {
     let bytes = (8 << 20).to_string();
     let server = lab.net.spawn({
-        let mut c = netns::in_netns(&vm1b, "python3");
+        let mut c = netns::in_netns(vm1b, "python3");
         c.args(["-c", TCP_SERVER, VM1B.1]);
         c
     });
     let client = lab.net.spawn({
-        let mut c = netns::in_netns(&vm1a, "python3");
+        let mut c = netns::in_netns(vm1a, "python3");
         c.args(["-c", TCP_CLIENT, VM1B.1, &bytes, "11"]);
         c
     });
