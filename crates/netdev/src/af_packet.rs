@@ -464,6 +464,10 @@ impl Netdev for AfPacket {
     fn has_vnet_hdr(&self) -> bool {
         self.vnet_hdr
     }
+
+    fn has_rx_ring(&self) -> bool {
+        self.rx.is_some()
+    }
 }
 
 /// Sets a received frame's length and offload header, and puts back the VLAN tag the kernel

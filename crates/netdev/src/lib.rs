@@ -133,6 +133,14 @@ pub trait Netdev: Send {
     /// True if packets carry virtio-net headers through this device (offloads pass through).
     fn has_vnet_hdr(&self) -> bool;
 
+    /// True when the device receives into a memory-mapped ring: `recv_batch` on an empty
+    /// device then costs a memory read, not a system call, so a busy datapath thread looks
+    /// at it every round instead of asking `poll(2)` (false by default: asking is cheaper
+    /// than one failed read per device).
+    fn has_rx_ring(&self) -> bool {
+        false
+    }
+
     /// Device-specific event counters since the device was opened, by the name
     /// `coverage/show` prints (none by default).
     fn coverage(&self) -> Vec<(&'static str, u64)> {
