@@ -429,3 +429,32 @@ fn bad_and_short_datagrams_inside_a_received_run_are_dropped_and_counted() {
     );
     assert!(b.br_phy.take_sent().is_empty());
 }
+
+#[test]
+fn consecutive_packets_of_one_flow_in_a_batch_make_one_run() {
+    let mut h = host_with(TunnelProtocol::Vxlan, true);
+    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    // A VM without TSO: the stream arrives as MSS-sized segments, one frame each (the
+    // first eight of nine: the ninth would carry PSH, which changes the flow key and with
+    // it the outer UDP source port, and so would start a run of its own).
+    let (f, vnet) = superframe(9 * MSS);
+    let singles = segment(&f, vnet)[..8].to_vec();
+    let mut batch = PacketBatch::new(16, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let mut up = pipeline;
+    let mut rounds = Vec::new();
+    for _ in 0..2 {
+        for s in &singles {
+            h.vm.inject(s);
+        }
+        assert_eq!(h.dp.poll(VM, &mut batch, &mut up).ok(), Some(singles.len()));
+        rounds.push(h.eth1.take_sent());
+    }
+    // The first batch installs br-phy's megaflow; the second finds it and makes a run.
+    assert_eq!(rounds[0].len(), singles.len());
+    assert_eq!(rounds[1].len(), 1, "one run for the batch");
+    let run = &rounds[1][0];
+    assert_eq!(run.vnet.gso_type.kind(), GsoType::UDP_L4);
+    let cut = segment(&run.data, run.vnet);
+    assert_eq!(inner_payloads(&cut), f[54..54 + 8 * MSS].to_vec());
+    assert_eq!(h.dp.stats().native_gso_segments, singles.len() as u64);
+}
