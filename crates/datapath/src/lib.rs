@@ -41,6 +41,9 @@
 //!    a tunnel packet output to such an internal port re-enters on the vport's underlay
 //!    instead of reaching the host. The re-entry queue is drained before the batch's output
 //!    is sent, a bounded number of passes, so a loop is dropped and counted, never spun.
+//!    VXLAN and Geneve outer packets of one flow queued one after the other join into one
+//!    `GSO_UDP_L4` frame (a run) when the bridge will output it whole to a device with
+//!    virtio-net headers; such frames output to an endpoint are split into their datagrams.
 //!
 //! # Rules the fast path keeps
 //!

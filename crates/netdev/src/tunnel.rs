@@ -17,7 +17,10 @@
 //!   host's IP layer never sees them: no IP output on the sender, no IP input on the
 //!   receiver, which is where a tunnel through the host spends its time (the case D profile
 //!   in `docs/benchmarks/tunnels.md`). The price is Open vSwitch's: the NIC belongs to a
-//!   bridge, and the switch resolves neighbours itself.
+//!   bridge, and the switch resolves neighbours itself. For VXLAN and Geneve the native
+//!   path batches as this module does below, in the form a packet socket takes: a run of a
+//!   flow's outer packets leaves eth1 as one frame with a `GSO_UDP_L4` virtio-net header,
+//!   with the same outer-checksum trade-off (`fvs_datapath::native`).
 //! - **Through the host** ([`KernelTunnel`], this module), for every other route: the NIC
 //!   stays the host's, with its address. Open vSwitch's userspace datapath cannot send at all
 //!   in that layout; ferrovs falls back to the kernel so a tunnel works whatever the host's
