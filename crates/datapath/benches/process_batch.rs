@@ -137,8 +137,8 @@ fn gre(c: &mut Criterion) {
     let actions = DpActions(vec![
         DpAction::SetTunnel(TunnelKey {
             tun_id: 1,
-            src: local,
-            dst: remote,
+            src: local.into(),
+            dst: remote.into(),
             tos: 0,
             ttl: 64,
             df: true,

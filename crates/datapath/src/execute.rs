@@ -14,11 +14,12 @@ use fvs_packet::geneve::GeneveRepr;
 use fvs_packet::gre::GreRepr;
 use fvs_packet::ip::IpProtocol;
 use fvs_packet::ipv4::{self, Ipv4Repr};
+use fvs_packet::ipv6::{self, Ipv6Repr};
 use fvs_packet::tunnel::TunnelProtocol;
 use fvs_packet::udp::{self, UdpRepr};
 use fvs_packet::vxlan::{self, Vni, VxlanRepr};
 use fvs_pipeline::dpif::{Mac, TunnelKey};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const TPID_8021Q: u16 = 0x8100;
 const TPID_8021AD: u16 = 0x88a8;
@@ -258,10 +259,19 @@ pub(crate) fn encap_params(v: &TunnelVport, set: Option<&TunnelKey>) -> OuterPar
         (TunnelKeyMode::Flow, Some(t)) => t.key.then_some(t.tun_id),
         (TunnelKeyMode::Flow, None) => Some(0),
     };
-    let unspecified = |a: Ipv4Addr, d: Ipv4Addr| if a.is_unspecified() { d } else { a };
+    let unspecified = |a: IpAddr, d: IpAddr| if a.is_unspecified() { d } else { a };
+    let dst = set.map_or(v.remote_ip, |t| unspecified(t.dst, v.remote_ip));
+    let src = set.map_or(v.local_ip, |t| unspecified(t.src, v.local_ip));
+    // The destination picks the family; a source of the other family is no source (the
+    // route's, or the native hop's, fills it in).
+    let src = match (src, dst) {
+        (IpAddr::V4(_), IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        (IpAddr::V6(_), IpAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        _ => src,
+    };
     OuterParams {
-        src: set.map_or(v.local_ip, |t| unspecified(t.src, v.local_ip)),
-        dst: set.map_or(v.remote_ip, |t| unspecified(t.dst, v.remote_ip)),
+        src,
+        dst,
         ttl: set.map_or(v.ttl, |t| if t.ttl == 0 { v.ttl } else { t.ttl }),
         // A shared vport (TOS 0) takes each port's TOS from the flow's `set(tunnel(...))`.
         tos: set.map_or(v.tos, |t| if t.tos == 0 { v.tos } else { t.tos }),
@@ -274,9 +284,11 @@ pub(crate) fn encap_params(v: &TunnelVport, set: Option<&TunnelKey>) -> OuterPar
 /// Outer addresses, TTL, TOS, DF and key of one encapsulation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OuterParams {
-    src: Ipv4Addr,
-    /// The outer destination: what decides whether a native tunnel carries the packet.
-    pub(crate) dst: Ipv4Addr,
+    /// The outer source, of the destination's family (unspecified: to be filled in).
+    pub(crate) src: IpAddr,
+    /// The outer destination: what decides whether a native tunnel carries the packet, and
+    /// whether the outer header is IPv4 or IPv6.
+    pub(crate) dst: IpAddr,
     ttl: u8,
     tos: u8,
     df: bool,
@@ -295,8 +307,18 @@ pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entro
         TunnelProtocol::Geneve => udp::HEADER_LEN + fvs_packet::geneve::MIN_HEADER_LEN,
     };
     let ip_payload = tunnel_len + inner_len;
-    let total = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + ip_payload;
-    if ipv4::MIN_HEADER_LEN + ip_payload > usize::from(u16::MAX) {
+    let ip_len = match o.dst {
+        IpAddr::V4(_) => ipv4::MIN_HEADER_LEN,
+        IpAddr::V6(_) => ipv6::HEADER_LEN,
+    };
+    let total = ethernet::HEADER_LEN + ip_len + ip_payload;
+    // IPv4's total length counts its header, IPv6's payload length does not.
+    let length_field = if o.dst.is_ipv6() {
+        ip_payload
+    } else {
+        ip_len + ip_payload
+    };
+    if length_field > usize::from(u16::MAX) {
         return false;
     }
     // Offloads still pending on the inner frame move with it.
@@ -311,31 +333,56 @@ pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entro
     let Some(h) = p.prepend(total - inner_len) else {
         return false;
     };
-    EthernetRepr {
-        dst: v.eth_dst,
-        src: v.eth_src,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(h);
+    let protocol = match v.protocol {
+        TunnelProtocol::Gre => IpProtocol::Gre,
+        TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IpProtocol::Udp,
+    };
     let ip_at = ethernet::HEADER_LEN;
-    let l4_at = ip_at + ipv4::MIN_HEADER_LEN;
-    Ipv4Repr {
-        src: o.src,
-        dst: o.dst,
-        protocol: match v.protocol {
-            TunnelProtocol::Gre => IpProtocol::Gre,
-            TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IpProtocol::Udp,
-        },
-        tos: o.tos,
-        ttl: o.ttl,
-        ident: 0,
-        dont_frag: o.df,
-        more_frags: false,
-        frag_offset: 0,
-        options: Vec::new(),
-        payload_len: ip_payload,
+    let l4_at = ip_at + ip_len;
+    match (o.src, o.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            EthernetRepr {
+                dst: v.eth_dst,
+                src: v.eth_src,
+                ethertype: EtherType::Ipv4,
+            }
+            .emit(h);
+            Ipv4Repr {
+                src,
+                dst,
+                protocol,
+                tos: o.tos,
+                ttl: o.ttl,
+                ident: 0,
+                dont_frag: o.df,
+                more_frags: false,
+                frag_offset: 0,
+                options: Vec::new(),
+                payload_len: ip_payload,
+            }
+            .emit(&mut h[ip_at..]);
+        }
+        (src, dst) => {
+            EthernetRepr {
+                dst: v.eth_dst,
+                src: v.eth_src,
+                ethertype: EtherType::Ipv6,
+            }
+            .emit(h);
+            // IPv6 has no DF (it never fragments on the way); the flow label stays 0, as Open
+            // vSwitch 3.1's userspace tunnels send it.
+            Ipv6Repr {
+                src: v6_of(src),
+                dst: v6_of(dst),
+                next_header: protocol,
+                payload_len: ip_payload,
+                hop_limit: o.ttl,
+                traffic_class: o.tos,
+                flow_label: 0,
+            }
+            .emit(&mut h[ip_at..]);
+        }
     }
-    .emit(&mut h[ip_at..]);
     let vni = Vni::truncating(o.key.unwrap_or(0));
     match v.protocol {
         TunnelProtocol::Gre => gre_repr(o.key, o.csum).emit(&mut h[l4_at..]),
@@ -371,10 +418,19 @@ pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entro
     true
 }
 
+/// An address as IPv6 (the two ends are of one family once [`encap_params`] has run; a
+/// stray IPv4 one is mapped rather than trusted to panic-free indexing).
+fn v6_of(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    }
+}
+
 /// Fills the tunnel header's checksum over `l4` (the GRE or UDP header and everything after
 /// it). A source of 0.0.0.0 (no `local_ip`) is left for the underlay to fill in, which
 /// then adjusts the UDP checksum (GRE's does not cover the IP header).
-fn fill_outer_checksum(l4: &mut [u8], protocol: TunnelProtocol, src: Ipv4Addr, dst: Ipv4Addr) {
+fn fill_outer_checksum(l4: &mut [u8], protocol: TunnelProtocol, src: IpAddr, dst: IpAddr) {
     match protocol {
         TunnelProtocol::Gre => {
             // The checksum field follows the flags and protocol words.
@@ -385,7 +441,10 @@ fn fill_outer_checksum(l4: &mut [u8], protocol: TunnelProtocol, src: Ipv4Addr, d
         }
         TunnelProtocol::Vxlan | TunnelProtocol::Geneve => {
             if let Ok(mut u) = udp::UdpView::new_checked(l4) {
-                u.fill_checksum_v4(src, dst);
+                match (src, dst) {
+                    (IpAddr::V4(s), IpAddr::V4(d)) => u.fill_checksum_v4(s, d),
+                    (s, d) => u.fill_checksum_v6(v6_of(s), v6_of(d)),
+                }
             }
         }
     }

@@ -89,7 +89,7 @@ use fvs_packet::tunnel::{TunnelMetadata, TunnelPorts, decapsulate};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Packets per output batch.
 pub const OUTPUT_BATCH: usize = 32;
@@ -303,7 +303,7 @@ impl Datapath {
 
     /// Tells the native tunnels that `ip` is at `mac` (a neighbour another thread snooped,
     /// or one set by hand); true when a hop changed.
-    pub fn learn_neighbour(&mut self, ip: Ipv4Addr, mac: fvs_packet::MacAddr) -> bool {
+    pub fn learn_neighbour(&mut self, ip: IpAddr, mac: fvs_packet::MacAddr) -> bool {
         self.native.config.learn(ip, mac)
     }
 
@@ -604,8 +604,22 @@ impl Datapath {
                 continue;
             };
             if self.native.arp_due(ip, self.now) {
-                let frame = native::arp_request(hop.eth_src, hop.src, ip);
-                if self.recirc.push(&frame, hop.port).is_none() {
+                // ARP for an IPv4 next hop, a Neighbor Solicitation for an IPv6 one.
+                let queued = match (hop.src, ip) {
+                    (IpAddr::V4(src), IpAddr::V4(target)) => self
+                        .recirc
+                        .push(&native::arp_request(hop.eth_src, src, target), hop.port)
+                        .is_some(),
+                    (IpAddr::V6(src), IpAddr::V6(target)) => self
+                        .recirc
+                        .push(
+                            &native::nd::solicitation(hop.eth_src, src, target),
+                            hop.port,
+                        )
+                        .is_some(),
+                    _ => true,
+                };
+                if !queued {
                     self.stats.recirc_dropped += 1;
                 }
             }
@@ -1243,6 +1257,10 @@ fn take_native(p: &Packet, port: DpPort, cx: &mut Ctx<'_>) -> bool {
             } else {
                 cx.stats.recirc_dropped += 1;
             }
+            true
+        }
+        Delivered::Malformed => {
+            cx.stats.native_malformed += 1;
             true
         }
         Delivered::Other => false,

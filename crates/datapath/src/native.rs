@@ -96,19 +96,20 @@
 //!
 //! # Not done
 //!
-//! IPv4 only (no outer IPv6, so no neighbour discovery); no runs for GRE (Linux has no
+//! No runs for GRE (Linux has no
 //! segmentation offload for it through a packet socket); the route's own `mtu` metric is
 //! not read (the internal port's MTU stands for it); no VLAN between the bridge and its
 //! internal port.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use fvs_netdev::{Packet, PacketBatch};
 use fvs_packet::MacAddr;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
 
+pub(crate) mod nd;
 pub(crate) mod udp_gso;
 
 /// Packets the re-entry queue holds; more in one pass are dropped and counted. Room for a
@@ -127,6 +128,7 @@ const ARP_INTERVAL: Millis = Millis(1000);
 const ARP_FRAME_LEN: usize = 60;
 const ETH_TYPE_ARP: [u8; 2] = [0x08, 0x06];
 const ETH_TYPE_IPV4: [u8; 2] = [0x08, 0x00];
+const ETH_TYPE_IPV6: [u8; 2] = [0x86, 0xdd];
 const IP_PROTO_GRE: u8 = 47;
 const IP_PROTO_UDP: u8 = 17;
 
@@ -142,9 +144,10 @@ pub struct NativeHop {
     pub eth_dst: Option<MacAddr>,
     /// The outer source address when the flow gives none (`local_ip`, or the route's
     /// preferred source).
-    pub src: Ipv4Addr,
-    /// The gateway, or the destination itself on a connected network.
-    pub next_hop: Ipv4Addr,
+    pub src: IpAddr,
+    /// The gateway, or the destination itself on a connected network (of the destination's
+    /// family: ARP resolves an IPv4 one, neighbour discovery an IPv6 one).
+    pub next_hop: IpAddr,
     /// The MTU of the route's device (the internal port): no datagram of a run of outer
     /// packets may be longer.
     pub mtu: RouteMtu,
@@ -160,7 +163,7 @@ pub struct Endpoint {
     /// The port's MAC.
     pub mac: MacAddr,
     /// Its addresses: tunnel packets to them are taken in, ARP for them snooped.
-    pub addrs: Vec<Ipv4Addr>,
+    pub addrs: Vec<IpAddr>,
     /// The bridge it belongs to (the neighbour cache names it).
     pub bridge: String,
 }
@@ -169,7 +172,7 @@ pub struct Endpoint {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NativeConfig {
     /// Per tunnel destination (outer destination address).
-    pub hops: HashMap<Ipv4Addr, NativeHop>,
+    pub hops: HashMap<IpAddr, NativeHop>,
     /// Internal ports that end native tunnels.
     pub endpoints: BTreeMap<DpPort, Endpoint>,
 }
@@ -181,7 +184,7 @@ impl NativeConfig {
     }
 
     /// Gives every hop through `next_hop` this MAC; true when one changed.
-    pub fn learn(&mut self, next_hop: Ipv4Addr, mac: MacAddr) -> bool {
+    pub fn learn(&mut self, next_hop: IpAddr, mac: MacAddr) -> bool {
         let mut changed = false;
         for h in self.hops.values_mut() {
             if h.next_hop == next_hop && h.eth_dst != Some(mac) {
@@ -198,8 +201,8 @@ impl NativeConfig {
 pub struct Snooped {
     /// The internal port it was delivered to.
     pub port: DpPort,
-    /// The sender's address.
-    pub ip: Ipv4Addr,
+    /// The sender's address (ARP's sender, or what a neighbour discovery message taught).
+    pub ip: IpAddr,
     /// The sender's MAC.
     pub mac: MacAddr,
 }
@@ -244,8 +247,8 @@ pub(crate) struct Native {
     pub(crate) config: NativeConfig,
     pub(crate) snooped: Vec<Snooped>,
     /// Next hops a packet was dropped for, waiting for an ARP request.
-    pub(crate) wanted: Vec<Ipv4Addr>,
-    last_arp: HashMap<Ipv4Addr, Millis>,
+    pub(crate) wanted: Vec<IpAddr>,
+    last_arp: HashMap<IpAddr, Millis>,
 }
 
 impl Native {
@@ -259,7 +262,7 @@ impl Native {
     }
 
     /// Whether an ARP request for `next_hop` may go out now (and remembers that it did).
-    pub(crate) fn arp_due(&mut self, next_hop: Ipv4Addr, now: Millis) -> bool {
+    pub(crate) fn arp_due(&mut self, next_hop: IpAddr, now: Millis) -> bool {
         match self.last_arp.get(&next_hop) {
             Some(&t) if now.0.saturating_sub(t.0) < ARP_INTERVAL.0 => false,
             _ => {
@@ -280,8 +283,13 @@ impl Native {
 
 /// What a frame output to an endpoint is.
 pub(crate) enum Delivered {
-    /// An ARP packet for one of the endpoint's addresses: snoop its sender.
-    Arp(Ipv4Addr, MacAddr),
+    /// An ARP packet for one of the endpoint's addresses, or a neighbour discovery message
+    /// that teaches a neighbour ([`nd::snoop`]): snoop it.
+    Arp(IpAddr, MacAddr),
+    /// IPv6 to one of its addresses whose headers do not hold together (a payload length
+    /// past the frame, a truncated extension header): dropped and counted, since no host
+    /// underlay takes IPv6 tunnels.
+    Malformed,
     /// IPv4 GRE or UDP to one of its addresses: maybe a tunnel packet.
     Tunnel,
     /// Anything else: the host's.
@@ -290,7 +298,7 @@ pub(crate) enum Delivered {
 
 /// Classifies a frame output to an endpoint with addresses `addrs` (untagged Ethernet, as an
 /// internal port's frames are).
-pub(crate) fn classify(frame: &[u8], addrs: &[Ipv4Addr]) -> Delivered {
+pub(crate) fn classify(frame: &[u8], addrs: &[IpAddr]) -> Delivered {
     let ip = |at: usize| -> Option<Ipv4Addr> {
         let b: [u8; 4] = frame.get(at..at + 4)?.try_into().ok()?;
         Some(Ipv4Addr::from(b))
@@ -306,8 +314,8 @@ pub(crate) fn classify(frame: &[u8], addrs: &[Ipv4Addr]) -> Delivered {
             };
             let mut mac = [0u8; 6];
             mac.copy_from_slice(sha);
-            if addrs.contains(&tpa) && !spa.is_unspecified() {
-                Delivered::Arp(spa, MacAddr(mac))
+            if addrs.contains(&tpa.into()) && !spa.is_unspecified() {
+                Delivered::Arp(spa.into(), MacAddr(mac))
             } else {
                 Delivered::Other
             }
@@ -316,7 +324,7 @@ pub(crate) fn classify(frame: &[u8], addrs: &[Ipv4Addr]) -> Delivered {
             let proto = frame.get(14 + 9).copied();
             match ip(14 + 16) {
                 Some(dst)
-                    if addrs.contains(&dst)
+                    if addrs.contains(&dst.into())
                         && matches!(proto, Some(IP_PROTO_GRE | IP_PROTO_UDP)) =>
                 {
                     Delivered::Tunnel
@@ -324,7 +332,34 @@ pub(crate) fn classify(frame: &[u8], addrs: &[Ipv4Addr]) -> Delivered {
                 _ => Delivered::Other,
             }
         }
+        Some(t) if t == ETH_TYPE_IPV6 => classify_ipv6(frame, addrs),
         _ => Delivered::Other,
+    }
+}
+
+/// [`classify`] for IPv6: neighbour discovery to snoop, GRE or UDP (after any extension
+/// headers) to one of `addrs` as a tunnel candidate.
+fn classify_ipv6(frame: &[u8], addrs: &[IpAddr]) -> Delivered {
+    use fvs_packet::ipv6;
+    if let Some((ip, mac)) = nd::snoop(frame, addrs) {
+        return Delivered::Arp(ip, mac);
+    }
+    let Some(hdr) = frame.get(14..14 + ipv6::HEADER_LEN) else {
+        return Delivered::Other;
+    };
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&hdr[24..40]);
+    if !addrs.contains(&IpAddr::from(dst)) {
+        return Delivered::Other;
+    }
+    let plen = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+    let Some(payload) = frame.get(14 + ipv6::HEADER_LEN..14 + ipv6::HEADER_LEN + plen) else {
+        return Delivered::Malformed;
+    };
+    match ipv6::upper_layer(hdr[6].into(), payload) {
+        Err(_) => Delivered::Malformed,
+        Ok(u) if matches!(u8::from(u.protocol), IP_PROTO_GRE | IP_PROTO_UDP) => Delivered::Tunnel,
+        Ok(_) => Delivered::Other,
     }
 }
 
@@ -354,15 +389,18 @@ mod tests {
     #[test]
     fn arp_for_the_endpoint_is_snooped_and_other_arp_is_not() {
         let req = arp_request(MAC, PEER, ME);
-        match classify(&req, &[ME]) {
+        match classify(&req, &[ME.into()]) {
             Delivered::Arp(ip, mac) => {
-                assert_eq!(ip, PEER);
+                assert_eq!(ip, IpAddr::from(PEER));
                 assert_eq!(mac, MAC);
             }
             _ => panic!("an ARP request for our address is snooped"),
         }
-        assert!(matches!(classify(&req, &[PEER]), Delivered::Other));
-        assert!(matches!(classify(&req[..30], &[ME]), Delivered::Other));
+        assert!(matches!(classify(&req, &[PEER.into()]), Delivered::Other));
+        assert!(matches!(
+            classify(&req[..30], &[ME.into()]),
+            Delivered::Other
+        ));
     }
 
     #[test]
@@ -372,19 +410,19 @@ mod tests {
         f[14] = 0x45;
         f[14 + 9] = IP_PROTO_GRE;
         f[30..34].copy_from_slice(&ME.octets());
-        assert!(matches!(classify(&f, &[ME]), Delivered::Tunnel));
+        assert!(matches!(classify(&f, &[ME.into()]), Delivered::Tunnel));
         f[14 + 9] = 6;
-        assert!(matches!(classify(&f, &[ME]), Delivered::Other));
-        assert!(matches!(classify(&f[..20], &[ME]), Delivered::Other));
+        assert!(matches!(classify(&f, &[ME.into()]), Delivered::Other));
+        assert!(matches!(classify(&f[..20], &[ME.into()]), Delivered::Other));
     }
 
     #[test]
     fn arp_requests_are_paced_per_next_hop() {
         let mut n = Native::new();
-        assert!(n.arp_due(PEER, Millis(5000)));
-        assert!(!n.arp_due(PEER, Millis(5500)));
-        assert!(n.arp_due(ME, Millis(5500)));
-        assert!(n.arp_due(PEER, Millis(6000)));
+        assert!(n.arp_due(PEER.into(), Millis(5000)));
+        assert!(!n.arp_due(PEER.into(), Millis(5500)));
+        assert!(n.arp_due(ME.into(), Millis(5500)));
+        assert!(n.arp_due(PEER.into(), Millis(6000)));
     }
 
     #[test]
@@ -394,15 +432,41 @@ mod tests {
             port: DpPort(3),
             eth_src: MAC,
             eth_dst: None,
-            src: ME,
-            next_hop: PEER,
+            src: ME.into(),
+            next_hop: PEER.into(),
             mtu: RouteMtu(1500),
         };
-        c.hops.insert(PEER, hop);
-        c.hops.insert(Ipv4Addr::new(10, 98, 0, 9), hop);
+        c.hops.insert(PEER.into(), hop);
+        c.hops.insert(Ipv4Addr::new(10, 98, 0, 9).into(), hop);
         let theirs = MacAddr([2, 0, 0, 0, 0, 2]);
-        assert!(c.learn(PEER, theirs));
+        assert!(c.learn(PEER.into(), theirs));
         assert!(c.hops.values().all(|h| h.eth_dst == Some(theirs)));
-        assert!(!c.learn(PEER, theirs));
+        assert!(!c.learn(PEER.into(), theirs));
+    }
+
+    #[test]
+    fn ipv6_to_the_endpoint_is_a_candidate_unless_its_headers_break() {
+        let me: IpAddr = "fd00:97::1".parse().unwrap();
+        let IpAddr::V6(me6) = me else { unreachable!() };
+        let mut f = vec![0u8; 14 + 40 + 8 + 4];
+        f[12..14].copy_from_slice(&ETH_TYPE_IPV6);
+        f[14] = 0x60;
+        f[18..20].copy_from_slice(&12u16.to_be_bytes());
+        f[20] = IP_PROTO_GRE;
+        f[38..54].copy_from_slice(&me6.octets());
+        assert!(matches!(classify(&f, &[me]), Delivered::Tunnel));
+        assert!(matches!(classify(&f, &[PEER.into()]), Delivered::Other));
+        // A payload length past the frame.
+        f[18..20].copy_from_slice(&13u16.to_be_bytes());
+        assert!(matches!(classify(&f, &[me]), Delivered::Malformed));
+        // A destination options header claiming more than the packet holds.
+        f[18..20].copy_from_slice(&12u16.to_be_bytes());
+        f[20] = 60;
+        f[54] = IP_PROTO_GRE;
+        f[55] = 3;
+        assert!(matches!(classify(&f, &[me]), Delivered::Malformed));
+        // The same header, whole, in front of GRE.
+        f[55] = 0;
+        assert!(matches!(classify(&f, &[me]), Delivered::Tunnel));
     }
 }

@@ -14,7 +14,7 @@ use fvs_netdev::Netdev;
 use fvs_packet::MacAddr;
 use fvs_packet::tunnel::TunnelProtocol;
 use fvs_pipeline::dpif::DpPort;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Where a tunnel key comes from or goes to (`key`, `in_key`, `out_key` options).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,10 +32,10 @@ pub enum TunnelKeyMode {
 pub struct TunnelVport {
     /// GRE, VXLAN or Geneve.
     pub protocol: TunnelProtocol,
-    /// Outer source address (`local_ip`).
-    pub local_ip: Ipv4Addr,
-    /// Outer destination address (`remote_ip`).
-    pub remote_ip: Ipv4Addr,
+    /// Outer source address (`local_ip`; unspecified: the route's or the native hop's).
+    pub local_ip: IpAddr,
+    /// Outer destination address (`remote_ip`), IPv4 or IPv6: the outer header's family.
+    pub remote_ip: IpAddr,
     /// Key accepted on receive (`in_key`, or `key`).
     pub in_key: TunnelKeyMode,
     /// Key sent (`out_key`, or `key`).
@@ -64,15 +64,15 @@ impl TunnelVport {
     /// (used both ways): TTL 64, TOS 0, DF set, the protocol's standard UDP port.
     pub fn new(
         protocol: TunnelProtocol,
-        local_ip: Ipv4Addr,
-        remote_ip: Ipv4Addr,
+        local_ip: impl Into<IpAddr>,
+        remote_ip: impl Into<IpAddr>,
         key: TunnelKeyMode,
         underlay: DpPort,
     ) -> Self {
         Self {
             protocol,
-            local_ip,
-            remote_ip,
+            local_ip: local_ip.into(),
+            remote_ip: remote_ip.into(),
             in_key: key,
             out_key: key,
             df_default: true,
@@ -91,11 +91,11 @@ impl TunnelVport {
     }
 
     /// True when a received frame with this metadata belongs to this vport. An unspecified
-    /// `local_ip` or `remote_ip` (0.0.0.0) accepts any address: a vport shared by every tunnel
-    /// of one type (Open vSwitch's `gre_sys`), whose sender the slow path tells apart by the
-    /// flow's `tun_src`.
+    /// `local_ip` or `remote_ip` (0.0.0.0 or ::) accepts any address of either family: a
+    /// vport shared by every tunnel of one type (Open vSwitch's `gre_sys`), whose sender the
+    /// slow path tells apart by the flow's `tun_src` or `tun_ipv6_src`.
     pub(crate) fn accepts(&self, m: &fvs_packet::tunnel::TunnelMetadata) -> bool {
-        let any = |want: Ipv4Addr, got: Ipv4Addr| want.is_unspecified() || want == got;
+        let any = |want: IpAddr, got: IpAddr| want.is_unspecified() || want == got;
         m.protocol == self.protocol
             && any(self.local_ip, m.dst)
             && any(self.remote_ip, m.src)

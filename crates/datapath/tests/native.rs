@@ -1,8 +1,9 @@
 //! Native tunnels in the datapath alone (dummy devices, no root): a tunnel vport whose
 //! destination the control plane marked native sends through a bridge's internal port and
-//! takes its packets back from there, never through its underlay; ARP fills the next hop.
+//! takes its packets back from there, never through its underlay; ARP (IPv4) or neighbour
+//! discovery (IPv6) fills the next hop.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, RouteMtu};
 use fvs_datapath::offload::Plan;
@@ -11,6 +12,10 @@ use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::{FlowKey, PortNo};
 use fvs_netdev::dummy::DummyHandle;
 use fvs_netdev::{GsoType, MacAddr, PacketBatch, VnetFlags};
+use fvs_packet::ethernet::{EtherType, EthernetRepr};
+use fvs_packet::ip::IpProtocol;
+use fvs_packet::ipv6::Ipv6Repr;
+use fvs_packet::nd::{NdKind, NdRepr};
 use fvs_packet::tunnel::{Encap, TunnelProtocol, decapsulate, encapsulate};
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
 use superframe::{MSS, add_dummy, superframe, valid_tcp4};
@@ -65,13 +70,13 @@ fn host_with(protocol: TunnelProtocol, nic_offloads: bool) -> Host {
         .expect("underlay exists");
     let mut config = NativeConfig::default();
     config.hops.insert(
-        THERE,
+        THERE.into(),
         NativeHop {
             port: BR_PHY,
             eth_src: MY_MAC,
             eth_dst: None,
-            src: HERE,
-            next_hop: THERE,
+            src: HERE.into(),
+            next_hop: THERE.into(),
             mtu: RouteMtu(9000),
         },
     );
@@ -79,7 +84,7 @@ fn host_with(protocol: TunnelProtocol, nic_offloads: bool) -> Host {
         BR_PHY,
         Endpoint {
             mac: MY_MAC,
-            addrs: vec![HERE],
+            addrs: vec![HERE.into()],
             bridge: "br-phy".to_owned(),
         },
     );
@@ -99,8 +104,8 @@ fn pipeline(k: &FlowKey, _: &fvs_netdev::Packet) -> Upcall {
         VM => vec![
             DpAction::SetTunnel(TunnelKey {
                 tun_id: 1,
-                src: Ipv4Addr::UNSPECIFIED,
-                dst: THERE,
+                src: Ipv4Addr::UNSPECIFIED.into(),
+                dst: THERE.into(),
                 tos: 0,
                 ttl: 64,
                 df: true,
@@ -171,7 +176,7 @@ fn a_native_tunnel_arps_then_sends_and_receives_through_the_bridge() {
     );
     let snooped = h.dp.take_snooped();
     assert_eq!(snooped.len(), 1);
-    assert_eq!((snooped[0].ip, snooped[0].mac), (THERE, THEIR_MAC));
+    assert_eq!((snooped[0].ip, snooped[0].mac), (THERE.into(), THEIR_MAC));
 
     // Now the packet leaves the NIC in GRE, with the bridge's addresses.
     receive(&mut h, VM, |h| &h.vm, &inner());
@@ -206,7 +211,7 @@ fn a_native_tunnel_arps_then_sends_and_receives_through_the_bridge() {
 #[test]
 fn a_tunnel_routed_into_itself_is_dropped_not_spun() {
     let mut h = host();
-    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    h.dp.learn_neighbour(THERE.into(), THEIR_MAC);
     // A pipeline that sends br-phy's frames back into the tunnel: each pass re-enters.
     let mut up = |k: &FlowKey, _: &fvs_netdev::Packet| {
         let in_port = k.get(fvs_flow::Field::InPort.loc()) as u32;
@@ -233,7 +238,7 @@ fn a_tunnel_routed_into_itself_is_dropped_not_spun() {
 #[test]
 fn a_super_frame_leaves_a_native_tunnel_in_finished_segments() {
     let mut h = host();
-    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    h.dp.learn_neighbour(THERE.into(), THEIR_MAC);
     let n = 10_000;
     let (f, vnet) = superframe(n);
     h.vm.inject_with_vnet(&f, vnet);
@@ -247,7 +252,10 @@ fn a_super_frame_leaves_a_native_tunnel_in_finished_segments() {
         assert!(outer.vnet.is_none(), "the NIC gets finished packets");
         assert_eq!(&outer.data[..6], &THEIR_MAC.0);
         let d = decapsulate(&outer.data, Default::default()).expect("GRE decapsulates");
-        assert_eq!((d.metadata.src, d.metadata.dst), (HERE, THERE));
+        assert_eq!(
+            (d.metadata.src, d.metadata.dst),
+            (HERE.into(), THERE.into())
+        );
         assert!(valid_tcp4(d.inner), "inner segment checksums");
         payload.extend_from_slice(&d.inner[54..]);
     }
@@ -261,7 +269,10 @@ fn inner_payloads(outers: &[Vec<u8>]) -> Vec<u8> {
     let mut payload = Vec::new();
     for outer in outers {
         let d = decapsulate(outer, Default::default()).expect("VXLAN decapsulates");
-        assert_eq!((d.metadata.src, d.metadata.dst), (HERE, THERE));
+        assert_eq!(
+            (d.metadata.src, d.metadata.dst),
+            (HERE.into(), THERE.into())
+        );
         assert_eq!(d.metadata.tun_id, 1);
         assert!(valid_tcp4(d.inner), "inner segment checksums");
         payload.extend_from_slice(&d.inner[54..]);
@@ -281,7 +292,7 @@ fn segment(frame: &[u8], vnet: fvs_netdev::VnetHdr) -> Vec<Vec<u8>> {
 #[test]
 fn a_super_frame_leaves_native_vxlan_as_one_udp_segmentation_frame() {
     let mut h = host_with(TunnelProtocol::Vxlan, true);
-    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    h.dp.learn_neighbour(THERE.into(), THEIR_MAC);
     let n = 20_000;
     let (f, vnet) = superframe(n);
     let segments = n.div_ceil(MSS);
@@ -343,7 +354,7 @@ fn a_super_frame_leaves_native_vxlan_as_one_udp_segmentation_frame() {
 #[test]
 fn a_nic_without_offloads_gets_single_vxlan_packets() {
     let mut h = host_with(TunnelProtocol::Vxlan, false);
-    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    h.dp.learn_neighbour(THERE.into(), THEIR_MAC);
     let (f, vnet) = superframe(10_000);
     let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
     let mut up = pipeline;
@@ -361,7 +372,7 @@ fn a_nic_without_offloads_gets_single_vxlan_packets() {
 /// it is addressed to this host.
 fn incoming_run() -> (Vec<u8>, fvs_netdev::VnetHdr, usize) {
     let mut a = host_with(TunnelProtocol::Vxlan, true);
-    a.dp.learn_neighbour(THERE, THEIR_MAC);
+    a.dp.learn_neighbour(THERE.into(), THEIR_MAC);
     let (f, vnet) = superframe(20_000);
     let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
     let mut up = pipeline;
@@ -430,10 +441,196 @@ fn bad_and_short_datagrams_inside_a_received_run_are_dropped_and_counted() {
     assert!(b.br_phy.take_sent().is_empty());
 }
 
+const HERE6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x97, 0, 0, 0, 0, 0, 1);
+const THERE6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x97, 0, 0, 0, 0, 0, 2);
+
+/// [`host_with`] over an IPv6 underlay: the hop and the endpoint's address are IPv6.
+fn host_v6(protocol: TunnelProtocol) -> Host {
+    let mut h = host_with(protocol, false);
+    let mut config = NativeConfig::default();
+    config.hops.insert(
+        THERE6.into(),
+        NativeHop {
+            port: BR_PHY,
+            eth_src: MY_MAC,
+            eth_dst: None,
+            src: HERE6.into(),
+            next_hop: THERE6.into(),
+            mtu: RouteMtu(9000),
+        },
+    );
+    config.endpoints.insert(
+        BR_PHY,
+        Endpoint {
+            mac: MY_MAC,
+            addrs: vec![HERE6.into()],
+            bridge: "br-phy".to_owned(),
+        },
+    );
+    h.dp.set_native(config);
+    h
+}
+
+/// [`pipeline`], the VM's frames going to THERE6.
+fn pipeline6(k: &FlowKey, p: &fvs_netdev::Packet) -> Upcall {
+    let mut u = pipeline(k, p);
+    if k.get(fvs_flow::Field::InPort.loc()) == u128::from(VM.0) {
+        u = Upcall::new(
+            DpActions(vec![
+                DpAction::SetTunnel(TunnelKey {
+                    tun_id: 1,
+                    src: Ipv6Addr::UNSPECIFIED.into(),
+                    dst: THERE6.into(),
+                    tos: 0xb8,
+                    ttl: 17,
+                    df: true,
+                    key: true,
+                    csum: false,
+                }),
+                DpAction::Output(GRE),
+            ]),
+            FlowKey::ALL,
+        );
+    }
+    u
+}
+
+fn receive6(h: &mut Host, port: DpPort, handle_of: impl Fn(&Host) -> &DummyHandle, f: &[u8]) {
+    handle_of(h).inject(f);
+    let mut batch = PacketBatch::new(8, 9400);
+    let mut up = pipeline6;
+    assert_eq!(h.dp.poll(port, &mut batch, &mut up).ok(), Some(1));
+}
+
+/// The peer's Neighbor Advertisement for THERE6, to HERE6, with its MAC in the target
+/// link-layer address option.
+fn neighbor_advert() -> Vec<u8> {
+    let nd = NdRepr {
+        target: THERE6,
+        sll: None,
+        tll: Some(THEIR_MAC),
+    };
+    // Solicited and override.
+    let icmp = nd.to_icmpv6(NdKind::Advert, 0x6000_0000);
+    let mut f = vec![0u8; 14 + 40 + icmp.buffer_len()];
+    EthernetRepr {
+        dst: MY_MAC,
+        src: THEIR_MAC,
+        ethertype: EtherType::Ipv6,
+    }
+    .emit(&mut f);
+    Ipv6Repr {
+        src: THERE6,
+        dst: HERE6,
+        next_header: IpProtocol::Icmpv6,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 255,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut f[14..]);
+    icmp.emit(&mut f[54..], THERE6, HERE6);
+    f
+}
+
+#[test]
+fn a_native_ipv6_tunnel_solicits_then_sends_and_receives_through_the_bridge() {
+    for protocol in [TunnelProtocol::Gre, TunnelProtocol::Vxlan] {
+        let mut h = host_v6(protocol);
+        // No neighbour: dropped, and a Neighbor Solicitation leaves the NIC.
+        receive6(&mut h, VM, |h| &h.vm, &inner());
+        let sent = h.eth1.take_sent();
+        assert_eq!(sent.len(), 1, "one solicitation");
+        let ns = &sent[0].data;
+        assert_eq!(
+            &ns[..6],
+            &[0x33, 0x33, 0xff, 0, 0, 2],
+            "solicited-node group"
+        );
+        assert_eq!(&ns[12..14], &[0x86, 0xdd]);
+        assert_eq!(ns[54], 135, "ICMPv6 neighbor solicitation");
+        assert_eq!(&ns[62..78], &THERE6.octets(), "for the next hop");
+        assert_eq!(&ns[22..38], &HERE6.octets(), "from our address");
+        assert_eq!(h.dp.stats().native_no_neighbour, 1);
+        assert!(h.underlay.take_sent().is_empty(), "not through the host");
+
+        // The advertisement reaches the host and is snooped.
+        receive6(&mut h, ETH1, |h| &h.eth1, &neighbor_advert());
+        assert_eq!(h.br_phy.take_sent().len(), 1, "the host gets it too");
+        let snooped = h.dp.take_snooped();
+        assert_eq!(snooped.len(), 1);
+        assert_eq!((snooped[0].ip, snooped[0].mac), (THERE6.into(), THEIR_MAC));
+
+        // Now the packet leaves in an IPv6 outer header: hop limit from ttl, traffic
+        // class from tos, flow label 0, no UDP checksum with csum=false.
+        receive6(&mut h, VM, |h| &h.vm, &inner());
+        let sent = h.eth1.take_sent();
+        assert_eq!(sent.len(), 1);
+        let outer = &sent[0].data;
+        assert_eq!(&outer[..6], &THEIR_MAC.0);
+        assert_eq!(&outer[12..14], &[0x86, 0xdd]);
+        assert_eq!(&outer[14..18], &[0x6b, 0x80, 0, 0]);
+        assert_eq!(outer[21], 17);
+        if protocol == TunnelProtocol::Vxlan {
+            assert_eq!(&outer[60..62], &[0, 0], "no UDP checksum");
+        }
+        let d = decapsulate(outer, Default::default()).expect("decapsulates");
+        assert_eq!(
+            (d.metadata.src, d.metadata.dst),
+            (HERE6.into(), THERE6.into())
+        );
+        assert_eq!(d.metadata.protocol, protocol);
+        assert_eq!(d.inner, &inner()[..]);
+
+        // The peer's packet comes in on the NIC and reaches the VM, not the host.
+        let e = Encap::new(protocol, THEIR_MAC, MY_MAC, THERE6, HERE6, Some(1));
+        let back = encapsulate(&e, &inner()).expect("encapsulates");
+        receive6(&mut h, ETH1, |h| &h.eth1, &back);
+        let got = h.vm.take_sent();
+        assert_eq!(got.len(), 1, "decapsulated to the VM");
+        assert_eq!(got[0].data, inner());
+        assert!(h.br_phy.take_sent().is_empty(), "the host never sees it");
+        let s = h.dp.stats();
+        assert_eq!((s.native_sent, s.native_received), (1, 1));
+    }
+}
+
+#[test]
+fn malformed_outer_ipv6_to_an_endpoint_is_dropped_and_counted() {
+    let mut h = host_v6(TunnelProtocol::Vxlan);
+    let e = Encap::new(
+        TunnelProtocol::Vxlan,
+        THEIR_MAC,
+        MY_MAC,
+        THERE6,
+        HERE6,
+        Some(1),
+    );
+    let good = encapsulate(&e, &inner()).expect("encapsulates");
+    // A payload length one byte past the frame.
+    let mut long = good.clone();
+    let plen = u16::from_be_bytes([long[18], long[19]]) + 1;
+    long[18..20].copy_from_slice(&plen.to_be_bytes());
+    // A destination options header that claims 64 bytes more than the packet carries.
+    let mut ext = good[..54].to_vec();
+    ext[20] = 60;
+    ext[18..20].copy_from_slice(&8u16.to_be_bytes());
+    ext.extend_from_slice(&[17, 8, 1, 4, 0, 0, 0, 0]);
+    for (i, bad) in [long, ext].iter().enumerate() {
+        receive6(&mut h, ETH1, |h| &h.eth1, bad);
+        assert_eq!(h.dp.stats().native_malformed, i as u64 + 1, "case {i}");
+        assert!(h.vm.take_sent().is_empty(), "case {i}: nothing inside");
+        assert!(h.br_phy.take_sent().is_empty(), "case {i}: not to the host");
+    }
+    // Good traffic still flows.
+    receive6(&mut h, ETH1, |h| &h.eth1, &good);
+    assert_eq!(h.vm.take_sent().len(), 1);
+}
+
 #[test]
 fn consecutive_packets_of_one_flow_in_a_batch_make_one_run() {
     let mut h = host_with(TunnelProtocol::Vxlan, true);
-    h.dp.learn_neighbour(THERE, THEIR_MAC);
+    h.dp.learn_neighbour(THERE.into(), THEIR_MAC);
     // A VM without TSO: the stream arrives as MSS-sized segments, one frame each (the
     // first eight of nine: the ninth would carry PSH, which changes the flow key and with
     // it the outer UDP source port, and so would start a run of its own).

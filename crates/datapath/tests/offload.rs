@@ -179,8 +179,8 @@ fn superframe_is_segmented_before_encapsulation() {
     let (f, vnet) = superframe(n);
     let key = TunnelKey {
         tun_id: 0x1,
-        src: Ipv4Addr::new(192, 168, 0, 1),
-        dst: Ipv4Addr::new(192, 168, 0, 2),
+        src: Ipv4Addr::new(192, 168, 0, 1).into(),
+        dst: Ipv4Addr::new(192, 168, 0, 2).into(),
         tos: 0,
         ttl: 64,
         df: true,

@@ -37,7 +37,7 @@ fn vm_traffic_crosses_the_gre_tunnel_and_replies_are_unicast() {
         let d = decapsulate(f, TunnelPorts::default()).expect("a valid GRE frame");
         assert_eq!(d.metadata.protocol, TunnelProtocol::Gre);
         assert_eq!(d.metadata.tun_id, 1, "GRE key 1 for VLAN 1");
-        assert_eq!((d.metadata.src, d.metadata.dst), (A_IP, B_IP));
+        assert_eq!((d.metadata.src, d.metadata.dst), (A_IP.into(), B_IP.into()));
         assert_eq!(
             d.inner,
             request.as_slice(),
@@ -100,7 +100,7 @@ fn vm_traffic_crosses_the_gre_tunnel_and_replies_are_unicast() {
     let d = decapsulate(&back[0], TunnelPorts::default()).expect("GRE");
     assert_eq!(
         (d.metadata.tun_id, d.metadata.src, d.metadata.dst),
-        (1, B_IP, A_IP)
+        (1, B_IP.into(), A_IP.into())
     );
     assert_eq!(a.sent(VM1), vec![reply.clone()]);
     assert!(a.sent(VM2).is_empty(), "A's br-int knows MAC_A: no flood");

@@ -48,6 +48,8 @@
 //!
 //! Bytes beyond the IP total length (Ethernet padding) are never read as L4.
 
+use std::net::IpAddr;
+
 use fvs_packet::arp::ArpView;
 use fvs_packet::ethernet::{self, EtherType, EthernetView};
 use fvs_packet::icmpv6;
@@ -83,8 +85,17 @@ pub fn extract(frame: &[u8], in_port: PortNo, tunnel: Option<&TunnelMetadata>) -
     key.set(Field::InPort, u128::from(in_port.0));
     if let Some(t) = tunnel {
         key.set(Field::TunId, u128::from(t.tun_id));
-        key.set(Field::TunSrc, u128::from(t.src.to_bits()));
-        key.set(Field::TunDst, u128::from(t.dst.to_bits()));
+        // An IPv6 underlay fills the IPv6 tunnel fields instead, as Open vSwitch does.
+        match (t.src, t.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                key.set(Field::TunSrc, u128::from(src.to_bits()));
+                key.set(Field::TunDst, u128::from(dst.to_bits()));
+            }
+            (src, dst) => {
+                key.set(Field::TunIpv6Src, v6_bits(src));
+                key.set(Field::TunIpv6Dst, v6_bits(dst));
+            }
+        }
         key.set(
             Field::TunFlags,
             u128::from(t.flags.0 & TunnelFlags::PUBLIC_MASK),
@@ -92,6 +103,14 @@ pub fn extract(frame: &[u8], in_port: PortNo, tunnel: Option<&TunnelMetadata>) -
     }
     key.l2(frame);
     key.0
+}
+
+/// An address as IPv6 bits (an IPv4 one mapped, though both ends are always of one family).
+fn v6_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
 }
 
 /// A key being filled; one method per layer, each handing its payload to the next.
@@ -309,8 +328,8 @@ mod tests {
         let md = TunnelMetadata {
             protocol: TunnelProtocol::Geneve,
             tun_id: 0x2,
-            src: Ipv4Addr::new(10, 0, 1, 31),
-            dst: Ipv4Addr::new(10, 0, 1, 21),
+            src: Ipv4Addr::new(10, 0, 1, 31).into(),
+            dst: Ipv4Addr::new(10, 0, 1, 21).into(),
             tos: 0,
             ttl: 64,
             flags: TunnelFlags(TunnelFlags::OAM | TunnelFlags::KEY | TunnelFlags::DONT_FRAGMENT),

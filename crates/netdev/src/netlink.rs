@@ -1,4 +1,4 @@
-//! The kernel's IPv4 routing table and interface addresses, read over rtnetlink.
+//! The kernel's IPv4 and IPv6 routing tables and interface addresses, read over rtnetlink.
 //!
 //! Native tunnels (see `fvs_datapath::native`) send their outer packets into a bridge
 //! themselves, so they must know what the host's IP stack would have decided: the device the
@@ -13,8 +13,12 @@
 //! - [`ipv4_routes`]: an `RTM_GETROUTE` dump of the unicast and local IPv4 routes of every
 //!   table, and [`link_names`]: an `RTM_GETLINK` dump of the interfaces' names, for
 //!   `ovs/route/show` and `ovs/route/lookup`.
-//! - [`Changes`]: a subscription to the kernel's announcements of link, IPv4 address and
-//!   IPv4 route changes, so whoever looks routes up can look again at once.
+//! - [`Changes`]: a subscription to the kernel's announcements of link, address and route
+//!   changes (both families), so whoever looks routes up can look again at once.
+//!
+//! Every call has an IPv6 twin ([`route_get_v6`], [`ipv6_addresses`], [`ipv6_routes`]) for
+//! IPv6 underlays; [`Route`], [`IfAddr`] and [`RouteEntry`] are generic over the address
+//! type ([`Family`]), IPv4 by default.
 //!
 //! Both open a `NETLINK_ROUTE` socket for the one request and close it: these are calls of
 //! the control plane (at reconfiguration and every statistics pass), never of the packet
@@ -25,7 +29,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 
 use crate::sys;
@@ -66,39 +70,81 @@ const RTN_LOCAL: u8 = 2;
 const RTMGRP_LINK: u32 = 0x1;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV4_ROUTE: u32 = 0x40;
+const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+const RTMGRP_IPV6_ROUTE: u32 = 0x400;
 /// How long to wait for the kernel's answer (it answers at once; this is a safety net).
 const REPLY_TIMEOUT_MS: i32 = 1000;
 /// Receive buffer: the kernel sends dump parts of at most a page or so each.
 const RECV_BUFFER: usize = 32 * 1024;
 
+/// An address family's address type: IPv4 or IPv6.
+pub trait Family: Copy + Sized {
+    /// `AF_INET` or `AF_INET6`.
+    const AF: u8;
+    /// The address's length in bits (a host route's prefix length).
+    const BITS: u8;
+    /// The unspecified address (a default route's destination).
+    const UNSPECIFIED: Self;
+    /// The address in an attribute's bytes; `None` when the length is wrong.
+    fn from_attr(data: &[u8]) -> Option<Self>;
+    /// Its bytes, for a request.
+    fn to_attr(self) -> Vec<u8>;
+}
+
+impl Family for Ipv4Addr {
+    const AF: u8 = libc::AF_INET as u8;
+    const BITS: u8 = 32;
+    const UNSPECIFIED: Self = Self::UNSPECIFIED;
+    fn from_attr(data: &[u8]) -> Option<Self> {
+        let b: [u8; 4] = data.try_into().ok()?;
+        Some(Self::from(b))
+    }
+    fn to_attr(self) -> Vec<u8> {
+        self.octets().to_vec()
+    }
+}
+
+impl Family for Ipv6Addr {
+    const AF: u8 = libc::AF_INET6 as u8;
+    const BITS: u8 = 128;
+    const UNSPECIFIED: Self = Self::UNSPECIFIED;
+    fn from_attr(data: &[u8]) -> Option<Self> {
+        let b: [u8; 16] = data.try_into().ok()?;
+        Some(Self::from(b))
+    }
+    fn to_attr(self) -> Vec<u8> {
+        self.octets().to_vec()
+    }
+}
+
 /// What the kernel's routing table says about one destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Route {
+pub struct Route<A = Ipv4Addr> {
     /// The output interface's index.
     pub oif: u32,
     /// The gateway, when the destination is not on a connected network.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<A>,
     /// The source address the host would use (`src` in `ip route get`).
-    pub prefsrc: Option<Ipv4Addr>,
+    pub prefsrc: Option<A>,
     /// The destination is one of the host's own addresses (an `RTN_LOCAL` route).
     pub local: bool,
 }
 
-impl Route {
+impl<A: Copy> Route<A> {
     /// The address whose link-layer address the outer frame goes to: the gateway, or the
     /// destination itself on a connected network.
-    pub fn next_hop(&self, dst: Ipv4Addr) -> Ipv4Addr {
+    pub fn next_hop(&self, dst: A) -> A {
         self.gateway.unwrap_or(dst)
     }
 }
 
-/// One IPv4 address of an interface.
+/// One address of an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IfAddr {
+pub struct IfAddr<A = Ipv4Addr> {
     /// The interface's index.
     pub ifindex: u32,
     /// The address.
-    pub addr: Ipv4Addr,
+    pub addr: A,
     /// Its prefix length.
     pub prefix_len: u8,
 }
@@ -106,9 +152,18 @@ pub struct IfAddr {
 /// The route the host's IP stack would take to `dst` (`ip route get DST`); an error when
 /// there is none (`ENETUNREACH`) or the kernel cannot be asked.
 pub fn route_get(dst: Ipv4Addr) -> io::Result<Route> {
-    let mut body = ipv4_request(RTMSG_LEN);
-    body[1] = 32; // rtm_dst_len: a host route lookup.
-    push_attr(&mut body, RTA_DST, &dst.octets());
+    route_get_in(dst)
+}
+
+/// [`route_get`] for an IPv6 destination (`ip -6 route get DST`).
+pub fn route_get_v6(dst: Ipv6Addr) -> io::Result<Route<Ipv6Addr>> {
+    route_get_in(dst)
+}
+
+fn route_get_in<A: Family>(dst: A) -> io::Result<Route<A>> {
+    let mut body = request::<A>(RTMSG_LEN);
+    body[1] = A::BITS; // rtm_dst_len: a host route lookup.
+    push_attr(&mut body, RTA_DST, &dst.to_attr());
     let replies = transact(RTM_GETROUTE, NLM_F_REQUEST, &body)?;
     replies
         .iter()
@@ -128,9 +183,19 @@ pub fn is_no_route(e: &io::Error) -> bool {
 
 /// Every IPv4 address of every interface in the namespace (`ip -4 addr`).
 pub fn ipv4_addresses() -> io::Result<Vec<IfAddr>> {
+    addresses_in()
+}
+
+/// Every IPv6 address of every interface in the namespace (`ip -6 addr`), link-local ones
+/// included.
+pub fn ipv6_addresses() -> io::Result<Vec<IfAddr<Ipv6Addr>>> {
+    addresses_in()
+}
+
+fn addresses_in<A: Family>() -> io::Result<Vec<IfAddr<A>>> {
     dump(
         RTM_GETADDR,
-        &ipv4_request(IFADDRMSG_LEN),
+        &request::<A>(IFADDRMSG_LEN),
         RTM_NEWADDR,
         parse_addr,
     )
@@ -138,24 +203,34 @@ pub fn ipv4_addresses() -> io::Result<Vec<IfAddr>> {
 
 /// One route of the kernel's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RouteEntry {
+pub struct RouteEntry<A = Ipv4Addr> {
     /// The destination prefix.
-    pub dst: Ipv4Addr,
+    pub dst: A,
     /// Its length.
     pub prefix_len: u8,
     /// What [`route_get`] would answer for an address it covers.
-    pub route: Route,
+    pub route: Route<A>,
 }
 
 /// Every unicast and local IPv4 route of every table (`ip -4 route show table all`, less
 /// broadcast, multicast and unreachable routes).
 pub fn ipv4_routes() -> io::Result<Vec<RouteEntry>> {
-    dump(RTM_GETROUTE, &ipv4_request(RTMSG_LEN), RTM_NEWROUTE, |m| {
+    routes_in()
+}
+
+/// [`ipv4_routes`] for IPv6 (`ip -6 route show table all`, less multicast, anycast and
+/// unreachable routes).
+pub fn ipv6_routes() -> io::Result<Vec<RouteEntry<Ipv6Addr>>> {
+    routes_in()
+}
+
+fn routes_in<A: Family>() -> io::Result<Vec<RouteEntry<A>>> {
+    dump(RTM_GETROUTE, &request::<A>(RTMSG_LEN), RTM_NEWROUTE, |m| {
         let route = parse_route(m)?;
         let dst = attrs(m, RTMSG_LEN)
             .find(|(a, _)| *a == RTA_DST)
-            .and_then(|(_, d)| ipv4(d))
-            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            .and_then(|(_, d)| A::from_attr(d))
+            .unwrap_or(A::UNSPECIFIED);
         Some(RouteEntry {
             dst,
             prefix_len: m[1],
@@ -175,7 +250,7 @@ pub fn link_names() -> io::Result<HashMap<u32, String>> {
     })
 }
 
-/// The kernel's announcements of link, IPv4 address and IPv4 route changes in the current
+/// The kernel's announcements of link, address and route changes (IPv4 and IPv6) in the current
 /// network namespace. Only *that* something changed matters to its users (they read the
 /// tables again), so the messages are read and dropped.
 #[derive(Debug)]
@@ -189,7 +264,11 @@ impl Changes {
         let fd = sys::socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)?;
         sys::bind_netlink(
             fd.as_fd(),
-            RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE,
+            RTMGRP_LINK
+                | RTMGRP_IPV4_IFADDR
+                | RTMGRP_IPV4_ROUTE
+                | RTMGRP_IPV6_IFADDR
+                | RTMGRP_IPV6_ROUTE,
         )?;
         Ok(Self {
             file: File::from(fd),
@@ -242,13 +321,8 @@ fn attrs(msg: &[u8], fixed: usize) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-fn ipv4(data: &[u8]) -> Option<Ipv4Addr> {
-    let b: [u8; 4] = data.try_into().ok()?;
-    Some(Ipv4Addr::from(b))
-}
-
-fn parse_route(m: &[u8]) -> Option<Route> {
-    if m.len() < RTMSG_LEN || i32::from(m[0]) != libc::AF_INET {
+fn parse_route<A: Family>(m: &[u8]) -> Option<Route<A>> {
+    if m.len() < RTMSG_LEN || m[0] != A::AF {
         return None;
     }
     let ty = m[7];
@@ -266,16 +340,16 @@ fn parse_route(m: &[u8]) -> Option<Route> {
             RTA_OIF => {
                 r.oif = u32::from_ne_bytes(data.try_into().ok()?);
             }
-            RTA_GATEWAY => r.gateway = ipv4(data),
-            RTA_PREFSRC => r.prefsrc = ipv4(data),
+            RTA_GATEWAY => r.gateway = A::from_attr(data),
+            RTA_PREFSRC => r.prefsrc = A::from_attr(data),
             _ => {}
         }
     }
     Some(r)
 }
 
-fn parse_addr(m: &[u8]) -> Option<IfAddr> {
-    if m.len() < IFADDRMSG_LEN || i32::from(m[0]) != libc::AF_INET {
+fn parse_addr<A: Family>(m: &[u8]) -> Option<IfAddr<A>> {
+    if m.len() < IFADDRMSG_LEN || m[0] != A::AF {
         return None;
     }
     let prefix_len = m[1];
@@ -286,8 +360,8 @@ fn parse_addr(m: &[u8]) -> Option<IfAddr> {
     let mut address = None;
     for (a, data) in attrs(m, IFADDRMSG_LEN) {
         match a {
-            IFA_LOCAL => local = ipv4(data),
-            IFA_ADDRESS => address = ipv4(data),
+            IFA_LOCAL => local = A::from_attr(data),
+            IFA_ADDRESS => address = A::from_attr(data),
             _ => {}
         }
     }
@@ -298,11 +372,11 @@ fn parse_addr(m: &[u8]) -> Option<IfAddr> {
     })
 }
 
-/// A request's fixed header for the IPv4 family (`rtmsg` and `ifaddrmsg` both start with
-/// the family byte), `len` bytes, the rest zero.
-fn ipv4_request(len: usize) -> Vec<u8> {
+/// A request's fixed header for `A`'s family (`rtmsg` and `ifaddrmsg` both start with the
+/// family byte), `len` bytes, the rest zero.
+fn request<A: Family>(len: usize) -> Vec<u8> {
     let mut body = vec![0u8; len];
-    body[0] = libc::AF_INET as u8;
+    body[0] = A::AF;
     body
 }
 
@@ -404,7 +478,7 @@ mod tests {
         push_attr(&mut m, RTA_OIF, &7u32.to_ne_bytes());
         push_attr(&mut m, RTA_GATEWAY, &[10, 0, 0, 1]);
         push_attr(&mut m, RTA_PREFSRC, &[10, 0, 0, 5]);
-        let r = parse_route(&m).expect("a route");
+        let r: Route = parse_route(&m).expect("a route");
         assert_eq!(r.oif, 7);
         assert_eq!(r.gateway, Some(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!(r.prefsrc, Some(Ipv4Addr::new(10, 0, 0, 5)));
@@ -416,7 +490,22 @@ mod tests {
         let mut cut = m.clone();
         cut.extend_from_slice(&[200, 0, 5, 0, 1]);
         assert_eq!(parse_route(&cut), Some(r));
-        assert_eq!(parse_route(&m[..5]), None);
+        assert_eq!(parse_route::<Ipv4Addr>(&m[..5]), None);
+        assert_eq!(parse_route::<Ipv6Addr>(&m), None, "another family's");
+    }
+
+    #[test]
+    fn ipv6_routes_read_their_sixteen_byte_addresses() {
+        let mut m = vec![0u8; RTMSG_LEN];
+        m[0] = libc::AF_INET6 as u8;
+        m[7] = RTN_UNICAST;
+        let gw: Ipv6Addr = "fe80::1".parse().unwrap();
+        push_attr(&mut m, RTA_OIF, &9u32.to_ne_bytes());
+        push_attr(&mut m, RTA_GATEWAY, &gw.octets());
+        push_attr(&mut m, RTA_PREFSRC, &[10, 0, 0, 5]);
+        let r: Route<Ipv6Addr> = parse_route(&m).expect("a route");
+        assert_eq!((r.oif, r.gateway), (9, Some(gw)));
+        assert_eq!(r.prefsrc, None, "a four-byte address is no IPv6 address");
     }
 
     #[test]

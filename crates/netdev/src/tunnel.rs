@@ -947,6 +947,7 @@ mod tests {
     use super::*;
     use fvs_packet::Layer;
     use fvs_packet::tunnel::{Encap, encapsulate};
+    use std::net::IpAddr;
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 31);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 21);
@@ -1035,7 +1036,10 @@ mod tests {
                 let p = r.as_ref().expect("a good datagram is kept");
                 let d = decapsulate(p.data(), UnderlayConfig::new(protocol).ports()).unwrap();
                 assert_eq!(d.inner, &inner(len)[..]);
-                assert_eq!((d.metadata.src, d.metadata.dst), (B, A));
+                assert_eq!(
+                    (d.metadata.src, d.metadata.dst),
+                    (IpAddr::V4(B), IpAddr::V4(A))
+                );
                 assert_eq!(d.metadata.udp_src, 49152);
             }
         }
@@ -1090,7 +1094,7 @@ mod tests {
         assert_eq!(d.inner, &inner(60)[..]);
         assert_eq!(
             (d.metadata.tun_id, d.metadata.src, d.metadata.dst),
-            (1, B, A)
+            (1, IpAddr::V4(B), IpAddr::V4(A))
         );
     }
 
@@ -1103,7 +1107,10 @@ mod tests {
             assert_eq!(d.inner, &inner(60)[..]);
             let md = d.metadata;
             assert_eq!(md.protocol, protocol);
-            assert_eq!((md.tun_id, md.src, md.dst), (1, B, A));
+            assert_eq!(
+                (md.tun_id, md.src, md.dst),
+                (1, IpAddr::V4(B), IpAddr::V4(A))
+            );
             assert_eq!((md.tos, md.ttl, md.udp_src), (0x10, 63, 49152));
         }
     }

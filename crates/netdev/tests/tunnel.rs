@@ -13,7 +13,7 @@
 //! These tests need root (CI runs as root) and fail, not skip, without it. Each namespace is
 //! `fvs-h4t-<pid>-<tag>` and is deleted by a drop guard even when the test fails.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use fvs_netdev::tunnel::{KernelTunnel, UnderlayConfig, route_source};
@@ -256,7 +256,10 @@ fn vxlan_interoperates_with_a_linux_vxlan_device() {
     let d = decapsulate(&got[0], ports(a.config())).expect("the reply decapsulates");
     let md = &d.metadata;
     assert_eq!((md.protocol, md.tun_id), (TunnelProtocol::Vxlan, 1));
-    assert_eq!((md.src, md.dst, md.udp_dst), (HOST_B, HOST_A, 4789));
+    assert_eq!(
+        (md.src, md.dst, md.udp_dst),
+        (IpAddr::V4(HOST_B), IpAddr::V4(HOST_A), 4789)
+    );
     assert_echo_reply(d.inner, 7);
     let stats = a.stats();
     assert_eq!(
@@ -282,7 +285,7 @@ fn round_trip(protocol: TunnelProtocol, filter: &str) -> String {
     assert_eq!((md.protocol, md.tun_id), (protocol, 1));
     assert_eq!(
         (md.src, md.dst),
-        (HOST_A, HOST_B),
+        (IpAddr::V4(HOST_A), IpAddr::V4(HOST_B)),
         "the kernel filled in A's address"
     );
     assert_eq!(md.ttl, 64);
@@ -296,7 +299,10 @@ fn round_trip(protocol: TunnelProtocol, filter: &str) -> String {
     assert_eq!(got.len(), 1, "nothing came back to host A");
     let d = decapsulate(&got[0], ports(a.config())).expect("decapsulates at A");
     assert_eq!(d.inner, &reply[..]);
-    assert_eq!((d.metadata.src, d.metadata.dst), (HOST_B, HOST_A));
+    assert_eq!(
+        (d.metadata.src, d.metadata.dst),
+        (IpAddr::V4(HOST_B), IpAddr::V4(HOST_A))
+    );
     capture.finish()
 }
 
@@ -543,7 +549,10 @@ fn a_run_goes_as_one_send_and_arrives_split(protocol: TunnelProtocol) {
         let d = decapsulate(frame, ports(b.config())).expect("decapsulates at B");
         assert_eq!(d.inner, &want[..], "frame {i} arrived intact and in order");
         let md = &d.metadata;
-        assert_eq!((md.tun_id, md.src, md.dst), (5, HOST_A, HOST_B));
+        assert_eq!(
+            (md.tun_id, md.src, md.dst),
+            (5, IpAddr::V4(HOST_A), IpAddr::V4(HOST_B))
+        );
         assert_eq!((md.udp_src, md.tos, md.ttl), (40001, 0x20, 17));
     }
     let rx = b.udp_offload_stats();

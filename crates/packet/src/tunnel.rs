@@ -1,20 +1,26 @@
-//! Building and taking apart tunnel frames: Ethernet over GRE, VXLAN or Geneve, over IPv4.
+//! Building and taking apart tunnel frames: Ethernet over GRE, VXLAN or Geneve, over IPv4 or
+//! IPv6.
 //!
 //! [`encapsulate`] is a pure function from an [`Encap`] (what a tunnel port's options and the
 //! flow's `tun_*` fields say) and an inner Ethernet frame to the outer frame: Ethernet, IPv4
-//! (DF as `df_default` says, TOS, TTL, header checksum), then GRE (protocol 0x6558, key,
-//! optional checksum) or UDP + VXLAN or UDP + Geneve.
+//! (DF as `df_default` says, TOS, TTL, header checksum) or IPv6 (traffic class from the TOS,
+//! hop limit from the TTL, flow label 0 as Open vSwitch 3.1's userspace tunnels send it; DF
+//! has no IPv6 field), then GRE (protocol 0x6558, key, optional checksum) or UDP + VXLAN or
+//! UDP + Geneve. The family follows the addresses: both must be of one.
 //!
 //! [`decapsulate`] reverses it: it checks every outer header (IPv4 header checksum, no
-//! fragments, GRE version 0 carrying Ethernet, UDP to the VXLAN or Geneve port, the VXLAN I
+//! fragments; IPv6's payload length within the frame, extension headers walked whole, no
+//! fragments; GRE version 0 carrying Ethernet, UDP to the VXLAN or Geneve port, the VXLAN I
 //! flag, Geneve version 0 carrying Ethernet, checksums when present) and returns the
-//! [`TunnelMetadata`] with the inner frame, borrowed from the input.
+//! [`TunnelMetadata`] with the inner frame, borrowed from the input. A zero UDP checksum is
+//! accepted over IPv6 as over IPv4: Open vSwitch sends one unless `csum=true` (RFC 6935
+//! allows it for tunnels).
 //!
 //! Tunnel flags use Open vSwitch's bit assignment: OAM is bit 0 (the only one the `tun_flags`
 //! match field exposes), then don't-fragment, checksum and key, which a datapath uses
 //! internally.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::error::{Error, Layer, need};
 use crate::ethernet::{self, EtherType, EthernetRepr, EthernetView, MacAddr};
@@ -22,6 +28,7 @@ use crate::geneve::{GeneveRepr, GeneveView};
 use crate::gre::{GreRepr, GreView};
 use crate::ip::IpProtocol;
 use crate::ipv4::{Ipv4Repr, Ipv4View};
+use crate::ipv6::{self, Ipv6Repr, Ipv6View};
 use crate::udp::{self, UdpRepr, UdpView};
 use crate::vxlan::{self, Vni, VxlanRepr, VxlanView};
 use crate::{geneve, ipv4};
@@ -67,12 +74,12 @@ pub struct TunnelMetadata {
     /// The GRE key or VNI (0 when a GRE header has no key).
     pub tun_id: u64,
     /// Outer source address.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Outer destination address.
-    pub dst: Ipv4Addr,
-    /// Outer TOS.
+    pub dst: IpAddr,
+    /// Outer TOS (IPv6: the traffic class).
     pub tos: u8,
-    /// Outer TTL.
+    /// Outer TTL (IPv6: the hop limit).
     pub ttl: u8,
     /// Flags.
     pub flags: TunnelFlags,
@@ -93,15 +100,15 @@ pub struct Encap {
     pub eth_src: MacAddr,
     /// Outer Ethernet destination (the next hop's address).
     pub eth_dst: MacAddr,
-    /// Outer IPv4 source (`local_ip`).
-    pub ip_src: Ipv4Addr,
-    /// Outer IPv4 destination (`remote_ip`).
-    pub ip_dst: Ipv4Addr,
-    /// Outer TOS (`tos`).
+    /// Outer source (`local_ip`), of the destination's family.
+    pub ip_src: IpAddr,
+    /// Outer destination (`remote_ip`).
+    pub ip_dst: IpAddr,
+    /// Outer TOS (`tos`; IPv6: the traffic class).
     pub tos: u8,
-    /// Outer TTL (`ttl`).
+    /// Outer TTL (`ttl`; IPv6: the hop limit).
     pub ttl: u8,
-    /// Set DF on the outer header (`df_default`, true unless configured otherwise).
+    /// Set DF on the outer IPv4 header (`df_default`, true unless configured otherwise).
     pub dont_frag: bool,
     /// IPv4 identification (matters only without DF).
     pub ident: u16,
@@ -126,16 +133,16 @@ impl Encap {
         protocol: TunnelProtocol,
         eth_src: MacAddr,
         eth_dst: MacAddr,
-        ip_src: Ipv4Addr,
-        ip_dst: Ipv4Addr,
+        ip_src: impl Into<IpAddr>,
+        ip_dst: impl Into<IpAddr>,
         key: Option<u64>,
     ) -> Self {
         Self {
             protocol,
             eth_src,
             eth_dst,
-            ip_src,
-            ip_dst,
+            ip_src: ip_src.into(),
+            ip_dst: ip_dst.into(),
             tos: 0,
             ttl: 64,
             dont_frag: true,
@@ -153,10 +160,19 @@ impl Encap {
         }
     }
 
+    /// The outer IP header's length: IPv4's without options, or IPv6's fixed header.
+    pub fn ip_header_len(&self) -> usize {
+        if self.ip_dst.is_ipv6() {
+            ipv6::HEADER_LEN
+        } else {
+            ipv4::MIN_HEADER_LEN
+        }
+    }
+
     /// Bytes added in front of the inner frame.
     pub fn overhead(&self) -> usize {
         ethernet::HEADER_LEN
-            + ipv4::MIN_HEADER_LEN
+            + self.ip_header_len()
             + match self.protocol {
                 TunnelProtocol::Gre => self.gre().buffer_len(),
                 TunnelProtocol::Vxlan => udp::HEADER_LEN + vxlan::HEADER_LEN,
@@ -178,9 +194,10 @@ impl Encap {
 
 /// Builds the outer frame around `inner` (an Ethernet frame).
 ///
-/// Fails with [`Error::BadLength`] when the result would exceed IPv4's 65535-byte total
-/// length, and with [`Error::Unsupported`] for Geneve options that are not a multiple of 4 or
-/// longer than 252 bytes.
+/// Fails with [`Error::BadLength`] when the result would exceed the IP header's 16-bit
+/// length (IPv4's total length, IPv6's payload length), with [`Error::Unsupported`] for
+/// Geneve options that are not a multiple of 4 or longer than 252 bytes, and for a source and
+/// destination of different families.
 pub fn encapsulate(encap: &Encap, inner: &[u8]) -> Result<Vec<u8>, Error> {
     let opts = encap.geneve_options.len();
     if encap.protocol == TunnelProtocol::Geneve
@@ -192,40 +209,76 @@ pub fn encapsulate(encap: &Encap, inner: &[u8]) -> Result<Vec<u8>, Error> {
             value: opts as u32,
         });
     }
+    let ip_len = encap.ip_header_len();
     let total = encap.overhead() + inner.len();
-    let ip_payload = total - ethernet::HEADER_LEN - ipv4::MIN_HEADER_LEN;
-    if ip_payload + ipv4::MIN_HEADER_LEN > usize::from(u16::MAX) {
+    let ip_payload = total - ethernet::HEADER_LEN - ip_len;
+    // IPv4's length field counts its header, IPv6's does not.
+    let (length_field, layer) = match encap.ip_dst {
+        IpAddr::V4(_) => (ip_payload + ip_len, Layer::Ipv4),
+        IpAddr::V6(_) => (ip_payload, Layer::Ipv6),
+    };
+    if length_field > usize::from(u16::MAX) {
         return Err(Error::BadLength {
-            layer: Layer::Ipv4,
-            value: ip_payload + ipv4::MIN_HEADER_LEN,
+            layer,
+            value: length_field,
         });
     }
+    let protocol = match encap.protocol {
+        TunnelProtocol::Gre => IpProtocol::Gre,
+        TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IpProtocol::Udp,
+    };
     let mut out = vec![0u8; total];
-    EthernetRepr {
-        dst: encap.eth_dst,
-        src: encap.eth_src,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(&mut out);
     let ip_at = ethernet::HEADER_LEN;
-    let l4_at = ip_at + ipv4::MIN_HEADER_LEN;
-    Ipv4Repr {
-        src: encap.ip_src,
-        dst: encap.ip_dst,
-        protocol: match encap.protocol {
-            TunnelProtocol::Gre => IpProtocol::Gre,
-            TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IpProtocol::Udp,
-        },
-        tos: encap.tos,
-        ttl: encap.ttl,
-        ident: encap.ident,
-        dont_frag: encap.dont_frag,
-        more_frags: false,
-        frag_offset: 0,
-        options: Vec::new(),
-        payload_len: ip_payload,
+    let l4_at = ip_at + ip_len;
+    match (encap.ip_src, encap.ip_dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            EthernetRepr {
+                dst: encap.eth_dst,
+                src: encap.eth_src,
+                ethertype: EtherType::Ipv4,
+            }
+            .emit(&mut out);
+            Ipv4Repr {
+                src,
+                dst,
+                protocol,
+                tos: encap.tos,
+                ttl: encap.ttl,
+                ident: encap.ident,
+                dont_frag: encap.dont_frag,
+                more_frags: false,
+                frag_offset: 0,
+                options: Vec::new(),
+                payload_len: ip_payload,
+            }
+            .emit(&mut out[ip_at..]);
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            EthernetRepr {
+                dst: encap.eth_dst,
+                src: encap.eth_src,
+                ethertype: EtherType::Ipv6,
+            }
+            .emit(&mut out);
+            Ipv6Repr {
+                src,
+                dst,
+                next_header: protocol,
+                payload_len: ip_payload,
+                hop_limit: encap.ttl,
+                traffic_class: encap.tos,
+                flow_label: 0,
+            }
+            .emit(&mut out[ip_at..]);
+        }
+        _ => {
+            return Err(Error::Unsupported {
+                layer: Layer::Ipv6,
+                what: "mixed address families",
+                value: 0,
+            });
+        }
     }
-    .emit(&mut out[ip_at..]);
     let inner_at = total - inner.len();
     out[inner_at..].copy_from_slice(inner);
     let vni = Vni::truncating(encap.key.unwrap_or(0));
@@ -260,7 +313,11 @@ pub fn encapsulate(encap: &Encap, inner: &[u8]) -> Result<Vec<u8>, Error> {
             if encap.csum
                 && let Ok(mut u) = UdpView::new_checked(&mut out[l4_at..])
             {
-                u.fill_checksum_v4(encap.ip_src, encap.ip_dst);
+                match (encap.ip_src, encap.ip_dst) {
+                    (IpAddr::V4(s), IpAddr::V4(d)) => u.fill_checksum_v4(s, d),
+                    (IpAddr::V6(s), IpAddr::V6(d)) => u.fill_checksum_v6(s, d),
+                    _ => {}
+                }
             }
         }
     }
@@ -298,43 +355,37 @@ pub struct Decapsulated<'a> {
 /// checked). Anything that is not such a frame is an error naming the layer at fault.
 pub fn decapsulate(frame: &[u8], ports: TunnelPorts) -> Result<Decapsulated<'_>, Error> {
     let eth = EthernetView::new_checked(frame)?;
-    if eth.ethertype() != EtherType::Ipv4 {
-        return Err(Error::Unsupported {
-            layer: Layer::Ethernet,
-            what: "EtherType",
-            value: u32::from(u16::from(eth.ethertype())),
-        });
-    }
     let ip_bytes = &frame[ethernet::HEADER_LEN..];
-    let ip = Ipv4View::new_checked(ip_bytes)?;
-    let ip_repr = Ipv4Repr::parse(&ip)?;
-    if ip.is_fragment() {
-        return Err(Error::Unsupported {
-            layer: Layer::Ipv4,
-            what: "fragment offset",
-            value: u32::from(ip.frag_offset()),
-        });
-    }
-    let mut flags = if ip_repr.dont_frag {
+    let outer = match eth.ethertype() {
+        EtherType::Ipv4 => outer_ipv4(ip_bytes)?,
+        EtherType::Ipv6 => outer_ipv6(ip_bytes)?,
+        other => {
+            return Err(Error::Unsupported {
+                layer: Layer::Ethernet,
+                what: "EtherType",
+                value: u32::from(u16::from(other)),
+            });
+        }
+    };
+    let mut flags = if outer.dont_frag {
         TunnelFlags::DONT_FRAGMENT
     } else {
         0
     };
-    // Indexed from the input (not through the view) so the inner frame borrows `frame`.
-    let payload = &ip_bytes[ip.header_len()..ip.total_len()];
+    let payload = outer.payload;
     let mut md = TunnelMetadata {
         protocol: TunnelProtocol::Gre,
         tun_id: 0,
-        src: ip_repr.src,
-        dst: ip_repr.dst,
-        tos: ip_repr.tos,
-        ttl: ip_repr.ttl,
+        src: outer.src,
+        dst: outer.dst,
+        tos: outer.tos,
+        ttl: outer.ttl,
         flags: TunnelFlags(0),
         udp_src: 0,
         udp_dst: 0,
         geneve_options: Vec::new(),
     };
-    let inner = match ip_repr.protocol {
+    let inner = match outer.protocol {
         IpProtocol::Gre => {
             let gre = GreView::new_checked(payload)?;
             let repr = GreRepr::parse(&gre)?;
@@ -358,7 +409,12 @@ pub fn decapsulate(frame: &[u8], ports: TunnelPorts) -> Result<Decapsulated<'_>,
             )?;
             let dgram = &payload[..udp::HEADER_LEN + urepr.payload_len];
             let udp = UdpView::new_checked(dgram)?;
-            if !udp.verify_checksum_v4(ip_repr.src, ip_repr.dst) {
+            let verified = match (outer.src, outer.dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => udp.verify_checksum_v4(s, d),
+                (IpAddr::V6(s), IpAddr::V6(d)) => udp.verify_checksum_v6(s, d),
+                _ => false,
+            };
+            if !verified {
                 return Err(Error::BadChecksum { layer: Layer::Udp });
             }
             if udp.checksum() != 0 {
@@ -394,7 +450,11 @@ pub fn decapsulate(frame: &[u8], ports: TunnelPorts) -> Result<Decapsulated<'_>,
         }
         other => {
             return Err(Error::Unsupported {
-                layer: Layer::Ipv4,
+                layer: if outer.src.is_ipv6() {
+                    Layer::Ipv6
+                } else {
+                    Layer::Ipv4
+                },
                 what: "protocol",
                 value: u32::from(u8::from(other)),
             });
@@ -404,6 +464,68 @@ pub fn decapsulate(frame: &[u8], ports: TunnelPorts) -> Result<Decapsulated<'_>,
     Ok(Decapsulated {
         metadata: md,
         inner,
+    })
+}
+
+/// The outer IP header of a received tunnel frame, read.
+struct Outer<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    tos: u8,
+    ttl: u8,
+    dont_frag: bool,
+    protocol: IpProtocol,
+    /// The IP payload (after IPv6's extension headers), borrowed from the frame.
+    payload: &'a [u8],
+}
+
+fn outer_ipv4(ip_bytes: &[u8]) -> Result<Outer<'_>, Error> {
+    let ip = Ipv4View::new_checked(ip_bytes)?;
+    let r = Ipv4Repr::parse(&ip)?;
+    if ip.is_fragment() {
+        return Err(Error::Unsupported {
+            layer: Layer::Ipv4,
+            what: "fragment offset",
+            value: u32::from(ip.frag_offset()),
+        });
+    }
+    Ok(Outer {
+        src: r.src.into(),
+        dst: r.dst.into(),
+        tos: r.tos,
+        ttl: r.ttl,
+        dont_frag: r.dont_frag,
+        protocol: r.protocol,
+        // Indexed from the input (not through the view) so the inner frame borrows `frame`.
+        payload: &ip_bytes[ip.header_len()..ip.total_len()],
+    })
+}
+
+/// An outer IPv6 header: its payload length must fit the frame (the view checks it; bytes
+/// beyond it are padding), extension headers are walked (one that does not fit is
+/// [`Error::Truncated`]) and a fragment is refused, as over IPv4.
+fn outer_ipv6(ip_bytes: &[u8]) -> Result<Outer<'_>, Error> {
+    let ip = Ipv6View::new_checked(ip_bytes)?;
+    let r = Ipv6Repr::parse(&ip)?;
+    let payload = ip_bytes
+        .get(ipv6::HEADER_LEN..ipv6::HEADER_LEN + r.payload_len)
+        .unwrap_or_default();
+    let upper = ipv6::upper_layer(r.next_header, payload)?;
+    if let Some(f) = upper.fragment {
+        return Err(Error::Unsupported {
+            layer: Layer::Ipv6Extension,
+            what: "fragment offset",
+            value: u32::from(f.offset),
+        });
+    }
+    Ok(Outer {
+        src: r.src.into(),
+        dst: r.dst.into(),
+        tos: r.traffic_class,
+        ttl: r.hop_limit,
+        dont_frag: false,
+        protocol: upper.protocol,
+        payload: payload.get(upper.offset..).unwrap_or_default(),
     })
 }
 
@@ -423,6 +545,7 @@ fn require_ethernet(layer: Layer, protocol: EtherType) -> Result<(), Error> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn inner_frame() -> Vec<u8> {
         let mut f = vec![0u8; 60];
@@ -461,6 +584,7 @@ mod tests {
         assert_eq!(d.metadata.tun_id, 1);
         assert_eq!(d.metadata.src, Ipv4Addr::new(10, 0, 1, 31));
         assert_eq!(d.metadata.dst, Ipv4Addr::new(10, 0, 1, 21));
+        assert_eq!(&out[14..16], &[0x45, 0]);
         assert_eq!(
             d.metadata.flags,
             TunnelFlags(TunnelFlags::DONT_FRAGMENT | TunnelFlags::KEY)
@@ -514,6 +638,100 @@ mod tests {
         );
     }
 
+    const V6_A: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 1, 0, 0, 0, 0, 0x31);
+    const V6_B: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 1, 0, 0, 0, 0, 0x21);
+
+    fn encap6(protocol: TunnelProtocol) -> Encap {
+        let mut e = encap(protocol);
+        e.ip_src = V6_A.into();
+        e.ip_dst = V6_B.into();
+        e
+    }
+
+    #[test]
+    fn ipv6_outer_header_carries_ttl_and_tos() {
+        let inner = inner_frame();
+        let mut e = encap6(TunnelProtocol::Vxlan);
+        e.tos = 0xb8;
+        e.ttl = 17;
+        let out = encapsulate(&e, &inner).unwrap();
+        assert_eq!(out.len(), 14 + 40 + 8 + 8 + inner.len());
+        assert_eq!(&out[12..14], &[0x86, 0xdd]);
+        // Version 6, traffic class 0xb8, flow label 0; payload length; UDP; hop limit 17.
+        assert_eq!(&out[14..18], &[0x6b, 0x80, 0, 0]);
+        assert_eq!(&out[18..20], &((8 + 8 + inner.len()) as u16).to_be_bytes());
+        assert_eq!(&out[20..22], &[17, 17]);
+        // csum=false: no UDP checksum, as Open vSwitch 3.1 sends it over IPv6 too.
+        assert_eq!(&out[60..62], &[0, 0]);
+        let d = decapsulate(&out, TunnelPorts::default()).unwrap();
+        assert_eq!(d.inner, &inner[..]);
+        assert_eq!((d.metadata.src, d.metadata.dst), (V6_A.into(), V6_B.into()));
+        assert_eq!((d.metadata.tos, d.metadata.ttl), (0xb8, 17));
+        assert_eq!(d.metadata.flags, TunnelFlags(TunnelFlags::KEY));
+    }
+
+    #[test]
+    fn ipv6_udp_checksums_are_sent_and_checked() {
+        let mut e = encap6(TunnelProtocol::Geneve);
+        e.csum = true;
+        let mut out = encapsulate(&e, &inner_frame()).unwrap();
+        assert_ne!(&out[60..62], &[0, 0]);
+        let d = decapsulate(&out, TunnelPorts::default()).unwrap();
+        assert!(d.metadata.flags.has(TunnelFlags::CSUM));
+        *out.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            decapsulate(&out, TunnelPorts::default()),
+            Err(Error::BadChecksum { layer: Layer::Udp })
+        );
+    }
+
+    #[test]
+    fn ipv6_payload_length_beyond_the_frame_is_refused() {
+        let mut out = encapsulate(&encap6(TunnelProtocol::Gre), &inner_frame()).unwrap();
+        let claimed = (out.len() - 14 - 40 + 1) as u16;
+        out[18..20].copy_from_slice(&claimed.to_be_bytes());
+        assert!(matches!(
+            decapsulate(&out, TunnelPorts::default()),
+            Err(Error::Truncated {
+                layer: Layer::Ipv6,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_walked_and_truncated_ones_refused() {
+        let inner = inner_frame();
+        let plain = encapsulate(&encap6(TunnelProtocol::Gre), &inner).unwrap();
+        // Insert an 8-byte destination options header (next header GRE, length 0, PadN).
+        let mut with_opts = plain[..54].to_vec();
+        with_opts[20] = u8::from(IpProtocol::Ipv6Opts);
+        let plen = u16::from_be_bytes([plain[18], plain[19]]) + 8;
+        with_opts[18..20].copy_from_slice(&plen.to_be_bytes());
+        with_opts.extend_from_slice(&[47, 0, 1, 4, 0, 0, 0, 0]);
+        with_opts.extend_from_slice(&plain[54..]);
+        let d = decapsulate(&with_opts, TunnelPorts::default()).unwrap();
+        assert_eq!(d.inner, &inner[..]);
+        // The same header claiming 16 bytes more than the packet has.
+        let mut truncated = with_opts[..62].to_vec();
+        truncated[55] = 200;
+        truncated[18..20].copy_from_slice(&8u16.to_be_bytes());
+        assert!(matches!(
+            decapsulate(&truncated, TunnelPorts::default()),
+            Err(Error::Truncated {
+                layer: Layer::Ipv6Extension,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn mixed_families_are_refused() {
+        let mut e = encap(TunnelProtocol::Gre);
+        e.ip_dst = V6_B.into();
+        assert!(encapsulate(&e, &inner_frame()).is_err());
+    }
+
     fn any_protocol() -> impl Strategy<Value = TunnelProtocol> {
         prop_oneof![
             Just(TunnelProtocol::Gre),
@@ -537,8 +755,9 @@ mod tests {
             oam in any::<bool>(),
             udp_src in any::<u16>(),
             opt_words in 0usize..4,
+            v6 in any::<bool>(),
         ) {
-            let mut e = encap(protocol);
+            let mut e = if v6 { encap6(protocol) } else { encap(protocol) };
             e.key = key;
             e.tos = tos;
             e.ttl = ttl;
@@ -560,7 +779,7 @@ mod tests {
             };
             prop_assert_eq!(md.tun_id, want_id);
             prop_assert_eq!((md.src, md.dst, md.tos, md.ttl), (e.ip_src, e.ip_dst, tos, ttl));
-            prop_assert_eq!(md.flags.has(TunnelFlags::DONT_FRAGMENT), df);
+            prop_assert_eq!(md.flags.has(TunnelFlags::DONT_FRAGMENT), df && !v6);
             prop_assert_eq!(md.flags.has(TunnelFlags::CSUM), csum);
             prop_assert_eq!(
                 md.flags.has(TunnelFlags::KEY),

@@ -4,7 +4,7 @@
 //! [`UdpRepr::parse`] (a switch reads the ports of a datagram whose length field lies), and
 //! [`UdpView::payload`] stops at the length field when it is sane.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::{get16, set16};
 use crate::checksum;
@@ -75,6 +75,18 @@ impl<T: AsRef<[u8]>> UdpView<T> {
                 .fold()
                 == 0xffff
     }
+
+    /// True when the checksum is absent (zero) or verifies for IPv6 `src` → `dst`. A zero
+    /// checksum is accepted over IPv6 too, as tunnel endpoints do (RFC 6935): the sender
+    /// chose not to compute one (`csum=false`).
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        let b = self.buffer.as_ref();
+        self.checksum() == 0
+            || checksum::pseudo_header_v6(src, dst, IpProtocol::Udp.into(), b.len() as u32)
+                .add_bytes(b)
+                .fold()
+                == 0xffff
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpView<T> {
@@ -84,6 +96,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpView<T> {
         set16(self.buffer.as_mut(), field::CHECKSUM, 0);
         let b = self.buffer.as_ref();
         let c = checksum::pseudo_header_v4(src, dst, IpProtocol::Udp.into(), b.len() as u16)
+            .add_bytes(b)
+            .checksum();
+        set16(
+            self.buffer.as_mut(),
+            field::CHECKSUM,
+            if c == 0 { 0xffff } else { c },
+        );
+    }
+
+    /// [`fill_checksum_v4`](Self::fill_checksum_v4) for IPv6 `src` → `dst`.
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        set16(self.buffer.as_mut(), field::CHECKSUM, 0);
+        let b = self.buffer.as_ref();
+        let c = checksum::pseudo_header_v6(src, dst, IpProtocol::Udp.into(), b.len() as u32)
             .add_bytes(b)
             .checksum();
         set16(

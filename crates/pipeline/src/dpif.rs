@@ -6,7 +6,7 @@
 //! kernel datapath (`push_vlan(vid=1,pcp=0),2`), so traces can be compared with Open vSwitch.
 
 use core::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// A datapath port number (not an OpenFlow port number: a bridge maps one to the other).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,10 +23,12 @@ impl fmt::Display for DpPort {
 pub struct TunnelKey {
     /// The tunnel key (GRE key, VXLAN VNI, …).
     pub tun_id: u64,
-    /// Outer source address (the port's `local_ip`).
-    pub src: Ipv4Addr,
-    /// Outer destination address (the port's `remote_ip`, or the flow's `tun_dst`).
-    pub dst: Ipv4Addr,
+    /// Outer source address (the port's `local_ip`, or the flow's `tun_src` or
+    /// `tun_ipv6_src`), of the destination's family; unspecified: the route's choice.
+    pub src: IpAddr,
+    /// Outer destination address (the port's `remote_ip`, or the flow's `tun_dst` or
+    /// `tun_ipv6_dst`): IPv4 or IPv6, which picks the outer header.
+    pub dst: IpAddr,
     /// Outer TOS (0: none; printed only when set, as Open vSwitch does).
     pub tos: u8,
     /// Outer TTL.
@@ -152,9 +154,11 @@ impl fmt::Display for DpAction {
             Self::PushVlan { vid, pcp } => write!(f, "push_vlan(vid={vid},pcp={pcp})"),
             Self::PopVlan => f.write_str("pop_vlan"),
             Self::SetTunnel(t) => {
+                // Open vSwitch names IPv6 outer addresses `ipv6_src`/`ipv6_dst`.
+                let v6 = if t.dst.is_ipv6() { "ipv6_" } else { "" };
                 write!(
                     f,
-                    "set(tunnel(tun_id={:#x},src={},dst={},",
+                    "set(tunnel(tun_id={:#x},{v6}src={},{v6}dst={},",
                     t.tun_id, t.src, t.dst
                 )?;
                 if t.tos != 0 {
@@ -273,8 +277,8 @@ mod tests {
         let acts = DpActions(vec![
             DpAction::SetTunnel(TunnelKey {
                 tun_id: 1,
-                src: Ipv4Addr::new(10, 0, 1, 31),
-                dst: Ipv4Addr::new(10, 0, 1, 21),
+                src: Ipv4Addr::new(10, 0, 1, 31).into(),
+                dst: Ipv4Addr::new(10, 0, 1, 21).into(),
                 tos: 0,
                 ttl: 64,
                 df: true,

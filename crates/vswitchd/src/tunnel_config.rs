@@ -6,8 +6,11 @@
 //!
 //! - **Fatal** (the port is not created; `error` says why, one line per problem): a missing or
 //!   unreadable `remote_ip` (`NAME: bad gre 'remote_ip'` then `NAME: gre type requires valid
-//!   'remote_ip' argument`), and `local_ip=flow` without `remote_ip=flow`. ferrovs adds one
-//!   of its own: IPv6 addresses, which its datapath cannot send yet.
+//!   'remote_ip' argument`), `local_ip=flow` without `remote_ip=flow`, and a `remote_ip` and
+//!   `local_ip` of different families (`NAME: 'remote_ip' and 'local_ip' has to be of the
+//!   same address family`). IPv6 addresses are tunnels with an IPv6 outer header; the
+//!   host-stack underlay is IPv4 only, so they work where the route to the remote is native
+//!   (`crate::datapath::native`), as Open vSwitch's userspace tunnels do.
 //! - **Warnings** (logged; the port works with the default): an unreadable `local_ip`
 //!   (`NAME: bad gre 'local_ip'`), an unknown argument (`NAME: unknown gre argument 'foo'`,
 //!   also `dst_port` on GRE), a TOS that is not a DSCP value (`NAME: invalid TOS 300`). Values
@@ -46,7 +49,7 @@
 //! `tos`, keys and `dst_port` on the wire.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fvs_datapath::port::TunnelKeyMode;
 use fvs_netdev::tunnel::UnderlayConfig;
@@ -61,13 +64,13 @@ pub const DEFAULT_TTL: u8 = 64;
 pub struct TunnelOptions {
     /// GRE, VXLAN or Geneve.
     pub protocol: TunnelProtocol,
-    /// `remote_ip` (0.0.0.0 with `remote_ip=flow`).
-    pub remote_ip: Ipv4Addr,
+    /// `remote_ip`, IPv4 or IPv6 (0.0.0.0 with `remote_ip=flow`).
+    pub remote_ip: IpAddr,
     /// `remote_ip=flow`: the destination is the flow's `tun_dst`; the port receives from
     /// any remote no other port names.
     pub remote_flow: bool,
     /// `local_ip`; `None`: the kernel's choice on send, any local address on receive.
-    pub local_ip: Option<Ipv4Addr>,
+    pub local_ip: Option<IpAddr>,
     /// `local_ip=flow`: the source is the flow's `tun_src`.
     pub local_flow: bool,
     /// `in_key` (or `key`): which keys the port receives.
@@ -133,15 +136,9 @@ pub fn parse(
     let remote = options.get("remote_ip").map(String::as_str);
     let local = options.get("local_ip").map(String::as_str);
     let remote_ip = match remote {
-        Some("flow") => Some(Ipv4Addr::UNSPECIFIED),
-        Some(text) => match text.parse::<std::net::IpAddr>() {
-            Ok(std::net::IpAddr::V4(ip)) => Some(ip),
-            Ok(std::net::IpAddr::V6(_)) => {
-                errors.push(format!(
-                    "{name}: {kind} IPv6 'remote_ip' is not supported by ferrovs"
-                ));
-                None
-            }
+        Some("flow") => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
             Err(_) => {
                 errors.push(format!("{name}: bad {kind} 'remote_ip'"));
                 errors.push(format!(
@@ -166,7 +163,7 @@ pub fn parse(
             }
             None
         }
-        Some(text) => match text.parse::<Ipv4Addr>() {
+        Some(text) => match text.parse::<IpAddr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
                 warnings.push(format!("{name}: bad {kind} 'local_ip'"));
@@ -175,6 +172,14 @@ pub fn parse(
         },
         None => None,
     };
+    if let (Some(r), Some(l)) = (remote_ip, local_ip)
+        && remote != Some("flow")
+        && r.is_ipv6() != l.is_ipv6()
+    {
+        errors.push(format!(
+            "{name}: 'remote_ip' and 'local_ip' has to be of the same address family"
+        ));
+    }
     let (Some(remote_ip), true) = (remote_ip, errors.is_empty()) else {
         return Err(errors.join("\n"));
     };
@@ -280,7 +285,7 @@ pub fn parse(
     }
     let remote_flow = remote == Some("flow");
     let local_flow = local == Some("flow");
-    let text = |flow: bool, ip: Ipv4Addr| {
+    let text = |flow: bool, ip: IpAddr| {
         if flow {
             "flow".to_owned()
         } else {
@@ -330,12 +335,29 @@ pub fn parse(
     Ok((parsed, warnings))
 }
 
+/// The unspecified address of `ip`'s family.
+fn unspecified_like(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    }
+}
+
 impl TunnelOptions {
+    /// The IPv4 `local_ip` the host-stack underlay may bind to (an IPv6 one is no address
+    /// for it).
+    pub fn local_ipv4(&self) -> Option<Ipv4Addr> {
+        match self.local_ip {
+            Some(IpAddr::V4(ip)) => Some(ip),
+            _ => None,
+        }
+    }
+
     /// What the pipeline needs to send through this port.
     pub fn pipeline_config(&self) -> TunnelConfig {
         TunnelConfig {
             kind: kind_name(self.protocol).to_owned(),
-            local_ip: self.local_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            local_ip: self.local_ip.unwrap_or(unspecified_like(self.remote_ip)),
             remote_ip: self.remote_ip,
             out_key: match self.out_key {
                 TunnelKeyMode::Flow => None,
@@ -380,7 +402,7 @@ impl TunnelOptions {
     /// coexist (Open vSwitch refuses the second one). No key and `key=0` receive the same
     /// packets, so they are one key here (Open vSwitch refuses `key=0` beside a keyless
     /// port too).
-    pub fn receive_key(&self) -> (TunnelProtocol, u16, Ipv4Addr, Ipv4Addr, TunnelKeyMode) {
+    pub fn receive_key(&self) -> (TunnelProtocol, u16, IpAddr, IpAddr, TunnelKeyMode) {
         let in_key = match self.in_key {
             TunnelKeyMode::None => TunnelKeyMode::Fixed(0),
             other => other,
@@ -388,7 +410,7 @@ impl TunnelOptions {
         (
             self.protocol,
             self.dst_port,
-            self.local_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            self.local_ip.unwrap_or(unspecified_like(self.remote_ip)),
             self.remote_ip,
             in_key,
         )
@@ -488,7 +510,7 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(t.in_key, TunnelKeyMode::Flow);
         assert_eq!(t.out_key, TunnelKeyMode::Flow);
-        assert_eq!(t.local_ip, Some(Ipv4Addr::new(10, 0, 1, 31)));
+        assert_eq!(t.local_ip, Some(Ipv4Addr::new(10, 0, 1, 31).into()));
         assert_eq!((t.ttl, t.tos, t.df_default, t.dst_port), (64, 0, true, 0));
         assert_eq!(
             t.dpif_options(),
@@ -499,7 +521,10 @@ mod tests {
             (c.kind.as_str(), c.out_key, c.df_default),
             ("gre", None, true)
         );
-        assert_eq!(neutron_port_name("gre", t.remote_ip), "gre-0a000115");
+        let IpAddr::V4(remote) = t.remote_ip else {
+            panic!("an IPv4 remote")
+        };
+        assert_eq!(neutron_port_name("gre", remote), "gre-0a000115");
     }
 
     /// The `error` column's text, as Open vSwitch 3.1 writes it for the same options.
@@ -527,8 +552,25 @@ mod tests {
         let (t, _) = ok("gre", &[("remote_ip", "flow"), ("local_ip", "flow")]);
         assert!(t.remote_flow && t.local_flow && t.remote_ip.is_unspecified());
         assert_eq!(t.dpif_options(), "gre: local_ip=flow, remote_ip=flow");
-        let e = parse("t0", "geneve", &opts(&[("remote_ip", "fe80::1")])).unwrap_err();
-        assert!(e.contains("IPv6"), "{e}");
+        // IPv6 ends, as Open vSwitch 3.1 takes them (its dpif/show:
+        // vxlan: local_ip=fd00::1, remote_ip=fd00::4); families must agree.
+        let (t, _) = ok(
+            "vxlan",
+            &[("remote_ip", "fd00::4"), ("local_ip", "fd00::1")],
+        );
+        assert_eq!(
+            t.dpif_options(),
+            "vxlan: local_ip=fd00::1, remote_ip=fd00::4"
+        );
+        assert_eq!(t.local_ipv4(), None);
+        assert_eq!(
+            parse(
+                "mix",
+                "geneve",
+                &opts(&[("remote_ip", "fd00::5"), ("local_ip", "10.0.0.1")])
+            ),
+            Err("mix: 'remote_ip' and 'local_ip' has to be of the same address family".to_owned())
+        );
     }
 
     /// Warnings in Open vSwitch's words, and the value it falls back to.

@@ -49,8 +49,8 @@ impl Host {
         let br_tun = switch.bridge_mut("br-tun").expect("br-tun exists");
         for p in br_tun.ports.values_mut() {
             if let OfPortKind::Tunnel(t) = &mut p.kind {
-                t.local_ip = local;
-                t.remote_ip = remote;
+                t.local_ip = local.into();
+                t.remote_ip = remote.into();
             }
         }
         let mut dp = Datapath::new();

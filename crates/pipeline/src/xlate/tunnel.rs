@@ -4,8 +4,9 @@
 //! Open vSwitch's rules, kept here:
 //! - **Addresses**: `remote_ip`/`local_ip`, or with `remote_ip=flow`/`local_ip=flow` the
 //!   flow's `tun_dst`/`tun_src` (as `set_field:...->tun_dst` left them, or as the packet
-//!   arrived). A `remote_ip=flow` output whose `tun_dst` is 0.0.0.0 has nowhere to go and is
-//!   dropped.
+//!   arrived); `remote_ip=flow` takes `tun_ipv6_dst` when `tun_dst` is 0.0.0.0 (and then
+//!   `tun_ipv6_src` for `local_ip=flow`), so one port serves both families, as in Open
+//!   vSwitch. An output with neither destination has nowhere to go and is dropped.
 //! - **Key**: a fixed `out_key`, or with `flow` the flow's `tun_id`; `out_key=0` (or none)
 //!   sends no key field.
 //! - **TTL**: `ttl`, or with `ttl=inherit` an IP packet's own TTL (`nw_ttl` becomes exact in
@@ -25,7 +26,7 @@ use crate::bits::mark_field;
 use crate::dpif::TunnelKey;
 use crate::port::TunnelConfig;
 use fvs_flow::{Field, FlowKey};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// EtherType of IPv4.
 const ETH_TYPE_IPV4: u128 = 0x0800;
@@ -54,10 +55,21 @@ pub(super) fn tunnel_key(
     flow: &FlowKey,
     wc: &mut FlowKey,
 ) -> Result<TunnelKey, NoTunnel> {
-    let addr = |f: Field| Ipv4Addr::from_bits(u32::try_from(get(flow, f)).unwrap_or(0));
+    let v4_of = |flow: &FlowKey, f: Field| -> IpAddr {
+        Ipv4Addr::from_bits(u32::try_from(get(flow, f)).unwrap_or(0)).into()
+    };
+    let v6_of = |flow: &FlowKey, f: Field| -> IpAddr { Ipv6Addr::from_bits(get(flow, f)).into() };
     let dst = if cfg.remote_flow {
+        // Open vSwitch's `remote_ip=flow` serves both families: `tun_dst` when set, else
+        // `tun_ipv6_dst`.
         mark_field(wc, Field::TunDst, u128::from(u32::MAX));
-        addr(Field::TunDst)
+        let d = v4_of(flow, Field::TunDst);
+        if d.is_unspecified() {
+            mark_field(wc, Field::TunIpv6Dst, u128::MAX);
+            v6_of(flow, Field::TunIpv6Dst)
+        } else {
+            d
+        }
     } else {
         cfg.remote_ip
     };
@@ -65,8 +77,13 @@ pub(super) fn tunnel_key(
         return Err(NoTunnel::NoDestination);
     }
     let src = if cfg.local_flow {
-        mark_field(wc, Field::TunSrc, u128::from(u32::MAX));
-        addr(Field::TunSrc)
+        if dst.is_ipv6() {
+            mark_field(wc, Field::TunIpv6Src, u128::MAX);
+            v6_of(flow, Field::TunIpv6Src)
+        } else {
+            mark_field(wc, Field::TunSrc, u128::from(u32::MAX));
+            v4_of(flow, Field::TunSrc)
+        }
     } else {
         cfg.local_ip
     };
@@ -117,8 +134,8 @@ mod tests {
     fn gre() -> TunnelConfig {
         TunnelConfig {
             kind: "gre".into(),
-            local_ip: Ipv4Addr::new(10, 0, 1, 31),
-            remote_ip: Ipv4Addr::new(10, 0, 1, 21),
+            local_ip: Ipv4Addr::new(10, 0, 1, 31).into(),
+            remote_ip: Ipv4Addr::new(10, 0, 1, 21).into(),
             out_key: Some(5),
             df_default: true,
             in_key: Some(5),
@@ -173,8 +190,8 @@ mod tests {
         let mut cfg = gre();
         cfg.remote_flow = true;
         cfg.local_flow = true;
-        cfg.remote_ip = Ipv4Addr::UNSPECIFIED;
-        cfg.local_ip = Ipv4Addr::UNSPECIFIED;
+        cfg.remote_ip = Ipv4Addr::UNSPECIFIED.into();
+        cfg.local_ip = Ipv4Addr::UNSPECIFIED.into();
         cfg.out_key = None;
         cfg.csum = true;
         let mut flow = FlowKey::ZERO;
@@ -190,8 +207,8 @@ mod tests {
         assert_eq!(
             (t.dst, t.src, t.tun_id, t.key, t.csum),
             (
-                Ipv4Addr::new(10, 0, 2, 2),
-                Ipv4Addr::new(10, 0, 1, 1),
+                Ipv4Addr::new(10, 0, 2, 2).into(),
+                Ipv4Addr::new(10, 0, 1, 1).into(),
                 0x77,
                 true,
                 true
@@ -199,5 +216,32 @@ mod tests {
         );
         assert_eq!(wc.get(Field::TunDst.loc()), u128::from(u32::MAX));
         assert_eq!(wc.get(Field::TunId.loc()), u128::from(u64::MAX));
+    }
+
+    #[test]
+    fn ipv6_tunnels_read_the_ipv6_tunnel_fields() {
+        let mut cfg = gre();
+        cfg.remote_flow = true;
+        cfg.local_flow = true;
+        cfg.remote_ip = Ipv4Addr::UNSPECIFIED.into();
+        cfg.local_ip = Ipv4Addr::UNSPECIFIED.into();
+        let mut flow = FlowKey::ZERO;
+        let mut wc = FlowKey::ZERO;
+        let dst: Ipv6Addr = "fd00::21".parse().unwrap();
+        flow.set(Field::TunIpv6Dst.loc(), dst.to_bits());
+        let t = tunnel_key(&cfg, &flow, &mut wc).unwrap();
+        assert_eq!((t.dst, t.src), (dst.into(), Ipv6Addr::UNSPECIFIED.into()));
+        assert_eq!(wc.get(Field::TunIpv6Dst.loc()), u128::MAX);
+        assert_eq!(wc.get(Field::TunIpv6Src.loc()), u128::MAX);
+        // An IPv4 tun_dst, when set, wins.
+        flow.set(Field::TunDst.loc(), 0x0a00_0202);
+        let mut wc = FlowKey::ZERO;
+        let t4 = tunnel_key(&cfg, &flow, &mut wc).unwrap();
+        assert_eq!(t4.dst, IpAddr::from(Ipv4Addr::new(10, 0, 2, 2)));
+        assert_eq!(wc.get(Field::TunIpv6Dst.loc()), 0);
+        assert_eq!(
+            crate::dpif::DpAction::SetTunnel(t).to_string(),
+            "set(tunnel(tun_id=0x5,ipv6_src=::,ipv6_dst=fd00::21,tos=0x10,ttl=64,flags(df|key)))"
+        );
     }
 }

@@ -91,6 +91,7 @@
 pub mod busy_poll;
 pub mod commands;
 pub mod native;
+pub mod native_v6;
 pub mod packet;
 pub mod pmd;
 pub mod ports;
@@ -798,7 +799,15 @@ impl Handle {
             let ifaces = lock(&self.ifaces);
             native::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
-        if let Some(config) = native::route_pass(&internal, &ends) {
+        let ends6 = {
+            let ifaces = lock(&self.ifaces);
+            native_v6::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
+        };
+        let config = native::route_pass(&internal, &ends).and_then(|mut c| {
+            native_v6::route_pass(&internal, &ends6, &mut c)?;
+            Some(c)
+        });
+        if let Some(config) = config {
             self.handlers.native.set_config(config, self.daemon.now());
         }
     }

@@ -46,7 +46,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -77,7 +77,8 @@ struct Neighbour {
 /// The tunnel neighbour cache (see the module docs).
 #[derive(Debug)]
 pub struct Neighbours {
-    entries: BTreeMap<Ipv4Addr, Neighbour>,
+    /// By address: IPv4 ones (from ARP) sort before IPv6 ones (from neighbour discovery).
+    entries: BTreeMap<IpAddr, Neighbour>,
     aging_secs: u64,
 }
 
@@ -93,7 +94,7 @@ impl Default for Neighbours {
 impl Neighbours {
     /// Records that `ip` is at `mac` on `bridge`; true when that is news (a new entry or
     /// another MAC).
-    pub fn set(&mut self, ip: Ipv4Addr, mac: MacAddr, bridge: &str, now: Millis) -> bool {
+    pub fn set(&mut self, ip: IpAddr, mac: MacAddr, bridge: &str, now: Millis) -> bool {
         let e = Neighbour {
             mac,
             bridge: bridge.to_owned(),
@@ -106,7 +107,7 @@ impl Neighbours {
     }
 
     /// The MAC of a live entry for `ip`, refreshing it (it is in use).
-    pub fn lookup(&mut self, ip: Ipv4Addr, now: Millis) -> Option<MacAddr> {
+    pub fn lookup(&mut self, ip: IpAddr, now: Millis) -> Option<MacAddr> {
         self.expire(now);
         let e = self.entries.get_mut(&ip)?;
         e.seen = now;
@@ -278,11 +279,11 @@ pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> Option<Nativ
                     bridge: p.bridge.clone(),
                 })
                 .addrs
-                .push(a.addr);
+                .push(a.addr.into());
         }
     }
     for end in ends {
-        if c.hops.contains_key(&end.remote) {
+        if c.hops.contains_key(&IpAddr::V4(end.remote)) {
             continue;
         }
         let route = match fvs_netdev::netlink::route_get(end.remote) {
@@ -296,21 +297,21 @@ pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> Option<Nativ
         if route.local {
             continue;
         }
-        let Some(src) = end.local.or(route.prefsrc).or_else(|| {
+        let Some(src) = end.local.or(route.prefsrc).map(IpAddr::V4).or_else(|| {
             c.endpoints
                 .get(&p.no)
-                .and_then(|e| e.addrs.first().copied())
+                .and_then(|e| e.addrs.iter().find(|a| a.is_ipv4()).copied())
         }) else {
             continue;
         };
         c.hops.insert(
-            end.remote,
+            end.remote.into(),
             NativeHop {
                 port: p.no,
                 eth_src: p.mac,
                 eth_dst: None,
                 src,
-                next_hop: route.next_hop(end.remote),
+                next_hop: route.next_hop(end.remote).into(),
                 mtu: device_mtu(&p.name),
             },
         );
@@ -504,7 +505,7 @@ fn set(d: &Daemon, args: &[String]) -> Result<String, String> {
     let [bridge, ip, mac] = args else {
         return Err("BRIDGE IP MAC expected".to_owned());
     };
-    let ip: Ipv4Addr = ip.parse().map_err(|_| "bad IP address".to_owned())?;
+    let ip: IpAddr = ip.parse().map_err(|_| "bad IP address".to_owned())?;
     let mac = MacAddr::parse(mac).ok_or_else(|| "bad MAC address".to_owned())?;
     let s = shared(d)?;
     let now = d.now();
@@ -547,15 +548,15 @@ mod tests {
     fn entries_age_from_their_last_use() {
         let mut n = Neighbours::default();
         let mac = MacAddr([2, 0, 0, 0, 0, 2]);
-        assert!(n.set(A, mac, "br-phy", Millis(0)));
-        assert!(!n.set(A, mac, "br-phy", Millis(10)), "no news");
-        assert_eq!(n.lookup(A, Millis(899_000)), Some(mac));
+        assert!(n.set(A.into(), mac, "br-phy", Millis(0)));
+        assert!(!n.set(A.into(), mac, "br-phy", Millis(10)), "no news");
+        assert_eq!(n.lookup(A.into(), Millis(899_000)), Some(mac));
         assert_eq!(
-            n.lookup(A, Millis(1_700_000)),
+            n.lookup(A.into(), Millis(1_700_000)),
             Some(mac),
             "the lookup refreshed it"
         );
-        assert_eq!(n.lookup(A, Millis(2_600_000)), None, "expired");
+        assert_eq!(n.lookup(A.into(), Millis(2_600_000)), None, "expired");
     }
 
     #[test]
