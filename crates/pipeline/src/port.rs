@@ -6,7 +6,7 @@
 
 use crate::dpif::DpPort;
 use fvs_flow::PortNo;
-use std::net::IpAddr;
+use std::net::Ipv4Addr;
 
 /// A VLAN id, 0..=4095 (0 means "no VLAN" where a VLAN is optional).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -165,11 +165,10 @@ impl PortVlan {
 pub struct TunnelConfig {
     /// `gre`, `vxlan`, `geneve`.
     pub kind: String,
-    /// `local_ip` (of `remote_ip`'s family; unspecified when not fixed).
-    pub local_ip: IpAddr,
-    /// `remote_ip`: IPv4 or IPv6 (with `remote_ip=flow`, which of the flow's fields is read:
-    /// `tun_dst` when IPv4 unspecified, `tun_ipv6_dst` when IPv6 unspecified).
-    pub remote_ip: IpAddr,
+    /// `local_ip`.
+    pub local_ip: Ipv4Addr,
+    /// `remote_ip`.
+    pub remote_ip: Ipv4Addr,
     /// `out_key`: `None` for `flow` (the key comes from `tun_id`), else a fixed key; 0 sends
     /// no key field at all (Open vSwitch: "equivalent to specifying no options:out_key").
     pub out_key: Option<u64>,
@@ -274,6 +273,21 @@ impl PortConfig {
     }
 }
 
+/// A port's OpenFlow state (`OFPPS_*`) as its device makes it, which no controller sets:
+/// `LINK_DOWN` when the device is down or has no carrier (Open vSwitch's `netdev` carrier).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PortState(pub u32);
+
+impl PortState {
+    /// `OFPPS_LINK_DOWN`.
+    pub const LINK_DOWN: u32 = 1 << 0;
+
+    /// The device is down or without a carrier.
+    pub const fn link_down(self) -> bool {
+        self.0 & Self::LINK_DOWN != 0
+    }
+}
+
 /// One port of a bridge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
@@ -289,6 +303,16 @@ pub struct Port {
     pub dp_port: Option<DpPort>,
     /// OpenFlow configuration (port-mods); kept across reconfigurations of the port.
     pub config: PortConfig,
+    /// OpenFlow state, from the device; kept across reconfigurations of the port.
+    pub state: PortState,
+}
+
+impl Port {
+    /// Whether the port is live, as Open vSwitch judges a fast-failover bucket's
+    /// `watch_port`: not administratively down (`PORT_DOWN`) and its link up.
+    pub const fn is_live(&self) -> bool {
+        !self.config.has(PortConfig::PORT_DOWN) && !self.state.link_down()
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ fn switch() -> Switch {
             vlan: PortVlan::default(),
             dp_port: Some(DpPort(n)),
             config: fvs_pipeline::port::PortConfig::default(),
+            state: fvs_pipeline::port::PortState::default(),
         });
     }
     br.add_port(Port {
@@ -61,6 +62,7 @@ fn switch() -> Switch {
         vlan: PortVlan::default(),
         dp_port: Some(DpPort(100)),
         config: fvs_pipeline::port::PortConfig::default(),
+        state: fvs_pipeline::port::PortState::default(),
     });
     for flows in [FLOWS, FLOWS_OF13] {
         let refused = load_flows(&mut br, flows, Millis::ZERO).expect("the test flows parse");

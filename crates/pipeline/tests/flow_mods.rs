@@ -23,6 +23,7 @@ fn switch() -> Switch {
             vlan: PortVlan::default(),
             dp_port: Some(DpPort(n)),
             config: fvs_pipeline::port::PortConfig::default(),
+            state: fvs_pipeline::port::PortState::default(),
         });
     }
     let mut sw = Switch::new();

@@ -28,6 +28,7 @@ fn port(ofport: u32, name: &str, kind: PortKind, vlan: PortVlan, dp: u32) -> Por
         vlan,
         dp_port: Some(DpPort(dp)),
         config: fvs_pipeline::port::PortConfig::default(),
+        state: fvs_pipeline::port::PortState::default(),
     }
 }
 
@@ -44,6 +45,7 @@ fn local(name: &str, dp: u32) -> Port {
         vlan: PortVlan::default(),
         dp_port: Some(DpPort(dp)),
         config: fvs_pipeline::port::PortConfig::default(),
+        state: fvs_pipeline::port::PortState::default(),
     }
 }
 
@@ -212,6 +214,7 @@ fn patch_ports_carry_frames_between_bridges_in_both_directions_like_open_vswitch
     bra.add_port(Port {
         dp_port: None,
         config: fvs_pipeline::port::PortConfig::default(),
+        state: fvs_pipeline::port::PortState::default(),
         ..port(2, "patch-ab", patch("patch-ba"), PortVlan::default(), 0)
     });
     bra.add_port(local("bra", 2));
@@ -220,6 +223,7 @@ fn patch_ports_carry_frames_between_bridges_in_both_directions_like_open_vswitch
     brb.add_port(Port {
         dp_port: None,
         config: fvs_pipeline::port::PortConfig::default(),
+        state: fvs_pipeline::port::PortState::default(),
         ..port(2, "patch-ba", patch("patch-ab"), PortVlan::default(), 0)
     });
     brb.add_port(local("brb", 4));

@@ -623,6 +623,7 @@ impl DaemonOfproto<'_> {
                 hw_addr: EthAddr(self.info.macs.get(&p.name).copied().unwrap_or_default()),
                 name: p.name.clone(),
                 config: p.config.0,
+                state: p.state.0,
                 ..PortDesc::default()
             })
             .collect()

@@ -44,7 +44,7 @@ use fvs_netdev::tunnel::UnderlayConfig;
 use fvs_pipeline::bridge::{Bridge, FailMode};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
-use fvs_pipeline::port::{Port, PortConfig, PortKind, PortVlan, VlanId, VlanMode};
+use fvs_pipeline::port::{Port, PortConfig, PortKind, PortState, PortVlan, VlanId, VlanMode};
 use fvs_pipeline::switch::Switch;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -118,8 +118,8 @@ pub struct Reconciler {
 type ReceiveKey = (
     fvs_packet::tunnel::TunnelProtocol,
     u16,
-    std::net::IpAddr,
-    std::net::IpAddr,
+    Ipv4Addr,
+    Ipv4Addr,
     fvs_datapath::port::TunnelKeyMode,
 );
 
@@ -235,7 +235,7 @@ impl Reconciler {
                 locals
                     .entry(t.underlay().name())
                     .or_default()
-                    .insert(t.local_ipv4());
+                    .insert(t.local_ip);
             }
             self.tunnels
                 .insert(icfg.name.clone(), parsed.map(|(t, _)| t));
@@ -364,11 +364,12 @@ impl Reconciler {
         for (pcfg, icfg) in order {
             let status = match self.port(bcfg, pcfg, icfg, &old, &ports, now) {
                 Ok(mut port) => {
-                    // Port-mods outlive reconfigurations; a port that left starts afresh.
-                    port.config = bridge
-                        .port_by_name(&port.name)
-                        .map(|p| p.config)
-                        .unwrap_or_default();
+                    // Port-mods and the link's state outlive reconfigurations; a port that
+                    // left starts afresh (and its link is read again within a revalidation).
+                    if let Some(was) = bridge.port_by_name(&port.name) {
+                        port.config = was.config;
+                        port.state = was.state;
+                    }
                     let status = IfaceStatus {
                         ofport: db_ofport(port.ofport),
                         mac: self.macs.get(&icfg.name).map(|m| bridge_mac::text(*m)),
@@ -486,6 +487,7 @@ impl Reconciler {
             vlan: vlan(pcfg),
             dp_port: dp_port.map(DpPort),
             config: PortConfig::default(),
+            state: PortState::default(),
         })
     }
 

@@ -6,10 +6,14 @@
 //! - **indirect**: its one bucket.
 //! - **select**: one bucket among those of non-zero weight, chosen by a hash of the flow
 //!   (below); a group whose buckets all weigh 0 drops (` -> no live bucket`).
-//! - **fast_failover**: the first live bucket; a bucket is live when it watches nothing, or
-//!   its `watch_port` is a port of the bridge that is not `port_down` (port-mod; ferrovs's
-//!   pipeline does not see link state), or its `watch_group` is a live group (a group is live
-//!   when one of its buckets is; chains are followed a bounded number of steps).
+//! - **fast_failover**: the first live bucket. As in Open vSwitch, a bucket that watches
+//!   nothing is live; one that watches is live when its `watch_port` is a live port of the
+//!   bridge (neither administratively down, `PORT_DOWN` from a port-mod or the device, nor
+//!   with its link down, `LINK_DOWN`, which the daemon keeps from the device:
+//!   [`crate::port::Port::is_live`]) *or* its `watch_group` is a live group, one with a live
+//!   bucket (in a select group, one of non-zero weight), followed up to 128 links. Both
+//!   states move the bridge's generation, so cached megaflows that went through the group are
+//!   re-translated.
 //!
 //! # The select hash
 //!
@@ -25,19 +29,22 @@
 //! must.
 //!
 //! The trace follows Open vSwitch's: `bucket N` with the bucket's actions under it, and for
-//! fast failover ` -> bucket N: not live due to port P` and ` -> using bucket N`.
+//! fast failover ` -> bucket N: not live due to port P` for every bucket found not live on
+//! the way (those of watched groups included, and a watched group worded `port G`, as Open
+//! vSwitch 3.1 words it) and ` -> using bucket N`.
 
 use super::{Ctx, MAX_DEPTH, SideEffect, get};
 use crate::bits::mark_field;
 use crate::bridge::Bridge;
-use crate::port::PortConfig;
+use crate::port::Port;
 use crate::trace::{Node, NodeKind};
 use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_openflow::GroupId;
 use fvs_openflow::group::{Bucket, GroupType};
 
-/// How many `watch_group` steps a liveness check follows.
-const MAX_WATCH_DEPTH: usize = 8;
+/// How many `watch_group` links a liveness check follows (Open vSwitch's limit): a bucket
+/// checked that far down is not live, and the trace says why.
+const MAX_LIVENESS_DEPTH: usize = 128;
 
 impl Ctx<'_> {
     /// Runs `group:id` in bridge `b`.
@@ -80,23 +87,7 @@ impl Ctx<'_> {
                 None => out.push(Node::new(NodeKind::Detail, "no live bucket")),
             },
             GroupType::FastFailover => {
-                let mut chosen = None;
-                for bk in &buckets {
-                    if bucket_live(bridge, bk, 0) {
-                        chosen = Some(bk);
-                        break;
-                    }
-                    let why = if bk.watch_port != PortNo::ANY {
-                        format!("port {}", bk.watch_port.0)
-                    } else {
-                        format!("group {}", bk.watch_group.0)
-                    };
-                    out.push(Node::new(
-                        NodeKind::Detail,
-                        format!("bucket {}: not live due to {why}", bk.bucket_id.0),
-                    ));
-                }
-                match chosen {
+                match first_live_bucket(bridge, GroupType::FastFailover, &buckets, 0, out) {
                     Some(bk) => {
                         out.push(Node::new(
                             NodeKind::Detail,
@@ -199,32 +190,79 @@ impl Ctx<'_> {
     }
 }
 
-/// Whether a fast-failover bucket may be used (module docs).
-fn bucket_live(bridge: &Bridge, bk: &Bucket, depth: usize) -> bool {
-    if bk.watch_port != PortNo::ANY {
-        let up = bridge
-            .ports
-            .get(&bk.watch_port)
-            .is_some_and(|p| p.config.0 & PortConfig::PORT_DOWN == 0);
-        if !up {
-            return false;
+/// The first live bucket of `buckets` (a group of type `ty`), `depth` links down a
+/// `watch_group` chain. Each bucket found not live is reported under `out`, as Open vSwitch's
+/// trace reports it: the buckets of watched groups too, in the order they were checked.
+fn first_live_bucket<'b>(
+    bridge: &Bridge,
+    ty: GroupType,
+    buckets: &'b [Bucket],
+    depth: usize,
+    out: &mut Vec<Node>,
+) -> Option<&'b Bucket> {
+    for bk in buckets {
+        if bucket_live(bridge, ty, bk, depth, out) {
+            return Some(bk);
         }
+        out.push(Node::new(
+            NodeKind::Detail,
+            format!(
+                "bucket {}: not live due to {}",
+                bk.bucket_id.0,
+                not_live_reason(bk)
+            ),
+        ));
+    }
+    None
+}
+
+/// Whether bucket `bk` of a group of type `ty` may be used (module docs): one that watches
+/// nothing always, else when its watched port is live *or* its watched group is.
+fn bucket_live(
+    bridge: &Bridge,
+    ty: GroupType,
+    bk: &Bucket,
+    depth: usize,
+    out: &mut Vec<Node>,
+) -> bool {
+    if depth >= MAX_LIVENESS_DEPTH {
+        out.push(Node::new(
+            NodeKind::Error,
+            format!("bucket chaining exceeded {MAX_LIVENESS_DEPTH} links"),
+        ));
+        return false;
+    }
+    if ty == GroupType::Select && bk.weight == 0 {
+        return false;
+    }
+    let watches_port = bk.watch_port != PortNo::ANY;
+    let watches_group = bk.watch_group != GroupId::ANY;
+    if !watches_port && !watches_group {
+        return true;
+    }
+    // The controller is no port of the bridge: watching it never makes a bucket live.
+    let port_live = watches_port
+        && bk.watch_port != PortNo::CONTROLLER
+        && bridge.ports.get(&bk.watch_port).is_some_and(Port::is_live);
+    port_live
+        || (watches_group
+            && bridge.groups().get(bk.watch_group).is_some_and(|g| {
+                let inner = &g.desc.buckets;
+                first_live_bucket(bridge, g.desc.group_type, inner, depth + 1, out).is_some()
+            }))
+}
+
+/// What a trace says a bucket that is not live watches: `port P`, and for a watched group
+/// `port G` too (Open vSwitch 3.1 words the group as a port), joined by `and`.
+fn not_live_reason(bk: &Bucket) -> String {
+    let mut parts = Vec::new();
+    if bk.watch_port != PortNo::ANY {
+        parts.push(format!("port {}", bk.watch_port));
     }
     if bk.watch_group != GroupId::ANY {
-        if depth >= MAX_WATCH_DEPTH {
-            return false;
-        }
-        let live = bridge.groups().get(bk.watch_group).is_some_and(|g| {
-            g.desc
-                .buckets
-                .iter()
-                .any(|inner| bucket_live(bridge, inner, depth + 1))
-        });
-        if !live {
-            return false;
-        }
+        parts.push(format!("port {}", bk.watch_group.0));
     }
-    true
+    parts.join(" and ")
 }
 
 /// `weight / -ln(u)` for `u` in (0, 1) drawn from the flow hash and the bucket id.

@@ -1,7 +1,7 @@
 //! The appctl commands about the datapath, in Open vSwitch's words and formats:
 //! `dpif/show`, `dpctl/show`, `dpif/dump-flows`, `dpctl/dump-flows`, `dpctl/del-flows`,
 //! `upcall/show`, `revalidator/wait`, `revalidator/purge`, `fdb/flush`,
-//! `netdev-dummy/receive`, `memory/show` and `coverage/show`.
+//! `netdev-dummy/receive`, `netdev-dummy/set-admin-state`, `memory/show` and `coverage/show`.
 //!
 //! Every command asks the datapath thread first and takes the switch's lock only after the
 //! answer, never the other way round (see the module docs of [`super`]).
@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use fvs_flow::{Field, PortNo};
 use fvs_pipeline::dpif::DpPort;
+use fvs_pipeline::port::PortConfig;
 
 use super::{Handle, packet, pmd, ports, thread};
 use crate::Daemon;
@@ -111,6 +112,13 @@ pub fn table() -> Vec<Command<Daemon>> {
             min: 2,
             max: usize::MAX,
             handler: receive,
+        },
+        Command {
+            name: "netdev-dummy/set-admin-state",
+            usage: "[netdev] up|down",
+            min: 1,
+            max: 2,
+            handler: set_admin_state,
         },
         Command {
             name: "memory/show",
@@ -431,6 +439,66 @@ fn receive(d: &Daemon, args: &[String]) -> Result<String, String> {
     Ok(String::new())
 }
 
+/// `netdev-dummy/set-admin-state [NETDEV] up|down`: brings dummy device NETDEV (every dummy
+/// device without one) administratively down or up. As in Open vSwitch, that is the port's
+/// `PORT_DOWN` (so its description shows `PORT_DOWN` and `LINK_DOWN`, and fast-failover
+/// buckets watching it are not live) while the dummy device itself still carries frames; the
+/// megaflows are revalidated before the answer, so the next packet sees the change.
+fn set_admin_state(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let h = handle(d)?;
+    let (state, names) = match args {
+        [state] => {
+            let names: Vec<String> = {
+                let sw = d.switch();
+                sw.bridges
+                    .iter()
+                    .flat_map(|b| b.ports.values().map(|p| p.name.clone()))
+                    .collect()
+            };
+            (
+                state,
+                names.into_iter().filter(|n| h.dummy(n).is_some()).collect(),
+            )
+        }
+        [name, state] => {
+            if h.dummy(name).is_none() {
+                return Err("Unknown Dummy Interface".into());
+            }
+            (state, vec![name.clone()])
+        }
+        _ => return Err("Invalid Admin State".into()),
+    };
+    let down = match state.as_str() {
+        "up" => false,
+        "down" => true,
+        _ => return Err("Invalid Admin State".into()),
+    };
+    let changed = {
+        let mut sw = d.switch();
+        let mut changed = false;
+        for b in &mut sw.bridges {
+            for name in &names {
+                let Some(p) = b.port_by_name(name) else {
+                    continue;
+                };
+                let (ofport, mut config) = (p.ofport, p.config);
+                config.0 = if down {
+                    config.0 | PortConfig::PORT_DOWN
+                } else {
+                    config.0 & !PortConfig::PORT_DOWN
+                };
+                changed |= p.config != config;
+                b.set_port_config(ofport, config);
+            }
+        }
+        changed
+    };
+    if changed {
+        d.revalidate_now();
+    }
+    Ok("OK".into())
+}
+
 fn memory_show(d: &Daemon, _: &[String]) -> Result<String, String> {
     let h = handle(d)?;
     let threads = h.query_all(|f| (f.dp.ports().count(), f.dp.n_flows(), f.slow.n_keys()))?;
@@ -521,10 +589,6 @@ fn coverage_rows(
         ("native_tnl_received", dp.native_received),
         ("native_tnl_neigh_miss", dp.native_no_neighbour),
         ("native_tnl_rx_error", dp.native_malformed),
-        ("native_tnl_gso_frames", dp.native_gso_frames),
-        ("native_tnl_gso_segments", dp.native_gso_segments),
-        ("native_tnl_rx_gso_frames", dp.native_rx_gso_frames),
-        ("native_tnl_rx_gso_segments", dp.native_rx_gso_segments),
         ("datapath_drop_recirc", dp.recirc_dropped),
         ("upcall_handled", slow.upcalls),
         ("upcall_no_port", slow.upcall_no_port),

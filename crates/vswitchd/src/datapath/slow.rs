@@ -23,14 +23,14 @@
 //! every pass it takes each megaflow's new packets and bytes, credits them to the rules and
 //! tables, re-runs the learns (which refreshes a learned rule's hard timeout, as Open vSwitch
 //! does) and the MAC learning. When the tables changed (a bridge's generation moved, a MAC was
-//! news, ports changed) it also re-translates every megaflow's key: a megaflow whose new mask
-//! is not within the installed one goes; one whose actions changed gets the new ones. A
-//! megaflow unused for `max_idle` ([`IDLE`] unless `other_config:max-idle` says otherwise) goes
-//! too; past `flow_limit` megaflows ([`FLOW_LIMIT`], or `other_config:flow-limit`) the longest
-//! unused go, so a flood of new flows cannot grow the cache without bound.
+//! news, ports changed, a device's link went down or up) it also re-translates every
+//! megaflow's key: a megaflow whose new mask is not within the installed one goes; one whose
+//! actions changed gets the new ones. A megaflow unused for `max_idle` ([`IDLE`] unless
+//! `other_config:max-idle` says otherwise) goes too; past `flow_limit` megaflows
+//! ([`FLOW_LIMIT`], or `other_config:flow-limit`) the longest unused go, so a flood of new
+//! flows cannot grow the cache without bound.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::{Field, FlowKey, PortNo};
@@ -218,19 +218,8 @@ impl Default for Slow {
 /// accepts (another key than a fixed-key port's) enters nowhere and is dropped.
 pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
     let dp = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
-    // An IPv4 underlay fills tun_src/tun_dst, an IPv6 one tun_ipv6_src/tun_ipv6_dst.
-    let addr = |v4: Field, v6: Field| -> IpAddr {
-        let a = key.get(v4.loc());
-        if a != 0 {
-            Ipv4Addr::from_bits(u32::try_from(a).unwrap_or(0)).into()
-        } else if key.get(v6.loc()) != 0 {
-            Ipv6Addr::from_bits(key.get(v6.loc())).into()
-        } else {
-            Ipv4Addr::UNSPECIFIED.into()
-        }
-    };
-    let tun_src = addr(Field::TunSrc, Field::TunIpv6Src);
-    let tun_dst = addr(Field::TunDst, Field::TunIpv6Dst);
+    let tun_src = key.get(Field::TunSrc.loc());
+    let tun_dst = key.get(Field::TunDst.loc());
     let tun_id = u64::try_from(key.get(Field::TunId.loc())).unwrap_or(u64::MAX);
     let mut consulted = FlowKey::ZERO;
     // (rank, bridge, port): the best tunnel port found so far.
@@ -243,16 +232,11 @@ pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
             let PortKind::Tunnel(t) = &p.kind else {
                 return Some((i, p.ofport, consulted));
             };
-            for f in [
-                Field::TunSrc,
-                Field::TunDst,
-                Field::TunIpv6Src,
-                Field::TunIpv6Dst,
-            ] {
-                consulted.set(f.loc(), u128::MAX);
-            }
-            let local_ok = t.local_ip.is_unspecified() || t.local_ip == tun_dst;
-            if !(t.remote_flow || t.remote_ip == tun_src) || !local_ok {
+            consulted.set(Field::TunSrc.loc(), u128::MAX);
+            consulted.set(Field::TunDst.loc(), u128::MAX);
+            let local_ok =
+                t.local_ip.is_unspecified() || u128::from(t.local_ip.to_bits()) == tun_dst;
+            if !(t.remote_flow || u128::from(t.remote_ip.to_bits()) == tun_src) || !local_ok {
                 continue;
             }
             if t.in_key.is_some() {
@@ -280,6 +264,21 @@ pub fn of_key(key: &FlowKey, ofport: PortNo) -> FlowKey {
     let mut k = *key;
     k.set(Field::InPort.loc(), u128::from(ofport.0));
     k
+}
+
+/// Hands each device's link state to the bridge ports on it (`LINK_DOWN` when the device is
+/// down, has no carrier, or cannot say). Devices are read here, on the thread that owns them,
+/// once a revalidation pass: a link change is seen within [`super::thread::REVALIDATE_EVERY`].
+fn follow_links(dp: &Datapath, sw: &mut Switch) {
+    for (no, _, _) in dp.ports() {
+        let Some(dev) = dp.netdev(no) else {
+            continue;
+        };
+        let down = !matches!(dev.link_state(), Ok(fvs_netdev::LinkState::Up));
+        for b in &mut sw.bridges {
+            b.set_port_link(no, down);
+        }
+    }
 }
 
 /// A summary of every bridge's table generation: it changes whenever a bridge's tables do
@@ -379,6 +378,9 @@ impl Slow {
     ) -> Vec<(String, Removed)> {
         self.stats.revalidations += 1;
         self.stats.max_flows = self.stats.max_flows.max(dp.n_flows());
+        // A link that went down or came up moves its bridge's generation, so the pass below
+        // re-translates the megaflows (fast-failover groups choose by it).
+        follow_links(dp, sw);
         // Rules whose time is up go first, so nothing is credited to them.
         let removed = sw.expire(now);
         if !removed.is_empty() {
@@ -614,8 +616,8 @@ mod tests {
             name: format!("gre{ofport}"),
             kind: PortKind::Tunnel(TunnelConfig {
                 kind: "gre".into(),
-                local_ip: Ipv4Addr::UNSPECIFIED.into(),
-                remote_ip: remote.into(),
+                local_ip: Ipv4Addr::UNSPECIFIED,
+                remote_ip: remote,
                 out_key: in_key,
                 df_default: true,
                 in_key,
@@ -630,6 +632,7 @@ mod tests {
             vlan: PortVlan::default(),
             dp_port: Some(DpPort(3)),
             config: fvs_pipeline::port::PortConfig::default(),
+            state: fvs_pipeline::port::PortState::default(),
         }
     }
 
@@ -694,7 +697,7 @@ mod tests {
             DpActions(vec![
                 DpAction::SetTunnel(fvs_pipeline::dpif::TunnelKey {
                     tun_id: 3,
-                    src: Ipv4Addr::UNSPECIFIED.into(),
+                    src: Ipv4Addr::UNSPECIFIED,
                     dst,
                     tos: 0,
                     ttl: 64,
@@ -705,11 +708,8 @@ mod tests {
                 DpAction::Output(DpPort(3)),
             ])
         };
-        assert_eq!(
-            tunnel_use(&sw, 0, PortNo(9), &out(named.into())).tx,
-            ["gre1"]
-        );
-        let elsewhere = out(Ipv4Addr::new(10, 0, 1, 99).into());
+        assert_eq!(tunnel_use(&sw, 0, PortNo(9), &out(named)).tx, ["gre1"]);
+        let elsewhere = out(Ipv4Addr::new(10, 0, 1, 99));
         assert_eq!(tunnel_use(&sw, 0, PortNo(9), &elsewhere).tx, ["gre2"]);
     }
 
@@ -727,8 +727,8 @@ mod tests {
             DpActions(vec![
                 DpAction::SetTunnel(fvs_pipeline::dpif::TunnelKey {
                     tun_id,
-                    src: Ipv4Addr::UNSPECIFIED.into(),
-                    dst: remote.into(),
+                    src: Ipv4Addr::UNSPECIFIED,
+                    dst: remote,
                     tos: 0,
                     ttl: 64,
                     df: true,

@@ -1,0 +1,174 @@
+//! Fast-failover liveness against Open vSwitch 3.1: a bucket's `watch_port` is live when the
+//! port is neither administratively down nor without its link, and its `watch_group` when
+//! that group has a live bucket. Dummy devices are brought down and up with
+//! `netdev-dummy/set-admin-state` on both switches; after each step the ports' configuration
+//! and state (`ovs-ofctl show`), `ofproto/trace` through the groups and the frames each port
+//! sent (`tx_pcap`) must read the same. The same flows' frames are sent before and after each
+//! step, so a megaflow cached before a change that still sent the old way would show as a
+//! frame on the wrong port.
+
+mod common;
+
+use common::Fvs;
+use fvs_test_support::frames::{hex, pcap_frames_or_empty};
+use fvs_test_support::{AddBridge, PrivateOvs, Switch};
+
+/// Ports `p1`..`p5` as OpenFlow ports 1..5, each writing what it sends to `pN.pcap`;
+/// group 4 fails over from port 1 to port 2, group 5 uses port 1 while group 4 is live and
+/// port 4 after, group 6 uses port 1 while port 1 *or* group 7 (port 2) is live; frames from
+/// port 3 go to group 4 (ARP) and group 5 (IPv4), frames from port 5 to group 6.
+fn setup(sw: &dyn Switch) {
+    let dir = sw.dir();
+    let pcaps: Vec<String> = (1..=5)
+        .map(|n| {
+            format!(
+                "options:tx_pcap={}",
+                dir.join(format!("p{n}.pcap")).display()
+            )
+        })
+        .collect();
+    let mut bridge = AddBridge::new("br0").set(&["fail_mode=secure", "protocols=OpenFlow13"]);
+    for (i, pcap) in pcaps.iter().enumerate() {
+        let request = format!("ofport_request={}", i + 1);
+        bridge = bridge.port(&format!("p{}", i + 1), &[&request, pcap]);
+    }
+    sw.vsctl_ok(&bridge.args());
+    for g in [
+        "group_id=4,type=fast_failover,bucket=watch_port:1,output:1,bucket=watch_port:2,output:2",
+        "group_id=5,type=fast_failover,bucket=watch_group:4,output:1,bucket=watch_port:4,output:4",
+        "group_id=7,type=fast_failover,bucket=watch_port:2,output:2",
+        "group_id=6,type=fast_failover,bucket=watch_port:1,watch_group:7,output:1,\
+         bucket=watch_port:4,output:4",
+    ] {
+        sw.ofctl_ok(&["-O", "OpenFlow13", "add-group", "br0", g]);
+    }
+    for f in [
+        "in_port=3,arp,actions=group:4",
+        "in_port=3,ip,actions=group:5",
+        "in_port=5,actions=group:6",
+    ] {
+        sw.ofctl_ok(&["-O", "OpenFlow13", "add-flow", "br0", f]);
+    }
+}
+
+/// A broadcast ARP request from 10.0.0.3 for 10.0.0.9.
+fn arp() -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend([0x02, 0, 0, 0, 0, 3, 0x08, 0x06]);
+    f.extend([0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend([0x02, 0, 0, 0, 0, 3, 10, 0, 0, 3]);
+    f.extend([0, 0, 0, 0, 0, 0, 10, 0, 0, 9]);
+    f.resize(60, 0);
+    f
+}
+
+/// A UDP datagram from 10.0.0.3 to 10.0.0.9, `tag` in its source port so each step's frames
+/// tell apart.
+fn udp(tag: u16) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 9, 0x02, 0, 0, 0, 0, 3, 0x08, 0x00];
+    let mut ip = vec![
+        0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 3, 10, 0, 0, 9,
+    ];
+    let c = fvs_test_support::frames::ipv4_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend(tag.to_be_bytes());
+    f.extend([0, 53, 0, 8, 0, 0]);
+    f.resize(60, 0);
+    f
+}
+
+/// What one step shows: the ports' lines of `ovs-ofctl show`, the two traces, and how many
+/// frames each port has sent so far.
+#[derive(Debug, PartialEq)]
+struct Step {
+    show: Vec<String>,
+    traces: Vec<String>,
+    sent: Vec<(String, usize)>,
+}
+
+fn step(sw: &dyn Switch, tag: u16) -> Step {
+    // The megaflows of the step before may still be cached: these frames hit them.
+    sw.appctl_ok(&["netdev-dummy/receive", "p3", &hex(&arp())]);
+    sw.appctl_ok(&["netdev-dummy/receive", "p3", &hex(&udp(tag))]);
+    sw.appctl_ok(&["netdev-dummy/receive", "p5", &hex(&udp(tag))]);
+    sw.appctl_ok(&["revalidator/wait"]);
+    let show = sw
+        .ofctl_ok(&["-O", "OpenFlow13", "show", "br0"])
+        .lines()
+        .filter(|l| l.contains("config:") || l.contains("state:") || l.contains("(p"))
+        .map(|l| l.split(": addr:").next().unwrap_or(l).to_owned())
+        .collect();
+    let traces = [
+        "in_port=3,arp",
+        "in_port=3,udp,nw_src=10.0.0.3,nw_dst=10.0.0.9",
+        "in_port=5,udp,nw_src=10.0.0.3,nw_dst=10.0.0.9",
+    ]
+    .iter()
+    .map(|flow| sw.appctl_ok(&["ofproto/trace", "br0", flow]))
+    .collect();
+    let sent = (1..=5)
+        .map(|n| {
+            let port = format!("p{n}");
+            let frames = pcap_frames_or_empty(&sw.dir().join(format!("{port}.pcap")));
+            (port, frames.len())
+        })
+        .collect();
+    Step { show, traces, sent }
+}
+
+/// Runs the steps on `sw`: all up, p1 down, p1 and p2 down, both up again.
+fn run(sw: &dyn Switch) -> Vec<Step> {
+    setup(sw);
+    let mut steps = vec![step(sw, 1)];
+    for (i, change) in [
+        &["p1", "down"][..],
+        &["p2", "down"],
+        &["up"], // every dummy device
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut args = vec!["netdev-dummy/set-admin-state"];
+        args.extend_from_slice(change);
+        assert_eq!(sw.appctl_ok(&args).trim(), "OK");
+        let tag = u16::try_from(i + 2).unwrap_or(u16::MAX);
+        steps.push(step(sw, tag));
+    }
+    steps
+}
+
+#[test]
+fn fast_failover_follows_admin_and_link_state_as_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("gliv");
+    let theirs = run(&ovs);
+    let ours = run(fvs.private());
+    for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(o.show, t.show, "ovs-ofctl show after step {i}");
+        assert_eq!(o.traces, t.traces, "ofproto/trace after step {i}");
+        assert_eq!(o.sent, t.sent, "frames sent after step {i}");
+    }
+    assert_eq!(ours.len(), theirs.len());
+    // The steps did exercise liveness. Each step sends an ARP frame (group 4) and a UDP one
+    // (group 5) from p3 and a UDP one (group 6) from p5. All up: all three leave by p1.
+    // p1 down: ARP fails over to p2; group 5 still trusts group 4 (its bucket on p2 is live)
+    // and group 6 group 7, so both still send to p1 (a down dummy device still takes frames,
+    // in both switches). p1 and p2 down: ARP is dropped, groups 5 and 6 move to p4. All up
+    // again: p1 takes all three.
+    let sent = |i: usize| -> Vec<usize> { theirs[i].sent.iter().map(|(_, n)| *n).collect() };
+    assert_eq!(sent(0), [3, 0, 0, 0, 0]);
+    assert_eq!(sent(1), [5, 1, 0, 0, 0]);
+    assert_eq!(sent(2), [5, 1, 0, 2, 0]);
+    assert_eq!(sent(3), [8, 1, 0, 2, 0]);
+    assert!(
+        theirs[1].traces[0].contains("not live due to port 1"),
+        "{}",
+        theirs[1].traces[0]
+    );
+    assert!(
+        theirs[1].show.iter().any(|l| l.contains("LINK_DOWN")),
+        "{:?}",
+        theirs[1].show
+    );
+}
