@@ -20,6 +20,7 @@ use crate::dpif::DpPort;
 use crate::group::{GroupTable, groups_named};
 use crate::in_band::InBandRule;
 use crate::mac_table::MacTable;
+use crate::meter::{DpMeterId, MeterChange, MeterTable, meters_named};
 use crate::port::{Port, PortConfig, PortState};
 use crate::rule::{RemovedReason, Rule, RuleStats};
 use fvs_classifier::{Classifier, RuleId};
@@ -64,6 +65,9 @@ pub enum FlowModError {
     /// `recirc_id`), which only the switch's hidden rules may do.
     #[error("OFPBRC_EPERM: only the switch may match dp_hash or a nonzero recirc_id")]
     InternalField,
+    /// The actions name a meter the bridge does not have.
+    #[error("OFPMMFC_INVALID_METER: meter {} does not exist", .0.0)]
+    UnknownMeter(fvs_openflow::MeterId),
 }
 
 /// A rule that left a table, for flow-removed messages.
@@ -146,6 +150,8 @@ pub struct Bridge {
     in_band: Vec<InBandRule>,
     /// The group table ([`Self::group_mod`] changes it).
     groups: GroupTable,
+    /// The meter table ([`Self::meter_mod`] changes it).
+    meters: MeterTable,
 }
 
 /// The priority of the hidden fail-open rule (above every OpenFlow priority).
@@ -169,6 +175,7 @@ impl Bridge {
             op: 0,
             in_band: Vec::new(),
             groups: GroupTable::default(),
+            meters: MeterTable::default(),
         };
         if fail_mode == FailMode::Standalone {
             b.add_default_normal(now);
@@ -415,6 +422,13 @@ impl Bridge {
         if adds && (m.get(Field::DpHash).1 != 0 || m.get(Field::RecircId).0 != 0) {
             return Err(FlowModError::InternalField);
         }
+        if adds {
+            let mut named = Vec::new();
+            meters_named(&fm.actions, &mut named);
+            if let Some(missing) = named.into_iter().find(|id| self.meters.get(*id).is_none()) {
+                return Err(FlowModError::UnknownMeter(missing));
+            }
+        }
         match fm.command {
             FlowModCommand::Add => self.add(fm, now).map(|()| Vec::new()),
             FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
@@ -631,40 +645,97 @@ impl Bridge {
     ) -> Result<Vec<Removed>, fvs_openflow::wire::OfpError> {
         let deleted = self.groups.apply(gm, now)?;
         self.generation += 1;
-        let mut out = Vec::new();
         if deleted.is_empty() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        Ok(
+            self.remove_rules_naming(RemovedReason::GroupDelete, |actions| {
+                let mut named = Vec::new();
+                groups_named(actions, &mut named);
+                named.iter().any(|g| deleted.contains(g))
+            }),
+        )
+    }
+
+    /// Removes the rules whose actions `doomed` picks, journaled and returned with `reason`.
+    fn remove_rules_naming(
+        &mut self,
+        reason: RemovedReason,
+        doomed: impl Fn(&[Action]) -> bool,
+    ) -> Vec<Removed> {
+        let mut out = Vec::new();
         for (t, table) in self.tables.iter_mut().enumerate() {
-            let doomed: Vec<RuleId> = table
+            let ids: Vec<RuleId> = table
                 .iter()
-                .filter(|(_, _, _, _, r)| {
-                    let mut named = Vec::new();
-                    groups_named(&r.actions, &mut named);
-                    named.iter().any(|g| deleted.contains(g))
-                })
+                .filter(|(_, _, _, _, r)| doomed(&r.actions))
                 .map(|(id, ..)| id)
                 .collect();
-            for id in doomed {
+            for id in ids {
                 if let Some(rule) = table.remove(id) {
                     self.op += 1;
                     if let Some(j) = self.journal.as_mut() {
                         j.push(TableChange {
                             table: table_id(t),
                             rule: rule.clone(),
-                            kind: ChangeKind::Removed(RemovedReason::GroupDelete),
+                            kind: ChangeKind::Removed(reason),
                             op: self.op,
                         });
                     }
                     out.push(Removed {
                         table: table_id(t),
                         rule,
-                        reason: RemovedReason::GroupDelete,
+                        reason,
                     });
                 }
             }
         }
-        Ok(out)
+        out
+    }
+
+    /// The meter table.
+    pub fn meters(&self) -> &MeterTable {
+        &self.meters
+    }
+
+    /// Applies a meter-mod ([`crate::meter`] has the rules); `allocate` gives a free datapath
+    /// meter for a new meter. A deleted meter takes the rules whose actions name it along
+    /// (returned for flow-removed messages, with reason `meter_delete`); the change tells the
+    /// datapath which meters to configure and which to free. Any change moves the
+    /// generation: translations through a changed meter are stale.
+    pub fn meter_mod(
+        &mut self,
+        mm: &fvs_openflow::meter::MeterMod,
+        now: Millis,
+        allocate: impl FnOnce() -> Option<DpMeterId>,
+    ) -> Result<(MeterChange, Vec<Removed>), fvs_openflow::wire::OfpError> {
+        let change = self.meters.apply(mm, now, allocate)?;
+        self.generation += 1;
+        if change.deleted.is_empty() {
+            return Ok((change, Vec::new()));
+        }
+        let removed = self.remove_rules_naming(RemovedReason::MeterDelete, |actions| {
+            let mut named = Vec::new();
+            meters_named(actions, &mut named);
+            named
+                .iter()
+                .any(|m| change.deleted.iter().any(|(d, _)| d == m))
+        });
+        Ok((change, removed))
+    }
+
+    /// How many rules name meter `m` in their actions (a meter's `flow_count`).
+    pub fn meter_flow_count(&self, m: fvs_openflow::MeterId) -> u32 {
+        let n = self
+            .tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter(|(_, _, _, _, r)| {
+                let mut named = Vec::new();
+                meters_named(&r.actions, &mut named);
+                named.contains(&m)
+            })
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Credits group `g` (or its bucket at index `bucket`) with `packets` of `bytes` in all

@@ -115,8 +115,8 @@ pub fn seed_topology(now: Millis) -> Switch {
         "gre-0a000115",
         PortKind::Tunnel(TunnelConfig {
             kind: "gre".into(),
-            local_ip: Ipv4Addr::new(10, 0, 1, 31),
-            remote_ip: Ipv4Addr::new(10, 0, 1, 21),
+            local_ip: Ipv4Addr::new(10, 0, 1, 31).into(),
+            remote_ip: Ipv4Addr::new(10, 0, 1, 21).into(),
             out_key: None,
             df_default: true,
             in_key: None,

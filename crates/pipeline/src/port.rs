@@ -6,7 +6,7 @@
 
 use crate::dpif::DpPort;
 use fvs_flow::PortNo;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// A VLAN id, 0..=4095 (0 means "no VLAN" where a VLAN is optional).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -165,10 +165,11 @@ impl PortVlan {
 pub struct TunnelConfig {
     /// `gre`, `vxlan`, `geneve`.
     pub kind: String,
-    /// `local_ip`.
-    pub local_ip: Ipv4Addr,
-    /// `remote_ip`.
-    pub remote_ip: Ipv4Addr,
+    /// `local_ip` (of `remote_ip`'s family; unspecified when not fixed).
+    pub local_ip: IpAddr,
+    /// `remote_ip`: IPv4 or IPv6 (with `remote_ip=flow`, which of the flow's fields is read:
+    /// `tun_dst` when IPv4 unspecified, `tun_ipv6_dst` when IPv6 unspecified).
+    pub remote_ip: IpAddr,
     /// `out_key`: `None` for `flow` (the key comes from `tun_id`), else a fixed key; 0 sends
     /// no key field at all (Open vSwitch: "equivalent to specifying no options:out_key").
     pub out_key: Option<u64>,

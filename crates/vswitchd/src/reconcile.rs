@@ -118,8 +118,8 @@ pub struct Reconciler {
 type ReceiveKey = (
     fvs_packet::tunnel::TunnelProtocol,
     u16,
-    Ipv4Addr,
-    Ipv4Addr,
+    std::net::IpAddr,
+    std::net::IpAddr,
     fvs_datapath::port::TunnelKeyMode,
 );
 
@@ -235,7 +235,7 @@ impl Reconciler {
                 locals
                     .entry(t.underlay().name())
                     .or_default()
-                    .insert(t.local_ip);
+                    .insert(t.local_ipv4());
             }
             self.tunnels
                 .insert(icfg.name.clone(), parsed.map(|(t, _)| t));

@@ -31,6 +31,7 @@
 //! flows cannot grow the cache without bound.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::{Field, FlowKey, PortNo};
@@ -218,8 +219,19 @@ impl Default for Slow {
 /// accepts (another key than a fixed-key port's) enters nowhere and is dropped.
 pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
     let dp = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
-    let tun_src = key.get(Field::TunSrc.loc());
-    let tun_dst = key.get(Field::TunDst.loc());
+    // An IPv4 underlay fills tun_src/tun_dst, an IPv6 one tun_ipv6_src/tun_ipv6_dst.
+    let addr = |v4: Field, v6: Field| -> IpAddr {
+        let a = key.get(v4.loc());
+        if a != 0 {
+            Ipv4Addr::from_bits(u32::try_from(a).unwrap_or(0)).into()
+        } else if key.get(v6.loc()) != 0 {
+            Ipv6Addr::from_bits(key.get(v6.loc())).into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        }
+    };
+    let tun_src = addr(Field::TunSrc, Field::TunIpv6Src);
+    let tun_dst = addr(Field::TunDst, Field::TunIpv6Dst);
     let tun_id = u64::try_from(key.get(Field::TunId.loc())).unwrap_or(u64::MAX);
     let mut consulted = FlowKey::ZERO;
     // (rank, bridge, port): the best tunnel port found so far.
@@ -232,11 +244,16 @@ pub fn owner(sw: &Switch, key: &FlowKey) -> Option<(usize, PortNo, FlowKey)> {
             let PortKind::Tunnel(t) = &p.kind else {
                 return Some((i, p.ofport, consulted));
             };
-            consulted.set(Field::TunSrc.loc(), u128::MAX);
-            consulted.set(Field::TunDst.loc(), u128::MAX);
-            let local_ok =
-                t.local_ip.is_unspecified() || u128::from(t.local_ip.to_bits()) == tun_dst;
-            if !(t.remote_flow || u128::from(t.remote_ip.to_bits()) == tun_src) || !local_ok {
+            for f in [
+                Field::TunSrc,
+                Field::TunDst,
+                Field::TunIpv6Src,
+                Field::TunIpv6Dst,
+            ] {
+                consulted.set(f.loc(), u128::MAX);
+            }
+            let local_ok = t.local_ip.is_unspecified() || t.local_ip == tun_dst;
+            if !(t.remote_flow || t.remote_ip == tun_src) || !local_ok {
                 continue;
             }
             if t.in_key.is_some() {
@@ -616,8 +633,8 @@ mod tests {
             name: format!("gre{ofport}"),
             kind: PortKind::Tunnel(TunnelConfig {
                 kind: "gre".into(),
-                local_ip: Ipv4Addr::UNSPECIFIED,
-                remote_ip: remote,
+                local_ip: Ipv4Addr::UNSPECIFIED.into(),
+                remote_ip: remote.into(),
                 out_key: in_key,
                 df_default: true,
                 in_key,
@@ -697,7 +714,7 @@ mod tests {
             DpActions(vec![
                 DpAction::SetTunnel(fvs_pipeline::dpif::TunnelKey {
                     tun_id: 3,
-                    src: Ipv4Addr::UNSPECIFIED,
+                    src: Ipv4Addr::UNSPECIFIED.into(),
                     dst,
                     tos: 0,
                     ttl: 64,
@@ -708,8 +725,11 @@ mod tests {
                 DpAction::Output(DpPort(3)),
             ])
         };
-        assert_eq!(tunnel_use(&sw, 0, PortNo(9), &out(named)).tx, ["gre1"]);
-        let elsewhere = out(Ipv4Addr::new(10, 0, 1, 99));
+        assert_eq!(
+            tunnel_use(&sw, 0, PortNo(9), &out(named.into())).tx,
+            ["gre1"]
+        );
+        let elsewhere = out(Ipv4Addr::new(10, 0, 1, 99).into());
         assert_eq!(tunnel_use(&sw, 0, PortNo(9), &elsewhere).tx, ["gre2"]);
     }
 
@@ -727,8 +747,8 @@ mod tests {
             DpActions(vec![
                 DpAction::SetTunnel(fvs_pipeline::dpif::TunnelKey {
                     tun_id,
-                    src: Ipv4Addr::UNSPECIFIED,
-                    dst: remote,
+                    src: Ipv4Addr::UNSPECIFIED.into(),
+                    dst: remote.into(),
                     tos: 0,
                     ttl: 64,
                     df: true,
