@@ -38,8 +38,9 @@
 # Prints median [min-max] per figure and the ratios ferrovs / Open vSwitch and
 # ferrovs / Linux bridge. Raw rows go to $OUT/datapath-raw.tsv.
 #
-# Only processes this script started are stopped, each by its own pidfile; the namespaces
-# are deleted on exit, whatever happens.
+# Only processes this script started are stopped, each by its own pidfile; the namespaces it
+# added (named with its pid, so runs at once do not meet; every device lives inside them) are
+# deleted on exit, whatever ends it: the last round, an error, Ctrl-C or SIGTERM.
 set -uo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -86,18 +87,13 @@ stop_switch() {
 cleanup() {
     stop_switch
     stop_pidfile "$W/iperf3.pid"
-    for ns in "$NSA" "$NSB" "$SW"; do ip netns del "$ns" 2>/dev/null; done
+    del_netns
     [ "$OUT" = "$W" ] || rm -rf "$W"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit cleanup
 
 topology() {
-    for ns in "$NSA" "$NSB" "$SW"; do
-        ip netns del "$ns" 2>/dev/null
-        ip netns add "$ns" || die "netns add $ns"
-        ip -n "$ns" link set lo up
-    done
+    for ns in "$NSA" "$NSB" "$SW"; do add_netns "$ns"; done
     for side in a b; do
         local ns=${P}$side mac ipaddr
         if [ $side = a ]; then mac=$MACA ipaddr=$IPA; else mac=$MACB ipaddr=$IPB; fi

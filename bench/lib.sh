@@ -11,7 +11,8 @@
 #   BENCH_PIDS   the switch processes whose CPU is counted (empty: the kernel's own bridge,
 #                which has no process; its CPU reads as 0)
 #
-# Processes are only ever stopped by pids from pidfiles the scripts wrote, never by name. Every
+# Processes are only ever stopped by pids from pidfiles the scripts wrote, never by name;
+# namespaces are named with the script's pid and only those the run added are deleted. Every
 # function returns success unless it says otherwise, so scripts may run under `set -e`.
 # shellcheck shell=bash
 
@@ -41,6 +42,35 @@ stop_pidfile() {
     kill "$pid" 2>/dev/null || return 0
     for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
+}
+
+# Namespaces this run added (add_netns), the only ones del_netns deletes: two runs at once
+# never touch each other's, and a leftover namespace of a dead run is never taken over.
+BENCH_NETNS=()
+
+add_netns() { # name: adds it (with lo up) or dies if it exists
+    ip netns add "$1" 2>/dev/null || die "cannot add namespace $1 (left by an earlier run? ip netns del $1)"
+    BENCH_NETNS+=("$1")
+    ip -n "$1" link set lo up
+}
+
+del_netns() { # deletes every namespace add_netns added, and with them their devices
+    local ns
+    for ns in "${BENCH_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    BENCH_NETNS=()
+}
+
+# Runs the function named $1 when the script exits, however it exits: normally, by `die`, or
+# on Ctrl-C (SIGINT), SIGTERM or SIGHUP, which end the script with 128 + the signal's number.
+# A signal that arrives while a command runs in the foreground takes effect when that command
+# ends (bash runs traps between commands; every measurement is bounded by T or a timeout).
+# The cleanup itself ignores further signals, so a second Ctrl-C cannot cut it short.
+on_exit() { # cleanup_function
+    # shellcheck disable=SC2064 # the function's name is fixed now, on purpose
+    trap "trap '' INT TERM HUP; $1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
 }
 
 wait_file() { # path: waits up to 10 s for it to exist

@@ -12,9 +12,9 @@
 #   sudo PROTO=vxlan bench/tunnels.sh          # the tunnel: gre (default), vxlan or geneve
 #   sudo SWITCHES="fvs fvsphy ovs" bench/tunnels.sh  # ferrovs's native tunnels too
 #
-# Topology (namespaces this script owns, prefix fvstn-): hosts fvstn-ha and fvstn-hb joined
-# by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs fvstn-a (eth0
-# 10.97.1.1) on host a and fvstn-b (eth0 10.97.1.2) on host b, each a veth into br-int (port
+# Topology (namespaces this script owns, prefix fvstn<pid>-): hosts ha and hb joined
+# by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs a (eth0
+# 10.97.1.1) on host a and b (eth0 10.97.1.2) on host b, each a veth into br-int (port
 # vm, tag 1), MTU 1450, transmit checksum offload and TSO off (neither switch carries GSO
 # frames through a tunnel; FVS_OFFLOADS=1 leaves them on in ferrovs's rounds, whose datapath
 # segments TSO super-frames itself before encapsulating). Each host runs its own switch:
@@ -41,8 +41,9 @@
 # Prints median [min-max] per figure and the ratio ferrovs / Open vSwitch. Raw rows go to
 # $OUT/tunnels-raw.tsv.
 #
-# Only processes this script started are stopped, each by its own pidfile; the namespaces
-# are deleted on exit, whatever happens.
+# Only processes this script started are stopped, each by its own pidfile; the namespaces it
+# added (named with its pid, so runs at once do not meet; every device lives inside them) are
+# deleted on exit, whatever ends it: the last round, an error, Ctrl-C or SIGTERM.
 set -uo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -50,7 +51,7 @@ T=${T:-5}
 SWITCHES=${SWITCHES:-"fvs ovs"}
 PROTO=${PROTO:-gre}
 case $PROTO in gre|vxlan|geneve) ;; *) echo "PROTO must be gre, vxlan or geneve, not $PROTO" >&2; exit 2 ;; esac
-P=fvstn-
+P=fvstn$$-
 HA=${P}ha HB=${P}hb VA=${P}a VB=${P}b
 TUN_A=10.97.0.1 TUN_B=10.97.0.2
 IPA=10.97.1.1 IPB=10.97.1.2
@@ -82,25 +83,19 @@ stop_switches() {
     rm -rf "$W/a" "$W/b"
 }
 
-del_namespaces() {
-    for ns in "$VA" "$VB" "$HA" "$HB"; do ip netns del "$ns" 2>/dev/null; done
-}
-
 cleanup() {
     stop_pidfile "$W/iperf3.pid"
     stop_switches
-    del_namespaces
+    del_netns
     [ "$OUT" = "$W" ] || rm -rf "$W"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit cleanup
 
 # Fresh namespaces per switch ($1): ovs and fvsphy move eth1 into br-phy, fvs does not.
 topology() {
-    del_namespaces
+    del_netns
     for ns in "$HA" "$HB" "$VA" "$VB"; do
-        ip netns add "$ns" || die "netns add $ns"
-        ip -n "$ns" link set lo up
+        add_netns "$ns"
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
     done
     ip -n "$HA" link add eth1 type veth peer name eth1 netns "$HB"
