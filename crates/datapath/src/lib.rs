@@ -26,7 +26,9 @@
 //!    into the output port's batch (the last action of a packet moves its buffer there
 //!    instead, when the buffers are the same size: no copy of a 64 KiB super-frame); output
 //!    to a tunnel vport encapsulates that copy in its headroom (with the GRE or UDP checksum
-//!    when `set(tunnel(...))` says `csum`) and queues it on the vport's underlay port. `userspace(...)` copies the packet
+//!    when `set(tunnel(...))` says `csum`) and queues it on the vport's underlay port.
+//!    `meter(N)` charges a token bucket the datapath threads share ([`meter`]); when its
+//!    drop band drops the packet, no later action sees it. `userspace(...)` copies the packet
 //!    to a queue the control plane drains ([`Datapath::take_userspace`]). When the whole
 //!    input batch is done, every output batch is sent with one `send_batch`.
 //! 7. **Offloads** ([`offload`]): a TSO/GSO super-frame or a partial checksum (the packet's
@@ -74,6 +76,7 @@
 pub mod emc;
 mod execute;
 mod gro;
+pub mod meter;
 pub mod native;
 pub mod offload;
 pub mod port;
@@ -264,6 +267,8 @@ pub struct Datapath {
     /// Frames waiting to re-enter ([`native`]), and the spare queue a pass swaps in.
     recirc: Recirc,
     recirc_spare: Recirc,
+    /// The meters (shared with the other datapath threads) as this thread last saw them.
+    meters: meter::MeterView,
 }
 
 impl Default for Datapath {
@@ -287,7 +292,14 @@ impl Datapath {
             native: Native::new(),
             recirc: Recirc::new(native::RECIRC_QUEUE),
             recirc_spare: Recirc::new(native::RECIRC_QUEUE),
+            meters: meter::MeterView::default(),
         }
+    }
+
+    /// Gives the datapath the meters it shares with the other datapath threads ([`meter`]);
+    /// until then it has a table of its own, empty.
+    pub fn set_meters(&mut self, meters: meter::MeterView) {
+        self.meters = meters;
     }
 
     /// Sets which tunnel destinations are native and which internal ports end them
@@ -466,6 +478,7 @@ impl Datapath {
             self.stats.no_port += batch.len() as u64;
             return;
         }
+        self.meters.refresh();
         let has_vports = self.is_underlay(in_port);
         for p in batch.packets_mut() {
             self.process_one(in_port, has_vports, p, upcall);
@@ -741,6 +754,7 @@ impl Datapath {
             self.stats.failed_actions += 1;
             return 1;
         };
+        self.meters.refresh();
         let (_, mut cx) = self.flows_and_ctx();
         let failed = execute_actions(actions, p, key, hash_key(key), false, &mut cx);
         cx.stats.failed_actions += failed;
@@ -760,6 +774,8 @@ impl Datapath {
             recirc: &mut self.recirc,
             tunnel_ports: self.tunnel_ports,
             in_use: &self.in_use,
+            meters: &self.meters,
+            now: self.now,
         };
         (&self.flows, cx)
     }
@@ -809,6 +825,9 @@ struct Ctx<'a> {
     tunnel_ports: TunnelPorts,
     /// The port numbers in use (the slots are sparse).
     in_use: &'a [usize],
+    /// The meters `meter(N)` charges ([`meter`]), and the time they are charged at.
+    meters: &'a meter::MeterView,
+    now: Millis,
 }
 
 /// Runs `actions` on `p`; returns the number of actions that did not fit the packet.
@@ -865,6 +884,13 @@ fn execute_actions(
             DpAction::SetPktMark(_) => true,
             DpAction::Trunc(n) => {
                 trunc = Some(*n);
+                true
+            }
+            // A meter's drop band drops the packet: nothing after the meter sees it.
+            DpAction::Meter(m) => {
+                if !cx.meters.admit(*m, p.len(), cx.now) {
+                    return failed;
+                }
                 true
             }
             DpAction::Userspace { .. } => {

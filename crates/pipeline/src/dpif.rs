@@ -145,6 +145,8 @@ pub enum DpAction {
         /// get it (not printed).
         bridge: String,
     },
+    /// Charge the packet to a datapath meter, which may drop it (then nothing after runs).
+    Meter(crate::meter::DpMeterId),
 }
 
 impl fmt::Display for DpAction {
@@ -218,6 +220,7 @@ impl fmt::Display for DpAction {
             }
             Self::SetPktMark(m) => write!(f, "set(skb_mark({m:#x}))"),
             Self::Trunc(n) => write!(f, "trunc({n})"),
+            Self::Meter(m) => write!(f, "meter({m})"),
             Self::Userspace {
                 reason,
                 max_len,

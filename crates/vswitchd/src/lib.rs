@@ -103,6 +103,8 @@ pub struct Daemon {
     connmgr: connmgr::Connmgr,
     controllers: Mutex<controller::Controllers>,
     datapath: std::sync::OnceLock<Arc<datapath::Handle>>,
+    /// The datapath meters every datapath thread charges and meter-mods configure.
+    meters: Arc<fvs_datapath::meter::MeterTable>,
     /// The embedded database, once open (for its appctl commands).
     db: std::sync::OnceLock<Db>,
 }
@@ -124,8 +126,15 @@ impl Daemon {
             connmgr: connmgr::Connmgr::new(),
             controllers: Mutex::new(controller::Controllers::default()),
             datapath: std::sync::OnceLock::new(),
+            meters: Arc::new(fvs_datapath::meter::MeterTable::new()),
             db: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The datapath meters (`fvs_datapath::meter`): each datapath thread holds a view of
+    /// them, the OpenFlow channels configure them and read their counters.
+    pub fn meters(&self) -> &Arc<fvs_datapath::meter::MeterTable> {
+        &self.meters
     }
 
     /// The embedded database, once [`Daemon::set_db`] has given it.

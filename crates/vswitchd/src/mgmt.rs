@@ -698,6 +698,48 @@ impl Ofproto for DaemonOfproto<'_> {
         }
     }
 
+    fn meter_mod(
+        &mut self,
+        mm: &fvs_openflow::meter::MeterMod,
+        now: Millis,
+    ) -> Result<Vec<Removed>, OfpError> {
+        let Some(b) = self.switch.bridge_mut(self.bridge) else {
+            // The bridge is being removed; its connections close at their next read.
+            return Ok(Vec::new());
+        };
+        let meters = self.daemon.meters();
+        // A datapath meter reserved for an add that then fails is given back.
+        let mut reserved = None;
+        let result = b.meter_mod(mm, now, || {
+            reserved = meters.allocate();
+            reserved
+        });
+        match result {
+            Ok((change, removed)) => {
+                for (dp, config) in &change.set {
+                    meters.set(*dp, config);
+                }
+                for (_, dp) in &change.deleted {
+                    meters.free(*dp);
+                }
+                Ok(removed)
+            }
+            Err(e) => {
+                if let Some(dp) = reserved {
+                    meters.free(dp);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn meter_counters(
+        &self,
+        dp: fvs_pipeline::meter::DpMeterId,
+    ) -> Option<fvs_pipeline::meter::MeterCounters> {
+        self.daemon.meters().counters(dp)
+    }
+
     fn packet_out(&mut self, po: &PacketOut, _now: Millis) -> Vec<AsyncEvent> {
         // Packet-ins it causes come back through the datapath's packet-in handler.
         self.packet_outs.push(po.clone());

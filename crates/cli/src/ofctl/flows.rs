@@ -383,6 +383,21 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
                     fvs_openflow::text::group::format_group_mod(&gm, with_ids, &mut out);
                     out.push('\n');
                 }
+                Ok((h, Message::Meter(m))) => format_meter_request(&m, &tag, h.xid, &mut out),
+                // A meter-mod the switch could not decode: ovs-ofctl cannot either, and says
+                // why above a dump of its bytes.
+                Err(d) if e.data.get(1) == Some(&29) => {
+                    let xid = e
+                        .data
+                        .get(4..8)
+                        .map_or(0, |x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]));
+                    let _ = writeln!(
+                        out,
+                        "OFPT_METER_MOD{tag} (xid={xid:#x}): ***decode error: {}***",
+                        d.error.name()
+                    );
+                    hex_dump(&e.data, &mut out);
+                }
                 _ => {
                     let _ = writeln!(out, "({} bytes of quoted request)", e.data.len());
                 }
@@ -397,6 +412,61 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
         }
     }
     out
+}
+
+/// A quoted meter message (a meter-mod or a meter request) as ovs-ofctl prints it.
+fn format_meter_request(
+    m: &fvs_openflow::wire::meter::MeterMsg,
+    tag: &str,
+    xid: u32,
+    out: &mut String,
+) {
+    use fvs_openflow::text::meter::{format_meter_id, format_meter_mod};
+    use fvs_openflow::wire::meter::MeterMsg;
+    match m {
+        MeterMsg::Mod(mm) => {
+            let _ = write!(out, "OFPT_METER_MOD{tag} (xid={xid:#x}): ");
+            format_meter_mod(mm, out);
+        }
+        MeterMsg::StatsRequest(id) | MeterMsg::ConfigRequest(id) => {
+            let name = if matches!(m, MeterMsg::StatsRequest(_)) {
+                "OFPST_METER"
+            } else {
+                "OFPST_METER_CONFIG"
+            };
+            let _ = write!(out, "{name} request{tag} (xid={xid:#x}): meter=");
+            format_meter_id(*id, out);
+        }
+        MeterMsg::StatsReply(_) | MeterMsg::ConfigReply(_) => {
+            let _ = write!(out, "OFPST_METER reply{tag} (xid={xid:#x}):");
+        }
+    }
+    out.push('\n');
+}
+
+/// Bytes as Open vSwitch dumps them: 16 a line with their offset, a `-` after the eighth,
+/// then the printable ones between bars.
+fn hex_dump(bytes: &[u8], out: &mut String) {
+    for (n, line) in bytes.chunks(16).enumerate() {
+        let _ = write!(out, "{:08x}  ", n * 16);
+        for i in 0..16 {
+            match line.get(i) {
+                Some(b) => {
+                    let _ = write!(out, "{b:02x}{}", if i == 7 { '-' } else { ' ' });
+                }
+                None => out.push_str("   "),
+            }
+        }
+        out.push('|');
+        for i in 0..16 {
+            out.push(match line.get(i) {
+                Some(&b) if (0x20..0x7f).contains(&b) => char::from(b),
+                Some(_) => '.',
+                None => ' ',
+            });
+        }
+        out.push_str("|\n");
+    }
 }
 
 /// A packet-out as ovs-ofctl prints it: the header line with input port (after OpenFlow

@@ -13,7 +13,7 @@
 //! barriers); [`flows`] holds the flow-table commands, [`dump`] the flow, aggregate and description
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
-//! and `diff-flows`, `packet_out` `packet-out`, `groups` the group table's commands, `monitor` `monitor` (`watch` its flow monitors), `snoop` `snoop` (with [`packet`] for hex packets and their
+//! and `diff-flows`, `packet_out` `packet-out`, `groups` the group table's commands, `meters` the meter table's, `monitor` `monitor` (`watch` its flow monitors), `snoop` `snoop` (with [`packet`] for hex packets and their
 //! summary lines). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
@@ -28,6 +28,7 @@ mod echo;
 mod features;
 mod flows;
 mod groups;
+mod meters;
 mod monitor;
 mod names;
 pub mod packet;
@@ -309,6 +310,54 @@ const COMMANDS: &[Command] = &[
         min_args: 1,
         max_args: 1,
         handler: groups::dump_group_features,
+    },
+    Command {
+        name: "add-meter",
+        min_args: 2,
+        max_args: 2,
+        handler: meters::add_meter,
+    },
+    Command {
+        name: "mod-meter",
+        min_args: 2,
+        max_args: 2,
+        handler: meters::mod_meter,
+    },
+    Command {
+        name: "del-meter",
+        min_args: 1,
+        max_args: 2,
+        handler: meters::del_meters,
+    },
+    Command {
+        name: "del-meters",
+        min_args: 1,
+        max_args: 2,
+        handler: meters::del_meters,
+    },
+    Command {
+        name: "dump-meter",
+        min_args: 1,
+        max_args: 2,
+        handler: meters::dump_meters,
+    },
+    Command {
+        name: "dump-meters",
+        min_args: 1,
+        max_args: 2,
+        handler: meters::dump_meters,
+    },
+    Command {
+        name: "meter-stats",
+        min_args: 1,
+        max_args: 2,
+        handler: meters::meter_stats,
+    },
+    Command {
+        name: "meter-features",
+        min_args: 1,
+        max_args: 1,
+        handler: meters::meter_features,
     },
     Command {
         name: "get-frags",

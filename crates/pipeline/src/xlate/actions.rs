@@ -7,10 +7,11 @@
 //! |---|---|
 //! | `output`, `NORMAL`, `FLOOD`, `ALL`, `IN_PORT`, `LOCAL`, `CONTROLLER`, `controller(...)`, `output(port=,max_len=)`, `output:SUBFIELD` | `enqueue`, `set_queue`, `pop_queue` (no QoS model) |
 //! | `resubmit`, `goto_table`, `clone`, `exit`, `group` (see [`super::group`]) | `resubmit(,,ct)` (no connection tracker) |
-//! | `mod_vlan_vid`, `mod_vlan_pcp`, `strip_vlan`/`pop_vlan`, `push_vlan` | `bundle`, `multipath`, `meter` (no bundles or meters) |
+//! | `mod_vlan_vid`, `mod_vlan_pcp`, `strip_vlan`/`pop_vlan`, `push_vlan` | `bundle`, `multipath` (no bundles) |
 //! | `mod_dl_src/dst`, `mod_nw_src/dst`, `mod_nw_tos`, `mod_nw_ecn`, `mod_nw_ttl`, `mod_tp_src/dst`, `dec_ttl` | MPLS actions, `encap`, `decap` (no MPLS/NSH in the datapath model) |
 //! | `set_field`, `load`, `move`, `set_tunnel`, `push`, `pop`, `write_metadata` | `ct`, `nat`, `ct_clear`, `sample`, `fin_timeout`, `check_pkt_larger`, `conjunction` |
 //! | `learn` (without `limit`), `note`, `write_actions`, `clear_actions` | |
+//! | `meter` (the datapath action `meter(N)` of the bridge's meter, see [`crate::meter`]) | |
 //! | `controller(pause)` (freezes the rest, see [`super::freeze`]) | |
 //!
 //! "Not executed yet" is a trace line of the form ` >> ACTION is not executed by ferrovs yet,
@@ -68,6 +69,13 @@ impl Ctx<'_> {
     ) -> bool {
         match action {
             Action::Output(o) => self.output(b, o.port, o.max_len, flow, out),
+            // The meter that enforces it, in the datapath; a flow-mod can name only a meter
+            // that exists, and deleting one deletes its flows, so it is there.
+            Action::Meter(m) => {
+                if let Some(meter) = self.bridges.get(b).and_then(|br| br.meters().get(*m)) {
+                    self.dp.push(crate::dpif::DpAction::Meter(meter.dp));
+                }
+            }
             Action::OutputTrunc { port, max_len } => {
                 self.dp.push(crate::dpif::DpAction::Trunc(*max_len));
                 self.output(b, *port, 0, flow, out);
@@ -250,7 +258,6 @@ impl Ctx<'_> {
             | Action::PopQueue
             | Action::Bundle(_)
             | Action::Multipath(_)
-            | Action::Meter(_)
             | Action::PushMpls(_)
             | Action::PopMpls(_)
             | Action::SetMplsLabel(_)

@@ -157,6 +157,7 @@ pub fn run(
         full_pending: false,
         native_generation: 0,
     };
+    fast.dp.set_meters(daemon.meters().view());
     // Devices with virtio-net headers hand over TSO/GSO super-frames of up to 64 KiB.
     let mut batch = PacketBatch::new(BATCH, fvs_netdev::batch::GSO_FRAME_CAPACITY);
     let mut poller = Poller::new();

@@ -1,0 +1,130 @@
+//! Meters in the datapath, side by side with Open vSwitch 3.1's userspace datapath
+//! (`--enable-dummy`, no root): a `pktps` meter with a burst limits what a flow forwards
+//! between dummy ports, its statistics count what entered and what its drop band dropped,
+//! translation names the datapath meter as Open vSwitch does, and deleting the meter deletes
+//! the flow.
+//!
+//! Not a timed test: the frames arrive in one `netdev-dummy/receive` call, far faster than
+//! the meter's rate (one packet a second), so what passes is the burst, plus at most one
+//! packet per second the test happens to take.
+
+mod common;
+
+use common::{appctl_outcome, ours_then_theirs};
+use fvs_test_support::frames::{hex, ipv4_checksum, pcap_frames_or_empty};
+use fvs_test_support::{AddBridge, Switch};
+
+/// A UDP frame from 10.0.0.1 to 10.0.0.2 (60 bytes).
+fn udp_frame() -> Vec<u8> {
+    let mut f = vec![0x50, 0x54, 0, 0, 0, 7, 0x50, 0x54, 0, 0, 0, 5, 0x08, 0x00];
+    let mut ip = vec![
+        0x45, 0, 0, 46, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    let c = ipv4_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0, 1, 0, 2, 0, 26, 0, 0]);
+    f.resize(60, 0);
+    f
+}
+
+/// What one switch did: frames p2 sent, the meter statistics line's counters
+/// (flow_count, packet_in_count, band packet_count), the trace's datapath actions, and the
+/// flows left after the meter's deletion.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    sent: usize,
+    flow_count: u64,
+    packet_in: u64,
+    band_packets: u64,
+    datapath_actions: String,
+    flows_after_delete: String,
+}
+
+/// The number after `key:` in `text`.
+fn counter(text: &str, key: &str) -> u64 {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+}
+
+const BURST: usize = 5;
+const FRAMES: usize = 30;
+
+fn run(sw: &dyn Switch) -> Seen {
+    let pcap = sw.dir().join("p2.pcap");
+    let tx = format!("options:tx_pcap={}", pcap.display());
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure", "protocols=OpenFlow13,OpenFlow15"])
+            .port("p1", &["ofport_request=1"])
+            .port("p2", &["ofport_request=2", &tx])
+            .args(),
+    );
+    let ofctl = |args: &[&str]| {
+        let mut all = vec!["-O", "OpenFlow13"];
+        all.extend_from_slice(args);
+        sw.ofctl(&all)
+            .unwrap_or_else(|e| panic!("ovs-ofctl {args:?}: {e}"))
+    };
+    ofctl(&[
+        "add-meter",
+        "br0",
+        "meter=1,pktps,burst,stats,bands=type=drop,rate=1,burst_size=5",
+    ]);
+    ofctl(&["add-flow", "br0", "in_port=1,actions=meter:1,output:2"]);
+    let frame = hex(&udp_frame());
+    let mut args = vec!["netdev-dummy/receive", "p1"];
+    args.extend(std::iter::repeat_n(frame.as_str(), FRAMES));
+    let out = appctl_outcome(sw.appctl(&args));
+    assert!(!out.starts_with("error"), "{out}");
+    let stats = ofctl(&["meter-stats", "br0", "meter=1"]);
+    let trace = appctl_outcome(sw.appctl(&[
+        "ofproto/trace",
+        "br0",
+        "in_port=1,udp,nw_src=10.0.0.1,nw_dst=10.0.0.2",
+    ]));
+    let datapath_actions = trace
+        .lines()
+        .find_map(|l| l.strip_prefix("Datapath actions: "))
+        .unwrap_or_else(|| panic!("no datapath actions in {trace}"))
+        .to_owned();
+    ofctl(&["del-meter", "br0", "meter=1"]);
+    let flows_after_delete = ofctl(&["dump-flows", "br0"]);
+    Seen {
+        sent: pcap_frames_or_empty(&pcap).len(),
+        flow_count: counter(&stats, "flow_count:"),
+        packet_in: counter(&stats, "packet_in_count:"),
+        band_packets: counter(&stats, "packet_count:"),
+        datapath_actions,
+        flows_after_delete,
+    }
+}
+
+#[test]
+fn a_pktps_meter_passes_its_burst_and_counts_as_open_vswitchs_datapath() {
+    let (ours, theirs) = ours_then_theirs("meter", run);
+    for (who, seen) in [("ferrovs", &ours), ("Open vSwitch", &theirs)] {
+        assert!(
+            (BURST..=BURST + 2).contains(&seen.sent),
+            "{who} forwarded {} of {FRAMES} frames through a meter with a burst of {BURST}: {seen:?}",
+            seen.sent
+        );
+        assert_eq!(seen.packet_in, FRAMES as u64, "{who}: {seen:?}");
+        assert_eq!(
+            seen.band_packets,
+            FRAMES as u64 - seen.sent as u64,
+            "{who}: the drop band counts what it dropped: {seen:?}"
+        );
+        assert_eq!(seen.flow_count, 1, "{who}: {seen:?}");
+    }
+    assert_eq!(ours.datapath_actions, theirs.datapath_actions);
+    assert_eq!(ours.datapath_actions, "meter(0),2");
+    assert_eq!(ours.flows_after_delete, theirs.flows_after_delete);
+    assert!(
+        !ours.flows_after_delete.contains("meter"),
+        "{}",
+        ours.flows_after_delete
+    );
+}
