@@ -994,6 +994,146 @@ fn native_geneve_tcp_goes_in_udp_segmentation_runs() {
     native_tcp_in_runs("geneve", "ns");
 }
 
+/// `python3 -c SEND_RUN DEV OUTER_DST_MAC OUTER_SRC_MAC OUTER_SRC OUTER_DST INNER_DST_MAC
+/// INNER_SRC_MAC INNER_SRC INNER_DST`: sends on DEV, through a packet socket with virtio-net
+/// headers, one VXLAN (VNI 1) frame asking for UDP segmentation (`GSO_UDP_L4`, 200-byte
+/// datagrams, the checksum left partial as Linux leaves it): four good datagrams, each an
+/// inner UDP packet to port 7777 saying `run0000N`, a datagram whose VXLAN header lacks the
+/// I flag between the second and third, and a 4-byte datagram at the end.
+const SEND_RUN: &str = r#"
+import socket, struct, sys
+dev, odst, osrc, oip_src, oip_dst, idst, isrc, iip_src, iip_dst = sys.argv[1:10]
+SIZE = 200
+def fold(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s > 0xffff:
+        s = (s & 0xffff) + (s >> 16)
+    return s
+mac = lambda m: bytes.fromhex(m.replace(":", ""))
+ip4 = socket.inet_aton
+def ipv4(src, dst, payload):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, 17, 0,
+                    ip4(src), ip4(dst))
+    return h[:10] + struct.pack("!H", 0xffff ^ fold(h)) + h[12:] + payload
+def datagram(tag, flags=0x08):
+    body = b"run%05d" % tag
+    udp = struct.pack("!HHHH", 7777, 7777, 8 + len(body), 0) + body
+    inner = mac(idst) + mac(isrc) + b"\x08\x00" + ipv4(iip_src, iip_dst, udp)
+    d = bytes([flags, 0, 0, 0, 0, 0, 1, 0]) + inner
+    return d + b"\0" * (SIZE - len(d))
+payload = b"".join([datagram(0), datagram(1), datagram(8, flags=0), datagram(2),
+                    datagram(3), b"\x08\0\0\0"])
+udp_len = 8 + len(payload)
+pseudo = fold(ip4(oip_src) + ip4(oip_dst) + struct.pack("!BBH", 0, 17, udp_len))
+udp = struct.pack("!HHHH", 40000, 4789, udp_len, pseudo) + payload
+frame = mac(odst) + mac(osrc) + b"\x08\x00" + ipv4(oip_src, oip_dst, udp)
+# struct virtio_net_hdr: NEEDS_CSUM, GSO_UDP_L4, hdr_len, gso_size, csum_start, csum_offset.
+vnet = struct.pack("=BBHHHH", 1, 5, 42, SIZE, 34, 6)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+s.setsockopt(263, 15, 1)  # SOL_PACKET, PACKET_VNET_HDR
+s.bind((dev, 0))
+s.send(vnet + frame)
+"#;
+
+/// `python3 -c RECEIVE_TAGS ADDR`: prints, sorted, the payloads of the UDP datagrams that
+/// reach `ADDR:7777` until none has come for two seconds (ten at most to wait for the first).
+const RECEIVE_TAGS: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 7777))
+s.settimeout(10)
+got = []
+try:
+    while True:
+        got.append(s.recv(100).decode())
+        s.settimeout(2)
+except socket.timeout:
+    pass
+print(" ".join(sorted(got)))
+"#;
+
+/// A run of VXLAN datagrams with a bad and a short one inside reaches a native endpoint
+/// (host B's br-phy) as one offloaded frame: the endpoint splits it, the four good datagrams
+/// reach VM 1b, the bad and the short one are dropped and counted (`native_tnl_rx_error`).
+#[test]
+fn malformed_datagrams_inside_a_native_run_are_dropped_and_counted() {
+    let _ = require_tool("python3");
+    let mut lab = Lab::new();
+    let tag = "nm2";
+    let (a, b) = lab.hosts(tag);
+    let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
+    let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
+    let fa = lab.fvs(&a, &format!("{tag}a"));
+    let fb = lab.fvs(&b, &format!("{tag}b"));
+    fa.br_phy(&a, IP_A, BR_PHY_MAC_A);
+    fb.br_phy(&b, IP_B, BR_PHY_MAC_B);
+    fa.build_seed("vxlan", IP_A, IP_B);
+    fb.build_seed("vxlan", IP_B, IP_A);
+    let (ok, out) = ping(&vm1a, VM1B.1, 5);
+    assert!(ok, "VM 1a cannot ping VM 1b across native VXLAN:\n{out}");
+    let before = |name: &str| coverage(&fb, name);
+    let (errors, frames, segments) = (
+        before("native_tnl_rx_error"),
+        before("native_tnl_rx_gso_frames"),
+        before("native_tnl_rx_gso_segments"),
+    );
+    let receiver = lab.net.spawn({
+        let mut c = netns::in_netns(&vm1b, "python3");
+        c.args(["-c", RECEIVE_TAGS, VM1B.1]);
+        c
+    });
+    sleep(Duration::from_millis(500));
+    // Host A's eth1 stands for the wire: the frame leaves it as the switch's runs do.
+    exec(
+        &a,
+        &[
+            "python3",
+            "-c",
+            SEND_RUN,
+            "eth1",
+            BR_PHY_MAC_B,
+            BR_PHY_MAC_A,
+            IP_A,
+            IP_B,
+            VM1B.0,
+            VM1A.0,
+            VM1A.1,
+            VM1B.1,
+        ],
+    );
+    let (ok, tags) = lab.net.wait(receiver, Duration::from_secs(20));
+    assert!(ok, "the receiver failed: {tags}");
+    let show = || fb.appctl(&["coverage/show"]);
+    assert_eq!(
+        tags.trim(),
+        "run00000 run00001 run00002 run00003",
+        "the good datagrams reach VM 1b:\n{}",
+        show()
+    );
+    assert_eq!(
+        coverage(&fb, "native_tnl_rx_error") - errors,
+        2,
+        "{}",
+        show()
+    );
+    assert_eq!(
+        coverage(&fb, "native_tnl_rx_gso_frames") - frames,
+        1,
+        "{}",
+        show()
+    );
+    assert_eq!(
+        coverage(&fb, "native_tnl_rx_gso_segments") - segments,
+        4,
+        "{}",
+        show()
+    );
+    let (ok, out) = ping(&vm1a, VM1B.1, 2);
+    assert!(ok, "traffic still crosses:\n{out}");
+}
+
 #[test]
 fn tcp_across_vxlan_goes_in_udp_segmentation_runs() {
     tcp_across_udp_offloads("vxlan", "u");
