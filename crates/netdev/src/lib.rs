@@ -24,6 +24,9 @@
 //!   IPv4 stack (raw and UDP sockets): the kernel routes and resolves the outer packets.
 //! - [`netlink`]: the kernel's route to a destination and the interfaces' IPv4 addresses
 //!   (rtnetlink), for native tunnels that route and resolve neighbours themselves.
+//! - [`tc`]: kernel forwarding of simple flows for `other_config:hw-offload`: `u32` filters
+//!   with a `mirred` redirect on a device's ingress, their statistics, and the packet-socket
+//!   program that keeps the switch from seeing (and forwarding twice) what they take.
 //! - [`netns`]: running setup inside a named network namespace (tests, and tunnels that reach
 //!   the wire through another namespace's stack).
 //!
@@ -80,6 +83,7 @@ pub mod poll;
 mod rx_ring;
 mod sys;
 pub mod tap;
+pub mod tc;
 pub mod tunnel;
 
 pub use batch::{GsoType, Packet, PacketBatch, VnetFlags, VnetHdr};

@@ -297,7 +297,7 @@ impl Changes {
 }
 
 /// Appends one `rtattr` (4-byte aligned).
-fn push_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
+pub(crate) fn push_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
     let len = 4 + data.len();
     buf.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_ne_bytes());
     buf.extend_from_slice(&ty.to_ne_bytes());
@@ -306,7 +306,7 @@ fn push_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
 }
 
 /// The attributes after a fixed header of `fixed` bytes: (type, data).
-fn attrs(msg: &[u8], fixed: usize) -> impl Iterator<Item = (u16, &[u8])> {
+pub(crate) fn attrs(msg: &[u8], fixed: usize) -> impl Iterator<Item = (u16, &[u8])> {
     let mut rest = msg.get(fixed..).unwrap_or_default();
     std::iter::from_fn(move || {
         let len = usize::from(u16::from_ne_bytes([*rest.first()?, *rest.get(1)?]));
@@ -400,7 +400,7 @@ fn dump<T, C: FromIterator<T>>(
 /// Sends one request and collects the answer's messages (type, payload after the
 /// `nlmsghdr`) until the kernel is done: one message for a plain request, `NLMSG_DONE` for a
 /// dump. An `NLMSG_ERROR` with a nonzero code becomes that error.
-fn transact(ty: u16, flags: u16, body: &[u8]) -> io::Result<Vec<(u16, Vec<u8>)>> {
+pub(crate) fn transact(ty: u16, flags: u16, body: &[u8]) -> io::Result<Vec<(u16, Vec<u8>)>> {
     let fd = sys::socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)?;
     let seq: u32 = 1;
     let len = u32::try_from(NLMSG_HDR + body.len()).unwrap_or(u32::MAX);

@@ -1,5 +1,5 @@
 //! The crate's only `unsafe` code: small safe wrappers over the Linux system calls packet I/O
-//! needs (ioctls on interfaces and `/dev/net/tun`, packet-socket options, `recvmmsg` and
+//! needs (ioctls on interfaces and `/dev/net/tun`, packet-socket options and socket filters, `recvmmsg` and
 //! `sendmmsg`, `setns`), and the mapped `TPACKET_V3` receive ring ([`RxRing`]), whose borrow
 //! rules keep a block's bytes from being read after the block went back to the kernel.
 //!
@@ -988,4 +988,64 @@ impl Drop for RxRing {
             libc::munmap(self.base.as_ptr().cast(), self.len);
         }
     }
+}
+
+/// One classic BPF instruction (`struct sock_filter`), as the kernel reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SockFilter {
+    /// Operation (`BPF_LD | BPF_W | BPF_ABS`, ...).
+    pub code: u16,
+    /// Instructions to skip when a comparison holds.
+    pub jt: u8,
+    /// Instructions to skip when it does not.
+    pub jf: u8,
+    /// The operation's constant.
+    pub k: u32,
+}
+
+/// Replaces a socket's classic BPF filter (`SO_ATTACH_FILTER`); an empty program removes it
+/// (`SO_DETACH_FILTER`, where "no filter attached" is not an error).
+pub(crate) fn set_socket_filter(fd: BorrowedFd<'_>, program: &[SockFilter]) -> io::Result<()> {
+    if program.is_empty() {
+        return match setsockopt(fd, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, &0) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r,
+        };
+    }
+    let len =
+        u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut().cast(),
+    };
+    // SAFETY: `prog` points at `len` instructions laid out as `struct sock_filter` (the
+    // `repr(C)` struct above), which the kernel copies during the call and never writes.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const prog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// The address family of a socket (`SO_DOMAIN`): `AF_PACKET` for a packet socket.
+pub(crate) fn socket_domain(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    let mut domain: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain` and `len` are valid and writable; `len` tells the kernel the size.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut domain).cast(),
+            &raw mut len,
+        )
+    })?;
+    Ok(domain)
 }
