@@ -95,6 +95,7 @@ pub mod native_v6;
 pub mod packet;
 pub mod pmd;
 pub mod ports;
+pub mod router;
 pub mod shared;
 pub mod slow;
 pub mod stats;
@@ -803,7 +804,8 @@ impl Handle {
             let ifaces = lock(&self.ifaces);
             native_v6::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
-        let config = native::route_pass(&internal, &ends).and_then(|mut c| {
+        let user = lock(&self.handlers.native.router).user_routes().to_vec();
+        let config = native::route_pass(&internal, &ends, &user).and_then(|mut c| {
             native_v6::route_pass(&internal, &ends6, &mut c)?;
             Some(c)
         });

@@ -36,13 +36,15 @@
 //!
 //! # Routes
 //!
-//! `ovs/route/show` and `ovs/route/lookup` show the kernel's IPv4 routes as Open vSwitch's
-//! `ovs-router` caches them (unicast and local routes of every table, each with a source
-//! address: the route's preferred source, else the device's address on the destination's or
-//! the gateway's subnet; a route with neither is left out), ordered as Open vSwitch ranks
-//! them: local routes first, then longer prefixes. ferrovs keeps no copy: each command reads
-//! the kernel's tables. Not done: IPv6 routes, `ovs/route/add` and `ovs/route/del` (user
-//! routes), `pkt_mark`.
+//! `ovs/route/show`, `ovs/route/lookup`, `ovs/route/add` and `ovs/route/del` (and
+//! `netdev-dummy/ip4addr`, which gives a dummy device the address a user route's source
+//! comes from) work on Open vSwitch's one table of kernel ("Cached") and user routes
+//! ([`router`], whose docs say how it ranks and reads). A user route also decides for the
+//! tunnels: when the best route to a tunnel's destination is a user route, the tunnel is
+//! native exactly when that route's device is an internal port of a ferrovs bridge (next
+//! hop its gateway, source `local_ip` or the route's source); otherwise the kernel's own
+//! lookup decides, as above. Adding or deleting a user route runs a route pass at once.
+//! Native tunnels look routes up with packet mark 0.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -55,6 +57,7 @@ use fvs_netdev::MacAddr;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::DpPort;
 
+use super::router::{self, Route, Router};
 use crate::Daemon;
 use crate::unixctl::Command;
 
@@ -151,6 +154,8 @@ impl Neighbours {
 pub struct Shared {
     /// The neighbour cache.
     pub neighbours: Mutex<Neighbours>,
+    /// The user routes (and dummy devices' addresses).
+    pub router: Mutex<Router>,
     /// The routes and endpoints of the last pass, with the MACs the cache had then.
     config: Mutex<NativeConfig>,
     /// Bumped at every change of `config` or of a MAC in use; each thread compares.
@@ -258,11 +263,22 @@ pub struct InternalPort {
 /// kernel could not be asked (a failed dump, a lookup failing for another reason than "no
 /// route"): the last pass's answer then stands, so a busy moment never flips a tunnel to
 /// the host's stack and back.
-pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> Option<NativeConfig> {
+pub fn route_pass(
+    internal: &[InternalPort],
+    ends: &[TunnelEnd],
+    user: &[Route],
+) -> Option<NativeConfig> {
     let mut c = NativeConfig::default();
     if internal.is_empty() {
         return Some(c);
     }
+    // With user routes, the whole table decides (Open vSwitch's tunnels follow its own
+    // table); without, the kernel's own lookup does, policy rules and all.
+    let table = if user.is_empty() {
+        None
+    } else {
+        Some(router::table(user, cached_routes(false).ok()?))
+    };
     let by_index: HashMap<u32, &InternalPort> = internal
         .iter()
         .map(|p| (fvs_netdev::poll::ifindex(&p.name), p))
@@ -284,6 +300,27 @@ pub fn route_pass(internal: &[InternalPort], ends: &[TunnelEnd]) -> Option<Nativ
     }
     for end in ends {
         if c.hops.contains_key(&IpAddr::V4(end.remote)) {
+            continue;
+        }
+        if let Some(r) = table
+            .as_deref()
+            .and_then(|t| router::lookup(t, end.remote, router::PktMark::default()))
+            .filter(|r| r.origin == router::Origin::User)
+        {
+            // A user route: native when its device is an internal port of ours.
+            if let Some(p) = internal.iter().find(|p| p.name == r.dev) {
+                c.hops.insert(
+                    end.remote.into(),
+                    NativeHop {
+                        port: p.no,
+                        eth_src: p.mac,
+                        eth_dst: None,
+                        src: end.local.unwrap_or(r.src).into(),
+                        next_hop: r.next_hop(end.remote).into(),
+                        mtu: device_mtu(&p.name),
+                    },
+                );
+            }
             continue;
         }
         let route = match fvs_netdev::netlink::route_get(end.remote) {
@@ -357,6 +394,27 @@ pub fn commands() -> Vec<Command<Daemon>> {
             max: 2,
             handler: route_lookup,
         },
+        Command {
+            name: "ovs/route/add",
+            usage: "ip_addr/prefix_len out_br_name [gw] [pkt_mark=mark]",
+            min: 2,
+            max: 4,
+            handler: route_add,
+        },
+        Command {
+            name: "ovs/route/del",
+            usage: "ip_addr/prefix_len [pkt_mark=mark]",
+            min: 1,
+            max: 2,
+            handler: route_del,
+        },
+        Command {
+            name: "netdev-dummy/ip4addr",
+            usage: "[netdev] ipaddr/mask-prefix-len",
+            min: 2,
+            max: 2,
+            handler: dummy_ip4addr,
+        },
     ];
     NAMES
         .iter()
@@ -396,37 +454,17 @@ pub fn commands() -> Vec<Command<Daemon>> {
         .collect()
 }
 
-/// One route as `ovs-router` holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct CachedRoute {
-    dst: Ipv4Addr,
-    prefix_len: u8,
-    dev: String,
-    gateway: Option<Ipv4Addr>,
-    src: Ipv4Addr,
-    local: bool,
-}
-
-impl CachedRoute {
-    fn covers(&self, ip: Ipv4Addr) -> bool {
-        mask(self.prefix_len) & ip.to_bits() == mask(self.prefix_len) & self.dst.to_bits()
-    }
-}
-
-fn mask(len: u8) -> u32 {
-    u32::MAX
-        .checked_shl(32 - u32::from(len.min(32)))
-        .unwrap_or(0)
-}
-
-/// The kernel's IPv4 routes in `ovs-router`'s order (see the module docs).
-fn cached_routes() -> Result<Vec<CachedRoute>, String> {
+/// The kernel's IPv4 routes as cached routes ([`router`]); none under `--enable-dummy`.
+fn cached_routes(dummy: bool) -> Result<Vec<Route>, String> {
     use fvs_netdev::netlink;
+    if dummy {
+        return Ok(Vec::new());
+    }
     let err = |e: std::io::Error| format!("cannot read the routing table: {e}");
     let routes = netlink::ipv4_routes().map_err(err)?;
     let addrs = netlink::ipv4_addresses().map_err(err)?;
     let names = netlink::link_names().map_err(err)?;
-    let mut out: Vec<CachedRoute> = routes
+    Ok(routes
         .iter()
         .filter_map(|r| {
             let dev = names.get(&r.route.oif)?.clone();
@@ -436,8 +474,8 @@ fn cached_routes() -> Result<Vec<CachedRoute>, String> {
                     .iter()
                     .find(|a| {
                         a.ifindex == r.route.oif
-                            && mask(a.prefix_len) & a.addr.to_bits()
-                                == mask(a.prefix_len) & to.to_bits()
+                            && router::mask(a.prefix_len) & a.addr.to_bits()
+                                == router::mask(a.prefix_len) & to.to_bits()
                     })
                     .map(|a| a.addr)
             };
@@ -446,48 +484,102 @@ fn cached_routes() -> Result<Vec<CachedRoute>, String> {
                 .prefsrc
                 .or_else(|| on_subnet(r.dst))
                 .or_else(|| r.route.gateway.and_then(on_subnet))?;
-            Some(CachedRoute {
+            Some(Route {
                 dst: r.dst,
                 prefix_len: r.prefix_len,
+                mark: router::PktMark::default(),
                 dev,
                 gateway: r.route.gateway,
                 src,
                 local: r.route.local,
+                origin: router::Origin::Cached,
             })
         })
-        .collect();
-    out.sort_by_key(|r| std::cmp::Reverse((r.local, r.prefix_len)));
-    Ok(out)
+        .collect())
 }
 
-fn route_show(_: &Daemon, _: &[String]) -> Result<String, String> {
-    let mut out = String::from("Route Table:\n");
-    for r in cached_routes()? {
-        let _ = write!(out, "Cached: {}/{} dev {}", r.dst, r.prefix_len, r.dev);
-        if let Some(gw) = r.gateway {
-            let _ = write!(out, " GW {gw}");
-        }
-        let _ = write!(out, " SRC {}", r.src);
-        if r.local {
-            out.push_str(" local");
-        }
-        out.push('\n');
-    }
-    Ok(out)
-}
-
-fn route_lookup(_: &Daemon, args: &[String]) -> Result<String, String> {
-    let ip: Ipv4Addr = args
-        .first()
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| "Invalid parameters".to_owned())?;
-    let r = cached_routes()?
+/// The IPv4 addresses of kernel device `dev` (none when there is no such device).
+fn kernel_addrs(dev: &str) -> Vec<router::DevAddr> {
+    use fvs_netdev::netlink;
+    let Some(index) = netlink::link_names()
+        .ok()
+        .and_then(|names| names.into_iter().find(|(_, n)| n == dev).map(|(i, _)| i))
+    else {
+        return Vec::new();
+    };
+    netlink::ipv4_addresses()
+        .unwrap_or_default()
         .into_iter()
-        .find(|r| r.covers(ip))
-        .ok_or_else(|| "Not found".to_owned())?;
-    // Open vSwitch prints an absent gateway as the IPv6 unspecified address.
-    let gw = r.gateway.map_or_else(|| "::".to_owned(), |g| g.to_string());
-    Ok(format!("src {}\ngateway {gw}\ndev {}\n", r.src, r.dev))
+        .filter(|a| a.ifindex == index)
+        .map(|a| (a.addr, a.prefix_len))
+        .collect()
+}
+
+/// The whole routing table, best first.
+fn route_table(d: &Daemon) -> Result<Vec<Route>, String> {
+    let s = shared(d)?;
+    let dummy = d.datapath().is_some_and(|h| h.enable_dummy());
+    let cached = cached_routes(dummy)?;
+    Ok(router::table(super::lock(&s.router).user_routes(), cached))
+}
+
+fn route_show(d: &Daemon, _: &[String]) -> Result<String, String> {
+    Ok(router::show(&route_table(d)?))
+}
+
+fn route_lookup(d: &Daemon, args: &[String]) -> Result<String, String> {
+    router::lookup_text(&route_table(d)?, args).map_err(|e| e.to_string())
+}
+
+fn route_add(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let s = shared(d)?;
+    let dummy = d.datapath().is_some_and(|h| h.enable_dummy());
+    {
+        let mut r = super::lock(&s.router);
+        let addrs = match args.get(1) {
+            Some(dev) if dummy => r.dummy_addrs(dev),
+            Some(dev) => kernel_addrs(dev),
+            None => Vec::new(),
+        };
+        r.add(args, &addrs).map_err(|e| e.to_string())?;
+    }
+    refresh(d);
+    Ok("OK\n".to_owned())
+}
+
+fn route_del(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let s = shared(d)?;
+    super::lock(&s.router)
+        .del(args)
+        .map_err(|e| e.to_string())?;
+    refresh(d);
+    Ok("OK\n".to_owned())
+}
+
+/// A changed user route moves native tunnels at once, not at the next route pass.
+fn refresh(d: &Daemon) {
+    if let Some(h) = d.datapath() {
+        h.refresh_native();
+    }
+}
+
+/// `netdev-dummy/ip4addr NETDEV IP[/LEN]`: the dummy device's one IPv4 address, for the
+/// source addresses of user routes through it.
+fn dummy_ip4addr(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let h = d
+        .datapath()
+        .ok_or_else(|| "the datapath is not running".to_owned())?;
+    let [dev, addr] = args else {
+        return Err("NETDEV IP/PLEN expected".to_owned());
+    };
+    if !h.enable_dummy() || !h.port_devices().values().any(|(n, _)| n == dev) {
+        return Err("Unknown Dummy Interface".to_owned());
+    }
+    let Some(router::Prefix::V4(ip, len)) = router::parse_prefix(addr) else {
+        return Err(format!("{addr}: invalid IP address"));
+    };
+    super::lock(&h.native().router).set_dummy_addr(dev, (ip, len));
+    Ok("OK\n".to_owned())
 }
 
 fn shared(d: &Daemon) -> Result<&Shared, String> {
