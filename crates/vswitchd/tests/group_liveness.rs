@@ -1,17 +1,28 @@
 //! Fast-failover liveness against Open vSwitch 3.1: a bucket's `watch_port` is live when the
 //! port is neither administratively down nor without its link, and its `watch_group` when
-//! that group has a live bucket. Dummy devices are brought down and up with
+//! that group has a live bucket.
+//!
+//! Without root, dummy devices are brought down and up with
 //! `netdev-dummy/set-admin-state` on both switches; after each step the ports' configuration
 //! and state (`ovs-ofctl show`), `ofproto/trace` through the groups and the frames each port
 //! sent (`tx_pcap`) must read the same. The same flows' frames are sent before and after each
 //! step, so a megaflow cached before a change that still sent the old way would show as a
 //! frame on the wrong port.
+//!
+//! As root, a veth end loses its carrier (its peer goes down) while staying administratively
+//! up: `ovs-ofctl show` (`LINK_DOWN` without `PORT_DOWN`) and `ofproto/trace` must read the
+//! same on both switches, each run in turn in one network namespace, before, during and
+//! after.
 
 mod common;
 
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
 use common::Fvs;
 use fvs_test_support::frames::{hex, pcap_frames_or_empty};
-use fvs_test_support::{AddBridge, PrivateOvs, Switch};
+use fvs_test_support::netns::{self, exec};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, Switch};
 
 /// Ports `p1`..`p5` as OpenFlow ports 1..5, each writing what it sends to `pN.pcap`;
 /// group 4 fails over from port 1 to port 2, group 5 uses port 1 while group 4 is live and
@@ -171,4 +182,134 @@ fn fast_failover_follows_admin_and_link_state_as_open_vswitch() {
         "{:?}",
         theirs[1].show
     );
+}
+
+/// The veth ports' configuration and state lines of `ovs-ofctl show` and the trace through
+/// group 4, once `port`'s state line reads `want` (waited for up to 5 s: both switches learn a
+/// link's change from the kernel in their own time). The bridge's internal port is left out:
+/// Open vSwitch shows a device that is administratively down as `PORT_DOWN` too, and ferrovs
+/// keeps only whether a link is up.
+fn link_step(sw: &dyn Switch, port: &str, want: &str) -> (Vec<String>, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let listing = sw.ofctl_ok(&["-O", "OpenFlow13", "show", "br0"]);
+        let mut show = Vec::new();
+        let mut veth = false;
+        for l in listing.lines() {
+            if l.contains("): addr:") {
+                veth = l.contains("(e");
+                if veth {
+                    show.push(l.split(": addr:").next().unwrap_or(l).to_owned());
+                }
+            } else if veth && (l.contains("config:") || l.contains("state:")) {
+                show.push(l.to_owned());
+            }
+        }
+        let state = show
+            .iter()
+            .skip_while(|l| !l.contains(&format!("({port})")))
+            .find(|l| l.contains("state:"))
+            .map(|l| l.trim().to_owned());
+        if state.as_deref() == Some(want) || Instant::now() >= deadline {
+            // Datapath port numbers are each switch's own: the trace is compared without them.
+            let trace = sw
+                .appctl_ok(&["ofproto/trace", "br0", "in_port=3,arp"])
+                .lines()
+                .filter(|l| !l.starts_with("Datapath actions:"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return (show, trace);
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// Group 4 over the veth ends `e1` and `e2` (OpenFlow ports 1 and 2), fed from `e3`: the
+/// steps with every link up, with `e1`'s peer down (so `e1` loses its carrier while staying
+/// administratively up), and with it up again.
+fn link_run(sw: &dyn Switch, ns: &str) -> Vec<(Vec<String>, String)> {
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&[
+                "datapath_type=netdev",
+                "fail_mode=secure",
+                "protocols=OpenFlow13",
+            ])
+            .port("e1", &["ofport_request=1"])
+            .port("e2", &["ofport_request=2"])
+            .port("e3", &["ofport_request=3"])
+            .args(),
+    );
+    sw.ofctl_ok(&[
+        "-O",
+        "OpenFlow13",
+        "add-group",
+        "br0",
+        "group_id=4,type=fast_failover,bucket=watch_port:1,output:1,bucket=watch_port:2,output:2",
+    ]);
+    sw.ofctl_ok(&[
+        "-O",
+        "OpenFlow13",
+        "add-flow",
+        "br0",
+        "in_port=3,actions=group:4",
+    ]);
+    let mut steps = vec![link_step(sw, "e1", "state:      LIVE")];
+    exec(ns, &["ip", "link", "set", "e1p", "down"]);
+    steps.push(link_step(sw, "e1", "state:      LINK_DOWN"));
+    exec(ns, &["ip", "link", "set", "e1p", "up"]);
+    steps.push(link_step(sw, "e1", "state:      LIVE"));
+    sw.vsctl_ok(&["del-br", "br0"]);
+    steps
+}
+
+#[test]
+fn fast_failover_follows_a_veth_link_as_open_vswitch() {
+    let mut lab = netns::Lab::new();
+    let ns = lab.add_netns(&netns::unique_name("gl", "h"));
+    for dev in ["e1", "e2", "e3"] {
+        let peer = format!("{dev}p");
+        exec(
+            &ns,
+            &[
+                "ip", "link", "add", dev, "type", "veth", "peer", "name", &peer,
+            ],
+        );
+        exec(&ns, &["ip", "link", "set", dev, "up"]);
+        exec(&ns, &["ip", "link", "set", &peer, "up"]);
+    }
+    // One switch at a time owns the devices.
+    let theirs = {
+        let ovs = PrivateOvs::start_in_netns(&ns);
+        link_run(&ovs, &ns)
+    };
+    let ours = {
+        let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+            .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+            .dummy(false)
+            .netns(&ns)
+            .tag("glink")
+            .start();
+        link_run(&fvs, &ns)
+    };
+    for (i, ((our_show, our_trace), (their_show, their_trace))) in
+        ours.iter().zip(&theirs).enumerate()
+    {
+        assert_eq!(our_show, their_show, "ovs-ofctl show after step {i}");
+        assert_eq!(our_trace, their_trace, "ofproto/trace after step {i}");
+    }
+    assert_eq!(ours.len(), theirs.len());
+    // The carrier alone took e1 down: administratively it stayed up.
+    let (show, trace) = &theirs[1];
+    assert!(
+        show.iter().any(|l| l.trim() == "state:      LINK_DOWN"),
+        "{show:?}"
+    );
+    assert!(!show.iter().any(|l| l.contains("PORT_DOWN")), "{show:?}");
+    assert!(
+        trace.contains("bucket 0: not live due to port 1"),
+        "{trace}"
+    );
+    assert!(trace.contains("using bucket 1"), "{trace}");
+    assert!(theirs[2].1.contains("using bucket 0"), "{}", theirs[2].1);
 }
