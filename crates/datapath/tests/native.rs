@@ -655,3 +655,43 @@ fn consecutive_packets_of_one_flow_in_a_batch_make_one_run() {
     assert_eq!(inner_payloads(&cut), f[54..54 + 8 * MSS].to_vec());
     assert_eq!(h.dp.stats().native_gso_segments, singles.len() as u64);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Offloaded frames mangled anywhere (bytes, length, virtio-net header) that reach a
+    /// native endpoint never panic the datapath, and a good run still crosses afterwards.
+    #[test]
+    fn mangled_runs_at_an_endpoint_never_panic(
+        flips in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 0..8),
+        cut in 0usize..4096,
+        gso_size in proptest::prelude::any::<u16>(),
+        csum_start in 0u16..128,
+        csum_offset in 0u16..16,
+        flags in 0u8..4,
+    ) {
+        let (good, vnet, _) = incoming_run();
+        let mut bad = good.clone();
+        for (at, b) in flips {
+            let at = at % bad.len();
+            bad[at] ^= b;
+        }
+        bad.truncate(bad.len().saturating_sub(cut));
+        let mangled = fvs_netdev::VnetHdr {
+            flags: VnetFlags(flags),
+            gso_size,
+            csum_start,
+            csum_offset,
+            ..vnet
+        };
+        let mut b = host_with(TunnelProtocol::Vxlan, true);
+        let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+        let mut up = pipeline;
+        b.eth1.inject_with_vnet(&bad, mangled);
+        b.eth1.inject_with_vnet(&good, vnet);
+        proptest::prop_assert_eq!(b.dp.poll(ETH1, &mut batch, &mut up).ok(), Some(2));
+        let s = b.dp.stats();
+        proptest::prop_assert!(s.native_rx_gso_frames >= 1, "the good run was split");
+        proptest::prop_assert!(!b.vm.take_sent().is_empty());
+    }
+}
