@@ -17,10 +17,11 @@
 //! the choice). The interface's `options:rx-path` (a ferrovs option) picks another receive
 //! path: `tpacket-v3` (blocks of frames: least CPU per frame, but a frame arriving alone waits
 //! up to 1 ms), `recvmmsg` (no ring memory), or `tpacket-v2`, the default.
-//! `options:rx-ring-slots` (also ferrovs's) sizes the `tpacket-v2` ring: 2 KiB slots, rounded
-//! up to whole 64 KiB blocks of 32 ([`FrameRing::DEFAULT`] otherwise); the other paths ignore
-//! it. The kernel allocates the ring when the port opens; if it cannot (memory limits, a size
-//! it refuses), a port that did not ask for a ring by `rx-path` opens with `recvmmsg` instead
+//! `options:rx-ring-slots` (also ferrovs's) sizes the `tpacket-v2` ring: 1 to
+//! [`MAX_RX_RING_SLOTS`] slots of 2 KiB, rounded up to whole 64 KiB blocks of 32
+//! ([`FrameRing::DEFAULT`] otherwise); the other paths ignore it. A value that is not such a
+//! number keeps the port from opening, with an error naming the value in its `error` column.
+//! The kernel allocates the ring when the port opens; if it cannot (memory it cannot find), a port that did not ask for a ring by `rx-path` opens with `recvmmsg` instead
 //! and a warning in the log (module `netdev_linux`) names the port and the reason, while a
 //! port whose `rx-path` asked for the ring fails with the reason in its `error` column.
 //!
@@ -186,23 +187,8 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 rx,
                 ..AfPacketOptions::default()
             };
-            let mut warning = None;
-            let d = match AfPacket::open(name, options) {
-                // The default ring is a means, not something the user asked for: a port
-                // without it still works.
-                Err(e @ fvs_netdev::Error::RxRing { .. }) if rx_path.is_none() => {
-                    warning = Some(format!(
-                        "{name}: cannot allocate a receive ring ({e}); receiving with recvmmsg"
-                    ));
-                    let plain = AfPacketOptions {
-                        rx: RxPath::Recvmmsg,
-                        ..options
-                    };
-                    AfPacket::open(name, plain)
-                }
-                other => other,
-            }
-            .map_err(|e| open_error(name, &e))?;
+            let (d, warning) =
+                open_with_ring_fallback(name, options, rx_path.is_some(), AfPacket::open)?;
             let mac = d.mac().ok().map(|m| m.0);
             Ok(Opened {
                 warning,
@@ -245,18 +231,56 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
     }
 }
 
-/// The `TPACKET_V2` ring `options:rx-ring-slots` asks for (see the module docs).
+/// Opens an AF_PACKET device through `open` (`AfPacket::open`, or a stand-in in tests).
+/// When the kernel cannot allocate the receive ring and `ring_asked` is false (the ring is
+/// the default, not something `rx-path` asked for), the device opens again with
+/// `recvmmsg`, and the second value is the warning the log should carry; otherwise an
+/// error is the `error` column's text.
+fn open_with_ring_fallback<D>(
+    name: &str,
+    options: AfPacketOptions,
+    ring_asked: bool,
+    open: impl Fn(&str, AfPacketOptions) -> fvs_netdev::Result<D>,
+) -> Result<(D, Option<String>), String> {
+    match open(name, options) {
+        // The default ring is a means, not something the user asked for: a port without
+        // it still works.
+        Err(e @ fvs_netdev::Error::RxRing { .. }) if !ring_asked => {
+            let warning =
+                format!("{name}: cannot allocate a receive ring ({e}); receiving with recvmmsg");
+            let plain = AfPacketOptions {
+                rx: RxPath::Recvmmsg,
+                ..options
+            };
+            open(name, plain).map(|d| (d, Some(warning)))
+        }
+        other => other.map(|d| (d, None)),
+    }
+    .map_err(|e| open_error(name, &e))
+}
+
+/// The most slots `options:rx-ring-slots` may ask for: 65536 slots of 2 KiB are 128 MiB of
+/// kernel memory for one port, 32 times the default, 330 ms of a 200 kpps stream for the
+/// reader to be late by. The kernel's own limits are far above (it refuses only rings whose
+/// page list it cannot allocate, tens of GiB), so without a bound of ours a typo could pin
+/// gigabytes per port.
+pub const MAX_RX_RING_SLOTS: u32 = 65536;
+
+/// The `TPACKET_V2` ring `options:rx-ring-slots` asks for (see the module docs). A value
+/// that is not a number from 1 to [`MAX_RX_RING_SLOTS`] is an error naming it, which the
+/// interface's `error` column shows (the port is not opened).
 fn frame_ring(name: &str, options: &BTreeMap<String, String>) -> Result<FrameRing, String> {
     let Some(text) = options.get("rx-ring-slots") else {
         return Ok(FrameRing::DEFAULT);
     };
     match text.parse::<u32>() {
-        Ok(frames) if frames > 0 => Ok(FrameRing {
+        Ok(frames @ 1..=MAX_RX_RING_SLOTS) => Ok(FrameRing {
             frames,
             ..FrameRing::DEFAULT
         }),
         _ => Err(format!(
-            "{name}: options:rx-ring-slots: \"{text}\" is not a positive number of slots"
+            "{name}: options:rx-ring-slots: \"{text}\" is not a number of slots from 1 to \
+             {MAX_RX_RING_SLOTS}"
         )),
     }
 }
@@ -346,10 +370,72 @@ mod tests {
                 ..FrameRing::DEFAULT
             })
         );
-        for bad in ["0", "-1", "lots", "4294967296"] {
-            let e = frame_ring("p", &opts(bad)).err().unwrap_or_default();
-            assert!(e.contains("rx-ring-slots") && e.contains(bad), "{bad}: {e}");
+        assert_eq!(
+            frame_ring("p", &opts("65536")),
+            Ok(FrameRing {
+                frames: MAX_RX_RING_SLOTS,
+                ..FrameRing::DEFAULT
+            })
+        );
+        for bad in ["0", "-1", "lots", "65537", "100000000", "4294967296", ""] {
+            assert_eq!(
+                frame_ring("p", &opts(bad)),
+                Err(format!(
+                    "p: options:rx-ring-slots: \"{bad}\" is not a number of slots from 1 to 65536"
+                ))
+            );
         }
+    }
+
+    /// An open that fails with a ring the kernel refuses (as it does for memory it cannot
+    /// find) and works without a ring.
+    fn ring_refused(name: &str, o: AfPacketOptions) -> fvs_netdev::Result<RxPath> {
+        match o.rx {
+            RxPath::Recvmmsg => Ok(o.rx),
+            _ => Err(fvs_netdev::Error::RxRing {
+                device: name.to_owned(),
+                what: "TPACKET_V2 receive ring",
+                source: std::io::Error::from_raw_os_error(12),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_refused_default_ring_falls_back_to_recvmmsg_with_a_warning() {
+        let options = AfPacketOptions {
+            rx: RxPath::Frames(FrameRing::DEFAULT),
+            ..AfPacketOptions::default()
+        };
+        let (rx, warning) = open_with_ring_fallback("p-a", options, false, ring_refused)
+            .unwrap_or_else(|e| panic!("no fallback: {e}"));
+        assert_eq!(rx, RxPath::Recvmmsg);
+        let warning = warning.unwrap_or_default();
+        assert!(
+            warning.starts_with("p-a: cannot allocate a receive ring (")
+                && warning.contains("Cannot allocate memory")
+                && warning.ends_with("; receiving with recvmmsg"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn a_refused_ring_that_rx_path_asked_for_is_the_ports_error() {
+        let options = AfPacketOptions {
+            rx: RxPath::Frames(FrameRing::DEFAULT),
+            ..AfPacketOptions::default()
+        };
+        let e = open_with_ring_fallback("p-a", options, true, ring_refused)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("could not open network device p-a (")
+                && e.contains("receive ring")
+                && e.contains("Cannot allocate memory"),
+            "{e}"
+        );
+        // A ring that opens needs no fallback and says nothing.
+        let ok = open_with_ring_fallback("p-b", options, false, |_, o| Ok(o.rx));
+        assert_eq!(ok, Ok((RxPath::Frames(FrameRing::DEFAULT), None)));
     }
 
     #[test]
