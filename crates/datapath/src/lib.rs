@@ -745,6 +745,20 @@ impl Datapath {
         }
     }
 
+    /// Adds packets forwarded for a megaflow outside this datapath (by the kernel, for an
+    /// offloaded megaflow) to its statistics, last used at `used`; false when it is gone.
+    pub fn credit_flow(&mut self, id: FlowId, packets: u64, bytes: u64, used: Millis) -> bool {
+        match self.flows.get_mut(id.0) {
+            Some(m) => {
+                m.stats.packets += packets;
+                m.stats.bytes += bytes;
+                m.stats.used = Some(m.stats.used.map_or(used, |u| u.max(used)));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Runs `actions` on one frame as if it had been received with flow key `key` (an
     /// OpenFlow packet-out, or a packet the slow path executes itself), then sends; returns
     /// the number of actions that did not fit the packet. No cache is consulted or changed.
@@ -848,6 +862,17 @@ fn execute_actions(
     for (i, a) in actions.0.iter().enumerate() {
         let ok = match a {
             DpAction::Output(port) => {
+                // A UDP tunnel hashes the inner flow into the outer source port: from what
+                // the connection's packets share, not the cache's hash of the whole key.
+                let hash = match cx.ports.get(port.0 as usize) {
+                    Some(Some(Port {
+                        kind: PortKind::Tunnel(t),
+                        ..
+                    })) if t.protocol != fvs_packet::tunnel::TunnelProtocol::Gre => {
+                        tunnel_entropy(key)
+                    }
+                    _ => hash,
+                };
                 // The last action may give the packet's buffer away instead of copying it.
                 let out = Out {
                     port: *port,
@@ -911,6 +936,40 @@ fn execute_actions(
         }
     }
     failed
+}
+
+/// The inner flow's hash that a VXLAN or Geneve vport puts in the outer UDP source port: the
+/// fields one connection's packets share (Ethernet addresses and type, IP addresses and
+/// protocol, L4 ports), so a connection keeps one outer flow (one path through an ECMP
+/// underlay, runs of outer packets for [`native`]) whatever its TCP flags, TTL or ECN marks
+/// (which the exact-match cache's hash covers), as Linux's and Open vSwitch's tunnels hash
+/// a packet's 5-tuple.
+fn tunnel_entropy(key: &FlowKey) -> u64 {
+    const FIELDS: [Field; 13] = [
+        Field::EthSrc,
+        Field::EthDst,
+        Field::EthType,
+        Field::Ipv4Src,
+        Field::Ipv4Dst,
+        Field::Ipv6Src,
+        Field::Ipv6Dst,
+        Field::IpProto,
+        Field::TcpSrc,
+        Field::TcpDst,
+        Field::UdpSrc,
+        Field::UdpDst,
+        Field::SctpSrc,
+    ];
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+    for f in FIELDS {
+        let v = key.get(f.loc());
+        for w in [v as u64, (v >> 64) as u64] {
+            // FNV-1a's prime on 64-bit words, with a shift to bring high bits down.
+            h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+            h ^= h >> 29;
+        }
+    }
+    h
 }
 
 /// One output action's parameters.
