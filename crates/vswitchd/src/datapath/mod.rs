@@ -92,7 +92,6 @@ pub mod busy_poll;
 pub mod commands;
 pub mod native;
 pub mod native_v6;
-pub mod offload;
 pub mod packet;
 pub mod pmd;
 pub mod ports;
