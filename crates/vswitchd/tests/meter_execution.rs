@@ -2,7 +2,7 @@
 //! (`--enable-dummy`, no root): a `pktps` meter with a burst limits what a flow forwards
 //! between dummy ports, its statistics count what entered and what its drop band dropped,
 //! translation names the datapath meter as Open vSwitch does, and deleting the meter deletes
-//! the flow.
+//! the flow (announced, with reason `meter_delete`, to OpenFlow 1.4 controllers only).
 //!
 //! Not a timed test: the frames arrive in one `netdev-dummy/receive` call, far faster than
 //! the meter's rate (one packet a second), so what passes is the burst, plus at most one
@@ -127,4 +127,63 @@ fn a_pktps_meter_passes_its_burst_and_counts_as_open_vswitchs_datapath() {
         "{}",
         ours.flows_after_delete
     );
+}
+
+/// What monitors in OpenFlow 1.0, 1.3 and 1.4 print when a meter is deleted with a flow
+/// naming it (`send_flow_rem`): the flow-removed lines, durations blanked.
+fn meter_delete_removals(sw: &dyn Switch) -> Vec<String> {
+    common::add_group_bridge(sw);
+    sw.ofctl_ok(&[
+        "-O",
+        "OpenFlow13",
+        "add-meter",
+        "br0",
+        "meter=4,kbps,bands=type=drop,rate=100",
+    ]);
+    sw.ofctl_ok(&[
+        "-O",
+        "OpenFlow13",
+        "add-flow",
+        "br0",
+        "priority=40,send_flow_rem,actions=meter:4,output:2",
+    ]);
+    let target = sw.mgmt_target("br0");
+    let monitors = [
+        common::OfctlMonitor::start(sw.dir(), &[], &target, &["65000"], "m10"),
+        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow13"], &target, &["65000"], "m13"),
+        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow14"], &target, &["65000"], "m14"),
+    ];
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    sw.ofctl_ok(&["-O", "OpenFlow14", "del-meters", "br0"]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    monitors
+        .iter()
+        .map(|m| {
+            m.text()
+                .lines()
+                .filter(|l| l.contains("FLOW_REMOVED"))
+                .map(|l| {
+                    l.split(' ')
+                        .map(|w| {
+                            if w.starts_with("duration") {
+                                "duration?"
+                            } else {
+                                w
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+#[test]
+fn deleting_a_meter_removes_its_flows_with_reason_meter_delete_as_open_vswitch() {
+    let (ours, theirs) = ours_then_theirs("meterrm", meter_delete_removals);
+    assert_eq!(ours, theirs);
+    assert!(theirs[0].is_empty() && theirs[1].is_empty(), "{theirs:?}");
+    assert!(theirs[2].contains("reason=meter_delete"), "{theirs:?}");
 }
