@@ -1,6 +1,6 @@
 //! Meters in the datapath, side by side with Open vSwitch 3.1's userspace datapath
-//! (`--enable-dummy`, no root): a `pktps` meter with a burst limits what a flow forwards
-//! between dummy ports, its statistics count what entered and what its drop band dropped,
+//! (`--enable-dummy`, no root): a `pktps` meter and a `kbps` meter, each with a burst, limit
+//! what a flow forwards between dummy ports, its statistics count what entered and what its drop band dropped,
 //! translation names the datapath meter as Open vSwitch does, and deleting the meter deletes
 //! the flow (announced, with reason `meter_delete`, to OpenFlow 1.4 controllers only).
 //!
@@ -39,6 +39,9 @@ struct Seen {
     band_packets: u64,
     datapath_actions: String,
     flows_after_delete: String,
+    /// Through the `kbps` meter: frames p2 sent, packets its band dropped.
+    kbps_sent: usize,
+    kbps_dropped: u64,
 }
 
 /// The number after `key:` in `text`.
@@ -51,6 +54,8 @@ fn counter(text: &str, key: &str) -> u64 {
 
 const BURST: usize = 5;
 const FRAMES: usize = 30;
+/// The 60-byte frames an 8 kb burst holds.
+const KBPS_BURST: usize = 16;
 
 fn run(sw: &dyn Switch) -> Seen {
     let pcap = sw.dir().join("p2.pcap");
@@ -60,6 +65,7 @@ fn run(sw: &dyn Switch) -> Seen {
             .set(&["fail_mode=secure", "protocols=OpenFlow13,OpenFlow15"])
             .port("p1", &["ofport_request=1"])
             .port("p2", &["ofport_request=2", &tx])
+            .port("p3", &["ofport_request=3"])
             .args(),
     );
     let ofctl = |args: &[&str]| {
@@ -92,8 +98,23 @@ fn run(sw: &dyn Switch) -> Seen {
         .to_owned();
     ofctl(&["del-meter", "br0", "meter=1"]);
     let flows_after_delete = ofctl(&["dump-flows", "br0"]);
+    let sent = pcap_frames_or_empty(&pcap).len();
+    // 8 kb/s with a burst of 8 kb: 8000 bits are 16 frames of 60 bytes (480 bits).
+    ofctl(&[
+        "add-meter",
+        "br0",
+        "meter=2,kbps,burst,stats,bands=type=drop,rate=8,burst_size=8",
+    ]);
+    ofctl(&["add-flow", "br0", "in_port=3,actions=meter:2,output:2"]);
+    let mut args = vec!["netdev-dummy/receive", "p3"];
+    args.extend(std::iter::repeat_n(frame.as_str(), FRAMES));
+    let out = appctl_outcome(sw.appctl(&args));
+    assert!(!out.starts_with("error"), "{out}");
+    let kbps_stats = ofctl(&["meter-stats", "br0", "meter=2"]);
     Seen {
-        sent: pcap_frames_or_empty(&pcap).len(),
+        sent,
+        kbps_sent: pcap_frames_or_empty(&pcap).len() - sent,
+        kbps_dropped: counter(&kbps_stats, "packet_count:"),
         flow_count: counter(&stats, "flow_count:"),
         packet_in: counter(&stats, "packet_in_count:"),
         band_packets: counter(&stats, "packet_count:"),
@@ -103,7 +124,7 @@ fn run(sw: &dyn Switch) -> Seen {
 }
 
 #[test]
-fn a_pktps_meter_passes_its_burst_and_counts_as_open_vswitchs_datapath() {
+fn pktps_and_kbps_meters_pass_their_burst_and_count_as_open_vswitchs_datapath() {
     let (ours, theirs) = ours_then_theirs("meter", run);
     for (who, seen) in [("ferrovs", &ours), ("Open vSwitch", &theirs)] {
         assert!(
@@ -118,6 +139,16 @@ fn a_pktps_meter_passes_its_burst_and_counts_as_open_vswitchs_datapath() {
             "{who}: the drop band counts what it dropped: {seen:?}"
         );
         assert_eq!(seen.flow_count, 1, "{who}: {seen:?}");
+        assert!(
+            (KBPS_BURST..=KBPS_BURST + 2).contains(&seen.kbps_sent),
+            "{who} forwarded {} frames through a kbps meter with room for {KBPS_BURST}: {seen:?}",
+            seen.kbps_sent
+        );
+        assert_eq!(
+            seen.kbps_dropped,
+            FRAMES as u64 - seen.kbps_sent as u64,
+            "{who}: {seen:?}"
+        );
     }
     assert_eq!(ours.datapath_actions, theirs.datapath_actions);
     assert_eq!(ours.datapath_actions, "meter(0),2");
