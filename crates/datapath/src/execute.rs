@@ -409,7 +409,11 @@ pub(crate) fn encapsulate(p: &mut Packet, v: &TunnelVport, o: OuterParams, entro
             }
         }
     }
-    if o.csum {
+    // Over IPv6, UDP tunnels always carry a checksum: Open vSwitch 3.1 computes it with
+    // `csum` unset and with `csum=false` alike (seen on its wire), and Linux's own IPv6
+    // tunnels drop zero-checksum UDP unless told otherwise. GRE follows `csum`.
+    let udp_over_v6 = o.dst.is_ipv6() && v.protocol != TunnelProtocol::Gre;
+    if o.csum || udp_over_v6 {
         // The inner frame is complete here (pending offloads are finished in software
         // before a tunnel), so the checksum covers its final bytes.
         fill_outer_checksum(&mut p.data_mut()[l4_at..], v.protocol, o.src, o.dst);

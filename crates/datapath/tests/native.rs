@@ -562,7 +562,8 @@ fn a_native_ipv6_tunnel_solicits_then_sends_and_receives_through_the_bridge() {
         assert_eq!((snooped[0].ip, snooped[0].mac), (THERE6.into(), THEIR_MAC));
 
         // Now the packet leaves in an IPv6 outer header: hop limit from ttl, traffic
-        // class from tos, flow label 0, no UDP checksum with csum=false.
+        // class from tos, flow label 0, a UDP checksum even with csum=false (as Open
+        // vSwitch 3.1 sends it).
         receive6(&mut h, VM, |h| &h.vm, &inner());
         let sent = h.eth1.take_sent();
         assert_eq!(sent.len(), 1);
@@ -572,7 +573,7 @@ fn a_native_ipv6_tunnel_solicits_then_sends_and_receives_through_the_bridge() {
         assert_eq!(&outer[14..18], &[0x6b, 0x80, 0, 0]);
         assert_eq!(outer[21], 17);
         if protocol == TunnelProtocol::Vxlan {
-            assert_eq!(&outer[60..62], &[0, 0], "no UDP checksum");
+            assert_ne!(&outer[60..62], &[0, 0], "a UDP checksum");
         }
         let d = decapsulate(outer, Default::default()).expect("decapsulates");
         assert_eq!(

@@ -13,8 +13,9 @@
 //! fragments; GRE version 0 carrying Ethernet, UDP to the VXLAN or Geneve port, the VXLAN I
 //! flag, Geneve version 0 carrying Ethernet, checksums when present) and returns the
 //! [`TunnelMetadata`] with the inner frame, borrowed from the input. A zero UDP checksum is
-//! accepted over IPv6 as over IPv4: Open vSwitch sends one unless `csum=true` (RFC 6935
-//! allows it for tunnels).
+//! accepted over IPv6 as over IPv4 (RFC 6935 allows it for tunnels, and Open vSwitch 3.1
+//! takes such packets), though the datapath, like Open vSwitch, always sends one over IPv6;
+//! [`encapsulate`] itself follows [`Encap::csum`].
 //!
 //! Tunnel flags use Open vSwitch's bit assignment: OAM is bit 0 (the only one the `tun_flags`
 //! match field exposes), then don't-fragment, checksum and key, which a datapath uses
@@ -661,7 +662,7 @@ mod tests {
         assert_eq!(&out[14..18], &[0x6b, 0x80, 0, 0]);
         assert_eq!(&out[18..20], &((8 + 8 + inner.len()) as u16).to_be_bytes());
         assert_eq!(&out[20..22], &[17, 17]);
-        // csum=false: no UDP checksum, as Open vSwitch 3.1 sends it over IPv6 too.
+        // csum=false: this builder leaves the UDP checksum out (the datapath adds one).
         assert_eq!(&out[60..62], &[0, 0]);
         let d = decapsulate(&out, TunnelPorts::default()).unwrap();
         assert_eq!(d.inner, &inner[..]);

@@ -89,7 +89,8 @@ pub struct TunnelOptions {
     pub tos: u8,
     /// `tos=inherit`: an IP packet's own DSCP.
     pub tos_inherit: bool,
-    /// `csum=true`: GRE checksums, UDP checksums for VXLAN and Geneve.
+    /// `csum=true`: GRE checksums, UDP checksums for VXLAN and Geneve. (Over IPv6 the
+    /// datapath checksums UDP tunnels whatever `csum` says, as Open vSwitch 3.1 does.)
     pub csum: bool,
     /// The options as configured, for [`TunnelOptions::dpif_options`].
     shown: BTreeMap<String, String>,

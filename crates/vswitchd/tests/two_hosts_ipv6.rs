@@ -1,0 +1,556 @@
+//! Native tunnels over an IPv6-only underlay (root): two hosts as network namespaces joined
+//! by a veth (`eth1`), each with Open vSwitch's userspace-tunnel layout (eth1 in `br-phy`,
+//! the host's only underlay address, `fd00:97::31` or `fd00:97::21`, on br-phy's internal
+//! port; no IPv4 on the underlay at all), br-int with a VM on tag 1 and br-tun with the
+//! seed's flows and a tunnel port whose `remote_ip` and `local_ip` are IPv6.
+//!
+//! What must hold:
+//! - **ferrovs ↔ ferrovs**, GRE and VXLAN: the VMs ping across; the neighbours were found by
+//!   neighbour discovery (`tnl/neigh/show` lists the peer's IPv6 address at its br-phy MAC);
+//!   the underlay carries the protocol in IPv6 (tcpdump); host B took the tunnel packets
+//!   from br-phy (`native_tnl_received`), its own IPv6 layer did not.
+//! - **ferrovs ↔ Open vSwitch 3.1**, both native, VXLAN (with `csum` unset and with
+//!   `csum=false`) and GRE: the VMs ping; ferrovs's outer IPv6 header is Open vSwitch's (the
+//!   first word: version, traffic class, flow label; next header and hop limit; a UDP
+//!   checksum or none, GRE's flags), compared on captures of both directions; and
+//!   `tnl/neigh/show` prints a neighbour set by `tnl/neigh/set` on both switches in one
+//!   line form.
+//! - **Malformed outer IPv6** sent at host A's br-phy address (a payload length past the
+//!   frame, an extension header cut short) is dropped and counted (`native_tnl_rx_error`),
+//!   and the VMs still ping.
+//!
+//! Every namespace is deleted and every daemon killed by its own pid, by guards, even when an
+//! assertion fails. `tcpdump`, `ping`, `ip`, `python3` and Open vSwitch must be installed.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use fvs_test_support::netns::{self, Capture, exec, ip, veth};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
+
+const IP_A: &str = "fd00:97::31";
+const IP_B: &str = "fd00:97::21";
+const BR_PHY_MAC_A: &str = "02:00:0a:00:01:1f";
+const BR_PHY_MAC_B: &str = "02:00:0a:00:01:15";
+const VM_A: (&str, &str) = ("fa:16:3e:00:01:0a", "10.10.1.1");
+const VM_B: (&str, &str) = ("fa:16:3e:00:01:0b", "10.10.1.2");
+const CAPTURE_WITHIN: Duration = Duration::from_secs(15);
+
+/// Namespaces and the processes in them, removed on drop.
+struct Lab {
+    net: netns::Lab,
+}
+
+impl Lab {
+    fn new() -> Self {
+        for tool in ["ping", "tcpdump", "ovs-vsctl", "python3"] {
+            let _ = require_tool(tool);
+        }
+        Self {
+            net: netns::Lab::new(),
+        }
+    }
+
+    /// A namespace `h6<tag><pid>` (IPv6 on, without duplicate address detection or router
+    /// advertisements, so addresses work at once and nothing else talks).
+    fn namespace(&mut self, tag: &str) -> String {
+        let ns = self.net.add_netns(&netns::unique_name("h6", tag));
+        for conf in ["all", "default"] {
+            for (key, value) in [("accept_dad", "0"), ("accept_ra", "0"), ("autoconf", "0")] {
+                exec(
+                    &ns,
+                    &[
+                        "sysctl",
+                        "-qw",
+                        &format!("net.ipv6.conf.{conf}.{key}={value}"),
+                    ],
+                );
+            }
+        }
+        ns
+    }
+
+    /// Two hosts joined by `eth1`, which carries no address of its own (it goes into br-phy).
+    fn hosts(&mut self, tag: &str) -> (String, String) {
+        let a = self.namespace(&format!("{tag}A"));
+        let b = self.namespace(&format!("{tag}B"));
+        veth(&a, "eth1", &b, "eth1");
+        for ns in [&a, &b] {
+            exec(ns, &["sysctl", "-qw", "net.ipv6.conf.eth1.disable_ipv6=1"]);
+        }
+        (a, b)
+    }
+
+    /// A VM: a namespace (IPv6 off) whose `eth0` is the peer of `tap1` in `host`.
+    fn vm(&mut self, tag: &str, host: &str, (mac, addr): (&str, &str)) -> String {
+        let vm = self.namespace(tag);
+        exec(&vm, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        veth(host, "tap1", &vm, "eth0");
+        ip(&[
+            "-n", &vm, "link", "set", "eth0", "address", mac, "mtu", "1400", "up",
+        ]);
+        ip(&[
+            "-n",
+            &vm,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ]);
+        vm
+    }
+
+    fn fvs(&mut self, host: &str, tag: &str) -> PrivateFvs {
+        PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+            .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+            .dummy(false)
+            .netns(host)
+            .tag(tag)
+            .start()
+    }
+}
+
+/// The bridges of one host, for either switch (`vsctl` must succeed; `netdev` adds
+/// `datapath_type=netdev`, which Open vSwitch's userspace datapath needs): br-phy with eth1
+/// and the host's address `addr` on its internal port, br-int with `tap1` on tag 1, br-tun
+/// with the patch port (1) and the `kind` tunnel port (2) from `local` to `remote` (more
+/// interface settings in `extra`).
+fn build(
+    host: &str,
+    kind: &str,
+    (local, remote): (&str, &str),
+    hwaddr: &str,
+    netdev: bool,
+    extra: &[&str],
+    vsctl: &dyn Fn(&[&str]),
+) {
+    let dp: &[&str] = if netdev {
+        &["datapath_type=netdev"]
+    } else {
+        &[]
+    };
+    let hw = format!("other_config:hwaddr={hwaddr}");
+    let mut phy = vec![hw.as_str()];
+    phy.extend_from_slice(dp);
+    vsctl(&AddBridge::new("br-phy").set(&phy).port("eth1", &[]).args());
+    ip(&[
+        "-n",
+        host,
+        "addr",
+        "add",
+        &format!("{local}/64"),
+        "dev",
+        "br-phy",
+        "nodad",
+    ]);
+    ip(&["-n", host, "link", "set", "br-phy", "up"]);
+    let mut secure = vec!["fail_mode=secure"];
+    secure.extend_from_slice(dp);
+    let br_int = AddBridge::new("br-int")
+        .set(&secure)
+        .port("patch-tun", &["type=patch", "options:peer=patch-int"])
+        .port_with("tap1", &["tag=1"], &[]);
+    vsctl(&br_int.args());
+    let (t, l, r) = (
+        format!("type={kind}"),
+        format!("options:local_ip={local}"),
+        format!("options:remote_ip={remote}"),
+    );
+    let mut tun = vec![
+        t.as_str(),
+        "ofport_request=2",
+        "options:in_key=flow",
+        "options:out_key=flow",
+        &l,
+        &r,
+    ];
+    tun.extend_from_slice(extra);
+    let br_tun = AddBridge::new("br-tun")
+        .set(&secure)
+        .port(
+            "patch-int",
+            &["type=patch", "options:peer=patch-tun", "ofport_request=1"],
+        )
+        .port("tun6", &tun);
+    vsctl(&br_tun.args());
+}
+
+/// The `total` of one counter in `coverage/show` (0 when it never hit).
+fn coverage(f: &PrivateFvs, name: &str) -> u64 {
+    f.appctl(&["coverage/show"])
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split("total:").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn appctl(f: &PrivateFvs, args: &[&str]) -> String {
+    f.appctl(args)
+        .unwrap_or_else(|e| panic!("fvs-appctl {args:?}: {e}"))
+}
+
+/// The seed's flows on br-int (NORMAL) and br-tun, through `ofctl` (target, flows).
+fn seed_flows(ofctl: &dyn Fn(&str, &[&str]), br_int: &str, br_tun: &str) {
+    ofctl(br_int, &["add-flow", "priority=1,actions=NORMAL"]);
+    ofctl(br_tun, &["add-flows", SEED_BR_TUN_FLOWS_PATH]);
+}
+
+/// `tnl/neigh/show`'s line for `ip`, its words.
+fn neighbour_line(shown: &str, ip: &str) -> Option<Vec<String>> {
+    shown
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|w| w.first().map(String::as_str) == Some(ip))
+}
+
+/// The bytes of the first packet in tcpdump's `-x` output (the IP header on).
+fn first_packet_bytes(dump: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut started = false;
+    for line in dump.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("0x") {
+            let Some((offset, hex)) = rest.split_once(':') else {
+                continue;
+            };
+            if offset == "0000" && started {
+                break;
+            }
+            started = true;
+            for word in hex.split_whitespace() {
+                for i in (0..word.len()).step_by(2) {
+                    if let Some(b) = word
+                        .get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    {
+                        bytes.push(b);
+                    }
+                }
+            }
+        } else if started {
+            break;
+        }
+    }
+    bytes
+}
+
+/// Two ferrovs hosts over a native `kind` tunnel on the IPv6-only underlay.
+fn fvs_to_fvs(kind: &str, tag: &str, filter: &str) {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts(tag);
+    let vm_a = lab.vm(&format!("{tag}va"), &a, VM_A);
+    lab.vm(&format!("{tag}vb"), &b, VM_B);
+    let fa = lab.fvs(&a, &format!("{tag}a"));
+    let fb = lab.fvs(&b, &format!("{tag}b"));
+    for (f, host, ends, mac) in [
+        (&fa, &a, (IP_A, IP_B), BR_PHY_MAC_A),
+        (&fb, &b, (IP_B, IP_A), BR_PHY_MAC_B),
+    ] {
+        build(host, kind, ends, mac, false, &[], &|args| {
+            f.vsctl(args)
+                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+        });
+        assert_eq!(
+            f.vsctl(&["get", "interface", "tun6", "error"])
+                .unwrap_or_default()
+                .trim(),
+            "[]"
+        );
+        let ofctl = |br: &str, args: &[&str]| {
+            let mut full = vec![args[0], br];
+            full.extend_from_slice(&args[1..]);
+            f.ofctl(&full)
+                .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
+        };
+        seed_flows(&ofctl, "br-int", "br-tun");
+    }
+    // The first packets find no neighbour: ferrovs drops them and solicits.
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 5);
+    assert!(
+        ok,
+        "VM A cannot ping VM B across native {kind} over IPv6:\n{out}"
+    );
+    for (f, peer, mac) in [(&fa, IP_B, BR_PHY_MAC_B), (&fb, IP_A, BR_PHY_MAC_A)] {
+        let shown = appctl(f, &["tnl/neigh/show"]);
+        assert_eq!(
+            neighbour_line(&shown, peer),
+            Some(vec![peer.to_owned(), mac.to_owned(), "br-phy".to_owned()]),
+            "{shown}"
+        );
+    }
+    assert!(coverage(&fa, "native_tnl_neigh_miss") >= 1);
+
+    let capture = Capture::start(&b, "eth1", 4, filter, CAPTURE_WITHIN);
+    let received = coverage(&fb, "native_tnl_received");
+    let n = 10;
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, n);
+    assert!(ok, "second ping failed:\n{out}");
+    let wire = capture.finish();
+    assert!(
+        wire.contains(&format!("{IP_A} > {IP_B}")) || wire.contains(&format!("{IP_A}.")),
+        "no IPv6 tunnel packets from A to B on the wire:\n{wire}"
+    );
+    let taken = coverage(&fb, "native_tnl_received") - received;
+    assert!(
+        taken >= u64::from(n),
+        "host B took {taken} tunnel packets from br-phy"
+    );
+}
+
+#[test]
+fn native_gre_over_ipv6_between_two_fvs_hosts() {
+    fvs_to_fvs("gre", "g", "ip6 proto 47");
+}
+
+#[test]
+fn native_vxlan_over_ipv6_between_two_fvs_hosts() {
+    fvs_to_fvs("vxlan", "x", "ip6 and udp port 4789");
+}
+
+/// ferrovs native on host A, Open vSwitch 3.1's userspace datapath native on host B, over a
+/// `kind` tunnel on the IPv6 underlay, both ports with the interface settings `extra`.
+/// `filter` picks the tunnel packets on the wire; each switch's first packet is compared
+/// with the other's up to the tunnel header's first word (`csum_at`: where the UDP
+/// checksum or GRE flags are, in the IPv6 packet).
+fn open_vswitch_far_end(kind: &str, tag: &str, extra: &[&str], filter: &str) {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts(tag);
+    let vm_a = lab.vm(&format!("{tag}va"), &a, VM_A);
+    lab.vm(&format!("{tag}vb"), &b, VM_B);
+    let ovs = PrivateOvs::start_in_netns(&b);
+    build(&b, kind, (IP_B, IP_A), BR_PHY_MAC_B, true, extra, &|args| {
+        ovs.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    });
+    let mgmt = |br: &str| format!("unix:{}", ovs.dir().join(format!("{br}.mgmt")).display());
+    let ovs_ofctl = |br: &str, args: &[&str]| {
+        let target = mgmt(br);
+        let mut full = vec![args[0], target.as_str()];
+        full.extend_from_slice(&args[1..]);
+        ovs.ofctl(&full)
+            .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
+    };
+    seed_flows(&ovs_ofctl, "br-int", "br-tun");
+    // Open vSwitch's neighbour is pinned, as in the IPv4 interoperation tests.
+    ovs.appctl(&["tnl/neigh/set", "br-phy", IP_A, BR_PHY_MAC_A])
+        .unwrap_or_else(|e| panic!("ovs-appctl tnl/neigh/set: {e}"));
+
+    let fa = lab.fvs(&a, &format!("{tag}a"));
+    build(
+        &a,
+        kind,
+        (IP_A, IP_B),
+        BR_PHY_MAC_A,
+        false,
+        extra,
+        &|args| {
+            fa.vsctl(args)
+                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+        },
+    );
+    let fvs_ofctl = |br: &str, args: &[&str]| {
+        let mut full = vec![args[0], br];
+        full.extend_from_slice(&args[1..]);
+        fa.ofctl(&full)
+            .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
+    };
+    seed_flows(&fvs_ofctl, "br-int", "br-tun");
+
+    // ferrovs solicits Open vSwitch's address; the kernel behind Open vSwitch's br-phy
+    // answers.
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 5);
+    assert!(ok, "VM A cannot ping VM B behind Open vSwitch:\n{out}");
+
+    // Both directions on the wire: ours captured at B, theirs at A.
+    let ours = Capture::start(
+        &b,
+        "eth1",
+        1,
+        &format!("{filter} and src host {IP_A}"),
+        CAPTURE_WITHIN,
+    );
+    let theirs = Capture::start(
+        &a,
+        "eth1",
+        1,
+        &format!("{filter} and src host {IP_B}"),
+        CAPTURE_WITHIN,
+    );
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 3);
+    assert!(ok, "second ping failed:\n{out}");
+    let (ours, theirs) = (ours.finish(), theirs.finish());
+    let (o, t) = (first_packet_bytes(&ours), first_packet_bytes(&theirs));
+    assert!(
+        o.len() >= 48 && t.len() >= 48,
+        "ours:\n{ours}\ntheirs:\n{theirs}"
+    );
+    // Version, traffic class and flow label; the hop limit; the UDP checksum's absence.
+    assert_eq!(
+        &o[..4],
+        &t[..4],
+        "first word; ours:\n{ours}\ntheirs:\n{theirs}"
+    );
+    assert_eq!(o[7], t[7], "hop limit");
+    assert_eq!(
+        (o[46] | o[47]) == 0,
+        (t[46] | t[47]) == 0,
+        "UDP checksum present in one and not the other; ours:\n{ours}\ntheirs:\n{theirs}"
+    );
+
+    // ferrovs learned Open vSwitch's br-phy by neighbour discovery.
+    let shown = appctl(&fa, &["tnl/neigh/show"]);
+    assert_eq!(
+        neighbour_line(&shown, IP_B),
+        Some(vec![
+            IP_B.to_owned(),
+            BR_PHY_MAC_B.to_owned(),
+            "br-phy".to_owned()
+        ]),
+        "{shown}"
+    );
+    assert!(coverage(&fa, "native_tnl_received") >= 3);
+    // An IPv6 neighbour set by hand reads back alike on both switches.
+    let pinned = "fd00:97::99";
+    for out in [
+        appctl(
+            &fa,
+            &["tnl/neigh/set", "br-phy", pinned, "aa:55:aa:55:00:99"],
+        ),
+        ovs.appctl(&["tnl/neigh/set", "br-phy", pinned, "aa:55:aa:55:00:99"])
+            .unwrap_or_default(),
+    ] {
+        assert_eq!(out, "OK\n");
+    }
+    let line = |shown: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(pinned))
+            .map(str::to_owned)
+    };
+    let theirs_shown = ovs.appctl(&["tnl/neigh/show"]).unwrap_or_default();
+    assert_eq!(
+        line(&appctl(&fa, &["tnl/neigh/show"])),
+        line(&theirs_shown),
+        "{theirs_shown}"
+    );
+    assert!(line(&theirs_shown).is_some(), "{theirs_shown}");
+}
+
+#[test]
+fn native_vxlan_over_ipv6_interoperates_with_open_vswitch_native() {
+    open_vswitch_far_end("vxlan", "o", &[], "ip6 and udp port 4789");
+}
+
+/// `csum=false` over IPv6: no UDP checksum from either switch.
+#[test]
+fn native_vxlan_over_ipv6_without_checksums_interoperates_with_open_vswitch_native() {
+    open_vswitch_far_end(
+        "vxlan",
+        "c",
+        &["options:csum=false"],
+        "ip6 and udp port 4789",
+    );
+}
+
+#[test]
+fn native_gre_over_ipv6_interoperates_with_open_vswitch_native() {
+    open_vswitch_far_end("gre", "r", &[], "ip6 proto 47");
+}
+
+/// Sends raw Ethernet frames (hex) out of `dev` in `ns` with a packet socket.
+fn send_frames(ns: &str, dev: &str, frames: &[Vec<u8>]) {
+    let hex: Vec<String> = frames
+        .iter()
+        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('{dev}', 0))\n\
+         for h in {hex:?}:\n    s.send(bytes.fromhex(h))\n"
+    );
+    exec(ns, &["python3", "-c", &script]);
+}
+
+fn mac_bytes(mac: &str) -> Vec<u8> {
+    mac.split(':')
+        .map(|h| u8::from_str_radix(h, 16).expect("a MAC"))
+        .collect()
+}
+
+/// Malformed outer IPv6 from the network, addressed to host A's br-phy: dropped, counted
+/// once each, and the tunnel carries on.
+#[test]
+fn malformed_outer_ipv6_is_dropped_and_counted() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("m");
+    let vm_a = lab.vm("mva", &a, VM_A);
+    lab.vm("mvb", &b, VM_B);
+    let fa = lab.fvs(&a, "ma");
+    let fb = lab.fvs(&b, "mb");
+    for (f, host, ends, mac) in [
+        (&fa, &a, (IP_A, IP_B), BR_PHY_MAC_A),
+        (&fb, &b, (IP_B, IP_A), BR_PHY_MAC_B),
+    ] {
+        build(host, "gre", ends, mac, false, &[], &|args| {
+            f.vsctl(args)
+                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+        });
+        let ofctl = |br: &str, args: &[&str]| {
+            let mut full = vec![args[0], br];
+            full.extend_from_slice(&args[1..]);
+            f.ofctl(&full)
+                .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
+        };
+        seed_flows(&ofctl, "br-int", "br-tun");
+    }
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 5);
+    assert!(ok, "the tunnel works before the garbage:\n{out}");
+    let before = coverage(&fa, "native_tnl_rx_error");
+
+    // Ethernet to A's br-phy, IPv6 from B to A, then what follows.
+    let src: std::net::Ipv6Addr = IP_B.parse().expect("IPv6");
+    let dst: std::net::Ipv6Addr = IP_A.parse().expect("IPv6");
+    let frame = |next: u8, plen: u16, body: &[u8]| {
+        let mut f = mac_bytes(BR_PHY_MAC_A);
+        f.extend(mac_bytes(BR_PHY_MAC_B));
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&plen.to_be_bytes());
+        f.extend_from_slice(&[next, 64]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&dst.octets());
+        f.extend_from_slice(body);
+        f
+    };
+    let gre = [0x20, 0x00, 0x65, 0x58, 0, 0, 0, 1];
+    let mut inner = vec![0xff; 6];
+    inner.extend_from_slice(&[0xfa, 0x16, 0x3e, 0, 1, 0x0b, 0x08, 0x06]);
+    inner.extend_from_slice(&[0; 28]);
+    let mut gre_body = gre.to_vec();
+    gre_body.extend_from_slice(&inner);
+    // A destination options header claiming 64 bytes (length 7) ahead of GRE, with 8 there.
+    let mut cut_ext = vec![47, 7, 1, 4, 0, 0, 0, 0];
+    cut_ext.extend_from_slice(&gre);
+    let garbage = vec![
+        // A payload length 100 bytes past the frame.
+        frame(47, (gre_body.len() + 100) as u16, &gre_body),
+        frame(60, cut_ext.len() as u16, &cut_ext),
+    ];
+    let n = garbage.len() as u64;
+    send_frames(&b, "eth1", &garbage);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while coverage(&fa, "native_tnl_rx_error") < before + n && Instant::now() < deadline {
+        sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        coverage(&fa, "native_tnl_rx_error") - before,
+        n,
+        "each malformed packet counted once:\n{}",
+        appctl(&fa, &["coverage/show"])
+    );
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 3);
+    assert!(ok, "traffic still crosses after the garbage:\n{out}");
+}
