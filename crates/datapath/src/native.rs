@@ -32,12 +32,22 @@
 //!
 //! A next hop whose MAC the control plane does not know yet is in the table without one.
 //! A packet for it is dropped (counted in [`crate::DatapathStats::native_no_neighbour`]) and
-//! the datapath sends an ARP request for the next hop from the internal port's MAC and
-//! address into the bridge, as Open vSwitch does, at most once a second per next hop. ARP
-//! packets the bridge delivers to such an internal port whose target is one of its addresses
-//! (replies to those requests, and the neighbours' own requests) are *snooped*: the sender's
-//! address and MAC are queued for the control plane ([`Snooped`]), and the hops through that
-//! next hop learn the MAC at once. The packet still reaches the host.
+//! the datapath sends an ARP request (an IPv4 next hop) or a Neighbor Solicitation (an IPv6
+//! one, [`nd`]) for the next hop from the internal port's MAC and address into the bridge,
+//! as Open vSwitch does, at most once a second per next hop. ARP packets the bridge delivers
+//! to such an internal port whose target is one of its addresses (replies to those requests,
+//! and the neighbours' own requests), and Neighbor Advertisements and Solicitations that
+//! teach a neighbour's MAC, are *snooped*: the address and MAC are queued for the control
+//! plane ([`Snooped`]), and the hops through that next hop learn the MAC at once. The packet
+//! still reaches the host.
+//!
+//! # IPv6 underlays
+//!
+//! Hops, endpoints' addresses and neighbours are `IpAddr`s: an IPv6 destination gets an
+//! IPv6 outer header (`crate::execute`), and an IPv6 packet to an endpoint's address whose
+//! headers do not hold together (a payload length past the frame, an extension header cut
+//! short) is dropped and counted in [`crate::DatapathStats::native_malformed`], since no
+//! host underlay takes IPv6 tunnels. Runs of outer packets are IPv4 only.
 //!
 //! # Runs of outer packets (VXLAN, Geneve)
 //!

@@ -29,7 +29,9 @@
 //! [`Neighbours`] is Open vSwitch's tunnel neighbour cache: sender address → MAC and bridge,
 //! fed by ARP packets the datapath delivers to an internal port that ends native tunnels
 //! and whose target is that port's address (snooped there, as Open vSwitch snoops ARP for a
-//! bridge's own addresses) and by `tnl/arp/set`. An entry expires `tnl/neigh/aging` seconds
+//! bridge's own addresses), by the neighbour discovery messages it delivers there (IPv6
+//! underlays, [`super::native_v6`]) and by `tnl/arp/set`; IPv4 and IPv6 entries share the
+//! table and `tnl/neigh/show`'s layout, as in Open vSwitch. An entry expires `tnl/neigh/aging` seconds
 //! (900 by default, 1 to 3600) after it was last set, snooped or used: the entries native
 //! hops use are refreshed at every route pass. Its changes reach every datapath thread
 //! through a generation counter each thread compares after its rounds ([`Shared`]).
