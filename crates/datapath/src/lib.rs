@@ -29,8 +29,9 @@
 //!    when `set(tunnel(...))` says `csum`) and queues it on the vport's underlay port.
 //!    `meter(N)` charges a token bucket the datapath threads share ([`meter`]); when its
 //!    drop band drops the packet, no later action sees it. `userspace(...)` copies the packet
-//!    to a queue the control plane drains ([`Datapath::take_userspace`]). When the whole
-//!    input batch is done, every output batch is sent with one `send_batch`.
+//!    (each segment of a super-frame on its own) to a queue the control plane drains
+//!    ([`Datapath::take_userspace`]). When the whole input batch is done, every output batch
+//!    is sent with one `send_batch`.
 //! 7. **Offloads** ([`offload`]): a TSO/GSO super-frame or a partial checksum (the packet's
 //!    virtio-net header) is copied as it is to a device that carries virtio-net headers; for
 //!    any other device, a tunnel, or `trunc`, the copy is segmented and checksummed in
@@ -39,8 +40,7 @@
 //!    coalesced into super-frames ([`gro`]).
 //! 8. **Native tunnels** ([`native`]): output to a tunnel vport whose destination the control
 //!    plane marked native encapsulates with the next hop's addresses and queues the outer
-//!    frame (IPv4 or IPv6) to re-enter on a bridge's internal port (whose bridge sends it
-//!    out of the NIC), asking by ARP or neighbour discovery for a next hop it cannot reach;
+//!    frame to re-enter on a bridge's internal port (whose bridge sends it out of the NIC);
 //!    a tunnel packet output to such an internal port re-enters on the vport's underlay
 //!    instead of reaching the host. The re-entry queue is drained before the batch's output
 //!    is sent, a bounded number of passes, so a loop is dropped and counted, never spun.
@@ -70,8 +70,8 @@
 //!
 //! Threads and polling (the daemon, `fvs-vswitchd`, runs one datapath per thread, each with
 //! every port and its own caches, the devices shared between them), SCTP port rewrites
-//! (CRC32c), Geneve options on send, IPv6 rewrites, MPLS, `recirc`, and the `dump_flows`
-//! text of
+//! (CRC32c), Geneve options on send, IPv6 rewrites
+//! and outer IPv6, MPLS, `recirc`, and the `dump_flows` text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).
 
 pub mod emc;
@@ -222,7 +222,8 @@ pub struct DatapathStats {
 pub struct UserspacePacket {
     /// The packet's flow key (its `in_port` is a datapath port).
     pub key: FlowKey,
-    /// The frame, as it was when the action ran.
+    /// The frame, as it was when the action ran, with no offload pending: one packet per
+    /// segment of a super-frame, a partial checksum completed ([`offload::wire_frames`]).
     pub frame: Vec<u8>,
     /// The action's parameters.
     pub action: DpAction,
@@ -920,14 +921,30 @@ fn execute_actions(
                 true
             }
             DpAction::Userspace { .. } => {
-                if cx.userspace.len() >= USERSPACE_QUEUE {
-                    cx.stats.lost += 1;
-                } else {
-                    cx.userspace.push_back(UserspacePacket {
-                        key: *key,
-                        frame: p.data().to_vec(),
-                        action: a.clone(),
-                    });
+                // A super-frame goes up as its segments, one packet each (as Open vSwitch's
+                // kernel datapath sends a GSO packet to userspace), a partial checksum
+                // completed: see `offload::wire_frames`.
+                let vnet = p.vnet();
+                match offload::wire_frames(p.data(), vnet) {
+                    Ok(frames) => {
+                        if vnet.gso_type.kind() != fvs_netdev::GsoType::NONE {
+                            cx.stats.soft_segmented += 1;
+                        } else if !vnet.is_none() {
+                            cx.stats.soft_checksummed += 1;
+                        }
+                        for frame in frames {
+                            if cx.userspace.len() >= USERSPACE_QUEUE {
+                                cx.stats.lost += 1;
+                            } else {
+                                cx.userspace.push_back(UserspacePacket {
+                                    key: *key,
+                                    frame,
+                                    action: a.clone(),
+                                });
+                            }
+                        }
+                    }
+                    Err(_) => cx.stats.offload_dropped += 1,
                 }
                 true
             }

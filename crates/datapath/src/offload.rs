@@ -21,7 +21,10 @@
 //! - encapsulation into a tunnel: the inner frame is segmented (and checksummed) first and
 //!   each segment is encapsulated on its own, so the outer packets are ordinary datagrams the
 //!   underlay can route (no tunnel GSO: the kernel-stack underlay sends plain IP packets);
-//! - `trunc`, which would cut a super-frame's header from its payload.
+//! - `trunc`, which would cut a super-frame's header from its payload;
+//! - a `userspace(...)` action (a packet-in): the slow path gets complete frames, a
+//!   super-frame as one packet per segment, as Open vSwitch's kernel datapath hands a GSO
+//!   packet to userspace ([`wire_frames`]).
 //!
 //! [`Plan::new`] reads the pending state from the frame and its header once; [`Plan::push`]
 //! then writes segment `i` straight into an output batch slot (headers, then a slice of the
@@ -280,6 +283,30 @@ impl Plan {
             }
         }
     }
+}
+
+/// The frames a packet whose offloads may be pending becomes on its way to the slow path
+/// (a `userspace(...)` action: a packet-in), each complete: a super-frame as its segments, a
+/// partial checksum completed, any other packet as it is (one frame). This is what Open
+/// vSwitch's kernel datapath does with a GSO packet it sends to userspace (one upcall per
+/// segment), and the only sound choice: a controller that parses the packet or sends it
+/// back out in a packet-out sees packets as a wire would carry them, never a 64 KiB frame
+/// with a wrong checksum and no virtio-net header to explain it.
+pub fn wire_frames(frame: &[u8], vnet: VnetHdr) -> Result<Vec<Vec<u8>>, OffloadError> {
+    let plan = Plan::new(frame, vnet)?;
+    if plan.is_as_is() {
+        return Ok(vec![frame.to_vec()]);
+    }
+    // Slots as large as the largest frame the plan makes, not the super-frame.
+    let largest = match plan.0 {
+        Work::Segment(g) => g.hdr_len + g.mss.min(g.payload),
+        Work::AsIs | Work::Checksum { .. } => frame.len(),
+    };
+    let mut out = PacketBatch::new(plan.segments(), largest);
+    for i in 0..plan.segments() {
+        plan.push(frame, i, &mut out)?;
+    }
+    Ok(out.iter().map(|p| p.data().to_vec()).collect())
 }
 
 /// What a header rewrite changes, as far as a pending (partial) L4 checksum is concerned.

@@ -219,3 +219,75 @@ fn a_superframe_that_cannot_be_segmented_is_dropped_and_counted() {
     assert!(s.plain.take_sent().is_empty());
     assert_eq!(s.dp.stats().offload_dropped, 1);
 }
+
+/// A `userspace(...)` action (a packet-in) with only the parameters the datapath reads.
+fn to_controller() -> DpAction {
+    DpAction::Userspace {
+        reason: 1,
+        max_len: u16::MAX,
+        cookie: 0,
+        table: 0,
+        flow: Box::new(FlowKey::ZERO),
+        controller_id: 0,
+        userdata: None,
+        continuation: None,
+        bridge: String::new(),
+    }
+}
+
+#[test]
+fn a_superframe_goes_to_the_controller_as_its_segments() {
+    let mut s = setup();
+    let n = 10_000;
+    let (f, vnet) = superframe(n);
+    run(
+        &mut s,
+        &f,
+        vnet,
+        vec![to_controller(), DpAction::Output(FULL)],
+    );
+    let up = s.dp.take_userspace();
+    assert_eq!(up.len(), n.div_ceil(MSS), "one packet-in per segment");
+    for (i, p) in up.iter().enumerate() {
+        assert!(p.frame.len() <= 14 + 20 + 20 + MSS, "segment {i} too long");
+        assert!(valid_tcp4(&p.frame), "segment {i} checksums");
+        let seq = u32::from_be_bytes([p.frame[38], p.frame[39], p.frame[40], p.frame[41]]);
+        assert_eq!(seq, 1000 + (i * MSS) as u32, "segment {i}");
+        assert_eq!(p.key, up[0].key, "every segment keeps the packet's key");
+    }
+    let payload: Vec<u8> = up.iter().flat_map(|p| p.frame[54..].to_vec()).collect();
+    assert_eq!(payload, f[54..].to_vec());
+    assert_eq!(
+        s.full.take_sent().len(),
+        1,
+        "the output after it still gets the super-frame"
+    );
+    assert_eq!(s.dp.stats().soft_segmented, 1);
+}
+
+#[test]
+fn a_partial_checksum_is_completed_for_the_controller() {
+    let mut s = setup();
+    let (f, vnet) = superframe(500);
+    let vnet = VnetHdr {
+        gso_type: GsoType::NONE,
+        gso_size: 0,
+        ..vnet
+    };
+    run(&mut s, &f, vnet, vec![to_controller()]);
+    let up = s.dp.take_userspace();
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].frame.len(), f.len());
+    assert!(valid_tcp4(&up[0].frame));
+    assert!(!valid_tcp4(&f), "the input's checksum was partial");
+}
+
+#[test]
+fn a_superframe_that_cannot_be_segmented_never_reaches_the_controller() {
+    let mut s = setup();
+    let (mut f, vnet) = superframe(5000);
+    f[34 + 12] = 2 << 4; // TCP data offset 2: no header to copy.
+    run(&mut s, &f, vnet, vec![to_controller()]);
+    assert!(s.dp.take_userspace().is_empty());
+    assert_eq!(s.dp.stats().offload_dropped, 1);
+}
