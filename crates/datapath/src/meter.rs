@@ -243,6 +243,23 @@ impl MeterTable {
         }
     }
 
+    /// Frees every meter whose number `keep` refuses (the meters of a bridge that is gone).
+    pub fn retain(&self, keep: impl Fn(DpMeterId) -> bool) {
+        let doomed: Vec<DpMeterId> = {
+            let s = self.lock();
+            s.reserved
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| **r)
+                .filter_map(|(i, _)| u32::try_from(i).ok().map(DpMeterId))
+                .filter(|id| !keep(*id))
+                .collect()
+        };
+        for id in doomed {
+            self.free(id);
+        }
+    }
+
     /// Meter `id`'s counters, if it is set.
     pub fn counters(&self, id: DpMeterId) -> Option<MeterCounters> {
         let s = self.lock();
@@ -375,6 +392,12 @@ mod tests {
         assert_eq!(t.counters(DpMeterId(0)).map(|c| c.input.packets), Some(2));
         t.free(DpMeterId(0));
         assert_eq!(t.allocate(), Some(DpMeterId(0)));
+        t.retain(|id| id == DpMeterId(1));
+        assert_eq!(
+            t.allocate(),
+            Some(DpMeterId(0)),
+            "retain freed meter 0 again"
+        );
         v.refresh();
         assert!(v.admit(DpMeterId(0), 60, Millis(0)), "deleted: passes");
     }

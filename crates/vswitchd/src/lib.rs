@@ -332,7 +332,19 @@ fn reconcile_once(db: &Db, daemon: &Arc<Daemon>, client: &Client, r: &mut Reconc
         config::read(database)
     };
     let ports_before = connmgr::port_snapshot(daemon);
-    let ops = r.apply(&cfg, &mut daemon.switch(), daemon.now());
+    let ops = {
+        let mut switch = daemon.switch();
+        let ops = r.apply(&cfg, &mut switch, daemon.now());
+        // The datapath meters of bridges that are gone are freed. Meter-mods change the
+        // meters under the switch's lock, which this holds, so none is half-made.
+        let live: std::collections::BTreeSet<_> = switch
+            .bridges
+            .iter()
+            .flat_map(|b| b.meters().iter().map(|m| m.dp))
+            .collect();
+        daemon.meters().retain(|id| live.contains(&id));
+        ops
+    };
     // Datapath threads and limits apply with this pass, before `cur_cfg` says so; outside
     // the switch's lock, because the threads are waited for.
     if let Some(dp) = daemon.datapath() {
