@@ -40,7 +40,8 @@
 //!    coalesced into super-frames ([`gro`]).
 //! 8. **Native tunnels** ([`native`]): output to a tunnel vport whose destination the control
 //!    plane marked native encapsulates with the next hop's addresses and queues the outer
-//!    frame to re-enter on a bridge's internal port (whose bridge sends it out of the NIC);
+//!    frame (IPv4 or IPv6) to re-enter on a bridge's internal port (whose bridge sends it
+//!    out of the NIC), asking by ARP or neighbour discovery for a next hop it cannot reach;
 //!    a tunnel packet output to such an internal port re-enters on the vport's underlay
 //!    instead of reaching the host. The re-entry queue is drained before the batch's output
 //!    is sent, a bounded number of passes, so a loop is dropped and counted, never spun.
@@ -70,8 +71,8 @@
 //!
 //! Threads and polling (the daemon, `fvs-vswitchd`, runs one datapath per thread, each with
 //! every port and its own caches, the devices shared between them), SCTP port rewrites
-//! (CRC32c), Geneve options on send, IPv6 rewrites
-//! and outer IPv6, MPLS, `recirc`, and the `dump_flows` text of
+//! (CRC32c), Geneve options on send, IPv6 rewrites, MPLS, `recirc`, and the `dump_flows`
+//! text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).
 
 pub mod emc;
