@@ -977,6 +977,12 @@ fn native_tcp_in_runs(kind: &str, tag: &str) {
         show(&fb)
     );
     assert_eq!(coverage(&fb, "native_tnl_rx_error"), 0, "{}", show(&fb));
+    // The inner TCP segments split out of the runs are coalesced again for VM 1b's port.
+    assert!(
+        coverage(&fb, "tunnel_gro_coalesced") > 0,
+        "host B coalesced no segments:\n{}",
+        show(&fb)
+    );
     let seen = ip_in_receives(&b) - host_b_before;
     assert!(
         seen < 1_000,
