@@ -1307,6 +1307,14 @@ fn take_offloaded(p: &Packet, cx: &mut Ctx<'_>) -> bool {
             None => Arrival::NotOurs,
         };
         match verdict {
+            // A tunnel packet, but more datagrams than Linux ever puts in one frame (64, or
+            // 128 on newer kernels): no sender made it, and splitting it would be work for
+            // nothing.
+            Arrival::Ours(_) | Arrival::Runt if i == 0 && n > native::RECIRC_QUEUE => {
+                cx.recirc.batch.pop();
+                cx.stats.native_malformed += 1;
+                return true;
+            }
             Arrival::Ours(underlay) => {
                 cx.recirc.in_ports.push(underlay);
                 kept += 1;

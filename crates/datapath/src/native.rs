@@ -101,7 +101,9 @@
 //! queued on its own to re-enter on the vport's underlay, from where the usual tunnel
 //! receive (and the receive coalescing of the inner TCP, the `gro` module) takes them;
 //! a datagram inside that does not decapsulate to a vport, or carries less than an
-//! Ethernet header, is dropped and counted ([`crate::DatapathStats::native_malformed`]).
+//! Ethernet header, is dropped and counted ([`crate::DatapathStats::native_malformed`]),
+//! and so is a tunnel frame claiming more datagrams than the re-entry queue holds (more
+//! than any Linux sender puts in one).
 //! A frame whose first datagram is no tunnel packet of ours goes to the host, as before.
 //!
 //! # Not done

@@ -695,3 +695,22 @@ proptest::proptest! {
         proptest::prop_assert!(!b.vm.take_sent().is_empty());
     }
 }
+
+#[test]
+fn a_run_claiming_more_datagrams_than_any_sender_makes_is_dropped_and_counted() {
+    let (run, vnet, _) = incoming_run();
+    // 20 kB cut into 16-byte datagrams: over a thousand.
+    let tiny = fvs_netdev::VnetHdr {
+        gso_size: 16,
+        ..vnet
+    };
+    let mut b = host_with(TunnelProtocol::Vxlan, true);
+    b.eth1.inject_with_vnet(&run, tiny);
+    let mut batch = PacketBatch::new(4, fvs_netdev::batch::GSO_FRAME_CAPACITY);
+    let mut up = pipeline;
+    assert_eq!(b.dp.poll(ETH1, &mut batch, &mut up).ok(), Some(1));
+    let s = b.dp.stats();
+    assert_eq!((s.native_malformed, s.native_received), (1, 0));
+    assert!(b.vm.take_sent().is_empty());
+    assert!(b.br_phy.take_sent().is_empty(), "nor does the host get it");
+}
