@@ -1,12 +1,12 @@
 //! Meters in the datapath, side by side with Open vSwitch 3.1's userspace datapath
 //! (`--enable-dummy`, no root): a `pktps` meter and a `kbps` meter, each with a burst, limit
-//! what a flow forwards between dummy ports, its statistics count what entered and what its drop band dropped,
-//! translation names the datapath meter as Open vSwitch does, and deleting the meter deletes
-//! the flow (announced, with reason `meter_delete`, to OpenFlow 1.4 controllers only).
+//! what a flow forwards between dummy ports, meter statistics count what entered and what
+//! the drop band dropped, `ofproto/trace` reads the same, and deleting the meter deletes the
+//! flow (announced, with reason `meter_delete`, to OpenFlow 1.4 controllers only).
 //!
 //! Not a timed test: the frames arrive in one `netdev-dummy/receive` call, far faster than
-//! the meter's rate (one packet a second), so what passes is the burst, plus at most one
-//! packet per second the test happens to take.
+//! the meters' rates (one packet, or 8 kb, a second), so what passes is the burst, plus at
+//! most one packet (or 8 kb) per second the test happens to take.
 
 mod common;
 
