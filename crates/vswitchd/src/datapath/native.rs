@@ -306,7 +306,7 @@ pub fn route_pass(
         }
         if let Some(r) = table
             .as_deref()
-            .and_then(|t| router::lookup(t, end.remote, router::PktMark::default()))
+            .and_then(|t| router::lookup(t, end.remote.into(), router::PktMark::default()))
             .filter(|r| r.origin == router::Origin::User)
         {
             // A user route: native when its device is an internal port of ours.
@@ -317,8 +317,8 @@ pub fn route_pass(
                         port: p.no,
                         eth_src: p.mac,
                         eth_dst: None,
-                        src: end.local.unwrap_or(r.src).into(),
-                        next_hop: r.next_hop(end.remote).into(),
+                        src: end.local.map_or(r.src, IpAddr::V4),
+                        next_hop: r.next_hop(end.remote.into()),
                         mtu: device_mtu(&p.name),
                     },
                 );
@@ -456,7 +456,8 @@ pub fn commands() -> Vec<Command<Daemon>> {
         .collect()
 }
 
-/// The kernel's IPv4 routes as cached routes ([`router`]); none under `--enable-dummy`.
+/// The kernel's IPv4 and IPv6 routes as cached routes ([`router`]); none under
+/// `--enable-dummy`.
 fn cached_routes(dummy: bool) -> Result<Vec<Route>, String> {
     use fvs_netdev::netlink;
     if dummy {
@@ -487,16 +488,17 @@ fn cached_routes(dummy: bool) -> Result<Vec<Route>, String> {
                 .or_else(|| on_subnet(r.dst))
                 .or_else(|| r.route.gateway.and_then(on_subnet))?;
             Some(Route {
-                dst: r.dst,
+                dst: r.dst.into(),
                 prefix_len: r.prefix_len,
                 mark: router::PktMark::default(),
                 dev,
-                gateway: r.route.gateway,
-                src,
+                gateway: r.route.gateway.map(IpAddr::V4),
+                src: src.into(),
                 local: r.route.local,
                 origin: router::Origin::Cached,
             })
         })
+        .chain(super::native_v6::cached_routes(&names).map_err(err)?)
         .collect())
 }
 

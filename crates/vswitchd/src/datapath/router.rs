@@ -1,5 +1,5 @@
-//! The routing table Open vSwitch users know as `ovs-router`: the kernel's IPv4 routes
-//! ("Cached") and the routes `ovs/route/add` gave ("User"), in one table that
+//! The routing table Open vSwitch users know as `ovs-router`: the kernel's IPv4 and IPv6
+//! routes ("Cached") and the routes `ovs/route/add` gave ("User"), in one table that
 //! `ovs/route/show` lists, `ovs/route/lookup` answers from and native tunnels follow
 //! ([`super::native::route_pass`]).
 //!
@@ -8,11 +8,13 @@
 //! A route is a prefix, a packet mark (`pkt_mark`, 0 unless given), the device it leaves
 //! through, an optional gateway and a source address. It ranks by (local, prefix length):
 //! local routes (the host's own addresses) before all others, then longer prefixes, as Open
-//! vSwitch gives a local route 64 more priority points; a lookup takes the best route whose
-//! prefix covers the address and whose mark equals the packet's. Among routes of one rank
+//! vSwitch gives a local route 64 more priority points; Open vSwitch keeps IPv4 routes as
+//! IPv4-mapped IPv6 prefixes, so an IPv4 prefix ranks as 96 bits longer than it reads (a
+//! /24 above an IPv6 /64). A lookup takes the best route of the address's family whose
+//! prefix covers it and whose mark equals the packet's. Among routes of one rank
 //! the order is unspecified (Open vSwitch lists them in hash order).
 //!
-//! - **Cached** routes are the kernel's unicast and local IPv4 routes of every table, each
+//! - **Cached** routes are the kernel's unicast and local routes of every table, each
 //!   with a source address (the route's preferred source, else the device's address on the
 //!   destination's or the gateway's subnet; a route with neither is left out). ferrovs keeps
 //!   no copy: every use reads the kernel's tables. Under `--enable-dummy` there are none, as
@@ -37,12 +39,12 @@
 //! gateway is a strict dotted quad. `src=` is Open vSwitch 3.2's and refused, as 3.1 refuses
 //! it. The errors are Open vSwitch's words.
 //!
-//! Not done: IPv6 routes (an IPv6 prefix is parsed and then refused as Open vSwitch refuses
-//! one on a device without IPv6 addresses), deleting a cached route.
+//! Not done: IPv6 user routes (an IPv6 prefix is parsed and then refused as Open vSwitch
+//! refuses one on a device without IPv6 addresses), deleting a cached route.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where a route came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,17 +63,17 @@ pub struct PktMark(pub u32);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     /// The destination prefix (masked).
-    pub dst: Ipv4Addr,
-    /// Its length, 0 to 32.
+    pub dst: IpAddr,
+    /// Its length, 0 to 32 (IPv4) or 128 (IPv6).
     pub prefix_len: u8,
     /// The packet mark it applies to.
     pub mark: PktMark,
     /// The device it leaves through.
     pub dev: String,
     /// The gateway, when the destination is not on a connected network.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     /// The source address.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// A route to one of the host's own addresses.
     pub local: bool,
     /// Where it came from.
@@ -79,22 +81,32 @@ pub struct Route {
 }
 
 impl Route {
-    /// Whether the prefix covers `ip`.
-    pub fn covers(&self, ip: Ipv4Addr) -> bool {
-        same_subnet(self.dst, ip, self.prefix_len)
+    /// Whether the prefix covers `ip` (of the same family).
+    pub fn covers(&self, ip: IpAddr) -> bool {
+        match (self.dst, ip) {
+            (IpAddr::V4(d), IpAddr::V4(a)) => same_subnet(d, a, self.prefix_len),
+            (IpAddr::V6(d), IpAddr::V6(a)) => same_subnet6(d, a, self.prefix_len),
+            _ => false,
+        }
     }
 
-    /// The rank: higher wins.
+    /// The rank: higher wins (an IPv4 prefix counted as the IPv4-mapped one it is to Open
+    /// vSwitch).
     fn rank(&self) -> (bool, u8) {
-        (self.local, self.prefix_len)
+        let len = if self.dst.is_ipv4() {
+            self.prefix_len.saturating_add(96)
+        } else {
+            self.prefix_len
+        };
+        (self.local, len)
     }
 
-    fn key(&self) -> (Ipv4Addr, u8, PktMark, bool) {
+    fn key(&self) -> (IpAddr, u8, PktMark, bool) {
         (self.dst, self.prefix_len, self.mark, self.local)
     }
 
     /// The address whose link-layer address the outer frame goes to.
-    pub fn next_hop(&self, dst: Ipv4Addr) -> Ipv4Addr {
+    pub fn next_hop(&self, dst: IpAddr) -> IpAddr {
         self.gateway.unwrap_or(dst)
     }
 }
@@ -108,6 +120,18 @@ pub fn mask(len: u8) -> u32 {
 
 fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
     mask(len) & a.to_bits() == mask(len) & b.to_bits()
+}
+
+/// The IPv6 network mask of a prefix length.
+pub fn mask6(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0)
+}
+
+/// Whether IPv6 `a` and `b` share their first `len` bits.
+pub fn same_subnet6(a: Ipv6Addr, b: Ipv6Addr, len: u8) -> bool {
+    mask6(len) & a.to_bits() == mask6(len) & b.to_bits()
 }
 
 /// An IPv4 address of a device, with its prefix length.
@@ -175,7 +199,7 @@ impl Router {
                             .map_err(|_| RouteError::MarkOrGateway)?,
                     )
                 }
-                (None, Prefix::V6) => {
+                (None, Prefix::V6(..)) => {
                     t.parse::<Ipv6Addr>()
                         .map_err(|_| RouteError::MarkOrGateway)?;
                 }
@@ -197,12 +221,12 @@ impl Router {
             .or_else(|| gateway.and_then(on_subnet))
             .ok_or(RouteError::Insert)?;
         let route = Route {
-            dst: Ipv4Addr::from_bits(ip.to_bits() & mask(prefix_len)),
+            dst: Ipv4Addr::from_bits(ip.to_bits() & mask(prefix_len)).into(),
             prefix_len,
             mark,
             dev: dev.clone(),
-            gateway,
-            src,
+            gateway: gateway.map(IpAddr::V4),
+            src: src.into(),
             local: false,
             origin: Origin::User,
         };
@@ -223,7 +247,7 @@ impl Router {
         let Prefix::V4(ip, len) = prefix else {
             return Err(RouteError::NotFound);
         };
-        let dst = Ipv4Addr::from_bits(ip.to_bits() & mask(len));
+        let dst = IpAddr::V4(Ipv4Addr::from_bits(ip.to_bits() & mask(len)));
         let before = self.user.len();
         self.user
             .retain(|r| !(r.dst == dst && r.prefix_len == len && r.mark == mark));
@@ -255,7 +279,7 @@ pub fn table(user: &[Route], cached: Vec<Route>) -> Vec<Route> {
 }
 
 /// The best route of `table` (best first) for `ip` with `mark`.
-pub fn lookup(table: &[Route], ip: Ipv4Addr, mark: PktMark) -> Option<&Route> {
+pub fn lookup(table: &[Route], ip: IpAddr, mark: PktMark) -> Option<&Route> {
     table.iter().find(|r| r.mark == mark && r.covers(ip))
 }
 
@@ -291,8 +315,9 @@ pub fn lookup_text(table: &[Route], args: &[String]) -> Result<String, RouteErro
         .and_then(|p| parse_prefix(p))
         .ok_or(RouteError::Parameters)?;
     let mark = optional_mark(args.get(1))?;
-    let Prefix::V4(ip, _) = prefix else {
-        return Err(RouteError::NotFound);
+    let ip = match prefix {
+        Prefix::V4(ip, _) => IpAddr::V4(ip),
+        Prefix::V6(ip, _) => IpAddr::V6(ip),
     };
     let r = lookup(table, ip, mark).ok_or(RouteError::NotFound)?;
     // Open vSwitch prints an absent gateway as the IPv6 unspecified address.
@@ -305,8 +330,8 @@ pub fn lookup_text(table: &[Route], args: &[String]) -> Result<String, RouteErro
 pub enum Prefix {
     /// An IPv4 address (not masked) and prefix length.
     V4(Ipv4Addr, u8),
-    /// An IPv6 prefix (parsed, not kept: IPv6 routes are not done).
-    V6,
+    /// An IPv6 address (not masked) and prefix length (user routes refuse it).
+    V6(Ipv6Addr, u8),
 }
 
 /// A prefix as Open vSwitch's `ovs/route/*` commands read one (see the module docs).
@@ -315,10 +340,11 @@ pub fn parse_prefix(s: &str) -> Option<Prefix> {
         return Some(Prefix::V4(p.0, p.1));
     }
     let (addr, len) = s.split_once('/').unwrap_or((s, "128"));
-    let len_ok = !len.is_empty()
-        && len.bytes().all(|b| b.is_ascii_digit())
-        && len.parse::<u8>().is_ok_and(|l| l <= 128);
-    (addr.parse::<Ipv6Addr>().is_ok() && len_ok).then_some(Prefix::V6)
+    let len = (!len.is_empty() && len.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| len.parse::<u8>().ok())
+        .flatten()
+        .filter(|l| *l <= 128)?;
+    Some(Prefix::V6(addr.parse::<Ipv6Addr>().ok()?, len))
 }
 
 fn parse_v4_prefix(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -432,7 +458,10 @@ mod tests {
             assert_eq!(parse_prefix(bad), None, "{bad}");
         }
         assert_eq!(v4("10.1.0.0/-1"), None);
-        assert_eq!(parse_prefix("::1/128"), Some(Prefix::V6));
+        assert_eq!(
+            parse_prefix("::1/128"),
+            Some(Prefix::V6(Ipv6Addr::LOCALHOST, 128))
+        );
     }
 
     #[test]
@@ -465,21 +494,21 @@ mod tests {
             .expect("marked");
         assert_eq!(r.user_routes().len(), 2);
         let cached = Route {
-            dst: Ipv4Addr::new(10, 9, 0, 0),
+            dst: Ipv4Addr::new(10, 9, 0, 0).into(),
             prefix_len: 16,
             mark: PktMark(0),
             dev: "eth0".into(),
             gateway: None,
-            src: Ipv4Addr::new(10, 9, 0, 1),
+            src: Ipv4Addr::new(10, 9, 0, 1).into(),
             local: false,
             origin: Origin::Cached,
         };
         let t = table(r.user_routes(), vec![cached]);
         assert_eq!(t.len(), 2, "the user route hides the cached one");
-        let hit = lookup(&t, Ipv4Addr::new(10, 9, 1, 1), PktMark(0)).expect("a route");
-        assert_eq!(hit.gateway, Some(Ipv4Addr::new(10, 1, 0, 2)));
-        assert!(lookup(&t, Ipv4Addr::new(10, 1, 0, 9), PktMark(0)).is_none());
-        assert!(lookup(&t, Ipv4Addr::new(10, 1, 0, 9), PktMark(3)).is_some());
+        let hit = lookup(&t, Ipv4Addr::new(10, 9, 1, 1).into(), PktMark(0)).expect("a route");
+        assert_eq!(hit.gateway, Some(Ipv4Addr::new(10, 1, 0, 2).into()));
+        assert!(lookup(&t, Ipv4Addr::new(10, 1, 0, 9).into(), PktMark(0)).is_none());
+        assert!(lookup(&t, Ipv4Addr::new(10, 1, 0, 9).into(), PktMark(3)).is_some());
         assert_eq!(r.del(&args("10.1.0.0/24")), Err(RouteError::NotFound));
         assert_eq!(r.del(&args("10.1.0.0/24 x")), Err(RouteError::Mark));
         assert_eq!(r.del(&args("10.1.0.0/24 pkt_mark=3")), Ok(()));
