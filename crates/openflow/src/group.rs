@@ -14,6 +14,7 @@
 
 use crate::action::Action;
 use crate::types::{GroupId, PortNo};
+use fvs_flow::Field;
 
 impl GroupId {
     /// `OFPG_MAX`: the highest group number a switch may use.
@@ -116,6 +117,34 @@ impl Bucket {
     }
 }
 
+/// How a select group picks its bucket, when a controller says (Open vSwitch's
+/// `NTR_SELECTION_METHOD` group property, `selection_method=...` in ovs-ofctl's syntax):
+/// the method's name (`hash` or `dp_hash` are what a switch accepts), its parameter, and for
+/// `hash` the fields hashed, each with the mask of its bits that count.
+///
+/// Only OpenFlow 1.5's group messages and the Nicira group-mod carry it; older versions'
+/// group-mods and group descriptions leave it out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SelectionMethod {
+    /// `selection_method`: at most [`SelectionMethod::MAX_NAME_LEN`] bytes.
+    pub name: String,
+    /// `selection_method_param`.
+    pub param: u64,
+    /// `fields(...)`: each field with its mask (all of the field's bits when none was given),
+    /// in the field registry's order, each field once.
+    pub fields: Vec<(Field, u128)>,
+}
+
+impl SelectionMethod {
+    /// The longest method name the property has room for (16 bytes, NUL-terminated).
+    pub const MAX_NAME_LEN: usize = 15;
+
+    /// Whether a switch can apply it: `hash` or `dp_hash`, on a select group.
+    pub fn is_supported(&self, ty: GroupType) -> bool {
+        ty == GroupType::Select && matches!(self.name.as_str(), "hash" | "dp_hash")
+    }
+}
+
 /// A group-mod's command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GroupModCommand {
@@ -148,6 +177,8 @@ pub struct GroupMod {
     pub buckets: Vec<Bucket>,
     /// Whether the buckets carried ids on the wire (OpenFlow 1.5 and the Nicira form).
     pub has_bucket_ids: bool,
+    /// The selection method, if the group-mod gave one.
+    pub selection: Option<SelectionMethod>,
 }
 
 impl GroupMod {
@@ -171,6 +202,8 @@ pub struct GroupDesc {
     pub group_id: GroupId,
     /// The buckets, in order.
     pub buckets: Vec<Bucket>,
+    /// The selection method the group was given, if any.
+    pub selection: Option<SelectionMethod>,
 }
 
 /// Packet and byte counters.

@@ -44,6 +44,7 @@ fn select_group() -> GroupMod {
         command_bucket_id: BucketId::ALL,
         buckets: vec![b0, b1],
         has_bucket_ids: true,
+        selection: None,
     }
 }
 
@@ -130,6 +131,7 @@ fn group_mods_read_as_open_vswitch_reads_them_in_every_version() {
             ..Bucket::new(vec![output(2)])
         }],
         has_bucket_ids: true,
+        selection: None,
     }));
     check(
         &ins,
@@ -146,6 +148,7 @@ fn group_descriptions_and_statistics_read_as_open_vswitch_reads_them() {
         group_type: gm.group_type,
         group_id: gm.group_id,
         buckets: gm.buckets.clone(),
+        selection: None,
     };
     let stats = GroupStats {
         group_id: GroupId(9),

@@ -173,6 +173,8 @@ impl GroupTable {
                     group_type: gm.group_type,
                     group_id: id,
                     buckets: gm.buckets,
+                    // A modify replaces the selection method too, as in Open vSwitch.
+                    selection: gm.selection,
                 },
                 created,
                 counters: Counters::default(),

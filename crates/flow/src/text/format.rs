@@ -139,6 +139,21 @@ pub fn format_match(m: &Match, priority: u32, out: &mut String) {
     w.field("tcp_flags", Field::TcpFlags);
 }
 
+/// Appends `field`'s value `value` as ovs-ofctl writes it when matched exactly (`10.0.0.1`,
+/// `65280`, `ff:ff:ff:00:00:00`): the text after `name=` in [`format_match`].
+pub fn format_field_value(field: Field, value: u128, out: &mut String) {
+    let mut m = Match::CATCHALL;
+    m.set_masked(field, value, u128::MAX);
+    let mut text = String::new();
+    let mut w = Writer {
+        m: &m,
+        out: &mut text,
+        first: true,
+    };
+    w.field("", field);
+    out.push_str(text.strip_prefix('=').unwrap_or(&text));
+}
+
 /// Appends comma-separated `name=value` items.
 struct Writer<'a> {
     m: &'a Match,

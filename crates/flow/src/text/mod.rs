@@ -28,7 +28,7 @@ mod addr;
 mod format;
 mod parse;
 
-pub use format::format_match;
+pub use format::{format_field_value, format_match};
 pub use parse::{parse_match, parse_match_field};
 
 pub use crate::matching::usable_protocols;

@@ -4,7 +4,8 @@
 //!
 //! # Parsing
 //!
-//! Group keys (`group_id`, `type`, `command_bucket_id`) come first; the first top-level
+//! Group keys (`group_id`, `type`, `command_bucket_id`, and Open vSwitch's
+//! `selection_method`, `selection_method_param` and `fields(...)`) come first; the first top-level
 //! `bucket=` starts the buckets, each running to the next `bucket=`. A bucket's leading
 //! `bucket_id:N`, `weight:N`, `watch_port:N`, `watch_group:N` (`=` works too) are its
 //! properties, `actions=` or the first other token starts its actions. Errors use ovs-ofctl's
@@ -13,12 +14,17 @@
 //! # Printing
 //!
 //! A bucket prints `bucket_id:N` where the version carries ids, its weight when it is not the
-//! type's default (1 for select, 0 otherwise), its watches when set, then `actions=…`.
+//! type's default (1 for select, 0 otherwise), its watches when set, then `actions=…`. A
+//! selection method follows the type: `selection_method=NAME`, its parameter when not 0, and
+//! `fields=F` for one field or `fields(F,G=MASK)` for more, a mask shown only when it is not
+//! the whole field.
 
 use super::parse::parse_actions;
-use crate::group::{Bucket, BucketId, GroupDesc, GroupMod, GroupModCommand, GroupStats, GroupType};
+use crate::group::{
+    Bucket, BucketId, GroupDesc, GroupMod, GroupModCommand, GroupStats, GroupType, SelectionMethod,
+};
 use crate::types::{GroupId, PortNo};
-use fvs_flow::Protocols;
+use fvs_flow::{Field, Match, Protocols};
 use std::fmt::Write as _;
 
 /// Why group text was refused (ovs-ofctl's wording).
@@ -54,6 +60,27 @@ pub enum GroupParseError {
     /// An insert-bucket without `command_bucket_id`.
     #[error("must specify a command bucket id")]
     NoCommandBucketId,
+    /// `fields` without `selection_method=hash`.
+    #[error("fields may only be specified with \"selection_method=hash\"")]
+    FieldsWithoutHash,
+    /// `selection_method_param` without `selection_method`.
+    #[error("selection_method_param is only allowed with \"selection_method\"")]
+    ParamWithoutMethod,
+    /// A selection method name longer than the property holds.
+    #[error(
+        "selection method is longer than {} bytes",
+        crate::group::SelectionMethod::MAX_NAME_LEN
+    )]
+    MethodTooLong,
+    /// A name in `fields(...)` that is no field.
+    #[error("{0}: unknown field")]
+    UnknownField(String),
+    /// A field's mask in `fields(...)` that does not parse.
+    #[error("{0}")]
+    BadFieldMask(String),
+    /// A bad `selection_method_param`.
+    #[error("invalid selection_method_param {0}")]
+    BadParam(String),
     /// A bucket without actions.
     #[error("bucket must specify actions")]
     NoActions,
@@ -121,8 +148,27 @@ pub fn parse_group_mod(
     let mut group_id = None;
     let mut group_type = None;
     let mut command_bucket_id = None;
+    let (mut method, mut param, mut fields) = (None, None, None);
     for p in &pieces[..first_bucket] {
+        if let Some(list) = p.strip_prefix("fields(").and_then(|l| l.strip_suffix(')')) {
+            fields = Some(parse_fields(list)?);
+            continue;
+        }
         match key_value(p) {
+            ("selection_method", Some(v)) => {
+                if v.len() > SelectionMethod::MAX_NAME_LEN {
+                    return Err(GroupParseError::MethodTooLong);
+                }
+                method = Some(v.to_owned());
+            }
+            ("selection_method_param", Some(v)) => {
+                let n = match v.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16),
+                    None => v.parse(),
+                };
+                param = Some(n.map_err(|_| GroupParseError::BadParam(v.to_owned()))?);
+            }
+            ("fields", Some(v)) => fields = Some(parse_fields(v)?),
             ("group_id", Some(v)) => {
                 group_id = Some(match v {
                     "all" => GroupId::ALL,
@@ -189,6 +235,17 @@ pub fn parse_group_mod(
     if command == GroupModCommand::InsertBucket && command_bucket_id.is_none() {
         return Err(GroupParseError::NoCommandBucketId);
     }
+    if fields.is_some() && method.as_deref() != Some("hash") {
+        return Err(GroupParseError::FieldsWithoutHash);
+    }
+    if param.is_some() && method.is_none() {
+        return Err(GroupParseError::ParamWithoutMethod);
+    }
+    let selection = method.map(|name| SelectionMethod {
+        name,
+        param: param.unwrap_or(0),
+        fields: fields.unwrap_or_default(),
+    });
     Ok(GroupMod {
         command,
         group_type,
@@ -196,7 +253,78 @@ pub fn parse_group_mod(
         command_bucket_id: command_bucket_id.unwrap_or(BucketId::ALL),
         buckets: parsed,
         has_bucket_ids: true,
+        selection,
     })
+}
+
+/// The fields of `fields(a,b=MASK)` or `fields=a`, each with its mask (all its bits unless
+/// one is given, in the field's own syntax), in the registry's order as a switch keeps them.
+fn parse_fields(list: &str) -> Result<Vec<(Field, u128)>, GroupParseError> {
+    let mut out: Vec<(Field, u128)> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, mask) = match item.split_once('=') {
+            Some((n, m)) => (n, Some(m)),
+            None => (item, None),
+        };
+        let field =
+            Field::from_name(name).ok_or_else(|| GroupParseError::UnknownField(name.to_owned()))?;
+        let mut m = Match::CATCHALL;
+        let mut usable = Protocols::ANY;
+        let mask = match mask {
+            Some(text) => {
+                fvs_flow::text::parse_match_field(&mut m, name, Some(text), &mut usable)
+                    .map_err(|e| GroupParseError::BadFieldMask(e.to_string()))?;
+                m.get(field).0
+            }
+            None => all_bits(field),
+        };
+        out.retain(|(f, _)| *f != field);
+        out.push((field, mask));
+    }
+    out.sort_by_key(|(f, _)| *f);
+    Ok(out)
+}
+
+/// Every bit of `field`, right-aligned.
+fn all_bits(field: Field) -> u128 {
+    let mut m = Match::CATCHALL;
+    m.set_masked(field, u128::MAX, u128::MAX);
+    m.get(field).1
+}
+
+/// Writes `,selection_method=...` (and its parameter and fields) when the group has one.
+fn format_selection(sel: Option<&SelectionMethod>, out: &mut String) {
+    let Some(sel) = sel else {
+        return;
+    };
+    let _ = write!(out, ",selection_method={}", sel.name);
+    if sel.param != 0 {
+        let _ = write!(out, ",selection_method_param={}", sel.param);
+    }
+    let one = |out: &mut String, (field, mask): &(Field, u128)| {
+        out.push_str(field.name());
+        if *mask != all_bits(*field) {
+            out.push('=');
+            fvs_flow::text::format_field_value(*field, *mask, out);
+        }
+    };
+    match sel.fields.as_slice() {
+        [] => {}
+        [only] => {
+            out.push_str(",fields=");
+            one(out, only);
+        }
+        many => {
+            out.push_str(",fields(");
+            for (i, f) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                one(out, f);
+            }
+            out.push(')');
+        }
+    }
 }
 
 fn bucket_id(v: &str) -> Result<BucketId, GroupParseError> {
@@ -301,6 +429,7 @@ pub fn format_group_desc(d: &GroupDesc, with_ids: bool, out: &mut String) {
         d.group_id.0,
         type_name(d.group_type)
     );
+    format_selection(d.selection.as_ref(), out);
     format_buckets(&d.buckets, d.group_type, with_ids, out);
 }
 
@@ -334,6 +463,7 @@ pub fn format_group_mod(gm: &GroupMod, with_ids: bool, out: &mut String) {
     ) {
         let _ = write!(out, ",type={}", type_name(gm.group_type));
     }
+    format_selection(gm.selection.as_ref(), out);
     format_buckets(&gm.buckets, gm.group_type, with_ids, out);
 }
 

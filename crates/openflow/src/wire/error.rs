@@ -141,6 +141,9 @@ pub enum OfpError {
     PropBadType,
     /// A property whose length does not suit its type (`OFPBPC_BAD_LEN`).
     PropBadLen,
+    /// A property with a value the switch cannot apply (`OFPBPC_BAD_VALUE`), such as a group
+    /// selection method it does not know.
+    PropBadValue,
     /// The error has no code in this version (what Open vSwitch sends instead).
     Unencodable,
 }
@@ -189,7 +192,7 @@ const fn nx(r#type: u16, code: u16) -> Option<ErrorCode> {
 
 impl OfpError {
     /// Every failure, for tests and tables.
-    pub const ALL: [Self; 102] = [
+    pub const ALL: [Self; 103] = [
         Self::HelloIncompatible,
         Self::BadVersion,
         Self::BadType,
@@ -291,6 +294,7 @@ impl OfpError {
         Self::ResumeNotSupported,
         Self::PropBadType,
         Self::PropBadLen,
+        Self::PropBadValue,
         Self::Unencodable,
     ];
 
@@ -399,6 +403,7 @@ impl OfpError {
             Self::ResumeNotSupported => "NXR_NOT_SUPPORTED",
             Self::PropBadType => "OFPBPC_BAD_TYPE",
             Self::PropBadLen => "OFPBPC_BAD_LEN",
+            Self::PropBadValue => "OFPBPC_BAD_VALUE",
             Self::Unencodable => "NXBRC_UNENCODABLE_ERROR",
         }
     }
@@ -611,6 +616,10 @@ impl OfpError {
             Self::PropBadLen if v == 3 => nx(26, 0),
             Self::PropBadLen if v == 4 => std(13, 3),
             Self::PropBadLen => std(14, 1),
+            Self::PropBadValue if upto11 => nx(13, 4),
+            Self::PropBadValue if v == 3 => nx(27, 0),
+            Self::PropBadValue if v == 4 => std(13, 4),
+            Self::PropBadValue => std(14, 2),
             Self::Unencodable if upto11 => nx(1, 521),
             Self::Unencodable => nx(10, 0),
         }

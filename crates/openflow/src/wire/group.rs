@@ -12,17 +12,20 @@
 //! | stats request | NXST 7, group id | stats 6, group id | stats 6, group id |
 //!
 //! The Nicira form is OpenFlow 1.5's with OpenFlow 1.0's actions (what `ovs-ofctl` sends
-//! with `-O OpenFlow10`). Group statistics carry a duration from OpenFlow 1.3 on (and in the
+//! with `-O OpenFlow10`), group properties included: Open vSwitch's selection method of a
+//! select group travels only there and in 1.5. Group statistics carry a duration from OpenFlow 1.3 on (and in the
 //! Nicira form); OpenFlow 1.1 and 1.2 have none.
 
 use super::buf::{Put, Reader};
 use super::msg::{Message, finish, start, start_nx, truncated as t};
 use super::of13::{pull_actions, put_actions};
+use super::oxm::{Flavor, header_for, pull_entry, put_entry};
 use super::port::split_reply;
 use super::stats::start_stats;
 use super::{DecodeError, EncodeError, OfpError, Version};
 use crate::group::{
     Bucket, BucketId, Counters, GroupDesc, GroupMod, GroupModCommand, GroupStats, GroupType,
+    SelectionMethod,
 };
 use crate::protocol::Protocol;
 use crate::types::{GroupId, PortNo};
@@ -45,6 +48,19 @@ const ST_VENDOR: u16 = 0xffff;
 const PROP_WEIGHT: u16 = 0;
 const PROP_WATCH_PORT: u16 = 1;
 const PROP_WATCH_GROUP: u16 = 2;
+
+/// Group property types (OpenFlow 1.5): only the experimenter's, for Open vSwitch's
+/// selection method (`ntr_group_prop_selection_method`: experimenter `NTR_VENDOR_ID`, type
+/// `NTRT_SELECTION_METHOD`, 4 bytes of padding, the method's name in 16 NUL-padded bytes, its
+/// 64-bit parameter, then one unmasked OXM (NXM in the Nicira form) per hashed field whose
+/// value is the field's mask, the whole padded to 8 bytes).
+const OFPGPT15_EXPERIMENTER: u16 = 0xffff;
+const NTR_VENDOR_ID: u32 = 0x0000_154d;
+const NTRT_SELECTION_METHOD: u32 = 1;
+/// The method name's room in the property.
+const METHOD_NAME_BYTES: usize = 16;
+/// The property's fixed part, before the fields.
+const SELECTION_PROP_LEN: usize = 40;
 
 /// A group message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,6 +233,117 @@ fn pull_buckets(r: &mut Reader<'_>, v: Version) -> Result<Vec<Bucket>, DecodeErr
     Ok(out)
 }
 
+/// The OXM flavour of the fields of a selection method in version `v`'s long form.
+fn fields_flavor(v: Version) -> Flavor {
+    if v == Version::Of10 {
+        Flavor::Nxm
+    } else {
+        Flavor::Oxm(v)
+    }
+}
+
+/// Writes the group properties (the long form's, after the buckets).
+fn put_group_props(
+    b: &mut Vec<u8>,
+    v: Version,
+    sel: Option<&SelectionMethod>,
+) -> Result<(), EncodeError> {
+    let Some(sel) = sel else {
+        return Ok(());
+    };
+    let at = b.len();
+    b.put_u16(OFPGPT15_EXPERIMENTER);
+    b.put_u16(0);
+    b.put_u32(NTR_VENDOR_ID);
+    b.put_u32(NTRT_SELECTION_METHOD);
+    b.put_u32(0);
+    let mut name = [0u8; METHOD_NAME_BYTES];
+    // The model keeps names short enough; a longer one is cut, keeping the NUL.
+    let n = sel.name.len().min(METHOD_NAME_BYTES - 1);
+    name[..n].copy_from_slice(&sel.name.as_bytes()[..n]);
+    b.extend_from_slice(&name);
+    b.put_u64(sel.param);
+    for &(field, mask) in &sel.fields {
+        let h = header_for(field, fields_flavor(v)).ok_or(EncodeError::Field {
+            field: field.name(),
+            version: v,
+        })?;
+        put_entry(b, h, mask, None);
+    }
+    let len = b.len() - at;
+    b.set_u16(
+        at + 2,
+        u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
+    );
+    b.put_zeros(len.next_multiple_of(8) - len);
+    Ok(())
+}
+
+/// Reads the group properties of a group of type `ty` until `r` is empty: Open vSwitch's
+/// selection method, refused (`OFPBPC_BAD_VALUE`) unless the group is a select group and the
+/// method `hash` (the only one with fields) or `dp_hash`.
+fn pull_group_props(
+    r: &mut Reader<'_>,
+    ty: GroupType,
+) -> Result<Option<SelectionMethod>, DecodeError> {
+    let bad = |what: &str| DecodeError::new(OfpError::PropBadLen, what.to_owned());
+    let mut sel = None;
+    while !r.is_empty() {
+        let pt = r.u16().map_err(|_| bad("group property"))?;
+        let plen = usize::from(r.u16().map_err(|_| bad("group property"))?);
+        if plen < 4 {
+            return Err(bad(&format!("group property length {plen}")));
+        }
+        let mut p = r
+            .take(plen - 4)
+            .map_err(|_| bad("group property is truncated"))?;
+        // Padding to 8 bytes follows, except perhaps after the last property.
+        let _ = r.skip((plen.next_multiple_of(8) - plen).min(r.len()));
+        let exp = if pt == OFPGPT15_EXPERIMENTER {
+            (p.u32().ok(), p.u32().ok())
+        } else {
+            (None, None)
+        };
+        if exp != (Some(NTR_VENDOR_ID), Some(NTRT_SELECTION_METHOD)) {
+            return Err(DecodeError::new(
+                OfpError::PropBadType,
+                format!("group property type {pt}"),
+            ));
+        }
+        if plen < SELECTION_PROP_LEN {
+            return Err(bad(&format!("selection method property length {plen}")));
+        }
+        let pe = |_| bad("selection method property is truncated");
+        p.skip(4).map_err(pe)?;
+        let raw: [u8; METHOD_NAME_BYTES] = p.array().map_err(pe)?;
+        let end = raw
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(METHOD_NAME_BYTES);
+        let name = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let param = p.u64().map_err(pe)?;
+        let mut fields = Vec::new();
+        while !p.is_empty() {
+            let e = pull_entry(&mut p)?;
+            fields.push((e.field, e.value));
+        }
+        fields.sort_by_key(|(f, _)| *f);
+        let method = SelectionMethod {
+            name,
+            param,
+            fields,
+        };
+        if !method.is_supported(ty) || (method.name != "hash" && !method.fields.is_empty()) {
+            return Err(DecodeError::new(
+                OfpError::PropBadValue,
+                format!("selection method {:?}", method.name),
+            ));
+        }
+        sel = Some(method);
+    }
+    Ok(sel)
+}
+
 /// Writes a group-mod's body (after the OpenFlow or Nicira header).
 fn put_group_mod(b: &mut Vec<u8>, v: Version, gm: &GroupMod) -> Result<(), EncodeError> {
     b.put_u16(command_wire(gm.command));
@@ -235,6 +362,7 @@ fn put_group_mod(b: &mut Vec<u8>, v: Version, gm: &GroupMod) -> Result<(), Encod
             at,
             u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
         );
+        put_group_props(b, v, gm.selection.as_ref())?;
     } else {
         put_buckets(b, v, gm.group_type, &gm.buckets)?;
     }
@@ -265,15 +393,16 @@ pub(crate) fn decode_group_mod(v: Version, mut r: Reader<'_>) -> Result<GroupMod
             ));
         }
     };
-    let (buckets, command_bucket_id) = if long_form(v) {
+    let (buckets, command_bucket_id, selection) = if long_form(v) {
         let blen = usize::from(r.u16().map_err(&tr)?);
         r.skip(2).map_err(&tr)?;
         let cb = BucketId(r.u32().map_err(&tr)?);
         let mut br = r.take(blen).map_err(&tr)?;
-        // Group properties (selection method, experimenter) follow; ferrovs has none to apply.
-        (pull_buckets(&mut br, v)?, cb)
+        let buckets = pull_buckets(&mut br, v)?;
+        // The group properties follow the buckets.
+        (buckets, cb, pull_group_props(&mut r, group_type)?)
     } else {
-        (pull_buckets(&mut r, v)?, BucketId::ALL)
+        (pull_buckets(&mut r, v)?, BucketId::ALL, None)
     };
     Ok(GroupMod {
         command,
@@ -282,6 +411,7 @@ pub(crate) fn decode_group_mod(v: Version, mut r: Reader<'_>) -> Result<GroupMod
         command_bucket_id,
         buckets,
         has_bucket_ids: long_form(v),
+        selection,
     })
 }
 
@@ -302,6 +432,7 @@ fn put_desc(b: &mut Vec<u8>, v: Version, d: &GroupDesc) -> Result<(), EncodeErro
             blen_at,
             u16::try_from(len).map_err(|_| EncodeError::TooLong(len))?,
         );
+        put_group_props(b, v, d.selection.as_ref())?;
     } else {
         put_buckets(b, v, d.group_type, &d.buckets)?;
     }
@@ -329,18 +460,20 @@ fn pull_desc(r: &mut Reader<'_>, v: Version) -> Result<GroupDesc, DecodeError> {
     let group_id = GroupId(e.u32().map_err(&tr)?);
     let group_type = GroupType::from_wire(ty)
         .ok_or_else(|| DecodeError::new(OfpError::GroupBadType, format!("group type {ty}")))?;
-    let buckets = if long_form(v) {
+    let (buckets, selection) = if long_form(v) {
         let blen = usize::from(e.u16().map_err(&tr)?);
         e.skip(6).map_err(&tr)?;
         let mut br = e.take(blen).map_err(&tr)?;
-        pull_buckets(&mut br, v)?
+        let buckets = pull_buckets(&mut br, v)?;
+        (buckets, pull_group_props(&mut e, group_type)?)
     } else {
-        pull_buckets(&mut e, v)?
+        (pull_buckets(&mut e, v)?, None)
     };
     Ok(GroupDesc {
         group_type,
         group_id,
         buckets,
+        selection,
     })
 }
 
