@@ -322,6 +322,12 @@ impl Datapath {
         self.native.config.learn(ip, mac)
     }
 
+    /// Takes the outer destinations `remote_ip=flow` vports were given that the native
+    /// configuration has not routed yet ([`native`]), since the last call.
+    pub fn take_unrouted(&mut self) -> Vec<IpAddr> {
+        std::mem::take(&mut self.native.unrouted)
+    }
+
     /// Takes the neighbours snooped from ARP packets since the last call.
     pub fn take_snooped(&mut self) -> Vec<Snooped> {
         std::mem::take(&mut self.native.snooped)
@@ -1031,6 +1037,11 @@ fn output(p: &mut Packet, o: Out<'_>, cx: &mut Ctx<'_>) -> bool {
                 let dst = execute::encap_params(&v, tunnel).dst;
                 if let Some(hop) = cx.native.config.hops.get(&dst).copied() {
                     return output_native(p, v, hop, tunnel, trunc, hash, cx);
+                }
+                // A destination the flow chose: routed by the control plane on demand; this
+                // packet takes the host's stack meanwhile.
+                if v.remote_ip.is_unspecified() && !cx.native.config.routed.contains(&dst) {
+                    cx.native.ask_route(dst);
                 }
             }
             None => {

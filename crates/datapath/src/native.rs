@@ -49,6 +49,19 @@
 //! short) is dropped and counted in [`crate::DatapathStats::native_malformed`], since no
 //! host underlay takes IPv6 tunnels. Runs of outer packets are IPv4 only.
 //!
+//! # Destinations a flow chooses
+//!
+//! A `remote_ip=flow` vport's outer destination is the packet's `tun_dst`, known only
+//! when a packet comes. One the configuration has no hop for and has not [routed]
+//! (`NativeConfig::routed`) is queued for the control plane (`Datapath::take_unrouted`),
+//! which routes it at once (as for a fixed `remote_ip`) and answers with a new
+//! configuration: a hop if it is native, else just its place in `routed`, so it is asked
+//! for once. Until the answer comes, its packets take the host's stack, which routes them
+//! the same way (a native route leaves through the internal port there too) unless only a
+//! user route reaches it.
+//!
+//! [routed]: NativeConfig::routed
+//!
 //! # Runs of outer packets (VXLAN, Geneve)
 //!
 //! Every outer packet sent alone costs a slot in the NIC's packet-socket send and a pass
@@ -113,7 +126,7 @@
 //! not read (the internal port's MTU stands for it); no VLAN between the bridge and its
 //! internal port.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use fvs_netdev::{Packet, PacketBatch};
@@ -130,6 +143,8 @@ pub const RECIRC_QUEUE: usize = 128;
 /// Passes over the re-entry queue per processed batch: encapsulation then bridge output is
 /// one, receive interception then the vport another; a fourth means a loop.
 pub const RECIRC_PASSES: usize = 4;
+/// Flow-chosen destinations asked for between two drains by the control plane.
+const ROUTE_QUEUE: usize = 64;
 /// Snooped neighbours kept between two drains by the control plane.
 const SNOOP_QUEUE: usize = 64;
 /// Next hops waiting for an ARP request, at most (more in one batch wait for the next).
@@ -187,6 +202,9 @@ pub struct NativeConfig {
     pub hops: HashMap<IpAddr, NativeHop>,
     /// Internal ports that end native tunnels.
     pub endpoints: BTreeMap<DpPort, Endpoint>,
+    /// Outer destinations a flow chose for a `remote_ip=flow` vport that the control plane
+    /// has routed, native (then in `hops`) or not: never asked for again.
+    pub routed: HashSet<IpAddr>,
 }
 
 impl NativeConfig {
@@ -260,6 +278,8 @@ pub(crate) struct Native {
     pub(crate) snooped: Vec<Snooped>,
     /// Next hops a packet was dropped for, waiting for an ARP request.
     pub(crate) wanted: Vec<IpAddr>,
+    /// Flow-chosen outer destinations not routed yet, for the control plane.
+    pub(crate) unrouted: Vec<IpAddr>,
     last_arp: HashMap<IpAddr, Millis>,
 }
 
@@ -269,6 +289,7 @@ impl Native {
             config: NativeConfig::default(),
             snooped: Vec::new(),
             wanted: Vec::new(),
+            unrouted: Vec::new(),
             last_arp: HashMap::new(),
         }
     }
@@ -281,6 +302,14 @@ impl Native {
                 self.last_arp.insert(next_hop, now);
                 true
             }
+        }
+    }
+
+    /// Asks the control plane to route `dst`, a flow-chosen outer destination (bounded:
+    /// more in one round are asked for by their next packets).
+    pub(crate) fn ask_route(&mut self, dst: IpAddr) {
+        if self.unrouted.len() < ROUTE_QUEUE && !self.unrouted.contains(&dst) {
+            self.unrouted.push(dst);
         }
     }
 

@@ -1336,3 +1336,99 @@ fn a_remote_ip_flow_port_sends_where_the_flow_says_and_receives_from_anyone() {
     assert!(packets("tun_src=10.0.1.21") >= 6, "{flows}");
     assert_eq!(packets("tun_src=10.0.1.99"), 0, "{flows}");
 }
+
+/// An address of host B's br-phy that host A's kernel has no route to: only a user route
+/// (`ovs/route/add`) leads there.
+const FAR_B: &str = "10.0.9.21";
+
+/// A `remote_ip=flow` GRE port on host A whose flow sets `tun_dst` to [`FAR_B`], which only
+/// a user route through br-phy reaches: without the route nothing crosses (the host's stack
+/// has no route either); with it, the datapath routes the flow's destination on its first
+/// packet, natively through br-phy, and the VMs ping across (host B's tunnel back to A is a
+/// fixed one); deleting the route stops it again.
+#[test]
+fn flow_chosen_destination_goes_native_by_a_user_route() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("fr");
+    let vm1a = lab.vm("fr1a", &a, "tap1", VM1A.0, VM1A.1);
+    let vm1b = lab.vm("fr1b", &b, "tap1", VM1B.0, VM1B.1);
+    let fa = lab.fvs(&a, "fra");
+    let fb = lab.fvs(&b, "frb");
+    fa.br_phy(&a, IP_A, BR_PHY_MAC_A);
+    fb.br_phy(&b, IP_B, BR_PHY_MAC_B);
+    ip(&[
+        "-n",
+        &b,
+        "addr",
+        "add",
+        &format!("{FAR_B}/32"),
+        "dev",
+        "br-phy",
+    ]);
+    for (f, remote) in [(&fa, "flow"), (&fb, IP_A)] {
+        let remote_ip = format!("options:remote_ip={remote}");
+        f.vsctl(
+            &AddBridge::new("br-int")
+                .set(&["fail_mode=secure"])
+                .port("tap1", &["ofport_request=1"])
+                .port("gre0", &["type=gre", &remote_ip, "ofport_request=2"])
+                .args(),
+        );
+        f.ofctl(&["add-flow", "br-int", "in_port=2,actions=output:1"]);
+    }
+    fa.ofctl(&[
+        "add-flow",
+        "br-int",
+        &format!("in_port=1,actions=set_field:{FAR_B}->tun_dst,output:2"),
+    ]);
+    fb.ofctl(&["add-flow", "br-int", "in_port=1,actions=output:2"]);
+
+    let (ok, out) = ping(&vm1a, VM1B.1, 2);
+    assert!(!ok, "VM 1a reached VM 1b with no route to {FAR_B}:\n{out}");
+    assert_eq!(coverage(&fa, "native_tnl_sent"), 0);
+    // VM 1a's failed ARP entry would answer the next pings itself.
+    ip(&["-n", &vm1a, "neigh", "flush", "all"]);
+
+    assert_eq!(
+        fa.appctl(&["ovs/route/add", "10.0.9.0/24", "br-phy", IP_B]),
+        "OK\n"
+    );
+    assert_eq!(
+        fa.appctl(&["ovs/route/lookup", FAR_B]),
+        format!("src {IP_A}\ngateway {IP_B}\ndev br-phy\n")
+    );
+    let capture = Capture::start(
+        &b,
+        "eth1",
+        2,
+        &format!("ip proto 47 and dst host {FAR_B}"),
+        CAPTURE_WITHIN,
+    );
+    let (ok, out) = ping(&vm1a, VM1B.1, 5);
+    assert!(
+        ok,
+        "VM 1a cannot ping VM 1b by the user route:\n{out}\n{}",
+        fa.appctl(&["coverage/show"])
+    );
+    let seen = capture.finish();
+    assert!(
+        seen.contains(FAR_B),
+        "no GRE to {FAR_B} on B's eth1:\n{seen}"
+    );
+    assert!(
+        coverage(&fa, "native_tnl_sent") >= 3,
+        "{}",
+        fa.appctl(&["coverage/show"])
+    );
+    assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
+    let (ok, out) = ping(&vm1b, VM1A.1, 2);
+    assert!(
+        ok,
+        "VM 1b cannot ping back:
+{out}"
+    );
+
+    assert_eq!(fa.appctl(&["ovs/route/del", "10.0.9.0/24"]), "OK\n");
+    let (ok, out) = ping(&vm1a, VM1B.1, 2);
+    assert!(!ok, "VM 1a still reached VM 1b without the route:\n{out}");
+}

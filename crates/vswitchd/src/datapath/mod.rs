@@ -276,22 +276,28 @@ impl Handle {
         // Routes change without a reconfiguration: native tunnels follow them as soon as the
         // kernel announces a change, and at least every ROUTE_PASS_EVERY.
         let weak = Arc::downgrade(&handle);
+        // A destination a `remote_ip=flow` tunnel was given is routed within
+        // native::ROUTE_ASK_EVERY of its first packet.
         let mut changes = fvs_netdev::netlink::Changes::open().ok();
         std::thread::Builder::new()
             .name("native-routes".to_owned())
             .spawn(move || {
                 loop {
-                    match changes.as_mut().map(|c| c.wait(native::ROUTE_PASS_EVERY)) {
-                        Some(Ok(_)) => {}
+                let mut last = std::time::Instant::now();
+                    let changed = match changes.as_mut().map(|c| c.wait(native::ROUTE_ASK_EVERY)) {
+                        Some(Ok(changed)) => changed,
                         // Without announcements, polling alone.
                         Some(Err(_)) | None => {
                             changes = None;
-                            std::thread::sleep(native::ROUTE_PASS_EVERY);
+                            std::thread::sleep(native::ROUTE_ASK_EVERY);
+                            false
                         }
-                    }
-                    match weak.upgrade() {
-                        Some(h) => h.refresh_native(),
-                        None => return,
+                    };
+                    let Some(h) = weak.upgrade() else { return };
+                    let asked = h.handlers.native.take_route_request();
+                    if changed || asked || last.elapsed() >= native::ROUTE_PASS_EVERY {
+                        last = std::time::Instant::now();
+                        h.refresh_native();
                     }
                 }
             })?;
@@ -796,7 +802,7 @@ impl Handle {
                 })
                 .collect()
         };
-        let ends = {
+        let mut ends = {
             let ifaces = lock(&self.ifaces);
             native::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
@@ -809,8 +815,18 @@ impl Handle {
             native_v6::route_pass(&internal, &ends6, &mut c)?;
             Some(c)
         });
-        if let Some(config) = config {
+        if let Some(mut config) = config {
+            config.routed = flows.into_iter().collect();
             self.handlers.native.set_config(config, self.daemon.now());
+        // Destinations `remote_ip=flow` tunnels were given are routed as fixed ones are.
+        let flows = self.handlers.native.flow_destinations();
+        ends.extend(flows.iter().filter_map(|d| match d {
+            std::net::IpAddr::V4(remote) => Some(native::TunnelEnd {
+                remote: *remote,
+                local: None,
+            }),
+            std::net::IpAddr::V6(_) => None,
+        }));
         }
     }
 }

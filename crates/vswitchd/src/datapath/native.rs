@@ -14,9 +14,12 @@
 //! into that bridge as if the internal port had sent it. Otherwise the tunnel keeps the host
 //! IP-stack underlay (`fvs_netdev::tunnel::KernelTunnel`), where Open vSwitch's userspace
 //! datapath would just fail to send. The datapath decides per packet by the outer
-//! destination, so a `remote_ip=flow` tunnel goes native only to the destinations another
-//! tunnel names (the others are not known in advance). Under `--enable-dummy` nothing is
-//! native: dummy internal ports are no kernel devices.
+//! destination. A `remote_ip=flow` tunnel's destinations are known only from its packets:
+//! the datapath threads ask for each new one ([`Shared::want_routes`]), which is routed
+//! within [`ROUTE_ASK_EVERY`] and at every pass from then on, like a fixed `remote_ip`
+//! (IPv4 ones; at most [`MAX_FLOW_DESTINATIONS`], later ones keep the host's stack); its
+//! first packets take the host's stack meanwhile. Under `--enable-dummy` nothing is native:
+//! dummy internal ports are no kernel devices.
 //!
 //! The routes are looked up again at every reconfiguration, on a thread of their own as soon
 //! as the kernel announces a link, address or route change (`fvs_netdev::netlink::Changes`,
@@ -48,11 +51,11 @@
 //! lookup decides, as above. Adding or deleting a user route runs a route pass at once.
 //! Native tunnels look routes up with packet mark 0.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, RouteMtu, Snooped};
 use fvs_netdev::MacAddr;
@@ -65,6 +68,10 @@ use crate::unixctl::Command;
 
 /// How often the routes of the tunnels are looked up again.
 pub const ROUTE_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How soon a destination a `remote_ip=flow` tunnel asked for is routed.
+pub const ROUTE_ASK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// The most flow destinations routed (each costs a kernel route lookup every pass).
+pub const MAX_FLOW_DESTINATIONS: usize = 1024;
 /// Open vSwitch's default neighbour aging, in seconds.
 pub const DEFAULT_AGING_SECS: u64 = 900;
 /// The longest aging `tnl/neigh/aging` accepts, in seconds.
@@ -158,6 +165,11 @@ pub struct Shared {
     pub neighbours: Mutex<Neighbours>,
     /// The user routes (and dummy devices' addresses).
     pub router: Mutex<Router>,
+    /// The outer destinations `remote_ip=flow` tunnels were given (at most
+    /// [`MAX_FLOW_DESTINATIONS`]), routed at every pass.
+    flow_dsts: Mutex<BTreeSet<IpAddr>>,
+    /// A datapath thread asked for a new flow destination since the last pass.
+    route_request: AtomicBool,
     /// The routes and endpoints of the last pass, with the MACs the cache had then.
     config: Mutex<NativeConfig>,
     /// Bumped at every change of `config` or of a MAC in use; each thread compares.
@@ -216,6 +228,29 @@ impl Shared {
         if news {
             self.bump();
         }
+    }
+
+    /// Takes what a thread's `remote_ip=flow` tunnels asked to be routed; the next route
+    /// pass comes within [`ROUTE_ASK_EVERY`] when one is new. Past
+    /// [`MAX_FLOW_DESTINATIONS`], new ones are not taken (their packets keep the host's
+    /// stack).
+    pub fn want_routes(&self, dsts: &[IpAddr]) {
+        let mut set = super::lock(&self.flow_dsts);
+        for d in dsts {
+            if set.len() < MAX_FLOW_DESTINATIONS && set.insert(*d) {
+                self.route_request.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// The flow destinations asked for so far.
+    pub fn flow_destinations(&self) -> Vec<IpAddr> {
+        super::lock(&self.flow_dsts).iter().copied().collect()
+    }
+
+    /// Whether a route pass was asked for since the last call.
+    pub fn take_route_request(&self) -> bool {
+        self.route_request.swap(false, Ordering::AcqRel)
     }
 
     /// A change every thread must take.

@@ -270,6 +270,9 @@ pub fn run(
         let mut moved = 0;
         unfinished.clear();
         for &no in &ready {
+        // A native-tunnel change made while this thread slept applies to the packets that
+        // woke it, not from the packet after them.
+        sync_native(&mut fast);
             let got = receive(&mut fast, &mut batch, no);
             if got == ROUND_LIMIT {
                 unfinished.push(no);
@@ -368,6 +371,10 @@ fn sync_native(fast: &mut Fast) {
     let g = shared.generation();
     if g != fast.native_generation {
         fast.native_generation = g;
+    let unrouted = fast.dp.take_unrouted();
+    if !unrouted.is_empty() {
+        shared.want_routes(&unrouted);
+    }
         let config = shared.config();
         fast.dp.set_native(config);
     }
