@@ -275,15 +275,15 @@ impl Handle {
         });
         // Routes change without a reconfiguration: native tunnels follow them as soon as the
         // kernel announces a change, and at least every ROUTE_PASS_EVERY.
-        let weak = Arc::downgrade(&handle);
         // A destination a `remote_ip=flow` tunnel was given is routed within
         // native::ROUTE_ASK_EVERY of its first packet.
+        let weak = Arc::downgrade(&handle);
         let mut changes = fvs_netdev::netlink::Changes::open().ok();
         std::thread::Builder::new()
             .name("native-routes".to_owned())
             .spawn(move || {
-                loop {
                 let mut last = std::time::Instant::now();
+                loop {
                     let changed = match changes.as_mut().map(|c| c.wait(native::ROUTE_ASK_EVERY)) {
                         Some(Ok(changed)) => changed,
                         // Without announcements, polling alone.
@@ -810,14 +810,6 @@ impl Handle {
             let ifaces = lock(&self.ifaces);
             native_v6::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
-        let user = lock(&self.handlers.native.router).user_routes().to_vec();
-        let config = native::route_pass(&internal, &ends, &user).and_then(|mut c| {
-            native_v6::route_pass(&internal, &ends6, &mut c)?;
-            Some(c)
-        });
-        if let Some(mut config) = config {
-            config.routed = flows.into_iter().collect();
-            self.handlers.native.set_config(config, self.daemon.now());
         // Destinations `remote_ip=flow` tunnels were given are routed as fixed ones are.
         let flows = self.handlers.native.flow_destinations();
         ends.extend(flows.iter().filter_map(|d| match d {
@@ -827,6 +819,14 @@ impl Handle {
             }),
             std::net::IpAddr::V6(_) => None,
         }));
+        let user = lock(&self.handlers.native.router).user_routes().to_vec();
+        let config = native::route_pass(&internal, &ends, &user).and_then(|mut c| {
+            native_v6::route_pass(&internal, &ends6, &mut c)?;
+            Some(c)
+        });
+        if let Some(mut config) = config {
+            config.routed = flows.into_iter().collect();
+            self.handlers.native.set_config(config, self.daemon.now());
         }
     }
 }

@@ -267,12 +267,12 @@ pub fn run(
             // Nonblocking: read until empty.
             while matches!(waker.read(&mut buf), Ok(n) if n > 0) {}
         }
-        let mut moved = 0;
-        unfinished.clear();
-        for &no in &ready {
         // A native-tunnel change made while this thread slept applies to the packets that
         // woke it, not from the packet after them.
         sync_native(&mut fast);
+        let mut moved = 0;
+        unfinished.clear();
+        for &no in &ready {
             let got = receive(&mut fast, &mut batch, no);
             if got == ROUND_LIMIT {
                 unfinished.push(no);
@@ -368,13 +368,13 @@ fn sync_native(fast: &mut Fast) {
     if !snooped.is_empty() {
         shared.snooped(&snooped, &fast.dp.native().endpoints, fast.daemon.now());
     }
-    let g = shared.generation();
-    if g != fast.native_generation {
-        fast.native_generation = g;
     let unrouted = fast.dp.take_unrouted();
     if !unrouted.is_empty() {
         shared.want_routes(&unrouted);
     }
+    let g = shared.generation();
+    if g != fast.native_generation {
+        fast.native_generation = g;
         let config = shared.config();
         fast.dp.set_native(config);
     }
