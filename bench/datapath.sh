@@ -10,6 +10,7 @@
 #   sudo SWITCHES="fvs fvs-2t ovs" bench/datapath.sh        # one datapath thread against two
 #   sudo SWITCHES="fvs fvs-bp ovs" bench/datapath.sh        # without and with busy polling
 #   sudo SWITCHES="fvs fvs-r1024 fvs-r256" bench/datapath.sh # receive ring sizes
+#   sudo SWITCHES="fvs-tso fvs-hwoff-tso bridge-tso" bench/datapath.sh # kernel flow offload
 #
 # Topology (all inside namespaces this script owns, prefix fvsdp<pid>-): a (eth0 10.98.1.1)
 # and b (eth0 10.98.1.2) are joined through sw, which holds the veth ends p1 and p2
@@ -27,6 +28,9 @@
 # (options:rx-ring-slots=N) on both ports, to weigh the ring's memory against its rate.
 # `fvs-bp` (and `fvs-bp-tso`) is ferrovs with busy polling after traffic
 # (other_config:pmd-busy-poll=200, or PMD_BUSY_POLL µs; the default is off).
+# `fvs-hwoff` (and `fvs-hwoff-tso`) is ferrovs with other_config:hw-offload=true: the warm-up
+# ping's megaflows (one plain output between the two system ports) are forwarded by tc u32
+# filters with a mirred redirect, so measured traffic mostly never reaches the datapath thread.
 #
 # Per switch and round, after a warm-up ping both ways (ARP, MAC learning, megaflows):
 #   ping      200 echo requests 10 ms apart: average and 99th percentile RTT (µs)
@@ -119,8 +123,9 @@ endpoint_offloads() {
 start_switch() {
     endpoint_offloads "$1"
     case ${1%-tso} in
-    fvs | fvs-v3 | fvs-mmsg | fvs-2t | fvs-bp | fvs-r[0-9]*)
-        local rx=tpacket-v2 mask= slots= bp=
+    fvs | fvs-v3 | fvs-mmsg | fvs-2t | fvs-bp | fvs-hwoff | fvs-r[0-9]*)
+        local rx=tpacket-v2 mask= slots= bp= hwoff=
+        [ "${1%-tso}" = fvs-hwoff ] && hwoff=true
         [ "${1%-tso}" = fvs-bp ] && bp=${PMD_BUSY_POLL:-200}
         [ "${1%-tso}" = fvs-v3 ] && rx=tpacket-v3
         [ "${1%-tso}" = fvs-mmsg ] && rx=recvmmsg
@@ -135,6 +140,8 @@ start_switch() {
             -- add-port br0 pb -- set interface pb options:rx-path=$rx$slots || die "fvs: add-br"
         [ -z "$bp" ] || ovs-vsctl --db="unix:$W/fvs/db.sock" set Open_vSwitch . \
             other_config:pmd-busy-poll="$bp" || die "fvs: pmd-busy-poll"
+        [ -z "$hwoff" ] || ovs-vsctl --db="unix:$W/fvs/db.sock" set Open_vSwitch . \
+            other_config:hw-offload=true || die "fvs: hw-offload"
         if [ -n "$mask" ]; then
             ovs-vsctl --db="unix:$W/fvs/db.sock" set Open_vSwitch . other_config:pmd-cpu-mask=$mask
             # Applied before ovs-vsctl returns; the loop only guards against a thread that
@@ -219,7 +226,9 @@ pairs = [(a, b) for a, b in [("fvs", "ovs"), ("fvs", "bridge"), ("fvs-tso", "ovs
                              ("fvs-v3-tso", "fvs-mmsg-tso"), ("fvs-2t", "fvs"),
                              ("fvs-2t-tso", "fvs-tso"), ("fvs-2t", "ovs"),
                              ("fvs-bp", "fvs"), ("fvs-bp-tso", "fvs-tso"),
-                             ("fvs-bp", "ovs")]
+                             ("fvs-bp", "ovs"), ("fvs-hwoff", "fvs"),
+                             ("fvs-hwoff-tso", "fvs-tso"), ("fvs-hwoff", "bridge"),
+                             ("fvs-hwoff-tso", "bridge-tso")]
          if a in switches and b in switches]
 # Each ring size against the default ring, within its offload setting.
 pairs += [(sw, "fvs-tso" if sw.endswith("-tso") else "fvs") for sw in switches

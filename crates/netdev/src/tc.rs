@@ -51,6 +51,7 @@ pub const PRIO_LAST: u16 = 0xfffe;
 const ETH_LEN: i32 = 14;
 
 const RTM_NEWQDISC: u16 = 36;
+const RTM_DELQDISC: u16 = 37;
 const RTM_NEWTFILTER: u16 = 44;
 const RTM_DELTFILTER: u16 = 45;
 const RTM_GETTFILTER: u16 = 46;
@@ -221,6 +222,24 @@ pub fn ensure_ingress(ifindex: u32) -> io::Result<bool> {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+/// Removes the device's `ingress` qdisc (with every filter on it); one that is not there is
+/// not an error.
+pub fn delete_ingress(ifindex: u32) -> io::Result<()> {
+    let mut body = tcmsg(ifindex, INGRESS_HANDLE, TC_H_INGRESS, 0);
+    push_attr(&mut body, TCA_KIND, b"ingress\0");
+    match transact(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, &body) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENODEV | libc::EINVAL)
+            ) =>
+        {
+            Ok(())
+        }
+        r => r.map(drop),
     }
 }
 

@@ -246,6 +246,8 @@ impl Running {
         self.db.set_remotes(&[]);
         // Controller listeners close too, taking their `punix:` socket files with them.
         self.daemon.controllers().stop_all();
+        // Kernel-offloaded flows go with the daemon: no filter outlives it.
+        crate::datapath::offload::remove_all();
         let mgmt = self.daemon.mgmt().paths();
         for f in self.files.iter().chain(&mgmt) {
             let _ = std::fs::remove_file(f);

@@ -280,11 +280,50 @@ impl Lookups {
     }
 }
 
+/// How a dump shows megaflows: `-m` (where each is handled: `offloaded:yes, dp:tc` for
+/// those the kernel forwards, `dp:ovs` for the others, as Open vSwitch prints them) and
+/// `type=`.
+#[derive(Clone, Copy, Debug)]
+struct View {
+    verbose: bool,
+    /// Show megaflows the datapath handles (`ovs`, `non-offloaded`).
+    ovs: bool,
+    /// Show megaflows the kernel forwards (`tc`, `offloaded`).
+    tc: bool,
+}
+
+impl View {
+    /// From the command's arguments: `-m`/`--more`, `type=a,b` (every type by default).
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut v = Self {
+            verbose: args.iter().any(|a| a == "-m" || a == "--more"),
+            ovs: true,
+            tc: true,
+        };
+        if let Some(types) = args.iter().find_map(|a| a.strip_prefix("type=")) {
+            v.ovs = false;
+            v.tc = false;
+            for t in types.split(',') {
+                match t {
+                    "ovs" | "non-offloaded" => v.ovs = true,
+                    "tc" | "offloaded" => v.tc = true,
+                    "all" => (v.ovs, v.tc) = (true, true),
+                    // Nothing here is handled by DPDK or offloaded in part.
+                    "dpdk" | "partially-offloaded" => {}
+                    _ => return Err(format!("Failed to parse type ({types})")),
+                }
+            }
+        }
+        Ok(v)
+    }
+}
+
 /// Each thread's megaflows in `dpctl/dump-flows` form whose input port is one of `only`
 /// (all if `None`), with the core the thread is pinned to.
 fn dump_threads(
     h: &Handle,
     only: Option<BTreeSet<u32>>,
+    view: View,
 ) -> Result<Vec<(Option<pmd::CoreId>, String)>, String> {
     h.query_all(move |f| {
         let mut out = String::new();
@@ -293,7 +332,22 @@ fn dump_threads(
             if only.as_ref().is_some_and(|o| !o.contains(&in_port)) {
                 continue;
             }
-            fvs_datapath::text::write_flow(&mut out, key, mask, &m.stats, &m.actions, now(f));
+            let offloaded = f.offload.is_offloaded(key, mask);
+            if !(if offloaded { view.tc } else { view.ovs }) {
+                continue;
+            }
+            let mut line = String::new();
+            fvs_datapath::text::write_flow(&mut line, key, mask, &m.stats, &m.actions, now(f));
+            if view.verbose {
+                let at = line.find(", actions:").unwrap_or(line.len());
+                let dp = if offloaded {
+                    ", offloaded:yes, dp:tc"
+                } else {
+                    ", dp:ovs"
+                };
+                line.insert_str(at, dp);
+            }
+            out.push_str(&line);
             out.push('\n');
         }
         (f.core, out)
@@ -301,8 +355,8 @@ fn dump_threads(
 }
 
 /// Every thread's megaflows (see [`dump_threads`]), one after the other.
-fn dump(h: &Handle, only: Option<BTreeSet<u32>>) -> Result<String, String> {
-    Ok(dump_threads(h, only)?
+fn dump(h: &Handle, only: Option<BTreeSet<u32>>, view: View) -> Result<String, String> {
+    Ok(dump_threads(h, only, view)?
         .into_iter()
         .map(|(_, flows)| flows)
         .collect())
@@ -328,15 +382,16 @@ fn dpif_dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
             .filter_map(|p| p.dp_port.map(|n| n.0))
             .collect()
     };
-    dump(h, Some(ports))
+    dump(h, Some(ports), View::parse(args)?)
 }
 
 /// `dpctl/dump-flows`: a section per thread, headed as Open vSwitch heads its PMD threads'
 /// (`flow-dump from pmd on cpu core: N`) or, for the default unpinned thread, its main
 /// thread's.
-fn dpctl_dump_flows(d: &Daemon, _: &[String]) -> Result<String, String> {
+fn dpctl_dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
+    let view = View::parse(args)?;
     let mut out = String::new();
-    for (core, flows) in dump_threads(handle(d)?, None)? {
+    for (core, flows) in dump_threads(handle(d)?, None, view)? {
         match core {
             Some(c) => {
                 let _ = writeln!(out, "flow-dump from pmd on cpu core: {c}");
@@ -550,6 +605,10 @@ fn coverage_show(d: &Daemon, _: &[String]) -> Result<String, String> {
     }
     // Packet-ins dropped because a connection's queue was full (crate::outbox).
     *rows.entry("rconn_overflow").or_default() += d.connmgr().overflows();
+    // Kernel flow offload is the process's, not a thread's (super::offload).
+    for (name, n) in super::offload::coverage() {
+        *rows.entry(name).or_default() += n;
+    }
     let mut out = String::from("Event coverage (totals since the daemon started):\n");
     let mut zero = 0;
     for (name, n) in rows {

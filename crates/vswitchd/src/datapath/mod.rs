@@ -92,6 +92,7 @@ pub mod busy_poll;
 pub mod commands;
 pub mod native;
 pub mod native_v6;
+pub mod offload;
 pub mod packet;
 pub mod pmd;
 pub mod ports;
@@ -338,6 +339,12 @@ impl Handle {
     pub fn warn(&self, text: &str) {
         self.daemon
             .log("dpif_netdev", crate::vlog::Level::Warn, text);
+    }
+
+    /// Logs `text` at info level for the datapath (`dpif_netdev`).
+    pub fn info(&self, text: &str) {
+        self.daemon
+            .log("dpif_netdev", crate::vlog::Level::Info, text);
     }
 
     /// How many datapath threads run.

@@ -162,6 +162,34 @@ pub fn push_settings(db: &Db, dp: &crate::datapath::Handle) {
     push_pmd(db, dp);
     push_limits(db, dp);
     push_busy_poll(db, dp);
+    push_hw_offload(db, dp);
+}
+
+/// Turns kernel flow offload on or off from `other_config:hw-offload`
+/// ([`super::offload`]): `true` turns it on, anything else (unset, `false`) off. Unlike
+/// Open vSwitch, which needs a restart, a change applies at the next revalidation pass,
+/// which installs or removes the filters.
+fn push_hw_offload(db: &Db, dp: &crate::datapath::Handle) {
+    let on = {
+        let state = db.lock();
+        state
+            .database(DATABASE)
+            .and_then(|d| d.rows("Open_vSwitch"))
+            .and_then(|rows| {
+                rows.iter()
+                    .next()
+                    .and_then(|(_, r)| string_in_map(r, "hw-offload"))
+            })
+            .is_some_and(|v| v == "true")
+    };
+    if on != super::offload::enabled() {
+        super::offload::set_enabled(on);
+        dp.info(if on {
+            "netdev: Flow API Enabled"
+        } else {
+            "netdev: Flow API Disabled"
+        });
+    }
 }
 
 /// Hands every datapath thread `other_config:pmd-busy-poll` ([`super::busy_poll`]); a value

@@ -123,6 +123,8 @@ pub struct Fast {
     pub last_dump: Duration,
     /// Busy polling after traffic (`pmd-busy-poll`).
     pub spin: Spinner,
+    /// This thread's megaflows forwarded by the kernel (`hw-offload`, [`super::offload`]).
+    pub offload: super::offload::Offload,
     last_revalidate: Instant,
     last_full: Instant,
     full_pending: bool,
@@ -152,6 +154,7 @@ pub fn run(
         rx_ports: BTreeSet::new(),
         last_dump: Duration::ZERO,
         spin: Spinner::default(),
+        offload: super::offload::Offload::default(),
         last_revalidate: Instant::now(),
         last_full: Instant::now(),
         full_pending: false,
@@ -459,9 +462,12 @@ impl Fast {
         let full = self.full_pending || self.last_full.elapsed() >= FULL_EVERY;
         let now = self.daemon.now();
         self.dp.set_now(now);
+        // What the kernel forwarded for offloaded megaflows counts in this pass.
+        self.offload.credit(&mut self.dp, now);
         let removed = self
             .slow
             .revalidate(&mut self.dp, &mut self.daemon.switch(), now, full);
+        self.offload.sync(&self.dp);
         // What revalidation (expiry, `learn`) and upcalls' learning changed, for flow monitors:
         // before the flow-removed messages, as Open vSwitch sends them.
         self.daemon.publish_table_changes();

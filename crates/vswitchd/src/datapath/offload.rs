@@ -1,0 +1,619 @@
+//! Kernel flow offload (`Open_vSwitch:other_config:hw-offload=true`): simple megaflows
+//! between two `system` devices forwarded by the kernel's traffic control, as Open vSwitch's
+//! kernel datapath offloads its flows to `tc`.
+//!
+//! # What is offloaded
+//!
+//! A megaflow whose actions are exactly one `output` (no header change, VLAN, tunnel,
+//! `userspace`, `trunc` or meter), from one packet-socket device (a `system` port) to
+//! another, whose match a `u32` filter can express exactly or more narrowly, never more
+//! broadly ([`plan`]): the Ethernet addresses under any mask, the EtherType (a wildcarded
+//! EtherType becomes one filter each for IPv4, ARP and IPv6), "no VLAN tag" (filters only
+//! ever take untagged packets, see `fvs_netdev::tc`), "not a fragment" for IPv4, and
+//! metadata that is zero for every packet a device delivers (tunnel, `recirc_id`, `dp_hash`,
+//! `pkt_mark`, conntrack state, `packet_type`). Anything else the translation unwildcarded
+//! (an IP address, a port, a VLAN tag, an IPv6 fragment check) keeps the megaflow in
+//! userspace. Packets no filter takes reach the switch's socket as before.
+//!
+//! # Lifecycle
+//!
+//! Every revalidation pass of a datapath thread ([`Offload::credit`] before the slow path's
+//! pass, [`Offload::sync`] after it):
+//!
+//! 1. **Statistics.** Each offloaded device's filters are dumped once; what their redirects
+//!    counted since the last pass is added to the megaflow (`Datapath::credit_flow`), so the
+//!    slow path's pass credits the rules, refreshes idle ages and replays `learn` and MAC
+//!    learning as for packets the switch forwarded itself (Open vSwitch does the same with
+//!    its offloaded flows' statistics).
+//! 2. **Removal.** A megaflow that is gone (revalidation, a table change, idle expiry,
+//!    `dpctl/del-flows`, a port's removal) or whose actions changed loses its filters; all
+//!    of them go when `hw-offload` is turned off, and [`remove_all`] takes every filter the
+//!    process installed when the daemon exits.
+//! 3. **Installation.** A new megaflow that qualifies gets its filters; one that failed is
+//!    not tried again (it stays in userspace, counted in `offload_tc_failed`).
+//!
+//! Before a device's first filter, every filter in ferrovs's priority range is removed from
+//! it (a crashed daemon's), whether or not offload is on.
+//!
+//! # Order of changes
+//!
+//! The kernel hands each packet to the switch's packet socket before ingress traffic control,
+//! so the socket carries a program that skips what the device's filters take
+//! (`fvs_netdev::tc::set_bypass`). A filter is installed before the socket skips its
+//! packets, and the socket stops skipping them before the filter is removed: at those
+//! instants a packet may be forwarded twice, never lost. Packets of a flow that were
+//! already queued on the socket when its filter came may leave after packets the kernel
+//! forwarded: a flow's first packets can be reordered once.
+//!
+//! # Process-wide state
+//!
+//! Traffic-control priorities and a device's socket program belong to the device, which every
+//! datapath thread shares, so the filters of all threads are kept in one registry: a device's
+//! socket program always covers every filter on it, whichever thread installed it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use fvs_datapath::{Datapath, FlowId};
+use fvs_flow::{Field, FlowKey};
+use fvs_netdev::tc::{self, Filter, PRIO_FIRST, PRIO_LAST};
+use fvs_pipeline::clock::Millis;
+use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
+
+/// EtherTypes a megaflow that wildcards the EtherType is offloaded for (one filter each).
+const WILDCARD_PROTOCOLS: [u16; 3] = [ETH_IPV4, ETH_ARP, ETH_IPV6];
+const ETH_IPV4: u16 = 0x0800;
+const ETH_ARP: u16 = 0x0806;
+const ETH_IPV6: u16 = 0x86dd;
+/// The "tag present" bit of `vlan_tci`.
+const VLAN_PRESENT: u128 = 0x1000;
+
+/// Metadata every packet a device delivers has as zero: a megaflow asking for zero there is
+/// no narrower than one that does not ask.
+const ZERO_METADATA: [Field; 8] = [
+    Field::RecircId,
+    Field::DpHash,
+    Field::PktMark,
+    Field::CtState,
+    Field::CtZone,
+    Field::CtMark,
+    Field::CtLabel,
+    Field::PacketType,
+];
+
+/// The filters one megaflow needs, before priorities are given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// (EtherType, keys) per filter.
+    pub filters: Vec<(u16, Vec<tc::Key>)>,
+}
+
+/// What a megaflow's match becomes in `u32` filters; `None` when some bit of its mask cannot
+/// be expressed exactly (or more narrowly). See the module docs.
+pub fn plan(key: &FlowKey, mask: &FlowKey) -> Option<Plan> {
+    let mut rest = *mask;
+    let take = |rest: &mut FlowKey, f: Field| rest.set(f.loc(), 0);
+    take(&mut rest, Field::InPort);
+    for f in Field::TUNNEL.into_iter().chain(ZERO_METADATA) {
+        if key.get(f.loc()) & mask.get(f.loc()) != 0 {
+            return None;
+        }
+        take(&mut rest, f);
+    }
+    // VLAN: untagged (or not asked). Filters never take tagged packets.
+    let tci_mask = mask.get(Field::VlanTci.loc());
+    if tci_mask != 0 && (tci_mask & VLAN_PRESENT == 0 || key.get(Field::VlanTci.loc()) != 0) {
+        return None;
+    }
+    take(&mut rest, Field::VlanTci);
+    let mac = |f: Field| -> ([u8; 6], [u8; 6]) {
+        let six = |v: u128| {
+            let b = (v as u64).to_be_bytes();
+            [b[2], b[3], b[4], b[5], b[6], b[7]]
+        };
+        (six(key.get(f.loc())), six(mask.get(f.loc())))
+    };
+    let eth = tc::ethernet_keys(mac(Field::EthDst), mac(Field::EthSrc));
+    take(&mut rest, Field::EthDst);
+    take(&mut rest, Field::EthSrc);
+    let type_mask = mask.get(Field::EthType.loc());
+    let protocols: Vec<u16> = match type_mask {
+        0 => WILDCARD_PROTOCOLS.to_vec(),
+        0xffff => vec![u16::try_from(key.get(Field::EthType.loc())).ok()?],
+        _ => return None,
+    };
+    take(&mut rest, Field::EthType);
+    // "Not a fragment" is a key for IPv4; IPv6 fragments hide behind extension headers a
+    // u32 filter cannot walk, and other protocols have no fragments.
+    let frag_mask = mask.get(Field::IpFrag.loc());
+    let not_fragment = frag_mask != 0;
+    if not_fragment && key.get(Field::IpFrag.loc()) != 0 {
+        return None;
+    }
+    take(&mut rest, Field::IpFrag);
+    if rest != FlowKey::ZERO {
+        return None;
+    }
+    let filters: Vec<(u16, Vec<tc::Key>)> = protocols
+        .into_iter()
+        .filter(|&p| !(not_fragment && p == ETH_IPV6))
+        .map(|p| {
+            let mut keys = eth.clone();
+            if not_fragment && p == ETH_IPV4 {
+                keys.push(tc::ipv4_not_fragment());
+            }
+            (p, keys)
+        })
+        .collect();
+    (!filters.is_empty()).then_some(Plan { filters })
+}
+
+/// Counters for `coverage/show`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Filters installed.
+    pub installed: u64,
+    /// Filters the kernel refused (their megaflows stayed in userspace).
+    pub failed: u64,
+    /// Filters removed.
+    pub removed: u64,
+    /// Filters a crashed daemon left, removed at start.
+    pub stale: u64,
+}
+
+/// Every filter the process has installed, by input device, and what is shared about them.
+#[derive(Default)]
+struct Registry {
+    enabled: bool,
+    /// Set at exit: nothing more is installed.
+    closed: bool,
+    devices: HashMap<u32, BTreeMap<u16, Filter>>,
+    /// Devices whose `ingress` qdisc this process added (removed again at exit).
+    qdiscs: HashSet<u32>,
+    /// Devices (name, index) whose leftover filters were removed.
+    scrubbed: HashSet<(String, u32)>,
+    counters: Counters,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+fn registry() -> MutexGuard<'static, Option<Registry>> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
+    f(registry().get_or_insert_with(Registry::default))
+}
+
+/// Turns offload on or off for the whole process (`other_config:hw-offload`).
+pub fn set_enabled(on: bool) {
+    with(|r| r.enabled = on);
+}
+
+/// Whether offload is on.
+pub fn enabled() -> bool {
+    with(|r| r.enabled && !r.closed)
+}
+
+/// The counters, as `coverage/show` rows.
+pub fn coverage() -> Vec<(&'static str, u64)> {
+    let c = with(|r| r.counters);
+    vec![
+        ("offload_tc_installed", c.installed),
+        ("offload_tc_failed", c.failed),
+        ("offload_tc_removed", c.removed),
+        ("offload_tc_stale_removed", c.stale),
+    ]
+}
+
+/// Removes every filter the process installed, and the `ingress` qdiscs it added, and
+/// installs no more (daemon exit).
+pub fn remove_all() {
+    with(|r| {
+        r.closed = true;
+        for (dev, filters) in std::mem::take(&mut r.devices) {
+            // The sockets take the packets back first (see "Order of changes").
+            let _ = rebuild_socket(dev, &[]);
+            for f in filters.values() {
+                if tc::del_filter(dev, f.prio, f.protocol).is_ok() {
+                    r.counters.removed += 1;
+                }
+            }
+        }
+        // The qdiscs it added go too, so the devices are as the daemon found them.
+        for dev in r.qdiscs.drain() {
+            let _ = tc::delete_ingress(dev);
+        }
+    });
+    *sockets() = None;
+}
+
+/// One offloaded megaflow.
+struct Entry {
+    key: FlowKey,
+    mask: FlowKey,
+    actions: DpActions,
+    /// The input device's index.
+    dev: u32,
+    /// Its filters' priorities and EtherTypes.
+    filters: Vec<(u16, u16)>,
+    /// What the filters had counted at the last pass.
+    packets: u64,
+    bytes: u64,
+}
+
+/// One datapath thread's offloaded megaflows.
+#[derive(Default)]
+pub struct Offload {
+    flows: HashMap<FlowId, Entry>,
+    /// Megaflows that could not be offloaded (by match and actions: one whose actions change
+    /// is tried again), not tried again.
+    refused: HashSet<(FlowKey, FlowKey, DpActions)>,
+}
+
+impl Offload {
+    /// Whether the megaflow with this masked key and mask is offloaded now.
+    pub fn is_offloaded(&self, key: &FlowKey, mask: &FlowKey) -> bool {
+        self.flows
+            .values()
+            .any(|e| e.key == *key && e.mask == *mask)
+    }
+
+    /// Adds what each offloaded megaflow's filters forwarded since the last pass to its
+    /// statistics (see the module docs).
+    pub fn credit(&mut self, dp: &mut Datapath, now: Millis) {
+        let devices: HashSet<u32> = self.flows.values().map(|e| e.dev).collect();
+        for dev in devices {
+            let Ok(stats) = tc::dump_filters(dev) else {
+                continue;
+            };
+            let by_prio: HashMap<u16, (u64, u64)> = stats
+                .iter()
+                .map(|s| (s.prio, (s.packets, s.bytes)))
+                .collect();
+            for (id, e) in self.flows.iter_mut().filter(|(_, e)| e.dev == dev) {
+                let (packets, bytes) = e
+                    .filters
+                    .iter()
+                    .filter_map(|(p, _)| by_prio.get(p))
+                    .fold((0, 0), |(a, b), (p, q)| (a + p, b + q));
+                let dp_packets = packets.saturating_sub(e.packets);
+                let dp_bytes = bytes.saturating_sub(e.bytes);
+                e.packets = e.packets.max(packets);
+                e.bytes = e.bytes.max(bytes);
+                if dp_packets > 0 {
+                    dp.credit_flow(*id, dp_packets, dp_bytes, now);
+                }
+            }
+        }
+    }
+
+    /// Brings the filters in step with the megaflows (see the module docs).
+    pub fn sync(&mut self, dp: &Datapath) {
+        scrub_new_devices(dp);
+        let on = enabled();
+        let live: HashMap<FlowId, (FlowKey, FlowKey, DpActions)> = if on {
+            dp.megaflows()
+                .map(|(id, k, m, v)| (id, (*k, *m, v.actions.clone())))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let stale: Vec<FlowId> = self
+            .flows
+            .iter()
+            .filter(|(id, e)| {
+                live.get(id)
+                    .is_none_or(|(k, m, a)| (k, m, a) != (&e.key, &e.mask, &e.actions))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            if let Some(e) = self.flows.remove(&id) {
+                uninstall(&e);
+            }
+        }
+        if !on {
+            self.refused.clear();
+            return;
+        }
+        let live_flows: HashSet<(FlowKey, FlowKey, DpActions)> = live.values().cloned().collect();
+        self.refused.retain(|f| live_flows.contains(f));
+        for (id, flow) in live {
+            if self.flows.contains_key(&id) || self.refused.contains(&flow) {
+                continue;
+            }
+            let (key, mask, actions) = &flow;
+            match self.install(dp, key, mask, actions) {
+                Some(e) => {
+                    self.flows.insert(id, e);
+                }
+                None => {
+                    self.refused.insert(flow);
+                }
+            }
+        }
+    }
+
+    /// Offloads one megaflow if it qualifies; `None` when it does not or the kernel refused.
+    fn install(
+        &self,
+        dp: &Datapath,
+        key: &FlowKey,
+        mask: &FlowKey,
+        actions: &DpActions,
+    ) -> Option<Entry> {
+        let [DpAction::Output(out)] = actions.0.as_slice() else {
+            return None;
+        };
+        let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
+        if in_port == *out {
+            return None;
+        }
+        let dev = packet_device(dp, in_port)?;
+        let to = packet_device(dp, *out)?;
+        let plan = plan(key, mask)?;
+        let mut reg = registry();
+        let r = reg.get_or_insert_with(Registry::default);
+        if r.closed {
+            return None;
+        }
+        match tc::ensure_ingress(dev) {
+            Ok(added) => {
+                if added {
+                    r.qdiscs.insert(dev);
+                }
+            }
+            Err(_) => {
+                r.counters.failed += plan.filters.len() as u64;
+                return None;
+            }
+        }
+        let mut entry = Entry {
+            key: *key,
+            mask: *mask,
+            actions: actions.clone(),
+            dev,
+            filters: Vec::new(),
+            packets: 0,
+            bytes: 0,
+        };
+        let wanted = plan.filters.len();
+        for (protocol, keys) in plan.filters {
+            let used = r.devices.entry(dev).or_default();
+            let Some(prio) = (PRIO_FIRST..=PRIO_LAST).find(|p| !used.contains_key(p)) else {
+                r.counters.failed += 1;
+                break;
+            };
+            let f = Filter {
+                prio,
+                protocol,
+                keys,
+                redirect: to,
+            };
+            if tc::add_filter(dev, &f).is_err() {
+                r.counters.failed += 1;
+                break;
+            }
+            r.counters.installed += 1;
+            entry.filters.push((prio, protocol));
+            used.insert(prio, f);
+        }
+        // The filters first, then the socket skips their packets (see "Order of changes").
+        let on_device: Vec<Filter> = r
+            .devices
+            .get(&dev)
+            .map(|f| f.values().cloned().collect())
+            .unwrap_or_default();
+        if entry.filters.len() == wanted && rebuild_socket(dev, &on_device).is_ok() {
+            return Some(entry);
+        }
+        // All or nothing: a megaflow half in the kernel would split its statistics.
+        drop(reg);
+        uninstall(&entry);
+        None
+    }
+}
+
+impl Drop for Offload {
+    fn drop(&mut self) {
+        for e in self.flows.values() {
+            uninstall(e);
+        }
+    }
+}
+
+/// The index of the packet-socket device behind port `no`, if it is one.
+fn packet_device(dp: &Datapath, no: DpPort) -> Option<u32> {
+    let d = dp.netdev(no)?;
+    if !d.fd().is_some_and(tc::is_packet_socket) {
+        return None;
+    }
+    tc::ifindex(d.name())
+}
+
+/// Removes an entry's filters: first from its device's socket program (the registry's
+/// other filters stay in it), then from the kernel.
+fn uninstall(e: &Entry) {
+    with(|r| {
+        let Some(filters) = r.devices.get_mut(&e.dev) else {
+            return;
+        };
+        for (prio, _) in &e.filters {
+            filters.remove(prio);
+        }
+        let rest: Vec<Filter> = filters.values().cloned().collect();
+        // The socket stops skipping the packets first, then the filters go.
+        let _ = rebuild_socket(e.dev, &rest);
+        for (prio, protocol) in &e.filters {
+            if tc::del_filter(e.dev, *prio, *protocol).is_ok() {
+                r.counters.removed += 1;
+            }
+        }
+        if filters.is_empty() {
+            r.devices.remove(&e.dev);
+        }
+    });
+}
+
+/// The sockets of the ports' packet-socket devices (a duplicate of each descriptor, with the
+/// socket's inode, by device index), so a filter's removal can rewrite the program without a
+/// datapath at hand (on a thread's end). Kept only while a port has the device, and replaced
+/// when the port's device is opened again (a new socket), so an old socket closes.
+static SOCKETS: Mutex<Option<HashMap<u32, (u64, OwnedFd)>>> = Mutex::new(None);
+
+fn sockets() -> MutexGuard<'static, Option<HashMap<u32, (u64, OwnedFd)>>> {
+    SOCKETS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gives the socket of device `dev` the program for `filters` (every filter on the device).
+fn rebuild_socket(dev: u32, filters: &[Filter]) -> std::io::Result<()> {
+    let sockets = sockets();
+    let Some((_, fd)) = sockets.as_ref().and_then(|s| s.get(&dev)) else {
+        return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+    };
+    let all: Vec<&Filter> = filters.iter().collect();
+    tc::set_bypass(fd.as_fd(), &all)
+}
+
+/// A duplicate of `fd` and the inode of the socket behind it.
+fn socket_of(fd: BorrowedFd<'_>) -> Option<(u64, OwnedFd)> {
+    let dup = fd.try_clone_to_owned().ok()?;
+    let file = std::fs::File::from(dup);
+    let ino = file.metadata().ok()?.ino();
+    Some((ino, OwnedFd::from(file)))
+}
+
+/// Keeps [`SOCKETS`] in step with the ports' devices: a new or reopened device's socket is
+/// remembered and given the program for the filters already on the device; removes the
+/// filters a crashed daemon left on devices this process has not seen yet.
+fn scrub_new_devices(dp: &Datapath) {
+    let ports: Vec<DpPort> = dp.ports().map(|(n, _, _)| n).collect();
+    let mut present = HashSet::new();
+    for no in ports {
+        let Some(dev) = packet_device(dp, no) else {
+            continue;
+        };
+        let Some(d) = dp.netdev(no) else { continue };
+        let Some((ino, fd)) = d.fd().and_then(socket_of) else {
+            continue;
+        };
+        let name = d.name().to_owned();
+        present.insert((name.clone(), dev));
+        let fresh = with(|r| r.scrubbed.insert((name, dev)));
+        if fresh
+            && !with(|r| r.devices.contains_key(&dev))
+            && let Ok(n) = tc::remove_all(dev)
+        {
+            with(|r| r.counters.stale += n as u64);
+        }
+        let known = sockets()
+            .as_ref()
+            .and_then(|s| s.get(&dev))
+            .is_some_and(|(i, _)| *i == ino);
+        if !known {
+            sockets()
+                .get_or_insert_with(HashMap::new)
+                .insert(dev, (ino, fd));
+            let filters: Vec<Filter> = with(|r| {
+                r.devices
+                    .get(&dev)
+                    .map(|f| f.values().cloned().collect())
+                    .unwrap_or_default()
+            });
+            if !filters.is_empty() {
+                let _ = rebuild_socket(dev, &filters);
+            }
+        }
+    }
+    let gone: Vec<u32> = with(|r| {
+        let gone = r
+            .scrubbed
+            .iter()
+            .filter(|k| !present.contains(*k))
+            .map(|(_, dev)| *dev)
+            .collect();
+        r.scrubbed.retain(|k| present.contains(k));
+        gone
+    });
+    if !gone.is_empty()
+        && let Some(s) = sockets().as_mut()
+    {
+        for dev in gone {
+            s.remove(&dev);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn megaflow(fields: &[(Field, u128, u128)]) -> (FlowKey, FlowKey) {
+        let mut key = FlowKey::ZERO;
+        let mut mask = FlowKey::ZERO;
+        key.set(Field::InPort.loc(), 1);
+        mask.set(Field::InPort.loc(), u128::from(u32::MAX));
+        for &(f, v, m) in fields {
+            key.set(f.loc(), v & m);
+            mask.set(f.loc(), m);
+        }
+        (key, mask)
+    }
+
+    const MAC_A: u128 = 0x0200_0000_0001;
+    const MAC_B: u128 = 0x0200_0000_0002;
+    const ALL_MAC: u128 = 0xffff_ffff_ffff;
+
+    #[test]
+    fn a_normal_megaflow_becomes_one_filter_per_protocol() {
+        let (k, m) = megaflow(&[
+            (Field::EthSrc, MAC_A, ALL_MAC),
+            (Field::EthDst, MAC_B, ALL_MAC),
+            (Field::VlanTci, 0, 0x1fff),
+            (Field::EthType, 0x0800, 0xffff),
+            (Field::IpFrag, 0, 3),
+        ]);
+        let p = plan(&k, &m).expect("offloadable");
+        assert_eq!(p.filters.len(), 1);
+        let (proto, keys) = &p.filters[0];
+        assert_eq!(*proto, 0x0800);
+        assert!(keys.contains(&tc::ipv4_not_fragment()));
+        assert!(keys.contains(&tc::Key {
+            at: -12,
+            mask: u32::MAX,
+            value: 0x0000_0002
+        }));
+
+        let (k, m) = megaflow(&[(Field::EthDst, MAC_B, ALL_MAC)]);
+        let p = plan(&k, &m).expect("offloadable");
+        let protos: Vec<u16> = p.filters.iter().map(|f| f.0).collect();
+        assert_eq!(protos, vec![0x0800, 0x0806, 0x86dd]);
+    }
+
+    #[test]
+    fn what_u32_cannot_express_exactly_stays_in_userspace() {
+        let tagged = megaflow(&[(Field::VlanTci, 0x1005, 0x1fff)]);
+        assert_eq!(plan(&tagged.0, &tagged.1), None, "a VLAN");
+        let ip = megaflow(&[
+            (Field::EthType, 0x0800, 0xffff),
+            (Field::Ipv4Dst, 0x0a00_0001, 0xffff_ffff),
+        ]);
+        assert_eq!(plan(&ip.0, &ip.1), None, "an IP address");
+        let fragment = megaflow(&[(Field::EthType, 0x0800, 0xffff), (Field::IpFrag, 1, 3)]);
+        assert_eq!(plan(&fragment.0, &fragment.1), None, "fragments");
+        let v6 = megaflow(&[(Field::EthType, 0x86dd, 0xffff), (Field::IpFrag, 0, 3)]);
+        assert_eq!(plan(&v6.0, &v6.1), None, "IPv6 not a fragment");
+        let partial = megaflow(&[(Field::EthType, 0x0800, 0xff00)]);
+        assert_eq!(plan(&partial.0, &partial.1), None, "part of the EtherType");
+        let marked = megaflow(&[(Field::PktMark, 5, 0xffff_ffff)]);
+        assert_eq!(plan(&marked.0, &marked.1), None, "a packet mark");
+        let unmarked = megaflow(&[(Field::PktMark, 0, 0xffff_ffff)]);
+        assert!(
+            plan(&unmarked.0, &unmarked.1).is_some(),
+            "no mark is every packet's"
+        );
+    }
+}
