@@ -2072,6 +2072,17 @@ fn meter_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
         vec!["meter-features", "TARGET"],
         o13(&["meter-features", "TARGET"]),
         vec!["-O", "OpenFlow15", "meter-features", "TARGET"],
+        // --bundle does not apply to meters: the meter-mod goes as it is.
+        vec![
+            "-O",
+            "OpenFlow14",
+            "--bundle",
+            "add-meter",
+            "TARGET",
+            "meter=8,pktps,bands=type=drop,rate=5",
+        ],
+        o13(&["meter-stats", "TARGET", "meter=controller"]),
+        o13(&["del-meters", "TARGET", "meter=slowpath,meter=8"]),
         // Deleting a meter deletes the flows that name it.
         o13(&["del-meter", "TARGET", "meter=1"]),
         o13(&["del-meters", "TARGET", "meter=9"]),
@@ -2111,9 +2122,9 @@ fn meter_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
         want[20]
     );
     assert!(
-        !want[31].stdout.contains("priority=5") && want[31].stdout.contains("priority=6"),
+        !want[34].stdout.contains("priority=5") && want[34].stdout.contains("priority=6"),
         "{:?}",
-        want[31]
+        want[34]
     );
     for (program, dir) in [
         (fvs_ofctl, fvs.dir()),
