@@ -436,3 +436,65 @@ fn selection_methods_match_open_vswitch() {
     let (ok, err) = ofctl(&ovs, &cases[5]);
     assert!(!ok && err.contains("OFPBPC_BAD_VALUE"), "{err}");
 }
+
+/// What a trace through a `selection_method=hash` group shows that both switches must share:
+/// the megaflow (exactly the hashed fields un-wildcarded) and one score line per bucket
+/// (their values and so the bucket chosen come from each switch's own hash).
+fn hash_trace_shape(trace: &str) -> (String, usize) {
+    let megaflow = trace
+        .lines()
+        .find(|l| l.starts_with("Megaflow: "))
+        .unwrap_or_default()
+        .to_owned();
+    let scores = trace.lines().filter(|l| l.contains(": score ")).count();
+    (megaflow, scores)
+}
+
+/// The bucket a trace used.
+fn used_bucket(trace: &str) -> String {
+    trace
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("-> using bucket "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn hash_selection_hashes_exactly_its_fields_as_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("grphash");
+    let sw = fvs.private();
+    for s in [&ovs as &dyn Switch, sw] {
+        add_group_bridge(s);
+        s.ofctl_ok(&[
+            "-O",
+            "OpenFlow15",
+            "add-group",
+            "br0",
+            "group_id=1,type=select,selection_method=hash,fields(ip_dst=255.255.255.0,tcp_dst),\
+             bucket=output:1,bucket=output:2",
+        ]);
+        s.ofctl_ok(&["add-flow", "br0", "in_port=LOCAL,tcp,actions=group:1"]);
+    }
+    let flow = |src: u8, dst: u8, port: u16| {
+        format!("in_port=LOCAL,tcp,nw_src=10.0.0.{src},nw_dst=10.0.{dst}.9,tp_src=99,tp_dst={port}")
+    };
+    let trace = |s: &dyn Switch, f: &str| s.appctl_ok(&["ofproto/trace", "br0", f]);
+    for f in [flow(1, 1, 80), flow(2, 7, 443)] {
+        let theirs = trace(&ovs, &f);
+        let ours = trace(sw, &f);
+        assert_eq!(hash_trace_shape(&ours), hash_trace_shape(&theirs), "{f}");
+        assert_eq!(hash_trace_shape(&theirs).1, 2, "{theirs}");
+    }
+    // Only the hashed bits choose: another source address or source port, or another last
+    // byte of the destination, takes the same bucket; across destinations both are used.
+    let base = used_bucket(&trace(sw, &flow(1, 1, 80)));
+    assert!(!base.is_empty());
+    assert_eq!(used_bucket(&trace(sw, &flow(5, 1, 80))), base);
+    let other_last_byte = flow(1, 1, 80).replace(".9,", ".200,");
+    assert_eq!(used_bucket(&trace(sw, &other_last_byte)), base);
+    let used: std::collections::BTreeSet<String> = (0..16)
+        .map(|d| used_bucket(&trace(sw, &flow(1, d, 80))))
+        .collect();
+    assert_eq!(used.len(), 2, "{used:?}");
+}

@@ -28,6 +28,11 @@
 //! bucket's share is proportional to its weight and a weight change only moves the flows it
 //! must.
 //!
+//! A select group given `selection_method=hash` with `fields(...)` hashes exactly those
+//! fields under their masks instead (seeded with `selection_method_param`), so only they are
+//! un-wildcarded, as in Open vSwitch, and the trace lists each bucket's `score` before the
+//! bucket used; `dp_hash`, or `hash` without fields, keeps the default above.
+//!
 //! The trace follows Open vSwitch's: `bucket N` with the bucket's actions under it, and for
 //! fast failover ` -> bucket N: not live due to port P` for every bucket found not live on
 //! the way (those of watched groups included, and a watched group worded `port G`, as Open
@@ -40,7 +45,7 @@ use crate::port::Port;
 use crate::trace::{Node, NodeKind};
 use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_openflow::GroupId;
-use fvs_openflow::group::{Bucket, GroupType};
+use fvs_openflow::group::{Bucket, GroupType, SelectionMethod};
 
 /// How many `watch_group` links a liveness check follows (Open vSwitch's limit): a bucket
 /// checked that far down is not live, and the trace says why.
@@ -66,6 +71,7 @@ impl Ctx<'_> {
             return;
         };
         let buckets = group.desc.buckets.clone();
+        let selection = group.desc.selection.clone();
         self.effects.push(SideEffect::GroupHit {
             bridge: b,
             group: id,
@@ -82,7 +88,7 @@ impl Ctx<'_> {
                     self.bucket(b, table, id, &buckets, bk, flow, out);
                 }
             }
-            GroupType::Select => match self.select(&buckets, flow) {
+            GroupType::Select => match self.select(&buckets, selection.as_ref(), flow, out) {
                 Some(bk) => self.bucket(b, table, id, &buckets, bk, flow, out),
                 None => out.push(Node::new(NodeKind::Detail, "no live bucket")),
             },
@@ -144,7 +150,16 @@ impl Ctx<'_> {
     }
 
     /// The select group's choice for `flow` (module docs), un-wildcarding what it hashed.
-    fn select<'b>(&mut self, buckets: &'b [Bucket], flow: &FlowKey) -> Option<&'b Bucket> {
+    fn select<'b>(
+        &mut self,
+        buckets: &'b [Bucket],
+        selection: Option<&SelectionMethod>,
+        flow: &FlowKey,
+        out: &mut Vec<Node>,
+    ) -> Option<&'b Bucket> {
+        if let Some(sel) = selection.filter(|s| s.name == "hash" && !s.fields.is_empty()) {
+            return self.select_by_fields(buckets, sel, flow, out);
+        }
         let hash = self.flow_hash(flow);
         buckets
             .iter()
@@ -152,6 +167,46 @@ impl Ctx<'_> {
             .map(|bk| (rendezvous_score(hash, bk.bucket_id.0, bk.weight), bk))
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, bk)| bk)
+    }
+
+    /// `selection_method=hash` with `fields`: the same weighted rendezvous choice over a hash
+    /// of exactly those fields under their masks (seeded with `selection_method_param`), each
+    /// bucket's score and the choice in the trace, as Open vSwitch shows them.
+    fn select_by_fields<'b>(
+        &mut self,
+        buckets: &'b [Bucket],
+        sel: &SelectionMethod,
+        flow: &FlowKey,
+        out: &mut Vec<Node>,
+    ) -> Option<&'b Bucket> {
+        let mut h = Fnv(Fnv::default().0 ^ sel.param);
+        for &(field, mask) in &sel.fields {
+            mark_field(&mut self.wc, field, mask);
+            h.add(field as u128);
+            h.add(get(flow, field) & mask);
+        }
+        let mut best: Option<(f64, &Bucket)> = None;
+        for bk in buckets.iter().filter(|bk| bk.weight > 0) {
+            let score = rendezvous_score(h.0, bk.bucket_id.0, bk.weight);
+            // Shown as a whole number, as Open vSwitch shows its scores.
+            out.push(Node::new(
+                NodeKind::Detail,
+                format!(
+                    "bucket {}: score {}",
+                    bk.bucket_id.0,
+                    (score * 1000.0) as u64
+                ),
+            ));
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, bk));
+            }
+        }
+        let chosen = best.map(|(_, bk)| bk)?;
+        out.push(Node::new(
+            NodeKind::Detail,
+            format!("using bucket {}", chosen.bucket_id.0),
+        ));
+        Some(chosen)
     }
 
     /// The symmetric 5-tuple hash of the module docs; marks the fields read.
