@@ -1886,6 +1886,29 @@ fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
         vec!["-O", "OpenFlow13", "add-groups", "TARGET", &groups_file],
         vec!["-O", "OpenFlow13", "add-groups", "TARGET", &groups_file],
         vec!["-O", "OpenFlow13", "dump-groups", "TARGET"],
+        // Open vSwitch's selection methods, in the versions that carry them.
+        vec![
+            "-O",
+            "OpenFlow15",
+            "add-group",
+            "TARGET",
+            "group_id=60,type=select,selection_method=hash,selection_method_param=3,\
+             fields(tcp_dst,ip_src=255.255.0.0),bucket=output:1",
+        ],
+        vec![
+            "add-group",
+            "TARGET",
+            "group_id=61,type=select,selection_method=dp_hash,bucket=output:1",
+        ],
+        vec![
+            "-O",
+            "OpenFlow15",
+            "add-group",
+            "TARGET",
+            "group_id=62,type=select,fields(ip_dst),bucket=output:1",
+        ],
+        vec!["-O", "OpenFlow15", "dump-groups", "TARGET"],
+        vec!["dump-groups", "TARGET"],
     ];
     // The whole sequence through each program on each switch, from an empty group table;
     // ovs-ofctl on ovs-vswitchd is the reference.
