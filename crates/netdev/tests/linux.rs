@@ -714,3 +714,90 @@ fn netlink_route_lookups_match_the_kernels_table() {
     );
     assert!(!changes.wait(quiet).expect("wait"), "all read");
 }
+
+/// The IPv6 twins of the rtnetlink lookups answer what `ip -6 route get` and `ip -6 addr`
+/// say: a connected destination (the interface's address as source), one behind a
+/// link-local gateway, one of the host's own addresses, no route at all; and a change of an
+/// IPv6 route is announced.
+#[test]
+fn netlink_ipv6_route_lookups_match_the_kernels_table() {
+    use fvs_netdev::netlink::{ipv6_addresses, ipv6_routes, route_get_v6};
+    use fvs_netdev::poll::ifindex;
+    use std::net::Ipv6Addr;
+    let ns = Namespace::new("route6");
+    for conf in ["all", "default"] {
+        for (key, value) in [
+            ("disable_ipv6", "0"),
+            ("accept_dad", "0"),
+            ("accept_ra", "0"),
+        ] {
+            let setting = format!("net.ipv6.conf.{conf}.{key}={value}");
+            ns.exec(&["sysctl", "-qw", &setting]);
+        }
+    }
+    ns.veth();
+    ns.exec(&["ip", "addr", "add", "fd00:61::1/64", "dev", "fvsa", "nodad"]);
+    ns.exec(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "fd00:62::/48",
+        "via",
+        "fe80::fe",
+        "dev",
+        "fvsa",
+    ]);
+    let _in_ns = netns::enter(ns.name()).expect("enter namespace");
+    let fvsa = ifindex("fvsa");
+    assert_ne!(fvsa, 0);
+    let v6 = |s: &str| s.parse::<Ipv6Addr>().expect("an IPv6 address");
+    let direct = route_get_v6(v6("fd00:61::7")).expect("connected route");
+    assert_eq!((direct.oif, direct.gateway), (fvsa, None));
+    assert_eq!(direct.prefsrc, Some(v6("fd00:61::1")));
+    assert!(!direct.local);
+    let routed = route_get_v6(v6("fd00:62::5")).expect("route via a gateway");
+    assert_eq!((routed.oif, routed.gateway), (fvsa, Some(v6("fe80::fe"))));
+    assert_eq!(routed.next_hop(v6("fd00:62::5")), v6("fe80::fe"));
+    assert!(route_get_v6(v6("fd00:61::1")).expect("own address").local);
+    let none = route_get_v6(v6("2001:db8::1")).expect_err("no default route");
+    assert!(fvs_netdev::netlink::is_no_route(&none), "{none}");
+    let addrs = ipv6_addresses().expect("address dump");
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.ifindex == fvsa && a.addr == v6("fd00:61::1") && a.prefix_len == 64),
+        "{addrs:?}"
+    );
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.ifindex == fvsa && a.addr.is_unicast_link_local()),
+        "the link-local address is listed too: {addrs:?}"
+    );
+    let routes = ipv6_routes().expect("route dump");
+    assert!(
+        routes.iter().any(|r| r.dst == v6("fd00:62::")
+            && r.prefix_len == 48
+            && r.route.gateway == Some(v6("fe80::fe"))),
+        "{routes:?}"
+    );
+    let mut changes = fvs_netdev::netlink::Changes::open().expect("subscribe");
+    let quiet = Duration::from_millis(100);
+    assert!(!changes.wait(quiet).expect("wait"), "no change yet");
+    ns.exec(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "fd00:64::/48",
+        "via",
+        "fe80::fe",
+        "dev",
+        "fvsa",
+    ]);
+    assert!(
+        changes.wait(Duration::from_secs(2)).expect("wait"),
+        "IPv6 route added"
+    );
+}
