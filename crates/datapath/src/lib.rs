@@ -768,20 +768,6 @@ impl Datapath {
         }
     }
 
-    /// Adds packets forwarded for a megaflow outside this datapath (by the kernel, for an
-    /// offloaded megaflow) to its statistics, last used at `used`; false when it is gone.
-    pub fn credit_flow(&mut self, id: FlowId, packets: u64, bytes: u64, used: Millis) -> bool {
-        match self.flows.get_mut(id.0) {
-            Some(m) => {
-                m.stats.packets += packets;
-                m.stats.bytes += bytes;
-                m.stats.used = Some(m.stats.used.map_or(used, |u| u.max(used)));
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Runs `actions` on one frame as if it had been received with flow key `key` (an
     /// OpenFlow packet-out, or a packet the slow path executes itself), then sends; returns
     /// the number of actions that did not fit the packet. No cache is consulted or changed.
