@@ -280,9 +280,9 @@ impl Lookups {
     }
 }
 
-/// How a dump shows megaflows: `-m` (where each is handled: `offloaded:yes, dp:tc` for
-/// those the kernel forwards, `dp:ovs` for the others, as Open vSwitch prints them) and
-/// `type=`.
+/// How `dpctl/dump-flows` shows megaflows: `-m` (where each is handled: `offloaded:yes,
+/// dp:tc` for those the kernel forwards, `dp:ovs` for the others, as Open vSwitch prints
+/// them) and `type=`.
 #[derive(Clone, Copy, Debug)]
 struct View {
     verbose: bool,
@@ -293,6 +293,13 @@ struct View {
 }
 
 impl View {
+    /// Every megaflow, without `-m`.
+    const ALL: Self = Self {
+        verbose: false,
+        ovs: true,
+        tc: true,
+    };
+
     /// From the command's arguments: `-m`/`--more`, `type=a,b` (every type by default).
     fn parse(args: &[String]) -> Result<Self, String> {
         let mut v = Self {
@@ -310,7 +317,7 @@ impl View {
                     "all" => (v.ovs, v.tc) = (true, true),
                     // Nothing here is handled by DPDK or offloaded in part.
                     "dpdk" | "partially-offloaded" => {}
-                    _ => return Err(format!("Failed to parse type ({types})")),
+                    _ => return Err(format!("Failed to parse type ({types}) (Invalid argument)")),
                 }
             }
         }
@@ -382,7 +389,8 @@ fn dpif_dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
             .filter_map(|p| p.dp_port.map(|n| n.0))
             .collect()
     };
-    dump(h, Some(ports), View::parse(args)?)
+    // Open vSwitch's dpif/dump-flows says nothing of offloads, even with -m (dpctl's does).
+    dump(h, Some(ports), View::ALL)
 }
 
 /// `dpctl/dump-flows`: a section per thread, headed as Open vSwitch heads its PMD threads'
@@ -392,6 +400,11 @@ fn dpctl_dump_flows(d: &Daemon, args: &[String]) -> Result<String, String> {
     let view = View::parse(args)?;
     let mut out = String::new();
     for (core, flows) in dump_threads(handle(d)?, None, view)? {
+        // Open vSwitch heads a thread's section at its first flow: a thread with none that
+        // qualify (`type=`, or an empty cache) has no heading.
+        if flows.is_empty() {
+            continue;
+        }
         match core {
             Some(c) => {
                 let _ = writeln!(out, "flow-dump from pmd on cpu core: {c}");

@@ -73,6 +73,15 @@
 //!
 //! - **Interface rows** ([`stats`]): device counters, link state, MTU and ifindex written
 //!   back every `stats-update-interval`.
+//! - **Kernel flow offload** ([`offload`], `other_config:hw-offload=true`, off by
+//!   default): a megaflow that is one plain output from a `system` port to another, with a
+//!   match a `u32` filter expresses exactly (Ethernet addresses, EtherType, untagged, IPv4
+//!   not a fragment), is forwarded by the kernel's traffic control (`u32` + `mirred` on the
+//!   input device's ingress, `fvs_netdev::tc`), which saves the datapath thread the two
+//!   copies of every frame; the port's packet socket skips those packets. Each revalidation
+//!   pass adds the filters' counters to their megaflows (rule statistics, `learn`, MAC
+//!   learning) and installs and removes filters with the megaflows; none outlives the daemon.
+//!   `dpctl/dump-flows -m` shows `offloaded:yes, dp:tc`, `type=` filters.
 //! - **Native tunnels** ([`native`]): a tunnel whose kernel route leaves through an
 //!   internal port of a bridge (Open vSwitch's `br-phy` layout) is encapsulated into that
 //!   bridge by the datapath and taken back from it; the routes are looked up at every

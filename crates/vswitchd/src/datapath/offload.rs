@@ -45,6 +45,26 @@
 //! already queued on the socket when its filter came may leave after packets the kernel
 //! forwarded: a flow's first packets can be reordered once.
 //!
+//! # Limits and trade-offs
+//!
+//! - **VLANs**: a filter only ever takes untagged packets (its protocol is one EtherType,
+//!   which the kernel compares with 802.1Q when a tag was stripped into metadata), so tagged
+//!   packets of any megaflow go to the switch; a megaflow that matches a tag is not offloaded.
+//! - **Timing**: a filter comes at the revalidation pass after its megaflow (≤ 200 ms) and
+//!   goes at the pass after the megaflow (`dpctl/del-flows` included); until then the kernel
+//!   keeps forwarding by the old decision. A translation change is seen at the same pass that
+//!   changes the megaflow, so a dropping flow-mod takes effect as fast as in userspace.
+//! - **Statistics**: the kernel counts a GSO super-frame as one packet, as the datapath does;
+//!   bytes are counted with the Ethernet header; TCP flags of offloaded packets are not seen.
+//! - **Cost**: each device's socket program tests its filters one after the other, and each
+//!   filter is a `u32` instance of its own (priorities [`PRIO_FIRST`]`..=`[`PRIO_LAST`]): fine
+//!   for the handful of flows a VM pair has, linear for thousands.
+//! - **Not offloaded**: header rewrites, VLAN push/pop (this kernel has no `act_vlan`),
+//!   tunnels, `trunc`, meters, several outputs, matches on IP addresses or L4 ports (a `u32`
+//!   key could express some, not done), IPv6's "not a fragment" (extension headers),
+//!   internal (TAP) ports. `other_config:tc-policy` is ignored (filters are `skip_hw`), and
+//!   unlike Open vSwitch a change of `hw-offload` applies without a restart.
+//!
 //! # Process-wide state
 //!
 //! Traffic-control priorities and a device's socket program belong to the device, which every
