@@ -104,8 +104,10 @@ fn tcp_with_offloads_on_crosses_the_switch_intact() {
 /// A rule that forwards TCP and sends it to the controller too: the controller (Open vSwitch's
 /// own `ovs-ofctl monitor`) gets each super-frame the hosts' TSO hands the switch as its
 /// segments, no packet-in longer than a wire frame (14 + 1500 bytes), as Open vSwitch's
-/// kernel datapath hands GSO packets to userspace one segment at a time; the transfer itself
-/// still crosses intact, as super-frames.
+/// kernel datapath hands GSO packets to userspace one segment at a time (Open vSwitch 3.1's
+/// userspace datapath with `userspace-tso-enable` sends them whole: see
+/// `fvs_datapath::offload::wire_frames` for the choice); the transfer itself still crosses
+/// intact, as super-frames.
 #[test]
 fn tcp_super_frames_reach_the_controller_as_segments() {
     let mut lab = Lab::start("h6g");
