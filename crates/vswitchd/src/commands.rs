@@ -92,6 +92,7 @@ pub fn table() -> Commands<Daemon> {
     ];
     list.extend(crate::datapath::commands::table());
     list.extend(crate::datapath::native::commands());
+    list.extend(crate::datapath::tnl_ports::commands());
     list.extend(crate::db::commands());
     Commands::new(list)
 }

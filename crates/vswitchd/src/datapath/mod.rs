@@ -110,6 +110,7 @@ pub mod shared;
 pub mod slow;
 pub mod stats;
 pub mod thread;
+pub mod tnl_ports;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -1,0 +1,129 @@
+//! Oracle test of `tnl/ports/show` (root): Open vSwitch 3.1's `ovs-vswitchd` (userspace
+//! datapath) and fvs-vswitchd, each in a network namespace of its own, get the same bridges
+//! and the same GRE, VXLAN (two on port 4789, one on 4790) and Geneve interfaces, then lose
+//! one and get it back; the listing of shared tunnel ports and their reference counts must
+//! read the same on both at every step. Datapath port numbers are each datapath's own (ours
+//! match our `dpctl/show`), and ports made in one transaction are listed in creation order,
+//! which Open vSwitch takes from a hash: lines are compared with the numbers masked, as
+//! sets. Namespaces are deleted and both daemons killed by their own pids, by guards, even
+//! when an assertion fails.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::appctl_outcome;
+use fvs_test_support::netns::{self, exec};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, Switch};
+
+/// The listing's first line, then its other lines with each `(NUMBER)` masked, as a set.
+fn masked(listing: &str) -> (String, BTreeSet<String>) {
+    let mut lines = listing.lines();
+    let head = lines.next().unwrap_or_default().to_owned();
+    let rest = lines
+        .map(|l| match (l.find(" ("), l.find(") ")) {
+            (Some(a), Some(b)) if a < b => format!("{} (#{}", &l[..a], &l[b..]),
+            _ => l.to_owned(),
+        })
+        .collect();
+    (head, rest)
+}
+
+#[test]
+fn tunnel_ports_read_as_open_vswitch_s() {
+    let mut lab = netns::Lab::new();
+    let theirs_ns = lab.add_netns(&netns::unique_name("tp", "o"));
+    let ours_ns = lab.add_netns(&netns::unique_name("tp", "f"));
+    for ns in [&theirs_ns, &ours_ns] {
+        exec(ns, &["ip", "link", "set", "lo", "up"]);
+    }
+    let ovs = PrivateOvs::start_in_netns(&theirs_ns);
+    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .dummy(false)
+        .netns(&ours_ns)
+        .tag("tnlports")
+        .start();
+    let switches: [&dyn Switch; 2] = [&ovs, &fvs];
+    let vsctl = |args: &[&str]| {
+        for sw in switches {
+            sw.vsctl(args)
+                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+        }
+    };
+    // Ours (checked against our dpctl/show's numbers) and theirs, masked.
+    let show = |args: &[&str]| -> (String, String) {
+        let ours = appctl_outcome(fvs.appctl(args));
+        let theirs = appctl_outcome(ovs.appctl(args));
+        assert_eq!(
+            masked(&ours),
+            masked(&theirs),
+            "ours:\n{ours}\ntheirs:\n{theirs}"
+        );
+        let dp = appctl_outcome(fvs.appctl(&["dpctl/show"]));
+        for l in ours.lines().skip(1) {
+            let mut w = l.split(' ');
+            let (name, no) = (w.next().unwrap_or_default(), w.next().unwrap_or_default());
+            let no = no.trim_matches(|c| c == '(' || c == ')');
+            assert!(
+                dp.lines()
+                    .any(|d| d.trim().starts_with(&format!("port {no}: {name} "))),
+                "{l} is not in dpctl/show:\n{dp}"
+            );
+        }
+        (ours, theirs)
+    };
+    let (ours, theirs) = show(&["tnl/ports/show"]);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, "Listening ports:\n");
+
+    for br in ["br0", "br1"] {
+        vsctl(&AddBridge::new(br).set(&["datapath_type=netdev"]).args());
+    }
+    vsctl(
+        &AddBridge::existing("br0")
+            .port("g1", &["type=gre", "options:remote_ip=192.0.2.1"])
+            .port("v1", &["type=vxlan", "options:remote_ip=192.0.2.2"])
+            .port(
+                "v2",
+                &["type=vxlan", "options:remote_ip=192.0.2.3", "options:key=5"],
+            )
+            .args(),
+    );
+    vsctl(
+        &AddBridge::existing("br1")
+            .port(
+                "v3",
+                &[
+                    "type=vxlan",
+                    "options:remote_ip=flow",
+                    "options:dst_port=4790",
+                ],
+            )
+            .port("gn", &["type=geneve", "options:remote_ip=192.0.2.4"])
+            .args(),
+    );
+    let (ours, _) = show(&["tnl/ports/show"]);
+    for want in [
+        "vxlan_sys_4789 (",
+        ") ref_cnt=2",
+        "gre_sys (",
+        "vxlan_sys_4790 (",
+        "genev_sys_6081 (",
+    ] {
+        assert!(ours.contains(want), "{want:?} missing:\n{ours}");
+    }
+    // An argument other than -v is ignored.
+    show(&["tnl/ports/show", "x"]);
+
+    vsctl(&["del-port", "v1"]);
+    let (ours, _) = show(&["tnl/ports/show"]);
+    assert!(!ours.contains("ref_cnt=2"), "{ours}");
+    vsctl(
+        &AddBridge::existing("br0")
+            .port("v1", &["type=vxlan", "options:remote_ip=192.0.2.9"])
+            .args(),
+    );
+    let (ours, _) = show(&["tnl/ports/show"]);
+    assert!(ours.contains("ref_cnt=2"), "{ours}");
+}
