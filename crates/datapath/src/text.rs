@@ -61,6 +61,10 @@ fn ip(v: u128) -> String {
     Ipv4Addr::from_bits(v as u32).to_string()
 }
 
+fn ip6(v: u128) -> String {
+    std::net::Ipv6Addr::from_bits(v).to_string()
+}
+
 fn mac(v: u128) -> String {
     Mac::from_u64(v as u64).to_string()
 }
@@ -113,13 +117,36 @@ pub fn write_flow(
 }
 
 fn write_key(out: &mut String, m: &Masked<'_>) {
-    if m.any(&[Field::TunId, Field::TunSrc, Field::TunDst]) {
+    let tunnel = [
+        Field::TunId,
+        Field::TunSrc,
+        Field::TunDst,
+        Field::TunIpv6Src,
+        Field::TunIpv6Dst,
+    ];
+    if m.any(&tunnel) {
         out.push_str("tunnel(");
         let mut parts = Vec::new();
+        // An IPv6 underlay's packets carry their outer addresses in the IPv6 fields, which
+        // Open vSwitch prints as `ipv6_src`/`ipv6_dst`; an IPv4 one's in `src`/`dst`.
+        let v6 = m.get(Field::TunIpv6Src).0 != 0 || m.get(Field::TunIpv6Dst).0 != 0;
+        let (src, dst, show) = if v6 {
+            (
+                ("ipv6_src", Field::TunIpv6Src),
+                ("ipv6_dst", Field::TunIpv6Dst),
+                ip6 as fn(u128) -> String,
+            )
+        } else {
+            (
+                ("src", Field::TunSrc),
+                ("dst", Field::TunDst),
+                ip as fn(u128) -> String,
+            )
+        };
         for (name, f, show) in [
             ("tun_id", Field::TunId, hex as fn(u128) -> String),
-            ("src", Field::TunSrc, ip),
-            ("dst", Field::TunDst, ip),
+            (src.0, src.1, show),
+            (dst.0, dst.1, show),
         ] {
             let mut s = String::new();
             fields(&mut s, m, &[(name, f)], show);

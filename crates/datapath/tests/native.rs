@@ -593,6 +593,15 @@ fn a_native_ipv6_tunnel_solicits_then_sends_and_receives_through_the_bridge() {
         assert!(h.br_phy.take_sent().is_empty(), "the host never sees it");
         let s = h.dp.stats();
         assert_eq!((s.native_sent, s.native_received), (1, 1));
+        // The received packet's megaflow names its outer IPv6 addresses as Open vSwitch
+        // prints them.
+        let flows = h.dp.dump_flows();
+        assert!(
+            flows.contains(&format!(
+                "tunnel(tun_id=0x1,ipv6_src={THERE6},ipv6_dst={HERE6}),"
+            )),
+            "{flows}"
+        );
     }
 }
 
