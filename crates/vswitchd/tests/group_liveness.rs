@@ -7,7 +7,8 @@
 //! and state (`ovs-ofctl show`), `ofproto/trace` through the groups and the frames each port
 //! sent (`tx_pcap`) must read the same. The same flows' frames are sent before and after each
 //! step, so a megaflow cached before a change that still sent the old way would show as a
-//! frame on the wrong port.
+//! frame on the wrong port. The port-status messages OpenFlow 1.0 and 1.3 monitors receive
+//! meanwhile must read the same too.
 //!
 //! As root, a veth end loses its carrier (its peer goes down) while staying administratively
 //! up: `ovs-ofctl show` (`LINK_DOWN` without `PORT_DOWN`) and `ofproto/trace` must read the
@@ -312,4 +313,53 @@ fn fast_failover_follows_a_veth_link_as_open_vswitch() {
     );
     assert!(trace.contains("using bucket 1"), "{trace}");
     assert!(theirs[2].1.contains("using bucket 0"), "{}", theirs[2].1);
+}
+
+/// The port-status messages monitors in OpenFlow 1.0 and 1.3 print while `p1` is brought
+/// down and up with `netdev-dummy/set-admin-state` (and a second `down` that changes nothing).
+fn admin_state_announcements(sw: &dyn Switch) -> Vec<String> {
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure", "protocols=OpenFlow10,OpenFlow13"])
+            .port("p1", &["ofport_request=1"])
+            .args(),
+    );
+    let target = sw.mgmt_target("br0");
+    let monitors = [
+        common::OfctlMonitor::start(sw.dir(), &[], &target, &["65000"], "m10"),
+        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow13"], &target, &["65000"], "m13"),
+    ];
+    sleep(Duration::from_millis(700));
+    for state in ["down", "down", "up"] {
+        sw.appctl_ok(&["netdev-dummy/set-admin-state", "p1", state]);
+        sleep(Duration::from_millis(300));
+    }
+    sleep(Duration::from_millis(500));
+    monitors
+        .iter()
+        .map(|m| {
+            m.text()
+                .lines()
+                .skip_while(|l| !l.contains("PORT_STATUS"))
+                .filter(|l| !l.contains("fatal_signal"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+#[test]
+fn set_admin_state_announces_the_port_as_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("gadm");
+    let theirs = admin_state_announcements(&ovs);
+    let ours = admin_state_announcements(fvs.private());
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        theirs[1].matches("OFPT_PORT_STATUS").count(),
+        3,
+        "{}",
+        theirs[1]
+    );
+    assert!(theirs[1].contains("PORT_DOWN"), "{}", theirs[1]);
 }

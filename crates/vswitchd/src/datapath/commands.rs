@@ -541,30 +541,77 @@ fn set_admin_state(d: &Daemon, args: &[String]) -> Result<String, String> {
         "down" => true,
         _ => return Err("Invalid Admin State".into()),
     };
-    let changed = {
+    // (bridge, port, configuration before) of each port that changed.
+    let changed: Vec<(String, PortNo, u32)> = {
         let mut sw = d.switch();
-        let mut changed = false;
+        let mut changed = Vec::new();
         for b in &mut sw.bridges {
             for name in &names {
                 let Some(p) = b.port_by_name(name) else {
                     continue;
                 };
-                let (ofport, mut config) = (p.ofport, p.config);
-                config.0 = if down {
-                    config.0 | PortConfig::PORT_DOWN
-                } else {
-                    config.0 & !PortConfig::PORT_DOWN
-                };
-                changed |= p.config != config;
-                b.set_port_config(ofport, config);
+                let (ofport, was) = (p.ofport, p.config);
+                let bit = PortConfig::PORT_DOWN;
+                let now = PortConfig(if down { was.0 | bit } else { was.0 & !bit });
+                if now != was {
+                    b.set_port_config(ofport, now);
+                    changed.push((b.name.clone(), ofport, was.0));
+                }
             }
         }
         changed
     };
-    if changed {
+    if !changed.is_empty() {
         d.revalidate_now();
+        announce_admin_state(d, &changed, down);
     }
     Ok("OK".into())
+}
+
+/// The port-status messages of `netdev-dummy/set-admin-state`, as Open vSwitch sends them:
+/// going down, first the port no longer live (its configuration and state as they were, without
+/// `LIVE`), then `PORT_DOWN` with `LINK_DOWN`; coming up, one message, live again.
+fn announce_admin_state(d: &Daemon, changed: &[(String, PortNo, u32)], down: bool) {
+    use crate::ofchannel::controller::{AsyncEvent, PortEvent};
+    use fvs_openflow::wire::port::OFPPS_LINK_DOWN;
+    use fvs_openflow::wire::{PortDesc, PortReason};
+    let ports = crate::connmgr::port_snapshot(d);
+    for (bridge, ofport, was) in changed {
+        let Some((name, mac, config)) = ports.get(bridge).and_then(|p| p.get(ofport)) else {
+            continue;
+        };
+        let desc = |config: u32, state: u32| PortDesc {
+            port_no: *ofport,
+            hw_addr: fvs_openflow::EthAddr(*mac),
+            name: name.clone(),
+            config,
+            state,
+            ..PortDesc::default()
+        };
+        let event = |now: PortDesc, live: bool, old: PortDesc, was_live: bool| {
+            AsyncEvent::PortStatus(Box::new(PortEvent {
+                reason: PortReason::Modify,
+                desc: now,
+                live,
+                old: Some((old, was_live)),
+            }))
+        };
+        let events = if down {
+            let before = desc(*was, 0);
+            let dead = desc(*was, 0);
+            let after = desc(*config, OFPPS_LINK_DOWN);
+            vec![
+                event(dead.clone(), false, before, true),
+                event(after, false, dead, false),
+            ]
+        } else {
+            let before = desc(*was, OFPPS_LINK_DOWN);
+            vec![event(desc(*config, 0), true, before, false)]
+        };
+        for ev in events {
+            d.connmgr().publish(bridge, ev, None);
+        }
+    }
 }
 
 fn memory_show(d: &Daemon, _: &[String]) -> Result<String, String> {
