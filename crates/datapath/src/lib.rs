@@ -927,6 +927,10 @@ fn execute_actions(
                 }
                 true
             }
+            // A packet-in its meter drops goes to no controller; what follows still runs.
+            DpAction::Userspace { meter: Some(m), .. } if !cx.meters.admit(*m, p.len(), cx.now) => {
+                true
+            }
             DpAction::Userspace { .. } => {
                 // A super-frame goes up as its segments, one packet each (as Open vSwitch's
                 // kernel datapath sends a GSO packet to userspace), a partial checksum

@@ -230,6 +230,7 @@ fn to_controller() -> DpAction {
         flow: Box::new(FlowKey::ZERO),
         controller_id: 0,
         userdata: None,
+        meter: None,
         continuation: None,
         bridge: String::new(),
     }

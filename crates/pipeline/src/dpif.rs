@@ -144,6 +144,11 @@ pub enum DpAction {
         /// The bridge whose pipeline sent it (a patch port's peer, maybe): its controllers
         /// get it (not printed).
         bridge: String,
+        /// The datapath meter packet-ins through this action are charged to: the action's
+        /// own (`controller(meter_id=N)`) or the bridge's `controller` meter. A packet the
+        /// meter drops goes to no controller; the actions after it still run (Open vSwitch
+        /// prints it as a `sample` of 100% around `meter(N)` and the `userspace` action).
+        meter: Option<crate::meter::DpMeterId>,
     },
     /// Charge the packet to a datapath meter, which may drop it (then nothing after runs).
     Meter(crate::meter::DpMeterId),
@@ -227,8 +232,12 @@ impl fmt::Display for DpAction {
                 cookie,
                 controller_id,
                 continuation,
+                meter,
                 ..
             } => {
+                if let Some(m) = meter {
+                    write!(f, "sample(sample=100.0%,actions(meter({m}),")?;
+                }
                 let continuation = u8::from(continuation.is_some());
                 // C's `%#x`: zero prints without the prefix.
                 let cookie = if *cookie == 0 {
@@ -239,7 +248,11 @@ impl fmt::Display for DpAction {
                 write!(
                     f,
                     "userspace(pid=0,controller(reason={reason},dont_send=1,continuation={continuation},recirc_id=0,rule_cookie={cookie},controller_id={controller_id},max_len={max_len}))"
-                )
+                )?;
+                if meter.is_some() {
+                    f.write_str("))")?;
+                }
+                Ok(())
             }
         }
     }

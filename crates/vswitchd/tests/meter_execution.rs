@@ -218,3 +218,74 @@ fn deleting_a_meter_removes_its_flows_with_reason_meter_delete_as_open_vswitch()
     assert!(theirs[0].is_empty() && theirs[1].is_empty(), "{theirs:?}");
     assert!(theirs[2].contains("reason=meter_delete"), "{theirs:?}");
 }
+
+/// What a switch did with a `controller` meter of one packet a second (no burst: the bucket
+/// holds one packet) and a flow sending each frame to the controller and to p2: packet-ins
+/// an OpenFlow 1.3 monitor got, frames p2 sent, and the trace's datapath actions with
+/// Open vSwitch's frozen-state number masked (ferrovs has none).
+fn controller_meter(sw: &dyn Switch) -> (usize, usize, String) {
+    let pcap = sw.dir().join("p2.pcap");
+    let tx = format!("options:tx_pcap={}", pcap.display());
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure", "protocols=OpenFlow13"])
+            .port("p1", &["ofport_request=1"])
+            .port("p2", &["ofport_request=2", &tx])
+            .args(),
+    );
+    let o13 = |args: &[&str]| {
+        let mut all = vec!["-O", "OpenFlow13"];
+        all.extend_from_slice(args);
+        sw.ofctl_ok(&all);
+    };
+    o13(&[
+        "add-meter",
+        "br0",
+        "meter=controller,pktps,bands=type=drop,rate=1",
+    ]);
+    o13(&["add-flow", "br0", "in_port=1,actions=controller,output:2"]);
+    let target = sw.mgmt_target("br0");
+    let monitor =
+        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow13"], &target, &["65000"], "pin");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let frame = hex(&udp_frame());
+    let mut args = vec!["netdev-dummy/receive", "p1"];
+    args.extend(std::iter::repeat_n(frame.as_str(), FRAMES));
+    let out = appctl_outcome(sw.appctl(&args));
+    assert!(!out.starts_with("error"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // `NXT_PACKET_IN2` is what a monitor of either switch gets.
+    let packet_ins = monitor.text().matches("PACKET_IN").count();
+    let trace = appctl_outcome(sw.appctl(&["ofproto/trace", "br0", "in_port=1,udp"]));
+    let actions = trace
+        .lines()
+        .find_map(|l| l.strip_prefix("Datapath actions: "))
+        .unwrap_or_else(|| panic!("no datapath actions in {trace}"));
+    let masked = match actions.split_once("recirc_id=") {
+        Some((a, b)) => format!(
+            "{a}recirc_id=N{}",
+            b.trim_start_matches(|c: char| c.is_ascii_digit())
+        ),
+        None => actions.to_owned(),
+    };
+    (packet_ins, pcap_frames_or_empty(&pcap).len(), masked)
+}
+
+#[test]
+fn the_controller_meter_limits_packet_ins_only_as_open_vswitchs() {
+    let (ours, theirs) = ours_then_theirs("ctlmeter", controller_meter);
+    assert_eq!(ours.2, theirs.2);
+    assert!(
+        theirs
+            .2
+            .starts_with("sample(sample=100.0%,actions(meter(0),userspace("),
+        "{theirs:?}"
+    );
+    for (who, (packet_ins, sent, _)) in [("ferrovs", &ours), ("Open vSwitch", &theirs)] {
+        assert_eq!(*sent, FRAMES, "{who}: every frame still goes to p2");
+        assert!(
+            (1..=2).contains(packet_ins),
+            "{who}: {packet_ins} packet-ins through a controller meter of one packet"
+        );
+    }
+}

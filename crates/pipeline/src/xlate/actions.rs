@@ -99,6 +99,7 @@ impl Ctx<'_> {
                     c.max_len,
                     c.controller_id,
                     c.userdata.clone(),
+                    c.meter_id,
                     flow,
                 );
             }

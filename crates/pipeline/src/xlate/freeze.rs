@@ -163,7 +163,7 @@ impl Ctx<'_> {
             return;
         }
         // The whole packet goes (a continuation is useless with part of it).
-        self.controller_to(reason, u16::MAX, controller_id, userdata, flow);
+        self.controller_to(reason, u16::MAX, controller_id, userdata, None, flow);
         self.freezing = Some(Freezing {
             at: self.dp.len().saturating_sub(1),
             segments: Vec::new(),

@@ -650,19 +650,28 @@ impl Ctx<'_> {
     /// A packet-in to the controller: the datapath hands the packet, as `flow` says it is now,
     /// to userspace.
     pub(super) fn controller(&mut self, reason: u8, max_len: u16, flow: &FlowKey) {
-        self.controller_to(reason, max_len, 0, None, flow);
+        self.controller_to(reason, max_len, 0, None, None, flow);
     }
 
-    /// A packet-in for the connections with `controller_id`, carrying `userdata`.
+    /// A packet-in for the connections with `controller_id`, carrying `userdata`, charged to
+    /// meter `meter_id` (`controller(meter_id=N)`) or else to the bridge's `controller`
+    /// meter, when the bridge has it (Open vSwitch keeps a flow naming a missing meter here,
+    /// unmetered).
     pub(super) fn controller_to(
         &mut self,
         reason: u8,
         max_len: u16,
         controller_id: u16,
         userdata: Option<Vec<u8>>,
+        meter_id: Option<fvs_openflow::MeterId>,
         flow: &FlowKey,
     ) {
         self.commit(flow);
+        let meter = self.bridges.get(self.bridge).and_then(|b| {
+            b.meters()
+                .get(meter_id.unwrap_or(fvs_openflow::MeterId::CONTROLLER))
+                .map(|m| m.dp)
+        });
         self.dp.push(DpAction::Userspace {
             reason,
             max_len,
@@ -677,6 +686,7 @@ impl Ctx<'_> {
                 .get(self.bridge)
                 .map(|b| b.name.clone())
                 .unwrap_or_default(),
+            meter,
         });
     }
 

@@ -420,6 +420,7 @@ fn deliver_userspace(fast: &mut Fast) {
             userdata,
             continuation,
             bridge: sender,
+            ..
         } = p.action
         else {
             continue;
