@@ -101,6 +101,23 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
             ("tos", "inherit"),
         ],
     ),
+    // IPv6 ends, and ends of two families.
+    ("gre", &[("remote_ip", "fd00::2:2")]),
+    (
+        "vxlan",
+        &[("remote_ip", "fd00::2:4"), ("local_ip", "fd00::1")],
+    ),
+    ("vxlan", &[("remote_ip", "fd00::2:6"), ("csum", "false")]),
+    (
+        "geneve",
+        &[("remote_ip", "fd00::2:5"), ("local_ip", "10.0.0.1")],
+    ),
+    (
+        "geneve",
+        &[("remote_ip", "10.0.2.40"), ("local_ip", "fd00::1")],
+    ),
+    ("gre", &[("remote_ip", "flow"), ("local_ip", "fd00::1")]),
+    ("gre", &[("remote_ip", "fd00::2:7"), ("local_ip", "bogus")]),
 ];
 
 /// Open vSwitch in a namespace of its own; the switch is stopped (by its own pid file)
