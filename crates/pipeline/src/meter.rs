@@ -16,7 +16,11 @@
 //!   caller ([`crate::bridge::Bridge::meter_mod`]) removes the rules whose actions name a
 //!   deleted meter (reason `meter_delete`), as Open vSwitch does.
 //! - A flow-mod may only name a meter that exists (`OFPMMFC_INVALID_METER`, checked by the
-//!   bridge).
+//!   bridge); `controller(meter_id=N)` is exempt, as in Open vSwitch.
+//! - The virtual meter `controller` (or a `controller` action's own `meter_id`) limits
+//!   packet-ins: translation charges the `userspace` action to it, so a packet the meter
+//!   drops reaches no controller while the rest of its actions run. `slowpath` is stored and
+//!   listed but meters nothing (Open vSwitch uses it for the kernel datapath's upcalls).
 //!
 //! # Who counts
 //!
