@@ -220,3 +220,42 @@ fn simple_megaflows_are_forwarded_by_tc_while_hw_offload_is_on() {
         );
     }
 }
+
+#[test]
+fn filters_a_crashed_daemon_left_are_removed_and_others_kept() {
+    let mut lab = Lab::start("h7st");
+    let host = lab.add_netns("c");
+    fvs_test_support::netns::veth(&lab.sw, "p-c", &host, "eth0");
+    let tc = |args: &[&str]| {
+        let mut cmd = lab.in_ns(&lab.sw, "tc");
+        let (ok, out) = lab::run(cmd.args(args));
+        assert!(ok, "tc {args:?}: {out}");
+    };
+    // What a daemon killed with offload on leaves (a priority in ferrovs's range), and a
+    // filter of somebody else's.
+    tc(&["qdisc", "add", "dev", "p-c", "ingress"]);
+    for pref in ["61500", "10"] {
+        tc(&[
+            "filter", "add", "dev", "p-c", "ingress", "pref", pref, "protocol", "ip", "u32",
+            "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", "p-a",
+        ]);
+    }
+    lab.vsctl(&["add-port", "br0", "p-c"]);
+    revalidate(&lab);
+    let shown = filters(&lab, "p-c");
+    assert!(
+        !shown.contains("pref 61500"),
+        "the stale filter stays:\n{shown}"
+    );
+    assert!(
+        shown.contains("pref 10 "),
+        "somebody else's filter went:\n{shown}"
+    );
+    let coverage = lab.appctl(&["coverage/show"]);
+    assert!(
+        coverage
+            .lines()
+            .any(|l| l.starts_with("offload_tc_stale_removed") && l.contains("total: 1")),
+        "{coverage}"
+    );
+}
