@@ -478,13 +478,20 @@ fn two_hosts(kind: &str, tag: &str) {
     assert!(!ok, "network 1 reached network 2's VM:\n{out}");
 }
 
-/// Open vSwitch's userspace-tunnel layout with ferrovs on both hosts: eth1 in br-phy, the
-/// tunnel address on br-phy's internal port, no address on eth1. The tunnels are native:
-/// the VMs ping across a `kind` tunnel with key 1, the neighbours are learned from ARP
-/// (`tnl/arp/show`), and the receiving host's IP layer never sees the tunnel packets (its
-/// `Ip: InReceives` hardly moves while dozens of them arrive).
-fn native_two_hosts(kind: &str, tag: &str) {
-    let mut lab = Lab::new();
+/// Two ferrovs hosts in Open vSwitch's userspace-tunnel layout (eth1 in br-phy, the tunnel
+/// address on br-phy's internal port, no address on eth1) with the seed's bridges over a
+/// native `kind` tunnel, and VMs 1a and 1b; VM 1a has pinged VM 1b (the first packets find
+/// no neighbour: ferrovs drops them and asks by ARP).
+struct NativePair {
+    a: String,
+    b: String,
+    vm1a: String,
+    vm1b: String,
+    fa: Fvs,
+    fb: Fvs,
+}
+
+fn native_pair(lab: &mut Lab, kind: &str, tag: &str) -> NativePair {
     let (a, b) = lab.hosts(tag);
     let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
     let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
@@ -494,9 +501,33 @@ fn native_two_hosts(kind: &str, tag: &str) {
     fb.br_phy(&b, IP_B, BR_PHY_MAC_B);
     fa.build_seed(kind, IP_A, IP_B);
     fb.build_seed(kind, IP_B, IP_A);
-    // The first packets find no neighbour: ferrovs drops them and asks by ARP.
     let (ok, out) = ping(&vm1a, VM1B.1, 5);
     assert!(ok, "VM 1a cannot ping VM 1b across native {kind}:\n{out}");
+    NativePair {
+        a,
+        b,
+        vm1a,
+        vm1b,
+        fa,
+        fb,
+    }
+}
+
+/// Open vSwitch's userspace-tunnel layout with ferrovs on both hosts: eth1 in br-phy, the
+/// tunnel address on br-phy's internal port, no address on eth1. The tunnels are native:
+/// the VMs ping across a `kind` tunnel with key 1, the neighbours are learned from ARP
+/// (`tnl/arp/show`), and the receiving host's IP layer never sees the tunnel packets (its
+/// `Ip: InReceives` hardly moves while dozens of them arrive).
+fn native_two_hosts(kind: &str, tag: &str) {
+    let mut lab = Lab::new();
+    let NativePair {
+        a,
+        b,
+        vm1a,
+        vm1b,
+        fa,
+        fb,
+    } = native_pair(&mut lab, kind, tag);
     assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
     assert_neighbour(&fb, IP_A, BR_PHY_MAC_A);
 
@@ -957,17 +988,14 @@ fn tcp_across_udp_offloads(kind: &str, tag: &str) {
 fn native_tcp_in_runs(kind: &str, tag: &str) {
     let _ = require_tool("python3");
     let mut lab = Lab::new();
-    let (a, b) = lab.hosts(tag);
-    let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
-    let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
-    let fa = lab.fvs(&a, &format!("{tag}a"));
-    let fb = lab.fvs(&b, &format!("{tag}b"));
-    fa.br_phy(&a, IP_A, BR_PHY_MAC_A);
-    fb.br_phy(&b, IP_B, BR_PHY_MAC_B);
-    fa.build_seed(kind, IP_A, IP_B);
-    fb.build_seed(kind, IP_B, IP_A);
-    let (ok, out) = ping(&vm1a, VM1B.1, 5);
-    assert!(ok, "VM 1a cannot ping VM 1b across native {kind}:\n{out}");
+    let NativePair {
+        a: _a,
+        b,
+        vm1a,
+        vm1b,
+        fa,
+        fb,
+    } = native_pair(&mut lab, kind, tag);
     let host_b_before = ip_in_receives(&b);
     tcp_transfer(&mut lab, &vm1a, &vm1b, kind);
     let show = |f: &Fvs| f.appctl(&["coverage/show"]);
@@ -1081,18 +1109,14 @@ print(" ".join(sorted(got)))
 fn malformed_datagrams_inside_a_native_run_are_dropped_and_counted() {
     let _ = require_tool("python3");
     let mut lab = Lab::new();
-    let tag = "nm2";
-    let (a, b) = lab.hosts(tag);
-    let vm1a = lab.vm(&format!("{tag}1a"), &a, "tap1", VM1A.0, VM1A.1);
-    let vm1b = lab.vm(&format!("{tag}1b"), &b, "tap1", VM1B.0, VM1B.1);
-    let fa = lab.fvs(&a, &format!("{tag}a"));
-    let fb = lab.fvs(&b, &format!("{tag}b"));
-    fa.br_phy(&a, IP_A, BR_PHY_MAC_A);
-    fb.br_phy(&b, IP_B, BR_PHY_MAC_B);
-    fa.build_seed("vxlan", IP_A, IP_B);
-    fb.build_seed("vxlan", IP_B, IP_A);
-    let (ok, out) = ping(&vm1a, VM1B.1, 5);
-    assert!(ok, "VM 1a cannot ping VM 1b across native VXLAN:\n{out}");
+    let NativePair {
+        a,
+        b: _b,
+        vm1a,
+        vm1b,
+        fa: _fa,
+        fb,
+    } = native_pair(&mut lab, "vxlan", "nm2");
     let before = |name: &str| coverage(&fb, name);
     let (errors, frames, segments) = (
         before("native_tnl_rx_error"),
@@ -1152,6 +1176,34 @@ fn malformed_datagrams_inside_a_native_run_are_dropped_and_counted() {
     );
     let (ok, out) = ping(&vm1a, VM1B.1, 2);
     assert!(ok, "traffic still crosses:\n{out}");
+}
+
+/// Datagrams host B's kernel coalesced (GRO on its eth1, for the UDP socket ferrovs's
+/// host-path underlay holds on the VXLAN port) reach the native endpoint as one frame with a
+/// `GSO_UDP_L4` header and are split there as runs are. Host A's eth1 has `tx off`, so its
+/// runs are cut into single packets before the veth and all coalescing is the kernel's.
+#[test]
+fn kernel_coalesced_datagrams_are_split_at_a_native_endpoint() {
+    let _ = require_tool("python3");
+    let _ = require_tool("ethtool");
+    let mut lab = Lab::new();
+    let NativePair {
+        a,
+        b,
+        vm1a,
+        vm1b,
+        fa: _fa,
+        fb,
+    } = native_pair(&mut lab, "vxlan", "ng2");
+    exec(&a, &["ethtool", "-K", "eth1", "tx", "off"]);
+    exec(&b, &["ethtool", "-K", "eth1", "gro", "on"]);
+    tcp_transfer(&mut lab, &vm1a, &vm1b, "vxlan");
+    let show = fb.appctl(&["coverage/show"]);
+    assert!(
+        coverage(&fb, "native_tnl_rx_gso_frames") > 0,
+        "no coalesced frames reached host B's endpoint:\n{show}"
+    );
+    assert_eq!(coverage(&fb, "native_tnl_rx_error"), 0, "{show}");
 }
 
 #[test]
