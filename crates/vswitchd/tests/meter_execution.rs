@@ -289,3 +289,84 @@ fn the_controller_meter_limits_packet_ins_only_as_open_vswitchs() {
         );
     }
 }
+
+/// Frames p2 forwarded, and the meter's input and band counts, when ports polled by two
+/// different datapath threads (`pmd-cpu-mask=0x3`, `p1` on core 0 and `p3` on core 1) send
+/// 10 frames each through flows charging one `pktps` meter with a burst of 5.
+fn two_threads_one_meter(sw: &dyn Switch) -> (usize, u64, u64) {
+    sw.vsctl_ok(&["set", "Open_vSwitch", ".", "other_config:pmd-cpu-mask=0x3"]);
+    let pcap = sw.dir().join("p2.pcap");
+    let tx = format!("options:tx_pcap={}", pcap.display());
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&[
+                "datapath_type=netdev",
+                "fail_mode=secure",
+                "protocols=OpenFlow13",
+            ])
+            .port(
+                "p1",
+                &[
+                    "type=dummy-pmd",
+                    "ofport_request=1",
+                    "other_config:pmd-rxq-affinity=0:0",
+                ],
+            )
+            .port("p2", &["type=dummy-pmd", "ofport_request=2", &tx])
+            .port(
+                "p3",
+                &[
+                    "type=dummy-pmd",
+                    "ofport_request=3",
+                    "other_config:pmd-rxq-affinity=0:1",
+                ],
+            )
+            .args(),
+    );
+    let o13 = |args: &[&str]| {
+        let mut all = vec!["-O", "OpenFlow13"];
+        all.extend_from_slice(args);
+        sw.ofctl_ok(&all)
+    };
+    o13(&[
+        "add-meter",
+        "br0",
+        "meter=1,pktps,burst,stats,bands=type=drop,rate=1,burst_size=5",
+    ]);
+    o13(&["add-flow", "br0", "in_port=1,actions=meter:1,output:2"]);
+    o13(&["add-flow", "br0", "in_port=3,actions=meter:1,output:2"]);
+    let frame = hex(&udp_frame());
+    for port in ["p1", "p3"] {
+        let mut args = vec!["netdev-dummy/receive", port];
+        args.extend(std::iter::repeat_n(frame.as_str(), 10));
+        let out = appctl_outcome(sw.appctl(&args));
+        assert!(!out.starts_with("error"), "{out}");
+    }
+    // The threads work on their own: wait until the meter has seen all 20.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stats = o13(&["meter-stats", "br0", "meter=1"]);
+        let input = counter(&stats, "packet_in_count:");
+        if input == 20 || std::time::Instant::now() > deadline {
+            return (
+                pcap_frames_or_empty(&pcap).len(),
+                input,
+                counter(&stats, "packet_count:"),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn datapath_threads_share_one_meter_as_open_vswitchs_pmd_threads_do() {
+    let (ours, theirs) = ours_then_theirs("pmdmeter", two_threads_one_meter);
+    for (who, (sent, input, dropped)) in [("ferrovs", ours), ("Open vSwitch", theirs)] {
+        assert!(
+            (BURST..=BURST + 2).contains(&sent),
+            "{who} forwarded {sent} of 20 frames from two threads through one meter with a burst of {BURST}"
+        );
+        assert_eq!(input, 20, "{who}");
+        assert_eq!(dropped, 20 - sent as u64, "{who}");
+    }
+}
