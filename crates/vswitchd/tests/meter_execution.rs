@@ -2,7 +2,9 @@
 //! (`--enable-dummy`, no root): a `pktps` meter and a `kbps` meter, each with a burst, limit
 //! what a flow forwards between dummy ports, meter statistics count what entered and what
 //! the drop band dropped, `ofproto/trace` reads the same, and deleting the meter deletes the
-//! flow (announced, with reason `meter_delete`, to OpenFlow 1.4 controllers only).
+//! flow (announced, with reason `meter_delete`, to OpenFlow 1.4 controllers only). Two
+//! datapath threads share one meter's bucket, and the `controller` meter limits packet-ins
+//! without stopping the rest of a flow's actions.
 //!
 //! Not a timed test: the frames arrive in one `netdev-dummy/receive` call, far faster than
 //! the meters' rates (one packet, or 8 kb, a second), so what passes is the burst, plus at
