@@ -334,12 +334,12 @@ fn dump_threads(
 ) -> Result<Vec<(Option<pmd::CoreId>, String)>, String> {
     h.query_all(move |f| {
         let mut out = String::new();
-        for (key, mask, m) in f.dp.flows() {
+        for (id, key, mask, m) in f.dp.megaflows() {
             let in_port = u32::try_from(key.get(Field::InPort.loc())).unwrap_or(u32::MAX);
             if only.as_ref().is_some_and(|o| !o.contains(&in_port)) {
                 continue;
             }
-            let offloaded = f.offload.is_offloaded(key, mask);
+            let offloaded = f.offload.is_offloaded(id, key, mask);
             if !(if offloaded { view.tc } else { view.ovs }) {
                 continue;
             }

@@ -274,11 +274,12 @@ pub struct Offload {
 }
 
 impl Offload {
-    /// Whether the megaflow with this masked key and mask is offloaded now.
-    pub fn is_offloaded(&self, key: &FlowKey, mask: &FlowKey) -> bool {
+    /// Whether megaflow `id` (this masked key and mask: a handle may name another megaflow
+    /// after a flush, until the next pass) is offloaded now.
+    pub fn is_offloaded(&self, id: FlowId, key: &FlowKey, mask: &FlowKey) -> bool {
         self.flows
-            .values()
-            .any(|e| e.key == *key && e.mask == *mask)
+            .get(&id)
+            .is_some_and(|e| e.key == *key && e.mask == *mask)
     }
 
     /// Adds what each offloaded megaflow's filters forwarded since the last pass to its
