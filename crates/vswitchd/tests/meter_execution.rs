@@ -372,3 +372,61 @@ fn datapath_threads_share_one_meter_as_open_vswitchs_pmd_threads_do() {
         assert_eq!(dropped, 20 - sent as u64, "{who}");
     }
 }
+
+/// Meter counters (packets in, packets dropped) after 10 frames through a burst of 3, right
+/// after `mod-meter` gives it a burst of 4, and after 10 more frames.
+fn modified_meter(sw: &dyn Switch) -> Vec<(u64, u64)> {
+    sw.vsctl_ok(
+        &AddBridge::new("br0")
+            .set(&["fail_mode=secure", "protocols=OpenFlow13"])
+            .port("p1", &["ofport_request=1"])
+            .port("p2", &["ofport_request=2"])
+            .args(),
+    );
+    let o13 = |args: &[&str]| {
+        let mut all = vec!["-O", "OpenFlow13"];
+        all.extend_from_slice(args);
+        sw.ofctl_ok(&all)
+    };
+    let meter =
+        |burst: u32| format!("meter=2,pktps,burst,stats,bands=type=drop,rate=1,burst_size={burst}");
+    o13(&["add-meter", "br0", &meter(3)]);
+    o13(&["add-flow", "br0", "in_port=1,actions=meter:2,output:2"]);
+    let frame = hex(&udp_frame());
+    let send = || {
+        let mut args = vec!["netdev-dummy/receive", "p1"];
+        args.extend(std::iter::repeat_n(frame.as_str(), 10));
+        let out = appctl_outcome(sw.appctl(&args));
+        assert!(!out.starts_with("error"), "{out}");
+    };
+    let counts = || {
+        let stats = o13(&["meter-stats", "br0", "meter=2"]);
+        (
+            counter(&stats, "packet_in_count:"),
+            counter(&stats, "packet_count:"),
+        )
+    };
+    send();
+    let first = counts();
+    o13(&["mod-meter", "br0", &meter(4)]);
+    let modified = counts();
+    send();
+    vec![first, modified, counts()]
+}
+
+#[test]
+fn mod_meter_starts_the_meter_afresh_as_open_vswitch() {
+    let (ours, theirs) = ours_then_theirs("modmeter", modified_meter);
+    for (who, seen) in [("ferrovs", &ours), ("Open vSwitch", &theirs)] {
+        assert_eq!(seen[1], (0, 0), "{who}: counters restart: {seen:?}");
+        // A full new bucket: 4 pass (one more if a second went by).
+        assert!(
+            seen[0].0 == 10 && (6..=7).contains(&seen[0].1),
+            "{who}: {seen:?}"
+        );
+        assert!(
+            seen[2].0 == 10 && (5..=6).contains(&seen[2].1),
+            "{who}: {seen:?}"
+        );
+    }
+}
