@@ -1285,6 +1285,7 @@ enum Arrival {
     NotOurs,
 }
 
+/// What a tunnel packet output to a native endpoint is (see [`Arrival`]).
 fn arrival(frame: &[u8], cx: &Ctx<'_>) -> Arrival {
     let Ok(d) = decapsulate(frame, cx.tunnel_ports) else {
         return Arrival::NotOurs;

@@ -33,16 +33,20 @@
 //! it back, and ferrovs's native GRE and VXLAN interoperate with Open vSwitch's. Native
 //! VXLAN and Geneve carry 8 MB of TCP from VMs that keep TSO intact, their outer packets
 //! leaving host A's eth1 in `GSO_UDP_L4` runs and split by host B's endpoint (coverage
-//! counters), with host B's IP layer out of the way.
+//! counters), with host B's IP layer out of the way; datagrams host B's kernel coalesced
+//! (GRO) are split the same way; and the same stream reaches Open vSwitch's native VXLAN
+//! intact, the runs cut by the kernel (`tx off`, as Open vSwitch's documentation asks).
 //!
 //! Malformed tunnel packets from the network (bogus GRE versions, flags and protocols, bad
 //! checksums, truncated headers, runts, a fragmented 20 kB datagram) are dropped and counted
-//! (`coverage/show`), and the VMs' traffic behind them still crosses.
+//! (`coverage/show`), and the VMs' traffic behind them still crosses; so are a bad and a
+//! short datagram inside a run that reaches a native endpoint.
 //!
 //! CI runs as root; without root these tests fail with a message saying so. Every namespace
 //! (taking its veth ends with it) is deleted and every daemon killed by its own pid, by a
-//! guard, even when an assertion fails. `tcpdump`, `ping`, `ip`, `python3` (its raw socket
-//! sends the malformed GRE) and Open vSwitch must be installed.
+//! guard, even when an assertion fails. `tcpdump`, `ping`, `ip`, `ethtool`, `python3` (its
+//! raw sockets send the malformed GRE and the malformed run) and Open vSwitch must be
+//! installed.
 
 mod common;
 
