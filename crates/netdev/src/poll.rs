@@ -73,4 +73,11 @@ mod tests {
         assert_eq!(ifindex("no-such-device-x"), 0);
         assert_eq!(ifindex("lo"), 1, "loopback is always index 1");
     }
+
+    #[test]
+    fn mtu_is_the_kernel_s() {
+        let sysfs = std::fs::read_to_string("/sys/class/net/lo/mtu").expect("sysfs lists lo");
+        assert_eq!(mtu("lo"), sysfs.trim().parse().ok());
+        assert_eq!(mtu("no-such-device-x"), None);
+    }
 }
