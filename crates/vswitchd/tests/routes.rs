@@ -2,7 +2,8 @@
 //! a veth pair, an address, a route through a gateway and IPv6 off; Open vSwitch 3.1's
 //! `ovs-vswitchd` and fvs-vswitchd both run inside it and must show the same routes (as sets
 //! of lines: Open vSwitch lists routes of equal rank in hash order) and answer the same
-//! lookups, errors included. The namespace is deleted and both daemons killed by their own
+//! lookups, errors included, before and after user routes through the namespace's devices
+//! are added (`ovs/route/add`) and deleted. The namespace is deleted and both daemons killed by their own
 //! pids, by guards, even when an assertion fails.
 
 mod common;
@@ -78,6 +79,42 @@ fn routes_read_as_open_vswitch_s() {
         &["ovs/route/lookup", "127.0.0.1"],
         &["ovs/route/lookup", "192.0.2.1"],
         &["ovs/route/lookup", "bad"],
+    ] {
+        assert_eq!(
+            appctl_outcome(fvs.appctl(args)),
+            appctl_outcome(ovs.appctl(args)),
+            "{args:?}"
+        );
+    }
+
+    // User routes through the kernel's devices: the source from the device's addresses, the
+    // user route ranked among the cached ones, a missing device or address refused.
+    for args in [
+        &["ovs/route/add", "10.64.0.0/16", "e1", "10.61.0.254"][..],
+        &["ovs/route/add", "10.63.9.0/24", "e2"],
+        &["ovs/route/add", "10.65.0.0/16", "e1"],
+        &["ovs/route/add", "10.65.0.0/16", "nodev", "10.61.0.254"],
+        &["ovs/route/lookup", "10.64.1.1"],
+        &["ovs/route/lookup", "10.63.9.7"],
+        &["ovs/route/lookup", "10.63.8.7"],
+    ] {
+        assert_eq!(
+            appctl_outcome(fvs.appctl(args)),
+            appctl_outcome(ovs.appctl(args)),
+            "{args:?}"
+        );
+    }
+    let theirs = appctl_outcome(ovs.appctl(&["ovs/route/show"]));
+    let ours = appctl_outcome(fvs.appctl(&["ovs/route/show"]));
+    assert_eq!(set(&ours), set(&theirs), "ours:\n{ours}\ntheirs:\n{theirs}");
+    assert!(
+        ours.contains("User: 10.64.0.0/16 dev e1 GW 10.61.0.254 SRC 10.61.0.1"),
+        "{ours}"
+    );
+    for args in [
+        &["ovs/route/del", "10.63.9.0/24"][..],
+        &["ovs/route/lookup", "10.63.9.7"],
+        &["ovs/route/del", "10.63.9.0/24"],
     ] {
         assert_eq!(
             appctl_outcome(fvs.appctl(args)),
