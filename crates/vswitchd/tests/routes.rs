@@ -3,8 +3,8 @@
 //! `ovs-vswitchd` and fvs-vswitchd both run inside it and must show the same routes (as sets
 //! of lines: Open vSwitch lists routes of equal rank in hash order) and answer the same
 //! lookups, errors included, before and after user routes through the namespace's devices
-//! are added (`ovs/route/add`) and deleted. The namespace is deleted and both daemons killed by their own
-//! pids, by guards, even when an assertion fails.
+//! are added (`ovs/route/add`) and deleted. The namespace is deleted and both daemons
+//! killed by their own pids, by guards, even when an assertion fails.
 
 mod common;
 
