@@ -259,3 +259,40 @@ fn filters_a_crashed_daemon_left_are_removed_and_others_kept() {
         "{coverage}"
     );
 }
+
+#[test]
+fn two_datapath_threads_share_the_devices_filters() {
+    let lab = Lab::start("h7mt");
+    let a = lab.a.clone();
+    lab.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=true"]);
+    // One thread per core, one port each: each installs the filters of the megaflows of the
+    // port it reads.
+    lab.vsctl(&["set", "Open_vSwitch", ".", "other_config:pmd-cpu-mask=0x3"]);
+    let (ok, out) = lab.ping(&a, B_IP, 3);
+    assert!(ok, "{out}");
+    revalidate(&lab);
+    for (dev, to) in [("p-a", "p-b"), ("p-b", "p-a")] {
+        let shown = filters(&lab, dev);
+        assert!(
+            shown.contains(&format!("Redirect to device {to}")),
+            "{shown}"
+        );
+    }
+    let (ok, out) = lab.ping(&a, B_IP, 5);
+    assert!(ok && !out.contains("DUP!"), "{out}");
+    // Back to one thread: the old threads take their filters (and the sockets' programs)
+    // along, the new one offloads again; nothing is lost or doubled meanwhile.
+    lab.vsctl(&[
+        "remove",
+        "Open_vSwitch",
+        ".",
+        "other_config",
+        "pmd-cpu-mask",
+    ]);
+    let (ok, out) = lab.ping(&a, B_IP, 5);
+    assert!(ok && !out.contains("DUP!"), "{out}");
+    revalidate(&lab);
+    let (ok, out) = lab.ping(&a, B_IP, 5);
+    assert!(ok && !out.contains("DUP!"), "{out}");
+    assert!(filters(&lab, "p-a").contains("Redirect to device p-b"));
+}
