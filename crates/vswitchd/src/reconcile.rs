@@ -423,7 +423,7 @@ impl Reconciler {
                 }
                 _ => return Err(format!("{name}: patch type requires valid 'peer' argument")),
             },
-            "gre" | "vxlan" | "geneve" => {
+            "gre" | "ip6gre" | "vxlan" | "geneve" => {
                 let t = match self.tunnels.get(name) {
                     Some(Ok(t)) => t,
                     Some(Err(e)) => return Err(e.clone()),

@@ -64,6 +64,8 @@ pub const DEFAULT_TTL: u8 = 64;
 pub struct TunnelOptions {
     /// GRE, VXLAN or Geneve.
     pub protocol: TunnelProtocol,
+    /// The interface's `type` as configured (`ip6gre` stays `ip6gre`).
+    pub kind: String,
     /// `remote_ip`, IPv4 or IPv6 (0.0.0.0 with `remote_ip=flow`).
     pub remote_ip: IpAddr,
     /// `remote_ip=flow`: the destination is the flow's `tun_dst`; the port receives from
@@ -108,10 +110,14 @@ const NOT_ACTED_ON: &[&str] = &[
     "peer_cert",
 ];
 
-/// The protocol of an interface `type`, if it is a tunnel type.
+/// The protocol of an interface `type`, if it is a tunnel type. `ip6gre` is Open vSwitch's
+/// name for Ethernet over GRE meant for IPv6 ends: GRE here, with its own name kept for
+/// display (`dpif/show`), sharing the GRE vport; the outer header follows `remote_ip`'s
+/// family whichever name the port has, as Open vSwitch 3.1's userspace takes either family
+/// for either type.
 pub fn protocol(kind: &str) -> Option<TunnelProtocol> {
     match kind {
-        "gre" => Some(TunnelProtocol::Gre),
+        "gre" | "ip6gre" => Some(TunnelProtocol::Gre),
         "vxlan" => Some(TunnelProtocol::Vxlan),
         "geneve" => Some(TunnelProtocol::Geneve),
         _ => None,
@@ -318,6 +324,7 @@ pub fn parse(
     let df_default = options.get("df_default").is_none_or(|v| v != "false");
     let parsed = TunnelOptions {
         protocol,
+        kind: kind.to_owned(),
         remote_ip,
         remote_flow,
         local_ip,
@@ -357,7 +364,7 @@ impl TunnelOptions {
     /// What the pipeline needs to send through this port.
     pub fn pipeline_config(&self) -> TunnelConfig {
         TunnelConfig {
-            kind: kind_name(self.protocol).to_owned(),
+            kind: self.kind.clone(),
             local_ip: self.local_ip.unwrap_or(unspecified_like(self.remote_ip)),
             remote_ip: self.remote_ip,
             out_key: match self.out_key {
@@ -396,7 +403,7 @@ impl TunnelOptions {
     /// `gre: key=flow, local_ip=10.0.1.31, remote_ip=10.0.1.21` (defaults left out).
     pub fn dpif_options(&self) -> String {
         let body: Vec<String> = self.shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{}: {}", kind_name(self.protocol), body.join(", "))
+        format!("{}: {}", self.kind, body.join(", "))
     }
 
     /// What identifies the traffic this port receives: two ports with equal keys cannot
@@ -424,14 +431,6 @@ impl TunnelOptions {
             TunnelKeyMode::Fixed(k) => tun_id == k,
             TunnelKeyMode::Flow => true,
         }
-    }
-}
-
-fn kind_name(protocol: TunnelProtocol) -> &'static str {
-    match protocol {
-        TunnelProtocol::Gre => "gre",
-        TunnelProtocol::Vxlan => "vxlan",
-        TunnelProtocol::Geneve => "geneve",
     }
 }
 

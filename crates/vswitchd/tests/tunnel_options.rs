@@ -118,6 +118,13 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ),
     ("gre", &[("remote_ip", "flow"), ("local_ip", "fd00::1")]),
     ("gre", &[("remote_ip", "fd00::2:7"), ("local_ip", "bogus")]),
+    // Open vSwitch's ip6gre type, which takes either family.
+    (
+        "ip6gre",
+        &[("remote_ip", "fd00::2:8"), ("key", "5"), ("ttl", "9")],
+    ),
+    ("ip6gre", &[("remote_ip", "10.0.2.41")]),
+    ("ip6gre", &[("remote_ip", "bogus")]),
 ];
 
 /// Open vSwitch in a namespace of its own; the switch is stopped (by its own pid file)

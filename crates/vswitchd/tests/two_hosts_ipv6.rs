@@ -5,12 +5,12 @@
 //! seed's flows and a tunnel port whose `remote_ip` and `local_ip` are IPv6.
 //!
 //! What must hold:
-//! - **ferrovs ↔ ferrovs**, GRE and VXLAN: the VMs ping across; the neighbours were found by
+//! - **ferrovs ↔ ferrovs**, GRE (`gre` and `ip6gre`) and VXLAN: the VMs ping across; the neighbours were found by
 //!   neighbour discovery (`tnl/neigh/show` lists the peer's IPv6 address at its br-phy MAC);
 //!   the underlay carries the protocol in IPv6 (tcpdump); host B took the tunnel packets
 //!   from br-phy (`native_tnl_received`), its own IPv6 layer did not.
 //! - **ferrovs ↔ Open vSwitch 3.1**, both native, VXLAN (with `csum` unset and with
-//!   `csum=false`) and GRE: the VMs ping; ferrovs's outer IPv6 header is Open vSwitch's (the
+//!   `csum=false`), GRE and `ip6gre`: the VMs ping; ferrovs's outer IPv6 header is Open vSwitch's (the
 //!   first word: version, traffic class, flow label; next header and hop limit; a UDP
 //!   checksum or none, GRE's flags), compared on captures of both directions; and
 //!   `tnl/neigh/show` prints a neighbour set by `tnl/neigh/set` on both switches in one
@@ -305,6 +305,12 @@ fn native_gre_over_ipv6_between_two_fvs_hosts() {
     fvs_to_fvs("gre", "g", "ip6 proto 47");
 }
 
+/// Open vSwitch's `ip6gre` type: Ethernet over GRE over IPv6, as `gre` with IPv6 ends.
+#[test]
+fn native_ip6gre_between_two_fvs_hosts() {
+    fvs_to_fvs("ip6gre", "i", "ip6 proto 47");
+}
+
 #[test]
 fn native_vxlan_over_ipv6_between_two_fvs_hosts() {
     fvs_to_fvs("vxlan", "x", "ip6 and udp port 4789");
@@ -313,8 +319,8 @@ fn native_vxlan_over_ipv6_between_two_fvs_hosts() {
 /// ferrovs native on host A, Open vSwitch 3.1's userspace datapath native on host B, over a
 /// `kind` tunnel on the IPv6 underlay, both ports with the interface settings `extra`.
 /// `filter` picks the tunnel packets on the wire; each switch's first packet is compared
-/// with the other's up to the tunnel header's first word (`csum_at`: where the UDP
-/// checksum or GRE flags are, in the IPv6 packet).
+/// with the other's: the IPv6 header's first word, next header and hop limit, and the UDP
+/// checksum's presence or GRE's flags.
 fn open_vswitch_far_end(kind: &str, tag: &str, extra: &[&str], filter: &str) {
     let mut lab = Lab::new();
     let (a, b) = lab.hosts(tag);
@@ -387,18 +393,20 @@ fn open_vswitch_far_end(kind: &str, tag: &str, extra: &[&str], filter: &str) {
         o.len() >= 48 && t.len() >= 48,
         "ours:\n{ours}\ntheirs:\n{theirs}"
     );
-    // Version, traffic class and flow label; the hop limit; the UDP checksum's absence.
-    assert_eq!(
-        &o[..4],
-        &t[..4],
-        "first word; ours:\n{ours}\ntheirs:\n{theirs}"
-    );
-    assert_eq!(o[7], t[7], "hop limit");
-    assert_eq!(
-        (o[46] | o[47]) == 0,
-        (t[46] | t[47]) == 0,
-        "UDP checksum present in one and not the other; ours:\n{ours}\ntheirs:\n{theirs}"
-    );
+    // Version, traffic class and flow label; the next header and hop limit; then for UDP
+    // whether there is a checksum, for GRE the flags (C: checksum, K: key) and protocol.
+    let both = format!("ours:\n{ours}\ntheirs:\n{theirs}");
+    assert_eq!(&o[..4], &t[..4], "first word; {both}");
+    assert_eq!(o[6..8], t[6..8], "next header, hop limit; {both}");
+    if kind.ends_with("gre") {
+        assert_eq!(o[40..44], t[40..44], "GRE flags and protocol; {both}");
+    } else {
+        assert_eq!(
+            (o[46] | o[47]) == 0,
+            (t[46] | t[47]) == 0,
+            "a UDP checksum in one and not the other; {both}"
+        );
+    }
 
     // ferrovs learned Open vSwitch's br-phy by neighbour discovery.
     let shown = appctl(&fa, &["tnl/neigh/show"]);
@@ -453,6 +461,11 @@ fn native_vxlan_over_ipv6_without_checksums_interoperates_with_open_vswitch_nati
         &["options:csum=false"],
         "ip6 and udp port 4789",
     );
+}
+
+#[test]
+fn native_ip6gre_interoperates_with_open_vswitch_native() {
+    open_vswitch_far_end("ip6gre", "p", &[], "ip6 proto 47");
 }
 
 #[test]

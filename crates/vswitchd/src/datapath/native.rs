@@ -273,7 +273,7 @@ pub fn tunnel_ends<'a>(
     ifaces: impl Iterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
 ) -> Vec<TunnelEnd> {
     ifaces
-        .filter(|(kind, _)| matches!(*kind, "gre" | "vxlan" | "geneve"))
+        .filter(|(kind, _)| matches!(*kind, "gre" | "ip6gre" | "vxlan" | "geneve"))
         .filter_map(|(_, o)| {
             let remote = o.get("remote_ip")?.parse::<Ipv4Addr>().ok()?;
             let local = o.get("local_ip").and_then(|l| l.parse::<Ipv4Addr>().ok());

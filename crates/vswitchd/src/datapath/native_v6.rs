@@ -46,7 +46,7 @@ pub fn tunnel_ends<'a>(
     ifaces: impl Iterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
 ) -> Vec<TunnelEnd6> {
     ifaces
-        .filter(|(kind, _)| matches!(*kind, "gre" | "vxlan" | "geneve"))
+        .filter(|(kind, _)| matches!(*kind, "gre" | "ip6gre" | "vxlan" | "geneve"))
         .filter_map(|(_, o)| {
             let remote = o.get("remote_ip")?.parse::<Ipv6Addr>().ok()?;
             let local = o.get("local_ip").and_then(|l| l.parse::<Ipv6Addr>().ok());

@@ -93,7 +93,7 @@ pub struct PortSpec {
 pub fn device_for(kind: &str, enable_dummy: bool) -> Option<Device> {
     let tunnel = match kind {
         "patch" => return None,
-        "gre" => Some(TunnelProtocol::Gre),
+        "gre" | "ip6gre" => Some(TunnelProtocol::Gre),
         "vxlan" => Some(TunnelProtocol::Vxlan),
         "geneve" => Some(TunnelProtocol::Geneve),
         _ => None,
@@ -327,7 +327,7 @@ pub fn show_type(kind: &str, options: &BTreeMap<String, String>, enable_dummy: b
             options.get("peer").map_or("", String::as_str)
         ),
         // Open vSwitch's reading of the options, defaults left out (`tunnel_config`).
-        "gre" | "vxlan" | "geneve" if !enable_dummy => {
+        "gre" | "ip6gre" | "vxlan" | "geneve" if !enable_dummy => {
             crate::tunnel_config::parse("", kind, options)
                 .map_or_else(|_| kind.to_owned(), |(t, _)| t.dpif_options())
         }
