@@ -458,6 +458,18 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_destination_is_asked_for_once_per_round_and_within_bounds() {
+        let mut n = Native::new();
+        n.ask_route(PEER.into());
+        n.ask_route(PEER.into());
+        assert_eq!(n.unrouted, [IpAddr::from(PEER)]);
+        for i in 0..=u8::MAX {
+            n.ask_route(Ipv4Addr::new(10, 99, 0, i).into());
+        }
+        assert_eq!(n.unrouted.len(), ROUTE_QUEUE, "the queue is bounded");
+    }
+
+    #[test]
     fn arp_requests_are_paced_per_next_hop() {
         let mut n = Native::new();
         assert!(n.arp_due(PEER.into(), Millis(5000)));
