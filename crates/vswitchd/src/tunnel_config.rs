@@ -1,5 +1,6 @@
-//! Tunnel interfaces' `options` (`type=gre`, `vxlan`, `geneve`) read as Open vSwitch reads
-//! them: what is fatal to the port, what is only worth a warning, and the defaults.
+//! Tunnel interfaces' `options` (`type=gre`, `ip6gre`, `vxlan`, `geneve`) read as Open
+//! vSwitch reads them: what is fatal to the port, what is only worth a warning, and the
+//! defaults.
 //!
 //! [`parse`] turns an interface's options into [`TunnelOptions`], or into the text the
 //! interface's `error` column gets. It follows Open vSwitch 3.1 (checked by running it):
