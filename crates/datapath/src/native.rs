@@ -99,7 +99,8 @@
 //! 8926), and receivers verify a checksum when present. The checksum is offloaded (the NIC
 //! or veth computes or skips it), so `csum=false`'s point, not spending CPU on it, holds;
 //! what a far end sees is the difference (Open vSwitch's flows there show `tun_flags=+csum`
-//! for such packets). On a veth underlay the peer gets the run whole with its checksums
+//! for such packets). With `csum=true` nothing changes: every datagram has one, alone or in
+//! a run. On a veth underlay the peer gets the run whole with its checksums
 //! unfinished: ferrovs on the far end splits it (below), but a packet-socket reader that
 //! takes frames as final (Open vSwitch's br-phy, `tcpdump`) needs transmit checksum offload
 //! off on our end (`ethtool -K <veth> tx off`, as Open vSwitch's documentation asks of a
