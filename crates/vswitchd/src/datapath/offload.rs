@@ -32,8 +32,9 @@
 //! 3. **Installation.** A new megaflow that qualifies gets its filters; one that failed is
 //!    not tried again (it stays in userspace, counted in `offload_tc_failed`).
 //!
-//! Before a device's first filter, every filter in ferrovs's priority range is removed from
-//! it (a crashed daemon's), whether or not offload is on.
+//! When a packet-socket device first becomes a port of this process, every filter in
+//! ferrovs's priority range is removed from it (what a daemon that was killed left), whether
+//! or not offload is on; filters at other priorities are somebody else's and stay.
 //!
 //! # Order of changes
 //!
@@ -90,8 +91,8 @@ const ETH_IPV6: u16 = 0x86dd;
 /// The "tag present" bit of `vlan_tci`.
 const VLAN_PRESENT: u128 = 0x1000;
 
-/// Metadata every packet a device delivers has as zero: a megaflow asking for zero there is
-/// no narrower than one that does not ask.
+/// Metadata that is zero for every packet the datapath receives from a device: a megaflow
+/// asking for zero there needs no key (one asking for anything else is never offloaded).
 const ZERO_METADATA: [Field; 8] = [
     Field::RecircId,
     Field::DpHash,
