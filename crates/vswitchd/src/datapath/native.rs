@@ -37,7 +37,8 @@
 //! table and `tnl/neigh/show`'s layout, as in Open vSwitch. An entry expires `tnl/neigh/aging` seconds
 //! (900 by default, 1 to 3600) after it was last set, snooped or used: the entries native
 //! hops use are refreshed at every route pass. Its changes reach every datapath thread
-//! through a generation counter each thread compares after its rounds ([`Shared`]).
+//! through a generation counter each thread compares before and after its rounds
+//! ([`Shared`]), so the packets that wake a thread already see a change.
 //!
 //! # Routes
 //!
