@@ -127,3 +127,28 @@ fn tunnel_ports_read_as_open_vswitch_s() {
     let (ours, _) = show(&["tnl/ports/show"]);
     assert!(ours.contains("ref_cnt=2"), "{ours}");
 }
+
+/// Under `--enable-dummy` (Open vSwitch's `--enable-dummy=override`) tunnels are dummy
+/// devices: neither switch lists a listening port, with tunnel interfaces or without.
+#[test]
+fn dummy_tunnels_listen_nowhere_as_in_open_vswitch() {
+    let ovs = PrivateOvs::start();
+    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .tag("tnlpdummy")
+        .start();
+    let bridge = AddBridge::new("br0")
+        .port("v1", &["type=vxlan", "options:remote_ip=192.0.2.2"])
+        .port("g1", &["type=gre", "options:remote_ip=192.0.2.1"]);
+    let switches: [&dyn Switch; 2] = [&ovs, &fvs];
+    let shown: Vec<String> = switches
+        .iter()
+        .map(|sw| {
+            sw.vsctl(&bridge.args())
+                .unwrap_or_else(|e| panic!("ovs-vsctl: {e}"));
+            appctl_outcome(sw.appctl(&["tnl/ports/show"]))
+        })
+        .collect();
+    assert_eq!(shown[1], shown[0]);
+    assert_eq!(shown[1], "Listening ports:\n");
+}
