@@ -13,7 +13,7 @@
 //! As root, a veth end loses its carrier (its peer goes down) while staying administratively
 //! up: `ovs-ofctl show` (`LINK_DOWN` without `PORT_DOWN`) and `ofproto/trace` must read the
 //! same on both switches, each run in turn in one network namespace, before, during and
-//! after.
+//! after, and so must the port-status messages an OpenFlow 1.3 monitor receives.
 
 mod common;
 
@@ -256,10 +256,27 @@ fn link_run(sw: &dyn Switch, ns: &str) -> Vec<(Vec<String>, String)> {
         "in_port=3,actions=group:4",
     ]);
     let mut steps = vec![link_step(sw, "e1", "state:      LIVE")];
+    let monitor = common::OfctlMonitor::start(
+        sw.dir(),
+        &["-O", "OpenFlow13"],
+        &sw.mgmt_target("br0"),
+        &["65000"],
+        "mlink",
+    );
+    sleep(Duration::from_millis(700));
     exec(ns, &["ip", "link", "set", "e1p", "down"]);
     steps.push(link_step(sw, "e1", "state:      LINK_DOWN"));
     exec(ns, &["ip", "link", "set", "e1p", "up"]);
     steps.push(link_step(sw, "e1", "state:      LIVE"));
+    sleep(Duration::from_millis(500));
+    // The port-status messages, each as its port line, configuration and state.
+    let announced: Vec<String> = monitor
+        .text()
+        .lines()
+        .filter(|l| l.contains("PORT_STATUS") || l.contains("config:") || l.contains("state:"))
+        .map(|l| l.split(": addr:").next().unwrap_or(l).to_owned())
+        .collect();
+    steps.push((announced, String::new()));
     sw.vsctl_ok(&["del-br", "br0"]);
     steps
 }
@@ -296,7 +313,10 @@ fn fast_failover_follows_a_veth_link_as_open_vswitch() {
     for (i, ((our_show, our_trace), (their_show, their_trace))) in
         ours.iter().zip(&theirs).enumerate()
     {
-        assert_eq!(our_show, their_show, "ovs-ofctl show after step {i}");
+        assert_eq!(
+            our_show, their_show,
+            "ovs-ofctl show (or monitor) after step {i}"
+        );
         assert_eq!(our_trace, their_trace, "ofproto/trace after step {i}");
     }
     assert_eq!(ours.len(), theirs.len());
@@ -313,6 +333,16 @@ fn fast_failover_follows_a_veth_link_as_open_vswitch() {
     );
     assert!(trace.contains("using bucket 1"), "{trace}");
     assert!(theirs[2].1.contains("using bucket 0"), "{}", theirs[2].1);
+    // The link's going down and coming up were announced (three port-status messages).
+    let announced = &theirs[3].0;
+    assert_eq!(
+        announced
+            .iter()
+            .filter(|l| l.contains("PORT_STATUS"))
+            .count(),
+        3,
+        "{announced:?}"
+    );
 }
 
 /// The port-status messages monitors in OpenFlow 1.0 and 1.3 print while `p1` is brought

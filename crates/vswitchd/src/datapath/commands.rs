@@ -568,49 +568,60 @@ fn set_admin_state(d: &Daemon, args: &[String]) -> Result<String, String> {
     Ok("OK".into())
 }
 
-/// The port-status messages of `netdev-dummy/set-admin-state`, as Open vSwitch sends them:
-/// going down, first the port no longer live (its configuration and state as they were, without
-/// `LIVE`), then `PORT_DOWN` with `LINK_DOWN`; coming up, one message, live again.
+/// The port-status messages of `netdev-dummy/set-admin-state`: each changed port's
+/// liveness ([`announce_liveness`]).
 fn announce_admin_state(d: &Daemon, changed: &[(String, PortNo, u32)], down: bool) {
+    for (bridge, ofport, was) in changed {
+        announce_liveness(d, bridge, *ofport, *was, down);
+    }
+}
+
+/// The port-status messages of port `ofport` of `bridge` going down (administratively or by
+/// its link) or coming up, from configuration `was`, as Open vSwitch sends them: going down,
+/// first the port no longer live (its configuration and state as they were, without `LIVE`),
+/// then its new configuration with `LINK_DOWN`; coming up, one message, live again. Never
+/// call this with the switch's lock held.
+pub(super) fn announce_liveness(d: &Daemon, bridge: &str, ofport: PortNo, was: u32, down: bool) {
     use crate::ofchannel::controller::{AsyncEvent, PortEvent};
     use fvs_openflow::wire::port::OFPPS_LINK_DOWN;
     use fvs_openflow::wire::{PortDesc, PortReason};
     let ports = crate::connmgr::port_snapshot(d);
-    for (bridge, ofport, was) in changed {
-        let Some((name, mac, config)) = ports.get(bridge).and_then(|p| p.get(ofport)) else {
-            continue;
-        };
-        let desc = |config: u32, state: u32| PortDesc {
-            port_no: *ofport,
-            hw_addr: fvs_openflow::EthAddr(*mac),
-            name: name.clone(),
-            config,
-            state,
-            ..PortDesc::default()
-        };
-        let event = |now: PortDesc, live: bool, old: PortDesc, was_live: bool| {
-            AsyncEvent::PortStatus(Box::new(PortEvent {
-                reason: PortReason::Modify,
-                desc: now,
-                live,
-                old: Some((old, was_live)),
-            }))
-        };
-        let events = if down {
-            let before = desc(*was, 0);
-            let dead = desc(*was, 0);
-            let after = desc(*config, OFPPS_LINK_DOWN);
-            vec![
-                event(dead.clone(), false, before, true),
-                event(after, false, dead, false),
-            ]
-        } else {
-            let before = desc(*was, OFPPS_LINK_DOWN);
-            vec![event(desc(*config, 0), true, before, false)]
-        };
-        for ev in events {
-            d.connmgr().publish(bridge, ev, None);
-        }
+    let Some((name, mac, config)) = ports.get(bridge).and_then(|p| p.get(&ofport)) else {
+        return;
+    };
+    let desc = |config: u32, state: u32| PortDesc {
+        port_no: ofport,
+        hw_addr: fvs_openflow::EthAddr(*mac),
+        name: name.clone(),
+        config,
+        state,
+        ..PortDesc::default()
+    };
+    let event = |now: PortDesc, live: bool, old: PortDesc, was_live: bool| {
+        AsyncEvent::PortStatus(Box::new(PortEvent {
+            reason: PortReason::Modify,
+            desc: now,
+            live,
+            old: Some((old, was_live)),
+        }))
+    };
+    let events = if down {
+        let dead = desc(was, 0);
+        let after = desc(*config, OFPPS_LINK_DOWN);
+        vec![
+            event(dead.clone(), false, desc(was, 0), true),
+            event(after, false, dead, false),
+        ]
+    } else {
+        vec![event(
+            desc(*config, 0),
+            true,
+            desc(was, OFPPS_LINK_DOWN),
+            false,
+        )]
+    };
+    for ev in events {
+        d.connmgr().publish(bridge, ev, None);
     }
 }
 

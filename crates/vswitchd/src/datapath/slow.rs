@@ -191,6 +191,22 @@ pub struct Slow {
     pub flow_limit: usize,
     /// Each tunnel interface's own traffic, by interface name.
     pub tunnels: HashMap<String, TunnelCounters>,
+    /// The ports whose link went down or came up in the passes since the datapath thread
+    /// last took them, for port-status messages ([`LinkChange`]).
+    pub link_changes: Vec<LinkChange>,
+}
+
+/// A bridge port whose device's link went down (`down`) or came up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkChange {
+    /// The bridge's name.
+    pub bridge: String,
+    /// The port.
+    pub ofport: PortNo,
+    /// Its OpenFlow configuration (unchanged by the link).
+    pub config: u32,
+    /// Whether the link went down.
+    pub down: bool,
 }
 
 impl Default for Slow {
@@ -204,6 +220,7 @@ impl Default for Slow {
             max_idle: IDLE,
             flow_limit: FLOW_LIMIT,
             tunnels: HashMap::new(),
+            link_changes: Vec::new(),
         }
     }
 }
@@ -286,16 +303,31 @@ pub fn of_key(key: &FlowKey, ofport: PortNo) -> FlowKey {
 /// Hands each device's link state to the bridge ports on it (`LINK_DOWN` when the device is
 /// down, has no carrier, or cannot say). Devices are read here, on the thread that owns them,
 /// once a revalidation pass: a link change is seen within [`super::thread::REVALIDATE_EVERY`].
-fn follow_links(dp: &Datapath, sw: &mut Switch) {
+fn follow_links(dp: &Datapath, sw: &mut Switch) -> Vec<LinkChange> {
+    let mut changes = Vec::new();
     for (no, _, _) in dp.ports() {
         let Some(dev) = dp.netdev(no) else {
             continue;
         };
         let down = !matches!(dev.link_state(), Ok(fvs_netdev::LinkState::Up));
         for b in &mut sw.bridges {
-            b.set_port_link(no, down);
+            let moving: Vec<(PortNo, u32)> = b
+                .ports
+                .values()
+                .filter(|p| p.dp_port == Some(no) && p.state.link_down() != down)
+                .map(|p| (p.ofport, p.config.0))
+                .collect();
+            if b.set_port_link(no, down) {
+                changes.extend(moving.into_iter().map(|(ofport, config)| LinkChange {
+                    bridge: b.name.clone(),
+                    ofport,
+                    config,
+                    down,
+                }));
+            }
         }
     }
+    changes
 }
 
 /// A summary of every bridge's table generation: it changes whenever a bridge's tables do
@@ -397,7 +429,7 @@ impl Slow {
         self.stats.max_flows = self.stats.max_flows.max(dp.n_flows());
         // A link that went down or came up moves its bridge's generation, so the pass below
         // re-translates the megaflows (fast-failover groups choose by it).
-        follow_links(dp, sw);
+        self.link_changes.extend(follow_links(dp, sw));
         // Rules whose time is up go first, so nothing is credited to them.
         let removed = sw.expire(now);
         if !removed.is_empty() {

@@ -468,6 +468,11 @@ impl Fast {
         let removed = self
             .slow
             .revalidate(&mut self.dp, &mut self.daemon.switch(), now, full);
+        // Links that went down or came up, announced once the switch's lock is released.
+        let links = std::mem::take(&mut self.slow.link_changes);
+        for c in &links {
+            super::commands::announce_liveness(&self.daemon, &c.bridge, c.ofport, c.config, c.down);
+        }
         self.offload.sync(&self.dp);
         // What revalidation (expiry, `learn`) and upcalls' learning changed, for flow monitors:
         // before the flow-removed messages, as Open vSwitch sends them.
