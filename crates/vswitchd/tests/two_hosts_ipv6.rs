@@ -8,7 +8,8 @@
 //! - **ferrovs ↔ ferrovs**, GRE (`gre` and `ip6gre`) and VXLAN: the VMs ping across; the neighbours were found by
 //!   neighbour discovery (`tnl/neigh/show` lists the peer's IPv6 address at its br-phy MAC);
 //!   the underlay carries the protocol in IPv6 (tcpdump); host B took the tunnel packets
-//!   from br-phy (`native_tnl_received`), its own IPv6 layer did not.
+//!   from br-phy (`native_tnl_received`); after `tnl/neigh/flush` the peer is solicited
+//!   again and the VMs still ping.
 //! - **ferrovs ↔ Open vSwitch 3.1**, both native, VXLAN (with `csum` unset and with
 //!   `csum=false`), GRE and `ip6gre`: the VMs ping; ferrovs's outer IPv6 header is Open vSwitch's (the
 //!   first word: version, traffic class, flow label; next header and hop limit; a UDP
@@ -298,6 +299,17 @@ fn fvs_to_fvs(kind: &str, tag: &str, filter: &str) {
         taken >= u64::from(n),
         "host B took {taken} tunnel packets from br-phy"
     );
+    // A flushed neighbour is solicited again, and the tunnel carries on.
+    let misses = coverage(&fa, "native_tnl_neigh_miss");
+    assert_eq!(appctl(&fa, &["tnl/neigh/flush"]), "OK\n");
+    assert_eq!(
+        neighbour_line(&appctl(&fa, &["tnl/neigh/show"]), IP_B),
+        None
+    );
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 5);
+    assert!(ok, "no ping after tnl/neigh/flush:\n{out}");
+    assert!(coverage(&fa, "native_tnl_neigh_miss") > misses);
+    assert!(neighbour_line(&appctl(&fa, &["tnl/neigh/show"]), IP_B).is_some());
 }
 
 #[test]
