@@ -54,6 +54,21 @@ fn counter(text: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in {text}"))
 }
 
+/// `meter-stats` of meter `id` once it has seen `n` packets (Open vSwitch's datapath may
+/// still be at work when netdev-dummy/receive returns; a tenth of a second more lets the
+/// last output leave), or as it is after 10 s.
+fn settled_stats(ofctl: &dyn Fn(&[&str]) -> String, id: &str, n: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stats = ofctl(&["meter-stats", "br0", id]);
+        if counter(&stats, "packet_in_count:") >= n || std::time::Instant::now() > deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            return stats;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 const BURST: usize = 5;
 const FRAMES: usize = 30;
 /// The 60-byte frames an 8 kb burst holds.
@@ -87,7 +102,7 @@ fn run(sw: &dyn Switch) -> Seen {
     args.extend(std::iter::repeat_n(frame.as_str(), FRAMES));
     let out = appctl_outcome(sw.appctl(&args));
     assert!(!out.starts_with("error"), "{out}");
-    let stats = ofctl(&["meter-stats", "br0", "meter=1"]);
+    let stats = settled_stats(&ofctl, "meter=1", FRAMES as u64);
     let trace = appctl_outcome(sw.appctl(&[
         "ofproto/trace",
         "br0",
@@ -107,7 +122,7 @@ fn run(sw: &dyn Switch) -> Seen {
     args.extend(std::iter::repeat_n(frame.as_str(), FRAMES));
     let out = appctl_outcome(sw.appctl(&args));
     assert!(!out.starts_with("error"), "{out}");
-    let kbps_stats = ofctl(&["meter-stats", "br0", "meter=2"]);
+    let kbps_stats = settled_stats(&ofctl, "meter=2", FRAMES as u64);
     Seen {
         sent,
         kbps_sent: pcap_frames_or_empty(&pcap).len() - sent,
@@ -399,19 +414,28 @@ fn modified_meter(sw: &dyn Switch) -> Vec<(u64, u64)> {
         let out = appctl_outcome(sw.appctl(&args));
         assert!(!out.starts_with("error"), "{out}");
     };
-    let counts = || {
-        let stats = o13(&["meter-stats", "br0", "meter=2"]);
-        (
-            counter(&stats, "packet_in_count:"),
-            counter(&stats, "packet_count:"),
-        )
+    // The counters once the meter has seen `n` packets (Open vSwitch's datapath may still be
+    // at work when netdev-dummy/receive returns), or as they are after 10 s.
+    let counts = |n: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let stats = o13(&["meter-stats", "br0", "meter=2"]);
+            let seen = (
+                counter(&stats, "packet_in_count:"),
+                counter(&stats, "packet_count:"),
+            );
+            if seen.0 >= n || std::time::Instant::now() > deadline {
+                return seen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     };
     send();
-    let first = counts();
+    let first = counts(10);
     o13(&["mod-meter", "br0", &meter(4)]);
-    let modified = counts();
+    let modified = counts(0);
     send();
-    vec![first, modified, counts()]
+    vec![first, modified, counts(10)]
 }
 
 #[test]
