@@ -16,6 +16,7 @@
 //!   checksum or none, GRE's flags), compared on captures of both directions; and
 //!   `tnl/neigh/show` prints a neighbour set by `tnl/neigh/set` on both switches in one
 //!   line form.
+//! - **`remote_ip=flow`**: a flow setting `tun_ipv6_dst` sends native to that destination.
 //! - **Malformed outer IPv6** sent at host A's br-phy address (a payload length past the
 //!   frame, an extension header cut short) is dropped and counted (`native_tnl_rx_error`),
 //!   and the VMs still ping.
@@ -483,6 +484,89 @@ fn native_ip6gre_interoperates_with_open_vswitch_native() {
 #[test]
 fn native_gre_over_ipv6_interoperates_with_open_vswitch_native() {
     open_vswitch_far_end("gre", "r", &[], "ip6 proto 47");
+}
+
+/// A `remote_ip=flow` VXLAN port on host A whose flow sets `tun_ipv6_dst`: the destination
+/// is routed when its first packet asks, goes native through br-phy (neighbour discovery
+/// included), and host B's fixed port answers back through it.
+#[test]
+fn a_remote_ip_flow_port_sends_native_to_the_ipv6_destination_the_flow_sets() {
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("f");
+    let vm_a = lab.vm("fva", &a, VM_A);
+    lab.vm("fvb", &b, VM_B);
+    let fa = lab.fvs(&a, "fa");
+    let fb = lab.fvs(&b, "fb");
+    for (f, host, addr, mac, remote) in [
+        (&fa, &a, IP_A, BR_PHY_MAC_A, "flow"),
+        (&fb, &b, IP_B, BR_PHY_MAC_B, IP_A),
+    ] {
+        let vsctl = |args: &[&str]| {
+            f.vsctl(args)
+                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+        };
+        let hw = format!("other_config:hwaddr={mac}");
+        vsctl(
+            &AddBridge::new("br-phy")
+                .set(&[&hw])
+                .port("eth1", &[])
+                .args(),
+        );
+        ip(&[
+            "-n",
+            host,
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "br-phy",
+            "nodad",
+        ]);
+        ip(&["-n", host, "link", "set", "br-phy", "up"]);
+        let r = format!("options:remote_ip={remote}");
+        let br = AddBridge::new("br-tun")
+            .set(&["fail_mode=secure"])
+            .port("tap1", &["ofport_request=1"])
+            .port(
+                "tunf",
+                &["type=vxlan", "ofport_request=2", "options:key=flow", &r],
+            );
+        vsctl(&br.args());
+        let to_peer = if remote == "flow" {
+            format!(
+                "in_port=1,actions=set_field:{IP_B}->tun_ipv6_dst,set_field:0x1->tun_id,output:2"
+            )
+        } else {
+            "in_port=1,actions=set_field:0x1->tun_id,output:2".to_owned()
+        };
+        for flow in [to_peer.as_str(), "in_port=2,tun_id=0x1,actions=output:1"] {
+            f.ofctl(&["add-flow", "br-tun", flow])
+                .unwrap_or_else(|e| panic!("ovs-ofctl add-flow {flow}: {e}"));
+        }
+    }
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 6);
+    assert!(
+        ok,
+        "VM A cannot ping VM B through the remote_ip=flow port:\n{out}"
+    );
+    let sent = coverage(&fa, "native_tnl_sent");
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 3);
+    assert!(ok, "second ping failed:\n{out}");
+    assert!(
+        coverage(&fa, "native_tnl_sent") >= sent + 3,
+        "the flow's destination went native:\n{}",
+        appctl(&fa, &["coverage/show"])
+    );
+    let shown = appctl(&fa, &["tnl/neigh/show"]);
+    assert_eq!(
+        neighbour_line(&shown, IP_B),
+        Some(vec![
+            IP_B.to_owned(),
+            BR_PHY_MAC_B.to_owned(),
+            "br-phy".to_owned()
+        ]),
+        "{shown}"
+    );
 }
 
 /// Sends raw Ethernet frames (hex) out of `dev` in `ns` with a packet socket.

@@ -823,7 +823,7 @@ impl Handle {
             let ifaces = lock(&self.ifaces);
             native::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
-        let ends6 = {
+        let mut ends6 = {
             let ifaces = lock(&self.ifaces);
             native_v6::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
@@ -835,6 +835,13 @@ impl Handle {
                 local: None,
             }),
             std::net::IpAddr::V6(_) => None,
+        }));
+        ends6.extend(flows.iter().filter_map(|d| match d {
+            std::net::IpAddr::V6(remote) => Some(native_v6::TunnelEnd6 {
+                remote: *remote,
+                local: None,
+            }),
+            std::net::IpAddr::V4(_) => None,
         }));
         let user = lock(&self.handlers.native.router).user_routes().to_vec();
         let config = native::route_pass(&internal, &ends, &user).and_then(|mut c| {

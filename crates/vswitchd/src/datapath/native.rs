@@ -17,8 +17,8 @@
 //! destination. A `remote_ip=flow` tunnel's destinations are known only from its packets:
 //! the datapath threads ask for each new one ([`Shared::want_routes`]), which is routed
 //! within [`ROUTE_ASK_EVERY`] and at every pass from then on, like a fixed `remote_ip`
-//! (IPv4 ones; at most [`MAX_FLOW_DESTINATIONS`], later ones keep the host's stack); its
-//! first packets take the host's stack meanwhile. Under `--enable-dummy` nothing is native:
+//! (IPv4 ones here, IPv6 ones in [`super::native_v6`]; at most [`MAX_FLOW_DESTINATIONS`],
+//! later ones keep the host's stack); its first packets take the host's stack meanwhile. Under `--enable-dummy` nothing is native:
 //! dummy internal ports are no kernel devices.
 //!
 //! The routes are looked up again at every reconfiguration, on a thread of their own as soon

@@ -21,8 +21,8 @@
 //! device's address on the destination's or the gateway's prefix; a route with neither is
 //! left out).
 //!
-//! Not done here: user routes (`ovs/route/add`) for IPv6 destinations, and
-//! `remote_ip=flow` destinations no interface names.
+//! The destinations `remote_ip=flow` tunnels were given (`tun_ipv6_dst`) are routed here
+//! like fixed ones. Not done: user routes (`ovs/route/add`) for IPv6 destinations.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
