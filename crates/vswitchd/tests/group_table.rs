@@ -34,6 +34,15 @@ fn ofctl(sw: &dyn Switch, args: &[&str]) -> (bool, String) {
     (ok, lines.join("\n"))
 }
 
+/// Open vSwitch and ferrovs (its directory named after `tag`), each with the group bridge.
+fn group_switches(tag: &str) -> (PrivateOvs, Fvs) {
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start(tag);
+    add_group_bridge(&ovs);
+    add_group_bridge(fvs.private());
+    (ovs, fvs)
+}
+
 fn compare(ovs: &dyn Switch, fvs: &dyn Switch, args: &[&str]) -> (bool, String) {
     let want = ofctl(ovs, args);
     let got = ofctl(fvs, args);
@@ -49,11 +58,8 @@ fn compare(ovs: &dyn Switch, fvs: &dyn Switch, args: &[&str]) -> (bool, String) 
 
 #[test]
 fn group_mods_and_group_dumps_match_open_vswitch() {
-    let ovs = PrivateOvs::start();
-    let fvs = Fvs::start("grp");
+    let (ovs, fvs) = group_switches("grp");
     let fvs = fvs.private();
-    add_group_bridge(&ovs);
-    add_group_bridge(fvs);
     let cases: Vec<Vec<&str>> = vec![
         vec![
             "-O",
@@ -354,11 +360,8 @@ fn deleting_a_group_removes_its_flows_with_reason_group_delete_as_open_vswitch()
 /// group.
 #[test]
 fn selection_methods_match_open_vswitch() {
-    let ovs = PrivateOvs::start();
-    let fvs = Fvs::start("grpsel");
+    let (ovs, fvs) = group_switches("grpsel");
     let fvs = fvs.private();
-    add_group_bridge(&ovs);
-    add_group_bridge(fvs);
     let cases: Vec<Vec<&str>> = vec![
         vec![
             "-O",
@@ -461,11 +464,9 @@ fn used_bucket(trace: &str) -> String {
 
 #[test]
 fn hash_selection_hashes_exactly_its_fields_as_open_vswitch() {
-    let ovs = PrivateOvs::start();
-    let fvs = Fvs::start("grphash");
+    let (ovs, fvs) = group_switches("grphash");
     let sw = fvs.private();
     for s in [&ovs as &dyn Switch, sw] {
-        add_group_bridge(s);
         s.ofctl_ok(&[
             "-O",
             "OpenFlow15",
