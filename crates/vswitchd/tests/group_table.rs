@@ -11,13 +11,20 @@ use common::Fvs;
 use common::add_group_bridge;
 use fvs_test_support::{PrivateOvs, Switch, TempDir};
 
-/// `ovs-ofctl ARGS` on `sw` as [`common::ofctl_outcome`] gives it, durations blanked and
+/// `ovs-ofctl ARGS` on `sw` as [`common::ofctl_outcome`] gives it, log times and durations blanked and
 /// the listing's lines (after the first) sorted.
 fn ofctl(sw: &dyn Switch, args: &[&str]) -> (bool, String) {
     let (ok, text) = common::ofctl_outcome(sw, args);
     let mut lines: Vec<String> = text
         .lines()
         .map(|l| {
+            // ovs-ofctl's own log lines start with the time: `2026-01-02T03:04:05Z|...`.
+            let l = match l.get(..21) {
+                Some(t) if t.ends_with("Z|") && t.starts_with(|c: char| c.is_ascii_digit()) => {
+                    &l[20..]
+                }
+                _ => l,
+            };
             // duration=1.234s -> duration=X
             match l.find("duration=") {
                 Some(i) => {
@@ -413,6 +420,11 @@ fn selection_methods_match_open_vswitch() {
             "add-group",
             "br0",
             "group_id=7,type=all,selection_method=hash,bucket=output:1",
+        ],
+        vec![
+            "add-group",
+            "br0",
+            "group_id=8,type=select,selection_method=foo,bucket=output:1",
         ],
         vec![
             "-O",
