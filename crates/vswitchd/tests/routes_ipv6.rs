@@ -1,7 +1,8 @@
 //! Oracle test of `ovs/route/show` and `ovs/route/lookup` with IPv6 routes (root): one
 //! network namespace with a veth pair, IPv4 and IPv6 addresses, IPv6 routes through a
-//! gateway; Open vSwitch 3.1's `ovs-vswitchd` and fvs-vswitchd both run inside it and must
-//! show the same routes of both families (as sets of lines: Open vSwitch lists routes of
+//! gateway, and IPv6 user routes added and deleted on both; Open vSwitch 3.1's
+//! `ovs-vswitchd` and fvs-vswitchd both run inside it and must show the same routes of both
+//! families (as sets of lines: Open vSwitch lists routes of
 //! equal rank in hash order), ranked alike, and answer the same lookups. The namespace is
 //! deleted and both daemons killed by their own pids, by guards, even when an assertion
 //! fails.
@@ -92,6 +93,46 @@ fn ipv6_routes_read_as_open_vswitch_s() {
         ranks(&theirs),
         "ours:\n{ours}\ntheirs:\n{theirs}"
     );
+
+    // IPv6 user routes: added (through a gateway, or on a device's prefix), refused where
+    // the device has no address for them, shown, looked up and deleted alike.
+    for args in [
+        &["ovs/route/add", "fd00:65::/64", "e1", "fd00:61::fe"][..],
+        &["ovs/route/add", "fd00:66::1/64", "e2"],
+        &["ovs/route/add", "fd00:67::/64", "e1", "pkt_mark=7"],
+        &["ovs/route/add", "fd00:68::/64", "e2", "fd00:61::fe"],
+        &["ovs/route/add", "fd00:69::/64", "e1", "bogus"],
+        &["ovs/route/add", "fd00:6a::/200", "e1"],
+    ] {
+        assert_eq!(
+            appctl_outcome(fvs.appctl(args)),
+            appctl_outcome(ovs.appctl(args)),
+            "{args:?}"
+        );
+    }
+    let theirs = appctl_outcome(ovs.appctl(&["ovs/route/show"]));
+    let ours = appctl_outcome(fvs.appctl(&["ovs/route/show"]));
+    assert_eq!(set(&ours), set(&theirs), "ours:\n{ours}\ntheirs:\n{theirs}");
+    assert!(
+        ours.contains("User: fd00:65::/64 dev e1 GW fd00:61::fe SRC fd00:61::1"),
+        "{ours}"
+    );
+    for args in [
+        &["ovs/route/lookup", "fd00:65::5"][..],
+        &["ovs/route/lookup", "fd00:66::5"],
+        &["ovs/route/lookup", "fd00:67::5"],
+        &["ovs/route/lookup", "fd00:67::5", "pkt_mark=7"],
+        &["ovs/route/del", "fd00:65::/64"],
+        &["ovs/route/del", "fd00:65::/64"],
+        &["ovs/route/del", "fd00:67::/64"],
+        &["ovs/route/lookup", "fd00:65::5"],
+    ] {
+        assert_eq!(
+            appctl_outcome(fvs.appctl(args)),
+            appctl_outcome(ovs.appctl(args)),
+            "{args:?}"
+        );
+    }
 
     for args in [
         &["ovs/route/lookup", "fd00:62::5"][..],

@@ -17,6 +17,8 @@
 //!   `tnl/neigh/show` prints a neighbour set by `tnl/neigh/set` on both switches in one
 //!   line form.
 //! - **`remote_ip=flow`**: a flow setting `tun_ipv6_dst` sends native to that destination.
+//! - **User routes**: an IPv6 `ovs/route/add` makes a tunnel native that the kernel cannot
+//!   route.
 //! - **Malformed outer IPv6** sent at host A's br-phy address (a payload length past the
 //!   frame, an extension header cut short) is dropped and counted (`native_tnl_rx_error`),
 //!   and the VMs still ping.
@@ -567,6 +569,65 @@ fn a_remote_ip_flow_port_sends_native_to_the_ipv6_destination_the_flow_sets() {
         ]),
         "{shown}"
     );
+}
+
+/// Host A's kernel has no route to host B's second address (`fd00:98::21`, the far end of
+/// A's tunnel); `ovs/route/add fd00:98::/64 br-phy fd00:97::21` gives ferrovs one, and the
+/// tunnel goes native through it (the gateway found by neighbour discovery).
+#[test]
+fn an_ipv6_user_route_makes_a_tunnel_native() {
+    const FAR_B: &str = "fd00:98::21";
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("u");
+    let vm_a = lab.vm("uva", &a, VM_A);
+    lab.vm("uvb", &b, VM_B);
+    let fa = lab.fvs(&a, "ua");
+    let fb = lab.fvs(&b, "ub");
+    for (f, host, ends, mac) in [
+        (&fa, &a, (IP_A, FAR_B), BR_PHY_MAC_A),
+        (&fb, &b, (FAR_B, IP_A), BR_PHY_MAC_B),
+    ] {
+        // Host B's br-phy holds both of its addresses; its tunnel leaves from the second.
+        let local = if ends.0 == FAR_B { IP_B } else { ends.0 };
+        build(host, "vxlan", (local, ends.1), mac, false, &[], &|args| {
+            f.vsctl(args)
+                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+        });
+        if ends.0 == FAR_B {
+            ip(&[
+                "-n",
+                host,
+                "addr",
+                "add",
+                &format!("{FAR_B}/64"),
+                "dev",
+                "br-phy",
+                "nodad",
+            ]);
+            let l = format!("options:local_ip={FAR_B}");
+            f.vsctl(&["set", "interface", "tun6", &l])
+                .unwrap_or_else(|e| panic!("ovs-vsctl set: {e}"));
+        }
+        let ofctl = |br: &str, args: &[&str]| {
+            let mut full = vec![args[0], br];
+            full.extend_from_slice(&args[1..]);
+            f.ofctl(&full)
+                .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
+        };
+        seed_flows(&ofctl, "br-int", "br-tun");
+    }
+    let (ok, _) = netns::ping(&vm_a, VM_B.1, 2);
+    assert!(!ok, "host A has no route to {FAR_B} yet");
+    assert_eq!(
+        appctl(&fa, &["ovs/route/add", "fd00:98::/64", "br-phy", IP_B]),
+        "OK\n"
+    );
+    let (ok, out) = netns::ping(&vm_a, VM_B.1, 6);
+    assert!(ok, "VM A cannot ping VM B by the user route:\n{out}");
+    assert!(coverage(&fa, "native_tnl_sent") >= 3);
+    // The gateway's MAC was found by neighbour discovery.
+    let shown = appctl(&fa, &["tnl/neigh/show"]);
+    assert!(neighbour_line(&shown, IP_B).is_some(), "{shown}");
 }
 
 /// Sends raw Ethernet frames (hex) out of `dev` in `ns` with a packet socket.

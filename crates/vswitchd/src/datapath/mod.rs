@@ -845,7 +845,7 @@ impl Handle {
         }));
         let user = lock(&self.handlers.native.router).user_routes().to_vec();
         let config = native::route_pass(&internal, &ends, &user).and_then(|mut c| {
-            native_v6::route_pass(&internal, &ends6, &mut c)?;
+            native_v6::route_pass(&internal, &ends6, &user, &mut c)?;
             Some(c)
         });
         if let Some(mut config) = config {

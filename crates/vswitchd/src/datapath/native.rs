@@ -538,7 +538,7 @@ fn cached_routes(dummy: bool) -> Result<Vec<Route>, String> {
         .collect())
 }
 
-/// The IPv4 addresses of kernel device `dev` (none when there is no such device).
+/// The addresses of kernel device `dev`, both families (none when there is no such device).
 fn kernel_addrs(dev: &str) -> Vec<router::DevAddr> {
     use fvs_netdev::netlink;
     let Some(index) = netlink::link_names()
@@ -547,12 +547,17 @@ fn kernel_addrs(dev: &str) -> Vec<router::DevAddr> {
     else {
         return Vec::new();
     };
-    netlink::ipv4_addresses()
+    let v4 = netlink::ipv4_addresses()
         .unwrap_or_default()
         .into_iter()
         .filter(|a| a.ifindex == index)
-        .map(|a| (a.addr, a.prefix_len))
-        .collect()
+        .map(|a| (a.addr.into(), a.prefix_len));
+    let v6 = netlink::ipv6_addresses()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.ifindex == index)
+        .map(|a| (a.addr.into(), a.prefix_len));
+    v4.chain(v6).collect()
 }
 
 /// The whole routing table, best first.
@@ -618,7 +623,7 @@ fn dummy_ip4addr(d: &Daemon, args: &[String]) -> Result<String, String> {
     let Some(router::Prefix::V4(ip, len)) = router::parse_prefix(addr) else {
         return Err(format!("{addr}: invalid IP address"));
     };
-    super::lock(&h.native().router).set_dummy_addr(dev, (ip, len));
+    super::lock(&h.native().router).set_dummy_addr(dev, (ip.into(), len));
     Ok("OK\n".to_owned())
 }
 

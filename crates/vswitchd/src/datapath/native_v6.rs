@@ -22,7 +22,7 @@
 //! left out).
 //!
 //! The destinations `remote_ip=flow` tunnels were given (`tun_ipv6_dst`) are routed here
-//! like fixed ones. Not done: user routes (`ovs/route/add`) for IPv6 destinations.
+//! like fixed ones, and IPv6 user routes (`ovs/route/add`) decide as for IPv4.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
@@ -55,16 +55,25 @@ pub fn tunnel_ends<'a>(
         .collect()
 }
 
-/// Adds the IPv6 endpoints and hops to `c`, an IPv4 pass's result. `None` when the kernel
-/// could not be asked (the caller then keeps the last pass, as for IPv4).
+/// Adds the IPv6 endpoints and hops to `c`, an IPv4 pass's result. With `user` routes,
+/// the whole table decides as for IPv4 (a user route best for a destination makes it native
+/// exactly when its device is an internal port of ours). `None` when the kernel could not
+/// be asked (the caller then keeps the last pass, as for IPv4).
 pub fn route_pass(
     internal: &[InternalPort],
     ends: &[TunnelEnd6],
+    user: &[Route],
     c: &mut NativeConfig,
 ) -> Option<()> {
     if internal.is_empty() {
         return Some(());
     }
+    let table = if user.iter().any(|r| r.dst.is_ipv6()) {
+        let names = fvs_netdev::netlink::link_names().ok()?;
+        Some(router::table(user, cached_routes(&names).ok()?))
+    } else {
+        None
+    };
     let by_index: HashMap<u32, &InternalPort> = internal
         .iter()
         .map(|p| (fvs_netdev::poll::ifindex(&p.name), p))
@@ -87,6 +96,26 @@ pub fn route_pass(
     for end in ends {
         let remote = IpAddr::V6(end.remote);
         if c.hops.contains_key(&remote) {
+            continue;
+        }
+        if let Some(r) = table
+            .as_deref()
+            .and_then(|t| router::lookup(t, remote, router::PktMark::default()))
+            .filter(|r| r.origin == router::Origin::User)
+        {
+            if let Some(p) = internal.iter().find(|p| p.name == r.dev) {
+                c.hops.insert(
+                    remote,
+                    NativeHop {
+                        port: p.no,
+                        eth_src: p.mac,
+                        eth_dst: None,
+                        src: end.local.map_or(r.src, IpAddr::V6),
+                        next_hop: r.next_hop(remote),
+                        mtu: RouteMtu(fvs_netdev::poll::mtu(&p.name).unwrap_or(0)),
+                    },
+                );
+            }
             continue;
         }
         let route = match fvs_netdev::netlink::route_get_v6(end.remote) {

@@ -39,8 +39,9 @@
 //! gateway is a strict dotted quad. `src=` is Open vSwitch 3.2's and refused, as 3.1 refuses
 //! it. The errors are Open vSwitch's words.
 //!
-//! Not done: IPv6 user routes (an IPv6 prefix is parsed and then refused as Open vSwitch
-//! refuses one on a device without IPv6 addresses), deleting a cached route.
+//! User routes take either family (an IPv6 one needs an IPv6 address of the device on the
+//! prefix or the gateway's, as Open vSwitch asks). Not done: deleting a cached route,
+//! `netdev-dummy/ip6addr`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -134,8 +135,25 @@ pub fn same_subnet6(a: Ipv6Addr, b: Ipv6Addr, len: u8) -> bool {
     mask6(len) & a.to_bits() == mask6(len) & b.to_bits()
 }
 
-/// An IPv4 address of a device, with its prefix length.
-pub type DevAddr = (Ipv4Addr, u8);
+/// An address of a device (IPv4 or IPv6), with its prefix length.
+pub type DevAddr = (IpAddr, u8);
+
+/// Whether `a` and `b` are of one family and share their first `len` bits.
+fn same_prefix(a: IpAddr, b: IpAddr, len: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => same_subnet(a, b, len),
+        (IpAddr::V6(a), IpAddr::V6(b)) => same_subnet6(a, b, len),
+        _ => false,
+    }
+}
+
+/// `ip` with its host bits cleared.
+fn masked(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => Ipv4Addr::from_bits(a.to_bits() & mask(len)).into(),
+        IpAddr::V6(a) => Ipv6Addr::from_bits(a.to_bits() & mask6(len)).into(),
+    }
+}
 
 /// The user routes, and the addresses `netdev-dummy/ip4addr` gave dummy devices.
 #[derive(Debug, Default)]
@@ -154,6 +172,9 @@ pub enum RouteError {
     /// `ovs/route/add`'s third token is neither a mark nor a gateway.
     #[error("Invalid pkt_mark or gateway")]
     MarkOrGateway,
+    /// The same for an IPv6 prefix, in Open vSwitch's words for it.
+    #[error("Invalid pkt_mark or IPv6 gateway")]
+    MarkOrIpv6Gateway,
     /// A token that must be `pkt_mark=N` is not.
     #[error("Invalid pkt_mark")]
     Mark,
@@ -189,44 +210,46 @@ impl Router {
         };
         let prefix = parse_prefix(prefix).ok_or(RouteError::Parameters)?;
         let mut mark = PktMark::default();
-        let mut gateway = None;
+        let mut gateway: Option<IpAddr> = None;
         if let Some(t) = args.get(2) {
             match (parse_mark(t), prefix) {
                 (Some(m), _) => mark = m,
                 (None, Prefix::V4(..)) => {
                     gateway = Some(
                         t.parse::<Ipv4Addr>()
-                            .map_err(|_| RouteError::MarkOrGateway)?,
+                            .map_err(|_| RouteError::MarkOrGateway)?
+                            .into(),
                     )
                 }
                 (None, Prefix::V6(..)) => {
-                    t.parse::<Ipv6Addr>()
-                        .map_err(|_| RouteError::MarkOrGateway)?;
+                    gateway = Some(
+                        t.parse::<Ipv6Addr>()
+                            .map_err(|_| RouteError::MarkOrIpv6Gateway)?
+                            .into(),
+                    )
                 }
             }
         }
         if let Some(t) = args.get(3) {
             mark = parse_mark(t).ok_or(RouteError::Mark)?;
         }
-        let Prefix::V4(ip, prefix_len) = prefix else {
-            return Err(RouteError::Insert);
-        };
-        let on_subnet = |to: Ipv4Addr| {
+        let (ip, prefix_len) = prefix.addr();
+        let on_subnet = |to: IpAddr| {
             addrs
                 .iter()
-                .find(|(a, len)| same_subnet(*a, to, *len))
+                .find(|(a, len)| same_prefix(*a, to, *len))
                 .map(|(a, _)| *a)
         };
         let src = on_subnet(ip)
             .or_else(|| gateway.and_then(on_subnet))
             .ok_or(RouteError::Insert)?;
         let route = Route {
-            dst: Ipv4Addr::from_bits(ip.to_bits() & mask(prefix_len)).into(),
+            dst: masked(ip, prefix_len),
             prefix_len,
             mark,
             dev: dev.clone(),
-            gateway: gateway.map(IpAddr::V4),
-            src: src.into(),
+            gateway,
+            src,
             local: false,
             origin: Origin::User,
         };
@@ -244,10 +267,8 @@ impl Router {
             .and_then(|p| parse_prefix(p))
             .ok_or(RouteError::Parameters)?;
         let mark = optional_mark(args.get(1))?;
-        let Prefix::V4(ip, len) = prefix else {
-            return Err(RouteError::NotFound);
-        };
-        let dst = IpAddr::V4(Ipv4Addr::from_bits(ip.to_bits() & mask(len)));
+        let (ip, len) = prefix.addr();
+        let dst = masked(ip, len);
         let before = self.user.len();
         self.user
             .retain(|r| !(r.dst == dst && r.prefix_len == len && r.mark == mark));
@@ -315,10 +336,7 @@ pub fn lookup_text(table: &[Route], args: &[String]) -> Result<String, RouteErro
         .and_then(|p| parse_prefix(p))
         .ok_or(RouteError::Parameters)?;
     let mark = optional_mark(args.get(1))?;
-    let ip = match prefix {
-        Prefix::V4(ip, _) => IpAddr::V4(ip),
-        Prefix::V6(ip, _) => IpAddr::V6(ip),
-    };
+    let (ip, _) = prefix.addr();
     let r = lookup(table, ip, mark).ok_or(RouteError::NotFound)?;
     // Open vSwitch prints an absent gateway as the IPv6 unspecified address.
     let gw = r.gateway.map_or_else(|| "::".to_owned(), |g| g.to_string());
@@ -330,8 +348,18 @@ pub fn lookup_text(table: &[Route], args: &[String]) -> Result<String, RouteErro
 pub enum Prefix {
     /// An IPv4 address (not masked) and prefix length.
     V4(Ipv4Addr, u8),
-    /// An IPv6 address (not masked) and prefix length (user routes refuse it).
+    /// An IPv6 address (not masked) and prefix length.
     V6(Ipv6Addr, u8),
+}
+
+impl Prefix {
+    /// The address (not masked) and prefix length.
+    pub fn addr(self) -> (IpAddr, u8) {
+        match self {
+            Self::V4(ip, len) => (ip.into(), len),
+            Self::V6(ip, len) => (ip.into(), len),
+        }
+    }
 }
 
 /// A prefix as Open vSwitch's `ovs/route/*` commands read one (see the module docs).
@@ -480,7 +508,7 @@ mod tests {
 
     #[test]
     fn user_routes_replace_hide_and_rank() {
-        let addrs = &[(Ipv4Addr::new(10, 1, 0, 5), 24)];
+        let addrs = &[(IpAddr::from(Ipv4Addr::new(10, 1, 0, 5)), 24)];
         let mut r = Router::default();
         assert_eq!(
             r.add(&args("10.9.0.0/16 br0"), addrs),
