@@ -16,7 +16,9 @@
 //! # How copies are taken
 //!
 //! Sent messages: a controller connection's writer is a [`Tee`], which copies every whole
-//! message it writes (the connection writes one message per `write_all`). Received ones: the
+//! message just before it writes it (the connection writes one message per `write_all`), as
+//! Open vSwitch copies to its monitors before sending: a snooper that attaches after the
+//! controller got a message never sees it, whatever the scheduling. Received ones: the
 //! connection's thread hands each message completed by a read to [`Snoop::mirror_received`]
 //! before the channel handles it, so a request is always copied before its reply. A snooper
 //! whose socket fails or blocks beyond a short timeout is dropped; it never slows the
@@ -215,11 +217,12 @@ impl Write for Tee {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.inner.write_all(buf)?;
+        // Copy first: once the controller has a message, a snooper attaching after that
+        // must not be shown it (copying after the write raced such a snooper).
         if let Some(id) = self.id.get() {
             self.snoop.mirror(*id, buf);
         }
-        Ok(())
+        self.inner.write_all(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
