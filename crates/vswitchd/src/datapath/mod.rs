@@ -821,11 +821,11 @@ impl Handle {
         };
         let mut ends = {
             let ifaces = lock(&self.ifaces);
-            native::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
+            native::tunnel_ends::<std::net::Ipv4Addr>(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
         let mut ends6 = {
             let ifaces = lock(&self.ifaces);
-            native_v6::tunnel_ends(ifaces.values().map(|(k, o)| (k.as_str(), o)))
+            native::tunnel_ends::<std::net::Ipv6Addr>(ifaces.values().map(|(k, o)| (k.as_str(), o)))
         };
         // Destinations `remote_ip=flow` tunnels were given are routed as fixed ones are.
         let flows = self.handlers.native.flow_destinations();
@@ -845,7 +845,7 @@ impl Handle {
         }));
         let user = lock(&self.handlers.native.router).user_routes().to_vec();
         let config = native::route_pass(&internal, &ends, &user).and_then(|mut c| {
-            native_v6::route_pass(&internal, &ends6, &user, &mut c)?;
+            native::add_hops(&internal, &ends6, &user, &mut c)?;
             Some(c)
         });
         if let Some(mut config) = config {

@@ -260,24 +260,26 @@ impl Shared {
     }
 }
 
-/// A tunnel interface's addresses, as its options give them.
+/// A tunnel interface's addresses, as its options give them: IPv4 ones, or IPv6 ones as
+/// `TunnelEnd<Ipv6Addr>` ([`super::native_v6`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TunnelEnd {
+pub struct TunnelEnd<A = Ipv4Addr> {
     /// `remote_ip`.
-    pub remote: Ipv4Addr,
+    pub remote: A,
     /// `local_ip`, when fixed.
-    pub local: Option<Ipv4Addr>,
+    pub local: Option<A>,
 }
 
-/// The tunnel ends of the interfaces (type, options) with a fixed IPv4 `remote_ip`.
-pub fn tunnel_ends<'a>(
+/// The tunnel ends of the interfaces (type, options) with a fixed `remote_ip` of the family
+/// `A` (`flow` and the other family's addresses do not parse, so they are left out).
+pub fn tunnel_ends<'a, A: std::str::FromStr>(
     ifaces: impl Iterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
-) -> Vec<TunnelEnd> {
+) -> Vec<TunnelEnd<A>> {
     ifaces
         .filter(|(kind, _)| matches!(*kind, "gre" | "ip6gre" | "vxlan" | "geneve"))
         .filter_map(|(_, o)| {
-            let remote = o.get("remote_ip")?.parse::<Ipv4Addr>().ok()?;
-            let local = o.get("local_ip").and_then(|l| l.parse::<Ipv4Addr>().ok());
+            let remote = o.get("remote_ip")?.parse::<A>().ok()?;
+            let local = o.get("local_ip").and_then(|l| l.parse::<A>().ok());
             Some(TunnelEnd { remote, local })
         })
         .collect()
@@ -296,34 +298,85 @@ pub struct InternalPort {
     pub bridge: String,
 }
 
-/// One route pass: the endpoints (internal ports with IPv4 addresses) and, for each tunnel
-/// end whose route leaves through one of them, its hop (MAC unresolved). `None` when the
-/// kernel could not be asked (a failed dump, a lookup failing for another reason than "no
-/// route"): the last pass's answer then stands, so a busy moment never flips a tunnel to
-/// the host's stack and back.
+/// What a route pass asks of one address family's kernel tables; the IPv4 answers are here,
+/// the IPv6 ones in [`super::native_v6`].
+pub trait Family: Copy + Eq + Into<IpAddr> {
+    /// Every address of every device (`ip addr`).
+    fn addresses() -> std::io::Result<Vec<fvs_netdev::netlink::IfAddr<Self>>>;
+    /// The route the host's IP stack would take to `dst` (`ip route get`).
+    fn route_get(dst: Self) -> std::io::Result<fvs_netdev::netlink::Route<Self>>;
+    /// Whether the user routes call for the whole table (cached and user routes ranked
+    /// together) rather than the kernel's own lookup alone.
+    fn table_needed(user: &[Route]) -> bool;
+    /// The kernel's routes as the table caches them; `None` when they cannot be read.
+    fn cached_routes() -> Option<Vec<Route>>;
+    /// Whether an endpoint's address may stand as the outer source when neither `local_ip`
+    /// nor the route gives one.
+    fn usable_source(addr: IpAddr) -> bool;
+}
+
+impl Family for Ipv4Addr {
+    fn addresses() -> std::io::Result<Vec<fvs_netdev::netlink::IfAddr<Self>>> {
+        fvs_netdev::netlink::ipv4_addresses()
+    }
+
+    fn route_get(dst: Self) -> std::io::Result<fvs_netdev::netlink::Route<Self>> {
+        fvs_netdev::netlink::route_get(dst)
+    }
+
+    fn table_needed(user: &[Route]) -> bool {
+        !user.is_empty()
+    }
+
+    fn cached_routes() -> Option<Vec<Route>> {
+        cached_routes(false).ok()
+    }
+
+    fn usable_source(addr: IpAddr) -> bool {
+        addr.is_ipv4()
+    }
+}
+
+/// One IPv4 route pass: the endpoints (internal ports with IPv4 addresses) and, for each
+/// tunnel end whose route leaves through one of them, its hop (MAC unresolved). `None` when
+/// the kernel could not be asked (a failed dump, a lookup failing for another reason than
+/// "no route"): the last pass's answer then stands, so a busy moment never flips a tunnel to
+/// the host's stack and back. [`add_hops`] adds the IPv6 half.
 pub fn route_pass(
     internal: &[InternalPort],
     ends: &[TunnelEnd],
     user: &[Route],
 ) -> Option<NativeConfig> {
     let mut c = NativeConfig::default();
+    add_hops(internal, ends, user, &mut c)?;
+    Some(c)
+}
+
+/// Adds to `c` the endpoints of family `F` (the internal ports' addresses) and the hops of
+/// the tunnel ends whose route leaves through an internal port; `None` as for
+/// [`route_pass`].
+pub fn add_hops<F: Family>(
+    internal: &[InternalPort],
+    ends: &[TunnelEnd<F>],
+    user: &[Route],
+    c: &mut NativeConfig,
+) -> Option<()> {
     if internal.is_empty() {
-        return Some(c);
+        return Some(());
     }
     // With user routes, the whole table decides (Open vSwitch's tunnels follow its own
     // table); without, the kernel's own lookup does, policy rules and all.
-    let table = if user.is_empty() {
-        None
+    let table = if F::table_needed(user) {
+        Some(router::table(user, F::cached_routes()?))
     } else {
-        Some(router::table(user, cached_routes(false).ok()?))
+        None
     };
     let by_index: HashMap<u32, &InternalPort> = internal
         .iter()
         .map(|p| (fvs_netdev::poll::ifindex(&p.name), p))
         .filter(|(i, _)| *i != 0)
         .collect();
-    let addrs = fvs_netdev::netlink::ipv4_addresses().ok()?;
-    for a in &addrs {
+    for a in &F::addresses().ok()? {
         if let Some(p) = by_index.get(&a.ifindex) {
             c.endpoints
                 .entry(p.no)
@@ -337,31 +390,32 @@ pub fn route_pass(
         }
     }
     for end in ends {
-        if c.hops.contains_key(&IpAddr::V4(end.remote)) {
+        let remote: IpAddr = end.remote.into();
+        if c.hops.contains_key(&remote) {
             continue;
         }
         if let Some(r) = table
             .as_deref()
-            .and_then(|t| router::lookup(t, end.remote.into(), router::PktMark::default()))
+            .and_then(|t| router::lookup(t, remote, router::PktMark::default()))
             .filter(|r| r.origin == router::Origin::User)
         {
             // A user route: native when its device is an internal port of ours.
             if let Some(p) = internal.iter().find(|p| p.name == r.dev) {
                 c.hops.insert(
-                    end.remote.into(),
+                    remote,
                     NativeHop {
                         port: p.no,
                         eth_src: p.mac,
                         eth_dst: None,
-                        src: end.local.map_or(r.src, IpAddr::V4),
-                        next_hop: r.next_hop(end.remote.into()),
+                        src: end.local.map_or(r.src, Into::into),
+                        next_hop: r.next_hop(remote),
                         mtu: device_mtu(&p.name),
                     },
                 );
             }
             continue;
         }
-        let route = match fvs_netdev::netlink::route_get(end.remote) {
+        let route = match F::route_get(end.remote) {
             Ok(r) => r,
             Err(e) if fvs_netdev::netlink::is_no_route(&e) => continue,
             Err(_) => return None,
@@ -372,15 +426,15 @@ pub fn route_pass(
         if route.local {
             continue;
         }
-        let Some(src) = end.local.or(route.prefsrc).map(IpAddr::V4).or_else(|| {
+        let Some(src) = end.local.or(route.prefsrc).map(Into::into).or_else(|| {
             c.endpoints
                 .get(&p.no)
-                .and_then(|e| e.addrs.iter().find(|a| a.is_ipv4()).copied())
+                .and_then(|e| e.addrs.iter().copied().find(|a| F::usable_source(*a)))
         }) else {
             continue;
         };
         c.hops.insert(
-            end.remote.into(),
+            remote,
             NativeHop {
                 port: p.no,
                 eth_src: p.mac,
@@ -391,7 +445,7 @@ pub fn route_pass(
             },
         );
     }
-    Some(c)
+    Some(())
 }
 
 /// The MTU of the internal port `name`, which native runs of outer packets must respect
@@ -700,7 +754,8 @@ mod tests {
     fn only_tunnels_with_a_fixed_remote_are_candidates() {
         let o = |r: &str| BTreeMap::from([("remote_ip".to_owned(), r.to_owned())]);
         let (a, b, c) = (o("10.0.0.2"), o("flow"), o("10.0.0.3"));
-        let ends = tunnel_ends([("gre", &a), ("vxlan", &b), ("system", &c)].into_iter());
+        let ends =
+            tunnel_ends::<Ipv4Addr>([("gre", &a), ("vxlan", &b), ("system", &c)].into_iter());
         assert_eq!(
             ends,
             [TunnelEnd {

@@ -1,5 +1,5 @@
-//! Native tunnels over an IPv6 underlay: the IPv6 half of a route pass
-//! ([`super::native::route_pass`] does the IPv4 half).
+//! Native tunnels over an IPv6 underlay: the IPv6 answers of a route pass
+//! ([`super::native::add_hops`], the same pass for both families).
 //!
 //! For every tunnel interface with a fixed IPv6 `remote_ip`, the kernel is asked for its
 //! route (`fvs_netdev::netlink::route_get_v6`, `ip -6 route get`); when it leaves through an
@@ -24,140 +24,39 @@
 //! The destinations `remote_ip=flow` tunnels were given (`tun_ipv6_dst`) are routed here
 //! like fixed ones, and IPv6 user routes (`ovs/route/add`) decide as for IPv4.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
-use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, RouteMtu};
-
-use super::native::InternalPort;
+use super::native::{Family, TunnelEnd};
 use super::router::{self, Route};
 
 /// An IPv6 tunnel interface's addresses, as its options give them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TunnelEnd6 {
-    /// `remote_ip`.
-    pub remote: Ipv6Addr,
-    /// `local_ip`, when fixed.
-    pub local: Option<Ipv6Addr>,
-}
+pub type TunnelEnd6 = TunnelEnd<Ipv6Addr>;
 
-/// The tunnel ends of the interfaces (type, options) with a fixed IPv6 `remote_ip`.
-pub fn tunnel_ends<'a>(
-    ifaces: impl Iterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
-) -> Vec<TunnelEnd6> {
-    ifaces
-        .filter(|(kind, _)| matches!(*kind, "gre" | "ip6gre" | "vxlan" | "geneve"))
-        .filter_map(|(_, o)| {
-            let remote = o.get("remote_ip")?.parse::<Ipv6Addr>().ok()?;
-            let local = o.get("local_ip").and_then(|l| l.parse::<Ipv6Addr>().ok());
-            Some(TunnelEnd6 { remote, local })
-        })
-        .collect()
-}
-
-/// Adds the IPv6 endpoints and hops to `c`, an IPv4 pass's result. With `user` routes,
-/// the whole table decides as for IPv4 (a user route best for a destination makes it native
-/// exactly when its device is an internal port of ours). `None` when the kernel could not
-/// be asked (the caller then keeps the last pass, as for IPv4).
-pub fn route_pass(
-    internal: &[InternalPort],
-    ends: &[TunnelEnd6],
-    user: &[Route],
-    c: &mut NativeConfig,
-) -> Option<()> {
-    if internal.is_empty() {
-        return Some(());
+/// The IPv6 half of a route pass ([`super::native::add_hops`]): a table only for IPv6 user
+/// routes, the source from the port's first global address when neither `local_ip` nor the
+/// route gives one.
+impl Family for Ipv6Addr {
+    fn addresses() -> std::io::Result<Vec<fvs_netdev::netlink::IfAddr<Self>>> {
+        fvs_netdev::netlink::ipv6_addresses()
     }
-    let table = if user.iter().any(|r| r.dst.is_ipv6()) {
+
+    fn route_get(dst: Self) -> std::io::Result<fvs_netdev::netlink::Route<Self>> {
+        fvs_netdev::netlink::route_get_v6(dst)
+    }
+
+    fn table_needed(user: &[Route]) -> bool {
+        user.iter().any(|r| r.dst.is_ipv6())
+    }
+
+    fn cached_routes() -> Option<Vec<Route>> {
         let names = fvs_netdev::netlink::link_names().ok()?;
-        Some(router::table(user, cached_routes(&names).ok()?))
-    } else {
-        None
-    };
-    let by_index: HashMap<u32, &InternalPort> = internal
-        .iter()
-        .map(|p| (fvs_netdev::poll::ifindex(&p.name), p))
-        .filter(|(i, _)| *i != 0)
-        .collect();
-    let addrs = fvs_netdev::netlink::ipv6_addresses().ok()?;
-    for a in &addrs {
-        if let Some(p) = by_index.get(&a.ifindex) {
-            c.endpoints
-                .entry(p.no)
-                .or_insert_with(|| Endpoint {
-                    mac: p.mac,
-                    addrs: Vec::new(),
-                    bridge: p.bridge.clone(),
-                })
-                .addrs
-                .push(a.addr.into());
-        }
+        cached_routes(&names).ok()
     }
-    for end in ends {
-        let remote = IpAddr::V6(end.remote);
-        if c.hops.contains_key(&remote) {
-            continue;
-        }
-        if let Some(r) = table
-            .as_deref()
-            .and_then(|t| router::lookup(t, remote, router::PktMark::default()))
-            .filter(|r| r.origin == router::Origin::User)
-        {
-            if let Some(p) = internal.iter().find(|p| p.name == r.dev) {
-                c.hops.insert(
-                    remote,
-                    NativeHop {
-                        port: p.no,
-                        eth_src: p.mac,
-                        eth_dst: None,
-                        src: end.local.map_or(r.src, IpAddr::V6),
-                        next_hop: r.next_hop(remote),
-                        mtu: RouteMtu(fvs_netdev::poll::mtu(&p.name).unwrap_or(0)),
-                    },
-                );
-            }
-            continue;
-        }
-        let route = match fvs_netdev::netlink::route_get_v6(end.remote) {
-            Ok(r) => r,
-            Err(e) if fvs_netdev::netlink::is_no_route(&e) => continue,
-            Err(_) => return None,
-        };
-        let Some(p) = by_index.get(&route.oif) else {
-            continue;
-        };
-        if route.local {
-            continue;
-        }
-        let first_global = || {
-            c.endpoints.get(&p.no).and_then(|e| {
-                e.addrs
-                    .iter()
-                    .find(|a| matches!(a, IpAddr::V6(v6) if !v6.is_unicast_link_local()))
-                    .copied()
-            })
-        };
-        let Some(src) = end
-            .local
-            .or(route.prefsrc)
-            .map(IpAddr::V6)
-            .or_else(first_global)
-        else {
-            continue;
-        };
-        c.hops.insert(
-            remote,
-            NativeHop {
-                port: p.no,
-                eth_src: p.mac,
-                eth_dst: None,
-                src,
-                next_hop: route.next_hop(end.remote).into(),
-                mtu: RouteMtu(fvs_netdev::poll::mtu(&p.name).unwrap_or(0)),
-            },
-        );
+
+    fn usable_source(addr: IpAddr) -> bool {
+        matches!(addr, IpAddr::V6(v6) if !v6.is_unicast_link_local())
     }
-    Some(())
 }
 
 /// The kernel's IPv6 routes as `ovs-router` caches them (see the module docs); `names` are
@@ -206,6 +105,7 @@ pub fn cached_routes(names: &HashMap<u32, String>) -> std::io::Result<Vec<Route>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn only_fixed_ipv6_remotes_are_candidates() {
@@ -222,8 +122,9 @@ mod tests {
             o("flow", None),
             o("fd00::3", None),
         );
-        let ends =
-            tunnel_ends([("vxlan", &a), ("gre", &b), ("geneve", &c), ("system", &d)].into_iter());
+        let ends = super::super::native::tunnel_ends::<Ipv6Addr>(
+            [("vxlan", &a), ("gre", &b), ("geneve", &c), ("system", &d)].into_iter(),
+        );
         assert_eq!(
             ends,
             [TunnelEnd6 {
