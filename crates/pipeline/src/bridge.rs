@@ -725,14 +725,20 @@ impl Bridge {
 
     /// How many rules name meter `m` in their actions (a meter's `flow_count`).
     pub fn meter_flow_count(&self, m: fvs_openflow::MeterId) -> u32 {
+        self.rules_naming(m, meters_named)
+    }
+
+    /// How many rules' actions name `id`, as `named` lists what actions name (the groups or
+    /// the meters).
+    fn rules_naming<T: PartialEq>(&self, id: T, named: fn(&[Action], &mut Vec<T>)) -> u32 {
         let n = self
             .tables
             .iter()
             .flat_map(|t| t.iter())
             .filter(|(_, _, _, _, r)| {
-                let mut named = Vec::new();
-                meters_named(&r.actions, &mut named);
-                named.contains(&m)
+                let mut ids = Vec::new();
+                named(&r.actions, &mut ids);
+                ids.contains(&id)
             })
             .count();
         u32::try_from(n).unwrap_or(u32::MAX)
@@ -752,17 +758,7 @@ impl Bridge {
 
     /// How many rules name group `g` in their actions (a group's `ref_count`).
     pub fn group_ref_count(&self, g: fvs_openflow::GroupId) -> u32 {
-        let n = self
-            .tables
-            .iter()
-            .flat_map(|t| t.iter())
-            .filter(|(_, _, _, _, r)| {
-                let mut named = Vec::new();
-                groups_named(&r.actions, &mut named);
-                named.contains(&g)
-            })
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.rules_naming(g, groups_named)
     }
 
     /// Every rule as (table, rule), tables in order, higher priorities first.

@@ -801,6 +801,34 @@ impl Channel {
         }
     }
 
+    /// Applies a group- or meter-mod (`apply`) as a flow-mod is applied: changes made
+    /// before it are announced first, under their own operations; then its own (the rules
+    /// deleted with a group or meter) to flow monitors, marked with `xid`, and as
+    /// flow-removed messages. No reply on success.
+    fn table_mod<M>(
+        &mut self,
+        xid: u32,
+        ofproto: &mut dyn Ofproto,
+        now: Millis,
+        apply: impl FnOnce(&mut dyn Ofproto) -> Result<Vec<Removed>, OfpError>,
+    ) -> Result<Vec<M>, OfpError> {
+        for earlier in flow_monitor::by_operation(ofproto.take_changes()) {
+            let ev = AsyncEvent::FlowChanges(earlier.into());
+            self.send_async(&ev);
+            ofproto.publish(ev);
+        }
+        let result = apply(ofproto);
+        let mine = ofproto.take_changes();
+        if !mine.is_empty() {
+            self.monitor_changes(&mine, Some(xid));
+            ofproto.publish(AsyncEvent::FlowChanges(mine.into()));
+        }
+        result.map(|removed| {
+            self.rules_removed(&removed, now, ofproto);
+            Vec::new()
+        })
+    }
+
     /// Group-mods and the group description and statistics requests. A group-mod that
     /// deletes groups deletes the flows naming them, announced as flow-removeds (and to flow
     /// monitors) like any other deletion.
@@ -823,23 +851,7 @@ impl Channel {
         };
         let answer = match m {
             GroupMsg::Mod(_) if self.refuse_if_slave(version, bytes) => return,
-            GroupMsg::Mod(gm) => {
-                for earlier in flow_monitor::by_operation(ofproto.take_changes()) {
-                    let ev = AsyncEvent::FlowChanges(earlier.into());
-                    self.send_async(&ev);
-                    ofproto.publish(ev);
-                }
-                let result = ofproto.group_mod(&gm, now);
-                let mine = ofproto.take_changes();
-                if !mine.is_empty() {
-                    self.monitor_changes(&mine, Some(xid));
-                    ofproto.publish(AsyncEvent::FlowChanges(mine.into()));
-                }
-                result.map(|removed| {
-                    self.rules_removed(&removed, now, ofproto);
-                    Vec::new()
-                })
-            }
+            GroupMsg::Mod(gm) => self.table_mod(xid, ofproto, now, |o| o.group_mod(&gm, now)),
             GroupMsg::DescRequest(g) => {
                 let groups = ofproto
                     .bridge()

@@ -7,7 +7,7 @@
 //! `meter_delete`) and to flow monitors like any other deletion. A request for one meter
 //! that does not exist is `OFPMMFC_UNKNOWN_METER`, as Open vSwitch answers.
 
-use super::{AsyncEvent, Channel, Ofproto, flow_monitor};
+use super::{Channel, Ofproto};
 use fvs_openflow::meter::MeterStats;
 use fvs_openflow::protocol::Protocol;
 use fvs_openflow::wire::meter::{self, MeterMsg};
@@ -29,23 +29,7 @@ impl Channel {
     ) {
         let answer = match m {
             MeterMsg::Mod(_) if self.refuse_if_slave(version, bytes) => return,
-            MeterMsg::Mod(mm) => {
-                for earlier in flow_monitor::by_operation(ofproto.take_changes()) {
-                    let ev = AsyncEvent::FlowChanges(earlier.into());
-                    self.send_async(&ev);
-                    ofproto.publish(ev);
-                }
-                let result = ofproto.meter_mod(&mm, now);
-                let mine = ofproto.take_changes();
-                if !mine.is_empty() {
-                    self.monitor_changes(&mine, Some(xid));
-                    ofproto.publish(AsyncEvent::FlowChanges(mine.into()));
-                }
-                result.map(|removed| {
-                    self.rules_removed(&removed, now, ofproto);
-                    Vec::new()
-                })
-            }
+            MeterMsg::Mod(mm) => self.table_mod(xid, ofproto, now, |o| o.meter_mod(&mm, now)),
             MeterMsg::ConfigRequest(id) => ofproto
                 .bridge()
                 .map_or(Ok(Vec::new()), |b| {
