@@ -93,25 +93,30 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpView<T> {
     /// Computes the checksum over the whole buffer for IPv4 `src` → `dst` (a computed zero is
     /// sent as `0xffff`, since zero means "no checksum").
     pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
-        set16(self.buffer.as_mut(), field::CHECKSUM, 0);
-        let b = self.buffer.as_ref();
-        let c = checksum::pseudo_header_v4(src, dst, IpProtocol::Udp.into(), b.len() as u16)
-            .add_bytes(b)
-            .checksum();
-        set16(
-            self.buffer.as_mut(),
-            field::CHECKSUM,
-            if c == 0 { 0xffff } else { c },
-        );
+        let len = self.buffer.as_ref().len() as u16;
+        self.fill_checksum(checksum::pseudo_header_v4(
+            src,
+            dst,
+            IpProtocol::Udp.into(),
+            len,
+        ));
     }
 
     /// [`fill_checksum_v4`](Self::fill_checksum_v4) for IPv6 `src` → `dst`.
     pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        let len = self.buffer.as_ref().len() as u32;
+        self.fill_checksum(checksum::pseudo_header_v6(
+            src,
+            dst,
+            IpProtocol::Udp.into(),
+            len,
+        ));
+    }
+
+    /// Computes the checksum over the whole buffer after `pseudo`, the pseudo-header's sum.
+    fn fill_checksum(&mut self, pseudo: checksum::Sum) {
         set16(self.buffer.as_mut(), field::CHECKSUM, 0);
-        let b = self.buffer.as_ref();
-        let c = checksum::pseudo_header_v6(src, dst, IpProtocol::Udp.into(), b.len() as u32)
-            .add_bytes(b)
-            .checksum();
+        let c = pseudo.add_bytes(self.buffer.as_ref()).checksum();
         set16(
             self.buffer.as_mut(),
             field::CHECKSUM,

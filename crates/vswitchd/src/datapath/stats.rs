@@ -170,18 +170,7 @@ pub fn push_settings(db: &Db, dp: &crate::datapath::Handle) {
 /// Open vSwitch, which needs a restart, a change applies at the next revalidation pass,
 /// which installs or removes the filters.
 fn push_hw_offload(db: &Db, dp: &crate::datapath::Handle) {
-    let on = {
-        let state = db.lock();
-        state
-            .database(DATABASE)
-            .and_then(|d| d.rows("Open_vSwitch"))
-            .and_then(|rows| {
-                rows.iter()
-                    .next()
-                    .and_then(|(_, r)| string_in_map(r, "hw-offload"))
-            })
-            .is_some_and(|v| v == "true")
-    };
+    let on = switch_setting(db, "hw-offload").is_some_and(|v| v == "true");
     if on != super::offload::enabled() {
         super::offload::set_enabled(on);
         dp.info(if on {
@@ -197,17 +186,7 @@ fn push_hw_offload(db: &Db, dp: &crate::datapath::Handle) {
 /// it first gets one and at each change, once for all threads (a new mask starts new
 /// threads, whose first logs again).
 fn push_busy_poll(db: &Db, dp: &crate::datapath::Handle) {
-    let text = {
-        let state = db.lock();
-        state
-            .database(DATABASE)
-            .and_then(|d| d.rows("Open_vSwitch"))
-            .and_then(|rows| {
-                rows.iter()
-                    .next()
-                    .and_then(|(_, r)| string_in_map(r, "pmd-busy-poll"))
-            })
-    };
+    let text = switch_setting(db, "pmd-busy-poll");
     let budget = super::busy_poll::BusyPoll::parse(text.as_deref()).unwrap_or_else(|e| {
         dp.warn(&e.to_string());
         super::busy_poll::DEFAULT
@@ -279,6 +258,13 @@ fn push_pmd(db: &Db, dp: &crate::datapath::Handle) {
 }
 
 /// The value of `key` in a row's `other_config`.
+/// The Open_vSwitch row's `other_config:KEY`.
+fn switch_setting(db: &Db, key: &str) -> Option<String> {
+    let state = db.lock();
+    let rows = state.database(DATABASE)?.rows("Open_vSwitch")?;
+    rows.iter().next().and_then(|(_, r)| string_in_map(r, key))
+}
+
 fn string_in_map(row: &fvs_ovsdb::Row, key: &str) -> Option<String> {
     match row.columns.get("other_config")? {
         Datum::Map(m) => m.iter().find_map(|(k, v)| match (k, v) {
