@@ -230,7 +230,13 @@ pub fn ensure_ingress(ifindex: u32) -> io::Result<bool> {
 pub fn delete_ingress(ifindex: u32) -> io::Result<()> {
     let mut body = tcmsg(ifindex, INGRESS_HANDLE, TC_H_INGRESS, 0);
     push_attr(&mut body, TCA_KIND, b"ingress\0");
-    match transact(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, &body) {
+    gone_is_done(transact(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, &body))
+}
+
+/// A deletion's outcome, where "not there" (`ENOENT`, or the device or its qdisc gone:
+/// `ENODEV`, `EINVAL`) counts as done.
+fn gone_is_done<T>(r: io::Result<T>) -> io::Result<()> {
+    match r {
         Err(e)
             if matches!(
                 e.raw_os_error(),
@@ -287,17 +293,7 @@ pub fn add_filter(ifindex: u32, f: &Filter) -> io::Result<()> {
 /// there (`ENOENT`, or the device or its qdisc gone: `ENODEV`, `EINVAL`) is not an error.
 pub fn del_filter(ifindex: u32, prio: u16, protocol: u16) -> io::Result<()> {
     let body = tcmsg(ifindex, 0, INGRESS_PARENT, filter_info(prio, protocol));
-    match transact(RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK, &body) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOENT | libc::ENODEV | libc::EINVAL)
-            ) =>
-        {
-            Ok(())
-        }
-        r => r.map(drop),
-    }
+    gone_is_done(transact(RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK, &body))
 }
 
 /// The statistics of every filter in ferrovs's priority range on the device's ingress (none

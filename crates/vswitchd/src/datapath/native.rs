@@ -401,17 +401,9 @@ pub fn add_hops<F: Family>(
         {
             // A user route: native when its device is an internal port of ours.
             if let Some(p) = internal.iter().find(|p| p.name == r.dev) {
-                c.hops.insert(
-                    remote,
-                    NativeHop {
-                        port: p.no,
-                        eth_src: p.mac,
-                        eth_dst: None,
-                        src: end.local.map_or(r.src, Into::into),
-                        next_hop: r.next_hop(remote),
-                        mtu: device_mtu(&p.name),
-                    },
-                );
+                let src = end.local.map_or(r.src, Into::into);
+                c.hops
+                    .insert(remote, hop_through(p, src, r.next_hop(remote)));
             }
             continue;
         }
@@ -435,17 +427,22 @@ pub fn add_hops<F: Family>(
         };
         c.hops.insert(
             remote,
-            NativeHop {
-                port: p.no,
-                eth_src: p.mac,
-                eth_dst: None,
-                src,
-                next_hop: route.next_hop(end.remote).into(),
-                mtu: device_mtu(&p.name),
-            },
+            hop_through(p, src, route.next_hop(end.remote).into()),
         );
     }
     Some(())
+}
+
+/// The hop out of internal port `p` from `src` to `next_hop` (its MAC not yet resolved).
+fn hop_through(p: &InternalPort, src: IpAddr, next_hop: IpAddr) -> NativeHop {
+    NativeHop {
+        port: p.no,
+        eth_src: p.mac,
+        eth_dst: None,
+        src,
+        next_hop,
+        mtu: device_mtu(&p.name),
+    }
 }
 
 /// The MTU of the internal port `name`, which native runs of outer packets must respect
