@@ -196,6 +196,17 @@ fn appctl(f: &PrivateFvs, args: &[&str]) -> String {
         .unwrap_or_else(|e| panic!("fvs-appctl {args:?}: {e}"))
 }
 
+/// [`seed_flows`] on a ferrovs host's br-int and br-tun (`ovs-ofctl` must succeed).
+fn seed_fvs(f: &PrivateFvs) {
+    let ofctl = |br: &str, args: &[&str]| {
+        let mut full = vec![args[0], br];
+        full.extend_from_slice(&args[1..]);
+        f.ofctl(&full)
+            .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
+    };
+    seed_flows(&ofctl, "br-int", "br-tun");
+}
+
 /// The seed's flows on br-int (NORMAL) and br-tun, through `ofctl` (target, flows).
 fn seed_flows(ofctl: &dyn Fn(&str, &[&str]), br_int: &str, br_tun: &str) {
     ofctl(br_int, &["add-flow", "priority=1,actions=NORMAL"]);
@@ -263,13 +274,7 @@ fn fvs_to_fvs(kind: &str, tag: &str, filter: &str) {
                 .trim(),
             "[]"
         );
-        let ofctl = |br: &str, args: &[&str]| {
-            let mut full = vec![args[0], br];
-            full.extend_from_slice(&args[1..]);
-            f.ofctl(&full)
-                .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
-        };
-        seed_flows(&ofctl, "br-int", "br-tun");
+        seed_fvs(f);
     }
     // The first packets find no neighbour: ferrovs drops them and solicits.
     let (ok, out) = netns::ping(&vm_a, VM_B.1, 5);
@@ -372,13 +377,7 @@ fn open_vswitch_far_end(kind: &str, tag: &str, extra: &[&str], filter: &str) {
                 .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
         },
     );
-    let fvs_ofctl = |br: &str, args: &[&str]| {
-        let mut full = vec![args[0], br];
-        full.extend_from_slice(&args[1..]);
-        fa.ofctl(&full)
-            .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
-    };
-    seed_flows(&fvs_ofctl, "br-int", "br-tun");
+    seed_fvs(&fa);
 
     // ferrovs solicits Open vSwitch's address; the kernel behind Open vSwitch's br-phy
     // answers.
@@ -608,13 +607,7 @@ fn an_ipv6_user_route_makes_a_tunnel_native() {
             f.vsctl(&["set", "interface", "tun6", &l])
                 .unwrap_or_else(|e| panic!("ovs-vsctl set: {e}"));
         }
-        let ofctl = |br: &str, args: &[&str]| {
-            let mut full = vec![args[0], br];
-            full.extend_from_slice(&args[1..]);
-            f.ofctl(&full)
-                .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
-        };
-        seed_flows(&ofctl, "br-int", "br-tun");
+        seed_fvs(f);
     }
     let (ok, _) = netns::ping(&vm_a, VM_B.1, 2);
     assert!(!ok, "host A has no route to {FAR_B} yet");
@@ -669,13 +662,7 @@ fn malformed_outer_ipv6_is_dropped_and_counted() {
             f.vsctl(args)
                 .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
         });
-        let ofctl = |br: &str, args: &[&str]| {
-            let mut full = vec![args[0], br];
-            full.extend_from_slice(&args[1..]);
-            f.ofctl(&full)
-                .unwrap_or_else(|e| panic!("ovs-ofctl {full:?}: {e}"));
-        };
-        seed_flows(&ofctl, "br-int", "br-tun");
+        seed_fvs(f);
     }
     let (ok, out) = netns::ping(&vm_a, VM_B.1, 5);
     assert!(ok, "the tunnel works before the garbage:\n{out}");
