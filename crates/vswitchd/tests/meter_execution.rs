@@ -195,37 +195,7 @@ fn meter_delete_removals(sw: &dyn Switch) -> Vec<String> {
         "br0",
         "priority=40,send_flow_rem,actions=meter:4,output:2",
     ]);
-    let target = sw.mgmt_target("br0");
-    let monitors = [
-        common::OfctlMonitor::start(sw.dir(), &[], &target, &["65000"], "m10"),
-        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow13"], &target, &["65000"], "m13"),
-        common::OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow14"], &target, &["65000"], "m14"),
-    ];
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    sw.ofctl_ok(&["-O", "OpenFlow14", "del-meters", "br0"]);
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    monitors
-        .iter()
-        .map(|m| {
-            m.text()
-                .lines()
-                .filter(|l| l.contains("FLOW_REMOVED"))
-                .map(|l| {
-                    l.split(' ')
-                        .map(|w| {
-                            if w.starts_with("duration") {
-                                "duration?"
-                            } else {
-                                w
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect()
+    common::flow_removals_during(sw, &["-O", "OpenFlow14", "del-meters", "br0"])
 }
 
 #[test]

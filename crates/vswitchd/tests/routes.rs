@@ -71,39 +71,35 @@ fn routes_read_as_open_vswitch_s() {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(ranks, sorted, "{ours}");
 
-    for args in [
-        &["ovs/route/lookup", "10.62.3.4"][..],
-        &["ovs/route/lookup", "10.61.0.9"],
-        &["ovs/route/lookup", "10.63.200.1"],
-        &["ovs/route/lookup", "10.61.0.1"],
-        &["ovs/route/lookup", "127.0.0.1"],
-        &["ovs/route/lookup", "192.0.2.1"],
-        &["ovs/route/lookup", "bad"],
-    ] {
-        assert_eq!(
-            appctl_outcome(fvs.appctl(args)),
-            appctl_outcome(ovs.appctl(args)),
-            "{args:?}"
-        );
-    }
+    common::same_appctl_answers(
+        &fvs,
+        &ovs,
+        &[
+            &["ovs/route/lookup", "10.62.3.4"][..],
+            &["ovs/route/lookup", "10.61.0.9"],
+            &["ovs/route/lookup", "10.63.200.1"],
+            &["ovs/route/lookup", "10.61.0.1"],
+            &["ovs/route/lookup", "127.0.0.1"],
+            &["ovs/route/lookup", "192.0.2.1"],
+            &["ovs/route/lookup", "bad"],
+        ],
+    );
 
     // User routes through the kernel's devices: the source from the device's addresses, the
     // user route ranked among the cached ones, a missing device or address refused.
-    for args in [
-        &["ovs/route/add", "10.64.0.0/16", "e1", "10.61.0.254"][..],
-        &["ovs/route/add", "10.63.9.0/24", "e2"],
-        &["ovs/route/add", "10.65.0.0/16", "e1"],
-        &["ovs/route/add", "10.65.0.0/16", "nodev", "10.61.0.254"],
-        &["ovs/route/lookup", "10.64.1.1"],
-        &["ovs/route/lookup", "10.63.9.7"],
-        &["ovs/route/lookup", "10.63.8.7"],
-    ] {
-        assert_eq!(
-            appctl_outcome(fvs.appctl(args)),
-            appctl_outcome(ovs.appctl(args)),
-            "{args:?}"
-        );
-    }
+    common::same_appctl_answers(
+        &fvs,
+        &ovs,
+        &[
+            &["ovs/route/add", "10.64.0.0/16", "e1", "10.61.0.254"][..],
+            &["ovs/route/add", "10.63.9.0/24", "e2"],
+            &["ovs/route/add", "10.65.0.0/16", "e1"],
+            &["ovs/route/add", "10.65.0.0/16", "nodev", "10.61.0.254"],
+            &["ovs/route/lookup", "10.64.1.1"],
+            &["ovs/route/lookup", "10.63.9.7"],
+            &["ovs/route/lookup", "10.63.8.7"],
+        ],
+    );
     let theirs = appctl_outcome(ovs.appctl(&["ovs/route/show"]));
     let ours = appctl_outcome(fvs.appctl(&["ovs/route/show"]));
     assert_eq!(set(&ours), set(&theirs), "ours:\n{ours}\ntheirs:\n{theirs}");
@@ -111,15 +107,13 @@ fn routes_read_as_open_vswitch_s() {
         ours.contains("User: 10.64.0.0/16 dev e1 GW 10.61.0.254 SRC 10.61.0.1"),
         "{ours}"
     );
-    for args in [
-        &["ovs/route/del", "10.63.9.0/24"][..],
-        &["ovs/route/lookup", "10.63.9.7"],
-        &["ovs/route/del", "10.63.9.0/24"],
-    ] {
-        assert_eq!(
-            appctl_outcome(fvs.appctl(args)),
-            appctl_outcome(ovs.appctl(args)),
-            "{args:?}"
-        );
-    }
+    common::same_appctl_answers(
+        &fvs,
+        &ovs,
+        &[
+            &["ovs/route/del", "10.63.9.0/24"][..],
+            &["ovs/route/lookup", "10.63.9.7"],
+            &["ovs/route/del", "10.63.9.0/24"],
+        ],
+    );
 }

@@ -96,20 +96,18 @@ fn ipv6_routes_read_as_open_vswitch_s() {
 
     // IPv6 user routes: added (through a gateway, or on a device's prefix), refused where
     // the device has no address for them, shown, looked up and deleted alike.
-    for args in [
-        &["ovs/route/add", "fd00:65::/64", "e1", "fd00:61::fe"][..],
-        &["ovs/route/add", "fd00:66::1/64", "e2"],
-        &["ovs/route/add", "fd00:67::/64", "e1", "pkt_mark=7"],
-        &["ovs/route/add", "fd00:68::/64", "e2", "fd00:61::fe"],
-        &["ovs/route/add", "fd00:69::/64", "e1", "bogus"],
-        &["ovs/route/add", "fd00:6a::/200", "e1"],
-    ] {
-        assert_eq!(
-            appctl_outcome(fvs.appctl(args)),
-            appctl_outcome(ovs.appctl(args)),
-            "{args:?}"
-        );
-    }
+    common::same_appctl_answers(
+        &fvs,
+        &ovs,
+        &[
+            &["ovs/route/add", "fd00:65::/64", "e1", "fd00:61::fe"][..],
+            &["ovs/route/add", "fd00:66::1/64", "e2"],
+            &["ovs/route/add", "fd00:67::/64", "e1", "pkt_mark=7"],
+            &["ovs/route/add", "fd00:68::/64", "e2", "fd00:61::fe"],
+            &["ovs/route/add", "fd00:69::/64", "e1", "bogus"],
+            &["ovs/route/add", "fd00:6a::/200", "e1"],
+        ],
+    );
     let theirs = appctl_outcome(ovs.appctl(&["ovs/route/show"]));
     let ours = appctl_outcome(fvs.appctl(&["ovs/route/show"]));
     assert_eq!(set(&ours), set(&theirs), "ours:\n{ours}\ntheirs:\n{theirs}");
@@ -117,37 +115,33 @@ fn ipv6_routes_read_as_open_vswitch_s() {
         ours.contains("User: fd00:65::/64 dev e1 GW fd00:61::fe SRC fd00:61::1"),
         "{ours}"
     );
-    for args in [
-        &["ovs/route/lookup", "fd00:65::5"][..],
-        &["ovs/route/lookup", "fd00:66::5"],
-        &["ovs/route/lookup", "fd00:67::5"],
-        &["ovs/route/lookup", "fd00:67::5", "pkt_mark=7"],
-        &["ovs/route/del", "fd00:65::/64"],
-        &["ovs/route/del", "fd00:65::/64"],
-        &["ovs/route/del", "fd00:67::/64"],
-        &["ovs/route/lookup", "fd00:65::5"],
-    ] {
-        assert_eq!(
-            appctl_outcome(fvs.appctl(args)),
-            appctl_outcome(ovs.appctl(args)),
-            "{args:?}"
-        );
-    }
+    common::same_appctl_answers(
+        &fvs,
+        &ovs,
+        &[
+            &["ovs/route/lookup", "fd00:65::5"][..],
+            &["ovs/route/lookup", "fd00:66::5"],
+            &["ovs/route/lookup", "fd00:67::5"],
+            &["ovs/route/lookup", "fd00:67::5", "pkt_mark=7"],
+            &["ovs/route/del", "fd00:65::/64"],
+            &["ovs/route/del", "fd00:65::/64"],
+            &["ovs/route/del", "fd00:67::/64"],
+            &["ovs/route/lookup", "fd00:65::5"],
+        ],
+    );
 
-    for args in [
-        &["ovs/route/lookup", "fd00:62::5"][..],
-        &["ovs/route/lookup", "fd00:61::9"],
-        &["ovs/route/lookup", "fd00:63:0:ff::9"],
-        &["ovs/route/lookup", "fd00:61::1"],
-        &["ovs/route/lookup", "2001:db8::1"],
-        &["ovs/route/lookup", "::1"],
-        &["ovs/route/lookup", "10.61.0.7"],
-        &["ovs/route/lookup", "fd00::zz"],
-    ] {
-        assert_eq!(
-            appctl_outcome(fvs.appctl(args)),
-            appctl_outcome(ovs.appctl(args)),
-            "{args:?}"
-        );
-    }
+    common::same_appctl_answers(
+        &fvs,
+        &ovs,
+        &[
+            &["ovs/route/lookup", "fd00:62::5"][..],
+            &["ovs/route/lookup", "fd00:61::9"],
+            &["ovs/route/lookup", "fd00:63:0:ff::9"],
+            &["ovs/route/lookup", "fd00:61::1"],
+            &["ovs/route/lookup", "2001:db8::1"],
+            &["ovs/route/lookup", "::1"],
+            &["ovs/route/lookup", "10.61.0.7"],
+            &["ovs/route/lookup", "fd00::zz"],
+        ],
+    );
 }

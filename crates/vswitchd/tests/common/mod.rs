@@ -162,6 +162,18 @@ pub(crate) fn appctl_outcome(r: Result<String, ToolError>) -> String {
     }
 }
 
+/// Asserts that each `appctl` command, in order, gets the same answer (or the same first
+/// error line) from ferrovs and from Open vSwitch.
+pub(crate) fn same_appctl_answers(fvs: &dyn Switch, ovs: &dyn Switch, commands: &[&[&str]]) {
+    for args in commands {
+        assert_eq!(
+            appctl_outcome(fvs.appctl(args)),
+            appctl_outcome(ovs.appctl(args)),
+            "{args:?}"
+        );
+    }
+}
+
 /// `add-port br0 NAME -- set interface NAME type=KIND options:KEY=VALUE...`, as words for
 /// `ovs-vsctl`, one interface per transaction.
 pub(crate) fn add_port_args(name: &str, kind: &str, options: &[(&str, &str)]) -> Vec<String> {
@@ -291,6 +303,43 @@ impl OfctlMonitor {
     pub(crate) fn text(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
+}
+
+/// What monitors in OpenFlow 1.0, 1.3 and 1.4 on `sw`'s br0 print while `ovs-ofctl ARGS`
+/// runs: the flow-removed lines (durations blanked), one string per monitor.
+pub(crate) fn flow_removals_during(sw: &dyn Switch, args: &[&str]) -> Vec<String> {
+    let target = sw.mgmt_target("br0");
+    let monitors = [
+        OfctlMonitor::start(sw.dir(), &[], &target, &["65000"], "m10"),
+        OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow13"], &target, &["65000"], "m13"),
+        OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow14"], &target, &["65000"], "m14"),
+    ];
+    sleep(Duration::from_millis(700));
+    sw.ofctl_ok(args);
+    sleep(Duration::from_millis(700));
+    let blank = |l: &str| {
+        l.split(' ')
+            .map(|w| {
+                if w.starts_with("duration") {
+                    "duration?"
+                } else {
+                    w
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    monitors
+        .iter()
+        .map(|m| {
+            m.text()
+                .lines()
+                .filter(|l| l.contains("FLOW_REMOVED"))
+                .map(blank)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
 }
 
 impl Drop for OfctlMonitor {
