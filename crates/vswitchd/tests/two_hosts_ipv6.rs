@@ -283,12 +283,7 @@ fn fvs_to_fvs(kind: &str, tag: &str, filter: &str) {
         "VM A cannot ping VM B across native {kind} over IPv6:\n{out}"
     );
     for (f, peer, mac) in [(&fa, IP_B, BR_PHY_MAC_B), (&fb, IP_A, BR_PHY_MAC_A)] {
-        let shown = appctl(f, &["tnl/neigh/show"]);
-        assert_eq!(
-            neighbour_line(&shown, peer),
-            Some(vec![peer.to_owned(), mac.to_owned(), "br-phy".to_owned()]),
-            "{shown}"
-        );
+        assert_neighbour(f, peer, mac);
     }
     assert!(coverage(&fa, "native_tnl_neigh_miss") >= 1);
 
@@ -423,16 +418,7 @@ fn open_vswitch_far_end(kind: &str, tag: &str, extra: &[&str], filter: &str) {
     }
 
     // ferrovs learned Open vSwitch's br-phy by neighbour discovery.
-    let shown = appctl(&fa, &["tnl/neigh/show"]);
-    assert_eq!(
-        neighbour_line(&shown, IP_B),
-        Some(vec![
-            IP_B.to_owned(),
-            BR_PHY_MAC_B.to_owned(),
-            "br-phy".to_owned()
-        ]),
-        "{shown}"
-    );
+    assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
     assert!(coverage(&fa, "native_tnl_received") >= 3);
     // An IPv6 neighbour set by hand reads back alike on both switches.
     let pinned = "fd00:97::99";
@@ -558,16 +544,7 @@ fn a_remote_ip_flow_port_sends_native_to_the_ipv6_destination_the_flow_sets() {
         "the flow's destination went native:\n{}",
         appctl(&fa, &["coverage/show"])
     );
-    let shown = appctl(&fa, &["tnl/neigh/show"]);
-    assert_eq!(
-        neighbour_line(&shown, IP_B),
-        Some(vec![
-            IP_B.to_owned(),
-            BR_PHY_MAC_B.to_owned(),
-            "br-phy".to_owned()
-        ]),
-        "{shown}"
-    );
+    assert_neighbour(&fa, IP_B, BR_PHY_MAC_B);
 }
 
 /// Host A's kernel has no route to host B's second address (`fd00:98::21`, the far end of
@@ -621,6 +598,16 @@ fn an_ipv6_user_route_makes_a_tunnel_native() {
     // The gateway's MAC was found by neighbour discovery.
     let shown = appctl(&fa, &["tnl/neigh/show"]);
     assert!(neighbour_line(&shown, IP_B).is_some(), "{shown}");
+}
+
+/// Asserts that `f`'s `tnl/neigh/show` has `ip` at `mac` on br-phy.
+fn assert_neighbour(f: &PrivateFvs, ip: &str, mac: &str) {
+    let shown = appctl(f, &["tnl/neigh/show"]);
+    assert_eq!(
+        neighbour_line(&shown, ip),
+        Some(vec![ip.to_owned(), mac.to_owned(), "br-phy".to_owned()]),
+        "{shown}"
+    );
 }
 
 /// Sends raw Ethernet frames (hex) out of `dev` in `ns` with a packet socket.
