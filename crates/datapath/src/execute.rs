@@ -292,7 +292,8 @@ pub(crate) struct OuterParams {
     ttl: u8,
     tos: u8,
     df: bool,
-    csum: bool,
+    /// A tunnel checksum (GRE's C flag, a UDP checksum over IPv4).
+    pub(crate) csum: bool,
     key: Option<u64>,
 }
 

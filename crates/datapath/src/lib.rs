@@ -75,6 +75,7 @@
 //! text of
 //! IPv6, ND and MPLS keys (printed as far as `eth_type`).
 
+pub mod chain;
 pub mod emc;
 mod execute;
 mod gro;

@@ -1,0 +1,299 @@
+//! Tunnel chains: the pairs of megaflows a native tunnel packet passes through on its way
+//! between two devices, as one unit the kernel can be asked to forward.
+//!
+//! # Why pairs
+//!
+//! A native tunnel packet crosses the datapath twice ([`crate::native`]). Sent: the VM's
+//! frame matches its megaflow (`set(tunnel(...))`, output to the vport), is encapsulated for
+//! the native hop and re-enters as an outer frame on br-phy's internal port, where a second
+//! megaflow (normally `NORMAL`'s) sends it out of the NIC. Received: the outer frame matches
+//! the NIC's megaflow (output to the internal port that ends the tunnel), is taken in,
+//! decapsulated and matches the vport's megaflow, which outputs the inner frame to the VM.
+//! Kernel flow offload (`fvs-vswitchd`'s `datapath::offload`) can forward such a packet in
+//! one step (push or strip the outer header, redirect) only when both megaflows are plain and
+//! everything in between is fixed; this module finds those pairs and what is fixed:
+//!
+//! - [`EncapChain`]: the first megaflow's actions are `[set(tunnel(...)),] output(vport)`,
+//!   a GRE vport whose destination has a native hop with a known neighbour, no outer checksum;
+//!   the outer header is then the same for every packet but for its lengths and checksum, and
+//!   it is built here by the datapath's own encapsulation ([`EncapChain::header`]); br-phy's
+//!   megaflow for that outer frame must be cached and be one output to a device.
+//! - [`DecapChain`]: the vport's megaflow outputs to one device, and its outer source,
+//!   destination and key are pinned (by the vport's options or the megaflow's match), so the
+//!   packets it takes decapsulate to exactly this vport (the first that accepts them, as
+//!   [`crate::Datapath`] picks); the partner is every cached megaflow that outputs to the
+//!   internal port ending the tunnel at that destination.
+//!
+//! A chain says nothing about the matches themselves: the caller expresses the megaflows'
+//! matches (and the outer headers' fixed fields) as the filter's keys, exactly or more
+//! narrowly, and gives up when it cannot. Chains are computed afresh at every revalidation
+//! pass, so a changed megaflow, hop or neighbour changes or ends the chain.
+//!
+//! Only GRE over IPv4 makes chains for now: VXLAN and Geneve vary the outer UDP source port
+//! per inner flow, and IPv6 underlays are not handled by the kernel side.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use fvs_flow::{Field, FlowKey, PortNo};
+use fvs_netdev::PacketBatch;
+use fvs_packet::tunnel::{TunnelFlags, TunnelMetadata, TunnelProtocol};
+use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
+
+use crate::port::{PortKind, TunnelKeyMode, TunnelVport};
+use crate::{Datapath, FlowId, execute};
+
+/// A megaflow whose packets leave as GRE through a native hop, with br-phy's megaflow for
+/// the outer frames (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncapChain {
+    /// The device port packets enter on (the megaflow's `in_port`).
+    pub in_port: DpPort,
+    /// The device port the outer frames leave by.
+    pub out_port: DpPort,
+    /// The outer Ethernet, IPv4 and GRE headers, as this datapath writes them; the IPv4 total
+    /// length and header checksum are those of an empty inner frame (to be redone per
+    /// packet).
+    pub header: Vec<u8>,
+    /// br-phy's megaflow for the outer frames.
+    pub outer_flow: FlowId,
+}
+
+/// A tunnel vport's megaflow whose outer packets are pinned, with a megaflow that brings
+/// them from a device to the internal port ending the tunnel (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecapChain {
+    /// The device port the outer frames enter on (the partner megaflow's `in_port`).
+    pub in_port: DpPort,
+    /// The device port the inner frames leave by.
+    pub out_port: DpPort,
+    /// The partner megaflow (device to internal port).
+    pub outer_flow: FlowId,
+    /// The outer source (the vport's `remote_ip`, or what the megaflow matched).
+    pub src: Ipv4Addr,
+    /// The outer destination: an address of the internal port that ends the tunnel.
+    pub dst: Ipv4Addr,
+    /// The GRE key (`None`: a GRE header without a key).
+    pub key: Option<u32>,
+    /// Outer Ethernet, IPv4 and GRE header length.
+    pub outer_len: usize,
+}
+
+/// Ethernet + IPv4 without options + GRE's flags and protocol words.
+const GRE_OUTER_LEN: usize = 14 + 20 + 4;
+
+impl Datapath {
+    /// The device behind port `no` if it is a device (not a vport).
+    fn is_device(&self, no: DpPort) -> bool {
+        matches!(
+            self.ports.get(no.0 as usize),
+            Some(Some(crate::Port {
+                kind: PortKind::Netdev(_),
+                ..
+            }))
+        )
+    }
+
+    fn vport(&self, no: DpPort) -> Option<&TunnelVport> {
+        match self.ports.get(no.0 as usize) {
+            Some(Some(crate::Port {
+                kind: PortKind::Tunnel(t),
+                ..
+            })) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The encapsulation chain a megaflow (masked key and actions) heads, if it is one (see
+    /// the module docs).
+    pub fn encap_chain(&self, key: &FlowKey, actions: &DpActions) -> Option<EncapChain> {
+        let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
+        if !self.is_device(in_port) {
+            return None;
+        }
+        let (set, vport_no): (Option<&TunnelKey>, DpPort) = match actions.0.as_slice() {
+            [DpAction::Output(v)] => (None, *v),
+            [DpAction::SetTunnel(t), DpAction::Output(v)] => (Some(t), *v),
+            _ => return None,
+        };
+        let mut v = *self.vport(vport_no)?;
+        if v.protocol != TunnelProtocol::Gre {
+            return None;
+        }
+        let o = execute::encap_params(&v, set);
+        let IpAddr::V4(_) = o.dst else { return None };
+        if o.csum {
+            return None;
+        }
+        let hop = self.native.config.hops.get(&o.dst)?;
+        v.eth_src = hop.eth_src;
+        v.eth_dst = hop.eth_dst?;
+        if v.local_ip.is_unspecified() {
+            v.local_ip = hop.src;
+        }
+        let o = execute::encap_params(&v, set);
+        let mut batch = PacketBatch::new(1, 256);
+        let inner = [0u8; 14];
+        let p = batch.push(&inner).ok()?;
+        if !execute::encapsulate(p, &v, o, 0) {
+            return None;
+        }
+        let outer = p.data().to_vec();
+        let header = outer.get(..outer.len() - inner.len())?.to_vec();
+        // br-phy's megaflow for these outer frames: it sees only their headers, which are
+        // the same for every packet but for lengths and checksums, which no match reads.
+        let outer_key = fvs_flow::extract::extract(&outer, PortNo(hop.port.0), None);
+        let (outer_flow, outer_m) = self.flows.lookup(&outer_key)?;
+        let [DpAction::Output(out_port)] = outer_m.actions.0.as_slice() else {
+            return None;
+        };
+        if *out_port == hop.port || *out_port == in_port || !self.is_device(*out_port) {
+            return None;
+        }
+        Some(EncapChain {
+            in_port,
+            out_port: *out_port,
+            header,
+            outer_flow: FlowId(outer_flow),
+        })
+    }
+
+    /// The decapsulation chains a megaflow (a tunnel vport's: masked key, mask, actions)
+    /// heads, one per partner megaflow (see the module docs); none when it is not such a
+    /// megaflow.
+    pub fn decap_chains(
+        &self,
+        key: &FlowKey,
+        mask: &FlowKey,
+        actions: &DpActions,
+    ) -> Vec<DecapChain> {
+        self.decap_pin(key, mask, actions)
+            .map(|(pin, out_port)| self.partners(pin, out_port))
+            .unwrap_or_default()
+    }
+
+    /// The vport megaflow's pinned outer packet and its output device.
+    fn decap_pin(
+        &self,
+        key: &FlowKey,
+        mask: &FlowKey,
+        actions: &DpActions,
+    ) -> Option<(Pin, DpPort)> {
+        let vport_no = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
+        let v = self.vport(vport_no)?;
+        if v.protocol != TunnelProtocol::Gre {
+            return None;
+        }
+        let [DpAction::Output(out_port)] = actions.0.as_slice() else {
+            return None;
+        };
+        if !self.is_device(*out_port) {
+            return None;
+        }
+        // Tunnel fields an IPv4 GRE packet never has must not be asked for.
+        for f in [
+            Field::TunIpv6Src,
+            Field::TunIpv6Dst,
+            Field::TunGbpId,
+            Field::TunGbpFlags,
+            Field::TunFlags,
+        ] {
+            if key.get(f.loc()) & mask.get(f.loc()) != 0 {
+                return None;
+            }
+        }
+        let pinned = |f: Field, configured: IpAddr| -> Option<Ipv4Addr> {
+            let exact = mask.get(f.loc()) == u128::from(u32::MAX);
+            let matched = Ipv4Addr::from_bits(u32::try_from(key.get(f.loc())).ok()?);
+            match configured {
+                IpAddr::V4(c) if !c.is_unspecified() => (!exact || matched == c).then_some(c),
+                IpAddr::V6(c) if !c.is_unspecified() => None,
+                _ => exact.then_some(matched),
+            }
+        };
+        let src = pinned(Field::TunSrc, v.remote_ip)?;
+        let dst = pinned(Field::TunDst, v.local_ip)?;
+        let tun_mask = mask.get(Field::TunId.loc());
+        let tun_id = key.get(Field::TunId.loc());
+        let gre_key = match v.in_key {
+            TunnelKeyMode::None => (tun_id & tun_mask == 0).then_some(None)?,
+            TunnelKeyMode::Fixed(k) => (tun_mask == 0 || u128::from(k) == tun_id)
+                .then_some(Some(u32::try_from(k).ok()?))?,
+            TunnelKeyMode::Flow => {
+                (tun_mask == u128::from(u64::MAX)).then_some(Some(u32::try_from(tun_id).ok()?))?
+            }
+        };
+        // These packets must decapsulate to this very vport: the first that accepts them.
+        let meta = TunnelMetadata {
+            protocol: TunnelProtocol::Gre,
+            src: src.into(),
+            dst: dst.into(),
+            tun_id: gre_key.map_or(0, u64::from),
+            tos: 0,
+            ttl: 64,
+            flags: TunnelFlags(0),
+            udp_src: 0,
+            udp_dst: 0,
+            geneve_options: Vec::new(),
+        };
+        let first = self.in_use.iter().copied().find(|&i| {
+            matches!(&self.ports[i], Some(crate::Port { kind: PortKind::Tunnel(t), .. })
+                if t.accepts(&meta))
+        })?;
+        if first != vport_no.0 as usize {
+            return None;
+        }
+        Some((
+            Pin {
+                src,
+                dst,
+                key: gre_key,
+            },
+            *out_port,
+        ))
+    }
+
+    fn partners(&self, pin: Pin, out_port: DpPort) -> Vec<DecapChain> {
+        let ends: Vec<DpPort> = self
+            .native
+            .config
+            .endpoints
+            .iter()
+            .filter(|(_, ep)| ep.addrs.contains(&IpAddr::V4(pin.dst)))
+            .map(|(no, _)| *no)
+            .collect();
+        if ends.is_empty() {
+            return Vec::new();
+        }
+        self.megaflows()
+            .filter_map(|(id, key, _, m)| {
+                let [DpAction::Output(to)] = m.actions.0.as_slice() else {
+                    return None;
+                };
+                if !ends.contains(to) {
+                    return None;
+                }
+                let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
+                if !self.is_device(in_port) || in_port == out_port {
+                    return None;
+                }
+                Some(DecapChain {
+                    in_port,
+                    out_port,
+                    outer_flow: id,
+                    src: pin.src,
+                    dst: pin.dst,
+                    key: pin.key,
+                    outer_len: GRE_OUTER_LEN + if pin.key.is_some() { 4 } else { 0 },
+                })
+            })
+            .collect()
+    }
+}
+
+/// The outer packet a decapsulation chain takes.
+#[derive(Clone, Copy)]
+struct Pin {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    key: Option<u32>,
+}
