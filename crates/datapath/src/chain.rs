@@ -22,7 +22,8 @@
 //!   destination and key are pinned (by the vport's options or the megaflow's match), so the
 //!   packets it takes decapsulate to exactly this vport (the first that accepts them, as
 //!   [`crate::Datapath`] picks); the partner is every cached megaflow that outputs to the
-//!   internal port ending the tunnel at that destination.
+//!   internal port ending the tunnel at that destination and whose match admits IPv4 GRE
+//!   from that source to that destination.
 //!
 //! A chain says nothing about the matches themselves: the caller expresses the megaflows'
 //! matches (and the outer headers' fixed fields) as the filter's keys, exactly or more
@@ -264,12 +265,24 @@ impl Datapath {
         if ends.is_empty() {
             return Vec::new();
         }
+        // What every outer packet of the chain has: a partner that asks for something else
+        // there never sees them.
+        let outer = [
+            (Field::EthType, 0x0800),
+            (Field::IpProto, 47),
+            (Field::Ipv4Src, u128::from(pin.src.to_bits())),
+            (Field::Ipv4Dst, u128::from(pin.dst.to_bits())),
+        ];
         self.megaflows()
-            .filter_map(|(id, key, _, m)| {
+            .filter_map(|(id, key, mask, m)| {
                 let [DpAction::Output(to)] = m.actions.0.as_slice() else {
                     return None;
                 };
-                if !ends.contains(to) {
+                if !ends.contains(to)
+                    || outer
+                        .iter()
+                        .any(|(f, v)| v & mask.get(f.loc()) != key.get(f.loc()))
+                {
                     return None;
                 }
                 let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);

@@ -723,3 +723,78 @@ fn a_run_claiming_more_datagrams_than_any_sender_makes_is_dropped_and_counted() 
     assert!(b.vm.take_sent().is_empty());
     assert!(b.br_phy.take_sent().is_empty(), "nor does the host get it");
 }
+
+/// The megaflow pairs a native GRE packet crosses are tunnel chains for kernel offload: the
+/// VM's and br-phy's once the neighbour is known, with the outer header the datapath itself
+/// writes (but for the IPv4 total length and checksum, done per packet), and the NIC's and
+/// the vport's, pinned to the outer source, destination and key.
+#[test]
+fn native_gre_megaflow_pairs_are_tunnel_chains() {
+    let mut h = host();
+    let megaflows = |h: &Host| -> Vec<(FlowKey, FlowKey, DpActions)> {
+        h.dp.megaflows()
+            .map(|(_, k, m, v)| (*k, *m, v.actions.clone()))
+            .collect()
+    };
+    receive(&mut h, VM, |h| &h.vm, &inner());
+    let _ = h.eth1.take_sent();
+    assert!(
+        megaflows(&h)
+            .iter()
+            .all(|(k, _, a)| h.dp.encap_chain(k, a).is_none()),
+        "no chain while the neighbour is unknown"
+    );
+    receive(&mut h, ETH1, |h| &h.eth1, &arp_reply());
+    let _ = (h.br_phy.take_sent(), h.dp.take_snooped());
+    receive(&mut h, VM, |h| &h.vm, &inner());
+    let sent = h.eth1.take_sent();
+    let outer = &sent[0].data;
+    let e = Encap::new(TunnelProtocol::Gre, THEIR_MAC, MY_MAC, THERE, HERE, Some(1));
+    let back = encapsulate(&e, &inner()).expect("encapsulates");
+    receive(&mut h, ETH1, |h| &h.eth1, &back);
+    assert_eq!(h.vm.take_sent().len(), 1);
+
+    let flows = megaflows(&h);
+    let encap: Vec<_> = flows
+        .iter()
+        .filter_map(|(k, _, a)| h.dp.encap_chain(k, a))
+        .collect();
+    assert_eq!(encap.len(), 1, "one encapsulation chain: {encap:?}");
+    let c = &encap[0];
+    assert_eq!((c.in_port, c.out_port), (VM, ETH1));
+    assert_eq!(
+        c.header.len(),
+        14 + 20 + 8,
+        "Ethernet, IPv4, GRE with a key"
+    );
+    let same =
+        |r: std::ops::Range<usize>| assert_eq!(c.header[r.clone()], outer[r.clone()], "{r:?}");
+    same(0..16); // Ethernet, IPv4 version, header length and TOS
+    same(18..24); // identification, flags, TTL, protocol
+    same(26..42); // addresses, GRE flags, protocol and key
+    let in_port = |k: &FlowKey| k.get(fvs_flow::Field::InPort.loc());
+    assert!(
+        h.dp.megaflows().any(|(id, k, ..)| id == c.outer_flow
+            && in_port(k) == u128::from(BR_PHY.0)
+            && k.get(fvs_flow::Field::EthType.loc()) == 0x0800),
+        "the partner is br-phy's megaflow for the outer frames"
+    );
+
+    let decap: Vec<_> = flows
+        .iter()
+        .flat_map(|(k, m, a)| h.dp.decap_chains(k, m, a))
+        .collect();
+    assert_eq!(decap.len(), 1, "one decapsulation chain: {decap:?}");
+    let d = &decap[0];
+    assert_eq!((d.in_port, d.out_port), (ETH1, VM));
+    assert_eq!(
+        (d.src, d.dst, d.key, d.outer_len),
+        (THERE, HERE, Some(1), 42)
+    );
+    assert!(
+        h.dp.megaflows().any(|(id, k, _, v)| id == d.outer_flow
+            && in_port(k) == u128::from(ETH1.0)
+            && v.actions == DpActions(vec![DpAction::Output(BR_PHY)])),
+        "the partner is the NIC's megaflow"
+    );
+}
