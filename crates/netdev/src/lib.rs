@@ -25,8 +25,10 @@
 //! - [`netlink`]: the kernel's route to a destination and the interfaces' IPv4 addresses
 //!   (rtnetlink), for native tunnels that route and resolve neighbours themselves.
 //! - [`tc`]: kernel forwarding of simple flows for `other_config:hw-offload`: `u32` filters
-//!   with a `mirred` redirect on a device's ingress, their statistics, and the packet-socket
-//!   program that keeps the switch from seeing (and forwarding twice) what they take.
+//!   with a `mirred` redirect on a device's ingress, `cls_bpf` filters whose generated eBPF
+//!   programs push or strip a GRE/VXLAN/Geneve outer header and redirect (the instructions
+//!   come from a small assembler, `ebpf`), their statistics, and the packet-socket program
+//!   that keeps the switch from seeing (and forwarding twice) what they take.
 //! - [`netns`]: running setup inside a named network namespace (tests, and tunnels that reach
 //!   the wire through another namespace's stack).
 //!
@@ -57,6 +59,9 @@
 //! against Linux's own `vxlan` device, GRE and Geneve between two underlays with `tcpdump`
 //! on the wire, runs of VXLAN and Geneve frames sent with `UDP_SEGMENT` and received
 //! coalesced (`UDP_GRO`), and malformed packets from the network dropped and counted.
+//! `tests/tc.rs` and `tests/tc_bpf.rs` install traffic-control filters between veth pairs:
+//! frames redirected, GRE and VXLAN headers pushed (checked field by field) and stripped, a
+//! TSO super-frame encapsulated and decapsulated whole, and the programs' counters.
 //!
 //! # Performance
 //!
@@ -74,6 +79,7 @@
 pub mod af_packet;
 pub mod batch;
 pub mod dummy;
+mod ebpf;
 pub mod error;
 mod ifctl;
 pub mod netlink;

@@ -1,6 +1,6 @@
 //! The crate's only `unsafe` code: small safe wrappers over the Linux system calls packet I/O
 //! needs (ioctls on interfaces and `/dev/net/tun`, packet-socket options and socket filters, `recvmmsg` and
-//! `sendmmsg`, `setns`), and the mapped `TPACKET_V3` receive ring ([`RxRing`]), whose borrow
+//! `sendmmsg`, `setns`, and `bpf(2)` for traffic-control programs and their counter maps), and the mapped `TPACKET_V3` receive ring ([`RxRing`]), whose borrow
 //! rules keep a block's bytes from being read after the block went back to the kernel.
 //!
 //! Every wrapper takes Rust types (borrowed fds, slices, fixed-size structs) and returns
@@ -11,7 +11,7 @@
 use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
 
 use crate::batch::{Packet, VnetHdr};
@@ -1048,4 +1048,161 @@ pub(crate) fn socket_domain(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
         )
     })?;
     Ok(domain)
+}
+
+/// `union bpf_attr` as the few `bpf(2)` commands here fill it: 144 zeroed bytes, 8-byte
+/// aligned as the kernel's `__aligned_u64` fields are. The kernel accepts a shorter union than
+/// its own and treats the missing tail as zero.
+#[repr(C, align(8))]
+struct BpfAttr([u8; 144]);
+
+impl BpfAttr {
+    fn new() -> Self {
+        Self([0; 144])
+    }
+
+    fn put_u32(&mut self, at: usize, value: u32) {
+        self.0[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+    }
+
+    fn put_u64(&mut self, at: usize, value: u64) {
+        self.0[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+    }
+}
+
+/// `BPF_MAP_CREATE`, `BPF_MAP_LOOKUP_ELEM`, `BPF_PROG_LOAD`.
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_PROG_LOAD: libc::c_long = 5;
+/// `BPF_MAP_TYPE_ARRAY`.
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_OBJ_NAME_LEN`: an object's name, NUL included.
+const BPF_OBJ_NAME_LEN: usize = 16;
+
+/// One `bpf(2)` call returning a new descriptor (or 0), close-on-exec as the kernel always
+/// makes them.
+fn bpf(cmd: libc::c_long, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a valid, writable `union bpf_attr` prefix of the size passed; every
+    // pointer the callers put in it refers to memory they borrow for the whole call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            ptr::from_mut(attr),
+            size_of::<BpfAttr>() as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Takes ownership of a descriptor `bpf(2)` returned.
+fn bpf_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = libc::c_int::try_from(ret).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: `fd` was just returned by bpf(2) as a new descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An object name as `bpf_attr` holds it: at most 15 bytes of `[A-Za-z0-9_.]` and a NUL.
+fn bpf_name(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
+    let mut out = [0u8; BPF_OBJ_NAME_LEN];
+    for (o, b) in out.iter_mut().zip(name.bytes().take(BPF_OBJ_NAME_LEN - 1)) {
+        *o = if b.is_ascii_alphanumeric() || b == b'.' {
+            b
+        } else {
+            b'_'
+        };
+    }
+    out
+}
+
+/// An eBPF array map keyed by a `u32` index. Made only by [`BpfArray::create`], so its
+/// value size is the one the kernel knows, and a lookup's buffer always fits what the kernel
+/// writes.
+#[derive(Debug)]
+pub(crate) struct BpfArray {
+    fd: OwnedFd,
+    value_size: usize,
+}
+
+impl BpfArray {
+    /// Creates a map of `entries` values of `value_size` bytes each, all zero.
+    pub(crate) fn create(name: &str, value_size: u32, entries: u32) -> io::Result<Self> {
+        // union bpf_attr for BPF_MAP_CREATE: map_type, key_size, value_size, max_entries,
+        // map_flags, inner_map_fd, numa_node, then map_name at 28.
+        let mut attr = BpfAttr::new();
+        attr.put_u32(0, BPF_MAP_TYPE_ARRAY);
+        attr.put_u32(4, 4);
+        attr.put_u32(8, value_size);
+        attr.put_u32(12, entries);
+        attr.0[28..28 + BPF_OBJ_NAME_LEN].copy_from_slice(&bpf_name(name));
+        let fd = bpf_fd(bpf(BPF_MAP_CREATE, &mut attr)?)?;
+        let value_size =
+            usize::try_from(value_size).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+        Ok(Self { fd, value_size })
+    }
+
+    /// The map's descriptor (what a program's `ld_imm64` names at load time).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The value at `index`.
+    pub(crate) fn lookup(&self, index: u32) -> io::Result<Vec<u8>> {
+        let key = index.to_ne_bytes();
+        let mut value = vec![0u8; self.value_size];
+        // union bpf_attr for BPF_MAP_LOOKUP_ELEM: map_fd at 0, key at 8, value at 16.
+        let mut attr = BpfAttr::new();
+        attr.put_u32(0, u32::try_from(self.fd.as_raw_fd()).unwrap_or(u32::MAX));
+        attr.put_u64(8, key.as_ptr() as u64);
+        attr.put_u64(16, value.as_mut_ptr() as u64);
+        // The kernel reads 4 key bytes and writes the map's value size, which `value` has;
+        // both outlive the call.
+        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+        Ok(value)
+    }
+}
+
+/// Loads an eBPF program (`insns`: whole 8-byte instructions) of type `prog_type`; the
+/// verifier's log goes into `log` (level 1 on failure only: a second try with the log on,
+/// since a log too small for a program that passes would fail the load with `ENOSPC`).
+pub(crate) fn bpf_prog_load(
+    prog_type: u32,
+    insns: &[u8],
+    license: &std::ffi::CStr,
+    name: &str,
+    log: &mut [u8],
+) -> io::Result<OwnedFd> {
+    if insns.is_empty() || !insns.len().is_multiple_of(8) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let count =
+        u32::try_from(insns.len() / 8).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let load = |log: Option<&mut [u8]>| {
+        // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns at 8, license at 16,
+        // log_level at 24, log_size at 28, log_buf at 32, kern_version, prog_flags, then
+        // prog_name at 48.
+        let mut attr = BpfAttr::new();
+        attr.put_u32(0, prog_type);
+        attr.put_u32(4, count);
+        attr.put_u64(8, insns.as_ptr() as u64);
+        attr.put_u64(16, license.as_ptr() as u64);
+        if let Some(log) = log {
+            attr.put_u32(24, 1);
+            attr.put_u32(28, u32::try_from(log.len()).unwrap_or(u32::MAX));
+            attr.put_u64(32, log.as_mut_ptr() as u64);
+        }
+        attr.0[48..48 + BPF_OBJ_NAME_LEN].copy_from_slice(&bpf_name(name));
+        bpf(BPF_PROG_LOAD, &mut attr)
+    };
+    match load(None) {
+        Ok(fd) => bpf_fd(fd),
+        Err(first) => match load(Some(log)) {
+            Ok(fd) => bpf_fd(fd),
+            Err(_) => Err(first),
+        },
+    }
 }

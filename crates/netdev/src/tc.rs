@@ -1,6 +1,17 @@
 //! Kernel forwarding of simple flows: `u32` filters with a `mirred` redirect on a device's
-//! ingress (the kernel's traffic control), and the packet-socket filter that keeps the
-//! switch from seeing the packets those filters take.
+//! ingress (the kernel's traffic control), eBPF filters that also push or strip a tunnel's
+//! outer header on the way ([`add_bpf_filter`], design notes in the `bpf` submodule's docs),
+//! and the packet-socket filter that keeps the switch from seeing the packets those filters
+//! take.
+//!
+//! # Two kinds of filter
+//!
+//! A [`Filter`] is keys, a protocol, an output device and a [`Rewrite`]. Without a rewrite it
+//! is a `u32` filter ([`add_filter`]); with one (encapsulation or decapsulation) it is a
+//! `cls_bpf` filter in direct-action mode whose program ferrovs generates (match, count,
+//! rewrite, redirect) and whose counters are a map of its own ([`BpfCounters`]). Both kinds
+//! match the same keys the same way, so [`set_bypass`] serves both; a decapsulation's keys
+//! may reach into the inner frame (offsets past the outer headers).
 //!
 //! # Why two filters
 //!
@@ -30,8 +41,10 @@
 //!
 //! Each filter has a priority of its own in [`PRIO_FIRST`]`..=`[`PRIO_LAST`] (a `u32`
 //! instance per priority, so a filter is deleted by its priority alone), at the ingress
-//! parent `ffff:fff2`, which both the `ingress` and the `clsact` qdisc answer to. Filters in
-//! that range belong to ferrovs: [`remove_all`] clears them after a crash.
+//! parent `ffff:fff2`, which both the `ingress` and the `clsact` qdisc answer to (an eBPF
+//! filter is handle 1 of a `bpf` instance at its priority). Filters of both kinds in that
+//! range belong to ferrovs: [`dump_filters`] lists them (an eBPF filter with zero counts: its
+//! program counts) and [`remove_all`] clears them after a crash.
 //!
 //! All calls are of the control plane (one netlink socket per request), never of the packet
 //! path. Replies are parsed defensively: unknown or short attributes are skipped.
@@ -41,6 +54,10 @@ use std::os::fd::BorrowedFd;
 
 use crate::netlink::{attrs, push_attr, transact};
 use crate::sys::{self, SockFilter};
+
+mod bpf;
+
+pub use bpf::{BpfCount, BpfCounters, BpfError, MAX_ENCAP_HEADER, add_bpf_filter};
 
 /// The lowest traffic-control priority ferrovs's filters use.
 pub const PRIO_FIRST: u16 = 0xf000;
@@ -110,8 +127,32 @@ pub struct Key {
     pub value: u32,
 }
 
+/// What a filter does to the packets it takes, besides sending them out of `redirect`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Rewrite {
+    /// Nothing: a `u32` filter with a `mirred` redirect ([`add_filter`]).
+    None,
+    /// Put `header` in front of the frame ([`add_bpf_filter`]): a complete outer Ethernet +
+    /// IPv4 (20 bytes, no options) + GRE (4 or 8 bytes) or UDP (8 bytes) + VXLAN/Geneve
+    /// header, as the switch would send it, except that the IPv4 total length and header
+    /// checksum (and the UDP length) are filled per packet (their bytes in `header` are
+    /// ignored); the UDP checksum is 0. At most [`MAX_ENCAP_HEADER`] bytes.
+    Encap {
+        /// The outer header, outer Ethernet header first.
+        header: Vec<u8>,
+    },
+    /// Remove the outer Ethernet + IP + GRE/UDP (+ tunnel) header, the first `outer_len`
+    /// bytes ([`add_bpf_filter`]): the frame that leaves is the inner frame, which starts at
+    /// byte `outer_len`.
+    Decap {
+        /// The outer header's length, outer Ethernet header included.
+        outer_len: u16,
+    },
+}
+
 /// One flow the kernel forwards: packets of `protocol` arriving untagged whose words match
-/// every key go out of the device `redirect` instead of reaching the switch.
+/// every key go out of the device `redirect` instead of reaching the switch, rewritten as
+/// `rewrite` says.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Filter {
     /// Its traffic-control priority (its identity on the device).
@@ -122,6 +163,9 @@ pub struct Filter {
     pub keys: Vec<Key>,
     /// The output device's index.
     pub redirect: u32,
+    /// What happens to the packets on the way (a `u32` filter for [`Rewrite::None`], an
+    /// eBPF one otherwise).
+    pub rewrite: Rewrite,
 }
 
 /// Keys for the Ethernet addresses: `(address, mask)` of the destination and source (a mask
@@ -249,8 +293,13 @@ fn gone_is_done<T>(r: io::Result<T>) -> io::Result<()> {
     }
 }
 
-/// Installs `f` on the device's ingress. Fails with `EEXIST` when its priority is taken.
+/// Installs `f` (a `u32` filter: its rewrite is [`Rewrite::None`], else `EINVAL`; see
+/// [`add_bpf_filter`]) on the device's ingress. Fails with `EEXIST` when its priority is
+/// taken.
 pub fn add_filter(ifindex: u32, f: &Filter) -> io::Result<()> {
+    if f.rewrite != Rewrite::None {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
     let mut body = tcmsg(ifindex, 0, INGRESS_PARENT, filter_info(f.prio, f.protocol));
     push_attr(&mut body, TCA_KIND, b"u32\0");
     let nkeys =
@@ -316,7 +365,8 @@ pub fn dump_filters(ifindex: u32) -> io::Result<Vec<FilterStats>> {
 }
 
 /// One dumped filter; `None` for anything without an action (a `u32` hash table's own
-/// entry) or too short to read.
+/// entry, a classifier's entry without options) or too short to read. An eBPF filter has
+/// zero counts here: its program counts ([`BpfCounters`]).
 fn parse_filter(m: &[u8]) -> Option<FilterStats> {
     let info = u32::from_ne_bytes(m.get(16..20)?.try_into().ok()?);
     let mut s = FilterStats {
@@ -325,6 +375,10 @@ fn parse_filter(m: &[u8]) -> Option<FilterStats> {
         ..FilterStats::default()
     };
     let (_, options) = attrs(m, TCMSG_LEN).find(|(a, _)| *a == TCA_OPTIONS)?;
+    let kind = attrs(m, TCMSG_LEN).find(|(a, _)| *a == TCA_KIND);
+    if kind.is_some_and(|(_, k)| k == b"bpf\0") {
+        return Some(s);
+    }
     let (_, acts) = attrs(options, 0).find(|(a, _)| *a == TCA_U32_ACT)?;
     let mut any = false;
     for (_, act) in attrs(acts, 0) {
@@ -453,6 +507,7 @@ mod tests {
             protocol: 0x0800,
             keys: [ethernet_keys((b, all), (a, all)), vec![ipv4_not_fragment()]].concat(),
             redirect: 7,
+            rewrite: Rewrite::None,
         };
         let prog = bypass_program(&[&f]).unwrap();
         let mut frame = [b.as_slice(), a.as_slice(), &[8, 0], &[0x45; 20]].concat();

@@ -66,6 +66,7 @@ fn a_filter_forwards_its_flow_in_the_kernel_and_hides_it_from_the_socket() {
         protocol: ETH_EXPERIMENTAL,
         keys: tc::ethernet_keys(([2, 0, 0, 0, 0, 2], all), ([2, 0, 0, 0, 0, 1], all)),
         redirect: tcc,
+        rewrite: tc::Rewrite::None,
     };
     tc::add_filter(tcb, &f).expect("add the filter");
     tc::set_bypass(b.fd().expect("a socket").as_fd(), &[&f]).expect("socket program");

@@ -1,0 +1,587 @@
+//! eBPF traffic-control filters that push and pop tunnel headers (`fvs_netdev::tc`'s
+//! `add_bpf_filter`), on real veth pairs in a throw-away network namespace (root; CI runs as
+//! root, and the tests fail without it).
+//!
+//! Each test has two pairs, `x0`–`x1` and `y0`–`y1`: frames sent into `x0` arrive on `x1`'s
+//! ingress, where the filter under test redirects what it takes out of `y0`, so it is read
+//! on `y1`. The outer headers are checked against the tunnel formats' own definitions (RFC
+//! 791's header checksum computed here independently, GRE's and VXLAN's fields), never
+//! against the filter's own code.
+
+use std::time::{Duration, Instant};
+
+use fvs_netdev::af_packet::{AfPacket, AfPacketOptions};
+use fvs_netdev::batch::GSO_FRAME_CAPACITY;
+use fvs_netdev::tc::{self, BpfCount, Filter, PRIO_FIRST, Rewrite};
+use fvs_netdev::{GsoType, Netdev, PacketBatch, VnetFlags, VnetHdr, netns};
+use fvs_test_support::netns::{Netns, require_root, veth};
+
+/// The VM's and the remote's Ethernet addresses (inner frame), and the tunnel ends' (outer).
+const VM: [u8; 6] = [2, 0, 0, 0, 0xa, 1];
+const REMOTE_VM: [u8; 6] = [2, 0, 0, 0, 0xa, 2];
+const LOCAL_END: [u8; 6] = [2, 0, 0, 0, 0xb, 1];
+const REMOTE_END: [u8; 6] = [2, 0, 0, 0, 0xb, 2];
+const ALL: [u8; 6] = [0xff; 6];
+
+/// A namespace with the two veth pairs, entered by the calling thread for as long as the lab
+/// lives, with the devices' indexes.
+struct Lab {
+    _in: netns::NetnsGuard,
+    ns: Netns,
+    x1: u32,
+    y0: u32,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Self {
+        require_root();
+        let ns = Netns::new(&format!("fvs-h1{tag}-{}", std::process::id()));
+        veth(ns.name(), "x0", ns.name(), "x1");
+        veth(ns.name(), "y0", ns.name(), "y1");
+        let entered = netns::enter(ns.name()).expect("enter the namespace");
+        let x1 = tc::ifindex("x1").expect("x1's index");
+        let y0 = tc::ifindex("y0").expect("y0's index");
+        assert!(tc::ensure_ingress(x1).expect("an ingress qdisc on x1"));
+        Self {
+            _in: entered,
+            ns,
+            x1,
+            y0,
+        }
+    }
+
+    fn open(&self, dev: &str, vnet_hdr: bool) -> AfPacket {
+        let options = AfPacketOptions {
+            vnet_hdr,
+            ..AfPacketOptions::default()
+        };
+        AfPacket::open(dev, options).expect("AF_PACKET socket")
+    }
+}
+
+/// Frames (with their virtio-net headers) whose destination is `dst`, received within
+/// `wait`.
+fn received(dev: &mut AfPacket, dst: [u8; 6], wait: Duration) -> Vec<(Vec<u8>, VnetHdr)> {
+    let mut got = Vec::new();
+    let mut batch = PacketBatch::new(32, GSO_FRAME_CAPACITY);
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        batch.clear();
+        if dev.recv_batch(&mut batch).expect("recv_batch") == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        got.extend(
+            batch
+                .iter()
+                .filter(|p| p.data().get(..6) == Some(&dst[..]))
+                .map(|p| (p.data().to_vec(), p.vnet())),
+        );
+    }
+    got
+}
+
+fn frames(dev: &mut AfPacket, dst: [u8; 6]) -> Vec<Vec<u8>> {
+    received(dev, dst, Duration::from_millis(500))
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect()
+}
+
+fn send(dev: &mut AfPacket, frame: &[u8], vnet: VnetHdr) {
+    let mut batch = PacketBatch::new(1, GSO_FRAME_CAPACITY);
+    batch.push_with_vnet(frame, vnet).expect("a frame");
+    assert_eq!(
+        dev.send_batch(&batch).expect("send"),
+        1,
+        "{:?}",
+        dev.stats()
+    );
+}
+
+/// RFC 1071's sum, folded, of `bytes` (an even number).
+fn sum16(bytes: &[u8]) -> u16 {
+    let mut s: u32 = bytes
+        .chunks_exact(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// An IPv4 header (no options) with a correct checksum.
+fn ipv4(total_len: u16, protocol: u8, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut ip = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, protocol, 0, 0];
+    ip[2..4].copy_from_slice(&total_len.to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let sum = !sum16(&ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    ip
+}
+
+/// The VM's frame: Ethernet + IPv4 (protocol 253, for experiments) + `payload` bytes.
+fn vm_frame(src: [u8; 6], payload: usize) -> Vec<u8> {
+    let mut f = REMOTE_VM.to_vec();
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let ip_len = u16::try_from(20 + payload).unwrap();
+    f.extend_from_slice(&ipv4(ip_len, 253, [10, 0, 0, 1], [10, 0, 0, 2]));
+    f.extend((0..payload).map(|i| (i % 251) as u8));
+    f
+}
+
+/// The outer Ethernet + IPv4 header from the local tunnel end to the remote one, with junk
+/// where the per-packet fields go (the filter must ignore it).
+fn outer(protocol: u8) -> Vec<u8> {
+    let mut h = REMOTE_END.to_vec();
+    h.extend_from_slice(&LOCAL_END);
+    h.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = ipv4(0, protocol, [192, 168, 1, 1], [192, 168, 1, 2]);
+    ip[2..4].copy_from_slice(&[0xde, 0xad]);
+    ip[10..12].copy_from_slice(&[0xbe, 0xef]);
+    h.extend_from_slice(&ip);
+    h
+}
+
+/// GRE with a key (flags 0x2000, protocol 0x6558 transparent Ethernet bridging, key 7).
+fn gre_header() -> Vec<u8> {
+    let mut h = outer(47);
+    h.extend_from_slice(&[0x20, 0x00, 0x65, 0x58, 0, 0, 0, 7]);
+    h
+}
+
+/// UDP to port 4789 and a VXLAN header with VNI 0x123456.
+fn vxlan_header() -> Vec<u8> {
+    let mut h = outer(17);
+    h.extend_from_slice(&[0xc0, 0x00, 0x12, 0xb5, 0xaa, 0xaa, 0xbb, 0xbb]);
+    h.extend_from_slice(&[0x08, 0, 0, 0, 0x12, 0x34, 0x56, 0]);
+    h
+}
+
+/// The filter taking the VM's frames (by Ethernet source and destination, not fragments)
+/// from x1 to y0.
+fn vm_filter(lab: &Lab, rewrite: Rewrite) -> Filter {
+    let mut keys = tc::ethernet_keys((REMOTE_VM, ALL), (VM, ALL));
+    keys.push(tc::ipv4_not_fragment());
+    Filter {
+        prio: PRIO_FIRST + 1,
+        protocol: 0x0800,
+        keys,
+        redirect: lab.y0,
+        rewrite,
+    }
+}
+
+/// Checks `got` is `inner` behind `header` with the per-packet fields filled in.
+fn assert_encapsulated(got: &[u8], header: &[u8], inner: &[u8]) {
+    assert_eq!(got.len(), header.len() + inner.len(), "length");
+    assert_eq!(&got[header.len()..], inner, "the inner frame intact");
+    assert_eq!(
+        &got[..16],
+        &header[..16],
+        "Ethernet header and IPv4's first word"
+    );
+    assert_eq!(
+        &got[18..24],
+        &header[18..24],
+        "IPv4 id, fragment, TTL, protocol"
+    );
+    assert_eq!(&got[26..34], &header[26..34], "IPv4 addresses");
+    let total = u16::from_be_bytes([got[16], got[17]]);
+    assert_eq!(usize::from(total), got.len() - 14, "IPv4 total length");
+    assert_eq!(sum16(&got[14..34]), 0xffff, "a valid IPv4 header checksum");
+}
+
+#[test]
+fn gre_encapsulation_pushes_the_header_and_redirects() {
+    let lab = Lab::new("ge");
+    let (mut x0, mut x1, mut y1) = (
+        lab.open("x0", false),
+        lab.open("x1", false),
+        lab.open("y1", false),
+    );
+    let header = gre_header();
+    let f = vm_filter(
+        &lab,
+        Rewrite::Encap {
+            header: header.clone(),
+        },
+    );
+    let counters = tc::add_bpf_filter(lab.x1, &f).expect("the encap filter");
+    assert_eq!(
+        tc::add_bpf_filter(lab.x1, &f)
+            .expect_err("the same priority twice")
+            .raw_os_error(),
+        Some(libc::EEXIST)
+    );
+
+    let inner = vm_frame(VM, 100);
+    send(&mut x0, &inner, VnetHdr::NONE);
+    let got = frames(&mut y1, REMOTE_END);
+    assert_eq!(got.len(), 1, "one encapsulated frame on y1");
+    assert_encapsulated(&got[0], &header, &inner);
+    assert_eq!(
+        &got[0][34..42],
+        &[0x20, 0, 0x65, 0x58, 0, 0, 0, 7],
+        "GRE key 7, TEB"
+    );
+    assert_eq!(
+        counters.read().expect("counters"),
+        BpfCount {
+            packets: 1,
+            bytes: inner.len() as u64,
+            failed: 0
+        }
+    );
+
+    // An ARP frame between the same addresses is of another protocol than the filter's:
+    // the filter does not see it, the stack does (x1's socket), y1 gets nothing.
+    let mut arp = REMOTE_VM.to_vec();
+    arp.extend_from_slice(&VM);
+    arp.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&VM);
+    arp.extend_from_slice(&[10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+    arp.resize(60, 0);
+    send(&mut x0, &arp, VnetHdr::NONE);
+    assert_eq!(frames(&mut x1, REMOTE_VM).last(), Some(&arp), "ARP on x1");
+    assert!(frames(&mut y1, REMOTE_END).is_empty(), "nothing on y1");
+    assert!(frames(&mut y1, REMOTE_VM).is_empty(), "nothing on y1");
+    assert_eq!(counters.read().expect("counters").packets, 1);
+
+    // A full-size frame no longer fits y0's MTU once encapsulated: the filter takes it
+    // (counted, not failed) and the veth drops it on transmit. Tunnel networks therefore
+    // give their VMs an MTU smaller by the header (as Neutron does).
+    let full = vm_frame(VM, 1500 - 20);
+    send(&mut x0, &full, VnetHdr::NONE);
+    assert!(frames(&mut y1, REMOTE_END).is_empty(), "too big for y0");
+    assert_eq!(
+        counters.read().expect("counters"),
+        BpfCount {
+            packets: 2,
+            bytes: (inner.len() + full.len()) as u64,
+            failed: 0
+        }
+    );
+
+    // tc lists it as ferrovs's program, direct action, software only.
+    let shown = lab
+        .ns
+        .exec(&["tc", "filter", "show", "dev", "x1", "ingress"]);
+    assert!(
+        shown.contains("pref 61441 bpf") && shown.contains("ferrovs_encap"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("direct-action") && shown.contains("skip_hw"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn keys_that_do_not_match_leave_the_packet_to_the_stack() {
+    let lab = Lab::new("nm");
+    let (mut x0, mut x1, mut y1) = (
+        lab.open("x0", false),
+        lab.open("x1", false),
+        lab.open("y1", false),
+    );
+    let f = vm_filter(
+        &lab,
+        Rewrite::Encap {
+            header: gre_header(),
+        },
+    );
+    let counters = tc::add_bpf_filter(lab.x1, &f).expect("the encap filter");
+    // Another source; then a fragment of the VM's; then a tagged frame of the VM's.
+    let other = vm_frame([2, 0, 0, 0, 0xa, 9], 100);
+    send(&mut x0, &other, VnetHdr::NONE);
+    let mut fragment = vm_frame(VM, 100);
+    fragment[20] = 0x20; // more fragments
+    let sum = !sum16(&{
+        let mut ip = fragment[14..34].to_vec();
+        ip[10..12].fill(0);
+        ip
+    });
+    fragment[24..26].copy_from_slice(&sum.to_be_bytes());
+    send(&mut x0, &fragment, VnetHdr::NONE);
+    let at_x1 = frames(&mut x1, REMOTE_VM);
+    assert_eq!(at_x1, vec![other, fragment], "both reach x1's own socket");
+    assert!(
+        frames(&mut y1, REMOTE_END).is_empty(),
+        "none is encapsulated"
+    );
+    assert!(frames(&mut y1, REMOTE_VM).is_empty(), "none is redirected");
+    assert_eq!(counters.read().expect("counters"), BpfCount::default());
+
+    // The dump sees the filter (with zero counts: its counters are the program's), and
+    // remove_all deletes it.
+    let dumped = tc::dump_filters(lab.x1).expect("dump");
+    assert_eq!(dumped.len(), 1, "{dumped:?}");
+    assert_eq!(
+        (
+            dumped[0].prio,
+            dumped[0].protocol,
+            dumped[0].packets,
+            dumped[0].bytes
+        ),
+        (f.prio, 0x0800, 0, 0)
+    );
+    assert_eq!(tc::remove_all(lab.x1).expect("remove_all"), 1);
+    assert!(tc::dump_filters(lab.x1).expect("dump").is_empty());
+    let shown = lab
+        .ns
+        .exec(&["tc", "filter", "show", "dev", "x1", "ingress"]);
+    assert!(shown.trim().is_empty(), "{shown}");
+    // The counters outlive the filter; they no longer move.
+    send(&mut x0, &vm_frame(VM, 100), VnetHdr::NONE);
+    assert!(frames(&mut y1, REMOTE_END).is_empty());
+    assert_eq!(counters.read().expect("counters"), BpfCount::default());
+}
+
+#[test]
+fn vxlan_encapsulation_fills_the_udp_length_and_zeroes_its_checksum() {
+    let lab = Lab::new("vx");
+    let (mut x0, mut y1) = (lab.open("x0", false), lab.open("y1", false));
+    let header = vxlan_header();
+    let f = vm_filter(
+        &lab,
+        Rewrite::Encap {
+            header: header.clone(),
+        },
+    );
+    let counters = tc::add_bpf_filter(lab.x1, &f).expect("the encap filter");
+    let inner = vm_frame(VM, 333);
+    send(&mut x0, &inner, VnetHdr::NONE);
+    let got = frames(&mut y1, REMOTE_END);
+    assert_eq!(got.len(), 1, "one encapsulated frame on y1");
+    let got = &got[0];
+    assert_encapsulated(got, &header, &inner);
+    assert_eq!(&got[34..38], &header[34..38], "UDP ports");
+    let udp_len = u16::from_be_bytes([got[38], got[39]]);
+    assert_eq!(usize::from(udp_len), got.len() - 34, "UDP length");
+    assert_eq!(&got[40..42], &[0, 0], "no UDP checksum");
+    assert_eq!(&got[42..50], &header[42..50], "VXLAN header");
+    assert_eq!(
+        counters.read().expect("counters"),
+        BpfCount {
+            packets: 1,
+            bytes: inner.len() as u64,
+            failed: 0
+        }
+    );
+}
+
+#[test]
+fn decapsulation_hands_on_the_inner_frame_exactly() {
+    let lab = Lab::new("de");
+    let (mut x0, mut y1) = (lab.open("x0", false), lab.open("y1", false));
+    // From the remote end to the local one, GRE (protocol 47 in the IPv4 header's third
+    // word), key 7.
+    let mut keys = tc::ethernet_keys((LOCAL_END, ALL), (REMOTE_END, ALL));
+    keys.push(tc::ipv4_not_fragment());
+    keys.push(tc::Key {
+        at: 8,
+        mask: 0x00ff_0000,
+        value: 47 << 16,
+    });
+    keys.push(tc::Key {
+        at: 24,
+        mask: u32::MAX,
+        value: 7,
+    });
+    let header_len = gre_header().len();
+    let f = Filter {
+        prio: PRIO_FIRST + 2,
+        protocol: 0x0800,
+        keys,
+        redirect: lab.y0,
+        rewrite: Rewrite::Decap {
+            outer_len: u16::try_from(header_len).unwrap(),
+        },
+    };
+    let counters = tc::add_bpf_filter(lab.x1, &f).expect("the decap filter");
+
+    // The remote VM's frame as the remote end sends it.
+    let mut inner = vm_frame(REMOTE_VM, 200);
+    inner[..6].copy_from_slice(&VM);
+    let mut outer = LOCAL_END.to_vec();
+    outer.extend_from_slice(&REMOTE_END);
+    outer.extend_from_slice(&[0x08, 0x00]);
+    let ip_len = u16::try_from(20 + 8 + inner.len()).unwrap();
+    outer.extend_from_slice(&ipv4(ip_len, 47, [192, 168, 1, 2], [192, 168, 1, 1]));
+    outer.extend_from_slice(&[0x20, 0x00, 0x65, 0x58, 0, 0, 0, 7]);
+    assert_eq!(outer.len(), header_len);
+    let mut packet = outer.clone();
+    packet.extend_from_slice(&inner);
+    send(&mut x0, &packet, VnetHdr::NONE);
+    assert_eq!(
+        frames(&mut y1, VM),
+        vec![inner.clone()],
+        "the inner frame on y1"
+    );
+    assert_eq!(
+        counters.read().expect("counters"),
+        BpfCount {
+            packets: 1,
+            bytes: packet.len() as u64,
+            failed: 0
+        }
+    );
+
+    // Another key is not decapsulated.
+    let mut other = packet.clone();
+    other[41] = 8;
+    send(&mut x0, &other, VnetHdr::NONE);
+    assert!(frames(&mut y1, VM).is_empty());
+    assert_eq!(counters.read().expect("counters").packets, 1);
+}
+
+#[test]
+fn a_rewrite_that_fails_drops_and_counts_the_packet() {
+    let lab = Lab::new("fa");
+    let (mut x0, mut y1) = (lab.open("x0", false), lab.open("y1", false));
+    // A decapsulation longer than the frames it takes: reading the inner Ethernet header
+    // fails.
+    let f = vm_filter(&lab, Rewrite::Decap { outer_len: 400 });
+    let counters = tc::add_bpf_filter(lab.x1, &f).expect("the decap filter");
+    let short = vm_frame(VM, 100);
+    send(&mut x0, &short, VnetHdr::NONE);
+    assert!(frames(&mut y1, REMOTE_VM).is_empty(), "dropped");
+    assert_eq!(
+        counters.read().expect("counters"),
+        BpfCount {
+            packets: 1,
+            bytes: short.len() as u64,
+            failed: 1
+        }
+    );
+    // A filter the program cannot be: refused before the kernel is asked.
+    let arp = Filter {
+        protocol: 0x0806,
+        prio: PRIO_FIRST + 3,
+        ..vm_filter(&lab, Rewrite::Decap { outer_len: 50 })
+    };
+    let err = tc::add_bpf_filter(lab.x1, &arp).expect_err("not IPv4");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    assert_eq!(
+        tc::add_filter(lab.x1, &f)
+            .expect_err("a u32 filter cannot rewrite")
+            .raw_os_error(),
+        Some(libc::EINVAL)
+    );
+}
+
+/// An Ethernet + IPv4 + TCP frame of `len` bytes from the VM and the virtio-net header asking
+/// for TSO in segments of `mss` (the TCP checksum field holds the pseudo-header's sum, as a
+/// stack hands a frame to a TSO device).
+fn tcp_super_frame(len: usize, mss: u16) -> (Vec<u8>, VnetHdr) {
+    let mut f = REMOTE_VM.to_vec();
+    f.extend_from_slice(&VM);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let ip_len = u16::try_from(len - 14).unwrap();
+    f.extend_from_slice(&ipv4(ip_len, 6, [10, 0, 0, 1], [10, 0, 0, 2]));
+    let tcp_len = ip_len - 20;
+    let mut pseudo = vec![10, 0, 0, 1, 10, 0, 0, 2, 0, 6];
+    pseudo.extend_from_slice(&tcp_len.to_be_bytes());
+    let mut tcp = vec![
+        0x03, 0xe8, 0x07, 0xd0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
+    ];
+    tcp.extend_from_slice(&sum16(&pseudo).to_be_bytes());
+    tcp.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&tcp);
+    f.extend((f.len()..len).map(|i| (i % 251) as u8));
+    let vnet = VnetHdr {
+        flags: VnetFlags::NEEDS_CSUM,
+        gso_type: GsoType::TCPV4,
+        hdr_len: 54,
+        gso_size: mss,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    (f, vnet)
+}
+
+/// What the kernel does with a TSO super-frame a filter encapsulates: it crosses the veth
+/// underlay whole, as one GSO frame whose segments keep the VM's segment size; a packet
+/// socket with virtio-net headers on the far side reads it as a TCPv4 super-frame whose
+/// checksum to complete is the inner TCP one. A decapsulation filter there (y1 to a third
+/// pair z0–z1) hands the VM's super-frame on whole and unchanged.
+#[test]
+fn a_tso_super_frame_is_encapsulated_whole() {
+    let lab = Lab::new("gs");
+    veth(lab.ns.name(), "z0", lab.ns.name(), "z1");
+    let (mut x0, mut y1) = (lab.open("x0", true), lab.open("y1", true));
+    let mut z1 = lab.open("z1", true);
+    let header = gre_header();
+    let f = vm_filter(
+        &lab,
+        Rewrite::Encap {
+            header: header.clone(),
+        },
+    );
+    let counters = tc::add_bpf_filter(lab.x1, &f).expect("the encap filter");
+    let (frame, vnet) = tcp_super_frame(20_000, 1448);
+    send(&mut x0, &frame, vnet);
+    let got = received(&mut y1, REMOTE_END, Duration::from_secs(1));
+    let summary: Vec<(usize, VnetHdr)> = got.iter().map(|(f, v)| (f.len(), *v)).collect();
+    assert_eq!(got.len(), 1, "one frame on y1: {summary:?}");
+    let (out, v) = &got[0];
+    assert_eq!(out.len(), header.len() + frame.len(), "{summary:?}");
+    assert_eq!(&out[..14], &header[..14]);
+    assert_eq!(
+        u16::from_be_bytes([out[16], out[17]]),
+        u16::try_from(out.len() - 14).unwrap(),
+        "IPv4 total length"
+    );
+    assert_eq!(sum16(&out[14..34]), 0xffff, "IPv4 header checksum");
+    assert_eq!(&out[34..42], &header[34..42], "GRE header");
+    // The inner headers intact (the TCP checksum is still the partial one).
+    assert_eq!(&out[header.len()..], &frame[..], "the inner frame");
+    assert_eq!(
+        (v.gso_type.kind(), v.gso_size),
+        (GsoType::TCPV4, 1448),
+        "{v:?}"
+    );
+    assert!(v.flags.contains(VnetFlags::NEEDS_CSUM), "{v:?}");
+    let inner_tcp = u16::try_from(header.len() + 34).unwrap();
+    assert_eq!((v.csum_start, v.csum_offset), (inner_tcp, 16), "{v:?}");
+    assert_eq!(
+        counters.read().expect("counters"),
+        BpfCount {
+            packets: 1,
+            bytes: frame.len() as u64,
+            failed: 0
+        }
+    );
+
+    // The far end: decapsulate on y1's ingress towards z0.
+    let y1_index = tc::ifindex("y1").expect("y1's index");
+    let z0 = tc::ifindex("z0").expect("z0's index");
+    assert!(tc::ensure_ingress(y1_index).expect("an ingress qdisc on y1"));
+    let decap = Filter {
+        prio: PRIO_FIRST + 1,
+        protocol: 0x0800,
+        keys: tc::ethernet_keys((REMOTE_END, ALL), (LOCAL_END, ALL)),
+        redirect: z0,
+        rewrite: Rewrite::Decap {
+            outer_len: u16::try_from(header.len()).unwrap(),
+        },
+    };
+    let far = tc::add_bpf_filter(y1_index, &decap).expect("the decap filter");
+    send(&mut x0, &frame, vnet);
+    let got = received(&mut z1, REMOTE_VM, Duration::from_secs(1));
+    let summary: Vec<(usize, VnetHdr)> = got.iter().map(|(f, v)| (f.len(), *v)).collect();
+    assert_eq!(got.len(), 1, "one frame on z1: {summary:?}");
+    assert_eq!(got[0].0, frame, "the VM's super-frame as it was sent");
+    assert_eq!(got[0].1, vnet, "with the VM's offload request");
+    assert_eq!(
+        far.read().expect("counters"),
+        BpfCount {
+            packets: 1,
+            bytes: (header.len() + frame.len()) as u64,
+            failed: 0
+        }
+    );
+}
