@@ -294,7 +294,7 @@ fn keys_that_do_not_match_leave_the_packet_to_the_stack() {
         },
     );
     let counters = tc::add_bpf_filter(lab.x1, &f).expect("the encap filter");
-    // Another source; then a fragment of the VM's; then a tagged frame of the VM's.
+    // Another source; a fragment of the VM's; a frame of the VM's with a VLAN tag.
     let other = vm_frame([2, 0, 0, 0, 0xa, 9], 100);
     send(&mut x0, &other, VnetHdr::NONE);
     let mut fragment = vm_frame(VM, 100);
@@ -306,8 +306,17 @@ fn keys_that_do_not_match_leave_the_packet_to_the_stack() {
     });
     fragment[24..26].copy_from_slice(&sum.to_be_bytes());
     send(&mut x0, &fragment, VnetHdr::NONE);
+    let plain = vm_frame(VM, 100);
+    let mut tagged = plain[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+    tagged.extend_from_slice(&plain[12..]);
+    send(&mut x0, &tagged, VnetHdr::NONE);
     let at_x1 = frames(&mut x1, REMOTE_VM);
-    assert_eq!(at_x1, vec![other, fragment], "both reach x1's own socket");
+    assert_eq!(
+        at_x1,
+        vec![other, fragment, tagged],
+        "all reach x1's own socket"
+    );
     assert!(
         frames(&mut y1, REMOTE_END).is_empty(),
         "none is encapsulated"
@@ -371,6 +380,60 @@ fn vxlan_encapsulation_fills_the_udp_length_and_zeroes_its_checksum() {
             failed: 0
         }
     );
+}
+
+#[test]
+fn an_ipv6_frame_is_encapsulated_over_ipv4_and_back() {
+    let lab = Lab::new("v6");
+    veth(lab.ns.name(), "z0", lab.ns.name(), "z1");
+    let (mut x0, mut y1, mut z1) = (
+        lab.open("x0", false),
+        lab.open("y1", false),
+        lab.open("z1", false),
+    );
+    let header = gre_header();
+    let encap = Filter {
+        protocol: 0x86dd,
+        keys: tc::ethernet_keys((REMOTE_VM, ALL), (VM, ALL)),
+        ..vm_filter(
+            &lab,
+            Rewrite::Encap {
+                header: header.clone(),
+            },
+        )
+    };
+    let near = tc::add_bpf_filter(lab.x1, &encap).expect("the encap filter");
+    let y1_index = tc::ifindex("y1").expect("y1's index");
+    assert!(tc::ensure_ingress(y1_index).expect("an ingress qdisc on y1"));
+    let decap = Filter {
+        prio: PRIO_FIRST + 1,
+        protocol: 0x0800,
+        keys: tc::ethernet_keys((REMOTE_END, ALL), (LOCAL_END, ALL)),
+        redirect: tc::ifindex("z0").expect("z0's index"),
+        rewrite: Rewrite::Decap {
+            outer_len: u16::try_from(header.len()).unwrap(),
+        },
+    };
+    let far = tc::add_bpf_filter(y1_index, &decap).expect("the decap filter");
+
+    // An IPv6 header (next header 59, "no next header") and 64 bytes.
+    let mut inner = REMOTE_VM.to_vec();
+    inner.extend_from_slice(&VM);
+    inner.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 64, 59, 64]);
+    inner.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    inner.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    inner.extend((0..64).map(|i| i as u8));
+    send(&mut x0, &inner, VnetHdr::NONE);
+    let got = frames(&mut y1, REMOTE_END);
+    assert_eq!(got.len(), 1, "one encapsulated frame on y1");
+    assert_encapsulated(&got[0], &header, &inner);
+    assert_eq!(
+        frames(&mut z1, REMOTE_VM),
+        vec![inner.clone()],
+        "decapsulated"
+    );
+    assert_eq!(near.read().expect("counters").packets, 1);
+    assert_eq!(far.read().expect("counters").packets, 1);
 }
 
 #[test]
