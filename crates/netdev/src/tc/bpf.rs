@@ -39,9 +39,27 @@
 //! (`skb->len - 34`) and a zero checksum. One `bpf_skb_store_bytes` writes header and inner
 //! Ethernet header at offset 0.
 //!
+//! The room is the whole header's length, not 14 bytes less: the outer Ethernet header
+//! takes the place of the frame's own, which moves behind the tunnel header as the inner one.
+//!
 //! **Decap.** The inner Ethernet header (at `outer_len`) is saved; `bpf_skb_adjust_room`
 //! shrinks the packet by `outer_len` at the MAC layer, which removes the outer IP and tunnel
-//! headers and the inner Ethernet header; the saved header goes back at offset 0.
+//! headers and the inner Ethernet header; the saved header goes back at offset 0. When the
+//! inner EtherType is the other IP version than the filter's protocol, the call says so
+//! (`BPF_F_ADJ_ROOM_DECAP_L3_IPV4`/`_IPV6`) and the kernel sets `skb->protocol` to it.
+//!
+//! # What the kernel does with TSO super-frames
+//!
+//! Checked on Linux 6.18 between veth pairs (`tests/tc_bpf.rs`): an encapsulated super-frame
+//! crosses a veth underlay whole (veth offers GRE and UDP-tunnel segmentation), and a packet
+//! socket with virtio-net headers on the far side reads it as one `TCPV4` frame whose
+//! partial checksum is the inner TCP one. Decapsulated there and redirected to a veth, it
+//! arrives exactly as the VM sent it (virtio-net header included). Redirected to a TAP, it
+//! arrives cut into MSS-sized frames: `bpf_skb_adjust_room` leaves the packet marked as
+//! encapsulated after a decapsulation (the flags that clear the mark,
+//! `BPF_F_ADJ_ROOM_DECAP_L4_GRE`/`_UDP`, are newer than this kernel, which refuses them),
+//! and a TAP offers no segmentation offload for encapsulated packets, so the kernel segments
+//! in software before the TAP.
 //!
 //! # Limits
 //!
@@ -51,8 +69,10 @@
 //! - `bpf_skb_adjust_room` only takes packets whose `skb->protocol` is IPv4 or IPv6, so
 //!   encapsulation and decapsulation filters are only installed for those protocols; a
 //!   packet the kernel still refuses is counted as failed and dropped.
-//! - After decapsulation `skb->protocol` stays the outer one; the next device's receive
-//!   path reads the inner EtherType again.
+//! - The underlay's MTU is not checked: a frame that no longer fits the output device once
+//!   encapsulated is counted as taken and then dropped by the device (as the switch's own
+//!   send would be). Tunnel networks give their VMs an MTU smaller by the header.
+//! - A decapsulated packet stays marked as encapsulated (see above).
 
 use std::ffi::CStr;
 use std::io;
@@ -91,6 +111,8 @@ const ADJ_ROOM_ENCAP_L3_IPV4: u64 = 1 << 1;
 const ADJ_ROOM_ENCAP_L4_GRE: u64 = 1 << 3;
 const ADJ_ROOM_ENCAP_L4_UDP: u64 = 1 << 4;
 const ADJ_ROOM_ENCAP_L2_ETH: u64 = 1 << 6;
+const ADJ_ROOM_DECAP_L3_IPV4: u64 = 1 << 7;
+const ADJ_ROOM_DECAP_L3_IPV6: u64 = 1 << 8;
 /// `BPF_F_ADJ_ROOM_ENCAP_L2(len)`: the inner MAC header's length in the top byte.
 const fn adj_room_encap_l2(len: u64) -> u64 {
     (len & 0xff) << 56
@@ -412,7 +434,7 @@ fn program(f: &Filter, map_fd: i32) -> Result<Vec<Insn>, BpfError> {
     match &f.rewrite {
         Rewrite::None => return Err(BpfError::NoRewrite),
         Rewrite::Encap { header } => encap(&mut a, &EncapHeader::parse(header)?, fail),
-        Rewrite::Decap { outer_len } => decap(&mut a, *outer_len, fail)?,
+        Rewrite::Decap { outer_len } => decap(&mut a, f.protocol, *outer_len, fail)?,
     }
 
     // 4. Out of the other device.
@@ -509,16 +531,32 @@ fn encap(a: &mut Asm, h: &EncapHeader<'_>, fail: ebpf::Label) {
 }
 
 /// Pops `outer_len` bytes of outer header (see the module docs).
-fn decap(a: &mut Asm, outer_len: u16, fail: ebpf::Label) -> Result<(), BpfError> {
+fn decap(a: &mut Asm, protocol: u16, outer_len: u16, fail: ebpf::Label) -> Result<(), BpfError> {
     if !(MIN_OUTER..=MAX_ADJUST).contains(&usize::from(outer_len)) {
         return Err(BpfError::BadOuterLen(outer_len));
     }
     let buf = -24;
     copy(a, false, outer_len.into(), buf, 14, fail);
+    // An inner frame of the other IP version than the outer header says so, and the kernel
+    // sets `skb->protocol` to it.
+    let (other, flag) = match protocol {
+        ETH_P_IP => (ETH_P_IPV6, ADJ_ROOM_DECAP_L3_IPV6),
+        _ => (ETH_P_IP, ADJ_ROOM_DECAP_L3_IPV4),
+    };
+    let same = a.label();
+    a.alu64_imm(Alu::Mov, Reg::R4, ADJ_ROOM_FIXED_GSO as i32)
+        .ldx(Size::H, Reg::R1, Reg::FP, buf + 12)
+        .jmp32_imm(
+            Cond::Ne,
+            Reg::R1,
+            u16::from_ne_bytes(other.to_be_bytes()).into(),
+            same,
+        )
+        .alu64_imm(Alu::Mov, Reg::R4, (ADJ_ROOM_FIXED_GSO | flag) as i32);
+    a.bind(same);
     a.alu64_reg(Alu::Mov, Reg::R1, Reg::R6)
         .alu64_imm(Alu::Mov, Reg::R2, -i32::from(outer_len))
         .alu64_imm(Alu::Mov, Reg::R3, ADJ_ROOM_MAC)
-        .alu64_imm(Alu::Mov, Reg::R4, ADJ_ROOM_FIXED_GSO as i32)
         .call(Helper::SkbAdjustRoom)
         .jmp_imm(Cond::Ne, Reg::R0, 0, fail);
     copy(a, true, 0, buf, 14, fail);
