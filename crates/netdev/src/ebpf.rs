@@ -30,6 +30,7 @@ impl Reg {
     pub(crate) const R6: Self = Self(6);
     pub(crate) const R7: Self = Self(7);
     pub(crate) const R8: Self = Self(8);
+    pub(crate) const R9: Self = Self(9);
     /// The frame pointer: the stack is the 512 bytes below it.
     pub(crate) const FP: Self = Self(10);
 }
@@ -91,6 +92,7 @@ pub(crate) enum Alu {
     Sub = 0x10,
     And = 0x50,
     Rsh = 0x70,
+    Mod = 0x90,
     Xor = 0xa0,
     Mov = 0xb0,
 }
@@ -109,6 +111,7 @@ pub(crate) enum Helper {
     SkbStoreBytes = 9,
     Redirect = 23,
     SkbLoadBytes = 26,
+    GetHashRecalc = 34,
     SkbAdjustRoom = 50,
 }
 

@@ -437,6 +437,60 @@ fn an_ipv6_frame_is_encapsulated_over_ipv4_and_back() {
     assert_eq!(far.read().expect("counters").packets, 1);
 }
 
+/// A VXLAN header with source port 0: each inner connection gets a port of its own from its
+/// flow hash, in Linux's ephemeral range, the same for each of its packets.
+#[test]
+fn a_zero_udp_source_port_becomes_the_flows_own() {
+    let lab = Lab::new("sp");
+    let (mut x0, mut y1) = (lab.open("x0", false), lab.open("y1", false));
+    let mut header = vxlan_header();
+    header[34..36].fill(0);
+    let f = vm_filter(
+        &lab,
+        Rewrite::Encap {
+            header: header.clone(),
+        },
+    );
+    let _counters = tc::add_bpf_filter(lab.x1, &f).expect("the encap filter");
+    // Eight UDP connections (inner source ports 1000..1008), two packets each.
+    let connection = |port: u16| {
+        let mut f = REMOTE_VM.to_vec();
+        f.extend_from_slice(&VM);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&ipv4(20 + 8 + 4, 17, [10, 0, 0, 1], [10, 0, 0, 2]));
+        f.extend_from_slice(&port.to_be_bytes());
+        f.extend_from_slice(&[0x13, 0x88, 0, 12, 0, 0, 1, 2, 3, 4]);
+        f
+    };
+    let mut rounds = Vec::new();
+    for round in 0..2 {
+        for port in 1000..1008 {
+            send(&mut x0, &connection(port), VnetHdr::NONE);
+        }
+        let got = frames(&mut y1, REMOTE_END);
+        assert_eq!(got.len(), 8, "round {round}");
+        for (g, port) in got.iter().zip(1000..) {
+            assert_encapsulated(g, &header[..34], &g[34..]);
+            assert_eq!(&g[header.len()..], &connection(port)[..], "inner");
+            assert_eq!(&g[36..38], &header[36..38], "destination port");
+        }
+        let ports: Vec<u16> = got
+            .iter()
+            .map(|g| u16::from_be_bytes([g[34], g[35]]))
+            .collect();
+        assert!(
+            ports.iter().all(|p| (32768..=60999).contains(p)),
+            "{ports:?}"
+        );
+        rounds.push(ports);
+    }
+    assert_eq!(rounds[0], rounds[1], "each connection keeps its port");
+    let mut distinct = rounds[0].clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() > 1, "connections spread: {:?}", rounds[0]);
+}
+
 #[test]
 fn decapsulation_hands_on_the_inner_frame_exactly() {
     let lab = Lab::new("de");

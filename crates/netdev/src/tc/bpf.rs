@@ -37,7 +37,10 @@
 //! length (`skb->len - 14`), its header checksum (the other nine words' sum is computed
 //! here, once; the program adds the length and folds), for UDP the length
 //! (`skb->len - 34`) and a zero checksum. One `bpf_skb_store_bytes` writes header and inner
-//! Ethernet header at offset 0.
+//! Ethernet header at offset 0. A UDP header whose source port is 0 gets one per packet:
+//! `bpf_get_hash_recalc` (the kernel's flow hash of the inner packet, taken before the
+//! header goes on) reduced into 32768..=60999, so the outer flows of different connections
+//! differ (ECMP, receive-side scaling) and one connection's stay one.
 //!
 //! The room is the whole header's length, not 14 bytes less: the outer Ethernet header
 //! takes the place of the frame's own, which moves behind the tunnel header as the inner one.
@@ -138,6 +141,10 @@ const AT_IP_CHECKSUM: usize = 14 + 10;
 const AT_IP_PROTOCOL: usize = 14 + 9;
 const AT_L4: usize = 14 + IPV4_LEN;
 const AT_UDP_LEN: usize = AT_L4 + 4;
+/// The UDP source ports a hashed source port takes: Linux's ephemeral range, 32768..=60999,
+/// as the switch's own UDP tunnels choose them.
+const HASHED_PORT_FIRST: u16 = 32768;
+const HASHED_PORT_COUNT: u16 = 28233;
 const AT_UDP_CHECKSUM: usize = AT_L4 + 6;
 /// The shortest outer header a decapsulation removes: Ethernet, IPv4 and GRE's 4 bytes.
 const MIN_OUTER: usize = 14 + IPV4_LEN + GRE_LEN;
@@ -477,6 +484,14 @@ fn encap(a: &mut Asm, h: &EncapHeader<'_>, fail: ebpf::Label) {
     let buf = -((8 + (len + 14).next_multiple_of(8)) as i16);
     let at = |offset: usize| buf + offset as i16;
     copy(a, false, 0, at(len), 14, fail);
+    // A UDP source port of 0 asks for the flow's own: hash first (the hash of the inner
+    // packet; after the adjustment the headers are the outer ones).
+    let hashed_port = h.l4 == L4::Udp && h.bytes[AT_L4..AT_L4 + 2] == [0, 0];
+    if hashed_port {
+        a.alu64_reg(Alu::Mov, Reg::R1, Reg::R6)
+            .call(Helper::GetHashRecalc)
+            .alu32_reg(Alu::Mov, Reg::R9, Reg::R0);
+    }
     let l4 = match h.l4 {
         L4::Gre => ADJ_ROOM_ENCAP_L4_GRE,
         L4::Udp => ADJ_ROOM_ENCAP_L4_UDP,
@@ -526,6 +541,12 @@ fn encap(a: &mut Asm, h: &EncapHeader<'_>, fail: ebpf::Label) {
             .swap_to_be(Reg::R1, 16)
             .stx(Size::H, Reg::FP, at(AT_UDP_LEN), Reg::R1)
             .st(Size::H, Reg::FP, at(AT_UDP_CHECKSUM), 0);
+    }
+    if hashed_port {
+        a.alu32_imm(Alu::Mod, Reg::R9, u32::from(HASHED_PORT_COUNT))
+            .alu32_imm(Alu::Add, Reg::R9, u32::from(HASHED_PORT_FIRST))
+            .swap_to_be(Reg::R9, 16)
+            .stx(Size::H, Reg::FP, at(AT_L4), Reg::R9);
     }
     copy(a, true, 0, buf, (len + 14) as i32, fail);
 }
