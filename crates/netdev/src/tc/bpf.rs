@@ -723,7 +723,7 @@ mod tests {
                 assert_eq!(source.raw_os_error(), Some(libc::EACCES), "{source}");
                 assert!(log.contains("R0 !read_ok"), "{log}");
             }
-            other => panic!("{other:?}"),
+            other => panic!("loading eBPF programs needs root (CAP_BPF): {other:?}"),
         }
         let mut a = Asm::new();
         a.alu64_imm(Alu::Mov, Reg::R0, TC_ACT_UNSPEC).exit();
