@@ -11,6 +11,7 @@
 #                                              # a second fvs-vswitchd binary as "fvs0"
 #   sudo PROTO=vxlan bench/tunnels.sh          # the tunnel: gre (default), vxlan or geneve
 #   sudo SWITCHES="fvs fvsphy ovs" bench/tunnels.sh  # ferrovs's native tunnels too
+#   sudo SWITCHES="fvsphy fvsphy-hw ovs" bench/tunnels.sh  # and with kernel offload
 #
 # Topology (namespaces this script owns, prefix fvstn<pid>-): hosts ha and hb joined
 # by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs a (eth0
@@ -26,6 +27,9 @@
 #   fvsphy  fvs-vswitchd laid out exactly as ovs (eth1 in br-phy, the address on br-phy's
 #        internal port): its tunnels are native (encapsulated into br-phy, never through the
 #        host's IP stack); the neighbour is not pinned but learned from ARP (the warm-up).
+#   fvsphy-hw  fvsphy with other_config:hw-offload=true: GRE megaflow pairs become eBPF
+#        filters that push and strip the outer headers in the kernel (GRE only; VXLAN and
+#        Geneve stay in the switch); a second warm-up ping after a revalidation pass.
 # Both: br-int (secure) with `priority=1 actions=NORMAL`; br-tun (secure) with patch-int as
 # port 1, $PROTO-<remote hex> as port 2 (type $PROTO; remote_ip, local_ip, in_key=flow,
 # out_key=flow, df_default=true, as Neutron configures its tunnel ports) and the seed's flows
@@ -152,18 +156,19 @@ start_host() { # switch side
     d=$W/$side
     mkdir -p "$d"
     case $sw in
-    fvs|fvs0|fvsphy)
+    fvs|fvs0|fvsphy|fvsphy-hw)
         local bin=$FVS
         [ "$sw" = fvs0 ] && bin=$FVS0
-        [ "$sw" = fvsphy ] || ip -n "$host" addr add "$local/24" dev eth1
+        [ "${sw%-hw}" = fvsphy ] || ip -n "$host" addr add "$local/24" dev eth1
         FVS_RUNDIR=$d FVS_DBDIR=$d FVS_LOGDIR=$d ip netns exec "$host" "$bin" \
             --detach --pidfile="$d/fvs.pid" --log-file="$d/fvs-vswitchd.log"
         wait_file "$d/db.sock"
         vsctl() { ovs-vsctl --db="unix:$d/db.sock" --timeout=20 "$@"; }
         ofctl() { local br=$1; shift; FVS_RUNDIR=$d "$FVS_OFCTL" "$1" "$br" "${@:2}"; }
         DPTYPE=
-        [ "$sw" = fvsphy ] && br_phy "$host" "$local" "$side"
+        [ "${sw%-hw}" = fvsphy ] && br_phy "$host" "$local" "$side"
         seed_host "$local" "$remote"
+        [ "$sw" = fvsphy-hw ] && { vsctl set Open_vSwitch . other_config:hw-offload=true || die "hw-offload"; }
         BENCH_PIDS="$BENCH_PIDS $(cat "$d/fvs.pid")"
         ;;
     ovs)
@@ -198,6 +203,12 @@ start_switch() {
 write_udp60_trafgen "$W/udp60.trafgen" "$MACB" "$MACA" "$IPA" 10.97.1.200
 
 measure() { # switch round
+    if [ "$1" = fvsphy-hw ]; then
+        # Megaflows both ways, then a revalidation pass to turn them into filters.
+        ip netns exec "$VA" ping -n -c 3 -i 0.2 -W 2 "$IPB" >/dev/null || log "$1: warm-up failed"
+        ip netns exec "$VB" ping -n -c 3 -i 0.2 -W 2 "$IPA" >/dev/null || log "$1: warm-up failed"
+        sleep 0.5
+    fi
     bench_ping "$1" "$2" "$VA" "$IPA" "$VB" "$IPB"
     bench_tcp "$1" "$2" "$VA" "$IPB"
     bench_udp64 "$1" "$2" "$VA" "$IPB"

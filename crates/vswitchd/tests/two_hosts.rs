@@ -1502,3 +1502,111 @@ fn flow_chosen_destination_goes_native_by_a_user_route() {
     let (ok, out) = ping(&vm1a, VM1B.1, 2);
     assert!(!ok, "VM 1a still reached VM 1b without the route:\n{out}");
 }
+
+/// ferrovs's ingress filters on `dev` in namespace `ns` (`tc filter show`), one line each.
+fn tc_filters(ns: &str, dev: &str) -> String {
+    let (ok, out) =
+        run_combined(Command::new("tc").args(["-n", ns, "filter", "show", "dev", dev, "ingress"]));
+    assert!(ok, "tc filter show dev {dev}: {out}");
+    out
+}
+
+/// Kernel offload of native GRE (`other_config:hw-offload=true` on both hosts): the
+/// megaflows a VM's packets cross are forwarded by eBPF filters that push and strip the GRE
+/// header. The VMs still ping across, the underlay carries GRE with key 1 and Ethernet
+/// inside, but neither switch encapsulates or takes in a tunnel packet itself
+/// (`native_tnl_sent`, `native_tnl_received` hardly move); `dpctl/dump-flows -m` shows the
+/// tunnel megaflows `offloaded:yes`; the learned table-20 rule counts the kernel's packets;
+/// 8 MB of TCP arrive intact (the VMs keep TSO: super-frames cross whole); turning offload
+/// off removes the filters and the switch carries the tunnel again.
+#[test]
+fn native_gre_is_offloaded_to_the_kernel() {
+    let _ = require_tool("python3");
+    let _ = require_tool("tc");
+    let mut lab = Lab::new();
+    let NativePair {
+        a,
+        b,
+        vm1a,
+        vm1b,
+        fa,
+        fb,
+    } = native_pair(&mut lab, "gre", "ho");
+    for f in [&fa, &fb] {
+        f.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=true"]);
+    }
+    let (ok, out) = ping(&vm1a, VM1B.1, 3);
+    assert!(ok, "ping with offload on:\n{out}");
+    // Two passes: one caches the megaflows' chains, the next finds them all.
+    for f in [&fa, &fb] {
+        f.appctl(&["revalidator/wait"]);
+        f.appctl(&["revalidator/wait"]);
+    }
+    let offloaded = |f: &Fvs| f.appctl(&["dpctl/dump-flows", "-m", "type=offloaded"]);
+    let (ofa, ofb) = (offloaded(&fa), offloaded(&fb));
+    assert!(
+        ofa.contains("set(tunnel(tun_id=0x1") && ofa.contains("offloaded:yes"),
+        "host A's encapsulating megaflow is not offloaded:\n{ofa}\n{}",
+        fa.appctl(&["dpctl/dump-flows", "-m"])
+    );
+    assert!(
+        ofb.contains("tunnel(tun_id=0x1") && ofb.contains("offloaded:yes"),
+        "host B's decapsulating megaflow is not offloaded:\n{ofb}\n{}",
+        fb.appctl(&["dpctl/dump-flows", "-m"])
+    );
+    assert!(
+        tc_filters(&a, "tap1").contains("bpf"),
+        "no eBPF filter on host A's tap1"
+    );
+    assert!(
+        tc_filters(&b, "eth1").contains("bpf"),
+        "no eBPF filter on host B's eth1"
+    );
+
+    let capture = Capture::start(&b, "eth1", 4, wire_check("gre"), CAPTURE_WITHIN);
+    let sent = coverage(&fa, "native_tnl_sent");
+    let received = coverage(&fb, "native_tnl_received");
+    let (_, before) = fa.learned(VM1B.0);
+    let n = 20;
+    let (ok, out) = ping(&vm1a, VM1B.1, n);
+    assert!(ok, "ping through the kernel's filters failed:\n{out}");
+    assert_key_1_carrying_ethernet("gre", &capture.finish());
+    let by_switch = coverage(&fa, "native_tnl_sent") - sent;
+    assert!(
+        by_switch < u64::from(n) / 4,
+        "host A's switch encapsulated {by_switch} of {n} packets itself"
+    );
+    let by_switch = coverage(&fb, "native_tnl_received") - received;
+    assert!(
+        by_switch < u64::from(n) / 4,
+        "host B's switch took in {by_switch} of {n} packets itself"
+    );
+    let (rule, after) = fa.learned(VM1B.0);
+    assert!(
+        after >= before + u64::from(n),
+        "the learned rule counted {} of the kernel's {n} packets: {rule}",
+        after - before
+    );
+
+    tcp_transfer(&mut lab, &vm1a, &vm1b, "offloaded gre");
+
+    for f in [&fa, &fb] {
+        f.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=false"]);
+        f.appctl(&["revalidator/wait"]);
+    }
+    assert!(
+        !tc_filters(&a, "tap1").contains("bpf"),
+        "host A kept its filters"
+    );
+    assert!(
+        !tc_filters(&b, "eth1").contains("bpf"),
+        "host B kept its filters"
+    );
+    let sent = coverage(&fa, "native_tnl_sent");
+    let (ok, out) = ping(&vm1a, VM1B.1, 3);
+    assert!(ok, "ping with offload off again:\n{out}");
+    assert!(
+        coverage(&fa, "native_tnl_sent") > sent,
+        "the switch carries the tunnel again"
+    );
+}

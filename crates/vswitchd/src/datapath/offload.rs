@@ -1,6 +1,7 @@
 //! Kernel flow offload (`Open_vSwitch:other_config:hw-offload=true`): simple megaflows
-//! between two `system` devices forwarded by the kernel's traffic control, as Open vSwitch's
-//! kernel datapath offloads its flows to `tc`.
+//! between two `system` devices, and native GRE tunnels between a VM's device and the NIC,
+//! forwarded by the kernel's traffic control, as Open vSwitch's kernel datapath offloads its
+//! flows (and tunnels) to `tc`.
 //!
 //! # What is offloaded
 //!
@@ -9,11 +10,39 @@
 //! another, whose match a `u32` filter can express exactly or more narrowly, never more
 //! broadly ([`plan`]): the Ethernet addresses under any mask, the EtherType (a wildcarded
 //! EtherType becomes one filter each for IPv4, ARP and IPv6), "no VLAN tag" (filters only
-//! ever take untagged packets, see `fvs_netdev::tc`), "not a fragment" for IPv4, and
+//! ever take untagged packets, see `fvs_netdev::tc`), "not a fragment" for IPv4, the IP TOS
+//! or traffic class bits (the EtherType fixed), and
 //! metadata that is zero for every packet a device delivers (tunnel, `recirc_id`, `dp_hash`,
 //! `pkt_mark`, conntrack state, `packet_type`). Anything else the translation unwildcarded
 //! (an IP address, a port, a VLAN tag, an IPv6 fragment check) keeps the megaflow in
 //! userspace. Packets no filter takes reach the switch's socket as before.
+//!
+//! # Native GRE tunnels
+//!
+//! A native tunnel packet crosses two megaflows on each host ([`fvs_datapath::chain`]): a
+//! VM's frame its `set(tunnel(...)),output(vport)` megaflow and then br-phy's megaflow for
+//! the outer frame; an arriving outer frame the NIC's megaflow (output to br-phy's internal
+//! port) and then the vport's megaflow for the inner frame. When both of a pair are plain
+//! (the second an output to a `system` device, the first's outer header fixed: a native
+//! hop with a known neighbour, no GRE checksum; received packets pinned to one vport by
+//! source, destination and key), the pair becomes one eBPF filter (`fvs_netdev::tc`'s
+//! `Rewrite`) on the input device:
+//!
+//! - **Encapsulation**, on the VM's device: the first megaflow's match (IPv4 and IPv6
+//!   packets only: the kernel pushes headers only in front of IP), then the outer header
+//!   the datapath itself would write (lengths and checksum per packet), out of the NIC.
+//! - **Decapsulation**, on the NIC: the NIC megaflow's match on the outer frame (IPv4), the
+//!   outer IPv4 header without options, ECN marks or fragmentation, GRE protocol, source,
+//!   destination, exactly the key flag and the key, then the vport megaflow's match on the
+//!   inner frame behind the outer headers; the outer headers are stripped and the inner frame
+//!   goes out of the VM's device.
+//!
+//! A TSO super-frame crosses whole (the inner MSS kept), so the far end's VM receives it as
+//! the near VM sent it; on a veth underlay nothing cuts it on the way. The filters' counts are
+//! credited to both megaflows of the pair (the outer one with the outer header's bytes), so
+//! br-tun's `learn`, the learned rule's counters and MAC learning see the kernel's packets as
+//! for plain offloads. A chain is computed afresh at every pass: a changed megaflow of the
+//! pair, hop, neighbour or vport replaces or removes its filters.
 //!
 //! # Lifecycle
 //!
@@ -61,7 +90,8 @@
 //!   filter is a `u32` instance of its own (priorities [`PRIO_FIRST`]`..=`[`PRIO_LAST`]): fine
 //!   for the handful of flows a VM pair has, linear for thousands.
 //! - **Not offloaded**: header rewrites, VLAN push/pop (this kernel has no `act_vlan`),
-//!   tunnels, `trunc`, meters, several outputs, matches on IP addresses or L4 ports (a `u32`
+//!   VXLAN and Geneve (their outer UDP source port follows each inner flow), tunnels over
+//!   IPv6 or through the host's stack, GRE with checksums, `trunc`, meters, several outputs, matches on IP addresses or L4 ports (a `u32`
 //!   key could express some, not done), IPv6's "not a fragment" (extension headers),
 //!   internal (TAP) ports. `other_config:tc-policy` is ignored (filters are `skip_hw`), and
 //!   unlike Open vSwitch a change of `hw-offload` applies without a restart.
@@ -79,7 +109,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fvs_datapath::{Datapath, FlowId};
 use fvs_flow::{Field, FlowKey};
-use fvs_netdev::tc::{self, Filter, PRIO_FIRST, PRIO_LAST};
+use fvs_netdev::tc::{self, Filter, PRIO_FIRST, PRIO_LAST, Rewrite};
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
 
@@ -146,6 +176,18 @@ pub fn plan(key: &FlowKey, mask: &FlowKey) -> Option<Plan> {
         _ => return None,
     };
     take(&mut rest, Field::EthType);
+    // The TOS byte (IPv4) or traffic class (IPv6), which translation reads for a tunnel's
+    // outer TOS: in the IP header's first word (`nw_tos`, `ip_dscp` and `ip_ecn` are its
+    // bits).
+    let tos_mask = mask.get(Field::NwTos.loc()) as u32;
+    let tos_key = match (tos_mask, protocols.as_slice()) {
+        (0, _) => None,
+        (m, [ETH_IPV4]) => Some((m << 16, (key.get(Field::NwTos.loc()) as u32) << 16)),
+        (m, [ETH_IPV6]) => Some((m << 20, (key.get(Field::NwTos.loc()) as u32) << 20)),
+        _ => return None,
+    }
+    .map(|(mask, value)| tc::Key { at: 0, mask, value });
+    take(&mut rest, Field::NwTos);
     // "Not a fragment" is a key for IPv4; IPv6 fragments hide behind extension headers a
     // u32 filter cannot walk, and other protocols have no fragments.
     let frag_mask = mask.get(Field::IpFrag.loc());
@@ -165,6 +207,7 @@ pub fn plan(key: &FlowKey, mask: &FlowKey) -> Option<Plan> {
             if not_fragment && p == ETH_IPV4 {
                 keys.push(tc::ipv4_not_fragment());
             }
+            keys.extend(tos_key);
             (p, keys)
         })
         .collect();
@@ -251,63 +294,107 @@ pub fn remove_all() {
     *sockets() = None;
 }
 
-/// One offloaded megaflow.
-struct Entry {
-    key: FlowKey,
-    mask: FlowKey,
-    actions: DpActions,
+/// What one offloaded unit is (a plain megaflow, or a tunnel chain: its head megaflow and a
+/// partner, [`fvs_datapath::chain`]) and the filters that stand for it. Two passes that
+/// compute the same candidate keep its filters; any difference (a megaflow's actions, a
+/// native hop's neighbour, the partner) replaces them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Candidate {
+    /// The head megaflow: masked key, mask, actions.
+    head: (FlowKey, FlowKey, DpActions),
+    /// A chain's partner megaflow: handle, masked key, mask, actions.
+    partner: Option<(FlowId, FlowKey, FlowKey, DpActions)>,
     /// The input device's index.
     dev: u32,
+    /// The output device's index.
+    to: u32,
+    /// (EtherType, keys) per filter.
+    filters: Vec<(u16, Vec<tc::Key>)>,
+    /// What the filters do to a packet besides redirecting it.
+    rewrite: Rewrite,
+    /// Bytes per packet the head's and the partner's statistics differ from what the
+    /// filters count (the frame as it arrived): a decapsulated frame is shorter, an
+    /// encapsulated one longer.
+    head_extra: i64,
+    partner_extra: i64,
+}
+
+/// One offloaded unit, installed.
+struct Entry {
+    cand: Candidate,
     /// Its filters' priorities and EtherTypes.
     filters: Vec<(u16, u16)>,
+    /// The eBPF filters' own counters (`u32` filters' come from the dump).
+    counters: Vec<tc::BpfCounters>,
     /// What the filters had counted at the last pass.
     packets: u64,
     bytes: u64,
 }
 
-/// One datapath thread's offloaded megaflows.
+/// An offloaded unit's identity: its head megaflow and, for a chain, the partner.
+type UnitId = (FlowId, Option<FlowId>);
+
+/// One datapath thread's offloaded megaflows and tunnel chains.
 #[derive(Default)]
 pub struct Offload {
-    flows: HashMap<FlowId, Entry>,
-    /// Megaflows that could not be offloaded (by match and actions: one whose actions change
-    /// is tried again), not tried again.
-    refused: HashSet<(FlowKey, FlowKey, DpActions)>,
+    units: HashMap<UnitId, Entry>,
+    /// Candidates the kernel refused, not tried again while they stay the same.
+    refused: HashSet<Candidate>,
 }
 
 impl Offload {
     /// Whether megaflow `id` (this masked key and mask: a handle may name another megaflow
-    /// after a flush, until the next pass) is offloaded now.
+    /// after a flush, until the next pass) is offloaded now, alone or as the head of a
+    /// tunnel chain.
     pub fn is_offloaded(&self, id: FlowId, key: &FlowKey, mask: &FlowKey) -> bool {
-        self.flows
-            .get(&id)
-            .is_some_and(|e| e.key == *key && e.mask == *mask)
+        self.units
+            .iter()
+            .any(|((h, _), e)| *h == id && e.cand.head.0 == *key && e.cand.head.1 == *mask)
     }
 
-    /// Adds what each offloaded megaflow's filters forwarded since the last pass to its
-    /// statistics (see the module docs).
+    /// Adds what each offloaded unit's filters forwarded since the last pass to its
+    /// megaflows' statistics (see the module docs).
     pub fn credit(&mut self, dp: &mut Datapath, now: Millis) {
-        let devices: HashSet<u32> = self.flows.values().map(|e| e.dev).collect();
-        for dev in devices {
-            let Ok(stats) = tc::dump_filters(dev) else {
-                continue;
-            };
-            let by_prio: HashMap<u16, (u64, u64)> = stats
-                .iter()
-                .map(|s| (s.prio, (s.packets, s.bytes)))
-                .collect();
-            for (id, e) in self.flows.iter_mut().filter(|(_, e)| e.dev == dev) {
-                let (packets, bytes) = e
-                    .filters
-                    .iter()
-                    .filter_map(|(p, _)| by_prio.get(p))
-                    .fold((0, 0), |(a, b), (p, q)| (a + p, b + q));
-                let dp_packets = packets.saturating_sub(e.packets);
-                let dp_bytes = bytes.saturating_sub(e.bytes);
-                e.packets = e.packets.max(packets);
-                e.bytes = e.bytes.max(bytes);
-                if dp_packets > 0 {
-                    dp.credit_flow(*id, dp_packets, dp_bytes, now);
+        let u32_devices: HashSet<u32> = self
+            .units
+            .values()
+            .filter(|e| e.cand.rewrite == Rewrite::None)
+            .map(|e| e.cand.dev)
+            .collect();
+        let mut by_prio: HashMap<(u32, u16), (u64, u64)> = HashMap::new();
+        for dev in u32_devices {
+            if let Ok(stats) = tc::dump_filters(dev) {
+                for s in stats {
+                    by_prio.insert((dev, s.prio), (s.packets, s.bytes));
                 }
+            }
+        }
+        for ((head, partner), e) in &mut self.units {
+            let (packets, bytes) = if e.cand.rewrite == Rewrite::None {
+                e.filters
+                    .iter()
+                    .filter_map(|(p, _)| by_prio.get(&(e.cand.dev, *p)))
+                    .fold((0, 0), |(a, b), (p, q)| (a + p, b + q))
+            } else {
+                e.counters
+                    .iter()
+                    .filter_map(|c| c.read().ok())
+                    .fold((0, 0), |(a, b), c| (a + c.packets, b + c.bytes))
+            };
+            let dp_packets = packets.saturating_sub(e.packets);
+            let dp_bytes = bytes.saturating_sub(e.bytes);
+            e.packets = e.packets.max(packets);
+            e.bytes = e.bytes.max(bytes);
+            if dp_packets == 0 {
+                continue;
+            }
+            let adjusted = |extra: i64| {
+                let d = extra.saturating_mul(dp_packets as i64);
+                (dp_bytes as i64).saturating_add(d).max(0) as u64
+            };
+            dp.credit_flow(*head, dp_packets, adjusted(e.cand.head_extra), now);
+            if let Some(p) = partner {
+                dp.credit_flow(*p, dp_packets, adjusted(e.cand.partner_extra), now);
             }
         }
     }
@@ -316,24 +403,26 @@ impl Offload {
     pub fn sync(&mut self, dp: &Datapath) {
         scrub_new_devices(dp);
         let on = enabled();
-        let live: HashMap<FlowId, (FlowKey, FlowKey, DpActions)> = if on {
-            dp.megaflows()
+        let mut wanted: HashMap<UnitId, Candidate> = HashMap::new();
+        if on {
+            let live: HashMap<FlowId, (FlowKey, FlowKey, DpActions)> = dp
+                .megaflows()
                 .map(|(id, k, m, v)| (id, (*k, *m, v.actions.clone())))
-                .collect()
-        } else {
-            HashMap::new()
-        };
-        let stale: Vec<FlowId> = self
-            .flows
+                .collect();
+            for (id, flow) in &live {
+                for (partner, c) in candidates(dp, &live, flow) {
+                    wanted.insert((*id, partner), c);
+                }
+            }
+        }
+        let stale: Vec<UnitId> = self
+            .units
             .iter()
-            .filter(|(id, e)| {
-                live.get(id)
-                    .is_none_or(|(k, m, a)| (k, m, a) != (&e.key, &e.mask, &e.actions))
-            })
+            .filter(|(id, e)| wanted.get(id) != Some(&e.cand))
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
-            if let Some(e) = self.flows.remove(&id) {
+            if let Some(e) = self.units.remove(&id) {
                 uninstall(&e);
             }
         }
@@ -341,110 +430,297 @@ impl Offload {
             self.refused.clear();
             return;
         }
-        let live_flows: HashSet<(FlowKey, FlowKey, DpActions)> = live.values().cloned().collect();
-        self.refused.retain(|f| live_flows.contains(f));
-        for (id, flow) in live {
-            if self.flows.contains_key(&id) || self.refused.contains(&flow) {
+        let still: HashSet<&Candidate> = wanted.values().collect();
+        self.refused.retain(|c| still.contains(c));
+        for (id, cand) in wanted {
+            if self.units.contains_key(&id) || self.refused.contains(&cand) {
                 continue;
             }
-            let (key, mask, actions) = &flow;
-            match self.install(dp, key, mask, actions) {
+            match install(&cand) {
                 Some(e) => {
-                    self.flows.insert(id, e);
+                    self.units.insert(id, e);
                 }
                 None => {
-                    self.refused.insert(flow);
+                    self.refused.insert(cand);
                 }
             }
         }
-    }
-
-    /// Offloads one megaflow if it qualifies; `None` when it does not or the kernel refused.
-    fn install(
-        &self,
-        dp: &Datapath,
-        key: &FlowKey,
-        mask: &FlowKey,
-        actions: &DpActions,
-    ) -> Option<Entry> {
-        let [DpAction::Output(out)] = actions.0.as_slice() else {
-            return None;
-        };
-        let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
-        if in_port == *out {
-            return None;
-        }
-        let dev = packet_device(dp, in_port)?;
-        let to = packet_device(dp, *out)?;
-        let plan = plan(key, mask)?;
-        let mut reg = registry();
-        let r = reg.get_or_insert_with(Registry::default);
-        if r.closed {
-            return None;
-        }
-        match tc::ensure_ingress(dev) {
-            Ok(added) => {
-                if added {
-                    r.qdiscs.insert(dev);
-                }
-            }
-            Err(_) => {
-                r.counters.failed += plan.filters.len() as u64;
-                return None;
-            }
-        }
-        let mut entry = Entry {
-            key: *key,
-            mask: *mask,
-            actions: actions.clone(),
-            dev,
-            filters: Vec::new(),
-            packets: 0,
-            bytes: 0,
-        };
-        let wanted = plan.filters.len();
-        for (protocol, keys) in plan.filters {
-            let used = r.devices.entry(dev).or_default();
-            let Some(prio) = (PRIO_FIRST..=PRIO_LAST).find(|p| !used.contains_key(p)) else {
-                r.counters.failed += 1;
-                break;
-            };
-            let f = Filter {
-                prio,
-                protocol,
-                keys,
-                redirect: to,
-            };
-            if tc::add_filter(dev, &f).is_err() {
-                r.counters.failed += 1;
-                break;
-            }
-            r.counters.installed += 1;
-            entry.filters.push((prio, protocol));
-            used.insert(prio, f);
-        }
-        // The filters first, then the socket skips their packets (see "Order of changes").
-        let on_device: Vec<Filter> = r
-            .devices
-            .get(&dev)
-            .map(|f| f.values().cloned().collect())
-            .unwrap_or_default();
-        if entry.filters.len() == wanted && rebuild_socket(dev, &on_device).is_ok() {
-            return Some(entry);
-        }
-        // All or nothing: a megaflow half in the kernel would split its statistics.
-        drop(reg);
-        uninstall(&entry);
-        None
     }
 }
 
 impl Drop for Offload {
     fn drop(&mut self) {
-        for e in self.flows.values() {
+        for e in self.units.values() {
             uninstall(e);
         }
     }
+}
+
+/// What megaflow `flow` can be offloaded as: alone (one plain output between devices), or
+/// as the head of tunnel chains, each with its partner's handle.
+fn candidates(
+    dp: &Datapath,
+    live: &HashMap<FlowId, (FlowKey, FlowKey, DpActions)>,
+    flow: &(FlowKey, FlowKey, DpActions),
+) -> Vec<(Option<FlowId>, Candidate)> {
+    let (key, mask, actions) = flow;
+    let mut out = Vec::new();
+    if let Some(c) = plain_candidate(dp, flow) {
+        out.push((None, c));
+    }
+    if let Some(chain) = dp.encap_chain(key, actions)
+        && let Some((k2, m2, a2)) = live.get(&chain.outer_flow)
+        && let (Some(dev), Some(to)) = (
+            packet_device(dp, chain.in_port),
+            packet_device(dp, chain.out_port),
+        )
+        && let Some(p) = plan(key, mask)
+    {
+        // The kernel pushes headers only in front of IP packets (`bpf_skb_adjust_room`),
+        // so ARP and the rest stay with the switch.
+        let filters: Vec<(u16, Vec<tc::Key>)> = p
+            .filters
+            .into_iter()
+            .filter(|(proto, _)| matches!(*proto, ETH_IPV4 | ETH_IPV6))
+            .map(|(proto, keys)| (proto, from_frame_start(keys)))
+            .collect();
+        if !filters.is_empty() {
+            let header_len = chain.header.len() as i64;
+            out.push((
+                Some(chain.outer_flow),
+                Candidate {
+                    head: flow.clone(),
+                    partner: Some((chain.outer_flow, *k2, *m2, a2.clone())),
+                    dev,
+                    to,
+                    filters,
+                    rewrite: Rewrite::Encap {
+                        header: chain.header,
+                    },
+                    head_extra: 0,
+                    partner_extra: header_len,
+                },
+            ));
+        }
+    }
+    for chain in dp.decap_chains(key, mask, actions) {
+        let Some((k3, m3, a3)) = live.get(&chain.outer_flow) else {
+            continue;
+        };
+        let (Some(dev), Some(to)) = (
+            packet_device(dp, chain.in_port),
+            packet_device(dp, chain.out_port),
+        ) else {
+            continue;
+        };
+        let Some(filters) = decap_filters(&chain, (k3, m3), (key, mask)) else {
+            continue;
+        };
+        out.push((
+            Some(chain.outer_flow),
+            Candidate {
+                head: flow.clone(),
+                partner: Some((chain.outer_flow, *k3, *m3, a3.clone())),
+                dev,
+                to,
+                filters,
+                rewrite: Rewrite::Decap {
+                    outer_len: chain.outer_len as u16,
+                },
+                head_extra: -(chain.outer_len as i64),
+                partner_extra: 0,
+            },
+        ));
+    }
+    out
+}
+
+/// A megaflow that is one plain output between two packet-socket devices.
+fn plain_candidate(dp: &Datapath, flow: &(FlowKey, FlowKey, DpActions)) -> Option<Candidate> {
+    let (key, mask, actions) = flow;
+    let [DpAction::Output(out)] = actions.0.as_slice() else {
+        return None;
+    };
+    let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
+    if in_port == *out {
+        return None;
+    }
+    let dev = packet_device(dp, in_port)?;
+    let to = packet_device(dp, *out)?;
+    let plan = plan(key, mask)?;
+    Some(Candidate {
+        head: flow.clone(),
+        partner: None,
+        dev,
+        to,
+        filters: plan.filters,
+        rewrite: Rewrite::None,
+        head_extra: 0,
+        partner_extra: 0,
+    })
+}
+
+/// The filters of a decapsulation chain: the partner's match on the outer frame (IPv4
+/// only), the outer IPv4 and GRE headers pinned by the chain, and the vport megaflow's match
+/// on the inner frame, shifted behind the outer headers. `None` when a match cannot be
+/// expressed.
+fn decap_filters(
+    chain: &fvs_datapath::chain::DecapChain,
+    outer: (&FlowKey, &FlowKey),
+    inner: (&FlowKey, &FlowKey),
+) -> Option<Vec<(u16, Vec<tc::Key>)>> {
+    let outer_plan = plan(outer.0, outer.1)?;
+    let (_, mut base) = outer_plan
+        .filters
+        .into_iter()
+        .find(|(proto, _)| *proto == ETH_IPV4)?;
+    base.extend(tunnel_keys(chain));
+    // The tunnel fields are what `tunnel_keys` pinned (the chain checked the megaflow asks
+    // for nothing else there); the rest is a match on the inner frame.
+    let (mut key, mut mask) = (*inner.0, *inner.1);
+    for f in Field::TUNNEL {
+        key.set(f.loc(), 0);
+        mask.set(f.loc(), 0);
+    }
+    let inner_plan = plan(&key, &mask)?;
+    let outer_len = i32::try_from(chain.outer_len).ok()?;
+    let filters = inner_plan
+        .filters
+        .into_iter()
+        .map(|(proto, keys)| {
+            let mut all = base.clone();
+            // The inner EtherType, with the two bytes after it unmasked.
+            all.push(tc::Key {
+                at: outer_len - 2,
+                mask: 0xffff_0000,
+                value: u32::from(proto) << 16,
+            });
+            all.extend(keys.into_iter().map(|k| tc::Key {
+                at: k.at + outer_len,
+                ..k
+            }));
+            (ETH_IPV4, from_frame_start(all))
+        })
+        .collect();
+    Some(filters)
+}
+
+/// Keys for the outer IPv4 and GRE headers a decapsulation chain takes: IPv4 without
+/// options and without ECN marks (so nothing needs copying inward), not a fragment, GRE
+/// to this destination from this source with exactly the key flag (or no flags) and
+/// Ethernet inside.
+fn tunnel_keys(chain: &fvs_datapath::chain::DecapChain) -> Vec<tc::Key> {
+    let word = |at: i32, mask: u32, value: u32| tc::Key { at, mask, value };
+    let mut keys = vec![
+        word(0, 0xff03_0000, 0x4500_0000),
+        word(4, 0x0000_3fff, 0),
+        word(8, 0x00ff_0000, u32::from(IPPROTO_GRE) << 16),
+        word(12, u32::MAX, chain.src.to_bits()),
+        word(16, u32::MAX, chain.dst.to_bits()),
+    ];
+    match chain.key {
+        Some(k) => {
+            keys.push(word(20, u32::MAX, GRE_KEY_FLAG << 16 | ETH_TEB));
+            keys.push(word(24, u32::MAX, k));
+        }
+        None => keys.push(word(20, u32::MAX, ETH_TEB)),
+    }
+    keys
+}
+
+const IPPROTO_GRE: u8 = 47;
+/// GRE's flags word with only K set.
+const GRE_KEY_FLAG: u32 = 0x2000;
+/// Transparent Ethernet Bridging: GRE's protocol for an Ethernet frame inside.
+const ETH_TEB: u32 = 0x6558;
+
+/// Keys an eBPF filter reads from the frame's start: the `u32` form of the destination's
+/// first two bytes (the low half of the word at -16) becomes the high half of the word at
+/// -14, the frame's first four bytes.
+fn from_frame_start(keys: Vec<tc::Key>) -> Vec<tc::Key> {
+    keys.into_iter()
+        .map(|k| {
+            if k.at == -16 {
+                tc::Key {
+                    at: -14,
+                    mask: k.mask << 16,
+                    value: k.value << 16,
+                }
+            } else {
+                k
+            }
+        })
+        .collect()
+}
+
+/// Installs a candidate's filters; `None` when the kernel refused one (then none stay).
+fn install(cand: &Candidate) -> Option<Entry> {
+    let dev = cand.dev;
+    let mut reg = registry();
+    let r = reg.get_or_insert_with(Registry::default);
+    if r.closed {
+        return None;
+    }
+    match tc::ensure_ingress(dev) {
+        Ok(added) => {
+            if added {
+                r.qdiscs.insert(dev);
+            }
+        }
+        Err(_) => {
+            r.counters.failed += cand.filters.len() as u64;
+            return None;
+        }
+    }
+    let mut entry = Entry {
+        cand: cand.clone(),
+        filters: Vec::new(),
+        counters: Vec::new(),
+        packets: 0,
+        bytes: 0,
+    };
+    for (protocol, keys) in &cand.filters {
+        let used = r.devices.entry(dev).or_default();
+        let Some(prio) = (PRIO_FIRST..=PRIO_LAST).find(|p| !used.contains_key(p)) else {
+            r.counters.failed += 1;
+            break;
+        };
+        let f = Filter {
+            prio,
+            protocol: *protocol,
+            keys: keys.clone(),
+            redirect: cand.to,
+            rewrite: cand.rewrite.clone(),
+        };
+        let added = if f.rewrite == Rewrite::None {
+            tc::add_filter(dev, &f).map(|()| None)
+        } else {
+            tc::add_bpf_filter(dev, &f).map(Some)
+        };
+        match added {
+            Ok(counters) => entry.counters.extend(counters),
+            Err(_) => {
+                r.counters.failed += 1;
+                break;
+            }
+        }
+        r.counters.installed += 1;
+        entry.filters.push((prio, *protocol));
+        used.insert(prio, f);
+    }
+    // The filters first, then the socket skips their packets (see "Order of changes").
+    let on_device: Vec<Filter> = r
+        .devices
+        .get(&dev)
+        .map(|f| f.values().cloned().collect())
+        .unwrap_or_default();
+    if entry.filters.len() == cand.filters.len() && rebuild_socket(dev, &on_device).is_ok() {
+        return Some(entry);
+    }
+    // All or nothing: a unit half in the kernel would split its statistics.
+    drop(reg);
+    uninstall(&entry);
+    None
 }
 
 /// The index of the packet-socket device behind port `no`, if it is one.
@@ -459,8 +735,9 @@ fn packet_device(dp: &Datapath, no: DpPort) -> Option<u32> {
 /// Removes an entry's filters: first from its device's socket program (the registry's
 /// other filters stay in it), then from the kernel.
 fn uninstall(e: &Entry) {
+    let dev = e.cand.dev;
     with(|r| {
-        let Some(filters) = r.devices.get_mut(&e.dev) else {
+        let Some(filters) = r.devices.get_mut(&dev) else {
             return;
         };
         for (prio, _) in &e.filters {
@@ -468,14 +745,14 @@ fn uninstall(e: &Entry) {
         }
         let rest: Vec<Filter> = filters.values().cloned().collect();
         // The socket stops skipping the packets first, then the filters go.
-        let _ = rebuild_socket(e.dev, &rest);
+        let _ = rebuild_socket(dev, &rest);
         for (prio, protocol) in &e.filters {
-            if tc::del_filter(e.dev, *prio, *protocol).is_ok() {
+            if tc::del_filter(dev, *prio, *protocol).is_ok() {
                 r.counters.removed += 1;
             }
         }
         if filters.is_empty() {
-            r.devices.remove(&e.dev);
+            r.devices.remove(&dev);
         }
     });
 }
@@ -609,6 +886,22 @@ mod tests {
             value: 0x0000_0002
         }));
 
+        // A tunnel's megaflow reads the TOS byte (for the outer header's).
+        let (k, m) = megaflow(&[(Field::EthType, 0x0800, 0xffff), (Field::NwTos, 0x28, 0xff)]);
+        let p = plan(&k, &m).expect("offloadable");
+        assert!(p.filters[0].1.contains(&tc::Key {
+            at: 0,
+            mask: 0x00ff_0000,
+            value: 0x0028_0000
+        }));
+        let (k, m) = megaflow(&[(Field::EthType, 0x86dd, 0xffff), (Field::IpEcn, 1, 3)]);
+        let p = plan(&k, &m).expect("offloadable");
+        assert!(p.filters[0].1.contains(&tc::Key {
+            at: 0,
+            mask: 0x0030_0000,
+            value: 0x0010_0000
+        }));
+
         let (k, m) = megaflow(&[(Field::EthDst, MAC_B, ALL_MAC)]);
         let p = plan(&k, &m).expect("offloadable");
         let protos: Vec<u16> = p.filters.iter().map(|f| f.0).collect();
@@ -628,6 +921,12 @@ mod tests {
         assert_eq!(plan(&fragment.0, &fragment.1), None, "fragments");
         let v6 = megaflow(&[(Field::EthType, 0x86dd, 0xffff), (Field::IpFrag, 0, 3)]);
         assert_eq!(plan(&v6.0, &v6.1), None, "IPv6 not a fragment");
+        let tos_any_ip = megaflow(&[(Field::NwTos, 0, 0xff)]);
+        assert_eq!(
+            plan(&tos_any_ip.0, &tos_any_ip.1),
+            None,
+            "TOS without an EtherType"
+        );
         let partial = megaflow(&[(Field::EthType, 0x0800, 0xff00)]);
         assert_eq!(plan(&partial.0, &partial.1), None, "part of the EtherType");
         let marked = megaflow(&[(Field::PktMark, 5, 0xffff_ffff)]);
