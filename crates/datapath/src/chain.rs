@@ -14,10 +14,13 @@
 //! everything in between is fixed; this module finds those pairs and what is fixed:
 //!
 //! - [`EncapChain`]: the first megaflow's actions are `[set(tunnel(...)),] output(vport)`,
-//!   a GRE vport whose destination has a native hop with a known neighbour, no outer checksum;
-//!   the outer header is then the same for every packet but for its lengths and checksum, and
-//!   it is built here by the datapath's own encapsulation ([`EncapChain::header`]); br-phy's
-//!   megaflow for that outer frame must be cached and be one output to a device.
+//!   a GRE, VXLAN or Geneve vport whose destination (IPv4) has a native hop with a known
+//!   neighbour, no tunnel checksum; the outer header is then the same for every packet but
+//!   for its lengths, its IPv4 checksum and (VXLAN, Geneve) the UDP source port, which the
+//!   kernel fills per packet from the packet's flow hash, as Linux's own tunnels do (the
+//!   header here carries 0 there); it is built by the datapath's own encapsulation
+//!   ([`EncapChain::header`]). br-phy's megaflow for that outer frame must be cached, be one
+//!   output to a device and not match the UDP source port.
 //! - [`DecapChain`]: the vport's megaflow outputs to one device, and its outer source,
 //!   destination and key are pinned (by the vport's options or the megaflow's match), so the
 //!   packets it takes decapsulate to exactly this vport (the first that accepts them, as
@@ -30,8 +33,8 @@
 //! narrowly, and gives up when it cannot. Chains are computed afresh at every revalidation
 //! pass, so a changed megaflow, hop or neighbour changes or ends the chain.
 //!
-//! Only GRE over IPv4 makes chains for now: VXLAN and Geneve vary the outer UDP source port
-//! per inner flow, and IPv6 underlays are not handled by the kernel side.
+//! Only IPv4 underlays make chains (the kernel side pushes IPv4 headers only), and Geneve
+//! only without options.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -51,9 +54,10 @@ pub struct EncapChain {
     pub in_port: DpPort,
     /// The device port the outer frames leave by.
     pub out_port: DpPort,
-    /// The outer Ethernet, IPv4 and GRE headers, as this datapath writes them; the IPv4 total
-    /// length and header checksum are those of an empty inner frame (to be redone per
-    /// packet).
+    /// The outer Ethernet, IPv4 and GRE or UDP (+ VXLAN/Geneve) headers, as this datapath
+    /// writes them; the IPv4 total length and header checksum (and the UDP length) are those
+    /// of an empty inner frame, to be redone per packet; a UDP source port of 0, to be chosen
+    /// per packet.
     pub header: Vec<u8>,
     /// br-phy's megaflow for the outer frames.
     pub outer_flow: FlowId,
@@ -73,14 +77,22 @@ pub struct DecapChain {
     pub src: Ipv4Addr,
     /// The outer destination: an address of the internal port that ends the tunnel.
     pub dst: Ipv4Addr,
-    /// The GRE key (`None`: a GRE header without a key).
+    /// The GRE key or VNI (`None`: a GRE header without a key).
     pub key: Option<u32>,
-    /// Outer Ethernet, IPv4 and GRE header length.
+    /// The tunnel protocol.
+    pub protocol: TunnelProtocol,
+    /// The UDP destination port (VXLAN, Geneve; 0 for GRE).
+    pub udp_dst: u16,
+    /// Outer Ethernet, IPv4 and GRE or UDP + VXLAN/Geneve header length.
     pub outer_len: usize,
 }
 
 /// Ethernet + IPv4 without options + GRE's flags and protocol words.
 const GRE_OUTER_LEN: usize = 14 + 20 + 4;
+/// Ethernet + IPv4 without options + UDP + VXLAN, or Geneve without options.
+const UDP_OUTER_LEN: usize = 14 + 20 + 8 + 8;
+/// The largest VNI (24 bits).
+const MAX_VNI: u64 = (1 << 24) - 1;
 
 impl Datapath {
     /// The device behind port `no` if it is a device (not a vport).
@@ -117,9 +129,6 @@ impl Datapath {
             _ => return None,
         };
         let mut v = *self.vport(vport_no)?;
-        if v.protocol != TunnelProtocol::Gre {
-            return None;
-        }
         let o = execute::encap_params(&v, set);
         let IpAddr::V4(_) = o.dst else { return None };
         if o.csum {
@@ -139,11 +148,23 @@ impl Datapath {
             return None;
         }
         let outer = p.data().to_vec();
-        let header = outer.get(..outer.len() - inner.len())?.to_vec();
+        let mut header = outer.get(..outer.len() - inner.len())?.to_vec();
+        let udp = v.protocol != TunnelProtocol::Gre;
+        if udp {
+            // The source port is the kernel's to choose per packet (offset: Ethernet, IPv4).
+            header.get_mut(34..36)?.copy_from_slice(&[0, 0]);
+        }
         // br-phy's megaflow for these outer frames: it sees only their headers, which are
-        // the same for every packet but for lengths and checksums, which no match reads.
+        // the same for every packet but for lengths and checksums, which no match reads, and
+        // the UDP source port, which it must not read.
         let outer_key = fvs_flow::extract::extract(&outer, PortNo(hop.port.0), None);
-        let (outer_flow, outer_m) = self.flows.lookup(&outer_key)?;
+        let (outer_flow, _) = self.flows.lookup(&outer_key)?;
+        let (_, _, outer_mask, outer_m) = self
+            .megaflows()
+            .find(|(id, ..)| *id == FlowId(outer_flow))?;
+        if udp && outer_mask.get(Field::UdpSrc.loc()) != 0 {
+            return None;
+        }
         let [DpAction::Output(out_port)] = outer_m.actions.0.as_slice() else {
             return None;
         };
@@ -181,16 +202,14 @@ impl Datapath {
     ) -> Option<(Pin, DpPort)> {
         let vport_no = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
         let v = self.vport(vport_no)?;
-        if v.protocol != TunnelProtocol::Gre {
-            return None;
-        }
         let [DpAction::Output(out_port)] = actions.0.as_slice() else {
             return None;
         };
         if !self.is_device(*out_port) {
             return None;
         }
-        // Tunnel fields an IPv4 GRE packet never has must not be asked for.
+        // Tunnel fields these packets never have (an IPv4 underlay, no VXLAN group policy,
+        // no Geneve OAM) must not be asked for.
         for f in [
             Field::TunIpv6Src,
             Field::TunIpv6Dst,
@@ -215,17 +234,31 @@ impl Datapath {
         let dst = pinned(Field::TunDst, v.local_ip)?;
         let tun_mask = mask.get(Field::TunId.loc());
         let tun_id = key.get(Field::TunId.loc());
+        let gre = v.protocol == TunnelProtocol::Gre;
+        let max = if gre { u64::from(u32::MAX) } else { MAX_VNI };
+        let fits = |k: u64| (k <= max).then_some(k as u32);
         let gre_key = match v.in_key {
-            TunnelKeyMode::None => (tun_id & tun_mask == 0).then_some(None)?,
-            TunnelKeyMode::Fixed(k) => (tun_mask == 0 || u128::from(k) == tun_id)
-                .then_some(Some(u32::try_from(k).ok()?))?,
-            TunnelKeyMode::Flow => {
-                (tun_mask == u128::from(u64::MAX)).then_some(Some(u32::try_from(tun_id).ok()?))?
+            // No key: a GRE header without one; VXLAN and Geneve always carry a VNI (0).
+            TunnelKeyMode::None => {
+                (tun_id & tun_mask == 0).then_some(if gre { None } else { Some(0) })?
             }
+            TunnelKeyMode::Fixed(k) => {
+                (tun_mask == 0 || u128::from(k) == tun_id).then_some(Some(fits(k)?))?
+            }
+            TunnelKeyMode::Flow => (tun_mask == u128::from(u64::MAX))
+                .then_some(Some(fits(u64::try_from(tun_id).ok()?)?))?,
         };
+        let udp_dst = match v.protocol {
+            TunnelProtocol::Gre => 0,
+            TunnelProtocol::Vxlan => self.tunnel_ports.vxlan,
+            TunnelProtocol::Geneve => self.tunnel_ports.geneve,
+        };
+        if !gre && v.dst_port != udp_dst {
+            return None;
+        }
         // These packets must decapsulate to this very vport: the first that accepts them.
         let meta = TunnelMetadata {
-            protocol: TunnelProtocol::Gre,
+            protocol: v.protocol,
             src: src.into(),
             dst: dst.into(),
             tun_id: gre_key.map_or(0, u64::from),
@@ -233,7 +266,7 @@ impl Datapath {
             ttl: 64,
             flags: TunnelFlags(0),
             udp_src: 0,
-            udp_dst: 0,
+            udp_dst,
             geneve_options: Vec::new(),
         };
         let first = self.in_use.iter().copied().find(|&i| {
@@ -248,6 +281,8 @@ impl Datapath {
                 src,
                 dst,
                 key: gre_key,
+                protocol: v.protocol,
+                udp_dst,
             },
             *out_port,
         ))
@@ -267,12 +302,16 @@ impl Datapath {
         }
         // What every outer packet of the chain has: a partner that asks for something else
         // there never sees them.
-        let outer = [
+        let gre = pin.protocol == TunnelProtocol::Gre;
+        let mut outer = vec![
             (Field::EthType, 0x0800),
-            (Field::IpProto, 47),
+            (Field::IpProto, if gre { 47 } else { 17 }),
             (Field::Ipv4Src, u128::from(pin.src.to_bits())),
             (Field::Ipv4Dst, u128::from(pin.dst.to_bits())),
         ];
+        if !gre {
+            outer.push((Field::UdpDst, u128::from(pin.udp_dst)));
+        }
         self.megaflows()
             .filter_map(|(id, key, mask, m)| {
                 let [DpAction::Output(to)] = m.actions.0.as_slice() else {
@@ -296,7 +335,14 @@ impl Datapath {
                     src: pin.src,
                     dst: pin.dst,
                     key: pin.key,
-                    outer_len: GRE_OUTER_LEN + if pin.key.is_some() { 4 } else { 0 },
+                    protocol: pin.protocol,
+                    udp_dst: pin.udp_dst,
+                    outer_len: match pin.protocol {
+                        TunnelProtocol::Gre => {
+                            GRE_OUTER_LEN + if pin.key.is_some() { 4 } else { 0 }
+                        }
+                        TunnelProtocol::Vxlan | TunnelProtocol::Geneve => UDP_OUTER_LEN,
+                    },
                 })
             })
             .collect()
@@ -309,4 +355,6 @@ struct Pin {
     src: Ipv4Addr,
     dst: Ipv4Addr,
     key: Option<u32>,
+    protocol: TunnelProtocol,
+    udp_dst: u16,
 }

@@ -1511,16 +1511,15 @@ fn tc_filters(ns: &str, dev: &str) -> String {
     out
 }
 
-/// Kernel offload of native GRE (`other_config:hw-offload=true` on both hosts): the
-/// megaflows a VM's packets cross are forwarded by eBPF filters that push and strip the GRE
-/// header. The VMs still ping across, the underlay carries GRE with key 1 and Ethernet
+/// Kernel offload of a native `kind` tunnel (`other_config:hw-offload=true` on both hosts):
+/// the megaflows a VM's packets cross are forwarded by eBPF filters that push and strip the
+/// outer headers. The VMs still ping across, the underlay carries GRE with key 1 and Ethernet
 /// inside, but neither switch encapsulates or takes in a tunnel packet itself
 /// (`native_tnl_sent`, `native_tnl_received` hardly move); `dpctl/dump-flows -m` shows the
 /// tunnel megaflows `offloaded:yes`; the learned table-20 rule counts the kernel's packets;
 /// 8 MB of TCP arrive intact (the VMs keep TSO: super-frames cross whole); turning offload
 /// off removes the filters and the switch carries the tunnel again.
-#[test]
-fn native_gre_is_offloaded_to_the_kernel() {
+fn native_tunnel_offloaded(kind: &str, tag: &str) {
     let _ = require_tool("python3");
     let _ = require_tool("tc");
     let mut lab = Lab::new();
@@ -1531,7 +1530,7 @@ fn native_gre_is_offloaded_to_the_kernel() {
         vm1b,
         fa,
         fb,
-    } = native_pair(&mut lab, "gre", "ho");
+    } = native_pair(&mut lab, kind, tag);
     for f in [&fa, &fb] {
         f.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=true"]);
     }
@@ -1563,14 +1562,14 @@ fn native_gre_is_offloaded_to_the_kernel() {
         "no eBPF filter on host B's eth1"
     );
 
-    let capture = Capture::start(&b, "eth1", 4, wire_check("gre"), CAPTURE_WITHIN);
+    let capture = Capture::start(&b, "eth1", 4, wire_check(kind), CAPTURE_WITHIN);
     let sent = coverage(&fa, "native_tnl_sent");
     let received = coverage(&fb, "native_tnl_received");
     let (_, before) = fa.learned(VM1B.0);
     let n = 20;
     let (ok, out) = ping(&vm1a, VM1B.1, n);
     assert!(ok, "ping through the kernel's filters failed:\n{out}");
-    assert_key_1_carrying_ethernet("gre", &capture.finish());
+    assert_key_1_carrying_ethernet(kind, &capture.finish());
     let by_switch = coverage(&fa, "native_tnl_sent") - sent;
     assert!(
         by_switch < u64::from(n) / 4,
@@ -1588,7 +1587,7 @@ fn native_gre_is_offloaded_to_the_kernel() {
         after - before
     );
 
-    tcp_transfer(&mut lab, &vm1a, &vm1b, "offloaded gre");
+    tcp_transfer(&mut lab, &vm1a, &vm1b, &format!("offloaded {kind}"));
 
     for f in [&fa, &fb] {
         f.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=false"]);
@@ -1609,4 +1608,19 @@ fn native_gre_is_offloaded_to_the_kernel() {
         coverage(&fa, "native_tnl_sent") > sent,
         "the switch carries the tunnel again"
     );
+}
+
+#[test]
+fn native_gre_is_offloaded_to_the_kernel() {
+    native_tunnel_offloaded("gre", "hg");
+}
+
+#[test]
+fn native_vxlan_is_offloaded_to_the_kernel() {
+    native_tunnel_offloaded("vxlan", "hv");
+}
+
+#[test]
+fn native_geneve_is_offloaded_to_the_kernel() {
+    native_tunnel_offloaded("geneve", "hn");
 }

@@ -17,25 +17,29 @@
 //! (an IP address, a port, a VLAN tag, an IPv6 fragment check) keeps the megaflow in
 //! userspace. Packets no filter takes reach the switch's socket as before.
 //!
-//! # Native GRE tunnels
+//! # Native tunnels (GRE, VXLAN, Geneve)
 //!
 //! A native tunnel packet crosses two megaflows on each host ([`fvs_datapath::chain`]): a
 //! VM's frame its `set(tunnel(...)),output(vport)` megaflow and then br-phy's megaflow for
 //! the outer frame; an arriving outer frame the NIC's megaflow (output to br-phy's internal
 //! port) and then the vport's megaflow for the inner frame. When both of a pair are plain
 //! (the second an output to a `system` device, the first's outer header fixed: a native
-//! hop with a known neighbour, no GRE checksum; received packets pinned to one vport by
-//! source, destination and key), the pair becomes one eBPF filter (`fvs_netdev::tc`'s
-//! `Rewrite`) on the input device:
+//! hop with a known neighbour over IPv4, no tunnel checksum; received packets pinned to one
+//! vport by source, destination and key or VNI), the pair becomes one eBPF filter
+//! (`fvs_netdev::tc`'s `Rewrite`) on the input device:
 //!
 //! - **Encapsulation**, on the VM's device: the first megaflow's match (IPv4 and IPv6
 //!   packets only: the kernel pushes headers only in front of IP), then the outer header
-//!   the datapath itself would write (lengths and checksum per packet), out of the NIC.
+//!   the datapath itself would write (lengths and checksum per packet; for VXLAN and Geneve
+//!   the UDP source port from the kernel's flow hash, one per connection as the switch's own
+//!   entropy gives), out of the NIC.
 //! - **Decapsulation**, on the NIC: the NIC megaflow's match on the outer frame (IPv4), the
-//!   outer IPv4 header without options, ECN marks or fragmentation, GRE protocol, source,
-//!   destination, exactly the key flag and the key, then the vport megaflow's match on the
-//!   inner frame behind the outer headers; the outer headers are stripped and the inner frame
-//!   goes out of the VM's device.
+//!   outer IPv4 header without options, ECN marks or fragmentation, source and destination,
+//!   GRE with exactly the key flag and the key (or none), or UDP to the tunnel's port with a
+//!   VXLAN header (I flag only) or an option-less Geneve header and the VNI, then the vport
+//!   megaflow's match on the inner frame behind the outer headers; the outer headers are
+//!   stripped and the inner frame goes out of the VM's device. The kernel does not check a
+//!   received UDP checksum here (the switch would drop a datagram whose checksum is wrong).
 //!
 //! A TSO super-frame crosses whole (the inner MSS kept), so the far end's VM receives it as
 //! the near VM sent it; on a veth underlay nothing cuts it on the way. The filters' counts are
@@ -90,8 +94,8 @@
 //!   filter is a `u32` instance of its own (priorities [`PRIO_FIRST`]`..=`[`PRIO_LAST`]): fine
 //!   for the handful of flows a VM pair has, linear for thousands.
 //! - **Not offloaded**: header rewrites, VLAN push/pop (this kernel has no `act_vlan`),
-//!   VXLAN and Geneve (their outer UDP source port follows each inner flow), tunnels over
-//!   IPv6 or through the host's stack, GRE with checksums, `trunc`, meters, several outputs, matches on IP addresses or L4 ports (a `u32`
+//!   tunnels over IPv6 or through the host's stack, tunnel checksums, Geneve options,
+//!   `trunc`, meters, several outputs, matches on IP addresses or L4 ports (a `u32`
 //!   key could express some, not done), IPv6's "not a fragment" (extension headers),
 //!   internal (TAP) ports. `other_config:tc-policy` is ignored (filters are `skip_hw`), and
 //!   unlike Open vSwitch a change of `hw-offload` applies without a restart.
@@ -107,9 +111,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use fvs_datapath::chain::DecapChain;
 use fvs_datapath::{Datapath, FlowId};
 use fvs_flow::{Field, FlowKey};
 use fvs_netdev::tc::{self, Filter, PRIO_FIRST, PRIO_LAST, Rewrite};
+use fvs_packet::tunnel::TunnelProtocol;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
 
@@ -565,7 +571,7 @@ fn plain_candidate(dp: &Datapath, flow: &(FlowKey, FlowKey, DpActions)) -> Optio
 /// on the inner frame, shifted behind the outer headers. `None` when a match cannot be
 /// expressed.
 fn decap_filters(
-    chain: &fvs_datapath::chain::DecapChain,
+    chain: &DecapChain,
     outer: (&FlowKey, &FlowKey),
     inner: (&FlowKey, &FlowKey),
 ) -> Option<Vec<(u16, Vec<tc::Key>)>> {
@@ -605,34 +611,53 @@ fn decap_filters(
     Some(filters)
 }
 
-/// Keys for the outer IPv4 and GRE headers a decapsulation chain takes: IPv4 without
-/// options and without ECN marks (so nothing needs copying inward), not a fragment, GRE
-/// to this destination from this source with exactly the key flag (or no flags) and
-/// Ethernet inside.
-fn tunnel_keys(chain: &fvs_datapath::chain::DecapChain) -> Vec<tc::Key> {
+/// Keys for the outer headers a decapsulation chain takes: IPv4 without options and without
+/// ECN marks (so nothing needs copying inward), not a fragment, from this source to this
+/// destination; then GRE with exactly the key flag (or no flags), Ethernet inside and this
+/// key, or UDP to the tunnel's port with a VXLAN header (only the I flag) or a Geneve header
+/// (version 0, no options, no O or C flag, Ethernet inside) and this VNI.
+fn tunnel_keys(chain: &DecapChain) -> Vec<tc::Key> {
     let word = |at: i32, mask: u32, value: u32| tc::Key { at, mask, value };
+    let proto = match chain.protocol {
+        TunnelProtocol::Gre => IPPROTO_GRE,
+        TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IPPROTO_UDP,
+    };
     let mut keys = vec![
         word(0, 0xff03_0000, 0x4500_0000),
         word(4, 0x0000_3fff, 0),
-        word(8, 0x00ff_0000, u32::from(IPPROTO_GRE) << 16),
+        word(8, 0x00ff_0000, u32::from(proto) << 16),
         word(12, u32::MAX, chain.src.to_bits()),
         word(16, u32::MAX, chain.dst.to_bits()),
     ];
-    match chain.key {
-        Some(k) => {
+    let vni = chain.key.unwrap_or(0) << 8;
+    match (chain.protocol, chain.key) {
+        (TunnelProtocol::Gre, Some(k)) => {
             keys.push(word(20, u32::MAX, GRE_KEY_FLAG << 16 | ETH_TEB));
             keys.push(word(24, u32::MAX, k));
         }
-        None => keys.push(word(20, u32::MAX, ETH_TEB)),
+        (TunnelProtocol::Gre, None) => keys.push(word(20, u32::MAX, ETH_TEB)),
+        (TunnelProtocol::Vxlan, _) => {
+            keys.push(word(20, 0x0000_ffff, u32::from(chain.udp_dst)));
+            keys.push(word(28, u32::MAX, VXLAN_I_FLAG));
+            keys.push(word(32, u32::MAX, vni));
+        }
+        (TunnelProtocol::Geneve, _) => {
+            keys.push(word(20, 0x0000_ffff, u32::from(chain.udp_dst)));
+            keys.push(word(28, u32::MAX, ETH_TEB));
+            keys.push(word(32, u32::MAX, vni));
+        }
     }
     keys
 }
 
 const IPPROTO_GRE: u8 = 47;
+const IPPROTO_UDP: u8 = 17;
 /// GRE's flags word with only K set.
 const GRE_KEY_FLAG: u32 = 0x2000;
-/// Transparent Ethernet Bridging: GRE's protocol for an Ethernet frame inside.
+/// Transparent Ethernet Bridging: GRE's and Geneve's protocol for an Ethernet frame inside.
 const ETH_TEB: u32 = 0x6558;
+/// VXLAN's first word with only the I (valid VNI) flag.
+const VXLAN_I_FLAG: u32 = 0x0800_0000;
 
 /// Keys an eBPF filter reads from the frame's start: the `u32` form of the destination's
 /// first two bytes (the low half of the word at -16) becomes the high half of the word at
