@@ -27,9 +27,9 @@
 #   fvsphy  fvs-vswitchd laid out exactly as ovs (eth1 in br-phy, the address on br-phy's
 #        internal port): its tunnels are native (encapsulated into br-phy, never through the
 #        host's IP stack); the neighbour is not pinned but learned from ARP (the warm-up).
-#   fvsphy-hw  fvsphy with other_config:hw-offload=true: GRE megaflow pairs become eBPF
-#        filters that push and strip the outer headers in the kernel (GRE only; VXLAN and
-#        Geneve stay in the switch); a second warm-up ping after a revalidation pass.
+#   fvsphy-hw  fvsphy with other_config:hw-offload=true: the tunnel's megaflow pairs become
+#        eBPF filters that push and strip the outer headers in the kernel; a second warm-up
+#        ping, then a revalidation pass installs them.
 # Both: br-int (secure) with `priority=1 actions=NORMAL`; br-tun (secure) with patch-int as
 # port 1, $PROTO-<remote hex> as port 2 (type $PROTO; remote_ip, local_ip, in_key=flow,
 # out_key=flow, df_default=true, as Neutron configures its tunnel ports) and the seed's flows
