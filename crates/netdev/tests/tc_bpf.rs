@@ -175,6 +175,23 @@ fn vm_filter(lab: &Lab, rewrite: Rewrite) -> Filter {
     }
 }
 
+/// The far end of a tunnel: a filter on y1's ingress that strips `header_len` bytes of outer
+/// headers (sent from `LOCAL_END` to `REMOTE_END`) and redirects to device `to`.
+fn far_decap(header_len: usize, to: &str) -> tc::BpfCounters {
+    let y1 = tc::ifindex("y1").expect("y1's index");
+    assert!(tc::ensure_ingress(y1).expect("an ingress qdisc on y1"));
+    let decap = Filter {
+        prio: PRIO_FIRST + 1,
+        protocol: 0x0800,
+        keys: tc::ethernet_keys((REMOTE_END, ALL), (LOCAL_END, ALL)),
+        redirect: tc::ifindex(to).unwrap_or_else(|| panic!("{to}'s index")),
+        rewrite: Rewrite::Decap {
+            outer_len: u16::try_from(header_len).expect("a header length"),
+        },
+    };
+    tc::add_bpf_filter(y1, &decap).expect("the decap filter")
+}
+
 /// Checks `got` is `inner` behind `header` with the per-packet fields filled in.
 fn assert_encapsulated(got: &[u8], header: &[u8], inner: &[u8]) {
     assert_eq!(got.len(), header.len() + inner.len(), "length");
@@ -404,18 +421,7 @@ fn an_ipv6_frame_is_encapsulated_over_ipv4_and_back() {
         )
     };
     let near = tc::add_bpf_filter(lab.x1, &encap).expect("the encap filter");
-    let y1_index = tc::ifindex("y1").expect("y1's index");
-    assert!(tc::ensure_ingress(y1_index).expect("an ingress qdisc on y1"));
-    let decap = Filter {
-        prio: PRIO_FIRST + 1,
-        protocol: 0x0800,
-        keys: tc::ethernet_keys((REMOTE_END, ALL), (LOCAL_END, ALL)),
-        redirect: tc::ifindex("z0").expect("z0's index"),
-        rewrite: Rewrite::Decap {
-            outer_len: u16::try_from(header.len()).unwrap(),
-        },
-    };
-    let far = tc::add_bpf_filter(y1_index, &decap).expect("the decap filter");
+    let far = far_decap(header.len(), "z0");
 
     // An IPv6 header (next header 59, "no next header") and 64 bytes.
     let mut inner = REMOTE_VM.to_vec();
@@ -675,19 +681,7 @@ fn a_tso_super_frame_is_encapsulated_whole() {
     );
 
     // The far end: decapsulate on y1's ingress towards z0.
-    let y1_index = tc::ifindex("y1").expect("y1's index");
-    let z0 = tc::ifindex("z0").expect("z0's index");
-    assert!(tc::ensure_ingress(y1_index).expect("an ingress qdisc on y1"));
-    let decap = Filter {
-        prio: PRIO_FIRST + 1,
-        protocol: 0x0800,
-        keys: tc::ethernet_keys((REMOTE_END, ALL), (LOCAL_END, ALL)),
-        redirect: z0,
-        rewrite: Rewrite::Decap {
-            outer_len: u16::try_from(header.len()).unwrap(),
-        },
-    };
-    let far = tc::add_bpf_filter(y1_index, &decap).expect("the decap filter");
+    let far = far_decap(header.len(), "z0");
     send(&mut x0, &frame, vnet);
     let got = received(&mut z1, REMOTE_VM, Duration::from_secs(1));
     let summary: Vec<(usize, VnetHdr)> = got.iter().map(|(f, v)| (f.len(), *v)).collect();
@@ -724,18 +718,7 @@ fn a_decapsulated_super_frame_reaches_a_tap_in_segments() {
         },
     );
     let _near = tc::add_bpf_filter(lab.x1, &f).expect("the encap filter");
-    let y1_index = tc::ifindex("y1").expect("y1's index");
-    assert!(tc::ensure_ingress(y1_index).expect("an ingress qdisc on y1"));
-    let decap = Filter {
-        prio: PRIO_FIRST + 1,
-        protocol: 0x0800,
-        keys: tc::ethernet_keys((REMOTE_END, ALL), (LOCAL_END, ALL)),
-        redirect: tc::ifindex("t0").expect("t0's index"),
-        rewrite: Rewrite::Decap {
-            outer_len: u16::try_from(header.len()).unwrap(),
-        },
-    };
-    let far = tc::add_bpf_filter(y1_index, &decap).expect("the decap filter");
+    let far = far_decap(header.len(), "t0");
     let (frame, vnet) = tcp_super_frame(20_000, 1448);
     send(&mut x0, &frame, vnet);
     let on_y1 = received(&mut y1, REMOTE_END, Duration::from_millis(500));
