@@ -48,6 +48,8 @@
 //!    VXLAN and Geneve outer packets of one flow queued one after the other join into one
 //!    `GSO_UDP_L4` frame (a run) when the bridge will output it whole to a device with
 //!    virtio-net headers; such frames output to an endpoint are split into their datagrams.
+//!    The pairs of megaflows a native tunnel packet crosses ([`chain`]) are what kernel
+//!    offload turns into filters that push or strip the outer header themselves.
 //!
 //! # Rules the fast path keeps
 //!
