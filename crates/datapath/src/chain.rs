@@ -158,10 +158,8 @@ impl Datapath {
         // the same for every packet but for lengths and checksums, which no match reads, and
         // the UDP source port, which it must not read.
         let outer_key = fvs_flow::extract::extract(&outer, PortNo(hop.port.0), None);
-        let (outer_flow, _) = self.flows.lookup(&outer_key)?;
-        let (_, _, outer_mask, outer_m) = self
-            .megaflows()
-            .find(|(id, ..)| *id == FlowId(outer_flow))?;
+        let (outer_flow, outer_m) = self.flows.lookup(&outer_key)?;
+        let (_, outer_mask, _) = self.flows.rule_match(outer_flow)?;
         if udp && outer_mask.get(Field::UdpSrc.loc()) != 0 {
             return None;
         }
