@@ -186,9 +186,62 @@ impl Datapath {
         mask: &FlowKey,
         actions: &DpActions,
     ) -> Vec<DecapChain> {
+        self.chains_from(key, mask, actions, &self.to_endpoints())
+    }
+
+    /// Every decapsulation chain in the cache, with its head megaflow's handle: the
+    /// megaflows that bring packets to an endpoint are gathered once for all heads.
+    pub fn all_decap_chains(&self) -> Vec<(FlowId, DecapChain)> {
+        let to_endpoints = self.to_endpoints();
+        if to_endpoints.is_empty() {
+            return Vec::new();
+        }
+        self.megaflows()
+            .flat_map(|(id, key, mask, m)| {
+                self.chains_from(key, mask, &m.actions, &to_endpoints)
+                    .into_iter()
+                    .map(move |c| (id, c))
+            })
+            .collect()
+    }
+
+    fn chains_from(
+        &self,
+        key: &FlowKey,
+        mask: &FlowKey,
+        actions: &DpActions,
+        to_endpoints: &[ToEndpoint<'_>],
+    ) -> Vec<DecapChain> {
         self.decap_pin(key, mask, actions)
-            .map(|(pin, out_port)| self.partners(pin, out_port))
+            .map(|(pin, out_port)| self.partners(pin, out_port, to_endpoints))
             .unwrap_or_default()
+    }
+
+    /// The megaflows that output a device's packets to an internal port ending native
+    /// tunnels: the candidates for every decapsulation chain's partner.
+    fn to_endpoints(&self) -> Vec<ToEndpoint<'_>> {
+        let endpoints = &self.native.config.endpoints;
+        if endpoints.is_empty() {
+            return Vec::new();
+        }
+        self.megaflows()
+            .filter_map(|(id, key, mask, m)| {
+                let [DpAction::Output(to)] = m.actions.0.as_slice() else {
+                    return None;
+                };
+                if !endpoints.contains_key(to) {
+                    return None;
+                }
+                let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
+                self.is_device(in_port).then_some(ToEndpoint {
+                    id,
+                    key,
+                    mask,
+                    in_port,
+                    to: *to,
+                })
+            })
+            .collect()
     }
 
     /// The vport megaflow's pinned outer packet and its output device.
@@ -286,7 +339,12 @@ impl Datapath {
         ))
     }
 
-    fn partners(&self, pin: Pin, out_port: DpPort) -> Vec<DecapChain> {
+    fn partners(
+        &self,
+        pin: Pin,
+        out_port: DpPort,
+        to_endpoints: &[ToEndpoint<'_>],
+    ) -> Vec<DecapChain> {
         let ends: Vec<DpPort> = self
             .native
             .config
@@ -295,9 +353,6 @@ impl Datapath {
             .filter(|(_, ep)| ep.addrs.contains(&IpAddr::V4(pin.dst)))
             .map(|(no, _)| *no)
             .collect();
-        if ends.is_empty() {
-            return Vec::new();
-        }
         // What every outer packet of the chain has: a partner that asks for something else
         // there never sees them.
         let gre = pin.protocol == TunnelProtocol::Gre;
@@ -310,41 +365,40 @@ impl Datapath {
         if !gre {
             outer.push((Field::UdpDst, u128::from(pin.udp_dst)));
         }
-        self.megaflows()
-            .filter_map(|(id, key, mask, m)| {
-                let [DpAction::Output(to)] = m.actions.0.as_slice() else {
-                    return None;
-                };
-                if !ends.contains(to)
-                    || outer
+        to_endpoints
+            .iter()
+            .filter(|t| {
+                ends.contains(&t.to)
+                    && t.in_port != out_port
+                    && outer
                         .iter()
-                        .any(|(f, v)| v & mask.get(f.loc()) != key.get(f.loc()))
-                {
-                    return None;
-                }
-                let in_port = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
-                if !self.is_device(in_port) || in_port == out_port {
-                    return None;
-                }
-                Some(DecapChain {
-                    in_port,
-                    out_port,
-                    outer_flow: id,
-                    src: pin.src,
-                    dst: pin.dst,
-                    key: pin.key,
-                    protocol: pin.protocol,
-                    udp_dst: pin.udp_dst,
-                    outer_len: match pin.protocol {
-                        TunnelProtocol::Gre => {
-                            GRE_OUTER_LEN + if pin.key.is_some() { 4 } else { 0 }
-                        }
-                        TunnelProtocol::Vxlan | TunnelProtocol::Geneve => UDP_OUTER_LEN,
-                    },
-                })
+                        .all(|(f, v)| v & t.mask.get(f.loc()) == t.key.get(f.loc()))
+            })
+            .map(|t| DecapChain {
+                in_port: t.in_port,
+                out_port,
+                outer_flow: t.id,
+                src: pin.src,
+                dst: pin.dst,
+                key: pin.key,
+                protocol: pin.protocol,
+                udp_dst: pin.udp_dst,
+                outer_len: match pin.protocol {
+                    TunnelProtocol::Gre => GRE_OUTER_LEN + if pin.key.is_some() { 4 } else { 0 },
+                    TunnelProtocol::Vxlan | TunnelProtocol::Geneve => UDP_OUTER_LEN,
+                },
             })
             .collect()
     }
+}
+
+/// A megaflow from a device to an internal port that ends native tunnels.
+struct ToEndpoint<'a> {
+    id: FlowId,
+    key: &'a FlowKey,
+    mask: &'a FlowKey,
+    in_port: DpPort,
+    to: DpPort,
 }
 
 /// The outer packet a decapsulation chain takes.

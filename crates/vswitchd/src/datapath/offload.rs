@@ -415,8 +415,13 @@ impl Offload {
                 .megaflows()
                 .map(|(id, k, m, v)| (id, (*k, *m, v.actions.clone())))
                 .collect();
+            let mut decap: HashMap<FlowId, Vec<DecapChain>> = HashMap::new();
+            for (id, chain) in dp.all_decap_chains() {
+                decap.entry(id).or_default().push(chain);
+            }
             for (id, flow) in &live {
-                for (partner, c) in candidates(dp, &live, flow) {
+                let chains = decap.remove(id).unwrap_or_default();
+                for (partner, c) in candidates(dp, &live, flow, chains) {
                     wanted.insert((*id, partner), c);
                 }
             }
@@ -463,11 +468,13 @@ impl Drop for Offload {
 }
 
 /// What megaflow `flow` can be offloaded as: alone (one plain output between devices), or
-/// as the head of tunnel chains, each with its partner's handle.
+/// as the head of tunnel chains (`decap`: the decapsulation chains it heads), each with its
+/// partner's handle.
 fn candidates(
     dp: &Datapath,
     live: &HashMap<FlowId, (FlowKey, FlowKey, DpActions)>,
     flow: &(FlowKey, FlowKey, DpActions),
+    decap: Vec<DecapChain>,
 ) -> Vec<(Option<FlowId>, Candidate)> {
     let (key, mask, actions) = flow;
     let mut out = Vec::new();
@@ -509,7 +516,7 @@ fn candidates(
             ));
         }
     }
-    for chain in dp.decap_chains(key, mask, actions) {
+    for chain in decap {
         let Some((k3, m3, a3)) = live.get(&chain.outer_flow) else {
             continue;
         };
