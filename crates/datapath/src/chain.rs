@@ -73,6 +73,13 @@ pub struct DecapChain {
     pub out_port: DpPort,
     /// The partner megaflow (device to internal port).
     pub outer_flow: FlowId,
+    /// The outer packets it takes.
+    pub pin: TunnelPin,
+}
+
+/// What every outer packet of a decapsulation chain has in its outer headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelPin {
     /// The outer source (the vport's `remote_ip`, or what the megaflow matched).
     pub src: Ipv4Addr,
     /// The outer destination: an address of the internal port that ends the tunnel.
@@ -83,8 +90,16 @@ pub struct DecapChain {
     pub protocol: TunnelProtocol,
     /// The UDP destination port (VXLAN, Geneve; 0 for GRE).
     pub udp_dst: u16,
-    /// Outer Ethernet, IPv4 and GRE or UDP + VXLAN/Geneve header length.
-    pub outer_len: usize,
+}
+
+impl TunnelPin {
+    /// The outer Ethernet, IPv4 and GRE or UDP + VXLAN/Geneve headers' length.
+    pub fn outer_len(&self) -> usize {
+        match self.protocol {
+            TunnelProtocol::Gre => GRE_OUTER_LEN + if self.key.is_some() { 4 } else { 0 },
+            TunnelProtocol::Vxlan | TunnelProtocol::Geneve => UDP_OUTER_LEN,
+        }
+    }
 }
 
 /// Ethernet + IPv4 without options + GRE's flags and protocol words.
@@ -250,7 +265,7 @@ impl Datapath {
         key: &FlowKey,
         mask: &FlowKey,
         actions: &DpActions,
-    ) -> Option<(Pin, DpPort)> {
+    ) -> Option<(TunnelPin, DpPort)> {
         let vport_no = DpPort(u32::try_from(key.get(Field::InPort.loc())).ok()?);
         let v = self.vport(vport_no)?;
         let [DpAction::Output(out_port)] = actions.0.as_slice() else {
@@ -328,7 +343,7 @@ impl Datapath {
             return None;
         }
         Some((
-            Pin {
+            TunnelPin {
                 src,
                 dst,
                 key: gre_key,
@@ -341,7 +356,7 @@ impl Datapath {
 
     fn partners(
         &self,
-        pin: Pin,
+        pin: TunnelPin,
         out_port: DpPort,
         to_endpoints: &[ToEndpoint<'_>],
     ) -> Vec<DecapChain> {
@@ -378,15 +393,7 @@ impl Datapath {
                 in_port: t.in_port,
                 out_port,
                 outer_flow: t.id,
-                src: pin.src,
-                dst: pin.dst,
-                key: pin.key,
-                protocol: pin.protocol,
-                udp_dst: pin.udp_dst,
-                outer_len: match pin.protocol {
-                    TunnelProtocol::Gre => GRE_OUTER_LEN + if pin.key.is_some() { 4 } else { 0 },
-                    TunnelProtocol::Vxlan | TunnelProtocol::Geneve => UDP_OUTER_LEN,
-                },
+                pin,
             })
             .collect()
     }
@@ -399,14 +406,4 @@ struct ToEndpoint<'a> {
     mask: &'a FlowKey,
     in_port: DpPort,
     to: DpPort,
-}
-
-/// The outer packet a decapsulation chain takes.
-#[derive(Clone, Copy)]
-struct Pin {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    key: Option<u32>,
-    protocol: TunnelProtocol,
-    udp_dst: u16,
 }

@@ -788,7 +788,7 @@ fn native_gre_megaflow_pairs_are_tunnel_chains() {
     let d = &decap[0];
     assert_eq!((d.in_port, d.out_port), (ETH1, VM));
     assert_eq!(
-        (d.src, d.dst, d.key, d.outer_len),
+        (d.pin.src, d.pin.dst, d.pin.key, d.pin.outer_len()),
         (THERE, HERE, Some(1), 42)
     );
     assert!(

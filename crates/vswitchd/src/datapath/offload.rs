@@ -111,7 +111,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use fvs_datapath::chain::DecapChain;
+use fvs_datapath::chain::{DecapChain, TunnelPin};
 use fvs_datapath::{Datapath, FlowId};
 use fvs_flow::{Field, FlowKey};
 use fvs_netdev::tc::{self, Filter, PRIO_FIRST, PRIO_LAST, Rewrite};
@@ -526,7 +526,7 @@ fn candidates(
         ) else {
             continue;
         };
-        let Some(filters) = decap_filters(&chain, (k3, m3), (key, mask)) else {
+        let Some(filters) = decap_filters(&chain.pin, (k3, m3), (key, mask)) else {
             continue;
         };
         out.push((
@@ -538,9 +538,9 @@ fn candidates(
                 to,
                 filters,
                 rewrite: Rewrite::Decap {
-                    outer_len: chain.outer_len as u16,
+                    outer_len: chain.pin.outer_len() as u16,
                 },
-                head_extra: -(chain.outer_len as i64),
+                head_extra: -(chain.pin.outer_len() as i64),
                 partner_extra: 0,
             },
         ));
@@ -578,7 +578,7 @@ fn plain_candidate(dp: &Datapath, flow: &(FlowKey, FlowKey, DpActions)) -> Optio
 /// on the inner frame, shifted behind the outer headers. `None` when a match cannot be
 /// expressed.
 fn decap_filters(
-    chain: &DecapChain,
+    pin: &TunnelPin,
     outer: (&FlowKey, &FlowKey),
     inner: (&FlowKey, &FlowKey),
 ) -> Option<Vec<(u16, Vec<tc::Key>)>> {
@@ -587,7 +587,7 @@ fn decap_filters(
         .filters
         .into_iter()
         .find(|(proto, _)| *proto == ETH_IPV4)?;
-    base.extend(tunnel_keys(chain));
+    base.extend(tunnel_keys(pin));
     // The tunnel fields are what `tunnel_keys` pinned (the chain checked the megaflow asks
     // for nothing else there); the rest is a match on the inner frame.
     let (mut key, mut mask) = (*inner.0, *inner.1);
@@ -596,7 +596,7 @@ fn decap_filters(
         mask.set(f.loc(), 0);
     }
     let inner_plan = plan(&key, &mask)?;
-    let outer_len = i32::try_from(chain.outer_len).ok()?;
+    let outer_len = i32::try_from(pin.outer_len()).ok()?;
     let filters = inner_plan
         .filters
         .into_iter()
@@ -623,9 +623,9 @@ fn decap_filters(
 /// destination; then GRE with exactly the key flag (or no flags), Ethernet inside and this
 /// key, or UDP to the tunnel's port with a VXLAN header (only the I flag) or a Geneve header
 /// (version 0, no options, no O or C flag, Ethernet inside) and this VNI.
-fn tunnel_keys(chain: &DecapChain) -> Vec<tc::Key> {
+fn tunnel_keys(pin: &TunnelPin) -> Vec<tc::Key> {
     let word = |at: i32, mask: u32, value: u32| tc::Key { at, mask, value };
-    let proto = match chain.protocol {
+    let proto = match pin.protocol {
         TunnelProtocol::Gre => IPPROTO_GRE,
         TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IPPROTO_UDP,
     };
@@ -633,23 +633,23 @@ fn tunnel_keys(chain: &DecapChain) -> Vec<tc::Key> {
         word(0, 0xff03_0000, 0x4500_0000),
         word(4, 0x0000_3fff, 0),
         word(8, 0x00ff_0000, u32::from(proto) << 16),
-        word(12, u32::MAX, chain.src.to_bits()),
-        word(16, u32::MAX, chain.dst.to_bits()),
+        word(12, u32::MAX, pin.src.to_bits()),
+        word(16, u32::MAX, pin.dst.to_bits()),
     ];
-    let vni = chain.key.unwrap_or(0) << 8;
-    match (chain.protocol, chain.key) {
+    let vni = pin.key.unwrap_or(0) << 8;
+    match (pin.protocol, pin.key) {
         (TunnelProtocol::Gre, Some(k)) => {
             keys.push(word(20, u32::MAX, GRE_KEY_FLAG << 16 | ETH_TEB));
             keys.push(word(24, u32::MAX, k));
         }
         (TunnelProtocol::Gre, None) => keys.push(word(20, u32::MAX, ETH_TEB)),
         (TunnelProtocol::Vxlan, _) => {
-            keys.push(word(20, 0x0000_ffff, u32::from(chain.udp_dst)));
+            keys.push(word(20, 0x0000_ffff, u32::from(pin.udp_dst)));
             keys.push(word(28, u32::MAX, VXLAN_I_FLAG));
             keys.push(word(32, u32::MAX, vni));
         }
         (TunnelProtocol::Geneve, _) => {
-            keys.push(word(20, 0x0000_ffff, u32::from(chain.udp_dst)));
+            keys.push(word(20, 0x0000_ffff, u32::from(pin.udp_dst)));
             keys.push(word(28, u32::MAX, ETH_TEB));
             keys.push(word(32, u32::MAX, vni));
         }
@@ -968,5 +968,89 @@ mod tests {
             plan(&unmarked.0, &unmarked.1).is_some(),
             "no mark is every packet's"
         );
+    }
+
+    fn pin(protocol: TunnelProtocol, key: Option<u32>, udp_dst: u16) -> TunnelPin {
+        TunnelPin {
+            src: std::net::Ipv4Addr::new(10, 0, 1, 21),
+            dst: std::net::Ipv4Addr::new(10, 0, 1, 31),
+            key,
+            protocol,
+            udp_dst,
+        }
+    }
+
+    /// The word of a frame at `at` (from the network header), big-endian, as a filter reads it.
+    fn word(frame: &[u8], at: i32) -> u32 {
+        let i = usize::try_from(at + 14).expect("inside the frame");
+        u32::from_be_bytes(frame[i..i + 4].try_into().expect("four bytes"))
+    }
+
+    fn all_match(keys: &[tc::Key], frame: &[u8]) -> bool {
+        keys.iter()
+            .all(|k| word(frame, k.at) & k.mask == k.value & k.mask)
+    }
+
+    #[test]
+    fn decapsulation_keys_take_exactly_the_pinned_outer_packets() {
+        // Outer Ethernet, IPv4 (10.0.1.21 → 10.0.1.31, GRE, DF), GRE with key 1, then an
+        // inner Ethernet header (fa:16:3e:00:01:0a from fa:16:3e:00:01:0b, IPv4).
+        let mut gre = vec![0u8; 14 + 20 + 8 + 14 + 20];
+        gre[12..14].copy_from_slice(&[0x08, 0x00]);
+        gre[14..24].copy_from_slice(&[0x45, 0, 0, 62, 0, 0, 0x40, 0, 64, 47]);
+        gre[26..34].copy_from_slice(&[10, 0, 1, 21, 10, 0, 1, 31]);
+        gre[34..42].copy_from_slice(&[0x20, 0, 0x65, 0x58, 0, 0, 0, 1]);
+        gre[42..48].copy_from_slice(&[0xfa, 0x16, 0x3e, 0, 1, 0x0a]);
+        gre[48..54].copy_from_slice(&[0xfa, 0x16, 0x3e, 0, 1, 0x0b]);
+        gre[54..56].copy_from_slice(&[0x08, 0x00]);
+        let c = pin(TunnelProtocol::Gre, Some(1), 0);
+        let outer = megaflow(&[(Field::EthType, 0x0800, 0xffff)]);
+        let inner = megaflow(&[
+            (Field::TunId, 1, u128::from(u64::MAX)),
+            (Field::TunSrc, 0x0a00_0115, 0xffff_ffff),
+            (Field::EthDst, 0xfa16_3e00_010a, ALL_MAC),
+        ]);
+        let filters =
+            decap_filters(&c, (&outer.0, &outer.1), (&inner.0, &inner.1)).expect("expressible");
+        assert_eq!(filters.len(), 3, "IPv4, ARP and IPv6 inside: {filters:?}");
+        let takes = |f: &[u8]| filters.iter().any(|(_, keys)| all_match(keys, f));
+        assert!(takes(&gre), "the pinned packet");
+        let mut other = gre.clone();
+        other[41] = 2;
+        assert!(!takes(&other), "another key");
+        let mut other = gre.clone();
+        other[47] = 0x0b;
+        assert!(!takes(&other), "another inner destination");
+        let mut other = gre.clone();
+        other[15] = 0x03;
+        assert!(!takes(&other), "congestion marked outside");
+        let mut other = gre.clone();
+        other[34] = 0x30;
+        assert!(!takes(&other), "a sequence number too");
+
+        // VXLAN: UDP to the port, the I flag, VNI 1.
+        let mut vxlan = vec![0u8; 14 + 20 + 8 + 8 + 14];
+        vxlan[..34].copy_from_slice(&gre[..34]);
+        vxlan[23] = 17;
+        vxlan[34..38].copy_from_slice(&[0xc0, 0x01, 0x12, 0xb5]);
+        vxlan[42..50].copy_from_slice(&[0x08, 0, 0, 0, 0, 0, 1, 0]);
+        vxlan[50..64].copy_from_slice(&gre[42..56]);
+        let c = pin(TunnelProtocol::Vxlan, Some(1), 4789);
+        let keys = tunnel_keys(&c);
+        assert!(all_match(&keys, &vxlan), "{keys:?}");
+        let mut other = vxlan.clone();
+        other[37] = 0xb6;
+        assert!(!all_match(&keys, &other), "another UDP port");
+        let mut other = vxlan.clone();
+        other[48] = 2;
+        assert!(!all_match(&keys, &other), "another VNI");
+        let mut geneve = vxlan.clone();
+        geneve[36..38].copy_from_slice(&[0x17, 0xc1]);
+        geneve[42..46].copy_from_slice(&[0, 0, 0x65, 0x58]);
+        let c = pin(TunnelProtocol::Geneve, Some(1), 6081);
+        let keys = tunnel_keys(&c);
+        assert!(all_match(&keys, &geneve), "{keys:?}");
+        geneve[42] = 1; // one word of options
+        assert!(!all_match(&keys, &geneve), "Geneve options");
     }
 }
