@@ -1,6 +1,6 @@
 //! Oracle test of user routes (no root): fvs-vswitchd with `--enable-dummy` and Open
 //! vSwitch 3.1's `ovs-vswitchd --enable-dummy=override` get the same bridges, the same
-//! `netdev-dummy/ip4addr` addresses and the same `ovs/route/add`, `ovs/route/del`,
+//! `netdev-dummy/ip4addr` and `netdev-dummy/ip6addr` addresses and the same `ovs/route/add`, `ovs/route/del`,
 //! `ovs/route/show` and `ovs/route/lookup` commands, good and bad; every reply and error must
 //! read the same. Routes of one prefix length are listed in hash order by Open vSwitch, so
 //! `ovs/route/show` is compared with each run of equal prefix lengths sorted.
@@ -62,6 +62,14 @@ fn user_routes_read_as_open_vswitch_s() {
         words(&["netdev-dummy/ip4addr", "br0", "10.1.0.5/24"]),
         words(&["netdev-dummy/ip4addr", "br1", "10.2.0.9/16"]),
         words(&["netdev-dummy/ip4addr", "nope", "10.3.0.1/24"]),
+        // IPv6: no address on br1 yet, then one; bad addresses and lengths.
+        words(&["ovs/route/add", "2001:db8:1::/64", "br1"]),
+        words(&["netdev-dummy/ip6addr", "br1", "2001:db8:1::9/64"]),
+        words(&["netdev-dummy/ip6addr", "nope", "2001:db8:1::9/64"]),
+        words(&["netdev-dummy/ip6addr", "br1", "zzz"]),
+        words(&["netdev-dummy/ip6addr", "br1", "2001:db8:1::9/129"]),
+        words(&["netdev-dummy/ip6addr", "br1", "2001:db8:1::9/x"]),
+        words(&["netdev-dummy/ip6addr", "br1", "10.2.0.9/16"]),
     ];
     for s in [
         "10.1.0.0/16 br0",
@@ -91,6 +99,10 @@ fn user_routes_read_as_open_vswitch_s() {
         "10.1.0.0/24 br0 10.1.0.1 pkt_mark=7 x",
         "::1/128 br0",
         "10.1.0.0/24 br0 ::1",
+        // Through br1's IPv6 address; its IPv4 one stays.
+        "2001:db8:1::/64 br1",
+        "2001:db8:5::/64 br1 2001:db8:1::1",
+        "10.2.8.0/24 br1",
     ] {
         steps.push(add(s));
     }
@@ -108,6 +120,8 @@ fn user_routes_read_as_open_vswitch_s() {
         &["ovs/route/lookup", "10.1.0.5x"],
         &["ovs/route/lookup", "10.1.0.5/32"],
         &["ovs/route/lookup", "::1"],
+        &["ovs/route/lookup", "2001:db8:5::9"],
+        &["ovs/route/lookup", "2001:db8:1::7"],
         &["ovs/route/del", "10.3.0.0/16"],
         &["ovs/route/del", "10.3.0.0/16", "pkt_mark=5"],
         &["ovs/route/del", "10.3.0.0/16", "pkt_mark=5"],
@@ -176,4 +190,16 @@ fn user_routes_read_as_open_vswitch_s() {
         "src 10.2.0.9\ngateway ::\ndev br1\n"
     );
     assert_eq!(reply("ovs/route/del 10.3.0.0/16"), "error: Not found");
+    assert!(
+        full.contains("User: 2001:db8:5::/64 dev br1 GW 2001:db8:1::1 SRC 2001:db8:1::9"),
+        "{full}"
+    );
+    assert!(
+        full.contains("User: 10.2.8.0/24 dev br1 SRC 10.2.0.9"),
+        "{full}"
+    );
+    assert_eq!(
+        reply("netdev-dummy/ip6addr br1 2001:db8:1::9/129"),
+        "error: 2001:db8:1::9/129: IPv6 network prefix bits not between 0 and 128, inclusive"
+    );
 }

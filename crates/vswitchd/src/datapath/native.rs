@@ -43,8 +43,9 @@
 //! # Routes
 //!
 //! `ovs/route/show`, `ovs/route/lookup`, `ovs/route/add` and `ovs/route/del` (and
-//! `netdev-dummy/ip4addr`, which gives a dummy device the address a user route's source
-//! comes from) work on Open vSwitch's one table of kernel ("Cached") and user routes
+//! `netdev-dummy/ip4addr` and `netdev-dummy/ip6addr`, which give a dummy device the
+//! addresses a user route's source comes from) work on Open vSwitch's one table of kernel
+//! ("Cached") and user routes
 //! ([`router`], whose docs say how it ranks and reads). A user route also decides for the
 //! tunnels: when the best route to a tunnel's destination is a user route, the tunnel is
 //! native exactly when that route's device is an internal port of a ferrovs bridge (next
@@ -504,6 +505,13 @@ pub fn commands() -> Vec<Command<Daemon>> {
             max: 2,
             handler: dummy_ip4addr,
         },
+        Command {
+            name: "netdev-dummy/ip6addr",
+            usage: "[netdev] ip6addr",
+            min: 2,
+            max: 2,
+            handler: dummy_ip6addr,
+        },
     ];
     NAMES
         .iter()
@@ -662,6 +670,38 @@ fn refresh(d: &Daemon) {
 /// `netdev-dummy/ip4addr NETDEV IP[/LEN]`: the dummy device's one IPv4 address, for the
 /// source addresses of user routes through it.
 fn dummy_ip4addr(d: &Daemon, args: &[String]) -> Result<String, String> {
+    set_dummy_addr(d, args, |addr| match router::parse_prefix(addr) {
+        Some(router::Prefix::V4(ip, len)) => Ok((ip.into(), len)),
+        _ => Err(format!("{addr}: invalid IP address")),
+    })
+}
+
+/// `netdev-dummy/ip6addr NETDEV IP6[/LEN]`: the dummy device's one IPv6 address (`/128`
+/// without a length), for the source addresses of IPv6 user routes through it.
+fn dummy_ip6addr(d: &Daemon, args: &[String]) -> Result<String, String> {
+    set_dummy_addr(d, args, |arg| {
+        let (addr, len) = arg.split_once('/').unwrap_or((arg, "128"));
+        let invalid = || format!("{arg}: invalid IPv6 address");
+        let ip: std::net::Ipv6Addr = addr.parse().map_err(|_| invalid())?;
+        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        match len.parse::<u8>() {
+            Ok(len) if len <= 128 => Ok((ip.into(), len)),
+            _ => Err(format!(
+                "{arg}: IPv6 network prefix bits not between 0 and 128, inclusive"
+            )),
+        }
+    })
+}
+
+/// The part `netdev-dummy/ip4addr` and `netdev-dummy/ip6addr` share: the device must be a
+/// dummy device of a bridge; `parse` reads the address or says why not.
+fn set_dummy_addr(
+    d: &Daemon,
+    args: &[String],
+    parse: impl Fn(&str) -> Result<router::DevAddr, String>,
+) -> Result<String, String> {
     let h = d
         .datapath()
         .ok_or_else(|| "the datapath is not running".to_owned())?;
@@ -671,10 +711,8 @@ fn dummy_ip4addr(d: &Daemon, args: &[String]) -> Result<String, String> {
     if !h.enable_dummy() || !h.port_devices().values().any(|(n, _)| n == dev) {
         return Err("Unknown Dummy Interface".to_owned());
     }
-    let Some(router::Prefix::V4(ip, len)) = router::parse_prefix(addr) else {
-        return Err(format!("{addr}: invalid IP address"));
-    };
-    super::lock(&h.native().router).set_dummy_addr(dev, (ip.into(), len));
+    let addr = parse(addr)?;
+    super::lock(&h.native().router).set_dummy_addr(dev, addr);
     Ok("OK\n".to_owned())
 }
 

@@ -24,7 +24,8 @@
 //!   the output device's address on the subnet of the prefix as given (not masked), else on
 //!   the gateway's; a device without such an address refuses the route ("Error while
 //!   inserting route."), as an unknown device does. A device's addresses are the kernel's,
-//!   or, under `--enable-dummy`, what `netdev-dummy/ip4addr` gave it.
+//!   or, under `--enable-dummy`, what `netdev-dummy/ip4addr` and `netdev-dummy/ip6addr`
+//!   gave it.
 //!
 //! A user route hides a cached route with the same prefix, mark and rank (Open vSwitch's
 //! classifier would let the kernel's next announcement replace the user route instead).
@@ -155,12 +156,15 @@ fn masked(ip: IpAddr, len: u8) -> IpAddr {
     }
 }
 
-/// The user routes, and the addresses `netdev-dummy/ip4addr` gave dummy devices.
+/// The user routes, and the addresses `netdev-dummy/ip4addr` and `netdev-dummy/ip6addr` gave
+/// dummy devices.
 #[derive(Debug, Default)]
 pub struct Router {
     /// In the order they were added.
     user: Vec<Route>,
-    dummy_addrs: BTreeMap<String, DevAddr>,
+    /// Per dummy device, its one IPv4 and its one IPv6 address (as a dummy device in Open
+    /// vSwitch has one of each).
+    dummy_addrs: BTreeMap<String, [Option<DevAddr>; 2]>,
 }
 
 /// Why a route command failed; each reads as Open vSwitch's reply.
@@ -192,14 +196,23 @@ impl Router {
         &self.user
     }
 
-    /// `netdev-dummy/ip4addr`: `dev`'s one IPv4 address from now on.
+    /// `netdev-dummy/ip4addr` or `netdev-dummy/ip6addr`: `dev`'s one address of that family
+    /// from now on.
     pub fn set_dummy_addr(&mut self, dev: &str, addr: DevAddr) {
-        self.dummy_addrs.insert(dev.to_owned(), addr);
+        let family = usize::from(addr.0.is_ipv6());
+        self.dummy_addrs.entry(dev.to_owned()).or_default()[family] = Some(addr);
     }
 
-    /// The addresses `netdev-dummy/ip4addr` gave `dev`.
+    /// The addresses `netdev-dummy/ip4addr` and `netdev-dummy/ip6addr` gave `dev` (IPv4
+    /// first).
     pub fn dummy_addrs(&self, dev: &str) -> Vec<DevAddr> {
-        self.dummy_addrs.get(dev).copied().into_iter().collect()
+        self.dummy_addrs
+            .get(dev)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .collect()
     }
 
     /// `ovs/route/add PREFIX DEV [GW|pkt_mark=M] [pkt_mark=M]`, with `addrs` the
