@@ -18,7 +18,7 @@ use fvs_packet::ipv6::Ipv6Repr;
 use fvs_packet::nd::{NdKind, NdRepr};
 use fvs_packet::tunnel::{Encap, TunnelProtocol, decapsulate, encapsulate};
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
-use superframe::{MSS, add_dummy, superframe, valid_tcp4};
+use superframe::{MSS, add_dummy, joined_payloads, payload, superframe, valid_tcp4};
 
 mod superframe;
 
@@ -247,37 +247,30 @@ fn a_super_frame_leaves_a_native_tunnel_in_finished_segments() {
     assert_eq!(h.dp.poll(VM, &mut batch, &mut up).ok(), Some(1));
     let sent = h.eth1.take_sent();
     assert_eq!(sent.len(), n.div_ceil(MSS), "one outer packet per segment");
-    let mut payload = Vec::new();
     for outer in &sent {
         assert!(outer.vnet.is_none(), "the NIC gets finished packets");
         assert_eq!(&outer.data[..6], &THEIR_MAC.0);
-        let d = decapsulate(&outer.data, Default::default()).expect("GRE decapsulates");
-        assert_eq!(
-            (d.metadata.src, d.metadata.dst),
-            (HERE.into(), THERE.into())
-        );
-        assert!(valid_tcp4(d.inner), "inner segment checksums");
-        payload.extend_from_slice(&d.inner[54..]);
     }
-    assert_eq!(payload, f[54..].to_vec());
+    let outers: Vec<Vec<u8>> = sent.into_iter().map(|s| s.data).collect();
+    assert_eq!(inner_payloads(&outers), payload(&f));
     assert_eq!(h.dp.stats().soft_segmented, 1);
     assert_eq!(h.dp.stats().recirc_dropped, 0);
 }
 
-/// The payloads of the TCP segments inside a list of finished outer VXLAN frames.
+/// The payloads of the TCP segments inside a list of finished outer frames (GRE or VXLAN,
+/// from HERE to THERE with key 1), one after another.
 fn inner_payloads(outers: &[Vec<u8>]) -> Vec<u8> {
-    let mut payload = Vec::new();
-    for outer in outers {
-        let d = decapsulate(outer, Default::default()).expect("VXLAN decapsulates");
+    let inners = outers.iter().map(|outer| {
+        let d = decapsulate(outer, Default::default()).expect("decapsulates");
         assert_eq!(
             (d.metadata.src, d.metadata.dst),
             (HERE.into(), THERE.into())
         );
         assert_eq!(d.metadata.tun_id, 1);
         assert!(valid_tcp4(d.inner), "inner segment checksums");
-        payload.extend_from_slice(&d.inner[54..]);
-    }
-    payload
+        d.inner
+    });
+    joined_payloads(inners)
 }
 
 /// Cuts a `GSO_UDP_L4` frame into its datagrams, as the kernel would on the wire.
@@ -304,7 +297,7 @@ fn a_super_frame_leaves_native_vxlan_as_one_udp_segmentation_frame() {
     assert_eq!(h.dp.poll(VM, &mut batch, &mut up).ok(), Some(1));
     let singles: Vec<Vec<u8>> = h.eth1.take_sent().into_iter().map(|s| s.data).collect();
     assert_eq!(singles.len(), segments);
-    assert_eq!(inner_payloads(&singles), f[54..].to_vec());
+    assert_eq!(inner_payloads(&singles), payload(&f));
     assert_eq!(h.dp.stats().native_gso_frames, 0);
 
     // Second pass: one frame for the NIC, with UDP segmentation asked of the kernel.
@@ -389,12 +382,12 @@ fn incoming_run() -> (Vec<u8>, fvs_netdev::VnetHdr, usize) {
     d[30..34].copy_from_slice(&src);
     d[..6].copy_from_slice(&MY_MAC.0);
     d[6..12].copy_from_slice(&THEIR_MAC.0);
-    (d, run.vnet, f.len() - 54)
+    (d, run.vnet, payload(&f).len())
 }
 
 #[test]
 fn a_received_run_is_split_and_each_datagram_decapsulated() {
-    let (run, vnet, payload) = incoming_run();
+    let (run, vnet, payload_len) = incoming_run();
     let segments = segment(&run, vnet).len();
     let mut b = host_with(TunnelProtocol::Vxlan, true);
     b.eth1.inject_with_vnet(&run, vnet);
@@ -403,8 +396,8 @@ fn a_received_run_is_split_and_each_datagram_decapsulated() {
     assert_eq!(b.dp.poll(ETH1, &mut batch, &mut up).ok(), Some(1));
     assert!(b.br_phy.take_sent().is_empty(), "the host never sees it");
     let got = b.vm.take_sent();
-    let total: usize = got.iter().map(|g| g.data.len() - 54).sum();
-    assert_eq!(total, payload, "every segment reached the VM");
+    let total: usize = got.iter().map(|g| payload(&g.data).len()).sum();
+    assert_eq!(total, payload_len, "every segment reached the VM");
     let s = b.dp.stats();
     assert_eq!(s.native_rx_gso_frames, 1);
     assert_eq!(s.native_rx_gso_segments, segments as u64);
@@ -661,7 +654,7 @@ fn consecutive_packets_of_one_flow_in_a_batch_make_one_run() {
     let run = &rounds[1][0];
     assert_eq!(run.vnet.gso_type.kind(), GsoType::UDP_L4);
     let cut = segment(&run.data, run.vnet);
-    assert_eq!(inner_payloads(&cut), f[54..].to_vec());
+    assert_eq!(inner_payloads(&cut), payload(&f));
     assert_eq!(h.dp.stats().native_gso_segments, singles.len() as u64);
 }
 

@@ -5,13 +5,13 @@
 use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
 use fvs_datapath::{Datapath, Upcall};
 use fvs_flow::FlowKey;
-use fvs_netdev::dummy::{DummyHandle, Frame};
+use fvs_netdev::dummy::DummyHandle;
 use fvs_netdev::{GsoType, PacketBatch, VnetHdr};
 use fvs_packet::checksum;
 use fvs_packet::tunnel::{TunnelPorts, TunnelProtocol, decapsulate};
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort, TunnelKey};
 use std::net::Ipv4Addr;
-use superframe::{MSS, add_dummy, superframe, valid_tcp4};
+use superframe::{HEADERS, MSS, add_dummy, joined_payloads, payload, superframe, valid_tcp4};
 
 mod superframe;
 
@@ -62,11 +62,19 @@ fn run(s: &mut Setup, frame: &[u8], vnet: VnetHdr, actions: Vec<DpAction>) {
     assert_eq!(s.dp.poll(IN, &mut batch, &mut up).ok(), Some(1));
 }
 
-fn payload_of(frames: &[Frame], l4_at: usize) -> Vec<u8> {
-    frames
-        .iter()
-        .flat_map(|f| f.data[l4_at + 20..].iter().copied())
-        .collect()
+/// `vnet` asking for the checksum only: the super-frame's partial checksum without
+/// segmentation.
+fn checksum_only(vnet: VnetHdr) -> VnetHdr {
+    VnetHdr {
+        gso_type: GsoType::NONE,
+        gso_size: 0,
+        ..vnet
+    }
+}
+
+/// The TCP sequence number of an Ethernet/IPv4/TCP frame without IP options.
+fn tcp_seq(frame: &[u8]) -> u32 {
+    u32::from_be_bytes([frame[38], frame[39], frame[40], frame[41]])
 }
 
 #[test]
@@ -102,10 +110,12 @@ fn superframe_is_segmented_for_a_device_without_offloads() {
     for (i, seg) in sent.iter().enumerate() {
         assert!(seg.vnet.is_none());
         assert!(valid_tcp4(&seg.data), "segment {i} checksums");
-        let seq = u32::from_be_bytes([seg.data[38], seg.data[39], seg.data[40], seg.data[41]]);
-        assert_eq!(seq, 1000 + (i * MSS) as u32);
+        assert_eq!(tcp_seq(&seg.data), 1000 + (i * MSS) as u32);
     }
-    assert_eq!(payload_of(&sent, 34), f[54..].to_vec());
+    assert_eq!(
+        joined_payloads(sent.iter().map(|s| &s.data[..])),
+        payload(&f)
+    );
     assert_eq!(
         s.full.take_sent().len(),
         1,
@@ -119,11 +129,7 @@ fn superframe_is_segmented_for_a_device_without_offloads() {
 fn partial_checksum_is_completed_for_a_device_without_offloads() {
     let mut s = setup();
     let (f, vnet) = superframe(500);
-    let vnet = VnetHdr {
-        gso_type: GsoType::NONE,
-        gso_size: 0,
-        ..vnet
-    };
+    let vnet = checksum_only(vnet);
     run(&mut s, &f, vnet, vec![DpAction::Output(PLAIN)]);
     let sent = s.plain.take_sent();
     assert_eq!(sent.len(), 1);
@@ -136,11 +142,7 @@ fn partial_checksum_is_completed_for_a_device_without_offloads() {
 fn address_and_port_rewrites_keep_a_partial_checksum_right() {
     let mut s = setup();
     let (f, vnet) = superframe(700);
-    let csum_only = VnetHdr {
-        gso_type: GsoType::NONE,
-        gso_size: 0,
-        ..vnet
-    };
+    let csum_only = checksum_only(vnet);
     let (nsrc, ndst) = (Ipv4Addr::new(172, 16, 9, 1), Ipv4Addr::new(192, 168, 44, 7));
     let actions = vec![
         DpAction::SetIpv4 {
@@ -195,19 +197,19 @@ fn superframe_is_segmented_before_encapsulation() {
     );
     let sent = s.underlay.take_sent();
     assert_eq!(sent.len(), n.div_ceil(MSS));
-    let mut inner_frames = Vec::new();
+    let mut inners = Vec::new();
     for outer in &sent {
         assert!(outer.vnet.is_none(), "the underlay gets finished packets");
         let d = decapsulate(&outer.data, TunnelPorts::default()).expect("GRE decapsulates");
         assert_eq!(d.metadata.tun_id, 1);
         assert!(valid_tcp4(d.inner), "inner segment checksums");
-        assert!(d.inner.len() <= 14 + 20 + 20 + MSS);
-        inner_frames.push(Frame {
-            data: d.inner.to_vec(),
-            vnet: VnetHdr::NONE,
-        });
+        assert!(d.inner.len() <= HEADERS + MSS);
+        inners.push(d.inner.to_vec());
     }
-    assert_eq!(payload_of(&inner_frames, 34), f[54..].to_vec());
+    assert_eq!(
+        joined_payloads(inners.iter().map(Vec::as_slice)),
+        payload(&f)
+    );
 }
 
 #[test]
@@ -250,14 +252,15 @@ fn a_superframe_goes_to_the_controller_as_its_segments() {
     let up = s.dp.take_userspace();
     assert_eq!(up.len(), n.div_ceil(MSS), "one packet-in per segment");
     for (i, p) in up.iter().enumerate() {
-        assert!(p.frame.len() <= 14 + 20 + 20 + MSS, "segment {i} too long");
+        assert!(p.frame.len() <= HEADERS + MSS, "segment {i} too long");
         assert!(valid_tcp4(&p.frame), "segment {i} checksums");
-        let seq = u32::from_be_bytes([p.frame[38], p.frame[39], p.frame[40], p.frame[41]]);
-        assert_eq!(seq, 1000 + (i * MSS) as u32, "segment {i}");
+        assert_eq!(tcp_seq(&p.frame), 1000 + (i * MSS) as u32, "segment {i}");
         assert_eq!(p.key, up[0].key, "every segment keeps the packet's key");
     }
-    let payload: Vec<u8> = up.iter().flat_map(|p| p.frame[54..].to_vec()).collect();
-    assert_eq!(payload, f[54..].to_vec());
+    assert_eq!(
+        joined_payloads(up.iter().map(|p| &p.frame[..])),
+        payload(&f)
+    );
     assert_eq!(
         s.full.take_sent().len(),
         1,
@@ -270,11 +273,7 @@ fn a_superframe_goes_to_the_controller_as_its_segments() {
 fn a_partial_checksum_is_completed_for_the_controller() {
     let mut s = setup();
     let (f, vnet) = superframe(500);
-    let vnet = VnetHdr {
-        gso_type: GsoType::NONE,
-        gso_size: 0,
-        ..vnet
-    };
+    let vnet = checksum_only(vnet);
     run(&mut s, &f, vnet, vec![to_controller()]);
     let up = s.dp.take_userspace();
     assert_eq!(up.len(), 1);

@@ -12,6 +12,9 @@ use std::net::Ipv4Addr;
 pub(crate) const MSS: usize = 1448;
 pub(crate) const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub(crate) const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The headers in front of the TCP payload of a super-frame and of each of its segments:
+/// Ethernet, IPv4 and TCP, without options.
+pub(crate) const HEADERS: usize = 14 + 20 + 20;
 
 /// Adds dummy port `no` named `name` to `dp`; with `vnet` it hands over (and takes) frames
 /// with virtio-net headers, such as TSO super-frames. Its MTU of 9000 leaves room for the
@@ -50,7 +53,7 @@ pub(crate) fn superframe(n: usize) -> (Vec<u8>, VnetHdr) {
     let vnet = VnetHdr {
         flags: VnetFlags::NEEDS_CSUM,
         gso_type: GsoType::TCPV4,
-        hdr_len: 54,
+        hdr_len: HEADERS as u16,
         gso_size: MSS as u16,
         csum_start: 34,
         csum_offset: 16,
@@ -66,4 +69,15 @@ pub(crate) fn valid_tcp4(f: &[u8]) -> bool {
     checksum::verifies(ip)
         && usize::from(u16::from_be_bytes([ip[2], ip[3]])) == f.len() - 14
         && pseudo.add_bytes(l4).fold() == 0xffff
+}
+
+/// The TCP payload of a super-frame or of one of its segments.
+pub(crate) fn payload(frame: &[u8]) -> &[u8] {
+    &frame[HEADERS..]
+}
+
+/// The payloads of `segments` one after another: a super-frame's payload when they are its
+/// segments, in order.
+pub(crate) fn joined_payloads<'a>(segments: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    segments.into_iter().flat_map(payload).copied().collect()
 }
