@@ -82,6 +82,18 @@ struct Outcome {
     stderr: String,
 }
 
+impl Outcome {
+    /// The same outcome with `f` applied to both its outputs: how a test blanks what may
+    /// differ between runs (durations, listing order) before comparing.
+    fn map_text(self, f: impl Fn(&str) -> String) -> Self {
+        Self {
+            status: self.status,
+            stdout: f(&self.stdout),
+            stderr: f(&self.stderr),
+        }
+    }
+}
+
 /// Replaces `xid=0x…` with `xid=X`, the program name with `ofctl` and `dir` with `DIR`.
 fn normalise(text: &str, program: &str, dir: &Path) -> String {
     let mut out = String::new();
@@ -1693,10 +1705,49 @@ fn snoopers_see_the_controller_conversation_as_on_ovs_vswitchd() {
     assert_eq!(&printed[3][1], want, "fvs-ofctl snoop on fvs-vswitchd");
 }
 
+/// Runs `steps` (arguments, `TARGET` standing for br-tun's management socket) in order
+/// through each program on each switch, each time after `reset` (run by ovs-ofctl, which must
+/// succeed) has emptied the table under test, and passes every outcome through `listing`.
+/// ovs-ofctl on ovs-vswitchd gives the reference, which `check_reference` looks at first so
+/// that a surprise in Open vSwitch shows as one; every other pairing must match it step by
+/// step.
+fn compare_sequences(
+    (ovs, fvs): (&PrivateOvs, &Fvs),
+    steps: &[Vec<&str>],
+    reset: &[&str],
+    listing: fn(Outcome) -> Outcome,
+    check_reference: impl FnOnce(&[Outcome]),
+) {
+    let (ovs_ofctl, fvs_ofctl) = ofctls();
+    let sequence = |program: &Path, dir: &Path| -> Vec<Outcome> {
+        let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
+        let expand = |args: &[&str]| -> Vec<String> {
+            args.iter().map(|a| a.replace("TARGET", &target)).collect()
+        };
+        assert_eq!(run(&ovs_ofctl, dir, &expand(reset)).status, Some(0));
+        steps
+            .iter()
+            .map(|args| listing(run(program, dir, &expand(args))))
+            .collect()
+    };
+    let want = sequence(&ovs_ofctl, ovs.dir());
+    check_reference(&want);
+    for (program, dir) in [
+        (fvs_ofctl, fvs.dir()),
+        (ovs_ofctl.as_path(), fvs.dir()),
+        (fvs_ofctl, ovs.dir()),
+    ] {
+        let got = sequence(program, dir);
+        for ((args, g), w) in steps.iter().zip(&got).zip(&want) {
+            assert_eq!(g, w, "{} {args:?} on {}", program.display(), dir.display());
+        }
+    }
+}
+
 /// `outcome` with durations blanked and the lines of each listing sorted (Open vSwitch lists
 /// groups in hash order, ferrovs by number).
 fn group_listing(o: Outcome) -> Outcome {
-    let blank = |s: &str| -> String {
+    o.map_text(|s| {
         let mut blocks: Vec<Vec<String>> = Vec::new();
         for line in s.lines() {
             let line = line
@@ -1726,18 +1777,12 @@ fn group_listing(o: Outcome) -> Outcome {
             })
             .collect::<Vec<_>>()
             .join("\n")
-    };
-    Outcome {
-        status: o.status,
-        stdout: blank(&o.stdout),
-        stderr: blank(&o.stderr),
-    }
+    })
 }
 
 #[test]
 fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
     let (ovs, fvs) = switches_speaking_all();
-    let (ovs_ofctl, fvs_ofctl) = ofctls();
     // add-groups reads one group per line, skipping comments and blank lines.
     let files = TempDir::new("fvs-cli-groups");
     let groups_file = files.path().join("groups.txt");
@@ -1910,41 +1955,25 @@ fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
         vec!["-O", "OpenFlow15", "dump-groups", "TARGET"],
         vec!["dump-groups", "TARGET"],
     ];
-    // The whole sequence through each program on each switch, from an empty group table;
-    // ovs-ofctl on ovs-vswitchd is the reference.
-    let sequence = |program: &Path, dir: &Path| -> Vec<Outcome> {
-        let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
-        let reset = ["del-groups".to_owned(), target.clone()];
-        assert_eq!(run(&ovs_ofctl, dir, &reset).status, Some(0));
-        steps
-            .iter()
-            .map(|args| {
-                let args: Vec<String> = args.iter().map(|a| a.replace("TARGET", &target)).collect();
-                group_listing(run(program, dir, &args))
-            })
-            .collect()
-    };
-    let want = sequence(&ovs_ofctl, ovs.dir());
-    assert!(
-        want[1].stdout.is_empty() && want[1].stderr.contains("OFPGMFC_GROUP_EXISTS"),
-        "{:?}",
-        want[1]
+    // The whole sequence from an empty group table.
+    compare_sequences(
+        (&ovs, &fvs),
+        &steps,
+        &["del-groups", "TARGET"],
+        group_listing,
+        |want| {
+            assert!(
+                want[1].stdout.is_empty() && want[1].stderr.contains("OFPGMFC_GROUP_EXISTS"),
+                "{:?}",
+                want[1]
+            );
+            assert!(
+                want[16].stdout.contains("group_id=2,type=select"),
+                "{:?}",
+                want[16]
+            );
+        },
     );
-    assert!(
-        want[16].stdout.contains("group_id=2,type=select"),
-        "{:?}",
-        want[16]
-    );
-    for (program, dir) in [
-        (fvs_ofctl, fvs.dir()),
-        (ovs_ofctl.as_path(), fvs.dir()),
-        (fvs_ofctl, ovs.dir()),
-    ] {
-        let got = sequence(program, dir);
-        for ((args, g), w) in steps.iter().zip(&got).zip(&want) {
-            assert_eq!(g, w, "{} {args:?} on {}", program.display(), dir.display());
-        }
-    }
 }
 
 /// `outcome` with durations blanked and the entries of each meter listing sorted (Open
@@ -1952,7 +1981,7 @@ fn group_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
 /// lines in configuration replies and start with `meter:` in statistics replies; flow
 /// listings' lines are sorted too.
 fn meter_listing(o: Outcome) -> Outcome {
-    let blank = |s: &str| -> String {
+    o.map_text(|s| {
         let mut entries: Vec<String> = Vec::new();
         let mut head = String::new();
         for line in s.lines() {
@@ -1988,18 +2017,12 @@ fn meter_listing(o: Outcome) -> Outcome {
         }
         entries.sort();
         head + &entries.join("\n")
-    };
-    Outcome {
-        status: o.status,
-        stdout: blank(&o.stdout),
-        stderr: blank(&o.stderr),
-    }
+    })
 }
 
 #[test]
 fn meter_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
     let (ovs, fvs) = switches_speaking_all();
-    let (ovs_ofctl, fvs_ofctl) = ofctls();
     let o13 = |args: &[&'static str]| -> Vec<&'static str> {
         let mut v = vec!["-O", "OpenFlow13"];
         v.extend_from_slice(args);
@@ -2114,49 +2137,28 @@ fn meter_commands_read_and_write_as_ovs_ofctl_on_ovs_vswitchd() {
         o13(&["dump-meters", "TARGET"]),
         o13(&["dump-flows", "TARGET", "in_port=1"]),
     ];
-    // The whole sequence through each program on each switch, from an empty meter table;
-    // ovs-ofctl on ovs-vswitchd is the reference.
-    let sequence = |program: &Path, dir: &Path| -> Vec<Outcome> {
-        let target = format!("unix:{}", dir.join("br-tun.mgmt").display());
-        let reset = [
-            "-O".to_owned(),
-            "OpenFlow13".to_owned(),
-            "del-meters".to_owned(),
-            target.clone(),
-        ];
-        assert_eq!(run(&ovs_ofctl, dir, &reset).status, Some(0));
-        steps
-            .iter()
-            .map(|args| {
-                let args: Vec<String> = args.iter().map(|a| a.replace("TARGET", &target)).collect();
-                meter_listing(run(program, dir, &args))
-            })
-            .collect()
-    };
-    let want = sequence(&ovs_ofctl, ovs.dir());
-    assert!(
-        want[2].stderr.contains("OFPMMFC_METER_EXISTS"),
-        "{:?}",
-        want[2]
+    // The whole sequence from an empty meter table.
+    compare_sequences(
+        (&ovs, &fvs),
+        &steps,
+        &["-O", "OpenFlow13", "del-meters", "TARGET"],
+        meter_listing,
+        |want| {
+            assert!(
+                want[2].stderr.contains("OFPMMFC_METER_EXISTS"),
+                "{:?}",
+                want[2]
+            );
+            assert!(
+                want[20].stdout.contains("meter=1 pktps burst stats bands="),
+                "{:?}",
+                want[20]
+            );
+            assert!(
+                !want[34].stdout.contains("priority=5") && want[34].stdout.contains("priority=6"),
+                "{:?}",
+                want[34]
+            );
+        },
     );
-    assert!(
-        want[20].stdout.contains("meter=1 pktps burst stats bands="),
-        "{:?}",
-        want[20]
-    );
-    assert!(
-        !want[34].stdout.contains("priority=5") && want[34].stdout.contains("priority=6"),
-        "{:?}",
-        want[34]
-    );
-    for (program, dir) in [
-        (fvs_ofctl, fvs.dir()),
-        (ovs_ofctl.as_path(), fvs.dir()),
-        (fvs_ofctl, ovs.dir()),
-    ] {
-        let got = sequence(program, dir);
-        for ((args, g), w) in steps.iter().zip(&got).zip(&want) {
-            assert_eq!(g, w, "{} {args:?} on {}", program.display(), dir.display());
-        }
-    }
 }
