@@ -311,6 +311,14 @@ pub trait Family: Copy + Eq + Into<IpAddr> {
     fn table_needed(user: &[Route]) -> bool;
     /// The kernel's routes as the table caches them; `None` when they cannot be read.
     fn cached_routes() -> Option<Vec<Route>>;
+    /// The kernel's routes of this family (`ip route show table all`), as
+    /// [`kernel_routes`] reads them.
+    fn routes() -> std::io::Result<Vec<fvs_netdev::netlink::RouteEntry<Self>>>;
+    /// Whether of the kernel's routes to one prefix (and kind, local or not) only the last
+    /// it lists stays, as in Open vSwitch's IPv6 table, which holds one route per prefix and
+    /// rank and so keeps one of every link's `fe80::/64`. The IPv4 table keeps every route
+    /// the kernel lists.
+    const LAST_ROUTE_PER_PREFIX: bool;
     /// Whether an endpoint's address may stand as the outer source when neither `local_ip`
     /// nor the route gives one.
     fn usable_source(addr: IpAddr) -> bool;
@@ -332,6 +340,12 @@ impl Family for Ipv4Addr {
     fn cached_routes() -> Option<Vec<Route>> {
         cached_routes(false).ok()
     }
+
+    fn routes() -> std::io::Result<Vec<fvs_netdev::netlink::RouteEntry<Self>>> {
+        fvs_netdev::netlink::ipv4_routes()
+    }
+
+    const LAST_ROUTE_PER_PREFIX: bool = false;
 
     fn usable_source(addr: IpAddr) -> bool {
         addr.is_ipv4()
@@ -554,47 +568,64 @@ pub fn commands() -> Vec<Command<Daemon>> {
 /// The kernel's IPv4 and IPv6 routes as cached routes ([`router`]); none under
 /// `--enable-dummy`.
 fn cached_routes(dummy: bool) -> Result<Vec<Route>, String> {
-    use fvs_netdev::netlink;
     if dummy {
         return Ok(Vec::new());
     }
     let err = |e: std::io::Error| format!("cannot read the routing table: {e}");
-    let routes = netlink::ipv4_routes().map_err(err)?;
-    let addrs = netlink::ipv4_addresses().map_err(err)?;
-    let names = netlink::link_names().map_err(err)?;
-    Ok(routes
-        .iter()
-        .filter_map(|r| {
-            let dev = names.get(&r.route.oif)?.clone();
-            // An address of the device on the subnet of `to`.
-            let on_subnet = |to: Ipv4Addr| {
-                addrs
-                    .iter()
-                    .find(|a| {
-                        a.ifindex == r.route.oif
-                            && router::mask(a.prefix_len) & a.addr.to_bits()
-                                == router::mask(a.prefix_len) & to.to_bits()
-                    })
-                    .map(|a| a.addr)
-            };
-            let src = r
-                .route
-                .prefsrc
-                .or_else(|| on_subnet(r.dst))
-                .or_else(|| r.route.gateway.and_then(on_subnet))?;
-            Some(Route {
-                dst: r.dst.into(),
-                prefix_len: r.prefix_len,
-                mark: router::PktMark::default(),
-                dev,
-                gateway: r.route.gateway.map(IpAddr::V4),
-                src: src.into(),
-                local: r.route.local,
-                origin: router::Origin::Cached,
-            })
-        })
-        .chain(super::native_v6::cached_routes(&names).map_err(err)?)
-        .collect())
+    let names = fvs_netdev::netlink::link_names().map_err(err)?;
+    let mut routes = kernel_routes::<Ipv4Addr>(&names).map_err(err)?;
+    routes.extend(kernel_routes::<std::net::Ipv6Addr>(&names).map_err(err)?);
+    Ok(routes)
+}
+
+/// The kernel's routes of family `F` as `ovs-router` caches them; `names` are the
+/// interfaces' names by index. Each takes as its source the route's preferred source, else
+/// the device's address on the destination's prefix, else on the gateway's; a route with
+/// none, or through a device without a name, is left out. See
+/// [`Family::LAST_ROUTE_PER_PREFIX`] for routes to one prefix through several devices.
+pub fn kernel_routes<F: Family>(names: &HashMap<u32, String>) -> std::io::Result<Vec<Route>> {
+    let routes = F::routes()?;
+    let addrs = F::addresses()?;
+    let mut kept: Vec<Route> = Vec::new();
+    for r in &routes {
+        let Some(dev) = names.get(&r.route.oif) else {
+            continue;
+        };
+        let on_prefix = |to: F| {
+            addrs
+                .iter()
+                .find(|a| {
+                    a.ifindex == r.route.oif
+                        && router::same_prefix(a.addr.into(), to.into(), a.prefix_len)
+                })
+                .map(|a| a.addr)
+        };
+        let Some(src) = r
+            .route
+            .prefsrc
+            .or_else(|| on_prefix(r.dst))
+            .or_else(|| r.route.gateway.and_then(on_prefix))
+        else {
+            continue;
+        };
+        let route = Route {
+            dst: r.dst.into(),
+            prefix_len: r.prefix_len,
+            mark: router::PktMark::default(),
+            dev: dev.clone(),
+            gateway: r.route.gateway.map(Into::into),
+            src: src.into(),
+            local: r.route.local,
+            origin: router::Origin::Cached,
+        };
+        if F::LAST_ROUTE_PER_PREFIX {
+            kept.retain(|k| {
+                (k.dst, k.prefix_len, k.local) != (route.dst, route.prefix_len, route.local)
+            });
+        }
+        kept.push(route);
+    }
+    Ok(kept)
 }
 
 /// The addresses of kernel device `dev`, both families (none when there is no such device).

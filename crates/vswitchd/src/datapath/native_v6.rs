@@ -15,20 +15,20 @@
 //! nothing (its packets reach the underlay device, which refuses them and counts them), as
 //! Open vSwitch's userspace datapath drops what it cannot route.
 //!
-//! [`cached_routes`] gives `ovs/route/show` and `ovs/route/lookup` the kernel's IPv6 routes
-//! ([`super::router`]), as Open vSwitch 3.1 lists them: unicast and local routes, link-local
-//! prefixes included, each with a source address (the route's preferred source, else the
-//! device's address on the destination's or the gateway's prefix; a route with neither is
-//! left out).
+//! [`kernel_routes`] (one reading for both families) gives `ovs/route/show` and
+//! `ovs/route/lookup` the kernel's IPv6 routes ([`super::router`]), as Open vSwitch 3.1 lists
+//! them: unicast and local routes, link-local prefixes included, each with a source address
+//! (the route's preferred source, else the device's address on the destination's or the
+//! gateway's prefix; a route with neither is left out), and of several routes to one prefix
+//! only the last the kernel lists ([`Family::LAST_ROUTE_PER_PREFIX`]).
 //!
 //! The destinations `remote_ip=flow` tunnels were given (`tun_ipv6_dst`) are routed here
 //! like fixed ones, and IPv6 user routes (`ovs/route/add`) decide as for IPv4.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::native::{Family, TunnelEnd};
-use super::router::{self, Route};
+use super::native::{Family, TunnelEnd, kernel_routes};
+use super::router::Route;
 
 /// An IPv6 tunnel interface's addresses, as its options give them.
 pub type TunnelEnd6 = TunnelEnd<Ipv6Addr>;
@@ -51,55 +51,18 @@ impl Family for Ipv6Addr {
 
     fn cached_routes() -> Option<Vec<Route>> {
         let names = fvs_netdev::netlink::link_names().ok()?;
-        cached_routes(&names).ok()
+        kernel_routes::<Self>(&names).ok()
     }
+
+    fn routes() -> std::io::Result<Vec<fvs_netdev::netlink::RouteEntry<Self>>> {
+        fvs_netdev::netlink::ipv6_routes()
+    }
+
+    const LAST_ROUTE_PER_PREFIX: bool = true;
 
     fn usable_source(addr: IpAddr) -> bool {
         matches!(addr, IpAddr::V6(v6) if !v6.is_unicast_link_local())
     }
-}
-
-/// The kernel's IPv6 routes as `ovs-router` caches them (see the module docs); `names` are
-/// the interfaces' names by index. Open vSwitch's table holds one route per prefix and rank
-/// (a later one replaces an earlier), so of the kernel's routes to one prefix through
-/// several devices (every link's `fe80::/64`) the last the kernel lists stays.
-pub fn cached_routes(names: &HashMap<u32, String>) -> std::io::Result<Vec<Route>> {
-    use fvs_netdev::netlink;
-    let routes = netlink::ipv6_routes()?;
-    let addrs = netlink::ipv6_addresses()?;
-    let mut kept: Vec<Route> = Vec::new();
-    for route in routes.iter().filter_map(|r| {
-        let dev = names.get(&r.route.oif)?.clone();
-        let on_prefix = |to: Ipv6Addr| {
-            addrs
-                .iter()
-                .find(|a| {
-                    a.ifindex == r.route.oif && router::same_subnet6(a.addr, to, a.prefix_len)
-                })
-                .map(|a| a.addr)
-        };
-        let src = r
-            .route
-            .prefsrc
-            .or_else(|| on_prefix(r.dst))
-            .or_else(|| r.route.gateway.and_then(on_prefix))?;
-        Some(Route {
-            dst: r.dst.into(),
-            prefix_len: r.prefix_len,
-            mark: router::PktMark::default(),
-            dev,
-            gateway: r.route.gateway.map(IpAddr::V6),
-            src: src.into(),
-            local: r.route.local,
-            origin: router::Origin::Cached,
-        })
-    }) {
-        kept.retain(|k| {
-            (k.dst, k.prefix_len, k.local) != (route.dst, route.prefix_len, route.local)
-        });
-        kept.push(route);
-    }
-    Ok(kept)
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ pub fn same_subnet6(a: Ipv6Addr, b: Ipv6Addr, len: u8) -> bool {
 pub type DevAddr = (IpAddr, u8);
 
 /// Whether `a` and `b` are of one family and share their first `len` bits.
-fn same_prefix(a: IpAddr, b: IpAddr, len: u8) -> bool {
+pub fn same_prefix(a: IpAddr, b: IpAddr, len: u8) -> bool {
     match (a, b) {
         (IpAddr::V4(a), IpAddr::V4(b)) => same_subnet(a, b, len),
         (IpAddr::V6(a), IpAddr::V6(b)) => same_subnet6(a, b, len),
