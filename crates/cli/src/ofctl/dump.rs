@@ -28,6 +28,7 @@
 //! table and port names). This module spends the same numbers so the text is the same.
 
 use super::conn::{Conn, Received};
+use super::heading::{header_version, heading};
 use super::names::{PortNames, Resolver, use_names};
 use super::{CmdError, Options};
 use fvs_flow::text::format_match;
@@ -258,14 +259,6 @@ fn version_name(v: Version) -> String {
     format!("1.{}", v.wire().saturating_sub(1))
 }
 
-/// ` (OF1.3)` after a message name, nothing for OpenFlow 1.0.
-fn version_tag(wire_version: u8) -> String {
-    match wire_version {
-        1 => String::new(),
-        v => format!(" (OF1.{})", v.saturating_sub(1)),
-    }
-}
-
 /// Reads until a message answering `xid`; an error reply is printed as ovs-ofctl does.
 fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> {
     loop {
@@ -344,11 +337,11 @@ pub(super) fn dump_flows(
             return Err(unexpected(&reply));
         };
         if stream {
+            let v = header_version(&reply.header);
             let _ = write!(
                 out,
-                "{name} reply{} (xid={:#x}):",
-                version_tag(reply.header.version),
-                reply.header.xid
+                "{}",
+                heading(format_args!("{name} reply"), v, reply.header.xid)
             );
             if part.more {
                 out.push_str(" flags=[more]");
@@ -425,12 +418,11 @@ pub(super) fn dump_aggregate(
     else {
         return Err(unexpected(&reply));
     };
+    let v = header_version(&reply.header);
     let _ = writeln!(
         out,
-        "{name} reply{} (xid={:#x}): packet_count={packet_count} byte_count={byte_count} \
-         flow_count={flow_count}",
-        version_tag(reply.header.version),
-        reply.header.xid
+        "{} packet_count={packet_count} byte_count={byte_count} flow_count={flow_count}",
+        heading(format_args!("{name} reply"), v, reply.header.xid)
     );
     Ok(())
 }
@@ -453,12 +445,8 @@ pub(super) fn dump_desc(opts: &Options, args: &[String], out: &mut String) -> Re
         serial_num,
         dp_desc,
     } = desc.as_ref();
-    let _ = writeln!(
-        out,
-        "OFPST_DESC reply{} (xid={:#x}):",
-        version_tag(reply.header.version),
-        reply.header.xid
-    );
+    let v = header_version(&reply.header);
+    let _ = writeln!(out, "{}", heading("OFPST_DESC reply", v, reply.header.xid));
     let _ = writeln!(out, "Manufacturer: {mfr_desc}");
     let _ = writeln!(out, "Hardware: {hw_desc}");
     let _ = writeln!(out, "Software: {sw_desc}");

@@ -18,6 +18,7 @@
 //! quoted request), and the command then fails with `talking to SWITCH (Protocol error)`.
 
 use super::conn::{Conn, Received};
+use super::heading::{header_version, heading};
 use super::names::Resolver;
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
@@ -257,9 +258,8 @@ fn format_quoted(data: &[u8], protocol: Protocol, out: &mut String) {
         Ok((h, Message::Group(fvs_openflow::wire::group::GroupMsg::Mod(gm)))) => {
             let _ = writeln!(
                 out,
-                "OFPT_GROUP_MOD (OF1.{}) (xid={:#x}):",
-                h.version.saturating_sub(1),
-                h.xid
+                "{}",
+                heading("OFPT_GROUP_MOD", header_version(&h), h.xid)
             );
             fvs_openflow::text::group::format_group_mod(&gm, h.version == 6, out);
             out.push('\n');
@@ -270,12 +270,7 @@ fn format_quoted(data: &[u8], protocol: Protocol, out: &mut String) {
             } else {
                 "OFPT_BUNDLE_CONTROL"
             };
-            let _ = writeln!(
-                out,
-                "{name} (OF1.{}) (xid={:#x}):",
-                h.version.saturating_sub(1),
-                h.xid
-            );
+            let _ = writeln!(out, "{}", heading(name, header_version(&h), h.xid));
             // C's "%#x": no prefix for zero.
             let id = match c.bundle_id {
                 0 => "0".to_string(),
@@ -351,14 +346,11 @@ pub(super) fn choose_protocol_for(
 /// request.
 pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
     let mut out = String::new();
-    let tag = match reply.header.version {
-        1 => String::new(),
-        v => format!(" (OF1.{})", v.saturating_sub(1)),
-    };
+    let v = header_version(&reply.header);
     match &reply.message {
         Some(Message::Error(e)) => {
             let name = error_name(reply.header.version, e.code);
-            let _ = writeln!(out, "OFPT_ERROR{tag} (xid={:#x}): {name}", reply.header.xid);
+            let _ = writeln!(out, "{} {name}", heading("OFPT_ERROR", v, reply.header.xid));
             match wire::decode(&e.data) {
                 Ok((h, Message::FlowMod(fm))) => {
                     format_flow_mod(
@@ -370,7 +362,7 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
                     out.push('\n');
                 }
                 Ok((h, Message::Async(AsyncMsg::PacketOut(po)))) => {
-                    format_packet_out(&po, h.version, h.xid, &mut out);
+                    format_packet_out(&po, header_version(&h), h.xid, &mut out);
                 }
                 Ok((h, Message::Group(fvs_openflow::wire::group::GroupMsg::Mod(gm)))) => {
                     let name = if h.version == 1 {
@@ -378,12 +370,12 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
                     } else {
                         "OFPT_GROUP_MOD"
                     };
-                    let _ = writeln!(out, "{name}{tag} (xid={:#x}):", h.xid);
+                    let _ = writeln!(out, "{}", heading(name, v, h.xid));
                     let with_ids = matches!(h.version, 1 | 6);
                     fvs_openflow::text::group::format_group_mod(&gm, with_ids, &mut out);
                     out.push('\n');
                 }
-                Ok((h, Message::Meter(m))) => format_meter_request(&m, &tag, h.xid, &mut out),
+                Ok((h, Message::Meter(m))) => format_meter_request(&m, v, h.xid, &mut out),
                 // A meter-mod the switch could not decode: ovs-ofctl cannot either, and says
                 // why above a dump of its bytes.
                 Err(d) if e.data.get(1) == Some(&29) => {
@@ -393,7 +385,8 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
                         .map_or(0, |x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]));
                     let _ = writeln!(
                         out,
-                        "OFPT_METER_MOD{tag} (xid={xid:#x}): ***decode error: {}***",
+                        "{} ***decode error: {}***",
+                        heading("OFPT_METER_MOD", v, xid),
                         d.error.name()
                     );
                     hex_dump(&e.data, &mut out);
@@ -417,7 +410,7 @@ pub(super) fn format_reply(reply: &Received, protocol: Protocol) -> String {
 /// A quoted meter message (a meter-mod or a meter request) as ovs-ofctl prints it.
 fn format_meter_request(
     m: &fvs_openflow::wire::meter::MeterMsg,
-    tag: &str,
+    v: Version,
     xid: u32,
     out: &mut String,
 ) {
@@ -425,7 +418,7 @@ fn format_meter_request(
     use fvs_openflow::wire::meter::MeterMsg;
     match m {
         MeterMsg::Mod(mm) => {
-            let _ = write!(out, "OFPT_METER_MOD{tag} (xid={xid:#x}): ");
+            let _ = write!(out, "{} ", heading("OFPT_METER_MOD", v, xid));
             format_meter_mod(mm, out);
         }
         MeterMsg::StatsRequest(id) | MeterMsg::ConfigRequest(id) => {
@@ -434,11 +427,15 @@ fn format_meter_request(
             } else {
                 "OFPST_METER_CONFIG"
             };
-            let _ = write!(out, "{name} request{tag} (xid={xid:#x}): meter=");
+            let _ = write!(
+                out,
+                "{} meter=",
+                heading(format_args!("{name} request"), v, xid)
+            );
             format_meter_id(*id, out);
         }
         MeterMsg::StatsReply(_) | MeterMsg::ConfigReply(_) => {
-            let _ = write!(out, "OFPST_METER reply{tag} (xid={xid:#x}):");
+            let _ = write!(out, "{}", heading("OFPST_METER reply", v, xid));
         }
     }
     out.push('\n');
@@ -471,11 +468,7 @@ fn hex_dump(bytes: &[u8], out: &mut String) {
 
 /// A packet-out as ovs-ofctl prints it: the header line with input port (after OpenFlow
 /// 1.5's pipeline fields), actions and data length, then the packet's summary line.
-pub(super) fn format_packet_out(po: &PacketOut, version: u8, xid: u32, out: &mut String) {
-    let tag = match version {
-        1 => String::new(),
-        v => format!(" (OF1.{})", v.saturating_sub(1)),
-    };
+pub(super) fn format_packet_out(po: &PacketOut, v: Version, xid: u32, out: &mut String) {
     let mut head = String::new();
     fvs_flow::text::format_match(&po.metadata, DEFAULT_PRIORITY, &mut head);
     if !head.is_empty() {
@@ -485,7 +478,8 @@ pub(super) fn format_packet_out(po: &PacketOut, version: u8, xid: u32, out: &mut
     fvs_openflow::text::format_actions(&po.actions, &mut actions);
     let _ = write!(
         out,
-        "OFPT_PACKET_OUT{tag} (xid={xid:#x}): {head}in_port={} actions={actions}",
+        "{} {head}in_port={} actions={actions}",
+        heading("OFPT_PACKET_OUT", v, xid),
         po.in_port
     );
     match po.buffer_id {

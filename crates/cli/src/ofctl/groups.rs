@@ -11,7 +11,8 @@
 //! or 1.5 among the allowed protocols.
 
 use super::conn::Conn;
-use super::show::{reply_to, unexpected, version_tag};
+use super::heading::heading;
+use super::show::{reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::GroupId;
@@ -231,9 +232,8 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: Message) -> Resu
         };
         let _ = write!(
             out,
-            "{title} reply{} (xid={:#x}):",
-            version_tag(v),
-            reply.header.xid
+            "{}",
+            heading(format_args!("{title} reply"), v, reply.header.xid)
         );
         match &reply.message {
             Some(Message::Group(GroupMsg::DescReply(ds))) => {
@@ -315,9 +315,8 @@ pub(super) fn dump_group_features(
     };
     let _ = writeln!(
         out,
-        "{title} reply{} (xid={:#x}):",
-        version_tag(v),
-        reply.header.xid
+        "{}",
+        heading(format_args!("{title} reply"), v, reply.header.xid)
     );
     let _ = writeln!(out, " Group table:\n    Types:  {:#x}", g.types);
     let _ = writeln!(out, "    Capabilities:  {:#x}", g.capabilities);

@@ -11,7 +11,8 @@
 //! them, entries in the switch's order.
 
 use super::conn::Conn;
-use super::show::{reply_to, unexpected, version_tag};
+use super::heading::heading;
+use super::show::{reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::MeterId;
@@ -137,9 +138,8 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: MeterMsg) -> Res
         };
         let _ = write!(
             out,
-            "{title} reply{} (xid={:#x}):",
-            version_tag(v),
-            reply.header.xid
+            "{}",
+            heading(format_args!("{title} reply"), v, reply.header.xid)
         );
         match &reply.message {
             Some(Message::Meter(MeterMsg::ConfigReply(cs))) => {
@@ -180,9 +180,8 @@ pub(super) fn meter_features(
         Some(Message::Table(TableMsg::MeterFeaturesReply(f))) => {
             let _ = writeln!(
                 out,
-                "OFPST_METER_FEATURES reply{} (xid={:#x}):",
-                version_tag(v),
-                reply.header.xid
+                "{}",
+                heading("OFPST_METER_FEATURES reply", v, reply.header.xid)
             );
             format_meter_features(f, out);
             Ok(())

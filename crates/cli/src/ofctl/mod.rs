@@ -14,7 +14,8 @@
 //! statistics, [`show`] the features and ports, `ports` port descriptions, statistics and
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
 //! and `diff-flows`, `packet_out` `packet-out`, `groups` the group table's commands, `meters` the meter table's, `monitor` `monitor` (`watch` its flow monitors), `snoop` `snoop` (with [`packet`] for hex packets and their
-//! summary lines). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
+//! summary lines). Every printer starts a message's text with `heading`'s
+//! `NAME (OF1.x) (xid=0x..):`. `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
@@ -28,6 +29,7 @@ mod echo;
 mod features;
 mod flows;
 mod groups;
+mod heading;
 mod meters;
 mod monitor;
 mod names;

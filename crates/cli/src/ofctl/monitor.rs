@@ -22,8 +22,9 @@
 //! are printed like the other messages, with port names when `--names` is in effect.
 
 use super::conn::{Conn, Received};
+use super::heading::{header_version, heading, version_tag};
 use super::names::{PortNames, Resolver, use_names};
-use super::show::{format_config, format_features, format_port, version_tag};
+use super::show::{format_config, format_features, format_port};
 use super::{CmdError, Options};
 use fvs_openflow::action::PacketInReason;
 use fvs_openflow::protocol::Protocol;
@@ -153,8 +154,7 @@ fn transact(conn: &mut Conn, msg: &Message) -> Result<(), CmdError> {
 /// One received message as ovs-ofctl prints it.
 pub(super) fn format_received(r: &Received, protocol: Protocol) -> String {
     let mut out = String::new();
-    let v = Version::from_wire(r.header.version).unwrap_or(Version::Of10);
-    let tag = version_tag(v);
+    let v = header_version(&r.header);
     let xid = r.header.xid;
     match &r.message {
         Some(Message::Async(AsyncMsg::PacketIn(pin))) => format_packet_in(pin, v, xid, &mut out),
@@ -165,38 +165,42 @@ pub(super) fn format_received(r: &Received, protocol: Protocol) -> String {
         Some(Message::Error(_)) => out.push_str(&super::flows::format_reply(r, protocol)),
         Some(Message::FlowMonitor(m)) => super::watch::format(m, v, xid, &mut out),
         Some(Message::BarrierReply) => {
-            let _ = writeln!(out, "OFPT_BARRIER_REPLY{tag} (xid={xid:#x}):");
+            let _ = writeln!(out, "{}", heading("OFPT_BARRIER_REPLY", v, xid));
         }
         Some(Message::BarrierRequest) => {
-            let _ = writeln!(out, "OFPT_BARRIER_REQUEST{tag} (xid={xid:#x}):");
+            let _ = writeln!(out, "{}", heading("OFPT_BARRIER_REQUEST", v, xid));
         }
         Some(Message::FeaturesRequest) => {
-            let _ = writeln!(out, "OFPT_FEATURES_REQUEST{tag} (xid={xid:#x}):");
+            let _ = writeln!(out, "{}", heading("OFPT_FEATURES_REQUEST", v, xid));
         }
         Some(Message::FeaturesReply(f)) => format_features(f, v, xid, &mut out),
         Some(Message::GetConfigRequest) => {
-            let _ = writeln!(out, "OFPT_GET_CONFIG_REQUEST{tag} (xid={xid:#x}):");
+            let _ = writeln!(out, "{}", heading("OFPT_GET_CONFIG_REQUEST", v, xid));
         }
         Some(Message::GetConfigReply(c)) => format_config(*c, v, xid, &mut out),
         Some(Message::EchoRequest(p)) => {
             let _ = writeln!(
                 out,
-                "OFPT_ECHO_REQUEST{tag} (xid={xid:#x}): {} bytes of payload",
+                "{} {} bytes of payload",
+                heading("OFPT_ECHO_REQUEST", v, xid),
                 p.len()
             );
         }
         Some(Message::EchoReply(p)) => {
             let _ = writeln!(
                 out,
-                "OFPT_ECHO_REPLY{tag} (xid={xid:#x}): {} bytes of payload",
+                "{} {} bytes of payload",
+                heading("OFPT_ECHO_REPLY", v, xid),
                 p.len()
             );
         }
         _ => {
             let _ = writeln!(
                 out,
-                "message type {} ({} bytes){tag} (xid={xid:#x})",
-                r.header.msg_type, r.header.length
+                "message type {} ({} bytes){} (xid={xid:#x})",
+                r.header.msg_type,
+                r.header.length,
+                version_tag(v)
             );
         }
     }
@@ -227,7 +231,7 @@ fn format_packet_in(pin: &PacketIn, v: Version, xid: u32, out: &mut String) {
 
 /// A packet-in (or `NXT_RESUME`, which carries the same) under message name `name`.
 fn format_packet_in_named(pin: &PacketIn, name: &str, v: Version, xid: u32, out: &mut String) {
-    let _ = write!(out, "{name}{} (xid={xid:#x}):", version_tag(v));
+    let _ = write!(out, "{}", heading(name, v, xid));
     if pin.table_id != 0 {
         let _ = write!(out, " table_id={}", pin.table_id);
     }
@@ -340,11 +344,7 @@ fn format_port_status(ps: &PortStatus, v: Version, xid: u32, out: &mut String) {
         PortReason::Delete => "DEL",
         PortReason::Modify => "MOD",
     };
-    let _ = write!(
-        out,
-        "OFPT_PORT_STATUS{} (xid={xid:#x}): {reason}:",
-        version_tag(v)
-    );
+    let _ = write!(out, "{} {reason}:", heading("OFPT_PORT_STATUS", v, xid));
     format_port(&ps.desc, v, out);
 }
 
@@ -356,7 +356,7 @@ fn format_flow_removed(fr: &FlowRemoved, v: Version, msg_type: u8, xid: u32, out
     } else {
         "OFPT_FLOW_REMOVED"
     };
-    let _ = write!(out, "{name}{} (xid={xid:#x}): ", version_tag(v));
+    let _ = write!(out, "{} ", heading(name, v, xid));
     fvs_flow::text::format_match(&fr.r#match, u32::from(fr.priority), out);
     let reason = match fr.reason {
         FlowRemovedReason::IdleTimeout => "idle",

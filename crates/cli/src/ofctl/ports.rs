@@ -19,7 +19,8 @@
 //! port-mod goes out with a barrier; an error reply is printed as ovs-ofctl prints it.
 
 use super::conn::{Conn, Received};
-use super::show::{format_ports, port_descs, port_descs_of, reply_to, unexpected, version_tag};
+use super::heading::heading;
+use super::show::{format_ports, port_descs, port_descs_of, reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_openflow::PortNo;
 use fvs_openflow::wire::port::{
@@ -40,11 +41,7 @@ pub(super) fn dump_ports_desc(
     let v = conn.version();
     let port = port_arg(&mut conn, args)?;
     for (xid, ports) in port_descs_of(&mut conn, port)? {
-        let _ = writeln!(
-            out,
-            "OFPST_PORT_DESC reply{} (xid={xid:#x}):",
-            version_tag(v)
-        );
+        let _ = writeln!(out, "{}", heading("OFPST_PORT_DESC reply", v, xid));
         format_ports(&ports, v, out);
     }
     Ok(())
@@ -114,9 +111,8 @@ pub(super) fn dump_ports(
         };
         let _ = writeln!(
             out,
-            "OFPST_PORT reply{} (xid={:#x}): {} ports",
-            version_tag(v),
-            reply.header.xid,
+            "{} {} ports",
+            heading("OFPST_PORT reply", v, reply.header.xid),
             ports.len()
         );
         for s in ports {

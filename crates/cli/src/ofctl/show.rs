@@ -16,6 +16,7 @@
 //! 1.0's STP and flood bits; 1.1 ports carry their speeds, 1.0's follow from the feature bits).
 
 use super::conn::{Conn, Received};
+use super::heading::heading;
 use super::{CmdError, Options};
 use fvs_openflow::PortNo;
 use fvs_openflow::wire::port::{PortDescReply, PortMsg};
@@ -107,11 +108,7 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
     format_features(features, v, reply.header.xid, out);
     if v >= Version::Of13 {
         for (xid, ports) in port_descs(&mut conn)? {
-            let _ = writeln!(
-                out,
-                "OFPST_PORT_DESC reply{} (xid={xid:#x}):",
-                version_tag(v)
-            );
+            let _ = writeln!(out, "{}", heading("OFPST_PORT_DESC reply", v, xid));
             format_ports(&ports, v, out);
         }
     }
@@ -125,20 +122,6 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
     };
     format_config(*config, v, reply.header.xid, out);
     Ok(())
-}
-
-/// `1.3` for OpenFlow 1.3.
-fn version_name(v: Version) -> String {
-    format!("1.{}", v.wire().saturating_sub(1))
-}
-
-/// ` (OF1.3)` after a message name, nothing for OpenFlow 1.0.
-pub(super) fn version_tag(v: Version) -> String {
-    if v == Version::Of10 {
-        String::new()
-    } else {
-        format!(" (OF{})", version_name(v))
-    }
 }
 
 /// Asks for every port's description; each reply message's xid and ports.
@@ -212,8 +195,8 @@ fn bit_names(bits: u32, table: &[(u32, &str)]) -> String {
 pub(super) fn format_features(f: &Features, v: Version, xid: u32, out: &mut String) {
     let _ = writeln!(
         out,
-        "OFPT_FEATURES_REPLY{} (xid={xid:#x}): dpid:{:016x}",
-        version_tag(v),
+        "{} dpid:{:016x}",
+        heading("OFPT_FEATURES_REPLY", v, xid),
         f.datapath_id
     );
     let _ = writeln!(out, "n_tables:{}, n_buffers:{}", f.n_tables, f.n_buffers);
@@ -372,8 +355,8 @@ pub(super) fn frag_name(flags: u16) -> &'static str {
 pub(super) fn format_config(c: SwitchConfig, v: Version, xid: u32, out: &mut String) {
     let _ = writeln!(
         out,
-        "OFPT_GET_CONFIG_REPLY{} (xid={xid:#x}): frags={} miss_send_len={}",
-        version_tag(v),
+        "{} frags={} miss_send_len={}",
+        heading("OFPT_GET_CONFIG_REPLY", v, xid),
         frag_name(c.flags),
         c.miss_send_len
     );

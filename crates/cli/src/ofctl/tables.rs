@@ -17,7 +17,8 @@
 //! silently kept its old mode is reported as not supporting the new one, as ovs-ofctl does.
 
 use super::conn::Conn;
-use super::show::{frag_name, reply_to, unexpected, version_tag};
+use super::heading::heading;
+use super::show::{frag_name, reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_openflow::wire::table::{TableMsg, TableStats, TableStatsReply};
 use fvs_openflow::wire::{Message, SwitchConfig, Version};
@@ -46,12 +47,7 @@ pub(super) fn dump_tables(
         else {
             return Err(unexpected(&reply));
         };
-        let _ = writeln!(
-            out,
-            "OFPST_TABLE reply{} (xid={:#x}):",
-            version_tag(v),
-            reply.header.xid
-        );
+        let _ = writeln!(out, "{}", heading("OFPST_TABLE reply", v, reply.header.xid));
         format_tables(tables, v, out);
         if !more {
             return Ok(());

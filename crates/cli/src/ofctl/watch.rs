@@ -27,8 +27,8 @@ use fvs_openflow::wire::{FlowRemovedReason, Message, Version};
 
 use super::CmdError;
 use super::conn::Conn;
+use super::heading::heading;
 use super::names::PortNames;
-use super::show::version_tag;
 
 /// The priority match text leaves out.
 const DEFAULT_PRIORITY: u32 = 0x8000;
@@ -128,7 +128,6 @@ fn reason_name(r: FlowRemovedReason) -> &'static str {
 
 /// A flow monitor message as ovs-ofctl prints it (see the module doc).
 pub(super) fn format(m: &FlowMonitorMsg, v: Version, xid: u32, out: &mut String) {
-    let tag = version_tag(v);
     let (stats, control) = match v {
         Version::Of13 => ("ONFST_FLOW_MONITOR", "ONFT_FLOW_MONITOR"),
         Version::Of14 | Version::Of15 => ("OFPST_FLOW_MONITOR", ""),
@@ -137,13 +136,13 @@ pub(super) fn format(m: &FlowMonitorMsg, v: Version, xid: u32, out: &mut String)
     let v14 = control.is_empty();
     match m {
         FlowMonitorMsg::Request(reqs) => {
-            let _ = writeln!(out, "{stats} request{tag} (xid={xid:#x}):");
+            let _ = writeln!(out, "{}", heading(format_args!("{stats} request"), v, xid));
             for r in reqs {
                 format_request(r, out);
             }
         }
         FlowMonitorMsg::Reply { more, updates } => {
-            let _ = write!(out, "{stats} reply{tag} (xid={xid:#x}):");
+            let _ = write!(out, "{}", heading(format_args!("{stats} reply"), v, xid));
             if *more {
                 out.push_str(" flags=[more]");
             }
@@ -155,12 +154,18 @@ pub(super) fn format(m: &FlowMonitorMsg, v: Version, xid: u32, out: &mut String)
         FlowMonitorMsg::Cancel(id) if v14 => {
             let _ = writeln!(
                 out,
-                "{stats} request{tag} (xid={xid:#x}):\n id={} command=delete",
+                "{}\n id={} command=delete",
+                heading(format_args!("{stats} request"), v, xid),
                 id.0
             );
         }
         FlowMonitorMsg::Cancel(id) => {
-            let _ = writeln!(out, "{control}_CANCEL{tag} (xid={xid:#x}): id={}", id.0);
+            let _ = writeln!(
+                out,
+                "{} id={}",
+                heading(format_args!("{control}_CANCEL"), v, xid),
+                id.0
+            );
         }
         FlowMonitorMsg::Paused | FlowMonitorMsg::Resumed => {
             let word = if matches!(m, FlowMonitorMsg::Paused) {
@@ -169,9 +174,13 @@ pub(super) fn format(m: &FlowMonitorMsg, v: Version, xid: u32, out: &mut String)
                 "RESUMED"
             };
             if v14 {
-                let _ = writeln!(out, "{stats} reply{tag} (xid={xid:#x}):\n event={word}");
+                let _ = writeln!(
+                    out,
+                    "{}\n event={word}",
+                    heading(format_args!("{stats} reply"), v, xid)
+                );
             } else {
-                let _ = writeln!(out, "{control}_{word}{tag} (xid={xid:#x}):");
+                let _ = writeln!(out, "{}", heading(format_args!("{control}_{word}"), v, xid));
             }
         }
     }
