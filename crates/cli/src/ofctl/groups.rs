@@ -12,7 +12,7 @@
 
 use super::conn::Conn;
 use super::heading::heading;
-use super::show::{reply_to, unexpected};
+use super::show::{Multipart, reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::GroupId;
@@ -22,11 +22,6 @@ use fvs_openflow::text::group::{format_group_desc, format_group_stats, parse_gro
 use fvs_openflow::wire::group::GroupMsg;
 use fvs_openflow::wire::{self, Message, Version};
 use std::fmt::Write as _;
-
-/// Whether a stats reply (`bytes`) says more messages follow.
-fn more(bytes: &[u8]) -> bool {
-    bytes.get(10..12).is_some_and(|f| f[1] & 1 != 0)
-}
 
 fn open(opts: &Options, target: &str) -> Result<Conn, CmdError> {
     Ok(Conn::open(target, opts.allowed, opts.timeout)?)
@@ -212,11 +207,10 @@ pub(super) fn dump_group_stats(
 
 fn dump(opts: &Options, args: &[String], out: &mut String, req: Message) -> Result<(), CmdError> {
     let mut conn = open(opts, &args[0])?;
-    let v = conn.version();
-    let xid = conn.send(&req)?;
+    let (v, protocol) = (conn.version(), conn.protocol());
     let with_ids = matches!(v, Version::Of10 | Version::Of15);
-    loop {
-        let reply = reply_to(&mut conn, xid)?;
+    for reply in Multipart::send(&mut conn, &req)? {
+        let reply = reply?;
         let title = match (&reply.message, v) {
             (Some(Message::Group(GroupMsg::DescReply(_))), Version::Of10) => "NXST_GROUP_DESC",
             (Some(Message::Group(GroupMsg::DescReply(_))), _) => "OFPST_GROUP_DESC",
@@ -224,8 +218,7 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: Message) -> Resu
             (Some(Message::Group(GroupMsg::StatsReply(_))), _) => "OFPST_GROUP",
             (Some(Message::Error(_)), _) => {
                 return Err(CmdError::Printed(super::flows::format_reply(
-                    &reply,
-                    conn.protocol(),
+                    &reply, protocol,
                 )));
             }
             _ => return Err(unexpected(&reply)),
@@ -251,10 +244,8 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: Message) -> Resu
             _ => {}
         }
         out.push('\n');
-        if !more(&reply.bytes) {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// Group actions in the order Open vSwitch lists them, each with its `OFPAT_*` number in

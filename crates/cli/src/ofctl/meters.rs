@@ -12,7 +12,7 @@
 
 use super::conn::Conn;
 use super::heading::heading;
-use super::show::{reply_to, unexpected};
+use super::show::{Multipart, reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::MeterId;
@@ -122,16 +122,15 @@ pub(super) fn meter_stats(
 
 fn dump(opts: &Options, args: &[String], out: &mut String, req: MeterMsg) -> Result<(), CmdError> {
     let mut conn = open(opts, &args[0])?;
-    let v = conn.version();
-    let xid = conn.send(&Message::Meter(req))?;
-    loop {
-        let reply = reply_to(&mut conn, xid)?;
+    let (v, protocol) = (conn.version(), conn.protocol());
+    for reply in Multipart::send(&mut conn, &Message::Meter(req))? {
+        let reply = reply?;
         let title = match &reply.message {
             Some(Message::Meter(MeterMsg::ConfigReply(_))) => "OFPST_METER_CONFIG",
             Some(Message::Meter(MeterMsg::StatsReply(_))) => "OFPST_METER",
             Some(Message::Error(_)) => {
                 // ovs-ofctl prints a refused dump as a reply, and succeeds.
-                out.push_str(&super::flows::format_reply(&reply, conn.protocol()));
+                out.push_str(&super::flows::format_reply(&reply, protocol));
                 return Ok(());
             }
             _ => return Err(unexpected(&reply)),
@@ -160,10 +159,8 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: MeterMsg) -> Res
             }
             _ => {}
         }
-        if reply.bytes.get(10..12).is_none_or(|f| f[1] & 1 == 0) {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// `meter-features SWITCH`.

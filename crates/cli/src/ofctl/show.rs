@@ -14,6 +14,10 @@
 //! The port printer ([`format_port`]) is shared with `dump-ports-desc`: configuration, state
 //! and feature bits are named per version (OpenFlow 1.1 renumbered the features and dropped
 //! 1.0's STP and flood bits; 1.1 ports carry their speeds, 1.0's follow from the feature bits).
+//!
+//! Other commands' requests go through this module's readers too: [`reply_to`] waits for the
+//! message answering a request, and [`Multipart`] yields a statistics request's replies up to
+//! the last part (the part flags are read here, so each dump only prints).
 
 use super::conn::{Conn, Received};
 use super::heading::heading;
@@ -167,6 +171,64 @@ pub(super) fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> 
             return Ok(reply);
         }
     }
+}
+
+/// `OFPT_STATS_REPLY`'s type number in OpenFlow 1.0 and `OFPT_MULTIPART_REPLY`'s in 1.1 and
+/// later.
+const OF10_STATS_REPLY: u8 = 17;
+const MULTIPART_REPLY: u8 = 19;
+/// Where a multipart reply's 16-bit flags are (after the header and the multipart type), and
+/// `OFPSF_REPLY_MORE` among them.
+const MULTIPART_FLAGS_AT: usize = 10;
+const REPLY_MORE: u16 = 1;
+
+/// The replies to a multipart (statistics) request, in order: each message answering it up
+/// to the last part. A reply is the last unless it is a multipart reply flagged "more", so
+/// an error reply ends them too. What each reply means, and whether an error is printed as a
+/// reply or fails the command, is the caller's.
+pub(super) struct Multipart<'c> {
+    conn: &'c mut Conn,
+    xid: u32,
+    done: bool,
+}
+
+impl<'c> Multipart<'c> {
+    /// Sends `request`; its replies follow from the iterator.
+    pub(super) fn send(conn: &'c mut Conn, request: &Message) -> Result<Self, CmdError> {
+        let xid = conn.send(request)?;
+        Ok(Self {
+            conn,
+            xid,
+            done: false,
+        })
+    }
+}
+
+impl Iterator for Multipart<'_> {
+    type Item = Result<Received, CmdError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let reply = reply_to(self.conn, self.xid);
+        self.done = reply.as_ref().map_or(true, |r| !more_follow(r));
+        Some(reply)
+    }
+}
+
+/// Whether `reply` is a multipart reply that says more parts follow.
+fn more_follow(reply: &Received) -> bool {
+    let multipart = if reply.header.version == Version::Of10.wire() {
+        OF10_STATS_REPLY
+    } else {
+        MULTIPART_REPLY
+    };
+    reply.header.msg_type == multipart
+        && reply
+            .bytes
+            .get(MULTIPART_FLAGS_AT..MULTIPART_FLAGS_AT + 2)
+            .is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & REPLY_MORE != 0)
 }
 
 pub(super) fn unexpected(reply: &Received) -> CmdError {
