@@ -12,7 +12,7 @@
 
 use super::conn::Conn;
 use super::heading::heading;
-use super::show::{Multipart, reply_to, unexpected};
+use super::show::{Multipart, part_flags, reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::MeterId;
@@ -137,8 +137,9 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: MeterMsg) -> Res
         };
         let _ = write!(
             out,
-            "{}",
-            heading(format_args!("{title} reply"), v, reply.header.xid)
+            "{}{}",
+            heading(format_args!("{title} reply"), v, reply.header.xid),
+            part_flags(&reply)
         );
         match &reply.message {
             Some(Message::Meter(MeterMsg::ConfigReply(cs))) => {

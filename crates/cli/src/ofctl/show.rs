@@ -17,7 +17,8 @@
 //!
 //! Other commands' requests go through this module's readers too: [`reply_to`] waits for the
 //! message answering a request, and [`Multipart`] yields a statistics request's replies up to
-//! the last part (the part flags are read here, so each dump only prints).
+//! the last part. The part flags are read here only: [`part_flags`] is the ` flags=[more]`
+//! Open vSwitch prints after the heading of every part but the last.
 
 use super::conn::{Conn, Received};
 use super::heading::heading;
@@ -214,6 +215,15 @@ impl Iterator for Multipart<'_> {
         let reply = reply_to(self.conn, self.xid);
         self.done = reply.as_ref().map_or(true, |r| !more_follow(r));
         Some(reply)
+    }
+}
+
+/// What Open vSwitch prints after a multipart reply's heading when more parts follow it.
+pub(super) fn part_flags(reply: &Received) -> &'static str {
+    if more_follow(reply) {
+        " flags=[more]"
+    } else {
+        ""
     }
 }
 
