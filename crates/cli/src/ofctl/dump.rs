@@ -30,6 +30,7 @@
 use super::conn::{Conn, Received};
 use super::heading::{header_version, heading};
 use super::names::{PortNames, Resolver, use_names};
+use super::show::unexpected;
 use super::{CmdError, Options};
 use fvs_flow::text::format_match;
 use fvs_flow::{Field, Protocols};
@@ -234,9 +235,9 @@ pub(super) fn open_for_dump(
     }
     if conn.version() == Version::Of11 {
         return Err(CmdError::Fatal(format!(
-            "{target}: flow statistics over OpenFlow {} are not supported yet (use -O with \
+            "{target}: flow statistics over {} are not supported yet (use -O with \
              OpenFlow10, OpenFlow12, OpenFlow13, OpenFlow14 or OpenFlow15)",
-            version_name(conn.version())
+            conn.version()
         )));
     }
     let candidates = usable.and(opts.allowed);
@@ -254,11 +255,6 @@ pub(super) fn open_for_dump(
     )))
 }
 
-/// `1.3` for OpenFlow 1.3.
-fn version_name(v: Version) -> String {
-    format!("1.{}", v.wire().saturating_sub(1))
-}
-
 /// Reads until a message answering `xid`; an error reply is printed as ovs-ofctl does.
 fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> {
     loop {
@@ -274,13 +270,6 @@ fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> {
         }
         return Ok(reply);
     }
-}
-
-fn unexpected(reply: &Received) -> CmdError {
-    CmdError::Fatal(format!(
-        "unexpected reply type {} (xid={:#x})",
-        reply.header.msg_type, reply.header.xid
-    ))
 }
 
 /// What `dump-flows` and `dump-aggregate` (`SWITCH [FLOW]`) share before their request goes
