@@ -12,6 +12,7 @@
 #   sudo PROTO=vxlan bench/tunnels.sh          # the tunnel: gre (default), vxlan or geneve
 #   sudo SWITCHES="fvs fvsphy ovs" bench/tunnels.sh  # ferrovs's native tunnels too
 #   sudo SWITCHES="fvsphy fvsphy-hw ovs" bench/tunnels.sh  # and with kernel offload
+#   sudo UNDERLAY_RPS=3 bench/tunnels.sh       # host tuning: RPS on the underlay (CPU mask)
 #
 # Topology (namespaces this script owns, prefix fvstn<pid>-): hosts ha and hb joined
 # by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs a (eth0
@@ -105,6 +106,14 @@ topology() {
     ip -n "$HA" link add eth1 type veth peer name eth1 netns "$HB"
     ip -n "$HA" link set eth1 up
     ip -n "$HB" link set eth1 up
+    if [ -n "${UNDERLAY_RPS:-}" ]; then
+        # Host tuning, for every switch alike: receive packet steering on the underlay, so
+        # a host's receive work may run on another CPU than the sender's.
+        for ns in "$HA" "$HB"; do
+            ip netns exec "$ns" sh -c "echo $UNDERLAY_RPS > /sys/class/net/eth1/queues/rx-0/rps_cpus" ||
+                die "rps_cpus"
+        done
+    fi
     local host vm mac addr
     for side in a b; do
         if [ $side = a ]; then host=$HA vm=$VA mac=$MACA addr=$IPA; else host=$HB vm=$VB mac=$MACB addr=$IPB; fi
