@@ -192,6 +192,19 @@ fn far_decap(header_len: usize, to: &str) -> tc::BpfCounters {
     tc::add_bpf_filter(y1, &decap).expect("the decap filter")
 }
 
+/// A filter's counters: packets taken, their bytes (as they arrived), packets it failed.
+#[track_caller]
+fn assert_counts(c: &tc::BpfCounters, packets: u64, bytes: u64, failed: u64) {
+    assert_eq!(
+        c.read().expect("counters"),
+        BpfCount {
+            packets,
+            bytes,
+            failed
+        }
+    );
+}
+
 /// Checks `got` is `inner` behind `header` with the per-packet fields filled in.
 fn assert_encapsulated(got: &[u8], header: &[u8], inner: &[u8]) {
     assert_eq!(got.len(), header.len() + inner.len(), "length");
@@ -245,14 +258,7 @@ fn gre_encapsulation_pushes_the_header_and_redirects() {
         &[0x20, 0, 0x65, 0x58, 0, 0, 0, 7],
         "GRE key 7, TEB"
     );
-    assert_eq!(
-        counters.read().expect("counters"),
-        BpfCount {
-            packets: 1,
-            bytes: inner.len() as u64,
-            failed: 0
-        }
-    );
+    assert_counts(&counters, 1, inner.len() as u64, 0);
 
     // An ARP frame between the same addresses is of another protocol than the filter's:
     // the filter does not see it, the stack does (x1's socket), y1 gets nothing.
@@ -274,14 +280,7 @@ fn gre_encapsulation_pushes_the_header_and_redirects() {
     let full = vm_frame(VM, 1500 - 20);
     send(&mut x0, &full, VnetHdr::NONE);
     assert!(frames(&mut y1, REMOTE_END).is_empty(), "too big for y0");
-    assert_eq!(
-        counters.read().expect("counters"),
-        BpfCount {
-            packets: 2,
-            bytes: (inner.len() + full.len()) as u64,
-            failed: 0
-        }
-    );
+    assert_counts(&counters, 2, (inner.len() + full.len()) as u64, 0);
 
     // tc lists it as ferrovs's program, direct action, software only.
     let shown = lab
@@ -390,14 +389,7 @@ fn vxlan_encapsulation_fills_the_udp_length_and_zeroes_its_checksum() {
     assert_eq!(usize::from(udp_len), got.len() - 34, "UDP length");
     assert_eq!(&got[40..42], &[0, 0], "no UDP checksum");
     assert_eq!(&got[42..50], &header[42..50], "VXLAN header");
-    assert_eq!(
-        counters.read().expect("counters"),
-        BpfCount {
-            packets: 1,
-            bytes: inner.len() as u64,
-            failed: 0
-        }
-    );
+    assert_counts(&counters, 1, inner.len() as u64, 0);
 }
 
 #[test]
@@ -545,14 +537,7 @@ fn decapsulation_hands_on_the_inner_frame_exactly() {
         vec![inner.clone()],
         "the inner frame on y1"
     );
-    assert_eq!(
-        counters.read().expect("counters"),
-        BpfCount {
-            packets: 1,
-            bytes: packet.len() as u64,
-            failed: 0
-        }
-    );
+    assert_counts(&counters, 1, packet.len() as u64, 0);
 
     // Another key is not decapsulated.
     let mut other = packet.clone();
@@ -573,14 +558,7 @@ fn a_rewrite_that_fails_drops_and_counts_the_packet() {
     let short = vm_frame(VM, 100);
     send(&mut x0, &short, VnetHdr::NONE);
     assert!(frames(&mut y1, REMOTE_VM).is_empty(), "dropped");
-    assert_eq!(
-        counters.read().expect("counters"),
-        BpfCount {
-            packets: 1,
-            bytes: short.len() as u64,
-            failed: 1
-        }
-    );
+    assert_counts(&counters, 1, short.len() as u64, 1);
     // A filter the program cannot be: refused before the kernel is asked.
     let arp = Filter {
         protocol: 0x0806,
@@ -671,14 +649,7 @@ fn a_tso_super_frame_is_encapsulated_whole() {
     assert!(v.flags.contains(VnetFlags::NEEDS_CSUM), "{v:?}");
     let inner_tcp = u16::try_from(header.len() + 34).unwrap();
     assert_eq!((v.csum_start, v.csum_offset), (inner_tcp, 16), "{v:?}");
-    assert_eq!(
-        counters.read().expect("counters"),
-        BpfCount {
-            packets: 1,
-            bytes: frame.len() as u64,
-            failed: 0
-        }
-    );
+    assert_counts(&counters, 1, frame.len() as u64, 0);
 
     // The far end: decapsulate on y1's ingress towards z0.
     let far = far_decap(header.len(), "z0");
@@ -688,14 +659,7 @@ fn a_tso_super_frame_is_encapsulated_whole() {
     assert_eq!(got.len(), 1, "one frame on z1: {summary:?}");
     assert_eq!(got[0].0, frame, "the VM's super-frame as it was sent");
     assert_eq!(got[0].1, vnet, "with the VM's offload request");
-    assert_eq!(
-        far.read().expect("counters"),
-        BpfCount {
-            packets: 1,
-            bytes: (header.len() + frame.len()) as u64,
-            failed: 0
-        }
-    );
+    assert_counts(&far, 1, (header.len() + frame.len()) as u64, 0);
 }
 
 /// A VM's device is often a TAP (a hypervisor's, with virtio-net headers and TSO on). This
