@@ -62,7 +62,7 @@ impl Lab {
 
 /// Frames (with their virtio-net headers) whose destination is `dst`, received within
 /// `wait`.
-fn received(dev: &mut AfPacket, dst: [u8; 6], wait: Duration) -> Vec<(Vec<u8>, VnetHdr)> {
+fn received(dev: &mut impl Netdev, dst: [u8; 6], wait: Duration) -> Vec<(Vec<u8>, VnetHdr)> {
     let mut got = Vec::new();
     let mut batch = PacketBatch::new(32, GSO_FRAME_CAPACITY);
     let deadline = Instant::now() + wait;
@@ -687,21 +687,7 @@ fn a_decapsulated_super_frame_reaches_a_tap_in_segments() {
     send(&mut x0, &frame, vnet);
     let on_y1 = received(&mut y1, REMOTE_END, Duration::from_millis(500));
     assert_eq!(on_y1.len(), 1, "whole on the underlay");
-    let mut got = Vec::new();
-    let mut batch = PacketBatch::new(64, GSO_FRAME_CAPACITY);
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < deadline {
-        batch.clear();
-        if tap.recv_batch(&mut batch).expect("recv_batch") == 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        got.extend(
-            batch
-                .iter()
-                .filter(|p| p.data().get(..6) == Some(&REMOTE_VM[..]))
-                .map(|p| (p.data().to_vec(), p.vnet())),
-        );
-    }
+    let got = received(&mut tap, REMOTE_VM, Duration::from_secs(1));
     let payload = &frame[54..];
     assert_eq!(got.len(), payload.len().div_ceil(1448), "segments");
     let mut joined = Vec::new();
