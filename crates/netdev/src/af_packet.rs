@@ -453,6 +453,10 @@ impl Netdev for AfPacket {
         self.ctl.link_state()
     }
 
+    fn admin_up(&self) -> Result<bool> {
+        self.ctl.is_up()
+    }
+
     fn stats(&self) -> NetdevStats {
         self.collect_kernel_drops();
         NetdevStats {

@@ -16,6 +16,8 @@ use crate::sys::{self, IfReq, ioc};
 const IFF_UP: i16 = 0x1;
 /// `IFF_RUNNING`: the carrier is on (operational state up).
 const IFF_RUNNING: i16 = 0x40;
+/// `IFF_PROMISC`: receive every frame (the flag `ip link` shows as `PROMISC`).
+pub(crate) const IFF_PROMISC: i16 = 0x100;
 
 /// A control socket bound to one device name.
 #[derive(Debug)]
@@ -38,14 +40,24 @@ impl IfCtl {
 
     /// Sets the administrative state (`ip link set NAME up|down`).
     pub(crate) fn set_up(&self, up: bool) -> Result<()> {
+        self.set_flag(IFF_UP, up)
+    }
+
+    /// Turns interface flag `flag` (`IFF_*`) on or off, leaving the others as they are.
+    pub(crate) fn set_flag(&self, flag: i16, on: bool) -> Result<()> {
         let mut req = self.get(ioc::SIOCGIFFLAGS, "SIOCGIFFLAGS")?;
-        let flags = if up {
-            req.flags() | IFF_UP
+        let flags = if on {
+            req.flags() | flag
         } else {
-            req.flags() & !IFF_UP
+            req.flags() & !flag
         };
         req.set_flags(flags);
         self.set(ioc::SIOCSIFFLAGS, "SIOCSIFFLAGS", req)
+    }
+
+    /// True when administratively up.
+    pub(crate) fn is_up(&self) -> Result<bool> {
+        Ok(self.get(ioc::SIOCGIFFLAGS, "SIOCGIFFLAGS")?.flags() & IFF_UP != 0)
     }
 
     /// Sets the MTU.

@@ -137,6 +137,13 @@ pub trait Netdev: Send {
     /// Whether the device is administratively up with a carrier.
     fn link_state(&self) -> Result<LinkState>;
 
+    /// Whether the device is administratively up (`ip link set NAME up`), carrier or not:
+    /// the `admin_state` an `Interface` row shows. Up by default, for devices that have no
+    /// such state of their own.
+    fn admin_up(&self) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Counters since the device was opened by this process.
     fn stats(&self) -> NetdevStats;
 

@@ -17,7 +17,7 @@ use fvs_packet::MacAddr;
 
 use crate::batch::{PacketBatch, VnetHdr};
 use crate::error::{Error, Result};
-use crate::ifctl::IfCtl;
+use crate::ifctl::{IFF_PROMISC, IfCtl};
 use crate::sys::{self, IfReq, ioc};
 use crate::{LinkState, Netdev, NetdevStats};
 
@@ -41,6 +41,10 @@ const TUN_F_USO6: libc::c_ulong = 0x40;
 pub struct TapOptions {
     /// Carry virtio-net headers (checksum and segmentation offload) with every frame.
     pub vnet_hdr: bool,
+    /// Bring the device up once opened. A switch's internal ports stay down until the host
+    /// brings them up, as Open vSwitch leaves them (so a bridge nobody configured gets no
+    /// IPv6 link-local address); tests that use a TAP on its own want it up.
+    pub up: bool,
 }
 
 /// A TAP device.
@@ -55,7 +59,8 @@ pub struct Tap {
 
 impl Tap {
     /// Creates the TAP device `name` (or attaches to a persistent one) in the calling thread's
-    /// network namespace, and brings it up.
+    /// network namespace, promiscuous as every switch port is (`ip link` shows `PROMISC`), and
+    /// up if [`TapOptions::up`] asks.
     pub fn open(name: &str, options: TapOptions) -> Result<Self> {
         let mut req = IfReq::new(name).ok_or_else(|| Error::BadName(name.to_owned()))?;
         let fd = sys::open_tun().map_err(|e| Error::sys(name, "open /dev/net/tun", e))?;
@@ -82,7 +87,10 @@ impl Tap {
             .map_err(|e| Error::sys(&name, "TUNSETOFFLOAD", e))?;
         }
         let ctl = IfCtl::new(&name)?;
-        ctl.set_up(true)?;
+        ctl.set_flag(IFF_PROMISC, true)?;
+        if options.up {
+            ctl.set_up(true)?;
+        }
         Ok(Self {
             fd,
             ctl,
@@ -159,8 +167,23 @@ impl Netdev for Tap {
         self.ctl.set_mtu(mtu)
     }
 
+    /// Sets the address with the device down, then brings it back up if it was, as Open
+    /// vSwitch does for its TAP devices: the kernel then forgets the IPv6 addresses and the
+    /// routes through the device and makes a link-local address from the new Ethernet
+    /// address, while IPv4 addresses stay.
     fn set_mac(&mut self, mac: MacAddr) -> Result<()> {
-        self.ctl.set_mac(mac)
+        if self.ctl.mac()? == mac {
+            return Ok(());
+        }
+        let was_up = self.ctl.is_up()?;
+        if was_up {
+            self.ctl.set_up(false)?;
+        }
+        let set = self.ctl.set_mac(mac);
+        if was_up {
+            self.ctl.set_up(true)?;
+        }
+        set
     }
 
     fn name(&self) -> &str {
@@ -181,6 +204,10 @@ impl Netdev for Tap {
 
     fn link_state(&self) -> Result<LinkState> {
         self.ctl.link_state()
+    }
+
+    fn admin_up(&self) -> Result<bool> {
+        self.ctl.is_up()
     }
 
     fn stats(&self) -> NetdevStats {

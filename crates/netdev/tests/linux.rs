@@ -561,7 +561,14 @@ fn tap_carries_frames_both_ways() {
     let ns = Namespace::new("tap");
     let mut tap = {
         let _in_ns = netns::enter(ns.name()).expect("enter namespace");
-        Tap::open("fvstap0", TapOptions::default()).expect("open TAP")
+        Tap::open(
+            "fvstap0",
+            TapOptions {
+                vnet_hdr: false,
+                up: true,
+            },
+        )
+        .expect("open TAP")
     };
     let mac = MacAddr([0x02, 0xfe, 0, 0, 0, 0x10]);
     tap.set_mac(mac).unwrap();
@@ -603,7 +610,14 @@ fn tap_with_vnet_headers_receives_partial_checksums() {
     let ns = Namespace::new("tapvnet");
     let mut tap = {
         let _in_ns = netns::enter(ns.name()).expect("enter namespace");
-        Tap::open("fvstap1", TapOptions { vnet_hdr: true }).expect("open TAP")
+        Tap::open(
+            "fvstap1",
+            TapOptions {
+                vnet_hdr: true,
+                up: true,
+            },
+        )
+        .expect("open TAP")
     };
     assert!(tap.has_vnet_hdr());
     ns.exec(&["ip", "addr", "add", "10.253.0.1/24", "dev", "fvstap1"]);

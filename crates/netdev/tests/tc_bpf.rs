@@ -671,7 +671,14 @@ fn a_tso_super_frame_is_encapsulated_whole() {
 #[test]
 fn a_decapsulated_super_frame_reaches_a_tap_in_segments() {
     let lab = Lab::new("tp");
-    let mut tap = Tap::open("t0", TapOptions { vnet_hdr: true }).expect("a TAP");
+    let mut tap = Tap::open(
+        "t0",
+        TapOptions {
+            vnet_hdr: true,
+            up: true,
+        },
+    )
+    .expect("a TAP");
     lab.ns.ip(&["link", "set", "t0", "up"]);
     let (mut x0, mut y1) = (lab.open("x0", true), lab.open("y1", true));
     let header = gre_header();

@@ -19,8 +19,10 @@
 //!   unicast, globally administered and non-zero — real devices' kernel addresses, never
 //!   the locally administered dummy ones; else a random locally administered address picked
 //!   when the bridge was made (kept while the bridge lives, so removing `hwaddr` brings it
-//!   back). With real devices ferrovs settles it when the bridge's device is first opened
-//!   and keeps it (see `Reconciler`): changing it means reopening the TAP device.
+//!   back). It follows every change of those (`hwaddr` set, changed or removed, a port
+//!   with a lower address added or deleted), with real devices too: the bridge's TAP
+//!   device takes the new address in place, keeping the addresses and routes the host put
+//!   on it, and OpenFlow's `LOCAL` port and the datapath ID follow.
 //! - **The datapath ID** is `other_config:datapath-id` when it is exactly 16 hex digits or
 //!   `0x`/`0X` and 1 to 16 hex digits, and not zero; else the bridge's address in the low 48
 //!   bits.

@@ -661,17 +661,10 @@ impl Reconciler {
     }
 
     /// The address of bridge `bcfg`'s own interface `icfg` ([`bridge_mac::bridge_mac`]), from
-    /// the addresses its other ports got earlier in this pass.
-    ///
-    /// With real devices the address is settled once, when the bridge's TAP device is first
-    /// opened: giving it another would reopen the device, which loses the addresses and
-    /// routes the host put on it (Open vSwitch changes it in place).
+    /// the addresses its other ports got earlier in this pass. It is worked out again at
+    /// every pass, so `hwaddr` and the ports coming and going change it; the datapath sets
+    /// a new one on the open device in place (the host's addresses and routes on it stay).
     fn local_mac(&mut self, bcfg: &BridgeCfg, icfg: &IfaceCfg) -> Mac {
-        if !self.dummy_devices()
-            && let Some(m) = self.macs.get(&bcfg.name)
-        {
-            return *m;
-        }
         let default = match self.bridge_defaults.get(&bcfg.name) {
             Some(m) => *m,
             None => {

@@ -181,6 +181,29 @@ struct OpenPort {
 }
 
 impl OpenPort {
+    /// When `spec` differs from this port's only in the address the switch gives the device,
+    /// sets that address on the open device and says so: a TAP device keeps the addresses
+    /// and routes the host put on it (reopening would lose them), as in Open vSwitch, which
+    /// changes a bridge's address in place. Devices the switch does not make (AF_PACKET,
+    /// tunnels) never take the address, so for them there is nothing to do. False (the
+    /// caller reopens) when anything else changed or the kernel refused the address.
+    fn set_mac_in_place(&self, spec: &PortSpec) -> bool {
+        let same_otherwise = PortSpec {
+            mac: spec.mac,
+            ..self.spec.clone()
+        } == *spec;
+        if !same_otherwise {
+            return false;
+        }
+        match (&spec.device, spec.mac, &self.kind) {
+            (Device::Tap | Device::Dummy { .. }, Some(mac), SharedKind::Netdev(dev)) => {
+                fvs_netdev::Netdev::set_mac(&mut dev.clone(), fvs_netdev::MacAddr(mac)).is_ok()
+            }
+            (Device::Tap | Device::Dummy { .. }, ..) => false,
+            _ => true,
+        }
+    }
+
     /// A bridge's internal port (a TAP device, or its dummy stand-in).
     fn is_internal(&self) -> bool {
         matches!(
@@ -553,8 +576,12 @@ impl Handle {
 
     fn ensure(&self, name: &str, no: DpPort, spec: PortSpec) -> Result<Option<[u8; 6]>, String> {
         let mut ports = lock(&self.ports);
-        if let Some(p) = ports.get(name) {
+        if let Some(p) = ports.get_mut(name) {
             if p.no == no && p.spec == spec {
+                return Ok(None);
+            }
+            if p.no == no && p.set_mac_in_place(&spec) {
+                p.spec = spec;
                 return Ok(None);
             }
             let old = p.no;

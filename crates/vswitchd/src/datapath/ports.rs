@@ -2,7 +2,7 @@
 //!
 //! | `type` | device |
 //! |---|---|
-//! | `internal` | a TAP device named as the interface ([`fvs_netdev::tap`]) |
+//! | `internal` | a TAP device named as the interface ([`fvs_netdev::tap`]), promiscuous and left down until the host brings it up, as Open vSwitch leaves its own |
 //! | `system` (or empty), `tap` | the existing Linux device, through `AF_PACKET`, promiscuous |
 //! | `dummy`, and every type but `patch` and tunnels under `--enable-dummy` | [`fvs_netdev::dummy`] with `options:rx_pcap` / `tx_pcap` |
 //! | `gre`, `vxlan`, `geneve` | one tunnel vport per type and UDP port (`gre_sys`, `vxlan_sys_4790`, …) sending through an underlay device |
@@ -159,8 +159,14 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             })
         }
         Device::Tap => {
-            let mut d =
-                Tap::open(name, TapOptions { vnet_hdr: true }).map_err(|e| open_error(name, &e))?;
+            let mut d = Tap::open(
+                name,
+                TapOptions {
+                    vnet_hdr: true,
+                    up: false,
+                },
+            )
+            .map_err(|e| open_error(name, &e))?;
             set_mac(&mut d);
             Ok(Opened {
                 warning: None,

@@ -81,6 +81,10 @@ impl Netdev for SharedNetdev {
         self.lock().link_state()
     }
 
+    fn admin_up(&self) -> Result<bool> {
+        self.lock().admin_up()
+    }
+
     fn stats(&self) -> NetdevStats {
         self.lock().stats()
     }

@@ -48,6 +48,8 @@ pub struct DeviceStatus {
     pub stats: NetdevStats,
     /// Carrier and administrative state.
     pub link: LinkState,
+    /// Administratively up (`admin_state`).
+    pub admin_up: bool,
     /// MTU, when the device has one.
     pub mtu: Option<u32>,
     /// The kernel's interface index (0 for devices the kernel does not have).
@@ -76,7 +78,7 @@ fn row(d: &DeviceStatus) -> Value {
     };
     json!({
         "statistics": ["map", stats],
-        "admin_state": "up",
+        "admin_state": if d.admin_up { "up" } else { "down" },
         "link_state": d.link.as_str(),
         "mtu": mtu,
         "ifindex": d.ifindex,
@@ -307,6 +309,7 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
                         DeviceStatus {
                             stats: d.stats(),
                             link: d.link_state().unwrap_or(LinkState::Down),
+                            admin_up: d.admin_up().unwrap_or(false),
                             mtu: d.mtu().ok(),
                             ifindex,
                         },
@@ -397,6 +400,7 @@ mod tests {
                 ..NetdevStats::default()
             },
             link: LinkState::Up,
+            admin_up: true,
             mtu: Some(1500),
             ifindex: 0,
         };
