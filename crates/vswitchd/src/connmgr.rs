@@ -40,7 +40,11 @@
 //! inactivity probes.
 //!
 //! The bridge's master-election generation id lives here too, shared by its connections, and
-//! whether any of them wants table misses as packet-ins ([`Connmgr::wants_misses`]).
+//! whether any of them wants table misses as packet-ins ([`Connmgr::wants_misses`]). A
+//! connection whose peer has hung up no longer counts, even before its thread has read the
+//! end ([`Conn::peer_hung_up`] polls another handle on the socket): the daemon looks again
+//! before answering each appctl command, so `ofproto/trace` right after an `ovs-ofctl`
+//! command sees what Open vSwitch's single loop would.
 //!
 //! # Rate limits
 //!
@@ -59,6 +63,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -66,6 +71,7 @@ use std::thread;
 use std::time::Duration;
 
 use fvs_openflow::wire::Role;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::ofchannel::controller::is_stale;
 use crate::ofchannel::{AsyncEvent, Channel, RoleError};
@@ -92,6 +98,9 @@ pub struct Conn {
     closed: AtomicBool,
     /// The channel's [`Channel::wants_table_misses`], as last seen.
     wants_misses: AtomicBool,
+    /// Another handle on the socket, polled for the peer's hang-up
+    /// ([`Conn::peer_hung_up`]); `None` when the socket could not be cloned.
+    hangup_probe: Option<OwnedFd>,
 }
 
 /// What the connection's lock protects.
@@ -167,6 +176,23 @@ impl Conn {
     /// shut, so a last reply reaches the peer. True when it was.
     pub fn drain(&self, limit: Duration) -> bool {
         self.outbox.drain(limit)
+    }
+
+    /// True when the peer has closed its end, whether or not the connection's thread has
+    /// read the end yet.
+    pub fn peer_hung_up(&self) -> bool {
+        let Some(fd) = &self.hangup_probe else {
+            return false;
+        };
+        // Only the peer's hang-up is asked for (POLLRDHUP, its writing side shut; nix names
+        // no such flag and so decodes no `revents` holding it); POLLHUP and POLLERR come
+        // unasked and mean as much. So any event at all is a hang-up. A zero timeout: this
+        // only looks.
+        let mut fds = [PollFd::new(
+            fd.as_fd(),
+            PollFlags::from_bits_retain(libc::POLLRDHUP),
+        )];
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
     }
 
     /// Marks the connection ended (its thread leaves at its next look).
@@ -267,13 +293,15 @@ impl Connmgr {
     }
 
     /// Adds a connection to `bridge`'s; `writer` is the socket's writing half, which the
-    /// connection's writer thread owns from now on.
+    /// connection's writer thread owns from now on; `hangup_probe` another handle on the
+    /// socket, only polled ([`Conn::peer_hung_up`]).
     pub fn register(
         &self,
         bridge: &str,
         channel: Channel,
         writer: Box<dyn Write + Send>,
         target: Option<String>,
+        hangup_probe: Option<OwnedFd>,
     ) -> Arc<Conn> {
         let id = ConnId(self.next_id.fetch_add(1, Ordering::SeqCst));
         let mut bridges = lock(&self.bridges);
@@ -296,6 +324,7 @@ impl Connmgr {
             outbox,
             closed: AtomicBool::new(false),
             wants_misses: AtomicBool::new(true),
+            hangup_probe,
         });
         entry.conns.insert(id, conn.clone());
         conn
@@ -452,13 +481,19 @@ impl Connmgr {
             .unwrap_or_default()
     }
 
-    /// True when some live connection of `bridge` wants table misses as packet-ins.
+    /// True when some live connection of `bridge` wants table misses as packet-ins. A
+    /// connection whose peer hung up is not live, though its thread may not know yet.
     pub fn wants_misses(&self, bridge: &str) -> bool {
         lock(&self.bridges).get(bridge).is_some_and(|b| {
-            b.conns
-                .values()
-                .any(|c| !c.is_closed() && c.wants_misses.load(Ordering::SeqCst))
+            b.conns.values().any(|c| {
+                !c.is_closed() && c.wants_misses.load(Ordering::SeqCst) && !c.peer_hung_up()
+            })
         })
+    }
+
+    /// The bridges that have or had connections.
+    pub fn bridges(&self) -> Vec<String> {
+        lock(&self.bridges).keys().cloned().collect()
     }
 
     /// The controller connection of `bridge` a new snooper watches: a master, else an
@@ -764,12 +799,16 @@ impl crate::Daemon {
     /// Brings `bridge`'s table-miss behaviour in step with its connections (see
     /// [`fvs_pipeline::bridge::Bridge::miss_to_controller`]).
     pub fn refresh_table_misses(&self, bridge: &str) {
+        // Asked and set under the switch's lock, so two refreshes cannot cross: one that
+        // saw a connection alive must not set its answer after one that saw it gone.
+        let mut switch = self.switch();
         let wants = self.connmgr.wants_misses(bridge);
-        let changed = self.switch().bridge_mut(bridge).is_some_and(|b| {
+        let changed = switch.bridge_mut(bridge).is_some_and(|b| {
             let was = b.miss_to_controller();
             b.set_miss_to_controller(wants);
             was != wants
         });
+        drop(switch);
         if changed {
             self.revalidate_now();
         }

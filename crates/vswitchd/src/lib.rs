@@ -230,6 +230,18 @@ impl Daemon {
 }
 
 impl unixctl::Context for Daemon {
+    /// An OpenFlow client that has just exited (`ovs-ofctl add-flow`, then at once
+    /// `ofproto/trace`) may not have been noticed by its connection's thread yet; while it
+    /// counts, table misses go to the controller. Open vSwitch, one loop, notices the
+    /// hang-up before it answers the next command; so does ferrovs, here. Every bridge with
+    /// connections is looked at: one whose thread has just unregistered it has not yet
+    /// refreshed the bridge either.
+    fn before_command(&self) {
+        for bridge in self.connmgr.bridges() {
+            self.refresh_table_misses(&bridge);
+        }
+    }
+
     fn replied(&self) {
         if self.exit_requested.load(Ordering::SeqCst) {
             self.request_exit();

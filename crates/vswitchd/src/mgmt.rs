@@ -279,6 +279,16 @@ impl AnyStream {
         };
     }
 
+    /// Another handle on the socket, for [`crate::connmgr::Conn::peer_hung_up`] (a TLS
+    /// connection's is its TCP socket's).
+    fn hangup_probe(&self) -> Option<std::os::fd::OwnedFd> {
+        match self {
+            Self::Unix(s) => s.try_clone().ok().map(Into::into),
+            Self::Tcp(s) => s.try_clone().ok().map(Into::into),
+            Self::Tls(s) => s.get_ref().try_clone().ok().map(Into::into),
+        }
+    }
+
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
         match self {
             Self::Unix(s) => s.set_read_timeout(d),
@@ -375,9 +385,13 @@ fn serve(
     if !opts.async_messages {
         channel.disable_async();
     }
-    let conn = daemon
-        .connmgr()
-        .register(bridge, channel, writer, opts.target.clone());
+    let conn = daemon.connmgr().register(
+        bridge,
+        channel,
+        writer,
+        opts.target.clone(),
+        stream.hangup_probe(),
+    );
     let _ = id.set(conn.id);
     daemon.refresh_table_misses(bridge);
     let why = serve_conn(

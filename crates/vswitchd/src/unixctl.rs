@@ -89,6 +89,10 @@ impl<C> Commands<C> {
 
 /// What a server's context hears besides the commands.
 pub trait Context {
+    /// A request is about to be answered: the moment to bring up to date what a command's
+    /// answer depends on but other threads settle in their own time.
+    fn before_command(&self) {}
+
     /// A reply has been written: the moment to act on a request that must not cut its own
     /// reply short, such as `exit`.
     fn replied(&self) {}
@@ -121,6 +125,7 @@ fn serve_connection<C: Context>(mut stream: UnixStream, commands: &Commands<C>, 
             return;
         };
         for msg in messages {
+            ctx.before_command();
             let Some(reply) = answer(commands, ctx, &msg) else {
                 return;
             };
