@@ -12,7 +12,8 @@
 //! - [`ipv4_addresses`]: an `RTM_GETADDR` dump of every interface's IPv4 addresses.
 //! - [`ipv4_routes`]: an `RTM_GETROUTE` dump of the unicast and local IPv4 routes of every
 //!   table, and [`link_names`]: an `RTM_GETLINK` dump of the interfaces' names, for
-//!   `ovs/route/show` and `ovs/route/lookup`.
+//!   `ovs/route/show` and `ovs/route/lookup` ([`links`]: with their loopback flag and
+//!   Ethernet address, for `tnl/ports/show -v`).
 //! - [`Changes`]: a subscription to the kernel's announcements of link, address and route
 //!   changes (both families), so whoever looks routes up can look again at once.
 //!
@@ -52,9 +53,12 @@ const NLM_F_DUMP: u16 = 0x300;
 /// `struct rtmsg` and `struct ifaddrmsg` sizes.
 const RTMSG_LEN: usize = 12;
 const IFADDRMSG_LEN: usize = 8;
-/// `struct ifinfomsg` size, and the name attribute.
+/// `struct ifinfomsg` size, and the address and name attributes.
 const IFINFOMSG_LEN: usize = 16;
+const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
+/// `IFF_LOOPBACK` in `ifinfomsg`'s flags.
+const IFF_LOOPBACK: u32 = 0x8;
 /// Route attributes.
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -242,11 +246,51 @@ fn routes_in<A: Family>() -> io::Result<Vec<RouteEntry<A>>> {
 /// Every interface's name by index (`ip link`).
 pub fn link_names() -> io::Result<HashMap<u32, String>> {
     dump(RTM_GETLINK, &[0u8; IFINFOMSG_LEN], RTM_NEWLINK, |m| {
-        let index = u32::from_ne_bytes(m.get(4..8)?.try_into().ok()?);
-        let name = attrs(m, IFINFOMSG_LEN).find(|(a, _)| *a == IFLA_IFNAME)?.1;
-        // The name is NUL-terminated.
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        Some((index, String::from_utf8_lossy(&name[..end]).into_owned()))
+        parse_link(m).map(|l| (l.index, l.name))
+    })
+}
+
+/// One interface as `ip link` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Its index.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// A loopback device (`IFF_LOOPBACK`).
+    pub loopback: bool,
+    /// Its Ethernet address, when it has one of six bytes.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Every interface (`ip link`), in the kernel's order.
+pub fn links() -> io::Result<Vec<Link>> {
+    dump(RTM_GETLINK, &[0u8; IFINFOMSG_LEN], RTM_NEWLINK, parse_link)
+}
+
+/// One `RTM_NEWLINK` message: `struct ifinfomsg` (family, type, index at 4, flags at 8),
+/// then attributes; `None` without an index or a name.
+fn parse_link(m: &[u8]) -> Option<Link> {
+    let index = u32::from_ne_bytes(m.get(4..8)?.try_into().ok()?);
+    let flags = u32::from_ne_bytes(m.get(8..12)?.try_into().ok()?);
+    let mut name = None;
+    let mut mac = None;
+    for (kind, value) in attrs(m, IFINFOMSG_LEN) {
+        match kind {
+            // The name is NUL-terminated.
+            IFLA_IFNAME => {
+                let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
+                name = Some(String::from_utf8_lossy(&value[..end]).into_owned());
+            }
+            IFLA_ADDRESS => mac = <[u8; 6]>::try_from(value).ok(),
+            _ => {}
+        }
+    }
+    Some(Link {
+        index,
+        name: name?,
+        loopback: flags & IFF_LOOPBACK != 0,
+        mac,
     })
 }
 
@@ -469,6 +513,29 @@ pub(crate) fn transact(ty: u16, flags: u16, body: &[u8]) -> io::Result<Vec<(u16,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_read_their_name_flags_and_ethernet_address() {
+        let mut m = vec![0u8; IFINFOMSG_LEN];
+        m[4..8].copy_from_slice(&3u32.to_ne_bytes());
+        m[8..12].copy_from_slice(&(IFF_LOOPBACK | 0x1).to_ne_bytes());
+        push_attr(&mut m, IFLA_IFNAME, b"br0\0");
+        push_attr(&mut m, IFLA_ADDRESS, &[0, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        let l = parse_link(&m).expect("a link");
+        assert_eq!(l.index, 3);
+        assert_eq!(l.name, "br0");
+        assert!(l.loopback);
+        assert_eq!(l.mac, Some([0, 0x11, 0x22, 0x33, 0x44, 0x55]));
+        // No name: nothing; an address of another length: none.
+        assert_eq!(parse_link(&m[..IFINFOMSG_LEN]), None);
+        let mut odd = vec![0u8; IFINFOMSG_LEN];
+        push_attr(&mut odd, IFLA_IFNAME, b"gre0\0");
+        push_attr(&mut odd, IFLA_ADDRESS, &[0, 0, 0, 0]);
+        let l = parse_link(&odd).expect("a link");
+        assert!(!l.loopback);
+        assert_eq!(l.mac, None);
+        assert_eq!(parse_link(&m[..6]), None);
+    }
 
     #[test]
     fn attributes_are_read_and_truncated_ones_skipped() {

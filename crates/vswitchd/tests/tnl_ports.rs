@@ -5,12 +5,15 @@
 //! read the same on both at every step. Datapath port numbers are each datapath's own (ours
 //! match our `dpctl/show`), and ports made in one transaction are listed in creation order,
 //! which Open vSwitch takes from a hash: lines are compared with the numbers masked, as
-//! sets. Namespaces are deleted and both daemons killed by their own pids, by guards, even
-//! when an assertion fails.
+//! sets. `tnl/ports/show -v` (the receive rules, one per address of every device the
+//! routing table leads through) is compared the same way, as the host's addresses, devices
+//! and tunnel ports change. Namespaces are deleted and both daemons killed by their own
+//! pids, by guards, even when an assertion fails.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use common::appctl_outcome;
 use fvs_test_support::netns::{self, exec};
@@ -151,4 +154,148 @@ fn dummy_tunnels_listen_nowhere_as_in_open_vswitch() {
         .collect();
     assert_eq!(shown[1], shown[0]);
     assert_eq!(shown[1], "Listening ports:\n");
+}
+
+/// `tnl/ports/show -v` on both switches, each in its namespace, as the host's addresses
+/// and devices and the tunnel ports change: the same lines (numbers masked, as sets) at
+/// every step. The native-tunnel layout: addresses on `br-phy`'s internal device (whose
+/// address `hwaddr` fixes, so both switches' lines name the same one), IPv4 and IPv6, a
+/// veth device (no bridge's port) with an address of its own, and an address on `lo`, which is never
+/// listed.
+#[test]
+fn verbose_listing_reads_as_open_vswitch_s() {
+    let mut lab = netns::Lab::new();
+    let theirs_ns = lab.add_netns(&netns::unique_name("tpv", "o"));
+    let ours_ns = lab.add_netns(&netns::unique_name("tpv", "f"));
+    let both_ns = [theirs_ns.clone(), ours_ns.clone()];
+    let in_both = |args: &[&str]| {
+        for ns in &both_ns {
+            exec(ns, args);
+        }
+    };
+    in_both(&["ip", "link", "set", "lo", "up"]);
+    in_both(&["ip", "addr", "add", "10.255.0.1/32", "dev", "lo"]);
+    let ovs = PrivateOvs::start_in_netns(&theirs_ns);
+    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .dummy(false)
+        .netns(&ours_ns)
+        .tag("tnlportsv")
+        .start();
+    let switches: [&dyn Switch; 2] = [&ovs, &fvs];
+    let vsctl = |args: &[&str]| {
+        for sw in switches {
+            sw.vsctl(args)
+                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+        }
+    };
+    // Waits (up to 10 s: Open vSwitch reads addresses and routes as the kernel announces
+    // them) until both listings read the same; returns ours.
+    let settled = |step: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ours = appctl_outcome(fvs.appctl(&["tnl/ports/show", "-v"]));
+            let theirs = appctl_outcome(ovs.appctl(&["tnl/ports/show", "-v"]));
+            if masked(&ours) == masked(&theirs) {
+                return ours;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{step}:\nours:\n{ours}\ntheirs:\n{theirs}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert_eq!(settled("no bridges"), "Listening ports:\n");
+
+    vsctl(
+        &AddBridge::new("br-phy")
+            .set(&[
+                "datapath_type=netdev",
+                "other_config:hwaddr=02:00:00:00:31:01",
+            ])
+            .args(),
+    );
+    vsctl(
+        &AddBridge::new("br-int")
+            .set(&["datapath_type=netdev"])
+            .args(),
+    );
+    in_both(&["ip", "link", "set", "br-phy", "up"]);
+    in_both(&["ip", "addr", "add", "172.31.1.1/24", "dev", "br-phy"]);
+    in_both(&[
+        "ip",
+        "addr",
+        "add",
+        "fd00:31::1/64",
+        "dev",
+        "br-phy",
+        "nodad",
+    ]);
+    in_both(&[
+        "ip",
+        "link",
+        "add",
+        "d0",
+        "address",
+        "02:00:00:00:20:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "d0x",
+        "address",
+        "02:00:00:00:20:02",
+    ]);
+    in_both(&["ip", "link", "set", "d0x", "up"]);
+    in_both(&["ip", "link", "set", "d0", "up"]);
+    in_both(&["ip", "addr", "add", "10.20.0.1/24", "dev", "d0"]);
+    // Addresses but no tunnel port yet: nothing listens.
+    assert_eq!(settled("no tunnel ports"), "Listening ports:\n");
+
+    vsctl(
+        &AddBridge::existing("br-int")
+            .port("g1", &["type=gre", "options:remote_ip=172.31.1.2"])
+            .port("v1", &["type=vxlan", "options:remote_ip=172.31.1.3"])
+            .port(
+                "v2",
+                &[
+                    "type=vxlan",
+                    "options:remote_ip=172.31.1.4",
+                    "options:dst_port=4790",
+                ],
+            )
+            .port("gn", &["type=geneve", "options:remote_ip=fd00:31::2"])
+            .args(),
+    );
+    let ours = settled("tunnel ports added");
+    for want in [
+        ": eth(dst=02:00:00:00:31:01),eth_type(0x0800),ipv4(dst=172.31.1.1,proto=47,frag=no)\n",
+        ": eth(dst=02:00:00:00:31:01),eth_type(0x86dd),ipv6(dst=fd00:31::1,proto=17,frag=no),udp(dst=4790)\n",
+        ": eth(dst=02:00:00:00:20:01),eth_type(0x0800),ipv4(dst=10.20.0.1,proto=17,frag=no),udp(dst=6081)\n",
+        ": eth(dst=02:00:00:00:31:01),eth_type(0x86dd),ipv6(dst=fe80::ff:fe00:3101,proto=17,frag=no),udp(dst=4789)\n",
+    ] {
+        assert!(ours.contains(want), "{want:?} missing:\n{ours}");
+    }
+    assert!(!ours.contains("10.255.0.1"), "loopback listed:\n{ours}");
+    assert!(!ours.contains("127.0.0.1"), "loopback listed:\n{ours}");
+
+    // A second address, one removed, a port gone, a device down.
+    in_both(&["ip", "addr", "add", "10.20.1.1/24", "dev", "d0"]);
+    assert!(settled("an address added").contains("ipv4(dst=10.20.1.1,"));
+    in_both(&["ip", "addr", "del", "10.20.0.1/24", "dev", "d0"]);
+    assert!(!settled("an address removed").contains("ipv4(dst=10.20.0.1,"));
+    vsctl(&["del-port", "gn"]);
+    assert!(!settled("the Geneve port deleted").contains("genev_sys_6081"));
+    // Down, the device loses its IPv6 addresses; its IPv4 one keeps a local route, so it
+    // is still listed.
+    in_both(&["ip", "link", "set", "d0", "down"]);
+    let down = settled("a device down");
+    assert!(!down.contains("fe80::ff:fe00:2001"), "{down}");
+    assert!(down.contains("ipv4(dst=10.20.1.1,"), "{down}");
+    // Its last address gone, it is no route's device any more.
+    in_both(&["ip", "addr", "del", "10.20.1.1/24", "dev", "d0"]);
+    let gone = settled("a device without addresses");
+    assert!(!gone.contains("02:00:00:00:20:01"), "{gone}");
+    assert!(gone.contains("ipv4(dst=172.31.1.1,"), "{gone}");
 }

@@ -651,7 +651,7 @@ fn kernel_addrs(dev: &str) -> Vec<router::DevAddr> {
 }
 
 /// The whole routing table, best first.
-fn route_table(d: &Daemon) -> Result<Vec<Route>, String> {
+pub(super) fn route_table(d: &Daemon) -> Result<Vec<Route>, String> {
     let s = shared(d)?;
     let dummy = d.datapath().is_some_and(|h| h.enable_dummy());
     let cached = cached_routes(dummy)?;
