@@ -138,10 +138,19 @@ pub trait Netdev: Send {
     fn link_state(&self) -> Result<LinkState>;
 
     /// Whether the device is administratively up (`ip link set NAME up`), carrier or not:
-    /// the `admin_state` an `Interface` row shows. Up by default, for devices that have no
-    /// such state of their own.
-    fn admin_up(&self) -> Result<bool> {
-        Ok(true)
+    /// the `admin_state` an `Interface` row shows and OpenFlow's `PORT_DOWN`. `None` for a
+    /// device without such a state of its own (the default: dummy devices, tunnel
+    /// underlays), or whose state cannot be read.
+    fn admin_up(&self) -> Option<bool> {
+        None
+    }
+
+    /// Brings the device administratively up or down (`ip link set NAME up|down`), for an
+    /// OpenFlow port-mod's `PORT_DOWN`. Only the kernel's state changes, not this handle, so
+    /// it takes `&self`. Devices without such a state ignore it (the default).
+    fn set_admin_up(&self, up: bool) -> Result<()> {
+        let _ = up;
+        Ok(())
     }
 
     /// Counters since the device was opened by this process.

@@ -206,8 +206,12 @@ impl Netdev for Tap {
         self.ctl.link_state()
     }
 
-    fn admin_up(&self) -> Result<bool> {
-        self.ctl.is_up()
+    fn admin_up(&self) -> Option<bool> {
+        self.ctl.is_up().ok()
+    }
+
+    fn set_admin_up(&self, up: bool) -> Result<()> {
+        self.ctl.set_up(up)
     }
 
     fn stats(&self) -> NetdevStats {

@@ -10,13 +10,20 @@
 //!   address the host gave it stays, while (Open vSwitch takes the device down for the
 //!   change) its IPv6 addresses and routes go and a new link-local address follows the new
 //!   Ethernet address.
+//! - OpenFlow's `PORT_DOWN` is the device's administrative state both ways: the host
+//!   taking a port's device down or up sets or clears it, and a port-mod takes the device
+//!   down or up, with the port-status messages Open vSwitch sends.
 //!
 //! Each bridge's random address differs between the switches; outputs are compared with it
 //! (and the link-local address made from it) replaced by a placeholder. Namespaces are
 //! deleted and both daemons killed by their own pids, by guards, even when an assertion
 //! fails.
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::OfctlMonitor;
 
 use fvs_test_support::netns::{self, exec};
 use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, Switch};
@@ -321,4 +328,125 @@ fn internal_devices_stay_down_until_the_host_brings_them_up_as_in_open_vswitch()
         device_state(&pair.ns[0], "br0")
     );
     wait_column(&pair, "br0", "admin_state", "down");
+}
+
+/// Port `port`'s configuration and state lines in `ovs-ofctl show br0` on `sw`.
+fn of_port(sw: &dyn Switch, port: &str) -> String {
+    let listing = sw.ofctl_ok(&["show", "br0"]);
+    // ` 1(p2): addr:...`, ` LOCAL(br0): addr:...`.
+    let head = if port == "LOCAL" {
+        "LOCAL(".to_owned()
+    } else {
+        format!("({port}): addr:")
+    };
+    listing
+        .lines()
+        .skip_while(|l| !l.contains(&head))
+        .skip(1)
+        .take_while(|l| !l.contains("): addr:"))
+        .filter(|l| l.contains("config:") || l.contains("state:"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The port-status messages a monitor printed: each message's port, configuration and
+/// state, addresses (each switch's own) and port numbers left out.
+fn port_statuses(m: &OfctlMonitor) -> Vec<String> {
+    let text = m.text();
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if !l.contains("PORT_STATUS") {
+            continue;
+        }
+        let port = l
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map_or("?", |(name, _)| name);
+        let config = lines.next().unwrap_or_default().trim();
+        let state = lines.next().unwrap_or_default().trim();
+        out.push(format!("{port} {config} {state}"));
+    }
+    out
+}
+
+#[test]
+fn port_down_and_the_device_s_state_follow_each_other_as_in_open_vswitch() {
+    let pair = Pair::start("iad");
+    pair.vsctl(&AddBridge::new("br0").set(&["datapath_type=netdev"]).args());
+    pair.exec(&[
+        "ip", "link", "add", "p2", "type", "veth", "peer", "name", "p2x",
+    ]);
+    pair.exec(&["ip", "link", "set", "p2x", "up"]);
+    pair.exec(&["ip", "link", "set", "p2", "up"]);
+    pair.vsctl(&["add-port", "br0", "p2"]);
+    let monitors: Vec<[OfctlMonitor; 2]> = pair
+        .switches()
+        .iter()
+        .map(|(sw, _)| {
+            let target = sw.mgmt_target("br0");
+            [
+                OfctlMonitor::start(sw.dir(), &[], &target, &["65000"], "ad10"),
+                OfctlMonitor::start(sw.dir(), &["-O", "OpenFlow14"], &target, &["65000"], "ad14"),
+            ]
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    // Waits (up to 5 s) until `port` reads `want` in ovs-ofctl show and its device's flags
+    // say `flags` on both switches.
+    let step = |what: &str, port: &str, want: &str, up: bool| {
+        for (sw, ns) in pair.switches() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let shown = of_port(sw, port);
+                let dev = if port == "LOCAL" { "br0" } else { port };
+                let link = exec(ns, &["ip", "-br", "link", "show", dev]);
+                let is_up = link.contains(",UP") || link.contains("<UP");
+                if shown == want && is_up == up {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{what} ({}): {port}: {shown:?} and {link:?}, not {want:?} and up={up}",
+                    sw.dir().display()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        // Apart, so each switch's messages come in the same order.
+        std::thread::sleep(Duration::from_millis(600));
+    };
+    let (up, down) = (
+        "config:     0 state:      0",
+        "config:     PORT_DOWN state:      LINK_DOWN",
+    );
+    step("a new port", "p2", up, true);
+    // A new bridge's own port: its device down, so PORT_DOWN.
+    step("a new bridge", "LOCAL", down, false);
+    pair.exec(&["ip", "link", "set", "p2", "down"]);
+    step("the host took p2 down", "p2", down, false);
+    pair.exec(&["ip", "link", "set", "p2", "up"]);
+    step("the host brought p2 up", "p2", up, true);
+    for (sw, _) in pair.switches() {
+        sw.ofctl_ok(&["mod-port", "br0", "p2", "down"]);
+    }
+    step("a port-mod took p2 down", "p2", down, false);
+    for (sw, _) in pair.switches() {
+        sw.ofctl_ok(&["mod-port", "br0", "p2", "up"]);
+    }
+    step("a port-mod brought p2 up", "p2", up, true);
+    for (sw, _) in pair.switches() {
+        sw.ofctl_ok(&["mod-port", "br0", "br0", "up"]);
+    }
+    step("a port-mod brought the bridge's port up", "LOCAL", up, true);
+    for (i, version) in ["OpenFlow 1.0", "OpenFlow 1.4"].iter().enumerate() {
+        let theirs = port_statuses(&monitors[0][i]);
+        let ours = port_statuses(&monitors[1][i]);
+        assert_eq!(ours, theirs, "{version} port-status messages");
+        assert!(
+            ours.iter().any(|m| m.contains("PORT_DOWN")),
+            "{version}: {ours:?}"
+        );
+    }
 }

@@ -81,8 +81,12 @@ impl Netdev for SharedNetdev {
         self.lock().link_state()
     }
 
-    fn admin_up(&self) -> Result<bool> {
+    fn admin_up(&self) -> Option<bool> {
         self.lock().admin_up()
+    }
+
+    fn set_admin_up(&self, up: bool) -> Result<()> {
+        self.lock().set_admin_up(up)
     }
 
     fn stats(&self) -> NetdevStats {

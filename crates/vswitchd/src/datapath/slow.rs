@@ -38,7 +38,7 @@ use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_pipeline::bridge::Removed;
 use fvs_pipeline::clock::Millis;
 use fvs_pipeline::dpif::{DpAction, DpActions, DpPort};
-use fvs_pipeline::port::PortKind;
+use fvs_pipeline::port::{PortConfig, PortKind};
 use fvs_pipeline::switch::Switch;
 use fvs_pipeline::xlate::{SideEffect, Translation, translate};
 
@@ -194,6 +194,8 @@ pub struct Slow {
     /// The ports whose link went down or came up in the passes since the datapath thread
     /// last took them, for port-status messages ([`LinkChange`]).
     pub link_changes: Vec<LinkChange>,
+    /// Each device's administrative state at this thread's last pass ([`sync_admin`]).
+    admin_seen: HashMap<DpPort, bool>,
 }
 
 /// A bridge port whose device's link went down (`down`) or came up.
@@ -221,6 +223,7 @@ impl Default for Slow {
             flow_limit: FLOW_LIMIT,
             tunnels: HashMap::new(),
             link_changes: Vec::new(),
+            admin_seen: HashMap::new(),
         }
     }
 }
@@ -301,33 +304,112 @@ pub fn of_key(key: &FlowKey, ofport: PortNo) -> FlowKey {
 }
 
 /// Hands each device's link state to the bridge ports on it (`LINK_DOWN` when the device is
-/// down, has no carrier, or cannot say). Devices are read here, on the thread that owns them,
-/// once a revalidation pass: a link change is seen within [`super::thread::REVALIDATE_EVERY`].
-fn follow_links(dp: &Datapath, sw: &mut Switch) -> Vec<LinkChange> {
+/// down, has no carrier, or cannot say), and keeps their `PORT_DOWN` and the device's
+/// administrative state one ([`sync_admin`]). Devices are read here, on the thread that owns
+/// them, once a revalidation pass: a change is seen within [`super::thread::REVALIDATE_EVERY`].
+///
+/// A link that goes down on a port whose `PORT_DOWN` was already set (a port-mod took the
+/// device down) is no news to controllers: OpenFlow has shown such a port `LINK_DOWN`
+/// since the port-mod, so no port-status message follows, as in Open vSwitch.
+fn follow_links(
+    dp: &Datapath,
+    sw: &mut Switch,
+    admin_seen: &mut HashMap<DpPort, bool>,
+) -> Vec<LinkChange> {
     let mut changes = Vec::new();
     for (no, _, _) in dp.ports() {
         let Some(dev) = dp.netdev(no) else {
             continue;
         };
+        // Each port's configuration as the pass found it.
+        let before: Vec<(usize, PortNo, PortConfig)> = sw
+            .bridges
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| {
+                b.ports
+                    .values()
+                    .filter(|p| p.dp_port == Some(no))
+                    .map(move |p| (i, p.ofport, p.config))
+            })
+            .collect();
+        if sync_admin(dev, no, sw, admin_seen) {
+            // The link follows at the next pass, once the port-mod's own port-status
+            // messages have gone out: theirs come first, as in Open vSwitch.
+            continue;
+        }
         let down = !matches!(dev.link_state(), Ok(fvs_netdev::LinkState::Up));
-        for b in &mut sw.bridges {
-            let moving: Vec<(PortNo, u32)> = b
+        for (i, b) in sw.bridges.iter_mut().enumerate() {
+            let moving: Vec<(PortNo, PortConfig)> = b
                 .ports
                 .values()
                 .filter(|p| p.dp_port == Some(no) && p.state.link_down() != down)
-                .map(|p| (p.ofport, p.config.0))
+                .filter_map(|p| {
+                    let was = before
+                        .iter()
+                        .find(|(bi, o, _)| *bi == i && *o == p.ofport)
+                        .map_or(p.config, |(_, _, c)| *c);
+                    let quiet = was.has(PortConfig::PORT_DOWN)
+                        && p.config.has(PortConfig::PORT_DOWN);
+                    (!quiet).then_some((p.ofport, was))
+                })
                 .collect();
             if b.set_port_link(no, down) {
                 changes.extend(moving.into_iter().map(|(ofport, config)| LinkChange {
                     bridge: b.name.clone(),
                     ofport,
-                    config,
+                    config: config.0,
                     down,
                 }));
             }
         }
     }
     changes
+}
+
+/// Keeps `PORT_DOWN` of the bridge ports on device `no` and the device's administrative
+/// state one, as Open vSwitch does: the host taking the device down or up (`ip link set`)
+/// sets or clears `PORT_DOWN`, and a port-mod setting or clearing it takes the device down
+/// or up. Which side moved is told by `admin_seen`, the state this thread saw at its last
+/// pass: a device whose state differs from it (or that it has not seen yet) moved, and the
+/// ports follow; otherwise a port that differs from the device was port-modded, and the
+/// device follows. Devices without an administrative state (dummy devices) are left alone:
+/// their `PORT_DOWN` is the configuration's alone (`netdev-dummy/set-admin-state`).
+/// True when the device was taken up or down.
+fn sync_admin(
+    dev: &dyn fvs_netdev::Netdev,
+    no: DpPort,
+    sw: &mut Switch,
+    admin_seen: &mut HashMap<DpPort, bool>,
+) -> bool {
+    let Some(up) = dev.admin_up() else {
+        return false;
+    };
+    let mut set = false;
+    let device_moved = admin_seen.insert(no, up) != Some(up);
+    for b in &mut sw.bridges {
+        let ports: Vec<(PortNo, PortConfig)> = b
+            .ports
+            .values()
+            .filter(|p| p.dp_port == Some(no) && !matches!(p.kind, PortKind::Patch { .. }))
+            .map(|p| (p.ofport, p.config))
+            .collect();
+        for (ofport, config) in ports {
+            let port_down = config.has(PortConfig::PORT_DOWN);
+            if port_down != up {
+                continue;
+            }
+            if device_moved {
+                let bit = PortConfig::PORT_DOWN;
+                let now = PortConfig(if up { config.0 & !bit } else { config.0 | bit });
+                b.set_port_config(ofport, now);
+            } else if dev.set_admin_up(!port_down).is_ok() {
+                admin_seen.insert(no, !port_down);
+                set = true;
+            }
+        }
+    }
+    set
 }
 
 /// A summary of every bridge's table generation: it changes whenever a bridge's tables do
@@ -410,6 +492,12 @@ impl Slow {
         self.cache.clear();
     }
 
+    /// Forgets what the last pass saw of datapath port `no`'s device, which was just added or
+    /// removed: a device new on that number is read afresh ([`sync_admin`]).
+    pub fn forget_port(&mut self, no: DpPort) {
+        self.admin_seen.remove(&no);
+    }
+
     /// Number of cache entries (`udpif keys` in `memory/show`).
     pub fn n_keys(&self) -> usize {
         self.cache.len()
@@ -429,7 +517,8 @@ impl Slow {
         self.stats.max_flows = self.stats.max_flows.max(dp.n_flows());
         // A link that went down or came up moves its bridge's generation, so the pass below
         // re-translates the megaflows (fast-failover groups choose by it).
-        self.link_changes.extend(follow_links(dp, sw));
+        self.link_changes
+            .extend(follow_links(dp, sw, &mut self.admin_seen));
         // Rules whose time is up go first, so nothing is credited to them.
         let removed = sw.expire(now);
         if !removed.is_empty() {

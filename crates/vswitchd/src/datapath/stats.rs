@@ -309,7 +309,7 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
                         DeviceStatus {
                             stats: d.stats(),
                             link: d.link_state().unwrap_or(LinkState::Down),
-                            admin_up: d.admin_up().unwrap_or(false),
+                            admin_up: d.admin_up().unwrap_or(true),
                             mtu: d.mtu().ok(),
                             ifindex,
                         },

@@ -327,11 +327,13 @@ fn handle(fast: &mut Fast, batch: &mut PacketBatch, msg: Ctl) {
     let daemon = Arc::clone(&fast.daemon);
     match msg {
         Ctl::AddPort { no, name, kind } => {
+            fast.slow.forget_port(no);
             if let Err(e) = fast.dp.add_port(no, &name, kind) {
                 daemon.log("dpif", Level::Warn, &format!("{name}: {e}"));
             }
         }
         Ctl::RemovePort(no) => {
+            fast.slow.forget_port(no);
             if let Err(e) = fast.dp.remove_port(no) {
                 daemon.log("dpif", Level::Warn, &format!("removing port {no}: {e}"));
             }
