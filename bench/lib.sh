@@ -176,12 +176,13 @@ PY
 
 # trafgen blasting TRAFGEN_FILE out of NS_TX's eth0 for T seconds: frames NS_RX's eth0
 # received per second (pps_rx_k), frames offered (pps_offered_k), and the switches' CPU
-# meanwhile (cpu_pps_pct).
+# meanwhile (cpu_pps_pct). TRAFGEN_OPTS adds options: "-t 0" sends with sendto(2) instead of
+# the TX_RING, which stalls (a few kpps) when the frames' skbs are freed on another CPU.
 bench_pps() { # switch round ns_tx ns_rx trafgen_file
     local sw=$1 round=$2 c0 c1 t0 t1 r0 r1 o0 o1
     local rx=/sys/class/net/eth0/statistics/rx_packets tx=/sys/class/net/eth0/statistics/tx_packets
     r0=$(ip netns exec "$4" cat "$rx"); o0=$(ip netns exec "$3" cat "$tx"); c0=$(cpu_ticks); t0=$(now)
-    timeout -s INT "$T" ip netns exec "$3" trafgen -o eth0 -P 1 --no-sock-mem -Q -C -i "$5" >/dev/null 2>&1 || true
+    timeout -s INT "$T" ip netns exec "$3" trafgen -o eth0 -P 1 --no-sock-mem -Q -C ${TRAFGEN_OPTS:-} -i "$5" >/dev/null 2>&1 || true
     sleep 0.5
     r1=$(ip netns exec "$4" cat "$rx"); o1=$(ip netns exec "$3" cat "$tx"); c1=$(cpu_ticks); t1=$(now)
     python3 - "$sw" "$round" >>"$RAW" <<PY

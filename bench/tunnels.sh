@@ -13,6 +13,9 @@
 #   sudo SWITCHES="fvs fvsphy ovs" bench/tunnels.sh  # ferrovs's native tunnels too
 #   sudo SWITCHES="fvsphy fvsphy-hw ovs" bench/tunnels.sh  # and with kernel offload
 #   sudo UNDERLAY_RPS=3 bench/tunnels.sh       # host tuning: RPS on the underlay (CPU mask)
+#   sudo RPS_DEVS=ha:vm RPS_MASK=2 TRAFGEN_OPTS="-t 0" bench/tunnels.sh
+#                                              # host tuning: RPS on host a's VM port to CPU 1,
+#                                              # the blast's generator in sendto(2) mode
 #
 # Topology (namespaces this script owns, prefix fvstn<pid>-): hosts ha and hb joined
 # by a veth underlay (eth1, tunnel addresses 10.97.0.1 and 10.97.0.2); VMs a (eth0
@@ -125,6 +128,16 @@ topology() {
         [ "${1#fvs}" != "$1" ] && [ -n "${FVS_OFFLOADS:-}" ] ||
             ip netns exec "$vm" ethtool -K eth0 tx off tso off >/dev/null 2>&1
     done
+    if [ -n "${RPS_DEVS:-}" ]; then
+        # Host tuning, for every switch alike: RPS on the named devices (NS:DEV, NS one of
+        # ha, hb, a, b), e.g. ha:vm with mask 2 moves everything after VM a's first veth hop
+        # off the sender's CPU.
+        local nd ns dev
+        for nd in $RPS_DEVS; do
+            ns=$P${nd%%:*} dev=${nd#*:}
+            ip netns exec "$ns" sh -c "echo ${RPS_MASK:-3} > /sys/class/net/$dev/queues/rx-0/rps_cpus" || die "rps $dev"
+        done
+    fi
     ip netns exec "$VB" iperf3 -s -D -B "$IPB" --pidfile "$W/iperf3.pid" >/dev/null 2>&1
 }
 
