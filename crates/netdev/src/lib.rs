@@ -145,6 +145,12 @@ pub trait Netdev: Send {
         None
     }
 
+    /// The configuration no longer has this device: one the switch made to outlive it (a
+    /// persistent TAP) is deleted once closed. Nothing to do by default.
+    fn remove(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Brings the device administratively up or down (`ip link set NAME up|down`), for an
     /// OpenFlow port-mod's `PORT_DOWN`. Only the kernel's state changes, not this handle, so
     /// it takes `&self`. Devices without such a state ignore it (the default).

@@ -112,6 +112,8 @@ pub(crate) mod ioc {
     pub(crate) const SIOCGIFHWADDR: u64 = 0x8927;
     /// `TUNSETIFF`: `_IOW('T', 202, int)`, takes a `struct ifreq`.
     pub(crate) const TUNSETIFF: u64 = 0x4004_54ca;
+    /// `TUNSETPERSIST`: `_IOW('T', 203, int)`, takes 1 or 0 by value.
+    pub(crate) const TUNSETPERSIST: u64 = 0x4004_54cb;
     /// `TUNSETOFFLOAD`: `_IOW('T', 208, unsigned int)`, takes the flags by value.
     pub(crate) const TUNSETOFFLOAD: u64 = 0x4004_54d0;
     /// `TUNSETVNETHDRSZ`: `_IOW('T', 216, int)`, takes a pointer to the size.

@@ -2,7 +2,8 @@
 //!
 //! [`Tap::open`] asks `/dev/net/tun` for a TAP device with the given name (`TUNSETIFF` with
 //! `IFF_TAP | IFF_NO_PI`): the kernel creates it, or attaches to an existing persistent one.
-//! The device lives as long as the file descriptor, unless it was made persistent elsewhere.
+//! The device lives as long as the file descriptor, unless it is persistent
+//! ([`TapOptions::persist`], or made so elsewhere): then until [`Netdev::remove`] and close.
 //! With [`TapOptions::vnet_hdr`] each frame travels behind a virtio-net header and the kernel
 //! is told (`TUNSETOFFLOAD`) that we accept checksum-partial and TSO/USO super-frames, so the
 //! host's TCP sends 64 KiB segments through the switch unsplit.
@@ -45,6 +46,11 @@ pub struct TapOptions {
     /// brings them up, as Open vSwitch leaves them (so a bridge nobody configured gets no
     /// IPv6 link-local address); tests that use a TAP on its own want it up.
     pub up: bool,
+    /// Make the device persistent (`TUNSETPERSIST`): it outlives the descriptor, so the
+    /// switch can exit and come back (attaching to it again by name) without the host losing
+    /// the addresses, routes and state it gave the device, as Open vSwitch's internal ports
+    /// outlive `ovs-vswitchd`. [`Netdev::remove`] deletes it once closed.
+    pub persist: bool,
 }
 
 /// A TAP device.
@@ -54,6 +60,7 @@ pub struct Tap {
     ctl: IfCtl,
     name: String,
     vnet_hdr: bool,
+    persist: bool,
     stats: NetdevStats,
 }
 
@@ -86,6 +93,10 @@ impl Tap {
             .or_else(|_| sys::ioctl_value(fd.as_fd(), ioc::TUNSETOFFLOAD, tso))
             .map_err(|e| Error::sys(&name, "TUNSETOFFLOAD", e))?;
         }
+        if options.persist {
+            sys::ioctl_value(fd.as_fd(), ioc::TUNSETPERSIST, 1)
+                .map_err(|e| Error::sys(&name, "TUNSETPERSIST", e))?;
+        }
         let ctl = IfCtl::new(&name)?;
         ctl.set_flag(IFF_PROMISC, true)?;
         if options.up {
@@ -96,6 +107,7 @@ impl Tap {
             ctl,
             name,
             vnet_hdr: options.vnet_hdr,
+            persist: options.persist,
             stats: NetdevStats::default(),
         })
     }
@@ -208,6 +220,16 @@ impl Netdev for Tap {
 
     fn admin_up(&self) -> Option<bool> {
         self.ctl.is_up().ok()
+    }
+
+    /// A persistent device stops being one: the kernel deletes it when its last descriptor
+    /// closes.
+    fn remove(&self) -> Result<()> {
+        if !self.persist {
+            return Ok(());
+        }
+        sys::ioctl_value(self.fd.as_fd(), ioc::TUNSETPERSIST, 0)
+            .map_err(|e| Error::sys(&self.name, "TUNSETPERSIST", e))
     }
 
     fn set_admin_up(&self, up: bool) -> Result<()> {

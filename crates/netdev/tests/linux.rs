@@ -566,6 +566,7 @@ fn tap_carries_frames_both_ways() {
             TapOptions {
                 vnet_hdr: false,
                 up: true,
+                persist: false,
             },
         )
         .expect("open TAP")
@@ -615,6 +616,7 @@ fn tap_with_vnet_headers_receives_partial_checksums() {
             TapOptions {
                 vnet_hdr: true,
                 up: true,
+                persist: false,
             },
         )
         .expect("open TAP")

@@ -676,6 +676,7 @@ fn a_decapsulated_super_frame_reaches_a_tap_in_segments() {
         TapOptions {
             vnet_hdr: true,
             up: true,
+            persist: false,
         },
     )
     .expect("a TAP");

@@ -17,9 +17,10 @@
 //!   hex digits naming a unicast, non-zero address; else the lowest address among the
 //!   bridge's other ports (each represented by its interface with the lowest name) that is
 //!   unicast, globally administered and non-zero — real devices' kernel addresses, never
-//!   the locally administered dummy ones; else a random locally administered address picked
-//!   when the bridge was made (kept while the bridge lives, so removing `hwaddr` brings it
-//!   back). It follows every change of those (`hwaddr` set, changed or removed, a port
+//!   the locally administered dummy ones; else the bridge's own default, made from its
+//!   `Bridge` row's UUID ([`from_uuid`]): the same for as long as the row lives, across
+//!   restarts of the daemon too, so removing `hwaddr` brings it back and a restarted switch
+//!   finds its device's address unchanged. It follows every change of those (`hwaddr` set, changed or removed, a port
 //!   with a lower address added or deleted), with real devices too: the bridge's TAP
 //!   device takes the new address in place, keeping the addresses and routes the host put
 //!   on it, and OpenFlow's `LOCAL` port and the datapath ID follow.
@@ -123,6 +124,23 @@ pub fn random(seed: u64) -> Mac {
     [(b[0] & 0xfe) | 0x02, b[1], b[2], b[3], b[4], b[5]]
 }
 
+/// A bridge's default address, from its row's UUID as Open vSwitch makes it: the UUID's
+/// first 32-bit group and the high 16 bits of its second (`xxxxxxxx-HHHH-....`), each in
+/// little-endian byte order, made unicast and locally administered.
+pub fn from_uuid(uuid: uuid::Uuid) -> Mac {
+    let b = uuid.as_bytes();
+    let first = u32::from_be_bytes([b[0], b[1], b[2], b[3]]).to_le_bytes();
+    let second = u32::from_be_bytes([b[4], b[5], b[6], b[7]]).to_le_bytes();
+    [
+        (first[0] & 0xfe) | 0x02,
+        first[1],
+        first[2],
+        first[3],
+        second[0],
+        second[1],
+    ]
+}
+
 /// The bridge's own address: `hwaddr` (its `other_config:hwaddr`) if usable, else the lowest
 /// usable address of `ports` (one per port other than the bridge's own), else `default`.
 pub fn bridge_mac(hwaddr: Option<&str>, ports: impl IntoIterator<Item = Mac>, default: Mac) -> Mac {
@@ -180,6 +198,17 @@ mod tests {
         assert_eq!(text(d.take("br0", true)), "aa:55:aa:55:00:0e");
         d.settle("br0");
         assert_eq!(text(d.take("br0", false)), "aa:55:aa:55:00:10");
+    }
+
+    #[test]
+    fn a_bridge_s_default_address_comes_from_its_uuid() {
+        for (uuid, mac) in [
+            ("1870aa06-d1a8-4e26-9d6c-cc1a857a5659", "06:aa:70:18:26:4e"),
+            ("ed82848c-1fd9-41a7-baf7-23c67e73eebc", "8e:84:82:ed:a7:41"),
+        ] {
+            let uuid = uuid::Uuid::parse_str(uuid).expect("a UUID");
+            assert_eq!(text(from_uuid(uuid)), mac);
+        }
     }
 
     #[test]

@@ -32,7 +32,13 @@ pub fn table() -> Commands<Daemon> {
             usage: "[--cleanup]",
             min: 0,
             max: 1,
-            handler: |d, _| {
+            handler: |d, args| {
+                // Without --cleanup, internal ports' devices outlive the daemon.
+                if args.iter().any(|a| a == "--cleanup")
+                    && let Some(h) = d.datapath()
+                {
+                    h.remove_devices();
+                }
                 d.request_exit_after_reply();
                 Ok(String::new())
             },

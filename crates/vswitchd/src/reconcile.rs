@@ -90,9 +90,7 @@ pub struct Reconciler {
     macs: BTreeMap<String, [u8; 6]>,
     /// Open vSwitch's dummy device address counter.
     dummy_macs: DummyMacs,
-    /// Each bridge's address when neither `hwaddr` nor a port gives one, picked once.
-    bridge_defaults: BTreeMap<String, Mac>,
-    /// Keys for the random MACs (patch ports, bridges, real internal ports).
+    /// Keys for the random MACs (patch ports, real internal ports other than bridges' own).
     random: std::collections::hash_map::RandomState,
     /// Per bridge, how new OpenFlow port numbers are picked.
     allocators: BTreeMap<String, OfportAllocator>,
@@ -189,7 +187,6 @@ impl Reconciler {
             dp_ports: BTreeMap::new(),
             macs: BTreeMap::new(),
             dummy_macs: DummyMacs::default(),
-            bridge_defaults: BTreeMap::new(),
             random: std::collections::hash_map::RandomState::new(),
             allocators: BTreeMap::new(),
             datapath: DpLink::default(),
@@ -293,8 +290,6 @@ impl Reconciler {
         let wanted: BTreeSet<&str> = cfg.bridges.iter().map(|b| b.name.as_str()).collect();
         switch.bridges.retain(|b| wanted.contains(b.name.as_str()));
         self.allocators
-            .retain(|name, _| wanted.contains(name.as_str()));
-        self.bridge_defaults
             .retain(|name, _| wanted.contains(name.as_str()));
         let mut ops = Vec::new();
         for bcfg in &cfg.bridges {
@@ -464,7 +459,7 @@ impl Reconciler {
             _ => Some(self.dp_port(name)),
         };
         if ofport == PortNo::LOCAL {
-            let mac = self.local_mac(bcfg, icfg);
+            let mac = self.local_mac(bcfg);
             self.macs.insert(name.clone(), mac);
         } else if !self.macs.contains_key(name) {
             let mac = icfg
@@ -664,21 +659,8 @@ impl Reconciler {
     /// the addresses its other ports got earlier in this pass. It is worked out again at
     /// every pass, so `hwaddr` and the ports coming and going change it; the datapath sets
     /// a new one on the open device in place (the host's addresses and routes on it stay).
-    fn local_mac(&mut self, bcfg: &BridgeCfg, icfg: &IfaceCfg) -> Mac {
-        let default = match self.bridge_defaults.get(&bcfg.name) {
-            Some(m) => *m,
-            None => {
-                // After a restart, a random address the bridge had is kept.
-                let m = icfg
-                    .mac_in_use
-                    .as_deref()
-                    .and_then(bridge_mac::parse)
-                    .filter(|m| m[0] & 0x02 != 0)
-                    .unwrap_or_else(|| self.random_mac(&bcfg.name));
-                self.bridge_defaults.insert(bcfg.name.clone(), m);
-                m
-            }
-        };
+    fn local_mac(&self, bcfg: &BridgeCfg) -> Mac {
+        let default = bridge_mac::from_uuid(bcfg.uuid);
         let ports = bcfg
             .ports
             .iter()

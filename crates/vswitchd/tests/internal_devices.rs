@@ -10,6 +10,9 @@
 //!   address the host gave it stays, while (Open vSwitch takes the device down for the
 //!   change) its IPv6 addresses and routes go and a new link-local address follows the new
 //!   Ethernet address.
+//! - A bridge's device outlives the daemon: after `exit` and a new start, the host's
+//!   addresses, routes and state on it are still there; `exit --cleanup` and `del-br` take
+//!   it away.
 //! - OpenFlow's `PORT_DOWN` is the device's administrative state both ways: the host
 //!   taking a port's device down or up sets or clears it, and a port-mod takes the device
 //!   down or up, with the port-status messages Open vSwitch sends.
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 use common::OfctlMonitor;
 
 use fvs_test_support::netns::{self, exec};
-use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, Switch};
+use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, Switch, TempDir, require_tool};
 
 /// Both switches, each in its namespace, and the namespaces (dropped last).
 struct Pair {
@@ -34,6 +37,8 @@ struct Pair {
     fvs: PrivateFvs,
     /// Open vSwitch's namespace, then ours.
     ns: [String; 2],
+    /// fvs-vswitchd's directory, which outlives a restart.
+    fvs_home: TempDir,
     _lab: netns::Lab,
 }
 
@@ -46,17 +51,67 @@ impl Pair {
             exec(ns, &["ip", "link", "set", "lo", "up"]);
         }
         let ovs = PrivateOvs::start_in_netns(&theirs);
-        let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-            .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
-            .dummy(false)
-            .netns(&ours)
-            .tag(tag)
-            .start();
+        let fvs_home = TempDir::new(tag);
+        let fvs = start_fvs(&fvs_home, &ours);
         Self {
             ovs,
             fvs,
             ns: [theirs, ours],
+            fvs_home,
             _lab: lab,
+        }
+    }
+
+    /// Both daemons exit (`exit`, without `--cleanup`) and start again on the same
+    /// databases, in the same namespaces.
+    fn restart(&mut self) {
+        for (sw, _) in self.switches() {
+            sw.appctl(&["exit"])
+                .unwrap_or_else(|e| panic!("exit ({}): {e}", sw.dir().display()));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.fvs.is_alive() || self.ovs.vswitchd_ctl().exists() {
+            assert!(Instant::now() < deadline, "a switch did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Open vSwitch as `PrivateOvs` starts it, in its environment.
+        let env = self
+            .ovs
+            .command("ovs-vswitchd")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = self.ovs.dir();
+        let mut cmd = require_tool("ip").command();
+        for (k, v) in env.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd.args(["netns", "exec", &self.ns[0]])
+            .arg(require_tool("ovs-vswitchd").path())
+            .arg(self.ovs.ovsdb().target())
+            .arg(format!(
+                "--pidfile={}",
+                dir.join("ovs-vswitchd.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                dir.join("ovs-vswitchd.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                dir.join("ovs-vswitchd.log").display()
+            ))
+            .args(["--detach", "--no-chdir"]);
+        let (ok, out) = netns::run_combined(&mut cmd);
+        assert!(ok, "ovs-vswitchd did not start again: {out}");
+        self.fvs = start_fvs(&self.fvs_home, &self.ns[1]);
+        // Both have their bridges back.
+        for (sw, _) in self.switches() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while sw.ofctl(&["show", "br0"]).is_err() {
+                assert!(Instant::now() < deadline, "br0 is not back");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 
@@ -78,6 +133,16 @@ impl Pair {
             exec(ns, args);
         }
     }
+}
+
+/// fvs-vswitchd with real devices on `home`, in namespace `ns`.
+fn start_fvs(home: &TempDir, ns: &str) -> PrivateFvs {
+    PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
+        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
+        .dummy(false)
+        .netns(ns)
+        .dir(home.path())
+        .start()
 }
 
 /// The EUI-64 IPv6 link-local address of Ethernet address `mac` (`xx:xx:...`), as `ip addr`
@@ -448,5 +513,57 @@ fn port_down_and_the_device_s_state_follow_each_other_as_in_open_vswitch() {
             ours.iter().any(|m| m.contains("PORT_DOWN")),
             "{version}: {ours:?}"
         );
+    }
+}
+
+#[test]
+fn internal_devices_outlive_the_daemon_as_in_open_vswitch() {
+    let mut pair = Pair::start("irs");
+    pair.vsctl(&AddBridge::new("br0").set(&["datapath_type=netdev"]).args());
+    pair.vsctl(&AddBridge::new("br1").set(&["datapath_type=netdev"]).args());
+    pair.exec(&["ip", "link", "set", "br0", "up"]);
+    pair.exec(&["ip", "addr", "add", "10.9.0.1/24", "dev", "br0"]);
+    pair.exec(&["ip", "route", "add", "10.10.0.0/16", "via", "10.9.0.2"]);
+    let defaults = [bridge_mac(&pair.ovs, "br0"), bridge_mac(&pair.fvs, "br0")];
+    let before = settled(&pair, "br0", &defaults, "before the restart");
+    assert!(before.contains("10.9.0.1/24"), "{before}");
+    assert!(before.contains("10.10.0.0/16 via 10.9.0.2"), "{before}");
+    pair.restart();
+    let after = settled(&pair, "br0", &defaults, "after the restart");
+    // The device as the host left it. Its operational state reads UNKNOWN until its
+    // carrier has come back once (the daemon's reattaching), UP after: with both switches.
+    let operstate = |v: &str| v.replace(" UNKNOWN ", " UP      ");
+    assert_eq!(
+        operstate(&after),
+        operstate(&before),
+        "the device as the host left it"
+    );
+    assert_eq!(
+        device_state(&pair.ns[1], "br1"),
+        device_state(&pair.ns[0], "br1")
+    );
+    // Deleted with its bridge.
+    pair.vsctl(&["del-br", "br1"]);
+    for ns in &pair.ns {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while exec(ns, &["ip", "-br", "link", "show"]).contains("br1 ") {
+            assert!(Instant::now() < deadline, "br1 still exists in {ns}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // `exit --cleanup` takes the devices with it.
+    for (sw, _) in pair.switches() {
+        sw.appctl(&["exit", "--cleanup"])
+            .unwrap_or_else(|e| panic!("exit --cleanup: {e}"));
+    }
+    for ns in &pair.ns {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while exec(ns, &["ip", "-br", "link", "show"]).contains("br0 ") {
+            assert!(
+                Instant::now() < deadline,
+                "br0 still exists in {ns} after exit --cleanup"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }

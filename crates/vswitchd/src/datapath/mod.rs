@@ -204,6 +204,15 @@ impl OpenPort {
         }
     }
 
+    /// The configuration dropped this port: a device the switch made to outlive the daemon
+    /// (an internal port's persistent TAP) goes once the datapath threads close it. Should
+    /// the kernel refuse, the device stays, as one the host made would.
+    fn remove_device(&self) {
+        if let SharedKind::Netdev(dev) = &self.kind {
+            let _ = fvs_netdev::Netdev::remove(dev);
+        }
+    }
+
     /// A bridge's internal port (a TAP device, or its dummy stand-in).
     fn is_internal(&self) -> bool {
         matches!(
@@ -584,6 +593,7 @@ impl Handle {
                 p.spec = spec;
                 return Ok(None);
             }
+            p.remove_device();
             let old = p.no;
             ports.remove(name);
             self.broadcast(|| Ctl::RemovePort(old));
@@ -631,6 +641,9 @@ impl Handle {
         for under in [false, true] {
             for (name, no, is_underlay) in &doomed {
                 if *is_underlay == under {
+                    if let Some(p) = ports.get(name) {
+                        p.remove_device();
+                    }
                     ports.remove(name);
                     self.broadcast(|| Ctl::RemovePort(*no));
                 }
@@ -643,6 +656,15 @@ impl Handle {
             self.broadcast(|| Ctl::Flush);
         } else {
             self.broadcast(|| Ctl::Revalidate);
+        }
+    }
+
+    /// `exit --cleanup`: every device the switch made to outlive it (internal ports'
+    /// persistent TAPs) goes when the daemon exits, as Open vSwitch deletes its datapath's
+    /// ports then.
+    pub fn remove_devices(&self) {
+        for p in lock(&self.ports).values() {
+            p.remove_device();
         }
     }
 

@@ -164,6 +164,7 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 TapOptions {
                     vnet_hdr: true,
                     up: false,
+                    persist: true,
                 },
             )
             .map_err(|e| open_error(name, &e))?;

@@ -89,6 +89,10 @@ impl Netdev for SharedNetdev {
         self.lock().set_admin_up(up)
     }
 
+    fn remove(&self) -> Result<()> {
+        self.lock().remove()
+    }
+
     fn stats(&self) -> NetdevStats {
         self.lock().stats()
     }

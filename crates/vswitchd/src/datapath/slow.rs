@@ -349,8 +349,8 @@ fn follow_links(
                         .iter()
                         .find(|(bi, o, _)| *bi == i && *o == p.ofport)
                         .map_or(p.config, |(_, _, c)| *c);
-                    let quiet = was.has(PortConfig::PORT_DOWN)
-                        && p.config.has(PortConfig::PORT_DOWN);
+                    let quiet =
+                        was.has(PortConfig::PORT_DOWN) && p.config.has(PortConfig::PORT_DOWN);
                     (!quiet).then_some((p.ofport, was))
                 })
                 .collect();
