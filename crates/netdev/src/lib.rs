@@ -14,7 +14,8 @@
 //!   was sent, plus Open vSwitch's `rx_pcap`/`tx_pcap` options on classic pcap files
 //!   ([`pcap`]). For tests and demos without root.
 //! - [`tap`]: a TAP device made (or reopened) by name through `/dev/net/tun`; ferrovs's
-//!   `internal` ports. Optional virtio-net headers with `TUNSETOFFLOAD`.
+//!   `internal` ports. Optional virtio-net headers with `TUNSETOFFLOAD`; optionally
+//!   persistent (`TUNSETPERSIST`), so it outlives the switch until [`Netdev::remove`].
 //! - [`af_packet`]: an existing Linux device (veth end, a hypervisor's TAP, a NIC) read
 //!   through an `AF_PACKET` socket's receive ring (`TPACKET_V2` by default, `TPACKET_V3`, or
 //!   `recvmmsg` without a ring) and written with `sendmmsg`; promiscuous; VLAN tags the kernel stripped are put back; optional

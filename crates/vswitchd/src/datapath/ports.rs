@@ -2,7 +2,7 @@
 //!
 //! | `type` | device |
 //! |---|---|
-//! | `internal` | a TAP device named as the interface ([`fvs_netdev::tap`]), promiscuous and left down until the host brings it up, as Open vSwitch leaves its own |
+//! | `internal` | a TAP device named as the interface ([`fvs_netdev::tap`]), promiscuous, left down until the host brings it up and persistent (it outlives the daemon until its port is deleted or `exit --cleanup`), as Open vSwitch keeps its own |
 //! | `system` (or empty), `tap` | the existing Linux device, through `AF_PACKET`, promiscuous |
 //! | `dummy`, and every type but `patch` and tunnels under `--enable-dummy` | [`fvs_netdev::dummy`] with `options:rx_pcap` / `tx_pcap` |
 //! | `gre`, `vxlan`, `geneve` | one tunnel vport per type and UDP port (`gre_sys`, `vxlan_sys_4790`, …) sending through an underlay device |
