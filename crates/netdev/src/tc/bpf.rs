@@ -3,7 +3,7 @@
 //!
 //! # Why eBPF
 //!
-//! Native tunnels put a whole outer Ethernet + IPv4 + GRE/UDP header in front of a frame
+//! Native tunnels put a whole outer Ethernet + IPv4 or IPv6 + GRE/UDP header in front of a frame
 //! (and take it off at the far end). The kernel's own tools for that (`act_tunnel_key` with
 //! a GRE or VXLAN device, `flower`) are not built into every kernel ferrovs runs on; the
 //! `cls_bpf` classifier and the `bpf(2)` system call are. One small program per filter does
@@ -31,12 +31,14 @@
 //! at the MAC layer (room between the Ethernet header and the network header: the outer IP
 //! and tunnel headers plus the inner Ethernet header), with the encapsulation flags (outer
 //! IPv4, GRE or UDP, inner L2 of 14 bytes, Ethernet), so the kernel knows the inner headers
-//! and can still segment a TSO super-frame (as a GRE or UDP tunnel packet) wherever it must;
+//! and can still segment a TSO super-frame (as a GRE or UDP tunnel packet) wherever it must
+//! (outer IPv4 or IPv6; the kernel sets `skb->protocol` to the outer header's);
 //! `FIXED_GSO` keeps the inner segment size, since the super-frame's segments are the VM's.
 //! The header's fixed bytes are stored as immediates, then the per-packet fields: IPv4 total
 //! length (`skb->len - 14`), its header checksum (the other nine words' sum is computed
 //! here, once; the program adds the length and folds), for UDP the length
-//! (`skb->len - 34`) and a zero checksum. One `bpf_skb_store_bytes` writes header and inner
+//! (`skb->len - 34`) and a zero checksum; or the IPv6 payload length (`skb->len - 54`;
+//! IPv6 has no header checksum, and its other fields, flow label included, are fixed). One `bpf_skb_store_bytes` writes header and inner
 //! Ethernet header at offset 0. A UDP header whose source port is 0 gets one per packet:
 //! `bpf_get_hash_recalc` (the kernel's flow hash of the inner packet, taken before the
 //! header goes on) reduced into 32768..=60999, so the outer flows of different connections
@@ -66,9 +68,11 @@
 //!
 //! # Limits
 //!
-//! - The outer header is IPv4 without options; the IPv4 total length of a GSO super-frame
-//!   longer than 64 KiB is its low 16 bits (segmentation rewrites it per segment). GRE with
-//!   a checksum or sequence number is refused (both would be per packet).
+//! - The outer header is IPv4 without options, or IPv6 without extension headers; the IP
+//!   length of a GSO super-frame longer than 64 KiB is its low 16 bits (segmentation
+//!   rewrites it per segment). GRE with a checksum or sequence number is refused (both
+//!   would be per packet), and so is UDP over IPv6, whose checksum is mandatory (the
+//!   program leaves UDP checksums zero, which only IPv4 allows).
 //! - `bpf_skb_adjust_room` only takes packets whose `skb->protocol` is IPv4 or IPv6, so
 //!   encapsulation and decapsulation filters are only installed for those protocols; a
 //!   packet the kernel still refuses is counted as failed and dropped.
@@ -111,6 +115,7 @@ const SKB_VLAN_PRESENT: i16 = 20;
 const ADJ_ROOM_MAC: i32 = 1;
 const ADJ_ROOM_FIXED_GSO: u64 = 1 << 0;
 const ADJ_ROOM_ENCAP_L3_IPV4: u64 = 1 << 1;
+const ADJ_ROOM_ENCAP_L3_IPV6: u64 = 1 << 2;
 const ADJ_ROOM_ENCAP_L4_GRE: u64 = 1 << 3;
 const ADJ_ROOM_ENCAP_L4_UDP: u64 = 1 << 4;
 const ADJ_ROOM_ENCAP_L2_ETH: u64 = 1 << 6;
@@ -129,11 +134,12 @@ const COUNTERS_LEN: u32 = 24;
 const SCRATCH: i16 = -8;
 /// The outer header's fixed parts.
 const IPV4_LEN: usize = 20;
+const IPV6_LEN: usize = 40;
 const GRE_LEN: usize = 4;
 const UDP_LEN: usize = 8;
 /// The longest encapsulation header: Ethernet, IPv4, UDP and a Geneve header with the most
-/// options it can carry (63 words). Header and inner Ethernet header are built on the
-/// program's 512-byte stack.
+/// options it can carry (63 words); IPv6 only carries GRE, which is shorter. Header and
+/// inner Ethernet header are built on the program's 512-byte stack.
 pub const MAX_ENCAP_HEADER: usize = 14 + IPV4_LEN + UDP_LEN + 8 + 252;
 /// Offsets in the header of the per-packet fields.
 const AT_IP_TOTAL_LEN: usize = 14 + 2;
@@ -146,6 +152,10 @@ const AT_UDP_LEN: usize = AT_L4 + 4;
 const HASHED_PORT_FIRST: u16 = 32768;
 const HASHED_PORT_COUNT: u16 = 28233;
 const AT_UDP_CHECKSUM: usize = AT_L4 + 6;
+/// Offsets in an IPv6 header of the payload length and the next header.
+const AT_IP6_PAYLOAD_LEN: usize = 14 + 4;
+const AT_IP6_NEXT_HEADER: usize = 14 + 6;
+const AT_L4_V6: usize = 14 + IPV6_LEN;
 /// The shortest outer header a decapsulation removes: Ethernet, IPv4 and GRE's 4 bytes.
 const MIN_OUTER: usize = 14 + IPV4_LEN + GRE_LEN;
 /// `bpf_skb_adjust_room` moves at most this many bytes.
@@ -338,9 +348,11 @@ enum L4 {
 #[derive(Debug)]
 struct EncapHeader<'a> {
     bytes: &'a [u8],
+    /// An IPv6 outer header (else IPv4).
+    ipv6: bool,
     l4: L4,
     /// The one's-complement sum of the IPv4 header's words other than the total length and
-    /// the checksum (not folded).
+    /// the checksum (not folded); 0 for IPv6.
     partial_sum: u32,
 }
 
@@ -356,8 +368,11 @@ impl<'a> EncapHeader<'a> {
         if bytes.len() > MAX_ENCAP_HEADER {
             return Err(bad("longer than a program can build on its stack"));
         }
+        if bytes[12..14] == ETH_P_IPV6.to_be_bytes() {
+            return Self::parse_ipv6(bytes);
+        }
         if bytes[12..14] != ETH_P_IP.to_be_bytes() {
-            return Err(bad("the outer EtherType is not IPv4"));
+            return Err(bad("the outer EtherType is neither IPv4 nor IPv6"));
         }
         if bytes[14] != 0x45 {
             return Err(bad("not an IPv4 header of 20 bytes"));
@@ -381,9 +396,40 @@ impl<'a> EncapHeader<'a> {
             .sum();
         Ok(Self {
             bytes,
+            ipv6: false,
             l4,
             partial_sum,
         })
+    }
+
+    /// An IPv6 outer header: no extension headers, GRE (without checksum or sequence
+    /// number) right behind it.
+    fn parse_ipv6(bytes: &'a [u8]) -> Result<Self, BpfError> {
+        let bad = |reason| BpfError::BadHeader {
+            len: bytes.len(),
+            reason,
+        };
+        if bytes.len() < AT_L4_V6 + GRE_LEN {
+            return Err(bad("shorter than Ethernet, IPv6 and GRE"));
+        }
+        if bytes[14] >> 4 != 6 {
+            return Err(bad("the IPv6 header's version is not 6"));
+        }
+        match bytes[AT_IP6_NEXT_HEADER] {
+            IPPROTO_GRE if bytes[AT_L4_V6] & GRE_CSUM_OR_SEQ != 0 => {
+                Err(bad("GRE with a checksum or sequence number"))
+            }
+            IPPROTO_GRE => Ok(Self {
+                bytes,
+                ipv6: true,
+                l4: L4::Gre,
+                partial_sum: 0,
+            }),
+            IPPROTO_UDP => Err(bad(
+                "UDP over IPv6 needs a checksum the program cannot fill",
+            )),
+            _ => Err(bad("the IPv6 next header is not GRE")),
+        }
     }
 }
 
@@ -496,11 +542,13 @@ fn encap(a: &mut Asm, h: &EncapHeader<'_>, fail: ebpf::Label) {
         L4::Gre => ADJ_ROOM_ENCAP_L4_GRE,
         L4::Udp => ADJ_ROOM_ENCAP_L4_UDP,
     };
-    let flags = ADJ_ROOM_FIXED_GSO
-        | ADJ_ROOM_ENCAP_L3_IPV4
-        | l4
-        | ADJ_ROOM_ENCAP_L2_ETH
-        | adj_room_encap_l2(ETH_LEN as u64);
+    let l3 = if h.ipv6 {
+        ADJ_ROOM_ENCAP_L3_IPV6
+    } else {
+        ADJ_ROOM_ENCAP_L3_IPV4
+    };
+    let flags =
+        ADJ_ROOM_FIXED_GSO | l3 | l4 | ADJ_ROOM_ENCAP_L2_ETH | adj_room_encap_l2(ETH_LEN as u64);
     a.alu64_reg(Alu::Mov, Reg::R1, Reg::R6)
         .alu64_imm(Alu::Mov, Reg::R2, len as i32)
         .alu64_imm(Alu::Mov, Reg::R3, ADJ_ROOM_MAC)
@@ -517,9 +565,19 @@ fn encap(a: &mut Asm, h: &EncapHeader<'_>, fail: ebpf::Label) {
     for (i, &b) in rest.iter().enumerate() {
         a.st(Size::B, Reg::FP, at(len - rest.len() + i), b.into());
     }
+    a.ldx(Size::W, Reg::R8, Reg::R6, SKB_LEN);
+    if h.ipv6 {
+        // The payload length's low 16 bits (see the module docs); GRE only, no checksum.
+        a.alu32_reg(Alu::Mov, Reg::R1, Reg::R8)
+            .alu32_imm(Alu::Sub, Reg::R1, AT_L4_V6 as u32)
+            .alu32_imm(Alu::And, Reg::R1, 0xffff)
+            .swap_to_be(Reg::R1, 16)
+            .stx(Size::H, Reg::FP, at(AT_IP6_PAYLOAD_LEN), Reg::R1);
+        copy(a, true, 0, buf, (len + 14) as i32, fail);
+        return;
+    }
     // IPv4 total length and checksum; the length's low 16 bits (see the module docs).
-    a.ldx(Size::W, Reg::R8, Reg::R6, SKB_LEN)
-        .alu32_reg(Alu::Mov, Reg::R1, Reg::R8)
+    a.alu32_reg(Alu::Mov, Reg::R1, Reg::R8)
         .alu32_imm(Alu::Sub, Reg::R1, ETH_LEN as u32)
         .alu32_imm(Alu::And, Reg::R1, 0xffff)
         .alu32_reg(Alu::Mov, Reg::R2, Reg::R1)
@@ -660,9 +718,14 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(refused(&good[..37]).contains("shorter"));
-        let mut v6 = good.clone();
-        v6[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes());
-        assert!(refused(&v6).contains("EtherType"));
+        let mut arp = good.clone();
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert!(refused(&arp).contains("EtherType"));
+        let mut v4_as_v6 = good.clone();
+        v4_as_v6[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes());
+        assert!(refused(&v4_as_v6[..]).contains("shorter"));
+        v4_as_v6.resize(14 + 40 + 8, 0);
+        assert!(refused(&v4_as_v6).contains("version"));
         let mut options = good.clone();
         options[14] = 0x46;
         assert!(refused(&options).contains("20 bytes"));
@@ -675,6 +738,33 @@ mod tests {
         let mut long = good.clone();
         long.resize(MAX_ENCAP_HEADER + 1, 0);
         assert!(refused(&long).contains("longer"));
+
+        let v6 = ip6gre_header();
+        let h = EncapHeader::parse(&v6).unwrap();
+        assert_eq!((h.ipv6, h.l4), (true, L4::Gre));
+        assert!(refused(&v6[..57]).contains("shorter"));
+        let mut csum = v6.clone();
+        csum[54] |= 0x80;
+        assert!(refused(&csum).contains("checksum"));
+        let mut udp = v6.clone();
+        udp[20] = IPPROTO_UDP;
+        udp.resize(14 + 40 + 16, 0);
+        assert!(refused(&udp).contains("UDP over IPv6"));
+        let mut hop_by_hop = v6.clone();
+        hop_by_hop[20] = 0;
+        assert!(refused(&hop_by_hop).contains("next header"));
+    }
+
+    /// Ethernet, IPv6 (fd00::1 → fd00::2, GRE, hop limit 64, traffic class 0), GRE with
+    /// key 7.
+    fn ip6gre_header() -> Vec<u8> {
+        let mut h = vec![0x02, 0, 0, 0, 0, 0x0b, 0x02, 0, 0, 0, 0, 0x0a, 0x86, 0xdd];
+        h.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, IPPROTO_GRE, 64]);
+        for last in [1, 2] {
+            h.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last]);
+        }
+        h.extend_from_slice(&[0x20, 0x00, 0x65, 0x58, 0, 0, 0, 7]);
+        h
     }
 
     #[test]
@@ -690,6 +780,10 @@ mod tests {
             header: gre_header(),
         };
         assert!(program(&f(ETH_P_IP, encap.clone()), 5).is_ok());
+        let encap6 = Rewrite::Encap {
+            header: ip6gre_header(),
+        };
+        assert!(program(&f(ETH_P_IPV6, encap6), 5).is_ok());
         assert!(matches!(
             program(&f(0x0806, encap), 5),
             Err(BpfError::Protocol(0x0806))
