@@ -31,6 +31,8 @@
 #   fvsphy  fvs-vswitchd laid out exactly as ovs (eth1 in br-phy, the address on br-phy's
 #        internal port): its tunnels are native (encapsulated into br-phy, never through the
 #        host's IP stack); the neighbour is not pinned but learned from ARP (the warm-up).
+#   linux  no switch: a Linux bridge with the VM port and a gretap/vxlan/geneve device (key or
+#        VNI 1), the kernel's own way over these devices, as a reference.
 #   fvsphy-hw  fvsphy with other_config:hw-offload=true: the tunnel's megaflow pairs become
 #        eBPF filters that push and strip the outer headers in the kernel; a second warm-up
 #        ping, then a revalidation pass installs them.
@@ -193,6 +195,21 @@ start_host() { # switch side
         [ "$sw" = fvsphy-hw ] && { vsctl set Open_vSwitch . other_config:hw-offload=true || die "hw-offload"; }
         BENCH_PIDS="$BENCH_PIDS $(cat "$d/fvs.pid")"
         ;;
+    linux)
+        # No switch: the kernel's own bridge and tunnel device ($PROTO, key/VNI 1, the first
+        # network's), a reference for what any switch on these veth devices can reach.
+        ip -n "$host" addr add "$local/24" dev eth1
+        case $PROTO in
+        gre) ip -n "$host" link add name ktun type gretap local "$local" remote "$remote" key 1 ;;
+        vxlan) ip -n "$host" link add name ktun type vxlan id 1 local "$local" remote "$remote" dstport 4789 ;;
+        geneve) ip -n "$host" link add name ktun type geneve id 1 remote "$remote" ;;
+        esac || die "linux: this kernel has no $PROTO device"
+        ip -n "$host" link add name kbr type bridge || die "linux: bridge"
+        ip -n "$host" link set ktun master kbr
+        ip -n "$host" link set vm master kbr
+        ip -n "$host" link set ktun up
+        ip -n "$host" link set kbr up
+        ;;
     ovs)
         local sock=$d/db.sock
         ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
@@ -259,7 +276,7 @@ for line in open(sys.argv[1]):
 switches = sys.argv[2].split()
 metrics = ["ping_avg_us", "ping_p99_us", "tcp1_gbps", "tcp2_gbps", "udp64_rx_kpps", "udp64_loss_pct",
            "pps_rx_k", "pps_offered_k", "cpu_tcp1_pct", "cpu_pps_pct"]
-ours = [sw for sw in switches if sw.startswith("fvs") and "ovs" in switches]
+ours = [sw for sw in switches if (sw.startswith("fvs") or sw == "linux") and "ovs" in switches]
 print("| figure | " + " | ".join(switches) + "".join(f" | {sw}/ovs" for sw in ours) + " |")
 print("|---|" + "---|" * (len(switches) + len(ours)))
 for m in metrics:
