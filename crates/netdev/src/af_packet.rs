@@ -457,6 +457,10 @@ impl Netdev for AfPacket {
         self.ctl.is_up().ok()
     }
 
+    fn link_settings(&self) -> Option<crate::LinkSettings> {
+        self.ctl.link_settings()
+    }
+
     fn set_admin_up(&self, up: bool) -> Result<()> {
         self.ctl.set_up(up)
     }

@@ -8,14 +8,16 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use fvs_packet::MacAddr;
 
-use crate::LinkState;
 use crate::error::{Error, Result};
 use crate::sys::{self, IfReq, ioc};
+use crate::{LinkSettings, LinkState};
 
 /// `IFF_UP`: administratively up.
 const IFF_UP: i16 = 0x1;
 /// `IFF_RUNNING`: the carrier is on (operational state up).
 const IFF_RUNNING: i16 = 0x40;
+/// ethtool's `PORT_FIBRE`.
+const PORT_FIBRE: u8 = 0x03;
 /// `IFF_PROMISC`: receive every frame (the flag `ip link` shows as `PROMISC`).
 pub(crate) const IFF_PROMISC: i16 = 0x100;
 
@@ -53,6 +55,26 @@ impl IfCtl {
         };
         req.set_flags(flags);
         self.set(ioc::SIOCSIFFLAGS, "SIOCSIFFLAGS", req)
+    }
+
+    /// The link's speed, duplex and modes as `ethtool NAME` shows them; `None` when the
+    /// device's driver does not say (tunnels, loopback).
+    pub(crate) fn link_settings(&self) -> Option<LinkSettings> {
+        let cmd = sys::ethtool_gset(self.socket.as_fd(), &self.name).ok()?;
+        let speed = cmd.speed();
+        Some(LinkSettings {
+            speed_mbps: (speed != 0 && speed != u32::MAX && speed != 0xffff).then_some(speed),
+            full_duplex: match cmd.duplex() {
+                0 => Some(false),
+                1 => Some(true),
+                _ => None,
+            },
+            fibre: cmd.port() == PORT_FIBRE,
+            autoneg: cmd.autoneg(),
+            supported: cmd.supported(),
+            advertising: cmd.advertising(),
+            peer_advertising: cmd.lp_advertising(),
+        })
     }
 
     /// True when administratively up.

@@ -146,6 +146,12 @@ pub trait Netdev: Send {
         None
     }
 
+    /// The link's speed, duplex and modes, as `ethtool NAME` shows them (`None` by default:
+    /// devices whose driver does not say, and devices that are no kernel devices).
+    fn link_settings(&self) -> Option<LinkSettings> {
+        None
+    }
+
     /// The configuration no longer has this device: one the switch made to outlive it (a
     /// persistent TAP) is deleted once closed. Nothing to do by default.
     fn remove(&self) -> Result<()> {
@@ -179,6 +185,25 @@ pub trait Netdev: Send {
     fn coverage(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+}
+
+/// A link's speed, duplex and modes as the device's driver reports them (`ethtool NAME`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// The speed in Mb/s, when known.
+    pub speed_mbps: Option<u32>,
+    /// Full duplex (`Some(true)`), half (`Some(false)`), or unknown.
+    pub full_duplex: Option<bool>,
+    /// A fibre port (else copper, twisted pair, or other).
+    pub fibre: bool,
+    /// Autonegotiation on.
+    pub autoneg: bool,
+    /// Supported link modes (ethtool's `SUPPORTED_*` bits).
+    pub supported: u32,
+    /// Advertised link modes (the same bits).
+    pub advertising: u32,
+    /// The link partner's advertised modes (the same bits).
+    pub peer_advertising: u32,
 }
 
 /// Link state as an `Interface` row reports it (`link_state`: `up` or `down`).

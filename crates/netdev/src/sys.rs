@@ -96,6 +96,75 @@ impl IfReq {
     }
 }
 
+/// `struct ethtool_cmd`, the legacy `ETHTOOL_GSET` answer (44 bytes): the command word,
+/// the supported and advertised link modes, the speed (low 16 bits at 12, high at 28, in
+/// Mb/s), duplex, port, autonegotiation and the partner's advertised modes.
+#[repr(C, align(4))]
+#[derive(Clone, Copy)]
+pub(crate) struct EthtoolCmd([u8; 44]);
+
+impl EthtoolCmd {
+    fn u32_at(&self, at: usize) -> u32 {
+        u32::from_ne_bytes([self.0[at], self.0[at + 1], self.0[at + 2], self.0[at + 3]])
+    }
+
+    fn u16_at(&self, at: usize) -> u16 {
+        u16::from_ne_bytes([self.0[at], self.0[at + 1]])
+    }
+
+    /// `supported` (`SUPPORTED_*` bits).
+    pub(crate) fn supported(&self) -> u32 {
+        self.u32_at(4)
+    }
+
+    /// `advertising`.
+    pub(crate) fn advertising(&self) -> u32 {
+        self.u32_at(8)
+    }
+
+    /// The speed in Mb/s (`speed` and `speed_hi`); `u32::MAX` or 0 when unknown.
+    pub(crate) fn speed(&self) -> u32 {
+        u32::from(self.u16_at(12)) | (u32::from(self.u16_at(28)) << 16)
+    }
+
+    /// `duplex`: 0 half, 1 full, 0xff unknown.
+    pub(crate) fn duplex(&self) -> u8 {
+        self.0[14]
+    }
+
+    /// `port`: `PORT_TP` 0, `PORT_AUI` 1, `PORT_MII` 2, `PORT_FIBRE` 3, `PORT_BNC` 4, ...
+    pub(crate) fn port(&self) -> u8 {
+        self.0[15]
+    }
+
+    /// `autoneg`: autonegotiation on.
+    pub(crate) fn autoneg(&self) -> bool {
+        self.0[18] != 0
+    }
+
+    /// `lp_advertising`: what the link partner advertises.
+    pub(crate) fn lp_advertising(&self) -> u32 {
+        self.u32_at(32)
+    }
+}
+
+/// `SIOCETHTOOL` with `ETHTOOL_GSET` for device `name`: its link settings.
+pub(crate) fn ethtool_gset(fd: BorrowedFd<'_>, name: &str) -> io::Result<EthtoolCmd> {
+    /// `ETHTOOL_GSET`.
+    const ETHTOOL_GSET: u32 = 1;
+    let mut cmd = EthtoolCmd([0; 44]);
+    cmd.0[..4].copy_from_slice(&ETHTOOL_GSET.to_ne_bytes());
+    let mut req = IfReq::new(name).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // `ifr_data`: a pointer at the union's start.
+    let data = ptr::from_mut(&mut cmd) as usize as u64;
+    req.data[..8].copy_from_slice(&data.to_ne_bytes());
+    // SAFETY: `req` is a valid `struct ifreq` whose `ifr_data` points to `cmd`, a live,
+    // writable, suitably aligned `struct ethtool_cmd` (44 bytes) for the whole call;
+    // `ETHTOOL_GSET` reads and writes only those two structs.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), ioc::SIOCETHTOOL, ptr::from_mut(&mut req)) })?;
+    Ok(cmd)
+}
+
 /// `SIOCGIFFLAGS` and friends: the interface ioctls that take a `struct ifreq`.
 pub(crate) mod ioc {
     /// Read interface flags.
@@ -110,6 +179,8 @@ pub(crate) mod ioc {
     pub(crate) const SIOCSIFHWADDR: u64 = 0x8924;
     /// Read the hardware address.
     pub(crate) const SIOCGIFHWADDR: u64 = 0x8927;
+    /// `SIOCETHTOOL`: takes a `struct ifreq` whose `ifr_data` points to an ethtool command.
+    pub(crate) const SIOCETHTOOL: u64 = 0x8946;
     /// `TUNSETIFF`: `_IOW('T', 202, int)`, takes a `struct ifreq`.
     pub(crate) const TUNSETIFF: u64 = 0x4004_54ca;
     /// `TUNSETPERSIST`: `_IOW('T', 203, int)`, takes 1 or 0 by value.

@@ -222,6 +222,10 @@ impl Netdev for Tap {
         self.ctl.is_up().ok()
     }
 
+    fn link_settings(&self) -> Option<crate::LinkSettings> {
+        self.ctl.link_settings()
+    }
+
     /// A persistent device stops being one: the kernel deletes it when its last descriptor
     /// closes.
     fn remove(&self) -> Result<()> {

@@ -4,7 +4,8 @@
 //! `Interface` rows and `ovs-ofctl show` say must read the same.
 //!
 //! - A new bridge's device stays administratively down (no IPv6 link-local address, no
-//!   carrier) until the host brings it up, and is promiscuous.
+//!   carrier) until the host brings it up, and is promiscuous; the `Interface` rows say so
+//!   (`admin_state`, `link_state`) and give the driver's `link_speed` and `duplex`.
 //! - `other_config:hwaddr` set, changed and removed on a live bridge, and a port with a
 //!   lower address added and deleted, change the device's address in place: the IPv4
 //!   address the host gave it stays, while (Open vSwitch takes the device down for the
@@ -366,6 +367,9 @@ fn internal_devices_stay_down_until_the_host_brings_them_up_as_in_open_vswitch()
         );
         wait_column(&pair, dev, "admin_state", "down");
         wait_column(&pair, dev, "link_state", "down");
+        // What the TAP driver tells ethtool, down or not.
+        wait_column(&pair, dev, "link_speed", "10000000000");
+        wait_column(&pair, dev, "duplex", "full");
     }
     // Brought up by the host: a carrier, and a link-local address from its own address.
     pair.exec(&["ip", "link", "set", "br1", "up"]);
@@ -446,6 +450,9 @@ fn port_down_and_the_device_s_state_follow_each_other_as_in_open_vswitch() {
     pair.exec(&["ip", "link", "set", "p2x", "up"]);
     pair.exec(&["ip", "link", "set", "p2", "up"]);
     pair.vsctl(&["add-port", "br0", "p2"]);
+    // A veth's link as its driver tells ethtool.
+    wait_column(&pair, "p2", "link_speed", "10000000000");
+    wait_column(&pair, "p2", "duplex", "full");
     let monitors: Vec<[OfctlMonitor; 2]> = pair
         .switches()
         .iter()

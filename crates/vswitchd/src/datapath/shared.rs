@@ -93,6 +93,10 @@ impl Netdev for SharedNetdev {
         self.lock().remove()
     }
 
+    fn link_settings(&self) -> Option<fvs_netdev::LinkSettings> {
+        self.lock().link_settings()
+    }
+
     fn stats(&self) -> NetdevStats {
         self.lock().stats()
     }

@@ -1,6 +1,7 @@
 //! Interface rows' status, written back as Open vSwitch writes it: `statistics` (`rx_packets`,
 //! `rx_bytes`, `rx_dropped`, `rx_errors` and the `tx_` twins), `admin_state`, `link_state`,
-//! `mtu` and `ifindex`, for every interface backed by a device and every tunnel interface
+//! `link_speed` and `duplex` (from the driver's link settings, [`speed_and_duplex`]), `mtu`
+//! and `ifindex`, for every interface backed by a device and every tunnel interface
 //! (its own share of the shared vport's traffic, counted by the slow path), every
 //! `other_config:stats-update-interval` milliseconds of the `Open_vSwitch` row (5000 by
 //! default, and no less, as in Open vSwitch).
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::Duration;
 
-use fvs_netdev::{LinkState, NetdevStats};
+use fvs_netdev::{LinkSettings, LinkState, NetdevStats};
 use fvs_ovsdb::{Atom, Datum};
 use fvs_pipeline::clock::Millis;
 use serde_json::{Value, json};
@@ -50,6 +51,8 @@ pub struct DeviceStatus {
     pub link: LinkState,
     /// Administratively up (`admin_state`).
     pub admin_up: bool,
+    /// What the driver says of the link's speed and duplex (`ethtool`).
+    pub settings: Option<LinkSettings>,
     /// MTU, when the device has one.
     pub mtu: Option<u32>,
     /// The kernel's interface index (0 for devices the kernel does not have).
@@ -76,14 +79,34 @@ fn row(d: &DeviceStatus) -> Value {
         Some(m) => json!(m),
         None => json!(["set", []]),
     };
+    let (speed, duplex) = match d.settings.as_ref().and_then(speed_and_duplex) {
+        Some((bps, full)) => (json!(bps), json!(if full { "full" } else { "half" })),
+        None => (json!(["set", []]), json!(["set", []])),
+    };
     json!({
         "statistics": ["map", stats],
+        "link_speed": speed,
+        "duplex": duplex,
         "admin_state": if d.admin_up { "up" } else { "down" },
         "link_state": d.link.as_str(),
         "mtu": mtu,
         "ifindex": d.ifindex,
         "status": ["map", []],
     })
+}
+
+/// `link_speed` (bits per second) and full duplex, as Open vSwitch reads them from a link's
+/// settings: only the speeds OpenFlow has a feature bit for (10 Mb/s to 1 Tb/s; 10 Gb/s and
+/// faster are full duplex whatever the driver says); any other speed, or none, leaves both
+/// columns empty.
+fn speed_and_duplex(s: &LinkSettings) -> Option<(u64, bool)> {
+    let mbps = s.speed_mbps?;
+    let full = match mbps {
+        10 | 100 | 1000 => s.full_duplex == Some(true),
+        10_000 | 40_000 | 100_000 | 1_000_000 => true,
+        _ => return None,
+    };
+    Some((u64::from(mbps) * 1_000_000, full))
 }
 
 /// The row values for a tunnel interface: its own packets and bytes
@@ -310,6 +333,7 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
                             stats: d.stats(),
                             link: d.link_state().unwrap_or(LinkState::Down),
                             admin_up: d.admin_up().unwrap_or(true),
+                            settings: d.link_settings(),
                             mtu: d.mtu().ok(),
                             ifindex,
                         },
@@ -401,6 +425,11 @@ mod tests {
             },
             link: LinkState::Up,
             admin_up: true,
+            settings: Some(LinkSettings {
+                speed_mbps: Some(10_000),
+                full_duplex: None,
+                ..LinkSettings::default()
+            }),
             mtu: Some(1500),
             ifindex: 0,
         };
@@ -408,6 +437,9 @@ mod tests {
         assert_eq!(r["link_state"], "up");
         assert_eq!(r["admin_state"], "up");
         assert_eq!(r["mtu"], 1500);
+        // As Open vSwitch showed a veth's (10000Mb/s in ethtool).
+        assert_eq!(r["link_speed"], 10_000_000_000u64);
+        assert_eq!(r["duplex"], "full");
         assert_eq!(r["status"], json!(["map", []]));
         assert_eq!(patch_row(), json!({"status": ["map", []]}));
         let text = r["statistics"].to_string();
