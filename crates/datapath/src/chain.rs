@@ -14,7 +14,7 @@
 //! everything in between is fixed; this module finds those pairs and what is fixed:
 //!
 //! - [`EncapChain`]: the first megaflow's actions are `[set(tunnel(...)),] output(vport)`,
-//!   a GRE, VXLAN or Geneve vport whose destination (IPv4) has a native hop with a known
+//!   a GRE, VXLAN or Geneve vport whose destination has a native hop with a known
 //!   neighbour, no tunnel checksum; the outer header is then the same for every packet but
 //!   for its lengths, its IPv4 checksum and (VXLAN, Geneve) the UDP source port, which the
 //!   kernel fills per packet from the packet's flow hash, as Linux's own tunnels do (the
@@ -25,18 +25,30 @@
 //!   destination and key are pinned (by the vport's options or the megaflow's match), so the
 //!   packets it takes decapsulate to exactly this vport (the first that accepts them, as
 //!   [`crate::Datapath`] picks); the partner is every cached megaflow that outputs to the
-//!   internal port ending the tunnel at that destination and whose match admits IPv4 GRE
-//!   from that source to that destination.
+//!   internal port ending the tunnel at that destination and whose match admits the outer
+//!   packets (IPv4 or IPv6, GRE or UDP to the tunnel's port, from that source to that
+//!   destination).
 //!
 //! A chain says nothing about the matches themselves: the caller expresses the megaflows'
 //! matches (and the outer headers' fixed fields) as the filter's keys, exactly or more
 //! narrowly, and gives up when it cannot. Chains are computed afresh at every revalidation
 //! pass, so a changed megaflow, hop or neighbour changes or ends the chain.
 //!
-//! Only IPv4 underlays make chains (the kernel side pushes IPv4 headers only), and Geneve
-//! only without options.
+//! # Underlays
+//!
+//! GRE makes chains over IPv4 and IPv6 underlays; VXLAN and Geneve over IPv4 only. Over
+//! IPv6 the datapath's UDP tunnels always carry a UDP checksum (as Open vSwitch's do, see
+//! `execute::encapsulate`), a sum over the whole inner frame that the kernel cannot be
+//! asked to finish for a packet pushed by `bpf_skb_adjust_room` (its segmentation of such a
+//! super-frame would leave the checksum wrong, and the inner frame's own partial checksum
+//! takes the one place a pending checksum can be); and the datapath verifies a received
+//! one, which a filter cannot without summing the whole packet: the switch carries UDP
+//! over IPv6 both ways. The IPv6
+//! header the datapath writes is fixed but for its payload length (flow label 0, traffic
+//! class and hop limit from the tunnel's `tos` and `ttl`, no extension headers). Geneve
+//! makes chains only without options.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fvs_flow::{Field, FlowKey, PortNo};
 use fvs_netdev::PacketBatch;
@@ -54,10 +66,10 @@ pub struct EncapChain {
     pub in_port: DpPort,
     /// The device port the outer frames leave by.
     pub out_port: DpPort,
-    /// The outer Ethernet, IPv4 and GRE or UDP (+ VXLAN/Geneve) headers, as this datapath
-    /// writes them; the IPv4 total length and header checksum (and the UDP length) are those
-    /// of an empty inner frame, to be redone per packet; a UDP source port of 0, to be chosen
-    /// per packet.
+    /// The outer Ethernet, IPv4 or IPv6, and GRE or UDP (+ VXLAN/Geneve) headers, as this
+    /// datapath writes them; the IPv4 total length and header checksum or the IPv6 payload
+    /// length (and the UDP length) are those of an empty inner frame, to be redone per
+    /// packet; a UDP source port of 0, to be chosen per packet.
     pub header: Vec<u8>,
     /// br-phy's megaflow for the outer frames.
     pub outer_flow: FlowId,
@@ -80,10 +92,11 @@ pub struct DecapChain {
 /// What every outer packet of a decapsulation chain has in its outer headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TunnelPin {
-    /// The outer source (the vport's `remote_ip`, or what the megaflow matched).
-    pub src: Ipv4Addr,
+    /// The outer source (the vport's `remote_ip`, or what the megaflow matched); of the
+    /// destination's family.
+    pub src: IpAddr,
     /// The outer destination: an address of the internal port that ends the tunnel.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// The GRE key or VNI (`None`: a GRE header without a key).
     pub key: Option<u32>,
     /// The tunnel protocol.
@@ -93,19 +106,30 @@ pub struct TunnelPin {
 }
 
 impl TunnelPin {
-    /// The outer Ethernet, IPv4 and GRE or UDP + VXLAN/Geneve headers' length.
+    /// The outer Ethernet, IPv4 or IPv6 and GRE or UDP + VXLAN/Geneve headers' length.
     pub fn outer_len(&self) -> usize {
-        match self.protocol {
-            TunnelProtocol::Gre => GRE_OUTER_LEN + if self.key.is_some() { 4 } else { 0 },
-            TunnelProtocol::Vxlan | TunnelProtocol::Geneve => UDP_OUTER_LEN,
-        }
+        let ip = if self.dst.is_ipv6() {
+            IPV6_LEN
+        } else {
+            IPV4_LEN
+        };
+        ETH_LEN
+            + ip
+            + match self.protocol {
+                TunnelProtocol::Gre => GRE_LEN + if self.key.is_some() { 4 } else { 0 },
+                TunnelProtocol::Vxlan | TunnelProtocol::Geneve => UDP_TUNNEL_LEN,
+            }
     }
 }
 
-/// Ethernet + IPv4 without options + GRE's flags and protocol words.
-const GRE_OUTER_LEN: usize = 14 + 20 + 4;
-/// Ethernet + IPv4 without options + UDP + VXLAN, or Geneve without options.
-const UDP_OUTER_LEN: usize = 14 + 20 + 8 + 8;
+/// Ethernet; IPv4 without options; IPv6 without extension headers.
+const ETH_LEN: usize = 14;
+const IPV4_LEN: usize = 20;
+const IPV6_LEN: usize = 40;
+/// GRE's flags and protocol words.
+const GRE_LEN: usize = 4;
+/// UDP + VXLAN, or Geneve without options.
+const UDP_TUNNEL_LEN: usize = 8 + 8;
 /// The largest VNI (24 bits).
 const MAX_VNI: u64 = (1 << 24) - 1;
 
@@ -145,8 +169,9 @@ impl Datapath {
         };
         let mut v = *self.vport(vport_no)?;
         let o = execute::encap_params(&v, set);
-        let IpAddr::V4(_) = o.dst else { return None };
-        if o.csum {
+        let udp = v.protocol != TunnelProtocol::Gre;
+        // UDP over IPv6 always carries a checksum (see the module docs).
+        if o.csum || (udp && o.dst.is_ipv6()) {
             return None;
         }
         let hop = self.native.config.hops.get(&o.dst)?;
@@ -164,7 +189,6 @@ impl Datapath {
         }
         let outer = p.data().to_vec();
         let mut header = outer.get(..outer.len() - inner.len())?.to_vec();
-        let udp = v.protocol != TunnelProtocol::Gre;
         if udp {
             // The source port is the kernel's to choose per packet (offset: Ethernet, IPv4).
             header.get_mut(34..36)?.copy_from_slice(&[0, 0]);
@@ -274,30 +298,64 @@ impl Datapath {
         if !self.is_device(*out_port) {
             return None;
         }
-        // Tunnel fields these packets never have (an IPv4 underlay, no VXLAN group policy,
-        // no Geneve OAM) must not be asked for.
-        for f in [
-            Field::TunIpv6Src,
-            Field::TunIpv6Dst,
-            Field::TunGbpId,
-            Field::TunGbpFlags,
-            Field::TunFlags,
-        ] {
+        // The underlay's family: the vport's remote, or (`remote_ip=flow`) the family whose
+        // addresses the megaflow matched (an IPv4 packet's megaflow may ask for IPv6
+        // addresses of zero).
+        let asks = |f: Field| key.get(f.loc()) & mask.get(f.loc()) != 0;
+        let v6 = match v.remote_ip {
+            IpAddr::V6(r) if !r.is_unspecified() => true,
+            IpAddr::V4(r) if !r.is_unspecified() => false,
+            _ => asks(Field::TunIpv6Src) || asks(Field::TunIpv6Dst),
+        };
+        // UDP over IPv6 stays with the switch both ways (see the module docs).
+        if v6 && v.protocol != TunnelProtocol::Gre {
+            return None;
+        }
+        let (src_f, dst_f, other) = if v6 {
+            (
+                Field::TunIpv6Src,
+                Field::TunIpv6Dst,
+                [Field::TunSrc, Field::TunDst],
+            )
+        } else {
+            (
+                Field::TunSrc,
+                Field::TunDst,
+                [Field::TunIpv6Src, Field::TunIpv6Dst],
+            )
+        };
+        // Tunnel fields these packets never have (the other family's addresses, no VXLAN
+        // group policy, no Geneve OAM) must not be asked for.
+        for f in other
+            .into_iter()
+            .chain([Field::TunGbpId, Field::TunGbpFlags, Field::TunFlags])
+        {
             if key.get(f.loc()) & mask.get(f.loc()) != 0 {
                 return None;
             }
         }
-        let pinned = |f: Field, configured: IpAddr| -> Option<Ipv4Addr> {
-            let exact = mask.get(f.loc()) == u128::from(u32::MAX);
-            let matched = Ipv4Addr::from_bits(u32::try_from(key.get(f.loc())).ok()?);
+        // An address the vport fixes (the megaflow, if it asks, asks for that one), or else
+        // one the megaflow matches exactly.
+        let pinned = |f: Field, configured: IpAddr| -> Option<IpAddr> {
+            let (exact, matched) = if v6 {
+                (
+                    mask.get(f.loc()) == u128::MAX,
+                    IpAddr::V6(Ipv6Addr::from_bits(key.get(f.loc()))),
+                )
+            } else {
+                (
+                    mask.get(f.loc()) == u128::from(u32::MAX),
+                    IpAddr::V4(Ipv4Addr::from_bits(u32::try_from(key.get(f.loc())).ok()?)),
+                )
+            };
             match configured {
-                IpAddr::V4(c) if !c.is_unspecified() => (!exact || matched == c).then_some(c),
-                IpAddr::V6(c) if !c.is_unspecified() => None,
-                _ => exact.then_some(matched),
+                c if c.is_unspecified() => exact.then_some(matched),
+                c if c.is_ipv6() != v6 => None,
+                c => (!exact || matched == c).then_some(c),
             }
         };
-        let src = pinned(Field::TunSrc, v.remote_ip)?;
-        let dst = pinned(Field::TunDst, v.local_ip)?;
+        let src = pinned(src_f, v.remote_ip)?;
+        let dst = pinned(dst_f, v.local_ip)?;
         let tun_mask = mask.get(Field::TunId.loc());
         let tun_id = key.get(Field::TunId.loc());
         let gre = v.protocol == TunnelProtocol::Gre;
@@ -325,8 +383,8 @@ impl Datapath {
         // These packets must decapsulate to this very vport: the first that accepts them.
         let meta = TunnelMetadata {
             protocol: v.protocol,
-            src: src.into(),
-            dst: dst.into(),
+            src,
+            dst,
             tun_id: gre_key.map_or(0, u64::from),
             tos: 0,
             ttl: 64,
@@ -365,18 +423,26 @@ impl Datapath {
             .config
             .endpoints
             .iter()
-            .filter(|(_, ep)| ep.addrs.contains(&IpAddr::V4(pin.dst)))
+            .filter(|(_, ep)| ep.addrs.contains(&pin.dst))
             .map(|(no, _)| *no)
             .collect();
         // What every outer packet of the chain has: a partner that asks for something else
         // there never sees them.
         let gre = pin.protocol == TunnelProtocol::Gre;
-        let mut outer = vec![
-            (Field::EthType, 0x0800),
-            (Field::IpProto, if gre { 47 } else { 17 }),
-            (Field::Ipv4Src, u128::from(pin.src.to_bits())),
-            (Field::Ipv4Dst, u128::from(pin.dst.to_bits())),
-        ];
+        let mut outer = vec![(Field::IpProto, if gre { 47 } else { 17 })];
+        match (pin.src, pin.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => outer.extend([
+                (Field::EthType, 0x0800),
+                (Field::Ipv4Src, u128::from(s.to_bits())),
+                (Field::Ipv4Dst, u128::from(d.to_bits())),
+            ]),
+            (IpAddr::V6(s), IpAddr::V6(d)) => outer.extend([
+                (Field::EthType, 0x86dd),
+                (Field::Ipv6Src, s.to_bits()),
+                (Field::Ipv6Dst, d.to_bits()),
+            ]),
+            _ => return Vec::new(),
+        }
         if !gre {
             outer.push((Field::UdpDst, u128::from(pin.udp_dst)));
         }

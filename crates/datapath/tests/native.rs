@@ -5,6 +5,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use fvs_datapath::chain::{DecapChain, EncapChain};
 use fvs_datapath::native::{Endpoint, NativeConfig, NativeHop, RouteMtu};
 use fvs_datapath::offload::Plan;
 use fvs_datapath::port::{PortKind, TunnelKeyMode, TunnelVport};
@@ -717,6 +718,23 @@ fn a_run_claiming_more_datagrams_than_any_sender_makes_is_dropped_and_counted() 
     assert!(b.br_phy.take_sent().is_empty(), "nor does the host get it");
 }
 
+/// The encapsulation and decapsulation chains the host's megaflows head.
+fn chains(h: &Host) -> (Vec<EncapChain>, Vec<DecapChain>) {
+    let flows: Vec<(FlowKey, FlowKey, DpActions)> =
+        h.dp.megaflows()
+            .map(|(_, k, m, v)| (*k, *m, v.actions.clone()))
+            .collect();
+    let encap = flows
+        .iter()
+        .filter_map(|(k, _, a)| h.dp.encap_chain(k, a))
+        .collect();
+    let decap = flows
+        .iter()
+        .flat_map(|(k, m, a)| h.dp.decap_chains(k, m, a))
+        .collect();
+    (encap, decap)
+}
+
 /// The megaflow pairs a native GRE packet crosses are tunnel chains for kernel offload: the
 /// VM's and br-phy's once the neighbour is known, with the outer header the datapath itself
 /// writes (but for the IPv4 total length and checksum, done per packet), and the NIC's and
@@ -724,17 +742,10 @@ fn a_run_claiming_more_datagrams_than_any_sender_makes_is_dropped_and_counted() 
 #[test]
 fn native_gre_megaflow_pairs_are_tunnel_chains() {
     let mut h = host();
-    let megaflows = |h: &Host| -> Vec<(FlowKey, FlowKey, DpActions)> {
-        h.dp.megaflows()
-            .map(|(_, k, m, v)| (*k, *m, v.actions.clone()))
-            .collect()
-    };
     receive(&mut h, VM, |h| &h.vm, &inner());
     let _ = h.eth1.take_sent();
     assert!(
-        megaflows(&h)
-            .iter()
-            .all(|(k, _, a)| h.dp.encap_chain(k, a).is_none()),
+        chains(&h).0.is_empty(),
         "no chain while the neighbour is unknown"
     );
     receive(&mut h, ETH1, |h| &h.eth1, &arp_reply());
@@ -747,14 +758,11 @@ fn native_gre_megaflow_pairs_are_tunnel_chains() {
     receive(&mut h, ETH1, |h| &h.eth1, &back);
     assert_eq!(h.vm.take_sent().len(), 1);
 
-    let flows = megaflows(&h);
-    let encap: Vec<_> = flows
-        .iter()
-        .filter_map(|(k, _, a)| h.dp.encap_chain(k, a))
-        .collect();
+    let (encap, decap) = chains(&h);
     assert_eq!(encap.len(), 1, "one encapsulation chain: {encap:?}");
-    let c = &encap[0];
-    assert_eq!((c.in_port, c.out_port), (VM, ETH1));
+    assert_eq!(decap.len(), 1, "one decapsulation chain: {decap:?}");
+    let (c, d) = (&encap[0], &decap[0]);
+    assert_partners(&h, c, d, 0x0800);
     assert_eq!(
         c.header.len(),
         14 + 20 + 8,
@@ -765,24 +773,24 @@ fn native_gre_megaflow_pairs_are_tunnel_chains() {
     same(0..16); // Ethernet, IPv4 version, header length and TOS
     same(18..24); // identification, flags, TTL, protocol
     same(26..42); // addresses, GRE flags, protocol and key
+    assert_eq!(
+        (d.pin.src, d.pin.dst, d.pin.key, d.pin.outer_len()),
+        (THERE.into(), HERE.into(), Some(1), 42)
+    );
+}
+
+/// The chains of a VM's packets out of and into the NIC: their ports, and their partners
+/// br-phy's megaflow for the outer frames (EtherType `outer_type`) and the NIC's megaflow.
+#[track_caller]
+fn assert_partners(h: &Host, c: &EncapChain, d: &DecapChain, outer_type: u128) {
+    assert_eq!((c.in_port, c.out_port), (VM, ETH1));
+    assert_eq!((d.in_port, d.out_port), (ETH1, VM));
     let in_port = |k: &FlowKey| k.get(fvs_flow::Field::InPort.loc());
     assert!(
         h.dp.megaflows().any(|(id, k, ..)| id == c.outer_flow
             && in_port(k) == u128::from(BR_PHY.0)
-            && k.get(fvs_flow::Field::EthType.loc()) == 0x0800),
+            && k.get(fvs_flow::Field::EthType.loc()) == outer_type),
         "the partner is br-phy's megaflow for the outer frames"
-    );
-
-    let decap: Vec<_> = flows
-        .iter()
-        .flat_map(|(k, m, a)| h.dp.decap_chains(k, m, a))
-        .collect();
-    assert_eq!(decap.len(), 1, "one decapsulation chain: {decap:?}");
-    let d = &decap[0];
-    assert_eq!((d.in_port, d.out_port), (ETH1, VM));
-    assert_eq!(
-        (d.pin.src, d.pin.dst, d.pin.key, d.pin.outer_len()),
-        (THERE, HERE, Some(1), 42)
     );
     assert!(
         h.dp.megaflows().any(|(id, k, _, v)| id == d.outer_flow
@@ -790,4 +798,61 @@ fn native_gre_megaflow_pairs_are_tunnel_chains() {
             && v.actions == DpActions(vec![DpAction::Output(BR_PHY)])),
         "the partner is the NIC's megaflow"
     );
+}
+
+/// Over an IPv6 underlay GRE makes the same chains: the encapsulation's header is the IPv6
+/// one the datapath writes (traffic class from tos, flow label 0, hop limit from ttl, next
+/// header GRE), the decapsulation is pinned to the IPv6 source and destination; VXLAN over
+/// IPv6 makes none (its UDP checksum stays with the switch).
+#[test]
+fn native_ip6gre_megaflow_pairs_are_tunnel_chains_and_udp_over_ipv6_none() {
+    for protocol in [TunnelProtocol::Gre, TunnelProtocol::Vxlan] {
+        let mut h = host_v6(protocol);
+        receive6(&mut h, VM, |h| &h.vm, &inner());
+        let _ = h.eth1.take_sent();
+        assert!(
+            chains(&h).0.is_empty(),
+            "no chain while the neighbour is unknown"
+        );
+        receive6(&mut h, ETH1, |h| &h.eth1, &neighbor_advert());
+        let _ = (h.br_phy.take_sent(), h.dp.take_snooped());
+        receive6(&mut h, VM, |h| &h.vm, &inner());
+        let sent = h.eth1.take_sent();
+        assert_eq!(sent.len(), 1, "{protocol:?} sent natively");
+        let outer = sent[0].data.clone();
+        let e = Encap::new(protocol, THEIR_MAC, MY_MAC, THERE6, HERE6, Some(1));
+        let back = encapsulate(&e, &inner()).expect("encapsulates");
+        receive6(&mut h, ETH1, |h| &h.eth1, &back);
+        assert_eq!(h.vm.take_sent().len(), 1, "{protocol:?} received natively");
+
+        let (encap, decap) = chains(&h);
+        if protocol == TunnelProtocol::Vxlan {
+            assert!(
+                encap.is_empty(),
+                "VXLAN over IPv6 sends a checksum: {encap:?}"
+            );
+            assert!(decap.is_empty(), "nor is it taken by the kernel: {decap:?}");
+            continue;
+        }
+        assert_eq!(encap.len(), 1, "one encapsulation chain: {encap:?}");
+        assert_eq!(decap.len(), 1, "one decapsulation chain: {decap:?}");
+        let (c, d) = (&encap[0], &decap[0]);
+        assert_partners(&h, c, d, 0x86dd);
+        assert_eq!(
+            c.header.len(),
+            14 + 40 + 8,
+            "Ethernet, IPv6, GRE with a key"
+        );
+        let same =
+            |r: std::ops::Range<usize>| assert_eq!(c.header[r.clone()], outer[r.clone()], "{r:?}");
+        same(0..18); // Ethernet, IPv6 version, traffic class and flow label
+        same(20..62); // next header, hop limit, addresses, GRE flags, protocol and key
+        assert_eq!(&c.header[14..18], &[0x6b, 0x80, 0, 0], "traffic class 0xb8");
+        assert_eq!((c.header[20], c.header[21]), (47, 17), "GRE, hop limit 17");
+        assert_eq!(&c.header[54..62], &[0x20, 0, 0x65, 0x58, 0, 0, 0, 1]);
+        assert_eq!(
+            (d.pin.src, d.pin.dst, d.pin.key, d.pin.outer_len()),
+            (THERE6.into(), HERE6.into(), Some(1), 14 + 40 + 8)
+        );
+    }
 }

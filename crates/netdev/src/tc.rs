@@ -134,11 +134,13 @@ pub enum Rewrite {
     None,
     /// Put `header` in front of the frame ([`add_bpf_filter`]): a complete outer Ethernet +
     /// IPv4 (20 bytes, no options) + GRE (4 or 8 bytes) or UDP (8 bytes) + VXLAN/Geneve
-    /// header, as the switch would send it, except that the IPv4 total length and header
-    /// checksum (and the UDP length) are filled per packet (their bytes in `header` are
-    /// ignored); the UDP checksum is 0. A UDP source port of 0 is filled per packet from the
-    /// inner packet's flow hash (the kernel's), in Linux's ephemeral range 32768..=60999 as
-    /// the switch's own UDP tunnels choose: one connection keeps one outer flow. At most
+    /// header, or Ethernet + IPv6 (40 bytes, no extension headers) + GRE, as the switch
+    /// would send it, except that the IPv4 total length and header checksum (and the UDP
+    /// length), or the IPv6 payload length, are filled per packet (their bytes in `header`
+    /// are ignored); the UDP checksum is 0 (so no UDP over IPv6, where it is mandatory). A
+    /// UDP source port of 0 is filled per packet from the inner packet's flow hash (the
+    /// kernel's), in Linux's ephemeral range 32768..=60999 as the switch's own UDP tunnels
+    /// choose: one connection keeps one outer flow. At most
     /// [`MAX_ENCAP_HEADER`] bytes.
     Encap {
         /// The outer header, outer Ethernet header first.

@@ -54,7 +54,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{TCP_CLIENT, TCP_SERVER};
+use common::learned_rule;
+use common::tunnel_offload::{self, OffloadCase, assert_tunnel_offloaded};
 use fvs_test_support::cargo::package_bins;
 use fvs_test_support::netns::{self, Capture, exec, ip, run_combined, veth};
 use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
@@ -166,14 +167,7 @@ impl Fvs {
 
     /// `fvs-ofctl ARGS` with this daemon's run directory; must succeed.
     fn ofctl(&self, args: &[&str]) -> String {
-        let fvs_ofctl = package_bins("fvs-cli").join("fvs-ofctl");
-        let (ok, out) = run_combined(
-            Command::new(fvs_ofctl)
-                .env("FVS_RUNDIR", self.inner.dir())
-                .args(args),
-        );
-        assert!(ok, "fvs-ofctl {args:?}: {out}");
-        out
+        fvs_ofctl(&self.inner, args)
     }
 
     /// `fvs-appctl ARGS`; must succeed.
@@ -266,21 +260,27 @@ impl Fvs {
     /// The learned table-20 rule for `mac` (in `fvs-ofctl dump-flows br-tun table=20`) and
     /// its `n_packets`, after the revalidator has credited the cached traffic.
     fn learned(&self, mac: &str) -> (String, u64) {
-        self.appctl(&["revalidator/wait"]);
-        let dump = self.ofctl(&["dump-flows", "br-tun", "table=20"]);
-        let line = dump
-            .lines()
-            .find(|l| l.contains(&format!("dl_dst={mac}")))
-            .unwrap_or_else(|| panic!("no learned rule for {mac} in table 20:\n{dump}"))
-            .to_owned();
-        let n = line
-            .split("n_packets=")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no n_packets in {line}"));
-        (line, n)
+        learned_on(&self.inner, mac)
     }
+}
+
+/// `fvs-ofctl ARGS` with the run directory of daemon `f`; must succeed.
+fn fvs_ofctl(f: &PrivateFvs, args: &[&str]) -> String {
+    let fvs_ofctl = package_bins("fvs-cli").join("fvs-ofctl");
+    let (ok, out) = run_combined(
+        Command::new(fvs_ofctl)
+            .env("FVS_RUNDIR", f.dir())
+            .args(args),
+    );
+    assert!(ok, "fvs-ofctl {args:?}: {out}");
+    out
+}
+
+/// [`Fvs::learned`] on the daemon underneath.
+fn learned_on(f: &PrivateFvs, mac: &str) -> (String, u64) {
+    f.appctl(&["revalidator/wait"])
+        .unwrap_or_else(|e| panic!("fvs-appctl revalidator/wait: {e}"));
+    learned_rule(&fvs_ofctl(f, &["dump-flows", "br-tun", "table=20"]), mac)
 }
 
 /// br-phy's MACs on hosts A and B in the native layouts (`other_config:hwaddr`).
@@ -816,12 +816,7 @@ fn send_raw_gre(ns: &str, dst: &str, payloads: &[Vec<u8>]) {
 
 /// The `total` of one counter in `coverage/show` (0 when it never hit).
 fn coverage(f: &Fvs, name: &str) -> u64 {
-    f.appctl(&["coverage/show"])
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .and_then(|l| l.split("total:").nth(1))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
+    tunnel_offload::coverage(&f.inner, name)
 }
 
 /// Malformed GRE from the network reaches host A's underlay: every packet is dropped and
@@ -926,27 +921,7 @@ fn tcp_across(kind: &str, tag: &str, lab: &mut Lab) -> (Fvs, Fvs) {
 /// 8 MB of TCP from `vm1a` to `vm1b` (VM 1b's address) arrive intact: byte count and
 /// SHA-256 agree on both ends.
 fn tcp_transfer(lab: &mut Lab, vm1a: &str, vm1b: &str, kind: &str) {
-    let bytes = (8 << 20).to_string();
-    let server = lab.net.spawn({
-        let mut c = netns::in_netns(vm1b, "python3");
-        c.args(["-c", TCP_SERVER, VM1B.1]);
-        c
-    });
-    let client = lab.net.spawn({
-        let mut c = netns::in_netns(vm1a, "python3");
-        c.args(["-c", TCP_CLIENT, VM1B.1, &bytes, "11"]);
-        c
-    });
-    let (ok, sent) = lab.net.wait(client, Duration::from_secs(90));
-    assert!(ok, "the client failed: {sent}");
-    let (ok, received) = lab.net.wait(server, Duration::from_secs(30));
-    assert!(ok, "the server failed: {received}");
-    assert!(sent.trim().starts_with(&format!("{bytes} ")), "{sent}");
-    assert_eq!(
-        received.trim(),
-        sent.trim(),
-        "the data must arrive intact over {kind} (bytes and SHA-256)"
-    );
+    common::tcp_transfer(&mut lab.net, (vm1a, vm1b, VM1B.1), 8 << 20, kind);
 }
 
 #[test]
@@ -1503,111 +1478,26 @@ fn flow_chosen_destination_goes_native_by_a_user_route() {
     assert!(!ok, "VM 1a still reached VM 1b without the route:\n{out}");
 }
 
-/// ferrovs's ingress filters on `dev` in namespace `ns` (`tc filter show`), one line each.
-fn tc_filters(ns: &str, dev: &str) -> String {
-    let (ok, out) =
-        run_combined(Command::new("tc").args(["-n", ns, "filter", "show", "dev", dev, "ingress"]));
-    assert!(ok, "tc filter show dev {dev}: {out}");
-    out
-}
-
-/// Kernel offload of a native `kind` tunnel (`other_config:hw-offload=true` on both hosts):
-/// the megaflows a VM's packets cross are forwarded by eBPF filters that push and strip the
-/// outer headers. The VMs still ping across, the underlay carries GRE with key 1 and Ethernet
-/// inside, but neither switch encapsulates or takes in a tunnel packet itself
-/// (`native_tnl_sent`, `native_tnl_received` hardly move); `dpctl/dump-flows -m` shows the
-/// tunnel megaflows `offloaded:yes`; the learned table-20 rule counts the kernel's packets;
-/// 8 MB of TCP arrive intact (the VMs keep TSO: super-frames cross whole); turning offload
-/// off removes the filters and the switch carries the tunnel again.
+/// Kernel offload of a native `kind` tunnel ([`assert_tunnel_offloaded`]): the underlay
+/// carries `kind` with key 1 and Ethernet inside.
 fn native_tunnel_offloaded(kind: &str, tag: &str) {
     let _ = require_tool("python3");
     let _ = require_tool("tc");
     let mut lab = Lab::new();
-    let NativePair {
-        a,
-        b,
-        vm1a,
-        vm1b,
-        fa,
-        fb,
-    } = native_pair(&mut lab, kind, tag);
-    for f in [&fa, &fb] {
-        f.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=true"]);
-    }
-    let (ok, out) = ping(&vm1a, VM1B.1, 3);
-    assert!(ok, "ping with offload on:\n{out}");
-    // Two passes: one caches the megaflows' chains, the next finds them all.
-    for f in [&fa, &fb] {
-        f.appctl(&["revalidator/wait"]);
-        f.appctl(&["revalidator/wait"]);
-    }
-    let offloaded = |f: &Fvs| f.appctl(&["dpctl/dump-flows", "-m", "type=offloaded"]);
-    let (ofa, ofb) = (offloaded(&fa), offloaded(&fb));
-    assert!(
-        ofa.contains("set(tunnel(tun_id=0x1") && ofa.contains("offloaded:yes"),
-        "host A's encapsulating megaflow is not offloaded:\n{ofa}\n{}",
-        fa.appctl(&["dpctl/dump-flows", "-m"])
-    );
-    assert!(
-        ofb.contains("tunnel(tun_id=0x1") && ofb.contains("offloaded:yes"),
-        "host B's decapsulating megaflow is not offloaded:\n{ofb}\n{}",
-        fb.appctl(&["dpctl/dump-flows", "-m"])
-    );
-    assert!(
-        tc_filters(&a, "tap1").contains("bpf"),
-        "no eBPF filter on host A's tap1"
-    );
-    assert!(
-        tc_filters(&b, "eth1").contains("bpf"),
-        "no eBPF filter on host B's eth1"
-    );
-
-    let capture = Capture::start(&b, "eth1", 4, wire_check(kind), CAPTURE_WITHIN);
-    let sent = coverage(&fa, "native_tnl_sent");
-    let received = coverage(&fb, "native_tnl_received");
-    let (_, before) = fa.learned(VM1B.0);
-    let n = 20;
-    let (ok, out) = ping(&vm1a, VM1B.1, n);
-    assert!(ok, "ping through the kernel's filters failed:\n{out}");
-    assert_key_1_carrying_ethernet(kind, &capture.finish());
-    let by_switch = coverage(&fa, "native_tnl_sent") - sent;
-    assert!(
-        by_switch < u64::from(n) / 4,
-        "host A's switch encapsulated {by_switch} of {n} packets itself"
-    );
-    let by_switch = coverage(&fb, "native_tnl_received") - received;
-    assert!(
-        by_switch < u64::from(n) / 4,
-        "host B's switch took in {by_switch} of {n} packets itself"
-    );
-    let (rule, after) = fa.learned(VM1B.0);
-    assert!(
-        after >= before + u64::from(n),
-        "the learned rule counted {} of the kernel's {n} packets: {rule}",
-        after - before
-    );
-
-    tcp_transfer(&mut lab, &vm1a, &vm1b, &format!("offloaded {kind}"));
-
-    for f in [&fa, &fb] {
-        f.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=false"]);
-        f.appctl(&["revalidator/wait"]);
-    }
-    assert!(
-        !tc_filters(&a, "tap1").contains("bpf"),
-        "host A kept its filters"
-    );
-    assert!(
-        !tc_filters(&b, "eth1").contains("bpf"),
-        "host B kept its filters"
-    );
-    let sent = coverage(&fa, "native_tnl_sent");
-    let (ok, out) = ping(&vm1a, VM1B.1, 3);
-    assert!(ok, "ping with offload off again:\n{out}");
-    assert!(
-        coverage(&fa, "native_tnl_sent") > sent,
-        "the switch carries the tunnel again"
-    );
+    let p = native_pair(&mut lab, kind, tag);
+    let check_wire = |wire: &str| assert_key_1_carrying_ethernet(kind, wire);
+    let case = OffloadCase {
+        hosts: (&p.a, &p.b),
+        vms: (&p.vm1a, &p.vm1b),
+        vm_b: VM1B,
+        switches: (&p.fa.inner, &p.fb.inner),
+        wire_filter: wire_check(kind),
+        check_wire: &check_wire,
+        decap_flow: "tunnel(tun_id=0x1",
+        learned: &learned_on,
+        what: kind,
+    };
+    assert_tunnel_offloaded(&mut lab.net, &case);
 }
 
 #[test]

@@ -26,9 +26,12 @@
 //! Every namespace is deleted and every daemon killed by its own pid, by guards, even when an
 //! assertion fails. `tcpdump`, `ping`, `ip`, `python3` and Open vSwitch must be installed.
 
+mod common;
+
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::tunnel_offload::{OffloadCase, assert_tunnel_offloaded, coverage};
 use fvs_test_support::netns::{self, Capture, exec, ip, veth};
 use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
 
@@ -180,17 +183,6 @@ fn build(
     vsctl(&br_tun.args());
 }
 
-/// The `total` of one counter in `coverage/show` (0 when it never hit).
-fn coverage(f: &PrivateFvs, name: &str) -> u64 {
-    f.appctl(&["coverage/show"])
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .and_then(|l| l.split("total:").nth(1))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn appctl(f: &PrivateFvs, args: &[&str]) -> String {
     f.appctl(args)
         .unwrap_or_else(|e| panic!("fvs-appctl {args:?}: {e}"))
@@ -252,12 +244,23 @@ fn first_packet_bytes(dump: &str) -> Vec<u8> {
     bytes
 }
 
-/// Two ferrovs hosts over a native `kind` tunnel on the IPv6-only underlay.
-fn fvs_to_fvs(kind: &str, tag: &str, filter: &str) {
-    let mut lab = Lab::new();
+/// Two ferrovs hosts joined by a native tunnel on the IPv6-only underlay, seeded, with a
+/// VM each: what the tests use of them.
+struct FvsPair {
+    a: String,
+    b: String,
+    vm_a: String,
+    vm_b: String,
+    fa: PrivateFvs,
+    fb: PrivateFvs,
+}
+
+/// Builds an [`FvsPair`] over a native `kind` tunnel: hosts `TAGA`/`TAGB`, VMs `TAGva`,
+/// `TAGvb`.
+fn fvs_pair(lab: &mut Lab, kind: &str, tag: &str) -> FvsPair {
     let (a, b) = lab.hosts(tag);
     let vm_a = lab.vm(&format!("{tag}va"), &a, VM_A);
-    lab.vm(&format!("{tag}vb"), &b, VM_B);
+    let vm_b = lab.vm(&format!("{tag}vb"), &b, VM_B);
     let fa = lab.fvs(&a, &format!("{tag}a"));
     let fb = lab.fvs(&b, &format!("{tag}b"));
     for (f, host, ends, mac) in [
@@ -276,6 +279,22 @@ fn fvs_to_fvs(kind: &str, tag: &str, filter: &str) {
         );
         seed_fvs(f);
     }
+    FvsPair {
+        a,
+        b,
+        vm_a,
+        vm_b,
+        fa,
+        fb,
+    }
+}
+
+/// Two ferrovs hosts over a native `kind` tunnel on the IPv6-only underlay.
+fn fvs_to_fvs(kind: &str, tag: &str, filter: &str) {
+    let mut lab = Lab::new();
+    let FvsPair {
+        b, vm_a, fa, fb, ..
+    } = fvs_pair(&mut lab, kind, tag);
     // The first packets find no neighbour: ferrovs drops them and solicits.
     let (ok, out) = netns::ping(&vm_a, VM_B.1, 5);
     assert!(
@@ -329,6 +348,51 @@ fn native_ip6gre_between_two_fvs_hosts() {
 #[test]
 fn native_vxlan_over_ipv6_between_two_fvs_hosts() {
     fvs_to_fvs("vxlan", "x", "ip6 and udp port 4789");
+}
+
+/// The learned table-20 rule for `mac` on `f`'s br-tun and its `n_packets`, after the
+/// revalidator has credited the cached (and the kernel's) traffic.
+fn learned(f: &PrivateFvs, mac: &str) -> (String, u64) {
+    appctl(f, &["revalidator/wait"]);
+    let dump = f
+        .ofctl(&["dump-flows", "br-tun", "table=20"])
+        .unwrap_or_else(|e| panic!("ovs-ofctl dump-flows: {e}"));
+    common::learned_rule(&dump, mac)
+}
+
+/// Kernel offload of native GRE over the IPv6 underlay ([`assert_tunnel_offloaded`]): the
+/// filters push and strip the outer IPv6 and GRE headers, and the underlay carries GRE over
+/// IPv6 with key 1 and Ethernet inside.
+#[test]
+fn native_gre_over_ipv6_is_offloaded_to_the_kernel() {
+    let _ = require_tool("tc");
+    let mut lab = Lab::new();
+    let p = fvs_pair(&mut lab, "gre", "k");
+    let check_wire = |wire: &str| {
+        assert!(
+            wire.contains(&format!("{IP_A} > {IP_B}"))
+                && wire.contains("GREv0, Flags [key present], key=0x1"),
+            "no GRE over IPv6 with key 1 from A to B on the wire:\n{wire}"
+        );
+        // Behind the 40-byte IPv6 header: the K flag, protocol 0x6558 (Ethernet), key 1.
+        assert!(
+            wire.contains(" 2000 6558 0000 0001"),
+            "GRE must carry Ethernet:\n{wire}"
+        );
+    };
+    let decap_flow = format!("tunnel(tun_id=0x1,ipv6_src={IP_A},ipv6_dst={IP_B}");
+    let case = OffloadCase {
+        hosts: (&p.a, &p.b),
+        vms: (&p.vm_a, &p.vm_b),
+        vm_b: VM_B,
+        switches: (&p.fa, &p.fb),
+        wire_filter: "ip6 proto 47",
+        check_wire: &check_wire,
+        decap_flow: &decap_flow,
+        learned: &learned,
+        what: "GRE over IPv6",
+    };
+    assert_tunnel_offloaded(&mut lab.net, &case);
 }
 
 /// ferrovs native on host A, Open vSwitch 3.1's userspace datapath native on host B, over a

@@ -38,8 +38,8 @@
 //! length (`skb->len - 14`), its header checksum (the other nine words' sum is computed
 //! here, once; the program adds the length and folds), for UDP the length
 //! (`skb->len - 34`) and a zero checksum; or the IPv6 payload length (`skb->len - 54`;
-//! IPv6 has no header checksum, and its other fields, flow label included, are fixed). One `bpf_skb_store_bytes` writes header and inner
-//! Ethernet header at offset 0. A UDP header whose source port is 0 gets one per packet:
+//! IPv6 has no header checksum, and its other fields, flow label included, are fixed). One
+//! `bpf_skb_store_bytes` writes header and inner Ethernet header at offset 0. A UDP header whose source port is 0 gets one per packet:
 //! `bpf_get_hash_recalc` (the kernel's flow hash of the inner packet, taken before the
 //! header goes on) reduced into 32768..=60999, so the outer flows of different connections
 //! differ (ECMP, receive-side scaling) and one connection's stay one.

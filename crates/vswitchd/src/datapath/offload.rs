@@ -1,5 +1,5 @@
 //! Kernel flow offload (`Open_vSwitch:other_config:hw-offload=true`): simple megaflows
-//! between two `system` devices, and native GRE tunnels between a VM's device and the NIC,
+//! between two `system` devices, and native tunnels between a VM's device and the NIC,
 //! forwarded by the kernel's traffic control, as Open vSwitch's kernel datapath offloads its
 //! flows (and tunnels) to `tc`.
 //!
@@ -24,8 +24,8 @@
 //! the outer frame; an arriving outer frame the NIC's megaflow (output to br-phy's internal
 //! port) and then the vport's megaflow for the inner frame. When both of a pair are plain
 //! (the second an output to a `system` device, the first's outer header fixed: a native
-//! hop with a known neighbour over IPv4, no tunnel checksum; received packets pinned to one
-//! vport by source, destination and key or VNI), the pair becomes one eBPF filter
+//! hop with a known neighbour, no tunnel checksum; received packets pinned to one vport by
+//! source, destination and key or VNI), the pair becomes one eBPF filter
 //! (`fvs_netdev::tc`'s `Rewrite`) on the input device:
 //!
 //! - **Encapsulation**, on the VM's device: the first megaflow's match (IPv4 and IPv6
@@ -33,13 +33,26 @@
 //!   the datapath itself would write (lengths and checksum per packet; for VXLAN and Geneve
 //!   the UDP source port from the kernel's flow hash, one per connection as the switch's own
 //!   entropy gives), out of the NIC.
-//! - **Decapsulation**, on the NIC: the NIC megaflow's match on the outer frame (IPv4), the
-//!   outer IPv4 header without options, ECN marks or fragmentation, source and destination,
-//!   GRE with exactly the key flag and the key (or none), or UDP to the tunnel's port with a
-//!   VXLAN header (I flag only) or an option-less Geneve header and the VNI, then the vport
-//!   megaflow's match on the inner frame behind the outer headers; the outer headers are
-//!   stripped and the inner frame goes out of the VM's device. The kernel does not check a
-//!   received UDP checksum here (the switch would drop a datagram whose checksum is wrong).
+//! - **Decapsulation**, on the NIC: the NIC megaflow's match on the outer frame (less what
+//!   the outer keys pin anyway: IP protocol, addresses, UDP port, "not a fragment"), the
+//!   outer IPv4 header without options, ECN marks or fragmentation, or the outer IPv6 header
+//!   without ECN marks whose next header is GRE (no extension headers, so no fragment; any
+//!   flow label, traffic class and hop limit, as the datapath takes them), source and
+//!   destination, GRE with exactly the key flag and the key (or none), or UDP to the
+//!   tunnel's port with a VXLAN header (I flag only) or an option-less Geneve header and
+//!   the VNI, then the vport megaflow's match on the inner frame behind the outer headers;
+//!   the outer headers are stripped and the inner frame goes out of the VM's device. The
+//!   kernel does not check a received UDP checksum here (the switch would drop a datagram
+//!   whose checksum is wrong).
+//!
+//! **Underlays.** IPv4 for GRE, VXLAN and Geneve; IPv6 for GRE only (the outer header is
+//! fixed but for its payload length: flow label 0, traffic class and hop limit from the
+//! tunnel's `tos` and `ttl`). VXLAN and Geneve over IPv6 stay in the switch both ways: the
+//! datapath always sends them with a UDP checksum (as Open vSwitch 3.1 does, `csum=false`
+//! included), a sum over the whole inner frame that a filter cannot write (it can only
+//! leave zero, which IPv6 forbids, and `bpf_skb_adjust_room` gives no way to have the
+//! kernel finish it, least of all for a TSO super-frame whose inner checksum is the one
+//! pending), and it checks received ones, which a filter cannot without summing the packet.
 //!
 //! A TSO super-frame crosses whole (the inner MSS kept), so the far end's VM receives it as
 //! the near VM sent it; on a veth underlay nothing cuts it on the way. The filters' counts are
@@ -94,7 +107,7 @@
 //!   filter is a `u32` instance of its own (priorities [`PRIO_FIRST`]`..=`[`PRIO_LAST`]): fine
 //!   for the handful of flows a VM pair has, linear for thousands.
 //! - **Not offloaded**: header rewrites, VLAN push/pop (this kernel has no `act_vlan`),
-//!   tunnels over IPv6 or through the host's stack, tunnel checksums, Geneve options,
+//!   UDP tunnels over IPv6, tunnels through the host's stack, tunnel checksums, Geneve options,
 //!   `trunc`, meters, several outputs, matches on IP addresses or L4 ports (a `u32`
 //!   key could express some, not done), IPv6's "not a fragment" (extension headers),
 //!   internal (TAP) ports. `other_config:tc-policy` is ignored (filters are `skip_hw`), and
@@ -107,6 +120,7 @@
 //! socket program always covers every filter on it, whichever thread installed it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -573,21 +587,27 @@ fn plain_candidate(dp: &Datapath, flow: &(FlowKey, FlowKey, DpActions)) -> Optio
     })
 }
 
-/// The filters of a decapsulation chain: the partner's match on the outer frame (IPv4
-/// only), the outer IPv4 and GRE headers pinned by the chain, and the vport megaflow's match
-/// on the inner frame, shifted behind the outer headers. `None` when a match cannot be
-/// expressed.
+/// The filters of a decapsulation chain: the partner's match on the outer frame (IPv4 or
+/// IPv6, as the pin's addresses), the outer IP and GRE or UDP headers pinned by the chain,
+/// and the vport megaflow's match on the inner frame, shifted behind the outer headers.
+/// `None` when a match cannot be expressed.
 fn decap_filters(
     pin: &TunnelPin,
     outer: (&FlowKey, &FlowKey),
     inner: (&FlowKey, &FlowKey),
 ) -> Option<Vec<(u16, Vec<tc::Key>)>> {
-    let outer_plan = plan(outer.0, outer.1)?;
+    let outer_type = if pin.dst.is_ipv6() {
+        ETH_IPV6
+    } else {
+        ETH_IPV4
+    };
+    let (outer_key, outer_mask) = pinned_away(pin, outer.0, outer.1);
+    let outer_plan = plan(&outer_key, &outer_mask)?;
     let (_, mut base) = outer_plan
         .filters
         .into_iter()
-        .find(|(proto, _)| *proto == ETH_IPV4)?;
-    base.extend(tunnel_keys(pin));
+        .find(|(proto, _)| *proto == outer_type)?;
+    base.extend(tunnel_keys(pin)?);
     // The tunnel fields are what `tunnel_keys` pinned (the chain checked the megaflow asks
     // for nothing else there); the rest is a match on the inner frame.
     let (mut key, mut mask) = (*inner.0, *inner.1);
@@ -612,50 +632,125 @@ fn decap_filters(
                 at: k.at + outer_len,
                 ..k
             }));
-            (ETH_IPV4, from_frame_start(all))
+            (outer_type, from_frame_start(all))
         })
         .collect();
     Some(filters)
 }
 
+/// The outer megaflow's match without what [`tunnel_keys`] pins anyway: the IP protocol and
+/// addresses (the chain's partner agrees with the pin there), the UDP
+/// destination port, and "not a fragment" (an IPv4 header without fragment bits, an IPv6
+/// header whose next header is the tunnel's). What stays is for [`plan`].
+fn pinned_away(pin: &TunnelPin, key: &FlowKey, mask: &FlowKey) -> (FlowKey, FlowKey) {
+    let (mut key, mut mask) = (*key, *mask);
+    let agrees = |f: Field, v: u128| v & mask.get(f.loc()) == key.get(f.loc());
+    let mut pinned = vec![(
+        Field::IpProto,
+        if pin.protocol == TunnelProtocol::Gre {
+            u128::from(IPPROTO_GRE)
+        } else {
+            u128::from(IPPROTO_UDP)
+        },
+    )];
+    match (pin.src, pin.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => pinned.extend([
+            (Field::Ipv4Src, u128::from(s.to_bits())),
+            (Field::Ipv4Dst, u128::from(d.to_bits())),
+        ]),
+        (s, d) => pinned.extend([
+            (Field::Ipv6Src, ipv6_bits(s)),
+            (Field::Ipv6Dst, ipv6_bits(d)),
+        ]),
+    }
+    if pin.protocol != TunnelProtocol::Gre {
+        pinned.push((Field::UdpDst, u128::from(pin.udp_dst)));
+    }
+    // Packets of the pin are never fragments.
+    pinned.push((Field::IpFrag, 0));
+    if pinned.iter().all(|&(f, v)| agrees(f, v)) {
+        for (f, _) in pinned {
+            key.set(f.loc(), 0);
+            mask.set(f.loc(), 0);
+        }
+    }
+    (key, mask)
+}
+
+/// An address's 128 bits as IPv6 (an IPv4 one mapped).
+fn ipv6_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
+}
+
 /// Keys for the outer headers a decapsulation chain takes: IPv4 without options and without
-/// ECN marks (so nothing needs copying inward), not a fragment, from this source to this
-/// destination; then GRE with exactly the key flag (or no flags), Ethernet inside and this
-/// key, or UDP to the tunnel's port with a VXLAN header (only the I flag) or a Geneve header
-/// (version 0, no options, no O or C flag, Ethernet inside) and this VNI.
-fn tunnel_keys(pin: &TunnelPin) -> Vec<tc::Key> {
+/// ECN marks (so nothing needs copying inward), not a fragment, or IPv6 without ECN marks
+/// whose next header is the tunnel's (no extension headers, so no fragment either; any
+/// flow label, as the datapath takes any), from this source to this destination; then GRE
+/// with exactly the key flag (or no flags), Ethernet inside and this key, or UDP to the
+/// tunnel's port with a VXLAN header (only the I flag) or a Geneve header (version 0, no
+/// options, no O or C flag, Ethernet inside) and this VNI. `None` for UDP over IPv6, which
+/// the datapath only takes with a valid checksum (a sum no filter makes).
+fn tunnel_keys(pin: &TunnelPin) -> Option<Vec<tc::Key>> {
     let word = |at: i32, mask: u32, value: u32| tc::Key { at, mask, value };
     let proto = match pin.protocol {
         TunnelProtocol::Gre => IPPROTO_GRE,
         TunnelProtocol::Vxlan | TunnelProtocol::Geneve => IPPROTO_UDP,
     };
-    let mut keys = vec![
-        word(0, 0xff03_0000, 0x4500_0000),
-        word(4, 0x0000_3fff, 0),
-        word(8, 0x00ff_0000, u32::from(proto) << 16),
-        word(12, u32::MAX, pin.src.to_bits()),
-        word(16, u32::MAX, pin.dst.to_bits()),
-    ];
+    let (mut keys, l4) = match (pin.src, pin.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => (
+            vec![
+                word(0, 0xff03_0000, 0x4500_0000),
+                word(4, 0x0000_3fff, 0),
+                word(8, 0x00ff_0000, u32::from(proto) << 16),
+                word(12, u32::MAX, s.to_bits()),
+                word(16, u32::MAX, d.to_bits()),
+            ],
+            IPV4_LEN,
+        ),
+        (IpAddr::V6(s), IpAddr::V6(d)) if pin.protocol == TunnelProtocol::Gre => {
+            // Version 6 and the traffic class's ECN bits; the payload length's word: the
+            // next header.
+            let mut keys = vec![
+                word(0, 0xf030_0000, 0x6000_0000),
+                word(4, 0x0000_ff00, u32::from(proto) << 8),
+            ];
+            for (at, addr) in [(8, s), (24, d)] {
+                let bits = addr.to_bits();
+                keys.extend(
+                    (0..4).map(|i| word(at + 4 * i, u32::MAX, (bits >> (96 - 32 * i)) as u32)),
+                );
+            }
+            (keys, IPV6_LEN)
+        }
+        _ => return None,
+    };
     let vni = pin.key.unwrap_or(0) << 8;
     match (pin.protocol, pin.key) {
         (TunnelProtocol::Gre, Some(k)) => {
-            keys.push(word(20, u32::MAX, GRE_KEY_FLAG << 16 | ETH_TEB));
-            keys.push(word(24, u32::MAX, k));
+            keys.push(word(l4, u32::MAX, GRE_KEY_FLAG << 16 | ETH_TEB));
+            keys.push(word(l4 + 4, u32::MAX, k));
         }
-        (TunnelProtocol::Gre, None) => keys.push(word(20, u32::MAX, ETH_TEB)),
+        (TunnelProtocol::Gre, None) => keys.push(word(l4, u32::MAX, ETH_TEB)),
         (TunnelProtocol::Vxlan, _) => {
-            keys.push(word(20, 0x0000_ffff, u32::from(pin.udp_dst)));
-            keys.push(word(28, u32::MAX, VXLAN_I_FLAG));
-            keys.push(word(32, u32::MAX, vni));
+            keys.push(word(l4, 0x0000_ffff, u32::from(pin.udp_dst)));
+            keys.push(word(l4 + 8, u32::MAX, VXLAN_I_FLAG));
+            keys.push(word(l4 + 12, u32::MAX, vni));
         }
         (TunnelProtocol::Geneve, _) => {
-            keys.push(word(20, 0x0000_ffff, u32::from(pin.udp_dst)));
-            keys.push(word(28, u32::MAX, ETH_TEB));
-            keys.push(word(32, u32::MAX, vni));
+            keys.push(word(l4, 0x0000_ffff, u32::from(pin.udp_dst)));
+            keys.push(word(l4 + 8, u32::MAX, ETH_TEB));
+            keys.push(word(l4 + 12, u32::MAX, vni));
         }
     }
-    keys
+    Some(keys)
 }
+
+/// The outer IP headers' lengths (IPv4 without options), where the tunnel header starts.
+const IPV4_LEN: i32 = 20;
+const IPV6_LEN: i32 = 40;
 
 const IPPROTO_GRE: u8 = 47;
 const IPPROTO_UDP: u8 = 17;
@@ -881,6 +976,7 @@ fn scrub_new_devices(dp: &Datapath) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn megaflow(fields: &[(Field, u128, u128)]) -> (FlowKey, FlowKey) {
         let mut key = FlowKey::ZERO;
@@ -972,8 +1068,8 @@ mod tests {
 
     fn pin(protocol: TunnelProtocol, key: Option<u32>, udp_dst: u16) -> TunnelPin {
         TunnelPin {
-            src: std::net::Ipv4Addr::new(10, 0, 1, 21),
-            dst: std::net::Ipv4Addr::new(10, 0, 1, 31),
+            src: std::net::Ipv4Addr::new(10, 0, 1, 21).into(),
+            dst: std::net::Ipv4Addr::new(10, 0, 1, 31).into(),
             key,
             protocol,
             udp_dst,
@@ -1036,7 +1132,7 @@ mod tests {
         vxlan[42..50].copy_from_slice(&[0x08, 0, 0, 0, 0, 0, 1, 0]);
         vxlan[50..64].copy_from_slice(&gre[42..56]);
         let c = pin(TunnelProtocol::Vxlan, Some(1), 4789);
-        let keys = tunnel_keys(&c);
+        let keys = tunnel_keys(&c).expect("over IPv4");
         assert!(all_match(&keys, &vxlan), "{keys:?}");
         let mut other = vxlan.clone();
         other[37] = 0xb6;
@@ -1048,9 +1144,84 @@ mod tests {
         geneve[36..38].copy_from_slice(&[0x17, 0xc1]);
         geneve[42..46].copy_from_slice(&[0, 0, 0x65, 0x58]);
         let c = pin(TunnelProtocol::Geneve, Some(1), 6081);
-        let keys = tunnel_keys(&c);
+        let keys = tunnel_keys(&c).expect("over IPv4");
         assert!(all_match(&keys, &geneve), "{keys:?}");
         geneve[42] = 1; // one word of options
         assert!(!all_match(&keys, &geneve), "Geneve options");
+    }
+
+    #[test]
+    fn ip6gre_decapsulation_keys_take_exactly_the_pinned_outer_packets() {
+        let src: Ipv6Addr = "fd00:97::21".parse().unwrap();
+        let dst: Ipv6Addr = "fd00:97::31".parse().unwrap();
+        // Outer Ethernet, IPv6 (traffic class 0, a flow label, GRE, hop limit 64), GRE with
+        // key 1, then an inner Ethernet header (IPv4).
+        let mut gre = vec![0u8; 14 + 40 + 8 + 14 + 20];
+        gre[12..14].copy_from_slice(&[0x86, 0xdd]);
+        gre[14..22].copy_from_slice(&[0x60, 0x01, 0x23, 0x45, 0, 42, 47, 64]);
+        gre[22..38].copy_from_slice(&src.octets());
+        gre[38..54].copy_from_slice(&dst.octets());
+        gre[54..62].copy_from_slice(&[0x20, 0, 0x65, 0x58, 0, 0, 0, 1]);
+        gre[62..68].copy_from_slice(&[0xfa, 0x16, 0x3e, 0, 1, 0x0a]);
+        gre[68..74].copy_from_slice(&[0xfa, 0x16, 0x3e, 0, 1, 0x0b]);
+        gre[74..76].copy_from_slice(&[0x08, 0x00]);
+        let c = TunnelPin {
+            src: src.into(),
+            dst: dst.into(),
+            key: Some(1),
+            protocol: TunnelProtocol::Gre,
+            udp_dst: 0,
+        };
+        assert_eq!(c.outer_len(), 62);
+        // The NIC's megaflow as NORMAL's might be: IPv6, not a fragment, to this address.
+        let outer = megaflow(&[
+            (Field::EthType, 0x86dd, 0xffff),
+            (Field::IpFrag, 0, 3),
+            (Field::Ipv6Dst, dst.to_bits(), u128::MAX),
+        ]);
+        let inner = megaflow(&[
+            (Field::TunId, 1, u128::from(u64::MAX)),
+            (Field::TunIpv6Src, src.to_bits(), u128::MAX),
+            (Field::EthDst, 0xfa16_3e00_010a, ALL_MAC),
+            (Field::EthType, 0x0800, 0xffff),
+        ]);
+        let filters =
+            decap_filters(&c, (&outer.0, &outer.1), (&inner.0, &inner.1)).expect("expressible");
+        assert_eq!(filters.len(), 1, "IPv4 inside: {filters:?}");
+        assert_eq!(filters[0].0, 0x86dd, "the outer packet's EtherType");
+        let takes = |f: &[u8]| all_match(&filters[0].1, f);
+        assert!(takes(&gre), "the pinned packet");
+        let mut other = gre.clone();
+        other[15..18].fill(0);
+        assert!(takes(&other), "any flow label, as the switch takes");
+        let mut other = gre.clone();
+        other[61] = 2;
+        assert!(!takes(&other), "another key");
+        let mut other = gre.clone();
+        other[37] = 0x22;
+        assert!(!takes(&other), "another source");
+        let mut other = gre.clone();
+        other[53] = 0x32;
+        assert!(!takes(&other), "another destination");
+        let mut other = gre.clone();
+        other[15] |= 0x30;
+        assert!(!takes(&other), "congestion marked outside");
+        let mut other = gre.clone();
+        other[20] = 0;
+        assert!(!takes(&other), "an extension header first");
+        let mut other = gre.clone();
+        other[75] = 0xdd;
+        assert!(!takes(&other), "another inner EtherType");
+        let mut other = gre.clone();
+        other[14] = 0x40;
+        assert!(!takes(&other), "not IPv6");
+
+        // UDP over IPv6 is not taken: its checksum is the switch's to check.
+        let vxlan6 = TunnelPin {
+            protocol: TunnelProtocol::Vxlan,
+            udp_dst: 4789,
+            ..c
+        };
+        assert_eq!(tunnel_keys(&vxlan6), None);
     }
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod openflow;
+pub(crate) mod tunnel_offload;
 
 use std::io::ErrorKind;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -263,6 +264,65 @@ c.shutdown(socket.SHUT_WR)
 c.recv(1)
 print(len(data), hashlib.sha256(data).hexdigest())
 "#;
+
+/// `bytes` bytes of TCP from VM namespace `from` to `to_addr` in VM namespace `to`
+/// ([`TCP_SERVER`], [`TCP_CLIENT`] with seed 11, run by `net`) arrive intact: byte count and
+/// SHA-256 agree on both ends; `what` names the path in the failure.
+pub(crate) fn tcp_transfer(
+    net: &mut fvs_test_support::netns::Lab,
+    (from, to, to_addr): (&str, &str, &str),
+    bytes: usize,
+    what: &str,
+) {
+    use fvs_test_support::netns::in_netns;
+    let bytes = bytes.to_string();
+    let server = net.spawn({
+        let mut c = in_netns(to, "python3");
+        c.args(["-c", TCP_SERVER, to_addr]);
+        c
+    });
+    let client = net.spawn({
+        let mut c = in_netns(from, "python3");
+        c.args(["-c", TCP_CLIENT, to_addr, &bytes, "11"]);
+        c
+    });
+    let (ok, sent) = net.wait(client, Duration::from_secs(90));
+    assert!(ok, "the client failed: {sent}");
+    let (ok, received) = net.wait(server, Duration::from_secs(30));
+    assert!(ok, "the server failed: {received}");
+    assert!(sent.trim().starts_with(&format!("{bytes} ")), "{sent}");
+    assert_eq!(
+        received.trim(),
+        sent.trim(),
+        "the data must arrive intact over {what} (bytes and SHA-256)"
+    );
+}
+
+/// The ingress filters on `dev` in namespace `ns` (`tc filter show`), one line each.
+pub(crate) fn tc_filters(ns: &str, dev: &str) -> String {
+    let (ok, out) = fvs_test_support::netns::run_combined(
+        std::process::Command::new("tc").args(["-n", ns, "filter", "show", "dev", dev, "ingress"]),
+    );
+    assert!(ok, "tc filter show dev {dev}: {out}");
+    out
+}
+
+/// The learned rule for `mac` in a `dump-flows br-tun table=20` listing (the seed's learned
+/// rules match `dl_dst`), and its `n_packets`.
+pub(crate) fn learned_rule(dump: &str, mac: &str) -> (String, u64) {
+    let line = dump
+        .lines()
+        .find(|l| l.contains(&format!("dl_dst={mac}")))
+        .unwrap_or_else(|| panic!("no learned rule for {mac} in table 20:\n{dump}"))
+        .to_owned();
+    let n = line
+        .split("n_packets=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no n_packets in {line}"));
+    (line, n)
+}
 
 /// `ovs-ofctl OPTS monitor TARGET ARGS...` in the background, run with `OVS_RUNDIR` set to
 /// `dir` (where it makes its own control socket), its standard output and error together in
