@@ -403,7 +403,7 @@ pub static FIELDS: [FieldInfo; 100] = [
     )
     .maskable(NX_OXM, NX_OXM, NX_OXM)
     .nxm(class::NXM_NX, 32, 4, "NXM_NX_TUN_IPV4_DST"),
-    // ferrovs's tunnels have IPv4 underlays only, so a received packet never has these set;
+    // Set on packets received over an IPv6 underlay (native tunnels), zero otherwise;
     // set-field writes them like any tunnel field.
     row(
         F::TunIpv6Src,
