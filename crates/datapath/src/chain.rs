@@ -36,17 +36,19 @@
 //!
 //! # Underlays
 //!
-//! GRE makes chains over IPv4 and IPv6 underlays; VXLAN and Geneve over IPv4 only. Over
-//! IPv6 the datapath's UDP tunnels always carry a UDP checksum (as Open vSwitch's do, see
-//! `execute::encapsulate`), a sum over the whole inner frame that the kernel cannot be
-//! asked to finish for a packet pushed by `bpf_skb_adjust_room` (its segmentation of such a
-//! super-frame would leave the checksum wrong, and the inner frame's own partial checksum
-//! takes the one place a pending checksum can be); and the datapath verifies a received
-//! one, which a filter cannot without summing the whole packet: the switch carries UDP
-//! over IPv6 both ways. The IPv6
-//! header the datapath writes is fixed but for its payload length (flow label 0, traffic
-//! class and hop limit from the tunnel's `tos` and `ttl`, no extension headers). Geneve
-//! makes chains only without options.
+//! GRE makes both kinds of chains over IPv4 and IPv6 underlays; VXLAN and Geneve both over
+//! IPv4, and only decapsulation chains over IPv6. Over IPv6 the datapath's UDP tunnels
+//! always send a UDP checksum (as Open vSwitch's do, see `execute::encapsulate`), a sum over
+//! the whole inner frame that the kernel cannot be asked to finish for a packet pushed by
+//! `bpf_skb_adjust_room` (its segmentation of such a super-frame would leave the checksum
+//! wrong, and the inner frame's own partial checksum takes the one place a pending checksum
+//! can be): no encapsulation chain. Received, a datagram's checksum is verified unless it
+//! is zero (none, which the datapath accepts over IPv6 as Open vSwitch does); a filter
+//! cannot verify one, so the offload of such a decapsulation chain takes only datagrams
+//! without a checksum (what Linux's tunnels send with `udp6zerocsumtx`) and leaves the rest
+//! to the switch. The IPv6 header the datapath writes is fixed but for its payload length
+//! (flow label 0, traffic class and hop limit from the tunnel's `tos` and `ttl`, no
+//! extension headers). Geneve makes chains only without options.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -307,10 +309,6 @@ impl Datapath {
             IpAddr::V4(r) if !r.is_unspecified() => false,
             _ => asks(Field::TunIpv6Src) || asks(Field::TunIpv6Dst),
         };
-        // UDP over IPv6 stays with the switch both ways (see the module docs).
-        if v6 && v.protocol != TunnelProtocol::Gre {
-            return None;
-        }
         let (src_f, dst_f, other) = if v6 {
             (
                 Field::TunIpv6Src,

@@ -22,6 +22,12 @@
 //! - **Malformed outer IPv6** sent at host A's br-phy address (a payload length past the
 //!   frame, an extension header cut short) is dropped and counted (`native_tnl_rx_error`),
 //!   and the VMs still ping.
+//! - **Kernel offload** (`hw-offload=true`): GRE over IPv6 is pushed and stripped by eBPF
+//!   filters both ways (the switches see no tunnel packet, the megaflows are
+//!   `offloaded:yes`, the learned rule counts the kernel's packets, TCP crosses); VXLAN over
+//!   IPv6 is decapsulated by the kernel only when it comes without a UDP checksum (Linux's
+//!   VXLAN with `udp6zerocsumtx` as the far end); ferrovs's own VXLAN over IPv6, always
+//!   checksummed, stays in the switches.
 //!
 //! Every namespace is deleted and every daemon killed by its own pid, by guards, even when an
 //! assertion fails. `tcpdump`, `ping`, `ip`, `python3` and Open vSwitch must be installed.
@@ -31,6 +37,7 @@ mod common;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::tc_filters;
 use common::tunnel_offload::{OffloadCase, assert_tunnel_offloaded, coverage};
 use fvs_test_support::netns::{self, Capture, exec, ip, veth};
 use fvs_test_support::{AddBridge, PrivateFvs, PrivateOvs, SEED_BR_TUN_FLOWS_PATH, require_tool};
@@ -761,4 +768,158 @@ fn malformed_outer_ipv6_is_dropped_and_counted() {
     );
     let (ok, out) = netns::ping(&vm_a, VM_B.1, 3);
     assert!(ok, "traffic still crosses after the garbage:\n{out}");
+}
+
+/// Linux's VXLAN over IPv6 without UDP checksums (`udp6zerocsumtx`, VNI 1) on host A, as VM A
+/// itself, and ferrovs with `hw-offload=true` on host B: the datagrams arrive without a
+/// checksum (captured), which the switch would accept, so host B's kernel decapsulates them
+/// (a filter on eth1, the vport's megaflow `offloaded:yes`, `native_tnl_received` hardly
+/// moves); host B's answers, which carry a checksum, are sent by the switch, and the pings
+/// cross. Offload off, the filter goes and the switch takes the tunnel in again.
+#[test]
+fn vxlan_over_ipv6_without_checksums_is_decapsulated_by_the_kernel() {
+    let _ = require_tool("tc");
+    let mut lab = Lab::new();
+    let (a, b) = lab.hosts("z");
+    lab.vm("zvb", &b, VM_B);
+    let fb = lab.fvs(&b, "zb");
+    let vsctl = |args: &[&str]| {
+        fb.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    };
+    build(&b, "vxlan", (IP_B, IP_A), BR_PHY_MAC_B, false, &[], &vsctl);
+    seed_fvs(&fb);
+    vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=true"]);
+    // Host A: its address on eth1, and the VXLAN device with VM A's MAC and address.
+    exec(&a, &["sysctl", "-qw", "net.ipv6.conf.eth1.disable_ipv6=0"]);
+    ip(&[
+        "-n",
+        &a,
+        "addr",
+        "add",
+        &format!("{IP_A}/64"),
+        "dev",
+        "eth1",
+        "nodad",
+    ]);
+    ip(&[
+        "-n",
+        &a,
+        "link",
+        "add",
+        "vx0",
+        "type",
+        "vxlan",
+        "id",
+        "1",
+        "remote",
+        IP_B,
+        "local",
+        IP_A,
+        "dstport",
+        "4789",
+        "udp6zerocsumtx",
+        "udp6zerocsumrx",
+    ]);
+    ip(&[
+        "-n", &a, "link", "set", "vx0", "address", VM_A.0, "mtu", "1400", "up",
+    ]);
+    ip(&[
+        "-n",
+        &a,
+        "addr",
+        "add",
+        &format!("{}/24", VM_A.1),
+        "dev",
+        "vx0",
+    ]);
+
+    let (ok, out) = netns::ping(&a, VM_B.1, 5);
+    assert!(ok, "Linux's VXLAN cannot reach VM B:\n{out}");
+    appctl(&fb, &["revalidator/wait"]);
+    appctl(&fb, &["revalidator/wait"]);
+    let shown = appctl(&fb, &["dpctl/dump-flows", "-m", "type=offloaded"]);
+    assert!(
+        shown.contains(&format!(
+            "tunnel(tun_id=0x1,ipv6_src={IP_A},ipv6_dst={IP_B}"
+        )) && shown.contains("offloaded:yes"),
+        "host B's decapsulating megaflow is not offloaded:\n{shown}\n{}",
+        appctl(&fb, &["dpctl/dump-flows", "-m"])
+    );
+    assert!(
+        tc_filters(&b, "eth1").contains("ferrovs_decap"),
+        "no decapsulation filter on host B's eth1"
+    );
+
+    let capture = Capture::start(
+        &b,
+        "eth1",
+        1,
+        &format!("ip6 and udp port 4789 and src host {IP_A}"),
+        CAPTURE_WITHIN,
+    );
+    let received = coverage(&fb, "native_tnl_received");
+    let n = 20;
+    let (ok, out) = netns::ping(&a, VM_B.1, n);
+    assert!(ok, "ping through host B's filter failed:\n{out}");
+    let wire = capture.finish();
+    let bytes = first_packet_bytes(&wire);
+    assert!(bytes.len() >= 48, "no VXLAN from A:\n{wire}");
+    assert_eq!(&bytes[46..48], &[0, 0], "A sends no UDP checksum:\n{wire}");
+    let by_switch = coverage(&fb, "native_tnl_received") - received;
+    assert!(
+        by_switch < u64::from(n) / 4,
+        "host B's switch took in {by_switch} of {n} packets itself"
+    );
+
+    vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=false"]);
+    appctl(&fb, &["revalidator/wait"]);
+    assert!(
+        !tc_filters(&b, "eth1").contains("bpf"),
+        "host B kept its filter"
+    );
+    let received = coverage(&fb, "native_tnl_received");
+    let (ok, out) = netns::ping(&a, VM_B.1, 3);
+    assert!(ok, "ping with offload off again:\n{out}");
+    assert!(
+        coverage(&fb, "native_tnl_received") >= received + 3,
+        "the switch takes the tunnel in again"
+    );
+}
+
+/// VXLAN over IPv6 between two ferrovs hosts with `hw-offload=true`: the switches send every
+/// datagram with a UDP checksum, which no filter can write (no encapsulation filter on host
+/// A's tap1) or verify (host B's switch takes every one in, its decapsulation filter taking
+/// only datagrams without one), and the VMs ping as without offload.
+#[test]
+fn vxlan_over_ipv6_with_checksums_stays_in_the_switch_under_offload() {
+    let _ = require_tool("tc");
+    let mut lab = Lab::new();
+    let p = fvs_pair(&mut lab, "vxlan", "q");
+    for f in [&p.fa, &p.fb] {
+        f.vsctl(&["set", "Open_vSwitch", ".", "other_config:hw-offload=true"])
+            .unwrap_or_else(|e| panic!("ovs-vsctl set hw-offload: {e}"));
+    }
+    let (ok, out) = netns::ping(&p.vm_a, VM_B.1, 5);
+    assert!(ok, "ping with offload on:\n{out}");
+    for f in [&p.fa, &p.fb] {
+        appctl(f, &["revalidator/wait"]);
+        appctl(f, &["revalidator/wait"]);
+    }
+    assert!(
+        !tc_filters(&p.a, "tap1").contains("bpf"),
+        "an encapsulation filter for VXLAN over IPv6"
+    );
+    let (sent, received) = (
+        coverage(&p.fa, "native_tnl_sent"),
+        coverage(&p.fb, "native_tnl_received"),
+    );
+    let n = 10;
+    let (ok, out) = netns::ping(&p.vm_a, VM_B.1, n);
+    assert!(ok, "ping failed:\n{out}");
+    assert!(coverage(&p.fa, "native_tnl_sent") >= sent + u64::from(n));
+    assert!(
+        coverage(&p.fb, "native_tnl_received") >= received + u64::from(n),
+        "host B's switch must verify every checksummed datagram itself"
+    );
 }

@@ -45,14 +45,18 @@
 //!   kernel does not check a received UDP checksum here (the switch would drop a datagram
 //!   whose checksum is wrong).
 //!
-//! **Underlays.** IPv4 for GRE, VXLAN and Geneve; IPv6 for GRE only (the outer header is
-//! fixed but for its payload length: flow label 0, traffic class and hop limit from the
-//! tunnel's `tos` and `ttl`). VXLAN and Geneve over IPv6 stay in the switch both ways: the
-//! datapath always sends them with a UDP checksum (as Open vSwitch 3.1 does, `csum=false`
-//! included), a sum over the whole inner frame that a filter cannot write (it can only
-//! leave zero, which IPv6 forbids, and `bpf_skb_adjust_room` gives no way to have the
-//! kernel finish it, least of all for a TSO super-frame whose inner checksum is the one
-//! pending), and it checks received ones, which a filter cannot without summing the packet.
+//! **Underlays.** IPv4 for GRE, VXLAN and Geneve both ways; IPv6 for GRE both ways (the
+//! outer header is fixed but for its payload length: flow label 0, traffic class and hop
+//! limit from the tunnel's `tos` and `ttl`) and for VXLAN and Geneve received without a UDP
+//! checksum. VXLAN and Geneve over IPv6 are sent by the switch: the datapath always sends
+//! them with a UDP checksum (as Open vSwitch 3.1 does, `csum=false` included), a sum over
+//! the whole inner frame that a filter cannot write (it can only leave zero, which IPv6
+//! forbids but for tunnels that agree to it, and `bpf_skb_adjust_room` gives no way to have
+//! the kernel finish it, least of all for a TSO super-frame whose inner checksum is the one
+//! pending). Received ones with a checksum go to the switch too, which verifies it (a
+//! filter cannot without summing the packet); a zero checksum (none, which the datapath
+//! accepts over IPv6, as Linux's tunnels send it with `udp6zerocsumtx`) is what the filter
+//! takes.
 //!
 //! A TSO super-frame crosses whole (the inner MSS kept), so the far end's VM receives it as
 //! the near VM sent it; on a veth underlay nothing cuts it on the way. The filters' counts are
@@ -107,7 +111,8 @@
 //!   filter is a `u32` instance of its own (priorities [`PRIO_FIRST`]`..=`[`PRIO_LAST`]): fine
 //!   for the handful of flows a VM pair has, linear for thousands.
 //! - **Not offloaded**: header rewrites, VLAN push/pop (this kernel has no `act_vlan`),
-//!   UDP tunnels over IPv6, tunnels through the host's stack, tunnel checksums, Geneve options,
+//!   sending UDP tunnels over IPv6 (receiving those with a checksum), tunnels through the
+//!   host's stack, tunnel checksums, Geneve options,
 //!   `trunc`, meters, several outputs, matches on IP addresses or L4 ports (a `u32`
 //!   key could express some, not done), IPv6's "not a fragment" (extension headers),
 //!   internal (TAP) ports. `other_config:tc-policy` is ignored (filters are `skip_hw`), and
@@ -690,9 +695,10 @@ fn ipv6_bits(a: IpAddr) -> u128 {
 /// whose next header is the tunnel's (no extension headers, so no fragment either; any
 /// flow label, as the datapath takes any), from this source to this destination; then GRE
 /// with exactly the key flag (or no flags), Ethernet inside and this key, or UDP to the
-/// tunnel's port with a VXLAN header (only the I flag) or a Geneve header (version 0, no
-/// options, no O or C flag, Ethernet inside) and this VNI. `None` for UDP over IPv6, which
-/// the datapath only takes with a valid checksum (a sum no filter makes).
+/// tunnel's port (over IPv6 without a checksum: the datapath verifies any other, a sum no
+/// filter makes) with a VXLAN header (only the I flag) or a Geneve header (version 0, no
+/// options, no O or C flag, Ethernet inside) and this VNI. `None` for addresses of two
+/// families.
 fn tunnel_keys(pin: &TunnelPin) -> Option<Vec<tc::Key>> {
     let word = |at: i32, mask: u32, value: u32| tc::Key { at, mask, value };
     let proto = match pin.protocol {
@@ -710,7 +716,7 @@ fn tunnel_keys(pin: &TunnelPin) -> Option<Vec<tc::Key>> {
             ],
             IPV4_LEN,
         ),
-        (IpAddr::V6(s), IpAddr::V6(d)) if pin.protocol == TunnelProtocol::Gre => {
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
             // Version 6 and the traffic class's ECN bits; the payload length's word: the
             // next header.
             let mut keys = vec![
@@ -722,6 +728,10 @@ fn tunnel_keys(pin: &TunnelPin) -> Option<Vec<tc::Key>> {
                 keys.extend(
                     (0..4).map(|i| word(at + 4 * i, u32::MAX, (bits >> (96 - 32 * i)) as u32)),
                 );
+            }
+            if proto == IPPROTO_UDP {
+                // The checksum word (after the length): zero.
+                keys.push(word(IPV6_LEN + 4, 0x0000_ffff, 0));
             }
             (keys, IPV6_LEN)
         }
@@ -1216,12 +1226,42 @@ mod tests {
         other[14] = 0x40;
         assert!(!takes(&other), "not IPv6");
 
-        // UDP over IPv6 is not taken: its checksum is the switch's to check.
+        // VXLAN over IPv6: UDP to the port without a checksum, the I flag, VNI 1. A datagram
+        // with a checksum is the switch's to verify.
+        let mut vxlan = vec![0u8; 14 + 40 + 8 + 8 + 14];
+        vxlan[..54].copy_from_slice(&gre[..54]);
+        vxlan[20] = 17;
+        vxlan[54..62].copy_from_slice(&[0xc0, 0x01, 0x12, 0xb5, 0, 30, 0, 0]);
+        vxlan[62..70].copy_from_slice(&[0x08, 0, 0, 0, 0, 0, 1, 0]);
+        vxlan[70..84].copy_from_slice(&gre[62..76]);
         let vxlan6 = TunnelPin {
             protocol: TunnelProtocol::Vxlan,
             udp_dst: 4789,
             ..c
         };
-        assert_eq!(tunnel_keys(&vxlan6), None);
+        assert_eq!(vxlan6.outer_len(), 70);
+        let keys = tunnel_keys(&vxlan6).expect("VXLAN over IPv6");
+        assert!(all_match(&keys, &vxlan), "{keys:?}");
+        let mut other = vxlan.clone();
+        other[61] = 0x5a;
+        assert!(!all_match(&keys, &other), "a UDP checksum");
+        let mut other = vxlan.clone();
+        other[57] = 0xb6;
+        assert!(!all_match(&keys, &other), "another UDP port");
+        let mut other = vxlan.clone();
+        other[68] = 2;
+        assert!(!all_match(&keys, &other), "another VNI");
+        let geneve6 = TunnelPin {
+            protocol: TunnelProtocol::Geneve,
+            udp_dst: 6081,
+            ..c
+        };
+        let mut geneve = vxlan.clone();
+        geneve[56..58].copy_from_slice(&[0x17, 0xc1]);
+        geneve[62..66].copy_from_slice(&[0, 0, 0x65, 0x58]);
+        let keys = tunnel_keys(&geneve6).expect("Geneve over IPv6");
+        assert!(all_match(&keys, &geneve), "{keys:?}");
+        geneve[60] = 0xff;
+        assert!(!all_match(&keys, &geneve), "a UDP checksum");
     }
 }
