@@ -30,7 +30,7 @@
 //!   checksummed, stays in the switches.
 //!
 //! Every namespace is deleted and every daemon killed by its own pid, by guards, even when an
-//! assertion fails. `tcpdump`, `ping`, `ip`, `python3` and Open vSwitch must be installed.
+//! assertion fails. `tcpdump`, `ping`, `ip`, `tc`, `python3` and Open vSwitch must be installed.
 
 mod common;
 
