@@ -15,7 +15,8 @@
 //! # Output
 //!
 //! With statistics shown and no sorting, each reply message is printed as it arrives, with
-//! its header (`NXST_FLOW reply (xid=0x4):`, ` flags=[more]` on all but the last part);
+//! its heading (`NXST_FLOW reply (xid=0x4):`, ` flags=[more]` on all but the last part, from
+//! [`super::multipart`]);
 //! `--no-stats` and `--sort` print the flows alone. A flow line is ovs-ofctl's: cookie,
 //! duration, table, counters, timeouts, flags, importance, Nicira ages, then the match with
 //! its priority and the actions.
@@ -29,6 +30,7 @@
 
 use super::conn::{Conn, Received};
 use super::heading::{header_version, heading};
+use super::multipart::{Multipart, Part};
 use super::names::{PortNames, Resolver, use_names};
 use super::show::unexpected;
 use super::{CmdError, Options};
@@ -315,38 +317,21 @@ pub(super) fn dump_flows(
     } else {
         None
     };
-    let xid = conn.send(&Message::FlowStatsRequest(Box::new(request)))?;
     // Printed as they come unless the whole table is needed first (to sort it, or to print
     // it with names, which ovs-ofctl does without the reply headers).
     let stream = opts.show_stats && opts.sort.is_empty() && names.is_none();
     let mut all = Vec::new();
-    loop {
-        let reply = reply_to(&mut conn, xid)?;
-        let Some(Message::FlowStatsReply(part)) = reply.message else {
-            return Err(unexpected(&reply));
-        };
+    flow_parts(&mut conn, request, |part, flows| {
         if stream {
-            let v = header_version(&reply.header);
-            let _ = write!(
-                out,
-                "{}",
-                heading(format_args!("{name} reply"), v, reply.header.xid)
-            );
-            if part.more {
-                out.push_str(" flags=[more]");
-            }
-            out.push('\n');
-            for f in &part.flows {
+            let _ = writeln!(out, "{}", part.heading(format_args!("{name} reply")));
+            for f in &flows {
                 format_flow_stats(f, Stats::WithAges, out);
                 out.push('\n');
             }
         } else {
-            all.extend(part.flows);
+            all.extend(flows);
         }
-        if !part.more {
-            break;
-        }
-    }
+    })?;
     if !opts.sort.is_empty() {
         Sort::sort_all(&opts.sort, &mut all);
     }
@@ -375,18 +360,33 @@ pub(super) fn read_flows(conn: &mut Conn) -> Result<Vec<FlowStats>, CmdError> {
         cookie_mask: Cookie(0),
         ..FlowStatsRequest::default()
     };
-    let xid = conn.send(&Message::FlowStatsRequest(Box::new(request)))?;
     let mut all = Vec::new();
-    loop {
-        let reply = reply_to(conn, xid)?;
-        let Some(Message::FlowStatsReply(part)) = reply.message else {
-            return Err(unexpected(&reply));
-        };
-        all.extend(part.flows);
-        if !part.more {
-            return Ok(all);
+    flow_parts(conn, request, |_, flows| all.extend(flows))?;
+    Ok(all)
+}
+
+/// Sends `request` and hands each part of the reply, with its flows, to `each`; an error
+/// reply is printed as ovs-ofctl prints it.
+fn flow_parts(
+    conn: &mut Conn,
+    request: FlowStatsRequest,
+    mut each: impl FnMut(Part, Vec<FlowStats>),
+) -> Result<(), CmdError> {
+    let protocol = conn.protocol();
+    for reply in Multipart::send(conn, &Message::FlowStatsRequest(Box::new(request)))? {
+        let reply = reply?;
+        let part = Part::of(&reply);
+        match reply.message {
+            Some(Message::FlowStatsReply(stats)) => each(part, stats.flows),
+            Some(Message::Error(_)) => {
+                return Err(CmdError::Printed(super::flows::format_reply(
+                    &reply, protocol,
+                )));
+            }
+            _ => return Err(unexpected(&reply)),
         }
     }
+    Ok(())
 }
 
 /// `dump-aggregate SWITCH [FLOW]`.

@@ -19,7 +19,8 @@
 //! numbered names become a range (`reg0...reg15`).
 
 use super::conn::Conn;
-use super::show::{reply_to, unexpected};
+use super::multipart::Multipart;
+use super::show::unexpected;
 use super::{CmdError, Options};
 use fvs_flow::Field;
 use fvs_openflow::wire::table::{
@@ -177,19 +178,17 @@ pub(super) fn dump_table_features(
             "dump-table-features needs OpenFlow 1.3 or later ('-O OpenFlow13')".into(),
         ));
     }
-    let xid = conn.send(&Message::Table(TableMsg::FeaturesRequest(Vec::new())))?;
+    // The parts are gathered and printed as one listing, without headings, as ovs-ofctl does.
+    let request = Message::Table(TableMsg::FeaturesRequest(Vec::new()));
     let mut tables = Vec::new();
-    loop {
-        let reply = reply_to(&mut conn, xid)?;
-        let Some(Message::Table(TableMsg::FeaturesReply(TableFeaturesReply { more, tables: t }))) =
+    for reply in Multipart::send(&mut conn, &request)? {
+        let reply = reply?;
+        let Some(Message::Table(TableMsg::FeaturesReply(TableFeaturesReply { tables: t, .. }))) =
             reply.message
         else {
             return Err(unexpected(&reply));
         };
         tables.extend(t);
-        if !more {
-            break;
-        }
     }
     format_tables(&tables, v, out);
     Ok(())

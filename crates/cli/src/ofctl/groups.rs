@@ -12,7 +12,8 @@
 
 use super::conn::Conn;
 use super::heading::heading;
-use super::show::{Multipart, part_flags, reply_to, unexpected};
+use super::multipart::{Multipart, Part};
+use super::show::{reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::GroupId;
@@ -225,9 +226,8 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: Message) -> Resu
         };
         let _ = write!(
             out,
-            "{}{}",
-            heading(format_args!("{title} reply"), v, reply.header.xid),
-            part_flags(&reply)
+            "{}",
+            Part::of(&reply).heading(format_args!("{title} reply"))
         );
         match &reply.message {
             Some(Message::Group(GroupMsg::DescReply(ds))) => {

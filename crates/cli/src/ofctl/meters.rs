@@ -12,7 +12,8 @@
 
 use super::conn::Conn;
 use super::heading::heading;
-use super::show::{Multipart, part_flags, reply_to, unexpected};
+use super::multipart::{Multipart, Part};
+use super::show::{reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_flow::Protocols;
 use fvs_openflow::MeterId;
@@ -122,7 +123,7 @@ pub(super) fn meter_stats(
 
 fn dump(opts: &Options, args: &[String], out: &mut String, req: MeterMsg) -> Result<(), CmdError> {
     let mut conn = open(opts, &args[0])?;
-    let (v, protocol) = (conn.version(), conn.protocol());
+    let protocol = conn.protocol();
     for reply in Multipart::send(&mut conn, &Message::Meter(req))? {
         let reply = reply?;
         let title = match &reply.message {
@@ -137,9 +138,8 @@ fn dump(opts: &Options, args: &[String], out: &mut String, req: MeterMsg) -> Res
         };
         let _ = write!(
             out,
-            "{}{}",
-            heading(format_args!("{title} reply"), v, reply.header.xid),
-            part_flags(&reply)
+            "{}",
+            Part::of(&reply).heading(format_args!("{title} reply"))
         );
         match &reply.message {
             Some(Message::Meter(MeterMsg::ConfigReply(cs))) => {

@@ -15,7 +15,10 @@
 //! `mod-port`, `tables` table statistics and fragment handling, `replace` `replace-flows`
 //! and `diff-flows`, `packet_out` `packet-out`, `groups` the group table's commands, `meters` the meter table's, `monitor` `monitor` (`watch` its flow monitors), `snoop` `snoop` (with [`packet`] for hex packets and their
 //! summary lines). Every printer starts a message's text with `heading`'s
-//! `NAME (OF1.x) (xid=0x..):`. `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
+//! `NAME (OF1.x) (xid=0x..):`. Listings that may come in several parts (flows, ports,
+//! tables and their features, groups, meters) are read through `multipart`, which alone
+//! reads the parts' "more" flag and prints ` flags=[more]` after every part's heading but
+//! the last (`watch` still reads its flow monitor's initial listing itself). `--bundle` (in `flows`) sends flow-table changes as one bundle. Adding a command means adding a row and a
 //! handler.
 //!
 //! Standard output is only written once a command has finished (or failed): ovs-ofctl prints
@@ -32,6 +35,7 @@ mod groups;
 mod heading;
 mod meters;
 mod monitor;
+mod multipart;
 mod names;
 pub mod packet;
 mod packet_out;

@@ -19,10 +19,11 @@
 //! port-mod goes out with a barrier; an error reply is printed as ovs-ofctl prints it.
 
 use super::conn::{Conn, Received};
-use super::heading::heading;
+use super::multipart::{Multipart, Part};
 use super::show::{format_ports, port_descs, port_descs_of, reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_openflow::PortNo;
+use fvs_openflow::protocol::Protocol;
 use fvs_openflow::wire::port::{
     OFPPC_NO_FLOOD, OFPPC_NO_FWD, OFPPC_NO_PACKET_IN, OFPPC_NO_RECV, OFPPC_NO_STP, OFPPC_PORT_DOWN,
     PortMod, PortMsg, PortStats, PortStatsReply, UNKNOWN,
@@ -40,8 +41,8 @@ pub(super) fn dump_ports_desc(
     let mut conn = open(opts, args)?;
     let v = conn.version();
     let port = port_arg(&mut conn, args)?;
-    for (xid, ports) in port_descs_of(&mut conn, port)? {
-        let _ = writeln!(out, "{}", heading("OFPST_PORT_DESC reply", v, xid));
+    for (part, ports) in port_descs_of(&mut conn, port)? {
+        let _ = writeln!(out, "{}", part.heading("OFPST_PORT_DESC reply"));
         format_ports(&ports, v, out);
     }
     Ok(())
@@ -99,37 +100,31 @@ pub(super) fn dump_ports(
     out: &mut String,
 ) -> Result<(), CmdError> {
     let mut conn = open(opts, args)?;
-    let v = conn.version();
     let port = port_arg(&mut conn, args)?;
-    let xid = conn.send(&Message::Port(PortMsg::StatsRequest(port)))?;
-    loop {
-        let reply = reply_to(&mut conn, xid)?;
-        let Some(Message::Port(PortMsg::StatsReply(PortStatsReply { more, ports }))) =
-            &reply.message
+    let protocol = conn.protocol();
+    for reply in Multipart::send(&mut conn, &Message::Port(PortMsg::StatsRequest(port)))? {
+        let reply = reply?;
+        let Some(Message::Port(PortMsg::StatsReply(PortStatsReply { ports, .. }))) = &reply.message
         else {
-            return Err(error_or_unexpected(&reply, &conn));
+            return Err(error_or_unexpected(&reply, protocol));
         };
         let _ = writeln!(
             out,
             "{} {} ports",
-            heading("OFPST_PORT reply", v, reply.header.xid),
+            Part::of(&reply).heading("OFPST_PORT reply"),
             ports.len()
         );
         for s in ports {
             format_port_stats(s, out);
         }
-        if !more {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// An error reply printed as ovs-ofctl prints it, or "unexpected reply".
-fn error_or_unexpected(reply: &Received, conn: &Conn) -> CmdError {
+fn error_or_unexpected(reply: &Received, protocol: Protocol) -> CmdError {
     match &reply.message {
-        Some(Message::Error(_)) => {
-            CmdError::Printed(super::flows::format_reply(reply, conn.protocol()))
-        }
+        Some(Message::Error(_)) => CmdError::Printed(super::flows::format_reply(reply, protocol)),
         _ => unexpected(reply),
     }
 }
@@ -246,7 +241,7 @@ pub(super) fn mod_port(opts: &Options, args: &[String], out: &mut String) -> Res
         .map_err(|e| CmdError::Fatal(e.to_string()))?;
     match conn.transact_noreply(&bytes, xid)? {
         None => Ok(()),
-        Some(reply) => Err(error_or_unexpected(&reply, &conn)),
+        Some(reply) => Err(error_or_unexpected(&reply, conn.protocol())),
     }
 }
 

@@ -3,9 +3,8 @@
 //!
 //! An OpenFlow 1.0 session needs two requests: a features request (the OpenFlow 1.0 features
 //! reply lists the ports) and a get-config request. ovs-ofctl numbers them `0x2` and `0x4`
-//! (the hello is `0x1`; it spends `0x3` on a request it only sends when the ports do not fit
-//! in a features reply), and the printed xids are the replies', so this module spends the
-//! same ids to print the same text.
+//! (the hello is `0x1`, and one id goes unprinted before the get-config request), and the
+//! printed xids are the replies', so this module spends the same ids to print the same text.
 //!
 //! From OpenFlow 1.3 on the features reply lists no ports: they come from a port description
 //! request (`0x3`), and the get-config request is then `0x5` (ovs-ofctl opens a second
@@ -15,13 +14,19 @@
 //! and feature bits are named per version (OpenFlow 1.1 renumbered the features and dropped
 //! 1.0's STP and flood bits; 1.1 ports carry their speeds, 1.0's follow from the feature bits).
 //!
-//! Other commands' requests go through this module's readers too: [`reply_to`] waits for the
-//! message answering a request, and [`Multipart`] yields a statistics request's replies up to
-//! the last part. The part flags are read here only: [`part_flags`] is the ` flags=[more]`
-//! Open vSwitch prints after the heading of every part but the last.
+//! A features reply of OpenFlow 1.0 to 1.2 lists the ports only while they fit: a switch
+//! stops adding them when one more would pass the message's 64 KiB, so a reply with no room
+//! for another port is taken as cut short, as ovs-ofctl takes it. Its ports are then not
+//! printed, and a port description request (`0x3`) lists them in parts (each under its own
+//! heading, [`super::multipart::Part`]), as from OpenFlow 1.3 on; the get-config request is
+//! then `0x5`, as there.
+//!
+//! Other commands' requests go through [`reply_to`] too, which waits for the message
+//! answering a request; multipart requests go through [`super::multipart`].
 
 use super::conn::{Conn, Received};
-use super::heading::heading;
+use super::heading::{header_version, heading};
+use super::multipart::{Multipart, Part};
 use super::{CmdError, Options};
 use fvs_openflow::PortNo;
 use fvs_openflow::wire::port::{PortDescReply, PortMsg};
@@ -95,8 +100,26 @@ const PORT_FEATURES: [(u32, &str, u32); 12] = [
     (1 << 11, "AUTO_PAUSE_ASYM", 0),
 ];
 
-/// The hello is xid 1; ovs-ofctl's features request is 2 and its get-config request 4.
-const FEATURES_XID_SKIP: u32 = 1;
+/// Transaction ids ovs-ofctl spends, and prints none for, between the port listing and its
+/// get-config request (module docs).
+const CONFIG_XID_SKIP: u32 = 1;
+
+/// The size of one port in a features reply: `ofp10_phy_port`, and `ofp11_port` of OpenFlow
+/// 1.1 and 1.2.
+const OF10_PORT_LEN: usize = 48;
+const OF11_PORT_LEN: usize = 64;
+
+/// Whether a features reply lists every port: OpenFlow 1.3 and later list none, earlier
+/// versions as many as fit, so one with no room left for another port may be cut short
+/// (module docs).
+fn lists_every_port(reply: &Received) -> bool {
+    let port_len = match header_version(&reply.header) {
+        Version::Of10 => OF10_PORT_LEN,
+        Version::Of11 | Version::Of12 => OF11_PORT_LEN,
+        _ => return false,
+    };
+    reply.bytes.len() + port_len <= usize::from(u16::MAX)
+}
 
 /// `show SWITCH`.
 pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<(), CmdError> {
@@ -110,14 +133,20 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
     let Some(Message::FeaturesReply(features)) = &reply.message else {
         return Err(unexpected(&reply));
     };
-    format_features(features, v, reply.header.xid, out);
-    if v >= Version::Of13 {
-        for (xid, ports) in port_descs(&mut conn)? {
-            let _ = writeln!(out, "{}", heading("OFPST_PORT_DESC reply", v, xid));
+    if lists_every_port(&reply) {
+        format_features(features, v, reply.header.xid, out);
+    } else {
+        let without_ports = Features {
+            ports: Vec::new(),
+            ..features.clone()
+        };
+        format_features(&without_ports, v, reply.header.xid, out);
+        for (part, ports) in port_descs(&mut conn)? {
+            let _ = writeln!(out, "{}", part.heading("OFPST_PORT_DESC reply"));
             format_ports(&ports, v, out);
         }
     }
-    for _ in 0..FEATURES_XID_SKIP {
+    for _ in 0..CONFIG_XID_SKIP {
         conn.alloc_xid();
     }
     let config_xid = conn.send(&Message::GetConfigRequest)?;
@@ -129,8 +158,8 @@ pub(super) fn show(opts: &Options, args: &[String], out: &mut String) -> Result<
     Ok(())
 }
 
-/// Asks for every port's description; each reply message's xid and ports.
-pub(super) fn port_descs(conn: &mut Conn) -> Result<Vec<(u32, Vec<PortDesc>)>, CmdError> {
+/// Asks for every port's description; each reply part and its ports.
+pub(super) fn port_descs(conn: &mut Conn) -> Result<Vec<(Part, Vec<PortDesc>)>, CmdError> {
     port_descs_of(conn, PortNo::ANY)
 }
 
@@ -138,21 +167,19 @@ pub(super) fn port_descs(conn: &mut Conn) -> Result<Vec<(u32, Vec<PortDesc>)>, C
 pub(super) fn port_descs_of(
     conn: &mut Conn,
     port: PortNo,
-) -> Result<Vec<(u32, Vec<PortDesc>)>, CmdError> {
-    let xid = conn.send(&Message::Port(PortMsg::DescRequest(port)))?;
+) -> Result<Vec<(Part, Vec<PortDesc>)>, CmdError> {
     let mut parts = Vec::new();
-    loop {
-        let reply = reply_to(conn, xid)?;
+    for reply in Multipart::send(conn, &Message::Port(PortMsg::DescRequest(port)))? {
+        let reply = reply?;
+        let part = Part::of(&reply);
         match reply.message {
-            Some(Message::Port(PortMsg::DescReply(PortDescReply { more, ports }))) => {
-                parts.push((reply.header.xid, ports));
-                if !more {
-                    return Ok(parts);
-                }
+            Some(Message::Port(PortMsg::DescReply(PortDescReply { ports, .. }))) => {
+                parts.push((part, ports));
             }
             _ => return Err(unexpected(&reply)),
         }
     }
+    Ok(parts)
 }
 
 /// Prints ports as ovs-ofctl does: by port number, so LOCAL (the highest) comes last.
@@ -172,73 +199,6 @@ pub(super) fn reply_to(conn: &mut Conn, xid: u32) -> Result<Received, CmdError> 
             return Ok(reply);
         }
     }
-}
-
-/// `OFPT_STATS_REPLY`'s type number in OpenFlow 1.0 and `OFPT_MULTIPART_REPLY`'s in 1.1 and
-/// later.
-const OF10_STATS_REPLY: u8 = 17;
-const MULTIPART_REPLY: u8 = 19;
-/// Where a multipart reply's 16-bit flags are (after the header and the multipart type), and
-/// `OFPSF_REPLY_MORE` among them.
-const MULTIPART_FLAGS_AT: usize = 10;
-const REPLY_MORE: u16 = 1;
-
-/// The replies to a multipart (statistics) request, in order: each message answering it up
-/// to the last part. A reply is the last unless it is a multipart reply flagged "more", so
-/// an error reply ends them too. What each reply means, and whether an error is printed as a
-/// reply or fails the command, is the caller's.
-pub(super) struct Multipart<'c> {
-    conn: &'c mut Conn,
-    xid: u32,
-    done: bool,
-}
-
-impl<'c> Multipart<'c> {
-    /// Sends `request`; its replies follow from the iterator.
-    pub(super) fn send(conn: &'c mut Conn, request: &Message) -> Result<Self, CmdError> {
-        let xid = conn.send(request)?;
-        Ok(Self {
-            conn,
-            xid,
-            done: false,
-        })
-    }
-}
-
-impl Iterator for Multipart<'_> {
-    type Item = Result<Received, CmdError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let reply = reply_to(self.conn, self.xid);
-        self.done = reply.as_ref().map_or(true, |r| !more_follow(r));
-        Some(reply)
-    }
-}
-
-/// What Open vSwitch prints after a multipart reply's heading when more parts follow it.
-pub(super) fn part_flags(reply: &Received) -> &'static str {
-    if more_follow(reply) {
-        " flags=[more]"
-    } else {
-        ""
-    }
-}
-
-/// Whether `reply` is a multipart reply that says more parts follow.
-fn more_follow(reply: &Received) -> bool {
-    let multipart = if reply.header.version == Version::Of10.wire() {
-        OF10_STATS_REPLY
-    } else {
-        MULTIPART_REPLY
-    };
-    reply.header.msg_type == multipart
-        && reply
-            .bytes
-            .get(MULTIPART_FLAGS_AT..MULTIPART_FLAGS_AT + 2)
-            .is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & REPLY_MORE != 0)
 }
 
 pub(super) fn unexpected(reply: &Received) -> CmdError {

@@ -17,7 +17,7 @@
 //! silently kept its old mode is reported as not supporting the new one, as ovs-ofctl does.
 
 use super::conn::Conn;
-use super::heading::heading;
+use super::multipart::{Multipart, Part};
 use super::show::{frag_name, reply_to, unexpected};
 use super::{CmdError, Options};
 use fvs_openflow::wire::table::{TableMsg, TableStats, TableStatsReply};
@@ -39,20 +39,17 @@ pub(super) fn dump_tables(
 ) -> Result<(), CmdError> {
     let mut conn = open(opts, args)?;
     let v = conn.version();
-    let xid = conn.send(&Message::Table(TableMsg::StatsRequest))?;
-    loop {
-        let reply = reply_to(&mut conn, xid)?;
-        let Some(Message::Table(TableMsg::StatsReply(TableStatsReply { more, tables }))) =
+    for reply in Multipart::send(&mut conn, &Message::Table(TableMsg::StatsRequest))? {
+        let reply = reply?;
+        let Some(Message::Table(TableMsg::StatsReply(TableStatsReply { tables, .. }))) =
             &reply.message
         else {
             return Err(unexpected(&reply));
         };
-        let _ = writeln!(out, "{}", heading("OFPST_TABLE reply", v, reply.header.xid));
+        let _ = writeln!(out, "{}", Part::of(&reply).heading("OFPST_TABLE reply"));
         format_tables(tables, v, out);
-        if !more {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// OpenFlow 1.0's wildcard bits (`OFPFW10_*`) and Open vSwitch's names for the fields; the
