@@ -200,15 +200,12 @@ fn listing(minor: Option<u8>, command: &str, name: &str) -> Listing {
 }
 
 /// The port listings: `show` (OpenFlow 1.0's features reply cut short, and 1.3's port
-/// descriptions), `dump-ports-desc` and `dump-ports` in every version. Without OpenFlow
-/// 1.0's `show` for fvs-vswitchd (`with_of10_show` false), which does not answer an
-/// OpenFlow 1.0 features request while its ports pass one message.
-fn port_listings(with_of10_show: bool) -> Vec<Listing> {
-    let mut all = Vec::new();
-    if with_of10_show {
-        all.push(listing(None, "show", "OFPST_PORT_DESC"));
-    }
-    all.push(listing(Some(3), "show", "OFPST_PORT_DESC"));
+/// descriptions), `dump-ports-desc` and `dump-ports` in every version.
+fn port_listings() -> Vec<Listing> {
+    let mut all = vec![
+        listing(None, "show", "OFPST_PORT_DESC"),
+        listing(Some(3), "show", "OFPST_PORT_DESC"),
+    ];
     for minor in [None, Some(3), Some(4), Some(5)] {
         all.push(listing(minor, "dump-ports-desc", "OFPST_PORT_DESC"));
         all.push(listing(minor, "dump-ports", "OFPST_PORT"));
@@ -286,7 +283,7 @@ fn assert_long_listings_read_alike(switch: &dyn Switch, name: &str, port_listing
 #[test]
 fn long_port_and_flow_listings_on_ovs_vswitchd_print_every_part_as_ovs_ofctl() {
     let ovs = PrivateOvs::start();
-    assert_long_listings_read_alike(&ovs, "ovs-vswitchd", &port_listings(true));
+    assert_long_listings_read_alike(&ovs, "ovs-vswitchd", &port_listings());
 }
 
 #[test]
@@ -295,5 +292,5 @@ fn long_port_and_flow_listings_on_fvs_vswitchd_print_every_part_as_ovs_ofctl() {
     let fvs = PrivateFvs::builder(bins.join("fvs-vswitchd"))
         .tag("fvs-mp")
         .start();
-    assert_long_listings_read_alike(&fvs, "fvs-vswitchd", &port_listings(false));
+    assert_long_listings_read_alike(&fvs, "fvs-vswitchd", &port_listings());
 }

@@ -405,3 +405,49 @@ fn arbitrary_bytes_give_errors_not_panics() {
     }
     assert!(decoded_errors > 0, "mutations must be detected sometimes");
 }
+
+/// A features reply (OpenFlow 1.0–1.2) for more ports than one message holds carries as many
+/// as fit, filling the message to the brim, which tells the controller to ask for the port
+/// descriptions: not an unencodable message (no reply at all, once).
+#[test]
+fn a_features_reply_for_too_many_ports_carries_those_that_fit() {
+    for (v, p, port_len) in [
+        (Version::Of10, Protocol::Of10StdTid, 48),
+        (Version::Of12, Protocol::Of12, 64),
+    ] {
+        let ports: Vec<PortDesc> = (1..=2000u32)
+            .map(|i| PortDesc {
+                port_no: PortNo(i),
+                hw_addr: EthAddr([0xaa, 0, 0, 0, (i >> 8) as u8, i as u8]),
+                name: format!("p{i}"),
+                ..PortDesc::default()
+            })
+            .collect();
+        let features = Features {
+            datapath_id: 0x1234,
+            n_tables: 254,
+            ports,
+            ..Features::default()
+        };
+        let bytes = wire::encode(&Message::FeaturesReply(features), p, 3)
+            .unwrap_or_else(|e| panic!("{v:?}: a features reply for 2000 ports: {e}"));
+        // The header's length is the message's, and no other port would have fitted.
+        let len = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+        assert_eq!(len, bytes.len(), "{v:?}");
+        assert!(
+            len <= usize::from(u16::MAX) && len + port_len > usize::from(u16::MAX),
+            "{v:?}: {len} bytes"
+        );
+        let fitted = (len - 32) / port_len;
+        let printed = ofp_print(&bytes);
+        let port_lines = printed
+            .lines()
+            .filter(|l| l.contains("(p") && l.contains("): addr:"))
+            .count();
+        assert_eq!(port_lines, fitted, "{v:?}: ovs-ofctl read:\n{printed}");
+        assert!(
+            printed.contains(&format!(" {fitted}(p{fitted}): addr:")),
+            "{v:?}"
+        );
+    }
+}

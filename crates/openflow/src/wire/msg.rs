@@ -523,7 +523,16 @@ fn encode_features(b: &mut Vec<u8>, v: Version, f: &Features) {
     b.put_u32(f.capabilities);
     b.put_u32(if v == Version::Of10 { f.actions } else { 0 });
     if v <= Version::Of12 {
+        // `b` holds the whole message from its header on. Ports that would take it past
+        // OpenFlow's 64 KiB are left out: a reply that is full to the brim tells the
+        // controller to ask for the port descriptions instead (as Open vSwitch's switch
+        // does, and ovs-ofctl expects; OpenFlow 1.3 moved them out of this reply for that
+        // reason).
+        let size = if v == Version::Of10 { 48 } else { 64 };
         for p in &f.ports {
+            if b.len() + size > usize::from(u16::MAX) {
+                break;
+            }
             encode_port(b, v, p);
         }
     }
