@@ -16,7 +16,6 @@
 //! pipeline has no flow or action model of its own.
 
 use crate::clock::Millis;
-use crate::dpif::DpPort;
 use crate::group::{GroupTable, groups_named};
 use crate::in_band::InBandRule;
 use crate::mac_table::MacTable;
@@ -378,30 +377,24 @@ impl Bridge {
         true
     }
 
-    /// Sets the link state of the port on datapath port `dp_port` (what its device says);
-    /// true when it changed. Fast-failover liveness follows it, so the generation moves
-    /// with it and the datapath's megaflows are revalidated.
-    pub fn set_port_link(&mut self, dp_port: DpPort, down: bool) -> bool {
-        let mut changed = false;
-        for p in self
-            .ports
-            .values_mut()
-            .filter(|p| p.dp_port == Some(dp_port))
-        {
-            let state = if down {
-                PortState(p.state.0 | PortState::LINK_DOWN)
-            } else {
-                PortState(p.state.0 & !PortState::LINK_DOWN)
-            };
-            if p.state != state {
-                p.state = state;
-                changed = true;
-            }
+    /// Sets the link state of port `ofport` (what its device says); true when it changed.
+    /// Fast-failover liveness follows it, so the generation moves with it and the
+    /// datapath's megaflows are revalidated.
+    pub fn set_port_link(&mut self, ofport: PortNo, down: bool) -> bool {
+        let Some(p) = self.ports.get_mut(&ofport) else {
+            return false;
+        };
+        let state = if down {
+            PortState(p.state.0 | PortState::LINK_DOWN)
+        } else {
+            PortState(p.state.0 & !PortState::LINK_DOWN)
+        };
+        if p.state == state {
+            return false;
         }
-        if changed {
-            self.generation += 1;
-        }
-        changed
+        p.state = state;
+        self.generation += 1;
+        true
     }
 
     /// Applies a flow-mod; returns the rules it removed (for flow-removed messages).

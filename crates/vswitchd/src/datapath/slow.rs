@@ -316,58 +316,58 @@ fn follow_links(
     sw: &mut Switch,
     admin_seen: &mut HashMap<DpPort, bool>,
 ) -> Vec<LinkChange> {
+    // The bridge ports on each device, from one look at every bridge: a pass costs
+    // O(ports), not O(ports²), and a pass follows every flow change, so a switch with a
+    // thousand ports would otherwise take milliseconds per flow-mod.
+    let mut on_device: HashMap<DpPort, Vec<(usize, PortNo)>> = HashMap::new();
+    for (i, b) in sw.bridges.iter().enumerate() {
+        for p in b.ports.values() {
+            if let Some(no) = p.dp_port {
+                on_device.entry(no).or_default().push((i, p.ofport));
+            }
+        }
+    }
     let mut changes = Vec::new();
     for (no, _, _) in dp.ports() {
-        let Some(dev) = dp.netdev(no) else {
+        let (Some(dev), Some(ports)) = (dp.netdev(no), on_device.get(&no)) else {
             continue;
         };
         // Each port's configuration as the pass found it.
-        let before: Vec<(usize, PortNo, PortConfig)> = sw
-            .bridges
+        let before: Vec<(usize, PortNo, PortConfig)> = ports
             .iter()
-            .enumerate()
-            .flat_map(|(i, b)| {
-                b.ports
-                    .values()
-                    .filter(|p| p.dp_port == Some(no))
-                    .map(move |p| (i, p.ofport, p.config))
+            .filter_map(|&(i, ofport)| {
+                let p = sw.bridges.get(i)?.ports.get(&ofport)?;
+                Some((i, ofport, p.config))
             })
             .collect();
-        if sync_admin(dev, no, sw, admin_seen) {
+        if sync_admin(dev, no, &before, sw, admin_seen) {
             // The link follows at the next pass, once the port-mod's own port-status
             // messages have gone out: theirs come first, as in Open vSwitch.
             continue;
         }
         let down = !matches!(dev.link_state(), Ok(fvs_netdev::LinkState::Up));
-        for (i, b) in sw.bridges.iter_mut().enumerate() {
-            let moving: Vec<(PortNo, PortConfig)> = b
-                .ports
-                .values()
-                .filter(|p| p.dp_port == Some(no) && p.state.link_down() != down)
-                .filter_map(|p| {
-                    let was = before
-                        .iter()
-                        .find(|(bi, o, _)| *bi == i && *o == p.ofport)
-                        .map_or(p.config, |(_, _, c)| *c);
-                    let quiet =
-                        was.has(PortConfig::PORT_DOWN) && p.config.has(PortConfig::PORT_DOWN);
-                    (!quiet).then_some((p.ofport, was))
-                })
-                .collect();
-            if b.set_port_link(no, down) {
-                changes.extend(moving.into_iter().map(|(ofport, config)| LinkChange {
+        for &(i, ofport, was) in &before {
+            let Some(b) = sw.bridges.get_mut(i) else {
+                continue;
+            };
+            let quiet = b.ports.get(&ofport).is_some_and(|p| {
+                was.has(PortConfig::PORT_DOWN) && p.config.has(PortConfig::PORT_DOWN)
+            });
+            if b.set_port_link(ofport, down) && !quiet {
+                changes.push(LinkChange {
                     bridge: b.name.clone(),
                     ofport,
-                    config: config.0,
+                    config: was.0,
                     down,
-                }));
+                });
             }
         }
     }
     changes
 }
 
-/// Keeps `PORT_DOWN` of the bridge ports on device `no` and the device's administrative
+/// Keeps `PORT_DOWN` of the bridge ports on device `no` (`ports`: bridge index, OpenFlow
+/// port and configuration, as [`follow_links`] found them) and the device's administrative
 /// state one, as Open vSwitch does: the host taking the device down or up (`ip link set`)
 /// sets or clears `PORT_DOWN`, and a port-mod setting or clearing it takes the device down
 /// or up. Which side moved is told by `admin_seen`, the state this thread saw at its last
@@ -379,6 +379,7 @@ fn follow_links(
 fn sync_admin(
     dev: &dyn fvs_netdev::Netdev,
     no: DpPort,
+    ports: &[(usize, PortNo, PortConfig)],
     sw: &mut Switch,
     admin_seen: &mut HashMap<DpPort, bool>,
 ) -> bool {
@@ -387,26 +388,27 @@ fn sync_admin(
     };
     let mut set = false;
     let device_moved = admin_seen.insert(no, up) != Some(up);
-    for b in &mut sw.bridges {
-        let ports: Vec<(PortNo, PortConfig)> = b
-            .ports
-            .values()
-            .filter(|p| p.dp_port == Some(no) && !matches!(p.kind, PortKind::Patch { .. }))
-            .map(|p| (p.ofport, p.config))
-            .collect();
-        for (ofport, config) in ports {
-            let port_down = config.has(PortConfig::PORT_DOWN);
-            if port_down != up {
-                continue;
-            }
-            if device_moved {
-                let bit = PortConfig::PORT_DOWN;
-                let now = PortConfig(if up { config.0 & !bit } else { config.0 | bit });
-                b.set_port_config(ofport, now);
-            } else if dev.set_admin_up(!port_down).is_ok() {
-                admin_seen.insert(no, !port_down);
-                set = true;
-            }
+    for &(i, ofport, config) in ports {
+        let Some(b) = sw.bridges.get_mut(i) else {
+            continue;
+        };
+        if b.ports
+            .get(&ofport)
+            .is_none_or(|p| matches!(p.kind, PortKind::Patch { .. }))
+        {
+            continue;
+        }
+        let port_down = config.has(PortConfig::PORT_DOWN);
+        if port_down != up {
+            continue;
+        }
+        if device_moved {
+            let bit = PortConfig::PORT_DOWN;
+            let now = PortConfig(if up { config.0 & !bit } else { config.0 | bit });
+            b.set_port_config(ofport, now);
+        } else if dev.set_admin_up(!port_down).is_ok() {
+            admin_seen.insert(no, !port_down);
+            set = true;
         }
     }
     set
