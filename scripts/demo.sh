@@ -128,6 +128,10 @@ real_demo() {
   ip netns exec "$host_a" "$bin/fvs-vswitchd" --detach --pidfile --log-file
   say "Host 10.0.1.31: the compute node's bridges, built with ovs-vsctl's language (fvs-vsctl)"
   seed_bridges 10.0.1.31 10.0.1.21
+  # The bridges' own devices start down, as Open vSwitch leaves them; the seed's host had
+  # brought them up (its LOCAL ports read config 0, state 0).
+  ip -n "$host_a" link set br-int up
+  ip -n "$host_a" link set br-tun up
   say "br-int learns MACs (NORMAL); br-tun gets the seed's flows verbatim"
   ofctl add-flow br-int "priority=1 actions=NORMAL"
   ofctl add-flows br-tun examples/seed/br-tun.flows
