@@ -32,28 +32,46 @@ fn masked(listing: &str) -> (String, BTreeSet<String>) {
     (head, rest)
 }
 
-#[test]
-fn tunnel_ports_read_as_open_vswitch_s() {
-    let mut lab = netns::Lab::new();
-    let theirs_ns = lab.add_netns(&netns::unique_name("tp", "o"));
-    let ours_ns = lab.add_netns(&netns::unique_name("tp", "f"));
+/// Open vSwitch and fvs-vswitchd (real devices), each in a namespace of its own made in
+/// `lab` (named after `tag`), its loopback up and the `prepare` commands run first; the
+/// namespaces in that order.
+fn start_both(
+    lab: &mut netns::Lab,
+    tag: &str,
+    prepare: &[&[&str]],
+) -> (PrivateOvs, PrivateFvs, [String; 2]) {
+    let theirs_ns = lab.add_netns(&netns::unique_name(tag, "o"));
+    let ours_ns = lab.add_netns(&netns::unique_name(tag, "f"));
     for ns in [&theirs_ns, &ours_ns] {
         exec(ns, &["ip", "link", "set", "lo", "up"]);
+        for args in prepare {
+            exec(ns, args);
+        }
     }
     let ovs = PrivateOvs::start_in_netns(&theirs_ns);
     let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
         .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
         .dummy(false)
         .netns(&ours_ns)
-        .tag("tnlports")
+        .tag(&format!("tnl{tag}"))
         .start();
+    (ovs, fvs, [theirs_ns, ours_ns])
+}
+
+/// The same `ovs-vsctl` command on both switches.
+fn vsctl_both(switches: [&dyn Switch; 2], args: &[&str]) {
+    for sw in switches {
+        sw.vsctl(args)
+            .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
+    }
+}
+
+#[test]
+fn tunnel_ports_read_as_open_vswitch_s() {
+    let mut lab = netns::Lab::new();
+    let (ovs, fvs, _) = start_both(&mut lab, "tp", &[]);
     let switches: [&dyn Switch; 2] = [&ovs, &fvs];
-    let vsctl = |args: &[&str]| {
-        for sw in switches {
-            sw.vsctl(args)
-                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
-        }
-    };
+    let vsctl = |args: &[&str]| vsctl_both(switches, args);
     // Ours (checked against our dpctl/show's numbers) and theirs, masked.
     let show = |args: &[&str]| -> (String, String) {
         let ours = appctl_outcome(fvs.appctl(args));
@@ -165,30 +183,19 @@ fn dummy_tunnels_listen_nowhere_as_in_open_vswitch() {
 #[test]
 fn verbose_listing_reads_as_open_vswitch_s() {
     let mut lab = netns::Lab::new();
-    let theirs_ns = lab.add_netns(&netns::unique_name("tpv", "o"));
-    let ours_ns = lab.add_netns(&netns::unique_name("tpv", "f"));
+    let (ovs, fvs, [theirs_ns, ours_ns]) = start_both(
+        &mut lab,
+        "tpv",
+        &[&["ip", "addr", "add", "10.255.0.1/32", "dev", "lo"]],
+    );
     let both_ns = [theirs_ns.clone(), ours_ns.clone()];
     let in_both = |args: &[&str]| {
         for ns in &both_ns {
             exec(ns, args);
         }
     };
-    in_both(&["ip", "link", "set", "lo", "up"]);
-    in_both(&["ip", "addr", "add", "10.255.0.1/32", "dev", "lo"]);
-    let ovs = PrivateOvs::start_in_netns(&theirs_ns);
-    let fvs = PrivateFvs::builder(env!("CARGO_BIN_EXE_fvs-vswitchd"))
-        .appctl(env!("CARGO_BIN_EXE_fvs-appctl"))
-        .dummy(false)
-        .netns(&ours_ns)
-        .tag("tnlportsv")
-        .start();
     let switches: [&dyn Switch; 2] = [&ovs, &fvs];
-    let vsctl = |args: &[&str]| {
-        for sw in switches {
-            sw.vsctl(args)
-                .unwrap_or_else(|e| panic!("ovs-vsctl {args:?}: {e}"));
-        }
-    };
+    let vsctl = |args: &[&str]| vsctl_both(switches, args);
     // Waits (up to 10 s: Open vSwitch reads addresses and routes as the kernel announces
     // them) until both listings read the same; returns ours.
     let settled = |step: &str| -> String {
