@@ -422,6 +422,17 @@ impl Connmgr {
         lock(&self.bridges).remove(bridge);
     }
 
+    /// Ends every connection of `bridge` (each thread leaves at its next look, within a
+    /// read timeout): controllers reconnect, other clients see the end. Open vSwitch does
+    /// this when a bridge's datapath ID changes, which OpenFlow has no message to announce.
+    pub fn drop_connections(&self, bridge: &str) {
+        if let Some(b) = lock(&self.bridges).get(bridge) {
+            for c in b.conns.values() {
+                c.close();
+            }
+        }
+    }
+
     /// Queues `event` for every connection of `bridge` but `except`.
     pub fn publish(&self, bridge: &str, event: AsyncEvent, except: Option<ConnId>) {
         let _ = lock(&self.tx).send(Dispatch {

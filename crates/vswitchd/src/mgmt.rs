@@ -152,7 +152,14 @@ impl Mgmt {
         }
         for (name, info) in bridges {
             if let Some(l) = self.listeners.get(&name) {
-                *lock(&l.info) = info;
+                let new_dpid = info.datapath_id;
+                let old_dpid = std::mem::replace(&mut *lock(&l.info), info).datapath_id;
+                // A datapath ID, once known, that changes: no OpenFlow message can say so, so
+                // every connection is dropped and the controllers reconnect to learn it, as in
+                // Open vSwitch.
+                if old_dpid != 0 && old_dpid != new_dpid {
+                    daemon.connmgr().drop_connections(&name);
+                }
                 continue;
             }
             let path = rundir.join(format!("{name}.mgmt"));
@@ -630,15 +637,26 @@ impl DaemonOfproto<'_> {
         let Some(b) = self.switch.bridge(self.bridge) else {
             return Vec::new();
         };
+        // Features and speeds as the devices' drivers last said (a cache; see
+        // `datapath::link`), in OpenFlow 1.1+'s layout until a version is chosen.
+        let dp = self.daemon.datapath();
         b.ports
             .values()
-            .map(|p| PortDesc {
-                port_no: p.ofport,
-                hw_addr: EthAddr(self.info.macs.get(&p.name).copied().unwrap_or_default()),
-                name: p.name.clone(),
-                config: p.config.0,
-                state: p.state.0,
-                ..PortDesc::default()
+            .map(|p| {
+                let f = dp.map(|d| d.port_features(&p.name)).unwrap_or_default();
+                PortDesc {
+                    port_no: p.ofport,
+                    hw_addr: EthAddr(self.info.macs.get(&p.name).copied().unwrap_or_default()),
+                    name: p.name.clone(),
+                    config: p.config.0,
+                    state: p.state.0,
+                    curr: f.curr,
+                    advertised: f.advertised,
+                    supported: f.supported,
+                    peer: f.peer,
+                    curr_speed: f.curr_speed,
+                    max_speed: f.max_speed,
+                }
             })
             .collect()
     }

@@ -167,3 +167,95 @@ fn interface_addresses_and_datapath_ids_follow_open_vswitch() {
     );
     assert_eq!(show(format!("unix:{}", fvs.mgmt("br0").display())), want);
 }
+
+/// Whether an `ovs-ofctl monitor` child has ended within `limit`.
+fn ended_within(child: &mut std::process::Child, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().ok().flatten().is_some() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A changed datapath ID cannot be announced in OpenFlow, so Open vSwitch drops the bridge's
+/// connections (controllers reconnect and learn it): an `ovs-ofctl monitor` on the bridge
+/// ends. A change that leaves the ID alone keeps them; so does the ID's first value.
+#[test]
+fn a_changed_datapath_id_drops_the_bridge_s_connections_as_in_open_vswitch() {
+    let ofctl = require_tool("ovs-ofctl");
+    let ovs = PrivateOvs::start();
+    let fvs = Fvs::start("fvs-dpid");
+    both(
+        &ovs,
+        &fvs,
+        &["add-br", "br0", "--", "add-port", "br0", "p1"],
+    );
+    // ovs-ofctl monitor serves appctl in OVS_RUNDIR: the switch's own directory.
+    let monitor = |(dir, target): (&std::path::Path, String)| {
+        ofctl
+            .command()
+            .env("OVS_RUNDIR", dir)
+            .args(["monitor", &target])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start ovs-ofctl monitor")
+    };
+    let targets = [
+        (
+            ovs.dir(),
+            fvs_test_support::Switch::mgmt_target(&ovs, "br0"),
+        ),
+        (fvs.dir(), fvs.private().mgmt_target("br0")),
+    ];
+    let mut monitors: Vec<_> = targets.into_iter().map(monitor).collect();
+    let mut outcome = Vec::new();
+    // Nothing about the ID changes: the monitors stay.
+    both(
+        &ovs,
+        &fvs,
+        &["set", "bridge", "br0", "other_config:foo=bar"],
+    );
+    let short = std::time::Duration::from_millis(1500);
+    outcome.push((
+        "an unrelated change",
+        monitors
+            .iter_mut()
+            .map(|m| ended_within(m, short))
+            .collect::<Vec<_>>(),
+    ));
+    // A new datapath ID: both monitors end.
+    both(
+        &ovs,
+        &fvs,
+        &[
+            "set",
+            "bridge",
+            "br0",
+            "other_config:datapath-id=0000000000000042",
+        ],
+    );
+    let long = std::time::Duration::from_secs(5);
+    outcome.push((
+        "a new datapath-id",
+        monitors.iter_mut().map(|m| ended_within(m, long)).collect(),
+    ));
+    for m in &mut monitors {
+        let _ = m.kill();
+        let _ = m.wait();
+    }
+    assert_eq!(
+        outcome,
+        vec![
+            ("an unrelated change", vec![false, false]),
+            ("a new datapath-id", vec![true, true]),
+        ],
+        "whether each monitor ended (Open vSwitch, ferrovs)"
+    );
+    same(&ovs, &fvs, "bridge", "br0", "datapath_id");
+}
