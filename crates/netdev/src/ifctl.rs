@@ -16,6 +16,8 @@ use crate::{LinkSettings, LinkState};
 const IFF_UP: i16 = 0x1;
 /// `IFF_RUNNING`: the carrier is on (operational state up).
 const IFF_RUNNING: i16 = 0x40;
+/// ethtool's `PORT_TP` (twisted pair).
+const PORT_TP: u8 = 0x00;
 /// ethtool's `PORT_FIBRE`.
 const PORT_FIBRE: u8 = 0x03;
 /// `IFF_PROMISC`: receive every frame (the flag `ip link` shows as `PROMISC`).
@@ -70,6 +72,7 @@ impl IfCtl {
                 _ => None,
             },
             fibre: cmd.port() == PORT_FIBRE,
+            twisted_pair: cmd.port() == PORT_TP,
             autoneg: cmd.autoneg(),
             supported: cmd.supported(),
             advertising: cmd.advertising(),

@@ -196,6 +196,8 @@ pub struct LinkSettings {
     pub full_duplex: Option<bool>,
     /// A fibre port (else copper, twisted pair, or other).
     pub fibre: bool,
+    /// A twisted-pair (copper) port, as TAP and veth devices say they are.
+    pub twisted_pair: bool,
     /// Autonegotiation on.
     pub autoneg: bool,
     /// Supported link modes (ethtool's `SUPPORTED_*` bits).

@@ -66,6 +66,65 @@ pub const OFPPS_LINK_DOWN: u32 = 1 << 0;
 /// `OFPPS_LIVE` (OpenFlow 1.1+): the port can be used for fast failover.
 pub const OFPPS_LIVE: u32 = 1 << 2;
 
+/// `OFPPF_*` port feature bits in OpenFlow 1.1+'s layout, the one [`PortDesc`]'s `curr`,
+/// `advertised`, `supported` and `peer` carry for 1.1 and later; [`features_to_of10`] gives
+/// 1.0's. The six half/full duplex speeds up to 1 Gb/s and 10 Gb/s full duplex are the same
+/// bits in both layouts.
+pub mod ofppf {
+    /// 10 Mb/s half duplex.
+    pub const HD_10MB: u32 = 1 << 0;
+    /// 10 Mb/s full duplex.
+    pub const FD_10MB: u32 = 1 << 1;
+    /// 100 Mb/s half duplex.
+    pub const HD_100MB: u32 = 1 << 2;
+    /// 100 Mb/s full duplex.
+    pub const FD_100MB: u32 = 1 << 3;
+    /// 1 Gb/s half duplex.
+    pub const HD_1GB: u32 = 1 << 4;
+    /// 1 Gb/s full duplex.
+    pub const FD_1GB: u32 = 1 << 5;
+    /// 10 Gb/s full duplex.
+    pub const FD_10GB: u32 = 1 << 6;
+    /// 40 Gb/s full duplex (1.1+ only).
+    pub const FD_40GB: u32 = 1 << 7;
+    /// 100 Gb/s full duplex (1.1+ only).
+    pub const FD_100GB: u32 = 1 << 8;
+    /// 1 Tb/s full duplex (1.1+ only).
+    pub const FD_1TB: u32 = 1 << 9;
+    /// Some other rate (1.1+ only).
+    pub const OTHER: u32 = 1 << 10;
+    /// Copper medium.
+    pub const COPPER: u32 = 1 << 11;
+    /// Fibre medium.
+    pub const FIBER: u32 = 1 << 12;
+    /// Autonegotiation.
+    pub const AUTONEG: u32 = 1 << 13;
+    /// Pause.
+    pub const PAUSE: u32 = 1 << 14;
+    /// Asymmetric pause.
+    pub const PAUSE_ASYM: u32 = 1 << 15;
+}
+
+/// The speed bits both layouts share (10 Mb/s half duplex to 10 Gb/s full duplex).
+const SHARED_SPEED_BITS: u32 = 0x7f;
+/// 1.1+'s medium, autonegotiation and pause bits (11 to 15), which 1.0 has at 7 to 11.
+const MEDIUM_BITS_OF11: u32 = 0xf800;
+/// How far 1.0 has its medium, autonegotiation and pause bits below 1.1's.
+const MEDIUM_SHIFT: u32 = 4;
+
+/// Port features ([`ofppf`], 1.1+'s layout) as OpenFlow 1.0's `ofp_phy_port` has them: the
+/// speeds 1.0 knows keep their bits, copper to asymmetric pause move down four places, and
+/// 40 Gb/s, 100 Gb/s, 1 Tb/s and "other", which 1.0 cannot say, are dropped.
+pub const fn features_to_of10(features: u32) -> u32 {
+    (features & SHARED_SPEED_BITS) | ((features & MEDIUM_BITS_OF11) >> MEDIUM_SHIFT)
+}
+
+/// OpenFlow 1.0's port feature bits in 1.1+'s layout ([`features_to_of10`]'s inverse for
+/// the bits 1.0 has; 1.0's undefined bits are dropped).
+pub const fn features_from_of10(features: u32) -> u32 {
+    (features & SHARED_SPEED_BITS) | ((features << MEDIUM_SHIFT) & MEDIUM_BITS_OF11)
+}
+
 /// Intel's experimenter id, which Open vSwitch uses for its port statistics properties.
 const INTEL_VENDOR_ID: u32 = 0x0000_aa01;
 /// Intel's RFC 2819 counters property.
@@ -888,4 +947,31 @@ pub fn encode_port_stats_reply(
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
     let v = Version::of(protocol);
     encode_multipart_reply(ports, v, ST_PORT, xid, |e, p| put_port_stats(e, v, p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OpenFlow 1.0's `ofp_port_features`: copper at bit 7, fibre 8, autonegotiation 9,
+    /// pause 10, asymmetric pause 11 (1.1+ has them at 11 to 15).
+    #[test]
+    fn features_move_between_the_layouts() {
+        let of11 = ofppf::FD_10GB | ofppf::COPPER;
+        assert_eq!(features_to_of10(of11), (1 << 6) | (1 << 7));
+        assert_eq!(features_from_of10((1 << 6) | (1 << 7)), of11);
+        assert_eq!(
+            features_to_of10(ofppf::FIBER | ofppf::AUTONEG | ofppf::PAUSE | ofppf::PAUSE_ASYM),
+            (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11)
+        );
+        // Speeds 1.0 cannot say are dropped, not moved onto other bits.
+        assert_eq!(
+            features_to_of10(ofppf::FD_40GB | ofppf::FD_100GB | ofppf::FD_1TB | ofppf::OTHER),
+            0
+        );
+        assert_eq!(features_to_of10(ofppf::HD_10MB | ofppf::FD_1GB), 0b10_0001);
+        for bits in 0..(1u32 << 12) {
+            assert_eq!(features_to_of10(features_from_of10(bits)), bits);
+        }
+    }
 }

@@ -99,6 +99,7 @@
 
 pub mod busy_poll;
 pub mod commands;
+pub mod link;
 pub mod native;
 pub mod native_v6;
 pub mod offload;
@@ -284,6 +285,9 @@ pub struct Handle {
     ifaces: Mutex<BTreeMap<String, IfaceType>>,
     /// The bridge of every interface, by name (native tunnels name a neighbour's bridge).
     bridges: Mutex<BTreeMap<String, String>>,
+    /// Every open device's OpenFlow features, by name ([`link`]). A leaf lock: nothing else
+    /// is taken while it is held, so port descriptions may read it under the switch's lock.
+    features: Mutex<BTreeMap<String, link::PortFeatures>>,
 }
 
 /// An interface's configured `type` and `options`.
@@ -315,6 +319,7 @@ impl Handle {
             ports: Mutex::new(BTreeMap::new()),
             ifaces: Mutex::new(BTreeMap::new()),
             bridges: Mutex::new(BTreeMap::new()),
+            features: Mutex::new(BTreeMap::new()),
         });
         // Routes change without a reconfiguration: native tunnels follow them as soon as the
         // kernel announces a change, and at least every ROUTE_PASS_EVERY.
@@ -603,6 +608,7 @@ impl Handle {
             self.daemon.log("netdev_linux", crate::vlog::Level::Warn, w);
         }
         let kind = SharedKind::new(opened.kind).map_err(|e| format!("{name}: {e}"))?;
+        self.set_link_settings(name, opened.settings.as_ref());
         self.broadcast(|| Ctl::AddPort {
             no,
             name: name.to_owned(),
@@ -652,10 +658,31 @@ impl Handle {
         if !doomed.is_empty() {
             reassign(&ports, &mut lock(&self.workers));
         }
+        lock(&self.features).retain(|name, _| ports.contains_key(name));
         if changed || !doomed.is_empty() {
             self.broadcast(|| Ctl::Flush);
         } else {
             self.broadcast(|| Ctl::Revalidate);
+        }
+    }
+
+    /// The OpenFlow features of the device named `name` as last read ([`link`]); none for
+    /// a name with no device (patch ports, tunnels' interfaces).
+    pub fn port_features(&self, name: &str) -> link::PortFeatures {
+        lock(&self.features).get(name).copied().unwrap_or_default()
+    }
+
+    /// Records what the driver of the device named `name` now says of its link.
+    pub fn set_link_settings(&self, name: &str, settings: Option<&fvs_netdev::LinkSettings>) {
+        let f = link::PortFeatures::from_settings(settings);
+        lock(&self.features).insert(name.to_owned(), f);
+    }
+
+    /// Like [`Handle::set_link_settings`] for a device still open; a device that went
+    /// meanwhile is not brought back.
+    pub fn refresh_link_settings(&self, name: &str, settings: Option<&fvs_netdev::LinkSettings>) {
+        if let Some(f) = lock(&self.features).get_mut(name) {
+            *f = link::PortFeatures::from_settings(settings);
         }
     }
 

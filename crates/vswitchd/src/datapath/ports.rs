@@ -118,6 +118,8 @@ pub struct Opened {
     pub dummy: Option<DummyHandle>,
     /// The address of an existing device (`mac_in_use` reports it).
     pub mac: Option<[u8; 6]>,
+    /// What its driver says of its link, read once it is open ([`super::link`]).
+    pub settings: Option<fvs_netdev::LinkSettings>,
 }
 
 /// Open vSwitch's wording for a device that cannot be opened.
@@ -156,6 +158,7 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 kind: PortKind::Netdev(Box::new(d)),
                 dummy: Some(h),
                 mac: None,
+                settings: None,
             })
         }
         Device::Tap => {
@@ -169,11 +172,13 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             )
             .map_err(|e| open_error(name, &e))?;
             set_mac(&mut d);
+            let settings = d.link_settings();
             Ok(Opened {
                 warning: None,
                 kind: PortKind::Netdev(Box::new(d)),
                 dummy: None,
                 mac: None,
+                settings,
             })
         }
         Device::AfPacket => {
@@ -197,11 +202,13 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
             let (d, warning) =
                 open_with_ring_fallback(name, options, rx_path.is_some(), AfPacket::open)?;
             let mac = d.mac().ok().map(|m| m.0);
+            let settings = d.link_settings();
             Ok(Opened {
                 warning,
                 kind: PortKind::Netdev(Box::new(d)),
                 dummy: None,
                 mac,
+                settings,
             })
         }
         Device::Underlay(config) => {
@@ -211,6 +218,7 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 kind: PortKind::Netdev(d),
                 dummy,
                 mac: None,
+                settings: None,
             })
         }
         Device::Tunnel(p) => {
@@ -233,6 +241,7 @@ pub fn open(name: &str, spec: &PortSpec, enable_dummy: bool) -> Result<Opened, S
                 kind: PortKind::Tunnel(v),
                 dummy: None,
                 mac: None,
+                settings: None,
             })
         }
     }

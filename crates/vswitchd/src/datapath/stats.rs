@@ -344,6 +344,10 @@ pub fn stats_loop(db: &Db, daemon: &Arc<Daemon>) {
         }) else {
             continue;
         };
+        // The round's link settings refresh the port descriptions' features.
+        for (name, d) in &devices {
+            dp.refresh_link_settings(name, d.settings.as_ref());
+        }
         // Each thread counts the tunnel traffic of its own megaflows.
         let Ok(per_thread) = dp.query_all(|f| f.slow.tunnels.clone()) else {
             continue;

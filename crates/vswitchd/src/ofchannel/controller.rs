@@ -136,7 +136,7 @@ pub fn port_for_version(mut desc: PortDesc, live: bool, version: Version) -> Por
             desc.state |= OFPPS_LIVE;
         }
     }
-    desc
+    super::stats::features_for_version(desc, version)
 }
 
 /// Why a role request was refused.

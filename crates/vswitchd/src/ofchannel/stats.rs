@@ -197,13 +197,32 @@ fn sorted(mut ports: Vec<PortDesc>) -> Vec<PortDesc> {
 }
 
 /// A port description as `version` has it: OpenFlow 1.1 added `OFPPS_LIVE` (a port that is
-/// up) and dropped 1.0's STP and flood configuration bits.
+/// up) and dropped 1.0's STP and flood configuration bits; 1.0 has its own feature bit
+/// layout and no speeds ([`features_for_version`]).
 pub fn for_version(mut p: PortDesc, version: Version) -> PortDesc {
     if version >= Version::Of11 {
         p.config &= OF11_CONFIG_BITS;
         if p.state & OFPPS_LINK_DOWN == 0 {
             p.state |= OFPPS_LIVE;
         }
+    }
+    features_for_version(p, version)
+}
+
+/// A port description's features, kept in OpenFlow 1.1+'s layout, as `version` has them:
+/// moved to 1.0's bits for OpenFlow 1.0, whose port has no speed fields.
+pub fn features_for_version(mut p: PortDesc, version: Version) -> PortDesc {
+    use fvs_openflow::wire::port::features_to_of10;
+    if version == Version::Of10 {
+        for f in [
+            &mut p.curr,
+            &mut p.advertised,
+            &mut p.supported,
+            &mut p.peer,
+        ] {
+            *f = features_to_of10(*f);
+        }
+        (p.curr_speed, p.max_speed) = (0, 0);
     }
     p
 }
