@@ -962,7 +962,9 @@ impl crate::Daemon {
                 }
             }
             for (reason, no, (name, mac, config)) in events {
-                let mut desc = fvs_openflow::wire::PortDesc {
+                // Its device's features (none once the device is gone).
+                let features = crate::datapath::link::PortFeatures::of(self, name);
+                let mut desc = features.describe(fvs_openflow::wire::PortDesc {
                     port_no: no,
                     hw_addr: fvs_openflow::EthAddr(*mac),
                     name: name.clone(),
@@ -970,7 +972,7 @@ impl crate::Daemon {
                     // show.
                     config: *config,
                     ..Default::default()
-                };
+                });
                 if desc.config & fvs_openflow::wire::port::OFPPC_PORT_DOWN != 0 {
                     desc.state |= fvs_openflow::wire::port::OFPPS_LINK_DOWN;
                 }

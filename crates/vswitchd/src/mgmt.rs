@@ -639,24 +639,17 @@ impl DaemonOfproto<'_> {
         };
         // Features and speeds as the devices' drivers last said (a cache; see
         // `datapath::link`), in OpenFlow 1.1+'s layout until a version is chosen.
-        let dp = self.daemon.datapath();
         b.ports
             .values()
             .map(|p| {
-                let f = dp.map(|d| d.port_features(&p.name)).unwrap_or_default();
-                PortDesc {
+                crate::datapath::link::PortFeatures::of(self.daemon, &p.name).describe(PortDesc {
                     port_no: p.ofport,
                     hw_addr: EthAddr(self.info.macs.get(&p.name).copied().unwrap_or_default()),
                     name: p.name.clone(),
                     config: p.config.0,
                     state: p.state.0,
-                    curr: f.curr,
-                    advertised: f.advertised,
-                    supported: f.supported,
-                    peer: f.peer,
-                    curr_speed: f.curr_speed,
-                    max_speed: f.max_speed,
-                }
+                    ..PortDesc::default()
+                })
             })
             .collect()
     }

@@ -589,13 +589,16 @@ pub(super) fn announce_liveness(d: &Daemon, bridge: &str, ofport: PortNo, was: u
     let Some((name, mac, config)) = ports.get(bridge).and_then(|p| p.get(&ofport)) else {
         return;
     };
-    let desc = |config: u32, state: u32| PortDesc {
-        port_no: ofport,
-        hw_addr: fvs_openflow::EthAddr(*mac),
-        name: name.clone(),
-        config,
-        state,
-        ..PortDesc::default()
+    let features = super::link::PortFeatures::of(d, name);
+    let desc = |config: u32, state: u32| {
+        features.describe(PortDesc {
+            port_no: ofport,
+            hw_addr: fvs_openflow::EthAddr(*mac),
+            name: name.clone(),
+            config,
+            state,
+            ..PortDesc::default()
+        })
     };
     let event = |now: PortDesc, live: bool, old: PortDesc, was_live: bool| {
         AsyncEvent::PortStatus(Box::new(PortEvent {

@@ -22,6 +22,7 @@
 //! [`fvs_openflow::wire::port::features_to_of10`].
 
 use fvs_netdev::LinkSettings;
+use fvs_openflow::wire::PortDesc;
 use fvs_openflow::wire::port::ofppf;
 
 /// A port's feature bits (1.1+'s layout) and speeds in kb/s, as port descriptions carry them.
@@ -112,6 +113,28 @@ pub fn speed_kbps(features: u32) -> u32 {
 }
 
 impl PortFeatures {
+    /// The features the daemon's datapath last read for the device named `name` (none
+    /// without a datapath or a device of that name).
+    pub fn of(daemon: &crate::Daemon, name: &str) -> Self {
+        daemon
+            .datapath()
+            .map(|d| d.port_features(name))
+            .unwrap_or_default()
+    }
+
+    /// `desc` with these features and speeds.
+    pub fn describe(self, desc: PortDesc) -> PortDesc {
+        PortDesc {
+            curr: self.curr,
+            advertised: self.advertised,
+            supported: self.supported,
+            peer: self.peer,
+            curr_speed: self.curr_speed,
+            max_speed: self.max_speed,
+            ..desc
+        }
+    }
+
     /// The features of a device whose driver reports `settings`; none without.
     pub fn from_settings(settings: Option<&LinkSettings>) -> Self {
         let Some(s) = settings else {
