@@ -73,6 +73,9 @@
 //!
 //! - **Interface rows** ([`stats`]): device counters, link state, MTU and ifindex written
 //!   back every `stats-update-interval`.
+//! - **Ports' OpenFlow features** ([`link`]): each device's feature bits and speeds from
+//!   its driver's link settings, read when it opens and refreshed in each round of
+//!   [`stats`], cached in [`Handle::port_features`] for port descriptions.
 //! - **Kernel flow offload** ([`offload`], `other_config:hw-offload=true`, off by
 //!   default): a megaflow that is one plain output from a `system` port to another, with a
 //!   match a `u32` filter expresses exactly (Ethernet addresses, EtherType, untagged, IPv4
