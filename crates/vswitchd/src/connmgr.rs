@@ -897,7 +897,10 @@ impl crate::Daemon {
 
 /// Every bridge's ports by OpenFlow number: name, MAC address and OpenFlow configuration
 /// (`OFPPC_*`, which the pipeline keeps), for port-status messages.
-pub type PortSnapshot = BTreeMap<String, BTreeMap<fvs_flow::PortNo, (String, [u8; 6], u32)>>;
+pub type PortSnapshot = BTreeMap<
+    String,
+    BTreeMap<fvs_flow::PortNo, (String, [u8; 6], u32, crate::datapath::link::PortFeatures)>,
+>;
 
 /// The bridges' ports now (taken before and after a reconciliation, whose difference is
 /// what port-status messages report).
@@ -929,7 +932,9 @@ pub fn port_snapshot(daemon: &crate::Daemon) -> PortSnapshot {
                 .into_iter()
                 .map(|(no, name, config)| {
                     let mac = macs.get(&name).copied().unwrap_or_default();
-                    (no, (name, mac, config))
+                    // Taken now: a port's DELETE describes it as it was, features too.
+                    let features = crate::datapath::link::PortFeatures::of(daemon, &name);
+                    (no, (name, mac, config, features))
                 })
                 .collect();
             (bridge, ports)
@@ -961,9 +966,7 @@ impl crate::Daemon {
                     Some(_) => {}
                 }
             }
-            for (reason, no, (name, mac, config)) in events {
-                // Its device's features (none once the device is gone).
-                let features = crate::datapath::link::PortFeatures::of(self, name);
+            for (reason, no, (name, mac, config, features)) in events {
                 let mut desc = features.describe(fvs_openflow::wire::PortDesc {
                     port_no: no,
                     hw_addr: fvs_openflow::EthAddr(*mac),
@@ -993,7 +996,7 @@ impl crate::Daemon {
                     }
                     PortReason::Delete => publish(PortReason::Delete, true, None),
                     PortReason::Modify => {
-                        let old = was.get(&no).map(|(name, mac, _)| {
+                        let old = was.get(&no).map(|(name, mac, _, _)| {
                             let d = fvs_openflow::wire::PortDesc {
                                 port_no: no,
                                 hw_addr: fvs_openflow::EthAddr(*mac),

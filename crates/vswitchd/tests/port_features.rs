@@ -126,12 +126,18 @@ fn compare(ovs: &dyn Switch, fvs: &dyn Switch, stage: &str) {
 /// every distinct `current:` ... `speed:` line its messages carried. (The messages' sequence
 /// is not compared here: a device that starts down is announced by Open vSwitch with one
 /// `ADD` already down, by ferrovs with an `ADD` then a `MODIFY`.)
-fn port_status_features(m: &OfctlMonitor) -> BTreeMap<String, BTreeSet<String>> {
+/// Only messages whose line names `reason` (`DEL`, say) count when it is given.
+fn port_status_features(
+    m: &OfctlMonitor,
+    reason: Option<&str>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let text = m.text();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut port = None;
     for l in text.lines() {
-        if l.contains("PORT_STATUS") {
+        if l.contains("PORT_STATUS") && reason.is_some_and(|r| !l.contains(r)) {
+            port = None;
+        } else if l.contains("PORT_STATUS") {
             // `... ADD: 1(ve0): addr:...`: the name is in the parentheses before `addr:`.
             let name = l
                 .rsplit_once("): addr:")
@@ -198,8 +204,8 @@ fn real_ports_report_their_drivers_speed_as_in_open_vswitch() {
     std::thread::sleep(Duration::from_millis(1000));
     // OpenFlow 1.0's monitor, then 1.4's, of each switch.
     for (theirs_m, ours_m) in monitors[0].iter().zip(&monitors[1]) {
-        let theirs = port_status_features(theirs_m);
-        let mut ours = port_status_features(ours_m);
+        let theirs = port_status_features(theirs_m, None);
+        let mut ours = port_status_features(ours_m, None);
         // Which ports get messages is not this test's subject (ferrovs may announce the
         // bridge's own port when its address follows a new port's): the features of the
         // ports both announce are.
@@ -229,6 +235,26 @@ fn real_ports_report_their_drivers_speed_as_in_open_vswitch() {
         exec(ns, &["ip", "link", "set", "ve0", "up"]);
     }
     compare(&ovs, &fvs, "veth up");
+    // A deleted port is described as it was, features and speed included.
+    for sw in both {
+        sw.vsctl_ok(&["del-port", "br0", "p1"]);
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    for (theirs_m, ours_m) in monitors[0].iter().zip(&monitors[1]) {
+        let theirs = port_status_features(theirs_m, Some("DEL"));
+        let ours = port_status_features(ours_m, Some("DEL"));
+        assert!(
+            theirs
+                .get("p1")
+                .is_some_and(|f| f.contains("current:    10GB-FD COPPER")),
+            "Open vSwitch's DELETE: {theirs:?}; monitor: {}",
+            theirs_m.text()
+        );
+        assert_eq!(
+            ours, theirs,
+            "DELETE port-status: ferrovs, then Open vSwitch"
+        );
+    }
 }
 
 #[test]

@@ -586,10 +586,9 @@ pub(super) fn announce_liveness(d: &Daemon, bridge: &str, ofport: PortNo, was: u
     use fvs_openflow::wire::port::OFPPS_LINK_DOWN;
     use fvs_openflow::wire::{PortDesc, PortReason};
     let ports = crate::connmgr::port_snapshot(d);
-    let Some((name, mac, config)) = ports.get(bridge).and_then(|p| p.get(&ofport)) else {
+    let Some((name, mac, config, features)) = ports.get(bridge).and_then(|p| p.get(&ofport)) else {
         return;
     };
-    let features = super::link::PortFeatures::of(d, name);
     let desc = |config: u32, state: u32| {
         features.describe(PortDesc {
             port_no: ofport,
