@@ -46,57 +46,19 @@ fn masked(text: &str) -> String {
 /// The ports every test adds (after `br0`), as `ovs-vsctl` arguments; `veth` is the name of
 /// a device that exists in the switch's namespace, when there is one.
 fn add_ports(sw: &dyn Switch, veth: Option<&str>) {
-    let mut steps: Vec<Vec<&str>> = Vec::new();
+    let mut steps: Vec<Vec<String>> = Vec::new();
     if let Some(v) = veth {
-        steps.push(vec!["add-port", "br0", v]);
+        steps.push(["add-port", "br0", v].map(str::to_owned).to_vec());
     }
     steps.extend([
-        vec![
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=internal",
-        ],
-        vec![
-            "add-port",
-            "br0",
-            "pa",
-            "--",
-            "set",
-            "interface",
-            "pa",
-            "type=patch",
-            "options:peer=pb",
-        ],
-        vec![
-            "add-port",
-            "br0",
-            "gre0",
-            "--",
-            "set",
-            "interface",
-            "gre0",
-            "type=gre",
-            "options:remote_ip=192.0.2.9",
-        ],
-        vec![
-            "add-port",
-            "br0",
-            "vx0",
-            "--",
-            "set",
-            "interface",
-            "vx0",
-            "type=vxlan",
-            "options:remote_ip=192.0.2.8",
-        ],
+        common::add_port_args("p1", "internal", &[]),
+        common::add_port_args("pa", "patch", &[("peer", "pb")]),
+        common::add_port_args("gre0", "gre", &[("remote_ip", "192.0.2.9")]),
+        common::add_port_args("vx0", "vxlan", &[("remote_ip", "192.0.2.8")]),
     ]);
     for s in steps {
-        sw.vsctl(&s)
+        let args: Vec<&str> = s.iter().map(String::as_str).collect();
+        sw.vsctl(&args)
             .unwrap_or_else(|e| panic!("ovs-vsctl {s:?}: {e}"));
     }
 }
